@@ -1,0 +1,214 @@
+"""The ``supportbot`` command line: thin commands over the jobs and the server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="supportbot: a self-hosted customer-service bot that learns from your support logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+log = logging.getLogger("supportbot")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding all state [env SUPPORTBOT_HOME, default ./.supportbot]"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML config file [env SUPPORTBOT_CONFIG, default <home>/supportbot.toml]"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Global options; every command reads the same settings."""
+    try:
+        settings = load_settings(config_file=config, home=home)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), 20),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The embedder and models must never be fetched from a hub at run time.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = settings
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="JSONL or CSV log files, or Slack export folders.")
+    ],
+    question_column: Annotated[
+        str | None, typer.Option(help="CSV column holding the customer's question.")
+    ] = None,
+    answer_column: Annotated[
+        str | None, typer.Option(help="CSV column holding the agent's answer.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Read support logs, scrub PII, store them and publish a new search index."""
+    from retrieval.ingest import ingest_paths
+    from retrieval.parsers import ParseOptions, UnsupportedLogFormat
+
+    from bot.components import open_knowledge_base
+
+    settings = _settings(ctx)
+    options = ParseOptions(
+        csv_question_column=question_column or settings.retrieval.csv_question_column,
+        csv_answer_column=answer_column or settings.retrieval.csv_answer_column,
+    )
+    knowledge = open_knowledge_base(settings)
+    try:
+        report = ingest_paths(
+            paths,
+            knowledge,
+            options=options,
+            scrub_pii=settings.retrieval.scrub_pii,
+            progress=progress,
+        )
+    except UnsupportedLogFormat as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        knowledge.close()
+    for line in report.summary_lines():
+        typer.echo(line)
+    shown = report.issues[:20]
+    for issue in shown:
+        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    if len(report.issues) > len(shown):
+        typer.secho(f"  ... and {len(report.issues) - len(shown)} more", err=True)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="A customer message.")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="Number of hits.")] = None,
+    in_path: Annotated[
+        Path | None,
+        typer.Option("--in", help='JSONL of questions {"id", "messages": [...]} to search in bulk.'),
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Where bulk hits are written (JSONL).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
+) -> None:
+    """Show the past exchanges closest to a message, with scores and source ids."""
+    from retrieval.knowledge import IndexMismatch
+
+    from bot.components import open_knowledge_base
+
+    if (query is None) == (in_path is None):
+        raise _fail("give either a QUERY or --in FILE (with --out FILE)")
+    if in_path is not None and out_path is None:
+        raise _fail("--in needs --out")
+    settings = _settings(ctx)
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise _fail("nothing is indexed yet: run `supportbot ingest PATH` first")
+        if query is not None:
+            hits = knowledge.search((), query, k)
+            _print_hits(query, [_hit_json(h) for h in hits], as_json)
+        else:
+            assert in_path is not None and out_path is not None
+            _bulk_search(knowledge, in_path, out_path, k or settings.retrieval.top_k)
+    except IndexMismatch as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        knowledge.close()
+
+
+def _hit_json(hit: Any) -> dict[str, Any]:
+    return {
+        "score": round(float(hit.score), 4),
+        "source_id": hit.source_id,
+        "customer_text": hit.customer_text,
+        "agent_reply": hit.agent_reply,
+    }
+
+
+def _print_hits(query: str, hits: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"query": query, "hits": hits}, ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        typer.echo("no hits")
+    for rank, hit in enumerate(hits, start=1):
+        typer.secho(f"{rank}. {hit['score']:.3f}  {hit['source_id']}", bold=True)
+        typer.echo(f"   customer: {_clip(hit['customer_text'])}")
+        typer.echo(f"   agent:    {_clip(hit['agent_reply'])}")
+
+
+def _clip(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
+    from retrieval.knowledge import Query
+    from retrieval.questions import read_questions
+    from retrieval.records import ParseIssue
+    from tqdm import tqdm
+
+    if not in_path.is_file():
+        raise _fail(f"no such file: {in_path}")
+    questions, issues = [], []
+    for record in read_questions(in_path):
+        (issues if isinstance(record, ParseIssue) else questions).append(record)
+    for issue in issues:
+        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out, tqdm(
+        total=len(questions), unit="q", desc="searching"
+    ) as bar:
+        for start in range(0, len(questions), 256):
+            chunk = questions[start : start + 256]
+            results = knowledge.search_batch(
+                [Query(q.customer_text, q.context) for q in chunk], k
+            )
+            for question, hits in zip(chunk, results, strict=True):
+                record = {"id": question.id, "hits": [_hit_json(h) for h in hits]}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            bar.update(len(chunk))
+    tmp.replace(out_path)
+    typer.echo(f"wrote {len(questions)} results to {out_path} ({len(issues)} lines skipped)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

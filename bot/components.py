@@ -1,0 +1,15 @@
+"""Builds the components from settings, for the CLI jobs and the server alike.
+
+Nothing here loads a model: the objects load lazily, in whichever worker first uses them.
+"""
+
+from __future__ import annotations
+
+from retrieval.knowledge import KnowledgeBase
+
+from bot.settings import Settings
+
+
+def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+    paths = settings.paths.ensure()
+    return KnowledgeBase.open(paths.database, paths.indexes, settings.retrieval)

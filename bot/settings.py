@@ -1,0 +1,150 @@
+"""The one settings object, built once from defaults < config file < environment < CLI.
+
+Components define their own validated config models (``RetrievalConfig``,
+``GeneratorConfig``); this module composes them, so nothing deeper reads ``os.environ``.
+Environment variables use the ``SUPPORTBOT_`` prefix and ``__`` for nesting, e.g.
+``SUPPORTBOT_RETRIEVAL__TOP_K=8``. The config file is ``<home>/supportbot.toml`` unless
+``SUPPORTBOT_CONFIG`` or ``--config`` names another.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from finetune.config import GeneratorConfig
+from retrieval.config import RetrievalConfig
+
+DEFAULT_HOME = Path(".supportbot")
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTBOT_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Path = Field(DEFAULT_HOME, description="Folder holding all state.")
+    log_level: str = "INFO"
+    retrieval: RetrievalConfig = RetrievalConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    server: ServerConfig = ServerConfig()
+
+    @property
+    def paths(self) -> HomePaths:
+        return HomePaths(self.home)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE_OVERRIDE or _default_config_file()
+        if config_file is not None and config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+@dataclass(frozen=True)
+class HomePaths:
+    """Where each kind of state lives under the home folder; two homes never share a file."""
+
+    home: Path
+
+    @property
+    def database(self) -> Path:
+        return self.home / "supportbot.db"
+
+    @property
+    def indexes(self) -> Path:
+        return self.home / "indexes"
+
+    @property
+    def base_models(self) -> Path:
+        return self.home / "models" / "base"
+
+    @property
+    def adapters(self) -> Path:
+        return self.home / "models" / "adapters"
+
+    @property
+    def embedders(self) -> Path:
+        return self.home / "models" / "embedders"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "supportbot.toml"
+
+    def ensure(self) -> HomePaths:
+        for folder in (self.home, self.indexes, self.base_models, self.adapters, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+class SettingsError(ValueError):
+    """Raised with a readable list of the bad values when settings do not validate."""
+
+
+# Set only by load_settings for the duration of one construction; pydantic-settings builds
+# sources inside a classmethod, so the chosen file has to be handed over this way.
+_CONFIG_FILE_OVERRIDE: Path | None = None
+
+
+def _default_config_file() -> Path | None:
+    home = os.environ.get("SUPPORTBOT_HOME")
+    return (Path(home) if home else DEFAULT_HOME) / "supportbot.toml"
+
+
+def load_settings(
+    *, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings: defaults < config file < environment < ``overrides`` (CLI).
+
+    Raises SettingsError naming each bad value.
+    """
+    global _CONFIG_FILE_OVERRIDE
+    if config_file is None and overrides.get("home") is not None:
+        config_file = Path(overrides["home"]) / "supportbot.toml"
+    if config_file is None and os.environ.get("SUPPORTBOT_CONFIG"):
+        config_file = Path(os.environ["SUPPORTBOT_CONFIG"])
+    _CONFIG_FILE_OVERRIDE = config_file
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+    finally:
+        _CONFIG_FILE_OVERRIDE = None

@@ -1,0 +1,94 @@
+"""Generator settings: one validated model, embedded in the application's settings object."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a customer support agent. Answer the customer's last message. "
+    "Take every fact (article codes, links, numbers, amounts) from the past exchanges."
+)
+DEFAULT_HANDOFF_REPLY = (
+    "I'm not sure about this one, so I'm passing you to a colleague who can check."
+)
+
+
+class GeneratorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_model: str | None = Field(
+        None,
+        description="Hugging Face model id or local path of a causal LM. None: bootstrap a "
+        "small GPT from the ingested logs (offline).",
+    )
+    # LoRA
+    lora_r: int = Field(16, ge=1, le=512)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    lora_target_modules: tuple[str, ...] | None = Field(
+        None,
+        description="None: peft's defaults for the architecture (for a bootstrapped base, "
+        "every linear layer).",
+    )
+    # Prompt
+    instructions: str = Field(DEFAULT_INSTRUCTIONS, description="Shown first in every prompt.")
+    handoff_reply: str = Field(
+        DEFAULT_HANDOFF_REPLY,
+        description="What the model is taught to answer when the evidence does not back the "
+        "reference reply's facts; the engine treats it as a hand-off.",
+    )
+    retrieved_k: int = Field(3, ge=0, le=20, description="Past exchanges shown in the prompt.")
+    max_new_tokens: int = Field(160, ge=1, le=4096)
+    max_prompt_tokens: int = Field(768, ge=32)
+    # Decoding and serving
+    no_repeat_ngram_size: int = Field(
+        6, ge=0, description="Repetition guard: a generated n-gram may not repeat (0: off)."
+    )
+    max_batch_size: int = Field(8, ge=1, le=256)
+    batch_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)
+    max_queued_requests: int = Field(64, ge=1)
+    # LoRA training
+    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
+    train_batch_size: int = Field(8, ge=1)
+    max_epochs: float = Field(3.0, gt=0.0)
+    early_stop_patience: int = Field(
+        3, ge=0, description="Validation checks without improvement before stopping (0: off)."
+    )
+    raft_reference_rate: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Share of training prompts whose evidence holds a past reply that backs "
+        "the target (the rest show distractors only), as in RAFT.",
+    )
+    raft_pool: int = Field(
+        12, ge=1, le=100, description="Retrieved exchanges to pick evidence from per example."
+    )
+    eval_percent: float = Field(
+        10.0, ge=0.0, lt=100.0, description="Held-out share when no eval conversations are given."
+    )
+    eval_max_examples: int = Field(200, ge=1)
+    # Offline bootstrap of a base model
+    bootstrap_vocab_size: int = Field(4096, ge=300, le=65536)
+    bootstrap_block_size: int = Field(512, ge=32, le=4096)
+    bootstrap_share: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Share of the time budget spent pretraining a base."
+    )
+    bootstrap_learning_rate: float = Field(1e-3, gt=0.0, lt=1.0)
+    bootstrap_batch_size: int = Field(16, ge=1)
+    bootstrap_lora_learning_rate: float = Field(
+        2e-3, gt=0.0, lt=1.0, description="LoRA learning rate on a bootstrapped (tiny) base."
+    )
+    seed: int = 1234
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _fits_context(self) -> GeneratorConfig:
+        if self.max_prompt_tokens + self.max_new_tokens > 32768:
+            raise ValueError(
+                f"max_prompt_tokens + max_new_tokens = "
+                f"{self.max_prompt_tokens + self.max_new_tokens} exceeds 32768"
+            )
+        if self.lora_target_modules is not None and not self.lora_target_modules:
+            raise ValueError("lora_target_modules must name at least one module or be None")
+        return self

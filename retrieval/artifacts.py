@@ -1,0 +1,114 @@
+"""Versioned artifact folders written atomically.
+
+A job writes into a hidden temporary folder beside the final one and renames it into place
+only when everything is flushed, so a reader never sees a half-written version and a
+killed job leaves nothing but a temporary folder that the next run removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_VERSION_RE = re.compile(r"^v(\d{4,})$")
+_TMP_PREFIX = ".tmp-"
+
+
+def version_name(number: int) -> str:
+    return f"v{number:04d}"
+
+
+def list_versions(root: Path) -> list[Path]:
+    """Completed version folders under ``root``, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)]
+    return sorted(found, key=lambda p: int(p.name[1:]))
+
+
+def next_version_number(root: Path) -> int:
+    versions = list_versions(root)
+    return int(versions[-1].name[1:]) + 1 if versions else 1
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporary folders left by killed jobs; return how many were removed."""
+    if not root.is_dir():
+        return 0
+    stale = [p for p in root.iterdir() if p.name.startswith(_TMP_PREFIX)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
+
+
+@dataclass
+class StagedVersion:
+    """A version folder being written: fill ``path``; ``final`` is set once published."""
+
+    path: Path
+    final: Path | None = None
+
+
+@contextlib.contextmanager
+def staged_version(root: Path) -> Iterator[StagedVersion]:
+    """Yield a temporary folder that becomes ``root/vNNNN`` (the next number) on success.
+
+    On an exception the temporary folder is deleted and nothing is published.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    staged = StagedVersion(Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root)))
+    try:
+        yield staged
+    except BaseException:
+        shutil.rmtree(staged.path, ignore_errors=True)
+        raise
+    staged.final = publish_folder(staged.path, root)
+
+
+def publish_folder(tmp: Path, root: Path) -> Path:
+    """Rename a finished temporary folder to the next free version name and return it."""
+    _fsync_tree(tmp)
+    while True:
+        final = root / version_name(next_version_number(root))
+        try:
+            os.rename(tmp, final)  # atomic on POSIX; fails if another job took the name
+        except OSError:
+            if final.exists():
+                continue
+            raise
+        _fsync_dir(root)
+        return final
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON through a temporary file and rename, so readers see old or new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

