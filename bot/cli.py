@@ -42,7 +42,9 @@ def main_options(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML config file [env SUPPORTBOT_CONFIG, default <home>/supportbot.toml]"),
+        typer.Option(
+            help="TOML config file [env SUPPORTBOT_CONFIG, default <home>/supportbot.toml]"
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -77,10 +79,9 @@ def ingest(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Read support logs, scrub PII, store them and publish a new search index."""
+    from bot.components import open_knowledge_base
     from retrieval.ingest import ingest_paths
     from retrieval.parsers import ParseOptions, UnsupportedLogFormat
-
-    from bot.components import open_knowledge_base
 
     settings = _settings(ctx)
     options = ParseOptions(
@@ -116,7 +117,9 @@ def search(
     k: Annotated[int | None, typer.Option("--k", "-k", help="Number of hits.")] = None,
     in_path: Annotated[
         Path | None,
-        typer.Option("--in", help='JSONL of questions {"id", "messages": [...]} to search in bulk.'),
+        typer.Option(
+            "--in", help='JSONL of questions {"id", "messages": [...]} to search in bulk.'
+        ),
     ] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Where bulk hits are written (JSONL).")
@@ -124,9 +127,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Show the past exchanges closest to a message, with scores and source ids."""
-    from retrieval.knowledge import IndexMismatch
-
     from bot.components import open_knowledge_base
+    from retrieval.knowledge import IndexMismatch
 
     if (query is None) == (in_path is None):
         raise _fail("give either a QUERY or --in FILE (with --out FILE)")
@@ -176,31 +178,35 @@ def _clip(text: str, width: int = 160) -> str:
 
 
 def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
-    from retrieval.knowledge import Query
-    from retrieval.questions import read_questions
-    from retrieval.records import ParseIssue
     from tqdm import tqdm
+
+    from retrieval.knowledge import Query
+    from retrieval.questions import Question, read_questions
+    from retrieval.records import ParseIssue
 
     if not in_path.is_file():
         raise _fail(f"no such file: {in_path}")
-    questions, issues = [], []
+    questions: list[Question] = []
+    issues: list[ParseIssue] = []
     for record in read_questions(in_path):
-        (issues if isinstance(record, ParseIssue) else questions).append(record)
+        if isinstance(record, ParseIssue):
+            issues.append(record)
+        else:
+            questions.append(record)
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out, tqdm(
-        total=len(questions), unit="q", desc="searching"
-    ) as bar:
+    with (
+        open(tmp, "w", encoding="utf-8") as out,
+        tqdm(total=len(questions), unit="q", desc="searching") as bar,
+    ):
         for start in range(0, len(questions), 256):
             chunk = questions[start : start + 256]
-            results = knowledge.search_batch(
-                [Query(q.customer_text, q.context) for q in chunk], k
-            )
+            results = knowledge.search_batch([Query(q.customer_text, q.context) for q in chunk], k)
             for question, hits in zip(chunk, results, strict=True):
-                record = {"id": question.id, "hits": [_hit_json(h) for h in hits]}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                result = {"id": question.id, "hits": [_hit_json(h) for h in hits]}
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
             bar.update(len(chunk))
     tmp.replace(out_path)
     typer.echo(f"wrote {len(questions)} results to {out_path} ({len(issues)} lines skipped)")

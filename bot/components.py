@@ -5,9 +5,8 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
-from retrieval.knowledge import KnowledgeBase
-
 from bot.settings import Settings
+from retrieval.knowledge import KnowledgeBase
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:

@@ -125,9 +125,7 @@ def _default_config_file() -> Path | None:
     return (Path(home) if home else DEFAULT_HOME) / "supportbot.toml"
 
 
-def load_settings(
-    *, config_file: Path | None = None, **overrides: Any
-) -> Settings:
+def load_settings(*, config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings: defaults < config file < environment < ``overrides`` (CLI).
 
     Raises SettingsError naming each bad value.

@@ -78,7 +78,7 @@ class Embedder:
                         raise EmbedderUnavailable(
                             f"cannot load embedder {self.name!r} from {location!r}: {exc}"
                         ) from exc
-                    model.max_seq_length = min(self.max_seq_length, model.max_seq_length)
+                    model.max_seq_length = min(self.max_seq_length, model.max_seq_length or 512)
                     self._model = model
                     log.info("loaded embedder %s (dim %d)", self.name, self.dimension)
         return self._model

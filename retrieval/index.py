@@ -12,7 +12,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -60,9 +60,7 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(
-                f"vectors must have shape (n, {self.dimension}), got {vectors.shape}"
-            )
+            raise ValueError(f"vectors must have shape (n, {self.dimension}), got {vectors.shape}")
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
         if len(ids) == 0:
@@ -150,7 +148,7 @@ class VectorIndex:
         index.dimension = int(meta["dimension"])
         index.kind = meta["kind"]
         index.params = params or IndexParams(**meta["params"])
-        index._index = faiss.read_index(str(folder / INDEX_FILE))
+        index._index = faiss.read_index(str(folder / INDEX_FILE))  # an IndexIDMap2
         index._ids = {int(i) for i in faiss.vector_to_array(index._index.id_map)}
         index._tombstones = {int(i) for i in meta["tombstones"]}
         index._lock = threading.RLock()
@@ -159,9 +157,9 @@ class VectorIndex:
         return index
 
 
-def _new_faiss_index(dimension: int, kind: IndexKind, params: IndexParams) -> faiss.IndexIDMap2:
+def _new_faiss_index(dimension: int, kind: IndexKind, params: IndexParams) -> Any:
     if kind == "exact":
-        inner: faiss.Index = faiss.IndexFlatIP(dimension)
+        inner: Any = faiss.IndexFlatIP(dimension)
     else:
         inner = faiss.IndexHNSWFlat(dimension, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = params.hnsw_ef_construction
@@ -169,8 +167,9 @@ def _new_faiss_index(dimension: int, kind: IndexKind, params: IndexParams) -> fa
     return faiss.IndexIDMap2(inner)
 
 
-def _hnsw(index: faiss.IndexIDMap2) -> faiss.HNSW:
-    return faiss.downcast_index(index.index).hnsw
+def _hnsw(index: Any) -> Any:
+    inner: Any = faiss.downcast_index(index.index)
+    return inner.hnsw
 
 
 def _empty(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,9 +39,9 @@ class IngestReport:
         return self.entries_added / self.seconds if self.seconds else 0.0
 
     def summary_lines(self) -> list[str]:
-        pii = ", ".join(
-            f"{n} {kind}" for kind, n in sorted(self.pii_replaced.items()) if n
-        ) or "none"
+        pii = (
+            ", ".join(f"{n} {kind}" for kind, n in sorted(self.pii_replaced.items()) if n) or "none"
+        )
         lines = [
             f"files: {len(self.files)}",
             f"conversations read: {self.conversations_read} (added {self.conversations_added},"
@@ -97,9 +97,7 @@ def ingest_paths(
     started = time.perf_counter()
     bar = tqdm(unit="conv", desc="reading", disable=not progress)
     for batch in _batches(_records(readers, report), _STORE_BATCH):
-        clean = [
-            scrub_conversation(c, report.pii_replaced) if scrub_pii else c for c in batch
-        ]
+        clean = [scrub_conversation(c, report.pii_replaced) if scrub_pii else c for c in batch]
         added = knowledge.store.add_conversations(clean)
         report.conversations_added += added.conversations_added
         report.conversations_updated += added.conversations_updated

@@ -229,9 +229,7 @@ class KnowledgeBase:
         todo = {h: texts[i][1] for i, h in zip(ids, hashes, strict=True) if h not in cached}
         if todo:
             items = list(todo.items())
-            bar = tqdm(
-                total=len(items), unit="text", desc="embedding", disable=not progress
-            )
+            bar = tqdm(total=len(items), unit="text", desc="embedding", disable=not progress)
             for start in range(0, len(items), _ENCODE_CHUNK):
                 chunk = items[start : start + _ENCODE_CHUNK]
                 vectors = self.embedder.encode([text for _, text in chunk])

@@ -66,9 +66,7 @@ class ExchangeEntry:
         return query_text(self.context, self.customer_text)
 
     def content_hash(self) -> str:
-        payload = json.dumps(
-            [self.kind, self.embed_text, self.agent_reply], ensure_ascii=False
-        )
+        payload = json.dumps([self.kind, self.embed_text, self.agent_reply], ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

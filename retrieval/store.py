@@ -242,9 +242,7 @@ class KnowledgeStore:
 
     def iter_conversations(self) -> Iterator[Conversation]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM log_conversations ORDER BY rowid"
-            ).fetchall()
+            rows = self._conn.execute("SELECT * FROM log_conversations ORDER BY rowid").fetchall()
         for row in rows:
             yield Conversation(
                 id=row["id"],
@@ -308,9 +306,7 @@ class KnowledgeStore:
 
     def live_index_version(self) -> IndexVersion | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM index_versions WHERE is_live = 1"
-            ).fetchone()
+            row = self._conn.execute("SELECT * FROM index_versions WHERE is_live = 1").fetchone()
         if row is None:
             return None
         return IndexVersion(

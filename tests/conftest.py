@@ -12,9 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from retrieval.config import RetrievalConfig  # noqa: E402
-from retrieval.embedder import Embedder  # noqa: E402
-from retrieval.knowledge import KnowledgeBase  # noqa: E402
+from retrieval.config import RetrievalConfig
+from retrieval.embedder import Embedder
+from retrieval.knowledge import KnowledgeBase
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,7 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture
-def make_knowledge(
-    tmp_path: Path, embedder: Embedder
-) -> Iterator[Callable[..., KnowledgeBase]]:
+def make_knowledge(tmp_path: Path, embedder: Embedder) -> Iterator[Callable[..., KnowledgeBase]]:
     opened: list[KnowledgeBase] = []
 
     def make(name: str = "home", **config: object) -> KnowledgeBase:
@@ -63,15 +61,27 @@ def exchange(conv_id: str, question: str, answer: str) -> dict[str, object]:
 
 
 SMALL_LOGS = [
-    exchange("c-ret", "How do I return boots that don't fit?",
-             "Unworn items can be returned within 30 days, see KB-RET-01."),
-    exchange("c-ship", "When will my order arrive?",
-             "Standard shipping takes 3-5 business days (KB-SHP-01)."),
-    exchange("c-pwd", "I forgot my password and can't log in",
-             "Use 'Forgot password' on the sign-in page; the link is valid 24 hours (KB-ACC-02)."),
+    exchange(
+        "c-ret",
+        "How do I return boots that don't fit?",
+        "Unworn items can be returned within 30 days, see KB-RET-01.",
+    ),
+    exchange(
+        "c-ship",
+        "When will my order arrive?",
+        "Standard shipping takes 3-5 business days (KB-SHP-01).",
+    ),
+    exchange(
+        "c-pwd",
+        "I forgot my password and can't log in",
+        "Use 'Forgot password' on the sign-in page; the link is valid 24 hours (KB-ACC-02).",
+    ),
     exchange("c-gift", "Do gift cards expire?", "Gift cards never expire (KB-GFT-01)."),
-    exchange("c-cancel", "Please cancel my order, I ordered the wrong size",
-             "Orders can be cancelled until they are packed, usually within 1 hour (KB-ORD-03)."),
+    exchange(
+        "c-cancel",
+        "Please cancel my order, I ordered the wrong size",
+        "Orders can be cancelled until they are packed, usually within 1 hour (KB-ORD-03).",
+    ),
     {
         "id": "c-refund",
         "messages": [

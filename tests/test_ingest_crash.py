@@ -54,13 +54,21 @@ def test_killed_ingest_keeps_serving_previous_index(
     live_before = kb.store.live_index_version()
     new_logs = write_jsonl(
         tmp_path / "second.jsonl",
-        [exchange(f"n{i}", f"Is the Summit {i} tent waterproof?",
-                  f"Yes, the Summit {i} has a 3000 mm rating.") for i in range(20)],
+        [
+            exchange(
+                f"n{i}",
+                f"Is the Summit {i} tent waterproof?",
+                f"Yes, the Summit {i} has a 3000 mm rating.",
+            )
+            for i in range(20)
+        ],
     )
 
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path / "home"), str(new_logs), point],
-        cwd=REPO, capture_output=True, timeout=240,
+        cwd=REPO,
+        capture_output=True,
+        timeout=240,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
 

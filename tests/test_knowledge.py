@@ -16,7 +16,9 @@ from tests.conftest import SMALL_LOGS, exchange, write_jsonl
 MakeKB = Callable[..., KnowledgeBase]
 
 
-def test_ingest_then_search_finds_the_matching_reply(tmp_path: Path, make_knowledge: MakeKB) -> None:
+def test_ingest_then_search_finds_the_matching_reply(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
     kb = make_knowledge()
     report = ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
     assert report.conversations_added == len(SMALL_LOGS)
@@ -27,7 +29,9 @@ def test_ingest_then_search_finds_the_matching_reply(tmp_path: Path, make_knowle
     assert hits[0].score > hits[1].score
 
 
-def test_follow_up_turn_is_found_through_its_context(tmp_path: Path, make_knowledge: MakeKB) -> None:
+def test_follow_up_turn_is_found_through_its_context(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
     context = (
@@ -73,8 +77,13 @@ def test_a_grown_conversation_replaces_its_entries(tmp_path: Path, make_knowledg
 
 def test_pii_is_scrubbed_before_storage(tmp_path: Path, make_knowledge: MakeKB) -> None:
     kb = make_knowledge()
-    logs = [exchange("p1", "my card 4111 1111 1111 1111 was charged twice, call +1 415-555-0134",
-                     "Sorry! We refunded the duplicate charge.")]
+    logs = [
+        exchange(
+            "p1",
+            "my card 4111 1111 1111 1111 was charged twice, call +1 415-555-0134",
+            "Sorry! We refunded the duplicate charge.",
+        )
+    ]
     report = ingest_paths([write_jsonl(tmp_path / "pii.jsonl", logs)], kb)
     assert report.pii_replaced["card"] == 1 and report.pii_replaced["phone"] == 1
     stored = "".join(m.text for c in kb.iter_conversations() for m in c.messages)
@@ -110,7 +119,9 @@ def test_curated_answer_is_served_at_once_and_survives_restart(
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
     question = "Do you rent out camping stoves for a weekend?"
     assert "rental" not in kb.search((), question, 1)[0].agent_reply
-    kb.add_curated("correction:1", question, "Yes: stoves rent for $12/day via our rental program (KB-RNT-01).")
+    kb.add_curated(
+        "correction:1", question, "Yes: stoves rent for $12/day via our rental program (KB-RNT-01)."
+    )
     hit = kb.search((), "can I rent a camp stove?", 1)[0]
     assert hit.kind == "curated" and hit.source_id == "correction:1"
 
@@ -130,8 +141,12 @@ def test_identical_replies_are_merged_with_support_count(
     tmp_path: Path, make_knowledge: MakeKB
 ) -> None:
     reply = "Standard shipping takes 3-5 business days (KB-SHP-01)."
-    logs = [exchange(f"s{i}", q, reply) for i, q in enumerate(
-        ["when does my parcel come", "how long is shipping", "shipping time?"])]
+    logs = [
+        exchange(f"s{i}", q, reply)
+        for i, q in enumerate(
+            ["when does my parcel come", "how long is shipping", "shipping time?"]
+        )
+    ]
     logs.append(exchange("other", "how long is express shipping", "Express takes 1-2 days."))
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
@@ -160,7 +175,9 @@ def test_switch_between_exact_and_approximate(
     assert kb.search((), "Do gift cards expire?", 1)[0].source_id == "c-gift#1"
 
 
-def test_growing_past_the_threshold_rebuilds_as_hnsw(tmp_path: Path, make_knowledge: MakeKB) -> None:
+def test_growing_past_the_threshold_rebuilds_as_hnsw(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
     kb = make_knowledge(approximate_threshold=4)
     first = ingest_paths([write_jsonl(tmp_path / "a.jsonl", SMALL_LOGS[:3])], kb)
     second = ingest_paths([write_jsonl(tmp_path / "b.jsonl", SMALL_LOGS[3:])], kb)

@@ -1,0 +1,25 @@
+"""Domain errors raised by the engine and stores; adapters map them to statuses."""
+
+
+class SupportbotError(Exception):
+    """Base class of the errors the core raises on purpose."""
+
+
+class ConversationNotFound(SupportbotError):
+    pass
+
+
+class TurnNotFound(SupportbotError):
+    pass
+
+
+class InvalidMessage(SupportbotError):
+    """Empty, oversized or otherwise unusable customer input; the text says why."""
+
+
+class ConversationHandedOff(SupportbotError):
+    """The conversation is with a human; the bot must not answer."""
+
+
+class ModelUnavailable(SupportbotError):
+    """The generator cannot answer (not trained yet, worker stopped, overloaded)."""

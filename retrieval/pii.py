@@ -1,0 +1,242 @@
+"""Scrub personal data from text before it is stored, indexed or trained on.
+
+Emails, payment card numbers, IBANs and phone numbers are replaced by the placeholders
+``[EMAIL]``, ``[CARD]``, ``[IBAN]`` and ``[PHONE]``. Cards and IBANs are only replaced when
+their check digits are right, so order numbers and other long numbers survive. Every
+pattern is anchored by look-behinds and uses possessive or bounded repeats, so the time
+taken grows linearly with the text, whatever it contains.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+KINDS = ("email", "iban", "card", "phone")
+"""Kinds in the order they are scrubbed; earlier kinds are replaced before later ones look."""
+
+PLACEHOLDERS: Mapping[str, str] = {kind: f"[{kind.upper()}]" for kind in KINDS}
+
+
+@dataclass(frozen=True)
+class ScrubResult:
+    """The scrubbed text and how many of each kind were replaced (every kind is present)."""
+
+    text: str
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def scrub(text: str) -> ScrubResult:
+    """Replace emails, IBANs, payment cards and phone numbers in ``text`` by placeholders.
+
+    Text around a replacement is kept as it was. Emails go first so digits inside an
+    address are not taken for a phone; IBANs before cards because the digits of an IBAN
+    can pass the card check; cards before phones so a card is not half-replaced as a phone.
+    Never raises.
+    """
+    counts = dict.fromkeys(KINDS, 0)
+    for kind in KINDS:
+        text, counts[kind] = _SCRUBBERS[kind](text)
+    return ScrubResult(text, counts)
+
+
+# --- email ------------------------------------------------------------------------------
+
+# Not every character RFC 5322 allows: quotes and slashes around an address in prose would
+# otherwise be taken into it.
+_LOCAL_CHAR = r"A-Za-z0-9_%+-"
+_EMAIL = re.compile(
+    # The look-behind lets a match start only where a run of address characters starts, so
+    # a long run without an "@" is scanned once, not once per character.
+    rf"(?<![.{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++(?:\.[{_LOCAL_CHAR}]++)*+"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)++[A-Za-z]{2,63}(?![A-Za-z0-9-])"
+)
+
+
+def _scrub_emails(text: str) -> tuple[str, int]:
+    return _EMAIL.subn(PLACEHOLDERS["email"], text)
+
+
+# --- IBAN -------------------------------------------------------------------------------
+
+# ISO 13616 registry lengths (country code and check digits included).
+IBAN_LENGTHS: Mapping[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
+    "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22,
+    "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21,
+    "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27,
+    "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25,
+    "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}  # fmt: skip
+_IBAN_UNKNOWN_COUNTRY_LENGTHS = range(15, 35)
+# The start of an IBAN-shaped text: country code, check digits and any whole groups after.
+_IBAN_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: [A-Za-z0-9]{4}){0,7} $")
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?"
+    r"(?![A-Za-z0-9])"
+)
+
+
+def is_valid_iban(compact: str) -> bool:
+    """Whether ``compact`` (no spaces) passes the ISO 13616 mod-97 check and has the length
+    registered for its country (15 to 34 for a country not in :data:`IBAN_LENGTHS`)."""
+    compact = compact.upper()
+    expected = IBAN_LENGTHS.get(compact[:2])
+    if len(compact) != expected and (expected or len(compact) not in _IBAN_UNKNOWN_COUNTRY_LENGTHS):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _iban_replacement(match: re.Match[str]) -> str:
+    # The match can run on into the next word ("BE68 5390 0754 7034 THEN"), so try every
+    # prefix that ends between groups, longest first.
+    candidate = match.group()
+    for end in _group_ends(candidate):
+        if is_valid_iban(candidate[:end].replace(" ", "")):
+            return PLACEHOLDERS["iban"] + candidate[end:]
+    return candidate
+
+
+def _scrub_ibans(text: str) -> tuple[str, int]:
+    return _count_changes(_IBAN, _iban_replacement, text)
+
+
+# --- payment cards ----------------------------------------------------------------------
+
+# A run of digit groups separated by single spaces or dashes; which part of it is a card is
+# decided in Python, because a regex that fails after a possessive run would rescan it.
+# The look-ahead skips runs too short to hold a card without calling back into Python.
+_DIGIT_RUN = re.compile(r"(?<![\w.,-])(?=(?:[0-9][ -]?){13})[0-9]++(?:[ -][0-9]++)*+")
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+_DECIMAL_TAIL = re.compile(r"[.,][0-9]")
+_CARD_DIGITS = range(13, 20)
+
+
+def passes_luhn(digits: str) -> bool:
+    """Whether the digit string passes the Luhn check used by payment card numbers."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _card_replacement(match: re.Match[str]) -> str:
+    run = match.group()
+    if _DECIMAL_TAIL.match(match.string, match.end()):
+        return run  # the integer part of a decimal number, not a card
+    if _follows_iban_head(match):
+        return run  # the rest of an IBAN that failed its check: an account, not a card
+    for start, end in _card_windows(run):
+        if passes_luhn(re.sub(r"[ -]", "", run[start:end])):
+            return run[:start] + PLACEHOLDERS["card"] + run[end:]
+    return run
+
+
+def _card_windows(run: str) -> list[tuple[int, int]]:
+    """Spans of whole groups at the start or at the end of ``run`` holding 13 to 19 digits,
+    longest first. A card is often followed by its expiry or CVV ("4111 ... 1111 123") or
+    preceded by a quantity, so the whole run is not the only candidate; looking at the two
+    ends only keeps a long run of numbers (a table, hostile input) linear."""
+    head = list(itertools.islice(_DIGIT_GROUP.finditer(run), _CARD_DIGITS.stop))
+    tail_from = max(0, len(run) - 2 * _CARD_DIGITS.stop)
+    tail = list(_DIGIT_GROUP.finditer(run, tail_from))
+    if tail_from and run[tail_from - 1].isdigit():
+        tail = tail[1:]  # cut in the middle of a group
+    windows = [(0, m.end(), _digits_through(head, i)) for i, m in enumerate(head)]
+    windows += [
+        (m.start(), len(run), _digits_through(tail[::-1], i)) for i, m in enumerate(reversed(tail))
+    ]
+    fitting = [(start, end) for start, end, n in windows if n in _CARD_DIGITS]
+    return sorted(set(fitting), key=lambda span: span[0] - span[1])
+
+
+def _digits_through(groups: list[re.Match[str]], index: int) -> int:
+    return sum(len(m.group()) for m in groups[: index + 1])
+
+
+def _scrub_cards(text: str) -> tuple[str, int]:
+    return _count_changes(_DIGIT_RUN, _card_replacement, text)
+
+
+# --- phone numbers ----------------------------------------------------------------------
+
+_SEP = r"[ .-]"
+_PHONE = re.compile(
+    # Not right after a letter, digit or joiner: keeps "JO-482913", "v2.4.1", "14/03" out.
+    r"(?<![\w+./#$-])(?:"
+    # International: +CC, an optional "(0)" or "(area)", then groups split by separators,
+    # or E.164 without separators (+4930123456).
+    rf"\+[0-9]{{1,3}}(?:{_SEP}?\([0-9]{{1,5}}\))?{_SEP}?[0-9]{{1,6}}+(?:{_SEP}[0-9]{{1,6}}+){{0,6}}+"
+    r"|\+[0-9]{7,15}+"
+    # North American: (212) 555-0199, 415.555.0134, 1-800-555-0199.
+    rf"|(?:1{_SEP})?(?:\([0-9]{{3}}\){_SEP}?|[0-9]{{3}}{_SEP})[0-9]{{3}}{_SEP}[0-9]{{4}}"
+    # National with a trunk 0: 020 7946 0958, (030) 123456, 01 23 45 67 89.
+    # A separator is required: an unbroken 0-led number is more often an id than a phone.
+    rf"|(?:\(0[0-9]{{1,4}}\){_SEP}?|0[0-9]{{1,4}}{_SEP})[0-9]{{2,8}}+(?:{_SEP}[0-9]{{2,8}}+){{0,3}}+"
+    r")(?![0-9]|[.,-][0-9])"
+)
+_PHONE_DIGITS = range(7, 16)
+_DATE_SHAPES = frozenset({(2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4), (4, 2, 2), (2, 2, 2)})
+
+
+def _phone_replacement(match: re.Match[str]) -> str:
+    candidate = match.group()
+    if _follows_iban_head(match):
+        return candidate
+    groups = tuple(len(g) for g in re.findall(r"[0-9]+", candidate))
+    if sum(groups) not in _PHONE_DIGITS or groups in _DATE_SHAPES:
+        return candidate  # too short or long for a phone, or a date such as 01.03.2026
+    return PLACEHOLDERS["phone"]
+
+
+def _scrub_phones(text: str) -> tuple[str, int]:
+    return _count_changes(_PHONE, _phone_replacement, text)
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def _group_ends(candidate: str) -> list[int]:
+    """Offsets where a prefix of ``candidate`` ends between groups, longest first."""
+    return [len(candidate)] + [i for i in range(len(candidate) - 1, 0, -1) if candidate[i] == " "]
+
+
+def _follows_iban_head(match: re.Match[str]) -> bool:
+    """Whether the match continues an IBAN-shaped text ("DE89 3704 ...") that failed its
+    check: an account number, not a card or a phone."""
+    start = match.start()
+    return bool(_IBAN_HEAD.search(match.string, max(0, start - 40), start))
+
+
+def _count_changes(
+    pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str
+) -> tuple[str, int]:
+    """``pattern.sub`` with a replacement that may decline; counts the matches replaced."""
+    changed = 0
+
+    def counted(match: re.Match[str]) -> str:
+        nonlocal changed
+        replacement = replace(match)
+        changed += replacement != match.group()
+        return replacement
+
+    return pattern.sub(counted, text), changed
+
+
+_SCRUBBERS: Mapping[str, Callable[[str], tuple[str, int]]] = {
+    "email": _scrub_emails,
+    "iban": _scrub_ibans,
+    "card": _scrub_cards,
+    "phone": _scrub_phones,
+}
