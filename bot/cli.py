@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -213,6 +214,8 @@ def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
 
 
 def main() -> None:
+    # Library progress bars (model loading) are noise on a terminal; ours stay on.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app()
 
 

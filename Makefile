@@ -1,0 +1,46 @@
+# supportbot: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= .supportbot
+TRAIN_MINUTES ?= 8
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run demo-data test lint bench bench-quick clean
+
+# The venv is rebuilt only when pyproject.toml changes.
+$(BIN)/supportbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build on disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/supportbot
+
+## Ingest the sample corpus, train a model within TRAIN_MINUTES if none exists, and serve.
+run: install
+	$(BIN)/supportbot --home $(HOME_DIR) ingest data/sample/conversations.jsonl data/sample/faq.csv data/sample/slack_export
+	$(BIN)/supportbot --home $(HOME_DIR) train --budget-minutes $(TRAIN_MINUTES) --if-missing
+	$(BIN)/supportbot --home $(HOME_DIR) serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check bot retrieval finetune tests benchmarks
+	$(BIN)/mypy bot retrieval finetune
+
+## Lint, type-check and run the test suite (slow benchmarks excluded).
+test: install lint
+	$(BIN)/pytest -q
+
+## Benchmarks (not in CI): print tables and write JSON under benchmarks/results/.
+bench: install
+	$(BIN)/python benchmarks/retrieval_banking77.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/retrieval_banking77.py --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
