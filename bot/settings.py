@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.core.config import EngineConfig
+from bot.web.config import WebConfig
 from finetune.config import GeneratorConfig
 from retrieval.config import RetrievalConfig
 
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     retrieval: RetrievalConfig = RetrievalConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    engine: EngineConfig = EngineConfig()
+    web: WebConfig = WebConfig()
     server: ServerConfig = ServerConfig()
 
     @property

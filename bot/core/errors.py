@@ -13,6 +13,10 @@ class TurnNotFound(SupportbotError):
     pass
 
 
+class FlagNotFound(SupportbotError):
+    pass
+
+
 class InvalidMessage(SupportbotError):
     """Empty, oversized or otherwise unusable customer input; the text says why."""
 

@@ -7,17 +7,21 @@ worker, and so that PostgreSQL (psycopg async) or a remote inference server fit 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.types import (
     Conversation,
     ConversationState,
+    Correction,
+    Flag,
     FlagReason,
+    FlagStatus,
     GenerationRequest,
     Message,
     Outcome,
     Rating,
     Source,
+    StoreCounts,
     Turn,
 )
 
@@ -30,6 +34,23 @@ class Retriever(Protocol):
         ...
 
 
+class AnswerCurator(Protocol):
+    async def add_curated(
+        self, source_id: str, question: str, answer: str, context: Sequence[Message] = ()
+    ) -> None:
+        """Serve ``answer`` for questions like ``question`` from now on, preferred over the
+        logs; an answer with the same ``source_id`` is replaced."""
+        ...
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """Optional for a retriever or generator: the version it serves, recorded on each turn."""
+
+    @property
+    def version(self) -> str | None: ...
+
+
 class Generator(Protocol):
     def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """Yield the reply as text pieces; raises ModelUnavailable when it cannot answer."""
@@ -39,7 +60,9 @@ class Generator(Protocol):
 class ConversationStore(Protocol):
     async def create_conversation(
         self, channel: str, external_ref: str | None = None
-    ) -> Conversation: ...
+    ) -> Conversation:
+        """A new conversation, or the existing one with this ``(channel, external_ref)``."""
+        ...
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
         """Raises ConversationNotFound."""
@@ -59,7 +82,11 @@ class ConversationStore(Protocol):
         confidence: float | None = None,
         sources: Sequence[Source] = (),
         latency_ms: float | None = None,
-    ) -> Turn: ...
+        index_version: str | None = None,
+        model_version: str | None = None,
+    ) -> Turn:
+        """Append a turn; raises ConversationNotFound."""
+        ...
 
     async def get_turn(self, turn_id: str) -> Turn:
         """Raises TurnNotFound."""
@@ -71,4 +98,36 @@ class ConversationStore(Protocol):
         """Raises TurnNotFound. A second rating of the same turn replaces the first."""
         ...
 
-    async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None: ...
+    async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
+        """Raises TurnNotFound. An open flag with the same reason on the turn is kept as it
+        is rather than duplicated."""
+        ...
+
+    async def list_flags(
+        self,
+        status: FlagStatus | None = FlagStatus.OPEN,
+        *,
+        reason: FlagReason | None = None,
+        channel: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[Flag]:
+        """Flags oldest first; None for ``status`` lists every status."""
+        ...
+
+    async def resolve_flag(self, flag_id: int, status: FlagStatus, resolved_by: str) -> Flag:
+        """Raises FlagNotFound."""
+        ...
+
+    async def resolve_turn_flags(self, turn_id: str, status: FlagStatus, resolved_by: str) -> int:
+        """Resolve every open flag of a turn; return how many."""
+        ...
+
+    async def add_correction(
+        self, question: str, answer: str, *, created_by: str, turn_id: str | None = None
+    ) -> Correction:
+        """Raises TurnNotFound when ``turn_id`` is given and unknown."""
+        ...
+
+    async def counts(self) -> StoreCounts: ...

@@ -27,6 +27,16 @@ class FlagReason(StrEnum):
     NOT_HELPFUL = "not_helpful"
 
 
+class FlagStatus(StrEnum):
+    """Where a flag is in the operators' review: open until someone decides."""
+
+    OPEN = "open"
+    APPROVED = "approved"  # the reply was fine as it was
+    CORRECTED = "corrected"  # an operator wrote a correction (a curated answer)
+    REJECTED = "rejected"  # the reply was wrong, no correction written
+    RESOLVED = "resolved"  # handled otherwise (e.g. the operator answered the customer)
+
+
 class ConversationState(StrEnum):
     BOT = "bot"  # the bot answers
     HUMAN = "human"  # handed off: the bot stays quiet until an operator hands it back
@@ -42,6 +52,7 @@ class Source:
     kind: Literal["log", "curated"]
     customer_text: str
     agent_reply: str
+    support: int = 1  # how many stored exchanges gave this same answer
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,9 @@ class Turn:
     confidence: float | None = None
     sources: tuple[Source, ...] = ()
     latency_ms: float | None = None
+    # Which index and model produced a bot turn, to compare versions on rated turns.
+    index_version: str | None = None
+    model_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,47 @@ class Rating:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A turn in the operators' review queue."""
+
+    id: int
+    turn_id: str
+    conversation_id: str
+    channel: str
+    reason: FlagReason
+    detail: str
+    status: FlagStatus
+    created_at: float
+    resolved_at: float | None = None
+    resolved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Correction:
+    """An operator's answer to a question, served by retrieval as a curated answer."""
+
+    id: int
+    source_id: str  # "correction:<id>", the curated entry's id in retrieval
+    question: str
+    answer: str
+    created_by: str
+    created_at: float
+    turn_id: str | None = None  # the bot turn it corrects, if any
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """Totals for metrics and the dashboard; every known key is present (zero if none)."""
+
+    conversations_by_state: dict[str, int]
+    turns_by_role: dict[str, int]
+    replies_by_outcome: dict[str, int]
+    ratings_by_value: dict[str, int]
+    open_flags_by_reason: dict[str, int]
+    corrections: int
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What the generator is given: the evidence, the conversation so far, the message."""
 
@@ -127,9 +182,13 @@ class ReplyDelta:
 
 @dataclass(frozen=True)
 class ReplyRetracted:
-    """The text streamed so far is withdrawn; the final reply replaces it."""
+    """The text streamed so far is withdrawn; the final reply replaces it.
 
-    reason: FlagReason = FlagReason.GROUNDING_FALLBACK
+    ``reason`` is None when the generator failed part-way (nothing wrong with the text, but
+    it is unfinished).
+    """
+
+    reason: FlagReason | None = FlagReason.GROUNDING_FALLBACK
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Adapters from the engine's ports to concrete components (retrieval, generation)."""

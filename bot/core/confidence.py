@@ -1,0 +1,259 @@
+"""How sure the bot is that its best retrieved answer is the right one, and calibration.
+
+Confidence is a logistic combination of three retrieval signals:
+
+* the top score (how close the best past question is to this one),
+* the margin to the next *different* answer (a close runner-up means the question is
+  ambiguous between answers, even when both score well),
+* the support of the top answer (how many past exchanges gave that same answer).
+
+The weights and the hand-off threshold are fitted on a labelled validation split: in-scope
+questions whose best answer is known, and out-of-scope questions the bot should hand off.
+Everything here is a pure function over numbers and records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from bot.core.types import Source
+
+
+@dataclass(frozen=True)
+class ConfidenceWeights:
+    """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support))``."""
+
+    bias: float
+    score: float
+    margin: float
+    support: float
+
+
+@dataclass(frozen=True)
+class ConfidenceFeatures:
+    top_score: float
+    margin: float  # top score minus the score of the next different answer, >= 0
+    support: int  # >= 1
+
+    def vector(self) -> tuple[float, float, float, float]:
+        """The features as the logistic model sees them, constant term first."""
+        return (1.0, self.top_score, self.margin, math.log(max(self.support, 1)))
+
+
+def _same_answer(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
+    """The confidence features of retrieval results given best first; None when empty.
+
+    Without a different runner-up the margin is 0: a knowledge base that knows a single
+    answer cannot tell that this question is not about it, so the score alone must carry
+    the decision.
+    """
+    if not sources:
+        return None
+    top = sources[0]
+    runner_up = next(
+        (s for s in sources[1:] if not _same_answer(s.agent_reply, top.agent_reply)), None
+    )
+    margin = max(0.0, top.score - runner_up.score) if runner_up is not None else 0.0
+    return ConfidenceFeatures(top.score, margin, max(top.support, 1))
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # the other branch would overflow for very negative z
+    return e / (1.0 + e)
+
+
+def confidence_of(features: ConfidenceFeatures, weights: ConfidenceWeights) -> float:
+    """Confidence in [0, 1] that the top answer is right."""
+    x = features.vector()
+    w = (weights.bias, weights.score, weights.margin, weights.support)
+    return _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
+
+
+def retrieval_confidence(sources: Sequence[Source], weights: ConfidenceWeights) -> float:
+    """Confidence of retrieval results given best first; 0.0 when there are none."""
+    features = retrieval_features(sources)
+    return 0.0 if features is None else confidence_of(features, weights)
+
+
+# -- calibration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationCase:
+    """One validation question: its features, whether the bot should answer it at all, and
+    (for in-scope questions) whether the top retrieved answer is the expected one."""
+
+    features: ConfidenceFeatures
+    in_scope: bool
+    correct: bool = True
+
+    @property
+    def answerable(self) -> bool:
+        return self.in_scope and self.correct
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """A hand-off threshold and what it achieves on the validation set.
+
+    * ``handoff_recall``: share of out-of-scope questions handed off;
+    * ``answered_rate``: share of in-scope questions answered (not handed off);
+    * ``answered_accuracy``: of the in-scope questions answered, the share whose answer was
+      the expected one (1.0 when none were answered);
+    * ``wrong_answer_rate``: share of *all* questions that got a wrong answer, i.e. an
+      answered out-of-scope question or an answered in-scope one with the wrong answer.
+    """
+
+    threshold: float
+    handoff_recall: float
+    answered_rate: float
+    answered_accuracy: float
+    wrong_answer_rate: float
+    in_scope: int
+    out_of_scope: int
+    weights: ConfidenceWeights | None = None
+
+
+def fit_threshold(
+    in_scope_scores: Sequence[float],
+    out_of_scope_scores: Sequence[float],
+    target_handoff_recall: float = 0.9,
+    *,
+    in_scope_correct: Sequence[bool] | None = None,
+) -> CalibrationResult:
+    """The lowest threshold that hands off at least ``target_handoff_recall`` of the
+    out-of-scope questions (a message is handed off when its confidence is below it).
+
+    The lowest such threshold answers as many in-scope questions as the recall target
+    allows. It is placed half-way to the next observed score so that it does not sit on a
+    validation point. ``in_scope_correct`` says per in-scope score whether the top answer
+    was right (all right when omitted). Raises ValueError without out-of-scope scores or on
+    a target outside [0, 1].
+    """
+    if not 0.0 <= target_handoff_recall <= 1.0:
+        raise ValueError(f"target_handoff_recall must be in [0, 1], got {target_handoff_recall}")
+    if not out_of_scope_scores:
+        raise ValueError("fit_threshold needs at least one out-of-scope score")
+    if in_scope_correct is not None and len(in_scope_correct) != len(in_scope_scores):
+        raise ValueError(
+            f"in_scope_correct has {len(in_scope_correct)} values for"
+            f" {len(in_scope_scores)} in-scope scores"
+        )
+    oos = sorted(out_of_scope_scores)
+    needed = math.ceil(target_handoff_recall * len(oos) - 1e-9)
+    if needed == 0:
+        threshold = 0.0
+    else:
+        boundary = oos[needed - 1]
+        above = [s for s in (*in_scope_scores, *oos) if s > boundary]
+        threshold = (boundary + min(above)) / 2 if above else math.nextafter(boundary, math.inf)
+    correct = list(in_scope_correct) if in_scope_correct is not None else None
+    return _evaluate(threshold, in_scope_scores, oos, correct)
+
+
+def _evaluate(
+    threshold: float,
+    in_scope_scores: Sequence[float],
+    out_of_scope_scores: Sequence[float],
+    in_scope_correct: Sequence[bool] | None,
+) -> CalibrationResult:
+    correct = in_scope_correct or [True] * len(in_scope_scores)
+    answered = [ok for s, ok in zip(in_scope_scores, correct, strict=True) if s >= threshold]
+    oos_answered = sum(1 for s in out_of_scope_scores if s >= threshold)
+    total = len(in_scope_scores) + len(out_of_scope_scores)
+    wrong = oos_answered + sum(1 for ok in answered if not ok)
+    return CalibrationResult(
+        threshold=threshold,
+        handoff_recall=1.0 - oos_answered / len(out_of_scope_scores),
+        answered_rate=len(answered) / len(in_scope_scores) if in_scope_scores else 0.0,
+        answered_accuracy=sum(answered) / len(answered) if answered else 1.0,
+        wrong_answer_rate=wrong / total,
+        in_scope=len(in_scope_scores),
+        out_of_scope=len(out_of_scope_scores),
+    )
+
+
+def calibrate(
+    cases: Sequence[CalibrationCase],
+    target_handoff_recall: float = 0.9,
+    *,
+    ridge: float = 1.0,
+) -> CalibrationResult:
+    """Fit the confidence weights on ``cases``, then the threshold (see fit_threshold).
+
+    The weights are a ridge-regularised logistic regression of "the top answer is right
+    and the question in scope" on the features, so the confidence reads as a probability
+    on data like the validation set. Raises ValueError unless there is at least one
+    answerable case and one out-of-scope case.
+    """
+    if not any(c.answerable for c in cases) or not any(not c.in_scope for c in cases):
+        raise ValueError(
+            "calibration needs at least one answerable in-scope case and one out-of-scope case"
+        )
+    weights = fit_weights(cases, ridge=ridge)
+    in_scope = [c for c in cases if c.in_scope]
+    result = fit_threshold(
+        [confidence_of(c.features, weights) for c in in_scope],
+        [confidence_of(c.features, weights) for c in cases if not c.in_scope],
+        target_handoff_recall,
+        in_scope_correct=[c.correct for c in in_scope],
+    )
+    return replace(result, weights=weights)
+
+
+def fit_weights(
+    cases: Sequence[CalibrationCase], *, ridge: float = 1.0, max_iterations: int = 100
+) -> ConfidenceWeights:
+    """Logistic regression by Newton's method (four parameters, so each step is a 4x4
+    solve). The ridge term keeps the weights finite when the classes separate perfectly,
+    which small validation sets often do; the bias is not penalised."""
+    rows = [c.features.vector() for c in cases]
+    labels = [1.0 if c.answerable else 0.0 for c in cases]
+    # Penalise each weight on the scale of its feature: margins are a tenth of scores, and
+    # an unscaled penalty would all but erase them.
+    penalty = [1e-6] + [ridge * max(_variance([x[j] for x in rows]), 1e-6) for j in (1, 2, 3)]
+    w = [0.0, 0.0, 0.0, 0.0]
+    for _ in range(max_iterations):
+        gradient = [-penalty[j] * w[j] for j in range(4)]
+        hessian = [[penalty[i] if i == j else 0.0 for j in range(4)] for i in range(4)]
+        for x, y in zip(rows, labels, strict=True):
+            p = _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
+            for i in range(4):
+                gradient[i] += (y - p) * x[i]
+                for j in range(4):
+                    hessian[i][j] += p * (1.0 - p) * x[i] * x[j]
+        step = _solve(hessian, gradient)
+        w = [a + b for a, b in zip(w, step, strict=True)]
+        if max(abs(s) for s in step) < 1e-9:
+            break
+    return ConfidenceWeights(bias=w[0], score=w[1], margin=w[2], support=w[3])
+
+
+def _variance(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / len(values)
+
+
+def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting; the matrix is positive definite here."""
+    n = len(rhs)
+    a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
+        a[col], a[pivot] = a[pivot], a[col]
+        for r in range(col + 1, n):
+            factor = a[r][col] / a[col][col]
+            for c in range(col, n + 1):
+                a[r][c] -= factor * a[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (a[r][n] - sum(a[r][c] * x[c] for c in range(r + 1, n))) / a[r][r]
+    return x

@@ -1,0 +1,100 @@
+"""Settings of the conversation engine (``Settings.engine``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.core.confidence import ConfidenceWeights
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Confidence = sigmoid(bias + score_weight*top score + margin_weight*margin
+    #                      + support_weight*ln(support)); see bot.core.confidence.
+    # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
+    # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
+    # 95% hand-off recall and 0.322 for 100%; 0.25 sits between (97.6% there). Recalibrate
+    # for another embedder or corpus: the scores move with both.
+    confidence_threshold: float = Field(
+        0.25, ge=0.0, le=1.0, description="Below this confidence the bot hands off."
+    )
+    confidence_bias: float = -8.58
+    score_weight: float = Field(12.17, ge=0.0)
+    margin_weight: float = Field(8.27, ge=0.0)
+    support_weight: float = Field(0.19, ge=0.0)
+    copy_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Minimum confidence to copy the best answer when a generated reply fails the"
+            " grounding check (below it the bot hands off); None: confidence_threshold."
+        ),
+    )
+
+    answer_mode: Literal["generate", "copy"] = Field(
+        "generate", description="'copy' always sends the best retrieved answer as it is."
+    )
+    retrieval_k: int = Field(
+        5, ge=2, le=50, description="Answers retrieved; two at least, for the margin."
+    )
+    evidence_k: int = Field(3, ge=1, le=20, description="Answers given to the generator.")
+    max_history_messages: int = Field(
+        6, ge=0, le=50, description="Earlier messages passed to retrieval and generation."
+    )
+    max_message_chars: int = Field(2000, ge=1, le=100_000)
+    max_new_tokens: int | None = Field(None, ge=1, le=4096)
+    generation_timeout_s: float = Field(
+        30.0, gt=0.0, description="Longest wait for the next generated piece before copying."
+    )
+    stream_holdback_words: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description=(
+            "Complete words held back (besides the incomplete one) before streaming, for"
+            " facts that span several words."
+        ),
+    )
+
+    handoff_message: str = Field(
+        "Of course. I've asked a member of our support team to take over; they'll reply"
+        " here as soon as they can.",
+        min_length=1,
+    )
+    low_confidence_message: str = Field(
+        "I'm not sure I have the right answer to that, so I've passed your question to a"
+        " member of our support team. They'll reply here as soon as they can.",
+        min_length=1,
+    )
+    empty_retrieval_message: str = Field(
+        "I don't have an answer to that yet, so I've passed your question to a member of"
+        " our support team. They'll reply here as soon as they can.",
+        min_length=1,
+    )
+
+    @model_validator(mode="after")
+    def _evidence_within_retrieved(self) -> EngineConfig:
+        if self.evidence_k > self.retrieval_k:
+            raise ValueError(
+                f"evidence_k ({self.evidence_k}) cannot exceed retrieval_k ({self.retrieval_k})"
+            )
+        return self
+
+    @property
+    def confidence_weights(self) -> ConfidenceWeights:
+        return ConfidenceWeights(
+            bias=self.confidence_bias,
+            score=self.score_weight,
+            margin=self.margin_weight,
+            support=self.support_weight,
+        )
+
+    @property
+    def effective_copy_threshold(self) -> float:
+        if self.copy_threshold is None:
+            return self.confidence_threshold
+        return self.copy_threshold

@@ -1,0 +1,455 @@
+"""The conversation engine: one customer message in, one streamed reply out.
+
+For each message it checks the input, scrubs personal data, stores the customer's turn,
+retrieves past answers with the recent history, decides from their confidence whether to
+answer at all, then generates a reply that is checked for grounding while it streams (or
+copies the best past answer), and stores the bot's turn with its sources and flags.
+Transports (web, Slack) only translate to and from the records in :mod:`bot.core.types`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from bot.core.confidence import retrieval_confidence
+from bot.core.config import EngineConfig
+from bot.core.errors import ConversationHandedOff, InvalidMessage
+from bot.core.grounding import GroundingStep, StreamingGroundingCheck, evidence_texts
+from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever, Versioned
+from bot.core.types import (
+    Conversation,
+    ConversationState,
+    Correction,
+    FlagReason,
+    FlagStatus,
+    GenerationRequest,
+    IncomingMessage,
+    Message,
+    Outcome,
+    Rating,
+    Reply,
+    ReplyDelta,
+    ReplyDone,
+    ReplyEvent,
+    ReplyRetracted,
+    Source,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+# C0/C1 control characters except tab and newline: they are invisible in every client and
+# can break logs, terminals and the prompt format. Carriage returns become newlines first.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str, max_chars: int, *, what: str = "message") -> str:
+    """``text`` without control characters and surrounding whitespace.
+
+    Raises InvalidMessage when nothing is left or it is longer than ``max_chars``.
+    """
+    cleaned = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if not cleaned:
+        raise InvalidMessage(f"the {what} is empty")
+    if len(cleaned) > max_chars:
+        raise InvalidMessage(
+            f"the {what} is {len(cleaned)} characters long; the limit is {max_chars}"
+        )
+    return cleaned
+
+
+@dataclass
+class _Draft:
+    """The reply decided on, before it is stored."""
+
+    text: str
+    outcome: Outcome
+    sources: tuple[Source, ...] = ()
+    flags: list[tuple[FlagReason, str]] = field(default_factory=list)
+    streamed: bool = False  # the text already went out as deltas
+
+    @property
+    def hands_off(self) -> bool:
+        return self.outcome is Outcome.HANDOFF
+
+
+class ConversationEngine:
+    """Answers customer messages through the ports; safe to share between tasks.
+
+    ``scrubber`` removes personal data from customer text before it is stored or
+    searched. ``curator`` (usually the retriever's adapter) makes operator corrections
+    searchable at once; without one, :meth:`correct` only records them.
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        generator: Generator | None,
+        store: ConversationStore,
+        config: EngineConfig,
+        scrubber: Callable[[str], str],
+        *,
+        curator: AnswerCurator | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.store = store
+        self.config = config
+        self.scrubber = scrubber
+        self.curator = curator
+        self._clock = clock
+
+    # -- conversations -----------------------------------------------------------------------
+    async def start_conversation(
+        self, channel: str, external_ref: str | None = None
+    ) -> Conversation:
+        """A new conversation, or the existing one for ``(channel, external_ref)``."""
+        if not channel.strip():
+            raise InvalidMessage("the channel is empty")
+        return await self.store.create_conversation(channel, external_ref)
+
+    async def history(self, conversation_id: str) -> list[Turn]:
+        """Every turn of the conversation, oldest first. Raises ConversationNotFound."""
+        await self.store.get_conversation(conversation_id)
+        return await self.store.list_turns(conversation_id)
+
+    # -- customer messages -------------------------------------------------------------------
+    async def reply(self, msg: IncomingMessage) -> Reply:
+        """Handle a message without streaming; raises as :meth:`handle_message` does."""
+        async for event in self.handle_message(msg):
+            if isinstance(event, ReplyDone):
+                return event.reply
+        raise RuntimeError("handle_message ended without a reply")  # pragma: no cover
+
+    async def handle_message(self, msg: IncomingMessage) -> AsyncGenerator[ReplyEvent, None]:
+        """Answer a customer message as a stream of events ending with ``ReplyDone``.
+
+        Errors come from the first iteration, before any event, so an adapter can await
+        the first event before committing to a streaming response:
+
+        * InvalidMessage (empty, too long) before anything is stored;
+        * ConversationNotFound;
+        * ConversationHandedOff when an operator has the conversation: the message is
+          stored as a turn for the operator, and the bot does not answer.
+
+        The ``ReplyDelta`` texts after the last ``ReplyRetracted`` join to the final
+        reply's text, whatever the outcome. A consumer that stops early abandons the
+        reply: the customer's turn is stored, the bot's is not.
+        """
+        started = self._clock()
+        text = clean_text(msg.text, self.config.max_message_chars)
+        conversation = await self.store.get_conversation(msg.conversation_id)
+        scrubbed = self.scrubber(text)
+        if conversation.state is ConversationState.HUMAN:
+            await self.store.add_turn(conversation.id, "customer", scrubbed)
+            raise ConversationHandedOff(
+                f"conversation {conversation.id} is with an operator; the bot does not answer"
+            )
+        if conversation.state is ConversationState.CLOSED:
+            # A customer writing again reopens the conversation rather than losing the message.
+            await self.store.set_state(conversation.id, ConversationState.BOT)
+        history = await self._recent_history(conversation.id)
+        await self.store.add_turn(conversation.id, "customer", scrubbed)
+
+        sources = await self._retrieve(history, scrubbed)
+        confidence = retrieval_confidence(sources, self.config.confidence_weights)
+        draft: _Draft | None = None
+        if not sources:
+            draft = self._handoff(
+                self.config.empty_retrieval_message,
+                FlagReason.LOW_CONFIDENCE,
+                "retrieval found no answer",
+            )
+        elif confidence < self.config.confidence_threshold:
+            draft = self._handoff(
+                self.config.low_confidence_message,
+                FlagReason.LOW_CONFIDENCE,
+                f"confidence {confidence:.3f} < {self.config.confidence_threshold:.3f};"
+                f" best: {_describe(sources)}",
+            )
+        elif self.generator is None or self.config.answer_mode == "copy":
+            draft = _copy(sources)
+        else:
+            async for event in self._generate(history, scrubbed, sources, confidence):
+                if isinstance(event, _Draft):
+                    draft = event
+                else:
+                    yield event
+        assert draft is not None
+        latency_ms = (self._clock() - started) * 1000.0
+        reply = await self._store_reply(conversation, draft, confidence, latency_ms)
+        if not draft.streamed:
+            yield ReplyDelta(reply.text)
+        yield ReplyDone(reply)
+
+    async def _recent_history(self, conversation_id: str) -> tuple[Message, ...]:
+        limit = self.config.max_history_messages
+        if limit == 0:
+            return ()
+        turns = await self.store.list_turns(conversation_id)
+        # Hand-off notices are boilerplate: they would only dilute the search and the prompt.
+        messages = [Message(t.role, t.text) for t in turns if t.outcome is not Outcome.HANDOFF]
+        return tuple(messages[-limit:])
+
+    async def _retrieve(self, history: Sequence[Message], text: str) -> tuple[Source, ...]:
+        try:
+            found = await self.retriever.retrieve(history, text, self.config.retrieval_k)
+        except Exception:
+            # A broken index must not leave the customer without an answer: treated as
+            # "nothing found", the conversation goes to a person.
+            log.exception("retrieval failed; handing the conversation off")
+            return ()
+        return tuple(sorted(found, key=lambda s: s.score, reverse=True))
+
+    def _handoff(self, text: str, reason: FlagReason, detail: str) -> _Draft:
+        return _Draft(text, Outcome.HANDOFF, flags=[(reason, detail)])
+
+    # -- generation --------------------------------------------------------------------------
+    async def _generate(
+        self,
+        history: tuple[Message, ...],
+        text: str,
+        sources: tuple[Source, ...],
+        confidence: float,
+    ) -> AsyncIterator[ReplyDelta | ReplyRetracted | _Draft]:
+        """Stream a grounded generated reply; the last item is the decided ``_Draft``."""
+        assert self.generator is not None
+        evidence = sources[: self.config.evidence_k]
+        request = GenerationRequest(
+            customer_text=text,
+            history=history,
+            evidence=evidence,
+            max_new_tokens=self.config.max_new_tokens,
+        )
+        check = StreamingGroundingCheck(
+            evidence_texts(evidence, history, text),
+            holdback_words=self.config.stream_holdback_words,
+        )
+        failure: str | None = None
+        step = GroundingStep()
+        stream: AsyncIterator[str] | None = None
+        try:
+            stream = self.generator.stream(request)
+        except Exception as exc:  # a generator may refuse before yielding anything
+            failure = f"{type(exc).__name__}: {exc}"
+        try:
+            ended = stream is None
+            while not ended:
+                assert stream is not None
+                try:
+                    async with asyncio.timeout(self.config.generation_timeout_s):
+                        piece = await anext(stream)
+                except StopAsyncIteration:
+                    ended = True
+                    step = check.finish()
+                except Exception as exc:  # ModelUnavailable, TimeoutError, model bugs
+                    failure = f"{type(exc).__name__}: {exc}"
+                    break
+                else:
+                    step = check.feed(piece)
+                if not step.grounded:
+                    break
+                if step.text:
+                    yield ReplyDelta(step.text)
+        finally:
+            # Stops the model at once when the reply is abandoned or failed the check.
+            await _close(stream)
+
+        if failure is None and step.grounded and not check.text:
+            failure = "the generator returned an empty reply"
+        if failure is not None:
+            log.warning("generation failed (%s); copying the best retrieved answer", failure)
+            if check.text:
+                yield ReplyRetracted(reason=None)
+            yield _copy(sources)
+            return
+        if not step.grounded:
+            facts = ", ".join(sorted(step.unsupported))
+            log.info("generated reply not grounded (unsupported: %s); falling back", facts)
+            if check.text:
+                yield ReplyRetracted(FlagReason.GROUNDING_FALLBACK)
+            if confidence >= self.config.effective_copy_threshold:
+                draft = _copy(sources)
+            else:
+                draft = _Draft(self.config.low_confidence_message, Outcome.HANDOFF)
+            draft.flags.append((FlagReason.GROUNDING_FALLBACK, f"unsupported facts: {facts}"))
+            yield draft
+            return
+        yield _Draft(check.text, Outcome.GENERATED, evidence, streamed=True)
+
+    # -- storing replies ---------------------------------------------------------------------
+    async def _store_reply(
+        self,
+        conversation: Conversation,
+        draft: _Draft,
+        confidence: float,
+        latency_ms: float,
+    ) -> Reply:
+        turn = await self.store.add_turn(
+            conversation.id,
+            "bot",
+            draft.text,
+            outcome=draft.outcome,
+            confidence=confidence,
+            sources=draft.sources,
+            latency_ms=latency_ms,
+            index_version=_version_of(self.retriever),
+            model_version=(
+                _version_of(self.generator) if draft.outcome is Outcome.GENERATED else None
+            ),
+        )
+        for reason, detail in draft.flags:
+            await self.store.add_flag(turn.id, reason, detail)
+        if draft.hands_off:
+            await self.store.set_state(conversation.id, ConversationState.HUMAN)
+        return Reply(
+            turn_id=turn.id,
+            conversation_id=conversation.id,
+            text=draft.text,
+            outcome=draft.outcome,
+            confidence=confidence,
+            sources=draft.sources,
+            flags=tuple(reason for reason, _ in draft.flags),
+        )
+
+    # -- ratings, hand-offs, operators ---------------------------------------------------------
+    async def rate(self, rating: Rating) -> None:
+        """Store a customer's rating of a bot reply (a second one replaces the first).
+
+        A "down" rating puts the turn in the review queue: NOT_HELPFUL from Slack (its
+        button says so), THUMBS_DOWN from elsewhere. Raises TurnNotFound, and
+        InvalidMessage for an unknown value, a turn that is not the bot's or an oversized
+        comment.
+        """
+        if rating.value not in ("up", "down"):
+            raise InvalidMessage(f"a rating is 'up' or 'down', not {rating.value!r}")
+        turn = await self.store.get_turn(rating.turn_id)
+        if turn.role != "bot":
+            raise InvalidMessage("only the bot's replies can be rated")
+        comment = None
+        if rating.comment is not None and rating.comment.strip():
+            comment = self.scrubber(
+                clean_text(rating.comment, self.config.max_message_chars, what="comment")
+            )
+        await self.store.add_rating(replace(rating, comment=comment))
+        if rating.value == "down":
+            reason = FlagReason.NOT_HELPFUL if rating.channel == "slack" else FlagReason.THUMBS_DOWN
+            await self.store.add_flag(turn.id, reason, comment or "")
+
+    async def request_handoff(
+        self, conversation_id: str, reason: str = "customer_request"
+    ) -> Reply:
+        """Hand the conversation to a person at the customer's request.
+
+        Stores the polite hand-off message as a bot turn (confidence 0: nothing was
+        retrieved) and flags it HANDOFF. Raises ConversationNotFound, and
+        ConversationHandedOff when an operator already has it.
+        """
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation.state is ConversationState.HUMAN:
+            raise ConversationHandedOff(
+                f"conversation {conversation_id} is already with an operator"
+            )
+        draft = self._handoff(self.config.handoff_message, FlagReason.HANDOFF, reason)
+        return await self._store_reply(conversation, draft, 0.0, 0.0)
+
+    async def hand_back(self, conversation_id: str) -> None:
+        """An operator gives the conversation back to the bot. Raises ConversationNotFound."""
+        await self.store.get_conversation(conversation_id)
+        await self.store.set_state(conversation_id, ConversationState.BOT)
+
+    async def add_agent_turn(self, conversation_id: str, text: str) -> Turn:
+        """Store an operator's message; an operator writing takes the conversation over, so
+        the bot stays quiet until :meth:`hand_back`.
+
+        Operator text is not scrubbed: it may rightly hold the shop's own phone number or
+        address. Raises ConversationNotFound, InvalidMessage.
+        """
+        cleaned = clean_text(text, self.config.max_message_chars)
+        conversation = await self.store.get_conversation(conversation_id)
+        turn = await self.store.add_turn(conversation_id, "agent", cleaned)
+        if conversation.state is not ConversationState.HUMAN:
+            await self.store.set_state(conversation_id, ConversationState.HUMAN)
+        return turn
+
+    async def correct(
+        self,
+        turn_id: str,
+        answer: str,
+        *,
+        created_by: str,
+        question: str | None = None,
+    ) -> Correction:
+        """Record an operator's better answer to a bot turn and serve it from now on.
+
+        ``question`` defaults to the customer message the turn answered. The correction is
+        handed to the curator (retrieval prefers curated answers over the logs) and the
+        turn's open flags are resolved as CORRECTED. Raises TurnNotFound, InvalidMessage.
+        """
+        turn = await self.store.get_turn(turn_id)
+        if turn.role != "bot":
+            raise InvalidMessage("only the bot's replies can be corrected")
+        answer = clean_text(answer, self.config.max_message_chars, what="answer")
+        context: tuple[Message, ...] = ()
+        if question is None:
+            question, context = await self._question_answered_by(turn)
+        question = self.scrubber(
+            clean_text(question, self.config.max_message_chars, what="question")
+        )
+        correction = await self.store.add_correction(
+            question, answer, created_by=created_by, turn_id=turn_id
+        )
+        if self.curator is None:
+            log.warning(
+                "no curator configured: correction %s is stored but not served", correction.id
+            )
+        else:
+            await self.curator.add_curated(correction.source_id, question, answer, context)
+        await self.store.resolve_turn_flags(turn_id, FlagStatus.CORRECTED, created_by)
+        return correction
+
+    async def _question_answered_by(self, turn: Turn) -> tuple[str, tuple[Message, ...]]:
+        """The customer message a bot turn answered, and the history before that message."""
+        turns = await self.store.list_turns(turn.conversation_id)
+        earlier = [
+            t for t in turns[: _index_of(turns, turn.id)] if t.outcome is not Outcome.HANDOFF
+        ]
+        asked = [i for i, t in enumerate(earlier) if t.role == "customer"]
+        if not asked:
+            raise InvalidMessage("the turn answers no customer message; give the question")
+        limit = self.config.max_history_messages
+        context = [Message(t.role, t.text) for t in earlier[: asked[-1]]]
+        return earlier[asked[-1]].text, tuple(context[-limit:] if limit else ())
+
+
+def _copy(sources: Sequence[Source]) -> _Draft:
+    best = sources[0]
+    return _Draft(best.agent_reply, Outcome.COPIED, (best,))
+
+
+def _describe(sources: Sequence[Source]) -> str:
+    return ", ".join(f"{s.source_id} ({s.score:.3f})" for s in sources[:3])
+
+
+def _index_of(turns: Sequence[Turn], turn_id: str) -> int:
+    return next(i for i, t in enumerate(turns) if t.id == turn_id)
+
+
+def _version_of(component: object) -> str | None:
+    return component.version if isinstance(component, Versioned) else None
+
+
+async def _close(stream: AsyncIterator[str] | None) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        log.exception("closing the generator stream failed")

@@ -1,0 +1,128 @@
+"""Checkable facts in support text: article codes, URLs, e-mail addresses, numbers, times.
+
+A generated reply is grounded when every fact it states also appears in the evidence it
+was given. Facts are normalised so that surface differences do not count as new facts:
+``$75``, ``75.00`` and ``75`` are the same amount, ``https://www.shop.com/returns/`` and
+``shop.com/returns`` the same page, ``kb-ret-01`` and ``KB-RET-01`` the same article.
+Ordinary words are never facts; number words ("thirty days") only *support* a number in a
+reply, they are not facts a reply has to justify.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["extract_facts", "supported_facts", "unsupported_facts"]
+
+_Normaliser = Callable[[str], str]
+
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_TLDS = "com|org|net|io|co|uk|de|fr|nl|eu|us|ca|au|info|biz|shop|store|app|dev|help"
+_URL_RE = re.compile(
+    r"(?:\bhttps?://[^\s<>\"']+)"
+    r"|(?:\bwww\.[^\s<>\"']+)"
+    rf"|(?:\b(?:[a-z0-9-]+\.)+(?:{_TLDS})\b(?:/[^\s<>\"']*)?)",
+    re.IGNORECASE,
+)
+# Article and order codes: a letter prefix, then hyphen-joined parts with a digit somewhere
+# ("KB-RET-01", "KB-1042", "ORD-2024-77").
+_CODE_RE = re.compile(r"\b[A-Za-z]{2,}(?:-[A-Za-z0-9]+)+\b")
+_DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+_NUMBER_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d])")
+_TRAILING_PUNCT = ".,;:!?)]}'\""
+
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "ninety": 90, "hundred": 100, "thousand": 1000,
+}  # fmt: skip
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
+def extract_facts(text: str) -> set[str]:
+    """The normalised facts stated in ``text``.
+
+    Codes come back upper-cased (``KB-RET-01``), URLs without scheme, ``www.`` or trailing
+    slash (``shop.com/returns``), e-mail addresses lower-cased, amounts and other numbers
+    as plain decimals without thousands separators or trailing zeros (``$1,250.00`` ->
+    ``1250``), times as ``H:MM`` and ISO dates as written. Digits inside a URL, an e-mail
+    address or a code are part of that fact, not separate numbers.
+    """
+    facts: set[str] = set()
+    rest = text
+    for pattern, normalise in (
+        (_EMAIL_RE, _normalise_email),
+        (_URL_RE, _normalise_url),
+        (_CODE_RE, _normalise_code),
+        (_DATE_RE, str),
+    ):
+        rest = _take(pattern, rest, normalise, facts)
+    for match in _TIME_RE.finditer(rest):
+        facts.add(f"{int(match.group(1))}:{match.group(2)}")
+    rest = _TIME_RE.sub(" ", rest)
+    for match in _NUMBER_RE.finditer(rest):
+        number = _normalise_number(match.group(1))
+        if number is not None:
+            facts.add(number)
+    return facts
+
+
+def supported_facts(evidence_texts: Iterable[str]) -> set[str]:
+    """Every fact the evidence can back: its own facts, the hosts of its URLs and the
+    values of its number words ("two weeks" backs a reply saying "2 weeks")."""
+    support: set[str] = set()
+    for text in evidence_texts:
+        facts = extract_facts(text)
+        support |= facts
+        support |= {fact.split("/", 1)[0] for fact in facts if "/" in fact and "@" not in fact}
+        support |= {str(_NUMBER_WORDS[m.group(1).lower()]) for m in _NUMBER_WORD_RE.finditer(text)}
+    return support
+
+
+def unsupported_facts(reply: str, evidence_texts: Iterable[str]) -> set[str]:
+    """Facts stated in ``reply`` that none of ``evidence_texts`` backs (empty: grounded)."""
+    facts = extract_facts(reply)
+    if not facts:
+        return set()
+    return facts - supported_facts(evidence_texts)
+
+
+def _take(pattern: re.Pattern[str], text: str, normalise: _Normaliser, facts: set[str]) -> str:
+    # Replace each match by a space so that its digits are not read again as numbers.
+    def _collect(match: re.Match[str]) -> str:
+        value = normalise(match.group(0))
+        if value:
+            facts.add(value)
+        return " "
+
+    return pattern.sub(_collect, text)
+
+
+def _normalise_email(raw: str) -> str:
+    return raw.lower()
+
+
+def _normalise_url(raw: str) -> str:
+    url = raw.rstrip(_TRAILING_PUNCT)
+    url = re.sub(r"^https?://", "", url, flags=re.IGNORECASE)
+    url = re.sub(r"^www\.", "", url, flags=re.IGNORECASE)
+    host, slash, path = url.partition("/")
+    return (host.lower() + slash + path).rstrip("/")
+
+
+def _normalise_code(raw: str) -> str:
+    # Hyphenated words ("follow-up", "e-mail") are not codes: a code carries a digit.
+    return raw.upper() if any(ch.isdigit() for ch in raw) else ""
+
+
+def _normalise_number(raw: str) -> str | None:
+    try:
+        value = Decimal(raw.replace(",", ""))
+    except InvalidOperation:
+        return None
+    return format(value.normalize(), "f")

@@ -1,0 +1,178 @@
+"""Confidence from retrieval scores, and calibration of the weights and the threshold."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from bot.core.confidence import (
+    CalibrationCase,
+    ConfidenceFeatures,
+    ConfidenceWeights,
+    calibrate,
+    confidence_of,
+    fit_threshold,
+    retrieval_confidence,
+    retrieval_features,
+)
+from bot.core.config import EngineConfig
+from tests.fakes import source
+
+WEIGHTS = EngineConfig().confidence_weights
+
+
+def test_margin_is_measured_to_the_next_different_answer() -> None:
+    sources = [
+        source("a", "q1", "Refunds take 5-7 business days.", 0.82, support=3),
+        source("b", "q2", "refunds take 5-7   business days.", 0.80),  # same answer again
+        source("c", "q3", "Gift cards never expire.", 0.50),
+    ]
+    features = retrieval_features(sources)
+    assert features is not None
+    assert (features.top_score, features.support) == (0.82, 3)
+    assert features.margin == pytest.approx(0.82 - 0.50)
+
+
+def test_without_a_different_runner_up_the_score_alone_decides() -> None:
+    assert retrieval_features([source("a", "q", "x", 0.7)]) == ConfidenceFeatures(0.7, 0.0, 1)
+    assert retrieval_features([]) is None
+    assert retrieval_confidence([], WEIGHTS) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("weaker", "stronger"),
+    [
+        (ConfidenceFeatures(0.5, 0.1, 1), ConfidenceFeatures(0.8, 0.1, 1)),  # better match
+        (ConfidenceFeatures(0.8, 0.01, 1), ConfidenceFeatures(0.8, 0.2, 1)),  # less ambiguous
+        (ConfidenceFeatures(0.8, 0.1, 1), ConfidenceFeatures(0.8, 0.1, 6)),  # more support
+    ],
+)
+def test_confidence_grows_with_score_margin_and_support(
+    weaker: ConfidenceFeatures, stronger: ConfidenceFeatures
+) -> None:
+    assert 0.0 < confidence_of(weaker, WEIGHTS) < confidence_of(stronger, WEIGHTS) < 1.0
+
+
+def test_default_weights_answer_a_clear_match_and_not_an_unrelated_question() -> None:
+    threshold = EngineConfig().confidence_threshold
+    clear = [source("a", "q", "A", 0.85), source("b", "q", "B", 0.55)]
+    unrelated = [source("a", "q", "A", 0.35), source("b", "q", "B", 0.31)]
+    assert retrieval_confidence(clear, WEIGHTS) >= threshold
+    assert retrieval_confidence(unrelated, WEIGHTS) < threshold
+
+
+def test_extreme_scores_do_not_overflow() -> None:
+    weights = ConfidenceWeights(bias=0.0, score=1e4, margin=0.0, support=0.0)
+    assert confidence_of(ConfidenceFeatures(-1.0, 0.0, 1), weights) == 0.0
+    assert confidence_of(ConfidenceFeatures(1.0, 0.0, 1), weights) == 1.0
+
+
+def _overlapping_scores(seed: int) -> tuple[list[float], list[float]]:
+    rng = random.Random(seed)
+    in_scope = [rng.uniform(0.4, 1.0) for _ in range(200)]
+    out_of_scope = [rng.uniform(0.0, 0.6) for _ in range(150)]
+    return in_scope, out_of_scope
+
+
+@pytest.mark.parametrize("target", [0.5, 0.8, 0.9, 0.95, 0.99, 1.0])
+def test_fitted_threshold_hits_the_requested_handoff_recall(target: float) -> None:
+    in_scope, out_of_scope = _overlapping_scores(seed=7)
+    result = fit_threshold(in_scope, out_of_scope, target)
+    handed_off = sum(s < result.threshold for s in out_of_scope)
+    assert handed_off == math.ceil(target * len(out_of_scope))  # enough, and no more
+    assert result.handoff_recall == pytest.approx(handed_off / len(out_of_scope))
+    assert result.handoff_recall >= target
+    answered = sum(s >= result.threshold for s in in_scope)
+    assert result.answered_rate == pytest.approx(answered / len(in_scope))
+
+
+def test_a_higher_recall_target_answers_fewer_in_scope_questions() -> None:
+    in_scope, out_of_scope = _overlapping_scores(seed=3)
+    loose = fit_threshold(in_scope, out_of_scope, 0.8)
+    strict = fit_threshold(in_scope, out_of_scope, 0.99)
+    assert strict.threshold > loose.threshold
+    assert strict.answered_rate < loose.answered_rate
+    assert strict.wrong_answer_rate < loose.wrong_answer_rate
+
+
+def test_calibration_metrics_on_a_worked_example() -> None:
+    result = fit_threshold(
+        [0.9, 0.8, 0.7, 0.3],
+        [0.1, 0.2, 0.6, 0.35],
+        0.75,
+        in_scope_correct=[True, False, True, True],
+    )
+    assert result.threshold == pytest.approx((0.35 + 0.6) / 2)  # half-way to the next score
+    assert result.handoff_recall == 0.75
+    assert result.answered_rate == 0.75  # 0.9, 0.8, 0.7
+    assert result.answered_accuracy == pytest.approx(2 / 3)  # 0.8 had the wrong answer
+    assert result.wrong_answer_rate == pytest.approx(2 / 8)  # that one and oos 0.6
+    assert (result.in_scope, result.out_of_scope) == (4, 4)
+
+
+def test_a_zero_target_never_hands_off() -> None:
+    result = fit_threshold([0.9], [0.1, 0.2], 0.0)
+    assert result.threshold == 0.0
+    assert result.handoff_recall == 0.0
+    assert result.answered_rate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("in_scope", "out_of_scope", "target", "correct"),
+    [
+        ([0.9], [], 0.9, None),
+        ([0.9], [0.1], 1.5, None),
+        ([0.9, 0.8], [0.1], 0.9, [True]),
+    ],
+)
+def test_fit_threshold_rejects_unusable_input(
+    in_scope: list[float], out_of_scope: list[float], target: float, correct: list[bool] | None
+) -> None:
+    with pytest.raises(ValueError):
+        fit_threshold(in_scope, out_of_scope, target, in_scope_correct=correct)
+
+
+def _ambiguity_cases(seed: int) -> list[CalibrationCase]:
+    """Top scores overlap completely; only the margin tells answerable questions apart."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(150):
+        top = rng.uniform(0.5, 0.9)
+        cases.append(CalibrationCase(ConfidenceFeatures(top, rng.uniform(0.1, 0.3), 1), True))
+    for _ in range(30):  # in scope, but a near-tie between answers: often the wrong one
+        top = rng.uniform(0.5, 0.9)
+        features = ConfidenceFeatures(top, rng.uniform(0.0, 0.05), 1)
+        cases.append(CalibrationCase(features, True, correct=False))
+    for _ in range(100):
+        top = rng.uniform(0.5, 0.9)
+        cases.append(CalibrationCase(ConfidenceFeatures(top, rng.uniform(0.0, 0.08), 1), False))
+    return cases
+
+
+def test_calibration_learns_to_rely_on_the_margin() -> None:
+    cases = _ambiguity_cases(seed=11)
+    result = calibrate(cases, target_handoff_recall=0.9)
+    assert result.weights is not None
+    assert result.weights.margin > 10 * abs(result.weights.score)
+    assert result.handoff_recall >= 0.9
+    # Nearly all 150 clear questions answered; the 30 near-ties mostly handed off.
+    assert result.answered_rate > 0.8
+    assert result.answered_accuracy > 0.95
+    assert result.wrong_answer_rate < 0.1
+
+
+def test_calibrated_weights_generalise_to_a_fresh_split() -> None:
+    fitted = calibrate(_ambiguity_cases(seed=1), target_handoff_recall=0.95)
+    assert fitted.weights is not None
+    held_out = _ambiguity_cases(seed=2)
+    oos = [confidence_of(c.features, fitted.weights) for c in held_out if not c.in_scope]
+    recall = sum(s < fitted.threshold for s in oos) / len(oos)
+    assert recall >= 0.85
+
+
+def test_calibration_needs_both_kinds_of_case() -> None:
+    only_in_scope = [CalibrationCase(ConfidenceFeatures(0.9, 0.2, 1), True)]
+    with pytest.raises(ValueError, match="out-of-scope"):
+        calibrate(only_in_scope)

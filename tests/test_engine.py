@@ -1,0 +1,575 @@
+"""The conversation engine with fake retrieval and generation and a real SQLite store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.retrieval import KnowledgeRetriever
+from bot.core.config import EngineConfig
+from bot.core.engine import ConversationEngine
+from bot.core.errors import (
+    ConversationHandedOff,
+    ConversationNotFound,
+    InvalidMessage,
+    TurnNotFound,
+)
+from bot.core.grounding import StreamingGroundingCheck
+from bot.core.types import (
+    ConversationState,
+    FlagReason,
+    FlagStatus,
+    IncomingMessage,
+    Message,
+    Outcome,
+    Rating,
+    Reply,
+    ReplyDelta,
+    ReplyDone,
+    ReplyEvent,
+    ReplyRetracted,
+    Source,
+)
+from bot.store import SqliteConversationStore
+from retrieval.pii import scrub
+from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
+
+RETURNS = source(
+    "c-ret#1",
+    "How do I return boots that don't fit?",
+    "Unworn items can be returned within 30 days, see KB-RET-01.",
+    0.90,
+)
+SHIPPING = source(
+    "c-ship#1",
+    "When will my order arrive?",
+    "Standard shipping takes 3-5 business days (KB-SHP-01).",
+    0.45,
+)
+GROUNDED = "You can send unworn boots back within 30 days; KB-RET-01 has the steps."
+
+
+def scrub_text(text: str) -> str:
+    return scrub(text).text
+
+
+@dataclass
+class Bot:
+    engine: ConversationEngine
+    retriever: FakeRetriever
+    generator: FakeGenerator | None
+    store: SqliteConversationStore
+
+    async def start(self, channel: str = "web") -> str:
+        return (await self.engine.start_conversation(channel)).id
+
+    async def send(self, conversation_id: str, text: str) -> tuple[list[ReplyEvent], Reply]:
+        message = IncomingMessage(conversation_id, text)
+        events = [e async for e in self.engine.handle_message(message)]
+        assert isinstance(events[-1], ReplyDone)
+        assert not any(isinstance(e, ReplyDone) for e in events[:-1])
+        return events, events[-1].reply
+
+
+MakeBot = Callable[..., Bot]
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
+    stores: list[SqliteConversationStore] = []
+
+    def make(
+        answers: list[Source] | None = None,
+        pieces: list[str] | None = None,
+        *,
+        retriever: FakeRetriever | None = None,
+        generator: FakeGenerator | str | None = "default",
+        **config: Any,
+    ) -> Bot:
+        store = SqliteConversationStore(tmp_path / f"bot{len(stores)}.db")
+        stores.append(store)
+        retriever = retriever or FakeRetriever(
+            answers=[RETURNS, SHIPPING] if answers is None else answers
+        )
+        if generator == "default":
+            generator = FakeGenerator(split_words(GROUNDED) if pieces is None else pieces)
+        assert generator is None or isinstance(generator, FakeGenerator)
+        engine = ConversationEngine(
+            retriever,
+            generator,
+            store,
+            EngineConfig(**config),
+            scrub_text,
+            curator=retriever,
+        )
+        return Bot(engine, retriever, generator, store)
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def deltas_after_last_retraction(events: list[ReplyEvent]) -> str:
+    last = max((i for i, e in enumerate(events) if isinstance(e, ReplyRetracted)), default=-1)
+    return "".join(e.text for e in events[last + 1 :] if isinstance(e, ReplyDelta))
+
+
+# -- answering --------------------------------------------------------------------------------
+
+
+async def test_a_confident_answer_is_generated_and_streamed(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    events, reply = await bot.send(conversation_id, "How can I return boots that are too small?")
+
+    deltas = [e.text for e in events if isinstance(e, ReplyDelta)]
+    assert len(deltas) > 3  # streamed word by word, not in one piece at the end
+    assert "".join(deltas) == reply.text == GROUNDED
+    assert reply.outcome is Outcome.GENERATED
+    assert [s.source_id for s in reply.sources] == ["c-ret#1", "c-ship#1"]
+    assert reply.confidence >= EngineConfig().confidence_threshold
+    assert reply.flags == ()
+
+    customer, bot_turn = await bot.engine.history(conversation_id)
+    assert customer.role == "customer"
+    assert customer.text == "How can I return boots that are too small?"
+    assert bot_turn.id == reply.turn_id
+    assert (bot_turn.role, bot_turn.text, bot_turn.outcome) == ("bot", GROUNDED, Outcome.GENERATED)
+    assert bot_turn.confidence == pytest.approx(reply.confidence)
+    assert bot_turn.sources == reply.sources
+    assert bot_turn.latency_ms is not None and bot_turn.latency_ms >= 0
+    assert (bot_turn.index_version, bot_turn.model_version) == ("index-test", "model-test")
+    assert await bot.store.list_flags() == []
+
+
+async def test_text_is_released_before_generation_ends(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    assert bot.generator is not None
+    stream = bot.engine.handle_message(IncomingMessage(conversation_id, "return boots?"))
+    first = await anext(stream)
+    assert isinstance(first, ReplyDelta) and first.text == "You"
+    assert bot.generator.yielded < len(split_words(GROUNDED))
+    await stream.aclose()
+
+
+@pytest.mark.parametrize("generator", [None, "copy-mode"])
+async def test_without_generation_the_best_answer_is_copied(
+    make_bot: MakeBot, generator: str | None
+) -> None:
+    bot = make_bot(generator=None) if generator is None else make_bot(answer_mode="copy")
+    events, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert reply.outcome is Outcome.COPIED
+    assert reply.text == RETURNS.agent_reply
+    assert reply.sources == (RETURNS,)
+    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    assert bot.generator is None or bot.generator.requests == []
+
+
+# -- grounding --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "invented",
+    ["45", "KB-RET-09", "https://boots.example.com/free", "$120", "help@boots.example.com"],
+)
+async def test_an_invented_fact_is_never_released(make_bot: MakeBot, invented: str) -> None:
+    text = f"You can send unworn boots back within 30 days, see {invented} for more, thanks."
+    bot = make_bot(pieces=split_words(text))
+    conversation_id = await bot.start()
+    events, reply = await bot.send(conversation_id, "How do I return boots?")
+
+    assert isinstance(events[0], ReplyDelta)  # the grounded start went out ...
+    retraction = next(i for i, e in enumerate(events) if isinstance(e, ReplyRetracted))
+    assert events[retraction] == ReplyRetracted(FlagReason.GROUNDING_FALLBACK)  # ... then back
+    released = "".join(e.text for e in events[:retraction] if isinstance(e, ReplyDelta))
+    assert released.startswith("You can send unworn boots")
+    assert invented.strip("$") not in "".join(e.text for e in events if isinstance(e, ReplyDelta))
+
+    assert reply.outcome is Outcome.COPIED
+    assert reply.text == RETURNS.agent_reply == deltas_after_last_retraction(events)
+    assert reply.sources == (RETURNS,)
+    assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
+    assert bot.generator is not None and bot.generator.closed_early  # generation stopped
+    (flag,) = await bot.store.list_flags()
+    assert (flag.reason, flag.turn_id) == (FlagReason.GROUNDING_FALLBACK, reply.turn_id)
+    assert "unsupported" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+
+
+async def test_an_invented_fact_in_the_first_words_needs_no_retraction(make_bot: MakeBot) -> None:
+    bot = make_bot(pieces=split_words("555-0199 is our returns line, call us."))
+    events, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert not any(isinstance(e, ReplyRetracted) for e in events)
+    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    assert reply.outcome is Outcome.COPIED
+
+
+async def test_an_ungrounded_reply_hands_off_when_copying_is_not_confident_enough(
+    make_bot: MakeBot,
+) -> None:
+    bot = make_bot(pieces=split_words("Returns are free for 90 days."), copy_threshold=0.999)
+    conversation_id = await bot.start()
+    _, reply = await bot.send(conversation_id, "How do I return boots?")
+    assert reply.outcome is Outcome.HANDOFF
+    assert reply.text == EngineConfig().low_confidence_message
+    assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+
+async def test_facts_from_the_conversation_itself_may_be_repeated(make_bot: MakeBot) -> None:
+    answer = "I've noted order ORD-2024-77; unworn items can be returned within 30 days."
+    bot = make_bot(pieces=split_words(answer))
+    _, reply = await bot.send(await bot.start(), "I want to return order ORD-2024-77, boots")
+    assert (reply.outcome, reply.text) == (Outcome.GENERATED, answer)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["KB-RE", "T-0", "1 is the article."],
+        ["See KB-RET-", "01", "."],
+        ["  Within", " 3", "0", " days.  \n"],
+    ],
+)
+def test_grounding_check_holds_back_incomplete_words(pieces: list[str]) -> None:
+    check = StreamingGroundingCheck(["Unworn items within 30 days, see KB-RET-01."])
+    released = [check.feed(p).text for p in pieces]
+    assert "".join(released).rstrip() == "".join(released)  # trailing space is held back
+    last = check.finish()
+    assert last.grounded
+    assert "".join([*released, last.text]) == check.text == "".join(pieces).strip()
+
+
+def test_grounding_check_stops_at_a_number_split_across_pieces() -> None:
+    check = StreamingGroundingCheck(["Returns within 30 days."])
+    steps = [check.feed(p) for p in ["Returns within ", "3", "00", " days."]]
+    assert "".join(s.text for s in steps) == "Returns within"
+    assert steps[-1].unsupported == frozenset({"300"})
+    assert check.feed(" more").unsupported == frozenset({"300"})  # stays stopped
+
+
+def test_grounding_check_can_hold_back_extra_words() -> None:
+    check = StreamingGroundingCheck(["a b c"], holdback_words=2)
+    assert [check.feed(p).text for p in ["a ", "b ", "c ", "d "]] == ["", "", "a", " b"]
+
+
+# -- handing off -------------------------------------------------------------------------------
+
+
+async def test_low_confidence_hands_off_and_the_bot_then_stays_quiet(make_bot: MakeBot) -> None:
+    vague = [source("x#1", "q", "Our stores open at 9.", 0.31), source("y#1", "q", "B", 0.29)]
+    bot = make_bot(answers=vague)
+    conversation_id = await bot.start()
+    events, reply = await bot.send(conversation_id, "Can I bring my dog to the store?")
+
+    assert reply.outcome is Outcome.HANDOFF and reply.handoff
+    assert reply.text == EngineConfig().low_confidence_message
+    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    assert reply.confidence < EngineConfig().confidence_threshold
+    assert reply.flags == (FlagReason.LOW_CONFIDENCE,)
+    assert bot.generator is not None and bot.generator.requests == []
+    (flag,) = await bot.store.list_flags()
+    assert flag.reason is FlagReason.LOW_CONFIDENCE and "x#1" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+    with pytest.raises(ConversationHandedOff):
+        await bot.engine.reply(IncomingMessage(conversation_id, "Hello? Anyone there?"))
+    turns = await bot.engine.history(conversation_id)
+    assert [(t.role, t.text) for t in turns[-2:]] == [
+        ("bot", reply.text),
+        ("customer", "Hello? Anyone there?"),  # kept for the operator, not answered
+    ]
+    assert len(bot.retriever.calls) == 1
+
+
+async def test_empty_retrieval_hands_off_politely(make_bot: MakeBot) -> None:
+    bot = make_bot(answers=[])
+    _, reply = await bot.send(await bot.start(), "Do you sell kayaks?")
+    assert reply.outcome is Outcome.HANDOFF
+    assert reply.text == EngineConfig().empty_retrieval_message
+    assert reply.flags == (FlagReason.LOW_CONFIDENCE,)
+
+
+async def test_a_broken_retriever_hands_off_instead_of_failing(
+    make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot(retriever=FakeRetriever(error=RuntimeError("index not loaded")))
+    with caplog.at_level(logging.ERROR, logger="bot.core.engine"):
+        _, reply = await bot.send(await bot.start(), "Where is my order?")
+    assert reply.outcome is Outcome.HANDOFF
+    assert "retrieval failed" in caplog.text
+
+
+async def test_customer_asks_for_a_person_and_an_operator_hands_back(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    reply = await bot.engine.request_handoff(conversation_id)
+    assert (reply.outcome, reply.text) == (Outcome.HANDOFF, EngineConfig().handoff_message)
+    (flag,) = await bot.store.list_flags()
+    assert (flag.reason, flag.detail) == (FlagReason.HANDOFF, "customer_request")
+    with pytest.raises(ConversationHandedOff):
+        await bot.engine.request_handoff(conversation_id)
+
+    agent_turn = await bot.engine.add_agent_turn(conversation_id, "Hi, Sam here. Which boots?")
+    assert agent_turn.role == "agent"
+    await bot.engine.hand_back(conversation_id)
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+
+    _, answer = await bot.send(conversation_id, "The Ridge boots, how do I return them?")
+    assert answer.outcome is Outcome.GENERATED
+    # The operator's message is history; the hand-off notice is left out as boilerplate.
+    assert bot.retriever.calls[-1].history == (Message("agent", "Hi, Sam here. Which boots?"),)
+
+
+async def test_an_operator_writing_takes_the_conversation_over(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    await bot.engine.add_agent_turn(conversation_id, "Hello from the support team!")
+    with pytest.raises(ConversationHandedOff):
+        await bot.engine.reply(IncomingMessage(conversation_id, "hi"))
+
+
+async def test_a_customer_writing_to_a_closed_conversation_reopens_it(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    await bot.store.set_state(conversation_id, ConversationState.CLOSED)
+    _, reply = await bot.send(conversation_id, "One more thing: how do I return boots?")
+    assert reply.outcome is Outcome.GENERATED
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+
+
+def test_engine_config_names_an_inconsistent_value() -> None:
+    with pytest.raises(ValueError, match=r"evidence_k \(6\) cannot exceed retrieval_k \(5\)"):
+        EngineConfig(evidence_k=6)
+
+
+# -- generator failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "retracted"),
+    [
+        ({"fail_after": 0}, False),  # ModelUnavailable before any text
+        ({"fail_after": 4, "error": RuntimeError("CUDA out of memory")}, True),
+        ({"stall_after": 3}, True),  # a stuck worker
+        ({"pieces": ["   ", "\n"]}, False),  # nothing but whitespace
+    ],
+)
+async def test_a_failing_generator_falls_back_to_copying(
+    make_bot: MakeBot,
+    caplog: pytest.LogCaptureFixture,
+    failure: dict[str, Any],
+    retracted: bool,
+) -> None:
+    pieces = failure.pop("pieces", split_words(GROUNDED))
+    bot = make_bot(generator=FakeGenerator(pieces, **failure), generation_timeout_s=0.2)
+    conversation_id = await bot.start()
+    with caplog.at_level(logging.WARNING, logger="bot.core.engine"):
+        events, reply = await bot.send(conversation_id, "How do I return boots?")
+    assert reply.outcome is Outcome.COPIED
+    assert reply.text == RETURNS.agent_reply == deltas_after_last_retraction(events)
+    assert reply.flags == ()  # a model outage is logged, not queued for review
+    assert "generation failed" in caplog.text
+    retractions = [e for e in events if isinstance(e, ReplyRetracted)]
+    assert retractions == ([ReplyRetracted(reason=None)] if retracted else [])
+    # The conversation goes on normally.
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+async def test_history_reaches_retrieval_and_generation(make_bot: MakeBot) -> None:
+    bot = make_bot(max_history_messages=3)
+    conversation_id = await bot.start()
+    await bot.send(conversation_id, "I bought boots last week")
+    await bot.send(conversation_id, "They are too small")
+    await bot.send(conversation_id, "ok and how long do I have?")
+
+    expected = (
+        Message("bot", GROUNDED),
+        Message("customer", "They are too small"),
+        Message("bot", GROUNDED),
+    )
+    assert bot.retriever.calls[-1].history == expected
+    assert bot.retriever.calls[-1].customer_text == "ok and how long do I have?"
+    assert bot.generator is not None
+    request = bot.generator.requests[-1]
+    assert (request.history, request.customer_text) == (expected, "ok and how long do I have?")
+    assert request.evidence == (RETURNS, SHIPPING)
+    assert bot.retriever.calls[0].history == ()
+
+
+# -- input checks and PII -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("", "empty"), ("  \n\t ", "empty"), ("\x00\x07", "empty"), ("x" * 2001, "limit is 2000")],
+)
+async def test_invalid_messages_are_refused_before_anything_is_stored(
+    make_bot: MakeBot, text: str, reason: str
+) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    with pytest.raises(InvalidMessage, match=reason):
+        await bot.engine.reply(IncomingMessage(conversation_id, text))
+    assert await bot.engine.history(conversation_id) == []
+    assert bot.retriever.calls == []
+
+
+async def test_control_characters_are_stripped_and_the_limit_is_inclusive(
+    make_bot: MakeBot,
+) -> None:
+    bot = make_bot(max_message_chars=20)
+    conversation_id = await bot.start()
+    await bot.send(conversation_id, "\x1b[31mboots\x00 return?\r\n")
+    await bot.send(conversation_id, "y" * 20)
+    turns = await bot.engine.history(conversation_id)
+    assert [t.text for t in turns if t.role == "customer"] == ["[31mboots return?", "y" * 20]
+
+
+async def test_an_unknown_conversation_is_reported(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    with pytest.raises(ConversationNotFound):
+        await bot.engine.reply(IncomingMessage("no-such-conversation", "hello"))
+    with pytest.raises(ConversationNotFound):
+        await bot.engine.request_handoff("no-such-conversation")
+
+
+async def test_personal_data_is_scrubbed_before_it_is_stored_or_searched(
+    make_bot: MakeBot,
+) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    text = "I'm jane.doe@example.com, call +1 415 555 0132, card 4111 1111 1111 1111. Return?"
+    await bot.send(conversation_id, text)
+
+    stored = (await bot.engine.history(conversation_id))[0].text
+    for secret in ("jane.doe@example.com", "415 555 0132", "4111 1111 1111 1111"):
+        assert secret not in stored
+        assert secret not in bot.retriever.calls[0].customer_text
+    assert "[EMAIL]" in stored and "[PHONE]" in stored and "[CARD]" in stored
+    assert bot.generator is not None
+    assert bot.generator.requests[0].customer_text == stored
+
+
+# -- ratings and corrections ----------------------------------------------------------------------
+
+
+async def test_ratings_are_stored_and_complaints_flagged(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    web = await bot.start("web")
+    slack = await bot.start("slack")
+    _, web_reply = await bot.send(web, "How do I return boots?")
+    _, slack_reply = await bot.send(slack, "How do I return boots?")
+
+    await bot.engine.rate(Rating(web_reply.turn_id, "up"))
+    assert await bot.store.list_flags() == []
+    await bot.engine.rate(Rating(web_reply.turn_id, "down", "Mail me at jo@example.org"))
+    await bot.engine.rate(Rating(slack_reply.turn_id, "down", channel="slack"))
+
+    stored = await bot.store.get_rating(web_reply.turn_id)
+    assert stored == Rating(web_reply.turn_id, "down", "Mail me at [EMAIL]", "web")
+    flags = await bot.store.list_flags()
+    assert [(f.turn_id, f.reason) for f in flags] == [
+        (web_reply.turn_id, FlagReason.THUMBS_DOWN),
+        (slack_reply.turn_id, FlagReason.NOT_HELPFUL),
+    ]
+    assert flags[0].detail == "Mail me at [EMAIL]"
+
+    customer_turn = (await bot.engine.history(web))[0]
+    with pytest.raises(InvalidMessage):
+        await bot.engine.rate(Rating(customer_turn.id, "up"))
+    with pytest.raises(TurnNotFound):
+        await bot.engine.rate(Rating("no-such-turn", "up"))
+
+
+async def test_a_correction_is_served_instead_of_the_logs(make_bot: MakeBot) -> None:
+    retriever = FakeRetriever.from_pairs(
+        [
+            ("can I pay with paypal", "We accept cards only."),
+            ("when will my order arrive", "Standard shipping takes 3-5 business days."),
+        ]
+    )
+    bot = make_bot(retriever=retriever, answer_mode="copy", confidence_threshold=0.5)
+    conversation_id = await bot.start()
+    _, wrong = await bot.send(conversation_id, "can I pay with paypal please")
+    assert wrong.text == "We accept cards only."
+    await bot.engine.rate(Rating(wrong.turn_id, "down"))
+
+    correction = await bot.engine.correct(
+        wrong.turn_id, "Yes, PayPal is accepted at checkout.", created_by="ana"
+    )
+    assert correction.question == "can I pay with paypal please"
+    assert retriever.curated == [
+        (correction.source_id, correction.question, "Yes, PayPal is accepted at checkout.", ())
+    ]
+    assert await bot.store.list_flags() == []  # the complaint is resolved as corrected
+    (resolved,) = await bot.store.list_flags(FlagStatus.CORRECTED)
+    assert resolved.resolved_by == "ana"
+
+    _, fixed = await bot.send(await bot.start(), "can I pay with paypal please")
+    assert fixed.text == "Yes, PayPal is accepted at checkout."
+    assert fixed.sources[0].kind == "curated"
+    assert fixed.sources[0].source_id == correction.source_id
+
+
+# -- with the real knowledge base -----------------------------------------------------------------
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrieval")
+    yield pool
+    pool.shutdown(wait=True)
+
+
+async def test_knowledge_base_answers_and_prefers_corrections(
+    tmp_path: Path,
+    make_knowledge: Callable[..., Any],
+    executor: ThreadPoolExecutor,
+) -> None:
+    from retrieval.ingest import ingest_paths
+    from tests.conftest import SMALL_LOGS, write_jsonl
+
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
+    retriever = KnowledgeRetriever(kb, executor)
+    store = SqliteConversationStore(tmp_path / "bot.db")
+    engine = ConversationEngine(
+        retriever, None, store, EngineConfig(), scrub_text, curator=retriever
+    )
+    try:
+        conversation = await engine.start_conversation("web")
+        first = await engine.reply(IncomingMessage(conversation.id, "Do gift cards expire?"))
+        assert first.outcome is Outcome.COPIED
+        assert first.sources[0].source_id == "c-gift#1"
+        assert "never expire" in first.text
+
+        correction = await engine.correct(
+            first.turn_id,
+            "Gift cards never expire, and the balance shows on your account page.",
+            created_by="ana",
+        )
+        again = await engine.start_conversation("web")
+        second = await engine.reply(IncomingMessage(again.id, "Do gift cards expire?"))
+        assert second.sources[0].source_id == correction.source_id
+        assert second.sources[0].kind == "curated"
+        assert "account page" in second.text
+
+        # A question the logs say nothing about is handed to a person.
+        other = await engine.start_conversation("web")
+        unknown = await engine.reply(IncomingMessage(other.id, "What's the capital of Peru?"))
+        assert unknown.outcome is Outcome.HANDOFF
+        bot_turn = (await engine.history(conversation.id))[1]
+        assert bot_turn.index_version == retriever.version is not None
+    finally:
+        store.close()

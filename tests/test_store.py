@@ -1,0 +1,302 @@
+"""The SQLite conversation store on real files: round trips, migrations, queue queries."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.errors import ConversationNotFound, FlagNotFound, TurnNotFound
+from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, Rating
+from bot.store import SqliteConversationStore
+from bot.store.sqlite_schema import MIGRATIONS
+from tests.fakes import source
+
+
+class Clock:
+    """A clock that moves one second per reading, so creation order is observable."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "supportbot.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteConversationStore]:
+    store = SqliteConversationStore(db_path, clock=Clock())
+    yield store
+    store.close()
+
+
+async def test_conversation_round_trip(store: SqliteConversationStore) -> None:
+    created = await store.create_conversation("web", "client-1")
+    assert created.state is ConversationState.BOT
+    assert await store.get_conversation(created.id) == created
+    assert await store.find_conversation("web", "client-1") == created
+    assert await store.find_conversation("slack", "client-1") is None
+
+    await store.set_state(created.id, ConversationState.HUMAN)
+    assert (await store.get_conversation(created.id)).state is ConversationState.HUMAN
+
+    with pytest.raises(ConversationNotFound):
+        await store.get_conversation("nope")
+    with pytest.raises(ConversationNotFound):
+        await store.set_state("nope", ConversationState.BOT)
+
+
+async def test_one_conversation_per_channel_and_external_ref(
+    store: SqliteConversationStore,
+) -> None:
+    ref = "T1:C1:1.5"
+    same = await asyncio.gather(*(store.create_conversation("slack", ref) for _ in range(10)))
+    assert len({c.id for c in same}) == 1
+    other_channel = await store.create_conversation("web", ref)
+    assert other_channel.id != same[0].id
+    # Without an external reference every conversation is a new one.
+    anonymous = {(await store.create_conversation("web")).id for _ in range(3)}
+    assert len(anonymous) == 3
+
+
+async def test_turn_round_trip_keeps_order_sources_and_text(
+    store: SqliteConversationStore,
+) -> None:
+    conversation = await store.create_conversation("web")
+    customer = await store.add_turn(conversation.id, "customer", "Où est ma commande ? 📦")
+    evidence = (
+        source("c-ship#1", "When will it arrive?", "3-5 business days (KB-SHP-01).", 0.91),
+        source("correction:3", "Parcel late?", "We open a trace.", 0.88, kind="curated", support=2),
+    )
+    bot = await store.add_turn(
+        conversation.id,
+        "bot",
+        "Standard shipping takes 3-5 business days.",
+        outcome=Outcome.GENERATED,
+        confidence=0.87,
+        sources=evidence,
+        latency_ms=123.4,
+        index_version="7",
+        model_version="adapter-2",
+    )
+    turns = await store.list_turns(conversation.id)
+    assert turns == [customer, bot]
+    assert turns[0].text == "Où est ma commande ? 📦"
+    assert turns[1].sources == evidence
+    assert (turns[1].outcome, turns[1].confidence, turns[1].latency_ms) == (
+        Outcome.GENERATED,
+        0.87,
+        123.4,
+    )
+    assert (turns[1].index_version, turns[1].model_version) == ("7", "adapter-2")
+    assert await store.get_turn(bot.id) == bot
+
+    with pytest.raises(TurnNotFound):
+        await store.get_turn("nope")
+    with pytest.raises(ConversationNotFound):
+        await store.add_turn("nope", "customer", "hello")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Robert'); DROP TABLE bot_turns;--",
+        "' OR 1=1 --",
+        'SELECT * FROM bot_flags WHERE reason = "x"; -- %s ? :name',
+    ],
+)
+async def test_sql_looking_text_is_stored_verbatim(
+    store: SqliteConversationStore, text: str
+) -> None:
+    conversation = await store.create_conversation("web", external_ref=text)
+    turn = await store.add_turn(conversation.id, "customer", text)
+    await store.add_flag(turn.id, FlagReason.HANDOFF, detail=text)
+    assert (await store.get_turn(turn.id)).text == text
+    assert (await store.find_conversation("web", text)) == conversation
+    assert [f.detail for f in await store.list_flags()] == [text]
+    assert len(await store.list_turns(conversation.id)) == 1  # the table is still there
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_twice(db_path: Path) -> None:
+    first = SqliteConversationStore(db_path)
+    conversation = await first.create_conversation("web", "ref")
+    await first.add_turn(conversation.id, "customer", "hello")
+    first.close()
+
+    for _ in range(2):
+        again = SqliteConversationStore(db_path)
+        await again.open()
+        assert await again.find_conversation("web", "ref") == conversation
+        assert [t.text for t in await again.list_turns(conversation.id)] == ["hello"]
+        again.close()
+
+    raw = sqlite3.connect(db_path)
+    try:
+        versions = raw.execute(
+            "SELECT version FROM schema_migrations WHERE component = 'bot'"
+        ).fetchall()
+        assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        raw.close()
+
+
+async def test_a_second_rating_replaces_the_first(store: SqliteConversationStore) -> None:
+    conversation = await store.create_conversation("web")
+    turn = await store.add_turn(conversation.id, "bot", "Gift cards never expire.")
+    await store.add_rating(Rating(turn.id, "up"))
+    await store.add_rating(Rating(turn.id, "down", "wrong answer", channel="slack"))
+    assert await store.get_rating(turn.id) == Rating(turn.id, "down", "wrong answer", "slack")
+    assert (await store.counts()).ratings_by_value == {"up": 0, "down": 1}
+
+    with pytest.raises(TurnNotFound):
+        await store.add_rating(Rating("nope", "up"))
+
+
+async def _flagged_turns(store: SqliteConversationStore) -> dict[str, str]:
+    """Three flagged turns, created in the order web, slack, web."""
+    ids = {}
+    for name, channel, reason in (
+        ("first", "web", FlagReason.LOW_CONFIDENCE),
+        ("second", "slack", FlagReason.NOT_HELPFUL),
+        ("third", "web", FlagReason.THUMBS_DOWN),
+    ):
+        conversation = await store.create_conversation(channel)
+        turn = await store.add_turn(conversation.id, "bot", name)
+        await store.add_flag(turn.id, reason, detail=name)
+        ids[name] = turn.id
+    return ids
+
+
+async def test_flags_are_listed_oldest_first_with_filters(store: SqliteConversationStore) -> None:
+    await _flagged_turns(store)
+    everything = await store.list_flags()
+    assert [f.detail for f in everything] == ["first", "second", "third"]
+    assert [f.channel for f in everything] == ["web", "slack", "web"]
+    assert all(f.status is FlagStatus.OPEN for f in everything)
+
+    assert [f.detail for f in await store.list_flags(channel="web")] == ["first", "third"]
+    by_reason = await store.list_flags(reason=FlagReason.NOT_HELPFUL)
+    assert [f.detail for f in by_reason] == ["second"]
+    since = everything[1].created_at
+    assert [f.detail for f in await store.list_flags(since=since)] == ["second", "third"]
+    assert [f.detail for f in await store.list_flags(until=since)] == ["first"]
+    assert [f.detail for f in await store.list_flags(limit=2)] == ["first", "second"]
+
+
+async def test_resolving_flags_takes_them_out_of_the_queue(
+    store: SqliteConversationStore,
+) -> None:
+    ids = await _flagged_turns(store)
+    first = (await store.list_flags())[0]
+    resolved = await store.resolve_flag(first.id, FlagStatus.APPROVED, "ana")
+    assert (resolved.status, resolved.resolved_by) == (FlagStatus.APPROVED, "ana")
+    assert resolved.resolved_at is not None
+    assert [f.detail for f in await store.list_flags()] == ["second", "third"]
+    assert await store.get_flag(first.id) == resolved
+    all_flags = await store.list_flags(status=None)
+    assert [f.detail for f in all_flags] == ["first", "second", "third"]
+
+    assert await store.resolve_turn_flags(ids["third"], FlagStatus.CORRECTED, "bo") == 1
+    assert [f.detail for f in await store.list_flags()] == ["second"]
+    corrected = await store.list_flags(FlagStatus.CORRECTED)
+    assert [f.resolved_by for f in corrected] == ["bo"]
+
+    with pytest.raises(FlagNotFound):
+        await store.resolve_flag(999, FlagStatus.REJECTED, "ana")
+
+
+async def test_an_open_flag_is_not_queued_twice(store: SqliteConversationStore) -> None:
+    conversation = await store.create_conversation("web")
+    turn = await store.add_turn(conversation.id, "bot", "hi")
+    await store.add_flag(turn.id, FlagReason.THUMBS_DOWN, "first")
+    await store.add_flag(turn.id, FlagReason.THUMBS_DOWN, "again")
+    await store.add_flag(turn.id, FlagReason.GROUNDING_FALLBACK)
+    assert [f.reason for f in await store.list_flags()] == [
+        FlagReason.THUMBS_DOWN,
+        FlagReason.GROUNDING_FALLBACK,
+    ]
+    # Once reviewed, a new complaint opens a new flag.
+    await store.resolve_turn_flags(turn.id, FlagStatus.REJECTED, "ana")
+    await store.add_flag(turn.id, FlagReason.THUMBS_DOWN, "later")
+    assert [f.detail for f in await store.list_flags()] == ["later"]
+
+    with pytest.raises(TurnNotFound):
+        await store.add_flag("nope", FlagReason.HANDOFF)
+
+
+async def test_corrections_get_the_source_id_retrieval_serves_them_under(
+    store: SqliteConversationStore,
+) -> None:
+    conversation = await store.create_conversation("web")
+    turn = await store.add_turn(conversation.id, "bot", "wrong")
+    first = await store.add_correction("Can I pay by PayPal?", "Yes.", created_by="ana")
+    second = await store.add_correction(
+        "Do you ship to Norway?", "Yes, 5-8 days.", created_by="bo", turn_id=turn.id
+    )
+    assert first.source_id == f"correction:{first.id}"
+    assert (second.turn_id, second.created_by) == (turn.id, "bo")
+    assert await store.list_corrections() == [second, first]
+    assert (await store.counts()).corrections == 2
+    with pytest.raises(TurnNotFound):
+        await store.add_correction("q", "a", created_by="ana", turn_id="nope")
+
+
+async def test_counts_cover_every_state_role_outcome_and_reason(
+    store: SqliteConversationStore,
+) -> None:
+    conversation = await store.create_conversation("web")
+    await store.create_conversation("web")
+    await store.set_state(conversation.id, ConversationState.HUMAN)
+    await store.add_turn(conversation.id, "customer", "?")
+    turn = await store.add_turn(conversation.id, "bot", "…", outcome=Outcome.HANDOFF)
+    await store.add_flag(turn.id, FlagReason.LOW_CONFIDENCE)
+    counts = await store.counts()
+    assert counts.conversations_by_state == {"bot": 1, "human": 1, "closed": 0}
+    assert counts.turns_by_role == {"customer": 1, "bot": 1, "agent": 0}
+    assert counts.replies_by_outcome == {"generated": 0, "copied": 0, "handoff": 1}
+    assert counts.open_flags_by_reason["low_confidence"] == 1
+    assert set(counts.open_flags_by_reason) == {r.value for r in FlagReason}
+
+
+async def test_concurrent_writes_from_many_coroutines(store: SqliteConversationStore) -> None:
+    conversations = await asyncio.gather(*(store.create_conversation("web") for _ in range(8)))
+
+    async def chat(conversation_id: str, n: int) -> None:
+        for i in range(n):
+            turn = await store.add_turn(conversation_id, "customer", f"message {i}")
+            await store.add_flag(turn.id, FlagReason.LOW_CONFIDENCE)
+
+    await asyncio.gather(*(chat(c.id, 25) for c in conversations))
+    # Many writers into one conversation at once still get distinct, gap-free positions.
+    shared = conversations[0].id
+    await asyncio.gather(*(store.add_turn(shared, "agent", f"burst {i}") for i in range(50)))
+
+    for conversation in conversations:
+        texts = [t.text for t in await store.list_turns(conversation.id)]
+        expected = [f"message {i}" for i in range(25)]
+        if conversation.id == shared:
+            assert texts[:25] == expected and len(texts) == 75
+        else:
+            assert texts == expected
+    counts = await store.counts()
+    assert counts.turns_by_role == {"customer": 200, "bot": 0, "agent": 50}
+    assert counts.open_flags_by_reason["low_confidence"] == 200
+
+
+async def test_a_closed_store_refuses_work(db_path: Path) -> None:
+    store = SqliteConversationStore(db_path)
+    await store.create_conversation("web")
+    store.close()
+    store.close()  # twice is fine
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.create_conversation("web")
