@@ -213,6 +213,196 @@ def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
     typer.echo(f"wrote {len(questions)} results to {out_path} ({len(issues)} lines skipped)")
 
 
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: server.host, 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Port to listen on [default: server.port, 8080]"),
+    ] = None,
+) -> None:
+    """Serve the chat API, the widget and its demo page (and Slack, when configured)."""
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings(ctx)
+    web.run_app(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=settings.server.port if port is None else port,
+        print=typer.echo,
+    )
+
+
+@app.command()
+def answer(
+    ctx: typer.Context,
+    in_path: Annotated[
+        Path,
+        typer.Option("--in", help='JSONL of questions {"id", "messages": [{"role", "text"}]}.'),
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out", help='Where answers {"id", "reply", "sources", "confidence", "handoff"} go.'
+        ),
+    ],
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Questions answered at the same time.")
+    ] = 4,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the conversations in the home database (they would reach the "
+            "review queue); by default they go to a temporary database."
+        ),
+    ] = False,
+) -> None:
+    """Answer questions in bulk through the same engine as the server (benchmarks, evals)."""
+    import asyncio
+
+    if not in_path.is_file():
+        raise _fail(f"no such file: {in_path}")
+    settings = _settings(ctx)
+    answered, failed, skipped = asyncio.run(
+        _answer_file(settings, in_path, out_path, concurrency=concurrency, record=record)
+    )
+    typer.echo(
+        f"wrote {answered} answers to {out_path} "
+        f"({skipped} lines skipped, {failed} questions failed)"
+    )
+
+
+async def _answer_file(
+    settings: Settings, in_path: Path, out_path: Path, *, concurrency: int, record: bool
+) -> tuple[int, int, int]:
+    """Answer every question of ``in_path`` into ``out_path`` (atomically, in file order);
+    return (answered, failed, skipped lines)."""
+    import tempfile
+
+    from tqdm import tqdm
+
+    from bot.app import create_app, started
+    from bot.store.sqlite import SqliteConversationStore
+    from retrieval.questions import Question, read_questions
+    from retrieval.records import ParseIssue
+
+    questions: list[Question] = []
+    issues: list[ParseIssue] = []
+    for item in read_questions(in_path):
+        if isinstance(item, ParseIssue):
+            issues.append(item)
+        else:
+            questions.append(item)
+    for issue in issues:
+        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    with tempfile.TemporaryDirectory(prefix="supportbot-answer-") as scratch:
+        store = None if record else SqliteConversationStore(Path(scratch) / "answers.db")
+        try:
+            async with started(create_app(settings, store=store)) as web_app:
+                out_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = out_path.with_name(out_path.name + ".tmp")
+                with (
+                    open(tmp, "w", encoding="utf-8") as out,
+                    tqdm(total=len(questions), unit="q", desc="answering") as bar,
+                ):
+                    answered = failed = 0
+                    for start in range(0, len(questions), 64 * concurrency):
+                        chunk = questions[start : start + 64 * concurrency]
+                        results = await _answer_chunk(web_app, chunk, concurrency)
+                        for question, result in zip(chunk, results, strict=True):
+                            if isinstance(result, str):
+                                failed += 1
+                                typer.secho(f"  {question.id}: {result}", fg="yellow", err=True)
+                                continue
+                            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+                            answered += 1
+                        bar.update(len(chunk))
+                tmp.replace(out_path)
+        finally:
+            if store is not None:
+                store.close()
+    return answered, failed, len(issues)
+
+
+async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) -> list[Any]:
+    """Answers (JSON records) or, for a question that failed, the reason as a string."""
+    import asyncio
+
+    from bot.app import SETTINGS, STORE, pii_scrubber
+    from bot.core.errors import SupportbotError
+    from bot.core.types import IncomingMessage
+    from bot.web import ENGINE
+    from bot.web.payloads import reply_json
+
+    engine, store = web_app[ENGINE], web_app[STORE]
+    scrub = pii_scrubber(web_app[SETTINGS])
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(question: Any) -> Any:
+        async with gate:
+            conversation = await engine.start_conversation("bulk")
+            for message in question.context:
+                role = "customer" if message.role == "customer" else "agent"
+                text = scrub(message.text) if role == "customer" else message.text
+                await store.add_turn(conversation.id, role, text)
+            try:
+                reply = await engine.reply(IncomingMessage(conversation.id, question.customer_text))
+            except SupportbotError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            record = reply_json(reply)
+            del record["turn_id"]
+            return {"id": question.id, **record}
+
+    return list(await asyncio.gather(*(one(q) for q in questions)))
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    eval_path: Annotated[
+        Path, typer.Option("--eval", help="Held-out conversations (JSONL) as in-scope cases.")
+    ],
+    out_of_scope: Annotated[
+        Path,
+        typer.Option(help='Questions the logs do not cover (JSONL {"id", "messages"}).'),
+    ],
+    target_recall: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of out-of-scope questions to hand off."),
+    ] = 0.9,
+) -> None:
+    """Fit the confidence weights and hand-off threshold on a validation split."""
+    from bot.calibration import format_result, run_calibration
+    from bot.components import open_knowledge_base
+
+    settings = _settings(ctx)
+    for path in (eval_path, out_of_scope):
+        if not path.is_file():
+            raise _fail(f"no such file: {path}")
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise _fail("nothing is indexed yet: run `supportbot ingest PATH` first")
+        knowledge.load()
+        calibration, issues = run_calibration(
+            knowledge, eval_path, out_of_scope, settings.home, target_handoff_recall=target_recall
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        knowledge.close()
+    for issue in issues:
+        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    for line in format_result(calibration.result, target_recall):
+        typer.echo(line)
+    typer.echo(f"saved to {settings.home / 'calibration.json'}")
+
+
 def main() -> None:
     # Library progress bars (model loading) are noise on a terminal; ours stay on.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

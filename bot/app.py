@@ -1,0 +1,196 @@
+"""Start-up wiring: where the engine, its ports and the web adapter meet.
+
+:func:`create_app` builds the application; every resource with a lifetime is a
+``cleanup_ctx`` generator that opens it at start-up and closes it at shutdown, in this
+order (closed in reverse):
+
+1. the conversation store (SQLite);
+2. the knowledge base, opened and loaded in a worker thread (skipped when a retriever is
+   given);
+3. a bounded thread pool for searches;
+4. the conversation engine (copy mode when there is no generator);
+5. a background task that switches to a newer index version when a job publishes one.
+
+Nothing is loaded at import: importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from aiohttp import web
+
+from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever
+from bot.settings import Settings
+from bot.web import ENGINE, build_web_app
+
+if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
+    from retrieval.knowledge import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("conversation_store", ConversationStore)
+KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge_base")
+RETRIEVAL_EXECUTOR = web.AppKey("retrieval_executor", ThreadPoolExecutor)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    retriever: Retriever | None = None,
+    generator: Generator | None = None,
+    store: ConversationStore | None = None,
+) -> web.Application:
+    """The web application for ``settings``; nothing is opened until it starts.
+
+    ``retriever``, ``generator`` and ``store`` replace the configured ones (tests, bulk
+    answering); an injected store is not closed by the app, its owner closes it. Without a
+    generator the engine copies the best retrieved answer.
+    """
+    config = settings.web
+    app = build_web_app(config)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(partial(_store_ctx, given=store))
+    if retriever is None:
+        app.cleanup_ctx.append(_knowledge_ctx)
+    app.cleanup_ctx.append(partial(_executor_ctx, workers=config.retrieval_workers))
+    app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever, generator=generator))
+    if retriever is None:
+        app.cleanup_ctx.append(partial(_refresh_ctx, interval=config.index_refresh_seconds))
+    return app
+
+
+@contextlib.asynccontextmanager
+async def started(app: web.Application) -> AsyncIterator[web.Application]:
+    """Run ``app``'s start-up and shutdown without serving it (bulk jobs, tests)."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+async def _store_ctx(
+    app: web.Application, *, given: ConversationStore | None
+) -> AsyncIterator[None]:
+    if given is not None:
+        app[STORE] = given
+        yield
+        return
+    from bot.store.sqlite import SqliteConversationStore
+
+    paths = app[SETTINGS].paths.ensure()
+    opened = SqliteConversationStore(paths.database)
+    try:
+        await opened.open()  # a bad database fails the start-up, not the first customer
+        app[STORE] = opened
+        yield
+    finally:
+        await asyncio.to_thread(opened.close)  # waits for queued writes
+
+
+async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.components import open_knowledge_base
+
+    settings = app[SETTINGS]
+    knowledge = await asyncio.to_thread(open_knowledge_base, settings)
+    try:
+        await asyncio.to_thread(_load_and_warm, knowledge)
+        version = knowledge.version
+        log.info("serving index version %s", version.id if version else "(none yet)")
+        app[KNOWLEDGE] = knowledge
+        yield
+    finally:
+        await asyncio.to_thread(knowledge.close)
+
+
+def _load_and_warm(knowledge: KnowledgeBase) -> None:
+    """Load the live index and the embedder, so the first customer does not wait for them."""
+    knowledge.load()
+    knowledge.embedder.encode(["warm-up"])
+
+
+async def _executor_ctx(app: web.Application, *, workers: int) -> AsyncIterator[None]:
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retrieval")
+    app[RETRIEVAL_EXECUTOR] = executor
+    try:
+        yield
+    finally:
+        # Waits for searches in flight before the knowledge base below is closed.
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+async def _engine_ctx(
+    app: web.Application,
+    *,
+    retriever: Retriever | None,
+    generator: Generator | None,
+) -> AsyncIterator[None]:
+    from bot.core.engine import ConversationEngine
+
+    settings = app[SETTINGS]
+    config = settings.engine
+    curator: AnswerCurator | None = None
+    if retriever is None:
+        from bot.adapters.retrieval import KnowledgeRetriever
+        from bot.calibration import calibrated_engine_config
+
+        knowledge = app[KNOWLEDGE]
+        knowledge_retriever = KnowledgeRetriever(knowledge, app[RETRIEVAL_EXECUTOR])
+        retriever = curator = knowledge_retriever
+        config = calibrated_engine_config(config, settings.home, knowledge.embedder.model_id)
+    elif hasattr(retriever, "add_curated"):
+        curator = cast(AnswerCurator, retriever)
+    if generator is None:
+        log.info("no generator configured: replies copy the best retrieved answer")
+    app[ENGINE] = ConversationEngine(
+        retriever,
+        generator,
+        app[STORE],
+        config,
+        pii_scrubber(settings),
+        curator=curator,
+    )
+    yield
+
+
+def pii_scrubber(settings: Settings) -> Callable[[str], str]:
+    """What the engine applies to customer text before storing or searching it."""
+    if not settings.retrieval.scrub_pii:
+        return lambda text: text
+    from retrieval.pii import scrub
+
+    return lambda text: scrub(text).text
+
+
+async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
+    task = asyncio.create_task(_refresh_knowledge(app, interval), name="knowledge-refresh")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _refresh_knowledge(app: web.Application, interval: float) -> None:
+    """Every ``interval`` seconds, switch to a newer index version if a job published one."""
+    knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await loop.run_in_executor(executor, knowledge.refresh_if_stale)
+        except Exception:
+            version = knowledge.version
+            log.exception(
+                "index refresh failed; still serving version %s", version.id if version else None
+            )

@@ -1,0 +1,752 @@
+/*! supportbot chat widget. One tag on any page:
+ *   <script src="https://bot.example.com/widget.js" data-title="Help" data-color="#0f766e" defer></script>
+ * Options (data-*): title, color, api (defaults to this script's origin), sources ("off" hides
+ * the sources of replies), greeting, subtitle.
+ * No dependencies. Styles live in a shadow root; every message is rendered with textContent.
+ */
+(function () {
+  "use strict";
+
+  if (window.__supportbotWidget) return; // the tag was included twice
+  window.__supportbotWidget = true;
+
+  var script = document.currentScript || findOwnScript();
+  if (!script) return;
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var ICONS = {
+    chat: "M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.6A.5.5 0 0 1 5 19.2V16h-.5A.5.5 0 0 1 4 15.5z",
+    down: "M6 9l6 6 6-6",
+    close: "M6 6l12 12M18 6L6 18",
+    restart: "M4 12a8 8 0 1 0 2.4-5.7M4 4v4.5h4.5",
+    send: "M4 12l16-8-6 16-2.5-6.5z",
+    up: "M7 11v9H4v-9zM7 11l4-8c1.7 0 2.6 1.2 2.3 2.8L12.8 9H19a2 2 0 0 1 2 2.3l-1.2 7A2 2 0 0 1 17.8 20H7",
+    downThumb: "M17 13V4h3v9zM17 13l-4 8c-1.7 0-2.6-1.2-2.3-2.8l.5-3.2H5a2 2 0 0 1-2-2.3l1.2-7A2 2 0 0 1 6.2 4H17",
+    person: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21a8 8 0 0 1 16 0",
+  };
+  var FILLED = { chat: true, send: true };
+
+  var scriptUrl = new URL(script.getAttribute("src") || "", window.location.href);
+  var config = {
+    api: trimSlash(script.dataset.api || scriptUrl.origin),
+    title: script.dataset.title || "Support",
+    subtitle: script.dataset.subtitle || "We usually answer right away",
+    color: script.dataset.color || "#2563eb",
+    showSources: !/^(off|false|no|0)$/i.test(script.dataset.sources || "on"),
+    greeting:
+      script.dataset.greeting ||
+      "Hi! Ask me about orders, delivery, returns or your account. I can also put you in touch with a person.",
+  };
+  var STORAGE_KEY = "supportbot:v1:" + config.api;
+  var MAX_STORED_MESSAGES = 200;
+  var MAX_CHARS = 2000;
+  var POLL_MS = 10000;
+
+  var state = loadState();
+  var busy = false;
+  var pollTimer = null;
+  var followLog = true;
+  var ui = null;
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", mount);
+  } else {
+    mount();
+  }
+
+  // -- state ---------------------------------------------------------------------------------
+  function emptyState() {
+    return { conversationId: null, messages: [], open: false, handedOff: false, seenAgentTurns: [] };
+  }
+
+  function loadState() {
+    try {
+      var raw = window.localStorage.getItem(STORAGE_KEY);
+      var data = raw ? JSON.parse(raw) : null;
+      if (data && Array.isArray(data.messages)) {
+        var fresh = emptyState();
+        for (var key in fresh) if (!(key in data)) data[key] = fresh[key];
+        return data;
+      }
+    } catch (e) {
+      /* storage disabled or corrupt: start afresh */
+    }
+    return emptyState();
+  }
+
+  function saveState() {
+    var stored = state.messages.filter(function (m) { return !m.pending; }).slice(-MAX_STORED_MESSAGES);
+    var snapshot = {
+      conversationId: state.conversationId,
+      messages: stored,
+      open: state.open,
+      handedOff: state.handedOff,
+      seenAgentTurns: state.seenAgentTurns.slice(-MAX_STORED_MESSAGES),
+    };
+    try {
+      window.localStorage.setItem(STORAGE_KEY, JSON.stringify(snapshot, withoutElements));
+    } catch (e) {
+      /* private mode or full: the conversation still works, it just won't survive a reload */
+    }
+  }
+
+  function withoutElements(key, value) {
+    return key === "element" || key === "textElement" || key === "metaElement" ? undefined : value;
+  }
+
+  // -- building the widget -------------------------------------------------------------------
+  function mount() {
+    var host = document.createElement("div");
+    host.setAttribute("data-supportbot", "");
+    var shadow = host.attachShadow({ mode: "open" });
+
+    var root = h("div", { class: "sb-root" });
+    root.style.visibility = "hidden"; // until the stylesheet is in
+    root.style.setProperty("--sb-accent", safeColor(config.color));
+    root.style.setProperty("--sb-on-accent", textColorOn(config.color));
+
+    var stylesheet = h("link", { rel: "stylesheet", href: config.api + "/widget.css" });
+    stylesheet.addEventListener("load", reveal);
+    stylesheet.addEventListener("error", reveal);
+    setTimeout(reveal, 3000);
+    function reveal() { root.style.visibility = ""; }
+
+    var titleId = "sb-title";
+    var launcher = h(
+      "button",
+      {
+        class: "sb-launcher",
+        type: "button",
+        "aria-label": "Open chat: " + config.title,
+        "aria-haspopup": "dialog",
+        "aria-expanded": "false",
+        "aria-controls": "sb-panel",
+      },
+      [icon("chat", "sb-icon-chat"), icon("down", "sb-icon-down")]
+    );
+    var closeButton = h(
+      "button",
+      { class: "sb-icon-button", type: "button", "aria-label": "Close chat", title: "Close" },
+      [icon("close")]
+    );
+    var restartButton = h(
+      "button",
+      { class: "sb-icon-button", type: "button", "aria-label": "Start a new conversation", title: "New conversation" },
+      [icon("restart")]
+    );
+    var log = h("div", { class: "sb-log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+    var status = h("div", { class: "sb-status", role: "status", "aria-live": "assertive" });
+    var input = h("textarea", {
+      class: "sb-input",
+      rows: "1",
+      maxlength: String(MAX_CHARS),
+      placeholder: "Type your message…",
+      "aria-label": "Your message",
+    });
+    var send = h("button", { class: "sb-send", type: "submit", "aria-label": "Send message" }, [icon("send")]);
+    var form = h("form", { class: "sb-composer", novalidate: "" }, [input, send]);
+    var human = h("button", { class: "sb-human", type: "button" }, [icon("person"), h("span", {}, "Talk to a human")]);
+    var panel = h(
+      "section",
+      { class: "sb-panel", id: "sb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": titleId, hidden: "" },
+      [
+        h("header", { class: "sb-header" }, [
+          h("div", { class: "sb-header-text" }, [
+            h("h2", { class: "sb-title", id: titleId }, config.title),
+            h("p", { class: "sb-subtitle" }, config.subtitle),
+          ]),
+          restartButton,
+          closeButton,
+        ]),
+        log,
+        status,
+        form,
+        h("div", { class: "sb-footer" }, [human, h("span", { class: "sb-footer-note" }, "Powered by supportbot")]),
+      ]
+    );
+
+    root.appendChild(panel);
+    root.appendChild(launcher);
+    shadow.appendChild(stylesheet);
+    shadow.appendChild(root);
+    document.body.appendChild(host);
+
+    ui = { host: host, shadow: shadow, root: root, launcher: launcher, panel: panel, log: log, status: status, input: input, send: send, human: human };
+
+    launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
+    closeButton.addEventListener("click", function () { setOpen(false, true); });
+    restartButton.addEventListener("click", restart);
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        setOpen(false, true);
+      }
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    input.addEventListener("input", autosize);
+    log.addEventListener("scroll", trackLogScroll, { passive: true });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submit();
+    });
+    human.addEventListener("click", askForHuman);
+    document.addEventListener("visibilitychange", schedulePoll);
+
+    renderAll();
+    updateHumanButton();
+    if (state.open) setOpen(true, false);
+  }
+
+  function setOpen(open, moveFocus) {
+    ui.panel.hidden = !open;
+    ui.launcher.setAttribute("aria-expanded", String(open));
+    ui.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + config.title);
+    state.open = open;
+    saveState();
+    if (open) {
+      scrollToEnd(true);
+      if (moveFocus) ui.input.focus();
+      pollAgentReplies();
+    } else if (moveFocus) {
+      ui.launcher.focus();
+    }
+    schedulePoll();
+  }
+
+  function restart() {
+    stopPoll();
+    state = emptyState();
+    state.open = true;
+    saveState();
+    setStatus("");
+    renderAll();
+    updateHumanButton();
+    ui.input.focus();
+  }
+
+  // -- rendering -----------------------------------------------------------------------------
+  function renderAll() {
+    clear(ui.log);
+    ui.log.appendChild(renderMessage({ role: "greeting", text: config.greeting }));
+    state.messages.forEach(function (message) { ui.log.appendChild(renderMessage(message)); });
+    scrollToEnd(true);
+  }
+
+  function renderMessage(message) {
+    var element = h("div", { class: "sb-msg sb-msg-" + message.role + (message.error ? " sb-msg-error" : "") });
+    var who = { customer: "You", bot: config.title, greeting: config.title, agent: "Support team", note: "" }[message.role];
+    if (message.role === "agent") element.appendChild(h("p", { class: "sb-author" }, "Support team"));
+    else if (who) element.appendChild(h("span", { class: "sb-visually-hidden" }, who + ":"));
+    var text = h("p", { class: "sb-text" });
+    element.appendChild(text);
+    message.element = element;
+    message.textElement = text;
+    if (message.pending && !message.text) {
+      text.hidden = true;
+      element.appendChild(typingIndicator());
+    } else {
+      text.textContent = message.text;
+    }
+    if (message.role === "bot" && message.turnId && !message.pending) renderMeta(message);
+    return element;
+  }
+
+  function typingIndicator() {
+    return h("div", { class: "sb-typing", "aria-label": "Assistant is typing" }, [h("span"), h("span"), h("span")]);
+  }
+
+  function renderMeta(message) {
+    var meta = h("div", { class: "sb-meta" });
+    if (!message.handoff) {
+      var up = rateButton(message, "up", "Helpful", "up");
+      var down = rateButton(message, "down", "Not helpful", "downThumb");
+      meta.appendChild(h("div", { class: "sb-rating", role: "group", "aria-label": "Was this reply helpful?" }, [up, down]));
+    }
+    if (config.showSources && message.sources && message.sources.length) {
+      meta.appendChild(renderSources(message.sources));
+    }
+    if (meta.childNodes.length) message.element.appendChild(meta);
+    message.metaElement = meta;
+  }
+
+  function rateButton(message, value, label, iconName) {
+    var button = h(
+      "button",
+      { class: "sb-rate", type: "button", "aria-label": label, title: label, "aria-pressed": String(message.rating === value) },
+      [icon(iconName)]
+    );
+    button.dataset.rating = value;
+    button.addEventListener("click", function () { rate(message, value, null); });
+    return button;
+  }
+
+  function renderSources(sources) {
+    var list = h("ul");
+    sources.forEach(function (source) {
+      var item = h("li");
+      var links = (source.links || []).filter(isWebLink);
+      if (links.length) {
+        links.forEach(function (link, index) {
+          if (index) item.appendChild(document.createTextNode(" · "));
+          item.appendChild(h("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, shortLink(link)));
+        });
+      } else {
+        item.textContent = source.question || (source.kind === "curated" ? "Answer from our help team" : "A similar past question");
+      }
+      list.appendChild(item);
+    });
+    return h("details", { class: "sb-sources" }, [h("summary", {}, "Sources (" + sources.length + ")"), list]);
+  }
+
+  function addMessage(message) {
+    state.messages.push(message);
+    ui.log.appendChild(renderMessage(message));
+    scrollToEnd(message.role === "customer");
+    return message;
+  }
+
+  function removeMessage(message) {
+    var index = state.messages.indexOf(message);
+    if (index >= 0) state.messages.splice(index, 1);
+    if (message.element && message.element.parentNode) message.element.parentNode.removeChild(message.element);
+  }
+
+  function updateText(message) {
+    var typing = message.element.querySelector(".sb-typing");
+    if (message.text) {
+      if (typing) typing.parentNode.removeChild(typing);
+      message.textElement.hidden = false;
+      message.textElement.textContent = message.text;
+    } else {
+      message.textElement.hidden = true;
+      if (!typing) message.element.appendChild(typingIndicator());
+    }
+    scrollToEnd(false);
+  }
+
+  function finishBotMessage(message, reply) {
+    message.pending = false;
+    message.text = reply.reply;
+    message.turnId = reply.turn_id;
+    message.handoff = !!reply.handoff;
+    message.sources = Array.isArray(reply.sources) ? reply.sources : [];
+    updateText(message);
+    renderMeta(message);
+    if (message.handoff) setHandedOff(true);
+    scrollToEnd(false);
+    saveState();
+  }
+
+  function addNote(text) {
+    var last = state.messages[state.messages.length - 1];
+    if (last && last.role === "note" && last.text === text) return;
+    addMessage({ role: "note", text: text });
+  }
+
+  function setStatus(text) {
+    ui.status.textContent = text || "";
+  }
+
+  function setBusy(value) {
+    busy = value;
+    ui.send.setAttribute("aria-disabled", String(value));
+  }
+
+  /** Follow new text, unless the visitor has scrolled up to read something earlier. */
+  function scrollToEnd(force) {
+    if (force || followLog) {
+      ui.log.scrollTop = ui.log.scrollHeight;
+      followLog = true;
+    }
+  }
+
+  function trackLogScroll() {
+    var log = ui.log;
+    followLog = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+
+  function autosize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
+  }
+
+  // -- talking to the server -----------------------------------------------------------------
+  function submit() {
+    if (busy) return;
+    var text = ui.input.value.trim();
+    if (!text) return;
+    ui.input.value = "";
+    autosize();
+    sendMessage(text);
+  }
+
+  async function sendMessage(text) {
+    setBusy(true);
+    setStatus("");
+    var customer = addMessage({ role: "customer", text: text });
+    saveState();
+    var bot = null;
+    try {
+      var conversationId = await ensureConversation();
+      bot = addMessage({ role: "bot", text: "", pending: true });
+      var response = await postMessage(conversationId, text);
+      if (response.status === 404) {
+        // The server no longer knows this conversation (e.g. its data was reset).
+        state.conversationId = null;
+        conversationId = await ensureConversation();
+        response = await postMessage(conversationId, text);
+      }
+      if (!response.ok) {
+        removeMessage(bot);
+        await handleFailure(response, customer, text);
+        return;
+      }
+      if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === 0) {
+        await readEvents(response, bot);
+      } else {
+        finishBotMessage(bot, await response.json());
+      }
+      if (!bot.handoff && state.handedOff && !bot.error) setHandedOff(false);
+    } catch (error) {
+      if (bot && bot.text) {
+        failBotMessage(bot, "The connection dropped before the reply was finished. Please try again.");
+      } else {
+        if (bot) removeMessage(bot);
+        removeMessage(customer);
+        restoreInput(text);
+        setStatus(error && error.status ? error.message : "We can't reach support right now. Check your connection and try again.");
+      }
+    } finally {
+      setBusy(false);
+      saveState();
+    }
+  }
+
+  async function ensureConversation() {
+    if (state.conversationId) return state.conversationId;
+    var response = await api("POST", "/api/conversations", {});
+    if (!response.ok) throw await failureOf(response);
+    var data = await response.json();
+    state.conversationId = data.conversation_id;
+    state.handedOff = false;
+    state.seenAgentTurns = [];
+    saveState();
+    return state.conversationId;
+  }
+
+  function postMessage(conversationId, text) {
+    return api("POST", "/api/conversations/" + encodeURIComponent(conversationId) + "/messages", { text: text }, "text/event-stream");
+  }
+
+  function api(method, path, body, accept) {
+    var init = { method: method, headers: { Accept: accept || "application/json" }, mode: "cors", credentials: "omit" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(config.api + path, init);
+  }
+
+  async function readEvents(response, bot) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var finished = false;
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+      var end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        var event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (event && handleEvent(event, bot)) finished = true;
+      }
+    }
+    if (!finished) failBotMessage(bot, "The reply was interrupted. Please try again.");
+  }
+
+  function parseEvent(block) {
+    var name = "message";
+    var data = [];
+    block.split("\n").forEach(function (line) {
+      if (!line || line.charAt(0) === ":") return;
+      var colon = line.indexOf(":");
+      var field = colon < 0 ? line : line.slice(0, colon);
+      var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") name = value;
+      else if (field === "data") data.push(value);
+    });
+    if (!data.length) return null;
+    try {
+      return { name: name, data: JSON.parse(data.join("\n")) };
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** Apply one server-sent event to the reply; true once the reply is final. */
+  function handleEvent(event, bot) {
+    var data = event.data || {};
+    if (event.name === "delta") {
+      bot.text += String(data.text || "");
+      updateText(bot);
+    } else if (event.name === "retract") {
+      bot.text = "";
+      updateText(bot);
+    } else if (event.name === "done") {
+      finishBotMessage(bot, data);
+      return true;
+    } else if (event.name === "error") {
+      failBotMessage(bot, data.message || "Something went wrong. Please try again.");
+      return true;
+    }
+    return false;
+  }
+
+  function failBotMessage(bot, text) {
+    bot.pending = false;
+    bot.error = true;
+    bot.text = text;
+    bot.element.classList.add("sb-msg-error");
+    updateText(bot);
+    saveState();
+  }
+
+  async function handleFailure(response, customer, text) {
+    var failure = await failureOf(response);
+    if (response.status === 409) {
+      // The message was stored: an operator has the conversation and will answer.
+      addNote(failure.message);
+      setHandedOff(true);
+      return;
+    }
+    if (response.status >= 500) {
+      setStatus(failure.message);
+      return;
+    }
+    removeMessage(customer);
+    restoreInput(text);
+    setStatus(failure.message);
+  }
+
+  async function failureOf(response) {
+    var body = null;
+    try {
+      body = await response.json();
+    } catch (e) {
+      /* not JSON (a proxy's error page) */
+    }
+    var message = body && typeof body.message === "string" ? body.message : "Something went wrong. Please try again.";
+    if (response.status === 429) {
+      var wait = parseInt(response.headers.get("Retry-After") || "", 10);
+      message = "You're sending messages a little fast. Please wait " + (wait > 0 ? wait + " second" + (wait === 1 ? "" : "s") : "a moment") + " and try again.";
+    } else if (response.status === 413) {
+      message = "That message is too long. Please shorten it.";
+    } else if (response.status === 503) {
+      message = "The assistant can't answer right now. Please try again in a moment, or ask for a human.";
+    }
+    var error = new Error(message);
+    error.status = response.status;
+    error.message = message;
+    return error;
+  }
+
+  function restoreInput(text) {
+    if (!ui.input.value) ui.input.value = text;
+    autosize();
+    ui.input.focus();
+  }
+
+  async function rate(message, value, comment) {
+    try {
+      var response = await api("POST", "/api/turns/" + encodeURIComponent(message.turnId) + "/rating", {
+        rating: value,
+        comment: comment,
+      });
+      if (!response.ok) throw await failureOf(response);
+      message.rating = value;
+      message.element.querySelectorAll(".sb-rate").forEach(function (button) {
+        button.setAttribute("aria-pressed", String(button.dataset.rating === value));
+      });
+      var form = message.element.querySelector(".sb-feedback");
+      if (form) form.parentNode.removeChild(form);
+      if (value === "down" && comment === null) showFeedbackForm(message);
+      setStatus(comment ? "Thanks for your feedback." : "");
+      saveState();
+    } catch (error) {
+      setStatus(error.status ? error.message : "We couldn't save your rating. Check your connection and try again.");
+    }
+  }
+
+  function showFeedbackForm(message) {
+    var field = h("input", { type: "text", maxlength: "500", placeholder: "What was wrong? (optional)", "aria-label": "What was wrong with this reply? (optional)" });
+    var button = h("button", { class: "sb-small-button", type: "submit" }, "Send");
+    var form = h("form", { class: "sb-feedback" }, [field, button]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var comment = field.value.trim();
+      if (comment) rate(message, "down", comment);
+      else form.parentNode.removeChild(form);
+    });
+    message.metaElement.appendChild(form);
+    field.focus();
+  }
+
+  async function askForHuman() {
+    if (busy || state.handedOff) return;
+    setBusy(true);
+    setStatus("");
+    try {
+      var conversationId = await ensureConversation();
+      var response = await api("POST", "/api/conversations/" + encodeURIComponent(conversationId) + "/handoff", {});
+      if (response.status === 409) {
+        addNote((await failureOf(response)).message);
+        setHandedOff(true);
+        return;
+      }
+      if (!response.ok) throw await failureOf(response);
+      var bot = addMessage({ role: "bot", text: "", pending: true });
+      finishBotMessage(bot, await response.json());
+      setHandedOff(true);
+    } catch (error) {
+      setStatus(error.status ? error.message : "We can't reach support right now. Check your connection and try again.");
+    } finally {
+      setBusy(false);
+      saveState();
+    }
+  }
+
+  function setHandedOff(value) {
+    state.handedOff = value;
+    updateHumanButton();
+    saveState();
+    schedulePoll();
+  }
+
+  function updateHumanButton() {
+    ui.human.setAttribute("aria-disabled", String(!!state.handedOff));
+    ui.human.lastChild.textContent = state.handedOff ? "A person will reply here" : "Talk to a human";
+  }
+
+  // -- operator replies, after a hand-off ------------------------------------------------------
+  function schedulePoll() {
+    stopPoll();
+    if (state.handedOff && state.open && state.conversationId && document.visibilityState !== "hidden") {
+      pollTimer = setTimeout(function () {
+        pollAgentReplies().then(schedulePoll);
+      }, POLL_MS);
+    }
+  }
+
+  function stopPoll() {
+    if (pollTimer) clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  async function pollAgentReplies() {
+    if (!state.handedOff || !state.conversationId) return;
+    try {
+      var response = await api("GET", "/api/conversations/" + encodeURIComponent(state.conversationId) + "/turns");
+      if (!response.ok) return;
+      var data = await response.json();
+      (data.turns || []).forEach(function (turn) {
+        if (turn.role !== "agent" || state.seenAgentTurns.indexOf(turn.turn_id) >= 0) return;
+        state.seenAgentTurns.push(turn.turn_id);
+        addMessage({ role: "agent", text: String(turn.text || "") });
+      });
+      saveState();
+    } catch (e) {
+      /* offline for a moment; the next poll tries again */
+    }
+  }
+
+  // -- helpers -------------------------------------------------------------------------------
+  function h(tag, attributes, children) {
+    var element = document.createElement(tag);
+    for (var name in attributes || {}) element.setAttribute(name, attributes[name]);
+    if (typeof children === "string") element.textContent = children;
+    else (children || []).forEach(function (child) { element.appendChild(child); });
+    return element;
+  }
+
+  function icon(name, extraClass) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    if (extraClass) svg.setAttribute("class", extraClass);
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", ICONS[name]);
+    if (FILLED[name]) {
+      path.setAttribute("fill", "currentColor");
+    } else {
+      path.setAttribute("fill", "none");
+      path.setAttribute("stroke", "currentColor");
+      path.setAttribute("stroke-width", "2");
+      path.setAttribute("stroke-linecap", "round");
+      path.setAttribute("stroke-linejoin", "round");
+    }
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function clear(element) {
+    while (element.firstChild) element.removeChild(element.firstChild);
+  }
+
+  function trimSlash(url) {
+    return String(url).replace(/\/+$/, "");
+  }
+
+  function isWebLink(link) {
+    try {
+      var url = new URL(link);
+      return url.protocol === "https:" || url.protocol === "http:";
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function shortLink(link) {
+    var url = new URL(link);
+    var text = url.host + (url.pathname === "/" ? "" : url.pathname);
+    return text.length > 48 ? text.slice(0, 47) + "…" : text;
+  }
+
+  function safeColor(color) {
+    return window.CSS && CSS.supports && CSS.supports("color", color) ? color : "#2563eb";
+  }
+
+  /** White or near-black text, whichever reads better on the accent colour. */
+  function textColorOn(color) {
+    var probe = document.createElement("span");
+    probe.style.color = safeColor(color);
+    probe.style.display = "none";
+    document.documentElement.appendChild(probe);
+    var rgb = (getComputedStyle(probe).color.match(/[\d.]+/g) || [0, 0, 0]).map(Number);
+    probe.parentNode.removeChild(probe);
+    var channel = function (value) {
+      value /= 255;
+      return value <= 0.03928 ? value / 12.92 : Math.pow((value + 0.055) / 1.055, 2.4);
+    };
+    var luminance = 0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2]);
+    var dark = 0.0098; // luminance of #111827
+    var onWhite = 1.05 / (luminance + 0.05);
+    var onDark = (luminance + 0.05) / (dark + 0.05);
+    return onDark > onWhite ? "#111827" : "#ffffff";
+  }
+
+  function findOwnScript() {
+    var scripts = document.querySelectorAll("script[src]");
+    for (var i = scripts.length - 1; i >= 0; i--) {
+      if (/\/widget\.js(\?|#|$)/.test(scripts[i].getAttribute("src"))) return scripts[i];
+    }
+    return null;
+  }
+})();

@@ -1,0 +1,85 @@
+"""Settings of the web server: CORS, rate limits, body size, the client-IP header.
+
+The application settings embed this model as ``web`` (``SUPPORTBOT_WEB__RATE_PER_MINUTE``,
+``[web]`` in the TOML file); nothing in :mod:`bot.web` reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+class WebConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="Origins (scheme://host[:port]) of the sites that embed the widget and "
+        "may call the API from a browser. The server's own origin (its Host header, or "
+        "X-Forwarded-Host behind a trusted proxy) always works; '*' allows any site and "
+        "must be set on purpose.",
+    )
+    rate_per_minute: float = Field(
+        30.0, gt=0, le=100_000, description="Sustained API requests per minute per client IP."
+    )
+    rate_burst: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="API requests a client may make at once before the per-minute rate applies.",
+    )
+    max_tracked_clients: int = Field(
+        50_000,
+        ge=100,
+        description="Client IPs remembered by the rate limiter (oldest first "
+        "forgotten), so a flood of addresses cannot exhaust memory.",
+    )
+    max_body_bytes: int = Field(
+        16_384, ge=256, le=10_000_000, description="Largest request body accepted (413 above)."
+    )
+    trusted_proxy_header: str | None = Field(
+        None,
+        description="Header holding the client IP set by a reverse proxy you run in front "
+        "(e.g. 'X-Forwarded-For'; its last entry is used). Off by default: a client could "
+        "otherwise forge it to dodge rate limits.",
+    )
+    expose_source_text: bool = Field(
+        True,
+        description="Send the matched past question with each source; off sends only ids, "
+        "kinds, scores and links.",
+    )
+    retrieval_workers: int = Field(
+        2, ge=1, le=64, description="Threads searching the knowledge base (bounded pool)."
+    )
+    index_refresh_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often the server checks for a newer index version."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = []
+        for origin in origins:
+            value = origin.strip().rstrip("/").lower()
+            if value != "*" and not _ORIGIN.match(value):
+                raise ValueError(
+                    f"allowed origin {origin!r} must be '*' or scheme://host[:port] with no path"
+                )
+            cleaned.append(value)
+        return tuple(cleaned)
+
+    @field_validator("trusted_proxy_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_NAME.match(value):
+            raise ValueError(f"trusted_proxy_header {value!r} is not a header name")
+        return value or None
+
+    @property
+    def any_origin(self) -> bool:
+        return "*" in self.allowed_origins

@@ -1,0 +1,37 @@
+"""What the web adapter needs from the application: typed keys and the engine's shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.core.types import Conversation, IncomingMessage, Rating, Reply, ReplyEvent, Turn
+from bot.web.config import WebConfig
+from bot.web.metrics import WebMetrics
+from bot.web.ratelimit import RateLimiter
+
+
+class ChatEngine(Protocol):
+    """The part of ``bot.core.engine.ConversationEngine`` that the web routes call."""
+
+    async def start_conversation(
+        self, channel: str, external_ref: str | None = None
+    ) -> Conversation: ...
+
+    def handle_message(self, message: IncomingMessage) -> AsyncIterator[ReplyEvent]: ...
+
+    async def reply(self, message: IncomingMessage) -> Reply: ...
+
+    async def rate(self, rating: Rating) -> None: ...
+
+    async def request_handoff(self, conversation_id: str, reason: str) -> Reply: ...
+
+    async def history(self, conversation_id: str) -> list[Turn]: ...
+
+
+ENGINE = web.AppKey("engine", ChatEngine)
+WEB_CONFIG = web.AppKey("web_config", WebConfig)
+METRICS = web.AppKey("metrics", WebMetrics)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

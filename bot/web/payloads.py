@@ -1,0 +1,123 @@
+"""Request bodies in, response bodies out: validation of what clients send and the JSON
+shapes of replies, sources and turns (the same shapes the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from bot.core.types import Reply, Source, Turn
+from bot.web.errors import ApiError
+
+_JSON_TYPES = ("application/json",)
+_URL = re.compile(r"https?://[^\s<>\"'`{}|\\^\[\]]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)"
+MAX_COMMENT_CHARS = 2000
+_QUESTION_CHARS = 200
+
+
+async def read_json_object(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+    """The request body as a JSON object; ``{}`` for an absent optional body.
+
+    Raises ApiError 415 (not JSON), 400 (malformed), 413 (too large, while reading).
+    """
+    if not request.body_exists or request.content_length == 0:
+        if required:
+            raise ApiError(400, "invalid_json", "Send a JSON object as the request body.")
+        return {}
+    content_type = request.content_type.lower()
+    if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    body = await request.read()  # bounded by the app's client_max_size
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def text_field(
+    data: dict[str, Any], name: str, *, required: bool, max_chars: int | None = None
+) -> str | None:
+    """A string field; raises ApiError 400 for a wrong type or unencodable text, 422 when
+    over ``max_chars``."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, "invalid_request", f"'{name}' is required.")
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_request", f"'{name}' must be a string.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from \ud800-style JSON escapes
+        raise ApiError(400, "invalid_request", f"'{name}' is not valid Unicode text.") from None
+    if max_chars is not None and len(value) > max_chars:
+        raise ApiError(422, "invalid_request", f"'{name}' is longer than {max_chars} characters.")
+    return value
+
+
+def wants_event_stream(request: web.Request) -> bool:
+    """True when the Accept header lists ``text/event-stream`` (with a quality above 0)."""
+    for part in request.headers.get("Accept", "").split(","):
+        media, *params = part.split(";")
+        if media.strip().lower() != "text/event-stream":
+            continue
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+def links_in(text: str) -> list[str]:
+    """http(s) links in a past reply, in order, without duplicates or trailing punctuation."""
+    links: list[str] = []
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        if url not in links:
+            links.append(url)
+    return links
+
+
+def source_json(source: Source, *, with_text: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "source_id": source.source_id,
+        "kind": source.kind,
+        "score": round(float(source.score), 4),
+        "links": links_in(source.agent_reply),
+    }
+    if with_text:
+        question = " ".join(source.customer_text.split())
+        if len(question) > _QUESTION_CHARS:
+            question = question[: _QUESTION_CHARS - 1] + "…"
+        data["question"] = question
+    return data
+
+
+def reply_json(reply: Reply, *, with_source_text: bool = True) -> dict[str, Any]:
+    return {
+        "reply": reply.text,
+        "sources": [source_json(s, with_text=with_source_text) for s in reply.sources],
+        "confidence": round(float(reply.confidence), 4),
+        "handoff": reply.handoff,
+        "turn_id": reply.turn_id,
+    }
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    return {
+        "turn_id": turn.id,
+        "role": turn.role,
+        "text": turn.text,
+        "created_at": turn.created_at,
+    }

@@ -1,0 +1,463 @@
+"""The chat widget clicked through in headless Chromium against a real server on loopback.
+
+The app runs in a thread with its own event loop; the browser is Debian's /usr/bin/chromium
+driven by Playwright (no browser download). A second loopback origin embeds the widget to
+show that it works from another site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from aiohttp import web
+
+from bot.app import create_app
+from bot.core.types import GenerationRequest
+from bot.web import ENGINE, WebConfig
+from tests.fakes import FakeRetriever, source, split_words
+from tests.test_web_api import RETURNS_ANSWER, SHIPPING_ANSWER, make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+]
+
+
+class SlowGenerator:
+    """Streams the reply word by word with a pause, so the page can watch it grow."""
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        for piece in split_words(RETURNS_ANSWER):
+            await asyncio.sleep(0.04)
+            yield piece
+
+
+class ServerThread:
+    """Runs an aiohttp application on 127.0.0.1 (a free port) in a thread of its own."""
+
+    def __init__(self, make_app: Callable[[], web.Application]) -> None:
+        self._make_app = make_app
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise TimeoutError("the server did not start")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    def call(self, work: Callable[[web.Application], Coroutine[Any, Any, Any]]) -> Any:
+        """Run ``work(app)`` on the server's loop and return its result."""
+        assert self.app is not None
+        return asyncio.run_coroutine_threadsafe(work(self.app), self._loop).result(10)
+
+    async def _start(self) -> None:
+        self.app = self._make_app()
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._socket).start()
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def host_page(bot_origin: Callable[[], str]) -> web.Application:
+    """Another company's page that embeds the widget with one script tag."""
+    template = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Trail Shoes shop</title>
+<style>body { font: 16px Georgia, serif; color: #400; } button { color: red; }</style>
+</head><body>
+<h1>Trail Shoes</h1><p>Our shop, with the support widget of another server.</p>
+<script src="BOT/widget.js" data-title="Trail Shoes help" data-color="#f59e0b"
+        data-sources="off" defer></script>
+</body></html>"""
+
+    async def page(request: web.Request) -> web.Response:
+        html = template.replace("BOT", bot_origin())
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    return app
+
+
+@dataclass
+class Servers:
+    bot: ServerThread
+    shop: ServerThread
+    database: Path
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    bot_origin: dict[str, str] = {}
+    # The shop page starts first so that the bot can allow its origin.
+    with ServerThread(lambda: host_page(lambda: bot_origin["url"])) as shop:
+        home = tmp_path / "home"
+        config = WebConfig(allowed_origins=(shop.origin,), rate_per_minute=600, rate_burst=100)
+        retriever = FakeRetriever(
+            answers=[
+                source("c-ret#1", "How do I return boots that don't fit?", RETURNS_ANSWER, 0.93),
+                source("c-ship#1", "When will my order arrive?", SHIPPING_ANSWER, 0.31),
+            ]
+        )
+
+        def make_bot() -> web.Application:
+            return create_app(
+                make_settings(home, config), retriever=retriever, generator=SlowGenerator()
+            )
+
+        with ServerThread(make_bot) as bot:
+            bot_origin["url"] = bot.origin
+            yield Servers(bot, shop, home / "supportbot.db")
+
+
+def query(database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for_rows(database: Path, sql: str, *args: Any, timeout: float = 10) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = query(database, sql, *args)
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def browser_context(tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1200, "height": 800},
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+# Snapshots of the newest bot reply's text, taken by a MutationObserver in the page.
+WATCH_STREAM = """() => {
+  const root = document.querySelector('[data-supportbot]').shadowRoot;
+  window.__snapshots = [];
+  new MutationObserver(() => {
+    const texts = root.querySelectorAll('.sb-msg-bot .sb-text');
+    const last = texts[texts.length - 1];
+    if (last && last.textContent && window.__snapshots.at(-1) !== last.textContent) {
+      window.__snapshots.push(last.textContent);
+    }
+  }).observe(root, {subtree: true, childList: true, characterData: true});
+}"""
+
+ACTIVE_CLASS = (
+    "() => document.querySelector('[data-supportbot]').shadowRoot.activeElement?.className"
+)
+
+
+def test_chat_on_the_demo_page_streams_rates_and_survives_a_reload(
+    servers: Servers, browser_context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(servers.bot.origin + "/")
+
+    launcher = page.get_by_role("button", name=re.compile("^Open chat"))
+    expect(launcher).to_be_visible()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+
+    # Keyboard only: open with Enter, focus lands in the message box, Enter sends.
+    launcher.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Juniper Outfitters support")
+    expect(dialog).to_be_visible()
+    assert page.evaluate(ACTIVE_CLASS) == "sb-input"
+    page.keyboard.press("Tab")
+    assert page.evaluate(ACTIVE_CLASS) == "sb-send"
+    page.keyboard.press("Tab")
+    assert page.evaluate(ACTIVE_CLASS) == "sb-human"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(ACTIVE_CLASS) == "sb-input"
+    page.evaluate(WATCH_STREAM)
+    page.keyboard.type("How can I return boots that are too small?")
+    page.keyboard.press("Enter")
+
+    replies = dialog.locator(".sb-msg-bot .sb-text")
+    expect(replies.last).to_have_text(RETURNS_ANSWER)
+    snapshots: list[str] = page.evaluate("window.__snapshots")
+    assert len(snapshots) >= 3, snapshots  # it grew piece by piece
+    assert all(RETURNS_ANSWER.startswith(s) for s in snapshots)
+    assert snapshots[-1] == RETURNS_ANSWER
+
+    sources = dialog.get_by_text("Sources (2)")
+    sources.click()
+    link = dialog.get_by_role("link", name="shop.example.com/returns")
+    expect(link).to_have_attribute("href", "https://shop.example.com/returns")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+
+    helpful = dialog.get_by_role("button", name="Helpful", exact=True)
+    helpful.click()
+    expect(helpful).to_have_attribute("aria-pressed", "true")
+    rows = wait_for_rows(
+        servers.database,
+        "SELECT r.value, t.text FROM bot_ratings r JOIN bot_turns t ON t.id = r.turn_id",
+    )
+    assert rows == [("up", RETURNS_ANSWER)]
+
+    # Text that looks like HTML stays text.
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate(ACTIVE_CLASS) == "sb-launcher"
+    launcher.click()
+    box = dialog.get_by_role("textbox", name="Your message")
+    box.fill('<img src=x onerror="window.__xss = 1"> <b>bold?</b>')
+    box.press("Enter")
+    expect(dialog.locator(".sb-msg-customer .sb-text").last).to_have_text(
+        '<img src=x onerror="window.__xss = 1"> <b>bold?</b>'
+    )
+    expect(replies).to_have_count(2)
+    expect(replies.last).to_have_text(RETURNS_ANSWER)
+    assert page.evaluate("window.__xss") is None
+    assert dialog.locator("img, b").count() == 0
+    page.screenshot(path="/tmp/widget.png")
+
+    # A reload restores the open chat, the transcript and the rating.
+    page.reload()
+    dialog = page.get_by_role("dialog", name="Juniper Outfitters support")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".sb-msg-customer .sb-text")).to_have_text(
+        [
+            "How can I return boots that are too small?",
+            '<img src=x onerror="window.__xss = 1"> <b>bold?</b>',
+        ]
+    )
+    expect(dialog.locator(".sb-msg-bot .sb-text")).to_have_text([RETURNS_ANSWER, RETURNS_ANSWER])
+    expect(dialog.get_by_role("button", name="Helpful", exact=True).first).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert errors == []
+
+
+def test_the_widget_works_embedded_in_another_origin(
+    servers: Servers, browser_context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(servers.shop.origin + "/")
+    assert servers.shop.origin != servers.bot.origin
+
+    page.get_by_role("button", name="Open chat: Trail Shoes help").click()
+    dialog = page.get_by_role("dialog", name="Trail Shoes help")
+    box = dialog.get_by_role("textbox", name="Your message")
+    box.fill("Can I send back boots?")
+    dialog.get_by_role("button", name="Send message").click()
+    reply = dialog.locator(".sb-msg-bot .sb-text").last
+    expect(reply).to_have_text(RETURNS_ANSWER)
+    expect(dialog.get_by_text(re.compile(r"^Sources"))).to_have_count(0)  # data-sources="off"
+    # The host page's styles do not reach into the widget.
+    assert reply.evaluate("e => getComputedStyle(e).fontFamily") != "Georgia"
+
+    not_helpful = dialog.get_by_role("button", name="Not helpful")
+    not_helpful.click()
+    expect(not_helpful).to_have_attribute("aria-pressed", "true")
+    feedback = dialog.get_by_role("textbox", name=re.compile("What was wrong"))
+    feedback.fill("I wanted to exchange, not return")
+    feedback.press("Enter")
+    rows = wait_for_rows(
+        servers.database,
+        "SELECT value, comment FROM bot_ratings WHERE comment IS NOT NULL",
+    )
+    assert rows == [("down", "I wanted to exchange, not return")]
+
+    dialog.get_by_role("button", name="Talk to a human").click()
+    expect(dialog.get_by_role("button", name="A person will reply here")).to_be_visible()
+    states = wait_for_rows(
+        servers.database, "SELECT state FROM bot_conversations WHERE state = 'human'"
+    )
+    assert states == [("human",)]
+
+    # While a person has the conversation, a message is kept for them.
+    box.fill("Thanks, I'll wait")
+    box.press("Enter")
+    expect(dialog.locator(".sb-msg-note")).to_contain_text("will answer here")
+
+    # An operator answers (from Slack or the dashboard); the widget shows it.
+    ((conversation_id,),) = query(servers.database, "SELECT id FROM bot_conversations")
+    servers.bot.call(
+        lambda app: cast(Any, app[ENGINE]).add_agent_turn(
+            conversation_id, "Hi, Sam here. Happy to arrange an exchange for you."
+        )
+    )
+    page.reload()  # opening the chat checks for operator replies at once
+    dialog = page.get_by_role("dialog", name="Trail Shoes help")
+    agent = dialog.locator(".sb-msg-agent")
+    expect(agent).to_contain_text("Support team")
+    expect(agent.locator(".sb-text")).to_have_text(
+        "Hi, Sam here. Happy to arrange an exchange for you."
+    )
+    assert failed == []
+
+
+def test_the_widget_explains_when_the_server_cannot_answer(
+    servers: Servers, browser_context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.goto(servers.bot.origin + "/")
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog")
+    box = dialog.get_by_role("textbox", name="Your message")
+    status = dialog.get_by_role("status")
+
+    page.route(
+        "**/api/conversations/*/messages",
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "7", "Content-Type": "application/json"},
+            body='{"error": "rate_limited", "message": "Too many requests."}',
+        ),
+    )
+    box.fill("Where is my parcel?")
+    box.press("Enter")
+    expect(status).to_contain_text("wait 7 seconds")
+    expect(box).to_have_value("Where is my parcel?")  # nothing typed is lost
+    expect(dialog.locator(".sb-msg-customer")).to_have_count(0)
+
+    page.unroute("**/api/conversations/*/messages")
+    page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+    box.press("Enter")
+    expect(status).to_contain_text("can't reach support")
+    expect(box).to_have_value("Where is my parcel?")
+
+    page.unroute("**/api/**")
+    box.press("Enter")
+    expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS_ANSWER)
+    expect(status).to_have_text("")
+
+
+def sse(*events: tuple[str, dict[str, Any]]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+
+
+def test_the_widget_applies_every_kind_of_event(servers: Servers, browser_context: Any) -> None:
+    """delta, retract, done and error, as the API documents them, split at odd places."""
+    from playwright.sync_api import expect
+
+    final = {
+        "reply": "Refunds take 5-7 business days.",
+        "sources": [],
+        "confidence": 0.9,
+        "handoff": False,
+        "turn_id": "t-final",
+    }
+    streams = [
+        sse(
+            ("delta", {"text": "Refunds are instant"}),
+            ("retract", {"reason": "grounding_fallback"}),
+            ("delta", {"text": "Refunds take "}),
+            ("delta", {"text": "5-7 business days."}),
+            ("done", final),
+        ),
+        sse(
+            ("delta", {"text": "Let me check"}),
+            ("error", {"error": "model_unavailable", "message": "The assistant stopped."}),
+        ),
+        sse(("delta", {"text": "Cut off mid"})),  # the connection ends without "done"
+    ]
+    page = browser_context.new_page()
+    page.goto(servers.bot.origin + "/")
+
+    def answer(route: Any) -> None:
+        route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+            body=streams.pop(0),
+        )
+
+    page.route("**/api/conversations/*/messages", answer)
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog")
+    box = dialog.get_by_role("textbox", name="Your message")
+    replies = dialog.locator(".sb-msg-bot .sb-text")
+
+    box.fill("When do I get my refund?")
+    box.press("Enter")
+    expect(replies.last).to_have_text("Refunds take 5-7 business days.")
+    expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_have_count(1)
+
+    box.fill("And for a gift card?")
+    box.press("Enter")
+    expect(replies.last).to_have_text("The assistant stopped.")
+    expect(dialog.locator(".sb-msg-error")).to_have_count(1)
+
+    box.fill("Hello?")
+    box.press("Enter")
+    expect(replies.last).to_contain_text("interrupted")
+    expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_have_count(1)
