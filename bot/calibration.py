@@ -1,0 +1,203 @@
+"""Fitting the hand-off decision on a validation split (``supportbot calibrate``).
+
+In-scope cases are the customer turns of held-out conversations, with the agent reply that
+followed as the expected answer; out-of-scope cases are questions the logs do not cover.
+The fitted weights and threshold are saved in the home folder together with the index
+version and embedder they were fitted for, and the server applies them at start-up unless
+the settings set those values explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.core.confidence import (
+    CalibrationCase,
+    CalibrationResult,
+    calibrate,
+    retrieval_features,
+)
+from bot.core.config import EngineConfig
+from bot.core.types import Source
+from retrieval.artifacts import write_json
+from retrieval.entries import entries_of
+from retrieval.facts import extract_facts
+from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.parsers import read_logs
+from retrieval.pii import scrub
+from retrieval.questions import read_questions
+from retrieval.records import ParseIssue, RetrievedExchange
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_FILE = "calibration.json"
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    result: CalibrationResult
+    index_version: int | None
+    embedder_id: str
+    created_at: float
+
+
+def answers_match(expected: str, candidate: str) -> bool:
+    """Whether a retrieved reply gives the expected answer.
+
+    Replies that cite articles or links match when they cite one in common; other replies
+    match when most of their words agree (an F1 overlap of at least one half), since agents
+    word the same answer differently.
+    """
+    if " ".join(expected.split()).casefold() == " ".join(candidate.split()).casefold():
+        return True
+    cited = _citations(expected)
+    if cited:
+        return bool(cited & _citations(candidate))
+    return _word_f1(expected, candidate) >= 0.5
+
+
+def _citations(text: str) -> set[str]:
+    return {f for f in extract_facts(text) if not f.replace(".", "").replace(":", "").isdigit()}
+
+
+def _word_f1(a: str, b: str) -> float:
+    words_a, words_b = Counter(_WORD.findall(a.lower())), Counter(_WORD.findall(b.lower()))
+    common = sum((words_a & words_b).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(words_b.values()), common / sum(words_a.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def build_cases(
+    knowledge: KnowledgeBase, eval_path: Path, out_of_scope_path: Path
+) -> tuple[list[CalibrationCase], list[ParseIssue]]:
+    """Retrieve for every validation question and label the result."""
+    issues: list[ParseIssue] = []
+    queries: list[Query] = []
+    expected: list[str | None] = []
+    for record in read_logs(eval_path):
+        if isinstance(record, ParseIssue):
+            issues.append(record)
+            continue
+        for entry in entries_of(record):
+            queries.append(Query(_clean(entry.customer_text), entry.context))
+            expected.append(entry.agent_reply)
+    for question in read_questions(out_of_scope_path):
+        if isinstance(question, ParseIssue):
+            issues.append(question)
+            continue
+        queries.append(Query(_clean(question.customer_text), question.context))
+        expected.append(None)
+    results = knowledge.search_batch(queries, 5) if queries else []
+    cases = []
+    for hits, reference in zip(results, expected, strict=True):
+        features = retrieval_features([_source(h) for h in hits])
+        if features is None:
+            continue
+        in_scope = reference is not None
+        correct = in_scope and bool(hits) and answers_match(reference or "", hits[0].agent_reply)
+        cases.append(CalibrationCase(features, in_scope=in_scope, correct=correct))
+    return cases, issues
+
+
+def run_calibration(
+    knowledge: KnowledgeBase,
+    eval_path: Path,
+    out_of_scope_path: Path,
+    home: Path,
+    *,
+    target_handoff_recall: float = 0.9,
+) -> tuple[Calibration, list[ParseIssue]]:
+    """Fit on the validation files, save ``<home>/calibration.json``, and return it.
+
+    Raises ValueError when the files hold no answerable or no out-of-scope case.
+    """
+    cases, issues = build_cases(knowledge, eval_path, out_of_scope_path)
+    result = calibrate(cases, target_handoff_recall)
+    version = knowledge.version
+    calibration = Calibration(
+        result=result,
+        index_version=version.id if version else None,
+        embedder_id=knowledge.embedder.model_id,
+        created_at=time.time(),
+    )
+    payload = asdict(calibration)
+    payload["target_handoff_recall"] = target_handoff_recall
+    write_json(home / CALIBRATION_FILE, payload)
+    return calibration, issues
+
+
+def load_calibration(home: Path) -> dict[str, Any] | None:
+    path = home / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return None
+    return payload
+
+
+def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str) -> EngineConfig:
+    """``config`` with the fitted values from the home folder, where the settings did not
+    set them explicitly and the calibration was made with the same embedder."""
+    payload = load_calibration(home)
+    if payload is None:
+        return config
+    if payload.get("embedder_id") != embedder_id:
+        log.warning(
+            "calibration in %s was fitted for embedder %s, not %s: using the configured"
+            " confidence settings; run `supportbot calibrate` again",
+            home,
+            payload.get("embedder_id"),
+            embedder_id,
+        )
+        return config
+    result = payload["result"]
+    weights = result["weights"]
+    fitted = {
+        "confidence_threshold": result["threshold"],
+        "confidence_bias": weights["bias"],
+        "score_weight": max(weights["score"], 0.0),
+        "margin_weight": max(weights["margin"], 0.0),
+        "support_weight": max(weights["support"], 0.0),
+    }
+    update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
+    return config.model_copy(update=update)
+
+
+def _clean(text: str) -> str:
+    return scrub(text).text
+
+
+def _source(hit: RetrievedExchange) -> Source:
+    return Source(
+        source_id=hit.source_id,
+        score=hit.score,
+        kind=hit.kind,
+        customer_text=hit.customer_text,
+        agent_reply=hit.agent_reply,
+        support=hit.support,
+    )
+
+
+def format_result(result: CalibrationResult, target: float) -> Sequence[str]:
+    return [
+        f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions",
+        f"threshold: {result.threshold:.3f} (target hand-off recall {target:.2f})",
+        f"hand-off recall (out of scope): {result.handoff_recall:.3f}",
+        f"in-scope answered: {result.answered_rate:.3f}",
+        f"answered correctly: {result.answered_accuracy:.3f}",
+        f"wrong answers (all questions): {result.wrong_answer_rate:.3f}",
+    ]
