@@ -1,0 +1,108 @@
+"""`supportbot calibrate` and how the server applies what it fitted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.calibration import answers_match, calibrated_engine_config
+from bot.cli import app
+from bot.core.config import EngineConfig
+from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+
+
+@pytest.mark.parametrize(
+    "expected,candidate,match",
+    [
+        ("Returns within 30 days, see KB-RET-01.", "You have 30 days (KB-RET-01).", True),
+        ("Returns within 30 days, see KB-RET-01.", "Shipping takes 3-5 days (KB-SHP-01).", False),
+        ("Glad I could help, happy trails!", "glad  I could help, HAPPY trails!", True),
+        ("You're welcome, enjoy the tent!", "You're welcome, enjoy your tent!", True),
+        ("You're welcome, enjoy the tent!", "Refunds take 5-7 business days.", False),
+    ],
+)
+def test_answers_match(expected: str, candidate: str, match: bool) -> None:
+    assert answers_match(expected, candidate) is match
+
+
+def _calibration(home: Path, embedder_id: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "embedder_id": embedder_id,
+        "result": {
+            "threshold": 0.4,
+            "weights": {"bias": -3.0, "score": 5.0, "margin": 2.0, "support": -0.5},
+        },
+    }
+    (home / "calibration.json").write_text(json.dumps(payload), encoding="utf-8")
+
+
+def test_fitted_values_apply_unless_set_explicitly(tmp_path: Path) -> None:
+    _calibration(tmp_path, "emb@128")
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.confidence_threshold == 0.4 and fitted.score_weight == 5.0
+    assert fitted.support_weight == 0.0  # a negative weight is clipped: support never hurts
+    explicit = calibrated_engine_config(EngineConfig(confidence_threshold=0.7), tmp_path, "emb@128")
+    assert explicit.confidence_threshold == 0.7 and explicit.score_weight == 5.0
+
+
+def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:
+    _calibration(tmp_path, "other@128")
+    assert calibrated_engine_config(EngineConfig(), tmp_path, "emb@128") == EngineConfig()
+    assert calibrated_engine_config(EngineConfig(), tmp_path / "none", "emb@128") == EngineConfig()
+
+
+def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = tmp_path / "home"
+    logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
+    assert (
+        runner.invoke(app, ["--home", str(home), "ingest", str(logs), "--no-progress"]).exit_code
+        == 0
+    )
+    held_out = write_jsonl(
+        tmp_path / "eval.jsonl",
+        [
+            exchange("e1", "do gift cards ever expire?", "Gift cards never expire (KB-GFT-01)."),
+            exchange(
+                "e2",
+                "I can't log in, forgot my password",
+                "Use 'Forgot password' on the sign-in page (KB-ACC-02).",
+            ),
+            exchange(
+                "e3",
+                "how long until my order gets here",
+                "Standard shipping takes 3-5 business days (KB-SHP-01).",
+            ),
+        ],
+    )
+    out_of_scope = tmp_path / "oos.jsonl"
+    out_of_scope.write_text(
+        "\n".join(
+            json.dumps({"id": f"o{i}", "messages": [{"role": "customer", "text": q}]})
+            for i, q in enumerate(["what's the capital of Peru?", "write me a poem about cats"])
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "calibrate",
+            "--eval",
+            str(held_out),
+            "--out-of-scope",
+            str(out_of_scope),
+            "--target-recall",
+            "1.0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "hand-off recall (out of scope): 1.000" in result.stdout
+    saved = json.loads((home / "calibration.json").read_text())
+    assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2
+    assert saved["result"]["handoff_recall"] == 1.0
