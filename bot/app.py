@@ -8,8 +8,10 @@ order (closed in reverse):
 2. the knowledge base, opened and loaded in a worker thread (skipped when a retriever is
    given);
 3. a bounded thread pool for searches;
-4. the conversation engine (copy mode when there is no generator);
-5. a background task that switches to a newer index version when a job publishes one.
+4. the generator: the trained model in its batching worker (none before training);
+5. the conversation engine (copy mode when there is no generator);
+6. a background task that switches to a newer index version when a job publishes one;
+7. the Slack adapter, when configured (:mod:`bot.slack.server`).
 
 Nothing is loaded at import: importing this module does not import torch.
 """
@@ -28,6 +30,7 @@ from aiohttp import web
 
 from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever
 from bot.settings import Settings
+from bot.slack.server import setup_slack
 from bot.web import ENGINE, build_web_app
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
@@ -39,6 +42,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("conversation_store", ConversationStore)
 KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge_base")
 RETRIEVAL_EXECUTOR = web.AppKey("retrieval_executor", ThreadPoolExecutor)
+GENERATOR: web.AppKey[Generator | None] = web.AppKey("generator")
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -63,9 +67,11 @@ def create_app(
     if retriever is None:
         app.cleanup_ctx.append(_knowledge_ctx)
     app.cleanup_ctx.append(partial(_executor_ctx, workers=config.retrieval_workers))
-    app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever, generator=generator))
+    app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
+    app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
     if retriever is None:
         app.cleanup_ctx.append(partial(_refresh_ctx, interval=config.index_refresh_seconds))
+    setup_slack(app, settings)  # when configured: POST /slack/events or Socket Mode; closes first
     return app
 
 
@@ -130,11 +136,49 @@ async def _executor_ctx(app: web.Application, *, workers: int) -> AsyncIterator[
         await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
+async def _generator_ctx(app: web.Application, *, given: Generator | None) -> AsyncIterator[None]:
+    """The in-process model in its batching worker, or None (the engine then copies).
+
+    The model loads in a thread at start-up; a home without a trained model serves in
+    copy mode rather than failing, and says so.
+    """
+    settings = app[SETTINGS]
+    if given is not None or settings.engine.answer_mode == "copy":
+        app[GENERATOR] = given
+        yield
+        return
+    from bot.components import generator_paths
+    from finetune.pipeline import NoLiveAdapterError, load_live_generator
+
+    config = settings.generator
+    try:
+        model = await asyncio.to_thread(load_live_generator, generator_paths(settings), config)
+    except NoLiveAdapterError as exc:
+        log.warning("%s; replies copy the best retrieved answer until then", exc)
+        app[GENERATOR] = None
+        yield
+        return
+    from bot.adapters.generation import WorkerGenerator
+    from finetune.worker import GenerationWorker
+
+    worker = GenerationWorker(
+        model,
+        max_batch_size=config.max_batch_size,
+        batch_wait_ms=config.batch_wait_ms,
+        max_queued=config.max_queued_requests,
+    ).start()
+    log.info("serving generator %s", worker.version)
+    app[GENERATOR] = WorkerGenerator(worker)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(worker.close)
+
+
 async def _engine_ctx(
     app: web.Application,
     *,
     retriever: Retriever | None,
-    generator: Generator | None,
 ) -> AsyncIterator[None]:
     from bot.core.engine import ConversationEngine
 
@@ -151,8 +195,9 @@ async def _engine_ctx(
         config = calibrated_engine_config(config, settings.home, knowledge.embedder.model_id)
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
+    generator = app[GENERATOR]
     if generator is None:
-        log.info("no generator configured: replies copy the best retrieved answer")
+        log.info("no generator: replies copy the best retrieved answer")
     app[ENGINE] = ConversationEngine(
         retriever,
         generator,

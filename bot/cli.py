@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from bot.settings import Settings, SettingsError, load_settings
+from retrieval.records import ParseIssue
 
 app = typer.Typer(
     help="supportbot: a self-hosted customer-service bot that learns from your support logs.",
@@ -359,6 +361,91 @@ async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) ->
             return {"id": question.id, **record}
 
     return list(await asyncio.gather(*(one(q) for q in questions)))
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    budget_minutes: Annotated[
+        float, typer.Option(min=0.1, help="Wall-clock budget for building and training.")
+    ] = 30.0,
+    eval_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval", help="Held-out conversations (JSONL); default: a fixed share of the logs."
+        ),
+    ] = None,
+    rebuild_base: Annotated[
+        bool, typer.Option(help="Bootstrap a new base model even if one exists.")
+    ] = False,
+    promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--promote/--no-promote",
+            help="Make the new adapter live (default: only if none is live yet).",
+        ),
+    ] = None,
+    if_missing: Annotated[
+        bool, typer.Option(help="Do nothing when an adapter is already live.")
+    ] = False,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report as JSON here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a new LoRA adapter (bootstrapping a small base model offline if needed),
+    evaluate it against the base model and copying the top retrieved reply, and publish it."""
+    from bot.components import generator_paths, open_knowledge_base
+    from finetune.pipeline import train_generator
+    from finetune.registry import ModelRegistry
+    from retrieval.ingest import scrub_conversation
+    from retrieval.parsers import read_logs
+
+    settings = _settings(ctx)
+    paths = generator_paths(settings)
+    if if_missing:
+        registry = ModelRegistry.open(paths.database)
+        try:
+            live = registry.live_adapter()
+        finally:
+            registry.close()
+        if live is not None:
+            typer.echo(f"adapter {live.folder} is live; nothing to do (--if-missing)")
+            return
+    held_out = None
+    if eval_path is not None:
+        if not eval_path.is_file():
+            raise _fail(f"no such file: {eval_path}")
+        pii: Counter[str] = Counter()
+        held_out = [
+            scrub_conversation(c, pii)
+            for c in read_logs(eval_path)
+            if not isinstance(c, ParseIssue)
+        ]
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise _fail("nothing is indexed yet: run `supportbot ingest PATH` first")
+        knowledge.load()
+        report = train_generator(
+            conversations=list(knowledge.iter_conversations()),
+            retriever=knowledge,
+            config=settings.generator,
+            paths=paths,
+            eval_conversations=held_out,
+            budget_minutes=budget_minutes,
+            rebuild_base=rebuild_base,
+            promote=promote,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        knowledge.close()
+    typer.echo(report.format_table())
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
 
 
 @app.command()

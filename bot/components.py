@@ -5,10 +5,23 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.settings import Settings
 from retrieval.knowledge import KnowledgeBase
+
+if TYPE_CHECKING:
+    from finetune.pipeline import GeneratorPaths
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     paths = settings.paths.ensure()
     return KnowledgeBase.open(paths.database, paths.indexes, settings.retrieval)
+
+
+def generator_paths(settings: Settings) -> GeneratorPaths:
+    """The home folder's model locations, as the generator's jobs take them."""
+    from finetune.pipeline import GeneratorPaths
+
+    paths = settings.paths.ensure()
+    return GeneratorPaths(paths.base_models, paths.adapters, paths.database)

@@ -1,0 +1,58 @@
+"""The Generator port over finetune's batching worker (the in-process model)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.core.errors import ModelUnavailable
+from bot.core.types import GenerationRequest, Message
+from retrieval.records import LogMessage, RetrievedExchange
+
+if TYPE_CHECKING:  # imports torch; only the server's start-up creates a worker
+    from finetune.worker import GenerationWorker
+
+
+class WorkerGenerator:
+    """Streams replies from a :class:`~finetune.worker.GenerationWorker`.
+
+    The worker decodes concurrent requests together in its own thread; this adapter only
+    translates records and errors, so the event loop never waits on the model.
+    """
+
+    def __init__(self, worker: GenerationWorker) -> None:
+        self._worker = worker
+
+    @property
+    def version(self) -> str | None:
+        return self._worker.version
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        from finetune.prompting import PromptRequest
+        from finetune.worker import GenerationQueueFullError, WorkerClosedError
+
+        prompt = PromptRequest(
+            customer_text=request.customer_text,
+            history=tuple(_log_message(m) for m in request.history),
+            evidence=tuple(
+                RetrievedExchange(
+                    score=s.score,
+                    source_id=s.source_id,
+                    customer_text=s.customer_text,
+                    agent_reply=s.agent_reply,
+                    kind=s.kind,
+                    support=s.support,
+                )
+                for s in request.evidence
+            ),
+        )
+        try:
+            async for piece in self._worker.stream(prompt, max_new_tokens=request.max_new_tokens):
+                yield piece
+        except (GenerationQueueFullError, WorkerClosedError) as exc:
+            raise ModelUnavailable(str(exc)) from exc
+
+
+def _log_message(message: Message) -> LogMessage:
+    # The model was trained on logs where bot and human agent replies are both "agent".
+    return LogMessage("customer" if message.role == "customer" else "agent", message.text)
