@@ -1,0 +1,245 @@
+"""What the Slack adapter remembers between events, in the bot's SQLite file.
+
+* event ids and message keys already handled, each until it expires, so that Slack's
+  retries (and the second event Slack sends for a mention it also reports as a message)
+  are answered once, across restarts too;
+* which Slack thread is which conversation;
+* which bot message carries which reply turn (reactions rate the turn);
+* which hand-off post in the operators' channel belongs to which conversation.
+
+The tables belong to the component ``slack`` (migrations via
+:func:`retrieval.sqlite_db.apply_migrations`); they reference the conversation store's ids
+but not its tables. Every query runs in one worker thread that owns the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from retrieval.sqlite_db import apply_migrations, connect
+
+_T = TypeVar("_T")
+
+COMPONENT = "slack"
+# Append a script to change the schema; never edit one that may have run somewhere.
+MIGRATIONS = [
+    """
+    CREATE TABLE slack_seen (
+        key TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX slack_seen_expiry ON slack_seen(expires_at);
+    CREATE TABLE slack_threads (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL UNIQUE,
+        customer TEXT,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE TABLE slack_replies (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        turn_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE TABLE slack_handoff_posts (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE INDEX slack_handoff_posts_conversation
+        ON slack_handoff_posts(conversation_id, created_at);
+    """,
+]
+
+_PURGE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A Slack thread: the channel and the ts of its first message."""
+
+    channel: str
+    thread_ts: str
+
+    @property
+    def external_ref(self) -> str:
+        """The conversation's key in the store, with channel ``slack``."""
+        return f"{self.channel}:{self.thread_ts}"
+
+
+@dataclass(frozen=True)
+class KnownThread:
+    """A thread that is a conversation, and the user who started it with the bot."""
+
+    conversation_id: str
+    customer: str | None
+
+
+@dataclass(frozen=True)
+class HandoffPost:
+    channel: str
+    ts: str
+    conversation_id: str
+
+
+class SlackState:
+    """The adapter's tables; nothing is opened until :meth:`open` or the first call."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-state")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._purged_at = 0.0
+
+    async def open(self) -> None:
+        await self._run(lambda conn: None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.submit(self._disconnect).result()
+        self._executor.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closed:
+            raise RuntimeError("the Slack state is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
+
+    def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._conn is None:
+            conn = connect(self.path)
+            try:
+                apply_migrations(conn, COMPONENT, MIGRATIONS)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return work(self._conn)
+
+    # -- deduplication ---------------------------------------------------------------------------
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """True the first time ``key`` is claimed within ``ttl_s`` seconds, False after."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            now = self._clock()
+            if now - self._purged_at > _PURGE_EVERY_S:
+                conn.execute("DELETE FROM slack_seen WHERE expires_at < ?", (now,))
+                self._purged_at = now
+            cursor = conn.execute(
+                "INSERT INTO slack_seen (key, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
+                " WHERE slack_seen.expires_at < ?",
+                (key, now + ttl_s, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(work)
+
+    # -- threads, replies, hand-off posts --------------------------------------------------------
+    async def remember_thread(
+        self, thread: Thread, conversation_id: str, customer: str | None
+    ) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO slack_threads (channel, thread_ts, conversation_id, customer)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (thread.channel, thread.thread_ts, conversation_id, customer),
+            )
+
+        await self._run(work)
+
+    async def known_thread(self, thread: Thread) -> KnownThread | None:
+        def work(conn: sqlite3.Connection) -> KnownThread | None:
+            row = conn.execute(
+                "SELECT conversation_id, customer FROM slack_threads"
+                " WHERE channel = ? AND thread_ts = ?",
+                (thread.channel, thread.thread_ts),
+            ).fetchone()
+            return None if row is None else KnownThread(row[0], row[1])
+
+        return await self._run(work)
+
+    async def thread_of_conversation(self, conversation_id: str) -> Thread | None:
+        def work(conn: sqlite3.Connection) -> Thread | None:
+            row = conn.execute(
+                "SELECT channel, thread_ts FROM slack_threads WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            return None if row is None else Thread(row[0], row[1])
+
+        return await self._run(work)
+
+    async def remember_reply(
+        self, channel: str, ts: str, turn_id: str, conversation_id: str
+    ) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO slack_replies (channel, ts, turn_id, conversation_id)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (channel, ts) DO UPDATE SET"
+                " turn_id = excluded.turn_id, conversation_id = excluded.conversation_id",
+                (channel, ts, turn_id, conversation_id),
+            )
+
+        await self._run(work)
+
+    async def turn_of_message(self, channel: str, ts: str) -> str | None:
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT turn_id FROM slack_replies WHERE channel = ? AND ts = ?", (channel, ts)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(work)
+
+    async def remember_handoff_post(self, post: HandoffPost) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO slack_handoff_posts (channel, ts, conversation_id, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (post.channel, post.ts, post.conversation_id, self._clock()),
+            )
+
+        await self._run(work)
+
+    async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None:
+        def work(conn: sqlite3.Connection) -> HandoffPost | None:
+            row = conn.execute(
+                "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
+                " WHERE channel = ? AND ts = ?",
+                (channel, ts),
+            ).fetchone()
+            return None if row is None else HandoffPost(row[0], row[1], row[2])
+
+        return await self._run(work)
+
+    async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None:
+        def work(conn: sqlite3.Connection) -> HandoffPost | None:
+            row = conn.execute(
+                "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
+                " WHERE conversation_id = ? ORDER BY created_at DESC LIMIT 1",
+                (conversation_id,),
+            ).fetchone()
+            return None if row is None else HandoffPost(row[0], row[1], row[2])
+
+        return await self._run(work)
