@@ -1,0 +1,30 @@
+"""Settings of the operators' dashboard: sessions, login limits, page sizes.
+
+Meant to sit in the application settings as ``ops`` (``SUPPORTBOT_OPS__SESSION_HOURS``,
+``[ops]`` in the TOML file); nothing in :mod:`bot.ops` reads the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OpsConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="How long a login lasts before asking again."
+    )
+    login_attempts_per_minute: float = Field(
+        5.0,
+        gt=0,
+        le=1000,
+        description="Login attempts allowed per minute, per client IP and per operator name.",
+    )
+    login_burst: int = Field(
+        5, ge=1, le=1000, description="Login attempts allowed at once before the rate applies."
+    )
+    page_size: int = Field(25, ge=5, le=500, description="Flags per page of the review queue.")
+    metrics_days: int = Field(
+        30, ge=1, le=365, description="Days shown on the metrics page unless another is chosen."
+    )

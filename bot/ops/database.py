@@ -1,0 +1,80 @@
+"""The dashboard's database work, off the event loop, in one worker thread it owns.
+
+Two connections to the shared SQLite file: one that owns the ``ops_*`` tables (operators,
+sessions, the review log) and one opened ``query_only`` for reading the other components'
+tables (:mod:`bot.ops.queries`), so that no dashboard page can write to them by mistake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from bot.ops.storage import DashboardStore
+from retrieval.sqlite_db import connect
+
+_T = TypeVar("_T")
+
+
+class DashboardDatabase:
+    """Nothing is opened by the constructor; :meth:`open` connects (and migrates) in the
+    worker thread, :meth:`close` waits for queued work and disconnects."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ops-db")
+        self._store: DashboardStore | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        await self.run(lambda store: None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.submit(self._disconnect).result()
+        self._executor.shutdown(wait=True)
+
+    async def run(self, work: Callable[[DashboardStore], _T]) -> _T:
+        """``work(store)`` in the worker thread: the dashboard's own tables."""
+        return await self._submit(lambda: work(self._own()))
+
+    async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(connection)`` in the worker thread, on the read-only connection."""
+        return await self._submit(lambda: work(self._read_only()))
+
+    async def _submit(self, call: Callable[[], _T]) -> _T:
+        if self._closed:
+            raise RuntimeError("the dashboard database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call))
+
+    def _own(self) -> DashboardStore:
+        if self._store is None:
+            self._store = DashboardStore.open(self.path, clock=self._clock)
+        return self._store
+
+    def _read_only(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._own()  # creates the file and the ops tables first
+            reader = connect(self.path)
+            reader.execute("PRAGMA query_only = ON")
+            self._reader = reader
+        return self._reader
+
+    def _disconnect(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

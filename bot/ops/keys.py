@@ -1,0 +1,53 @@
+"""What the dashboard needs from the application: the engine's review side, typed keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import jinja2
+from aiohttp import web
+
+from bot.core.ports import ConversationStore
+from bot.core.types import Correction, Turn
+from bot.ops.config import OpsConfig
+from bot.ops.database import DashboardDatabase
+from bot.ops.storage import Session
+from bot.web.ratelimit import RateLimiter
+
+
+@runtime_checkable
+class ReviewEngine(Protocol):
+    """The part of ``bot.core.engine.ConversationEngine`` that operators act through."""
+
+    store: ConversationStore
+
+    async def history(self, conversation_id: str) -> list[Turn]: ...
+
+    async def correct(
+        self, turn_id: str, answer: str, *, created_by: str, question: str | None = None
+    ) -> Correction: ...
+
+    async def hand_back(self, conversation_id: str) -> None: ...
+
+    async def add_agent_turn(self, conversation_id: str, text: str) -> Turn: ...
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Login attempts are limited per client IP and, separately, per operator name."""
+
+    per_ip: RateLimiter
+    per_name: RateLimiter
+
+
+PREFIX = "/ops"  # where the dashboard is mounted; its session cookie is scoped to it
+
+OPS_CONFIG = web.AppKey("ops_config", OpsConfig)
+TEMPLATES = web.AppKey("ops_templates", jinja2.Environment)
+LOGIN_LIMITS = web.AppKey("ops_login_limits", LoginLimits)
+# Set by the start-up context once the engine exists.
+DATABASE = web.AppKey("ops_database", DashboardDatabase)
+REVIEW_ENGINE = web.AppKey("ops_engine", ReviewEngine)
+# The logged-in operator of a request.
+SESSION = web.RequestKey("ops_session", Session)

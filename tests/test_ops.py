@@ -1,0 +1,884 @@
+"""The operators' review dashboard over a real loopback server and a real SQLite store.
+
+The engine runs with the fake retriever of tests/fakes.py (word-overlap scoring, and an
+``AnswerCurator``), except in the test that a correction is searchable at once, which uses
+the real knowledge base and embedder. Flags are made the way customers make them: through
+the public API (hand-offs, thumbs down) and the engine (Slack's "not helpful").
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from typer.testing import CliRunner
+
+from bot.app import create_app
+from bot.cli import app as cli_app
+from bot.core.engine import ConversationEngine
+from bot.core.types import FlagReason, IncomingMessage, Outcome, Rating
+from bot.ops.auth import LOGIN_COOKIE, SESSION_COOKIE
+from bot.ops.charts import Series, line_chart, stacked_bar_chart
+from bot.ops.queries import percentile
+from bot.ops.storage import DashboardStore
+from bot.store.sqlite import SqliteConversationStore
+from bot.web import ENGINE, WebConfig
+from tests.fakes import FakeRetriever
+from tests.test_web_api import make_settings
+
+Client = TestClient[web.Request, web.Application]
+
+PASSWORD = "correct horse battery staple"
+DAY = 86_400.0
+# Monday 3 March 2025, 09:00 UTC: the queue's date filters count whole UTC days from here.
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()
+
+RETURNS = "Unworn boots can be returned within 30 days (KB-RET-01)."
+SHIPPING = "Standard shipping takes 3-5 business days (KB-SHP-01)."
+KNOWLEDGE = [
+    ("How do I return boots that don't fit?", RETURNS),
+    ("When will my order arrive?", SHIPPING),
+    ("Do gift cards expire?", "Gift cards never expire (KB-GFT-01)."),
+]
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> mars?'
+
+
+class Clock:
+    """A wall clock the test sets: the store stamps turns and flags with it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Site:
+    """A running app as the dashboard's user sees it: a client and the database file."""
+
+    client: Client
+    app: web.Application
+    database: Path
+
+    @property
+    def origin(self) -> str:
+        return str(self.client.make_url("/")).rstrip("/")
+
+    @property
+    def engine(self) -> ConversationEngine:
+        return cast(ConversationEngine, self.app[ENGINE])
+
+
+@dataclass
+class Ops(Site):
+    store: SqliteConversationStore
+    retriever: FakeRetriever
+    clock: Clock
+
+
+def add_operator(database: Path, name: str = "alice", password: str = PASSWORD) -> None:
+    accounts = DashboardStore.open(database)
+    try:
+        accounts.add_operator(name, password)
+    finally:
+        accounts.close()
+
+
+@pytest.fixture
+async def ops(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Ops]:
+    clock = Clock(T0)
+    database = tmp_path / "conversations.db"
+    store = SqliteConversationStore(database, clock=clock)
+    await store.open()
+    add_operator(database)
+    retriever = FakeRetriever.from_pairs(KNOWLEDGE)
+    config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
+    app = create_app(make_settings(tmp_path / "home", config), retriever=retriever, store=store)
+    client: Client = await aiohttp_client(app)
+    yield Ops(client, app, database, store, retriever, clock)
+    await client.close()
+    store.close()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def query(database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+async def login(ops: Site, name: str = "alice", password: str = PASSWORD, **extra: str) -> Any:
+    """Submit the login form as a browser does (its token, our Origin); the response."""
+    form = await ops.client.get("/ops/login")
+    assert form.status == 200
+    data = {"name": name, "password": password, "csrf_token": csrf_of(await form.text())}
+    return await ops.client.post(
+        "/ops/login",
+        data=data | extra,
+        headers={"Origin": ops.origin},
+        allow_redirects=False,
+    )
+
+
+async def logged_in(ops: Site) -> str:
+    """Log in as alice; the session's CSRF token."""
+    response = await login(ops)
+    assert response.status == 303, await response.text()
+    page = await ops.client.get("/ops/")
+    assert page.status == 200
+    return csrf_of(await page.text())
+
+
+async def post(ops: Site, path: str, token: str | None, **data: str) -> Any:
+    if token is not None:
+        data["csrf_token"] = token
+    return await ops.client.post(
+        path, data=data, headers={"Origin": ops.origin}, allow_redirects=False
+    )
+
+
+async def page(ops: Site, path: str) -> str:
+    response = await ops.client.get(path)
+    assert response.status == 200, (path, response.status)
+    return await response.text()
+
+
+async def ask(
+    ops: Site, text: str, conversation_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A customer's message through the public API; (conversation id, reply JSON)."""
+    if conversation_id is None:
+        created = await ops.client.post("/api/conversations")
+        conversation_id = (await created.json())["conversation_id"]
+    response = await ops.client.post(
+        f"/api/conversations/{conversation_id}/messages", json={"text": text}
+    )
+    assert response.status == 200, await response.text()
+    assert conversation_id is not None
+    return conversation_id, await response.json()
+
+
+def flag_rows(ops: Ops) -> list[tuple[Any, ...]]:
+    return query(
+        ops.database,
+        "SELECT turn_id, reason, status, resolved_by, resolved_at FROM bot_flags ORDER BY id",
+    )
+
+
+@dataclass
+class Seeded:
+    """One flagged reply of each kind, made on successive days (oldest first)."""
+
+    low_confidence: tuple[str, str]  # (conversation id, bot turn id), day 0, web
+    not_helpful: tuple[str, str]  # day 1, slack
+    thumbs_down: tuple[str, str]  # day 1, web
+    handoff: tuple[str, str]  # day 2, web
+    fallback: tuple[str, str]  # day 3, web
+
+
+async def seed(ops: Ops) -> Seeded:
+    ops.clock.now = T0
+    cid, reply = await ask(ops, XSS)
+    low = (cid, reply["turn_id"])
+    assert reply["handoff"] is True
+
+    ops.clock.now = T0 + DAY
+    slack = await ops.engine.start_conversation("slack", "C01/1700000000.1")
+    answer = await ops.engine.reply(IncomingMessage(slack.id, "how do I return boots?"))
+    await ops.engine.rate(Rating(answer.turn_id, "down", channel="slack"))
+    ops.clock.now += 60
+    cid, reply = await ask(ops, "When will my order arrive?")
+    rated = await ops.client.post(
+        f"/api/turns/{reply['turn_id']}/rating",
+        json={"rating": "down", "comment": "It's been <b>two weeks</b>"},
+    )
+    assert rated.status in (200, 204), await rated.text()
+    thumbs = (cid, reply["turn_id"])
+
+    ops.clock.now = T0 + 2 * DAY
+    handoff_cid, _ = await ask(ops, "Do gift cards expire?")
+    requested = await ops.client.post(f"/api/conversations/{handoff_cid}/handoff")
+    assert requested.status in (200, 201), await requested.text()
+    handoff_turn = query(
+        ops.database,
+        "SELECT turn_id FROM bot_flags WHERE reason = 'handoff' AND conversation_id = ?",
+        handoff_cid,
+    )[0][0]
+
+    ops.clock.now = T0 + 3 * DAY
+    cid, reply = await ask(ops, "When will my order arrive?")
+    await ops.store.add_flag(reply["turn_id"], FlagReason.GROUNDING_FALLBACK, "unsupported: 2")
+    return Seeded(
+        low,
+        (slack.id, answer.turn_id),
+        thumbs,
+        (handoff_cid, handoff_turn),
+        (cid, reply["turn_id"]),
+    )
+
+
+def queue_turns(text: str) -> list[str]:
+    """The bot turn ids linked from the queue's rows, in page order."""
+    return re.findall(r'href="/ops/conversations/[0-9a-f]+\?[^"#]*#turn-([0-9a-f]+)"', text)
+
+
+# -- who may see what -------------------------------------------------------------------------
+PUBLIC_ROUTES = {"login", "login_submit", "static"}
+
+
+def dashboard_routes(app: web.Application) -> list[web.AbstractRoute]:
+    routes = []
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method == "HEAD":
+            continue
+        if resource.canonical.startswith("/ops/"):
+            routes.append(route)
+    return routes
+
+
+async def test_nothing_under_ops_is_served_without_logging_in(ops: Ops) -> None:
+    seeded = await seed(ops)
+    cid, turn_id = seeded.thumbs_down
+    routes = dashboard_routes(ops.app)
+    names = {route.name for route in routes}
+    assert {"queue", "conversation", "metrics", "api_metrics", "turn_correct"} <= names
+    assert names >= PUBLIC_ROUTES
+
+    checked = 0
+    for route in routes:
+        if route.name in PUBLIC_ROUTES:
+            continue
+        assert route.resource is not None
+        path = route.resource.canonical.format(conversation_id=cid, turn_id=turn_id)
+        response = await ops.client.request(
+            route.method,
+            path,
+            data={"answer": "hijacked", "reason": "x", "text": "hijacked"},
+            headers={"Origin": ops.origin},
+            allow_redirects=False,
+        )
+        if route.method == "GET" and not path.startswith("/ops/api/"):
+            assert response.status == 303, (route.name, response.status)
+            assert response.headers["Location"].startswith("/ops/login?next=")
+        else:
+            assert response.status == 401, (route.name, response.status)
+        if path.startswith("/ops/api/"):
+            assert (await response.json())["error"] == "please_log_in"
+        checked += 1
+    assert checked == len(routes) - len(PUBLIC_ROUTES) >= 10
+
+    # Unknown paths under /ops do not tell the anonymous what exists either.
+    unknown = await ops.client.get("/ops/nothing-here", allow_redirects=False)
+    assert unknown.status == 303
+    root = await ops.client.get("/ops", allow_redirects=False)
+    assert (root.status, root.headers["Location"]) == (308, "/ops/")
+    # Nothing changed: every flag is open, no operator wrote anything.
+    assert {status for _, _, status, _, _ in flag_rows(ops)} == {"open"}
+    assert query(ops.database, "SELECT COUNT(*) FROM bot_corrections") == [(0,)]
+    assert query(ops.database, "SELECT COUNT(*) FROM bot_turns WHERE role = 'agent'") == [(0,)]
+    # The login page and its stylesheet are public.
+    assert (await ops.client.get("/ops/login")).status == 200
+    assert (await ops.client.get("/ops/static/ops.css")).status == 200
+
+
+async def test_login_refuses_a_wrong_password_and_an_unknown_name(ops: Ops) -> None:
+    for name, password in (("alice", "not the password"), ("mallory", PASSWORD)):
+        response = await login(ops, name, password)
+        assert response.status == 401
+        assert "Wrong name or password." in await response.text()
+        assert SESSION_COOKIE not in response.cookies
+    assert query(ops.database, "SELECT COUNT(*) FROM ops_sessions") == [(0,)]
+
+    response = await login(ops, "ALICE", PASSWORD, next="/ops/metrics")
+    assert response.status == 303
+    assert response.headers["Location"] == "/ops/metrics"
+    cookie = response.cookies[SESSION_COOKIE]
+    assert cookie["httponly"] and cookie["path"] == "/ops"
+    assert cookie["samesite"] == "Strict"
+    assert not cookie["secure"]  # plain http on loopback; https would add Secure
+    # Only a hash of the token is stored.
+    ((stored,),) = query(ops.database, "SELECT token_hash FROM ops_sessions")
+    assert cookie.value not in stored and len(stored) == 64
+    assert "Signed in as" in await page(ops, "/ops/metrics")
+
+
+async def test_login_goes_only_to_dashboard_pages(ops: Ops) -> None:
+    for target in ("https://evil.example/", "//evil.example/ops/", "/api/conversations"):
+        ops.client.session.cookie_jar.clear()
+        response = await login(ops, next=target)
+        assert response.headers["Location"] == "/ops/", target
+
+
+async def test_the_login_form_needs_its_token_and_this_site(ops: Ops) -> None:
+    data = {"name": "alice", "password": PASSWORD}
+    # No form token (a page of another site posting to the login).
+    response = await ops.client.post(
+        "/ops/login", data=data, headers={"Origin": ops.origin}, allow_redirects=False
+    )
+    assert response.status == 403
+    # The right token, but from another origin.
+    form = await ops.client.get("/ops/login")
+    token = csrf_of(await form.text())
+    assert (
+        ops.client.session.cookie_jar.filter_cookies(ops.client.make_url("/ops/login"))[
+            LOGIN_COOKIE
+        ].value
+        == token
+    )
+    response = await ops.client.post(
+        "/ops/login",
+        data=data | {"csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert response.status == 403
+    assert query(ops.database, "SELECT COUNT(*) FROM ops_sessions") == [(0,)]
+
+
+async def test_login_attempts_are_rate_limited_per_name(ops: Ops) -> None:
+    for _ in range(5):
+        assert (await login(ops, "alice", "guess guess guess")).status == 401
+    limited = await login(ops, "alice", PASSWORD)
+    assert limited.status == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert "Too many login attempts" in await limited.text()
+    assert query(ops.database, "SELECT COUNT(*) FROM ops_sessions") == [(0,)]
+
+
+async def test_every_post_needs_the_session_token_from_this_site(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    _, turn_id = seeded.thumbs_down
+    path = f"/ops/turns/{turn_id}/approve"
+
+    assert (await post(ops, path, None)).status == 403
+    assert (await post(ops, path, "wrong-token")).status == 403
+    assert (await post(ops, path, "jeton-déjà-vu")).status == 403
+    foreign = await ops.client.post(
+        path,
+        data={"csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert foreign.status == 403
+    no_origin = await ops.client.post(path, data={"csrf_token": token}, allow_redirects=False)
+    assert no_origin.status == 403
+    refused = await post(ops, path, None)
+    assert "This form has expired" in await refused.text()
+    assert query(ops.database, "SELECT status FROM bot_flags WHERE turn_id = ?", turn_id) == [
+        ("open",)
+    ]
+    # A form from our own page without an Origin header still works through its Referer,
+    # and scripts may send the token as a header.
+    by_referer = await ops.client.post(
+        path,
+        data={"csrf_token": token},
+        headers={"Referer": f"{ops.origin}/ops/"},
+        allow_redirects=False,
+    )
+    assert by_referer.status == 303
+    assert query(ops.database, "SELECT status FROM bot_flags WHERE turn_id = ?", turn_id) == [
+        ("approved",)
+    ]
+    _, other = seeded.fallback
+    by_header = await ops.client.post(
+        f"/ops/turns/{other}/approve",
+        headers={"Origin": ops.origin, "X-CSRF-Token": token},
+        allow_redirects=False,
+    )
+    assert by_header.status == 303
+
+
+async def test_logout_ends_the_session(ops: Ops) -> None:
+    token = await logged_in(ops)
+    cookie = ops.client.session.cookie_jar.filter_cookies(ops.client.make_url("/ops/"))[
+        SESSION_COOKIE
+    ].value
+    response = await post(ops, "/ops/logout", token)
+    assert response.status == 303
+    assert response.headers["Location"] == "/ops/login?bye=1"
+    assert query(ops.database, "SELECT COUNT(*) FROM ops_sessions") == [(0,)]
+    assert (await ops.client.get("/ops/", allow_redirects=False)).status == 303
+    # The old cookie value is worthless now, even if someone kept a copy.
+    replayed = await ops.client.get(
+        "/ops/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False
+    )
+    assert replayed.status == 303
+    assert "You are logged out." in await page(ops, "/ops/login?bye=1")
+
+
+async def test_an_expired_session_asks_to_log_in_again(ops: Ops) -> None:
+    await logged_in(ops)
+    with sqlite3.connect(ops.database) as conn:
+        conn.execute("UPDATE ops_sessions SET expires_at = ?", (time.time() - 1,))
+    response = await ops.client.get("/ops/metrics", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/ops/login?next=%2Fops%2Fmetrics"
+
+
+async def test_pages_carry_security_headers(ops: Ops) -> None:
+    await logged_in(ops)
+    response = await ops.client.get("/ops/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+# -- the queue --------------------------------------------------------------------------------
+async def test_the_queue_lists_flags_oldest_first_and_filters_them(ops: Ops) -> None:
+    seeded = await seed(ops)
+    await logged_in(ops)
+    everything = await page(ops, "/ops/")
+    assert queue_turns(everything) == [
+        seeded.low_confidence[1],
+        seeded.not_helpful[1],
+        seeded.thumbs_down[1],
+        seeded.handoff[1],
+        seeded.fallback[1],
+    ]
+    assert "5 flags" in everything
+    assert 'class="count" aria-label="5 open"' in everything
+
+    by_reason = await page(ops, "/ops/?reason=thumbs_down")
+    assert queue_turns(by_reason) == [seeded.thumbs_down[1]]
+    assert "It&#39;s been &lt;b&gt;two weeks&lt;/b&gt;" in by_reason  # the comment, escaped
+    by_channel = await page(ops, "/ops/?channel=slack")
+    assert queue_turns(by_channel) == [seeded.not_helpful[1]]
+    assert "Not helpful (Slack)" in by_channel
+    by_day = await page(ops, "/ops/?from=2025-03-04&to=2025-03-05")
+    assert queue_turns(by_day) == [
+        seeded.not_helpful[1],
+        seeded.thumbs_down[1],
+        seeded.handoff[1],
+    ]
+    assert queue_turns(await page(ops, "/ops/?from=2025-03-06")) == [seeded.fallback[1]]
+    # The question each reply answered is shown beside it.
+    assert "When will my order arrive?" in by_reason
+
+    nothing = await page(ops, "/ops/?reason=grounding_fallback&channel=slack")
+    assert queue_turns(nothing) == [] and "Nothing to review" in nothing
+    bad = await ops.client.get("/ops/?reason=bogus")
+    assert bad.status == 400
+    assert (await ops.client.get("/ops/?from=yesterday")).status == 400
+    assert (await ops.client.get("/ops/?page=0")).status == 400
+
+
+async def test_the_queue_is_paged(ops: Ops) -> None:
+    cid, _ = await ask(ops, "When will my order arrive?")
+    turn_ids = []
+    for n in range(30):
+        ops.clock.now = T0 + n
+        _, answer = await ask(ops, "When will my order arrive?", cid)
+        await ops.store.add_flag(answer["turn_id"], FlagReason.LOW_CONFIDENCE, f"case {n}")
+        turn_ids.append(answer["turn_id"])
+    await logged_in(ops)
+    first = await page(ops, "/ops/?reason=low_confidence")
+    assert queue_turns(first) == turn_ids[:25]
+    assert "page 1 of 2" in first
+    second = await page(ops, "/ops/?reason=low_confidence&page=2")
+    assert queue_turns(second) == turn_ids[25:]
+    assert 'href="/ops/?page=1&amp;status=open&amp;reason=low_confidence"' in second
+
+
+async def test_customer_text_is_shown_as_text_never_as_markup(ops: Ops) -> None:
+    seeded = await seed(ops)
+    await logged_in(ops)
+    cid, _ = seeded.low_confidence
+    for path in ("/ops/", f"/ops/conversations/{cid}"):
+        text = await page(ops, path)
+        assert "<script>window.__xss" not in text
+        assert "<img src=x" not in text
+        assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;&lt;img src=x onerror=" in text
+    thumbs = await page(ops, f"/ops/conversations/{seeded.thumbs_down[0]}")
+    assert "<b>two weeks</b>" not in thumbs
+    assert "&lt;b&gt;two weeks&lt;/b&gt;" in thumbs
+
+
+# -- the conversation view and the actions ----------------------------------------------------
+async def test_the_conversation_view_shows_each_reply_with_its_evidence(ops: Ops) -> None:
+    seeded = await seed(ops)
+    await logged_in(ops)
+    cid, turn_id = seeded.thumbs_down
+    text = await page(ops, f"/ops/conversations/{cid}")
+    assert f'id="turn-{turn_id}"' in text
+    assert "When will my order arrive?" in text
+    assert SHIPPING in text
+    assert "Copied" in text and "Confidence" in text
+    assert "Sources (" in text and "<code>log-2</code>" in text  # the matched past exchange
+    assert "Not helpful" in text and "Thumbs down" in text
+    assert "Review this reply" in text
+    for action in ("approve", "correct", "reject"):
+        assert f'action="/ops/turns/{turn_id}/{action}"' in text
+    # A hand-off offers to resolve it; the conversation can also be handed back.
+    handoff = await page(ops, f"/ops/conversations/{seeded.handoff[0]}")
+    assert f'action="/ops/turns/{seeded.handoff[1]}/resolve"' in handoff
+    assert "With an operator" in handoff and "Hand back to the bot" in handoff
+    missing = await ops.client.get("/ops/conversations/nope")
+    assert missing.status == 404 and "Not found" in await missing.text()
+
+
+async def test_approve_and_reject_are_recorded_with_who_and_when(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    before = time.time()
+
+    cid, turn_id = seeded.thumbs_down
+    approved = await post(ops, f"/ops/turns/{turn_id}/approve", token, back="/ops/?channel=web")
+    assert approved.status == 303
+    assert approved.headers["Location"] == (
+        f"/ops/conversations/{cid}?notice=approved&back=%2Fops%2F%3Fchannel%3Dweb#turn-{turn_id}"
+    )
+    ((status, by, at),) = query(
+        ops.database,
+        "SELECT status, resolved_by, resolved_at FROM bot_flags WHERE turn_id = ?",
+        turn_id,
+    )
+    assert (status, by) == ("approved", "alice") and at is not None
+    again = await post(ops, f"/ops/turns/{turn_id}/approve", token)
+    assert "notice=already_reviewed" in again.headers["Location"]
+
+    cid, turn_id = seeded.low_confidence
+    empty = await post(ops, f"/ops/turns/{turn_id}/reject", token, reason="   ")
+    assert empty.status == 422
+    assert "Give a reason" in await empty.text()
+    rejected = await post(
+        ops, f"/ops/turns/{turn_id}/reject", token, reason="Mars is <out of scope>"
+    )
+    assert rejected.status == 303
+    ((status, by),) = query(
+        ops.database, "SELECT status, resolved_by FROM bot_flags WHERE turn_id = ?", turn_id
+    )
+    assert (status, by) == ("rejected", "alice")
+    log = query(ops.database, "SELECT operator, action, turn_id, note, created_at FROM ops_actions")
+    assert [(o, a, t, n) for o, a, t, n, _ in log] == [
+        ("alice", "approve", seeded.thumbs_down[1], ""),
+        ("alice", "reject", turn_id, "Mars is <out of scope>"),
+    ]
+    assert all(created >= before for *_, created in log)
+    view = await page(ops, f"/ops/conversations/{cid}?notice=rejected")
+    assert "Reply rejected." in view
+    assert "Rejected by alice: “Mars is &lt;out of scope&gt;”" in view
+    assert "Review this reply" not in view
+
+
+async def test_edit_and_approve_serves_the_correction_at_once(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, turn_id = seeded.thumbs_down
+    better = "Orders ship within 24 hours and arrive in 3-5 business days (KB-SHP-01)."
+    invalid = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=" ")
+    assert invalid.status == 422
+    assert "The correction was not saved" in await invalid.text()
+
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=better)
+    assert saved.status == 303 and "notice=corrected" in saved.headers["Location"]
+    ((question, answer, created_by, source_id),) = query(
+        ops.database,
+        "SELECT question, answer, created_by, source_id FROM bot_corrections WHERE turn_id = ?",
+        turn_id,
+    )
+    assert (question, answer, created_by) == ("When will my order arrive?", better, "alice")
+    assert query(
+        ops.database, "SELECT status, resolved_by FROM bot_flags WHERE turn_id = ?", turn_id
+    ) == [("corrected", "alice")]
+    assert ops.retriever.curated[-1][:3] == (source_id, question, better)
+    assert query(ops.database, "SELECT action, note FROM ops_actions") == [("correct", source_id)]
+
+    # The next customer who asks gets the correction, without any retraining.
+    _, reply = await ask(ops, "When will my order arrive?")
+    assert reply["reply"] == better
+    view = await page(ops, f"/ops/conversations/{cid}")
+    assert "Correction by alice" in view and better in view
+    assert turn_id not in queue_turns(await page(ops, "/ops/"))
+
+
+async def test_resolving_a_handoff_gives_the_conversation_back_to_the_bot(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, turn_id = seeded.handoff
+    assert query(ops.database, "SELECT state FROM bot_conversations WHERE id = ?", cid) == [
+        ("human",)
+    ]
+    resolved = await post(ops, f"/ops/turns/{turn_id}/resolve", token)
+    assert resolved.status == 303 and "notice=resolved" in resolved.headers["Location"]
+    assert query(ops.database, "SELECT state FROM bot_conversations WHERE id = ?", cid) == [
+        ("bot",)
+    ]
+    assert query(
+        ops.database, "SELECT status, resolved_by FROM bot_flags WHERE turn_id = ?", turn_id
+    ) == [("resolved", "alice")]
+    _, reply = await ask(ops, "Do gift cards expire?", cid)  # the bot answers again
+    assert reply["handoff"] is False
+
+
+async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, _ = seeded.low_confidence
+    empty = await post(ops, f"/ops/conversations/{cid}/reply", token, text="")
+    assert empty.status == 422
+    sent = await post(
+        ops, f"/ops/conversations/{cid}/reply", token, text="Hi, Sam here: we ship to Earth only."
+    )
+    assert sent.status == 303 and "notice=replied" in sent.headers["Location"]
+    turns = await ops.client.get(f"/api/conversations/{cid}/turns")
+    assert "Hi, Sam here: we ship to Earth only." in await turns.text()
+    assert query(
+        ops.database,
+        "SELECT role, text FROM bot_turns WHERE conversation_id = ? AND role = 'agent'",
+        cid,
+    ) == [("agent", "Hi, Sam here: we ship to Earth only.")]
+    assert query(ops.database, "SELECT state FROM bot_conversations WHERE id = ?", cid) == [
+        ("human",)
+    ]
+    back = await post(ops, f"/ops/conversations/{cid}/hand-back", token)
+    assert back.status == 303
+    assert query(ops.database, "SELECT state FROM bot_conversations WHERE id = ?", cid) == [
+        ("bot",)
+    ]
+    assert query(ops.database, "SELECT operator, action FROM ops_actions ORDER BY id") == [
+        ("alice", "reply"),
+        ("alice", "hand_back"),
+    ]
+    view = await page(ops, f"/ops/conversations/{cid}")
+    assert "replied to the customer" in view and "handed the conversation back" in view
+    # Acting on a turn that is not a bot reply, or does not exist, changes nothing.
+    customer_turn = query(
+        ops.database,
+        "SELECT id FROM bot_turns WHERE conversation_id = ? AND role = 'customer'",
+        cid,
+    )[0][0]
+    assert (await post(ops, f"/ops/turns/{customer_turn}/approve", token)).status == 422
+    assert (await post(ops, "/ops/turns/nope/approve", token)).status == 404
+
+
+# -- metrics ----------------------------------------------------------------------------------
+async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
+    from finetune.registry import ModelRegistry
+
+    today = time.time()
+    yesterday = today - DAY
+    cid = (await ops.engine.start_conversation("web")).id
+    for when, latency, outcome in (
+        (yesterday, 100.0, Outcome.COPIED),
+        (yesterday, 300.0, Outcome.GENERATED),
+        (yesterday, 0.0, Outcome.HANDOFF),
+        (today, 200.0, Outcome.COPIED),
+    ):
+        ops.clock.now = when
+        turn = await ops.store.add_turn(
+            cid, "bot", "hello", outcome=outcome, latency_ms=latency, model_version="adapter-002"
+        )
+        if outcome is Outcome.GENERATED:
+            await ops.store.add_flag(turn.id, FlagReason.GROUNDING_FALLBACK)
+            await ops.store.add_rating(Rating(turn.id, "down"))
+        if outcome is Outcome.COPIED:
+            await ops.store.add_rating(Rating(turn.id, "up"))
+    await logged_in(ops)
+
+    text = await page(ops, "/ops/metrics?days=7")
+    assert text.count('<svg class="chart"') == 4
+    assert "No model trained yet" in text
+    assert "Nothing indexed yet" in text
+    data = await (await ops.client.get("/ops/api/metrics?days=7")).json()
+    assert data["replies"] == 4
+    assert data["handoff_rate"] == 0.25 and data["fallback_rate"] == 0.25
+    assert data["ratings"] == {"up": 2, "down": 1}
+    assert data["latency_ms"] == {"p50": 200.0, "p95": 300.0}  # hand-offs are not waited for
+    day = data["days"][-2]
+    assert day["day"] == datetime.fromtimestamp(yesterday, UTC).date().isoformat()
+    assert (day["replies"], day["handoffs"], day["fallbacks"]) == (3, 1, 1)
+    assert day["latency_ms"] == {"p50": 100.0, "p95": 300.0}
+    assert len(data["days"]) == 7
+    assert (await ops.client.get("/ops/metrics?days=abc")).status == 400
+
+    registry = ModelRegistry.open(ops.database)
+    try:
+        base = registry.register_base(
+            Path("/models/base/gpt-0001"), source="bootstrap", model_ref="/models/base/gpt-0001"
+        )
+        adapter = registry.register_adapter(
+            Path("/models/adapters/adapter-002"),
+            base_id=base.id,
+            metrics={
+                "training": {"steps": 420, "best_val_loss": 1.2345},
+                "eval": [
+                    {
+                        "name": "adapter",
+                        "examples": 64,
+                        "rouge_l": 0.4123,
+                        "grounded_share": 0.97,
+                        "handoff_share": 0.05,
+                    },
+                    {
+                        "name": "copy top retrieved",
+                        "examples": 64,
+                        "rouge_l": 0.3311,
+                        "grounded_share": 1.0,
+                        "handoff_share": 0.0,
+                    },
+                ],
+            },
+        )
+        registry.promote(adapter.id)
+    finally:
+        registry.close()
+    text = await page(ops, "/ops/metrics?days=7")
+    assert "No model trained yet" not in text
+    assert "adapter-002" in text and "Live" in text and "420 steps" in text
+    assert "0.412" in text and "97.0%" in text and "copy top retrieved" in text
+    assert "4 replies · 67% helpful of 3 rated" in text
+
+
+def test_percentiles_and_charts_are_drawn_from_numbers() -> None:
+    assert percentile([], 50) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([float(n) for n in range(1, 101)], 95) == 95.0
+    days = [datetime(2025, 3, d, tzinfo=UTC).date() for d in range(1, 8)]
+    svg = line_chart(
+        "Hand-off <rate>",
+        days,
+        [Series("handoff", "Rate", [0.1, None, 0.05, 0.2, None, None, 0.0])],
+        lambda v: f"{v:.0%}",
+        y_max=1.0,
+    )
+    assert 'aria-label="Hand-off &lt;rate&gt;"' in svg
+    assert svg.count("<circle") == 4  # a missing day is a gap, not a zero
+    (path,) = re.findall(r' d="([^"]*)"', svg)
+    assert len(re.findall(r"M", path)) == 3  # three separate runs of the line
+    bars = stacked_bar_chart(
+        "Ratings",
+        days,
+        [
+            Series("up", "Helpful", [1, 0, 2, 0, 0, 0, 3]),
+            Series("down", "No", [1, 0, 0, 0, 0, 0, 0]),
+        ],
+        lambda v: f"{v:.0f}",
+    )
+    assert bars.count("<rect") == 4
+    assert "Helpful, Mar 7: 3" in bars
+
+
+# -- the real knowledge base ------------------------------------------------------------------
+async def test_a_correction_is_searchable_through_real_retrieval_at_once(
+    aiohttp_client: Any, tmp_path: Path, make_knowledge: Any
+) -> None:
+    from bot.adapters.retrieval import KnowledgeRetriever
+    from retrieval.ingest import ingest_paths
+    from tests.conftest import SMALL_LOGS, write_jsonl
+
+    knowledge = make_knowledge("home")  # the same SQLite file as the app's store
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], knowledge)
+    pool = ThreadPoolExecutor(max_workers=1)
+    retriever = KnowledgeRetriever(knowledge, pool)
+    config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
+    app = create_app(make_settings(tmp_path / "home", config), retriever=retriever)
+    client: Client = await aiohttp_client(app)
+    database = tmp_path / "home" / "supportbot.db"
+    add_operator(database)
+    ops = Site(client, app, database)
+    try:
+        _, first = await ask(ops, "Do you rent out camping stoves for a weekend?")
+        assert "rent" not in first["reply"]
+        if not first["handoff"]:
+            rated = await client.post(
+                f"/api/turns/{first['turn_id']}/rating", json={"rating": "down"}
+            )
+            assert rated.status in (200, 204)
+        token = await logged_in(ops)
+        assert first["turn_id"] in queue_turns(await page(ops, "/ops/"))
+        answer = "Yes: camping stoves rent for $12/day through our rental program (KB-RNT-01)."
+        saved = await post(ops, f"/ops/turns/{first['turn_id']}/correct", token, answer=answer)
+        assert saved.status == 303
+
+        # A paraphrase from another customer finds it through the embedder and the index.
+        _, again = await ask(ops, "can I rent a camp stove?")
+        assert again["reply"] == answer
+        assert again["sources"][0]["kind"] == "curated"
+        metrics = await page(ops, "/ops/metrics")
+        assert "v1" in metrics and "Live" in metrics and "1 correction served" in metrics
+    finally:
+        await client.close()
+        pool.shutdown(wait=True)
+
+
+# -- the command line -------------------------------------------------------------------------
+runner = CliRunner()
+
+
+def test_operators_are_managed_from_the_command_line(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        result = runner.invoke(cli_app, ["--home", home, "operators", *args], input=stdin)
+        return result.exit_code, result.output
+
+    assert run("list") == (0, "no operators yet: add one with `supportbot operators add NAME`\n")
+    code, out = run("add", "sam", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert code == 0 and "added operator sam" in out
+    assert PASSWORD not in out  # the prompt hides what is typed
+    code, out = run("add", "ana", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert code == 0, out
+    code, out = run("add", "ana", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert code == 2 and "already exists" in out
+    code, out = run("add", "bob", "--password-stdin", stdin="short\n")
+    assert code == 2 and "at least 10 characters" in out
+    code, out = run("add", "bad name!", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert code == 2 and "must be 1-64 letters" in out
+    code, out = run("add", "eve", stdin=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n")
+    assert code == 0 and "do not match" in out
+
+    code, out = run("list")
+    assert code == 0
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["ana", "eve", "sam"]
+    assert "last login: never" in out
+
+    database = Path(home) / "supportbot.db"
+    ((stored,),) = query(database, "SELECT password_hash FROM ops_operators WHERE name = 'sam'")
+    assert stored.startswith("scrypt$") and PASSWORD not in stored
+    accounts = DashboardStore.open(database)
+    try:
+        sam = accounts.authenticate("sam", PASSWORD)
+        assert sam is not None and accounts.authenticate("sam", "wrong password!") is None
+        accounts.start_session(sam, 3600)
+    finally:
+        accounts.close()
+
+    assert run("remove", "sam") == (0, "removed operator sam\n")
+    code, out = run("remove", "sam")
+    assert code == 2 and "no operator named 'sam'" in out
+    assert query(database, "SELECT COUNT(*) FROM ops_sessions") == [(0,)]  # sessions ended
+
+
+def test_a_session_token_works_only_until_it_expires(tmp_path: Path) -> None:
+    clock = Clock(1000.0)
+    accounts = DashboardStore.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        operator = accounts.add_operator("ana", PASSWORD)
+        token, session = accounts.start_session(operator, 60)
+        assert accounts.session(token) == session
+        assert accounts.session(token + "x") is None
+        clock.now += 61
+        assert accounts.session(token) is None
+    finally:
+        accounts.close()
