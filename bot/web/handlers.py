@@ -119,7 +119,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 # -- replies ---------------------------------------------------------------------------------
 def _reply_body(request: web.Request, reply: Reply) -> dict[str, Any]:
-    return reply_json(reply, with_source_text=request.app[WEB_CONFIG].expose_source_text)
+    return reply_json(reply, with_source_text=request.config_dict[WEB_CONFIG].expose_source_text)
 
 
 async def _collect_reply(

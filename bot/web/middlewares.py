@@ -113,7 +113,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    config = request.app[WEB_CONFIG]
+    config = request.config_dict[WEB_CONFIG]
     is_api = request.path.startswith(API_PREFIX)
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     if (preflight or is_api) and not origin_allowed(request, config):
@@ -134,7 +134,7 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(API_PREFIX) and request.method != "OPTIONS":
         limiter: RateLimiter = request.app[RATE_LIMITER]
-        wait = limiter.acquire(client_ip(request, request.app[WEB_CONFIG]))
+        wait = limiter.acquire(client_ip(request, request.config_dict[WEB_CONFIG]))
         if wait > 0:
             request.app[METRICS].rate_limited.inc()
             raise ApiError(
@@ -150,7 +150,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
 async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a declared oversized body at once; aiohttp's ``client_max_size`` stops a
     chunked one while it is read."""
-    limit = request.app[WEB_CONFIG].max_body_bytes
+    limit = request.config_dict[WEB_CONFIG].max_body_bytes
     length = request.content_length
     if length is not None and length > limit:
         raise ApiError(
@@ -172,7 +172,7 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     """``on_response_prepare``: CORS headers for allowed foreign origins, and nosniff."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     origin = request.headers.get("Origin")
-    if origin is None or not origin_allowed(request, request.app[WEB_CONFIG]):
+    if origin is None or not origin_allowed(request, request.config_dict[WEB_CONFIG]):
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
