@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.retrieval import to_source
 from bot.core.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -26,7 +27,6 @@ from bot.core.confidence import (
     retrieval_features,
 )
 from bot.core.config import EngineConfig
-from bot.core.types import Source
 from retrieval.artifacts import write_json
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts
@@ -34,7 +34,7 @@ from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
-from retrieval.records import ParseIssue, RetrievedExchange
+from retrieval.records import ParseIssue
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def build_cases(
     results = knowledge.search_batch(queries, 5) if queries else []
     cases = []
     for hits, reference in zip(results, expected, strict=True):
-        features = retrieval_features([_source(h) for h in hits])
+        features = retrieval_features([to_source(h) for h in hits])
         if features is None:
             continue
         in_scope = reference is not None
@@ -179,17 +179,6 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
 
 def _clean(text: str) -> str:
     return scrub(text).text
-
-
-def _source(hit: RetrievedExchange) -> Source:
-    return Source(
-        source_id=hit.source_id,
-        score=hit.score,
-        kind=hit.kind,
-        customer_text=hit.customer_text,
-        agent_reply=hit.agent_reply,
-        support=hit.support,
-    )
 
 
 def format_result(result: CalibrationResult, target: float) -> Sequence[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
-from retrieval.sqlite_db import apply_migrations, connect
+from retrieval.sqlite_db import apply_migrations, connect, transaction
 
 MIGRATIONS = [
     """
@@ -112,14 +112,8 @@ class KnowledgeStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, transaction(self._conn) as conn:
+            yield conn
 
     # -- conversations and entries ------------------------------------------------------
     def add_conversations(self, conversations: Sequence[Conversation]) -> AddResult:

@@ -14,17 +14,14 @@ but not its tables. Every query runs in one worker thread that owns the connecti
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from retrieval.sqlite_db import apply_migrations, connect
+from bot.store.sqlite_worker import SqliteWorker
 
 _T = TypeVar("_T")
 
@@ -100,42 +97,17 @@ class SlackState:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-state")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        self._db = SqliteWorker(path, COMPONENT, MIGRATIONS, name="Slack state")
         self._purged_at = 0.0
 
     async def open(self) -> None:
-        await self._run(lambda conn: None)
+        await self._db.open()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._executor.submit(self._disconnect).result()
-        self._executor.shutdown(wait=True)
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._db.close()
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._closed:
-            raise RuntimeError("the Slack state is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
-
-    def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._conn is None:
-            conn = connect(self.path)
-            try:
-                apply_migrations(conn, COMPONENT, MIGRATIONS)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return work(self._conn)
+        return await self._db.run(work)
 
     # -- deduplication ---------------------------------------------------------------------------
     async def claim(self, key: str, ttl_s: float) -> bool:

@@ -8,15 +8,11 @@ psycopg implementation can reuse the schema with its own id and JSON types.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -45,7 +41,8 @@ from bot.store.sqlite_schema import (
     source_json,
     turn_of,
 )
-from retrieval.sqlite_db import apply_migrations, connect
+from bot.store.sqlite_worker import SqliteWorker
+from retrieval.sqlite_db import transaction
 
 _T = TypeVar("_T")
 
@@ -61,57 +58,19 @@ class SqliteConversationStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bot-store")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        self._db = SqliteWorker(path, COMPONENT, MIGRATIONS, name="conversation store")
 
     # -- lifetime ----------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect and migrate now, so that a bad database fails at start-up."""
-        await self._run(lambda conn: None)
+        await self._db.open()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._executor.submit(self._disconnect).result()
-        self._executor.shutdown(wait=True)
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = connect(self.path)
-            try:
-                apply_migrations(conn, COMPONENT, MIGRATIONS)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
+        """Wait for queued writes, then close. Idempotent."""
+        self._db.close()
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._closed:
-            raise RuntimeError("the conversation store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
-
-    def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        return work(self._connection())
-
-    @staticmethod
-    @contextmanager
-    def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        return await self._db.run(work)
 
     # -- conversations -----------------------------------------------------------------------
     async def create_conversation(
@@ -119,7 +78,7 @@ class SqliteConversationStore:
     ) -> Conversation:
         def work(conn: sqlite3.Connection) -> Conversation:
             now = self._clock()
-            with self._transaction(conn):
+            with transaction(conn):
                 if external_ref is not None:
                     existing = conn.execute(
                         "SELECT * FROM bot_conversations WHERE channel = ? AND external_ref = ?",
@@ -185,7 +144,7 @@ class SqliteConversationStore:
 
         def work(conn: sqlite3.Connection) -> Turn:
             now = self._clock()
-            with self._transaction(conn):
+            with transaction(conn):
                 _conversation_row(conn, conversation_id)
                 (position,) = conn.execute(
                     "SELECT COALESCE(MAX(position), 0) + 1 FROM bot_turns"
@@ -253,7 +212,7 @@ class SqliteConversationStore:
     # -- ratings -----------------------------------------------------------------------------
     async def add_rating(self, rating: Rating) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            with self._transaction(conn):
+            with transaction(conn):
                 _require_turn(conn, rating.turn_id)
                 conn.execute(
                     "INSERT INTO bot_ratings (turn_id, value, comment, channel, created_at)"
@@ -278,7 +237,7 @@ class SqliteConversationStore:
     # -- flags -------------------------------------------------------------------------------
     async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
         def work(conn: sqlite3.Connection) -> None:
-            with self._transaction(conn):
+            with transaction(conn):
                 turn = _require_turn(conn, turn_id)
                 # Partial-index conflict: the same open flag is not queued twice.
                 conn.execute(
@@ -342,7 +301,7 @@ class SqliteConversationStore:
         status = FlagStatus(status)
 
         def work(conn: sqlite3.Connection) -> Flag:
-            with self._transaction(conn):
+            with transaction(conn):
                 _flag_row(conn, flag_id)
                 reopened = status is FlagStatus.OPEN
                 conn.execute(
@@ -380,7 +339,7 @@ class SqliteConversationStore:
     ) -> Correction:
         def work(conn: sqlite3.Connection) -> Correction:
             now = self._clock()
-            with self._transaction(conn):
+            with transaction(conn):
                 if turn_id is not None:
                     _require_turn(conn, turn_id)
                 cursor = conn.execute(
