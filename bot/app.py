@@ -8,10 +8,14 @@ order (closed in reverse):
 2. the knowledge base, opened and loaded in a worker thread (skipped when a retriever is
    given);
 3. a bounded thread pool for searches;
-4. the generator: the trained model in its batching worker (none before training);
+4. the generator: the trained model in its batching worker, in a swappable holder (none
+   before training);
 5. the conversation engine (copy mode when there is no generator);
 6. a background task that switches to a newer index version when a job publishes one;
-7. the Slack adapter, when configured (:mod:`bot.slack.server`).
+7. a background task that switches the generator to a newly promoted (or rolled back)
+   adapter: replies in flight finish on the old worker, which then closes;
+8. when ``retrain.interval_hours`` is set, scheduled ``supportbot retrain`` subprocesses;
+9. the Slack adapter, when configured (:mod:`bot.slack.server`).
 
 Nothing is loaded at import: importing this module does not import torch.
 """
@@ -21,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
@@ -35,6 +41,7 @@ from bot.slack.server import setup_slack
 from bot.web import ENGINE, build_web_app
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
+    from bot.adapters.swappable import SwappableGenerator
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,10 @@ STORE = web.AppKey("conversation_store", ConversationStore)
 KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge_base")
 RETRIEVAL_EXECUTOR = web.AppKey("retrieval_executor", ThreadPoolExecutor)
 GENERATOR: web.AppKey[Generator | None] = web.AppKey("generator")
+SWAPPABLE: web.AppKey[SwappableGenerator] = web.AppKey("swappable_generator")
+
+# How long a replaced model worker may keep streaming the replies it started.
+_RETIRE_TIMEOUT_S = 120.0
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -70,6 +81,11 @@ def create_app(
     app.cleanup_ctx.append(partial(_executor_ctx, workers=config.retrieval_workers))
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
+    if generator is None and settings.engine.answer_mode != "copy":
+        # Follows promotions and rollbacks: the running server swaps to the live adapter.
+        app.cleanup_ctx.append(partial(_follow_ctx, interval=settings.retrain.poll_seconds))
+    if settings.retrain.interval_hours is not None:
+        app.cleanup_ctx.append(partial(_schedule_ctx, hours=settings.retrain.interval_hours))
     if retriever is None:
         app.cleanup_ctx.append(partial(_refresh_ctx, interval=config.index_refresh_seconds))
     setup_slack(app, settings)  # when configured: POST /slack/events or Socket Mode; closes first
@@ -143,39 +159,125 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
     """The in-process model in its batching worker, or None (the engine then copies).
 
     The model loads in a thread at start-up; a home without a trained model serves in
-    copy mode rather than failing, and says so.
+    copy mode rather than failing, and says so. The worker sits in a swappable holder, so
+    a newly promoted adapter can replace it while the server runs (:func:`_follow_ctx`).
     """
     settings = app[SETTINGS]
     if given is not None or settings.engine.answer_mode == "copy":
         app[GENERATOR] = given
         yield
         return
-    from bot.components import generator_paths
-    from finetune.pipeline import NoLiveAdapterError, load_live_generator
+    from bot.adapters.swappable import SwappableGenerator
+    from finetune.pipeline import NoLiveAdapterError
 
-    config = settings.generator
+    holder = SwappableGenerator()
+    app[SWAPPABLE] = holder
     try:
-        model = await asyncio.to_thread(load_live_generator, generator_paths(settings), config)
+        await _load_live_into(app, holder)
     except NoLiveAdapterError as exc:
         log.warning("%s; replies copy the best retrieved answer until then", exc)
-        app[GENERATOR] = None
+    app[GENERATOR] = holder if holder.loaded else None
+    try:
         yield
-        return
+    finally:
+        await holder.aclose()
+
+
+async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> None:
+    """Load the live adapter in a thread, start its worker and make it current; the
+    previous one (if any) is closed once the replies it is streaming have finished."""
     from bot.adapters.generation import WorkerGenerator
+    from bot.components import generator_paths
+    from finetune.pipeline import load_live_generator
     from finetune.worker import GenerationWorker
 
+    settings = app[SETTINGS]
+    config = settings.generator
+    model = await asyncio.to_thread(load_live_generator, generator_paths(settings), config)
     worker = GenerationWorker(
         model,
         max_batch_size=config.max_batch_size,
         batch_wait_ms=config.batch_wait_ms,
         max_queued=config.max_queued_requests,
     ).start()
-    log.info("serving generator %s", worker.version)
-    app[GENERATOR] = WorkerGenerator(worker)
+    old = holder.replace(WorkerGenerator(worker), close=worker.close)
+    log.info("serving generator %s%s", worker.version, f" (was {old.version})" if old else "")
+    if old is not None:
+        await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
+
+
+async def _follow_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
+    task = asyncio.create_task(_follow_live_adapter(app, interval), name="generator-follow")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _follow_live_adapter(app: web.Application, interval: float) -> None:
+    """Every ``interval`` seconds, switch to the live adapter if a retraining cycle
+    promoted another one (or an operator rolled back)."""
+    from bot.components import generator_paths
+    from bot.core.engine import ConversationEngine
+
+    holder = app[SWAPPABLE]
+    paths = generator_paths(app[SETTINGS])
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            live = await asyncio.to_thread(_live_adapter_name, paths.database)
+            if live is None or live == holder.version:
+                continue
+            await _load_live_into(app, holder)
+            engine = app[ENGINE]
+            # Started in copy mode before the first adapter: from now on it generates.
+            if isinstance(engine, ConversationEngine) and engine.generator is None:
+                engine.generator = holder
+        except Exception:
+            log.exception("switching to the new adapter failed; still serving %s", holder.version)
+
+
+def _live_adapter_name(database: Path) -> str | None:
+    from finetune.registry import ModelRegistry
+
+    registry = ModelRegistry.open(database)
     try:
-        yield
+        live = registry.live_adapter()
     finally:
-        await asyncio.to_thread(worker.close)
+        registry.close()
+    return live.folder.name if live is not None else None
+
+
+async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[None]:
+    task = asyncio.create_task(_scheduled_cycles(app, hours * 3600.0), name="retrain-schedule")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _scheduled_cycles(app: web.Application, interval: float) -> None:
+    """Every ``interval`` seconds, run ``supportbot retrain`` in a subprocess: training
+    never shares the event loop (or the serving process's memory) with customers."""
+    from bot.learning import scheduled_cycle_command
+
+    argv, env = scheduled_cycle_command(app[SETTINGS])
+    while True:
+        await asyncio.sleep(interval)
+        log.info("scheduled retraining cycle starting")
+        process = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
+        try:
+            code = await process.wait()
+        except asyncio.CancelledError:
+            # Shutdown: stop the cycle; its lock is taken over by the next one.
+            process.terminate()
+            await process.wait()
+            raise
+        log.log(
+            logging.INFO if code == 0 else logging.WARNING,
+            "scheduled retraining cycle ended with exit status %s",
+            code,
+        )
 
 
 async def _engine_ctx(

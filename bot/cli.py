@@ -453,6 +453,56 @@ def train(
 
 
 @app.command()
+def retrain(
+    ctx: typer.Context,
+    budget_minutes: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Training budget [default: retrain.budget_minutes]."),
+    ] = None,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the cycle record as JSON here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run one retraining cycle: train a new adapter from the logs and the operators'
+    feedback, warm-started from the live one, and promote it only if it is not worse."""
+    from dataclasses import asdict
+
+    from bot.learning import NothingIndexedError, run_retrain_cycle
+    from finetune.cycles import CycleLockedError
+
+    settings = _settings(ctx)
+    try:
+        report = run_retrain_cycle(settings, budget_minutes=budget_minutes, progress=progress)
+    except CycleLockedError as exc:
+        raise _fail(str(exc), code=3) from None
+    except (NothingIndexedError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(report.format_table())
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(asdict(report.record), indent=2), encoding="utf-8")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    to: Annotated[
+        int | None,
+        typer.Option(help="Adapter id to make live [default: the one before the live one]."),
+    ] = None,
+) -> None:
+    """Make the previous adapter version live again; a running server follows it."""
+    from bot.learning import rollback_generator
+
+    try:
+        record = rollback_generator(_settings(ctx), to=to)
+    except LookupError as exc:  # nothing to roll back to, or no such adapter
+        raise _fail(str(exc)) from None
+    typer.echo(record.reason)
+
+
+@app.command()
 def calibrate(
     ctx: typer.Context,
     eval_path: Annotated[

@@ -40,6 +40,46 @@ class ServerConfig(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class RetrainConfig(BaseModel):
+    """Retraining cycles (``supportbot retrain``) and how the server follows them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tolerance: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="A new adapter is promoted unless a gate figure (ROUGE-L, grounded "
+        "share) is worse than the live adapter's by more than this.",
+    )
+    approved_weight: int = Field(
+        2, ge=0, le=20, description="Times an operator-approved reply is repeated in training."
+    )
+    corrected_weight: int = Field(
+        3, ge=0, le=20, description="Times an operator's corrected answer is repeated."
+    )
+    interval_hours: float | None = Field(
+        None,
+        gt=0.0,
+        description="`supportbot serve` runs a cycle this often (in a subprocess); None: off.",
+    )
+    budget_minutes: float = Field(30.0, gt=0.0, description="Training budget of one cycle.")
+    lock_stale_minutes: float = Field(
+        360.0,
+        gt=0.0,
+        description="A cycle lock whose owner sent no heartbeat for this long is taken over "
+        "(a dead owner on this host is taken over at once).",
+    )
+    eval_corrections: int = Field(
+        50, ge=0, description="Most recent corrections added to the held-out gate set."
+    )
+    poll_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="How often the server checks for a newly promoted (or rolled back) adapter.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable. Construct with :func:`load_settings`."""
 
@@ -59,6 +99,7 @@ class Settings(BaseSettings):
     server: ServerConfig = ServerConfig()
     slack: SlackConfig = SlackConfig()
     ops: OpsConfig = OpsConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
     @property
     def paths(self) -> HomePaths:

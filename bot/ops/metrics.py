@@ -11,7 +11,13 @@ from markupsafe import Markup
 from bot.ops.auth import OpsError
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE
-from bot.ops.queries import MetricsSummary, daily_metrics, index_versions, model_versions
+from bot.ops.queries import (
+    MetricsSummary,
+    daily_metrics,
+    index_versions,
+    model_versions,
+    retrain_cycles,
+)
 from bot.ops.render import format_ms, format_percent, render
 from bot.web.errors import json_response
 
@@ -47,6 +53,7 @@ async def metrics_page(request: web.Request) -> web.Response:
             "counts": await request.app[REVIEW_ENGINE].store.counts(),
             "models": await database.read(model_versions),
             "indexes": await database.read(index_versions),
+            "cycles": await database.read(retrain_cycles),
         },
     )
 

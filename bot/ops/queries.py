@@ -351,6 +351,49 @@ def model_versions(conn: sqlite3.Connection) -> list[ModelVersion]:
     return versions
 
 
+@dataclass(frozen=True)
+class RetrainCycle:
+    id: int
+    kind: str  # "cycle" or "rollback"
+    status: str  # running, promoted, kept, failed, abandoned, rolled_back
+    started_at: float
+    finished_at: float | None
+    live_before: str | None  # adapter folder names
+    candidate: str | None
+    data: dict[str, Any]
+    figures: dict[str, Any]
+    reason: str
+
+
+def retrain_cycles(conn: sqlite3.Connection, limit: int = 20) -> list[RetrainCycle]:
+    """Retraining cycles and rollbacks, newest first; [] before the first one."""
+    if not _has_tables(conn, "retrain_cycles", "finetune_adapters"):
+        return []
+    rows = conn.execute(
+        "SELECT c.*, l.folder AS live_folder, n.folder AS candidate_folder"
+        " FROM retrain_cycles c"
+        " LEFT JOIN finetune_adapters l ON l.id = c.live_adapter_id"
+        " LEFT JOIN finetune_adapters n ON n.id = c.candidate_adapter_id"
+        " ORDER BY c.id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        RetrainCycle(
+            id=int(row["id"]),
+            kind=str(row["kind"]),
+            status=str(row["status"]),
+            started_at=float(row["started_at"]),
+            finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
+            live_before=Path(row["live_folder"]).name if row["live_folder"] else None,
+            candidate=Path(row["candidate_folder"]).name if row["candidate_folder"] else None,
+            data=_json_object(row["data"]),
+            figures=_json_object(row["figures"]),
+            reason=str(row["reason"]),
+        )
+        for row in rows
+    ]
+
+
 def index_versions(conn: sqlite3.Connection, limit: int = 20) -> list[IndexVersion]:
     """Published search-index versions, newest first; [] before the first ingest."""
     if not _has_tables(conn, "index_versions"):

@@ -1,0 +1,210 @@
+"""What the bot hands the retraining job: operator feedback as plain records, and the cycle.
+
+:func:`export_feedback` reads the conversation store's tables: bot replies an operator
+approved or rejected (the latest review of a turn wins) and every correction, each with
+the conversation before it. :func:`run_retrain_cycle` feeds them, the ingested logs and
+the knowledge base to :func:`finetune.retrain.run_cycle`. ``finetune`` never imports the
+bot; this module is the bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import RetrainConfig, Settings
+from retrieval.records import LogMessage, Role
+
+if TYPE_CHECKING:
+    from finetune.cycles import CycleRecord
+    from finetune.retrain import CycleReport, Evaluator, FeedbackRecord, RetrainPolicy, Trainer
+
+log = logging.getLogger(__name__)
+
+
+class NothingIndexedError(RuntimeError):
+    """No index version is live: there are no logs to retrain on."""
+
+
+def retrain_policy(config: RetrainConfig) -> RetrainPolicy:
+    from finetune.retrain import RetrainPolicy
+
+    return RetrainPolicy(
+        tolerance=config.tolerance,
+        approved_weight=config.approved_weight,
+        corrected_weight=config.corrected_weight,
+        budget_minutes=config.budget_minutes,
+        lock_stale_s=config.lock_stale_minutes * 60.0,
+        eval_corrections=config.eval_corrections,
+    )
+
+
+def export_feedback(database: Path) -> list[FeedbackRecord]:
+    """Approved, rejected and corrected replies, oldest first; [] before the bot has run."""
+    from retrieval.sqlite_db import connect
+
+    conn = connect(database)
+    try:
+        if not _has_tables(conn, "bot_turns", "bot_flags", "bot_corrections"):
+            return []
+        return _reviewed_replies(conn) + _corrections(conn)
+    finally:
+        conn.close()
+
+
+def run_retrain_cycle(
+    settings: Settings,
+    *,
+    budget_minutes: float | None = None,
+    progress: bool = True,
+    train: Trainer | None = None,
+    evaluate: Evaluator | None = None,
+) -> CycleReport:
+    """One retraining cycle over this home's logs and feedback (see finetune.retrain).
+
+    Raises NothingIndexedError before the first ingest, CycleLockedError while another
+    cycle runs, ValueError when there is nothing to train on.
+    """
+    from bot.components import generator_paths, open_knowledge_base
+    from finetune.retrain import run_cycle
+
+    paths = generator_paths(settings)
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise NothingIndexedError("nothing is indexed yet: run `supportbot ingest PATH` first")
+        knowledge.load()
+        feedback = export_feedback(paths.database)
+        return run_cycle(
+            logs=list(knowledge.iter_conversations()),
+            feedback=feedback,
+            retriever=knowledge,
+            config=settings.generator,
+            policy=retrain_policy(settings.retrain),
+            paths=paths,
+            train=train,
+            evaluate=evaluate,
+            budget_minutes=budget_minutes,
+            progress=progress,
+        )
+    finally:
+        knowledge.close()
+
+
+def rollback_generator(settings: Settings, *, to: int | None = None) -> CycleRecord:
+    """Make the previous adapter live (see finetune.retrain.rollback); a running server
+    switches to it at its next poll."""
+    from bot.components import generator_paths
+    from finetune.retrain import rollback
+
+    return rollback(generator_paths(settings), to=to)
+
+
+def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment for a ``supportbot retrain`` subprocess that sees the
+    same settings as the server (passed as environment, which beats the config file)."""
+    argv = [sys.executable, "-m", "bot.cli", "--home", str(settings.home), "retrain"]
+    env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    dumped = settings.model_dump(mode="json", include={"generator", "retrieval", "retrain"})
+    for name, value in dumped.items():
+        env[f"SUPPORTBOT_{name.upper()}"] = json.dumps(value)
+    env["SUPPORTBOT_LOG_LEVEL"] = settings.log_level
+    return [*argv, "--no-progress"], env
+
+
+# -- reading the store ---------------------------------------------------------------------
+
+_ROLE: dict[str, Role] = {"customer": "customer", "bot": "agent", "agent": "agent"}
+
+
+def _reviewed_replies(conn: sqlite3.Connection) -> list[FeedbackRecord]:
+    from finetune.retrain import FeedbackRecord
+
+    # The latest review of each bot turn; a corrected turn is exported as its correction.
+    rows = conn.execute(
+        "SELECT f.turn_id, f.status, f.resolved_at FROM bot_flags f"
+        " JOIN bot_turns t ON t.id = f.turn_id"
+        " WHERE t.role = 'bot' AND f.status IN ('approved', 'corrected', 'rejected')"
+        " ORDER BY f.resolved_at, f.id"
+    ).fetchall()
+    latest: dict[str, tuple[str, float]] = {}
+    for row in rows:
+        latest[row["turn_id"]] = (row["status"], float(row["resolved_at"] or 0.0))
+    records = []
+    for turn_id, (status, resolved_at) in latest.items():
+        if status not in ("approved", "rejected"):
+            continue  # a corrected turn is exported as its correction
+        found = _exchange(conn, turn_id)
+        if found is None:
+            continue
+        history, customer_text, reply = found
+        records.append(
+            FeedbackRecord(
+                "approved" if status == "approved" else "rejected",
+                f"turn:{turn_id}",
+                history,
+                customer_text,
+                reply,
+                resolved_at,
+            )
+        )
+    return records
+
+
+def _corrections(conn: sqlite3.Connection) -> list[FeedbackRecord]:
+    from finetune.retrain import FeedbackRecord
+
+    records = []
+    for row in conn.execute("SELECT * FROM bot_corrections ORDER BY created_at, id"):
+        history: tuple[LogMessage, ...] = ()
+        if row["turn_id"] is not None:
+            found = _exchange(conn, row["turn_id"])
+            history = found[0] if found is not None else ()
+        records.append(
+            FeedbackRecord(
+                "corrected",
+                str(row["source_id"] or f"correction:{row['id']}"),
+                history,
+                str(row["question"]),
+                str(row["answer"]),
+                float(row["created_at"]),
+            )
+        )
+    return records
+
+
+def _exchange(
+    conn: sqlite3.Connection, turn_id: str
+) -> tuple[tuple[LogMessage, ...], str, str] | None:
+    """(history before the customer's message, that message, the reply) for a bot turn."""
+    turn = conn.execute(
+        "SELECT conversation_id, position, text FROM bot_turns WHERE id = ?", (turn_id,)
+    ).fetchone()
+    if turn is None:
+        return None
+    earlier = conn.execute(
+        "SELECT role, text FROM bot_turns WHERE conversation_id = ? AND position < ?"
+        " ORDER BY position",
+        (turn["conversation_id"], turn["position"]),
+    ).fetchall()
+    start = len(earlier)
+    while start > 0 and earlier[start - 1]["role"] == "customer":
+        start -= 1
+    if start == len(earlier):
+        return None  # the bot spoke first: no question to learn from
+    history = tuple(LogMessage(_ROLE[r["role"]], r["text"]) for r in earlier[:start])
+    question = "\n".join(r["text"] for r in earlier[start:])
+    return history, question, str(turn["text"])
+
+
+def _has_tables(conn: sqlite3.Connection, *names: str) -> bool:
+    placeholders = ", ".join("?" for _ in names)
+    (found,) = conn.execute(
+        f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})",
+        names,
+    ).fetchone()
+    return int(found) == len(names)

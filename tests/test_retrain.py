@@ -1,0 +1,623 @@
+"""Retraining cycles: data assembly, warm start, the gate, promotion, rollback, the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune.config import GeneratorConfig
+from finetune.cycles import CycleLock, CycleLockedError, CycleLog, LockOwner
+from finetune.pipeline import GeneratorPaths
+from finetune.registry import AdapterRecord, ModelRegistry
+from finetune.retrain import (
+    FeedbackRecord,
+    GateSet,
+    RetrainPolicy,
+    assemble_training_set,
+    decide,
+    rollback,
+    run_cycle,
+)
+from finetune.testing import InMemoryRetriever, tiny_model, tiny_tokenizer, toy_conversations
+from retrieval.records import LogMessage
+from tests.test_ops import ops  # noqa: F401  (the dashboard fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+LOGS = toy_conversations(repeats=2)
+CONFIG = GeneratorConfig(
+    instructions="Answer.",
+    retrieved_k=1,
+    raft_pool=4,
+    max_prompt_tokens=96,
+    max_new_tokens=12,
+    no_repeat_ngram_size=0,
+    train_batch_size=8,
+    max_epochs=1,
+    eval_max_examples=3,
+    lora_r=4,
+    lora_alpha=8,
+    lora_dropout=0.0,
+    eval_percent=20.0,
+)
+POLICY = RetrainPolicy(tolerance=0.05, approved_weight=2, corrected_weight=3, budget_minutes=0.2)
+CORRECTION = FeedbackRecord(
+    "corrected",
+    "correction:1",
+    (),
+    "can I pay with a gift card",
+    "Gift cards work online and in stores. Article KB-PAY-07.",
+    created_at=100.0,
+)
+FEEDBACK = [
+    FeedbackRecord(
+        "approved",
+        "turn:t1",
+        (LogMessage("customer", "hello"), LogMessage("agent", "Hi! How can I help?")),
+        "where is my order",
+        "Orders ship in 2 working days. Track it at shop.com/track. Article KB-SHP-02.",
+        created_at=90.0,
+    ),
+    CORRECTION,
+    FeedbackRecord("rejected", "turn:t3", (), "do you sell kayaks", "Yes, $5.", created_at=95.0),
+]
+
+
+def make_home(root: Path) -> GeneratorPaths:
+    """A home with a tiny pretrained base and a live adapter v0001 (random LoRA weights)."""
+    import torch
+
+    from finetune.modeling import attach_lora, load_base
+    from finetune.training import publish_adapter
+
+    paths = GeneratorPaths.under(root)
+    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages] + [CORRECTION.reply])
+    base_folder = root / "base-model"
+    tiny_model("gpt2", len(tokenizer), context=256).save_pretrained(str(base_folder))
+    tokenizer.save_pretrained(str(base_folder))
+    model = attach_lora(load_base(base_folder), CONFIG)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.5)  # far from a fresh adapter's zeros
+    folder = publish_adapter(
+        model,
+        adapters_root=paths.adapters,
+        config=CONFIG,
+        base_folder=base_folder,
+        metrics={},
+        training_conversations=LOGS,
+    )
+    registry = ModelRegistry.open(paths.database)
+    try:
+        base = registry.register_base(base_folder, source="pretrained", model_ref=str(base_folder))
+        registry.promote(registry.register_adapter(folder, base_id=base.id).id)
+    finally:
+        registry.close()
+    return paths
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> GeneratorPaths:
+    return make_home(tmp_path / "home")
+
+
+def _live(paths: GeneratorPaths) -> AdapterRecord | None:
+    registry = ModelRegistry.open(paths.database)
+    try:
+        return registry.live_adapter()
+    finally:
+        registry.close()
+
+
+def _cycles(paths: GeneratorPaths) -> list[Any]:
+    log = CycleLog.open(paths.database)
+    try:
+        return log.cycles()
+    finally:
+        log.close()
+
+
+def _lora_b(folder: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return {
+        k: v
+        for k, v in load_file(str(folder / "adapter_model.safetensors")).items()
+        if "lora_B" in k
+    }
+
+
+def _scripted(live_figures: dict[str, float], candidate_figures: dict[str, float]) -> Any:
+    """An evaluator that reports fixed figures: the test decides which adapter is better."""
+    seen: list[tuple[str, int, int]] = []
+
+    def evaluate(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
+        seen.append((adapter.folder.name, len(gate.held_out), len(gate.corrections)))
+        return dict(live_figures if adapter.folder.name == "v0001" else candidate_figures)
+
+    evaluate.seen = seen  # type: ignore[attr-defined]
+    return evaluate
+
+
+# -- the training set ----------------------------------------------------------------------
+
+
+def test_training_set_weights_feedback_and_leaves_rejected_out() -> None:
+    data = assemble_training_set(LOGS, FEEDBACK, POLICY, CONFIG)
+    ids = [c.id for c in data.train]
+    assert sum(i.startswith("feedback:turn:t1#") for i in ids) == 2  # approved, weight 2
+    assert sum(i.startswith("feedback:correction:1#") for i in ids) == 3  # corrected, weight 3
+    assert not any("t3" in i for i in ids)  # rejected: left out
+    replies = [m.text for c in data.train for m in c.messages if m.role == "agent"]
+    assert "Yes, $5." not in replies
+    # The held-out share is fixed by the conversation ids and never trained on.
+    again = assemble_training_set(list(reversed(LOGS)), [], POLICY, CONFIG)
+    assert {c.id for c in again.held_out} == {c.id for c in data.held_out} != set()
+    assert not {c.id for c in data.held_out} & set(ids)
+    assert [c.messages[-1].text for c in data.corrections] == [CORRECTION.reply]
+    assert data.counts == {
+        "log_conversations": len(LOGS) - len(data.held_out),
+        "held_out_conversations": len(data.held_out),
+        "approved": 1,
+        "corrected": 1,
+        "rejected": 1,
+        "training_conversations": len(LOGS) - len(data.held_out) + 5,
+        "gate_corrections": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidate", "live", "promote"),
+    [
+        ({"held_out_rouge_l": 0.50, "corrections_rouge_l": 0.9}, {"held_out_rouge_l": 0.40}, True),
+        ({"held_out_rouge_l": 0.38}, {"held_out_rouge_l": 0.40}, True),  # within tolerance
+        ({"held_out_rouge_l": 0.30}, {"held_out_rouge_l": 0.40}, False),
+        (
+            {"held_out_rouge_l": 0.5, "held_out_grounded": 0.5},
+            {"held_out_rouge_l": 0.4, "held_out_grounded": 0.9},
+            False,
+        ),
+        ({"held_out_rouge_l": 0.1}, None, True),  # nothing live yet
+    ],
+)
+def test_gate_decision(
+    candidate: dict[str, float], live: dict[str, float] | None, promote: bool
+) -> None:
+    decision = decide(candidate, live, tolerance=0.05)
+    assert decision.promote is promote
+    assert bool(decision.worse) is (not promote)
+
+
+# -- whole cycles ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("candidate_figures", "status"),
+    [
+        (
+            {"held_out_rouge_l": 0.61, "held_out_grounded": 1.0, "corrections_rouge_l": 0.9},
+            "promoted",
+        ),
+        ({"held_out_rouge_l": 0.20, "held_out_grounded": 1.0, "corrections_rouge_l": 0.9}, "kept"),
+    ],
+    ids=["better", "worse"],
+)
+def test_cycle_promotes_a_better_adapter_and_refuses_a_worse_one(
+    paths: GeneratorPaths, candidate_figures: dict[str, float], status: str
+) -> None:
+    live_figures = {"held_out_rouge_l": 0.55, "held_out_grounded": 1.0, "corrections_rouge_l": 0.1}
+    before = _live(paths)
+    assert before is not None and before.folder.name == "v0001"
+    evaluate = _scripted(live_figures, candidate_figures)
+    report = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        evaluate=evaluate,
+        progress=False,
+    )
+    # A real warm-started adapter was trained, published and registered either way.
+    assert report.candidate is not None and report.candidate.folder.name == "v0002"
+    assert report.candidate.parent_id == before.id
+    assert report.candidate.metrics["retrain"]["warm_start_from"] == "v0001"
+    # Both were judged on the same gate set: held-out conversations plus the correction.
+    assert {s[0] for s in evaluate.seen} == {"v0001", "v0002"}
+    assert len({s[1:] for s in evaluate.seen}) == 1 and evaluate.seen[0][2] == 1
+    live = _live(paths)
+    assert live is not None
+    assert live.folder.name == ("v0002" if status == "promoted" else "v0001")
+    [record] = _cycles(paths)
+    assert record.status == status and record.live_adapter_id == before.id
+    assert record.candidate_adapter_id == report.candidate.id
+    assert record.data["approved"] == 1 and record.data["rejected"] == 1
+    assert record.figures["candidate"] == candidate_figures
+    assert record.figures["live"] == live_figures
+    assert status in report.format_table()
+
+
+def test_new_adapter_starts_from_the_live_weights(paths: GeneratorPaths) -> None:
+    report = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG.model_copy(update={"learning_rate": 1e-5}),
+        policy=POLICY,
+        paths=paths,
+        evaluate=_scripted({"held_out_rouge_l": 0.5}, {"held_out_rouge_l": 0.5}),
+        progress=False,
+    )
+    assert report.candidate is not None
+    live_b, new_b = _lora_b(paths.adapters / "v0001"), _lora_b(report.candidate.folder)
+    assert live_b.keys() == new_b.keys() and live_b
+    for name, weights in live_b.items():
+        # A fresh LoRA starts with B = 0; a warm start keeps the live adapter's B.
+        assert float((new_b[name] - weights).abs().max()) < 0.05 * float(weights.abs().max())
+
+
+def test_rollback_walks_back_to_the_previous_version(paths: GeneratorPaths) -> None:
+    report = run_cycle(
+        logs=LOGS,
+        feedback=[],
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        evaluate=_scripted({"held_out_rouge_l": 0.1}, {"held_out_rouge_l": 0.9}),
+        progress=False,
+    )
+    assert report.promoted and _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
+    record = rollback(paths)
+    assert _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
+    assert record.kind == "rollback" and "v0002 to v0001" in record.reason
+    with pytest.raises(LookupError, match="no parent"):
+        rollback(paths)  # v0001 was the first version
+    rollback(paths, to=report.candidate.id)  # type: ignore[union-attr]
+    assert _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
+    assert [c.kind for c in _cycles(paths)] == ["rollback", "rollback", "cycle"]
+
+
+# -- the lock --------------------------------------------------------------------------------
+
+
+def test_lock_refuses_a_second_cycle_and_takes_over_a_stale_one(tmp_path: Path) -> None:
+    database = tmp_path / "supportbot.db"
+    with CycleLock(database, stale_after_s=60):
+        with pytest.raises(CycleLockedError, match="already running"):
+            CycleLock(database, stale_after_s=60).acquire()
+        # Another host's owner is judged by its heartbeat only.
+        other = CycleLock(database, stale_after_s=60, owner=LockOwner(1, "elsewhere", "1"))
+        with pytest.raises(CycleLockedError):
+            other.acquire()
+    remote = CycleLock(database, stale_after_s=0.5, heartbeat_s=60, owner=LockOwner(1, "far", ""))
+    remote.acquire()
+    remote._stop.set()  # a hung owner: no more heartbeats
+    time.sleep(0.7)
+    with CycleLock(database, stale_after_s=0.5) as taker:
+        assert taker.abandoned == []
+    remote.release()
+
+
+_KILLED_CYCLE = """
+import json, os, signal, sys
+from pathlib import Path
+from finetune.config import GeneratorConfig
+from finetune.pipeline import GeneratorPaths
+from finetune.retrain import RetrainPolicy, run_cycle
+from finetune.testing import InMemoryRetriever, toy_conversations
+
+home, config, policy = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+logs = toy_conversations(repeats=2)
+
+def die(step, loss):
+    if step == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: like kill -9
+
+run_cycle(
+    logs=logs, feedback=[], retriever=InMemoryRetriever(logs),
+    config=GeneratorConfig(**config), policy=RetrainPolicy(**policy),
+    paths=GeneratorPaths.under(home), progress=False, on_step=die,
+)
+"""
+
+
+def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
+    paths: GeneratorPaths,
+) -> None:
+    home = paths.database.parent
+    policy = {**POLICY.__dict__, "lock_stale_s": 3600.0}
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_CYCLE,
+            str(home),
+            CONFIG.model_dump_json(),
+            json.dumps(policy),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
+    [killed] = _cycles(paths)
+    assert killed.status == "running"  # nobody recorded the end: it was killed
+    assert [p.name for p in paths.adapters.iterdir()] == ["v0001"]
+
+    # The next cycle takes the dead owner's lock at once (not after the hour-long timeout)
+    # and runs with the real evaluation on the tiny models.
+    report = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=RetrainPolicy(**policy),
+        paths=paths,
+        progress=False,
+    )
+    newest, killed = _cycles(paths)
+    assert killed.status == "abandoned"
+    assert newest.status in ("promoted", "kept") and newest.id == report.record.id
+    figures = newest.figures
+    for key in ("held_out_rouge_l", "held_out_grounded", "corrections_rouge_l"):
+        assert 0.0 <= figures["candidate"][key] <= 1.0
+        assert 0.0 <= figures["live"][key] <= 1.0
+    assert figures["candidate"]["corrections_examples"] == 1
+    live = _live(paths)
+    assert live is not None
+    assert live.folder.name == ("v0002" if report.promoted else "v0001")
+
+
+# -- the bot's side: feedback export, hot swap, commands -------------------------------------
+
+
+async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> None:
+    from bot.core.types import FlagReason, FlagStatus
+    from bot.learning import export_feedback
+    from bot.store.sqlite import SqliteConversationStore
+
+    database = tmp_path / "supportbot.db"
+    assert export_feedback(database) == []  # before the bot ever ran
+    store = SqliteConversationStore(database)
+    await store.open()
+    try:
+        conv = await store.create_conversation("web")
+        await store.add_turn(conv.id, "customer", "hello")
+        greet = await store.add_turn(conv.id, "bot", "Hi! How can I help?")
+        await store.add_turn(conv.id, "customer", "where is my order")
+        good = await store.add_turn(conv.id, "bot", "Orders ship in 2 days.")
+        await store.add_turn(conv.id, "customer", "do you sell kayaks")
+        bad = await store.add_turn(conv.id, "bot", "Yes, $5.")
+        await store.add_turn(conv.id, "customer", "can I pay with a gift card")
+        fixed = await store.add_turn(conv.id, "bot", "No idea.")
+        for turn, status in (
+            (greet, FlagStatus.APPROVED),
+            (good, FlagStatus.APPROVED),
+            (bad, FlagStatus.REJECTED),
+        ):
+            await store.add_flag(turn.id, FlagReason.LOW_CONFIDENCE)
+            await store.resolve_turn_flags(turn.id, status, "ann")
+        # A later review wins: the greeting is rejected after all.
+        await store.add_flag(greet.id, FlagReason.THUMBS_DOWN)
+        await store.resolve_turn_flags(greet.id, FlagStatus.REJECTED, "bob")
+        await store.add_flag(fixed.id, FlagReason.HANDOFF)
+        await store.add_correction(
+            "can I pay with a gift card",
+            "Yes, online and in stores.",
+            created_by="ann",
+            turn_id=fixed.id,
+        )
+        await store.resolve_turn_flags(fixed.id, FlagStatus.CORRECTED, "ann")
+    finally:
+        store.close()
+
+    records = {r.source_id: r for r in export_feedback(database)}
+    assert {k: r.kind for k, r in records.items()} == {
+        f"turn:{greet.id}": "rejected",
+        f"turn:{good.id}": "approved",
+        f"turn:{bad.id}": "rejected",
+        "correction:1": "corrected",
+    }
+    approved = records[f"turn:{good.id}"]
+    assert approved.customer_text == "where is my order"
+    assert approved.reply == "Orders ship in 2 days."
+    assert approved.history == (
+        LogMessage("customer", "hello"),
+        LogMessage("agent", "Hi! How can I help?"),
+    )
+    corrected = records["correction:1"]
+    assert corrected.reply == "Yes, online and in stores."
+    assert corrected.history[-1] == LogMessage("agent", "Yes, $5.")  # what came before
+
+
+class _GatedGenerator:
+    """Streams "<version>:" then "done" once ``gate`` is set."""
+
+    def __init__(self, version: str, *, open_gate: bool = False) -> None:
+        import asyncio
+
+        self.version = version
+        self.gate = asyncio.Event()
+        if open_gate:
+            self.gate.set()
+
+    async def stream(self, request: Any) -> Any:
+        yield f"{self.version}:"
+        await self.gate.wait()
+        yield "done"
+
+
+async def test_swap_finishes_replies_in_flight_on_the_old_model() -> None:
+    import asyncio
+
+    from bot.adapters.swappable import SwappableGenerator
+    from bot.core.types import GenerationRequest
+
+    request = GenerationRequest("where is my order")
+    holder, closed = SwappableGenerator(), []
+    old, new = _GatedGenerator("v1"), _GatedGenerator("v2", open_gate=True)
+    holder.replace(old, close=lambda: closed.append("v1"))
+    in_flight = holder.stream(request)
+    assert await anext(in_flight) == "v1:"
+
+    previous = holder.replace(new, close=lambda: closed.append("v2"))
+    assert previous is not None and holder.version == "v2"
+    retiring = asyncio.create_task(holder.retire(previous, timeout=10))
+    # A new request goes to the new model at once, while the old reply is still streaming.
+    assert [p async for p in holder.stream(request)] == ["v2:", "done"]
+    await asyncio.sleep(0.05)
+    assert not retiring.done() and closed == []
+    old.gate.set()
+    assert [p async for p in in_flight] == ["done"]  # finished on the old model
+    await asyncio.wait_for(retiring, 5)
+    assert closed == ["v1"]
+    await holder.aclose()
+    assert closed == ["v1", "v2"]
+
+
+async def test_running_server_follows_promotion_and_rollback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import finetune.pipeline
+    from bot.app import GENERATOR, SWAPPABLE, create_app, started
+    from bot.settings import load_settings
+    from bot.web import ENGINE
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import LoadedModel
+    from tests.fakes import FakeRetriever
+
+    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages])
+    model = tiny_model("gpt2", len(tokenizer), context=256)
+    loads: list[str] = []
+
+    def fake_load(paths: GeneratorPaths, config: GeneratorConfig) -> ReplyGenerator:
+        registry = ModelRegistry.open(paths.database)
+        try:
+            live = registry.live_adapter()
+        finally:
+            registry.close()
+        if live is None:
+            raise finetune.pipeline.NoLiveAdapterError("nothing live")
+        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), CONFIG)
+        generator.version = live.folder.name
+        loads.append(live.folder.name)
+        return generator
+
+    monkeypatch.setattr(finetune.pipeline, "load_live_generator", fake_load)
+    settings = load_settings(home=tmp_path / "home", retrain={"poll_seconds": 0.05})
+    paths = GeneratorPaths.under(settings.home)
+    registry = ModelRegistry.open(paths.database)
+    app = create_app(settings, retriever=FakeRetriever())
+    try:
+        async with started(app):
+            assert app[GENERATOR] is None  # nothing trained yet: copy mode
+            base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
+            first = registry.register_adapter(tmp_path / "v0001", base_id=base.id)
+            second = registry.register_adapter(
+                tmp_path / "v0002", base_id=base.id, parent_id=first.id
+            )
+
+            async def serving(version: str) -> None:
+                for _ in range(200):
+                    if app[SWAPPABLE].version == version:
+                        return
+                    await asyncio.sleep(0.02)
+                raise AssertionError(f"still serving {app[SWAPPABLE].version}, not {version}")
+
+            registry.promote(first.id)
+            await serving("v0001")
+            assert app[ENGINE].generator is app[SWAPPABLE]  # type: ignore[attr-defined]
+            registry.promote(second.id)
+            await serving("v0002")
+            rollback(paths)
+            await serving("v0001")
+            reply = [p async for p in app[SWAPPABLE].stream(_request())]
+            assert isinstance("".join(reply), str)
+    finally:
+        registry.close()
+    assert loads == ["v0001", "v0002", "v0001"]
+
+
+def _request() -> Any:
+    from bot.core.types import GenerationRequest
+
+    return GenerationRequest("where is my order", max_new_tokens=4)
+
+
+def test_rollback_command(paths: GeneratorPaths) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    runner = CliRunner()
+    home = str(paths.database.parent)
+    result = runner.invoke(app, ["--home", home, "rollback"])
+    assert result.exit_code == 2 and "has no parent" in result.output
+    run_cycle(
+        logs=LOGS,
+        feedback=[],
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        evaluate=_scripted({"held_out_rouge_l": 0.1}, {"held_out_rouge_l": 0.9}),
+        progress=False,
+    )
+    result = runner.invoke(app, ["--home", home, "rollback"])
+    assert result.exit_code == 0, result.output
+    assert "rolled back from v0002 to v0001" in result.output
+    assert _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
+
+
+async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -> None:  # noqa: F811
+    from tests.test_ops import logged_in, page
+
+    await logged_in(ops)
+    registry = ModelRegistry.open(ops.database)
+    cycles = CycleLog.open(ops.database)
+    try:
+        base = registry.register_base(Path("/m/base"), source="pretrained", model_ref="/m/base")
+        first = registry.register_adapter(Path("/m/adapters/v0001"), base_id=base.id)
+        second = registry.register_adapter(
+            Path("/m/adapters/v0002"), base_id=base.id, parent_id=first.id
+        )
+        registry.promote(first.id)
+        cycle = cycles.start(
+            owner="pid 1 on host",
+            live_adapter_id=first.id,
+            data={"training_conversations": 42, "approved": 3, "corrected": 2, "rejected": 1},
+        )
+        cycles.set_candidate(cycle, second.id)
+        cycles.finish(
+            cycle,
+            status="kept",
+            reason="worse than live by more than 0.02: held_out_rouge_l -0.100",
+            figures={
+                "candidate": {"held_out_rouge_l": 0.3125},
+                "live": {"held_out_rouge_l": 0.4125},
+            },
+        )
+    finally:
+        cycles.close()
+        registry.close()
+    text = await page(ops, "/ops/metrics")
+    assert "Retraining cycles" in text
+    assert "42 conversations · 3 approved · 2 corrected · 1 rejected" in text
+    assert "v0002 vs v0001" in text and "0.312 vs 0.412" in text
+    assert "kept" in text and "worse than live by more than 0.02" in text
