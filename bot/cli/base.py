@@ -1,0 +1,74 @@
+"""The command-line application, its global options and shared helpers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="supportbot: a self-hosted customer-service bot that learns from your support logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+log = logging.getLogger("supportbot")
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding all state (env SUPPORTBOT_HOME, default ./.supportbot)"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML config file (env SUPPORTBOT_CONFIG, default <home>/supportbot.toml)"
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Global options; every command reads the same settings."""
+    try:
+        settings = load_settings(config_file=config, home=home)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    log_file = settings.paths.logs / "supportbot.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        # delay: the file appears with the first record, not with every --help.
+        handlers.append(
+            RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=3, delay=True)
+        )
+    except OSError as exc:  # a read-only home still runs, logging to stderr only
+        typer.secho(f"warning: cannot write {log_file}: {exc}", err=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), 20),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+    )
+    # Their per-call INFO lines (model loading, HTTP requests) would drown ours.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = settings

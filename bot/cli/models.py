@@ -1,0 +1,148 @@
+"""Commands over the generator: train, retrain, rollback."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.base import app, fail, settings_of
+from retrieval.records import ParseIssue
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    budget_minutes: Annotated[
+        float, typer.Option(min=0.1, help="Wall-clock budget for building and training.")
+    ] = 30.0,
+    eval_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval", help="Held-out conversations (JSONL); default: a fixed share of the logs."
+        ),
+    ] = None,
+    rebuild_base: Annotated[
+        bool, typer.Option(help="Bootstrap a new base model even if one exists.")
+    ] = False,
+    promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--promote/--no-promote",
+            help="Make the new adapter live (default: only if none is live yet).",
+        ),
+    ] = None,
+    if_missing: Annotated[
+        bool, typer.Option(help="Do nothing when an adapter is already live.")
+    ] = False,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report as JSON here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a new LoRA adapter (bootstrapping a small base model offline if needed),
+    evaluate it against the base model and copying the top retrieved reply, and publish it."""
+    from bot.components import generator_paths, open_knowledge_base
+    from finetune.pipeline import train_generator
+    from finetune.registry import ModelRegistry
+    from retrieval.ingest import scrub_conversation
+    from retrieval.parsers import read_logs
+
+    settings = settings_of(ctx)
+    paths = generator_paths(settings)
+    if if_missing:
+        registry = ModelRegistry.open(paths.database)
+        try:
+            live = registry.live_adapter()
+        finally:
+            registry.close()
+        if live is not None:
+            typer.echo(f"adapter {live.folder} is live; nothing to do (--if-missing)")
+            return
+    held_out = None
+    if eval_path is not None:
+        if not eval_path.is_file():
+            raise fail(f"no such file: {eval_path}")
+        pii: Counter[str] = Counter()
+        held_out = [
+            scrub_conversation(c, pii)
+            for c in read_logs(eval_path)
+            if not isinstance(c, ParseIssue)
+        ]
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
+        knowledge.load()
+        report = train_generator(
+            conversations=list(knowledge.iter_conversations()),
+            retriever=knowledge,
+            config=settings.generator,
+            paths=paths,
+            eval_conversations=held_out,
+            budget_minutes=budget_minutes,
+            rebuild_base=rebuild_base,
+            promote=promote,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        knowledge.close()
+    typer.echo(report.format_table())
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+
+
+@app.command()
+def retrain(
+    ctx: typer.Context,
+    budget_minutes: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Training budget [default: retrain.budget_minutes]."),
+    ] = None,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the cycle record as JSON here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run one retraining cycle: train a new adapter from the logs and the operators'
+    feedback, warm-started from the live one, and promote it only if it is not worse."""
+    from dataclasses import asdict
+
+    from bot.learning import NothingIndexedError, run_retrain_cycle
+    from finetune.cycles import CycleLockedError
+
+    settings = settings_of(ctx)
+    try:
+        report = run_retrain_cycle(settings, budget_minutes=budget_minutes, progress=progress)
+    except CycleLockedError as exc:
+        raise fail(str(exc), code=3) from None
+    except (NothingIndexedError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(report.format_table())
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(asdict(report.record), indent=2), encoding="utf-8")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    to: Annotated[
+        int | None,
+        typer.Option(help="Adapter id to make live [default: the one before the live one]."),
+    ] = None,
+) -> None:
+    """Make the previous adapter version live again; a running server follows it."""
+    from bot.learning import rollback_generator
+
+    try:
+        record = rollback_generator(settings_of(ctx), to=to)
+    except LookupError as exc:  # nothing to roll back to, or no such adapter
+        raise fail(str(exc)) from None
+    typer.echo(record.reason)
