@@ -6,11 +6,15 @@ import logging
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.settings import Settings, SettingsError, load_settings
+from retrieval.records import ParseIssue
+
+if TYPE_CHECKING:
+    from retrieval.questions import Question
 
 app = typer.Typer(
     help="supportbot: a self-hosted customer-service bot that learns from your support logs.",
@@ -72,3 +76,21 @@ def main_options(
     for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = settings
+
+
+def load_question_file(path: Path) -> tuple[list[Question], int]:
+    """The questions of a bulk JSONL file and how many malformed lines were reported and
+    skipped."""
+    from retrieval.questions import read_questions
+
+    if not path.is_file():
+        raise fail(f"no such file: {path}")
+    questions: list[Question] = []
+    skipped = 0
+    for record in read_questions(path):
+        if isinstance(record, ParseIssue):
+            typer.secho(f"  skipped {record}", fg=typer.colors.YELLOW, err=True)
+            skipped += 1
+        else:
+            questions.append(record)
+    return questions, skipped

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.base import app, fail, settings_of
-from retrieval.records import ParseIssue
+from bot.cli.base import app, fail, load_question_file, settings_of
 
 
 @app.command()
@@ -129,20 +128,8 @@ def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
     from tqdm import tqdm
 
     from retrieval.knowledge import Query
-    from retrieval.questions import Question, read_questions
-    from retrieval.records import ParseIssue
 
-    if not in_path.is_file():
-        raise fail(f"no such file: {in_path}")
-    questions: list[Question] = []
-    issues: list[ParseIssue] = []
-    for record in read_questions(in_path):
-        if isinstance(record, ParseIssue):
-            issues.append(record)
-        else:
-            questions.append(record)
-    for issue in issues:
-        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    questions, skipped = load_question_file(in_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with (
@@ -157,7 +144,7 @@ def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             bar.update(len(chunk))
     tmp.replace(out_path)
-    typer.echo(f"wrote {len(questions)} results to {out_path} ({len(issues)} lines skipped)")
+    typer.echo(f"wrote {len(questions)} results to {out_path} ({skipped} lines skipped)")
 
 
 @app.command()

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.base import app, fail, settings_of
+from bot.cli.base import app, load_question_file, settings_of
 from bot.settings import Settings
-from retrieval.records import ParseIssue
 
 
 @app.command()
@@ -65,8 +64,6 @@ def answer(
     """Answer questions in bulk through the same engine as the server (benchmarks, evals)."""
     import asyncio
 
-    if not in_path.is_file():
-        raise fail(f"no such file: {in_path}")
     settings = settings_of(ctx)
     answered, failed, skipped = asyncio.run(
         _answer_file(settings, in_path, out_path, concurrency=concurrency, record=record)
@@ -88,18 +85,8 @@ async def _answer_file(
 
     from bot.app import create_app, started
     from bot.store.sqlite import SqliteConversationStore
-    from retrieval.questions import Question, read_questions
-    from retrieval.records import ParseIssue
 
-    questions: list[Question] = []
-    issues: list[ParseIssue] = []
-    for item in read_questions(in_path):
-        if isinstance(item, ParseIssue):
-            issues.append(item)
-        else:
-            questions.append(item)
-    for issue in issues:
-        typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
+    questions, skipped = load_question_file(in_path)
     with tempfile.TemporaryDirectory(prefix="supportbot-answer-") as scratch:
         store = None if record else SqliteConversationStore(Path(scratch) / "answers.db")
         try:
@@ -130,7 +117,7 @@ async def _answer_file(
         finally:
             if store is not None:
                 store.close()
-    return answered, failed, len(issues)
+    return answered, failed, skipped
 
 
 async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) -> list[Any]:
