@@ -36,9 +36,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def questions(limit: int) -> list[str]:
+def questions(path: Path, limit: int) -> list[str]:
+    """The first customer message of each line of a JSONL conversations/questions file."""
     texts = []
-    with open(REPO / "data" / "sample" / "eval.jsonl", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for line in fh:
             record = json.loads(line)
             first = next(m for m in record["messages"] if m["role"] in ("customer", "user"))
@@ -137,6 +138,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=REPO / ".supportbot")
     parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=REPO / "data" / "sample" / "eval.jsonl",
+        help="JSONL whose lines hold messages; the first customer message is asked",
+    )
     parser.add_argument("--requests", type=int, default=64, help="replies per level")
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = parser.parse_args()
@@ -170,7 +177,7 @@ def main() -> None:
     )
     try:
         wait_ready(base, server)
-        texts = questions(200)
+        texts = questions(args.questions, 400)
         asyncio.run(run_level(base, texts, 1, 4))  # warm-up
         rows = [
             asyncio.run(run_level(base, texts, int(c), args.requests))
