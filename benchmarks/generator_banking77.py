@@ -40,7 +40,7 @@ from finetune.prompting import PromptRequest  # noqa: E402
 from retrieval.knowledge import Query  # noqa: E402
 from retrieval.records import Conversation, LogMessage, RetrievedExchange  # noqa: E402
 
-DATA = Path("/work/shared/datasets/banking77")
+DATA = ROOT.parent / "shared" / "datasets" / "banking77"
 RESULTS = ROOT / "benchmarks" / "results"
 CODE_RE = re.compile(r"KB-\d{4}")
 log = logging.getLogger("generator_banking77")

@@ -61,6 +61,11 @@ class GeneratorConfig(BaseModel):
         description="Share of training prompts whose evidence holds a past reply that backs "
         "the target (the rest show distractors only), as in RAFT.",
     )
+    raft_shuffle_evidence: bool = Field(
+        False,
+        description="Shuffle evidence slots in training prompts (RAFT) instead of keeping the "
+        "retriever's order, which serving uses.",
+    )
     raft_pool: int = Field(
         12, ge=1, le=100, description="Retrieved exchanges to pick evidence from per example."
     )
@@ -70,11 +75,10 @@ class GeneratorConfig(BaseModel):
     eval_max_examples: int = Field(200, ge=1)
     # Offline bootstrap of a base model
     bootstrap_vocab_size: int = Field(4096, ge=300, le=65536)
-    bootstrap_block_size: int = Field(512, ge=32, le=4096)
     bootstrap_share: float = Field(
-        0.5, gt=0.0, lt=1.0, description="Share of the time budget spent pretraining a base."
+        0.6, gt=0.0, lt=1.0, description="Share of the time budget spent pretraining a base."
     )
-    bootstrap_learning_rate: float = Field(1e-3, gt=0.0, lt=1.0)
+    bootstrap_learning_rate: float = Field(2e-3, gt=0.0, lt=1.0)
     bootstrap_batch_size: int = Field(16, ge=1)
     bootstrap_lora_learning_rate: float = Field(
         2e-3, gt=0.0, lt=1.0, description="LoRA learning rate on a bootstrapped (tiny) base."

@@ -1,0 +1,105 @@
+"""Evaluation on held-out conversations: answer match and grounding, against baselines.
+
+Answer match is ROUGE-L F1 against the agent's real reply. Grounded share is the share of
+replies whose facts (codes, URLs, numbers, amounts) all appear in what the model was shown
+(the retrieved exchanges and the conversation). The same figures are computed for the
+base model without the adapter and for copying the top retrieved reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rouge_score import rouge_scorer
+
+from finetune.examples import evidence_texts
+from finetune.prompting import PromptRequest
+from retrieval.facts import unsupported_facts
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    request: PromptRequest
+    reference: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class SystemScores:
+    name: str
+    examples: int
+    rouge_l: float
+    grounded_share: float
+    handoff_share: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "name": self.name,
+            "examples": self.examples,
+            "rouge_l": round(self.rouge_l, 4),
+            "grounded_share": round(self.grounded_share, 4),
+            "handoff_share": round(self.handoff_share, 4),
+        }
+
+
+def score_replies(
+    name: str, replies: Sequence[str], cases: Sequence[EvalCase], *, handoff_reply: str = ""
+) -> SystemScores:
+    if len(replies) != len(cases):
+        raise ValueError(f"{len(replies)} replies for {len(cases)} cases")
+    if not cases:
+        return SystemScores(name, 0, 0.0, 0.0, 0.0)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    rouge = [
+        scorer.score(c.reference, r)["rougeL"].fmeasure for r, c in zip(replies, cases, strict=True)
+    ]
+    grounded = [
+        not unsupported_facts(
+            reply,
+            evidence_texts(c.request.history, c.request.customer_text, c.request.evidence),
+        )
+        for reply, c in zip(replies, cases, strict=True)
+    ]
+    handoff = handoff_reply.strip()
+    handoffs = [bool(handoff) and r.strip() == handoff for r in replies]
+    n = len(cases)
+    return SystemScores(name, n, sum(rouge) / n, sum(grounded) / n, sum(handoffs) / n)
+
+
+def copy_top_retrieved(cases: Sequence[EvalCase]) -> list[str]:
+    """The baseline that answers with the best-matching past reply, unchanged."""
+    return [c.request.evidence[0].agent_reply if c.request.evidence else "" for c in cases]
+
+
+def evaluate_systems(
+    cases: Sequence[EvalCase],
+    generate: Callable[[Sequence[PromptRequest]], list[str]],
+    *,
+    adapter_off: Callable[[], contextlib.AbstractContextManager[object]] | None,
+    handoff_reply: str,
+) -> list[SystemScores]:
+    """Scores of the adapted model, the base model (``adapter_off`` context) and copying."""
+    requests = [c.request for c in cases]
+    results = [score_replies("adapter", generate(requests), cases, handoff_reply=handoff_reply)]
+    if adapter_off is not None:
+        with adapter_off():
+            base = generate(requests)
+        results.append(score_replies("base model", base, cases, handoff_reply=handoff_reply))
+    results.append(
+        score_replies(
+            "copy top retrieved", copy_top_retrieved(cases), cases, handoff_reply=handoff_reply
+        )
+    )
+    return results
+
+
+def format_scores(scores: Sequence[SystemScores]) -> str:
+    lines = [f"{'system':<20} {'n':>5} {'ROUGE-L':>8} {'grounded':>9} {'hand-off':>9}"]
+    for s in scores:
+        lines.append(
+            f"{s.name:<20} {s.examples:>5} {s.rouge_l:>8.3f} {s.grounded_share:>9.1%}"
+            f" {s.handoff_share:>9.1%}"
+        )
+    return "\n".join(lines)

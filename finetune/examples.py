@@ -1,0 +1,212 @@
+"""Training examples built the way the bot answers: retrieved evidence, history, message.
+
+Evidence never comes from the example's own conversation. Following RAFT, most prompts
+(``reference_rate``) show a past reply that backs the target among distractors, and the
+rest show distractors only, so the model has to read the
+evidence instead of memorising answers. When the shown evidence does not back the facts of
+the reference reply, the target becomes the hand-off reply: the model is taught never to
+state a fact it was not given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from finetune.prompting import PromptRequest
+from retrieval.facts import extract_facts, supported_facts
+from retrieval.records import Conversation, LogMessage, RetrievedExchange
+
+if TYPE_CHECKING:
+    from retrieval.knowledge import Query
+
+_WORD_RE = re.compile(r"\w+")
+
+
+class ExchangeRetriever(Protocol):
+    """What training and evaluation need from the knowledge base
+    (:class:`retrieval.knowledge.KnowledgeBase` satisfies it)."""
+
+    def search_batch(
+        self,
+        queries: Sequence[Query],
+        k: int,
+        *,
+        exclude_conversation_ids: Sequence[Collection[str]] | None = None,
+    ) -> list[list[RetrievedExchange]]: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One agent reply in a logged conversation and what the agent saw before writing it."""
+
+    conversation_id: str
+    history: tuple[LogMessage, ...]
+    customer_text: str
+    reply: str
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    request: PromptRequest
+    target: str
+    conversation_id: str
+    has_reference: bool  # evidence holds a past reply backing the target
+
+
+def iter_turns(conversation: Conversation) -> Iterator[Turn]:
+    """Each run of agent messages that answers a run of customer messages."""
+    messages = conversation.messages
+    i = 0
+    while i < len(messages):
+        if messages[i].role != "customer":
+            i += 1
+            continue
+        start = i
+        while i < len(messages) and messages[i].role == "customer":
+            i += 1
+        reply_start = i
+        while i < len(messages) and messages[i].role == "agent":
+            i += 1
+        if i == reply_start:
+            break  # the customer had the last word
+        yield Turn(
+            conversation_id=conversation.id,
+            history=messages[:start],
+            customer_text="\n".join(m.text for m in messages[start:reply_start]),
+            reply="\n".join(m.text for m in messages[reply_start:i]),
+        )
+
+
+def split_held_out(
+    conversations: Iterable[Conversation], percent: float
+) -> tuple[list[Conversation], list[Conversation]]:
+    """Deterministic split by a hash of the conversation id: (kept, held out)."""
+    kept: list[Conversation] = []
+    held: list[Conversation] = []
+    for conversation in conversations:
+        bucket = int(hashlib.sha256(conversation.id.encode("utf-8")).hexdigest()[:8], 16)
+        (held if bucket % 10_000 < percent * 100 else kept).append(conversation)
+    return kept, held
+
+
+def retrieve_for_turns(
+    turns: Sequence[Turn], retriever: ExchangeRetriever, k: int, *, batch_size: int = 256
+) -> list[list[RetrievedExchange]]:
+    """Top-``k`` distinct past replies for each turn, never from the turn's own conversation."""
+    from retrieval.knowledge import Query  # imports faiss: only jobs get here
+
+    results: list[list[RetrievedExchange]] = []
+    for start in range(0, len(turns), batch_size):
+        chunk = turns[start : start + batch_size]
+        hits = retriever.search_batch(
+            [Query(t.customer_text, t.history) for t in chunk],
+            k,
+            exclude_conversation_ids=[{t.conversation_id} for t in chunk],
+        )
+        for turn, found in zip(chunk, hits, strict=True):
+            results.append(
+                _distinct_replies(h for h in found if h.conversation_id != turn.conversation_id)
+            )
+    return results
+
+
+def build_examples(
+    turns: Sequence[Turn],
+    retrieved: Sequence[Sequence[RetrievedExchange]],
+    *,
+    k: int,
+    reference_rate: float,
+    handoff_reply: str,
+    seed: int,
+    shuffle_evidence: bool = False,
+) -> list[TrainingExample]:
+    """RAFT-style examples, one per turn (see the module docstring).
+
+    Evidence keeps the retriever's order unless ``shuffle_evidence``: shuffled slots force
+    the model to compare every past question with the message, which a small model trained
+    for minutes does not learn (Banking77: it then picks among the evidence almost at
+    random), while the rank order gives it the retriever's judgement as a prior.
+    """
+    rng = random.Random(seed)
+    examples = []
+    for turn, hits in zip(turns, retrieved, strict=True):
+        rank = {id(h): i for i, h in enumerate(hits)}
+        backing = [h for h in hits if backs(h.agent_reply, turn.reply)]
+        distractors = [h for h in hits if not backs(h.agent_reply, turn.reply)]
+        with_reference = bool(backing) and k > 0 and rng.random() < reference_rate
+        evidence = [backing[0], *distractors[: k - 1]] if with_reference else distractors[:k]
+        if shuffle_evidence:
+            rng.shuffle(evidence)
+        else:
+            evidence.sort(key=lambda h: rank[id(h)])
+        target = turn.reply
+        if not with_reference and not is_grounded(turn, evidence):
+            target = handoff_reply
+        examples.append(
+            TrainingExample(
+                request=PromptRequest(turn.customer_text, turn.history, tuple(evidence)),
+                target=target,
+                conversation_id=turn.conversation_id,
+                has_reference=with_reference,
+            )
+        )
+    return examples
+
+
+def backs(candidate: str, target: str) -> bool:
+    """Whether a past reply could stand in for ``target``: it states every fact of the
+    target, or (for fact-free replies) says much the same thing."""
+    facts = extract_facts(target)
+    if facts:
+        return not facts - supported_facts([candidate])
+    return _word_f1(candidate, target) >= 0.6
+
+
+def is_grounded(turn: Turn, evidence: Sequence[RetrievedExchange]) -> bool:
+    """Every fact of the turn's reply appears in the evidence or the conversation itself."""
+    facts = extract_facts(turn.reply)
+    if not facts:
+        return True
+    return not facts - supported_facts(evidence_texts(turn.history, turn.customer_text, evidence))
+
+
+def evidence_texts(
+    history: Sequence[LogMessage], customer_text: str, evidence: Sequence[RetrievedExchange]
+) -> list[str]:
+    """Everything a reply may take facts from: retrieved exchanges and the conversation."""
+    texts = [customer_text, *(m.text for m in history)]
+    for hit in evidence:
+        texts.extend((hit.customer_text, hit.agent_reply))
+    return texts
+
+
+def _distinct_replies(hits: Iterable[RetrievedExchange]) -> list[RetrievedExchange]:
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        key = " ".join(hit.agent_reply.lower().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
+
+def _word_f1(a: str, b: str) -> float:
+    wa, wb = _WORD_RE.findall(a.lower()), _WORD_RE.findall(b.lower())
+    if not wa or not wb:
+        return float(wa == wb)
+    common = 0
+    pool = list(wb)
+    for word in wa:
+        if word in pool:
+            pool.remove(word)
+            common += 1
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(wa), common / len(wb)
+    return 2 * precision * recall / (precision + recall)

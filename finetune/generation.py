@@ -1,0 +1,299 @@
+"""Reply generation: greedy decoding with a KV cache, streamed as text deltas.
+
+Several prompts decode together (left padding, attention masks, per-row positions); a row
+that finishes leaves the batch so the others stop paying for it. Text is streamed as it
+becomes final: an incomplete UTF-8 sequence, a possible start of a stop string and
+trailing whitespace are held back, so joining the stream gives exactly ``generate()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from finetune.config import GeneratorConfig
+from finetune.modeling import LoadedModel
+from finetune.prompting import PromptFormat, PromptRequest
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    max_new_tokens: int
+    stop_strings: tuple[str, ...] = ()
+    no_repeat_ngram_size: int = 0  # a generated n-gram may not occur twice (0: off)
+
+
+@dataclass(frozen=True)
+class DecodeEvent:
+    row: int  # index of the prompt in the batch as given
+    text: str  # newly final text, possibly empty
+    finished: bool
+    token: int | None = None  # the token decoded at this step (None: cancelled)
+
+
+class ReplyGenerator:
+    """Owns a model and its tokenizer; turns prompt requests into replies. Not thread-safe:
+    one thread (the generation worker) should own it."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt_format: PromptFormat,
+        *,
+        max_new_tokens: int = 160,
+        no_repeat_ngram_size: int = 6,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt_format = prompt_format
+        self.max_new_tokens = max_new_tokens
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.device = torch.device(device)
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        self.pad_token_id = int(pad or 0)
+        self.max_positions = _max_positions(model)
+        self.version = ""  # which adapter version this serves, when known
+
+    @classmethod
+    def from_config(cls, loaded: LoadedModel, config: GeneratorConfig) -> ReplyGenerator:
+        room = _max_positions(loaded.model) - config.max_new_tokens
+        fmt = PromptFormat(
+            loaded.tokenizer,
+            instructions=config.instructions,
+            max_prompt_tokens=max(16, min(config.max_prompt_tokens, room)),
+            max_target_tokens=config.max_new_tokens,
+        )
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            fmt,
+            max_new_tokens=config.max_new_tokens,
+            no_repeat_ngram_size=config.no_repeat_ngram_size,
+            device=config.device,
+        )
+
+    def settings(
+        self, *, max_new_tokens: int | None = None, stop: Sequence[str] = ()
+    ) -> DecodeSettings:
+        return DecodeSettings(
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            stop_strings=tuple(self.prompt_format.stop_strings) + tuple(stop),
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+        )
+
+    def stream(
+        self, request: PromptRequest, *, max_new_tokens: int | None = None, stop: Sequence[str] = ()
+    ) -> Iterator[str]:
+        """Yield the reply as text deltas while it is decoded (greedy, deterministic)."""
+        prompt = self.prompt_format.encode(request).input_ids
+        settings = self.settings(max_new_tokens=max_new_tokens, stop=stop)
+        for events in self.decode_batch([prompt], [settings]):
+            for event in events:
+                if event.text:
+                    yield event.text
+
+    def generate(
+        self, request: PromptRequest, *, max_new_tokens: int | None = None, stop: Sequence[str] = ()
+    ) -> str:
+        """The whole reply; equal to joining :meth:`stream`."""
+        return "".join(self.stream(request, max_new_tokens=max_new_tokens, stop=stop))
+
+    def generate_batch(
+        self,
+        requests: Sequence[PromptRequest],
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int | None = None,
+    ) -> list[str]:
+        """Replies for many requests, ``batch_size`` at a time (similar lengths together)."""
+        prompts = [self.prompt_format.encode(r).input_ids for r in requests]
+        settings = self.settings(max_new_tokens=max_new_tokens)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        replies = [""] * len(prompts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            parts: list[list[str]] = [[] for _ in chunk]
+            for events in self.decode_batch([prompts[i] for i in chunk], [settings] * len(chunk)):
+                for event in events:
+                    parts[event.row].append(event.text)
+            for row, index in enumerate(chunk):
+                replies[index] = "".join(parts[row])
+        return replies
+
+    def decode_batch(
+        self,
+        prompts: Sequence[list[int]],
+        settings: Sequence[DecodeSettings],
+        *,
+        is_cancelled: Callable[[int], bool] | None = None,
+    ) -> Iterator[list[DecodeEvent]]:
+        """Decode the prompts together; yield, after each step, one event per row decoded.
+
+        Every row gets exactly one ``finished`` event. ``is_cancelled(row)`` is asked each
+        step, so a caller whose client went away frees its row.
+        """
+        if not prompts:
+            return
+        texts = [_TextAssembler(self.tokenizer, s.stop_strings) for s in settings]
+        generated: list[list[int]] = [[] for _ in prompts]
+        stop_ids = self.prompt_format.stop_token_ids
+        with torch.inference_mode():
+            logits, cache, attention, positions = self._prefill(prompts)
+            rows = list(range(len(prompts)))  # original row of each batch position
+            while rows:
+                events: list[DecodeEvent] = []
+                keep: list[int] = []
+                greedy = torch.argmax(logits, dim=-1).tolist()  # (B',) one call for the batch
+                for b, row in enumerate(rows):
+                    if is_cancelled is not None and is_cancelled(row):
+                        events.append(DecodeEvent(row, "", True))
+                        continue
+                    token = _pick_token(logits[b], greedy[b], generated[row], settings[row])
+                    generated[row].append(token)
+                    if token in stop_ids:
+                        events.append(DecodeEvent(row, texts[row].finish(), True, token))
+                        continue
+                    delta, stopped = texts[row].push(token)
+                    limit = len(generated[row]) >= settings[row].max_new_tokens or (
+                        len(prompts[row]) + len(generated[row]) >= self.max_positions
+                    )
+                    if stopped or limit:
+                        tail = "" if stopped else texts[row].finish()
+                        events.append(DecodeEvent(row, delta + tail, True, token))
+                        continue
+                    events.append(DecodeEvent(row, delta, False, token))
+                    keep.append(b)
+                yield events
+                if not keep:
+                    return
+                next_tokens = torch.tensor(
+                    [[generated[rows[b]][-1]] for b in keep], device=self.device
+                )  # (B', 1)
+                if len(keep) < len(rows):
+                    index = torch.tensor(keep, device=self.device)
+                    cache.batch_select_indices(index)
+                    attention, positions = attention[index], positions[index]
+                    rows = [rows[b] for b in keep]
+                attention = torch.cat([attention, attention.new_ones((len(rows), 1))], dim=1)
+                positions = positions + 1  # (B',) position of the token being fed
+                out = self.model(
+                    input_ids=next_tokens,
+                    attention_mask=attention,
+                    position_ids=positions[:, None],
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+                logits, cache = out.logits[:, -1, :], out.past_key_values
+
+    def _prefill(
+        self, prompts: Sequence[list[int]]
+    ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
+        # A prompt longer than the model's positions keeps its end (the customer's message).
+        prompts = [p[-(self.max_positions - 1) :] for p in prompts]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):  # left padding: every row ends at the last column
+            ids[i, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            attention[i, width - len(prompt) :] = 1
+        ids, attention = ids.to(self.device), attention.to(self.device)
+        position_ids = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, T) real-token positions
+        out = self.model(
+            input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=True
+        )
+        return out.logits[:, -1, :], out.past_key_values, attention, position_ids[:, -1]
+
+
+def _pick_token(
+    logits: torch.Tensor, greedy: int, generated: list[int], settings: DecodeSettings
+) -> int:
+    n = settings.no_repeat_ngram_size
+    if n > 0 and len(generated) >= n - 1:
+        banned = _banned_tokens(generated, n)
+        if greedy in banned:
+            logits = logits.clone()
+            logits[list(banned)] = float("-inf")
+            return int(torch.argmax(logits).item())
+    return greedy
+
+
+def _banned_tokens(generated: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram already in ``generated`` (the prompt is exempt:
+    copying evidence is the point)."""
+    if n == 1:
+        return set(generated)
+    prefix = generated[len(generated) - n + 1 :]
+    return {
+        generated[i + n - 1]
+        for i in range(len(generated) - n + 1)
+        if generated[i : i + n - 1] == prefix
+    }
+
+
+def _max_positions(model: Any) -> int:
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 1 << 30
+
+
+class _TextAssembler:
+    """Incremental detokenization of one row with stop strings."""
+
+    def __init__(self, tokenizer: Any, stop_strings: Sequence[str]) -> None:
+        self._tokenizer = tokenizer
+        self._stops = tuple(s for s in stop_strings if s)
+        self._ids: list[int] = []
+        self._emitted = ""
+
+    def push(self, token: int) -> tuple[str, bool]:
+        """Add a token; return the newly final text and whether a stop string was reached."""
+        self._ids.append(token)
+        text = self._text()
+        cut = _first_stop(text, self._stops)
+        if cut is not None:
+            final = text[:cut].rstrip()
+            return self._advance(final), True
+        if text.endswith("\ufffd"):  # an incomplete multi-byte character
+            return "", False
+        safe = text[: len(text) - _held_suffix(text, self._stops)].rstrip()
+        return self._advance(safe), False
+
+    def finish(self) -> str:
+        text = self._text()
+        return self._advance(text.rstrip().rstrip("\ufffd"))
+
+    def _text(self) -> str:
+        return str(self._tokenizer.decode(self._ids, skip_special_tokens=True)).lstrip()
+
+    def _advance(self, final: str) -> str:
+        if len(final) <= len(self._emitted):
+            return ""
+        delta = final[len(self._emitted) :]
+        self._emitted = final
+        return delta
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _held_suffix(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could start a stop string."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest

@@ -1,0 +1,116 @@
+"""Loading base models and attaching LoRA adapters.
+
+A base is a Hugging Face causal LM given by id or local path, or a folder written by the
+offline bootstrap (recognised by its ``bootstrap.json``). LoRA targets follow peft's
+per-architecture defaults unless configured; a bootstrapped base, trained from scratch
+and tiny, adapts every linear layer because attention alone learns too little.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from finetune.config import GeneratorConfig
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_MANIFEST = "bootstrap.json"
+_ALL_LINEAR_BY_ARCH = {
+    "gpt2": ("c_attn", "c_proj", "c_fc"),
+    "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "qwen2": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+}
+
+
+class BaseModelError(RuntimeError):
+    """The configured base model cannot be loaded (missing, unreadable or not a causal LM)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model with its tokenizer and where it came from."""
+
+    model: Any  # PreTrainedModel or PeftModel
+    tokenizer: Any
+    source: str  # model id or folder
+    bootstrapped: bool
+
+
+def load_base(source: str | Path, *, device: str = "cpu") -> LoadedModel:
+    """Load a causal LM and its tokenizer by Hugging Face id or local folder, in eval mode.
+
+    Raises BaseModelError when it cannot be loaded (offline and not cached, wrong folder).
+    """
+    ref = str(source)
+    try:
+        tokenizer: Any = AutoTokenizer.from_pretrained(ref)
+        model: Any = AutoModelForCausalLM.from_pretrained(ref, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise BaseModelError(f"cannot load base model {ref!r}: {exc}") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    return LoadedModel(model, tokenizer, ref, is_bootstrapped(ref))
+
+
+def is_bootstrapped(source: str | Path) -> bool:
+    return (Path(source) / BOOTSTRAP_MANIFEST).is_file()
+
+
+def lora_target_modules(
+    model: PreTrainedModel, *, override: tuple[str, ...] | None = None, bootstrapped: bool = False
+) -> list[str] | str:
+    """Module names LoRA adapts: ``override`` if given; every linear layer for a bootstrapped
+    base; otherwise peft's default for the architecture, or all linear layers when peft has
+    none."""
+    if override:
+        return list(override)
+    model_type = getattr(model.config, "model_type", "")
+    if bootstrapped and model_type in _ALL_LINEAR_BY_ARCH:
+        return list(_ALL_LINEAR_BY_ARCH[model_type])
+    defaults = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
+    if defaults:
+        return list(defaults)
+    log.info("peft has no LoRA default for %r; adapting all linear layers", model_type)
+    return "all-linear"
+
+
+def attach_lora(loaded: LoadedModel, config: GeneratorConfig) -> Any:
+    """Wrap the base in a fresh trainable LoRA adapter (base weights frozen)."""
+    targets = lora_target_modules(
+        loaded.model, override=config.lora_target_modules, bootstrapped=loaded.bootstrapped
+    )
+    lora = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        fan_in_fan_out=getattr(loaded.model.config, "model_type", "") == "gpt2",
+    )
+    return get_peft_model(loaded.model, lora)
+
+
+def load_adapter(loaded: LoadedModel, adapter_folder: Path, *, merge: bool = False) -> Any:
+    """Put a saved adapter on the base; ``merge`` folds it into the weights for serving speed."""
+    model = PeftModel.from_pretrained(loaded.model, str(adapter_folder))
+    model.eval()
+    if merge:
+        return model.merge_and_unload()
+    return model
+
+
+def read_bootstrap_manifest(folder: Path) -> dict[str, Any]:
+    with open(folder / BOOTSTRAP_MANIFEST, encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data

@@ -1,0 +1,378 @@
+"""The generator training job (``supportbot train``) and loading the live generator.
+
+``train_generator`` bootstraps a base when none is configured (or reuses the newest
+bootstrapped one), trains a LoRA adapter on retrieval-augmented examples, evaluates it
+against the base model and against copying the top retrieved reply on held-out
+conversations, publishes the adapter as a new version and registers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.config import GeneratorConfig
+from finetune.evaluate import EvalCase, SystemScores, evaluate_systems, format_scores
+from finetune.examples import (
+    ExchangeRetriever,
+    TrainingExample,
+    Turn,
+    build_examples,
+    iter_turns,
+    retrieve_for_turns,
+    split_held_out,
+)
+from retrieval.records import Conversation
+
+log = logging.getLogger(__name__)
+
+_VALIDATION_PERCENT = 5.0  # of the training conversations, for early stopping
+
+
+class NoLiveAdapterError(LookupError):
+    """No adapter has been promoted yet, and no pretrained base is configured to serve."""
+
+
+@dataclass(frozen=True)
+class GeneratorPaths:
+    """Where the generator's state lives (``HomePaths`` of the bot maps onto this)."""
+
+    base_models: Path
+    adapters: Path
+    database: Path
+
+    @classmethod
+    def under(cls, home: Path) -> GeneratorPaths:
+        return cls(home / "models" / "base", home / "models" / "adapters", home / "supportbot.db")
+
+
+@dataclass
+class TrainingReport:
+    base_folder: str
+    base_bootstrapped: bool
+    adapter_folder: Path
+    adapter_id: int
+    promoted: bool
+    training: dict[str, Any]
+    scores: list[SystemScores]
+    seconds: float
+    bootstrap: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def format_table(self) -> str:
+        lines = [
+            f"base model:  {self.base_folder}"
+            + (" (bootstrapped)" if self.base_bootstrapped else ""),
+            f"adapter:     {self.adapter_folder} (id {self.adapter_id}"
+            + (", now live)" if self.promoted else ", not live)"),
+            f"training:    {self.training.get('steps')} steps,"
+            f" {self.training.get('epochs')} epochs,"
+            f" stopped by {self.training.get('stopped')},"
+            f" {self.training.get('tokens_per_s')} tokens/s, {self.seconds:.0f} s in total",
+            "",
+            format_scores(self.scores),
+        ]
+        return "\n".join(lines + self.notes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "base_folder": self.base_folder,
+            "base_bootstrapped": self.base_bootstrapped,
+            "adapter_folder": str(self.adapter_folder),
+            "adapter_id": self.adapter_id,
+            "promoted": self.promoted,
+            "training": self.training,
+            "bootstrap": self.bootstrap,
+            "scores": [s.as_dict() for s in self.scores],
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def train_generator(
+    *,
+    conversations: Iterable[Conversation],
+    retriever: ExchangeRetriever,
+    config: GeneratorConfig,
+    paths: GeneratorPaths,
+    eval_conversations: Sequence[Conversation] | None = None,
+    budget_minutes: float = 30.0,
+    rebuild_base: bool = False,
+    promote: bool | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainingReport:
+    """Train and publish a new adapter; see the module docstring.
+
+    ``budget_minutes`` bounds example building, bootstrap pretraining and LoRA training;
+    evaluation (at most ``config.eval_max_examples`` replies per system) comes after.
+    ``promote``: True makes the new adapter live, False never, None only when no adapter
+    is live yet. An exception anywhere leaves the registry and the live adapter as they were.
+    Raises ValueError when there is nothing to train on.
+    """
+    import torch
+
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import attach_lora
+    from finetune.prompting import PromptFormat
+    from finetune.registry import ModelRegistry
+    from finetune.training import LoraSettings, publish_adapter, train_lora
+
+    start = time.monotonic()
+    deadline = start + budget_minutes * 60.0
+    torch.manual_seed(config.seed)
+    train_convs, eval_convs = _split(list(conversations), eval_conversations, config)
+    fit_convs, val_convs = split_held_out(train_convs, _VALIDATION_PERCENT)
+    if not fit_convs:
+        fit_convs, val_convs = train_convs, []
+    fit_turns = [t for c in fit_convs for t in iter_turns(c)]
+    if not fit_turns:
+        raise ValueError("no conversation has an agent reply to learn from")
+    val_turns = [t for c in val_convs for t in iter_turns(c)][:256]
+    examples = _examples(fit_turns, retriever, config, seed=config.seed)
+    validation = _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
+
+    registry = ModelRegistry.open(paths.database)
+    try:
+        base, base_record, bootstrap_metrics = _base_model(
+            config,
+            paths,
+            registry,
+            fit_convs,
+            fit_turns,
+            retriever,
+            rebuild_base,
+            budget_s=(deadline - time.monotonic()) * config.bootstrap_share,
+            progress=progress,
+        )
+        model = attach_lora(base, config)
+        fmt = PromptFormat(
+            base.tokenizer,
+            instructions=config.instructions,
+            max_prompt_tokens=config.max_prompt_tokens,
+            max_target_tokens=config.max_new_tokens,
+        )
+        lr = config.bootstrap_lora_learning_rate if base.bootstrapped else config.learning_rate
+        settings = LoraSettings(
+            budget_s=max(1.0, deadline - time.monotonic()),
+            learning_rate=lr,
+            batch_size=config.train_batch_size,
+            max_epochs=config.max_epochs,
+            early_stop_patience=config.early_stop_patience,
+            seed=config.seed,
+        )
+        training = train_lora(
+            model, fmt, examples, validation, settings, progress=progress, on_step=on_step
+        )
+        generator = ReplyGenerator(
+            model,
+            base.tokenizer,
+            fmt,
+            max_new_tokens=config.max_new_tokens,
+            no_repeat_ngram_size=config.no_repeat_ngram_size,
+            device=config.device,
+        )
+        cases = eval_cases(eval_convs, retriever, config)
+        scores = evaluate_systems(
+            cases,
+            lambda requests: generator.generate_batch(requests, batch_size=config.max_batch_size),
+            adapter_off=model.disable_adapter,
+            handoff_reply=config.handoff_reply,
+        )
+        metrics = {
+            "training": training,
+            "eval": [s.as_dict() for s in scores],
+            "bootstrap": bootstrap_metrics,
+        }
+        previous = registry.live_adapter()
+        folder = publish_adapter(
+            model,
+            adapters_root=paths.adapters,
+            config=config,
+            base_folder=base_record.folder,
+            metrics=metrics,
+            training_conversations=fit_convs,
+        )
+        record = registry.register_adapter(
+            folder,
+            base_id=base_record.id,
+            parent_id=previous.id if previous else None,
+            metrics=metrics,
+        )
+        promoted = promote if promote is not None else previous is None
+        if promoted:
+            registry.promote(record.id)
+    finally:
+        registry.close()
+    return TrainingReport(
+        base_folder=base.source,
+        base_bootstrapped=base.bootstrapped,
+        adapter_folder=folder,
+        adapter_id=record.id,
+        promoted=promoted,
+        training=training,
+        scores=scores,
+        seconds=time.monotonic() - start,
+        bootstrap=bootstrap_metrics,
+    )
+
+
+def eval_cases(
+    conversations: Sequence[Conversation], retriever: ExchangeRetriever, config: GeneratorConfig
+) -> list[EvalCase]:
+    """Held-out turns with the evidence the bot would retrieve (own conversation excluded)."""
+    from finetune.prompting import PromptRequest
+
+    turns = [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
+    retrieved = retrieve_for_turns(turns, retriever, config.retrieved_k) if turns else []
+    return [
+        EvalCase(
+            PromptRequest(t.customer_text, t.history, tuple(hits[: config.retrieved_k])),
+            t.reply,
+            t.conversation_id,
+        )
+        for t, hits in zip(turns, retrieved, strict=True)
+    ]
+
+
+def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
+    """A ReplyGenerator for the live adapter merged into its base, for serving.
+
+    The prompt settings the adapter was trained with (instructions, prompt budget) are
+    read from its folder; decoding settings come from ``config``. Without a live adapter,
+    a configured pretrained base is served as it is. Raises NoLiveAdapterError otherwise.
+    """
+    import json
+
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import load_adapter, load_base
+    from finetune.registry import ModelRegistry
+
+    registry = ModelRegistry.open(paths.database)
+    try:
+        live = registry.live_adapter()
+        base_record = registry.base(live.base_id) if live is not None else None
+    finally:
+        registry.close()
+    if live is None or base_record is None:
+        if config.base_model is None:
+            raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
+        loaded = load_base(config.base_model, device=config.device)
+        return ReplyGenerator.from_config(loaded, config)
+    loaded = load_base(base_record.model_ref, device=config.device)
+    loaded.model = load_adapter(loaded, live.folder, merge=True)
+    with open(live.folder / "generator_config.json", encoding="utf-8") as fh:
+        trained = json.load(fh)
+    serving = config.model_copy(
+        update={k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained}
+    )
+    generator = ReplyGenerator.from_config(loaded, serving)
+    generator.version = live.folder.name
+    return generator
+
+
+def _split(
+    conversations: list[Conversation],
+    eval_conversations: Sequence[Conversation] | None,
+    config: GeneratorConfig,
+) -> tuple[list[Conversation], list[Conversation]]:
+    if eval_conversations is None:
+        return split_held_out(conversations, config.eval_percent)
+    held = {c.id for c in eval_conversations}
+    return [c for c in conversations if c.id not in held], list(eval_conversations)
+
+
+def _examples(
+    turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig, *, seed: int
+) -> list[TrainingExample]:
+    retrieved = retrieve_for_turns(turns, retriever, config.raft_pool)
+    return build_examples(
+        turns,
+        retrieved,
+        k=config.retrieved_k,
+        reference_rate=config.raft_reference_rate,
+        handoff_reply=config.handoff_reply,
+        seed=seed,
+        shuffle_evidence=config.raft_shuffle_evidence,
+    )
+
+
+def _base_model(
+    config: GeneratorConfig,
+    paths: GeneratorPaths,
+    registry: Any,
+    conversations: Sequence[Conversation],
+    turns: Sequence[Turn],
+    retriever: ExchangeRetriever,
+    rebuild: bool,
+    *,
+    budget_s: float,
+    progress: bool,
+) -> tuple[Any, Any, dict[str, Any] | None]:
+    """The base to adapt, its registry record, and bootstrap metrics when built now."""
+    from finetune.bootstrap import PretrainSettings, bootstrap_base
+    from finetune.modeling import load_base
+    from finetune.prompting import PromptFormat
+
+    if config.base_model is not None:
+        loaded = load_base(config.base_model, device=config.device)
+        record = registry.register_base(
+            Path(config.base_model), source="pretrained", model_ref=config.base_model
+        )
+        return loaded, record, None
+    newest = None if rebuild else registry.newest_base(source="bootstrap")
+    if newest is not None and newest.folder.is_dir():
+        return load_base(newest.folder, device=config.device), newest, None
+
+    def make_documents(tokenizer: Any) -> list[list[int]]:
+        # Pretraining documents are the conversations as the bot will see them, with related
+        # past exchanges in front: the base learns to copy from its context (in-context
+        # pretraining), and sees every conversation once more in full.
+        fmt = PromptFormat(
+            tokenizer,
+            instructions=config.instructions,
+            max_prompt_tokens=config.max_prompt_tokens,
+            max_target_tokens=config.max_new_tokens,
+        )
+        examples = _examples(turns, retriever, config, seed=config.seed + 7)
+        docs = [fmt.encode_example(e.request, e.target).input_ids for e in examples]
+        docs.extend(
+            tokenizer.encode(_transcript(c), add_special_tokens=False) for c in conversations
+        )
+        return docs
+
+    settings = PretrainSettings(
+        budget_s=max(1.0, budget_s),
+        batch_size=config.bootstrap_batch_size,
+        # Every position a prompt and its reply can reach is trained.
+        block_size=config.max_prompt_tokens + config.max_new_tokens,
+        context_size=config.max_prompt_tokens + config.max_new_tokens,
+        learning_rate=config.bootstrap_learning_rate,
+        seed=config.seed,
+    )
+    result = bootstrap_base(
+        _corpus_texts(conversations, config),
+        make_documents,
+        base_root=paths.base_models,
+        vocab_size=config.bootstrap_vocab_size,
+        settings=settings,
+        progress=progress,
+    )
+    record = registry.register_base(
+        result.folder, source="bootstrap", model_ref=str(result.folder), metrics=result.metrics
+    )
+    return load_base(result.folder, device=config.device), record, result.metrics
+
+
+def _transcript(conversation: Conversation) -> str:
+    labels = {"customer": "Customer", "agent": "Agent"}
+    return "\n".join(f"{labels[m.role]}: {' '.join(m.text.split())}" for m in conversation.messages)
+
+
+def _corpus_texts(conversations: Sequence[Conversation], config: GeneratorConfig) -> list[str]:
+    texts = [config.instructions, config.handoff_reply, "### Past exchange", "### Conversation"]
+    texts.extend(_transcript(c) for c in conversations)
+    return texts

@@ -1,0 +1,456 @@
+"""One retraining cycle: assemble, warm-start, train, gate, maybe promote, record.
+
+The training set is the original logs (less a fixed held-out share) plus the operators'
+feedback: approved and corrected replies repeated ``approved_weight`` and
+``corrected_weight`` times, rejected ones left out. The new adapter starts from the live
+adapter's weights. The candidate and the live adapter answer the same gate set, the fixed
+held-out conversations plus the most recent corrections, and the candidate is promoted
+only if no gate figure is worse than the live one's by more than ``tolerance``.
+
+Only one cycle runs at a time (:class:`finetune.cycles.CycleLock`). Promotion is the last
+step and one transaction, so a cycle that fails or is killed anywhere leaves the live
+adapter serving; its record stays "running" until the next cycle marks it abandoned.
+The bot supplies the logs and the feedback as plain records; nothing here imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from finetune.config import GeneratorConfig
+from finetune.cycles import CycleLock, CycleLog, CycleRecord, remove_old_temporaries
+from finetune.evaluate import EvalCase
+from finetune.examples import ExchangeRetriever, iter_turns, split_held_out
+from finetune.pipeline import GeneratorPaths
+from finetune.registry import AdapterRecord, ModelRegistry
+from retrieval.records import Conversation, LogMessage
+
+log = logging.getLogger(__name__)
+
+FeedbackKind = Literal["approved", "corrected", "rejected"]
+# Gate figures: a candidate may not fall below the live adapter by more than the tolerance
+# on any of them that both were measured on.
+GATE_FIGURES = ("held_out_rouge_l", "held_out_grounded", "corrections_rouge_l")
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """An operator's verdict on one bot reply, or an operator's corrected answer.
+
+    ``history`` is the conversation before ``customer_text``; ``reply`` is the bot's reply
+    (approved, rejected) or the operator's answer (corrected).
+    """
+
+    kind: FeedbackKind
+    source_id: str  # stable: "turn:<id>" or "correction:<id>"
+    history: tuple[LogMessage, ...]
+    customer_text: str
+    reply: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    tolerance: float = 0.02
+    approved_weight: int = 2
+    corrected_weight: int = 3
+    budget_minutes: float = 30.0
+    lock_stale_s: float = 6 * 3600.0
+    eval_corrections: int = 50  # most recent corrections added to the gate set
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    train: list[Conversation]  # logs less the held-out share, plus weighted feedback
+    held_out: list[Conversation]  # fixed: a hash of the conversation id decides
+    corrections: list[Conversation]  # the most recent corrections, for the gate
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    data: TrainingSet
+    retriever: ExchangeRetriever
+    config: GeneratorConfig
+    paths: GeneratorPaths
+    live: AdapterRecord | None  # warm start from it when given
+    budget_minutes: float
+    progress: bool = True
+    on_step: Callable[[int, float], None] | None = None
+
+
+@dataclass(frozen=True)
+class GateSet:
+    held_out: list[EvalCase]
+    corrections: list[EvalCase]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    worse: dict[str, float] = field(default_factory=dict)  # figure -> how much worse
+
+
+Trainer = Callable[[TrainJob], AdapterRecord]
+Evaluator = Callable[[AdapterRecord, GateSet], dict[str, float]]
+
+
+@dataclass
+class CycleReport:
+    record: CycleRecord
+    live_before: AdapterRecord | None
+    candidate: AdapterRecord | None
+    live_after: AdapterRecord | None
+    seconds: float
+
+    @property
+    def promoted(self) -> bool:
+        return self.record.status == "promoted"
+
+    def format_table(self) -> str:
+        r = self.record
+        lines = [
+            f"cycle {r.id}: {r.status} ({r.reason})",
+            "data:        " + ", ".join(f"{k} {v}" for k, v in sorted(r.data.items())),
+            f"live before: {_name(self.live_before)}",
+            f"candidate:   {_name(self.candidate)}",
+            f"live now:    {_name(self.live_after)}",
+        ]
+        figures = r.figures
+        if figures:
+            lines += ["", f"{'figure':<22} {'candidate':>10} {'live':>10}"]
+            for name in GATE_FIGURES:
+                cand = figures.get("candidate", {}).get(name)
+                live = (figures.get("live") or {}).get(name)
+                if cand is None and live is None:
+                    continue
+                lines.append(f"{name:<22} {_fmt(cand):>10} {_fmt(live):>10}")
+        lines.append(f"\n{self.seconds:.0f} s in total")
+        return "\n".join(lines)
+
+
+def assemble_training_set(
+    logs: Sequence[Conversation],
+    feedback: Sequence[FeedbackRecord],
+    policy: RetrainPolicy,
+    config: GeneratorConfig,
+) -> TrainingSet:
+    """Split the logs (fixed held-out share) and add the weighted feedback; see the module."""
+    train, held_out = split_held_out(logs, config.eval_percent)
+    weights = {"approved": policy.approved_weight, "corrected": policy.corrected_weight}
+    counts = {"log_conversations": len(train), "held_out_conversations": len(held_out)}
+    for kind in ("approved", "corrected", "rejected"):
+        counts[kind] = sum(1 for f in feedback if f.kind == kind)
+    for record in feedback:
+        for copy in range(weights.get(record.kind, 0)):  # rejected: weight 0, left out
+            train.append(_conversation(record, f"feedback:{record.source_id}#{copy}"))
+    counts["training_conversations"] = len(train)
+    recent = sorted(
+        (f for f in feedback if f.kind == "corrected"), key=lambda f: f.created_at, reverse=True
+    )[: policy.eval_corrections]
+    corrections = [_conversation(f, f"gate:{f.source_id}") for f in recent]
+    counts["gate_corrections"] = len(corrections)
+    return TrainingSet(train, held_out, corrections, counts)
+
+
+def gate_set(data: TrainingSet, retriever: ExchangeRetriever, config: GeneratorConfig) -> GateSet:
+    """Evaluation cases with the evidence the bot would retrieve for them."""
+    from finetune.pipeline import eval_cases
+
+    return GateSet(
+        held_out=eval_cases(data.held_out, retriever, config) if data.held_out else [],
+        corrections=eval_cases(data.corrections, retriever, config) if data.corrections else [],
+    )
+
+
+def decide(
+    candidate: dict[str, float], live: dict[str, float] | None, tolerance: float
+) -> GateDecision:
+    """Promote unless a gate figure measured for both is worse by more than ``tolerance``."""
+    if live is None:
+        return GateDecision(True, "no live adapter to compare with")
+    shared = [k for k in GATE_FIGURES if k in candidate and k in live]
+    if not shared:
+        return GateDecision(False, "no gate figure was measured for both adapters")
+    worse = {
+        k: round(live[k] - candidate[k], 4) for k in shared if live[k] - candidate[k] > tolerance
+    }
+    if worse:
+        listed = ", ".join(f"{k} -{v:.3f}" for k, v in worse.items())
+        return GateDecision(False, f"worse than live by more than {tolerance:g}: {listed}", worse)
+    return GateDecision(True, f"within {tolerance:g} of live on {', '.join(shared)}")
+
+
+def run_cycle(
+    *,
+    logs: Sequence[Conversation],
+    feedback: Sequence[FeedbackRecord],
+    retriever: ExchangeRetriever,
+    config: GeneratorConfig,
+    policy: RetrainPolicy,
+    paths: GeneratorPaths,
+    train: Trainer | None = None,
+    evaluate: Evaluator | None = None,
+    budget_minutes: float | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> CycleReport:
+    """Run one cycle under the lock; see the module docstring.
+
+    ``train`` and ``evaluate`` default to :func:`train_candidate` and
+    :func:`evaluate_adapter` (tests inject their own to control the figures). Raises
+    CycleLockedError while another cycle runs, ValueError when there is nothing to train
+    on; any failure is recorded on the cycle and re-raised, with the live adapter unchanged.
+    """
+    start = time.monotonic()
+    train = train or train_candidate
+    evaluate = evaluate or default_evaluator(config, paths)
+    with CycleLock(paths.database, stale_after_s=policy.lock_stale_s) as lock:
+        if lock.abandoned:
+            log.warning("cycles %s were killed half-way; starting clean", lock.abandoned)
+            remove_old_temporaries(paths.adapters, older_than_s=600.0)
+        registry = ModelRegistry.open(paths.database)
+        cycles = CycleLog.open(paths.database)
+        try:
+            live = registry.live_adapter()
+            data = assemble_training_set(logs, feedback, policy, config)
+            cycle_id = cycles.start(
+                owner=str(lock.owner), live_adapter_id=live.id if live else None, data=data.counts
+            )
+            try:
+                candidate = train(
+                    TrainJob(
+                        data,
+                        retriever,
+                        config,
+                        paths,
+                        live,
+                        budget_minutes if budget_minutes is not None else policy.budget_minutes,
+                        progress,
+                        on_step,
+                    )
+                )
+                cycles.set_candidate(cycle_id, candidate.id)
+                gate = gate_set(data, retriever, config)
+                figures: dict[str, Any] = {
+                    "candidate": evaluate(candidate, gate),
+                    "live": evaluate(live, gate) if live is not None else None,
+                    "tolerance": policy.tolerance,
+                }
+                decision = decide(figures["candidate"], figures["live"], policy.tolerance)
+                figures["worse"] = decision.worse
+                status, reason = _promote_if(decision, registry, candidate, live, lock)
+                record = cycles.finish(cycle_id, status=status, reason=reason, figures=figures)
+            except BaseException as exc:
+                cycles.finish(cycle_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
+                raise
+            return CycleReport(
+                record, live, candidate, registry.live_adapter(), time.monotonic() - start
+            )
+        finally:
+            cycles.close()
+            registry.close()
+
+
+def rollback(paths: GeneratorPaths, *, to: int | None = None) -> CycleRecord:
+    """Make the previous adapter live again: ``to``, or the live adapter's parent (the one
+    that was live when it was trained), so repeated rollbacks walk back the lineage.
+
+    Raises LookupError when there is nothing to roll back to, UnknownModelError for a bad
+    ``to``.
+    """
+    registry = ModelRegistry.open(paths.database)
+    cycles = CycleLog.open(paths.database)
+    try:
+        live = registry.live_adapter()
+        target_id = to if to is not None else (live.parent_id if live else None)
+        if target_id is None:
+            raise LookupError(
+                "no adapter is live" if live is None else f"{live.folder.name} has no parent"
+            )
+        target = registry.adapter(target_id)
+        if live is not None and target.id == live.id:
+            raise LookupError(f"{target.folder.name} is already live")
+        registry.promote(target.id)
+        return cycles.record_rollback(
+            from_id=live.id if live else None,
+            to_id=target.id,
+            reason=f"rolled back from {_name(live)} to {target.folder.name}",
+        )
+    finally:
+        cycles.close()
+        registry.close()
+
+
+def train_candidate(job: TrainJob) -> AdapterRecord:
+    """Train a new adapter (warm-started from ``job.live``), publish and register it."""
+    import torch
+
+    from finetune.modeling import attach_lora, load_base
+    from finetune.pipeline import _VALIDATION_PERCENT, _base_model, _examples
+    from finetune.prompting import PromptFormat
+    from finetune.training import LoraSettings, publish_adapter, train_lora
+
+    config, paths = job.config, job.paths
+    deadline = time.monotonic() + job.budget_minutes * 60.0
+    torch.manual_seed(config.seed)
+    fit, val = split_held_out(job.data.train, _VALIDATION_PERCENT)
+    if not fit:
+        fit, val = job.data.train, []
+    fit_turns = [t for c in fit for t in iter_turns(c)]
+    if not fit_turns:
+        raise ValueError("no conversation has an agent reply to learn from")
+    val_turns = [t for c in val for t in iter_turns(c)][:256]
+    examples = _examples(fit_turns, job.retriever, config, seed=config.seed)
+    validation = _examples(val_turns, job.retriever, config, seed=config.seed + 1)
+    registry = ModelRegistry.open(paths.database)
+    try:
+        if job.live is not None:
+            from peft import PeftModel
+
+            base_record = registry.base(job.live.base_id)
+            base = load_base(base_record.model_ref, device=config.device)
+            # Warm start: the live adapter's weights (and its LoRA shape) train on.
+            model = PeftModel.from_pretrained(base.model, str(job.live.folder), is_trainable=True)
+        else:
+            base, base_record, _ = _base_model(
+                config,
+                paths,
+                registry,
+                fit,
+                fit_turns,
+                job.retriever,
+                False,
+                budget_s=(deadline - time.monotonic()) * config.bootstrap_share,
+                progress=job.progress,
+            )
+            model = attach_lora(base, config)
+        fmt = PromptFormat(
+            base.tokenizer,
+            instructions=config.instructions,
+            max_prompt_tokens=config.max_prompt_tokens,
+            max_target_tokens=config.max_new_tokens,
+        )
+        settings = LoraSettings(
+            budget_s=max(1.0, deadline - time.monotonic()),
+            learning_rate=config.bootstrap_lora_learning_rate
+            if base.bootstrapped
+            else config.learning_rate,
+            batch_size=config.train_batch_size,
+            max_epochs=config.max_epochs,
+            early_stop_patience=config.early_stop_patience,
+            seed=config.seed,
+        )
+        training = train_lora(
+            model, fmt, examples, validation, settings, progress=job.progress, on_step=job.on_step
+        )
+        metrics = {
+            "training": training,
+            "retrain": {
+                "warm_start_from": job.live.folder.name if job.live else None,
+                **job.data.counts,
+            },
+        }
+        folder = publish_adapter(
+            model,
+            adapters_root=paths.adapters,
+            config=config,
+            base_folder=base_record.folder,
+            metrics=metrics,
+            training_conversations=fit,
+        )
+        return registry.register_adapter(
+            folder,
+            base_id=base_record.id,
+            parent_id=job.live.id if job.live else None,
+            metrics=metrics,
+        )
+    finally:
+        registry.close()
+
+
+def evaluate_adapter(
+    adapter: AdapterRecord, gate: GateSet, *, config: GeneratorConfig, database: Path
+) -> dict[str, float]:
+    """Gate figures of ``adapter`` merged into its base, decoded as the server would."""
+    import json
+
+    from finetune.evaluate import score_replies
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import load_adapter, load_base
+
+    registry = ModelRegistry.open(database)
+    try:
+        base_record = registry.base(adapter.base_id)
+    finally:
+        registry.close()
+    loaded = load_base(base_record.model_ref, device=config.device)
+    loaded.model = load_adapter(loaded, adapter.folder, merge=True)
+    with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
+        trained = json.load(fh)
+    serving = config.model_copy(
+        update={k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained}
+    )
+    generator = ReplyGenerator.from_config(loaded, serving)
+    figures: dict[str, float] = {}
+    for name, cases in (("held_out", gate.held_out), ("corrections", gate.corrections)):
+        if not cases:
+            continue
+        replies = generator.generate_batch(
+            [c.request for c in cases], batch_size=config.max_batch_size
+        )
+        scores = score_replies(name, replies, cases, handoff_reply=config.handoff_reply)
+        figures[f"{name}_rouge_l"] = round(scores.rouge_l, 4)
+        if name == "held_out":
+            figures["held_out_grounded"] = round(scores.grounded_share, 4)
+        figures[f"{name}_examples"] = scores.examples
+    return figures
+
+
+def default_evaluator(config: GeneratorConfig, paths: GeneratorPaths) -> Evaluator:
+    def evaluate(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
+        return evaluate_adapter(adapter, gate, config=config, database=paths.database)
+
+    return evaluate
+
+
+def _promote_if(
+    decision: GateDecision,
+    registry: ModelRegistry,
+    candidate: AdapterRecord,
+    live: AdapterRecord | None,
+    lock: CycleLock,
+) -> tuple[str, str]:
+    if not decision.promote:
+        return "kept", decision.reason
+    if lock.lost:
+        return "kept", "the lock was taken over while this cycle ran; not promoting"
+    now_live = registry.live_adapter()
+    if (now_live.id if now_live else None) != (live.id if live else None):
+        # Someone promoted or rolled back meanwhile; the comparison no longer holds.
+        return "kept", f"the live adapter changed during the cycle (now {_name(now_live)})"
+    registry.promote(candidate.id)
+    return "promoted", decision.reason
+
+
+def _conversation(record: FeedbackRecord, conversation_id: str) -> Conversation:
+    messages = (
+        *record.history,
+        LogMessage("customer", record.customer_text),
+        LogMessage("agent", record.reply),
+    )
+    return Conversation(id=conversation_id, messages=messages, metadata={"kind": record.kind})
+
+
+def _name(adapter: AdapterRecord | None) -> str:
+    return adapter.folder.name if adapter is not None else "(none)"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "—"

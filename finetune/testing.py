@@ -1,0 +1,197 @@
+"""Small stand-ins for tests (here and in the engine's): an in-memory retriever, a toy
+support corpus, and tiny models of several architectures built from configs in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from retrieval.records import Conversation, LogMessage, RetrievedExchange, query_text
+
+if TYPE_CHECKING:
+    from retrieval.knowledge import Query
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_WORD_RE = re.compile(r"\w+")
+
+# (customer question variants, agent reply) per topic of a toy outdoor-gear shop.
+_TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("how do I return my tent", "can I send back the tent I bought", "I want to return boots"),
+        "You can return unused items within 30 days. Start at shop.com/returns. Article KB-RET-01.",
+    ),
+    (
+        ("where is my order", "my parcel has not arrived yet", "when will my package come"),
+        "Orders ship in 2 working days. Track it at shop.com/track. Article KB-SHP-02.",
+    ),
+    (
+        ("do you price match", "I saw the jacket cheaper elsewhere", "can you match a lower price"),
+        "We match prices of authorised dealers for 14 days. Article KB-PRC-03.",
+    ),
+    (
+        (
+            "how much is express shipping",
+            "what does fast delivery cost",
+            "is there express delivery",
+        ),
+        "Express delivery costs $9.95 and arrives next day. Article KB-SHP-04.",
+    ),
+    (
+        ("my stove is broken", "the camping stove stopped working", "warranty claim for my stove"),
+        "Stoves carry a 2 year warranty. Send photos via shop.com/warranty. Article KB-WAR-05.",
+    ),
+)
+
+
+def toy_conversations(repeats: int = 4) -> list[Conversation]:
+    """Single- and two-turn conversations over a handful of topics, with stable ids."""
+    conversations = []
+    for r in range(repeats):
+        for t, (questions, reply) in enumerate(_TOPICS):
+            question = questions[(r + t) % len(questions)]
+            messages = [LogMessage("customer", f"hi, {question}?"), LogMessage("agent", reply)]
+            if r % 2:
+                messages += [
+                    LogMessage("customer", "thanks a lot"),
+                    LogMessage("agent", "You are welcome, happy trails!"),
+                ]
+            conversations.append(Conversation(id=f"conv-{t}-{r}", messages=tuple(messages)))
+    return conversations
+
+
+def toy_corpus_lines() -> list[str]:
+    return [m.text for c in toy_conversations() for m in c.messages]
+
+
+class InMemoryRetriever:
+    """Bag-of-words cosine search over the exchanges of some conversations; honours
+    ``exclude_conversation_ids`` and merges hits with the same reply (``support``)."""
+
+    def __init__(self, conversations: Sequence[Conversation]) -> None:
+        from finetune.examples import iter_turns
+
+        self.entries = [
+            (f"{t.conversation_id}#{i}", t)
+            for c in conversations
+            for i, t in enumerate(iter_turns(c))
+        ]
+        self._vectors = [_bag(query_text(t.history, t.customer_text)) for _, t in self.entries]
+        self.calls: list[tuple[str, frozenset[str]]] = []  # (query, excluded ids) per batch query
+
+    def search_batch(
+        self,
+        queries: Sequence[Query],
+        k: int,
+        *,
+        exclude_conversation_ids: Sequence[Collection[str]] | None = None,
+    ) -> list[list[RetrievedExchange]]:
+        excluded = exclude_conversation_ids or [()] * len(queries)
+        self.calls.extend(
+            (q.customer_text, frozenset(skip)) for q, skip in zip(queries, excluded, strict=True)
+        )
+        return [
+            self.search(q.context, q.customer_text, k, exclude_conversation_ids=skip)
+            for q, skip in zip(queries, excluded, strict=True)
+        ]
+
+    def search(
+        self,
+        context: Sequence[LogMessage],
+        customer_text: str,
+        k: int,
+        *,
+        exclude_conversation_ids: Collection[str] = (),
+    ) -> list[RetrievedExchange]:
+        query = _bag(query_text(context, customer_text))
+        scored = sorted(
+            (
+                (_cosine(query, vector), source_id, turn)
+                for (source_id, turn), vector in zip(self.entries, self._vectors, strict=True)
+                if turn.conversation_id not in exclude_conversation_ids
+            ),
+            key=lambda item: (-item[0], item[1]),
+        )
+        hits: dict[str, RetrievedExchange] = {}
+        for score, source_id, turn in scored:
+            if turn.reply in hits:
+                hit = hits[turn.reply]
+                hits[turn.reply] = RetrievedExchange(**{**hit.__dict__, "support": hit.support + 1})
+            elif len(hits) < k:
+                hits[turn.reply] = RetrievedExchange(
+                    score,
+                    source_id,
+                    turn.customer_text,
+                    turn.reply,
+                    "log",
+                    turn.conversation_id,
+                    turn.history,
+                )
+        return list(hits.values())
+
+
+def tiny_tokenizer(
+    lines: Sequence[str], *, chat_template: bool = False, vocab_size: int = 400
+) -> Any:
+    """A byte-level BPE tokenizer trained on ``lines``; with ChatML markers when asked."""
+    from finetune.bootstrap import train_tokenizer
+
+    tokenizer = train_tokenizer(lines, vocab_size)
+    if chat_template:
+        tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+        tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def tiny_model(architecture: str, vocab_size: int, *, seed: int = 0, context: int = 512) -> Any:
+    """A randomly initialised causal LM of ``architecture`` ("gpt2", "llama", "qwen2")."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config
+
+    small: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "pad_token_id": 0,
+    }
+    configs: dict[str, Any] = {
+        "gpt2": lambda: GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=context, **small),
+        "llama": lambda: LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=context,
+            **small,
+        ),
+        "qwen2": lambda: Qwen2Config(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=context,
+            **small,
+        ),
+    }
+    torch.manual_seed(seed)
+    model: Any = AutoModelForCausalLM.from_config(configs[architecture]())  # type: ignore[no-untyped-call]
+    model.eval()
+    return model
+
+
+def _bag(text: str) -> Counter[str]:
+    return Counter(_WORD_RE.findall(text.lower()))
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    dot = sum(count * b[word] for word, count in a.items())
+    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return dot / norm if norm else 0.0

@@ -1,0 +1,237 @@
+"""LoRA training on retrieval-augmented examples, and publishing the adapter.
+
+The loss covers the reply tokens only. Training stops at the epoch limit, the time budget
+or when the validation loss stops improving, and keeps the best adapter weights seen.
+Each run publishes a new adapter version folder atomically; nothing it does touches the
+live adapter unless the caller promotes the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from finetune.bootstrap import cosine_lr
+from finetune.config import GeneratorConfig
+from finetune.examples import TrainingExample
+from finetune.prompting import IGNORE_INDEX, EncodedExample, PromptFormat
+from retrieval.artifacts import staged_version, write_json
+from retrieval.records import Conversation
+
+log = logging.getLogger(__name__)
+
+StepHook = Callable[[int, float], None]  # (step, loss), called after each optimiser step
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    budget_s: float
+    learning_rate: float
+    batch_size: int = 8
+    max_epochs: float = 3.0
+    early_stop_patience: int = 3
+    evals_per_run: int = 10
+    warmup_fraction: float = 0.05
+    seed: int = 1234
+
+
+def train_lora(
+    model: Any,
+    prompt_format: PromptFormat,
+    train: Sequence[TrainingExample],
+    validation: Sequence[TrainingExample],
+    settings: LoraSettings,
+    *,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> dict[str, Any]:
+    """Train the adapter parameters of ``model`` (a peft model) in place; return metrics."""
+    start = time.monotonic()
+    torch.manual_seed(settings.seed)
+    encoded = [prompt_format.encode_example(e.request, e.target) for e in train]
+    encoded = [e for e in encoded if e.target_tokens > 0]
+    val_encoded = [prompt_format.encode_example(e.request, e.target) for e in validation][:128]
+    if not encoded:
+        raise ValueError("no training example has a reply to learn")
+    pad = prompt_format.tokenizer.pad_token_id or 0
+    rng = random.Random(settings.seed)
+    batches_per_epoch = math.ceil(len(encoded) / settings.batch_size)
+    planned_steps = max(1, int(settings.max_epochs * batches_per_epoch))
+    eval_every = max(10, planned_steps // settings.evals_per_run)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
+    deadline = start + settings.budget_s
+    eval_every_s = settings.budget_s / settings.evals_per_run
+    last_eval = time.monotonic()
+    step, tokens, reply_tokens, loss_ema = 0, 0, 0, float("nan")
+    best_val, best_state, bad_checks, stopped = math.inf, _trainable_state(model), 0, "epochs"
+    bar = tqdm(
+        total=planned_steps,
+        desc="train adapter",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    model.train()
+    while step < planned_steps and stopped == "epochs":
+        for batch in _batches(encoded, settings.batch_size, pad, rng):
+            if step >= planned_steps:
+                break
+            if time.monotonic() >= deadline:
+                stopped = "budget"
+                break
+            fraction = max(step / planned_steps, (time.monotonic() - start) / settings.budget_s)
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(
+                    fraction, settings.learning_rate, settings.warmup_fraction, 0.1
+                )
+            loss = model(**batch).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            step += 1
+            tokens += int(batch["attention_mask"].sum())
+            reply_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
+            value = float(loss.item())
+            loss_ema = value if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * value
+            bar.update(1)
+            elapsed = time.monotonic() - start
+            bar.set_postfix(loss=f"{loss_ema:.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
+            if on_step is not None:
+                on_step(step, value)
+            due = step % eval_every == 0 or time.monotonic() - last_eval >= eval_every_s
+            if val_encoded and due:
+                last_eval = time.monotonic()
+                val = validation_loss(model, val_encoded, settings.batch_size, pad)
+                if val < best_val - 1e-4:
+                    best_val, best_state, bad_checks = val, _trainable_state(model), 0
+                else:
+                    bad_checks += 1
+                    if settings.early_stop_patience and bad_checks >= settings.early_stop_patience:
+                        stopped = "early_stop"
+                        break
+                model.train()
+    bar.close()
+    if val_encoded:
+        final_val = validation_loss(model, val_encoded, settings.batch_size, pad)
+        if final_val < best_val:
+            best_val = final_val
+        else:
+            _load_trainable_state(model, best_state)
+    model.eval()
+    elapsed = time.monotonic() - start
+    return {
+        "steps": step,
+        "epochs": round(step / batches_per_epoch, 3),
+        "stopped": stopped,
+        "train_examples": len(encoded),
+        "train_loss": loss_ema,
+        "best_val_loss": best_val if val_encoded else None,
+        "train_seconds": round(elapsed, 1),
+        "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+        "reply_tokens_per_s": round(reply_tokens / max(elapsed, 1e-9), 1),
+        "learning_rate": settings.learning_rate,
+    }
+
+
+def validation_loss(
+    model: Any, examples: Sequence[EncodedExample], batch_size: int, pad: int
+) -> float:
+    """Mean reply-token loss over ``examples``."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in _batches(examples, batch_size, pad, None):
+            n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            total += float(model(**batch).loss.item()) * n
+            count += n
+    return total / max(count, 1)
+
+
+def publish_adapter(
+    model: Any,
+    *,
+    adapters_root: Path,
+    config: GeneratorConfig,
+    base_folder: Path,
+    metrics: dict[str, Any],
+    training_conversations: Sequence[Conversation],
+    extra_files: dict[str, Any] | None = None,
+) -> Path:
+    """Write the adapter (``save_pretrained``), config, metrics and a training-data manifest
+    into a new version folder, atomically; return the folder."""
+    with staged_version(adapters_root) as staged:
+        model.save_pretrained(str(staged.path))
+        write_json(staged.path / "generator_config.json", config.model_dump(mode="json"))
+        write_json(staged.path / "metrics.json", metrics)
+        write_json(
+            staged.path / "manifest.json", data_manifest(base_folder, training_conversations)
+        )
+        for name, payload in (extra_files or {}).items():
+            write_json(staged.path / name, payload)
+    assert staged.final is not None
+    return staged.final
+
+
+def data_manifest(base_folder: Path, conversations: Sequence[Conversation]) -> dict[str, Any]:
+    hashes = sorted((c.id, c.content_hash()) for c in conversations)
+    digest = hashlib.sha256("\n".join(f"{i}\t{h}" for i, h in hashes).encode("utf-8"))
+    return {
+        "base_folder": str(base_folder),
+        "created_at": time.time(),
+        "conversations": len(hashes),
+        "data_sha256": digest.hexdigest(),
+        "conversation_hashes": dict(hashes),
+    }
+
+
+def _batches(
+    examples: Sequence[EncodedExample], batch_size: int, pad: int, rng: random.Random | None
+) -> list[dict[str, torch.Tensor]]:
+    """Padded batches of similar lengths (less padding); shuffled when ``rng`` is given."""
+    order = list(range(len(examples)))
+    if rng is not None:
+        rng.shuffle(order)
+    chunk = batch_size * 32
+    groups: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: len(examples[i].input_ids))
+        groups.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
+    if rng is not None:
+        rng.shuffle(groups)
+    return [_collate([examples[i] for i in group], pad) for group in groups]
+
+
+def _collate(examples: Sequence[EncodedExample], pad: int) -> dict[str, torch.Tensor]:
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):  # right padding: training needs no cache
+        n = len(example.input_ids)
+        ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _load_trainable_state(model: Any, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in state:
+                param.copy_(state[name])

@@ -1,0 +1,278 @@
+"""The generation worker: one background thread owns the model and batches requests.
+
+Requests queue up (bounded); the thread takes the first waiting one, gives others
+``batch_wait_ms`` to arrive, and decodes up to ``max_batch_size`` of them together.
+Requests that arrive while a batch is decoding join the next batch. Text deltas are
+handed to each request's sink as they are decoded: a thread-safe queue for synchronous
+callers, ``loop.call_soon_threadsafe`` into an ``asyncio.Queue`` for coroutines, so the
+event loop never waits on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from finetune.generation import DecodeSettings, ReplyGenerator
+from finetune.prompting import PromptRequest
+
+log = logging.getLogger(__name__)
+
+_DONE = object()  # end-of-stream marker put after the last delta
+
+
+class GenerationQueueFullError(RuntimeError):
+    """Too many requests are waiting; the caller should answer "busy" and retry later."""
+
+
+class WorkerClosedError(RuntimeError):
+    """The worker was closed before or while the request was served."""
+
+
+Sink = Callable[[object], None]  # receives str deltas, then _DONE or an exception
+
+
+@dataclass(eq=False)
+class GenerationHandle:
+    """A submitted request: iterate it (blocking) for deltas, or call :meth:`result`."""
+
+    request: PromptRequest
+    settings: DecodeSettings
+    _sink: Sink = field(repr=False)
+    _items: queue.Queue[object] | None = field(default=None, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    submitted_at: float = field(default_factory=time.monotonic)
+
+    def cancel(self) -> None:
+        """Stop decoding this request at the next step (e.g. the client went away)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._items is None:
+            raise TypeError("this handle delivers to a callback, not an iterator")
+        while True:
+            item = self._items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield str(item)
+
+    def result(self) -> str:
+        return "".join(self)
+
+
+class GenerationWorker:
+    """Serves a :class:`ReplyGenerator` from one thread; use as a context manager or call
+    :meth:`start` and :meth:`close`."""
+
+    def __init__(
+        self,
+        generator: ReplyGenerator,
+        *,
+        max_batch_size: int = 8,
+        batch_wait_ms: float = 5.0,
+        max_queued: int = 64,
+        max_groups: int = 4,
+    ) -> None:
+        self.generator = generator
+        self.max_batch_size = max_batch_size
+        self.max_groups = max_groups  # batches decoding at once, taking turns per token
+        self.batch_wait_s = batch_wait_ms / 1000.0
+        self._queue: queue.Queue[GenerationHandle | None] = queue.Queue(maxsize=max_queued)
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.batches_decoded = 0
+        self.largest_batch = 0
+
+    @property
+    def version(self) -> str | None:
+        """The adapter version being served (for the engine's turn records)."""
+        return self.generator.version or None
+
+    def start(self) -> GenerationWorker:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def __enter__(self) -> GenerationWorker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def submit(
+        self,
+        request: PromptRequest,
+        *,
+        max_new_tokens: int | None = None,
+        stop: tuple[str, ...] = (),
+        sink: Sink | None = None,
+    ) -> GenerationHandle:
+        """Queue a request. Raises GenerationQueueFullError when the queue is full and
+        WorkerClosedError after :meth:`close`."""
+        if self._closed.is_set():
+            raise WorkerClosedError("the generation worker is closed")
+        items: queue.Queue[object] | None = None
+        if sink is None:
+            items = queue.Queue()
+            sink = items.put
+        settings = self.generator.settings(max_new_tokens=max_new_tokens, stop=stop)
+        handle = GenerationHandle(request, settings, sink, items)
+        try:
+            self._queue.put_nowait(handle)
+        except queue.Full:
+            raise GenerationQueueFullError(
+                f"generation queue is full ({self._queue.maxsize} requests waiting)"
+            ) from None
+        return handle
+
+    async def stream(
+        self,
+        request: PromptRequest,
+        *,
+        max_new_tokens: int | None = None,
+        stop: tuple[str, ...] = (),
+    ) -> AsyncIterator[str]:
+        """Yield reply deltas without blocking the event loop. Leaving the loop early
+        (or cancellation) frees the request's batch row."""
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[object] = asyncio.Queue()
+
+        def sink(item: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(items.put_nowait, item)
+
+        handle = self.submit(request, max_new_tokens=max_new_tokens, stop=stop, sink=sink)
+        try:
+            while True:
+                item = await items.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield str(item)
+        finally:
+            handle.cancel()
+
+    async def generate(self, request: PromptRequest, *, max_new_tokens: int | None = None) -> str:
+        return "".join([d async for d in self.stream(request, max_new_tokens=max_new_tokens)])
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop taking requests, finish the batch in flight, fail the ones still queued."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)  # wakes the thread if it is waiting
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._fail_queued(WorkerClosedError("the generation worker was closed"))
+
+    # -- worker thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        # Iteration-level scheduling: requests that arrive while others decode start as a
+        # new group at the next step instead of waiting for the whole batch to finish, so
+        # time to first token stays near one prefill under load. Groups advance one token
+        # each in turn.
+        active: list[_DecodingGroup] = []
+        while not self._closed.is_set() or active:
+            if len(active) < self.max_groups and not self._closed.is_set():
+                batch = self._next_batch(wait=not active)
+                if batch:
+                    active.append(self._start(batch))
+            for group in list(active):
+                if not group.step():
+                    active.remove(group)
+
+    def _next_batch(self, *, wait: bool) -> list[GenerationHandle]:
+        """Up to ``max_batch_size`` waiting requests; blocks for the first one only when
+        ``wait`` (nothing is decoding), then gives others ``batch_wait_ms`` to arrive."""
+        try:
+            first = self._queue.get(timeout=0.5) if wait else self._queue.get_nowait()
+        except queue.Empty:
+            return []
+        if first is None:
+            return []
+        batch = [first]
+        wait_until = time.monotonic() + (self.batch_wait_s if wait else 0.0)
+        while len(batch) < self.max_batch_size:
+            remaining = wait_until - time.monotonic()
+            try:
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is None:
+                self._closed.set()
+                break
+            batch.append(item)
+        return [h for h in batch if not h.cancelled]
+
+    def _start(self, batch: list[GenerationHandle]) -> _DecodingGroup:
+        self.batches_decoded += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        return _DecodingGroup(self.generator, batch)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                handle = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if handle is not None:
+                handle._sink(error)
+
+
+class _DecodingGroup:
+    """One batch being decoded, advanced a step at a time by the worker thread."""
+
+    def __init__(self, generator: ReplyGenerator, batch: list[GenerationHandle]) -> None:
+        self.batch = batch
+        self.finished = [False] * len(batch)
+        prompts = [generator.prompt_format.encode(h.request).input_ids for h in batch]
+        self._events = generator.decode_batch(
+            prompts, [h.settings for h in batch], is_cancelled=lambda row: batch[row].cancelled
+        )
+
+    def step(self) -> bool:
+        """Decode one token for every row; False once the group is done."""
+        try:
+            events = next(self._events)
+        except StopIteration:
+            return False
+        except Exception as exc:  # one bad batch must not kill the worker
+            log.exception("generation failed for a batch of %d", len(self.batch))
+            for handle, done in zip(self.batch, self.finished, strict=True):
+                if not done:
+                    handle._sink(exc)
+            return False
+        for event in events:
+            handle = self.batch[event.row]
+            if event.text:
+                handle._sink(event.text)
+            if event.finished:
+                self.finished[event.row] = True
+                handle._sink(_DONE)
+        return not all(self.finished)

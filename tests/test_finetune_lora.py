@@ -1,0 +1,124 @@
+"""LoRA on tiny models of each architecture: attach, train a few steps, publish, reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune.config import GeneratorConfig
+from finetune.examples import build_examples, iter_turns, retrieve_for_turns
+from finetune.generation import ReplyGenerator
+from finetune.modeling import attach_lora, load_adapter, load_base, lora_target_modules
+from finetune.prompting import PromptFormat, PromptRequest
+from finetune.testing import InMemoryRetriever, tiny_model, tiny_tokenizer, toy_conversations
+from finetune.training import LoraSettings, publish_adapter, train_lora
+
+CONVERSATIONS = toy_conversations(repeats=2)
+RETRIEVER = InMemoryRetriever(CONVERSATIONS)
+CONFIG = GeneratorConfig(
+    lora_r=4,
+    lora_alpha=8,
+    lora_dropout=0.0,
+    retrieved_k=1,
+    max_prompt_tokens=120,
+    max_new_tokens=24,
+    no_repeat_ngram_size=0,
+)
+
+
+def _base_folder(tmp_path: Path, architecture: str, chat: bool) -> Path:
+    tokenizer = tiny_tokenizer(
+        [m.text for c in CONVERSATIONS for m in c.messages], chat_template=chat
+    )
+    model = tiny_model(architecture, len(tokenizer), context=256)
+    folder = tmp_path / "base"
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def _generator(model: object, tokenizer: object) -> ReplyGenerator:
+    fmt = PromptFormat(
+        tokenizer, instructions="Answer.", max_prompt_tokens=120, max_target_tokens=24
+    )
+    return ReplyGenerator(model, tokenizer, fmt, max_new_tokens=12, no_repeat_ngram_size=0)
+
+
+REQUEST = PromptRequest(
+    "hi, where is my order?", (), tuple(RETRIEVER.search((), "where is my order", 1))
+)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "chat", "targets"),
+    [
+        ("gpt2", False, ["c_attn"]),
+        ("llama", True, ["q_proj", "v_proj"]),
+        ("qwen2", True, ["q_proj", "v_proj"]),
+    ],
+)
+def test_adapter_trains_saves_and_reloads(
+    tmp_path: Path, architecture: str, chat: bool, targets: list[str]
+) -> None:
+    folder = _base_folder(tmp_path, architecture, chat)
+    loaded = load_base(folder)
+    assert lora_target_modules(loaded.model) == targets
+    before = _generator(loaded.model, loaded.tokenizer).generate(REQUEST)
+    model = attach_lora(loaded, CONFIG)
+    generator = _generator(model, loaded.tokenizer)
+    assert generator.prompt_format.uses_chat_template == chat
+    turns = [t for c in CONVERSATIONS for t in iter_turns(c)]
+    examples = build_examples(
+        turns,
+        retrieve_for_turns(turns, RETRIEVER, 4),
+        k=1,
+        reference_rate=1.0,
+        handoff_reply="Let me check.",
+        seed=0,
+    )
+    metrics = train_lora(
+        model,
+        generator.prompt_format,
+        examples,
+        examples[:4],
+        LoraSettings(
+            budget_s=60, learning_rate=2e-2, batch_size=4, max_epochs=2, early_stop_patience=0
+        ),
+        progress=False,
+    )
+    assert metrics["steps"] > 0 and metrics["best_val_loss"] is not None
+    after = generator.generate(REQUEST)
+    assert after != before  # the adapter changed what the model says
+
+    published = publish_adapter(
+        model,
+        adapters_root=tmp_path / "adapters",
+        config=CONFIG,
+        base_folder=folder,
+        metrics=metrics,
+        training_conversations=CONVERSATIONS,
+    )
+    assert published.name == "v0001"
+    names = {p.name for p in published.iterdir()}
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "generator_config.json",
+        "metrics.json",
+        "manifest.json",
+    } <= names
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert manifest["conversations"] == len(CONVERSATIONS) and len(manifest["data_sha256"]) == 64
+
+    reloaded = load_adapter(load_base(folder), published)
+    assert _generator(reloaded, loaded.tokenizer).generate(REQUEST) == after
+    merged = load_adapter(load_base(folder), published, merge=True)
+    assert _generator(merged, loaded.tokenizer).generate(REQUEST) == after
+
+
+def test_configured_targets_override_the_defaults(tmp_path: Path) -> None:
+    loaded = load_base(_base_folder(tmp_path, "llama", True))
+    assert lora_target_modules(loaded.model, override=("o_proj",)) == ["o_proj"]
+    assert "down_proj" in lora_target_modules(loaded.model, bootstrapped=True)
