@@ -19,6 +19,7 @@ import numpy as np
 
 IndexKind = Literal["exact", "hnsw"]
 INDEX_FILE = "index.faiss"
+_PARALLEL_QUERIES = 4  # fewer queries than this are searched on one thread
 META_FILE = "index.json"
 
 
@@ -101,7 +102,7 @@ class VectorIndex:
             if n_live == 0 or k <= 0:
                 return _empty(len(queries), k)
             fetch = min(k + len(self._tombstones), self._index.ntotal)
-            scores, ids = self._index.search(queries, fetch)
+            scores, ids = self._search(queries, fetch)
             if not self._tombstones:
                 return _pad(scores, ids, k)
             tombstones = self._tombstones
@@ -112,6 +113,23 @@ class VectorIndex:
             keep_ids[row, : len(row_ids)] = row_ids
             keep_scores[row, : len(row_scores)] = row_scores
         return keep_scores, keep_ids
+
+    def _search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        # FAISS parallelises over queries with OpenMP. For one or two queries the thread
+        # team only costs time, and on a small machine it waits on cores that torch's own
+        # pool (the query encoder) is still spinning on: p95 latency tripled. The caller
+        # holds the lock, so changing the process-wide setting here races with nobody.
+        index: Any = self._index
+        if len(queries) > _PARALLEL_QUERIES:
+            scores, ids = index.search(queries, fetch)
+            return scores, ids
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = index.search(queries, fetch)
+        finally:
+            faiss.omp_set_num_threads(threads)
+        return scores, ids
 
     def __len__(self) -> int:
         with self._lock:
