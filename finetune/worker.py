@@ -198,7 +198,9 @@ class GenerationWorker:
             if len(active) < self.max_groups and not self._closed.is_set():
                 batch = self._next_batch(wait=not active)
                 if batch:
-                    active.append(self._start(batch))
+                    group = self._start(batch)
+                    if group is not None:
+                        active.append(group)
             for group in list(active):
                 if not group.step():
                     active.remove(group)
@@ -230,10 +232,16 @@ class GenerationWorker:
             batch.append(item)
         return [h for h in batch if not h.cancelled]
 
-    def _start(self, batch: list[GenerationHandle]) -> _DecodingGroup:
+    def _start(self, batch: list[GenerationHandle]) -> _DecodingGroup | None:
         self.batches_decoded += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        return _DecodingGroup(self.generator, batch)
+        try:
+            return _DecodingGroup(self.generator, batch)
+        except Exception as exc:  # a prompt that cannot be encoded fails its batch only
+            log.exception("could not start a batch of %d", len(batch))
+            for handle in batch:
+                handle._sink(exc)
+            return None
 
     def _fail_queued(self, error: BaseException) -> None:
         while True:
