@@ -4,7 +4,7 @@
 ``cleanup_ctx`` generator that opens it at start-up and closes it at shutdown, in this
 order (closed in reverse):
 
-1. the conversation store (SQLite);
+1. the conversation store (SQLite, or PostgreSQL shared by replicas);
 2. the knowledge base, opened and loaded in a worker thread (skipped when a retriever is
    given);
 3. a bounded thread pool for searches;
@@ -112,16 +112,18 @@ async def _store_ctx(
         app[STORE] = given
         yield
         return
-    from bot.store.sqlite import SqliteConversationStore
+    from bot.store.factory import conversation_store
 
-    paths = app[SETTINGS].paths.ensure()
-    opened = SqliteConversationStore(paths.database)
+    settings = app[SETTINGS]
+    paths = settings.paths.ensure()
+    storage = settings.storage
+    opened = conversation_store(storage.url_or_default(paths.database), pool_size=storage.pool_size)
     try:
         await opened.open()  # a bad database fails the start-up, not the first customer
         app[STORE] = opened
         yield
     finally:
-        await asyncio.to_thread(opened.close)  # waits for queued writes
+        await opened.aclose()  # waits for queued writes
 
 
 async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +38,39 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+
+
+class StorageConfig(BaseModel):
+    """Where conversations, ratings, flags and corrections are kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str | None = Field(
+        None,
+        description="None: SQLite in the home folder (one box). `postgresql://user@host/db`: "
+        "a PostgreSQL server that several `supportbot serve` replicas share. "
+        "`sqlite:///path` names another SQLite file.",
+    )
+    pool_size: int = Field(
+        10, ge=1, le=200, description="Most PostgreSQL connections one process keeps open."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None or url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            return url
+        raise ValueError("must start with sqlite:/// or postgresql://")
+
+    def url_or_default(self, home_database: Path) -> str:
+        """The database URL, ``sqlite:///<home>/supportbot.db`` when none is set."""
+        return self.database_url or f"sqlite:///{home_database}"
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL replicas share, or None on SQLite."""
+        url = self.database_url
+        return url if url is not None and url.startswith(("postgresql://", "postgres://")) else None
 
 
 class RetrainConfig(BaseModel):
@@ -100,6 +133,7 @@ class Settings(BaseSettings):
     slack: SlackConfig = SlackConfig()
     ops: OpsConfig = OpsConfig()
     retrain: RetrainConfig = RetrainConfig()
+    storage: StorageConfig = StorageConfig()
 
     @property
     def paths(self) -> HomePaths:
@@ -203,7 +237,8 @@ def load_settings(*, config_file: Path | None = None, **overrides: Any) -> Setti
         _CONFIG_FILE_OVERRIDE = None
 
 
-_SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
+# A database URL may carry its password.
+_SECRET_NAME = re.compile(r"token|secret|password|database_url", re.IGNORECASE)
 _MASK = "**********"
 
 

@@ -15,6 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase
+from tests.postgres_server import PostgresServer, postgres_bin, running_postgres
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,22 @@ def _no_slack_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
         "SUPPORTBOT_SLACK_API_URL",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole run, started on first use."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL binaries (initdb) on this machine; .ci/run installs them")
+    with running_postgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database on the shared test server."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
-"""The SQLite conversation store on real files: round trips, migrations, queue queries."""
+"""The conversation store on both backends: SQLite on real files and a real PostgreSQL
+server (a fresh database per test): round trips, migrations, queue queries, concurrency."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,12 @@ import pytest
 from bot.core.errors import ConversationNotFound, FlagNotFound, TurnNotFound
 from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, Rating
 from bot.store import SqliteConversationStore
+from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite_schema import MIGRATIONS
 from tests.fakes import source
+
+BACKENDS = ["sqlite", "postgres"]
+AnyConversationStore = SqliteConversationStore | PostgresConversationStore
 
 
 class Clock:
@@ -32,14 +37,37 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "home" / "supportbot.db"
 
 
+StoreFactory = Callable[..., Awaitable[AnyConversationStore]]
+
+
+@pytest.fixture(params=BACKENDS)
+async def make_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[StoreFactory]:
+    """Opens stores of the parametrized backend, all on the same database of this test."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    opened: list[AnyConversationStore] = []
+
+    async def make(clock: Callable[[], float] | None = None) -> AnyConversationStore:
+        extra = {} if clock is None else {"clock": clock}
+        store: AnyConversationStore = (
+            SqliteConversationStore(db_path, **extra)
+            if url is None
+            else PostgresConversationStore(url, **extra)
+        )
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.aclose()
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteConversationStore]:
-    store = SqliteConversationStore(db_path, clock=Clock())
-    yield store
-    store.close()
+async def store(make_store: StoreFactory) -> AnyConversationStore:
+    return await make_store(Clock())
 
 
-async def test_conversation_round_trip(store: SqliteConversationStore) -> None:
+async def test_conversation_round_trip(store: AnyConversationStore) -> None:
     created = await store.create_conversation("web", "client-1")
     assert created.state is ConversationState.BOT
     assert await store.get_conversation(created.id) == created
@@ -56,7 +84,7 @@ async def test_conversation_round_trip(store: SqliteConversationStore) -> None:
 
 
 async def test_one_conversation_per_channel_and_external_ref(
-    store: SqliteConversationStore,
+    store: AnyConversationStore,
 ) -> None:
     ref = "T1:C1:1.5"
     same = await asyncio.gather(*(store.create_conversation("slack", ref) for _ in range(10)))
@@ -69,7 +97,7 @@ async def test_one_conversation_per_channel_and_external_ref(
 
 
 async def test_turn_round_trip_keeps_order_sources_and_text(
-    store: SqliteConversationStore,
+    store: AnyConversationStore,
 ) -> None:
     conversation = await store.create_conversation("web")
     customer = await store.add_turn(conversation.id, "customer", "Où est ma commande ? 📦")
@@ -114,9 +142,7 @@ async def test_turn_round_trip_keeps_order_sources_and_text(
         'SELECT * FROM bot_flags WHERE reason = "x"; -- %s ? :name',
     ],
 )
-async def test_sql_looking_text_is_stored_verbatim(
-    store: SqliteConversationStore, text: str
-) -> None:
+async def test_sql_looking_text_is_stored_verbatim(store: AnyConversationStore, text: str) -> None:
     conversation = await store.create_conversation("web", external_ref=text)
     turn = await store.add_turn(conversation.id, "customer", text)
     await store.add_flag(turn.id, FlagReason.HANDOFF, detail=text)
@@ -126,19 +152,23 @@ async def test_sql_looking_text_is_stored_verbatim(
     assert len(await store.list_turns(conversation.id)) == 1  # the table is still there
 
 
-async def test_reopening_keeps_data_and_does_not_migrate_twice(db_path: Path) -> None:
-    first = SqliteConversationStore(db_path)
+async def test_reopening_keeps_data_and_does_not_migrate_twice(make_store: StoreFactory) -> None:
+    first = await make_store()
     conversation = await first.create_conversation("web", "ref")
     await first.add_turn(conversation.id, "customer", "hello")
-    first.close()
+    await first.aclose()
 
     for _ in range(2):
-        again = SqliteConversationStore(db_path)
-        await again.open()
+        again = await make_store()
         assert await again.find_conversation("web", "ref") == conversation
         assert [t.text for t in await again.list_turns(conversation.id)] == ["hello"]
-        again.close()
+        await again.aclose()
 
+
+async def test_sqlite_records_its_schema_version_and_runs_in_wal(db_path: Path) -> None:
+    store = SqliteConversationStore(db_path)
+    await store.open()
+    store.close()
     raw = sqlite3.connect(db_path)
     try:
         versions = raw.execute(
@@ -150,7 +180,25 @@ async def test_reopening_keeps_data_and_does_not_migrate_twice(db_path: Path) ->
         raw.close()
 
 
-async def test_a_second_rating_replaces_the_first(store: SqliteConversationStore) -> None:
+async def test_postgres_carries_the_same_schema_versions_as_sqlite(postgres_url: str) -> None:
+    import psycopg
+
+    from bot.store.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
+
+    assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
+    # Two replicas starting at once: one migrates, the other finds it done.
+    stores = [PostgresConversationStore(postgres_url) for _ in range(2)]
+    await asyncio.gather(*(s.open() for s in stores))
+    for s in stores:
+        await s.aclose()
+    with psycopg.connect(postgres_url) as conn:
+        versions = conn.execute(
+            "SELECT version FROM schema_migrations WHERE component = 'bot' ORDER BY version"
+        ).fetchall()
+    assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+
+
+async def test_a_second_rating_replaces_the_first(store: AnyConversationStore) -> None:
     conversation = await store.create_conversation("web")
     turn = await store.add_turn(conversation.id, "bot", "Gift cards never expire.")
     await store.add_rating(Rating(turn.id, "up"))
@@ -162,7 +210,7 @@ async def test_a_second_rating_replaces_the_first(store: SqliteConversationStore
         await store.add_rating(Rating("nope", "up"))
 
 
-async def _flagged_turns(store: SqliteConversationStore) -> dict[str, str]:
+async def _flagged_turns(store: AnyConversationStore) -> dict[str, str]:
     """Three flagged turns, created in the order web, slack, web."""
     ids = {}
     for name, channel, reason in (
@@ -177,7 +225,7 @@ async def _flagged_turns(store: SqliteConversationStore) -> dict[str, str]:
     return ids
 
 
-async def test_flags_are_listed_oldest_first_with_filters(store: SqliteConversationStore) -> None:
+async def test_flags_are_listed_oldest_first_with_filters(store: AnyConversationStore) -> None:
     await _flagged_turns(store)
     everything = await store.list_flags()
     assert [f.detail for f in everything] == ["first", "second", "third"]
@@ -194,7 +242,7 @@ async def test_flags_are_listed_oldest_first_with_filters(store: SqliteConversat
 
 
 async def test_resolving_flags_takes_them_out_of_the_queue(
-    store: SqliteConversationStore,
+    store: AnyConversationStore,
 ) -> None:
     ids = await _flagged_turns(store)
     first = (await store.list_flags())[0]
@@ -215,7 +263,7 @@ async def test_resolving_flags_takes_them_out_of_the_queue(
         await store.resolve_flag(999, FlagStatus.REJECTED, "ana")
 
 
-async def test_an_open_flag_is_not_queued_twice(store: SqliteConversationStore) -> None:
+async def test_an_open_flag_is_not_queued_twice(store: AnyConversationStore) -> None:
     conversation = await store.create_conversation("web")
     turn = await store.add_turn(conversation.id, "bot", "hi")
     await store.add_flag(turn.id, FlagReason.THUMBS_DOWN, "first")
@@ -235,7 +283,7 @@ async def test_an_open_flag_is_not_queued_twice(store: SqliteConversationStore) 
 
 
 async def test_corrections_get_the_source_id_retrieval_serves_them_under(
-    store: SqliteConversationStore,
+    store: AnyConversationStore,
 ) -> None:
     conversation = await store.create_conversation("web")
     turn = await store.add_turn(conversation.id, "bot", "wrong")
@@ -252,7 +300,7 @@ async def test_corrections_get_the_source_id_retrieval_serves_them_under(
 
 
 async def test_counts_cover_every_state_role_outcome_and_reason(
-    store: SqliteConversationStore,
+    store: AnyConversationStore,
 ) -> None:
     conversation = await store.create_conversation("web")
     await store.create_conversation("web")
@@ -268,7 +316,7 @@ async def test_counts_cover_every_state_role_outcome_and_reason(
     assert set(counts.open_flags_by_reason) == {r.value for r in FlagReason}
 
 
-async def test_concurrent_writes_from_many_coroutines(store: SqliteConversationStore) -> None:
+async def test_concurrent_writes_from_many_coroutines(store: AnyConversationStore) -> None:
     conversations = await asyncio.gather(*(store.create_conversation("web") for _ in range(8)))
 
     async def chat(conversation_id: str, n: int) -> None:
@@ -293,10 +341,10 @@ async def test_concurrent_writes_from_many_coroutines(store: SqliteConversationS
     assert counts.open_flags_by_reason["low_confidence"] == 200
 
 
-async def test_a_closed_store_refuses_work(db_path: Path) -> None:
-    store = SqliteConversationStore(db_path)
+async def test_a_closed_store_refuses_work(make_store: StoreFactory) -> None:
+    store = await make_store()
     await store.create_conversation("web")
-    store.close()
-    store.close()  # twice is fine
+    await store.aclose()
+    await store.aclose()  # twice is fine
     with pytest.raises(RuntimeError, match="closed"):
         await store.create_conversation("web")

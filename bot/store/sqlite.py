@@ -8,6 +8,7 @@ psycopg implementation can reuse the schema with its own id and JSON types.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -68,6 +69,10 @@ class SqliteConversationStore:
     def close(self) -> None:
         """Wait for queued writes, then close. Idempotent."""
         self._db.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` off the event loop (the PostgreSQL store's way of closing)."""
+        await asyncio.to_thread(self._db.close)
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         return await self._db.run(work)

@@ -1,10 +1,10 @@
-"""The SQLite schema of the bot's tables (component ``bot``) and row-to-record mapping."""
+"""The SQLite schema of the bot's tables (component ``bot``) and the row-to-record mapping
+that the PostgreSQL store (:mod:`bot.store.postgres`) shares."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+from typing import Any, Protocol
 
 from bot.core.types import (
     Conversation,
@@ -80,13 +80,20 @@ MIGRATIONS = [
     """,
 ]
 
+
+class Row(Protocol):
+    """A row read by column name: sqlite3.Row, or a dict from psycopg (same columns)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 FLAG_COLUMNS = (
     "f.id, f.turn_id, f.conversation_id, c.channel, f.reason, f.detail, f.status,"
     " f.created_at, f.resolved_at, f.resolved_by"
 )
 
 
-def conversation_of(row: sqlite3.Row) -> Conversation:
+def conversation_of(row: Row) -> Conversation:
     return Conversation(
         id=row["id"],
         channel=row["channel"],
@@ -107,7 +114,7 @@ def source_json(source: Source) -> dict[str, Any]:
     }
 
 
-def turn_of(row: sqlite3.Row) -> Turn:
+def turn_of(row: Row) -> Turn:
     return Turn(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -123,7 +130,7 @@ def turn_of(row: sqlite3.Row) -> Turn:
     )
 
 
-def flag_of(row: sqlite3.Row) -> Flag:
+def flag_of(row: Row) -> Flag:
     return Flag(
         id=row["id"],
         turn_id=row["turn_id"],
@@ -138,7 +145,7 @@ def flag_of(row: sqlite3.Row) -> Flag:
     )
 
 
-def correction_of(row: sqlite3.Row) -> Correction:
+def correction_of(row: Row) -> Correction:
     return Correction(
         id=row["id"],
         source_id=row["source_id"],

@@ -1,0 +1,77 @@
+"""A PostgreSQL connection pool (psycopg 3, async) and schema migrations per component.
+
+The bookkeeping mirrors :mod:`retrieval.sqlite_db`: a ``schema_migrations`` table records
+which of a component's ordered scripts ran, so a PostgreSQL database and a SQLite file of
+the same release carry the same schema versions. Several replicas may start at once: the
+migrations run under a transaction-scoped advisory lock, so only one of them migrates.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+Connection = AsyncConnection[DictRow]
+
+
+def open_pool(url: str, *, max_size: int, name: str) -> AsyncConnectionPool[Connection]:
+    """A pool of autocommit connections returning rows as dicts; not opened yet."""
+    return AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        name=name,
+        open=False,
+        connection_class=AsyncConnection[DictRow],
+    )
+
+
+def lock_key(name: str) -> int:
+    """A stable advisory-lock key for ``name`` (crc32, unlike hash(), is the same in every
+    process)."""
+    return zlib.crc32(f"supportbot:{name}".encode())
+
+
+async def apply_migrations(conn: Connection, component: str, migrations: Sequence[str]) -> int:
+    """Run the migrations of ``component`` that have not run yet; return the schema version.
+
+    Each migration runs in one transaction with its bookkeeping row.
+    """
+    for version, script in enumerate(migrations, start=1):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrations"),))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " component TEXT NOT NULL, version INTEGER NOT NULL,"
+                " applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (component, version))"
+            )
+            cursor = await conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE component = %s AND version = %s",
+                (component, version),
+            )
+            if await cursor.fetchone() is not None:
+                continue
+            await conn.execute(script)  # several statements: allowed without parameters
+            await conn.execute(
+                "INSERT INTO schema_migrations (component, version, applied_at)"
+                " VALUES (%s, %s, %s)",
+                (component, version, time.time()),
+            )
+    return len(migrations)
+
+
+async def fetch_one(conn: Connection, sql: str, params: Sequence[Any] = ()) -> DictRow | None:
+    cursor = await conn.execute(sql, params)
+    return await cursor.fetchone()
+
+
+async def fetch_all(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[DictRow]:
+    cursor = await conn.execute(sql, params)
+    return await cursor.fetchall()
