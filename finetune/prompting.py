@@ -136,27 +136,12 @@ class PromptFormat:
             return self._apply_template(
                 self._chat_messages(history, evidence, message), add_generation_prompt=True
             )
-        parts = [self.instructions] if self.instructions else []
-        parts.extend(_evidence_block(i, hit) for i, hit in enumerate(evidence, start=1))
-        lines = [f"{_ROLE_LABEL[m.role]}: {_one_line(m.text)}" for m in history]
-        lines.append(f"Customer: {_one_line(message)}")
-        parts.append("### Conversation\n" + "\n".join(lines) + "\nAgent:")
-        return "\n\n".join(parts)
+        return plain_prompt(self.instructions, history, evidence, message)
 
     def _chat_messages(
         self, history: Sequence[LogMessage], evidence: Sequence[RetrievedExchange], message: str
     ) -> list[dict[str, str]]:
-        system = "\n\n".join(
-            [self.instructions, *(_evidence_block(i, h) for i, h in enumerate(evidence, 1))]
-        ).strip()
-        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-        for turn in [*history, LogMessage("customer", message)]:
-            role = _CHAT_ROLE[turn.role]
-            if messages and messages[-1]["role"] == role:  # templates expect alternation
-                messages[-1] = {"role": role, "content": messages[-1]["content"] + "\n" + turn.text}
-            else:
-                messages.append({"role": role, "content": turn.text})
-        return messages
+        return chat_messages(self.instructions, history, evidence, message)
 
     def _apply_template(
         self, messages: list[dict[str, str]], *, add_generation_prompt: bool
@@ -210,6 +195,45 @@ class PromptFormat:
         added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
         special.update(int(i) for i, token in added.items() if getattr(token, "special", False))
         return special
+
+
+# The two renderings are also what an external inference server is sent (bot.adapters),
+# so a model served there sees the prompt it was trained on.
+def plain_prompt(
+    instructions: str,
+    history: Sequence[LogMessage],
+    evidence: Sequence[RetrievedExchange],
+    message: str,
+) -> str:
+    """The plain ``Customer:``/``Agent:`` transcript, ending where the reply starts."""
+    instructions = instructions.strip()
+    parts = [instructions] if instructions else []
+    parts.extend(_evidence_block(i, hit) for i, hit in enumerate(evidence, start=1))
+    lines = [f"{_ROLE_LABEL[m.role]}: {_one_line(m.text)}" for m in history]
+    lines.append(f"Customer: {_one_line(message)}")
+    parts.append("### Conversation\n" + "\n".join(lines) + "\nAgent:")
+    return "\n\n".join(parts)
+
+
+def chat_messages(
+    instructions: str,
+    history: Sequence[LogMessage],
+    evidence: Sequence[RetrievedExchange],
+    message: str,
+) -> list[dict[str, str]]:
+    """Chat messages: a system message with the instructions and the evidence, then the
+    conversation with alternating roles (consecutive messages of one role are merged)."""
+    system = "\n\n".join(
+        [instructions.strip(), *(_evidence_block(i, h) for i, h in enumerate(evidence, 1))]
+    ).strip()
+    messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    for turn in [*history, LogMessage("customer", message)]:
+        role = _CHAT_ROLE[turn.role]
+        if messages and messages[-1]["role"] == role:  # templates expect alternation
+            messages[-1] = {"role": role, "content": messages[-1]["content"] + "\n" + turn.text}
+        else:
+            messages.append({"role": role, "content": turn.text})
+    return messages
 
 
 def _evidence_block(number: int, hit: RetrievedExchange) -> str:

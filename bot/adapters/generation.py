@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.errors import ModelUnavailable
 from bot.core.types import GenerationRequest, Message
+from finetune.prompting import PromptRequest
 from retrieval.records import LogMessage, RetrievedExchange
 
 if TYPE_CHECKING:  # imports torch; only the server's start-up creates a worker
@@ -28,29 +29,33 @@ class WorkerGenerator:
         return self._worker.version
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        from finetune.prompting import PromptRequest
         from finetune.worker import GenerationQueueFullError, WorkerClosedError
 
-        prompt = PromptRequest(
-            customer_text=request.customer_text,
-            history=tuple(_log_message(m) for m in request.history),
-            evidence=tuple(
-                RetrievedExchange(
-                    score=s.score,
-                    source_id=s.source_id,
-                    customer_text=s.customer_text,
-                    agent_reply=s.agent_reply,
-                    kind=s.kind,
-                    support=s.support,
-                )
-                for s in request.evidence
-            ),
-        )
+        prompt = prompt_request(request)
         try:
             async for piece in self._worker.stream(prompt, max_new_tokens=request.max_new_tokens):
                 yield piece
         except (GenerationQueueFullError, WorkerClosedError) as exc:
             raise ModelUnavailable(str(exc)) from exc
+
+
+def prompt_request(request: GenerationRequest) -> PromptRequest:
+    """The engine's request in the records the prompt is built from (any generator)."""
+    return PromptRequest(
+        customer_text=request.customer_text,
+        history=tuple(_log_message(m) for m in request.history),
+        evidence=tuple(
+            RetrievedExchange(
+                score=s.score,
+                source_id=s.source_id,
+                customer_text=s.customer_text,
+                agent_reply=s.agent_reply,
+                kind=s.kind,
+                support=s.support,
+            )
+            for s in request.evidence
+        ),
+    )
 
 
 def _log_message(message: Message) -> LogMessage:
