@@ -9,7 +9,8 @@ order (closed in reverse):
    given);
 3. a bounded thread pool for searches;
 4. the generator: the trained model in its batching worker, in a swappable holder (none
-   before training);
+   before training), or a client of an OpenAI-compatible inference server
+   (``generator.backend = "openai"``);
 5. the conversation engine (copy mode when there is no generator);
 6. a background task that switches to a newer index version when a job publishes one;
 7. a background task that switches the generator to a newly promoted (or rolled back)
@@ -81,7 +82,11 @@ def create_app(
     app.cleanup_ctx.append(partial(_executor_ctx, workers=config.retrieval_workers))
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
-    if generator is None and settings.engine.answer_mode != "copy":
+    if (
+        generator is None
+        and settings.engine.answer_mode != "copy"
+        and settings.generator.backend == "local"
+    ):
         # Follows promotions and rollbacks: the running server swaps to the live adapter.
         app.cleanup_ctx.append(partial(_follow_ctx, interval=settings.retrain.poll_seconds))
     if settings.retrain.interval_hours is not None:
@@ -169,6 +174,10 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
         app[GENERATOR] = given
         yield
         return
+    if settings.generator.backend == "openai":
+        async for _ in _inference_server_ctx(app):
+            yield
+        return
     from bot.adapters.swappable import SwappableGenerator
     from finetune.pipeline import NoLiveAdapterError
 
@@ -183,6 +192,21 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
         yield
     finally:
         await holder.aclose()
+
+
+async def _inference_server_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The generator as a client of an OpenAI-compatible inference server (no torch here);
+    the server, not this process, loads the model and the adapter."""
+    from bot.adapters.inference_server import InferenceServerGenerator, client_session
+
+    config = app[SETTINGS].generator
+    session = client_session(config)
+    try:
+        app[GENERATOR] = InferenceServerGenerator(session, config)
+        log.info("generating with %s at %s", config.remote_model, config.endpoint)
+        yield
+    finally:
+        await session.close()
 
 
 async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> None:

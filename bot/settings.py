@@ -23,11 +23,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.adapters.config import GeneratorSettings
 from bot.core.config import EngineConfig
 from bot.ops.config import OpsConfig
 from bot.slack.config import SlackConfig, SlackEnvironmentSource
 from bot.web.config import WebConfig
-from finetune.config import GeneratorConfig
 from retrieval.config import RetrievalConfig
 
 DEFAULT_HOME = Path(".supportbot")
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     home: Path = Field(DEFAULT_HOME, description="Folder holding all state.")
     log_level: str = "INFO"
     retrieval: RetrievalConfig = RetrievalConfig()
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: GeneratorSettings = GeneratorSettings()
     engine: EngineConfig = EngineConfig()
     web: WebConfig = WebConfig()
     server: ServerConfig = ServerConfig()
@@ -238,7 +238,7 @@ def load_settings(*, config_file: Path | None = None, **overrides: Any) -> Setti
 
 
 # A database URL may carry its password.
-_SECRET_NAME = re.compile(r"token|secret|password|database_url", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"token|secret|password|database_url|api_key", re.IGNORECASE)
 _MASK = "**********"
 
 
