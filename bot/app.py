@@ -74,7 +74,7 @@ def create_app(
     generator the engine copies the best retrieved answer.
     """
     config = settings.web
-    app = build_web_app(config)
+    app = build_web_app(config, max_message_chars=settings.engine.max_message_chars)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(partial(_store_ctx, given=store))
     if retriever is None:

@@ -53,8 +53,10 @@ def scrub(text: str) -> ScrubResult:
 _LOCAL_CHAR = r"A-Za-z0-9_%+-"
 _EMAIL = re.compile(
     # The look-behind lets a match start only where a run of address characters starts, so
-    # a long run without an "@" is scanned once, not once per character.
-    rf"(?<![.{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++(?:\.[{_LOCAL_CHAR}]++)*+"
+    # a long run without an "@" is scanned once, not once per character. Dots may repeat
+    # or end the local part: some mail providers hand out such addresses, and letting one
+    # through would store it unscrubbed (found by tests/test_hardening_properties.py).
+    rf"(?<![.{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++(?:\.++[{_LOCAL_CHAR}]++)*+\.*+"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)++[A-Za-z]{2,63}(?![A-Za-z0-9-])"
 )
 

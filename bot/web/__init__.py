@@ -14,7 +14,7 @@ from bot.web.errors import json_response
 from bot.web.keys import ENGINE, METRICS, RATE_LIMITER, WEB_CONFIG, ChatEngine
 from bot.web.metrics import WebMetrics
 from bot.web.middlewares import MIDDLEWARES, add_response_headers
-from bot.web.openapi import openapi_document
+from bot.web.openapi import DEFAULT_MAX_MESSAGE_CHARS, openapi_document
 from bot.web.ratelimit import RateLimiter
 
 __all__ = ["ENGINE", "METRICS", "WEB_CONFIG", "ChatEngine", "WebConfig", "build_web_app"]
@@ -26,8 +26,12 @@ async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[_OPENAPI])
 
 
-def build_web_app(config: WebConfig) -> web.Application:
+def build_web_app(
+    config: WebConfig, *, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+) -> web.Application:
     """An application with every route, middleware and metric of the web adapter.
+
+    ``max_message_chars`` (the engine's limit) is what the OpenAPI document promises.
 
     The caller puts a :class:`ChatEngine` under ``app[ENGINE]`` (from a ``cleanup_ctx``)
     before requests arrive; until then ``/healthz`` answers 503.
@@ -38,7 +42,7 @@ def build_web_app(config: WebConfig) -> web.Application:
     app[RATE_LIMITER] = RateLimiter(
         config.rate_per_minute, config.rate_burst, max_keys=config.max_tracked_clients
     )
-    app[_OPENAPI] = openapi_document()
+    app[_OPENAPI] = openapi_document(max_message_chars)
     app.on_response_prepare.append(add_response_headers)
     app.router.add_routes(
         [

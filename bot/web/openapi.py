@@ -97,11 +97,7 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "number", "description": "Unix time in seconds."},
         },
     },
-    "MessageIn": {
-        "type": "object",
-        "required": ["text"],
-        "properties": {"text": {"type": "string", "minLength": 1}},
-    },
+    # MessageIn is added by openapi_document: its length limit is configurable.
     "RatingIn": {
         "type": "object",
         "required": ["rating"],
@@ -111,6 +107,31 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+# At least one character that is neither whitespace nor a control character: the engine
+# strips both, and a message with nothing left is refused (422). The class matches
+# Python's str.isspace() exactly, written with escapes that ECMA-262 and Python both read.
+VISIBLE_CHARACTER = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+DEFAULT_MAX_MESSAGE_CHARS = 2000
+
+
+def _message_in(max_chars: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["text"],
+        "properties": {
+            "text": {
+                "type": "string",
+                "minLength": 1,
+                # The limit counts the text after cleaning; a raw text this long always fits.
+                "maxLength": max_chars,
+                "pattern": VISIBLE_CHARACTER,
+                "description": "The customer's message. Control characters are removed and "
+                "surrounding whitespace stripped; nothing left, or more than the limit, is 422.",
+            }
+        },
+    }
+
 
 _SSE_DESCRIPTION = """\
 Sent when the request's Accept header asks for `text/event-stream`. Events, each with
@@ -339,7 +360,8 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> dict[str, Any]:
+    """The document; ``max_message_chars`` is the engine's limit on a message."""
     error = _json(_ref("Error"), "")
     responses = {
         f"E{status}": {**error, "description": text} for status, text in _ERROR_TEXT.items()
@@ -358,5 +380,8 @@ def openapi_document() -> dict[str, Any]:
             "own origin and from the configured allowed origins (CORS).",
         },
         "paths": _paths(),
-        "components": {"schemas": _SCHEMAS, "responses": responses},
+        "components": {
+            "schemas": _SCHEMAS | {"MessageIn": _message_in(max_message_chars)},
+            "responses": responses,
+        },
     }
