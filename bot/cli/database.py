@@ -1,0 +1,70 @@
+"""`supportbot migrate-db`: move the conversation store from SQLite to PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.cli.base import app, fail, settings_of
+
+if TYPE_CHECKING:
+    from bot.store.migrate import TableCount
+
+
+@app.command("migrate-db")
+def migrate_db(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Option("--to", help="postgresql://user@host:port/database to copy it into."),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="sqlite:///path of the store to copy [default: the home's supportbot.db]",
+        ),
+    ] = None,
+) -> None:
+    """Copy conversations, turns, ratings, flags and corrections into PostgreSQL.
+
+    Safe to run again (rows are upserted by id): run it while the old server still serves,
+    stop that server, run it once more, then start the replicas with
+    SUPPORTBOT_STORAGE__DATABASE_URL set to the target. Fails unless every table has the
+    same number of rows on both sides. Operator accounts and the other components' tables
+    stay in the home folder, which the replicas share.
+    """
+    from bot.store.factory import is_postgres_url, sqlite_path_of
+    from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres
+
+    settings = settings_of(ctx)
+    if not is_postgres_url(target):
+        raise fail("--to must be a postgresql:// URL")
+    try:
+        path = settings.paths.database if source is None else sqlite_path_of(source)
+    except ValueError as exc:
+        raise fail(f"--from: {exc}") from None
+    copied: dict[str, int] = {}
+
+    def progress(table: str, rows: int) -> None:
+        copied[table] = copied.get(table, 0) + rows
+        typer.echo(f"  {table}: {copied[table]} rows copied", err=True)
+
+    try:
+        counts = migrate_sqlite_to_postgres(path, target, on_batch=progress)
+    except SourceNotFound as exc:
+        raise fail(str(exc)) from None
+    except CountMismatch as exc:
+        _print_counts(exc.counts)
+        raise fail(f"{exc}; run migrate-db again once the old server is stopped", 1) from None
+    _print_counts(counts)
+    typer.echo("every table has the same number of rows on both sides")
+
+
+def _print_counts(counts: Sequence[TableCount]) -> None:
+    typer.echo(f"{'table':<20}{'sqlite':>10}{'postgresql':>12}")
+    for count in counts:
+        mark = "" if count.matches else "  <- differs"
+        typer.echo(f"{count.table:<20}{count.source:>10}{count.target:>12}{mark}")

@@ -1,0 +1,199 @@
+"""Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``).
+
+The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
+again: rows already there are brought up to date (a conversation handed to a human since,
+a rating replaced, a flag resolved), new rows are added, nothing is duplicated. Ids are
+kept, so a correction keeps the ``correction:<id>`` its curated answer is served under,
+and the identity sequences are moved past the copied ids. At the end every table is
+counted on both sides; :class:`CountMismatch` says which differ (the source kept taking
+writes: run it again once the old server is stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bot.store.postgres import PostgresConversationStore
+from bot.store.postgres_schema import SEQUENCES
+
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class CopiedTable:
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    integer_key: bool = False
+
+
+# Parents before children (foreign keys). Every column is copied as it is.
+TABLES = [
+    CopiedTable(
+        "bot_conversations",
+        ("id",),
+        ("id", "channel", "external_ref", "state", "created_at", "updated_at"),
+    ),
+    CopiedTable(
+        "bot_turns",
+        ("id",),
+        (
+            "id",
+            "conversation_id",
+            "position",
+            "role",
+            "text",
+            "outcome",
+            "confidence",
+            "sources",
+            "latency_ms",
+            "index_version",
+            "model_version",
+            "created_at",
+        ),
+    ),
+    CopiedTable(
+        "bot_ratings", ("turn_id",), ("turn_id", "value", "comment", "channel", "created_at")
+    ),
+    CopiedTable(
+        "bot_flags",
+        ("id",),
+        (
+            "id",
+            "turn_id",
+            "conversation_id",
+            "reason",
+            "detail",
+            "status",
+            "created_at",
+            "resolved_at",
+            "resolved_by",
+        ),
+        integer_key=True,
+    ),
+    CopiedTable(
+        "bot_corrections",
+        ("id",),
+        ("id", "turn_id", "question", "answer", "source_id", "created_by", "created_at"),
+        integer_key=True,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class TableCount:
+    table: str
+    source: int
+    target: int
+
+    @property
+    def matches(self) -> bool:
+        return self.source == self.target
+
+
+class CountMismatch(RuntimeError):
+    def __init__(self, counts: Sequence[TableCount]) -> None:
+        self.counts = list(counts)
+        differing = ", ".join(
+            f"{c.table}: {c.source} in the source, {c.target} in PostgreSQL"
+            for c in counts
+            if not c.matches
+        )
+        super().__init__(f"row counts differ after the copy ({differing})")
+
+
+class SourceNotFound(FileNotFoundError):
+    pass
+
+
+def migrate_sqlite_to_postgres(
+    source: Path,
+    target_url: str,
+    *,
+    on_batch: Callable[[str, int], None] = lambda table, rows: None,
+) -> list[TableCount]:
+    """Copy every conversation table of ``source`` into ``target_url``; return the counts.
+
+    Creates (migrates) the PostgreSQL schema first. ``on_batch(table, rows)`` is called
+    after each committed batch. Raises SourceNotFound, CountMismatch.
+    """
+    if not source.is_file():
+        raise SourceNotFound(f"no SQLite database at {source}")
+    asyncio.run(_create_schema(target_url))
+    # Read-only: the copy never changes the installation it moves.
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        missing = [t.name for t in TABLES if not _sqlite_has_table(reader, t.name)]
+        if missing:
+            raise SourceNotFound(f"{source} holds no conversation store ({', '.join(missing)})")
+        with psycopg.connect(target_url, autocommit=True) as writer:
+            for table in TABLES:
+                _copy_table(reader, writer, table, on_batch)
+            for name, column in SEQUENCES:
+                writer.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'),"
+                    f" COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) FROM {name}"
+                )
+            counts = [
+                TableCount(t.name, _count(reader, t.name), _count(writer, t.name)) for t in TABLES
+            ]
+    finally:
+        reader.close()
+    if not all(c.matches for c in counts):
+        raise CountMismatch(counts)
+    return counts
+
+
+async def _create_schema(url: str) -> None:
+    store = PostgresConversationStore(url, pool_size=1)
+    try:
+        await store.open()
+    finally:
+        await store.aclose()
+
+
+def _copy_table(
+    reader: sqlite3.Connection,
+    writer: psycopg.Connection[tuple[object, ...]],
+    table: CopiedTable,
+    on_batch: Callable[[str, int], None],
+) -> None:
+    columns = ", ".join(table.columns)
+    key = ", ".join(table.key)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in table.columns if c not in table.key)
+    upsert = (
+        f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('%s' for _ in table.columns)})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+    # Keyset pagination: each batch starts after the last key copied.
+    select = f"SELECT {columns} FROM {table.name} WHERE {key} > ? ORDER BY {key} LIMIT ?"
+    last: object = -1 if table.integer_key else ""
+    while True:
+        rows = reader.execute(select, (last, _BATCH)).fetchall()
+        if not rows:
+            return
+        with writer.transaction(), writer.cursor() as cursor:
+            cursor.executemany(upsert, rows)
+        last = rows[-1][table.columns.index(table.key[0])]
+        on_batch(table.name, len(rows))
+
+
+def _count(conn: sqlite3.Connection | psycopg.Connection[tuple[object, ...]], table: str) -> int:
+    row = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    assert row is not None
+    (count,) = row
+    assert isinstance(count, int)
+    return count
+
+
+def _sqlite_has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None

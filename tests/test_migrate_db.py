@@ -1,0 +1,167 @@
+"""`supportbot migrate-db`: a SQLite installation moved into a real PostgreSQL server with
+every conversation, turn, rating, flag and correction, run again safely."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.core.types import FlagReason, FlagStatus, Outcome, Rating
+from bot.store.postgres import PostgresConversationStore
+from bot.store.sqlite import SqliteConversationStore
+from tests.fakes import source
+
+runner = CliRunner()
+
+
+async def _seed(path: Path, conversations: int) -> None:
+    """Conversations with a question and a reply each; every reply rated, every third
+    flagged, and two corrections."""
+    store = SqliteConversationStore(path)
+    try:
+        for n in range(conversations):
+            conversation = await store.create_conversation("web" if n % 2 else "slack", f"r{n}")
+            await store.add_turn(conversation.id, "customer", f"question {n} — ünïcode")
+            reply = await store.add_turn(
+                conversation.id,
+                "bot",
+                f"reply {n}",
+                outcome=Outcome.GENERATED,
+                confidence=0.5,
+                sources=(source(f"c{n}#1", "q", "a", 0.9),),
+                latency_ms=12.5,
+                index_version="3",
+                model_version="adapter-1",
+            )
+            await store.add_rating(Rating(reply.id, "up" if n % 3 else "down", "meh"))
+            if n % 3 == 0:
+                await store.add_flag(reply.id, FlagReason.THUMBS_DOWN, f"flag {n}")
+        flagged = await store.list_flags()
+        await store.add_correction("Do gift cards expire?", "Never.", created_by="ana")
+        await store.add_correction(
+            "question 0", "A better reply.", created_by="bo", turn_id=flagged[0].turn_id
+        )
+    finally:
+        await store.aclose()
+
+
+async def _snapshot(
+    store: SqliteConversationStore | PostgresConversationStore,
+) -> dict[str, object]:
+    """Everything a user of the store can read, in a comparable form."""
+    await store.open()
+    try:
+        flags = await store.list_flags(status=None, limit=10_000)
+        conversations = {}
+        for flag in flags:
+            turns = await store.list_turns(flag.conversation_id)
+            conversations[flag.conversation_id] = (
+                turns,
+                [await store.get_rating(t.id) for t in turns],
+            )
+        return {
+            "counts": await store.counts(),
+            "flags": flags,
+            "corrections": await store.list_corrections(),
+            "conversations": conversations,
+        }
+    finally:
+        await store.aclose()
+
+
+def _migrate(home: Path, source_db: Path, url: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app, ["--home", str(home), "migrate-db", "--from", f"sqlite:///{source_db}", "--to", url]
+    )
+    return result.exit_code, result.output
+
+
+def test_migrate_db_copies_everything_and_counts_both_sides(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=30))
+
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    assert "every table has the same number of rows on both sides" in output
+    for table, rows in (("bot_turns", 60), ("bot_ratings", 30), ("bot_flags", 10)):
+        assert any(line.split() == [table, str(rows), str(rows)] for line in output.splitlines())
+
+    before = asyncio.run(_snapshot(SqliteConversationStore(source_db)))
+    after = asyncio.run(_snapshot(PostgresConversationStore(postgres_url)))
+    assert after == before  # same ids, texts, sources, ratings, flag states and corrections
+
+
+def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=6))
+    assert _migrate(tmp_path / "home", source_db, postgres_url)[0] == 0
+
+    async def keep_serving() -> None:  # the old server keeps working between the two runs
+        store = SqliteConversationStore(source_db)
+        flag = (await store.list_flags())[0]
+        await store.resolve_flag(flag.id, FlagStatus.APPROVED, "ana")
+        conversation = await store.create_conversation("web", "late")
+        await store.add_turn(conversation.id, "customer", "one more question")
+        await store.aclose()
+
+    asyncio.run(keep_serving())
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    before = asyncio.run(_snapshot(SqliteConversationStore(source_db)))
+    after = asyncio.run(_snapshot(PostgresConversationStore(postgres_url)))
+    assert after == before
+    assert after["counts"].turns_by_role["customer"] == 7  # type: ignore[attr-defined]
+
+    async def correct_in_postgres() -> tuple[int, int]:
+        store = PostgresConversationStore(postgres_url)
+        await store.open()
+        correction = await store.add_correction("new?", "yes", created_by="ana")
+        conversation = await store.create_conversation("web")
+        turn = await store.add_turn(conversation.id, "bot", "x")
+        await store.add_flag(turn.id, FlagReason.HANDOFF)
+        flag = (await store.list_flags(reason=FlagReason.HANDOFF))[0]
+        await store.aclose()
+        return correction.id, flag.id
+
+    correction_id, flag_id = asyncio.run(correct_in_postgres())
+    assert correction_id == 3  # after the two copied ones: the sequence moved past them
+    assert flag_id == 3
+
+
+def test_migrate_db_fails_loudly_when_the_source_is_missing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    code, output = _migrate(tmp_path / "home", tmp_path / "nope.db", postgres_url)
+    assert code == 2 and "no SQLite database" in output
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    code, output = _migrate(tmp_path / "home", empty, postgres_url)
+    assert code == 2 and "holds no conversation store" in output
+    result = runner.invoke(app, ["--home", str(tmp_path), "migrate-db", "--to", "mysql://x"])
+    assert result.exit_code == 2 and "postgresql://" in result.output
+
+
+def test_migrate_db_fails_when_the_counts_differ(tmp_path: Path, postgres_url: str) -> None:
+    """A target that already holds other conversations cannot match: say so, exit 1."""
+
+    async def stray_conversation() -> None:
+        store = PostgresConversationStore(postgres_url)
+        await store.open()
+        await store.create_conversation("web", "not in the source")
+        await store.aclose()
+
+    asyncio.run(stray_conversation())
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=3))
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 1
+    assert "bot_conversations: 3 in the source, 4 in PostgreSQL" in output
+    assert "<- differs" in output
