@@ -170,7 +170,9 @@ def test_slack_markup_conversion_never_raises_and_keeps_plain_text(
 
 # -- personal data, facts, input cleaning ----------------------------------------------------
 _EMAIL = st.from_regex(
-    r"[a-z][a-z0-9._+-]{0,15}@[a-z][a-z0-9-]{0,10}\.(com|org|de|io)", fullmatch=True
+    # DNS labels do not end with a hyphen; local parts may hold dots anywhere after the first.
+    r"[a-z][a-z0-9._+-]{0,15}@[a-z]([a-z0-9-]{0,8}[a-z0-9])?\.(com|org|de|io)",
+    fullmatch=True,
 )
 
 
