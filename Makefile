@@ -7,7 +7,7 @@ TRAIN_MINUTES ?= 5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run demo-data test lint bench bench-quick clean
+.PHONY: install run demo-data test lint bench bench-quick bench-hardening clean
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(BIN)/supportbot: pyproject.toml
@@ -48,6 +48,11 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/retrieval_banking77.py --quick
+
+SOAK_MINUTES ?= 10
+## Hardening figures: fuzzing, injection corpus, access, kill -9 recovery, then a soak.
+bench-hardening: install
+	$(BIN)/python benchmarks/hardening.py --soak-minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
