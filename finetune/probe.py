@@ -1,9 +1,11 @@
-"""How likely an adapter finds a given reply: the learning signal of a short retraining.
+"""Looking at one adapter from outside the server: the loss it gives a reply, what it writes.
 
 A small model trained for seconds or minutes rarely changes what greedy decoding writes,
-but the loss of the reply it was taught drops at once. :func:`reply_losses` measures that
-loss (mean negative log-likelihood per reply token, as in training) for one adapter on
-its base, with the prompt built the way the adapter was trained and is served.
+but the loss of the reply it was taught drops at once: :func:`reply_losses` measures that
+loss (mean negative log-likelihood per reply token, as in training). :func:`adapter_replies`
+decodes replies as the server would. Both build prompts the way the adapter was trained,
+with its own instructions and prompt budget, so two adapters can be compared on the same
+requests whichever one is live.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from finetune.config import GeneratorConfig
 from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
+
+if TYPE_CHECKING:
+    from finetune.modeling import LoadedModel
 
 
 def reply_losses(
@@ -26,13 +32,47 @@ def reply_losses(
 ) -> list[float]:
     """Mean per-token loss of each ``(request, reply)`` under ``adapter``; lower is likelier.
 
-    The instructions and prompt budget are the adapter's own (its generator_config.json);
-    replies are cut at ``config.max_new_tokens`` tokens, as training cuts its targets.
+    Replies are cut at ``config.max_new_tokens`` tokens, as training cuts its targets.
     Raises BaseModelError when the adapter's base cannot be loaded.
     """
-    from finetune.modeling import load_adapter, load_base
     from finetune.prompting import PromptFormat
     from finetune.training import validation_loss
+
+    loaded, trained = _load(adapter, config, database, merge=False)
+    fmt = PromptFormat(
+        loaded.tokenizer,
+        instructions=trained.instructions,
+        max_prompt_tokens=trained.max_prompt_tokens,
+        max_target_tokens=config.max_new_tokens,
+    )
+    pad = loaded.tokenizer.pad_token_id or 0
+    return [
+        validation_loss(loaded.model, [fmt.encode_example(request, reply)], 1, pad)
+        for request, reply in cases
+    ]
+
+
+def adapter_replies(
+    adapter: AdapterRecord,
+    requests: Sequence[PromptRequest],
+    *,
+    config: GeneratorConfig,
+    database: Path,
+) -> list[str]:
+    """What ``adapter`` (merged into its base) writes for each request, decoded with
+    ``config``'s settings as the server decodes. Raises BaseModelError."""
+    from finetune.generation import ReplyGenerator
+
+    loaded, trained = _load(adapter, config, database, merge=True)
+    generator = ReplyGenerator.from_config(loaded, trained)
+    return generator.generate_batch(list(requests), batch_size=config.max_batch_size)
+
+
+def _load(
+    adapter: AdapterRecord, config: GeneratorConfig, database: Path, *, merge: bool
+) -> tuple[LoadedModel, GeneratorConfig]:
+    """The adapter on its base, and ``config`` with the adapter's prompt settings."""
+    from finetune.modeling import load_adapter, load_base
 
     registry = ModelRegistry.open(database)
     try:
@@ -40,17 +80,10 @@ def reply_losses(
     finally:
         registry.close()
     loaded = load_base(base_record.model_ref, device=config.device)
-    model = load_adapter(loaded, adapter.folder, merge=False)
+    loaded.model = load_adapter(loaded, adapter.folder, merge=merge)
     with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
-        trained = json.load(fh)
-    fmt = PromptFormat(
-        loaded.tokenizer,
-        instructions=trained.get("instructions", config.instructions),
-        max_prompt_tokens=trained.get("max_prompt_tokens", config.max_prompt_tokens),
-        max_target_tokens=config.max_new_tokens,
-    )
-    pad = loaded.tokenizer.pad_token_id or 0
-    return [
-        validation_loss(model, [fmt.encode_example(request, reply)], 1, pad)
-        for request, reply in cases
-    ]
+        trained: dict[str, Any] = json.load(fh)
+    prompt: dict[str, Any] = {
+        k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained
+    }
+    return loaded, config.model_copy(update=prompt)

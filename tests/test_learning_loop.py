@@ -252,7 +252,7 @@ def _answer_losses(
 ) -> dict[str, float]:
     """Loss of each topic's corrected answer, for its question and each paraphrase, with
     the evidence the bot retrieves for it (the curated answer among it, as when serving)."""
-    from finetune.likelihood import reply_losses
+    from finetune.probe import reply_losses
     from finetune.prompting import PromptRequest
 
     asked = [(q, answer) for first, more, answer in TOPICS for q in (first, *more)]
