@@ -82,6 +82,11 @@ def create_app(
     app.cleanup_ctx.append(partial(_executor_ctx, workers=config.retrieval_workers))
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
+    if settings.storage.postgres_url is not None and retriever is None:
+        from bot.replicas import replicas_ctx
+
+        # Replicas sharing PostgreSQL serve each other's corrections within a second or so.
+        app.cleanup_ctx.append(replicas_ctx)
     if (
         generator is None
         and settings.engine.answer_mode != "copy"

@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.settings import RetrainConfig, Settings
 from retrieval.records import LogMessage, Role
@@ -43,8 +43,19 @@ def retrain_policy(config: RetrainConfig) -> RetrainPolicy:
     )
 
 
-def export_feedback(database: Path) -> list[FeedbackRecord]:
-    """Approved, rejected and corrected replies, oldest first; [] before the bot has run."""
+def export_feedback(database: Path, *, postgres_url: str | None = None) -> list[FeedbackRecord]:
+    """Approved, rejected and corrected replies, oldest first; [] before the bot has run.
+
+    Read from PostgreSQL instead of ``database`` when ``postgres_url`` is given.
+    """
+    if postgres_url is not None:
+        from bot.store.postgres_sync import QmarkConnection
+
+        shared = QmarkConnection.connect(postgres_url, read_only=True)
+        try:
+            return _reviewed_replies(shared) + _corrections(shared)
+        finally:
+            shared.close()
     from retrieval.sqlite_db import connect
 
     conn = connect(database)
@@ -67,9 +78,11 @@ def run_retrain_cycle(
     """One retraining cycle over this home's logs and feedback (see finetune.retrain).
 
     Raises NothingIndexedError before the first ingest, CycleLockedError while another
-    cycle runs, ValueError when there is nothing to train on.
+    cycle runs (on any replica, when they share PostgreSQL), ValueError when there is
+    nothing to train on.
     """
     from bot.components import generator_paths, open_knowledge_base
+    from bot.replicas import retrain_lock
     from finetune.retrain import run_cycle
 
     paths = generator_paths(settings)
@@ -78,19 +91,21 @@ def run_retrain_cycle(
         if knowledge.store.live_index_version() is None:
             raise NothingIndexedError("nothing is indexed yet: run `supportbot ingest PATH` first")
         knowledge.load()
-        feedback = export_feedback(paths.database)
-        return run_cycle(
-            logs=list(knowledge.iter_conversations()),
-            feedback=feedback,
-            retriever=knowledge,
-            config=settings.generator,
-            policy=retrain_policy(settings.retrain),
-            paths=paths,
-            train=train,
-            evaluate=evaluate,
-            budget_minutes=budget_minutes,
-            progress=progress,
-        )
+        postgres_url = settings.storage.postgres_url
+        with retrain_lock(postgres_url):
+            feedback = export_feedback(paths.database, postgres_url=postgres_url)
+            return run_cycle(
+                logs=list(knowledge.iter_conversations()),
+                feedback=feedback,
+                retriever=knowledge,
+                config=settings.generator,
+                policy=retrain_policy(settings.retrain),
+                paths=paths,
+                train=train,
+                evaluate=evaluate,
+                budget_minutes=budget_minutes,
+                progress=progress,
+            )
     finally:
         knowledge.close()
 
@@ -109,7 +124,9 @@ def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, st
     same settings as the server (passed as environment, which beats the config file)."""
     argv = [sys.executable, "-m", "bot.cli", "--home", str(settings.home), "retrain"]
     env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    dumped = settings.model_dump(mode="json", include={"generator", "retrieval", "retrain"})
+    dumped = settings.model_dump(
+        mode="json", include={"generator", "retrieval", "retrain", "storage"}
+    )
     for name, value in dumped.items():
         env[f"SUPPORTBOT_{name.upper()}"] = json.dumps(value)
     env["SUPPORTBOT_LOG_LEVEL"] = settings.log_level
@@ -121,7 +138,13 @@ def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, st
 _ROLE: dict[str, Role] = {"customer": "customer", "bot": "agent", "agent": "agent"}
 
 
-def _reviewed_replies(conn: sqlite3.Connection) -> list[FeedbackRecord]:
+class _Queryable(Protocol):
+    """A sqlite3 connection, or a PostgreSQL one that reads like it (QmarkConnection)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+def _reviewed_replies(conn: _Queryable) -> list[FeedbackRecord]:
     from finetune.retrain import FeedbackRecord
 
     # The latest review of each bot turn; a corrected turn is exported as its correction.
@@ -155,7 +178,7 @@ def _reviewed_replies(conn: sqlite3.Connection) -> list[FeedbackRecord]:
     return records
 
 
-def _corrections(conn: sqlite3.Connection) -> list[FeedbackRecord]:
+def _corrections(conn: _Queryable) -> list[FeedbackRecord]:
     from finetune.retrain import FeedbackRecord
 
     records = []
@@ -177,9 +200,7 @@ def _corrections(conn: sqlite3.Connection) -> list[FeedbackRecord]:
     return records
 
 
-def _exchange(
-    conn: sqlite3.Connection, turn_id: str
-) -> tuple[tuple[LogMessage, ...], str, str] | None:
+def _exchange(conn: _Queryable, turn_id: str) -> tuple[tuple[LogMessage, ...], str, str] | None:
     """(history before the customer's message, that message, the reply) for a bot turn."""
     turn = conn.execute(
         "SELECT conversation_id, position, text FROM bot_turns WHERE id = ?", (turn_id,)

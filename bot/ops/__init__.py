@@ -56,6 +56,11 @@ class _StoredInFile(Protocol):
     path: Path
 
 
+@runtime_checkable
+class _StoredInPostgres(Protocol):
+    url: str
+
+
 def mount_dashboard(app: web.Application, config: OpsConfig, *, database: Path) -> None:
     """Serve the dashboard at ``/ops`` of ``app``, over the engine under ``app[ENGINE]``.
 
@@ -114,7 +119,8 @@ async def _dashboard_ctx(
     if not isinstance(engine, ReviewEngine):
         raise TypeError("the review dashboard needs the engine's correct, hand_back and store")
     path = engine.store.path if isinstance(engine.store, _StoredInFile) else database
-    opened = DashboardDatabase(path)
+    url = engine.store.url if isinstance(engine.store, _StoredInPostgres) else None
+    opened = DashboardDatabase(path, postgres_url=url)
     try:
         await opened.open()
         dashboard[DATABASE] = opened

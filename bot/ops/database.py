@@ -3,6 +3,8 @@
 Two connections to the shared SQLite file: one that owns the ``ops_*`` tables (operators,
 sessions, the review log) and one opened ``query_only`` for reading the other components'
 tables (:mod:`bot.ops.queries`), so that no dashboard page can write to them by mistake.
+When the conversations live in PostgreSQL (replicas), the reading connection goes there,
+read-only; the ``ops_*`` tables stay in the home folder the replicas share.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from bot.ops.storage import DashboardStore
 from retrieval.sqlite_db import connect
@@ -26,8 +28,15 @@ class DashboardDatabase:
     """Nothing is opened by the constructor; :meth:`open` connects (and migrates) in the
     worker thread, :meth:`close` waits for queued work and disconnects."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        postgres_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
+        self.postgres_url = postgres_url
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ops-db")
         self._store: DashboardStore | None = None
@@ -66,9 +75,17 @@ class DashboardDatabase:
     def _read_only(self) -> sqlite3.Connection:
         if self._reader is None:
             self._own()  # creates the file and the ops tables first
-            reader = connect(self.path)
-            reader.execute("PRAGMA query_only = ON")
-            self._reader = reader
+            if self.postgres_url is not None:
+                from bot.store.postgres_sync import QmarkConnection
+
+                # Reads like a sqlite3 connection; the queries are written for both.
+                self._reader = cast(
+                    sqlite3.Connection, QmarkConnection.connect(self.postgres_url, read_only=True)
+                )
+            else:
+                reader = connect(self.path)
+                reader.execute("PRAGMA query_only = ON")
+                self._reader = reader
         return self._reader
 
     def _disconnect(self) -> None:

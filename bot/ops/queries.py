@@ -1,4 +1,5 @@
-"""Read-only queries for the dashboard over the shared SQLite file.
+"""Read-only queries for the dashboard over the shared SQLite file, or over PostgreSQL
+when replicas share it (the SQL is written to run on both; see bot.store.postgres_sync).
 
 The conversation store answers one record at a time; the dashboard needs joined pages
 (a flag with the question and the reply), per-conversation extras and daily aggregates.
@@ -212,8 +213,9 @@ def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> Metrics
     since = float(first * DAY_SECONDS)
     replies: dict[int, tuple[int, int]] = {}
     for d, total, handoffs in conn.execute(
-        "SELECT CAST(created_at / 86400 AS INTEGER) AS d, COUNT(*), SUM(outcome = 'handoff')"
-        " FROM bot_turns WHERE role = 'bot' AND outcome IS NOT NULL AND created_at >= ?"
+        "SELECT CAST(created_at AS BIGINT) / 86400 AS d, COUNT(*),"
+        " SUM(CASE WHEN outcome = 'handoff' THEN 1 ELSE 0 END) FROM bot_turns"
+        " WHERE role = 'bot' AND outcome IS NOT NULL AND created_at >= ?"
         " GROUP BY d",
         (since,),
     ):
@@ -221,7 +223,7 @@ def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> Metrics
     fallbacks = {
         int(d): int(n)
         for d, n in conn.execute(
-            "SELECT CAST(t.created_at / 86400 AS INTEGER) AS d, COUNT(DISTINCT f.turn_id)"
+            "SELECT CAST(t.created_at AS BIGINT) / 86400 AS d, COUNT(DISTINCT f.turn_id)"
             " FROM bot_flags f JOIN bot_turns t ON t.id = f.turn_id"
             " WHERE f.reason = 'grounding_fallback' AND t.created_at >= ? GROUP BY d",
             (since,),
@@ -230,14 +232,16 @@ def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> Metrics
     ratings = {
         int(d): (int(up or 0), int(down or 0))
         for d, up, down in conn.execute(
-            "SELECT CAST(created_at / 86400 AS INTEGER) AS d, SUM(value = 'up'),"
-            " SUM(value = 'down') FROM bot_ratings WHERE created_at >= ? GROUP BY d",
+            "SELECT CAST(created_at AS BIGINT) / 86400 AS d,"
+            " SUM(CASE WHEN value = 'up' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN value = 'down' THEN 1 ELSE 0 END)"
+            " FROM bot_ratings WHERE created_at >= ? GROUP BY d",
             (since,),
         )
     }
     latencies: dict[int, list[float]] = defaultdict(list)
     for d, latency in conn.execute(
-        "SELECT CAST(created_at / 86400 AS INTEGER) AS d, latency_ms FROM bot_turns"
+        "SELECT CAST(created_at AS BIGINT) / 86400 AS d, latency_ms FROM bot_turns"
         " WHERE role = 'bot' AND outcome IN ('generated', 'copied')"
         " AND latency_ms IS NOT NULL AND created_at >= ? ORDER BY latency_ms",
         (since,),
@@ -418,7 +422,8 @@ def _served(conn: sqlite3.Connection, column: str) -> dict[str, ServedStats]:
     return {
         str(version): ServedStats(int(n), int(up or 0), int(down or 0))
         for version, n, up, down in conn.execute(
-            f"SELECT t.{column}, COUNT(*), SUM(r.value = 'up'), SUM(r.value = 'down')"
+            f"SELECT t.{column}, COUNT(*), SUM(CASE WHEN r.value = 'up' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN r.value = 'down' THEN 1 ELSE 0 END)"
             " FROM bot_turns t LEFT JOIN bot_ratings r ON r.turn_id = t.id"
             f" WHERE t.role = 'bot' AND t.{column} IS NOT NULL GROUP BY t.{column}"
         )
@@ -426,6 +431,10 @@ def _served(conn: sqlite3.Connection, column: str) -> dict[str, ServedStats]:
 
 
 def _has_tables(conn: sqlite3.Connection, *names: str) -> bool:
+    if not isinstance(conn, sqlite3.Connection):
+        # PostgreSQL holds only the conversation tables; the registry and index versions
+        # stay in the home folder's SQLite file.
+        return False
     placeholders = ", ".join("?" for _ in names)
     (found,) = conn.execute(
         f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})",

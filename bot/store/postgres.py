@@ -344,10 +344,11 @@ class PostgresConversationStore:
             )
         return [correction_of(row) for row in rows]
 
-    async def announce_curated(self, source_id: str) -> None:
-        """Tell every replica listening (:mod:`bot.replicas`) that ``source_id`` is served."""
+    async def announce_curated(self, payload: str) -> None:
+        """Tell every replica listening (:mod:`bot.replicas`) that a curated answer is
+        served; ``payload`` is ``"<replica> <source id>"``."""
         async with self._connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (CURATED_CHANNEL, source_id))
+            await conn.execute("SELECT pg_notify(%s, %s)", (CURATED_CHANNEL, payload))
 
     # -- metrics -----------------------------------------------------------------------------
     async def counts(self) -> StoreCounts:

@@ -1,0 +1,134 @@
+"""What keeps several ``supportbot serve`` replicas in step when they share one PostgreSQL.
+
+The replicas share the home folder (one host, or a volume every replica mounts): the
+published index and adapter versions, the knowledge base's curated answers and the
+registry are there, and each replica already follows newer versions by polling. What a
+poll would serve late is a correction: it changes the knowledge base's curated answers,
+but each replica searches its own in-memory copy of the index. So:
+
+* the replica that serves a correction announces it on a PostgreSQL channel
+  (``NOTIFY``) once it is in the shared knowledge base;
+* every other replica ``LISTEN``\\ s on that channel and replays the curated answers into
+  its in-memory index, within a second or so; after a lost connection it replays once
+  more, in case it missed an announcement;
+* a retraining cycle holds a PostgreSQL advisory lock, so a cycle started on two
+  replicas runs once (the connection's end releases it, even when the process dies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+
+from aiohttp import web
+
+from bot.core.ports import AnswerCurator
+from bot.core.types import Message
+from bot.store.postgres_schema import CURATED_CHANNEL
+
+log = logging.getLogger(__name__)
+
+_RECONNECT_S = 1.0
+
+
+class AnnouncingCurator:
+    """An :class:`AnswerCurator` that tells the other replicas once an answer is served."""
+
+    def __init__(self, inner: AnswerCurator, announce: Callable[[str], Awaitable[None]]) -> None:
+        self.inner = inner
+        self._announce = announce
+
+    async def add_curated(
+        self, source_id: str, question: str, answer: str, context: Sequence[Message] = ()
+    ) -> None:
+        await self.inner.add_curated(source_id, question, answer, context)
+        try:
+            await self._announce(source_id)
+        except Exception:  # served here; the others catch up when they reconnect
+            log.exception("could not announce curated answer %s to the other replicas", source_id)
+
+
+async def follow_curated_answers(
+    url: str, replica: str, replay: Callable[[], Awaitable[None]]
+) -> None:
+    """Call ``replay()`` whenever another replica announces a curated answer; reconnect
+    (and replay, to catch up) when the connection drops. Runs until cancelled."""
+    import psycopg
+
+    connected_before = False
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {CURATED_CHANNEL}")
+                if connected_before:
+                    await replay()
+                connected_before = True
+                async for notice in conn.notifies():
+                    sender, _, source_id = notice.payload.partition(" ")
+                    if sender != replica:
+                        log.info("replaying curated answers: %s added on %s", source_id, sender)
+                        await replay()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("lost the curated-answer channel (%s); reconnecting", exc)
+            await asyncio.sleep(_RECONNECT_S)
+
+
+async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Announce this replica's corrections and follow the others' (see the module doc).
+
+    Added by :func:`bot.app.create_app` after the engine when the store is PostgreSQL and
+    the app owns its knowledge base.
+    """
+    from bot.app import KNOWLEDGE, RETRIEVAL_EXECUTOR, SETTINGS
+    from bot.core.engine import ConversationEngine
+    from bot.store.postgres import PostgresConversationStore
+    from bot.web import ENGINE
+
+    url = app[SETTINGS].storage.postgres_url
+    engine = app[ENGINE]
+    if url is None or not isinstance(engine, ConversationEngine):
+        yield
+        return
+    replica = uuid.uuid4().hex[:12]
+    store = engine.store
+    if engine.curator is not None and isinstance(store, PostgresConversationStore):
+        engine.curator = AnnouncingCurator(
+            engine.curator, lambda source_id: store.announce_curated(f"{replica} {source_id}")
+        )
+    knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
+
+    async def replay() -> None:
+        # load() replays curated additions and removals onto the live version off the loop.
+        await asyncio.get_running_loop().run_in_executor(executor, knowledge.load)
+
+    task = asyncio.create_task(follow_curated_answers(url, replica, replay), name="replicas")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@contextlib.contextmanager
+def retrain_lock(url: str | None) -> Iterator[None]:
+    """Hold the cluster-wide retraining lock for the block; nothing without PostgreSQL.
+
+    Raises CycleLockedError while another replica's cycle holds it.
+    """
+    if url is None:
+        yield
+        return
+    import psycopg
+
+    from bot.store.postgres_db import lock_key
+    from finetune.cycles import CycleLockedError
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key("retrain"),)).fetchone()
+        if row is None or not row[0]:
+            raise CycleLockedError("another replica is running a retraining cycle")
+        yield  # closing the connection releases the lock

@@ -1,0 +1,180 @@
+"""Two replicas of the server on loopback sharing one real PostgreSQL and one home folder:
+conversations continue across them, a correction made on one is served by the other,
+and a retraining cycle started on both runs once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from bot.app import create_app
+from bot.core.engine import ConversationEngine
+from bot.replicas import retrain_lock
+from bot.settings import Settings, load_settings
+from bot.web import ENGINE
+from bot.web.config import WebConfig
+from finetune.cycles import CycleLockedError
+
+
+@pytest.fixture
+def indexed_home(tmp_path: Path, make_knowledge: Callable[..., Any]) -> Iterator[Path]:
+    from retrieval.ingest import ingest_paths
+    from tests.conftest import SMALL_LOGS, write_jsonl
+
+    kb = make_knowledge("home")
+    logs = cast("list[dict[str, object]]", SMALL_LOGS)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
+    yield tmp_path / "home"
+
+
+def replica_settings(home: Path, url: str) -> Settings:
+    return load_settings(
+        home=home,
+        web=WebConfig(rate_per_minute=100_000, rate_burst=100_000),
+        engine={"answer_mode": "copy"},
+        storage={"database_url": url},
+    )
+
+
+async def start(client: Any) -> str:
+    created = await client.post("/api/conversations")
+    assert created.status in (200, 201)
+    return cast(str, (await created.json())["conversation_id"])
+
+
+async def ask(client: Any, conversation_id: str, text: str) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/conversations/{conversation_id}/messages",
+        json={"text": text},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+    return cast(dict[str, Any], await response.json())
+
+
+async def test_two_replicas_share_conversations_and_corrections(
+    aiohttp_client: Any, indexed_home: Path, postgres_url: str
+) -> None:
+    settings = replica_settings(indexed_home, postgres_url)
+    replica_a = await aiohttp_client(create_app(settings))
+    replica_b = await aiohttp_client(create_app(settings))
+
+    # A conversation started on A continues on B (a load balancer may send it anywhere).
+    conversation_id = await start(replica_a)
+    first = await ask(replica_a, conversation_id, "do gift cards ever expire?")
+    assert "never expire" in first["reply"]
+    second = await ask(replica_b, conversation_id, "and when will my order arrive?")
+    assert "3-5 business days" in second["reply"]
+    turns = await (await replica_b.get(f"/api/conversations/{conversation_id}/turns")).json()
+    assert [t["text"] for t in turns["turns"] if t["role"] == "customer"] == [
+        "do gift cards ever expire?",
+        "and when will my order arrive?",
+    ]
+
+    # An operator corrects A's reply on A; B serves the correction within seconds.
+    question = "Can I pay with PayPal?"
+    before = await ask(replica_b, await start(replica_b), question)
+    assert "KB-PAY-09" not in before["reply"]
+    engine_a = cast(ConversationEngine, replica_a.app[ENGINE])
+    await engine_a.correct(
+        first["turn_id"],
+        "Yes, PayPal is accepted at checkout (KB-PAY-09).",
+        created_by="ana",
+        question=question,
+    )
+    served = None
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        # A new conversation each time: an unanswerable question hands the last one off.
+        served = await ask(replica_b, await start(replica_b), "can I pay with paypal?")
+        if "KB-PAY-09" in served["reply"]:
+            break
+        await asyncio.sleep(0.2)
+    assert served is not None and "KB-PAY-09" in served["reply"]
+    assert served["sources"][0]["source_id"].startswith("correction:")
+
+
+def test_a_retrain_started_on_two_replicas_runs_once(postgres_url: str) -> None:
+    ran: list[str] = []
+    refused: list[str] = []
+    holding = threading.Event()
+
+    def cycle(replica: str) -> None:
+        try:
+            with retrain_lock(postgres_url):
+                ran.append(replica)
+                holding.set()
+                time.sleep(1.0)
+        except CycleLockedError:
+            refused.append(replica)
+
+    first = threading.Thread(target=cycle, args=("a",))
+    first.start()
+    assert holding.wait(10.0)
+    cycle("b")  # while a's cycle runs
+    first.join()
+    assert (ran, refused) == (["a"], ["b"])
+    cycle("b")  # a finished: the next cycle may run
+    assert ran == ["a", "b"]
+
+
+def test_a_killed_cycle_does_not_keep_the_lock(postgres_url: str) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom bot.replicas import retrain_lock\n"
+            "with retrain_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+            postgres_url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(CycleLockedError), retrain_lock(postgres_url):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    for _ in range(50):  # the server notices the dropped connection at once, or nearly
+        try:
+            with retrain_lock(postgres_url):
+                return
+        except CycleLockedError:
+            time.sleep(0.1)
+    pytest.fail("the lock of a killed process was never released")
+
+
+def test_a_cycle_learns_from_the_feedback_kept_in_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from bot.core.types import FlagReason, FlagStatus
+    from bot.learning import export_feedback
+    from bot.store.postgres import PostgresConversationStore
+
+    async def review() -> None:
+        store = PostgresConversationStore(postgres_url)
+        await store.open()
+        conversation = await store.create_conversation("web")
+        await store.add_turn(conversation.id, "customer", "do gift cards expire?")
+        reply = await store.add_turn(conversation.id, "bot", "Never.")
+        await store.add_flag(reply.id, FlagReason.LOW_CONFIDENCE)
+        await store.resolve_turn_flags(reply.id, FlagStatus.APPROVED, "ana")
+        await store.add_correction("PayPal?", "Yes (KB-PAY-09).", created_by="ana")
+        await store.aclose()
+
+    asyncio.run(review())
+    records = export_feedback(tmp_path / "unused.db", postgres_url=postgres_url)
+    assert [(r.kind, r.customer_text, r.reply) for r in records] == [
+        ("approved", "do gift cards expire?", "Never."),
+        ("corrected", "PayPal?", "Yes (KB-PAY-09)."),
+    ]
