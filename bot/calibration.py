@@ -131,10 +131,27 @@ def run_calibration(
         embedder_id=knowledge.embedder.model_id,
         created_at=time.time(),
     )
-    payload = asdict(calibration)
-    payload["target_handoff_recall"] = target_handoff_recall
-    write_json(home / CALIBRATION_FILE, payload)
+    save_calibration(home, calibration, target_handoff_recall)
     return calibration, issues
+
+
+def save_calibration(
+    home: Path, calibration: Calibration, target_handoff_recall: float, **extra: Any
+) -> None:
+    """Write ``<home>/calibration.json``: this calibration, plus the latest one of every
+    other embedder, so that rolling retrieval back to an earlier embedder restores the
+    threshold fitted for it."""
+    payload: dict[str, Any] = asdict(calibration)
+    payload["target_handoff_recall"] = target_handoff_recall
+    payload.update(extra)
+    previous = load_calibration(home) or {}
+    by_embedder = dict(previous.get("by_embedder") or {})
+    if previous.get("embedder_id") and "result" in previous:
+        earlier = {k: v for k, v in previous.items() if k != "by_embedder"}
+        by_embedder.setdefault(previous["embedder_id"], earlier)
+    by_embedder[calibration.embedder_id] = dict(payload)
+    payload["by_embedder"] = by_embedder
+    write_json(home / CALIBRATION_FILE, payload)
 
 
 def load_calibration(home: Path) -> dict[str, Any] | None:
@@ -155,6 +172,7 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
     payload = load_calibration(home)
     if payload is None:
         return config
+    payload = (payload.get("by_embedder") or {}).get(embedder_id, payload)
     if payload.get("embedder_id") != embedder_id:
         log.warning(
             "calibration in %s was fitted for embedder %s, not %s: using the configured"

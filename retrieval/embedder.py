@@ -65,6 +65,10 @@ class Embedder:
             location = str(Path(location).resolve())
         return f"{location}@{self.max_seq_length}"
 
+    def load_model(self) -> SentenceTransformer:
+        """The underlying model, loaded now if it was not yet (for tuning a copy of it)."""
+        return self._load()
+
     def _load(self) -> SentenceTransformer:
         if self._model is None:
             with self._lock:

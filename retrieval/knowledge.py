@@ -53,6 +53,14 @@ class IndexMismatch(RuntimeError):
     """The live index was built with another embedder than the configured one."""
 
 
+@dataclass(frozen=True)
+class _Serving:
+    """The embedder and the index built with it: swapped together, read together."""
+
+    embedder: Embedder
+    index: VectorIndex
+
+
 class KnowledgeBase:
     """Search over past exchanges and curated answers. Thread-safe; call from workers."""
 
@@ -64,7 +72,7 @@ class KnowledgeBase:
         config: RetrievalConfig,
     ) -> None:
         self.store = store
-        self.embedder = embedder
+        self.configured_embedder = embedder
         self.index_root = index_root
         self.config = config
         self.params = IndexParams(
@@ -73,7 +81,7 @@ class KnowledgeBase:
             hnsw_ef_construction=config.hnsw_ef_construction,
             hnsw_ef_search=config.hnsw_ef_search,
         )
-        self._index: VectorIndex | None = None
+        self._serving: _Serving | None = None
         self._version: IndexVersion | None = None
         self._write_lock = threading.RLock()
         self._embedded_count = 0  # vectors computed (not cached) by this object
@@ -103,6 +111,47 @@ class KnowledgeBase:
     def version(self) -> IndexVersion | None:
         return self._version
 
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder that serves the live index: a tuned version of the configured one
+        when the live index was built with it, else the configured one."""
+        serving = self._serving
+        return serving.embedder if serving is not None else self.configured_embedder
+
+    def embedder_at(self, location: str) -> Embedder:
+        """An embedder like the configured one (device, batch, length) loading ``location``."""
+        base = self.configured_embedder
+        return Embedder(
+            location,
+            device=base.device,
+            batch_size=base.batch_size,
+            max_seq_length=base.max_seq_length,
+        )
+
+    def _embedder_serving(self, version: IndexVersion) -> Embedder:
+        """The embedder the index ``version`` must be searched with; raises IndexMismatch
+        when it was built for another configured embedder than the current one."""
+        configured = self.configured_embedder
+        if version.embedder_location is None or version.base_embedder != configured.name:
+            if version.embedder_id != configured.model_id:
+                raise IndexMismatch(
+                    f"live index {version.folder} was built with {version.embedder_id!r}"
+                    f" but the configured embedder is {configured.model_id!r};"
+                    " run `supportbot ingest` to re-embed"
+                )
+            return configured
+        current = self._serving.embedder if self._serving is not None else None
+        if current is not None and current.model_id == version.embedder_id:
+            return current  # already loaded
+        embedder = self.embedder_at(version.embedder_location)
+        if embedder.model_id != version.embedder_id:
+            raise IndexMismatch(
+                f"live index {version.folder} was built with {version.embedder_id!r}, which"
+                f" cannot be loaded from {version.embedder_location!r} with the current"
+                " settings; run `supportbot ingest` to re-embed"
+            )
+        return embedder
+
     def load(self) -> None:
         """Load the live index version and replay curated additions and removals since.
 
@@ -113,17 +162,14 @@ class KnowledgeBase:
         with self._write_lock:
             version = self.store.live_index_version()
             if version is None:
-                index = VectorIndex(self.embedder.dimension, "exact", self.params)
+                embedder = self.configured_embedder
+                index = VectorIndex(embedder.dimension, "exact", self.params)
             else:
-                if version.embedder_id != self.embedder.model_id:
-                    raise IndexMismatch(
-                        f"live index {version.folder} was built with {version.embedder_id!r}"
-                        f" but the configured embedder is {self.embedder.model_id!r};"
-                        " run `supportbot ingest` to re-embed"
-                    )
+                embedder = self._embedder_serving(version)
+                _ = embedder.dimension  # load the model now, not in a customer's search
                 index = VectorIndex.load(version.folder, self.params)
-            self._reconcile(index, include_logs=False)
-            self._index, self._version = index, version
+            self._reconcile(index, embedder, include_logs=False)
+            self._serving, self._version = _Serving(embedder, index), version
 
     def refresh_if_stale(self) -> bool:
         """Reload when another process published a newer index version; True if reloaded."""
@@ -135,7 +181,9 @@ class KnowledgeBase:
         log.info("switched to index version %s (%s)", live.id, live.folder)
         return True
 
-    def _reconcile(self, index: VectorIndex, *, include_logs: bool) -> tuple[int, int]:
+    def _reconcile(
+        self, index: VectorIndex, embedder: Embedder, *, include_logs: bool
+    ) -> tuple[int, int]:
         """Bring ``index`` in line with the store; return (added, removed)."""
         present = index.ids()
         wanted = self.store.live_entry_ids(kind=None if include_logs else "curated")
@@ -146,14 +194,14 @@ class KnowledgeBase:
         removed = index.remove(np.fromiter(present - wanted, dtype=np.int64))
         missing = sorted(wanted - present)
         if missing:
-            index.add(np.asarray(missing, dtype=np.int64), self._vectors_for(missing))
+            index.add(np.asarray(missing, dtype=np.int64), self._vectors_for(missing, embedder))
         return len(missing), removed
 
-    def _require_index(self) -> VectorIndex:
-        if self._index is None:
+    def _require_serving(self) -> _Serving:
+        if self._serving is None:
             self.load()
-        assert self._index is not None
-        return self._index
+        assert self._serving is not None
+        return self._serving
 
     # -- jobs -------------------------------------------------------------------------------
     def sync_index(self, *, progress: bool = False) -> SyncReport:
@@ -163,10 +211,11 @@ class KnowledgeBase:
             remove_stale_temporaries(self.index_root)
             try:
                 self.load()
-                index = self._require_index()
+                embedder, index = self._require_serving().embedder, self._require_serving().index
             except IndexMismatch as exc:
                 log.warning("%s; rebuilding the index", exc)
-                index = VectorIndex(self.embedder.dimension, "exact", self.params)
+                embedder = self.configured_embedder
+                index = VectorIndex(embedder.dimension, "exact", self.params)
             before_embedded = self._embedded_count
             wanted = self.store.live_entry_ids()
             needs_rebuild = (
@@ -177,9 +226,9 @@ class KnowledgeBase:
                 ids = sorted(wanted)
                 index = VectorIndex.build(
                     np.asarray(ids, dtype=np.int64),
-                    self._vectors_for(ids, progress=progress),
+                    self._vectors_for(ids, embedder, progress=progress),
                     self.params,
-                    self.embedder.dimension,
+                    embedder.dimension,
                 )
                 added, removed = len(ids), 0
             else:
@@ -187,27 +236,75 @@ class KnowledgeBase:
                 removed = index.remove(np.fromiter(present - wanted, dtype=np.int64))
                 missing = sorted(wanted - present)
                 if missing:
-                    vectors = self._vectors_for(missing, progress=progress)
+                    vectors = self._vectors_for(missing, embedder, progress=progress)
                     index.add(np.asarray(missing, dtype=np.int64), vectors)
                 added = len(missing)
             unchanged = not (added or removed or needs_rebuild)
-            if unchanged and self._version is not None:
+            if unchanged and self._version is not None and embedder is self.embedder:
                 version = self._version  # nothing new: keep serving the same version
             else:
-                version = self._publish(index, max(wanted, default=0))
-            self._index, self._version = index, version
+                version = self._publish(index, embedder, max(wanted, default=0))
+            self._serving, self._version = _Serving(embedder, index), version
             return SyncReport(
                 version, added, removed, needs_rebuild, self._embedded_count - before_embedded
             )
 
-    def _publish(self, index: VectorIndex, max_entry_id: int) -> IndexVersion:
+    def reembed(self, embedder: Embedder, *, progress: bool = False) -> SyncReport:
+        """Build the whole index with ``embedder`` (a tuned version of the configured one)
+        and publish it as the new live version, served with that embedder from now on.
+
+        The previous version stays on disk and in the store for :meth:`rollback`. A crash
+        before the version is recorded leaves the live one untouched.
+        """
+        with self._write_lock:
+            remove_stale_temporaries(self.index_root)
+            before_embedded = self._embedded_count
+            ids = sorted(self.store.live_entry_ids())
+            index = VectorIndex.build(
+                np.asarray(ids, dtype=np.int64),
+                self._vectors_for(ids, embedder, progress=progress),
+                self.params,
+                embedder.dimension,
+            )
+            version = self._publish(index, embedder, max(ids, default=0))
+            self._serving, self._version = _Serving(embedder, index), version
+            return SyncReport(version, len(ids), 0, True, self._embedded_count - before_embedded)
+
+    def rollback(self, to: int | None = None) -> IndexVersion:
+        """Make an earlier index version live again (by default the one before the live
+        one), with the embedder it was built with; a running server follows it.
+
+        Raises LookupError when there is no such version or nothing to roll back to.
+        """
+        with self._write_lock:
+            versions = self.store.index_versions()
+            live = next((v for v in versions if v.is_live), None)
+            if to is None:
+                earlier = [v for v in versions if live is None or v.id < live.id]
+                if not earlier:
+                    raise LookupError("no earlier index version to roll back to")
+                to = earlier[-1].id
+            target = next((v for v in versions if v.id == to), None)
+            if target is None:
+                raise LookupError(f"no index version {to}")
+            if not target.folder.is_dir():
+                raise LookupError(f"index version {to} was deleted from {target.folder}")
+            self._embedder_serving(target)  # refuse a version the settings cannot serve
+            self.store.set_live_index_version(target.id)
+            self.load()
+            assert self._version is not None
+            return self._version
+
+    def _publish(self, index: VectorIndex, embedder: Embedder, max_entry_id: int) -> IndexVersion:
+        tuned = embedder is not self.configured_embedder
         with staged_version(self.index_root) as staged:
             index.save(staged.path)
             write_json(
                 staged.path / "manifest.json",
                 {
-                    "embedder": self.embedder.name,
-                    "embedder_id": self.embedder.model_id,
+                    "embedder": embedder.name,
+                    "embedder_id": embedder.model_id,
+                    "base_embedder": self.configured_embedder.name,
                     "kind": index.kind,
                     "entries": len(index),
                     "max_entry_id": max_entry_id,
@@ -216,15 +313,23 @@ class KnowledgeBase:
             )
         assert staged.final is not None
         return self.store.record_index_version(
-            staged.final, self.embedder.model_id, index.kind, len(index), max_entry_id
+            staged.final,
+            embedder.model_id,
+            index.kind,
+            len(index),
+            max_entry_id,
+            embedder_location=embedder.name if tuned else None,
+            base_embedder=self.configured_embedder.name,
         )
 
     # -- embeddings -------------------------------------------------------------------------
-    def _vectors_for(self, ids: Sequence[int], *, progress: bool = False) -> np.ndarray:
+    def _vectors_for(
+        self, ids: Sequence[int], embedder: Embedder, *, progress: bool = False
+    ) -> np.ndarray:
         """Vectors of entries ``ids`` in order, from the cache or computed and cached."""
         texts = self.store.embed_texts(ids)
         hashes = [texts[i][0] for i in ids]
-        model_id = self.embedder.model_id
+        model_id = embedder.model_id
         cached = self.store.cached_vectors(hashes, model_id)
         todo = {h: texts[i][1] for i, h in zip(ids, hashes, strict=True) if h not in cached}
         if todo:
@@ -232,7 +337,7 @@ class KnowledgeBase:
             bar = tqdm(total=len(items), unit="text", desc="embedding", disable=not progress)
             for start in range(0, len(items), _ENCODE_CHUNK):
                 chunk = items[start : start + _ENCODE_CHUNK]
-                vectors = self.embedder.encode([text for _, text in chunk])
+                vectors = embedder.encode([text for _, text in chunk])
                 pairs = [(h, v) for (h, _), v in zip(chunk, vectors, strict=True)]
                 self.store.cache_vectors(pairs, model_id)
                 cached.update(pairs)
@@ -240,7 +345,7 @@ class KnowledgeBase:
             bar.close()
             self._embedded_count += len(items)
         if not ids:
-            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
         return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
 
     # -- live edits -------------------------------------------------------------------------
@@ -266,17 +371,19 @@ class KnowledgeBase:
             kind="curated",
         )
         with self._write_lock:
-            index = self._require_index()
+            serving = self._require_serving()
+            index = serving.index
             old_ids = [i for i in self.store.delete_source(source_id) if i in index.ids()]
             entry_id = self.store.add_entry(entry)
             index.remove(np.asarray(old_ids, dtype=np.int64))
-            index.add(np.asarray([entry_id], dtype=np.int64), self._vectors_for([entry_id]))
+            vectors = self._vectors_for([entry_id], serving.embedder)
+            index.add(np.asarray([entry_id], dtype=np.int64), vectors)
             return entry_id
 
     def remove_source(self, source_id: str) -> int:
         """Stop serving the entry with ``source_id``; return how many entries were removed."""
         with self._write_lock:
-            index = self._require_index()
+            index = self._require_serving().index
             ids = self.store.delete_source(source_id)
             index.remove(np.asarray(ids, dtype=np.int64))
             return len(ids)
@@ -310,9 +417,10 @@ class KnowledgeBase:
         from retrieval.records import query_text
 
         k = k or self.config.top_k
-        index = self._require_index()
+        serving = self._require_serving()  # one read: never one version's embedder with
+        index = serving.index  # another version's index
         if query_vectors is None:
-            query_vectors = self.embedder.encode(
+            query_vectors = serving.embedder.encode(
                 [query_text(q.context, q.customer_text) for q in queries]
             )
         excluded = exclude_conversation_ids or [()] * len(queries)

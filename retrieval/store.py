@@ -63,6 +63,13 @@ MIGRATIONS = [
     );
     CREATE UNIQUE INDEX index_versions_one_live ON index_versions(is_live) WHERE is_live = 1;
     """,
+    # An index version names the embedder that must serve it (a tuned embedder folder, or
+    # NULL for the configured one) and the configured embedder it derives from, so that the
+    # pair is always served together and a change of configured model is still detected.
+    """
+    ALTER TABLE index_versions ADD COLUMN embedder_location TEXT;
+    ALTER TABLE index_versions ADD COLUMN base_embedder TEXT;
+    """,
 ]
 
 
@@ -86,6 +93,9 @@ class IndexVersion:
     entry_count: int
     max_entry_id: int
     created_at: float
+    embedder_location: str | None = None  # None: the configured embedder
+    base_embedder: str | None = None  # the configured embedder name (None: older rows)
+    is_live: bool = False
 
 
 @dataclass
@@ -284,7 +294,15 @@ class KnowledgeStore:
 
     # -- index versions -----------------------------------------------------------------
     def record_index_version(
-        self, folder: Path, embedder_id: str, kind: str, entry_count: int, max_entry_id: int
+        self,
+        folder: Path,
+        embedder_id: str,
+        kind: str,
+        entry_count: int,
+        max_entry_id: int,
+        *,
+        embedder_location: str | None = None,
+        base_embedder: str | None = None,
     ) -> IndexVersion:
         """Record a published index folder and make it the live one, atomically."""
         now = time.time()
@@ -292,26 +310,70 @@ class KnowledgeStore:
             conn.execute("UPDATE index_versions SET is_live = 0 WHERE is_live = 1")
             cursor = conn.execute(
                 "INSERT INTO index_versions (folder, embedder_id, kind, entry_count,"
-                " max_entry_id, created_at, is_live) VALUES (?, ?, ?, ?, ?, ?, 1)",
-                (str(folder), embedder_id, kind, entry_count, max_entry_id, now),
+                " max_entry_id, created_at, is_live, embedder_location, base_embedder)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (
+                    str(folder),
+                    embedder_id,
+                    kind,
+                    entry_count,
+                    max_entry_id,
+                    now,
+                    embedder_location,
+                    base_embedder,
+                ),
             )
             version_id = int(cursor.lastrowid or 0)
-        return IndexVersion(version_id, folder, embedder_id, kind, entry_count, max_entry_id, now)
+        return IndexVersion(
+            version_id,
+            folder,
+            embedder_id,
+            kind,
+            entry_count,
+            max_entry_id,
+            now,
+            embedder_location,
+            base_embedder,
+            True,
+        )
 
     def live_index_version(self) -> IndexVersion | None:
         with self._lock:
             row = self._conn.execute("SELECT * FROM index_versions WHERE is_live = 1").fetchone()
-        if row is None:
-            return None
-        return IndexVersion(
-            int(row["id"]),
-            Path(row["folder"]),
-            row["embedder_id"],
-            row["kind"],
-            int(row["entry_count"]),
-            int(row["max_entry_id"]),
-            float(row["created_at"]),
-        )
+        return None if row is None else _index_version(row)
+
+    def index_versions(self) -> list[IndexVersion]:
+        """Every recorded index version, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM index_versions ORDER BY id").fetchall()
+        return [_index_version(row) for row in rows]
+
+    def set_live_index_version(self, version_id: int) -> IndexVersion:
+        """Make a recorded version live again (rollback); raises LookupError if unknown."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT id FROM index_versions WHERE id = ?", (version_id,))
+            if row.fetchone() is None:
+                raise LookupError(f"no index version {version_id}")
+            conn.execute("UPDATE index_versions SET is_live = 0 WHERE is_live = 1")
+            conn.execute("UPDATE index_versions SET is_live = 1 WHERE id = ?", (version_id,))
+        live = self.live_index_version()
+        assert live is not None
+        return live
+
+
+def _index_version(row: sqlite3.Row) -> IndexVersion:
+    return IndexVersion(
+        int(row["id"]),
+        Path(row["folder"]),
+        row["embedder_id"],
+        row["kind"],
+        int(row["entry_count"]),
+        int(row["max_entry_id"]),
+        float(row["created_at"]),
+        row["embedder_location"],
+        row["base_embedder"],
+        bool(row["is_live"]),
+    )
 
 
 def reply_hash(reply: str) -> str:

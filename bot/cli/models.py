@@ -42,18 +42,35 @@ def train(
         Path | None, typer.Option("--report", help="Also write the report as JSON here.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    tune_embedder: Annotated[
+        bool | None,
+        typer.Option(
+            "--tune-embedder/--no-tune-embedder",
+            help="Tune the embedder on the logs first [default: retrieval.tuning.enabled].",
+        ),
+    ] = None,
+    retrieval_only: Annotated[
+        bool,
+        typer.Option(help="Only tune retrieval and fit the hand-off threshold; no generator."),
+    ] = False,
 ) -> None:
-    """Train a new LoRA adapter (bootstrapping a small base model offline if needed),
-    evaluate it against the base model and copying the top retrieved reply, and publish it."""
+    """Tune retrieval on the logs (embedder, index, hand-off threshold), then train a new
+    LoRA adapter (bootstrapping a small base model offline if needed), evaluate it against
+    the base model and copying the top retrieved reply, and publish both."""
+    import time
+
     from bot.components import generator_paths, open_knowledge_base
+    from bot.retrieval_training import train_retrieval
     from finetune.pipeline import train_generator
     from finetune.registry import ModelRegistry
     from retrieval.ingest import scrub_conversation
     from retrieval.parsers import read_logs
 
+    started = time.monotonic()
     settings = settings_of(ctx)
     paths = generator_paths(settings)
-    if if_missing:
+    tuning = settings.retrieval.tuning
+    if if_missing and not retrieval_only:
         registry = ModelRegistry.open(paths.database)
         try:
             live = registry.live_adapter()
@@ -77,13 +94,29 @@ def train(
         if knowledge.store.live_index_version() is None:
             raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
         knowledge.load()
+        budget_s = budget_minutes * 60.0
+        retrieval_report = train_retrieval(
+            knowledge,
+            tuning,
+            home=settings.home,
+            embedders_root=settings.paths.embedders,
+            budget_s=budget_s if retrieval_only else budget_s * tuning.budget_share,
+            tune=tuning.enabled if tune_embedder is None else tune_embedder,
+            progress=progress,
+        )
+        typer.echo(retrieval_report.format_table())
+        typer.echo("")
+        if retrieval_only:
+            _write_report(report_path, {"retrieval": retrieval_report.as_dict()})
+            return
+        remaining_minutes = budget_minutes - (time.monotonic() - started) / 60.0
         report = train_generator(
             conversations=list(knowledge.iter_conversations()),
             retriever=knowledge,
             config=settings.generator,
             paths=paths,
             eval_conversations=held_out,
-            budget_minutes=budget_minutes,
+            budget_minutes=max(remaining_minutes, 0.1),
             rebuild_base=rebuild_base,
             promote=promote,
             progress=progress,
@@ -93,9 +126,13 @@ def train(
     finally:
         knowledge.close()
     typer.echo(report.format_table())
-    if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+    _write_report(report_path, {**report.as_dict(), "retrieval": retrieval_report.as_dict()})
+
+
+def _write_report(path: Path | None, payload: dict[str, object]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
 
 
 @app.command()
@@ -135,11 +172,37 @@ def rollback(
     ctx: typer.Context,
     to: Annotated[
         int | None,
-        typer.Option(help="Adapter id to make live [default: the one before the live one]."),
+        typer.Option(
+            help="Adapter (or with --retrieval, index version) id to make live"
+            " [default: the one before the live one]."
+        ),
     ] = None,
+    retrieval: Annotated[
+        bool,
+        typer.Option(
+            "--retrieval",
+            help="Roll back the search index and the embedder it was built with instead.",
+        ),
+    ] = False,
 ) -> None:
     """Make the previous adapter version live again; a running server follows it."""
     from bot.learning import rollback_generator
+
+    if retrieval:
+        from bot.components import open_knowledge_base
+
+        knowledge = open_knowledge_base(settings_of(ctx))
+        try:
+            version = knowledge.rollback(to)
+        except LookupError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            knowledge.close()
+        typer.echo(
+            f"index version {version.id} ({version.folder}) is live,"
+            f" served with {version.embedder_location or 'the configured embedder'}"
+        )
+        return
 
     try:
         record = rollback_generator(settings_of(ctx), to=to)
