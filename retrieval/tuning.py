@@ -127,8 +127,8 @@ class EmbedderTuner:
 
         With ``require_improvement`` (default: the config's ``publish_only_if_better``)
         nothing is published unless validation retrieval got better than the starting
-        embedder's; without it the last weights are published when none was better. Raises ValueError when the split has nothing to
-        learn from.
+        embedder's; without it the last weights are published when none was better.
+        Raises ValueError when the split has nothing to learn from.
         """
         import torch
         from sentence_transformers.sentence_transformer.losses import (
