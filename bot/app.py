@@ -364,12 +364,26 @@ async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterato
 
 async def _refresh_knowledge(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, switch to a newer index version if a job published one."""
+    from bot.calibration import calibrated_engine_config
+    from bot.core.engine import ConversationEngine
+
     knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
+    settings = app[SETTINGS]
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         try:
+            served_by = knowledge.embedder.model_id
             await loop.run_in_executor(executor, knowledge.refresh_if_stale)
+            embedder_id = knowledge.embedder.model_id
+            engine = app.get(ENGINE)
+            if embedder_id != served_by and isinstance(engine, ConversationEngine):
+                # Scores of another embedder live on another scale: apply the hand-off
+                # threshold fitted for the embedder now serving.
+                engine.config = calibrated_engine_config(
+                    settings.engine, settings.home, embedder_id
+                )
+                log.info("now searching with embedder %s", embedder_id)
         except Exception:
             version = knowledge.version
             log.exception(

@@ -3,12 +3,14 @@ and a killed run leaving what is served untouched. Real MiniLM, real SQLite, rea
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -369,3 +371,50 @@ def test_a_killed_tuning_run_leaves_a_consistent_served_pair(
         assert "KB-2002" in hits[0].agent_reply
     finally:
         served.close()
+
+
+async def test_a_running_server_follows_a_new_pair_and_its_threshold(
+    aiohttp_client: Any, tuned_home: tuple[KnowledgeBase, Path], embedder: Embedder
+) -> None:
+    """A train job re-embeds while the server runs: the server switches to the new
+    embedder together with its index, and to the hand-off threshold fitted for it."""
+    from bot.app import KNOWLEDGE, create_app
+    from bot.calibration import Calibration, save_calibration
+    from bot.core.confidence import CalibrationResult, ConfidenceWeights
+    from bot.core.engine import ConversationEngine
+    from bot.settings import load_settings
+    from bot.web import ENGINE, WebConfig
+
+    job, home = tuned_home
+    app = create_app(load_settings(home=home, web=WebConfig(index_refresh_seconds=0.1)))
+    client = await aiohttp_client(app)
+    engine = app[ENGINE]
+    assert isinstance(engine, ConversationEngine)
+    threshold_before = engine.config.confidence_threshold
+    response = await client.post("/api/conversations")
+    conversation_id = (await response.json())["conversation_id"]
+
+    # What train publishes: an embedder version (here an untrained copy: the serving
+    # mechanics are the same), the index re-embedded with it, its calibration.
+    folder = home / "models" / "embedders" / "v0001"
+    await asyncio.to_thread(embedder.load_model().save, str(folder))
+    tuned = job.embedder_at(str(folder))
+    result = CalibrationResult(0.123, 0.9, 0.8, 0.95, 0.05, 10, 10, ConfidenceWeights(-2, 5, 1, 0))
+    save_calibration(home, Calibration(result, 2, tuned.model_id, time.time()), 0.9)
+    await asyncio.to_thread(job.reembed, tuned)
+
+    for _ in range(100):
+        if app[KNOWLEDGE].embedder.model_id == tuned.model_id:
+            break
+        await asyncio.sleep(0.1)
+    assert app[KNOWLEDGE].embedder.model_id == tuned.model_id
+    for _ in range(20):
+        if engine.config.confidence_threshold != threshold_before:
+            break
+        await asyncio.sleep(0.05)
+    assert engine.config.confidence_threshold == pytest.approx(0.123)
+    response = await client.post(
+        f"/api/conversations/{conversation_id}/messages", json={"text": "do giftcards expire"}
+    )
+    body = await response.json()
+    assert response.status == 200 and "KB-2002" in body["reply"]
