@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -117,13 +119,15 @@ async def run_level(base: str, texts: list[str], concurrency: int, total: int) -
     }
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+def wait_ready(
+    base: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 300
+) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
+            raise SystemExit(f"server exited with {process.returncode}; see {log_path}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
                 if response.status == 200:
@@ -131,7 +135,44 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 3
         except OSError:
             pass
         time.sleep(0.5)
-    raise SystemExit("server did not become ready")
+    raise SystemExit(f"server did not become ready; see {log_path}")
+
+
+@contextlib.contextmanager
+def served(home: Path, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `supportbot serve` for ``home`` on a free loopback port; yield its base URL.
+
+    The server's output goes to ``log_path``, never to a pipe: nobody reads a pipe while
+    the load runs, it fills after a few hundred access-log lines, and the server then
+    blocks on its next log write (this is what stalled the 32-concurrent run).
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        # The benchmark measures serving, not the abuse limits.
+        "SUPPORTBOT_WEB__RATE_PER_MINUTE": "100000",
+        "SUPPORTBOT_WEB__RATE_BURST": "100000",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "bot.cli", "--home", str(home), "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log_file:
+        server = subprocess.Popen(
+            command, cwd=REPO, env=environment, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_ready(base, server, log_path)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def main() -> None:
@@ -148,44 +189,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = parser.parse_args()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        # The benchmark measures serving, not the abuse limits.
-        "SUPPORTBOT_WEB__RATE_PER_MINUTE": "100000",
-        "SUPPORTBOT_WEB__RATE_BURST": "100000",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "--home",
-            str(args.home),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_ready(base, server)
-        texts = questions(args.questions, 400)
+    texts = questions(args.questions, 400)
+    with served(args.home, args.out.with_suffix(".server.log")) as base:
         asyncio.run(run_level(base, texts, 1, 4))  # warm-up
         rows = [
             asyncio.run(run_level(base, texts, int(c), args.requests))
             for c in args.levels.split(",")
         ]
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     single = rows[0]["replies_per_s"]
     for row in rows:
         row["speedup_vs_one_at_a_time"] = row["replies_per_s"] / single
