@@ -341,6 +341,8 @@ async def _engine_ctx(
         config,
         pii_scrubber(settings),
         curator=curator,
+        # The model's trained "I can't answer this" sentence hands the conversation off.
+        generator_handoff_reply=settings.generator.handoff_reply,
     )
     yield
 

@@ -90,6 +90,7 @@ def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
         *,
         retriever: FakeRetriever | None = None,
         generator: FakeGenerator | str | None = "default",
+        generator_handoff_reply: str | None = None,
         **config: Any,
     ) -> Bot:
         store = SqliteConversationStore(tmp_path / f"bot{len(stores)}.db")
@@ -107,6 +108,7 @@ def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
             EngineConfig(**config),
             scrub_text,
             curator=retriever,
+            generator_handoff_reply=generator_handoff_reply,
         )
         return Bot(engine, retriever, generator, store)
 
@@ -287,6 +289,52 @@ async def test_low_confidence_hands_off_and_the_bot_then_stays_quiet(make_bot: M
         ("customer", "Hello? Anyone there?"),  # kept for the operator, not answered
     ]
     assert len(bot.retriever.calls) == 1
+
+
+MODEL_HANDOFF = "I'm not sure about this one, so I'm passing you to a colleague who can check."
+
+
+@pytest.mark.parametrize(
+    ("generated", "shown_first"),
+    [
+        (MODEL_HANDOFF + " Have a nice day!", False),  # the model is stopped after the sentence
+        ("i'm NOT sure about this one so I\u2019m passing you to a colleague who can check", False),
+        ("I'm not sure about this one, so I'm passing you to a", False),  # cut short
+        ("Thanks for asking. " + MODEL_HANDOFF, True),  # after a preamble: withdrawn
+    ],
+)
+async def test_the_generators_handoff_sentence_hands_off(
+    make_bot: MakeBot, generated: str, shown_first: bool
+) -> None:
+    bot = make_bot(pieces=split_words(generated), generator_handoff_reply=MODEL_HANDOFF)
+    conversation_id = await bot.start()
+    events, reply = await bot.send(conversation_id, "How do I return boots?")
+
+    assert reply.outcome is Outcome.HANDOFF and reply.handoff
+    assert reply.text == EngineConfig().low_confidence_message
+    assert reply.flags == (FlagReason.LOW_CONFIDENCE,)
+    assert deltas_after_last_retraction(events) == reply.text
+    retracted = [e for e in events if isinstance(e, ReplyRetracted)]
+    assert bool(retracted) is shown_first  # the sentence alone is never shown, even in part
+    (flag,) = await bot.store.list_flags()
+    assert "handed off" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+    bot_turn = (await bot.engine.history(conversation_id))[-1]
+    assert (bot_turn.outcome, bot_turn.model_version) == (Outcome.HANDOFF, None)
+    assert bot.generator is not None
+    assert bot.generator.closed_early is generated.endswith("nice day!")
+
+
+async def test_a_reply_that_only_starts_like_the_handoff_sentence_is_an_answer(
+    make_bot: MakeBot,
+) -> None:
+    answer = "I'm not sure the boots fit? Unworn items can be returned within 30 days, KB-RET-01."
+    bot = make_bot(pieces=split_words(answer), generator_handoff_reply=MODEL_HANDOFF)
+    events, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert reply.outcome is Outcome.GENERATED and reply.text == answer
+    assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == answer
+    assert not any(isinstance(e, ReplyRetracted) for e in events)
+    assert await bot.store.list_flags() == []
 
 
 async def test_empty_retrieval_hands_off_politely(make_bot: MakeBot) -> None:

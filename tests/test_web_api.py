@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
+from bot.core.config import EngineConfig
 from bot.core.errors import ModelUnavailable
 from bot.core.types import (
     Conversation,
@@ -39,6 +40,7 @@ from bot.settings import Settings, load_settings
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import ENGINE, ChatEngine, WebConfig, build_web_app
 from bot.web.ratelimit import RateLimiter
+from finetune.config import GeneratorConfig
 from tests.conftest import REPO
 from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
 
@@ -330,6 +332,16 @@ async def test_low_confidence_hands_off_and_is_counted(make_client: ClientFactor
     metrics = await (await client.get("/metrics")).text()
     assert 'supportbot_handoffs_total{trigger="bot"} 1.0' in metrics
     assert 'supportbot_replies_total{outcome="handoff"} 1.0' in metrics
+
+
+async def test_the_models_handoff_sentence_reaches_the_customer_as_a_handoff(
+    make_client: ClientFactory,
+) -> None:
+    sentence = GeneratorConfig().handoff_reply  # what the served model was trained to say
+    client = await make_client(generator=FakeGenerator(pieces=split_words(sentence)))
+    body = await ask(client, await start(client), "How do I return boots that don't fit?")
+    assert body["handoff"] is True
+    assert body["reply"] == EngineConfig().low_confidence_message
 
 
 async def test_health_and_metrics(make_client: ClientFactory) -> None:

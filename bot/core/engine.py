@@ -20,6 +20,7 @@ from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
 from bot.core.errors import ConversationHandedOff, InvalidMessage
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, evidence_texts
+from bot.core.handoff_text import HandoffTextMatcher
 from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever, Versioned
 from bot.core.types import (
     Conversation,
@@ -84,6 +85,8 @@ class ConversationEngine:
     ``scrubber`` removes personal data from customer text before it is stored or
     searched. ``curator`` (usually the retriever's adapter) makes operator corrections
     searchable at once; without one, :meth:`correct` only records them.
+    ``generator_handoff_reply`` is the sentence the generator was trained to answer when
+    its evidence backs no answer: a generated reply that is that sentence hands off.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class ConversationEngine:
         scrubber: Callable[[str], str],
         *,
         curator: AnswerCurator | None = None,
+        generator_handoff_reply: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.retriever = retriever
@@ -103,6 +107,9 @@ class ConversationEngine:
         self.config = config
         self.scrubber = scrubber
         self.curator = curator
+        self._handoff_matcher = (
+            HandoffTextMatcher(generator_handoff_reply) if generator_handoff_reply else None
+        )
         self._clock = clock
 
     # -- conversations -----------------------------------------------------------------------
@@ -233,6 +240,12 @@ class ConversationEngine:
         )
         failure: str | None = None
         step = GroundingStep()
+        matcher = self._handoff_matcher
+        # Checked text is held back while it could still be the generator's hand-off
+        # sentence, so the customer does not see the start of a "reply" that is none.
+        holding = matcher is not None
+        shown = False  # some text went out as deltas
+        handed_off = False
         stream: AsyncIterator[str] | None = None
         try:
             stream = self.generator.stream(request)
@@ -255,8 +268,20 @@ class ConversationEngine:
                     step = check.feed(piece)
                 if not step.grounded:
                     break
-                if step.text:
+                if not step.text:
+                    continue
+                if holding:
+                    assert matcher is not None
+                    if matcher.found_in(check.text):
+                        handed_off = True  # stop the model: the rest is the same sentence
+                        break
+                    if matcher.could_become(check.text):
+                        continue
+                    holding = False
+                    yield ReplyDelta(check.text)  # everything held so far
+                else:
                     yield ReplyDelta(step.text)
+                shown = True
         finally:
             # Stops the model at once when the reply is abandoned or failed the check.
             await _close(stream)
@@ -265,14 +290,14 @@ class ConversationEngine:
             failure = "the generator returned an empty reply"
         if failure is not None:
             log.warning("generation failed (%s); copying the best retrieved answer", failure)
-            if check.text:
+            if shown:
                 yield ReplyRetracted(reason=None)
             yield _copy(sources)
             return
         if not step.grounded:
             facts = ", ".join(sorted(step.unsupported))
             log.info("generated reply not grounded (unsupported: %s); falling back", facts)
-            if check.text:
+            if shown:
                 yield ReplyRetracted(FlagReason.GROUNDING_FALLBACK)
             if confidence >= self.config.effective_copy_threshold:
                 draft = _copy(sources)
@@ -281,6 +306,24 @@ class ConversationEngine:
             draft.flags.append((FlagReason.GROUNDING_FALLBACK, f"unsupported facts: {facts}"))
             yield draft
             return
+        if matcher is not None and not handed_off:
+            # Ended while still possibly the sentence (cut short), or said it after a preamble.
+            handed_off = (holding and matcher.mostly_matches(check.text)) or matcher.found_in(
+                check.text
+            )
+        if handed_off:
+            log.info("the generator handed off; the conversation goes to a person")
+            if shown:
+                yield ReplyRetracted(FlagReason.LOW_CONFIDENCE)
+            yield self._handoff(
+                self.config.low_confidence_message,
+                FlagReason.LOW_CONFIDENCE,
+                f"the generator handed off (its evidence backs no answer); best: "
+                f"{_describe(sources)}",
+            )
+            return
+        if holding and check.text:  # a short reply that only began like the sentence
+            yield ReplyDelta(check.text)
         yield _Draft(check.text, Outcome.GENERATED, evidence, streamed=True)
 
     # -- storing replies ---------------------------------------------------------------------
