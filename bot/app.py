@@ -326,7 +326,9 @@ async def _engine_ctx(
         from bot.calibration import calibrated_engine_config
 
         knowledge = app[KNOWLEDGE]
-        knowledge_retriever = KnowledgeRetriever(knowledge, app[RETRIEVAL_EXECUTOR])
+        knowledge_retriever = KnowledgeRetriever(
+            knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
+        )
         retriever = curator = knowledge_retriever
         config = calibrated_engine_config(config, settings.home, knowledge.embedder.model_id)
     elif hasattr(retriever, "add_curated"):
