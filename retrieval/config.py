@@ -44,6 +44,9 @@ class TuningConfig(BaseModel):
         0.2, gt=0.0, le=1.0, description="Evaluate after each such share of the planned steps."
     )
     early_stop_patience: int = Field(2, ge=1)
+    freeze_word_embeddings: bool = Field(
+        True, description="Keep the token embedding table fixed (5x faster steps on a CPU)."
+    )
     publish_only_if_better: bool = Field(
         True, description="Publish the tuned embedder only if validation retrieval improved."
     )

@@ -32,6 +32,12 @@ _MAX_TOMBSTONE_SHARE = 0.2
 _ENCODE_CHUNK = 1024
 
 
+def _fetch_size(k: int, excluded_conversations: int) -> int:
+    """Hits to fetch for ``k`` distinct answers: duplicates of one reply collapse and
+    excluded conversations drop out, so over-fetch."""
+    return 4 * k + 8 * excluded_conversations + 8
+
+
 @dataclass(frozen=True)
 class Query:
     """What is searched for: the customer's message and the conversation before it."""
@@ -426,7 +432,7 @@ class KnowledgeBase:
         excluded = exclude_conversation_ids or [()] * len(queries)
         extra = max((len(e) for e in excluded), default=0)
         # Over-fetch: duplicates of one reply collapse and excluded conversations drop out.
-        fetch = min(len(index), 4 * k + 8 * extra + 8)
+        fetch = min(len(index), _fetch_size(k, extra))
         scores, ids = index.search(query_vectors, fetch)
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
         return [
@@ -444,10 +450,17 @@ class KnowledgeBase:
     ) -> list[RetrievedExchange]:
         best: dict[str, tuple[float, StoredEntry]] = {}
         support: dict[str, int] = {}
+        # Support is counted within the same window whatever was excluded, so that a search
+        # with exclusions (validation, calibration) sees the confidence features serving sees.
+        window = _fetch_size(k, 0)
+        accepted = 0
         for score, entry_id in zip(scores, ids, strict=True):
             item = stored.get(int(entry_id))
             if item is None or item.entry.conversation_id in excluded:
                 continue
+            if accepted == window:
+                break
+            accepted += 1
             value = float(score)
             if item.entry.kind == "curated":
                 value += self.config.curated_bonus
