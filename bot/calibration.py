@@ -131,7 +131,14 @@ def run_calibration(
         embedder_id=knowledge.embedder.model_id,
         created_at=time.time(),
     )
-    save_calibration(home, calibration, target_handoff_recall)
+    save_calibration(
+        home,
+        calibration,
+        target_handoff_recall,
+        fitted_on="files",
+        eval_path=str(eval_path.resolve()),
+        out_of_scope_path=str(out_of_scope_path.resolve()),
+    )
     return calibration, issues
 
 

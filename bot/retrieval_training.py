@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.retrieval import to_source
-from bot.calibration import Calibration, answers_match, save_calibration
+from bot.calibration import (
+    Calibration,
+    answers_match,
+    load_calibration,
+    run_calibration,
+    save_calibration,
+)
 from bot.core.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -223,7 +229,30 @@ def train_retrieval(
             report.reembedded = True
     report.after = measure(knowledge, split, config) if report.reembedded else report.before
     served = report.after
-    if served is not None and served.calibration is not None:
+    previous = load_calibration(home) or {}
+    if previous.get("fitted_on") == "files" and report.reembedded:
+        eval_path = Path(previous.get("eval_path", ""))
+        out_of_scope_path = Path(previous.get("out_of_scope_path", ""))
+        if eval_path.is_file() and out_of_scope_path.is_file():
+            # Labelled validation files beat held-out topics: refit on them for the new pair.
+            run_calibration(
+                knowledge,
+                eval_path,
+                out_of_scope_path,
+                home,
+                target_handoff_recall=float(
+                    previous.get("target_handoff_recall", config.target_handoff_recall)
+                ),
+            )
+            report.notes.append(f"hand-off threshold refitted on {eval_path.name}")
+            report.seconds = time.monotonic() - start
+            return report
+    fitted = (previous.get("by_embedder") or {}).get(served.embedder_id if served else "")
+    if not report.reembedded and fitted and fitted.get("fitted_on") == "files":
+        report.notes.append(
+            "kept the hand-off threshold fitted on labelled files (`supportbot calibrate`)"
+        )
+    elif served is not None and served.calibration is not None:
         save_calibration(
             home,
             Calibration(

@@ -418,3 +418,43 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
     )
     body = await response.json()
     assert response.status == 200 and "KB-2002" in body["reply"]
+
+
+def test_a_threshold_fitted_on_labelled_files_is_not_replaced_by_held_out_topics(
+    tuned_home: tuple[KnowledgeBase, Path], tmp_path: Path
+) -> None:
+    from bot.calibration import load_calibration, run_calibration
+    from bot.retrieval_training import train_retrieval
+
+    kb, home = tuned_home
+    eval_logs = [
+        exchange("v-1", "send my parka back", "KB-2001 Returns are free within 30 days."),
+        exchange("v-2", "giftcard still valid?", "KB-2002 Gift cards never expire."),
+    ]
+    out_of_scope = [
+        {"id": "o-1", "messages": [{"role": "customer", "text": "what is the capital of Peru"}]},
+        {"id": "o-2", "messages": [{"role": "customer", "text": "write me a poem about cats"}]},
+    ]
+    run_calibration(
+        kb,
+        write_jsonl(tmp_path / "eval.jsonl", eval_logs),
+        write_jsonl(tmp_path / "oos.jsonl", out_of_scope),
+        home,
+    )
+    fitted = load_calibration(home)
+    assert fitted is not None and fitted["fitted_on"] == "files"
+
+    report = train_retrieval(
+        kb,
+        small_config(),
+        home=home,
+        embedders_root=home / "models" / "embedders",
+        budget_s=60,
+        tune=False,
+    )
+    assert report.skipped == "switched off"
+    kept = load_calibration(home)
+    assert kept is not None
+    assert kept["fitted_on"] == "files"
+    assert kept["result"]["threshold"] == fitted["result"]["threshold"]
+    assert any("labelled files" in note for note in report.notes)
