@@ -5,8 +5,8 @@
 
 Protocol (issue 6, "proof that the loop works"). A temporary home ingests data/sample,
 trains a first generator (bootstrapped offline) within ``--train-minutes`` and fits the
-hand-off threshold on eval.jsonl and out_of_scope.jsonl (``calibrate`` after ``train``,
-whose own fit on topics held out of the logs would otherwise be the one served). Five
+hand-off threshold on eval.jsonl and out_of_scope.jsonl (``calibrate`` last, so that the
+threshold served is that fit whatever ``train`` fitted when it re-embedded). Five
 topics the sample logs do not cover (benchmarks/learning_loop_topics.json: a question,
 three paraphrases and an answer with its KB code each) are then asked through the
 conversation engine the web API and Slack use, each in a new conversation:
@@ -341,8 +341,8 @@ def prepare_home(home: Path, train_minutes: float, eval_limit: int) -> dict[str,
             "--no-progress",
         ),
     }
-    # After train, which fits its own threshold on topics held out of the logs: the
-    # hand-off decision here is the one fitted on the sample's labelled questions.
+    # Last: train may refit the threshold (on topics held out of the logs); the hand-off
+    # decision measured here is the one fitted on the sample's labelled questions.
     out["calibrate"] = supportbot(
         home,
         "calibrate",
