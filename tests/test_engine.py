@@ -570,6 +570,33 @@ async def test_a_correction_is_served_instead_of_the_logs(make_bot: MakeBot) -> 
     assert fixed.sources[0].source_id == correction.source_id
 
 
+@pytest.mark.parametrize("verbatim", [True, False])
+async def test_an_operators_correction_is_sent_as_written_not_regenerated(
+    make_bot: MakeBot, verbatim: bool
+) -> None:
+    corrected = source(
+        "correction:1",
+        "do you gift wrap",
+        "Yes, gift wrapping costs 4 EUR (KB-9001).",
+        kind="curated",
+    )
+    log = source("c-ret#1", "How do I return boots?", "Returns are free (KB-1001).", 0.5)
+    bot = make_bot(
+        [corrected, log],
+        ["Hi", " hi", " hi"],
+        curated_verbatim=verbatim,
+        confidence_threshold=0.1,
+    )
+    _, reply = await bot.send(await bot.start(), "can you wrap my gift")
+    if verbatim:
+        assert reply.outcome is Outcome.COPIED
+        assert reply.text == "Yes, gift wrapping costs 4 EUR (KB-9001)."
+        assert bot.generator is not None and bot.generator.requests == []
+    else:  # the model's fact-free text would have been sent instead
+        assert reply.outcome is Outcome.GENERATED
+        assert reply.text == "Hi hi hi"
+
+
 # -- with the real knowledge base -----------------------------------------------------------------
 
 

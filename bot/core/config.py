@@ -38,6 +38,11 @@ class EngineConfig(BaseModel):
     answer_mode: Literal["generate", "copy"] = Field(
         "generate", description="'copy' always sends the best retrieved answer as it is."
     )
+    curated_verbatim: bool = Field(
+        True,
+        description="When the best answer is an operator's correction, send it as it is"
+        " instead of generating: the operator already wrote the right reply.",
+    )
     retrieval_k: int = Field(
         5, ge=2, le=50, description="Answers retrieved; two at least, for the margin."
     )

@@ -180,7 +180,11 @@ class ConversationEngine:
                 f"confidence {confidence:.3f} < {self.config.confidence_threshold:.3f};"
                 f" best: {_describe(sources)}",
             )
-        elif self.generator is None or self.config.answer_mode == "copy":
+        elif (
+            self.generator is None
+            or self.config.answer_mode == "copy"
+            or (self.config.curated_verbatim and sources[0].kind == "curated")
+        ):
             draft = _copy(sources)
         else:
             async for event in self._generate(history, scrubbed, sources, confidence):
