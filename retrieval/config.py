@@ -29,7 +29,7 @@ class TuningConfig(BaseModel):
     max_seq_length: int = Field(64, ge=8, le=512)
     validation_share: float = Field(0.1, gt=0.0, lt=0.5)
     held_out_topic_share: float = Field(
-        0.15,
+        0.1,
         ge=0.0,
         lt=0.5,
         description="Share of answer clusters kept out of tuning to stand in for"

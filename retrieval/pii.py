@@ -139,10 +139,39 @@ def _card_replacement(match: re.Match[str]) -> str:
         return run  # the integer part of a decimal number, not a card
     if _follows_iban_head(match):
         return run  # the rest of an IBAN that failed its check: an account, not a card
-    for start, end in _card_windows(run):
-        if passes_luhn(re.sub(r"[ -]", "", run[start:end])):
-            return run[:start] + PLACEHOLDERS["card"] + run[end:]
-    return run
+    return _replace_cards_in_run(run)
+
+
+def _replace_cards_in_run(run: str) -> str:
+    """Replace cards at either end of ``run``, then look again in what is left between
+    them: two cards written one after the other must both go, so that scrubbing the result
+    again changes nothing. Iterative, so a hostile run of many cards cannot recurse deep."""
+    left: list[str] = []
+    right: list[str] = []
+    middle = run
+    while True:
+        found = next(
+            (
+                (start, end)
+                for start, end in _card_windows(middle)
+                if passes_luhn(re.sub(r"[ -]", "", middle[start:end]))
+            ),
+            None,
+        )
+        if found is None:
+            break
+        start, end = found
+        if start == 0:  # a card at the head: keep looking in what follows it
+            after = middle[end:]
+            rest = after.lstrip(" -")
+            left += [PLACEHOLDERS["card"], after[: len(after) - len(rest)]]
+            middle = rest
+        else:  # a card at the tail: keep looking in what precedes it
+            before = middle[:start]
+            rest = before.rstrip(" -")
+            right += [before[len(rest) :], PLACEHOLDERS["card"]][::-1]
+            middle = rest
+    return "".join(left) + middle + "".join(reversed(right))
 
 
 def _card_windows(run: str) -> list[tuple[int, int]]:

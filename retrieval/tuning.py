@@ -162,7 +162,10 @@ class EmbedderTuner:
         # Validation: held-out messages searched among a sample of the training ones (the
         # whole corpus would cost a full re-embedding at every evaluation).
         rng = random.Random(self.seed)
-        corpus = list(split.train)
+        # Held-out topics stay in the served index: as distractors here, early stopping sees
+        # what tuning does to answers it never trained on.
+        distractors = [m for members in split.held_out_topics.values() for m in members]
+        corpus = list(split.train) + distractors
         rng.shuffle(corpus)
         corpus = corpus[: cfg.max_validation_corpus]
         queries = list(split.validation)

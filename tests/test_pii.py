@@ -237,3 +237,12 @@ def test_hostile_input_of_100_kb_is_scrubbed_quickly(hostile: str) -> None:
 
     assert elapsed < 0.5, f"took {elapsed:.2f}s"
     assert sum(result.counts.values()) == result.total
+
+
+def test_two_cards_in_one_run_of_digits_are_both_replaced() -> None:
+    # Found by the hypothesis property: only the first was replaced, so scrubbing the
+    # result again changed it.
+    text = "cards 4000000000000002 0000000000000 and 4111-1111-1111-1111 4000000000000002"
+    scrubbed = scrub(text).text
+    assert scrubbed == "cards [CARD] [CARD] and [CARD] [CARD]"
+    assert scrub(scrubbed).text == scrubbed
