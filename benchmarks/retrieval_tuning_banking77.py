@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.answer_banking77 import RESULTS, supportbot  # noqa: E402
 from benchmarks.banking77 import (  # noqa: E402
     KB_CODE,
     held_out_intents,
@@ -40,17 +40,6 @@ from benchmarks.banking77 import (  # noqa: E402
     load_rows,
     write_logs,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def supportbot(home: Path, *args: str) -> str:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    command = [sys.executable, "-m", "bot.cli", "--home", str(home), *args]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def evaluate(
