@@ -34,6 +34,7 @@ from bot.slack import blocks
 from bot.slack.config import SlackConfig
 from bot.slack.listeners import SUBSCRIBED_EVENTS, TrackedLazyListenerRunner
 from bot.slack.server import SLACK_APP
+from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from tests.conftest import REPO
 from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
@@ -206,7 +207,7 @@ class SlackHarness:
 
     client: TestClient[web.Request, web.Application]
     api: FakeSlackApi
-    store: SqliteConversationStore
+    store: SqliteConversationStore | PostgresConversationStore  # the replicas' tests use both
     retriever: FakeRetriever
     sent: list[float] = field(default_factory=list)
 

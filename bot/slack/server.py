@@ -26,6 +26,8 @@ from bot.web import ENGINE
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
+    from bot.slack.state import SlackState
+
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
@@ -42,7 +44,14 @@ def setup_slack(app: web.Application, settings: Settings) -> None:
         return
     if mode == "http":
         app.router.add_post(EVENTS_PATH, slack_events, name="slack_events")
-    app.cleanup_ctx.append(partial(_slack_ctx, config=config, database=settings.paths.database))
+    app.cleanup_ctx.append(
+        partial(
+            _slack_ctx,
+            config=config,
+            database=settings.paths.database,
+            postgres_url=settings.storage.postgres_url,
+        )
+    )
 
 
 async def slack_events(request: web.Request) -> web.Response:
@@ -56,21 +65,32 @@ async def slack_events(request: web.Request) -> web.Response:
     return await to_aiohttp_response(response)
 
 
+def _slack_state(database: Path, postgres_url: str | None) -> SlackState:
+    """Replicas sharing PostgreSQL share the Slack state too: an event retried on another
+    replica is still answered once, and every replica knows every thread and hand-off."""
+    if postgres_url is not None:
+        from bot.slack.state_postgres import PostgresSlackState
+
+        return PostgresSlackState(postgres_url)
+    from bot.slack.state import SqliteSlackState
+
+    return SqliteSlackState(database)
+
+
 async def _slack_ctx(
-    app: web.Application, *, config: SlackConfig, database: Path
+    app: web.Application, *, config: SlackConfig, database: Path, postgres_url: str | None
 ) -> AsyncIterator[None]:
     import aiohttp
 
     from bot.slack.client import Pacer, build_web_client
     from bot.slack.delivery import Poster
     from bot.slack.listeners import TrackedLazyListenerRunner, build_bolt_app
-    from bot.slack.state import SlackState
     from bot.slack.support import SlackEngine, SlackSupport
 
     engine = app[ENGINE]
     if not isinstance(engine, SlackEngine):
         raise TypeError("the Slack adapter needs an engine with hand-off and operator turns")
-    state = SlackState(database)
+    state = _slack_state(database, postgres_url)
     await state.open()
     session = aiohttp.ClientSession()
     runner = TrackedLazyListenerRunner(logging.getLogger("bot.slack.lazy"))
@@ -104,4 +124,4 @@ async def _slack_ctx(
                 await connecting
         await runner.drain(_SHUTDOWN_GRACE_S)
         await session.close()
-        await asyncio.to_thread(state.close)
+        await state.aclose()

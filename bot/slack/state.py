@@ -1,4 +1,5 @@
-"""What the Slack adapter remembers between events, in the bot's SQLite file.
+"""What the Slack adapter remembers between events: in the bot's SQLite file on one box,
+in PostgreSQL (:mod:`bot.slack.state_postgres`) when several replicas share it.
 
 * event ids and message keys already handled, each until it expires, so that Slack's
   retries (and the second event Slack sends for a mention it also reports as a message)
@@ -9,17 +10,19 @@
 
 The tables belong to the component ``slack`` (migrations via
 :func:`retrieval.sqlite_db.apply_migrations`); they reference the conversation store's ids
-but not its tables. Every query runs in one worker thread that owns the connection.
+but not its tables. In SQLite every query runs in one worker thread that owns the
+connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bot.store.sqlite_worker import SqliteWorker
 
@@ -91,8 +94,101 @@ class HandoffPost:
     conversation_id: str
 
 
-class SlackState:
-    """The adapter's tables; nothing is opened until :meth:`open` or the first call."""
+class SlackState(Protocol):
+    """What the Slack adapter remembers; :class:`SqliteSlackState` on one box,
+    :class:`bot.slack.state_postgres.PostgresSlackState` when replicas share PostgreSQL."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """True the first time ``key`` is claimed within ``ttl_s`` seconds, False after
+        (atomically: of two replicas claiming at once, one gets True)."""
+        ...
+
+    async def remember_thread(
+        self, thread: Thread, conversation_id: str, customer: str | None
+    ) -> None: ...
+
+    async def known_thread(self, thread: Thread) -> KnownThread | None: ...
+
+    async def thread_of_conversation(self, conversation_id: str) -> Thread | None: ...
+
+    async def remember_reply(
+        self, channel: str, ts: str, turn_id: str, conversation_id: str
+    ) -> None: ...
+
+    async def turn_of_message(self, channel: str, ts: str) -> str | None: ...
+
+    async def remember_handoff_post(self, post: HandoffPost) -> None: ...
+
+    async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None: ...
+
+    async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None: ...
+
+
+class Sql:
+    """The queries, written once with ``?`` parameters; PostgreSQL runs them through
+    :func:`postgres_params`. Both backends accept the same ``ON CONFLICT`` clauses."""
+
+    PURGE_SEEN = "DELETE FROM slack_seen WHERE expires_at < ?"
+    # Inserts a new key, or takes over an expired one; the row count says which happened.
+    CLAIM = (
+        "INSERT INTO slack_seen (key, expires_at) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
+        " WHERE slack_seen.expires_at < ?"
+    )
+    REMEMBER_THREAD = (
+        "INSERT INTO slack_threads (channel, thread_ts, conversation_id, customer)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    )
+    KNOWN_THREAD = (
+        "SELECT conversation_id, customer FROM slack_threads WHERE channel = ? AND thread_ts = ?"
+    )
+    THREAD_OF_CONVERSATION = (
+        "SELECT channel, thread_ts FROM slack_threads WHERE conversation_id = ?"
+    )
+    REMEMBER_REPLY = (
+        "INSERT INTO slack_replies (channel, ts, turn_id, conversation_id)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (channel, ts) DO UPDATE SET"
+        " turn_id = excluded.turn_id, conversation_id = excluded.conversation_id"
+    )
+    TURN_OF_MESSAGE = "SELECT turn_id FROM slack_replies WHERE channel = ? AND ts = ?"
+    REMEMBER_HANDOFF_POST = (
+        "INSERT INTO slack_handoff_posts (channel, ts, conversation_id, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    )
+    HANDOFF_POST_AT = (
+        "SELECT channel, ts, conversation_id FROM slack_handoff_posts WHERE channel = ? AND ts = ?"
+    )
+    LATEST_HANDOFF_POST = (
+        "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
+        " WHERE conversation_id = ? ORDER BY created_at DESC LIMIT 1"
+    )
+
+
+def postgres_params(sql: str) -> str:
+    """``sql`` with psycopg's ``%s`` for each ``?`` (the queries above hold no other ``?``
+    or ``%``)."""
+    return sql.replace("?", "%s")
+
+
+def known_thread_of(row: Sequence[Any] | None) -> KnownThread | None:
+    return None if row is None else KnownThread(row[0], row[1])
+
+
+def thread_of(row: Sequence[Any] | None) -> Thread | None:
+    return None if row is None else Thread(row[0], row[1])
+
+
+def handoff_post_of(row: Sequence[Any] | None) -> HandoffPost | None:
+    return None if row is None else HandoffPost(row[0], row[1], row[2])
+
+
+class SqliteSlackState:
+    """The adapter's tables in the home's SQLite file; nothing is opened until :meth:`open`
+    or the first call."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -103,11 +199,17 @@ class SlackState:
     async def open(self) -> None:
         await self._db.open()
 
-    def close(self) -> None:
-        self._db.close()
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._db.close)  # waits for queued work
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         return await self._db.run(work)
+
+    async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        return await self._run(lambda conn: conn.execute(sql, params).fetchone())
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> None:
+        await self._run(lambda conn: conn.execute(sql, params))
 
     # -- deduplication ---------------------------------------------------------------------------
     async def claim(self, key: str, ttl_s: float) -> bool:
@@ -116,15 +218,9 @@ class SlackState:
         def work(conn: sqlite3.Connection) -> bool:
             now = self._clock()
             if now - self._purged_at > _PURGE_EVERY_S:
-                conn.execute("DELETE FROM slack_seen WHERE expires_at < ?", (now,))
+                conn.execute(Sql.PURGE_SEEN, (now,))
                 self._purged_at = now
-            cursor = conn.execute(
-                "INSERT INTO slack_seen (key, expires_at) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at"
-                " WHERE slack_seen.expires_at < ?",
-                (key, now + ttl_s, now),
-            )
-            return cursor.rowcount == 1
+            return conn.execute(Sql.CLAIM, (key, now + ttl_s, now)).rowcount == 1
 
         return await self._run(work)
 
@@ -132,86 +228,32 @@ class SlackState:
     async def remember_thread(
         self, thread: Thread, conversation_id: str, customer: str | None
     ) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO slack_threads (channel, thread_ts, conversation_id, customer)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (thread.channel, thread.thread_ts, conversation_id, customer),
-            )
-
-        await self._run(work)
+        params = (thread.channel, thread.thread_ts, conversation_id, customer)
+        await self._write(Sql.REMEMBER_THREAD, params)
 
     async def known_thread(self, thread: Thread) -> KnownThread | None:
-        def work(conn: sqlite3.Connection) -> KnownThread | None:
-            row = conn.execute(
-                "SELECT conversation_id, customer FROM slack_threads"
-                " WHERE channel = ? AND thread_ts = ?",
-                (thread.channel, thread.thread_ts),
-            ).fetchone()
-            return None if row is None else KnownThread(row[0], row[1])
-
-        return await self._run(work)
+        return known_thread_of(
+            await self._one(Sql.KNOWN_THREAD, (thread.channel, thread.thread_ts))
+        )
 
     async def thread_of_conversation(self, conversation_id: str) -> Thread | None:
-        def work(conn: sqlite3.Connection) -> Thread | None:
-            row = conn.execute(
-                "SELECT channel, thread_ts FROM slack_threads WHERE conversation_id = ?",
-                (conversation_id,),
-            ).fetchone()
-            return None if row is None else Thread(row[0], row[1])
-
-        return await self._run(work)
+        return thread_of(await self._one(Sql.THREAD_OF_CONVERSATION, (conversation_id,)))
 
     async def remember_reply(
         self, channel: str, ts: str, turn_id: str, conversation_id: str
     ) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO slack_replies (channel, ts, turn_id, conversation_id)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (channel, ts) DO UPDATE SET"
-                " turn_id = excluded.turn_id, conversation_id = excluded.conversation_id",
-                (channel, ts, turn_id, conversation_id),
-            )
-
-        await self._run(work)
+        await self._write(Sql.REMEMBER_REPLY, (channel, ts, turn_id, conversation_id))
 
     async def turn_of_message(self, channel: str, ts: str) -> str | None:
-        def work(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT turn_id FROM slack_replies WHERE channel = ? AND ts = ?", (channel, ts)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._run(work)
+        row = await self._one(Sql.TURN_OF_MESSAGE, (channel, ts))
+        return None if row is None else str(row[0])
 
     async def remember_handoff_post(self, post: HandoffPost) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO slack_handoff_posts (channel, ts, conversation_id, created_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (post.channel, post.ts, post.conversation_id, self._clock()),
-            )
-
-        await self._run(work)
+        params = (post.channel, post.ts, post.conversation_id, self._clock())
+        await self._write(Sql.REMEMBER_HANDOFF_POST, params)
 
     async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None:
-        def work(conn: sqlite3.Connection) -> HandoffPost | None:
-            row = conn.execute(
-                "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
-                " WHERE channel = ? AND ts = ?",
-                (channel, ts),
-            ).fetchone()
-            return None if row is None else HandoffPost(row[0], row[1], row[2])
-
-        return await self._run(work)
+        return handoff_post_of(await self._one(Sql.HANDOFF_POST_AT, (channel, ts)))
 
     async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None:
-        def work(conn: sqlite3.Connection) -> HandoffPost | None:
-            row = conn.execute(
-                "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
-                " WHERE conversation_id = ? ORDER BY created_at DESC LIMIT 1",
-                (conversation_id,),
-            ).fetchone()
-            return None if row is None else HandoffPost(row[0], row[1], row[2])
-
-        return await self._run(work)
+        return handoff_post_of(await self._one(Sql.LATEST_HANDOFF_POST, (conversation_id,)))

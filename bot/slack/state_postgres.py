@@ -1,0 +1,147 @@
+"""The Slack adapter's tables in PostgreSQL, shared by every replica.
+
+Slack delivers an event to whichever replica the load balancer picks, and retries it
+(same ``event_id``, a new signature) on any of them; an operator may answer a hand-off
+through another replica than the one that posted it. So the handled event ids, the
+thread-to-conversation map, the reply turns and the hand-off posts live here, next to the
+conversations, rather than in one replica's home folder. A claim is one
+``INSERT ... ON CONFLICT`` statement, atomic across replicas.
+
+Same tables, queries and schema versions as :class:`bot.slack.state.SqliteSlackState`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from bot.slack.state import (
+    COMPONENT,
+    HandoffPost,
+    KnownThread,
+    Sql,
+    Thread,
+    handoff_post_of,
+    known_thread_of,
+    postgres_params,
+    thread_of,
+)
+from bot.store.postgres_db import Connection, apply_migrations, open_pool
+
+# Version n here is version n of bot.slack.state.MIGRATIONS: change both together.
+MIGRATIONS = [
+    """
+    CREATE TABLE slack_seen (
+        key TEXT PRIMARY KEY,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX slack_seen_expiry ON slack_seen(expires_at);
+    CREATE TABLE slack_threads (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL UNIQUE,
+        customer TEXT,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE TABLE slack_replies (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        turn_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE TABLE slack_handoff_posts (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE INDEX slack_handoff_posts_conversation
+        ON slack_handoff_posts(conversation_id, created_at);
+    """,
+]
+
+_PURGE_EVERY_S = 60.0
+
+
+class PostgresSlackState:
+    """:class:`bot.slack.state.SlackState` in PostgreSQL; :meth:`open` connects and migrates."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 4, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._clock = clock
+        self._pool = open_pool(url, max_size=pool_size, name="slack-state")
+        self._purged_at = 0.0
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._pool.open(wait=True, timeout=30.0)
+        async with self._connection() as conn:
+            await apply_migrations(conn, COMPONENT, MIGRATIONS)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._pool.close()
+
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        if self._closed:
+            raise RuntimeError("Slack state is closed")
+        return self._pool.connection()
+
+    async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        async with self._connection() as conn:
+            cursor = await conn.execute(postgres_params(sql), params)
+            row = await cursor.fetchone()
+        return None if row is None else list(row.values())  # dict rows, in column order
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        async with self._connection() as conn:
+            cursor = await conn.execute(postgres_params(sql), params)
+            return cursor.rowcount
+
+    # -- deduplication ---------------------------------------------------------------------------
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """True the first time any replica claims ``key`` within ``ttl_s`` seconds."""
+        now = self._clock()
+        if now - self._purged_at > _PURGE_EVERY_S:
+            self._purged_at = now
+            await self._write(Sql.PURGE_SEEN, (now,))
+        return await self._write(Sql.CLAIM, (key, now + ttl_s, now)) == 1
+
+    # -- threads, replies, hand-off posts --------------------------------------------------------
+    async def remember_thread(
+        self, thread: Thread, conversation_id: str, customer: str | None
+    ) -> None:
+        params = (thread.channel, thread.thread_ts, conversation_id, customer)
+        await self._write(Sql.REMEMBER_THREAD, params)
+
+    async def known_thread(self, thread: Thread) -> KnownThread | None:
+        return known_thread_of(
+            await self._one(Sql.KNOWN_THREAD, (thread.channel, thread.thread_ts))
+        )
+
+    async def thread_of_conversation(self, conversation_id: str) -> Thread | None:
+        return thread_of(await self._one(Sql.THREAD_OF_CONVERSATION, (conversation_id,)))
+
+    async def remember_reply(
+        self, channel: str, ts: str, turn_id: str, conversation_id: str
+    ) -> None:
+        await self._write(Sql.REMEMBER_REPLY, (channel, ts, turn_id, conversation_id))
+
+    async def turn_of_message(self, channel: str, ts: str) -> str | None:
+        row = await self._one(Sql.TURN_OF_MESSAGE, (channel, ts))
+        return None if row is None else str(row[0])
+
+    async def remember_handoff_post(self, post: HandoffPost) -> None:
+        params = (post.channel, post.ts, post.conversation_id, self._clock())
+        await self._write(Sql.REMEMBER_HANDOFF_POST, params)
+
+    async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None:
+        return handoff_post_of(await self._one(Sql.HANDOFF_POST_AT, (channel, ts)))
+
+    async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None:
+        return handoff_post_of(await self._one(Sql.LATEST_HANDOFF_POST, (conversation_id,)))
