@@ -6,11 +6,13 @@ registry are there, and each replica already follows newer versions by polling. 
 poll would serve late is a correction: it changes the knowledge base's curated answers,
 but each replica searches its own in-memory copy of the index. So:
 
-* the replica that serves a correction announces it on a PostgreSQL channel
+* the replica that serves a correction announces its source id on a PostgreSQL channel
   (``NOTIFY``) once it is in the shared knowledge base;
-* every other replica ``LISTEN``\\ s on that channel and replays the curated answers into
-  its in-memory index, within a second or so; after a lost connection it replays once
-  more, in case it missed an announcement;
+* every other replica ``LISTEN``\\ s on that channel and brings just that source's entries
+  in line in its in-memory index (:meth:`KnowledgeBase.follow_source`: the new entry
+  added with the vector its author cached, a replaced one removed), within a second or
+  so. Only when that fails, or after a lost connection (an announcement may have been
+  missed), does it replay every curated answer onto the live index (``load()``);
 * a retraining cycle holds a PostgreSQL advisory lock, so a cycle started on two
   replicas runs once (the connection's end releases it, even when the process dies).
 """
@@ -22,12 +24,17 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.core.ports import AnswerCurator
 from bot.core.types import Message
 from bot.store.postgres_schema import CURATED_CHANNEL
+
+if TYPE_CHECKING:
+    from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +58,49 @@ class AnnouncingCurator:
             log.exception("could not announce curated answer %s to the other replicas", source_id)
 
 
-async def follow_curated_answers(
-    url: str, replica: str, replay: Callable[[], Awaitable[None]]
-) -> None:
-    """Call ``replay()`` whenever another replica announces a curated answer; reconnect
-    (and replay, to catch up) when the connection drops. Runs until cancelled."""
+class CuratedFollower:
+    """Applies the other replicas' curated answers to this replica's live index, off the
+    event loop, and counts how (the log and the tests read the counts)."""
+
+    def __init__(self, knowledge: KnowledgeBase, executor: Executor) -> None:
+        self.knowledge = knowledge
+        self.executor = executor
+        self.sources_followed = 0  # one source's entries added or removed in place
+        self.full_replays = 0  # every curated answer replayed onto the live index
+
+    async def follow(self, source_id: str, sender: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            added, removed = await loop.run_in_executor(
+                self.executor, self.knowledge.follow_source, source_id
+            )
+        except Exception:
+            log.exception(
+                "could not follow curated answer %s from %s; replaying", source_id, sender
+            )
+            await self.replay()
+            return
+        self.sources_followed += 1
+        log.info(
+            "curated answer %s from %s: %d entries added, %d removed",
+            source_id,
+            sender,
+            added,
+            removed,
+        )
+
+    async def replay(self) -> None:
+        # load() replays curated additions and removals onto the live version.
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.knowledge.load)
+        self.full_replays += 1
+
+
+CURATED_FOLLOWER: web.AppKey[CuratedFollower] = web.AppKey("curated_follower")
+
+
+async def follow_curated_answers(url: str, replica: str, follower: CuratedFollower) -> None:
+    """Follow each curated answer another replica announces; reconnect (and replay, to
+    catch up) when the connection drops. Runs until cancelled."""
     import psycopg
 
     connected_before = False
@@ -64,13 +109,12 @@ async def follow_curated_answers(
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {CURATED_CHANNEL}")
                 if connected_before:
-                    await replay()
+                    await follower.replay()
                 connected_before = True
                 async for notice in conn.notifies():
                     sender, _, source_id = notice.payload.partition(" ")
                     if sender != replica:
-                        log.info("replaying curated answers: %s added on %s", source_id, sender)
-                        await replay()
+                        await follower.follow(source_id, sender)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -100,13 +144,9 @@ async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
         engine.curator = AnnouncingCurator(
             engine.curator, lambda source_id: store.announce_curated(f"{replica} {source_id}")
         )
-    knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
-
-    async def replay() -> None:
-        # load() replays curated additions and removals onto the live version off the loop.
-        await asyncio.get_running_loop().run_in_executor(executor, knowledge.load)
-
-    task = asyncio.create_task(follow_curated_answers(url, replica, replay), name="replicas")
+    follower = CuratedFollower(app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR])
+    app[CURATED_FOLLOWER] = follower
+    task = asyncio.create_task(follow_curated_answers(url, replica, follower), name="replicas")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -91,6 +91,7 @@ class KnowledgeBase:
         self._version: IndexVersion | None = None
         self._write_lock = threading.RLock()
         self._embedded_count = 0  # vectors computed (not cached) by this object
+        self.loads = 0  # live index versions read from disk by load(): rebuilds, not edits
 
     @classmethod
     def open(
@@ -176,6 +177,7 @@ class KnowledgeBase:
                 index = VectorIndex.load(version.folder, self.params)
             self._reconcile(index, embedder, include_logs=False)
             self._serving, self._version = _Serving(embedder, index), version
+            self.loads += 1
 
     def refresh_if_stale(self) -> bool:
         """Reload when another process published a newer index version; True if reloaded."""
@@ -385,6 +387,25 @@ class KnowledgeBase:
             vectors = self._vectors_for([entry_id], serving.embedder)
             index.add(np.asarray([entry_id], dtype=np.int64), vectors)
             return entry_id
+
+    def follow_source(self, source_id: str) -> tuple[int, int]:
+        """Bring the live index in line with the store for one source that another process
+        (another replica) added, replaced or removed; return (added, removed).
+
+        Cheaper than :meth:`load`: the other process cached the new entry's vector, so
+        nothing is embedded again and the rest of the index is left as it is.
+        """
+        with self._write_lock:
+            serving = self._require_serving()
+            index = serving.index
+            live, deleted = self.store.entry_ids_of_source(source_id)
+            present = index.ids()
+            removed = index.remove(np.asarray(sorted(deleted & present), dtype=np.int64))
+            missing = sorted(live - present)
+            if missing:
+                vectors = self._vectors_for(missing, serving.embedder)
+                index.add(np.asarray(missing, dtype=np.int64), vectors)
+            return len(missing), removed
 
     def remove_source(self, source_id: str) -> int:
         """Stop serving the entry with ``source_id``; return how many entries were removed."""

@@ -217,6 +217,15 @@ class KnowledgeStore:
             )
         return [int(r[0]) for r in rows]
 
+    def entry_ids_of_source(self, source_id: str) -> tuple[set[int], set[int]]:
+        """(live, deleted) ids of the entries ever stored under ``source_id``."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, deleted_at IS NULL FROM entries WHERE source_id = ?", (source_id,)
+            ).fetchall()
+        live = {int(r[0]) for r in rows if r[1]}
+        return live, {int(r[0]) for r in rows} - live
+
     def live_entry_ids(self, *, kind: str | None = None) -> set[int]:
         sql = "SELECT id FROM entries WHERE deleted_at IS NULL"
         params: tuple[Any, ...] = ()

@@ -137,6 +137,34 @@ def test_curated_answer_is_served_at_once_and_survives_restart(
     assert all(h.kind == "log" for h in make_knowledge().search((), "rent a stove", 5))
 
 
+def test_another_process_follows_one_curated_source_without_reloading(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    """What a replica does when another one announces a correction (bot.replicas)."""
+    author = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], author)
+    follower = make_knowledge()  # another process on the same home, its own live index
+    follower.load()
+    loads = follower.loads
+    question = "Do you rent out camping stoves for a weekend?"
+
+    author.add_curated("correction:1", question, "Stoves rent for $12/day (KB-RNT-01).")
+    assert follower.search((), "rent a stove", 1)[0].kind == "log"  # not announced yet
+    assert follower.follow_source("correction:1") == (1, 0)
+    assert "$12/day" in follower.search((), "rent a stove", 1)[0].agent_reply
+
+    author.add_curated("correction:1", question, "Stove rental is $10/day (KB-RNT-01).")
+    assert follower.follow_source("correction:1") == (1, 1)  # the replaced entry leaves
+    hits = follower.search((), "rent a stove", 5)
+    assert "$10/day" in hits[0].agent_reply and not any("$12" in h.agent_reply for h in hits)
+
+    author.remove_source("correction:1")
+    assert follower.follow_source("correction:1") == (0, 1)
+    assert follower.follow_source("correction:1") == (0, 0)  # a repeated announcement: no-op
+    assert all(h.kind == "log" for h in follower.search((), "rent a stove", 5))
+    assert follower.loads == loads
+
+
 def test_identical_replies_are_merged_with_support_count(
     tmp_path: Path, make_knowledge: MakeKB
 ) -> None:

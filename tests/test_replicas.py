@@ -1,6 +1,7 @@
 """Two replicas of the server on loopback sharing one real PostgreSQL and one home folder:
-conversations continue across them, a correction made on one is served by the other,
-and a retraining cycle started on both runs once."""
+conversations continue across them, a correction made on one is served by the other
+(added to its live index, or replayed after a missed announcement), and a retraining
+cycle started on both runs once."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from typing import Any, cast
 
 import pytest
 
-from bot.app import create_app
+from bot.app import KNOWLEDGE, create_app
 from bot.core.engine import ConversationEngine
-from bot.replicas import retrain_lock
+from bot.replicas import CURATED_FOLLOWER, retrain_lock
 from bot.settings import Settings, load_settings
 from bot.web import ENGINE
 from bot.web.config import WebConfig
@@ -79,10 +80,13 @@ async def test_two_replicas_share_conversations_and_corrections(
         "and when will my order arrive?",
     ]
 
-    # An operator corrects A's reply on A; B serves the correction within seconds.
+    # An operator corrects A's reply on A; B serves the correction within seconds, by
+    # adding that one entry to its live index, not by reloading the index.
     question = "Can I pay with PayPal?"
     before = await ask(replica_b, await start(replica_b), question)
     assert "KB-PAY-09" not in before["reply"]
+    knowledge_b, follower_b = replica_b.app[KNOWLEDGE], replica_b.app[CURATED_FOLLOWER]
+    loads_before = knowledge_b.loads
     engine_a = cast(ConversationEngine, replica_a.app[ENGINE])
     await engine_a.correct(
         first["turn_id"],
@@ -90,16 +94,47 @@ async def test_two_replicas_share_conversations_and_corrections(
         created_by="ana",
         question=question,
     )
-    served = None
+    served = await served_by(replica_b, "can I pay with paypal?", "KB-PAY-09")
+    assert served["sources"][0]["source_id"].startswith("correction:")
+    assert (follower_b.sources_followed, follower_b.full_replays) == (1, 0)
+    assert knowledge_b.loads == loads_before
+
+    # A correction announced while B's channel is down is missed; B catches up by
+    # replaying every curated answer once it has reconnected.
+    await terminate_listeners(postgres_url)
+    await engine_a.correct(
+        second["turn_id"],
+        "Gift wrapping costs 3 EUR per parcel (KB-GIFT-02).",
+        created_by="ana",
+        question="Do you offer gift wrapping?",
+    )
+    await served_by(replica_b, "do you offer gift wrapping?", "KB-GIFT-02")
+    assert follower_b.full_replays >= 1 and knowledge_b.loads > loads_before
+
+
+async def served_by(replica: Any, question: str, expected: str) -> dict[str, Any]:
+    """The reply of ``replica`` to ``question`` once it contains ``expected`` (10 s at most)."""
+    served: dict[str, Any] = {}
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         # A new conversation each time: an unanswerable question hands the last one off.
-        served = await ask(replica_b, await start(replica_b), "can I pay with paypal?")
-        if "KB-PAY-09" in served["reply"]:
-            break
+        served = await ask(replica, await start(replica), question)
+        if expected in served["reply"]:
+            return served
         await asyncio.sleep(0.2)
-    assert served is not None and "KB-PAY-09" in served["reply"]
-    assert served["sources"][0]["source_id"].startswith("correction:")
+    raise AssertionError(f"{expected} never served; last reply: {served.get('reply')!r}")
+
+
+async def terminate_listeners(url: str) -> None:
+    """Cut every replica's LISTEN connection, as a network fault or a failover would."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+        )
+        assert len(await cursor.fetchall()) == 2  # A's and B's
 
 
 def test_a_retrain_started_on_two_replicas_runs_once(postgres_url: str) -> None:
