@@ -1,5 +1,6 @@
 """`supportbot migrate-db`: a SQLite installation moved into a real PostgreSQL server with
-every conversation, turn, rating, flag and correction, run again safely."""
+every conversation, turn, rating, flag and correction (and the Slack adapter's threads),
+run again safely."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.core.types import FlagReason, FlagStatus, Outcome, Rating
+from bot.slack.state import HandoffPost, SqliteSlackState, Thread
+from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from tests.fakes import source
@@ -134,6 +137,45 @@ def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
     correction_id, flag_id = asyncio.run(correct_in_postgres())
     assert correction_id == 3  # after the two copied ones: the sequence moved past them
     assert flag_id == 3
+
+
+def test_migrate_db_carries_the_slack_threads_so_they_continue_on_the_replicas(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=3))
+    thread = Thread("CSUPPORT", "1699000000.000001")
+
+    async def slack_was_used() -> str:
+        store = SqliteConversationStore(source_db)
+        conversation = await store.create_conversation("slack", thread.external_ref)
+        reply = await store.add_turn(conversation.id, "bot", "An answer.")
+        await store.aclose()
+        state = SqliteSlackState(source_db)
+        await state.remember_thread(thread, conversation.id, "UCUSTOMER")
+        await state.remember_reply("CSUPPORT", "1699000000.000002", reply.id, conversation.id)
+        await state.remember_handoff_post(HandoffPost("COPS", "1699000001.1", conversation.id))
+        assert await state.claim("event:Ev1", 3600)
+        await state.aclose()
+        return conversation.id
+
+    conversation_id = asyncio.run(slack_was_used())
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    assert any(line.split() == ["slack_threads", "1", "1"] for line in output.splitlines())
+
+    async def on_postgres() -> None:
+        state = PostgresSlackState(postgres_url)
+        await state.open()
+        known = await state.known_thread(thread)
+        assert known is not None and known.conversation_id == conversation_id
+        assert await state.turn_of_message("CSUPPORT", "1699000000.000002") is not None
+        post = await state.latest_handoff_post(conversation_id)
+        assert post == HandoffPost("COPS", "1699000001.1", conversation_id)
+        assert not await state.claim("event:Ev1", 3600)  # a retry after the move: handled
+        await state.aclose()
+
+    asyncio.run(on_postgres())
 
 
 def test_migrate_db_fails_loudly_when_the_source_is_missing(

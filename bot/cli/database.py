@@ -28,13 +28,14 @@ def migrate_db(
         ),
     ] = None,
 ) -> None:
-    """Copy conversations, turns, ratings, flags and corrections into PostgreSQL.
+    """Copy conversations, turns, ratings, flags, corrections and Slack threads into PostgreSQL.
 
     Safe to run again (rows are upserted by id): run it while the old server still serves,
     stop that server, run it once more, then start the replicas with
     SUPPORTBOT_STORAGE__DATABASE_URL set to the target. Fails unless every table has the
-    same number of rows on both sides. Operator accounts and the other components' tables
-    stay in the home folder, which the replicas share.
+    same number of rows on both sides. The Slack adapter's threads and handled events are
+    copied too; operator accounts, the knowledge base and the model registry stay in the
+    home folder, which the replicas share.
     """
     from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres

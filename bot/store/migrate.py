@@ -1,4 +1,6 @@
-"""Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``).
+"""Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
+with the Slack adapter's tables when the installation has them (the replicas keep those in
+PostgreSQL too, so that a Slack thread started before the move continues after it).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 
+from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
 
@@ -31,6 +34,7 @@ class CopiedTable:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     integer_key: bool = False
+    optional: bool = False  # copied when the source has it (the Slack adapter's tables)
 
 
 # Parents before children (foreign keys). Every column is copied as it is.
@@ -83,6 +87,25 @@ TABLES = [
         ("id", "turn_id", "question", "answer", "source_id", "created_by", "created_at"),
         integer_key=True,
     ),
+    CopiedTable("slack_seen", ("key",), ("key", "expires_at"), optional=True),
+    CopiedTable(
+        "slack_threads",
+        ("channel", "thread_ts"),
+        ("channel", "thread_ts", "conversation_id", "customer"),
+        optional=True,
+    ),
+    CopiedTable(
+        "slack_replies",
+        ("channel", "ts"),
+        ("channel", "ts", "turn_id", "conversation_id"),
+        optional=True,
+    ),
+    CopiedTable(
+        "slack_handoff_posts",
+        ("channel", "ts"),
+        ("channel", "ts", "conversation_id", "created_at"),
+        optional=True,
+    ),
 ]
 
 
@@ -129,11 +152,12 @@ def migrate_sqlite_to_postgres(
     # Read-only: the copy never changes the installation it moves.
     reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        missing = [t.name for t in TABLES if not _sqlite_has_table(reader, t.name)]
+        present = [t for t in TABLES if _sqlite_has_table(reader, t.name)]
+        missing = [t.name for t in TABLES if not t.optional and t not in present]
         if missing:
             raise SourceNotFound(f"{source} holds no conversation store ({', '.join(missing)})")
         with psycopg.connect(target_url, autocommit=True) as writer:
-            for table in TABLES:
+            for table in present:
                 _copy_table(reader, writer, table, on_batch)
             for name, column in SEQUENCES:
                 writer.execute(
@@ -141,7 +165,7 @@ def migrate_sqlite_to_postgres(
                     f" COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) FROM {name}"
                 )
             counts = [
-                TableCount(t.name, _count(reader, t.name), _count(writer, t.name)) for t in TABLES
+                TableCount(t.name, _count(reader, t.name), _count(writer, t.name)) for t in present
             ]
     finally:
         reader.close()
@@ -151,11 +175,14 @@ def migrate_sqlite_to_postgres(
 
 
 async def _create_schema(url: str) -> None:
-    store = PostgresConversationStore(url, pool_size=1)
-    try:
-        await store.open()
-    finally:
-        await store.aclose()
+    for tables in (
+        PostgresConversationStore(url, pool_size=1),
+        PostgresSlackState(url, pool_size=1),
+    ):
+        try:
+            await tables.open()
+        finally:
+            await tables.aclose()
 
 
 def _copy_table(
@@ -171,16 +198,19 @@ def _copy_table(
         f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('%s' for _ in table.columns)})"
         f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
-    # Keyset pagination: each batch starts after the last key copied.
-    select = f"SELECT {columns} FROM {table.name} WHERE {key} > ? ORDER BY {key} LIMIT ?"
-    last: object = -1 if table.integer_key else ""
+    # Keyset pagination: each batch starts after the last key copied (a row value for a
+    # key of several columns).
+    after = ", ".join("?" for _ in table.key)
+    select = f"SELECT {columns} FROM {table.name} WHERE ({key}) > ({after}) ORDER BY {key} LIMIT ?"
+    last: tuple[object, ...] = (-1,) if table.integer_key else ("",) * len(table.key)
+    positions = [table.columns.index(column) for column in table.key]
     while True:
-        rows = reader.execute(select, (last, _BATCH)).fetchall()
+        rows = reader.execute(select, (*last, _BATCH)).fetchall()
         if not rows:
             return
         with writer.transaction(), writer.cursor() as cursor:
             cursor.executemany(upsert, rows)
-        last = rows[-1][table.columns.index(table.key[0])]
+        last = tuple(rows[-1][i] for i in positions)
         on_batch(table.name, len(rows))
 
 
