@@ -1,6 +1,7 @@
 """What keeps several ``supportbot serve`` replicas in step when they share one PostgreSQL.
 
-The replicas share the home folder (one host, or a volume every replica mounts): the
+The replicas are processes on one host sharing its home folder (they write to its SQLite
+file, and SQLite's WAL works only within one host; see README "Deployment"): the
 published index and adapter versions, the knowledge base's curated answers and the
 registry are there, and each replica already follows newer versions by polling. What a
 poll would serve late is a correction: it changes the knowledge base's curated answers,
