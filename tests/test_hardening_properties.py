@@ -326,7 +326,11 @@ def test_any_message_is_answered_or_refused_and_stored_exactly_as_cleaned(
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | any_text,
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers()
+    | any_text,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4)
     ),
