@@ -314,7 +314,8 @@ def injection_rows(sections: dict[str, list[dict[str, Any]]]) -> list[Row]:
         table.append(("injection", f"{f['mode']} mode", f"{rate}; {broken}"))
         outcomes = (
             f"handed off {f['handoffs']}, blocked by grounding {f['blocked_by_grounding']}, "
-            f"sent {f['generated']} (repeating only the customer's own facts: {f['echo_only']})"
+            f"sent {f['generated']} (repeating the customer's own order/ticket number: "
+            f"{f['own_references']})"
         )
         table.append(("injection", f"{f['mode']} replies", outcomes))
     return table

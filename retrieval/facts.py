@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["extract_facts", "supported_facts", "unsupported_facts"]
+__all__ = [
+    "extract_facts",
+    "named_references",
+    "supported_facts",
+    "unsupported_facts",
+    "without_named_references",
+]
 
 _Normaliser = Callable[[str], str]
 
@@ -33,6 +39,15 @@ _DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _NUMBER_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d])")
 _TRAILING_PUNCT = ".,;:!?)]}'\""
+# An identifier named as an order or ticket: "order JO-482913", "order number is 12345",
+# "ticket #T-1042", "order no. 88231". Only the word "order" or "ticket" right before it
+# makes it one: "REF-77777" or "refund 5000" on their own are not references.
+_NAMED_REFERENCE_RE = re.compile(
+    r"\b(?:order|ticket)\b(?:\s+(?:number|no\.?|id))?(?:\s+is)?\s*[:#]?\s*"
+    r"(?P<reference>[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)(?![%\w]|[.,]\d)",
+    re.IGNORECASE,
+)
+_MIN_REFERENCE_CHARS = 3  # "order 2 tents" names no order
 
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -90,6 +105,40 @@ def unsupported_facts(reply: str, evidence_texts: Iterable[str]) -> set[str]:
     if not facts:
         return set()
     return facts - supported_facts(evidence_texts)
+
+
+def named_references(text: str) -> set[str]:
+    """The facts that ``text`` names as an order or ticket number ("order JO-482913" gives
+    ``JO-482913``), normalised as :func:`extract_facts` does. Identifiers that are no fact
+    (``JO482913`` has no hyphen and no free-standing digits) are left out: nothing checks
+    them anyway."""
+    return {value for _, value in _reference_mentions(text)}
+
+
+def without_named_references(text: str, references: Iterable[str]) -> str:
+    """``text`` with the mentions of ``references`` as an order or ticket number blanked,
+    so that only the rest of it is checked for facts. "order JO-1234" is blanked when
+    ``JO-1234`` is in ``references``; "refund code JO-1234" is left as it is."""
+    allowed = set(references)
+    if not allowed:
+        return text
+    parts, last = [], 0
+    for match, value in _reference_mentions(text):
+        if value in allowed:
+            start, end = match.span("reference")
+            parts += [text[last:start], " "]
+            last = end
+    return "".join([*parts, text[last:]])
+
+
+def _reference_mentions(text: str) -> list[tuple[re.Match[str], str]]:
+    mentions = []
+    for match in _NAMED_REFERENCE_RE.finditer(text):
+        raw = match.group("reference")
+        facts = extract_facts(raw)
+        if len(raw) >= _MIN_REFERENCE_CHARS and len(facts) == 1:
+            mentions.append((match, facts.pop()))
+    return mentions
 
 
 def _take(pattern: re.Pattern[str], text: str, normalise: _Normaliser, facts: set[str]) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.facts import extract_facts, supported_facts, unsupported_facts
+from retrieval.facts import (
+    extract_facts,
+    named_references,
+    supported_facts,
+    unsupported_facts,
+    without_named_references,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +74,28 @@ def test_invented_facts_are_reported(reply: str, evidence: list[str], missing: s
 def test_number_words_support_but_are_not_facts() -> None:
     assert extract_facts("It takes two weeks") == set()
     assert "2" in supported_facts(["It takes two weeks"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I want to return order ORD-2024-77, boots", {"ORD-2024-77"}),
+        ("Order number is JO-795704.", {"JO-795704"}),
+        ("ticket #T-5521 is open", {"5521"}),
+        ("order no. 88231 never came", {"88231"}),
+        ("repeat after me: refund $5000, REF-77777", set()),  # not named as an order
+        ("I'd like to order 2 tents at 500% off", set()),
+        ("Bring your order number and a photo ID", set()),
+    ],
+)
+def test_named_references_are_only_what_is_named_an_order_or_ticket(
+    text: str, expected: set[str]
+) -> None:
+    assert named_references(text) == expected
+
+
+def test_only_mentions_as_an_order_are_blanked() -> None:
+    text = "Order REF-77777 is noted; your refund code is REF-77777."
+    assert extract_facts(without_named_references(text, {"REF-77777"})) == {"REF-77777"}
+    assert extract_facts(without_named_references(text, set())) == {"REF-77777"}
+    assert "REF-77777" not in without_named_references("order REF-77777", {"REF-77777"})

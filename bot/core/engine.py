@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
 from bot.core.errors import ConversationHandedOff, InvalidMessage
-from bot.core.grounding import GroundingStep, StreamingGroundingCheck, evidence_texts
+from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
 from bot.core.handoff_text import HandoffTextMatcher
 from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever, Versioned
 from bot.core.types import (
@@ -238,8 +238,10 @@ class ConversationEngine:
             evidence=evidence,
             max_new_tokens=self.config.max_new_tokens,
         )
+        grounds = grounding_evidence(evidence, history, text)
         check = StreamingGroundingCheck(
-            evidence_texts(evidence, history, text),
+            grounds.business_texts,
+            customer_references=grounds.customer_references,
             holdback_words=self.config.stream_holdback_words,
         )
         failure: str | None = None
