@@ -17,16 +17,14 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from bot.store.sqlite_worker import SqliteWorker
-
-_T = TypeVar("_T")
 
 COMPONENT = "slack"
 # Append a script to change the schema; never edit one that may have run somewhere.
@@ -174,55 +172,29 @@ def postgres_params(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-def known_thread_of(row: Sequence[Any] | None) -> KnownThread | None:
-    return None if row is None else KnownThread(row[0], row[1])
+class SlackStateQueries(ABC):
+    """:class:`SlackState` over two primitives a backend provides: run a query for one row,
+    run a write for its row count. The queries are :class:`Sql`, the same for both."""
 
-
-def thread_of(row: Sequence[Any] | None) -> Thread | None:
-    return None if row is None else Thread(row[0], row[1])
-
-
-def handoff_post_of(row: Sequence[Any] | None) -> HandoffPost | None:
-    return None if row is None else HandoffPost(row[0], row[1], row[2])
-
-
-class SqliteSlackState:
-    """The adapter's tables in the home's SQLite file; nothing is opened until :meth:`open`
-    or the first call."""
-
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._db = SqliteWorker(path, COMPONENT, MIGRATIONS, name="Slack state")
         self._purged_at = 0.0
 
-    async def open(self) -> None:
-        await self._db.open()
+    @abstractmethod
+    async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None: ...
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self._db.close)  # waits for queued work
-
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._db.run(work)
-
-    async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
-        return await self._run(lambda conn: conn.execute(sql, params).fetchone())
-
-    async def _write(self, sql: str, params: Sequence[Any]) -> None:
-        await self._run(lambda conn: conn.execute(sql, params))
+    @abstractmethod
+    async def _write(self, sql: str, params: Sequence[Any]) -> int: ...
 
     # -- deduplication ---------------------------------------------------------------------------
     async def claim(self, key: str, ttl_s: float) -> bool:
-        """True the first time ``key`` is claimed within ``ttl_s`` seconds, False after."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            now = self._clock()
-            if now - self._purged_at > _PURGE_EVERY_S:
-                conn.execute(Sql.PURGE_SEEN, (now,))
-                self._purged_at = now
-            return conn.execute(Sql.CLAIM, (key, now + ttl_s, now)).rowcount == 1
-
-        return await self._run(work)
+        """True the first time ``key`` is claimed within ``ttl_s`` seconds, False after
+        (one statement: of two processes claiming at once, one gets True)."""
+        now = self._clock()
+        if now - self._purged_at > _PURGE_EVERY_S:
+            self._purged_at = now
+            await self._write(Sql.PURGE_SEEN, (now,))
+        return await self._write(Sql.CLAIM, (key, now + ttl_s, now)) == 1
 
     # -- threads, replies, hand-off posts --------------------------------------------------------
     async def remember_thread(
@@ -232,12 +204,12 @@ class SqliteSlackState:
         await self._write(Sql.REMEMBER_THREAD, params)
 
     async def known_thread(self, thread: Thread) -> KnownThread | None:
-        return known_thread_of(
-            await self._one(Sql.KNOWN_THREAD, (thread.channel, thread.thread_ts))
-        )
+        row = await self._one(Sql.KNOWN_THREAD, (thread.channel, thread.thread_ts))
+        return None if row is None else KnownThread(row[0], row[1])
 
     async def thread_of_conversation(self, conversation_id: str) -> Thread | None:
-        return thread_of(await self._one(Sql.THREAD_OF_CONVERSATION, (conversation_id,)))
+        row = await self._one(Sql.THREAD_OF_CONVERSATION, (conversation_id,))
+        return None if row is None else Thread(row[0], row[1])
 
     async def remember_reply(
         self, channel: str, ts: str, turn_id: str, conversation_id: str
@@ -253,7 +225,36 @@ class SqliteSlackState:
         await self._write(Sql.REMEMBER_HANDOFF_POST, params)
 
     async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None:
-        return handoff_post_of(await self._one(Sql.HANDOFF_POST_AT, (channel, ts)))
+        return _handoff_post(await self._one(Sql.HANDOFF_POST_AT, (channel, ts)))
 
     async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None:
-        return handoff_post_of(await self._one(Sql.LATEST_HANDOFF_POST, (conversation_id,)))
+        return _handoff_post(await self._one(Sql.LATEST_HANDOFF_POST, (conversation_id,)))
+
+
+def _handoff_post(row: Sequence[Any] | None) -> HandoffPost | None:
+    return None if row is None else HandoffPost(row[0], row[1], row[2])
+
+
+class SqliteSlackState(SlackStateQueries):
+    """The adapter's tables in the home's SQLite file, queried from one worker thread that
+    owns the connection; nothing is opened until :meth:`open` or the first call."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
+        self.path = path
+        self._db = SqliteWorker(path, COMPONENT, MIGRATIONS, name="Slack state")
+
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._db.close)  # waits for queued work
+
+    async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = await self._db.run(
+            lambda conn: conn.execute(sql, params).fetchone()
+        )
+        return row
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        return await self._db.run(lambda conn: conn.execute(sql, params).rowcount)

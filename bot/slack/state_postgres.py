@@ -17,17 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from bot.slack.state import (
-    COMPONENT,
-    HandoffPost,
-    KnownThread,
-    Sql,
-    Thread,
-    handoff_post_of,
-    known_thread_of,
-    postgres_params,
-    thread_of,
-)
+from bot.slack.state import COMPONENT, SlackStateQueries, postgres_params
 from bot.store.postgres_db import Connection, apply_migrations, open_pool
 
 # Version n here is version n of bot.slack.state.MIGRATIONS: change both together.
@@ -64,18 +54,15 @@ MIGRATIONS = [
     """,
 ]
 
-_PURGE_EVERY_S = 60.0
 
-
-class PostgresSlackState:
+class PostgresSlackState(SlackStateQueries):
     """:class:`bot.slack.state.SlackState` in PostgreSQL; :meth:`open` connects and migrates."""
 
     def __init__(
         self, url: str, *, pool_size: int = 4, clock: Callable[[], float] = time.time
     ) -> None:
-        self._clock = clock
+        super().__init__(clock)
         self._pool = open_pool(url, max_size=pool_size, name="slack-state")
-        self._purged_at = 0.0
         self._closed = False
 
     async def open(self) -> None:
@@ -102,46 +89,3 @@ class PostgresSlackState:
         async with self._connection() as conn:
             cursor = await conn.execute(postgres_params(sql), params)
             return cursor.rowcount
-
-    # -- deduplication ---------------------------------------------------------------------------
-    async def claim(self, key: str, ttl_s: float) -> bool:
-        """True the first time any replica claims ``key`` within ``ttl_s`` seconds."""
-        now = self._clock()
-        if now - self._purged_at > _PURGE_EVERY_S:
-            self._purged_at = now
-            await self._write(Sql.PURGE_SEEN, (now,))
-        return await self._write(Sql.CLAIM, (key, now + ttl_s, now)) == 1
-
-    # -- threads, replies, hand-off posts --------------------------------------------------------
-    async def remember_thread(
-        self, thread: Thread, conversation_id: str, customer: str | None
-    ) -> None:
-        params = (thread.channel, thread.thread_ts, conversation_id, customer)
-        await self._write(Sql.REMEMBER_THREAD, params)
-
-    async def known_thread(self, thread: Thread) -> KnownThread | None:
-        return known_thread_of(
-            await self._one(Sql.KNOWN_THREAD, (thread.channel, thread.thread_ts))
-        )
-
-    async def thread_of_conversation(self, conversation_id: str) -> Thread | None:
-        return thread_of(await self._one(Sql.THREAD_OF_CONVERSATION, (conversation_id,)))
-
-    async def remember_reply(
-        self, channel: str, ts: str, turn_id: str, conversation_id: str
-    ) -> None:
-        await self._write(Sql.REMEMBER_REPLY, (channel, ts, turn_id, conversation_id))
-
-    async def turn_of_message(self, channel: str, ts: str) -> str | None:
-        row = await self._one(Sql.TURN_OF_MESSAGE, (channel, ts))
-        return None if row is None else str(row[0])
-
-    async def remember_handoff_post(self, post: HandoffPost) -> None:
-        params = (post.channel, post.ts, post.conversation_id, self._clock())
-        await self._write(Sql.REMEMBER_HANDOFF_POST, params)
-
-    async def handoff_post_at(self, channel: str, ts: str) -> HandoffPost | None:
-        return handoff_post_of(await self._one(Sql.HANDOFF_POST_AT, (channel, ts)))
-
-    async def latest_handoff_post(self, conversation_id: str) -> HandoffPost | None:
-        return handoff_post_of(await self._one(Sql.LATEST_HANDOFF_POST, (conversation_id,)))
