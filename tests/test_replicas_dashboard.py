@@ -1,0 +1,60 @@
+"""The review dashboard behind two replicas that share one PostgreSQL and one home folder:
+an operator who logs in through one replica is logged in on the other (the load balancer
+may send each request anywhere), and logging out through either ends the session on both.
+
+Operators and sessions stay in the home's SQLite, which the replicas share on one host
+(README "Deployment"); this test holds that promise with two real servers on loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.app import create_app
+from bot.ops.auth import SESSION_COOKIE
+from bot.settings import load_settings
+from bot.web.config import WebConfig
+from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
+from tests.test_web_api import knowledge
+
+
+async def replica(aiohttp_client: Any, home: Path, postgres_url: str) -> Site:
+    settings = load_settings(
+        home=home,
+        web=WebConfig(rate_per_minute=100_000, rate_burst=100_000),
+        storage={"database_url": postgres_url},
+    )
+    app = create_app(settings, retriever=knowledge())
+    return Site(await aiohttp_client(app), app, settings.paths.ensure().database)
+
+
+async def test_a_login_on_one_replica_is_valid_on_the_other(
+    aiohttp_client: Any, tmp_path: Path, postgres_url: str
+) -> None:
+    home = tmp_path / "home"
+    a = await replica(aiohttp_client, home, postgres_url)
+    b = await replica(aiohttp_client, home, postgres_url)
+    add_operator(a.database, "alice", PASSWORD)
+
+    response = await login(a, "alice", PASSWORD)
+    assert response.status == 303, await response.text()
+    cookie = a.client.session.cookie_jar.filter_cookies(a.client.make_url("/ops/"))
+    session = {"Cookie": f"{SESSION_COOKIE}={cookie[SESSION_COOKIE].value}"}
+
+    anonymous = await b.client.get("/ops/", allow_redirects=False)
+    assert anonymous.status == 303  # B does not let just anyone in
+    queue = await b.client.get("/ops/", headers=session, allow_redirects=False)
+    assert queue.status == 200
+    assert "alice" in await queue.text()
+
+    # A form of B's, posted to B with the session A started: logs out everywhere.
+    token = csrf_of(await queue.text())
+    logout = await b.client.post(
+        "/ops/logout",
+        data={"csrf_token": token},
+        headers=session | {"Origin": b.origin},
+        allow_redirects=False,
+    )
+    assert logout.status == 303
+    assert (await a.client.get("/ops/", allow_redirects=False)).status == 303
