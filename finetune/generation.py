@@ -8,11 +8,13 @@ trailing whitespace are held back, so joining the stream gives exactly ``generat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from transformers.cache_utils import DynamicLayer
 
 from finetune.config import GeneratorConfig
 from finetune.modeling import LoadedModel
@@ -139,58 +141,10 @@ class ReplyGenerator:
         Every row gets exactly one ``finished`` event. ``is_cancelled(row)`` is asked each
         step, so a caller whose client went away frees its row.
         """
-        if not prompts:
-            return
-        texts = [_TextAssembler(self.tokenizer, s.stop_strings) for s in settings]
-        generated: list[list[int]] = [[] for _ in prompts]
-        stop_ids = self.prompt_format.stop_token_ids
-        with torch.inference_mode():
-            logits, cache, attention, positions = self._prefill(prompts)
-            rows = list(range(len(prompts)))  # original row of each batch position
-            while rows:
-                events: list[DecodeEvent] = []
-                keep: list[int] = []
-                greedy = torch.argmax(logits, dim=-1).tolist()  # (B',) one call for the batch
-                for b, row in enumerate(rows):
-                    if is_cancelled is not None and is_cancelled(row):
-                        events.append(DecodeEvent(row, "", True))
-                        continue
-                    token = _pick_token(logits[b], greedy[b], generated[row], settings[row])
-                    generated[row].append(token)
-                    if token in stop_ids:
-                        events.append(DecodeEvent(row, texts[row].finish(), True, token))
-                        continue
-                    delta, stopped = texts[row].push(token)
-                    limit = len(generated[row]) >= settings[row].max_new_tokens or (
-                        len(prompts[row]) + len(generated[row]) >= self.max_positions
-                    )
-                    if stopped or limit:
-                        tail = "" if stopped else texts[row].finish()
-                        events.append(DecodeEvent(row, delta + tail, True, token))
-                        continue
-                    events.append(DecodeEvent(row, delta, False, token))
-                    keep.append(b)
-                yield events
-                if not keep:
-                    return
-                next_tokens = torch.tensor(
-                    [[generated[rows[b]][-1]] for b in keep], device=self.device
-                )  # (B', 1)
-                if len(keep) < len(rows):
-                    index = torch.tensor(keep, device=self.device)
-                    cache.batch_select_indices(index)
-                    attention, positions = attention[index], positions[index]
-                    rows = [rows[b] for b in keep]
-                attention = torch.cat([attention, attention.new_ones((len(rows), 1))], dim=1)
-                positions = positions + 1  # (B',) position of the token being fed
-                out = self.model(
-                    input_ids=next_tokens,
-                    attention_mask=attention,
-                    position_ids=positions[:, None],
-                    past_key_values=cache,
-                    use_cache=True,
-                )
-                logits, cache = out.logits[:, -1, :], out.past_key_values
+        batch = DecodeBatch(self)
+        batch.admit(prompts, settings, keys=range(len(prompts)))
+        while batch:
+            yield batch.step(is_cancelled)
 
     def _prefill(
         self, prompts: Sequence[list[int]]
@@ -209,6 +163,196 @@ class ReplyGenerator:
             input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=True
         )
         return out.logits[:, -1, :], out.past_key_values, attention, position_ids[:, -1]
+
+
+@dataclass
+class _Row:
+    key: int  # the caller's name for this row, reported in its events
+    prompt_length: int
+    settings: DecodeSettings
+    text: _TextAssembler
+    generated: list[int]
+
+
+class DecodeBatch:
+    """Rows that decode together, one token each per :meth:`step`.
+
+    Continuous batching: :meth:`admit` may add prompts between steps. They are prefilled on
+    their own, then their KV cache is joined to the running one (both left-padded to one
+    width; every row's newest token sits in the last column), so a request that arrives
+    mid-reply gets its first token at the next step and from then on shares the running
+    rows' forward pass instead of taking turns with them. Finished rows leave at once, and
+    columns that only padded them are dropped. Caches that cannot be joined this way (e.g.
+    sliding-window layers) are reported by :attr:`joinable`; the caller then starts another
+    batch instead. Not thread-safe: the generation worker's thread owns it.
+    """
+
+    def __init__(self, generator: ReplyGenerator) -> None:
+        self._generator = generator
+        self._reset()
+
+    def _reset(self) -> None:
+        self._rows: list[_Row] = []
+        self._logits: torch.Tensor | None = None  # (B, V) next-token logits of every row
+        self._pending: torch.Tensor | None = None  # (B, 1) picked tokens not yet fed
+        self._cache: Any = None
+        self._attention: torch.Tensor | None = None  # (B, T) 1 for real tokens
+        self._positions: torch.Tensor | None = None  # (B,) position of each row's last token
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def row_keys(self) -> list[int]:
+        return [row.key for row in self._rows]
+
+    @property
+    def joinable(self) -> bool:
+        """Whether :meth:`admit` can add rows while others are decoding."""
+        return self._cache is None or _joinable(self._cache)
+
+    def admit(
+        self,
+        prompts: Sequence[list[int]],
+        settings: Sequence[DecodeSettings],
+        keys: Iterable[int],
+    ) -> None:
+        """Prefill ``prompts`` and add them; their first tokens come at the next step. A
+        prompt that fails to prefill raises and leaves the running rows untouched."""
+        if not prompts:
+            return
+        if self._rows and not self.joinable:
+            raise ValueError("this model's KV cache cannot be joined; start another batch")
+        generator = self._generator
+        rows = [
+            _Row(key, len(p), s, _TextAssembler(generator.tokenizer, s.stop_strings), [])
+            for key, p, s in zip(keys, prompts, settings, strict=True)
+        ]
+        with torch.inference_mode():
+            logits, cache, attention, positions = generator._prefill(prompts)
+            if not self._rows:
+                self._logits, self._cache = logits, cache
+                self._attention, self._positions = attention, positions
+            else:
+                self._advance()
+                assert self._logits is not None and self._attention is not None
+                assert self._positions is not None
+                _join_caches(self._cache, cache)
+                self._attention = _join_left_padded(self._attention, attention)
+                self._logits = torch.cat([self._logits, logits])
+                self._positions = torch.cat([self._positions, positions])
+        self._rows.extend(rows)
+
+    def step(self, is_cancelled: Callable[[int], bool] | None = None) -> list[DecodeEvent]:
+        """Decode one token for every row; one event per row (``finished`` once)."""
+        if not self._rows:
+            return []
+        generator = self._generator
+        stop_ids = generator.prompt_format.stop_token_ids
+        events: list[DecodeEvent] = []
+        keep: list[int] = []
+        with torch.inference_mode():
+            self._advance()
+            logits = self._logits
+            assert logits is not None
+            greedy = torch.argmax(logits, dim=-1).tolist()  # (B,) one call for the batch
+            for b, row in enumerate(self._rows):
+                if is_cancelled is not None and is_cancelled(row.key):
+                    events.append(DecodeEvent(row.key, "", True))
+                    continue
+                token = _pick_token(logits[b], greedy[b], row.generated, row.settings)
+                row.generated.append(token)
+                if token in stop_ids:
+                    events.append(DecodeEvent(row.key, row.text.finish(), True, token))
+                    continue
+                delta, stopped = row.text.push(token)
+                limit = len(row.generated) >= row.settings.max_new_tokens or (
+                    row.prompt_length + len(row.generated) >= generator.max_positions
+                )
+                if stopped or limit:
+                    tail = "" if stopped else row.text.finish()
+                    events.append(DecodeEvent(row.key, delta + tail, True, token))
+                    continue
+                events.append(DecodeEvent(row.key, delta, False, token))
+                keep.append(b)
+            self._keep(keep)
+        return events
+
+    def _keep(self, keep: list[int]) -> None:
+        """Drop the rows not in ``keep``; the kept ones feed their new token next."""
+        if not keep:
+            self._reset()  # frees the cache
+            return
+        assert self._attention is not None and self._positions is not None
+        if len(keep) < len(self._rows):
+            index = torch.tensor(keep, device=self._generator.device)
+            self._cache.batch_select_indices(index)
+            self._attention, self._positions = self._attention[index], self._positions[index]
+            self._rows = [self._rows[b] for b in keep]
+            self._trim()
+        self._pending = torch.tensor(
+            [[row.generated[-1]] for row in self._rows], device=self._generator.device
+        )
+        self._logits = None
+
+    def _advance(self) -> None:
+        """Feed the pending tokens, so every row has next-token logits again."""
+        if self._pending is None:
+            return
+        assert self._attention is not None and self._positions is not None
+        rows = len(self._rows)
+        self._attention = torch.cat([self._attention, self._attention.new_ones((rows, 1))], 1)
+        self._positions = self._positions + 1  # (B,) position of the token being fed
+        out = self._generator.model(
+            input_ids=self._pending,
+            attention_mask=self._attention,
+            position_ids=self._positions[:, None],
+            past_key_values=self._cache,
+            use_cache=True,
+        )
+        self._logits, self._cache = out.logits[:, -1, :], out.past_key_values
+        self._pending = None
+
+    def _trim(self) -> None:
+        """Drop leading columns that are padding in every row (left by rows that left)."""
+        assert self._attention is not None
+        if not _joinable(self._cache):
+            return
+        first = int(torch.nonzero(self._attention.any(dim=0))[0].item())
+        if first == 0:
+            return
+        self._attention = self._attention[:, first:]
+        for layer in self._cache.layers:
+            layer.keys = layer.keys[..., first:, :]
+            layer.values = layer.values[..., first:, :]
+
+
+def _joinable(cache: Any) -> bool:
+    # Only plain growing layers hold exactly one column per token; sliding-window or static
+    # layers keep other shapes and positions, and are not joined.
+    layers: list[Any] = list(getattr(cache, "layers", None) or [])
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def _join_caches(running: Any, new: Any) -> None:
+    """Append ``new``'s rows to ``running`` in place, left-padding the narrower one."""
+    for mine, theirs in zip(running.layers, new.layers, strict=True):
+        width = max(mine.keys.shape[-2], theirs.keys.shape[-2])
+        mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)])
+        mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)])
+
+
+def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, H, T, D) -> (B, H, width, D) with zeros before the first column."""
+    missing = width - states.shape[-2]
+    return F.pad(states, (0, 0, missing, 0)) if missing else states
+
+
+def _join_left_padded(running: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """Stack two (B, T) attention masks whose rows end in the last column."""
+    width = max(running.shape[1], new.shape[1])
+    return torch.cat(
+        [F.pad(running, (width - running.shape[1], 0)), F.pad(new, (width - new.shape[1], 0))]
+    )
 
 
 def _pick_token(

@@ -2,7 +2,8 @@
 
 Requests queue up (bounded); the thread takes the first waiting one, gives others
 ``batch_wait_ms`` to arrive, and decodes up to ``max_batch_size`` of them together.
-Requests that arrive while a batch is decoding join the next batch. Text deltas are
+Requests that arrive while a batch is decoding join it at the next step (continuous
+batching, see :class:`finetune.generation.DecodeBatch`). Text deltas are
 handed to each request's sink as they are decoded: a thread-safe queue for synchronous
 callers, ``loop.call_soon_threadsafe`` into an ``asyncio.Queue`` for coroutines, so the
 event loop never waits on the model.
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from finetune.generation import DecodeSettings, ReplyGenerator
+from finetune.generation import DecodeBatch, DecodeSettings, ReplyGenerator
 from finetune.prompting import PromptRequest
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class GenerationWorker:
         self._queue: queue.Queue[GenerationHandle | None] = queue.Queue(maxsize=max_queued)
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
-        self.batches_decoded = 0
+        self.batches_decoded = 0  # admissions: prefills of newly arrived requests
+        self._next_key = 0  # names rows in the decode batches
         self.largest_batch = 0
 
     @property
@@ -189,25 +191,74 @@ class GenerationWorker:
     # -- worker thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        # Iteration-level scheduling: requests that arrive while others decode start as a
-        # new group at the next step instead of waiting for the whole batch to finish, so
-        # time to first token stays near one prefill under load. Groups advance one token
-        # each in turn.
-        active: list[_DecodingGroup] = []
-        while not self._closed.is_set() or active:
-            if len(active) < self.max_groups and not self._closed.is_set():
-                batch = self._next_batch(wait=not active)
-                if batch:
-                    group = self._start(batch)
-                    if group is not None:
-                        active.append(group)
-            for group in list(active):
-                if not group.step():
-                    active.remove(group)
+        # Continuous batching: requests that arrive while others decode are prefilled and
+        # joined to the running batch at the next step, so time to first token stays near
+        # one prefill under load and all rows share one forward pass per token. A batch
+        # that is full, or whose model cache cannot be joined, makes a new arrival start
+        # another batch (at most ``max_groups``); those take turns, one token each.
+        groups: list[DecodeBatch] = []
+        handles: dict[int, GenerationHandle] = {}
 
-    def _next_batch(self, *, wait: bool) -> list[GenerationHandle]:
-        """Up to ``max_batch_size`` waiting requests; blocks for the first one only when
-        ``wait`` (nothing is decoding), then gives others ``batch_wait_ms`` to arrive."""
+        def cancelled(key: int) -> bool:
+            return handles[key].cancelled
+
+        while not self._closed.is_set() or groups:
+            if not self._closed.is_set():
+                self._admit_waiting(groups, handles)
+            for group in list(groups):
+                try:
+                    events = group.step(cancelled)
+                except Exception as exc:  # one bad batch must not kill the worker
+                    log.exception("generation failed for a batch of %d", len(group))
+                    for key in group.row_keys():
+                        handles.pop(key)._sink(exc)
+                    groups.remove(group)
+                    continue
+                for event in events:
+                    handle = handles[event.row]
+                    if event.text:
+                        handle._sink(event.text)
+                    if event.finished:
+                        del handles[event.row]
+                        handle._sink(_DONE)
+                if not group:
+                    groups.remove(group)
+
+    def _admit_waiting(
+        self, groups: list[DecodeBatch], handles: dict[int, GenerationHandle]
+    ) -> None:
+        """Join waiting requests to a batch with room, or start a new batch."""
+        target = next((g for g in groups if g.joinable and len(g) < self.max_batch_size), None)
+        if target is None and len(groups) >= self.max_groups:
+            return
+        room = self.max_batch_size - (len(target) if target is not None else 0)
+        batch = self._next_batch(wait=not groups, limit=room)
+        if not batch:
+            return
+        if target is None:
+            target = DecodeBatch(self.generator)
+        keys = [self._next_key + i for i in range(len(batch))]
+        self._next_key += len(batch)
+        try:
+            prompts = [self.generator.prompt_format.encode(h.request).input_ids for h in batch]
+            target.admit(prompts, [h.settings for h in batch], keys)
+        except Exception as exc:  # a prompt that cannot be encoded fails its own requests
+            log.exception("could not start %d request(s)", len(batch))
+            for handle in batch:
+                handle._sink(exc)
+            if not target:
+                with contextlib.suppress(ValueError):
+                    groups.remove(target)
+            return
+        handles.update(zip(keys, batch, strict=True))
+        if target not in groups:
+            groups.append(target)
+        self.batches_decoded += 1
+        self.largest_batch = max(self.largest_batch, len(target))
+
+    def _next_batch(self, *, wait: bool, limit: int) -> list[GenerationHandle]:
+        """Up to ``limit`` waiting requests; blocks for the first one only when ``wait``
+        (nothing is decoding), then gives others ``batch_wait_ms`` to arrive."""
         try:
             first = self._queue.get(timeout=0.5) if wait else self._queue.get_nowait()
         except queue.Empty:
@@ -216,7 +267,7 @@ class GenerationWorker:
             return []
         batch = [first]
         wait_until = time.monotonic() + (self.batch_wait_s if wait else 0.0)
-        while len(batch) < self.max_batch_size:
+        while len(batch) < limit:
             remaining = wait_until - time.monotonic()
             try:
                 item = (
@@ -232,17 +283,6 @@ class GenerationWorker:
             batch.append(item)
         return [h for h in batch if not h.cancelled]
 
-    def _start(self, batch: list[GenerationHandle]) -> _DecodingGroup | None:
-        self.batches_decoded += 1
-        self.largest_batch = max(self.largest_batch, len(batch))
-        try:
-            return _DecodingGroup(self.generator, batch)
-        except Exception as exc:  # a prompt that cannot be encoded fails its batch only
-            log.exception("could not start a batch of %d", len(batch))
-            for handle in batch:
-                handle._sink(exc)
-            return None
-
     def _fail_queued(self, error: BaseException) -> None:
         while True:
             try:
@@ -251,36 +291,3 @@ class GenerationWorker:
                 return
             if handle is not None:
                 handle._sink(error)
-
-
-class _DecodingGroup:
-    """One batch being decoded, advanced a step at a time by the worker thread."""
-
-    def __init__(self, generator: ReplyGenerator, batch: list[GenerationHandle]) -> None:
-        self.batch = batch
-        self.finished = [False] * len(batch)
-        prompts = [generator.prompt_format.encode(h.request).input_ids for h in batch]
-        self._events = generator.decode_batch(
-            prompts, [h.settings for h in batch], is_cancelled=lambda row: batch[row].cancelled
-        )
-
-    def step(self) -> bool:
-        """Decode one token for every row; False once the group is done."""
-        try:
-            events = next(self._events)
-        except StopIteration:
-            return False
-        except Exception as exc:  # one bad batch must not kill the worker
-            log.exception("generation failed for a batch of %d", len(self.batch))
-            for handle, done in zip(self.batch, self.finished, strict=True):
-                if not done:
-                    handle._sink(exc)
-            return False
-        for event in events:
-            handle = self.batch[event.row]
-            if event.text:
-                handle._sink(event.text)
-            if event.finished:
-                self.finished[event.row] = True
-                handle._sink(_DONE)
-        return not all(self.finished)

@@ -52,7 +52,7 @@ def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("base")
     lines = [m.text for c in CONVERSATIONS for m in c.messages] * 3
     settings = PretrainSettings(
-        budget_s=60.0,
+        budget_s=600.0,  # the step count binds, not the clock: a busy CI machine is slow
         max_steps=60,
         batch_size=8,
         block_size=128,
@@ -81,8 +81,8 @@ def generator(bootstrapped: Path) -> ReplyGenerator:
 def test_bootstrap_publishes_a_base_that_learned_the_logs(bootstrapped: Path) -> None:
     assert list_versions(bootstrapped.parent) == [bootstrapped]
     manifest = json.loads((bootstrapped / "bootstrap.json").read_text())
+    assert manifest["steps"] == 60, manifest
     assert manifest["train_loss"] < 3.5, manifest  # from ~6.0 (uniform over the vocabulary)
-    assert manifest["steps"] == 60
     assert not (bootstrapped.parent / ".checkpoints").exists() or not any(
         (bootstrapped.parent / ".checkpoints").iterdir()
     )

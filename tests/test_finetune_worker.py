@@ -108,3 +108,21 @@ def test_a_late_request_starts_before_the_running_batch_ends(generator: ReplyGen
     assert text == generator.generate(PromptRequest(QUESTIONS[1]))
     assert worker.batches_decoded == 2
     assert long_done_at and first_token_at < long_done_at[0]
+
+
+def test_a_late_request_joins_the_running_batch(generator: ReplyGenerator) -> None:
+    """Continuous batching: with room in the batch, a request that arrives mid-reply is
+    decoded in the same forward passes as the running one (one batch of two rows), and
+    both replies are what each would be alone."""
+    expected_long = generator.generate(PromptRequest(QUESTIONS[0]), max_new_tokens=400)
+    with GenerationWorker(generator, max_batch_size=8, batch_wait_ms=0) as worker:
+        long_handle = worker.submit(PromptRequest(QUESTIONS[0]), max_new_tokens=400)
+        deltas = iter(long_handle)
+        first_long = next(deltas)  # the long request is decoding now
+        late = worker.submit(PromptRequest(QUESTIONS[1]))
+        late_text = late.result()
+        long_text = first_long + "".join(deltas)
+    assert late_text == generator.generate(PromptRequest(QUESTIONS[1]))
+    assert long_text == expected_long
+    assert worker.batches_decoded == 2  # two admissions ...
+    assert worker.largest_batch == 2  # ... into one batch
