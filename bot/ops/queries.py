@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
-from bot.store.sqlite_schema import FLAG_COLUMNS, correction_of, flag_of
+from bot.store.sql import FLAG_COLUMNS, correction_of, flag_of
 
 DAY_SECONDS = 86_400
 

@@ -1,22 +1,7 @@
-"""The SQLite schema of the bot's tables (component ``bot``) and the row-to-record mapping
-that the PostgreSQL store (:mod:`bot.store.postgres`) shares."""
+"""The SQLite schema of the bot's tables (component ``bot``); the statements and the
+row-to-record mapping both stores share are in :mod:`bot.store.sql`."""
 
 from __future__ import annotations
-
-import json
-from typing import Any, Protocol
-
-from bot.core.types import (
-    Conversation,
-    ConversationState,
-    Correction,
-    Flag,
-    FlagReason,
-    FlagStatus,
-    Outcome,
-    Source,
-    Turn,
-)
 
 COMPONENT = "bot"
 # Append a script to change the schema; never edit one that may have run somewhere. Table
@@ -79,79 +64,3 @@ MIGRATIONS = [
     );
     """,
 ]
-
-
-class Row(Protocol):
-    """A row read by column name: sqlite3.Row, or a dict from psycopg (same columns)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-FLAG_COLUMNS = (
-    "f.id, f.turn_id, f.conversation_id, c.channel, f.reason, f.detail, f.status,"
-    " f.created_at, f.resolved_at, f.resolved_by"
-)
-
-
-def conversation_of(row: Row) -> Conversation:
-    return Conversation(
-        id=row["id"],
-        channel=row["channel"],
-        state=ConversationState(row["state"]),
-        created_at=row["created_at"],
-        external_ref=row["external_ref"],
-    )
-
-
-def source_json(source: Source) -> dict[str, Any]:
-    return {
-        "source_id": source.source_id,
-        "score": source.score,
-        "kind": source.kind,
-        "customer_text": source.customer_text,
-        "agent_reply": source.agent_reply,
-        "support": source.support,
-    }
-
-
-def turn_of(row: Row) -> Turn:
-    return Turn(
-        id=row["id"],
-        conversation_id=row["conversation_id"],
-        role=row["role"],
-        text=row["text"],
-        created_at=row["created_at"],
-        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
-        confidence=row["confidence"],
-        sources=tuple(Source(**item) for item in json.loads(row["sources"])),
-        latency_ms=row["latency_ms"],
-        index_version=row["index_version"],
-        model_version=row["model_version"],
-    )
-
-
-def flag_of(row: Row) -> Flag:
-    return Flag(
-        id=row["id"],
-        turn_id=row["turn_id"],
-        conversation_id=row["conversation_id"],
-        channel=row["channel"],
-        reason=FlagReason(row["reason"]),
-        detail=row["detail"],
-        status=FlagStatus(row["status"]),
-        created_at=row["created_at"],
-        resolved_at=row["resolved_at"],
-        resolved_by=row["resolved_by"],
-    )
-
-
-def correction_of(row: Row) -> Correction:
-    return Correction(
-        id=row["id"],
-        source_id=row["source_id"],
-        question=row["question"],
-        answer=row["answer"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        turn_id=row["turn_id"],
-    )
