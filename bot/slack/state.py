@@ -128,7 +128,7 @@ class SlackState(Protocol):
 
 class Sql:
     """The queries, written once with ``?`` parameters; PostgreSQL runs them through
-    :func:`postgres_params`. Both backends accept the same ``ON CONFLICT`` clauses."""
+    :func:`bot.store.sql.postgres_params`. Both accept the same ``ON CONFLICT`` clauses."""
 
     PURGE_SEEN = "DELETE FROM slack_seen WHERE expires_at < ?"
     # Inserts a new key, or takes over an expired one; the row count says which happened.
@@ -164,12 +164,6 @@ class Sql:
         "SELECT channel, ts, conversation_id FROM slack_handoff_posts"
         " WHERE conversation_id = ? ORDER BY created_at DESC LIMIT 1"
     )
-
-
-def postgres_params(sql: str) -> str:
-    """``sql`` with psycopg's ``%s`` for each ``?`` (the queries above hold no other ``?``
-    or ``%``)."""
-    return sql.replace("?", "%s")
 
 
 class SlackStateQueries(ABC):

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from bot.slack.state import COMPONENT, SlackStateQueries, postgres_params
+from bot.slack.state import COMPONENT, SlackStateQueries
 from bot.store.postgres_db import Connection, apply_migrations, open_pool
+from bot.store.sql import postgres_params
 
 # Version n here is version n of bot.slack.state.MIGRATIONS: change both together.
 MIGRATIONS = [
