@@ -338,8 +338,12 @@ def access_fault_rows(sections: dict[str, list[dict[str, Any]]]) -> list[Row]:
         table.append(("hostile input", "XSS in Chromium", figures))
     for f in sections["faults"]:
         if f["kill"] == "disk-full":
-            figures = f"HTTP {f['status']}, {f['logged_errors']} error logged, turns kept"
-            table.append(("faults", "disk full", figures))
+            figures = (
+                f"HTTP {f['status']} {f['code']}, Retry-After {f['retry_after']}, cause logged "
+                f"{f['logged_errors']}x; turns {f['turns'][0]}->{f['turns'][1]}, "
+                f"ratings {f['ratings'][0]}->{f['ratings'][1]}"
+            )
+            table.append(("faults", f"disk full ({f['disk']})", figures))
             continue
         figures = (
             f"ratings {f['ratings'][0]}->{f['ratings'][1]}, "

@@ -40,6 +40,7 @@ from bot.ops import mount_dashboard
 from bot.settings import Settings
 from bot.slack.server import setup_slack
 from bot.web import ENGINE, build_web_app
+from bot.web.keys import STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
@@ -120,6 +121,7 @@ async def _store_ctx(
 ) -> AsyncIterator[None]:
     if given is not None:
         app[STORE] = given
+        _report_storage(app, given)
         yield
         return
     from bot.store.factory import conversation_store
@@ -131,9 +133,19 @@ async def _store_ctx(
     try:
         await opened.open()  # a bad database fails the start-up, not the first customer
         app[STORE] = opened
+        _report_storage(app, opened)
         yield
     finally:
         await opened.aclose()  # waits for queued writes
+
+
+def _report_storage(app: web.Application, store: ConversationStore) -> None:
+    """Let /healthz and /metrics say when the store cannot write (a full disk)."""
+    from bot.store.health import StorageHealth
+
+    health = getattr(store, "health", None)
+    if isinstance(health, StorageHealth):
+        app[STORAGE_STATUS] = health
 
 
 async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:

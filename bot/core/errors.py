@@ -27,3 +27,8 @@ class ConversationHandedOff(SupportbotError):
 
 class ModelUnavailable(SupportbotError):
     """The generator cannot answer (not trained yet, worker stopped, overloaded)."""
+
+
+class StorageUnavailable(SupportbotError):
+    """The store cannot write (its disk is full); the failed operation stored nothing and
+    everything stored before is intact. Retrying once there is room succeeds."""

@@ -24,6 +24,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.errors import StorageUnavailable
 from bot.slack import blocks
 from bot.slack.config import SlackConfig
 from bot.slack.state import SlackState
@@ -154,6 +155,14 @@ def build_bolt_app(
     )
     app.listener_runner.lazy_listener_runner = runner
 
+    async def claim(key: str, ttl_s: float) -> bool:
+        try:
+            return await state.claim(key, ttl_s)
+        except StorageUnavailable:
+            # No room to remember it (logged by the store): handle it anyway, so that the
+            # customer is told their message cannot be taken instead of hearing nothing.
+            return True
+
     async def deduplicate(
         body: dict[str, Any], req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
@@ -161,14 +170,14 @@ def build_bolt_app(
             signature = req.headers.get("x-slack-signature", [""])[0]
             # Slack signs each delivery anew (retries too), so a signature seen twice is
             # a replay.
-            if not await state.claim(f"sig:{signature}", REPLAY_WINDOW_S):
+            if not await claim(f"sig:{signature}", REPLAY_WINDOW_S):
                 log.warning("refused a replayed Slack request")
                 return BoltResponse(status=401, body={"error": "invalid request"})
         event_id = body.get("event_id")
         if (
             body.get("type") == "event_callback"
             and isinstance(event_id, str)
-            and not await state.claim(f"event:{event_id}", config.dedup_ttl_s)
+            and not await claim(f"event:{event_id}", config.dedup_ttl_s)
         ):
             retry = req.headers.get("x-slack-retry-num", ["-"])[0]
             log.info("Slack event %s already handled (retry %s); acknowledged", event_id, retry)

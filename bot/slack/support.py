@@ -20,6 +20,7 @@ from bot.core.errors import (
     ConversationHandedOff,
     ConversationNotFound,
     InvalidMessage,
+    StorageUnavailable,
     TurnNotFound,
 )
 from bot.core.types import (
@@ -54,6 +55,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "slack"
 HANDOFF_REASON = "customer_request"
 _SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+_CANNOT_STORE = (
+    "Sorry, we can't save new messages right now, so I can't take this one. Please send it "
+    "again in a few minutes; nothing you sent before is lost."
+)
 _HELLO = "Hi! Ask me your question here and I'll answer in this thread."
 _ALREADY_WITH_A_PERSON = "A member of our support team already has this conversation."
 _MAX_NOTICED_USERS = 10_000
@@ -161,7 +166,14 @@ class SlackSupport:
         if action is None:
             return
         # A mention in a thread arrives twice (message and app_mention): act on it once.
-        if await self.state.claim(message.key, self.config.dedup_ttl_s):
+        try:
+            first = await self.state.claim(message.key, self.config.dedup_ttl_s)
+        except StorageUnavailable:
+            # Nothing can be remembered (the store logged why). Act on one copy anyway, so
+            # that the customer is told rather than ignored: a mention's app_mention event.
+            mentions_bot = message.text_without_mention(bot_user_id) != message.text.strip()
+            first = mentioned or not mentions_bot
+        if first:
             await action()
 
     async def _is_operator_here(self, message: SlackMessage, known: KnownThread) -> bool:
@@ -181,12 +193,17 @@ class SlackSupport:
             await self._too_fast(message, wait)
             return
         text = message.text_without_mention(bot_user_id)
-        known = await self.state.known_thread(thread)
-        if known is None and message.in_thread and self.config.thread_context_chars:
-            text = await self._with_thread_context(message, text, bot_user_id)
-        conversation = await self.engine.start_conversation(CHANNEL, thread.external_ref)
-        if known is None:
-            await self.state.remember_thread(thread, conversation.id, message.user)
+        try:
+            known = await self.state.known_thread(thread)
+            if known is None and message.in_thread and self.config.thread_context_chars:
+                text = await self._with_thread_context(message, text, bot_user_id)
+            conversation = await self.engine.start_conversation(CHANNEL, thread.external_ref)
+            if known is None:
+                await self.state.remember_thread(thread, conversation.id, message.user)
+        except StorageUnavailable:
+            # The store logged the cause once; the customer hears why rather than nothing.
+            await self.poster.post(thread, _CANNOT_STORE, blocks.text_sections(_CANNOT_STORE))
+            return
         if not text:
             await self.poster.post(thread, _HELLO, blocks.text_sections(_HELLO))
             return
@@ -218,6 +235,9 @@ class SlackSupport:
         except InvalidMessage as exc:
             notice = f"Sorry, I can't answer that message: {exc}."
             await progress.finish(blocks.escape(notice), blocks.text_sections(notice))
+            return
+        except StorageUnavailable:
+            await progress.finish(_CANNOT_STORE, blocks.text_sections(_CANNOT_STORE))
             return
         except Exception:
             log.exception(

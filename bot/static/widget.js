@@ -526,7 +526,7 @@
       setHandedOff(true);
       return;
     }
-    if (response.status >= 500) {
+    if (response.status >= 500 && failure.code !== "storage_unavailable") {
       setStatus(failure.message);
       return;
     }
@@ -543,16 +543,21 @@
       /* not JSON (a proxy's error page) */
     }
     var message = body && typeof body.message === "string" ? body.message : "Something went wrong. Please try again.";
+    var code = body && typeof body.error === "string" ? body.error : "";
     if (response.status === 429) {
       var wait = parseInt(response.headers.get("Retry-After") || "", 10);
       message = "You're sending messages a little fast. Please wait " + (wait > 0 ? wait + " second" + (wait === 1 ? "" : "s") : "a moment") + " and try again.";
     } else if (response.status === 413) {
       message = "That message is too long. Please shorten it.";
+    } else if (code === "storage_unavailable") {
+      // Nothing of this message was stored: it goes back into the box to be sent again.
+      message = "We can't save new messages right now, so this one was not sent. Please try again in a few minutes; nothing you sent before is lost.";
     } else if (response.status === 503) {
       message = "The assistant can't answer right now. Please try again in a moment, or ask for a human.";
     }
     var error = new Error(message);
     error.status = response.status;
+    error.code = code;
     error.message = message;
     return error;
   }

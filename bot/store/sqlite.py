@@ -29,6 +29,7 @@ from bot.core.types import (
     StoreCounts,
     Turn,
 )
+from bot.store.health import StorageHealth
 from bot.store.sql import (
     COUNTED_GROUPS,
     Sql,
@@ -62,6 +63,11 @@ class SqliteConversationStore:
         self.path = path
         self._clock = clock
         self._db = SqliteWorker(path, COMPONENT, MIGRATIONS, name="conversation store")
+
+    @property
+    def health(self) -> StorageHealth:
+        """Whether writes succeed (a full disk refuses them); for the health check."""
+        return self._db.health
 
     # -- lifetime ----------------------------------------------------------------------------
     async def open(self) -> None:

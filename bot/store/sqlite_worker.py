@@ -15,13 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from bot.store.health import StorageHealth, out_of_space
 from retrieval.sqlite_db import apply_migrations, connect
 
 _T = TypeVar("_T")
 
 
 class SqliteWorker:
-    """Runs ``work(connection)`` calls in order on a connection migrated for ``component``."""
+    """Runs ``work(connection)`` calls in order on a connection migrated for ``component``.
+
+    A call that fails because the disk is full raises StorageUnavailable (the transaction
+    was rolled back: nothing of it is stored, nothing earlier is lost); :attr:`health`
+    tracks it until a write succeeds again.
+    """
 
     def __init__(self, path: Path, component: str, migrations: Sequence[str], *, name: str) -> None:
         self.path = path
@@ -31,6 +37,7 @@ class SqliteWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self.health = StorageHealth(f"{name} {path}")
 
     async def open(self) -> None:
         """Connect and migrate now, so that a bad database fails at start-up."""
@@ -52,6 +59,19 @@ class SqliteWorker:
         return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
 
     def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            conn = self._connection()
+            changes = conn.total_changes
+            result = work(conn)
+        except Exception as exc:
+            if out_of_space(exc):
+                raise self.health.write_failed(exc) from exc
+            raise
+        if conn.total_changes != changes:  # it wrote, so there is room again
+            self.health.wrote()
+        return result
+
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = connect(self.path)
             try:
@@ -60,7 +80,7 @@ class SqliteWorker:
                 conn.close()
                 raise
             self._conn = conn
-        return work(self._conn)
+        return self._conn
 
     def _disconnect(self) -> None:
         if self._conn is not None:

@@ -17,6 +17,7 @@ from bot.core.errors import (
     ConversationNotFound,
     InvalidMessage,
     ModelUnavailable,
+    StorageUnavailable,
     SupportbotError,
     TurnNotFound,
 )
@@ -26,6 +27,12 @@ HANDED_OFF_MESSAGE = (
     "and will answer here."
 )
 MODEL_UNAVAILABLE_RETRY_SECONDS = 10
+STORAGE_UNAVAILABLE_MESSAGE = (
+    "We can't save new messages right now. Please try again in a few minutes; nothing you "
+    "sent before is lost."
+)
+# Freeing disk space takes a person: retrying every few seconds would only add load.
+STORAGE_UNAVAILABLE_RETRY_SECONDS = 60
 
 dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
@@ -77,6 +84,15 @@ def from_domain(exc: SupportbotError) -> ApiError:
             "model_unavailable",
             "The assistant cannot answer right now; please try again shortly.",
             {"Retry-After": str(MODEL_UNAVAILABLE_RETRY_SECONDS)},
+        )
+    if isinstance(exc, StorageUnavailable):
+        # The store logged the cause (with its path) once; the client learns only that it
+        # may retry, and that what it sent before is safe.
+        return ApiError(
+            503,
+            "storage_unavailable",
+            STORAGE_UNAVAILABLE_MESSAGE,
+            {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
         )
     return ApiError(400, "request_failed", "The request could not be completed.")
 

@@ -26,7 +26,7 @@ from bot.core.types import (
     ReplyRetracted,
 )
 from bot.web.errors import ApiError, from_domain, json_response
-from bot.web.keys import ENGINE, METRICS, WEB_CONFIG
+from bot.web.keys import ENGINE, METRICS, STORAGE_STATUS, WEB_CONFIG
 from bot.web.metrics import WebMetrics
 from bot.web.payloads import (
     MAX_COMMENT_CHARS,
@@ -107,14 +107,37 @@ async def rate_turn(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    ready = ENGINE in request.app
-    return json_response({"status": "ok" if ready else "starting"}, status=200 if ready else 503)
+    """200 once started; ``"degraded"`` with the storage state while the disk is full.
+
+    A full disk keeps the status 200 on purpose: taken out of a load balancer, the server
+    could not tell customers to retry later (they would get the proxy's error page instead
+    of the polite 503 with ``Retry-After``). Alerting reads ``supportbot_storage_writable``
+    in /metrics, or this body.
+    """
+    if ENGINE not in request.app:
+        return json_response({"status": "starting"}, status=503)
+    storage = request.app.get(STORAGE_STATUS)
+    if storage is None or storage.writable:
+        return json_response({"status": "ok"})
+    return json_response(
+        {
+            "status": "degraded",
+            "storage": {
+                "writable": False,
+                "reason": "disk_full",
+                "since": storage.failing_since,
+                "refused_writes": storage.failed_writes,
+            },
+        }
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(
-        body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    collected = request.app[METRICS]
+    storage = request.app.get(STORAGE_STATUS)
+    if storage is not None:
+        collected.observe_storage(storage.writable, storage.failed_writes)
+    return web.Response(body=collected.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # -- replies ---------------------------------------------------------------------------------

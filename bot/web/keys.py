@@ -31,7 +31,21 @@ class ChatEngine(Protocol):
     async def history(self, conversation_id: str) -> list[Turn]: ...
 
 
+class StorageStatus(Protocol):
+    """Whether the conversation store can write (``bot.store.health.StorageHealth``)."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    @property
+    def failing_since(self) -> float | None: ...
+
+    @property
+    def failed_writes(self) -> int: ...
+
+
 ENGINE = web.AppKey("engine", ChatEngine)
+STORAGE_STATUS = web.AppKey("storage_status", StorageStatus)
 WEB_CONFIG = web.AppKey("web_config", WebConfig)
 METRICS = web.AppKey("metrics", WebMetrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

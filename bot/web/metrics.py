@@ -70,6 +70,22 @@ class WebMetrics:
             registry=self.registry,
         )
 
+        self.storage_writable = Gauge(
+            "supportbot_storage_writable",
+            "1 while the conversation store can write, 0 while its disk is full.",
+            registry=self.registry,
+        )
+        self.storage_refused_writes = Gauge(
+            "supportbot_storage_refused_writes",
+            "Writes the conversation store refused for lack of disk space since start-up.",
+            registry=self.registry,
+        )
+        self.storage_writable.set(1)
+
+    def observe_storage(self, writable: bool, refused_writes: int) -> None:
+        self.storage_writable.set(1 if writable else 0)
+        self.storage_refused_writes.set(refused_writes)
+
     def observe_reply(self, reply: Reply) -> None:
         self.replies.labels(outcome=reply.outcome.value).inc()
         if reply.handoff:

@@ -30,10 +30,12 @@ _ERROR_TEXT = {
     422: "The message or a field cannot be used (empty, too long).",
     429: "Rate limited; wait for Retry-After seconds.",
     500: "Unexpected server error (details are logged, not sent).",
-    503: "The assistant cannot answer right now; retry after Retry-After seconds.",
+    503: "The assistant cannot answer right now (model_unavailable), or nothing can be "
+    "stored because the server's disk is full (storage_unavailable; nothing stored before "
+    "is lost); retry after Retry-After seconds.",
 }
 
-_API_ERRORS = (403, 413, 429)  # any /api/ route can answer these
+_API_ERRORS = (403, 413, 429, 503)  # any /api/ route can answer these (503: a full disk)
 
 
 def _responses(ok: dict[str, dict[str, Any]], *errors: int) -> dict[str, Any]:
@@ -190,8 +192,25 @@ def _paths() -> dict[str, Any]:
                 "tags": ["operations"],
                 "responses": {
                     "200": _json(
-                        {"type": "object", "properties": {"status": {"const": "ok"}}},
-                        "Ready to answer",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "status": {"enum": ["ok", "degraded"]},
+                                "storage": {
+                                    "type": "object",
+                                    "description": "Only while degraded: the store cannot "
+                                    "write (its disk is full) since a time, and how many "
+                                    "writes it refused.",
+                                    "properties": {
+                                        "writable": {"type": "boolean"},
+                                        "reason": {"const": "disk_full"},
+                                        "since": {"type": "number"},
+                                        "refused_writes": {"type": "integer"},
+                                    },
+                                },
+                            },
+                        },
+                        "Serving; degraded while nothing can be stored",
                     ),
                     "503": _json(
                         {"type": "object", "properties": {"status": {"type": "string"}}},

@@ -1,0 +1,344 @@
+"""A full disk is a polite refusal, not a 500, and loses nothing (issue 7).
+
+Each test runs on two kinds of full disk:
+
+* ``tmpfs``: the home is on a small tmpfs mounted for the test, then filled with a file
+  until the kernel answers ENOSPC: SQLite fails exactly as on a full production disk.
+  Mounting needs root (CAP_SYS_ADMIN); elsewhere this kind is skipped.
+* ``page_limit``: SQLite's ``max_page_count`` is set to the file's current size on the
+  store's own connection, so that SQLite may not grow it by one page: the same SQLITE_FULL
+  error, without privileges. It runs everywhere.
+
+What a customer must see: the web API answers 503 ``storage_unavailable`` with
+``Retry-After``, the widget says so politely and keeps what was typed, Slack posts an
+apology in the thread. What an operator must see: the cause logged once, with the file;
+``/healthz`` and ``/metrics`` saying the store cannot write. Nothing stored before is lost,
+and the bot answers again once there is room.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import sqlite3
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import STORE, create_app
+from bot.settings import load_settings
+from bot.store.sqlite import SqliteConversationStore
+from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
+from tests.fakes import FakeRetriever, source
+from tests.hardening_support import UNLIMITED, live_server, record
+from tests.test_slack import (  # noqa: F401 - slack_api and start are fixtures
+    SUPPORT,
+    SlackHarness,
+    Start,
+    mention,
+    message,
+    slack_api,
+    start,
+)
+from tests.test_widget_browser import CHROMIUM, browser_context  # noqa: F401 - a fixture
+
+RETURNS = source(
+    "c-ret#1",
+    "How do I return boots that don't fit?",
+    "Unworn items can be returned within 30 days, see KB-RET-01.",
+    0.93,
+)
+BIG = "Where is my order? " + "x" * 1900  # about a page of SQLite per message
+HEALTH_LOGGER = "bot.store.health"
+
+Work = Callable[[sqlite3.Connection], object]
+RunOn = Callable[[Work], Awaitable[object]]
+
+
+class FullDisk:
+    """Makes the home's disk full and frees it again, for real or by SQLite's page limit."""
+
+    def __init__(self, kind: str, home: Path) -> None:
+        self.kind = kind
+        self.home = home
+        self._filler = home.parent / "filler.bin"
+
+    async def fill(self, *connections: RunOn) -> None:
+        """Leave no room; ``connections`` run work on the SQLite connections in use."""
+        if self.kind == "tmpfs":
+            _fill_with_a_file(self._filler)
+            return
+
+        def no_more_pages(conn: sqlite3.Connection) -> None:
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+
+        for run_on in connections:
+            await run_on(no_more_pages)
+
+    async def free(self, *connections: RunOn) -> None:
+        if self.kind == "tmpfs":
+            self._filler.unlink()
+            return
+        for run_on in connections:
+            await run_on(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+
+
+def _fill_with_a_file(path: Path) -> None:
+    chunk = b"\0" * (64 * 1024)
+    with open(path, "wb", buffering=0) as fh:
+        for size in (len(chunk), 4096, 1):  # big writes, then the last few bytes
+            try:
+                while True:
+                    fh.write(chunk[:size])
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+
+def _mount_small_tmpfs(mount_point: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the page_limit kind covers the rest")
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+
+
+@pytest.fixture(params=["tmpfs", "page_limit"])
+def disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FullDisk]:
+    kind: str = request.param
+    if kind == "tmpfs":
+        mount_point = tmp_path / "disk"
+        _mount_small_tmpfs(mount_point)
+        try:
+            yield FullDisk(kind, mount_point / "home")
+        finally:
+            # Lazy: a connection the app has not closed yet must not keep it mounted.
+            subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    else:
+        yield FullDisk(kind, tmp_path / "home")
+
+
+def _read_only(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+def _stored(database: Path) -> tuple[list[tuple[str, str]], list[str], str]:
+    """Every turn (id, text), every rated turn id, and the integrity check's verdict."""
+    with _read_only(database) as conn:
+        turns = conn.execute("SELECT id, text FROM bot_turns ORDER BY rowid").fetchall()
+        ratings = [r for (r,) in conn.execute("SELECT turn_id FROM bot_ratings")]
+        (integrity,) = conn.execute("PRAGMA integrity_check").fetchone()
+    return turns, ratings, integrity
+
+
+def _health_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == HEALTH_LOGGER and r.levelno >= logging.ERROR]
+
+
+async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
+    aiohttp_client: Any, disk: FullDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = disk.home / "supportbot.db"
+    database.parent.mkdir(parents=True)
+    store = SqliteConversationStore(database)
+    await store.open()
+    app = create_app(
+        load_settings(home=disk.home, web=UNLIMITED),
+        retriever=FakeRetriever(answers=[RETURNS]),
+        store=store,
+    )
+    client = await aiohttp_client(app)
+    conversation = (await (await client.post("/api/conversations")).json())["conversation_id"]
+    messages = f"/api/conversations/{conversation}/messages"
+    first = await client.post(messages, json={"text": "How do I return boots?"})
+    assert first.status == 200
+    rated = await client.post(
+        f"/api/turns/{(await first.json())['turn_id']}/rating", json={"rating": "up"}
+    )
+    assert rated.status == 200
+
+    caplog.set_level(logging.WARNING)
+    await disk.fill(store._run)
+    statuses = []
+    for _ in range(300):  # until the room left inside the files is used up
+        response = await client.post(messages, json={"text": BIG})
+        statuses.append(response.status)
+        if response.status != 200:
+            break
+    before, rated_before, _ = _stored(database)
+    refusal = await response.json()
+
+    assert statuses[-1] == 503, statuses
+    assert refusal == {"error": "storage_unavailable", "message": STORAGE_UNAVAILABLE_MESSAGE}
+    assert response.headers["Retry-After"] == "60"
+    # Refused the same way when streamed, and again and again.
+    refused = [
+        await client.post(messages, json={"text": BIG}, headers={"Accept": "text/event-stream"}),
+        await client.post(messages, json={"text": BIG}),
+        await client.post(messages, json={"text": BIG}),
+    ]
+    if disk.kind == "tmpfs":
+        # On a real full disk even a tiny write needs room (the WAL grows). Under the page
+        # limit a row that fits in a page with space left still succeeds, so only there.
+        refused.append(await client.post("/api/conversations"))
+    assert {r.status for r in refused} == {503}
+    assert {(await r.json())["error"] for r in refused} == {"storage_unavailable"}
+
+    # The operator learns it once, with the file, and from the health check and metrics.
+    errors = _health_errors(caplog)
+    assert len(errors) == 1 and str(database) in errors[0].getMessage(), errors
+    assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    health = await (await client.get("/healthz")).json()
+    assert health["status"] == "degraded"
+    assert health["storage"]["writable"] is False and health["storage"]["reason"] == "disk_full"
+    assert health["storage"]["refused_writes"] >= 4
+    metrics = await (await client.get("/metrics")).text()
+    assert "supportbot_storage_writable 0.0" in metrics
+
+    # Nothing stored before is lost, and nothing was half-stored.
+    turns, ratings, integrity = _stored(database)
+    assert (turns, ratings, integrity) == (before, rated_before, "ok")
+    assert turns[0][1] == "How do I return boots?" and len(ratings) == 1
+
+    # Room again: the bot answers, the health check recovers, and says so in the log.
+    await disk.free(store._run)
+    store.health.settle_s = 0.0  # not wait for 30 s without a refused write
+    again = await client.post(messages, json={"text": "How do I return boots?"})
+    assert again.status == 200, await again.text()
+    assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
+    assert "supportbot_storage_writable 1.0" in await (await client.get("/metrics")).text()
+    assert any("writable again" in r.getMessage() for r in caplog.records)
+    after, _, integrity = _stored(database)
+    assert after[: len(before)] == before and len(after) == len(before) + 2 and integrity == "ok"
+    record(
+        "faults",
+        kill="disk-full",
+        disk=disk.kind,
+        status=statuses[-1],
+        code="storage_unavailable",
+        retry_after=response.headers["Retry-After"],
+        logged_errors=len(errors),
+        turns=[len(before), len(turns)],
+        ratings=[len(rated_before), len(ratings)],
+    )
+    await client.close()
+    store.close()
+
+
+async def test_slack_apologises_when_the_disk_is_full(
+    start: Start,  # noqa: F811 - the fixture imported above
+    disk: FullDisk,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slack: SlackHarness = await start(home=disk.home)
+    thread = mention("How do I return boots that don't fit?")
+    await slack.send(thread)
+    await slack.final_reply(thread["ts"])
+    store = slack.store
+    assert isinstance(store, SqliteConversationStore)
+
+    caplog.set_level(logging.WARNING)
+    await disk.fill(store._run)
+    for n in range(300):  # until the room left inside the files is used up
+        await slack.send(message(f"{BIG} {n}", thread_ts=thread["ts"]))
+        await slack.idle()
+        if not store.health.writable:
+            break
+    assert not store.health.writable
+    turns_when_full = await store.list_turns(await slack.conversation_of(SUPPORT, thread["ts"]))
+
+    # A follow-up in the thread, and a brand-new thread: both get the apology, not silence.
+    since = len(slack.api.calls)
+    await slack.send(message("Hello? Is anyone there?", thread_ts=thread["ts"]))
+    fresh = mention("Can I return a tent?")
+    await slack.send(fresh)
+    await slack.idle()
+    for thread_ts in (thread["ts"], fresh["ts"]):
+        said = _said_in(slack, thread_ts, since)
+        assert any(APOLOGY in text for text in said), (thread_ts, said)
+    # Logged once per store that found out (the Slack state shares the file on a real
+    # disk), with the file, and no traceback for each refused message.
+    errors = _health_errors(caplog)
+    assert [
+        str(store.path) in r.getMessage() for r in errors if "conversation store" in r.getMessage()
+    ] == [True]
+    assert len(errors) <= 2
+    assert not [r for r in caplog.records if r.exc_info is not None]
+
+    await disk.free(store._run)
+    store.health.settle_s = 0.0  # not wait for 30 s without a refused write
+    conversation = await slack.conversation_of(SUPPORT, thread["ts"])
+    assert (await store.list_turns(conversation))[: len(turns_when_full)] == turns_when_full
+    after = mention("How do I return boots that don't fit?")
+    await slack.send(after)
+    final = await slack.final_reply(after["ts"])
+    assert "KB-RET-01" in final["text"] and store.health.writable
+
+
+APOLOGY = "we can't save new messages right now"
+
+
+def _said_in(slack: SlackHarness, thread_ts: str, since: int) -> list[str]:
+    """What the bot posted in a thread (or updated a message of it to) after call ``since``."""
+    posted = {
+        c.get("_ts") for c in slack.api.of("chat.postMessage") if c.get("thread_ts") == thread_ts
+    }
+    return [
+        str(c.get("text", "")).lower()
+        for c in slack.api.calls[since:]
+        if (c.method == "chat.postMessage" and c.get("thread_ts") == thread_ts)
+        or (c.method == "chat.update" and c.get("ts") in posted)
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_the_widget_says_so_and_keeps_what_was_typed(
+    disk: FullDisk,
+    browser_context: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    from playwright.sync_api import expect
+
+    database = disk.home / "supportbot.db"
+    with live_server(disk.home, FakeRetriever(answers=[RETURNS])) as server:
+        page = browser_context.new_page()
+        page.goto(server.origin + "/")
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        box = dialog.get_by_role("textbox", name="Your message")
+        status = dialog.get_by_role("status")
+        box.fill("How do I return boots?")
+        box.press("Enter")
+        expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS.agent_reply)
+
+        server.call(lambda app: disk.fill(app[STORE]._run))
+        typed = ""
+        for n in range(300):  # until the room left inside the files is used up
+            typed = f"{BIG} {n}"
+            box.fill(typed)
+            box.press("Enter")
+            expect(box).to_be_editable()
+            expect(dialog.locator(".sb-msg-pending")).to_have_count(0)
+            if "can't save new messages" in (status.text_content() or ""):
+                break
+        expect(status).to_contain_text("can't save new messages right now")
+        expect(box).to_have_value(typed)  # nothing typed is lost, it can be sent again
+        expect(dialog.locator(".sb-msg-customer .sb-text").last).not_to_have_text(typed)
+        turns, _, integrity = _stored(database)
+        assert turns[0][1] == "How do I return boots?" and integrity == "ok"
+
+        server.call(lambda app: disk.free(app[STORE]._run))
+        box.press("Enter")
+        expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS.agent_reply)
+        expect(status).to_have_text("")
