@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,8 +21,10 @@ from bot.settings import RetrainConfig, Settings
 from retrieval.records import LogMessage, Role
 
 if TYPE_CHECKING:
-    from finetune.cycles import CycleRecord
+    from bot.embedder_retraining import CandidateTuner
+    from finetune.cycles import CycleLock, CycleRecord
     from finetune.retrain import CycleReport, Evaluator, FeedbackRecord, RetrainPolicy, Trainer
+    from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +77,17 @@ def run_retrain_cycle(
     progress: bool = True,
     train: Trainer | None = None,
     evaluate: Evaluator | None = None,
+    tune_embedder: bool | None = None,
+    embedder_tuner: CandidateTuner | None = None,
 ) -> CycleReport:
     """One retraining cycle over this home's logs and feedback (see finetune.retrain).
 
-    Raises NothingIndexedError before the first ingest, CycleLockedError while another
-    cycle runs (on any replica, when they share PostgreSQL), ValueError when there is
-    nothing to train on.
+    With ``tune_embedder`` (default: ``retrain.tune_embedder``) the cycle first runs the
+    embedder step (bot/embedder_retraining.py) on ``retrain.embedder_budget_share`` of the
+    budget; the adapter then trains on the rest, with the retrieval now served.
+    ``embedder_tuner`` replaces the tuner (tests). Raises NothingIndexedError before the
+    first ingest, CycleLockedError while another cycle runs (on any replica, when they
+    share PostgreSQL), ValueError when there is nothing to train on.
     """
     from bot.components import generator_paths, open_knowledge_base
     from bot.replicas import retrain_lock
@@ -94,6 +102,14 @@ def run_retrain_cycle(
         postgres_url = settings.storage.postgres_url
         with retrain_lock(postgres_url):
             feedback = export_feedback(paths.database, postgres_url=postgres_url)
+            total = (
+                budget_minutes if budget_minutes is not None else settings.retrain.budget_minutes
+            )
+            embedder_step = None
+            if settings.retrain.tune_embedder if tune_embedder is None else tune_embedder:
+                embedder_step, budget_minutes = _embedder_step(
+                    settings, knowledge, feedback, total, embedder_tuner, progress
+                )
             return run_cycle(
                 logs=list(knowledge.iter_conversations()),
                 feedback=feedback,
@@ -105,9 +121,41 @@ def run_retrain_cycle(
                 evaluate=evaluate,
                 budget_minutes=budget_minutes,
                 progress=progress,
+                before_training=embedder_step,
             )
     finally:
         knowledge.close()
+
+
+def _embedder_step(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    feedback: list[FeedbackRecord],
+    total_minutes: float,
+    tuner: CandidateTuner | None,
+    progress: bool,
+) -> tuple[Callable[[CycleLock], dict[str, Any]], float]:
+    """The embedder step of a cycle and the minutes left to the adapter: all of them when
+    the step's share is too short to tune in (it then only records why)."""
+    from bot.embedder_retraining import EmbedderStepPolicy, cycle_step, skip_reason
+
+    tuning = settings.retrieval.tuning
+    budget_s = total_minutes * 60.0 * settings.retrain.embedder_budget_share
+    step = cycle_step(
+        knowledge,
+        feedback,
+        EmbedderStepPolicy(
+            tuning, settings.retrain.embedder_tolerance, settings.retrain.eval_corrections
+        ),
+        home=settings.home,
+        embedders_root=settings.paths.embedders,
+        budget_s=budget_s,
+        tune=tuner,
+        progress=progress,
+    )
+    if skip_reason(knowledge, tuning, budget_s) is not None:
+        return step, total_minutes
+    return step, total_minutes - budget_s / 60.0
 
 
 def rollback_generator(settings: Settings, *, to: int | None = None) -> CycleRecord:

@@ -111,6 +111,26 @@ class RetrainConfig(BaseModel):
         gt=0.0,
         description="How often the server checks for a newly promoted (or rolled back) adapter.",
     )
+    # On by default, as in `supportbot train`: retrieval is the largest lever on answers,
+    # the step spends a share of the same budget (not more time), it is skipped when that
+    # share is under retrieval.tuning.min_budget_s, and the gate keeps the live pair unless
+    # the candidate is at least as good.
+    tune_embedder: bool = Field(
+        True,
+        description="Tune the embedder in each cycle too (a new embedder and index version, "
+        "promoted through its own gate).",
+    )
+    embedder_budget_share: float = Field(
+        0.3, gt=0.0, lt=1.0, description="Share of the cycle's budget given to the embedder."
+    )
+    embedder_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="A tuned embedder is promoted unless validation top-1, the wrong-answer "
+        "rate at the target hand-off recall or the share of corrections retrieved first is "
+        "worse than the live pair's by more than this.",
+    )
 
 
 class Settings(BaseSettings):

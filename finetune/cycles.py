@@ -255,12 +255,21 @@ class CycleLog:
         reason: str,
         figures: dict[str, Any] | None = None,
     ) -> CycleRecord:
+        """Record the end; ``figures`` are added to those recorded before."""
+        merged = {**self.cycle(cycle_id).figures, **(figures or {})}
         self._conn.execute(
             "UPDATE retrain_cycles SET status = ?, reason = ?, figures = ?, finished_at = ?"
             " WHERE id = ?",
-            (status, reason, _dump(figures), time.time(), cycle_id),
+            (status, reason, _dump(merged), time.time(), cycle_id),
         )
         return self.cycle(cycle_id)
+
+    def add_figures(self, cycle_id: int, figures: dict[str, Any]) -> None:
+        """Record figures of a step that finished while the cycle runs on."""
+        merged = {**self.cycle(cycle_id).figures, **figures}
+        self._conn.execute(
+            "UPDATE retrain_cycles SET figures = ? WHERE id = ?", (_dump(merged), cycle_id)
+        )
 
     def record_rollback(self, *, from_id: int | None, to_id: int, reason: str) -> CycleRecord:
         now = time.time()

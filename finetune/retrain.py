@@ -200,11 +200,14 @@ def run_cycle(
     budget_minutes: float | None = None,
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    before_training: Callable[[CycleLock], dict[str, Any]] | None = None,
 ) -> CycleReport:
     """Run one cycle under the lock; see the module docstring.
 
     ``train`` and ``evaluate`` default to :func:`train_candidate` and
-    :func:`evaluate_adapter` (tests inject their own to control the figures). Raises
+    :func:`evaluate_adapter` (tests inject their own to control the figures).
+    ``before_training`` runs a step of the caller's under this cycle's lock (the bot's
+    embedder step); the figures it returns are added to the cycle's record. Raises
     CycleLockedError while another cycle runs, ValueError when there is nothing to train
     on; any failure is recorded on the cycle and re-raised, with the live adapter unchanged.
     """
@@ -224,6 +227,8 @@ def run_cycle(
                 owner=str(lock.owner), live_adapter_id=live.id if live else None, data=data.counts
             )
             try:
+                if before_training is not None:
+                    cycles.add_figures(cycle_id, before_training(lock))
                 candidate = train(
                     TrainJob(
                         data,

@@ -70,6 +70,13 @@ MIGRATIONS = [
     ALTER TABLE index_versions ADD COLUMN embedder_location TEXT;
     ALTER TABLE index_versions ADD COLUMN base_embedder TEXT;
     """,
+    # A retraining cycle records its candidate version before the gate decides; only a
+    # version that was served once is a place to roll back to. Every earlier row was live
+    # when it was recorded.
+    """
+    ALTER TABLE index_versions ADD COLUMN first_live_at REAL;
+    UPDATE index_versions SET first_live_at = created_at;
+    """,
 ]
 
 
@@ -96,6 +103,7 @@ class IndexVersion:
     embedder_location: str | None = None  # None: the configured embedder
     base_embedder: str | None = None  # the configured embedder name (None: older rows)
     is_live: bool = False
+    first_live_at: float | None = None  # None: a candidate never served
 
 
 @dataclass
@@ -301,6 +309,12 @@ class KnowledgeStore:
                 [(h, model_id, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
             )
 
+    def drop_cached_vectors(self, model_id: str) -> int:
+        """Delete the cached vectors of one embedder (a refused candidate); return how many."""
+        with self._transaction() as conn:
+            cursor = conn.execute("DELETE FROM embeddings WHERE model_id = ?", (model_id,))
+            return int(cursor.rowcount)
+
     # -- index versions -----------------------------------------------------------------
     def record_index_version(
         self,
@@ -312,15 +326,19 @@ class KnowledgeStore:
         *,
         embedder_location: str | None = None,
         base_embedder: str | None = None,
+        live: bool = True,
     ) -> IndexVersion:
-        """Record a published index folder and make it the live one, atomically."""
+        """Record a published index folder and make it the live one, atomically; with
+        ``live=False`` record it as a candidate that :meth:`set_live_index_version` may
+        make live later."""
         now = time.time()
         with self._transaction() as conn:
-            conn.execute("UPDATE index_versions SET is_live = 0 WHERE is_live = 1")
+            if live:
+                conn.execute("UPDATE index_versions SET is_live = 0 WHERE is_live = 1")
             cursor = conn.execute(
                 "INSERT INTO index_versions (folder, embedder_id, kind, entry_count,"
-                " max_entry_id, created_at, is_live, embedder_location, base_embedder)"
-                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                " max_entry_id, created_at, is_live, embedder_location, base_embedder,"
+                " first_live_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(folder),
                     embedder_id,
@@ -328,8 +346,10 @@ class KnowledgeStore:
                     entry_count,
                     max_entry_id,
                     now,
+                    int(live),
                     embedder_location,
                     base_embedder,
+                    now if live else None,
                 ),
             )
             version_id = int(cursor.lastrowid or 0)
@@ -343,7 +363,8 @@ class KnowledgeStore:
             now,
             embedder_location,
             base_embedder,
-            True,
+            live,
+            now if live else None,
         )
 
     def live_index_version(self) -> IndexVersion | None:
@@ -364,10 +385,25 @@ class KnowledgeStore:
             if row.fetchone() is None:
                 raise LookupError(f"no index version {version_id}")
             conn.execute("UPDATE index_versions SET is_live = 0 WHERE is_live = 1")
-            conn.execute("UPDATE index_versions SET is_live = 1 WHERE id = ?", (version_id,))
+            conn.execute(
+                "UPDATE index_versions SET is_live = 1,"
+                " first_live_at = COALESCE(first_live_at, ?) WHERE id = ?",
+                (time.time(), version_id),
+            )
         live = self.live_index_version()
         assert live is not None
         return live
+
+    def delete_index_version(self, version_id: int) -> None:
+        """Forget a version that is not live (a refused candidate); raises LookupError for
+        an unknown or live one. Its folder is the caller's to delete."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT is_live FROM index_versions WHERE id = ?", (version_id,)
+            ).fetchone()
+            if row is None or row[0]:
+                raise LookupError(f"index version {version_id} is live or unknown")
+            conn.execute("DELETE FROM index_versions WHERE id = ?", (version_id,))
 
 
 def _index_version(row: sqlite3.Row) -> IndexVersion:
@@ -382,6 +418,7 @@ def _index_version(row: sqlite3.Row) -> IndexVersion:
         row["embedder_location"],
         row["base_embedder"],
         bool(row["is_live"]),
+        None if row["first_live_at"] is None else float(row["first_live_at"]),
     )
 
 

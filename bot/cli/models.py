@@ -146,21 +146,35 @@ def retrain(
         Path | None, typer.Option("--report", help="Also write the cycle record as JSON here.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    tune_embedder: Annotated[
+        bool | None,
+        typer.Option(
+            "--tune-embedder/--no-tune-embedder",
+            help="Tune the embedder first, through its own gate [default: retrain.tune_embedder].",
+        ),
+    ] = None,
 ) -> None:
-    """Run one retraining cycle: train a new adapter from the logs and the operators'
+    """Run one retraining cycle: tune the embedder and re-embed the index (promoted only if
+    retrieval is not worse), then train a new adapter from the logs and the operators'
     feedback, warm-started from the live one, and promote it only if it is not worse."""
     from dataclasses import asdict
 
+    from bot.embedder_retraining import format_step
     from bot.learning import NothingIndexedError, run_retrain_cycle
     from finetune.cycles import CycleLockedError
 
     settings = settings_of(ctx)
     try:
-        report = run_retrain_cycle(settings, budget_minutes=budget_minutes, progress=progress)
+        report = run_retrain_cycle(
+            settings, budget_minutes=budget_minutes, progress=progress, tune_embedder=tune_embedder
+        )
     except CycleLockedError as exc:
         raise fail(str(exc), code=3) from None
     except (NothingIndexedError, ValueError) as exc:
         raise fail(str(exc)) from None
+    embedder_step = report.record.figures.get("embedder")
+    if embedder_step:
+        typer.echo(format_step(embedder_step) + "\n")
     typer.echo(report.format_table())
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,441 @@
+"""The embedder step of a retraining cycle: tune, stage, judge against the live pair, promote.
+
+1. Tune a copy of the embedder serving now (tuned before or not) on the live entries: the
+   logs and the operators' corrections. A correction is a curated entry, so its question
+   is paired with the messages that got the corrected answer (its reply cluster) and with
+   that answer itself (retrieval/tuning_data.py). The result is a new embedder version.
+2. Re-embed the whole index with it as a candidate index version that nothing serves.
+3. Measure the candidate pair and the live pair on the same validation split (top-1, and
+   wrong answers at the target hand-off recall, held-out topics standing in for questions
+   the logs do not cover) and on the recent corrections: each correction's question must
+   retrieve its curated answer first.
+4. Promote when no figure is worse than the live pair's by more than the tolerance: store
+   the hand-off calibration fitted for the candidate, then make the candidate index
+   version live (one SQLite transaction); servers switch to the pair at their next index
+   poll. A refused candidate is deleted: index version, embedder folder, cached vectors.
+
+A cycle killed anywhere before that transaction leaves the live pair serving; the candidate
+it left behind was never live, so ``rollback --retrieval`` skips it and the next cycle
+deletes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from bot.calibration import (
+    Calibration,
+    answers_match,
+    load_calibration,
+    run_calibration,
+    save_calibration,
+)
+from bot.retrieval_training import RetrievalFigures, labelled_messages, measure
+from finetune.cycles import CycleLock
+from retrieval.config import TuningConfig
+from retrieval.embedder import Embedder
+from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.pii import scrub
+from retrieval.records import LogMessage
+from retrieval.store import IndexVersion
+from retrieval.tuning import EmbedderTuner
+from retrieval.tuning_data import TuningSplit, cluster_replies, split_for_tuning
+
+log = logging.getLogger(__name__)
+
+StepStatus = Literal["promoted", "kept", "skipped"]
+# Share of the step's budget left for re-embedding and measuring after tuning.
+_AFTER_TUNING_SHARE = 0.2
+
+
+class CorrectionRecord(Protocol):
+    """An operator's correction as the bot exports it (finetune.retrain.FeedbackRecord)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def history(self) -> tuple[LogMessage, ...]: ...
+    @property
+    def customer_text(self) -> str: ...
+    @property
+    def reply(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+class CandidateTuner(Protocol):
+    """Tunes a copy of ``embedder`` on ``split`` within ``budget_s`` and publishes it as a
+    new version folder under ``root``; returns the folder, or None when nothing was
+    published (no better than the start on the tuner's own validation)."""
+
+    def __call__(
+        self, embedder: Embedder, split: TuningSplit, root: Path, budget_s: float
+    ) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class EmbedderStepPolicy:
+    """What the cycle's settings say about this step (``retrain.*`` and
+    ``retrieval.tuning``)."""
+
+    tuning: TuningConfig
+    tolerance: float
+    eval_corrections: int
+
+
+@dataclass(frozen=True)
+class GateFigures:
+    """One pair's figures on the gate set."""
+
+    pair: RetrievalFigures
+    corrections_top1: float | None  # None without a correction to probe
+    corrections: int
+
+    def as_dict(self) -> dict[str, Any]:
+        row = self.pair.row()
+        return {
+            "top1": row["top1"],
+            "recall_at_5": row["recall_at_5"],
+            "wrong_answer_rate": row["wrong_answer_rate"],
+            "handoff_recall": row["handoff_recall"],
+            "threshold": row["threshold"],
+            "corrections_top1": None
+            if self.corrections_top1 is None
+            else round(self.corrections_top1, 4),
+            "corrections": self.corrections,
+            "embedder": self.pair.embedder_id,
+            "index_version": self.pair.index_version,
+        }
+
+
+# (figure, True when higher is better): a candidate may be worse on none of them by more
+# than the tolerance, wherever both pairs were measured.
+GATE_FIGURES = (("top1", True), ("wrong_answer_rate", False), ("corrections_top1", True))
+
+
+def decide(
+    candidate: dict[str, Any], live: dict[str, Any], tolerance: float
+) -> tuple[bool, str, dict[str, float]]:
+    """(promote, reason, figure -> how much worse) for two :meth:`GateFigures.as_dict`."""
+    worse: dict[str, float] = {}
+    compared = []
+    for name, higher_is_better in GATE_FIGURES:
+        cand, ref = candidate.get(name), live.get(name)
+        if cand is None or ref is None:
+            continue
+        compared.append(name)
+        loss = (ref - cand) if higher_is_better else (cand - ref)
+        if loss > tolerance:
+            worse[name] = round(loss, 4)
+    if not compared:
+        return False, "no gate figure was measured for both pairs", worse
+    if worse:
+        listed = ", ".join(f"{k} worse by {v:.3f}" for k, v in worse.items())
+        return False, f"worse than the live pair by more than {tolerance:g}: {listed}", worse
+    return True, f"within {tolerance:g} of the live pair on {', '.join(compared)}", worse
+
+
+@dataclass
+class EmbedderStepReport:
+    """The step's data, figures and decision, as stored in the cycle record."""
+
+    status: StepStatus
+    reason: str
+    live_index_version: int | None
+    candidate_index_version: int | None = None
+    candidate_embedder: str | None = None
+    data: dict[str, int] = field(default_factory=dict)
+    live: dict[str, Any] | None = None
+    candidate: dict[str, Any] | None = None
+    worse: dict[str, float] = field(default_factory=dict)
+    tolerance: float = 0.0
+    tuning_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "live_index_version": self.live_index_version,
+            "candidate_index_version": self.candidate_index_version,
+            "candidate_embedder": self.candidate_embedder,
+            "data": self.data,
+            "live": self.live,
+            "candidate": self.candidate,
+            "worse": self.worse,
+            "tolerance": self.tolerance,
+            "tuning_seconds": round(self.tuning_seconds, 1),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def format_step(payload: dict[str, Any]) -> str:
+    """The step's lines for ``supportbot retrain``'s table, from :meth:`as_dict`."""
+    lines = [f"embedder:    {payload['status']} ({payload['reason']})"]
+    candidate, live = payload.get("candidate") or {}, payload.get("live") or {}
+    if candidate or live:
+        lines.append(f"{'retrieval figure':<22} {'candidate':>10} {'live':>10}")
+        for name, _ in GATE_FIGURES:
+            lines.append(f"{name:<22} {_fmt(candidate.get(name)):>10} {_fmt(live.get(name)):>10}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def retrain_embedder(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[CorrectionRecord],
+    policy: EmbedderStepPolicy,
+    *,
+    home: Path,
+    embedders_root: Path,
+    budget_s: float,
+    may_promote: Callable[[], bool] = lambda: True,
+    tune: CandidateTuner | None = None,
+    progress: bool = False,
+) -> EmbedderStepReport:
+    """Run the step (see the module docstring) on a loaded ``knowledge``, which serves the
+    promoted pair afterwards. ``may_promote`` is asked last (the cycle's lock still held);
+    ``tune`` defaults to :class:`retrieval.tuning.EmbedderTuner` (tests construct better
+    and worse candidates with their own)."""
+    start = time.monotonic()
+    config = policy.tuning
+    live_version = knowledge.version
+    report = EmbedderStepReport(
+        "skipped", "", live_version.id if live_version else None, tolerance=policy.tolerance
+    )
+    removed = discard_abandoned_candidates(knowledge)
+    if removed:
+        report.data["abandoned_candidates_removed"] = removed
+    skipped = skip_reason(knowledge, config, budget_s)
+    if skipped is not None:
+        report.reason = skipped
+        return _done(report, start)
+
+    messages = labelled_messages(knowledge)
+    clusters = cluster_replies(
+        [m.reply for m in messages],
+        knowledge.embedder.encode,
+        merge_similarity=config.reply_merge_similarity,
+    )
+    split = split_for_tuning(
+        messages,
+        clusters,
+        validation_share=config.validation_share,
+        held_out_topic_share=config.held_out_topic_share,
+        seed=config.seed,
+    )
+    probes = correction_probes(knowledge, feedback, policy.eval_corrections)
+    report.data.update(
+        messages=len(messages),
+        corrections_trained=sum(m.kind == "curated" for m in split.train),
+        answers=split.cluster_count,
+        validation=len(split.validation),
+        held_out_topics=len(split.held_out_topics),
+        corrections_probed=len(probes),
+    )
+    if not split.validation:
+        report.reason = "too few conversations to validate on"
+        return _done(report, start)
+
+    tune = tune or default_tuner(config, progress=progress)
+    tuning_budget = (budget_s - (time.monotonic() - start)) * (1.0 - _AFTER_TUNING_SHARE)
+    tuning_start = time.monotonic()
+    folder = tune(knowledge.embedder, split, embedders_root, tuning_budget)
+    report.tuning_seconds = time.monotonic() - tuning_start
+    if folder is None:
+        report.reason = "tuning found nothing better on its validation split; nothing published"
+        return _done(report, start)
+
+    candidate_embedder = knowledge.embedder_at(str(folder))
+    try:
+        staged = knowledge.stage_reembedded(candidate_embedder, progress=progress)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no version refers to it
+        raise
+    report.candidate_index_version = staged.id
+    report.candidate_embedder = str(folder)
+    promoted = False
+    try:
+        live_figures = gate_figures(knowledge, split, probes, config)
+        candidate_view = knowledge.serving(staged)
+        candidate_figures = gate_figures(candidate_view, split, probes, config)
+        report.live, report.candidate = live_figures.as_dict(), candidate_figures.as_dict()
+        promote, reason, report.worse = decide(report.candidate, report.live, policy.tolerance)
+        now_live = knowledge.store.live_index_version()
+        if promote and (now_live.id if now_live else None) != report.live_index_version:
+            # An ingest or a rollback published another version meanwhile: the candidate
+            # lacks its entries, and the comparison was made with another pair.
+            promote, reason = False, "the live index changed during the cycle"
+        if promote and not may_promote():
+            promote, reason = False, "the cycle lost its lock; not promoting"
+        report.reason = reason
+        if promote:
+            _store_calibration(candidate_view, candidate_figures, home, config)
+            knowledge.make_live(staged.id)
+            promoted = True
+            report.status = "promoted"
+            log.info("promoted embedder %s with index version %s", folder, staged.id)
+        else:
+            report.status = "kept"
+    finally:
+        if not promoted:
+            knowledge.discard(staged)
+    return _done(report, start)
+
+
+def _done(report: EmbedderStepReport, start: float) -> EmbedderStepReport:
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def default_tuner(config: TuningConfig, *, progress: bool = False) -> CandidateTuner:
+    def tune(embedder: Embedder, split: TuningSplit, root: Path, budget_s: float) -> Path | None:
+        report = EmbedderTuner(embedder, config, seed=config.seed).run(
+            split, root, budget_s=budget_s, progress=progress
+        )
+        return report.folder
+
+    return tune
+
+
+@dataclass(frozen=True)
+class CorrectionProbe:
+    query: Query
+    answer: str
+
+
+def correction_probes(
+    knowledge: KnowledgeBase, feedback: Sequence[CorrectionRecord], limit: int
+) -> list[CorrectionProbe]:
+    """The ``limit`` most recent corrections still served as curated answers (one an
+    operator removed since is no longer an answer the bot must give)."""
+    curated = knowledge.store.entries_by_id(knowledge.store.live_entry_ids(kind="curated"))
+    served = {item.entry.source_id for item in curated.values()}
+    recent = sorted(
+        (f for f in feedback if f.kind == "corrected" and f.source_id in served),
+        key=lambda f: f.created_at,
+        reverse=True,
+    )[:limit]
+    # Queried as the engine queries: the customer's message scrubbed of personal data.
+    return [CorrectionProbe(Query(scrub(f.customer_text).text, f.history), f.reply) for f in recent]
+
+
+def gate_figures(
+    knowledge: KnowledgeBase,
+    split: TuningSplit,
+    probes: Sequence[CorrectionProbe],
+    config: TuningConfig,
+) -> GateFigures:
+    """The pair ``knowledge`` serves, measured on the validation split and the probes."""
+    pair = measure(knowledge, split, config)
+    if not probes:
+        return GateFigures(pair, None, 0)
+    results = knowledge.search_batch([p.query for p in probes], 1)
+    found = sum(
+        bool(hits) and answers_match(p.answer, hits[0].agent_reply)
+        for p, hits in zip(probes, results, strict=True)
+    )
+    return GateFigures(pair, found / len(probes), len(probes))
+
+
+def discard_abandoned_candidates(knowledge: KnowledgeBase) -> int:
+    """Delete candidate versions a killed cycle left (never live); the caller holds the
+    cycle lock, so no other cycle is judging one now. Returns how many."""
+    abandoned: list[IndexVersion] = [
+        v for v in knowledge.store.index_versions() if v.first_live_at is None and not v.is_live
+    ]
+    for version in abandoned:
+        log.warning("deleting index version %s left by a killed cycle", version.id)
+        knowledge.discard(version)
+    return len(abandoned)
+
+
+def _store_calibration(
+    candidate: KnowledgeBase, figures: GateFigures, home: Path, config: TuningConfig
+) -> None:
+    """Save the hand-off calibration for the candidate pair before it goes live, so that a
+    server switching to it finds its threshold: refitted on the labelled files when the
+    live one was fitted on them (`supportbot calibrate`), else the validation split's."""
+    previous = load_calibration(home) or {}
+    if previous.get("fitted_on") == "files":
+        eval_path = Path(previous.get("eval_path", ""))
+        out_of_scope_path = Path(previous.get("out_of_scope_path", ""))
+        if eval_path.is_file() and out_of_scope_path.is_file():
+            run_calibration(
+                candidate,
+                eval_path,
+                out_of_scope_path,
+                home,
+                target_handoff_recall=float(
+                    previous.get("target_handoff_recall", config.target_handoff_recall)
+                ),
+            )
+            return
+    result = figures.pair.calibration
+    if result is None:
+        log.warning("no topic could be held out: the promoted embedder has no fitted threshold")
+        return
+    save_calibration(
+        home,
+        Calibration(
+            result=result,
+            index_version=figures.pair.index_version,
+            embedder_id=figures.pair.embedder_id,
+            created_at=time.time(),
+        ),
+        config.target_handoff_recall,
+        fitted_on="validation split with held-out topics (supportbot retrain)",
+    )
+
+
+def skip_reason(knowledge: KnowledgeBase, config: TuningConfig, budget_s: float) -> str | None:
+    """Why the step would not tune with this budget, or None when it would."""
+    entries = len(knowledge.store.live_entry_ids())
+    if budget_s < config.min_budget_s or entries < config.min_messages:
+        return (
+            f"needs {config.min_budget_s:.0f} s and {config.min_messages} messages,"
+            f" has {max(budget_s, 0):.0f} s and {entries}"
+        )
+    return None
+
+
+def cycle_step(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[CorrectionRecord],
+    policy: EmbedderStepPolicy,
+    *,
+    home: Path,
+    embedders_root: Path,
+    budget_s: float,
+    tune: CandidateTuner | None = None,
+    progress: bool = False,
+) -> Callable[[CycleLock], dict[str, Any]]:
+    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
+    report goes into the cycle's figures under ``"embedder"``."""
+
+    def step(lock: CycleLock) -> dict[str, Any]:
+        report = retrain_embedder(
+            knowledge,
+            feedback,
+            policy,
+            home=home,
+            embedders_root=embedders_root,
+            budget_s=budget_s,
+            may_promote=lambda: not lock.lost,
+            tune=tune,
+            progress=progress,
+        )
+        return {"embedder": report.as_dict()}
+
+    return step

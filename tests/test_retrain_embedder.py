@@ -1,0 +1,360 @@
+"""The embedder step of a retraining cycle: a candidate (embedder, index) pair judged against
+the live pair, promoted or refused, followed by a running server, recorded on the
+dashboard, rolled back, and a cycle killed half-way. Real MiniLM, SQLite and FAISS.
+
+Candidates are constructed rather than tuned, so that which one is better is certain: a
+copy of MiniLM with noise on its weights (top-1 falls from 1.0 to about 0.4 on the tiny
+corpus of tests/test_retrieval_tuning.py) and MiniLM itself. They reach the step through
+its tuner port, published as embedder versions exactly as EmbedderTuner publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.calibration import load_calibration
+from bot.cli import app as cli_app
+from bot.embedder_retraining import (
+    CandidateTuner,
+    EmbedderStepPolicy,
+    discard_abandoned_candidates,
+    retrain_embedder,
+)
+from bot.settings import RetrainConfig, Settings, load_settings
+from finetune.registry import AdapterRecord, ModelRegistry
+from finetune.retrain import FeedbackRecord, GateSet, TrainJob
+from retrieval.artifacts import staged_version
+from retrieval.config import RetrievalConfig
+from retrieval.embedder import Embedder
+from retrieval.ingest import ingest_paths
+from retrieval.knowledge import KnowledgeBase
+from retrieval.tuning_data import TuningSplit
+from tests.conftest import write_jsonl
+from tests.test_retrieval_tuning import small_config, tuning_logs
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTION = "can I pay with crypto"
+ANSWER = "KB-2010 We do not take crypto, only cards and gift cards."
+CORRECTION = FeedbackRecord("corrected", "correction:1", (), QUESTION, ANSWER, created_at=1.0)
+POLICY = EmbedderStepPolicy(small_config(min_budget_s=0.0), tolerance=0.01, eval_corrections=10)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Path]:
+    """Saved sentence-transformers folders: "minilm" as shipped, "noisy" made worse."""
+    import torch
+
+    root = tmp_path_factory.mktemp("models")
+    base = embedder.load_model()
+    base.save(str(root / "minilm"))
+    noisy = copy.deepcopy(base)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weights in noisy.named_parameters():
+            if weights.dim() == 2 and "word_embeddings" not in name:
+                weights.add_(torch.randn(weights.shape, generator=generator) * 0.04)
+    noisy.save(str(root / "noisy"))
+    return {"minilm": root / "minilm", "noisy": root / "noisy"}
+
+
+def publish(model: Path, root: Path) -> Path:
+    """Publish a copy of ``model`` as the next embedder version under ``root``."""
+    with staged_version(root) as staged:
+        shutil.copytree(model, staged.path, dirs_exist_ok=True)
+    assert staged.final is not None
+    return staged.final
+
+
+def publishing(model: Path) -> tuple[CandidateTuner, list[str]]:
+    """A tuner whose "tuned" model is ``model``; records the embedder it was asked to tune."""
+    asked: list[str] = []
+
+    def tune(embedder: Embedder, split: TuningSplit, root: Path, budget_s: float) -> Path:
+        asked.append(embedder.model_id)
+        assert split.validation and budget_s > 0
+        return publish(model, root)
+
+    return tune, asked
+
+
+def open_home(home: Path, embedder: Embedder, logs: Path) -> KnowledgeBase:
+    """The tiny corpus ingested, plus an operator's correction served as a curated answer."""
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    ingest_paths([logs], kb)
+    kb.load()
+    kb.add_curated(CORRECTION.source_id, QUESTION, ANSWER)
+    return kb
+
+
+@pytest.fixture
+def knowledge(tmp_path: Path, embedder: Embedder) -> Iterator[KnowledgeBase]:
+    kb = open_home(tmp_path / "home", embedder, write_jsonl(tmp_path / "l.jsonl", tuning_logs()))
+    yield kb
+    kb.close()
+
+
+def serve_pair(kb: KnowledgeBase, model: Path) -> None:
+    """Make ``model`` (published as an embedder version) and its index the live pair."""
+    home = kb.store.path.parent
+    kb.reembed(kb.embedder_at(str(publish(model, home / "models" / "embedders"))))
+
+
+def step(kb: KnowledgeBase, tune: CandidateTuner, **kwargs: Any) -> Any:
+    home = kb.store.path.parent
+    return retrain_embedder(
+        kb,
+        [CORRECTION],
+        POLICY,
+        home=home,
+        embedders_root=home / "models" / "embedders",
+        budget_s=60.0,
+        tune=tune,
+        **kwargs,
+    )
+
+
+def test_a_better_candidate_is_promoted_with_its_calibration(
+    knowledge: KnowledgeBase, models: dict[str, Path]
+) -> None:
+    serve_pair(knowledge, models["noisy"])
+    live = knowledge.version
+    assert live is not None
+    tune, asked = publishing(models["minilm"])
+
+    report = step(knowledge, tune)
+
+    assert asked == [live.embedder_id]  # tuned from the live embedder, not the configured one
+    assert report.status == "promoted", report.reason
+    assert report.live["top1"] < 0.8 <= report.candidate["top1"]
+    assert report.candidate["corrections_top1"] == 1.0 and report.candidate["corrections"] == 1
+    assert report.data["corrections_trained"] == 1  # the correction was in the training split
+    # The candidate pair is live in the store, and served here.
+    served = knowledge.store.live_index_version()
+    assert served is not None and served.id == report.candidate_index_version != live.id
+    assert knowledge.version == served
+    assert knowledge.embedder.model_id == served.embedder_id != live.embedder_id
+    assert "KB-2002" in knowledge.search((), "do giftcards run out", 1)[0].agent_reply
+    # The hand-off threshold fitted for the promoted embedder is stored for servers.
+    calibration = load_calibration(knowledge.store.path.parent)
+    assert calibration is not None
+    fitted = calibration["by_embedder"][served.embedder_id]
+    assert fitted["result"]["threshold"] == pytest.approx(report.candidate["threshold"], abs=1e-4)
+
+
+def test_a_worse_candidate_is_refused_and_the_live_pair_is_untouched(
+    knowledge: KnowledgeBase, models: dict[str, Path]
+) -> None:
+    live = knowledge.version
+    assert live is not None
+    hits_before = knowledge.search((), "what time do you close", 3)
+    versions_before = knowledge.store.index_versions()
+    tune, _ = publishing(models["noisy"])
+
+    report = step(knowledge, tune)
+
+    assert report.status == "kept"
+    assert report.worse["top1"] > 0.3 and "top1 worse by" in report.reason
+    assert report.candidate["top1"] < report.live["top1"] == 1.0
+    # Nothing served changed, here or in the store; the candidate left no trace but its
+    # figures: no index version, no folders, no cached vectors.
+    assert knowledge.store.live_index_version() == live == knowledge.version
+    assert knowledge.embedder is knowledge.configured_embedder
+    assert knowledge.search((), "what time do you close", 3) == hits_before
+    assert knowledge.store.index_versions() == versions_before
+    assert report.candidate_embedder is not None
+    assert not Path(report.candidate_embedder).exists()
+    hashes = [h for h, _ in knowledge.store.embed_texts([1, 2, 3]).values()]
+    assert knowledge.store.cached_vectors(hashes, report.live["embedder"])
+    assert not knowledge.store.cached_vectors(hashes, report.candidate["embedder"])
+    assert load_calibration(knowledge.store.path.parent) is None  # no threshold was stored
+
+
+def test_a_candidate_is_not_promoted_once_the_cycle_lost_its_lock(
+    knowledge: KnowledgeBase, models: dict[str, Path]
+) -> None:
+    serve_pair(knowledge, models["noisy"])
+    live = knowledge.version
+    report = step(knowledge, publishing(models["minilm"])[0], may_promote=lambda: False)
+    assert report.status == "kept" and "lock" in report.reason
+    assert knowledge.store.live_index_version() == live
+
+
+_KILLED_STEP = """
+import os, shutil, signal, sys
+from pathlib import Path
+from bot.embedder_retraining import retrain_embedder
+from retrieval.artifacts import staged_version
+from retrieval.config import RetrievalConfig
+from retrieval.knowledge import KnowledgeBase
+from tests.test_retrain_embedder import CORRECTION, POLICY, publish
+
+home, model = Path(sys.argv[1]), Path(sys.argv[2])
+kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
+kb.load()
+
+def killed():  # the gate said yes: die just before the promotion, like kill -9
+    os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+retrain_embedder(
+    kb, [CORRECTION], POLICY, home=home, embedders_root=home / "models" / "embedders",
+    budget_s=60.0, tune=lambda e, s, root, b: publish(model, root), may_promote=killed,
+)
+"""
+
+
+def test_a_cycle_killed_before_promotion_leaves_the_live_pair_and_rollback_skips_it(
+    tmp_path: Path, embedder: Embedder, models: dict[str, Path]
+) -> None:
+    home = tmp_path / "home"
+    kb = open_home(home, embedder, write_jsonl(tmp_path / "l.jsonl", tuning_logs()))
+    serve_pair(kb, models["noisy"])
+    live = kb.version
+    assert live is not None
+    kb.close()
+
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_STEP, str(home), str(models["minilm"])],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    try:
+        kb.load()
+        assert kb.version == live  # the better candidate was staged and judged, never served
+        assert kb.embedder.model_id == live.embedder_id
+        [abandoned] = [v for v in kb.store.index_versions() if v.id > live.id]
+        assert abandoned.first_live_at is None and abandoned.folder.is_dir()
+
+        # `supportbot train` publishes a pair meanwhile; rolling back returns to the pair
+        # served before it, not to the candidate that was never served.
+        serve_pair(kb, models["minilm"])
+        assert kb.rollback().id == live.id
+        assert kb.embedder.model_id == live.embedder_id
+
+        # The next cycle deletes what the killed one left before it starts.
+        assert discard_abandoned_candidates(kb) == 1
+        assert abandoned.id not in {v.id for v in kb.store.index_versions()}
+        assert not abandoned.folder.exists()
+        assert not Path(abandoned.embedder_location or "").exists()
+        assert kb.version == live
+    finally:
+        kb.close()
+
+
+# -- the whole cycle: a running server, the dashboard --------------------------------------
+
+
+def copy_of_live_adapter(job: TrainJob) -> AdapterRecord:
+    """The adapter's own training is tested in tests/test_retrain.py: here the candidate
+    adapter is the live one's weights published again."""
+    assert job.live is not None
+    folder = job.paths.adapters / "v0002"
+    shutil.copytree(job.live.folder, folder)
+    registry = ModelRegistry.open(job.paths.database)
+    try:
+        return registry.register_adapter(folder, base_id=job.live.base_id, parent_id=job.live.id)
+    finally:
+        registry.close()
+
+
+def adapter_figures(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
+    """The candidate adapter scores worse: the adapter's gate refuses it."""
+    return {"held_out_rouge_l": 0.5 if adapter.folder.name == "v0001" else 0.1}
+
+
+async def until(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_shows_it(
+    aiohttp_client: Any, tmp_path: Path, embedder: Embedder, models: dict[str, Path]
+) -> None:
+    from bot.app import KNOWLEDGE, create_app
+    from bot.learning import run_retrain_cycle
+    from bot.store.sqlite import SqliteConversationStore
+    from bot.web import WebConfig
+    from finetune.cycles import CycleLog
+    from tests.test_ops import Site, add_operator, logged_in, page
+    from tests.test_retrain import make_home
+
+    home = tmp_path / "home"
+    make_home(home)  # a tiny generator with a live adapter v0001
+    settings: Settings = load_settings(
+        home=home,
+        web=WebConfig(index_refresh_seconds=0.1),
+        retrieval=RetrievalConfig(tuning=small_config(min_budget_s=0.0)),
+        retrain=RetrainConfig(budget_minutes=0.5, embedder_tolerance=0.01),
+    )
+    store = SqliteConversationStore(settings.paths.database)
+    await store.open()
+    correction = await store.add_correction(QUESTION, ANSWER, created_by="alice")
+    store.close()
+    assert correction.source_id == CORRECTION.source_id
+    kb = open_home(home, embedder, write_jsonl(tmp_path / "l.jsonl", tuning_logs()))
+    serve_pair(kb, models["noisy"])
+    live = kb.version
+    kb.close()
+    assert live is not None
+    add_operator(settings.paths.database)
+
+    app = create_app(settings)
+    site = Site(await aiohttp_client(app), app, settings.paths.database)
+    assert app[KNOWLEDGE].embedder.model_id == live.embedder_id
+    tune, _ = publishing(models["minilm"])
+    report = await asyncio.to_thread(
+        run_retrain_cycle,
+        settings,
+        progress=False,
+        train=copy_of_live_adapter,
+        evaluate=adapter_figures,
+        embedder_tuner=tune,
+    )
+
+    step_figures = report.record.figures["embedder"]
+    assert step_figures["status"] == "promoted", step_figures["reason"]
+    assert step_figures["candidate"]["corrections_top1"] == 1.0  # the correction, probed
+    assert report.record.status == "kept"  # the adapter has its own gate
+    promoted = step_figures["candidate_index_version"]
+    assert await until(lambda: app[KNOWLEDGE].version.id == promoted)
+    assert app[KNOWLEDGE].embedder.model_id == step_figures["candidate"]["embedder"]
+
+    await logged_in(site)
+    text = await page(site, "/ops/metrics")
+    top1 = f"top-1 {step_figures['candidate']['top1']:.3f} vs {step_figures['live']['top1']:.3f}"
+    assert f"embedder: index v{promoted} vs v{live.id}" in text
+    assert top1 in text and "corrections retrieved 1.000 vs" in text
+    assert "within 0.01 of the live pair" in text
+
+    # Rolling retrieval back returns the server to the live pair before the cycle.
+    result = CliRunner().invoke(cli_app, ["--home", str(home), "rollback", "--retrieval"])
+    assert result.exit_code == 0, result.output
+    assert await until(lambda: app[KNOWLEDGE].version.id == live.id)
+    assert app[KNOWLEDGE].embedder.model_id == live.embedder_id
+    cycles = CycleLog.open(settings.paths.database)
+    try:
+        [record] = cycles.cycles()
+    finally:
+        cycles.close()
+    assert record.figures["embedder"] == step_figures
