@@ -8,13 +8,20 @@ trailing whitespace are held back, so joining the stream gives exactly ``generat
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers.cache_utils import DynamicLayer
+
+try:  # transformers >= 4.56 stores a cache as layers; older caches are never joined
+    from transformers.cache_utils import DynamicLayer
+
+    _PLAIN_LAYER: type | None = DynamicLayer
+except ImportError:  # pragma: no cover - depends on the installed transformers
+    _PLAIN_LAYER = None
 
 from finetune.config import GeneratorConfig
 from finetune.modeling import LoadedModel
@@ -61,6 +68,7 @@ class ReplyGenerator:
         )
         self.pad_token_id = int(pad or 0)
         self.max_positions = _max_positions(model)
+        self._cache_argument = _cache_argument(model)
         self.version = ""  # which adapter version this serves, when known
 
     @classmethod
@@ -162,7 +170,21 @@ class ReplyGenerator:
         out = self.model(
             input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=True
         )
-        return out.logits[:, -1, :], out.past_key_values, attention, position_ids[:, -1]
+        return out.logits[:, -1, :], _cache_of(out), attention, position_ids[:, -1]
+
+    def forward_cached(
+        self, tokens: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, cache: Any
+    ) -> tuple[torch.Tensor, Any]:
+        """Feed one token per row after ``cache``; the next-token logits and the cache."""
+        arguments = {self._cache_argument: cache}
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            **arguments,
+        )
+        return out.logits[:, -1, :], _cache_of(out)
 
 
 @dataclass
@@ -302,14 +324,9 @@ class DecodeBatch:
         rows = len(self._rows)
         self._attention = torch.cat([self._attention, self._attention.new_ones((rows, 1))], 1)
         self._positions = self._positions + 1  # (B,) position of the token being fed
-        out = self._generator.model(
-            input_ids=self._pending,
-            attention_mask=self._attention,
-            position_ids=self._positions[:, None],
-            past_key_values=self._cache,
-            use_cache=True,
+        self._logits, self._cache = self._generator.forward_cached(
+            self._pending, self._attention, self._positions[:, None], self._cache
         )
-        self._logits, self._cache = out.logits[:, -1, :], out.past_key_values
         self._pending = None
 
     def _trim(self) -> None:
@@ -326,11 +343,27 @@ class DecodeBatch:
             layer.values = layer.values[..., first:, :]
 
 
+def _cache_argument(model: Any) -> str:
+    # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes).
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 def _joinable(cache: Any) -> bool:
     # Only plain growing layers hold exactly one column per token; sliding-window or static
     # layers keep other shapes and positions, and are not joined.
     layers: list[Any] = list(getattr(cache, "layers", None) or [])
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    return (
+        _PLAIN_LAYER is not None
+        and bool(layers)
+        and all(type(layer) is _PLAIN_LAYER for layer in layers)
+    )
 
 
 def _join_caches(running: Any, new: Any) -> None:
