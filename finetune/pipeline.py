@@ -31,6 +31,7 @@ from retrieval.records import Conversation
 log = logging.getLogger(__name__)
 
 _VALIDATION_PERCENT = 5.0  # of the training conversations, for early stopping
+_MIN_LEARNING_SHARE = 0.6  # of the budget, for pretraining + LoRA, however long building took
 
 
 class NoLiveAdapterError(LookupError):
@@ -134,6 +135,10 @@ def train_generator(
     val_turns = [t for c in val_convs for t in iter_turns(c)][:256]
     examples = _examples(fit_turns, retriever, config, seed=config.seed)
     validation = _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
+    # Building examples retrieves for every turn; on a busy machine it can eat the whole
+    # budget, and a base pretrained for 0 s is noise. Learning keeps at least this share of
+    # the budget even when that makes the run overrun it.
+    deadline = max(deadline, time.monotonic() + _MIN_LEARNING_SHARE * budget_minutes * 60.0)
 
     registry = ModelRegistry.open(paths.database)
     try:

@@ -109,7 +109,12 @@ def train(
         if retrieval_only:
             _write_report(report_path, {"retrieval": retrieval_report.as_dict()})
             return
-        remaining_minutes = budget_minutes - (time.monotonic() - started) / 60.0
+        # The generator keeps its share of the budget even when the retrieval step ran over
+        # it (a slow or busy machine): a model trained for no time at all answers noise.
+        remaining_minutes = max(
+            budget_minutes - (time.monotonic() - started) / 60.0,
+            budget_minutes * (1.0 - tuning.budget_share),
+        )
         report = train_generator(
             conversations=list(knowledge.iter_conversations()),
             retriever=knowledge,
