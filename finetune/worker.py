@@ -12,6 +12,7 @@ event loop never waits on the model.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -27,6 +28,46 @@ from finetune.prompting import PromptRequest
 log = logging.getLogger(__name__)
 
 _DONE = object()  # end-of-stream marker put after the last delta
+
+
+class _Mailbox:
+    """Hands deltas from the worker thread to one coroutine with at most one event-loop
+    wake-up pending: with 32 rows decoding, a wake-up per token per row would flood the
+    loop (and delay every other request, /healthz included); deltas that arrive while the
+    consumer has not run yet are joined and read as one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: collections.deque[object] = collections.deque()
+        self._ready = asyncio.Event()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+
+    def put(self, item: object) -> None:  # called on the worker thread
+        self._items.append(item)
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self) -> tuple[str, object | None]:
+        """The text that arrived since the last call, and the end marker (``_DONE`` or an
+        exception) if the stream ended."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            with self._lock:  # reset before draining: a later put schedules a new wake-up
+                self._wake_pending = False
+            parts: list[str] = []
+            while self._items:
+                item = self._items.popleft()
+                if item is _DONE or isinstance(item, BaseException):
+                    return "".join(parts), item
+                parts.append(str(item))
+            if parts:
+                return "".join(parts), None
 
 
 class GenerationQueueFullError(RuntimeError):
@@ -156,21 +197,17 @@ class GenerationWorker:
         """Yield reply deltas without blocking the event loop. Leaving the loop early
         (or cancellation) frees the request's batch row."""
         loop = asyncio.get_running_loop()
-        items: asyncio.Queue[object] = asyncio.Queue()
-
-        def sink(item: object) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(items.put_nowait, item)
-
-        handle = self.submit(request, max_new_tokens=max_new_tokens, stop=stop, sink=sink)
+        mailbox = _Mailbox(loop)
+        handle = self.submit(request, max_new_tokens=max_new_tokens, stop=stop, sink=mailbox.put)
         try:
             while True:
-                item = await items.get()
-                if item is _DONE:
+                text, end = await mailbox.take()
+                if text:
+                    yield text
+                if end is _DONE:
                     return
-                if isinstance(item, BaseException):
-                    raise item
-                yield str(item)
+                if isinstance(end, BaseException):
+                    raise end
         finally:
             handle.cancel()
 

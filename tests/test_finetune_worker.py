@@ -126,3 +126,29 @@ def test_a_late_request_joins_the_running_batch(generator: ReplyGenerator) -> No
     assert long_text == expected_long
     assert worker.batches_decoded == 2  # two admissions ...
     assert worker.largest_batch == 2  # ... into one batch
+
+
+async def test_deltas_that_arrive_while_the_loop_is_busy_come_as_one(
+    generator: ReplyGenerator,
+) -> None:
+    """One loop wake-up per stream at most: while the consumer cannot run, the worker's
+    deltas are joined, so a busy server is not flooded with a callback per token."""
+    request = PromptRequest(QUESTIONS[2])
+    expected = generator.generate(request, max_new_tokens=300)
+    single_tokens = sum(
+        1
+        for step in generator.decode_batch(
+            [generator.prompt_format.encode(request).input_ids],
+            [generator.settings(max_new_tokens=300)],
+        )
+        for e in step
+        if e.text
+    )
+    with GenerationWorker(generator, batch_wait_ms=0) as worker:
+        chunks: list[str] = []
+        async for delta in worker.stream(request, max_new_tokens=300):
+            if not chunks:
+                time.sleep(0.5)  # the loop is blocked; the worker keeps decoding
+            chunks.append(delta)
+    assert "".join(chunks) == expected
+    assert single_tokens > 10 and len(chunks) < single_tokens / 2
