@@ -138,7 +138,8 @@ def train_generator(
     # Building examples retrieves for every turn; on a busy machine it can eat the whole
     # budget, and a base pretrained for 0 s is noise. Learning keeps at least this share of
     # the budget even when that makes the run overrun it.
-    deadline = max(deadline, time.monotonic() + _MIN_LEARNING_SHARE * budget_minutes * 60.0)
+    learning_s = max(deadline - time.monotonic(), _MIN_LEARNING_SHARE * budget_minutes * 60.0)
+    deadline = time.monotonic() + learning_s
 
     registry = ModelRegistry.open(paths.database)
     try:
@@ -150,7 +151,7 @@ def train_generator(
             fit_turns,
             retriever,
             rebuild_base,
-            budget_s=(deadline - time.monotonic()) * config.bootstrap_share,
+            budget_s=learning_s * config.bootstrap_share,
             progress=progress,
         )
         model = attach_lora(base, config)
@@ -162,7 +163,8 @@ def train_generator(
         )
         lr = config.bootstrap_lora_learning_rate if base.bootstrapped else config.learning_rate
         settings = LoraSettings(
-            budget_s=max(1.0, deadline - time.monotonic()),
+            # LoRA keeps its share too when building the base's documents ran long.
+            budget_s=max(deadline - time.monotonic(), learning_s * (1 - config.bootstrap_share)),
             learning_rate=lr,
             batch_size=config.train_batch_size,
             max_epochs=config.max_epochs,
