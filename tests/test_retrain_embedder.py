@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ from bot.cli import app as cli_app
 from bot.embedder_retraining import (
     CandidateTuner,
     EmbedderStepPolicy,
+    decide,
+    default_tuner,
     discard_abandoned_candidates,
     retrain_embedder,
 )
@@ -41,6 +44,7 @@ from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
+from retrieval.tuning import MANIFEST
 from retrieval.tuning_data import TuningSplit
 from tests.conftest import write_jsonl
 from tests.test_retrieval_tuning import small_config, tuning_logs
@@ -199,6 +203,7 @@ from bot.embedder_retraining import retrain_embedder
 from retrieval.artifacts import staged_version
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
+from retrieval.tuning import MANIFEST
 from tests.test_retrain_embedder import CORRECTION, POLICY, publish
 
 home, model = Path(sys.argv[1]), Path(sys.argv[2])
@@ -358,3 +363,43 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     finally:
         cycles.close()
     assert record.figures["embedder"] == step_figures
+
+
+def test_the_default_tuner_tunes_the_live_embedder_and_the_gate_decides_on_the_figures(
+    knowledge: KnowledgeBase,
+) -> None:
+    """A few real tuning steps: whichever way the gate goes on this tiny corpus, the
+    decision is the one its figures call for, and the store serves accordingly."""
+    config = small_config(
+        min_budget_s=0.0, max_epochs=0.3, eval_every_share=1.0, publish_only_if_better=False
+    )
+    live = knowledge.version
+    assert live is not None
+    manifests: list[dict[str, Any]] = []
+    tuner = default_tuner(config)
+
+    def tune(embedder: Embedder, split: TuningSplit, root: Path, budget_s: float) -> Path | None:
+        folder = tuner(embedder, split, root, budget_s)
+        assert folder is not None
+        manifests.append(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+        return folder
+
+    home = knowledge.store.path.parent
+    report = retrain_embedder(
+        knowledge,
+        [CORRECTION],
+        EmbedderStepPolicy(config, tolerance=0.01, eval_corrections=10),
+        home=home,
+        embedders_root=home / "models" / "embedders",
+        budget_s=120.0,
+        tune=tune,
+    )
+
+    [manifest] = manifests
+    assert manifest["steps"] >= 1 and manifest["base_embedder_id"] == live.embedder_id
+    promote, _, worse = decide(report.candidate, report.live, 0.01)
+    assert report.status == ("promoted" if promote else "kept") and report.worse == worse
+    served = knowledge.store.live_index_version()
+    assert served is not None
+    assert served.id == (report.candidate_index_version if promote else live.id)
+    assert Path(report.candidate_embedder or "").is_dir() is promote
