@@ -82,6 +82,9 @@ class RetrievedExchange:
     conversation_id: str = ""
     context: tuple[LogMessage, ...] = ()
     support: int = 1  # how many stored exchanges with this same reply matched
+    # This reply's share of the similarity-weighted vote of the nearest hits (0 to 1): low
+    # when other answers crowd the neighbourhood even though this one scored best.
+    vote_share: float = 1.0
 
 
 def query_text(context: Sequence[LogMessage], customer_text: str) -> str:

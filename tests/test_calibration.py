@@ -45,8 +45,19 @@ def test_fitted_values_apply_unless_set_explicitly(tmp_path: Path) -> None:
     fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
     assert fitted.confidence_threshold == 0.4 and fitted.score_weight == 5.0
     assert fitted.support_weight == 0.0  # a negative weight is clipped: support never hurts
+    assert fitted.vote_share_weight == 0.0  # fitted before the vote share: not used
     explicit = calibrated_engine_config(EngineConfig(confidence_threshold=0.7), tmp_path, "emb@128")
     assert explicit.confidence_threshold == 0.7 and explicit.score_weight == 5.0
+
+
+def test_a_fitted_vote_share_weight_applies(tmp_path: Path) -> None:
+    _calibration(tmp_path, "emb@128")
+    payload = json.loads((tmp_path / "calibration.json").read_text(encoding="utf-8"))
+    payload["result"]["weights"]["vote_share"] = 2.5
+    (tmp_path / "calibration.json").write_text(json.dumps(payload), encoding="utf-8")
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.vote_share_weight == 2.5
+    assert fitted.confidence_weights.vote_share == 2.5
 
 
 def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from bot.core.confidence import (
     retrieval_features,
 )
 from bot.core.config import EngineConfig
+from bot.core.types import Source
 from tests.fakes import source
 
 WEIGHTS = EngineConfig().confidence_weights
@@ -33,6 +34,21 @@ def test_margin_is_measured_to_the_next_different_answer() -> None:
     assert features is not None
     assert (features.top_score, features.support) == (0.82, 3)
     assert features.margin == pytest.approx(0.82 - 0.50)
+
+
+def test_the_vote_share_of_the_top_answer_is_a_feature() -> None:
+    sources = [
+        Source("a", 0.8, "log", "q1", "Refunds take 5-7 days.", support=2, vote_share=0.3),
+        Source("b", 0.7, "log", "q2", "Gift cards never expire.", vote_share=0.7),
+    ]
+    features = retrieval_features(sources)
+    assert features is not None and features.vote_share == 0.3
+    with_votes = ConfidenceWeights(bias=-5.0, score=6.0, margin=4.0, support=0.2, vote_share=3.0)
+    crowded = ConfidenceFeatures(0.8, 0.1, 2, vote_share=0.3)
+    agreed = ConfidenceFeatures(0.8, 0.1, 2, vote_share=0.9)
+    assert confidence_of(crowded, with_votes) < confidence_of(agreed, with_votes)
+    # Weights fitted before the vote share existed ignore it.
+    assert confidence_of(crowded, WEIGHTS) == confidence_of(agreed, WEIGHTS)
 
 
 def test_without_a_different_runner_up_the_score_alone_decides() -> None:
@@ -170,6 +186,68 @@ def test_calibrated_weights_generalise_to_a_fresh_split() -> None:
     oos = [confidence_of(c.features, fitted.weights) for c in held_out if not c.in_scope]
     recall = sum(s < fitted.threshold for s in oos) / len(oos)
     assert recall >= 0.85
+
+
+def _crowded_neighbourhood_cases(seed: int) -> list[CalibrationCase]:
+    """Scores, margins and support overlap; only the vote share of the nearest hits tells
+    a right top answer (its paraphrases crowd the neighbourhood) from a lucky match."""
+    rng = random.Random(seed)
+
+    def features(share: tuple[float, float]) -> ConfidenceFeatures:
+        return ConfidenceFeatures(
+            rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.2), rng.randint(1, 6), rng.uniform(*share)
+        )
+
+    cases = [CalibrationCase(features((0.5, 1.0)), True) for _ in range(150)]
+    cases += [CalibrationCase(features((0.1, 0.45)), True, correct=False) for _ in range(40)]
+    cases += [CalibrationCase(features((0.1, 0.45)), False) for _ in range(100)]
+    return cases
+
+
+def test_calibration_learns_to_rely_on_the_vote_share() -> None:
+    result = calibrate(_crowded_neighbourhood_cases(seed=5), target_handoff_recall=0.9)
+    assert result.weights is not None
+    assert result.weights.vote_share > 5 * abs(result.weights.score)
+    assert result.answered_accuracy > 0.97  # the 40 lucky matches are handed off too
+    assert result.answered_rate > 0.75  # nearly all 150 clear ones of the 190 in scope
+    held_out = _crowded_neighbourhood_cases(seed=6)
+    answered = [
+        c for c in held_out if confidence_of(c.features, result.weights) >= result.threshold
+    ]
+    assert sum(not c.answerable for c in answered) <= 0.05 * len(held_out)
+
+
+def test_a_feature_that_never_varies_gets_no_weight() -> None:
+    # Cases fitted without vote shares (all 1.0): its weight must stay 0, not take half of
+    # the bias, so that clipping negative weights cannot move the threshold's meaning.
+    cases = _ambiguity_cases(seed=11)
+    assert {c.features.vote_share for c in cases} == {1.0}
+    result = calibrate(cases, target_handoff_recall=0.9)
+    assert result.weights is not None and result.weights.vote_share == 0.0
+    assert result.weights.support == 0.0  # every support is 1 as well
+
+
+def test_a_feature_that_counts_against_the_answer_is_dropped_not_clipped() -> None:
+    # Support is higher on the wrong answers here: a free fit gives it a negative weight,
+    # which the server would clip to 0 and so answer more than the threshold was fitted for.
+    rng = random.Random(4)
+    cases = []
+    for in_scope, correct, support in ((True, True, (1, 3)), (True, False, (4, 9))) * 60:
+        features = ConfidenceFeatures(
+            rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.2), rng.randint(*support)
+        )
+        cases.append(CalibrationCase(features, in_scope, correct))
+    for _ in range(80):
+        features = ConfidenceFeatures(
+            rng.uniform(0.3, 0.7), rng.uniform(0.0, 0.1), rng.randint(1, 9)
+        )
+        cases.append(CalibrationCase(features, False))
+    result = calibrate(cases, target_handoff_recall=0.9)
+    assert result.weights is not None
+    assert result.weights.support == 0.0
+    assert min(result.weights.score, result.weights.margin, result.weights.vote_share) >= 0.0
+    oos = [confidence_of(c.features, result.weights) for c in cases if not c.in_scope]
+    assert sum(s < result.threshold for s in oos) / len(oos) >= 0.9  # as the server sees it
 
 
 def test_calibration_needs_both_kinds_of_case() -> None:

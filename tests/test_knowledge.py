@@ -183,6 +183,29 @@ def test_identical_replies_are_merged_with_support_count(
     assert next(h for h in hits if h.agent_reply == reply).support == 3
 
 
+def test_vote_share_is_each_answers_share_of_the_nearest_hits(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    shipping = "Standard shipping takes 3-5 business days (KB-SHP-01)."
+    express = "Express takes 1-2 days."
+    logs = [
+        exchange(f"s{i}", q, shipping)
+        for i, q in enumerate(["when does my parcel come", "how long is shipping", "ship time?"])
+    ]
+    logs.append(exchange("e", "how long is express shipping", express))
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
+    hits = kb.search((), "how long does shipping take", 5)
+    share = {h.agent_reply: h.vote_share for h in hits}
+    assert share[shipping] + share[express] == pytest.approx(1.0)
+    assert share[shipping] > 0.6  # three of the four neighbours give it
+    # Without the other answers' hits, the remaining answer holds the whole vote.
+    alone = kb.search_batch(
+        [Query("how long does shipping take")], 5, exclude_conversation_ids=[{"s0", "s1", "s2"}]
+    )[0]
+    assert [(h.agent_reply, h.vote_share) for h in alone] == [(express, 1.0)]
+
+
 def test_batch_search_excludes_conversations(tmp_path: Path, make_knowledge: MakeKB) -> None:
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)

@@ -43,6 +43,7 @@ def to_source(hit: RetrievedExchange) -> Source:
         customer_text=hit.customer_text,
         agent_reply=hit.agent_reply,
         support=hit.support,
+        vote_share=hit.vote_share,
     )
 
 

@@ -1,11 +1,15 @@
 """How sure the bot is that its best retrieved answer is the right one, and calibration.
 
-Confidence is a logistic combination of three retrieval signals:
+Confidence is a logistic combination of four retrieval signals:
 
 * the top score (how close the best past question is to this one),
 * the margin to the next *different* answer (a close runner-up means the question is
   ambiguous between answers, even when both score well),
-* the support of the top answer (how many past exchanges gave that same answer).
+* the support of the top answer (how many past exchanges gave that same answer),
+* the vote share of the top answer: its share of the similarity-weighted vote of the
+  nearest hits (one close paraphrase amid a crowd of other answers is weaker evidence than
+  a neighbourhood that agrees). Its weight is 0 unless calibration fitted one, so weights
+  fitted before it existed keep meaning what they meant.
 
 The weights and the hand-off threshold are fitted on a labelled validation split: in-scope
 questions whose best answer is known, and out-of-scope questions the bot should hand off.
@@ -23,12 +27,18 @@ from bot.core.types import Source
 
 @dataclass(frozen=True)
 class ConfidenceWeights:
-    """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support))``."""
+    """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support)
+    + vote_share*vote_share)``."""
 
     bias: float
     score: float
     margin: float
     support: float
+    vote_share: float = 0.0
+
+    def vector(self) -> tuple[float, ...]:
+        """The weights in the order of :meth:`ConfidenceFeatures.vector`."""
+        return (self.bias, self.score, self.margin, self.support, self.vote_share)
 
 
 @dataclass(frozen=True)
@@ -36,10 +46,17 @@ class ConfidenceFeatures:
     top_score: float
     margin: float  # top score minus the score of the next different answer, >= 0
     support: int  # >= 1
+    vote_share: float = 1.0  # in [0, 1]
 
-    def vector(self) -> tuple[float, float, float, float]:
+    def vector(self) -> tuple[float, ...]:
         """The features as the logistic model sees them, constant term first."""
-        return (1.0, self.top_score, self.margin, math.log(max(self.support, 1)))
+        return (
+            1.0,
+            self.top_score,
+            self.margin,
+            math.log(max(self.support, 1)),
+            self.vote_share,
+        )
 
 
 def _same_answer(a: str, b: str) -> bool:
@@ -60,7 +77,7 @@ def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
         (s for s in sources[1:] if not _same_answer(s.agent_reply, top.agent_reply)), None
     )
     margin = max(0.0, top.score - runner_up.score) if runner_up is not None else 0.0
-    return ConfidenceFeatures(top.score, margin, max(top.support, 1))
+    return ConfidenceFeatures(top.score, margin, max(top.support, 1), top.vote_share)
 
 
 def _sigmoid(z: float) -> float:
@@ -72,8 +89,7 @@ def _sigmoid(z: float) -> float:
 
 def confidence_of(features: ConfidenceFeatures, weights: ConfidenceWeights) -> float:
     """Confidence in [0, 1] that the top answer is right."""
-    x = features.vector()
-    w = (weights.bias, weights.score, weights.margin, weights.support)
+    x, w = features.vector(), weights.vector()
     return _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
 
 
@@ -212,29 +228,58 @@ def calibrate(
 def fit_weights(
     cases: Sequence[CalibrationCase], *, ridge: float = 1.0, max_iterations: int = 100
 ) -> ConfidenceWeights:
-    """Logistic regression by Newton's method (four parameters, so each step is a 4x4
-    solve). The ridge term keeps the weights finite when the classes separate perfectly,
-    which small validation sets often do; the bias is not penalised."""
-    rows = [c.features.vector() for c in cases]
+    """Logistic regression by Newton's method (at most five parameters, so each step is a
+    small solve), with every feature weight >= 0. The ridge term keeps the weights finite
+    when the classes separate perfectly, which small validation sets often do; the bias is
+    not penalised.
+
+    Non-negative because every feature is evidence for the top answer (the server clips
+    negative weights too): a feature whose fitted weight comes out negative is dropped and
+    the rest refitted, so the threshold is fitted for the weights the server applies.
+    """
+    vectors = [c.features.vector() for c in cases]
     labels = [1.0 if c.answerable else 0.0 for c in cases]
-    # Penalise each weight on the scale of its feature: margins are a tenth of scores, and
-    # an unscaled penalty would all but erase them.
-    penalty = [1e-6] + [ridge * max(_variance([x[j] for x in rows]), 1e-6) for j in (1, 2, 3)]
-    w = [0.0, 0.0, 0.0, 0.0]
+    variances = [_variance([x[j] for x in vectors]) for j in range(len(vectors[0]))]
+    # A feature that is the same in every case (every vote share 1.0, every support 1) is a
+    # copy of the constant term: fitted, it would split the bias with it. It keeps weight 0.
+    active = [0] + [j for j in range(1, len(variances)) if variances[j] > 1e-12]
+    while True:
+        # Penalise each weight on the scale of its feature: margins are a tenth of scores,
+        # and an unscaled penalty would all but erase them.
+        penalty = [1e-6] + [ridge * max(variances[j], 1e-6) for j in active[1:]]
+        rows = [[x[j] for j in active] for x in vectors]
+        w = _newton(rows, labels, penalty, max_iterations)
+        negative = [i for i in range(1, len(active)) if w[i] < 0.0]
+        if not negative:
+            break
+        # Drop the most negative on the features' own scale, then refit without it.
+        worst = min(negative, key=lambda i: w[i] * math.sqrt(variances[active[i]]))
+        active = active[:worst] + active[worst + 1 :]
+    full = [0.0] * len(variances)
+    for j, weight in zip(active, w, strict=True):
+        full[j] = weight
+    return ConfidenceWeights(*full)
+
+
+def _newton(
+    rows: list[list[float]], labels: list[float], penalty: list[float], max_iterations: int
+) -> list[float]:
+    n = len(penalty)
+    w = [0.0] * n
     for _ in range(max_iterations):
-        gradient = [-penalty[j] * w[j] for j in range(4)]
-        hessian = [[penalty[i] if i == j else 0.0 for j in range(4)] for i in range(4)]
+        gradient = [-penalty[j] * w[j] for j in range(n)]
+        hessian = [[penalty[i] if i == j else 0.0 for j in range(n)] for i in range(n)]
         for x, y in zip(rows, labels, strict=True):
             p = _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
-            for i in range(4):
+            for i in range(n):
                 gradient[i] += (y - p) * x[i]
-                for j in range(4):
+                for j in range(n):
                     hessian[i][j] += p * (1.0 - p) * x[i] * x[j]
         step = _solve(hessian, gradient)
         w = [a + b for a, b in zip(w, step, strict=True)]
         if max(abs(s) for s in step) < 1e-9:
             break
-    return ConfidenceWeights(bias=w[0], score=w[1], margin=w[2], support=w[3])
+    return w
 
 
 def _variance(values: Sequence[float]) -> float:

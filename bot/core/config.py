@@ -13,7 +13,8 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Confidence = sigmoid(bias + score_weight*top score + margin_weight*margin
-    #                      + support_weight*ln(support)); see bot.core.confidence.
+    #                      + support_weight*ln(support) + vote_share_weight*vote share);
+    # see bot.core.confidence.
     # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
     # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
     # 95% hand-off recall and 0.322 for 100%; 0.25 sits between (97.6% there). Recalibrate
@@ -25,6 +26,9 @@ class EngineConfig(BaseModel):
     score_weight: float = Field(12.17, ge=0.0)
     margin_weight: float = Field(8.27, ge=0.0)
     support_weight: float = Field(0.19, ge=0.0)
+    # 0 until `supportbot calibrate` or `train` fits it: the defaults above were fitted
+    # without the vote share.
+    vote_share_weight: float = Field(0.0, ge=0.0)
     copy_threshold: float | None = Field(
         None,
         ge=0.0,
@@ -96,6 +100,7 @@ class EngineConfig(BaseModel):
             score=self.score_weight,
             margin=self.margin_weight,
             support=self.support_weight,
+            vote_share=self.vote_share_weight,
         )
 
     @property

@@ -53,6 +53,7 @@ class Source:
     customer_text: str
     agent_reply: str
     support: int = 1  # how many stored exchanges gave this same answer
+    vote_share: float = 1.0  # its share of the similarity-weighted vote of the nearest hits
 
 
 @dataclass(frozen=True)
