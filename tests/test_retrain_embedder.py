@@ -365,6 +365,7 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     assert record.figures["embedder"] == step_figures
 
 
+@pytest.mark.slow  # 70 s on the shared 2-core machine; the tuner has its own fast tests
 def test_the_default_tuner_tunes_the_live_embedder_and_the_gate_decides_on_the_figures(
     knowledge: KnowledgeBase,
 ) -> None:
