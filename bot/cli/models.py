@@ -155,7 +155,7 @@ def retrain(
         bool | None,
         typer.Option(
             "--tune-embedder/--no-tune-embedder",
-            help="Tune the embedder first, through its own gate [default: retrain.tune_embedder].",
+            help="Tune the embedder first, through its own gate (default: retrain.tune_embedder).",
         ),
     ] = None,
 ) -> None:
