@@ -184,11 +184,12 @@ def _luhn_card(digits: str) -> str:
     raise AssertionError("unreachable")
 
 
-_CARD = st.text("0123456789", min_size=15, max_size=15).map(lambda d: "4" + _luhn_card(d)[1:])
+# A Visa-like number: "4", 14 random digits, then the check digit (so none is filtered out).
+_CARD = st.text("0123456789", min_size=14, max_size=14).map(lambda d: _luhn_card("4" + d))
 
 
 @PROPERTY
-@given(before=any_text, after=any_text, email=_EMAIL, card=_CARD.filter(passes_luhn))
+@given(before=any_text, after=any_text, email=_EMAIL, card=_CARD)
 def test_scrubbed_text_holds_no_email_or_card_and_scrubbing_is_idempotent(
     cases: Counter, before: str, after: str, email: str, card: str
 ) -> None:
