@@ -2,8 +2,12 @@
 
 Answer match is ROUGE-L F1 against the agent's real reply. Grounded share is the share of
 replies whose facts (codes, URLs, numbers, amounts) all appear in what the model was shown
-(the retrieved exchanges and the conversation). The same figures are computed for the
-base model without the adapter and for copying the top retrieved reply.
+(the retrieved exchanges and the conversation) and that are not fact-free where the agent's
+reply states facts: polite text without the article code or the link is no answer, and
+would otherwise count as grounded since it invents nothing. Facts share is the share of
+the replies to fact-stating references that state every one of those facts. The same
+figures are computed for the base model without the adapter and for copying the top
+retrieved reply.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from rouge_score import rouge_scorer
 
 from finetune.examples import evidence_texts
 from finetune.prompting import PromptRequest
-from retrieval.facts import unsupported_facts
+from retrieval.facts import extract_facts, supported_facts, unsupported_facts
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,16 @@ class SystemScores:
     rouge_l: float
     grounded_share: float
     handoff_share: float
+    facts_share: float | None = None  # None: no reference states a fact
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "name": self.name,
             "examples": self.examples,
             "rouge_l": round(self.rouge_l, 4),
             "grounded_share": round(self.grounded_share, 4),
             "handoff_share": round(self.handoff_share, 4),
+            "facts_share": None if self.facts_share is None else round(self.facts_share, 4),
         }
 
 
@@ -55,17 +61,44 @@ def score_replies(
     rouge = [
         scorer.score(c.reference, r)["rougeL"].fmeasure for r, c in zip(replies, cases, strict=True)
     ]
-    grounded = [
-        not unsupported_facts(
-            reply,
-            evidence_texts(c.request.history, c.request.customer_text, c.request.evidence),
-        )
-        for reply, c in zip(replies, cases, strict=True)
-    ]
     handoff = handoff_reply.strip()
     handoffs = [bool(handoff) and r.strip() == handoff for r in replies]
+    grounded = [
+        is_grounded(reply, case, handed_off=h)
+        for reply, case, h in zip(replies, cases, handoffs, strict=True)
+    ]
+    stated = [
+        states_reference_facts(reply, case)
+        for reply, case in zip(replies, cases, strict=True)
+        if extract_facts(case.reference)
+    ]
     n = len(cases)
-    return SystemScores(name, n, sum(rouge) / n, sum(grounded) / n, sum(handoffs) / n)
+    return SystemScores(
+        name,
+        n,
+        sum(rouge) / n,
+        sum(grounded) / n,
+        sum(handoffs) / n,
+        sum(stated) / len(stated) if stated else None,
+    )
+
+
+def is_grounded(reply: str, case: EvalCase, *, handed_off: bool) -> bool:
+    """The reply states no fact missing from what the model was shown, and is not fact-free
+    where the reference states facts, unless it hands off when the evidence did not hold
+    them (the right call then: the model had nothing to take them from)."""
+    shown = evidence_texts(case.request.history, case.request.customer_text, case.request.evidence)
+    if unsupported_facts(reply, shown):
+        return False
+    reference = extract_facts(case.reference)
+    if not reference or extract_facts(reply):
+        return True
+    return handed_off and bool(reference - supported_facts(shown))
+
+
+def states_reference_facts(reply: str, case: EvalCase) -> bool:
+    """The reply states every fact of the reference (its article code, link, amount)."""
+    return not extract_facts(case.reference) - supported_facts([reply])
 
 
 def copy_top_retrieved(cases: Sequence[EvalCase]) -> list[str]:
@@ -96,10 +129,11 @@ def evaluate_systems(
 
 
 def format_scores(scores: Sequence[SystemScores]) -> str:
-    lines = [f"{'system':<20} {'n':>5} {'ROUGE-L':>8} {'grounded':>9} {'hand-off':>9}"]
+    lines = [f"{'system':<20} {'n':>5} {'ROUGE-L':>8} {'grounded':>9} {'facts':>7} {'hand-off':>9}"]
     for s in scores:
+        facts = "—" if s.facts_share is None else f"{s.facts_share:.1%}"
         lines.append(
             f"{s.name:<20} {s.examples:>5} {s.rouge_l:>8.3f} {s.grounded_share:>9.1%}"
-            f" {s.handoff_share:>9.1%}"
+            f" {facts:>7} {s.handoff_share:>9.1%}"
         )
     return "\n".join(lines)
