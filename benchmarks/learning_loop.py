@@ -211,6 +211,7 @@ def adapter_figures(
             "corrected_answer_loss": round(sum(losses) / len(losses), 4),
             "eval_rouge_l": held["held_out_rouge_l"],
             "eval_grounded": held["held_out_grounded"],
+            "eval_facts": held.get("held_out_facts"),
             "eval_examples": held["held_out_examples"],
             "replies": replies,
             "seconds": round(time.perf_counter() - began, 1),
@@ -235,6 +236,8 @@ def _share(flags: Any) -> float:
 
 
 def format_table(result: dict[str, Any]) -> str:
+    from finetune.retrain import GATE_FIGURES
+
     p = result["phases"]
     live, cand = result["adapters"]["live_before"], result["adapters"]["candidate"]
     cycle = result["cycle"]
@@ -290,6 +293,12 @@ def format_table(result: dict[str, Any]) -> str:
         ),
         ("eval.jsonl ROUGE-L", "—", num(live["eval_rouge_l"]), num(cand["eval_rouge_l"])),
         ("eval.jsonl grounded share", "—", pct(live["eval_grounded"]), pct(cand["eval_grounded"])),
+        (
+            "eval.jsonl replies stating the facts",
+            "—",
+            pct(live.get("eval_facts")),
+            pct(cand.get("eval_facts")),
+        ),
     ]
     head = (
         f"Learning loop on data/sample: {result['topics']} topics, {result['corrections']}"
@@ -306,7 +315,7 @@ def format_table(result: dict[str, Any]) -> str:
         + ", ".join(
             f"{k} {num(cycle['figures']['candidate'].get(k))} vs"
             f" {num((cycle['figures'].get('live') or {}).get(k))}"
-            for k in ("held_out_rouge_l", "held_out_grounded", "corrections_rouge_l")
+            for k in GATE_FIGURES
         ),
         f"eval.jsonl figures on {cand['eval_examples']} held-out replies;"
         f" {result['seconds']['total']:.0f} s in total",

@@ -40,6 +40,7 @@ def retrain_policy(config: RetrainConfig) -> RetrainPolicy:
         tolerance=config.tolerance,
         approved_weight=config.approved_weight,
         corrected_weight=config.corrected_weight,
+        feedback_share=config.feedback_share,
         budget_minutes=config.budget_minutes,
         lock_stale_s=config.lock_stale_minutes * 60.0,
         eval_corrections=config.eval_corrections,

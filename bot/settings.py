@@ -91,6 +91,14 @@ class RetrainConfig(BaseModel):
     corrected_weight: int = Field(
         3, ge=0, le=20, description="Times an operator's corrected answer is repeated."
     )
+    feedback_share: float = Field(
+        0.3,
+        ge=0.0,
+        lt=1.0,
+        description="Approved and corrected replies (in their weights' proportions) are "
+        "repeated until they make up at least this share of a cycle's training examples, so "
+        "that a cycle its budget stops within an epoch still learns every correction.",
+    )
     interval_hours: float | None = Field(
         None,
         gt=0.0,

@@ -158,6 +158,50 @@ def build_examples(
     return examples
 
 
+def correction_examples(
+    turns: Sequence[Turn],
+    retrieved: Sequence[Sequence[RetrievedExchange]],
+    *,
+    k: int,
+) -> list[TrainingExample]:
+    """Examples for operators' corrections, shown the way the bot serves them.
+
+    A correction is added to retrieval as a curated answer, and curated answers rank first,
+    so whenever the bot answers that question (or one like it) the corrected answer is the
+    first evidence. Each example shows it there, followed by ``k - 1`` retrieved past
+    replies that do not back it, and teaches the corrected answer: the model learns to
+    carry the operator's facts over from the evidence. The curated hit is the retrieved one
+    when retrieval found it, else one built from the correction itself (a retriever that
+    does not hold it yet); the RAFT distractor-only prompts of :func:`build_examples` are
+    left out, since no served prompt for this question lacks the correction.
+    """
+    examples = []
+    for turn, hits in zip(turns, retrieved, strict=True):
+        curated = next(
+            (h for h in hits if h.kind == "curated" and backs(h.agent_reply, turn.reply)),
+            RetrievedExchange(
+                score=1.0,
+                source_id=turn.conversation_id,
+                customer_text=turn.customer_text,
+                agent_reply=turn.reply,
+                kind="curated",
+                conversation_id=turn.conversation_id,
+                context=turn.history,
+            ),
+        )
+        distractors = [h for h in hits if not backs(h.agent_reply, turn.reply)]
+        evidence = (curated, *distractors[: max(0, k - 1)]) if k > 0 else ()
+        examples.append(
+            TrainingExample(
+                request=PromptRequest(turn.customer_text, turn.history, evidence),
+                target=turn.reply,
+                conversation_id=turn.conversation_id,
+                has_reference=bool(evidence),
+            )
+        )
+    return examples
+
+
 def backs(candidate: str, target: str) -> bool:
     """Whether a past reply could stand in for ``target``: it states every fact of the
     target, or (for fact-free replies) says much the same thing."""

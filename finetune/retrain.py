@@ -16,6 +16,8 @@ The bot supplies the logs and the feedback as plain records; nothing here import
 from __future__ import annotations
 
 import logging
+import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,17 +27,35 @@ from typing import Any, Literal
 from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLog, CycleRecord, remove_old_temporaries
 from finetune.evaluate import EvalCase
-from finetune.examples import ExchangeRetriever, iter_turns, split_held_out
+from finetune.examples import (
+    ExchangeRetriever,
+    TrainingExample,
+    correction_examples,
+    iter_turns,
+    retrieve_for_turns,
+    split_held_out,
+)
 from finetune.pipeline import GeneratorPaths
+from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from retrieval.records import Conversation, LogMessage
 
 log = logging.getLogger(__name__)
 
 FeedbackKind = Literal["approved", "corrected", "rejected"]
+FEEDBACK_PREFIX = "feedback:"  # ids of the training conversations made from feedback
 # Gate figures: a candidate may not fall below the live adapter by more than the tolerance
-# on any of them that both were measured on.
-GATE_FIGURES = ("held_out_rouge_l", "held_out_grounded", "corrections_rouge_l")
+# on any of them that both were measured on (see gate_figures). The held-out share that
+# states the reference's facts is recorded only: whether they could be stated depends on
+# what retrieval found, and held_out_grounded already counts a fact-free reply as a miss
+# wherever the evidence held them.
+GATE_FIGURES = (
+    "held_out_rouge_l",
+    "held_out_grounded",
+    "corrections_rouge_l",
+    "corrections_grounded",
+    "corrections_facts",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,8 @@ class RetrainPolicy:
     budget_minutes: float = 30.0
     lock_stale_s: float = 6 * 3600.0
     eval_corrections: int = 50  # most recent corrections added to the gate set
+    # Feedback examples are repeated until they make up at least this share of training.
+    feedback_share: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,7 @@ class TrainJob:
     budget_minutes: float
     progress: bool = True
     on_step: Callable[[int, float], None] | None = None
+    feedback_share: float = 0.0  # see RetrainPolicy
 
 
 @dataclass(frozen=True)
@@ -149,7 +172,7 @@ def assemble_training_set(
         counts[kind] = sum(1 for f in feedback if f.kind == kind)
     for record in feedback:
         for copy in range(weights.get(record.kind, 0)):  # rejected: weight 0, left out
-            train.append(_conversation(record, f"feedback:{record.source_id}#{copy}"))
+            train.append(_conversation(record, f"{FEEDBACK_PREFIX}{record.source_id}#{copy}"))
     counts["training_conversations"] = len(train)
     recent = sorted(
         (f for f in feedback if f.kind == "corrected"), key=lambda f: f.created_at, reverse=True
@@ -239,6 +262,7 @@ def run_cycle(
                         budget_minutes if budget_minutes is not None else policy.budget_minutes,
                         progress,
                         on_step,
+                        policy.feedback_share,
                     )
                 )
                 cycles.set_candidate(cycle_id, candidate.id)
@@ -293,27 +317,84 @@ def rollback(paths: GeneratorPaths, *, to: int | None = None) -> CycleRecord:
         registry.close()
 
 
+def training_examples(
+    job: TrainJob,
+) -> tuple[list[TrainingExample], list[TrainingExample], list[Conversation]]:
+    """The cycle's training and validation examples, and the conversations trained on.
+
+    Log turns get the RAFT examples of ``supportbot train``, and a fixed share of the log
+    conversations validates. Only the reviewed turn of a feedback conversation is learnt
+    (the bot's earlier replies in it were not reviewed): an approved reply like a log
+    turn, a correction with the corrected answer as the first evidence, as the bot serves
+    it (:func:`finetune.examples.correction_examples`). Feedback examples are then repeated
+    until they make up ``job.feedback_share`` of training (:func:`mix_feedback`). Raises
+    ValueError when there is no reply to learn.
+    """
+    from finetune.pipeline import _VALIDATION_PERCENT, _examples
+
+    config = job.config
+    logs = [c for c in job.data.train if not c.id.startswith(FEEDBACK_PREFIX)]
+    feedback = [c for c in job.data.train if c.id.startswith(FEEDBACK_PREFIX)]
+    fit, val = split_held_out(logs, _VALIDATION_PERCENT)
+    if not fit:
+        fit, val = logs, []
+    reviewed = {c.id: list(iter_turns(c))[-1:] for c in feedback}
+    corrected = [
+        t for c in feedback if c.metadata.get("kind") == "corrected" for t in reviewed[c.id]
+    ]
+    approved = [
+        t for c in feedback if c.metadata.get("kind") != "corrected" for t in reviewed[c.id]
+    ]
+    log_turns = [t for c in fit for t in iter_turns(c)]
+    if not (log_turns or approved or corrected):
+        raise ValueError("no conversation has an agent reply to learn from")
+    log_examples = _examples(log_turns, job.retriever, config, seed=config.seed)
+    feedback_examples = _examples(approved, job.retriever, config, seed=config.seed + 2)
+    if corrected:
+        retrieved = retrieve_for_turns(corrected, job.retriever, config.raft_pool)
+        feedback_examples += correction_examples(corrected, retrieved, k=config.retrieved_k)
+    val_turns = [t for c in val for t in iter_turns(c)][:256]
+    validation = _examples(val_turns, job.retriever, config, seed=config.seed + 1)
+    examples = mix_feedback(log_examples, feedback_examples, job.feedback_share, seed=config.seed)
+    return examples, validation, fit + feedback
+
+
+def mix_feedback(
+    logs: Sequence[TrainingExample],
+    feedback: Sequence[TrainingExample],
+    share: float,
+    *,
+    seed: int,
+) -> list[TrainingExample]:
+    """The log examples and the feedback examples, the latter repeated (whole rounds, then
+    a seeded sample) until they are at least ``share`` of the whole.
+
+    A cycle's budget usually ends it within its first epoch over the logs; a share, unlike
+    a fixed number of copies, trains on each correction many times whatever the budget.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"feedback share must be in [0, 1), got {share}")
+    mixed = [*logs, *feedback]
+    wanted = math.ceil(share * len(logs) / (1.0 - share) - 1e-9)  # 30.000000000000004: 30
+    if not feedback or len(feedback) >= wanted:
+        return mixed
+    rounds, rest = divmod(wanted - len(feedback), len(feedback))
+    return mixed + list(feedback) * rounds + random.Random(seed).sample(list(feedback), rest)
+
+
 def train_candidate(job: TrainJob) -> AdapterRecord:
     """Train a new adapter (warm-started from ``job.live``), publish and register it."""
     import torch
 
     from finetune.modeling import attach_lora, load_base
-    from finetune.pipeline import _VALIDATION_PERCENT, _base_model, _examples
+    from finetune.pipeline import _base_model
     from finetune.prompting import PromptFormat
     from finetune.training import LoraSettings, publish_adapter, train_lora
 
     config, paths = job.config, job.paths
     deadline = time.monotonic() + job.budget_minutes * 60.0
     torch.manual_seed(config.seed)
-    fit, val = split_held_out(job.data.train, _VALIDATION_PERCENT)
-    if not fit:
-        fit, val = job.data.train, []
-    fit_turns = [t for c in fit for t in iter_turns(c)]
-    if not fit_turns:
-        raise ValueError("no conversation has an agent reply to learn from")
-    val_turns = [t for c in val for t in iter_turns(c)][:256]
-    examples = _examples(fit_turns, job.retriever, config, seed=config.seed)
-    validation = _examples(val_turns, job.retriever, config, seed=config.seed + 1)
+    examples, validation, fit = training_examples(job)
     registry = ModelRegistry.open(paths.database)
     try:
         if job.live is not None:
@@ -329,7 +410,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
                 paths,
                 registry,
                 fit,
-                fit_turns,
+                [t for c in fit for t in iter_turns(c)],
                 job.retriever,
                 False,
                 budget_s=(deadline - time.monotonic()) * config.bootstrap_share,
@@ -384,36 +465,41 @@ def evaluate_adapter(
     adapter: AdapterRecord, gate: GateSet, *, config: GeneratorConfig, database: Path
 ) -> dict[str, float]:
     """Gate figures of ``adapter`` merged into its base, decoded as the server would."""
-    import json
-
-    from finetune.evaluate import score_replies
     from finetune.generation import ReplyGenerator
-    from finetune.modeling import load_adapter, load_base
+    from finetune.pipeline import load_registered_adapter
 
-    registry = ModelRegistry.open(database)
-    try:
-        base_record = registry.base(adapter.base_id)
-    finally:
-        registry.close()
-    loaded = load_base(base_record.model_ref, device=config.device)
-    loaded.model = load_adapter(loaded, adapter.folder, merge=True)
-    with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
-        trained = json.load(fh)
-    serving = config.model_copy(
-        update={k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained}
-    )
+    loaded, serving = load_registered_adapter(adapter, config, database, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
+    return gate_figures(
+        gate,
+        lambda requests: generator.generate_batch(requests, batch_size=config.max_batch_size),
+        handoff_reply=config.handoff_reply,
+    )
+
+
+def gate_figures(
+    gate: GateSet,
+    generate: Callable[[list[PromptRequest]], list[str]],
+    *,
+    handoff_reply: str,
+) -> dict[str, float]:
+    """The figures of the replies ``generate`` writes for the gate set (see
+    :func:`finetune.evaluate.score_replies`): ROUGE-L and grounded share on both parts,
+    and on the corrections the share of replies that state the corrected answer's facts.
+    A fact-free reply to a question whose answer has facts is neither grounded nor right.
+    """
+    from finetune.evaluate import score_replies
+
     figures: dict[str, float] = {}
     for name, cases in (("held_out", gate.held_out), ("corrections", gate.corrections)):
         if not cases:
             continue
-        replies = generator.generate_batch(
-            [c.request for c in cases], batch_size=config.max_batch_size
-        )
-        scores = score_replies(name, replies, cases, handoff_reply=config.handoff_reply)
+        replies = generate([c.request for c in cases])
+        scores = score_replies(name, replies, cases, handoff_reply=handoff_reply)
         figures[f"{name}_rouge_l"] = round(scores.rouge_l, 4)
-        if name == "held_out":
-            figures["held_out_grounded"] = round(scores.grounded_share, 4)
+        figures[f"{name}_grounded"] = round(scores.grounded_share, 4)
+        if scores.facts_share is not None:
+            figures[f"{name}_facts"] = round(scores.facts_share, 4)
         figures[f"{name}_examples"] = scores.examples
     return figures
 

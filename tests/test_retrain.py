@@ -15,19 +15,27 @@ import pytest
 
 from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLockedError, CycleLog, LockOwner
+from finetune.evaluate import EvalCase, score_replies
+from finetune.examples import TrainingExample
 from finetune.pipeline import GeneratorPaths
+from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from finetune.retrain import (
     FeedbackRecord,
     GateSet,
     RetrainPolicy,
+    TrainJob,
     assemble_training_set,
     decide,
+    gate_figures,
+    mix_feedback,
     rollback,
     run_cycle,
+    training_examples,
 )
 from finetune.testing import InMemoryRetriever, tiny_model, tiny_tokenizer, toy_conversations
-from retrieval.records import LogMessage
+from retrieval.facts import extract_facts
+from retrieval.records import Conversation, LogMessage, RetrievedExchange
 from tests.test_ops import ops  # noqa: F401  (the dashboard fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,6 +180,152 @@ def test_training_set_weights_feedback_and_leaves_rejected_out() -> None:
         "rejected": 1,
         "training_conversations": len(LOGS) - len(data.held_out) + 5,
         "gate_corrections": 1,
+    }
+
+
+def test_corrections_are_learnt_as_served_and_make_up_the_feedback_share(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"retrieved_k": 2})
+    data = assemble_training_set(LOGS, FEEDBACK, POLICY, config)
+    # The retriever does not hold the correction (a knowledge base does, as a curated answer).
+    job = TrainJob(
+        data=data,
+        retriever=InMemoryRetriever(LOGS),
+        config=config,
+        paths=GeneratorPaths.under(tmp_path),
+        live=None,
+        budget_minutes=1.0,
+        feedback_share=0.4,
+    )
+    examples, validation, trained_on = training_examples(job)
+
+    corrections = [e for e in examples if e.target == CORRECTION.reply]
+    approved = [e for e in examples if e.conversation_id.startswith("feedback:turn:t1#")]
+    assert corrections and approved
+    for example in corrections:
+        # Shown as the bot serves it: the corrected answer is the first evidence, then a
+        # retrieved reply that does not back it; never the RAFT prompt without it.
+        first, *rest = example.request.evidence
+        assert (first.kind, first.agent_reply) == ("curated", CORRECTION.reply)
+        assert len(rest) == 1 and CORRECTION.reply not in {h.agent_reply for h in rest}
+        assert example.request.customer_text == CORRECTION.customer_text
+    # Feedback is at least the share asked for, corrections and approvals 3 : 2 as weighted.
+    feedback = [e for e in examples if e.conversation_id.startswith("feedback:")]
+    assert len(feedback) / len(examples) >= 0.4 > (len(feedback) - 2) / (len(examples) - 2)
+    assert abs(len(corrections) / len(approved) - 3 / 2) < 0.2
+    # Rejected replies are nowhere; feedback never validates; the manifest lists it.
+    assert "Yes, $5." not in {e.target for e in [*examples, *validation]}
+    assert not any(e.conversation_id.startswith("feedback:") for e in validation)
+    assert {c.id for c in trained_on} >= {c.id for c in data.train}
+
+
+@pytest.mark.parametrize(
+    ("logs", "feedback", "share", "expected"),
+    [
+        (70, 3, 0.3, 30),  # repeated: 3 -> 30 of 100
+        (70, 3, 0.0, 3),  # no share asked: the weighted copies only
+        (10, 9, 0.3, 9),  # already more than the share
+        (0, 2, 0.5, 2),
+    ],
+)
+def test_mix_feedback_repeats_feedback_up_to_its_share(
+    logs: int, feedback: int, share: float, expected: int
+) -> None:
+    def example(name: str) -> TrainingExample:
+        return TrainingExample(PromptRequest("where is my order"), "Shipped.", name, False)
+
+    log_examples = [example(f"log{i}") for i in range(logs)]
+    feedback_examples = [example(f"feedback:{i}") for i in range(feedback)]
+    mixed = mix_feedback(log_examples, feedback_examples, share, seed=0)
+    ids = [e.conversation_id for e in mixed]
+    assert ids[:logs] == [f"log{i}" for i in range(logs)]
+    assert len(ids) - logs == expected
+    counts = [ids.count(f"feedback:{i}") for i in range(feedback)]
+    assert max(counts) - min(counts) <= 1  # every one repeated alike
+    with pytest.raises(ValueError, match="share"):
+        mix_feedback(log_examples, feedback_examples, 1.0, seed=0)
+
+
+# -- the gate figures -------------------------------------------------------------------------
+
+ANSWER = "Express delivery costs $9.95 and arrives next day. Article KB-SHP-04."
+HANDOFF = CONFIG.handoff_reply
+
+
+def _case(evidence_reply: str, reference: str = ANSWER) -> EvalCase:
+    hit = RetrievedExchange(0.9, "c#1", "is there express delivery", evidence_reply, "log", "c")
+    return EvalCase(PromptRequest("how fast can you ship", (), (hit,)), reference, "x")
+
+
+@pytest.mark.parametrize(
+    ("reply", "case", "grounded", "states_facts"),
+    [
+        (ANSWER, _case(ANSWER), True, True),
+        # Polite and fact-free: invents nothing, and answers nothing either.
+        ("Thanks for asking, happy to help with delivery!", _case(ANSWER), False, False),
+        ("Express costs $12.00. Article KB-SHP-04.", _case(ANSWER), False, False),  # invented
+        (HANDOFF, _case("We ship worldwide."), True, False),  # nothing to take the facts from
+        (HANDOFF, _case(ANSWER), False, False),  # the answer was there to take
+        ("You are welcome!", _case("Happy trails!", "You are welcome, happy trails!"), True, None),
+    ],
+    ids=["answer", "fact-free", "invented", "handoff-no-evidence", "handoff-with-it", "no-facts"],
+)
+def test_gate_figures_count_fact_free_replies_as_neither_grounded_nor_right(
+    reply: str, case: EvalCase, grounded: bool, states_facts: bool | None
+) -> None:
+    scores = score_replies("x", [reply], [case], handoff_reply=HANDOFF)
+    assert scores.grounded_share == float(grounded)
+    assert scores.facts_share == (None if states_facts is None else float(states_facts))
+
+
+def _without_facts(text: str) -> str:
+    return " ".join(word for word in text.split() if not extract_facts(word))
+
+
+def test_cycle_refuses_a_candidate_that_writes_the_corrections_without_their_facts(
+    paths: GeneratorPaths,
+) -> None:
+    # The knowledge base holds the correction, as it does once an operator saved it.
+    curated = Conversation(
+        "correction:1",
+        (LogMessage("customer", CORRECTION.customer_text), LogMessage("agent", CORRECTION.reply)),
+    )
+    before = _live(paths)
+
+    def answer_from_evidence(requests: list[PromptRequest]) -> list[str]:
+        return [r.evidence[0].agent_reply if r.evidence else HANDOFF for r in requests]
+
+    def evaluate(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
+        # The live adapter carries the evidence's answer over; the candidate writes the same
+        # words with every code, link and amount left out.
+        if adapter.folder.name == "v0001":
+            return gate_figures(gate, answer_from_evidence, handoff_reply=HANDOFF)
+        return gate_figures(
+            gate,
+            lambda requests: [_without_facts(r) for r in answer_from_evidence(requests)],
+            handoff_reply=HANDOFF,
+        )
+
+    # A tolerance wide enough for the words the candidate dropped: ROUGE-L alone passes it.
+    policy = RetrainPolicy(**{**POLICY.__dict__, "tolerance": 0.3})
+    report = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever([*LOGS, curated]),
+        config=CONFIG,
+        policy=policy,
+        paths=paths,
+        evaluate=evaluate,
+        progress=False,
+    )
+    record = report.record
+    assert record.status == "kept" and _live(paths) == before
+    candidate, live = record.figures["candidate"], record.figures["live"]
+    assert live["corrections_facts"] == live["corrections_grounded"] == 1.0
+    assert candidate["corrections_facts"] == candidate["corrections_grounded"] == 0.0
+    assert set(record.figures["worse"]) == {
+        "held_out_grounded",
+        "corrections_grounded",
+        "corrections_facts",
     }
 
 
