@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune.config import GeneratorConfig
 from finetune.evaluate import EvalCase, SystemScores, evaluate_systems, format_scores
@@ -27,6 +27,10 @@ from finetune.examples import (
     split_held_out,
 )
 from retrieval.records import Conversation
+
+if TYPE_CHECKING:
+    from finetune.modeling import LoadedModel
+    from finetune.registry import AdapterRecord
 
 log = logging.getLogger(__name__)
 
@@ -252,10 +256,8 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     read from its folder; decoding settings come from ``config``. Without a live adapter,
     a configured pretrained base is served as it is. Raises NoLiveAdapterError otherwise.
     """
-    import json
-
     from finetune.generation import ReplyGenerator
-    from finetune.modeling import load_adapter, load_base
+    from finetune.modeling import load_base
     from finetune.registry import ModelRegistry
 
     registry = ModelRegistry.open(paths.database)
@@ -269,16 +271,37 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
             raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
         loaded = load_base(config.base_model, device=config.device)
         return ReplyGenerator.from_config(loaded, config)
-    loaded = load_base(base_record.model_ref, device=config.device)
-    loaded.model = load_adapter(loaded, live.folder, merge=True)
-    with open(live.folder / "generator_config.json", encoding="utf-8") as fh:
-        trained = json.load(fh)
-    serving = config.model_copy(
-        update={k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained}
-    )
+    loaded, serving = load_registered_adapter(live, config, paths.database, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
     generator.version = live.folder.name
     return generator
+
+
+def load_registered_adapter(
+    adapter: AdapterRecord, config: GeneratorConfig, database: Path, *, merge: bool
+) -> tuple[LoadedModel, GeneratorConfig]:
+    """``adapter`` on its registered base (merged into it when ``merge``: faster decoding,
+    no more training), and ``config`` with the prompt settings the adapter was trained with
+    (instructions, prompt budget): prompts must be built as in training, whatever
+    ``config`` now says; decoding settings stay ``config``'s. Raises BaseModelError."""
+    import json
+
+    from finetune.modeling import load_adapter, load_base
+    from finetune.registry import ModelRegistry
+
+    registry = ModelRegistry.open(database)
+    try:
+        base_record = registry.base(adapter.base_id)
+    finally:
+        registry.close()
+    loaded = load_base(base_record.model_ref, device=config.device)
+    loaded.model = load_adapter(loaded, adapter.folder, merge=merge)
+    with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
+        trained: dict[str, Any] = json.load(fh)
+    prompt: dict[str, Any] = {
+        k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained
+    }
+    return loaded, config.model_copy(update=prompt)
 
 
 def _split(

@@ -10,17 +10,13 @@ requests whichever one is live.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from finetune.config import GeneratorConfig
+from finetune.pipeline import load_registered_adapter
 from finetune.prompting import PromptRequest
-from finetune.registry import AdapterRecord, ModelRegistry
-
-if TYPE_CHECKING:
-    from finetune.modeling import LoadedModel
+from finetune.registry import AdapterRecord
 
 
 def reply_losses(
@@ -38,7 +34,7 @@ def reply_losses(
     from finetune.prompting import PromptFormat
     from finetune.training import validation_loss
 
-    loaded, trained = _load(adapter, config, database, merge=False)
+    loaded, trained = load_registered_adapter(adapter, config, database, merge=False)
     fmt = PromptFormat(
         loaded.tokenizer,
         instructions=trained.instructions,
@@ -63,27 +59,6 @@ def adapter_replies(
     ``config``'s settings as the server decodes. Raises BaseModelError."""
     from finetune.generation import ReplyGenerator
 
-    loaded, trained = _load(adapter, config, database, merge=True)
+    loaded, trained = load_registered_adapter(adapter, config, database, merge=True)
     generator = ReplyGenerator.from_config(loaded, trained)
     return generator.generate_batch(list(requests), batch_size=config.max_batch_size)
-
-
-def _load(
-    adapter: AdapterRecord, config: GeneratorConfig, database: Path, *, merge: bool
-) -> tuple[LoadedModel, GeneratorConfig]:
-    """The adapter on its base, and ``config`` with the adapter's prompt settings."""
-    from finetune.modeling import load_adapter, load_base
-
-    registry = ModelRegistry.open(database)
-    try:
-        base_record = registry.base(adapter.base_id)
-    finally:
-        registry.close()
-    loaded = load_base(base_record.model_ref, device=config.device)
-    loaded.model = load_adapter(loaded, adapter.folder, merge=merge)
-    with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
-        trained: dict[str, Any] = json.load(fh)
-    prompt: dict[str, Any] = {
-        k: trained[k] for k in ("instructions", "max_prompt_tokens") if k in trained
-    }
-    return loaded, config.model_copy(update=prompt)
