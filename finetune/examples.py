@@ -82,16 +82,47 @@ def iter_turns(conversation: Conversation) -> Iterator[Turn]:
         )
 
 
+VALIDATION_PERCENT = 5.0  # of the training conversations, for early stopping
+_VALIDATION_SALT = "validation"
+_MIN_CONVERSATIONS_TO_VALIDATE = 10  # below this, every conversation trains
+
+
+def _bucket(conversation_id: str, salt: str) -> int:
+    key = f"{salt}\0{conversation_id}" if salt else conversation_id
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 10_000
+
+
 def split_held_out(
-    conversations: Iterable[Conversation], percent: float
+    conversations: Iterable[Conversation], percent: float, *, salt: str = ""
 ) -> tuple[list[Conversation], list[Conversation]]:
-    """Deterministic split by a hash of the conversation id: (kept, held out)."""
+    """Deterministic split by a hash of the conversation id (and ``salt``): (kept, held out).
+
+    The fixed held-out set hashes the bare id. Any split taken again from what it kept
+    needs its own salt: with the same hash, every id below the smaller share is already
+    held out, and the second split comes out empty.
+    """
     kept: list[Conversation] = []
     held: list[Conversation] = []
     for conversation in conversations:
-        bucket = int(hashlib.sha256(conversation.id.encode("utf-8")).hexdigest()[:8], 16)
-        (held if bucket % 10_000 < percent * 100 else kept).append(conversation)
+        (held if _bucket(conversation.id, salt) < percent * 100 else kept).append(conversation)
     return kept, held
+
+
+def split_validation(
+    conversations: Iterable[Conversation], percent: float = VALIDATION_PERCENT
+) -> tuple[list[Conversation], list[Conversation]]:
+    """(fit, validation): a stable share of the training conversations for early stopping.
+
+    Drawn with a salted hash, independently of the held-out split. A corpus of at least
+    ten conversations always validates on one or more: when the share rounds to none,
+    the conversation with the lowest salted hash validates (stable across runs and orders).
+    """
+    fit, validation = split_held_out(conversations, percent, salt=_VALIDATION_SALT)
+    if not validation and len(fit) >= _MIN_CONVERSATIONS_TO_VALIDATE:
+        first = min(fit, key=lambda c: (_bucket(c.id, _VALIDATION_SALT), c.id))
+        fit = [c for c in fit if c is not first]
+        validation = [first]
+    return fit, validation
 
 
 def retrieve_for_turns(

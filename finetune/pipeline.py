@@ -25,6 +25,7 @@ from finetune.examples import (
     iter_turns,
     retrieve_for_turns,
     split_held_out,
+    split_validation,
 )
 from retrieval.records import Conversation
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_VALIDATION_PERCENT = 5.0  # of the training conversations, for early stopping
 _MIN_LEARNING_SHARE = 0.6  # of the budget, for pretraining + LoRA, however long building took
 
 
@@ -130,7 +130,7 @@ def train_generator(
     deadline = start + budget_minutes * 60.0
     torch.manual_seed(config.seed)
     train_convs, eval_convs = _split(list(conversations), eval_conversations, config)
-    fit_convs, val_convs = split_held_out(train_convs, _VALIDATION_PERCENT)
+    fit_convs, val_convs = split_validation(train_convs)
     if not fit_convs:
         fit_convs, val_convs = train_convs, []
     fit_turns = [t for c in fit_convs for t in iter_turns(c)]

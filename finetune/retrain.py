@@ -34,6 +34,7 @@ from finetune.examples import (
     iter_turns,
     retrieve_for_turns,
     split_held_out,
+    split_validation,
 )
 from finetune.pipeline import GeneratorPaths
 from finetune.prompting import PromptRequest
@@ -330,12 +331,12 @@ def training_examples(
     until they make up ``job.feedback_share`` of training (:func:`mix_feedback`). Raises
     ValueError when there is no reply to learn.
     """
-    from finetune.pipeline import _VALIDATION_PERCENT, _examples
+    from finetune.pipeline import _examples
 
     config = job.config
     logs = [c for c in job.data.train if not c.id.startswith(FEEDBACK_PREFIX)]
     feedback = [c for c in job.data.train if c.id.startswith(FEEDBACK_PREFIX)]
-    fit, val = split_held_out(logs, _VALIDATION_PERCENT)
+    fit, val = split_validation(logs)
     if not fit:
         fit, val = logs, []
     reviewed = {c.id: list(iter_turns(c))[-1:] for c in feedback}

@@ -58,6 +58,9 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
 
     first = _train(paths)
     assert first.base_bootstrapped and first.promoted
+    # Without --eval, a salted share of the training conversations validates: early
+    # stopping had a validation loss to watch.
+    assert first.training["best_val_loss"] is not None
     assert first.adapter_folder == paths.adapters / "v0001"
     table = first.format_table()
     for system in ("adapter", "base model", "copy top retrieved"):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from finetune.examples import build_examples, iter_turns, retrieve_for_turns, split_held_out
+from finetune.examples import (
+    build_examples,
+    iter_turns,
+    retrieve_for_turns,
+    split_held_out,
+    split_validation,
+)
 from finetune.prompting import IGNORE_INDEX, PromptFormat, PromptRequest
 from finetune.testing import InMemoryRetriever, tiny_tokenizer, toy_conversations, toy_corpus_lines
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
@@ -159,3 +165,26 @@ def test_turns_and_held_out_split_are_deterministic() -> None:
     kept, held = split_held_out(conversations, 20.0)
     assert split_held_out(list(reversed(conversations)), 20.0)[1] == list(reversed(held))
     assert 5 <= len(held) <= 40 and not {c.id for c in kept} & {c.id for c in held}
+
+
+@pytest.mark.parametrize("repeats", [4, 8, 40])
+def test_validation_split_is_a_real_share_beside_the_held_out_set(repeats: int) -> None:
+    # The held-out split and the validation split taken from what it kept both hash the
+    # conversation id; unsalted, every id that would validate is already held out.
+    conversations = toy_conversations(repeats=repeats)
+    kept, held = split_held_out(conversations, 10.0)
+    fit, validation = split_validation(kept)
+    fit_ids, val_ids, held_ids = ({c.id for c in s} for s in (fit, validation, held))
+    assert val_ids and fit_ids
+    assert not val_ids & held_ids and not val_ids & fit_ids and not fit_ids & held_ids
+    assert fit_ids | val_ids == {c.id for c in kept}
+    if len(kept) >= 100:
+        assert 0.02 <= len(validation) / len(kept) <= 0.1  # about VALIDATION_PERCENT
+    # Stable across runs and input orders.
+    again_fit, again_val = split_validation(list(reversed(kept)))
+    assert {c.id for c in again_val} == val_ids and {c.id for c in again_fit} == fit_ids
+
+
+def test_too_few_conversations_all_train() -> None:
+    few = toy_conversations(repeats=1)[:4]
+    assert split_validation(few) == (few, [])

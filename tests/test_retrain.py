@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -215,7 +216,49 @@ def test_corrections_are_learnt_as_served_and_make_up_the_feedback_share(tmp_pat
     # Rejected replies are nowhere; feedback never validates; the manifest lists it.
     assert "Yes, $5." not in {e.target for e in [*examples, *validation]}
     assert not any(e.conversation_id.startswith("feedback:") for e in validation)
-    assert {c.id for c in trained_on} >= {c.id for c in data.train}
+    validated = {e.conversation_id for e in validation}
+    assert {c.id for c in trained_on} == {c.id for c in data.train} - validated
+
+
+def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
+    paths: GeneratorPaths,
+) -> None:
+    # Twenty conversations: two held out at 20 %, and validation must still find some.
+    logs = toy_conversations(repeats=4)
+    data = assemble_training_set(logs, FEEDBACK, POLICY, CONFIG)
+    job = TrainJob(
+        data=data,
+        retriever=InMemoryRetriever(logs),
+        config=CONFIG,
+        paths=paths,
+        live=_live(paths),
+        budget_minutes=POLICY.budget_minutes,
+        feedback_share=0.0,
+    )
+    examples, validation, trained_on = training_examples(job)
+    val_ids = {e.conversation_id for e in validation}
+    held_ids = {c.id for c in data.held_out}
+    assert validation and val_ids and held_ids
+    assert not val_ids & held_ids
+    assert not val_ids & {c.id for c in trained_on}
+    assert not val_ids & {e.conversation_id for e in examples}
+    # Stable across runs: the same conversations validate whatever the order of the logs.
+    again = dataclasses.replace(job, data=assemble_training_set(logs[::-1], [], POLICY, CONFIG))
+    assert {e.conversation_id for e in training_examples(again)[1]} == val_ids
+
+    # The cycle's training watched a validation loss (early stopping has something to use).
+    report = run_cycle(
+        logs=logs,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(logs),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        evaluate=_scripted({"held_out_rouge_l": 0.5}, {"held_out_rouge_l": 0.5}),
+        progress=False,
+    )
+    assert report.candidate is not None
+    assert report.candidate.metrics["training"]["best_val_loss"] is not None
 
 
 @pytest.mark.parametrize(
