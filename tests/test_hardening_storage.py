@@ -1,6 +1,6 @@
 """A full disk is a polite refusal, not a 500, and loses nothing (issue 7).
 
-Each test runs on two kinds of full disk:
+Each SQLite test runs on two kinds of full disk:
 
 * ``tmpfs``: the home is on a small tmpfs mounted for the test, then filled with a file
   until the kernel answers ENOSPC: SQLite fails exactly as on a full production disk.
@@ -8,6 +8,11 @@ Each test runs on two kinds of full disk:
 * ``page_limit``: SQLite's ``max_page_count`` is set to the file's current size on the
   store's own connection, so that SQLite may not grow it by one page: the same SQLITE_FULL
   error, without privileges. It runs everywhere.
+
+PostgreSQL (``postgres_tablespace``): the real test server keeps the conversation and
+Slack tables in a tablespace on a small tmpfs, filled the same way, so that the server
+itself answers SQLSTATE 53100 disk_full ("could not extend file ... No space left on
+device"), while its catalogs and WAL stay on a disk with room, as when a data volume fills.
 
 What a customer must see: the web API answers 503 ``storage_unavailable`` with
 ``Retry-After``, the widget says so politely and keeps what was typed, Slack posts an
@@ -21,21 +26,29 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pwd
 import re
 import sqlite3
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app import STORE, create_app
+from bot.core.errors import StorageUnavailable
 from bot.settings import load_settings
+from bot.slack.state import Thread
+from bot.slack.state_postgres import PostgresSlackState
+from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
 from tests.fakes import FakeRetriever, source
 from tests.hardening_support import UNLIMITED, live_server, record
+from tests.postgres_server import PostgresServer
 from tests.test_slack import (  # noqa: F401 - slack_api and start are fixtures
     SUPPORT,
     SlackHarness,
@@ -100,12 +113,12 @@ def _fill_with_a_file(path: Path) -> None:
                 assert exc.errno == errno.ENOSPC, exc
 
 
-def _mount_small_tmpfs(mount_point: Path) -> None:
+def _mount_small_tmpfs(mount_point: Path, options: str = "size=8m,mode=0700") -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root; the page_limit kind covers the rest")
     mount_point.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount_point)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
         capture_output=True,
         text=True,
         check=False,
@@ -287,6 +300,172 @@ async def test_slack_apologises_when_the_disk_is_full(
     await slack.send(after)
     final = await slack.final_reply(after["ts"])
     assert "KB-RET-01" in final["text"] and store.health.writable
+
+
+@dataclass
+class PostgresOnFullDisk:
+    """A database whose tables live in a tablespace on a small tmpfs (see the docstring)."""
+
+    url: str
+    admin_url: str
+    database: str
+    filler: Path
+
+    async def move_tables_to_the_small_disk(self, tablespace: str) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            for kind in ("TABLE", "INDEX"):
+                await conn.execute(
+                    f"ALTER {kind} ALL IN TABLESPACE pg_default SET TABLESPACE {tablespace}"
+                )
+            cursor = await conn.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_tablespace t"
+                " ON t.oid = c.reltablespace WHERE t.spcname = %s",
+                (tablespace,),
+            )
+            moved = await cursor.fetchone()
+        assert moved is not None and moved[0] >= 6, moved  # the store's tables and indexes
+
+    def fill(self) -> None:
+        _fill_with_a_file(self.filler)
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+    def stored(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """Every turn (id, text) in order, and every rated turn id."""
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            turns = conn.execute("SELECT id, text FROM bot_turns ORDER BY created_at, id")
+            ratings = conn.execute("SELECT turn_id FROM bot_ratings")
+            return [(i, t) for i, t in turns.fetchall()], [r for (r,) in ratings.fetchall()]
+
+
+@pytest.fixture
+async def postgres_on_a_small_disk(
+    postgres_server: PostgresServer,
+) -> AsyncIterator[tuple[PostgresOnFullDisk, str]]:
+    """(the database, the tablespace on an 8 MB tmpfs for its tables); as root only."""
+    import psycopg
+
+    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    # Inside the server's own folder: the postgres user can reach it (a pytest tmp_path
+    # is root's, mode 0700), and the tmpfs belongs to that user, as CREATE TABLESPACE needs.
+    mount_point = postgres_server.socket_dir / f"disk-{uuid.uuid4().hex[:8]}"
+    ids = f"uid={owner.pw_uid},gid={owner.pw_gid}" if owner else ""
+    _mount_small_tmpfs(mount_point, f"size=8m,mode=0700,{ids}")
+    assert owner is not None
+    tablespace = f"small_{uuid.uuid4().hex[:8]}"
+    location = mount_point / "tablespace"
+    location.mkdir()
+    os.chown(location, owner.pw_uid, owner.pw_gid)
+    url = postgres_server.create_database()
+    database = url.rsplit("/", 1)[-1]
+    admin = postgres_server.url()
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE {tablespace} LOCATION '{location}'")
+        yield PostgresOnFullDisk(url, admin, database, mount_point / "filler.bin"), tablespace
+    finally:
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                conn.execute(f"DROP TABLESPACE IF EXISTS {tablespace}")
+        finally:
+            subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+async def test_postgres_full_disk_is_the_same_polite_503_and_loses_nothing(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    postgres_on_a_small_disk: tuple[PostgresOnFullDisk, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    db, tablespace = postgres_on_a_small_disk
+    store = PostgresConversationStore(db.url)
+    slack_state = PostgresSlackState(db.url)
+    await store.open()
+    await slack_state.open()
+    await db.move_tables_to_the_small_disk(tablespace)
+    app = create_app(
+        load_settings(home=tmp_path / "home", web=UNLIMITED),
+        retriever=FakeRetriever(answers=[RETURNS]),
+        store=store,
+    )
+    client = await aiohttp_client(app)
+    conversation = (await (await client.post("/api/conversations")).json())["conversation_id"]
+    messages = f"/api/conversations/{conversation}/messages"
+    first = await client.post(messages, json={"text": "How do I return boots?"})
+    assert first.status == 200
+    turn_id = (await first.json())["turn_id"]
+    assert (await client.post(f"/api/turns/{turn_id}/rating", json={"rating": "up"})).status == 200
+
+    caplog.set_level(logging.WARNING)
+    db.fill()
+    statuses = []
+    for _ in range(300):  # until the room left in the tables' pages is used up
+        response = await client.post(messages, json={"text": BIG})
+        statuses.append(response.status)
+        if response.status != 200:
+            break
+    before, rated_before = db.stored()
+    assert statuses[-1] == 503, statuses
+    assert (await response.json()) == {
+        "error": "storage_unavailable",
+        "message": STORAGE_UNAVAILABLE_MESSAGE,
+    }
+    assert response.headers["Retry-After"] == "60"
+    refused = [
+        await client.post(messages, json={"text": BIG}, headers={"Accept": "text/event-stream"}),
+        await client.post(messages, json={"text": BIG}),
+    ]
+    assert {r.status for r in refused} == {503}
+    assert {(await r.json())["error"] for r in refused} == {"storage_unavailable"}
+    # The server itself said disk_full: the cause logged once names the database and it.
+    errors = _health_errors(caplog)
+    assert len(errors) == 1, errors
+    assert db.database in errors[0].getMessage() and "DiskFull" in errors[0].getMessage()
+    assert "No space left on device" in errors[0].getMessage()
+    assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    health = await (await client.get("/healthz")).json()
+    assert health["status"] == "degraded" and health["storage"]["reason"] == "disk_full"
+    assert "supportbot_storage_writable 0.0" in await (await client.get("/metrics")).text()
+    # The Slack state on the same database refuses the same way (its table has no page yet).
+    thread = Thread("C1", "1700000000.000100")
+    with pytest.raises(StorageUnavailable):
+        await slack_state.remember_thread(thread, conversation, "U1")
+    assert not slack_state.health.writable
+
+    # Nothing stored before is lost, and nothing of a refused message was half-stored.
+    assert db.stored() == (before, rated_before)
+    assert before[0][1] == "How do I return boots?" and rated_before == [turn_id]
+
+    db.free()
+    store.health.settle_s = 0.0  # not wait for 30 s without a refused write
+    again = await client.post(messages, json={"text": "How do I return boots?"})
+    assert again.status == 200, await again.text()
+    assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
+    assert any("writable again" in r.getMessage() for r in caplog.records)
+    await slack_state.remember_thread(thread, conversation, "U1")
+    assert (await slack_state.known_thread(thread)) is not None
+    after, _ = db.stored()
+    assert after[: len(before)] == before and len(after) == len(before) + 2
+    record(
+        "faults",
+        kill="disk-full",
+        disk="postgres_tablespace",
+        status=statuses[-1],
+        code="storage_unavailable",
+        retry_after=response.headers["Retry-After"],
+        logged_errors=len(errors),
+        turns=[len(before), len(db.stored()[0])],
+        ratings=[len(rated_before), len(db.stored()[1])],
+    )
+    await client.close()
+    await slack_state.aclose()
+    await store.aclose()
 
 
 APOLOGY = "we can't save new messages right now"

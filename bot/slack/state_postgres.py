@@ -7,7 +7,8 @@ thread-to-conversation map, the reply turns and the hand-off posts live here, ne
 conversations, rather than in one replica's home folder. A claim is one
 ``INSERT ... ON CONFLICT`` statement, atomic across replicas.
 
-Same tables, queries and schema versions as :class:`bot.slack.state.SqliteSlackState`.
+Same tables, queries and schema versions as :class:`bot.slack.state.SqliteSlackState`,
+and the same StorageUnavailable when the disk is full.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.slack.state import COMPONENT, SlackStateQueries
-from bot.store.postgres_db import Connection, apply_migrations, open_pool
+from bot.store.health import StorageHealth
+from bot.store.postgres_db import (
+    Connection,
+    apply_migrations,
+    database_name,
+    guarded_connection,
+    open_pool,
+)
 from bot.store.sql import postgres_params
 
 # Version n here is version n of bot.slack.state.MIGRATIONS: change both together.
@@ -65,6 +73,7 @@ class PostgresSlackState(SlackStateQueries):
         super().__init__(clock)
         self._pool = open_pool(url, max_size=pool_size, name="slack-state")
         self._closed = False
+        self.health = StorageHealth(f"Slack state {database_name(url)}")
 
     async def open(self) -> None:
         await self._pool.open(wait=True, timeout=30.0)
@@ -75,10 +84,10 @@ class PostgresSlackState(SlackStateQueries):
         self._closed = True
         await self._pool.close()
 
-    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+    def _connection(self, *, writes: bool = False) -> AbstractAsyncContextManager[Connection]:
         if self._closed:
             raise RuntimeError("Slack state is closed")
-        return self._pool.connection()
+        return guarded_connection(self._pool, self.health, writes=writes)
 
     async def _one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
         async with self._connection() as conn:
@@ -87,6 +96,6 @@ class PostgresSlackState(SlackStateQueries):
         return None if row is None else list(row.values())  # dict rows, in column order
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
-        async with self._connection() as conn:
+        async with self._connection(writes=True) as conn:
             cursor = await conn.execute(postgres_params(sql), params)
             return cursor.rowcount

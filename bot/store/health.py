@@ -1,4 +1,5 @@
-"""Whether a store can write, shared by the store that finds out and the health check.
+"""Whether a store can write, shared by the stores that find out (SQLite and PostgreSQL
+alike) and the health check.
 
 A full disk fails every write, often many a second. Its cause is logged once, with the
 file, when the store stops being writable, and once more when it is writable again; in
@@ -15,11 +16,21 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from bot.core.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL's SQLSTATE when a file cannot grow or be written for lack of room (psycopg's
+# errors.DiskFull: "could not extend file ...: No space left on device"; a quota reads the
+# same). The rest of its class 53, insufficient_resources, is not a full disk: out of
+# memory (53200), too many connections (53300), a configured limit such as
+# temp_file_limit (53400), and 53000 itself for exhausted slots (background workers,
+# prepared transactions, locks). Those pass or need a setting changed, not room freed, so
+# they stay errors rather than being called a full disk.
+POSTGRES_DISK_FULL = "53100"
 
 
 def out_of_space(exc: BaseException) -> bool:
@@ -27,6 +38,9 @@ def out_of_space(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         # Extended result codes keep the primary code in the low byte.
         return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL
+    sqlstate = getattr(exc, "sqlstate", None)  # a psycopg.Error, without importing psycopg
+    if isinstance(sqlstate, str):
+        return sqlstate == POSTGRES_DISK_FULL
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -34,7 +48,8 @@ class StorageHealth:
     """The writable state of the store at ``where`` (a path or a database name).
 
     Thread-safe: the SQLite store reports from its worker thread, the web adapter reads
-    from the event loop.
+    from the event loop. A store runs each unit of work inside :meth:`refusing_when_full`
+    and calls :meth:`wrote` after one that wrote.
     """
 
     def __init__(
@@ -58,6 +73,20 @@ class StorageHealth:
     def failing_since(self) -> float | None:
         """When the current outage began (epoch seconds), or None while writable."""
         return self._failing_since
+
+    @contextmanager
+    def refusing_when_full(self) -> Iterator[None]:
+        """Raise StorageUnavailable instead of an error that says the disk is full.
+
+        The failed work stored nothing (its transaction was rolled back) and everything
+        stored before is intact, which is what StorageUnavailable promises.
+        """
+        try:
+            yield
+        except Exception as exc:
+            if out_of_space(exc):
+                raise self.write_failed(exc) from exc
+            raise
 
     def write_failed(self, cause: BaseException) -> StorageUnavailable:
         """Record a write that failed for lack of space; return the domain error to raise."""

@@ -6,6 +6,9 @@ statements and records (:mod:`bot.store.sql`), the same domain errors. Where SQL
 serialises writers with one lock, this store locks only what two replicas could race on:
 a conversation's row while a turn is numbered, and the ``(channel, external_ref)`` key
 while a conversation is created.
+
+A full disk (SQLSTATE 53100) refuses a write with StorageUnavailable, tracked by
+:attr:`PostgresConversationStore.health` exactly as under SQLite.
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ from bot.core.types import (
     StoreCounts,
     Turn,
 )
-from bot.store.postgres_db import Connection, apply_migrations, fetch_all, fetch_one, open_pool
+from bot.store.health import StorageHealth
+from bot.store.postgres_db import (
+    Connection,
+    apply_migrations,
+    database_name,
+    fetch_all,
+    fetch_one,
+    guarded_connection,
+    open_pool,
+)
 from bot.store.postgres_schema import COMPONENT, CURATED_CHANNEL, MIGRATIONS
 from bot.store.sql import (
     COUNTED_GROUPS,
@@ -64,6 +76,7 @@ class PostgresConversationStore:
         self._clock = clock
         self._pool = open_pool(url, max_size=pool_size, name="conversation-store")
         self._closed = False
+        self.health = StorageHealth(f"conversation store {database_name(url)}")
 
     # -- lifetime ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -76,11 +89,12 @@ class PostgresConversationStore:
         self._closed = True
         await self._pool.close()
 
-    def _connection(self) -> AbstractAsyncContextManager[Connection]:
-        """A pooled connection; raises RuntimeError once closed (as the SQLite store does)."""
+    def _connection(self, *, writes: bool = False) -> AbstractAsyncContextManager[Connection]:
+        """A pooled connection on which a full disk raises StorageUnavailable; ``writes``
+        when the work writes. Raises RuntimeError once closed (as the SQLite store does)."""
         if self._closed:
             raise RuntimeError("conversation store is closed")
-        return self._pool.connection()
+        return guarded_connection(self._pool, self.health, writes=writes)
 
     # -- conversations -----------------------------------------------------------------------
     async def create_conversation(
@@ -88,7 +102,7 @@ class PostgresConversationStore:
     ) -> Conversation:
         now = self._clock()
         conversation_id = uuid.uuid4().hex
-        async with self._connection() as conn:
+        async with self._connection(writes=True) as conn:
             # Two replicas may start the same Slack thread at once: one row wins, both see it.
             await conn.execute(
                 _pg(Sql.INSERT_CONVERSATION),
@@ -110,7 +124,7 @@ class PostgresConversationStore:
         return None if row is None else conversation_of(row)
 
     async def set_state(self, conversation_id: str, state: ConversationState) -> None:
-        async with self._connection() as conn:
+        async with self._connection(writes=True) as conn:
             cursor = await conn.execute(
                 _pg(Sql.SET_STATE),
                 (ConversationState(state).value, self._clock(), conversation_id),
@@ -132,7 +146,7 @@ class PostgresConversationStore:
         index_version: str | None = None,
         model_version: str | None = None,
     ) -> Turn:
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection(writes=True) as conn, conn.transaction():
             turn = new_turn(
                 conversation_id,
                 role,
@@ -169,7 +183,7 @@ class PostgresConversationStore:
 
     # -- ratings -----------------------------------------------------------------------------
     async def add_rating(self, rating: Rating) -> None:
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection(writes=True) as conn, conn.transaction():
             await _require_turn(conn, rating.turn_id)
             await conn.execute(
                 _pg(Sql.UPSERT_RATING),
@@ -183,7 +197,7 @@ class PostgresConversationStore:
 
     # -- flags -------------------------------------------------------------------------------
     async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection(writes=True) as conn, conn.transaction():
             turn = await _require_turn(conn, turn_id)
             await conn.execute(
                 _pg(Sql.INSERT_FLAG),
@@ -214,7 +228,7 @@ class PostgresConversationStore:
         """Set a flag's review outcome (any status; OPEN reopens it). Raises FlagNotFound."""
         status = FlagStatus(status)
         reopened = status is FlagStatus.OPEN
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection(writes=True) as conn, conn.transaction():
             cursor = await conn.execute(
                 _pg(Sql.RESOLVE_FLAG),
                 (
@@ -232,7 +246,7 @@ class PostgresConversationStore:
         status = FlagStatus(status)
         if status is FlagStatus.OPEN:
             raise ValueError("resolve_turn_flags needs a closing status, not OPEN")
-        async with self._connection() as conn:
+        async with self._connection(writes=True) as conn:
             cursor = await conn.execute(
                 _pg(Sql.RESOLVE_TURN_FLAGS), (status.value, self._clock(), resolved_by, turn_id)
             )
@@ -243,7 +257,7 @@ class PostgresConversationStore:
         self, question: str, answer: str, *, created_by: str, turn_id: str | None = None
     ) -> Correction:
         now = self._clock()
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection(writes=True) as conn, conn.transaction():
             if turn_id is not None:
                 await _require_turn(conn, turn_id)
             row = await fetch_one(

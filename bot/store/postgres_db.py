@@ -1,5 +1,9 @@
 """A PostgreSQL connection pool (psycopg 3, async) and schema migrations per component.
 
+:func:`guarded_connection` hands out a pooled connection through which a full disk
+(SQLSTATE 53100) is the domain error StorageUnavailable, tracked by the same
+:class:`bot.store.health.StorageHealth` as a full disk under SQLite.
+
 The bookkeeping mirrors :mod:`retrieval.sqlite_db`: a ``schema_migrations`` table records
 which of a component's ordered scripts ran, so a PostgreSQL database and a SQLite file of
 the same release carry the same schema versions. Several replicas may start at once: the
@@ -10,12 +14,16 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from bot.store.health import StorageHealth
 
 Connection = AsyncConnection[DictRow]
 
@@ -31,6 +39,32 @@ def open_pool(url: str, *, max_size: int, name: str) -> AsyncConnectionPool[Conn
         open=False,
         connection_class=AsyncConnection[DictRow],
     )
+
+
+def database_name(url: str) -> str:
+    """``database on host:port`` for logs: the URL without its user and password."""
+    params = conninfo_to_dict(url)
+    where = params.get("host") or "localhost"
+    if params.get("port"):
+        where = f"{where}:{params['port']}"
+    return f"database {params.get('dbname') or params.get('user') or '?'} on {where}"
+
+
+@asynccontextmanager
+async def guarded_connection(
+    pool: AsyncConnectionPool[Connection], health: StorageHealth, *, writes: bool
+) -> AsyncIterator[Connection]:
+    """A pooled connection whose full-disk errors raise StorageUnavailable.
+
+    The work done on it (and its transaction, if it opens one) is complete when the block
+    ends; ``writes`` says that it wrote, so that a success tells ``health`` there is room
+    again. A read succeeds on a full disk and so tells nothing.
+    """
+    with health.refusing_when_full():
+        async with pool.connection() as conn:
+            yield conn
+    if writes:
+        health.wrote()
 
 
 def lock_key(name: str) -> int:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from bot.store.health import StorageHealth, out_of_space
+from bot.store.health import StorageHealth
 from retrieval.sqlite_db import apply_migrations, connect
 
 _T = TypeVar("_T")
@@ -59,14 +59,10 @@ class SqliteWorker:
         return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
 
     def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        try:
+        with self.health.refusing_when_full():
             conn = self._connection()
             changes = conn.total_changes
             result = work(conn)
-        except Exception as exc:
-            if out_of_space(exc):
-                raise self.health.write_failed(exc) from exc
-            raise
         if conn.total_changes != changes:  # it wrote, so there is room again
             self.health.wrote()
         return result
