@@ -806,8 +806,35 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
             status="kept",
             reason="worse than live by more than 0.02: held_out_rouge_l -0.100",
             figures={
-                "candidate": {"held_out_rouge_l": 0.3125},
-                "live": {"held_out_rouge_l": 0.4125},
+                "candidate": {
+                    "held_out_rouge_l": 0.3125,
+                    "held_out_facts": 0.25,
+                    "corrections_grounded": 0.5,
+                    "corrections_facts": 0.75,
+                },
+                "live": {
+                    "held_out_rouge_l": 0.4125,
+                    "held_out_facts": 0.125,
+                    "corrections_grounded": 0.0,
+                    "corrections_facts": 0.0,
+                },
+                "embedder": {
+                    "status": "kept",
+                    "reason": "worse than the live pair by more than 0.02: top1 worse by 0.100",
+                    "live_index_version": 3,
+                    "candidate_index_version": 4,
+                    "data": {
+                        "messages": 120,
+                        "answers": 17,
+                        "corrections_trained": 2,
+                        "validation": 11,
+                        "corrections_probed": 2,
+                        "abandoned_candidates_removed": 1,
+                    },
+                    "candidate": {"top1": 0.5, "recall_at_5": 0.875, "corrections_top1": 1.0},
+                    "live": {"top1": 0.6, "recall_at_5": 0.8125, "corrections_top1": 0.5},
+                    "tuning_seconds": 42.0,
+                },
             },
         )
     finally:
@@ -817,4 +844,17 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
     assert "Retraining cycles" in text
     assert "42 conversations · 3 approved · 2 corrected · 1 rejected" in text
     assert "v0002 vs v0001" in text and "0.312 vs 0.412" in text
+    # The gate's newer figures, candidate vs live.
+    assert "facts stated 0.250 vs 0.125" in text
+    assert "corrections grounded 0.500 vs 0.000" in text
+    assert "corrections facts stated 0.750 vs 0.000" in text
     assert "kept" in text and "worse than live by more than 0.02" in text
+    # The embedder step: its data, its figures against the live pair, its decision.
+    assert "index v4 vs v3" in text
+    assert "top-1 0.500 vs 0.600" in text and "recall@5 0.875 vs 0.812" in text
+    assert "corrections retrieved 1.000 vs 0.500" in text
+    assert "120 messages · 17 answers · 2 corrections trained · 11 validating" in text
+    assert "1 abandoned candidates removed" in text and "tuned 42 s" in text
+    assert "top1 worse by 0.100" in text
+    # A figure a cycle did not measure is left out, not shown as zero.
+    assert "hand-off recall" not in text and "wrong answers" not in text
