@@ -1,8 +1,10 @@
 """Evaluation on held-out conversations: answer match and grounding, against baselines.
 
 Answer match is ROUGE-L F1 against the agent's real reply. Grounded share is the share of
-replies whose facts (codes, URLs, numbers, amounts) all appear in what the model was shown
-(the retrieved exchanges and the conversation) and that are not fact-free where the agent's
+replies whose facts (codes, URLs, numbers, amounts) are all backed by what the model was
+shown, by the engine's rule (the replies of the retrieved exchanges and of the
+conversation; of the customer's words only their order or ticket number named as such:
+:func:`finetune.examples.reply_evidence`), and that are not fact-free where the agent's
 reply states facts: polite text without the article code or the link is no answer, and
 would otherwise count as grounded since it invents nothing. Facts share is the share of
 the replies to fact-stating references that state every one of those facts. The same
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 
 from rouge_score import rouge_scorer
 
-from finetune.examples import evidence_texts
+from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
-from retrieval.facts import extract_facts, supported_facts, unsupported_facts
+from retrieval.facts import extract_facts, supported_facts
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,13 @@ def is_grounded(reply: str, case: EvalCase, *, handed_off: bool) -> bool:
     """The reply states no fact missing from what the model was shown, and is not fact-free
     where the reference states facts, unless it hands off when the evidence did not hold
     them (the right call then: the model had nothing to take them from)."""
-    shown = evidence_texts(case.request.history, case.request.customer_text, case.request.evidence)
-    if unsupported_facts(reply, shown):
+    request = case.request
+    shown = reply_evidence(request.history, request.customer_text, request.evidence)
+    if shown.unsupported(reply):
         return False
-    reference = extract_facts(case.reference)
-    if not reference or extract_facts(reply):
+    if not extract_facts(case.reference) or extract_facts(reply):
         return True
-    return handed_off and bool(reference - supported_facts(shown))
+    return handed_off and bool(shown.unsupported(case.reference))
 
 
 def states_reference_facts(reply: str, case: EvalCase) -> bool:

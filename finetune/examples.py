@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from finetune.prompting import PromptRequest
-from retrieval.facts import extract_facts, supported_facts
+from retrieval.facts import GroundingEvidence, extract_facts, grounding_evidence, supported_facts
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
 
 if TYPE_CHECKING:
@@ -243,21 +243,26 @@ def backs(candidate: str, target: str) -> bool:
 
 
 def is_grounded(turn: Turn, evidence: Sequence[RetrievedExchange]) -> bool:
-    """Every fact of the turn's reply appears in the evidence or the conversation itself."""
-    facts = extract_facts(turn.reply)
-    if not facts:
-        return True
-    return not facts - supported_facts(evidence_texts(turn.history, turn.customer_text, evidence))
+    """Every fact of the turn's reply is backed as the engine requires (:func:`reply_evidence`):
+    a reply that repeats a fact only the customer typed would be refused when served, so
+    it is no target to learn."""
+    return not reply_evidence(turn.history, turn.customer_text, evidence).unsupported(turn.reply)
 
 
-def evidence_texts(
+def reply_evidence(
     history: Sequence[LogMessage], customer_text: str, evidence: Sequence[RetrievedExchange]
-) -> list[str]:
-    """Everything a reply may take facts from: retrieved exchanges and the conversation."""
-    texts = [customer_text, *(m.text for m in history)]
-    for hit in evidence:
-        texts.extend((hit.customer_text, hit.agent_reply))
-    return texts
+) -> GroundingEvidence:
+    """What a reply may take facts from, by the engine's rule
+    (:func:`retrieval.facts.grounding_evidence`): the agent replies of the retrieved
+    exchanges and the conversation's earlier replies; of the customer's words only their
+    order or ticket number, named as such, and never a past customer's question.
+
+    A logged ``agent`` turn is read as the bot's (the order and ticket numbers it names
+    back nothing): the exported feedback holds the bot's turns under that role, and the
+    bot's acknowledgement of the customer's order number is still the customer's word.
+    """
+    earlier = (("bot" if m.role == "agent" else m.role, m.text) for m in history)
+    return grounding_evidence((hit.agent_reply for hit in evidence), earlier, customer_text)
 
 
 def _distinct_replies(hits: Iterable[RetrievedExchange]) -> list[RetrievedExchange]:
