@@ -345,6 +345,13 @@ def access_fault_rows(sections: dict[str, list[dict[str, Any]]]) -> list[Row]:
             )
             table.append(("faults", f"disk full ({f['disk']})", figures))
             continue
+        if f["kill"] == "disk-full (dashboard)":
+            figures = (
+                f"HTTP {f['status']} for {', '.join(f['refused'])}; typed text kept, "
+                f"state unchanged {f['unchanged']}"
+            )
+            table.append(("faults", f"disk full, dashboard ({f['disk']})", figures))
+            continue
         figures = (
             f"ratings {f['ratings'][0]}->{f['ratings'][1]}, "
             f"corrections {f['corrections'][0]}->{f['corrections'][1]}, "

@@ -14,6 +14,10 @@ Slack tables in a tablespace on a small tmpfs, filled the same way, so that the 
 itself answers SQLSTATE 53100 disk_full ("could not extend file ... No space left on
 device"), while its catalogs and WAL stay on a disk with room, as when a data volume fills.
 
+What an operator acting in the dashboard must see: a 503 page that says nothing was saved
+and keeps what they typed; an action that was done but could not be written to the review
+log says so.
+
 What a customer must see: the web API answers 503 ``storage_unavailable`` with
 ``Retry-After``, the widget says so politely and keeps what was typed, Slack posts an
 apology in the thread. What an operator must see: the cause logged once, with the file;
@@ -37,9 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.app import STORE, create_app
 from bot.core.errors import StorageUnavailable
+from bot.ops.keys import DATABASE
+from bot.ops.storage import ReviewAction
 from bot.settings import load_settings
 from bot.slack.state import Thread
 from bot.slack.state_postgres import PostgresSlackState
@@ -49,6 +56,7 @@ from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
 from tests.fakes import FakeRetriever, source
 from tests.hardening_support import UNLIMITED, live_server, record
 from tests.postgres_server import PostgresServer
+from tests.test_ops import Site, add_operator, logged_in, post
 from tests.test_slack import (  # noqa: F401 - slack_api and start are fixtures
     SUPPORT,
     SlackHarness,
@@ -524,3 +532,198 @@ def test_the_widget_says_so_and_keeps_what_was_typed(
         box.press("Enter")
         expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS.agent_reply)
         expect(status).to_have_text("")
+
+
+# -- the dashboard ------------------------------------------------------------------------------
+def _dashboard(app: web.Application) -> web.Application:
+    (found,) = [
+        r.get_info()["app"]
+        for r in app.router.resources()
+        if isinstance(r, web.PrefixedSubAppResource)
+    ]
+    return found  # type: ignore[no-any-return]
+
+
+class Flagged:
+    """A site with a logged-in operator and two replies waiting for review."""
+
+    def __init__(self, site: Site, store: SqliteConversationStore, token: str) -> None:
+        self.site, self.store, self.token = site, store, token
+
+    async def conversation(self) -> str:
+        created = await self.site.client.post("/api/conversations")
+        return str((await created.json())["conversation_id"])
+
+    async def ask(self, text: str, conversation_id: str) -> Any:
+        return await self.site.client.post(
+            f"/api/conversations/{conversation_id}/messages", json={"text": text}
+        )
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with _read_only(self.site.database) as conn:
+            return conn.execute(sql).fetchall()
+
+    def state(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Everything an operator's action could change."""
+        return {
+            "flags": self.rows("SELECT id, status, resolved_by FROM bot_flags ORDER BY id"),
+            "corrections": self.rows("SELECT id, answer FROM bot_corrections ORDER BY id"),
+            "turns": self.rows("SELECT id, text FROM bot_turns ORDER BY rowid"),
+            "states": self.rows("SELECT id, state FROM bot_conversations ORDER BY id"),
+            "log": self.rows("SELECT id, action FROM ops_actions ORDER BY id"),
+        }
+
+
+async def _flagged_site(aiohttp_client: Any, home: Path) -> tuple[Flagged, str, str, str]:
+    """(the site, a thumbs-down turn, a hand-off turn, the hand-off's conversation)."""
+    database = home / "supportbot.db"
+    database.parent.mkdir(parents=True)
+    store = SqliteConversationStore(database)
+    await store.open()
+    add_operator(database)
+    app = create_app(
+        load_settings(home=home, web=UNLIMITED),
+        retriever=FakeRetriever(answers=[RETURNS]),
+        store=store,
+    )
+    site = Site(await aiohttp_client(app), app, database)
+    flagged = Flagged(site, store, await logged_in(site))
+    answered = await (
+        await flagged.ask("How do I return boots?", await flagged.conversation())
+    ).json()
+    rated = await site.client.post(
+        f"/api/turns/{answered['turn_id']}/rating", json={"rating": "down"}
+    )
+    assert rated.status in (200, 204)
+    handoff_cid = await flagged.conversation()
+    assert (await flagged.ask("How do I return boots?", handoff_cid)).status == 200
+    requested = await site.client.post(f"/api/conversations/{handoff_cid}/handoff")
+    assert requested.status in (200, 201)
+    ((handoff_turn,),) = flagged.rows("SELECT turn_id FROM bot_flags WHERE reason = 'handoff'")
+    assert len(flagged.rows("SELECT id FROM bot_flags WHERE status = 'open'")) == 2
+    return flagged, answered["turn_id"], handoff_turn, handoff_cid
+
+
+TYPED_ANSWER = "Unworn boots can be returned within 30 days (KB-RET-01). " + "y" * 1850
+TYPED_REPLY = "Hi, Sam here: a courier collects the boots tomorrow. " + "z" * 1850
+
+
+async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_was_typed(
+    aiohttp_client: Any, disk: FullDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    flagged, rated_turn, handoff_turn, handoff_cid = await _flagged_site(aiohttp_client, disk.home)
+    site, token = flagged.site, flagged.token
+    database = _dashboard(site.app)[DATABASE]
+
+    async def on_dashboard(work: Work) -> object:
+        return await database.run(lambda store: work(store._conn))
+
+    def no_wal_left(conn: sqlite3.Connection) -> None:
+        # On the real disk a write appends to the WAL first: emptied before the disk is
+        # filled, every write needs room, however small (an approval changes a few bytes).
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    if disk.kind == "tmpfs":
+        await flagged.store._run(no_wal_left)
+    caplog.set_level(logging.WARNING)
+    await disk.fill(flagged.store._run, on_dashboard)
+    for _ in range(300):  # until the room left inside the files is used up
+        if (await flagged.ask(BIG, handoff_cid)).status == 503:
+            break
+    before = flagged.state()
+
+    # The operator's message to the customer: refused politely, and kept in its box.
+    sent = await post(site, f"/ops/conversations/{handoff_cid}/reply", token, text=TYPED_REPLY)
+    page = await sent.text()
+    assert sent.status == 503 and sent.headers["Retry-After"] == "60"
+    assert "Your message was not saved: the disk is full" in page
+    assert "what you typed is kept below" in page and f">{TYPED_REPLY}</textarea>" in page
+    refused = {"reply": sent.status}
+    if disk.kind == "tmpfs":
+        # Under the page limit a row changed in place, or one that fits in a page with
+        # room left, is still written; on a real full disk nothing is.
+        corrected = await post(site, f"/ops/turns/{rated_turn}/correct", token, answer=TYPED_ANSWER)
+        page = await corrected.text()
+        assert corrected.status == 503 and "The correction was not saved" in page
+        assert f">{TYPED_ANSWER}</textarea>" in page
+        rejected = await post(site, f"/ops/turns/{rated_turn}/reject", token, reason="Off <topic>")
+        page = await rejected.text()
+        assert rejected.status == 503 and "The rejection was not saved" in page
+        assert 'value="Off &lt;topic&gt;"' in page
+        for action, turn_id, said in (
+            ("approve", rated_turn, "The approval was not saved"),
+            ("resolve", handoff_turn, "Resolving the hand-off was not saved"),
+        ):
+            response = await post(site, f"/ops/turns/{turn_id}/{action}", token)
+            assert response.status == 503 and said in await response.text(), action
+            assert response.headers["Retry-After"] == "60"
+            refused[action] = response.status
+        refused |= {"correct": corrected.status, "reject": rejected.status}
+    assert set(refused.values()) == {503}
+    # Nothing of them was stored, and nothing before was lost; the cause was logged once
+    # (per store), never as a traceback.
+    unchanged = flagged.state() == before
+    assert unchanged
+    assert len(before["flags"]) == 2 and {s for _, s, _ in before["flags"]} == {"open"}
+    assert 1 <= len(_health_errors(caplog)) <= 2
+    assert not [r for r in caplog.records if r.exc_info is not None]
+
+    # Room again: the same actions go through.
+    await disk.free(flagged.store._run, on_dashboard)
+    sent = await post(site, f"/ops/conversations/{handoff_cid}/reply", token, text=TYPED_REPLY)
+    assert sent.status == 303 and "notice=replied" in sent.headers["Location"]
+    approved = await post(site, f"/ops/turns/{rated_turn}/approve", token)
+    assert approved.status == 303 and "notice=approved" in approved.headers["Location"]
+    assert "unlogged" not in approved.headers["Location"]
+    assert [a for _, a in flagged.rows("SELECT id, action FROM ops_actions")] == [
+        "reply",
+        "approve",
+    ]
+    record(
+        "faults",
+        kill="disk-full (dashboard)",
+        disk=disk.kind,
+        status=503,
+        refused=sorted(refused),
+        unchanged=unchanged,
+    )
+    await site.client.close()
+    flagged.store.close()
+
+
+async def test_an_action_done_when_only_the_review_log_is_full_says_so(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    flagged, rated_turn, _, _ = await _flagged_site(aiohttp_client, tmp_path / "home")
+    site, token = flagged.site, flagged.token
+    database = _dashboard(site.app)[DATABASE]
+    ((conversation_id,),) = flagged.rows(
+        f"SELECT conversation_id FROM bot_turns WHERE id = '{rated_turn}'"
+    )
+
+    def fill_the_review_log(store: Any) -> int:
+        # Only the dashboard's own connection may not grow the file; rows as long as the
+        # approval's (same ids, no note) until one is refused: then so is the approval.
+        conn: sqlite3.Connection = store._conn
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        for n in range(100_000):
+            try:
+                store.log_action("alice", ReviewAction.APPROVE, conversation_id, rated_turn, "")
+            except sqlite3.OperationalError:
+                return n
+        raise AssertionError("the review log never filled")
+
+    filled = await database.run(fill_the_review_log)
+    assert filled > 0 and len(flagged.rows("SELECT id FROM ops_actions")) == filled
+    approved = await post(site, f"/ops/turns/{rated_turn}/approve", token)
+    location = approved.headers["Location"]
+    assert approved.status == 303 and "notice=approved" in location and "unlogged=1" in location
+    assert ("approved", "alice") in [(s, b) for _, s, b in flagged.state()["flags"]]
+    view = await site.client.get(location)
+    text = await view.text()
+    assert view.status == 200 and "Reply approved." in text
+    assert "the review log could not record who did it" in text
+    assert len(flagged.rows("SELECT id FROM ops_actions")) == filled  # as the page says
+    await site.client.close()
+    flagged.store.close()

@@ -18,8 +18,14 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from bot.core.errors import ConversationNotFound, FlagNotFound, InvalidMessage, TurnNotFound
-from bot.ops import auth, metrics, views
+from bot.core.errors import (
+    ConversationNotFound,
+    FlagNotFound,
+    InvalidMessage,
+    StorageUnavailable,
+    TurnNotFound,
+)
+from bot.ops import actions, auth, metrics, views
 from bot.ops.auth import OpsError, is_api
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
@@ -34,6 +40,7 @@ from bot.ops.keys import (
     ReviewEngine,
 )
 from bot.ops.render import make_environment, render
+from bot.store.health import out_of_space
 from bot.web.errors import json_response
 from bot.web.keys import ENGINE
 from bot.web.middlewares import Handler
@@ -93,17 +100,17 @@ def build_dashboard(config: OpsConfig) -> web.Application:
             web.get("/", views.queue, name="queue"),
             web.get("/conversations/{conversation_id}", views.conversation, name="conversation"),
             web.post(
-                "/conversations/{conversation_id}/reply", views.reply, name="conversation_reply"
+                "/conversations/{conversation_id}/reply", actions.reply, name="conversation_reply"
             ),
             web.post(
                 "/conversations/{conversation_id}/hand-back",
-                views.hand_back,
+                actions.hand_back,
                 name="conversation_hand_back",
             ),
-            web.post("/turns/{turn_id}/approve", views.approve, name="turn_approve"),
-            web.post("/turns/{turn_id}/correct", views.correct, name="turn_correct"),
-            web.post("/turns/{turn_id}/reject", views.reject, name="turn_reject"),
-            web.post("/turns/{turn_id}/resolve", views.resolve_handoff, name="turn_resolve"),
+            web.post("/turns/{turn_id}/approve", actions.approve, name="turn_approve"),
+            web.post("/turns/{turn_id}/correct", actions.correct, name="turn_correct"),
+            web.post("/turns/{turn_id}/reject", actions.reject, name="turn_reject"),
+            web.post("/turns/{turn_id}/resolve", actions.resolve_handoff, name="turn_resolve"),
             web.get("/metrics", metrics.metrics_page, name="metrics"),
             web.get("/api/metrics", metrics.metrics_json, name="api_metrics"),
             web.static("/static", STATIC, name="static"),
@@ -157,6 +164,8 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
         )
     except InvalidMessage as exc:
         return await _error(request, OpsError(422, "Not possible", str(exc)))
+    except StorageUnavailable:  # the store logged the cause once
+        return await _error(request, actions.storage_full_error())
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -165,7 +174,10 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
         return await _error(request, OpsError(exc.status, title, message))
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        if out_of_space(exc):  # a write outside the stores (the curated answers' index)
+            log.error("dashboard %s %s: the disk is full (%s)", request.method, request.path, exc)
+            return await _error(request, actions.storage_full_error())
         log.exception("dashboard error on %s %s", request.method, request.path)
         return await _error(
             request, OpsError(500, "Something went wrong", "The action failed on our side.")

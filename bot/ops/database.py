@@ -5,6 +5,9 @@ sessions, the review log) and one opened ``query_only`` for reading the other co
 tables (:mod:`bot.ops.queries`), so that no dashboard page can write to them by mistake.
 When the conversations live in PostgreSQL (replicas), the reading connection goes there,
 read-only; the ``ops_*`` tables stay in the home folder the replicas share.
+
+A write to the ``ops_*`` tables that finds the disk full raises StorageUnavailable, as the
+conversation store's do (:class:`bot.store.health.StorageHealth`, which logs it once).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from bot.ops.storage import DashboardStore
+from bot.store.health import StorageHealth
 from retrieval.sqlite_db import connect
 
 _T = TypeVar("_T")
@@ -42,6 +46,7 @@ class DashboardDatabase:
         self._store: DashboardStore | None = None
         self._reader: sqlite3.Connection | None = None
         self._closed = False
+        self.health = StorageHealth(f"dashboard {path}")
 
     async def open(self) -> None:
         await self.run(lambda store: None)
@@ -54,8 +59,19 @@ class DashboardDatabase:
         self._executor.shutdown(wait=True)
 
     async def run(self, work: Callable[[DashboardStore], _T]) -> _T:
-        """``work(store)`` in the worker thread: the dashboard's own tables."""
-        return await self._submit(lambda: work(self._own()))
+        """``work(store)`` in the worker thread: the dashboard's own tables.
+
+        Raises StorageUnavailable when it had to write and the disk is full."""
+        return await self._submit(lambda: self._guarded(work))
+
+    def _guarded(self, work: Callable[[DashboardStore], _T]) -> _T:
+        with self.health.refusing_when_full():
+            store = self._own()
+            changes = store.changes
+            result = work(store)
+        if store.changes != changes:  # it wrote, so there is room again
+            self.health.wrote()
+        return result
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` in the worker thread, on the read-only connection."""

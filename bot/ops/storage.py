@@ -147,6 +147,11 @@ class DashboardStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def changes(self) -> int:
+        """Rows written through this store so far (to tell a write from a read)."""
+        return self._conn.total_changes
+
     # -- operators ---------------------------------------------------------------------------
     def add_operator(self, name: str, password: str) -> Operator:
         """Raises InvalidOperatorName, WeakPassword, OperatorExists."""
