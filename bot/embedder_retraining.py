@@ -16,7 +16,7 @@
 
 A cycle killed anywhere before that transaction leaves the live pair serving; the candidate
 it left behind was never live, so ``rollback --retrieval`` skips it and the next cycle
-deletes it.
+deletes it, recorded or not (an embedder killed while re-embedding is not yet recorded).
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ from bot.calibration import (
 )
 from bot.retrieval_training import RetrievalFigures, labelled_messages, measure
 from finetune.cycles import CycleLock
+from finetune.leftovers import (
+    WRITER_FILE,
+    dead_writers_folders,
+    remove_dead_writers_folders,
+    writer_marker,
+)
+from retrieval.artifacts import write_json
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase, Query
@@ -217,6 +224,9 @@ def retrain_embedder(
     removed = discard_abandoned_candidates(knowledge)
     if removed:
         report.data["abandoned_candidates_removed"] = removed
+    folders = remove_unrecorded_candidates(knowledge, embedders_root)
+    if folders:
+        report.data["abandoned_folders_removed"] = folders
     skipped = skip_reason(knowledge, config, budget_s)
     if skipped is not None:
         report.reason = skipped
@@ -257,9 +267,14 @@ def retrain_embedder(
         report.reason = "tuning found nothing better on its validation split; nothing published"
         return _done(report, start)
 
+    # Re-embedding takes minutes: killed meanwhile, this cycle leaves a folder nothing
+    # records yet, which the marker lets the next cycle delete.
+    write_json(folder / WRITER_FILE, writer_marker())
     candidate_embedder = knowledge.embedder_at(str(folder))
     try:
-        staged = knowledge.stage_reembedded(candidate_embedder, progress=progress)
+        staged = knowledge.stage_reembedded(
+            candidate_embedder, progress=progress, extra_files={WRITER_FILE: writer_marker()}
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no version refers to it
         raise
@@ -359,6 +374,22 @@ def discard_abandoned_candidates(knowledge: KnowledgeBase) -> int:
         log.warning("deleting index version %s left by a killed cycle", version.id)
         knowledge.discard(version)
     return len(abandoned)
+
+
+def remove_unrecorded_candidates(knowledge: KnowledgeBase, embedders_root: Path) -> int:
+    """Delete the folders a killed cycle published but never recorded: index folders no
+    index version names, and tuned embedders no index version uses (with the vectors
+    cached for them, since a later version may reuse the folder's name). Only folders
+    whose writing process is dead go (finetune/leftovers.py). Returns how many."""
+    versions = knowledge.store.index_versions()
+    removed = remove_dead_writers_folders(knowledge.index_root, [v.folder for v in versions])
+    in_use = [v.embedder_location for v in versions if v.embedder_location is not None]
+    embedders = dead_writers_folders(embedders_root, in_use)
+    for folder in embedders:
+        log.warning("deleting embedder %s: left by a killed cycle, used by no index", folder)
+        knowledge.store.drop_cached_vectors(knowledge.embedder_at(str(folder)).model_id)
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(removed) + len(embedders)
 
 
 def _store_calibration(

@@ -198,7 +198,7 @@ class CycleLock:
             return True
         if row["owner_host"] != self.owner.host:
             return False  # cannot see the process: only the heartbeat tells
-        return not _alive(int(row["owner_pid"]), str(row["owner_start"]))
+        return not process_alive(int(row["owner_pid"]), str(row["owner_start"]))
 
     def _beat(self) -> None:
         conn = _open(self.database)
@@ -337,7 +337,8 @@ def _open(database: Path) -> sqlite3.Connection:
     return conn
 
 
-def _alive(pid: int, start: str) -> bool:
+def process_alive(pid: int, start: str) -> bool:
+    """Whether process ``pid`` runs, and is the one started at ``start`` (not a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -9,7 +9,8 @@ only if no gate figure is worse than the live one's by more than ``tolerance``.
 
 Only one cycle runs at a time (:class:`finetune.cycles.CycleLock`). Promotion is the last
 step and one transaction, so a cycle that fails or is killed anywhere leaves the live
-adapter serving; its record stays "running" until the next cycle marks it abandoned.
+adapter serving; its record stays "running" until the next cycle marks it abandoned and
+deletes the candidate folder it published but never registered (finetune/leftovers.py).
 The bot supplies the logs and the feedback as plain records; nothing here imports it.
 """
 
@@ -36,6 +37,7 @@ from finetune.examples import (
     split_held_out,
     split_validation,
 )
+from finetune.leftovers import WRITER_FILE, remove_dead_writers_folders, writer_marker
 from finetune.pipeline import GeneratorPaths
 from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
@@ -245,10 +247,17 @@ def run_cycle(
         registry = ModelRegistry.open(paths.database)
         cycles = CycleLog.open(paths.database)
         try:
+            # A killed cycle's candidate published but never registered: nothing names it.
+            leftovers = remove_dead_writers_folders(
+                paths.adapters, [a.folder for a in registry.adapters()]
+            )
             live = registry.live_adapter()
             data = assemble_training_set(logs, feedback, policy, config)
+            counts = dict(data.counts)
+            if leftovers:
+                counts["abandoned_adapters_removed"] = len(leftovers)
             cycle_id = cycles.start(
-                owner=str(lock.owner), live_adapter_id=live.id if live else None, data=data.counts
+                owner=str(lock.owner), live_adapter_id=live.id if live else None, data=counts
             )
             try:
                 if before_training is not None:
@@ -451,6 +460,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
             base_folder=base_record.folder,
             metrics=metrics,
             training_conversations=fit,
+            extra_files={WRITER_FILE: writer_marker()},
         )
         return registry.register_adapter(
             folder,

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -287,14 +288,28 @@ class KnowledgeBase:
             self._serving, self._version = _Serving(embedder, index), version
             return SyncReport(version, len(index), 0, True, self._embedded_count - before_embedded)
 
-    def stage_reembedded(self, embedder: Embedder, *, progress: bool = False) -> IndexVersion:
+    def stage_reembedded(
+        self,
+        embedder: Embedder,
+        *,
+        progress: bool = False,
+        extra_files: Mapping[str, Any] | None = None,
+    ) -> IndexVersion:
         """Build the whole index with ``embedder`` and record it as a candidate version that
-        nothing serves until :meth:`make_live`; what this object serves is unchanged."""
+        nothing serves until :meth:`make_live`; what this object serves is unchanged.
+        ``extra_files`` (name -> JSON payload) are written into the version folder."""
         with self._write_lock:
-            return self._build_with(embedder, live=False, progress=progress)[1]
+            return self._build_with(
+                embedder, live=False, progress=progress, extra_files=extra_files
+            )[1]
 
     def _build_with(
-        self, embedder: Embedder, *, live: bool, progress: bool
+        self,
+        embedder: Embedder,
+        *,
+        live: bool,
+        progress: bool,
+        extra_files: Mapping[str, Any] | None = None,
     ) -> tuple[VectorIndex, IndexVersion]:
         remove_stale_temporaries(self.index_root)
         ids = sorted(self.store.live_entry_ids())
@@ -304,7 +319,9 @@ class KnowledgeBase:
             self.params,
             embedder.dimension,
         )
-        return index, self._publish(index, embedder, max(ids, default=0), live=live)
+        return index, self._publish(
+            index, embedder, max(ids, default=0), live=live, extra_files=extra_files
+        )
 
     def make_live(self, version_id: int) -> IndexVersion:
         """Serve a recorded version (a promoted candidate, or a rollback target) from now on,
@@ -360,11 +377,19 @@ class KnowledgeBase:
             return self.make_live(to)
 
     def _publish(
-        self, index: VectorIndex, embedder: Embedder, max_entry_id: int, *, live: bool = True
+        self,
+        index: VectorIndex,
+        embedder: Embedder,
+        max_entry_id: int,
+        *,
+        live: bool = True,
+        extra_files: Mapping[str, Any] | None = None,
     ) -> IndexVersion:
         tuned = embedder is not self.configured_embedder
         with staged_version(self.index_root) as staged:
             index.save(staged.path)
+            for name, payload in (extra_files or {}).items():
+                write_json(staged.path / name, payload)
             write_json(
                 staged.path / "manifest.json",
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -579,6 +580,109 @@ def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
     assert live.folder.name == ("v0002" if report.promoted else "v0001")
 
 
+_KILLED_BEFORE_REGISTERING = """
+import json, os, signal, sys
+from pathlib import Path
+from finetune.config import GeneratorConfig
+from finetune.pipeline import GeneratorPaths
+from finetune.registry import ModelRegistry
+from finetune.retrain import RetrainPolicy, run_cycle
+from finetune.testing import InMemoryRetriever, toy_conversations
+
+home, config, policy = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+logs = toy_conversations(repeats=2)
+
+def die(self, *args, **kwargs):  # the candidate is published: die before it is registered
+    os.kill(os.getpid(), signal.SIGKILL)
+
+ModelRegistry.register_adapter = die
+run_cycle(
+    logs=logs, feedback=[], retriever=InMemoryRetriever(logs),
+    config=GeneratorConfig(**config), policy=RetrainPolicy(**policy),
+    paths=GeneratorPaths.under(home), progress=False,
+)
+"""
+
+
+def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
+    paths: GeneratorPaths,
+) -> None:
+    from finetune.leftovers import WRITER_FILE, writer_marker
+    from finetune.retrain import train_candidate
+
+    better = {"held_out_rouge_l": 0.9, "held_out_grounded": 1.0}
+    # A first cycle promotes v0002: v0001 is now the previously live version, kept for rollback.
+    first = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        evaluate=_scripted({"held_out_rouge_l": 0.1, "held_out_grounded": 1.0}, better),
+        progress=False,
+    )
+    assert first.promoted and _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
+
+    home = paths.database.parent
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_BEFORE_REGISTERING,
+            str(home),
+            CONFIG.model_dump_json(),
+            json.dumps(POLICY.__dict__),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    orphan = paths.adapters / "v0003"
+    assert (orphan / "adapter_model.safetensors").is_file() and (orphan / WRITER_FILE).is_file()
+    registry = ModelRegistry.open(paths.database)
+    try:
+        assert [a.folder.name for a in registry.adapters()] == ["v0001", "v0002"]
+    finally:
+        registry.close()
+    # Another job publishing right now (its process alive) is about to register its folder:
+    # unreferenced too, but not a dead cycle's, so it stays.
+    publishing = paths.adapters / "v0007"
+    shutil.copytree(orphan, publishing)
+    (publishing / WRITER_FILE).write_text(json.dumps(writer_marker()), encoding="utf-8")
+
+    seen: list[set[str]] = []
+
+    def train(job: TrainJob) -> AdapterRecord:
+        seen.append({p.name for p in paths.adapters.iterdir()})
+        return train_candidate(job)
+
+    report = run_cycle(
+        logs=LOGS,
+        feedback=FEEDBACK,
+        retriever=InMemoryRetriever(LOGS),
+        config=CONFIG,
+        policy=POLICY,
+        paths=paths,
+        train=train,
+        evaluate=lambda adapter, gate: {
+            "held_out_rouge_l": 0.5 if adapter.folder.name == "v0002" else 0.1
+        },
+        progress=False,
+    )
+    # Gone before the new candidate trained; the live, the previously live and the
+    # other job's folder stay.
+    assert seen == [{"v0001", "v0002", "v0007"}]
+    assert report.record.data["abandoned_adapters_removed"] == 1
+    assert report.candidate is not None and report.candidate.folder.name == "v0008"
+    assert _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
+    assert {p.name for p in paths.adapters.iterdir()} == {"v0001", "v0002", "v0007", "v0008"}
+    assert [c.status for c in _cycles(paths)] == ["kept", "abandoned", "promoted"]
+
+
 # -- the bot's side: feedback export, hot swap, commands -------------------------------------
 
 
@@ -798,7 +902,13 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
         cycle = cycles.start(
             owner="pid 1 on host",
             live_adapter_id=first.id,
-            data={"training_conversations": 42, "approved": 3, "corrected": 2, "rejected": 1},
+            data={
+                "training_conversations": 42,
+                "approved": 3,
+                "corrected": 2,
+                "rejected": 1,
+                "abandoned_adapters_removed": 1,
+            },
         )
         cycles.set_candidate(cycle, second.id)
         cycles.finish(
@@ -824,6 +934,7 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
                     "live_index_version": 3,
                     "candidate_index_version": 4,
                     "data": {
+                        "abandoned_folders_removed": 2,
                         "messages": 120,
                         "answers": 17,
                         "corrections_trained": 2,
@@ -854,7 +965,8 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
     assert "top-1 0.500 vs 0.600" in text and "recall@5 0.875 vs 0.812" in text
     assert "corrections retrieved 1.000 vs 0.500" in text
     assert "120 messages · 17 answers · 2 corrections trained · 11 validating" in text
-    assert "1 abandoned candidates removed" in text and "tuned 42 s" in text
+    assert "1 abandoned candidates removed · 2 unrecorded folders removed" in text
+    assert "tuned 42 s" in text and "1 unrecorded adapters removed" in text
     assert "top1 worse by 0.100" in text
     # A figure a cycle did not measure is left out, not shown as zero.
     assert "hand-off recall" not in text and "wrong answers" not in text

@@ -265,6 +265,98 @@ def test_a_cycle_killed_before_promotion_leaves_the_live_pair_and_rollback_skips
         kb.close()
 
 
+_KILLED_UNRECORDED = """
+import os, signal, sys
+from pathlib import Path
+from bot.embedder_retraining import retrain_embedder
+from retrieval.config import RetrievalConfig
+from retrieval.knowledge import KnowledgeBase
+from retrieval.store import KnowledgeStore
+from tests.test_retrain_embedder import CORRECTION, POLICY, publish
+
+home, model, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
+kb.load()
+
+def die(*args, **kwargs):  # like kill -9: no cleanup, no finally
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "re-embedding":  # the tuned embedder is published, its index not yet built
+    KnowledgeBase._vectors_for = die
+else:  # the candidate index folder is published, not yet recorded
+    KnowledgeStore.record_index_version = die
+retrain_embedder(
+    kb, [CORRECTION], POLICY, home=home, embedders_root=home / "models" / "embedders",
+    budget_s=60.0, tune=lambda e, s, root, b: publish(model, root),
+)
+"""
+
+
+@pytest.mark.parametrize("point", ["re-embedding", "recording"])
+def test_the_next_cycle_deletes_the_folders_a_killed_one_never_recorded(
+    tmp_path: Path, embedder: Embedder, models: dict[str, Path], point: str
+) -> None:
+    from finetune.leftovers import WRITER_FILE, writer_marker
+
+    home = tmp_path / "home"
+    embedders = home / "models" / "embedders"
+    kb = open_home(home, embedder, write_jsonl(tmp_path / "l.jsonl", tuning_logs()))
+    first = kb.version
+    serve_pair(kb, models["minilm"])  # the first pair stays on disk for rollback
+    live = kb.version
+    assert first is not None and live is not None and live.embedder_location is not None
+    kb.close()
+
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_UNRECORDED, str(home), str(models["noisy"]), point],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    try:
+        kb.load()
+        assert kb.version == live
+        versions = kb.store.index_versions()
+        recorded = {v.folder.resolve() for v in versions}
+        # What the killed cycle left: an embedder no version uses, and (killed while
+        # recording) an index folder no version names.
+        orphan_embedder = embedders / "v0002"
+        assert (orphan_embedder / WRITER_FILE).is_file()
+        assert not any(v.embedder_location == str(orphan_embedder) for v in versions)
+        orphan_indexes = [f for f in (home / "indexes").glob("v*") if f.resolve() not in recorded]
+        assert len(orphan_indexes) == (1 if point == "recording" else 0)
+        orphan_id = kb.embedder_at(str(orphan_embedder)).model_id
+        hashes = [h for h, _ in kb.store.embed_texts([1, 2, 3]).values()]
+        assert bool(kb.store.cached_vectors(hashes, orphan_id)) == (point == "recording")
+        # Another job tuning right now (its process alive) has not recorded its embedder
+        # yet either: not a dead cycle's, so it stays.
+        publishing = publish(models["noisy"], embedders)
+        (publishing / WRITER_FILE).write_text(json.dumps(writer_marker()), encoding="utf-8")
+
+        # The next cycle's step deletes them first, then tunes, re-embeds and judges.
+        report = step(kb, publishing_model(models["noisy"]))
+        assert report.data["abandoned_folders_removed"] == 1 + len(orphan_indexes)
+        assert report.status == "kept"  # a noisy copy of the live MiniLM: worse, refused
+        assert not orphan_embedder.exists() and not any(f.exists() for f in orphan_indexes)
+        assert not kb.store.cached_vectors(hashes, orphan_id)
+        # The live pair, the pair live before it and the other job's folder are untouched.
+        assert kb.version == live and kb.store.index_versions() == versions
+        assert first.folder.is_dir() and live.folder.is_dir()
+        assert Path(live.embedder_location).is_dir() and publishing.is_dir()
+        assert kb.rollback().id == first.id
+    finally:
+        kb.close()
+
+
+def publishing_model(model: Path) -> CandidateTuner:
+    return publishing(model)[0]
+
+
 # -- the whole cycle: a running server, the dashboard --------------------------------------
 
 

@@ -1,0 +1,65 @@
+"""Folders a killed retraining cycle left that nothing references, and how to find them.
+
+A cycle publishes candidate folders (an adapter, a tuned embedder, an index) and records
+them a moment or, for an embedder being re-embedded, minutes later. Killed in between, it
+leaves a version folder that no record names. Each candidate folder a cycle writes holds
+:data:`WRITER_FILE`, naming the process that wrote it; a later cycle deletes an
+unreferenced folder only when that process is dead, so a folder another job (a live
+``supportbot train``, another cycle) is still about to record is never touched, and
+neither is any folder without the file. Referenced folders (live, previously live, or
+candidates recorded with their cycle) are never candidates for deletion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from finetune.cycles import process_alive, this_process
+from retrieval.artifacts import list_versions
+
+log = logging.getLogger(__name__)
+
+WRITER_FILE = "cycle_writer.json"
+
+
+def writer_marker() -> dict[str, Any]:
+    """What :data:`WRITER_FILE` holds for a folder this process writes."""
+    owner = this_process()
+    return {"pid": owner.pid, "host": owner.host, "start": owner.start}
+
+
+def written_by_dead_process(folder: Path) -> bool:
+    """True when ``folder`` names its writer and that process is gone (on this host; a
+    writer on another host is never judged dead from here)."""
+    try:
+        with open(folder / WRITER_FILE, encoding="utf-8") as fh:
+            writer = json.load(fh)
+        pid, host, start = int(writer["pid"]), str(writer["host"]), str(writer["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return host == socket.gethostname() and not process_alive(pid, start)
+
+
+def dead_writers_folders(root: Path, referenced: Iterable[Path | str]) -> list[Path]:
+    """Version folders under ``root`` that no record names and whose writer is dead."""
+    named = {Path(p).resolve() for p in referenced}
+    return [
+        folder
+        for folder in list_versions(root)
+        if folder.resolve() not in named and written_by_dead_process(folder)
+    ]
+
+
+def remove_dead_writers_folders(root: Path, referenced: Iterable[Path | str]) -> list[Path]:
+    """Delete :func:`dead_writers_folders`; return them."""
+    removed = dead_writers_folders(root, referenced)
+    for folder in removed:
+        log.warning("deleting %s: left by a killed cycle, referenced by nothing", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
