@@ -447,7 +447,8 @@ async def test_postgres_full_disk_is_the_same_polite_503_and_loses_nothing(
     assert not slack_state.health.writable
 
     # Nothing stored before is lost, and nothing of a refused message was half-stored.
-    assert db.stored() == (before, rated_before)
+    when_full, rated_when_full = db.stored()
+    assert (when_full, rated_when_full) == (before, rated_before)
     assert before[0][1] == "How do I return boots?" and rated_before == [turn_id]
 
     db.free()
@@ -468,8 +469,8 @@ async def test_postgres_full_disk_is_the_same_polite_503_and_loses_nothing(
         code="storage_unavailable",
         retry_after=response.headers["Retry-After"],
         logged_errors=len(errors),
-        turns=[len(before), len(db.stored()[0])],
-        ratings=[len(rated_before), len(db.stored()[1])],
+        turns=[len(before), len(when_full)],
+        ratings=[len(rated_before), len(rated_when_full)],
     )
     await client.close()
     await slack_state.aclose()
