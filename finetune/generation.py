@@ -9,7 +9,7 @@ trailing whitespace are held back, so joining the stream gives exactly ``generat
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,7 @@ class ReplyGenerator:
         self.pad_token_id = int(pad or 0)
         self.max_positions = _max_positions(model)
         self._cache_argument = _cache_argument(model)
+        self._last_logits_only = _takes(model, "logits_to_keep")
         self.version = ""  # which adapter version this serves, when known
 
     @classmethod
@@ -167,8 +168,15 @@ class ReplyGenerator:
             attention[i, width - len(prompt) :] = 1
         ids, attention = ids.to(self.device), attention.to(self.device)
         position_ids = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, T) real-token positions
+        # Only the last position's logits are used: projecting every prompt token onto the
+        # vocabulary would cost more than the whole body of a small model.
+        extra = {"logits_to_keep": 1} if self._last_logits_only else {}
         out = self.model(
-            input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=True
+            input_ids=ids,
+            attention_mask=attention,
+            position_ids=position_ids,
+            use_cache=True,
+            **extra,
         )
         return out.logits[:, -1, :], _cache_of(out), attention, position_ids[:, -1]
 
@@ -343,11 +351,19 @@ class DecodeBatch:
             layer.values = layer.values[..., first:, :]
 
 
+def _forward_parameters(model: Any) -> Mapping[str, inspect.Parameter]:
+    # A peft wrapper passes keyword arguments through to the model it wraps.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inspect.signature(base.forward).parameters
+
+
+def _takes(model: Any, argument: str) -> bool:
+    return argument in _forward_parameters(model)
+
+
 def _cache_argument(model: Any) -> str:
     # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes).
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    parameters = inspect.signature(base.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
+    return "cache" if _takes(model, "cache") else "past_key_values"
 
 
 def _cache_of(out: Any) -> Any:
