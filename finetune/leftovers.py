@@ -47,12 +47,17 @@ def written_by_dead_process(folder: Path) -> bool:
 
 
 def dead_writers_folders(root: Path, referenced: Iterable[Path | str]) -> list[Path]:
-    """Version folders under ``root`` that no record names and whose writer is dead."""
-    named = {Path(p).resolve() for p in referenced}
+    """Version folders under ``root`` that no record names and whose writer is dead.
+
+    Records hold paths as they were given (relative to the working directory of the job
+    that wrote them, when the home was given relative), so a folder counts as referenced
+    when any record names a folder of the same version name: wrong only towards keeping.
+    """
+    names = {Path(p).name for p in referenced}
     return [
         folder
         for folder in list_versions(root)
-        if folder.resolve() not in named and written_by_dead_process(folder)
+        if folder.name not in names and written_by_dead_process(folder)
     ]
 
 

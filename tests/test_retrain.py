@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -578,6 +579,26 @@ def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
     live = _live(paths)
     assert live is not None
     assert live.folder.name == ("v0002" if report.promoted else "v0001")
+
+
+def test_only_unreferenced_folders_of_dead_writers_are_leftovers(tmp_path: Path) -> None:
+    from finetune.leftovers import WRITER_FILE, dead_writers_folders, writer_marker
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = {"pid": int(done.stdout), "host": socket.gethostname(), "start": ""}
+    root = tmp_path / "adapters"
+    for name, writer in [("v0001", dead), ("v0002", dead), ("v0003", writer_marker())]:
+        (root / name).mkdir(parents=True)
+        (root / name / WRITER_FILE).write_text(json.dumps(writer), encoding="utf-8")
+    (root / "v0004").mkdir()  # written by a job that leaves no marker (`supportbot train`)
+    # v0001 is recorded under a relative path, as a job started elsewhere would record it.
+    assert dead_writers_folders(root, ["home/models/adapters/v0001"]) == [root / "v0002"]
+    assert dead_writers_folders(root, []) == [root / "v0001", root / "v0002"]
 
 
 _KILLED_BEFORE_REGISTERING = """
