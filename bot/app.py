@@ -44,6 +44,7 @@ from bot.web.keys import STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
+    from finetune.serving_policy import ServingVerdict
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,25 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
 
     settings = app[SETTINGS]
     config = settings.generator
-    model = await asyncio.to_thread(load_live_generator, generator_paths(settings), config)
+    paths = generator_paths(settings)
+    if settings.engine.answer_mode == "auto":
+        name, verdict = await asyncio.to_thread(
+            _live_serving_verdict, paths.database, settings.engine.auto_tolerance
+        )
+        if verdict is not None and not verdict.serve:
+            holder.declined = name
+            log.warning(
+                "not serving adapter %s: it %s; replies copy the best retrieved answer until a"
+                " better adapter goes live (engine.answer_mode = 'generate' serves it anyway)",
+                name,
+                verdict.reason,
+            )
+            old = holder.clear()
+            if old is not None:
+                await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
+            return
+    holder.declined = None
+    model = await asyncio.to_thread(load_live_generator, paths, config)
     worker = GenerationWorker(
         model,
         max_batch_size=config.max_batch_size,
@@ -269,15 +288,34 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             live = await asyncio.to_thread(_live_adapter_name, paths.database)
-            if live is None or live == holder.version:
+            if live is None or live in (holder.version, holder.declined):
                 continue
             await _load_live_into(app, holder)
             engine = app[ENGINE]
-            # Started in copy mode before the first adapter: from now on it generates.
-            if isinstance(engine, ConversationEngine) and engine.generator is None:
-                engine.generator = holder
+            # Copy mode before the first adapter (or while the live one evaluated below
+            # copying) turns into generating, and back.
+            if isinstance(engine, ConversationEngine):
+                engine.generator = holder if holder.loaded else None
         except Exception:
             log.exception("switching to the new adapter failed; still serving %s", holder.version)
+
+
+def _live_serving_verdict(
+    database: Path, tolerance: float
+) -> tuple[str | None, ServingVerdict | None]:
+    """The live adapter's name and whether its recorded evaluation lets it serve
+    (:func:`finetune.serving_policy.serving_verdict`; None without an evaluation)."""
+    from finetune.registry import ModelRegistry
+    from finetune.serving_policy import serving_verdict
+
+    registry = ModelRegistry.open(database)
+    try:
+        live = registry.live_adapter()
+    finally:
+        registry.close()
+    if live is None:
+        return None, None
+    return live.folder.name, serving_verdict(live.metrics, tolerance)
 
 
 def _live_adapter_name(database: Path) -> str | None:

@@ -22,6 +22,7 @@ from rouge_score import rouge_scorer
 
 from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
+from finetune.serving_policy import COPY_SYSTEM
 from retrieval.facts import extract_facts, supported_facts
 
 
@@ -105,7 +106,12 @@ def states_reference_facts(reply: str, case: EvalCase) -> bool:
 
 def copy_top_retrieved(cases: Sequence[EvalCase]) -> list[str]:
     """The baseline that answers with the best-matching past reply, unchanged."""
-    return [c.request.evidence[0].agent_reply if c.request.evidence else "" for c in cases]
+    return copy_top_evidence([c.request for c in cases])
+
+
+def copy_top_evidence(requests: Sequence[PromptRequest]) -> list[str]:
+    """The copy baseline as a ``generate`` function: each request's first evidence reply."""
+    return [r.evidence[0].agent_reply if r.evidence else "" for r in requests]
 
 
 def evaluate_systems(
@@ -123,9 +129,7 @@ def evaluate_systems(
             base = generate(requests)
         results.append(score_replies("base model", base, cases, handoff_reply=handoff_reply))
     results.append(
-        score_replies(
-            "copy top retrieved", copy_top_retrieved(cases), cases, handoff_reply=handoff_reply
-        )
+        score_replies(COPY_SYSTEM, copy_top_retrieved(cases), cases, handoff_reply=handoff_reply)
     )
     return results
 

@@ -117,6 +117,16 @@ class ModelRegistry:
         )
         return self.adapter(int(cursor.lastrowid or 0))
 
+    def add_metrics(self, adapter_id: int, metrics: dict[str, Any]) -> AdapterRecord:
+        """Merge ``metrics`` into the adapter's recorded ones (figures measured after it was
+        registered, such as the retraining gate's)."""
+        record = self.adapter(adapter_id)
+        merged = {**record.metrics, **metrics}
+        self._conn.execute(
+            "UPDATE finetune_adapters SET metrics = ? WHERE id = ?", (_dump(merged), adapter_id)
+        )
+        return self.adapter(adapter_id)
+
     def promote(self, adapter_id: int) -> None:
         """Make ``adapter_id`` the live adapter (one transaction). Raises UnknownModelError."""
         self._conn.execute("BEGIN IMMEDIATE")

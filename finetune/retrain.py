@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLog, CycleRecord, remove_old_temporaries
-from finetune.evaluate import EvalCase
+from finetune.evaluate import EvalCase, copy_top_evidence
 from finetune.examples import (
     ExchangeRetriever,
     TrainingExample,
@@ -284,6 +284,16 @@ def run_cycle(
                 }
                 decision = decide(figures["candidate"], figures["live"], policy.tolerance)
                 figures["worse"] = decision.worse
+                # The baseline the server compares an adapter with before serving it
+                # (finetune.serving_policy): recorded before promotion, so a server that
+                # picks the adapter up finds its figures.
+                figures["copy"] = gate_figures(
+                    gate, copy_top_evidence, handoff_reply=config.handoff_reply
+                )
+                registry.add_metrics(
+                    candidate.id,
+                    {"gate": {"candidate": figures["candidate"], "copy": figures["copy"]}},
+                )
                 status, reason = _promote_if(decision, registry, candidate, live, lock)
                 record = cycles.finish(cycle_id, status=status, reason=reason, figures=figures)
             except BaseException as exc:

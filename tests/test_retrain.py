@@ -444,6 +444,16 @@ def test_cycle_promotes_a_better_adapter_and_refuses_a_worse_one(
     assert record.figures["candidate"] == candidate_figures
     assert record.figures["live"] == live_figures
     assert status in report.format_table()
+    # The copy baseline was measured on the same gate set and recorded with the candidate,
+    # for the server's decision to serve it (finetune.serving_policy).
+    copy = record.figures["copy"]
+    assert copy["held_out_examples"] == evaluate.seen[0][1] and copy["held_out_rouge_l"] > 0.0
+    registry = ModelRegistry.open(paths.database)
+    try:
+        gate = registry.adapter(report.candidate.id).metrics["gate"]
+    finally:
+        registry.close()
+    assert gate == {"candidate": candidate_figures, "copy": copy}
 
 
 def test_new_adapter_starts_from_the_live_weights(paths: GeneratorPaths) -> None:

@@ -39,6 +39,9 @@ class SwappableGenerator:
     def __init__(self) -> None:
         self._current: GeneratorSlot | None = None
         self._retiring: set[GeneratorSlot] = set()
+        # The live version that was not loaded (auto answer mode: it evaluated below
+        # copying), so that it is not reconsidered until another version goes live.
+        self.declined: str | None = None
 
     @property
     def version(self) -> str | None:
@@ -65,6 +68,13 @@ class SwappableGenerator:
     def replace(self, generator: Generator, *, close: Callable[[], None]) -> GeneratorSlot | None:
         """Serve new requests from ``generator``; return the previous slot (still open)."""
         old, self._current = self._current, GeneratorSlot(generator, close)
+        if old is not None:
+            self._retiring.add(old)
+        return old
+
+    def clear(self) -> GeneratorSlot | None:
+        """Serve nothing from now on; return the previous slot (still open) to retire."""
+        old, self._current = self._current, None
         if old is not None:
             self._retiring.add(old)
         return old

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.base import app, fail, settings_of
 from retrieval.records import ParseIssue
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 @app.command()
@@ -131,7 +134,25 @@ def train(
     finally:
         knowledge.close()
     typer.echo(report.format_table())
+    _echo_serving(settings, {"eval": [s.as_dict() for s in report.scores]})
     _write_report(report_path, {**report.as_dict(), "retrieval": retrieval_report.as_dict()})
+
+
+def _echo_serving(settings: Settings, metrics: dict[str, object]) -> None:
+    """Say what the server will send with this adapter in 'auto' answer mode."""
+    from finetune.serving_policy import serving_verdict
+
+    verdict = serving_verdict(metrics, settings.engine.auto_tolerance)
+    if settings.engine.answer_mode != "auto" or verdict is None:
+        return
+    if verdict.serve:
+        typer.echo(f"\nserving:     generated replies (the adapter {verdict.reason})")
+    else:
+        typer.echo(
+            f"\nserving:     copies of the best retrieved answer, not this adapter's replies:"
+            f" it {verdict.reason}. Train longer (--budget-minutes), or set"
+            " engine.answer_mode = 'generate' to serve it anyway."
+        )
 
 
 def _write_report(path: Path | None, payload: dict[str, object]) -> None:
@@ -181,6 +202,11 @@ def retrain(
     if embedder_step:
         typer.echo(format_step(embedder_step) + "\n")
     typer.echo(report.format_table())
+    figures = report.record.figures
+    if report.record.status == "promoted" and figures.get("candidate") and figures.get("copy"):
+        _echo_serving(
+            settings, {"gate": {"candidate": figures["candidate"], "copy": figures["copy"]}}
+        )
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(asdict(report.record), indent=2), encoding="utf-8")

@@ -39,8 +39,21 @@ class EngineConfig(BaseModel):
         ),
     )
 
-    answer_mode: Literal["generate", "copy"] = Field(
-        "generate", description="'copy' always sends the best retrieved answer as it is."
+    answer_mode: Literal["auto", "generate", "copy"] = Field(
+        "auto",
+        description=(
+            "'auto' generates with an adapter only when its recorded evaluation is not worse"
+            " than copying the best retrieved answer (within auto_tolerance), and copies"
+            " otherwise; 'generate' always generates with the live model; 'copy' always"
+            " sends the best retrieved answer as it is."
+        ),
+    )
+    auto_tolerance: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="How far below the copy baseline an adapter may evaluate and still be"
+        " served in 'auto' mode (ROUGE-L and facts share).",
     )
     curated_verbatim: bool = Field(
         True,

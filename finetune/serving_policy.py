@@ -1,0 +1,83 @@
+"""Whether an adapter's replies should reach customers: only if it is not worse than
+copying the best retrieved answer.
+
+A bootstrapped model trained for a few CPU minutes writes fluent-looking text that
+answers nothing ("I'm sorry, and the item is free."); the grounding check cannot catch
+it, since it states no fact to check. Every adapter is evaluated when it is made (by
+``supportbot train`` on the held-out split, and by the retraining gate on its held-out
+set), beside the baseline that copies the top retrieved reply. In ``auto`` answer mode the
+server generates only with an adapter whose answer match and facts share are within a
+tolerance of that baseline's; otherwise it copies, as it does before any model exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+COPY_SYSTEM = "copy top retrieved"  # the baseline's name in ``supportbot train``'s table
+
+
+@dataclass(frozen=True)
+class SystemFigures:
+    rouge_l: float
+    facts_share: float | None  # None when no reference stated a fact
+
+
+@dataclass(frozen=True)
+class ServingVerdict:
+    serve: bool
+    reason: str
+
+
+def serving_verdict(metrics: Mapping[str, Any], tolerance: float) -> ServingVerdict | None:
+    """Serve the adapter whose recorded ``metrics`` these are? None when they hold no
+    evaluation beside the copy baseline (the caller decides; see the module docstring)."""
+    figures = recorded_figures(metrics)
+    if figures is None:
+        return None
+    adapter, copy = figures
+    shortfalls = []
+    if adapter.rouge_l < copy.rouge_l - tolerance:
+        shortfalls.append(f"answer match (ROUGE-L) {adapter.rouge_l:.3f} vs {copy.rouge_l:.3f}")
+    if (
+        adapter.facts_share is not None
+        and copy.facts_share is not None
+        and adapter.facts_share < copy.facts_share - tolerance
+    ):
+        shortfalls.append(f"facts stated {adapter.facts_share:.1%} vs {copy.facts_share:.1%}")
+    if shortfalls:
+        return ServingVerdict(
+            False,
+            "evaluates below copying the best retrieved answer: " + "; ".join(shortfalls),
+        )
+    return ServingVerdict(
+        True,
+        f"evaluates within {tolerance} of copying the best retrieved answer"
+        f" (ROUGE-L {adapter.rouge_l:.3f} vs {copy.rouge_l:.3f})",
+    )
+
+
+def recorded_figures(metrics: Mapping[str, Any]) -> tuple[SystemFigures, SystemFigures] | None:
+    """The adapter's and the copy baseline's figures from its newest evaluation: the
+    retraining gate's (``gate``) when it went through one, else ``supportbot train``'s."""
+    gate = metrics.get("gate")
+    if isinstance(gate, Mapping) and gate.get("candidate") and gate.get("copy"):
+        return _gate_figures(gate["candidate"]), _gate_figures(gate["copy"])
+    rows = {row.get("name"): row for row in metrics.get("eval") or () if isinstance(row, Mapping)}
+    if "adapter" in rows and COPY_SYSTEM in rows:
+        return _eval_figures(rows["adapter"]), _eval_figures(rows[COPY_SYSTEM])
+    return None
+
+
+def _gate_figures(figures: Mapping[str, Any]) -> SystemFigures:
+    return _figures(figures["held_out_rouge_l"], figures.get("held_out_facts"))
+
+
+def _eval_figures(row: Mapping[str, Any]) -> SystemFigures:
+    return _figures(row["rouge_l"], row.get("facts_share"))
+
+
+def _figures(rouge_l: Any, facts_share: Any) -> SystemFigures:
+    return SystemFigures(float(rouge_l), None if facts_share is None else float(facts_share))

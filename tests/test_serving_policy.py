@@ -1,0 +1,145 @@
+"""'auto' answer mode: an adapter reaches customers only if its recorded evaluation is not
+worse than copying the best retrieved answer; the running server follows promotions both
+ways (issues 3 and 4: a first run's few-minute model must not answer customers with noise)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune.config import GeneratorConfig
+from finetune.pipeline import GeneratorPaths
+from finetune.registry import ModelRegistry
+from finetune.retrain import rollback
+from finetune.serving_policy import COPY_SYSTEM, serving_verdict
+from finetune.testing import tiny_model, tiny_tokenizer, toy_conversations
+
+LOGS = toy_conversations(repeats=1)
+CONFIG = GeneratorConfig(max_new_tokens=8, max_prompt_tokens=200)
+
+
+def _train_metrics(adapter_rouge: float, copy_rouge: float, adapter_facts: float = 0.5) -> Any:
+    """The figures `supportbot train` records: adapter, base model and the copy baseline."""
+    return {
+        "eval": [
+            {"name": "adapter", "rouge_l": adapter_rouge, "facts_share": adapter_facts},
+            {"name": "base model", "rouge_l": 0.01, "facts_share": 0.0},
+            {"name": COPY_SYSTEM, "rouge_l": copy_rouge, "facts_share": 0.5},
+        ]
+    }
+
+
+BELOW_COPY = _train_metrics(adapter_rouge=0.075, copy_rouge=0.49)
+AT_COPY = _train_metrics(adapter_rouge=0.47, copy_rouge=0.49)
+
+
+def test_an_adapter_far_below_the_copy_baseline_is_not_served() -> None:
+    verdict = serving_verdict(BELOW_COPY, tolerance=0.05)
+    assert verdict is not None and not verdict.serve
+    assert "0.075 vs 0.490" in verdict.reason
+
+
+def test_an_adapter_within_the_tolerance_is_served() -> None:
+    verdict = serving_verdict(AT_COPY, tolerance=0.05)
+    assert verdict is not None and verdict.serve
+    strict = serving_verdict(AT_COPY, tolerance=0.0)
+    assert strict is not None and not strict.serve
+
+
+def test_an_adapter_that_drops_the_facts_is_not_served() -> None:
+    verdict = serving_verdict(_train_metrics(0.5, 0.49, adapter_facts=0.2), tolerance=0.05)
+    assert verdict is not None and not verdict.serve
+    assert "facts stated 20.0% vs 50.0%" in verdict.reason
+
+
+def test_the_retraining_gate_figures_are_newer_than_the_first_evaluation() -> None:
+    gate = {
+        "candidate": {"held_out_rouge_l": 0.45, "held_out_facts": 0.5},
+        "copy": {"held_out_rouge_l": 0.48, "held_out_facts": 0.5},
+    }
+    verdict = serving_verdict({**BELOW_COPY, "gate": gate}, tolerance=0.05)
+    assert verdict is not None and verdict.serve
+
+
+def test_without_an_evaluation_there_is_no_verdict() -> None:
+    assert serving_verdict({}, tolerance=0.05) is None
+    assert serving_verdict({"training": {"steps": 3}}, tolerance=0.05) is None
+
+
+@pytest.mark.parametrize("answer_mode", ["auto", "generate"])
+async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer_mode: str
+) -> None:
+    import finetune.pipeline
+    from bot.app import GENERATOR, SWAPPABLE, create_app, started
+    from bot.settings import load_settings
+    from bot.web import ENGINE
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import LoadedModel
+    from tests.fakes import FakeRetriever
+
+    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages])
+    model = tiny_model("gpt2", len(tokenizer), context=256)
+    loads: list[str] = []
+
+    def load(paths: GeneratorPaths, config: GeneratorConfig) -> ReplyGenerator:
+        # The registered folders hold no weights: every version is this tiny model.
+        registry = ModelRegistry.open(paths.database)
+        try:
+            live = registry.live_adapter()
+        finally:
+            registry.close()
+        assert live is not None
+        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), CONFIG)
+        generator.version = live.folder.name
+        loads.append(live.folder.name)
+        return generator
+
+    monkeypatch.setattr(finetune.pipeline, "load_live_generator", load)
+    settings = load_settings(
+        home=tmp_path / "home", retrain={"poll_seconds": 0.05}, engine={"answer_mode": answer_mode}
+    )
+    paths = GeneratorPaths.under(settings.home)
+    registry = ModelRegistry.open(paths.database)
+    base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
+    weak = registry.register_adapter(tmp_path / "v0001", base_id=base.id, metrics=BELOW_COPY)
+    good = registry.register_adapter(
+        tmp_path / "v0002", base_id=base.id, parent_id=weak.id, metrics=AT_COPY
+    )
+    registry.promote(weak.id)
+    app = create_app(settings, retriever=FakeRetriever())
+
+    async def settled(condition: Any) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"serving {app[SWAPPABLE].version}, declined {app[SWAPPABLE].declined}"
+        )
+
+    try:
+        async with started(app):
+            holder = app[SWAPPABLE]
+            if answer_mode == "auto":
+                # The weak first model is not even loaded: replies are copies.
+                assert app[GENERATOR] is None and holder.declined == "v0001" and loads == []
+                assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+            else:
+                assert app[GENERATOR] is holder and holder.version == "v0001"
+            registry.promote(good.id)
+            await settled(lambda: holder.version == "v0002")
+            assert app[ENGINE].generator is holder  # type: ignore[attr-defined]
+            assert holder.declined is None
+            rollback(paths)  # back to the weak one
+            if answer_mode == "auto":
+                await settled(lambda: holder.declined == "v0001" and not holder.loaded)
+                assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+            else:
+                await settled(lambda: holder.version == "v0001")
+    finally:
+        registry.close()
+    assert loads == (["v0002"] if answer_mode == "auto" else ["v0001", "v0002", "v0001"])
