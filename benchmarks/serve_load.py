@@ -154,6 +154,9 @@ def served(home: Path, log_path: Path, env: dict[str, str] | None = None) -> Ite
         # The benchmark measures serving, not the abuse limits.
         "SUPPORTBOT_WEB__RATE_PER_MINUTE": "100000",
         "SUPPORTBOT_WEB__RATE_BURST": "100000",
+        # Load the model even when its evaluation is below copying ('auto' mode would copy
+        # with a few-minute bootstrap model): the benchmark measures generation under load.
+        "SUPPORTBOT_ENGINE__ANSWER_MODE": "generate",
         **(env or {}),
     }
     command = [sys.executable, "-m", "bot.cli", "--home", str(home), "serve"]
