@@ -36,7 +36,7 @@ from bot.calibration import (
     run_calibration,
     save_calibration,
 )
-from bot.retrieval_training import RetrievalFigures, labelled_messages, measure
+from bot.retrieval_training import RetrievalFigures, measure, tuning_split
 from finetune.cycles import CycleLock
 from finetune.leftovers import (
     WRITER_FILE,
@@ -52,7 +52,7 @@ from retrieval.pii import scrub
 from retrieval.records import LogMessage
 from retrieval.store import IndexVersion
 from retrieval.tuning import EmbedderTuner
-from retrieval.tuning_data import TuningSplit, cluster_replies, split_for_tuning
+from retrieval.tuning_data import TuningSplit
 
 log = logging.getLogger(__name__)
 
@@ -232,19 +232,7 @@ def retrain_embedder(
         report.reason = skipped
         return _done(report, start)
 
-    messages = labelled_messages(knowledge)
-    clusters = cluster_replies(
-        [m.reply for m in messages],
-        knowledge.embedder.encode,
-        merge_similarity=config.reply_merge_similarity,
-    )
-    split = split_for_tuning(
-        messages,
-        clusters,
-        validation_share=config.validation_share,
-        held_out_topic_share=config.held_out_topic_share,
-        seed=config.seed,
-    )
+    messages, split = tuning_split(knowledge, config)
     probes = correction_probes(knowledge, feedback, policy.eval_corrections)
     report.data.update(
         messages=len(messages),

@@ -163,6 +163,27 @@ def labelled_messages(knowledge: KnowledgeBase) -> list[LabelledMessage]:
     ]
 
 
+def tuning_split(
+    knowledge: KnowledgeBase, config: TuningConfig
+) -> tuple[list[LabelledMessage], TuningSplit]:
+    """The live messages and their split for tuning: replies clustered by meaning (the
+    served embedder's), validation conversations and held-out topics set aside."""
+    messages = labelled_messages(knowledge)
+    clusters = cluster_replies(
+        [m.reply for m in messages],
+        knowledge.embedder.encode,
+        merge_similarity=config.reply_merge_similarity,
+    )
+    split = split_for_tuning(
+        messages,
+        clusters,
+        validation_share=config.validation_share,
+        held_out_topic_share=config.held_out_topic_share,
+        seed=config.seed,
+    )
+    return messages, split
+
+
 def train_retrieval(
     knowledge: KnowledgeBase,
     config: TuningConfig,
@@ -179,19 +200,7 @@ def train_retrieval(
     ``knowledge`` must be loaded; it serves the new pair afterwards when tuning helped.
     """
     start = time.monotonic()
-    messages = labelled_messages(knowledge)
-    clusters = cluster_replies(
-        [m.reply for m in messages],
-        knowledge.embedder.encode,
-        merge_similarity=config.reply_merge_similarity,
-    )
-    split = split_for_tuning(
-        messages,
-        clusters,
-        validation_share=config.validation_share,
-        held_out_topic_share=config.held_out_topic_share,
-        seed=config.seed,
-    )
+    messages, split = tuning_split(knowledge, config)
     report = RetrievalTrainingReport(
         skipped=None,
         messages=len(messages),
