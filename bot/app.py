@@ -251,6 +251,7 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
                 verdict.reason,
             )
             old = holder.clear()
+            _engine_follows(app, holder)
             if old is not None:
                 await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
             return
@@ -263,9 +264,20 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
         max_queued=config.max_queued_requests,
     ).start()
     old = holder.replace(WorkerGenerator(worker), close=worker.close)
+    _engine_follows(app, holder)
     log.info("serving generator %s%s", worker.version, f" (was {old.version})" if old else "")
     if old is not None:
         await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
+
+
+def _engine_follows(app: web.Application, holder: SwappableGenerator) -> None:
+    """Copy mode before the first adapter (or while the live one evaluates below copying)
+    turns into generating, and back. Before start-up has built the engine, nothing to do."""
+    from bot.core.engine import ConversationEngine
+
+    engine = app.get(ENGINE)
+    if isinstance(engine, ConversationEngine):
+        engine.generator = holder if holder.loaded else None
 
 
 async def _follow_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
@@ -280,7 +292,6 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, switch to the live adapter if a retraining cycle
     promoted another one (or an operator rolled back)."""
     from bot.components import generator_paths
-    from bot.core.engine import ConversationEngine
 
     holder = app[SWAPPABLE]
     paths = generator_paths(app[SETTINGS])
@@ -291,11 +302,6 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
             if live is None or live in (holder.version, holder.declined):
                 continue
             await _load_live_into(app, holder)
-            engine = app[ENGINE]
-            # Copy mode before the first adapter (or while the live one evaluated below
-            # copying) turns into generating, and back.
-            if isinstance(engine, ConversationEngine):
-                engine.generator = holder if holder.loaded else None
         except Exception:
             log.exception("switching to the new adapter failed; still serving %s", holder.version)
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from retrieval.records import Conversation, LogMessage, RetrievedExchange, query_text
 
 if TYPE_CHECKING:
+    from finetune.config import GeneratorConfig
+    from finetune.pipeline import GeneratorPaths
     from retrieval.knowledge import Query
 
 CHATML_TEMPLATE = (
@@ -185,6 +187,36 @@ def tiny_model(architecture: str, vocab_size: int, *, seed: int = 0, context: in
     model: Any = AutoModelForCausalLM.from_config(configs[architecture]())  # type: ignore[no-untyped-call]
     model.eval()
     return model
+
+
+def tiny_live_loader(
+    conversations: Sequence[Conversation], config: GeneratorConfig, loads: list[str]
+) -> Any:
+    """A stand-in for :func:`finetune.pipeline.load_live_generator` in server tests: one
+    tiny gpt2 served under the name of the registry's live adapter (whose folder need hold
+    no weights). Appends each name it loads to ``loads``."""
+    from finetune.generation import ReplyGenerator
+    from finetune.modeling import LoadedModel
+    from finetune.pipeline import NoLiveAdapterError
+    from finetune.registry import ModelRegistry
+
+    tokenizer = tiny_tokenizer([m.text for c in conversations for m in c.messages])
+    model = tiny_model("gpt2", len(tokenizer), context=256)
+
+    def load(paths: GeneratorPaths, _: GeneratorConfig) -> ReplyGenerator:
+        registry = ModelRegistry.open(paths.database)
+        try:
+            live = registry.live_adapter()
+        finally:
+            registry.close()
+        if live is None:
+            raise NoLiveAdapterError("nothing live")
+        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), config)
+        generator.version = live.folder.name
+        loads.append(live.folder.name)
+        return generator
+
+    return load
 
 
 def _bag(text: str) -> Counter[str]:

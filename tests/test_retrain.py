@@ -830,27 +830,11 @@ async def test_running_server_follows_promotion_and_rollback(
     from bot.app import GENERATOR, SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
-    from finetune.generation import ReplyGenerator
-    from finetune.modeling import LoadedModel
+    from finetune.testing import tiny_live_loader
     from tests.fakes import FakeRetriever
 
-    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages])
-    model = tiny_model("gpt2", len(tokenizer), context=256)
     loads: list[str] = []
-
-    def fake_load(paths: GeneratorPaths, config: GeneratorConfig) -> ReplyGenerator:
-        registry = ModelRegistry.open(paths.database)
-        try:
-            live = registry.live_adapter()
-        finally:
-            registry.close()
-        if live is None:
-            raise finetune.pipeline.NoLiveAdapterError("nothing live")
-        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), CONFIG)
-        generator.version = live.folder.name
-        loads.append(live.folder.name)
-        return generator
-
+    fake_load = tiny_live_loader(LOGS, CONFIG, loads)
     monkeypatch.setattr(finetune.pipeline, "load_live_generator", fake_load)
     settings = load_settings(home=tmp_path / "home", retrain={"poll_seconds": 0.05})
     paths = GeneratorPaths.under(settings.home)

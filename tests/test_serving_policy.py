@@ -15,7 +15,7 @@ from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from finetune.retrain import rollback
 from finetune.serving_policy import COPY_SYSTEM, serving_verdict
-from finetune.testing import tiny_model, tiny_tokenizer, toy_conversations
+from finetune.testing import toy_conversations
 
 LOGS = toy_conversations(repeats=1)
 CONFIG = GeneratorConfig(max_new_tokens=8, max_prompt_tokens=200)
@@ -77,27 +77,11 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
     from bot.app import GENERATOR, SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
-    from finetune.generation import ReplyGenerator
-    from finetune.modeling import LoadedModel
+    from finetune.testing import tiny_live_loader
     from tests.fakes import FakeRetriever
 
-    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages])
-    model = tiny_model("gpt2", len(tokenizer), context=256)
     loads: list[str] = []
-
-    def load(paths: GeneratorPaths, config: GeneratorConfig) -> ReplyGenerator:
-        # The registered folders hold no weights: every version is this tiny model.
-        registry = ModelRegistry.open(paths.database)
-        try:
-            live = registry.live_adapter()
-        finally:
-            registry.close()
-        assert live is not None
-        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), CONFIG)
-        generator.version = live.folder.name
-        loads.append(live.folder.name)
-        return generator
-
+    load = tiny_live_loader(LOGS, CONFIG, loads)
     monkeypatch.setattr(finetune.pipeline, "load_live_generator", load)
     settings = load_settings(
         home=tmp_path / "home", retrain={"poll_seconds": 0.05}, engine={"answer_mode": answer_mode}
