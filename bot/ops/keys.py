@@ -8,7 +8,8 @@ from typing import Protocol, runtime_checkable
 import jinja2
 from aiohttp import web
 
-from bot.core.ports import ConversationStore
+from bot.core.config import EngineConfig
+from bot.core.ports import ConversationStore, Generator
 from bot.core.types import Correction, Turn
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
@@ -21,6 +22,8 @@ class ReviewEngine(Protocol):
     """The part of ``bot.core.engine.ConversationEngine`` that operators act through."""
 
     store: ConversationStore
+    config: EngineConfig
+    generator: Generator | None  # None: replies copy the best retrieved answer
 
     async def history(self, conversation_id: str) -> list[Turn]: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     days = chosen_days(request)
     summary = await _summary(request, days)
     database = request.app[DATABASE]
+    engine = request.app[REVIEW_ENGINE]
+    mode = engine.config.answer_mode
+    tolerance = engine.config.auto_tolerance if mode == "auto" else None
     return await render(
         request,
         "metrics.html",
@@ -51,7 +55,9 @@ async def metrics_page(request: web.Request) -> web.Response:
             "summary": summary,
             "charts": charts(summary),
             "counts": await request.app[REVIEW_ENGINE].store.counts(),
-            "models": await database.read(model_versions),
+            "models": await database.read(partial(model_versions, auto_tolerance=tolerance)),
+            "answer_mode": mode,
+            "generating": engine.generator is not None,
             "indexes": await database.read(index_versions),
             "cycles": await database.read(retrain_cycles),
         },

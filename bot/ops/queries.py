@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
 from bot.store.sql import FLAG_COLUMNS, correction_of, flag_of
+from finetune.serving_policy import ServingVerdict, serving_verdict
 
 DAY_SECONDS = 86_400
 
@@ -306,6 +307,9 @@ class ModelVersion:
     evaluation: list[dict[str, Any]]
     training: dict[str, Any]
     served: ServedStats
+    # Whether 'auto' answer mode lets it answer customers (None: no evaluation recorded,
+    # or not in 'auto' mode); see finetune.serving_policy.
+    serving: ServingVerdict | None = None
 
 
 @dataclass(frozen=True)
@@ -319,8 +323,12 @@ class IndexVersion:
     served: ServedStats
 
 
-def model_versions(conn: sqlite3.Connection) -> list[ModelVersion]:
-    """Trained adapters, newest first, with their evaluation figures; [] before training."""
+def model_versions(
+    conn: sqlite3.Connection, *, auto_tolerance: float | None = None
+) -> list[ModelVersion]:
+    """Trained adapters, newest first, with their evaluation figures; [] before training.
+    With ``auto_tolerance`` (the server answers in 'auto' mode), each says whether that
+    mode would serve it."""
     if not _has_tables(conn, "finetune_adapters", "finetune_base_models", "finetune_live"):
         return []
     live = conn.execute("SELECT adapter_id FROM finetune_live WHERE slot = 1").fetchone()
@@ -350,6 +358,9 @@ def model_versions(conn: sqlite3.Connection) -> list[ModelVersion]:
                 else [],
                 training=training if isinstance(training, dict) else {},
                 served=served.get(name, ServedStats()),
+                serving=serving_verdict(metrics, auto_tolerance)
+                if auto_tolerance is not None
+                else None,
             )
         )
     return versions
