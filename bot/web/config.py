@@ -61,6 +61,13 @@ class WebConfig(BaseModel):
     retrieval_workers: int = Field(
         2, ge=1, le=64, description="Threads searching the knowledge base (bounded pool)."
     )
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Threads each model computation may use (torch intra-op). None: the"
+        " CPU cores shared out among the retrieval workers and the generation worker.",
+    )
     index_refresh_seconds: float = Field(
         5.0, gt=0, le=3600, description="How often the server checks for a newer index version."
     )

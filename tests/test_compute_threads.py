@@ -1,0 +1,33 @@
+"""The server shares the cores out among the threads that run models (retrieval workers
+and the generation worker) instead of letting each computation take all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bot.app import create_app, started
+from bot.settings import load_settings
+from tests.fakes import FakeRetriever
+
+
+@pytest.mark.parametrize(("workers", "configured"), [(3, None), (1, 1), (2, 3)])
+async def test_model_threads_are_shared_out_and_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, configured: int | None
+) -> None:
+    import bot.app
+
+    monkeypatch.setattr(bot.app, "_cores", lambda: 16)
+    before = torch.get_num_threads()
+    settings = load_settings(
+        home=tmp_path / "home",
+        web={"retrieval_workers": workers, "torch_threads": configured},
+        engine={"answer_mode": "copy"},
+    )
+    app = create_app(settings, retriever=FakeRetriever())
+    async with started(app):
+        # Sixteen cores among three retrieval workers and the generation worker: four each.
+        assert torch.get_num_threads() == (configured or 16 // (workers + 1))
+    assert torch.get_num_threads() == before
