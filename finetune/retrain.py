@@ -343,8 +343,9 @@ def training_examples(
     """The cycle's training and validation examples, and the conversations trained on.
 
     Log turns get the RAFT examples of ``supportbot train``, and a fixed share of the log
-    conversations validates. Only the reviewed turn of a feedback conversation is learnt
-    (the bot's earlier replies in it were not reviewed): an approved reply like a log
+    conversations validates, with the corrections in their training share. Only the
+    reviewed turn of a feedback conversation is learnt (the bot's earlier replies in it
+    were not reviewed): an approved reply like a log
     turn, a correction with the corrected answer as the first evidence, as the bot serves
     it (:func:`finetune.examples.correction_examples`). Feedback examples are then repeated
     until they make up ``job.feedback_share`` of training (:func:`mix_feedback`). Raises
@@ -370,11 +371,18 @@ def training_examples(
         raise ValueError("no conversation has an agent reply to learn from")
     log_examples = _examples(log_turns, job.retriever, config, seed=config.seed)
     feedback_examples = _examples(approved, job.retriever, config, seed=config.seed + 2)
+    corrections: list[TrainingExample] = []
     if corrected:
         retrieved = retrieve_for_turns(corrected, job.retriever, config.raft_pool)
-        feedback_examples += correction_examples(corrected, retrieved, k=config.retrieved_k)
+        corrections = correction_examples(corrected, retrieved, k=config.retrieved_k)
+        feedback_examples += corrections
     val_turns = [t for c in val for t in iter_turns(c)][:256]
     validation = _examples(val_turns, job.retriever, config, seed=config.seed + 1)
+    # The corrections validate too, in the share they train: a cycle exists to learn them,
+    # and a validation of logs alone stopped it (and went back to the best weights) before
+    # it had (296 steps of a 10-minute budget; the corrected answers' loss 5.38 against
+    # 4.58 without going back). The gate still compares held-out logs with the live adapter.
+    validation = mix_feedback(validation, corrections, job.feedback_share, seed=config.seed + 1)
     examples = mix_feedback(log_examples, feedback_examples, job.feedback_share, seed=config.seed)
     return examples, validation, fit + feedback
 

@@ -215,10 +215,15 @@ def test_corrections_are_learnt_as_served_and_make_up_the_feedback_share(tmp_pat
     feedback = [e for e in examples if e.conversation_id.startswith("feedback:")]
     assert len(feedback) / len(examples) >= 0.4 > (len(feedback) - 2) / (len(examples) - 2)
     assert abs(len(corrections) / len(approved) - 3 / 2) < 0.2
-    # Rejected replies are nowhere; feedback never validates; the manifest lists it.
+    # Rejected replies are nowhere; of the feedback only the corrections validate (in
+    # their training share: the cycle exists to learn them); the manifest lists it.
     assert "Yes, $5." not in {e.target for e in [*examples, *validation]}
-    assert not any(e.conversation_id.startswith("feedback:") for e in validation)
-    validated = {e.conversation_id for e in validation}
+    validating_feedback = [e for e in validation if e.conversation_id.startswith("feedback:")]
+    assert validating_feedback and {e.target for e in validating_feedback} == {CORRECTION.reply}
+    assert len(validating_feedback) / len(validation) >= 0.4
+    validated = {e.conversation_id for e in validation} - {
+        e.conversation_id for e in validating_feedback
+    }
     assert {c.id for c in trained_on} == {c.id for c in data.train} - validated
 
 
@@ -238,7 +243,10 @@ def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
         feedback_share=0.0,
     )
     examples, validation, trained_on = training_examples(job)
-    val_ids = {e.conversation_id for e in validation}
+    # (The corrections validate as well as train: the test above; these are the logs.)
+    val_ids = {e.conversation_id for e in validation} - {
+        e.conversation_id for e in validation if e.conversation_id.startswith("feedback:")
+    }
     held_ids = {c.id for c in data.held_out}
     assert validation and val_ids and held_ids
     assert not val_ids & held_ids
@@ -246,7 +254,11 @@ def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
     assert not val_ids & {e.conversation_id for e in examples}
     # Stable across runs: the same conversations validate whatever the order of the logs.
     again = dataclasses.replace(job, data=assemble_training_set(logs[::-1], [], POLICY, CONFIG))
-    assert {e.conversation_id for e in training_examples(again)[1]} == val_ids
+    assert {
+        e.conversation_id
+        for e in training_examples(again)[1]
+        if not e.conversation_id.startswith("feedback:")
+    } == val_ids
 
     # The cycle's training watched a validation loss (early stopping has something to use).
     report = run_cycle(
