@@ -81,8 +81,19 @@ def create_app(
     app.cleanup_ctx.append(partial(_store_ctx, given=store))
     if retriever is None:
         app.cleanup_ctx.append(_knowledge_ctx)
+    # This process runs models with torch: the embedder of its knowledge base, or the
+    # local generator (not an injected or remote one).
+    runs_models = retriever is None or (
+        generator is None
+        and settings.engine.answer_mode != "copy"
+        and settings.generator.backend == "local"
+    )
     app.cleanup_ctx.append(
-        partial(_executor_ctx, workers=config.retrieval_workers, torch_threads=config.torch_threads)
+        partial(
+            _executor_ctx,
+            workers=config.retrieval_workers,
+            torch_threads=config.torch_threads if runs_models else 0,
+        )
     )
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
@@ -177,13 +188,15 @@ async def _executor_ctx(
 ) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retrieval")
     app[RETRIEVAL_EXECUTOR] = executor
-    previous_threads = _share_cores(workers + 1, torch_threads)
+    # torch_threads 0: no model runs here, and torch is not even imported.
+    previous_threads = _share_cores(workers + 1, torch_threads) if torch_threads != 0 else None
     try:
         yield
     finally:
         # Waits for searches in flight before the knowledge base below is closed.
         await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-        _set_torch_threads(previous_threads)
+        if previous_threads is not None:
+            _set_torch_threads(previous_threads)
 
 
 def _share_cores(computing_threads: int, torch_threads: int | None) -> int:

@@ -24,10 +24,22 @@ async def test_model_threads_are_shared_out_and_restored(
     settings = load_settings(
         home=tmp_path / "home",
         web={"retrieval_workers": workers, "torch_threads": configured},
-        engine={"answer_mode": "copy"},
     )
+    # The local generator runs here (none is trained yet: the engine copies meanwhile).
     app = create_app(settings, retriever=FakeRetriever())
     async with started(app):
         # Sixteen cores among three retrieval workers and the generation worker: four each.
         assert torch.get_num_threads() == (configured or 16 // (workers + 1))
     assert torch.get_num_threads() == before
+
+
+async def test_a_process_that_runs_no_model_leaves_the_threads_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.app
+
+    monkeypatch.setattr(bot.app, "_cores", lambda: 16)
+    before = torch.get_num_threads()
+    settings = load_settings(home=tmp_path / "home", engine={"answer_mode": "copy"})
+    async with started(create_app(settings, retriever=FakeRetriever())):
+        assert torch.get_num_threads() == before
