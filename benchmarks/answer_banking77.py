@@ -126,6 +126,10 @@ def main() -> None:
         shutil.copy(calib_home / "calibration.json", home / "calibration.json")
         if args.train_minutes > 0:
             supportbot(home, "train", "--budget-minutes", str(args.train_minutes), "--no-progress")
+            # The generator's replies are measured, even where 'auto' answer mode would copy
+            # instead of serving an adapter that evaluates below copying.
+            with open(home / "supportbot.toml", "a", encoding="utf-8") as toml:
+                toml.write('\n[engine]\nanswer_mode = "generate"\n')
         questions = write_questions(test, work / "test.jsonl")
         out = work / "answers.jsonl"
         answer_start = time.perf_counter()
