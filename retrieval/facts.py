@@ -113,10 +113,7 @@ def supported_facts(evidence_texts: Iterable[str]) -> set[str]:
 
 def unsupported_facts(reply: str, evidence_texts: Iterable[str]) -> set[str]:
     """Facts stated in ``reply`` that none of ``evidence_texts`` backs (empty: grounded)."""
-    facts = extract_facts(reply)
-    if not facts:
-        return set()
-    return facts - supported_facts(evidence_texts)
+    return GroundingEvidence(tuple(evidence_texts)).unsupported(reply)
 
 
 @dataclass(frozen=True)
@@ -135,9 +132,9 @@ class GroundingEvidence:
 
     def unsupported(self, reply: str) -> set[str]:
         """The facts ``reply`` states that this evidence does not back (empty: grounded)."""
-        return extract_facts(without_named_references(reply, self.customer_references)) - (
-            self.support
-        )
+        facts = extract_facts(without_named_references(reply, self.customer_references))
+        # A reply without facts (most training targets) needs no support computed.
+        return facts - self.support if facts else set()
 
 
 def grounding_evidence(
