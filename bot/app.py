@@ -44,7 +44,7 @@ from bot.web.keys import STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
-    from finetune.serving_policy import ServingVerdict
+    from finetune.registry import AdapterRecord
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -287,11 +287,12 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
     config = settings.generator
     paths = generator_paths(settings)
     if settings.engine.answer_mode == "auto":
-        name, verdict = await asyncio.to_thread(
-            _live_serving_verdict, paths.database, settings.engine.auto_tolerance
-        )
-        if verdict is not None and not verdict.serve:
-            holder.declined = name
+        from finetune.serving_policy import serving_verdict
+
+        live = await asyncio.to_thread(_live_adapter, paths.database)
+        verdict = serving_verdict(live.metrics, settings.engine.auto_tolerance) if live else None
+        if live is not None and verdict is not None and not verdict.serve:
+            name = holder.declined = live.folder.name
             log.warning(
                 "not serving adapter %s: it %s; replies copy the best retrieved answer until a"
                 " better adapter goes live (engine.answer_mode = 'generate' serves it anyway)",
@@ -346,41 +347,22 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            live = await asyncio.to_thread(_live_adapter_name, paths.database)
-            if live is None or live in (holder.version, holder.declined):
+            live = await asyncio.to_thread(_live_adapter, paths.database)
+            if live is None or live.folder.name in (holder.version, holder.declined):
                 continue
             await _load_live_into(app, holder)
         except Exception:
             log.exception("switching to the new adapter failed; still serving %s", holder.version)
 
 
-def _live_serving_verdict(
-    database: Path, tolerance: float
-) -> tuple[str | None, ServingVerdict | None]:
-    """The live adapter's name and whether its recorded evaluation lets it serve
-    (:func:`finetune.serving_policy.serving_verdict`; None without an evaluation)."""
-    from finetune.registry import ModelRegistry
-    from finetune.serving_policy import serving_verdict
-
-    registry = ModelRegistry.open(database)
-    try:
-        live = registry.live_adapter()
-    finally:
-        registry.close()
-    if live is None:
-        return None, None
-    return live.folder.name, serving_verdict(live.metrics, tolerance)
-
-
-def _live_adapter_name(database: Path) -> str | None:
+def _live_adapter(database: Path) -> AdapterRecord | None:
     from finetune.registry import ModelRegistry
 
     registry = ModelRegistry.open(database)
     try:
-        live = registry.live_adapter()
+        return registry.live_adapter()
     finally:
         registry.close()
-    return live.folder.name if live is not None else None
 
 
 async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[None]:
