@@ -65,13 +65,7 @@ class DashboardDatabase:
         return await self._submit(lambda: self._guarded(work))
 
     def _guarded(self, work: Callable[[DashboardStore], _T]) -> _T:
-        with self.health.refusing_when_full():
-            store = self._own()
-            changes = store.changes
-            result = work(store)
-        if store.changes != changes:  # it wrote, so there is room again
-            self.health.wrote()
-        return result
+        return self.health.run_sqlite(lambda: self._own().connection, lambda _: work(self._own()))
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` in the worker thread, on the read-only connection."""

@@ -148,9 +148,9 @@ class DashboardStore:
         self._conn.close()
 
     @property
-    def changes(self) -> int:
-        """Rows written through this store so far (to tell a write from a read)."""
-        return self._conn.total_changes
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection (its row counts tell a write from a read)."""
+        return self._conn
 
     # -- operators ---------------------------------------------------------------------------
     def add_operator(self, name: str, password: str) -> Operator:

@@ -59,13 +59,7 @@ class SqliteWorker:
         return await loop.run_in_executor(self._executor, functools.partial(self._call, work))
 
     def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self.health.refusing_when_full():
-            conn = self._connection()
-            changes = conn.total_changes
-            result = work(conn)
-        if conn.total_changes != changes:  # it wrote, so there is room again
-            self.health.wrote()
-        return result
+        return self.health.run_sqlite(self._connection, work)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
