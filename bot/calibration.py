@@ -199,6 +199,7 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
         "support_weight": max(weights["support"], 0.0),
         # Calibrations saved before the vote share existed were fitted without it.
         "vote_share_weight": max(weights.get("vote_share", 0.0), 0.0),
+        "answer_probability_weight": max(weights.get("answer_probability", 0.0), 0.0),
     }
     update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
     return config.model_copy(update=update)

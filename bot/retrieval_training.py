@@ -283,8 +283,16 @@ def train_retrieval(
 
 
 def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) -> RetrievalFigures:
-    """Search every validation message and held-out-topic message in the served index."""
+    """Search every validation message and held-out-topic message in the served index.
+
+    The searches exclude those messages' conversations, and the answer classifier is
+    refitted without them: both must see these questions as new ones.
+    """
     rng = random.Random(config.seed)
+    unseen = [m.entry_id for m in split.validation]
+    unseen += [m.entry_id for members in split.held_out_topics.values() for m in members]
+    served = knowledge
+    knowledge = knowledge.classifier_excluding(unseen)
     cluster_by_reply = {}
     for message in (*split.train, *split.validation):
         cluster_by_reply[normalise_reply(message.reply)] = split.cluster_of[message.entry_id]
@@ -337,11 +345,11 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
     result = None
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):
         result = calibrate(cases, config.target_handoff_recall)
-    version = knowledge.version
+    version = served.version
     return RetrievalFigures(
         top1=top1 / len(in_scope),
         recall_at_5=recall5 / len(in_scope),
         calibration=result,
-        embedder_id=knowledge.embedder.model_id,
+        embedder_id=served.embedder.model_id,
         index_version=version.id if version else None,
     )

@@ -75,6 +75,16 @@ class RetrievalConfig(BaseModel):
     curated_bonus: float = Field(
         0.05, ge=0.0, le=1.0, description="Score added to operator-curated answers."
     )
+    answer_classifier: bool = Field(
+        True,
+        description=(
+            "Fit a classifier over the answers with each index version; its probability"
+            " for the top answer is a confidence feature (see retrieval.answer_classifier)."
+        ),
+    )
+    answer_classifier_min_questions: int = Field(
+        3, ge=1, description="Questions an answer needs to get a class of its own."
+    )
     csv_question_column: str = "question"
     csv_answer_column: str = "answer"
     scrub_pii: bool = True

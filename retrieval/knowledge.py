@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.answer_classifier import AnswerClassifier, fit_answer_classifier
 from retrieval.artifacts import remove_stale_temporaries, staged_version, write_json
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
@@ -68,10 +69,12 @@ class IndexMismatch(RuntimeError):
 
 @dataclass(frozen=True)
 class _Serving:
-    """The embedder and the index built with it: swapped together, read together."""
+    """The embedder, the index built with it and the answer classifier fitted on it:
+    swapped together, read together."""
 
     embedder: Embedder
     index: VectorIndex
+    classifier: AnswerClassifier | None = None
 
 
 class KnowledgeBase:
@@ -186,7 +189,18 @@ class KnowledgeBase:
             _ = embedder.dimension  # load the model now, not in a customer's search
             index = VectorIndex.load(version.folder, self.params)
         self._reconcile(index, embedder, include_logs=False)
-        self._serving, self._version = _Serving(embedder, index), version
+        self._serving = _Serving(embedder, index, self._classifier_of(version, embedder))
+        self._version = version
+
+    def _classifier_of(
+        self, version: IndexVersion | None, embedder: Embedder
+    ) -> AnswerClassifier | None:
+        if version is None or not self.config.answer_classifier:
+            return None
+        classifier = AnswerClassifier.load(version.folder)
+        if classifier is not None and classifier.embedder_id != embedder.model_id:
+            return None  # cannot happen for a published version; never mix vector spaces
+        return classifier
 
     def serving(self, version: IndexVersion) -> KnowledgeBase:
         """A knowledge base over the same store that searches ``version`` (live or not)
@@ -196,6 +210,40 @@ class KnowledgeBase:
         with view._write_lock:
             view._serve(version)
         return view
+
+    def classifier_excluding(self, entry_ids: Collection[int]) -> KnowledgeBase:
+        """A view of what this one serves whose answer classifier is fitted without the
+        entries ``entry_ids``, for validating on questions that are in the index: a
+        classifier fitted on a question is surer of it than of a new one. Searches
+        should exclude those entries' conversations too. Shares this one's store."""
+        serving = self._require_serving()
+        classifier = None
+        if serving.classifier is not None:  # else the confidence here must not use one either
+            kept = sorted(serving.index.ids() - set(entry_ids))
+            classifier = self.fit_answer_classifier(kept, serving.embedder)
+        view = KnowledgeBase(self.store, self.configured_embedder, self.index_root, self.config)
+        view._serving = _Serving(serving.embedder, serving.index, classifier)
+        view._version = self._version
+        return view
+
+    def fit_answer_classifier(
+        self, entry_ids: Sequence[int], embedder: Embedder
+    ) -> AnswerClassifier | None:
+        """An answer classifier fitted on the questions of ``entry_ids`` (see
+        retrieval.answer_classifier); None when fewer than two answers are frequent enough."""
+        from retrieval.tuning_data import normalise_reply
+
+        stored = self.store.entries_by_id(entry_ids)
+        ids = [i for i in entry_ids if i in stored]
+        if not ids:
+            return None
+        return fit_answer_classifier(
+            self._vectors_for(ids, embedder),
+            [stored[i].reply_hash for i in ids],
+            [normalise_reply(stored[i].entry.agent_reply) for i in ids],
+            embedder_id=embedder.model_id,
+            min_members=self.config.answer_classifier_min_questions,
+        )
 
     def refresh_if_stale(self) -> bool:
         """Reload when another process published a newer index version; True if reloaded."""
@@ -270,7 +318,8 @@ class KnowledgeBase:
                 version = self._version  # nothing new: keep serving the same version
             else:
                 version = self._publish(index, embedder, max(wanted, default=0))
-            self._serving, self._version = _Serving(embedder, index), version
+            classifier = self._classifier_of(version, embedder)
+            self._serving, self._version = _Serving(embedder, index, classifier), version
             return SyncReport(
                 version, added, removed, needs_rebuild, self._embedded_count - before_embedded
             )
@@ -285,7 +334,8 @@ class KnowledgeBase:
         with self._write_lock:
             before_embedded = self._embedded_count
             index, version = self._build_with(embedder, live=True, progress=progress)
-            self._serving, self._version = _Serving(embedder, index), version
+            classifier = self._classifier_of(version, embedder)
+            self._serving, self._version = _Serving(embedder, index, classifier), version
             return SyncReport(version, len(index), 0, True, self._embedded_count - before_embedded)
 
     def stage_reembedded(
@@ -386,8 +436,13 @@ class KnowledgeBase:
         extra_files: Mapping[str, Any] | None = None,
     ) -> IndexVersion:
         tuned = embedder is not self.configured_embedder
+        classifier = None
+        if self.config.answer_classifier:
+            classifier = self.fit_answer_classifier(sorted(index.ids()), embedder)
         with staged_version(self.index_root) as staged:
             index.save(staged.path)
+            if classifier is not None:
+                classifier.save(staged.path)
             for name, payload in (extra_files or {}).items():
                 write_json(staged.path / name, payload)
             write_json(
@@ -540,8 +595,17 @@ class KnowledgeBase:
         fetch = min(len(index), _fetch_size(k, extra))
         scores, ids = index.search(query_vectors, fetch)
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
+        classifier = serving.classifier
+        probabilities = classifier.probabilities(query_vectors) if classifier is not None else None
+
+        def probability(n: int) -> Callable[[str], float | None]:
+            if classifier is None or probabilities is None:
+                return lambda _reply_hash: None
+            row = probabilities[n]
+            return lambda reply_hash: classifier.probability_of(row, reply_hash)
+
         return [
-            self._rank(row_scores, row_ids, stored, set(excluded[n]), k)
+            self._rank(row_scores, row_ids, stored, set(excluded[n]), k, probability(n))
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
 
@@ -552,6 +616,7 @@ class KnowledgeBase:
         stored: dict[int, StoredEntry],
         excluded: set[str],
         k: int,
+        answer_probability: Callable[[str], float | None],
     ) -> list[RetrievedExchange]:
         best: dict[str, tuple[float, StoredEntry]] = {}
         support: dict[str, int] = {}
@@ -589,6 +654,7 @@ class KnowledgeBase:
                 context=item.entry.context,
                 support=support[key],
                 vote_share=votes.get(key, 0.0) / total_votes if total_votes > 0 else 0.0,
+                answer_probability=answer_probability(key),
             )
             for key, (value, item) in ranked
         ]

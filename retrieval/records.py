@@ -85,6 +85,9 @@ class RetrievedExchange:
     # This reply's share of the similarity-weighted vote of the nearest hits (0 to 1): low
     # when other answers crowd the neighbourhood even though this one scored best.
     vote_share: float = 1.0
+    # The index version's answer classifier's probability of this reply (0 to 1); None
+    # when the classifier does not know it or the version has none.
+    answer_probability: float | None = None
 
 
 def query_text(context: Sequence[LogMessage], customer_text: str) -> str:

@@ -44,6 +44,7 @@ def to_source(hit: RetrievedExchange) -> Source:
         agent_reply=hit.agent_reply,
         support=hit.support,
         vote_share=hit.vote_share,
+        answer_probability=hit.answer_probability,
     )
 
 

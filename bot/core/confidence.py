@@ -1,6 +1,6 @@
 """How sure the bot is that its best retrieved answer is the right one, and calibration.
 
-Confidence is a logistic combination of four retrieval signals:
+Confidence is a logistic combination of five retrieval signals:
 
 * the top score (how close the best past question is to this one),
 * the margin to the next *different* answer (a close runner-up means the question is
@@ -10,6 +10,10 @@ Confidence is a logistic combination of four retrieval signals:
   nearest hits (one close paraphrase amid a crowd of other answers is weaker evidence than
   a neighbourhood that agrees). Its weight is 0 unless calibration fitted one, so weights
   fitted before it existed keep meaning what they meant.
+* the answer probability: what a classifier fitted on every indexed question over the
+  answers (retrieval.answer_classifier) gives the top answer. For an answer it does not
+  know (a rare or newly curated one) the vote share stands in, the nearest-neighbour
+  estimate of the same thing. Weight 0 unless calibration fitted one, as for vote share.
 
 The weights and the hand-off threshold are fitted on a labelled validation split: in-scope
 questions whose best answer is known, and out-of-scope questions the bot should hand off.
@@ -28,17 +32,25 @@ from bot.core.types import Source
 @dataclass(frozen=True)
 class ConfidenceWeights:
     """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support)
-    + vote_share*vote_share)``."""
+    + vote_share*vote_share + answer_probability*answer probability)``."""
 
     bias: float
     score: float
     margin: float
     support: float
     vote_share: float = 0.0
+    answer_probability: float = 0.0
 
     def vector(self) -> tuple[float, ...]:
         """The weights in the order of :meth:`ConfidenceFeatures.vector`."""
-        return (self.bias, self.score, self.margin, self.support, self.vote_share)
+        return (
+            self.bias,
+            self.score,
+            self.margin,
+            self.support,
+            self.vote_share,
+            self.answer_probability,
+        )
 
 
 @dataclass(frozen=True)
@@ -47,15 +59,20 @@ class ConfidenceFeatures:
     margin: float  # top score minus the score of the next different answer, >= 0
     support: int  # >= 1
     vote_share: float = 1.0  # in [0, 1]
+    answer_probability: float | None = None  # in [0, 1]; None: the classifier has no say
 
     def vector(self) -> tuple[float, ...]:
         """The features as the logistic model sees them, constant term first."""
+        probability = self.answer_probability
+        if probability is None:
+            probability = self.vote_share
         return (
             1.0,
             self.top_score,
             self.margin,
             math.log(max(self.support, 1)),
             self.vote_share,
+            probability,
         )
 
 
@@ -77,7 +94,9 @@ def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
         (s for s in sources[1:] if not _same_answer(s.agent_reply, top.agent_reply)), None
     )
     margin = max(0.0, top.score - runner_up.score) if runner_up is not None else 0.0
-    return ConfidenceFeatures(top.score, margin, max(top.support, 1), top.vote_share)
+    return ConfidenceFeatures(
+        top.score, margin, max(top.support, 1), top.vote_share, top.answer_probability
+    )
 
 
 def _sigmoid(z: float) -> float:
@@ -228,7 +247,7 @@ def calibrate(
 def fit_weights(
     cases: Sequence[CalibrationCase], *, ridge: float = 1.0, max_iterations: int = 100
 ) -> ConfidenceWeights:
-    """Logistic regression by Newton's method (at most five parameters, so each step is a
+    """Logistic regression by Newton's method (at most six parameters, so each step is a
     small solve), with every feature weight >= 0. The ridge term keeps the weights finite
     when the classes separate perfectly, which small validation sets often do; the bias is
     not penalised.
@@ -243,6 +262,9 @@ def fit_weights(
     # A feature that is the same in every case (every vote share 1.0, every support 1) is a
     # copy of the constant term: fitted, it would split the bias with it. It keeps weight 0.
     active = [0] + [j for j in range(1, len(variances)) if variances[j] > 1e-12]
+    if all(c.features.answer_probability is None for c in cases):
+        # No classifier had a say: the column is the vote share again, a copy of another.
+        active = [j for j in active if j != _ANSWER_PROBABILITY]
     while True:
         # Penalise each weight on the scale of its feature: margins are a tenth of scores,
         # and an unscaled penalty would all but erase them.
@@ -259,6 +281,9 @@ def fit_weights(
     for j, weight in zip(active, w, strict=True):
         full[j] = weight
     return ConfidenceWeights(*full)
+
+
+_ANSWER_PROBABILITY = 5  # its column in ConfidenceFeatures.vector
 
 
 def _newton(

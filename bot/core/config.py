@@ -13,7 +13,8 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Confidence = sigmoid(bias + score_weight*top score + margin_weight*margin
-    #                      + support_weight*ln(support) + vote_share_weight*vote share);
+    #                      + support_weight*ln(support) + vote_share_weight*vote share
+    #                      + answer_probability_weight*answer probability);
     # see bot.core.confidence.
     # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
     # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
@@ -29,6 +30,8 @@ class EngineConfig(BaseModel):
     # 0 until `supportbot calibrate` or `train` fits it: the defaults above were fitted
     # without the vote share.
     vote_share_weight: float = Field(0.0, ge=0.0)
+    # 0 until calibration fits it, like the vote share's.
+    answer_probability_weight: float = Field(0.0, ge=0.0)
     copy_threshold: float | None = Field(
         None,
         ge=0.0,
@@ -114,6 +117,7 @@ class EngineConfig(BaseModel):
             margin=self.margin_weight,
             support=self.support_weight,
             vote_share=self.vote_share_weight,
+            answer_probability=self.answer_probability_weight,
         )
 
     @property

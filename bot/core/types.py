@@ -54,6 +54,7 @@ class Source:
     agent_reply: str
     support: int = 1  # how many stored exchanges gave this same answer
     vote_share: float = 1.0  # its share of the similarity-weighted vote of the nearest hits
+    answer_probability: float | None = None  # the answer classifier's, None: not known
 
 
 @dataclass(frozen=True)
