@@ -7,13 +7,14 @@
 The bookkeeping mirrors :mod:`retrieval.sqlite_db`: a ``schema_migrations`` table records
 which of a component's ordered scripts ran, so a PostgreSQL database and a SQLite file of
 the same release carry the same schema versions. Several replicas may start at once: the
-migrations run under a transaction-scoped advisory lock, so only one of them migrates.
+migrations run under a transaction-scoped advisory lock, so only one of them migrates. The
+table and the lock are those of :mod:`retrieval.postgres_db`, which migrates the model
+registry and the cycle log from jobs and worker threads (synchronous code).
 """
 
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bot.store.health import StorageHealth
+from retrieval.postgres_db import CREATE_MIGRATIONS_TABLE
+from retrieval.postgres_db import lock_key as lock_key  # bot.replicas' retraining lock
 
 Connection = AsyncConnection[DictRow]
 
@@ -67,12 +70,6 @@ async def guarded_connection(
         health.wrote()
 
 
-def lock_key(name: str) -> int:
-    """A stable advisory-lock key for ``name`` (crc32, unlike hash(), is the same in every
-    process)."""
-    return zlib.crc32(f"supportbot:{name}".encode())
-
-
 async def apply_migrations(conn: Connection, component: str, migrations: Sequence[str]) -> int:
     """Run the migrations of ``component`` that have not run yet; return the schema version.
 
@@ -81,11 +78,7 @@ async def apply_migrations(conn: Connection, component: str, migrations: Sequenc
     for version, script in enumerate(migrations, start=1):
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrations"),))
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " component TEXT NOT NULL, version INTEGER NOT NULL,"
-                " applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (component, version))"
-            )
+            await conn.execute(CREATE_MIGRATIONS_TABLE)
             cursor = await conn.execute(
                 "SELECT 1 FROM schema_migrations WHERE component = %s AND version = %s",
                 (component, version),
