@@ -162,7 +162,7 @@ def adapter_figures(
 ) -> dict[str, dict[str, Any]]:
     """Per adapter: generator-alone replies and corrected-answer loss on the paraphrases,
     and held-out figures on eval.jsonl; the same prompts for every adapter."""
-    from bot.components import open_knowledge_base
+    from bot.components import generator_paths, open_knowledge_base
     from finetune.pipeline import eval_cases
     from finetune.probe import adapter_replies, reply_losses
     from finetune.prompting import PromptRequest
@@ -191,18 +191,18 @@ def adapter_figures(
         gate = GateSet(held_out=eval_cases(held_out, knowledge, config), corrections=[])
     finally:
         knowledge.close()
-    database = settings.paths.database
+    paths = generator_paths(settings)
     figures: dict[str, dict[str, Any]] = {}
     for name, adapter in adapters.items():
         began = time.perf_counter()
-        replies = adapter_replies(adapter, requests, config=config, database=database)
+        replies = adapter_replies(adapter, requests, config=config, paths=paths)
         losses = reply_losses(
             adapter,
             [(r, t.answer) for r, (t, _) in zip(requests, asked, strict=True)],
             config=config,
-            database=database,
+            paths=paths,
         )
-        held = evaluate_adapter(adapter, gate, config=config, database=database)
+        held = evaluate_adapter(adapter, gate, config=config, paths=paths)
         figures[name] = {
             "adapter": adapter.folder.name,
             "generator_alone_correct": _share(
@@ -368,6 +368,7 @@ def prepare_home(home: Path, train_minutes: float, eval_limit: int) -> dict[str,
 
 
 def run(home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from bot.components import generator_paths
     from finetune.registry import ModelRegistry
 
     topics = load_topics()
@@ -380,7 +381,7 @@ def run(home: Path, args: argparse.Namespace) -> dict[str, Any]:
     seconds["prepare"] = time.perf_counter() - began
     settings = load_settings(home=home)
 
-    registry = ModelRegistry.open(settings.paths.database)
+    registry = ModelRegistry.open(generator_paths(settings))
     try:
         live_before = registry.live_adapter()
     finally:
@@ -407,7 +408,7 @@ def run(home: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     step = time.perf_counter()
     phases["after"] = asyncio.run(ask_after(settings, topics))
-    registry = ModelRegistry.open(settings.paths.database)
+    registry = ModelRegistry.open(generator_paths(settings))
     try:
         candidate = registry.adapter(cycle["candidate_adapter_id"])
         live_after = registry.live_adapter()

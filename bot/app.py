@@ -30,7 +30,6 @@ import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
@@ -44,6 +43,7 @@ from bot.web.keys import STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
+    from finetune.pipeline import GeneratorPaths
     from finetune.registry import AdapterRecord
     from retrieval.knowledge import KnowledgeBase
 
@@ -289,7 +289,7 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
     if settings.engine.answer_mode == "auto":
         from finetune.serving_policy import serving_verdict
 
-        live = await asyncio.to_thread(_live_adapter, paths.database)
+        live = await asyncio.to_thread(_live_adapter, paths)
         verdict = serving_verdict(live.metrics, settings.engine.auto_tolerance) if live else None
         if live is not None and verdict is not None and not verdict.serve:
             name = holder.declined = live.folder.name
@@ -347,7 +347,7 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            live = await asyncio.to_thread(_live_adapter, paths.database)
+            live = await asyncio.to_thread(_live_adapter, paths)
             if live is None or live.folder.name in (holder.version, holder.declined):
                 continue
             await _load_live_into(app, holder)
@@ -355,10 +355,10 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
             log.exception("switching to the new adapter failed; still serving %s", holder.version)
 
 
-def _live_adapter(database: Path) -> AdapterRecord | None:
+def _live_adapter(paths: GeneratorPaths) -> AdapterRecord | None:
     from finetune.registry import ModelRegistry
 
-    registry = ModelRegistry.open(database)
+    registry = ModelRegistry.open(paths)
     try:
         return registry.live_adapter()
     finally:

@@ -20,8 +20,11 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
 
 
 def generator_paths(settings: Settings) -> GeneratorPaths:
-    """The home folder's model locations, as the generator's jobs take them."""
+    """The home folder's model locations, as the generator's jobs take them; the model
+    registry and the cycle log go to PostgreSQL when ``storage.database_url`` names it."""
     from finetune.pipeline import GeneratorPaths
 
     paths = settings.paths.ensure()
-    return GeneratorPaths(paths.base_models, paths.adapters, paths.database)
+    return GeneratorPaths(
+        paths.base_models, paths.adapters, paths.database, settings.storage.postgres_url
+    )

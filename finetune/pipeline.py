@@ -44,15 +44,31 @@ class NoLiveAdapterError(LookupError):
 
 @dataclass(frozen=True)
 class GeneratorPaths:
-    """Where the generator's state lives (``HomePaths`` of the bot maps onto this)."""
+    """Where the generator's state lives (``HomePaths`` of the bot maps onto this).
+
+    The model registry and the retraining cycle log are kept in ``database``, the home's
+    SQLite file, or in PostgreSQL when ``postgres_url`` is set (replicas on several hosts;
+    see :func:`finetune.database.open_records`).
+    """
 
     base_models: Path
     adapters: Path
     database: Path
+    postgres_url: str | None = field(default=None, repr=False)  # may hold a password
 
     @classmethod
-    def under(cls, home: Path) -> GeneratorPaths:
-        return cls(home / "models" / "base", home / "models" / "adapters", home / "supportbot.db")
+    def under(cls, home: Path, *, postgres_url: str | None = None) -> GeneratorPaths:
+        return cls(
+            home / "models" / "base",
+            home / "models" / "adapters",
+            home / "supportbot.db",
+            postgres_url,
+        )
+
+    @property
+    def home(self) -> Path:
+        """The home folder: the one that holds the database file and ``models/``."""
+        return self.database.parent
 
 
 @dataclass
@@ -145,7 +161,7 @@ def train_generator(
     learning_s = max(deadline - time.monotonic(), _MIN_LEARNING_SHARE * budget_minutes * 60.0)
     deadline = time.monotonic() + learning_s
 
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         base, base_record, bootstrap_metrics = _base_model(
             config,
@@ -260,7 +276,7 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     from finetune.modeling import load_base
     from finetune.registry import ModelRegistry
 
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         live = registry.live_adapter()
         base_record = registry.base(live.base_id) if live is not None else None
@@ -271,14 +287,14 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
             raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
         loaded = load_base(config.base_model, device=config.device)
         return ReplyGenerator.from_config(loaded, config)
-    loaded, serving = load_registered_adapter(live, config, paths.database, merge=True)
+    loaded, serving = load_registered_adapter(live, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
     generator.version = live.folder.name
     return generator
 
 
 def load_registered_adapter(
-    adapter: AdapterRecord, config: GeneratorConfig, database: Path, *, merge: bool
+    adapter: AdapterRecord, config: GeneratorConfig, paths: GeneratorPaths, *, merge: bool
 ) -> tuple[LoadedModel, GeneratorConfig]:
     """``adapter`` on its registered base (merged into it when ``merge``: faster decoding,
     no more training), and ``config`` with the prompt settings the adapter was trained with
@@ -289,7 +305,7 @@ def load_registered_adapter(
     from finetune.modeling import load_adapter, load_base
     from finetune.registry import ModelRegistry
 
-    registry = ModelRegistry.open(database)
+    registry = ModelRegistry.open(paths)
     try:
         base_record = registry.base(adapter.base_id)
     finally:

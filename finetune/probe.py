@@ -11,10 +11,9 @@ requests whichever one is live.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from finetune.config import GeneratorConfig
-from finetune.pipeline import load_registered_adapter
+from finetune.pipeline import GeneratorPaths, load_registered_adapter
 from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord
 
@@ -24,7 +23,7 @@ def reply_losses(
     cases: Sequence[tuple[PromptRequest, str]],
     *,
     config: GeneratorConfig,
-    database: Path,
+    paths: GeneratorPaths,
 ) -> list[float]:
     """Mean per-token loss of each ``(request, reply)`` under ``adapter``; lower is likelier.
 
@@ -34,7 +33,7 @@ def reply_losses(
     from finetune.prompting import PromptFormat
     from finetune.training import validation_loss
 
-    loaded, trained = load_registered_adapter(adapter, config, database, merge=False)
+    loaded, trained = load_registered_adapter(adapter, config, paths, merge=False)
     fmt = PromptFormat(
         loaded.tokenizer,
         instructions=trained.instructions,
@@ -53,12 +52,12 @@ def adapter_replies(
     requests: Sequence[PromptRequest],
     *,
     config: GeneratorConfig,
-    database: Path,
+    paths: GeneratorPaths,
 ) -> list[str]:
     """What ``adapter`` (merged into its base) writes for each request, decoded with
     ``config``'s settings as the server decodes. Raises BaseModelError."""
     from finetune.generation import ReplyGenerator
 
-    loaded, trained = load_registered_adapter(adapter, config, database, merge=True)
+    loaded, trained = load_registered_adapter(adapter, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, trained)
     return generator.generate_batch(list(requests), batch_size=config.max_batch_size)

@@ -22,7 +22,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from finetune.config import GeneratorConfig
@@ -236,17 +235,22 @@ def run_cycle(
     embedder step); the figures it returns are added to the cycle's record. Raises
     CycleLockedError while another cycle runs, ValueError when there is nothing to train
     on; any failure is recorded on the cycle and re-raised, with the live adapter unchanged.
+    With the registry in PostgreSQL (``paths.postgres_url``) the caller holds the
+    cluster-wide retraining lock, as the bot's ``run_retrain_cycle`` does: the lock taken
+    here is only this home's.
     """
     start = time.monotonic()
     train = train or train_candidate
     evaluate = evaluate or default_evaluator(config, paths)
     with CycleLock(paths.database, stale_after_s=policy.lock_stale_s) as lock:
-        if lock.abandoned:
-            log.warning("cycles %s were killed half-way; starting clean", lock.abandoned)
-            remove_old_temporaries(paths.adapters, older_than_s=600.0)
-        registry = ModelRegistry.open(paths.database)
-        cycles = CycleLog.open(paths.database)
+        registry = ModelRegistry.open(paths)
+        cycles = CycleLog.open(paths)
         try:
+            # The lock marked its own records; a log in PostgreSQL is marked here.
+            abandoned = [*lock.abandoned, *cycles.abandon_running()]
+            if abandoned:
+                log.warning("cycles %s were killed half-way; starting clean", abandoned)
+                remove_old_temporaries(paths.adapters, older_than_s=600.0)
             # A killed cycle's candidate published but never registered: nothing names it.
             leftovers = remove_dead_writers_folders(
                 paths.adapters, [a.folder for a in registry.adapters()]
@@ -314,8 +318,8 @@ def rollback(paths: GeneratorPaths, *, to: int | None = None) -> CycleRecord:
     Raises LookupError when there is nothing to roll back to, UnknownModelError for a bad
     ``to``.
     """
-    registry = ModelRegistry.open(paths.database)
-    cycles = CycleLog.open(paths.database)
+    registry = ModelRegistry.open(paths)
+    cycles = CycleLog.open(paths)
     try:
         live = registry.live_adapter()
         target_id = to if to is not None else (live.parent_id if live else None)
@@ -423,7 +427,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     deadline = time.monotonic() + job.budget_minutes * 60.0
     torch.manual_seed(config.seed)
     examples, validation, fit = training_examples(job)
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         if job.live is not None:
             from peft import PeftModel
@@ -491,13 +495,13 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
 
 
 def evaluate_adapter(
-    adapter: AdapterRecord, gate: GateSet, *, config: GeneratorConfig, database: Path
+    adapter: AdapterRecord, gate: GateSet, *, config: GeneratorConfig, paths: GeneratorPaths
 ) -> dict[str, float]:
     """Gate figures of ``adapter`` merged into its base, decoded as the server would."""
     from finetune.generation import ReplyGenerator
     from finetune.pipeline import load_registered_adapter
 
-    loaded, serving = load_registered_adapter(adapter, config, database, merge=True)
+    loaded, serving = load_registered_adapter(adapter, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
     return gate_figures(
         gate,
@@ -535,7 +539,7 @@ def gate_figures(
 
 def default_evaluator(config: GeneratorConfig, paths: GeneratorPaths) -> Evaluator:
     def evaluate(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
-        return evaluate_adapter(adapter, gate, config=config, database=paths.database)
+        return evaluate_adapter(adapter, gate, config=config, paths=paths)
 
     return evaluate
 

@@ -204,7 +204,7 @@ def tiny_live_loader(
     model = tiny_model("gpt2", len(tokenizer), context=256)
 
     def load(paths: GeneratorPaths, _: GeneratorConfig) -> ReplyGenerator:
-        registry = ModelRegistry.open(paths.database)
+        registry = ModelRegistry.open(paths)
         try:
             live = registry.live_adapter()
         finally:

@@ -81,7 +81,7 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
     assert second.adapter_folder.name == "v0002" and not second.promoted
     assert len(list_versions(paths.base_models)) == 1  # the bootstrapped base was reused
 
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         live = registry.live_adapter()
         assert live is not None and live.id == first.adapter_id

@@ -57,11 +57,11 @@ RETRAIN_CHILD = textwrap.dedent(
 
     def dying_promote(self, adapter_id):
         if point == "promotion-mid-transaction":
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute(
-                "UPDATE finetune_live SET adapter_id = ? WHERE slot = 1", (adapter_id,)
-            )
-            die()
+            with self._records.transaction():
+                self._records.run(
+                    "UPDATE finetune_live SET adapter_id = ? WHERE slot = 1", (adapter_id,)
+                )
+                die()
         promote(self, adapter_id)
         die()
 
@@ -120,7 +120,7 @@ def kept_data(database: Path) -> dict[str, Any]:
 
 
 def _live_folder(paths: GeneratorPaths) -> Path:
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         live = registry.live_adapter()
     finally:

@@ -262,7 +262,7 @@ def _answer_losses(
         (PromptRequest(q, (), tuple(knowledge.search((), q, k))), answer) for q, answer in asked
     ]
     losses = reply_losses(
-        adapter, cases, config=settings.generator, database=settings.paths.database
+        adapter, cases, config=settings.generator, paths=_generator_paths(settings)
     )
     return {q: loss for (q, _), loss in zip(asked, losses, strict=True)}
 
@@ -281,7 +281,7 @@ def _generator_paths(settings: Settings) -> Any:
 
 
 def _live(settings: Settings) -> AdapterRecord:
-    registry = ModelRegistry.open(settings.paths.database)
+    registry = ModelRegistry.open(_generator_paths(settings))
     try:
         live = registry.live_adapter()
     finally:
@@ -291,7 +291,7 @@ def _live(settings: Settings) -> AdapterRecord:
 
 
 def _adapter(settings: Settings, adapter_id: int) -> AdapterRecord:
-    registry = ModelRegistry.open(settings.paths.database)
+    registry = ModelRegistry.open(_generator_paths(settings))
     try:
         return registry.adapter(adapter_id)
     finally:

@@ -13,10 +13,10 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from aiohttp import web
@@ -35,6 +35,9 @@ from bot.store.sqlite import SqliteConversationStore
 from bot.web import ENGINE, WebConfig
 from tests.fakes import FakeRetriever
 from tests.test_web_api import make_settings
+
+if TYPE_CHECKING:
+    from finetune.pipeline import GeneratorPaths
 
 Client = TestClient[web.Request, web.Application]
 
@@ -112,6 +115,13 @@ async def ops(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Ops]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def registry_paths(database: Path) -> GeneratorPaths:
+    """Generator paths that keep the model registry and the cycle log in ``database``."""
+    from finetune.pipeline import GeneratorPaths
+
+    return replace(GeneratorPaths.under(database.parent), database=database)
+
+
 def query(database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with sqlite3.connect(database) as conn:
         return conn.execute(sql, args).fetchall()
@@ -712,7 +722,7 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
     assert len(data["days"]) == 7
     assert (await ops.client.get("/ops/metrics?days=abc")).status == 400
 
-    registry = ModelRegistry.open(ops.database)
+    registry = ModelRegistry.open(registry_paths(ops.database))
     try:
         base = registry.register_base(
             Path("/models/base/gpt-0001"), source="bootstrap", model_ref="/models/base/gpt-0001"

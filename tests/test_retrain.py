@@ -107,7 +107,7 @@ def make_home(root: Path) -> GeneratorPaths:
         metrics={},
         training_conversations=LOGS,
     )
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         base = registry.register_base(base_folder, source="pretrained", model_ref=str(base_folder))
         registry.promote(registry.register_adapter(folder, base_id=base.id).id)
@@ -122,7 +122,7 @@ def paths(tmp_path: Path) -> GeneratorPaths:
 
 
 def _live(paths: GeneratorPaths) -> AdapterRecord | None:
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         return registry.live_adapter()
     finally:
@@ -130,7 +130,7 @@ def _live(paths: GeneratorPaths) -> AdapterRecord | None:
 
 
 def _cycles(paths: GeneratorPaths) -> list[Any]:
-    log = CycleLog.open(paths.database)
+    log = CycleLog.open(paths)
     try:
         return log.cycles()
     finally:
@@ -460,7 +460,7 @@ def test_cycle_promotes_a_better_adapter_and_refuses_a_worse_one(
     # for the server's decision to serve it (finetune.serving_policy).
     copy = record.figures["copy"]
     assert copy["held_out_examples"] == evaluate.seen[0][1] and copy["held_out_rouge_l"] > 0.0
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         gate = registry.adapter(report.candidate.id).metrics["gate"]
     finally:
@@ -686,7 +686,7 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     orphan = paths.adapters / "v0003"
     assert (orphan / "adapter_model.safetensors").is_file() and (orphan / WRITER_FILE).is_file()
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     try:
         assert [a.folder.name for a in registry.adapters()] == ["v0001", "v0002"]
     finally:
@@ -850,7 +850,7 @@ async def test_running_server_follows_promotion_and_rollback(
     monkeypatch.setattr(finetune.pipeline, "load_live_generator", fake_load)
     settings = load_settings(home=tmp_path / "home", retrain={"poll_seconds": 0.05})
     paths = GeneratorPaths.under(settings.home)
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     app = create_app(settings, retriever=FakeRetriever())
     try:
         async with started(app):
@@ -914,11 +914,11 @@ def test_rollback_command(paths: GeneratorPaths) -> None:
 
 
 async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -> None:  # noqa: F811
-    from tests.test_ops import logged_in, page
+    from tests.test_ops import logged_in, page, registry_paths
 
     await logged_in(ops)
-    registry = ModelRegistry.open(ops.database)
-    cycles = CycleLog.open(ops.database)
+    registry = ModelRegistry.open(registry_paths(ops.database))
+    cycles = CycleLog.open(registry_paths(ops.database))
     try:
         base = registry.register_base(Path("/m/base"), source="pretrained", model_ref="/m/base")
         first = registry.register_adapter(Path("/m/adapters/v0001"), base_id=base.id)

@@ -366,7 +366,7 @@ def copy_of_live_adapter(job: TrainJob) -> AdapterRecord:
     assert job.live is not None
     folder = job.paths.adapters / "v0002"
     shutil.copytree(job.live.folder, folder)
-    registry = ModelRegistry.open(job.paths.database)
+    registry = ModelRegistry.open(job.paths)
     try:
         return registry.register_adapter(folder, base_id=job.live.base_id, parent_id=job.live.id)
     finally:
@@ -389,6 +389,7 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     aiohttp_client: Any, tmp_path: Path, embedder: Embedder, models: dict[str, Path]
 ) -> None:
     from bot.app import KNOWLEDGE, create_app
+    from bot.components import generator_paths
     from bot.learning import run_retrain_cycle
     from bot.store.sqlite import SqliteConversationStore
     from bot.web import WebConfig
@@ -449,7 +450,7 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     assert result.exit_code == 0, result.output
     assert await until(lambda: app[KNOWLEDGE].version.id == live.id)
     assert app[KNOWLEDGE].embedder.model_id == live.embedder_id
-    cycles = CycleLog.open(settings.paths.database)
+    cycles = CycleLog.open(generator_paths(settings))
     try:
         [record] = cycles.cycles()
     finally:

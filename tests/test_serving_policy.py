@@ -87,7 +87,7 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
         home=tmp_path / "home", retrain={"poll_seconds": 0.05}, engine={"answer_mode": answer_mode}
     )
     paths = GeneratorPaths.under(settings.home)
-    registry = ModelRegistry.open(paths.database)
+    registry = ModelRegistry.open(paths)
     base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
     weak = registry.register_adapter(tmp_path / "v0001", base_id=base.id, metrics=BELOW_COPY)
     good = registry.register_adapter(

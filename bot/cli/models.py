@@ -74,7 +74,7 @@ def train(
     paths = generator_paths(settings)
     tuning = settings.retrieval.tuning
     if if_missing and not retrieval_only:
-        registry = ModelRegistry.open(paths.database)
+        registry = ModelRegistry.open(paths)
         try:
             live = registry.live_adapter()
         finally:
