@@ -1,6 +1,6 @@
 """`supportbot migrate-db`: a SQLite installation moved into a real PostgreSQL server with
-every conversation, turn, rating, flag and correction (and the Slack adapter's threads),
-run again safely."""
+every conversation, turn, rating, flag and correction (and the Slack adapter's threads,
+the model registry and the retraining cycles), run again safely."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -16,7 +17,12 @@ from bot.slack.state import HandoffPost, SqliteSlackState, Thread
 from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
+from finetune.cycles import CycleLog
+from finetune.pipeline import GeneratorPaths
+from finetune.registry import ModelRegistry
 from tests.fakes import source
+
+REPO = Path(__file__).resolve().parent.parent
 
 runner = CliRunner()
 
@@ -207,3 +213,71 @@ def test_migrate_db_fails_when_the_counts_differ(tmp_path: Path, postgres_url: s
     assert code == 1
     assert "bot_conversations: 3 in the source, 4 in PostgreSQL" in output
     assert "<- differs" in output
+
+
+def test_migrate_db_carries_the_model_registry_and_the_cycles_with_their_ids(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every replica then serves the adapter that was live, finds its folder under its own
+    home (the jobs were given the home relative to their working directory), and lists the
+    same cycles; new records get new ids."""
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=1))
+    monkeypatch.chdir(tmp_path)
+    as_the_jobs_named_it = GeneratorPaths.under(Path("old"))
+    registry = ModelRegistry.open(as_the_jobs_named_it)
+    cycles = CycleLog.open(as_the_jobs_named_it)
+    try:
+        folder = as_the_jobs_named_it.base_models / "gpt-0001"
+        base = registry.register_base(folder, source="bootstrap", model_ref=str(folder))
+        hub = registry.register_base(Path("org/model"), source="pretrained", model_ref="org/model")
+        first = registry.register_adapter(as_the_jobs_named_it.adapters / "v0001", base_id=base.id)
+        second = registry.register_adapter(
+            as_the_jobs_named_it.adapters / "v0002", base_id=base.id, parent_id=first.id
+        )
+        registry.promote(first.id)
+        cycle = cycles.start(owner="pid 1 on a", live_adapter_id=first.id, data={"approved": 2})
+        cycles.set_candidate(cycle, second.id)
+        registry.promote(second.id)
+        cycles.finish(cycle, status="promoted", reason="better", figures={"tolerance": 0.02})
+        rollback = cycles.record_rollback(from_id=second.id, to_id=first.id, reason="back")
+        registry.promote(first.id)
+        before = cycles.cycles()
+    finally:
+        cycles.close()
+        registry.close()
+    monkeypatch.chdir(REPO)  # migrate-db runs from elsewhere
+
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    for table, rows in (
+        ("finetune_base_models", 2),
+        ("finetune_adapters", 2),
+        ("finetune_live", 1),
+        ("finetune_live_history", 3),
+        ("retrain_cycles", 2),
+    ):
+        assert [table, str(rows), str(rows)] in [line.split() for line in output.splitlines()]
+    assert _migrate(tmp_path / "home", source_db, postgres_url)[0] == 0  # again: the same
+
+    replica = GeneratorPaths.under(tmp_path / "replica-home", postgres_url=postgres_url)
+    registry = ModelRegistry.open(replica)
+    cycles = CycleLog.open(replica)
+    try:
+        live = registry.live_adapter()
+        assert live is not None and live.id == first.id
+        assert live.folder == replica.adapters / "v0001"
+        assert registry.adapter(second.id).parent_id == first.id
+        assert registry.base(base.id).model_ref == str(replica.base_models / "gpt-0001")
+        assert registry.base(hub.id).model_ref == "org/model"
+        assert cycles.cycles() == before
+        assert cycles.cycle(rollback.id).candidate_adapter_id == first.id
+        # The sequences moved past the copied ids.
+        third = registry.register_adapter(replica.adapters / "v0003", base_id=base.id)
+        assert third.id == second.id + 1
+        assert cycles.start(owner="pid 2 on b", live_adapter_id=live.id, data={}) == rollback.id + 1
+        registry.promote(third.id)
+        assert registry.live_adapter() == registry.adapter(third.id)
+    finally:
+        cycles.close()
+        registry.close()

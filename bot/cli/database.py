@@ -28,14 +28,15 @@ def migrate_db(
         ),
     ] = None,
 ) -> None:
-    """Copy conversations, turns, ratings, flags, corrections and Slack threads into PostgreSQL.
+    """Copy conversations, turns, ratings, flags, corrections, Slack threads, the model
+    registry and the retraining cycles into PostgreSQL.
 
     Safe to run again (rows are upserted by id): run it while the old server still serves,
     stop that server, run it once more, then start the replicas with
     SUPPORTBOT_STORAGE__DATABASE_URL set to the target. Fails unless every table has the
-    same number of rows on both sides. The Slack adapter's threads and handled events are
-    copied too; operator accounts, the knowledge base and the model registry stay in the
-    home folder, which the replicas share.
+    same number of rows on both sides. The Slack adapter's threads and handled events, and
+    which adapter is live, are copied too; operator accounts and the knowledge base stay in
+    the home folder, which the replicas share.
     """
     from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres
@@ -65,7 +66,7 @@ def migrate_db(
 
 
 def _print_counts(counts: Sequence[TableCount]) -> None:
-    typer.echo(f"{'table':<20}{'sqlite':>10}{'postgresql':>12}")
+    typer.echo(f"{'table':<24}{'sqlite':>10}{'postgresql':>12}")
     for count in counts:
         mark = "" if count.matches else "  <- differs"
-        typer.echo(f"{count.table:<20}{count.source:>10}{count.target:>12}{mark}")
+        typer.echo(f"{count.table:<24}{count.source:>10}{count.target:>12}{mark}")

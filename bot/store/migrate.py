@@ -1,12 +1,16 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
-with the Slack adapter's tables when the installation has them (the replicas keep those in
-PostgreSQL too, so that a Slack thread started before the move continues after it).
+with the Slack adapter's tables, the model registry and the retraining cycles when the
+installation has them (the replicas keep those in PostgreSQL too, so that a Slack thread
+started before the move continues after it, and every replica serves the same adapter).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
 a rating replaced, a flag resolved), new rows are added, nothing is duplicated. Ids are
-kept, so a correction keeps the ``correction:<id>`` its curated answer is served under,
-and the identity sequences are moved past the copied ids. At the end every table is
+kept, so a correction keeps the ``correction:<id>`` its curated answer is served under and
+the live adapter's pointer and a cycle's adapter ids stay valid, and the identity sequences
+are moved past the copied ids. A registry folder is recorded relative to the home folder
+that holds the SQLite file, as the PostgreSQL registry records it
+(:func:`finetune.database.relative_to_home`). At the end every table is
 counted on both sides; :class:`CountMismatch` says which differ (the source kept taking
 writes: run it again once the old server is stopped).
 """
@@ -24,6 +28,13 @@ import psycopg
 from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
+from finetune import cycles, registry
+from finetune.database import relative_to_home
+from retrieval import postgres_db
+
+# A row as it is read from SQLite and written to PostgreSQL; a table may rewrite it on
+# the way, given the home folder that holds the SQLite file.
+Values = tuple[object, ...]
 
 _BATCH = 1000
 
@@ -35,6 +46,27 @@ class CopiedTable:
     columns: tuple[str, ...]
     integer_key: bool = False
     optional: bool = False  # copied when the source has it (the Slack adapter's tables)
+    rewrite: Callable[[Values, Path], Values] | None = None
+
+
+def _base_model_folders(row: Values, home: Path) -> Values:
+    """A bootstrapped base's folder and model_ref are folders of the home; a pretrained
+    base's name a hub id or a folder of the settings, kept as they are."""
+    id_, folder, source, model_ref, *rest = row
+    if source != "bootstrap":
+        return row
+    return (
+        id_,
+        relative_to_home(str(folder), home),
+        source,
+        relative_to_home(str(model_ref), home),
+        *rest,
+    )
+
+
+def _adapter_folder(row: Values, home: Path) -> Values:
+    id_, folder, *rest = row
+    return (id_, relative_to_home(str(folder), home), *rest)
 
 
 # Parents before children (foreign keys). Every column is copied as it is.
@@ -106,7 +138,58 @@ TABLES = [
         ("channel", "ts", "conversation_id", "created_at"),
         optional=True,
     ),
+    CopiedTable(
+        "finetune_base_models",
+        ("id",),
+        ("id", "folder", "source", "model_ref", "metrics", "created_at"),
+        integer_key=True,
+        optional=True,
+        rewrite=_base_model_folders,
+    ),
+    CopiedTable(
+        "finetune_adapters",
+        ("id",),
+        ("id", "folder", "base_id", "parent_id", "metrics", "created_at"),
+        integer_key=True,
+        optional=True,
+        rewrite=_adapter_folder,
+    ),
+    CopiedTable(
+        "finetune_live",
+        ("slot",),
+        ("slot", "adapter_id", "switched_at"),
+        integer_key=True,
+        optional=True,
+    ),
+    CopiedTable(
+        "finetune_live_history",
+        ("id",),
+        ("id", "adapter_id", "previous_id", "switched_at"),
+        integer_key=True,
+        optional=True,
+    ),
+    CopiedTable(
+        "retrain_cycles",
+        ("id",),
+        (
+            "id",
+            "kind",
+            "status",
+            "started_at",
+            "finished_at",
+            "owner",
+            "live_adapter_id",
+            "candidate_adapter_id",
+            "data",
+            "figures",
+            "reason",
+        ),
+        integer_key=True,
+        optional=True,
+    ),
 ]
+# The bot's identity sequences, the registry's and the cycle log's.
+_SEQUENCES = [*SEQUENCES, *registry.SEQUENCES, *cycles.SEQUENCES]
 
 
 @dataclass(frozen=True)
@@ -149,6 +232,7 @@ def migrate_sqlite_to_postgres(
     if not source.is_file():
         raise SourceNotFound(f"no SQLite database at {source}")
     asyncio.run(_create_schema(target_url))
+    _create_model_schema(target_url)
     # Read-only: the copy never changes the installation it moves.
     reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -158,8 +242,8 @@ def migrate_sqlite_to_postgres(
             raise SourceNotFound(f"{source} holds no conversation store ({', '.join(missing)})")
         with psycopg.connect(target_url, autocommit=True) as writer:
             for table in present:
-                _copy_table(reader, writer, table, on_batch)
-            for name, column in SEQUENCES:
+                _copy_table(reader, writer, table, source.parent, on_batch)
+            for name, column in _SEQUENCES:
                 writer.execute(
                     f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'),"
                     f" COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) FROM {name}"
@@ -185,10 +269,18 @@ async def _create_schema(url: str) -> None:
             await tables.aclose()
 
 
+def _create_model_schema(url: str) -> None:
+    """The registry's and the cycle log's tables, as a replica or a job would create them."""
+    with postgres_db.connect(url) as conn:
+        postgres_db.apply_migrations(conn, registry.COMPONENT, registry.POSTGRES_MIGRATIONS)
+        postgres_db.apply_migrations(conn, cycles.COMPONENT, cycles.POSTGRES_MIGRATIONS)
+
+
 def _copy_table(
     reader: sqlite3.Connection,
     writer: psycopg.Connection[tuple[object, ...]],
     table: CopiedTable,
+    home: Path,
     on_batch: Callable[[str, int], None],
 ) -> None:
     columns = ", ".join(table.columns)
@@ -208,8 +300,9 @@ def _copy_table(
         rows = reader.execute(select, (*last, _BATCH)).fetchall()
         if not rows:
             return
+        values = rows if table.rewrite is None else [table.rewrite(r, home) for r in rows]
         with writer.transaction(), writer.cursor() as cursor:
-            cursor.executemany(upsert, rows)
+            cursor.executemany(upsert, values)
         last = tuple(rows[-1][i] for i in positions)
         on_batch(table.name, len(rows))
 
