@@ -4,6 +4,8 @@ may send each request anywhere), and logging out through either ends the session
 
 Operators and sessions stay in the home's SQLite, which the replicas share on one host
 (README "Deployment"); this test holds that promise with two real servers on loopback.
+The model registry and the retraining cycles are in PostgreSQL: the metrics page of any
+replica lists them.
 """
 
 from __future__ import annotations
@@ -58,3 +60,51 @@ async def test_a_login_on_one_replica_is_valid_on_the_other(
     )
     assert logout.status == 303
     assert (await a.client.get("/ops/", allow_redirects=False)).status == 303
+
+
+async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgres(
+    aiohttp_client: Any, tmp_path: Path, postgres_url: str
+) -> None:
+    """A cycle recorded by another host's job (its own home path) shows on this replica's
+    metrics page, with the adapter that is live."""
+    from finetune.cycles import CycleLog
+    from finetune.pipeline import GeneratorPaths
+    from finetune.registry import ModelRegistry
+
+    site = await replica(aiohttp_client, tmp_path / "home", postgres_url)
+    add_operator(site.database, "alice", PASSWORD)
+    elsewhere = GeneratorPaths.under(tmp_path / "another-host", postgres_url=postgres_url)
+    registry = ModelRegistry.open(elsewhere)
+    cycles = CycleLog.open(elsewhere)
+    try:
+        base = registry.register_base(
+            elsewhere.base_models / "gpt-0001",
+            source="bootstrap",
+            model_ref=str(elsewhere.base_models / "gpt-0001"),
+        )
+        first = registry.register_adapter(elsewhere.adapters / "v0001", base_id=base.id)
+        second = registry.register_adapter(
+            elsewhere.adapters / "v0002", base_id=base.id, parent_id=first.id
+        )
+        registry.promote(first.id)
+        cycle = cycles.start(owner="pid 1 on b", live_adapter_id=first.id, data={"approved": 3})
+        cycles.set_candidate(cycle, second.id)
+        registry.promote(second.id)
+        cycles.finish(
+            cycle,
+            status="promoted",
+            reason="no gate figure worse",
+            figures={"candidate": {"held_out_rouge_l": 0.5}, "live": {"held_out_rouge_l": 0.25}},
+        )
+    finally:
+        cycles.close()
+        registry.close()
+
+    response = await login(site, "alice", PASSWORD)
+    assert response.status == 303, await response.text()
+    metrics = await site.client.get("/ops/metrics")
+    assert metrics.status == 200
+    text = await metrics.text()
+    assert "No model trained yet" not in text
+    assert "v0002 vs v0001" in text and "no gate figure worse" in text
+    assert "gpt-0001" in text

@@ -442,15 +442,19 @@ def _served(conn: sqlite3.Connection, column: str) -> dict[str, ServedStats]:
 
 
 def _has_tables(conn: sqlite3.Connection, *names: str) -> bool:
-    if not isinstance(conn, sqlite3.Connection):
-        # PostgreSQL holds only the conversation tables; the registry and index versions
-        # stay in the home folder's SQLite file.
-        return False
     placeholders = ", ".join("?" for _ in names)
-    (found,) = conn.execute(
-        f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})",
-        names,
-    ).fetchone()
+    if isinstance(conn, sqlite3.Connection):
+        query = (
+            f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})"
+        )
+    else:
+        # PostgreSQL holds the conversation tables, the model registry and the retraining
+        # cycles; the index versions stay in the home folder's SQLite file (none here).
+        query = (
+            "SELECT COUNT(*) FROM information_schema.tables"
+            f" WHERE table_schema = current_schema() AND table_name IN ({placeholders})"
+        )
+    (found,) = conn.execute(query, names).fetchone()
     return int(found) == len(names)
 
 
