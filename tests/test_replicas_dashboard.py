@@ -96,6 +96,8 @@ async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgre
             reason="no gate figure worse",
             figures={"candidate": {"held_out_rouge_l": 0.5}, "live": {"held_out_rouge_l": 0.25}},
         )
+        registry.promote(first.id)  # an operator rolled back (no figures: no cycle ran)
+        cycles.record_rollback(from_id=second.id, to_id=first.id, reason="rolled back to v0001")
     finally:
         cycles.close()
         registry.close()
@@ -107,4 +109,5 @@ async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgre
     text = await metrics.text()
     assert "No model trained yet" not in text
     assert "v0002 vs v0001" in text and "no gate figure worse" in text
+    assert "rolled back to v0001" in text
     assert "gpt-0001" in text
