@@ -2,8 +2,9 @@
 
 The replicas are processes on one host sharing its home folder (they write to its SQLite
 file, and SQLite's WAL works only within one host; see README "Deployment"): the
-published index and adapter versions, the knowledge base's curated answers and the
-registry are there, and each replica already follows newer versions by polling. What a
+published index and adapter versions and the knowledge base's curated answers are there;
+the model registry (which adapter is live) is in PostgreSQL. Each replica already follows
+newer versions by polling. What a
 poll would serve late is a correction: it changes the knowledge base's curated answers,
 but each replica searches its own in-memory copy of the index. So:
 
