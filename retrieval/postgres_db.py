@@ -43,8 +43,12 @@ def apply_migrations(conn: Connection, component: str, migrations: Sequence[str]
     """Run the migrations of ``component`` that have not run yet; return the schema version.
 
     Each migration runs in one transaction with its bookkeeping row, under the advisory
-    lock every process migrating this database takes.
+    lock every process migrating this database takes. An up-to-date schema (every opening
+    of the registry after the first: a replica checks for a new adapter every few seconds)
+    is seen without taking that lock.
     """
+    if _current_version(conn, component) >= len(migrations):
+        return len(migrations)
     for version, script in enumerate(migrations, start=1):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrations"),))
@@ -62,3 +66,14 @@ def apply_migrations(conn: Connection, component: str, migrations: Sequence[str]
                 (component, version, time.time()),
             )
     return len(migrations)
+
+
+def _current_version(conn: Connection, component: str) -> int:
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").fetchone()
+    if row is None or not row["present"]:
+        return 0
+    row = conn.execute(
+        "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations WHERE component = %s",
+        (component,),
+    ).fetchone()
+    return 0 if row is None else int(row["version"])
