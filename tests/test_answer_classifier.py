@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from bot.calibration import Calibration, calibrated_engine_config, save_calibration
-from bot.core.config import EngineConfig
 from bot.core.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -18,6 +17,7 @@ from bot.core.confidence import (
     confidence_of,
     fit_weights,
 )
+from bot.core.config import EngineConfig
 from retrieval.answer_classifier import (
     CLASSIFIER_FILE,
     AnswerClassifier,
@@ -239,6 +239,4 @@ def test_the_server_applies_the_fitted_answer_probability_weight(tmp_path: Path)
     save_calibration(tmp_path, Calibration(result, 1, "emb", 0.0), 0.9)
     config = calibrated_engine_config(EngineConfig(), tmp_path, "emb")
     assert config.answer_probability_weight == pytest.approx(weights.answer_probability)
-    assert config.confidence_weights.answer_probability == pytest.approx(
-        weights.answer_probability
-    )
+    assert config.confidence_weights.answer_probability == pytest.approx(weights.answer_probability)
