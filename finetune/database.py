@@ -1,70 +1,29 @@
 """Where the model registry and the retraining cycle log keep their rows: the home folder's
 SQLite file (one box, the default) or the PostgreSQL database that replicas share
-(``storage.database_url``). :func:`open_records` is the one place that picks.
-
-Both backends run the same statements, written once with ``?`` parameters (SQLite's form;
-PostgreSQL is given ``%s``), and return rows read by column name. Where the engines differ
-the backend says so itself: how a new id comes back, how a transaction takes its lock, and
-how a folder is recorded. SQLite records a folder as it was given, as it always has (a
-relative home gives paths relative to the job's working directory). PostgreSQL records a
-folder inside the home relative to the home and gives it back under the reader's own home,
-so that replicas on several hosts, each naming the shared artifact folders where they are
-mounted there, and jobs started from another working directory find the same folder.
+(``storage.database_url``), through :mod:`retrieval.records_db` (which the knowledge
+base's store uses too). :func:`open_records` picks from :class:`GeneratorPaths`.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from retrieval import sqlite_db
+from retrieval import records_db
+from retrieval.records_db import PostgresRecords, Records, Row, SqliteRecords
 
 if TYPE_CHECKING:
     from finetune.pipeline import GeneratorPaths
-    from retrieval.postgres_db import Connection as PostgresConnection
 
-
-class Row(Protocol):
-    """A row read by column name: sqlite3.Row, or a dict from psycopg (same columns)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-class Records(Protocol):
-    """One component's tables in one database; the methods are safe to call from several
-    threads, and a transaction's statements are not interleaved with another thread's."""
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Execute a statement; the number of rows it changed."""
-        ...
-
-    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Execute an INSERT into a table with an integer ``id``; the new row's id."""
-        ...
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """Statements in the block commit together, or not at all; the component's
-        transactions queue, one at a time (readers outside one see before or after)."""
-        ...
-
-    def recorded(self, folder: Path) -> str:
-        """How ``folder`` is written into a row."""
-        ...
-
-    def folder(self, recorded: str) -> Path:
-        """The folder a row names, as this process reaches it."""
-        ...
-
-    def close(self) -> None: ...
+__all__ = [
+    "PostgresRecords",
+    "Records",
+    "Row",
+    "SqliteRecords",
+    "open_records",
+    "relative_to_home",
+]
 
 
 def open_records(
@@ -76,129 +35,13 @@ def open_records(
 ) -> Records:
     """``component``'s tables, migrated: in PostgreSQL when ``paths.postgres_url`` is set,
     else in the SQLite file ``paths.database``."""
-    if paths.postgres_url is not None:
-        return PostgresRecords.open(
-            paths.postgres_url, component, postgres_migrations, home=paths.home
-        )
-    return SqliteRecords.open(paths.database, component, sqlite_migrations)
-
-
-class SqliteRecords:
-    """A connection to the SQLite file it owns (``check_same_thread`` off, as everywhere)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    @classmethod
-    def open(cls, database: Path, component: str, migrations: Sequence[str]) -> SqliteRecords:
-        conn = sqlite_db.connect(database)
-        sqlite_db.apply_migrations(conn, component, migrations)
-        return cls(conn)
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
-        return row
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(self._conn.execute(sql, params).fetchall())
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
-
-    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self._conn.execute(sql, params).lastrowid or 0)
-
-    def transaction(self) -> AbstractContextManager[None]:
-        return _sqlite_transaction(self._conn)
-
-    def recorded(self, folder: Path) -> str:
-        return str(folder)
-
-    def folder(self, recorded: str) -> Path:
-        return Path(recorded)
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-@contextmanager
-def _sqlite_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    with sqlite_db.transaction(conn):  # BEGIN IMMEDIATE: writers queue on busy_timeout
-        yield
-
-
-class PostgresRecords:
-    """One autocommit connection it owns, used by one thread at a time (a lock guards it,
-    held for a whole transaction)."""
-
-    def __init__(self, conn: PostgresConnection, component: str, *, home: Path) -> None:
-        self._conn = conn
-        self._component = component
-        self._home = home
-        self._lock = threading.RLock()
-
-    @classmethod
-    def open(
-        cls, url: str, component: str, migrations: Sequence[str], *, home: Path
-    ) -> PostgresRecords:
-        from retrieval import postgres_db
-
-        conn = postgres_db.connect(url)
-        try:
-            postgres_db.apply_migrations(conn, component, migrations)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, component, home=home)
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        with self._lock:
-            return self._conn.execute(_postgres(sql), params).fetchone()
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._lock:
-            return list(self._conn.execute(_postgres(sql), params).fetchall())
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
-            return self._conn.execute(_postgres(sql), params).rowcount
-
-    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
-            row = self._conn.execute(_postgres(sql) + " RETURNING id", params).fetchone()
-        assert row is not None
-        return int(row["id"])
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        from retrieval.postgres_db import lock_key
-
-        with self._lock, self._conn.transaction():
-            # What BEGIN IMMEDIATE is to SQLite: the component's writers queue, in every
-            # process on every host, until this one commits or rolls back.
-            self._conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"{self._component}:write"),)
-            )
-            yield
-
-    def recorded(self, folder: Path) -> str:
-        """Relative to the home when inside it (as this process names both), else absolute."""
-        inside = _inside_home(folder, self._home)
-        return inside if inside is not None else os.path.abspath(folder)
-
-    def folder(self, recorded: str) -> Path:
-        path = Path(recorded)
-        return path if path.is_absolute() else self._home / path
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def _postgres(sql: str) -> str:
-    """``sql`` with psycopg's ``%s`` for each ``?`` (the statements here hold no other ``?``
-    and no ``%``)."""
-    return sql.replace("?", "%s")
+    return records_db.open_records(
+        paths.database,
+        component,
+        postgres_url=paths.postgres_url,
+        sqlite_migrations=sqlite_migrations,
+        postgres_migrations=postgres_migrations,
+    )
 
 
 # Where the jobs write the folders a registry records, under the home (see GeneratorPaths).
@@ -207,29 +50,8 @@ _HOME_LAYOUT = (("models", "adapters"), ("models", "base"))
 
 def relative_to_home(recorded: str, home: Path) -> str:
     """A folder as a SQLite registry recorded it, as the PostgreSQL registry records it
-    (``supportbot migrate-db``): relative to ``home``, the folder holding the SQLite file.
-
-    SQLite kept paths as given to the job that wrote them: absolute, or relative to that
-    job's working directory, which is unknown here. Such a path counts as the home's when
-    it lies in the home seen from this working directory, or else when it ends in the
-    home's layout (``models/adapters/<version>``, ``models/base/<version>``: the leftover
-    cleanup already matches folders by version name). Any other path becomes absolute.
-    """
-    folder = Path(recorded)
-    inside = _inside_home(folder, home)
-    if inside is not None:
-        return inside
-    if folder.parent.parts[-2:] in _HOME_LAYOUT:
-        return Path(*folder.parts[-3:]).as_posix()
-    return os.path.abspath(folder)
-
-
-def _inside_home(folder: Path, home: Path) -> str | None:
-    """``folder`` relative to ``home``, or None when it lies outside."""
-    for path, root in (
-        (Path(os.path.abspath(folder)), Path(os.path.abspath(home))),
-        (folder.resolve(), home.resolve()),  # one of the two named through a link
-    ):
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return None
+    (``supportbot migrate-db``): relative to ``home``, the folder holding the SQLite file;
+    a path that is not the home's by location ends in the home's layout
+    (``models/adapters/<version>``, ``models/base/<version>``: the leftover cleanup
+    already matches folders by version name). See :func:`records_db.relative_to_home`."""
+    return records_db.relative_to_home(recorded, home, _HOME_LAYOUT)
