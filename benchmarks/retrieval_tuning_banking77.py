@@ -48,14 +48,13 @@ def evaluate(
     """Search every test row in the pair served from ``home`` and score it."""
     from bot.adapters.retrieval import to_source
     from bot.calibration import calibrated_engine_config
+    from bot.components import open_knowledge_base
     from bot.core.confidence import confidence_of, fit_threshold, retrieval_features
     from bot.settings import Settings
-    from retrieval.knowledge import KnowledgeBase, Query
+    from retrieval.knowledge import Query
 
     settings = Settings(home=home)
-    knowledge = KnowledgeBase.open(
-        settings.paths.database, settings.paths.indexes, settings.retrieval
-    )
+    knowledge = open_knowledge_base(settings)
     try:
         knowledge.load()
         embedder_id = knowledge.embedder.model_id

@@ -15,8 +15,16 @@ if TYPE_CHECKING:
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The knowledge base of the home; its tables go to PostgreSQL when
+    ``storage.database_url`` names it (replicas on several hosts), else to the home's
+    SQLite file."""
     paths = settings.paths.ensure()
-    return KnowledgeBase.open(paths.database, paths.indexes, settings.retrieval)
+    return KnowledgeBase.open(
+        paths.database,
+        paths.indexes,
+        settings.retrieval,
+        postgres_url=settings.storage.postgres_url,
+    )
 
 
 def generator_paths(settings: Settings) -> GeneratorPaths:

@@ -1,12 +1,11 @@
 """What keeps several ``supportbot serve`` replicas in step when they share one PostgreSQL.
 
-The replicas are processes on one host sharing its home folder (they write to its SQLite
-file, and SQLite's WAL works only within one host; see README "Deployment"): the
-published index and adapter versions and the knowledge base's curated answers are there;
-the model registry (which adapter is live) is in PostgreSQL. Each replica already follows
-newer versions by polling. What a
-poll would serve late is a correction: it changes the knowledge base's curated answers,
-but each replica searches its own in-memory copy of the index. So:
+The replicas share one PostgreSQL database, which holds the knowledge base (its entries,
+curated answers included, and which index version is live) and the model registry (which
+adapter is live), and the published index and adapter folders (see README "Deployment").
+Each replica already follows newer versions by polling. What a poll would serve late is a
+correction: it changes the knowledge base's curated answers, but each replica searches
+its own in-memory copy of the index. So:
 
 * the replica that serves a correction announces its source id on a PostgreSQL channel
   (``NOTIFY``) once it is in the shared knowledge base;

@@ -1,10 +1,11 @@
 """The knowledge base: stored exchanges, their embeddings and the live FAISS index.
 
 Jobs (ingest, reindex) call :meth:`KnowledgeBase.sync_index`, which publishes a new index
-version folder atomically and then marks it live in SQLite. A server calls
-:meth:`KnowledgeBase.load` at start-up and :meth:`refresh_if_stale` periodically; curated
-answers and removals made while it runs are applied to its in-memory index at once and are
-persisted in SQLite, so a restart replays them on top of the live version.
+version folder atomically and then marks it live in the store (the home's SQLite file, or
+PostgreSQL for replicas on several hosts: :class:`retrieval.store.KnowledgeStore`). A server
+calls :meth:`KnowledgeBase.load` at start-up and :meth:`refresh_if_stale` periodically;
+curated answers and removals made while it runs are applied to its in-memory index at once
+and are persisted in the store, so a restart replays them on top of the live version.
 """
 
 from __future__ import annotations
@@ -110,15 +111,19 @@ class KnowledgeBase:
         index_root: Path,
         config: RetrievalConfig,
         embedder: Embedder | None = None,
+        *,
+        postgres_url: str | None = None,
     ) -> KnowledgeBase:
-        """Open the store; loads no model and no index yet."""
+        """Open the store (in the SQLite file ``database``, or in PostgreSQL when
+        ``postgres_url`` is set); loads no model and no index yet."""
         embedder = embedder or Embedder(
             config.embedder,
             device=config.device,
             batch_size=config.embed_batch_size,
             max_seq_length=config.embed_max_seq_length,
         )
-        return cls(KnowledgeStore(database), embedder, index_root, config)
+        store = KnowledgeStore.open(database, postgres_url=postgres_url)
+        return cls(store, embedder, index_root, config)
 
     def close(self) -> None:
         self.store.close()

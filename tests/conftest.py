@@ -58,10 +58,18 @@ def embedder() -> Embedder:
 def make_knowledge(tmp_path: Path, embedder: Embedder) -> Iterator[Callable[..., KnowledgeBase]]:
     opened: list[KnowledgeBase] = []
 
-    def make(name: str = "home", **config: object) -> KnowledgeBase:
+    def make(
+        name: str = "home", *, postgres_url: str | None = None, **config: object
+    ) -> KnowledgeBase:
+        """The knowledge base of home ``name``: its tables in the home's SQLite file, or in
+        the PostgreSQL database ``postgres_url``."""
         home = tmp_path / name
         kb = KnowledgeBase.open(
-            home / "supportbot.db", home / "indexes", RetrievalConfig(**config), embedder
+            home / "supportbot.db",
+            home / "indexes",
+            RetrievalConfig(**config),
+            embedder,
+            postgres_url=postgres_url,
         )
         opened.append(kb)
         return kb

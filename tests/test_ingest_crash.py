@@ -1,4 +1,5 @@
-"""kill -9 in the middle of an ingest leaves the previous index serving and the store sound."""
+"""kill -9 in the middle of an ingest leaves the previous index serving and the store sound,
+with the store in the home's SQLite file or in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ CHILD = textwrap.dedent(
     from retrieval.knowledge import KnowledgeBase
 
     home, logs, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    url = sys.argv[4] or None
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -39,17 +41,21 @@ CHILD = textwrap.dedent(
         KnowledgeBase.sync_index = die
     elif point == "before-rename":
         artifacts.publish_folder = die  # looked up at call time by staged_version
-    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
+    kb = KnowledgeBase.open(
+        home / "supportbot.db", home / "indexes", RetrievalConfig(), postgres_url=url
+    )
     ingest_paths([logs], kb)
     """
 )
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("point", ["before-index", "before-rename"])
 def test_killed_ingest_keeps_serving_previous_index(
-    tmp_path: Path, make_knowledge: MakeKB, point: str
+    tmp_path: Path, make_knowledge: MakeKB, point: str, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    kb = make_knowledge()
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    kb = make_knowledge(postgres_url=url)
     ingest_paths([write_jsonl(tmp_path / "first.jsonl", SMALL_LOGS)], kb)
     live_before = kb.store.live_index_version()
     new_logs = write_jsonl(
@@ -65,19 +71,20 @@ def test_killed_ingest_keeps_serving_previous_index(
     )
 
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path / "home"), str(new_logs), point],
+        [sys.executable, "-c", CHILD, str(tmp_path / "home"), str(new_logs), point, url or ""],
         cwd=REPO,
         capture_output=True,
         timeout=240,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
 
-    db = sqlite3.connect(tmp_path / "home" / "supportbot.db")
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    db.close()
+    if url is None:
+        db = sqlite3.connect(tmp_path / "home" / "supportbot.db")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
 
     # A server starting now serves exactly the previous version.
-    restarted = make_knowledge()
+    restarted = make_knowledge(postgres_url=url)
     restarted.load()
     assert restarted.version == live_before
     assert all(not h.source_id.startswith("n") for h in restarted.search((), "Summit tent", 5))

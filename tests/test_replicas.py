@@ -1,5 +1,6 @@
-"""Two replicas of the server on loopback sharing one real PostgreSQL and one home folder:
-conversations continue across them, a correction made on one is served by the other
+"""Two replicas of the server on loopback sharing one real PostgreSQL (with the knowledge
+base) and the index folders, each with its own home folder as on two hosts: conversations
+continue across them, a correction made on one is served by the other
 (added to its live index, or replayed after a missed announcement), and a retraining
 cycle started on both runs once."""
 
@@ -26,11 +27,14 @@ from finetune.cycles import CycleLockedError
 
 
 @pytest.fixture
-def indexed_home(tmp_path: Path, make_knowledge: Callable[..., Any]) -> Iterator[Path]:
+def indexed_home(
+    tmp_path: Path, make_knowledge: Callable[..., Any], postgres_url: str
+) -> Iterator[Path]:
+    """A home whose knowledge base (in the replicas' PostgreSQL) has the small logs."""
     from retrieval.ingest import ingest_paths
     from tests.conftest import SMALL_LOGS, write_jsonl
 
-    kb = make_knowledge("home")
+    kb = make_knowledge("home", postgres_url=postgres_url)
     logs = cast("list[dict[str, object]]", SMALL_LOGS)
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
     yield tmp_path / "home"
@@ -64,9 +68,12 @@ async def ask(client: Any, conversation_id: str, text: str) -> dict[str, Any]:
 async def test_two_replicas_share_conversations_and_corrections(
     aiohttp_client: Any, indexed_home: Path, postgres_url: str
 ) -> None:
-    settings = replica_settings(indexed_home, postgres_url)
-    replica_a = await aiohttp_client(create_app(settings))
-    replica_b = await aiohttp_client(create_app(settings))
+    # B runs as on another host: its own home folder, the index folders mounted into it.
+    other_host = indexed_home.parent / "other-host"
+    other_host.mkdir()
+    (other_host / "indexes").symlink_to(indexed_home / "indexes")
+    replica_a = await aiohttp_client(create_app(replica_settings(indexed_home, postgres_url)))
+    replica_b = await aiohttp_client(create_app(replica_settings(other_host, postgres_url)))
 
     # A conversation started on A continues on B (a load balancer may send it anywhere).
     conversation_id = await start(replica_a)
