@@ -145,13 +145,20 @@ class SqliteRecords:
 
 class PostgresRecords:
     """One autocommit connection it owns, used by one thread at a time (a lock guards it,
-    held for a whole transaction)."""
+    held for a whole transaction). A connection that broke (the server restarted, the
+    network dropped) is opened again for the next statement, and a read outside a
+    transaction is tried once more on the new one: a serving knowledge base lives as long
+    as its process, and must not fail every search from then on."""
 
-    def __init__(self, conn: PostgresConnection, component: str, *, home: Path) -> None:
+    def __init__(
+        self, conn: PostgresConnection, component: str, *, home: Path, url: str | None = None
+    ) -> None:
         self._conn = conn
         self._component = component
         self._home = home
+        self._url = url  # None: never reconnect
         self._lock = threading.RLock()
+        self._transactions = 0  # open (nested) transactions
 
     @classmethod
     def open(
@@ -165,41 +172,65 @@ class PostgresRecords:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, component, home=home)
+        return cls(conn, component, home=home, url=url)
+
+    def _connection(self) -> PostgresConnection:
+        if self._conn.broken and self._url is not None:
+            from retrieval import postgres_db
+
+            self._conn = postgres_db.connect(self._url)
+        return self._conn
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        import psycopg
+
+        with self._lock:
+            try:
+                return list(self._connection().execute(_postgres(sql), params).fetchall())
+            except psycopg.OperationalError:
+                if self._transactions or not self._conn.broken or self._url is None:
+                    raise
+            return list(self._connection().execute(_postgres(sql), params).fetchall())
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        with self._lock:
-            return self._conn.execute(_postgres(sql), params).fetchone()
+        rows = self._read(sql, params)
+        return rows[0] if rows else None
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._lock:
-            return list(self._conn.execute(_postgres(sql), params).fetchall())
+        return self._read(sql, params)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
-            return self._conn.execute(_postgres(sql), params).rowcount
+            return self._connection().execute(_postgres(sql), params).rowcount
 
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
-            row = self._conn.execute(_postgres(sql) + " RETURNING id", params).fetchone()
+            sql = _postgres(sql) + " RETURNING id"
+            row = self._connection().execute(sql, params).fetchone()
         assert row is not None
         return int(row["id"])
 
     def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._lock, self._conn.cursor() as cursor:
+        with self._lock, self._connection().cursor() as cursor:
             cursor.executemany(_postgres(sql), rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         from retrieval.postgres_db import lock_key
 
-        with self._lock, self._conn.transaction():
-            # What BEGIN IMMEDIATE is to SQLite: the component's writers queue, in every
-            # process on every host, until this one commits or rolls back.
-            self._conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"{self._component}:write"),)
-            )
-            yield
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                # What BEGIN IMMEDIATE is to SQLite: the component's writers queue, in every
+                # process on every host, until this one commits or rolls back.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"{self._component}:write"),)
+                )
+                self._transactions += 1
+                try:
+                    yield
+                finally:
+                    self._transactions -= 1
 
     def recorded(self, folder: Path) -> str:
         """Relative to the home when inside it (as this process names both), else absolute."""

@@ -176,3 +176,20 @@ def test_two_hosts_share_the_postgres_store_and_the_index_folders(
     assert host_a.refresh_if_stale()
     assert host_a.version is not None and host_a.version.folder.name == "v0001"
     assert host_a.version.folder.parent == tmp_path / "host-a" / "indexes"
+
+
+def test_a_serving_knowledge_base_outlives_a_dropped_postgres_connection(
+    tmp_path: Path, make_knowledge: MakeKB, postgres_url: str
+) -> None:
+    """A replica keeps answering after the server dropped its connection (a restart, a
+    network cut): its next search reconnects; a write after it works too."""
+    kb = make_knowledge(postgres_url=postgres_url)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert kb.search((), "do giftcards have an expiry date?", 1)[0].source_id == "c-gift#1"
+    kb.add_curated("correction:1", STOVE, "Stoves rent for $12/day (KB-RNT-01).")
+    assert kb.search((), "rent a camp stove", 1)[0].source_id == "correction:1"
