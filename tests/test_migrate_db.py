@@ -1,11 +1,12 @@
 """`supportbot migrate-db`: a SQLite installation moved into a real PostgreSQL server with
 every conversation, turn, rating, flag and correction (and the Slack adapter's threads,
-the model registry and the retraining cycles), run again safely."""
+the model registry, the retraining cycles and the knowledge base), run again safely."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,11 @@ from bot.store.sqlite import SqliteConversationStore
 from finetune.cycles import CycleLog
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
+from retrieval.config import RetrievalConfig
+from retrieval.embedder import Embedder
+from retrieval.ingest import ingest_paths
+from retrieval.knowledge import KnowledgeBase
+from tests.conftest import SMALL_LOGS, exchange, write_jsonl
 from tests.fakes import source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -281,3 +287,65 @@ def test_migrate_db_carries_the_model_registry_and_the_cycles_with_their_ids(
     finally:
         cycles.close()
         registry.close()
+
+
+def test_migrate_db_carries_the_knowledge_base_with_its_ids(
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    make_knowledge: Callable[..., KnowledgeBase],
+    embedder: Embedder,
+) -> None:
+    """A replica on another host (its own home path, the index folders mounted in it) then
+    serves the index version that was live, with the curated answers made since, without
+    embedding anything again; entry ids (the FAISS ids) and version ids are kept and new
+    ones come after them."""
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=1))
+    monkeypatch.chdir(tmp_path)  # the jobs were given the home relative to this folder
+    as_the_jobs_named_it = Path("old")
+    old = KnowledgeBase.open(
+        as_the_jobs_named_it / "supportbot.db",
+        as_the_jobs_named_it / "indexes",
+        RetrievalConfig(),
+        embedder,
+    )
+    try:
+        ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], old)
+        question = "Do you rent out camping stoves for a weekend?"
+        old.add_curated("correction:1", question, "Stoves rent for $12/day (KB-RNT-01).")
+        stove = old.add_curated("correction:1", question, "Stove rental is $10/day.")
+        tent = [exchange("t1", "Is the Summit tent waterproof?", "Yes, 3000 mm (KB-TNT-01).")]
+        ingest_paths([write_jsonl(tmp_path / "tent.jsonl", tent)], old)
+        live = old.rollback()  # the first version, with the curated answer replayed
+        conversations = [c.id for c in old.store.iter_conversations()]
+        versions = old.store.index_versions()
+    finally:
+        old.close()
+    monkeypatch.chdir(REPO)
+
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    rows = [line.split() for line in output.splitlines()]
+    for table, count in (("log_conversations", 7), ("entries", 10), ("index_versions", 2)):
+        assert [table, str(count), str(count)] in rows
+    assert _migrate(tmp_path / "home", source_db, postgres_url)[0] == 0  # again: the same
+
+    replica_home = tmp_path / "replica-home"
+    replica_home.mkdir()
+    (replica_home / "indexes").symlink_to(tmp_path / "old" / "indexes")
+    replica = make_knowledge("replica-home", postgres_url=postgres_url)
+    replica.load()
+    assert replica.version is not None and replica.version.id == live.id
+    assert replica.version.folder == replica_home / "indexes" / "v0001"
+    assert [v.id for v in replica.store.index_versions()] == [v.id for v in versions]
+    assert [c.id for c in replica.store.iter_conversations()] == conversations
+    hit = replica.search((), "can I rent a camp stove?", 1)[0]
+    assert (hit.source_id, hit.agent_reply) == ("correction:1", "Stove rental is $10/day.")
+    assert replica.store.entry_ids_of_source("correction:1")[0] == {stove}
+    assert replica.search((), "is the Summit tent waterproof?", 1)[0].source_id != "t1#1"
+    # Every vector came along: a full rebuild embeds nothing. New ids follow the copied ones.
+    rebuilt = replica.reembed(embedder)
+    assert rebuilt.embedded == 0
+    assert rebuilt.version is not None and rebuilt.version.id == versions[-1].id + 1
+    assert replica.add_curated("correction:2", "Gift wrap?", "3 EUR (KB-GFT-02).") == stove + 2

@@ -29,14 +29,14 @@ def migrate_db(
     ] = None,
 ) -> None:
     """Copy conversations, turns, ratings, flags, corrections, Slack threads, the model
-    registry and the retraining cycles into PostgreSQL.
+    registry, the retraining cycles and the knowledge base into PostgreSQL.
 
     Safe to run again (rows are upserted by id): run it while the old server still serves,
     stop that server, run it once more, then start the replicas with
     SUPPORTBOT_STORAGE__DATABASE_URL set to the target. Fails unless every table has the
-    same number of rows on both sides. The Slack adapter's threads and handled events, and
-    which adapter is live, are copied too; operator accounts and the knowledge base stay in
-    the home folder, which the replicas share.
+    same number of rows on both sides. The Slack adapter's threads and handled events,
+    which adapter is live, the knowledge base's entries, embedding cache and index versions
+    are copied too; operator accounts stay in the home folder.
     """
     from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres

@@ -1,16 +1,18 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
-with the Slack adapter's tables, the model registry and the retraining cycles when the
-installation has them (the replicas keep those in PostgreSQL too, so that a Slack thread
-started before the move continues after it, and every replica serves the same adapter).
+with the Slack adapter's tables, the model registry, the retraining cycles and the
+knowledge base when the installation has them (the replicas keep those in PostgreSQL too,
+so that a Slack thread started before the move continues after it, every replica serves
+the same adapter and the same index version, and a curated answer keeps its FAISS id).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
 a rating replaced, a flag resolved), new rows are added, nothing is duplicated. Ids are
 kept, so a correction keeps the ``correction:<id>`` its curated answer is served under and
-the live adapter's pointer and a cycle's adapter ids stay valid, and the identity sequences
-are moved past the copied ids. A registry folder is recorded relative to the home folder
-that holds the SQLite file, as the PostgreSQL registry records it
-(:func:`finetune.database.relative_to_home`). At the end every table is
+the live adapter's pointer, a cycle's adapter ids and the entry ids a published FAISS index
+holds stay valid, and the identity sequences are moved past the copied ids. A registry
+folder and an index version's folder are recorded relative to the home folder that holds
+the SQLite file, as PostgreSQL records them (:func:`finetune.database.relative_to_home`,
+:func:`retrieval.store.relative_to_home`). At the end every table is
 counted on both sides; :class:`CountMismatch` says which differ (the source kept taking
 writes: run it again once the old server is stopped).
 """
@@ -31,6 +33,7 @@ from bot.store.postgres_schema import SEQUENCES
 from finetune import cycles, registry
 from finetune.database import relative_to_home
 from retrieval import postgres_db
+from retrieval import store as knowledge
 
 # A row as it is read from SQLite and written to PostgreSQL; a table may rewrite it on
 # the way, given the home folder that holds the SQLite file.
@@ -47,6 +50,9 @@ class CopiedTable:
     integer_key: bool = False
     optional: bool = False  # copied when the source has it (the Slack adapter's tables)
     rewrite: Callable[[Values, Path], Values] | None = None
+    # Run in PostgreSQL before the copy: what a partial unique index needs when a row
+    # already copied changed since (another index version made live).
+    prepare: str | None = None
 
 
 def _base_model_folders(row: Values, home: Path) -> Values:
@@ -67,6 +73,13 @@ def _base_model_folders(row: Values, home: Path) -> Values:
 def _adapter_folder(row: Values, home: Path) -> Values:
     id_, folder, *rest = row
     return (id_, relative_to_home(str(folder), home), *rest)
+
+
+def _index_version_folders(row: Values, home: Path) -> Values:
+    id_, folder, *middle, location, base, first_live = row
+    if location is not None:
+        location = knowledge.relative_to_home(str(location), home)
+    return (id_, knowledge.relative_to_home(str(folder), home), *middle, location, base, first_live)
 
 
 # Parents before children (foreign keys). Every column is copied as it is.
@@ -187,9 +200,64 @@ TABLES = [
         integer_key=True,
         optional=True,
     ),
+    # The knowledge base. log_conversations' rowid keeps the order conversations were
+    # stored in; an entry's id is its id in every published FAISS index.
+    CopiedTable(
+        "log_conversations",
+        ("id",),
+        ("id", "content_hash", "source", "messages", "metadata", "ingested_at", "rowid"),
+        optional=True,
+    ),
+    CopiedTable(
+        "entries",
+        ("id",),
+        (
+            "id",
+            "source_id",
+            "conversation_id",
+            "turn_index",
+            "kind",
+            "context",
+            "customer_text",
+            "agent_reply",
+            "embed_hash",
+            "reply_hash",
+            "created_at",
+            "deleted_at",
+        ),
+        integer_key=True,
+        optional=True,
+    ),
+    CopiedTable(
+        "embeddings",
+        ("text_hash", "model_id"),
+        ("text_hash", "model_id", "vector"),
+        optional=True,
+    ),
+    CopiedTable(
+        "index_versions",
+        ("id",),
+        (
+            "id",
+            "folder",
+            "embedder_id",
+            "kind",
+            "entry_count",
+            "max_entry_id",
+            "created_at",
+            "is_live",
+            "embedder_location",
+            "base_embedder",
+            "first_live_at",
+        ),
+        integer_key=True,
+        optional=True,
+        rewrite=_index_version_folders,
+        prepare="UPDATE index_versions SET is_live = 0 WHERE is_live = 1",
+    ),
 ]
-# The bot's identity sequences, the registry's and the cycle log's.
-_SEQUENCES = [*SEQUENCES, *registry.SEQUENCES, *cycles.SEQUENCES]
+# The bot's identity sequences, the registry's, the cycle log's and the knowledge base's.
+_SEQUENCES = [*SEQUENCES, *registry.SEQUENCES, *cycles.SEQUENCES, *knowledge.SEQUENCES]
 
 
 @dataclass(frozen=True)
@@ -270,10 +338,12 @@ async def _create_schema(url: str) -> None:
 
 
 def _create_model_schema(url: str) -> None:
-    """The registry's and the cycle log's tables, as a replica or a job would create them."""
+    """The registry's, the cycle log's and the knowledge base's tables, as a replica or a
+    job would create them."""
     with postgres_db.connect(url) as conn:
         postgres_db.apply_migrations(conn, registry.COMPONENT, registry.POSTGRES_MIGRATIONS)
         postgres_db.apply_migrations(conn, cycles.COMPONENT, cycles.POSTGRES_MIGRATIONS)
+        postgres_db.apply_migrations(conn, knowledge.COMPONENT, knowledge.POSTGRES_MIGRATIONS)
 
 
 def _copy_table(
@@ -296,6 +366,8 @@ def _copy_table(
     select = f"SELECT {columns} FROM {table.name} WHERE ({key}) > ({after}) ORDER BY {key} LIMIT ?"
     last: tuple[object, ...] = (-1,) if table.integer_key else ("",) * len(table.key)
     positions = [table.columns.index(column) for column in table.key]
+    if table.prepare is not None:
+        writer.execute(table.prepare)
     while True:
         rows = reader.execute(select, (*last, _BATCH)).fetchall()
         if not rows:
