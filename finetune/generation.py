@@ -258,11 +258,13 @@ class DecodeBatch:
             for key, p, s in zip(keys, prompts, settings, strict=True)
         ]
         with torch.inference_mode():
-            logits, cache, attention, positions = generator._prefill(prompts)
-            if not self._rows:
-                self._logits, self._cache = logits, cache
-                self._attention, self._positions = attention, positions
-            else:
+            # Every prompt is prefilled before any joins: a failure changes nothing.
+            parts = self._prefill_parts(prompts)
+            for logits, cache, attention, positions in parts:
+                if self._cache is None:
+                    self._logits, self._cache = logits, cache
+                    self._attention, self._positions = attention, positions
+                    continue
                 self._advance()
                 assert self._logits is not None and self._attention is not None
                 assert self._positions is not None
@@ -271,6 +273,25 @@ class DecodeBatch:
                 self._logits = torch.cat([self._logits, logits])
                 self._positions = torch.cat([self._positions, positions])
         self._rows.extend(rows)
+
+    def _prefill_parts(
+        self, prompts: Sequence[list[int]]
+    ) -> list[tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]]:
+        """Prefill results that together hold ``prompts`` in order.
+
+        On a CPU each prompt is prefilled alone and the caches joined: one left-padded
+        batch computes every row to the longest prompt's length and costs more than the
+        prompts one by one (32 prompts of 400-760 tokens on the bootstrap model: 495 ms
+        as one batch, 215 ms one by one). Accelerators keep the batch, and so do caches
+        that cannot be joined.
+        """
+        generator = self._generator
+        if len(prompts) == 1 or generator.device.type != "cpu":
+            return [generator._prefill(prompts)]
+        first = generator._prefill(prompts[:1])
+        if not _joinable(first[1]):
+            return [generator._prefill(prompts)]  # once per batch, for unusual caches only
+        return [first, *(generator._prefill([p]) for p in prompts[1:])]
 
     def step(self, is_cancelled: Callable[[int], bool] | None = None) -> list[DecodeEvent]:
         """Decode one token for every row; one event per row (``finished`` once)."""
