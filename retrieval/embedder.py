@@ -98,14 +98,21 @@ class Embedder:
             raise EmbedderUnavailable(f"embedder {self.name!r} does not report a dimension")
         return int(dim)
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Return an array of shape (len(texts), dimension), float32, rows of unit length."""
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Return an array of shape (len(texts), dimension), float32, rows of unit length.
+
+        ``batch_size`` (default: the configured one) is how many texts go through the model
+        at once; sentence-transformers sorts the texts by length first, so smaller batches
+        pad less.
+        """
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = model.encode(
             list(texts),
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,

@@ -592,7 +592,8 @@ class KnowledgeBase:
         index = serving.index  # another version's index
         if query_vectors is None:
             query_vectors = serving.embedder.encode(
-                [query_text(q.context, q.customer_text) for q in queries]
+                [query_text(q.context, q.customer_text) for q in queries],
+                batch_size=self.config.query_batch_size,
             )
         excluded = exclude_conversation_ids or [()] * len(queries)
         extra = max((len(e) for e in excluded), default=0)
