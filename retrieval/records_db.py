@@ -138,6 +138,11 @@ class SqliteRecords:
     def folder(self, recorded: str) -> Path:
         return Path(recorded)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection itself, for what only SQLite has (its count of changed rows)."""
+        return self._conn
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -617,7 +617,7 @@ async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_wa
     database = _dashboard(site.app)[DATABASE]
 
     async def on_dashboard(work: Work) -> object:
-        return await database.run(lambda store: work(store._conn))
+        return await database.run(lambda store: work(store.connection))
 
     def no_wal_left(conn: sqlite3.Connection) -> None:
         # On the real disk a write appends to the WAL first: emptied before the disk is
@@ -705,7 +705,7 @@ async def test_an_action_done_when_only_the_review_log_is_full_says_so(
     def fill_the_review_log(store: Any) -> int:
         # Only the dashboard's own connection may not grow the file; rows as long as the
         # approval's (same ids, no note) until one is refused: then so is the approval.
-        conn: sqlite3.Connection = store._conn
+        conn: sqlite3.Connection = store.connection
         (pages,) = conn.execute("PRAGMA page_count").fetchone()
         conn.execute(f"PRAGMA max_page_count = {pages}")
         for n in range(100_000):

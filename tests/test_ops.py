@@ -90,8 +90,15 @@ class Ops(Site):
     clock: Clock
 
 
-def add_operator(database: Path, name: str = "alice", password: str = PASSWORD) -> None:
-    accounts = DashboardStore.open(database)
+def add_operator(
+    database: Path,
+    name: str = "alice",
+    password: str = PASSWORD,
+    *,
+    postgres_url: str | None = None,
+) -> None:
+    """An operator account in the dashboard's tables: in ``database``, or in PostgreSQL."""
+    accounts = DashboardStore.open(database, postgres_url=postgres_url)
     try:
         accounts.add_operator(name, password)
     finally:

@@ -1,11 +1,11 @@
-"""The review dashboard behind two replicas that share one PostgreSQL and one home folder:
-an operator who logs in through one replica is logged in on the other (the load balancer
-may send each request anywhere), and logging out through either ends the session on both.
+"""The review dashboard behind two replicas that share one PostgreSQL, each with its own
+home folder as on two hosts: an operator who logs in through one replica is logged in on
+the other (the load balancer may send each request anywhere), logging out through either
+ends the session on both, and the review log written through one is read through the other.
 
-Operators and sessions stay in the home's SQLite, which the replicas share on one host
-(README "Deployment"); this test holds that promise with two real servers on loopback.
-The model registry and the retraining cycles are in PostgreSQL: the metrics page of any
-replica lists them.
+Operators, sessions and the review log are in PostgreSQL (README "Deployment"); this test
+holds that promise with two real servers on loopback. The model registry and the retraining
+cycles are there too: the metrics page of any replica lists them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from bot.app import create_app
 from bot.ops.auth import SESSION_COOKIE
+from bot.ops.database import DashboardDatabase
+from bot.ops.keys import DATABASE
+from bot.ops.storage import ReviewAction
 from bot.settings import load_settings
 from bot.web.config import WebConfig
 from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
@@ -34,10 +39,9 @@ async def replica(aiohttp_client: Any, home: Path, postgres_url: str) -> Site:
 async def test_a_login_on_one_replica_is_valid_on_the_other(
     aiohttp_client: Any, tmp_path: Path, postgres_url: str
 ) -> None:
-    home = tmp_path / "home"
-    a = await replica(aiohttp_client, home, postgres_url)
-    b = await replica(aiohttp_client, home, postgres_url)
-    add_operator(a.database, "alice", PASSWORD)
+    a = await replica(aiohttp_client, tmp_path / "host-a", postgres_url)
+    b = await replica(aiohttp_client, tmp_path / "host-b", postgres_url)
+    add_operator(a.database, "alice", PASSWORD, postgres_url=postgres_url)
 
     response = await login(a, "alice", PASSWORD)
     assert response.status == 303, await response.text()
@@ -61,6 +65,21 @@ async def test_a_login_on_one_replica_is_valid_on_the_other(
     assert logout.status == 303
     assert (await a.client.get("/ops/", allow_redirects=False)).status == 303
 
+    # What an operator did through A is in the review log B shows.
+    logged = await database_of(a).run(
+        lambda store: store.log_action("alice", ReviewAction.APPROVE, "conv-1", "turn-1")
+    )
+    assert await database_of(b).run(lambda store: store.actions_for("conv-1")) == [logged]
+
+
+def database_of(site: Site) -> DashboardDatabase:
+    (dashboard,) = [
+        r.get_info()["app"]
+        for r in site.app.router.resources()
+        if isinstance(r, web.PrefixedSubAppResource)
+    ]
+    return dashboard[DATABASE]  # type: ignore[no-any-return]
+
 
 async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgres(
     aiohttp_client: Any, tmp_path: Path, postgres_url: str
@@ -72,7 +91,7 @@ async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgre
     from finetune.registry import ModelRegistry
 
     site = await replica(aiohttp_client, tmp_path / "home", postgres_url)
-    add_operator(site.database, "alice", PASSWORD)
+    add_operator(site.database, "alice", PASSWORD, postgres_url=postgres_url)
     elsewhere = GeneratorPaths.under(tmp_path / "another-host", postgres_url=postgres_url)
     registry = ModelRegistry.open(elsewhere)
     cycles = CycleLog.open(elsewhere)

@@ -33,7 +33,9 @@ def operators_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = DashboardStore.open(settings.paths.ensure().database)
+    store = DashboardStore.open(
+        settings.paths.ensure().database, postgres_url=settings.storage.postgres_url
+    )
     try:
         operator = store.add_operator(name, password)
     except (InvalidOperatorName, WeakPassword, OperatorExists) as exc:
@@ -51,7 +53,9 @@ def operators_list(ctx: typer.Context) -> None:
     from bot.ops.storage import DashboardStore
 
     settings = settings_of(ctx)
-    store = DashboardStore.open(settings.paths.ensure().database)
+    store = DashboardStore.open(
+        settings.paths.ensure().database, postgres_url=settings.storage.postgres_url
+    )
     try:
         operators = store.operators()
     finally:
@@ -73,7 +77,9 @@ def operators_remove(
     from bot.ops.storage import DashboardStore, UnknownOperator
 
     settings = settings_of(ctx)
-    store = DashboardStore.open(settings.paths.ensure().database)
+    store = DashboardStore.open(
+        settings.paths.ensure().database, postgres_url=settings.storage.postgres_url
+    )
     try:
         store.remove_operator(name)
     except UnknownOperator as exc:

@@ -72,7 +72,8 @@ def mount_dashboard(app: web.Application, config: OpsConfig, *, database: Path) 
     """Serve the dashboard at ``/ops`` of ``app``, over the engine under ``app[ENGINE]``.
 
     Its tables go in the conversation store's own SQLite file when the store has one
-    (``store.path``), else in ``database``. Add this after the engine's cleanup context:
+    (``store.path``), in its PostgreSQL database when it is there (``store.url``: replicas
+    share the accounts), else in ``database``. Add this after the engine's cleanup context:
     the dashboard's context needs the engine, and closes before it.
     """
     dashboard = build_dashboard(config)

@@ -3,8 +3,8 @@
 Two connections to the shared SQLite file: one that owns the ``ops_*`` tables (operators,
 sessions, the review log) and one opened ``query_only`` for reading the other components'
 tables (:mod:`bot.ops.queries`), so that no dashboard page can write to them by mistake.
-When the conversations live in PostgreSQL (replicas), the reading connection goes there,
-read-only; the ``ops_*`` tables stay in the home folder the replicas share.
+When the conversations live in PostgreSQL (replicas), both go there: the ``ops_*`` tables
+too, so that a login on one replica is valid on every other, on any host.
 
 A write to the ``ops_*`` tables that finds the disk full raises StorageUnavailable, as the
 conversation store's do (:class:`bot.store.health.StorageHealth`, which logs it once).
@@ -65,7 +65,20 @@ class DashboardDatabase:
         return await self._submit(lambda: self._guarded(work))
 
     def _guarded(self, work: Callable[[DashboardStore], _T]) -> _T:
-        return self.health.run_sqlite(lambda: self._own().connection, lambda _: work(self._own()))
+        if self.postgres_url is None:
+            return self.health.run_sqlite(self._sqlite_connection, lambda _: work(self._own()))
+        with self.health.refusing_when_full():
+            store = self._own()
+            writes = store.writes
+            result = work(store)
+        if store.writes != writes:  # a read succeeds on a full disk and so tells nothing
+            self.health.wrote()
+        return result
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        connection = self._own().connection
+        assert connection is not None  # no PostgreSQL URL: the tables are in the file
+        return connection
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` in the worker thread, on the read-only connection."""
@@ -79,7 +92,9 @@ class DashboardDatabase:
 
     def _own(self) -> DashboardStore:
         if self._store is None:
-            self._store = DashboardStore.open(self.path, clock=self._clock)
+            self._store = DashboardStore.open(
+                self.path, postgres_url=self.postgres_url, clock=self._clock
+            )
         return self._store
 
     def _read_only(self) -> sqlite3.Connection:
