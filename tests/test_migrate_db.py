@@ -1,6 +1,7 @@
 """`supportbot migrate-db`: a SQLite installation moved into a real PostgreSQL server with
 every conversation, turn, rating, flag and correction (and the Slack adapter's threads,
-the model registry, the retraining cycles and the knowledge base), run again safely."""
+the model registry, the retraining cycles, the knowledge base and the dashboard's
+accounts), run again safely."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.core.types import FlagReason, FlagStatus, Outcome, Rating
+from bot.ops.storage import DashboardStore, ReviewAction
 from bot.slack.state import HandoffPost, SqliteSlackState, Thread
 from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
@@ -27,6 +29,7 @@ from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from tests.conftest import SMALL_LOGS, exchange, write_jsonl
 from tests.fakes import source
+from tests.test_ops import PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -349,3 +352,38 @@ def test_migrate_db_carries_the_knowledge_base_with_its_ids(
     assert rebuilt.embedded == 0
     assert rebuilt.version is not None and rebuilt.version.id == versions[-1].id + 1
     assert replica.add_curated("correction:2", "Gift wrap?", "3 EUR (KB-GFT-02).") == stove + 2
+
+
+def test_migrate_db_carries_the_dashboards_accounts_sessions_and_review_log(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Operators log in on any replica with the password they had, a session started before
+    the move stays valid, and the review log reads the same; new ids follow the copied."""
+    source_db = tmp_path / "old" / "supportbot.db"
+    asyncio.run(_seed(source_db, conversations=1))
+    before = DashboardStore.open(source_db)
+    try:
+        ana = before.add_operator("ana", PASSWORD)
+        before.add_operator("bo", PASSWORD)
+        token, session = before.start_session(ana, 3600)
+        first = before.log_action("ana", ReviewAction.APPROVE, "c1", "t1")
+        second = before.log_action("bo", ReviewAction.CORRECT, "c1", "t2", "correction:1")
+    finally:
+        before.close()
+
+    code, output = _migrate(tmp_path / "home", source_db, postgres_url)
+    assert code == 0, output
+    rows = [line.split() for line in output.splitlines()]
+    for table, count in (("ops_operators", 2), ("ops_sessions", 1), ("ops_actions", 2)):
+        assert [table, str(count), str(count)] in rows
+    assert _migrate(tmp_path / "home", source_db, postgres_url)[0] == 0  # again: the same
+
+    after = DashboardStore.open(tmp_path / "replica" / "supportbot.db", postgres_url=postgres_url)
+    try:
+        assert after.session(token) == session
+        assert after.authenticate("ANA", PASSWORD) == ana
+        assert after.actions_for("c1") == [first, second]
+        assert after.add_operator("cy", PASSWORD).id == 3
+        assert after.log_action("cy", ReviewAction.REPLY, "c2").id == second.id + 1
+    finally:
+        after.close()

@@ -29,14 +29,15 @@ def migrate_db(
     ] = None,
 ) -> None:
     """Copy conversations, turns, ratings, flags, corrections, Slack threads, the model
-    registry, the retraining cycles and the knowledge base into PostgreSQL.
+    registry, the retraining cycles, the knowledge base and the dashboard's accounts into
+    PostgreSQL.
 
     Safe to run again (rows are upserted by id): run it while the old server still serves,
     stop that server, run it once more, then start the replicas with
     SUPPORTBOT_STORAGE__DATABASE_URL set to the target. Fails unless every table has the
     same number of rows on both sides. The Slack adapter's threads and handled events,
-    which adapter is live, the knowledge base's entries, embedding cache and index versions
-    are copied too; operator accounts stay in the home folder.
+    which adapter is live, the knowledge base's entries, embedding cache and index versions,
+    and the dashboard's operators, sessions and review log are copied too.
     """
     from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres

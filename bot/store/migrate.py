@@ -1,8 +1,9 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
-with the Slack adapter's tables, the model registry, the retraining cycles and the
-knowledge base when the installation has them (the replicas keep those in PostgreSQL too,
-so that a Slack thread started before the move continues after it, every replica serves
-the same adapter and the same index version, and a curated answer keeps its FAISS id).
+with the Slack adapter's tables, the model registry, the retraining cycles, the knowledge
+base and the dashboard's tables when the installation has them (the replicas keep those in
+PostgreSQL too, so that a Slack thread started before the move continues after it, every
+replica serves the same adapter and the same index version, a curated answer keeps its
+FAISS id, and the operators keep their accounts, sessions and review log).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+from bot.ops import storage as dashboard
 from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
@@ -255,9 +257,37 @@ TABLES = [
         rewrite=_index_version_folders,
         prepare="UPDATE index_versions SET is_live = 0 WHERE is_live = 1",
     ),
+    # The dashboard's operators (with their scrypt hashes), sessions and review log.
+    CopiedTable(
+        "ops_operators",
+        ("id",),
+        ("id", "name", "password_hash", "created_at", "last_login_at"),
+        integer_key=True,
+        optional=True,
+    ),
+    CopiedTable(
+        "ops_sessions",
+        ("token_hash",),
+        ("token_hash", "operator_id", "csrf_token", "created_at", "expires_at"),
+        optional=True,
+    ),
+    CopiedTable(
+        "ops_actions",
+        ("id",),
+        ("id", "operator", "action", "conversation_id", "turn_id", "note", "created_at"),
+        integer_key=True,
+        optional=True,
+    ),
 ]
-# The bot's identity sequences, the registry's, the cycle log's and the knowledge base's.
-_SEQUENCES = [*SEQUENCES, *registry.SEQUENCES, *cycles.SEQUENCES, *knowledge.SEQUENCES]
+# The identity sequences of the bot, the registry, the cycle log, the knowledge base and
+# the dashboard.
+_SEQUENCES = [
+    *SEQUENCES,
+    *registry.SEQUENCES,
+    *cycles.SEQUENCES,
+    *knowledge.SEQUENCES,
+    *dashboard.SEQUENCES,
+]
 
 
 @dataclass(frozen=True)
@@ -338,12 +368,13 @@ async def _create_schema(url: str) -> None:
 
 
 def _create_model_schema(url: str) -> None:
-    """The registry's, the cycle log's and the knowledge base's tables, as a replica or a
-    job would create them."""
+    """The registry's, the cycle log's, the knowledge base's and the dashboard's tables, as
+    a replica or a job would create them."""
     with postgres_db.connect(url) as conn:
         postgres_db.apply_migrations(conn, registry.COMPONENT, registry.POSTGRES_MIGRATIONS)
         postgres_db.apply_migrations(conn, cycles.COMPONENT, cycles.POSTGRES_MIGRATIONS)
         postgres_db.apply_migrations(conn, knowledge.COMPONENT, knowledge.POSTGRES_MIGRATIONS)
+        postgres_db.apply_migrations(conn, dashboard.COMPONENT, dashboard.POSTGRES_MIGRATIONS)
 
 
 def _copy_table(
