@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     from retrieval.knowledge import KnowledgeBase
 
     home, logs, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    url = sys.argv[4] or None
+    url = (sys.argv[4] or None) if len(sys.argv) > 4 else None  # PostgreSQL, or SQLite
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
