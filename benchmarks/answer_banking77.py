@@ -42,6 +42,7 @@ from benchmarks.banking77 import (  # noqa: E402
     load_rows,
     write_logs,
 )
+from bot.calibration import calibration_path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -123,7 +124,8 @@ def main() -> None:
             str(write_logs(kept_train, answers, work / "train.jsonl")),
             "--no-progress",
         )
-        shutil.copy(calib_home / "calibration.json", home / "calibration.json")
+        (home / "indexes").mkdir(parents=True, exist_ok=True)
+        shutil.copy(calibration_path(calib_home), calibration_path(home))
         if args.train_minutes > 0:
             supportbot(home, "train", "--budget-minutes", str(args.train_minutes), "--no-progress")
             # The generator's replies are measured, even where 'auto' answer mode would copy

@@ -39,6 +39,19 @@ from retrieval.records import ParseIssue
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.json"
+
+
+def calibration_path(home: Path) -> Path:
+    """Where the fitted values are kept: beside the index versions they were fitted for,
+    in ``indexes/``, which replicas on several hosts share (see README, Deployment)."""
+    return home / "indexes" / CALIBRATION_FILE
+
+
+def _legacy_calibration_path(home: Path) -> Path:
+    # Homes calibrated before the file moved into indexes/ kept it in the home's root.
+    return home / CALIBRATION_FILE
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -118,7 +131,7 @@ def run_calibration(
     *,
     target_handoff_recall: float = 0.9,
 ) -> tuple[Calibration, list[ParseIssue]]:
-    """Fit on the validation files, save ``<home>/calibration.json``, and return it.
+    """Fit on the validation files, save them (:func:`calibration_path`), and return it.
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
@@ -145,7 +158,7 @@ def run_calibration(
 def save_calibration(
     home: Path, calibration: Calibration, target_handoff_recall: float, **extra: Any
 ) -> None:
-    """Write ``<home>/calibration.json``: this calibration, plus the latest one of every
+    """Write :func:`calibration_path`: this calibration, plus the latest one of every
     other embedder, so that rolling retrieval back to an earlier embedder restores the
     threshold fitted for it."""
     payload: dict[str, Any] = asdict(calibration)
@@ -158,11 +171,15 @@ def save_calibration(
         by_embedder.setdefault(previous["embedder_id"], earlier)
     by_embedder[calibration.embedder_id] = dict(payload)
     payload["by_embedder"] = by_embedder
-    write_json(home / CALIBRATION_FILE, payload)
+    path = calibration_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, payload)
 
 
 def load_calibration(home: Path) -> dict[str, Any] | None:
-    path = home / CALIBRATION_FILE
+    path = calibration_path(home)
+    if not path.is_file():
+        path = _legacy_calibration_path(home)
     if not path.is_file():
         return None
     try:

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.calibration import answers_match, calibrated_engine_config
+from bot.calibration import (
+    CALIBRATION_FILE,
+    answers_match,
+    calibrated_engine_config,
+    calibration_path,
+)
 from bot.cli import app
 from bot.core.config import EngineConfig
 from tests.conftest import SMALL_LOGS, exchange, write_jsonl
@@ -37,7 +42,8 @@ def _calibration(home: Path, embedder_id: str) -> None:
             "weights": {"bias": -3.0, "score": 5.0, "margin": 2.0, "support": -0.5},
         },
     }
-    (home / "calibration.json").write_text(json.dumps(payload), encoding="utf-8")
+    calibration_path(home).parent.mkdir(parents=True, exist_ok=True)
+    calibration_path(home).write_text(json.dumps(payload), encoding="utf-8")
 
 
 def test_fitted_values_apply_unless_set_explicitly(tmp_path: Path) -> None:
@@ -50,11 +56,19 @@ def test_fitted_values_apply_unless_set_explicitly(tmp_path: Path) -> None:
     assert explicit.confidence_threshold == 0.7 and explicit.score_weight == 5.0
 
 
+def test_a_calibration_kept_in_the_home_root_still_applies(tmp_path: Path) -> None:
+    # Before calibration.json moved into the shared indexes/ folder it lay in the home.
+    _calibration(tmp_path, "emb@128")
+    calibration_path(tmp_path).rename(tmp_path / CALIBRATION_FILE)
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.confidence_threshold == 0.4 and fitted.score_weight == 5.0
+
+
 def test_a_fitted_vote_share_weight_applies(tmp_path: Path) -> None:
     _calibration(tmp_path, "emb@128")
-    payload = json.loads((tmp_path / "calibration.json").read_text(encoding="utf-8"))
+    payload = json.loads(calibration_path(tmp_path).read_text(encoding="utf-8"))
     payload["result"]["weights"]["vote_share"] = 2.5
-    (tmp_path / "calibration.json").write_text(json.dumps(payload), encoding="utf-8")
+    calibration_path(tmp_path).write_text(json.dumps(payload), encoding="utf-8")
     fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
     assert fitted.vote_share_weight == 2.5
     assert fitted.confidence_weights.vote_share == 2.5
@@ -114,6 +128,6 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "hand-off recall (out of scope): 1.000" in result.stdout
-    saved = json.loads((home / "calibration.json").read_text())
+    saved = json.loads(calibration_path(home).read_text())
     assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2
     assert saved["result"]["handoff_recall"] == 1.0

@@ -163,7 +163,7 @@ def calibrate(
     ] = 0.9,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.calibration import format_result, run_calibration
+    from bot.calibration import calibration_path, format_result, run_calibration
     from bot.components import open_knowledge_base
 
     settings = settings_of(ctx)
@@ -186,4 +186,4 @@ def calibrate(
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     for line in format_result(calibration.result, target_recall):
         typer.echo(line)
-    typer.echo(f"saved to {settings.home / 'calibration.json'}")
+    typer.echo(f"saved to {calibration_path(settings.home)}")
