@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
 import sqlite3
 import threading
 import time
@@ -30,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from finetune.database import Records, Row, open_records
+from retrieval.processes import LockOwner, process_alive, this_process
 from retrieval.sqlite_db import apply_migrations, connect
 
 if TYPE_CHECKING:
@@ -93,20 +92,6 @@ ABANDONED_REASON = "the process running it stopped before it finished"
 
 class CycleLockedError(RuntimeError):
     """Another retraining cycle holds the lock and is alive."""
-
-
-@dataclass(frozen=True)
-class LockOwner:
-    pid: int
-    host: str
-    start: str  # the process's start time (guards against a reused pid); "" when unknown
-
-    def __str__(self) -> str:
-        return f"pid {self.pid} on {self.host}"
-
-
-def this_process() -> LockOwner:
-    return LockOwner(os.getpid(), socket.gethostname(), _process_start(os.getpid()))
 
 
 @dataclass(frozen=True)
@@ -382,38 +367,6 @@ def _open(database: Path) -> sqlite3.Connection:
     conn = connect(database)
     apply_migrations(conn, COMPONENT, MIGRATIONS)
     return conn
-
-
-def process_alive(pid: int, start: str) -> bool:
-    """Whether process ``pid`` runs, and is the one started at ``start`` (not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    fields = _stat_fields(pid)
-    if fields and fields[0] in ("Z", "X"):
-        return False  # killed, not yet reaped by its parent
-    return not start or not fields or fields[19] == start
-
-
-def _process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), or "" elsewhere."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields else ""
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """Fields 3.. of ``/proc/PID/stat`` (state first), or [] where there is no /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            stat = fh.read()
-    except OSError:
-        return []
-    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields if len(fields) > 19 else []
 
 
 def _dump(payload: dict[str, Any] | None) -> str:

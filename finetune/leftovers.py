@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from finetune.cycles import process_alive, this_process
 from retrieval.artifacts import list_versions
+from retrieval.processes import process_alive, this_process
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,10 @@
 
 A job writes into a hidden temporary folder beside the final one and renames it into place
 only when everything is flushed, so a reader never sees a half-written version and a
-killed job leaves nothing but a temporary folder that the next run removes.
+killed job leaves nothing but a temporary folder that a later run removes: at once when
+the folder names its writer and that process is dead on this host, else (a job on another
+host sharing the folder, which may still be writing) once it has been left alone for
+``abandoned_after_s``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,10 @@ from typing import Any
 
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 _TMP_PREFIX = ".tmp-"
+_WRITER_FILE = ".writer.json"  # in a temporary folder: the process writing it
+# Writing a version's files takes seconds to minutes; a temporary folder untouched for an
+# hour belongs to a job that died, wherever it ran.
+_ABANDONED_AFTER_S = 3600.0
 
 
 def version_name(number: int) -> str:
@@ -39,14 +48,41 @@ def next_version_number(root: Path) -> int:
     return int(versions[-1].name[1:]) + 1 if versions else 1
 
 
-def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporary folders left by killed jobs; return how many were removed."""
+def remove_stale_temporaries(root: Path, *, abandoned_after_s: float = _ABANDONED_AFTER_S) -> int:
+    """Delete temporary folders left by killed jobs; return how many were removed.
+
+    Another job, here or on another host sharing ``root``, may be writing one now: a
+    folder goes when its writer is dead on this host, or when it names no writer here and
+    nothing touched it for ``abandoned_after_s``.
+    """
     if not root.is_dir():
         return 0
-    stale = [p for p in root.iterdir() if p.name.startswith(_TMP_PREFIX)]
+    stale = [
+        p
+        for p in root.iterdir()
+        if p.name.startswith(_TMP_PREFIX) and _abandoned(p, abandoned_after_s)
+    ]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return len(stale)
+
+
+def _abandoned(folder: Path, abandoned_after_s: float) -> bool:
+    from retrieval.processes import process_alive
+
+    try:
+        with open(folder / _WRITER_FILE, encoding="utf-8") as fh:
+            writer = json.load(fh)
+        pid, host, start = int(writer["pid"]), str(writer["host"]), str(writer["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid, host, start = 0, "", ""
+    if host == socket.gethostname():
+        return not process_alive(pid, start)
+    try:
+        untouched = time.time() - folder.stat().st_mtime
+    except OSError:
+        return False  # gone meanwhile
+    return untouched >= abandoned_after_s
 
 
 @dataclass
@@ -63,14 +99,23 @@ def staged_version(root: Path) -> Iterator[StagedVersion]:
 
     On an exception the temporary folder is deleted and nothing is published.
     """
+    from retrieval.processes import this_process
+
     root.mkdir(parents=True, exist_ok=True)
     staged = StagedVersion(Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root)))
+    writer = this_process()
+    marker = staged.path / _WRITER_FILE
     try:
+        with open(marker, "w", encoding="utf-8") as fh:
+            json.dump({"pid": writer.pid, "host": writer.host, "start": writer.start}, fh)
         yield staged
     except BaseException:
         shutil.rmtree(staged.path, ignore_errors=True)
         raise
     staged.final = publish_folder(staged.path, root)
+    # Named until renamed, so that a job killed just before the rename leaves a folder
+    # that says whose it was; not part of the version (a leftover one is harmless).
+    (staged.final / _WRITER_FILE).unlink(missing_ok=True)
 
 
 def publish_folder(tmp: Path, root: Path) -> Path:

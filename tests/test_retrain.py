@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from finetune.config import GeneratorConfig
-from finetune.cycles import CycleLock, CycleLockedError, CycleLog, LockOwner
+from finetune.cycles import CycleLock, CycleLockedError, CycleLog
 from finetune.evaluate import EvalCase, score_replies
 from finetune.examples import TrainingExample
 from finetune.pipeline import GeneratorPaths
@@ -38,6 +38,7 @@ from finetune.retrain import (
 )
 from finetune.testing import InMemoryRetriever, tiny_model, tiny_tokenizer, toy_conversations
 from retrieval.facts import extract_facts
+from retrieval.processes import LockOwner
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
 from tests.test_ops import ops  # noqa: F401  (the dashboard fixture)
 

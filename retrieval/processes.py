@@ -1,0 +1,60 @@
+"""Which process wrote something, and whether it still runs (Linux /proc; elsewhere
+only whether the pid exists).
+
+A job names itself by pid, host and start time (a pid is reused; the start time tells
+the new process from the old one), so that a later job can tell a folder or lock left by
+a killed process from one a live process is still writing. A process on another host is
+never judged dead from here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    pid: int
+    host: str
+    start: str  # the process's start time (guards against a reused pid); "" when unknown
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
+def this_process() -> LockOwner:
+    return LockOwner(os.getpid(), socket.gethostname(), _process_start(os.getpid()))
+
+
+def process_alive(pid: int, start: str) -> bool:
+    """Whether process ``pid`` runs, and is the one started at ``start`` (not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    fields = _stat_fields(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False  # killed, not yet reaped by its parent
+    return not start or not fields or fields[19] == start
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or "" elsewhere."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else ""
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields 3.. of ``/proc/PID/stat`` (state first), or [] where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return []
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields if len(fields) > 19 else []
