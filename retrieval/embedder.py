@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
+
+
+# Written by retrieval.tuning into a tuned embedder's folder.
+TUNED_MANIFEST = "supportbot_embedder.json"
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -59,10 +64,17 @@ class Embedder:
 
     @property
     def model_id(self) -> str:
-        """Identity of the vectors, used to key the embedding cache and index versions."""
+        """Identity of the vectors, used to key the embedding cache and index versions.
+
+        A tuned embedder names itself in its manifest, so that hosts that mount the shared
+        models/ folder at different paths agree on it; another local model is known by its
+        absolute path, a hub model by its id.
+        """
         location = self.name
-        if Path(location).exists():
-            location = str(Path(location).resolve())
+        path = Path(location)
+        if path.exists():
+            named = _tuned_id(path)
+            location = named if named is not None else str(path.resolve())
         return f"{location}@{self.max_seq_length}"
 
     def load_model(self) -> SentenceTransformer:
@@ -118,3 +130,14 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _tuned_id(folder: Path) -> str | None:
+    """The id a tuned embedder's manifest gives it; None for other folders (and for
+    embedders tuned before the manifest carried one: their path stays their id)."""
+    try:
+        with open(folder / TUNED_MANIFEST, encoding="utf-8") as fh:
+            embedder_id = json.load(fh).get("embedder_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(embedder_id) if embedder_id else None

@@ -14,6 +14,7 @@ import copy
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from retrieval.artifacts import remove_stale_temporaries, staged_version, write_json
 from retrieval.config import TuningConfig
-from retrieval.embedder import Embedder
+from retrieval.embedder import TUNED_MANIFEST, Embedder
 from retrieval.tuning_data import (
     LabelledMessage,
     TuningSplit,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PLAN_AFTER_STEPS = 5
-MANIFEST = "supportbot_embedder.json"
+MANIFEST = TUNED_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,8 @@ class EmbedderTuner:
             write_json(
                 staged.path / MANIFEST,
                 {
+                    # Its identity wherever models/ is mounted (Embedder.model_id).
+                    "embedder_id": f"tuned-{uuid.uuid4().hex}",
                     "base_embedder": self.embedder.name,
                     "base_embedder_id": self.embedder.model_id,
                     "examples": examples,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,6 +242,11 @@ def test_tuning_is_published_as_a_version_and_served_with_its_own_index(
     assert kb.version == before_version  # publishing the embedder serves nothing yet
 
     tuned = kb.embedder_at(str(report.folder))
+    # Named by its manifest, not by where it lies: hosts mounting models/ at other paths
+    # agree on it (and on the cached vectors and index versions keyed by it).
+    assert tuned.model_id.startswith("tuned-") and str(home) not in tuned.model_id
+    elsewhere = shutil.copytree(report.folder, home.parent / "other-host" / report.folder.name)
+    assert kb.embedder_at(str(elsewhere)).model_id == tuned.model_id
     probe = ["how do I return my boots", "do gift cards expire"]
     assert np.abs(tuned.encode(probe) - embedder.encode(probe)).max() > 1e-3
 
