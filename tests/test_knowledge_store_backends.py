@@ -6,6 +6,8 @@ PostgreSQL store and the index folders: what one publishes or corrects, the othe
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from retrieval.embedder import TUNED_MANIFEST
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from tests.conftest import SMALL_LOGS, exchange, write_jsonl
@@ -176,6 +179,34 @@ def test_two_hosts_share_the_postgres_store_and_the_index_folders(
     assert host_a.refresh_if_stale()
     assert host_a.version is not None and host_a.version.folder.name == "v0001"
     assert host_a.version.folder.parent == tmp_path / "host-a" / "indexes"
+
+
+def test_hosts_mounting_the_shared_models_elsewhere_serve_the_same_tuned_pair(
+    tmp_path: Path, make_knowledge: MakeKB, postgres_url: str
+) -> None:
+    """Host B reaches the shared models/ folder at another path than host A (a copy stands
+    in for a mount at another point): the tuned embedder is the same one by its manifest's
+    id, so B serves the index A built with it instead of refusing it."""
+    host_a = make_knowledge("host-a", postgres_url=postgres_url)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], host_a)
+    tuned_folder = tmp_path / "host-a" / "models" / "embedders" / "v0001"
+    host_a.embedder.load_model().save(str(tuned_folder))  # stands in for a tuned model
+    (tuned_folder / TUNED_MANIFEST).write_text(
+        json.dumps({"embedder_id": "tuned-test"}), encoding="utf-8"
+    )
+    host_a.reembed(host_a.embedder_at(str(tuned_folder)))
+    assert host_a.embedder.model_id.startswith("tuned-test@")
+
+    (tmp_path / "host-b").mkdir()
+    (tmp_path / "host-b" / "indexes").symlink_to(tmp_path / "host-a" / "indexes")
+    shutil.copytree(tmp_path / "host-a" / "models", tmp_path / "host-b" / "models")
+    host_b = make_knowledge("host-b", postgres_url=postgres_url)
+    host_b.load()
+    assert host_b.version is not None and host_a.version is not None
+    assert host_b.version.id == host_a.version.id
+    assert Path(host_b.embedder.name) == tmp_path / "host-b" / "models" / "embedders" / "v0001"
+    assert host_b.embedder.model_id == host_a.embedder.model_id
+    assert host_b.search((), "do giftcards have an expiry date?", 1)[0].source_id == "c-gift#1"
 
 
 def test_a_serving_knowledge_base_outlives_a_dropped_postgres_connection(
