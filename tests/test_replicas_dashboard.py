@@ -10,6 +10,7 @@ cycles are there too: the metrics page of any replica lists them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from bot.ops.keys import DATABASE
 from bot.ops.storage import ReviewAction
 from bot.settings import load_settings
 from bot.web.config import WebConfig
+from retrieval.ingest import ingest_paths
+from retrieval.knowledge import KnowledgeBase
+from tests.conftest import SMALL_LOGS, write_jsonl
 from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
 from tests.test_web_api import knowledge
 
@@ -130,3 +134,24 @@ async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgre
     assert "v0002 vs v0001" in text and "no gate figure worse" in text
     assert "rolled back to v0001" in text
     assert "gpt-0001" in text
+    assert "Nothing indexed yet" in text
+
+
+async def test_every_replica_lists_the_index_versions_kept_in_postgres(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    postgres_url: str,
+    make_knowledge: Callable[..., KnowledgeBase],
+) -> None:
+    """An index version another host's ingest published shows on this replica's page."""
+    site = await replica(aiohttp_client, tmp_path / "home", postgres_url)
+    add_operator(site.database, "alice", PASSWORD, postgres_url=postgres_url)
+    other_host = make_knowledge("another-host", postgres_url=postgres_url)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], other_host)
+    assert other_host.version is not None
+
+    response = await login(site, "alice", PASSWORD)
+    assert response.status == 303, await response.text()
+    text = await (await site.client.get("/ops/metrics")).text()
+    assert "Nothing indexed yet" not in text
+    assert f"v{other_host.version.id} " in text and other_host.embedder.model_id in text

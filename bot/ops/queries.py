@@ -448,8 +448,8 @@ def _has_tables(conn: sqlite3.Connection, *names: str) -> bool:
             f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})"
         )
     else:
-        # PostgreSQL holds the conversation tables, the model registry and the retraining
-        # cycles; the index versions stay in the home folder's SQLite file (none here).
+        # PostgreSQL holds the conversation tables and, where the replicas keep them
+        # there, the model registry, the retraining cycles and the index versions.
         query = (
             "SELECT COUNT(*) FROM information_schema.tables"
             f" WHERE table_schema = current_schema() AND table_name IN ({placeholders})"
