@@ -258,13 +258,12 @@ class DecodeBatch:
             for key, p, s in zip(keys, prompts, settings, strict=True)
         ]
         with torch.inference_mode():
-            # Every prompt is prefilled before any joins: a failure changes nothing.
-            parts = self._prefill_parts(prompts)
-            for logits, cache, attention, positions in parts:
-                if self._cache is None:
-                    self._logits, self._cache = logits, cache
-                    self._attention, self._positions = attention, positions
-                    continue
+            # Every prompt is prefilled before anything joins: a failure changes nothing.
+            logits, cache, attention, positions = _stack(self._prefill_parts(prompts))
+            if not self._rows:
+                self._logits, self._cache = logits, cache
+                self._attention, self._positions = attention, positions
+            else:
                 self._advance()
                 assert self._logits is not None and self._attention is not None
                 assert self._positions is not None
@@ -274,9 +273,7 @@ class DecodeBatch:
                 self._positions = torch.cat([self._positions, positions])
         self._rows.extend(rows)
 
-    def _prefill_parts(
-        self, prompts: Sequence[list[int]]
-    ) -> list[tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]]:
+    def _prefill_parts(self, prompts: Sequence[list[int]]) -> list[_Prefilled]:
         """Prefill results that together hold ``prompts`` in order.
 
         On a CPU each prompt is prefilled alone and the caches joined: one left-padded
@@ -401,6 +398,28 @@ def _joinable(cache: Any) -> bool:
         and bool(layers)
         and all(type(layer) is _PLAIN_LAYER for layer in layers)
     )
+
+
+_Prefilled = tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]
+
+
+def _stack(parts: Sequence[_Prefilled]) -> _Prefilled:
+    """One prefill result holding the rows of ``parts`` in order, left-padded to the widest.
+
+    One concatenation per layer for all parts: joining them one at a time would copy the
+    growing cache once per prompt.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    width = max(attention.shape[1] for _, _, attention, _ in parts)
+    cache = parts[0][1]
+    for n, layer in enumerate(cache.layers):
+        layer.keys = torch.cat([_pad_left(p[1].layers[n].keys, width) for p in parts])
+        layer.values = torch.cat([_pad_left(p[1].layers[n].values, width) for p in parts])
+    attention = torch.cat([F.pad(p[2], (width - p[2].shape[1], 0)) for p in parts])
+    logits = torch.cat([p[0] for p in parts])
+    positions = torch.cat([p[3] for p in parts])
+    return logits, cache, attention, positions
 
 
 def _join_caches(running: Any, new: Any) -> None:
