@@ -66,15 +66,18 @@ class Calibration:
 def answers_match(expected: str, candidate: str) -> bool:
     """Whether a retrieved reply gives the expected answer.
 
-    Replies that cite articles or links match when they cite one in common; other replies
-    match when most of their words agree (an F1 overlap of at least one half), since agents
-    word the same answer differently.
+    Replies that both cite articles or links match when they cite one in common; other
+    replies (including one that gives the answer without the link) match when most of their
+    words agree (an F1 overlap of at least one half), since agents word the same answer
+    differently.
     """
     if " ".join(expected.split()).casefold() == " ".join(candidate.split()).casefold():
         return True
-    cited = _citations(expected)
-    if cited:
-        return bool(cited & _citations(candidate))
+    cited, cited_candidate = _citations(expected), _citations(candidate)
+    if cited and cited_candidate:
+        return bool(cited & cited_candidate)
+    # One of them cites nothing (an FAQ answer or a chat reply without the help-article
+    # link): judge by what it says.
     return _word_f1(expected, candidate) >= 0.5
 
 

@@ -27,6 +27,13 @@ from tests.conftest import SMALL_LOGS, exchange, write_jsonl
         ("Glad I could help, happy trails!", "glad  I could help, HAPPY trails!", True),
         ("You're welcome, enjoy the tent!", "You're welcome, enjoy your tent!", True),
         ("You're welcome, enjoy the tent!", "Refunds take 5-7 business days.", False),
+        # An answer without the help-article link is judged by what it says.
+        (
+            "Dear Ethan, yes, it renews automatically each year at $49 (KB-CLB-01).",
+            "Yes, it renews automatically each year at $49.",
+            True,
+        ),
+        ("Yes, it renews each year at $49 (KB-CLB-01).", "Refunds take 5-7 business days.", False),
     ],
 )
 def test_answers_match(expected: str, candidate: str, match: bool) -> None:
