@@ -42,13 +42,13 @@ from finetune.leftovers import (
     WRITER_FILE,
     dead_writers_folders,
     remove_dead_writers_folders,
-    writer_marker,
 )
 from retrieval.artifacts import write_json
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.pii import scrub
+from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
 from retrieval.store import IndexVersion
 from retrieval.tuning import EmbedderTuner

@@ -12,38 +12,24 @@ candidates recorded with their cycle) are never candidates for deletion.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from retrieval.artifacts import list_versions
-from retrieval.processes import process_alive, this_process
+from retrieval.processes import died_here, writer_of
 
 log = logging.getLogger(__name__)
 
 WRITER_FILE = "cycle_writer.json"
 
 
-def writer_marker() -> dict[str, Any]:
-    """What :data:`WRITER_FILE` holds for a folder this process writes."""
-    owner = this_process()
-    return {"pid": owner.pid, "host": owner.host, "start": owner.start}
-
-
 def written_by_dead_process(folder: Path) -> bool:
-    """True when ``folder`` names its writer and that process is gone (on this host; a
-    writer on another host is never judged dead from here)."""
-    try:
-        with open(folder / WRITER_FILE, encoding="utf-8") as fh:
-            writer = json.load(fh)
-        pid, host, start = int(writer["pid"]), str(writer["host"]), str(writer["start"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return host == socket.gethostname() and not process_alive(pid, start)
+    """True when ``folder`` names its writer (:data:`WRITER_FILE`, holding
+    ``retrieval.processes.writer_marker()``) and that process is gone from this host."""
+    writer = writer_of(folder / WRITER_FILE)
+    return writer is not None and died_here(writer)
 
 
 def dead_writers_folders(root: Path, referenced: Iterable[Path | str]) -> list[Path]:

@@ -36,10 +36,11 @@ from finetune.examples import (
     split_held_out,
     split_validation,
 )
-from finetune.leftovers import WRITER_FILE, remove_dead_writers_folders, writer_marker
+from finetune.leftovers import WRITER_FILE, remove_dead_writers_folders
 from finetune.pipeline import GeneratorPaths
 from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
+from retrieval.processes import writer_marker
 from retrieval.records import Conversation, LogMessage
 
 log = logging.getLogger(__name__)

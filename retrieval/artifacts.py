@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.processes import died_here, writer_marker, writer_of
+
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 _TMP_PREFIX = ".tmp-"
 _WRITER_FILE = ".writer.json"  # in a temporary folder: the process writing it
@@ -68,16 +70,9 @@ def remove_stale_temporaries(root: Path, *, abandoned_after_s: float = _ABANDONE
 
 
 def _abandoned(folder: Path, abandoned_after_s: float) -> bool:
-    from retrieval.processes import process_alive
-
-    try:
-        with open(folder / _WRITER_FILE, encoding="utf-8") as fh:
-            writer = json.load(fh)
-        pid, host, start = int(writer["pid"]), str(writer["host"]), str(writer["start"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pid, host, start = 0, "", ""
-    if host == socket.gethostname():
-        return not process_alive(pid, start)
+    writer = writer_of(folder / _WRITER_FILE)
+    if writer is not None and writer.host == socket.gethostname():
+        return died_here(writer)
     try:
         untouched = time.time() - folder.stat().st_mtime
     except OSError:
@@ -99,15 +94,10 @@ def staged_version(root: Path) -> Iterator[StagedVersion]:
 
     On an exception the temporary folder is deleted and nothing is published.
     """
-    from retrieval.processes import this_process
-
     root.mkdir(parents=True, exist_ok=True)
     staged = StagedVersion(Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root)))
-    writer = this_process()
-    marker = staged.path / _WRITER_FILE
     try:
-        with open(marker, "w", encoding="utf-8") as fh:
-            json.dump({"pid": writer.pid, "host": writer.host, "start": writer.start}, fh)
+        write_json(staged.path / _WRITER_FILE, writer_marker())
         yield staged
     except BaseException:
         shutil.rmtree(staged.path, ignore_errors=True)

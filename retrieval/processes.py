@@ -9,9 +9,12 @@ never judged dead from here.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,29 @@ class LockOwner:
 
 def this_process() -> LockOwner:
     return LockOwner(os.getpid(), socket.gethostname(), _process_start(os.getpid()))
+
+
+def writer_marker() -> dict[str, Any]:
+    """What a writer file holds for something this process writes (see :func:`writer_of`)."""
+    owner = this_process()
+    return {"pid": owner.pid, "host": owner.host, "start": owner.start}
+
+
+def writer_of(path: Path) -> LockOwner | None:
+    """The process a writer file at ``path`` names; None when there is none or it is
+    unreadable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            writer = json.load(fh)
+        return LockOwner(int(writer["pid"]), str(writer["host"]), str(writer["start"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def died_here(owner: LockOwner) -> bool:
+    """Whether ``owner`` ran on this host and is gone (a process on another host is never
+    judged dead from here)."""
+    return owner.host == socket.gethostname() and not process_alive(owner.pid, owner.start)
 
 
 def process_alive(pid: int, start: str) -> bool:

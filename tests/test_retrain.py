@@ -605,7 +605,8 @@ def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
 
 
 def test_only_unreferenced_folders_of_dead_writers_are_leftovers(tmp_path: Path) -> None:
-    from finetune.leftovers import WRITER_FILE, dead_writers_folders, writer_marker
+    from finetune.leftovers import WRITER_FILE, dead_writers_folders
+    from retrieval.processes import writer_marker
 
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -651,8 +652,9 @@ run_cycle(
 def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
     paths: GeneratorPaths,
 ) -> None:
-    from finetune.leftovers import WRITER_FILE, writer_marker
+    from finetune.leftovers import WRITER_FILE
     from finetune.retrain import train_candidate
+    from retrieval.processes import writer_marker
 
     better = {"held_out_rouge_l": 0.9, "held_out_grounded": 1.0}
     # A first cycle promotes v0002: v0001 is now the previously live version, kept for rollback.

@@ -296,7 +296,8 @@ retrain_embedder(
 def test_the_next_cycle_deletes_the_folders_a_killed_one_never_recorded(
     tmp_path: Path, embedder: Embedder, models: dict[str, Path], point: str
 ) -> None:
-    from finetune.leftovers import WRITER_FILE, writer_marker
+    from finetune.leftovers import WRITER_FILE
+    from retrieval.processes import writer_marker
 
     home = tmp_path / "home"
     embedders = home / "models" / "embedders"
