@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,10 +321,10 @@ class KnowledgeBase:
             unchanged = not (added or removed or needs_rebuild)
             if unchanged and self._version is not None and embedder is self.embedder:
                 version = self._version  # nothing new: keep serving the same version
+                serving = _Serving(embedder, index, self._classifier_of(version, embedder))
             else:
-                version = self._publish(index, embedder, max(wanted, default=0))
-            classifier = self._classifier_of(version, embedder)
-            self._serving, self._version = _Serving(embedder, index, classifier), version
+                serving, version = self._publish(index, embedder, max(wanted, default=0))
+            self._serving, self._version = serving, version
             return SyncReport(
                 version, added, removed, needs_rebuild, self._embedded_count - before_embedded
             )
@@ -338,10 +338,10 @@ class KnowledgeBase:
         """
         with self._write_lock:
             before_embedded = self._embedded_count
-            index, version = self._build_with(embedder, live=True, progress=progress)
-            classifier = self._classifier_of(version, embedder)
-            self._serving, self._version = _Serving(embedder, index, classifier), version
-            return SyncReport(version, len(index), 0, True, self._embedded_count - before_embedded)
+            serving, version = self._build_with(embedder, live=True, progress=progress)
+            self._serving, self._version = serving, version
+            added = len(serving.index)
+            return SyncReport(version, added, 0, True, self._embedded_count - before_embedded)
 
     def stage_reembedded(
         self,
@@ -365,7 +365,7 @@ class KnowledgeBase:
         live: bool,
         progress: bool,
         extra_files: Mapping[str, Any] | None = None,
-    ) -> tuple[VectorIndex, IndexVersion]:
+    ) -> tuple[_Serving, IndexVersion]:
         remove_stale_temporaries(self.index_root)
         ids = sorted(self.store.live_entry_ids())
         index = VectorIndex.build(
@@ -374,7 +374,7 @@ class KnowledgeBase:
             self.params,
             embedder.dimension,
         )
-        return index, self._publish(
+        return self._publish(
             index, embedder, max(ids, default=0), live=live, extra_files=extra_files
         )
 
@@ -439,7 +439,9 @@ class KnowledgeBase:
         *,
         live: bool = True,
         extra_files: Mapping[str, Any] | None = None,
-    ) -> IndexVersion:
+    ) -> tuple[_Serving, IndexVersion]:
+        """Write ``index`` (with an answer classifier fitted on it) as a new version and
+        record it; return what serves it and the version."""
         tuned = embedder is not self.configured_embedder
         classifier = None
         if self.config.answer_classifier:
@@ -463,7 +465,7 @@ class KnowledgeBase:
                 },
             )
         assert staged.final is not None
-        return self.store.record_index_version(
+        version = self.store.record_index_version(
             staged.final,
             embedder.model_id,
             index.kind,
@@ -473,6 +475,7 @@ class KnowledgeBase:
             base_embedder=self.configured_embedder.name,
             live=live,
         )
+        return _Serving(embedder, index, classifier), version
 
     # -- embeddings -------------------------------------------------------------------------
     def _vectors_for(
@@ -603,15 +606,16 @@ class KnowledgeBase:
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
         classifier = serving.classifier
         probabilities = classifier.probabilities(query_vectors) if classifier is not None else None
-
-        def probability(n: int) -> Callable[[str], float | None]:
-            if classifier is None or probabilities is None:
-                return lambda _reply_hash: None
-            row = probabilities[n]
-            return lambda reply_hash: classifier.probability_of(row, reply_hash)
-
         return [
-            self._rank(row_scores, row_ids, stored, set(excluded[n]), k, probability(n))
+            self._rank(
+                row_scores,
+                row_ids,
+                stored,
+                set(excluded[n]),
+                k,
+                classifier,
+                None if probabilities is None else probabilities[n],
+            )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
 
@@ -622,7 +626,8 @@ class KnowledgeBase:
         stored: dict[int, StoredEntry],
         excluded: set[str],
         k: int,
-        answer_probability: Callable[[str], float | None],
+        classifier: AnswerClassifier | None,
+        probabilities: np.ndarray | None,  # the classifier's row for this query
     ) -> list[RetrievedExchange]:
         best: dict[str, tuple[float, StoredEntry]] = {}
         support: dict[str, int] = {}
@@ -660,7 +665,11 @@ class KnowledgeBase:
                 context=item.entry.context,
                 support=support[key],
                 vote_share=votes.get(key, 0.0) / total_votes if total_votes > 0 else 0.0,
-                answer_probability=answer_probability(key),
+                answer_probability=(
+                    None
+                    if classifier is None or probabilities is None
+                    else classifier.probability_of(probabilities, key)
+                ),
             )
             for key, (value, item) in ranked
         ]
