@@ -138,6 +138,22 @@ def _cycles(paths: GeneratorPaths) -> list[Any]:
         log.close()
 
 
+def _cycle(paths: GeneratorPaths, **overrides: Any) -> Any:
+    """``run_cycle`` on ``logs`` (default LOGS, retrieved in memory) with the test settings;
+    ``overrides`` replace any other argument."""
+    logs = overrides.pop("logs", LOGS)
+    arguments: dict[str, Any] = {
+        "logs": logs,
+        "feedback": FEEDBACK,
+        "retriever": InMemoryRetriever(logs),
+        "config": CONFIG,
+        "policy": POLICY,
+        "paths": paths,
+        "progress": False,
+    }
+    return run_cycle(**{**arguments, **overrides})
+
+
 def _lora_b(folder: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
@@ -262,15 +278,10 @@ def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
     } == val_ids
 
     # The cycle's training watched a validation loss (early stopping has something to use).
-    report = run_cycle(
+    report = _cycle(
+        paths,
         logs=logs,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(logs),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
         evaluate=_scripted({"held_out_rouge_l": 0.5}, {"held_out_rouge_l": 0.5}),
-        progress=False,
     )
     assert report.candidate is not None
     assert report.candidate.metrics["training"]["best_val_loss"] is not None
@@ -365,15 +376,11 @@ def test_cycle_refuses_a_candidate_that_writes_the_corrections_without_their_fac
 
     # A tolerance wide enough for the words the candidate dropped: ROUGE-L alone passes it.
     policy = RetrainPolicy(**{**POLICY.__dict__, "tolerance": 0.3})
-    report = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
+    report = _cycle(
+        paths,
         retriever=InMemoryRetriever([*LOGS, curated]),
-        config=CONFIG,
         policy=policy,
-        paths=paths,
         evaluate=evaluate,
-        progress=False,
     )
     record = report.record
     assert record.status == "kept" and _live(paths) == before
@@ -430,15 +437,9 @@ def test_cycle_promotes_a_better_adapter_and_refuses_a_worse_one(
     before = _live(paths)
     assert before is not None and before.folder.name == "v0001"
     evaluate = _scripted(live_figures, candidate_figures)
-    report = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
+    report = _cycle(
+        paths,
         evaluate=evaluate,
-        progress=False,
     )
     # A real warm-started adapter was trained, published and registered either way.
     assert report.candidate is not None and report.candidate.folder.name == "v0002"
@@ -470,15 +471,10 @@ def test_cycle_promotes_a_better_adapter_and_refuses_a_worse_one(
 
 
 def test_new_adapter_starts_from_the_live_weights(paths: GeneratorPaths) -> None:
-    report = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(LOGS),
+    report = _cycle(
+        paths,
         config=CONFIG.model_copy(update={"learning_rate": 1e-5}),
-        policy=POLICY,
-        paths=paths,
         evaluate=_scripted({"held_out_rouge_l": 0.5}, {"held_out_rouge_l": 0.5}),
-        progress=False,
     )
     assert report.candidate is not None
     live_b, new_b = _lora_b(paths.adapters / "v0001"), _lora_b(report.candidate.folder)
@@ -489,15 +485,10 @@ def test_new_adapter_starts_from_the_live_weights(paths: GeneratorPaths) -> None
 
 
 def test_rollback_walks_back_to_the_previous_version(paths: GeneratorPaths) -> None:
-    report = run_cycle(
-        logs=LOGS,
+    report = _cycle(
+        paths,
         feedback=[],
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
         evaluate=_scripted({"held_out_rouge_l": 0.1}, {"held_out_rouge_l": 0.9}),
-        progress=False,
     )
     assert report.promoted and _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
     record = rollback(paths)
@@ -582,14 +573,9 @@ def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
 
     # The next cycle takes the dead owner's lock at once (not after the hour-long timeout)
     # and runs with the real evaluation on the tiny models.
-    report = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
+    report = _cycle(
+        paths,
         policy=RetrainPolicy(**policy),
-        paths=paths,
-        progress=False,
     )
     newest, killed = _cycles(paths)
     assert killed.status == "abandoned"
@@ -658,15 +644,9 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
 
     better = {"held_out_rouge_l": 0.9, "held_out_grounded": 1.0}
     # A first cycle promotes v0002: v0001 is now the previously live version, kept for rollback.
-    first = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
+    first = _cycle(
+        paths,
         evaluate=_scripted({"held_out_rouge_l": 0.1, "held_out_grounded": 1.0}, better),
-        progress=False,
     )
     assert first.promoted and _live(paths).folder.name == "v0002"  # type: ignore[union-attr]
 
@@ -706,18 +686,12 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
         seen.append({p.name for p in paths.adapters.iterdir()})
         return train_candidate(job)
 
-    report = run_cycle(
-        logs=LOGS,
-        feedback=FEEDBACK,
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
+    report = _cycle(
+        paths,
         train=train,
         evaluate=lambda adapter, gate: {
             "held_out_rouge_l": 0.5 if adapter.folder.name == "v0002" else 0.1
         },
-        progress=False,
     )
     # Gone before the new candidate trained; the live, the previously live and the
     # other job's folder stay.
@@ -900,15 +874,10 @@ def test_rollback_command(paths: GeneratorPaths) -> None:
     home = str(paths.database.parent)
     result = runner.invoke(app, ["--home", home, "rollback"])
     assert result.exit_code == 2 and "has no parent" in result.output
-    run_cycle(
-        logs=LOGS,
+    _cycle(
+        paths,
         feedback=[],
-        retriever=InMemoryRetriever(LOGS),
-        config=CONFIG,
-        policy=POLICY,
-        paths=paths,
         evaluate=_scripted({"held_out_rouge_l": 0.1}, {"held_out_rouge_l": 0.9}),
-        progress=False,
     )
     result = runner.invoke(app, ["--home", home, "rollback"])
     assert result.exit_code == 0, result.output

@@ -196,6 +196,20 @@ def test_a_candidate_is_not_promoted_once_the_cycle_lost_its_lock(
     assert knowledge.store.live_index_version() == live
 
 
+def _run_until_killed(script: str, *args: str) -> None:
+    """Run ``script`` in a child Python that must end killed by SIGKILL (it kills itself
+    at the step under test)."""
+    child = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+
+
 _KILLED_STEP = """
 import os, shutil, signal, sys
 from pathlib import Path
@@ -231,15 +245,7 @@ def test_a_cycle_killed_before_promotion_leaves_the_live_pair_and_rollback_skips
     assert live is not None
     kb.close()
 
-    child = subprocess.run(
-        [sys.executable, "-c", _KILLED_STEP, str(home), str(models["minilm"])],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    _run_until_killed(_KILLED_STEP, str(home), str(models["minilm"]))
 
     kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
     try:
@@ -308,15 +314,7 @@ def test_the_next_cycle_deletes_the_folders_a_killed_one_never_recorded(
     assert first is not None and live is not None and live.embedder_location is not None
     kb.close()
 
-    child = subprocess.run(
-        [sys.executable, "-c", _KILLED_UNRECORDED, str(home), str(models["noisy"]), point],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    _run_until_killed(_KILLED_UNRECORDED, str(home), str(models["noisy"]), point)
 
     kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
     try:
