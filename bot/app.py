@@ -43,6 +43,7 @@ from bot.web.keys import STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
+    from bot.core.config import EngineConfig
     from finetune.pipeline import GeneratorPaths
     from finetune.registry import AdapterRecord
     from retrieval.knowledge import KnowledgeBase
@@ -460,19 +461,26 @@ async def _refresh_knowledge(app: web.Application, interval: float) -> None:
     knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
     settings = app[SETTINGS]
     loop = asyncio.get_running_loop()
+
+    def refresh() -> tuple[str, EngineConfig] | None:
+        # In the worker: the embedder's id and the calibration are read from files (on
+        # shared storage with several hosts), which the event loop must not wait for.
+        served_by = knowledge.embedder.model_id
+        knowledge.refresh_if_stale()
+        embedder_id = knowledge.embedder.model_id
+        if embedder_id == served_by:
+            return None
+        # Scores of another embedder live on another scale: apply the hand-off threshold
+        # fitted for the embedder now serving.
+        return embedder_id, calibrated_engine_config(settings.engine, settings.home, embedder_id)
+
     while True:
         await asyncio.sleep(interval)
         try:
-            served_by = knowledge.embedder.model_id
-            await loop.run_in_executor(executor, knowledge.refresh_if_stale)
-            embedder_id = knowledge.embedder.model_id
+            switched = await loop.run_in_executor(executor, refresh)
             engine = app.get(ENGINE)
-            if embedder_id != served_by and isinstance(engine, ConversationEngine):
-                # Scores of another embedder live on another scale: apply the hand-off
-                # threshold fitted for the embedder now serving.
-                engine.config = calibrated_engine_config(
-                    settings.engine, settings.home, embedder_id
-                )
+            if switched is not None and isinstance(engine, ConversationEngine):
+                embedder_id, engine.config = switched
                 log.info("now searching with embedder %s", embedder_id)
         except Exception:
             version = knowledge.version
