@@ -21,13 +21,16 @@ from typing import Any
 
 from bot.adapters.retrieval import to_source
 from bot.core.confidence import (
+    FEATURE_NAMES,
     CalibrationCase,
     CalibrationResult,
+    ConfidenceWeights,
     calibrate,
     retrieval_features,
 )
 from bot.core.config import EngineConfig
 from retrieval.artifacts import write_json
+from retrieval.config import WRONG_ANSWER_COST
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts
 from retrieval.knowledge import KnowledgeBase, Query
@@ -133,13 +136,14 @@ def run_calibration(
     home: Path,
     *,
     target_handoff_recall: float = 0.9,
+    wrong_answer_cost: float = WRONG_ANSWER_COST,
 ) -> tuple[Calibration, list[ParseIssue]]:
     """Fit on the validation files, save them (:func:`calibration_path`), and return it.
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
     cases, issues = build_cases(knowledge, eval_path, out_of_scope_path)
-    result = calibrate(cases, target_handoff_recall)
+    result = calibrate(cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost)
     version = knowledge.version
     calibration = Calibration(
         result=result,
@@ -151,6 +155,7 @@ def run_calibration(
         home,
         calibration,
         target_handoff_recall,
+        wrong_answer_cost=wrong_answer_cost,
         fitted_on="files",
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
@@ -220,6 +225,7 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
         # Calibrations saved before the vote share existed were fitted without it.
         "vote_share_weight": max(weights.get("vote_share", 0.0), 0.0),
         "answer_probability_weight": max(weights.get("answer_probability", 0.0), 0.0),
+        "question_typicality_weight": max(weights.get("question_typicality", 0.0), 0.0),
     }
     update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
     return config.model_copy(update=update)
@@ -237,4 +243,12 @@ def format_result(result: CalibrationResult, target: float) -> Sequence[str]:
         f"in-scope answered: {result.answered_rate:.3f}",
         f"answered correctly: {result.answered_accuracy:.3f}",
         f"wrong answers (all questions): {result.wrong_answer_rate:.3f}",
+        f"signals used: {', '.join(signals_used(result.weights)) or 'none'}",
     ]
+
+
+def signals_used(weights: ConfidenceWeights | None) -> list[str]:
+    """The confidence signals calibration kept (a weight above 0), in FEATURE_NAMES order."""
+    if weights is None:
+        return []
+    return [name for name in FEATURE_NAMES if getattr(weights, name) > 0.0]

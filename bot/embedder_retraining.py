@@ -399,6 +399,9 @@ def _store_calibration(
                 target_handoff_recall=float(
                     previous.get("target_handoff_recall", config.target_handoff_recall)
                 ),
+                wrong_answer_cost=float(
+                    previous.get("wrong_answer_cost", config.wrong_answer_cost)
+                ),
             )
             return
     result = figures.pair.calibration
@@ -414,6 +417,7 @@ def _store_calibration(
             created_at=time.time(),
         ),
         config.target_handoff_recall,
+        wrong_answer_cost=config.wrong_answer_cost,
         fitted_on="validation split with held-out topics (supportbot retrain)",
     )
 

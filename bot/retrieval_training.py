@@ -252,6 +252,9 @@ def train_retrieval(
                 target_handoff_recall=float(
                     previous.get("target_handoff_recall", config.target_handoff_recall)
                 ),
+                wrong_answer_cost=float(
+                    previous.get("wrong_answer_cost", config.wrong_answer_cost)
+                ),
             )
             report.notes.append(f"hand-off threshold refitted on {eval_path.name}")
             report.seconds = time.monotonic() - start
@@ -271,6 +274,7 @@ def train_retrieval(
                 created_at=time.time(),
             ),
             config.target_handoff_recall,
+            wrong_answer_cost=config.wrong_answer_cost,
             fitted_on="validation split with held-out topics (supportbot train)",
         )
     else:
@@ -344,7 +348,9 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
             cases.append(CalibrationCase(features, in_scope=False))
     result = None
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):
-        result = calibrate(cases, config.target_handoff_recall)
+        result = calibrate(
+            cases, config.target_handoff_recall, wrong_answer_cost=config.wrong_answer_cost
+        )
     version = served.version
     return RetrievalFigures(
         top1=top1 / len(in_scope),

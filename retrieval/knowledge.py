@@ -605,7 +605,10 @@ class KnowledgeBase:
         scores, ids = index.search(query_vectors, fetch)
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
         classifier = serving.classifier
-        probabilities = classifier.probabilities(query_vectors) if classifier is not None else None
+        probabilities = typicality = None
+        if classifier is not None:
+            probabilities = classifier.probabilities(query_vectors)
+            typicality = classifier.typicality(query_vectors)
         return [
             self._rank(
                 row_scores,
@@ -615,6 +618,7 @@ class KnowledgeBase:
                 k,
                 classifier,
                 None if probabilities is None else probabilities[n],
+                None if typicality is None else float(typicality[n]),
             )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
@@ -628,6 +632,7 @@ class KnowledgeBase:
         k: int,
         classifier: AnswerClassifier | None,
         probabilities: np.ndarray | None,  # the classifier's row for this query
+        typicality: float | None,  # of this query, the same for all its hits
     ) -> list[RetrievedExchange]:
         best: dict[str, tuple[float, StoredEntry]] = {}
         support: dict[str, int] = {}
@@ -670,6 +675,7 @@ class KnowledgeBase:
                     if classifier is None or probabilities is None
                     else classifier.probability_of(probabilities, key)
                 ),
+                question_typicality=typicality,
             )
             for key, (value, item) in ranked
         ]

@@ -88,6 +88,10 @@ class RetrievedExchange:
     # The index version's answer classifier's probability of this reply (0 to 1); None
     # when the classifier does not know it or the version has none.
     answer_probability: float | None = None
+    # How typical the question is of the answered ones (see retrieval.answer_classifier:
+    # above 0, closer to some answer's questions than to questions at large). The same for
+    # every hit of one search; None when the version has no classifier.
+    question_typicality: float | None = None
 
 
 def query_text(context: Sequence[LogMessage], customer_text: str) -> str:

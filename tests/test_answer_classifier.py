@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from bot.core.config import EngineConfig
 from retrieval.answer_classifier import (
     CLASSIFIER_FILE,
     AnswerClassifier,
+    QuestionGaussians,
     answer_classes,
     fit_answer_classifier,
 )
@@ -101,8 +103,59 @@ def test_saved_and_loaded_it_answers_the_same(tmp_path: Path) -> None:
     assert loaded is not None and loaded.embedder_id == "e1"
     assert dict(loaded.class_of) == dict(classifier.class_of)
     assert np.allclose(loaded.probabilities(vectors), classifier.probabilities(vectors))
+    typicality, reloaded = classifier.typicality(vectors), loaded.typicality(vectors)
+    assert typicality is not None and reloaded is not None
+    assert np.allclose(reloaded, typicality)
+    # A classifier saved before typicality existed loads without it.
+    replace(classifier, gaussians=None).save(tmp_path)
+    older = AnswerClassifier.load(tmp_path)
+    assert older is not None and older.typicality(vectors) is None
+    assert np.allclose(older.probabilities(vectors), classifier.probabilities(vectors))
     (tmp_path / CLASSIFIER_FILE).write_bytes(b"not a numpy archive")
     assert AnswerClassifier.load(tmp_path) is None  # unreadable: ignored, not a crash
+
+
+def test_a_question_amid_an_answers_questions_is_more_typical_than_one_off_topic() -> None:
+    everything = _clustered(5, 36, seed=4)
+    asked = np.zeros(len(everything), dtype=bool)
+    asked[np.arange(len(everything)) % 36 >= 30] = True  # 6 new questions per answer
+    replies = [r for r in "abcde" for _ in range(30)]
+    classifier = fit_answer_classifier(
+        everything[~asked], replies, replies, embedder_id="e", min_members=3
+    )
+    assert classifier is not None
+    typical = classifier.typicality(everything[asked])
+    # Questions about topics no answer covers: groups around other directions.
+    atypical = classifier.typicality(_clustered(5, 6, seed=77))
+    assert typical is not None and atypical is not None
+    # The known topics' questions sit near 0 (as near an answer as to questions at large);
+    # the others far below.
+    assert typical.min() > atypical.max()
+    assert np.median(typical) - np.median(atypical) > 2.0
+
+
+def test_typicality_is_the_relative_mahalanobis_distance() -> None:
+    from scipy.spatial.distance import mahalanobis
+    from sklearn.covariance import LedoitWolf
+
+    vectors = _clustered(3, 25, dimension=8, seed=5).astype(np.float64)
+    labels = np.repeat(np.arange(3), 25)
+    gaussians = QuestionGaussians.fit(vectors, labels)
+    means = np.stack([vectors[labels == a].mean(axis=0) for a in range(3)])
+    within = vectors - means[labels]
+    precision = np.linalg.inv(LedoitWolf(assume_centered=True).fit(within).covariance_)
+    centre = vectors.mean(axis=0)
+    background = np.linalg.inv(LedoitWolf(assume_centered=True).fit(vectors - centre).covariance_)
+    queries = _clustered(4, 2, dimension=8, seed=6).astype(np.float64)
+    expected = [
+        (
+            mahalanobis(q, centre, background) ** 2
+            - min(mahalanobis(q, m, precision) ** 2 for m in means)
+        )
+        / 8
+        for q in queries
+    ]
+    assert np.allclose(gaussians.typicality(queries), expected, rtol=1e-6, atol=1e-8)
 
 
 REFUND = "Refunds reach your card within 5 business days of the return arriving (KB-7)."
@@ -144,6 +197,12 @@ def test_each_index_version_carries_its_classifier_and_search_uses_it(
     top = kb.search((), "how many days until my refund shows up?", 3)[0]
     assert top.agent_reply == REFUND
     assert top.answer_probability is not None and top.answer_probability > 0.5
+    # Every hit carries how typical the question is of the answered ones.
+    hits = kb.search((), "how many days until my refund shows up?", 3)
+    assert len({h.question_typicality for h in hits}) == 1
+    off_topic = kb.search((), "which football team won the league in 1998?", 1)[0]
+    assert top.question_typicality is not None and off_topic.question_typicality is not None
+    assert top.question_typicality > off_topic.question_typicality
     # An answer with fewer than three questions has no class of its own.
     rare = kb.search((), "your shop plays music way too loud", 3)[0]
     assert rare.agent_reply == ONE_OFF and rare.answer_probability is None
@@ -165,7 +224,8 @@ def test_switched_off_no_classifier_is_fitted(tmp_path: Path, make_knowledge: Ma
     report = ingest_paths([_logs(tmp_path)], kb)
     assert report.sync is not None and report.sync.version is not None
     assert not (report.sync.version.folder / CLASSIFIER_FILE).exists()
-    assert kb.search((), "how long does a refund take", 1)[0].answer_probability is None
+    hit = kb.search((), "how long does a refund take", 1)[0]
+    assert hit.answer_probability is None and hit.question_typicality is None
 
 
 def test_a_classifier_fitted_without_a_question_is_less_sure_of_it(

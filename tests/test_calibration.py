@@ -81,6 +81,19 @@ def test_a_fitted_vote_share_weight_applies(tmp_path: Path) -> None:
     assert fitted.confidence_weights.vote_share == 2.5
 
 
+def test_a_fitted_question_typicality_weight_applies(tmp_path: Path) -> None:
+    _calibration(tmp_path, "emb@128")
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.question_typicality_weight == 0.0  # fitted before typicality: not used
+    payload = json.loads(calibration_path(tmp_path).read_text(encoding="utf-8"))
+    payload["result"]["weights"]["question_typicality"] = 1.5
+    payload["result"]["weights"]["score"] = 0.0  # calibration left the score out
+    calibration_path(tmp_path).write_text(json.dumps(payload), encoding="utf-8")
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.confidence_weights.question_typicality == 1.5
+    assert fitted.score_weight == 0.0  # not the default's 12.17
+
+
 def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:
     _calibration(tmp_path, "other@128")
     assert calibrated_engine_config(EngineConfig(), tmp_path, "emb@128") == EngineConfig()
@@ -138,3 +151,9 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
     saved = json.loads(calibration_path(home).read_text())
     assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2
     assert saved["result"]["handoff_recall"] == 1.0
+    # The price of a wrong answer it chose the signals at is kept for refits.
+    assert saved["wrong_answer_cost"] == 20.0
+    used = result.stdout.split("signals used: ")[1].splitlines()[0].split(", ")
+    assert used and set(used) == {
+        name for name, weight in saved["result"]["weights"].items() if weight > 0 and name != "bias"
+    }

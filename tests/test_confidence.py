@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from bot.core.confidence import (
     fit_threshold,
     retrieval_confidence,
     retrieval_features,
+    select_features,
 )
 from bot.core.config import EngineConfig
 from bot.core.types import Source
@@ -254,3 +256,60 @@ def test_calibration_needs_both_kinds_of_case() -> None:
     only_in_scope = [CalibrationCase(ConfidenceFeatures(0.9, 0.2, 1), True)]
     with pytest.raises(ValueError, match="out-of-scope"):
         calibrate(only_in_scope)
+
+
+def _trade_off_cases(seed: int) -> list[CalibrationCase]:
+    """The nearest neighbours (score) look sure of 100 right answers and 30 wrong ones that
+    the classifier (answer probability) doubts; the classifier is sure of 200 others."""
+    rng = random.Random(seed)
+
+    def case(score: tuple[float, float], probability: tuple[float, float], **kind: bool):
+        features = ConfidenceFeatures(
+            rng.uniform(*score), 0.1, 1, answer_probability=rng.uniform(*probability)
+        )
+        return CalibrationCase(features, **kind)
+
+    cases = [case((0.7, 0.9), (0.6, 1.0), in_scope=True) for _ in range(200)]
+    cases += [case((0.7, 0.9), (0.0, 0.5), in_scope=True) for _ in range(100)]
+    cases += [case((0.7, 0.9), (0.0, 0.5), in_scope=True, correct=False) for _ in range(30)]
+    cases += [case((0.2, 0.6), (0.0, 0.5), in_scope=False) for _ in range(200)]
+    return cases
+
+
+def test_the_price_of_a_wrong_answer_decides_which_signals_calibration_keeps() -> None:
+    cases = _trade_off_cases(seed=3)
+    # Cheap wrong answers: the score earns its place with the 100 extra right answers.
+    cheap = select_features(cases, 0.9, wrong_answer_cost=1.0)
+    assert "score" in cheap
+    # Dear ones: the 30 wrong answers the score lets through cost more than it brings.
+    dear = select_features(cases, 0.9, wrong_answer_cost=20.0)
+    assert "score" not in dear and "answer_probability" in dear
+
+    many = calibrate(cases, 0.9, wrong_answer_cost=1.0)
+    careful = calibrate(cases, 0.9, wrong_answer_cost=20.0)
+    assert many.handoff_recall >= 0.9 and careful.handoff_recall >= 0.9
+    assert many.answered_rate > 0.85 and many.answered_accuracy < 0.93
+    assert careful.answered_accuracy > 0.97 and careful.wrong_answer_rate < 0.05
+    # Without selection every informative signal is fitted, as before selection existed.
+    every = calibrate(cases, 0.9, select=False)
+    assert every.weights is not None
+    assert every.weights.score > 0.0 and every.weights.answer_probability > 0.0
+
+
+def test_a_signal_that_is_noise_is_left_out() -> None:
+    rng = random.Random(8)
+    cases = [
+        CalibrationCase(replace(c.features, vote_share=rng.random()), c.in_scope, c.correct)
+        for c in _ambiguity_cases(seed=11)
+    ]
+    chosen = select_features(cases, 0.9)
+    assert "margin" in chosen and "vote_share" not in chosen
+    result = calibrate(cases, 0.9)
+    assert result.weights is not None and result.weights.vote_share == 0.0
+    assert result.weights.margin > 0.0
+
+
+def test_too_few_cases_to_cross_validate_keep_every_signal() -> None:
+    cases = [c for c in _trade_off_cases(seed=3) if c.in_scope][:30]
+    cases += [c for c in _trade_off_cases(seed=3) if not c.in_scope][:10]
+    assert select_features(cases, 0.9, wrong_answer_cost=20.0) == ("score", "answer_probability")

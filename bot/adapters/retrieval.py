@@ -45,6 +45,7 @@ def to_source(hit: RetrievedExchange) -> Source:
         support=hit.support,
         vote_share=hit.vote_share,
         answer_probability=hit.answer_probability,
+        question_typicality=hit.question_typicality,
     )
 
 

@@ -161,6 +161,14 @@ def calibrate(
         float,
         typer.Option(min=0.0, max=1.0, help="Share of out-of-scope questions to hand off."),
     ] = 0.9,
+    wrong_answer_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="How many right answers one wrong answer is worth giving up when the"
+            " confidence signals are chosen [default: retrieval.tuning.wrong_answer_cost]",
+        ),
+    ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
     from bot.calibration import calibration_path, format_result, run_calibration
@@ -176,7 +184,16 @@ def calibrate(
             raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
         knowledge.load()
         calibration, issues = run_calibration(
-            knowledge, eval_path, out_of_scope, settings.home, target_handoff_recall=target_recall
+            knowledge,
+            eval_path,
+            out_of_scope,
+            settings.home,
+            target_handoff_recall=target_recall,
+            wrong_answer_cost=(
+                settings.retrieval.tuning.wrong_answer_cost
+                if wrong_answer_cost is None
+                else wrong_answer_cost
+            ),
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

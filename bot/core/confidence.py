@@ -1,6 +1,6 @@
 """How sure the bot is that its best retrieved answer is the right one, and calibration.
 
-Confidence is a logistic combination of five retrieval signals:
+Confidence is a logistic combination of six retrieval signals:
 
 * the top score (how close the best past question is to this one),
 * the margin to the next *different* answer (a close runner-up means the question is
@@ -14,10 +14,18 @@ Confidence is a logistic combination of five retrieval signals:
   answers (retrieval.answer_classifier) gives the top answer. For an answer it does not
   know (a rare or newly curated one) the vote share stands in, the nearest-neighbour
   estimate of the same thing. Weight 0 unless calibration fitted one, as for vote share.
+* the question's typicality: how much closer the question lies to the questions of some
+  known answer than to questions at large (relative Mahalanobis distance, see
+  retrieval.answer_classifier). It is the signal for a topic the logs never answered. 0
+  (no evidence either way) when the index version has no classifier; weight 0 unless
+  calibration fitted one.
 
 The weights and the hand-off threshold are fitted on a labelled validation split: in-scope
 questions whose best answer is known, and out-of-scope questions the bot should hand off.
-Everything here is a pure function over numbers and records.
+Calibration also chooses which signals to use (see :func:`select_features`): a signal that
+helps the fit overall can still cost right answers near the hand-off threshold, which is
+the only place where confidence decides anything. Everything here is a pure function over
+numbers and records.
 """
 
 from __future__ import annotations
@@ -26,13 +34,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from bot.core.types import Source
+from retrieval.config import WRONG_ANSWER_COST
 
 
 @dataclass(frozen=True)
 class ConfidenceWeights:
     """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support)
-    + vote_share*vote_share + answer_probability*answer probability)``."""
+    + vote_share*vote_share + answer_probability*answer probability
+    + question_typicality*typicality)``."""
 
     bias: float
     score: float
@@ -40,6 +52,7 @@ class ConfidenceWeights:
     support: float
     vote_share: float = 0.0
     answer_probability: float = 0.0
+    question_typicality: float = 0.0
 
     def vector(self) -> tuple[float, ...]:
         """The weights in the order of :meth:`ConfidenceFeatures.vector`."""
@@ -50,6 +63,7 @@ class ConfidenceWeights:
             self.support,
             self.vote_share,
             self.answer_probability,
+            self.question_typicality,
         )
 
 
@@ -60,6 +74,7 @@ class ConfidenceFeatures:
     support: int  # >= 1
     vote_share: float = 1.0  # in [0, 1]
     answer_probability: float | None = None  # in [0, 1]; None: the classifier has no say
+    question_typicality: float | None = None  # None: no classifier, counts as 0
 
     def vector(self) -> tuple[float, ...]:
         """The features as the logistic model sees them, constant term first."""
@@ -73,7 +88,20 @@ class ConfidenceFeatures:
             math.log(max(self.support, 1)),
             self.vote_share,
             probability,
+            self.question_typicality or 0.0,
         )
+
+
+# Column names of ConfidenceFeatures.vector after the constant, as ConfidenceWeights names
+# their weights.
+FEATURE_NAMES = (
+    "score",
+    "margin",
+    "support",
+    "vote_share",
+    "answer_probability",
+    "question_typicality",
+)
 
 
 def _same_answer(a: str, b: str) -> bool:
@@ -95,7 +123,12 @@ def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
     )
     margin = max(0.0, top.score - runner_up.score) if runner_up is not None else 0.0
     return ConfidenceFeatures(
-        top.score, margin, max(top.support, 1), top.vote_share, top.answer_probability
+        top.score,
+        margin,
+        max(top.support, 1),
+        top.vote_share,
+        top.answer_probability,
+        top.question_typicality,
     )
 
 
@@ -216,24 +249,43 @@ def _evaluate(
     )
 
 
+# Cross-validation folds of select_features, and the fewest answerable and out-of-scope
+# cases it needs per fold: with fewer, every feature is kept. With the sample corpus's 42
+# out-of-scope questions the threshold at 0.9 recall rests on the four highest of them,
+# and a choice between signals made on that is noise: there, choosing left the margin
+# alone and handed off "How long does standard shipping take?".
+_SELECTION_FOLDS = 5
+_MIN_CASES_PER_FOLD = 20
+
+
 def calibrate(
     cases: Sequence[CalibrationCase],
     target_handoff_recall: float = 0.9,
     *,
     ridge: float = 1.0,
+    select: bool = True,
+    wrong_answer_cost: float = WRONG_ANSWER_COST,
 ) -> CalibrationResult:
     """Fit the confidence weights on ``cases``, then the threshold (see fit_threshold).
 
     The weights are a ridge-regularised logistic regression of "the top answer is right
     and the question in scope" on the features, so the confidence reads as a probability
-    on data like the validation set. Raises ValueError unless there is at least one
-    answerable case and one out-of-scope case.
+    on data like the validation set. With ``select``, the features are first chosen by
+    cross-validation (:func:`select_features`). Raises ValueError unless there is at least
+    one answerable case and one out-of-scope case.
     """
     if not any(c.answerable for c in cases) or not any(not c.in_scope for c in cases):
         raise ValueError(
             "calibration needs at least one answerable in-scope case and one out-of-scope case"
         )
-    weights = fit_weights(cases, ridge=ridge)
+    features = (
+        select_features(
+            cases, target_handoff_recall, ridge=ridge, wrong_answer_cost=wrong_answer_cost
+        )
+        if select
+        else None
+    )
+    weights = fit_weights(cases, ridge=ridge, features=features)
     in_scope = [c for c in cases if c.in_scope]
     result = fit_threshold(
         [confidence_of(c.features, weights) for c in in_scope],
@@ -244,86 +296,153 @@ def calibrate(
     return replace(result, weights=weights)
 
 
+def select_features(
+    cases: Sequence[CalibrationCase],
+    target_handoff_recall: float,
+    *,
+    ridge: float = 1.0,
+    wrong_answer_cost: float = WRONG_ANSWER_COST,
+    folds: int = _SELECTION_FOLDS,
+) -> tuple[str, ...]:
+    """The features (names of :data:`FEATURE_NAMES`) the confidence should use on data like
+    ``cases``, chosen by cross-validation.
+
+    Each candidate set is scored out of fold: weights fitted on the other folds give every
+    case a confidence; the threshold that hands off ``target_handoff_recall`` of the pooled
+    out-of-scope cases is applied, and the score is (right answers - ``wrong_answer_cost``
+    x wrong answers to in-scope questions) over all cases. The best-scoring subset of the
+    features that vary wins, so a feature stays only when it earns its place near the
+    threshold. Folds are by case, in a fixed order, so calibrating the same cases twice
+    gives the same choice.
+    """
+    vectors = np.array([c.features.vector() for c in cases], dtype=np.float64)
+    varying = _varying_columns(cases, vectors)
+    answerable = np.array([c.answerable for c in cases])
+    in_scope = np.array([c.in_scope for c in cases])
+    least = min(int(answerable.sum()), int((~in_scope).sum()))
+    if least < folds * _MIN_CASES_PER_FOLD or len(varying) <= 1:
+        return tuple(FEATURE_NAMES[j - 1] for j in varying)
+    # Interleaved folds: every fold gets its share of each kind of case, whatever their order.
+    fold_of = np.empty(len(cases), dtype=np.int64)
+    for kind in (answerable, in_scope & ~answerable, ~in_scope):
+        rows = np.flatnonzero(kind)
+        fold_of[rows] = np.arange(len(rows)) % folds
+
+    def score(columns: list[int]) -> float:
+        confidence = np.empty(len(cases))
+        for fold in range(folds):
+            held = fold_of == fold
+            w = _fit_columns(vectors[~held], answerable[~held], columns, ridge)
+            if not w[1:].any():
+                # Nothing but the constant: one confidence for every question, which can
+                # only answer all or none. Never the choice.
+                return -math.inf
+            confidence[held] = vectors[held][:, [0, *columns]] @ w
+        oos = np.sort(confidence[~in_scope])
+        needed = math.ceil(target_handoff_recall * len(oos) - 1e-9)
+        threshold = np.nextafter(oos[needed - 1], np.inf) if needed else -np.inf
+        answered = confidence >= threshold
+        right = int((answered & answerable).sum())
+        # The out-of-scope questions answered are set by the recall target, not by the
+        # signals; charging them would favour a confidence that ties them all at the top.
+        wrong = int((answered & in_scope & ~answerable).sum())
+        return (right - wrong_answer_cost * wrong) / len(cases)
+
+    # Every subset: backward elimination would miss the best one, because a feature
+    # correlated with another can only show its worth once that other is gone (its weight
+    # comes out negative, so 0, beside it). At most 63 subsets of six features.
+    subsets = [
+        [c for i, c in enumerate(varying) if mask >> i & 1] for mask in range(1, 1 << len(varying))
+    ]
+    # Ties go to the smaller subset, then to the earlier features.
+    best = max(subsets, key=lambda subset: (score(subset), -len(subset)))
+    return tuple(FEATURE_NAMES[j - 1] for j in best)
+
+
 def fit_weights(
-    cases: Sequence[CalibrationCase], *, ridge: float = 1.0, max_iterations: int = 100
+    cases: Sequence[CalibrationCase],
+    *,
+    ridge: float = 1.0,
+    max_iterations: int = 100,
+    features: Sequence[str] | None = None,
 ) -> ConfidenceWeights:
-    """Logistic regression by Newton's method (at most six parameters, so each step is a
+    """Logistic regression by Newton's method (at most seven parameters, so each step is a
     small solve), with every feature weight >= 0. The ridge term keeps the weights finite
     when the classes separate perfectly, which small validation sets often do; the bias is
-    not penalised.
+    not penalised. ``features`` (names of :data:`FEATURE_NAMES`) limits the fit to those;
+    the others get weight 0.
 
     Non-negative because every feature is evidence for the top answer (the server clips
     negative weights too): a feature whose fitted weight comes out negative is dropped and
     the rest refitted, so the threshold is fitted for the weights the server applies.
     """
-    vectors = [c.features.vector() for c in cases]
-    labels = [1.0 if c.answerable else 0.0 for c in cases]
-    variances = [_variance([x[j] for x in vectors]) for j in range(len(vectors[0]))]
-    # A feature that is the same in every case (every vote share 1.0, every support 1) is a
-    # copy of the constant term: fitted, it would split the bias with it. It keeps weight 0.
-    active = [0] + [j for j in range(1, len(variances)) if variances[j] > 1e-12]
+    vectors = np.array([c.features.vector() for c in cases], dtype=np.float64)
+    labels = np.array([c.answerable for c in cases])
+    columns = _varying_columns(cases, vectors)
+    if features is not None:
+        unknown = set(features) - set(FEATURE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown confidence features: {sorted(unknown)}")
+        columns = [j for j in columns if FEATURE_NAMES[j - 1] in features]
+    w = _fit_columns(vectors, labels, columns, ridge, max_iterations)
+    full = [0.0] * vectors.shape[1]
+    for j, weight in zip([0, *columns], w, strict=True):
+        full[j] = float(weight)
+    return ConfidenceWeights(*full)
+
+
+def _varying_columns(cases: Sequence[CalibrationCase], vectors: np.ndarray) -> list[int]:
+    """Feature columns (1-based: 0 is the constant) worth fitting. A feature that is the
+    same in every case (every vote share 1.0, every support 1) is a copy of the constant
+    term: fitted, it would split the bias with it. It keeps weight 0."""
+    variances = vectors.var(axis=0)
+    columns = [j for j in range(1, vectors.shape[1]) if variances[j] > 1e-12]
     if all(c.features.answer_probability is None for c in cases):
         # No classifier had a say: the column is the vote share again, a copy of another.
-        active = [j for j in active if j != _ANSWER_PROBABILITY]
+        columns = [j for j in columns if j != _ANSWER_PROBABILITY]
+    return columns
+
+
+def _fit_columns(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    columns: Sequence[int],
+    ridge: float,
+    max_iterations: int = 100,
+) -> np.ndarray:
+    """Non-negative logistic weights of the constant and ``columns`` (see fit_weights): a
+    feature whose weight comes out negative is dropped and the rest refitted. Returns one
+    weight per column of ``[0, *columns]``, the dropped ones 0."""
+    variances = vectors.var(axis=0)
+    active = [0, *columns]
+    y = labels.astype(np.float64)
     while True:
         # Penalise each weight on the scale of its feature: margins are a tenth of scores,
         # and an unscaled penalty would all but erase them.
-        penalty = [1e-6] + [ridge * max(variances[j], 1e-6) for j in active[1:]]
-        rows = [[x[j] for j in active] for x in vectors]
-        w = _newton(rows, labels, penalty, max_iterations)
+        penalty = np.array([1e-6] + [ridge * max(variances[j], 1e-6) for j in active[1:]])
+        w = _newton(vectors[:, active], y, penalty, max_iterations)
         negative = [i for i in range(1, len(active)) if w[i] < 0.0]
         if not negative:
             break
         # Drop the most negative on the features' own scale, then refit without it.
         worst = min(negative, key=lambda i: w[i] * math.sqrt(variances[active[i]]))
         active = active[:worst] + active[worst + 1 :]
-    full = [0.0] * len(variances)
-    for j, weight in zip(active, w, strict=True):
-        full[j] = weight
-    return ConfidenceWeights(*full)
+    weights = dict(zip(active, w, strict=True))
+    return np.array([weights.get(j, 0.0) for j in (0, *columns)])
 
 
 _ANSWER_PROBABILITY = 5  # its column in ConfidenceFeatures.vector
 
 
-def _newton(
-    rows: list[list[float]], labels: list[float], penalty: list[float], max_iterations: int
-) -> list[float]:
-    n = len(penalty)
-    w = [0.0] * n
+def _newton(x: np.ndarray, y: np.ndarray, penalty: np.ndarray, max_iterations: int) -> np.ndarray:
+    w = np.zeros(x.shape[1])
     for _ in range(max_iterations):
-        gradient = [-penalty[j] * w[j] for j in range(n)]
-        hessian = [[penalty[i] if i == j else 0.0 for j in range(n)] for i in range(n)]
-        for x, y in zip(rows, labels, strict=True):
-            p = _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
-            for i in range(n):
-                gradient[i] += (y - p) * x[i]
-                for j in range(n):
-                    hessian[i][j] += p * (1.0 - p) * x[i] * x[j]
-        step = _solve(hessian, gradient)
-        w = [a + b for a, b in zip(w, step, strict=True)]
-        if max(abs(s) for s in step) < 1e-9:
+        z = x @ w
+        p = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, without overflow
+        gradient = x.T @ (y - p) - penalty * w
+        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        w = w + step
+        if np.max(np.abs(step)) < 1e-9:
             break
     return w
-
-
-def _variance(values: Sequence[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / len(values)
-
-
-def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting; the matrix is positive definite here."""
-    n = len(rhs)
-    a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
-        a[col], a[pivot] = a[pivot], a[col]
-        for r in range(col + 1, n):
-            factor = a[r][col] / a[col][col]
-            for c in range(col, n + 1):
-                a[r][c] -= factor * a[col][c]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (a[r][n] - sum(a[r][c] * x[c] for c in range(r + 1, n))) / a[r][r]
-    return x

@@ -14,7 +14,8 @@ class EngineConfig(BaseModel):
 
     # Confidence = sigmoid(bias + score_weight*top score + margin_weight*margin
     #                      + support_weight*ln(support) + vote_share_weight*vote share
-    #                      + answer_probability_weight*answer probability);
+    #                      + answer_probability_weight*answer probability
+    #                      + question_typicality_weight*question typicality);
     # see bot.core.confidence.
     # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
     # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
@@ -32,6 +33,7 @@ class EngineConfig(BaseModel):
     vote_share_weight: float = Field(0.0, ge=0.0)
     # 0 until calibration fits it, like the vote share's.
     answer_probability_weight: float = Field(0.0, ge=0.0)
+    question_typicality_weight: float = Field(0.0, ge=0.0)
     copy_threshold: float | None = Field(
         None,
         ge=0.0,
@@ -118,6 +120,7 @@ class EngineConfig(BaseModel):
             support=self.support_weight,
             vote_share=self.vote_share_weight,
             answer_probability=self.answer_probability_weight,
+            question_typicality=self.question_typicality_weight,
         )
 
     @property

@@ -55,6 +55,7 @@ class Source:
     support: int = 1  # how many stored exchanges gave this same answer
     vote_share: float = 1.0  # its share of the similarity-weighted vote of the nearest hits
     answer_probability: float | None = None  # the answer classifier's, None: not known
+    question_typicality: float | None = None  # of the question searched; None: not known
 
 
 @dataclass(frozen=True)
