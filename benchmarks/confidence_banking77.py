@@ -94,6 +94,7 @@ class Neighbours:
     centroid_sims: np.ndarray  # (queries, intents) cosine to each intent's mean vector
     typical: np.ndarray  # (intents,) mean nearest-same-intent similarity inside the index
     classifier_probs: np.ndarray | None = None  # (queries, intents), see --classifier
+    typicality: np.ndarray | None = None  # (queries,), see --classifier
 
 
 CLASSIFIER = False  # set by --classifier: an exploratory feature the product lacks
@@ -122,16 +123,25 @@ def search(index_vectors: np.ndarray, index_labels: np.ndarray, queries: np.ndar
         sims = members @ members.T
         np.fill_diagonal(sims, -1.0)
         typical[label] = sims.max(axis=1).mean() if len(members) > 1 else 0.0
-    probs = None
+    probs = typicality = None
     if CLASSIFIER:
-        # A softmax classifier over the indexed intents, as a second opinion on kNN.
+        # A softmax classifier over the indexed intents, as a second opinion on kNN, and
+        # the product's Gaussians of the indexed questions (retrieval.answer_classifier).
         from sklearn.linear_model import LogisticRegression
+
+        from retrieval.answer_classifier import QuestionGaussians
 
         model = LogisticRegression(C=10.0, max_iter=300).fit(index_vectors, index_labels)
         probs = np.zeros((len(queries), intents))
         probs[:, model.classes_] = model.predict_proba(queries)
+        typicality = QuestionGaussians.fit(index_vectors, index_labels).typicality(queries)
     return Neighbours(
-        np.concatenate(all_scores), index_labels[ids], queries @ centroids.T, typical, probs
+        np.concatenate(all_scores),
+        index_labels[ids],
+        queries @ centroids.T,
+        typical,
+        probs,
+        typicality,
     )
 
 
@@ -220,6 +230,9 @@ def cases_of(found: Neighbours, expected: np.ndarray) -> Cases:
             f["clf_top_prob"] = float(probs[lab[0]])
             f["clf_max_prob"] = float(probs.max())
             f["clf_agrees"] = float(probs.argmax() == lab[0])
+    if found.typicality is not None:
+        for f, value in zip(features, found.typicality, strict=True):
+            f["typicality"] = float(value)
     in_scope = expected >= 0
     return Cases(features, in_scope, in_scope & (found.labels[:, 0] == expected))
 
@@ -264,6 +277,30 @@ for _extra in (
 ):
     FEATURE_SETS["today+" + "+".join(_extra)] = ["top_score", "margin", "log_support", *_extra]
 CLASSIFIER_SETS = {
+    "today+share10_sim+clf_top_prob+typicality": [
+        "top_score",
+        "margin",
+        "log_support",
+        "share10_sim",
+        "clf_top_prob",
+        "typicality",
+    ],
+    "margin+support+share10_sim+clf_top_prob+typicality": [
+        "margin",
+        "log_support",
+        "share10_sim",
+        "clf_top_prob",
+        "typicality",
+    ],
+    "clf_top_prob+typicality": ["clf_top_prob", "typicality"],
+    "margin+support+share10_sim+clf_top_prob": [
+        "margin",
+        "log_support",
+        "share10_sim",
+        "clf_top_prob",
+    ],
+    "margin+clf_top_prob": ["margin", "clf_top_prob"],
+    "margin+clf_top_prob+typicality": ["margin", "clf_top_prob", "typicality"],
     "today+clf_top_prob": ["top_score", "margin", "log_support", "clf_top_prob"],
     "today+clf_top+max+agrees": [
         "top_score",
@@ -411,10 +448,9 @@ def compare_feature_sets(
 def product_fit(
     folds: list[Cases], test: Cases, target: float, oos_share: float
 ) -> list[dict[str, Any]]:
-    """The product's own fit (bot.core.confidence.calibrate, weights clipped at 0 as the
-    server applies them) with and without the vote share, scored like compare_feature_sets."""
-    from dataclasses import replace
-
+    """The product's own fit (bot.core.confidence.calibrate) with the signals it had over
+    time, and with its cross-validated choice of signals (``select``), scored like
+    compare_feature_sets. The classifier's signals need --classifier."""
     from bot.core.confidence import (
         CalibrationCase,
         ConfidenceFeatures,
@@ -422,14 +458,16 @@ def product_fit(
         confidence_of,
     )
 
-    def product_cases(cases: Cases, votes: bool) -> list[CalibrationCase]:
+    def product_cases(cases: Cases, signals: int) -> list[CalibrationCase]:
         return [
             CalibrationCase(
                 ConfidenceFeatures(
                     f["top_score"],
                     f["margin"],
                     round(math.exp(f["log_support"])),
-                    f["share10_sim"] if votes else 1.0,
+                    f["share10_sim"] if signals >= 4 else 1.0,
+                    f["clf_top_prob"] if signals >= 5 else None,
+                    f["typicality"] if signals >= 6 else None,
                 ),
                 in_scope=bool(ins),
                 correct=bool(ok),
@@ -437,21 +475,21 @@ def product_fit(
             for f, ins, ok in zip(cases.features, cases.in_scope, cases.correct, strict=True)
         ]
 
+    variants = [("product fit: today", 3, False), ("product fit: + vote share", 4, False)]
+    if CLASSIFIER:
+        variants += [
+            ("product fit: + answer probability", 5, False),
+            ("product fit: + typicality", 6, False),
+            ("product fit: six, selected", 6, True),
+        ]
     rows = []
-    for label, votes in (("product fit: today", False), ("product fit: + vote share", True)):
-        fitted = calibrate(product_cases(pooled(folds), votes), target)
+    for label, signals, select in variants:
+        fitted = calibrate(product_cases(pooled(folds), signals), target, select=select)
         assert fitted.weights is not None
-        w = fitted.weights
-        weights = replace(
-            w,
-            score=max(w.score, 0.0),
-            margin=max(w.margin, 0.0),
-            support=max(w.support, 0.0),
-            vote_share=max(w.vote_share, 0.0),
-        )
+        weights = fitted.weights
 
-        def conf(cases: Cases, votes: bool = votes, w: Any = weights) -> np.ndarray:
-            return np.array([confidence_of(c.features, w) for c in product_cases(cases, votes)])
+        def conf(cases: Cases, signals: int = signals, w: Any = weights) -> np.ndarray:
+            return np.array([confidence_of(c.features, w) for c in product_cases(cases, signals)])
 
         per_fold = []
         for fold in folds:
