@@ -30,6 +30,7 @@ from bot.calibration import (
     load_calibration,
     run_calibration,
     save_calibration,
+    signals_used,
 )
 from bot.core.confidence import (
     CalibrationCase,
@@ -74,6 +75,7 @@ class RetrievalFigures:
             "in_scope_answered": round(result.answered_rate, 4) if result else None,
             "answered_accuracy": round(result.answered_accuracy, 4) if result else None,
             "wrong_answer_rate": round(result.wrong_answer_rate, 4) if result else None,
+            "signals": signals_used(result.weights) if result else None,
         }
 
 
@@ -127,6 +129,10 @@ class RetrievalTrainingReport:
                     )
                 ]
                 lines.append(f"{name:24}" + "".join(cells) + _cell(row["wrong_answer_rate"], 8))
+            served = self.after or self.before
+            if served.calibration is not None:
+                signals = ", ".join(signals_used(served.calibration.weights)) or "none"
+                lines.append(f"confidence signals kept by calibration: {signals}")
         return "\n".join(lines + self.notes)
 
     def as_dict(self) -> dict[str, Any]:

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.core.confidence import CalibrationCase, ConfidenceFeatures, calibrate
+from bot.core.confidence import (
+    FEATURE_NAMES,
+    CalibrationCase,
+    ConfidenceFeatures,
+    calibrate,
+)
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
@@ -305,6 +310,10 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     assert saved["index_version"] == (kb.version.id if kb.version else None)
     table = report.format_table()
     assert "before" in table and "top-1" in table
+    # Which signals calibration kept, as the server will weigh them.
+    kept = [name for name in FEATURE_NAMES if saved["result"]["weights"][name] > 0]
+    assert f"confidence signals kept by calibration: {', '.join(kept)}" in table
+    assert report.as_dict()["after"]["signals"] == kept
 
 
 @pytest.mark.parametrize("moment", ["while tuning", "after the embedder is published"])
