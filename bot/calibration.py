@@ -30,7 +30,7 @@ from bot.core.confidence import (
 )
 from bot.core.config import EngineConfig
 from retrieval.artifacts import write_json
-from retrieval.config import WRONG_ANSWER_COST
+from retrieval.config import WRONG_ANSWER_COST, TuningConfig
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts
 from retrieval.knowledge import KnowledgeBase, Query
@@ -161,6 +161,32 @@ def run_calibration(
         out_of_scope_path=str(out_of_scope_path.resolve()),
     )
     return calibration, issues
+
+
+def refit_on_files(
+    knowledge: KnowledgeBase, home: Path, previous: dict[str, Any], config: TuningConfig
+) -> Path | None:
+    """When ``previous`` (a loaded calibration) was fitted on labelled files that still
+    exist, fit again on them for the pair ``knowledge`` serves, with the target recall and
+    the price of a wrong answer it was fitted with; labelled files beat held-out topics.
+    Returns the eval file refitted on, or None when there is nothing to refit on."""
+    if previous.get("fitted_on") != "files":
+        return None
+    eval_path = Path(previous.get("eval_path", ""))
+    out_of_scope_path = Path(previous.get("out_of_scope_path", ""))
+    if not (eval_path.is_file() and out_of_scope_path.is_file()):
+        return None
+    run_calibration(
+        knowledge,
+        eval_path,
+        out_of_scope_path,
+        home,
+        target_handoff_recall=float(
+            previous.get("target_handoff_recall", config.target_handoff_recall)
+        ),
+        wrong_answer_cost=float(previous.get("wrong_answer_cost", config.wrong_answer_cost)),
+    )
+    return eval_path
 
 
 def save_calibration(

@@ -33,7 +33,7 @@ from bot.calibration import (
     Calibration,
     answers_match,
     load_calibration,
-    run_calibration,
+    refit_on_files,
     save_calibration,
 )
 from bot.retrieval_training import RetrievalFigures, measure, tuning_split
@@ -387,23 +387,8 @@ def _store_calibration(
     server switching to it finds its threshold: refitted on the labelled files when the
     live one was fitted on them (`supportbot calibrate`), else the validation split's."""
     previous = load_calibration(home) or {}
-    if previous.get("fitted_on") == "files":
-        eval_path = Path(previous.get("eval_path", ""))
-        out_of_scope_path = Path(previous.get("out_of_scope_path", ""))
-        if eval_path.is_file() and out_of_scope_path.is_file():
-            run_calibration(
-                candidate,
-                eval_path,
-                out_of_scope_path,
-                home,
-                target_handoff_recall=float(
-                    previous.get("target_handoff_recall", config.target_handoff_recall)
-                ),
-                wrong_answer_cost=float(
-                    previous.get("wrong_answer_cost", config.wrong_answer_cost)
-                ),
-            )
-            return
+    if refit_on_files(candidate, home, previous, config) is not None:
+        return
     result = figures.pair.calibration
     if result is None:
         log.warning("no topic could be held out: the promoted embedder has no fitted threshold")

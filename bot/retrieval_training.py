@@ -28,7 +28,7 @@ from bot.calibration import (
     Calibration,
     answers_match,
     load_calibration,
-    run_calibration,
+    refit_on_files,
     save_calibration,
     signals_used,
 )
@@ -245,24 +245,10 @@ def train_retrieval(
     report.after = measure(knowledge, split, config) if report.reembedded else report.before
     served = report.after
     previous = load_calibration(home) or {}
-    if previous.get("fitted_on") == "files" and report.reembedded:
-        eval_path = Path(previous.get("eval_path", ""))
-        out_of_scope_path = Path(previous.get("out_of_scope_path", ""))
-        if eval_path.is_file() and out_of_scope_path.is_file():
-            # Labelled validation files beat held-out topics: refit on them for the new pair.
-            run_calibration(
-                knowledge,
-                eval_path,
-                out_of_scope_path,
-                home,
-                target_handoff_recall=float(
-                    previous.get("target_handoff_recall", config.target_handoff_recall)
-                ),
-                wrong_answer_cost=float(
-                    previous.get("wrong_answer_cost", config.wrong_answer_cost)
-                ),
-            )
-            report.notes.append(f"hand-off threshold refitted on {eval_path.name}")
+    if report.reembedded:
+        refitted = refit_on_files(knowledge, home, previous, config)
+        if refitted is not None:
+            report.notes.append(f"hand-off threshold refitted on {refitted.name}")
             report.seconds = time.monotonic() - start
             return report
     fitted = (previous.get("by_embedder") or {}).get(served.embedder_id if served else "")

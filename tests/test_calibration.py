@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from bot.calibration import (
@@ -13,9 +14,14 @@ from bot.calibration import (
     answers_match,
     calibrated_engine_config,
     calibration_path,
+    load_calibration,
+    refit_on_files,
 )
 from bot.cli import app
 from bot.core.config import EngineConfig
+from retrieval.config import RetrievalConfig, TuningConfig
+from retrieval.embedder import Embedder
+from retrieval.knowledge import KnowledgeBase
 from tests.conftest import SMALL_LOGS, exchange, write_jsonl
 
 
@@ -100,7 +106,9 @@ def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:
     assert calibrated_engine_config(EngineConfig(), tmp_path / "none", "emb@128") == EngineConfig()
 
 
-def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
+def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, Result]:
+    """A home with SMALL_LOGS ingested, calibrated by `supportbot calibrate` on three
+    held-out exchanges and two out-of-scope questions: (home, eval file, the run)."""
     runner = CliRunner()
     home = tmp_path / "home"
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
@@ -144,8 +152,14 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
             str(out_of_scope),
             "--target-recall",
             "1.0",
+            *options,
         ],
     )
+    return home, held_out, result
+
+
+def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
+    home, _, result = _calibrate_with_command(tmp_path)
     assert result.exit_code == 0, result.output
     assert "hand-off recall (out of scope): 1.000" in result.stdout
     saved = json.loads(calibration_path(home).read_text())
@@ -157,3 +171,27 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
     assert used and set(used) == {
         name for name, weight in saved["result"]["weights"].items() if weight > 0 and name != "bias"
     }
+
+
+def test_a_pair_that_changes_is_refitted_on_the_files_with_their_recall_and_price(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    home, held_out, result = _calibrate_with_command(tmp_path, "--wrong-answer-cost", "7")
+    assert result.exit_code == 0, result.output
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    try:
+        kb.load()
+        previous = load_calibration(home)
+        assert previous is not None
+        # What the files were fitted with wins over the configured defaults.
+        assert refit_on_files(kb, home, previous, TuningConfig()) == held_out
+        refitted = load_calibration(home)
+        assert refitted is not None and refitted["fitted_on"] == "files"
+        assert refitted["target_handoff_recall"] == 1.0 and refitted["wrong_answer_cost"] == 7.0
+        assert refitted["created_at"] > previous["created_at"]
+        # Files gone, or a calibration not fitted on files: nothing to refit on.
+        held_out.unlink()
+        assert refit_on_files(kb, home, refitted, TuningConfig()) is None
+        assert refit_on_files(kb, home, {"fitted_on": "validation split"}, TuningConfig()) is None
+    finally:
+        kb.close()
