@@ -431,7 +431,8 @@ def _fit_columns(
     return np.array([weights.get(j, 0.0) for j in (0, *columns)])
 
 
-_ANSWER_PROBABILITY = 5  # its column in ConfidenceFeatures.vector
+# Its column in ConfidenceFeatures.vector, after the constant.
+_ANSWER_PROBABILITY = FEATURE_NAMES.index("answer_probability") + 1
 
 
 def _newton(x: np.ndarray, y: np.ndarray, penalty: np.ndarray, max_iterations: int) -> np.ndarray:
