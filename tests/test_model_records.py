@@ -44,7 +44,9 @@ def registry(paths: GeneratorPaths) -> Iterator[ModelRegistry]:
     opened.close()
 
 
-def _two_adapters(registry: ModelRegistry, paths: GeneratorPaths) -> tuple[int, int]:
+def two_adapters(registry: ModelRegistry, paths: GeneratorPaths) -> tuple[int, int]:
+    """A bootstrap base model gpt-0001 and two adapters on it, v0002 trained from v0001:
+    their ids."""
     base = registry.register_base(
         paths.base_models / "gpt-0001",
         source="bootstrap",
@@ -145,7 +147,7 @@ registry.close()
 def test_a_promotion_by_another_process_is_what_this_one_reads_next(
     registry: ModelRegistry, paths: GeneratorPaths
 ) -> None:
-    first, second = _two_adapters(registry, paths)
+    first, second = two_adapters(registry, paths)
     registry.promote(first)
     child = subprocess.run(
         [sys.executable, "-c", PROMOTE, str(paths.home), paths.postgres_url or "", str(second)],
@@ -164,7 +166,7 @@ def test_a_promotion_by_another_process_is_what_this_one_reads_next(
 def test_a_reader_never_sees_no_adapter_live_while_promotions_run(
     registry: ModelRegistry, paths: GeneratorPaths
 ) -> None:
-    first, second = _two_adapters(registry, paths)
+    first, second = two_adapters(registry, paths)
     registry.promote(first)
     seen: set[int | None] = set()
     stop = threading.Event()
@@ -196,7 +198,7 @@ def test_a_folder_is_found_from_another_home_path(paths: GeneratorPaths, tmp_pat
     link.symlink_to(paths.home)
     writer = ModelRegistry.open(paths)
     try:
-        first, _ = _two_adapters(writer, paths)
+        first, _ = two_adapters(writer, paths)
         writer.promote(first)
     finally:
         writer.close()
@@ -253,7 +255,7 @@ def test_a_cycle_marks_a_killed_one_and_removes_only_its_unrecorded_folder(
 
     registry = ModelRegistry.open(paths)
     try:
-        first, _ = _two_adapters(registry, paths)
+        first, _ = two_adapters(registry, paths)
         registry.promote(first)
     finally:
         registry.close()

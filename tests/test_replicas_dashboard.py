@@ -26,6 +26,7 @@ from bot.web.config import WebConfig
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from tests.conftest import SMALL_LOGS, write_jsonl
+from tests.test_model_records import two_adapters
 from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
 from tests.test_web_api import knowledge
 
@@ -100,27 +101,19 @@ async def test_every_replica_lists_the_model_versions_and_cycles_kept_in_postgre
     registry = ModelRegistry.open(elsewhere)
     cycles = CycleLog.open(elsewhere)
     try:
-        base = registry.register_base(
-            elsewhere.base_models / "gpt-0001",
-            source="bootstrap",
-            model_ref=str(elsewhere.base_models / "gpt-0001"),
-        )
-        first = registry.register_adapter(elsewhere.adapters / "v0001", base_id=base.id)
-        second = registry.register_adapter(
-            elsewhere.adapters / "v0002", base_id=base.id, parent_id=first.id
-        )
-        registry.promote(first.id)
-        cycle = cycles.start(owner="pid 1 on b", live_adapter_id=first.id, data={"approved": 3})
-        cycles.set_candidate(cycle, second.id)
-        registry.promote(second.id)
+        first, second = two_adapters(registry, elsewhere)
+        registry.promote(first)
+        cycle = cycles.start(owner="pid 1 on b", live_adapter_id=first, data={"approved": 3})
+        cycles.set_candidate(cycle, second)
+        registry.promote(second)
         cycles.finish(
             cycle,
             status="promoted",
             reason="no gate figure worse",
             figures={"candidate": {"held_out_rouge_l": 0.5}, "live": {"held_out_rouge_l": 0.25}},
         )
-        registry.promote(first.id)  # an operator rolled back (no figures: no cycle ran)
-        cycles.record_rollback(from_id=second.id, to_id=first.id, reason="rolled back to v0001")
+        registry.promote(first)  # an operator rolled back (no figures: no cycle ran)
+        cycles.record_rollback(from_id=second, to_id=first, reason="rolled back to v0001")
     finally:
         cycles.close()
         registry.close()
