@@ -1,23 +1,29 @@
 """Scrub personal data from text before it is stored, indexed or trained on.
 
 Emails, payment card numbers, IBANs and phone numbers are replaced by the placeholders
-``[EMAIL]``, ``[CARD]``, ``[IBAN]`` and ``[PHONE]``. Cards and IBANs are only replaced when
-their check digits are right, so order numbers and other long numbers survive. Every
-pattern is anchored by look-behinds and uses possessive or bounded repeats, so the time
-taken grows linearly with the text, whatever it contains.
+``[EMAIL]``, ``[CARD]``, ``[IBAN]`` and ``[PHONE]``; people's names are dropped from
+greetings and sign-offs and replaced by ``[NAME]`` elsewhere (:mod:`retrieval.names`).
+Cards and IBANs are only replaced when their check digits are right, so order numbers and
+other long numbers survive. Every pattern is anchored by look-behinds and uses possessive
+or bounded repeats, so the time taken grows linearly with the text, whatever it contains.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-KINDS = ("email", "iban", "card", "phone")
+from retrieval.names import NameFinder, scrub_spans
+
+KINDS = ("email", "iban", "card", "phone", "name")
 """Kinds in the order they are scrubbed; earlier kinds are replaced before later ones look."""
 
 PLACEHOLDERS: Mapping[str, str] = {kind: f"[{kind.upper()}]" for kind in KINDS}
+
+# Without a configured finder, names are found by the rules alone (no model to load).
+_RULES_ONLY = NameFinder(recognizer=None)
 
 
 @dataclass(frozen=True)
@@ -32,18 +38,35 @@ class ScrubResult:
         return sum(self.counts.values())
 
 
-def scrub(text: str) -> ScrubResult:
-    """Replace emails, IBANs, payment cards and phone numbers in ``text`` by placeholders.
+def scrub(text: str, names: NameFinder | None = None) -> ScrubResult:
+    """Replace emails, IBANs, payment cards, phone numbers and names in ``text``.
 
     Text around a replacement is kept as it was. Emails go first so digits inside an
     address are not taken for a phone; IBANs before cards because the digits of an IBAN
-    can pass the card check; cards before phones so a card is not half-replaced as a phone.
-    Never raises.
+    can pass the card check; cards before phones so a card is not half-replaced as a phone;
+    names last, so an address is not taken for one. ``names`` finds the names (with a
+    recogniser and the names known from the logs); without it, the rules alone do.
+    Never raises for any text, but a finder may fail to load its recogniser.
     """
-    counts = dict.fromkeys(KINDS, 0)
-    for kind in KINDS:
-        text, counts[kind] = _SCRUBBERS[kind](text)
-    return ScrubResult(text, counts)
+    return scrub_batch([text], names)[0]
+
+
+def scrub_batch(texts: Sequence[str], names: NameFinder | None = None) -> list[ScrubResult]:
+    """:func:`scrub` for many texts; a name recogniser runs over them as one batch."""
+    partial = []
+    for text in texts:
+        counts = dict.fromkeys(KINDS, 0)
+        for kind in KINDS[:-1]:
+            text, counts[kind] = _SCRUBBERS[kind](text)
+        partial.append((text, counts))
+    finder = names or _RULES_ONLY
+    results = []
+    for (text, counts), spans in zip(
+        partial, finder.find_batch([t for t, _ in partial]), strict=True
+    ):
+        text, counts["name"] = scrub_spans(text, spans)
+        results.append(ScrubResult(text, counts))
+    return results
 
 
 # --- email ------------------------------------------------------------------------------
@@ -57,7 +80,10 @@ _EMAIL = re.compile(
     # or end the local part: some mail providers hand out such addresses, and letting one
     # through would store it unscrubbed (found by tests/test_hardening_properties.py).
     rf"(?<![.{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++(?:\.++[{_LOCAL_CHAR}]++)*+\.*+"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)++[A-Za-z]{2,63}(?![A-Za-z0-9-])"
+    # A dot is part of the domain only when a label follows it, so the full stop that ends
+    # a sentence ("write to jane.roe@example.com.") neither stops the match nor joins it.
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.(?=[A-Za-z0-9]))++[A-Za-z]{2,63}"
+    r"(?![A-Za-z0-9-])"
 )
 
 

