@@ -5,10 +5,12 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 from retrieval.knowledge import KnowledgeBase
+from retrieval.names import NameFinder, load_known_names
 
 if TYPE_CHECKING:
     from finetune.pipeline import GeneratorPaths
@@ -25,6 +27,24 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
         settings.retrieval,
         postgres_url=settings.storage.postgres_url,
     )
+
+
+def name_finder(settings: Settings) -> NameFinder | None:
+    """What finds people's names for the home: the configured recogniser, the keep-words,
+    and the names learned from the logs so far; None when PII scrubbing is off."""
+    config = settings.retrieval
+    if not config.scrub_pii:
+        return None
+    return NameFinder(
+        known_names=load_known_names(known_names_path(settings)),
+        keep_words=config.keep_words,
+        recognizer="spacy" if config.name_recognizer == "spacy" else None,
+    )
+
+
+def known_names_path(settings: Settings) -> Path:
+    # Beside the index versions: replicas on several hosts share indexes/.
+    return settings.paths.indexes / "known_names.json"
 
 
 def generator_paths(settings: Settings) -> GeneratorPaths:

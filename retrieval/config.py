@@ -114,6 +114,17 @@ class RetrievalConfig(BaseModel):
     csv_question_column: str = "question"
     csv_answer_column: str = "answer"
     scrub_pii: bool = True
+    name_recognizer: Literal["spacy", "rules"] = Field(
+        "spacy",
+        description="How people's names are found: 'spacy' adds spaCy's English pipeline"
+        " and a lexicon of given names to the greeting, sign-off and introduction rules;"
+        " 'rules' is the rules and the names learned from the logs alone.",
+    )
+    keep_words: list[str] = Field(
+        default_factory=list,
+        description="Words never scrubbed as a name: the business's brand, product and place"
+        " names that look like people's names (e.g. 'Juniper', 'Aurora').",
+    )
     device: Literal["cpu", "cuda", "mps"] = "cpu"
     tuning: TuningConfig = TuningConfig()
 

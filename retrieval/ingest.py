@@ -12,8 +12,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from retrieval.knowledge import KnowledgeBase, SyncReport
+from retrieval.names import NameFinder, people_in_metadata, without_people
 from retrieval.parsers import ParseOptions, read_logs
-from retrieval.pii import scrub
+from retrieval.pii import scrub_batch
 from retrieval.records import Conversation, LogMessage, ParseIssue
 
 log = logging.getLogger(__name__)
@@ -60,19 +61,42 @@ class IngestReport:
         return lines
 
 
-def scrub_conversation(conversation: Conversation, counts: Counter[str]) -> Conversation:
-    """A copy of ``conversation`` with PII replaced in every message; counts are added."""
-    messages = []
-    for message in conversation.messages:
-        result = scrub(message.text)
-        counts.update(result.counts)
-        messages.append(LogMessage(message.role, result.text))
-    return Conversation(
-        id=conversation.id,
-        messages=tuple(messages),
-        metadata=conversation.metadata,
-        source=conversation.source,
-    )
+def scrub_conversations(
+    conversations: Sequence[Conversation], counts: Counter[str], names: NameFinder | None = None
+) -> list[Conversation]:
+    """Copies of ``conversations`` with personal data replaced in every message; counts
+    are added. The names the conversations' metadata give, and those the rules find in
+    greetings, sign-offs and introductions anywhere in the batch, are learned by ``names``
+    first, so an agent greeted by name in one message is found in running text in another;
+    metadata fields that name people are dropped."""
+    texts = [m.text for c in conversations for m in c.messages]
+    if names is not None:
+        names.learn(n for c in conversations for n in people_in_metadata(c.metadata))
+        names.learn_from(texts)
+    results = iter(scrub_batch(texts, names))
+    scrubbed = []
+    for conversation in conversations:
+        messages = []
+        for message in conversation.messages:
+            result = next(results)
+            counts.update(result.counts)
+            messages.append(LogMessage(message.role, result.text))
+        scrubbed.append(
+            Conversation(
+                id=conversation.id,
+                messages=tuple(messages),
+                metadata=without_people(conversation.metadata),
+                source=conversation.source,
+            )
+        )
+    return scrubbed
+
+
+def scrub_conversation(
+    conversation: Conversation, counts: Counter[str], names: NameFinder | None = None
+) -> Conversation:
+    """:func:`scrub_conversations` for one conversation."""
+    return scrub_conversations([conversation], counts, names)[0]
 
 
 def ingest_paths(
@@ -81,6 +105,7 @@ def ingest_paths(
     *,
     options: ParseOptions | None = None,
     scrub_pii: bool = True,
+    names: NameFinder | None = None,
     progress: bool = False,
 ) -> IngestReport:
     """Ingest log files or Slack export folders and publish the updated index.
@@ -88,7 +113,8 @@ def ingest_paths(
     Malformed records are reported in ``IngestReport.issues`` and skipped. Raises
     ``UnsupportedLogFormat`` before storing anything when a path is missing or of an
     unknown kind. A run killed half-way leaves the live index as it was; the conversations
-    it stored are indexed by the next run.
+    it stored are indexed by the next run. ``names`` finds people's names (without it, the
+    rules alone do) and learns the names it meets; the caller saves them.
     """
     options = options or ParseOptions()
     # read_logs checks each path when called, so a bad path fails before anything is stored.
@@ -97,7 +123,7 @@ def ingest_paths(
     started = time.perf_counter()
     bar = tqdm(unit="conv", desc="reading", disable=not progress)
     for batch in _batches(_records(readers, report), _STORE_BATCH):
-        clean = [scrub_conversation(c, report.pii_replaced) if scrub_pii else c for c in batch]
+        clean = scrub_conversations(batch, report.pii_replaced, names) if scrub_pii else batch
         added = knowledge.store.add_conversations(clean)
         report.conversations_added += added.conversations_added
         report.conversations_updated += added.conversations_updated

@@ -21,13 +21,18 @@ Greeting and sign-off names are dropped, so a reply still reads naturally ("Hi J
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import regex
+
+from retrieval.artifacts import write_json
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,17 @@ _CLOSING = (
 )
 _SIGNOFF_LINE = regex.compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]?[ \t]*+\n"
-    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAME})[ \t]*+$"
+    # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
+    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAME})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
 )
 # "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
 _SIGNOFF_INLINE = regex.compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+,?[ \t]*+(?P<name>{_NAME})"
     r"[ \t]*+[.!]?[ \t]*+$"
+)
+# "Tomás | Juniper Outfitters" or "Keiko — Acme Support" on one of the last lines.
+_SIGNATURE_LINE = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+(?:[—–|]|-[ \t])[^\n]*+$(?=(?:\n[^\n]*+){{0,2}}\Z)"
 )
 # A name alone on the last line of a message of several lines: a signature.
 _LAST_LINE = regex.compile(rf"(?<=\n)[ \t]*+(?P<name>{_NAME})[ \t]*+\Z")
@@ -246,11 +256,15 @@ class NameFinder:
     def learn(self, names: Iterable[str]) -> int:
         """Add names (first names, surnames or full names) to those found wherever they are
         written with a capital; returns how many were new."""
+        lexicon = self._lexicon
         words = {
             word
             for name in names
-            for word in regex.split(r"[ \t]+", name.strip())
-            if _is_learnable(word) and word.casefold() not in self._keep
+            for word in _NAME_WORD.findall(name)
+            if _is_learnable(word)
+            and word.casefold() not in self._keep
+            # With a lexicon, an English word is learned only when it is a name too.
+            and (lexicon is None or _may_name(word, lexicon))
         }
         with self._lock:
             new = words - self._known
@@ -283,10 +297,19 @@ class NameFinder:
             for text, found in zip(texts, recognized, strict=True)
         ]
 
-    def names_in_context(self, text: str) -> list[str]:
-        """The names the rules alone find (greetings, sign-offs, introductions): what a
-        corpus can teach :meth:`learn`."""
-        return [text[s.start : s.end] for s in self._rule_spans(text)]
+    def learn_from(self, texts: Sequence[str]) -> int:
+        """Learn the names that the rules find in greetings, sign-offs and introductions of
+        ``texts``; returns how many were new. A word is learned only when more than half of
+        its capitalised occurrences in ``texts`` are in such places: customers greet the
+        business too ("Hi Juniper,"), and its name is everywhere else."""
+        lexicon = self._lexicon_loaded()
+        in_place: Counter[str] = Counter()
+        everywhere: Counter[str] = Counter()
+        for text in texts:
+            everywhere.update(_NAME_WORD.findall(text))
+            for span in self._rule_spans(text, lexicon):
+                in_place.update(_NAME_WORD.findall(text[span.start : span.end]))
+        return self.learn(w for w, n in in_place.items() if 2 * n > everywhere[w])
 
     def _rule_spans(self, text: str, lexicon: NameLexicon | None = None) -> list[NameSpan]:
         spans: list[NameSpan] = []
@@ -398,6 +421,54 @@ class NameFinder:
         ]
 
 
+# Metadata fields of a log that name its people (Slack exports get "people" from users.json).
+PEOPLE_FIELDS = (
+    "people",
+    "customer_name",
+    "agent_name",
+    "customer",
+    "agent",
+    "name",
+    "author",
+    "assignee",
+    "requester",
+)
+
+
+def people_in_metadata(metadata: Mapping[str, Any]) -> list[str]:
+    """The names a log's metadata gives (strings, or lists of strings, under
+    :data:`PEOPLE_FIELDS`); e-mail addresses and ids are no names and are left out."""
+    found: list[str] = []
+    for key in PEOPLE_FIELDS:
+        value = metadata.get(key)
+        values = value if isinstance(value, list | tuple) else [value]
+        found += [v.strip() for v in values if isinstance(v, str) and v.strip() and "@" not in v]
+    return found
+
+
+def without_people(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` without the fields that name people: they are learned, not stored."""
+    return {k: v for k, v in metadata.items() if k not in PEOPLE_FIELDS}
+
+
+def load_known_names(path: Path) -> list[str]:
+    """The names saved by :func:`save_known_names`; none when the file is missing."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    return [n for n in data.get("names", []) if isinstance(n, str)]
+
+
+def save_known_names(path: Path, names: Iterable[str]) -> None:
+    """Write the names atomically (a reader sees the old file or the new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"names": sorted(set(names))})
+
+
+_SIGNATURE_SEPARATOR = regex.compile(r"[ \t]*+(?:[—–|]|-(?=[ \t]))[ \t]*+")
+
+
 def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
     """Apply :meth:`NameFinder.find`'s spans to ``text``."""
     if not spans:
@@ -416,10 +487,19 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             pieces.append(before)
         else:  # a sign-off: the name's whole line goes, or "Thanks, Carlos" -> "Thanks"
             line_start = text.rfind("\n", 0, span.start) + 1
-            if not text[line_start : span.start].strip(" \t-–—~"):
-                pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
-            else:
+            line_end = text.find("\n", span.end)
+            rest = text[span.end : line_end if line_end >= 0 else len(text)]
+            separator = _SIGNATURE_SEPARATOR.match(rest)
+            if text[line_start : span.start].strip(" \t-–—~"):
                 pieces.append(before.rstrip(" \t,"))
+            elif not rest.strip():
+                pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
+            elif separator:  # "Keiko — Juniper Outfitters" -> "Juniper Outfitters"
+                pieces.append(text[at:line_start])
+                at = span.end + separator.end()
+                continue
+            else:
+                pieces.append(before)
         at = span.end
     pieces.append(text[at:])
     return "".join(pieces), len(spans)
@@ -458,6 +538,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SIGNOFF_INLINE, "signoff"),
     (_DASH_SIGNATURE, "signoff"),
     (_LAST_LINE, "signoff"),
+    (_SIGNATURE_LINE, "signoff"),
     (_INTRODUCTION, "mention"),
     (_SELF_NAMED, "mention"),
     (_LOWER_INTRODUCTION, "mention"),
@@ -465,6 +546,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
 )
 
 
+_NAME_WORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
 _CAPITALISED_RUN = regex.compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
 
 

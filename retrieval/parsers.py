@@ -353,6 +353,7 @@ class _SlackPost:
     thread_ts: str
     role: Role
     text: str
+    author: str | None = None  # the poster's name from users.json, when it has one
 
 
 def _read_slack_export(root: Path, options: ParseOptions) -> Iterator[ParseResult]:
@@ -434,7 +435,12 @@ def _read_slack_channel(channel_dir: Path, directory: _SlackDirectory) -> Iterat
         yield Conversation(
             id=f"slack:{channel_dir.name}:{thread_ts}",
             messages=messages,
-            metadata={"channel": channel_dir.name, "thread_ts": thread_ts},
+            # The posters' names are learned by the name scrubber, then dropped.
+            metadata={
+                "channel": channel_dir.name,
+                "thread_ts": thread_ts,
+                "people": sorted({p.author for p in posts if p.author}),
+            },
             source=str(first_seen[thread_ts]),
         )
     if skipped:
@@ -480,6 +486,10 @@ def _slack_post(item: Any, directory: _SlackDirectory) -> _SlackPost | None:
         thread_ts=thread_ts if isinstance(thread_ts, str) and thread_ts else ts,
         role="agent" if authors & directory.agents else "customer",
         text=slack_to_plain(text, directory.names) if isinstance(text, str) else "",
+        author=next(
+            (directory.names[a] for a in authors if isinstance(a, str) and a in directory.names),
+            None,
+        ),
     )
 
 

@@ -33,6 +33,8 @@ LEXICON = NameLexicon(
             "Your parcel left today.\n\nBest,\nKeiko\nJuniper Outfitters Customer Care",
             "Your parcel left today.\n\nBest,\nJuniper Outfitters Customer Care",
         ),
+        ("Happy trails!\nTomás | Juniper Outfitters", "Happy trails!\nJuniper Outfitters"),
+        ("Thanks,\nKeiko — Juniper Outfitters Support", "Thanks,\nJuniper Outfitters Support"),
         ("Order JO-123456 never came. Thanks, Carlos", "Order JO-123456 never came. Thanks"),
         ("It still leaks.\n- Marcus", "It still leaks."),
         (
@@ -106,13 +108,15 @@ def test_names_learned_from_the_logs_are_found_in_running_text() -> None:
     finder = NameFinder(recognizer=None)
     assert finder.scrub("Keiko will follow up tomorrow.") == ("Keiko will follow up tomorrow.", 0)
 
-    assert finder.learn(finder.names_in_context("Thanks for waiting.\n\nBest,\nKeiko")) == 1
+    texts = ["Thanks for waiting.\n\nBest,\nKeiko", "Hi Juniper,\nmy tent", "I love Juniper tents"]
+    assert finder.learn_from(texts) == 1  # Juniper is written elsewhere as often: no name
 
     assert finder.scrub("Keiko will follow up tomorrow.")[0] == "[NAME] will follow up tomorrow."
     # A learned name is a name at the start of a sentence too; common words are not learned.
     assert finder.learn(["Rowan", "the", "Will"]) == 1
     assert finder.scrub("Rowan called back.")[0] == "[NAME] called back."
     assert finder.scrub("Will it arrive?") == ("Will it arrive?", 0)
+    assert finder.known_names == {"Keiko", "Rowan"}
 
 
 def test_scrub_reports_names_with_the_other_kinds_and_scrubbing_twice_changes_nothing() -> None:

@@ -407,7 +407,12 @@ def test_slack_thread_across_day_files_is_one_conversation(tmp_path: Path) -> No
             LogMessage("customer", "Any news? See https://img.test/1.png"),
             LogMessage("agent", "Refund issued: 5 < 10"),
         ),
-        metadata={"channel": "help", "thread_ts": "100.000200"},
+        # The posters' names, for the name scrubber to learn (ingest drops them).
+        metadata={
+            "channel": "help",
+            "thread_ts": "100.000200",
+            "people": ["Dana", "Sam", "helpbot"],
+        },
         source=str(export / "help" / "2026-03-01.json"),
     )
 

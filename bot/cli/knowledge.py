@@ -26,8 +26,9 @@ def ingest(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Read support logs, scrub PII, store them and publish a new search index."""
-    from bot.components import open_knowledge_base
+    from bot.components import known_names_path, name_finder, open_knowledge_base
     from retrieval.ingest import ingest_paths
+    from retrieval.names import save_known_names
     from retrieval.parsers import ParseOptions, UnsupportedLogFormat
 
     settings = settings_of(ctx)
@@ -36,18 +37,23 @@ def ingest(
         csv_answer_column=answer_column or settings.retrieval.csv_answer_column,
     )
     knowledge = open_knowledge_base(settings)
+    names = name_finder(settings)
     try:
         report = ingest_paths(
             paths,
             knowledge,
             options=options,
             scrub_pii=settings.retrieval.scrub_pii,
+            names=names,
             progress=progress,
         )
     except UnsupportedLogFormat as exc:
         raise fail(str(exc)) from None
     finally:
         knowledge.close()
+        if names is not None:
+            # Kept even when the run failed half-way: what it stored was scrubbed with them.
+            save_known_names(known_names_path(settings), names.known_names)
     for line in report.summary_lines():
         typer.echo(line)
     shown = report.issues[:20]

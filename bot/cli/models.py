@@ -62,11 +62,11 @@ def train(
     the base model and copying the top retrieved reply, and publish both."""
     import time
 
-    from bot.components import generator_paths, open_knowledge_base
+    from bot.components import generator_paths, name_finder, open_knowledge_base
     from bot.retrieval_training import train_retrieval
     from finetune.pipeline import train_generator
     from finetune.registry import ModelRegistry
-    from retrieval.ingest import scrub_conversation
+    from retrieval.ingest import scrub_conversations
     from retrieval.parsers import read_logs
 
     started = time.monotonic()
@@ -86,12 +86,11 @@ def train(
     if eval_path is not None:
         if not eval_path.is_file():
             raise fail(f"no such file: {eval_path}")
-        pii: Counter[str] = Counter()
-        held_out = [
-            scrub_conversation(c, pii)
-            for c in read_logs(eval_path)
-            if not isinstance(c, ParseIssue)
-        ]
+        held_out = scrub_conversations(
+            [c for c in read_logs(eval_path) if not isinstance(c, ParseIssue)],
+            Counter(),
+            name_finder(settings),
+        )
     knowledge = open_knowledge_base(settings)
     try:
         if knowledge.store.live_index_version() is None:
