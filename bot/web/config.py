@@ -93,7 +93,8 @@ class WebConfig(BaseModel):
         "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue.",
     )
     flags_per_client_per_hour: int = Field(
-        5,
+        # One customer causes a hand-off or two; an office behind one NAT address a few more.
+        20,
         ge=1,
         le=100_000,
         description="Flags (hand-offs, thumbs down, unanswered questions) one web client may "
