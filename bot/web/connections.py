@@ -8,8 +8,8 @@ bytes in a text/plain body. The handler here:
 * closes a connection whose request (headers and body) is not complete within
   ``request_read_timeout_s`` of its first byte, or of connecting, however it trickles;
 * counts connections per client address and in all: beyond the per-address cap a new
-  connection is closed at once; at the total cap it closes the oldest connection that is
-  not being answered (still sending, or idle), else itself;
+  connection is closed at once; at the total cap it closes the oldest connection that
+  has not yet sent a whole request, else the oldest idle one, else the new one;
 * answers a malformed request with the API's JSON error and logs one short line, without
   the client's bytes.
 
@@ -68,6 +68,9 @@ class ConnectionGuard:
         self.read_timeout_s = read_timeout_s
         self._per_ip: Counter[str] = Counter()
         self._open: OrderedDict[GuardedRequestHandler, str] = OrderedDict()  # oldest first
+        # Connections that have not yet sent one whole request, oldest first: the first to
+        # make room, before a client that has proven itself (a keep-alive health check).
+        self._unproven: OrderedDict[GuardedRequestHandler, None] = OrderedDict()
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
@@ -91,7 +94,9 @@ class ConnectionGuard:
             self.refused += 1
             return False
         if len(self._open) >= self.max_total:
-            victim = next((h for h in self._open if h.evictable), None)
+            victim = next((h for h in self._unproven if h.evictable), None) or next(
+                (h for h in self._open if h.evictable), None
+            )
             if victim is None:
                 self.refused += 1
                 return False
@@ -99,12 +104,18 @@ class ConnectionGuard:
             self.release(victim)
             victim.force_close()
         self._open[handler] = ip
+        self._unproven[handler] = None
         self._per_ip[ip] += 1
         return True
+
+    def proven(self, handler: GuardedRequestHandler) -> None:
+        """``handler``'s connection sent a whole request."""
+        self._unproven.pop(handler, None)
 
     def release(self, handler: GuardedRequestHandler) -> None:
         """Stop counting ``handler``'s connection (again is harmless)."""
         ip = self._open.pop(handler, None)
+        self._unproven.pop(handler, None)
         if ip is None:
             return
         self._per_ip[ip] -= 1
@@ -160,6 +171,7 @@ class GuardedRequestHandler(RequestHandler):
         if self._body is None or self._body.is_eof():  # the whole request is in
             self._body = None
             self._stop_deadline()
+            self._guard.proven(self)
 
     def force_close(self) -> None:
         self._stop_deadline()
