@@ -39,7 +39,8 @@ from bot.ops import mount_dashboard
 from bot.settings import Settings
 from bot.slack.server import setup_slack
 from bot.web import ENGINE, build_web_app
-from bot.web.keys import STORAGE_STATUS
+from bot.web.flood import FlagBudget
+from bot.web.keys import METRICS, STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
@@ -432,8 +433,25 @@ async def _engine_ctx(
         curator=curator,
         # The model's trained "I can't answer this" sentence hands the conversation off.
         generator_handoff_reply=settings.generator.handoff_reply,
+        flag_gate=_flag_budget(app, app[STORE]),
     )
     yield
+
+
+def _flag_budget(app: web.Application, store: ConversationStore) -> FlagBudget:
+    """Caps on the review queue: a flood from many addresses cannot bury real hand-offs."""
+
+    async def open_flags() -> int:
+        return sum((await store.counts()).open_flags_by_reason.values())
+
+    config = app[SETTINGS].web
+    return FlagBudget(
+        max_open=config.max_open_flags,
+        per_client_per_hour=config.flags_per_client_per_hour,
+        open_flags=open_flags,
+        refused=app[METRICS].flags_refused,
+        max_clients=config.max_tracked_clients,
+    )
 
 
 def pii_scrubber(settings: Settings) -> Callable[[str], str]:

@@ -24,16 +24,16 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the chat API, the widget and its demo page (and Slack, when configured)."""
-    from aiohttp import web
-
     from bot.app import create_app
+    from bot.web.connections import serve as serve_guarded
 
     settings = settings_of(ctx)
-    web.run_app(
+    serve_guarded(
         create_app(settings),
+        settings.web,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
-        print=typer.echo,
+        announce=typer.echo,
     )
 
 

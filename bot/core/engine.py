@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -21,7 +22,14 @@ from bot.core.config import EngineConfig
 from bot.core.errors import ConversationHandedOff, InvalidMessage
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
 from bot.core.handoff_text import HandoffTextMatcher
-from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever, Versioned
+from bot.core.ports import (
+    AnswerCurator,
+    ConversationStore,
+    FlagGate,
+    Generator,
+    Retriever,
+    Versioned,
+)
 from bot.core.types import (
     Conversation,
     ConversationState,
@@ -55,13 +63,23 @@ def clean_text(text: str, max_chars: int, *, what: str = "message") -> str:
     Raises InvalidMessage when nothing is left or it is longer than ``max_chars``.
     """
     cleaned = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
-    if not cleaned:
+    if not _visible(cleaned):
         raise InvalidMessage(f"the {what} is empty")
     if len(cleaned) > max_chars:
         raise InvalidMessage(
             f"the {what} is {len(cleaned)} characters long; the limit is {max_chars}"
         )
     return cleaned
+
+
+def _visible(text: str) -> bool:
+    """True when ``text`` has a character a reader can see.
+
+    Format characters (category Cf: zero-width spaces and joiners, direction marks, the
+    BOM) print nothing, and ``str.strip`` keeps them: a message made only of them reads as
+    empty to the operator it would be flagged for.
+    """
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 @dataclass
@@ -87,6 +105,7 @@ class ConversationEngine:
     searchable at once; without one, :meth:`correct` only records them.
     ``generator_handoff_reply`` is the sentence the generator was trained to answer when
     its evidence backs no answer: a generated reply that is that sentence hands off.
+    ``flag_gate`` may refuse flags beyond an adapter's caps; without one every flag is kept.
     """
 
     def __init__(
@@ -100,6 +119,7 @@ class ConversationEngine:
         curator: AnswerCurator | None = None,
         generator_handoff_reply: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        flag_gate: FlagGate | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -111,6 +131,7 @@ class ConversationEngine:
             HandoffTextMatcher(generator_handoff_reply) if generator_handoff_reply else None
         )
         self._clock = clock
+        self._flag_gate = flag_gate
 
     # -- conversations -----------------------------------------------------------------------
     async def start_conversation(
@@ -354,7 +375,7 @@ class ConversationEngine:
             ),
         )
         for reason, detail in draft.flags:
-            await self.store.add_flag(turn.id, reason, detail)
+            await self._flag(turn.id, reason, detail)
         if draft.hands_off:
             await self.store.set_state(conversation.id, ConversationState.HUMAN)
         return Reply(
@@ -389,7 +410,12 @@ class ConversationEngine:
         await self.store.add_rating(replace(rating, comment=comment))
         if rating.value == "down":
             reason = FlagReason.NOT_HELPFUL if rating.channel == "slack" else FlagReason.THUMBS_DOWN
-            await self.store.add_flag(turn.id, reason, comment or "")
+            await self._flag(turn.id, reason, comment or "")
+
+    async def _flag(self, turn_id: str, reason: FlagReason, detail: str) -> None:
+        """Put the turn in the review queue unless the flag gate refuses one more flag."""
+        if self._flag_gate is None or await self._flag_gate.admit(reason):
+            await self.store.add_flag(turn_id, reason, detail)
 
     async def request_handoff(
         self, conversation_id: str, reason: str = "customer_request"

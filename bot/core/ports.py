@@ -131,3 +131,14 @@ class ConversationStore(Protocol):
         ...
 
     async def counts(self) -> StoreCounts: ...
+
+
+class FlagGate(Protocol):
+    """Decides whether one more flag may enter the review queue.
+
+    A flood of hand-offs would bury the real ones: an adapter that knows who is sending
+    (the web adapter knows the client) refuses flags beyond its caps. A refused flag is
+    not stored; the reply itself is unchanged.
+    """
+
+    async def admit(self, reason: FlagReason) -> bool: ...

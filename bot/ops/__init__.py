@@ -36,15 +36,14 @@ from bot.ops.keys import (
     PREFIX,
     REVIEW_ENGINE,
     TEMPLATES,
-    LoginLimits,
     ReviewEngine,
 )
+from bot.ops.login_limits import LoginLimits
 from bot.ops.render import make_environment, render
 from bot.store.health import out_of_space
 from bot.web.errors import json_response
 from bot.web.keys import ENGINE
 from bot.web.middlewares import Handler
-from bot.web.ratelimit import RateLimiter
 
 __all__ = ["PREFIX", "OpsConfig", "ReviewEngine", "build_dashboard", "mount_dashboard"]
 
@@ -89,8 +88,9 @@ def build_dashboard(config: OpsConfig) -> web.Application:
     dashboard[OPS_CONFIG] = config
     dashboard[TEMPLATES] = make_environment()
     dashboard[LOGIN_LIMITS] = LoginLimits(
-        per_ip=RateLimiter(config.login_attempts_per_minute, config.login_burst),
-        per_name=RateLimiter(config.login_attempts_per_minute, config.login_burst),
+        config.login_attempts_per_minute,
+        config.login_burst,
+        max_known=config.known_login_addresses,
     )
     dashboard.on_response_prepare.append(_security_headers)
     dashboard.router.add_routes(

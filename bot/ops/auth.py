@@ -6,7 +6,8 @@
   ``X-CSRF-Token``) and come from this site (``Origin``, else ``Referer``, names this host).
   The login form, posted before any session exists, carries a token that must match a
   short-lived cookie set with the form (double submit).
-* Login attempts are rate-limited per client IP and per operator name.
+* Login attempts are rate-limited per client IP, per (IP, name) pair, and per name for
+  failures from addresses that never logged in as it (:mod:`bot.ops.login_limits`).
 * Without a session, a page answers 303 to the login page, the JSON API and any POST 401.
 """
 
@@ -141,6 +142,9 @@ def safe_next(request: web.Request, target: object) -> str:
     home = str(request.app.router["queue"].url_for())
     if not isinstance(target, str) or not target.startswith(f"{PREFIX}/") or "\\" in target:
         return home
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        # CR/LF would split the Location header (aiohttp then drops the connection).
+        return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or target.startswith("//"):
         return home
@@ -210,7 +214,8 @@ async def login_submit(request: web.Request) -> web.Response:
             status=403,
         )
     limits = request.app[LOGIN_LIMITS]
-    wait = max(limits.per_ip.acquire(client_ip_of(request)), limits.per_name.acquire(name.lower()))
+    address = client_ip_of(request)
+    wait = limits.wait(address, name)
     if wait > 0:
         retry = RateLimiter.retry_after_header(wait)
         return await login_form(
@@ -224,10 +229,12 @@ async def login_submit(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     operator = await database.run(lambda store: store.authenticate(name, password))
     if operator is None:
+        limits.failed(address, name)
         log.info("failed login for an operator name of %d characters", len(name))
         return await login_form(
             request, target, error="Wrong name or password.", name=name, status=401
         )
+    limits.succeeded(address, name)
     lifetime = request.app[OPS_CONFIG].session_hours * 3600
     token, _ = await database.run(lambda store: store.start_session(operator, lifetime))
     log.info("operator %s logged in", operator.name)

@@ -19,7 +19,15 @@ class OpsConfig(BaseModel):
         5.0,
         gt=0,
         le=1000,
-        description="Login attempts allowed per minute, per client IP and per operator name.",
+        description="Login attempts allowed per minute per client IP and per (IP, name); "
+        "failures per name from addresses that never logged in as it are limited alike.",
+    )
+    known_login_addresses: int = Field(
+        10_000,
+        ge=10,
+        le=1_000_000,
+        description="(address, name) pairs of successful logins remembered (most recent "
+        "kept): their attempts are not held back by others' failures against the name.",
     )
     login_burst: int = Field(
         5, ge=1, le=1000, description="Login attempts allowed at once before the rate applies."

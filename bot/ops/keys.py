@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import jinja2
@@ -13,8 +12,8 @@ from bot.core.ports import ConversationStore, Generator
 from bot.core.types import Correction, Turn
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
+from bot.ops.login_limits import LoginLimits
 from bot.ops.storage import Session
-from bot.web.ratelimit import RateLimiter
 
 
 @runtime_checkable
@@ -34,14 +33,6 @@ class ReviewEngine(Protocol):
     async def hand_back(self, conversation_id: str) -> None: ...
 
     async def add_agent_turn(self, conversation_id: str, text: str) -> Turn: ...
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Login attempts are limited per client IP and, separately, per operator name."""
-
-    per_ip: RateLimiter
-    per_name: RateLimiter
 
 
 PREFIX = "/ops"  # where the dashboard is mounted; its session cookie is scoped to it

@@ -22,16 +22,37 @@ MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # scrypt's cost does not depend on it, but a bound keeps memory sane
 
 
+# zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash
+# scenario" (about 10^10 guesses), which is what a stolen scrypt table would face.
+MIN_STRENGTH = 3
+# zxcvbn's time grows with the length it matches patterns in; its own advice is to score
+# a prefix. Whatever follows the first 100 characters only adds to the strength.
+_SCORED_CHARS = 100
+
+
 class WeakPassword(ValueError):
-    """The password is too short or too long; the text says which."""
+    """The password is too short, too long or too easy to guess; the text says why."""
 
 
-def check_password_policy(password: str) -> None:
-    """Raise WeakPassword unless ``password`` has a sensible length."""
+def check_password_policy(password: str, *, user_inputs: tuple[str, ...] = ()) -> None:
+    """Raise WeakPassword unless ``password`` has a sensible length and is hard to guess.
+
+    Length alone lets "aaaaaaaaaa" and "password123" through; zxcvbn estimates how many
+    guesses a password would take (common passwords, words, repeats, keyboard patterns,
+    dates, and ``user_inputs`` such as the operator's name) and refuses a score under 3.
+    """
     if len(password) < MIN_PASSWORD_CHARS:
         raise WeakPassword(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise WeakPassword(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+    from zxcvbn import zxcvbn  # loads its word lists; only adding an operator needs them
+
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=list(user_inputs))
+    if result["score"] < MIN_STRENGTH:
+        feedback = result["feedback"]
+        why = feedback.get("warning") or "it would be easy to guess"
+        hint = " ".join(feedback.get("suggestions") or ["Use a few uncommon words."])
+        raise WeakPassword(f"the password is too weak: {why.rstrip('.')}. {hint}")
 
 
 def hash_password(password: str) -> str:

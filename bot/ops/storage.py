@@ -212,7 +212,7 @@ class DashboardStore:
     def add_operator(self, name: str, password: str) -> Operator:
         """Raises InvalidOperatorName, WeakPassword, OperatorExists."""
         name = check_operator_name(name)
-        check_password_policy(password)
+        check_password_policy(password, user_inputs=(name,))
         encoded = hash_password(password)
         now = self._clock()
         try:

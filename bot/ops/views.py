@@ -81,7 +81,9 @@ def queue_filters(request: web.Request) -> tuple[QueueFilters, dict[str, str]]:
         reason = FlagReason(chosen["reason"]) if chosen["reason"] else None
         since = _day(chosen["from"])
         until = _day(chosen["to"])
-    except ValueError:
+        # "to" names the last day shown, so the bound is the start of the next day.
+        end = None if until is None else utc_day_start(until + timedelta(days=1))
+    except (ValueError, OverflowError):  # 9999-12-31 has no next day
         raise OpsError(
             400, "Unknown filter", "One of the filters has a value the queue does not know."
         ) from None
@@ -91,8 +93,7 @@ def queue_filters(request: web.Request) -> tuple[QueueFilters, dict[str, str]]:
             reason=reason,
             channel=chosen["channel"] or None,
             since=None if since is None else utc_day_start(since),
-            # "to" names the last day shown, so the bound is the start of the next day.
-            until=None if until is None else utc_day_start(until + timedelta(days=1)),
+            until=end,
         ),
         chosen,
     )
@@ -102,13 +103,19 @@ def _day(text: str) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+# SQLite and PostgreSQL offsets are 64-bit: a bigger page number would fail in the query.
+MAX_PAGE = 1_000_000
+
+
 def _positive_int(text: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise OpsError(400, "Bad request", f"The {what} must be a whole number from 1.")
+    if not 1 <= value <= MAX_PAGE:
+        raise OpsError(
+            400, "Bad request", f"The {what} must be a whole number from 1 to {MAX_PAGE}."
+        )
     return value
 
 

@@ -11,7 +11,14 @@ from aiohttp import web
 from bot.web import handlers, pages
 from bot.web.config import WebConfig
 from bot.web.errors import json_response
-from bot.web.keys import ENGINE, METRICS, RATE_LIMITER, WEB_CONFIG, ChatEngine
+from bot.web.keys import (
+    ENGINE,
+    METRICS,
+    NEW_CONVERSATIONS,
+    RATE_LIMITER,
+    WEB_CONFIG,
+    ChatEngine,
+)
 from bot.web.metrics import WebMetrics
 from bot.web.middlewares import MIDDLEWARES, add_response_headers
 from bot.web.openapi import DEFAULT_MAX_MESSAGE_CHARS, openapi_document
@@ -41,6 +48,9 @@ def build_web_app(
     app[METRICS] = WebMetrics()
     app[RATE_LIMITER] = RateLimiter(
         config.rate_per_minute, config.rate_burst, max_keys=config.max_tracked_clients
+    )
+    app[NEW_CONVERSATIONS] = RateLimiter(
+        config.new_conversations_per_minute, config.new_conversations_burst
     )
     app[_OPENAPI] = openapi_document(max_message_chars)
     app.on_response_prepare.append(add_response_headers)

@@ -53,6 +53,53 @@ class WebConfig(BaseModel):
         "(e.g. 'X-Forwarded-For'; its last entry is used). Off by default: a client could "
         "otherwise forge it to dodge rate limits.",
     )
+    request_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a whole request (headers and body) from "
+        "its first byte, or from connecting; a slower one is closed even while it trickles.",
+    )
+    max_connections: int = Field(
+        2048,
+        ge=16,
+        le=1_000_000,
+        description="Open connections in all. At the cap, a new connection closes the oldest"
+        " one still sending its request, or is closed at once; the start-up lowers the cap "
+        "to what the open-file limit allows.",
+    )
+    max_connections_per_ip: int = Field(
+        128,
+        ge=1,
+        le=1_000_000,
+        description="Open connections per client address; more are closed at once. Not "
+        "applied behind a trusted proxy, whose own address every connection has.",
+    )
+    new_conversations_per_minute: float = Field(
+        600.0,
+        gt=0,
+        le=1_000_000,
+        description="Conversations started per minute by all web clients together (on top "
+        "of the per-IP rate), so rotating addresses cannot flood the database.",
+    )
+    new_conversations_burst: int = Field(
+        300, ge=1, le=1_000_000, description="Conversations that may start at once in all."
+    )
+    max_open_flags: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Open flags the review queue may hold; beyond it new flags are not "
+        "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue.",
+    )
+    flags_per_client_per_hour: int = Field(
+        # One customer causes a hand-off or two; an office behind one NAT address a few more.
+        20,
+        ge=1,
+        le=100_000,
+        description="Flags (hand-offs, thumbs down, unanswered questions) one web client may "
+        "add to the review queue per hour; the rest are not stored.",
+    )
     expose_source_text: bool = Field(
         True,
         description="Send the matched past question with each source; off sends only ids, "

@@ -110,9 +110,14 @@ _HTTP_CODES = {
 }
 
 
+def code_for_status(status: int) -> str:
+    """The ``error`` code of an HTTP status, for errors raised outside a route."""
+    return _HTTP_CODES.get(status, "internal_error" if status >= 500 else "http_error")
+
+
 def from_http(exc: web.HTTPException) -> ApiError:
     """A JSON body for aiohttp's own errors (unknown path, wrong method, body too large)."""
-    code = _HTTP_CODES.get(exc.status, "http_error")
+    code = code_for_status(exc.status)
     if exc.status == 413:
         message = "The request body is too large."
     elif exc.status == 404:

@@ -26,7 +26,8 @@ from bot.core.types import (
     ReplyRetracted,
 )
 from bot.web.errors import ApiError, from_domain, json_response
-from bot.web.keys import ENGINE, METRICS, STORAGE_STATUS, WEB_CONFIG
+from bot.web.flood import refuse_when_too_many_conversations
+from bot.web.keys import ENGINE, METRICS, NEW_CONVERSATIONS, STORAGE_STATUS, WEB_CONFIG
 from bot.web.metrics import WebMetrics
 from bot.web.payloads import (
     MAX_COMMENT_CHARS,
@@ -47,6 +48,7 @@ HANDOFF_REASON = "customer_request"  # the flag's detail; free text from clients
 
 async def create_conversation(request: web.Request) -> web.Response:
     await read_json_object(request, required=False)  # no fields yet; still validated
+    refuse_when_too_many_conversations(request.app[NEW_CONVERSATIONS])
     conversation = await request.app[ENGINE].start_conversation(CHANNEL)
     return json_response({"conversation_id": conversation.id}, status=201)
 

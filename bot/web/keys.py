@@ -49,3 +49,5 @@ STORAGE_STATUS = web.AppKey("storage_status", StorageStatus)
 WEB_CONFIG = web.AppKey("web_config", WebConfig)
 METRICS = web.AppKey("metrics", WebMetrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# Conversations started by all clients together (bot.web.flood).
+NEW_CONVERSATIONS = web.AppKey("new_conversations", RateLimiter)

@@ -63,6 +63,13 @@ class WebMetrics:
             "Requests refused with 429 by the per-client rate limit.",
             registry=self.registry,
         )
+        self.flags_refused = Counter(
+            "supportbot_flags_refused",
+            "Flags not stored: the review queue was at its cap (queue_full) or the client "
+            "had raised its hourly share (client).",
+            ("why",),
+            registry=self.registry,
+        )
         self.time_to_first_token = Histogram(
             "supportbot_time_to_first_token_seconds",
             "Time from a customer message to the first text of the reply.",

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.core.errors import SupportbotError
 from bot.web.config import WebConfig
 from bot.web.errors import ApiError, error_response, from_domain, from_http
+from bot.web.flood import CURRENT_CLIENT
 from bot.web.keys import METRICS, RATE_LIMITER, WEB_CONFIG
 from bot.web.ratelimit import RateLimiter
 
@@ -134,7 +135,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(API_PREFIX) and request.method != "OPTIONS":
         limiter: RateLimiter = request.app[RATE_LIMITER]
-        wait = limiter.acquire(client_ip(request, request.config_dict[WEB_CONFIG]))
+        client = client_ip(request, request.config_dict[WEB_CONFIG])
+        wait = limiter.acquire(client)
         if wait > 0:
             request.app[METRICS].rate_limited.inc()
             raise ApiError(
@@ -143,6 +145,12 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
                 "Too many requests; please wait a moment and try again.",
                 {"Retry-After": RateLimiter.retry_after_header(wait)},
             )
+        # The flag budget (bot.web.flood) counts this client's flags by it.
+        token = CURRENT_CLIENT.set(client)
+        try:
+            return await handler(request)
+        finally:
+            CURRENT_CLIENT.reset(token)
     return await handler(request)
 
 

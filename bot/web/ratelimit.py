@@ -39,6 +39,18 @@ class RateLimiter:
 
     def acquire(self, key: str) -> float:
         """Take one token for ``key``: 0.0 if allowed, else seconds until one is available."""
+        bucket = self._refilled(key)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def peek(self, key: str) -> float:
+        """What :meth:`acquire` would answer, without taking a token."""
+        bucket = self._refilled(key)
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / self.rate
+
+    def _refilled(self, key: str) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.pop(key, None)
         if bucket is None:
@@ -50,10 +62,7 @@ class RateLimiter:
         self._buckets[key] = bucket
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+        return bucket
 
     @staticmethod
     def retry_after_header(wait_seconds: float) -> str:
