@@ -47,8 +47,8 @@ class FakeRetriever:
     """Returns ``answers`` as given, or, with ``knowledge``, the entries scored by word
     overlap (Jaccard) with the question, curated ones with ``curated_bonus`` added.
 
-    Also an ``AnswerCurator``: curated answers join ``knowledge`` (and leave it). Set ``error`` to make
-    retrieval raise.
+    Also an ``AnswerCurator``: curated answers join ``knowledge`` (and leave it). Set
+    ``error`` to make retrieval raise.
     """
 
     answers: Sequence[Source] | None = None
