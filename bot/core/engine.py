@@ -491,6 +491,9 @@ class ConversationEngine:
         )
         if self.curator is not None:  # the same source id: the old entry is replaced
             await self.curator.add_curated(correction.source_id, question, answer, context)
+            # A withdrawal that ran between the store's edit and this must still win.
+            if (await self.store.get_correction(correction_id)).withdrawn:
+                await self.curator.remove_curated(correction.source_id)
         return correction
 
     async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
