@@ -1,10 +1,11 @@
 """What the bot hands the retraining job: operator feedback as plain records, and the cycle.
 
 :func:`export_feedback` reads the conversation store's tables: bot replies an operator
-approved or rejected (the latest review of a turn wins) and every correction, each with
-the conversation before it. :func:`run_retrain_cycle` feeds them, the ingested logs and
-the knowledge base to :func:`finetune.retrain.run_cycle`. ``finetune`` never imports the
-bot; this module is the bridge.
+approved or rejected (the latest review of a turn wins) and every correction not
+withdrawn (as last edited), each with the conversation before it.
+:func:`run_retrain_cycle` feeds them, the ingested logs and the knowledge base to
+:func:`finetune.retrain.run_cycle`. ``finetune`` never imports the bot; this module is the
+bridge.
 """
 
 from __future__ import annotations
@@ -232,6 +233,11 @@ def _corrections(conn: _Queryable) -> list[FeedbackRecord]:
 
     records = []
     for row in conn.execute("SELECT * FROM bot_corrections ORDER BY created_at, id"):
+        # A withdrawn correction was a mistake (or a test): nothing learns from it. Read
+        # from the row, which a database the server has not migrated yet reads without.
+        # keys(): `in` on a sqlite3.Row looks through its values, not its column names.
+        if "withdrawn_at" in row.keys() and row["withdrawn_at"] is not None:  # noqa: SIM118
+            continue
         history: tuple[LogMessage, ...] = ()
         if row["turn_id"] is not None:
             found = _exchange(conn, row["turn_id"])

@@ -7,8 +7,9 @@ Each replica already follows newer versions by polling. What a poll would serve 
 correction: it changes the knowledge base's curated answers, but each replica searches
 its own in-memory copy of the index. So:
 
-* the replica that serves a correction announces its source id on a PostgreSQL channel
-  (``NOTIFY``) once it is in the shared knowledge base;
+* the replica that serves, edits or withdraws a correction announces its source id on a
+  PostgreSQL channel (``NOTIFY``) once the shared knowledge base holds the change (so
+  does ``supportbot curated``, from the command line);
 * every other replica ``LISTEN``\\ s on that channel and brings just that source's entries
   in line in its in-memory index (:meth:`KnowledgeBase.follow_source`: the new entry
   added with the vector its author cached, a replaced one removed), within a second or
@@ -53,9 +54,18 @@ class AnnouncingCurator:
         self, source_id: str, question: str, answer: str, context: Sequence[Message] = ()
     ) -> None:
         await self.inner.add_curated(source_id, question, answer, context)
+        await self._tell_others(source_id)
+
+    async def remove_curated(self, source_id: str) -> None:
+        # The others follow a removal as they follow an addition: follow_source drops the
+        # entries the shared store marks deleted.
+        await self.inner.remove_curated(source_id)
+        await self._tell_others(source_id)
+
+    async def _tell_others(self, source_id: str) -> None:
         try:
             await self._announce(source_id)
-        except Exception:  # served here; the others catch up when they reconnect
+        except Exception:  # done here; the others catch up when they reconnect or poll
             log.exception("could not announce curated answer %s to the other replicas", source_id)
 
 

@@ -103,6 +103,7 @@ class KnowledgeBase:
         self._write_lock = threading.RLock()
         self._embedded_count = 0  # vectors computed (not cached) by this object
         self.loads = 0  # live index versions read from disk by load(): rebuilds, not edits
+        self._curated_mark: tuple[int, int] | None = None  # see follow_curated
 
     @classmethod
     def open(
@@ -193,9 +194,11 @@ class KnowledgeBase:
             embedder = self._embedder_serving(version)
             _ = embedder.dimension  # load the model now, not in a customer's search
             index = VectorIndex.load(version.folder, self.params)
+        mark = self.store.curated_mark()  # before: a change made meanwhile is followed later
         self._reconcile(index, embedder, include_logs=False)
         self._serving = _Serving(embedder, index, self._classifier_of(version, embedder))
         self._version = version
+        self._curated_mark = mark
 
     def _classifier_of(
         self, version: IndexVersion | None, embedder: Embedder
@@ -251,14 +254,42 @@ class KnowledgeBase:
         )
 
     def refresh_if_stale(self) -> bool:
-        """Reload when another process published a newer index version; True if reloaded."""
+        """Reload when another process published a newer index version; True if reloaded.
+
+        Otherwise apply the curated answers another process added, replaced or removed
+        since (``supportbot curated edit`` or ``withdraw`` while this server runs).
+        """
         live = self.store.live_index_version()
         current = self._version.id if self._version else None
         if live is None or live.id == current:
+            self.follow_curated()
             return False
         self.load()
         log.info("switched to index version %s (%s)", live.id, live.folder)
         return True
+
+    def follow_curated(self) -> tuple[int, int]:
+        """Bring the live index's curated entries in line with the store when any changed
+        since this was last called; return (added, removed). One small query when none did.
+        """
+        with self._write_lock:
+            if self._serving is None:
+                return 0, 0  # load() reads everything anyway
+            mark = self.store.curated_mark()
+            if mark == self._curated_mark:
+                return 0, 0
+            serving = self._serving
+            live, deleted = self.store.curated_ids()
+            present = serving.index.ids()
+            removed = serving.index.remove(np.asarray(sorted(deleted & present), dtype=np.int64))
+            missing = sorted(live - present)
+            if missing:
+                vectors = self._vectors_for(missing, serving.embedder)
+                serving.index.add(np.asarray(missing, dtype=np.int64), vectors)
+            self._curated_mark = mark
+            if missing or removed:
+                log.info("curated answers changed: %d added, %d removed", len(missing), removed)
+            return len(missing), removed
 
     def _reconcile(
         self, index: VectorIndex, embedder: Embedder, *, include_logs: bool
@@ -555,11 +586,15 @@ class KnowledgeBase:
             return len(missing), removed
 
     def remove_source(self, source_id: str) -> int:
-        """Stop serving the entry with ``source_id``; return how many entries were removed."""
+        """Stop serving the entry with ``source_id``; return how many entries were removed.
+
+        Nothing is loaded for it: with no index loaded yet, the next :meth:`load` (here or
+        in a server) leaves the entry out, so a job that only removes needs no model.
+        """
         with self._write_lock:
-            index = self._require_serving().index
             ids = self.store.delete_source(source_id)
-            index.remove(np.asarray(ids, dtype=np.int64))
+            if self._serving is not None:
+                self._serving.index.remove(np.asarray(ids, dtype=np.int64))
             return len(ids)
 
     # -- search -----------------------------------------------------------------------------

@@ -312,6 +312,24 @@ class KnowledgeStore:
         live = {int(r["id"]) for r in rows if r["live"]}
         return live, {int(r["id"]) for r in rows} - live
 
+    def curated_ids(self) -> tuple[set[int], set[int]]:
+        """(live, deleted) ids of every curated entry ever stored."""
+        rows = self._records.all(
+            "SELECT id, deleted_at IS NULL AS live FROM entries WHERE kind = 'curated'"
+        )
+        live = {int(r["id"]) for r in rows if r["live"]}
+        return live, {int(r["id"]) for r in rows} - live
+
+    def curated_mark(self) -> tuple[int, int]:
+        """Changes whenever a curated entry is added, replaced or removed (by any process):
+        (the newest curated entry's id, how many were removed)."""
+        row = self._records.one(
+            "SELECT COALESCE(MAX(id), 0) AS newest, COUNT(deleted_at) AS removed"
+            " FROM entries WHERE kind = 'curated'"
+        )
+        assert row is not None
+        return int(row["newest"]), int(row["removed"])
+
     def live_entry_ids(self, *, kind: str | None = None) -> set[int]:
         sql = "SELECT id FROM entries WHERE deleted_at IS NULL"
         params: tuple[Any, ...] = ()

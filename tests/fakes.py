@@ -47,8 +47,8 @@ class FakeRetriever:
     """Returns ``answers`` as given, or, with ``knowledge``, the entries scored by word
     overlap (Jaccard) with the question, curated ones with ``curated_bonus`` added.
 
-    Also an ``AnswerCurator``: curated answers join ``knowledge``. Set ``error`` to make
-    retrieval raise.
+    Also an ``AnswerCurator``: curated answers join ``knowledge`` (and leave it). Set
+    ``error`` to make retrieval raise.
     """
 
     answers: Sequence[Source] | None = None
@@ -58,6 +58,7 @@ class FakeRetriever:
     version: str | None = "index-test"
     calls: list[RetrieveCall] = field(default_factory=list)
     curated: list[tuple[str, str, str, tuple[Message, ...]]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # source ids of withdrawn answers
 
     @classmethod
     def from_pairs(cls, pairs: Sequence[tuple[str, str]]) -> FakeRetriever:
@@ -90,6 +91,10 @@ class FakeRetriever:
         self.curated.append((source_id, question, answer, tuple(context)))
         self.knowledge = [s for s in self.knowledge if s.source_id != source_id]
         self.knowledge.append(source(source_id, question, answer, 0.0, kind="curated"))
+
+    async def remove_curated(self, source_id: str) -> None:
+        self.removed.append(source_id)
+        self.knowledge = [s for s in self.knowledge if s.source_id != source_id]
 
 
 @dataclass

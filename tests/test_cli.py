@@ -90,3 +90,87 @@ def test_config_file_in_home_is_read(tmp_path: Path) -> None:
     home.mkdir()
     (home / "supportbot.toml").write_text("[retrieval]\ntop_k = 7\n", encoding="utf-8")
     assert load_settings(home=home).retrieval.top_k == 7
+
+
+def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from bot.components import open_knowledge_base
+    from bot.settings import load_settings
+    from bot.store.sqlite import SqliteConversationStore
+
+    monkeypatch.setenv("LOGNAME", "tess")  # the name getpass reports first
+    home = tmp_path / "home"
+    code, output = _run(
+        "--home",
+        str(home),
+        "ingest",
+        str(write_jsonl(tmp_path / "l.jsonl", SMALL_LOGS)),
+        "--no-progress",
+    )
+    assert code == 0, output
+    assert _stdout("--home", str(home), "curated", "list").startswith("no curated answers yet")
+    settings = load_settings(home=home)
+    question = "Do you rent out camping stoves?"
+
+    async def correct_by_mistake() -> tuple[int, str]:
+        store = SqliteConversationStore(settings.paths.database)
+        try:
+            conversation = await store.create_conversation("web")
+            await store.add_turn(conversation.id, "customer", question)
+            turn = await store.add_turn(conversation.id, "bot", "Sorry, I don't know.")
+            made = await store.add_correction(
+                question, "<b>just a test</b>", created_by="ana", turn_id=turn.id
+            )
+            return made.id, conversation.id
+        finally:
+            store.close()
+
+    correction_id, conversation_id = asyncio.run(correct_by_mistake())
+    knowledge = open_knowledge_base(settings)
+    try:
+        knowledge.add_curated(f"correction:{correction_id}", question, "<b>just a test</b>")
+    finally:
+        knowledge.close()
+
+    def top_hit() -> str:
+        return _stdout("--home", str(home), "search", "can I rent a camping stove", "-k", "1")
+
+    assert "just a test" in top_hit()
+    table = _stdout("--home", str(home), "curated", "list").splitlines()
+    assert table[0].split("\t") == ["ID", "STATUS", "CREATED", "BY", "QUESTION", "ANSWER"]
+    assert table[1].split("\t")[:2] == [str(correction_id), "served"]
+
+    base = ["--home", str(home), "curated"]
+    new_answer = "Camping stoves rent for $12/day (KB-RNT-01)."
+    code, output = _run(*base, "edit", str(correction_id), "--answer", new_answer)
+    assert code == 0, output
+    assert "$12/day" in top_hit() and "just a test" not in top_hit()
+
+    code, output = _run(*base, "withdraw", str(correction_id), "--by", "sam")
+    assert code == 0 and f"withdrew curated answer {correction_id}" in output
+    assert f"correction:{correction_id}" not in top_hit()
+    (listed,) = json.loads(_stdout(*base, "list", "--json"))
+    assert (listed["withdrawn"], listed["withdrawn_by"]) == (True, "sam")
+    assert (listed["answer"], listed["edited_by"]) == (new_answer, "cli:tess")
+
+    code, output = _run(*base, "withdraw", str(correction_id))
+    assert code == 0 and "already withdrawn by sam" in output
+    code, output = _run(*base, "edit", str(correction_id), "--answer", "again")
+    assert code == 2 and "withdrawn" in output
+    code, output = _run(*base, "withdraw", "999")
+    assert code == 2 and "no curated answer 999" in output
+
+    import sqlite3
+
+    with sqlite3.connect(settings.paths.database) as conn:
+        logged = conn.execute(
+            "SELECT operator, action, conversation_id, note FROM ops_actions ORDER BY id"
+        ).fetchall()
+    source_id = f"correction:{correction_id}"
+    assert logged == [
+        ("cli:tess", "edit_correction", conversation_id, source_id),
+        ("sam", "withdraw_correction", conversation_id, source_id),
+    ]

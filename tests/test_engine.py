@@ -17,6 +17,7 @@ from bot.core.engine import ConversationEngine
 from bot.core.errors import (
     ConversationHandedOff,
     ConversationNotFound,
+    CorrectionNotFound,
     InvalidMessage,
     TurnNotFound,
 )
@@ -570,6 +571,46 @@ async def test_a_correction_is_served_instead_of_the_logs(make_bot: MakeBot) -> 
     assert fixed.sources[0].source_id == correction.source_id
 
 
+async def test_an_edited_correction_is_served_as_edited_and_a_withdrawn_one_not_at_all(
+    make_bot: MakeBot,
+) -> None:
+    retriever = FakeRetriever.from_pairs([("can I pay with paypal", "We accept cards only.")])
+    bot = make_bot(retriever=retriever, answer_mode="copy", confidence_threshold=0.5)
+    _, wrong = await bot.send(await bot.start(), "can I pay with paypal please")
+    correction = await bot.engine.correct(wrong.turn_id, "<b>test</b>", created_by="ana")
+
+    edited = await bot.engine.edit_correction(
+        correction.id, "Yes, PayPal is accepted at checkout.", edited_by="bo"
+    )
+    assert (edited.question, edited.edited_by) == (correction.question, "bo")
+    _, reply = await bot.send(await bot.start(), "can I pay with paypal please")
+    assert reply.text == "Yes, PayPal is accepted at checkout."
+    assert [s.source_id for s in retriever.knowledge].count(correction.source_id) == 1
+
+    # A new question is scrubbed like the customer's and served for its own wording.
+    await bot.engine.edit_correction(
+        correction.id, "PayPal works.", edited_by="bo", question="paypal ok? mail a@b.example"
+    )
+    stored = await bot.store.get_correction(correction.id)
+    assert (stored.question, stored.answer) == ("paypal ok? mail [EMAIL]", "PayPal works.")
+
+    withdrawn = await bot.engine.withdraw_correction(correction.id, withdrawn_by="cy")
+    assert withdrawn.withdrawn and withdrawn.withdrawn_by == "cy"
+    assert retriever.removed == [correction.source_id]
+    _, after = await bot.send(await bot.start(), "can I pay with paypal please")
+    assert after.text == "We accept cards only."  # the logs again, not the withdrawn text
+    assert all(s.kind != "curated" for s in after.sources)
+
+    again = await bot.engine.withdraw_correction(correction.id, withdrawn_by="dee")
+    assert (again.withdrawn_by, again.withdrawn_at) == ("cy", withdrawn.withdrawn_at)
+    with pytest.raises(InvalidMessage, match="withdrawn"):
+        await bot.engine.edit_correction(correction.id, "back again", edited_by="bo")
+    with pytest.raises(CorrectionNotFound):
+        await bot.engine.withdraw_correction(correction.id + 100, withdrawn_by="cy")
+    with pytest.raises(InvalidMessage):
+        await bot.engine.edit_correction(correction.id, "  ", edited_by="bo")
+
+
 @pytest.mark.parametrize("verbatim", [True, False])
 async def test_an_operators_correction_is_sent_as_written_not_regenerated(
     make_bot: MakeBot, verbatim: bool
@@ -646,5 +687,65 @@ async def test_knowledge_base_answers_and_prefers_corrections(
         assert unknown.outcome is Outcome.HANDOFF
         bot_turn = (await engine.history(conversation.id))[1]
         assert bot_turn.index_version == retriever.version is not None
+    finally:
+        store.close()
+
+
+async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_after_a_restart(
+    tmp_path: Path,
+    make_knowledge: Callable[..., Any],
+    executor: ThreadPoolExecutor,
+) -> None:
+    from retrieval.ingest import ingest_paths
+    from tests.conftest import SMALL_LOGS, write_jsonl
+
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
+    retriever = KnowledgeRetriever(kb, executor)
+    store = SqliteConversationStore(tmp_path / "bot.db")
+    engine = ConversationEngine(
+        retriever, None, store, EngineConfig(), scrub_text, curator=retriever
+    )
+
+    async def ask(text: str) -> Any:
+        conversation = await engine.start_conversation("web")
+        return await engine.reply(IncomingMessage(conversation.id, text))
+
+    try:
+        first = await ask("Can I rent a camping stove?")
+        mistake = await engine.correct(
+            first.turn_id, '<img src=x onerror="alert(1)"> test', created_by="ana"
+        )
+        assert (await ask("Can I rent a camping stove?")).text.startswith("<img")
+
+        edited = await engine.edit_correction(
+            mistake.id,
+            "Camping stoves rent for $12/day (KB-RNT-01).",
+            edited_by="bo",
+            question="Do you rent out camping stoves?",
+        )
+        assert "$12/day" in (await ask("do you rent camping stoves")).text
+        curated = kb.store.live_entry_ids(kind="curated")
+        assert len(curated) == 1  # edited in place: still one curated answer
+        (entry,) = kb.store.entries_by_id(curated).values()
+        assert entry.entry.customer_text == "Do you rent out camping stoves?"
+
+        await engine.withdraw_correction(edited.id, withdrawn_by="cy")
+        after = await ask("Do you rent out camping stoves?")
+        assert after.outcome is Outcome.HANDOFF or "$12" not in after.text
+        assert all(s.source_id != edited.source_id for s in after.sources)
+
+        # A restart replays the removal: the next server does not serve it either, and the
+        # next index version is built without it.
+        restarted = make_knowledge()
+        restarted.load()
+        hits = restarted.search([], "Do you rent out camping stoves?", 5)
+        assert all(h.source_id != edited.source_id for h in hits)
+        assert restarted.store.live_entry_ids(kind="curated") == set()
+        restarted.sync_index()
+        assert all(
+            h.source_id != edited.source_id
+            for h in restarted.search([], "Do you rent out camping stoves?", 5)
+        )
     finally:
         store.close()

@@ -165,6 +165,30 @@ def test_another_process_follows_one_curated_source_without_reloading(
     assert follower.loads == loads
 
 
+def test_a_server_follows_curated_changes_another_process_made_at_its_next_poll(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    """What a running server does after `supportbot curated edit` or `withdraw`."""
+    cli = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], cli)
+    server = make_knowledge()
+    server.load()
+    loads = server.loads
+    question = "Do you rent out camping stoves for a weekend?"
+
+    cli.add_curated("correction:1", question, "Stoves rent for $12/day (KB-RNT-01).")
+    assert server.search((), "rent a stove", 1)[0].kind == "log"
+    assert server.refresh_if_stale() is False  # no new index version, but...
+    assert "$12/day" in server.search((), "rent a stove", 1)[0].agent_reply  # ...followed
+
+    withdrawing = make_knowledge()  # a later command: nothing loaded, no model needed
+    assert withdrawing.remove_source("correction:1") == 1
+    server.refresh_if_stale()
+    assert all(h.kind == "log" for h in server.search((), "rent a stove", 5))
+    assert server.follow_curated() == (0, 0)  # nothing changed since
+    assert server.loads == loads
+
+
 def test_identical_replies_are_merged_with_support_count(
     tmp_path: Path, make_knowledge: MakeKB
 ) -> None:

@@ -59,10 +59,13 @@ async def _seed(path: Path, conversations: int) -> None:
             if n % 3 == 0:
                 await store.add_flag(reply.id, FlagReason.THUMBS_DOWN, f"flag {n}")
         flagged = await store.list_flags()
-        await store.add_correction("Do gift cards expire?", "Never.", created_by="ana")
-        await store.add_correction(
+        gift = await store.add_correction("Do gift cards expire?", "Never.", created_by="ana")
+        mistake = await store.add_correction(
             "question 0", "A better reply.", created_by="bo", turn_id=flagged[0].turn_id
         )
+        # Who edited or withdrew a correction is copied too: a withdrawn one stays so.
+        await store.edit_correction(gift.id, gift.question, "They never expire.", edited_by="bo")
+        await store.withdraw_correction(mistake.id, withdrawn_by="ana")
     finally:
         await store.aclose()
 

@@ -283,7 +283,9 @@ async def test_nothing_under_ops_is_served_without_logging_in(ops: Ops) -> None:
         if route.name in PUBLIC_ROUTES:
             continue
         assert route.resource is not None
-        path = route.resource.canonical.format(conversation_id=cid, turn_id=turn_id)
+        path = route.resource.canonical.format(
+            conversation_id=cid, turn_id=turn_id, correction_id="1"
+        )
         response = await ops.client.request(
             route.method,
             path,
@@ -627,6 +629,99 @@ async def test_edit_and_approve_serves_the_correction_at_once(ops: Ops) -> None:
     view = await page(ops, f"/ops/conversations/{cid}")
     assert "Correction by alice" in view and better in view
     assert turn_id not in queue_turns(await page(ops, "/ops/"))
+
+
+def curated_ids(text: str) -> list[int]:
+    """The ids of the curated answers listed on the page, in page order."""
+    return [int(n) for n in re.findall(r'<tr class="curated-row" id="correction-(\d+)"', text)]
+
+
+async def test_curated_answers_are_listed_edited_and_withdrawn_with_who_did_it(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, turn_id = seeded.thumbs_down
+    question = "When will my order arrive?"
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=XSS)
+    assert saved.status == 303
+    ((correction_id, source_id),) = query(ops.database, "SELECT id, source_id FROM bot_corrections")
+    _, reply = await ask(ops, question)
+    assert reply["reply"] == XSS  # the mistake is served at high confidence
+
+    listed = await page(ops, "/ops/curated")
+    assert 'href="/ops/curated" aria-current="page"' in listed  # in the navigation
+    assert curated_ids(listed) == [correction_id]
+    assert question in listed and "alice" in listed and "Served" in listed
+    assert f'href="/ops/conversations/{cid}#turn-{turn_id}"' in listed
+    assert "<script>window.__xss" not in listed and "&lt;script&gt;window.__xss" in listed
+
+    # The edit form keeps what was typed when it is refused.
+    edit = f"/ops/curated/{correction_id}/edit"
+    refused = await post(ops, edit, token, answer="  ", question="kept question")
+    assert refused.status == 422
+    assert "kept question" in await refused.text()
+    better = "Orders arrive in 3-5 business days (KB-SHP-01)."
+    edited = await post(ops, edit, token, answer=better, back="/ops/curated?show=served")
+    assert edited.status == 303
+    assert edited.headers["Location"] == (
+        f"/ops/curated?show=served&notice=edited#correction-{correction_id}"
+    )
+    _, reply = await ask(ops, question)
+    assert reply["reply"] == better
+    assert "Curated answer saved" in await page(ops, "/ops/curated?notice=edited")
+
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    assert withdrawn.status == 303 and "notice=withdrawn" in withdrawn.headers["Location"]
+    _, reply = await ask(ops, question)
+    assert reply["reply"] != better and all(s["kind"] != "curated" for s in reply["sources"])
+    assert ops.retriever.removed == [source_id]
+    again = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    assert "notice=already_withdrawn" in again.headers["Location"]
+
+    listed = await page(ops, "/ops/curated")
+    assert "Withdrawn" in listed and "by alice" in listed
+    assert f"/ops/curated/{correction_id}/withdraw" not in listed  # nothing left to click
+    assert curated_ids(await page(ops, "/ops/curated?show=served")) == []
+    assert curated_ids(await page(ops, "/ops/curated?show=withdrawn")) == [correction_id]
+    assert query(ops.database, "SELECT operator, action, note FROM ops_actions ORDER BY id") == [
+        ("alice", "correct", source_id),
+        ("alice", "edit_correction", source_id),
+        ("alice", "withdraw_correction", source_id),
+    ]
+    conversation = await page(ops, f"/ops/conversations/{cid}")
+    assert "alice</strong> withdrew the curated answer" in conversation
+    assert "Withdrawn by alice" in conversation
+    detail = await page(ops, f"/ops/curated/{correction_id}")
+    assert "alice</strong> withdrew it" in detail and "Save curated answer" not in detail
+    refused = await post(ops, edit, token, answer="back again")
+    assert refused.status == 422  # a withdrawn answer stays withdrawn
+
+
+async def test_curated_answers_are_paged_and_bad_addresses_are_refused(ops: Ops) -> None:
+    ids = []
+    for n in range(27):
+        ops.clock.now = T0 + n
+        made = await ops.store.add_correction(f"question {n}", f"answer {n}", created_by="bo")
+        ids.append(made.id)
+    token = await logged_in(ops)
+    first = await page(ops, "/ops/curated")
+    assert curated_ids(first) == ids[::-1][:25] and "page 1 of 2" in first
+    second = await page(ops, "/ops/curated?page=2")
+    assert curated_ids(second) == ids[::-1][25:]
+    assert 'href="/ops/curated?page=1&amp;show=all"' in second
+
+    for path in ("?page=0", "?page=abc", "?page=%C2%B2", "?page=99999999999", "?show=nope"):
+        response = await ops.client.get(f"/ops/curated{path}")
+        assert response.status == 400, path
+    for path in ("/ops/curated/abc", "/ops/curated/999", "/ops/curated/%C2%B2", "/ops/curated/-1"):
+        assert (await ops.client.get(path)).status == 404, path
+    for action in ("edit", "withdraw"):
+        for bad in ("999", "abc", "%C2%B2", "9" * 30):
+            response = await post(ops, f"/ops/curated/{bad}/{action}", token, answer="x")
+            assert response.status == 404, (action, bad)
+    # A form may only send the operator back to the curated list.
+    withdrawn = await post(ops, f"/ops/curated/{ids[0]}/withdraw", token, back="//evil.example")
+    assert withdrawn.headers["Location"].startswith("/ops/curated?notice=withdrawn")
+    assert query(ops.database, "SELECT COUNT(*) FROM ops_actions") == [(1,)]
 
 
 async def test_resolving_a_handoff_gives_the_conversation_back_to_the_bot(ops: Ops) -> None:

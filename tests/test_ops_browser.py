@@ -311,6 +311,28 @@ def test_an_operator_reviews_the_queue_and_reads_the_metrics(
 
     assert dashboard.server.call(ask_again) == BETTER
 
+    # The correction turns out wrong: withdrawn from the Curated answers page, it is no
+    # longer what the next customer gets.
+    page.get_by_role("link", name="Curated answers").click()
+    expect(page.get_by_role("heading", name="Curated answers", exact=True)).to_be_visible()
+    curated = page.locator("tr.curated-row")
+    expect(curated).to_have_count(1)
+    expect(curated).to_contain_text(BETTER)
+    expect(curated.get_by_text("Served")).to_be_visible()
+    curated.get_by_role("button", name=re.compile("^Withdraw")).click()
+    expect(page.get_by_role("status").first).to_have_text(
+        "Curated answer withdrawn. It is no longer served, nor learned from."
+    )
+    expect(curated.get_by_text("Withdrawn", exact=True)).to_be_visible()
+    expect(curated).to_contain_text("by alice")
+    expect(curated.get_by_role("button")).to_have_count(0)
+    page.screenshot(path="/tmp/ops-curated.png", full_page=True)
+    assert dashboard.server.call(ask_again) != BETTER
+    assert query(dashboard.database, "SELECT operator, action FROM ops_actions")[-1] == (
+        "alice",
+        "withdraw_correction",
+    )
+
     # Metrics: four charts, the model with its evaluation, the index.
     page.get_by_role("link", name="Metrics").click()
     expect(page.get_by_role("heading", name="Metrics", exact=True)).to_be_visible()

@@ -95,7 +95,7 @@ async def test_two_replicas_share_conversations_and_corrections(
     knowledge_b, follower_b = replica_b.app[KNOWLEDGE], replica_b.app[CURATED_FOLLOWER]
     loads_before = knowledge_b.loads
     engine_a = cast(ConversationEngine, replica_a.app[ENGINE])
-    await engine_a.correct(
+    paypal = await engine_a.correct(
         first["turn_id"],
         "Yes, PayPal is accepted at checkout (KB-PAY-09).",
         created_by="ana",
@@ -104,6 +104,12 @@ async def test_two_replicas_share_conversations_and_corrections(
     served = await served_by(replica_b, "can I pay with paypal?", "KB-PAY-09")
     assert served["sources"][0]["source_id"].startswith("correction:")
     assert (follower_b.sources_followed, follower_b.full_replays) == (1, 0)
+    assert knowledge_b.loads == loads_before
+
+    # Withdrawn on A, it leaves B's live index the same way.
+    await engine_a.withdraw_correction(paypal.id, withdrawn_by="ana")
+    await served_by(replica_b, "can I pay with paypal?", "KB-PAY-09", present=False)
+    assert (follower_b.sources_followed, follower_b.full_replays) == (2, 0)
     assert knowledge_b.loads == loads_before
 
     # A correction announced while B's channel is down is missed; B catches up by
@@ -119,17 +125,20 @@ async def test_two_replicas_share_conversations_and_corrections(
     assert follower_b.full_replays >= 1 and knowledge_b.loads > loads_before
 
 
-async def served_by(replica: Any, question: str, expected: str) -> dict[str, Any]:
-    """The reply of ``replica`` to ``question`` once it contains ``expected`` (10 s at most)."""
+async def served_by(
+    replica: Any, question: str, expected: str, *, present: bool = True
+) -> dict[str, Any]:
+    """The reply of ``replica`` to ``question`` once it contains ``expected`` (once it no
+    longer does, with ``present`` False); 10 s at most."""
     served: dict[str, Any] = {}
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         # A new conversation each time: an unanswerable question hands the last one off.
         served = await ask(replica, await start(replica), question)
-        if expected in served["reply"]:
+        if (expected in served["reply"]) == present:
             return served
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{expected} never served; last reply: {served.get('reply')!r}")
+    raise AssertionError(f"{expected} served: {not present}; last: {served.get('reply')!r}")
 
 
 async def terminate_listeners(url: str) -> None:

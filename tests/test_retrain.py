@@ -743,6 +743,12 @@ async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> 
             turn_id=fixed.id,
         )
         await store.resolve_turn_flags(fixed.id, FlagStatus.CORRECTED, "ann")
+        # A correction made by mistake, edited, then withdrawn: nothing learns from it.
+        mistake = await store.add_correction(
+            "do you sell kayaks", "<b>test</b>", created_by="ann", turn_id=bad.id
+        )
+        await store.edit_correction(mistake.id, "kayaks?", "Kayaks: no.", edited_by="ann")
+        await store.withdraw_correction(mistake.id, withdrawn_by="bob")
     finally:
         store.close()
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.errors import ConversationNotFound, FlagNotFound, TurnNotFound
+from bot.core.errors import (
+    ConversationNotFound,
+    CorrectionNotFound,
+    FlagNotFound,
+    InvalidMessage,
+    TurnNotFound,
+)
 from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, Rating
 from bot.store import SqliteConversationStore
 from bot.store.postgres import PostgresConversationStore
@@ -297,6 +303,40 @@ async def test_corrections_get_the_source_id_retrieval_serves_them_under(
     assert (await store.counts()).corrections == 2
     with pytest.raises(TurnNotFound):
         await store.add_correction("q", "a", created_by="ana", turn_id="nope")
+
+
+async def test_a_correction_is_edited_then_withdrawn_once_and_then_stays_as_it_is(
+    store: AnyConversationStore,
+) -> None:
+    conversation = await store.create_conversation("web")
+    turn = await store.add_turn(conversation.id, "bot", "wrong")
+    made = await store.add_correction("Paypal?", "<b>oops</b>", created_by="ana", turn_id=turn.id)
+    other = await store.add_correction("Norway?", "Yes.", created_by="ana")
+
+    edited = await store.edit_correction(made.id, "Pay by PayPal?", "Yes.", edited_by="bo")
+    assert (edited.question, edited.answer, edited.edited_by) == ("Pay by PayPal?", "Yes.", "bo")
+    assert (edited.source_id, edited.created_by, edited.turn_id) == (made.source_id, "ana", turn.id)
+    assert edited.edited_at is not None and not edited.withdrawn
+    assert await store.get_correction(made.id) == edited
+
+    withdrawn = await store.withdraw_correction(made.id, withdrawn_by="cy")
+    assert withdrawn.withdrawn and withdrawn.withdrawn_by == "cy"
+    assert (await store.counts()).corrections == 1  # only the one still served
+    again = await store.withdraw_correction(made.id, withdrawn_by="dee")
+    assert again == withdrawn  # the first withdrawal's who and when stay
+    with pytest.raises(InvalidMessage):
+        await store.edit_correction(made.id, "q", "a", edited_by="bo")
+    assert await store.get_correction(made.id) == withdrawn
+
+    assert await store.list_corrections() == [other, withdrawn]
+    assert await store.list_corrections(1, offset=1) == [withdrawn]
+    for call in (
+        store.get_correction(999),
+        store.edit_correction(999, "q", "a", edited_by="bo"),
+        store.withdraw_correction(999, withdrawn_by="bo"),
+    ):
+        with pytest.raises(CorrectionNotFound):
+            await call
 
 
 async def test_counts_cover_every_state_role_outcome_and_reason(

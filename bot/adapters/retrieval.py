@@ -132,3 +132,7 @@ class KnowledgeRetriever:
             context=to_log_messages(context),
         )
         await asyncio.get_running_loop().run_in_executor(self.executor, add)
+
+    async def remove_curated(self, source_id: str) -> None:
+        remove = functools.partial(self.knowledge_base.remove_source, source_id)
+        await asyncio.get_running_loop().run_in_executor(self.executor, remove)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
-from bot.core.errors import ConversationHandedOff, InvalidMessage
+from bot.core.errors import ConversationHandedOff, InvalidMessage, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
 from bot.core.handoff_text import HandoffTextMatcher
 from bot.core.ports import (
@@ -488,6 +488,70 @@ class ConversationEngine:
             await self.curator.add_curated(correction.source_id, question, answer, context)
         await self.store.resolve_turn_flags(turn_id, FlagStatus.CORRECTED, created_by)
         return correction
+
+    async def edit_correction(
+        self,
+        correction_id: int,
+        answer: str,
+        *,
+        edited_by: str,
+        question: str | None = None,
+    ) -> Correction:
+        """Replace a correction's answer (and its question, when given) and serve the new
+        text from now on, in place of the old: still one curated answer.
+
+        Raises CorrectionNotFound, InvalidMessage (also when it was withdrawn).
+        """
+        current = await self.store.get_correction(correction_id)
+        if current.withdrawn:
+            raise InvalidMessage("the correction was withdrawn; make a new one instead")
+        answer = clean_text(answer, self.config.max_message_chars, what="answer")
+        if question is not None:
+            question = self.scrubber(
+                clean_text(question, self.config.max_message_chars, what="question")
+            )
+        question = question or current.question
+        context = await self._context_of(current, question)
+        correction = await self.store.edit_correction(
+            correction_id, question, answer, edited_by=edited_by
+        )
+        if self.curator is not None:  # the same source id: the old entry is replaced
+            await self.curator.add_curated(correction.source_id, question, answer, context)
+            # A withdrawal that ran between the store's edit and this must still win.
+            if (await self.store.get_correction(correction_id)).withdrawn:
+                await self.curator.remove_curated(correction.source_id)
+        return correction
+
+    async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
+        """Stop serving a correction and stop learning from it: retrieval drops its curated
+        answer at once, and the retraining jobs no longer read it. The record stays, marked
+        withdrawn, for the review log. Withdrawing again changes nothing.
+
+        Raises CorrectionNotFound.
+        """
+        correction = await self.store.get_correction(correction_id)
+        # Retrieval first: if that fails the operator sees an error and tries again, and
+        # meanwhile nothing claims the answer is gone while customers still get it.
+        if self.curator is not None:
+            await self.curator.remove_curated(correction.source_id)
+        return await self.store.withdraw_correction(correction_id, withdrawn_by=withdrawn_by)
+
+    async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
+        """Corrections newest first, withdrawn ones included."""
+        return await self.store.list_corrections(limit, offset)
+
+    async def _context_of(self, correction: Correction, question: str) -> tuple[Message, ...]:
+        """The conversation before the question, as :meth:`correct` searched it: only
+        when the question is still the customer's own message of the corrected turn."""
+        if correction.turn_id is None:
+            return ()
+        try:
+            turn = await self.store.get_turn(correction.turn_id)
+            asked, context = await self._question_answered_by(turn)
+        except (TurnNotFound, InvalidMessage):
+            return ()
+        # correct() stored the turn's text cleaned and scrubbed: compare it the same way.
+        return context if self.scrubber(asked.strip()) == question else ()
 
     async def _question_answered_by(self, turn: Turn) -> tuple[str, tuple[Message, ...]]:
         """The customer message a bot turn answered, and the history before that message."""

@@ -17,6 +17,10 @@ class FlagNotFound(SupportbotError):
     pass
 
 
+class CorrectionNotFound(SupportbotError):
+    pass
+
+
 class InvalidMessage(SupportbotError):
     """Empty, oversized or otherwise unusable customer input; the text says why."""
 

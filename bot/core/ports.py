@@ -42,6 +42,10 @@ class AnswerCurator(Protocol):
         logs; an answer with the same ``source_id`` is replaced."""
         ...
 
+    async def remove_curated(self, source_id: str) -> None:
+        """Stop serving the answer with ``source_id`` at once; nothing when there is none."""
+        ...
+
 
 @runtime_checkable
 class Versioned(Protocol):
@@ -128,6 +132,26 @@ class ConversationStore(Protocol):
         self, question: str, answer: str, *, created_by: str, turn_id: str | None = None
     ) -> Correction:
         """Raises TurnNotFound when ``turn_id`` is given and unknown."""
+        ...
+
+    async def get_correction(self, correction_id: int) -> Correction:
+        """Raises CorrectionNotFound."""
+        ...
+
+    async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
+        """Newest first, withdrawn ones included."""
+        ...
+
+    async def edit_correction(
+        self, correction_id: int, question: str, answer: str, *, edited_by: str
+    ) -> Correction:
+        """Replace the question and answer of a correction not withdrawn; the correction as
+        it is now. Raises CorrectionNotFound, InvalidMessage when it is withdrawn."""
+        ...
+
+    async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
+        """Mark the correction withdrawn (once: a second call keeps the first's who and
+        when); the correction as it is now. Raises CorrectionNotFound."""
         ...
 
     async def counts(self) -> StoreCounts: ...

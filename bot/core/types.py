@@ -151,6 +151,14 @@ class Correction:
     created_by: str
     created_at: float
     turn_id: str | None = None  # the bot turn it corrects, if any
+    edited_by: str | None = None  # who last changed its question or answer, and when
+    edited_at: float | None = None
+    withdrawn_by: str | None = None  # withdrawn: no longer served nor learned from
+    withdrawn_at: float | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ class StoreCounts:
     replies_by_outcome: dict[str, int]
     ratings_by_value: dict[str, int]
     open_flags_by_reason: dict[str, int]
-    corrections: int
+    corrections: int  # served: withdrawn ones are not counted
 
 
 @dataclass(frozen=True)

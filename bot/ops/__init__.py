@@ -2,8 +2,9 @@
 
 Operators log in (accounts from ``supportbot operators add``), work through the queue of
 flagged replies, read a conversation with each reply's sources and confidence, approve,
-correct, reject or resolve a hand-off, and watch the metrics. It is an adapter like the
-web API: it calls the engine (``correct``, ``hand_back``, ``add_agent_turn``) and the
+correct, reject or resolve a hand-off, edit or withdraw a curated answer, and watch the
+metrics. It is an adapter like the web API: it calls the engine (``correct``,
+``edit_correction``, ``withdraw_correction``, ``hand_back``, ``add_agent_turn``) and the
 store, and maps domain errors to pages; it never imports torch.
 """
 
@@ -20,12 +21,13 @@ from aiohttp import web
 
 from bot.core.errors import (
     ConversationNotFound,
+    CorrectionNotFound,
     FlagNotFound,
     InvalidMessage,
     StorageUnavailable,
     TurnNotFound,
 )
-from bot.ops import actions, auth, metrics, views
+from bot.ops import actions, auth, curated, metrics, views
 from bot.ops.auth import OpsError, is_api
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
@@ -112,6 +114,12 @@ def build_dashboard(config: OpsConfig) -> web.Application:
             web.post("/turns/{turn_id}/correct", actions.correct, name="turn_correct"),
             web.post("/turns/{turn_id}/reject", actions.reject, name="turn_reject"),
             web.post("/turns/{turn_id}/resolve", actions.resolve_handoff, name="turn_resolve"),
+            web.get("/curated", curated.curated_list, name="curated"),
+            web.get("/curated/{correction_id}", curated.curated_edit_page, name="curated_edit"),
+            web.post("/curated/{correction_id}/edit", curated.edit, name="curated_save"),
+            web.post(
+                "/curated/{correction_id}/withdraw", curated.withdraw, name="curated_withdraw"
+            ),
             web.get("/metrics", metrics.metrics_page, name="metrics"),
             web.get("/api/metrics", metrics.metrics_json, name="api_metrics"),
             web.static("/static", STATIC, name="static"),
@@ -159,7 +167,7 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     except OpsError as exc:
         return await _error(request, exc)
-    except (ConversationNotFound, TurnNotFound, FlagNotFound):
+    except (ConversationNotFound, TurnNotFound, FlagNotFound, CorrectionNotFound):
         return await _error(
             request, OpsError(404, "Not found", "There is no such conversation or reply.")
         )

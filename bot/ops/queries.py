@@ -117,6 +117,48 @@ def open_flag_count(conn: sqlite3.Connection) -> int:
     return int(count)
 
 
+# -- curated answers --------------------------------------------------------------------------
+CURATED_SHOWN = ("all", "served", "withdrawn")  # the curated page's filter
+
+
+@dataclass(frozen=True)
+class CuratedItem:
+    correction: Correction
+    conversation_id: str | None  # of the turn it corrected; None when it corrected none
+
+
+@dataclass(frozen=True)
+class CuratedPage:
+    items: list[CuratedItem]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+
+def curated_answers(
+    conn: sqlite3.Connection, shown: str = "all", *, page: int = 1, page_size: int = 25
+) -> CuratedPage:
+    """One page of corrections, newest first: ``shown`` is one of :data:`CURATED_SHOWN`."""
+    where = {
+        "all": "1 = 1",
+        "served": "k.withdrawn_at IS NULL",
+        "withdrawn": "k.withdrawn_at IS NOT NULL",
+    }[shown]
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM bot_corrections k WHERE {where}").fetchone()
+    rows = conn.execute(
+        "SELECT k.*, t.conversation_id FROM bot_corrections k"
+        " LEFT JOIN bot_turns t ON t.id = k.turn_id"
+        f" WHERE {where} ORDER BY k.created_at DESC, k.id DESC LIMIT ? OFFSET ?",
+        (page_size, (max(page, 1) - 1) * page_size),
+    ).fetchall()
+    items = [CuratedItem(correction_of(row), row["conversation_id"]) for row in rows]
+    return CuratedPage(items, int(total), max(page, 1), page_size)
+
+
 # -- one conversation -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConversationExtras:

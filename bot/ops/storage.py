@@ -15,7 +15,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -121,6 +121,9 @@ class ReviewAction(StrEnum):
     RESOLVE_HANDOFF = "resolve_handoff"
     HAND_BACK = "hand_back"
     REPLY = "reply"
+    # On a curated answer; the note is its source id, as for CORRECT.
+    EDIT_CORRECTION = "edit_correction"
+    WITHDRAW_CORRECTION = "withdraw_correction"
 
 
 @dataclass(frozen=True)
@@ -309,18 +312,32 @@ class DashboardStore:
             "SELECT * FROM ops_actions WHERE conversation_id = ? ORDER BY created_at, id",
             (conversation_id,),
         )
-        return [
-            LoggedAction(
-                row["id"],
-                row["operator"],
-                ReviewAction(row["action"]),
-                row["conversation_id"],
-                row["turn_id"],
-                row["note"],
-                row["created_at"],
-            )
-            for row in rows
-        ]
+        return [_logged_action(row) for row in rows]
+
+    def actions_on_corrections(self, source_ids: Sequence[str]) -> list[LoggedAction]:
+        """What was done to these curated answers (made, edited, withdrawn), oldest first."""
+        if not source_ids:
+            return []
+        marks = ", ".join("?" for _ in source_ids)
+        actions = (ReviewAction.CORRECT, ReviewAction.EDIT_CORRECTION)
+        rows = self._records.all(
+            f"SELECT * FROM ops_actions WHERE note IN ({marks})"
+            " AND action IN (?, ?, ?) ORDER BY created_at, id",
+            (*source_ids, *actions, ReviewAction.WITHDRAW_CORRECTION),
+        )
+        return [_logged_action(row) for row in rows]
+
+
+def _logged_action(row: Row) -> LoggedAction:
+    return LoggedAction(
+        row["id"],
+        row["operator"],
+        ReviewAction(row["action"]),
+        row["conversation_id"],
+        row["turn_id"],
+        row["note"],
+        row["created_at"],
+    )
 
 
 def _operator(row: Row) -> Operator:

@@ -20,7 +20,13 @@ from contextlib import AbstractAsyncContextManager
 
 from psycopg.rows import DictRow
 
-from bot.core.errors import ConversationNotFound, FlagNotFound, TurnNotFound
+from bot.core.errors import (
+    ConversationNotFound,
+    CorrectionNotFound,
+    FlagNotFound,
+    InvalidMessage,
+    TurnNotFound,
+)
 from bot.core.types import (
     Conversation,
     ConversationState,
@@ -271,15 +277,37 @@ class PostgresConversationStore:
             await conn.execute(_pg(Sql.SET_CORRECTION_SOURCE), (source_id, correction_id))
         return Correction(correction_id, source_id, question, answer, created_by, now, turn_id)
 
-    async def list_corrections(self, limit: int = 100) -> list[Correction]:
-        """Newest first."""
+    async def get_correction(self, correction_id: int) -> Correction:
         async with self._connection() as conn:
-            rows = await fetch_all(conn, _pg(Sql.CORRECTIONS), (limit,))
+            return correction_of(await _correction_row(conn, correction_id))
+
+    async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
+        """Newest first, withdrawn ones included."""
+        async with self._connection() as conn:
+            rows = await fetch_all(conn, _pg(Sql.CORRECTIONS), (limit, offset))
         return [correction_of(row) for row in rows]
+
+    async def edit_correction(
+        self, correction_id: int, question: str, answer: str, *, edited_by: str
+    ) -> Correction:
+        params = (question, answer, edited_by, self._clock(), correction_id)
+        async with self._connection(writes=True) as conn, conn.transaction():
+            cursor = await conn.execute(_pg(Sql.EDIT_CORRECTION), params)
+            if cursor.rowcount == 0:
+                await _correction_row(conn, correction_id)  # raises when there is none
+                raise InvalidMessage("the correction was withdrawn")
+            return correction_of(await _correction_row(conn, correction_id))
+
+    async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
+        async with self._connection(writes=True) as conn, conn.transaction():
+            await conn.execute(
+                _pg(Sql.WITHDRAW_CORRECTION), (withdrawn_by, self._clock(), correction_id)
+            )
+            return correction_of(await _correction_row(conn, correction_id))
 
     async def announce_curated(self, payload: str) -> None:
         """Tell every replica listening (:mod:`bot.replicas`) that a curated answer is
-        served; ``payload`` is ``"<replica> <source id>"``."""
+        served, replaced or withdrawn; ``payload`` is ``"<replica> <source id>"``."""
         async with self._connection() as conn:
             await conn.execute("SELECT pg_notify(%s, %s)", (CURATED_CHANNEL, payload))
 
@@ -310,6 +338,13 @@ async def _require_turn(conn: Connection, turn_id: str) -> DictRow:
     row = await fetch_one(conn, _pg(Sql.TURN_KEYS), (turn_id,))
     if row is None:
         raise TurnNotFound(turn_id)
+    return row
+
+
+async def _correction_row(conn: Connection, correction_id: int) -> DictRow:
+    row = await fetch_one(conn, _pg(Sql.CORRECTION), (correction_id,))
+    if row is None:
+        raise CorrectionNotFound(str(correction_id))
     return row
 
 

@@ -68,11 +68,18 @@ MIGRATIONS = [
         created_at DOUBLE PRECISION NOT NULL
     );
     """,
+    """
+    ALTER TABLE bot_corrections ADD COLUMN edited_by TEXT;
+    ALTER TABLE bot_corrections ADD COLUMN edited_at DOUBLE PRECISION;
+    ALTER TABLE bot_corrections ADD COLUMN withdrawn_by TEXT;
+    ALTER TABLE bot_corrections ADD COLUMN withdrawn_at DOUBLE PRECISION;
+    """,
 ]
 
 # Tables whose integer ids come from an identity sequence: (table, id column).
 SEQUENCES = [("bot_flags", "id"), ("bot_corrections", "id")]
 
-# Announced on this channel with a correction's source id once it is served (see
-# bot.replicas): the other replicas then add it to their in-memory search index.
+# Announced on this channel with a correction's source id once it is served, edited or
+# withdrawn (see bot.replicas): the other replicas then bring their in-memory search index
+# in line.
 CURATED_CHANNEL = "supportbot_curated"

@@ -100,8 +100,18 @@ class Sql:
         " VALUES (?, ?, ?, ?, ?)"
     )
     SET_CORRECTION_SOURCE = "UPDATE bot_corrections SET source_id = ? WHERE id = ?"
-    CORRECTIONS = "SELECT * FROM bot_corrections ORDER BY created_at DESC, id DESC LIMIT ?"
-    COUNT_CORRECTIONS = "SELECT COUNT(*) AS n FROM bot_corrections"
+    CORRECTION = "SELECT * FROM bot_corrections WHERE id = ?"
+    CORRECTIONS = "SELECT * FROM bot_corrections ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    # A withdrawn correction is history: it is neither edited nor withdrawn again.
+    EDIT_CORRECTION = (
+        "UPDATE bot_corrections SET question = ?, answer = ?, edited_by = ?, edited_at = ?"
+        " WHERE id = ? AND withdrawn_at IS NULL"
+    )
+    WITHDRAW_CORRECTION = (
+        "UPDATE bot_corrections SET withdrawn_by = ?, withdrawn_at = ?"
+        " WHERE id = ? AND withdrawn_at IS NULL"
+    )
+    COUNT_CORRECTIONS = "SELECT COUNT(*) AS n FROM bot_corrections WHERE withdrawn_at IS NULL"
 
 
 def flags_query(
@@ -290,6 +300,10 @@ def correction_of(row: Row) -> Correction:
         created_by=row["created_by"],
         created_at=row["created_at"],
         turn_id=row["turn_id"],
+        edited_by=row["edited_by"],
+        edited_at=row["edited_at"],
+        withdrawn_by=row["withdrawn_by"],
+        withdrawn_at=row["withdrawn_at"],
     )
 
 

@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from bot.core.errors import ConversationNotFound, FlagNotFound, TurnNotFound
+from bot.core.errors import (
+    ConversationNotFound,
+    CorrectionNotFound,
+    FlagNotFound,
+    InvalidMessage,
+    TurnNotFound,
+)
 from bot.core.types import (
     Conversation,
     ConversationState,
@@ -291,11 +297,39 @@ class SqliteConversationStore:
 
         return await self._run(work)
 
-    async def list_corrections(self, limit: int = 100) -> list[Correction]:
-        """Newest first."""
+    async def get_correction(self, correction_id: int) -> Correction:
+        def work(conn: sqlite3.Connection) -> Correction:
+            return correction_of(_correction_row(conn, correction_id))
+
+        return await self._run(work)
+
+    async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
+        """Newest first, withdrawn ones included."""
 
         def work(conn: sqlite3.Connection) -> list[Correction]:
-            return [correction_of(row) for row in conn.execute(Sql.CORRECTIONS, (limit,))]
+            rows = conn.execute(Sql.CORRECTIONS, (limit, offset))
+            return [correction_of(row) for row in rows]
+
+        return await self._run(work)
+
+    async def edit_correction(
+        self, correction_id: int, question: str, answer: str, *, edited_by: str
+    ) -> Correction:
+        def work(conn: sqlite3.Connection) -> Correction:
+            with transaction(conn):
+                params = (question, answer, edited_by, self._clock(), correction_id)
+                if conn.execute(Sql.EDIT_CORRECTION, params).rowcount == 0:
+                    _correction_row(conn, correction_id)  # raises when there is none
+                    raise InvalidMessage("the correction was withdrawn")
+                return correction_of(_correction_row(conn, correction_id))
+
+        return await self._run(work)
+
+    async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
+        def work(conn: sqlite3.Connection) -> Correction:
+            with transaction(conn):
+                conn.execute(Sql.WITHDRAW_CORRECTION, (withdrawn_by, self._clock(), correction_id))
+                return correction_of(_correction_row(conn, correction_id))
 
         return await self._run(work)
 
@@ -323,6 +357,13 @@ def _require_turn(conn: sqlite3.Connection, turn_id: str) -> sqlite3.Row:
     row: sqlite3.Row | None = conn.execute(Sql.TURN_KEYS, (turn_id,)).fetchone()
     if row is None:
         raise TurnNotFound(turn_id)
+    return row
+
+
+def _correction_row(conn: sqlite3.Connection, correction_id: int) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(Sql.CORRECTION, (correction_id,)).fetchone()
+    if row is None:
+        raise CorrectionNotFound(str(correction_id))
     return row
 
 

@@ -63,4 +63,11 @@ MIGRATIONS = [
         created_at REAL NOT NULL
     );
     """,
+    # Corrections can be edited and withdrawn (issue 18): who did it and when.
+    """
+    ALTER TABLE bot_corrections ADD COLUMN edited_by TEXT;
+    ALTER TABLE bot_corrections ADD COLUMN edited_at REAL;
+    ALTER TABLE bot_corrections ADD COLUMN withdrawn_by TEXT;
+    ALTER TABLE bot_corrections ADD COLUMN withdrawn_at REAL;
+    """,
 ]
