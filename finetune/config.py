@@ -18,8 +18,9 @@ class GeneratorConfig(BaseModel):
 
     base_model: str | None = Field(
         None,
-        description="Hugging Face model id or local path of a causal LM. None: bootstrap a "
-        "small GPT from the ingested logs (offline).",
+        description="A causal LM: Hugging Face model id, local folder, .gguf file, or the "
+        "short name of a packaged model ('smollm2-135m-instruct'); a .gguf is converted once "
+        "into the home. None: bootstrap a small GPT from the ingested logs (offline).",
     )
     # LoRA
     lora_r: int = Field(16, ge=1, le=512)

@@ -1,6 +1,7 @@
 """Loading base models and attaching LoRA adapters.
 
-A base is a Hugging Face causal LM given by id or local path, or a folder written by the
+A base is a Hugging Face causal LM given by id or local path, a short name or ``.gguf`` file
+(converted once into the home, see :mod:`finetune.base_models`), or a folder written by the
 offline bootstrap (recognised by its ``bootstrap.json``). LoRA targets follow peft's
 per-architecture defaults unless configured; a bootstrapped base, trained from scratch
 and tiny, adapts every linear layer because attention alone learns too little.
@@ -19,6 +20,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from finetune.base_models import BaseModelError, resolve_base
 from finetune.config import GeneratorConfig
 
 log = logging.getLogger(__name__)
@@ -31,10 +33,6 @@ _ALL_LINEAR_BY_ARCH = {
 }
 
 
-class BaseModelError(RuntimeError):
-    """The configured base model cannot be loaded (missing, unreadable or not a causal LM)."""
-
-
 @dataclass
 class LoadedModel:
     """A model with its tokenizer and where it came from."""
@@ -45,12 +43,17 @@ class LoadedModel:
     bootstrapped: bool
 
 
-def load_base(source: str | Path, *, device: str = "cpu") -> LoadedModel:
-    """Load a causal LM and its tokenizer by Hugging Face id or local folder, in eval mode.
+def load_base(
+    source: str | Path, *, device: str = "cpu", base_root: Path | None = None
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer, in eval mode, by Hugging Face id, local folder,
+    short name of a packaged model or ``.gguf`` path; a ``.gguf`` is read from its folder
+    converted once under ``base_root`` (the home's base-model folder), which it needs.
 
-    Raises BaseModelError when it cannot be loaded (offline and not cached, wrong folder).
+    Raises BaseModelError when it cannot be loaded (offline and not cached, wrong folder,
+    missing file or package).
     """
-    ref = str(source)
+    ref = resolve_base(source, base_root=base_root)
     try:
         tokenizer: Any = AutoTokenizer.from_pretrained(ref)
         model: Any = AutoModelForCausalLM.from_pretrained(ref, dtype=torch.float32)

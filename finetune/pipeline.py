@@ -285,7 +285,7 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     if live is None or base_record is None:
         if config.base_model is None:
             raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
-        loaded = load_base(config.base_model, device=config.device)
+        loaded = load_base(config.base_model, device=config.device, base_root=paths.base_models)
         return ReplyGenerator.from_config(loaded, config)
     loaded, serving = load_registered_adapter(live, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
@@ -310,7 +310,7 @@ def load_registered_adapter(
         base_record = registry.base(adapter.base_id)
     finally:
         registry.close()
-    loaded = load_base(base_record.model_ref, device=config.device)
+    loaded = load_base(base_record.model_ref, device=config.device, base_root=paths.base_models)
     loaded.model = load_adapter(loaded, adapter.folder, merge=merge)
     with open(adapter.folder / "generator_config.json", encoding="utf-8") as fh:
         trained: dict[str, Any] = json.load(fh)
@@ -364,7 +364,9 @@ def _base_model(
     from finetune.prompting import PromptFormat
 
     if config.base_model is not None:
-        loaded = load_base(config.base_model, device=config.device)
+        # A short name or .gguf is recorded as named, like a hub id; loading it again
+        # (serving, retraining) finds its converted folder under paths.base_models.
+        loaded = load_base(config.base_model, device=config.device, base_root=paths.base_models)
         record = registry.register_base(
             Path(config.base_model), source="pretrained", model_ref=config.base_model
         )

@@ -434,7 +434,9 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
             from peft import PeftModel
 
             base_record = registry.base(job.live.base_id)
-            base = load_base(base_record.model_ref, device=config.device)
+            base = load_base(
+                base_record.model_ref, device=config.device, base_root=paths.base_models
+            )
             # Warm start: the live adapter's weights (and its LoRA shape) train on.
             model = PeftModel.from_pretrained(base.model, str(job.live.folder), is_trainable=True)
         else:

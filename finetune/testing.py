@@ -8,6 +8,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.records import Conversation, LogMessage, RetrievedExchange, query_text
@@ -187,6 +188,83 @@ def tiny_model(architecture: str, vocab_size: int, *, seed: int = 0, context: in
     model: Any = AutoModelForCausalLM.from_config(configs[architecture]())  # type: ignore[no-untyped-call]
     model.eval()
     return model
+
+
+# Llama's Hugging Face layer names and llama.cpp's.
+_GGUF_LLAMA_LAYER = {
+    "input_layernorm": "attn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "post_attention_layernorm": "ffn_norm",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+
+
+def write_tiny_gguf(model: Any, tokenizer: Any, path: Path) -> Path:
+    """Write a Llama ``model`` (float32) and its byte-level BPE ``tokenizer`` (with its chat
+    template) as a GGUF file the way llama.cpp's converter lays them out, so that
+    transformers reads back the same model; return ``path``."""
+    import json
+
+    import gguf
+    import numpy as np
+
+    config = model.config
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+    writer.add_rope_freq_base(float(config.rope_parameters["rope_theta"]))
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(config.vocab_size)
+
+    tokens = sorted(tokenizer.get_vocab(), key=tokenizer.get_vocab().get)
+    special = set(tokenizer.all_special_tokens)
+    merges = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["merges"]
+    writer.add_tokenizer_model("gpt2")  # llama.cpp's name for byte-level BPE
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t in special else 1 for t in tokens])  # 3: control token
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    writer.add_bos_token_id(tokenizer.bos_token_id)
+    writer.add_eos_token_id(tokenizer.eos_token_id)
+    writer.add_pad_token_id(tokenizer.pad_token_id)
+    writer.add_add_bos_token(False)
+    if tokenizer.chat_template:
+        writer.add_chat_template(tokenizer.chat_template)
+
+    weights = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    writer.add_tensor("token_embd.weight", weights["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", weights["model.norm.weight"])
+    if not config.tie_word_embeddings:
+        writer.add_tensor("output.weight", weights["lm_head.weight"])
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    for i in range(config.num_hidden_layers):
+        for hf_name, gguf_name in _GGUF_LLAMA_LAYER.items():
+            tensor = weights[f"model.layers.{i}.{hf_name}.weight"]
+            # llama.cpp interleaves the rotary halves of q and k per head; transformers
+            # undoes it on load, so it must be done here for the weights to round-trip.
+            if gguf_name in ("attn_q", "attn_k"):
+                n = heads if gguf_name == "attn_q" else kv_heads
+                # (out, in) -> (heads, 2, out/heads/2, in) -> swap the middle two -> (out, in)
+                tensor = (
+                    tensor.reshape(n, 2, tensor.shape[0] // n // 2, *tensor.shape[1:])
+                    .swapaxes(1, 2)
+                    .reshape(tensor.shape)
+                )
+            writer.add_tensor(f"blk.{i}.{gguf_name}.weight", np.ascontiguousarray(tensor))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
 
 
 def tiny_live_loader(
