@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from bot.adapters.scrubbing import PersonalDataScrubber
 from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever
 from bot.ops import mount_dashboard
 from bot.settings import Settings
@@ -424,18 +425,28 @@ async def _engine_ctx(
     generator = app[GENERATOR]
     if generator is None:
         log.info("no generator: replies copy the best retrieved answer")
+    scrubber = pii_scrubber(settings, app[RETRIEVAL_EXECUTOR])
+    warming = None
+    if isinstance(scrubber, PersonalDataScrubber):
+        # In the background: start-up does not wait the seconds spaCy takes to load, and
+        # the first message waits only for what is left.
+        warming = asyncio.get_running_loop().run_in_executor(app[RETRIEVAL_EXECUTOR], scrubber.warm)
     app[ENGINE] = ConversationEngine(
         retriever,
         generator,
         app[STORE],
         config,
-        pii_scrubber(settings),
+        scrubber,
         curator=curator,
         # The model's trained "I can't answer this" sentence hands the conversation off.
         generator_handoff_reply=settings.generator.handoff_reply,
         flag_gate=_flag_budget(app, app[STORE]),
     )
     yield
+    if warming is not None and not warming.done():
+        warming.cancel()
+    elif warming is not None and warming.exception() is not None:
+        log.error("the name recogniser did not load: %s", warming.exception())
 
 
 def _flag_budget(app: web.Application, store: ConversationStore) -> FlagBudget:
@@ -454,13 +465,15 @@ def _flag_budget(app: web.Application, store: ConversationStore) -> FlagBudget:
     )
 
 
-def pii_scrubber(settings: Settings) -> Callable[[str], str]:
+def pii_scrubber(
+    settings: Settings, executor: ThreadPoolExecutor
+) -> PersonalDataScrubber | Callable[[str], str]:
     """What the engine applies to customer text before storing or searching it."""
     if not settings.retrieval.scrub_pii:
         return lambda text: text
-    from retrieval.pii import scrub
+    from bot.components import known_names_path, name_finder
 
-    return lambda text: scrub(text).text
+    return PersonalDataScrubber(name_finder(settings), executor, known_names_path(settings))
 
 
 async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from retrieval.knowledge import KnowledgeBase, SyncReport
 from retrieval.names import NameFinder, people_in_metadata, without_people
 from retrieval.parsers import ParseOptions, read_logs
-from retrieval.pii import scrub_batch
+from retrieval.pii import mask_references, references_in, scrub_batch
 from retrieval.records import Conversation, LogMessage, ParseIssue
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class IngestReport:
 def scrub_conversations(
     conversations: Sequence[Conversation], counts: Counter[str], names: NameFinder | None = None
 ) -> list[Conversation]:
-    """Copies of ``conversations`` with personal data replaced in every message; counts
+    """Copies of ``conversations`` with personal data replaced in every message, and the
+    customer's own references (order numbers...) replaced in the agents' replies; counts
     are added. The names the conversations' metadata give, and those the rules find in
     greetings, sign-offs and introductions anywhere in the batch, are learned by ``names``
     first, so an agent greeted by name in one message is found in running text in another;
@@ -76,11 +77,19 @@ def scrub_conversations(
     results = iter(scrub_batch(texts, names))
     scrubbed = []
     for conversation in conversations:
+        # An agent echoing the customer's order number would hand it to the next customer
+        # a copied reply goes to.
+        references = references_in(m.text for m in conversation.messages if m.role == "customer")
         messages = []
         for message in conversation.messages:
             result = next(results)
             counts.update(result.counts)
-            messages.append(LogMessage(message.role, result.text))
+            text = result.text
+            if message.role == "agent":
+                masked = mask_references(text, references)
+                counts["reference"] += masked != text
+                text = masked
+            messages.append(LogMessage(message.role, text))
         scrubbed.append(
             Conversation(
                 id=conversation.id,

@@ -21,6 +21,7 @@ Greeting and sign-off names are dropped, so a reply still reads naturally ("Hi J
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -180,6 +181,10 @@ class NameLexicon:
         return folded in self.given or folded in self.surnames
 
 
+# Cached per process, like the pipeline below: both are read-only once loaded, and a second
+# server or job in the same process (tests, a bulk answer) shares them instead of loading
+# tens of megabytes again.
+@functools.cache
 def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
     """Given names and surnames of Faker's 80-odd locales, and the English words of the
     spaCy pipeline's lemmatizer tables (WordNet's vocabulary)."""
@@ -505,6 +510,7 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
     return "".join(pieces), len(spans)
 
 
+@functools.cache
 def spacy_person_recognizer(
     pipeline: str = SPACY_PIPELINE,
 ) -> Recognizer:
@@ -523,11 +529,16 @@ def spacy_person_recognizer(
         ) from exc
     log.info("loaded the name recogniser (spaCy %s)", pipeline)
 
+    # spaCy does not promise that one pipeline may run in several threads at once; a call
+    # takes a few milliseconds, so the server's workers take turns.
+    lock = threading.Lock()
+
     def recognize(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return [
-            [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"]
-            for doc in nlp.pipe(texts, batch_size=64)
-        ]
+        with lock:
+            return [
+                [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"]
+                for doc in nlp.pipe(texts, batch_size=64)
+            ]
 
     return recognize
 

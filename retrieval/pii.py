@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from retrieval.names import NameFinder, scrub_spans
@@ -67,6 +67,34 @@ def scrub_batch(texts: Sequence[str], names: NameFinder | None = None) -> list[S
         text, counts["name"] = scrub_spans(text, spans)
         results.append(ScrubResult(text, counts))
     return results
+
+
+# --- a customer's references ----------------------------------------------------------
+
+REFERENCE_PLACEHOLDER = "[REFERENCE]"
+# Order, ticket, tracking and account numbers: a token with at least three digits, and
+# either a letter or a joiner ("JO-482913", "1Z999AA10123456784") or five digits or more.
+_REFERENCE = re.compile(
+    r"(?<![\w-])#?(?=[A-Za-z0-9-]*[0-9][A-Za-z0-9-]*[0-9][A-Za-z0-9-]*[0-9])"
+    r"(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[0-9]{5,})(?![\w-])"
+)
+
+
+def references_in(texts: Iterable[str]) -> set[str]:
+    """The order, ticket and account numbers a customer wrote in ``texts``."""
+    return {m.group().lstrip("#") for text in texts for m in _REFERENCE.finditer(text)}
+
+
+def mask_references(text: str, references: Collection[str]) -> str:
+    """``text`` with each of ``references`` replaced by ``[REFERENCE]``: what an agent or
+    operator wrote to one customer about that customer's order must not reach another."""
+    if not references:
+        return text
+
+    def masked(match: re.Match[str]) -> str:
+        return REFERENCE_PLACEHOLDER if match.group().lstrip("#") in references else match.group()
+
+    return _REFERENCE.sub(masked, text)
 
 
 # --- email ------------------------------------------------------------------------------

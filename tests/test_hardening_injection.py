@@ -173,7 +173,7 @@ async def run_attempt(
             *(t for s in request.evidence for t in (s.customer_text, s.agent_reply)),
         )
     ]
-    everything = [reply["reply"], *streamed, *(s.get("question", "") for s in reply["sources"])]
+    everything = [reply["reply"], *streamed, *(s.get("excerpt", "") for s in reply["sources"])]
     leaked = [s for s in SECRETS if any(s in text for text in everything + shown)]
 
     # 2. Every fact sent (streamed or final) is backed by the business's evidence; what the

@@ -360,8 +360,10 @@ from bot.settings import load_settings
 from tests.fakes import FakeRetriever
 
 async def main():
+    # Names found by the rules alone: spaCy's recogniser is a model too (thinc imports torch).
     settings = load_settings(home={str(tmp_path / "home")!r}, generator=dict(
-        backend="openai", endpoint="http://127.0.0.1:9/v1", remote_model="m"))
+        backend="openai", endpoint="http://127.0.0.1:9/v1", remote_model="m"),
+        retrieval=dict(name_recognizer="rules"))
     async with started(create_app(settings, retriever=FakeRetriever(answers=[]))) as app:
         assert isinstance(app[GENERATOR], InferenceServerGenerator)
     assert "torch" not in sys.modules, "torch imported"

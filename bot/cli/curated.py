@@ -169,7 +169,12 @@ async def _run_with_engine(
                 curator, lambda source_id: store.announce_curated(f"cli {source_id}")
             )
         engine = ConversationEngine(
-            retriever, None, store, settings.engine, pii_scrubber(settings), curator=curator
+            retriever,
+            None,
+            store,
+            settings.engine,
+            pii_scrubber(settings, executor),
+            curator=curator,
         )
         return await work(engine)
     finally:

@@ -124,14 +124,13 @@ async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) ->
     """Answers (JSON records) or, for a question that failed, the reason as a string."""
     import asyncio
 
-    from bot.app import SETTINGS, STORE, pii_scrubber
+    from bot.app import STORE
     from bot.core.errors import SupportbotError
     from bot.core.types import IncomingMessage
     from bot.web import ENGINE
     from bot.web.payloads import reply_json
 
     engine, store = web_app[ENGINE], web_app[STORE]
-    scrub = pii_scrubber(web_app[SETTINGS])
     gate = asyncio.Semaphore(concurrency)
 
     async def one(question: Any) -> Any:
@@ -139,7 +138,11 @@ async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) ->
             conversation = await engine.start_conversation("bulk")
             for message in question.context:
                 role = "customer" if message.role == "customer" else "agent"
-                text = scrub(message.text) if role == "customer" else message.text
+                text = (
+                    await engine.scrubber.scrub(message.text)
+                    if role == "customer"
+                    else message.text
+                )
                 await store.add_turn(conversation.id, role, text)
             try:
                 reply = await engine.reply(IncomingMessage(conversation.id, question.customer_text))

@@ -28,6 +28,7 @@ from bot.core.ports import (
     FlagGate,
     Generator,
     Retriever,
+    Scrubber,
     Versioned,
 )
 from bot.core.types import (
@@ -49,6 +50,7 @@ from bot.core.types import (
     Source,
     Turn,
 )
+from retrieval.pii import mask_references, references_in
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +103,10 @@ class ConversationEngine:
     """Answers customer messages through the ports; safe to share between tasks.
 
     ``scrubber`` removes personal data from customer text before it is stored or
-    searched. ``curator`` (usually the retriever's adapter) makes operator corrections
-    searchable at once; without one, :meth:`correct` only records them.
+    searched, and names from operators' corrections (a plain function is applied to both).
+    ``curator`` (usually the retriever's adapter) makes operator corrections searchable at
+    once; without one, :meth:`correct` only records them. A correction never carries the
+    corrected customer's order numbers or names to the next customers.
     ``generator_handoff_reply`` is the sentence the generator was trained to answer when
     its evidence backs no answer: a generated reply that is that sentence hands off.
     ``flag_gate`` may refuse flags beyond an adapter's caps; without one every flag is kept.
@@ -114,7 +118,7 @@ class ConversationEngine:
         generator: Generator | None,
         store: ConversationStore,
         config: EngineConfig,
-        scrubber: Callable[[str], str],
+        scrubber: Scrubber | Callable[[str], str],
         *,
         curator: AnswerCurator | None = None,
         generator_handoff_reply: str | None = None,
@@ -125,7 +129,7 @@ class ConversationEngine:
         self.generator = generator
         self.store = store
         self.config = config
-        self.scrubber = scrubber
+        self.scrubber: Scrubber = _PlainScrubber(scrubber) if callable(scrubber) else scrubber
         self.curator = curator
         self._handoff_matcher = (
             HandoffTextMatcher(generator_handoff_reply) if generator_handoff_reply else None
@@ -173,7 +177,7 @@ class ConversationEngine:
         started = self._clock()
         text = clean_text(msg.text, self.config.max_message_chars)
         conversation = await self.store.get_conversation(msg.conversation_id)
-        scrubbed = self.scrubber(text)
+        scrubbed = await self.scrubber.scrub(text)
         if conversation.state is ConversationState.HUMAN:
             await self.store.add_turn(conversation.id, "customer", scrubbed)
             raise ConversationHandedOff(
@@ -404,7 +408,7 @@ class ConversationEngine:
             raise InvalidMessage("only the bot's replies can be rated")
         comment = None
         if rating.comment is not None and rating.comment.strip():
-            comment = self.scrubber(
+            comment = await self.scrubber.scrub(
                 clean_text(rating.comment, self.config.max_message_chars, what="comment")
             )
         await self.store.add_rating(replace(rating, comment=comment))
@@ -474,9 +478,14 @@ class ConversationEngine:
         context: tuple[Message, ...] = ()
         if question is None:
             question, context = await self._question_answered_by(turn)
-        question = self.scrubber(
+        question = await self.scrubber.scrub(
             clean_text(question, self.config.max_message_chars, what="question")
         )
+        # The correction answers the next customers: nothing of this customer may go with it.
+        references = await self._customer_references(turn.conversation_id)
+        answer = mask_references(await self.scrubber.scrub_names(answer), references)
+        question = mask_references(question, references)
+        context = tuple(Message(m.role, mask_references(m.text, references)) for m in context)
         correction = await self.store.add_correction(
             question, answer, created_by=created_by, turn_id=turn_id
         )
@@ -505,13 +514,23 @@ class ConversationEngine:
         current = await self.store.get_correction(correction_id)
         if current.withdrawn:
             raise InvalidMessage("the correction was withdrawn; make a new one instead")
-        answer = clean_text(answer, self.config.max_message_chars, what="answer")
+        answer = await self.scrubber.scrub_names(
+            clean_text(answer, self.config.max_message_chars, what="answer")
+        )
         if question is not None:
-            question = self.scrubber(
+            question = await self.scrubber.scrub(
                 clean_text(question, self.config.max_message_chars, what="question")
             )
         question = question or current.question
         context = await self._context_of(current, question)
+        if current.turn_id is not None:
+            try:
+                turn = await self.store.get_turn(current.turn_id)
+                references = await self._customer_references(turn.conversation_id)
+            except TurnNotFound:
+                references = set()
+            answer = mask_references(answer, references)
+            question = mask_references(question, references)
         correction = await self.store.edit_correction(
             correction_id, question, answer, edited_by=edited_by
         )
@@ -551,7 +570,15 @@ class ConversationEngine:
         except (TurnNotFound, InvalidMessage):
             return ()
         # correct() stored the turn's text cleaned and scrubbed: compare it the same way.
-        return context if self.scrubber(asked.strip()) == question else ()
+        references = await self._customer_references(turn.conversation_id)
+        if mask_references(await self.scrubber.scrub(asked.strip()), references) != question:
+            return ()
+        return tuple(Message(m.role, mask_references(m.text, references)) for m in context)
+
+    async def _customer_references(self, conversation_id: str) -> set[str]:
+        """The order, ticket and account numbers the customer wrote in the conversation."""
+        turns = await self.store.list_turns(conversation_id)
+        return references_in(t.text for t in turns if t.role == "customer")
 
     async def _question_answered_by(self, turn: Turn) -> tuple[str, tuple[Message, ...]]:
         """The customer message a bot turn answered, and the history before that message."""
@@ -565,6 +592,19 @@ class ConversationEngine:
         limit = self.config.max_history_messages
         context = [Message(t.role, t.text) for t in earlier[: asked[-1]]]
         return earlier[asked[-1]].text, tuple(context[-limit:] if limit else ())
+
+
+class _PlainScrubber:
+    """A plain function as the :class:`Scrubber` port (tests, scrubbing turned off)."""
+
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        self._scrub = scrub
+
+    async def scrub(self, text: str) -> str:
+        return self._scrub(text)
+
+    async def scrub_names(self, text: str) -> str:
+        return self._scrub(text)
 
 
 def _copy(sources: Sequence[Source]) -> _Draft:

@@ -26,6 +26,19 @@ from bot.core.types import (
 )
 
 
+class Scrubber(Protocol):
+    """Removes personal data from text before it is stored, searched or shown to others."""
+
+    async def scrub(self, text: str) -> str:
+        """``text`` without e-mails, phone, card and account numbers or people's names."""
+        ...
+
+    async def scrub_names(self, text: str) -> str:
+        """``text`` without people's names only: an operator's answer may rightly hold the
+        shop's own phone number or address."""
+        ...
+
+
 class Retriever(Protocol):
     async def retrieve(
         self, history: Sequence[Message], customer_text: str, k: int

@@ -296,7 +296,7 @@
           item.appendChild(h("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, shortLink(link)));
         });
       } else {
-        item.textContent = source.question || (source.kind === "curated" ? "Answer from our help team" : "A similar past question");
+        item.textContent = source.excerpt || (source.kind === "curated" ? "Answer from our help team" : "A past answer from our team");
       }
       list.appendChild(item);
     });

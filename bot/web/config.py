@@ -102,8 +102,8 @@ class WebConfig(BaseModel):
     )
     expose_source_text: bool = Field(
         True,
-        description="Send the matched past question with each source; off sends only ids, "
-        "kinds, scores and links.",
+        description="Send the start of each source's answer (the business's words, never a "
+        "past customer's); off sends only ids, kinds, scores and links.",
     )
     retrieval_workers: int = Field(
         2, ge=1, le=64, description="Threads searching the knowledge base (bounded pool)."

@@ -68,10 +68,11 @@ _SCHEMAS: dict[str, Any] = {
             "kind": {"type": "string", "enum": ["log", "curated"]},
             "score": {"type": "number"},
             "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
-            "question": {
+            "excerpt": {
                 "type": "string",
-                "description": "The past question matched (absent when the server is "
-                "configured not to expose source text).",
+                "description": "The start of the business's answer (absent when the server "
+                "is configured not to expose source text). A past customer's question is "
+                "never sent.",
             },
         },
     },

@@ -16,7 +16,10 @@ _JSON_TYPES = ("application/json",)
 _URL = re.compile(r"https?://[^\s<>\"'`{}|\\^\[\]]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)"
 MAX_COMMENT_CHARS = 2000
-_QUESTION_CHARS = 200
+_EXCERPT_CHARS = 160
+_GREETING_LINE = re.compile(
+    r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^.!?]{0,40}[,!.:]?$", re.I
+)
 
 
 async def read_json_object(request: web.Request, *, required: bool = True) -> dict[str, Any]:
@@ -90,6 +93,9 @@ def links_in(text: str) -> list[str]:
 
 
 def source_json(source: Source, *, with_text: bool) -> dict[str, Any]:
+    """What a customer may see of a source: its links and, ``with_text``, the start of the
+    business's answer. Never the past customer's question: it is another customer's words
+    (their names, order numbers, what they bought), however well scrubbed."""
     data: dict[str, Any] = {
         "source_id": source.source_id,
         "kind": source.kind,
@@ -97,11 +103,23 @@ def source_json(source: Source, *, with_text: bool) -> dict[str, Any]:
         "links": links_in(source.agent_reply),
     }
     if with_text:
-        question = " ".join(source.customer_text.split())
-        if len(question) > _QUESTION_CHARS:
-            question = question[: _QUESTION_CHARS - 1] + "…"
-        data["question"] = question
+        excerpt = answer_excerpt(source.agent_reply)
+        if excerpt:
+            data["excerpt"] = excerpt
     return data
+
+
+def answer_excerpt(reply: str) -> str:
+    """The start of an answer without its greeting line, on one line, at most
+    ``_EXCERPT_CHARS`` long (cut at a word, with an ellipsis)."""
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    if len(lines) > 1 and _GREETING_LINE.match(lines[0]):
+        lines = lines[1:]
+    text = " ".join(" ".join(lines).split())
+    if len(text) <= _EXCERPT_CHARS:
+        return text
+    cut = text[: _EXCERPT_CHARS - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
 
 
 def reply_json(reply: Reply, *, with_source_text: bool = True) -> dict[str, Any]:
