@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,12 @@ def _ner_only(finder: NameFinder) -> NameFinder:
     recognizer = finder._load_recognizer()
 
     class NerOnly(NameFinder):
-        def _rule_spans(self, text: str, lexicon: NameLexicon | None = None) -> list[NameSpan]:
+        def _rule_spans(
+            self,
+            text: str,
+            lexicon: NameLexicon | None = None,
+            persons: Sequence[tuple[int, int]] = (),
+        ) -> list[NameSpan]:
             return []
 
     return NerOnly(recognizer=recognizer)

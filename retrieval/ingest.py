@@ -74,7 +74,8 @@ def scrub_conversations(
     if names is not None:
         names.learn(n for c in conversations for n in people_in_metadata(c.metadata))
         names.learn_from(texts)
-    results = iter(scrub_batch(texts, names))
+    staff = [m.role == "agent" for c in conversations for m in c.messages]
+    results = iter(scrub_batch(texts, names, staff=staff))
     scrubbed = []
     for conversation in conversations:
         # An agent echoing the customer's order number would hand it to the next customer

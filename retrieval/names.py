@@ -48,16 +48,30 @@ _WORD = (
     r"(?:\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}][\p{L}\p{M}]*+(?:['’-]\p{L}[\p{L}\p{M}]*+)*+"
     r"|\p{Lu}\.)"
 )
-_NAME = rf"{_WORD}(?:[ \t]+{_WORD}){{0,2}}"
+# Surname particles ("Van der Berg", "de la Cruz", "bin Rashid") join the words of a name.
+_PARTICLES = (
+    r"(?:(?i:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|ter|ten|dos|das)[ \t]+)"
+)
+_NAME = rf"{_WORD}(?:[ \t]+{_PARTICLES}{{0,2}}{_WORD}){{0,2}}"
+# Two people signing or named together: "Dawn & Frank", "Mark and June".
+_NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
 # The end of a name: punctuation, a line break, the end, or a following word in lower case.
 _END = r"(?=[ \t]*(?:[,!.:;?…—–)\n]|-\s|$))"
 
 _GREETING = regex.compile(
-    rf"(?m)^[ \t]*+(?P<lead>(?i:hi|hello|hey|hiya|heya|dear|greetings|good[ \t]+(?:morning|"
+    rf"(?m)^[ \t]*+(?P<lead>(?i:hi|hello|hey|hiya|heya|yo|dear|greetings|good[ \t]+(?:morning|"
     rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
-    rf"(?:[ \t]+back)?)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAME}){_END}"
+    rf"(?:[ \t]+back)?)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAMES}){_END}"
 )
+# "Grace, hi —": the name first.
+_GREETING_AFTER = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?i:hi|hello|hey|good[ \t]+(?:morning|"
+    rf"afternoon|evening))\b"
+)
+# What may follow a signing name: its team or company ("— Freya, Customer Relations",
+# "– Rosa at PetNest", "Naledi (Deliveries)").
+_TEAM_TAIL = r"(?:[ \t]*+(?:,|\bat\b|\||[—–])[ \t]*+[^\n]{1,60}+|[ \t]*+\([^)\n]{1,40}+\))?"
 # A closing formula alone on its line, then the name alone on the next one (or two) lines.
 _CLOSING = (
     r"(?i:best(?:[ \t]+(?:regards|wishes))?|all[ \t]+the[ \t]+best|kind(?:est)?[ \t]+regards|"
@@ -65,39 +79,102 @@ _CLOSING = (
     r"a[ \t]+lot))?|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much))?|cheers|sincerely|"
     r"yours(?:[ \t]+(?:sincerely|truly))?|warmly|take[ \t]+care|talk[ \t]+soon|"
     r"have[ \t]+a[ \t]+(?:great|good|nice)[ \t]+(?:day|one|weekend)|"
-    r"with[ \t]+thanks|respectfully|thx|ta|best,?[ \t]+wishes)"
+    r"with[ \t]+thanks|respectfully|thx|ty|ta|best,?[ \t]+wishes|appreciate[ \t]+it|"
+    r"much[ \t]+appreciated|thanks[ \t]+for[ \t]+[^\n.!?]{1,40}|love|xx?x?|"
+    r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?)"
 )
 _SIGNOFF_LINE = regex.compile(
-    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]?[ \t]*+\n"
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
     # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
-    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAME})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
+    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
 )
 # "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
 _SIGNOFF_INLINE = regex.compile(
-    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+,?[ \t]*+(?P<name>{_NAME})"
-    r"[ \t]*+[.!]?[ \t]*+$"
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+(?P<name>{_NAMES})"
+    rf"{_TEAM_TAIL}[ \t]*+[.!]*+[ \t]*+$"
 )
 # "Tomás | Juniper Outfitters" or "Keiko — Acme Support" on one of the last lines.
 _SIGNATURE_LINE = regex.compile(
     rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+(?:[—–|]|-[ \t])[^\n]*+$(?=(?:\n[^\n]*+){{0,2}}\Z)"
 )
 # A name alone on the last line of a message of several lines: a signature.
-_LAST_LINE = regex.compile(rf"(?<=\n)[ \t]*+(?P<name>{_NAME})[ \t]*+\Z")
-# "- Marcus" or "— Anna-Lena" alone on the last line.
-_DASH_SIGNATURE = regex.compile(rf"(?m)^[ \t]*+[-–—~][ \t]*+(?P<name>{_NAME})[ \t]*+\Z")
+_LAST_LINE = regex.compile(
+    rf"(?<=\n)[ \t]*+(?P<name>{_NAMES})[ \t]*+(?:\n[ \t]*+(?i:sent[ \t]+from[ \t]+my)[^\n]*+)?\Z"
+)
+# "- Marcus" or "— Anna-Lena" alone on the last line, or after the last sentence ("...
+# Take care! – Olu"), maybe with the team: "— Freya, Customer Relations", "– Rosa at PetNest",
+# "Naledi (Deliveries)".
+_DASH_SIGNATURE = regex.compile(
+    rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
+    r"[ \t]*+\Z"
+)
+# The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
+# Support Team".
+_TRAILING_NAME = regex.compile(
+    rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})(?:[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+)?"
+    r"[ \t]*+\Z"
+)
 _INTRODUCTION = regex.compile(
     rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
-    rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bcall[ \t]+me|\bsigned[ \t]*+,?|"
-    rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|\bspoke[ \t]+(?:to|with)|"
-    rf"\bspeaking[ \t]+(?:to|with)|\btalked[ \t]+(?:to|with)|\bchatted[ \t]+with|\bask(?:ed)?"
-    rf"[ \t]+for|\bask|\bhanded[ \t]+(?:it[ \t]+)?to|\bcalled|\bemailed|\bcontact|"
-    rf"\bmy[ \t]+(?:wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|"
-    rf"dad|brother|sister|boss|manager|neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|"
-    rf"roommate|flatmate|team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|"
-    rf"grandmother|grandfather|cousin|landlord|landlady|coworker|co-worker)|"
+    rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
+    rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
+    rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
+    rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
+    rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
+    rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
+    rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
+    rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
     rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
     rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
-    rf"[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAME})"
+    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
+)
+# A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
+# named Vusi", "her name was Destiny", "Previous agent (Moana)".
+_ROLES = (
+    r"driver|courier|rider|delivery[ \t]+(?:guy|man|woman|person)|postman|postwoman|"
+    r"tech|technician|engineer|installer|fitter|plumber|electrician|mechanic|agent|rep|"
+    r"representative|adviser|advisor|consultant|specialist|lady|man|guy|woman|girl|gentleman|"
+    r"nurse|doctor|dr|vet|dentist|therapist|coach|trainer|instructor|teacher|tutor|guide|"
+    r"leader|coordinator|co-ordinator|manager|supervisor|adjuster|assessor|inspector|officer|"
+    r"receptionist|concierge|host|hostess|housekeeper|cleaner|porter|chef|waiter|waitress|"
+    r"pilot|steward|stewardess|policyholder|account[ \t]+holder|cardholder|customer|client|"
+    r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
+    r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody"
+)
+_ROLE_NAMED = regex.compile(
+    # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
+    rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
+    rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
+    rf"[ \t]*+[,(]?[ \t]*+(?P<name>{_TITLE}?{_NAMES})"
+)
+# Weaker places, where a company or a place stands as often as a person ("a text from
+# Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
+_MENTION = regex.compile(
+    rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|\btalked[ \t]+(?:to|with)|"
+    rf"\bchatted[ \t]+with|\bask(?:ed)?[ \t]+for|\bask(?:ed)?|\bhanded[ \t]+(?:it[ \t]+)?to|"
+    rf"\bcalled|\bemailed|\bcontact|\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|"
+    rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
+    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
+    rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
+    rf"\bthanks[ \t]+to|\bwith[ \t]+the[ \t]+help[ \t]+of|"
+    rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
+    rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|\bcheck[ \t]+with|"
+    rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to|\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to)"
+    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
+)
+# "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
+_REPORTED = regex.compile(
+    rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))(?P<name>{_NAMES})[ \t]++"
+    r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
+    r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
+    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled)\b)"
+)
+# "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
+_TEAM_MEMBER = regex.compile(
+    rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
+    r"(?:[\p{L}-]++[ \t]++){0,2}?(?i:team|department|dept|desk|billing|accounts|dispatch|"
+    r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
+    r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk)\b"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
 _SELF_NAMED = regex.compile(
@@ -106,14 +183,16 @@ _SELF_NAMED = regex.compile(
 )
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
 _LOWER_INTRODUCTION = regex.compile(
-    r"(?i:\bmy[ \t]+name[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
+    r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
 # a given name and no English word, which only the lexicon can tell.
 _LOWER_NAMED = regex.compile(
-    r"(?i:\b(?:hi|hey|hello|hiya|thanks|thx|ty|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|its|"
-    r"it['’]s|call[ \t]+me|my[ \t]+name[ \t]+is|name['’]?s))[ \t]*+,?[ \t]*+"
+    r"(?i:\b(?:hi|hey|hello|hiya|yo|thanks|thx|ty|cheers|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|"
+    r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+)\b"
+    r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
+    r"[ \t]*+,?[ \t]*+"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
     r"(?![\p{L}\p{M}])"
 )
@@ -143,11 +222,22 @@ _ORGANISATION_WORDS = frozenset(
     """
     team support care service services customer customers department desk help center centre
     inc ltd llc gmbh co company corp corporation store shop outfitters group staff crew
-    operations warehouse billing sales returns shipping logistics the
+    operations warehouse billing sales returns shipping logistics the council office city
+    bank post mail university school college hospital clinic hotel airport airlines airline
+    agency bureau authority ministry club association foundation trust holdings
+    international solutions systems technologies procurement accounts payable
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
+# Of those, the words that are nobody's name even where a name should stand.
+_NEVER_NAMES = frozenset(
+    """
+    there all everyone everybody team folks guys gals people support sir madam customer
+    customers again both you it this that he she they we us i me my your our their his her
+    its the a an and or but so thanks thank please regards best cheers sincerely warmly
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
 
 SpanKind = Literal["greeting", "signoff", "mention"]
 Recognizer = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
@@ -167,14 +257,40 @@ class NameLexicon:
     given: frozenset[str]
     surnames: frozenset[str]
     english: frozenset[str]
+    # English verbs, adjectives and adverbs: "mark", "bill", "frank" are words first; a
+    # given name that is only a noun in WordNet ("sam", "lucas") is a name first.
+    common: frozenset[str] = frozenset()
+
+    def is_name_first(self, word: str) -> bool:
+        """Whether a word typed in lower case is more likely the given name than a word."""
+        folded = word.casefold()
+        return folded in self.given and folded not in self.common and folded not in NOT_NAMES
+
+    def is_english(self, word: str) -> bool:
+        """Whether the word, or its singular ("Accounts", "Bookings"), is an English word."""
+        folded = word.casefold()
+        return folded in self.english or (
+            folded.endswith("s") and (folded[:-1] in self.english or folded[:-2] in self.english)
+        )
+
+    def is_plain_word(self, word: str) -> bool:
+        """Whether the word is a verb, adjective or adverb, the plural of an English word,
+        or a word no name is made of: a word first, whatever else it may be."""
+        folded = word.casefold()
+        return (
+            folded in self.common
+            or folded in NOT_NAMES
+            or (folded.endswith("s") and self.is_english(folded) and folded not in self.english)
+            or (not self.common and folded in self.english)
+        )
 
     def is_given_name(self, word: str) -> bool:
         folded = word.casefold()
-        return folded in self.given and folded not in self.english
+        return folded in self.given and not self.is_english(folded)
 
     def is_surname(self, word: str) -> bool:
         folded = word.casefold()
-        return folded in self.surnames and folded not in self.english
+        return folded in self.surnames and not self.is_english(folded)
 
     def is_name_word(self, word: str) -> bool:
         folded = word.casefold()
@@ -212,8 +328,11 @@ def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
     package = importlib.import_module(pipeline)
     folder = next(Path(package.__file__ or "").parent.glob("*/lemmatizer/lookups"))
     lemma_index = Lookups().from_disk(folder).get_table("lemma_index")
-    english = {w for _, words in lemma_index.items() for w in words if w.isalpha()}
-    return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english))
+    # One table per part of speech; the nouns' is by far the largest.
+    tables = sorted((list(words) for _, words in lemma_index.items()), key=len)
+    english = {w for words in tables for w in words if w.isalpha()}
+    common = {w for words in tables[:-1] for w in words if w.isalpha()}
+    return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english), frozenset(common))
 
 
 @dataclass(frozen=True)
@@ -284,23 +403,30 @@ class NameFinder:
         return len(new)
 
     # -- finding -----------------------------------------------------------------------------
-    def find(self, text: str) -> list[NameSpan]:
-        """The names in ``text``, sorted, not overlapping."""
-        return self.find_batch([text])[0]
+    def find(self, text: str, *, staff: bool = False) -> list[NameSpan]:
+        """The names in ``text``, sorted, not overlapping. ``staff``: the text was written
+        by the business's people (an operator's correction, an agent's reply), whose
+        greetings and sign-offs hold a name whatever its words: "Best,\nObadiah"."""
+        return self.find_batch([text], staff=staff)[0]
 
-    def find_batch(self, texts: Sequence[str]) -> list[list[NameSpan]]:
-        """:meth:`find` for many texts; the recogniser runs over them as one batch."""
-        recognized = self._recognize(texts)
+    def find_batch(
+        self, texts: Sequence[str], *, staff: bool | Sequence[bool] = False
+    ) -> list[list[NameSpan]]:
+        """:meth:`find` for many texts (``staff`` for all, or one flag per text); the
+        recogniser runs over them as one batch."""
+        persons = self._persons(texts)
         lexicon = self._lexicon_loaded()
-        return [
-            _merge(
-                self._rule_spans(text, lexicon)
+        by_staff = [staff] * len(texts) if isinstance(staff, bool) else list(staff)
+        found = []
+        for text, raw, written_by_staff in zip(texts, persons, by_staff, strict=True):
+            spans = _merge(
+                self._rule_spans(text, lexicon, raw, staff=written_by_staff)
                 + self._known_spans(text)
                 + (_lexicon_spans(text, lexicon, self._keep) if lexicon else [])
-                + found
+                + self._plausible_persons(text, raw, lexicon)
             )
-            for text, found in zip(texts, recognized, strict=True)
-        ]
+            found.append(_merge(spans + _elsewhere_in(text, spans)))
+        return found
 
     def learn_from(self, texts: Sequence[str]) -> int:
         """Learn the names that the rules find in greetings, sign-offs and introductions of
@@ -316,27 +442,65 @@ class NameFinder:
                 in_place.update(_NAME_WORD.findall(text[span.start : span.end]))
         return self.learn(w for w, n in in_place.items() if 2 * n > everywhere[w])
 
-    def _rule_spans(self, text: str, lexicon: NameLexicon | None = None) -> list[NameSpan]:
+    def _rule_spans(
+        self,
+        text: str,
+        lexicon: NameLexicon | None = None,
+        persons: Sequence[tuple[int, int]] = (),
+        *,
+        staff: bool = False,
+    ) -> list[NameSpan]:
+        """Names in the places the rules know; ``persons`` are the recogniser's spans,
+        which back a run found in a weak place."""
         spans: list[NameSpan] = []
         for pattern, kind in _RULES:
-            for match in pattern.finditer(text):
+            weak = pattern in _WEAK
+            # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
+            for match in pattern.finditer(text, overlapped=True):
                 start, end = match.span("name")
                 name = text[start:end]
                 stripped = name.lstrip(" \t-–—~")
                 start += len(name) - len(stripped)
-                start, end = self._trim(text, start, end, keep_title=kind != "mention")
-                if start < end and (lexicon is None or _may_name(text[start:end], lexicon)):
+                start, end = self._trim(
+                    text, start, end, keep_title=kind != "mention", lexicon=lexicon
+                )
+                if start >= end:
+                    continue
+                run = text[start:end]
+                # Without a lexicon nothing tells a person from a company: the place decides.
+                if (
+                    weak
+                    and lexicon is not None
+                    and not (
+                        any(s < end and start < e for s, e in persons)
+                        or any(w in self._known for w in _NAME_WORD.findall(run))
+                        or _names_someone(run, lexicon)
+                    )
+                ):
+                    continue
+                if (
+                    lexicon is None
+                    or (staff and kind != "mention")
+                    or _may_name(run, lexicon)
+                    or any(s < end and start < e for s, e in persons)
+                ):
                     spans.append(NameSpan(start, end, kind))
         if lexicon is not None:
             for match in _LOWER_NAMED.finditer(text, overlapped=True):
                 name = match.group("name")
-                if name.casefold() not in NOT_NAMES and lexicon.is_given_name(name):
+                if lexicon.is_name_first(name):
                     start, end = match.span("name")
                     spans.append(NameSpan(start, end, "mention"))
         return spans
 
     def _trim(
-        self, text: str, start: int, end: int, *, keep_title: bool = False
+        self,
+        text: str,
+        start: int,
+        end: int,
+        *,
+        keep_title: bool = False,
+        lexicon: NameLexicon | None = None,
     ) -> tuple[int, int]:
         """The span cut at the first word that is no name, without a leading title unless
         ``keep_title`` (a greeting drops "Mr. Okafor" whole); empty when the run names an
@@ -351,7 +515,19 @@ class NameFinder:
             if not kept and bare in _TITLES:
                 title = title or word
                 continue
-            if bare in NOT_NAMES or bare in self._keep:
+            if (
+                bare in self._keep
+                or (
+                    bare in NOT_NAMES
+                    # In a name's place, "Will" or "June" written with a capital is the name.
+                    and not (
+                        lexicon is not None
+                        and bare in lexicon.given
+                        and bare not in _NEVER_NAMES
+                        and word.group()[:1].isupper()
+                    )
+                )
+            ):
                 break
             kept.append(word)
         if not kept:
@@ -370,21 +546,26 @@ class NameFinder:
             spans.append(NameSpan(match.start(), match.end(), "mention"))
         return spans
 
-    def _recognize(self, texts: Sequence[str]) -> list[list[NameSpan]]:
+    def _persons(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """The recogniser's person spans of each text, as it gives them."""
         recognizer = self._load_recognizer()
         if recognizer is None:
             return [[] for _ in texts]
-        lexicon = self._lexicon_loaded()
-        found = recognizer(texts)
-        result = []
-        for text, spans in zip(texts, found, strict=True):
-            kept = []
-            for start, end in spans:
-                start, end = self._trim(text, start, end)
-                if start < end and self._plausible(text[start:end], lexicon):
-                    kept.append(NameSpan(start, end, "mention"))
-            result.append(kept)
-        return result
+        return recognizer(texts)
+
+    def _plausible_persons(
+        self, text: str, persons: Sequence[tuple[int, int]], lexicon: NameLexicon | None
+    ) -> list[NameSpan]:
+        kept = []
+        for start, end in persons:
+            start, end = self._trim(text, start, end)
+            if (
+                start < end
+                and self._plausible(text[start:end], lexicon)
+                and not _place_or_product(text, start, end, lexicon)
+            ):
+                kept.append(NameSpan(start, end, "mention"))
+        return kept
 
     def _plausible(self, name: str, lexicon: NameLexicon | None) -> bool:
         """Whether a run the recogniser calls a person can be one. The small English model
@@ -394,6 +575,10 @@ class NameFinder:
         words = [w.strip(".,'’") for w in name.split()]
         if any(w in self._known for w in words):
             return True
+        if lexicon is not None and 2 * sum(
+            lexicon.is_english(w) and not lexicon.is_name_word(w) for w in words
+        ) > len(words):
+            return False  # "Storm Grey Terra Trail Runners": a product
         if lexicon is None:
             return not all(w.casefold() in NOT_NAMES for w in words)
         return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
@@ -415,10 +600,10 @@ class NameFinder:
         return self._recognizer
 
     # -- scrubbing ---------------------------------------------------------------------------
-    def scrub(self, text: str) -> tuple[str, int]:
+    def scrub(self, text: str, *, staff: bool = False) -> tuple[str, int]:
         """``text`` with its names dropped (greetings, sign-offs) or replaced by
-        :data:`PLACEHOLDER`, and how many were."""
-        return scrub_spans(text, self.find(text))
+        :data:`PLACEHOLDER`, and how many were; ``staff`` as for :meth:`find`."""
+        return scrub_spans(text, self.find(text, staff=staff))
 
     def scrub_batch(self, texts: Sequence[str]) -> list[tuple[str, int]]:
         return [
@@ -551,10 +736,20 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_LAST_LINE, "signoff"),
     (_SIGNATURE_LINE, "signoff"),
     (_INTRODUCTION, "mention"),
-    (_SELF_NAMED, "mention"),
     (_LOWER_INTRODUCTION, "mention"),
     (_TITLED, "mention"),
+    (_GREETING_AFTER, "mention"),
+    (_SELF_NAMED, "mention"),
+    (_MENTION, "mention"),
+    (_ROLE_NAMED, "mention"),
+    (_TRAILING_NAME, "signoff"),
+    (_REPORTED, "mention"),
+    (_TEAM_MEMBER, "mention"),
 )
+# Places that companies, products and places fill as often as people: a run found there is
+# a name only when the lexicon knows a word of it as a given name that is no English word,
+# the names known from the logs hold it, or the recogniser calls it a person too.
+_WEAK = frozenset({_GREETING_AFTER, _SELF_NAMED, _MENTION, _REPORTED, _TEAM_MEMBER, _TRAILING_NAME})
 
 
 _NAME_WORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
@@ -594,12 +789,80 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             j = i
             while j + 1 < len(words) and (flags[j + 1] or _surname_like(words[j + 1][2], lexicon)):
                 j += 1
-            spans.append(NameSpan(words[i][0], words[j][1], "mention"))
+            if not _place_or_product(text, words[i][0], words[j][1], lexicon):
+                spans.append(NameSpan(words[i][0], words[j][1], "mention"))
             i = j + 1
     return spans
 
 
 _POSSESSIVE = regex.compile(r"['’]s?$")
+
+
+# What the recogniser takes for a person after these is a place: "in Chelsea", "São Paulo",
+# "the Isle of Skye".
+_PLACE_BEFORE = regex.compile(
+    r"(?:\b(?i:in|at|near|around|outside|via)|\bS(?:ão|an|anta|aint|t\.?)|\bIsle[ \t]+of|"
+    r"\bLake|\bMount|\bFort|\bPort)[ \t]+\Z"
+)
+
+
+_PLACE_AFTER = regex.compile(
+    r"[ \t]++(?i:branch|store|shop|hotel|station|road|street|st\b|avenue|lane|square|airport|"
+    r"office|depot|warehouse|centre|center|mall|park|bridge|harbour|harbor|court|house|"
+    r"building|tower|line|bank|clubs?|university|college|school|hospital)\b"
+)
+
+
+def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | None) -> bool:
+    """Whether a run that the recogniser or the lexicon alone takes for a name stands where
+    places and products do: after "in", "São", "Isle of"; inside a word ("20000mAh Power");
+    or before capitalised English words, as in a product's name ("Terra Trail Runners")."""
+    if start and text[start - 1].isalnum():
+        return True
+    # Part of a code ("JO-690778") or an acronym ("UPS"): no name.
+    if regex.match(r"[\p{L}\p{N}_]|[-/.][\p{L}\p{N}]", text[end : end + 2]):
+        return True
+    if text[start:end].isupper():
+        return True
+    # "in Chelsea", "the Hilton", but "in June Ellison's name": a place is one word.
+    one_word = not regex.search(r"[ \t]", text[start:end])
+    if one_word and (
+        _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
+    ):
+        return True
+    if _PLACE_AFTER.match(text, end):
+        return True
+    after = regex.match(rf"[ \t]+({_WORD})", text[end : end + 40])
+    if lexicon is None or after is None:
+        return False
+    word = after.group(1)
+    return lexicon.is_english(word) and not lexicon.is_name_word(word)
+
+
+def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
+    """The words of the names found, wherever else the text writes them: "Sophie Lambert
+    ... Sofia Lambert", "gave it to Bill, but I don't know any Bill". A word next to such a
+    word, written with a capital, goes with it ("Sofia")."""
+    words = {
+        w
+        for span in spans
+        for w in _NAME_WORD.findall(text[span.start : span.end])
+        if len(w) > 2 and w.casefold() not in _TITLES and w.casefold() not in _NEVER_NAMES
+    }
+    if not words:
+        return []
+    alternatives = "|".join(regex.escape(w) for w in sorted(words, key=len, reverse=True))
+    pattern = regex.compile(
+        rf"(?P<before>{_WORD}[ \t]+)?(?<![\p{{L}}\p{{M}}])(?:{alternatives})(?![\p{{L}}\p{{M}}])"
+    )
+    found = []
+    for match in pattern.finditer(text):
+        start = match.start()
+        before = match.group("before")
+        if before and (_sentence_initial(text, start) or before.strip().casefold() in NOT_NAMES):
+            start += len(before)  # "Hi Julia": the greeting stays
+        found.append(NameSpan(start, match.end(), "mention"))
+    return found
 
 
 def _surname_like(word: str, lexicon: NameLexicon) -> bool:
@@ -613,10 +876,20 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
 
 
 def _may_name(run: str, lexicon: NameLexicon) -> bool:
-    """Whether a run in a name's place can be a name: not when every word is an English
-    word that is nobody's name ("Thanks,\nAccounts Payable", "Best,\nSent from ...")."""
-    words = [w.strip(".,'’") for w in run.split()]
-    return any(w.casefold() not in lexicon.english or lexicon.is_name_word(w) for w in words)
+    """Whether a run in a name's place can be a name by its words alone: a given name or
+    surname, or a word that is no English word. Not "Thanks,\nQuality Assurance" nor
+    "hey Seriously,"; a name that is also an English word ("Obadiah" is a book of the
+    Bible) needs the recogniser's word as well."""
+    return any(
+        lexicon.is_name_word(w) or not lexicon.is_english(w) for w in _NAME_WORD.findall(run)
+    )
+
+
+def _names_someone(run: str, lexicon: NameLexicon) -> bool:
+    """Whether a word of the run is a given name that is a name first ("Maria", not
+    "Dawn"), or a surname that is no English word."""
+    words = _NAME_WORD.findall(run)
+    return any(lexicon.is_name_first(w) or lexicon.is_surname(w) for w in words)
 
 
 def _is_learnable(word: str) -> bool:

@@ -51,8 +51,12 @@ def scrub(text: str, names: NameFinder | None = None) -> ScrubResult:
     return scrub_batch([text], names)[0]
 
 
-def scrub_batch(texts: Sequence[str], names: NameFinder | None = None) -> list[ScrubResult]:
-    """:func:`scrub` for many texts; a name recogniser runs over them as one batch."""
+def scrub_batch(
+    texts: Sequence[str], names: NameFinder | None = None, *, staff: Sequence[bool] | None = None
+) -> list[ScrubResult]:
+    """:func:`scrub` for many texts; a name recogniser runs over them as one batch.
+    ``staff`` flags the texts the business's people wrote (agents' replies): their
+    greetings and sign-offs are taken for names whatever their words."""
     partial = []
     for text in texts:
         counts = dict.fromkeys(KINDS, 0)
@@ -61,9 +65,8 @@ def scrub_batch(texts: Sequence[str], names: NameFinder | None = None) -> list[S
         partial.append((text, counts))
     finder = names or _RULES_ONLY
     results = []
-    for (text, counts), spans in zip(
-        partial, finder.find_batch([t for t, _ in partial]), strict=True
-    ):
+    found = finder.find_batch([t for t, _ in partial], staff=staff or False)
+    for (text, counts), spans in zip(partial, found, strict=True):
         text, counts["name"] = scrub_spans(text, spans)
         results.append(ScrubResult(text, counts))
     return results

@@ -54,7 +54,8 @@ class PersonalDataScrubber:
         self._follow_known_names()
         if self.names is None:
             return text
-        return self.names.scrub(text)[0]
+        # Names only are scrubbed from what the business's people wrote.
+        return self.names.scrub(text, staff=True)[0]
 
     def _follow_known_names(self) -> None:
         now = time.monotonic()
