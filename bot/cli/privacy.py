@@ -87,9 +87,11 @@ def _report(knowledge: KnowledgeRescrub, store: StoreRescrub, rescrubber: Rescru
     ]
     sync = knowledge.sync
     if sync is not None and sync.version is not None:
+        # Rows replaced are dropped from the live index when sync_index loads it, so its
+        # removed count is no news here: what was added (and embedded) is.
         published = "published" if sync.added or sync.removed or sync.rebuilt else "unchanged"
         lines.append(
             f"index: version {sync.version.id} {published} ({sync.version.entry_count} entries,"
-            f" {sync.added} added, {sync.removed} removed, {sync.embedded} embedded)"
+            f" {sync.added} added, {sync.embedded} embedded)"
         )
     return lines
