@@ -219,8 +219,6 @@ class KnowledgeStore:
         A conversation whose content was seen before adds nothing; one whose id exists with
         other content (the log grew) replaces its entries.
         """
-        from retrieval.entries import entries_of
-
         result = AddResult()
         now = time.time()
         db = self._records
@@ -244,23 +242,62 @@ class KnowledgeStore:
                     result.conversations_updated += 1
                 else:
                     result.conversations_added += 1
-                db.run(
-                    "INSERT INTO log_conversations"
-                    " (id, content_hash, source, messages, metadata, ingested_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        conversation.id,
-                        digest,
-                        conversation.source,
-                        _messages_json(conversation.messages),
-                        json.dumps(dict(conversation.metadata), ensure_ascii=False, default=str),
-                        now,
-                    ),
-                )
-                for entry in entries_of(conversation):
-                    self._insert_entry(entry, now)
-                    result.entries_added += 1
+                result.entries_added += self._insert_conversation(conversation, digest, now)
         return result
+
+    def replace_conversations(self, conversations: Sequence[Conversation]) -> int:
+        """Store rewritten versions of stored conversations (re-scrubbed) in one
+        transaction: each one's live entries are marked deleted and rebuilt from the new
+        text, or only its metadata is updated when the text is the same. A conversation
+        whose new text is already stored under another id is dropped with its entries, as
+        ingest would have skipped it; returns how many were."""
+        now = time.time()
+        db = self._records
+        dropped = 0
+        with db.transaction():
+            for conversation in conversations:
+                digest = conversation.content_hash()
+                metadata = json.dumps(dict(conversation.metadata), ensure_ascii=False, default=str)
+                if db.run(
+                    "UPDATE log_conversations SET metadata = ? WHERE id = ? AND content_hash = ?",
+                    (metadata, conversation.id, digest),
+                ):
+                    continue
+                db.run(
+                    "UPDATE entries SET deleted_at = ? WHERE conversation_id = ?"
+                    " AND kind = 'log' AND deleted_at IS NULL",
+                    (now, conversation.id),
+                )
+                db.run("DELETE FROM log_conversations WHERE id = ?", (conversation.id,))
+                if db.one(
+                    "SELECT 1 AS seen FROM log_conversations WHERE content_hash = ?", (digest,)
+                ):
+                    dropped += 1
+                    continue
+                self._insert_conversation(conversation, digest, now)
+        return dropped
+
+    def _insert_conversation(self, conversation: Conversation, digest: str, now: float) -> int:
+        """Insert the conversation and its entries; return how many entries."""
+        from retrieval.entries import entries_of
+
+        self._records.run(
+            "INSERT INTO log_conversations"
+            " (id, content_hash, source, messages, metadata, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                conversation.id,
+                digest,
+                conversation.source,
+                _messages_json(conversation.messages),
+                json.dumps(dict(conversation.metadata), ensure_ascii=False, default=str),
+                now,
+            ),
+        )
+        entries = entries_of(conversation)
+        for entry in entries:
+            self._insert_entry(entry, now)
+        return len(entries)
 
     def add_entry(self, entry: ExchangeEntry) -> int:
         """Insert one entry (a curated answer); return its id. Replaces a live entry with
@@ -347,6 +384,28 @@ class KnowledgeStore:
             for row in self._records.all(f"SELECT * FROM entries WHERE id IN ({marks})", chunk):
                 found[int(row["id"])] = _stored_entry(row)
         return found
+
+    def entry_rows(self, after: int, limit: int) -> list[tuple[StoredEntry, bool]]:
+        """Up to ``limit`` entry rows with ids above ``after``, in id order, deleted ones
+        too (older index versions still hold them), each with whether it is live."""
+        rows = self._records.all(
+            "SELECT * FROM entries WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        )
+        return [(_stored_entry(row), row["deleted_at"] is None) for row in rows]
+
+    def rewrite_entries(self, rewritten: Sequence[tuple[int, ExchangeEntry]]) -> None:
+        """Replace the text of stored entry rows in place (re-scrubbed), in one transaction.
+
+        The hashes stay: they name the vectors and the answer classes that the index
+        versions holding these rows were built with, so those versions still serve them."""
+        with self._records.transaction():
+            self._records.run_many(
+                "UPDATE entries SET context = ?, customer_text = ?, agent_reply = ? WHERE id = ?",
+                [
+                    (_messages_json(e.context), e.customer_text, e.agent_reply, entry_id)
+                    for entry_id, e in rewritten
+                ],
+            )
 
     def embed_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """id -> (embed hash, text to embed) for the given entries."""

@@ -53,7 +53,9 @@ from bot.store.postgres_db import (
 from bot.store.postgres_schema import COMPONENT, CURATED_CHANNEL, MIGRATIONS
 from bot.store.sql import (
     COUNTED_GROUPS,
+    TEXT_COLUMNS,
     Sql,
+    StoredText,
     conversation_of,
     correction_of,
     correction_source_id,
@@ -64,6 +66,7 @@ from bot.store.sql import (
     postgres_params,
     rating_of,
     store_counts,
+    stored_text_of,
     turn_of,
 )
 
@@ -310,6 +313,24 @@ class PostgresConversationStore:
         served, replaced or withdrawn; ``payload`` is ``"<replica> <source id>"``."""
         async with self._connection() as conn:
             await conn.execute("SELECT pg_notify(%s, %s)", (CURATED_CHANNEL, payload))
+
+    # -- re-scrubbing (supportbot scrub) -----------------------------------------------------
+    async def read_texts(self, column: str, after: str | int, limit: int) -> list[StoredText]:
+        """Up to ``limit`` texts of :data:`bot.store.sql.TEXT_COLUMNS` ``column`` with keys
+        above ``after``, in key order."""
+        async with self._connection() as conn:
+            rows = await fetch_all(conn, _pg(TEXT_COLUMNS[column].select), (after, limit))
+        return [stored_text_of(row) for row in rows]
+
+    async def write_texts(self, column: str, changes: Sequence[tuple[StoredText, str]]) -> int:
+        """Replace each read text by its new text, in one transaction, where it was not
+        changed since it was read; return how many were replaced."""
+        sql = _pg(TEXT_COLUMNS[column].update)
+        replaced = 0
+        async with self._connection(writes=True) as conn, conn.transaction():
+            for old, new in changes:
+                replaced += (await conn.execute(sql, (new, old.key, old.text))).rowcount
+        return replaced
 
     # -- metrics -----------------------------------------------------------------------------
     async def counts(self) -> StoreCounts:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from bot.core.types import (
@@ -112,6 +113,73 @@ class Sql:
         " WHERE id = ? AND withdrawn_at IS NULL"
     )
     COUNT_CORRECTIONS = "SELECT COUNT(*) AS n FROM bot_corrections WHERE withdrawn_at IS NULL"
+
+
+@dataclass(frozen=True)
+class StoredText:
+    """One stored text the re-scrub job reads (``supportbot scrub``): its row's key, the
+    text, and the conversation it belongs to (None for a correction made without one)."""
+
+    key: str | int
+    text: str
+    conversation_id: str | None
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """A column of stored text, read a page at a time in key order and rewritten only
+    where it still holds what was read (an operator may edit it meanwhile)."""
+
+    select: str  # (key, text, conversation_id) rows: after a key, in key order, at most n
+    update: str  # parameters: the new text, the key, the text as it was read
+    first_key: str | int  # below every key
+
+
+def _text_column(
+    table: str, key: str, column: str, where: str, first_key: str | int, conversation: str
+) -> TextColumn:
+    return TextColumn(
+        select=f"SELECT {key} AS key, {column} AS text, {conversation} AS conversation_id"
+        f" FROM {table} WHERE {where} AND {key} > ? ORDER BY {key} LIMIT ?",
+        update=f"UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ?",
+        first_key=first_key,
+    )
+
+
+def _conversation_of_turn(table: str) -> str:
+    return f"(SELECT t.conversation_id FROM bot_turns t WHERE t.id = {table}.turn_id)"
+
+
+# Every column of the conversation store holding text that a customer, an operator or the
+# bot wrote, under the name the re-scrub job knows it by.
+TEXT_COLUMNS: dict[str, TextColumn] = {
+    "customer_turns": _text_column(
+        "bot_turns", "id", "text", "role = 'customer'", "", "conversation_id"
+    ),
+    "bot_turns": _text_column("bot_turns", "id", "text", "role = 'bot'", "", "conversation_id"),
+    "turn_sources": _text_column(
+        "bot_turns", "id", "sources", "sources <> '[]'", "", "conversation_id"
+    ),
+    "rating_comments": _text_column(
+        "bot_ratings",
+        "turn_id",
+        "comment",
+        "comment IS NOT NULL",
+        "",
+        _conversation_of_turn("bot_ratings"),
+    ),
+    "flag_details": _text_column("bot_flags", "id", "detail", "detail <> ''", 0, "conversation_id"),
+    "correction_questions": _text_column(
+        "bot_corrections", "id", "question", "1 = 1", 0, _conversation_of_turn("bot_corrections")
+    ),
+    "correction_answers": _text_column(
+        "bot_corrections", "id", "answer", "1 = 1", 0, _conversation_of_turn("bot_corrections")
+    ),
+}
+
+
+def stored_text_of(row: Row) -> StoredText:
+    return StoredText(row["key"], row["text"], row["conversation_id"])
 
 
 def flags_query(

@@ -38,7 +38,9 @@ from bot.core.types import (
 from bot.store.health import StorageHealth
 from bot.store.sql import (
     COUNTED_GROUPS,
+    TEXT_COLUMNS,
     Sql,
+    StoredText,
     conversation_of,
     correction_of,
     correction_source_id,
@@ -48,6 +50,7 @@ from bot.store.sql import (
     new_turn,
     rating_of,
     store_counts,
+    stored_text_of,
     turn_of,
 )
 from bot.store.sqlite_schema import COMPONENT, MIGRATIONS
@@ -330,6 +333,30 @@ class SqliteConversationStore:
             with transaction(conn):
                 conn.execute(Sql.WITHDRAW_CORRECTION, (withdrawn_by, self._clock(), correction_id))
                 return correction_of(_correction_row(conn, correction_id))
+
+        return await self._run(work)
+
+    # -- re-scrubbing (supportbot scrub) -----------------------------------------------------
+    async def read_texts(self, column: str, after: str | int, limit: int) -> list[StoredText]:
+        """Up to ``limit`` texts of :data:`bot.store.sql.TEXT_COLUMNS` ``column`` with keys
+        above ``after``, in key order."""
+        sql = TEXT_COLUMNS[column].select
+
+        def work(conn: sqlite3.Connection) -> list[StoredText]:
+            return [stored_text_of(row) for row in conn.execute(sql, (after, limit))]
+
+        return await self._run(work)
+
+    async def write_texts(self, column: str, changes: Sequence[tuple[StoredText, str]]) -> int:
+        """Replace each read text by its new text, in one transaction, where it was not
+        changed since it was read; return how many were replaced."""
+        sql = TEXT_COLUMNS[column].update
+
+        def work(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                return sum(
+                    conn.execute(sql, (new, old.key, old.text)).rowcount for old, new in changes
+                )
 
         return await self._run(work)
 
