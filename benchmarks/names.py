@@ -2,12 +2,18 @@
 
     python benchmarks/names.py            # prints a table, writes benchmarks/results/names.json
 
-``benchmarks/data/names_labelled.jsonl`` holds support messages with the people's names
-they contain (greetings, sign-offs, introductions, running text); every listed name must
-be scrubbed. ``benchmarks/data/non_names_labelled.jsonl`` holds messages with capitalised
-words that are no one's name (products, places, months, "Will it ...", team sign-offs);
-nothing in them may be scrubbed. The set was written apart from the detector, by someone
-who had not read it. Each way of finding names is measured alone and combined:
+Each labelled set is a pair of files under ``benchmarks/data/``: support messages with the
+people's names they contain (greetings, sign-offs, introductions, running text), every one
+of which must be scrubbed, and messages with capitalised words that are no one's name
+(products, places, months, "Will it ...", team sign-offs), where nothing may be scrubbed.
+Each set was written by someone who had read neither the detector nor the other sets:
+
+* ``first``: the rules were developed while reading its misses;
+* ``second``: measured once untouched (recall 0.825, 3.3% of non-name messages scrubbed),
+  then its misses were read too;
+* ``third``: never read while the detector was changed: the honest figure.
+
+Each way of finding names is measured alone and combined:
 
 * recall: the share of labelled names whose every character a found span covers;
 * names sentences over-scrubbed: sentences where a span covers a word of no labelled name;
@@ -22,7 +28,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +36,14 @@ import regex
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from retrieval.names import NameFinder, NameLexicon, NameSpan
+from retrieval.names import NameFinder, NameSpan
 
 DATA = Path(__file__).resolve().parent / "data"
+SETS = {
+    "first": ("names_labelled.jsonl", "non_names_labelled.jsonl"),
+    "second": ("heldout_names_labelled.jsonl", "heldout_non_names_labelled.jsonl"),
+    "third": ("final_names_labelled.jsonl", "final_non_names_labelled.jsonl"),
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 _CAPITALISED = regex.compile(r"\b\p{Lu}[\p{L}'’-]*")
 
@@ -111,35 +121,43 @@ def measure(finder: NameFinder, named: list[dict[str, Any]], plain: list[dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--show", type=int, default=15, help="missed names and false scrubs shown")
+    parser.add_argument(
+        "--show", type=int, default=0, help="missed names and false scrubs shown per set"
+    )
     args = parser.parse_args()
-    named, plain = load("names_labelled.jsonl"), load("non_names_labelled.jsonl")
     spacy_finder = NameFinder()
     spacy_finder.find("warm up: load the pipeline before timing")
     finders = {
         "rules": NameFinder(recognizer=None),
         "rules + name lexicon": NameFinder(recognizer=None, lexicon=spacy_finder._lexicon_loaded()),
         "spaCy NER alone": _ner_only(spacy_finder),
-        "rules + spaCy (product)": spacy_finder,
+        "rules + lexicon + spaCy (product)": spacy_finder,
     }
-    results = {label: measure(finder, named, plain) for label, finder in finders.items()}
-    print(f"{len(named)} sentences with names, {len(plain)} without\n")
+    results: dict[str, dict[str, Any]] = {}
     print(
-        "| detector | recall | named sentences over-scrubbed | non-name sentences scrubbed"
+        "| set | detector | recall | named messages over-scrubbed | non-name messages scrubbed"
         " | capitalised non-names scrubbed | ms/message |"
     )
-    print("|---|---|---|---|---|---|")
-    for label, r in results.items():
-        print(
-            f"| {label} | {r['recall']:.3f} | {r['named_sentences_over_scrubbed']:.3f}"
-            f" | {r['non_name_sentences_scrubbed']:.3f}"
-            f" | {r['capitalised_non_names_scrubbed']:.4f} | {r['ms_per_message']:.2f} |"
-        )
-    product = results["rules + spaCy (product)"]
-    print(f"\nmissed by the product ({len(product['missed_names'])}):")
-    print("  " + ", ".join(repr(n) for n in product["missed_names"][: args.show]))
-    print(f"false scrubs in non-name sentences ({len(product['false_scrubs'])}):")
-    print("  " + ", ".join(repr(n) for n in product["false_scrubs"][: args.show]))
+    print("|---|---|---|---|---|---|---|")
+    for name, (named_file, plain_file) in SETS.items():
+        if not (DATA / named_file).exists():
+            continue
+        named, plain = load(named_file), load(plain_file)
+        results[name] = {label: measure(f, named, plain) for label, f in finders.items()}
+        for label, r in results[name].items():
+            print(
+                f"| {name} ({len(named)}+{len(plain)}) | {label} | {r['recall']:.3f}"
+                f" | {r['named_sentences_over_scrubbed']:.3f}"
+                f" | {r['non_name_sentences_scrubbed']:.3f}"
+                f" | {r['capitalised_non_names_scrubbed']:.4f} | {r['ms_per_message']:.2f} |"
+            )
+    if args.show:
+        for name, by_finder in results.items():
+            product = by_finder["rules + lexicon + spaCy (product)"]
+            print(f"\n{name}: missed by the product ({len(product['missed_names'])}):")
+            print("  " + ", ".join(repr(n) for n in product["missed_names"][: args.show]))
+            print(f"{name}: false scrubs in non-name messages ({len(product['false_scrubs'])}):")
+            print("  " + ", ".join(repr(n) for n in product["false_scrubs"][: args.show]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "names.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -151,12 +169,7 @@ def _ner_only(finder: NameFinder) -> NameFinder:
     recognizer = finder._load_recognizer()
 
     class NerOnly(NameFinder):
-        def _rule_spans(
-            self,
-            text: str,
-            lexicon: NameLexicon | None = None,
-            persons: Sequence[tuple[int, int]] = (),
-        ) -> list[NameSpan]:
+        def _rule_spans(self, *args: Any, **kwargs: Any) -> list[NameSpan]:
             return []
 
     return NerOnly(recognizer=recognizer)

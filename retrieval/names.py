@@ -605,10 +605,11 @@ class NameFinder:
         :data:`PLACEHOLDER`, and how many were; ``staff`` as for :meth:`find`."""
         return scrub_spans(text, self.find(text, staff=staff))
 
-    def scrub_batch(self, texts: Sequence[str]) -> list[tuple[str, int]]:
-        return [
-            scrub_spans(t, spans) for t, spans in zip(texts, self.find_batch(texts), strict=True)
-        ]
+    def scrub_batch(
+        self, texts: Sequence[str], *, staff: bool | Sequence[bool] = False
+    ) -> list[tuple[str, int]]:
+        found = self.find_batch(texts, staff=staff)
+        return [scrub_spans(t, spans) for t, spans in zip(texts, found, strict=True)]
 
 
 # Metadata fields of a log that name its people (Slack exports get "people" from users.json).

@@ -69,7 +69,9 @@ class Rescrubber:
             for text, result in zip(todo, scrub_batch(todo, self.names), strict=True):
                 self._memo[(True, text)] = (result.text, dict(result.counts))
         else:
-            for text, (clean, n) in zip(todo, self.names.scrub_batch(todo), strict=True):
+            for text, (clean, n) in zip(
+                todo, self.names.scrub_batch(todo, staff=True), strict=True
+            ):
                 self._memo[(False, text)] = (clean, {"name": n})
         scrubbed = []
         for text in texts:
