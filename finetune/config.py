@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_INSTRUCTIONS = (
@@ -50,6 +52,12 @@ class GeneratorConfig(BaseModel):
     max_queued_requests: int = Field(64, ge=1)
     # LoRA training
     learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
+    train_precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="Number format of LoRA training's forward pass: 'auto' uses bfloat16 "
+        "where the hardware computes it natively (AVX512-BF16 or AMX CPUs, recent GPUs), "
+        "float32 elsewhere (emulated bfloat16 is slower).",
+    )
     train_batch_size: int = Field(8, ge=1)
     max_epochs: float = Field(3.0, gt=0.0)
     early_stop_patience: int = Field(

@@ -183,6 +183,8 @@ def train_generator(
         )
         lr = config.bootstrap_lora_learning_rate if base.bootstrapped else config.learning_rate
         settings = LoraSettings(
+            precision=config.train_precision,
+            device=config.device,
             # LoRA keeps its share too when building the base's documents ran long.
             budget_s=max(deadline - time.monotonic(), learning_s * (1 - config.bootstrap_share)),
             learning_rate=lr,

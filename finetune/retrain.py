@@ -459,6 +459,8 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
             max_target_tokens=config.max_new_tokens,
         )
         settings = LoraSettings(
+            precision=config.train_precision,
+            device=config.device,
             budget_s=max(1.0, deadline - time.monotonic()),
             learning_rate=config.bootstrap_lora_learning_rate
             if base.bootstrapped

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from finetune.bootstrap import cosine_lr
 from finetune.config import GeneratorConfig
 from finetune.examples import TrainingExample
+from finetune.precision import Precision, autocast, training_dtype
 from finetune.prompting import IGNORE_INDEX, EncodedExample, PromptFormat
 from retrieval.artifacts import staged_version, write_json
 from retrieval.records import Conversation
@@ -37,6 +38,8 @@ StepHook = Callable[[int, float], None]  # (step, loss), called after each optim
 class LoraSettings:
     budget_s: float
     learning_rate: float
+    precision: Precision = "auto"
+    device: str = "cpu"
     batch_size: int = 8
     max_epochs: float = 3.0
     early_stop_patience: int = 3
@@ -58,6 +61,7 @@ def train_lora(
     """Train the adapter parameters of ``model`` (a peft model) in place; return metrics."""
     start = time.monotonic()
     torch.manual_seed(settings.seed)
+    dtype = training_dtype(settings.precision, settings.device)
     encoded = [prompt_format.encode_example(e.request, e.target) for e in train]
     encoded = [e for e in encoded if e.target_tokens > 0]
     val_encoded = [prompt_format.encode_example(e.request, e.target) for e in validation][:128]
@@ -95,7 +99,8 @@ def train_lora(
                 group["lr"] = cosine_lr(
                     fraction, settings.learning_rate, settings.warmup_fraction, 0.1
                 )
-            loss = model(**batch).loss
+            with autocast(dtype, settings.device):
+                loss = model(**batch).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -113,7 +118,8 @@ def train_lora(
             due = step % eval_every == 0 or time.monotonic() - last_eval >= eval_every_s
             if val_encoded and due:
                 last_eval = time.monotonic()
-                val = validation_loss(model, val_encoded, settings.batch_size, pad)
+                with autocast(dtype, settings.device):
+                    val = validation_loss(model, val_encoded, settings.batch_size, pad)
                 if val < best_val - 1e-4:
                     best_val, best_state, bad_checks = val, _trainable_state(model), 0
                 else:
@@ -124,7 +130,8 @@ def train_lora(
                 model.train()
     bar.close()
     if val_encoded:
-        final_val = validation_loss(model, val_encoded, settings.batch_size, pad)
+        with autocast(dtype, settings.device):
+            final_val = validation_loss(model, val_encoded, settings.batch_size, pad)
         if final_val < best_val:
             best_val = final_val
         else:
@@ -142,6 +149,7 @@ def train_lora(
         "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
         "reply_tokens_per_s": round(reply_tokens / max(elapsed, 1e-9), 1),
         "learning_rate": settings.learning_rate,
+        "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
     }
 
 

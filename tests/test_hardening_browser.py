@@ -1,6 +1,6 @@
 """No XSS, checked in headless Chromium: markup from anywhere (the customer, a past answer
-in the knowledge base, a past question shown as a source) is shown as text by the widget
-and by the dashboard, and none of it runs.
+in the knowledge base and its excerpt shown as a source, a past question in the dashboard)
+is shown as text by the widget and by the dashboard, and none of it runs.
 
 The existing browser tests cover markup the customer types; here the bot's own reply and
 its sources carry it too, as they would after ingesting a poisoned log.
@@ -69,7 +69,9 @@ def test_markup_in_replies_sources_and_messages_is_text_in_the_widget_and_dashbo
     expect(dialog.locator(".sb-msg-customer .sb-text").last).to_have_text(CUSTOMER_XSS)
     expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(HOSTILE_ANSWER)
     dialog.get_by_text("Sources (1)").click()  # a copied reply has its one source
-    expect(dialog.get_by_text(HOSTILE_QUESTION)).to_be_visible()
+    # The source shows the start of the answer as text (a past customer's question never).
+    expect(dialog.locator(".sb-sources li").first).to_contain_text("Returns are easy <img src=x")
+    expect(dialog.get_by_text(HOSTILE_QUESTION)).to_have_count(0)
     widget_active = dialog.locator(ACTIVE).count()
     widget_xss = page.evaluate("window.__xss")
     assert widget_active == 0
