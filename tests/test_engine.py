@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.adapters.retrieval import KnowledgeRetriever
+from bot.core.certainty import certainty_of
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.errors import (
@@ -151,6 +152,44 @@ async def test_a_confident_answer_is_generated_and_streamed(make_bot: MakeBot) -
     assert await bot.store.list_flags() == []
 
 
+async def test_an_answer_says_how_sure_it_is_relative_to_the_handoff_threshold(
+    make_bot: MakeBot,
+) -> None:
+    question = "How can I return boots that are too small?"
+    bot = make_bot()
+    _, reply = await bot.send(await bot.start(), question)
+    assert reply.confidence >= 0.75 and reply.certainty == "high"
+
+    # The same answer from a server whose calibrated threshold sits just below it.
+    strict = make_bot(confidence_threshold=reply.confidence - (1 - reply.confidence) / 4)
+    _, barely = await strict.send(await strict.start(), question)
+    assert barely.outcome is Outcome.GENERATED
+    assert barely.confidence == pytest.approx(reply.confidence)
+    assert barely.certainty == "low"
+
+
+@pytest.mark.parametrize(
+    ("confidence", "threshold", "expected"),
+    [
+        (0.99, 0.25, "high"),
+        (0.75, 0.25, "high"),
+        (0.74, 0.25, "medium"),
+        (0.50, 0.25, "medium"),
+        (0.49, 0.25, "low"),
+        (0.25, 0.25, "low"),
+        (0.10, 0.25, "low"),  # copied under a lower copy_threshold
+        (0.78, 0.70, "low"),
+        (0.85, 0.70, "medium"),
+        (0.95, 0.70, "high"),
+        (1.00, 1.00, "high"),
+    ],
+)
+def test_certainty_cuts_the_span_above_the_threshold_in_thirds(
+    confidence: float, threshold: float, expected: str
+) -> None:
+    assert certainty_of(confidence, threshold) == expected
+
+
 async def test_text_is_released_before_generation_ends(make_bot: MakeBot) -> None:
     bot = make_bot()
     conversation_id = await bot.start()
@@ -171,7 +210,21 @@ async def test_without_generation_the_best_answer_is_copied(
     assert reply.outcome is Outcome.COPIED
     assert reply.text == RETURNS.agent_reply
     assert reply.sources == (RETURNS,)
-    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    deltas = [e.text for e in events if isinstance(e, ReplyDelta)]
+    # Streamed a word at a time like a generated reply, though it was ready whole.
+    assert deltas == [
+        "Unworn ",
+        "items ",
+        "can ",
+        "be ",
+        "returned ",
+        "within ",
+        "30 ",
+        "days, ",
+        "see ",
+        "KB-RET-01.",
+    ]
+    assert "".join(deltas) == reply.text
     assert bot.generator is None or bot.generator.requests == []
 
 
@@ -210,7 +263,7 @@ async def test_an_invented_fact_in_the_first_words_needs_no_retraction(make_bot:
     bot = make_bot(pieces=split_words("555-0199 is our returns line, call us."))
     events, reply = await bot.send(await bot.start(), "How do I return boots?")
     assert not any(isinstance(e, ReplyRetracted) for e in events)
-    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == reply.text
     assert reply.outcome is Outcome.COPIED
 
 
@@ -274,8 +327,10 @@ async def test_low_confidence_hands_off_and_the_bot_then_stays_quiet(make_bot: M
 
     assert reply.outcome is Outcome.HANDOFF and reply.handoff
     assert reply.text == EngineConfig().low_confidence_message
-    assert [e.text for e in events if isinstance(e, ReplyDelta)] == [reply.text]
+    deltas = [e.text for e in events if isinstance(e, ReplyDelta)]
+    assert len(deltas) == len(reply.text.split()) and "".join(deltas) == reply.text
     assert reply.confidence < EngineConfig().confidence_threshold
+    assert reply.certainty is None  # no answer, so nothing to be sure of
     assert reply.flags == (FlagReason.LOW_CONFIDENCE,)
     assert bot.generator is not None and bot.generator.requests == []
     (flag,) = await bot.store.list_flags()

@@ -151,10 +151,11 @@ async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
     client = await make_client()
     conversation_id = await start(client)
     body = await ask(client, conversation_id, "How can I return boots that are too small?")
-    assert set(body) == {"reply", "sources", "confidence", "handoff", "turn_id"}
+    assert set(body) == {"reply", "sources", "confidence", "handoff", "turn_id", "certainty"}
     assert body["reply"] == RETURNS_ANSWER  # no generator: the best answer is copied
     assert body["handoff"] is False
-    assert 0.55 <= body["confidence"] <= 1
+    assert 0.75 <= body["confidence"] <= 1
+    assert body["certainty"] == "high"
     assert body["sources"][0] == {
         "source_id": "c-ret#1",
         "kind": "log",
@@ -199,7 +200,38 @@ async def test_the_reply_streams_as_server_sent_events(make_client: ClientFactor
     streamed = "".join(data["text"] for name, data in events if name == "delta")
     done = events[-1][1]
     assert streamed == done["reply"] == RETURNS_ANSWER
-    assert set(done) == {"reply", "sources", "confidence", "handoff", "turn_id"}
+    assert set(done) == {"reply", "sources", "confidence", "handoff", "turn_id", "certainty"}
+
+
+@pytest.mark.parametrize("mode", ["no generator", "copy mode"])
+async def test_a_copied_reply_streams_a_word_at_a_time(
+    make_client: ClientFactory, tmp_path: Path, mode: str
+) -> None:
+    generator = FakeGenerator(pieces=split_words("Never sent."))
+    if mode == "copy mode":
+        (tmp_path / "home").mkdir()
+        (tmp_path / "home" / "supportbot.toml").write_text('[engine]\nanswer_mode = "copy"\n')
+    client = await make_client(generator=None if mode == "no generator" else generator)
+    response = await client.post(
+        f"/api/conversations/{await start(client)}/messages",
+        json={"text": "How do I return boots that don't fit?"},
+        headers={"Accept": "text/event-stream"},
+    )
+    events = parse_sse(await response.text())
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert len(deltas) == len(RETURNS_ANSWER.split())  # not one block at the end
+    assert "".join(deltas) == events[-1][1]["reply"] == RETURNS_ANSWER
+    assert generator.requests == []
+
+
+async def test_a_handoff_says_nothing_of_certainty(make_client: ClientFactory) -> None:
+    vague = FakeRetriever(answers=[source("x#1", "q", "Stores open at 9.", 0.3)] * 2)
+    client = await make_client(retriever=vague)
+    conversation_id = await start(client)
+    body = await ask(client, conversation_id, "Can I bring my dog?")
+    assert body["handoff"] is True and body["certainty"] is None
+    response = await client.post(f"/api/conversations/{await start(client)}/handoff")
+    assert (await response.json())["certainty"] is None
 
 
 async def test_each_event_is_sent_as_soon_as_it_is_ready(
@@ -860,7 +892,9 @@ async def test_a_scripted_reply_streams_through(
 ) -> None:
     async def script() -> AsyncIterator[ReplyEvent]:
         yield ReplyDelta("Line one\nline two")
-        yield ReplyDone(Reply("t1", "c1", "Line one\nline two", Outcome.GENERATED, 0.9))
+        yield ReplyDone(
+            Reply("t1", "c1", "Line one\nline two", Outcome.GENERATED, 0.9, certainty="medium")
+        )
 
     client = await scripted_client(script)
     response = await client.post(
@@ -879,6 +913,7 @@ async def test_a_scripted_reply_streams_through(
             "confidence": 0.9,
             "handoff": False,
             "turn_id": "t1",
+            "certainty": "medium",
         },
     )
 
@@ -1016,7 +1051,7 @@ def test_answer_command_answers_in_bulk_through_the_engine(
     answers = [json.loads(line) for line in out.read_text().splitlines()]
     assert [a["id"] for a in answers] == ["q1", "q2", "q3"]
     for answer in answers:
-        assert set(answer) == {"id", "reply", "sources", "confidence", "handoff"}
+        assert set(answer) == {"id", "reply", "sources", "confidence", "handoff", "certainty"}
     assert "never expire" in answers[0]["reply"] and not answers[0]["handoff"]
     assert "5-7 business days" in answers[1]["reply"]
     assert answers[2]["handoff"] is True

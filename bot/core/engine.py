@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.core.certainty import certainty_of
 from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
 from bot.core.errors import ConversationHandedOff, InvalidMessage, TurnNotFound
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 # C0/C1 control characters except tab and newline: they are invisible in every client and
 # can break logs, terminals and the prompt format. Carriage returns become newlines first.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WORD_PIECE = re.compile(r"\s*\S+\s*")
 
 
 def clean_text(text: str, max_chars: int, *, what: str = "message") -> str:
@@ -221,7 +223,10 @@ class ConversationEngine:
         latency_ms = (self._clock() - started) * 1000.0
         reply = await self._store_reply(conversation, draft, confidence, latency_ms)
         if not draft.streamed:
-            yield ReplyDelta(reply.text)
+            # A copied answer or a hand-off notice is ready whole, but goes out a word at a
+            # time like a generated one: a client shows every reply the same way.
+            for piece in word_pieces(reply.text):
+                yield ReplyDelta(piece)
         yield ReplyDone(reply)
 
     async def _recent_history(self, conversation_id: str) -> tuple[Message, ...]:
@@ -390,6 +395,11 @@ class ConversationEngine:
             confidence=confidence,
             sources=draft.sources,
             flags=tuple(reason for reason, _ in draft.flags),
+            certainty=(
+                None
+                if draft.hands_off
+                else certainty_of(confidence, self.config.confidence_threshold)
+            ),
         )
 
     # -- ratings, hand-offs, operators ---------------------------------------------------------
@@ -605,6 +615,11 @@ class _PlainScrubber:
 
     async def scrub_names(self, text: str) -> str:
         return self._scrub(text)
+
+
+def word_pieces(text: str) -> list[str]:
+    """``text`` cut after each word's trailing whitespace; the pieces join to ``text``."""
+    return _WORD_PIECE.findall(text) or [text]
 
 
 def _copy(sources: Sequence[Source]) -> _Draft:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from bot.core.certainty import Certainty
+
 Role = Literal["customer", "bot", "agent"]
 
 
@@ -110,6 +112,8 @@ class Reply:
     confidence: float
     sources: tuple[Source, ...] = ()
     flags: tuple[FlagReason, ...] = ()
+    # What a customer may be told of the confidence; None for a hand-off (no answer).
+    certainty: Certainty | None = None
 
     @property
     def handoff(self) -> bool:

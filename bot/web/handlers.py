@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "web"
 _DISCONNECT_CHECK_S = 0.5
 HANDOFF_REASON = "customer_request"  # the flag's detail; free text from clients is not kept
+_T = TypeVar("_T")
 
 
 async def create_conversation(request: web.Request) -> web.Response:
@@ -153,24 +154,32 @@ async def _collect_reply(
     events: AsyncIterator[ReplyEvent],
     timer: _FirstTokenTimer,
 ) -> Reply:
-    event: ReplyEvent | None = first
-    while event is not None:
-        if isinstance(event, ReplyDone):
-            return event.reply
-        event = await _next_event(request, events)
-        if event is not None:
+    async def collect() -> Reply:
+        event: ReplyEvent | None = first
+        while not isinstance(event, ReplyDone):
+            event = await anext(events, None)
+            if event is None:
+                raise RuntimeError("the engine ended the reply without a result")
             timer.seen(event)
-    raise RuntimeError("the engine ended the reply without a result")
+        return event.reply
+
+    # One watched task for the whole reply, not one per event: a copied answer comes as a
+    # delta per word, and a JSON client waits for none of them.
+    return await _unless_client_leaves(request, collect())
 
 
 async def _next_event(request: web.Request, events: AsyncIterator[ReplyEvent]) -> ReplyEvent | None:
-    """The engine's next event, or ConnectionResetError as soon as the client has gone.
+    return await _unless_client_leaves(request, anext(events, None))
+
+
+async def _unless_client_leaves(request: web.Request, work: Awaitable[_T]) -> _T:
+    """The result of ``work``, or ConnectionResetError as soon as the client has gone.
 
     aiohttp does not cancel a handler whose client disconnects, and a model can take a
     while for the next piece: without this check an abandoned reply would keep a worker
     slot busy until it is finished.
     """
-    pending = asyncio.ensure_future(anext(events, None))
+    pending = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({pending}, timeout=_DISCONNECT_CHECK_S)
         if done:

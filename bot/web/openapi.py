@@ -78,11 +78,18 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Reply": {
         "type": "object",
-        "required": ["reply", "sources", "confidence", "handoff", "turn_id"],
+        "required": ["reply", "sources", "confidence", "handoff", "turn_id", "certainty"],
         "properties": {
             "reply": {"type": "string"},
             "sources": {"type": "array", "items": _ref("Source")},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "certainty": {
+                "type": ["string", "null"],
+                "enum": ["high", "medium", "low", None],
+                "description": "How sure the bot is of an answer, to show customers instead "
+                "of the number: the span from the server's hand-off threshold to 1 is cut in "
+                "thirds. `low` is worth offering a person for. Null for a hand-off.",
+            },
             "handoff": {
                 "type": "boolean",
                 "description": "True when the conversation was passed to a human.",

@@ -129,6 +129,9 @@ def reply_json(reply: Reply, *, with_source_text: bool = True) -> dict[str, Any]
         "confidence": round(float(reply.confidence), 4),
         "handoff": reply.handoff,
         "turn_id": reply.turn_id,
+        # Clients show this, not the number: the step boundaries follow the server's
+        # calibrated hand-off threshold, which a client cannot know.
+        "certainty": reply.certainty,
     }
 
 
