@@ -251,11 +251,19 @@ def test_chat_on_the_demo_page_streams_rates_and_survives_a_reload(
     assert len(snapshots) >= 3, snapshots  # it grew piece by piece
     assert all(RETURNS_ANSWER.startswith(s) for s in snapshots)
     assert snapshots[-1] == RETURNS_ANSWER
+    expect(dialog.locator(".sb-msg-bot .sb-certainty")).to_have_text(
+        "Confident: our team has answered this before"
+    )
 
     sources = dialog.get_by_text("Sources (2)")
     sources.click()
-    link = dialog.get_by_role("link", name="shop.example.com/returns")
+    # The second source has no link: the start of the business's answer stands for it.
+    expect(dialog.locator(".sb-sources li")).to_have_text(
+        ["shop.example.com › returns", SHIPPING_ANSWER]
+    )
+    link = dialog.get_by_role("link", name="shop.example.com › returns")
     expect(link).to_have_attribute("href", "https://shop.example.com/returns")
+    expect(link).to_have_attribute("title", "https://shop.example.com/returns")
     expect(link).to_have_attribute("rel", "noopener noreferrer")
 
     helpful = dialog.get_by_role("button", name="Helpful", exact=True)
@@ -337,6 +345,11 @@ def test_the_widget_works_embedded_in_another_origin(
 
     dialog.get_by_role("button", name="Talk to a human").click()
     expect(dialog.get_by_role("button", name="A person will reply here")).to_be_visible()
+    # The hand-off notice answers nothing, so it claims no certainty.
+    bot_messages = dialog.locator(".sb-msg-bot")
+    expect(bot_messages).to_have_count(2)
+    expect(bot_messages.first.locator(".sb-certainty")).to_have_count(1)
+    expect(bot_messages.last.locator(".sb-certainty")).to_have_count(0)
     states = wait_for_rows(
         servers.database, "SELECT state FROM bot_conversations WHERE state = 'human'"
     )
@@ -413,9 +426,10 @@ def test_the_widget_applies_every_kind_of_event(servers: Servers, browser_contex
     final = {
         "reply": "Refunds take 5-7 business days.",
         "sources": [],
-        "confidence": 0.9,
+        "confidence": 0.4,
         "handoff": False,
         "turn_id": "t-final",
+        "certainty": "low",
     }
     streams = [
         sse(
@@ -451,6 +465,7 @@ def test_the_widget_applies_every_kind_of_event(servers: Servers, browser_contex
     box.press("Enter")
     expect(replies.last).to_have_text("Refunds take 5-7 business days.")
     expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_have_count(1)
+    expect(dialog.locator(".sb-certainty")).to_have_text("Not completely sure: a person can check")
 
     box.fill("And for a gift card?")
     box.press("Enter")
@@ -461,3 +476,100 @@ def test_the_widget_applies_every_kind_of_event(servers: Servers, browser_contex
     box.press("Enter")
     expect(replies.last).to_contain_text("interrupted")
     expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_have_count(1)
+
+
+LATE_PAGE = "https://help.juniperoutfitters.example/shipping/late-or-lost-packages"
+TRACK_PAGE = "https://help.juniperoutfitters.example/orders/track-your-order?ref=chat"
+LATE_ANSWER = (
+    "Parcels usually arrive within 3-5 business days. If yours is late, see "
+    f"{LATE_PAGE} or follow it at {TRACK_PAGE} (KB-SHP-02)."
+)
+
+# Where each rendered line of the newest reply breaks: the characters either side.
+LINE_BREAKS = """() => {
+  const root = document.querySelector('[data-supportbot]').shadowRoot;
+  const texts = root.querySelectorAll('.sb-msg-bot .sb-text');
+  const element = texts[texts.length - 1];
+  const chars = [];
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.data.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (rect) chars.push([node.data[i], rect.top]);
+    }
+  }
+  const breaks = [];
+  for (let i = 1; i < chars.length; i++) {
+    if (chars[i][1] > chars[i - 1][1] + 2) breaks.push([chars[i - 1][0], chars[i][0]]);
+  }
+  return breaks;
+}"""
+
+
+@pytest.fixture
+def copying_bot(tmp_path: Path) -> Iterator[ServerThread]:
+    """A bot with no generator: every answer is a past reply, copied."""
+    config = WebConfig(rate_per_minute=600, rate_burst=100)
+    retriever = FakeRetriever(
+        answers=[
+            source("c-late#1", "My parcel hasn't come, what now?", LATE_ANSWER, 0.94),
+            source("c-ship#1", "When will my order arrive?", SHIPPING_ANSWER, 0.35),
+        ]
+    )
+    settings = make_settings(tmp_path / "home", config)
+    with ServerThread(lambda: create_app(settings, retriever=retriever, generator=None)) as bot:
+        yield bot
+
+
+def test_a_copied_reply_streams_and_lists_each_source_link_readably(
+    copying_bot: ServerThread, browser_context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 400, "height": 700})  # a phone: the panel is narrow
+    page.goto(copying_bot.origin + "/")
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog")
+    page.evaluate(WATCH_STREAM)
+    box = dialog.get_by_role("textbox", name="Your message")
+    box.fill("My parcel is late, where is it?")
+    box.press("Enter")
+
+    reply = dialog.locator(".sb-msg-bot .sb-text").last
+    expect(reply).to_have_text(LATE_ANSWER)
+    snapshots: list[str] = page.evaluate("window.__snapshots")
+    assert len(snapshots) >= 3, snapshots  # it grew in steps, though the server had it whole
+    assert all(LATE_ANSWER.startswith(s) for s in snapshots)
+    expect(dialog.locator(".sb-certainty")).to_have_text(
+        "Confident: our team has answered this before"
+    )
+
+    # Long addresses in the reply wrap where a reader expects, never mid-word.
+    breaks = page.evaluate(LINE_BREAKS)
+    assert breaks, "the reply fits one line: the test shows nothing"
+    for before, after in breaks:
+        assert before in " /-" or after in " .?#&=", breaks
+
+    # One past answer with two links: two items, not one packed with both.
+    dialog.get_by_text("Sources (2)").click()
+    items = dialog.locator(".sb-sources li")
+    expect(items).to_have_text(
+        [
+            "help.juniperoutfitters.example › late-or-lost-packages",
+            "help.juniperoutfitters.example › track-your-order",
+        ]
+    )
+    for index, url in enumerate([LATE_PAGE, TRACK_PAGE]):
+        link = items.nth(index).get_by_role("link")
+        expect(link).to_have_count(1)  # one link per item
+        expect(link).to_have_attribute("href", url)
+        expect(link).to_have_attribute("title", url)
+    # Every item stays inside the panel, cut with an ellipsis rather than overflowing it.
+    overflowing = dialog.locator(".sb-sources li").evaluate_all(
+        "items => items.filter(i => i.scrollWidth > i.clientWidth + 1).length"
+    )
+    assert overflowing == 0

@@ -41,6 +41,17 @@
   var MAX_STORED_MESSAGES = 200;
   var MAX_CHARS = 2000;
   var POLL_MS = 10000;
+  var REVEAL_MS = 30;
+  // What the server's certainty of an answer means to a customer; the first word carries
+  // the level, so it never rests on the meter's look alone.
+  var CERTAINTY = {
+    high: { bars: 3, text: "Confident: our team has answered this before" },
+    medium: { bars: 2, text: "Fairly sure: based on similar questions our team answered" },
+    low: { bars: 1, text: "Not completely sure: a person can check" },
+  };
+  // Links in text: broken only at the places a reader expects (after a slash, before a dot
+  // or a query), never mid-word; see setText.
+  var URL_PATTERN = /https?:\/\/[^\s<>"']+/g;
 
   var state = loadState();
   var busy = false;
@@ -91,7 +102,7 @@
   }
 
   function withoutElements(key, value) {
-    return key === "element" || key === "textElement" || key === "metaElement" ? undefined : value;
+    return key === "element" || key === "textElement" || key === "metaElement" || key === "reveal" ? undefined : value;
   }
 
   // -- building the widget -------------------------------------------------------------------
@@ -250,10 +261,43 @@
       text.hidden = true;
       element.appendChild(typingIndicator());
     } else {
-      text.textContent = message.text;
+      setText(text, message.text);
     }
     if (message.role === "bot" && message.turnId && !message.pending) renderMeta(message);
     return element;
+  }
+
+  /** ``text`` as text nodes, with a line-break opportunity (<wbr>) at the seams of links. */
+  function setText(element, text) {
+    clear(element);
+    var at = 0;
+    var match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text))) {
+      element.appendChild(document.createTextNode(text.slice(at, match.index)));
+      urlParts(match[0]).forEach(function (part, index) {
+        if (index) element.appendChild(document.createElement("wbr"));
+        element.appendChild(document.createTextNode(part));
+      });
+      at = match.index + match[0].length;
+    }
+    element.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  /** A link cut after "//" and "/", before ".", "?", "#", "&" and "=": where a broken
+   * address still reads as one (the Chicago Manual of Style's rule). */
+  function urlParts(url) {
+    var parts = [];
+    var start = 0;
+    for (var i = 1; i < url.length; i++) {
+      var c = url.charAt(i);
+      if ((url.charAt(i - 1) === "/" && c !== "/") || ".?#&=".indexOf(c) >= 0) {
+        parts.push(url.slice(start, i));
+        start = i;
+      }
+    }
+    parts.push(url.slice(start));
+    return parts;
   }
 
   function typingIndicator() {
@@ -261,6 +305,8 @@
   }
 
   function renderMeta(message) {
+    var level = !message.handoff && CERTAINTY[message.certainty];
+    if (level) message.element.appendChild(certaintyLine(message.certainty, level));
     var meta = h("div", { class: "sb-meta" });
     if (!message.handoff) {
       var up = rateButton(message, "up", "Helpful", "up");
@@ -272,6 +318,16 @@
     }
     if (meta.childNodes.length) message.element.appendChild(meta);
     message.metaElement = meta;
+  }
+
+  function certaintyLine(name, level) {
+    var bars = [1, 2, 3].map(function (bar) {
+      return h("span", { class: bar <= level.bars ? "sb-bar sb-bar-on" : "sb-bar" });
+    });
+    return h("p", { class: "sb-certainty", "data-certainty": name }, [
+      h("span", { class: "sb-meter", "aria-hidden": "true" }, bars),
+      h("span", {}, level.text),
+    ]);
   }
 
   function rateButton(message, value, label, iconName) {
@@ -286,21 +342,37 @@
   }
 
   function renderSources(sources) {
+    var items = sourceItems(sources);
     var list = h("ul");
-    sources.forEach(function (source) {
-      var item = h("li");
-      var links = (source.links || []).filter(isWebLink);
-      if (links.length) {
-        links.forEach(function (link, index) {
-          if (index) item.appendChild(document.createTextNode(" · "));
-          item.appendChild(h("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, shortLink(link)));
-        });
+    items.forEach(function (item) {
+      if (item.link) {
+        list.appendChild(h("li", {}, [
+          h("a", { href: item.link, title: item.link, target: "_blank", rel: "noopener noreferrer" }, shortLink(item.link)),
+        ]));
       } else {
-        item.textContent = source.excerpt || (source.kind === "curated" ? "Answer from our help team" : "A past answer from our team");
+        list.appendChild(h("li", { class: "sb-source-text" }, item.text));
       }
-      list.appendChild(item);
     });
-    return h("details", { class: "sb-sources" }, [h("summary", {}, "Sources (" + sources.length + ")"), list]);
+    return h("details", { class: "sb-sources" }, [h("summary", {}, "Sources (" + items.length + ")"), list]);
+  }
+
+  /** One item per distinct link; a source without a link shows the start of its answer. */
+  function sourceItems(sources) {
+    var items = [];
+    var seen = {};
+    sources.forEach(function (source) {
+      var links = (source.links || []).filter(isWebLink);
+      links.forEach(function (link) {
+        if (seen[link]) return;
+        seen[link] = true;
+        items.push({ link: link });
+      });
+      if (!links.length) {
+        var fallback = source.kind === "curated" ? "Answer from our help team" : "A past answer from our team";
+        items.push({ text: source.excerpt || fallback });
+      }
+    });
+    return items;
   }
 
   function addMessage(message) {
@@ -316,12 +388,13 @@
     if (message.element && message.element.parentNode) message.element.parentNode.removeChild(message.element);
   }
 
-  function updateText(message) {
+  function updateText(message, visible) {
+    var text = visible === undefined ? message.text : visible;
     var typing = message.element.querySelector(".sb-typing");
-    if (message.text) {
+    if (text) {
       if (typing) typing.parentNode.removeChild(typing);
       message.textElement.hidden = false;
-      message.textElement.textContent = message.text;
+      setText(message.textElement, text);
     } else {
       message.textElement.hidden = true;
       if (!typing) message.element.appendChild(typingIndicator());
@@ -330,10 +403,12 @@
   }
 
   function finishBotMessage(message, reply) {
+    stopReveal(message);
     message.pending = false;
     message.text = reply.reply;
     message.turnId = reply.turn_id;
     message.handoff = !!reply.handoff;
+    message.certainty = CERTAINTY[reply.certainty] ? reply.certainty : null;
     message.sources = Array.isArray(reply.sources) ? reply.sources : [];
     updateText(message);
     renderMeta(message);
@@ -465,6 +540,7 @@
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         var event = parseEvent(buffer.slice(0, end));
         buffer = buffer.slice(end + 2);
+        if (event && event.name === "done") await revealed(bot);
         if (event && handleEvent(event, bot)) finished = true;
       }
     }
@@ -495,8 +571,9 @@
     var data = event.data || {};
     if (event.name === "delta") {
       bot.text += String(data.text || "");
-      updateText(bot);
+      reveal(bot);
     } else if (event.name === "retract") {
+      stopReveal(bot);
       bot.text = "";
       updateText(bot);
     } else if (event.name === "done") {
@@ -509,7 +586,58 @@
     return false;
   }
 
+  // -- revealing streamed text --------------------------------------------------------------
+  // A copied answer comes as a burst of word-sized deltas within a few milliseconds: shown
+  // as they arrive, the reply would appear all at once. The words are revealed a few at a
+  // time instead, more per step the more are waiting, so a long reply still shows within
+  // about half a second and a slow generated stream shows each word as it comes.
+
+  function reveal(message) {
+    var state = message.reveal || (message.reveal = { shown: 0, timer: null, waiting: [] });
+    if (state.timer === null) state.timer = setTimeout(function () { revealStep(message); }, 0);
+  }
+
+  function revealStep(message) {
+    var state = message.reveal;
+    state.timer = null;
+    var rest = message.text.slice(state.shown);
+    var all = document.visibilityState === "hidden" || prefersReducedMotion();
+    var words = (rest.match(/\S+/g) || []).length;
+    var take = all ? words : Math.max(2, Math.ceil(words / 6));
+    var word = /\s*\S+/g;
+    for (var i = 0; i < take && word.exec(rest); i++);
+    var shown = take >= words ? rest.length : word.lastIndex;
+    state.shown += shown;
+    updateText(message, message.text.slice(0, state.shown));
+    if (state.shown < message.text.length) {
+      state.timer = setTimeout(function () { revealStep(message); }, REVEAL_MS);
+    } else {
+      state.waiting.splice(0).forEach(function (resolve) { resolve(); });
+    }
+  }
+
+  /** Resolves once every word received so far is on screen. */
+  function revealed(message) {
+    var state = message.reveal;
+    if (!state || (state.timer === null && state.shown >= message.text.length)) return Promise.resolve();
+    return new Promise(function (resolve) { state.waiting.push(resolve); });
+  }
+
+  function stopReveal(message) {
+    var state = message.reveal;
+    if (!state) return;
+    if (state.timer !== null) clearTimeout(state.timer);
+    state.timer = null;
+    state.shown = 0;
+    state.waiting.splice(0).forEach(function (resolve) { resolve(); });
+  }
+
+  function prefersReducedMotion() {
+    return !!(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
+
   function failBotMessage(bot, text) {
+    stopReveal(bot);
     bot.pending = false;
     bot.error = true;
     bot.text = text;
@@ -718,10 +846,19 @@
     }
   }
 
+  /** "help.example.com › late-or-lost-packages": the site and the page, the rest in the title. */
   function shortLink(link) {
     var url = new URL(link);
-    var text = url.host + (url.pathname === "/" ? "" : url.pathname);
-    return text.length > 48 ? text.slice(0, 47) + "…" : text;
+    var host = url.hostname.replace(/^www\./, "") + (url.port ? ":" + url.port : "");
+    var segments = url.pathname.split("/").filter(Boolean);
+    if (!segments.length) return host;
+    var page = segments[segments.length - 1];
+    try {
+      page = decodeURIComponent(page);
+    } catch (e) {
+      /* not valid percent-encoding: shown as it is */
+    }
+    return host + " \u203a " + page;
   }
 
   function safeColor(color) {
