@@ -294,6 +294,10 @@ def test_no_canary_shows_in_the_widget(
         box.press("Enter")
         expect(dialog.locator(".sb-msg-customer")).to_have_count(n)
         expect(dialog.locator(".sb-typing")).to_have_count(0, timeout=30_000)
+        # The reply is done once its last words are shown; only then can the next be sent.
+        expect(dialog.get_by_role("button", name="Send message")).to_have_attribute(
+            "aria-disabled", "false"
+        )
     for summary in dialog.locator("summary").all():
         summary.click()  # every "Sources" list open
     shown = page.evaluate(
