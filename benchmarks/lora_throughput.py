@@ -87,7 +87,8 @@ def main() -> None:
                 early_stop_patience=0,
             )
             started = time.monotonic()
-            metrics = train_lora(model, fmt, train, [], settings, progress=False)
+            metrics = train_lora(model, fmt, train, [], settings, progress=True)
+            print(f"{precision}: {metrics['tokens_per_s']} tokens/s", flush=True)
             rows.append(
                 {
                     "precision": metrics["precision"],
