@@ -72,12 +72,7 @@ def main() -> None:
         for precision in args.precisions.split(","):
             loaded = load_base(args.base, base_root=Path(home) / "base")
             model = attach_lora(loaded, config)
-            fmt = PromptFormat(
-                loaded.tokenizer,
-                instructions=config.instructions,
-                max_prompt_tokens=config.max_prompt_tokens,
-                max_target_tokens=config.max_new_tokens,
-            )
+            fmt = PromptFormat.for_config(loaded.tokenizer, config)
             settings = LoraSettings(
                 budget_s=3600.0,
                 learning_rate=config.learning_rate,

@@ -75,11 +75,8 @@ class ReplyGenerator:
     @classmethod
     def from_config(cls, loaded: LoadedModel, config: GeneratorConfig) -> ReplyGenerator:
         room = _max_positions(loaded.model) - config.max_new_tokens
-        fmt = PromptFormat(
-            loaded.tokenizer,
-            instructions=config.instructions,
-            max_prompt_tokens=max(16, min(config.max_prompt_tokens, room)),
-            max_target_tokens=config.max_new_tokens,
+        fmt = PromptFormat.for_config(
+            loaded.tokenizer, config, max_prompt_tokens=max(16, min(config.max_prompt_tokens, room))
         )
         return cls(
             loaded.model,

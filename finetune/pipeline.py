@@ -175,12 +175,7 @@ def train_generator(
             progress=progress,
         )
         model = attach_lora(base, config)
-        fmt = PromptFormat(
-            base.tokenizer,
-            instructions=config.instructions,
-            max_prompt_tokens=config.max_prompt_tokens,
-            max_target_tokens=config.max_new_tokens,
-        )
+        fmt = PromptFormat.for_config(base.tokenizer, config)
         lr = config.bootstrap_lora_learning_rate if base.bootstrapped else config.learning_rate
         settings = LoraSettings(
             precision=config.train_precision,
@@ -381,12 +376,7 @@ def _base_model(
         # Pretraining documents are the conversations as the bot will see them, with related
         # past exchanges in front: the base learns to copy from its context (in-context
         # pretraining), and sees every conversation once more in full.
-        fmt = PromptFormat(
-            tokenizer,
-            instructions=config.instructions,
-            max_prompt_tokens=config.max_prompt_tokens,
-            max_target_tokens=config.max_new_tokens,
-        )
+        fmt = PromptFormat.for_config(tokenizer, config)
         examples = _examples(turns, retriever, config, seed=config.seed + 7)
         docs = [fmt.encode_example(e.request, e.target).input_ids for e in examples]
         docs.extend(

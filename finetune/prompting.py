@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.records import LogMessage, RetrievedExchange
+
+if TYPE_CHECKING:
+    from finetune.config import GeneratorConfig
 
 IGNORE_INDEX = -100  # label value the loss skips
 PLAIN_STOP_STRINGS = ("\nCustomer:", "\n### ")
@@ -76,6 +79,19 @@ class PromptFormat:
             raise ValueError("use_chat_template=True but the tokenizer has no chat template")
         self.stop_strings: tuple[str, ...] = () if self.uses_chat_template else PLAIN_STOP_STRINGS
         self.stop_token_ids: frozenset[int] = self._find_stop_token_ids()
+
+    @classmethod
+    def for_config(
+        cls, tokenizer: Any, config: GeneratorConfig, *, max_prompt_tokens: int | None = None
+    ) -> PromptFormat:
+        """The prompt format ``config`` trains and serves with (``max_prompt_tokens`` when
+        the model's context leaves less room than the configured budget)."""
+        return cls(
+            tokenizer,
+            instructions=config.instructions,
+            max_prompt_tokens=max_prompt_tokens or config.max_prompt_tokens,
+            max_target_tokens=config.max_new_tokens,
+        )
 
     # -- public -------------------------------------------------------------------------
 

@@ -452,12 +452,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
                 progress=job.progress,
             )
             model = attach_lora(base, config)
-        fmt = PromptFormat(
-            base.tokenizer,
-            instructions=config.instructions,
-            max_prompt_tokens=config.max_prompt_tokens,
-            max_target_tokens=config.max_new_tokens,
-        )
+        fmt = PromptFormat.for_config(base.tokenizer, config)
         settings = LoraSettings(
             precision=config.train_precision,
             device=config.device,
