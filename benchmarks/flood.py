@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
 from benchmarks.hardening import prepare_home
 from benchmarks.serve_load import served
 
