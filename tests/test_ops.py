@@ -867,12 +867,12 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
         registry.close()
     text = await page(ops, "/ops/metrics?days=7")
     assert "No model trained yet" not in text
-    assert "adapter-002" in text and "Live" in text and "420 steps" in text
+    assert "adapter-002" in text and "Live, served" in text and "420 steps" in text
     assert "0.412" in text and "97.0%" in text and "copy top retrieved" in text
     # What 'auto' answer mode makes of each version, and what the server sends right now
     # (this server started before any model was live, so it copies).
-    assert "Good enough to answer customers: it evaluates within 0.05" in text
-    assert "Not sent to customers: it evaluates below copying" in text
+    assert "Live, served: customers get its replies; it evaluates within 0.05" in text
+    assert "Not live; if made live it would not be served: it evaluates below copying" in text
     assert "(ROUGE-L) 0.050 vs 0.331" in text
     assert "Replies copy the best retrieved answer: no live model" in text
     assert "4 replies · 67% helpful of 3 rated" in text

@@ -45,7 +45,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     engine = request.app[REVIEW_ENGINE]
     mode = engine.config.answer_mode
-    tolerance = engine.config.auto_tolerance if mode == "auto" else None
+    versions = partial(
+        model_versions, answer_mode=mode, auto_tolerance=engine.config.auto_tolerance
+    )
     return await render(
         request,
         "metrics.html",
@@ -55,7 +57,7 @@ async def metrics_page(request: web.Request) -> web.Response:
             "summary": summary,
             "charts": charts(summary),
             "counts": await request.app[REVIEW_ENGINE].store.counts(),
-            "models": await database.read(partial(model_versions, auto_tolerance=tolerance)),
+            "models": await database.read(versions),
             "answer_mode": mode,
             "generating": engine.generator is not None,
             "indexes": await database.read(index_versions),
