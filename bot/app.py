@@ -434,14 +434,19 @@ async def _engine_ctx(
     curator: AnswerCurator | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
-        from bot.calibration import calibrated_engine_config
+        from bot.calibration import calibrated_engine_config, format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
             knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
         )
         retriever = curator = knowledge_retriever
-        config = calibrated_engine_config(config, settings.home, knowledge.embedder.model_id)
+        embedder_id = knowledge.embedder.model_id
+        config = calibrated_engine_config(config, settings.home, embedder_id)
+        # The line `supportbot calibrate` and `supportbot train` printed, read the same way.
+        log.info(
+            "%s", format_served(served_confidence(settings.engine, settings.home, embedder_id))
+        )
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
     generator = app[GENERATOR]
@@ -534,7 +539,11 @@ async def _refresh_knowledge(app: web.Application, interval: float) -> None:
             engine = app.get(ENGINE)
             if switched is not None and isinstance(engine, ConversationEngine):
                 embedder_id, engine.config = switched
-                log.info("now searching with embedder %s", embedder_id)
+                log.info(
+                    "now searching with embedder %s, hand-off threshold %.3f",
+                    embedder_id,
+                    engine.config.confidence_threshold,
+                )
         except Exception:
             version = knowledge.version
             log.exception(

@@ -106,6 +106,7 @@ def train(
             budget_s=budget_s if retrieval_only else budget_s * tuning.budget_share,
             tune=tuning.enabled if tune_embedder is None else tune_embedder,
             progress=progress,
+            engine=settings.engine,
         )
         typer.echo(retrieval_report.format_table())
         typer.echo("")
