@@ -938,13 +938,17 @@ async def test_a_correction_is_searchable_through_real_retrieval_at_once(
         answer = "Yes: camping stoves rent for $12/day through our rental program (KB-RNT-01)."
         saved = await post(ops, f"/ops/turns/{first['turn_id']}/correct", token, answer=answer)
         assert saved.status == 303
+        # Saved is not served: no customer has received it yet.
+        metrics = await page(ops, "/ops/metrics")
+        assert "1 correction in use · 0 replies from corrections" in metrics
 
         # A paraphrase from another customer finds it through the embedder and the index.
         _, again = await ask(ops, "can I rent a camp stove?")
         assert again["reply"] == answer
         assert again["sources"][0]["kind"] == "curated"
         metrics = await page(ops, "/ops/metrics")
-        assert "v1" in metrics and "Live" in metrics and "1 correction served" in metrics
+        assert "v1" in metrics and "Live" in metrics
+        assert "1 correction in use · 1 reply from corrections" in metrics
     finally:
         await client.close()
         pool.shutdown(wait=True)

@@ -14,6 +14,7 @@ from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE
 from bot.ops.queries import (
     MetricsSummary,
+    curated_replies,
     daily_metrics,
     index_versions,
     model_versions,
@@ -57,6 +58,7 @@ async def metrics_page(request: web.Request) -> web.Response:
             "summary": summary,
             "charts": charts(summary),
             "counts": await request.app[REVIEW_ENGINE].store.counts(),
+            "curated_replies": await database.read(curated_replies),
             "models": await database.read(versions),
             "answer_mode": mode,
             "generating": engine.generator is not None,

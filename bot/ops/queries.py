@@ -160,6 +160,25 @@ def curated_answers(
 
 
 # -- one conversation -------------------------------------------------------------------------
+def curated_replies(conn: sqlite3.Connection) -> int:
+    """Bot replies customers received whose best source was a curated answer (an
+    operator's correction, copied or written from): corrections that reached someone, not
+    corrections merely saved."""
+    # The LIKE only narrows the rows read; which source came first is read from the JSON.
+    rows = conn.execute(
+        "SELECT sources FROM bot_turns WHERE role = 'bot' AND outcome <> ? AND sources LIKE ?",
+        (Outcome.HANDOFF.value, '%"kind": "curated"%'),
+    )
+    count = 0
+    for (sources,) in rows:
+        try:
+            first = json.loads(sources)[0]
+        except (TypeError, ValueError, IndexError):
+            continue
+        count += isinstance(first, dict) and first.get("kind") == "curated"
+    return count
+
+
 @dataclass(frozen=True)
 class ConversationExtras:
     """What the dashboard shows beside each turn: its rating, flags and corrections."""
