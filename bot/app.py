@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.core.config import EngineConfig
     from finetune.pipeline import GeneratorPaths
     from finetune.registry import AdapterRecord
+    from finetune.serving_policy import AdapterStatus
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,10 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
     settings = app[SETTINGS]
     if given is not None or settings.engine.answer_mode == "copy":
         app[GENERATOR] = given
+        if given is None:
+            from bot.components import generator_paths
+
+            await _live_adapter_status(settings, generator_paths(settings))
         yield
         return
     if settings.generator.backend == "openai":
@@ -289,24 +294,14 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
     settings = app[SETTINGS]
     config = settings.generator
     paths = generator_paths(settings)
-    if settings.engine.answer_mode == "auto":
-        from finetune.serving_policy import serving_verdict
-
-        live = await asyncio.to_thread(_live_adapter, paths)
-        verdict = serving_verdict(live.metrics, settings.engine.auto_tolerance) if live else None
-        if live is not None and verdict is not None and not verdict.serve:
-            name = holder.declined = live.folder.name
-            log.warning(
-                "not serving adapter %s: it %s; replies copy the best retrieved answer until a"
-                " better adapter goes live (engine.answer_mode = 'generate' serves it anyway)",
-                name,
-                verdict.reason,
-            )
-            old = holder.clear()
-            _engine_follows(app, holder)
-            if old is not None:
-                await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
-            return
+    live, status = await _live_adapter_status(settings, paths)
+    if live is not None and status is not None and not status.served:
+        holder.declined = live.folder.name
+        old = holder.clear()
+        _engine_follows(app, holder)
+        if old is not None:
+            await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
+        return
     holder.declined = None
     model = await asyncio.to_thread(load_live_generator, paths, config)
     worker = GenerationWorker(
@@ -320,6 +315,33 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
     log.info("serving generator %s%s", worker.version, f" (was {old.version})" if old else "")
     if old is not None:
         await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
+
+
+async def _live_adapter_status(
+    settings: Settings, paths: GeneratorPaths
+) -> tuple[AdapterRecord | None, AdapterStatus | None]:
+    """The live adapter and whether customers get its replies, logged in the words
+    `supportbot train` printed and the dashboard's badge shows."""
+    from finetune.serving_policy import adapter_status
+
+    live = await asyncio.to_thread(_live_adapter, paths)
+    if live is None:
+        return None, None
+    status = adapter_status(
+        live.metrics,
+        live=True,
+        answer_mode=settings.engine.answer_mode,
+        tolerance=settings.engine.auto_tolerance,
+    )
+    # A warning only where 'auto' declined it: in 'copy' mode that is what was asked for.
+    declined = not status.served and settings.engine.answer_mode == "auto"
+    log.log(
+        logging.WARNING if declined else logging.INFO,
+        "adapter %s: %s",
+        live.folder.name,
+        status.sentence(),
+    )
+    return live, status
 
 
 def _engine_follows(app: web.Application, holder: SwappableGenerator) -> None:
@@ -412,14 +434,19 @@ async def _engine_ctx(
     curator: AnswerCurator | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
-        from bot.calibration import calibrated_engine_config
+        from bot.calibration import calibrated_engine_config, format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
             knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
         )
         retriever = curator = knowledge_retriever
-        config = calibrated_engine_config(config, settings.home, knowledge.embedder.model_id)
+        embedder_id = knowledge.embedder.model_id
+        config = calibrated_engine_config(config, settings.home, embedder_id)
+        # The line `supportbot calibrate` and `supportbot train` printed, read the same way.
+        log.info(
+            "%s", format_served(served_confidence(settings.engine, settings.home, embedder_id))
+        )
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
     generator = app[GENERATOR]
@@ -512,7 +539,11 @@ async def _refresh_knowledge(app: web.Application, interval: float) -> None:
             engine = app.get(ENGINE)
             if switched is not None and isinstance(engine, ConversationEngine):
                 embedder_id, engine.config = switched
-                log.info("now searching with embedder %s", embedder_id)
+                log.info(
+                    "now searching with embedder %s, hand-off threshold %.3f",
+                    embedder_id,
+                    engine.config.confidence_threshold,
+                )
         except Exception:
             version = knowledge.version
             log.exception(

@@ -257,6 +257,40 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
     return config.model_copy(update=update)
 
 
+@dataclass(frozen=True)
+class ServedConfidence:
+    """The hand-off decision the server makes for an embedder: what ``supportbot
+    calibrate`` and ``supportbot train`` print as served, and the server logs at start-up,
+    all read through :func:`calibrated_engine_config`."""
+
+    threshold: float
+    signals: list[str]  # the confidence signals weighed (a weight above 0)
+    source: str  # where the threshold comes from, in words
+
+
+def served_confidence(config: EngineConfig, home: Path, embedder_id: str) -> ServedConfidence:
+    """What the server will apply with ``config`` (the settings' engine section) and the
+    calibration saved in ``home``, when it searches with ``embedder_id``."""
+    served = calibrated_engine_config(config, home, embedder_id)
+    if "confidence_threshold" in config.model_fields_set:
+        source = "engine.confidence_threshold in the settings"
+    elif served is config:  # no calibration applies: it returned the settings as they are
+        source = f"the default: no calibration fitted for embedder {embedder_id}"
+    else:
+        source = f"fitted, {calibration_path(home)}"
+    return ServedConfidence(
+        served.confidence_threshold, signals_used(served.confidence_weights), source
+    )
+
+
+def format_served(served: ServedConfidence) -> str:
+    """One line, the same wherever it is printed or logged."""
+    return (
+        f"served:      hand-off threshold {served.threshold:.3f}"
+        f" ({served.source}), signals {', '.join(served.signals) or 'none'}"
+    )
+
+
 def _clean(text: str) -> str:
     return scrub(text).text
 

@@ -19,17 +19,20 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.adapters.retrieval import to_source
 from bot.calibration import (
     Calibration,
+    ServedConfidence,
     answers_match,
+    format_served,
     load_calibration,
     refit_on_files,
     save_calibration,
+    served_confidence,
     signals_used,
 )
 from bot.core.confidence import (
@@ -38,6 +41,7 @@ from bot.core.confidence import (
     calibrate,
     retrieval_features,
 )
+from bot.core.config import EngineConfig
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.records import RetrievedExchange
@@ -92,6 +96,8 @@ class RetrievalTrainingReport:
     reembedded: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # What the server applies after this run (None: no engine settings were given).
+    served: ServedConfidence | None = None
 
     def format_table(self) -> str:
         lines = [
@@ -108,8 +114,10 @@ class RetrievalTrainingReport:
         if self.skipped:
             lines.append(f"embedder:    not tuned ({self.skipped})")
         if self.before is not None:
+            # Each row at the threshold fitted on the validation split for it, which is
+            # not necessarily the one served (see the line after the table).
             header = (
-                f"{'':24}{'top-1':>8}{'R@5':>8}{'thresh':>8}{'hand-off':>9}"
+                f"{'on the validation split':24}{'top-1':>8}{'R@5':>8}{'thresh':>8}{'hand-off':>9}"
                 f"{'answered':>9}{'accuracy':>9}{'wrong':>8}"
             )
             lines += ["", header]
@@ -129,11 +137,10 @@ class RetrievalTrainingReport:
                     )
                 ]
                 lines.append(f"{name:24}" + "".join(cells) + _cell(row["wrong_answer_rate"], 8))
-            served = self.after or self.before
-            if served.calibration is not None:
-                signals = ", ".join(signals_used(served.calibration.weights)) or "none"
-                lines.append(f"confidence signals kept by calibration: {signals}")
-        return "\n".join(lines + self.notes)
+        lines += self.notes
+        if self.served is not None:
+            lines.append(format_served(self.served))
+        return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +154,7 @@ class RetrievalTrainingReport:
             "tuning": self.tuning.as_dict() if self.tuning else None,
             "reembedded": self.reembedded,
             "seconds": round(self.seconds, 1),
+            "served": asdict(self.served) if self.served else None,
         }
 
 
@@ -200,10 +208,13 @@ def train_retrieval(
     tune: bool = True,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    engine: EngineConfig | None = None,
 ) -> RetrievalTrainingReport:
     """Tune the embedder (when ``tune`` and the budget allow), re-embed, and calibrate.
 
     ``knowledge`` must be loaded; it serves the new pair afterwards when tuning helped.
+    With ``engine`` (the settings' engine section) the report says what the server will
+    apply afterwards (:func:`bot.calibration.served_confidence`).
     """
     start = time.monotonic()
     messages, split = tuning_split(knowledge, config)
@@ -218,6 +229,8 @@ def train_retrieval(
     )
     if not split.validation:
         report.skipped = "too few conversations to validate on"
+        if engine is not None:
+            report.served = served_confidence(engine, home, knowledge.embedder.model_id)
         report.seconds = time.monotonic() - start
         return report
     report.before = measure(knowledge, split, config)
@@ -243,20 +256,33 @@ def train_retrieval(
             knowledge.reembed(knowledge.embedder_at(str(report.tuning.folder)), progress=progress)
             report.reembedded = True
     report.after = measure(knowledge, split, config) if report.reembedded else report.before
+    report.notes.append(_calibrate_served(knowledge, report, home, config))
+    if engine is not None:
+        report.served = served_confidence(engine, home, knowledge.embedder.model_id)
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _calibrate_served(
+    knowledge: KnowledgeBase, report: RetrievalTrainingReport, home: Path, config: TuningConfig
+) -> str:
+    """Fit (or keep) the hand-off calibration of the pair now served; say which it did."""
     served = report.after
     previous = load_calibration(home) or {}
     if report.reembedded:
         refitted = refit_on_files(knowledge, home, previous, config)
         if refitted is not None:
-            report.notes.append(f"hand-off threshold refitted on {refitted.name}")
-            report.seconds = time.monotonic() - start
-            return report
+            return (
+                f"hand-off:    refitted for the tuned embedder on {refitted.name}, the labelled"
+                " files `supportbot calibrate` used"
+            )
     fitted = (previous.get("by_embedder") or {}).get(served.embedder_id if served else "")
     if not report.reembedded and fitted and fitted.get("fitted_on") == "files":
-        report.notes.append(
-            "kept the hand-off threshold fitted on labelled files (`supportbot calibrate`)"
+        return (
+            "hand-off:    kept the threshold `supportbot calibrate` fitted on labelled files,"
+            " not the validation split's above"
         )
-    elif served is not None and served.calibration is not None:
+    if served is not None and served.calibration is not None:
         save_calibration(
             home,
             Calibration(
@@ -269,13 +295,12 @@ def train_retrieval(
             wrong_answer_cost=config.wrong_answer_cost,
             fitted_on="validation split with held-out topics (supportbot train)",
         )
-    else:
-        report.notes.append(
-            "hand-off threshold not fitted: no topic could be held out (too few answers with"
-            " three or more questions); run `supportbot calibrate` with an out-of-scope file"
-        )
-    report.seconds = time.monotonic() - start
-    return report
+        row = "after" if report.reembedded else "before"
+        return f"hand-off:    refitted on the validation split (the '{row}' row above)"
+    return (
+        "hand-off:    not fitted: no topic could be held out (too few answers with three or"
+        " more questions); run `supportbot calibrate` with an out-of-scope file"
+    )
 
 
 def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) -> RetrievalFigures:

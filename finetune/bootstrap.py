@@ -26,7 +26,7 @@ from tokenizers import ByteLevelBPETokenizer
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from finetune.modeling import BOOTSTRAP_MANIFEST
+from finetune.modeling import BOOTSTRAP_MANIFEST, name_causal_lm_loss
 from retrieval.artifacts import remove_stale_temporaries, staged_version, write_json
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ def pretrain(
     else:
         config, _ = choose_model_config(vocab_size, settings, len(stream))
     model: Any = GPT2LMHeadModel(config)
+    name_causal_lm_loss(model)
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=settings.learning_rate,
@@ -228,7 +229,7 @@ def pretrain(
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = _batch(train_data, block, settings.batch_size, generator)
-        loss = model(input_ids=x, labels=x).loss  # the model shifts labels itself
+        loss = _loss(model, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -296,6 +297,13 @@ def _batch(
     return torch.stack([data[i : i + block] for i in starts.tolist()])
 
 
+def _loss(model: Any, x: torch.Tensor) -> Any:  # a scalar tensor
+    # Blocks are cut from one packed stream: nothing is padding, so every position is
+    # attended. Saying so keeps transformers from warning that the end-of-text token,
+    # which is also the pad token, "may be padding". The model shifts the labels itself.
+    return model(input_ids=x, attention_mask=torch.ones_like(x), labels=x).loss
+
+
 def _val_loss(model: Any, data: torch.Tensor, block: int, settings: PretrainSettings) -> float:
     if len(data) <= block + 2:
         return float("nan")
@@ -306,7 +314,8 @@ def _val_loss(model: Any, data: torch.Tensor, block: int, settings: PretrainSett
     with torch.no_grad():
         for _ in range(4):
             x = _batch(data, block, settings.batch_size, generator)
-            logits = model(input_ids=x[:, :-1]).logits
+            inputs = x[:, :-1]
+            logits = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).logits
             y = x[:, 1:]
             losses.append(
                 float(
@@ -322,13 +331,14 @@ def _val_loss(model: Any, data: torch.Tensor, block: int, settings: PretrainSett
 def _measure_tokens_per_s(config: GPT2Config, settings: PretrainSettings) -> float:
     torch.manual_seed(settings.seed)
     model = GPT2LMHeadModel(config)
+    name_causal_lm_loss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     shape = (settings.batch_size, min(settings.block_size, 512))
     x = torch.randint(config.vocab_size, shape)
     timings = []
     for _ in range(3):  # the first step warms up allocators and kernels
         began = time.perf_counter()
-        loss = model(input_ids=x, labels=x).loss
+        loss = _loss(model, x)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -15,6 +15,7 @@ retrieved reply.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,17 @@ from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
 from retrieval.facts import extract_facts, supported_facts
+
+
+class _NoDefaultTokenizerNotice(logging.Filter):
+    """rouge-score logs "Using default tokenizer." at INFO through absl's logger for every
+    scorer it makes (three a training run); it tells a user nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Using default tokenizer."
+
+
+logging.getLogger("absl").addFilter(_NoDefaultTokenizerNotice())
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ and tiny, adapts every linear layer because attention alone learns too little.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +64,18 @@ def load_base(
         raise BaseModelError(f"cannot load base model {ref!r}: {exc}") from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    name_causal_lm_loss(model)
     model.to(device)
     model.eval()
     return LoadedModel(model, tokenizer, ref, is_bootstrapped(ref))
+
+
+def name_causal_lm_loss(model: Any) -> None:
+    """Say which loss ``model`` trains with where its class name does not: transformers
+    reads it from the name (``...ForCausalLM``), finds none in ``GPT2LMHeadModel`` (our
+    bootstrapped bases), warns on every run and falls back to this same loss."""
+    if getattr(model, "loss_type", "") is None:
+        model.loss_type = "ForCausalLM"
 
 
 def is_bootstrapped(source: str | Path) -> bool:
@@ -101,12 +113,29 @@ def attach_lora(loaded: LoadedModel, config: GeneratorConfig) -> Any:
         target_modules=targets,
         fan_in_fan_out=getattr(loaded.model.config, "model_type", "") == "gpt2",
     )
-    return get_peft_model(loaded.model, lora)
+    with peft_wrapping():
+        return get_peft_model(loaded.model, lora)
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft wrapping a model: peft (0.21) reads transformers' (5.x) deprecated
+    ``is_gradient_checkpointing`` alias, and transformers warns on every wrap. Nothing of
+    ours reads it; only that warning, from there, is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="`is_gradient_checkpointing` is deprecated",
+            category=FutureWarning,
+            module="transformers.modeling_utils",
+        )
+        yield
 
 
 def load_adapter(loaded: LoadedModel, adapter_folder: Path, *, merge: bool = False) -> Any:
     """Put a saved adapter on the base; ``merge`` folds it into the weights for serving speed."""
-    model = PeftModel.from_pretrained(loaded.model, str(adapter_folder))
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(loaded.model, str(adapter_folder))
     model.eval()
     if merge:
         return model.merge_and_unload()

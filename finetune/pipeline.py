@@ -32,6 +32,7 @@ from retrieval.records import Conversation
 if TYPE_CHECKING:
     from finetune.modeling import LoadedModel
     from finetune.registry import AdapterRecord
+    from finetune.serving_policy import AdapterStatus
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,18 @@ class TrainingReport:
     bootstrap: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
-    def format_table(self) -> str:
+    def format_table(self, status: AdapterStatus | None = None) -> str:
+        """The report as printed; ``status`` (the serving policy's word on this adapter
+        under the server's answer mode) says whether customers will get its replies."""
+        adapter = f"adapter:     {self.adapter_folder} (id {self.adapter_id})"
+        if status is not None:
+            adapter += f": {status.sentence()}"
+        else:
+            adapter += ": live" if self.promoted else ": not live"
         lines = [
             f"base model:  {self.base_folder}"
             + (" (bootstrapped)" if self.base_bootstrapped else ""),
-            f"adapter:     {self.adapter_folder} (id {self.adapter_id}"
-            + (", now live)" if self.promoted else ", not live)"),
+            adapter,
             f"training:    {self.training.get('steps')} steps,"
             f" {self.training.get('epochs')} epochs,"
             f" stopped by {self.training.get('stopped')},"

@@ -419,7 +419,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     """Train a new adapter (warm-started from ``job.live``), publish and register it."""
     import torch
 
-    from finetune.modeling import attach_lora, load_base
+    from finetune.modeling import attach_lora, load_base, peft_wrapping
     from finetune.pipeline import _base_model
     from finetune.prompting import PromptFormat
     from finetune.training import LoraSettings, publish_adapter, train_lora
@@ -438,7 +438,10 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
                 base_record.model_ref, device=config.device, base_root=paths.base_models
             )
             # Warm start: the live adapter's weights (and its LoRA shape) train on.
-            model = PeftModel.from_pretrained(base.model, str(job.live.folder), is_trainable=True)
+            with peft_wrapping():
+                model = PeftModel.from_pretrained(
+                    base.model, str(job.live.folder), is_trainable=True
+                )
         else:
             base, base_record, _ = _base_model(
                 config,

@@ -31,6 +31,58 @@ class ServingVerdict:
     reason: str
 
 
+@dataclass(frozen=True)
+class AdapterStatus:
+    """Whether an adapter's replies reach customers, in the words that ``supportbot
+    train``, the server's start-up log and the dashboard all print (one wording, so that
+    "live" never sits beside "not sent to customers" unexplained)."""
+
+    live: bool
+    would_serve: bool  # what the answer mode makes of it, were it live
+    reason: str
+
+    @property
+    def served(self) -> bool:
+        return self.live and self.would_serve
+
+    @property
+    def label(self) -> str:
+        if not self.live:
+            return "not live"
+        return "live, served" if self.would_serve else "live, not served"
+
+    def sentence(self) -> str:
+        if self.served:
+            return f"live, served: customers get its replies; {self.reason}"
+        if self.live:
+            return (
+                "live, not served: customers get copies of the best retrieved answer;"
+                f" {self.reason}"
+            )
+        if self.would_serve:
+            return f"not live; if made live it would be served: {self.reason}"
+        return f"not live; if made live it would not be served: {self.reason}"
+
+
+def adapter_status(
+    metrics: Mapping[str, Any], *, live: bool, answer_mode: str, tolerance: float
+) -> AdapterStatus:
+    """What the server does with an adapter whose recorded ``metrics`` these are, under
+    ``engine.answer_mode`` and ``engine.auto_tolerance``; see the module docstring."""
+    if answer_mode == "copy":
+        return AdapterStatus(
+            live, False, "engine.answer_mode = 'copy' sends the best retrieved answer"
+        )
+    if answer_mode == "generate":
+        return AdapterStatus(
+            live, True, "engine.answer_mode = 'generate' sends it whatever its evaluation"
+        )
+    verdict = serving_verdict(metrics, tolerance)
+    if verdict is None:
+        return AdapterStatus(live, True, "no evaluation beside copying was recorded")
+    return AdapterStatus(live, verdict.serve, f"it {verdict.reason}")
+
+
 def serving_verdict(metrics: Mapping[str, Any], tolerance: float) -> ServingVerdict | None:
     """Serve the adapter whose recorded ``metrics`` these are? None when they hold no
     evaluation beside the copy baseline (the caller decides; see the module docstring)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.calibration import (
     refit_on_files,
 )
 from bot.cli import app
+from bot.core.confidence import FEATURE_NAMES
 from bot.core.config import EngineConfig
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
@@ -195,3 +197,50 @@ def test_a_pair_that_changes_is_refitted_on_the_files_with_their_recall_and_pric
         assert refit_on_files(kb, home, {"fitted_on": "validation split"}, TuningConfig()) is None
     finally:
         kb.close()
+
+
+_SERVED = re.compile(r"served: +hand-off threshold (\d+\.\d{3}) \((.*)\), signals (.*)")
+
+
+def _served_line(output: str) -> tuple[float, str, list[str]]:
+    found = _SERVED.search(output)
+    assert found, output
+    return float(found[1]), found[2], found[3].split(", ")
+
+
+@pytest.mark.parametrize("threshold_setting", [None, "0.95"])
+async def test_calibrate_train_and_the_server_agree_on_the_threshold_and_signals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold_setting: str | None
+) -> None:
+    from bot.app import create_app, started
+    from bot.settings import load_settings
+    from bot.web import ENGINE
+
+    if threshold_setting is not None:  # an operator's explicit value beats the fitted one
+        monkeypatch.setenv("SUPPORTBOT_ENGINE__CONFIDENCE_THRESHOLD", threshold_setting)
+    home, _, calibrated = _calibrate_with_command(tmp_path)
+    assert calibrated.exit_code == 0, calibrated.output
+    saved = json.loads(calibration_path(home).read_text())["result"]
+    fitted_signals = [n for n in FEATURE_NAMES if saved["weights"].get(n, 0.0) > 0]
+    fitted = float(calibrated.stdout.split("threshold: ")[1].split()[0])
+    assert fitted == round(saved["threshold"], 3)
+
+    trained = CliRunner().invoke(
+        app,
+        ["--home", str(home), "train", "--retrieval-only", "--no-tune-embedder", "--no-progress"],
+    )
+    assert trained.exit_code == 0, trained.output
+    # train kept the labelled files' calibration and says so.
+    assert json.loads(calibration_path(home).read_text())["result"] == saved
+
+    app_ = create_app(load_settings(home=home))
+    async with started(app_):
+        engine_config = app_[ENGINE].config  # type: ignore[attr-defined]
+    serving = round(engine_config.confidence_threshold, 3)
+    serving_signals = [n for n in FEATURE_NAMES if getattr(engine_config.confidence_weights, n) > 0]
+    expected = float(threshold_setting) if threshold_setting else fitted
+    for output in (calibrated.stdout, trained.stdout):
+        threshold, source, signals = _served_line(output)
+        assert threshold == serving == expected
+        assert signals == serving_signals == fitted_signals
+        assert ("settings" in source) is (threshold_setting is not None)

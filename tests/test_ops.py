@@ -867,12 +867,12 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
         registry.close()
     text = await page(ops, "/ops/metrics?days=7")
     assert "No model trained yet" not in text
-    assert "adapter-002" in text and "Live" in text and "420 steps" in text
+    assert "adapter-002" in text and "Live, served" in text and "420 steps" in text
     assert "0.412" in text and "97.0%" in text and "copy top retrieved" in text
     # What 'auto' answer mode makes of each version, and what the server sends right now
     # (this server started before any model was live, so it copies).
-    assert "Good enough to answer customers: it evaluates within 0.05" in text
-    assert "Not sent to customers: it evaluates below copying" in text
+    assert "Live, served: customers get its replies; it evaluates within 0.05" in text
+    assert "Not live; if made live it would not be served: it evaluates below copying" in text
     assert "(ROUGE-L) 0.050 vs 0.331" in text
     assert "Replies copy the best retrieved answer: no live model" in text
     assert "4 replies · 67% helpful of 3 rated" in text
@@ -938,13 +938,17 @@ async def test_a_correction_is_searchable_through_real_retrieval_at_once(
         answer = "Yes: camping stoves rent for $12/day through our rental program (KB-RNT-01)."
         saved = await post(ops, f"/ops/turns/{first['turn_id']}/correct", token, answer=answer)
         assert saved.status == 303
+        # Saved is not served: no customer has received it yet.
+        metrics = await page(ops, "/ops/metrics")
+        assert "1 correction in use · 0 replies from corrections" in metrics
 
         # A paraphrase from another customer finds it through the embedder and the index.
         _, again = await ask(ops, "can I rent a camp stove?")
         assert again["reply"] == answer
         assert again["sources"][0]["kind"] == "curated"
         metrics = await page(ops, "/ops/metrics")
-        assert "v1" in metrics and "Live" in metrics and "1 correction served" in metrics
+        assert "v1" in metrics and "Live" in metrics
+        assert "1 correction in use · 1 reply from corrections" in metrics
     finally:
         await client.close()
         pool.shutdown(wait=True)

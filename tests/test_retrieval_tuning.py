@@ -22,6 +22,7 @@ from bot.core.confidence import (
     ConfidenceFeatures,
     calibrate,
 )
+from bot.core.config import EngineConfig
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
@@ -297,6 +298,7 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
         home=home,
         embedders_root=home / "models" / "embedders",
         budget_s=120,
+        engine=EngineConfig(),
     )
     assert report.clusters == len(TOPICS)
     assert report.held_out_topics == 1
@@ -310,9 +312,11 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     assert saved["index_version"] == (kb.version.id if kb.version else None)
     table = report.format_table()
     assert "before" in table and "top-1" in table
-    # Which signals calibration kept, as the server will weigh them.
+    # The threshold and signals the server will apply: the ones just fitted and saved.
     kept = [name for name in FEATURE_NAMES if saved["result"]["weights"][name] > 0]
-    assert f"confidence signals kept by calibration: {', '.join(kept)}" in table
+    assert "refitted on the validation split" in table
+    assert f"hand-off threshold {saved['result']['threshold']:.3f} (fitted" in table
+    assert table.endswith(f"signals {', '.join(kept)}")
     assert report.as_dict()["after"]["signals"] == kept
 
 

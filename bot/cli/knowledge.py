@@ -177,7 +177,13 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.calibration import calibration_path, format_result, run_calibration
+    from bot.calibration import (
+        calibration_path,
+        format_result,
+        format_served,
+        run_calibration,
+        served_confidence,
+    )
     from bot.components import open_knowledge_base
 
     settings = settings_of(ctx)
@@ -210,3 +216,7 @@ def calibrate(
     for line in format_result(calibration.result, target_recall):
         typer.echo(line)
     typer.echo(f"saved to {calibration_path(settings.home)}")
+    # What the server will apply, read back as it reads it: the settings may override.
+    typer.echo(
+        format_served(served_confidence(settings.engine, settings.home, calibration.embedder_id))
+    )

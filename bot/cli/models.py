@@ -14,6 +14,7 @@ from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from finetune.serving_policy import AdapterStatus
 
 
 @app.command()
@@ -105,6 +106,7 @@ def train(
             budget_s=budget_s if retrieval_only else budget_s * tuning.budget_share,
             tune=tuning.enabled if tune_embedder is None else tune_embedder,
             progress=progress,
+            engine=settings.engine,
         )
         typer.echo(retrieval_report.format_table())
         typer.echo("")
@@ -132,24 +134,38 @@ def train(
         raise fail(str(exc)) from None
     finally:
         knowledge.close()
-    typer.echo(report.format_table())
-    _echo_serving(settings, {"eval": [s.as_dict() for s in report.scores]})
-    _write_report(report_path, {**report.as_dict(), "retrieval": retrieval_report.as_dict()})
+    status = _adapter_status(
+        settings, {"eval": [s.as_dict() for s in report.scores]}, live=report.promoted
+    )
+    typer.echo(report.format_table(status))
+    _echo_advice(status)
+    _write_report(
+        report_path,
+        {
+            **report.as_dict(),
+            "serving": {"status": status.label, "reason": status.reason},
+            "retrieval": retrieval_report.as_dict(),
+        },
+    )
 
 
-def _echo_serving(settings: Settings, metrics: dict[str, object]) -> None:
-    """Say what the server will send with this adapter in 'auto' answer mode."""
-    from finetune.serving_policy import serving_verdict
+def _adapter_status(settings: Settings, metrics: dict[str, object], *, live: bool) -> AdapterStatus:
+    """What the server will send with this adapter: the serving policy's decision, the one
+    the server's start-up and the dashboard make too."""
+    from finetune.serving_policy import adapter_status
 
-    verdict = serving_verdict(metrics, settings.engine.auto_tolerance)
-    if settings.engine.answer_mode != "auto" or verdict is None:
-        return
-    if verdict.serve:
-        typer.echo(f"\nserving:     generated replies (the adapter {verdict.reason})")
-    else:
+    return adapter_status(
+        metrics,
+        live=live,
+        answer_mode=settings.engine.answer_mode,
+        tolerance=settings.engine.auto_tolerance,
+    )
+
+
+def _echo_advice(status: AdapterStatus) -> None:
+    if status.live and not status.served and status.reason.startswith("it "):
         typer.echo(
-            f"\nserving:     copies of the best retrieved answer, not this adapter's replies:"
-            f" it {verdict.reason}. Train longer (--budget-minutes), or set"
+            "\nTrain longer (--budget-minutes) for replies of its own, or set"
             " engine.answer_mode = 'generate' to serve it anyway."
         )
 
@@ -203,9 +219,14 @@ def retrain(
     typer.echo(report.format_table())
     figures = report.record.figures
     if report.record.status == "promoted" and figures.get("candidate") and figures.get("copy"):
-        _echo_serving(
-            settings, {"gate": {"candidate": figures["candidate"], "copy": figures["copy"]}}
+        status = _adapter_status(
+            settings,
+            {"gate": {"candidate": figures["candidate"], "copy": figures["copy"]}},
+            live=True,
         )
+        name = report.live_after.folder.name if report.live_after else "the candidate"
+        typer.echo(f"\nadapter:     {name}: {status.sentence()}")
+        _echo_advice(status)
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(asdict(report.record), indent=2), encoding="utf-8")

@@ -174,7 +174,7 @@ class StoreCounts:
     replies_by_outcome: dict[str, int]
     ratings_by_value: dict[str, int]
     open_flags_by_reason: dict[str, int]
-    corrections: int  # served: withdrawn ones are not counted
+    corrections: int  # in use (withdrawn ones are not counted), whether asked for yet or not
 
 
 @dataclass(frozen=True)

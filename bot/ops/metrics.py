@@ -14,6 +14,7 @@ from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE
 from bot.ops.queries import (
     MetricsSummary,
+    curated_replies,
     daily_metrics,
     index_versions,
     model_versions,
@@ -45,7 +46,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     engine = request.app[REVIEW_ENGINE]
     mode = engine.config.answer_mode
-    tolerance = engine.config.auto_tolerance if mode == "auto" else None
+    versions = partial(
+        model_versions, answer_mode=mode, auto_tolerance=engine.config.auto_tolerance
+    )
     return await render(
         request,
         "metrics.html",
@@ -55,7 +58,8 @@ async def metrics_page(request: web.Request) -> web.Response:
             "summary": summary,
             "charts": charts(summary),
             "counts": await request.app[REVIEW_ENGINE].store.counts(),
-            "models": await database.read(partial(model_versions, auto_tolerance=tolerance)),
+            "curated_replies": await database.read(curated_replies),
+            "models": await database.read(versions),
             "answer_mode": mode,
             "generating": engine.generator is not None,
             "indexes": await database.read(index_versions),

@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
 from bot.store.sql import FLAG_COLUMNS, correction_of, flag_of
-from finetune.serving_policy import ServingVerdict, serving_verdict
+from finetune.serving_policy import AdapterStatus, adapter_status
 
 DAY_SECONDS = 86_400
 
@@ -160,6 +160,25 @@ def curated_answers(
 
 
 # -- one conversation -------------------------------------------------------------------------
+def curated_replies(conn: sqlite3.Connection) -> int:
+    """Bot replies customers received whose best source was a curated answer (an
+    operator's correction, copied or written from): corrections that reached someone, not
+    corrections merely saved."""
+    # The LIKE only narrows the rows read; which source came first is read from the JSON.
+    rows = conn.execute(
+        "SELECT sources FROM bot_turns WHERE role = 'bot' AND outcome <> ? AND sources LIKE ?",
+        (Outcome.HANDOFF.value, '%"kind": "curated"%'),
+    )
+    count = 0
+    for (sources,) in rows:
+        try:
+            first = json.loads(sources)[0]
+        except (TypeError, ValueError, IndexError):
+            continue
+        count += isinstance(first, dict) and first.get("kind") == "curated"
+    return count
+
+
 @dataclass(frozen=True)
 class ConversationExtras:
     """What the dashboard shows beside each turn: its rating, flags and corrections."""
@@ -349,9 +368,9 @@ class ModelVersion:
     evaluation: list[dict[str, Any]]
     training: dict[str, Any]
     served: ServedStats
-    # Whether 'auto' answer mode lets it answer customers (None: no evaluation recorded,
-    # or not in 'auto' mode); see finetune.serving_policy.
-    serving: ServingVerdict | None = None
+    # Whether customers get its replies, in the server's answer mode: the serving policy's
+    # decision, worded as `supportbot train` and the server's log word it.
+    status: AdapterStatus
 
 
 @dataclass(frozen=True)
@@ -366,11 +385,11 @@ class IndexVersion:
 
 
 def model_versions(
-    conn: sqlite3.Connection, *, auto_tolerance: float | None = None
+    conn: sqlite3.Connection, *, answer_mode: str, auto_tolerance: float
 ) -> list[ModelVersion]:
-    """Trained adapters, newest first, with their evaluation figures; [] before training.
-    With ``auto_tolerance`` (the server answers in 'auto' mode), each says whether that
-    mode would serve it."""
+    """Trained adapters, newest first, with their evaluation figures and whether the
+    server (``engine.answer_mode``, ``engine.auto_tolerance``) sends their replies to
+    customers; [] before training."""
     if not _has_tables(conn, "finetune_adapters", "finetune_base_models", "finetune_live"):
         return []
     live = conn.execute("SELECT adapter_id FROM finetune_live WHERE slot = 1").fetchone()
@@ -383,6 +402,7 @@ def model_versions(
     ):
         metrics = _json_object(row["metrics"])
         name = Path(row["folder"]).name
+        is_live = live is not None and int(live[0]) == int(row["id"])
         evaluation = metrics.get("eval")
         training = metrics.get("training")
         versions.append(
@@ -394,15 +414,15 @@ def model_versions(
                 else str(row["model_ref"]),
                 base_source=str(row["source"]),
                 created_at=float(row["created_at"]),
-                live=live is not None and int(live[0]) == int(row["id"]),
+                live=is_live,
                 evaluation=[e for e in evaluation if isinstance(e, dict)]
                 if isinstance(evaluation, list)
                 else [],
                 training=training if isinstance(training, dict) else {},
                 served=served.get(name, ServedStats()),
-                serving=serving_verdict(metrics, auto_tolerance)
-                if auto_tolerance is not None
-                else None,
+                status=adapter_status(
+                    metrics, live=is_live, answer_mode=answer_mode, tolerance=auto_tolerance
+                ),
             )
         )
     return versions
