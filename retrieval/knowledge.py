@@ -715,6 +715,26 @@ class KnowledgeBase:
             for key, (value, item) in ranked
         ]
 
+    def nearest_entries(
+        self, texts: Sequence[str], fetch: int
+    ) -> tuple[np.ndarray, list[list[tuple[float, StoredEntry]]]]:
+        """The vectors of ``texts`` (n, dim) and, for each text, up to ``fetch`` stored
+        entries nearest to it (logs and curated answers alike, no merging), nearest first;
+        embedded and searched with the same version."""
+        serving = self._require_serving()
+        vectors = serving.embedder.encode(list(texts), batch_size=self.config.query_batch_size)
+        scores, ids = serving.index.search(vectors, min(len(serving.index), fetch))
+        stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
+        rows = [
+            [
+                (float(score), stored[int(i)])
+                for score, i in zip(r_scores, r_ids, strict=True)
+                if int(i) in stored
+            ]
+            for r_scores, r_ids in zip(scores, ids, strict=True)
+        ]
+        return vectors, rows
+
     # -- data for training ------------------------------------------------------------------
     def iter_conversations(self) -> Iterator[Conversation]:
         """Every ingested conversation, PII already scrubbed."""
