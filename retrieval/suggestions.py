@@ -20,6 +20,10 @@ from retrieval.store import reply_hash
 # Hits fetched per searched question: enough that a question a few neighbours away from
 # a crowded topic still shows up, small enough for a page an operator reads.
 _FETCH_PER_QUERY = 40
+# Below this cosine similarity a message is about something else (measured on the test
+# logs: paraphrases of one question score 0.6-0.95, other topics under 0.25); offering it
+# would only make the operator read more.
+_MIN_SIMILARITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def similar_questions(
 
     def offer(question: SimilarQuestion) -> None:
         key = _key(question.text)
-        if key in asked or not key:
+        if key in asked or not key or question.score < _MIN_SIMILARITY:
             return
         kept = found.get(key)
         if kept is None or question.score > kept.score:

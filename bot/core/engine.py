@@ -608,7 +608,10 @@ class ConversationEngine:
                 wrong_answer = turn.text
                 # The questions the wrong answer was given for in the logs: their
                 # neighbours are the customers who get it too.
-                queries += [s.customer_text for s in turn.sources[:3] if s.customer_text]
+                gave = [s for s in turn.sources if s.agent_reply == turn.text] or [
+                    *turn.sources[:1]
+                ]
+                queries += [s.customer_text for s in gave if s.customer_text]
                 live = await self.store.questions_answered_with(turn.text, 4 * limit)
         attached = {a.question for a in await self.store.attached_questions(correction_id)}
         found = await self.question_finder.similar_questions(
