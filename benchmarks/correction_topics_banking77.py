@@ -191,6 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40 train rows per intent")
     parser.add_argument("--out", type=Path, default=RESULTS / "correction_topics_banking77.json")
+    parser.add_argument(
+        "--curated-bonus", type=float, default=None, help="retrieval.curated_bonus to try"
+    )
     args = parser.parse_args()
 
     answers = load_answers()
@@ -199,11 +202,12 @@ def main() -> None:
         kept: Counter[str] = Counter()
         train = [r for r in train if (kept.update([r.category]) or kept[r.category] <= 40)]
     started = time.perf_counter()
+    bonus = {} if args.curated_bonus is None else {"curated_bonus": args.curated_bonus}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         # No answer classifier: it would have to be refitted once the held-out intents go.
         kb = KnowledgeBase.open(
-            home / "db.sqlite", home / "indexes", RetrievalConfig(answer_classifier=False)
+            home / "db.sqlite", home / "indexes", RetrievalConfig(answer_classifier=False, **bonus)
         )
         logs = write_logs(train, answers, home / "train.jsonl")
         ingest_paths([logs], kb, scrub_pii=False, progress=True)
@@ -217,6 +221,7 @@ def main() -> None:
     report.update(
         {
             "train_rows": len(train),
+            "curated_bonus": RetrievalConfig(**bonus).curated_bonus,
             "quick": args.quick,
             "seconds": round(time.perf_counter() - started, 1),
         }
