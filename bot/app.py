@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from bot.adapters.scrubbing import PersonalDataScrubber
-from bot.core.ports import AnswerCurator, ConversationStore, Generator, Retriever
+from bot.core.ports import (
+    AnswerCurator,
+    ConversationStore,
+    Generator,
+    QuestionFinder,
+    Retriever,
+)
 from bot.ops import mount_dashboard
 from bot.settings import Settings
 from bot.slack.server import setup_slack
@@ -432,6 +438,7 @@ async def _engine_ctx(
     settings = app[SETTINGS]
     config = settings.engine
     curator: AnswerCurator | None = None
+    finder: QuestionFinder | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
         from bot.calibration import calibrated_engine_config, format_served, served_confidence
@@ -440,7 +447,7 @@ async def _engine_ctx(
         knowledge_retriever = KnowledgeRetriever(
             knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
         )
-        retriever = curator = knowledge_retriever
+        retriever = curator = finder = knowledge_retriever
         embedder_id = knowledge.embedder.model_id
         config = calibrated_engine_config(config, settings.home, embedder_id)
         # The line `supportbot calibrate` and `supportbot train` printed, read the same way.
@@ -449,6 +456,8 @@ async def _engine_ctx(
         )
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
+    if finder is None and hasattr(retriever, "similar_questions"):
+        finder = cast(QuestionFinder, retriever)
     generator = app[GENERATOR]
     if generator is None:
         log.info("no generator: replies copy the best retrieved answer")
@@ -468,6 +477,7 @@ async def _engine_ctx(
         # The model's trained "I can't answer this" sentence hands the conversation off.
         generator_handoff_reply=settings.generator.handoff_reply,
         flag_gate=_flag_budget(app, app[STORE]),
+        question_finder=finder,
     )
     yield
     if warming is not None and not warming.done():

@@ -41,6 +41,10 @@ _ENCODE_CHUNK = 1024
 _VOTE_HITS = 10
 
 
+def _question_key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
 def _fetch_size(k: int, excluded_conversations: int) -> int:
     """Hits to fetch for ``k`` distinct answers: duplicates of one reply collapse and
     excluded conversations drop out, so over-fetch."""
@@ -676,9 +680,20 @@ class KnowledgeBase:
         # with exclusions (validation, calibration) sees the confidence features serving sees.
         window = _fetch_size(k, 0)
         accepted = 0
+        # A logged exchange whose question an operator attached to a correction (its
+        # curated entry asks the very same, so it is among these hits too) no longer votes
+        # for the answer the correction replaced: the operator said that answer was wrong
+        # for it. Otherwise a hundred logs of the old answer outvote the correction.
+        superseded = {
+            _question_key(item.entry.customer_text)
+            for item in (stored.get(int(i)) for i in ids)
+            if item is not None and item.entry.kind == "curated"
+        }
         for score, entry_id in zip(scores, ids, strict=True):
             item = stored.get(int(entry_id))
             if item is None or item.entry.conversation_id in excluded:
+                continue
+            if item.entry.kind == "log" and _question_key(item.entry.customer_text) in superseded:
                 continue
             if accepted == window:
                 break
@@ -714,6 +729,26 @@ class KnowledgeBase:
             )
             for key, (value, item) in ranked
         ]
+
+    def nearest_entries(
+        self, texts: Sequence[str], fetch: int
+    ) -> tuple[np.ndarray, list[list[tuple[float, StoredEntry]]]]:
+        """The vectors of ``texts`` (n, dim) and, for each text, up to ``fetch`` stored
+        entries nearest to it (logs and curated answers alike, no merging), nearest first;
+        embedded and searched with the same version."""
+        serving = self._require_serving()
+        vectors = serving.embedder.encode(list(texts), batch_size=self.config.query_batch_size)
+        scores, ids = serving.index.search(vectors, min(len(serving.index), fetch))
+        stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
+        rows = [
+            [
+                (float(score), stored[int(i)])
+                for score, i in zip(r_scores, r_ids, strict=True)
+                if int(i) in stored
+            ]
+            for r_scores, r_ids in zip(scores, ids, strict=True)
+        ]
+        return vectors, rows
 
     # -- data for training ------------------------------------------------------------------
     def iter_conversations(self) -> Iterator[Conversation]:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.errors import ModelUnavailable
-from bot.core.types import GenerationRequest, Message, Source
+from bot.core.types import GenerationRequest, Message, Source, SuggestedQuestion
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -95,6 +95,31 @@ class FakeRetriever:
     async def remove_curated(self, source_id: str) -> None:
         self.removed.append(source_id)
         self.knowledge = [s for s in self.knowledge if s.source_id != source_id]
+
+    async def similar_questions(
+        self,
+        queries: Sequence[str],
+        wrong_answer: str | None,
+        candidates: Sequence[str],
+        limit: int,
+    ) -> list[SuggestedQuestion]:
+        """Logged questions and ``candidates`` sharing a word with a query, by overlap."""
+
+        def overlap(text: str) -> float:
+            words = _words(text)
+            return max(len(words & _words(q)) / len(words | _words(q)) for q in queries)
+
+        found = [
+            SuggestedQuestion(
+                e.customer_text, overlap(e.customer_text), "log", e.agent_reply == wrong_answer
+            )
+            for e in self.knowledge
+            if e.kind == "log"
+        ]
+        found += [SuggestedQuestion(c, overlap(c), "conversation", True) for c in candidates]
+        asked = set(queries)
+        kept = [q for q in found if q.score > 0 and q.text not in asked]
+        return sorted(kept, key=lambda q: q.score, reverse=True)[:limit]
 
 
 @dataclass

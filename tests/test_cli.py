@@ -149,9 +149,22 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
     assert code == 0, output
     assert "$12/day" in top_hit() and "just a test" not in top_hit()
 
+    # Another wording is attached: served the same answer, under its own entry.
+    suggested = _stdout(*base, "suggest", str(correction_id)).splitlines()
+    assert suggested[0].split("\t") == ["SIMILARITY", "FROM", "GOT IT", "QUESTION"]
+    hire = "is there stove hire for camping trips"
+    code, output = _run(*base, "attach", str(correction_id), hire)
+    assert code == 0 and f"attached 1 question(s) to curated answer {correction_id}" in output
+
+    def hire_hit() -> str:
+        return _stdout("--home", str(home), "search", hire, "-k", "1")
+
+    assert f"correction:{correction_id}:1" in hire_hit() and "$12/day" in hire_hit()
+
     code, output = _run(*base, "withdraw", str(correction_id), "--by", "sam")
     assert code == 0 and f"withdrew curated answer {correction_id}" in output
     assert f"correction:{correction_id}" not in top_hit()
+    assert f"correction:{correction_id}" not in hire_hit()
     (listed,) = json.loads(_stdout(*base, "list", "--json"))
     assert (listed["withdrawn"], listed["withdrawn_by"]) == (True, "sam")
     assert (listed["answer"], listed["edited_by"]) == (new_answer, "cli:tess")
@@ -172,5 +185,6 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
     source_id = f"correction:{correction_id}"
     assert logged == [
         ("cli:tess", "edit_correction", conversation_id, source_id),
+        ("cli:tess", "attach_questions", conversation_id, source_id),
         ("sam", "withdraw_correction", conversation_id, source_id),
     ]

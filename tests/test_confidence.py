@@ -53,6 +53,34 @@ def test_the_vote_share_of_the_top_answer_is_a_feature() -> None:
     assert confidence_of(crowded, WEIGHTS) == confidence_of(agreed, WEIGHTS)
 
 
+def test_a_curated_answer_is_as_sure_as_the_questions_the_operator_attached() -> None:
+    with_probability = ConfidenceWeights(
+        bias=-5.0, score=6.0, margin=4.0, support=0.0, answer_probability=3.0
+    )
+
+    def confidence(questions: int, vote_share: float, logged_score: float = 0.6) -> float:
+        sources = [
+            Source("correction:1", 0.8, "curated", "q", "Cards expire.", questions, vote_share),
+            Source("log-1", logged_score, "log", "q2", "Cards never expire.", 9, 0.8),
+        ]
+        return retrieval_confidence(sources, with_probability)
+
+    # Amid a crowd of logs of the old answer, the correction is not doubted for the crowd:
+    # its vote share no longer stands in for the classifier that never saw it.
+    assert confidence(1, vote_share=0.1) == confidence(1, vote_share=0.9)
+    # Each question the operator attached that lies near makes it surer.
+    assert confidence(1, 0.2) < confidence(3, 0.2) < confidence(6, 0.2)
+    # Without a lead over the logged answer it replaced, it is no surer than one question.
+    assert confidence(6, 0.2, logged_score=0.8) == pytest.approx(
+        confidence(1, 0.2, logged_score=0.8)
+    )
+    # A logged answer the classifier does not know still uses its vote share.
+    log = [Source("log-1", 0.8, "log", "q", "x", 1, 0.2), Source("log-2", 0.6, "log", "q", "y")]
+    features = retrieval_features(log)
+    assert features is not None
+    assert (features.answer_probability, features.vector()[5]) == (None, 0.2)
+
+
 def test_without_a_different_runner_up_the_score_alone_decides() -> None:
     assert retrieval_features([source("a", "q", "x", 0.7)]) == ConfidenceFeatures(0.7, 0.0, 1)
     assert retrieval_features([]) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bot.core.errors import (
     ConversationNotFound,
     CorrectionNotFound,
     InvalidMessage,
+    QuestionTaken,
     TurnNotFound,
 )
 from bot.core.grounding import StreamingGroundingCheck
@@ -111,6 +113,7 @@ def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
             scrub_text,
             curator=retriever,
             generator_handoff_reply=generator_handoff_reply,
+            question_finder=retriever,
         )
         return Bot(engine, retriever, generator, store)
 
@@ -666,6 +669,89 @@ async def test_an_edited_correction_is_served_as_edited_and_a_withdrawn_one_not_
         await bot.engine.edit_correction(correction.id, "  ", edited_by="bo")
 
 
+async def test_one_correction_covers_the_questions_the_operator_attaches(
+    make_bot: MakeBot,
+) -> None:
+    retriever = FakeRetriever.from_pairs(
+        [
+            ("can I pay with paypal", "We accept cards only."),
+            ("is paypal ok for paying", "We accept cards only."),
+            ("paying by bank transfer possible", "We accept cards only."),
+            ("when will my order arrive", "Standard shipping takes 3-5 business days."),
+        ]
+    )
+    bot = make_bot(retriever=retriever, answer_mode="copy", confidence_threshold=0.5)
+    _, wrong = await bot.send(await bot.start(), "can I pay with paypal please")
+    better = "Yes, PayPal is accepted at checkout."
+    correction = await bot.engine.correct(wrong.turn_id, better, created_by="ana")
+
+    # A paraphrase still gets the logged answer: the correction covers one wording.
+    _, before = await bot.send(await bot.start(), "is paypal ok for paying")
+    assert before.text == "We accept cards only."
+
+    # The customers who got the same wrong answer are offered, this one first; the
+    # shipping question shares no words and is not.
+    suggested = await bot.engine.suggest_questions(correction.id)
+    texts = [q.text for q in suggested]
+    assert texts[0] == "is paypal ok for paying"
+    assert "is paypal ok for paying" in texts and "when will my order arrive" not in texts
+    assert all(q.got_wrong_answer for q in suggested)
+
+    attached = await bot.engine.attach_questions(
+        correction.id, ["is paypal ok for paying", "is paypal ok for paying"], attached_by="bo"
+    )
+    assert [(a.source_id, a.question) for a in attached] == [
+        (f"{correction.source_id}:1", "is paypal ok for paying")
+    ]
+    assert "is paypal ok for paying" not in [
+        q.text for q in await bot.engine.suggest_questions(correction.id)
+    ]
+    _, after = await bot.send(await bot.start(), "is paypal ok for paying")
+    assert after.text == better
+
+    # Editing the correction changes the answer of every question it covers.
+    await bot.engine.edit_correction(correction.id, "PayPal works.", edited_by="bo")
+    _, edited = await bot.send(await bot.start(), "is paypal ok for paying")
+    assert edited.text == "PayPal works."
+
+    # A question another correction answers differently is refused, naming that one.
+    _, other = await bot.send(await bot.start(), "when will my order arrive")
+    shipping = await bot.engine.correct(other.turn_id, "Orders ship in 24 hours.", created_by="cy")
+    with pytest.raises(QuestionTaken, match=re.escape(correction.source_id)):
+        await bot.engine.attach_questions(
+            shipping.id,
+            ["paying by bank transfer possible", "is paypal ok for paying"],
+            attached_by="cy",
+        )
+    assert await bot.store.attached_questions(shipping.id) == []  # all or nothing
+
+    # Withdrawing the correction stops serving all of its questions.
+    await bot.engine.withdraw_correction(correction.id, withdrawn_by="cy")
+    assert set(retriever.removed) == {correction.source_id, f"{correction.source_id}:1"}
+    _, withdrawn = await bot.send(await bot.start(), "is paypal ok for paying")
+    assert withdrawn.text == "We accept cards only."
+    with pytest.raises(InvalidMessage, match="withdrawn"):
+        await bot.engine.attach_questions(correction.id, ["paypal?"], attached_by="bo")
+    # Once withdrawn, its questions are free for another answer.
+    await bot.engine.attach_questions(shipping.id, ["is paypal ok for paying"], attached_by="cy")
+
+
+async def test_questions_can_be_attached_when_correcting(make_bot: MakeBot) -> None:
+    retriever = FakeRetriever.from_pairs([("can I pay with paypal", "We accept cards only.")])
+    bot = make_bot(retriever=retriever, answer_mode="copy", confidence_threshold=0.5)
+    _, wrong = await bot.send(await bot.start(), "can I pay with paypal please")
+    correction = await bot.engine.correct(
+        wrong.turn_id,
+        "PayPal works.",
+        created_by="ana",
+        also_questions=["paypal accepted? write to a@b.example"],
+    )
+    (attached,) = await bot.store.attached_questions(correction.id)
+    assert attached.question == "paypal accepted? write to [EMAIL]"  # scrubbed as stored
+    _, reply = await bot.send(await bot.start(), "paypal accepted? write to a@b.example")
+    assert reply.text == "PayPal works."
+
+
 @pytest.mark.parametrize("verbatim", [True, False])
 async def test_an_operators_correction_is_sent_as_written_not_regenerated(
     make_bot: MakeBot, verbatim: bool
@@ -802,5 +888,64 @@ async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_af
             h.source_id != edited.source_id
             for h in restarted.search([], "Do you rent out camping stoves?", 5)
         )
+    finally:
+        store.close()
+
+
+async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_ones(
+    tmp_path: Path,
+    make_knowledge: Callable[..., Any],
+    executor: ThreadPoolExecutor,
+) -> None:
+    from retrieval.ingest import ingest_paths
+    from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+
+    logs = [
+        *SMALL_LOGS,
+        exchange(
+            "c-gift2",
+            "Is there an expiry date on gift cards?",
+            "Gift cards never expire (KB-GFT-01).",
+        ),
+    ]
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)  # type: ignore[arg-type]
+    retriever = KnowledgeRetriever(kb, executor)
+    store = SqliteConversationStore(tmp_path / "bot.db")
+    engine = ConversationEngine(
+        retriever,
+        None,
+        store,
+        EngineConfig(),
+        scrub_text,
+        curator=retriever,
+        question_finder=retriever,
+    )
+
+    async def ask(text: str) -> Any:
+        conversation = await engine.start_conversation("web")
+        return await engine.reply(IncomingMessage(conversation.id, text))
+
+    try:
+        first = await ask("Do gift cards expire?")
+        earlier = await ask("do giftcards ever expire")
+        assert earlier.text == first.text  # a live customer who got the same answer
+        better = "Gift cards expire after 5 years; the date is on the back (KB-GFT-02)."
+        correction = await engine.correct(first.turn_id, better, created_by="ana")
+
+        suggested = await engine.suggest_questions(correction.id)
+        found = {q.text: q for q in suggested}
+        assert found["do giftcards ever expire"].origin == "conversation"
+        assert found["Is there an expiry date on gift cards?"].origin == "log"
+        assert found["Is there an expiry date on gift cards?"].got_wrong_answer
+        assert "Do gift cards expire?" not in found  # the corrected question itself
+        assert [q.score for q in suggested] == sorted((q.score for q in suggested), reverse=True)
+
+        await engine.attach_questions(
+            correction.id, ["Is there an expiry date on gift cards?"], attached_by="ana"
+        )
+        assert (await ask("Is there an expiry date on gift cards?")).text == better
+        await engine.withdraw_correction(correction.id, withdrawn_by="ana")
+        assert kb.store.live_entry_ids(kind="curated") == set()
     finally:
         store.close()

@@ -230,6 +230,37 @@ def test_vote_share_is_each_answers_share_of_the_nearest_hits(
     assert [(h.agent_reply, h.vote_share) for h in alone] == [(express, 1.0)]
 
 
+def test_logged_questions_a_correction_covers_stop_voting_for_the_replaced_answer(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    old = "Gift cards never expire (KB-GFT-01)."
+    new = "Gift cards expire after 5 years (KB-GFT-02)."
+    asked = [
+        "do gift cards expire",
+        "is there an expiry date on gift cards",
+        "how long is a gift card valid",
+        "can my gift voucher run out",
+    ]
+    kb = make_knowledge()
+    logs = [exchange(f"g{i}", q, old) for i, q in enumerate(asked)]
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
+    query = "until when can I use my gift card"
+    before = {h.agent_reply: h for h in kb.search((), query, 5)}
+    assert before[old].support == 4
+
+    kb.add_curated("correction:1", asked[0], new)
+    kb.add_curated("correction:1:1", asked[1], new)
+    kb.add_curated("correction:1:2", asked[2], new)
+    after = {h.agent_reply: h for h in kb.search((), query, 5)}
+    # Only the logged question the correction does not cover still gives the old answer.
+    assert after[old].support == 1
+    assert after[new].support == 3 and after[new].kind == "curated"
+    assert after[new].vote_share > 0.7
+
+    kb.remove_source("correction:1:1")  # detached again: that log votes again
+    assert {h.agent_reply: h for h in kb.search((), query, 5)}[old].support == 2
+
+
 def test_batch_search_excludes_conversations(tmp_path: Path, make_knowledge: MakeKB) -> None:
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)

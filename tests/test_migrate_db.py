@@ -65,6 +65,10 @@ async def _seed(path: Path, conversations: int) -> None:
         )
         # Who edited or withdrew a correction is copied too: a withdrawn one stays so.
         await store.edit_correction(gift.id, gift.question, "They never expire.", edited_by="bo")
+        # The questions attached to it are served under correction:<id>:<n> there too.
+        await store.attach_questions(
+            gift.id, ["gift card expiry?", "do vouchers run out"], attached_by="bo"
+        )
         await store.withdraw_correction(mistake.id, withdrawn_by="ana")
     finally:
         await store.aclose()
@@ -88,6 +92,9 @@ async def _snapshot(
             "counts": await store.counts(),
             "flags": flags,
             "corrections": await store.list_corrections(),
+            "attached": [
+                await store.attached_questions(c.id) for c in await store.list_corrections()
+            ],
             "conversations": conversations,
         }
     finally:
@@ -110,7 +117,8 @@ def test_migrate_db_copies_everything_and_counts_both_sides(
     code, output = _migrate(tmp_path / "home", source_db, postgres_url)
     assert code == 0, output
     assert "every table has the same number of rows on both sides" in output
-    for table, rows in (("bot_turns", 60), ("bot_ratings", 30), ("bot_flags", 10)):
+    copied = (("bot_turns", 60), ("bot_ratings", 30), ("bot_flags", 10))
+    for table, rows in (*copied, ("bot_correction_questions", 2)):
         assert any(line.split() == [table, str(rows), str(rows)] for line in output.splitlines())
 
     before = asyncio.run(_snapshot(SqliteConversationStore(source_db)))

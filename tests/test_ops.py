@@ -631,6 +631,69 @@ async def test_edit_and_approve_serves_the_correction_at_once(ops: Ops) -> None:
     assert turn_id not in queue_turns(await page(ops, "/ops/"))
 
 
+async def attach(ops: Ops, correction_id: int, token: str, *questions: str) -> Any:
+    data = [("csrf_token", token), ("back", "/ops/"), *(("question", q) for q in questions)]
+    return await ops.client.post(
+        f"/ops/curated/{correction_id}/attach",
+        data=data,
+        headers={"Origin": ops.origin},
+        allow_redirects=False,
+    )
+
+
+async def test_a_correction_offers_the_customers_who_asked_the_same_and_covers_them(
+    ops: Ops,
+) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    _, turn_id = seeded.thumbs_down
+    _, paraphrase = await ask(ops, "when does my <b>order</b> arrive")
+    assert paraphrase["reply"] == SHIPPING
+    better = "Orders ship within 24 hours and arrive in 3-5 business days (KB-SHP-01)."
+
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=better)
+    assert saved.status == 303
+    ((correction_id, source_id),) = query(ops.database, "SELECT id, source_id FROM bot_corrections")
+    assert saved.headers["Location"].startswith(f"/ops/curated/{correction_id}/questions?")
+    offered = await page(ops, saved.headers["Location"])
+    assert "Correction saved. It is served to customers from now on." in offered
+    assert "Customers who may ask the same thing" in offered
+    # The customer who got the same reply is offered, escaped, with a checkbox.
+    assert 'value="when does my &lt;b&gt;order&lt;/b&gt; arrive"' in offered
+    assert "<b>order</b>" not in offered
+    assert "Got the corrected reply" in offered and "Select all" in offered
+
+    nothing = await attach(ops, correction_id, token)
+    assert nothing.status == 303 and "notice=none_chosen" in nothing.headers["Location"]
+    done = await attach(ops, correction_id, token, "when does my <b>order</b> arrive")
+    assert done.status == 303 and "notice=attached" in done.headers["Location"]
+    shown = await page(ops, done.headers["Location"])
+    assert "Questions attached." in shown and "attached by alice" in shown
+    assert 'value="when does my' not in shown  # attached: no longer offered
+    # Served as a curated answer of its own, with the correction's answer.
+    question = "when does my <b>order</b> arrive"
+    assert ops.retriever.curated[-1][:3] == (f"{source_id}:1", question, better)
+    _, covered = await ask(ops, question)
+    assert covered["reply"] == better
+    assert query(ops.database, "SELECT action, note FROM ops_actions") == [
+        ("correct", source_id),
+        ("attach_questions", source_id),
+    ]
+
+    # A question another curated answer already answers differently is refused, named.
+    other = await ops.engine.store.add_correction("Can I pay by PayPal?", "Yes.", created_by="bo")
+    refused = await attach(ops, correction_id, token, "Can I pay by PayPal?")
+    assert refused.status == 422
+    assert f"curated answer {other.source_id}" in await refused.text()
+
+    # Withdrawn, the correction stops answering the attached question too.
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    assert withdrawn.status == 303
+    assert {source_id, f"{source_id}:1"} <= set(ops.retriever.removed)
+    _, after = await ask(ops, question)
+    assert after["reply"] == SHIPPING
+
+
 def curated_ids(text: str) -> list[int]:
     """The ids of the curated answers listed on the page, in page order."""
     return [int(n) for n in re.findall(r'<tr class="curated-row" id="correction-(\d+)"', text)]

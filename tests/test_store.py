@@ -339,6 +339,43 @@ async def test_a_correction_is_edited_then_withdrawn_once_and_then_stays_as_it_i
             await call
 
 
+async def test_questions_attached_to_a_correction_are_kept_in_order_and_found(
+    store: AnyConversationStore,
+) -> None:
+    conversation = await store.create_conversation("web")
+    await store.add_turn(conversation.id, "customer", "paypal ok?")
+    wrong = await store.add_turn(conversation.id, "bot", "Cards only.")
+    made = await store.add_correction("Paypal?", "Yes.", created_by="ana", turn_id=wrong.id)
+    other = await store.add_correction("Norway?", "Yes, 5-8 days.", created_by="ana")
+
+    first = await store.attach_questions(made.id, ["pay with paypal", "paypal?"], attached_by="bo")
+    assert [(a.source_id, a.question, a.attached_by) for a in first] == [
+        (f"{made.source_id}:1", "pay with paypal", "bo"),
+        (f"{made.source_id}:2", "paypal?", "bo"),
+    ]
+    # One already attached is skipped; the next one continues the numbering.
+    again = await store.attach_questions(made.id, ["paypal?", "paypal accepted"], attached_by="cy")
+    assert [a.source_id for a in again] == [f"{made.source_id}:3"]
+    assert [a.question for a in await store.attached_questions(made.id)] == [
+        "pay with paypal",
+        "paypal?",
+        "paypal accepted",
+    ]
+    assert await store.attached_questions(other.id) == []
+
+    assert await store.corrections_asking("paypal accepted") == [made]
+    assert await store.corrections_asking("Norway?") == [other]
+    assert await store.questions_answered_with("Cards only.", 10) == ["paypal ok?"]
+    assert await store.questions_answered_with("Something else.", 10) == []
+
+    await store.withdraw_correction(made.id, withdrawn_by="cy")
+    assert await store.corrections_asking("paypal accepted") == []  # a withdrawn one asks nothing
+    with pytest.raises(InvalidMessage):
+        await store.attach_questions(made.id, ["more"], attached_by="bo")
+    with pytest.raises(CorrectionNotFound):
+        await store.attach_questions(999, ["q"], attached_by="bo")
+
+
 async def test_counts_cover_every_state_role_outcome_and_reason(
     store: AnyConversationStore,
 ) -> None:

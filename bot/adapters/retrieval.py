@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.core.types import Message, Source
+from bot.core.types import Message, Source, SuggestedQuestion
 from retrieval.records import LogMessage, RetrievedExchange
 
 if TYPE_CHECKING:  # importing it loads numpy and faiss; only the app that builds one needs it
@@ -136,3 +136,18 @@ class KnowledgeRetriever:
     async def remove_curated(self, source_id: str) -> None:
         remove = functools.partial(self.knowledge_base.remove_source, source_id)
         await asyncio.get_running_loop().run_in_executor(self.executor, remove)
+
+    async def similar_questions(
+        self,
+        queries: Sequence[str],
+        wrong_answer: str | None,
+        candidates: Sequence[str],
+        limit: int,
+    ) -> list[SuggestedQuestion]:
+        from retrieval.suggestions import similar_questions
+
+        find = functools.partial(
+            similar_questions, self.knowledge_base, queries, wrong_answer, candidates, limit
+        )
+        found = await asyncio.get_running_loop().run_in_executor(self.executor, find)
+        return [SuggestedQuestion(q.text, q.score, q.origin, q.got_wrong_answer) for q in found]

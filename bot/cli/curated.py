@@ -1,9 +1,11 @@
-"""`supportbot curated`: list, edit and withdraw the operators' curated answers.
+"""`supportbot curated`: list, edit and withdraw the operators' curated answers, and
+attach the other questions one answers.
 
-The same engine methods as the dashboard's page (``edit_correction``,
-``withdraw_correction``), recorded in the dashboard's review log under ``cli:<user>`` or
-``--by``. A server running meanwhile serves the change at its next index poll
-(``web.index_refresh_seconds``); replicas sharing PostgreSQL are also told at once.
+The same engine methods as the dashboard's pages (``edit_correction``,
+``withdraw_correction``, ``suggest_questions``, ``attach_questions``), recorded in the
+dashboard's review log under ``cli:<user>`` or ``--by``. A server running meanwhile
+serves the change at its next index poll (``web.index_refresh_seconds``); replicas sharing
+PostgreSQL are also told at once.
 """
 
 from __future__ import annotations
@@ -129,6 +131,57 @@ def curated_withdraw(
     typer.echo(f"withdrew curated answer {withdrawn.id} ({withdrawn.source_id})")
 
 
+@curated_app.command("suggest")
+def curated_suggest(
+    ctx: typer.Context,
+    correction_id: Annotated[int, typer.Argument(metavar="ID", help="As `curated list` shows.")],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many.")] = 20,
+) -> None:
+    """Past customer messages that may ask what a curated answer answers, to attach."""
+    from bot.core.errors import CorrectionNotFound
+    from bot.core.types import SuggestedQuestion
+
+    async def work(engine: ConversationEngine) -> list[SuggestedQuestion]:
+        return await engine.suggest_questions(correction_id, limit)
+
+    try:
+        found = _with_engine(settings_of(ctx), work)
+    except CorrectionNotFound as exc:
+        raise fail(_why(correction_id, exc)) from None
+    typer.echo("SIMILARITY\tFROM\tGOT IT\tQUESTION")
+    for q in found:
+        got = "yes" if q.got_wrong_answer else ""
+        typer.echo(f"{q.score:.2f}\t{q.origin}\t{got}\t{q.text}")
+
+
+@curated_app.command("attach")
+def curated_attach(
+    ctx: typer.Context,
+    correction_id: Annotated[int, typer.Argument(metavar="ID", help="As `curated list` shows.")],
+    questions: Annotated[list[str], typer.Argument(metavar="QUESTION...")],
+    by: By = None,
+) -> None:
+    """Serve a curated answer for more questions that ask the same thing."""
+    from bot.core.errors import CorrectionNotFound, InvalidMessage
+    from bot.ops.storage import ReviewAction
+
+    settings = settings_of(ctx)
+    operator = by or _cli_user()
+
+    async def work(engine: ConversationEngine) -> tuple[int, Correction, str]:
+        added = await engine.attach_questions(correction_id, questions, attached_by=operator)
+        correction = await engine.store.get_correction(correction_id)
+        return len(added), correction, await _conversation_of(engine, correction)
+
+    try:
+        added, correction, conversation_id = _with_engine(settings, work)
+    except (CorrectionNotFound, InvalidMessage) as exc:
+        raise fail(_why(correction_id, exc)) from None
+    if added:
+        _log(settings, operator, ReviewAction.ATTACH_QUESTIONS, correction, conversation_id)
+    typer.echo(f"attached {added} question(s) to curated answer {correction.id}")
+
+
 # -- wiring -----------------------------------------------------------------------------------
 def _with_engine(
     settings: Settings,
@@ -175,6 +228,7 @@ async def _run_with_engine(
             settings.engine,
             pii_scrubber(settings, executor),
             curator=curator,
+            question_finder=retriever,
         )
         return await work(engine)
     finally:

@@ -12,8 +12,10 @@ Confidence is a logistic combination of six retrieval signals:
   fitted before it existed keep meaning what they meant.
 * the answer probability: what a classifier fitted on every indexed question over the
   answers (retrieval.answer_classifier) gives the top answer. For an answer it does not
-  know (a rare or newly curated one) the vote share stands in, the nearest-neighbour
-  estimate of the same thing. Weight 0 unless calibration fitted one, as for vote share.
+  know (a rare one) the vote share stands in, the nearest-neighbour estimate of the same
+  thing; for an operator's curated answer its own evidence does (:func:`curated_evidence`:
+  how many of its questions are near, and its lead over the answer it replaced). Weight
+  0 unless calibration fitted one, as for vote share.
 * the question's typicality: how much closer the question lies to the questions of some
   known answer than to questions at large (relative Mahalanobis distance, see
   retrieval.answer_classifier). It is the signal for a topic the logs never answered. 0
@@ -122,14 +124,31 @@ def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
         (s for s in sources[1:] if not _same_answer(s.agent_reply, top.agent_reply)), None
     )
     margin = max(0.0, top.score - runner_up.score) if runner_up is not None else 0.0
+    probability = top.answer_probability
+    if probability is None and top.kind == "curated":
+        probability = curated_evidence(max(top.support, 1), margin)
     return ConfidenceFeatures(
         top.score,
         margin,
         max(top.support, 1),
         top.vote_share,
-        top.answer_probability,
+        probability,
         top.question_typicality,
     )
+
+
+def curated_evidence(questions: int, margin: float) -> float:
+    """How sure an operator's curated answer is, in place of the answer classifier's
+    probability (which never saw it): from its own evidence, not the neighbourhood's vote.
+
+    ``questions`` is how many of its questions (the corrected one and those the operator
+    attached) are among the nearest hits; each one the operator vouched for halves the
+    doubt. ``margin`` is its lead over the best other answer (usually the logged answer it
+    replaced): without a lead it is no surer than one question.
+    """
+    if margin <= 0.0:
+        return 0.5
+    return 1.0 - 0.5**questions
 
 
 def _sigmoid(z: float) -> float:

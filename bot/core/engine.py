@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from bot.core.certainty import certainty_of
 from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
-from bot.core.errors import ConversationHandedOff, InvalidMessage, TurnNotFound
+from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
 from bot.core.handoff_text import HandoffTextMatcher
 from bot.core.ports import (
@@ -28,11 +28,13 @@ from bot.core.ports import (
     ConversationStore,
     FlagGate,
     Generator,
+    QuestionFinder,
     Retriever,
     Scrubber,
     Versioned,
 )
 from bot.core.types import (
+    AttachedQuestion,
     Conversation,
     ConversationState,
     Correction,
@@ -49,6 +51,7 @@ from bot.core.types import (
     ReplyEvent,
     ReplyRetracted,
     Source,
+    SuggestedQuestion,
     Turn,
 )
 from retrieval.pii import mask_references, references_in
@@ -112,6 +115,8 @@ class ConversationEngine:
     ``generator_handoff_reply`` is the sentence the generator was trained to answer when
     its evidence backs no answer: a generated reply that is that sentence hands off.
     ``flag_gate`` may refuse flags beyond an adapter's caps; without one every flag is kept.
+    ``question_finder`` offers the past questions a correction may answer too; without
+    one :meth:`suggest_questions` offers none.
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class ConversationEngine:
         generator_handoff_reply: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
         flag_gate: FlagGate | None = None,
+        question_finder: QuestionFinder | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -138,6 +144,7 @@ class ConversationEngine:
         )
         self._clock = clock
         self._flag_gate = flag_gate
+        self.question_finder = question_finder
 
     # -- conversations -----------------------------------------------------------------------
     async def start_conversation(
@@ -474,12 +481,15 @@ class ConversationEngine:
         *,
         created_by: str,
         question: str | None = None,
+        also_questions: Sequence[str] = (),
     ) -> Correction:
         """Record an operator's better answer to a bot turn and serve it from now on.
 
         ``question`` defaults to the customer message the turn answered. The correction is
         handed to the curator (retrieval prefers curated answers over the logs) and the
-        turn's open flags are resolved as CORRECTED. Raises TurnNotFound, InvalidMessage.
+        turn's open flags are resolved as CORRECTED. ``also_questions`` are attached to it
+        at once (see :meth:`attach_questions`). Raises TurnNotFound, InvalidMessage
+        (QuestionTaken included, before anything is stored).
         """
         turn = await self.store.get_turn(turn_id)
         if turn.role != "bot":
@@ -496,6 +506,7 @@ class ConversationEngine:
         answer = mask_references(await self.scrubber.scrub_names(answer), references)
         question = mask_references(question, references)
         context = tuple(Message(m.role, mask_references(m.text, references)) for m in context)
+        also = await self._attachable(also_questions, answer, exclude_id=None)
         correction = await self.store.add_correction(
             question, answer, created_by=created_by, turn_id=turn_id
         )
@@ -505,6 +516,8 @@ class ConversationEngine:
             )
         else:
             await self.curator.add_curated(correction.source_id, question, answer, context)
+        if also:
+            await self._attach(correction, also, created_by)
         await self.store.resolve_turn_flags(turn_id, FlagStatus.CORRECTED, created_by)
         return correction
 
@@ -544,11 +557,15 @@ class ConversationEngine:
         correction = await self.store.edit_correction(
             correction_id, question, answer, edited_by=edited_by
         )
-        if self.curator is not None:  # the same source id: the old entry is replaced
+        if self.curator is not None:  # the same source ids: the old entries are replaced
             await self.curator.add_curated(correction.source_id, question, answer, context)
+            attached = await self.store.attached_questions(correction_id)
+            for item in attached:
+                await self.curator.add_curated(item.source_id, item.question, answer)
             # A withdrawal that ran between the store's edit and this must still win.
             if (await self.store.get_correction(correction_id)).withdrawn:
-                await self.curator.remove_curated(correction.source_id)
+                for source_id in [correction.source_id, *(a.source_id for a in attached)]:
+                    await self.curator.remove_curated(source_id)
         return correction
 
     async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
@@ -563,7 +580,87 @@ class ConversationEngine:
         # meanwhile nothing claims the answer is gone while customers still get it.
         if self.curator is not None:
             await self.curator.remove_curated(correction.source_id)
+            for item in await self.store.attached_questions(correction_id):
+                await self.curator.remove_curated(item.source_id)
         return await self.store.withdraw_correction(correction_id, withdrawn_by=withdrawn_by)
+
+    # -- one correction for a topic ----------------------------------------------------------
+    async def suggest_questions(
+        self, correction_id: int, limit: int = 20
+    ) -> list[SuggestedQuestion]:
+        """Past customer messages that may ask what the correction answers, best first:
+        logged questions near its question or near the questions the corrected reply was
+        retrieved for, and customers' messages the bot answered with that reply. Those
+        already attached are left out. Texts are as stored (scrubbed); they are for
+        operators, never for customers. Raises CorrectionNotFound."""
+        correction = await self.store.get_correction(correction_id)
+        if self.question_finder is None or correction.withdrawn:
+            return []
+        queries = [correction.question]
+        wrong_answer: str | None = None
+        live: list[str] = []
+        if correction.turn_id is not None:
+            try:
+                turn = await self.store.get_turn(correction.turn_id)
+            except TurnNotFound:
+                turn = None
+            if turn is not None and turn.outcome is not Outcome.HANDOFF:
+                wrong_answer = turn.text
+                # The questions the wrong answer was given for in the logs: their
+                # neighbours are the customers who get it too.
+                gave = [s for s in turn.sources if s.agent_reply == turn.text] or [
+                    *turn.sources[:1]
+                ]
+                queries += [s.customer_text for s in gave if s.customer_text]
+                live = await self.store.questions_answered_with(turn.text, 4 * limit)
+        attached = {a.question for a in await self.store.attached_questions(correction_id)}
+        found = await self.question_finder.similar_questions(
+            list(dict.fromkeys(queries)), wrong_answer, list(dict.fromkeys(live)), limit * 2
+        )
+        return [q for q in found if q.text not in attached][:limit]
+
+    async def attach_questions(
+        self, correction_id: int, questions: Sequence[str], *, attached_by: str
+    ) -> list[AttachedQuestion]:
+        """Serve the correction's answer for ``questions`` too, each as one more curated
+        entry (``correction:<id>:<n>``), edited and withdrawn with the correction; return
+        the newly attached (one already attached is skipped).
+
+        A question answers one thing: one that another correction not withdrawn already
+        asks with a different answer is refused, all of them with it (QuestionTaken names
+        which and where; withdraw or edit that one first). Raises CorrectionNotFound,
+        InvalidMessage (the correction is withdrawn, a question is empty or too long).
+        """
+        correction = await self.store.get_correction(correction_id)
+        if correction.withdrawn:
+            raise InvalidMessage("the correction was withdrawn; make a new one instead")
+        cleaned = await self._attachable(questions, correction.answer, exclude_id=correction_id)
+        return await self._attach(correction, cleaned, attached_by)
+
+    async def _attachable(
+        self, questions: Sequence[str], answer: str, *, exclude_id: int | None
+    ) -> list[str]:
+        """``questions`` cleaned and scrubbed as stored; raises QuestionTaken for one that
+        a correction other than ``exclude_id`` answers differently."""
+        cleaned: list[str] = []
+        for text in questions:
+            question = await self.scrubber.scrub(
+                clean_text(text, self.config.max_message_chars, what="question")
+            )
+            for other in await self.store.corrections_asking(question):
+                if other.id != exclude_id and other.answer != answer:
+                    raise QuestionTaken(question, other.id, other.source_id)
+            cleaned.append(question)
+        return list(dict.fromkeys(cleaned))
+
+    async def _attach(
+        self, correction: Correction, questions: Sequence[str], attached_by: str
+    ) -> list[AttachedQuestion]:
+        added = await self.store.attach_questions(correction.id, questions, attached_by=attached_by)
+        if self.curator is not None:
+            for item in added:
+                await self.curator.add_curated(item.source_id, item.question, correction.answer)
+        return added
 
     async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
         """Corrections newest first, withdrawn ones included."""

@@ -36,3 +36,17 @@ class ModelUnavailable(SupportbotError):
 class StorageUnavailable(SupportbotError):
     """The store cannot write (its disk is full); the failed operation stored nothing and
     everything stored before is intact. Retrying once there is room succeeds."""
+
+
+class QuestionTaken(InvalidMessage):
+    """A question attached to a correction is already asked by another correction that
+    gives a different answer: one question gets one answer, so nothing was attached."""
+
+    def __init__(self, question: str, correction_id: int, source_id: str) -> None:
+        super().__init__(
+            f"{question!r} is already answered differently by curated answer {source_id};"
+            " withdraw or edit that one first"
+        )
+        self.question = question
+        self.correction_id = correction_id
+        self.source_id = source_id

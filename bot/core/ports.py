@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from bot.core.types import (
+    AttachedQuestion,
     Conversation,
     ConversationState,
     Correction,
@@ -22,6 +23,7 @@ from bot.core.types import (
     Rating,
     Source,
     StoreCounts,
+    SuggestedQuestion,
     Turn,
 )
 
@@ -57,6 +59,20 @@ class AnswerCurator(Protocol):
 
     async def remove_curated(self, source_id: str) -> None:
         """Stop serving the answer with ``source_id`` at once; nothing when there is none."""
+        ...
+
+
+class QuestionFinder(Protocol):
+    async def similar_questions(
+        self,
+        queries: Sequence[str],
+        wrong_answer: str | None,
+        candidates: Sequence[str],
+        limit: int,
+    ) -> Sequence[SuggestedQuestion]:
+        """Past customer questions nearest to any of ``queries``, best first, at most
+        ``limit``: logged ones from the knowledge base and ``candidates`` (live customer
+        turns) ranked with them. Hits whose answer is ``wrong_answer`` say so."""
         ...
 
 
@@ -165,6 +181,27 @@ class ConversationStore(Protocol):
     async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
         """Mark the correction withdrawn (once: a second call keeps the first's who and
         when); the correction as it is now. Raises CorrectionNotFound."""
+        ...
+
+    async def attach_questions(
+        self, correction_id: int, questions: Sequence[str], *, attached_by: str
+    ) -> list[AttachedQuestion]:
+        """Attach ``questions`` to a correction not withdrawn, after those it has (one
+        already attached is skipped); return the newly attached. Raises
+        CorrectionNotFound, InvalidMessage when it is withdrawn."""
+        ...
+
+    async def attached_questions(self, correction_id: int) -> list[AttachedQuestion]:
+        """The questions attached to a correction, in the order attached."""
+        ...
+
+    async def corrections_asking(self, question: str) -> list[Correction]:
+        """The corrections not withdrawn whose question, or an attached one, is
+        ``question``."""
+        ...
+
+    async def questions_answered_with(self, reply: str, limit: int) -> list[str]:
+        """The customer messages the bot answered with exactly ``reply``, newest first."""
         ...
 
     async def counts(self) -> StoreCounts: ...

@@ -166,6 +166,34 @@ class Correction:
 
 
 @dataclass(frozen=True)
+class AttachedQuestion:
+    """Another customer question an operator said a correction answers too: served as one
+    more curated entry with the correction's answer, so one correction covers a topic."""
+
+    correction_id: int
+    position: int  # 1, 2, ... in the order attached
+    question: str
+    attached_by: str
+    attached_at: float
+
+    @property
+    def source_id(self) -> str:
+        """The curated entry's id in retrieval: ``correction:<id>:<position>``."""
+        return f"correction:{self.correction_id}:{self.position}"
+
+
+@dataclass(frozen=True)
+class SuggestedQuestion:
+    """A past customer message that may ask what a correction answers (scrubbed as stored;
+    for operators' eyes only)."""
+
+    text: str
+    score: float  # cosine similarity to the nearest of the questions searched with
+    origin: str  # "log" (an ingested exchange) or "conversation" (a live customer turn)
+    got_wrong_answer: bool  # it retrieves, or was answered with, the corrected reply
+
+
+@dataclass(frozen=True)
 class StoreCounts:
     """Totals for metrics and the dashboard; every known key is present (zero if none)."""
 

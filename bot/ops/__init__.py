@@ -27,7 +27,7 @@ from bot.core.errors import (
     StorageUnavailable,
     TurnNotFound,
 )
-from bot.ops import actions, auth, curated, metrics, views
+from bot.ops import actions, auth, curated, metrics, topics, views
 from bot.ops.auth import OpsError, is_api
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
@@ -120,6 +120,12 @@ def build_dashboard(config: OpsConfig) -> web.Application:
             web.post(
                 "/curated/{correction_id}/withdraw", curated.withdraw, name="curated_withdraw"
             ),
+            web.get(
+                "/curated/{correction_id}/questions",
+                topics.questions_page,
+                name="curated_questions",
+            ),
+            web.post("/curated/{correction_id}/attach", topics.attach, name="curated_attach"),
             web.get("/metrics", metrics.metrics_page, name="metrics"),
             web.get("/api/metrics", metrics.metrics_json, name="api_metrics"),
             web.static("/static", STATIC, name="static"),

@@ -25,6 +25,7 @@ from bot.ops.keys import DATABASE, REVIEW_ENGINE, SESSION
 from bot.ops.queries import conversation_extras
 from bot.ops.render import with_query
 from bot.ops.storage import ReviewAction
+from bot.ops.topics import questions_url
 from bot.ops.views import MAX_REJECT_REASON_CHARS, Draft, conversation_page, safe_back
 from bot.store.health import out_of_space
 from bot.web.errors import STORAGE_UNAVAILABLE_RETRY_SECONDS
@@ -194,9 +195,11 @@ async def correct(request: web.Request) -> web.Response:
             {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
         ) from None
     logged = await _log_turn(request, act, ReviewAction.CORRECT, correction.source_id)
-    return _done(
-        request, act.turn.conversation_id, "corrected", act.back, act.turn.id, logged=logged
+    # Straight on to the customers who ask the same thing differently (issue 20).
+    location = questions_url(
+        request, correction, notice="corrected", back=act.back, unlogged="" if logged else "1"
     )
+    return web.Response(status=303, headers={"Location": location})
 
 
 async def _corrections_of(request: web.Request, turn: Turn) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import jinja2
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from bot.core.config import EngineConfig
 from bot.core.ports import ConversationStore, Generator
-from bot.core.types import Correction, Turn
+from bot.core.types import AttachedQuestion, Correction, SuggestedQuestion, Turn
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
 from bot.ops.login_limits import LoginLimits
@@ -35,6 +36,14 @@ class ReviewEngine(Protocol):
     ) -> Correction: ...
 
     async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction: ...
+
+    async def suggest_questions(
+        self, correction_id: int, limit: int = 20
+    ) -> list[SuggestedQuestion]: ...
+
+    async def attach_questions(
+        self, correction_id: int, questions: Sequence[str], *, attached_by: str
+    ) -> list[AttachedQuestion]: ...
 
     async def hand_back(self, conversation_id: str) -> None: ...
 

@@ -124,6 +124,7 @@ class ReviewAction(StrEnum):
     # On a curated answer; the note is its source id, as for CORRECT.
     EDIT_CORRECTION = "edit_correction"
     WITHDRAW_CORRECTION = "withdraw_correction"
+    ATTACH_QUESTIONS = "attach_questions"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class CopiedTable:
     name: str
     key: tuple[str, ...]
     columns: tuple[str, ...]
-    integer_key: bool = False
+    integer_key: bool = False  # every key column holds integers
     optional: bool = False  # copied when the source has it (the Slack adapter's tables)
     rewrite: Callable[[Values, Path], Values] | None = None
     # Run in PostgreSQL before the copy: what a partial unique index needs when a row
@@ -145,6 +145,13 @@ TABLES = [
             "withdrawn_at",
         ),
         integer_key=True,
+    ),
+    CopiedTable(
+        "bot_correction_questions",
+        ("correction_id", "position"),
+        ("correction_id", "position", "question", "attached_by", "attached_at"),
+        integer_key=True,
+        optional=True,  # a SQLite file not opened since issue 20 has none yet
     ),
     CopiedTable("slack_seen", ("key",), ("key", "expires_at"), optional=True),
     CopiedTable(
@@ -407,7 +414,8 @@ def _copy_table(
     # key of several columns).
     after = ", ".join("?" for _ in table.key)
     select = f"SELECT {columns} FROM {table.name} WHERE ({key}) > ({after}) ORDER BY {key} LIMIT ?"
-    last: tuple[object, ...] = (-1,) if table.integer_key else ("",) * len(table.key)
+    # In SQLite every integer sorts before any text: an integer key starts below its values.
+    last: tuple[object, ...] = ((-1,) if table.integer_key else ("",)) * len(table.key)
     positions = [table.columns.index(column) for column in table.key]
     if table.prepare is not None:
         writer.execute(table.prepare)

@@ -28,6 +28,7 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.core.types import (
+    AttachedQuestion,
     Conversation,
     ConversationState,
     Correction,
@@ -56,12 +57,14 @@ from bot.store.sql import (
     TEXT_COLUMNS,
     Sql,
     StoredText,
+    attached_question_of,
     conversation_of,
     correction_of,
     correction_source_id,
     flag_of,
     flags_query,
     insert_turn_params,
+    new_questions,
     new_turn,
     postgres_params,
     rating_of,
@@ -307,6 +310,43 @@ class PostgresConversationStore:
                 _pg(Sql.WITHDRAW_CORRECTION), (withdrawn_by, self._clock(), correction_id)
             )
             return correction_of(await _correction_row(conn, correction_id))
+
+    async def attach_questions(
+        self, correction_id: int, questions: Sequence[str], *, attached_by: str
+    ) -> list[AttachedQuestion]:
+        async with self._connection(writes=True) as conn, conn.transaction():
+            # Locks the correction: two operators attaching at once get distinct positions.
+            row = await fetch_one(conn, _pg(Sql.CORRECTION) + " FOR UPDATE", (correction_id,))
+            if row is None:
+                raise CorrectionNotFound(str(correction_id))
+            if correction_of(row).withdrawn:
+                raise InvalidMessage("the correction was withdrawn")
+            rows = await fetch_all(conn, _pg(Sql.ATTACHED), (correction_id,))
+            attached = [attached_question_of(r) for r in rows]
+            position = max((a.position for a in attached), default=0)
+            now = self._clock()
+            added = []
+            for question in new_questions(attached, questions):
+                position += 1
+                values = (correction_id, position, question, attached_by, now)
+                await conn.execute(_pg(Sql.INSERT_ATTACHED), values)
+                added.append(AttachedQuestion(*values))
+            return added
+
+    async def attached_questions(self, correction_id: int) -> list[AttachedQuestion]:
+        async with self._connection() as conn:
+            rows = await fetch_all(conn, _pg(Sql.ATTACHED), (correction_id,))
+        return [attached_question_of(row) for row in rows]
+
+    async def corrections_asking(self, question: str) -> list[Correction]:
+        async with self._connection() as conn:
+            rows = await fetch_all(conn, _pg(Sql.CORRECTIONS_ASKING), (question, question))
+        return [correction_of(row) for row in rows]
+
+    async def questions_answered_with(self, reply: str, limit: int) -> list[str]:
+        async with self._connection() as conn:
+            rows = await fetch_all(conn, _pg(Sql.QUESTIONS_ANSWERED_WITH), (reply, limit))
+        return [row["text"] for row in rows]
 
     async def announce_curated(self, payload: str) -> None:
         """Tell every replica listening (:mod:`bot.replicas`) that a curated answer is

@@ -74,6 +74,20 @@ MIGRATIONS = [
     ALTER TABLE bot_corrections ADD COLUMN withdrawn_by TEXT;
     ALTER TABLE bot_corrections ADD COLUMN withdrawn_at DOUBLE PRECISION;
     """,
+    # Questions attached to a correction (issue 20): each is served as one more curated
+    # entry, correction:<id>:<position>, with the correction's answer.
+    """
+    CREATE TABLE bot_correction_questions (
+        correction_id BIGINT NOT NULL REFERENCES bot_corrections(id),
+        position INTEGER NOT NULL,
+        question TEXT NOT NULL,
+        attached_by TEXT NOT NULL,
+        attached_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (correction_id, position),
+        UNIQUE (correction_id, question)
+    );
+    CREATE INDEX bot_correction_questions_text ON bot_correction_questions(question);
+    """,
 ]
 
 # Tables whose integer ids come from an identity sequence: (table, id column).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from bot.core.types import (
+    AttachedQuestion,
     Conversation,
     ConversationState,
     Correction,
@@ -111,6 +112,22 @@ class Sql:
     WITHDRAW_CORRECTION = (
         "UPDATE bot_corrections SET withdrawn_by = ?, withdrawn_at = ?"
         " WHERE id = ? AND withdrawn_at IS NULL"
+    )
+    ATTACHED = "SELECT * FROM bot_correction_questions WHERE correction_id = ? ORDER BY position"
+    INSERT_ATTACHED = (
+        "INSERT INTO bot_correction_questions"
+        " (correction_id, position, question, attached_by, attached_at) VALUES (?, ?, ?, ?, ?)"
+    )
+    CORRECTIONS_ASKING = (
+        "SELECT * FROM bot_corrections WHERE withdrawn_at IS NULL AND (question = ? OR id IN"
+        " (SELECT correction_id FROM bot_correction_questions WHERE question = ?)) ORDER BY id"
+    )
+    # The customer's message is the turn just before the bot's reply to it.
+    QUESTIONS_ANSWERED_WITH = (
+        "SELECT c.text AS text FROM bot_turns b JOIN bot_turns c"
+        " ON c.conversation_id = b.conversation_id AND c.position = b.position - 1"
+        " WHERE b.role = 'bot' AND b.text = ? AND c.role = 'customer'"
+        " ORDER BY b.created_at DESC LIMIT ?"
     )
     COUNT_CORRECTIONS = "SELECT COUNT(*) AS n FROM bot_corrections WHERE withdrawn_at IS NULL"
 
@@ -373,6 +390,27 @@ def correction_of(row: Row) -> Correction:
         withdrawn_by=row["withdrawn_by"],
         withdrawn_at=row["withdrawn_at"],
     )
+
+
+def attached_question_of(row: Row) -> AttachedQuestion:
+    return AttachedQuestion(
+        correction_id=row["correction_id"],
+        position=row["position"],
+        question=row["question"],
+        attached_by=row["attached_by"],
+        attached_at=row["attached_at"],
+    )
+
+
+def new_questions(attached: Sequence[AttachedQuestion], questions: Sequence[str]) -> list[str]:
+    """``questions`` not yet attached, each once, in the order given."""
+    seen = {a.question for a in attached}
+    fresh: list[str] = []
+    for question in questions:
+        if question not in seen:
+            seen.add(question)
+            fresh.append(question)
+    return fresh
 
 
 def correction_source_id(correction_id: int) -> str:

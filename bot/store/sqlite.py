@@ -23,6 +23,7 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.core.types import (
+    AttachedQuestion,
     Conversation,
     ConversationState,
     Correction,
@@ -41,12 +42,14 @@ from bot.store.sql import (
     TEXT_COLUMNS,
     Sql,
     StoredText,
+    attached_question_of,
     conversation_of,
     correction_of,
     correction_source_id,
     flag_of,
     flags_query,
     insert_turn_params,
+    new_questions,
     new_turn,
     rating_of,
     store_counts,
@@ -333,6 +336,49 @@ class SqliteConversationStore:
             with transaction(conn):
                 conn.execute(Sql.WITHDRAW_CORRECTION, (withdrawn_by, self._clock(), correction_id))
                 return correction_of(_correction_row(conn, correction_id))
+
+        return await self._run(work)
+
+    async def attach_questions(
+        self, correction_id: int, questions: Sequence[str], *, attached_by: str
+    ) -> list[AttachedQuestion]:
+        def work(conn: sqlite3.Connection) -> list[AttachedQuestion]:
+            with transaction(conn):
+                if correction_of(_correction_row(conn, correction_id)).withdrawn:
+                    raise InvalidMessage("the correction was withdrawn")
+                attached = [
+                    attached_question_of(r) for r in conn.execute(Sql.ATTACHED, (correction_id,))
+                ]
+                position = max((a.position for a in attached), default=0)
+                now = self._clock()
+                added = []
+                for question in new_questions(attached, questions):
+                    position += 1
+                    row = (correction_id, position, question, attached_by, now)
+                    conn.execute(Sql.INSERT_ATTACHED, row)
+                    added.append(AttachedQuestion(*row))
+                return added
+
+        return await self._run(work)
+
+    async def attached_questions(self, correction_id: int) -> list[AttachedQuestion]:
+        def work(conn: sqlite3.Connection) -> list[AttachedQuestion]:
+            rows = conn.execute(Sql.ATTACHED, (correction_id,))
+            return [attached_question_of(row) for row in rows]
+
+        return await self._run(work)
+
+    async def corrections_asking(self, question: str) -> list[Correction]:
+        def work(conn: sqlite3.Connection) -> list[Correction]:
+            rows = conn.execute(Sql.CORRECTIONS_ASKING, (question, question))
+            return [correction_of(row) for row in rows]
+
+        return await self._run(work)
+
+    async def questions_answered_with(self, reply: str, limit: int) -> list[str]:
+        def work(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(Sql.QUESTIONS_ANSWERED_WITH, (reply, limit))
+            return [row["text"] for row in rows]
 
         return await self._run(work)
 

@@ -34,4 +34,18 @@
       }
     });
   });
+
+  // "Select all / none" for the questions offered after a correction (hidden without this).
+  document.querySelectorAll(".select-all").forEach(function (bar) {
+    var form = bar.closest("form");
+    bar.hidden = false;
+    bar.querySelectorAll("button[data-select]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var on = button.getAttribute("data-select") === "all";
+        form.querySelectorAll("input[type=checkbox][name=question]").forEach(function (box) {
+          box.checked = on;
+        });
+      });
+    });
+  });
 })();
