@@ -88,7 +88,7 @@ async def edit(request: web.Request) -> web.Response:
             typed=(question, answer),
             status=422,
         )
-    logged = await _log(request, edited, ReviewAction.EDIT_CORRECTION)
+    logged = await log_action(request, edited, ReviewAction.EDIT_CORRECTION)
     return _done(request, back, "edited", edited, logged=logged)
 
 
@@ -102,7 +102,7 @@ async def withdraw(request: web.Request) -> web.Response:
     withdrawn = await _saving(
         engine.withdraw_correction(correction.id, withdrawn_by=_operator(request))
     )
-    logged = await _log(request, withdrawn, ReviewAction.WITHDRAW_CORRECTION)
+    logged = await log_action(request, withdrawn, ReviewAction.WITHDRAW_CORRECTION)
     return _done(request, back, "withdrawn", withdrawn, logged=logged)
 
 
@@ -201,7 +201,7 @@ async def _saving(write: Awaitable[_T]) -> _T:
         raise
 
 
-async def _log(request: web.Request, correction: Correction, action: ReviewAction) -> bool:
+async def log_action(request: web.Request, correction: Correction, action: ReviewAction) -> bool:
     """Record the action in the review log, under the corrected turn's conversation (so
     that conversation's log shows it too); False when the disk is full."""
     conversation_id = ""

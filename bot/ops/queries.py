@@ -17,11 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
 from bot.store.sql import FLAG_COLUMNS, correction_of, flag_of
 from finetune.serving_policy import AdapterStatus, adapter_status
+
+T = TypeVar("T")
 
 DAY_SECONDS = 86_400
 
@@ -48,8 +50,10 @@ class QueueItem:
 
 
 @dataclass(frozen=True)
-class QueuePage:
-    items: list[QueueItem]
+class Page(Generic[T]):
+    """One page of a list the dashboard pages through (the queue, curated answers)."""
+
+    items: list[T]
     total: int
     page: int
     page_size: int
@@ -61,7 +65,7 @@ class QueuePage:
 
 def review_queue(
     conn: sqlite3.Connection, filters: QueueFilters, *, page: int = 1, page_size: int = 25
-) -> QueuePage:
+) -> Page[QueueItem]:
     """One page of flags, oldest first, with the reply and the question it answered."""
     where, params = _queue_where(filters)
     (total,) = conn.execute(
@@ -89,7 +93,7 @@ def review_queue(
         )
         for row in rows
     ]
-    return QueuePage(items, int(total), max(page, 1), page_size)
+    return Page(items, int(total), max(page, 1), page_size)
 
 
 def _queue_where(filters: QueueFilters) -> tuple[str, list[object]]:
@@ -127,21 +131,9 @@ class CuratedItem:
     conversation_id: str | None  # of the turn it corrected; None when it corrected none
 
 
-@dataclass(frozen=True)
-class CuratedPage:
-    items: list[CuratedItem]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
-
-
 def curated_answers(
     conn: sqlite3.Connection, shown: str = "all", *, page: int = 1, page_size: int = 25
-) -> CuratedPage:
+) -> Page[CuratedItem]:
     """One page of corrections, newest first: ``shown`` is one of :data:`CURATED_SHOWN`."""
     where = {
         "all": "1 = 1",
@@ -156,7 +148,7 @@ def curated_answers(
         (page_size, (max(page, 1) - 1) * page_size),
     ).fetchall()
     items = [CuratedItem(correction_of(row), row["conversation_id"]) for row in rows]
-    return CuratedPage(items, int(total), max(page, 1), page_size)
+    return Page(items, int(total), max(page, 1), page_size)
 
 
 # -- one conversation -------------------------------------------------------------------------

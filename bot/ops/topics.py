@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.core.errors import InvalidMessage, QuestionTaken, StorageUnavailable
+from bot.core.errors import InvalidMessage, QuestionTaken
 from bot.core.types import Correction
-from bot.ops.curated import UNLOGGED, _correction, _operator, _saving
-from bot.ops.keys import DATABASE, REVIEW_ENGINE
+from bot.ops.curated import UNLOGGED, _correction, _operator, _saving, log_action
+from bot.ops.keys import REVIEW_ENGINE
 from bot.ops.render import render, with_query
 from bot.ops.storage import ReviewAction
 from bot.ops.views import NOTICES, safe_back
@@ -68,7 +68,7 @@ async def attach(request: web.Request) -> web.Response:
         return await _page(
             request, correction, back=back, error=f"Nothing was attached: {exc}.", status=422
         )
-    logged = await _log(request, correction) if added else True
+    logged = await log_action(request, correction, ReviewAction.ATTACH_QUESTIONS) if added else True
     return _done(request, correction, back, "attached", logged=logged)
 
 
@@ -118,26 +118,3 @@ def questions_url(request: web.Request, correction: Correction, **query: str) ->
     """The page of a correction's questions (where correcting a reply leads)."""
     url = str(request.app.router["curated_questions"].url_for(correction_id=str(correction.id)))
     return with_query(url, **query)
-
-
-async def _log(request: web.Request, correction: Correction) -> bool:
-    """Record who attached questions to the correction (its source id as note, as for
-    the other actions on it); False when the disk is full."""
-    conversation_id = ""
-    if correction.turn_id is not None:
-        turn = await request.app[REVIEW_ENGINE].store.get_turn(correction.turn_id)
-        conversation_id = turn.conversation_id
-    operator = _operator(request)
-    try:
-        await request.app[DATABASE].run(
-            lambda store: store.log_action(
-                operator,
-                ReviewAction.ATTACH_QUESTIONS,
-                conversation_id,
-                correction.turn_id,
-                correction.source_id,
-            )
-        )
-    except StorageUnavailable:
-        return False
-    return True
