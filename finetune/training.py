@@ -32,6 +32,8 @@ from retrieval.records import Conversation
 log = logging.getLogger(__name__)
 
 StepHook = Callable[[int, float], None]  # (step, loss), called after each optimiser step
+# The most of the budget one validation pass may take; the examples are cut to fit.
+_VALIDATION_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ def train_lora(
     last_eval = time.monotonic()
     step, tokens, reply_tokens, loss_ema = 0, 0, 0, float("nan")
     best_val, best_state, bad_checks, stopped = math.inf, _trainable_state(model), 0, "epochs"
+    # Seconds a training step and a validation pass take, measured as they run: the budget
+    # must also pay for the validation passes (the last one after training included), and
+    # the bar's ETA is the steps the budget leaves room for, not the epochs planned.
+    step_s: float | None = None
+    val_s = 0.0
     bar = tqdm(
         total=planned_steps,
         desc="train adapter",
@@ -91,9 +98,10 @@ def train_lora(
         for batch in _batches(encoded, settings.batch_size, pad, rng):
             if step >= planned_steps:
                 break
-            if time.monotonic() >= deadline:
+            if time.monotonic() + val_s >= deadline:
                 stopped = "budget"
                 break
+            step_started = time.monotonic()
             fraction = max(step / planned_steps, (time.monotonic() - start) / settings.budget_s)
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(
@@ -110,16 +118,29 @@ def train_lora(
             reply_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
             value = float(loss.item())
             loss_ema = value if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * value
+            now = time.monotonic()
+            took = now - step_started
+            if step_s is None and val_encoded:
+                # A validation pass runs forward only (about a third of a step) over its
+                # examples: keep as many as make it cost a few per cent of the budget.
+                per_example = took / (3 * settings.batch_size)
+                keep = int(_VALIDATION_SHARE * settings.budget_s / max(per_example, 1e-9))
+                val_encoded = val_encoded[: max(settings.batch_size, keep)]
+                val_s = per_example * len(val_encoded)
+            step_s = took if step_s is None else 0.8 * step_s + 0.2 * took
+            bar.total = max(step, min(planned_steps, step + int((deadline - now - val_s) / step_s)))
             bar.update(1)
-            elapsed = time.monotonic() - start
+            elapsed = now - start
             bar.set_postfix(loss=f"{loss_ema:.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
             if on_step is not None:
                 on_step(step, value)
             due = step % eval_every == 0 or time.monotonic() - last_eval >= eval_every_s
-            if val_encoded and due:
+            # Room for this pass and the final one, or it waits for the end.
+            if val_encoded and due and time.monotonic() + 2 * val_s < deadline:
                 last_eval = time.monotonic()
                 with autocast(dtype, settings.device):
                     val = validation_loss(model, val_encoded, settings.batch_size, pad)
+                val_s = time.monotonic() - last_eval
                 if val < best_val - 1e-4:
                     best_val, best_state, bad_checks = val, _trainable_state(model), 0
                 else:
@@ -150,6 +171,7 @@ def train_lora(
         "reply_tokens_per_s": round(reply_tokens / max(elapsed, 1e-9), 1),
         "learning_rate": settings.learning_rate,
         "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
+        "validation_examples": len(val_encoded),
     }
 
 
