@@ -4,8 +4,9 @@
     python benchmarks/lora_throughput.py --steps 12 --batch 8
 
 The same examples (sample-corpus replies with three other past exchanges as evidence, in
-the model's chat template) train a fresh LoRA adapter (r=16 on every linear layer) for the
-same number of steps in each precision, one after the other in the same process, through
+the model's chat template) train a fresh LoRA adapter (r=16 on the modules peft adapts by
+default for the architecture: q_proj and v_proj for Llama) for the same number of steps in
+each precision, one after the other in the same process, through
 ``finetune.training.train_lora``. Prints tokens/s for each and their ratio, and whether
 this processor computes bfloat16 natively (what ``train_precision = "auto"`` decides on).
 Run it on a quiet machine: both cores are used.
