@@ -468,7 +468,11 @@ def test_an_operator_corrects_one_reply_and_covers_the_questions_like_it(
     page.get_by_role("button", name="Log in").click()
     page.goto(f"{origin}/ops/conversations/{conversation_id}")
     page.get_by_text("Edit & approve").click()
+    # Opening the form moves the cursor to the end of the old answer; filling before that
+    # happened could type after the old answer instead of replacing it.
+    expect(page.get_by_label("Corrected answer")).to_be_focused()
     page.get_by_label("Corrected answer").fill(NEW_GIFT)
+    expect(page.get_by_label("Corrected answer")).to_have_value(NEW_GIFT)
     page.get_by_role("button", name="Save correction & approve").click()
 
     # The dashboard offers the customers' other wordings, logged and live, each unticked.
