@@ -273,17 +273,6 @@ class NameLexicon:
             folded.endswith("s") and (folded[:-1] in self.english or folded[:-2] in self.english)
         )
 
-    def is_plain_word(self, word: str) -> bool:
-        """Whether the word is a verb, adjective or adverb, the plural of an English word,
-        or a word no name is made of: a word first, whatever else it may be."""
-        folded = word.casefold()
-        return (
-            folded in self.common
-            or folded in NOT_NAMES
-            or (folded.endswith("s") and self.is_english(folded) and folded not in self.english)
-            or (not self.common and folded in self.english)
-        )
-
     def is_given_name(self, word: str) -> bool:
         folded = word.casefold()
         return folded in self.given and not self.is_english(folded)
@@ -902,11 +891,6 @@ def _is_learnable(word: str) -> bool:
 def _sentence_initial(text: str, start: int) -> bool:
     before = text[:start].rstrip(" \t\"'“(")
     return not before or before[-1] in ".!?\n:;"
-
-
-def _sentence_initial_common_word(text: str, start: int, end: int) -> bool:
-    # The recogniser sometimes takes a capitalised first word for a name ("Will it ...").
-    return _sentence_initial(text, start) and text[start:end].casefold() in NOT_NAMES
 
 
 def _merge(spans: list[NameSpan]) -> list[NameSpan]:
