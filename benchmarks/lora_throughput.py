@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from finetune import training
 from finetune.config import GeneratorConfig
 from finetune.examples import TrainingExample, iter_turns
 from finetune.modeling import attach_lora, load_base
@@ -59,18 +60,34 @@ def examples(count: int, seed: int) -> list[TrainingExample]:
     return built
 
 
+_REPLY_LOSS = training.reply_loss
+
+
+def _full_loss(model: Any, batch: dict[str, Any]) -> Any:
+    return model(**batch).loss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="smollm2-135m-instruct")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--losses",
+        default="reply",
+        help="'reply' (the product's: output layer at reply positions only), 'full' (the "
+        "model's own loss, logits at every position), or both: 'reply,full'",
+    )
     args = parser.parse_args()
     config = GeneratorConfig(base_model=args.base, lora_target_modules=None)
     train = examples(args.steps * args.batch, seed=1)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as home:
-        for precision in args.precisions.split(","):
+        runs = [(p, loss) for p in args.precisions.split(",") for loss in args.losses.split(",")]
+        for precision, loss in runs:
+            # The full-vocabulary loss is the model's own, swapped in for comparison only.
+            training.reply_loss = _REPLY_LOSS if loss == "reply" else _full_loss
             loaded = load_base(args.base, base_root=Path(home) / "base")
             model = attach_lora(loaded, config)
             fmt = PromptFormat.for_config(loaded.tokenizer, config)
@@ -84,10 +101,11 @@ def main() -> None:
             )
             started = time.monotonic()
             metrics = train_lora(model, fmt, train, [], settings, progress=True)
-            print(f"{precision}: {metrics['tokens_per_s']} tokens/s", flush=True)
+            print(f"{precision}, {loss} loss: {metrics['tokens_per_s']} tokens/s", flush=True)
             rows.append(
                 {
                     "precision": metrics["precision"],
+                    "loss": loss,
                     "steps": metrics["steps"],
                     "tokens_per_s": metrics["tokens_per_s"],
                     "reply_tokens_per_s": metrics["reply_tokens_per_s"],
@@ -97,14 +115,14 @@ def main() -> None:
             )
     native = cpu_has_native_bf16()
     print(f"base {args.base}; native bfloat16 on this CPU: {native}; cores {os.cpu_count()}\n")
-    print("| precision | steps | tokens/s | reply tokens/s | seconds | loss |")
-    print("|---|---|---|---|---|---|")
+    print("| precision | loss over | steps | tokens/s | reply tokens/s | seconds | final loss |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['precision']} | {r['steps']} | {r['tokens_per_s']} | {r['reply_tokens_per_s']}"
-            f" | {r['seconds']} | {r['final_loss']} |"
+            f"| {r['precision']} | {r['loss']} | {r['steps']} | {r['tokens_per_s']}"
+            f" | {r['reply_tokens_per_s']} | {r['seconds']} | {r['final_loss']} |"
         )
-    by = {r["precision"]: r for r in rows}
+    by = {r["precision"]: r for r in rows if r["loss"] == args.losses.split(",")[0]}
     if "fp32" in by and "bf16" in by:
         ratio = by["bf16"]["tokens_per_s"] / by["fp32"]["tokens_per_s"]
         print(f"\nbf16 / fp32 tokens/s: {ratio:.2f}")

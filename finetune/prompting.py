@@ -113,7 +113,13 @@ class PromptFormat:
             elif evidence:
                 evidence.pop()
             else:
-                message = self._cut_message(message, len(ids) - self.max_prompt_tokens)
+                shorter = self._cut_message(message, len(ids) - self.max_prompt_tokens)
+                if shorter == message:  # down to its last token: the instructions alone overrun
+                    raise ValueError(
+                        f"the instructions alone take more than max_prompt_tokens"
+                        f" ({self.max_prompt_tokens}) tokens: raise the budget or shorten them"
+                    )
+                message = shorter
 
     def encode_example(self, request: PromptRequest, target: str) -> EncodedExample:
         """Prompt plus target reply; only the reply (and its end marker) carries labels."""

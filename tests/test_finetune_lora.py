@@ -166,3 +166,41 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
     assert metrics["validation_examples"] < len(validation)
     # One step of slack (about 0.1 s here) on top of the budget, not a validation pass.
     assert took < budget_s + 0.75, took
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "llama", "qwen2"])
+def test_reply_loss_equals_the_models_own_loss_and_gradients(
+    architecture: str, tmp_path: Path
+) -> None:
+    """The output layer runs at reply positions only; loss and LoRA gradients must be the
+    ones the model's full-vocabulary loss gives."""
+    import torch
+
+    from finetune.training import _collate, reply_loss
+
+    base = load_base(_base_folder(tmp_path, architecture, chat=False))
+    tokenizer = base.tokenizer
+    model = attach_lora(base, CONFIG)
+    fmt = PromptFormat(
+        tokenizer, instructions="Answer.", max_prompt_tokens=120, max_target_tokens=24
+    )
+    turns = [t for c in CONVERSATIONS for t in iter_turns(c)][:4]
+    encoded = [fmt.encode_example(PromptRequest(t.customer_text), t.reply) for t in turns]
+    batch = _collate(encoded, tokenizer.pad_token_id or 0)
+    assert len({len(e.input_ids) for e in encoded}) > 1, "rows of different lengths: padding"
+    for p in model.parameters():
+        if p.requires_grad:  # LoRA's B starts at zero: give the adapter something to say
+            torch.nn.init.normal_(p, std=0.05)
+
+    def loss_and_grads(compute: object) -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        loss = compute()  # type: ignore[operator]
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        return loss.item(), grads
+
+    own, own_grads = loss_and_grads(lambda: model(**batch).loss)
+    ours, our_grads = loss_and_grads(lambda: reply_loss(model, batch))
+    assert ours == pytest.approx(own, rel=1e-5)
+    pairs = zip(own_grads, our_grads, strict=True)
+    assert own_grads and all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in pairs)

@@ -89,6 +89,17 @@ def test_budget_drops_oldest_history_then_lowest_evidence_never_the_message(
     assert "stove is broken" in tiny.tokenizer.decode(squeezed.input_ids)
 
 
+def test_instructions_longer_than_the_budget_are_an_error_not_a_hang(fmt: PromptFormat) -> None:
+    wordy = PromptFormat(
+        fmt.tokenizer,
+        instructions="Answer from the past exchanges. " * 20,
+        max_prompt_tokens=30,
+        max_target_tokens=8,
+    )
+    with pytest.raises(ValueError, match="instructions alone"):
+        wordy.encode(PromptRequest("where is my order?"))
+
+
 class _LeakyRetriever(InMemoryRetriever):
     """Ignores the exclusion it is asked for, as a buggy knowledge base might."""
 
