@@ -108,7 +108,7 @@ def train_lora(
                     fraction, settings.learning_rate, settings.warmup_fraction, 0.1
                 )
             with autocast(dtype, settings.device):
-                loss = reply_loss(model, batch)
+                loss: Any = reply_loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -207,10 +207,11 @@ def reply_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         for name in ("final_logit_softcapping", "logit_scale", "logits_scaling")
     )
     if decoder is None or head is None or not plain_head:
-        return model(**batch).loss
+        own: torch.Tensor = model(**batch).loss
+        return own
     targets = batch["labels"][:, 1:]
     scored = targets != IGNORE_INDEX
-    hidden = decoder(
+    hidden: torch.Tensor = decoder(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
     ).last_hidden_state
     if not bool(scored.any()):  # nothing to learn: a zero that still has a graph
