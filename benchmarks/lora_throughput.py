@@ -67,6 +67,13 @@ def _full_loss(model: Any, batch: dict[str, Any]) -> Any:
     return model(**batch).loss
 
 
+def _prompt_gradient_loss(model: Any, batch: dict[str, Any]) -> Any:
+    return _REPLY_LOSS(model, batch, prompt_gradient=True)
+
+
+_LOSSES = {"reply": _REPLY_LOSS, "prompt-gradient": _prompt_gradient_loss, "full": _full_loss}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="smollm2-135m-instruct")
@@ -76,8 +83,9 @@ def main() -> None:
     parser.add_argument(
         "--losses",
         default="reply",
-        help="'reply' (the product's: output layer at reply positions only), 'full' (the "
-        "model's own loss, logits at every position), or both: 'reply,full'",
+        help="'reply' (the product's: the prompt as a cache without a graph, the output "
+        "layer at reply positions only), 'prompt-gradient' (the same with the prompt's "
+        "gradient kept), 'full' (the model's own loss), or several: 'reply,full'",
     )
     args = parser.parse_args()
     config = GeneratorConfig(base_model=args.base, lora_target_modules=None)
@@ -87,7 +95,7 @@ def main() -> None:
         runs = [(p, loss) for p in args.precisions.split(",") for loss in args.losses.split(",")]
         for precision, loss in runs:
             # The full-vocabulary loss is the model's own, swapped in for comparison only.
-            training.reply_loss = _REPLY_LOSS if loss == "reply" else _full_loss
+            training.reply_loss = _LOSSES[loss]
             loaded = load_base(args.base, base_root=Path(home) / "base")
             model = attach_lora(loaded, config)
             fmt = PromptFormat.for_config(loaded.tokenizer, config)

@@ -68,7 +68,7 @@ class ReplyGenerator:
         )
         self.pad_token_id = int(pad or 0)
         self.max_positions = _max_positions(model)
-        self._cache_argument = _cache_argument(model)
+        self._cache_argument = cache_keyword(model)
         self._last_logits_only = _takes(model, "logits_to_keep")
         self.version = ""  # which adapter version this serves, when known
 
@@ -175,7 +175,7 @@ class ReplyGenerator:
             use_cache=True,
             **extra,
         )
-        return out.logits[:, -1, :], _cache_of(out), attention, position_ids[:, -1]
+        return out.logits[:, -1, :], cache_of(out), attention, position_ids[:, -1]
 
     def forward_cached(
         self, tokens: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, cache: Any
@@ -189,7 +189,7 @@ class ReplyGenerator:
             use_cache=True,
             **arguments,
         )
-        return out.logits[:, -1, :], _cache_of(out)
+        return out.logits[:, -1, :], cache_of(out)
 
 
 @dataclass
@@ -376,12 +376,12 @@ def _takes(model: Any, argument: str) -> bool:
     return argument in _forward_parameters(model)
 
 
-def _cache_argument(model: Any) -> str:
+def cache_keyword(model: Any) -> str:
     # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes).
     return "cache" if _takes(model, "cache") else "past_key_values"
 
 
-def _cache_of(out: Any) -> Any:
+def cache_of(out: Any) -> Any:
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 

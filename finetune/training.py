@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from finetune.bootstrap import cosine_lr
 from finetune.config import GeneratorConfig
 from finetune.examples import TrainingExample
+from finetune.generation import cache_keyword, cache_of
 from finetune.precision import Precision, autocast, training_dtype
 from finetune.prompting import IGNORE_INDEX, EncodedExample, PromptFormat
 from retrieval.artifacts import staged_version, write_json
@@ -189,14 +190,23 @@ def validation_loss(
     return total / max(count, 1)
 
 
-def reply_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def reply_loss(
+    model: Any, batch: dict[str, torch.Tensor], *, prompt_gradient: bool = False
+) -> torch.Tensor:
     """Mean cross-entropy of the reply tokens of ``batch`` (labels mask the prompt).
 
-    The output layer runs at the reply positions only. Computed at every position, as the
-    model's own loss does, it turns each prompt token into a row of logits over the whole
-    vocabulary (49,152 for SmolLM2) that the loss then ignores: most of a step's memory
-    traffic, since prompts are about seven eighths of each example. Models whose head does
-    more than a linear layer (soft-capped or scaled logits) take the model's own path.
+    Two savings over the model's own loss, which a CPU step is mostly made of:
+    - The output layer runs at the reply positions only. At every position it turns each
+      prompt token into a row of logits over the whole vocabulary (49,152 for SmolLM2)
+      that the loss then ignores, and prompts are about seven eighths of an example.
+    - Unless ``prompt_gradient``, the prompt (instructions, evidence, conversation) runs
+      forward once without recording a graph, as a key-value cache, and only the reply
+      runs with gradients. The loss is the same; the gradient leaves out how the adapter's
+      effect on the prompt's own positions would change the reply, so backward costs the
+      reply's length instead of the whole example's (LoRA's weights are shared by all
+      positions and still learn from every reply token).
+    Models whose head does more than a linear layer (soft-capped or scaled logits) take
+    the model's own path.
     """
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = getattr(causal_lm, getattr(causal_lm, "base_model_prefix", ""), None)
@@ -209,15 +219,75 @@ def reply_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     if decoder is None or head is None or not plain_head:
         own: torch.Tensor = model(**batch).loss
         return own
-    targets = batch["labels"][:, 1:]
+    if prompt_gradient:
+        hidden: torch.Tensor = decoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state[:, :-1]
+        targets = batch["labels"][:, 1:]
+    else:
+        hidden, targets = _reply_hidden_states(decoder, batch)
     scored = targets != IGNORE_INDEX
-    hidden: torch.Tensor = decoder(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
     if not bool(scored.any()):  # nothing to learn: a zero that still has a graph
         return hidden.sum() * 0.0
-    logits = head(hidden[:, :-1][scored])
+    logits = head(hidden[scored])
     return torch.nn.functional.cross_entropy(logits.float(), targets[scored])
+
+
+def _reply_hidden_states(
+    decoder: Any, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states that predict each reply token, the prompt run as a cache without a
+    graph; and the reply tokens they predict (IGNORE_INDEX where a row is shorter).
+
+    Rows come right-padded (prompt, then reply). The cached part is each prompt but its
+    last token, left-padded so that all rows end together; the part with gradients is the
+    prompt's last token followed by the reply but its last token, right-padded after it.
+    """
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    lengths = [int(n) for n in mask.sum(dim=1)]
+    starts = []  # where each reply begins: the prompt's length
+    for row, length in zip(labels, lengths, strict=True):
+        replied = (row[:length] != IGNORE_INDEX).nonzero()
+        # The first token has nothing before it to predict it from.
+        starts.append(max(1, int(replied[0]) if len(replied) else length))
+    rows = len(lengths)
+    cached = max(max(s - 1 for s in starts), 0)
+    width = max(max(n - s for n, s in zip(lengths, starts, strict=True)), 1)
+    context_ids = torch.zeros((rows, cached), dtype=ids.dtype)
+    context_mask = torch.zeros((rows, cached), dtype=mask.dtype)
+    reply_ids = torch.zeros((rows, width), dtype=ids.dtype)
+    reply_mask = torch.zeros((rows, width), dtype=mask.dtype)
+    targets = torch.full((rows, width), IGNORE_INDEX, dtype=labels.dtype)
+    positions = torch.zeros((rows, width), dtype=torch.long)
+    for r, (start, length) in enumerate(zip(starts, lengths, strict=True)):
+        context = max(start - 1, 0)
+        if context:
+            context_ids[r, cached - context :] = ids[r, :context]
+            context_mask[r, cached - context :] = 1
+        steps = length - start
+        if steps:
+            reply_ids[r, :steps] = ids[r, start - 1 : length - 1]
+            reply_mask[r, :steps] = 1
+            targets[r, :steps] = labels[r, start:length]
+        positions[r] = torch.arange(context, context + width)
+    cached_context: dict[str, Any] = {}
+    if cached:
+        with torch.no_grad():
+            context_positions = (context_mask.cumsum(dim=1) - 1).clamp(min=0)
+            out = decoder(
+                input_ids=context_ids,
+                attention_mask=context_mask,
+                position_ids=context_positions,
+                use_cache=True,
+            )
+        cached_context = {cache_keyword(decoder): cache_of(out), "use_cache": True}
+    hidden = decoder(
+        input_ids=reply_ids,
+        attention_mask=torch.cat([context_mask, reply_mask], dim=1),
+        position_ids=positions,
+        **cached_context,
+    ).last_hidden_state
+    return hidden, targets
 
 
 def publish_adapter(
