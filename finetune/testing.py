@@ -190,6 +190,29 @@ def tiny_model(architecture: str, vocab_size: int, *, seed: int = 0, context: in
     return model
 
 
+def save_tiny_base(
+    folder: Path,
+    conversations: Sequence[Conversation] | None = None,
+    *,
+    architecture: str = "gpt2",
+    chat_template: bool = False,
+    extra_lines: Sequence[str] = (),
+    context: int = 256,
+    seed: int = 0,
+) -> Path:
+    """A tiny randomly initialised base model of ``architecture`` and a tokenizer trained on
+    the messages of ``conversations`` (default: the toy logs) and ``extra_lines``, saved to
+    ``folder`` for ``generator.base_model`` in tests, where loading the packaged SmolLM2
+    would take most of a minute; returns ``folder``."""
+    conversations = toy_conversations() if conversations is None else conversations
+    lines = [m.text for c in conversations for m in c.messages] + list(extra_lines)
+    tokenizer = tiny_tokenizer(lines, chat_template=chat_template)
+    model = tiny_model(architecture, len(tokenizer), seed=seed, context=context)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
 # Llama's Hugging Face layer names and llama.cpp's.
 _GGUF_LLAMA_LAYER = {
     "input_layernorm": "attn_norm",
