@@ -129,6 +129,35 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
     assert loads == (["v0002"] if answer_mode == "auto" else ["v0001", "v0002", "v0001"])
 
 
+@pytest.mark.parametrize("answer_mode", ["auto", "generate"])
+async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
+    tmp_path: Path, answer_mode: str
+) -> None:
+    """A home that has not been trained yet: the base model has no evaluation to weigh
+    against copying, so 'auto' copies without loading it; 'generate' serves it as it is."""
+    from bot.app import GENERATOR, SWAPPABLE, create_app, started
+    from bot.settings import load_settings
+    from bot.web import ENGINE
+    from finetune.testing import save_tiny_base
+    from tests.fakes import FakeRetriever
+
+    base = save_tiny_base(tmp_path / "tiny-base", LOGS)
+    settings = load_settings(
+        home=tmp_path / "home",
+        engine={"answer_mode": answer_mode},
+        generator={**CONFIG.model_dump(), "base_model": str(base)},
+    )
+    app = create_app(settings, retriever=FakeRetriever())
+    async with started(app):
+        holder = app[SWAPPABLE]
+        if answer_mode == "auto":
+            assert app[GENERATOR] is None and not holder.loaded
+            assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+        else:
+            assert app[GENERATOR] is holder and holder.loaded
+            assert app[ENGINE].generator is holder  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "answer_mode,adapter_rouge,label",
     [
