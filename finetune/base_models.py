@@ -34,7 +34,7 @@ from retrieval.processes import died_here, writer_marker, writer_of
 
 log = logging.getLogger(__name__)
 
-GGUF_FOLDER = "gguf"  # under the home's base-model folder, beside bootstrapped vNNNN
+GGUF_FOLDER = "gguf"  # under the home's base-model folder (beside earlier releases' vNNNN)
 CONVERSION_MANIFEST = "converted_from.json"
 _TMP_PREFIX = ".tmp-"
 _WRITER_FILE = "conversion_writer.json"

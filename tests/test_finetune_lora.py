@@ -116,7 +116,6 @@ def test_adapter_trains_saves_and_reloads(
 def test_configured_targets_override_the_defaults(tmp_path: Path) -> None:
     loaded = load_base(_base_folder(tmp_path, "llama", True))
     assert lora_target_modules(loaded.model, override=("o_proj",)) == ["o_proj"]
-    assert "down_proj" in lora_target_modules(loaded.model, bootstrapped=True)
 
 
 def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> None:

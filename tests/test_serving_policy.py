@@ -189,11 +189,12 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     from bot.settings import load_settings
     from finetune.evaluate import SystemScores
     from finetune.pipeline import TrainingReport
-    from finetune.testing import tiny_live_loader
+    from finetune.testing import save_tiny_base, tiny_live_loader
     from tests.conftest import SMALL_LOGS, write_jsonl
     from tests.fakes import FakeRetriever
     from tests.test_ops import Site, add_operator, logged_in, page
 
+    base_folder = save_tiny_base(tmp_path / "b", LOGS)
     scores = [
         SystemScores("adapter", 4, adapter_rouge, 1.0, 0.0, 0.5),
         SystemScores(COPY_SYSTEM, 4, 0.49, 1.0, 0.0, 0.5),
@@ -203,7 +204,9 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
         # What the real job records and reports, without minutes of training.
         registry = ModelRegistry.open(paths)
         try:
-            base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
+            base = registry.register_base(
+                base_folder, source="pretrained", model_ref=str(base_folder)
+            )
             folder = paths.adapters / "v0001"
             adapter = registry.register_adapter(
                 folder, base_id=base.id, metrics={"eval": [s.as_dict() for s in scores]}
@@ -211,9 +214,10 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
             registry.promote(adapter.id)
         finally:
             registry.close()
-        return TrainingReport("b", False, folder, adapter.id, True, {}, scores, 1.0)
+        return TrainingReport(str(base_folder), folder, adapter.id, True, {}, scores, 1.0)
 
     monkeypatch.setenv("SUPPORTBOT_ENGINE__ANSWER_MODE", answer_mode)
+    monkeypatch.setenv("SUPPORTBOT_GENERATOR__BASE_MODEL", str(base_folder))
     monkeypatch.setattr(finetune.pipeline, "train_generator", train_generator)
     monkeypatch.setattr(
         finetune.pipeline, "load_live_generator", tiny_live_loader(LOGS, CONFIG, [])

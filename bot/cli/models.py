@@ -29,9 +29,6 @@ def train(
             "--eval", help="Held-out conversations (JSONL); default: a fixed share of the logs."
         ),
     ] = None,
-    rebuild_base: Annotated[
-        bool, typer.Option(help="Bootstrap a new base model even if one exists.")
-    ] = False,
     promote: Annotated[
         bool | None,
         typer.Option(
@@ -59,7 +56,7 @@ def train(
     ] = False,
 ) -> None:
     """Tune retrieval on the logs (embedder, index, hand-off threshold), then train a new
-    LoRA adapter (bootstrapping a small base model offline if needed), evaluate it against
+    LoRA adapter on the configured base model (generator.base_model), evaluate it against
     the base model and copying the top retrieved reply, and publish both."""
     import time
 
@@ -126,7 +123,6 @@ def train(
             paths=paths,
             eval_conversations=held_out,
             budget_minutes=max(remaining_minutes, 0.1),
-            rebuild_base=rebuild_base,
             promote=promote,
             progress=progress,
         )
