@@ -2,9 +2,10 @@
 
 Protocol (``/work/shared/datasets/banking77/README.md``): every train row is a logged
 conversation whose agent reply is the canonical answer of its intent (ending with a
-``KB-10xx`` article code); every test row is asked as a new conversation. A base model is
-bootstrapped and a LoRA adapter trained within ``--budget-minutes`` of CPU time in total,
-then every test message is answered with the top-k retrieved past exchanges as evidence.
+``KB-10xx`` article code); every test row is asked as a new conversation. A LoRA adapter
+is trained on the base model (``--base-model``, by default the packaged
+SmolLM2-135M-Instruct) within ``--budget-minutes`` of CPU time in total, then every test
+message is answered with the top-k retrieved past exchanges as evidence.
 
 Reported: KB-code accuracy of the generated replies, the share carrying a wrong or
 non-existent code, the share with no code (hand-off), the same for copying the top
@@ -35,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finetune.config import GeneratorConfig  # noqa: E402
+from finetune.config import DEFAULT_BASE_MODEL, GeneratorConfig  # noqa: E402
 from finetune.prompting import PromptRequest  # noqa: E402
 from retrieval.knowledge import Query  # noqa: E402
 from retrieval.records import Conversation, LogMessage, RetrievedExchange  # noqa: E402
@@ -209,9 +210,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3, help="retrieved exchanges in the prompt")
     parser.add_argument("--reference-rate", type=float, default=0.9)
     parser.add_argument("--shuffle-evidence", action="store_true", help="RAFT slot shuffling")
-    parser.add_argument("--bootstrap-share", type=float, default=0.6)
+    parser.add_argument(
+        "--base-model", default=DEFAULT_BASE_MODEL, help="generator.base_model to adapt"
+    )
     parser.add_argument("--home", type=Path, default=RESULTS / "banking77-home")
-    parser.add_argument("--keep-home", action="store_true", help="reuse a previous bootstrap")
+    parser.add_argument(
+        "--keep-home", action="store_true", help="keep the home (a .gguf base converted there)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "generator_banking77.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -255,6 +260,7 @@ def main() -> None:
         shutil.rmtree(args.home)
     paths = GeneratorPaths.under(args.home)
     config = GeneratorConfig(
+        base_model=args.base_model,
         instructions="Answer the customer with the past reply that fits their message.",
         retrieved_k=args.k,
         raft_pool=8,
@@ -262,8 +268,6 @@ def main() -> None:
         raft_shuffle_evidence=args.shuffle_evidence,
         max_prompt_tokens=288,
         max_new_tokens=64,
-        bootstrap_vocab_size=4096,
-        bootstrap_share=args.bootstrap_share,
         max_epochs=20,
         eval_max_examples=200,
         train_batch_size=16,

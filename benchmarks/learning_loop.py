@@ -4,9 +4,10 @@
     python benchmarks/learning_loop.py --train-minutes 3 --retrain-minutes 3
 
 Protocol (issue 6, "proof that the loop works"). A temporary home ingests data/sample,
-trains a first generator (bootstrapped offline) within ``--train-minutes`` and fits the
-hand-off threshold on eval.jsonl and out_of_scope.jsonl (``calibrate`` last, so that the
-threshold served is that fit whatever ``train`` fitted when it re-embedded). Five
+trains a first generator (an adapter on the default base, the packaged SmolLM2-135M-Instruct)
+within ``--train-minutes`` and fits the hand-off threshold on eval.jsonl and
+out_of_scope.jsonl (``calibrate`` last, so that the threshold served is that fit whatever
+``train`` fitted when it re-embedded). Five
 topics the sample logs do not cover (benchmarks/learning_loop_topics.json: a question,
 three paraphrases and an answer with its KB code each) are then asked through the
 conversation engine the web API and Slack use, each in a new conversation:
@@ -331,7 +332,7 @@ def prepare_home(home: Path, train_minutes: float, eval_limit: int) -> dict[str,
     (home / "supportbot.toml").write_text(
         f"[generator]\neval_max_examples = {eval_limit}\n"
         # What the generator writes is measured, even when 'auto' mode would copy instead
-        # of serving an adapter that evaluates below copying (a few-minute bootstrap).
+        # of serving an adapter that evaluates below copying (a few minutes of training).
         '[engine]\nanswer_mode = "generate"\n',
         encoding="utf-8",
     )

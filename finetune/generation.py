@@ -275,7 +275,7 @@ class DecodeBatch:
 
         On a CPU each prompt is prefilled alone and the caches joined: one left-padded
         batch computes every row to the longest prompt's length and costs more than the
-        prompts one by one (32 prompts of 400-760 tokens on the bootstrap model: 495 ms
+        prompts one by one (32 prompts of 400-760 tokens on a small GPT-2 base: 495 ms
         as one batch, 215 ms one by one). Accelerators keep the batch, and so do caches
         that cannot be joined.
         """

@@ -1,16 +1,14 @@
 """Loading base models and attaching LoRA adapters.
 
-A base is a Hugging Face causal LM given by id or local path, a short name or ``.gguf`` file
-(converted once into the home, see :mod:`finetune.base_models`), or a folder written by the
-offline bootstrap (recognised by its ``bootstrap.json``). LoRA targets follow peft's
-per-architecture defaults unless configured; a bootstrapped base, trained from scratch
-and tiny, adapts every linear layer because attention alone learns too little.
+A base is a Hugging Face causal LM given by id or local path, or a short name or ``.gguf``
+file (converted once into the home, see :mod:`finetune.base_models`); a folder is any that
+``from_pretrained`` reads, the GPT-2 bases earlier releases bootstrapped from the logs
+included. LoRA targets follow peft's per-architecture defaults unless configured.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import warnings
 from collections.abc import Iterator
@@ -28,13 +26,6 @@ from finetune.config import GeneratorConfig
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_MANIFEST = "bootstrap.json"
-_ALL_LINEAR_BY_ARCH = {
-    "gpt2": ("c_attn", "c_proj", "c_fc"),
-    "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    "qwen2": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-}
-
 
 @dataclass
 class LoadedModel:
@@ -43,7 +34,6 @@ class LoadedModel:
     model: Any  # PreTrainedModel or PeftModel
     tokenizer: Any
     source: str  # model id or folder
-    bootstrapped: bool
 
 
 def load_base(
@@ -67,32 +57,26 @@ def load_base(
     name_causal_lm_loss(model)
     model.to(device)
     model.eval()
-    return LoadedModel(model, tokenizer, ref, is_bootstrapped(ref))
+    return LoadedModel(model, tokenizer, ref)
 
 
 def name_causal_lm_loss(model: Any) -> None:
     """Say which loss ``model`` trains with where its class name does not: transformers
-    reads it from the name (``...ForCausalLM``), finds none in ``GPT2LMHeadModel`` (our
-    bootstrapped bases), warns on every run and falls back to this same loss."""
+    reads it from the name (``...ForCausalLM``), finds none in ``GPT2LMHeadModel`` (the
+    bases earlier releases bootstrapped, tests' tiny GPT-2s), warns on every run and falls
+    back to this same loss."""
     if getattr(model, "loss_type", "") is None:
         model.loss_type = "ForCausalLM"
 
 
-def is_bootstrapped(source: str | Path) -> bool:
-    return (Path(source) / BOOTSTRAP_MANIFEST).is_file()
-
-
 def lora_target_modules(
-    model: PreTrainedModel, *, override: tuple[str, ...] | None = None, bootstrapped: bool = False
+    model: PreTrainedModel, *, override: tuple[str, ...] | None = None
 ) -> list[str] | str:
-    """Module names LoRA adapts: ``override`` if given; every linear layer for a bootstrapped
-    base; otherwise peft's default for the architecture, or all linear layers when peft has
-    none."""
+    """Module names LoRA adapts: ``override`` if given; otherwise peft's default for the
+    architecture, or all linear layers when peft has none."""
     if override:
         return list(override)
     model_type = getattr(model.config, "model_type", "")
-    if bootstrapped and model_type in _ALL_LINEAR_BY_ARCH:
-        return list(_ALL_LINEAR_BY_ARCH[model_type])
     defaults = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
     if defaults:
         return list(defaults)
@@ -102,9 +86,7 @@ def lora_target_modules(
 
 def attach_lora(loaded: LoadedModel, config: GeneratorConfig) -> Any:
     """Wrap the base in a fresh trainable LoRA adapter (base weights frozen)."""
-    targets = lora_target_modules(
-        loaded.model, override=config.lora_target_modules, bootstrapped=loaded.bootstrapped
-    )
+    targets = lora_target_modules(loaded.model, override=config.lora_target_modules)
     lora = LoraConfig(
         task_type="CAUSAL_LM",
         r=config.lora_r,
@@ -140,9 +122,3 @@ def load_adapter(loaded: LoadedModel, adapter_folder: Path, *, merge: bool = Fal
     if merge:
         return model.merge_and_unload()
     return model
-
-
-def read_bootstrap_manifest(folder: Path) -> dict[str, Any]:
-    with open(folder / BOOTSTRAP_MANIFEST, encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
-    return data

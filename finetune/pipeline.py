@@ -1,8 +1,8 @@
 """The generator training job (``supportbot train``) and loading the live generator.
 
-``train_generator`` bootstraps a base when none is configured (or reuses the newest
-bootstrapped one), trains a LoRA adapter on retrieval-augmented examples, evaluates it
-against the base model and against copying the top retrieved reply on held-out
+``train_generator`` loads the configured base (``generator.base_model``, by default the
+packaged SmolLM2-135M-Instruct), trains a LoRA adapter on retrieval-augmented examples,
+evaluates it against the base model and against copying the top retrieved reply on held-out
 conversations, publishes the adapter as a new version and registers it.
 """
 
@@ -31,16 +31,16 @@ from retrieval.records import Conversation
 
 if TYPE_CHECKING:
     from finetune.modeling import LoadedModel
-    from finetune.registry import AdapterRecord
+    from finetune.registry import AdapterRecord, BaseModelRecord, ModelRegistry
     from finetune.serving_policy import AdapterStatus
 
 log = logging.getLogger(__name__)
 
-_MIN_LEARNING_SHARE = 0.6  # of the budget, for pretraining + LoRA, however long building took
+_MIN_LEARNING_SHARE = 0.6  # of the budget, for LoRA, however long loading and building took
 
 
 class NoLiveAdapterError(LookupError):
-    """No adapter has been promoted yet, and no pretrained base is configured to serve."""
+    """No adapter has been promoted yet, and the answer mode serves no base without one."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,12 @@ class GeneratorPaths:
 @dataclass
 class TrainingReport:
     base_folder: str
-    base_bootstrapped: bool
     adapter_folder: Path
     adapter_id: int
     promoted: bool
     training: dict[str, Any]
     scores: list[SystemScores]
     seconds: float
-    bootstrap: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     def format_table(self, status: AdapterStatus | None = None) -> str:
@@ -94,8 +92,7 @@ class TrainingReport:
         else:
             adapter += ": live" if self.promoted else ": not live"
         lines = [
-            f"base model:  {self.base_folder}"
-            + (" (bootstrapped)" if self.base_bootstrapped else ""),
+            f"base model:  {self.base_folder}",
             adapter,
             f"training:    {self.training.get('steps')} steps,"
             f" {self.training.get('epochs')} epochs,"
@@ -109,12 +106,10 @@ class TrainingReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "base_folder": self.base_folder,
-            "base_bootstrapped": self.base_bootstrapped,
             "adapter_folder": str(self.adapter_folder),
             "adapter_id": self.adapter_id,
             "promoted": self.promoted,
             "training": self.training,
-            "bootstrap": self.bootstrap,
             "scores": [s.as_dict() for s in self.scores],
             "seconds": round(self.seconds, 1),
         }
@@ -128,18 +123,18 @@ def train_generator(
     paths: GeneratorPaths,
     eval_conversations: Sequence[Conversation] | None = None,
     budget_minutes: float = 30.0,
-    rebuild_base: bool = False,
     promote: bool | None = None,
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainingReport:
     """Train and publish a new adapter; see the module docstring.
 
-    ``budget_minutes`` bounds example building, bootstrap pretraining and LoRA training;
+    ``budget_minutes`` bounds loading the base, building examples and LoRA training;
     evaluation (at most ``config.eval_max_examples`` replies per system) comes after.
     ``promote``: True makes the new adapter live, False never, None only when no adapter
     is live yet. An exception anywhere leaves the registry and the live adapter as they were.
-    Raises ValueError when there is nothing to train on.
+    Raises ValueError when there is nothing to train on, BaseModelError when the base
+    cannot be loaded.
     """
     import torch
 
@@ -160,36 +155,26 @@ def train_generator(
     if not fit_turns:
         raise ValueError("no conversation has an agent reply to learn from")
     val_turns = [t for c in val_convs for t in iter_turns(c)][:256]
-    examples = _examples(fit_turns, retriever, config, seed=config.seed)
-    validation = _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
-    # Building examples retrieves for every turn; on a busy machine it can eat the whole
-    # budget, and a base pretrained for 0 s is noise. Learning keeps at least this share of
-    # the budget even when that makes the run overrun it.
-    learning_s = max(deadline - time.monotonic(), _MIN_LEARNING_SHARE * budget_minutes * 60.0)
-    deadline = time.monotonic() + learning_s
 
     registry = ModelRegistry.open(paths)
     try:
-        base, base_record, bootstrap_metrics = _base_model(
-            config,
-            paths,
-            registry,
-            fit_convs,
-            fit_turns,
-            retriever,
-            rebuild_base,
-            budget_s=learning_s * config.bootstrap_share,
-            progress=progress,
+        # First: a base that cannot be found fails the job before any time is spent.
+        base, base_record = configured_base(config, paths, registry)
+        examples = _examples(fit_turns, retriever, config, seed=config.seed)
+        validation = (
+            _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
         )
         model = attach_lora(base, config)
         fmt = PromptFormat.for_config(base.tokenizer, config)
-        lr = config.bootstrap_lora_learning_rate if base.bootstrapped else config.learning_rate
         settings = LoraSettings(
             precision=config.train_precision,
             device=config.device,
-            # LoRA keeps its share too when building the base's documents ran long.
-            budget_s=max(deadline - time.monotonic(), learning_s * (1 - config.bootstrap_share)),
-            learning_rate=lr,
+            # Converting the base on first use and building examples (which retrieves for
+            # every turn) can eat the whole budget on a busy machine, and an adapter
+            # trained for 0 s has learnt nothing: LoRA keeps at least this share of the
+            # budget even when that makes the run overrun it.
+            budget_s=max(deadline - time.monotonic(), _MIN_LEARNING_SHARE * budget_minutes * 60.0),
+            learning_rate=config.learning_rate,
             batch_size=config.train_batch_size,
             max_epochs=config.max_epochs,
             early_stop_patience=config.early_stop_patience,
@@ -213,11 +198,7 @@ def train_generator(
             adapter_off=model.disable_adapter,
             handoff_reply=config.handoff_reply,
         )
-        metrics = {
-            "training": training,
-            "eval": [s.as_dict() for s in scores],
-            "bootstrap": bootstrap_metrics,
-        }
+        metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
         previous = registry.live_adapter()
         folder = publish_adapter(
             model,
@@ -240,14 +221,12 @@ def train_generator(
         registry.close()
     return TrainingReport(
         base_folder=base.source,
-        base_bootstrapped=base.bootstrapped,
         adapter_folder=folder,
         adapter_id=record.id,
         promoted=promoted,
         training=training,
         scores=scores,
         seconds=time.monotonic() - start,
-        bootstrap=bootstrap_metrics,
     )
 
 
@@ -274,7 +253,8 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
 
     The prompt settings the adapter was trained with (instructions, prompt budget) are
     read from its folder; decoding settings come from ``config``. Without a live adapter,
-    a configured pretrained base is served as it is. Raises NoLiveAdapterError otherwise.
+    the configured base is served as it is (the server asks for that only in 'generate'
+    answer mode). Raises BaseModelError when the base cannot be loaded.
     """
     from finetune.generation import ReplyGenerator
     from finetune.modeling import load_base
@@ -287,8 +267,6 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     finally:
         registry.close()
     if live is None or base_record is None:
-        if config.base_model is None:
-            raise NoLiveAdapterError("no adapter is live yet: run `supportbot train` first")
         loaded = load_base(config.base_model, device=config.device, base_root=paths.base_models)
         return ReplyGenerator.from_config(loaded, config)
     loaded, serving = load_registered_adapter(live, config, paths, merge=True)
@@ -350,76 +328,19 @@ def _examples(
     )
 
 
-def _base_model(
-    config: GeneratorConfig,
-    paths: GeneratorPaths,
-    registry: Any,
-    conversations: Sequence[Conversation],
-    turns: Sequence[Turn],
-    retriever: ExchangeRetriever,
-    rebuild: bool,
-    *,
-    budget_s: float,
-    progress: bool,
-) -> tuple[Any, Any, dict[str, Any] | None]:
-    """The base to adapt, its registry record, and bootstrap metrics when built now."""
-    from finetune.bootstrap import PretrainSettings, bootstrap_base
+def configured_base(
+    config: GeneratorConfig, paths: GeneratorPaths, registry: ModelRegistry
+) -> tuple[LoadedModel, BaseModelRecord]:
+    """The configured base model, loaded, and its registry record (registered on first use).
+
+    Raises BaseModelError when it cannot be loaded.
+    """
     from finetune.modeling import load_base
-    from finetune.prompting import PromptFormat
 
-    if config.base_model is not None:
-        # A short name or .gguf is recorded as named, like a hub id; loading it again
-        # (serving, retraining) finds its converted folder under paths.base_models.
-        loaded = load_base(config.base_model, device=config.device, base_root=paths.base_models)
-        record = registry.register_base(
-            Path(config.base_model), source="pretrained", model_ref=config.base_model
-        )
-        return loaded, record, None
-    newest = None if rebuild else registry.newest_base(source="bootstrap")
-    if newest is not None and newest.folder.is_dir():
-        return load_base(newest.folder, device=config.device), newest, None
-
-    def make_documents(tokenizer: Any) -> list[list[int]]:
-        # Pretraining documents are the conversations as the bot will see them, with related
-        # past exchanges in front: the base learns to copy from its context (in-context
-        # pretraining), and sees every conversation once more in full.
-        fmt = PromptFormat.for_config(tokenizer, config)
-        examples = _examples(turns, retriever, config, seed=config.seed + 7)
-        docs = [fmt.encode_example(e.request, e.target).input_ids for e in examples]
-        docs.extend(
-            tokenizer.encode(_transcript(c), add_special_tokens=False) for c in conversations
-        )
-        return docs
-
-    settings = PretrainSettings(
-        budget_s=max(1.0, budget_s),
-        batch_size=config.bootstrap_batch_size,
-        # Every position a prompt and its reply can reach is trained.
-        block_size=config.max_prompt_tokens + config.max_new_tokens,
-        context_size=config.max_prompt_tokens + config.max_new_tokens,
-        learning_rate=config.bootstrap_learning_rate,
-        seed=config.seed,
-    )
-    result = bootstrap_base(
-        _corpus_texts(conversations, config),
-        make_documents,
-        base_root=paths.base_models,
-        vocab_size=config.bootstrap_vocab_size,
-        settings=settings,
-        progress=progress,
-    )
+    # A short name or .gguf is recorded as named, like a hub id; loading it again (serving,
+    # retraining) finds its converted folder under paths.base_models.
+    loaded = load_base(config.base_model, device=config.device, base_root=paths.base_models)
     record = registry.register_base(
-        result.folder, source="bootstrap", model_ref=str(result.folder), metrics=result.metrics
+        Path(config.base_model), source="pretrained", model_ref=config.base_model
     )
-    return load_base(result.folder, device=config.device), record, result.metrics
-
-
-def _transcript(conversation: Conversation) -> str:
-    labels = {"customer": "Customer", "agent": "Agent"}
-    return "\n".join(f"{labels[m.role]}: {' '.join(m.text.split())}" for m in conversation.messages)
-
-
-def _corpus_texts(conversations: Sequence[Conversation], config: GeneratorConfig) -> list[str]:
-    texts = [config.instructions, config.handoff_reply, "### Past exchange", "### Conversation"]
-    texts.extend(_transcript(c) for c in conversations)
-    return texts
+    return loaded, record

@@ -99,7 +99,9 @@ class UnknownModelError(LookupError):
 class BaseModelRecord:
     id: int
     folder: Path
-    source: str  # "bootstrap" or "pretrained"
+    # "pretrained", or "bootstrap": a base an earlier release pretrained from the logs into
+    # the home, still loaded for the adapters trained on it
+    source: str
     model_ref: str  # what to load: a folder or a Hugging Face id
     metrics: dict[str, Any]
     created_at: float
@@ -220,17 +222,6 @@ class ModelRegistry:
     def adapters(self) -> list[AdapterRecord]:
         rows = self._records.all("SELECT * FROM finetune_adapters ORDER BY id")
         return [self._adapter(r) for r in rows]
-
-    def newest_base(
-        self, *, source: str | None = None, model_ref: str | None = None
-    ) -> BaseModelRecord | None:
-        query, args = "SELECT * FROM finetune_base_models WHERE 1=1", list[str]()
-        if source is not None:
-            query, args = query + " AND source = ?", [*args, source]
-        if model_ref is not None:
-            query, args = query + " AND model_ref = ?", [*args, model_ref]
-        row = self._records.one(query + " ORDER BY id DESC LIMIT 1", args)
-        return self._base(row) if row else None
 
     # A pretrained base's folder and model_ref name a hub id (or a folder the settings
     # name): recorded as given. Every other folder is one this home's jobs wrote.

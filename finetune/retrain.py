@@ -420,7 +420,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     import torch
 
     from finetune.modeling import attach_lora, load_base, peft_wrapping
-    from finetune.pipeline import _base_model
+    from finetune.pipeline import configured_base
     from finetune.prompting import PromptFormat
     from finetune.training import LoraSettings, publish_adapter, train_lora
 
@@ -443,26 +443,14 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
                     base.model, str(job.live.folder), is_trainable=True
                 )
         else:
-            base, base_record, _ = _base_model(
-                config,
-                paths,
-                registry,
-                fit,
-                [t for c in fit for t in iter_turns(c)],
-                job.retriever,
-                False,
-                budget_s=(deadline - time.monotonic()) * config.bootstrap_share,
-                progress=job.progress,
-            )
+            base, base_record = configured_base(config, paths, registry)
             model = attach_lora(base, config)
         fmt = PromptFormat.for_config(base.tokenizer, config)
         settings = LoraSettings(
             precision=config.train_precision,
             device=config.device,
             budget_s=max(1.0, deadline - time.monotonic()),
-            learning_rate=config.bootstrap_lora_learning_rate
-            if base.bootstrapped
-            else config.learning_rate,
+            learning_rate=config.learning_rate,
             batch_size=config.train_batch_size,
             max_epochs=config.max_epochs,
             early_stop_patience=config.early_stop_patience,

@@ -1,13 +1,13 @@
 """Whether an adapter's replies should reach customers: only if it is not worse than
 copying the best retrieved answer.
 
-A bootstrapped model trained for a few CPU minutes writes fluent-looking text that
-answers nothing ("I'm sorry, and the item is free."); the grounding check cannot catch
-it, since it states no fact to check. Every adapter is evaluated when it is made (by
-``supportbot train`` on the held-out split, and by the retraining gate on its held-out
-set), beside the baseline that copies the top retrieved reply. In ``auto`` answer mode the
-server generates only with an adapter whose answer match and facts share are within a
-tolerance of that baseline's; otherwise it copies, as it does before any model exists.
+A model trained for a few CPU minutes can write fluent-looking text that answers nothing
+("I'm sorry, and the item is free."); the grounding check cannot catch it, since it states
+no fact to check. Every adapter is evaluated when it is made (by ``supportbot train`` on
+the held-out split, and by the retraining gate on its held-out set), beside the baseline
+that copies the top retrieved reply. In ``auto`` answer mode the server generates only with
+an adapter whose answer match and facts share are within a tolerance of that baseline's;
+otherwise it copies, as it does before any adapter exists.
 """
 
 from __future__ import annotations

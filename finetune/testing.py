@@ -1,5 +1,6 @@
 """Small stand-ins for tests (here and in the engine's): an in-memory retriever, a toy
-support corpus, and tiny models of several architectures built from configs in seconds.
+support corpus, and tiny models of several architectures built from configs in seconds,
+saved as a base-model folder where a test configures ``generator.base_model``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+_END_OF_TEXT = "<|endoftext|>"  # GPT-2's; id 0: the tiny models' bos, eos and pad ids
 _WORD_RE = re.compile(r"\w+")
 
 # (customer question variants, agent reply) per topic of a toy outdoor-gear shop.
@@ -142,10 +144,25 @@ class InMemoryRetriever:
 def tiny_tokenizer(
     lines: Sequence[str], *, chat_template: bool = False, vocab_size: int = 400
 ) -> Any:
-    """A byte-level BPE tokenizer trained on ``lines``; with ChatML markers when asked."""
-    from finetune.bootstrap import train_tokenizer
+    """A byte-level BPE tokenizer trained on ``lines`` (any byte sequence stays encodable)
+    whose one special token begins, ends and pads texts; with ChatML markers when asked."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
 
-    tokenizer = train_tokenizer(lines, vocab_size)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        lines,
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[_END_OF_TEXT],
+        show_progress=False,
+    )
+    tokenizer: Any = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=bpe._tokenizer,
+        bos_token=_END_OF_TEXT,
+        eos_token=_END_OF_TEXT,
+        pad_token=_END_OF_TEXT,
+    )
     if chat_template:
         tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
         tokenizer.chat_template = CHATML_TEMPLATE
@@ -188,6 +205,59 @@ def tiny_model(architecture: str, vocab_size: int, *, seed: int = 0, context: in
     model: Any = AutoModelForCausalLM.from_config(configs[architecture]())  # type: ignore[no-untyped-call]
     model.eval()
     return model
+
+
+def train_tiny_model(
+    model: Any, tokenizer: Any, text: str, *, steps: int = 40, learning_rate: float = 1e-2
+) -> Any:
+    """Train ``model`` a little as a causal LM on random 64-token windows of ``text``;
+    return it in eval mode. A freshly initialised tiny model repeats one token, and its tied
+    embeddings are so small that LoRA alone cannot make any token much likelier than
+    1/vocabulary; a few dozen steps on the logs fix both."""
+    import torch
+
+    ids = torch.tensor(tokenizer(text).input_ids)  # (tokens,)
+    windows = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - 65, (8,), generator=windows)
+        batch = torch.stack([ids[s : s + 64] for s in starts])  # (8, 64)
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def transcript(conversations: Sequence[Conversation]) -> str:
+    """The conversations as one ``Customer:``/``Agent:`` text, a line per message."""
+    labels = {"customer": "Customer", "agent": "Agent"}
+    return "\n".join(f"{labels[m.role]}: {m.text}" for c in conversations for m in c.messages)
+
+
+def save_tiny_base(
+    folder: Path,
+    conversations: Sequence[Conversation] | None = None,
+    *,
+    architecture: str = "gpt2",
+    chat_template: bool = False,
+    extra_lines: Sequence[str] = (),
+    context: int = 256,
+    seed: int = 0,
+) -> Path:
+    """A tiny randomly initialised base model of ``architecture`` and a tokenizer trained on
+    the messages of ``conversations`` (default: the toy logs) and ``extra_lines``, saved to
+    ``folder`` for ``generator.base_model`` in tests, where loading the packaged SmolLM2
+    would take most of a minute; returns ``folder``."""
+    conversations = toy_conversations() if conversations is None else conversations
+    lines = [m.text for c in conversations for m in c.messages] + list(extra_lines)
+    tokenizer = tiny_tokenizer(lines, chat_template=chat_template)
+    model = tiny_model(architecture, len(tokenizer), seed=seed, context=context)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
 
 
 # Llama's Hugging Face layer names and llama.cpp's.
@@ -289,7 +359,7 @@ def tiny_live_loader(
             registry.close()
         if live is None:
             raise NoLiveAdapterError("nothing live")
-        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny", False), config)
+        generator = ReplyGenerator.from_config(LoadedModel(model, tokenizer, "tiny"), config)
         generator.version = live.folder.name
         loads.append(live.folder.name)
         return generator

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from finetune.bootstrap import cosine_lr
 from finetune.config import GeneratorConfig
 from finetune.examples import TrainingExample
 from finetune.generation import cache_keyword, cache_of
@@ -174,6 +173,14 @@ def train_lora(
         "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
         "validation_examples": len(val_encoded),
     }
+
+
+def cosine_lr(progress: float, peak: float, warmup: float, min_ratio: float) -> float:
+    """Linear warm-up then cosine decay to ``min_ratio * peak``; ``progress`` in [0, 1]."""
+    if progress < warmup:
+        return peak * (progress + 1e-3) / warmup
+    ratio = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * ratio)))
 
 
 def validation_loss(

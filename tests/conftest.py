@@ -32,6 +32,31 @@ def _no_slack_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_packaged_base_model(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converting and loading the packaged SmolLM2 (the default generator.base_model) takes
+    most of a minute: tests that train or serve configure a tiny model folder instead
+    (finetune.testing.save_tiny_base). Only tests marked slow may load it."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from finetune import base_models
+
+    packaged = {entry.filename for entry in base_models.PACKAGED_BASES.values()}
+    convert = base_models.dequantize_gguf
+
+    def refuse_packaged(gguf: Path, out: Path) -> None:
+        if gguf.name in packaged:
+            raise AssertionError(
+                f"this test loads the packaged base model {gguf.name}: set"
+                " generator.base_model to a folder from finetune.testing.save_tiny_base"
+            )
+        convert(gguf, out)
+
+    monkeypatch.setattr(base_models, "dequantize_gguf", refuse_packaged)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the whole run, started on first use."""

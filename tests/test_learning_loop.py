@@ -32,7 +32,13 @@ from bot.cli import app as cli_app
 from bot.settings import Settings, load_settings
 from finetune.registry import AdapterRecord, ModelRegistry
 from finetune.retrain import GATE_FIGURES
-from finetune.testing import tiny_model, tiny_tokenizer, toy_conversations
+from finetune.testing import (
+    tiny_model,
+    tiny_tokenizer,
+    toy_conversations,
+    train_tiny_model,
+    transcript,
+)
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase
 from tests.conftest import write_jsonl
@@ -220,30 +226,10 @@ async def test_corrections_answer_paraphrases_at_once_and_retraining_learns_them
 
 # -- helpers --------------------------------------------------------------------------------
 def _pretrained_tiny_base(tokenizer: Any, folder: Path, steps: int = 40) -> None:
-    """A tiny GPT-2 that has read the shop's logs a little, saved with its tokenizer.
-
-    A freshly initialised one cannot learn anything through LoRA alone: its tied
-    embeddings are so small that no hidden state makes any token much likelier than 1/400.
-    """
-    import torch
-
+    """A tiny GPT-2 that has read the shop's logs a little, saved with its tokenizer: a
+    freshly initialised one cannot learn anything through LoRA alone (train_tiny_model)."""
     model = tiny_model("gpt2", len(tokenizer), context=256)
-    text = "\n".join(
-        f"Customer: {m.text}" if m.role == "customer" else f"Agent: {m.text}"
-        for c in toy_conversations(repeats=4)
-        for m in c.messages
-    )
-    ids = torch.tensor(tokenizer(text).input_ids)  # (tokens,)
-    windows = torch.Generator().manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        starts = torch.randint(0, len(ids) - 65, (8,), generator=windows)
-        batch = torch.stack([ids[s : s + 64] for s in starts])  # (8, 64)
-        loss = model(input_ids=batch, labels=batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_tiny_model(model, tokenizer, transcript(toy_conversations(repeats=4)), steps=steps)
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
 

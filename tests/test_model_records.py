@@ -79,9 +79,7 @@ def test_registry_records_bases_adapters_and_the_live_one(
         model_ref="HuggingFaceTB/SmolLM2-135M",
     )
     assert hub.folder == Path("HuggingFaceTB/SmolLM2-135M")  # a hub id, not a folder of ours
-    assert registry.newest_base(source="bootstrap") == base
-    assert registry.newest_base(model_ref="HuggingFaceTB/SmolLM2-135M") == hub
-    assert registry.newest_base() == hub
+    assert registry.base(base.id) == base and registry.base(hub.id) == hub
 
     first = registry.register_adapter(paths.adapters / "v0001", base_id=base.id)
     second = registry.register_adapter(
@@ -206,7 +204,7 @@ def test_a_folder_is_found_from_another_home_path(paths: GeneratorPaths, tmp_pat
     reader = ModelRegistry.open(elsewhere)
     try:
         live = reader.live_adapter()
-        base = reader.newest_base(source="bootstrap")
+        base = reader.base(live.base_id) if live is not None else None
     finally:
         reader.close()
     assert live is not None and base is not None

@@ -36,7 +36,7 @@ from finetune.retrain import (
     run_cycle,
     training_examples,
 )
-from finetune.testing import InMemoryRetriever, tiny_model, tiny_tokenizer, toy_conversations
+from finetune.testing import InMemoryRetriever, save_tiny_base, toy_conversations
 from retrieval.facts import extract_facts
 from retrieval.processes import LockOwner
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
@@ -90,10 +90,7 @@ def make_home(root: Path) -> GeneratorPaths:
     from finetune.training import publish_adapter
 
     paths = GeneratorPaths.under(root)
-    tokenizer = tiny_tokenizer([m.text for c in LOGS for m in c.messages] + [CORRECTION.reply])
-    base_folder = root / "base-model"
-    tiny_model("gpt2", len(tokenizer), context=256).save_pretrained(str(base_folder))
-    tokenizer.save_pretrained(str(base_folder))
+    base_folder = save_tiny_base(root / "base-model", LOGS, extra_lines=[CORRECTION.reply])
     model = attach_lora(load_base(base_folder), CONFIG)
     torch.manual_seed(7)
     with torch.no_grad():

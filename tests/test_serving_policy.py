@@ -129,6 +129,35 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
     assert loads == (["v0002"] if answer_mode == "auto" else ["v0001", "v0002", "v0001"])
 
 
+@pytest.mark.parametrize("answer_mode", ["auto", "generate"])
+async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
+    tmp_path: Path, answer_mode: str
+) -> None:
+    """A home that has not been trained yet: the base model has no evaluation to weigh
+    against copying, so 'auto' copies without loading it; 'generate' serves it as it is."""
+    from bot.app import GENERATOR, SWAPPABLE, create_app, started
+    from bot.settings import load_settings
+    from bot.web import ENGINE
+    from finetune.testing import save_tiny_base
+    from tests.fakes import FakeRetriever
+
+    base = save_tiny_base(tmp_path / "tiny-base", LOGS)
+    settings = load_settings(
+        home=tmp_path / "home",
+        engine={"answer_mode": answer_mode},
+        generator={**CONFIG.model_dump(), "base_model": str(base)},
+    )
+    app = create_app(settings, retriever=FakeRetriever())
+    async with started(app):
+        holder = app[SWAPPABLE]
+        if answer_mode == "auto":
+            assert app[GENERATOR] is None and not holder.loaded
+            assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+        else:
+            assert app[GENERATOR] is holder and holder.loaded
+            assert app[ENGINE].generator is holder  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "answer_mode,adapter_rouge,label",
     [
@@ -160,11 +189,12 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     from bot.settings import load_settings
     from finetune.evaluate import SystemScores
     from finetune.pipeline import TrainingReport
-    from finetune.testing import tiny_live_loader
+    from finetune.testing import save_tiny_base, tiny_live_loader
     from tests.conftest import SMALL_LOGS, write_jsonl
     from tests.fakes import FakeRetriever
     from tests.test_ops import Site, add_operator, logged_in, page
 
+    base_folder = save_tiny_base(tmp_path / "b", LOGS)
     scores = [
         SystemScores("adapter", 4, adapter_rouge, 1.0, 0.0, 0.5),
         SystemScores(COPY_SYSTEM, 4, 0.49, 1.0, 0.0, 0.5),
@@ -174,7 +204,9 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
         # What the real job records and reports, without minutes of training.
         registry = ModelRegistry.open(paths)
         try:
-            base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
+            base = registry.register_base(
+                base_folder, source="pretrained", model_ref=str(base_folder)
+            )
             folder = paths.adapters / "v0001"
             adapter = registry.register_adapter(
                 folder, base_id=base.id, metrics={"eval": [s.as_dict() for s in scores]}
@@ -182,9 +214,10 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
             registry.promote(adapter.id)
         finally:
             registry.close()
-        return TrainingReport("b", False, folder, adapter.id, True, {}, scores, 1.0)
+        return TrainingReport(str(base_folder), folder, adapter.id, True, {}, scores, 1.0)
 
     monkeypatch.setenv("SUPPORTBOT_ENGINE__ANSWER_MODE", answer_mode)
+    monkeypatch.setenv("SUPPORTBOT_GENERATOR__BASE_MODEL", str(base_folder))
     monkeypatch.setattr(finetune.pipeline, "train_generator", train_generator)
     monkeypatch.setattr(
         finetune.pipeline, "load_live_generator", tiny_live_loader(LOGS, CONFIG, [])

@@ -37,7 +37,7 @@ class GeneratorSettings(GeneratorConfig):
         "chat",
         description="'chat': POST /chat/completions with chat messages (the server applies "
         "the model's chat template); 'completions': POST /completions with the plain "
-        "Customer:/Agent: transcript the bootstrapped models are trained on.",
+        "Customer:/Agent: transcript that models without a chat template are trained on.",
     )
     remote_model: str | None = Field(
         None,

@@ -29,9 +29,6 @@ def train(
             "--eval", help="Held-out conversations (JSONL); default: a fixed share of the logs."
         ),
     ] = None,
-    rebuild_base: Annotated[
-        bool, typer.Option(help="Bootstrap a new base model even if one exists.")
-    ] = False,
     promote: Annotated[
         bool | None,
         typer.Option(
@@ -59,12 +56,13 @@ def train(
     ] = False,
 ) -> None:
     """Tune retrieval on the logs (embedder, index, hand-off threshold), then train a new
-    LoRA adapter (bootstrapping a small base model offline if needed), evaluate it against
+    LoRA adapter on the configured base model (generator.base_model), evaluate it against
     the base model and copying the top retrieved reply, and publish both."""
     import time
 
     from bot.components import generator_paths, name_finder, open_knowledge_base
     from bot.retrieval_training import train_retrieval
+    from finetune.base_models import BaseModelError, gguf_file
     from finetune.pipeline import train_generator
     from finetune.registry import ModelRegistry
     from retrieval.ingest import scrub_conversations
@@ -83,6 +81,13 @@ def train(
         if live is not None:
             typer.echo(f"adapter {live.folder} is live; nothing to do (--if-missing)")
             return
+    if not retrieval_only:
+        try:
+            # A packaged model whose package is missing, or a missing .gguf file, fails the
+            # job now rather than after the retrieval step has spent its share of the budget.
+            gguf_file(settings.generator.base_model)
+        except BaseModelError as exc:
+            raise fail(str(exc)) from None
     held_out = None
     if eval_path is not None:
         if not eval_path.is_file():
@@ -126,11 +131,10 @@ def train(
             paths=paths,
             eval_conversations=held_out,
             budget_minutes=max(remaining_minutes, 0.1),
-            rebuild_base=rebuild_base,
             promote=promote,
             progress=progress,
         )
-    except ValueError as exc:
+    except (ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
     finally:
         knowledge.close()
@@ -202,6 +206,7 @@ def retrain(
 
     from bot.embedder_retraining import format_step
     from bot.learning import NothingIndexedError, run_retrain_cycle
+    from finetune.base_models import BaseModelError
     from finetune.cycles import CycleLockedError
 
     settings = settings_of(ctx)
@@ -211,7 +216,7 @@ def retrain(
         )
     except CycleLockedError as exc:
         raise fail(str(exc), code=3) from None
-    except (NothingIndexedError, ValueError) as exc:
+    except (NothingIndexedError, ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
     embedder_step = report.record.figures.get("embedder")
     if embedder_step:

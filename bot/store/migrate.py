@@ -58,8 +58,8 @@ class CopiedTable:
 
 
 def _base_model_folders(row: Values, home: Path) -> Values:
-    """A bootstrapped base's folder and model_ref are folders of the home; a pretrained
-    base's name a hub id or a folder of the settings, kept as they are."""
+    """A bootstrapped base's (an earlier release's) folder and model_ref are folders of the
+    home; a pretrained base's name a hub id or a folder of the settings, kept as they are."""
     id_, folder, source, model_ref, *rest = row
     if source != "bootstrap":
         return row
