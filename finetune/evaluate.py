@@ -38,6 +38,9 @@ class _NoDefaultTokenizerNotice(logging.Filter):
 logging.getLogger("absl").addFilter(_NoDefaultTokenizerNotice())
 
 
+BASE_MODEL_CASES = 16  # held-out replies the base model writes for comparison
+
+
 @dataclass(frozen=True)
 class EvalCase:
     request: PromptRequest
@@ -132,14 +135,21 @@ def evaluate_systems(
     *,
     adapter_off: Callable[[], contextlib.AbstractContextManager[object]] | None,
     handoff_reply: str,
+    base_model_cases: int = BASE_MODEL_CASES,
 ) -> list[SystemScores]:
-    """Scores of the adapted model, the base model (``adapter_off`` context) and copying."""
+    """Scores of the adapted model, the base model (``adapter_off`` context) and copying.
+
+    The base model answers the first ``base_model_cases`` cases only: it shows what the
+    adapter adds, and decides nothing (serving compares the adapter with copying), while
+    each of its replies costs as much CPU time as the adapter's.
+    """
     requests = [c.request for c in cases]
     results = [score_replies("adapter", generate(requests), cases, handoff_reply=handoff_reply)]
-    if adapter_off is not None:
+    if adapter_off is not None and base_model_cases > 0:
+        glimpse = cases[:base_model_cases]
         with adapter_off():
-            base = generate(requests)
-        results.append(score_replies("base model", base, cases, handoff_reply=handoff_reply))
+            base = generate([c.request for c in glimpse])
+        results.append(score_replies("base model", base, glimpse, handoff_reply=handoff_reply))
     results.append(
         score_replies(COPY_SYSTEM, copy_top_retrieved(cases), cases, handoff_reply=handoff_reply)
     )
