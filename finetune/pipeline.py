@@ -194,7 +194,7 @@ def train_generator(
         cases = eval_cases(eval_convs, retriever, config)
         scores = evaluate_systems(
             cases,
-            lambda requests: generator.generate_batch(requests, batch_size=config.max_batch_size),
+            _with_progress(generator, config.max_batch_size, progress=progress),
             adapter_off=model.disable_adapter,
             handoff_reply=config.handoff_reply,
         )
@@ -228,6 +228,25 @@ def train_generator(
         scores=scores,
         seconds=time.monotonic() - start,
     )
+
+
+def _with_progress(
+    generator: Any, batch_size: int, *, progress: bool
+) -> Callable[[Sequence[Any]], list[str]]:
+    """``generator.generate_batch`` one batch at a time under a progress bar: held-out
+    replies take minutes on a CPU, and a silent terminal looks hung."""
+    from tqdm.auto import tqdm
+
+    def generate(requests: Sequence[Any]) -> list[str]:
+        replies: list[str] = []
+        with tqdm(total=len(requests), desc="evaluate", unit="reply", disable=not progress) as bar:
+            for start in range(0, len(requests), batch_size):
+                chunk = requests[start : start + batch_size]
+                replies.extend(generator.generate_batch(chunk, batch_size=batch_size))
+                bar.update(len(chunk))
+        return replies
+
+    return generate
 
 
 def eval_cases(
