@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +64,12 @@ def train_lora(
     start = time.monotonic()
     torch.manual_seed(settings.seed)
     dtype = training_dtype(settings.precision, settings.device)
-    encoded = [prompt_format.encode_example(e.request, e.target) for e in train]
-    encoded = [e for e in encoded if e.target_tokens > 0]
-    val_encoded = [prompt_format.encode_example(e.request, e.target) for e in validation][:128]
-    if not encoded:
+    # Training examples are encoded as their batches come up: rendering a chat template
+    # costs milliseconds an example, minutes for ten thousand, and a budget of minutes
+    # may reach only a tenth of them.
+    encoded = _LazyEncoding(prompt_format, train)
+    val_encoded = [prompt_format.encode_example(e.request, e.target) for e in validation[:128]]
+    if not train:
         raise ValueError("no training example has a reply to learn")
     pad = prompt_format.tokenizer.pad_token_id or 0
     rng = random.Random(settings.seed)
@@ -163,7 +165,7 @@ def train_lora(
         "steps": step,
         "epochs": round(step / batches_per_epoch, 3),
         "stopped": stopped,
-        "train_examples": len(encoded),
+        "train_examples": len(train),
         "train_loss": loss_ema,
         "best_val_loss": best_val if val_encoded else None,
         "train_seconds": round(elapsed, 1),
@@ -334,21 +336,44 @@ def data_manifest(base_folder: Path, conversations: Sequence[Conversation]) -> d
     }
 
 
+class _LazyEncoding:
+    """``train``'s examples encoded by ``prompt_format`` on first use, then kept."""
+
+    def __init__(self, prompt_format: PromptFormat, train: Sequence[TrainingExample]) -> None:
+        self._format, self._train = prompt_format, train
+        self._done: dict[int, EncodedExample] = {}
+
+    def __len__(self) -> int:
+        return len(self._train)
+
+    def __getitem__(self, index: int) -> EncodedExample:
+        if index not in self._done:
+            example = self._train[index]
+            self._done[index] = self._format.encode_example(example.request, example.target)
+        return self._done[index]
+
+
 def _batches(
-    examples: Sequence[EncodedExample], batch_size: int, pad: int, rng: random.Random | None
-) -> list[dict[str, torch.Tensor]]:
-    """Padded batches of similar lengths (less padding); shuffled when ``rng`` is given."""
+    examples: Sequence[EncodedExample] | _LazyEncoding,
+    batch_size: int,
+    pad: int,
+    rng: random.Random | None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Padded batches of similar lengths (less padding), sorted within windows of 32
+    batches; shuffled when ``rng`` is given. Examples without a reply are left out; each
+    window is encoded only when training reaches it."""
     order = list(range(len(examples)))
     if rng is not None:
         rng.shuffle(order)
-    chunk = batch_size * 32
-    groups: list[list[int]] = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: len(examples[i].input_ids))
-        groups.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
-    if rng is not None:
-        rng.shuffle(groups)
-    return [_collate([examples[i] for i in group], pad) for group in groups]
+    window = batch_size * 32
+    for start in range(0, len(order), window):
+        part = [i for i in order[start : start + window] if examples[i].target_tokens > 0]
+        part.sort(key=lambda i: len(examples[i].input_ids))
+        groups = [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+        if rng is not None:
+            rng.shuffle(groups)
+        for group in groups:
+            yield _collate([examples[i] for i in group], pad)
 
 
 def _collate(examples: Sequence[EncodedExample], pad: int) -> dict[str, torch.Tensor]:

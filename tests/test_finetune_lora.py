@@ -128,8 +128,9 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
 
     folder = _base_folder(tmp_path, "llama", True)
     model = attach_lora(load_base(folder), CONFIG)
-    # Every forward pass of the real model takes 50 ms more, as on a slow CPU.
-    model.register_forward_pre_hook(lambda *_: time.sleep(0.05))
+    # Every pass through the model's layers takes 50 ms more, as on a slow CPU (training
+    # runs the decoder below the LM head directly).
+    model.get_base_model().model.register_forward_pre_hook(lambda *_: time.sleep(0.05))
     fmt = PromptFormat(
         load_base(folder).tokenizer,
         instructions="Answer.",
@@ -154,7 +155,13 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
         fmt,
         examples * 20,
         validation,
-        LoraSettings(budget_s=budget_s, learning_rate=1e-3, batch_size=4, max_epochs=50),
+        LoraSettings(
+            budget_s=budget_s,
+            learning_rate=1e-3,
+            batch_size=4,
+            max_epochs=50,
+            early_stop_patience=0,  # the budget, not the validation loss, must stop it
+        ),
         progress=False,
     )
     took = time.monotonic() - started
