@@ -213,9 +213,7 @@ def main() -> None:
     parser.add_argument(
         "--base-model", default=DEFAULT_BASE_MODEL, help="generator.base_model to adapt"
     )
-    parser.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="LoRA learning rate"
-    )
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="LoRA learning rate")
     parser.add_argument("--home", type=Path, default=RESULTS / "banking77-home")
     parser.add_argument(
         "--keep-home", action="store_true", help="keep the home (a .gguf base converted there)"

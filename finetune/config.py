@@ -56,7 +56,14 @@ class GeneratorConfig(BaseModel):
     batch_wait_ms: float = Field(5.0, ge=0.0, le=1000.0)
     max_queued_requests: int = Field(64, ge=1)
     # LoRA training
-    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
+    learning_rate: float = Field(
+        1e-3,
+        gt=0.0,
+        lt=1.0,
+        description="LoRA's peak learning rate. A CPU budget of minutes makes tens of steps, "
+        "not thousands: at 2e-4 SmolLM2's loss on the sample went 1.50 -> 1.39 in 15 steps; "
+        "at 1e-3 on Banking77 0.56 -> 0.19 in 27.",
+    )
     train_precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto",
         description="Number format of LoRA training's forward pass: 'auto' uses bfloat16 "
