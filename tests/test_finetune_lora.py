@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from finetune.config import GeneratorConfig
-from finetune.examples import build_examples, iter_turns, retrieve_for_turns
+from finetune.examples import TrainingExample, build_examples, iter_turns, retrieve_for_turns
 from finetune.generation import ReplyGenerator
 from finetune.modeling import attach_lora, load_adapter, load_base, lora_target_modules
 from finetune.prompting import PromptFormat, PromptRequest
@@ -41,6 +41,19 @@ def _generator(model: object, tokenizer: object) -> ReplyGenerator:
     return ReplyGenerator(model, tokenizer, fmt, max_new_tokens=12, no_repeat_ngram_size=0)
 
 
+def _toy_examples() -> list[TrainingExample]:
+    """One training example per reply of the toy corpus, its best past exchange as evidence."""
+    turns = [t for c in CONVERSATIONS for t in iter_turns(c)]
+    return build_examples(
+        turns,
+        retrieve_for_turns(turns, RETRIEVER, 4),
+        k=1,
+        reference_rate=1.0,
+        handoff_reply="Let me check.",
+        seed=0,
+    )
+
+
 REQUEST = PromptRequest(
     "hi, where is my order?", (), tuple(RETRIEVER.search((), "where is my order", 1))
 )
@@ -63,15 +76,7 @@ def test_adapter_trains_saves_and_reloads(
     model = attach_lora(loaded, CONFIG)
     generator = _generator(model, loaded.tokenizer)
     assert generator.prompt_format.uses_chat_template == chat
-    turns = [t for c in CONVERSATIONS for t in iter_turns(c)]
-    examples = build_examples(
-        turns,
-        retrieve_for_turns(turns, RETRIEVER, 4),
-        k=1,
-        reference_rate=1.0,
-        handoff_reply="Let me check.",
-        seed=0,
-    )
+    examples = _toy_examples()
     held = [generator.prompt_format.encode_example(e.request, e.target) for e in examples[:4]]
     untrained = validation_loss(model, held, 4, loaded.tokenizer.pad_token_id or 0)
     metrics = train_lora(
@@ -137,15 +142,7 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
         max_prompt_tokens=120,
         max_target_tokens=24,
     )
-    turns = [t for c in CONVERSATIONS for t in iter_turns(c)]
-    examples = build_examples(
-        turns,
-        retrieve_for_turns(turns, RETRIEVER, 4),
-        k=1,
-        reference_rate=1.0,
-        handoff_reply="Let me check.",
-        seed=0,
-    )
+    examples = _toy_examples()
     validation = (examples * 40)[:120]  # 30 batches: 1.5 s a pass at full size
     budget_s = 2.0
 
