@@ -122,3 +122,20 @@ def load_adapter(loaded: LoadedModel, adapter_folder: Path, *, merge: bool = Fal
     if merge:
         return model.merge_and_unload()
     return model
+
+
+@contextlib.contextmanager
+def merged_adapter(model: Any) -> Iterator[None]:
+    """Inside, ``model``'s (a peft model's) adapter is folded into the base weights, as
+    serving folds it: unmerged, every adapted layer runs the adapter's two small matrix
+    products and its dropout beside the base's at each decoding step. Afterwards the
+    adapter is separate again (to train on or save). ``model.disable_adapter()`` inside
+    unmerges it on the fly, so the base can still be compared."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    model.merge_adapter()
+    try:
+        yield
+    finally:
+        if any(m.merged for m in model.modules() if isinstance(m, BaseTunerLayer)):
+            model.unmerge_adapter()

@@ -139,7 +139,7 @@ def train_generator(
     import torch
 
     from finetune.generation import ReplyGenerator
-    from finetune.modeling import attach_lora
+    from finetune.modeling import attach_lora, merged_adapter
     from finetune.prompting import PromptFormat
     from finetune.registry import ModelRegistry
     from finetune.training import LoraSettings, publish_adapter, train_lora
@@ -192,12 +192,13 @@ def train_generator(
             device=config.device,
         )
         cases = eval_cases(eval_convs, retriever, config)
-        scores = evaluate_systems(
-            cases,
-            _with_progress(generator, config.max_batch_size, progress=progress),
-            adapter_off=model.disable_adapter,
-            handoff_reply=config.handoff_reply,
-        )
+        with merged_adapter(model):
+            scores = evaluate_systems(
+                cases,
+                _with_progress(generator, config.max_batch_size, progress=progress),
+                adapter_off=model.disable_adapter,
+                handoff_reply=config.handoff_reply,
+            )
         metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
         previous = registry.live_adapter()
         folder = publish_adapter(

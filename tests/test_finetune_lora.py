@@ -212,3 +212,49 @@ def test_reply_loss_is_the_models_own_loss(architecture: str, tmp_path: Path) ->
     assert own_grads and all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in pairs)
     # Without the prompt's gradient every adapter weight still learns from the reply.
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in cached_grads)
+
+
+def test_merged_adapter_decodes_as_the_adapter_and_separates_again(tmp_path: Path) -> None:
+    """Evaluation decodes with the adapter folded into the weights (as serving does): the
+    logits are the adapter's, disabling it inside gives the base's, and afterwards the
+    adapter is separate again with its weights unchanged."""
+    import torch
+
+    from finetune.modeling import merged_adapter
+
+    loaded = load_base(_base_folder(tmp_path, "llama", True))
+    model = attach_lora(loaded, CONFIG)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero: make the adapter change something
+            torch.nn.init.normal_(parameter, std=0.05)
+    ids = torch.tensor(
+        [
+            PromptFormat(
+                loaded.tokenizer,
+                instructions="Answer.",
+                max_prompt_tokens=120,
+                max_target_tokens=24,
+            )
+            .encode(REQUEST)
+            .input_ids
+        ]
+    )
+    lora_before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+    with torch.no_grad():
+        adapted = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+        assert not torch.allclose(adapted, base, atol=1e-4)
+        with merged_adapter(model):
+            assert torch.allclose(model(input_ids=ids).logits, adapted, atol=1e-4)
+            with model.disable_adapter():
+                assert torch.allclose(model(input_ids=ids).logits, base, atol=1e-4)
+        assert torch.allclose(model(input_ids=ids).logits, adapted, atol=1e-4)
+    layers = [m for m in model.modules() if hasattr(m, "merged")]
+    assert layers and not any(m.merged for m in layers)
+    with merged_adapter(model):  # left merged inside: separated on the way out
+        assert all(m.merged for m in layers)
+    assert not any(m.merged for m in layers)
+    for name, parameter in model.named_parameters():
+        if "lora_" in name:
+            assert torch.equal(parameter, lora_before[name])
