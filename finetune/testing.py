@@ -367,6 +367,55 @@ def tiny_live_loader(
     return load
 
 
+def randomised_lora(base_folder: Path, config: GeneratorConfig, *, std: float = 0.5) -> Any:
+    """The base in ``base_folder`` with a fresh LoRA adapter whose B matrices are random
+    (seeded): peft starts them at zero, an adapter that changes nothing a test could see."""
+    import torch
+
+    from finetune.modeling import attach_lora, load_base
+
+    model = attach_lora(load_base(base_folder), config)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+    return model
+
+
+def publish_live_adapter(
+    paths: GeneratorPaths,
+    base_folder: Path,
+    config: GeneratorConfig,
+    conversations: Sequence[Conversation],
+    *,
+    source: str = "pretrained",
+    base_metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Publish a :func:`randomised_lora` adapter on ``base_folder``, register the base (as
+    ``source``) and the adapter, and make it live; its folder."""
+    from finetune.registry import ModelRegistry
+    from finetune.training import publish_adapter
+
+    folder = publish_adapter(
+        randomised_lora(base_folder, config),
+        adapters_root=paths.adapters,
+        config=config,
+        base_folder=base_folder,
+        metrics={},
+        training_conversations=conversations,
+    )
+    registry = ModelRegistry.open(paths)
+    try:
+        base = registry.register_base(
+            base_folder, source=source, model_ref=str(base_folder), metrics=base_metrics
+        )
+        registry.promote(registry.register_adapter(folder, base_id=base.id).id)
+    finally:
+        registry.close()
+    return folder
+
+
 def _bag(text: str) -> Counter[str]:
     return Counter(_WORD_RE.findall(text.lower()))
 

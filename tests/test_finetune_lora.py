@@ -12,7 +12,12 @@ from finetune.examples import TrainingExample, build_examples, iter_turns, retri
 from finetune.generation import ReplyGenerator
 from finetune.modeling import attach_lora, load_adapter, load_base, lora_target_modules
 from finetune.prompting import PromptFormat, PromptRequest
-from finetune.testing import InMemoryRetriever, save_tiny_base, toy_conversations
+from finetune.testing import (
+    InMemoryRetriever,
+    randomised_lora,
+    save_tiny_base,
+    toy_conversations,
+)
 from finetune.training import LoraSettings, publish_adapter, train_lora, validation_loss
 
 CONVERSATIONS = toy_conversations(repeats=2)
@@ -222,11 +227,9 @@ def test_merged_adapter_decodes_as_the_adapter_and_separates_again(tmp_path: Pat
 
     from finetune.modeling import merged_adapter
 
-    loaded = load_base(_base_folder(tmp_path, "llama", True))
-    model = attach_lora(loaded, CONFIG)
-    for name, parameter in model.named_parameters():
-        if "lora_B" in name:  # peft starts B at zero: make the adapter change something
-            torch.nn.init.normal_(parameter, std=0.05)
+    folder = _base_folder(tmp_path, "llama", True)
+    loaded = load_base(folder)
+    model = randomised_lora(folder, CONFIG, std=0.05)
     ids = torch.tensor(
         [
             PromptFormat(

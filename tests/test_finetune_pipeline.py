@@ -18,7 +18,12 @@ from finetune.pipeline import (
 )
 from finetune.prompting import PromptRequest
 from finetune.registry import ModelRegistry
-from finetune.testing import InMemoryRetriever, save_tiny_base, toy_conversations
+from finetune.testing import (
+    InMemoryRetriever,
+    publish_live_adapter,
+    save_tiny_base,
+    toy_conversations,
+)
 from retrieval.artifacts import list_versions
 
 CONVERSATIONS = toy_conversations(repeats=4)
@@ -111,34 +116,14 @@ def test_an_adapter_on_a_base_an_earlier_release_bootstrapped_still_serves(
     base with source 'bootstrap' (a folder of the home) and a live adapter on it. That
     pair is served, whatever base is configured now (here the default, which the tests'
     guard keeps from loading)."""
-    from finetune.modeling import attach_lora, load_adapter, load_base
-    from finetune.training import publish_adapter
+    from finetune.modeling import load_adapter, load_base
 
     paths = GeneratorPaths.under(tmp_path / "home")
     folder = save_tiny_base(paths.base_models / "v0001", CONVERSATIONS)
     (folder / "bootstrap.json").write_text('{"steps": 60}', encoding="utf-8")  # as left
-    model = attach_lora(load_base(folder), CONFIG)
-    torch.manual_seed(7)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.5)  # an adapter that changes what the base says
-    adapter = publish_adapter(
-        model,
-        adapters_root=paths.adapters,
-        config=CONFIG,
-        base_folder=folder,
-        metrics={},
-        training_conversations=CONVERSATIONS,
+    adapter = publish_live_adapter(
+        paths, folder, CONFIG, CONVERSATIONS, source="bootstrap", base_metrics={"steps": 60}
     )
-    registry = ModelRegistry.open(paths)
-    try:
-        base = registry.register_base(
-            folder, source="bootstrap", model_ref=str(folder), metrics={"steps": 60}
-        )
-        registry.promote(registry.register_adapter(adapter, base_id=base.id).id)
-    finally:
-        registry.close()
 
     generator = load_live_generator(paths, GeneratorConfig())
     assert generator.version == "v0001"

@@ -36,7 +36,12 @@ from finetune.retrain import (
     run_cycle,
     training_examples,
 )
-from finetune.testing import InMemoryRetriever, save_tiny_base, toy_conversations
+from finetune.testing import (
+    InMemoryRetriever,
+    publish_live_adapter,
+    save_tiny_base,
+    toy_conversations,
+)
 from retrieval.facts import extract_facts
 from retrieval.processes import LockOwner
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
@@ -84,33 +89,9 @@ FEEDBACK = [
 
 def make_home(root: Path) -> GeneratorPaths:
     """A home with a tiny pretrained base and a live adapter v0001 (random LoRA weights)."""
-    import torch
-
-    from finetune.modeling import attach_lora, load_base
-    from finetune.training import publish_adapter
-
     paths = GeneratorPaths.under(root)
     base_folder = save_tiny_base(root / "base-model", LOGS, extra_lines=[CORRECTION.reply])
-    model = attach_lora(load_base(base_folder), CONFIG)
-    torch.manual_seed(7)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.5)  # far from a fresh adapter's zeros
-    folder = publish_adapter(
-        model,
-        adapters_root=paths.adapters,
-        config=CONFIG,
-        base_folder=base_folder,
-        metrics={},
-        training_conversations=LOGS,
-    )
-    registry = ModelRegistry.open(paths)
-    try:
-        base = registry.register_base(base_folder, source="pretrained", model_ref=str(base_folder))
-        registry.promote(registry.register_adapter(folder, base_id=base.id).id)
-    finally:
-        registry.close()
+    publish_live_adapter(paths, base_folder, CONFIG, LOGS)
     return paths
 
 
