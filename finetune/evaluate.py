@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -136,24 +137,62 @@ def evaluate_systems(
     adapter_off: Callable[[], contextlib.AbstractContextManager[object]] | None,
     handoff_reply: str,
     base_model_cases: int = BASE_MODEL_CASES,
+    batch_size: int = 8,
+    deadline: float | None = None,
 ) -> list[SystemScores]:
     """Scores of the adapted model, the base model (``adapter_off`` context) and copying.
 
-    The base model answers the first ``base_model_cases`` cases only: it shows what the
-    adapter adds, and decides nothing (serving compares the adapter with copying), while
-    each of its replies costs as much CPU time as the adapter's.
+    ``generate`` is called a batch (``batch_size`` requests) at a time. With ``deadline``
+    (a ``time.monotonic()`` instant), the adapter answers cases until the next batch would
+    overrun it, one batch at least, and copying is scored on the same cases: the
+    evaluation is part of a training budget, and on a CPU each held-out reply costs
+    seconds. The base model answers the first ``base_model_cases`` of those, while time
+    remains: it shows what the adapter adds and decides nothing (serving compares the
+    adapter with copying), while each of its replies costs as much as the adapter's.
     """
-    requests = [c.request for c in cases]
-    results = [score_replies("adapter", generate(requests), cases, handoff_reply=handoff_reply)]
+    adapter, batch_s = _generate_until(cases, generate, batch_size, deadline, at_least_one=True)
+    answered = cases[: len(adapter)]
+    results = [score_replies("adapter", adapter, answered, handoff_reply=handoff_reply)]
     if adapter_off is not None and base_model_cases > 0:
-        glimpse = cases[:base_model_cases]
         with adapter_off():
-            base = generate([c.request for c in glimpse])
-        results.append(score_replies("base model", base, glimpse, handoff_reply=handoff_reply))
+            glimpse = answered[:base_model_cases]
+            base, _ = _generate_until(
+                glimpse, generate, batch_size, deadline, at_least_one=False, batch_s=batch_s
+            )
+        if base:
+            glimpse = answered[: len(base)]
+            results.append(score_replies("base model", base, glimpse, handoff_reply=handoff_reply))
     results.append(
-        score_replies(COPY_SYSTEM, copy_top_retrieved(cases), cases, handoff_reply=handoff_reply)
+        score_replies(
+            COPY_SYSTEM, copy_top_retrieved(answered), answered, handoff_reply=handoff_reply
+        )
     )
     return results
+
+
+def _generate_until(
+    cases: Sequence[EvalCase],
+    generate: Callable[[Sequence[PromptRequest]], list[str]],
+    batch_size: int,
+    deadline: float | None,
+    *,
+    at_least_one: bool,
+    batch_s: float = 0.0,
+) -> tuple[list[str], float]:
+    """Replies to ``cases`` in order, a batch at a time, while the next batch (timed as the
+    slowest so far, ``batch_s`` before the first) ends before ``deadline``;
+    ``at_least_one``: the first batch runs even when the deadline has passed. Also
+    returns the slowest batch's seconds."""
+    replies: list[str] = []
+    slowest = batch_s
+    for start in range(0, len(cases), batch_size):
+        late = deadline is not None and time.monotonic() + slowest > deadline
+        if late and (replies or not at_least_one):
+            break
+        began = time.monotonic()
+        replies.extend(generate([c.request for c in cases[start : start + batch_size]]))
+        slowest = max(slowest, time.monotonic() - began)
+    return replies, slowest
 
 
 def format_scores(scores: Sequence[SystemScores]) -> str:

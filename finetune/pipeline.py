@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune.config import GeneratorConfig
-from finetune.evaluate import EvalCase, SystemScores, evaluate_systems, format_scores
+from finetune.evaluate import (
+    BASE_MODEL_CASES,
+    EvalCase,
+    SystemScores,
+    evaluate_systems,
+    format_scores,
+)
 from finetune.examples import (
     ExchangeRetriever,
     TrainingExample,
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MIN_LEARNING_SHARE = 0.6  # of the budget, for LoRA, however long loading and building took
+# Of the budget, for writing held-out replies (2 cores: about 3 s a reply, batched).
+_EVAL_SHARE = 0.2
 
 
 class NoLiveAdapterError(LookupError):
@@ -129,8 +137,10 @@ def train_generator(
 ) -> TrainingReport:
     """Train and publish a new adapter; see the module docstring.
 
-    ``budget_minutes`` bounds loading the base, building examples and LoRA training;
-    evaluation (at most ``config.eval_max_examples`` replies per system) comes after.
+    ``budget_minutes`` bounds loading the base, building examples, LoRA training and the
+    evaluation: LoRA stops a fifth of the budget before its end, and the held-out replies
+    (at most ``config.eval_max_examples``) are written while the budget lasts, one batch
+    at least.
     ``promote``: True makes the new adapter live, False never, None only when no adapter
     is live yet. An exception anywhere leaves the registry and the live adapter as they were.
     Raises ValueError when there is nothing to train on, BaseModelError when the base
@@ -164,6 +174,8 @@ def train_generator(
         validation = (
             _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
         )
+        # Held-out replies are written within the budget too, as many as fit in this share.
+        eval_reserve = _EVAL_SHARE * budget_minutes * 60.0
         model = attach_lora(base, config)
         fmt = PromptFormat.for_config(base.tokenizer, config)
         settings = LoraSettings(
@@ -173,7 +185,10 @@ def train_generator(
             # every turn) can eat the whole budget on a busy machine, and an adapter
             # trained for 0 s has learnt nothing: LoRA keeps at least this share of the
             # budget even when that makes the run overrun it.
-            budget_s=max(deadline - time.monotonic(), _MIN_LEARNING_SHARE * budget_minutes * 60.0),
+            budget_s=max(
+                deadline - eval_reserve - time.monotonic(),
+                _MIN_LEARNING_SHARE * budget_minutes * 60.0,
+            ),
             learning_rate=config.learning_rate,
             batch_size=config.train_batch_size,
             max_epochs=config.max_epochs,
@@ -192,12 +207,14 @@ def train_generator(
             device=config.device,
         )
         cases = eval_cases(eval_convs, retriever, config)
-        with merged_adapter(model):
+        with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
             scores = evaluate_systems(
                 cases,
-                _with_progress(generator, config.max_batch_size, progress=progress),
+                _counted(generator, config.max_batch_size, bar),
                 adapter_off=model.disable_adapter,
                 handoff_reply=config.handoff_reply,
+                batch_size=config.max_batch_size,
+                deadline=deadline,
             )
         metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
         previous = registry.live_adapter()
@@ -231,20 +248,22 @@ def train_generator(
     )
 
 
-def _with_progress(
-    generator: Any, batch_size: int, *, progress: bool
-) -> Callable[[Sequence[Any]], list[str]]:
-    """``generator.generate_batch`` one batch at a time under a progress bar: held-out
-    replies take minutes on a CPU, and a silent terminal looks hung."""
+def _progress_bar(cases: int, progress: bool) -> Any:
+    """A bar over held-out replies (the adapter's, then the base model's glimpse): they
+    take minutes on a CPU, and a silent terminal looks hung. It stops where the budget
+    stops the evaluation."""
     from tqdm.auto import tqdm
 
+    total = cases + min(cases, BASE_MODEL_CASES)
+    return tqdm(total=total, desc="evaluate", unit="reply", disable=not progress)
+
+
+def _counted(generator: Any, batch_size: int, bar: Any) -> Callable[[Sequence[Any]], list[str]]:
+    """``generator.generate_batch`` that moves ``bar`` by the replies it writes."""
+
     def generate(requests: Sequence[Any]) -> list[str]:
-        replies: list[str] = []
-        with tqdm(total=len(requests), desc="evaluate", unit="reply", disable=not progress) as bar:
-            for start in range(0, len(requests), batch_size):
-                chunk = requests[start : start + batch_size]
-                replies.extend(generator.generate_batch(chunk, batch_size=batch_size))
-                bar.update(len(chunk))
+        replies: list[str] = generator.generate_batch(requests, batch_size=batch_size)
+        bar.update(len(replies))
         return replies
 
     return generate
