@@ -269,8 +269,17 @@ class NameLexicon:
     def is_english(self, word: str) -> bool:
         """Whether the word, or its singular ("Accounts", "Bookings"), is an English word."""
         folded = word.casefold()
+        # Only a plural's ending is cut: "Marcus" is no "marc", "Dolores" no "dolor".
         return folded in self.english or (
-            folded.endswith("s") and (folded[:-1] in self.english or folded[:-2] in self.english)
+            (
+                folded.endswith("s")
+                and not folded.endswith(("us", "ss", "is"))
+                and folded[:-1] in self.english
+            )
+            or (
+                folded.endswith(("ses", "xes", "zes", "ches", "shes"))
+                and folded[:-2] in self.english
+            )
         )
 
     def is_given_name(self, word: str) -> bool:
@@ -314,6 +323,9 @@ def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
             value = getattr(provider, attribute, None)
             if isinstance(value, dict | list | tuple | set | frozenset):
                 words |= {w.casefold() for w in value if isinstance(w, str) and len(w) > 1}
+    mimesis_given, mimesis_surnames = _mimesis_names()
+    given |= mimesis_given
+    surnames |= mimesis_surnames
     package = importlib.import_module(pipeline)
     folder = next(Path(package.__file__ or "").parent.glob("*/lemmatizer/lookups"))
     lemma_index = Lookups().from_disk(folder).get_table("lemma_index")
@@ -322,6 +334,35 @@ def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
     english = {w for words in tables for w in words if w.isalpha()}
     common = {w for words in tables[:-1] for w in words if w.isalpha()}
     return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english), frozenset(common))
+
+
+_LEXICON_WORD = regex.compile(r"[\p{L}\p{M}]+(?:['’ -][\p{L}\p{M}]+)*")
+
+
+def _mimesis_names() -> tuple[set[str], set[str]]:
+    """Given names and surnames of Mimesis's 35-odd locales (MIT): many that Faker lacks
+    ("Sunita", "Femi", "Keiko", "Hoang")."""
+    import json
+    from importlib.resources import files
+
+    given: set[str] = set()
+    surnames: set[str] = set()
+    datasets = files("mimesis") / "datasets"
+    for locale in datasets.iterdir():
+        person = locale / "person.json"
+        if not person.is_file():
+            continue
+        data = json.loads(person.read_text(encoding="utf-8"))
+        for key, words in (("names", given), ("surnames", surnames)):
+            value = data.get(key, [])
+            lists = value.values() if isinstance(value, dict) else [value]
+            words |= {
+                w.casefold()
+                for names in lists
+                for w in names
+                if isinstance(w, str) and len(w) > 1 and _LEXICON_WORD.fullmatch(w)
+            }
+    return given, surnames
 
 
 @dataclass(frozen=True)
