@@ -821,7 +821,13 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             rest = text[span.end : line_end if line_end >= 0 else len(text)]
             separator = _SIGNATURE_SEPARATOR.match(rest)
             if text[line_start : span.start].strip(" \t-–—~^/"):
-                pieces.append(before.rstrip(" \t,"))
+                kept = before.rstrip(" \t,")
+                signed = kept.rstrip("-–—~^/")
+                if signed != kept:  # "Closed. -Kat, Field Ops" -> "Closed. Field Ops"
+                    pieces.append(signed.rstrip(" \t"))
+                    at = span.end + len(regex.match(r"[ \t]*+,?", text[span.end :]).group())
+                    continue
+                pieces.append(kept)
             elif not rest.strip():
                 pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
             elif separator:  # "Keiko — Juniper Outfitters" -> "Juniper Outfitters"

@@ -1,0 +1,119 @@
+"""Names found by where they stand: spoken to, mentioned where only people stand, typed in
+lower case, after titles and in signatures; and the capitalised words there that name
+nobody are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.names import NameFinder, NameLexicon, _mimesis_names
+
+# A lexicon small enough to read. "sunny", "hope", "mark", "will" are given names that are
+# also English verbs or adjectives (``common``); "river", "sky", "tyler" English nouns.
+LEXICON = NameLexicon(
+    given=frozenset(
+        """
+        sunny victoria river sky hope chase tyler brianna dolores mark jade femi marcus
+        summer grace will
+        """.split()  # noqa: SIM905 (a word list reads better as words)
+    ),
+    surnames=frozenset({"rahman", "berg", "masri"}),
+    english=frozenset(
+        """
+        sunny victoria river sky hope chase tyler mark jade summer sale grace will kat
+        success customer app bank billing hoodie stock team escalations review feature
+        period marc dolor account box
+        """.split()  # noqa: SIM905
+    ),
+    common=frozenset({"sunny", "hope", "chase", "mark", "jade", "will"}),
+)
+
+
+def scrub(text: str) -> str:
+    return NameFinder(recognizer=None, lexicon=LEXICON).scrub(text)[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Spoken to, mid-line, after what is said to them, or first.
+        ("lol thanks Sunny you're the best", "lol thanks [NAME] you're the best"),
+        ("ok Victoria I'll try restarting it", "ok [NAME] I'll try restarting it"),
+        (
+            "Good news, River! Your card is on its way.",
+            "Good news, [NAME]! Your card is on its way.",
+        ),
+        ("Sky, your hoodie is back in stock.", "[NAME], your hoodie is back in stock."),
+        # Where only a person stands, an English word that is a given name is the name, and
+        # so is a word no list knows.
+        ("Tell Hope I said thanks.", "Tell [NAME] I said thanks."),
+        ("hey, is Chase working today?", "hey, is [NAME] working today?"),
+        ("Sky was super helpful on chat.", "[NAME] was super helpful on chat."),
+        (
+            "I spoke to Summer and Grace in your call centre.",
+            "I spoke to [NAME] and [NAME] in your call centre.",
+        ),
+        (
+            "I was told by Yevgenia on the phone that it was fine.",
+            "I was told by [NAME] on the phone that it was fine.",
+        ),
+        (
+            "Internal: transferring to Tevita in escalations.",
+            "Internal: transferring to [NAME] in escalations.",
+        ),
+        ("Driver Femi will retry tomorrow.", "Driver [NAME] will retry tomorrow."),
+        # Lower case in chat.
+        ("pls tell tyler the game crashes", "pls tell [NAME] the game crashes"),
+        ("hey is brianna there?", "hey is [NAME] there?"),
+        ("thank u dolores ❤️", "thank u [NAME] ❤️"),
+        ("lol thanks mark you're a legend", "lol thanks [NAME] you're a legend"),
+        ("hi my names jade, my code didnt work", "hi my names [NAME], my code didnt work"),
+        # Titles before a surname's particle, initials.
+        ("Dr. van der Berg cancelled twice.", "Dr. [NAME] cancelled twice."),
+        ("Dear Ms. al-Masri,\nYour bag was found.", "Dear customer,\nYour bag was found."),
+        (
+            "Please send the invoice.\n\nRegards,\nM. A. Rahman\nFinance Director",
+            "Please send the invoice.\n\nRegards,\nFinance Director",
+        ),
+        # Signatures after a caret or a dash, nicknames included.
+        ("Your refund has been processed. ^Marcus", "Your refund has been processed."),
+        ("Ticket can be closed. -Kat, Field Ops", "Ticket can be closed. Field Ops"),
+    ],
+)
+def test_names_where_people_are_addressed_and_mentioned_are_scrubbed(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, hope you're well. I need a new invoice.",  # a verb before "you", not a name
+        "Will the Summer Sale price apply to kids' sizes?",
+        "I spoke to the Summer Sale team about it.",  # "Sale" names nobody
+        "Kind regards,\nCustomer Success",  # a team signs
+        "Review: Bank App is great but the feature is confusing.",
+        "Can you transfer me to Billing?",
+        "Grace period is 14 days.",
+        "ok thanks so much, you're great",
+        "I spoke to PeakFit about my membership.",  # written like a brand
+    ],
+)
+def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_english_words_are_cut_to_their_singular_only_at_a_plural_ending() -> None:
+    # "Marcus" is no plural of "marc", nor "Dolores" of "dolor": names, not words.
+    assert not LEXICON.is_english("Marcus")
+    assert not LEXICON.is_english("Dolores")
+    assert LEXICON.is_english("Accounts") and LEXICON.is_english("boxes")
+
+
+def test_the_lexicon_holds_mimesis_names_that_faker_lacks() -> None:
+    given, surnames = _mimesis_names()
+
+    assert {"keiko", "sunita", "femi"} <= given
+    assert {"smith", "müller"} <= surnames
+    assert not any("(" in w for w in given)  # "світ (світан)" is two spellings, not a name
