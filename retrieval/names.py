@@ -84,9 +84,11 @@ _THANKS = (
     r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+)"
 )
 _INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|perfect|cool)"
+# The word first, then what stands before it (a pattern that starts with a lookbehind
+# is slow to scan: 100 KB of digits took 0.1 s).
 _ADDRESS_LEAD = (
-    rf"(?:(?m:^)|(?<=[.!?…,;:)\p{{So}}][ \t]*+)|(?<=\b(?i:{_INTERJECTION})[ \t,]*+))[ \t]*+"
-    rf"(?i:{_THANKS})(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
+    rf"\b(?i:{_THANKS})(?<=(?:(?m:^)|[.!?…,;:)\p{{So}}][ \t]*+|\b(?i:{_INTERJECTION})[ \t,]*+)"
+    rf"(?i:{_THANKS}))(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
 )
 _ADDRESSED = regex.compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
 # ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
@@ -188,13 +190,17 @@ _ROLES = (
 )
 _ROLE_NAMED = regex.compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
-    # At a sentence's start a role has its capital: "Engineer Sipho will call".
-    rf"(?:(?:\b(?:{_ROLES})|(?:(?m:^)|(?<=[.!?:;][ \t]*+))"
-    # ... but "Customer Success", "Client Services" are teams.
-    rf"(?!(?i:customer|client|guest|member|caller|buyer|seller|someone|somebody)\b)(?i:{_ROLES}))"
-    rf"(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
+    rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
     rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
     rf"[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
+)
+# At a sentence's start a role has its capital: "Engineer Sipho will call". (The sentence's
+# end is matched, not looked behind for: a pattern that starts with it is fast to scan.)
+_ROLE_FIRST = regex.compile(
+    r"(?:(?m:^)|[.!?:;])[ \t]*+"
+    # ... but "Customer Success", "Client Services" are teams.
+    r"(?!(?i:customer|client|guest|member|caller|buyer|seller|someone|somebody)\b)"
+    rf"(?i:{_ROLES})[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
 )
 # Weaker places, where a company or a place stands as often as a person ("a text from
 # Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
@@ -221,6 +227,13 @@ _PERSON_MENTION = regex.compile(
     rf"sorted|signed[ \t]+off)[ \t]+by|\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of)"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
+)
+# "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
+_ASKED = regex.compile(
+    rf"(?:\b(?i:ask|asked|tell|told|get|have|let)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to|know)\b)"
+    rf"|\b(?i:can|could|will|would|did|does|has|should)[ \t]+(?P<name>{_NAME})[ \t]+"
+    r"(?=(?i:please[ \t]+)?(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|"
+    r"respond)\b))"
 )
 # "is Chase working today?", "is Jade there?"
 _PRESENCE = regex.compile(
@@ -332,6 +345,10 @@ _NEVER_NAMES = frozenset(
     there all everyone everybody team folks guys gals people support sir madam customer
     customers again both you it this that he she they we us i me my your our their his her
     its the a an and or but so thanks thank please regards best cheers sincerely warmly
+    hello hi hey hiya heya yo ok okay lol omg thx ty pls plz are able can babe boss buddy
+    darling friend honey love man mate pal dear sweetie dude bro hun monday tuesday
+    wednesday thursday friday saturday sunday january february march july september
+    october november december
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 
@@ -672,7 +689,10 @@ class NameFinder:
         if not kept:
             return start, start
         first = title if keep_title and title is not None else kept[0]
-        return start + first.start(), start + kept[-1].end()
+        # "Dylan's birthday": the name is scrubbed, its possessive stays.
+        possessive = _POSSESSIVE.search(kept[-1].group())
+        last_end = kept[-1].end() - (len(possessive.group()) if possessive else 0)
+        return start + first.start(), start + last_end
 
     def _known_spans(self, text: str) -> list[NameSpan]:
         pattern = self._known_pattern
@@ -888,6 +908,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SELF_NAMED, "mention"),
     (_MENTION, "mention"),
     (_ROLE_NAMED, "mention"),
+    (_ROLE_FIRST, "mention"),
     (_TRAILING_NAME, "signoff"),
     (_TRAILING_SIGNATURE, "signoff"),
     (_REPORTED, "mention"),
@@ -898,6 +919,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_PERSON_MENTION, "mention"),
     (_PRESENCE, "mention"),
     (_PRAISED, "mention"),
+    (_ASKED, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -917,6 +939,7 @@ _PERSON = frozenset(
         _PERSON_MENTION,
         _PRESENCE,
         _PRAISED,
+        _ASKED,
         _TRAILING_SIGNATURE,
     }
 )

@@ -62,6 +62,10 @@ def scrub(text: str) -> str:
             "Internal: transferring to [NAME] in escalations.",
         ),
         ("Driver Femi will retry tomorrow.", "Driver [NAME] will retry tomorrow."),
+        ("Kindly ask Olamide to resend the contract.", "Kindly ask [NAME] to resend the contract."),
+        ("Can Oluwaseun call me back?", "Can [NAME] call me back?"),
+        ("It was for my son Dylan's birthday.", "It was for my son [NAME]'s birthday."),
+        ("Hello Ms Achterberg, your repair is done.", "Hello, your repair is done."),
         # Lower case in chat.
         ("pls tell tyler the game crashes", "pls tell [NAME] the game crashes"),
         ("hey is brianna there?", "hey is [NAME] there?"),
