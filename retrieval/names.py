@@ -62,7 +62,7 @@ _NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
 _WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
 # The end of a name: punctuation, a line break, the end, or a following word in lower case.
-_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$))"
+_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$|x{1,3}(?:\s|$)))"
 # After a name someone is addressed by: an end, or the words that talk to them ("thanks
 # Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q").
 _ADDRESSED_END = (
@@ -93,9 +93,11 @@ _ADDRESS_LEAD = (
 _ADDRESSED = regex.compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
 # ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
 _ADDRESSED_LAST = regex.compile(
-    r"(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
-    r"luck|congrats|congratulations|sorry|day|weekend)[ \t]*+,[ \t]*+)"
-    rf"(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
+    r",(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
+    r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard)[ \t]*+,)"
+    rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
+    # ... and after any words, when an exclamation follows: "See you soon, Marta!".
+    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\p{{So}}))"
 )
 # ... or first: "Sky, your hoodie is back", "Grace, hi".
 _ADDRESSED_FIRST = regex.compile(
@@ -224,7 +226,9 @@ _PERSON_MENTION = regex.compile(
     rf"\bask(?:ed|ing)?[ \t]+for|\bhanded[ \t]+(?:it[ \t]+)?to|"
     rf"\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|\bsay[ \t]+(?:hi|hello|thanks)[ \t]+to|"
     rf"\bshout[ \t-]?out[ \t]+to|\b(?:approved|authori[sz]ed|helped|served|seen|visited|"
-    rf"sorted|signed[ \t]+off)[ \t]+by|\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    rf"sorted|signed[ \t]+off|escalated|raised|logged|reviewed|requested|created|opened|"
+    rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned)[ \t]+by|"
+    rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of)"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
 )
@@ -235,6 +239,15 @@ _ASKED = regex.compile(
     r"(?=(?i:please[ \t]+)?(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|"
     r"respond)\b))"
 )
+# "Booked under Nakamura", "a table under the name of Okafor".
+_BOOKED_UNDER = regex.compile(
+    r"\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
+    r"[ \t]+(?i:is[ \t]+|was[ \t]+)?(?i:under|for)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
+    rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
+)
+# "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
+# or a dot stands before that one.)
+_HANDLE = regex.compile(r"(?<![\p{L}\p{N}._%+-])@(?P<name>\p{L}[\p{L}\p{N}_.-]{1,30}+)(?<![.-])")
 # "is Chase working today?", "is Jade there?"
 _PRESENCE = regex.compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
@@ -644,6 +657,12 @@ class NameFinder:
                     spans.append(NameSpan(start, end, kind))
         if lexicon is not None:
             spans += _lower_case_names(text, lexicon, self._keep)
+            spans += _possessive_names(text, lexicon, self._keep)
+        for match in _HANDLE.finditer(text):
+            handle = match.group("name")
+            if handle.casefold() not in NOT_NAMES | _HANDLES_OF_ALL | self._keep:
+                start, end = match.span("name")
+                spans.append(NameSpan(start, end, "mention"))
         return spans
 
     def _trim(
@@ -920,6 +939,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_PRESENCE, "mention"),
     (_PRAISED, "mention"),
     (_ASKED, "mention"),
+    (_BOOKED_UNDER, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -940,6 +960,7 @@ _PERSON = frozenset(
         _PRESENCE,
         _PRAISED,
         _ASKED,
+        _BOOKED_UNDER,
         _TRAILING_SIGNATURE,
     }
 )
@@ -1067,6 +1088,37 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
     if folded in NOT_NAMES:
         return False
     return folded in lexicon.surnames or folded not in lexicon.english
+
+
+# Slack's and chats' handles for everyone at once.
+_HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "support", "admin"})
+# "Tom's replacement", "ask for Grace's number": a given name owning something is a person,
+# unless a capitalised word before it makes it a shop's or a product's ("Trader Joe's"), or
+# one after it a place's ("King's Road", "Bishop's Stortford"), or a day follows
+# ("Valentine's Day").
+_POSSESSIVE_NAME = regex.compile(
+    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++)['’]s(?![\p{L}\p{M}])"
+    r"(?![ \t]+(?:(?i:day|eve|night)\b|\p{Lu}))"
+)
+
+
+def _possessive_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    spans = []
+    for match in _POSSESSIVE_NAME.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if folded not in lexicon.given or folded in NOT_NAMES or folded in keep:
+            continue
+        before = regex.search(r"([\p{L}\p{M}.]+)[ \t]+\Z", text[: match.start()])
+        if before and (
+            before.group(1)[:1].isupper() and not _sentence_initial(text, before.start(1))
+        ):
+            continue  # "Trader Joe's", "St Patrick's"
+        if before and before.group(1).rstrip(".").casefold() in {"st", "saint", "the"}:
+            continue
+        start, end = match.span("name")
+        spans.append(NameSpan(start, end, "mention"))
+    return spans
 
 
 def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:

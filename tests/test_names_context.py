@@ -14,7 +14,7 @@ LEXICON = NameLexicon(
     given=frozenset(
         """
         sunny victoria river sky hope chase tyler brianna dolores mark jade femi marcus
-        summer grace will
+        summer grace will tom jerry ruth valentine king
         """.split()  # noqa: SIM905 (a word list reads better as words)
     ),
     surnames=frozenset({"rahman", "berg", "masri"}),
@@ -22,7 +22,7 @@ LEXICON = NameLexicon(
         """
         sunny victoria river sky hope chase tyler mark jade summer sale grace will kat
         success customer app bank billing hoodie stock team escalations review feature
-        period marc dolor account box
+        period marc dolor account box tom ruth valentine king road
         """.split()  # noqa: SIM905
     ),
     common=frozenset({"sunny", "hope", "chase", "mark", "jade", "will"}),
@@ -66,6 +66,15 @@ def scrub(text: str) -> str:
         ("Can Oluwaseun call me back?", "Can [NAME] call me back?"),
         ("It was for my son Dylan's birthday.", "It was for my son [NAME]'s birthday."),
         ("Hello Ms Achterberg, your repair is done.", "Hello, your repair is done."),
+        ("Of course, Hyun-woo! Here's the link.", "Of course, [NAME]! Here's the link."),
+        ("Hiya Shona x", "Hiya x"),
+        ("Escalated by Ruth to tier 2.", "Escalated by [NAME] to tier 2."),
+        ("Booked under Nakamura for 7pm.", "Booked under [NAME] for 7pm."),
+        (
+            "Tom's replacement came but Jerry's didn't.",
+            "[NAME]'s replacement came but [NAME]'s didn't.",
+        ),
+        ("@sarah can you check ticket 4412?", "@[NAME] can you check ticket 4412?"),
         # Lower case in chat.
         ("pls tell tyler the game crashes", "pls tell [NAME] the game crashes"),
         ("hey is brianna there?", "hey is [NAME] there?"),
@@ -102,6 +111,10 @@ def test_names_where_people_are_addressed_and_mentioned_are_scrubbed(
         "Grace period is 14 days.",
         "ok thanks so much, you're great",
         "I spoke to PeakFit about my membership.",  # written like a brand
+        "I live on King's Road.",  # a place
+        "Happy Valentine's Day!",
+        "@channel please look at the queue",
+        "write to jane@example.com today",  # an e-mail, scrubbed as one elsewhere
     ],
 )
 def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
