@@ -144,7 +144,8 @@ def main() -> None:
     if unknown:
         parser.error(f"no set named {', '.join(sorted(unknown))}; the sets: {', '.join(SETS)}")
     folders = [args.data, DATA] if args.data else [DATA]
-    spacy_finder = NameFinder()
+    # The broad list of given names is built on first use (half a minute) and kept here.
+    spacy_finder = NameFinder(cache=RESULTS / "cache")
     spacy_finder.find("warm up: load the pipeline before timing")
     finders = {
         "rules": NameFinder(recognizer=None),

@@ -21,12 +21,13 @@ Greeting and sign-off names are dropped, so a reply still reads naturally ("Hi J
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -199,7 +200,8 @@ _ROLE_NAMED = regex.compile(
 # At a sentence's start a role has its capital: "Engineer Sipho will call". (The sentence's
 # end is matched, not looked behind for: a pattern that starts with it is fast to scan.)
 _ROLE_FIRST = regex.compile(
-    r"(?:(?m:^)|[.!?:;])[ \t]*+"
+    # (A capitalised word is looked for before the roles: "a.a@a.a@" is scanned fast.)
+    r"(?:(?m:^)|[.!?:;])[ \t]*+(?=\p{Lu}\p{Ll}+[ \t,(])"
     # ... but "Customer Success", "Client Services" are teams.
     r"(?!(?i:customer|client|guest|member|caller|buyer|seller|someone|somebody)\b)"
     rf"(?i:{_ROLES})[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
@@ -255,15 +257,17 @@ _PRESENCE = regex.compile(
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
 _PRAISED = regex.compile(
-    rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))"
-    rf"(?P<name>{_NAMES})[ \t]++"
+    # (The capital first: a pattern that opens with lookbehinds is slow to scan.)
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)"
+    rf"|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:was|has[ \t]+been)[ \t]+(?:(?:so|really|super|very|extremely|incredibly|"
     r"absolutely)[ \t]+)?(?:helpful|great|amazing|lovely|kind|brilliant|fantastic|patient|rude|"
     r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b)"
 )
 # "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
 _REPORTED = regex.compile(
-    rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))(?P<name>{_NAMES})[ \t]++"
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
+    rf"(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
     r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
     r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
@@ -377,6 +381,9 @@ class NameLexicon:
     A capitalised word that is a given name and no English word ("Emeka", "Siobhan") is a
     name wherever it stands; one that is both ("Grace", "Will", "Aurora") only where a rule
     or the recogniser puts it in a name's place, or beside a surname ("June Ellison").
+    ``broad`` is a list of given names too broad to find names anywhere ("pls", "app" are
+    in it), that tells a name no other list holds from a brand where only a person stands
+    ("spoke to Tevita", not "spoke to Evri"; see :mod:`retrieval.given_names`).
     All sets hold case-folded words.
     """
 
@@ -386,6 +393,12 @@ class NameLexicon:
     # English verbs, adjectives and adverbs: "mark", "bill", "frank" are words first; a
     # given name that is only a noun in WordNet ("sam", "lucas") is a name first.
     common: frozenset[str] = frozenset()
+    broad: Container[str] = frozenset()
+
+    def is_broad_given(self, word: str) -> bool:
+        """Whether the word is in the broad list and is no English word."""
+        folded = word.casefold()
+        return len(folded) > 2 and folded in self.broad and not self.is_english(folded)
 
     def is_name_first(self, word: str) -> bool:
         """Whether a word typed in lower case is more likely the given name than a word."""
@@ -421,13 +434,20 @@ class NameLexicon:
         return folded in self.given or folded in self.surnames
 
 
-# Cached per process, like the pipeline below: both are read-only once loaded, and a second
-# server or job in the same process (tests, a bulk answer) shares them instead of loading
-# tens of megabytes again.
-@functools.cache
-def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
-    """Given names and surnames of Faker's 80-odd locales, and the English words of the
+def load_lexicon(pipeline: str = SPACY_PIPELINE, cache: Path | None = None) -> NameLexicon:
+    """Given names and surnames of Faker's 80-odd locales and Mimesis's 35-odd, the broad
+    list of given names (built once and kept in ``cache``), and the English words of the
     spaCy pipeline's lemmatizer tables (WordNet's vocabulary)."""
+    from retrieval.given_names import GivenNames  # numpy and 25 MB: on first use only
+
+    return dataclasses.replace(_listed_names(pipeline), broad=GivenNames.load(cache))
+
+
+# Cached per process, like the pipeline below (and the broad list): both are read-only once
+# loaded, and a second server or job in the same process (tests, a bulk answer) shares them
+# instead of loading tens of megabytes again.
+@functools.cache
+def _listed_names(pipeline: str) -> NameLexicon:
     import importlib
     import pkgutil
     from pathlib import Path
@@ -454,10 +474,15 @@ def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
     surnames |= mimesis_surnames
     package = importlib.import_module(pipeline)
     folder = next(Path(package.__file__ or "").parent.glob("*/lemmatizer/lookups"))
-    lemma_index = Lookups().from_disk(folder).get_table("lemma_index")
+    lookups = Lookups().from_disk(folder)
+    lemma_index = lookups.get_table("lemma_index")
     # One table per part of speech; the nouns' is by far the largest.
     tables = sorted((list(words) for _, words in lemma_index.items()), key=len)
     english = {w for words in tables for w in words if w.isalpha()}
+    # Irregular forms ("media", "children", "abode") are no lemma of their own.
+    english |= {
+        w for _, forms in lookups.get_table("lemma_exc").items() for w in forms if w.isalpha()
+    }
     common = {w for words in tables[:-1] for w in words if w.isalpha()}
     return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english), frozenset(common))
 
@@ -508,6 +533,7 @@ class NameFinder:
     Thread-safe: the spaCy pipeline and the lexicon are loaded once, on first use, under a
     lock, and known names are only ever added. ``recognizer`` replaces spaCy (tests, or
     ``None`` for the rules and known names alone, with ``lexicon`` if one is given).
+    ``cache``: a folder where the lexicon keeps what it builds on first use.
     """
 
     def __init__(
@@ -517,7 +543,9 @@ class NameFinder:
         keep_words: Iterable[str] = (),
         recognizer: Recognizer | Literal["spacy"] | None = "spacy",
         lexicon: NameLexicon | None = None,
+        cache: Path | None = None,
     ) -> None:
+        self._cache = cache
         self._keep = frozenset(w.casefold() for w in keep_words)
         self._known: set[str] = set()
         self._known_pattern: regex.Pattern[str] | None = None
@@ -610,7 +638,12 @@ class NameFinder:
         """Names in the places the rules know; ``persons`` are the recogniser's spans,
         which back a run found in a weak place."""
         spans: list[NameSpan] = []
+        # Every rule but one finds a word with a capital: a text without one (chat in lower
+        # case, 100 KB of "a.a@") skips them.
+        capitalised = _NAME_WORD.search(text) is not None
         for pattern, kind in _RULES:
+            if not capitalised and pattern is not _LOWER_INTRODUCTION:
+                continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
             for match in pattern.finditer(text, overlapped=True):
@@ -766,7 +799,7 @@ class NameFinder:
             return self._lexicon
         with self._lock:
             if self._lexicon is None:
-                self._lexicon = load_lexicon()
+                self._lexicon = load_lexicon(cache=self._cache)
         return self._lexicon
 
     def _load_recognizer(self) -> Recognizer | None:
@@ -1167,7 +1200,7 @@ def _person_like(run: str, lexicon: NameLexicon) -> bool:
         return False
     if any(lexicon.is_english(w) and not lexicon.is_name_word(w) for w in words):
         return False  # "Summer Sale", "Customer Relations"
-    return any(lexicon.is_name_word(w) or not lexicon.is_english(w) for w in words)
+    return any(lexicon.is_name_word(w) or lexicon.is_broad_given(w) for w in words)
 
 
 def _nickname(run: str, lexicon: NameLexicon) -> bool:
@@ -1195,7 +1228,10 @@ def _names_someone(run: str, lexicon: NameLexicon) -> bool:
     """Whether a word of the run is a given name that is a name first ("Maria", not
     "Dawn"), or a surname that is no English word."""
     words = _NAME_WORD.findall(run)
-    return any(lexicon.is_name_first(w) or lexicon.is_surname(w) for w in words)
+    return any(
+        lexicon.is_name_first(w) or lexicon.is_surname(w) or lexicon.is_broad_given(w)
+        for w in words
+    )
 
 
 def _is_learnable(word: str) -> bool:

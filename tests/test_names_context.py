@@ -4,8 +4,14 @@ nobody are kept."""
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import pytest
 
+from retrieval import given_names
+from retrieval.given_names import GivenNames
 from retrieval.names import NameFinder, NameLexicon, _mimesis_names
 
 # A lexicon small enough to read. "sunny", "hope", "mark", "will" are given names that are
@@ -17,7 +23,7 @@ LEXICON = NameLexicon(
         summer grace will tom jerry ruth valentine king
         """.split()  # noqa: SIM905 (a word list reads better as words)
     ),
-    surnames=frozenset({"rahman", "berg", "masri"}),
+    surnames=frozenset({"rahman", "berg", "masri", "nakamura"}),
     english=frozenset(
         """
         sunny victoria river sky hope chase tyler mark jade summer sale grace will kat
@@ -26,6 +32,8 @@ LEXICON = NameLexicon(
         """.split()  # noqa: SIM905
     ),
     common=frozenset({"sunny", "hope", "chase", "mark", "jade", "will"}),
+    # The broad list knows names no other list does; no brand is in it.
+    broad=frozenset({"yevgenia", "tevita", "olamide", "oluwaseun", "hyun-woo", "shona"}),
 )
 
 
@@ -111,6 +119,7 @@ def test_names_where_people_are_addressed_and_mentioned_are_scrubbed(
         "Grace period is 14 days.",
         "ok thanks so much, you're great",
         "I spoke to PeakFit about my membership.",  # written like a brand
+        "Spoke with Vodafone about my bill.",  # a brand: in no list of names
         "I live on King's Road.",  # a place
         "Happy Valentine's Day!",
         "@channel please look at the queue",
@@ -134,3 +143,33 @@ def test_the_lexicon_holds_mimesis_names_that_faker_lacks() -> None:
     assert {"keiko", "sunita", "femi"} <= given
     assert {"smith", "müller"} <= surnames
     assert not any("(" in w for w in given)  # "світ (світан)" is two spellings, not a name
+
+
+def test_the_broad_list_of_given_names_is_built_once_and_then_read_from_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [
+        {"name": "tevita", "gender_prob": {"M": 1.0}},
+        {"name": "Olamide", "gender_prob": {"F": 0.6, "M": 0.4}},
+        {"name": "a bang", "gender_prob": {"M": 1.0}},  # two words: never looked up
+        {"name": "\u5cfb\u5c90", "gender_prob": {"M": 1.0}},  # no capitals: left out
+    ]
+    with gzip.open(data / "gender_wgnd2.0.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    cache = tmp_path / "cache"
+
+    names = GivenNames.load(cache, data=data)
+    (saved,) = cache.iterdir()
+
+    def read_again(files: object) -> None:
+        raise AssertionError("the list was built again instead of read from its cache")
+
+    monkeypatch.setattr(given_names, "_names_in", read_again)
+    again = GivenNames.load(cache, data=data)
+
+    assert saved.suffix == ".npy"
+    for loaded in (names, again):
+        assert "Tevita" in loaded and "olamide" in loaded
+        assert "Evri" not in loaded and "a bang" not in loaded and len(loaded) == 2
