@@ -12,7 +12,8 @@ import pytest
 
 from retrieval import given_names
 from retrieval.given_names import GivenNames
-from retrieval.names import NameFinder, NameLexicon, _mimesis_names
+from retrieval.name_lexicon import _mimesis_names
+from retrieval.names import NameFinder, NameLexicon
 
 # A lexicon small enough to read. "sunny", "hope", "mark", "will" are given names that are
 # also English verbs or adjectives (``common``); "river", "sky", "tyler" English nouns.
