@@ -39,6 +39,7 @@ def name_finder(settings: Settings) -> NameFinder | None:
         known_names=load_known_names(known_names_path(settings)),
         keep_words=config.keep_words,
         recognizer="spacy" if config.name_recognizer == "spacy" else None,
+        cache=settings.paths.cache,
     )
 
 

@@ -219,6 +219,12 @@ class HomePaths:
         return self.home / "logs"
 
     @property
+    def cache(self) -> Path:
+        """What is built once from installed packages and rebuilt when missing (the list
+        of given names the name finder builds on first use)."""
+        return self.home / "cache"
+
+    @property
     def config_file(self) -> Path:
         return self.home / "supportbot.toml"
 

