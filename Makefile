@@ -44,6 +44,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check bot retrieval finetune tests benchmarks
 	$(BIN)/mypy bot retrieval finetune
+	$(BIN)/lint-imports
 
 ## Lint, type-check and run the test suite (slow benchmarks excluded).
 test: install lint
