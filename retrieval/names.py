@@ -147,6 +147,9 @@ class NameFinder:
     ) -> list[list[NameSpan]]:
         """:meth:`find` for many texts (``staff`` for all, or one flag per text); the
         recogniser runs over them as one batch."""
+        # Shouted text hides names among capitals: it is read in title case (same length,
+        # so the spans found apply to the text as written).
+        texts = [unshouted(t) for t in texts]
         persons = self._persons(texts)
         lexicon = self._lexicon_loaded()
         by_staff = [staff] * len(texts) if isinstance(staff, bool) else list(staff)
@@ -384,6 +387,35 @@ PEOPLE_FIELDS = (
     "assignee",
     "requester",
 )
+
+
+_CAPITALS_WORD = regex.compile(r"\b\p{Lu}{2,}\b")
+_LETTER = regex.compile(r"\p{L}")
+_LINE = regex.compile(r"[^\n]+")
+
+
+def unshouted(text: str) -> str:
+    """``text`` with each shouted line (at least ten letters, four in five of them
+    capitals: "ATTN: HELEN MCCARTHY, ACCOUNTS PAYABLE.") in title case, character for
+    character the same length, so that spans found in it apply to ``text``; acronyms in
+    ordinary lines ("my DHL parcel") stay as they are."""
+
+    def title(word: regex.Match[str]) -> str:
+        text = str(word.group(0))
+        titled = text[0] + text[1:].lower()
+        return titled if len(titled) == len(text) else text
+
+    def line(match: regex.Match[str]) -> str:
+        text = str(match.group(0))
+        letters = _LETTER.findall(text)
+        capitals = sum(1 for c in letters if c.isupper())
+        if len(letters) < 10 or capitals < 0.8 * len(letters):
+            return text
+        return str(_CAPITALS_WORD.sub(title, text))
+
+    if not _CAPITALS_WORD.search(text):  # most texts: nothing to read again
+        return text
+    return str(_LINE.sub(line, text))
 
 
 def people_in_metadata(metadata: Mapping[str, Any]) -> list[str]:

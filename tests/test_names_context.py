@@ -174,3 +174,18 @@ def test_the_broad_list_of_given_names_is_built_once_and_then_read_from_its_cach
     for loaded in (names, again):
         assert "Tevita" in loaded and "olamide" in loaded
         assert "Evri" not in loaded and "a bang" not in loaded and len(loaded) == 2
+
+
+def test_shouted_lines_are_read_in_title_case_and_scrubbed_as_written() -> None:
+    from retrieval.names import unshouted
+
+    assert unshouted("HI TOM I STILL HAVE NOT RECEIVED MY REFUND") == (
+        "Hi Tom I Still Have Not Received My Refund"
+    )
+    assert unshouted("my DHL parcel, order KB-123") == "my DHL parcel, order KB-123"
+    assert scrub("PLEASE CALL ME BACK, MY NAME IS TOM NAKAMURA") == (
+        "PLEASE CALL ME BACK, MY NAME IS [NAME]"
+    )
+    assert scrub("WHY HAS MY BILL GONE UP AGAIN THIS MONTH") == (
+        "WHY HAS MY BILL GONE UP AGAIN THIS MONTH"
+    )
