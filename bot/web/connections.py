@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 from collections import Counter, OrderedDict
@@ -264,6 +265,20 @@ class GuardedAppRunner(web.AppRunner):
         )
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up loaded out of every later garbage collection.
+
+    The models, the tokenizers, spaCy and the index make millions of objects that live as
+    long as the process; each full collection walked them all. A connection flood makes
+    garbage fast enough for a full collection every few seconds, and each stopped the event
+    loop for 0.2-1.9 s (measured under 10,000 half-open connections). Frozen, they are
+    never scanned again; what is created later is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("%d objects from start-up left out of garbage collection", gc.get_freeze_count())
+
+
 async def start_site(
     runner: web.BaseRunner, host: str, port: int, *, backlog: int = LISTEN_BACKLOG
 ) -> web.TCPSite:
@@ -307,6 +322,7 @@ async def serve_until_stopped(
     guard = ConnectionGuard.from_config(config)
     runner = GuardedAppRunner(app, guard, handle_signals=True)
     await runner.setup()
+    freeze_startup_objects()
     health_runner: GuardedAppRunner | None = None
     try:
         site = await start_site(runner, host, port)
