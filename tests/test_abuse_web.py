@@ -410,3 +410,40 @@ async def test_a_message_of_only_invisible_characters_is_refused_as_empty(
     assert body["error"] == "invalid_message"
     assert "empty" in body["message"]
     assert server.flags() == []
+
+
+def test_the_guard_holds_on_uvloop() -> None:
+    """`supportbot serve` runs on uvloop where it is installed: the caps and the read
+    deadline must hold on its transports too."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", ok)
+        guard = ConnectionGuard(max_total=64, max_per_ip=4, read_timeout_s=1.0)
+        runner = GuardedAppRunner(app, guard)
+        await runner.setup()
+        try:
+            await start_site(runner, "127.0.0.1", 0)
+            port = runner.addresses[0][1]
+            base = f"http://127.0.0.1:{port}"
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+            for _, writer in held:
+                writer.write(b"POST /api/conversations HTTP/1.1\r\nHost: x\r\n")
+            await asyncio.sleep(0.1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await read_until_closed(reader, timeout=1) == b""  # over the cap: closed
+            writer.close()
+            assert await healthz(base, local_addr="127.0.0.2") == 200
+            answer = await read_until_closed(held[0][0], timeout=3)  # the read deadline
+            assert answer.startswith(b"HTTP/1.1 408")
+            for _, w in held:
+                w.close()
+        finally:
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

@@ -49,7 +49,8 @@ RESERVED_FILES = 256
 # Connections the kernel queues before the server accepts them; 128 (the default) fills
 # in an instant under a connection flood, and a health check then waits for a SYN retry.
 LISTEN_BACKLOG = 1024
-# Connections taken from that queue per event-loop iteration. asyncio accepts up to its
+# Connections taken from that queue per iteration of asyncio's event loop (uvloop's takes
+# what is queued, each far cheaper). asyncio accepts up to its
 # ``backlog`` argument at once and builds every connection's handler (evicting another at
 # the cap) before it serves anything else: under a flood, 1024 of them stalled the loop
 # for a quarter of a second at a time. Small batches interleave accepting with answering.
@@ -288,9 +289,9 @@ async def start_site(
     await site.start()
     # asyncio passes one number both to listen() and to its accept loop; listening again
     # lengthens the kernel's queue and leaves the accept batch small.
+    # aiohttp keeps the asyncio (or uvloop) server here
     server = site._server
-    assert isinstance(server, asyncio.Server)
-    for sock in server.sockets:
+    for sock in getattr(server, "sockets", ()):
         with sock.dup() as listening:  # the same socket: listen() applies to both
             listening.listen(backlog)
     return site
@@ -323,6 +324,7 @@ async def serve_until_stopped(
     runner = GuardedAppRunner(app, guard, handle_signals=True)
     await runner.setup()
     freeze_startup_objects()
+    log.info("event loop: %s", type(asyncio.get_running_loop()).__module__.split(".")[0])
     health_runner: GuardedAppRunner | None = None
     try:
         site = await start_site(runner, host, port)
@@ -374,10 +376,32 @@ def serve(
     health_port: int | None = None,
     announce: Callable[[str], object] = print,
 ) -> None:
-    """``web.run_app`` with guarded connections: blocks until SIGINT or SIGTERM."""
-    with contextlib.suppress(GracefulExit, KeyboardInterrupt):
-        asyncio.run(
-            serve_until_stopped(
-                app, config, host=host, port=port, health_port=health_port, announce=announce
-            )
-        )
+    """``web.run_app`` with guarded connections: blocks until SIGINT or SIGTERM.
+
+    Runs on uvloop's event loop where uvloop is installed (a dependency on Linux and
+    macOS), else on asyncio's.
+    """
+    serving = serve_until_stopped(
+        app, config, host=host, port=port, health_port=health_port, announce=announce
+    )
+    with (
+        contextlib.suppress(GracefulExit, KeyboardInterrupt),
+        asyncio.Runner(loop_factory=event_loop_factory()) as runner,
+    ):
+        runner.run(serving)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed; None (asyncio's own) otherwise.
+
+    Under 10,000 half-open connections (no conversation flood, 20 s, a shared 2-core
+    machine) /healthz from a prober apart was p99 56 ms on uvloop against 267 ms on
+    asyncio: its transports are built in C, and accepting and closing connections costs
+    the loop far less.
+    """
+    try:
+        import uvloop  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
