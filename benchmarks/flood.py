@@ -283,7 +283,7 @@ async def customer(base: str, texts: list[str], stop_at: float, stats: Counter[s
             await asyncio.sleep(3)
 
 
-async def operator(base: str, stop_at: float, stats: Counter[str]) -> None:
+async def operator(base: str, stop_at: float, interval: float, stats: Counter[str]) -> None:
     async with browser() as session:
         while time.monotonic() < stop_at:
             try:
@@ -291,7 +291,7 @@ async def operator(base: str, stop_at: float, stats: Counter[str]) -> None:
                 stats["operator in" if status == 303 else f"operator {status}"] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 stats[f"operator {type(exc).__name__}"] += 1
-            await asyncio.sleep(5)
+            await asyncio.sleep(interval)
 
 
 # -- malformed requests ----------------------------------------------------------------------
@@ -357,7 +357,7 @@ async def attack(
             probe_health(f"{base}/healthz", stop_at, in_process, in_process_failures),
             loop_lag(stop_at, lag),
             customer(base, texts, stop_at, stats),
-            operator(base, stop_at, stats),
+            operator(base, stop_at, args.operator_interval, stats),
             # last, for the unpacking above: the prober's figures
             probe_apart(apart_urls, args.flood_seconds),
         )
@@ -438,6 +438,13 @@ def main() -> None:
     parser.add_argument("--flood-seconds", type=float, default=60.0)
     parser.add_argument("--flood-workers", type=int, default=8, help="concurrent flooders")
     parser.add_argument("--guess-interval", type=float, default=1.0, help="seconds per guess")
+    parser.add_argument(
+        "--operator-interval",
+        type=float,
+        default=15.0,
+        help="seconds between the real operator's logins; under 12 s they pass "
+        "ops.login_attempts_per_minute (5) from their own address and meet 429 on their own",
+    )
     parser.add_argument("--malformed", type=int, default=200)
     parser.add_argument("--max-open-flags", type=int, default=1000, help="web.max_open_flags")
     parser.add_argument("--home", type=Path, default=None, help="default: a fresh sample home")
