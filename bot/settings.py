@@ -38,6 +38,14 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of a second listener on `host` serving only /healthz and /metrics,"
+        " with a small connection cap of its own, so that probes and scrapes are answered "
+        "while the main port is flooded. None: off (both stay on the main port as well).",
+    )
 
 
 class StorageConfig(BaseModel):

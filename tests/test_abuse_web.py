@@ -9,8 +9,10 @@ misbehave enough, and stays bounded in connections and seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,8 +26,13 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.store.sqlite import SqliteConversationStore
-from bot.web import WebConfig
-from bot.web.connections import LISTEN_BACKLOG, ConnectionGuard, GuardedAppRunner
+from bot.web import WebConfig, health
+from bot.web.connections import (
+    ConnectionGuard,
+    GuardedAppRunner,
+    start_health_listener,
+    start_site,
+)
 from tests.test_web_api import knowledge, make_settings
 
 
@@ -36,6 +43,7 @@ class Server:
     port: int
     guard: ConnectionGuard
     database: Path
+    app: web.Application
 
     def flags(self) -> list[tuple[str, str]]:
         with sqlite3.connect(self.database) as conn:
@@ -67,10 +75,9 @@ async def serve(tmp_path: Path) -> AsyncIterator[ServerFactory]:
         runner = GuardedAppRunner(app, guard)
         await runner.setup()
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=LISTEN_BACKLOG)
-        await site.start()
+        await start_site(runner, "127.0.0.1", 0)
         port = runner.addresses[0][1]
-        return Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, guard, database)
+        return Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, guard, database, app)
 
     yield start
     for runner in runners:
@@ -176,6 +183,93 @@ async def test_connections_beyond_the_per_address_cap_are_closed_at_once(
     await asyncio.sleep(0.2)
     assert await healthz(server.base) == 200
     assert server.guard.refused >= 1
+
+
+async def test_a_burst_of_connections_waits_in_the_kernel_queue_not_in_a_syn_retry(
+    serve: ServerFactory,
+) -> None:
+    server = await serve(request_read_timeout_s=30, max_connections_per_ip=1000)
+    # The event loop is busy (this synchronous block) while 200 clients connect: the
+    # kernel's queue, not the small per-iteration accept batch, must hold them all.
+    clients = []
+    started = time.monotonic()
+    try:
+        for _ in range(200):
+            clients.append(socket.create_connection((server.host, server.port), timeout=0.5))
+        connected_in = time.monotonic() - started
+        await asyncio.sleep(0)
+        for _ in range(50):  # then the loop takes them, a batch per iteration
+            if server.guard.open == 200:
+                break
+            await asyncio.sleep(0.02)
+        assert server.guard.open == 200
+        assert connected_in < 0.5, f"{connected_in:.2f}s: some connections waited for a retry"
+        assert await healthz(server.base) == 200
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_the_health_listener_answers_while_the_main_port_refuses_the_prober(
+    serve: ServerFactory,
+) -> None:
+    server = await serve(max_connections_per_ip=4, request_read_timeout_s=30)
+    runner = await start_health_listener(server.app, "127.0.0.1", 0, read_timeout_s=30)
+    try:
+        health_base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        # The prober's own address has every main-port slot taken by half-sent requests.
+        held = [await asyncio.open_connection(server.host, server.port) for _ in range(4)]
+        for _, writer in held:
+            writer.write(b"POST /api/conversations HTTP/1.1\r\nHost: x\r\n")
+        await asyncio.sleep(0.1)
+        with pytest.raises(aiohttp.ClientError):
+            await healthz(server.base)
+
+        started = time.monotonic()
+        assert await healthz(health_base) == 200
+        assert time.monotonic() - started < 1.0
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(f"{health_base}/metrics") as response:
+                assert response.status == 200
+                assert "supportbot_" in await response.text()
+            # Nothing but health checks and metrics: the API stays on the main port.
+            async with session.post(f"{health_base}/api/conversations", json={}) as response:
+                assert response.status == 404
+            async with session.get(f"{health_base}/ops/login") as response:
+                assert response.status == 404
+        for _, writer in held:
+            writer.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_flood_of_the_health_listener_is_capped_and_leaves_the_main_port_alone(
+    serve: ServerFactory,
+) -> None:
+    server = await serve()
+    runner = await start_health_listener(server.app, "127.0.0.1", 0, read_timeout_s=30)
+    try:
+        port = runner.addresses[0][1]
+        held = [
+            await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(health.MAX_CONNECTIONS_PER_IP + 4)
+        ]
+        await asyncio.sleep(0.1)
+        # The extra four were closed at once; the rest hold no more than the cap.
+        closed = 0
+        for reader, _ in held:
+            with contextlib.suppress(TimeoutError):
+                closed += await read_until_closed(reader, timeout=0.2) == b"" and reader.at_eof()
+        assert closed == 4
+        # Another address still gets through, and the main port never noticed.
+        assert await healthz(f"http://127.0.0.1:{port}", local_addr="127.0.0.2") == 200
+        assert await healthz(server.base) == 200
+        assert server.guard.open <= 1
+        for _, writer in held:
+            writer.close()
+    finally:
+        await runner.cleanup()
 
 
 async def test_at_the_total_cap_the_oldest_waiting_connection_makes_room(
@@ -316,3 +410,40 @@ async def test_a_message_of_only_invisible_characters_is_refused_as_empty(
     assert body["error"] == "invalid_message"
     assert "empty" in body["message"]
     assert server.flags() == []
+
+
+def test_the_guard_holds_on_uvloop() -> None:
+    """`supportbot serve` runs on uvloop where it is installed: the caps and the read
+    deadline must hold on its transports too."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", ok)
+        guard = ConnectionGuard(max_total=64, max_per_ip=4, read_timeout_s=1.0)
+        runner = GuardedAppRunner(app, guard)
+        await runner.setup()
+        try:
+            await start_site(runner, "127.0.0.1", 0)
+            port = runner.addresses[0][1]
+            base = f"http://127.0.0.1:{port}"
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+            for _, writer in held:
+                writer.write(b"POST /api/conversations HTTP/1.1\r\nHost: x\r\n")
+            await asyncio.sleep(0.1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await read_until_closed(reader, timeout=1) == b""  # over the cap: closed
+            writer.close()
+            assert await healthz(base, local_addr="127.0.0.2") == 200
+            answer = await read_until_closed(held[0][0], timeout=3)  # the read deadline
+            assert answer.startswith(b"HTTP/1.1 408")
+            for _, w in held:
+                w.close()
+        finally:
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

@@ -22,6 +22,14 @@ def serve(
         int | None,
         typer.Option(min=0, max=65535, help="Port to listen on [default: server.port, 8080]"),
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port serving only /healthz and /metrics [default: server.health_port, off]",
+        ),
+    ] = None,
 ) -> None:
     """Serve the chat API, the widget and its demo page (and Slack, when configured)."""
     from bot.app import create_app
@@ -33,6 +41,7 @@ def serve(
         settings.web,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
+        health_port=settings.server.health_port if health_port is None else health_port,
         announce=typer.echo,
     )
 

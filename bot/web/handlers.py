@@ -110,16 +110,21 @@ async def rate_turn(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 once started; ``"degraded"`` with the storage state while the disk is full.
+    return health_response(request.app)
+
+
+def health_response(app: web.Application) -> web.Response:
+    """200 once ``app`` has started; ``"degraded"`` with the storage state while the disk
+    is full.
 
     A full disk keeps the status 200 on purpose: taken out of a load balancer, the server
     could not tell customers to retry later (they would get the proxy's error page instead
     of the polite 503 with ``Retry-After``). Alerting reads ``supportbot_storage_writable``
     in /metrics, or this body.
     """
-    if ENGINE not in request.app:
+    if ENGINE not in app:
         return json_response({"status": "starting"}, status=503)
-    storage = request.app.get(STORAGE_STATUS)
+    storage = app.get(STORAGE_STATUS)
     if storage is None or storage.writable:
         return json_response({"status": "ok"})
     return json_response(
@@ -136,8 +141,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    collected = request.app[METRICS]
-    storage = request.app.get(STORAGE_STATUS)
+    return metrics_response(request.app)
+
+
+def metrics_response(app: web.Application) -> web.Response:
+    """``app``'s Prometheus metrics."""
+    collected = app[METRICS]
+    storage = app.get(STORAGE_STATUS)
     if storage is not None:
         collected.observe_storage(storage.writable, storage.failed_writes)
     return web.Response(body=collected.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
