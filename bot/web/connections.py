@@ -167,6 +167,13 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if not data:
+            # aiohttp feeds itself b"" to reparse what it buffered when it resumes reading
+            # (aiohttp 3.14, as a request is taken): no byte of a new request, so no
+            # deadline to start; one started here cut every reply that took longer than
+            # the read timeout.
+            super().data_received(data)
+            return
         if self._deadline is None:  # the first byte of a new request
             self._start_deadline()
         parsed_before = self._request_count
