@@ -90,7 +90,10 @@ class GivenNames:
                 names = cls.from_words(_names_in(files))
             _LOADED[version] = names
         if cached is not None and not cached.is_file():
-            _save_atomically(cached, names._hashes)
+            try:
+                _save_atomically(cached, names._hashes)
+            except OSError as exc:  # a full disk or a read-only home: built again next time
+                log.warning("could not cache the list of given names in %s: %s", cache, exc)
         return names
 
 

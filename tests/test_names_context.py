@@ -189,3 +189,23 @@ def test_shouted_lines_are_read_in_title_case_and_scrubbed_as_written() -> None:
     assert scrub("WHY HAS MY BILL GONE UP AGAIN THIS MONTH") == (
         "WHY HAS MY BILL GONE UP AGAIN THIS MONTH"
     )
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_list_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk or a read-only home must not take name scrubbing down with it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with gzip.open(data / "gender_wgnd2.0.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"name": "Tevita", "gender_prob": {"M": 1.0}}) + "\n")
+
+    def disk_full(path: Path, hashes: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(given_names, "_save_atomically", disk_full)
+    with caplog.at_level("WARNING", logger="retrieval.given_names"):
+        names = GivenNames.load(tmp_path / "cache", data=data)
+    assert "tevita" in names
+    assert "could not cache the list of given names" in caplog.text
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
