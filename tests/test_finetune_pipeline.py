@@ -51,7 +51,7 @@ def _train(paths: GeneratorPaths, config: GeneratorConfig, **kwargs: Any) -> Tra
         retriever=InMemoryRetriever(CONVERSATIONS),
         config=config,
         paths=paths,
-        budget_minutes=0.15,
+        budget_minutes=1.0,  # max_epochs=1 ends training; the rest leaves evaluation time
         progress=False,
         **kwargs,
     )
