@@ -99,7 +99,8 @@ class ServerThread:
     def call(self, work: Callable[[web.Application], Coroutine[Any, Any, Any]]) -> Any:
         """Run ``work(app)`` on the server's loop and return its result."""
         assert self.app is not None
-        return asyncio.run_coroutine_threadsafe(work(self.app), self._loop).result(10)
+        # 60 s: the first reply in a fresh process builds the list of given names (10-30 s).
+        return asyncio.run_coroutine_threadsafe(work(self.app), self._loop).result(60)
 
     async def _start(self) -> None:
         self.app = self._make_app()
