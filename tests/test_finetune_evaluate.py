@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 import finetune.evaluate as evaluate
-from finetune.evaluate import EvalCase, evaluate_systems
+from finetune.evaluate import EvalCase, SystemScores, evaluate_systems
 from finetune.prompting import PromptRequest
 from retrieval.records import RetrievedExchange
 
@@ -70,7 +71,9 @@ def _adapter_off(state: dict[str, str]):
     return off
 
 
-def test_without_a_deadline_every_case_is_answered_by_every_system(clock: Clock) -> None:
+def _evaluate(clock: Clock, **options: Any) -> tuple[list[tuple[str, int]], list[SystemScores]]:
+    """``evaluate_systems`` over the ten cases in batches of 4, with a writer that takes
+    10 s of ``clock`` a batch; which system wrote each batch (and its size), and the scores."""
     calls: list[tuple[str, int]] = []
     state = {"who": "adapter"}
     scores = evaluate_systems(
@@ -78,9 +81,14 @@ def test_without_a_deadline_every_case_is_answered_by_every_system(clock: Clock)
         _writer(clock, calls, state),
         adapter_off=_adapter_off(state),
         handoff_reply="",
-        base_model_cases=4,
         batch_size=4,
+        **options,
     )
+    return calls, scores
+
+
+def test_without_a_deadline_every_case_is_answered_by_every_system(clock: Clock) -> None:
+    calls, scores = _evaluate(clock, base_model_cases=4)
     assert calls == [("adapter", 4), ("adapter", 4), ("adapter", 2), ("base", 4)]
     by_name = {s.name: s for s in scores}
     assert by_name["adapter"].examples == by_name["copy top retrieved"].examples == 10
@@ -90,17 +98,8 @@ def test_without_a_deadline_every_case_is_answered_by_every_system(clock: Clock)
 
 
 def test_a_deadline_stops_before_the_batch_that_would_overrun_it(clock: Clock) -> None:
-    calls: list[tuple[str, int]] = []
-    state = {"who": "adapter"}
-    scores = evaluate_systems(
-        CASES,
-        _writer(clock, calls, state),
-        adapter_off=_adapter_off(state),
-        handoff_reply="",
-        base_model_cases=4,
-        batch_size=4,
-        deadline=25.0,  # two batches of 10 s fit, a third would end at 30 s
-    )
+    # Two batches of 10 s fit before 25 s; a third would end at 30 s.
+    calls, scores = _evaluate(clock, base_model_cases=4, deadline=25.0)
     assert calls == [("adapter", 4), ("adapter", 4)]  # no time left for the base model
     by_name = {s.name: s for s in scores}
     assert set(by_name) == {"adapter", "copy top retrieved"}
@@ -110,15 +109,6 @@ def test_a_deadline_stops_before_the_batch_that_would_overrun_it(clock: Clock) -
 
 def test_a_deadline_already_passed_still_gets_one_batch(clock: Clock) -> None:
     clock.now = 100.0
-    calls: list[tuple[str, int]] = []
-    state = {"who": "adapter"}
-    scores = evaluate_systems(
-        CASES,
-        _writer(clock, calls, state),
-        adapter_off=_adapter_off(state),
-        handoff_reply="",
-        batch_size=4,
-        deadline=50.0,
-    )
+    calls, scores = _evaluate(clock, deadline=50.0)
     assert calls == [("adapter", 4)]
     assert [s.examples for s in scores] == [4, 4]
