@@ -295,8 +295,8 @@ async def start_site(
     site = web.TCPSite(runner, host, port, backlog=min(backlog, ACCEPTS_PER_TICK))
     await site.start()
     # asyncio passes one number both to listen() and to its accept loop; listening again
-    # lengthens the kernel's queue and leaves the accept batch small.
-    # aiohttp keeps the asyncio (or uvloop) server here
+    # lengthens the kernel's queue and leaves the accept batch small. aiohttp keeps the
+    # asyncio (or uvloop) server, whose sockets these are, in a private attribute.
     server = site._server
     for sock in getattr(server, "sockets", ()):
         with sock.dup() as listening:  # the same socket: listen() applies to both
