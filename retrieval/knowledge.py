@@ -738,9 +738,25 @@ class KnowledgeBase:
         embedded and searched with the same version."""
         serving = self._require_serving()
         vectors = serving.embedder.encode(list(texts), batch_size=self.config.query_batch_size)
+        return vectors, self._nearest(serving, vectors, fetch)
+
+    def entries_nearest_entries(
+        self, entry_ids: Sequence[int], fetch: int
+    ) -> tuple[np.ndarray, list[list[tuple[float, StoredEntry]]]]:
+        """As :meth:`nearest_entries` for stored entries: their vectors (from the cache, so
+        nothing is embedded again) and each one's nearest entries, itself included."""
+        serving = self._require_serving()
+        vectors = self._vectors_for(list(entry_ids), serving.embedder)
+        return vectors, self._nearest(serving, vectors, fetch)
+
+    def _nearest(
+        self, serving: _Serving, vectors: np.ndarray, fetch: int
+    ) -> list[list[tuple[float, StoredEntry]]]:
+        if len(vectors) == 0 or len(serving.index) == 0:
+            return [[] for _ in range(len(vectors))]
         scores, ids = serving.index.search(vectors, min(len(serving.index), fetch))
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
-        rows = [
+        return [
             [
                 (float(score), stored[int(i)])
                 for score, i in zip(r_scores, r_ids, strict=True)
@@ -748,7 +764,6 @@ class KnowledgeBase:
             ]
             for r_scores, r_ids in zip(scores, ids, strict=True)
         ]
-        return vectors, rows
 
     # -- data for training ------------------------------------------------------------------
     def iter_conversations(self) -> Iterator[Conversation]:
