@@ -107,3 +107,65 @@ async def test_a_correction_is_offered_its_topics_customers_before_the_neighbour
     neighbour = next(q for q in suggested if q.text == "My card has not been delivered yet")
     assert any(q.score < neighbour.score for q in suggested[:4])
     assert texts.index(neighbour.text) >= 4
+
+
+# Questions an operator attached to the express correction: getting the card by a date.
+ATTACHED = [
+    "I need my card by Friday, can you send it faster?",
+    "Can my card come before the weekend?",
+    "Is there express delivery for cards?",
+    "Can I get my card sooner?",
+]
+
+
+@pytest.mark.parametrize("corroboration", [0.0, 0.03])
+def test_a_question_amid_several_attached_ones_gets_the_correction(
+    tmp_path: Path, make_knowledge: Callable[..., Any], corroboration: float
+) -> None:
+    from retrieval.ingest import ingest_paths
+
+    kb = make_knowledge(curated_bonus=0.0, curated_corroboration=corroboration)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
+    kb.add_curated("correction:1", "Can I get my card delivered faster?", EXPRESS_ANSWER)
+    for n, question in enumerate(ATTACHED, start=1):
+        kb.add_curated(f"correction:1:{n}", question, EXPRESS_ANSWER)
+
+    def answer(text: str) -> str:
+        return kb.search((), text, 3)[0].agent_reply
+
+    # A logged arrival question lies a little nearer than any one attached question, but
+    # three of them lie about as near: together they say whose topic it is.
+    asked = "I'd like to get my card by tomorrow?"
+    assert answer(asked) == (EXPRESS_ANSWER if corroboration else ARRIVAL_ANSWER)
+    # The neighbouring topic's customers do not get it: they lie by their own logs.
+    for text in ARRIVAL_CUSTOMERS:
+        assert answer(text) != EXPRESS_ANSWER
+
+
+def test_a_corrections_bonus_is_shared_by_its_questions_near_the_message(
+    tmp_path: Path, make_knowledge: Callable[..., Any]
+) -> None:
+    from retrieval.ingest import ingest_paths
+
+    kb = make_knowledge(curated_bonus=0.06, curated_corroboration=0.0)
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
+    asked = "Can my card be delivered sooner?"
+    kb.add_curated("correction:1", "Can I get my card delivered faster?", EXPRESS_ANSWER)
+
+    def curated_hit() -> tuple[float, str]:
+        hit = next(h for h in kb.search((), asked, 3) if h.agent_reply == EXPRESS_ANSWER)
+        return hit.score, hit.customer_text
+
+    def closeness(question: str) -> float:
+        vectors = kb.embedder.encode([asked, question])
+        return float(vectors[0] @ vectors[1])
+
+    # Alone, the correction gets the whole bonus, to reach paraphrases of its question.
+    score, question = curated_hit()
+    assert score == pytest.approx(closeness(question) + 0.06, abs=1e-5)
+    # With three of its questions among the nearest hits each gets a third: they cover
+    # their topic by closeness, and a whole bonus on each would reach into the next one.
+    for n, attached in enumerate(ATTACHED[:2], start=1):
+        kb.add_curated(f"correction:1:{n}", attached, EXPRESS_ANSWER)
+    score, question = curated_hit()
+    assert score == pytest.approx(closeness(question) + 0.02, abs=1e-5)
