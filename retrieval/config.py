@@ -101,6 +101,14 @@ class RetrievalConfig(BaseModel):
     curated_bonus: float = Field(
         0.05, ge=0.0, le=1.0, description="Score added to operator-curated answers."
     )
+    curated_corroboration: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="Score added to a curated answer for each more of its questions (the"
+        " corrected one and those attached to it) that lies about as near to the customer's"
+        " message as the best other answer (at most 0.1 in all).",
+    )
     answer_classifier: bool = Field(
         True,
         description=(

@@ -39,6 +39,14 @@ _ENCODE_CHUNK = 1024
 # of that vote beside score, margin and support cut wrong answers at 0.9 hand-off recall
 # from 4.0% to 3.5%; 5, 15, 20 or 28 hits and count or softmax weights did no better.
 _VOTE_HITS = 10
+# A curated answer's questions count as backing each other up for a query (see
+# KnowledgeBase._corroboration) when they lie within this much of the best other answer's
+# score, and together add at most the cap. Chosen on Banking77 (10 corrections with the
+# questions the operator attached, benchmarks/correction_topics_banking77.py replayed on
+# stored vectors): a window of 0.05 reached fewer of the topics' questions at the same
+# cost to the neighbouring topics; with 0.1 the cap of 0.1 or 0.2 made no difference.
+_CORROBORATION_WINDOW = 0.1
+_CORROBORATION_CAP = 0.1
 
 
 def _question_key(text: str) -> str:
@@ -676,37 +684,31 @@ class KnowledgeBase:
         best: dict[str, tuple[float, StoredEntry]] = {}
         support: dict[str, int] = {}
         votes: dict[str, float] = {}
-        # Support is counted within the same window whatever was excluded, so that a search
-        # with exclusions (validation, calibration) sees the confidence features serving sees.
-        window = _fetch_size(k, 0)
-        accepted = 0
-        # A logged exchange whose question an operator attached to a correction (its
-        # curated entry asks the very same, so it is among these hits too) no longer votes
-        # for the answer the correction replaced: the operator said that answer was wrong
-        # for it. Otherwise a hundred logs of the old answer outvote the correction.
-        superseded = {
-            _question_key(item.entry.customer_text)
-            for item in (stored.get(int(i)) for i in ids)
-            if item is not None and item.entry.kind == "curated"
-        }
-        for score, entry_id in zip(scores, ids, strict=True):
-            item = stored.get(int(entry_id))
-            if item is None or item.entry.conversation_id in excluded:
-                continue
-            if item.entry.kind == "log" and _question_key(item.entry.customer_text) in superseded:
-                continue
-            if accepted == window:
-                break
-            accepted += 1
-            value = float(score)
+        hits = self._accepted_hits(scores, ids, stored, excluded, _fetch_size(k, 0))
+        # Each answer's best score before any bonus, and its curated hits' scores.
+        nearest: dict[str, float] = {}
+        curated_scores: dict[str, list[float]] = {}
+        for score, item in hits:
+            nearest[item.reply_hash] = max(nearest.get(item.reply_hash, score), score)
             if item.entry.kind == "curated":
-                value += self.config.curated_bonus
+                curated_scores.setdefault(item.reply_hash, []).append(score)
+        for position, (score, item) in enumerate(hits, start=1):
             key = item.reply_hash
+            value = score
+            if item.entry.kind == "curated":
+                # The operator's word weighs the same however many questions it is spread
+                # over: one correction alone gets the whole bonus to reach paraphrases,
+                # one with many questions near already covers them by closeness, and a
+                # full bonus on each would push it into the neighbouring topic.
+                value += self.config.curated_bonus / len(curated_scores[key])
             support[key] = support.get(key, 0) + 1
-            if accepted <= _VOTE_HITS:
+            if position <= _VOTE_HITS:
                 votes[key] = votes.get(key, 0.0) + max(value, 0.0)
             if key not in best or value > best[key][0]:
                 best[key] = (value, item)
+        for key, extra in self._corroboration(curated_scores, nearest).items():
+            value, item = best[key]
+            best[key] = (value + extra, item)
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
         total_votes = sum(votes.values())
         return [
@@ -730,6 +732,63 @@ class KnowledgeBase:
             for key, (value, item) in ranked
         ]
 
+    @staticmethod
+    def _accepted_hits(
+        scores: np.ndarray,
+        ids: np.ndarray,
+        stored: Mapping[int, StoredEntry],
+        excluded: set[str],
+        window: int,
+    ) -> list[tuple[float, StoredEntry]]:
+        """The first ``window`` hits that count, nearest first: not in an excluded
+        conversation, and not a logged exchange a correction supersedes.
+
+        Counted within the same window whatever was excluded, so that a search with
+        exclusions (validation, calibration) sees the confidence features serving sees.
+        A logged exchange whose question an operator attached to a correction (its
+        curated entry asks the very same, so it is among these hits too) no longer votes
+        for the answer the correction replaced: the operator said that answer was wrong
+        for it. Otherwise a hundred logs of the old answer outvote the correction.
+        """
+        superseded = {
+            _question_key(item.entry.customer_text)
+            for item in (stored.get(int(i)) for i in ids)
+            if item is not None and item.entry.kind == "curated"
+        }
+        hits: list[tuple[float, StoredEntry]] = []
+        for score, entry_id in zip(scores, ids, strict=True):
+            item = stored.get(int(entry_id))
+            if item is None or item.entry.conversation_id in excluded:
+                continue
+            if item.entry.kind == "log" and _question_key(item.entry.customer_text) in superseded:
+                continue
+            if len(hits) == window:
+                break
+            hits.append((float(score), item))
+        return hits
+
+    def _corroboration(
+        self, curated_scores: Mapping[str, list[float]], nearest: Mapping[str, float]
+    ) -> dict[str, float]:
+        """Score to add to each curated answer for its questions (the corrected one and
+        those the operator attached) that back each other up: ``curated_corroboration``
+        for each one beyond the first that lies within _CORROBORATION_WINDOW of the best
+        other answer, at most _CORROBORATION_CAP. A question amid several the operator
+        vouched for belongs to their topic more surely than one beside a single one,
+        and a flat bonus big enough for that reaches far into the neighbouring topic."""
+        per_question = self.config.curated_corroboration
+        extra: dict[str, float] = {}
+        if per_question <= 0.0:
+            return extra
+        for key, scores in curated_scores.items():
+            rival = max((v for other, v in nearest.items() if other != key), default=None)
+            if rival is None:
+                continue  # nothing to outrank
+            backing = sum(score >= rival - _CORROBORATION_WINDOW for score in scores) - 1
+            if backing > 0:
+                extra[key] = min(_CORROBORATION_CAP, per_question * backing)
+        return extra
+
     def nearest_entries(
         self, texts: Sequence[str], fetch: int
     ) -> tuple[np.ndarray, list[list[tuple[float, StoredEntry]]]]:
@@ -738,9 +797,25 @@ class KnowledgeBase:
         embedded and searched with the same version."""
         serving = self._require_serving()
         vectors = serving.embedder.encode(list(texts), batch_size=self.config.query_batch_size)
+        return vectors, self._nearest(serving, vectors, fetch)
+
+    def entries_nearest_entries(
+        self, entry_ids: Sequence[int], fetch: int
+    ) -> tuple[np.ndarray, list[list[tuple[float, StoredEntry]]]]:
+        """As :meth:`nearest_entries` for stored entries: their vectors (from the cache, so
+        nothing is embedded again) and each one's nearest entries, itself included."""
+        serving = self._require_serving()
+        vectors = self._vectors_for(list(entry_ids), serving.embedder)
+        return vectors, self._nearest(serving, vectors, fetch)
+
+    def _nearest(
+        self, serving: _Serving, vectors: np.ndarray, fetch: int
+    ) -> list[list[tuple[float, StoredEntry]]]:
+        if len(vectors) == 0 or len(serving.index) == 0:
+            return [[] for _ in range(len(vectors))]
         scores, ids = serving.index.search(vectors, min(len(serving.index), fetch))
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
-        rows = [
+        return [
             [
                 (float(score), stored[int(i)])
                 for score, i in zip(r_scores, r_ids, strict=True)
@@ -748,7 +823,6 @@ class KnowledgeBase:
             ]
             for r_scores, r_ids in zip(scores, ids, strict=True)
         ]
-        return vectors, rows
 
     # -- data for training ------------------------------------------------------------------
     def iter_conversations(self) -> Iterator[Conversation]:

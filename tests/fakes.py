@@ -102,6 +102,9 @@ class FakeRetriever:
         wrong_answer: str | None,
         candidates: Sequence[str],
         limit: int,
+        *,
+        corrected_answer: str | None = None,
+        answered_otherwise: Sequence[str] = (),
     ) -> list[SuggestedQuestion]:
         """Logged questions and ``candidates`` sharing a word with a query, by overlap."""
 
@@ -117,6 +120,11 @@ class FakeRetriever:
             if e.kind == "log"
         ]
         found += [SuggestedQuestion(c, overlap(c), "conversation", True) for c in candidates]
+        found += [
+            SuggestedQuestion(c, overlap(c), "conversation", False)
+            for c in answered_otherwise
+            if c not in candidates
+        ]
         asked = set(queries)
         kept = [q for q in found if q.score > 0 and q.text not in asked]
         return sorted(kept, key=lambda q: q.score, reverse=True)[:limit]

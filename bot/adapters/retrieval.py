@@ -143,11 +143,21 @@ class KnowledgeRetriever:
         wrong_answer: str | None,
         candidates: Sequence[str],
         limit: int,
+        *,
+        corrected_answer: str | None = None,
+        answered_otherwise: Sequence[str] = (),
     ) -> list[SuggestedQuestion]:
         from retrieval.suggestions import similar_questions
 
         find = functools.partial(
-            similar_questions, self.knowledge_base, queries, wrong_answer, candidates, limit
+            similar_questions,
+            self.knowledge_base,
+            queries,
+            wrong_answer,
+            candidates,
+            limit,
+            corrected_answer=corrected_answer,
+            answered_otherwise=answered_otherwise,
         )
         found = await asyncio.get_running_loop().run_in_executor(self.executor, find)
         return [SuggestedQuestion(q.text, q.score, q.origin, q.got_wrong_answer) for q in found]

@@ -590,15 +590,17 @@ class ConversationEngine:
     ) -> list[SuggestedQuestion]:
         """Past customer messages that may ask what the correction answers, best first:
         logged questions near its question or near the questions the corrected reply was
-        retrieved for, and customers' messages the bot answered with that reply. Those
-        already attached are left out. Texts are as stored (scrubbed); they are for
-        operators, never for customers. Raises CorrectionNotFound."""
+        retrieved for, and customers' messages the bot answered with that reply or with
+        another answer the corrected question retrieved. Those already attached are left
+        out. Texts are as stored (scrubbed); they are for operators, never for customers.
+        Raises CorrectionNotFound."""
         correction = await self.store.get_correction(correction_id)
         if self.question_finder is None or correction.withdrawn:
             return []
         queries = [correction.question]
         wrong_answer: str | None = None
         live: list[str] = []
+        otherwise: list[str] = []
         if correction.turn_id is not None:
             try:
                 turn = await self.store.get_turn(correction.turn_id)
@@ -613,9 +615,22 @@ class ConversationEngine:
                 ]
                 queries += [s.customer_text for s in gave if s.customer_text]
                 live = await self.store.questions_answered_with(turn.text, 4 * limit)
+        # Customers of the same topic got whichever of the answers it is confused with came
+        # first for their wording, not always the one corrected (on Banking77 most of a
+        # missing topic's customers got other answers): the answers the corrected question
+        # retrieves now, the correction's own aside.
+        for found_now in await self._retrieve((), correction.question):
+            other = found_now.agent_reply
+            if other not in (wrong_answer, correction.answer):
+                otherwise += await self.store.questions_answered_with(other, 2 * limit)
         attached = {a.question for a in await self.store.attached_questions(correction_id)}
         found = await self.question_finder.similar_questions(
-            list(dict.fromkeys(queries)), wrong_answer, list(dict.fromkeys(live)), limit * 2
+            list(dict.fromkeys(queries)),
+            wrong_answer,
+            list(dict.fromkeys(live)),
+            limit * 2,
+            corrected_answer=correction.answer,
+            answered_otherwise=list(dict.fromkeys(otherwise)),
         )
         return [q for q in found if q.text not in attached][:limit]
 

@@ -69,10 +69,17 @@ class QuestionFinder(Protocol):
         wrong_answer: str | None,
         candidates: Sequence[str],
         limit: int,
+        *,
+        corrected_answer: str | None = None,
+        answered_otherwise: Sequence[str] = (),
     ) -> Sequence[SuggestedQuestion]:
-        """Past customer questions nearest to any of ``queries``, best first, at most
-        ``limit``: logged ones from the knowledge base and ``candidates`` (live customer
-        turns) ranked with them. Hits whose answer is ``wrong_answer`` say so."""
+        """Past customer questions that may ask what ``queries[0]`` (the corrected
+        question) asks, best first, at most ``limit``: logged ones near any of ``queries``
+        from the knowledge base, ``candidates`` (live customer turns answered with
+        ``wrong_answer``) and ``answered_otherwise`` (live turns answered with another
+        answer the corrected question retrieved), ranked together by how well they fit
+        the correction whose answer is ``corrected_answer``. Hits whose answer is
+        ``wrong_answer`` say so."""
         ...
 
 

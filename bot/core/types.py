@@ -188,7 +188,7 @@ class SuggestedQuestion:
     for operators' eyes only)."""
 
     text: str
-    score: float  # cosine similarity to the nearest of the questions searched with
+    score: float  # cosine similarity to the corrected question (lists rank by fit, not this)
     origin: str  # "log" (an ingested exchange) or "conversation" (a live customer turn)
     got_wrong_answer: bool  # it retrieves, or was answered with, the corrected reply
 
