@@ -38,6 +38,9 @@ POSTGRES_DISK_FULL = "53100"
 
 def out_of_space(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk (or the database's size limit) is full."""
+    driver_error = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's
+    if isinstance(driver_error, BaseException):
+        return out_of_space(driver_error)
     if isinstance(exc, sqlite3.Error):
         # Extended result codes keep the primary code in the low byte.
         return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL

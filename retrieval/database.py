@@ -1,0 +1,280 @@
+"""Engines, schema histories and table copies for every component's declared tables.
+
+A component declares its tables once, as SQLAlchemy Core ``Table`` objects in one
+``MetaData``, and keeps one Alembic history for them (:class:`SchemaHistory`); the same
+statements then run on the home's SQLite file and on the PostgreSQL database replicas
+share. Several histories share one database: each has a version table of its own, and
+only its own tables are compared with its declaration (:func:`schema_differences`).
+
+An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as the hand-written
+connections did (:mod:`retrieval.sqlite_db`): WAL, ``synchronous=NORMAL``, foreign keys
+on, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers
+queue on the timeout instead of failing half-way with "database is locked". A PostgreSQL
+URL (``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+_SQLITE_TIMEOUT_S = 30.0
+
+
+# -- engines -----------------------------------------------------------------------------------
+def sqlite_url(path: Path) -> str:
+    """The URL of the SQLite file at ``path``."""
+    return f"sqlite:///{path}"
+
+
+def async_engine(url: str, *, pool_size: int = 4) -> AsyncEngine:
+    """An engine for coroutines: aiosqlite (each connection in a thread of its own) or
+    psycopg's asyncio connections. Nothing is connected until first use."""
+    parsed = _parsed(url, sqlite_driver="sqlite+aiosqlite", postgres_driver="postgresql+psycopg")
+    engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=0)
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_like_the_house(engine.sync_engine)
+    return engine
+
+
+def sync_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
+    """An engine for jobs and worker threads (sqlite3 or psycopg); ``pool_size`` None: a
+    connection for each use, closed after it."""
+    parsed = _parsed(url, sqlite_driver="sqlite+pysqlite", postgres_driver="postgresql+psycopg")
+    if pool_size is None:
+        engine = sa.create_engine(parsed, poolclass=sa.NullPool)
+    else:
+        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=0)
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_like_the_house(engine)
+    return engine
+
+
+def sqlite_reader(path: Path) -> sa.Engine:
+    """A read-only engine on the SQLite file at ``path`` (a copy never changes its source)."""
+    return sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+
+
+def describe(url: str) -> str:
+    """Where ``url`` points, for logs: the SQLite file, or ``database NAME on HOST:PORT``
+    (never the user or the password)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database)
+    where = parsed.host or "localhost"
+    if parsed.port:
+        where = f"{where}:{parsed.port}"
+    return f"database {parsed.database or parsed.username or '?'} on {where}"
+
+
+def _parsed(url: str, *, sqlite_driver: str, postgres_driver: str) -> sa.URL:
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return parsed.set(drivername=sqlite_driver)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername=postgres_driver)
+    raise ValueError(f"not a sqlite:/// or postgresql:// URL: {describe(url)}")
+
+
+def _sqlite_like_the_house(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: object) -> None:
+        # The driver's own transaction handling off: the "begin" hook below says BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={int(_SQLITE_TIMEOUT_S * 1000)}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert(dialect: sa.Dialect, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ``on_conflict_do_update`` / ``on_conflict_do_nothing``: both
+    databases have ``INSERT ... ON CONFLICT``, and SQLAlchemy renders it for each."""
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+# -- schema histories --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SchemaHistory:
+    """A component's tables and the Alembic history that builds them.
+
+    ``folder`` holds ``env.py`` (which calls :func:`run_migrations`) and ``versions/``.
+    ``legacy_component`` and ``legacy_revisions`` name the hand-written migrations that
+    built the tables before (``schema_migrations``, :mod:`retrieval.sqlite_db`): a database
+    they built at version n is stamped with ``legacy_revisions[n]`` instead of created again.
+    """
+
+    metadata: sa.MetaData
+    folder: Path
+    version_table: str
+    legacy_component: str | None = None
+    legacy_revisions: Mapping[int, str] = field(default_factory=dict)
+
+    def has_table(self, name: str) -> bool:
+        return name in self.metadata.tables
+
+
+# Alembic's `context` and `op` are module globals: one history migrates at a time in a
+# process (other processes wait on the database's own lock, see run_migrations).
+_MIGRATING = threading.Lock()
+
+
+def upgrade(connection: sa.Connection, history: SchemaHistory) -> None:
+    """Bring ``history``'s tables to its latest revision, in the transaction ``connection``
+    is in (begin one first): all of it is done or none. Several processes may start at
+    once; one migrates, the others wait for it and find nothing left to do."""
+    config = Config()
+    config.set_main_option("script_location", str(history.folder))
+    config.attributes["connection"] = connection
+    config.attributes["history"] = history
+    with _MIGRATING:
+        command.upgrade(config, "head")
+
+
+def upgrade_database(url: str, history: SchemaHistory) -> None:
+    """:func:`upgrade` on a connection of its own to ``url``: blocks, so coroutines run it
+    in a worker thread (``asyncio.to_thread``)."""
+    engine = sync_engine(url, pool_size=None)
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, history)
+    finally:
+        engine.dispose()
+
+
+def run_migrations() -> None:
+    """The body of each history's ``env.py``: what :func:`upgrade` asked for, on its
+    connection."""
+    connection: sa.Connection = context.config.attributes["connection"]
+    history: SchemaHistory = context.config.attributes["history"]
+    context.configure(
+        connection=connection,
+        target_metadata=history.metadata,
+        version_table=history.version_table,
+        include_name=_only_tables_of(history),
+    )
+    if connection.dialect.name == "postgresql":
+        # psycopg only on PostgreSQL: its module imports it. The lock is the one the
+        # hand-written runners take, so no two processes migrate this database at once.
+        from retrieval.postgres_db import lock_key
+
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("migrations"))))
+    # (SQLite: BEGIN IMMEDIATE already holds the one write lock.)
+    migration = context.get_context()
+    if migration.get_current_revision() is None:
+        legacy = _legacy_revision(connection, history)
+        if legacy is not None:
+            log.info("tables of %s were built before Alembic: stamped %s", history.folder, legacy)
+            migration.stamp(context.script, legacy)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _legacy_revision(connection: sa.Connection, history: SchemaHistory) -> str | None:
+    if history.legacy_component is None or not sa.inspect(connection).has_table(
+        "schema_migrations"
+    ):
+        return None
+    ran = sa.table("schema_migrations", sa.column("component"), sa.column("version"))
+    version = connection.scalar(
+        sa.select(sa.func.max(ran.c.version)).where(ran.c.component == history.legacy_component)
+    )
+    return None if version is None else history.legacy_revisions[int(version)]
+
+
+def _only_tables_of(history: SchemaHistory) -> Callable[..., bool]:
+    def include(name: str | None, type_: str, _parent: object) -> bool:
+        return type_ != "table" or (name is not None and history.has_table(name))
+
+    return include
+
+
+def schema_differences(connection: sa.Connection, history: SchemaHistory) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database's tables of
+    ``history`` match its declaration (``alembic check``): empty when they agree."""
+    migration = MigrationContext.configure(
+        connection,
+        opts={
+            "version_table": history.version_table,
+            "include_name": _only_tables_of(history),
+            "compare_type": True,
+        },
+    )
+    return list(compare_metadata(migration, history.metadata))
+
+
+# -- copies ------------------------------------------------------------------------------------
+def copy_tables(
+    metadata: sa.MetaData,
+    source: sa.Engine,
+    target: sa.Engine,
+    *,
+    batch: int = 1000,
+    on_batch: Callable[[str, int], None] = lambda table, rows: None,
+) -> list[str]:
+    """Upsert every row of ``metadata``'s tables that ``source`` has into ``target``;
+    return the names of the tables copied.
+
+    Parents before children (foreign keys), each table in primary-key order, one committed
+    transaction per batch of ``batch`` rows (``on_batch(table, rows)`` after each): a copy
+    stopped half-way can be run again, bringing rows already there up to date.
+    """
+    with source.connect() as reader:
+        present = [t for t in metadata.sorted_tables if sa.inspect(reader).has_table(t.name)]
+    for table in present:
+        key = list(table.primary_key.columns)
+        page = sa.select(table).order_by(*key).limit(batch)
+        last: tuple[Any, ...] | None = None
+        while True:
+            query = page if last is None else page.where(sa.tuple_(*key) > sa.tuple_(*last))
+            with source.connect() as reader:
+                rows = reader.execute(query).mappings().all()
+            if not rows:
+                break
+            with target.begin() as writer:
+                writer.execute(_upsert(writer.dialect, table), [dict(r) for r in rows])
+            last = tuple(rows[-1][c.name] for c in key)
+            on_batch(table.name, len(rows))
+    return [t.name for t in present]
+
+
+def _upsert(dialect: sa.Dialect, table: sa.Table) -> sa.Executable:
+    statement = insert(dialect, table)
+    others = {c.name: statement.excluded[c.name] for c in table.columns if not c.primary_key}
+    key = list(table.primary_key.columns)
+    if not others:
+        return statement.on_conflict_do_nothing(index_elements=key)
+    return statement.on_conflict_do_update(index_elements=key, set_=others)
+
+
+def count_rows(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
