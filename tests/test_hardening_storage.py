@@ -48,8 +48,7 @@ from bot.core.errors import StorageUnavailable
 from bot.ops.keys import DATABASE
 from bot.ops.storage import ReviewAction
 from bot.settings import load_settings
-from bot.slack.state import Thread
-from bot.slack.state_postgres import PostgresSlackState
+from bot.slack.state import SlackState, Thread
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
@@ -393,7 +392,7 @@ async def test_postgres_full_disk_is_the_same_polite_503_and_loses_nothing(
 ) -> None:
     db, tablespace = postgres_on_a_small_disk
     store = PostgresConversationStore(db.url)
-    slack_state = PostgresSlackState(db.url)
+    slack_state = SlackState(db.url)
     await store.open()
     await slack_state.open()
     await db.move_tables_to_the_small_disk(tablespace)

@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.core.types import FlagReason, FlagStatus, Outcome, Rating
 from bot.ops.storage import DashboardStore, ReviewAction
-from bot.slack.state import HandoffPost, SqliteSlackState, Thread
-from bot.slack.state_postgres import PostgresSlackState
+from bot.slack.state import HandoffPost, SlackState, Thread
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from finetune.cycles import CycleLog
@@ -177,7 +176,7 @@ def test_migrate_db_carries_the_slack_threads_so_they_continue_on_the_replicas(
         conversation = await store.create_conversation("slack", thread.external_ref)
         reply = await store.add_turn(conversation.id, "bot", "An answer.")
         await store.aclose()
-        state = SqliteSlackState(source_db)
+        state = SlackState(f"sqlite:///{source_db}")
         await state.remember_thread(thread, conversation.id, "UCUSTOMER")
         await state.remember_reply("CSUPPORT", "1699000000.000002", reply.id, conversation.id)
         await state.remember_handoff_post(HandoffPost("COPS", "1699000001.1", conversation.id))
@@ -191,7 +190,7 @@ def test_migrate_db_carries_the_slack_threads_so_they_continue_on_the_replicas(
     assert any(line.split() == ["slack_threads", "1", "1"] for line in output.splitlines())
 
     async def on_postgres() -> None:
-        state = PostgresSlackState(postgres_url)
+        state = SlackState(postgres_url)
         await state.open()
         known = await state.known_thread(thread)
         assert known is not None and known.conversation_id == conversation_id

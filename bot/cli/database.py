@@ -39,6 +39,7 @@ def migrate_db(
     which adapter is live, the knowledge base's entries, embedding cache and index versions,
     and the dashboard's operators, sessions and review log are copied too.
     """
+    from bot.components import DECLARED_TABLES
     from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres
 
@@ -56,7 +57,9 @@ def migrate_db(
         typer.echo(f"  {table}: {copied[table]} rows copied", err=True)
 
     try:
-        counts = migrate_sqlite_to_postgres(path, target, on_batch=progress)
+        counts = migrate_sqlite_to_postgres(
+            path, target, declared=DECLARED_TABLES, on_batch=progress
+        )
     except SourceNotFound as exc:
         raise fail(str(exc)) from None
     except CountMismatch as exc:

@@ -68,13 +68,10 @@ async def slack_events(request: web.Request) -> web.Response:
 def _slack_state(database: Path, postgres_url: str | None) -> SlackState:
     """Replicas sharing PostgreSQL share the Slack state too: an event retried on another
     replica is still answered once, and every replica knows every thread and hand-off."""
-    if postgres_url is not None:
-        from bot.slack.state_postgres import PostgresSlackState
+    from bot.slack.state import SlackState
+    from retrieval.database import sqlite_url
 
-        return PostgresSlackState(postgres_url)
-    from bot.slack.state import SqliteSlackState
-
-    return SqliteSlackState(database)
+    return SlackState(postgres_url or sqlite_url(database))
 
 
 async def _slack_ctx(

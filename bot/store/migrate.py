@@ -1,9 +1,11 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
-with the Slack adapter's tables, the model registry, the retraining cycles, the knowledge
-base and the dashboard's tables when the installation has them (the replicas keep those in
-PostgreSQL too, so that a Slack thread started before the move continues after it, every
-replica serves the same adapter and the same index version, a curated answer keeps its
-FAISS id, and the operators keep their accounts, sessions and review log).
+with the tables of each component declared with SQLAlchemy that the caller names (the Slack
+adapter's: :func:`retrieval.database.copy_tables` copies any of them), the model registry,
+the retraining cycles, the knowledge base and the dashboard's tables when the installation
+has them (the replicas keep those in PostgreSQL too, so that a Slack thread started before
+the move continues after it, every replica serves the same adapter and the same index
+version, a curated answer keeps its FAISS id, and the operators keep their accounts,
+sessions and review log).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
@@ -22,20 +24,27 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from bot.ops import storage as dashboard
-from bot.slack.state_postgres import PostgresSlackState
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
 from finetune import cycles, registry
 from finetune.database import relative_to_home
 from retrieval import postgres_db
 from retrieval import store as knowledge
+from retrieval.database import (
+    SchemaHistory,
+    copy_tables,
+    count_rows,
+    sqlite_reader,
+    sync_engine,
+    upgrade,
+)
 
 # A row as it is read from SQLite and written to PostgreSQL; a table may rewrite it on
 # the way, given the home folder that holds the SQLite file.
@@ -50,7 +59,7 @@ class CopiedTable:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     integer_key: bool = False  # every key column holds integers
-    optional: bool = False  # copied when the source has it (the Slack adapter's tables)
+    optional: bool = False  # copied when the source has it (the model registry's tables)
     rewrite: Callable[[Values, Path], Values] | None = None
     # Run in PostgreSQL before the copy: what a partial unique index needs when a row
     # already copied changed since (another index version made live).
@@ -152,25 +161,6 @@ TABLES = [
         ("correction_id", "position", "question", "attached_by", "attached_at"),
         integer_key=True,
         optional=True,  # a SQLite file not opened since issue 20 has none yet
-    ),
-    CopiedTable("slack_seen", ("key",), ("key", "expires_at"), optional=True),
-    CopiedTable(
-        "slack_threads",
-        ("channel", "thread_ts"),
-        ("channel", "thread_ts", "conversation_id", "customer"),
-        optional=True,
-    ),
-    CopiedTable(
-        "slack_replies",
-        ("channel", "ts"),
-        ("channel", "ts", "turn_id", "conversation_id"),
-        optional=True,
-    ),
-    CopiedTable(
-        "slack_handoff_posts",
-        ("channel", "ts"),
-        ("channel", "ts", "conversation_id", "created_at"),
-        optional=True,
     ),
     CopiedTable(
         "finetune_base_models",
@@ -339,15 +329,18 @@ def migrate_sqlite_to_postgres(
     source: Path,
     target_url: str,
     *,
+    declared: Iterable[SchemaHistory] = (),
     on_batch: Callable[[str, int], None] = lambda table, rows: None,
 ) -> list[TableCount]:
-    """Copy every conversation table of ``source`` into ``target_url``; return the counts.
+    """Copy every conversation table of ``source`` into ``target_url``, and the tables of
+    each ``declared`` component that ``source`` has; return the counts.
 
     Creates (migrates) the PostgreSQL schema first. ``on_batch(table, rows)`` is called
     after each committed batch. Raises SourceNotFound, CountMismatch.
     """
     if not source.is_file():
         raise SourceNotFound(f"no SQLite database at {source}")
+    declared = list(declared)
     asyncio.run(_create_schema(target_url))
     _create_model_schema(target_url)
     # Read-only: the copy never changes the installation it moves.
@@ -370,20 +363,44 @@ def migrate_sqlite_to_postgres(
             ]
     finally:
         reader.close()
+    counts += _copy_declared(declared, source, target_url, on_batch)
     if not all(c.matches for c in counts):
         raise CountMismatch(counts)
     return counts
 
 
 async def _create_schema(url: str) -> None:
-    for tables in (
-        PostgresConversationStore(url, pool_size=1),
-        PostgresSlackState(url, pool_size=1),
-    ):
-        try:
-            await tables.open()
-        finally:
-            await tables.aclose()
+    tables = PostgresConversationStore(url, pool_size=1)
+    try:
+        await tables.open()
+    finally:
+        await tables.aclose()
+
+
+def _copy_declared(
+    declared: Sequence[SchemaHistory],
+    source: Path,
+    target_url: str,
+    on_batch: Callable[[str, int], None],
+) -> list[TableCount]:
+    """The components whose tables are declared (SQLAlchemy) and migrated (Alembic): each
+    history brought up to date in PostgreSQL, then its tables that the source has copied."""
+    reader, writer = sqlite_reader(source), sync_engine(target_url, pool_size=1)
+    try:
+        counts = []
+        for history in declared:
+            with writer.begin() as conn:
+                upgrade(conn, history)
+            copied = copy_tables(history.metadata, reader, writer, on_batch=on_batch)
+            counts += [
+                TableCount(name, count_rows(reader, table), count_rows(writer, table))
+                for name, table in history.metadata.tables.items()
+                if name in copied
+            ]
+        return counts
+    finally:
+        reader.dispose()
+        writer.dispose()
 
 
 def _create_model_schema(url: str) -> None:

@@ -1,0 +1,244 @@
+"""The Slack adapter's tables: the declaration (bot/slack/tables.py) and the Alembic history
+(bot/slack/migrations/) agree on SQLite and on PostgreSQL (what ``alembic check`` would
+say), and a database built by the release before them, with its hand-written migration,
+upgrades in place: every thread, reply, hand-off post and handled event is still there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.core.errors import StorageUnavailable
+from bot.slack import tables
+from bot.slack.state import HandoffPost, KnownThread, SlackState, Thread
+from retrieval import postgres_db, sqlite_db
+from retrieval.database import copy_tables, schema_differences, sqlite_url, sync_engine, upgrade
+
+# What the release before Alembic ran (bot/slack/state.py and bot/slack/state_postgres.py,
+# MIGRATIONS[0], component "slack"), word for word, through its own runners.
+LEGACY_SQLITE = """
+    CREATE TABLE slack_seen (
+        key TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX slack_seen_expiry ON slack_seen(expires_at);
+    CREATE TABLE slack_threads (
+        channel TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL UNIQUE,
+        customer TEXT,
+        PRIMARY KEY (channel, thread_ts)
+    );
+    CREATE TABLE slack_replies (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        turn_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE TABLE slack_handoff_posts (
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (channel, ts)
+    );
+    CREATE INDEX slack_handoff_posts_conversation
+        ON slack_handoff_posts(conversation_id, created_at);
+    """
+LEGACY_POSTGRES = LEGACY_SQLITE.replace("REAL", "DOUBLE PRECISION")
+# The rows that release wrote (its statements, with its parameters).
+LEGACY_ROWS = [
+    ("INSERT INTO slack_seen (key, expires_at) VALUES (?, ?)", ("event:Ev1", 0.0)),
+    (
+        "INSERT INTO slack_threads (channel, thread_ts, conversation_id, customer)"
+        " VALUES (?, ?, ?, ?)",
+        ("CSUPPORT", "1700000000.000100", "conv-1", "UCUSTOMER"),
+    ),
+    (
+        "INSERT INTO slack_replies (channel, ts, turn_id, conversation_id) VALUES (?, ?, ?, ?)",
+        ("CSUPPORT", "1700000000.000200", "turn-1", "conv-1"),
+    ),
+    (
+        "INSERT INTO slack_handoff_posts (channel, ts, conversation_id, created_at)"
+        " VALUES (?, ?, ?, ?)",
+        ("COPS", "1700000001.000300", "conv-1", 1700000001.0),
+    ),
+]
+THREAD = Thread("CSUPPORT", "1700000000.000100")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "supportbot.db")
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+def _built_by_the_release_before(url: str) -> None:
+    if url.startswith("sqlite"):
+        conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
+        try:
+            sqlite_db.apply_migrations(conn, "slack", [LEGACY_SQLITE])
+            for sql, params in LEGACY_ROWS:
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+        return
+    with postgres_db.connect(url) as pg:
+        postgres_db.apply_migrations(pg, "slack", [LEGACY_POSTGRES])
+        for sql, params in LEGACY_ROWS:
+            pg.execute(sql.replace("?", "%s"), params)
+
+
+def _upgraded(url: str) -> list[object]:
+    engine = sync_engine(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, tables.HISTORY)
+        with engine.connect() as conn:
+            return schema_differences(conn, tables.HISTORY)
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
+    assert _upgraded(database_url) == []
+    assert _upgraded(database_url) == []  # a second start-up finds nothing to do
+
+
+def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
+    assert _upgraded(database_url) == []
+    engine = sync_engine(database_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX slack_seen_expiry"))
+        with engine.connect() as conn:
+            (diff,) = schema_differences(conn, tables.HISTORY)
+    finally:
+        engine.dispose()
+    assert diff[0] == "add_index" and diff[1].name == "slack_seen_expiry"
+
+
+def test_a_database_of_the_release_before_upgrades_in_place(database_url: str) -> None:
+    _built_by_the_release_before(database_url)
+
+    async def used_after_the_upgrade() -> None:
+        state = SlackState(database_url, clock=lambda: 1700000100.0)
+        await state.open()
+        try:
+            assert await state.known_thread(THREAD) == KnownThread("conv-1", "UCUSTOMER")
+            assert await state.thread_of_conversation("conv-1") == THREAD
+            assert await state.turn_of_message("CSUPPORT", "1700000000.000200") == "turn-1"
+            post = HandoffPost("COPS", "1700000001.000300", "conv-1")
+            assert await state.latest_handoff_post("conv-1") == post
+            # The old event expired long ago: claimed again; a new one once only.
+            assert await state.claim("event:Ev1", 60)
+            assert await state.claim("event:Ev2", 60)
+            assert not await state.claim("event:Ev2", 60)
+            await state.remember_thread(Thread("CSUPPORT", "1700000002.0"), "conv-2", None)
+            assert await state.thread_of_conversation("conv-2") is not None
+        finally:
+            await state.aclose()
+
+    asyncio.run(used_after_the_upgrade())
+    # The tables now agree with the declaration, and the old bookkeeping stays as it was
+    # for the components still migrated by hand.
+    assert _upgraded(database_url) == []
+    engine = sync_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            revision = conn.scalar(sa.text("SELECT version_num FROM alembic_version_slack"))
+            legacy = conn.scalar(
+                sa.text("SELECT max(version) FROM schema_migrations WHERE component = 'slack'")
+            )
+    finally:
+        engine.dispose()
+    assert revision == "slack_0002" and legacy == 1
+
+
+def test_replicas_starting_at_once_migrate_once(database_url: str) -> None:
+    async def start(n: int) -> None:
+        states = [SlackState(database_url) for _ in range(n)]
+        try:
+            await asyncio.gather(*(s.open() for s in states))
+            claims = await asyncio.gather(*(s.claim("event:EvX", 60) for s in states))
+            assert sorted(claims) == [False] * (n - 1) + [True]
+        finally:
+            for state in states:
+                await state.aclose()
+
+    asyncio.run(start(4))
+    assert _upgraded(database_url) == []
+
+
+def test_a_full_sqlite_disk_is_storage_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "supportbot.db"
+
+    async def fill() -> None:
+        state = SlackState(sqlite_url(path), clock=time.time)
+        await state.open()
+        page_count = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+        # Every connection of the state's pool may not grow the file by one page.
+        engine = state._engine  # the page limit is set per connection
+        sa.event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda dbapi, _: dbapi.cursor().execute(f"PRAGMA max_page_count={page_count}"),
+        )
+        await engine.dispose()
+        with pytest.raises(StorageUnavailable):
+            for n in range(10_000):
+                await state.remember_thread(Thread("C", f"{n}.0"), f"conv-{n}" + "x" * 500, None)
+        assert not state.health.writable
+        await state.aclose()
+
+    asyncio.run(fill())
+
+
+def test_the_tables_copy_in_batches_and_a_second_copy_brings_rows_up_to_date(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """What `migrate-db` does with the declared tables, on many rows in small batches."""
+    source_url = sqlite_url(tmp_path / "supportbot.db")
+    for url in (source_url, postgres_url):
+        assert _upgraded(url) == []
+    source, target = sync_engine(source_url), sync_engine(postgres_url)
+    try:
+        with source.begin() as conn:
+            conn.execute(
+                tables.replies.insert(),
+                [
+                    {
+                        "channel": f"C{n % 3}",
+                        "ts": f"{n}.0",
+                        "turn_id": f"t{n}",
+                        "conversation_id": "c",
+                    }
+                    for n in range(25)
+                ],
+            )
+        batches: list[tuple[str, int]] = []
+        copied = copy_tables(
+            tables.metadata, source, target, batch=4, on_batch=lambda t, n: batches.append((t, n))
+        )
+        assert set(copied) == set(tables.metadata.tables)
+        assert [n for t, n in batches if t == "slack_replies"] == [4] * 6 + [1]
+        with source.begin() as conn:
+            conn.execute(tables.replies.update().values(turn_id="edited"))
+        copy_tables(tables.metadata, source, target, batch=4)
+        with target.connect() as conn:
+            turns = conn.execute(sa.select(tables.replies.c.turn_id)).scalars().all()
+    finally:
+        source.dispose()
+        target.dispose()
+    assert turns == ["edited"] * 25
