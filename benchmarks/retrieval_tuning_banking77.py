@@ -49,8 +49,8 @@ def evaluate(
     from bot.adapters.retrieval import to_source
     from bot.calibration import calibrated_engine_config
     from bot.components import open_knowledge_base
-    from bot.core.confidence import confidence_of, fit_threshold, retrieval_features
     from bot.settings import Settings
+    from retrieval.confidence import confidence_of, fit_threshold, retrieval_features
     from retrieval.knowledge import Query
 
     settings = Settings(home=home)

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.retrieval import to_source
-from bot.core.confidence import (
+from bot.core.config import EngineConfig
+from retrieval.artifacts import write_json
+from retrieval.confidence import (
     FEATURE_NAMES,
     CalibrationCase,
     CalibrationResult,
@@ -28,8 +30,6 @@ from bot.core.confidence import (
     calibrate,
     retrieval_features,
 )
-from bot.core.config import EngineConfig
-from retrieval.artifacts import write_json
 from retrieval.config import WRONG_ANSWER_COST, TuningConfig
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts

@@ -35,13 +35,13 @@ from bot.calibration import (
     served_confidence,
     signals_used,
 )
-from bot.core.confidence import (
+from bot.core.config import EngineConfig
+from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
     calibrate,
     retrieval_features,
 )
-from bot.core.config import EngineConfig
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.records import RetrievedExchange

@@ -19,8 +19,8 @@ from bot.calibration import (
     refit_on_files,
 )
 from bot.cli import app
-from bot.core.confidence import FEATURE_NAMES
 from bot.core.config import EngineConfig
+from retrieval.confidence import FEATURE_NAMES
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase

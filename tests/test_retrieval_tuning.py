@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.core.confidence import (
+from bot.core.config import EngineConfig
+from retrieval.confidence import (
     FEATURE_NAMES,
     CalibrationCase,
     ConfidenceFeatures,
     calibrate,
 )
-from bot.core.config import EngineConfig
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
@@ -399,10 +399,10 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
     embedder together with its index, and to the hand-off threshold fitted for it."""
     from bot.app import KNOWLEDGE, create_app
     from bot.calibration import Calibration, save_calibration
-    from bot.core.confidence import CalibrationResult, ConfidenceWeights
     from bot.core.engine import ConversationEngine
     from bot.settings import load_settings
     from bot.web import ENGINE, WebConfig
+    from retrieval.confidence import CalibrationResult, ConfidenceWeights
 
     job, home = tuned_home
     app = create_app(load_settings(home=home, web=WebConfig(index_refresh_seconds=0.1)))
