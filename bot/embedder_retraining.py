@@ -38,15 +38,15 @@ from bot.calibration import (
 )
 from bot.retrieval_training import RetrievalFigures, measure, tuning_split
 from finetune.cycles import CycleLock
-from finetune.leftovers import (
-    WRITER_FILE,
-    dead_writers_folders,
-    remove_dead_writers_folders,
-)
 from retrieval.artifacts import write_json
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.leftovers import (
+    WRITER_FILE,
+    dead_writers_folders,
+    remove_dead_writers_folders,
+)
 from retrieval.pii import scrub
 from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
@@ -368,7 +368,7 @@ def remove_unrecorded_candidates(knowledge: KnowledgeBase, embedders_root: Path)
     """Delete the folders a killed cycle published but never recorded: index folders no
     index version names, and tuned embedders no index version uses (with the vectors
     cached for them, since a later version may reuse the folder's name). Only folders
-    whose writing process is dead go (finetune/leftovers.py). Returns how many."""
+    whose writing process is dead go (retrieval/leftovers.py). Returns how many."""
     versions = knowledge.store.index_versions()
     removed = remove_dead_writers_folders(knowledge.index_root, [v.folder for v in versions])
     in_use = [v.embedder_location for v in versions if v.embedder_location is not None]

@@ -302,7 +302,7 @@ retrain_embedder(
 def test_the_next_cycle_deletes_the_folders_a_killed_one_never_recorded(
     tmp_path: Path, embedder: Embedder, models: dict[str, Path], point: str
 ) -> None:
-    from finetune.leftovers import WRITER_FILE
+    from retrieval.leftovers import WRITER_FILE
     from retrieval.processes import writer_marker
 
     home = tmp_path / "home"
