@@ -92,7 +92,7 @@ def run_retrain_cycle(
     share PostgreSQL), ValueError when there is nothing to train on.
     """
     from bot.components import generator_paths, open_knowledge_base
-    from bot.replicas import retrain_lock
+    from finetune.cycles import retrain_lock
     from finetune.retrain import run_cycle
 
     paths = generator_paths(settings)
