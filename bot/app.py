@@ -448,7 +448,7 @@ async def _engine_ctx(
     finder: QuestionFinder | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
-        from bot.calibration import calibrated_engine_config, format_served, served_confidence
+        from bot.components import calibrated_engine_config, format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
@@ -530,7 +530,7 @@ async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterato
 
 async def _refresh_knowledge(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, switch to a newer index version if a job published one."""
-    from bot.calibration import calibrated_engine_config
+    from bot.components import calibrated_engine_config
     from bot.core.engine import ConversationEngine
 
     knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]

@@ -29,16 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bot.calibration import (
+from bot.retrieval_training import RetrievalFigures, measure, tuning_split
+from finetune.cycles import CycleLock
+from retrieval.artifacts import write_json
+from retrieval.calibration import (
     Calibration,
     answers_match,
     load_calibration,
     refit_on_files,
     save_calibration,
 )
-from bot.retrieval_training import RetrievalFigures, measure, tuning_split
-from finetune.cycles import CycleLock
-from retrieval.artifacts import write_json
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase, Query

@@ -24,18 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.retrieval import to_source
-from bot.calibration import (
+from bot.components import ServedConfidence, format_served, served_confidence
+from bot.core.config import EngineConfig
+from retrieval.calibration import (
     Calibration,
-    ServedConfidence,
     answers_match,
-    format_served,
     load_calibration,
     refit_on_files,
     save_calibration,
-    served_confidence,
     signals_used,
 )
-from bot.core.config import EngineConfig
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -214,7 +212,7 @@ def train_retrieval(
 
     ``knowledge`` must be loaded; it serves the new pair afterwards when tuning helped.
     With ``engine`` (the settings' engine section) the report says what the server will
-    apply afterwards (:func:`bot.calibration.served_confidence`).
+    apply afterwards (:func:`bot.components.served_confidence`).
     """
     start = time.monotonic()
     messages, split = tuning_split(knowledge, config)

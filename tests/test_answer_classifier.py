@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.calibration import Calibration, calibrated_engine_config, save_calibration
+from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
 from retrieval.answer_classifier import (
     CLASSIFIER_FILE,
@@ -18,6 +18,7 @@ from retrieval.answer_classifier import (
     answer_classes,
     fit_answer_classifier,
 )
+from retrieval.calibration import Calibration, save_calibration
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.calibration import load_calibration
 from bot.cli import app as cli_app
 from bot.embedder_retraining import (
     CandidateTuner,
@@ -40,6 +39,7 @@ from bot.settings import RetrainConfig, Settings, load_settings
 from finetune.registry import AdapterRecord, ModelRegistry
 from finetune.retrain import FeedbackRecord, GateSet, TrainJob
 from retrieval.artifacts import staged_version
+from retrieval.calibration import load_calibration
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths

@@ -288,8 +288,8 @@ def test_tuning_is_published_as_a_version_and_served_with_its_own_index(
 def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     tuned_home: tuple[KnowledgeBase, Path],
 ) -> None:
-    from bot.calibration import load_calibration
     from bot.retrieval_training import train_retrieval
+    from retrieval.calibration import load_calibration
 
     kb, home = tuned_home
     report = train_retrieval(
@@ -398,10 +398,10 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
     """A train job re-embeds while the server runs: the server switches to the new
     embedder together with its index, and to the hand-off threshold fitted for it."""
     from bot.app import KNOWLEDGE, create_app
-    from bot.calibration import Calibration, save_calibration
     from bot.core.engine import ConversationEngine
     from bot.settings import load_settings
     from bot.web import ENGINE, WebConfig
+    from retrieval.calibration import Calibration, save_calibration
     from retrieval.confidence import CalibrationResult, ConfidenceWeights
 
     job, home = tuned_home
@@ -442,8 +442,8 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
 def test_a_threshold_fitted_on_labelled_files_is_not_replaced_by_held_out_topics(
     tuned_home: tuple[KnowledgeBase, Path], tmp_path: Path
 ) -> None:
-    from bot.calibration import load_calibration, run_calibration
     from bot.retrieval_training import train_retrieval
+    from retrieval.calibration import load_calibration, run_calibration
 
     kb, home = tuned_home
     eval_logs = [

@@ -177,14 +177,8 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.calibration import (
-        calibration_path,
-        format_result,
-        format_served,
-        run_calibration,
-        served_confidence,
-    )
-    from bot.components import open_knowledge_base
+    from bot.components import format_served, open_knowledge_base, served_confidence
+    from retrieval.calibration import calibration_path, format_result, run_calibration
 
     settings = settings_of(ctx)
     for path in (eval_path, out_of_scope):
