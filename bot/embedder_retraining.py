@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bot.retrieval_training import RetrievalFigures, measure, tuning_split
 from finetune.cycles import CycleLock
 from retrieval.artifacts import write_json
 from retrieval.calibration import (
@@ -41,6 +40,7 @@ from retrieval.calibration import (
 )
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
+from retrieval.figures import RetrievalFigures, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.leftovers import (
     WRITER_FILE,

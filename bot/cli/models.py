@@ -59,14 +59,21 @@ def train(
     LoRA adapter on the configured base model (generator.base_model), evaluate it against
     the base model and copying the top retrieved reply, and publish both."""
     import time
+    from dataclasses import asdict
 
-    from bot.components import generator_paths, name_finder, open_knowledge_base
-    from bot.retrieval_training import train_retrieval
+    from bot.components import (
+        format_served,
+        generator_paths,
+        name_finder,
+        open_knowledge_base,
+        served_confidence,
+    )
     from finetune.base_models import BaseModelError, gguf_file
     from finetune.pipeline import train_generator
     from finetune.registry import ModelRegistry
     from retrieval.ingest import scrub_conversations
     from retrieval.parsers import read_logs
+    from retrieval.training import train_retrieval
 
     started = time.monotonic()
     settings = settings_of(ctx)
@@ -111,12 +118,15 @@ def train(
             budget_s=budget_s if retrieval_only else budget_s * tuning.budget_share,
             tune=tuning.enabled if tune_embedder is None else tune_embedder,
             progress=progress,
-            engine=settings.engine,
         )
+        # What the server will apply after this step: the settings may override the fit.
+        served = served_confidence(settings.engine, settings.home, knowledge.embedder.model_id)
+        retrieval_figures = {**retrieval_report.as_dict(), "served": asdict(served)}
         typer.echo(retrieval_report.format_table())
+        typer.echo(format_served(served))
         typer.echo("")
         if retrieval_only:
-            _write_report(report_path, {"retrieval": retrieval_report.as_dict()})
+            _write_report(report_path, {"retrieval": retrieval_figures})
             return
         # The generator keeps its share of the budget even when the retrieval step ran over
         # it (a slow or busy machine): a model trained for no time at all answers noise.
@@ -148,7 +158,7 @@ def train(
         {
             **report.as_dict(),
             "serving": {"status": status.label, "reason": status.reason},
-            "retrieval": retrieval_report.as_dict(),
+            "retrieval": retrieval_figures,
         },
     )
 
