@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,9 +22,9 @@ from bot.settings import RetrainConfig, Settings
 from retrieval.records import LogMessage, Role
 
 if TYPE_CHECKING:
-    from bot.embedder_retraining import CandidateTuner
     from finetune.cycles import CycleLock, CycleRecord
     from finetune.retrain import CycleReport, Evaluator, FeedbackRecord, RetrainPolicy, Trainer
+    from retrieval.embedder_retraining import CandidateTuner, CorrectionRecord, EmbedderStepPolicy
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def run_retrain_cycle(
     """One retraining cycle over this home's logs and feedback (see finetune.retrain).
 
     With ``tune_embedder`` (default: ``retrain.tune_embedder``) the cycle first runs the
-    embedder step (bot/embedder_retraining.py) on ``retrain.embedder_budget_share`` of the
+    embedder step (retrieval/embedder_retraining.py) on ``retrain.embedder_budget_share`` of the
     budget; the adapter then trains on the rest, with the retrieval now served.
     ``embedder_tuner`` replaces the tuner (tests). Raises NothingIndexedError before the
     first ingest, CycleLockedError while another cycle runs (on any replica, when they
@@ -139,7 +139,7 @@ def _embedder_step(
 ) -> tuple[Callable[[CycleLock], dict[str, Any]], float]:
     """The embedder step of a cycle and the minutes left to the adapter: all of them when
     the step's share is too short to tune in (it then only records why)."""
-    from bot.embedder_retraining import EmbedderStepPolicy, cycle_step, skip_reason
+    from retrieval.embedder_retraining import EmbedderStepPolicy, skip_reason
 
     tuning = settings.retrieval.tuning
     budget_s = total_minutes * 60.0 * settings.retrain.embedder_budget_share
@@ -158,6 +158,38 @@ def _embedder_step(
     if skip_reason(knowledge, tuning, budget_s) is not None:
         return step, total_minutes
     return step, total_minutes - budget_s / 60.0
+
+
+def cycle_step(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[CorrectionRecord],
+    policy: EmbedderStepPolicy,
+    *,
+    home: Path,
+    embedders_root: Path,
+    budget_s: float,
+    tune: CandidateTuner | None = None,
+    progress: bool = False,
+) -> Callable[[CycleLock], dict[str, Any]]:
+    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
+    report goes into the cycle's figures under ``"embedder"``."""
+    from retrieval.embedder_retraining import retrain_embedder
+
+    def step(lock: CycleLock) -> dict[str, Any]:
+        report = retrain_embedder(
+            knowledge,
+            feedback,
+            policy,
+            home=home,
+            embedders_root=embedders_root,
+            budget_s=budget_s,
+            may_promote=lambda: not lock.lost,
+            tune=tune,
+            progress=progress,
+        )
+        return {"embedder": report.as_dict()}
+
+    return step
 
 
 def rollback_generator(settings: Settings, *, to: int | None = None) -> CycleRecord:

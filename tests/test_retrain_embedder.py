@@ -27,14 +27,6 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
-from bot.embedder_retraining import (
-    CandidateTuner,
-    EmbedderStepPolicy,
-    decide,
-    default_tuner,
-    discard_abandoned_candidates,
-    retrain_embedder,
-)
 from bot.settings import RetrainConfig, Settings, load_settings
 from finetune.registry import AdapterRecord, ModelRegistry
 from finetune.retrain import FeedbackRecord, GateSet, TrainJob
@@ -42,6 +34,14 @@ from retrieval.artifacts import staged_version
 from retrieval.calibration import load_calibration
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
+from retrieval.embedder_retraining import (
+    CandidateTuner,
+    EmbedderStepPolicy,
+    decide,
+    default_tuner,
+    discard_abandoned_candidates,
+    retrain_embedder,
+)
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import MANIFEST
@@ -213,7 +213,7 @@ def _run_until_killed(script: str, *args: str) -> None:
 _KILLED_STEP = """
 import os, shutil, signal, sys
 from pathlib import Path
-from bot.embedder_retraining import retrain_embedder
+from retrieval.embedder_retraining import retrain_embedder
 from retrieval.artifacts import staged_version
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
@@ -274,7 +274,7 @@ def test_a_cycle_killed_before_promotion_leaves_the_live_pair_and_rollback_skips
 _KILLED_UNRECORDED = """
 import os, signal, sys
 from pathlib import Path
-from bot.embedder_retraining import retrain_embedder
+from retrieval.embedder_retraining import retrain_embedder
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.store import KnowledgeStore

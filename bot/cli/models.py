@@ -214,10 +214,10 @@ def retrain(
     feedback, warm-started from the live one, and promote it only if it is not worse."""
     from dataclasses import asdict
 
-    from bot.embedder_retraining import format_step
     from bot.learning import NothingIndexedError, run_retrain_cycle
     from finetune.base_models import BaseModelError
     from finetune.cycles import CycleLockedError
+    from retrieval.embedder_retraining import format_step
 
     settings = settings_of(ctx)
     try:

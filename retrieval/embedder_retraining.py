@@ -17,6 +17,8 @@
 A cycle killed anywhere before that transaction leaves the live pair serving; the candidate
 it left behind was never live, so ``rollback --retrieval`` skips it and the next cycle
 deletes it, recorded or not (an embedder killed while re-embedding is not yet recorded).
+The retraining cycle (finetune/learning.py) runs this step under its lock, before the
+adapter's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from finetune.cycles import CycleLock
 from retrieval.artifacts import write_json
 from retrieval.calibration import (
     Calibration,
@@ -416,34 +417,3 @@ def skip_reason(knowledge: KnowledgeBase, config: TuningConfig, budget_s: float)
             f" has {max(budget_s, 0):.0f} s and {entries}"
         )
     return None
-
-
-def cycle_step(
-    knowledge: KnowledgeBase,
-    feedback: Sequence[CorrectionRecord],
-    policy: EmbedderStepPolicy,
-    *,
-    home: Path,
-    embedders_root: Path,
-    budget_s: float,
-    tune: CandidateTuner | None = None,
-    progress: bool = False,
-) -> Callable[[CycleLock], dict[str, Any]]:
-    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
-    report goes into the cycle's figures under ``"embedder"``."""
-
-    def step(lock: CycleLock) -> dict[str, Any]:
-        report = retrain_embedder(
-            knowledge,
-            feedback,
-            policy,
-            home=home,
-            embedders_root=embedders_root,
-            budget_s=budget_s,
-            may_promote=lambda: not lock.lost,
-            tune=tune,
-            progress=progress,
-        )
-        return {"embedder": report.as_dict()}
-
-    return step
