@@ -414,7 +414,7 @@ async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[
 async def _scheduled_cycles(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, run ``supportbot retrain`` in a subprocess: training
     never shares the event loop (or the serving process's memory) with customers."""
-    from bot.learning import scheduled_cycle_command
+    from bot.components import scheduled_cycle_command
 
     argv, env = scheduled_cycle_command(app[SETTINGS])
     while True:

@@ -5,7 +5,9 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +65,20 @@ def generator_paths(settings: Settings) -> GeneratorPaths:
     return GeneratorPaths(
         paths.base_models, paths.adapters, paths.database, settings.storage.postgres_url
     )
+
+
+def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment for a ``supportbot retrain`` subprocess that sees the
+    same settings as the server (passed as environment, which beats the config file)."""
+    argv = [sys.executable, "-m", "bot.cli", "--home", str(settings.home), "retrain"]
+    env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    dumped = settings.model_dump(
+        mode="json", include={"generator", "retrieval", "retrain", "storage"}
+    )
+    for name, value in dumped.items():
+        env[f"SUPPORTBOT_{name.upper()}"] = json.dumps(value)
+    env["SUPPORTBOT_LOG_LEVEL"] = settings.log_level
+    return [*argv, "--no-progress"], env
 
 
 # -- the hand-off decision the server applies ------------------------------------------------

@@ -209,7 +209,7 @@ def test_a_cycle_learns_from_the_feedback_kept_in_postgres(
     tmp_path: Path, postgres_url: str
 ) -> None:
     from bot.core.types import FlagReason, FlagStatus
-    from bot.learning import export_feedback
+    from bot.feedback import export_feedback
     from bot.store.postgres import PostgresConversationStore
 
     async def review() -> None:

@@ -686,7 +686,7 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
 
 async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> None:
     from bot.core.types import FlagReason, FlagStatus
-    from bot.learning import export_feedback
+    from bot.feedback import export_feedback
     from bot.store.sqlite import SqliteConversationStore
 
     database = tmp_path / "supportbot.db"
