@@ -42,7 +42,7 @@ from benchmarks.banking77 import (  # noqa: E402
     load_rows,
     write_logs,
 )
-from bot.calibration import calibration_path  # noqa: E402
+from retrieval.calibration import calibration_path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -448,10 +448,10 @@ def compare_feature_sets(
 def product_fit(
     folds: list[Cases], test: Cases, target: float, oos_share: float
 ) -> list[dict[str, Any]]:
-    """The product's own fit (bot.core.confidence.calibrate) with the signals it had over
+    """The product's own fit (retrieval.confidence.calibrate) with the signals it had over
     time, and with its cross-validated choice of signals (``select``), scored like
     compare_feature_sets. The classifier's signals need --classifier."""
-    from bot.core.confidence import (
+    from retrieval.confidence import (
         CalibrationCase,
         ConfidenceFeatures,
         calibrate,

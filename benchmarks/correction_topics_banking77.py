@@ -245,9 +245,9 @@ def retrain_embedder_step(kb: KnowledgeBase, home: Path, minutes: float) -> dict
     """The embedder step of one ``supportbot retrain`` cycle, as the command runs it (the
     corrections exported from the conversation store, the settings' defaults, the gate);
     the knowledge base serves whatever pair the gate leaves live."""
-    from bot.embedder_retraining import EmbedderStepPolicy, retrain_embedder
-    from bot.learning import export_feedback
+    from bot.feedback import export_feedback
     from bot.settings import RetrainConfig
+    from retrieval.embedder_retraining import EmbedderStepPolicy, retrain_embedder
 
     retrain = RetrainConfig()
     report = retrain_embedder(

@@ -47,10 +47,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Search every test row in the pair served from ``home`` and score it."""
     from bot.adapters.retrieval import to_source
-    from bot.calibration import calibrated_engine_config
-    from bot.components import open_knowledge_base
-    from bot.core.confidence import confidence_of, fit_threshold, retrieval_features
+    from bot.components import calibrated_engine_config, open_knowledge_base
     from bot.settings import Settings
+    from retrieval.confidence import confidence_of, fit_threshold, retrieval_features
     from retrieval.knowledge import Query
 
     settings = Settings(home=home)

@@ -414,7 +414,7 @@ async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[
 async def _scheduled_cycles(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, run ``supportbot retrain`` in a subprocess: training
     never shares the event loop (or the serving process's memory) with customers."""
-    from bot.learning import scheduled_cycle_command
+    from bot.components import scheduled_cycle_command
 
     argv, env = scheduled_cycle_command(app[SETTINGS])
     while True:
@@ -448,7 +448,7 @@ async def _engine_ctx(
     finder: QuestionFinder | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
-        from bot.calibration import calibrated_engine_config, format_served, served_confidence
+        from bot.components import calibrated_engine_config, format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
@@ -530,7 +530,7 @@ async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterato
 
 async def _refresh_knowledge(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, switch to a newer index version if a job published one."""
-    from bot.calibration import calibrated_engine_config
+    from bot.components import calibrated_engine_config
     from bot.core.engine import ConversationEngine
 
     knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]

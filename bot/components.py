@@ -5,17 +5,25 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.core.config import EngineConfig
 from bot.settings import Settings
 from bot.slack import tables as slack_tables
+from retrieval.calibration import calibration_path, load_calibration, signals_used
 from retrieval.database import SchemaHistory
 from retrieval.knowledge import KnowledgeBase
 from retrieval.names import NameFinder, load_known_names
 
 if TYPE_CHECKING:
     from finetune.pipeline import GeneratorPaths
+
+log = logging.getLogger(__name__)
 
 # The components whose tables are declared once (SQLAlchemy) with an Alembic history each;
 # `migrate-db` copies their tables generically. Issue 17 moves the others here one by one.
@@ -62,4 +70,88 @@ def generator_paths(settings: Settings) -> GeneratorPaths:
     paths = settings.paths.ensure()
     return GeneratorPaths(
         paths.base_models, paths.adapters, paths.database, settings.storage.postgres_url
+    )
+
+
+def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment for a ``supportbot retrain`` subprocess that sees the
+    same settings as the server (passed as environment, which beats the config file)."""
+    argv = [sys.executable, "-m", "bot.cli", "--home", str(settings.home), "retrain"]
+    env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    dumped = settings.model_dump(
+        mode="json", include={"generator", "retrieval", "retrain", "storage"}
+    )
+    for name, value in dumped.items():
+        env[f"SUPPORTBOT_{name.upper()}"] = json.dumps(value)
+    env["SUPPORTBOT_LOG_LEVEL"] = settings.log_level
+    return [*argv, "--no-progress"], env
+
+
+# -- the hand-off decision the server applies ------------------------------------------------
+
+
+def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str) -> EngineConfig:
+    """``config`` with the fitted values from the home folder, where the settings did not
+    set them explicitly and the calibration was made with the same embedder."""
+    payload = load_calibration(home)
+    if payload is None:
+        return config
+    payload = (payload.get("by_embedder") or {}).get(embedder_id, payload)
+    if payload.get("embedder_id") != embedder_id:
+        log.warning(
+            "calibration in %s was fitted for embedder %s, not %s: using the configured"
+            " confidence settings; run `supportbot calibrate` again",
+            home,
+            payload.get("embedder_id"),
+            embedder_id,
+        )
+        return config
+    result = payload["result"]
+    weights = result["weights"]
+    fitted = {
+        "confidence_threshold": result["threshold"],
+        "confidence_bias": weights["bias"],
+        "score_weight": max(weights["score"], 0.0),
+        "margin_weight": max(weights["margin"], 0.0),
+        "support_weight": max(weights["support"], 0.0),
+        # Calibrations saved before the vote share existed were fitted without it.
+        "vote_share_weight": max(weights.get("vote_share", 0.0), 0.0),
+        "answer_probability_weight": max(weights.get("answer_probability", 0.0), 0.0),
+        "question_typicality_weight": max(weights.get("question_typicality", 0.0), 0.0),
+    }
+    update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
+    return config.model_copy(update=update)
+
+
+@dataclass(frozen=True)
+class ServedConfidence:
+    """The hand-off decision the server makes for an embedder: what ``supportbot
+    calibrate`` and ``supportbot train`` print as served, and the server logs at start-up,
+    all read through :func:`calibrated_engine_config`."""
+
+    threshold: float
+    signals: list[str]  # the confidence signals weighed (a weight above 0)
+    source: str  # where the threshold comes from, in words
+
+
+def served_confidence(config: EngineConfig, home: Path, embedder_id: str) -> ServedConfidence:
+    """What the server will apply with ``config`` (the settings' engine section) and the
+    calibration saved in ``home``, when it searches with ``embedder_id``."""
+    served = calibrated_engine_config(config, home, embedder_id)
+    if "confidence_threshold" in config.model_fields_set:
+        source = "engine.confidence_threshold in the settings"
+    elif served is config:  # no calibration applies: it returned the settings as they are
+        source = f"the default: no calibration fitted for embedder {embedder_id}"
+    else:
+        source = f"fitted, {calibration_path(home)}"
+    return ServedConfidence(
+        served.confidence_threshold, signals_used(served.confidence_weights), source
+    )
+
+
+def format_served(served: ServedConfidence) -> str:
+    """One line, the same wherever it is printed or logged."""
+    return (
+        f"served:      hand-off threshold {served.threshold:.3f}"
+        f" ({served.source}), signals {', '.join(served.signals) or 'none'}"
     )

@@ -15,8 +15,8 @@ its own in-memory copy of the index. So:
   added with the vector its author cached, a replaced one removed), within a second or
   so. Only when that fails, or after a lost connection (an announcement may have been
   missed), does it replay every curated answer onto the live index (``load()``);
-* a retraining cycle holds a PostgreSQL advisory lock, so a cycle started on two
-  replicas runs once (the connection's end releases it, even when the process dies).
+* a retraining cycle holds a PostgreSQL advisory lock
+  (:func:`finetune.cycles.retrain_lock`), so a cycle started on two replicas runs once.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
@@ -162,24 +162,3 @@ async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-@contextlib.contextmanager
-def retrain_lock(url: str | None) -> Iterator[None]:
-    """Hold the cluster-wide retraining lock for the block; nothing without PostgreSQL.
-
-    Raises CycleLockedError while another replica's cycle holds it.
-    """
-    if url is None:
-        yield
-        return
-    import psycopg
-
-    from bot.store.postgres_db import lock_key
-    from finetune.cycles import CycleLockedError
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key("retrain"),)).fetchone()
-        if row is None or not row[0]:
-            raise CycleLockedError("another replica is running a retraining cycle")
-        yield  # closing the connection releases the lock

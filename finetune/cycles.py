@@ -9,19 +9,21 @@ since no live process can be running them.
 
 The records (:class:`CycleLog`) are kept where the model registry is: the home's SQLite
 file, or the PostgreSQL database replicas share (:mod:`finetune.database`). With
-PostgreSQL a cycle also holds the cluster-wide advisory lock (``bot.replicas``), which is
-what keeps cycles on different hosts apart, and marks the abandoned records there
+PostgreSQL a cycle also holds the cluster-wide advisory lock (:func:`retrain_lock`), which
+is what keeps cycles on different hosts apart, and marks the abandoned records there
 (:meth:`CycleLog.abandon_running`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +94,28 @@ ABANDONED_REASON = "the process running it stopped before it finished"
 
 class CycleLockedError(RuntimeError):
     """Another retraining cycle holds the lock and is alive."""
+
+
+@contextlib.contextmanager
+def retrain_lock(url: str | None) -> Iterator[None]:
+    """Hold the cluster-wide retraining lock for the block; nothing without PostgreSQL.
+
+    Raises CycleLockedError while another replica's cycle holds it. Closing the
+    connection releases the lock, so a process that dies holding it holds it no more.
+    """
+    if url is None:
+        yield
+        return
+    # Imported here to keep psycopg out of the jobs of a home without PostgreSQL.
+    import psycopg
+
+    from retrieval.postgres_db import lock_key
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key("retrain"),)).fetchone()
+        if row is None or not row[0]:
+            raise CycleLockedError("another replica is running a retraining cycle")
+        yield  # closing the connection releases the lock
 
 
 @dataclass(frozen=True)

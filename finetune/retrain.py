@@ -10,7 +10,7 @@ only if no gate figure is worse than the live one's by more than ``tolerance``.
 Only one cycle runs at a time (:class:`finetune.cycles.CycleLock`). Promotion is the last
 step and one transaction, so a cycle that fails or is killed anywhere leaves the live
 adapter serving; its record stays "running" until the next cycle marks it abandoned and
-deletes the candidate folder it published but never registered (finetune/leftovers.py).
+deletes the candidate folder it published but never registered (retrieval/leftovers.py).
 The bot supplies the logs and the feedback as plain records; nothing here imports it.
 """
 
@@ -36,10 +36,10 @@ from finetune.examples import (
     split_held_out,
     split_validation,
 )
-from finetune.leftovers import WRITER_FILE, remove_dead_writers_folders
 from finetune.pipeline import GeneratorPaths
 from finetune.prompting import PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
+from retrieval.leftovers import WRITER_FILE, remove_dead_writers_folders
 from retrieval.processes import writer_marker
 from retrieval.records import Conversation, LogMessage
 

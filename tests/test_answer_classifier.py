@@ -9,15 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.calibration import Calibration, calibrated_engine_config, save_calibration
-from bot.core.confidence import (
-    CalibrationCase,
-    CalibrationResult,
-    ConfidenceFeatures,
-    ConfidenceWeights,
-    confidence_of,
-    fit_weights,
-)
+from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
 from retrieval.answer_classifier import (
     CLASSIFIER_FILE,
@@ -25,6 +17,15 @@ from retrieval.answer_classifier import (
     QuestionGaussians,
     answer_classes,
     fit_answer_classifier,
+)
+from retrieval.calibration import Calibration, save_calibration
+from retrieval.confidence import (
+    CalibrationCase,
+    CalibrationResult,
+    ConfidenceFeatures,
+    ConfidenceWeights,
+    confidence_of,
+    fit_weights,
 )
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase

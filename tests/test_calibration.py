@@ -10,17 +10,17 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from bot.calibration import (
+from bot.cli import app
+from bot.components import calibrated_engine_config
+from bot.core.config import EngineConfig
+from retrieval.calibration import (
     CALIBRATION_FILE,
     answers_match,
-    calibrated_engine_config,
     calibration_path,
     load_calibration,
     refit_on_files,
 )
-from bot.cli import app
-from bot.core.confidence import FEATURE_NAMES
-from bot.core.config import EngineConfig
+from retrieval.confidence import FEATURE_NAMES
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase

@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.confidence import (
+from bot.core.config import EngineConfig
+from bot.core.types import Source
+from retrieval.confidence import (
     CalibrationCase,
     ConfidenceFeatures,
     ConfidenceWeights,
@@ -19,8 +21,6 @@ from bot.core.confidence import (
     retrieval_features,
     select_features,
 )
-from bot.core.config import EngineConfig
-from bot.core.types import Source
 from tests.fakes import source
 
 WEIGHTS = EngineConfig().confidence_weights

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.core.types import FlagReason, FlagStatus, Rating
-from bot.learning import export_feedback
+from bot.feedback import export_feedback
 from bot.store.sqlite import SqliteConversationStore
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry

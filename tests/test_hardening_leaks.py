@@ -4,7 +4,7 @@ One scenario touches every door at once, with every logger at DEBUG: customers w
 the bot over Slack (signed events, a forged one, a button click) and the web API (a
 message, a rating with a comment), all carrying e-mail addresses, phone and card numbers;
 an operator logs in (after a wrong password), approves a reply and logs out. Then the
-captured log text and the exported training records (bot/learning.py) are searched for
+captured log text and the exported training records (bot/feedback.py) are searched for
 the Slack signing secret, the bot token, the operator's passwords, the session cookie and
 each piece of personal data.
 """
@@ -15,7 +15,7 @@ import logging
 
 import pytest
 
-from bot.learning import export_feedback
+from bot.feedback import export_feedback
 from bot.ops.auth import SESSION_COOKIE
 from bot.slack import blocks
 from tests.hardening_support import record

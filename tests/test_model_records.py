@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from finetune.cycles import CycleLog
-from finetune.leftovers import WRITER_FILE
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry, UnknownModelError
+from retrieval.leftovers import WRITER_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,11 +19,11 @@ import pytest
 
 from bot.app import KNOWLEDGE, create_app
 from bot.core.engine import ConversationEngine
-from bot.replicas import CURATED_FOLLOWER, retrain_lock
+from bot.replicas import CURATED_FOLLOWER
 from bot.settings import Settings, load_settings
 from bot.web import ENGINE
 from bot.web.config import WebConfig
-from finetune.cycles import CycleLockedError
+from finetune.cycles import CycleLockedError, retrain_lock
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_a_killed_cycle_does_not_keep_the_lock(postgres_url: str) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom bot.replicas import retrain_lock\n"
+            "import sys, time\nfrom finetune.cycles import retrain_lock\n"
             "with retrain_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
             postgres_url,
         ],
@@ -209,7 +209,7 @@ def test_a_cycle_learns_from_the_feedback_kept_in_postgres(
     tmp_path: Path, postgres_url: str
 ) -> None:
     from bot.core.types import FlagReason, FlagStatus
-    from bot.learning import export_feedback
+    from bot.feedback import export_feedback
     from bot.store.postgres import PostgresConversationStore
 
     async def review() -> None:

@@ -569,7 +569,7 @@ def test_a_killed_cycle_leaves_the_live_version_and_the_next_one_runs(
 
 
 def test_only_unreferenced_folders_of_dead_writers_are_leftovers(tmp_path: Path) -> None:
-    from finetune.leftovers import WRITER_FILE, dead_writers_folders
+    from retrieval.leftovers import WRITER_FILE, dead_writers_folders
     from retrieval.processes import writer_marker
 
     done = subprocess.run(
@@ -616,8 +616,8 @@ run_cycle(
 def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
     paths: GeneratorPaths,
 ) -> None:
-    from finetune.leftovers import WRITER_FILE
     from finetune.retrain import train_candidate
+    from retrieval.leftovers import WRITER_FILE
     from retrieval.processes import writer_marker
 
     better = {"held_out_rouge_l": 0.9, "held_out_grounded": 1.0}
@@ -686,7 +686,7 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
 
 async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> None:
     from bot.core.types import FlagReason, FlagStatus
-    from bot.learning import export_feedback
+    from bot.feedback import export_feedback
     from bot.store.sqlite import SqliteConversationStore
 
     database = tmp_path / "supportbot.db"

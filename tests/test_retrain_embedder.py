@@ -26,9 +26,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.calibration import load_calibration
 from bot.cli import app as cli_app
-from bot.embedder_retraining import (
+from bot.settings import RetrainConfig, Settings, load_settings
+from finetune.registry import AdapterRecord, ModelRegistry
+from finetune.retrain import CycleReport, FeedbackRecord, GateSet, TrainJob
+from retrieval.artifacts import staged_version
+from retrieval.calibration import load_calibration
+from retrieval.config import RetrievalConfig
+from retrieval.embedder import Embedder
+from retrieval.embedder_retraining import (
     CandidateTuner,
     EmbedderStepPolicy,
     decide,
@@ -36,12 +42,6 @@ from bot.embedder_retraining import (
     discard_abandoned_candidates,
     retrain_embedder,
 )
-from bot.settings import RetrainConfig, Settings, load_settings
-from finetune.registry import AdapterRecord, ModelRegistry
-from finetune.retrain import FeedbackRecord, GateSet, TrainJob
-from retrieval.artifacts import staged_version
-from retrieval.config import RetrievalConfig
-from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import MANIFEST
@@ -213,7 +213,7 @@ def _run_until_killed(script: str, *args: str) -> None:
 _KILLED_STEP = """
 import os, shutil, signal, sys
 from pathlib import Path
-from bot.embedder_retraining import retrain_embedder
+from retrieval.embedder_retraining import retrain_embedder
 from retrieval.artifacts import staged_version
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
@@ -274,7 +274,7 @@ def test_a_cycle_killed_before_promotion_leaves_the_live_pair_and_rollback_skips
 _KILLED_UNRECORDED = """
 import os, signal, sys
 from pathlib import Path
-from bot.embedder_retraining import retrain_embedder
+from retrieval.embedder_retraining import retrain_embedder
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.store import KnowledgeStore
@@ -302,7 +302,7 @@ retrain_embedder(
 def test_the_next_cycle_deletes_the_folders_a_killed_one_never_recorded(
     tmp_path: Path, embedder: Embedder, models: dict[str, Path], point: str
 ) -> None:
-    from finetune.leftovers import WRITER_FILE
+    from retrieval.leftovers import WRITER_FILE
     from retrieval.processes import writer_marker
 
     home = tmp_path / "home"
@@ -388,11 +388,13 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     aiohttp_client: Any, tmp_path: Path, embedder: Embedder, models: dict[str, Path]
 ) -> None:
     from bot.app import KNOWLEDGE, create_app
-    from bot.components import generator_paths
-    from bot.learning import run_retrain_cycle
+    from bot.cli.models import retrain_plan
+    from bot.components import generator_paths, open_knowledge_base
+    from bot.feedback import export_feedback
     from bot.store.sqlite import SqliteConversationStore
     from bot.web import WebConfig
     from finetune.cycles import CycleLog
+    from finetune.learning import run_learning_cycle
     from tests.test_ops import Site, add_operator, logged_in, page
     from tests.test_retrain import make_home
 
@@ -420,14 +422,24 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     site = Site(await aiohttp_client(app), app, settings.paths.database)
     assert app[KNOWLEDGE].embedder.model_id == live.embedder_id
     tune, _ = publishing(models["minilm"])
-    report = await asyncio.to_thread(
-        run_retrain_cycle,
-        settings,
-        progress=False,
-        train=copy_of_live_adapter,
-        evaluate=adapter_figures,
-        embedder_tuner=tune,
-    )
+
+    def cycle() -> CycleReport:  # what `supportbot retrain` runs, with this test's models
+        knowledge = open_knowledge_base(settings)
+        try:
+            knowledge.load()
+            return run_learning_cycle(
+                knowledge,
+                export_feedback(settings.paths.database),
+                retrain_plan(settings),
+                progress=False,
+                train=copy_of_live_adapter,
+                evaluate=adapter_figures,
+                embedder_tuner=tune,
+            )
+        finally:
+            knowledge.close()
+
+    report = await asyncio.to_thread(cycle)
 
     step_figures = report.record.figures["embedder"]
     assert step_figures["status"] == "promoted", step_figures["reason"]

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.core.confidence import (
+from bot.core.config import EngineConfig
+from retrieval.confidence import (
     FEATURE_NAMES,
     CalibrationCase,
     ConfidenceFeatures,
     calibrate,
 )
-from bot.core.config import EngineConfig
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
@@ -231,7 +231,7 @@ def test_tuning_is_published_as_a_version_and_served_with_its_own_index(
     tuned_home: tuple[KnowledgeBase, Path], embedder: Embedder
 ) -> None:
     kb, home = tuned_home
-    from bot.retrieval_training import labelled_messages
+    from retrieval.figures import labelled_messages
 
     messages = labelled_messages(kb)
     clusters = cluster_replies([m.reply for m in messages], embedder.encode)
@@ -288,8 +288,9 @@ def test_tuning_is_published_as_a_version_and_served_with_its_own_index(
 def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     tuned_home: tuple[KnowledgeBase, Path],
 ) -> None:
-    from bot.calibration import load_calibration
-    from bot.retrieval_training import train_retrieval
+    from bot.components import format_served, served_confidence
+    from retrieval.calibration import load_calibration
+    from retrieval.training import train_retrieval
 
     kb, home = tuned_home
     report = train_retrieval(
@@ -298,7 +299,6 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
         home=home,
         embedders_root=home / "models" / "embedders",
         budget_s=120,
-        engine=EngineConfig(),
     )
     assert report.clusters == len(TOPICS)
     assert report.held_out_topics == 1
@@ -315,8 +315,9 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     # The threshold and signals the server will apply: the ones just fitted and saved.
     kept = [name for name in FEATURE_NAMES if saved["result"]["weights"][name] > 0]
     assert "refitted on the validation split" in table
-    assert f"hand-off threshold {saved['result']['threshold']:.3f} (fitted" in table
-    assert table.endswith(f"signals {', '.join(kept)}")
+    served = format_served(served_confidence(EngineConfig(), home, kb.embedder.model_id))
+    assert f"hand-off threshold {saved['result']['threshold']:.3f} (fitted" in served
+    assert served.endswith(f"signals {', '.join(kept)}")
     assert report.as_dict()["after"]["signals"] == kept
 
 
@@ -398,11 +399,11 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
     """A train job re-embeds while the server runs: the server switches to the new
     embedder together with its index, and to the hand-off threshold fitted for it."""
     from bot.app import KNOWLEDGE, create_app
-    from bot.calibration import Calibration, save_calibration
-    from bot.core.confidence import CalibrationResult, ConfidenceWeights
     from bot.core.engine import ConversationEngine
     from bot.settings import load_settings
     from bot.web import ENGINE, WebConfig
+    from retrieval.calibration import Calibration, save_calibration
+    from retrieval.confidence import CalibrationResult, ConfidenceWeights
 
     job, home = tuned_home
     app = create_app(load_settings(home=home, web=WebConfig(index_refresh_seconds=0.1)))
@@ -442,8 +443,8 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
 def test_a_threshold_fitted_on_labelled_files_is_not_replaced_by_held_out_topics(
     tuned_home: tuple[KnowledgeBase, Path], tmp_path: Path
 ) -> None:
-    from bot.calibration import load_calibration, run_calibration
-    from bot.retrieval_training import train_retrieval
+    from retrieval.calibration import load_calibration, run_calibration
+    from retrieval.training import train_retrieval
 
     kb, home = tuned_home
     eval_logs = [

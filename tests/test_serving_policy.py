@@ -183,6 +183,7 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
 
     from typer.testing import CliRunner
 
+    import finetune.learning
     import finetune.pipeline
     from bot.app import create_app
     from bot.cli import app as cli_app
@@ -218,7 +219,8 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
 
     monkeypatch.setenv("SUPPORTBOT_ENGINE__ANSWER_MODE", answer_mode)
     monkeypatch.setenv("SUPPORTBOT_GENERATOR__BASE_MODEL", str(base_folder))
-    monkeypatch.setattr(finetune.pipeline, "train_generator", train_generator)
+    # train_from_logs (finetune.learning) runs the generator's half of `supportbot train`.
+    monkeypatch.setattr(finetune.learning, "train_generator", train_generator)
     monkeypatch.setattr(
         finetune.pipeline, "load_live_generator", tiny_live_loader(LOGS, CONFIG, [])
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +16,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
+    from retrieval.knowledge import KnowledgeBase
     from retrieval.questions import Question
 
 app = typer.Typer(
@@ -35,6 +38,23 @@ def settings_of(ctx: typer.Context) -> Settings:
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def indexed_knowledge(settings: Settings) -> Iterator[KnowledgeBase]:
+    """The home's knowledge base, loaded for the block and closed after it; fails the
+    command when nothing is indexed yet (the jobs that train or calibrate on it)."""
+    # Imported here to keep FAISS out of the commands that do not search.
+    from bot.components import open_knowledge_base
+
+    knowledge = open_knowledge_base(settings)
+    try:
+        if knowledge.store.live_index_version() is None:
+            raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
+        knowledge.load()
+        yield knowledge
+    finally:
+        knowledge.close()
 
 
 @app.callback()

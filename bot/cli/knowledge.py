@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli.base import app, fail, load_question_file, settings_of
+from bot.cli.base import app, fail, indexed_knowledge, load_question_file, settings_of
 
 
 @app.command()
@@ -177,40 +177,29 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.calibration import (
-        calibration_path,
-        format_result,
-        format_served,
-        run_calibration,
-        served_confidence,
-    )
-    from bot.components import open_knowledge_base
+    from bot.components import format_served, served_confidence
+    from retrieval.calibration import calibration_path, format_result, run_calibration
 
     settings = settings_of(ctx)
     for path in (eval_path, out_of_scope):
         if not path.is_file():
             raise fail(f"no such file: {path}")
-    knowledge = open_knowledge_base(settings)
     try:
-        if knowledge.store.live_index_version() is None:
-            raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
-        knowledge.load()
-        calibration, issues = run_calibration(
-            knowledge,
-            eval_path,
-            out_of_scope,
-            settings.home,
-            target_handoff_recall=target_recall,
-            wrong_answer_cost=(
-                settings.retrieval.tuning.wrong_answer_cost
-                if wrong_answer_cost is None
-                else wrong_answer_cost
-            ),
-        )
+        with indexed_knowledge(settings) as knowledge:
+            calibration, issues = run_calibration(
+                knowledge,
+                eval_path,
+                out_of_scope,
+                settings.home,
+                target_handoff_recall=target_recall,
+                wrong_answer_cost=(
+                    settings.retrieval.tuning.wrong_answer_cost
+                    if wrong_answer_cost is None
+                    else wrong_answer_cost
+                ),
+            )
     except ValueError as exc:
         raise fail(str(exc)) from None
-    finally:
-        knowledge.close()
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     for line in format_result(calibration.result, target_recall):

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.base import app, fail, settings_of
+from bot.cli.base import app, fail, indexed_knowledge, settings_of
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from finetune.learning import CyclePlan
     from finetune.serving_policy import AdapterStatus
+    from retrieval.training import RetrievalTrainingReport
 
 
 @app.command()
@@ -59,11 +61,11 @@ def train(
     LoRA adapter on the configured base model (generator.base_model), evaluate it against
     the base model and copying the top retrieved reply, and publish both."""
     import time
+    from dataclasses import asdict
 
-    from bot.components import generator_paths, name_finder, open_knowledge_base
-    from bot.retrieval_training import train_retrieval
+    from bot.components import format_served, generator_paths, name_finder, served_confidence
     from finetune.base_models import BaseModelError, gguf_file
-    from finetune.pipeline import train_generator
+    from finetune.learning import GeneratorJob, train_from_logs
     from finetune.registry import ModelRegistry
     from retrieval.ingest import scrub_conversations
     from retrieval.parsers import read_logs
@@ -97,47 +99,39 @@ def train(
             Counter(),
             name_finder(settings),
         )
-    knowledge = open_knowledge_base(settings)
+    retrieval_figures: dict[str, object] = {}
     try:
-        if knowledge.store.live_index_version() is None:
-            raise fail("nothing is indexed yet: run `supportbot ingest PATH` first")
-        knowledge.load()
-        budget_s = budget_minutes * 60.0
-        retrieval_report = train_retrieval(
-            knowledge,
-            tuning,
-            home=settings.home,
-            embedders_root=settings.paths.embedders,
-            budget_s=budget_s if retrieval_only else budget_s * tuning.budget_share,
-            tune=tuning.enabled if tune_embedder is None else tune_embedder,
-            progress=progress,
-            engine=settings.engine,
-        )
-        typer.echo(retrieval_report.format_table())
-        typer.echo("")
-        if retrieval_only:
-            _write_report(report_path, {"retrieval": retrieval_report.as_dict()})
-            return
-        # The generator keeps its share of the budget even when the retrieval step ran over
-        # it (a slow or busy machine): a model trained for no time at all answers noise.
-        remaining_minutes = max(
-            budget_minutes - (time.monotonic() - started) / 60.0,
-            budget_minutes * (1.0 - tuning.budget_share),
-        )
-        report = train_generator(
-            conversations=list(knowledge.iter_conversations()),
-            retriever=knowledge,
-            config=settings.generator,
-            paths=paths,
-            eval_conversations=held_out,
-            budget_minutes=max(remaining_minutes, 0.1),
-            promote=promote,
-            progress=progress,
-        )
+        with indexed_knowledge(settings) as knowledge:
+
+            def show_retrieval(retrieval: RetrievalTrainingReport) -> None:
+                # Shown before the generator trains for minutes: the step's figures and
+                # what the server will apply after it (the settings may override the fit).
+                embedder_id = knowledge.embedder.model_id
+                served = served_confidence(settings.engine, settings.home, embedder_id)
+                retrieval_figures.update(retrieval.as_dict(), served=asdict(served))
+                typer.echo(retrieval.format_table())
+                typer.echo(format_served(served))
+                typer.echo("")
+
+            _, report = train_from_logs(
+                knowledge,
+                tuning,
+                home=settings.home,
+                embedders_root=settings.paths.embedders,
+                budget_minutes=budget_minutes,
+                tune_embedder=tuning.enabled if tune_embedder is None else tune_embedder,
+                generator=None
+                if retrieval_only
+                else GeneratorJob(settings.generator, paths, held_out, promote),
+                progress=progress,
+                started=started,
+                retrieval_done=show_retrieval,
+            )
     except (ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
-    finally:
-        knowledge.close()
+    if report is None:  # --retrieval-only
+        _write_report(report_path, {"retrieval": retrieval_figures})
+        return
     status = _adapter_status(
         settings, {"eval": [s.as_dict() for s in report.scores]}, live=report.promoted
     )
@@ -148,7 +142,7 @@ def train(
         {
             **report.as_dict(),
             "serving": {"status": status.label, "reason": status.reason},
-            "retrieval": retrieval_report.as_dict(),
+            "retrieval": retrieval_figures,
         },
     )
 
@@ -204,19 +198,21 @@ def retrain(
     feedback, warm-started from the live one, and promote it only if it is not worse."""
     from dataclasses import asdict
 
-    from bot.embedder_retraining import format_step
-    from bot.learning import NothingIndexedError, run_retrain_cycle
+    from bot.feedback import export_feedback
     from finetune.base_models import BaseModelError
     from finetune.cycles import CycleLockedError
+    from finetune.learning import run_learning_cycle
+    from retrieval.embedder_retraining import format_step
 
     settings = settings_of(ctx)
+    plan = retrain_plan(settings, budget_minutes=budget_minutes, tune_embedder=tune_embedder)
     try:
-        report = run_retrain_cycle(
-            settings, budget_minutes=budget_minutes, progress=progress, tune_embedder=tune_embedder
-        )
+        with indexed_knowledge(settings) as knowledge:
+            feedback = export_feedback(plan.paths.database, postgres_url=plan.paths.postgres_url)
+            report = run_learning_cycle(knowledge, feedback, plan, progress=progress)
     except CycleLockedError as exc:
         raise fail(str(exc), code=3) from None
-    except (NothingIndexedError, ValueError, BaseModelError) as exc:
+    except (ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
     embedder_step = report.record.figures.get("embedder")
     if embedder_step:
@@ -235,6 +231,44 @@ def retrain(
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(asdict(report.record), indent=2), encoding="utf-8")
+
+
+def retrain_plan(
+    settings: Settings,
+    *,
+    budget_minutes: float | None = None,
+    tune_embedder: bool | None = None,
+) -> CyclePlan:
+    """What a retraining cycle of this home does (``retrain.*``), as
+    :func:`finetune.learning.run_learning_cycle` takes it; ``budget_minutes`` and
+    ``tune_embedder`` override ``retrain.budget_minutes`` and ``retrain.tune_embedder``."""
+    # Imported here, as in every command, to keep FAISS out of the CLI's start-up.
+    from bot.components import generator_paths
+    from finetune.learning import CyclePlan, EmbedderStepPlan
+    from finetune.retrain import RetrainPolicy
+    from retrieval.embedder_retraining import EmbedderStepPolicy
+
+    config = settings.retrain
+    policy = RetrainPolicy(
+        tolerance=config.tolerance,
+        approved_weight=config.approved_weight,
+        corrected_weight=config.corrected_weight,
+        feedback_share=config.feedback_share,
+        budget_minutes=config.budget_minutes if budget_minutes is None else budget_minutes,
+        lock_stale_s=config.lock_stale_minutes * 60.0,
+        eval_corrections=config.eval_corrections,
+    )
+    embedder = None
+    if config.tune_embedder if tune_embedder is None else tune_embedder:
+        embedder = EmbedderStepPlan(
+            EmbedderStepPolicy(
+                settings.retrieval.tuning, config.embedder_tolerance, config.eval_corrections
+            ),
+            budget_share=config.embedder_budget_share,
+            home=settings.home,
+            embedders_root=settings.paths.embedders,
+        )
+    return CyclePlan(settings.generator, generator_paths(settings), policy, embedder)
 
 
 @app.command()
@@ -256,7 +290,8 @@ def rollback(
     ] = False,
 ) -> None:
     """Make the previous adapter version live again; a running server follows it."""
-    from bot.learning import rollback_generator
+    from bot.components import generator_paths
+    from finetune.retrain import rollback as rollback_adapter
 
     if retrieval:
         from bot.components import open_knowledge_base
@@ -275,7 +310,7 @@ def rollback(
         return
 
     try:
-        record = rollback_generator(settings_of(ctx), to=to)
+        record = rollback_adapter(generator_paths(settings_of(ctx)), to=to)
     except LookupError as exc:  # nothing to roll back to, or no such adapter
         raise fail(str(exc)) from None
     typer.echo(record.reason)

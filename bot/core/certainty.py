@@ -3,7 +3,7 @@
 The confidence is a calibrated estimate that the best retrieved answer is the right one;
 below the hand-off threshold the bot does not answer at all. A client shows the step, not
 the number, and never needs to know the threshold: it is fitted per embedder and corpus
-(see :mod:`bot.calibration`) and may change while the server runs.
+(see :mod:`retrieval.calibration`) and may change while the server runs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.core.confidence import ConfidenceWeights
+from retrieval.confidence import ConfidenceWeights
 
 
 class EngineConfig(BaseModel):
@@ -16,7 +16,7 @@ class EngineConfig(BaseModel):
     #                      + support_weight*ln(support) + vote_share_weight*vote share
     #                      + answer_probability_weight*answer probability
     #                      + question_typicality_weight*question typicality);
-    # see bot.core.confidence.
+    # see retrieval.confidence.
     # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
     # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
     # 95% hand-off recall and 0.322 for 100%; 0.25 sits between (97.6% there). Recalibrate

@@ -18,7 +18,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
-from bot.core.confidence import retrieval_confidence
 from bot.core.config import EngineConfig
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
@@ -54,6 +53,7 @@ from bot.core.types import (
     SuggestedQuestion,
     Turn,
 )
+from retrieval.confidence import retrieval_confidence
 from retrieval.pii import mask_references, references_in
 
 log = logging.getLogger(__name__)

@@ -35,11 +35,32 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal, Protocol
 
 import numpy as np
 
-from bot.core.types import Source
 from retrieval.config import WRONG_ANSWER_COST
+
+
+class RankedAnswer(Protocol):
+    """A retrieved answer as confidence reads it: a search hit
+    (:class:`retrieval.records.RetrievedExchange`) or the bot's record of one (its
+    ``Source``), both best first."""
+
+    @property
+    def score(self) -> float: ...
+    @property
+    def kind(self) -> Literal["log", "curated"]: ...
+    @property
+    def agent_reply(self) -> str: ...
+    @property
+    def support(self) -> int: ...
+    @property
+    def vote_share(self) -> float: ...
+    @property
+    def answer_probability(self) -> float | None: ...
+    @property
+    def question_typicality(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +131,7 @@ def _same_answer(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
-def retrieval_features(sources: Sequence[Source]) -> ConfidenceFeatures | None:
+def retrieval_features(sources: Sequence[RankedAnswer]) -> ConfidenceFeatures | None:
     """The confidence features of retrieval results given best first; None when empty.
 
     Without a different runner-up the margin is 0: a knowledge base that knows a single
@@ -164,7 +185,7 @@ def confidence_of(features: ConfidenceFeatures, weights: ConfidenceWeights) -> f
     return _sigmoid(sum(a * b for a, b in zip(w, x, strict=True)))
 
 
-def retrieval_confidence(sources: Sequence[Source], weights: ConfidenceWeights) -> float:
+def retrieval_confidence(sources: Sequence[RankedAnswer], weights: ConfidenceWeights) -> float:
     """Confidence of retrieval results given best first; 0.0 when there are none."""
     features = retrieval_features(sources)
     return 0.0 if features is None else confidence_of(features, weights)

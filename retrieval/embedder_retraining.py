@@ -17,6 +17,8 @@
 A cycle killed anywhere before that transaction leaves the live pair serving; the candidate
 it left behind was never live, so ``rollback --retrieval`` skips it and the next cycle
 deletes it, recorded or not (an embedder killed while re-embedding is not yet recorded).
+The retraining cycle (finetune/learning.py) runs this step under its lock, before the
+adapter's.
 """
 
 from __future__ import annotations
@@ -29,24 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bot.calibration import (
+from retrieval.artifacts import write_json
+from retrieval.calibration import (
     Calibration,
     answers_match,
     load_calibration,
     refit_on_files,
     save_calibration,
 )
-from bot.retrieval_training import RetrievalFigures, measure, tuning_split
-from finetune.cycles import CycleLock
-from finetune.leftovers import (
+from retrieval.config import TuningConfig
+from retrieval.embedder import Embedder
+from retrieval.figures import RetrievalFigures, measure, tuning_split
+from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.leftovers import (
     WRITER_FILE,
     dead_writers_folders,
     remove_dead_writers_folders,
 )
-from retrieval.artifacts import write_json
-from retrieval.config import TuningConfig
-from retrieval.embedder import Embedder
-from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.pii import scrub
 from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
@@ -368,7 +369,7 @@ def remove_unrecorded_candidates(knowledge: KnowledgeBase, embedders_root: Path)
     """Delete the folders a killed cycle published but never recorded: index folders no
     index version names, and tuned embedders no index version uses (with the vectors
     cached for them, since a later version may reuse the folder's name). Only folders
-    whose writing process is dead go (finetune/leftovers.py). Returns how many."""
+    whose writing process is dead go (retrieval/leftovers.py). Returns how many."""
     versions = knowledge.store.index_versions()
     removed = remove_dead_writers_folders(knowledge.index_root, [v.folder for v in versions])
     in_use = [v.embedder_location for v in versions if v.embedder_location is not None]
@@ -416,34 +417,3 @@ def skip_reason(knowledge: KnowledgeBase, config: TuningConfig, budget_s: float)
             f" has {max(budget_s, 0):.0f} s and {entries}"
         )
     return None
-
-
-def cycle_step(
-    knowledge: KnowledgeBase,
-    feedback: Sequence[CorrectionRecord],
-    policy: EmbedderStepPolicy,
-    *,
-    home: Path,
-    embedders_root: Path,
-    budget_s: float,
-    tune: CandidateTuner | None = None,
-    progress: bool = False,
-) -> Callable[[CycleLock], dict[str, Any]]:
-    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
-    report goes into the cycle's figures under ``"embedder"``."""
-
-    def step(lock: CycleLock) -> dict[str, Any]:
-        report = retrain_embedder(
-            knowledge,
-            feedback,
-            policy,
-            home=home,
-            embedders_root=embedders_root,
-            budget_s=budget_s,
-            may_promote=lambda: not lock.lost,
-            tune=tune,
-            progress=progress,
-        )
-        return {"embedder": report.as_dict()}
-
-    return step

@@ -3,8 +3,8 @@
 In-scope cases are the customer turns of held-out conversations, with the agent reply that
 followed as the expected answer; out-of-scope cases are questions the logs do not cover.
 The fitted weights and threshold are saved in the home folder together with the index
-version and embedder they were fitted for, and the server applies them at start-up unless
-the settings set those values explicitly.
+version and embedder they were fitted for; the server applies them at start-up unless
+the settings set those values explicitly (``bot.components.calibrated_engine_config``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.retrieval import to_source
-from bot.core.confidence import (
+from retrieval.artifacts import write_json
+from retrieval.confidence import (
     FEATURE_NAMES,
     CalibrationCase,
     CalibrationResult,
@@ -28,8 +28,6 @@ from bot.core.confidence import (
     calibrate,
     retrieval_features,
 )
-from bot.core.config import EngineConfig
-from retrieval.artifacts import write_json
 from retrieval.config import WRONG_ANSWER_COST, TuningConfig
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts
@@ -120,7 +118,7 @@ def build_cases(
     results = knowledge.search_batch(queries, 5) if queries else []
     cases = []
     for hits, reference in zip(results, expected, strict=True):
-        features = retrieval_features([to_source(h) for h in hits])
+        features = retrieval_features(hits)
         if features is None:
             continue
         in_scope = reference is not None
@@ -222,73 +220,6 @@ def load_calibration(home: Path) -> dict[str, Any] | None:
         log.warning("ignoring unreadable %s: %s", path, exc)
         return None
     return payload
-
-
-def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str) -> EngineConfig:
-    """``config`` with the fitted values from the home folder, where the settings did not
-    set them explicitly and the calibration was made with the same embedder."""
-    payload = load_calibration(home)
-    if payload is None:
-        return config
-    payload = (payload.get("by_embedder") or {}).get(embedder_id, payload)
-    if payload.get("embedder_id") != embedder_id:
-        log.warning(
-            "calibration in %s was fitted for embedder %s, not %s: using the configured"
-            " confidence settings; run `supportbot calibrate` again",
-            home,
-            payload.get("embedder_id"),
-            embedder_id,
-        )
-        return config
-    result = payload["result"]
-    weights = result["weights"]
-    fitted = {
-        "confidence_threshold": result["threshold"],
-        "confidence_bias": weights["bias"],
-        "score_weight": max(weights["score"], 0.0),
-        "margin_weight": max(weights["margin"], 0.0),
-        "support_weight": max(weights["support"], 0.0),
-        # Calibrations saved before the vote share existed were fitted without it.
-        "vote_share_weight": max(weights.get("vote_share", 0.0), 0.0),
-        "answer_probability_weight": max(weights.get("answer_probability", 0.0), 0.0),
-        "question_typicality_weight": max(weights.get("question_typicality", 0.0), 0.0),
-    }
-    update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
-    return config.model_copy(update=update)
-
-
-@dataclass(frozen=True)
-class ServedConfidence:
-    """The hand-off decision the server makes for an embedder: what ``supportbot
-    calibrate`` and ``supportbot train`` print as served, and the server logs at start-up,
-    all read through :func:`calibrated_engine_config`."""
-
-    threshold: float
-    signals: list[str]  # the confidence signals weighed (a weight above 0)
-    source: str  # where the threshold comes from, in words
-
-
-def served_confidence(config: EngineConfig, home: Path, embedder_id: str) -> ServedConfidence:
-    """What the server will apply with ``config`` (the settings' engine section) and the
-    calibration saved in ``home``, when it searches with ``embedder_id``."""
-    served = calibrated_engine_config(config, home, embedder_id)
-    if "confidence_threshold" in config.model_fields_set:
-        source = "engine.confidence_threshold in the settings"
-    elif served is config:  # no calibration applies: it returned the settings as they are
-        source = f"the default: no calibration fitted for embedder {embedder_id}"
-    else:
-        source = f"fitted, {calibration_path(home)}"
-    return ServedConfidence(
-        served.confidence_threshold, signals_used(served.confidence_weights), source
-    )
-
-
-def format_served(served: ServedConfidence) -> str:
-    """One line, the same wherever it is printed or logged."""
-    return (
-        f"served:      hand-off threshold {served.threshold:.3f}"
-        f" ({served.source}), signals {', '.join(served.signals) or 'none'}"
-    )
 
 
 def _clean(text: str) -> str:

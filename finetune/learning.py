@@ -1,0 +1,228 @@
+"""The jobs that train retrieval and the generator together: ``supportbot train`` and a
+retraining cycle (``supportbot retrain``).
+
+:func:`train_from_logs` tunes retrieval on the logs (retrieval/training.py), then trains a
+new adapter on them (finetune/pipeline.py) in what is left of the budget.
+:func:`run_learning_cycle` runs one retraining cycle: under the cluster-wide lock, the
+embedder step (retrieval/embedder_retraining.py) on its share of the budget, then the
+adapter's cycle (finetune/retrain.py) on the rest, with the retrieval now served.
+
+Both take a loaded knowledge base and plain data: the bot builds the plans from its
+settings and exports the operators' feedback as records; nothing here reads the bot's
+settings or its store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune.config import GeneratorConfig
+from finetune.cycles import CycleLock, retrain_lock
+from finetune.pipeline import GeneratorPaths, TrainingReport, train_generator
+from finetune.retrain import (
+    CycleReport,
+    Evaluator,
+    FeedbackRecord,
+    RetrainPolicy,
+    Trainer,
+    run_cycle,
+)
+from retrieval.config import TuningConfig
+from retrieval.embedder_retraining import (
+    CandidateTuner,
+    CorrectionRecord,
+    EmbedderStepPolicy,
+    retrain_embedder,
+    skip_reason,
+)
+from retrieval.knowledge import KnowledgeBase
+from retrieval.records import Conversation
+from retrieval.training import RetrievalTrainingReport, train_retrieval
+
+
+@dataclass(frozen=True)
+class EmbedderStepPlan:
+    """The embedder step of a cycle: its gate, its share of the cycle's budget, and where
+    it keeps what it makes (tuned embedders; the calibration under ``home``)."""
+
+    policy: EmbedderStepPolicy
+    budget_share: float
+    home: Path
+    embedders_root: Path
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    """What one retraining cycle is to do, as plain data."""
+
+    generator: GeneratorConfig
+    paths: GeneratorPaths
+    policy: RetrainPolicy  # its budget_minutes is the whole cycle's, embedder step included
+    embedder: EmbedderStepPlan | None  # None: the cycle trains the adapter only
+
+
+def run_learning_cycle(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[FeedbackRecord],
+    plan: CyclePlan,
+    *,
+    progress: bool = True,
+    train: Trainer | None = None,
+    evaluate: Evaluator | None = None,
+    embedder_tuner: CandidateTuner | None = None,
+) -> CycleReport:
+    """One retraining cycle over the logs of ``knowledge`` (loaded: it serves the live
+    pair, and the promoted one afterwards) and the operators' ``feedback``.
+
+    With ``plan.embedder`` the cycle first runs the embedder step on its share of the
+    budget; the adapter then trains on the rest (all of it when the share is too short to
+    tune in). ``train``, ``evaluate`` and ``embedder_tuner`` replace the defaults (tests).
+    Raises CycleLockedError while another cycle runs (on any replica, when they share
+    PostgreSQL), ValueError when there is nothing to train on.
+    """
+    with retrain_lock(plan.paths.postgres_url):
+        budget_minutes = plan.policy.budget_minutes
+        embedder_step = None
+        if plan.embedder is not None:
+            embedder_step, budget_minutes = _embedder_step(
+                knowledge, feedback, plan.embedder, budget_minutes, embedder_tuner, progress
+            )
+        return run_cycle(
+            logs=list(knowledge.iter_conversations()),
+            feedback=feedback,
+            retriever=knowledge,
+            config=plan.generator,
+            policy=plan.policy,
+            paths=plan.paths,
+            train=train,
+            evaluate=evaluate,
+            budget_minutes=budget_minutes,
+            progress=progress,
+            before_training=embedder_step,
+        )
+
+
+def _embedder_step(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[FeedbackRecord],
+    plan: EmbedderStepPlan,
+    total_minutes: float,
+    tuner: CandidateTuner | None,
+    progress: bool,
+) -> tuple[Callable[[CycleLock], dict[str, Any]], float]:
+    """The embedder step of a cycle and the minutes left to the adapter: all of them when
+    the step's share is too short to tune in (it then only records why)."""
+    budget_s = total_minutes * 60.0 * plan.budget_share
+    step = cycle_step(
+        knowledge,
+        feedback,
+        plan.policy,
+        home=plan.home,
+        embedders_root=plan.embedders_root,
+        budget_s=budget_s,
+        tune=tuner,
+        progress=progress,
+    )
+    if skip_reason(knowledge, plan.policy.tuning, budget_s) is not None:
+        return step, total_minutes
+    return step, total_minutes - budget_s / 60.0
+
+
+def cycle_step(
+    knowledge: KnowledgeBase,
+    feedback: Sequence[CorrectionRecord],
+    policy: EmbedderStepPolicy,
+    *,
+    home: Path,
+    embedders_root: Path,
+    budget_s: float,
+    tune: CandidateTuner | None = None,
+    progress: bool = False,
+) -> Callable[[CycleLock], dict[str, Any]]:
+    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
+    report goes into the cycle's figures under ``"embedder"``."""
+
+    def step(lock: CycleLock) -> dict[str, Any]:
+        report = retrain_embedder(
+            knowledge,
+            feedback,
+            policy,
+            home=home,
+            embedders_root=embedders_root,
+            budget_s=budget_s,
+            may_promote=lambda: not lock.lost,
+            tune=tune,
+            progress=progress,
+        )
+        return {"embedder": report.as_dict()}
+
+    return step
+
+
+@dataclass(frozen=True)
+class GeneratorJob:
+    """The generator's half of ``supportbot train``."""
+
+    config: GeneratorConfig
+    paths: GeneratorPaths
+    eval_conversations: Sequence[Conversation] | None = None  # None: a share of the logs
+    promote: bool | None = None  # None: only when no adapter is live yet
+
+
+def train_from_logs(
+    knowledge: KnowledgeBase,
+    tuning: TuningConfig,
+    *,
+    home: Path,
+    embedders_root: Path,
+    budget_minutes: float,
+    tune_embedder: bool,
+    generator: GeneratorJob | None,
+    progress: bool = True,
+    started: float | None = None,
+    retrieval_done: Callable[[RetrievalTrainingReport], None] | None = None,
+) -> tuple[RetrievalTrainingReport, TrainingReport | None]:
+    """Tune retrieval on the logs of ``knowledge`` (loaded), then train a new adapter on
+    them with ``generator`` (None: retrieval only, on the whole budget).
+
+    Retrieval gets ``tuning.budget_share`` of ``budget_minutes``, counted from ``started``
+    (``time.monotonic()`` when the job began; default: now); ``retrieval_done`` sees its
+    report before the generator starts. Raises ValueError when there is nothing to train
+    on, BaseModelError when the base model cannot be loaded.
+    """
+    started = time.monotonic() if started is None else started
+    budget_s = budget_minutes * 60.0
+    retrieval = train_retrieval(
+        knowledge,
+        tuning,
+        home=home,
+        embedders_root=embedders_root,
+        budget_s=budget_s if generator is None else budget_s * tuning.budget_share,
+        tune=tune_embedder,
+        progress=progress,
+    )
+    if retrieval_done is not None:
+        retrieval_done(retrieval)
+    if generator is None:
+        return retrieval, None
+    # The generator keeps its share of the budget even when the retrieval step ran over
+    # it (a slow or busy machine): a model trained for no time at all answers noise.
+    remaining_minutes = max(
+        budget_minutes - (time.monotonic() - started) / 60.0,
+        budget_minutes * (1.0 - tuning.budget_share),
+    )
+    report = train_generator(
+        conversations=list(knowledge.iter_conversations()),
+        retriever=knowledge,
+        config=generator.config,
+        paths=generator.paths,
+        eval_conversations=generator.eval_conversations,
+        budget_minutes=max(remaining_minutes, 0.1),
+        promote=generator.promote,
+        progress=progress,
+    )
+    return retrieval, report
