@@ -252,7 +252,16 @@ class SlackSupport:
             return
         ts = await progress.finish(blocks.escape(reply.text), blocks.reply_blocks(reply))
         if ts is not None:
-            await self.state.remember_reply(thread.channel, ts, reply.turn_id, conversation.id)
+            try:
+                await self.state.remember_reply(thread.channel, ts, reply.turn_id, conversation.id)
+            except StorageUnavailable:
+                # The customer has the reply; what is lost is rating it by a reaction. The
+                # store's health has already said, once, that it is full.
+                log.warning(
+                    "reply %s in channel %s not remembered: reactions to it will not rate it",
+                    ts,
+                    thread.channel,
+                )
         if reply.handoff:
             await self.desk.handed_off(
                 conversation.id,
