@@ -40,6 +40,9 @@ class NameLexicon:
     # given name that is only a noun in WordNet ("sam", "lucas") is a name first.
     common: frozenset[str] = frozenset()
     broad: Container[str] = frozenset()
+    # English adjectives and adverbs ("sorry", "frankly", "amber"): words that open a
+    # sentence before a comma as often as a name spoken to does ("Frankly, ...").
+    describers: frozenset[str] = frozenset()
 
     def is_broad_given(self, word: str) -> bool:
         """Whether the word is in the broad list and is no English word."""
@@ -130,7 +133,22 @@ def _listed_names(pipeline: str) -> NameLexicon:
         w for _, forms in lookups.get_table("lemma_exc").items() for w in forms if w.isalpha()
     }
     common = {w for words in tables[:-1] for w in words if w.isalpha()}
-    return NameLexicon(frozenset(given), frozenset(surnames), frozenset(english), frozenset(common))
+    # The tables are keyed by hashes of their part of speech: adverbs and adjectives are
+    # told by words each holds and the nouns' does not.
+    describers = {
+        w
+        for words in tables
+        if {"quickly", "happy"} & set(words) and "dog" not in words
+        for w in words
+        if w.isalpha()
+    }
+    return NameLexicon(
+        frozenset(given),
+        frozenset(surnames),
+        frozenset(english),
+        frozenset(common),
+        describers=frozenset(describers),
+    )
 
 
 _LEXICON_WORD = regex.compile(r"[\p{L}\p{M}]+(?:['’ -][\p{L}\p{M}]+)*")

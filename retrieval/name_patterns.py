@@ -32,13 +32,14 @@ _TITLED_NAME = rf"(?:{_PARTICLE}(?:[ \t]+|-(?=\p{{Lu}})))*+{_NAME}"
 _NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
 _WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
-# The end of a name: punctuation, a line break, the end, or a following word in lower case.
-_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$|x{1,3}(?:\s|$)))"
+# The end of a name: punctuation, a line break, the end, or "I" ("Hi Karen I still ...").
+_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$|x{1,3}(?:\s|$)|I(?=[ \t'’])))"
 # After a name someone is addressed by: an end, or the words that talk to them ("thanks
-# Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q").
+# Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q", "thank you Anna for
+# your patience").
 _ADDRESSED_END = (
     r"(?=[ \t]*+(?:[,!.:;?…—–)\n\p{So}]|$|(?i:you|you['’](?:re|ve|ll|d)|u|ur|your|i['’]ll|"
-    r"i['’]m|quick)\b))"
+    r"i['’]m|i|quick|for)\b))"
 )
 # Greeting words, stretched in chat ("heyyy", "hiii", "helloo").
 _HELLO = r"(?:h+i+|he+y+|hel+o+|hiya|heya|howdy|hallo|hola|yo)"
@@ -67,8 +68,9 @@ _ADDRESSED_LAST = regex.compile(
     r",(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
     r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard)[ \t]*+,)"
     rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
-    # ... and after any words, when an exclamation follows: "See you soon, Marta!".
-    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\p{{So}}))"
+    # ... and after any words, when an exclamation or a question follows: "See you soon,
+    # Marta!", "Can you help me, Will?".
+    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\?|\p{{So}}))"
 )
 # ... or first: "Sky, your hoodie is back", "Grace, hi".
 _ADDRESSED_FIRST = regex.compile(

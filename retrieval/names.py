@@ -10,7 +10,10 @@ signals are combined, because none is enough alone:
   someone spoken to ("lol thanks Sunny you're the best") and mentions ("I spoke to Ahmed",
   "my wife Ingrid", "is Chase working today?"), in lower case too ("pls tell tyler").
   Support text is formulaic, and these rules find the names a statistical model misses
-  ("Keiko", "Marcus").
+  ("Keiko", "Marcus"). With the lexicon, :mod:`retrieval.name_cues` adds the places that
+  give away a name that is also a word or typed in lower case ("Mark, can you ...", "my
+  son jack", "mr henderson"), names listed beside one found ("Habib and Nasrin") and names
+  in capitals in ordinary lines ("ATTN: HELEN MCCARTHY").
 * **Which words are names** (:mod:`retrieval.name_lexicon`): a given name that is no English
   word ("Emeka") is a name anywhere; one that is ("Hope", "Will") only in a name's place.
 * **A named-entity recogniser** (spaCy's English pipeline, loaded on first use) for names in
@@ -38,6 +41,7 @@ from typing import Any, Literal
 import regex
 
 from retrieval.artifacts import write_json
+from retrieval.name_cues import cue_spans, listed_with, titled_capitals
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _DASH_SIGNATURE,
@@ -149,20 +153,48 @@ class NameFinder:
         recogniser runs over them as one batch."""
         # Shouted text hides names among capitals: it is read in title case (same length,
         # so the spans found apply to the text as written).
-        texts = [unshouted(t) for t in texts]
-        persons = self._persons(texts)
         lexicon = self._lexicon_loaded()
+        texts = [unshouted(t) for t in texts]
+        # Names in capitals in ordinary lines are read in title case too; runs of several
+        # such words are names wherever they stand.
+        in_capitals: list[list[NameSpan]] = [[] for _ in texts]
+        if lexicon is not None:
+            for i, text in enumerate(texts):
+                texts[i], runs = titled_capitals(text, lexicon)
+                in_capitals[i] = [NameSpan(start, end, "mention") for start, end in runs]
+        persons = self._persons(texts)
         by_staff = [staff] * len(texts) if isinstance(staff, bool) else list(staff)
-        found = []
-        for text, raw, written_by_staff in zip(texts, persons, by_staff, strict=True):
-            spans = _merge(
-                self._rule_spans(text, lexicon, raw, staff=written_by_staff)
-                + self._known_spans(text)
-                + (_lexicon_spans(text, lexicon, self._keep) if lexicon else [])
-                + self._plausible_persons(text, raw, lexicon)
+        return [
+            self._spans(text, lexicon, raw, written_by_staff, capitals)
+            for text, raw, written_by_staff, capitals in zip(
+                texts, persons, by_staff, in_capitals, strict=True
             )
-            found.append(_merge(spans + _elsewhere_in(text, spans)))
-        return found
+        ]
+
+    def _spans(
+        self,
+        text: str,
+        lexicon: NameLexicon | None,
+        persons: Sequence[tuple[int, int]],
+        staff: bool,
+        capitals: list[NameSpan],
+    ) -> list[NameSpan]:
+        spans = _merge(
+            capitals
+            + self._rule_spans(text, lexicon, persons, staff=staff)
+            + self._known_spans(text)
+            + self._plausible_persons(text, persons, lexicon)
+        )
+        if lexicon is not None:
+            spans = _merge(
+                spans
+                + _lexicon_spans(text, lexicon, self._keep)
+                + [NameSpan(s, e, kind) for s, e, kind in cue_spans(text, lexicon, self._keep)]
+            )
+            # Names listed beside those found: "Habib and Nasrin".
+            beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
+            spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in beside])
+        return _merge(spans + _elsewhere_in(text, spans))
 
     def learn_from(self, texts: Sequence[str]) -> int:
         """Learn the names that the rules find in greetings, sign-offs and introductions of

@@ -131,6 +131,54 @@ def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) 
     assert scrub(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Spoken to before a comma and a clause: a name even when it is also a word.
+        (
+            "Mark, can you mark this ticket as urgent?",
+            "[NAME], can you mark this ticket as urgent?",
+        ),
+        (
+            "Can you help me, Will? The last agent couldn't.",
+            "Can you help me, [NAME]? The last agent couldn't.",
+        ),
+        # Lower case, after a relation, a role, a title or a greeting, or signing alone.
+        ("my son tyler broke the screen", "my son [NAME] broke the screen"),
+        ("the tech guy femi was super helpful", "the tech guy [NAME] was super helpful"),
+        ("my boss, mr nakamura, wants a letter", "my boss, mr [NAME], wants a letter"),
+        ("hi grace, any update on the ticket?", "hi [NAME], any update on the ticket?"),
+        ("thanks, ill wait for the email then\nbrianna", "thanks, ill wait for the email then"),
+        # Listed beside a name found: a name no English word is.
+        (
+            "Reminder: Femi and Yevgenia are covering the queue.",
+            "Reminder: [NAME] and [NAME] are covering the queue.",
+        ),
+        # In capitals in an ordinary line.
+        (
+            "Invoice overdue. ATTN: RUTH BERG, ACCOUNTS PAYABLE.",
+            "Invoice overdue. ATTN: [NAME], ACCOUNTS PAYABLE.",
+        ),
+    ],
+)
+def test_names_that_only_their_place_gives_away_are_scrubbed(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Victoria, BC is in Canada, not Australia.",
+        "my son said the screen broke",
+        "the app said Delivered but nothing came",
+        "We ship with UPS and DHL, or by SIM card courier.",
+        "Honestly, the new Dark Mode is hard to read.",
+    ],
+)
+def test_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
+    assert scrub(text) == text
+
+
 def test_english_words_are_cut_to_their_singular_only_at_a_plural_ending() -> None:
     # "Marcus" is no plural of "marc", nor "Dolores" of "dolor": names, not words.
     assert not LEXICON.is_english("Marcus")

@@ -1,0 +1,211 @@
+"""Names that only their place in a sentence gives away: a word that is also an English word
+("Mark", "Summer") spoken to at the start of a line, names typed in lower case after a cue
+("my son jack", "the tech guy sanjay", "mr henderson", a lower-case name signing), names
+listed beside a name already found ("Habib and Nasrin"), and names written in capitals in
+an ordinary line ("ATTN: HELEN MCCARTHY"). :mod:`retrieval.names` runs them with the
+lexicon; each takes a word only where the lexicon knows it as a given name or surname.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import regex
+
+from retrieval.name_lexicon import NameLexicon
+from retrieval.name_patterns import (
+    _NEVER_NAMES,
+    _ORGANISATION_WORDS,
+    _ROLES,
+    _TITLES,
+    _WORD,
+    NOT_NAMES,
+    SpanKind,
+)
+
+Span = tuple[int, int, SpanKind]
+
+_LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
+_RELATIONS = (
+    r"wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|dad|brother|"
+    r"sister|boss|manager|kid|child|aunt|aunty|auntie|uncle|grandma|grandpa|grandson|"
+    r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
+    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
+)
+
+# "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
+# clause is spoken to, even one that is an English word. (Not before a capitalised word:
+# "Austin, Texas", "Victoria, BC" are places.)
+_VOCATIVE = regex.compile(rf"(?m)^[ \t]*+(?P<name>{_WORD})[ \t]*+,(?=[ \t]*+(?:\p{{Ll}}|I[ \t'’]))")
+# "my son jack broke it", "ask my boss, mark", "aunty bisi".
+_LOWER_RELATION = regex.compile(
+    rf"\b(?i:(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})|aunty|auntie|"
+    rf"uncle)(?![\p{{L}}-])[ \t]*+,?[ \t]*+(?P<name>{_LOWER})(?P<next>[ \t]+\p{{Ll}}+)?"
+)
+# "the tech guy sanjay was great", "your engineer tamsin".
+_LOWER_ROLE = regex.compile(
+    rf"\b(?:the|your|ur|our|a|an)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_ROLES})(?![\p{{L}}-])[ \t]*+,?"
+    rf"[ \t]*+(?P<name>{_LOWER})"
+)
+# "mr henderson", "dear mr. obi".
+_LOWER_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|dr)\.?[ \t]+(?P<name>{_LOWER})")
+# "amber from your team", "raj said you'd know", "joão in billing".
+_LOWER_MEMBER = regex.compile(
+    # (Not "the app said": a determiner makes it a thing.)
+    r"(?<!\b(?i:the|a|an|your|ur|my|our|this|that|their|his|her|its)[ \t]+)"
+    rf"(?P<name>{_LOWER})[ \t]+(?=(?:from|in|at|on)[ \t]+(?:the|your|ur|"
+    r"our)[ \t]+(?:\p{Ll}+[ \t]+)?(?:team|department|dept|desk|billing|support|office|store|"
+    r"shop|warehouse|chat|phone|sales|returns|accounts)\b|(?:said|told|confirmed|promised|"
+    r"mentioned)\b)"
+)
+# "hi grace, any update?", "hello dawn thank you for the call".
+_LOWER_GREETING = regex.compile(
+    rf"(?m)^[ \t]*+(?i:hi+|he+y+|hel+o+|hiya|dear|morning|good[ \t]+(?:morning|afternoon|"
+    rf"evening))[ \t]++(?P<name>{_LOWER})(?=[ \t]*+(?:[,!.?]|$|(?:thank|thanks|thx|ty|i|i['’]m|"
+    r"im|just|quick|sorry|hope|can|could|please|pls|any)\b))"
+)
+# A lower-case name signing alone on the last line, or after a dash: "...\nbruno", "-matt".
+_LOWER_LAST_LINE = regex.compile(rf"\n[ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
+_LOWER_DASHED = regex.compile(rf"(?:^|(?<=[\s.!?]))[-–—~][ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
+# Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
+# Field Ops" signs with a team.)
+_AND = r"[ \t]*+(?:and|&)[ \t]*+"
+_CAPITALS_RUN = regex.compile(
+    r"(?<![\p{L}\p{M}.])(?:\p{Lu}\.[ \t]+)?\p{Lu}{2,}+(?:['’-]\p{Lu}+)?"
+    r"(?:[ \t]+\p{Lu}{2,}+(?:['’-]\p{Lu}+)?){0,3}(?![\p{L}\p{M}])"
+)
+
+
+def _usable(word: str, keep: frozenset[str]) -> bool:
+    folded = word.casefold()
+    return (
+        folded not in NOT_NAMES
+        and folded not in keep
+        and folded not in _ORGANISATION_WORDS
+        and folded not in _NEVER_NAMES
+        and folded not in _TITLES
+    )
+
+
+def _given(word: str, lexicon: NameLexicon) -> bool:
+    """A given name of the curated lists, or of the broad one when no English word."""
+    return word.casefold() in lexicon.given or lexicon.is_broad_given(word)
+
+
+def _first(word: str, lexicon: NameLexicon) -> bool:
+    """A given name more likely than the word it also is ("sanjay", not "grace")."""
+    return lexicon.is_name_first(word) or lexicon.is_broad_given(word)
+
+
+def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Span]:
+    """The names these places give in ``text``, as (start, end, kind)."""
+    found: list[Span] = []
+
+    def add(match: regex.Match[str], kind: SpanKind = "mention") -> None:
+        start, end = match.span("name")
+        found.append((start, end, kind))
+
+    for match in _VOCATIVE.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if _usable(name, keep) and _given(name, lexicon) and folded not in lexicon.describers:
+            add(match)
+    for match in _LOWER_RELATION.finditer(text, overlapped=True):
+        name = match.group("name")
+        after = (match.group("next") or "").strip()
+        # A given name that is also a verb ("jack", "hope") when a verb follows it.
+        if _usable(name, keep) and (
+            _first(name, lexicon)
+            or (
+                name.casefold() in lexicon.given
+                and after.casefold() in lexicon.common
+                and after.casefold() not in NOT_NAMES
+            )
+        ):
+            add(match)
+    for pattern in (_LOWER_ROLE, _LOWER_MEMBER):
+        for match in pattern.finditer(text, overlapped=True):
+            if _usable(match.group("name"), keep) and _first(match.group("name"), lexicon):
+                add(match)
+    for match in _LOWER_TITLED.finditer(text):
+        name = match.group("name")
+        if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):
+            add(match)
+    for match in _LOWER_GREETING.finditer(text):
+        name = match.group("name")
+        if _usable(name, keep) and name.casefold() in lexicon.given:
+            add(match)
+    for pattern in (_LOWER_LAST_LINE, _LOWER_DASHED):
+        for match in pattern.finditer(text):
+            name = match.group("name")
+            if _usable(name, keep) and (
+                _first(name, lexicon)
+                or (pattern is _LOWER_DASHED and name.casefold() in lexicon.given)
+            ):
+                add(match, "signoff")
+    return found
+
+
+def listed_with(
+    text: str, spans: Sequence[tuple[int, int]], lexicon: NameLexicon, keep: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Capitalised words listed beside a name found ("Habib and Nasrin", "Ayo & Tolu") that
+    are given names or surnames, or no English word."""
+    found: list[tuple[int, int]] = []
+
+    def fits(word: str) -> bool:
+        return _usable(word, keep) and (
+            lexicon.is_name_word(word)
+            or word.casefold() in lexicon.broad
+            or not lexicon.is_english(word)
+        )
+
+    for start, end in spans:
+        after = regex.match(rf"{_AND}(?P<name>{_WORD})(?![\p{{L}}\p{{M}}])", text[end:])
+        if after and fits(after.group("name")):
+            found.append((end + after.start("name"), end + after.end("name")))
+        before = regex.search(rf"(?<![\p{{L}}\p{{M}}])(?P<name>{_WORD}){_AND}\Z", text[:start])
+        if before and fits(before.group("name")) and not _line_start(text, before.start("name")):
+            found.append(before.span("name"))
+    return found
+
+
+def _line_start(text: str, at: int) -> bool:
+    head = text[:at].rstrip(" \t")
+    return not head or head[-1] in "\n.!?:;"
+
+
+def titled_capitals(text: str, lexicon: NameLexicon) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with names written in capitals in an ordinary line ("ATTN: HELEN MCCARTHY,
+    ACCOUNTS PAYABLE", "signed for by PATEL") in title case, character for character the
+    same length, and the spans of those of two words or more (or after an initial), which
+    are names wherever they stand. A run of capitals is a name when all of its words (two
+    or more, or after an initial) are given names or surnames, or its one word of four
+    letters or more is one that is no English word; acronyms ("UPS", "DHL") are in no list
+    of names."""
+    spans: list[tuple[int, int]] = []
+
+    def title(match: regex.Match[str]) -> str:
+        run = str(match.group(0))
+        words = regex.findall(r"\p{Lu}{2,}+(?:['’-]\p{Lu}+)?", run)
+        several = len(words) > 1 or run[1:2] == "."
+        if several:
+            named = all(lexicon.is_name_word(w) for w in words)
+        else:  # (three capitals alone are an acronym as often: "SIM", "ISA")
+            named = len(words[0]) > 3 and (
+                lexicon.is_given_name(words[0]) or lexicon.is_surname(words[0])
+            )
+        if not named:
+            return run
+        titled = str(regex.sub(r"(?<=\p{Lu})\p{Lu}++", _lower, run))
+        if len(titled) != len(run):
+            return run
+        if several:
+            spans.append(match.span())
+        return titled
+
+    return str(_CAPITALS_RUN.sub(title, text)), spans
+
+
+def _lower(match: regex.Match[str]) -> str:
+    return str(match.group(0)).lower()
