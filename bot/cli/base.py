@@ -92,8 +92,9 @@ def main_options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=handlers,
     )
-    # Their per-call INFO lines (model loading, HTTP requests) would drown ours.
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+    # Their per-call INFO lines (model loading, HTTP requests, Alembic's plugin set-up and
+    # revisions on every start) would drown ours.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = settings
 
