@@ -25,8 +25,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bot.store.health import StorageHealth
-from retrieval.postgres_db import CREATE_MIGRATIONS_TABLE
-from retrieval.postgres_db import lock_key as lock_key  # bot.replicas' retraining lock
+from retrieval.postgres_db import CREATE_MIGRATIONS_TABLE, lock_key
 
 Connection = AsyncConnection[DictRow]
 
