@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,13 @@ from typing import Any
 from retrieval.artifacts import write_json
 from retrieval.confidence import (
     FEATURE_NAMES,
+    TRADE_OFF_TARGETS,
     CalibrationCase,
     CalibrationResult,
     ConfidenceWeights,
     calibrate,
     retrieval_features,
+    trade_offs,
 )
 from retrieval.config import WRONG_ANSWER_COST, TuningConfig
 from retrieval.entries import entries_of
@@ -142,6 +144,9 @@ def run_calibration(
     """
     cases, issues = build_cases(knowledge, eval_path, out_of_scope_path)
     result = calibrate(cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost)
+    assert result.weights is not None  # calibrate() always fits them
+    targets = sorted({*TRADE_OFF_TARGETS, target_handoff_recall})
+    others = trade_offs(cases, result.weights, targets)
     version = knowledge.version
     calibration = Calibration(
         result=result,
@@ -157,8 +162,16 @@ def run_calibration(
         fitted_on="files",
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
+        trade_offs=[
+            {"target_handoff_recall": target, **_figures(other)}
+            for target, other in zip(targets, others, strict=True)
+        ],
     )
     return calibration, issues
+
+
+def _figures(result: CalibrationResult) -> dict[str, Any]:
+    return {k: v for k, v in asdict(result).items() if k != "weights"}
 
 
 def refit_on_files(
@@ -236,6 +249,29 @@ def format_result(result: CalibrationResult, target: float) -> Sequence[str]:
         f"wrong answers (all questions): {result.wrong_answer_rate:.3f}",
         f"signals used: {', '.join(signals_used(result.weights)) or 'none'}",
     ]
+
+
+def format_trade_offs(payload: Mapping[str, Any]) -> Sequence[str]:
+    """The table of other hand-off targets a saved calibration (``payload``) was shown
+    with; empty for one saved before they were kept."""
+    rows = payload.get("trade_offs") or []
+    if not rows:
+        return []
+    chosen = payload.get("target_handoff_recall")
+    lines = [
+        "other targets, same signals (supportbot calibrate --target-recall R):",
+        "  target  thresh  hand-off  answered  answered right  wrong (all)",
+    ]
+    for row in rows:
+        mark = (
+            "*" if chosen is not None and abs(row["target_handoff_recall"] - chosen) < 1e-9 else " "
+        )
+        lines.append(
+            f"{mark} {row['target_handoff_recall']:>6.2f}  {row['threshold']:>6.3f}"
+            f"  {row['handoff_recall']:>8.3f}  {row['answered_rate']:>8.3f}"
+            f"  {row['answered_accuracy']:>14.3f}  {row['wrong_answer_rate']:>11.3f}"
+        )
+    return lines
 
 
 def signals_used(weights: ConfidenceWeights | None) -> list[str]:

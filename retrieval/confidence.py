@@ -267,6 +267,26 @@ def fit_threshold(
     return _evaluate(threshold, in_scope_scores, oos, correct)
 
 
+# Targets of hand-off recall whose figures `supportbot calibrate` shows beside the one it
+# fits, so that an operator sees what handing off more or less would cost.
+TRADE_OFF_TARGETS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
+
+
+def trade_offs(
+    cases: Sequence[CalibrationCase],
+    weights: ConfidenceWeights,
+    targets: Sequence[float] = TRADE_OFF_TARGETS,
+) -> list[CalibrationResult]:
+    """What each of ``targets`` (hand-off recall) would give on ``cases`` with ``weights``:
+    its threshold, how many in-scope questions it answers and how many answers are wrong.
+    The figures are on the cases the weights were fitted on, like the chosen target's."""
+    in_scope = [c for c in cases if c.in_scope]
+    inside = [confidence_of(c.features, weights) for c in in_scope]
+    outside = [confidence_of(c.features, weights) for c in cases if not c.in_scope]
+    correct = [c.correct for c in in_scope]
+    return [fit_threshold(inside, outside, t, in_scope_correct=correct) for t in targets]
+
+
 def _evaluate(
     threshold: float,
     in_scope_scores: Sequence[float],

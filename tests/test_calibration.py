@@ -169,6 +169,13 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
     assert saved["result"]["handoff_recall"] == 1.0
     # The price of a wrong answer it chose the signals at is kept for refits.
     assert saved["wrong_answer_cost"] == 20.0
+    # Other targets' figures, with the same signals, for an operator choosing another.
+    targets = [row["target_handoff_recall"] for row in saved["trade_offs"]]
+    assert targets == sorted(targets) and {0.5, 0.9, 1.0} <= set(targets)  # 1.0: the chosen
+    assert all(row["handoff_recall"] >= row["target_handoff_recall"] for row in saved["trade_offs"])
+    assert "other targets, same signals" in result.stdout
+    starred = [line for line in result.stdout.splitlines() if line.startswith("*")]
+    assert len(starred) == 1 and starred[0].split()[1] == "1.00"
     used = result.stdout.split("signals used: ")[1].splitlines()[0].split(", ")
     assert used and set(used) == {
         name for name, weight in saved["result"]["weights"].items() if weight > 0 and name != "bias"

@@ -20,6 +20,7 @@ from retrieval.confidence import (
     retrieval_confidence,
     retrieval_features,
     select_features,
+    trade_offs,
 )
 from tests.fakes import source
 
@@ -207,6 +208,22 @@ def test_calibration_learns_to_rely_on_the_margin() -> None:
     assert result.answered_rate > 0.8
     assert result.answered_accuracy > 0.95
     assert result.wrong_answer_rate < 0.1
+
+
+def test_the_trade_off_curve_hands_off_more_and_answers_less_as_its_target_rises() -> None:
+    cases = _ambiguity_cases(seed=11)
+    chosen = calibrate(cases, target_handoff_recall=0.9)
+    assert chosen.weights is not None
+    curve = trade_offs(cases, chosen.weights, targets=(0.5, 0.9, 0.99))
+
+    # The chosen target's row is the fitted result itself.
+    assert replace(curve[1], weights=chosen.weights) == chosen
+    for target, row in zip((0.5, 0.9, 0.99), curve, strict=True):
+        assert row.handoff_recall >= target
+    thresholds = [row.threshold for row in curve]
+    assert thresholds == sorted(thresholds) and thresholds[0] < thresholds[-1]
+    answered = [row.answered_rate for row in curve]
+    assert answered == sorted(answered, reverse=True) and answered[0] > answered[-1]
 
 
 def test_calibrated_weights_generalise_to_a_fresh_split() -> None:

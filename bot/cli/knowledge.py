@@ -178,7 +178,13 @@ def calibrate(
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
     from bot.components import format_served, served_confidence
-    from retrieval.calibration import calibration_path, format_result, run_calibration
+    from retrieval.calibration import (
+        calibration_path,
+        format_result,
+        format_trade_offs,
+        load_calibration,
+        run_calibration,
+    )
 
     settings = settings_of(ctx)
     for path in (eval_path, out_of_scope):
@@ -203,6 +209,8 @@ def calibrate(
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     for line in format_result(calibration.result, target_recall):
+        typer.echo(line)
+    for line in format_trade_offs(load_calibration(settings.home) or {}):
         typer.echo(line)
     typer.echo(f"saved to {calibration_path(settings.home)}")
     # What the server will apply, read back as it reads it: the settings may override.
