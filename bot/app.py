@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -125,7 +126,12 @@ def create_app(
         app.cleanup_ctx.append(partial(_refresh_ctx, interval=config.index_refresh_seconds))
     setup_slack(app, settings)  # when configured: POST /slack/events or Socket Mode; closes first
     # The operators' review dashboard at /ops; its accounts live in the same database.
-    mount_dashboard(app, settings.ops, database=settings.paths.database)
+    mount_dashboard(
+        app,
+        settings.ops,
+        database=settings.paths.database,
+        calibration=partial(_saved_calibration, settings.home),
+    )
     return app
 
 
@@ -185,6 +191,14 @@ async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(knowledge.close)
+
+
+def _saved_calibration(home: Path) -> Mapping[str, Any] | None:
+    """The home's saved calibration, for the dashboard's metrics page."""
+    # Imported here: retrieval.calibration loads FAISS, which start-up leaves to the engine.
+    from retrieval.calibration import load_calibration
+
+    return load_calibration(home)
 
 
 def _load_and_warm(knowledge: KnowledgeBase) -> None:

@@ -8,6 +8,7 @@ the public API (hand-offs, thumbs down) and the engine (Slack's "not helpful").
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -23,7 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from typer.testing import CliRunner
 
-from bot.app import create_app
+from bot.app import SETTINGS, create_app
 from bot.cli import app as cli_app
 from bot.core.engine import ConversationEngine
 from bot.core.types import FlagReason, IncomingMessage, Outcome, Rating
@@ -848,6 +849,53 @@ async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> 
 
 
 # -- metrics ----------------------------------------------------------------------------------
+async def test_metrics_show_the_hand_off_trade_off_calibrate_saved(ops: Ops) -> None:
+    from retrieval.calibration import calibration_path
+
+    await logged_in(ops)
+    assert "No trade-off recorded" in await page(ops, "/ops/metrics")
+
+    row = {"in_scope": 10, "out_of_scope": 10}
+    path = calibration_path(ops.app[SETTINGS].home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "target_handoff_recall": 0.9,
+                "trade_offs": [
+                    {
+                        **row,
+                        "target_handoff_recall": 0.5,
+                        "threshold": 0.1,
+                        "handoff_recall": 0.5,
+                        "answered_rate": 1.0,
+                        "answered_accuracy": 0.6,
+                        "wrong_answer_rate": 0.45,
+                    },
+                    {
+                        **row,
+                        "target_handoff_recall": 0.9,
+                        "threshold": 0.2,
+                        "handoff_recall": 0.9,
+                        "answered_rate": 0.8,
+                        "answered_accuracy": 0.75,
+                        "wrong_answer_rate": 0.15,
+                    },
+                ],
+            }
+        )
+    )
+    text = await page(ops, "/ops/metrics")
+
+    assert "No trade-off recorded" not in text
+    table = text.split('id="handoff-title"')[1].split("</table>")[0]
+    rows = table.split("<tr")[2:]  # after the header row
+    assert len(rows) == 2
+    assert "0.50" in rows[0] and "45" in rows[0] and "highlight" not in rows[0]
+    assert "0.90" in rows[1] and "75" in rows[1] and 'class="highlight"' in rows[1]
+    assert "supportbot calibrate --target-recall R" in table
+
+
 async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
     from finetune.registry import ModelRegistry
 

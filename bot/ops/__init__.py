@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -32,6 +32,7 @@ from bot.ops.auth import OpsError, is_api
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
 from bot.ops.keys import (
+    CALIBRATION,
     DATABASE,
     LOGIN_LIMITS,
     OPS_CONFIG,
@@ -69,15 +70,24 @@ class _StoredInPostgres(Protocol):
     url: str
 
 
-def mount_dashboard(app: web.Application, config: OpsConfig, *, database: Path) -> None:
+def mount_dashboard(
+    app: web.Application,
+    config: OpsConfig,
+    *,
+    database: Path,
+    calibration: Callable[[], Mapping[str, Any] | None] = lambda: None,
+) -> None:
     """Serve the dashboard at ``/ops`` of ``app``, over the engine under ``app[ENGINE]``.
 
     Its tables go in the conversation store's own SQLite file when the store has one
     (``store.path``), in its PostgreSQL database when it is there (``store.url``: replicas
-    share the accounts), else in ``database``. Add this after the engine's cleanup context:
-    the dashboard's context needs the engine, and closes before it.
+    share the accounts), else in ``database``. ``calibration`` reads the home's saved
+    calibration, whose hand-off trade-off the metrics page shows. Add this after the
+    engine's cleanup context: the dashboard's context needs the engine, and closes before
+    it.
     """
     dashboard = build_dashboard(config)
+    dashboard[CALIBRATION] = calibration
     # Before the sub-application, whose prefix would otherwise match this path too.
     app.router.add_get(PREFIX, _to_dashboard, name="ops_root")
     app.add_subapp(PREFIX, dashboard)

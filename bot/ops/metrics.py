@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 from typing import Any
@@ -11,7 +12,7 @@ from markupsafe import Markup
 
 from bot.ops.auth import OpsError
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
-from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE
+from bot.ops.keys import CALIBRATION, DATABASE, OPS_CONFIG, REVIEW_ENGINE
 from bot.ops.queries import (
     MetricsSummary,
     curated_replies,
@@ -64,6 +65,8 @@ async def metrics_page(request: web.Request) -> web.Response:
             "generating": engine.generator is not None,
             "indexes": await database.read(index_versions),
             "cycles": await database.read(retrain_cycles),
+            "calibration": await asyncio.to_thread(request.app[CALIBRATION]),
+            "served_threshold": engine.config.confidence_threshold,
         },
     )
 
