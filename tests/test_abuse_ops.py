@@ -14,9 +14,17 @@ from bot.ops.passwords import WeakPassword, check_password_policy
 from bot.ops.storage import DashboardStore
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import WebConfig
-from tests.fakes import FakeRetriever
-from tests.test_ops import KNOWLEDGE, PASSWORD, Client, Site, add_operator, csrf_of, logged_in
-from tests.test_web_api import make_settings
+from tests.support.dashboard import (
+    KNOWLEDGE,
+    PASSWORD,
+    Client,
+    Site,
+    add_operator,
+    csrf_of,
+    logged_in,
+)
+from tests.support.fakes import FakeRetriever
+from tests.support.web import make_settings
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from bot.web.connections import (
     start_health_listener,
     start_site,
 )
-from tests.test_web_api import knowledge, make_settings
+from tests.support.web import knowledge, make_settings
 
 
 @dataclass

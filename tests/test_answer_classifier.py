@@ -29,7 +29,7 @@ from retrieval.confidence import (
 )
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import exchange, write_jsonl
+from tests.support.corpus import exchange, write_jsonl
 
 MakeKB = Callable[..., KnowledgeBase]
 

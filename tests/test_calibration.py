@@ -24,7 +24,7 @@ from retrieval.confidence import FEATURE_NAMES
 from retrieval.config import RetrievalConfig, TuningConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import SMALL_LOGS, write_jsonl
+from tests.support.corpus import SMALL_LOGS, write_jsonl
 
 runner = CliRunner()
 

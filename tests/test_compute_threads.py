@@ -10,7 +10,7 @@ import torch
 
 from bot.app import create_app, started
 from bot.settings import load_settings
-from tests.fakes import FakeRetriever
+from tests.support.fakes import FakeRetriever
 
 
 @pytest.mark.parametrize(("workers", "configured"), [(3, None), (1, 1), (2, 3)])

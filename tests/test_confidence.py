@@ -22,7 +22,7 @@ from retrieval.confidence import (
     select_features,
     trade_offs,
 )
-from tests.fakes import source
+from tests.support.fakes import source
 
 WEIGHTS = EngineConfig().confidence_weights
 

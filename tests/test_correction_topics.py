@@ -16,7 +16,7 @@ from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
 from bot.store import SqliteConversationStore
 from retrieval.pii import scrub
-from tests.conftest import exchange, write_jsonl
+from tests.support.corpus import exchange, write_jsonl
 
 ARRIVAL_ANSWER = (
     "Cards arrive within 5 working days of ordering; track yours in the app (KB-CRD-01)."

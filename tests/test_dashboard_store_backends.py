@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.ops.storage import DashboardStore, OperatorExists, ReviewAction, UnknownOperator
-from tests.test_ops import PASSWORD
+from tests.support.dashboard import PASSWORD
 
 
 class Clock:

@@ -42,7 +42,7 @@ from bot.core.types import (
 )
 from bot.store import SqliteConversationStore
 from retrieval.pii import scrub
-from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
+from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 
 RETURNS = source(
     "c-ret#1",
@@ -795,7 +795,7 @@ async def test_knowledge_base_answers_and_prefers_corrections(
     executor: ThreadPoolExecutor,
 ) -> None:
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, write_jsonl
 
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
@@ -838,7 +838,7 @@ async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_af
     executor: ThreadPoolExecutor,
 ) -> None:
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, write_jsonl
 
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
@@ -898,7 +898,7 @@ async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_on
     executor: ThreadPoolExecutor,
 ) -> None:
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
     logs = [
         *SMALL_LOGS,

@@ -18,10 +18,10 @@ import pytest
 
 from bot.app import create_app
 from bot.settings import load_settings
-from tests.fakes import FakeRetriever, source
-from tests.hardening_support import UNLIMITED, record
-from tests.test_ops import PASSWORD, add_operator
-from tests.test_widget_browser import CHROMIUM, ServerThread, browser_context  # noqa: F401
+from tests.support.browser import CHROMIUM, ServerThread
+from tests.support.dashboard import PASSWORD, add_operator
+from tests.support.fakes import FakeRetriever, source
+from tests.support.hardening import UNLIMITED, record
 
 pytestmark = [
     pytest.mark.browser,
@@ -54,7 +54,7 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
 
 def test_markup_in_replies_sources_and_messages_is_text_in_the_widget_and_dashboard(
     server: ServerThread,
-    browser_context: Any,  # noqa: F811
+    browser_context: Any,
     tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect

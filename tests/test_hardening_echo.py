@@ -55,10 +55,9 @@ from retrieval.facts import (
 )
 from retrieval.pii import scrub
 from retrieval.records import LogMessage, RetrievedExchange
-from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
-from tests.hardening_support import UNLIMITED
-from tests.test_hardening_injection import CORPUS
-from tests.test_web_api import parse_sse
+from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
+from tests.support.hardening import CORPUS, UNLIMITED
+from tests.support.web import parse_sse
 
 RETURNS = source(
     "c-ret#1",

@@ -27,10 +27,10 @@ from bot.feedback import export_feedback
 from bot.store.sqlite import SqliteConversationStore
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
-from tests.conftest import REPO, SMALL_LOGS, exchange, write_jsonl
-from tests.hardening_support import record
-from tests.test_ingest_crash import CHILD as INGEST_CHILD
-from tests.test_retrain import CONFIG, POLICY, make_home
+from tests.support.corpus import REPO, SMALL_LOGS, exchange, write_jsonl
+from tests.support.crashes import CHILD as INGEST_CHILD
+from tests.support.hardening import record
+from tests.support.retraining import CONFIG, POLICY, make_home
 
 # A retraining cycle that dies at ``point``: during training (first step), in the middle
 # of the promotion's transaction, or just after the promotion committed (before the

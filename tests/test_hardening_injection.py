@@ -49,12 +49,11 @@ from retrieval.facts import (
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.pii import scrub
-from tests.conftest import REPO, exchange, write_jsonl
-from tests.fakes import split_words
-from tests.hardening_support import UNLIMITED, record
-from tests.test_web_api import parse_sse
+from tests.support.corpus import REPO, exchange, write_jsonl
+from tests.support.fakes import split_words
+from tests.support.hardening import CORPUS, UNLIMITED, record
+from tests.support.web import parse_sse
 
-CORPUS = REPO / "tests" / "data" / "prompt_injection.jsonl"
 Client = TestClient[web.Request, web.Application]
 
 # Planted in another customer's conversation. Code-shaped ones are facts the grounding

@@ -18,9 +18,9 @@ import pytest
 from bot.feedback import export_feedback
 from bot.ops.auth import SESSION_COOKIE
 from bot.slack import blocks
-from tests.hardening_support import record
-from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
-from tests.test_slack import (  # noqa: F401  (the fixtures)
+from tests.support.dashboard import PASSWORD, Site, add_operator, csrf_of, login
+from tests.support.hardening import record
+from tests.support.slack import (
     BOT_TOKEN,
     DM,
     SECRET,
@@ -28,8 +28,6 @@ from tests.test_slack import (  # noqa: F401  (the fixtures)
     event_body,
     message,
     signed,
-    slack_api,
-    start,
 )
 
 EMAIL = "dana.k@example.com"
@@ -40,7 +38,7 @@ PII = (EMAIL, PHONE, CARD, CARD.replace(" ", ""))
 
 
 async def test_no_secret_or_personal_data_is_logged_or_exported(
-    start: Start,  # noqa: F811
+    start: Start,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, including slack_sdk, bolt and aiohttp

@@ -31,9 +31,9 @@ from retrieval.names import NameFinder
 from retrieval.parsers import merge_turns, read_logs, slack_to_plain
 from retrieval.pii import PLACEHOLDERS, passes_luhn, scrub
 from retrieval.records import Conversation, LogMessage, ParseIssue
-from tests.fakes import FakeRetriever, source
-from tests.hardening_support import live_server, record
-from tests.test_widget_browser import ServerThread
+from tests.support.browser import ServerThread
+from tests.support.fakes import FakeRetriever, source
+from tests.support.hardening import live_server, record
 
 # Function-scoped tmp_path is reused across examples on purpose: each example writes its
 # own file name, and nothing is read back from a previous example.

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from tests.fakes import FakeRetriever, source
-from tests.hardening_support import live_server, record
-from tests.test_widget_browser import ServerThread
+from tests.support.browser import ServerThread
+from tests.support.fakes import FakeRetriever, source
+from tests.support.hardening import live_server, record
 
 EXAMPLES_PER_OPERATION = 15
 

@@ -52,20 +52,18 @@ from bot.slack.state import SlackState, Thread
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite import SqliteConversationStore
 from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
-from tests.fakes import FakeRetriever, source
-from tests.hardening_support import UNLIMITED, live_server, record
-from tests.postgres_server import PostgresServer
-from tests.test_ops import Site, add_operator, logged_in, post
-from tests.test_slack import (  # noqa: F401 - slack_api and start are fixtures
+from tests.support.browser import CHROMIUM
+from tests.support.dashboard import Site, add_operator, logged_in, post
+from tests.support.fakes import FakeRetriever, source
+from tests.support.hardening import UNLIMITED, live_server, record
+from tests.support.postgres_server import PostgresServer
+from tests.support.slack import (
     SUPPORT,
     SlackHarness,
     Start,
     mention,
     message,
-    slack_api,
-    start,
 )
-from tests.test_widget_browser import CHROMIUM, browser_context  # noqa: F401 - a fixture
 
 RETURNS = source(
     "c-ret#1",
@@ -257,7 +255,7 @@ async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
 
 
 async def test_slack_apologises_when_the_disk_is_full(
-    start: Start,  # noqa: F811 - the fixture imported above
+    start: Start,
     disk: FullDisk,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -496,7 +494,7 @@ def _said_in(slack: SlackHarness, thread_ts: str, since: int) -> list[str]:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")
 def test_the_widget_says_so_and_keeps_what_was_typed(
     disk: FullDisk,
-    browser_context: Any,  # noqa: F811 - the fixture imported above
+    browser_context: Any,
 ) -> None:
     from playwright.sync_api import expect
 

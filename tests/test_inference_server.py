@@ -27,10 +27,10 @@ from bot.core.types import FlagReason, FlagStatus, GenerationRequest, Outcome
 from bot.settings import SettingsError, load_settings
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import WebConfig
-from tests.conftest import REPO
-from tests.fakes import FakeRetriever, source, split_words
-from tests.openai_fake_server import FakeInferenceServer
-from tests.test_web_api import RETURNS_ANSWER, SHIPPING_ANSWER, parse_sse
+from tests.support.corpus import REPO
+from tests.support.fakes import FakeRetriever, source, split_words
+from tests.support.inference_server import FakeInferenceServer
+from tests.support.web import RETURNS_ANSWER, SHIPPING_ANSWER, parse_sse
 
 API_KEY = "sk-test-4f1d9c2b7e"
 QUESTION = "How do I return boots that don't fit?"
@@ -357,7 +357,7 @@ import asyncio, sys
 from bot.app import GENERATOR, create_app, started
 from bot.adapters.inference_server import InferenceServerGenerator
 from bot.settings import load_settings
-from tests.fakes import FakeRetriever
+from tests.support.fakes import FakeRetriever
 
 async def main():
     # Names found by the rules alone: spaCy's recogniser is a model too (thinc imports torch).

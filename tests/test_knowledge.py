@@ -11,7 +11,7 @@ from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.parsers import UnsupportedLogFormat
 from retrieval.records import LogMessage
-from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
 MakeKB = Callable[..., KnowledgeBase]
 

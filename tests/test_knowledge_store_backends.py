@@ -18,7 +18,7 @@ import pytest
 from retrieval.embedder import TUNED_MANIFEST
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
 MakeKB = Callable[..., KnowledgeBase]
 

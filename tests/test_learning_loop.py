@@ -41,8 +41,8 @@ from finetune.testing import (
 )
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import write_jsonl
-from tests.test_ops import Site, add_operator, ask, logged_in, page, post, queue_turns
+from tests.support.corpus import write_jsonl
+from tests.support.dashboard import Site, add_operator, ask, logged_in, page, post, queue_turns
 
 Client = TestClient[web.Request, web.Application]
 

@@ -26,9 +26,9 @@ from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import SMALL_LOGS, exchange, write_jsonl
-from tests.fakes import source
-from tests.test_ops import PASSWORD
+from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
+from tests.support.dashboard import PASSWORD
+from tests.support.fakes import source
 
 REPO = Path(__file__).resolve().parent.parent
 

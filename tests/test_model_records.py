@@ -23,6 +23,7 @@ from finetune.cycles import CycleLog
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry, UnknownModelError
 from retrieval.leftovers import WRITER_FILE
+from tests.support.models import two_adapters
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,21 +43,6 @@ def registry(paths: GeneratorPaths) -> Iterator[ModelRegistry]:
     opened = ModelRegistry.open(paths)
     yield opened
     opened.close()
-
-
-def two_adapters(registry: ModelRegistry, paths: GeneratorPaths) -> tuple[int, int]:
-    """A bootstrap base model gpt-0001 and two adapters on it, v0002 trained from v0001:
-    their ids."""
-    base = registry.register_base(
-        paths.base_models / "gpt-0001",
-        source="bootstrap",
-        model_ref=str(paths.base_models / "gpt-0001"),
-    )
-    first = registry.register_adapter(paths.adapters / "v0001", base_id=base.id)
-    second = registry.register_adapter(
-        paths.adapters / "v0002", base_id=base.id, parent_id=first.id
-    )
-    return first.id, second.id
 
 
 def test_registry_records_bases_adapters_and_the_live_one(
@@ -133,6 +119,7 @@ import sys
 from pathlib import Path
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
+
 
 home, url, adapter_id = Path(sys.argv[1]), sys.argv[2] or None, int(sys.argv[3])
 registry = ModelRegistry.open(GeneratorPaths.under(home, postgres_url=url))

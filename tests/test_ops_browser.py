@@ -25,14 +25,10 @@ from bot.core.engine import ConversationEngine
 from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating, Source
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import ENGINE, WebConfig
-from tests import test_widget_browser
-from tests.fakes import FakeRetriever
-from tests.test_ops import KNOWLEDGE, PASSWORD, SHIPPING, add_operator
-from tests.test_web_api import make_settings
-from tests.test_widget_browser import CHROMIUM, ServerThread
-
-# Chromium as the widget's browser tests launch it (a persistent headless context).
-browser_context = test_widget_browser.browser_context
+from tests.support.browser import CHROMIUM, ServerThread
+from tests.support.dashboard import KNOWLEDGE, PASSWORD, SHIPPING, add_operator
+from tests.support.fakes import FakeRetriever
+from tests.support.web import make_settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -407,7 +403,7 @@ def topic_dashboard(tmp_path: Path, make_knowledge: Any) -> Iterator[Dashboard]:
 
     from bot.adapters.retrieval import KnowledgeRetriever
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, exchange, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
     home = tmp_path / "home"
     database = home / "supportbot.db"

@@ -26,7 +26,7 @@ from bot.settings import Settings, load_settings
 from bot.web import ENGINE
 from retrieval.ingest import ingest_paths
 from retrieval.names import save_known_names
-from tests.test_widget_browser import (  # the browser fixture, shared
+from tests.support.browser import (  # the browser fixture, shared
     CHROMIUM,
     ServerThread,
     browser_context,  # noqa: F401

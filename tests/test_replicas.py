@@ -32,7 +32,7 @@ def indexed_home(
 ) -> Iterator[Path]:
     """A home whose knowledge base (in the replicas' PostgreSQL) has the small logs."""
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, write_jsonl
 
     kb = make_knowledge("home", postgres_url=postgres_url)
     logs = cast("list[dict[str, object]]", SMALL_LOGS)

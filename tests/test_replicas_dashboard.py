@@ -25,10 +25,10 @@ from bot.settings import load_settings
 from bot.web.config import WebConfig
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
-from tests.conftest import SMALL_LOGS, write_jsonl
-from tests.test_model_records import two_adapters
-from tests.test_ops import PASSWORD, Site, add_operator, csrf_of, login
-from tests.test_web_api import knowledge
+from tests.support.corpus import SMALL_LOGS, write_jsonl
+from tests.support.dashboard import PASSWORD, Site, add_operator, csrf_of, login
+from tests.support.models import two_adapters
+from tests.support.web import knowledge
 
 
 async def replica(aiohttp_client: Any, home: Path, postgres_url: str) -> Site:

@@ -24,9 +24,8 @@ from bot.settings import load_settings
 from bot.slack import blocks
 from bot.slack.config import SlackConfig
 from bot.store.postgres import PostgresConversationStore
-from tests.fakes import FakeGenerator
-from tests.slack_fake_api import BOT_USER_ID, FakeSlackApi
-from tests.test_slack import (
+from tests.support.fakes import FakeGenerator
+from tests.support.slack import (
     BOT_TOKEN,
     OPERATOR,
     OPS,
@@ -41,6 +40,7 @@ from tests.test_slack import (
     message,
     signed,
 )
+from tests.support.slack_api import BOT_USER_ID, FakeSlackApi
 
 RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
 

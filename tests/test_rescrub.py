@@ -27,8 +27,8 @@ from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.names import NameFinder
 from retrieval.rescrub import Rescrubber, rescrub_knowledge
-from tests.conftest import REPO, SMALL_LOGS, write_jsonl
-from tests.fakes import source
+from tests.support.corpus import REPO, SMALL_LOGS, write_jsonl
+from tests.support.fakes import source
 
 MakeKB = Callable[..., KnowledgeBase]
 runner = CliRunner()

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLockedError, CycleLog
 from finetune.evaluate import EvalCase, score_replies
 from finetune.examples import TrainingExample
@@ -38,41 +37,20 @@ from finetune.retrain import (
 )
 from finetune.testing import (
     InMemoryRetriever,
-    publish_live_adapter,
-    save_tiny_base,
     toy_conversations,
 )
 from retrieval.facts import extract_facts
 from retrieval.processes import LockOwner
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
-from tests.test_ops import ops  # noqa: F401  (the dashboard fixture)
+from tests.support.retraining import CONFIG, CORRECTION, LOGS, POLICY, make_home
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> GeneratorPaths:
+    return make_home(tmp_path / "home")
+
 
 REPO = Path(__file__).resolve().parent.parent
-LOGS = toy_conversations(repeats=2)
-CONFIG = GeneratorConfig(
-    instructions="Answer.",
-    retrieved_k=1,
-    raft_pool=4,
-    max_prompt_tokens=96,
-    max_new_tokens=12,
-    no_repeat_ngram_size=0,
-    train_batch_size=8,
-    max_epochs=1,
-    eval_max_examples=3,
-    lora_r=4,
-    lora_alpha=8,
-    lora_dropout=0.0,
-    eval_percent=20.0,
-)
-POLICY = RetrainPolicy(tolerance=0.05, approved_weight=2, corrected_weight=3, budget_minutes=0.2)
-CORRECTION = FeedbackRecord(
-    "corrected",
-    "correction:1",
-    (),
-    "can I pay with a gift card",
-    "Gift cards work online and in stores. Article KB-PAY-07.",
-    created_at=100.0,
-)
 FEEDBACK = [
     FeedbackRecord(
         "approved",
@@ -85,19 +63,6 @@ FEEDBACK = [
     CORRECTION,
     FeedbackRecord("rejected", "turn:t3", (), "do you sell kayaks", "Yes, $5.", created_at=95.0),
 ]
-
-
-def make_home(root: Path) -> GeneratorPaths:
-    """A home with a tiny pretrained base and a live adapter v0001 (random LoRA weights)."""
-    paths = GeneratorPaths.under(root)
-    base_folder = save_tiny_base(root / "base-model", LOGS, extra_lines=[CORRECTION.reply])
-    publish_live_adapter(paths, base_folder, CONFIG, LOGS)
-    return paths
-
-
-@pytest.fixture
-def paths(tmp_path: Path) -> GeneratorPaths:
-    return make_home(tmp_path / "home")
 
 
 def _live(paths: GeneratorPaths) -> AdapterRecord | None:
@@ -804,7 +769,7 @@ async def test_running_server_follows_promotion_and_rollback(
     from bot.settings import load_settings
     from bot.web import ENGINE
     from finetune.testing import tiny_live_loader
-    from tests.fakes import FakeRetriever
+    from tests.support.fakes import FakeRetriever
 
     loads: list[str] = []
     fake_load = tiny_live_loader(LOGS, CONFIG, loads)
@@ -869,8 +834,8 @@ def test_rollback_command(paths: GeneratorPaths) -> None:
     assert _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
 
 
-async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -> None:  # noqa: F811
-    from tests.test_ops import logged_in, page, registry_paths
+async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -> None:
+    from tests.support.dashboard import logged_in, page, registry_paths
 
     await logged_in(ops)
     registry = ModelRegistry.open(registry_paths(ops.database))

@@ -29,8 +29,7 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.settings import RetrainConfig, Settings, load_settings
 from finetune.registry import AdapterRecord, ModelRegistry
-from finetune.retrain import CycleReport, FeedbackRecord, GateSet, TrainJob
-from retrieval.artifacts import staged_version
+from finetune.retrain import CycleReport, GateSet, TrainJob
 from retrieval.calibration import load_calibration
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
@@ -46,14 +45,11 @@ from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import MANIFEST
 from retrieval.tuning_data import TuningSplit
-from tests.conftest import write_jsonl
-from tests.test_retrieval_tuning import small_config, tuning_logs
+from tests.support.corpus import write_jsonl
+from tests.support.embedder_retraining import ANSWER, CORRECTION, POLICY, QUESTION, publish
+from tests.support.tuning import small_config, tuning_logs
 
 REPO = Path(__file__).resolve().parent.parent
-QUESTION = "can I pay with crypto"
-ANSWER = "KB-2010 We do not take crypto, only cards and gift cards."
-CORRECTION = FeedbackRecord("corrected", "correction:1", (), QUESTION, ANSWER, created_at=1.0)
-POLICY = EmbedderStepPolicy(small_config(min_budget_s=0.0), tolerance=0.01, eval_corrections=10)
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +68,6 @@ def models(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict
                 weights.add_(torch.randn(weights.shape, generator=generator) * 0.04)
     noisy.save(str(root / "noisy"))
     return {"minilm": root / "minilm", "noisy": root / "noisy"}
-
-
-def publish(model: Path, root: Path) -> Path:
-    """Publish a copy of ``model`` as the next embedder version under ``root``."""
-    with staged_version(root) as staged:
-        shutil.copytree(model, staged.path, dirs_exist_ok=True)
-    assert staged.final is not None
-    return staged.final
 
 
 def publishing(model: Path) -> tuple[CandidateTuner, list[str]]:
@@ -218,7 +206,7 @@ from retrieval.artifacts import staged_version
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import MANIFEST
-from tests.test_retrain_embedder import CORRECTION, POLICY, publish
+from tests.support.embedder_retraining import CORRECTION, POLICY, publish
 
 home, model = Path(sys.argv[1]), Path(sys.argv[2])
 kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
@@ -278,7 +266,7 @@ from retrieval.embedder_retraining import retrain_embedder
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.store import KnowledgeStore
-from tests.test_retrain_embedder import CORRECTION, POLICY, publish
+from tests.support.embedder_retraining import CORRECTION, POLICY, publish
 
 home, model, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
@@ -395,8 +383,8 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     from bot.web import WebConfig
     from finetune.cycles import CycleLog
     from finetune.learning import run_learning_cycle
-    from tests.test_ops import Site, add_operator, logged_in, page
-    from tests.test_retrain import make_home
+    from tests.support.dashboard import Site, add_operator, logged_in, page
+    from tests.support.retraining import make_home
 
     home = tmp_path / "home"
     make_home(home)  # a tiny generator with a live adapter v0001

@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.retrieval import KnowledgeRetriever
 from bot.core.types import Message
 from retrieval.knowledge import KnowledgeBase, Query
-from tests.conftest import SMALL_LOGS, write_jsonl
+from tests.support.corpus import SMALL_LOGS, write_jsonl
 
 QUESTIONS = [
     "Do gift cards expire?",

@@ -78,7 +78,7 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
     from bot.settings import load_settings
     from bot.web import ENGINE
     from finetune.testing import tiny_live_loader
-    from tests.fakes import FakeRetriever
+    from tests.support.fakes import FakeRetriever
 
     loads: list[str] = []
     load = tiny_live_loader(LOGS, CONFIG, loads)
@@ -139,7 +139,7 @@ async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
     from bot.settings import load_settings
     from bot.web import ENGINE
     from finetune.testing import save_tiny_base
-    from tests.fakes import FakeRetriever
+    from tests.support.fakes import FakeRetriever
 
     base = save_tiny_base(tmp_path / "tiny-base", LOGS)
     settings = load_settings(
@@ -191,9 +191,9 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     from finetune.evaluate import SystemScores
     from finetune.pipeline import TrainingReport
     from finetune.testing import save_tiny_base, tiny_live_loader
-    from tests.conftest import SMALL_LOGS, write_jsonl
-    from tests.fakes import FakeRetriever
-    from tests.test_ops import Site, add_operator, logged_in, page
+    from tests.support.corpus import SMALL_LOGS, write_jsonl
+    from tests.support.dashboard import Site, add_operator, logged_in, page
+    from tests.support.fakes import FakeRetriever
 
     base_folder = save_tiny_base(tmp_path / "b", LOGS)
     scores = [

@@ -21,7 +21,7 @@ from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, R
 from bot.store import SqliteConversationStore
 from bot.store.postgres import PostgresConversationStore
 from bot.store.sqlite_schema import MIGRATIONS
-from tests.fakes import source
+from tests.support.fakes import source
 
 BACKENDS = ["sqlite", "postgres"]
 AnyConversationStore = SqliteConversationStore | PostgresConversationStore

@@ -36,49 +36,15 @@ from bot.core.types import (
     ReplyEvent,
     Turn,
 )
-from bot.settings import Settings, load_settings
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import ENGINE, ChatEngine, WebConfig, build_web_app
 from bot.web.ratelimit import RateLimiter
 from finetune.config import GeneratorConfig
-from tests.conftest import REPO
-from tests.fakes import FakeGenerator, FakeRetriever, source, split_words
-
-RETURNS_ANSWER = (
-    "Unworn items can be returned within 30 days, see https://shop.example.com/returns (KB-RET-01)."
-)
-SHIPPING_ANSWER = "Standard shipping takes 3-5 business days (KB-SHP-01)."
+from tests.support.corpus import REPO
+from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
+from tests.support.web import RETURNS_ANSWER, knowledge, make_settings, parse_sse
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
-
-
-def make_settings(home: Path, web_config: WebConfig) -> Settings:
-    """Settings whose ``web`` section is ``web_config``."""
-    return load_settings(home=home, web=web_config)
-
-
-def knowledge() -> FakeRetriever:
-    return FakeRetriever(
-        answers=[
-            source("c-ret#1", "How do I return boots that don't fit?", RETURNS_ANSWER, 0.93),
-            source("c-ship#1", "When will my order arrive?", SHIPPING_ANSWER, 0.31),
-        ]
-    )
-
-
-def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        if not block.strip():
-            continue
-        name, data = "message", []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data.append(line[len("data:") :].lstrip())
-        events.append((name, json.loads("\n".join(data))))
-    return events
 
 
 @pytest.fixture
@@ -957,7 +923,7 @@ async def test_the_static_pages_are_served(make_client: ClientFactory) -> None:
 def indexed_home(tmp_path: Path, make_knowledge: Callable[..., Any]) -> Iterator[Path]:
     """A home folder with SMALL_LOGS ingested and indexed (the same layout the app opens)."""
     from retrieval.ingest import ingest_paths
-    from tests.conftest import SMALL_LOGS, write_jsonl
+    from tests.support.corpus import SMALL_LOGS, write_jsonl
 
     kb = make_knowledge("home")
     logs = cast("list[dict[str, object]]", SMALL_LOGS)
@@ -972,7 +938,7 @@ async def test_the_app_serves_from_the_knowledge_base_and_picks_up_a_new_index(
     make_knowledge: Callable[..., Any],
 ) -> None:
     from retrieval.ingest import ingest_paths
-    from tests.conftest import exchange, write_jsonl
+    from tests.support.corpus import exchange, write_jsonl
 
     settings = make_settings(indexed_home, WebConfig(index_refresh_seconds=0.2))
     client = await aiohttp_client(create_app(settings))

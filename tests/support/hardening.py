@@ -18,8 +18,9 @@ from typing import Any
 from bot.app import create_app
 from bot.settings import load_settings
 from bot.web import WebConfig
-from tests.fakes import FakeGenerator, FakeRetriever
-from tests.test_widget_browser import ServerThread
+from tests.support.browser import ServerThread
+from tests.support.corpus import REPO
+from tests.support.fakes import FakeGenerator, FakeRetriever
 
 FIGURES_ENV = "SUPPORTBOT_HARDENING_FIGURES"
 
@@ -54,3 +55,6 @@ def live_server(
         lambda: create_app(settings, retriever=retriever, generator=generator)
     ) as server:
         yield server
+
+
+CORPUS = REPO / "tests" / "data" / "prompt_injection.jsonl"

@@ -1,10 +1,11 @@
-"""Shared fixtures: the real offline embedder (loaded once) and knowledge bases in tmp."""
+"""The test suite's pytest plugin (`-p tests.support.plugin` in pyproject.toml): hooks, and
+the fixtures several test modules share. The real offline embedder is loaded once; each
+knowledge base lives in tmp."""
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.knowledge import KnowledgeBase
-from tests.postgres_server import PostgresServer, postgres_bin, running_postgres
+from tests.support.browser import browser_context
+from tests.support.dashboard import ops
+from tests.support.postgres_server import PostgresServer, postgres_bin, running_postgres
+from tests.support.slack import slack_api, start
 
-REPO = Path(__file__).resolve().parent.parent
-
+# Fixtures defined beside the helpers they go with, registered here for every test module.
+SHARED_FIXTURES = (browser_context, ops, slack_api, start)
 
 # CI sets this (.ci/run): a test that skips there because its PostgreSQL server, Chromium
 # or packaged model is missing fails instead, so a green CI run has run every tier. A local
@@ -131,55 +135,3 @@ def make_knowledge(tmp_path: Path, embedder: Embedder) -> Iterator[Callable[...,
     yield make
     for kb in opened:
         kb.close()
-
-
-def write_jsonl(path: Path, conversations: Sequence[dict[str, object]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for conversation in conversations:
-            fh.write(json.dumps(conversation) + "\n")
-    return path
-
-
-def exchange(conv_id: str, question: str, answer: str) -> dict[str, object]:
-    return {
-        "id": conv_id,
-        "messages": [
-            {"role": "customer", "text": question},
-            {"role": "agent", "text": answer},
-        ],
-    }
-
-
-SMALL_LOGS = [
-    exchange(
-        "c-ret",
-        "How do I return boots that don't fit?",
-        "Unworn items can be returned within 30 days, see KB-RET-01.",
-    ),
-    exchange(
-        "c-ship",
-        "When will my order arrive?",
-        "Standard shipping takes 3-5 business days (KB-SHP-01).",
-    ),
-    exchange(
-        "c-pwd",
-        "I forgot my password and can't log in",
-        "Use 'Forgot password' on the sign-in page; the link is valid 24 hours (KB-ACC-02).",
-    ),
-    exchange("c-gift", "Do gift cards expire?", "Gift cards never expire (KB-GFT-01)."),
-    exchange(
-        "c-cancel",
-        "Please cancel my order, I ordered the wrong size",
-        "Orders can be cancelled until they are packed, usually within 1 hour (KB-ORD-03).",
-    ),
-    {
-        "id": "c-refund",
-        "messages": [
-            {"role": "customer", "text": "I sent back a tent last week."},
-            {"role": "agent", "text": "Thanks, the warehouse logs returns within 2 days."},
-            {"role": "customer", "text": "ok and when do I get my money?"},
-            {"role": "agent", "text": "Refunds take 5-7 business days after we receive the item."},
-        ],
-    },
-]
