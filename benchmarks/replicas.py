@@ -35,7 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(REPO))
 
 from benchmarks.serve_load import free_port  # noqa: E402
-from tests.postgres_server import postgres_bin, running_postgres  # noqa: E402
+from tests.support.postgres_server import postgres_bin, running_postgres  # noqa: E402
 
 
 def questions() -> list[str]:
