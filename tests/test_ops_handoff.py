@@ -226,8 +226,16 @@ async def test_choosing_needs_a_login_a_form_token_and_a_target_of_the_table(
             " another-embedder",
             "No calibration was fitted for embedder",
         ),
+        (
+            # The table's thresholds were computed with the fitted weights, not this one.
+            {"engine": {"score_weight": 1.0}},
+            None,
+            "0.700",
+            "the calibration fitted for hand-off target 0.90 on labelled questions",
+            "engine.score_weight is set in the settings",
+        ),
     ],
-    ids=["threshold-in-settings", "fitted-for-another-embedder"],
+    ids=["threshold-in-settings", "fitted-for-another-embedder", "weight-in-settings"],
 )
 async def test_the_page_says_what_is_served_when_the_table_is_not(
     home: tuple[Path, str],
