@@ -214,7 +214,7 @@ class ServedHandoff:
         target = entry.get("target_handoff_recall")
         aim = f" for hand-off target {target:.2f}" if isinstance(target, int | float) else ""
         row = " (the highlighted row)" if served_target is not None else ""
-        return f"the calibration fitted{aim} on {how}{row}, for embedder {self._embedder_id}"
+        return f"the calibration fitted on {how}{aim}{row}, for embedder {self._embedder_id}"
 
     def _table_note(self, entry: Mapping[str, Any] | None, shown: Mapping[str, Any]) -> str:
         if entry is not None or not shown:

@@ -130,7 +130,7 @@ async def test_an_operator_moves_the_target_and_every_replica_serves_it(
     token = await logged_in(site)
     panel = handoff_panel(await page(site, "/ops/metrics"))
     assert "<strong>0.700</strong> go to a person" in panel
-    assert "fitted for hand-off target 0.90 on labelled questions" in panel
+    assert "fitted on labelled questions (supportbot calibrate) for hand-off target 0.90" in panel
     before = rows_of(panel)
     assert "highlight" not in before[0] and 'class="highlight"' in before[1]
     assert "disabled" not in panel
@@ -231,7 +231,8 @@ async def test_choosing_needs_a_login_a_form_token_and_a_target_of_the_table(
             {"engine": {"score_weight": 1.0}},
             None,
             "0.700",
-            "the calibration fitted for hand-off target 0.90 on labelled questions",
+            "the calibration fitted on labelled questions (supportbot calibrate) for hand-off"
+            " target 0.90",
             "engine.score_weight is set in the settings",
         ),
     ],
