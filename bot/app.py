@@ -27,11 +27,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
@@ -43,6 +42,7 @@ from bot.core.ports import (
     QuestionFinder,
     Retriever,
 )
+from bot.handoff import ServedHandoff
 from bot.ops import mount_dashboard
 from bot.settings import Settings
 from bot.slack.server import setup_slack
@@ -52,7 +52,6 @@ from bot.web.keys import METRICS, STORAGE_STATUS
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
-    from bot.core.config import EngineConfig
     from finetune.pipeline import GeneratorPaths
     from finetune.registry import AdapterRecord
     from finetune.serving_policy import AdapterStatus
@@ -66,6 +65,9 @@ KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge_base")
 RETRIEVAL_EXECUTOR = web.AppKey("retrieval_executor", ThreadPoolExecutor)
 GENERATOR: web.AppKey[Generator | None] = web.AppKey("generator")
 SWAPPABLE: web.AppKey[SwappableGenerator] = web.AppKey("swappable_generator")
+# The hand-off threshold served: the engine reads it for every message, the dashboard
+# shows and moves it, the index poll follows the calibration file and the embedder.
+HANDOFF = web.AppKey("handoff_policy", ServedHandoff)
 
 # How long a replaced model worker may keep streaming the replies it started.
 _RETIRE_TIMEOUT_S = 120.0
@@ -89,6 +91,7 @@ def create_app(
     config = settings.web
     app = build_web_app(config, max_message_chars=settings.engine.max_message_chars)
     app[SETTINGS] = settings
+    app[HANDOFF] = ServedHandoff(settings.engine, settings.home)
     app.cleanup_ctx.append(partial(_store_ctx, given=store))
     if retriever is None:
         app.cleanup_ctx.append(_knowledge_ctx)
@@ -130,7 +133,7 @@ def create_app(
         app,
         settings.ops,
         database=settings.paths.database,
-        calibration=partial(_saved_calibration, settings.home),
+        handoff=app[HANDOFF],
     )
     return app
 
@@ -191,14 +194,6 @@ async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(knowledge.close)
-
-
-def _saved_calibration(home: Path) -> Mapping[str, Any] | None:
-    """The home's saved calibration, for the dashboard's metrics page."""
-    # Imported here: retrieval.calibration loads FAISS, which start-up leaves to the engine.
-    from retrieval.calibration import load_calibration
-
-    return load_calibration(home)
 
 
 def _load_and_warm(knowledge: KnowledgeBase) -> None:
@@ -462,7 +457,7 @@ async def _engine_ctx(
     finder: QuestionFinder | None = None
     if retriever is None:
         from bot.adapters.retrieval import KnowledgeRetriever
-        from bot.components import calibrated_engine_config, format_served, served_confidence
+        from bot.components import format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
@@ -470,7 +465,7 @@ async def _engine_ctx(
         )
         retriever = curator = finder = knowledge_retriever
         embedder_id = knowledge.embedder.model_id
-        config = calibrated_engine_config(config, settings.home, embedder_id)
+        await asyncio.to_thread(app[HANDOFF].follow, embedder_id)
         # The line `supportbot calibrate` and `supportbot train` printed, read the same way.
         log.info(
             "%s", format_served(served_confidence(settings.engine, settings.home, embedder_id))
@@ -499,6 +494,7 @@ async def _engine_ctx(
         generator_handoff_reply=settings.generator.handoff_reply,
         flag_gate=_flag_budget(app, app[STORE]),
         question_finder=finder,
+        handoff_policy=app[HANDOFF],
     )
     yield
     if warming is not None and not warming.done():
@@ -543,38 +539,36 @@ async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterato
 
 
 async def _refresh_knowledge(app: web.Application, interval: float) -> None:
-    """Every ``interval`` seconds, switch to a newer index version if a job published one."""
-    from bot.components import calibrated_engine_config
-    from bot.core.engine import ConversationEngine
-
+    """Every ``interval`` seconds, switch to a newer index version if a job published one,
+    and serve the hand-off threshold saved for the embedder searched with: fitted for
+    another embedder, chosen by an operator on another replica, or refitted by a job."""
     knowledge, executor = app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR]
-    settings = app[SETTINGS]
+    handoff = app[HANDOFF]
     loop = asyncio.get_running_loop()
 
-    def refresh() -> tuple[str, EngineConfig] | None:
+    def refresh() -> tuple[str, bool, bool]:
         # In the worker: the embedder's id and the calibration are read from files (on
         # shared storage with several hosts), which the event loop must not wait for.
         served_by = knowledge.embedder.model_id
         knowledge.refresh_if_stale()
         embedder_id = knowledge.embedder.model_id
-        if embedder_id == served_by:
-            return None
-        # Scores of another embedder live on another scale: apply the hand-off threshold
-        # fitted for the embedder now serving.
-        return embedder_id, calibrated_engine_config(settings.engine, settings.home, embedder_id)
+        # Scores of another embedder live on another scale: its own threshold applies.
+        moved = handoff.follow(embedder_id)
+        return embedder_id, embedder_id != served_by, moved
 
     while True:
         await asyncio.sleep(interval)
         try:
-            switched = await loop.run_in_executor(executor, refresh)
-            engine = app.get(ENGINE)
-            if switched is not None and isinstance(engine, ConversationEngine):
-                embedder_id, engine.config = switched
+            embedder_id, switched, moved = await loop.run_in_executor(executor, refresh)
+            threshold = handoff.current().threshold
+            if switched:
                 log.info(
                     "now searching with embedder %s, hand-off threshold %.3f",
                     embedder_id,
-                    engine.config.confidence_threshold,
+                    threshold,
                 )
+            elif moved:
+                log.info("hand-off threshold now %.3f (the saved calibration changed)", threshold)
         except Exception:
             version = knowledge.version
             log.exception(

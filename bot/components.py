@@ -8,14 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.config import EngineConfig
 from bot.settings import Settings
 from bot.slack import tables as slack_tables
-from retrieval.calibration import calibration_path, load_calibration, signals_used
+from retrieval.calibration import (
+    calibration_of,
+    calibration_path,
+    chosen_target_recall,
+    load_calibration,
+    signals_used,
+)
+from retrieval.config import TuningConfig
 from retrieval.database import SchemaHistory
 from retrieval.knowledge import KnowledgeBase
 from retrieval.names import NameFinder, load_known_names
@@ -93,11 +101,19 @@ def scheduled_cycle_command(settings: Settings) -> tuple[list[str], dict[str, st
 def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str) -> EngineConfig:
     """``config`` with the fitted values from the home folder, where the settings did not
     set them explicitly and the calibration was made with the same embedder."""
-    payload = load_calibration(home)
+    return apply_calibration(config, load_calibration(home), embedder_id, home)
+
+
+def apply_calibration(
+    config: EngineConfig, payload: Mapping[str, Any] | None, embedder_id: str, home: Path
+) -> EngineConfig:
+    """``config`` with the fitted values of ``payload`` (the calibration file of ``home``,
+    loaded) for ``embedder_id``, as :func:`calibrated_engine_config`; ``config`` itself
+    when none applies."""
     if payload is None:
         return config
-    payload = (payload.get("by_embedder") or {}).get(embedder_id, payload)
-    if payload.get("embedder_id") != embedder_id:
+    entry = calibration_of(payload, embedder_id)
+    if entry is None:
         log.warning(
             "calibration in %s was fitted for embedder %s, not %s: using the configured"
             " confidence settings; run `supportbot calibrate` again",
@@ -106,7 +122,7 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
             embedder_id,
         )
         return config
-    result = payload["result"]
+    result = entry["result"]
     weights = result["weights"]
     fitted = {
         "confidence_threshold": result["threshold"],
@@ -121,6 +137,17 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
     }
     update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
     return config.model_copy(update=update)
+
+
+def tuning_config(settings: Settings) -> TuningConfig:
+    """The embedder tuning settings of ``train`` and ``retrain``, with the hand-off target
+    an operator chose (the dashboard, ``calibrate --target-recall``) in place of
+    ``retrieval.tuning.target_handoff_recall``: a refit keeps their choice."""
+    tuning = settings.retrieval.tuning
+    chosen = chosen_target_recall(load_calibration(settings.home))
+    if chosen is None:
+        return tuning
+    return tuning.model_copy(update={"target_handoff_recall": chosen})
 
 
 @dataclass(frozen=True)
@@ -138,6 +165,14 @@ def served_confidence(config: EngineConfig, home: Path, embedder_id: str) -> Ser
     """What the server will apply with ``config`` (the settings' engine section) and the
     calibration saved in ``home``, when it searches with ``embedder_id``."""
     served = calibrated_engine_config(config, home, embedder_id)
+    return served_from(config, served, home, embedder_id)
+
+
+def served_from(
+    config: EngineConfig, served: EngineConfig, home: Path, embedder_id: str
+) -> ServedConfidence:
+    """What :func:`served_confidence` says of ``served``, the engine settings that
+    :func:`apply_calibration` made of ``config`` (the settings' engine section)."""
     if "confidence_threshold" in config.model_fields_set:
         source = "engine.confidence_threshold in the settings"
     elif served is config:  # no calibration applies: it returned the settings as they are

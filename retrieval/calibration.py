@@ -3,8 +3,14 @@
 In-scope cases are the customer turns of held-out conversations, with the agent reply that
 followed as the expected answer; out-of-scope cases are questions the logs do not cover.
 The fitted weights and threshold are saved in the home folder together with the index
-version and embedder they were fitted for; the server applies them at start-up unless
-the settings set those values explicitly (``bot.components.calibrated_engine_config``).
+version and embedder they were fitted for; the server applies them unless the settings
+set those values explicitly (``bot.components.calibrated_engine_config``).
+
+Operators may serve another row of the saved trade-off table (:func:`choose_target`, from
+the dashboard; ``supportbot calibrate --target-recall R``). The target they chose is kept
+in the file (``chosen_target``) and every later fit uses it (:func:`chosen_target_recall`):
+a refit on the labelled files, ``calibrate`` without ``--target-recall``, and ``train`` and
+``retrain``, which are given it by ``bot.components.tuning_config``.
 """
 
 from __future__ import annotations
@@ -137,8 +143,11 @@ def run_calibration(
     *,
     target_handoff_recall: float = 0.9,
     wrong_answer_cost: float = WRONG_ANSWER_COST,
+    chosen_by: str | None = None,
 ) -> tuple[Calibration, list[ParseIssue]]:
     """Fit on the validation files, save them (:func:`calibration_path`), and return it.
+    With ``chosen_by``, ``target_handoff_recall`` is recorded as chosen by them, for later
+    fits to keep (else an earlier choice stays recorded).
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
@@ -160,6 +169,11 @@ def run_calibration(
         target_handoff_recall,
         wrong_answer_cost=wrong_answer_cost,
         fitted_on="files",
+        **(
+            {}
+            if chosen_by is None
+            else {"chosen_target": _choice(target_handoff_recall, chosen_by)}
+        ),
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
         trade_offs=[
@@ -174,13 +188,77 @@ def _figures(result: CalibrationResult) -> dict[str, Any]:
     return {k: v for k, v in asdict(result).items() if k != "weights"}
 
 
+class UnknownTarget(ValueError):
+    """A hand-off target that the saved trade-off table has no row for."""
+
+
+class NoTradeOffs(LookupError):
+    """No calibration with a trade-off table was saved for the embedder served."""
+
+
+def calibration_of(payload: Mapping[str, Any] | None, embedder_id: str) -> dict[str, Any] | None:
+    """The calibration in ``payload`` (a loaded calibration file) fitted for
+    ``embedder_id``; None when there is none."""
+    if not payload:
+        return None
+    entry = (payload.get("by_embedder") or {}).get(embedder_id, payload)
+    if entry.get("embedder_id") != embedder_id or "result" not in entry:
+        return None
+    return {k: v for k, v in entry.items() if k != "by_embedder"}
+
+
+def chosen_target_recall(payload: Mapping[str, Any] | None) -> float | None:
+    """The hand-off target an operator chose (dashboard, ``calibrate --target-recall``),
+    which later fits keep; None when nobody chose one."""
+    chosen = (payload or {}).get("chosen_target") or {}
+    target = chosen.get("target_handoff_recall")
+    return float(target) if isinstance(target, int | float) else None
+
+
+def choose_target(home: Path, embedder_id: str, target: float, *, chosen_by: str) -> dict[str, Any]:
+    """Serve the row of the saved trade-off table whose target is ``target``: its
+    threshold (with the same weights) becomes that of the calibration fitted for
+    ``embedder_id``, and ``target`` is recorded as the operators' choice. Returns the
+    calibration as now saved.
+
+    Raises NoTradeOffs when no calibration with a table was saved for the embedder, and
+    UnknownTarget when its table has no row for ``target``.
+    """
+    payload = load_calibration(home) or {}
+    entry = calibration_of(payload, embedder_id)
+    rows = (entry or {}).get("trade_offs") or []
+    if entry is None or not rows:
+        raise NoTradeOffs(f"no trade-off table was saved for embedder {embedder_id}")
+    row = next((r for r in rows if abs(r["target_handoff_recall"] - target) < 1e-9), None)
+    if row is None:
+        offered = ", ".join(f"{r['target_handoff_recall']:.2f}" for r in rows)
+        raise UnknownTarget(f"the trade-off table has no target {target!r} (it has {offered})")
+    result = dict(entry["result"])
+    result.update({k: v for k, v in row.items() if k in result and k != "weights"})
+    entry.update(result=result, target_handoff_recall=row["target_handoff_recall"])
+    updated = dict(payload)
+    if payload.get("embedder_id") == embedder_id:
+        updated.update(entry)  # the top level is the latest calibration: keep it in step
+    updated["by_embedder"] = {**(payload.get("by_embedder") or {}), embedder_id: entry}
+    updated["chosen_target"] = _choice(row["target_handoff_recall"], chosen_by)
+    path = calibration_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, updated)
+    return entry
+
+
+def _choice(target: float, chosen_by: str) -> dict[str, Any]:
+    return {"target_handoff_recall": target, "chosen_by": chosen_by, "chosen_at": time.time()}
+
+
 def refit_on_files(
     knowledge: KnowledgeBase, home: Path, previous: dict[str, Any], config: TuningConfig
 ) -> Path | None:
     """When ``previous`` (a loaded calibration) was fitted on labelled files that still
     exist, fit again on them for the pair ``knowledge`` serves, with the target recall and
     the price of a wrong answer it was fitted with; labelled files beat held-out topics.
-    Returns the eval file refitted on, or None when there is nothing to refit on."""
+    An operator's chosen target (:func:`chosen_target_recall`) beats the one it was fitted
+    with. Returns the eval file refitted on, or None when there is nothing to refit on."""
     if previous.get("fitted_on") != "files":
         return None
     eval_path = Path(previous.get("eval_path", ""))
@@ -192,9 +270,8 @@ def refit_on_files(
         eval_path,
         out_of_scope_path,
         home,
-        target_handoff_recall=float(
-            previous.get("target_handoff_recall", config.target_handoff_recall)
-        ),
+        target_handoff_recall=chosen_target_recall(previous)
+        or float(previous.get("target_handoff_recall", config.target_handoff_recall)),
         wrong_answer_cost=float(previous.get("wrong_answer_cost", config.wrong_answer_cost)),
     )
     return eval_path
@@ -205,16 +282,20 @@ def save_calibration(
 ) -> None:
     """Write :func:`calibration_path`: this calibration, plus the latest one of every
     other embedder, so that rolling retrieval back to an earlier embedder restores the
-    threshold fitted for it."""
+    threshold fitted for it; the operators' chosen target is kept."""
     payload: dict[str, Any] = asdict(calibration)
     payload["target_handoff_recall"] = target_handoff_recall
     payload.update(extra)
     previous = load_calibration(home) or {}
+    if "chosen_target" in previous and "chosen_target" not in payload:
+        payload["chosen_target"] = previous["chosen_target"]
     by_embedder = dict(previous.get("by_embedder") or {})
     if previous.get("embedder_id") and "result" in previous:
-        earlier = {k: v for k, v in previous.items() if k != "by_embedder"}
+        earlier = {k: v for k, v in previous.items() if k not in ("by_embedder", "chosen_target")}
         by_embedder.setdefault(previous["embedder_id"], earlier)
-    by_embedder[calibration.embedder_id] = dict(payload)
+    by_embedder[calibration.embedder_id] = {
+        k: v for k, v in payload.items() if k != "chosen_target"
+    }
     payload["by_embedder"] = by_embedder
     path = calibration_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)

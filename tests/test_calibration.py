@@ -15,8 +15,12 @@ from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
 from retrieval.calibration import (
     CALIBRATION_FILE,
+    NoTradeOffs,
+    UnknownTarget,
     answers_match,
     calibration_path,
+    choose_target,
+    chosen_target_recall,
     load_calibration,
     refit_on_files,
 )
@@ -206,6 +210,65 @@ def test_a_pair_that_changes_is_refitted_on_the_files_with_their_recall_and_pric
         kb.close()
 
 
+def test_a_target_an_operator_chose_is_kept_by_every_later_fit(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The dashboard's choice (choose_target) is not reverted by a refit on the files, by
+    `calibrate` without --target-recall, or by train and retrain (tuning_config)."""
+    from bot.components import tuning_config
+    from bot.settings import load_settings
+
+    home, _, result = _calibrate_with_command(tmp_path)  # --target-recall 1.0
+    assert result.exit_code == 0, result.output
+    saved = load_calibration(home)
+    assert saved is not None
+    assert chosen_target_recall(saved) == 1.0  # given on the command line: a choice too
+    embedder_id = saved["embedder_id"]
+    row = next(r for r in saved["trade_offs"] if r["target_handoff_recall"] == 0.9)
+
+    with pytest.raises(UnknownTarget):
+        choose_target(home, embedder_id, 0.91, chosen_by="alice")
+    with pytest.raises(NoTradeOffs):
+        choose_target(home, "another-embedder", 0.9, chosen_by="alice")
+    chosen = choose_target(home, embedder_id, 0.9, chosen_by="alice")
+    assert chosen["result"]["threshold"] == row["threshold"]
+    assert chosen["result"]["weights"] == saved["result"]["weights"]  # the same signals
+    assert (
+        calibrated_engine_config(EngineConfig(), home, embedder_id).confidence_threshold
+        == (row["threshold"])
+    )
+    assert tuning_config(load_settings(home=home)).target_handoff_recall == 0.9
+
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    try:
+        kb.load()
+        previous = load_calibration(home)
+        assert previous is not None
+        assert refit_on_files(kb, home, previous, TuningConfig()) is not None
+    finally:
+        kb.close()
+    refitted = load_calibration(home)
+    assert refitted is not None and refitted["created_at"] > previous["created_at"]
+    assert refitted["target_handoff_recall"] == 0.9
+    assert refitted["chosen_target"]["chosen_by"] == "alice"
+
+    again = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "calibrate",
+            "--eval",
+            str(tmp_path / "eval.jsonl"),
+            "--out-of-scope",
+            str(tmp_path / "oos.jsonl"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert "(target hand-off recall 0.90)" in again.stdout
+    assert chosen_target_recall(load_calibration(home)) == 0.9
+
+
 _SERVED = re.compile(r"served: +hand-off threshold (\d+\.\d{3}) \((.*)\), signals (.*)")
 
 
@@ -242,9 +305,9 @@ async def test_calibrate_train_and_the_server_agree_on_the_threshold_and_signals
 
     app_ = create_app(load_settings(home=home))
     async with started(app_):
-        engine_config = app_[ENGINE].config  # type: ignore[attr-defined]
-    serving = round(engine_config.confidence_threshold, 3)
-    serving_signals = [n for n in FEATURE_NAMES if getattr(engine_config.confidence_weights, n) > 0]
+        policy = app_[ENGINE].handoff_policy()  # type: ignore[attr-defined]
+    serving = round(policy.threshold, 3)
+    serving_signals = [n for n in FEATURE_NAMES if getattr(policy.weights, n) > 0]
     expected = float(threshold_setting) if threshold_setting else fitted
     for output in (calibrated.stdout, trained.stdout):
         threshold, source, signals = _served_line(output)

@@ -303,7 +303,7 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
     client = await aiohttp_client(app)
     engine = app[ENGINE]
     assert isinstance(engine, ConversationEngine)
-    threshold_before = engine.config.confidence_threshold
+    threshold_before = engine.handoff_policy().threshold
     response = await client.post("/api/conversations")
     conversation_id = (await response.json())["conversation_id"]
 
@@ -322,10 +322,10 @@ async def test_a_running_server_follows_a_new_pair_and_its_threshold(
         await asyncio.sleep(0.1)
     assert app[KNOWLEDGE].embedder.model_id == tuned.model_id
     for _ in range(20):
-        if engine.config.confidence_threshold != threshold_before:
+        if engine.handoff_policy().threshold != threshold_before:
             break
         await asyncio.sleep(0.05)
-    assert engine.config.confidence_threshold == pytest.approx(0.123)
+    assert engine.handoff_policy().threshold == pytest.approx(0.123)
     response = await client.post(
         f"/api/conversations/{conversation_id}/messages", json={"text": "do giftcards expire"}
     )

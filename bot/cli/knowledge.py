@@ -164,9 +164,15 @@ def calibrate(
         typer.Option(help='Questions the logs do not cover (JSONL {"id", "messages"}).'),
     ],
     target_recall: Annotated[
-        float,
-        typer.Option(min=0.0, max=1.0, help="Share of out-of-scope questions to hand off."),
-    ] = 0.9,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of out-of-scope questions to hand off; kept for later fits, as a"
+            " target chosen on the dashboard is [default: the target chosen last, else"
+            " retrieval.tuning.target_handoff_recall]",
+        ),
+    ] = None,
     wrong_answer_cost: Annotated[
         float | None,
         typer.Option(
@@ -177,7 +183,7 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.components import format_served, served_confidence
+    from bot.components import format_served, served_confidence, tuning_config
     from retrieval.calibration import (
         calibration_path,
         format_result,
@@ -187,6 +193,10 @@ def calibrate(
     )
 
     settings = settings_of(ctx)
+    chosen_by = None if target_recall is None else "supportbot calibrate --target-recall"
+    target = (
+        tuning_config(settings).target_handoff_recall if target_recall is None else target_recall
+    )
     for path in (eval_path, out_of_scope):
         if not path.is_file():
             raise fail(f"no such file: {path}")
@@ -197,7 +207,8 @@ def calibrate(
                 eval_path,
                 out_of_scope,
                 settings.home,
-                target_handoff_recall=target_recall,
+                target_handoff_recall=target,
+                chosen_by=chosen_by,
                 wrong_answer_cost=(
                     settings.retrieval.tuning.wrong_answer_cost
                     if wrong_answer_cost is None
@@ -208,7 +219,7 @@ def calibrate(
         raise fail(str(exc)) from None
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
-    for line in format_result(calibration.result, target_recall):
+    for line in format_result(calibration.result, target):
         typer.echo(line)
     for line in format_trade_offs(load_calibration(settings.home) or {}):
         typer.echo(line)

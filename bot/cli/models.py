@@ -63,7 +63,13 @@ def train(
     import time
     from dataclasses import asdict
 
-    from bot.components import format_served, generator_paths, name_finder, served_confidence
+    from bot.components import (
+        format_served,
+        generator_paths,
+        name_finder,
+        served_confidence,
+        tuning_config,
+    )
     from finetune.base_models import BaseModelError, gguf_file
     from finetune.learning import GeneratorJob, train_from_logs
     from finetune.registry import ModelRegistry
@@ -73,7 +79,7 @@ def train(
     started = time.monotonic()
     settings = settings_of(ctx)
     paths = generator_paths(settings)
-    tuning = settings.retrieval.tuning
+    tuning = tuning_config(settings)  # the hand-off target an operator chose, if one did
     if if_missing and not retrieval_only:
         registry = ModelRegistry.open(paths)
         try:
@@ -243,7 +249,7 @@ def retrain_plan(
     :func:`finetune.learning.run_learning_cycle` takes it; ``budget_minutes`` and
     ``tune_embedder`` override ``retrain.budget_minutes`` and ``retrain.tune_embedder``."""
     # Imported here, as in every command, to keep FAISS out of the CLI's start-up.
-    from bot.components import generator_paths
+    from bot.components import generator_paths, tuning_config
     from finetune.learning import CyclePlan, EmbedderStepPlan
     from finetune.retrain import RetrainPolicy
     from retrieval.embedder_retraining import EmbedderStepPolicy
@@ -262,7 +268,7 @@ def retrain_plan(
     if config.tune_embedder if tune_embedder is None else tune_embedder:
         embedder = EmbedderStepPlan(
             EmbedderStepPolicy(
-                settings.retrieval.tuning, config.embedder_tolerance, config.eval_corrections
+                tuning_config(settings), config.embedder_tolerance, config.eval_corrections
             ),
             budget_share=config.embedder_budget_share,
             home=settings.home,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -128,3 +129,27 @@ class EngineConfig(BaseModel):
         if self.copy_threshold is None:
             return self.confidence_threshold
         return self.copy_threshold
+
+
+@dataclass(frozen=True)
+class HandoffPolicy:
+    """How the engine decides whether to answer a message at all.
+
+    ``weights`` turn the retrieval signals into a confidence; below ``threshold`` the
+    conversation goes to a person; a generated reply that fails the grounding check is
+    replaced by the best retrieved answer only from ``copy_threshold`` up.
+    """
+
+    threshold: float
+    weights: ConfidenceWeights
+    copy_threshold: float
+
+    @classmethod
+    def of(cls, config: EngineConfig) -> HandoffPolicy:
+        """The policy ``config`` sets; its copy threshold follows the hand-off threshold
+        unless ``copy_threshold`` is set."""
+        return cls(
+            config.confidence_threshold,
+            config.confidence_weights,
+            config.effective_copy_threshold,
+        )

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
-from bot.core.config import EngineConfig
+from bot.core.config import EngineConfig, HandoffPolicy
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
 from bot.core.handoff_text import HandoffTextMatcher
@@ -27,6 +27,7 @@ from bot.core.ports import (
     ConversationStore,
     FlagGate,
     Generator,
+    HandoffPolicySource,
     QuestionFinder,
     Retriever,
     Scrubber,
@@ -116,7 +117,8 @@ class ConversationEngine:
     its evidence backs no answer: a generated reply that is that sentence hands off.
     ``flag_gate`` may refuse flags beyond an adapter's caps; without one every flag is kept.
     ``question_finder`` offers the past questions a correction may answer too; without
-    one :meth:`suggest_questions` offers none.
+    one :meth:`suggest_questions` offers none. ``handoff_policy`` says, for each message,
+    how sure the engine must be to answer; without one, ``config`` says it.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class ConversationEngine:
         clock: Callable[[], float] = time.perf_counter,
         flag_gate: FlagGate | None = None,
         question_finder: QuestionFinder | None = None,
+        handoff_policy: HandoffPolicySource | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -145,6 +148,13 @@ class ConversationEngine:
         self._clock = clock
         self._flag_gate = flag_gate
         self.question_finder = question_finder
+        self._handoff_policy = handoff_policy
+
+    def handoff_policy(self) -> HandoffPolicy:
+        """The hand-off policy the next message is judged by."""
+        if self._handoff_policy is None:
+            return HandoffPolicy.of(self.config)
+        return self._handoff_policy.current()
 
     # -- conversations -----------------------------------------------------------------------
     async def start_conversation(
@@ -199,7 +209,8 @@ class ConversationEngine:
         await self.store.add_turn(conversation.id, "customer", scrubbed)
 
         sources = await self._retrieve(history, scrubbed)
-        confidence = retrieval_confidence(sources, self.config.confidence_weights)
+        policy = self.handoff_policy()  # once: an operator may move it meanwhile
+        confidence = retrieval_confidence(sources, policy.weights)
         draft: _Draft | None = None
         if not sources:
             draft = self._handoff(
@@ -207,12 +218,11 @@ class ConversationEngine:
                 FlagReason.LOW_CONFIDENCE,
                 "retrieval found no answer",
             )
-        elif confidence < self.config.confidence_threshold:
+        elif confidence < policy.threshold:
             draft = self._handoff(
                 self.config.low_confidence_message,
                 FlagReason.LOW_CONFIDENCE,
-                f"confidence {confidence:.3f} < {self.config.confidence_threshold:.3f};"
-                f" best: {_describe(sources)}",
+                f"confidence {confidence:.3f} < {policy.threshold:.3f}; best: {_describe(sources)}",
             )
         elif (
             self.generator is None
@@ -221,14 +231,14 @@ class ConversationEngine:
         ):
             draft = _copy(sources)
         else:
-            async for event in self._generate(history, scrubbed, sources, confidence):
+            async for event in self._generate(history, scrubbed, sources, confidence, policy):
                 if isinstance(event, _Draft):
                     draft = event
                 else:
                     yield event
         assert draft is not None
         latency_ms = (self._clock() - started) * 1000.0
-        reply = await self._store_reply(conversation, draft, confidence, latency_ms)
+        reply = await self._store_reply(conversation, draft, confidence, latency_ms, policy)
         if not draft.streamed:
             # A copied answer or a hand-off notice is ready whole, but goes out a word at a
             # time like a generated one: a client shows every reply the same way.
@@ -265,6 +275,7 @@ class ConversationEngine:
         text: str,
         sources: tuple[Source, ...],
         confidence: float,
+        policy: HandoffPolicy,
     ) -> AsyncIterator[ReplyDelta | ReplyRetracted | _Draft]:
         """Stream a grounded generated reply; the last item is the decided ``_Draft``."""
         assert self.generator is not None
@@ -342,7 +353,7 @@ class ConversationEngine:
             log.info("generated reply not grounded (unsupported: %s); falling back", facts)
             if shown:
                 yield ReplyRetracted(FlagReason.GROUNDING_FALLBACK)
-            if confidence >= self.config.effective_copy_threshold:
+            if confidence >= policy.copy_threshold:
                 draft = _copy(sources)
             else:
                 draft = _Draft(self.config.low_confidence_message, Outcome.HANDOFF)
@@ -376,6 +387,7 @@ class ConversationEngine:
         draft: _Draft,
         confidence: float,
         latency_ms: float,
+        policy: HandoffPolicy,
     ) -> Reply:
         turn = await self.store.add_turn(
             conversation.id,
@@ -402,11 +414,7 @@ class ConversationEngine:
             confidence=confidence,
             sources=draft.sources,
             flags=tuple(reason for reason, _ in draft.flags),
-            certainty=(
-                None
-                if draft.hands_off
-                else certainty_of(confidence, self.config.confidence_threshold)
-            ),
+            certainty=(None if draft.hands_off else certainty_of(confidence, policy.threshold)),
         )
 
     # -- ratings, hand-offs, operators ---------------------------------------------------------
@@ -453,7 +461,7 @@ class ConversationEngine:
                 f"conversation {conversation_id} is already with an operator"
             )
         draft = self._handoff(self.config.handoff_message, FlagReason.HANDOFF, reason)
-        return await self._store_reply(conversation, draft, 0.0, 0.0)
+        return await self._store_reply(conversation, draft, 0.0, 0.0, self.handoff_policy())
 
     async def hand_back(self, conversation_id: str) -> None:
         """An operator gives the conversation back to the bot. Raises ConversationNotFound."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from bot.core.config import HandoffPolicy
 from bot.core.types import (
     AttachedQuestion,
     Conversation,
@@ -81,6 +82,14 @@ class QuestionFinder(Protocol):
         the correction whose answer is ``corrected_answer``. Hits whose answer is
         ``wrong_answer`` say so."""
         ...
+
+
+class HandoffPolicySource(Protocol):
+    """Where the engine reads, for each message, the hand-off policy served now. The
+    server's changes while it runs: an operator moves the hand-off target, another
+    embedder (with its own fitted threshold) goes live (``bot.handoff``)."""
+
+    def current(self) -> HandoffPolicy: ...
 
 
 @runtime_checkable

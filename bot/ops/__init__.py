@@ -2,20 +2,20 @@
 
 Operators log in (accounts from ``supportbot operators add``), work through the queue of
 flagged replies, read a conversation with each reply's sources and confidence, approve,
-correct, reject or resolve a hand-off, edit or withdraw a curated answer, and watch the
-metrics. It is an adapter like the web API: it calls the engine (``correct``,
-``edit_correction``, ``withdraw_correction``, ``hand_back``, ``add_agent_turn``) and the
-store, and maps domain errors to pages; it never imports torch.
+correct, reject or resolve a hand-off, edit or withdraw a curated answer, watch the
+metrics and choose the hand-off target served. It is an adapter like the web API: it calls
+the engine (``correct``, ``edit_correction``, ``withdraw_correction``, ``hand_back``,
+``add_agent_turn``) and the store, and maps domain errors to pages; it never imports torch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -27,12 +27,12 @@ from bot.core.errors import (
     StorageUnavailable,
     TurnNotFound,
 )
-from bot.ops import actions, auth, curated, metrics, topics, views
+from bot.ops import actions, auth, curated, handoff, metrics, topics, views
 from bot.ops.auth import OpsError, is_api
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
+from bot.ops.handoff import HANDOFF, HandoffTargets
 from bot.ops.keys import (
-    CALIBRATION,
     DATABASE,
     LOGIN_LIMITS,
     OPS_CONFIG,
@@ -75,19 +75,18 @@ def mount_dashboard(
     config: OpsConfig,
     *,
     database: Path,
-    calibration: Callable[[], Mapping[str, Any] | None] = lambda: None,
+    handoff: HandoffTargets,
 ) -> None:
     """Serve the dashboard at ``/ops`` of ``app``, over the engine under ``app[ENGINE]``.
 
     Its tables go in the conversation store's own SQLite file when the store has one
     (``store.path``), in its PostgreSQL database when it is there (``store.url``: replicas
-    share the accounts), else in ``database``. ``calibration`` reads the home's saved
-    calibration, whose hand-off trade-off the metrics page shows. Add this after the
-    engine's cleanup context: the dashboard's context needs the engine, and closes before
-    it.
+    share the accounts), else in ``database``. ``handoff`` is the hand-off threshold served,
+    whose trade-off the metrics page shows and operators move. Add this after the engine's
+    cleanup context: the dashboard's context needs the engine, and closes before it.
     """
     dashboard = build_dashboard(config)
-    dashboard[CALIBRATION] = calibration
+    dashboard[HANDOFF] = handoff
     # Before the sub-application, whose prefix would otherwise match this path too.
     app.router.add_get(PREFIX, _to_dashboard, name="ops_root")
     app.add_subapp(PREFIX, dashboard)
@@ -138,6 +137,7 @@ def build_dashboard(config: OpsConfig) -> web.Application:
             web.post("/curated/{correction_id}/attach", topics.attach, name="curated_attach"),
             web.get("/metrics", metrics.metrics_page, name="metrics"),
             web.get("/api/metrics", metrics.metrics_json, name="api_metrics"),
+            web.post("/handoff", handoff.choose_target, name="handoff_target"),
             web.static("/static", STATIC, name="static"),
         ]
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import jinja2
 from aiohttp import web
@@ -55,10 +55,6 @@ PREFIX = "/ops"  # where the dashboard is mounted; its session cookie is scoped 
 OPS_CONFIG = web.AppKey("ops_config", OpsConfig)
 TEMPLATES = web.AppKey("ops_templates", jinja2.Environment)
 LOGIN_LIMITS = web.AppKey("ops_login_limits", LoginLimits)
-# Reads the home's saved calibration (``supportbot calibrate``), None when there is none;
-# it blocks on a small file, so it is called in a worker thread.
-CalibrationSource = Callable[[], Mapping[str, Any] | None]
-CALIBRATION: web.AppKey[CalibrationSource] = web.AppKey("ops_calibration")
 # Set by the start-up context once the engine exists.
 DATABASE = web.AppKey("ops_database", DashboardDatabase)
 REVIEW_ENGINE = web.AppKey("ops_engine", ReviewEngine)

@@ -1,8 +1,8 @@
-"""The metrics page (charts over the last days, model and index versions) and its JSON."""
+"""The metrics page (charts over the last days, the hand-off trade-off, model and index
+versions) and its JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from functools import partial
 from typing import Any
@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from bot.ops.auth import OpsError
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
-from bot.ops.keys import CALIBRATION, DATABASE, OPS_CONFIG, REVIEW_ENGINE
+from bot.ops.handoff import CHOSEN, UNLOGGED, handoff_view, recent_choices
+from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE
 from bot.ops.queries import (
     MetricsSummary,
     curated_replies,
@@ -65,10 +66,20 @@ async def metrics_page(request: web.Request) -> web.Response:
             "generating": engine.generator is not None,
             "indexes": await database.read(index_versions),
             "cycles": await database.read(retrain_cycles),
-            "calibration": await asyncio.to_thread(request.app[CALIBRATION]),
-            "served_threshold": engine.config.confidence_threshold,
+            "handoff": await handoff_view(request),
+            "handoff_choices": await recent_choices(request),
+            "handoff_notice": _chosen_notice(request),
+            "handoff_error": UNLOGGED if request.query.get("unlogged") else None,
         },
     )
+
+
+def _chosen_notice(request: web.Request) -> str | None:
+    chosen = request.query.get("chosen", "")
+    try:
+        return CHOSEN.format(target=f"{float(chosen):.2f}") if chosen else None
+    except ValueError:
+        return None
 
 
 def charts(summary: MetricsSummary) -> dict[str, Markup]:

@@ -125,6 +125,9 @@ class ReviewAction(StrEnum):
     EDIT_CORRECTION = "edit_correction"
     WITHDRAW_CORRECTION = "withdraw_correction"
     ATTACH_QUESTIONS = "attach_questions"
+    # On no conversation (conversation id ""); the note says the target and threshold
+    # served before and after.
+    CHOOSE_HANDOFF_TARGET = "choose_handoff_target"
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,14 @@ class DashboardStore:
         rows = self._records.all(
             "SELECT * FROM ops_actions WHERE conversation_id = ? ORDER BY created_at, id",
             (conversation_id,),
+        )
+        return [_logged_action(row) for row in rows]
+
+    def recent_actions(self, action: ReviewAction, limit: int) -> list[LoggedAction]:
+        """The latest ``limit`` actions of one kind, newest first."""
+        rows = self._records.all(
+            "SELECT * FROM ops_actions WHERE action = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (ReviewAction(action).value, limit),
         )
         return [_logged_action(row) for row in rows]
 
