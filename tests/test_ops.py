@@ -44,6 +44,7 @@ from tests.support.dashboard import (
     login,
     page,
     post,
+    query,
     queue_turns,
     registry_paths,
 )
@@ -52,11 +53,6 @@ from tests.support.web import make_settings
 DAY = 86_400.0
 
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> mars?'
-
-
-def query(database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(database) as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def flag_rows(ops: Ops) -> list[tuple[Any, ...]]:

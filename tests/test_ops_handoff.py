@@ -25,8 +25,8 @@ from bot.app import create_app
 from bot.settings import load_settings
 from bot.web import WebConfig
 from retrieval.calibration import calibration_path, load_calibration
-from tests.conftest import SMALL_LOGS, write_jsonl
-from tests.test_ops import Site, add_operator, ask, logged_in, page, post, query
+from tests.support.corpus import SMALL_LOGS, write_jsonl
+from tests.support.dashboard import Site, add_operator, ask, logged_in, page, post, query
 
 Client = TestClient[web.Request, web.Application]
 

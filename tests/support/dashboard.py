@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -180,3 +181,8 @@ async def ask(
 def queue_turns(text: str) -> list[str]:
     """The bot turn ids linked from the queue's rows, in page order."""
     return re.findall(r'href="/ops/conversations/[0-9a-f]+\?[^"#]*#turn-([0-9a-f]+)"', text)
+
+
+def query(database: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql, args).fetchall()
