@@ -7,7 +7,7 @@ TRAIN_MINUTES ?= 5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run demo-data test lint bench bench-quick bench-hardening clean constraints
+.PHONY: install run demo-data test test-fast lint bench bench-quick bench-hardening clean constraints
 
 # The venv is rebuilt only when pyproject.toml or constraints.txt changes.
 $(BIN)/supportbot: pyproject.toml constraints.txt
@@ -49,6 +49,10 @@ lint: install
 ## Lint, type-check and run the test suite (slow benchmarks excluded).
 test: install lint
 	$(BIN)/pytest -q
+
+## The fast tier only: no PostgreSQL, no browser, no slow training (a quick local check).
+test-fast: install
+	$(BIN)/pytest -q -m "not slow and not postgres and not browser"
 
 ## Benchmarks (not in CI): print tables and write JSON under benchmarks/results/.
 bench: install

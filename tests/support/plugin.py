@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,35 @@ SHARED_FIXTURES = (browser_context, ops, slack_api, start)
 # or packaged model is missing fails instead, so a green CI run has run every tier. A local
 # run skips them and says which in its summary (-ra).
 NO_SKIPS = os.environ.get("SUPPORTBOT_NO_SKIPS") == "1"
+
+
+# The suite's tiers besides plain unit tests, each found from what a test uses, so that no
+# test has to remember its marker: `-m "not postgres and not browser"` runs the fast tier.
+_TIER_FIXTURES = {"postgres": "postgres_server", "browser": "browser_context"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for tier, fixture in _TIER_FIXTURES.items():
+            if fixture in names and item.get_closest_marker(tier) is None:
+                item.add_marker(tier)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the tiers a run skipped (no PostgreSQL binaries, no Chromium), so that a green
+    local run does not pass for one that tested them."""
+    skipped: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        tiers = [t for t in (*_TIER_FIXTURES, "slow") if t in report.keywords] or ["other"]
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for tier in tiers:
+            skipped.setdefault(tier, []).append(reason)
+    for tier, reasons in sorted(skipped.items()):
+        terminalreporter.write_line(
+            f"tier not run here: {tier} ({len(reasons)} skipped; {reasons[0]})",
+            yellow=True,
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)
