@@ -42,15 +42,11 @@ base_models = sa.Table(
     metadata,
     _id(),
     sa.Column("folder", sa.Text, nullable=False, unique=True),
-    sa.Column(
-        "source",
-        sa.Text,
-        sa.CheckConstraint("source IN ('bootstrap', 'pretrained')"),
-        nullable=False,
-    ),
+    sa.Column("source", sa.Text, nullable=False),
     sa.Column("model_ref", sa.Text, nullable=False),
     sa.Column("metrics", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created_at", Seconds, nullable=False),
+    sa.CheckConstraint("source IN ('bootstrap', 'pretrained')"),
 )
 
 adapters = sa.Table(
@@ -99,21 +95,8 @@ retrain_cycles = sa.Table(
     "retrain_cycles",
     metadata,
     _id(),
-    sa.Column(
-        "kind",
-        sa.Text,
-        sa.CheckConstraint("kind IN ('cycle', 'rollback')"),
-        nullable=False,
-        server_default="cycle",
-    ),
-    sa.Column(
-        "status",
-        sa.Text,
-        sa.CheckConstraint(
-            "status IN ('running', 'promoted', 'kept', 'failed', 'abandoned', 'rolled_back')"
-        ),
-        nullable=False,
-    ),
+    sa.Column("kind", sa.Text, nullable=False, server_default="cycle"),
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("started_at", Seconds, nullable=False),
     sa.Column("finished_at", Seconds),
     sa.Column("owner", sa.Text, nullable=False, server_default=""),
@@ -122,6 +105,10 @@ retrain_cycles = sa.Table(
     sa.Column("data", sa.Text, nullable=False, server_default="{}"),
     sa.Column("figures", sa.Text, nullable=False, server_default="{}"),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.CheckConstraint("kind IN ('cycle', 'rollback')"),
+    sa.CheckConstraint(
+        "status IN ('running', 'promoted', 'kept', 'failed', 'abandoned', 'rolled_back')"
+    ),
     sa.Index("retrain_cycles_started", "started_at"),
 )
 

@@ -257,6 +257,69 @@ def _sqlite_of_the_release_before(paths: GeneratorPaths) -> None:
         conn.close()
 
 
+def _shape(url: str, names: list[str]) -> dict[str, object]:
+    """What the tables ``names`` hold and refuse, as the database itself reports it."""
+    engine = sync_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            seen = sa.inspect(conn)
+            sqlite = conn.dialect.name == "sqlite"
+            return {
+                name: (
+                    [
+                        # SQLite: an INTEGER PRIMARY KEY is the rowid, never NULL, however built
+                        (c["name"], str(c["type"]), sqlite or c["nullable"], c["default"])
+                        for c in seen.get_columns(name)
+                    ],
+                    seen.get_pk_constraint(name)["constrained_columns"],
+                    sorted(
+                        (f["constrained_columns"], f["referred_table"], f["referred_columns"])
+                        for f in seen.get_foreign_keys(name)
+                    ),
+                    sorted(
+                        (u["name"] if not sqlite else "", u["column_names"])
+                        for u in seen.get_unique_constraints(name)
+                    ),
+                    []
+                    if sqlite
+                    else sorted(
+                        (c["name"], c["sqltext"]) for c in seen.get_check_constraints(name)
+                    ),
+                    sorted((i["name"], i["column_names"]) for i in seen.get_indexes(name)),
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_first_revision_builds_what_the_release_before_built(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Column types, nullability, defaults, keys, foreign keys, unique and check
+    constraints (PostgreSQL names them) and indexes, in a new database and in one of the
+    release before; in PostgreSQL the lock table aside, which that release did not build."""
+    names = sorted(tables.metadata.tables)
+    if kind == "sqlite":
+        new, legacy = sqlite_url(tmp_path / "new.db"), sqlite_url(tmp_path / "legacy.db")
+        conn = sqlite_db.connect(tmp_path / "legacy.db")
+        try:
+            sqlite_db.apply_migrations(conn, "finetune", [LEGACY_REGISTRY_SQLITE])
+            sqlite_db.apply_migrations(conn, "retrain", [LEGACY_CYCLES_SQLITE])
+        finally:
+            conn.close()
+    else:
+        server = request.getfixturevalue("postgres_server")
+        new, legacy = server.create_database(), server.create_database()
+        with postgres_db.connect(legacy) as pg:
+            postgres_db.apply_migrations(pg, "finetune", [LEGACY_REGISTRY_POSTGRES])
+            postgres_db.apply_migrations(pg, "retrain", [LEGACY_CYCLES_POSTGRES])
+        names.remove("retrain_lock")
+    assert _upgraded(new) == []
+    assert _shape(new, names) == _shape(legacy, names)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def legacy_home(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -44,15 +44,11 @@ def _base_models() -> None:
         "finetune_base_models",
         _id(),
         sa.Column("folder", sa.Text, nullable=False, unique=True),
-        sa.Column(
-            "source",
-            sa.Text,
-            sa.CheckConstraint("source IN ('bootstrap', 'pretrained')"),
-            nullable=False,
-        ),
+        sa.Column("source", sa.Text, nullable=False),
         sa.Column("model_ref", sa.Text, nullable=False),
         sa.Column("metrics", sa.Text, nullable=False, server_default="{}"),
         sa.Column("created_at", Seconds, nullable=False),
+        sa.CheckConstraint("source IN ('bootstrap', 'pretrained')"),
     )
 
 
@@ -103,21 +99,8 @@ def _retrain_cycles() -> None:
     op.create_table(
         "retrain_cycles",
         _id(),
-        sa.Column(
-            "kind",
-            sa.Text,
-            sa.CheckConstraint("kind IN ('cycle', 'rollback')"),
-            nullable=False,
-            server_default="cycle",
-        ),
-        sa.Column(
-            "status",
-            sa.Text,
-            sa.CheckConstraint(
-                "status IN ('running', 'promoted', 'kept', 'failed', 'abandoned', 'rolled_back')"
-            ),
-            nullable=False,
-        ),
+        sa.Column("kind", sa.Text, nullable=False, server_default="cycle"),
+        sa.Column("status", sa.Text, nullable=False),
         sa.Column("started_at", Seconds, nullable=False),
         sa.Column("finished_at", Seconds),
         sa.Column("owner", sa.Text, nullable=False, server_default=""),
@@ -126,6 +109,10 @@ def _retrain_cycles() -> None:
         sa.Column("data", sa.Text, nullable=False, server_default="{}"),
         sa.Column("figures", sa.Text, nullable=False, server_default="{}"),
         sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.CheckConstraint("kind IN ('cycle', 'rollback')"),
+        sa.CheckConstraint(
+            "status IN ('running', 'promoted', 'kept', 'failed', 'abandoned', 'rolled_back')"
+        ),
     )
     op.create_index("retrain_cycles_started", "retrain_cycles", ["started_at"])
 
