@@ -1,57 +1,59 @@
 """Where the model registry and the retraining cycle log keep their rows: the home folder's
 SQLite file (one box, the default) or the PostgreSQL database that replicas share
-(``storage.database_url``), through :mod:`retrieval.records_db` (which the knowledge
-base's store uses too). :func:`open_records` picks from :class:`GeneratorPaths`.
+(``storage.database_url``). The same tables (:mod:`finetune.tables`) and statements serve
+both.
+
+A folder is recorded relative to the home when it lies inside it, and found again under
+the reader's own home: replicas on several hosts, each naming the shared folders where
+they are mounted there, and jobs started from another working directory find the same
+folder, and a home can move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from retrieval import records_db
-from retrieval.records_db import PostgresRecords, Records, Row, SqliteRecords
+import sqlalchemy as sa
 
-if TYPE_CHECKING:
-    from finetune.pipeline import GeneratorPaths
-
-__all__ = [
-    "PostgresRecords",
-    "Records",
-    "Row",
-    "SqliteRecords",
-    "open_records",
-    "relative_to_home",
-]
+from finetune import tables
+from retrieval.database import sqlite_url, sync_engine, upgrade
+from retrieval.records_db import inside_home
 
 
-def open_records(
-    paths: GeneratorPaths,
-    component: str,
-    *,
-    sqlite_migrations: Sequence[str],
-    postgres_migrations: Sequence[str],
-) -> Records:
-    """``component``'s tables, migrated: in PostgreSQL when ``paths.postgres_url`` is set,
-    else in the SQLite file ``paths.database``."""
-    return records_db.open_records(
-        paths.database,
-        component,
-        postgres_url=paths.postgres_url,
-        sqlite_migrations=sqlite_migrations,
-        postgres_migrations=postgres_migrations,
-    )
+def database_url(database: Path, postgres_url: str | None) -> str:
+    """PostgreSQL when ``postgres_url`` is set, else the SQLite file ``database``."""
+    return postgres_url or sqlite_url(database)
 
 
-# Where the jobs write the folders a registry records, under the home (see GeneratorPaths).
-_HOME_LAYOUT = (("models", "adapters"), ("models", "base"))
+def open_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
+    """An engine on ``url`` with the tables migrated to this release's. Blocks: the server
+    calls it in a worker thread."""
+    engine = sync_engine(url, pool_size=pool_size)
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, tables.HISTORY)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
-def relative_to_home(recorded: str, home: Path) -> str:
-    """A folder as a SQLite registry recorded it, as the PostgreSQL registry records it
-    (``supportbot migrate-db``): relative to ``home``, the folder holding the SQLite file;
-    a path that is not the home's by location ends in the home's layout
-    (``models/adapters/<version>``, ``models/base/<version>``: the leftover cleanup
-    already matches folders by version name). See :func:`records_db.relative_to_home`."""
-    return records_db.relative_to_home(recorded, home, _HOME_LAYOUT)
+def recorded(folder: Path, home: Path) -> str:
+    """How ``folder`` is written into a row: relative to ``home`` when inside it (as this
+    process names both), else absolute."""
+    inside = inside_home(folder, home)
+    return inside if inside is not None else os.path.abspath(folder)
+
+
+def found(recorded: str, home: Path) -> Path:
+    """The folder a row names, as this process reaches it from its ``home``."""
+    path = Path(recorded)
+    return path if path.is_absolute() else home / path
+
+
+def dump(payload: dict[str, Any] | None) -> str:
+    """A JSON column's text."""
+    return json.dumps(payload or {}, sort_keys=True, default=str)

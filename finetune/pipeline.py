@@ -57,7 +57,7 @@ class GeneratorPaths:
 
     The model registry and the retraining cycle log are kept in ``database``, the home's
     SQLite file, or in PostgreSQL when ``postgres_url`` is set (replicas on several hosts;
-    see :func:`finetune.database.open_records`).
+    see :mod:`finetune.database`).
     """
 
     base_models: Path

@@ -228,7 +228,26 @@ def schema_differences(connection: sa.Connection, history: SchemaHistory) -> lis
             "compare_type": True,
         },
     )
-    return list(compare_metadata(migration, history.metadata))
+    differences = list(compare_metadata(migration, history.metadata))
+    if connection.dialect.name == "sqlite":
+        return [d for d in differences if not _rowid_seen_nullable(d, history.metadata)]
+    return differences
+
+
+def _rowid_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
+    """Whether ``difference`` only says that SQLite reports a table's one INTEGER PRIMARY
+    KEY column nullable: it does when the table was built without NOT NULL on it, but such
+    a column is the rowid and can hold no NULL."""
+    if not isinstance(difference, list) or len(difference) != 1:
+        return False
+    operation, _schema, table, column, *_ = difference[0]
+    (key, *others) = metadata.tables[table].primary_key.columns
+    return (
+        operation == "modify_nullable"
+        and not others
+        and key.name == column
+        and isinstance(key.type, sa.Integer)
+    )
 
 
 # -- copies ------------------------------------------------------------------------------------
@@ -245,7 +264,8 @@ def copy_tables(
 
     Parents before children (foreign keys), each table in primary-key order, one committed
     transaction per batch of ``batch`` rows (``on_batch(table, rows)`` after each): a copy
-    stopped half-way can be run again, bringing rows already there up to date.
+    stopped half-way can be run again, bringing rows already there up to date. Ids are
+    kept, and new ones in the target follow them.
     """
     with source.connect() as reader:
         present = [t for t in metadata.sorted_tables if sa.inspect(reader).has_table(t.name)]
@@ -263,7 +283,22 @@ def copy_tables(
                 writer.execute(_upsert(writer.dialect, table), [dict(r) for r in rows])
             last = tuple(rows[-1][c.name] for c in key)
             on_batch(table.name, len(rows))
+        _move_identity_past_copied_ids(target, table)
     return [t.name for t in present]
+
+
+def _move_identity_past_copied_ids(target: sa.Engine, table: sa.Table) -> None:
+    """The next id PostgreSQL gives follows the copied ones (rows copied with their ids
+    leave the identity sequence where it was; SQLite takes the next after the largest)."""
+    column = table.autoincrement_column
+    if column is None or target.dialect.name != "postgresql":
+        return
+    top = sa.func.max(column)
+    sequence = sa.func.pg_get_serial_sequence(table.name, column.name)
+    with target.begin() as writer:
+        writer.execute(
+            sa.select(sa.func.setval(sequence, sa.func.coalesce(top, 1), top.is_not(None)))
+        )
 
 
 def _upsert(dialect: sa.Dialect, table: sa.Table) -> sa.Executable:

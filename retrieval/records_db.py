@@ -1,8 +1,8 @@
 """Where a component keeps its rows: the home folder's SQLite file (one box, the default)
 or the PostgreSQL database that replicas share (``storage.database_url``).
 :func:`open_records` is the one place that picks; the knowledge base's store
-(:mod:`retrieval.store`), the model registry and the retraining cycle log
-(:mod:`finetune.database`) open their tables through it.
+(:mod:`retrieval.store`) and the dashboard's (:mod:`bot.ops.storage`) open their tables
+through it.
 
 Both backends run the same statements, written once with ``?`` parameters (SQLite's form;
 PostgreSQL is given ``%s``), and return rows read by column name. Where the engines differ

@@ -39,6 +39,7 @@ RETRAIN_CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     from pathlib import Path
+    from finetune import tables
     from finetune.config import GeneratorConfig
     from finetune.pipeline import GeneratorPaths
     from finetune.registry import ModelRegistry
@@ -57,10 +58,8 @@ RETRAIN_CHILD = textwrap.dedent(
 
     def dying_promote(self, adapter_id):
         if point == "promotion-mid-transaction":
-            with self._records.transaction():
-                self._records.run(
-                    "UPDATE finetune_live SET adapter_id = ? WHERE slot = 1", (adapter_id,)
-                )
+            with self._engine.begin() as conn:
+                conn.execute(tables.live.update().values(adapter_id=adapter_id))
                 die()
         promote(self, adapter_id)
         die()

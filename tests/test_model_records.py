@@ -178,7 +178,8 @@ def test_a_reader_never_sees_no_adapter_live_while_promotions_run(
 
 def test_a_folder_is_found_from_another_home_path(paths: GeneratorPaths, tmp_path: Path) -> None:
     """A replica names the shared home its own way (here: through a link); a job may have
-    been given the home relative to its working directory."""
+    been given the home relative to its working directory. Both databases record a folder
+    relative to the home (SQLite too, since finetune_0002), so a home can also move."""
     link = tmp_path / "mounted-elsewhere"
     link.symlink_to(paths.home)
     writer = ModelRegistry.open(paths)
@@ -196,11 +197,8 @@ def test_a_folder_is_found_from_another_home_path(paths: GeneratorPaths, tmp_pat
         reader.close()
     assert live is not None and base is not None
     assert (live.folder / "..").resolve() == paths.adapters.resolve()  # the same folder
-    if paths.postgres_url is None:
-        assert live.folder == paths.adapters / "v0001"  # SQLite: as it was given, as always
-    else:
-        assert live.folder == elsewhere.adapters / "v0001"  # under the reader's own home
-        assert base.model_ref == str(elsewhere.base_models / "gpt-0001")
+    assert live.folder == elsewhere.adapters / "v0001"  # under the reader's own home
+    assert base.model_ref == str(elsewhere.base_models / "gpt-0001")
 
     # A job started in the home's parent with a relative home records the same folder.
     cwd = os.getcwd()
@@ -219,8 +217,7 @@ def test_a_folder_is_found_from_another_home_path(paths: GeneratorPaths, tmp_pat
         found = reader.adapter(third.id).folder
     finally:
         reader.close()
-    if paths.postgres_url is not None:
-        assert found == elsewhere.adapters / "v0003"
+    assert found == elsewhere.adapters / "v0003"
 
 
 def _dead_writer() -> dict[str, Any]:

@@ -25,6 +25,8 @@ from bot.core.engine import ConversationEngine
 from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating, Source
 from bot.store.sqlite import SqliteConversationStore
 from bot.web import ENGINE, WebConfig
+from finetune import tables as finetune_tables
+from retrieval.database import sqlite_url, upgrade_database
 from tests.support.browser import CHROMIUM, ServerThread
 from tests.support.dashboard import KNOWLEDGE, PASSWORD, SHIPPING, add_operator
 from tests.support.fakes import FakeRetriever
@@ -139,13 +141,12 @@ def seed_history(site: Dashboard, days: int = 14) -> None:
         site.server.call(lambda app, day=day: one_day(app, day))
     site.clock.fixed = None
 
+    upgrade_database(sqlite_url(site.database), finetune_tables.HISTORY)
     with sqlite3.connect(site.database) as conn:
-        from finetune.registry import COMPONENT, MIGRATIONS
         from retrieval.sqlite_db import apply_migrations
         from retrieval.store import MIGRATIONS as RETRIEVAL_MIGRATIONS
 
         conn.isolation_level = None
-        apply_migrations(conn, COMPONENT, MIGRATIONS)
         apply_migrations(conn, "retrieval", RETRIEVAL_MIGRATIONS)
         conn.execute(
             "INSERT INTO index_versions (folder, embedder_id, kind, entry_count, max_entry_id,"

@@ -1,21 +1,21 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
 with the tables of each component declared with SQLAlchemy that the caller names (the Slack
-adapter's: :func:`retrieval.database.copy_tables` copies any of them), the model registry,
-the retraining cycles, the knowledge base and the dashboard's tables when the installation
-has them (the replicas keep those in PostgreSQL too, so that a Slack thread started before
-the move continues after it, every replica serves the same adapter and the same index
-version, a curated answer keeps its FAISS id, and the operators keep their accounts,
-sessions and review log).
+adapter's, the model registry's and the retraining cycles':
+:func:`retrieval.database.copy_tables` copies any of them), the knowledge base and the
+dashboard's tables when the installation has them (the replicas keep those in PostgreSQL
+too, so that a Slack thread started before the move continues after it, every replica
+serves the same adapter and the same index version, a curated answer keeps its FAISS id,
+and the operators keep their accounts, sessions and review log).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
 a rating replaced, a flag resolved), new rows are added, nothing is duplicated. Ids are
 kept, so a correction keeps the ``correction:<id>`` its curated answer is served under and
 the live adapter's pointer, a cycle's adapter ids and the entry ids a published FAISS index
-holds stay valid, and the identity sequences are moved past the copied ids. A registry
-folder and an index version's folder are recorded relative to the home folder that holds
-the SQLite file, as PostgreSQL records them (:func:`finetune.database.relative_to_home`,
-:func:`retrieval.store.relative_to_home`). At the end every table is
+holds stay valid, and the identity sequences are moved past the copied ids. An index
+version's folder is recorded relative to the home folder that holds the SQLite file, as
+PostgreSQL records it (:func:`retrieval.store.relative_to_home`; the model registry's
+tables already record theirs so in both). At the end every table is
 counted on both sides; :class:`CountMismatch` says which differ (the source kept taking
 writes: run it again once the old server is stopped).
 """
@@ -33,8 +33,6 @@ import psycopg
 from bot.ops import storage as dashboard
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
-from finetune import cycles, registry
-from finetune.database import relative_to_home
 from retrieval import postgres_db
 from retrieval import store as knowledge
 from retrieval.database import (
@@ -42,8 +40,10 @@ from retrieval.database import (
     copy_tables,
     count_rows,
     sqlite_reader,
+    sqlite_url,
     sync_engine,
     upgrade,
+    upgrade_database,
 )
 
 # A row as it is read from SQLite and written to PostgreSQL; a table may rewrite it on
@@ -59,31 +59,11 @@ class CopiedTable:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     integer_key: bool = False  # every key column holds integers
-    optional: bool = False  # copied when the source has it (the model registry's tables)
+    optional: bool = False  # copied when the source has it (the knowledge base's tables)
     rewrite: Callable[[Values, Path], Values] | None = None
     # Run in PostgreSQL before the copy: what a partial unique index needs when a row
     # already copied changed since (another index version made live).
     prepare: str | None = None
-
-
-def _base_model_folders(row: Values, home: Path) -> Values:
-    """A bootstrapped base's (an earlier release's) folder and model_ref are folders of the
-    home; a pretrained base's name a hub id or a folder of the settings, kept as they are."""
-    id_, folder, source, model_ref, *rest = row
-    if source != "bootstrap":
-        return row
-    return (
-        id_,
-        relative_to_home(str(folder), home),
-        source,
-        relative_to_home(str(model_ref), home),
-        *rest,
-    )
-
-
-def _adapter_folder(row: Values, home: Path) -> Values:
-    id_, folder, *rest = row
-    return (id_, relative_to_home(str(folder), home), *rest)
 
 
 def _index_version_folders(row: Values, home: Path) -> Values:
@@ -162,55 +142,6 @@ TABLES = [
         integer_key=True,
         optional=True,  # a SQLite file not opened since issue 20 has none yet
     ),
-    CopiedTable(
-        "finetune_base_models",
-        ("id",),
-        ("id", "folder", "source", "model_ref", "metrics", "created_at"),
-        integer_key=True,
-        optional=True,
-        rewrite=_base_model_folders,
-    ),
-    CopiedTable(
-        "finetune_adapters",
-        ("id",),
-        ("id", "folder", "base_id", "parent_id", "metrics", "created_at"),
-        integer_key=True,
-        optional=True,
-        rewrite=_adapter_folder,
-    ),
-    CopiedTable(
-        "finetune_live",
-        ("slot",),
-        ("slot", "adapter_id", "switched_at"),
-        integer_key=True,
-        optional=True,
-    ),
-    CopiedTable(
-        "finetune_live_history",
-        ("id",),
-        ("id", "adapter_id", "previous_id", "switched_at"),
-        integer_key=True,
-        optional=True,
-    ),
-    CopiedTable(
-        "retrain_cycles",
-        ("id",),
-        (
-            "id",
-            "kind",
-            "status",
-            "started_at",
-            "finished_at",
-            "owner",
-            "live_adapter_id",
-            "candidate_adapter_id",
-            "data",
-            "figures",
-            "reason",
-        ),
-        integer_key=True,
-        optional=True,
-    ),
     # The knowledge base. log_conversations' rowid keeps the order conversations were
     # stored in; an entry's id is its id in every published FAISS index.
     CopiedTable(
@@ -288,15 +219,8 @@ TABLES = [
         optional=True,
     ),
 ]
-# The identity sequences of the bot, the registry, the cycle log, the knowledge base and
-# the dashboard.
-_SEQUENCES = [
-    *SEQUENCES,
-    *registry.SEQUENCES,
-    *cycles.SEQUENCES,
-    *knowledge.SEQUENCES,
-    *dashboard.SEQUENCES,
-]
+# The identity sequences of the bot, the knowledge base and the dashboard.
+_SEQUENCES = [*SEQUENCES, *knowledge.SEQUENCES, *dashboard.SEQUENCES]
 
 
 @dataclass(frozen=True)
@@ -343,7 +267,8 @@ def migrate_sqlite_to_postgres(
     declared = list(declared)
     asyncio.run(_create_schema(target_url))
     _create_model_schema(target_url)
-    # Read-only: the copy never changes the installation it moves.
+    # Read-only: the copy changes no row it moves (_copy_declared only brings the declared
+    # tables to this release's schema).
     reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
         present = [t for t in TABLES if _sqlite_has_table(reader, t.name)]
@@ -384,7 +309,11 @@ def _copy_declared(
     on_batch: Callable[[str, int], None],
 ) -> list[TableCount]:
     """The components whose tables are declared (SQLAlchemy) and migrated (Alembic): each
-    history brought up to date in PostgreSQL, then its tables that the source has copied."""
+    history brought up to date in both databases (as any command of this release does on
+    first use: a home an earlier release wrote may keep rows the way that release did),
+    then its tables copied."""
+    for history in declared:
+        upgrade_database(sqlite_url(source), history)
     reader, writer = sqlite_reader(source), sync_engine(target_url, pool_size=1)
     try:
         counts = []
@@ -404,11 +333,9 @@ def _copy_declared(
 
 
 def _create_model_schema(url: str) -> None:
-    """The registry's, the cycle log's, the knowledge base's and the dashboard's tables, as
-    a replica or a job would create them."""
+    """The knowledge base's and the dashboard's tables, as a replica or a job would create
+    them."""
     with postgres_db.connect(url) as conn:
-        postgres_db.apply_migrations(conn, registry.COMPONENT, registry.POSTGRES_MIGRATIONS)
-        postgres_db.apply_migrations(conn, cycles.COMPONENT, cycles.POSTGRES_MIGRATIONS)
         postgres_db.apply_migrations(conn, knowledge.COMPONENT, knowledge.POSTGRES_MIGRATIONS)
         postgres_db.apply_migrations(conn, dashboard.COMPONENT, dashboard.POSTGRES_MIGRATIONS)
 
