@@ -15,6 +15,7 @@ URL (``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from alembic import command, context
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -151,12 +153,33 @@ def upgrade(connection: sa.Connection, history: SchemaHistory) -> None:
     """Bring ``history``'s tables to its latest revision, in the transaction ``connection``
     is in (begin one first): all of it is done or none. Several processes may start at
     once; one migrates, the others wait for it and find nothing left to do."""
+    if _at_head(connection, history):
+        # The common case, and a frequent one: the server opens the model registry at
+        # every adapter poll. One SELECT instead of an Alembic run (and, on PostgreSQL,
+        # its migrations lock).
+        return
     config = Config()
     config.set_main_option("script_location", str(history.folder))
     config.attributes["connection"] = connection
     config.attributes["history"] = history
     with _MIGRATING:
         command.upgrade(config, "head")
+
+
+def _at_head(connection: sa.Connection, history: SchemaHistory) -> bool:
+    """Whether the database already records ``history``'s latest revision."""
+    if not sa.inspect(connection).has_table(history.version_table):
+        return False
+    version = sa.table(history.version_table, sa.column("version_num"))
+    recorded = set(connection.execute(sa.select(version.c.version_num)).scalars())
+    return recorded == {_head_revision(history.folder)}
+
+
+@functools.cache
+def _head_revision(folder: Path) -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def upgrade_database(url: str, history: SchemaHistory) -> None:
