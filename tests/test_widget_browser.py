@@ -484,3 +484,48 @@ def test_a_copied_reply_streams_and_lists_each_source_link_readably(
         "items => items.filter(i => i.scrollWidth > i.clientWidth + 1).length"
     )
     assert overflowing == 0
+
+
+def test_a_customer_gets_through_when_too_many_conversations_are_starting(
+    tmp_path: Path, browser_context: Any
+) -> None:
+    """A flood from other addresses has used up the conversations all clients may start
+    (web.new_conversations_burst): the real server refuses the customer's first message
+    with 429 and Retry-After, and the widget says so, waits and starts it, instead of
+    sending the customer away with an error for what others did."""
+    from urllib.request import Request, urlopen
+
+    from playwright.sync_api import expect
+
+    config = WebConfig(
+        rate_per_minute=600,
+        rate_burst=100,
+        new_conversations_per_minute=30,  # one every 2 s for all clients together
+        new_conversations_burst=1,
+    )
+    retriever = FakeRetriever(
+        answers=[source("c-ret#1", "How do I return boots?", RETURNS_ANSWER, 0.93)]
+    )
+
+    def make_bot() -> web.Application:
+        return create_app(make_settings(tmp_path / "home", config), retriever=retriever)
+
+    with ServerThread(make_bot) as bot:
+        page = browser_context.new_page()
+        page.goto(bot.origin + "/")
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        box = dialog.get_by_role("textbox", name="Your message")
+        # The flood takes the only conversation that may start now.
+        flood = Request(bot.origin + "/api/conversations", data=b"{}", method="POST")
+        flood.add_header("Content-Type", "application/json")
+        with urlopen(flood, timeout=5) as answer:
+            assert answer.status == 201
+        box.fill("How do I return boots?")
+        box.press("Enter")
+        expect(dialog.get_by_role("status")).to_contain_text("Connecting you in")
+        expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(
+            RETURNS_ANSWER, timeout=15_000
+        )
+        expect(dialog.get_by_role("status")).to_have_text("")
+        expect(dialog.locator(".sb-msg-customer")).to_have_count(1)

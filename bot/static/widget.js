@@ -502,10 +502,28 @@
     }
   }
 
+  // A new conversation refused with 429 (too many starting at once: a flood from other
+  // addresses, or a busy office behind one) is tried again after the server's Retry-After,
+  // a few times, instead of handing the customer an error for what others did.
+  var START_RETRIES = 4;
+  var START_WAIT_MAX_S = 30;
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+
   async function ensureConversation() {
     if (state.conversationId) return state.conversationId;
     var response = await api("POST", "/api/conversations", {});
+    for (var attempt = 0; response.status === 429 && attempt < START_RETRIES; attempt++) {
+      var wait = parseInt(response.headers.get("Retry-After") || "", 10);
+      wait = Math.min(START_WAIT_MAX_S, wait > 0 ? wait : 2);
+      setStatus("Lots of people are writing to us right now. Connecting you in " + wait + " second" + (wait === 1 ? "" : "s") + "\u2026");
+      await sleep(wait * 1000);
+      response = await api("POST", "/api/conversations", {});
+    }
     if (!response.ok) throw await failureOf(response);
+    setStatus("");
     var data = await response.json();
     state.conversationId = data.conversation_id;
     state.handedOff = false;
