@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,13 +125,23 @@ def publish_folder(tmp: Path, root: Path) -> Path:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and rename, so readers see old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON through a temporary file and rename, so readers see old or new, never half.
+
+    The temporary file's name is unique: two writers at once (an operator choosing the
+    hand-off target while ``calibrate`` saves, replicas sharing ``indexes/``) must not
+    write into the same one; the last rename wins whole."""
+    # Not mkstemp: its files are private to their owner, and replicas may run as others.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.artifacts import list_versions, remove_stale_temporaries, staged_version
+from retrieval.artifacts import (
+    list_versions,
+    remove_stale_temporaries,
+    staged_version,
+    write_json,
+)
 from retrieval.processes import this_process
 
 
@@ -62,3 +67,30 @@ def test_only_abandoned_temporaries_are_removed(tmp_path: Path) -> None:
     # A job still writing, here or on another host sharing the folder, keeps its folder.
     assert live.is_dir() and remote_fresh.is_dir() and unnamed_fresh.is_dir()
     assert not dead.exists() and not remote_old.exists() and not unnamed_old.exists()
+
+
+def test_writers_of_one_json_file_at_once_each_leave_it_whole(tmp_path: Path) -> None:
+    """An operator choosing the hand-off target while `calibrate` saves (or two replicas
+    sharing indexes/): with one fixed temporary name, one writer's rename took the file
+    the other was still writing, or found it gone."""
+    import threading
+
+    path = tmp_path / "calibration.json"
+    failures: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            for n in range(200):
+                write_json(path, {"writer": name, "n": n, "padding": "x" * 4096})
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b", "c")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["writer"] in {"a", "b", "c"} and saved["n"] == 199
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.json"]
