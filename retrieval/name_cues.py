@@ -14,6 +14,7 @@ import regex
 
 from retrieval.name_lexicon import NameLexicon
 from retrieval.name_patterns import (
+    _NAME,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
     _ROLES,
@@ -67,6 +68,23 @@ _LOWER_GREETING = regex.compile(
 # A lower-case name signing alone on the last line, or after a dash: "...\nbruno", "-matt".
 _LOWER_LAST_LINE = regex.compile(rf"\n[ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
 _LOWER_DASHED = regex.compile(rf"(?:^|(?<=[\s.!?]))[-–—~][ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
+# A form's name field at the start of a line: "Name: Bongani Dlamini", "Account holder:
+# Eilidh MacLeod", "Cardholder name - T. Okafor". The label says a person follows ("Product
+# name:" and "Company name:" do not start with a person's label).
+_NAME_FIELD = regex.compile(
+    r"(?m)^[ \t]*+(?i:(?:full|first|last|given|customer|contact|billing|account|recipient|"
+    r"your|my)[ \t]+)?(?i:name|account[ \t]*+holder(?:[ \t]+name)?|card[ \t]*+holder"
+    r"(?:[ \t]+name)?|recipient|contact[ \t]+person|attn|attention)"
+    rf"[ \t]*+[:–—-][ \t]*+(?P<name>{_NAME})(?![\p{{L}}\p{{M}}])"
+)
+# Someone thanked or praised at the end of a sentence, after a comma: "Thanks for the help,
+# Temitope.", "Great work on this, Olu!", "Cheers for sorting it, Yaw".
+_THANKED = regex.compile(
+    r"(?:(?m:^)|(?<=[.!?][ \t]))[ \t]*+(?i:thanks|thank[ \t]+you|thx|cheers|"
+    r"(?:great|nice|good|brilliant|amazing)[ \t]+(?:work|job|one|stuff)|well[ \t]+done|"
+    r"much[ \t]+appreciated|appreciate[ \t]+(?:it|that|this|the[ \t]+help))"
+    rf"[^.!?\n,]{{0,60}}+,[ \t]*+(?P<name>{_WORD}(?:[ \t]+{_WORD})?)[ \t]*+(?=[.!?]|$)"
+)
 # Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
 # Field Ops" signs with a team.)
 _AND = r"[ \t]*+(?:and|&)[ \t]*+"
@@ -134,6 +152,23 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     for match in _LOWER_GREETING.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and name.casefold() in lexicon.given:
+            add(match)
+    for match in _NAME_FIELD.finditer(text):
+        words = match.group("name").split()
+        # Some word of it a name word, or no English word ("Dlamini"); none a keep-word.
+        if all(_usable(w, keep) for w in words) and any(
+            lexicon.is_name_word(w) or not lexicon.is_english(w) for w in words
+        ):
+            add(match)
+    for match in _THANKED.finditer(text):
+        words = match.group("name").split()
+        # A given name first; a second word a surname or no English word ("Juniper
+        # Outfitters" signs for a shop).
+        if (
+            all(_usable(w, keep) for w in words)
+            and _given(words[0], lexicon)
+            and all(lexicon.is_surname(w) or not lexicon.is_english(w) for w in words[1:])
+        ):
             add(match)
     for pattern in (_LOWER_LAST_LINE, _LOWER_DASHED):
         for match in pattern.finditer(text):

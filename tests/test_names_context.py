@@ -159,6 +159,15 @@ def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) 
             "Invoice overdue. ATTN: RUTH BERG, ACCOUNTS PAYABLE.",
             "Invoice overdue. ATTN: [NAME], ACCOUNTS PAYABLE.",
         ),
+        # In a form's name field: a name no English word is, or a listed one.
+        ("Name: Olamide Adeyemi\nOrder: #41177", "Name: [NAME]\nOrder: #41177"),
+        ("Account holder: Shona Nakamura, postcode 3HX", "Account holder: [NAME], postcode 3HX"),
+        # Thanked or praised at the end of a sentence.
+        (
+            "Thanks for the help, Tevita. Much appreciated.",
+            "Thanks for the help, [NAME]. Much appreciated.",
+        ),
+        ("Great work on this, Femi!", "Great work on this, [NAME]!"),
     ],
 )
 def test_names_that_only_their_place_gives_away_are_scrubbed(text: str, expected: str) -> None:
@@ -173,6 +182,10 @@ def test_names_that_only_their_place_gives_away_are_scrubbed(text: str, expected
         "the app said Delivered but nothing came",
         "We ship with UPS and DHL, or by SIM card courier.",
         "Honestly, the new Dark Mode is hard to read.",
+        # A product's or a company's name field, and a shop thanked by its name.
+        "Product name: Hoodie Classic\nCompany name: Acme Road Ltd",
+        "Thanks for shopping with us, Grace Outfitters.",
+        "Thanks for the update, Team.",
     ],
 )
 def test_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
