@@ -26,6 +26,7 @@ from retrieval.artifacts import remove_stale_temporaries, staged_version, write_
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.index import IndexParams, VectorIndex
+from retrieval.ranking import fetch_size, rank
 from retrieval.records import Conversation, ExchangeEntry, LogMessage, RetrievedExchange
 from retrieval.store import IndexVersion, KnowledgeStore, StoredEntry
 
@@ -34,29 +35,6 @@ log = logging.getLogger(__name__)
 # Tombstones in an HNSW graph cost search time; past this share the index is rebuilt.
 _MAX_TOMBSTONE_SHARE = 0.2
 _ENCODE_CHUNK = 1024
-# Each answer's vote is the summed similarity of its hits among the first ten. Measured on
-# Banking77 (benchmarks/confidence_banking77.py, train-only folds): the top answer's share
-# of that vote beside score, margin and support cut wrong answers at 0.9 hand-off recall
-# from 4.0% to 3.5%; 5, 15, 20 or 28 hits and count or softmax weights did no better.
-_VOTE_HITS = 10
-# A curated answer's questions count as backing each other up for a query (see
-# KnowledgeBase._corroboration) when they lie within this much of the best other answer's
-# score, and together add at most the cap. Chosen on Banking77 (10 corrections with the
-# questions the operator attached, benchmarks/correction_topics_banking77.py replayed on
-# stored vectors): a window of 0.05 reached fewer of the topics' questions at the same
-# cost to the neighbouring topics; with 0.1 the cap of 0.1 or 0.2 made no difference.
-_CORROBORATION_WINDOW = 0.1
-_CORROBORATION_CAP = 0.1
-
-
-def _question_key(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def _fetch_size(k: int, excluded_conversations: int) -> int:
-    """Hits to fetch for ``k`` distinct answers: duplicates of one reply collapse and
-    excluded conversations drop out, so over-fetch."""
-    return 4 * k + 8 * excluded_conversations + 8
 
 
 @dataclass(frozen=True)
@@ -648,7 +626,7 @@ class KnowledgeBase:
         excluded = exclude_conversation_ids or [()] * len(queries)
         extra = max((len(e) for e in excluded), default=0)
         # Over-fetch: duplicates of one reply collapse and excluded conversations drop out.
-        fetch = min(len(index), _fetch_size(k, extra))
+        fetch = min(len(index), fetch_size(k, extra))
         scores, ids = index.search(query_vectors, fetch)
         stored = self.store.entries_by_id(int(i) for i in ids.ravel() if i >= 0)
         classifier = serving.classifier
@@ -657,7 +635,7 @@ class KnowledgeBase:
             probabilities = classifier.probabilities(query_vectors)
             typicality = classifier.typicality(query_vectors)
         return [
-            self._rank(
+            rank(
                 row_scores,
                 row_ids,
                 stored,
@@ -666,128 +644,10 @@ class KnowledgeBase:
                 classifier,
                 None if probabilities is None else probabilities[n],
                 None if typicality is None else float(typicality[n]),
+                self.config,
             )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
-
-    def _rank(
-        self,
-        scores: np.ndarray,
-        ids: np.ndarray,
-        stored: dict[int, StoredEntry],
-        excluded: set[str],
-        k: int,
-        classifier: AnswerClassifier | None,
-        probabilities: np.ndarray | None,  # the classifier's row for this query
-        typicality: float | None,  # of this query, the same for all its hits
-    ) -> list[RetrievedExchange]:
-        best: dict[str, tuple[float, StoredEntry]] = {}
-        support: dict[str, int] = {}
-        votes: dict[str, float] = {}
-        hits = self._accepted_hits(scores, ids, stored, excluded, _fetch_size(k, 0))
-        # Each answer's best score before any bonus, and its curated hits' scores.
-        nearest: dict[str, float] = {}
-        curated_scores: dict[str, list[float]] = {}
-        for score, item in hits:
-            nearest[item.reply_hash] = max(nearest.get(item.reply_hash, score), score)
-            if item.entry.kind == "curated":
-                curated_scores.setdefault(item.reply_hash, []).append(score)
-        for position, (score, item) in enumerate(hits, start=1):
-            key = item.reply_hash
-            value = score
-            if item.entry.kind == "curated":
-                # The operator's word weighs the same however many questions it is spread
-                # over: one correction alone gets the whole bonus to reach paraphrases,
-                # one with many questions near already covers them by closeness, and a
-                # full bonus on each would push it into the neighbouring topic.
-                value += self.config.curated_bonus / len(curated_scores[key])
-            support[key] = support.get(key, 0) + 1
-            if position <= _VOTE_HITS:
-                votes[key] = votes.get(key, 0.0) + max(value, 0.0)
-            if key not in best or value > best[key][0]:
-                best[key] = (value, item)
-        for key, extra in self._corroboration(curated_scores, nearest).items():
-            value, item = best[key]
-            best[key] = (value + extra, item)
-        ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
-        total_votes = sum(votes.values())
-        return [
-            RetrievedExchange(
-                score=value,
-                source_id=item.entry.source_id,
-                customer_text=item.entry.customer_text,
-                agent_reply=item.entry.agent_reply,
-                kind=item.entry.kind,
-                conversation_id=item.entry.conversation_id,
-                context=item.entry.context,
-                support=support[key],
-                vote_share=votes.get(key, 0.0) / total_votes if total_votes > 0 else 0.0,
-                answer_probability=(
-                    None
-                    if classifier is None or probabilities is None
-                    else classifier.probability_of(probabilities, key)
-                ),
-                question_typicality=typicality,
-            )
-            for key, (value, item) in ranked
-        ]
-
-    @staticmethod
-    def _accepted_hits(
-        scores: np.ndarray,
-        ids: np.ndarray,
-        stored: Mapping[int, StoredEntry],
-        excluded: set[str],
-        window: int,
-    ) -> list[tuple[float, StoredEntry]]:
-        """The first ``window`` hits that count, nearest first: not in an excluded
-        conversation, and not a logged exchange a correction supersedes.
-
-        Counted within the same window whatever was excluded, so that a search with
-        exclusions (validation, calibration) sees the confidence features serving sees.
-        A logged exchange whose question an operator attached to a correction (its
-        curated entry asks the very same, so it is among these hits too) no longer votes
-        for the answer the correction replaced: the operator said that answer was wrong
-        for it. Otherwise a hundred logs of the old answer outvote the correction.
-        """
-        superseded = {
-            _question_key(item.entry.customer_text)
-            for item in (stored.get(int(i)) for i in ids)
-            if item is not None and item.entry.kind == "curated"
-        }
-        hits: list[tuple[float, StoredEntry]] = []
-        for score, entry_id in zip(scores, ids, strict=True):
-            item = stored.get(int(entry_id))
-            if item is None or item.entry.conversation_id in excluded:
-                continue
-            if item.entry.kind == "log" and _question_key(item.entry.customer_text) in superseded:
-                continue
-            if len(hits) == window:
-                break
-            hits.append((float(score), item))
-        return hits
-
-    def _corroboration(
-        self, curated_scores: Mapping[str, list[float]], nearest: Mapping[str, float]
-    ) -> dict[str, float]:
-        """Score to add to each curated answer for its questions (the corrected one and
-        those the operator attached) that back each other up: ``curated_corroboration``
-        for each one beyond the first that lies within _CORROBORATION_WINDOW of the best
-        other answer, at most _CORROBORATION_CAP. A question amid several the operator
-        vouched for belongs to their topic more surely than one beside a single one,
-        and a flat bonus big enough for that reaches far into the neighbouring topic."""
-        per_question = self.config.curated_corroboration
-        extra: dict[str, float] = {}
-        if per_question <= 0.0:
-            return extra
-        for key, scores in curated_scores.items():
-            rival = max((v for other, v in nearest.items() if other != key), default=None)
-            if rival is None:
-                continue  # nothing to outrank
-            backing = sum(score >= rival - _CORROBORATION_WINDOW for score in scores) - 1
-            if backing > 0:
-                extra[key] = min(_CORROBORATION_CAP, per_question * backing)
-        return extra
 
     def nearest_entries(
         self, texts: Sequence[str], fetch: int
