@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from retrieval.answer_classifier import AnswerClassifier, fit_answer_classifier
 from retrieval.artifacts import remove_stale_temporaries, staged_version, write_json
@@ -29,12 +28,12 @@ from retrieval.index import IndexParams, VectorIndex
 from retrieval.ranking import fetch_size, rank
 from retrieval.records import Conversation, ExchangeEntry, LogMessage, RetrievedExchange
 from retrieval.store import IndexVersion, KnowledgeStore, StoredEntry
+from retrieval.vectors import EntryVectors
 
 log = logging.getLogger(__name__)
 
 # Tombstones in an HNSW graph cost search time; past this share the index is rebuilt.
 _MAX_TOMBSTONE_SHARE = 0.2
-_ENCODE_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class KnowledgeBase:
         self._serving: _Serving | None = None
         self._version: IndexVersion | None = None
         self._write_lock = threading.RLock()
-        self._embedded_count = 0  # vectors computed (not cached) by this object
+        self._vectors = EntryVectors(store)
         self.loads = 0  # live index versions read from disk by load(): rebuilds, not edits
         self._curated_mark: tuple[int, int] | None = None  # see follow_curated
 
@@ -236,7 +235,7 @@ class KnowledgeBase:
         if not ids:
             return None
         return fit_answer_classifier(
-            self._vectors_for(ids, embedder),
+            self._vectors.of(ids, embedder),
             [stored[i].reply_hash for i in ids],
             [normalise_reply(stored[i].entry.agent_reply) for i in ids],
             embedder_id=embedder.model_id,
@@ -274,7 +273,7 @@ class KnowledgeBase:
             removed = serving.index.remove(np.asarray(sorted(deleted & present), dtype=np.int64))
             missing = sorted(live - present)
             if missing:
-                vectors = self._vectors_for(missing, serving.embedder)
+                vectors = self._vectors.of(missing, serving.embedder)
                 serving.index.add(np.asarray(missing, dtype=np.int64), vectors)
             self._curated_mark = mark
             if missing or removed:
@@ -294,7 +293,7 @@ class KnowledgeBase:
         removed = index.remove(np.fromiter(present - wanted, dtype=np.int64))
         missing = sorted(wanted - present)
         if missing:
-            index.add(np.asarray(missing, dtype=np.int64), self._vectors_for(missing, embedder))
+            index.add(np.asarray(missing, dtype=np.int64), self._vectors.of(missing, embedder))
         return len(missing), removed
 
     def _require_serving(self) -> _Serving:
@@ -316,7 +315,7 @@ class KnowledgeBase:
                 log.warning("%s; rebuilding the index", exc)
                 embedder = self.configured_embedder
                 index = VectorIndex(embedder.dimension, "exact", self.params)
-            before_embedded = self._embedded_count
+            before_embedded = self._vectors.computed
             wanted = self.store.live_entry_ids()
             needs_rebuild = (
                 index.kind != self.params.kind_for(len(wanted))
@@ -326,7 +325,7 @@ class KnowledgeBase:
                 ids = sorted(wanted)
                 index = VectorIndex.build(
                     np.asarray(ids, dtype=np.int64),
-                    self._vectors_for(ids, embedder, progress=progress),
+                    self._vectors.of(ids, embedder, progress=progress),
                     self.params,
                     embedder.dimension,
                 )
@@ -336,7 +335,7 @@ class KnowledgeBase:
                 removed = index.remove(np.fromiter(present - wanted, dtype=np.int64))
                 missing = sorted(wanted - present)
                 if missing:
-                    vectors = self._vectors_for(missing, embedder, progress=progress)
+                    vectors = self._vectors.of(missing, embedder, progress=progress)
                     index.add(np.asarray(missing, dtype=np.int64), vectors)
                 added = len(missing)
             unchanged = not (added or removed or needs_rebuild)
@@ -347,7 +346,7 @@ class KnowledgeBase:
                 serving, version = self._publish(index, embedder, max(wanted, default=0))
             self._serving, self._version = serving, version
             return SyncReport(
-                version, added, removed, needs_rebuild, self._embedded_count - before_embedded
+                version, added, removed, needs_rebuild, self._vectors.computed - before_embedded
             )
 
     def reembed(self, embedder: Embedder, *, progress: bool = False) -> SyncReport:
@@ -358,11 +357,11 @@ class KnowledgeBase:
         before the version is recorded leaves the live one untouched.
         """
         with self._write_lock:
-            before_embedded = self._embedded_count
+            before_embedded = self._vectors.computed
             serving, version = self._build_with(embedder, live=True, progress=progress)
             self._serving, self._version = serving, version
             added = len(serving.index)
-            return SyncReport(version, added, 0, True, self._embedded_count - before_embedded)
+            return SyncReport(version, added, 0, True, self._vectors.computed - before_embedded)
 
     def stage_reembedded(
         self,
@@ -391,7 +390,7 @@ class KnowledgeBase:
         ids = sorted(self.store.live_entry_ids())
         index = VectorIndex.build(
             np.asarray(ids, dtype=np.int64),
-            self._vectors_for(ids, embedder, progress=progress),
+            self._vectors.of(ids, embedder, progress=progress),
             self.params,
             embedder.dimension,
         )
@@ -498,32 +497,6 @@ class KnowledgeBase:
         )
         return _Serving(embedder, index, classifier), version
 
-    # -- embeddings -------------------------------------------------------------------------
-    def _vectors_for(
-        self, ids: Sequence[int], embedder: Embedder, *, progress: bool = False
-    ) -> np.ndarray:
-        """Vectors of entries ``ids`` in order, from the cache or computed and cached."""
-        texts = self.store.embed_texts(ids)
-        hashes = [texts[i][0] for i in ids]
-        model_id = embedder.model_id
-        cached = self.store.cached_vectors(hashes, model_id)
-        todo = {h: texts[i][1] for i, h in zip(ids, hashes, strict=True) if h not in cached}
-        if todo:
-            items = list(todo.items())
-            bar = tqdm(total=len(items), unit="text", desc="embedding", disable=not progress)
-            for start in range(0, len(items), _ENCODE_CHUNK):
-                chunk = items[start : start + _ENCODE_CHUNK]
-                vectors = embedder.encode([text for _, text in chunk])
-                pairs = [(h, v) for (h, _), v in zip(chunk, vectors, strict=True)]
-                self.store.cache_vectors(pairs, model_id)
-                cached.update(pairs)
-                bar.update(len(chunk))
-            bar.close()
-            self._embedded_count += len(items)
-        if not ids:
-            return np.zeros((0, embedder.dimension), dtype=np.float32)
-        return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
-
     # -- live edits -------------------------------------------------------------------------
     def add_curated(
         self,
@@ -552,7 +525,7 @@ class KnowledgeBase:
             old_ids = [i for i in self.store.delete_source(source_id) if i in index.ids()]
             entry_id = self.store.add_entry(entry)
             index.remove(np.asarray(old_ids, dtype=np.int64))
-            vectors = self._vectors_for([entry_id], serving.embedder)
+            vectors = self._vectors.of([entry_id], serving.embedder)
             index.add(np.asarray([entry_id], dtype=np.int64), vectors)
             return entry_id
 
@@ -571,7 +544,7 @@ class KnowledgeBase:
             removed = index.remove(np.asarray(sorted(deleted & present), dtype=np.int64))
             missing = sorted(live - present)
             if missing:
-                vectors = self._vectors_for(missing, serving.embedder)
+                vectors = self._vectors.of(missing, serving.embedder)
                 index.add(np.asarray(missing, dtype=np.int64), vectors)
             return len(missing), removed
 
@@ -665,7 +638,7 @@ class KnowledgeBase:
         """As :meth:`nearest_entries` for stored entries: their vectors (from the cache, so
         nothing is embedded again) and each one's nearest entries, itself included."""
         serving = self._require_serving()
-        vectors = self._vectors_for(list(entry_ids), serving.embedder)
+        vectors = self._vectors.of(list(entry_ids), serving.embedder)
         return vectors, self._nearest(serving, vectors, fetch)
 
     def _nearest(
