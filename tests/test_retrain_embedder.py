@@ -266,6 +266,7 @@ from retrieval.embedder_retraining import retrain_embedder
 from retrieval.config import RetrievalConfig
 from retrieval.knowledge import KnowledgeBase
 from retrieval.store import KnowledgeStore
+from retrieval.vectors import EntryVectors
 from tests.support.embedder_retraining import CORRECTION, POLICY, publish
 
 home, model, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -276,7 +277,7 @@ def die(*args, **kwargs):  # like kill -9: no cleanup, no finally
     os.kill(os.getpid(), signal.SIGKILL)
 
 if point == "re-embedding":  # the tuned embedder is published, its index not yet built
-    KnowledgeBase._vectors_for = die
+    EntryVectors.of = die
 else:  # the candidate index folder is published, not yet recorded
     KnowledgeStore.record_index_version = die
 retrain_embedder(

@@ -1,0 +1,168 @@
+"""Ranking a query's hits into distinct answers: pure functions over the hits FAISS
+returned, the stored entries they point to and the retrieval settings.
+
+Hits with the same reply are merged into one answer whose ``support`` counts them;
+curated answers get the operator's bonus; each answer's share of the vote among the first
+hits and the answer classifier's probability go with it as confidence features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from retrieval.answer_classifier import AnswerClassifier
+from retrieval.config import RetrievalConfig
+from retrieval.records import RetrievedExchange
+from retrieval.store import StoredEntry
+
+# Each answer's vote is the summed similarity of its hits among the first ten. Measured on
+# Banking77 (benchmarks/confidence_banking77.py, train-only folds): the top answer's share
+# of that vote beside score, margin and support cut wrong answers at 0.9 hand-off recall
+# from 4.0% to 3.5%; 5, 15, 20 or 28 hits and count or softmax weights did no better.
+_VOTE_HITS = 10
+# A curated answer's questions count as backing each other up for a query (see
+# corroboration) when they lie within this much of the best other answer's score, and
+# together add at most the cap. Chosen on Banking77 (10 corrections with the questions
+# the operator attached, benchmarks/correction_topics_banking77.py replayed on stored
+# vectors): a window of 0.05 reached fewer of the topics' questions at the same cost to
+# the neighbouring topics; with 0.1 the cap of 0.1 or 0.2 made no difference.
+_CORROBORATION_WINDOW = 0.1
+_CORROBORATION_CAP = 0.1
+
+
+def _question_key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def fetch_size(k: int, excluded_conversations: int) -> int:
+    """Hits to fetch for ``k`` distinct answers: duplicates of one reply collapse and
+    excluded conversations drop out, so over-fetch."""
+    return 4 * k + 8 * excluded_conversations + 8
+
+
+def rank(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    stored: dict[int, StoredEntry],
+    excluded: set[str],
+    k: int,
+    classifier: AnswerClassifier | None,
+    probabilities: np.ndarray | None,  # the classifier's row for this query
+    typicality: float | None,  # of this query, the same for all its hits
+    config: RetrievalConfig,
+) -> list[RetrievedExchange]:
+    """The ``k`` best distinct answers among one query's hits (``scores`` and ``ids``
+    nearest first), best first."""
+    best: dict[str, tuple[float, StoredEntry]] = {}
+    support: dict[str, int] = {}
+    votes: dict[str, float] = {}
+    hits = _accepted_hits(scores, ids, stored, excluded, fetch_size(k, 0))
+    # Each answer's best score before any bonus, and its curated hits' scores.
+    nearest: dict[str, float] = {}
+    curated_scores: dict[str, list[float]] = {}
+    for score, item in hits:
+        nearest[item.reply_hash] = max(nearest.get(item.reply_hash, score), score)
+        if item.entry.kind == "curated":
+            curated_scores.setdefault(item.reply_hash, []).append(score)
+    for position, (score, item) in enumerate(hits, start=1):
+        key = item.reply_hash
+        value = score
+        if item.entry.kind == "curated":
+            # The operator's word weighs the same however many questions it is spread
+            # over: one correction alone gets the whole bonus to reach paraphrases,
+            # one with many questions near already covers them by closeness, and a
+            # full bonus on each would push it into the neighbouring topic.
+            value += config.curated_bonus / len(curated_scores[key])
+        support[key] = support.get(key, 0) + 1
+        if position <= _VOTE_HITS:
+            votes[key] = votes.get(key, 0.0) + max(value, 0.0)
+        if key not in best or value > best[key][0]:
+            best[key] = (value, item)
+    corroborated = _corroboration(curated_scores, nearest, config.curated_corroboration)
+    for key, extra in corroborated.items():
+        value, item = best[key]
+        best[key] = (value + extra, item)
+    ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
+    total_votes = sum(votes.values())
+    return [
+        RetrievedExchange(
+            score=value,
+            source_id=item.entry.source_id,
+            customer_text=item.entry.customer_text,
+            agent_reply=item.entry.agent_reply,
+            kind=item.entry.kind,
+            conversation_id=item.entry.conversation_id,
+            context=item.entry.context,
+            support=support[key],
+            vote_share=votes.get(key, 0.0) / total_votes if total_votes > 0 else 0.0,
+            answer_probability=(
+                None
+                if classifier is None or probabilities is None
+                else classifier.probability_of(probabilities, key)
+            ),
+            question_typicality=typicality,
+        )
+        for key, (value, item) in ranked
+    ]
+
+
+def _accepted_hits(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    stored: Mapping[int, StoredEntry],
+    excluded: set[str],
+    window: int,
+) -> list[tuple[float, StoredEntry]]:
+    """The first ``window`` hits that count, nearest first: not in an excluded
+    conversation, and not a logged exchange a correction supersedes.
+
+    Counted within the same window whatever was excluded, so that a search with
+    exclusions (validation, calibration) sees the confidence features serving sees.
+    A logged exchange whose question an operator attached to a correction (its
+    curated entry asks the very same, so it is among these hits too) no longer votes
+    for the answer the correction replaced: the operator said that answer was wrong
+    for it. Otherwise a hundred logs of the old answer outvote the correction.
+    """
+    superseded = {
+        _question_key(item.entry.customer_text)
+        for item in (stored.get(int(i)) for i in ids)
+        if item is not None and item.entry.kind == "curated"
+    }
+    hits: list[tuple[float, StoredEntry]] = []
+    for score, entry_id in zip(scores, ids, strict=True):
+        item = stored.get(int(entry_id))
+        if item is None or item.entry.conversation_id in excluded:
+            continue
+        if item.entry.kind == "log" and _question_key(item.entry.customer_text) in superseded:
+            continue
+        if len(hits) == window:
+            break
+        hits.append((float(score), item))
+    return hits
+
+
+def _corroboration(
+    curated_scores: Mapping[str, list[float]],
+    nearest: Mapping[str, float],
+    per_question: float,
+) -> dict[str, float]:
+    """Score to add to each curated answer for its questions (the corrected one and
+    those the operator attached) that back each other up: ``per_question`` (the setting
+    ``curated_corroboration``) for each one beyond the first that lies within
+    _CORROBORATION_WINDOW of the best other answer, at most _CORROBORATION_CAP. A question
+    amid several the operator vouched for belongs to their topic more surely than one
+    beside a single one, and a flat bonus big enough for that reaches far into the
+    neighbouring topic."""
+    extra: dict[str, float] = {}
+    if per_question <= 0.0:
+        return extra
+    for key, scores in curated_scores.items():
+        rival = max((v for other, v in nearest.items() if other != key), default=None)
+        if rival is None:
+            continue  # nothing to outrank
+        backing = sum(score >= rival - _CORROBORATION_WINDOW for score in scores) - 1
+        if backing > 0:
+            extra[key] = min(_CORROBORATION_CAP, per_question * backing)
+    return extra
