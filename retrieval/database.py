@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,13 +249,31 @@ def schema_differences(connection: sa.Connection, history: SchemaHistory) -> lis
         opts={
             "version_table": history.version_table,
             "include_name": _only_tables_of(history),
+            "include_object": _built_on(connection.dialect.name),
             "compare_type": True,
         },
     )
-    differences = list(compare_metadata(migration, history.metadata))
+    with warnings.catch_warnings():
+        # Alembic warns that SQLite cannot reflect an expression index before it asks
+        # include_object, even of one declared for PostgreSQL only.
+        warnings.filterwarnings("ignore", "autogenerate skipping .* expression-based index")
+        differences = list(compare_metadata(migration, history.metadata))
     if connection.dialect.name == "sqlite":
         return [d for d in differences if not _rowid_seen_nullable(d, history.metadata)]
     return differences
+
+
+def _built_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's include_object: leave out a declared index or constraint that
+    ``ddl_if(dialect=...)`` builds on another database only (Alembic ignores ddl_if)."""
+
+    def include(item: object, _name: object, _type: str, reflected: bool, _to: object) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        if reflected or only is None or only.dialect is None:
+            return True
+        return dialect == only.dialect if isinstance(only.dialect, str) else dialect in only.dialect
+
+    return include
 
 
 def _rowid_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
