@@ -183,15 +183,23 @@ def _head_revision(folder: Path) -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def upgrade_database(url: str, history: SchemaHistory) -> None:
-    """:func:`upgrade` on a connection of its own to ``url``: blocks, so coroutines run it
-    in a worker thread (``asyncio.to_thread``)."""
-    engine = sync_engine(url, pool_size=None)
+def migrated_engine(url: str, history: SchemaHistory, *, pool_size: int | None = 4) -> sa.Engine:
+    """A :func:`sync_engine` on ``url`` once ``history``'s tables are at its latest
+    revision: blocks, so coroutines call it in a worker thread (``asyncio.to_thread``)."""
+    engine = sync_engine(url, pool_size=pool_size)
     try:
         with engine.begin() as conn:
             upgrade(conn, history)
-    finally:
+    except BaseException:
         engine.dispose()
+        raise
+    return engine
+
+
+def upgrade_database(url: str, history: SchemaHistory) -> None:
+    """:func:`upgrade` on a connection of its own to ``url`` (blocks, as
+    :func:`migrated_engine`)."""
+    migrated_engine(url, history, pool_size=None).dispose()
 
 
 def run_migrations() -> None:

@@ -29,7 +29,7 @@ from bot.ops.passwords import (
     verify_password,
 )
 from bot.ops.tables import HISTORY, actions, operators, sessions
-from retrieval.database import sqlite_url, sync_engine, upgrade
+from retrieval.database import migrated_engine, sqlite_url
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -125,14 +125,7 @@ class DashboardStore:
     ) -> DashboardStore:
         """The tables in the SQLite file ``database``, or in PostgreSQL when ``postgres_url``
         is set, migrated."""
-        engine = sync_engine(postgres_url or sqlite_url(database))
-        try:
-            with engine.begin() as conn:
-                upgrade(conn, HISTORY)
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(engine, clock=clock)
+        return cls(migrated_engine(postgres_url or sqlite_url(database), HISTORY), clock=clock)
 
     def close(self) -> None:
         self.engine.dispose()
