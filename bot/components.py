@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.config import EngineConfig
+from bot.ops import tables as ops_tables
 from bot.settings import Settings
 from bot.slack import tables as slack_tables
 from finetune import tables as finetune_tables
@@ -36,7 +37,11 @@ log = logging.getLogger(__name__)
 
 # The components whose tables are declared once (SQLAlchemy) with an Alembic history each;
 # `migrate-db` copies their tables generically. Issue 17 moves the others here one by one.
-DECLARED_TABLES: tuple[SchemaHistory, ...] = (slack_tables.HISTORY, finetune_tables.HISTORY)
+DECLARED_TABLES: tuple[SchemaHistory, ...] = (
+    slack_tables.HISTORY,
+    finetune_tables.HISTORY,
+    ops_tables.HISTORY,
+)
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:

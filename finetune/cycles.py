@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from finetune import tables
-from finetune.database import database_url, dump, open_engine
-from retrieval.database import insert, sqlite_url, sync_engine, upgrade
+from finetune.database import database_url, dump
+from retrieval.database import insert, migrated_engine, sqlite_url, sync_engine, upgrade
 from retrieval.processes import LockOwner, process_alive, this_process
 
 if TYPE_CHECKING:
@@ -204,7 +204,9 @@ class CycleLog:
     @classmethod
     def open(cls, paths: GeneratorPaths) -> CycleLog:
         """The log where ``paths`` keeps it (SQLite or PostgreSQL), migrated."""
-        return cls(open_engine(database_url(paths.database, paths.postgres_url)))
+        return cls(
+            migrated_engine(database_url(paths.database, paths.postgres_url), tables.HISTORY)
+        )
 
     def close(self) -> None:
         self._engine.dispose()

@@ -16,29 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from finetune import tables
-from retrieval.database import sqlite_url, sync_engine, upgrade
+from retrieval.database import sqlite_url
 from retrieval.records_db import inside_home
 
 
 def database_url(database: Path, postgres_url: str | None) -> str:
     """PostgreSQL when ``postgres_url`` is set, else the SQLite file ``database``."""
     return postgres_url or sqlite_url(database)
-
-
-def open_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
-    """An engine on ``url`` with the tables migrated to this release's. Blocks: the server
-    calls it in a worker thread."""
-    engine = sync_engine(url, pool_size=pool_size)
-    try:
-        with engine.begin() as conn:
-            upgrade(conn, tables.HISTORY)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
 
 
 def recorded(folder: Path, home: Path) -> str:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from finetune import tables
-from finetune.database import database_url, dump, found, open_engine, recorded
-from retrieval.database import insert
+from finetune.database import database_url, dump, found, recorded
+from retrieval.database import insert, migrated_engine
 
 if TYPE_CHECKING:
     from finetune.pipeline import GeneratorPaths
@@ -61,7 +61,10 @@ class ModelRegistry:
     @classmethod
     def open(cls, paths: GeneratorPaths) -> ModelRegistry:
         """The registry where ``paths`` keeps it (SQLite or PostgreSQL), migrated."""
-        return cls(open_engine(database_url(paths.database, paths.postgres_url)), paths.home)
+        return cls(
+            migrated_engine(database_url(paths.database, paths.postgres_url), tables.HISTORY),
+            paths.home,
+        )
 
     def close(self) -> None:
         self._engine.dispose()

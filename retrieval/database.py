@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,15 +183,23 @@ def _head_revision(folder: Path) -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def upgrade_database(url: str, history: SchemaHistory) -> None:
-    """:func:`upgrade` on a connection of its own to ``url``: blocks, so coroutines run it
-    in a worker thread (``asyncio.to_thread``)."""
-    engine = sync_engine(url, pool_size=None)
+def migrated_engine(url: str, history: SchemaHistory, *, pool_size: int | None = 4) -> sa.Engine:
+    """A :func:`sync_engine` on ``url`` once ``history``'s tables are at its latest
+    revision: blocks, so coroutines call it in a worker thread (``asyncio.to_thread``)."""
+    engine = sync_engine(url, pool_size=pool_size)
     try:
         with engine.begin() as conn:
             upgrade(conn, history)
-    finally:
+    except BaseException:
         engine.dispose()
+        raise
+    return engine
+
+
+def upgrade_database(url: str, history: SchemaHistory) -> None:
+    """:func:`upgrade` on a connection of its own to ``url`` (blocks, as
+    :func:`migrated_engine`)."""
+    migrated_engine(url, history, pool_size=None).dispose()
 
 
 def run_migrations() -> None:
@@ -248,13 +257,31 @@ def schema_differences(connection: sa.Connection, history: SchemaHistory) -> lis
         opts={
             "version_table": history.version_table,
             "include_name": _only_tables_of(history),
+            "include_object": _built_on(connection.dialect.name),
             "compare_type": True,
         },
     )
-    differences = list(compare_metadata(migration, history.metadata))
+    with warnings.catch_warnings():
+        # Alembic warns that SQLite cannot reflect an expression index before it asks
+        # include_object, even of one declared for PostgreSQL only.
+        warnings.filterwarnings("ignore", "autogenerate skipping .* expression-based index")
+        differences = list(compare_metadata(migration, history.metadata))
     if connection.dialect.name == "sqlite":
         return [d for d in differences if not _rowid_seen_nullable(d, history.metadata)]
     return differences
+
+
+def _built_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's include_object: leave out a declared index or constraint that
+    ``ddl_if(dialect=...)`` builds on another database only (Alembic ignores ddl_if)."""
+
+    def include(item: object, _name: object, _type: str, reflected: bool, _to: object) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        if reflected or only is None or only.dialect is None:
+            return True
+        return dialect == only.dialect if isinstance(only.dialect, str) else dialect in only.dialect
+
+    return include
 
 
 def _rowid_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:

@@ -1,8 +1,7 @@
 """Where a component keeps its rows: the home folder's SQLite file (one box, the default)
 or the PostgreSQL database that replicas share (``storage.database_url``).
 :func:`open_records` is the one place that picks; the knowledge base's store
-(:mod:`retrieval.store`) and the dashboard's (:mod:`bot.ops.storage`) open their tables
-through it.
+(:mod:`retrieval.store`) opens its tables through it.
 
 Both backends run the same statements, written once with ``?`` parameters (SQLite's form;
 PostgreSQL is given ``%s``), and return rows read by column name. Where the engines differ
@@ -137,11 +136,6 @@ class SqliteRecords:
 
     def folder(self, recorded: str) -> Path:
         return Path(recorded)
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The connection itself, for what only SQLite has (its count of changed rows)."""
-        return self._conn
 
     def close(self) -> None:
         with self._lock:

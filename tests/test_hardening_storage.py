@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.app import STORE, create_app
@@ -602,6 +603,13 @@ async def _flagged_site(aiohttp_client: Any, home: Path) -> tuple[Flagged, str, 
     return flagged, answered["turn_id"], handoff_turn, handoff_cid
 
 
+def on_its_connection(store: Any, work: Work) -> object:
+    """``work`` on the SQLite connection of the dashboard's store: the one its engine holds,
+    as the store is used from one worker thread, so a pragma set here stays for its writes."""
+    with store.engine.connect() as conn:
+        return work(conn.connection.dbapi_connection)
+
+
 TYPED_ANSWER = "Unworn boots can be returned within 30 days (KB-RET-01). " + "y" * 1850
 TYPED_REPLY = "Hi, Sam here: a courier collects the boots tomorrow. " + "z" * 1850
 
@@ -614,7 +622,7 @@ async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_wa
     database = _dashboard(site.app)[DATABASE]
 
     async def on_dashboard(work: Work) -> object:
-        return await database.run(lambda store: work(store.connection))
+        return await database.run(lambda store: on_its_connection(store, work))
 
     def no_wal_left(conn: sqlite3.Connection) -> None:
         # On the real disk a write appends to the WAL first: emptied before the disk is
@@ -702,13 +710,15 @@ async def test_an_action_done_when_only_the_review_log_is_full_says_so(
     def fill_the_review_log(store: Any) -> int:
         # Only the dashboard's own connection may not grow the file; rows as long as the
         # approval's (same ids, no note) until one is refused: then so is the approval.
-        conn: sqlite3.Connection = store.connection
-        (pages,) = conn.execute("PRAGMA page_count").fetchone()
-        conn.execute(f"PRAGMA max_page_count = {pages}")
+        def no_more_pages(conn: sqlite3.Connection) -> None:
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+
+        on_its_connection(store, no_more_pages)
         for n in range(100_000):
             try:
                 store.log_action("alice", ReviewAction.APPROVE, conversation_id, rated_turn, "")
-            except sqlite3.OperationalError:
+            except sa.exc.OperationalError:
                 return n
         raise AssertionError("the review log never filled")
 

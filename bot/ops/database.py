@@ -1,10 +1,11 @@
 """The dashboard's database work, off the event loop, in one worker thread it owns.
 
-Two connections to the shared SQLite file: one that owns the ``ops_*`` tables (operators,
-sessions, the review log) and one opened ``query_only`` for reading the other components'
-tables (:mod:`bot.ops.queries`), so that no dashboard page can write to them by mistake.
-When the conversations live in PostgreSQL (replicas), both go there: the ``ops_*`` tables
-too, so that a login on one replica is valid on every other, on any host.
+Two ways into the shared database: the :class:`DashboardStore` of the ``ops_*`` tables
+(operators, sessions, the review log; an engine of its own), and a connection opened
+``query_only`` for reading the other components' tables (:mod:`bot.ops.queries`), so that
+no dashboard page can write to them by mistake. When the conversations live in PostgreSQL
+(replicas), both go there: the ``ops_*`` tables too, so that a login on one replica is
+valid on every other, on any host.
 
 A write to the ``ops_*`` tables that finds the disk full raises StorageUnavailable, as the
 conversation store's do (:class:`bot.store.health.StorageHealth`, which logs it once).
@@ -65,8 +66,6 @@ class DashboardDatabase:
         return await self._submit(lambda: self._guarded(work))
 
     def _guarded(self, work: Callable[[DashboardStore], _T]) -> _T:
-        if self.postgres_url is None:
-            return self.health.run_sqlite(self._sqlite_connection, lambda _: work(self._own()))
         with self.health.refusing_when_full():
             store = self._own()
             writes = store.writes
@@ -74,11 +73,6 @@ class DashboardDatabase:
         if store.writes != writes:  # a read succeeds on a full disk and so tells nothing
             self.health.wrote()
         return result
-
-    def _sqlite_connection(self) -> sqlite3.Connection:
-        connection = self._own().connection
-        assert connection is not None  # no PostgreSQL URL: the tables are in the file
-        return connection
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` in the worker thread, on the read-only connection."""

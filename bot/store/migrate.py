@@ -1,11 +1,11 @@
 """Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
 with the tables of each component declared with SQLAlchemy that the caller names (the Slack
-adapter's, the model registry's and the retraining cycles':
-:func:`retrieval.database.copy_tables` copies any of them), the knowledge base and the
-dashboard's tables when the installation has them (the replicas keep those in PostgreSQL
-too, so that a Slack thread started before the move continues after it, every replica
-serves the same adapter and the same index version, a curated answer keeps its FAISS id,
-and the operators keep their accounts, sessions and review log).
+adapter's, the model registry's and the retraining cycles', the dashboard's:
+:func:`retrieval.database.copy_tables` copies any of them) and the knowledge base's when
+the installation has them (the replicas keep those in PostgreSQL too, so that a Slack
+thread started before the move continues after it, every replica serves the same adapter
+and the same index version, a curated answer keeps its FAISS id, and the operators keep
+their accounts, sessions and review log).
 
 The copy is an upsert in primary-key order, batch by batch, so it can be stopped and run
 again: rows already there are brought up to date (a conversation handed to a human since,
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import psycopg
 
-from bot.ops import storage as dashboard
 from bot.store.postgres import PostgresConversationStore
 from bot.store.postgres_schema import SEQUENCES
 from retrieval import postgres_db
@@ -197,30 +196,9 @@ TABLES = [
         rewrite=_index_version_folders,
         prepare="UPDATE index_versions SET is_live = 0 WHERE is_live = 1",
     ),
-    # The dashboard's operators (with their scrypt hashes), sessions and review log.
-    CopiedTable(
-        "ops_operators",
-        ("id",),
-        ("id", "name", "password_hash", "created_at", "last_login_at"),
-        integer_key=True,
-        optional=True,
-    ),
-    CopiedTable(
-        "ops_sessions",
-        ("token_hash",),
-        ("token_hash", "operator_id", "csrf_token", "created_at", "expires_at"),
-        optional=True,
-    ),
-    CopiedTable(
-        "ops_actions",
-        ("id",),
-        ("id", "operator", "action", "conversation_id", "turn_id", "note", "created_at"),
-        integer_key=True,
-        optional=True,
-    ),
 ]
-# The identity sequences of the bot, the knowledge base and the dashboard.
-_SEQUENCES = [*SEQUENCES, *knowledge.SEQUENCES, *dashboard.SEQUENCES]
+# The identity sequences of the bot and the knowledge base.
+_SEQUENCES = [*SEQUENCES, *knowledge.SEQUENCES]
 
 
 @dataclass(frozen=True)
@@ -333,11 +311,9 @@ def _copy_declared(
 
 
 def _create_model_schema(url: str) -> None:
-    """The knowledge base's and the dashboard's tables, as a replica or a job would create
-    them."""
+    """The knowledge base's tables, as a replica or a job would create them."""
     with postgres_db.connect(url) as conn:
         postgres_db.apply_migrations(conn, knowledge.COMPONENT, knowledge.POSTGRES_MIGRATIONS)
-        postgres_db.apply_migrations(conn, dashboard.COMPONENT, dashboard.POSTGRES_MIGRATIONS)
 
 
 def _copy_table(

@@ -1,0 +1,1 @@
+"""The Alembic history of the dashboard's tables (:data:`bot.ops.tables.HISTORY`)."""
