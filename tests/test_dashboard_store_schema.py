@@ -9,7 +9,6 @@ still unique whatever its case, and new ids follow the old.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,13 @@ from bot.ops.passwords import hash_password
 from bot.ops.storage import DashboardStore, OperatorExists, ReviewAction, token_hash
 from bot.store.migrate import migrate_sqlite_to_postgres
 from bot.store.sqlite import SqliteConversationStore
-from retrieval import postgres_db, sqlite_db
-from retrieval.database import schema_differences, sqlite_url, sync_engine, upgrade
+from retrieval.database import sqlite_url, sync_engine
 from tests.support.dashboard import PASSWORD
+from tests.support.schema import (
+    built_by_the_release_before,
+    difference_after_dropping,
+    upgraded,
+)
 
 # What the release before Alembic ran (bot/ops/storage.py, MIGRATIONS[0] and
 # POSTGRES_MIGRATIONS[0], component "ops"), word for word, through its own runners.
@@ -108,41 +111,14 @@ def _legacy_rows() -> list[tuple[str, tuple[object, ...]]]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "supportbot.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 def _built_by_the_release_before(url: str, *, rows: bool = True) -> None:
-    legacy = _legacy_rows() if rows else []
-    if url.startswith("sqlite"):
-        conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
-        try:
-            sqlite_db.apply_migrations(conn, "ops", [LEGACY_SQLITE])
-            for sql, params in legacy:
-                conn.execute(sql, params)
-        finally:
-            conn.close()
-        return
-    with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, "ops", [LEGACY_POSTGRES])
-        for sql, params in legacy:
-            pg.execute(sql.replace("?", "%s"), params)
+    built_by_the_release_before(
+        url, "ops", LEGACY_SQLITE, LEGACY_POSTGRES, _legacy_rows() if rows else ()
+    )
 
 
 def _upgraded(url: str) -> list[object]:
-    engine = sync_engine(url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            upgrade(conn, tables.HISTORY)
-        with engine.connect() as conn:
-            return schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
+    return upgraded(url, tables.HISTORY)
 
 
 def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
@@ -151,16 +127,8 @@ def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> 
 
 
 def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
-    assert _upgraded(database_url) == []
-    engine = sync_engine(database_url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP INDEX ops_actions_conversation"))
-        with engine.connect() as conn:
-            (diff,) = schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
-    assert diff[0] == "add_index" and diff[1].name == "ops_actions_conversation"
+    diff = difference_after_dropping(database_url, tables.HISTORY, "ops_actions_conversation")
+    assert diff[0] == "add_index" and diff[1].name == "ops_actions_conversation"  # type: ignore[index]
 
 
 def _shape(url: str) -> dict[str, object]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,9 @@ from finetune.cycles import ABANDONED_REASON, CycleLock, CycleLockedError, Cycle
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from retrieval import postgres_db, sqlite_db
-from retrieval.database import schema_differences, sqlite_url, sync_engine, upgrade
+from retrieval.database import sqlite_url, sync_engine
 from retrieval.processes import LockOwner
+from tests.support.schema import difference_after_dropping, upgraded
 
 # What the release before Alembic ran (finetune/registry.py and finetune/cycles.py,
 # MIGRATIONS[0] and POSTGRES_MIGRATIONS[0], components "finetune" and "retrain"), word for
@@ -201,24 +201,8 @@ def _legacy_rows(
     return rows
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "supportbot.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 def _upgraded(url: str) -> list[object]:
-    engine = sync_engine(url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            upgrade(conn, tables.HISTORY)
-        with engine.connect() as conn:
-            return schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
+    return upgraded(url, tables.HISTORY)
 
 
 def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
@@ -227,16 +211,8 @@ def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> 
 
 
 def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
-    assert _upgraded(database_url) == []
-    engine = sync_engine(database_url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP INDEX retrain_cycles_started"))
-        with engine.connect() as conn:
-            (diff,) = schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
-    assert diff[0] == "add_index" and diff[1].name == "retrain_cycles_started"
+    diff = difference_after_dropping(database_url, tables.HISTORY, "retrain_cycles_started")
+    assert diff[0] == "add_index" and diff[1].name == "retrain_cycles_started"  # type: ignore[index]
 
 
 def _sqlite_of_the_release_before(paths: GeneratorPaths) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,12 @@ import sqlalchemy as sa
 from bot.core.errors import StorageUnavailable
 from bot.slack import tables
 from bot.slack.state import HandoffPost, KnownThread, SlackState, Thread
-from retrieval import postgres_db, sqlite_db
-from retrieval.database import copy_tables, schema_differences, sqlite_url, sync_engine, upgrade
+from retrieval.database import copy_tables, sqlite_url, sync_engine
+from tests.support.schema import (
+    built_by_the_release_before,
+    difference_after_dropping,
+    upgraded,
+)
 
 # What the release before Alembic ran (bot/slack/state.py and bot/slack/state_postgres.py,
 # MIGRATIONS[0], component "slack"), word for word, through its own runners.
@@ -75,40 +78,12 @@ LEGACY_ROWS = [
 THREAD = Thread("CSUPPORT", "1700000000.000100")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "supportbot.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
 def _built_by_the_release_before(url: str) -> None:
-    if url.startswith("sqlite"):
-        conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
-        try:
-            sqlite_db.apply_migrations(conn, "slack", [LEGACY_SQLITE])
-            for sql, params in LEGACY_ROWS:
-                conn.execute(sql, params)
-        finally:
-            conn.close()
-        return
-    with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, "slack", [LEGACY_POSTGRES])
-        for sql, params in LEGACY_ROWS:
-            pg.execute(sql.replace("?", "%s"), params)
+    built_by_the_release_before(url, "slack", LEGACY_SQLITE, LEGACY_POSTGRES, LEGACY_ROWS)
 
 
 def _upgraded(url: str) -> list[object]:
-    engine = sync_engine(url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            upgrade(conn, tables.HISTORY)
-        with engine.connect() as conn:
-            return schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
+    return upgraded(url, tables.HISTORY)
 
 
 def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
@@ -117,16 +92,8 @@ def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> 
 
 
 def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
-    assert _upgraded(database_url) == []
-    engine = sync_engine(database_url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP INDEX slack_seen_expiry"))
-        with engine.connect() as conn:
-            (diff,) = schema_differences(conn, tables.HISTORY)
-    finally:
-        engine.dispose()
-    assert diff[0] == "add_index" and diff[1].name == "slack_seen_expiry"
+    diff = difference_after_dropping(database_url, tables.HISTORY, "slack_seen_expiry")
+    assert diff[0] == "add_index" and diff[1].name == "slack_seen_expiry"  # type: ignore[index]
 
 
 def test_a_database_of_the_release_before_upgrades_in_place(database_url: str) -> None:

@@ -20,10 +20,11 @@ from retrieval.knowledge import KnowledgeBase
 from tests.support.browser import browser_context
 from tests.support.dashboard import ops
 from tests.support.postgres_server import PostgresServer, postgres_bin, running_postgres
+from tests.support.schema import database_url
 from tests.support.slack import slack_api, start
 
 # Fixtures defined beside the helpers they go with, registered here for every test module.
-SHARED_FIXTURES = (browser_context, ops, slack_api, start)
+SHARED_FIXTURES = (browser_context, database_url, ops, slack_api, start)
 
 # CI sets this (.ci/run): a test that skips there because its PostgreSQL server, Chromium
 # or packaged model is missing fails instead, so a green CI run has run every tier. A local
