@@ -24,7 +24,6 @@ from retrieval.database import sqlite_url, sync_engine
 from tests.support.dashboard import PASSWORD
 from tests.support.schema import (
     built_by_the_release_before,
-    difference_after_dropping,
     upgraded,
 )
 
@@ -119,16 +118,6 @@ def _built_by_the_release_before(url: str, *, rows: bool = True) -> None:
 
 def _upgraded(url: str) -> list[object]:
     return upgraded(url, tables.HISTORY)
-
-
-def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
-    assert _upgraded(database_url) == []
-    assert _upgraded(database_url) == []  # a second start-up finds nothing to do
-
-
-def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
-    diff = difference_after_dropping(database_url, tables.HISTORY, "ops_actions_conversation")
-    assert diff[0] == "add_index" and diff[1].name == "ops_actions_conversation"  # type: ignore[index]
 
 
 def _shape(url: str) -> dict[str, object]:

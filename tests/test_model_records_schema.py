@@ -26,7 +26,7 @@ from finetune.registry import ModelRegistry
 from retrieval import postgres_db, sqlite_db
 from retrieval.database import sqlite_url, sync_engine
 from retrieval.processes import LockOwner
-from tests.support.schema import difference_after_dropping, upgraded
+from tests.support.schema import upgraded
 
 # What the release before Alembic ran (finetune/registry.py and finetune/cycles.py,
 # MIGRATIONS[0] and POSTGRES_MIGRATIONS[0], components "finetune" and "retrain"), word for
@@ -203,16 +203,6 @@ def _legacy_rows(
 
 def _upgraded(url: str) -> list[object]:
     return upgraded(url, tables.HISTORY)
-
-
-def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
-    assert _upgraded(database_url) == []
-    assert _upgraded(database_url) == []  # a second start-up finds nothing to do
-
-
-def test_a_drift_between_declaration_and_migrations_is_reported(database_url: str) -> None:
-    diff = difference_after_dropping(database_url, tables.HISTORY, "retrain_cycles_started")
-    assert diff[0] == "add_index" and diff[1].name == "retrain_cycles_started"  # type: ignore[index]
 
 
 def _sqlite_of_the_release_before(paths: GeneratorPaths) -> None:
