@@ -41,6 +41,7 @@ from bot.core.ports import (
     Generator,
     QuestionFinder,
     Retriever,
+    Switchable,
 )
 from bot.handoff import ServedHandoff
 from bot.ops import mount_dashboard
@@ -276,7 +277,9 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
         await _load_live_into(app, holder)
     except NoLiveAdapterError as exc:
         log.warning("%s; replies copy the best retrieved answer until then", exc)
-    app[GENERATOR] = holder if holder.loaded else None
+    # The engine is given the holder even while it holds nothing: it copies until an adapter
+    # is loaded into it (bot.core.ports.Switchable), and nobody changes the engine after.
+    app[GENERATOR] = holder
     try:
         yield
     finally:
@@ -320,7 +323,6 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
     if live is not None and status is not None and not status.served:
         holder.declined = live.folder.name
         old = holder.clear()
-        _engine_follows(app, holder)
         if old is not None:
             await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
         return
@@ -333,7 +335,6 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
         max_queued=config.max_queued_requests,
     ).start()
     old = holder.replace(WorkerGenerator(worker), close=worker.close)
-    _engine_follows(app, holder)
     log.info("serving generator %s%s", worker.version, f" (was {old.version})" if old else "")
     if old is not None:
         await holder.retire(old, timeout=_RETIRE_TIMEOUT_S)
@@ -364,16 +365,6 @@ async def _live_adapter_status(
         status.sentence(),
     )
     return live, status
-
-
-def _engine_follows(app: web.Application, holder: SwappableGenerator) -> None:
-    """Copy mode before the first adapter (or while the live one evaluates below copying)
-    turns into generating, and back. Before start-up has built the engine, nothing to do."""
-    from bot.core.engine import ConversationEngine
-
-    engine = app.get(ENGINE)
-    if isinstance(engine, ConversationEngine):
-        engine.generator = holder if holder.loaded else None
 
 
 async def _follow_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
@@ -475,7 +466,7 @@ async def _engine_ctx(
     if finder is None and hasattr(retriever, "similar_questions"):
         finder = cast(QuestionFinder, retriever)
     generator = app[GENERATOR]
-    if generator is None:
+    if generator is None or (isinstance(generator, Switchable) and not generator.loaded):
         log.info("no generator: replies copy the best retrieved answer")
     scrubber = pii_scrubber(settings, app[RETRIEVAL_EXECUTOR])
     warming = None

@@ -765,7 +765,7 @@ async def test_running_server_follows_promotion_and_rollback(
     import asyncio
 
     import finetune.pipeline
-    from bot.app import GENERATOR, SWAPPABLE, create_app, started
+    from bot.app import SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
     from finetune.testing import tiny_live_loader
@@ -780,7 +780,8 @@ async def test_running_server_follows_promotion_and_rollback(
     app = create_app(settings, retriever=FakeRetriever())
     try:
         async with started(app):
-            assert app[GENERATOR] is None  # nothing trained yet: copy mode
+            # Nothing trained yet: copy mode.
+            assert not app[ENGINE].generating  # type: ignore[attr-defined]
             base = registry.register_base(tmp_path / "b", source="pretrained", model_ref="b")
             first = registry.register_adapter(tmp_path / "v0001", base_id=base.id)
             second = registry.register_adapter(
@@ -796,7 +797,7 @@ async def test_running_server_follows_promotion_and_rollback(
 
             registry.promote(first.id)
             await serving("v0001")
-            assert app[ENGINE].generator is app[SWAPPABLE]  # type: ignore[attr-defined]
+            assert app[ENGINE].generating  # type: ignore[attr-defined]
             registry.promote(second.id)
             await serving("v0002")
             rollback(paths)

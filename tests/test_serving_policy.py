@@ -110,18 +110,18 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
             holder = app[SWAPPABLE]
             if answer_mode == "auto":
                 # The weak first model is not even loaded: replies are copies.
-                assert app[GENERATOR] is None and holder.declined == "v0001" and loads == []
-                assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+                assert app[GENERATOR] is holder and holder.declined == "v0001" and loads == []
+                assert not app[ENGINE].generating  # type: ignore[attr-defined]
             else:
                 assert app[GENERATOR] is holder and holder.version == "v0001"
             registry.promote(good.id)
             await settled(lambda: holder.version == "v0002")
-            assert app[ENGINE].generator is holder  # type: ignore[attr-defined]
+            assert app[ENGINE].generating  # type: ignore[attr-defined]
             assert holder.declined is None
             rollback(paths)  # back to the weak one
             if answer_mode == "auto":
                 await settled(lambda: holder.declined == "v0001" and not holder.loaded)
-                assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+                assert not app[ENGINE].generating  # type: ignore[attr-defined]
             else:
                 await settled(lambda: holder.version == "v0001")
     finally:
@@ -151,11 +151,11 @@ async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
     async with started(app):
         holder = app[SWAPPABLE]
         if answer_mode == "auto":
-            assert app[GENERATOR] is None and not holder.loaded
-            assert app[ENGINE].generator is None  # type: ignore[attr-defined]
+            assert app[GENERATOR] is holder and not holder.loaded
+            assert not app[ENGINE].generating  # type: ignore[attr-defined]
         else:
             assert app[GENERATOR] is holder and holder.loaded
-            assert app[ENGINE].generator is holder  # type: ignore[attr-defined]
+            assert app[ENGINE].generating  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

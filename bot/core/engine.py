@@ -31,6 +31,7 @@ from bot.core.ports import (
     QuestionFinder,
     Retriever,
     Scrubber,
+    Switchable,
     Versioned,
 )
 from bot.core.types import (
@@ -150,6 +151,12 @@ class ConversationEngine:
         self.question_finder = question_finder
         self._handoff_policy = handoff_policy
 
+    @property
+    def generating(self) -> bool:
+        """Whether a reply can be generated now (else the best retrieved answer is copied)."""
+        generator = self.generator
+        return generator is not None and (not isinstance(generator, Switchable) or generator.loaded)
+
     def handoff_policy(self) -> HandoffPolicy:
         """The hand-off policy the next message is judged by."""
         if self._handoff_policy is None:
@@ -225,7 +232,7 @@ class ConversationEngine:
                 f"confidence {confidence:.3f} < {policy.threshold:.3f}; best: {_describe(sources)}",
             )
         elif (
-            self.generator is None
+            not self.generating
             or self.config.answer_mode == "copy"
             or (self.config.curated_verbatim and sources[0].kind == "curated")
         ):

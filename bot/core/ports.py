@@ -100,6 +100,17 @@ class Versioned(Protocol):
     def version(self) -> str | None: ...
 
 
+@runtime_checkable
+class Switchable(Protocol):
+    """Optional for a generator: whether it can generate now. The server's generator follows
+    the live adapter and holds none while no adapter is live or the live one is not served;
+    the engine then copies the best retrieved answer, and generates again once one is
+    loaded, without anyone changing the engine."""
+
+    @property
+    def loaded(self) -> bool: ...
+
+
 class Generator(Protocol):
     def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """Yield the reply as text pieces; raises ModelUnavailable when it cannot answer."""

@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from bot.core.config import EngineConfig
-from bot.core.ports import ConversationStore, Generator
+from bot.core.ports import ConversationStore
 from bot.core.types import AttachedQuestion, Correction, SuggestedQuestion, Turn
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
@@ -23,7 +23,9 @@ class ReviewEngine(Protocol):
 
     store: ConversationStore
     config: EngineConfig
-    generator: Generator | None  # None: replies copy the best retrieved answer
+
+    @property
+    def generating(self) -> bool: ...  # False: replies copy the best retrieved answer
 
     async def history(self, conversation_id: str) -> list[Turn]: ...
 

@@ -63,7 +63,7 @@ async def metrics_page(request: web.Request) -> web.Response:
             "curated_replies": await database.read(curated_replies),
             "models": await database.read(versions),
             "answer_mode": mode,
-            "generating": engine.generator is not None,
+            "generating": engine.generating,
             "indexes": await database.read(index_versions),
             "cycles": await database.read(retrain_cycles),
             "handoff": await handoff_view(request),
