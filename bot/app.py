@@ -69,6 +69,9 @@ SWAPPABLE: web.AppKey[SwappableGenerator] = web.AppKey("swappable_generator")
 # The hand-off threshold served: the engine reads it for every message, the dashboard
 # shows and moves it, the index poll follows the calibration file and the embedder.
 HANDOFF = web.AppKey("handoff_policy", ServedHandoff)
+# This server's name among replicas sharing PostgreSQL (set only then): it announces its
+# corrections under it and skips its own announcements.
+REPLICA = web.AppKey("replica", str)
 
 # How long a replaced model worker may keep streaming the replies it started.
 _RETIRE_TIMEOUT_S = 120.0
@@ -113,10 +116,19 @@ def create_app(
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
     if settings.storage.postgres_url is not None and retriever is None:
-        from bot.replicas import replicas_ctx
+        from bot.replicas import new_replica_id, replicas_ctx
 
         # Replicas sharing PostgreSQL serve each other's corrections within a second or so.
-        app.cleanup_ctx.append(replicas_ctx)
+        app[REPLICA] = new_replica_id()
+        app.cleanup_ctx.append(
+            partial(
+                replicas_ctx,
+                url=settings.storage.postgres_url,
+                replica=app[REPLICA],
+                knowledge=lambda: app[KNOWLEDGE],
+                executor=lambda: app[RETRIEVAL_EXECUTOR],
+            )
+        )
     if (
         generator is None
         and settings.engine.answer_mode != "copy"
@@ -463,6 +475,10 @@ async def _engine_ctx(
         )
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
+    if curator is not None and REPLICA in app:
+        from bot.replicas import announcing
+
+        curator = announcing(curator, app[STORE], app[REPLICA])
     if finder is None and hasattr(retriever, "similar_questions"):
         finder = cast(QuestionFinder, retriever)
     generator = app[GENERATOR]

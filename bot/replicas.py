@@ -133,29 +133,38 @@ async def follow_curated_answers(url: str, replica: str, follower: CuratedFollow
             await asyncio.sleep(_RECONNECT_S)
 
 
-async def replicas_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Announce this replica's corrections and follow the others' (see the module doc).
+def new_replica_id() -> str:
+    """A name for this server among the replicas, so it skips its own announcements."""
+    return uuid.uuid4().hex[:12]
 
-    Added by :func:`bot.app.create_app` after the engine when the store is PostgreSQL and
-    the app owns its knowledge base.
-    """
-    from bot.app import KNOWLEDGE, RETRIEVAL_EXECUTOR, SETTINGS
-    from bot.core.engine import ConversationEngine
+
+def announcing(curator: AnswerCurator, store: object, replica: str) -> AnswerCurator:
+    """``curator`` announcing each change to the other replicas, when ``store`` is the
+    PostgreSQL conversation store they share; ``curator`` itself otherwise."""
     from bot.store.postgres import PostgresConversationStore
-    from bot.web import ENGINE
 
-    url = app[SETTINGS].storage.postgres_url
-    engine = app[ENGINE]
-    if url is None or not isinstance(engine, ConversationEngine):
-        yield
-        return
-    replica = uuid.uuid4().hex[:12]
-    store = engine.store
-    if engine.curator is not None and isinstance(store, PostgresConversationStore):
-        engine.curator = AnnouncingCurator(
-            engine.curator, lambda source_id: store.announce_curated(f"{replica} {source_id}")
-        )
-    follower = CuratedFollower(app[KNOWLEDGE], app[RETRIEVAL_EXECUTOR])
+    if not isinstance(store, PostgresConversationStore):
+        return curator
+    return AnnouncingCurator(
+        curator, lambda source_id: store.announce_curated(f"{replica} {source_id}")
+    )
+
+
+async def replicas_ctx(
+    app: web.Application,
+    *,
+    url: str,
+    replica: str,
+    knowledge: Callable[[], KnowledgeBase],
+    executor: Callable[[], Executor],
+) -> AsyncIterator[None]:
+    """Follow the other replicas' corrections (see the module doc); this one's are
+    announced by the curator the engine was built with (:func:`announcing`).
+
+    Added by :func:`bot.app.create_app` when the store is PostgreSQL and the app owns its
+    knowledge base; ``knowledge`` and ``executor`` give what start-up made by then.
+    """
+    follower = CuratedFollower(knowledge(), executor())
     app[CURATED_FOLLOWER] = follower
     task = asyncio.create_task(follow_curated_answers(url, replica, follower), name="replicas")
     yield
