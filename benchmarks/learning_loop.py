@@ -172,14 +172,17 @@ def adapter_figures(
     from retrieval.parsers import read_logs
     from retrieval.records import ParseIssue
 
-    engine = settings.engine
     knowledge = open_knowledge_base(settings)
     try:
         knowledge.load()  # with the curated answers
         asked = [(t, p) for t in topics for p in t.paraphrases]
         requests = [
             PromptRequest(
-                p, (), tuple(knowledge.search((), p, engine.retrieval_k))[: engine.evidence_k]
+                p,
+                (),
+                tuple(knowledge.search((), p, settings.retrieval.top_k))[
+                    : settings.generator.retrieved_k
+                ],
             )
             for _, p in asked
         ]

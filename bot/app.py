@@ -502,6 +502,8 @@ async def _engine_ctx(
         flag_gate=_flag_budget(app, app[STORE]),
         question_finder=finder,
         handoff_policy=app[HANDOFF],
+        retrieval_k=settings.retrieval.top_k,
+        evidence_k=settings.generator.retrieved_k,
     )
     yield
     if warming is not None and not warming.done():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -170,6 +170,17 @@ class Settings(BaseSettings):
     ops: OpsConfig = OpsConfig()
     retrain: RetrainConfig = RetrainConfig()
     storage: StorageConfig = StorageConfig()
+
+    @model_validator(mode="after")
+    def _evidence_within_retrieved(self) -> Settings:
+        # The engine gives the generator the best generator.retrieved_k of the
+        # retrieval.top_k answers it retrieves.
+        if self.generator.retrieved_k > self.retrieval.top_k:
+            raise ValueError(
+                f"generator.retrieved_k ({self.generator.retrieved_k}) cannot exceed"
+                f" retrieval.top_k ({self.retrieval.top_k})"
+            )
+        return self
 
     @property
     def paths(self) -> HomePaths:

@@ -97,7 +97,13 @@ class RetrievalConfig(BaseModel):
     hnsw_m: int = Field(32, ge=4, le=256)
     hnsw_ef_construction: int = Field(80, ge=8)
     hnsw_ef_search: int = Field(64, ge=8)
-    top_k: int = Field(5, ge=1, le=100)
+    top_k: int = Field(
+        5,
+        ge=2,
+        le=100,
+        description="Answers a search returns; two at least: the confidence compares the first"
+        " with the second.",
+    )
     curated_bonus: float = Field(
         0.05, ge=0.0, le=1.0, description="Score added to operator-curated answers."
     )

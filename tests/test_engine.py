@@ -452,9 +452,21 @@ async def test_a_customer_writing_to_a_closed_conversation_reopens_it(make_bot: 
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
 
 
-def test_engine_config_names_an_inconsistent_value() -> None:
-    with pytest.raises(ValueError, match=r"evidence_k \(6\) cannot exceed retrieval_k \(5\)"):
-        EngineConfig(evidence_k=6)
+def test_settings_name_an_inconsistent_value_and_where_a_merged_one_went(tmp_path: Path) -> None:
+    from bot.settings import load_settings
+
+    with pytest.raises(ValueError, match=r"retrieved_k \(6\) cannot exceed retrieval.top_k \(5\)"):
+        load_settings(home=tmp_path, generator={"retrieved_k": 6})
+    # Twins merged (issue 17): the engine reads retrieval's and the generator's settings.
+    for old, new in (
+        ("evidence_k", "generator.retrieved_k"),
+        ("retrieval_k", "retrieval.top_k"),
+        ("max_new_tokens", "generator.max_new_tokens"),
+    ):
+        with pytest.raises(ValueError, match=rf"engine.{old} was merged into {new}"):
+            EngineConfig.model_validate({old: 3})
+    with pytest.raises(ValueError, match=r"retrieval_k \(1\) must be two at least"):
+        ConversationEngine(FakeRetriever(), None, None, EngineConfig(), str, retrieval_k=1)  # type: ignore[arg-type]
 
 
 # -- generator failures -------------------------------------------------------------------------

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrieval.confidence import ConfidenceWeights
+
+# Engine settings that had a twin in another section, and where they live now: the
+# generator reads as many past exchanges, and writes as many tokens, as it was trained
+# with; the engine retrieves as many answers as retrieval's own searches do.
+_MERGED = {
+    "retrieval_k": "retrieval.top_k (answers retrieved; two at least, for the margin)",
+    "evidence_k": "generator.retrieved_k (past exchanges in the model's prompt)",
+    "max_new_tokens": "generator.max_new_tokens",
+}
 
 
 class EngineConfig(BaseModel):
@@ -66,15 +75,10 @@ class EngineConfig(BaseModel):
         description="When the best answer is an operator's correction, send it as it is"
         " instead of generating: the operator already wrote the right reply.",
     )
-    retrieval_k: int = Field(
-        5, ge=2, le=50, description="Answers retrieved; two at least, for the margin."
-    )
-    evidence_k: int = Field(3, ge=1, le=20, description="Answers given to the generator.")
     max_history_messages: int = Field(
         6, ge=0, le=50, description="Earlier messages passed to retrieval and generation."
     )
     max_message_chars: int = Field(2000, ge=1, le=100_000)
-    max_new_tokens: int | None = Field(None, ge=1, le=4096)
     generation_timeout_s: float = Field(
         30.0, gt=0.0, description="Longest wait for the next generated piece before copying."
     )
@@ -104,13 +108,15 @@ class EngineConfig(BaseModel):
         min_length=1,
     )
 
-    @model_validator(mode="after")
-    def _evidence_within_retrieved(self) -> EngineConfig:
-        if self.evidence_k > self.retrieval_k:
-            raise ValueError(
-                f"evidence_k ({self.evidence_k}) cannot exceed retrieval_k ({self.retrieval_k})"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _merged_twins(cls, data: Any) -> Any:
+        """Settings that had a twin elsewhere now live only there: say where."""
+        if isinstance(data, dict):
+            for old, new in _MERGED.items():
+                if old in data:
+                    raise ValueError(f"engine.{old} was merged into {new}; set that instead")
+        return data
 
     @property
     def confidence_weights(self) -> ConfidenceWeights:

@@ -119,7 +119,9 @@ class ConversationEngine:
     ``flag_gate`` may refuse flags beyond an adapter's caps; without one every flag is kept.
     ``question_finder`` offers the past questions a correction may answer too; without
     one :meth:`suggest_questions` offers none. ``handoff_policy`` says, for each message,
-    how sure the engine must be to answer; without one, ``config`` says it.
+    how sure the engine must be to answer; without one, ``config`` says it. It retrieves
+    ``retrieval_k`` answers (retrieval.top_k) and gives the generator the best
+    ``evidence_k`` (generator.retrieved_k: as many as the model was trained to read).
     """
 
     def __init__(
@@ -136,7 +138,15 @@ class ConversationEngine:
         flag_gate: FlagGate | None = None,
         question_finder: QuestionFinder | None = None,
         handoff_policy: HandoffPolicySource | None = None,
+        retrieval_k: int = 5,
+        evidence_k: int = 3,
     ) -> None:
+        if retrieval_k < 2:
+            raise ValueError(f"retrieval_k ({retrieval_k}) must be two at least, for the margin")
+        if not 0 <= evidence_k <= retrieval_k:
+            raise ValueError(f"evidence_k ({evidence_k}) must be 0 to retrieval_k ({retrieval_k})")
+        self.retrieval_k = retrieval_k
+        self.evidence_k = evidence_k
         self.retriever = retriever
         self.generator = generator
         self.store = store
@@ -264,7 +274,7 @@ class ConversationEngine:
 
     async def _retrieve(self, history: Sequence[Message], text: str) -> tuple[Source, ...]:
         try:
-            found = await self.retriever.retrieve(history, text, self.config.retrieval_k)
+            found = await self.retriever.retrieve(history, text, self.retrieval_k)
         except Exception:
             # A broken index must not leave the customer without an answer: treated as
             # "nothing found", the conversation goes to a person.
@@ -286,12 +296,11 @@ class ConversationEngine:
     ) -> AsyncIterator[ReplyDelta | ReplyRetracted | _Draft]:
         """Stream a grounded generated reply; the last item is the decided ``_Draft``."""
         assert self.generator is not None
-        evidence = sources[: self.config.evidence_k]
+        evidence = sources[: self.evidence_k]
         request = GenerationRequest(
             customer_text=text,
             history=history,
             evidence=evidence,
-            max_new_tokens=self.config.max_new_tokens,
         )
         grounds = grounding_evidence(evidence, history, text)
         check = StreamingGroundingCheck(
