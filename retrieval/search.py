@@ -3,15 +3,23 @@ and rank each query's hits into distinct answers (retrieval.ranking)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.embedder import Embedder
 from retrieval.ranking import fetch_size, rank
 from retrieval.records import LogMessage, RetrievedExchange
 from retrieval.serving import LiveIndex, Serving
 from retrieval.store import StoredEntry
+
+# Texts whose vectors nearest_entries keeps: the dashboard's suggestion page embeds up to a
+# few hundred live customer messages for every correction it shows, mostly the same ones
+# from one view to the next. About 1.5 KB each with MiniLM's 384 dimensions.
+_TEXT_VECTORS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,9 @@ class IndexSearch:
         self.store = live.store
         self.config = live.config
         self._vectors = live.vectors
+        self._text_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._text_vectors_lock = threading.Lock()
+        self.texts_embedded = 0  # by nearest_entries, not found among the kept vectors
 
     def search(
         self,
@@ -100,8 +111,31 @@ class IndexSearch:
         entries nearest to it (logs and curated answers alike, no merging), nearest first;
         embedded and searched with the same version."""
         serving = self._live.require()
-        vectors = serving.embedder.encode(list(texts), batch_size=self.config.query_batch_size)
+        vectors = self._embedded(serving.embedder, texts)
         return vectors, self._nearest(serving, vectors, fetch)
+
+    def _embedded(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts`` (n, dim), embedding only those not kept from before
+        (for this embedder: a tuned one going live starts afresh)."""
+        if not texts:
+            return embedder.encode([], batch_size=self.config.query_batch_size)
+        keys = [(embedder.model_id, text) for text in texts]
+        with self._text_vectors_lock:
+            kept = {k: self._text_vectors[k] for k in keys if k in self._text_vectors}
+        missing = list(dict.fromkeys(k for k in keys if k not in kept))
+        if missing:
+            fresh = embedder.encode(
+                [text for _, text in missing], batch_size=self.config.query_batch_size
+            )
+            self.texts_embedded += len(missing)
+            kept.update(zip(missing, fresh, strict=True))
+        with self._text_vectors_lock:
+            for key in keys:
+                self._text_vectors[key] = kept[key]
+                self._text_vectors.move_to_end(key)
+            while len(self._text_vectors) > _TEXT_VECTORS_KEPT:
+                self._text_vectors.popitem(last=False)
+        return np.stack([kept[key] for key in keys])
 
     def entries_nearest_entries(
         self, entry_ids: Sequence[int], fetch: int

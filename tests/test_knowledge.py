@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval.ingest import ingest_paths
@@ -292,3 +293,29 @@ def test_growing_past_the_threshold_rebuilds_as_hnsw(
     assert second.sync.version.kind == "hnsw"
     assert second.sync.embedded == len(SMALL_LOGS) + 1 - 3  # the first three came from cache
     assert kb.search((), "Do gift cards expire?", 1)[0].source_id == "c-gift#1"
+
+
+def test_texts_searched_again_are_not_embedded_again(
+    tmp_path: Path, make_knowledge: MakeKB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's suggestion page searches the same live customer messages for every
+    correction it shows: their vectors are kept, and only new texts are embedded."""
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
+    kb.load()
+    embedded: list[str] = []
+    encode = kb.embedder.encode
+
+    def counting(texts: list[str], **kwargs: object) -> np.ndarray:
+        embedded.extend(texts)
+        return encode(texts, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kb.embedder, "encode", counting)
+    texts = ["where is my parcel", "can I return boots", "where is my parcel"]
+    first, rows = kb.nearest_entries(texts, 3)
+    assert embedded == ["where is my parcel", "can I return boots"]  # each text once
+    again, rows_again = kb.nearest_entries([*texts, "do gift cards expire"], 3)
+    assert embedded[2:] == ["do gift cards expire"]
+    assert np.array_equal(again[:3], first)
+    assert [[e.id for _, e in r] for r in rows_again[:3]] == [[e.id for _, e in r] for r in rows]
+    assert rows[0][0][1].entry.conversation_id == "c-ship"
