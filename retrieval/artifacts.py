@@ -124,6 +124,24 @@ def publish_folder(tmp: Path, root: Path) -> Path:
         return final
 
 
+@contextlib.contextmanager
+def updating(path: Path) -> Iterator[None]:
+    """Hold ``path`` for a read-modify-write: an exclusive lock (``flock``) on a ``.lock``
+    file beside it, so that two processes or threads of this host updating one JSON file
+    (an operator choosing the hand-off target while ``calibrate`` saves) do not each write
+    what they read before the other wrote and lose its change. Hosts sharing the folder
+    over a network file system are not kept apart by it."""
+    import fcntl  # POSIX only; imported here so that the module still imports elsewhere
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def write_json(path: Path, payload: Any) -> None:
     """Write JSON through a temporary file and rename, so readers see old or new, never half.
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from retrieval.artifacts import write_json
+from retrieval.artifacts import updating, write_json
 from retrieval.confidence import (
     FEATURE_NAMES,
     TRADE_OFF_TARGETS,
@@ -224,6 +224,11 @@ def choose_target(home: Path, embedder_id: str, target: float, *, chosen_by: str
     Raises NoTradeOffs when no calibration with a table was saved for the embedder, and
     UnknownTarget when its table has no row for ``target``.
     """
+    with updating(calibration_path(home)):
+        return _choose_target(home, embedder_id, target, chosen_by)
+
+
+def _choose_target(home: Path, embedder_id: str, target: float, chosen_by: str) -> dict[str, Any]:
     payload = load_calibration(home) or {}
     entry = calibration_of(payload, embedder_id)
     rows = (entry or {}).get("trade_offs") or []
@@ -283,6 +288,13 @@ def save_calibration(
     """Write :func:`calibration_path`: this calibration, plus the latest one of every
     other embedder, so that rolling retrieval back to an earlier embedder restores the
     threshold fitted for it; the operators' chosen target is kept."""
+    with updating(calibration_path(home)):
+        _save_calibration(home, calibration, target_handoff_recall, extra)
+
+
+def _save_calibration(
+    home: Path, calibration: Calibration, target_handoff_recall: float, extra: dict[str, Any]
+) -> None:
     payload: dict[str, Any] = asdict(calibration)
     payload["target_handoff_recall"] = target_handoff_recall
     payload.update(extra)

@@ -314,3 +314,37 @@ async def test_calibrate_train_and_the_server_agree_on_the_threshold_and_signals
         assert threshold == serving == expected
         assert signals == serving_signals == fitted_signals
         assert ("settings" in source) is (threshold_setting is not None)
+
+
+def test_fits_for_several_embedders_saved_at_once_are_all_kept(tmp_path: Path) -> None:
+    """Each save reads the file, adds its embedder's calibration and writes it back. Two at
+    once (calibrate while a retraining cycle fits, or an operator choosing the target)
+    each wrote what they read before the other wrote, and one fit was lost."""
+    import threading
+
+    from retrieval.calibration import Calibration, load_calibration, save_calibration
+    from retrieval.confidence import CalibrationResult, ConfidenceWeights
+
+    def fit(embedder: str, n: int) -> Calibration:
+        result = CalibrationResult(
+            0.5, 0.9, 0.8, 0.95, 0.04, 100, 40, ConfidenceWeights(0.0, 1.0, 1.0, 0.0)
+        )
+        return Calibration(result, n, embedder, float(n))
+
+    embedders = [f"embedder-{n}" for n in range(6)]
+
+    def save(embedder: str) -> None:
+        for n in range(15):
+            save_calibration(tmp_path, fit(embedder, n), 0.9)
+
+    threads = [threading.Thread(target=save, args=(e,)) for e in embedders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    saved = load_calibration(tmp_path)
+    assert saved is not None
+    assert sorted(saved["by_embedder"]) == embedders
+    assert {e: saved["by_embedder"][e]["index_version"] for e in embedders} == dict.fromkeys(
+        embedders, 14
+    )
