@@ -41,7 +41,6 @@ from bot.core.ports import (
     Generator,
     QuestionFinder,
     Retriever,
-    Switchable,
 )
 from bot.handoff import ServedHandoff
 from bot.ops import mount_dashboard
@@ -481,18 +480,15 @@ async def _engine_ctx(
         curator = announcing(curator, app[STORE], app[REPLICA])
     if finder is None and hasattr(retriever, "similar_questions"):
         finder = cast(QuestionFinder, retriever)
-    generator = app[GENERATOR]
-    if generator is None or (isinstance(generator, Switchable) and not generator.loaded):
-        log.info("no generator: replies copy the best retrieved answer")
     scrubber = pii_scrubber(settings, app[RETRIEVAL_EXECUTOR])
     warming = None
     if isinstance(scrubber, PersonalDataScrubber):
         # In the background: start-up does not wait the seconds spaCy takes to load, and
         # the first message waits only for what is left.
         warming = asyncio.get_running_loop().run_in_executor(app[RETRIEVAL_EXECUTOR], scrubber.warm)
-    app[ENGINE] = ConversationEngine(
+    app[ENGINE] = engine = ConversationEngine(
         retriever,
-        generator,
+        app[GENERATOR],
         app[STORE],
         config,
         scrubber,
@@ -505,6 +501,8 @@ async def _engine_ctx(
         retrieval_k=settings.retrieval.top_k,
         evidence_k=settings.generator.retrieved_k,
     )
+    if not engine.generating:
+        log.info("no generator: replies copy the best retrieved answer")
     yield
     if warming is not None and not warming.done():
         warming.cancel()

@@ -110,6 +110,20 @@ def calibrated_engine_config(config: EngineConfig, home: Path, embedder_id: str)
     return apply_calibration(config, load_calibration(home), embedder_id, home)
 
 
+# The engine settings a calibration sets (the keys of apply_calibration's fitted values),
+# each unless the settings set it explicitly.
+CALIBRATED_SETTINGS = (
+    "confidence_threshold",
+    "confidence_bias",
+    "score_weight",
+    "margin_weight",
+    "support_weight",
+    "vote_share_weight",
+    "answer_probability_weight",
+    "question_typicality_weight",
+)
+
+
 def apply_calibration(
     config: EngineConfig, payload: Mapping[str, Any] | None, embedder_id: str, home: Path
 ) -> EngineConfig:

@@ -21,17 +21,6 @@ from typing import Any
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.ops.handoff import HandoffChange, HandoffRefused, HandoffView, TradeOffRow
 
-# Settings that, set explicitly, make the saved table's figures not what is served: the
-# threshold itself, or the weights its thresholds were computed with.
-_WEIGHT_SETTINGS = (
-    "confidence_bias",
-    "score_weight",
-    "margin_weight",
-    "support_weight",
-    "vote_share_weight",
-    "answer_probability_weight",
-    "question_typicality_weight",
-)
 _SAME = 1e-9
 
 
@@ -189,8 +178,12 @@ class ServedHandoff:
 
     def _overridden(self) -> list[str]:
         """The confidence settings set explicitly, which the calibration does not change."""
+        from bot.components import CALIBRATED_SETTINGS  # with _load's imports
+
+        # Set explicitly, they make the saved table's figures not what is served: the
+        # threshold itself, or the weights its thresholds were computed with.
         fields = self._config.model_fields_set
-        return [f for f in ("confidence_threshold", *_WEIGHT_SETTINGS) if f in fields]
+        return [f for f in CALIBRATED_SETTINGS if f in fields]
 
     def _source(self, entry: Mapping[str, Any] | None, served_target: float | None) -> str:
         """Where the threshold served comes from, in words."""

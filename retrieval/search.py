@@ -41,7 +41,6 @@ class IndexSearch:
         self._vectors = live.vectors
         self._text_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._text_vectors_lock = threading.Lock()
-        self.texts_embedded = 0  # by nearest_entries, not found among the kept vectors
 
     def search(
         self,
@@ -127,7 +126,6 @@ class IndexSearch:
             fresh = embedder.encode(
                 [text for _, text in missing], batch_size=self.config.query_batch_size
             )
-            self.texts_embedded += len(missing)
             kept.update(zip(missing, fresh, strict=True))
         with self._text_vectors_lock:
             for key in keys:
