@@ -205,7 +205,6 @@ async def _run_with_engine(
     from bot.core.engine import ConversationEngine
     from bot.core.ports import AnswerCurator
     from bot.store.factory import conversation_store
-    from bot.store.postgres import PostgresConversationStore
 
     paths = settings.paths.ensure()
     store = conversation_store(settings.storage.url_or_default(paths.database), pool_size=2)
@@ -215,12 +214,11 @@ async def _run_with_engine(
     try:
         retriever = KnowledgeRetriever(knowledge, executor)
         curator: AnswerCurator | None = retriever if retrieval else None
-        if curator is not None and isinstance(store, PostgresConversationStore):
-            from bot.replicas import AnnouncingCurator
+        if curator is not None:
+            from bot.replicas import announcing
 
-            curator = AnnouncingCurator(
-                curator, lambda source_id: store.announce_curated(f"cli {source_id}")
-            )
+            # Running servers follow the change as they follow each other's.
+            curator = announcing(curator, store, "cli")
         engine = ConversationEngine(
             retriever,
             None,
