@@ -131,6 +131,8 @@ class ServedHandoff:
                     target=row["target_handoff_recall"],
                     threshold=row["threshold"],
                     handoff_recall=row["handoff_recall"],
+                    # Absent from tables saved before the generic questions were asked.
+                    generic_handoff_recall=row.get("generic_handoff_recall"),
                     answered_rate=row["answered_rate"],
                     answered_accuracy=row["answered_accuracy"],
                     wrong_answer_rate=row["wrong_answer_rate"],

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from retrieval.confidence import (
     TRADE_OFF_TARGETS,
     CalibrationCase,
     CalibrationResult,
+    ConfidenceFeatures,
     ConfidenceWeights,
     calibrate,
     retrieval_features,
@@ -135,6 +137,22 @@ def build_cases(
     return cases, issues
 
 
+def generic_off_topic_questions() -> list[str]:
+    """The generic off-topic questions shipped with supportbot
+    (``retrieval/data/generic_off_topic.txt``): chit-chat, general knowledge, tasks for a
+    general assistant, other services; what any business's customers also type."""
+    text = resources.files("retrieval").joinpath("data/generic_off_topic.txt").read_text("utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def generic_off_topic_features(knowledge: KnowledgeBase) -> list[ConfidenceFeatures]:
+    """The confidence features of each generic off-topic question in ``knowledge``, for the
+    hand-off threshold to hand off the target share of them too."""
+    hits = knowledge.search_batch([Query(q) for q in generic_off_topic_questions()], 5)
+    return [f for f in map(retrieval_features, hits) if f is not None]
+
+
 def run_calibration(
     knowledge: KnowledgeBase,
     eval_path: Path,
@@ -144,18 +162,23 @@ def run_calibration(
     target_handoff_recall: float = 0.9,
     wrong_answer_cost: float = WRONG_ANSWER_COST,
     chosen_by: str | None = None,
+    generic_off_topic: bool = True,
 ) -> tuple[Calibration, list[ParseIssue]]:
     """Fit on the validation files, save them (:func:`calibration_path`), and return it.
     With ``chosen_by``, ``target_handoff_recall`` is recorded as chosen by them, for later
-    fits to keep (else an earlier choice stays recorded).
+    fits to keep (else an earlier choice stays recorded). With ``generic_off_topic``, the
+    threshold also hands off the target share of the generic off-topic questions.
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
     cases, issues = build_cases(knowledge, eval_path, out_of_scope_path)
-    result = calibrate(cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost)
+    generic = generic_off_topic_features(knowledge) if generic_off_topic else []
+    result = calibrate(
+        cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost, generic=generic
+    )
     assert result.weights is not None  # calibrate() always fits them
     targets = sorted({*TRADE_OFF_TARGETS, target_handoff_recall})
-    others = trade_offs(cases, result.weights, targets)
+    others = trade_offs(cases, result.weights, targets, generic=generic)
     version = knowledge.version
     calibration = Calibration(
         result=result,
@@ -278,6 +301,7 @@ def refit_on_files(
         target_handoff_recall=chosen_target_recall(previous)
         or float(previous.get("target_handoff_recall", config.target_handoff_recall)),
         wrong_answer_cost=float(previous.get("wrong_answer_cost", config.wrong_answer_cost)),
+        generic_off_topic=config.generic_off_topic,
     )
     return eval_path
 
@@ -337,6 +361,14 @@ def format_result(result: CalibrationResult, target: float) -> Sequence[str]:
         f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions",
         f"threshold: {result.threshold:.3f} (target hand-off recall {target:.2f})",
         f"hand-off recall (out of scope): {result.handoff_recall:.3f}",
+        *(
+            [
+                f"hand-off recall (generic off-topic): {result.generic_handoff_recall:.3f}"
+                f" of {result.generic_off_topic}"
+            ]
+            if result.generic_handoff_recall is not None
+            else []
+        ),
         f"in-scope answered: {result.answered_rate:.3f}",
         f"answered correctly: {result.answered_accuracy:.3f}",
         f"wrong answers (all questions): {result.wrong_answer_rate:.3f}",

@@ -60,6 +60,12 @@ class TuningConfig(BaseModel):
         True, description="Publish the tuned embedder only if validation retrieval improved."
     )
     target_handoff_recall: float = Field(0.9, gt=0.0, lt=1.0)
+    generic_off_topic: bool = Field(
+        True,
+        description="Fit the hand-off threshold so that it also hands off the target share of"
+        " the generic off-topic questions shipped with supportbot (chit-chat, general"
+        " knowledge, other services), not only of the held-out topics or out-of-scope file.",
+    )
     wrong_answer_cost: float = Field(
         WRONG_ANSWER_COST,
         gt=0.0,

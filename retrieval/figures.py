@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from retrieval.calibration import answers_match, signals_used
+from retrieval.calibration import answers_match, generic_off_topic_features, signals_used
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -53,6 +53,11 @@ class RetrievalFigures:
             "recall_at_5": round(self.recall_at_5, 4),
             "threshold": round(result.threshold, 4) if result else None,
             "handoff_recall": round(result.handoff_recall, 4) if result else None,
+            "generic_handoff_recall": (
+                round(result.generic_handoff_recall, 4)
+                if result and result.generic_handoff_recall is not None
+                else None
+            ),
             "in_scope_answered": round(result.answered_rate, 4) if result else None,
             "answered_accuracy": round(result.answered_accuracy, 4) if result else None,
             "wrong_answer_rate": round(result.wrong_answer_rate, 4) if result else None,
@@ -159,7 +164,10 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
     result = None
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):
         result = calibrate(
-            cases, config.target_handoff_recall, wrong_answer_cost=config.wrong_answer_cost
+            cases,
+            config.target_handoff_recall,
+            wrong_answer_cost=config.wrong_answer_cost,
+            generic=generic_off_topic_features(knowledge) if config.generic_off_topic else (),
         )
     version = served.version
     return RetrievalFigures(

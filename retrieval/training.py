@@ -65,7 +65,7 @@ class RetrievalTrainingReport:
             # not necessarily the one served (see the line after the table).
             header = (
                 f"{'on the validation split':24}{'top-1':>8}{'R@5':>8}{'thresh':>8}{'hand-off':>9}"
-                f"{'answered':>9}{'accuracy':>9}{'wrong':>8}"
+                f"{'generic':>8}{'answered':>9}{'accuracy':>9}{'wrong':>8}"
             )
             lines += ["", header]
             for name, figures in (("before", self.before), ("after", self.after)):
@@ -73,12 +73,13 @@ class RetrievalTrainingReport:
                     continue
                 row = figures.row()
                 cells = [
-                    _cell(row[k], 8 if k in ("top1", "recall_at_5", "threshold") else 9)
+                    _cell(row[k], 9 if k in _WIDE_COLUMNS else 8)
                     for k in (
                         "top1",
                         "recall_at_5",
                         "threshold",
                         "handoff_recall",
+                        "generic_handoff_recall",
                         "in_scope_answered",
                         "answered_accuracy",
                     )
@@ -100,6 +101,9 @@ class RetrievalTrainingReport:
             "reembedded": self.reembedded,
             "seconds": round(self.seconds, 1),
         }
+
+
+_WIDE_COLUMNS = ("handoff_recall", "in_scope_answered", "answered_accuracy")
 
 
 def _cell(value: float | None, width: int) -> str:

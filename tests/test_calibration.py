@@ -21,6 +21,7 @@ from retrieval.calibration import (
     calibration_path,
     choose_target,
     chosen_target_recall,
+    generic_off_topic_questions,
     load_calibration,
     refit_on_files,
 )
@@ -171,6 +172,11 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
     saved = json.loads(calibration_path(home).read_text())
     assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2
     assert saved["result"]["handoff_recall"] == 1.0
+    # The generic off-topic questions shipped are handed off at the target too (1.0 here).
+    generic = len(generic_off_topic_questions())
+    assert saved["result"]["generic_off_topic"] == generic
+    assert saved["result"]["generic_handoff_recall"] == 1.0
+    assert f"hand-off recall (generic off-topic): 1.000 of {generic}" in result.stdout
     # The price of a wrong answer it chose the signals at is kept for refits.
     assert saved["wrong_answer_cost"] == 20.0
     # Other targets' figures, with the same signals, for an operator choosing another.

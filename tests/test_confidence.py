@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.config import EngineConfig
 from bot.core.types import Source
+from retrieval.calibration import generic_off_topic_questions
 from retrieval.confidence import (
     CalibrationCase,
     ConfidenceFeatures,
@@ -157,6 +158,33 @@ def test_calibration_metrics_on_a_worked_example() -> None:
     assert result.answered_accuracy == pytest.approx(2 / 3)  # 0.8 had the wrong answer
     assert result.wrong_answer_rate == pytest.approx(2 / 8)  # that one and oos 0.6
     assert (result.in_scope, result.out_of_scope) == (4, 4)
+
+
+def test_generic_off_topic_questions_must_meet_the_target_too() -> None:
+    in_scope, held_out_topics = [0.9, 0.8, 0.7, 0.3], [0.1, 0.2, 0.6, 0.35]
+    alone = fit_threshold(in_scope, held_out_topics, 0.75)
+    assert alone.generic_handoff_recall is None and alone.generic_off_topic == 0
+
+    # Generic questions already under the threshold leave it where the topics put it.
+    easy = fit_threshold(in_scope, held_out_topics, 0.75, generic_scores=[0.05, 0.1, 0.2, 0.3])
+    assert easy.threshold == alone.threshold
+    assert (easy.generic_handoff_recall, easy.generic_off_topic) == (1.0, 4)
+    assert easy.handoff_recall == alone.handoff_recall  # the topics' figure, unpooled
+
+    # Two of four above it: the threshold rises until three of four are handed off, and
+    # the topics' and in-scope figures are those of the raised threshold.
+    hard = fit_threshold(in_scope, held_out_topics, 0.75, generic_scores=[0.1, 0.65, 0.75, 0.2])
+    assert hard.threshold == pytest.approx((0.65 + 0.7) / 2)
+    assert hard.generic_handoff_recall == 0.75
+    assert hard.handoff_recall == 1.0
+    assert hard.answered_rate == 0.75  # 0.9, 0.8 and 0.7
+
+
+def test_the_generic_questions_shipped_are_read_without_comments_or_repeats() -> None:
+    questions = generic_off_topic_questions()
+    assert len(questions) >= 100
+    assert not any(q.startswith("#") or not q.strip() for q in questions)
+    assert len({q.casefold() for q in questions}) == len(questions)
 
 
 def test_a_zero_target_never_hands_off() -> None:

@@ -66,7 +66,10 @@ def save_calibration_file(home: Path, embedder_id: str) -> None:
         "created_at": 1.0,
         "target_handoff_recall": 0.9,
         "fitted_on": "files",
-        "trade_offs": [figures(0.5, 0.3, 0.95, 0.3), figures(0.9, 0.7, 0.4, 0.05)],
+        "trade_offs": [
+            figures(0.5, 0.3, 0.95, 0.3),  # as saved before generic questions were asked
+            {**figures(0.9, 0.7, 0.4, 0.05), "generic_handoff_recall": 0.98},
+        ],
     }
     path = calibration_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +136,8 @@ async def test_an_operator_moves_the_target_and_every_replica_serves_it(
     assert "fitted on labelled questions (supportbot calibrate) for hand-off target 0.90" in panel
     before = rows_of(panel)
     assert "highlight" not in before[0] and 'class="highlight"' in before[1]
+    assert "Generic off-topic handed off" in panel
+    assert "<td>98.0%</td>" in before[1] and "<td>—</td>" in before[0]
     assert "disabled" not in panel
 
     response = await post(site, "/ops/handoff", token, target="0.5")

@@ -37,6 +37,7 @@ class TradeOffRow:
     target: float  # share of off-topic questions to hand off
     threshold: float
     handoff_recall: float  # off-topic questions handed off
+    generic_handoff_recall: float | None  # generic off-topic questions (None: not asked)
     answered_rate: float  # in-scope questions answered
     answered_accuracy: float  # of those answered, the share answered right
     wrong_answer_rate: float  # of all questions
