@@ -14,7 +14,7 @@ from bot.adapters.retrieval import KnowledgeRetriever
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
-from bot.store import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
 from tests.support.corpus import exchange, write_jsonl
 
@@ -66,7 +66,7 @@ def shop(
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(tmp_path / "bot.db")
+    store = ConversationDatabase(tmp_path / "bot.db")
     engine = ConversationEngine(
         retriever,
         None,
@@ -77,7 +77,7 @@ def shop(
         question_finder=retriever,
     )
     yield engine, kb
-    store.close()
+    await store.aclose()
 
 
 async def ask(engine: ConversationEngine, text: str) -> Reply:
