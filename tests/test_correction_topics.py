@@ -3,7 +3,7 @@ and how the questions attached to it compete with the logs, on the real embedder
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,9 @@ def scrub_text(text: str) -> str:
 
 
 @pytest.fixture
-def shop(
+async def shop(
     tmp_path: Path, make_knowledge: Callable[..., Any], executor: ThreadPoolExecutor
-) -> Iterator[tuple[ConversationEngine, Any]]:
+) -> AsyncIterator[tuple[ConversationEngine, Any]]:
     """An engine over a real knowledge base of LOGS, answering with the best retrieved
     answer whatever its confidence."""
     from retrieval.ingest import ingest_paths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +85,7 @@ MakeBot = Callable[..., Bot]
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
+async def make_bot(tmp_path: Path) -> AsyncIterator[MakeBot]:
     stores: list[ConversationDatabase] = []
 
     def make(
