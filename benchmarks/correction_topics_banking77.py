@@ -54,7 +54,7 @@ from bot.adapters.retrieval import KnowledgeRetriever
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from retrieval.config import RetrievalConfig
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase, Query
@@ -194,7 +194,7 @@ async def run(
         tests[r.category].append(r)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrieval")
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(home / "bot.db")
+    store = ConversationDatabase(home / "bot.db")
     engine = ConversationEngine(
         retriever,
         None,
@@ -236,7 +236,7 @@ async def run(
             report["retrain"] = step
             report["after_retrain"] = await bench.figures(per_intent, neighbours_before)
     finally:
-        store.close()
+        await store.aclose()
         executor.shutdown(wait=True)
     return report
 

@@ -169,12 +169,14 @@ async def _store_ctx(
         _report_storage(app, given)
         yield
         return
-    from bot.store.factory import conversation_store
+    from bot.store.conversations import ConversationDatabase
 
     settings = app[SETTINGS]
     paths = settings.paths.ensure()
     storage = settings.storage
-    opened = conversation_store(storage.url_or_default(paths.database), pool_size=storage.pool_size)
+    opened = ConversationDatabase(
+        storage.url_or_default(paths.database), pool_size=storage.pool_size
+    )
     try:
         await opened.open()  # a bad database fails the start-up, not the first customer
         app[STORE] = opened

@@ -17,6 +17,7 @@ from bot.core.config import EngineConfig
 from bot.ops import tables as ops_tables
 from bot.settings import Settings
 from bot.slack import tables as slack_tables
+from bot.store import tables as conversation_tables
 from finetune import tables as finetune_tables
 from retrieval.calibration import (
     calibration_of,
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 # The components whose tables are declared once (SQLAlchemy) with an Alembic history each;
 # `migrate-db` copies their tables generically. Issue 17 moves the others here one by one.
 DECLARED_TABLES: tuple[SchemaHistory, ...] = (
+    conversation_tables.HISTORY,
     slack_tables.HISTORY,
     finetune_tables.HISTORY,
     ops_tables.HISTORY,

@@ -29,11 +29,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.core.ports import AnswerCurator
 from bot.core.types import Message
-from bot.store.postgres_schema import CURATED_CHANNEL
 
 if TYPE_CHECKING:
     from retrieval.knowledge import KnowledgeBase
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _RECONNECT_S = 1.0
+
+# Announced on this channel with a correction's source id once it is served, edited or
+# withdrawn; the other replicas then bring their in-memory search index in line.
+CURATED_CHANNEL = "supportbot_curated"
 
 
 class AnnouncingCurator:
@@ -140,14 +144,20 @@ def new_replica_id() -> str:
 
 def announcing(curator: AnswerCurator, store: object, replica: str) -> AnswerCurator:
     """``curator`` announcing each change to the other replicas, when ``store`` is the
-    PostgreSQL conversation store they share; ``curator`` itself otherwise."""
-    from bot.store.postgres import PostgresConversationStore
+    conversation store they share in PostgreSQL; ``curator`` itself otherwise."""
+    from bot.store.conversations import ConversationDatabase
 
-    if not isinstance(store, PostgresConversationStore):
+    if not isinstance(store, ConversationDatabase) or store.engine.dialect.name != "postgresql":
         return curator
-    return AnnouncingCurator(
-        curator, lambda source_id: store.announce_curated(f"{replica} {source_id}")
-    )
+    engine = store.engine
+
+    async def notify(source_id: str) -> None:
+        # PostgreSQL's NOTIFY, delivered to every listener when the transaction commits.
+        async with engine.begin() as conn:
+            payload = f"{replica} {source_id}"
+            await conn.execute(sa.select(sa.func.pg_notify(CURATED_CHANNEL, payload)))
+
+    return AnnouncingCurator(curator, notify)
 
 
 async def replicas_ctx(

@@ -267,7 +267,7 @@ def schema_differences(connection: sa.Connection, history: SchemaHistory) -> lis
         warnings.filterwarnings("ignore", "autogenerate skipping .* expression-based index")
         differences = list(compare_metadata(migration, history.metadata))
     if connection.dialect.name == "sqlite":
-        return [d for d in differences if not _rowid_seen_nullable(d, history.metadata)]
+        return [d for d in differences if not _sqlite_key_seen_nullable(d, history.metadata)]
     return differences
 
 
@@ -284,20 +284,20 @@ def _built_on(dialect: str) -> Callable[..., bool]:
     return include
 
 
-def _rowid_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
-    """Whether ``difference`` only says that SQLite reports a table's one INTEGER PRIMARY
-    KEY column nullable: it does when the table was built without NOT NULL on it, but such
-    a column is the rowid and can hold no NULL."""
+def _sqlite_key_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
+    """Whether ``difference`` only says that SQLite reports a primary-key column nullable
+    that was built without NOT NULL: a table's one INTEGER PRIMARY KEY, which is the rowid
+    and can hold no NULL, or a column whose ``info`` says ``sqlite_key_may_be_null`` (kept
+    as an earlier release built it, see :mod:`bot.store.tables`)."""
     if not isinstance(difference, list) or len(difference) != 1:
         return False
     operation, _schema, table, column, *_ = difference[0]
+    if operation != "modify_nullable":
+        return False
     (key, *others) = metadata.tables[table].primary_key.columns
-    return (
-        operation == "modify_nullable"
-        and not others
-        and key.name == column
-        and isinstance(key.type, sa.Integer)
-    )
+    declared = metadata.tables[table].c[column]
+    rowid = not others and key.name == column and isinstance(key.type, sa.Integer)
+    return rowid or (declared.primary_key and declared.info.get("sqlite_key_may_be_null", False))
 
 
 # -- copies ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from bot.app import create_app
 from bot.ops.passwords import WeakPassword, check_password_policy
 from bot.ops.storage import DashboardStore
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import WebConfig
 from tests.support.dashboard import (
     KNOWLEDGE,
@@ -31,7 +31,7 @@ from tests.support.web import make_settings
 async def site(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Site]:
     """The dashboard behind a trusted proxy, so that tests can send from many addresses."""
     database = tmp_path / "conversations.db"
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     add_operator(database)
     config = WebConfig(trusted_proxy_header="X-Forwarded-For")
@@ -43,7 +43,7 @@ async def site(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Site]:
     client: Client = await aiohttp_client(app)
     yield Site(client, app, database)
     await client.close()
-    store.close()
+    await store.aclose()
 
 
 async def login_from(site: Site, address: str, password: str, name: str = "alice") -> int:

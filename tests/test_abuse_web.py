@@ -25,7 +25,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import create_app
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import WebConfig, health
 from bot.web.connections import (
     ConnectionGuard,
@@ -59,13 +59,13 @@ ServerFactory = Callable[..., Awaitable[Server]]
 async def serve(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     """Start the application behind the guarded runner, with these ``web`` settings."""
     runners: list[web.AppRunner] = []
-    stores: list[SqliteConversationStore] = []
+    stores: list[ConversationDatabase] = []
 
     async def start(**web_fields: Any) -> Server:
         fields: dict[str, Any] = {"rate_per_minute": 100_000, "rate_burst": 100_000}
         config = WebConfig(**(fields | web_fields))
         database = tmp_path / f"conversations-{len(stores)}.db"
-        store = SqliteConversationStore(database)
+        store = ConversationDatabase(database)
         await store.open()
         stores.append(store)
         app = create_app(
@@ -83,7 +83,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     for runner in runners:
         await runner.cleanup()
     for store in stores:
-        store.close()
+        await store.aclose()
 
 
 async def read_until_closed(reader: asyncio.StreamReader, timeout: float) -> bytes:

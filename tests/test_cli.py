@@ -99,7 +99,7 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
 
     from bot.components import open_knowledge_base
     from bot.settings import load_settings
-    from bot.store.sqlite import SqliteConversationStore
+    from bot.store.conversations import ConversationDatabase
 
     monkeypatch.setenv("LOGNAME", "tess")  # the name getpass reports first
     home = tmp_path / "home"
@@ -116,7 +116,7 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
     question = "Do you rent out camping stoves?"
 
     async def correct_by_mistake() -> tuple[int, str]:
-        store = SqliteConversationStore(settings.paths.database)
+        store = ConversationDatabase(settings.paths.database)
         try:
             conversation = await store.create_conversation("web")
             await store.add_turn(conversation.id, "customer", question)
@@ -126,7 +126,7 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
             )
             return made.id, conversation.id
         finally:
-            store.close()
+            await store.aclose()
 
     correction_id, conversation_id = asyncio.run(correct_by_mistake())
     knowledge = open_knowledge_base(settings)

@@ -3,7 +3,7 @@ and how the questions attached to it compete with the logs, on the real embedder
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from bot.adapters.retrieval import KnowledgeRetriever
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
-from bot.store import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
 from tests.support.corpus import exchange, write_jsonl
 
@@ -56,9 +56,9 @@ def scrub_text(text: str) -> str:
 
 
 @pytest.fixture
-def shop(
+async def shop(
     tmp_path: Path, make_knowledge: Callable[..., Any], executor: ThreadPoolExecutor
-) -> Iterator[tuple[ConversationEngine, Any]]:
+) -> AsyncIterator[tuple[ConversationEngine, Any]]:
     """An engine over a real knowledge base of LOGS, answering with the best retrieved
     answer whatever its confidence."""
     from retrieval.ingest import ingest_paths
@@ -66,7 +66,7 @@ def shop(
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(tmp_path / "bot.db")
+    store = ConversationDatabase(tmp_path / "bot.db")
     engine = ConversationEngine(
         retriever,
         None,
@@ -77,7 +77,7 @@ def shop(
         question_finder=retriever,
     )
     yield engine, kb
-    store.close()
+    await store.aclose()
 
 
 async def ask(engine: ConversationEngine, text: str) -> Reply:

@@ -18,8 +18,8 @@ from bot.components import DECLARED_TABLES
 from bot.ops import tables
 from bot.ops.passwords import hash_password
 from bot.ops.storage import DashboardStore, OperatorExists, ReviewAction, token_hash
+from bot.store.conversations import ConversationDatabase
 from bot.store.migrate import migrate_sqlite_to_postgres
-from bot.store.sqlite import SqliteConversationStore
 from retrieval.database import sqlite_url, sync_engine
 from tests.support.dashboard import PASSWORD
 from tests.support.schema import (
@@ -249,6 +249,6 @@ def test_migrate_db_carries_the_dashboard_of_the_release_before(
 
 
 async def _empty_conversation_store(database: Path) -> None:
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     await store.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,7 @@ from bot.core.types import (
     ReplyRetracted,
     Source,
 )
-from bot.store import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 
@@ -68,7 +68,7 @@ class Bot:
     engine: ConversationEngine
     retriever: FakeRetriever
     generator: FakeGenerator | None
-    store: SqliteConversationStore
+    store: ConversationDatabase
 
     async def start(self, channel: str = "web") -> str:
         return (await self.engine.start_conversation(channel)).id
@@ -85,8 +85,8 @@ MakeBot = Callable[..., Bot]
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
-    stores: list[SqliteConversationStore] = []
+async def make_bot(tmp_path: Path) -> AsyncIterator[MakeBot]:
+    stores: list[ConversationDatabase] = []
 
     def make(
         answers: list[Source] | None = None,
@@ -97,7 +97,7 @@ def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
         generator_handoff_reply: str | None = None,
         **config: Any,
     ) -> Bot:
-        store = SqliteConversationStore(tmp_path / f"bot{len(stores)}.db")
+        store = ConversationDatabase(tmp_path / f"bot{len(stores)}.db")
         stores.append(store)
         retriever = retriever or FakeRetriever(
             answers=[RETURNS, SHIPPING] if answers is None else answers
@@ -119,7 +119,7 @@ def make_bot(tmp_path: Path) -> Iterator[MakeBot]:
 
     yield make
     for store in stores:
-        store.close()
+        await store.aclose()
 
 
 def deltas_after_last_retraction(events: list[ReplyEvent]) -> str:
@@ -812,7 +812,7 @@ async def test_knowledge_base_answers_and_prefers_corrections(
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(tmp_path / "bot.db")
+    store = ConversationDatabase(tmp_path / "bot.db")
     engine = ConversationEngine(
         retriever, None, store, EngineConfig(), scrub_text, curator=retriever
     )
@@ -841,7 +841,7 @@ async def test_knowledge_base_answers_and_prefers_corrections(
         bot_turn = (await engine.history(conversation.id))[1]
         assert bot_turn.index_version == retriever.version is not None
     finally:
-        store.close()
+        await store.aclose()
 
 
 async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_after_a_restart(
@@ -855,7 +855,7 @@ async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_af
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)  # type: ignore[arg-type]
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(tmp_path / "bot.db")
+    store = ConversationDatabase(tmp_path / "bot.db")
     engine = ConversationEngine(
         retriever, None, store, EngineConfig(), scrub_text, curator=retriever
     )
@@ -901,7 +901,7 @@ async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_af
             for h in restarted.search([], "Do you rent out camping stoves?", 5)
         )
     finally:
-        store.close()
+        await store.aclose()
 
 
 async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_ones(
@@ -923,7 +923,7 @@ async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_on
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)  # type: ignore[arg-type]
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(tmp_path / "bot.db")
+    store = ConversationDatabase(tmp_path / "bot.db")
     engine = ConversationEngine(
         retriever,
         None,
@@ -960,4 +960,4 @@ async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_on
         await engine.withdraw_correction(correction.id, withdrawn_by="ana")
         assert kb.store.live_entry_ids(kind="curated") == set()
     finally:
-        store.close()
+        await store.aclose()

@@ -42,7 +42,7 @@ from bot.core.types import (
     Source,
 )
 from bot.settings import load_settings
-from bot.store import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from finetune.evaluate import EvalCase, score_replies
 from finetune.examples import Turn, build_examples, is_grounded, reply_evidence
 from finetune.prompting import PromptRequest
@@ -92,7 +92,7 @@ def customer_only_facts(
 
 class EchoBot:
     def __init__(self, tmp_path: Path, answers: list[Source], generator: FakeGenerator) -> None:
-        self.store = SqliteConversationStore(tmp_path / "echo.db")
+        self.store = ConversationDatabase(tmp_path / "echo.db")
         self.generator = generator
         self.engine = ConversationEngine(
             FakeRetriever(answers=answers), generator, self.store, EngineConfig(), _scrub
@@ -123,7 +123,7 @@ async def make_echo_bot(tmp_path: Path) -> AsyncIterator[Any]:
 
     yield make
     for bot in bots:
-        bot.store.close()
+        await bot.store.aclose()
 
 
 @pytest.mark.parametrize("attempt", ECHO_CASES, ids=[a["id"] for a in ECHO_CASES])

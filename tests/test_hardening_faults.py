@@ -24,7 +24,7 @@ import pytest
 
 from bot.core.types import FlagReason, FlagStatus, Rating
 from bot.feedback import export_feedback
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from tests.support.corpus import REPO, SMALL_LOGS, exchange, write_jsonl
@@ -85,7 +85,7 @@ RETRAIN_CHILD = textwrap.dedent(
 
 async def seed_feedback(database: Path) -> None:
     """Customers' ratings and flags, operators' reviews and corrections, in ``database``."""
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     try:
         for n in range(6):
@@ -103,7 +103,7 @@ async def seed_feedback(database: Path) -> None:
                     created_by="alice",
                 )
     finally:
-        store.close()
+        await store.aclose()
 
 
 def kept_data(database: Path) -> dict[str, Any]:

@@ -12,8 +12,10 @@ each piece of personal data.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bot.feedback import export_feedback
 from bot.ops.auth import SESSION_COOKIE
@@ -43,7 +45,7 @@ async def test_no_secret_or_personal_data_is_logged_or_exported(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, including slack_sdk, bolt and aiohttp
     bot = await start()
-    site = Site(bot.client, bot.client.app, bot.store.path)
+    site = Site(bot.client, bot.client.app, Path(sa.make_url(bot.store.url).database or ""))
     add_operator(site.database)
 
     # Slack: a question with personal data, a forged copy, a click on "helpful".

@@ -50,8 +50,7 @@ from bot.ops.keys import DATABASE
 from bot.ops.storage import ReviewAction
 from bot.settings import load_settings
 from bot.slack.state import SlackState, Thread
-from bot.store.postgres import PostgresConversationStore
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web.errors import STORAGE_UNAVAILABLE_MESSAGE
 from tests.support.browser import CHROMIUM
 from tests.support.dashboard import Site, add_operator, logged_in, post
@@ -77,6 +76,18 @@ HEALTH_LOGGER = "bot.store.health"
 
 Work = Callable[[sqlite3.Connection], object]
 RunOn = Callable[[Work], Awaitable[object]]
+
+
+def on_the_store(store: ConversationDatabase) -> RunOn:
+    """Runs work on the conversation store's SQLite connection (its one: a pragma set
+    there holds for its writes), outside any transaction, in the thread that owns it."""
+
+    async def run(work: Work) -> object:
+        async with store.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            return await conn.run_sync(lambda _: work(raw.dbapi_connection))  # type: ignore[arg-type]
+
+    return run
 
 
 class FullDisk:
@@ -170,7 +181,7 @@ async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
 ) -> None:
     database = disk.home / "supportbot.db"
     database.parent.mkdir(parents=True)
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     app = create_app(
         load_settings(home=disk.home, web=UNLIMITED),
@@ -188,7 +199,7 @@ async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
     assert rated.status == 200
 
     caplog.set_level(logging.WARNING)
-    await disk.fill(store._run)
+    await disk.fill(on_the_store(store))
     statuses = []
     for _ in range(300):  # until the room left inside the files is used up
         response = await client.post(messages, json={"text": BIG})
@@ -231,7 +242,7 @@ async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
     assert turns[0][1] == "How do I return boots?" and len(ratings) == 1
 
     # Room again: the bot answers, the health check recovers, and says so in the log.
-    await disk.free(store._run)
+    await disk.free(on_the_store(store))
     store.health.settle_s = 0.0  # not wait for 30 s without a refused write
     again = await client.post(messages, json={"text": "How do I return boots?"})
     assert again.status == 200, await again.text()
@@ -252,7 +263,7 @@ async def test_a_full_disk_is_a_polite_503_and_loses_nothing(
         ratings=[len(rated_before), len(ratings)],
     )
     await client.close()
-    store.close()
+    await store.aclose()
 
 
 async def test_slack_apologises_when_the_disk_is_full(
@@ -265,10 +276,10 @@ async def test_slack_apologises_when_the_disk_is_full(
     await slack.send(thread)
     await slack.final_reply(thread["ts"])
     store = slack.store
-    assert isinstance(store, SqliteConversationStore)
+    assert isinstance(store, ConversationDatabase)
 
     caplog.set_level(logging.WARNING)
-    await disk.fill(store._run)
+    await disk.fill(on_the_store(store))
     for n in range(300):  # until the room left inside the files is used up
         await slack.send(message(f"{BIG} {n}", thread_ts=thread["ts"]))
         await slack.idle()
@@ -293,12 +304,14 @@ async def test_slack_apologises_when_the_disk_is_full(
     # disk), with the file, and no traceback for each refused message.
     errors = _health_errors(caplog)
     assert [
-        str(store.path) in r.getMessage() for r in errors if "conversation store" in r.getMessage()
+        str(sa.make_url(store.url).database) in r.getMessage()
+        for r in errors
+        if "conversation store" in r.getMessage()
     ] == [True]
     assert len(errors) <= 2
     assert not [r for r in caplog.records if r.exc_info is not None]
 
-    await disk.free(store._run)
+    await disk.free(on_the_store(store))
     store.health.settle_s = 0.0  # not wait for 30 s without a refused write
     conversation = await slack.conversation_of(SUPPORT, thread["ts"])
     assert (await store.list_turns(conversation))[: len(turns_when_full)] == turns_when_full
@@ -390,7 +403,7 @@ async def test_postgres_full_disk_is_the_same_polite_503_and_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     db, tablespace = postgres_on_a_small_disk
-    store = PostgresConversationStore(db.url)
+    store = ConversationDatabase(db.url)
     slack_state = SlackState(db.url)
     await store.open()
     await slack_state.open()
@@ -511,7 +524,7 @@ def test_the_widget_says_so_and_keeps_what_was_typed(
         box.press("Enter")
         expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS.agent_reply)
 
-        server.call(lambda app: disk.fill(app[STORE]._run))
+        server.call(lambda app: disk.fill(on_the_store(app[STORE])))
         typed = ""
         for n in range(300):  # until the room left inside the files is used up
             typed = f"{BIG} {n}"
@@ -527,7 +540,7 @@ def test_the_widget_says_so_and_keeps_what_was_typed(
         turns, _, integrity = _stored(database)
         assert turns[0][1] == "How do I return boots?" and integrity == "ok"
 
-        server.call(lambda app: disk.free(app[STORE]._run))
+        server.call(lambda app: disk.free(on_the_store(app[STORE])))
         box.press("Enter")
         expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS.agent_reply)
         expect(status).to_have_text("")
@@ -546,7 +559,7 @@ def _dashboard(app: web.Application) -> web.Application:
 class Flagged:
     """A site with a logged-in operator and two replies waiting for review."""
 
-    def __init__(self, site: Site, store: SqliteConversationStore, token: str) -> None:
+    def __init__(self, site: Site, store: ConversationDatabase, token: str) -> None:
         self.site, self.store, self.token = site, store, token
 
     async def conversation(self) -> str:
@@ -577,7 +590,7 @@ async def _flagged_site(aiohttp_client: Any, home: Path) -> tuple[Flagged, str, 
     """(the site, a thumbs-down turn, a hand-off turn, the hand-off's conversation)."""
     database = home / "supportbot.db"
     database.parent.mkdir(parents=True)
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     add_operator(database)
     app = create_app(
@@ -630,9 +643,9 @@ async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_wa
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     if disk.kind == "tmpfs":
-        await flagged.store._run(no_wal_left)
+        await on_the_store(flagged.store)(no_wal_left)
     caplog.set_level(logging.WARNING)
-    await disk.fill(flagged.store._run, on_dashboard)
+    await disk.fill(on_the_store(flagged.store), on_dashboard)
     for _ in range(300):  # until the room left inside the files is used up
         if (await flagged.ask(BIG, handoff_cid)).status == 503:
             break
@@ -675,7 +688,7 @@ async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_wa
     assert not [r for r in caplog.records if r.exc_info is not None]
 
     # Room again: the same actions go through.
-    await disk.free(flagged.store._run, on_dashboard)
+    await disk.free(on_the_store(flagged.store), on_dashboard)
     sent = await post(site, f"/ops/conversations/{handoff_cid}/reply", token, text=TYPED_REPLY)
     assert sent.status == 303 and "notice=replied" in sent.headers["Location"]
     approved = await post(site, f"/ops/turns/{rated_turn}/approve", token)
@@ -694,7 +707,7 @@ async def test_dashboard_actions_on_a_full_disk_are_a_polite_503_keeping_what_wa
         unchanged=unchanged,
     )
     await site.client.close()
-    flagged.store.close()
+    await flagged.store.aclose()
 
 
 async def test_an_action_done_when_only_the_review_log_is_full_says_so(
@@ -734,4 +747,4 @@ async def test_an_action_done_when_only_the_review_log_is_full_says_so(
     assert "the review log could not record who did it" in text
     assert len(flagged.rows("SELECT id FROM ops_actions")) == filled  # as the page says
     await site.client.close()
-    flagged.store.close()
+    await flagged.store.aclose()

@@ -25,7 +25,7 @@ from bot.app import SETTINGS, create_app
 from bot.core.errors import ModelUnavailable
 from bot.core.types import FlagReason, FlagStatus, GenerationRequest, Outcome
 from bot.settings import SettingsError, load_settings
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import WebConfig
 from tests.support.corpus import REPO
 from tests.support.fakes import FakeRetriever, source, split_words
@@ -51,11 +51,11 @@ def knowledge() -> FakeRetriever:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteConversationStore]:
-    opened = SqliteConversationStore(tmp_path / "conversations.db")
+async def store(tmp_path: Path) -> AsyncIterator[ConversationDatabase]:
+    opened = ConversationDatabase(tmp_path / "conversations.db")
     await opened.open()
     yield opened
-    opened.close()
+    await opened.aclose()
 
 
 @pytest.fixture
@@ -74,9 +74,7 @@ async def fake_server(aiohttp_server: Any) -> AsyncIterator[ServerFactory]:
 
 
 @pytest.fixture
-def make_client(
-    aiohttp_client: Any, tmp_path: Path, store: SqliteConversationStore
-) -> ClientFactory:
+def make_client(aiohttp_client: Any, tmp_path: Path, store: ConversationDatabase) -> ClientFactory:
     """A client of the real app whose generator is the fake inference server."""
 
     async def make(
@@ -129,7 +127,7 @@ def final_reply(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 # -- replies ---------------------------------------------------------------------------------------
 async def test_a_customer_gets_the_servers_reply_streamed_piece_by_piece(
-    fake_server: ServerFactory, make_client: ClientFactory, store: SqliteConversationStore
+    fake_server: ServerFactory, make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     fake = await fake_server(pieces=split_words(GENERATED))
     client = await make_client(fake)
@@ -211,7 +209,7 @@ async def test_a_stream_cut_before_its_first_token_is_retried(
 
 
 async def test_retries_are_bounded_then_the_best_answer_is_copied(
-    fake_server: ServerFactory, make_client: ClientFactory, store: SqliteConversationStore
+    fake_server: ServerFactory, make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     fake = await fake_server(pieces=split_words(GENERATED), fail_times=100)
     client = await make_client(fake, max_retries=2)
@@ -280,7 +278,7 @@ async def test_a_broken_stream_is_withdrawn_and_not_repeated(
 async def test_the_grounding_check_applies_to_the_servers_replies(
     fake_server: ServerFactory,
     make_client: ClientFactory,
-    store: SqliteConversationStore,
+    store: ConversationDatabase,
     invented: str,
     copy_threshold: float | None,
     outcome: Outcome,

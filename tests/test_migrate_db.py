@@ -17,8 +17,7 @@ from bot.cli import app
 from bot.core.types import FlagReason, FlagStatus, Outcome, Rating
 from bot.ops.storage import DashboardStore, ReviewAction
 from bot.slack.state import HandoffPost, SlackState, Thread
-from bot.store.postgres import PostgresConversationStore
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from finetune.cycles import CycleLog
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
@@ -38,7 +37,7 @@ runner = CliRunner()
 async def _seed(path: Path, conversations: int) -> None:
     """Conversations with a question and a reply each; every reply rated, every third
     flagged, and two corrections."""
-    store = SqliteConversationStore(path)
+    store = ConversationDatabase(path)
     try:
         for n in range(conversations):
             conversation = await store.create_conversation("web" if n % 2 else "slack", f"r{n}")
@@ -74,7 +73,7 @@ async def _seed(path: Path, conversations: int) -> None:
 
 
 async def _snapshot(
-    store: SqliteConversationStore | PostgresConversationStore,
+    store: ConversationDatabase,
 ) -> dict[str, object]:
     """Everything a user of the store can read, in a comparable form."""
     await store.open()
@@ -120,8 +119,8 @@ def test_migrate_db_copies_everything_and_counts_both_sides(
     for table, rows in (*copied, ("bot_correction_questions", 2)):
         assert any(line.split() == [table, str(rows), str(rows)] for line in output.splitlines())
 
-    before = asyncio.run(_snapshot(SqliteConversationStore(source_db)))
-    after = asyncio.run(_snapshot(PostgresConversationStore(postgres_url)))
+    before = asyncio.run(_snapshot(ConversationDatabase(source_db)))
+    after = asyncio.run(_snapshot(ConversationDatabase(postgres_url)))
     assert after == before  # same ids, texts, sources, ratings, flag states and corrections
 
 
@@ -133,7 +132,7 @@ def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
     assert _migrate(tmp_path / "home", source_db, postgres_url)[0] == 0
 
     async def keep_serving() -> None:  # the old server keeps working between the two runs
-        store = SqliteConversationStore(source_db)
+        store = ConversationDatabase(source_db)
         flag = (await store.list_flags())[0]
         await store.resolve_flag(flag.id, FlagStatus.APPROVED, "ana")
         conversation = await store.create_conversation("web", "late")
@@ -143,13 +142,13 @@ def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
     asyncio.run(keep_serving())
     code, output = _migrate(tmp_path / "home", source_db, postgres_url)
     assert code == 0, output
-    before = asyncio.run(_snapshot(SqliteConversationStore(source_db)))
-    after = asyncio.run(_snapshot(PostgresConversationStore(postgres_url)))
+    before = asyncio.run(_snapshot(ConversationDatabase(source_db)))
+    after = asyncio.run(_snapshot(ConversationDatabase(postgres_url)))
     assert after == before
     assert after["counts"].turns_by_role["customer"] == 7  # type: ignore[attr-defined]
 
     async def correct_in_postgres() -> tuple[int, int]:
-        store = PostgresConversationStore(postgres_url)
+        store = ConversationDatabase(postgres_url)
         await store.open()
         correction = await store.add_correction("new?", "yes", created_by="ana")
         conversation = await store.create_conversation("web")
@@ -172,7 +171,7 @@ def test_migrate_db_carries_the_slack_threads_so_they_continue_on_the_replicas(
     thread = Thread("CSUPPORT", "1699000000.000001")
 
     async def slack_was_used() -> str:
-        store = SqliteConversationStore(source_db)
+        store = ConversationDatabase(source_db)
         conversation = await store.create_conversation("slack", thread.external_ref)
         reply = await store.add_turn(conversation.id, "bot", "An answer.")
         await store.aclose()
@@ -220,7 +219,7 @@ def test_migrate_db_fails_when_the_counts_differ(tmp_path: Path, postgres_url: s
     """A target that already holds other conversations cannot match: say so, exit 1."""
 
     async def stray_conversation() -> None:
-        store = PostgresConversationStore(postgres_url)
+        store = ConversationDatabase(postgres_url)
         await store.open()
         await store.create_conversation("web", "not in the source")
         await store.aclose()

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from bot.components import DECLARED_TABLES
+from bot.store.conversations import ConversationDatabase
 from bot.store.migrate import migrate_sqlite_to_postgres
-from bot.store.sqlite import SqliteConversationStore
 from finetune import tables
 from finetune.cycles import ABANDONED_REASON, CycleLock, CycleLockedError, CycleLog
 from finetune.pipeline import GeneratorPaths
@@ -416,6 +416,6 @@ def test_migrate_db_carries_a_registry_of_the_release_before(
 
 
 async def _empty_conversation_store(database: Path) -> None:
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     await store.aclose()

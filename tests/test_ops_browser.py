@@ -23,7 +23,7 @@ from aiohttp import web
 from bot.app import create_app
 from bot.core.engine import ConversationEngine
 from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating, Source
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE, WebConfig
 from finetune import tables as finetune_tables
 from retrieval.database import sqlite_url, upgrade_database
@@ -60,7 +60,7 @@ class SeedClock:
 @dataclass
 class Dashboard:
     server: ServerThread
-    store: SqliteConversationStore
+    store: ConversationDatabase
     database: Path
     clock: SeedClock
 
@@ -70,19 +70,17 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     home = tmp_path / "home"
     database = home / "supportbot.db"
     clock = SeedClock()
-    store = SqliteConversationStore(database, clock=clock)
+    store = ConversationDatabase(database, clock=clock)
     retriever = FakeRetriever.from_pairs(KNOWLEDGE)
     config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
 
     def make_app() -> web.Application:
         return create_app(make_settings(home, config), retriever=retriever, store=store)
 
-    try:
-        with ServerThread(make_app) as server:
-            add_operator(database)
-            yield Dashboard(server, store, database, clock)
-    finally:
-        store.close()
+    with ServerThread(make_app) as server:
+        add_operator(database)
+        yield Dashboard(server, store, database, clock)
+        server.call(lambda app: store.aclose())  # on the loop its connections belong to
 
 
 def seed_history(site: Dashboard, days: int = 14) -> None:
@@ -413,7 +411,7 @@ def topic_dashboard(tmp_path: Path, make_knowledge: Any) -> Iterator[Dashboard]:
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrieval")
     retriever = KnowledgeRetriever(kb, executor)
-    store = SqliteConversationStore(database, clock=(clock := SeedClock()))
+    store = ConversationDatabase(database, clock=(clock := SeedClock()))
     config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
 
     def make_app() -> web.Application:
@@ -423,8 +421,8 @@ def topic_dashboard(tmp_path: Path, make_knowledge: Any) -> Iterator[Dashboard]:
         with ServerThread(make_app) as server:
             add_operator(database)
             yield Dashboard(server, store, database, clock)
+            server.call(lambda app: store.aclose())  # on the loop its connections belong to
     finally:
-        store.close()
         executor.shutdown(wait=True)
 
 

@@ -210,10 +210,10 @@ def test_a_cycle_learns_from_the_feedback_kept_in_postgres(
 ) -> None:
     from bot.core.types import FlagReason, FlagStatus
     from bot.feedback import export_feedback
-    from bot.store.postgres import PostgresConversationStore
+    from bot.store.conversations import ConversationDatabase
 
     async def review() -> None:
-        store = PostgresConversationStore(postgres_url)
+        store = ConversationDatabase(postgres_url)
         await store.open()
         conversation = await store.create_conversation("web")
         await store.add_turn(conversation.id, "customer", "do gift cards expire?")

@@ -23,7 +23,7 @@ from bot.core.types import ConversationState
 from bot.settings import load_settings
 from bot.slack import blocks
 from bot.slack.config import SlackConfig
-from bot.store.postgres import PostgresConversationStore
+from bot.store.conversations import ConversationDatabase
 from tests.support.fakes import FakeGenerator
 from tests.support.slack import (
     BOT_TOKEN,
@@ -78,7 +78,7 @@ async def start_replica(
                 user_rate_burst=1_000,
             ),
         )
-        store = PostgresConversationStore(postgres_url, pool_size=4)
+        store = ConversationDatabase(postgres_url, pool_size=4)
         await store.open()
         retriever = confident()
         app = create_app(

@@ -20,9 +20,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.core.types import FlagReason, Outcome, Rating
-from bot.store.postgres import PostgresConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.store.rescrub import rescrub_conversation_store
-from bot.store.sqlite import SqliteConversationStore
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.names import NameFinder
@@ -73,7 +72,7 @@ def _old_home(tmp_path: Path, kb: KnowledgeBase) -> None:
         kb.add_curated("correction:1", CURATED_QUESTION, answer)
 
 
-async def _old_conversation(store: SqliteConversationStore | PostgresConversationStore) -> str:
+async def _old_conversation(store: ConversationDatabase) -> str:
     """A live conversation stored before names were scrubbed: the customer's turn, a reply
     copied from Julia's exchange, a rated and flagged reply, and the operator's correction;
     returns its id."""
@@ -199,11 +198,11 @@ def test_scrub_command_rescrubs_an_old_home_once(tmp_path: Path, make_knowledge:
 
 
 async def _with_sqlite_store(database: Path, work: Callable[..., Awaitable[object]]) -> None:
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     try:
         await work(store)
     finally:
-        store.close()
+        await store.aclose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -214,7 +213,7 @@ async def test_the_job_rescrubs_both_backends(
     kb = make_knowledge(postgres_url=url)
     await asyncio.to_thread(_old_home, tmp_path, kb)
     database = tmp_path / "home" / "supportbot.db"
-    store = SqliteConversationStore(database) if url is None else PostgresConversationStore(url)
+    store = ConversationDatabase(database) if url is None else ConversationDatabase(url)
     await store.open()
     try:
         conversation_id = await _old_conversation(store)

@@ -652,11 +652,11 @@ def test_the_next_cycle_deletes_the_candidate_a_killed_one_never_registered(
 async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> None:
     from bot.core.types import FlagReason, FlagStatus
     from bot.feedback import export_feedback
-    from bot.store.sqlite import SqliteConversationStore
+    from bot.store.conversations import ConversationDatabase
 
     database = tmp_path / "supportbot.db"
     assert export_feedback(database) == []  # before the bot ever ran
-    store = SqliteConversationStore(database)
+    store = ConversationDatabase(database)
     await store.open()
     try:
         conv = await store.create_conversation("web")
@@ -693,7 +693,7 @@ async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> 
         await store.edit_correction(mistake.id, "kayaks?", "Kayaks: no.", edited_by="ann")
         await store.withdraw_correction(mistake.id, withdrawn_by="bob")
     finally:
-        store.close()
+        await store.aclose()
 
     records = {r.source_id: r for r in export_feedback(database)}
     assert {k: r.kind for k, r in records.items()} == {

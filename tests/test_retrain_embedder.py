@@ -380,7 +380,7 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
     from bot.cli.models import retrain_plan
     from bot.components import generator_paths, open_knowledge_base
     from bot.feedback import export_feedback
-    from bot.store.sqlite import SqliteConversationStore
+    from bot.store.conversations import ConversationDatabase
     from bot.web import WebConfig
     from finetune.cycles import CycleLog
     from finetune.learning import run_learning_cycle
@@ -395,10 +395,10 @@ async def test_a_cycle_promotes_the_pair_the_server_follows_and_the_dashboard_sh
         retrieval=RetrievalConfig(tuning=small_config(min_budget_s=0.0)),
         retrain=RetrainConfig(budget_minutes=0.5, embedder_tolerance=0.01),
     )
-    store = SqliteConversationStore(settings.paths.database)
+    store = ConversationDatabase(settings.paths.database)
     await store.open()
     correction = await store.add_correction(QUESTION, ANSWER, created_by="alice")
-    store.close()
+    await store.aclose()
     assert correction.source_id == CORRECTION.source_id
     kb = open_home(home, embedder, write_jsonl(tmp_path / "l.jsonl", tuning_logs()))
     serve_pair(kb, models["noisy"])

@@ -18,13 +18,12 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, Rating
-from bot.store import SqliteConversationStore
-from bot.store.postgres import PostgresConversationStore
-from bot.store.sqlite_schema import MIGRATIONS
+from bot.store.conversations import ConversationDatabase
 from tests.support.fakes import source
 
 BACKENDS = ["sqlite", "postgres"]
-AnyConversationStore = SqliteConversationStore | PostgresConversationStore
+AnyConversationStore = ConversationDatabase
+HEAD = "conversations_0003"
 
 
 class Clock:
@@ -54,11 +53,7 @@ async def make_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIter
 
     async def make(clock: Callable[[], float] | None = None) -> AnyConversationStore:
         extra = {} if clock is None else {"clock": clock}
-        store: AnyConversationStore = (
-            SqliteConversationStore(db_path, **extra)
-            if url is None
-            else PostgresConversationStore(url, **extra)
-        )
+        store = ConversationDatabase(db_path if url is None else url, **extra)
         await store.open()
         opened.append(store)
         return store
@@ -172,36 +167,29 @@ async def test_reopening_keeps_data_and_does_not_migrate_twice(make_store: Store
 
 
 async def test_sqlite_records_its_schema_version_and_runs_in_wal(db_path: Path) -> None:
-    store = SqliteConversationStore(db_path)
+    store = ConversationDatabase(db_path)
     await store.open()
-    store.close()
+    await store.aclose()
     raw = sqlite3.connect(db_path)
     try:
-        versions = raw.execute(
-            "SELECT version FROM schema_migrations WHERE component = 'bot'"
-        ).fetchall()
-        assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+        versions = raw.execute("SELECT version_num FROM alembic_version_conversations").fetchall()
+        assert versions == [(HEAD,)]
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         raw.close()
 
 
-async def test_postgres_carries_the_same_schema_versions_as_sqlite(postgres_url: str) -> None:
+async def test_postgres_records_the_same_schema_version_as_sqlite(postgres_url: str) -> None:
     import psycopg
 
-    from bot.store.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
-
-    assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
     # Two replicas starting at once: one migrates, the other finds it done.
-    stores = [PostgresConversationStore(postgres_url) for _ in range(2)]
+    stores = [ConversationDatabase(postgres_url) for _ in range(2)]
     await asyncio.gather(*(s.open() for s in stores))
     for s in stores:
         await s.aclose()
     with psycopg.connect(postgres_url) as conn:
-        versions = conn.execute(
-            "SELECT version FROM schema_migrations WHERE component = 'bot' ORDER BY version"
-        ).fetchall()
-    assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+        versions = conn.execute("SELECT version_num FROM alembic_version_conversations").fetchall()
+    assert versions == [(HEAD,)]
 
 
 async def test_a_second_rating_replaces_the_first(store: AnyConversationStore) -> None:

@@ -36,7 +36,7 @@ from bot.core.types import (
     ReplyEvent,
     Turn,
 )
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE, ChatEngine, WebConfig, build_web_app
 from bot.web.ratelimit import RateLimiter
 from finetune.config import GeneratorConfig
@@ -48,17 +48,15 @@ ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteConversationStore]:
-    opened = SqliteConversationStore(tmp_path / "conversations.db")
+async def store(tmp_path: Path) -> AsyncIterator[ConversationDatabase]:
+    opened = ConversationDatabase(tmp_path / "conversations.db")
     await opened.open()
     yield opened
-    opened.close()
+    await opened.aclose()
 
 
 @pytest.fixture
-def make_client(
-    aiohttp_client: Any, tmp_path: Path, store: SqliteConversationStore
-) -> ClientFactory:
+def make_client(aiohttp_client: Any, tmp_path: Path, store: ConversationDatabase) -> ClientFactory:
     """A client of the real app on a free loopback port (generous rate limits unless set)."""
 
     async def make(
@@ -102,7 +100,7 @@ async def ask(
 
 # -- happy paths -----------------------------------------------------------------------------------
 async def test_a_conversation_is_created_and_stored(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     client = await make_client()
     conversation_id = await start(client)
@@ -112,7 +110,7 @@ async def test_a_conversation_is_created_and_stored(
 
 
 async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     client = await make_client()
     conversation_id = await start(client)
@@ -201,7 +199,7 @@ async def test_a_handoff_says_nothing_of_certainty(make_client: ClientFactory) -
 
 
 async def test_each_event_is_sent_as_soon_as_it_is_ready(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     """The first pieces reach the client while the model is still busy; when the client
     leaves, generation stops and no bot turn is stored."""
@@ -265,7 +263,7 @@ async def test_json_is_answered_when_the_client_does_not_ask_for_a_stream(
 
 
 async def test_a_rating_is_stored_and_a_second_one_replaces_it(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     client = await make_client()
     body = await ask(client, await start(client), "How do I return boots?")
@@ -287,7 +285,7 @@ async def test_a_rating_is_stored_and_a_second_one_replaces_it(
 
 
 async def test_a_handoff_is_stored_and_later_messages_wait_for_an_operator(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     client = await make_client()
     conversation_id = await start(client)
@@ -489,7 +487,7 @@ async def test_unknown_things_and_wrong_methods(
 
 
 async def test_only_the_bots_replies_can_be_rated(
-    make_client: ClientFactory, store: SqliteConversationStore
+    make_client: ClientFactory, store: ConversationDatabase
 ) -> None:
     client = await make_client()
     conversation_id = await start(client)

@@ -204,10 +204,10 @@ async def _run_with_engine(
     from bot.components import open_knowledge_base
     from bot.core.engine import ConversationEngine
     from bot.core.ports import AnswerCurator
-    from bot.store.factory import conversation_store
+    from bot.store.conversations import ConversationDatabase
 
     paths = settings.paths.ensure()
-    store = conversation_store(settings.storage.url_or_default(paths.database), pool_size=2)
+    store = ConversationDatabase(settings.storage.url_or_default(paths.database), pool_size=2)
     await store.open()
     knowledge = open_knowledge_base(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curated")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -40,16 +41,15 @@ def migrate_db(
     and the dashboard's operators, sessions and review log are copied too.
     """
     from bot.components import DECLARED_TABLES
-    from bot.store.factory import is_postgres_url, sqlite_path_of
     from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres
 
     settings = settings_of(ctx)
-    if not is_postgres_url(target):
+    if not target.startswith(("postgresql://", "postgres://")):
         raise fail("--to must be a postgresql:// URL")
-    try:
-        path = settings.paths.database if source is None else sqlite_path_of(source)
-    except ValueError as exc:
-        raise fail(f"--from: {exc}") from None
+    if source is not None and not source.startswith("sqlite:///"):
+        raise fail(f"--from: not a sqlite:/// URL: {source.split('@')[-1]!r}")
+    # Four slashes for an absolute path.
+    path = settings.paths.database if source is None else Path(source.removeprefix("sqlite:///"))
     copied: dict[str, int] = {}
 
     def progress(table: str, rows: int) -> None:

@@ -50,10 +50,10 @@ def scrub(
 
 
 async def _rescrub_store(settings: Settings, rescrubber: Rescrubber, dry_run: bool) -> StoreRescrub:
-    from bot.store.factory import conversation_store
+    from bot.store.conversations import ConversationDatabase
     from bot.store.rescrub import rescrub_conversation_store
 
-    store = conversation_store(
+    store = ConversationDatabase(
         settings.storage.url_or_default(settings.paths.database), pool_size=2
     )
     await store.open()

@@ -93,11 +93,11 @@ async def _answer_file(
     from tqdm import tqdm
 
     from bot.app import create_app, started
-    from bot.store.sqlite import SqliteConversationStore
+    from bot.store.conversations import ConversationDatabase
 
     questions, skipped = load_question_file(in_path)
     with tempfile.TemporaryDirectory(prefix="supportbot-answer-") as scratch:
-        store = None if record else SqliteConversationStore(Path(scratch) / "answers.db")
+        store = None if record else ConversationDatabase(Path(scratch) / "answers.db")
         try:
             # A bulk job must not connect to Slack and answer live events.
             offline = settings.model_copy(
@@ -125,7 +125,7 @@ async def _answer_file(
                 tmp.replace(out_path)
         finally:
             if store is not None:
-                store.close()
+                await store.aclose()
     return answered, failed, skipped
 
 

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.core.errors import (
@@ -61,13 +62,8 @@ _CSP = (
 
 
 @runtime_checkable
-class _StoredInFile(Protocol):
-    path: Path
-
-
-@runtime_checkable
-class _StoredInPostgres(Protocol):
-    url: str
+class _StoredAt(Protocol):
+    url: str  # sqlite:///path or postgresql://...
 
 
 def mount_dashboard(
@@ -79,9 +75,9 @@ def mount_dashboard(
 ) -> None:
     """Serve the dashboard at ``/ops`` of ``app``, over the engine under ``app[ENGINE]``.
 
-    Its tables go in the conversation store's own SQLite file when the store has one
-    (``store.path``), in its PostgreSQL database when it is there (``store.url``: replicas
-    share the accounts), else in ``database``. ``handoff`` is the hand-off threshold served,
+    Its tables go in the conversation store's own database (``store.url``: its SQLite
+    file, or the PostgreSQL database where replicas share the accounts), else in
+    ``database``. ``handoff`` is the hand-off threshold served,
     whose trade-off the metrics page shows and operators move. Add this after the engine's
     cleanup context: the dashboard's context needs the engine, and closes before it.
     """
@@ -150,9 +146,12 @@ async def _dashboard_ctx(
     engine = app[ENGINE]
     if not isinstance(engine, ReviewEngine):
         raise TypeError("the review dashboard needs the engine's correct, hand_back and store")
-    path = engine.store.path if isinstance(engine.store, _StoredInFile) else database
-    url = engine.store.url if isinstance(engine.store, _StoredInPostgres) else None
-    opened = DashboardDatabase(path, postgres_url=url)
+    url = engine.store.url if isinstance(engine.store, _StoredAt) else None
+    stored_in = None if url is None else sa.make_url(url)
+    if stored_in is not None and stored_in.get_backend_name() == "sqlite":
+        opened = DashboardDatabase(Path(stored_in.database or database))
+    else:
+        opened = DashboardDatabase(database, postgres_url=url)
     try:
         await opened.open()
         dashboard[DATABASE] = opened

@@ -20,12 +20,18 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
-from bot.store.sql import FLAG_COLUMNS, correction_of, flag_of
+from bot.store.records import correction_of, flag_of
 from finetune.serving_policy import AdapterStatus, adapter_status
 
 T = TypeVar("T")
 
 DAY_SECONDS = 86_400
+
+# A flag's row and its conversation's channel (bot.store.records.flag_of reads them).
+FLAG_COLUMNS = (
+    "f.id, f.turn_id, f.conversation_id, c.channel, f.reason, f.detail, f.status,"
+    " f.created_at, f.resolved_at, f.resolved_by"
+)
 
 
 # -- the review queue -------------------------------------------------------------------------

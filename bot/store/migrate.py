@@ -1,6 +1,6 @@
-"""Copy the conversation store from a SQLite file into PostgreSQL (``supportbot migrate-db``),
-with the tables of each component declared with SQLAlchemy that the caller names (the Slack
-adapter's, the model registry's and the retraining cycles', the dashboard's:
+"""Copy a home's SQLite file into PostgreSQL (``supportbot migrate-db``): the tables of
+each component declared with SQLAlchemy that the caller names (the conversation store's,
+the Slack adapter's, the model registry's and the retraining cycles', the dashboard's:
 :func:`retrieval.database.copy_tables` copies any of them) and the knowledge base's when
 the installation has them (the replicas keep those in PostgreSQL too, so that a Slack
 thread started before the move continues after it, every replica serves the same adapter
@@ -22,7 +22,6 @@ writes: run it again once the old server is stopped).
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,8 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from bot.store.postgres import PostgresConversationStore
-from bot.store.postgres_schema import SEQUENCES
+from bot.store.tables import conversations
 from retrieval import postgres_db
 from retrieval import store as knowledge
 from retrieval.database import (
@@ -58,7 +56,6 @@ class CopiedTable:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     integer_key: bool = False  # every key column holds integers
-    optional: bool = False  # copied when the source has it (the knowledge base's tables)
     rewrite: Callable[[Values, Path], Values] | None = None
     # Run in PostgreSQL before the copy: what a partial unique index needs when a row
     # already copied changed since (another index version made live).
@@ -72,82 +69,15 @@ def _index_version_folders(row: Values, home: Path) -> Values:
     return (id_, knowledge.relative_to_home(str(folder), home), *middle, location, base, first_live)
 
 
-# Parents before children (foreign keys). Every column is copied as it is.
+# The knowledge base's tables, copied when the source has them. Parents before children
+# (foreign keys); every column is copied as it is.
 TABLES = [
-    CopiedTable(
-        "bot_conversations",
-        ("id",),
-        ("id", "channel", "external_ref", "state", "created_at", "updated_at"),
-    ),
-    CopiedTable(
-        "bot_turns",
-        ("id",),
-        (
-            "id",
-            "conversation_id",
-            "position",
-            "role",
-            "text",
-            "outcome",
-            "confidence",
-            "sources",
-            "latency_ms",
-            "index_version",
-            "model_version",
-            "created_at",
-        ),
-    ),
-    CopiedTable(
-        "bot_ratings", ("turn_id",), ("turn_id", "value", "comment", "channel", "created_at")
-    ),
-    CopiedTable(
-        "bot_flags",
-        ("id",),
-        (
-            "id",
-            "turn_id",
-            "conversation_id",
-            "reason",
-            "detail",
-            "status",
-            "created_at",
-            "resolved_at",
-            "resolved_by",
-        ),
-        integer_key=True,
-    ),
-    CopiedTable(
-        "bot_corrections",
-        ("id",),
-        (
-            "id",
-            "turn_id",
-            "question",
-            "answer",
-            "source_id",
-            "created_by",
-            "created_at",
-            "edited_by",
-            "edited_at",
-            "withdrawn_by",
-            "withdrawn_at",
-        ),
-        integer_key=True,
-    ),
-    CopiedTable(
-        "bot_correction_questions",
-        ("correction_id", "position"),
-        ("correction_id", "position", "question", "attached_by", "attached_at"),
-        integer_key=True,
-        optional=True,  # a SQLite file not opened since issue 20 has none yet
-    ),
-    # The knowledge base. log_conversations' rowid keeps the order conversations were
+    # log_conversations' rowid keeps the order conversations were
     # stored in; an entry's id is its id in every published FAISS index.
     CopiedTable(
         "log_conversations",
         ("id",),
         ("id", "content_hash", "source", "messages", "metadata", "ingested_at", "rowid"),
-        optional=True,
     ),
     CopiedTable(
         "entries",
@@ -167,13 +97,11 @@ TABLES = [
             "deleted_at",
         ),
         integer_key=True,
-        optional=True,
     ),
     CopiedTable(
         "embeddings",
         ("text_hash", "model_id"),
         ("text_hash", "model_id", "vector"),
-        optional=True,
     ),
     CopiedTable(
         "index_versions",
@@ -192,13 +120,10 @@ TABLES = [
             "first_live_at",
         ),
         integer_key=True,
-        optional=True,
         rewrite=_index_version_folders,
         prepare="UPDATE index_versions SET is_live = 0 WHERE is_live = 1",
     ),
 ]
-# The identity sequences of the bot and the knowledge base.
-_SEQUENCES = [*SEQUENCES, *knowledge.SEQUENCES]
 
 
 @dataclass(frozen=True)
@@ -234,50 +159,39 @@ def migrate_sqlite_to_postgres(
     declared: Iterable[SchemaHistory] = (),
     on_batch: Callable[[str, int], None] = lambda table, rows: None,
 ) -> list[TableCount]:
-    """Copy every conversation table of ``source`` into ``target_url``, and the tables of
-    each ``declared`` component that ``source`` has; return the counts.
+    """Copy the tables of each ``declared`` component that ``source`` has into
+    ``target_url``, and the knowledge base's; return the counts.
 
     Creates (migrates) the PostgreSQL schema first. ``on_batch(table, rows)`` is called
     after each committed batch. Raises SourceNotFound, CountMismatch.
     """
     if not source.is_file():
         raise SourceNotFound(f"no SQLite database at {source}")
-    declared = list(declared)
-    asyncio.run(_create_schema(target_url))
-    _create_model_schema(target_url)
     # Read-only: the copy changes no row it moves (_copy_declared only brings the declared
     # tables to this release's schema).
     reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        if not _sqlite_has_table(reader, conversations.name):
+            raise SourceNotFound(f"{source} holds no conversation store ({conversations.name})")
+        counts = _copy_declared(list(declared), source, target_url, on_batch)
+        _create_knowledge_schema(target_url)
         present = [t for t in TABLES if _sqlite_has_table(reader, t.name)]
-        missing = [t.name for t in TABLES if not t.optional and t not in present]
-        if missing:
-            raise SourceNotFound(f"{source} holds no conversation store ({', '.join(missing)})")
         with psycopg.connect(target_url, autocommit=True) as writer:
             for table in present:
                 _copy_table(reader, writer, table, source.parent, on_batch)
-            for name, column in _SEQUENCES:
+            for name, column in knowledge.SEQUENCES:
                 writer.execute(
                     f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'),"
                     f" COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) FROM {name}"
                 )
-            counts = [
+            counts += [
                 TableCount(t.name, _count(reader, t.name), _count(writer, t.name)) for t in present
             ]
     finally:
         reader.close()
-    counts += _copy_declared(declared, source, target_url, on_batch)
     if not all(c.matches for c in counts):
         raise CountMismatch(counts)
     return counts
-
-
-async def _create_schema(url: str) -> None:
-    tables = PostgresConversationStore(url, pool_size=1)
-    try:
-        await tables.open()
-    finally:
-        await tables.aclose()
 
 
 def _copy_declared(
@@ -310,7 +224,7 @@ def _copy_declared(
         writer.dispose()
 
 
-def _create_model_schema(url: str) -> None:
+def _create_knowledge_schema(url: str) -> None:
     """The knowledge base's tables, as a replica or a job would create them."""
     with postgres_db.connect(url) as conn:
         postgres_db.apply_migrations(conn, knowledge.COMPONENT, knowledge.POSTGRES_MIGRATIONS)

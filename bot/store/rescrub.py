@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.types import Turn
-from bot.store.sql import TEXT_COLUMNS, StoredText
+from bot.store.records import TEXT_COLUMNS, StoredText
 from retrieval.pii import references_in
 from retrieval.rescrub import Rescrubber
 
@@ -40,7 +40,7 @@ class TextStore(Protocol):
 @dataclass
 class StoreRescrub:
     """Rows changed (or, in a dry run, that would change), by column of
-    :data:`bot.store.sql.TEXT_COLUMNS`."""
+    :data:`bot.store.records.TEXT_COLUMNS`."""
 
     changed: Counter[str] = field(default_factory=Counter)
     corrections: set[int] = field(default_factory=set)  # ids whose question or answer changed

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.core.engine import ConversationEngine
 from bot.ops.storage import DashboardStore
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE, WebConfig
 from tests.support.fakes import FakeRetriever
 from tests.support.web import make_settings
@@ -77,7 +77,7 @@ class Site:
 
 @dataclass
 class Ops(Site):
-    store: SqliteConversationStore
+    store: ConversationDatabase
     retriever: FakeRetriever
     clock: Clock
 
@@ -101,7 +101,7 @@ def add_operator(
 async def ops(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Ops]:
     clock = Clock(T0)
     database = tmp_path / "conversations.db"
-    store = SqliteConversationStore(database, clock=clock)
+    store = ConversationDatabase(database, clock=clock)
     await store.open()
     add_operator(database)
     retriever = FakeRetriever.from_pairs(KNOWLEDGE)
@@ -110,7 +110,7 @@ async def ops(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Ops]:
     client: Client = await aiohttp_client(app)
     yield Ops(client, app, database, store, retriever, clock)
     await client.close()
-    store.close()
+    await store.aclose()
 
 
 # -- helpers ----------------------------------------------------------------------------------

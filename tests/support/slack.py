@@ -24,8 +24,7 @@ from bot.slack import blocks
 from bot.slack.config import SlackConfig
 from bot.slack.listeners import TrackedLazyListenerRunner
 from bot.slack.server import SLACK_APP
-from bot.store.postgres import PostgresConversationStore
-from bot.store.sqlite import SqliteConversationStore
+from bot.store.conversations import ConversationDatabase
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 from tests.support.slack_api import BOT_ID, BOT_USER_ID, TEAM_ID, ApiCall, FakeSlackApi
 
@@ -190,7 +189,7 @@ class SlackHarness:
 
     client: TestClient[web.Request, web.Application]
     api: FakeSlackApi
-    store: SqliteConversationStore | PostgresConversationStore  # the replicas' tests use both
+    store: ConversationDatabase  # the replicas' tests use both
     retriever: FakeRetriever
     sent: list[float] = field(default_factory=list)
 
@@ -298,7 +297,7 @@ async def start(
             slack=SlackConfig(**(fields | slack_fields)),
             engine=engine or EngineConfig(),
         )
-        store = SqliteConversationStore(settings.paths.ensure().database)
+        store = ConversationDatabase(settings.paths.ensure().database)
         await store.open()
         retriever = retriever or confident()
         app = create_app(
@@ -315,4 +314,4 @@ async def start(
     yield start_app
     for harness in started:
         await harness.client.close()  # the app first: its listeners may still use the store
-        harness.store.close()
+        await harness.store.aclose()

@@ -1,0 +1,1 @@
+"""The Alembic history of the conversation store's tables (:data:`bot.store.tables.HISTORY`)."""
