@@ -34,6 +34,7 @@ from aiohttp import web
 
 from bot.core.ports import AnswerCurator
 from bot.core.types import Message
+from bot.store.conversations import ConversationDatabase
 
 if TYPE_CHECKING:
     from retrieval.knowledge import KnowledgeBase
@@ -145,7 +146,6 @@ def new_replica_id() -> str:
 def announcing(curator: AnswerCurator, store: object, replica: str) -> AnswerCurator:
     """``curator`` announcing each change to the other replicas, when ``store`` is the
     conversation store they share in PostgreSQL; ``curator`` itself otherwise."""
-    from bot.store.conversations import ConversationDatabase
 
     if not isinstance(store, ConversationDatabase) or store.engine.dialect.name != "postgresql":
         return curator

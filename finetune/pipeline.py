@@ -33,6 +33,8 @@ from finetune.examples import (
     split_held_out,
     split_validation,
 )
+from finetune.prompting import PromptFormat, PromptRequest
+from finetune.registry import ModelRegistry
 from retrieval.records import Conversation
 
 if TYPE_CHECKING:
@@ -150,8 +152,6 @@ def train_generator(
 
     from finetune.generation import ReplyGenerator
     from finetune.modeling import attach_lora, merged_adapter
-    from finetune.prompting import PromptFormat
-    from finetune.registry import ModelRegistry
     from finetune.training import LoraSettings, publish_adapter, train_lora
 
     start = time.monotonic()
@@ -273,7 +273,6 @@ def eval_cases(
     conversations: Sequence[Conversation], retriever: ExchangeRetriever, config: GeneratorConfig
 ) -> list[EvalCase]:
     """Held-out turns with the evidence the bot would retrieve (own conversation excluded)."""
-    from finetune.prompting import PromptRequest
 
     turns = [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
     retrieved = retrieve_for_turns(turns, retriever, config.retrieved_k) if turns else []
@@ -297,7 +296,6 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     """
     from finetune.generation import ReplyGenerator
     from finetune.modeling import load_base
-    from finetune.registry import ModelRegistry
 
     registry = ModelRegistry.open(paths)
     try:
@@ -324,7 +322,6 @@ def load_registered_adapter(
     import json
 
     from finetune.modeling import load_adapter, load_base
-    from finetune.registry import ModelRegistry
 
     registry = ModelRegistry.open(paths)
     try:

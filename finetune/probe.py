@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from finetune.config import GeneratorConfig
 from finetune.pipeline import GeneratorPaths, load_registered_adapter
-from finetune.prompting import PromptRequest
+from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import AdapterRecord
 
 
@@ -30,7 +30,6 @@ def reply_losses(
     Replies are cut at ``config.max_new_tokens`` tokens, as training cuts its targets.
     Raises BaseModelError when the adapter's base cannot be loaded.
     """
-    from finetune.prompting import PromptFormat
     from finetune.training import validation_loss
 
     loaded, trained = load_registered_adapter(adapter, config, paths, merge=False)

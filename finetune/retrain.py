@@ -37,7 +37,7 @@ from finetune.examples import (
     split_validation,
 )
 from finetune.pipeline import GeneratorPaths
-from finetune.prompting import PromptRequest
+from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from retrieval.leftovers import WRITER_FILE, remove_dead_writers_folders
 from retrieval.processes import writer_marker
@@ -421,7 +421,6 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
 
     from finetune.modeling import attach_lora, load_base, peft_wrapping
     from finetune.pipeline import configured_base
-    from finetune.prompting import PromptFormat
     from finetune.training import LoraSettings, publish_adapter, train_lora
 
     config, paths = job.config, job.paths

@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune.examples import iter_turns
+from finetune.registry import ModelRegistry
 from retrieval.records import Conversation, LogMessage, RetrievedExchange, query_text
 
 if TYPE_CHECKING:
@@ -80,7 +82,6 @@ class InMemoryRetriever:
     ``exclude_conversation_ids`` and merges hits with the same reply (``support``)."""
 
     def __init__(self, conversations: Sequence[Conversation]) -> None:
-        from finetune.examples import iter_turns
 
         self.entries = [
             (f"{t.conversation_id}#{i}", t)
@@ -346,7 +347,6 @@ def tiny_live_loader(
     from finetune.generation import ReplyGenerator
     from finetune.modeling import LoadedModel
     from finetune.pipeline import NoLiveAdapterError
-    from finetune.registry import ModelRegistry
 
     tokenizer = tiny_tokenizer([m.text for c in conversations for m in c.messages])
     model = tiny_model("gpt2", len(tokenizer), context=256)
@@ -394,7 +394,6 @@ def publish_live_adapter(
 ) -> Path:
     """Publish a :func:`randomised_lora` adapter on ``base_folder``, register the base (as
     ``source``) and the adapter, and make it live; its folder."""
-    from finetune.registry import ModelRegistry
     from finetune.training import publish_adapter
 
     folder = publish_adapter(

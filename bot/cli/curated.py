@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from bot.cli.base import app, fail, settings_of
+from bot.core.errors import CorrectionNotFound, InvalidMessage
+from bot.core.ports import AnswerCurator
+from bot.core.types import SuggestedQuestion
+from bot.ops.storage import DashboardStore, ReviewAction
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,8 +84,6 @@ def curated_edit(
     by: By = None,
 ) -> None:
     """Replace a curated answer's text (and question); served in place of the old one."""
-    from bot.core.errors import CorrectionNotFound, InvalidMessage
-    from bot.ops.storage import ReviewAction
 
     settings = settings_of(ctx)
     operator = by or _cli_user()
@@ -107,8 +109,6 @@ def curated_withdraw(
     by: By = None,
 ) -> None:
     """Stop serving a curated answer and stop learning from it (kept, marked withdrawn)."""
-    from bot.core.errors import CorrectionNotFound
-    from bot.ops.storage import ReviewAction
 
     settings = settings_of(ctx)
     operator = by or _cli_user()
@@ -138,8 +138,6 @@ def curated_suggest(
     limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many.")] = 20,
 ) -> None:
     """Past customer messages that may ask what a curated answer answers, to attach."""
-    from bot.core.errors import CorrectionNotFound
-    from bot.core.types import SuggestedQuestion
 
     async def work(engine: ConversationEngine) -> list[SuggestedQuestion]:
         return await engine.suggest_questions(correction_id, limit)
@@ -162,8 +160,6 @@ def curated_attach(
     by: By = None,
 ) -> None:
     """Serve a curated answer for more questions that ask the same thing."""
-    from bot.core.errors import CorrectionNotFound, InvalidMessage
-    from bot.ops.storage import ReviewAction
 
     settings = settings_of(ctx)
     operator = by or _cli_user()
@@ -203,7 +199,6 @@ async def _run_with_engine(
     from bot.app import pii_scrubber
     from bot.components import open_knowledge_base
     from bot.core.engine import ConversationEngine
-    from bot.core.ports import AnswerCurator
     from bot.store.conversations import ConversationDatabase
 
     paths = settings.paths.ensure()
@@ -250,7 +245,6 @@ def _log(
     conversation_id: str,
 ) -> None:
     """Record ``action`` in the dashboard's review log, as the dashboard does."""
-    from bot.ops.storage import DashboardStore
 
     log = DashboardStore.open(
         settings.paths.ensure().database, postgres_url=settings.storage.postgres_url
@@ -270,7 +264,6 @@ def _cli_user() -> str:
 
 
 def _why(correction_id: int, exc: Exception) -> str:
-    from bot.core.errors import CorrectionNotFound
 
     if isinstance(exc, CorrectionNotFound):
         return f"no curated answer {correction_id}: see `supportbot curated list`"

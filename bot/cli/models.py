@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.base import app, fail, indexed_knowledge, settings_of
+from finetune.serving_policy import adapter_status
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
@@ -156,7 +157,6 @@ def train(
 def _adapter_status(settings: Settings, metrics: dict[str, object], *, live: bool) -> AdapterStatus:
     """What the server will send with this adapter: the serving policy's decision, the one
     the server's start-up and the dashboard make too."""
-    from finetune.serving_policy import adapter_status
 
     return adapter_status(
         metrics,

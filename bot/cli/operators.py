@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from bot.cli.base import app, fail, settings_of
+from bot.ops.passwords import WeakPassword
+from bot.ops.storage import DashboardStore, InvalidOperatorName, OperatorExists, UnknownOperator
 
 operators_app = typer.Typer(
     help="Operator accounts of the review dashboard (/ops).", no_args_is_help=True
@@ -25,8 +27,6 @@ def operators_add(
     ] = False,
 ) -> None:
     """Create an operator account; asks for the password twice (hashed with scrypt)."""
-    from bot.ops.passwords import WeakPassword
-    from bot.ops.storage import DashboardStore, InvalidOperatorName, OperatorExists
 
     settings = settings_of(ctx)
     if password_stdin:
@@ -50,8 +50,6 @@ def operators_list(ctx: typer.Context) -> None:
     """List the operator accounts with their last login."""
     from datetime import UTC, datetime
 
-    from bot.ops.storage import DashboardStore
-
     settings = settings_of(ctx)
     store = DashboardStore.open(
         settings.paths.ensure().database, postgres_url=settings.storage.postgres_url
@@ -74,7 +72,6 @@ def operators_remove(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Login name.")]
 ) -> None:
     """Delete an operator account and end its sessions (the review log keeps the name)."""
-    from bot.ops.storage import DashboardStore, UnknownOperator
 
     settings = settings_of(ctx)
     store = DashboardStore.open(

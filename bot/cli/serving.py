@@ -9,7 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.base import app, load_question_file, settings_of
+from bot.core.errors import SupportbotError
+from bot.core.types import IncomingMessage
 from bot.settings import Settings
+from bot.web import ENGINE
+from bot.web.payloads import reply_json
 
 
 @app.command()
@@ -134,10 +138,6 @@ async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) ->
     import asyncio
 
     from bot.app import STORE
-    from bot.core.errors import SupportbotError
-    from bot.core.types import IncomingMessage
-    from bot.web import ENGINE
-    from bot.web.payloads import reply_json
 
     engine, store = web_app[ENGINE], web_app[STORE]
     gate = asyncio.Semaphore(concurrency)

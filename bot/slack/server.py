@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.settings import Settings
+from bot.slack.client import Pacer, build_web_client
 from bot.slack.config import SlackConfig
+from bot.slack.delivery import Poster
+from bot.slack.listeners import TrackedLazyListenerRunner, build_bolt_app
+from bot.slack.state import SlackState
+from bot.slack.support import SlackEngine, SlackSupport
 from bot.web import ENGINE
+from retrieval.database import sqlite_url
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
@@ -68,8 +74,6 @@ async def slack_events(request: web.Request) -> web.Response:
 def _slack_state(database: Path, postgres_url: str | None) -> SlackState:
     """Replicas sharing PostgreSQL share the Slack state too: an event retried on another
     replica is still answered once, and every replica knows every thread and hand-off."""
-    from bot.slack.state import SlackState
-    from retrieval.database import sqlite_url
 
     return SlackState(postgres_url or sqlite_url(database))
 
@@ -78,11 +82,6 @@ async def _slack_ctx(
     app: web.Application, *, config: SlackConfig, database: Path, postgres_url: str | None
 ) -> AsyncIterator[None]:
     import aiohttp
-
-    from bot.slack.client import Pacer, build_web_client
-    from bot.slack.delivery import Poster
-    from bot.slack.listeners import TrackedLazyListenerRunner, build_bolt_app
-    from bot.slack.support import SlackEngine, SlackSupport
 
     engine = app[ENGINE]
     if not isinstance(engine, SlackEngine):
