@@ -54,6 +54,7 @@ from bot.adapters.retrieval import KnowledgeRetriever
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage
+from bot.ops.topics import SUGGESTIONS_SHOWN
 from bot.store.conversations import ConversationDatabase
 from retrieval.config import RetrievalConfig
 from retrieval.ingest import ingest_paths
@@ -186,6 +187,7 @@ async def run(
     answers: dict[str, str],
     *,
     attach: bool = True,
+    suggestions: int = SUGGESTIONS_SHOWN,
     retrain_minutes: float = 0.0,
 ) -> dict[str, Any]:
     label = {r.text: r.category for r in [*test, *train]}
@@ -215,7 +217,7 @@ async def run(
             corrected, *later = tests[held]
             turn_id, wrong = await bench.ask(corrected.text)
             correction = await engine.correct(turn_id, answers[held], created_by="bench")
-            offered = await engine.suggest_questions(correction.id, 20) if attach else []
+            offered = await engine.suggest_questions(correction.id, suggestions) if attach else []
             chosen = [q.text for q in offered if label.get(q.text) == held]
             await engine.attach_questions(correction.id, chosen, attached_by="bench")
             per_intent.append(
@@ -301,6 +303,12 @@ def main() -> None:
         help="what the operator attaches: the suggestions of the intent, or nothing",
     )
     parser.add_argument(
+        "--suggestions",
+        type=int,
+        default=SUGGESTIONS_SHOWN,
+        help="suggestions offered per correction (the operator attaches the right ones)",
+    )
+    parser.add_argument(
         "--retrain-minutes",
         type=float,
         default=0.0,
@@ -344,6 +352,7 @@ def main() -> None:
                 test,
                 answers,
                 attach=args.attach == "suggested",
+                suggestions=args.suggestions,
                 retrain_minutes=args.retrain_minutes,
             )
         )

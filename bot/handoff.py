@@ -242,7 +242,7 @@ class ServedHandoff:
             )
         if not entry.get("trade_offs"):
             return (
-                "The calibration served has no trade-off table: run supportbot calibrate"
-                " --eval E --out-of-scope O."
+                "The calibration served has no trade-off table: run supportbot train, or"
+                " supportbot calibrate --eval E --out-of-scope O."
             )
         return None

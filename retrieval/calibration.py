@@ -177,8 +177,6 @@ def run_calibration(
         cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost, generic=generic
     )
     assert result.weights is not None  # calibrate() always fits them
-    targets = sorted({*TRADE_OFF_TARGETS, target_handoff_recall})
-    others = trade_offs(cases, result.weights, targets, generic=generic)
     version = knowledge.version
     calibration = Calibration(
         result=result,
@@ -199,12 +197,24 @@ def run_calibration(
         ),
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
-        trade_offs=[
-            {"target_handoff_recall": target, **_figures(other)}
-            for target, other in zip(targets, others, strict=True)
-        ],
+        trade_offs=trade_off_table(cases, result.weights, target_handoff_recall, generic),
     )
     return calibration, issues
+
+
+def trade_off_table(
+    cases: Sequence[CalibrationCase],
+    weights: ConfidenceWeights,
+    target: float,
+    generic: Sequence[ConfidenceFeatures] = (),
+) -> list[dict[str, Any]]:
+    """What each hand-off target of TRADE_OFF_TARGETS and ``target`` gives on ``cases`` with
+    ``weights``, as saved with a calibration: the rows an operator chooses among."""
+    targets = sorted({*TRADE_OFF_TARGETS, target})
+    results = trade_offs(cases, weights, targets, generic=generic)
+    return [
+        {"target_handoff_recall": t, **_figures(r)} for t, r in zip(targets, results, strict=True)
+    ]
 
 
 def _figures(result: CalibrationResult) -> dict[str, Any]:

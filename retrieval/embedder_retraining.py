@@ -405,6 +405,7 @@ def _store_calibration(
         config.target_handoff_recall,
         wrong_answer_cost=config.wrong_answer_cost,
         fitted_on="validation split with held-out topics (supportbot retrain)",
+        trade_offs=figures.pair.trade_offs,
     )
 
 

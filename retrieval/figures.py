@@ -12,10 +12,15 @@ by these figures.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from retrieval.calibration import answers_match, generic_off_topic_features, signals_used
+from retrieval.calibration import (
+    answers_match,
+    generic_off_topic_features,
+    signals_used,
+    trade_off_table,
+)
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -45,6 +50,8 @@ class RetrievalFigures:
     calibration: CalibrationResult | None  # None when no held-out topic could be formed
     embedder_id: str
     index_version: int | None
+    # What other hand-off targets give with the same weights (see trade_off_table).
+    trade_offs: list[dict[str, Any]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         result = self.calibration
@@ -162,13 +169,15 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=False))
     result = None
+    table: list[dict[str, Any]] = []
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):
+        generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
+        target = config.target_handoff_recall
         result = calibrate(
-            cases,
-            config.target_handoff_recall,
-            wrong_answer_cost=config.wrong_answer_cost,
-            generic=generic_off_topic_features(knowledge) if config.generic_off_topic else (),
+            cases, target, wrong_answer_cost=config.wrong_answer_cost, generic=generic
         )
+        assert result.weights is not None  # calibrate() always fits them
+        table = trade_off_table(cases, result.weights, target, generic)
     version = served.version
     return RetrievalFigures(
         top1=top1 / len(in_scope),
@@ -176,4 +185,5 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
         calibration=result,
         embedder_id=served.embedder.model_id,
         index_version=version.id if version else None,
+        trade_offs=table,
     )

@@ -201,6 +201,7 @@ def _calibrate_served(
             config.target_handoff_recall,
             wrong_answer_cost=config.wrong_answer_cost,
             fitted_on="validation split with held-out topics (supportbot train)",
+            trade_offs=served.trade_offs,
         )
         row = "after" if report.reembedded else "before"
         return f"hand-off:    refitted on the validation split (the '{row}' row above)"

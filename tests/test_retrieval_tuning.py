@@ -203,6 +203,14 @@ def test_train_retrieval_reports_before_after_and_saves_the_calibration(
     assert saved is not None
     assert saved["embedder_id"] == kb.embedder.model_id
     assert saved["index_version"] == (kb.version.id if kb.version else None)
+    # The trade-off table an operator chooses from on the dashboard: the fitted target's
+    # row has the threshold served, and the generic off-topic share is in every row.
+    rows = {row["target_handoff_recall"]: row for row in saved["trade_offs"]}
+    assert {0.5, 0.9, 0.99} <= set(rows)
+    assert rows[saved["target_handoff_recall"]]["threshold"] == saved["result"]["threshold"]
+    assert all(row["generic_handoff_recall"] is not None for row in rows.values())
+    recalls = [rows[t]["handoff_recall"] for t in sorted(rows)]
+    assert recalls == sorted(recalls)
     table = report.format_table()
     assert "before" in table and "top-1" in table
     # The threshold and signals the server will apply: the ones just fitted and saved.
