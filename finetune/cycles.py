@@ -31,8 +31,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from finetune import tables
-from finetune.database import database_url, dump
-from retrieval.database import insert, migrated_engine, sqlite_url, sync_engine, upgrade
+from finetune.database import dump
+from retrieval.database import (
+    database_url,
+    insert,
+    migrated_engine,
+    sqlite_url,
+    sync_engine,
+    upgrade,
+)
 from retrieval.processes import LockOwner, process_alive, this_process
 
 if TYPE_CHECKING:

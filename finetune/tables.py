@@ -35,7 +35,7 @@ def _slot() -> sa.Column[int]:
     )
 
 
-# Folders are recorded relative to the home when inside it (finetune.database.recorded);
+# Folders are recorded relative to the home when inside it (retrieval.folders.recorded);
 # metrics, data and figures are JSON objects.
 base_models = sa.Table(
     "finetune_base_models",

@@ -44,6 +44,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def database_url(database: Path, postgres_url: str | None) -> str:
+    """PostgreSQL when ``postgres_url`` is set, else the SQLite file ``database``."""
+    return postgres_url or sqlite_url(database)
+
+
 def async_engine(url: str, *, pool_size: int = 4) -> AsyncEngine:
     """An engine for coroutines: aiosqlite (each connection in a thread of its own) or
     psycopg's asyncio connections. Nothing is connected until first use."""

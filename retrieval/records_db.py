@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retrieval import sqlite_db
+from retrieval.folders import inside_home
 
 if TYPE_CHECKING:
     from retrieval.postgres_db import Connection as PostgresConnection
@@ -249,34 +250,3 @@ def _postgres(sql: str) -> str:
     """``sql`` with psycopg's ``%s`` for each ``?`` (the statements here hold no other ``?``
     and no ``%``)."""
     return sql.replace("?", "%s")
-
-
-def relative_to_home(recorded: str, home: Path, layout: Collection[tuple[str, ...]]) -> str:
-    """A folder as a SQLite database recorded it, as PostgreSQL records it
-    (``supportbot migrate-db``): relative to ``home``, the folder holding the SQLite file.
-
-    SQLite kept paths as given to the job that wrote them: absolute, or relative to that
-    job's working directory, which is unknown here. Such a path counts as the home's when
-    it lies in the home seen from this working directory, or else when its parent ends in
-    one of the home's ``layout`` folders (``("models", "adapters")`` for
-    ``models/adapters/<version>``). Any other path becomes absolute.
-    """
-    folder = Path(recorded)
-    inside = inside_home(folder, home)
-    if inside is not None:
-        return inside
-    for parts in layout:
-        if folder.parent.parts[-len(parts) :] == parts:
-            return Path(*folder.parts[-len(parts) - 1 :]).as_posix()
-    return os.path.abspath(folder)
-
-
-def inside_home(folder: Path, home: Path) -> str | None:
-    """``folder`` relative to ``home``, or None when it lies outside."""
-    for path, root in (
-        (Path(os.path.abspath(folder)), Path(os.path.abspath(home))),
-        (folder.resolve(), home.resolve()),  # one of the two named through a link
-    ):
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return None

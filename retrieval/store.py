@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval import records_db
+from retrieval import folders
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
 from retrieval.records_db import Records, Row, open_records
 
@@ -149,8 +149,8 @@ _HOME_LAYOUT = (("indexes",), ("models", "embedders"))
 def relative_to_home(recorded: str, home: Path) -> str:
     """An index version's folder (or tuned embedder folder) as a SQLite store recorded it,
     as the PostgreSQL store records it (``supportbot migrate-db``): relative to ``home``,
-    the folder holding the SQLite file (see :func:`retrieval.records_db.relative_to_home`)."""
-    return records_db.relative_to_home(recorded, home, _HOME_LAYOUT)
+    the folder holding the SQLite file (see :func:`retrieval.folders.relative_to_home`)."""
+    return folders.relative_to_home(recorded, home, _HOME_LAYOUT)
 
 
 def text_hash(text: str) -> str:
