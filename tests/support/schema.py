@@ -4,7 +4,7 @@ upgrading leaves different from the declaration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,23 +26,91 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def built_by_the_release_before(
-    url: str, component: str, sqlite_script: str, postgres_script: str, rows: Rows = ()
+    url: str,
+    component: str,
+    sqlite_script: str | Sequence[str],
+    postgres_script: str | Sequence[str],
+    rows: Rows = (),
 ) -> None:
     """``component``'s tables as the release before built them (its hand-written
-    migration, one script per database), holding ``rows`` (SQL with ``?`` and values)."""
+    migrations, a script or a list of them per database), holding ``rows`` (SQL with ``?``
+    and values)."""
     if url.startswith("sqlite"):
         conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
         try:
-            sqlite_db.apply_migrations(conn, component, [sqlite_script])
+            sqlite_db.apply_migrations(conn, component, _listed(sqlite_script))
             for sql, params in rows:
                 conn.execute(sql, params)
         finally:
             conn.close()
         return
     with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, component, [postgres_script])
+        postgres_db.apply_migrations(pg, component, _listed(postgres_script))
         for sql, params in rows:
             pg.execute(sql.replace("?", "%s"), params)
+
+
+def _listed(scripts: str | Sequence[str]) -> list[str]:
+    return [scripts] if isinstance(scripts, str) else list(scripts)
+
+
+def table_shapes(url: str, names: Iterable[str]) -> dict[str, object]:
+    """What the tables ``names`` hold and refuse, as the database itself reports it:
+    columns (type, nullability, default), keys, foreign keys, unique and (PostgreSQL, which
+    names them) check constraints, and indexes with their WHERE clause."""
+    engine = sync_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            seen = sa.inspect(conn)
+            sqlite = conn.dialect.name == "sqlite"
+            return {
+                name: (
+                    [
+                        # SQLite: an INTEGER PRIMARY KEY is the rowid, never NULL, however built
+                        (
+                            c["name"],
+                            str(c["type"]),
+                            c["nullable"]
+                            and not (sqlite and c["name"] in _rowid_alias(seen, name)),
+                            c["default"],
+                        )
+                        for c in seen.get_columns(name)
+                    ],
+                    seen.get_pk_constraint(name)["constrained_columns"],
+                    sorted(
+                        (f["constrained_columns"], f["referred_table"], f["options"])
+                        for f in seen.get_foreign_keys(name)
+                    ),
+                    sorted(
+                        (u["name"] if not sqlite else "", u["column_names"])
+                        for u in seen.get_unique_constraints(name)
+                    ),
+                    []
+                    if sqlite
+                    else sorted(
+                        (c["name"], c["sqltext"]) for c in seen.get_check_constraints(name)
+                    ),
+                    sorted(
+                        (
+                            i["name"],
+                            i["column_names"],
+                            i["unique"],
+                            sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items()),
+                        )
+                        for i in seen.get_indexes(name)
+                    ),
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()
+
+
+def _rowid_alias(seen: sa.Inspector, table: str) -> list[str]:
+    """The table's one INTEGER PRIMARY KEY column, if it has one (in SQLite: the rowid)."""
+    (*key,) = seen.get_pk_constraint(table)["constrained_columns"]
+    columns = {c["name"]: c["type"] for c in seen.get_columns(table)}
+    return key if len(key) == 1 and isinstance(columns[key[0]], sa.Integer) else []
 
 
 def upgraded(url: str, history: SchemaHistory) -> list[object]:
