@@ -40,6 +40,7 @@ from retrieval.database import (
     sync_engine,
     upgrade,
 )
+from retrieval.postgres_db import lock_key
 from retrieval.processes import LockOwner, process_alive, this_process
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ def retrain_lock(url: str | None) -> Iterator[None]:
         return
     # Imported here to keep psycopg out of the jobs of a home without PostgreSQL.
     import psycopg
-
-    from retrieval.postgres_db import lock_key
 
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key("retrain"),)).fetchone()

@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
+from retrieval.postgres_db import lock_key
+
 log = logging.getLogger(__name__)
 
 _SQLITE_TIMEOUT_S = 30.0
@@ -237,10 +239,8 @@ def run_migrations() -> None:
         include_name=_only_tables_of(history),
     )
     if connection.dialect.name == "postgresql":
-        # psycopg only on PostgreSQL: its module imports it. The lock is the one the
-        # hand-written runners take, so no two processes migrate this database at once.
-        from retrieval.postgres_db import lock_key
-
+        # The lock the hand-written runners take too: no two processes migrate this
+        # database at once.
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("migrations"))))
     # (SQLite: BEGIN IMMEDIATE already holds the one write lock.)
     migration = context.get_context()

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from retrieval import tables
 from retrieval.database import database_url, insert, migrated_engine
 from retrieval.folders import found, recorded
+from retrieval.postgres_db import lock_key
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
 
 # Writers queue on this advisory lock in PostgreSQL, in every process on every host (the
@@ -87,8 +88,6 @@ class KnowledgeStore:
         """A transaction, after the writers before it committed or rolled back."""
         with self._engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                from retrieval.postgres_db import lock_key  # psycopg: PostgreSQL only
-
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(_WRITE_LOCK))))
             yield conn
 

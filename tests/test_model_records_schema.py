@@ -23,10 +23,10 @@ from finetune import tables
 from finetune.cycles import ABANDONED_REASON, CycleLock, CycleLockedError, CycleLog
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
-from retrieval import postgres_db, sqlite_db
+from retrieval import sqlite_db
 from retrieval.database import sqlite_url, sync_engine
 from retrieval.processes import LockOwner
-from tests.support.schema import upgraded
+from tests.support.schema import built_by_the_release_before, upgraded
 
 # What the release before Alembic ran (finetune/registry.py and finetune/cycles.py,
 # MIGRATIONS[0] and POSTGRES_MIGRATIONS[0], components "finetune" and "retrain"), word for
@@ -223,6 +223,13 @@ def _sqlite_of_the_release_before(paths: GeneratorPaths) -> None:
         conn.close()
 
 
+def _built_in_postgres(url: str, rows: list[tuple[str, tuple[object, ...]]] | None = None) -> None:
+    built_by_the_release_before(url, "retrain", LEGACY_CYCLES_SQLITE, LEGACY_CYCLES_POSTGRES)
+    built_by_the_release_before(
+        url, "finetune", LEGACY_REGISTRY_SQLITE, LEGACY_REGISTRY_POSTGRES, rows or []
+    )
+
+
 def _shape(url: str, names: list[str]) -> dict[str, object]:
     """What the tables ``names`` hold and refuse, as the database itself reports it."""
     engine = sync_engine(url, pool_size=1)
@@ -278,9 +285,7 @@ def test_the_first_revision_builds_what_the_release_before_built(
     else:
         server = request.getfixturevalue("postgres_server")
         new, legacy = server.create_database(), server.create_database()
-        with postgres_db.connect(legacy) as pg:
-            postgres_db.apply_migrations(pg, "finetune", [LEGACY_REGISTRY_POSTGRES])
-            postgres_db.apply_migrations(pg, "retrain", [LEGACY_CYCLES_POSTGRES])
+        _built_in_postgres(legacy)
         names.remove("retrain_lock")
     assert _upgraded(new) == []
     assert _shape(new, names) == _shape(legacy, names)
@@ -300,12 +305,8 @@ def legacy_home(
     else:
         paths = GeneratorPaths.under(home, postgres_url=request.getfixturevalue("postgres_url"))
         assert paths.postgres_url is not None
-        with postgres_db.connect(paths.postgres_url) as pg:
-            postgres_db.apply_migrations(pg, "finetune", [LEGACY_REGISTRY_POSTGRES])
-            postgres_db.apply_migrations(pg, "retrain", [LEGACY_CYCLES_POSTGRES])
-            rows = _legacy_rows("models/adapters/v000", "models/base/gpt-0001", same_adapter="")
-            for sql, params in rows:
-                pg.execute(sql.replace("?", "%s"), params)
+        rows = _legacy_rows("models/adapters/v000", "models/base/gpt-0001", same_adapter="")
+        _built_in_postgres(paths.postgres_url, rows)
     monkeypatch.chdir(Path(__file__).parent)  # not where the jobs ran
     return paths
 

@@ -4,14 +4,17 @@ upgrading leaves different from the declaration."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
-from retrieval import postgres_db, sqlite_db
+from retrieval import sqlite_db
 from retrieval.database import SchemaHistory, schema_differences, sqlite_url, sync_engine, upgrade
+from retrieval.postgres_db import CREATE_MIGRATIONS_TABLE
 
 Rows = Sequence[tuple[str, tuple[object, ...]]]
 
@@ -44,8 +47,17 @@ def built_by_the_release_before(
         finally:
             conn.close()
         return
-    with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, component, _listed(postgres_script))
+    with psycopg.connect(url, autocommit=True) as pg:
+        for version, script in enumerate(_listed(postgres_script), start=1):
+            # What that release's runner did: each script in one transaction with its row.
+            with pg.transaction():
+                pg.execute(CREATE_MIGRATIONS_TABLE)
+                pg.execute(script)
+                pg.execute(
+                    "INSERT INTO schema_migrations (component, version, applied_at)"
+                    " VALUES (%s, %s, %s)",
+                    (component, version, time.time()),
+                )
         for sql, params in rows:
             pg.execute(sql.replace("?", "%s"), params)
 
