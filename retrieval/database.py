@@ -150,6 +150,14 @@ def insert(dialect: sa.Dialect, table: sa.Table) -> postgresql.Insert | sqlite.I
 
 
 # -- schema histories --------------------------------------------------------------------------
+# The column types every declaration shares. An integer key: INTEGER in SQLite (a rowid
+# alias, the id SQLite picks), BIGINT from an identity sequence in PostgreSQL.
+Id: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Epoch seconds, an 8-byte float in both: SQLite calls it REAL (as the hand-written schemas
+# did), PostgreSQL DOUBLE PRECISION (its REAL has 4 bytes).
+Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+
+
 @dataclass(frozen=True)
 class SchemaHistory:
     """A component's tables and the Alembic history that builds them.

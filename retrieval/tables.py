@@ -12,15 +12,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from retrieval.database import RESET_BEFORE_COPY, SchemaHistory
+from retrieval.database import RESET_BEFORE_COPY, Id, SchemaHistory, Seconds
 
 metadata = sa.MetaData()
-
-# An integer key: INTEGER in SQLite (a rowid alias, the id SQLite picks), BIGINT from an
-# identity sequence in PostgreSQL.
-Id: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# Epoch seconds, an 8-byte float in both (PostgreSQL's REAL has 4 bytes).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 # Ingested conversations, scrubbed; messages and metadata are JSON. rowid keeps the order
 # they were stored in: SQLite's own, an identity column in PostgreSQL.
