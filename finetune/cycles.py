@@ -35,12 +35,12 @@ from finetune.database import dump
 from retrieval.database import (
     database_url,
     insert,
+    lock_key,
     migrated_engine,
     sqlite_url,
     sync_engine,
     upgrade,
 )
-from retrieval.postgres_db import lock_key
 from retrieval.processes import LockOwner, process_alive, this_process
 
 if TYPE_CHECKING:

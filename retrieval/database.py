@@ -6,11 +6,11 @@ statements then run on the home's SQLite file and on the PostgreSQL database rep
 share. Several histories share one database: each has a version table of its own, and
 only its own tables are compared with its declaration (:func:`schema_differences`).
 
-An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as the hand-written
-connections did (:mod:`retrieval.sqlite_db`): WAL, ``synchronous=NORMAL``, foreign keys
-on, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers
-queue on the timeout instead of failing half-way with "database is locked". A PostgreSQL
-URL (``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
+An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as
+:func:`retrieval.sqlite_db.connect` does: WAL, ``synchronous=NORMAL``, foreign keys on, a
+busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers queue on
+the timeout instead of failing half-way with "database is locked". A PostgreSQL URL
+(``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import functools
 import logging
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
-
-from retrieval.postgres_db import lock_key
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,12 @@ def _sqlite_has_its_own_rowid(element: CreateColumn, compiler: Any, **kw: Any) -
     return compiler.visit_create_column(element, **kw)
 
 
+def lock_key(name: str) -> int:
+    """A stable PostgreSQL advisory-lock key for ``name`` (crc32, unlike hash(), is the
+    same in every process): ``migrations``, ``retrain``, the knowledge base's writers."""
+    return zlib.crc32(f"supportbot:{name}".encode())
+
+
 def insert(dialect: sa.Dialect, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that takes ``on_conflict_do_update`` / ``on_conflict_do_nothing``: both
     databases have ``INSERT ... ON CONFLICT``, and SQLAlchemy renders it for each."""
@@ -164,7 +169,7 @@ class SchemaHistory:
 
     ``folder`` holds ``env.py`` (which calls :func:`run_migrations`) and ``versions/``.
     ``legacy_component`` and ``legacy_revisions`` name the hand-written migrations that
-    built the tables before (``schema_migrations``, :mod:`retrieval.sqlite_db`): a database
+    built the tables before (their ``schema_migrations`` bookkeeping): a database
     they built at version n is stamped with ``legacy_revisions[n]`` instead of created again.
     """
 

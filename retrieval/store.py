@@ -17,9 +17,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from retrieval import tables
-from retrieval.database import database_url, insert, migrated_engine
+from retrieval.database import database_url, insert, lock_key, migrated_engine
 from retrieval.folders import found, recorded
-from retrieval.postgres_db import lock_key
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
 
 # Writers queue on this advisory lock in PostgreSQL, in every process on every host (the

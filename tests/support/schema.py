@@ -4,6 +4,7 @@ upgrading leaves different from the declaration."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -14,7 +15,6 @@ import sqlalchemy as sa
 
 from retrieval import sqlite_db
 from retrieval.database import SchemaHistory, schema_differences, sqlite_url, sync_engine, upgrade
-from retrieval.postgres_db import CREATE_MIGRATIONS_TABLE
 
 Rows = Sequence[tuple[str, tuple[object, ...]]]
 
@@ -38,28 +38,50 @@ def built_by_the_release_before(
     """``component``'s tables as the release before built them (its hand-written
     migrations, a script or a list of them per database), holding ``rows`` (SQL with ``?``
     and values)."""
+    # What that release's runners did: each script in one transaction with its row in
+    # schema_migrations, then its statements wrote the rows.
     if url.startswith("sqlite"):
         conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
         try:
-            sqlite_db.apply_migrations(conn, component, _listed(sqlite_script))
+            conn.execute(_MIGRATIONS_TABLE.replace("DOUBLE PRECISION", "REAL"))
+            for version, script in enumerate(_listed(sqlite_script), start=1):
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _sqlite_statements(script):
+                    conn.execute(statement)
+                conn.execute(_RECORD, (component, version, time.time()))
+                conn.execute("COMMIT")
             for sql, params in rows:
                 conn.execute(sql, params)
         finally:
             conn.close()
         return
     with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(_MIGRATIONS_TABLE)
         for version, script in enumerate(_listed(postgres_script), start=1):
-            # What that release's runner did: each script in one transaction with its row.
             with pg.transaction():
-                pg.execute(CREATE_MIGRATIONS_TABLE)
                 pg.execute(script)
-                pg.execute(
-                    "INSERT INTO schema_migrations (component, version, applied_at)"
-                    " VALUES (%s, %s, %s)",
-                    (component, version, time.time()),
-                )
+                pg.execute(_RECORD.replace("?", "%s"), (component, version, time.time()))
         for sql, params in rows:
             pg.execute(sql.replace("?", "%s"), params)
+
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " component TEXT NOT NULL, version INTEGER NOT NULL,"
+    " applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (component, version))"
+)
+_RECORD = "INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)"
+
+
+def _sqlite_statements(script: str) -> list[str]:
+    """A script's statements one by one (executescript would commit on its own)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [s for s in statements if s]
 
 
 def _listed(scripts: str | Sequence[str]) -> list[str]:
