@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.slack import tables as slack_tables
 from bot.store import tables as conversation_tables
 from finetune import tables as finetune_tables
+from retrieval import tables as knowledge_tables
 from retrieval.calibration import (
     calibration_of,
     calibration_path,
@@ -43,6 +44,7 @@ DECLARED_TABLES: tuple[SchemaHistory, ...] = (
     slack_tables.HISTORY,
     finetune_tables.HISTORY,
     ops_tables.HISTORY,
+    knowledge_tables.HISTORY,
 )
 
 

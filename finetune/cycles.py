@@ -31,8 +31,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from finetune import tables
-from finetune.database import database_url, dump
-from retrieval.database import insert, migrated_engine, sqlite_url, sync_engine, upgrade
+from finetune.database import dump
+from retrieval.database import (
+    database_url,
+    insert,
+    lock_key,
+    migrated_engine,
+    sqlite_url,
+    sync_engine,
+    upgrade,
+)
 from retrieval.processes import LockOwner, process_alive, this_process
 
 if TYPE_CHECKING:
@@ -59,8 +67,6 @@ def retrain_lock(url: str | None) -> Iterator[None]:
         return
     # Imported here to keep psycopg out of the jobs of a home without PostgreSQL.
     import psycopg
-
-    from retrieval.postgres_db import lock_key
 
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key("retrain"),)).fetchone()

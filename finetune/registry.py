@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from finetune import tables
-from finetune.database import database_url, dump, found, recorded
-from retrieval.database import insert, migrated_engine
+from finetune.database import dump
+from retrieval.database import database_url, insert, migrated_engine
+from retrieval.folders import found, recorded
 
 if TYPE_CHECKING:
     from finetune.pipeline import GeneratorPaths

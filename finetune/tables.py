@@ -13,15 +13,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from retrieval.database import SchemaHistory
+from retrieval.database import Id, SchemaHistory, Seconds
 
 metadata = sa.MetaData()
-
-# An integer key: INTEGER in SQLite (a rowid alias, the id SQLite picks), BIGINT from an
-# identity sequence in PostgreSQL.
-Id: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# Epoch seconds, an 8-byte float in both (PostgreSQL's REAL has 4 bytes).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def _id() -> sa.Column[int]:
@@ -35,7 +29,7 @@ def _slot() -> sa.Column[int]:
     )
 
 
-# Folders are recorded relative to the home when inside it (finetune.database.recorded);
+# Folders are recorded relative to the home when inside it (retrieval.folders.recorded);
 # metrics, data and figures are JSON objects.
 base_models = sa.Table(
     "finetune_base_models",

@@ -6,11 +6,11 @@ statements then run on the home's SQLite file and on the PostgreSQL database rep
 share. Several histories share one database: each has a version table of its own, and
 only its own tables are compared with its declaration (:func:`schema_differences`).
 
-An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as the hand-written
-connections did (:mod:`retrieval.sqlite_db`): WAL, ``synchronous=NORMAL``, foreign keys
-on, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers
-queue on the timeout instead of failing half-way with "database is locked". A PostgreSQL
-URL (``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
+An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as
+:func:`retrieval.sqlite_db.connect` does: WAL, ``synchronous=NORMAL``, foreign keys on, a
+busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers queue on
+the timeout instead of failing half-way with "database is locked". A PostgreSQL URL
+(``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import functools
 import logging
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateColumn
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,11 @@ _SQLITE_TIMEOUT_S = 30.0
 def sqlite_url(path: Path) -> str:
     """The URL of the SQLite file at ``path``."""
     return f"sqlite:///{path}"
+
+
+def database_url(database: Path, postgres_url: str | None) -> str:
+    """PostgreSQL when ``postgres_url`` is set, else the SQLite file ``database``."""
+    return postgres_url or sqlite_url(database)
 
 
 def async_engine(url: str, *, pool_size: int = 4) -> AsyncEngine:
@@ -61,7 +69,10 @@ def sync_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
     if pool_size is None:
         engine = sa.create_engine(parsed, poolclass=sa.NullPool)
     else:
-        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=0)
+        # A pooled connection the server dropped (a restart, a network cut) is replaced
+        # before use instead of failing the statement: a serving replica's knowledge base
+        # lives as long as its process.
+        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         _sqlite_like_the_house(engine)
     return engine
@@ -116,6 +127,25 @@ def _sqlite_like_the_house(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# A column named ``rowid`` is SQLite's own: every table there has it, numbered in the order
+# rows were inserted, and statements may name it. A declaration gives it to PostgreSQL as an
+# identity column (log_conversations keeps the order conversations were stored in).
+_ROWID = "rowid"
+
+
+@compiles(CreateColumn, "sqlite")
+def _sqlite_has_its_own_rowid(element: CreateColumn, compiler: Any, **kw: Any) -> Any:
+    if element.element.name == _ROWID:
+        return None  # left out of CREATE TABLE
+    return compiler.visit_create_column(element, **kw)
+
+
+def lock_key(name: str) -> int:
+    """A stable PostgreSQL advisory-lock key for ``name`` (crc32, unlike hash(), is the
+    same in every process): ``migrations``, ``retrain``, the knowledge base's writers."""
+    return zlib.crc32(f"supportbot:{name}".encode())
+
+
 def insert(dialect: sa.Dialect, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that takes ``on_conflict_do_update`` / ``on_conflict_do_nothing``: both
     databases have ``INSERT ... ON CONFLICT``, and SQLAlchemy renders it for each."""
@@ -125,13 +155,21 @@ def insert(dialect: sa.Dialect, table: sa.Table) -> postgresql.Insert | sqlite.I
 
 
 # -- schema histories --------------------------------------------------------------------------
+# The column types every declaration shares. An integer key: INTEGER in SQLite (a rowid
+# alias, the id SQLite picks), BIGINT from an identity sequence in PostgreSQL.
+Id: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Epoch seconds, an 8-byte float in both: SQLite calls it REAL (as the hand-written schemas
+# did), PostgreSQL DOUBLE PRECISION (its REAL has 4 bytes).
+Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+
+
 @dataclass(frozen=True)
 class SchemaHistory:
     """A component's tables and the Alembic history that builds them.
 
     ``folder`` holds ``env.py`` (which calls :func:`run_migrations`) and ``versions/``.
     ``legacy_component`` and ``legacy_revisions`` name the hand-written migrations that
-    built the tables before (``schema_migrations``, :mod:`retrieval.sqlite_db`): a database
+    built the tables before (their ``schema_migrations`` bookkeeping): a database
     they built at version n is stamped with ``legacy_revisions[n]`` instead of created again.
     """
 
@@ -214,10 +252,8 @@ def run_migrations() -> None:
         include_name=_only_tables_of(history),
     )
     if connection.dialect.name == "postgresql":
-        # psycopg only on PostgreSQL: its module imports it. The lock is the one the
-        # hand-written runners take, so no two processes migrate this database at once.
-        from retrieval.postgres_db import lock_key
-
+        # The lock the hand-written runners take too: no two processes migrate this
+        # database at once.
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key("migrations"))))
     # (SQLite: BEGIN IMMEDIATE already holds the one write lock.)
     migration = context.get_context()
@@ -273,9 +309,12 @@ def schema_differences(connection: sa.Connection, history: SchemaHistory) -> lis
 
 def _built_on(dialect: str) -> Callable[..., bool]:
     """Alembic's include_object: leave out a declared index or constraint that
-    ``ddl_if(dialect=...)`` builds on another database only (Alembic ignores ddl_if)."""
+    ``ddl_if(dialect=...)`` builds on another database only (Alembic ignores ddl_if), and
+    SQLite's own rowid."""
 
-    def include(item: object, _name: object, _type: str, reflected: bool, _to: object) -> bool:
+    def include(item: object, name: object, type_: str, reflected: bool, _to: object) -> bool:
+        if type_ == "column" and name == _ROWID and dialect == "sqlite":
+            return False  # SQLite's own, never reflected
         only = getattr(item, "_ddl_if", None)
         if reflected or only is None or only.dialect is None:
             return True
@@ -301,6 +340,10 @@ def _sqlite_key_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
 
 
 # -- copies ------------------------------------------------------------------------------------
+# The key of a table's ``info`` naming what copy_tables sets on the target's rows first.
+RESET_BEFORE_COPY = "reset_before_copy"
+
+
 def copy_tables(
     metadata: sa.MetaData,
     source: sa.Engine,
@@ -316,10 +359,17 @@ def copy_tables(
     transaction per batch of ``batch`` rows (``on_batch(table, rows)`` after each): a copy
     stopped half-way can be run again, bringing rows already there up to date. Ids are
     kept, and new ones in the target follow them.
+
+    A table whose ``info`` names ``RESET_BEFORE_COPY`` values has them set on the target's
+    rows first: a partial unique index (one live row) that the copied rows, in key order,
+    would break on the way while the target still holds an older choice.
     """
     with source.connect() as reader:
         present = [t for t in metadata.sorted_tables if sa.inspect(reader).has_table(t.name)]
     for table in present:
+        if RESET_BEFORE_COPY in table.info:
+            with target.begin() as writer:
+                writer.execute(table.update().values(table.info[RESET_BEFORE_COPY]))
         key = list(table.primary_key.columns)
         page = sa.select(table).order_by(*key).limit(batch)
         last: tuple[Any, ...] | None = None
@@ -333,22 +383,24 @@ def copy_tables(
                 writer.execute(_upsert(writer.dialect, table), [dict(r) for r in rows])
             last = tuple(rows[-1][c.name] for c in key)
             on_batch(table.name, len(rows))
-        _move_identity_past_copied_ids(target, table)
+        if target.dialect.name == "postgresql":
+            _move_identities_past_copied_values(target, table)
     return [t.name for t in present]
 
 
-def _move_identity_past_copied_ids(target: sa.Engine, table: sa.Table) -> None:
-    """The next id PostgreSQL gives follows the copied ones (rows copied with their ids
+def _move_identities_past_copied_values(target: sa.Engine, table: sa.Table) -> None:
+    """The next value PostgreSQL gives follows the copied ones (rows copied with their ids
     leave the identity sequence where it was; SQLite takes the next after the largest)."""
-    column = table.autoincrement_column
-    if column is None or target.dialect.name != "postgresql":
-        return
-    top = sa.func.max(column)
-    sequence = sa.func.pg_get_serial_sequence(table.name, column.name)
+    numbered = {c for c in table.columns if c.identity is not None}
+    if table.autoincrement_column is not None:
+        numbered.add(table.autoincrement_column)
     with target.begin() as writer:
-        writer.execute(
-            sa.select(sa.func.setval(sequence, sa.func.coalesce(top, 1), top.is_not(None)))
-        )
+        for column in numbered:
+            top = sa.func.max(column)
+            sequence = sa.func.pg_get_serial_sequence(table.name, column.name)
+            writer.execute(
+                sa.select(sa.func.setval(sequence, sa.func.coalesce(top, 1), top.is_not(None)))
+            )
 
 
 def _upsert(dialect: sa.Dialect, table: sa.Table) -> sa.Executable:

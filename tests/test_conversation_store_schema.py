@@ -22,10 +22,9 @@ from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome
 from bot.store import tables
 from bot.store.conversations import ConversationDatabase
 from bot.store.migrate import migrate_sqlite_to_postgres
-from retrieval import postgres_db, sqlite_db
 from retrieval.database import sqlite_url, sync_engine
 from tests.support.legacy_conversations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
-from tests.support.schema import upgraded
+from tests.support.schema import built_by_the_release_before, upgraded
 
 NOW = 1_700_000_000.0
 SOURCES = (
@@ -86,19 +85,9 @@ ROWS: list[tuple[str, tuple[object, ...]]] = [
 
 def _built_by_the_release_before(url: str, version: int, *, rows: bool = True) -> None:
     """The tables as that release's migrations 1 to ``version`` built them, holding ROWS."""
-    if url.startswith("sqlite"):
-        conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
-        try:
-            sqlite_db.apply_migrations(conn, "bot", SQLITE_MIGRATIONS[:version])
-            for sql, params in ROWS if rows else ():
-                conn.execute(sql, params)
-        finally:
-            conn.close()
-        return
-    with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, "bot", POSTGRES_MIGRATIONS[:version])
-        for sql, params in ROWS if rows else ():
-            pg.execute(sql.replace("?", "%s"), params)
+    built_by_the_release_before(
+        url, "bot", SQLITE_MIGRATIONS[:version], POSTGRES_MIGRATIONS[:version], ROWS if rows else ()
+    )
 
 
 def _shape(url: str) -> dict[str, object]:

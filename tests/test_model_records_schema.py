@@ -23,10 +23,9 @@ from finetune import tables
 from finetune.cycles import ABANDONED_REASON, CycleLock, CycleLockedError, CycleLog
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
-from retrieval import postgres_db, sqlite_db
 from retrieval.database import sqlite_url, sync_engine
 from retrieval.processes import LockOwner
-from tests.support.schema import upgraded
+from tests.support.schema import built_by_the_release_before, upgraded
 
 # What the release before Alembic ran (finetune/registry.py and finetune/cycles.py,
 # MIGRATIONS[0] and POSTGRES_MIGRATIONS[0], components "finetune" and "retrain"), word for
@@ -208,19 +207,19 @@ def _upgraded(url: str) -> list[object]:
 def _sqlite_of_the_release_before(paths: GeneratorPaths) -> None:
     """The home's SQLite file as the jobs of the release before left it: they ran in the
     home's parent and were given the home relative to it, or absolute."""
-    conn = sqlite_db.connect(paths.database)
-    try:
-        sqlite_db.apply_migrations(conn, "finetune", [LEGACY_REGISTRY_SQLITE])
-        sqlite_db.apply_migrations(conn, "retrain", [LEGACY_CYCLES_SQLITE])
-        rows = _legacy_rows(
-            str(Path(paths.home.name) / "models" / "adapters" / "v000"),
-            str(paths.base_models / "gpt-0001"),
-            same_adapter=str(paths.adapters / "v0001"),
-        )
-        for sql, params in rows:
-            conn.execute(sql, params)
-    finally:
-        conn.close()
+    rows = _legacy_rows(
+        str(Path(paths.home.name) / "models" / "adapters" / "v000"),
+        str(paths.base_models / "gpt-0001"),
+        same_adapter=str(paths.adapters / "v0001"),
+    )
+    _built(sqlite_url(paths.database), rows)
+
+
+def _built(url: str, rows: list[tuple[str, tuple[object, ...]]] | None = None) -> None:
+    built_by_the_release_before(url, "retrain", LEGACY_CYCLES_SQLITE, LEGACY_CYCLES_POSTGRES)
+    built_by_the_release_before(
+        url, "finetune", LEGACY_REGISTRY_SQLITE, LEGACY_REGISTRY_POSTGRES, rows or []
+    )
 
 
 def _shape(url: str, names: list[str]) -> dict[str, object]:
@@ -269,18 +268,11 @@ def test_the_first_revision_builds_what_the_release_before_built(
     names = sorted(tables.metadata.tables)
     if kind == "sqlite":
         new, legacy = sqlite_url(tmp_path / "new.db"), sqlite_url(tmp_path / "legacy.db")
-        conn = sqlite_db.connect(tmp_path / "legacy.db")
-        try:
-            sqlite_db.apply_migrations(conn, "finetune", [LEGACY_REGISTRY_SQLITE])
-            sqlite_db.apply_migrations(conn, "retrain", [LEGACY_CYCLES_SQLITE])
-        finally:
-            conn.close()
     else:
         server = request.getfixturevalue("postgres_server")
         new, legacy = server.create_database(), server.create_database()
-        with postgres_db.connect(legacy) as pg:
-            postgres_db.apply_migrations(pg, "finetune", [LEGACY_REGISTRY_POSTGRES])
-            postgres_db.apply_migrations(pg, "retrain", [LEGACY_CYCLES_POSTGRES])
+    _built(legacy)
+    if kind == "postgresql":
         names.remove("retrain_lock")
     assert _upgraded(new) == []
     assert _shape(new, names) == _shape(legacy, names)
@@ -300,12 +292,8 @@ def legacy_home(
     else:
         paths = GeneratorPaths.under(home, postgres_url=request.getfixturevalue("postgres_url"))
         assert paths.postgres_url is not None
-        with postgres_db.connect(paths.postgres_url) as pg:
-            postgres_db.apply_migrations(pg, "finetune", [LEGACY_REGISTRY_POSTGRES])
-            postgres_db.apply_migrations(pg, "retrain", [LEGACY_CYCLES_POSTGRES])
-            rows = _legacy_rows("models/adapters/v000", "models/base/gpt-0001", same_adapter="")
-            for sql, params in rows:
-                pg.execute(sql.replace("?", "%s"), params)
+        rows = _legacy_rows("models/adapters/v000", "models/base/gpt-0001", same_adapter="")
+        _built(paths.postgres_url, rows)
     monkeypatch.chdir(Path(__file__).parent)  # not where the jobs ran
     return paths
 
@@ -360,16 +348,14 @@ def test_the_lock_file_of_a_home_in_postgresql_gains_the_registry_tables(
     in the home's SQLite file: the registry's tables are added beside them, and a lock
     the old release held for a live process still holds."""
     database = tmp_path / "supportbot.db"
-    conn = sqlite_db.connect(database)
-    try:
-        sqlite_db.apply_migrations(conn, "retrain", [LEGACY_CYCLES_SQLITE])
-        conn.execute(
-            "INSERT OR REPLACE INTO retrain_lock (slot, owner_pid, owner_host,"
-            " owner_start, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)",
-            (os.getpid(), "elsewhere", "", time.time(), time.time()),
-        )
-    finally:
-        conn.close()
+    held = (
+        "INSERT OR REPLACE INTO retrain_lock (slot, owner_pid, owner_host,"
+        " owner_start, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)",
+        (os.getpid(), "elsewhere", "", time.time(), time.time()),
+    )
+    built_by_the_release_before(
+        sqlite_url(database), "retrain", LEGACY_CYCLES_SQLITE, LEGACY_CYCLES_POSTGRES, [held]
+    )
     with pytest.raises(CycleLockedError, match="elsewhere"):
         CycleLock(database, stale_after_s=60, owner=LockOwner(os.getpid(), "here", "")).acquire()
     assert _upgraded(sqlite_url(database)) == []

@@ -26,6 +26,7 @@ from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rat
 from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE, WebConfig
 from finetune import tables as finetune_tables
+from retrieval import tables as knowledge_tables
 from retrieval.database import sqlite_url, upgrade_database
 from tests.support.browser import CHROMIUM, ServerThread
 from tests.support.dashboard import KNOWLEDGE, PASSWORD, SHIPPING, add_operator
@@ -139,13 +140,9 @@ def seed_history(site: Dashboard, days: int = 14) -> None:
         site.server.call(lambda app, day=day: one_day(app, day))
     site.clock.fixed = None
 
-    upgrade_database(sqlite_url(site.database), finetune_tables.HISTORY)
+    for history in (finetune_tables.HISTORY, knowledge_tables.HISTORY):
+        upgrade_database(sqlite_url(site.database), history)
     with sqlite3.connect(site.database) as conn:
-        from retrieval.sqlite_db import apply_migrations
-        from retrieval.store import MIGRATIONS as RETRIEVAL_MIGRATIONS
-
-        conn.isolation_level = None
-        apply_migrations(conn, "retrieval", RETRIEVAL_MIGRATIONS)
         conn.execute(
             "INSERT INTO index_versions (folder, embedder_id, kind, entry_count, max_entry_id,"
             " created_at, is_live) VALUES ('indexes/v1', 'all-MiniLM-L6-v2', 'flat', 1843,"

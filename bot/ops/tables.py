@@ -13,15 +13,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from retrieval.database import SchemaHistory
+from retrieval.database import Id, SchemaHistory, Seconds
 
 metadata = sa.MetaData()
-
-# An integer key: INTEGER in SQLite (a rowid alias), BIGINT from an identity sequence in
-# PostgreSQL.
-Id: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# Epoch seconds, an 8-byte float in both (PostgreSQL's REAL has 4 bytes).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 # A name is unique whatever its case: SQLite compares the column NOCASE, PostgreSQL has a
 # unique index on lower(name). The statements compare lower(name), which both cover.

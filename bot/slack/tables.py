@@ -13,13 +13,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from retrieval.database import SchemaHistory
+from retrieval.database import SchemaHistory, Seconds
 
 metadata = sa.MetaData()
-
-# Epoch seconds, an 8-byte float in both: SQLite calls it REAL (as the hand-written schema
-# did), PostgreSQL DOUBLE PRECISION (its REAL has 4 bytes).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 # Handled event ids and message keys, each until it expires (Slack's retries).
 seen = sa.Table(

@@ -4,13 +4,16 @@ upgrading leaves different from the declaration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
-from retrieval import postgres_db, sqlite_db
+from retrieval import sqlite_db
 from retrieval.database import SchemaHistory, schema_differences, sqlite_url, sync_engine, upgrade
 
 Rows = Sequence[tuple[str, tuple[object, ...]]]
@@ -26,23 +29,122 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def built_by_the_release_before(
-    url: str, component: str, sqlite_script: str, postgres_script: str, rows: Rows = ()
+    url: str,
+    component: str,
+    sqlite_script: str | Sequence[str],
+    postgres_script: str | Sequence[str],
+    rows: Rows = (),
 ) -> None:
     """``component``'s tables as the release before built them (its hand-written
-    migration, one script per database), holding ``rows`` (SQL with ``?`` and values)."""
+    migrations, a script or a list of them per database), holding ``rows`` (SQL with ``?``
+    and values)."""
+    # What that release's runners did: each script in one transaction with its row in
+    # schema_migrations, then its statements wrote the rows.
     if url.startswith("sqlite"):
         conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
         try:
-            sqlite_db.apply_migrations(conn, component, [sqlite_script])
+            conn.execute(_MIGRATIONS_TABLE.replace("DOUBLE PRECISION", "REAL"))
+            for version, script in enumerate(_listed(sqlite_script), start=1):
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _sqlite_statements(script):
+                    conn.execute(statement)
+                conn.execute(_RECORD, (component, version, time.time()))
+                conn.execute("COMMIT")
             for sql, params in rows:
                 conn.execute(sql, params)
         finally:
             conn.close()
         return
-    with postgres_db.connect(url) as pg:
-        postgres_db.apply_migrations(pg, component, [postgres_script])
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(_MIGRATIONS_TABLE)
+        for version, script in enumerate(_listed(postgres_script), start=1):
+            with pg.transaction():
+                pg.execute(script)
+                pg.execute(_RECORD.replace("?", "%s"), (component, version, time.time()))
         for sql, params in rows:
             pg.execute(sql.replace("?", "%s"), params)
+
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " component TEXT NOT NULL, version INTEGER NOT NULL,"
+    " applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (component, version))"
+)
+_RECORD = "INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)"
+
+
+def _sqlite_statements(script: str) -> list[str]:
+    """A script's statements one by one (executescript would commit on its own)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [s for s in statements if s]
+
+
+def _listed(scripts: str | Sequence[str]) -> list[str]:
+    return [scripts] if isinstance(scripts, str) else list(scripts)
+
+
+def table_shapes(url: str, names: Iterable[str]) -> dict[str, object]:
+    """What the tables ``names`` hold and refuse, as the database itself reports it:
+    columns (type, nullability, default), keys, foreign keys, unique and (PostgreSQL, which
+    names them) check constraints, and indexes with their WHERE clause."""
+    engine = sync_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            seen = sa.inspect(conn)
+            sqlite = conn.dialect.name == "sqlite"
+            return {
+                name: (
+                    [
+                        # SQLite: an INTEGER PRIMARY KEY is the rowid, never NULL, however built
+                        (
+                            c["name"],
+                            str(c["type"]),
+                            c["nullable"]
+                            and not (sqlite and c["name"] in _rowid_alias(seen, name)),
+                            c["default"],
+                        )
+                        for c in seen.get_columns(name)
+                    ],
+                    seen.get_pk_constraint(name)["constrained_columns"],
+                    sorted(
+                        (f["constrained_columns"], f["referred_table"], f["options"])
+                        for f in seen.get_foreign_keys(name)
+                    ),
+                    sorted(
+                        (u["name"] if not sqlite else "", u["column_names"])
+                        for u in seen.get_unique_constraints(name)
+                    ),
+                    []
+                    if sqlite
+                    else sorted(
+                        (c["name"], c["sqltext"]) for c in seen.get_check_constraints(name)
+                    ),
+                    sorted(
+                        (
+                            i["name"],
+                            i["column_names"],
+                            i["unique"],
+                            sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items()),
+                        )
+                        for i in seen.get_indexes(name)
+                    ),
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()
+
+
+def _rowid_alias(seen: sa.Inspector, table: str) -> list[str]:
+    """The table's one INTEGER PRIMARY KEY column, if it has one (in SQLite: the rowid)."""
+    (*key,) = seen.get_pk_constraint(table)["constrained_columns"]
+    columns = {c["name"]: c["type"] for c in seen.get_columns(table)}
+    return key if len(key) == 1 and isinstance(columns[key[0]], sa.Integer) else []
 
 
 def upgraded(url: str, history: SchemaHistory) -> list[object]:

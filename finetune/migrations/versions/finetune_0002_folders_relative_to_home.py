@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-from retrieval.records_db import relative_to_home
+from retrieval.folders import relative_to_home
 
 revision = "finetune_0002"
 down_revision = "finetune_0001"
