@@ -1,11 +1,11 @@
 """The dashboard's database work, off the event loop, in one worker thread it owns.
 
-Two ways into the shared database: the :class:`DashboardStore` of the ``ops_*`` tables
-(operators, sessions, the review log; an engine of its own), and a connection opened
-``query_only`` for reading the other components' tables (:mod:`bot.ops.queries`), so that
-no dashboard page can write to them by mistake. When the conversations live in PostgreSQL
-(replicas), both go there: the ``ops_*`` tables too, so that a login on one replica is
-valid on every other, on any host.
+One engine on the shared database (:func:`retrieval.database.migrated_engine`, held by
+the :class:`DashboardStore` of the ``ops_*`` tables: operators, sessions, the review log)
+serves both the dashboard's own tables and the reads of the other components' tables
+(:mod:`bot.ops.queries`). When the conversations live in PostgreSQL (replicas), it goes
+there: the ``ops_*`` tables too, so that a login on one replica is valid on every other,
+on any host.
 
 A write to the ``ops_*`` tables that finds the disk full raises StorageUnavailable, as the
 conversation store's do (:class:`bot.store.health.StorageHealth`, which logs it once).
@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
+
+import sqlalchemy as sa
 
 from bot.ops.storage import DashboardStore
 from bot.store.health import StorageHealth
-from retrieval.sqlite_db import connect
 
 _T = TypeVar("_T")
 
@@ -45,7 +45,6 @@ class DashboardDatabase:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ops-db")
         self._store: DashboardStore | None = None
-        self._reader: sqlite3.Connection | None = None
         self._closed = False
         self.health = StorageHealth(f"dashboard {path}")
 
@@ -74,9 +73,14 @@ class DashboardDatabase:
             self.health.wrote()
         return result
 
-    async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``work(connection)`` in the worker thread, on the read-only connection."""
-        return await self._submit(lambda: work(self._read_only()))
+    async def read(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """``work(connection)`` in the worker thread, on a connection of the same engine:
+        the queries of :mod:`bot.ops.queries`, which only read."""
+        return await self._submit(lambda: self._reading(work))
+
+    def _reading(self, work: Callable[[sa.Connection], _T]) -> _T:
+        with self._own().engine.connect() as conn:
+            return work(conn)
 
     async def _submit(self, call: Callable[[], _T]) -> _T:
         if self._closed:
@@ -91,26 +95,7 @@ class DashboardDatabase:
             )
         return self._store
 
-    def _read_only(self) -> sqlite3.Connection:
-        if self._reader is None:
-            self._own()  # creates the file and the ops tables first
-            if self.postgres_url is not None:
-                from bot.store.postgres_sync import QmarkConnection
-
-                # Reads like a sqlite3 connection; the queries are written for both.
-                self._reader = cast(
-                    sqlite3.Connection, QmarkConnection.connect(self.postgres_url, read_only=True)
-                )
-            else:
-                reader = connect(self.path)
-                reader.execute("PRAGMA query_only = ON")
-                self._reader = reader
-        return self._reader
-
     def _disconnect(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -1,36 +1,43 @@
-"""Read-only queries for the dashboard over the shared SQLite file, or over PostgreSQL
-when replicas share it (the SQL is written to run on both; see bot.store.postgres_sync).
+"""Read-only queries for the dashboard over the declared tables, the same statements on
+the home's SQLite file and on the PostgreSQL database replicas share.
 
 The conversation store answers one record at a time; the dashboard needs joined pages
 (a flag with the question and the reply), per-conversation extras and daily aggregates.
-These functions only read, on a connection the caller opens with ``query_only``; the
-tables of other components (``finetune_*``, ``index_versions``) are optional and read as
-empty when that component never ran on this database.
+These functions only read, on a connection the caller gives (``DashboardDatabase.read``);
+the tables of other components (``finetune_*``, ``index_versions``) are optional and read
+as empty when that component never ran on this database.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
+
 from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
-from bot.store.records import correction_of, flag_of
+from bot.store.records import correction_of, flag_of, rating_of
+from bot.store.tables import OPEN, conversations, corrections, flags, ratings, turns
 from finetune.serving_policy import AdapterStatus, adapter_status
+from finetune.tables import adapters, base_models, live
+from finetune.tables import retrain_cycles as cycles
 
 T = TypeVar("T")
 
 DAY_SECONDS = 86_400
 
+_c, _t, _r, _f, _k = conversations.c, turns.c, ratings.c, flags.c, corrections.c
 # A flag's row and its conversation's channel (bot.store.records.flag_of reads them).
-FLAG_COLUMNS = (
-    "f.id, f.turn_id, f.conversation_id, c.channel, f.reason, f.detail, f.status,"
-    " f.created_at, f.resolved_at, f.resolved_by"
+_FLAGS = sa.select(flags, _c.channel).join_from(flags, conversations)
+# Retrieval's published versions: its store writes them (not declared as a Table yet).
+_INDEX_VERSIONS = sa.table(
+    "index_versions",
+    *map(sa.column, ("id", "created_at", "entry_count", "embedder_id", "kind", "is_live")),
 )
 
 
@@ -70,25 +77,26 @@ class Page(Generic[T]):
 
 
 def review_queue(
-    conn: sqlite3.Connection, filters: QueueFilters, *, page: int = 1, page_size: int = 25
+    conn: sa.Connection, filters: QueueFilters, *, page: int = 1, page_size: int = 25
 ) -> Page[QueueItem]:
     """One page of flags, oldest first, with the reply and the question it answered."""
-    where, params = _queue_where(filters)
-    (total,) = conn.execute(
-        "SELECT COUNT(*) FROM bot_flags f JOIN bot_conversations c ON c.id = f.conversation_id"
-        f" WHERE {where}",
-        params,
-    ).fetchone()
+    where = _queue_where(filters)
+    total = _count(conn, flags.join(conversations), *where)
+    q = turns.alias("q")
+    question = (
+        sa.select(q.c.text)
+        .where(q.c.conversation_id == _t.conversation_id, q.c.position < _t.position)
+        .where(q.c.role == "customer")
+        .order_by(q.c.position.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    reviewed = _FLAGS.join(turns, _t.id == _f.turn_id).add_columns(
+        _t.text.label("reply"), _t.outcome, _t.confidence, question.label("question")
+    )
     rows = conn.execute(
-        f"SELECT {FLAG_COLUMNS}, t.text AS reply, t.outcome, t.confidence,"
-        " (SELECT q.text FROM bot_turns q WHERE q.conversation_id = t.conversation_id"
-        "   AND q.role = 'customer' AND q.position < t.position"
-        "   ORDER BY q.position DESC LIMIT 1) AS question"
-        " FROM bot_flags f JOIN bot_conversations c ON c.id = f.conversation_id"
-        " JOIN bot_turns t ON t.id = f.turn_id"
-        f" WHERE {where} ORDER BY f.created_at, f.id LIMIT ? OFFSET ?",
-        (*params, page_size, (max(page, 1) - 1) * page_size),
-    ).fetchall()
+        _page(reviewed.where(*where).order_by(_f.created_at, _f.id), page, page_size)
+    ).mappings()
     items = [
         QueueItem(
             flag=flag_of(row),
@@ -99,32 +107,38 @@ def review_queue(
         )
         for row in rows
     ]
-    return Page(items, int(total), max(page, 1), page_size)
+    return Page(items, total, max(page, 1), page_size)
 
 
-def _queue_where(filters: QueueFilters) -> tuple[str, list[object]]:
-    where, params = ["1 = 1"], list[object]()
-    for clause, value in (
-        ("f.status = ?", None if filters.status is None else FlagStatus(filters.status).value),
-        ("f.reason = ?", None if filters.reason is None else FlagReason(filters.reason).value),
-        ("c.channel = ?", filters.channel),
-        ("f.created_at >= ?", filters.since),
-        ("f.created_at < ?", filters.until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    return " AND ".join(where), params
+def _queue_where(filters: QueueFilters) -> list[sa.ColumnElement[bool]]:
+    where = []
+    if filters.status is not None:
+        where.append(_f.status == FlagStatus(filters.status).value)
+    if filters.reason is not None:
+        where.append(_f.reason == FlagReason(filters.reason).value)
+    if filters.channel is not None:
+        where.append(_c.channel == filters.channel)
+    if filters.since is not None:
+        where.append(_f.created_at >= filters.since)
+    if filters.until is not None:
+        where.append(_f.created_at < filters.until)
+    return where
 
 
-def channels(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute("SELECT DISTINCT channel FROM bot_conversations ORDER BY channel")
-    return [str(row[0]) for row in rows]
+def _count(conn: sa.Connection, rows: sa.FromClause, *where: sa.ColumnElement[bool]) -> int:
+    return int(conn.scalar(sa.select(sa.func.count()).select_from(rows).where(*where)) or 0)
 
 
-def open_flag_count(conn: sqlite3.Connection) -> int:
-    (count,) = conn.execute("SELECT COUNT(*) FROM bot_flags WHERE status = 'open'").fetchone()
-    return int(count)
+def _page(statement: sa.Select[Any], page: int, page_size: int) -> sa.Select[Any]:
+    return statement.limit(page_size).offset((max(page, 1) - 1) * page_size)
+
+
+def channels(conn: sa.Connection) -> list[str]:
+    return [str(c) for c in conn.scalars(sa.select(_c.channel).distinct().order_by(_c.channel))]
+
+
+def open_flag_count(conn: sa.Connection) -> int:
+    return _count(conn, flags, OPEN)
 
 
 # -- curated answers --------------------------------------------------------------------------
@@ -138,37 +152,34 @@ class CuratedItem:
 
 
 def curated_answers(
-    conn: sqlite3.Connection, shown: str = "all", *, page: int = 1, page_size: int = 25
+    conn: sa.Connection, shown: str = "all", *, page: int = 1, page_size: int = 25
 ) -> Page[CuratedItem]:
     """One page of corrections, newest first: ``shown`` is one of :data:`CURATED_SHOWN`."""
     where = {
-        "all": "1 = 1",
-        "served": "k.withdrawn_at IS NULL",
-        "withdrawn": "k.withdrawn_at IS NOT NULL",
+        "all": sa.true(),
+        "served": _k.withdrawn_at.is_(None),
+        "withdrawn": _k.withdrawn_at.is_not(None),
     }[shown]
-    (total,) = conn.execute(f"SELECT COUNT(*) FROM bot_corrections k WHERE {where}").fetchone()
-    rows = conn.execute(
-        "SELECT k.*, t.conversation_id FROM bot_corrections k"
-        " LEFT JOIN bot_turns t ON t.id = k.turn_id"
-        f" WHERE {where} ORDER BY k.created_at DESC, k.id DESC LIMIT ? OFFSET ?",
-        (page_size, (max(page, 1) - 1) * page_size),
-    ).fetchall()
+    newest = sa.select(corrections, _t.conversation_id).outerjoin_from(corrections, turns)
+    newest = newest.where(where).order_by(_k.created_at.desc(), _k.id.desc())
+    rows = conn.execute(_page(newest, page, page_size)).mappings()
     items = [CuratedItem(correction_of(row), row["conversation_id"]) for row in rows]
-    return Page(items, int(total), max(page, 1), page_size)
+    return Page(items, _count(conn, corrections, where), max(page, 1), page_size)
 
 
 # -- one conversation -------------------------------------------------------------------------
-def curated_replies(conn: sqlite3.Connection) -> int:
+def curated_replies(conn: sa.Connection) -> int:
     """Bot replies customers received whose best source was a curated answer (an
     operator's correction, copied or written from): corrections that reached someone, not
     corrections merely saved."""
     # The LIKE only narrows the rows read; which source came first is read from the JSON.
-    rows = conn.execute(
-        "SELECT sources FROM bot_turns WHERE role = 'bot' AND outcome <> ? AND sources LIKE ?",
-        (Outcome.HANDOFF.value, '%"kind": "curated"%'),
+    rows = conn.scalars(
+        sa.select(_t.sources)
+        .where(_t.role == "bot", _t.outcome != Outcome.HANDOFF.value)
+        .where(_t.sources.like('%"kind": "curated"%'))
     )
     count = 0
-    for (sources,) in rows:
+    for sources in rows:
         try:
             first = json.loads(sources)[0]
         except (TypeError, ValueError, IndexError):
@@ -187,29 +198,17 @@ class ConversationExtras:
     corrections: dict[str, list[Correction]] = field(default_factory=dict)
 
 
-def conversation_extras(conn: sqlite3.Connection, conversation_id: str) -> ConversationExtras:
+def conversation_extras(conn: sa.Connection, conversation_id: str) -> ConversationExtras:
     extras = ConversationExtras()
-    for row in conn.execute(
-        "SELECT r.* FROM bot_ratings r JOIN bot_turns t ON t.id = r.turn_id"
-        " WHERE t.conversation_id = ?",
-        (conversation_id,),
-    ):
-        extras.ratings[row["turn_id"]] = Rating(
-            row["turn_id"], row["value"], row["comment"], row["channel"]
-        )
+    in_it = _t.conversation_id == conversation_id
+    for row in conn.execute(sa.select(ratings).join_from(ratings, turns).where(in_it)).mappings():
+        extras.ratings[row["turn_id"]] = rating_of(row)
         extras.rated_at[row["turn_id"]] = row["created_at"]
-    for row in conn.execute(
-        f"SELECT {FLAG_COLUMNS} FROM bot_flags f"
-        " JOIN bot_conversations c ON c.id = f.conversation_id"
-        " WHERE f.conversation_id = ? ORDER BY f.created_at, f.id",
-        (conversation_id,),
-    ):
+    flagged = _FLAGS.where(_f.conversation_id == conversation_id).order_by(_f.created_at, _f.id)
+    for row in conn.execute(flagged).mappings():
         extras.flags.setdefault(row["turn_id"], []).append(flag_of(row))
-    for row in conn.execute(
-        "SELECT k.* FROM bot_corrections k JOIN bot_turns t ON t.id = k.turn_id"
-        " WHERE t.conversation_id = ? ORDER BY k.created_at, k.id",
-        (conversation_id,),
-    ):
+    corrected = sa.select(corrections).join_from(corrections, turns).where(in_it)
+    for row in conn.execute(corrected.order_by(_k.created_at, _k.id)).mappings():
         extras.corrections.setdefault(row["turn_id"], []).append(correction_of(row))
     return extras
 
@@ -262,7 +261,7 @@ class MetricsSummary:
         return self.ratings_up / rated if rated else None
 
 
-def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> MetricsSummary:
+def daily_metrics(conn: sa.Connection, *, days: int, now: float) -> MetricsSummary:
     """Per-day figures for the ``days`` UTC days up to and including today.
 
     Latency percentiles cover answered replies (generated or copied): a hand-off is not
@@ -271,47 +270,43 @@ def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> Metrics
     today = int(now // DAY_SECONDS)
     first = today - days + 1
     since = float(first * DAY_SECONDS)
-    replies: dict[int, tuple[int, int]] = {}
-    for d, total, handoffs in conn.execute(
-        "SELECT CAST(created_at AS BIGINT) / 86400 AS d, COUNT(*),"
-        " SUM(CASE WHEN outcome = 'handoff' THEN 1 ELSE 0 END) FROM bot_turns"
-        " WHERE role = 'bot' AND outcome IS NOT NULL AND created_at >= ?"
-        " GROUP BY d",
-        (since,),
-    ):
-        replies[int(d)] = (int(total), int(handoffs or 0))
+    bot_since = (_t.role == "bot", _t.created_at >= since)
+    replies = {
+        int(d): (int(total), int(handoffs))
+        for d, total, handoffs in conn.execute(
+            sa.select(_day(_t.created_at), sa.func.count(), _count_if(_t.outcome == "handoff"))
+            .where(*bot_since, _t.outcome.is_not(None))
+            .group_by("d")
+        )
+    }
     fallbacks = {
         int(d): int(n)
         for d, n in conn.execute(
-            "SELECT CAST(t.created_at AS BIGINT) / 86400 AS d, COUNT(DISTINCT f.turn_id)"
-            " FROM bot_flags f JOIN bot_turns t ON t.id = f.turn_id"
-            " WHERE f.reason = 'grounding_fallback' AND t.created_at >= ? GROUP BY d",
-            (since,),
+            sa.select(_day(_t.created_at), sa.func.count(_f.turn_id.distinct()))
+            .join_from(flags, turns)
+            .where(_f.reason == FlagReason.GROUNDING_FALLBACK.value, _t.created_at >= since)
+            .group_by("d")
         )
     }
-    ratings = {
-        int(d): (int(up or 0), int(down or 0))
+    rated = {
+        int(d): (int(up), int(down))
         for d, up, down in conn.execute(
-            "SELECT CAST(created_at AS BIGINT) / 86400 AS d,"
-            " SUM(CASE WHEN value = 'up' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN value = 'down' THEN 1 ELSE 0 END)"
-            " FROM bot_ratings WHERE created_at >= ? GROUP BY d",
-            (since,),
+            sa.select(_day(_r.created_at), *_UP_DOWN).where(_r.created_at >= since).group_by("d")
         )
     }
     latencies: dict[int, list[float]] = defaultdict(list)
+    answered = (Outcome.GENERATED.value, Outcome.COPIED.value)
     for d, latency in conn.execute(
-        "SELECT CAST(created_at AS BIGINT) / 86400 AS d, latency_ms FROM bot_turns"
-        " WHERE role = 'bot' AND outcome IN ('generated', 'copied')"
-        " AND latency_ms IS NOT NULL AND created_at >= ? ORDER BY latency_ms",
-        (since,),
+        sa.select(_day(_t.created_at), _t.latency_ms)
+        .where(*bot_since, _t.outcome.in_(answered), _t.latency_ms.is_not(None))
+        .order_by(_t.latency_ms)
     ):
         latencies[int(d)].append(float(latency))
 
     series = []
     for d in range(first, today + 1):
         total, handoffs = replies.get(d, (0, 0))
-        up, down = ratings.get(d, (0, 0))
+        up, down = rated.get(d, (0, 0))
         series.append(
             DayMetrics(
                 day=date(1970, 1, 1) + timedelta(days=d),
@@ -335,6 +330,18 @@ def daily_metrics(conn: sqlite3.Connection, *, days: int, now: float) -> Metrics
         latency_p50_ms=percentile(every_latency, 50),
         latency_p95_ms=percentile(every_latency, 95),
     )
+
+
+def _day(seconds: sa.Column[float]) -> sa.Label[int]:
+    """The UTC day of epoch ``seconds``, as ``d`` (which the queries group by)."""
+    return (sa.cast(seconds, sa.BigInteger) // DAY_SECONDS).label("d")
+
+
+def _count_if(condition: sa.ColumnElement[bool]) -> sa.FunctionFilter[int]:
+    return sa.func.count().filter(condition)
+
+
+_UP_DOWN = (_count_if(_r.value == "up"), _count_if(_r.value == "down"))  # ratings of each
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -383,24 +390,23 @@ class IndexVersion:
 
 
 def model_versions(
-    conn: sqlite3.Connection, *, answer_mode: str, auto_tolerance: float
+    conn: sa.Connection, *, answer_mode: str, auto_tolerance: float
 ) -> list[ModelVersion]:
     """Trained adapters, newest first, with their evaluation figures and whether the
     server (``engine.answer_mode``, ``engine.auto_tolerance``) sends their replies to
     customers; [] before training."""
-    if not _has_tables(conn, "finetune_adapters", "finetune_base_models", "finetune_live"):
+    if not _has_tables(conn, adapters, base_models, live):
         return []
-    live = conn.execute("SELECT adapter_id FROM finetune_live WHERE slot = 1").fetchone()
-    served = _served(conn, "model_version")
+    live_id = conn.scalar(sa.select(live.c.adapter_id).where(live.c.slot == 1))
+    served = _served(conn, _t.model_version)
+    b = base_models.c
+    trained = sa.select(adapters, b.folder.label("base_folder"), b.model_ref, b.source)
+    newest = trained.join_from(adapters, base_models).order_by(adapters.c.id.desc())
     versions = []
-    for row in conn.execute(
-        "SELECT a.id, a.folder, a.metrics, a.created_at, b.folder AS base_folder,"
-        " b.model_ref, b.source FROM finetune_adapters a"
-        " JOIN finetune_base_models b ON b.id = a.base_id ORDER BY a.id DESC"
-    ):
+    for row in conn.execute(newest).mappings():
         metrics = _json_object(row["metrics"])
         name = Path(row["folder"]).name
-        is_live = live is not None and int(live[0]) == int(row["id"])
+        is_live = live_id is not None and int(live_id) == int(row["id"])
         evaluation = metrics.get("eval")
         training = metrics.get("training")
         versions.append(
@@ -440,18 +446,22 @@ class RetrainCycle:
     reason: str
 
 
-def retrain_cycles(conn: sqlite3.Connection, limit: int = 20) -> list[RetrainCycle]:
+def retrain_cycles(conn: sa.Connection, limit: int = 20) -> list[RetrainCycle]:
     """Retraining cycles and rollbacks, newest first; [] before the first one."""
-    if not _has_tables(conn, "retrain_cycles", "finetune_adapters"):
+    if not _has_tables(conn, cycles, adapters):
         return []
+    c, was_live, candidate = cycles.c, adapters.alias("l"), adapters.alias("n")
     rows = conn.execute(
-        "SELECT c.*, l.folder AS live_folder, n.folder AS candidate_folder"
-        " FROM retrain_cycles c"
-        " LEFT JOIN finetune_adapters l ON l.id = c.live_adapter_id"
-        " LEFT JOIN finetune_adapters n ON n.id = c.candidate_adapter_id"
-        " ORDER BY c.id DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
+        sa.select(
+            cycles,
+            was_live.c.folder.label("live_folder"),
+            candidate.c.folder.label("candidate_folder"),
+        )
+        .outerjoin_from(cycles, was_live, was_live.c.id == c.live_adapter_id)
+        .outerjoin(candidate, candidate.c.id == c.candidate_adapter_id)
+        .order_by(c.id.desc())
+        .limit(limit)
+    ).mappings()
     return [
         RetrainCycle(
             id=int(row["id"]),
@@ -469,11 +479,12 @@ def retrain_cycles(conn: sqlite3.Connection, limit: int = 20) -> list[RetrainCyc
     ]
 
 
-def index_versions(conn: sqlite3.Connection, limit: int = 20) -> list[IndexVersion]:
+def index_versions(conn: sa.Connection, limit: int = 20) -> list[IndexVersion]:
     """Published search-index versions, newest first; [] before the first ingest."""
-    if not _has_tables(conn, "index_versions"):
+    if not _has_tables(conn, _INDEX_VERSIONS):
         return []
-    served = _served(conn, "index_version")
+    served = _served(conn, _t.index_version)
+    newest = sa.select(_INDEX_VERSIONS).order_by(_INDEX_VERSIONS.c.id.desc()).limit(limit)
     return [
         IndexVersion(
             id=int(row["id"]),
@@ -484,38 +495,26 @@ def index_versions(conn: sqlite3.Connection, limit: int = 20) -> list[IndexVersi
             live=bool(row["is_live"]),
             served=served.get(str(row["id"]), ServedStats()),
         )
-        for row in conn.execute("SELECT * FROM index_versions ORDER BY id DESC LIMIT ?", (limit,))
+        for row in conn.execute(newest).mappings()
     ]
 
 
-def _served(conn: sqlite3.Connection, column: str) -> dict[str, ServedStats]:
-    assert column in ("model_version", "index_version")
+def _served(conn: sa.Connection, version: sa.Column[Any]) -> dict[str, ServedStats]:
+    """Per ``version`` (a turn's model_version or index_version): replies and ratings."""
     return {
-        str(version): ServedStats(int(n), int(up or 0), int(down or 0))
-        for version, n, up, down in conn.execute(
-            f"SELECT t.{column}, COUNT(*), SUM(CASE WHEN r.value = 'up' THEN 1 ELSE 0 END),"
-            " SUM(CASE WHEN r.value = 'down' THEN 1 ELSE 0 END)"
-            " FROM bot_turns t LEFT JOIN bot_ratings r ON r.turn_id = t.id"
-            f" WHERE t.role = 'bot' AND t.{column} IS NOT NULL GROUP BY t.{column}"
+        str(v): ServedStats(int(n), int(up), int(down))
+        for v, n, up, down in conn.execute(
+            sa.select(version, sa.func.count(), *_UP_DOWN)
+            .outerjoin_from(turns, ratings)
+            .where(_t.role == "bot", version.is_not(None))
+            .group_by(version)
         )
     }
 
 
-def _has_tables(conn: sqlite3.Connection, *names: str) -> bool:
-    placeholders = ", ".join("?" for _ in names)
-    if isinstance(conn, sqlite3.Connection):
-        query = (
-            f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({placeholders})"
-        )
-    else:
-        # PostgreSQL holds the conversation tables and, where the replicas keep them
-        # there, the model registry, the retraining cycles and the index versions.
-        query = (
-            "SELECT COUNT(*) FROM information_schema.tables"
-            f" WHERE table_schema = current_schema() AND table_name IN ({placeholders})"
-        )
-    (found,) = conn.execute(query, names).fetchone()
-    return int(found) == len(names)
+def _has_tables(conn: sa.Connection, *tables: sa.TableClause) -> bool:
+    found = sa.inspect(conn)
+    return all(found.has_table(table.name) for table in tables)
 
 
 def _json_object(text: str) -> dict[str, Any]:
