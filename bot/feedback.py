@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bot.store.tables import HISTORY, corrections, flags, turns
 from finetune.retrain import FeedbackKind, FeedbackRecord
-from retrieval.database import migrated_engine, sqlite_url
+from retrieval.database import migrated_engine, reading, sqlite_url
 from retrieval.records import LogMessage, Role
 
 
@@ -27,7 +27,7 @@ def export_feedback(database: Path, *, postgres_url: str | None = None) -> list[
     """
     engine = migrated_engine(postgres_url or sqlite_url(database), HISTORY, pool_size=None)
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return _reviewed_replies(conn) + _corrections(conn)
     finally:
         engine.dispose()

@@ -8,9 +8,10 @@ only its own tables are compared with its declaration (:func:`schema_differences
 
 An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as
 :func:`retrieval.sqlite_db.connect` does: WAL, ``synchronous=NORMAL``, foreign keys on, a
-busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two writers queue on
-the timeout instead of failing half-way with "database is locked". A PostgreSQL URL
-(``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
+busy timeout, and ``BEGIN IMMEDIATE`` for every transaction (but for one on a connection
+from :func:`reading`), so that two writers queue on the timeout instead of failing
+half-way with "database is locked". A PostgreSQL URL (``postgresql://`` or
+``postgres://``) gets psycopg 3, imported only then.
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def sync_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
     return engine
 
 
+def reading(engine: sa.Engine) -> sa.Connection:
+    """A connection of ``engine`` for statements that only read: in SQLite its
+    transactions begin deferred, as a WAL reader neither blocks the writer nor waits for
+    it; in PostgreSQL they are read only."""
+    return engine.connect().execution_options(**_READ_ONLY)
+
+
+_READ_ONLY = {"read_only": True, "postgresql_readonly": True}
+
+
 def sqlite_reader(path: Path) -> sa.Engine:
     """A read-only engine on the SQLite file at ``path`` (a copy never changes its source)."""
     return sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
@@ -124,7 +135,8 @@ def _sqlite_like_the_house(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        reads = conn.get_execution_options().get("read_only", False)
+        conn.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
 
 # A column named ``rowid`` is SQLite's own: every table there has it, numbered in the order

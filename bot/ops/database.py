@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from bot.ops.storage import DashboardStore
 from bot.store.health import StorageHealth
+from retrieval.database import reading
 
 _T = TypeVar("_T")
 
@@ -79,7 +80,7 @@ class DashboardDatabase:
         return await self._submit(lambda: self._reading(work))
 
     def _reading(self, work: Callable[[sa.Connection], _T]) -> _T:
-        with self._own().engine.connect() as conn:
+        with reading(self._own().engine) as conn:
             return work(conn)
 
     async def _submit(self, call: Callable[[], _T]) -> _T:
