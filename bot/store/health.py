@@ -18,13 +18,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from bot.core.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 # PostgreSQL's SQLSTATE when a file cannot grow or be written for lack of room (psycopg's
 # errors.DiskFull: "could not extend file ...: No space left on device"; a quota reads the
@@ -93,22 +91,6 @@ class StorageHealth:
             if out_of_space(exc):
                 raise self.write_failed(exc) from exc
             raise
-
-    def run_sqlite(
-        self,
-        connection: Callable[[], sqlite3.Connection],
-        work: Callable[[sqlite3.Connection], _T],
-    ) -> _T:
-        """``work`` on ``connection()`` (opened inside, as opening may write), a full disk
-        raised as StorageUnavailable; work that wrote says there is room again (a read
-        succeeds on a full disk and so tells nothing)."""
-        with self.refusing_when_full():
-            conn = connection()
-            changes = conn.total_changes
-            result = work(conn)
-        if conn.total_changes != changes:
-            self.wrote()
-        return result
 
     def write_failed(self, cause: BaseException) -> StorageUnavailable:
         """Record a write that failed for lack of space; return the domain error to raise."""

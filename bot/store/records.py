@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -99,7 +99,7 @@ TEXT_COLUMNS: dict[str, TextColumn] = {
 }
 
 
-def stored_text_of(row: Row) -> StoredText:
+def stored_text_of(row: sa.RowMapping) -> StoredText:
     return StoredText(row["key"], row["text"], row["conversation_id"])
 
 
@@ -134,13 +134,7 @@ def store_counts(groups: Mapping[str, Iterable[Sequence[Any]]], corrections: int
 
 
 # -- rows to records ---------------------------------------------------------------------------
-class Row(Protocol):
-    """A row read by column name: SQLAlchemy's RowMapping, or a sqlite3.Row."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-def conversation_of(row: Row) -> Conversation:
+def conversation_of(row: sa.RowMapping) -> Conversation:
     return Conversation(
         id=row["id"],
         channel=row["channel"],
@@ -212,7 +206,7 @@ def turn_values(turn: Turn) -> dict[str, object]:
     }
 
 
-def turn_of(row: Row) -> Turn:
+def turn_of(row: sa.RowMapping) -> Turn:
     return Turn(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -228,11 +222,11 @@ def turn_of(row: Row) -> Turn:
     )
 
 
-def rating_of(row: Row) -> Rating:
+def rating_of(row: sa.RowMapping) -> Rating:
     return Rating(row["turn_id"], row["value"], row["comment"], row["channel"])
 
 
-def flag_of(row: Row) -> Flag:
+def flag_of(row: sa.RowMapping) -> Flag:
     return Flag(
         id=row["id"],
         turn_id=row["turn_id"],
@@ -247,7 +241,7 @@ def flag_of(row: Row) -> Flag:
     )
 
 
-def correction_of(row: Row) -> Correction:
+def correction_of(row: sa.RowMapping) -> Correction:
     return Correction(
         id=row["id"],
         source_id=row["source_id"],
@@ -263,7 +257,7 @@ def correction_of(row: Row) -> Correction:
     )
 
 
-def attached_question_of(row: Row) -> AttachedQuestion:
+def attached_question_of(row: sa.RowMapping) -> AttachedQuestion:
     return AttachedQuestion(
         correction_id=row["correction_id"],
         position=row["position"],
