@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from bot.core.errors import (
@@ -48,6 +47,7 @@ from bot.store.health import out_of_space
 from bot.web.errors import json_response
 from bot.web.keys import ENGINE
 from bot.web.middlewares import Handler
+from retrieval.database import sqlite_url
 
 __all__ = ["PREFIX", "OpsConfig", "ReviewEngine", "build_dashboard", "mount_dashboard"]
 
@@ -146,12 +146,10 @@ async def _dashboard_ctx(
     engine = app[ENGINE]
     if not isinstance(engine, ReviewEngine):
         raise TypeError("the review dashboard needs the engine's correct, hand_back and store")
-    url = engine.store.url if isinstance(engine.store, _StoredAt) else None
-    stored_in = None if url is None else sa.make_url(url)
-    if stored_in is not None and stored_in.get_backend_name() == "sqlite":
-        opened = DashboardDatabase(Path(stored_in.database or database))
-    else:
-        opened = DashboardDatabase(database, postgres_url=url)
+    stored = engine.store
+    opened = DashboardDatabase(
+        stored.url if isinstance(stored, _StoredAt) else sqlite_url(database)
+    )
     try:
         await opened.open()
         dashboard[DATABASE] = opened

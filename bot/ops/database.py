@@ -18,36 +18,30 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
 
 from bot.ops.storage import DashboardStore
+from bot.ops.tables import HISTORY
 from bot.store.health import StorageHealth
-from retrieval.database import reading
+from retrieval.database import describe, migrated_engine, reading
 
 _T = TypeVar("_T")
 
 
 class DashboardDatabase:
-    """Nothing is opened by the constructor; :meth:`open` connects (and migrates) in the
-    worker thread, :meth:`close` waits for queued work and disconnects."""
+    """The database at ``url`` (``sqlite:///`` or ``postgresql://``). Nothing is opened by
+    the constructor; :meth:`open` connects (and migrates) in the worker thread,
+    :meth:`close` waits for queued work and disconnects."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        postgres_url: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.path = path
-        self.postgres_url = postgres_url
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ops-db")
         self._store: DashboardStore | None = None
         self._closed = False
-        self.health = StorageHealth(f"dashboard {path}")
+        self.health = StorageHealth(f"dashboard {describe(url)}")
 
     async def open(self) -> None:
         await self.run(lambda store: None)
@@ -91,9 +85,8 @@ class DashboardDatabase:
 
     def _own(self) -> DashboardStore:
         if self._store is None:
-            self._store = DashboardStore.open(
-                self.path, postgres_url=self.postgres_url, clock=self._clock
-            )
+            engine = migrated_engine(self.url, HISTORY)
+            self._store = DashboardStore(engine, clock=self._clock)
         return self._store
 
     def _disconnect(self) -> None:
