@@ -1,14 +1,21 @@
 """The dashboard's operators, sessions and review log, the same in the home's SQLite file
-and in a real PostgreSQL server (replicas on several hosts)."""
+and in a real PostgreSQL server (replicas on several hosts); and its pages' reads, which
+hold up no customer in either."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from bot.ops.database import DashboardDatabase
+from bot.ops.queries import channels
 from bot.ops.storage import DashboardStore, OperatorExists, ReviewAction, UnknownOperator
+from bot.store.conversations import ConversationDatabase
+from retrieval.database import sqlite_url
 from tests.support.dashboard import PASSWORD
 
 
@@ -76,3 +83,33 @@ def test_the_review_log_keeps_each_conversations_actions_in_order(
     assert second.id > first.id
     assert accounts.actions_for("c1") == [first, second]
     assert accounts.actions_for("c3") == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return sqlite_url(tmp_path / "supportbot.db")
+
+
+async def test_a_page_being_read_makes_no_customer_wait(database: str) -> None:
+    """A customer's message is stored while a dashboard page is half-way through its reads
+    (SQLite: a WAL reader takes no lock; the house's writes begin IMMEDIATE)."""
+    store, dashboard = ConversationDatabase(database), DashboardDatabase(database)
+    await store.open()
+    await dashboard.open()
+    loop = asyncio.get_running_loop()
+    try:
+        await store.create_conversation("web")
+
+        def page(conn: sa.Connection) -> list[str]:
+            shown = channels(conn)  # its transaction has begun
+            customer = asyncio.run_coroutine_threadsafe(store.create_conversation("slack"), loop)
+            customer.result(timeout=5)
+            return shown
+
+        assert await dashboard.read(page) == ["web"]
+        assert await dashboard.read(channels) == ["slack", "web"]
+    finally:
+        await asyncio.to_thread(dashboard.close)
+        await store.aclose()
