@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bot.store.tables import HISTORY, corrections, flags, turns
 from finetune.retrain import FeedbackKind, FeedbackRecord
-from retrieval.database import migrated_engine, reading, sqlite_url
+from retrieval.database import database_url, migrated_engine, reading
 from retrieval.records import LogMessage, Role
 
 
@@ -25,7 +25,7 @@ def export_feedback(database: Path, *, postgres_url: str | None = None) -> list[
     tables are brought to their latest revision first, as the server would on starting:
     a job may run before the server that migrates them has.
     """
-    engine = migrated_engine(postgres_url or sqlite_url(database), HISTORY, pool_size=None)
+    engine = migrated_engine(database_url(database, postgres_url), HISTORY, pool_size=None)
     try:
         with reading(engine) as conn:
             return _reviewed_replies(conn) + _corrections(conn)

@@ -26,6 +26,7 @@ from bot.store.tables import OPEN, conversations, corrections, flags, ratings, t
 from finetune.serving_policy import AdapterStatus, adapter_status
 from finetune.tables import adapters, base_models, live
 from finetune.tables import retrain_cycles as cycles
+from retrieval.tables import index_versions as published
 
 T = TypeVar("T")
 
@@ -34,11 +35,6 @@ DAY_SECONDS = 86_400
 _c, _t, _r, _f, _k = conversations.c, turns.c, ratings.c, flags.c, corrections.c
 # A flag's row and its conversation's channel (bot.store.records.flag_of reads them).
 _FLAGS = sa.select(flags, _c.channel).join_from(flags, conversations)
-# Retrieval's published versions: its store writes them (not declared as a Table yet).
-_INDEX_VERSIONS = sa.table(
-    "index_versions",
-    *map(sa.column, ("id", "created_at", "entry_count", "embedder_id", "kind", "is_live")),
-)
 
 
 # -- the review queue -------------------------------------------------------------------------
@@ -481,10 +477,10 @@ def retrain_cycles(conn: sa.Connection, limit: int = 20) -> list[RetrainCycle]:
 
 def index_versions(conn: sa.Connection, limit: int = 20) -> list[IndexVersion]:
     """Published search-index versions, newest first; [] before the first ingest."""
-    if not _has_tables(conn, _INDEX_VERSIONS):
+    if not _has_tables(conn, published):
         return []
     served = _served(conn, _t.index_version)
-    newest = sa.select(_INDEX_VERSIONS).order_by(_INDEX_VERSIONS.c.id.desc()).limit(limit)
+    newest = sa.select(published).order_by(published.c.id.desc()).limit(limit)
     return [
         IndexVersion(
             id=int(row["id"]),
@@ -512,7 +508,7 @@ def _served(conn: sa.Connection, version: sa.Column[Any]) -> dict[str, ServedSta
     }
 
 
-def _has_tables(conn: sa.Connection, *tables: sa.TableClause) -> bool:
+def _has_tables(conn: sa.Connection, *tables: sa.Table) -> bool:
     found = sa.inspect(conn)
     return all(found.has_table(table.name) for table in tables)
 
