@@ -21,7 +21,8 @@ import logging
 import threading
 import warnings
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
@@ -84,6 +85,13 @@ def reading(engine: sa.Engine) -> sa.Connection:
     transactions begin deferred, as a WAL reader neither blocks the writer nor waits for
     it; in PostgreSQL they are read only."""
     return engine.connect().execution_options(**_READ_ONLY)
+
+
+@asynccontextmanager
+async def reading_async(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """:func:`reading` for an asyncio engine."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(**_READ_ONLY)
 
 
 _READ_ONLY = {"read_only": True, "postgresql_readonly": True}

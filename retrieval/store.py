@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from retrieval import tables
-from retrieval.database import database_url, insert, lock_key, migrated_engine
+from retrieval.database import database_url, insert, lock_key, migrated_engine, reading
 from retrieval.folders import found, recorded
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
 
@@ -160,7 +160,7 @@ class KnowledgeStore:
 
     def _live_and_deleted(self, which: sa.ColumnElement[bool]) -> tuple[set[int], set[int]]:
         e = tables.entries
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = conn.execute(sa.select(e.c.id, e.c.deleted_at.is_(None)).where(which)).all()
         live = {int(id_) for id_, is_live in rows if is_live}
         return live, {int(id_) for id_, _ in rows} - live
@@ -170,7 +170,7 @@ class KnowledgeStore:
         (the newest curated entry's id, how many were removed)."""
         e = tables.entries
         query = sa.select(sa.func.coalesce(sa.func.max(e.c.id), 0), sa.func.count(e.c.deleted_at))
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             newest, removed = conn.execute(query.where(e.c.kind == "curated")).one()
         return int(newest), int(removed)
 
@@ -179,14 +179,14 @@ class KnowledgeStore:
         query = sa.select(e.c.id).where(e.c.deleted_at.is_(None))
         if kind is not None:
             query = query.where(e.c.kind == kind)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             return {int(i) for i in conn.execute(query).scalars()}
 
     def entries_by_id(self, ids: Iterable[int]) -> dict[int, StoredEntry]:
         e = tables.entries
         wanted = list({int(i) for i in ids})
         stored: dict[int, StoredEntry] = {}
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 for row in conn.execute(sa.select(e).where(e.c.id.in_(chunk))):
@@ -198,7 +198,7 @@ class KnowledgeStore:
         too (older index versions still hold them), each with whether it is live."""
         e = tables.entries
         query = sa.select(e).where(e.c.id > after).order_by(e.c.id).limit(limit)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = conn.execute(query).all()
         return [(_stored_entry(row), row.deleted_at is None) for row in rows]
 
@@ -239,7 +239,7 @@ class KnowledgeStore:
     def iter_conversations(self) -> Iterator[Conversation]:
         """Every stored conversation, in the order they were stored."""
         t = tables.log_conversations
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = conn.execute(sa.select(t).order_by(t.c.rowid)).all()
         for row in rows:
             yield Conversation(
@@ -254,7 +254,7 @@ class KnowledgeStore:
         live_by_kind = (
             sa.select(e.c.kind, sa.func.count()).where(e.c.deleted_at.is_(None)).group_by(e.c.kind)
         )
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             conversations = conn.scalar(
                 sa.select(sa.func.count()).select_from(tables.log_conversations)
             )
@@ -270,7 +270,7 @@ class KnowledgeStore:
         v = tables.embeddings
         vectors: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             for start in range(0, len(unique), _CHUNK):
                 query = sa.select(v.c.text_hash, v.c.vector).where(
                     v.c.model_id == model_id, v.c.text_hash.in_(unique[start : start + _CHUNK])
@@ -349,14 +349,14 @@ class KnowledgeStore:
 
     def live_index_version(self) -> IndexVersion | None:
         iv = tables.index_versions
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(sa.select(iv).where(iv.c.is_live == 1)).first()
         return None if row is None else self._index_version(row)
 
     def index_versions(self) -> list[IndexVersion]:
         """Every recorded index version, oldest first."""
         iv = tables.index_versions
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = conn.execute(sa.select(iv).order_by(iv.c.id)).all()
         return [self._index_version(row) for row in rows]
 

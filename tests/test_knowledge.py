@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,25 @@ def test_ingest_then_search_finds_the_matching_reply(
     assert hits[0].source_id == "c-gift#1"
     assert "never expire" in hits[0].agent_reply
     assert hits[0].score > hits[1].score
+
+
+def test_searches_do_not_queue_behind_another_writer_of_the_file(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    # An ingest job (or the conversation store) holding the SQLite file's write lock: the
+    # server's searches read their snapshot at once instead of waiting for it to commit.
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)], kb)
+    writer = sqlite3.connect(kb.store.path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE log_conversations SET id = id")
+        with ThreadPoolExecutor(1) as pool:
+            hits = pool.submit(kb.search, (), "do giftcards have an expiry date?", 3)
+            assert hits.result(timeout=10)[0].source_id == "c-gift#1"
+    finally:
+        writer.rollback()
+        writer.close()
 
 
 def test_follow_up_turn_is_found_through_its_context(

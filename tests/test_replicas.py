@@ -122,6 +122,11 @@ async def test_two_replicas_share_conversations_and_corrections(
         question="Do you offer gift wrapping?",
     )
     await served_by(replica_b, "do you offer gift wrapping?", "KB-GIFT-02")
+    # B's index poll may serve it before the reconnected listener's replay has run: wait
+    # for the replay itself, which is what catches up whatever else was missed.
+    deadline = time.monotonic() + 10.0
+    while follower_b.full_replays < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     assert follower_b.full_replays >= 1 and knowledge_b.loads > loads_before
 
 

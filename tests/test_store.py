@@ -179,6 +179,26 @@ async def test_sqlite_records_its_schema_version_and_runs_in_wal(db_path: Path) 
         raw.close()
 
 
+async def test_reads_do_not_queue_behind_another_writer_of_the_file(db_path: Path) -> None:
+    # An ingest or another replica holding the SQLite file's write lock: the chat's reads
+    # answer from their snapshot at once (before, each began IMMEDIATE and waited for it).
+    store = ConversationDatabase(db_path)
+    conversation = await store.create_conversation("web", "ref")
+    await store.add_turn(conversation.id, "customer", "hello")
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE bot_conversations SET state = state")
+        turns = await asyncio.wait_for(store.list_turns(conversation.id), timeout=5)
+        assert [t.text for t in turns] == ["hello"]
+        counts = await asyncio.wait_for(store.counts(), timeout=5)
+        assert sum(counts.conversations_by_state.values()) == 1
+    finally:
+        writer.rollback()
+        writer.close()
+        await store.aclose()
+
+
 async def test_postgres_records_the_same_schema_version_as_sqlite(postgres_url: str) -> None:
     import psycopg
 

@@ -73,7 +73,14 @@ from bot.store.tables import (
     ratings,
     turns,
 )
-from retrieval.database import async_engine, describe, insert, sqlite_url, upgrade_database
+from retrieval.database import (
+    async_engine,
+    describe,
+    insert,
+    reading_async,
+    sqlite_url,
+    upgrade_database,
+)
 
 # A flag as the store returns it: its row and its conversation's channel.
 _FLAGS = sa.select(flags, conversations.c.channel).join_from(flags, conversations)
@@ -136,13 +143,23 @@ class ConversationDatabase:
         if writes:
             self.health.wrote()
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads: its snapshot at once, behind no writer."""
+        if self._closed:
+            raise RuntimeError("conversation store is closed")
+        if not self._migrated:
+            await self.open()
+        async with reading_async(self.engine) as conn:
+            yield conn
+
     async def _one(self, statement: sa.Select[Any]) -> RowMapping | None:
-        async with self._transaction() as conn:
+        async with self._reading() as conn:
             row: RowMapping | None = (await conn.execute(statement)).mappings().first()
             return row
 
     async def _all(self, statement: sa.Select[Any]) -> Sequence[RowMapping]:
-        async with self._transaction() as conn:
+        async with self._reading() as conn:
             rows: Sequence[RowMapping] = (await conn.execute(statement)).mappings().all()
             return rows
 
@@ -370,7 +387,7 @@ class ConversationDatabase:
         return Correction(correction_id, source_id, question, answer, created_by, now, turn_id)
 
     async def get_correction(self, correction_id: int) -> Correction:
-        async with self._transaction() as conn:
+        async with self._reading() as conn:
             return correction_of(await _correction_row(conn, correction_id))
 
     async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
@@ -479,7 +496,7 @@ class ConversationDatabase:
     # -- metrics -----------------------------------------------------------------------------
     async def counts(self) -> StoreCounts:
         live = sa.select(sa.func.count()).where(corrections.c.withdrawn_at.is_(None))
-        async with self._transaction() as conn:
+        async with self._reading() as conn:
             groups = {
                 name: (await conn.execute(query)).all()
                 for name, (query, _) in COUNTED_GROUPS.items()
