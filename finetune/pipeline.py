@@ -92,6 +92,8 @@ class TrainingReport:
     scores: list[SystemScores]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # Seconds each step took, in order: where a budget went (issue 19).
+    steps: dict[str, float] = field(default_factory=dict)
 
     def format_table(self, status: AdapterStatus | None = None) -> str:
         """The report as printed; ``status`` (the serving policy's word on this adapter
@@ -108,6 +110,11 @@ class TrainingReport:
             f" {self.training.get('epochs')} epochs,"
             f" stopped by {self.training.get('stopped')},"
             f" {self.training.get('tokens_per_s')} tokens/s, {self.seconds:.0f} s in total",
+            *(
+                ["time:        " + ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())]
+                if self.steps
+                else []
+            ),
             "",
             format_scores(self.scores),
         ]
@@ -122,6 +129,7 @@ class TrainingReport:
             "training": self.training,
             "scores": [s.as_dict() for s in self.scores],
             "seconds": round(self.seconds, 1),
+            "steps": {k: round(v, 1) for k, v in self.steps.items()},
         }
 
 
@@ -156,6 +164,7 @@ def train_generator(
 
     start = time.monotonic()
     deadline = start + budget_minutes * 60.0
+    steps = _StepTimes(start)
     torch.manual_seed(config.seed)
     train_convs, eval_convs = _split(list(conversations), eval_conversations, config)
     fit_convs, val_convs = split_validation(train_convs)
@@ -170,10 +179,12 @@ def train_generator(
     try:
         # First: a base that cannot be found fails the job before any time is spent.
         base, base_record = configured_base(config, paths, registry)
+        steps.done("load base")
         examples = _examples(fit_turns, retriever, config, seed=config.seed)
         validation = (
             _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
         )
+        steps.done("build examples")
         # Held-out replies are written within the budget too, as many as fit in this share.
         eval_reserve = _EVAL_SHARE * budget_minutes * 60.0
         model = attach_lora(base, config)
@@ -198,6 +209,7 @@ def train_generator(
         training = train_lora(
             model, fmt, examples, validation, settings, progress=progress, on_step=on_step
         )
+        steps.done("LoRA")
         generator = ReplyGenerator(
             model,
             base.tokenizer,
@@ -216,6 +228,7 @@ def train_generator(
                 batch_size=config.max_batch_size,
                 deadline=deadline,
             )
+        steps.done("evaluate")
         metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
         previous = registry.live_adapter()
         folder = publish_adapter(
@@ -235,6 +248,7 @@ def train_generator(
         promoted = promote if promote is not None else previous is None
         if promoted:
             registry.promote(record.id)
+        steps.done("publish")
     finally:
         registry.close()
     return TrainingReport(
@@ -245,7 +259,21 @@ def train_generator(
         training=training,
         scores=scores,
         seconds=time.monotonic() - start,
+        steps=steps.seconds,
     )
+
+
+class _StepTimes:
+    """How long each step of a job took, each counted from the end of the one before."""
+
+    def __init__(self, start: float) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = start
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = now - self._last
+        self._last = now
 
 
 def _progress_bar(cases: int, progress: bool) -> Any:

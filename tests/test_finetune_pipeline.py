@@ -73,6 +73,11 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
     table = first.format_table()
     for system in ("adapter", "base model", "copy top retrieved"):
         assert system in table
+    # Where the budget went, step by step, in the order they ran.
+    steps = ["load base", "build examples", "LoRA", "evaluate", "publish"]
+    assert list(first.steps) == steps and list(first.as_dict()["steps"]) == steps
+    assert 0 < sum(first.steps.values()) <= first.seconds
+    assert "time:        load base " in table
     assert {s.name for s in first.scores} == {"adapter", "base model", "copy top retrieved"}
     assert len({s.examples for s in first.scores}) == 1 and 0 < first.scores[0].examples <= 4
 
