@@ -51,7 +51,7 @@ class ServerConfig(BaseModel):
         le=65535,
         description="Port of a second listener on `host` serving only /healthz and /metrics,"
         " with a small connection cap of its own, so that probes and scrapes are answered "
-        "while the main port is flooded. None: off (both stay on the main port as well).",
+        "while the main port is flooded. Unset: off (both stay on the main port as well).",
     )
 
 
@@ -62,7 +62,7 @@ class StorageConfig(BaseModel):
 
     database_url: str | None = Field(
         None,
-        description="None: SQLite in the home folder (one box). `postgresql://user@host/db`: "
+        description="Unset: SQLite in the home folder (one box). `postgresql://user@host/db`: "
         "a PostgreSQL server that several `supportbot serve` replicas share. "
         "`sqlite:///path` names another SQLite file.",
     )
@@ -127,9 +127,11 @@ class RetrainConfig(BaseModel):
     interval_hours: float | None = Field(
         None,
         gt=0.0,
-        description="`supportbot serve` runs a cycle this often (in a subprocess); None: off.",
+        description="`supportbot serve` runs a cycle this often (in a subprocess); unset: off.",
     )
-    budget_minutes: float = Field(30.0, gt=0.0, description="Training budget of one cycle.")
+    budget_minutes: float = Field(
+        30.0, gt=0.0, description="Training budget of one cycle, in minutes."
+    )
     lock_stale_minutes: float = Field(
         360.0,
         gt=0.0,
@@ -186,7 +188,10 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    home: Path = Field(DEFAULT_HOME, description="Folder holding all state.")
+    home: Path = Field(
+        DEFAULT_HOME,
+        description="Folder holding all state: the database, indexes, models and logs.",
+    )
     log_level: str = Field(
         "INFO", description="Least severe log records written: DEBUG, INFO, WARNING or ERROR."
     )

@@ -53,7 +53,8 @@ class GeneratorConfig(BaseModel):
     )
     lora_target_modules: tuple[str, ...] | None = Field(
         None,
-        description="None: peft's defaults for the architecture.",
+        description="Modules the adapter is applied to; unset: peft's defaults for the"
+        " architecture.",
         json_schema_extra={"recipe": True},
     )
     # Prompt

@@ -85,7 +85,7 @@ class EngineConfig(BaseModel):
         le=1.0,
         description=(
             "Minimum confidence to copy the best answer when a generated reply fails the"
-            " grounding check (below it the bot hands off); None: confidence_threshold."
+            " grounding check (below it the bot hands off); unset: confidence_threshold."
         ),
         json_schema_extra={"recipe": True},
     )

@@ -128,7 +128,7 @@ class WebConfig(BaseModel):
         None,
         ge=1,
         le=256,
-        description="Threads each model computation may use (torch intra-op). None: the"
+        description="Threads each model computation may use (torch intra-op). Unset: the"
         " CPU cores shared out among the retrieval workers and the generation worker.",
         json_schema_extra={"recipe": True},
     )
