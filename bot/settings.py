@@ -36,15 +36,22 @@ DEFAULT_HOME = Path(".supportbot")
 class ServerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    host: str = Field(
+        "127.0.0.1", description="Interface the server listens on (0.0.0.0: every interface)."
+    )
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Port of the chat API, the widget, the dashboard and Slack's events.",
+    )
     health_port: int | None = Field(
         None,
         ge=0,
         le=65535,
         description="Port of a second listener on `host` serving only /healthz and /metrics,"
         " with a small connection cap of its own, so that probes and scrapes are answered "
-        "while the main port is flooded. None: off (both stay on the main port as well).",
+        "while the main port is flooded. Unset: off (both stay on the main port as well).",
     )
 
 
@@ -55,7 +62,7 @@ class StorageConfig(BaseModel):
 
     database_url: str | None = Field(
         None,
-        description="None: SQLite in the home folder (one box). `postgresql://user@host/db`: "
+        description="Unset: SQLite in the home folder (one box). `postgresql://user@host/db`: "
         "a PostgreSQL server that several `supportbot serve` replicas share. "
         "`sqlite:///path` names another SQLite file.",
     )
@@ -92,12 +99,21 @@ class RetrainConfig(BaseModel):
         le=1.0,
         description="A new adapter is promoted unless a gate figure (ROUGE-L, grounded "
         "share) is worse than the live adapter's by more than this.",
+        json_schema_extra={"recipe": True},
     )
     approved_weight: int = Field(
-        2, ge=0, le=20, description="Times an operator-approved reply is repeated in training."
+        2,
+        ge=0,
+        le=20,
+        description="Times an operator-approved reply is repeated in training.",
+        json_schema_extra={"recipe": True},
     )
     corrected_weight: int = Field(
-        3, ge=0, le=20, description="Times an operator's corrected answer is repeated."
+        3,
+        ge=0,
+        le=20,
+        description="Times an operator's corrected answer is repeated.",
+        json_schema_extra={"recipe": True},
     )
     feedback_share: float = Field(
         0.3,
@@ -106,26 +122,34 @@ class RetrainConfig(BaseModel):
         description="Approved and corrected replies (in their weights' proportions) are "
         "repeated until they make up at least this share of a cycle's training examples, so "
         "that a cycle its budget stops within an epoch still learns every correction.",
+        json_schema_extra={"recipe": True},
     )
     interval_hours: float | None = Field(
         None,
         gt=0.0,
-        description="`supportbot serve` runs a cycle this often (in a subprocess); None: off.",
+        description="`supportbot serve` runs a cycle this often (in a subprocess); unset: off.",
     )
-    budget_minutes: float = Field(30.0, gt=0.0, description="Training budget of one cycle.")
+    budget_minutes: float = Field(
+        30.0, gt=0.0, description="Training budget of one cycle, in minutes."
+    )
     lock_stale_minutes: float = Field(
         360.0,
         gt=0.0,
         description="A cycle lock whose owner sent no heartbeat for this long is taken over "
         "(a dead owner on this host is taken over at once).",
+        json_schema_extra={"recipe": True},
     )
     eval_corrections: int = Field(
-        50, ge=0, description="Most recent corrections added to the held-out gate set."
+        50,
+        ge=0,
+        description="Most recent corrections added to the held-out gate set.",
+        json_schema_extra={"recipe": True},
     )
     poll_seconds: float = Field(
         30.0,
         gt=0.0,
         description="How often the server checks for a newly promoted (or rolled back) adapter.",
+        json_schema_extra={"recipe": True},
     )
     # On by default, as in `supportbot train`: retrieval is the largest lever on answers,
     # the step spends a share of the same budget (not more time), it is skipped when that
@@ -137,7 +161,11 @@ class RetrainConfig(BaseModel):
         "promoted through its own gate).",
     )
     embedder_budget_share: float = Field(
-        0.3, gt=0.0, lt=1.0, description="Share of the cycle's budget given to the embedder."
+        0.3,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the cycle's budget given to the embedder.",
+        json_schema_extra={"recipe": True},
     )
     embedder_tolerance: float = Field(
         0.01,
@@ -146,6 +174,7 @@ class RetrainConfig(BaseModel):
         description="A tuned embedder is promoted unless validation top-1, the wrong-answer "
         "rate at the target hand-off recall or the share of corrections retrieved first is "
         "worse than the live pair's by more than this.",
+        json_schema_extra={"recipe": True},
     )
 
 
@@ -159,17 +188,52 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    home: Path = Field(DEFAULT_HOME, description="Folder holding all state.")
-    log_level: str = "INFO"
-    retrieval: RetrievalConfig = RetrievalConfig()
-    generator: GeneratorSettings = GeneratorSettings()
-    engine: EngineConfig = EngineConfig()
-    web: WebConfig = WebConfig()
-    server: ServerConfig = ServerConfig()
-    slack: SlackConfig = SlackConfig()
-    ops: OpsConfig = OpsConfig()
-    retrain: RetrainConfig = RetrainConfig()
-    storage: StorageConfig = StorageConfig()
+    home: Path = Field(
+        DEFAULT_HOME,
+        description="Folder holding all state: the database, indexes, models and logs.",
+    )
+    log_level: str = Field(
+        "INFO", description="Least severe log records written: DEBUG, INFO, WARNING or ERROR."
+    )
+    # Each section's description heads its table in the settings reference (docs/settings.md).
+    retrieval: RetrievalConfig = Field(
+        RetrievalConfig(),
+        description="How past answers are found: the embedder, the index, personal data"
+        " scrubbing, and the embedder's tuning in `supportbot train`.",
+    )
+    generator: GeneratorSettings = Field(
+        GeneratorSettings(),
+        description="The model that writes replies: its base, its prompt, where it runs, and"
+        " its LoRA training in `supportbot train`.",
+    )
+    engine: EngineConfig = Field(
+        EngineConfig(),
+        description="How the bot decides to answer, copy or hand off, and what it says when"
+        " it hands off.",
+    )
+    web: WebConfig = Field(
+        WebConfig(),
+        description="The chat API and the widget: which sites may embed it, rate limits"
+        " and connection limits.",
+    )
+    server: ServerConfig = Field(ServerConfig(), description="Where `supportbot serve` listens.")
+    slack: SlackConfig = Field(
+        SlackConfig(),
+        description="The Slack app: tokens, how it connects, operators; off until tokens"
+        " are given.",
+    )
+    ops: OpsConfig = Field(
+        OpsConfig(), description="The operators' dashboard: logins, pages and metrics."
+    )
+    retrain: RetrainConfig = Field(
+        RetrainConfig(),
+        description="Retraining cycles (`supportbot retrain`, or scheduled by the server)"
+        " and the gates a new model passes.",
+    )
+    storage: StorageConfig = Field(
+        StorageConfig(),
+        description="Where conversations, ratings, flags and corrections are kept.",
+    )
 
     @model_validator(mode="after")
     def _evidence_within_retrieved(self) -> Settings:

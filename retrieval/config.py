@@ -25,46 +25,129 @@ class TuningConfig(BaseModel):
 
     enabled: bool = Field(True, description="Tune the embedder when the budget allows.")
     budget_share: float = Field(
-        0.4, gt=0.0, lt=1.0, description="Share of the training budget given to tuning."
+        0.4,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the training budget given to tuning.",
+        json_schema_extra={"recipe": True},
     )
     min_budget_s: float = Field(
-        180.0, ge=0.0, description="Skip tuning when its share of the budget is shorter."
+        180.0,
+        ge=0.0,
+        description="Skip tuning when its share of the budget is shorter.",
+        json_schema_extra={"recipe": True},
     )
-    min_messages: int = Field(50, ge=2, description="Skip tuning with fewer customer messages.")
-    batch_size: int = Field(64, ge=2, le=1024)
-    learning_rate: float = Field(3e-5, gt=0.0, lt=1.0)
-    max_epochs: float = Field(1.0, gt=0.0, le=20.0)
-    scale: float = Field(20.0, gt=0.0, description="Similarity scale of the ranking loss.")
-    max_seq_length: int = Field(64, ge=8, le=512)
-    validation_share: float = Field(0.1, gt=0.0, lt=0.5)
+    min_messages: int = Field(
+        50,
+        ge=2,
+        description="Skip tuning with fewer customer messages.",
+        json_schema_extra={"recipe": True},
+    )
+    batch_size: int = Field(
+        64,
+        ge=2,
+        le=1024,
+        description="Question pairs per tuning step.",
+        json_schema_extra={"recipe": True},
+    )
+    learning_rate: float = Field(
+        3e-5,
+        gt=0.0,
+        lt=1.0,
+        description="Peak learning rate of embedder tuning.",
+        json_schema_extra={"recipe": True},
+    )
+    max_epochs: float = Field(
+        1.0,
+        gt=0.0,
+        le=20.0,
+        description="Most passes over the tuning pairs.",
+        json_schema_extra={"recipe": True},
+    )
+    scale: float = Field(
+        20.0,
+        gt=0.0,
+        description="Similarity scale of the ranking loss.",
+        json_schema_extra={"recipe": True},
+    )
+    max_seq_length: int = Field(
+        64,
+        ge=8,
+        le=512,
+        description="Tokens of a text read while tuning; the rest is cut off.",
+        json_schema_extra={"recipe": True},
+    )
+    validation_share: float = Field(
+        0.1,
+        gt=0.0,
+        lt=0.5,
+        description="Share of the questions held out to validate the tuned embedder.",
+        json_schema_extra={"recipe": True},
+    )
     held_out_topic_share: float = Field(
         0.1,
         ge=0.0,
         lt=0.5,
         description="Share of answer clusters kept out of tuning to stand in for"
         " out-of-scope questions when the hand-off threshold is fitted.",
+        json_schema_extra={"recipe": True},
     )
     reply_merge_similarity: float = Field(
-        0.92, gt=0.0, le=1.0, description="Replies at least this similar count as one answer."
+        0.92,
+        gt=0.0,
+        le=1.0,
+        description="Replies at least this similar count as one answer.",
+        json_schema_extra={"recipe": True},
     )
-    max_validation_queries: int = Field(1000, ge=10)
-    max_validation_corpus: int = Field(3000, ge=10)
+    max_validation_queries: int = Field(
+        1000,
+        ge=10,
+        description="Most validation questions searched at each evaluation.",
+        json_schema_extra={"recipe": True},
+    )
+    max_validation_corpus: int = Field(
+        3000,
+        ge=10,
+        description="Most index entries searched at each evaluation.",
+        json_schema_extra={"recipe": True},
+    )
     eval_every_share: float = Field(
-        0.2, gt=0.0, le=1.0, description="Evaluate after each such share of the planned steps."
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="Evaluate after each such share of the planned steps.",
+        json_schema_extra={"recipe": True},
     )
-    early_stop_patience: int = Field(2, ge=1)
+    early_stop_patience: int = Field(
+        2,
+        ge=1,
+        description="Evaluations without improvement before tuning stops.",
+        json_schema_extra={"recipe": True},
+    )
     freeze_word_embeddings: bool = Field(
-        True, description="Keep the token embedding table fixed (5x faster steps on a CPU)."
+        True,
+        description="Keep the token embedding table fixed (5x faster steps on a CPU).",
+        json_schema_extra={"recipe": True},
     )
     publish_only_if_better: bool = Field(
-        True, description="Publish the tuned embedder only if validation retrieval improved."
+        True,
+        description="Publish the tuned embedder only if validation retrieval improved.",
+        json_schema_extra={"recipe": True},
     )
-    target_handoff_recall: float = Field(0.9, gt=0.0, lt=1.0)
+    target_handoff_recall: float = Field(
+        0.9,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the questions the bot cannot answer that the fitted hand-off"
+        " threshold hands off (0.9: nine in ten); the dashboard or `calibrate"
+        " --target-recall` may choose another.",
+    )
     generic_off_topic: bool = Field(
         True,
         description="Fit the hand-off threshold so that it also hands off the target share of"
         " the generic off-topic questions shipped with supportbot (chit-chat, general"
         " knowledge, other services), not only of the held-out topics or out-of-scope file.",
+        json_schema_extra={"recipe": True},
     )
     wrong_answer_cost: float = Field(
         WRONG_ANSWER_COST,
@@ -72,8 +155,13 @@ class TuningConfig(BaseModel):
         description="When the hand-off threshold is fitted: how many right answers one wrong"
         " answer is worth giving up. Calibration keeps a confidence signal only if the answers"
         " it adds are right often enough at this price (see retrieval.confidence).",
+        json_schema_extra={"recipe": True},
     )
-    seed: int = 0
+    seed: int = Field(
+        0,
+        description="Random seed of tuning's split and shuffling.",
+        json_schema_extra={"recipe": True},
+    )
 
 
 class RetrievalConfig(BaseModel):
@@ -83,7 +171,13 @@ class RetrievalConfig(BaseModel):
         DEFAULT_EMBEDDER,
         description="sentence-transformers model id or local path; the default is offline.",
     )
-    embed_batch_size: int = Field(64, ge=1, le=4096)
+    embed_batch_size: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Texts encoded at once while an index is built.",
+        json_schema_extra={"recipe": True},
+    )
     query_batch_size: int = Field(
         8,
         ge=1,
@@ -93,16 +187,42 @@ class RetrievalConfig(BaseModel):
             " sorted by length, small batches pad less (32 messages on one CPU thread: 451 ms"
             " in one batch, 297 ms in batches of 8, 545 ms one by one)."
         ),
+        json_schema_extra={"recipe": True},
     )
-    embed_max_seq_length: int = Field(128, ge=16, le=4096)
+    embed_max_seq_length: int = Field(
+        128,
+        ge=16,
+        le=4096,
+        description="Tokens of a text the embedder reads; the rest is cut off.",
+        json_schema_extra={"recipe": True},
+    )
     approximate_threshold: int = Field(
         20_000,
         ge=1,
         description="Above this many entries the index is HNSW instead of exact inner product.",
+        json_schema_extra={"recipe": True},
     )
-    hnsw_m: int = Field(32, ge=4, le=256)
-    hnsw_ef_construction: int = Field(80, ge=8)
-    hnsw_ef_search: int = Field(64, ge=8)
+    hnsw_m: int = Field(
+        32,
+        ge=4,
+        le=256,
+        description="HNSW index: links per entry (more: better recall, more memory).",
+        json_schema_extra={"recipe": True},
+    )
+    hnsw_ef_construction: int = Field(
+        80,
+        ge=8,
+        description="HNSW index: candidates weighed per entry while building (more: better"
+        " recall, slower builds).",
+        json_schema_extra={"recipe": True},
+    )
+    hnsw_ef_search: int = Field(
+        64,
+        ge=8,
+        description="HNSW index: candidates weighed per search (more: better recall, slower"
+        " searches).",
+        json_schema_extra={"recipe": True},
+    )
     top_k: int = Field(
         5,
         ge=2,
@@ -111,7 +231,11 @@ class RetrievalConfig(BaseModel):
         " with the second.",
     )
     curated_bonus: float = Field(
-        0.05, ge=0.0, le=1.0, description="Score added to operator-curated answers."
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Score added to operator-curated answers.",
+        json_schema_extra={"recipe": True},
     )
     curated_corroboration: float = Field(
         0.02,
@@ -120,6 +244,7 @@ class RetrievalConfig(BaseModel):
         description="Score added to a curated answer for each more of its questions (the"
         " corrected one and those attached to it) that lies about as near to the customer's"
         " message as the best other answer (at most 0.1 in all).",
+        json_schema_extra={"recipe": True},
     )
     answer_classifier: bool = Field(
         True,
@@ -127,13 +252,25 @@ class RetrievalConfig(BaseModel):
             "Fit a classifier over the answers with each index version; its probability"
             " for the top answer is a confidence feature (see retrieval.answer_classifier)."
         ),
+        json_schema_extra={"recipe": True},
     )
     answer_classifier_min_questions: int = Field(
-        3, ge=1, description="Questions an answer needs to get a class of its own."
+        3,
+        ge=1,
+        description="Questions an answer needs to get a class of its own.",
+        json_schema_extra={"recipe": True},
     )
-    csv_question_column: str = "question"
-    csv_answer_column: str = "answer"
-    scrub_pii: bool = True
+    csv_question_column: str = Field(
+        "question", description="Column of a CSV log that holds the customer's question."
+    )
+    csv_answer_column: str = Field(
+        "answer", description="Column of a CSV log that holds the agent's answer."
+    )
+    scrub_pii: bool = Field(
+        True,
+        description="Replace personal data (names, e-mail addresses, phone and card numbers)"
+        " with placeholders before logs and messages are stored or indexed.",
+    )
     name_recognizer: Literal["spacy", "rules"] = Field(
         "spacy",
         description="How people's names are found: 'spacy' adds spaCy's English pipeline"
@@ -145,7 +282,9 @@ class RetrievalConfig(BaseModel):
         description="Words never scrubbed as a name: the business's brand, product and place"
         " names that look like people's names (e.g. 'Juniper', 'Aurora').",
     )
-    device: Literal["cpu", "cuda", "mps"] = "cpu"
+    device: Literal["cpu", "cuda", "mps"] = Field(
+        "cpu", description="Where the embedder runs: 'cpu', 'cuda' or 'mps'."
+    )
     tuning: TuningConfig = TuningConfig()
 
     @field_validator("embedder")

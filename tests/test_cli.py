@@ -83,6 +83,22 @@ def test_bad_setting_names_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert code == 2 and "retrieval.top_k" in output
 
 
+def test_settings_prints_the_committed_reference_without_the_users_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-never-printed")
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "supportbot.toml").write_text("[retrieval]\ntop_k = 7\n", encoding="utf-8")
+
+    printed = _stdout("--home", str(home), "settings")
+
+    reference = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+    assert printed == reference.read_text(encoding="utf-8")
+    assert "xoxb-never-printed" not in printed
+    assert "| `top_k` | `SUPPORTBOT_RETRIEVAL__TOP_K` | integer, 2 to 100 | `5` |" in printed
+
+
 def test_config_file_in_home_is_read(tmp_path: Path) -> None:
     from bot.settings import load_settings
 

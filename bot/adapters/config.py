@@ -48,16 +48,24 @@ class GeneratorSettings(GeneratorConfig):
         None, description="Sent as 'Authorization: Bearer ...'; never logged."
     )
     temperature: float = Field(
-        0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy, as the local model)."
+        0.0,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature (0: greedy, as the local model).",
+        json_schema_extra={"recipe": True},
     )
     connect_timeout_s: float = Field(
-        5.0, gt=0.0, description="Longest wait to connect to the inference server."
+        5.0,
+        gt=0.0,
+        description="Longest wait to connect to the inference server.",
+        json_schema_extra={"recipe": True},
     )
     read_timeout_s: float = Field(
         20.0,
         gt=0.0,
         description="Longest silence of the server (before the first token or between two); "
         "keep it below engine.generation_timeout_s.",
+        json_schema_extra={"recipe": True},
     )
     max_retries: int = Field(
         2,
@@ -65,12 +73,21 @@ class GeneratorSettings(GeneratorConfig):
         le=10,
         description="Further attempts after a connection error or a 429/5xx answer, only "
         "before the first token (text already streamed is never repeated).",
+        json_schema_extra={"recipe": True},
     )
     retry_backoff_s: float = Field(
-        0.5, ge=0.0, le=30.0, description="First wait before a retry; doubles each time."
+        0.5,
+        ge=0.0,
+        le=30.0,
+        description="First wait before a retry; doubles each time.",
+        json_schema_extra={"recipe": True},
     )
     max_connections: int = Field(
-        64, ge=1, le=4096, description="Concurrent requests to the inference server."
+        64,
+        ge=1,
+        le=4096,
+        description="Concurrent requests to the inference server.",
+        json_schema_extra={"recipe": True},
     )
 
     @field_validator("endpoint")

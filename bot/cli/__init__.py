@@ -10,11 +10,29 @@ from __future__ import annotations
 
 import os
 
-from bot.cli import curated, database, knowledge, models, operators, privacy, serving
+from bot.cli import (
+    configuration,
+    curated,
+    database,
+    knowledge,
+    models,
+    operators,
+    privacy,
+    serving,
+)
 from bot.cli.base import app
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (curated, database, knowledge, models, operators, privacy, serving)
+_COMMAND_MODULES = (
+    configuration,
+    curated,
+    database,
+    knowledge,
+    models,
+    operators,
+    privacy,
+    serving,
+)
 
 
 def main() -> None:

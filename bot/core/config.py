@@ -34,24 +34,60 @@ class EngineConfig(BaseModel):
     confidence_threshold: float = Field(
         0.25, ge=0.0, le=1.0, description="Below this confidence the bot hands off."
     )
-    confidence_bias: float = -8.58
-    score_weight: float = Field(12.17, ge=0.0)
-    margin_weight: float = Field(8.27, ge=0.0)
-    support_weight: float = Field(0.19, ge=0.0)
+    confidence_bias: float = Field(
+        -8.58,
+        description="Confidence: the constant term of the weighted sum.",
+        json_schema_extra={"recipe": True},
+    )
+    score_weight: float = Field(
+        12.17,
+        ge=0.0,
+        description="Confidence: weight of the best answer's similarity score.",
+        json_schema_extra={"recipe": True},
+    )
+    margin_weight: float = Field(
+        8.27,
+        ge=0.0,
+        description="Confidence: weight of the margin to the next different answer.",
+        json_schema_extra={"recipe": True},
+    )
+    support_weight: float = Field(
+        0.19,
+        ge=0.0,
+        description="Confidence: weight of ln(past exchanges that gave the top answer).",
+        json_schema_extra={"recipe": True},
+    )
     # 0 until `supportbot calibrate` or `train` fits it: the defaults above were fitted
     # without the vote share.
-    vote_share_weight: float = Field(0.0, ge=0.0)
+    vote_share_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Confidence: weight of the top answer's share of the nearest hits' vote.",
+        json_schema_extra={"recipe": True},
+    )
     # 0 until calibration fits it, like the vote share's.
-    answer_probability_weight: float = Field(0.0, ge=0.0)
-    question_typicality_weight: float = Field(0.0, ge=0.0)
+    answer_probability_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Confidence: weight of the answer classifier's probability for the top answer.",
+        json_schema_extra={"recipe": True},
+    )
+    question_typicality_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Confidence: weight of how typical the question is of the known answers'"
+        " questions.",
+        json_schema_extra={"recipe": True},
+    )
     copy_threshold: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
         description=(
             "Minimum confidence to copy the best answer when a generated reply fails the"
-            " grounding check (below it the bot hands off); None: confidence_threshold."
+            " grounding check (below it the bot hands off); unset: confidence_threshold."
         ),
+        json_schema_extra={"recipe": True},
     )
 
     answer_mode: Literal["auto", "generate", "copy"] = Field(
@@ -69,6 +105,7 @@ class EngineConfig(BaseModel):
         le=1.0,
         description="How far below the copy baseline an adapter may evaluate and still be"
         " served in 'auto' mode (ROUGE-L and facts share).",
+        json_schema_extra={"recipe": True},
     )
     curated_verbatim: bool = Field(
         True,
@@ -76,11 +113,23 @@ class EngineConfig(BaseModel):
         " instead of generating: the operator already wrote the right reply.",
     )
     max_history_messages: int = Field(
-        6, ge=0, le=50, description="Earlier messages passed to retrieval and generation."
+        6,
+        ge=0,
+        le=50,
+        description="Earlier messages passed to retrieval and generation.",
+        json_schema_extra={"recipe": True},
     )
-    max_message_chars: int = Field(2000, ge=1, le=100_000)
+    max_message_chars: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Longest customer message accepted, in characters; a longer one is refused.",
+    )
     generation_timeout_s: float = Field(
-        30.0, gt=0.0, description="Longest wait for the next generated piece before copying."
+        30.0,
+        gt=0.0,
+        description="Longest wait for the next generated piece before copying.",
+        json_schema_extra={"recipe": True},
     )
     stream_holdback_words: int = Field(
         0,
@@ -90,22 +139,27 @@ class EngineConfig(BaseModel):
             "Complete words held back (besides the incomplete one) before streaming, for"
             " facts that span several words."
         ),
+        json_schema_extra={"recipe": True},
     )
 
     handoff_message: str = Field(
         "Of course. I've asked a member of our support team to take over; they'll reply"
         " here as soon as they can.",
         min_length=1,
+        description="Sent when the customer asks for a person.",
     )
     low_confidence_message: str = Field(
         "I'm not sure I have the right answer to that, so I've passed your question to a"
         " member of our support team. They'll reply here as soon as they can.",
         min_length=1,
+        description="Sent when the bot is not sure enough of an answer and hands off.",
     )
     empty_retrieval_message: str = Field(
         "I don't have an answer to that yet, so I've passed your question to a member of"
         " our support team. They'll reply here as soon as they can.",
         min_length=1,
+        description="Sent when nothing in the knowledge base comes near the question and the"
+        " bot hands off.",
     )
 
     @model_validator(mode="before")

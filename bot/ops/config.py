@@ -21,6 +21,7 @@ class OpsConfig(BaseModel):
         le=1000,
         description="Login attempts allowed per minute per client IP and per (IP, name); "
         "failures per name from addresses that never logged in as it are limited alike.",
+        json_schema_extra={"recipe": True},
     )
     known_login_addresses: int = Field(
         10_000,
@@ -28,9 +29,14 @@ class OpsConfig(BaseModel):
         le=1_000_000,
         description="(address, name) pairs of successful logins remembered (most recent "
         "kept): their attempts are not held back by others' failures against the name.",
+        json_schema_extra={"recipe": True},
     )
     login_burst: int = Field(
-        5, ge=1, le=1000, description="Login attempts allowed at once before the rate applies."
+        5,
+        ge=1,
+        le=1000,
+        description="Login attempts allowed at once before the rate applies.",
+        json_schema_extra={"recipe": True},
     )
     page_size: int = Field(25, ge=5, le=500, description="Flags per page of the review queue.")
     metrics_days: int = Field(

@@ -38,6 +38,7 @@ class WebConfig(BaseModel):
         ge=100,
         description="Client IPs remembered by the rate limiter (oldest first "
         "forgotten), so a flood of addresses cannot exhaust memory.",
+        json_schema_extra={"recipe": True},
     )
     max_body_bytes: int = Field(
         # Slack's button payloads carry the whole message with its blocks: a long reply
@@ -46,6 +47,7 @@ class WebConfig(BaseModel):
         ge=256,
         le=10_000_000,
         description="Largest request body accepted (413 above).",
+        json_schema_extra={"recipe": True},
     )
     trusted_proxy_header: str | None = Field(
         None,
@@ -59,6 +61,7 @@ class WebConfig(BaseModel):
         le=300,
         description="Seconds a client has to send a whole request (headers and body) from "
         "its first byte, or from connecting; a slower one is closed even while it trickles.",
+        json_schema_extra={"recipe": True},
     )
     max_connections: int = Field(
         2048,
@@ -67,6 +70,7 @@ class WebConfig(BaseModel):
         description="Open connections in all. At the cap, a new connection closes the oldest"
         " one still sending its request, or is closed at once; the start-up lowers the cap "
         "to what the open-file limit allows.",
+        json_schema_extra={"recipe": True},
     )
     max_connections_per_ip: int = Field(
         128,
@@ -74,6 +78,7 @@ class WebConfig(BaseModel):
         le=1_000_000,
         description="Open connections per client address; more are closed at once. Not "
         "applied behind a trusted proxy, whose own address every connection has.",
+        json_schema_extra={"recipe": True},
     )
     new_conversations_per_minute: float = Field(
         600.0,
@@ -81,9 +86,14 @@ class WebConfig(BaseModel):
         le=1_000_000,
         description="Conversations started per minute by all web clients together (on top "
         "of the per-IP rate), so rotating addresses cannot flood the database.",
+        json_schema_extra={"recipe": True},
     )
     new_conversations_burst: int = Field(
-        300, ge=1, le=1_000_000, description="Conversations that may start at once in all."
+        300,
+        ge=1,
+        le=1_000_000,
+        description="Conversations that may start at once in all.",
+        json_schema_extra={"recipe": True},
     )
     max_open_flags: int = Field(
         1000,
@@ -91,6 +101,7 @@ class WebConfig(BaseModel):
         le=10_000_000,
         description="Open flags the review queue may hold; beyond it new flags are not "
         "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue.",
+        json_schema_extra={"recipe": True},
     )
     flags_per_client_per_hour: int = Field(
         # One customer causes a hand-off or two; an office behind one NAT address a few more.
@@ -99,6 +110,7 @@ class WebConfig(BaseModel):
         le=100_000,
         description="Flags (hand-offs, thumbs down, unanswered questions) one web client may "
         "add to the review queue per hour; the rest are not stored.",
+        json_schema_extra={"recipe": True},
     )
     expose_source_text: bool = Field(
         True,
@@ -106,17 +118,26 @@ class WebConfig(BaseModel):
         "past customer's); off sends only ids, kinds, scores and links.",
     )
     retrieval_workers: int = Field(
-        2, ge=1, le=64, description="Threads searching the knowledge base (bounded pool)."
+        2,
+        ge=1,
+        le=64,
+        description="Threads searching the knowledge base (bounded pool).",
+        json_schema_extra={"recipe": True},
     )
     torch_threads: int | None = Field(
         None,
         ge=1,
         le=256,
-        description="Threads each model computation may use (torch intra-op). None: the"
+        description="Threads each model computation may use (torch intra-op). Unset: the"
         " CPU cores shared out among the retrieval workers and the generation worker.",
+        json_schema_extra={"recipe": True},
     )
     index_refresh_seconds: float = Field(
-        5.0, gt=0, le=3600, description="How often the server checks for a newer index version."
+        5.0,
+        gt=0,
+        le=3600,
+        description="How often the server checks for a newer index version.",
+        json_schema_extra={"recipe": True},
     )
 
     @field_validator("allowed_origins")
