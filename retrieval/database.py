@@ -7,7 +7,7 @@ share. Several histories share one database: each has a version table of its own
 only its own tables are compared with its declaration (:func:`schema_differences`).
 
 An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as
-:func:`retrieval.sqlite_db.connect` does: WAL, ``synchronous=NORMAL``, foreign keys on, a
+the house always has: WAL, ``synchronous=NORMAL``, foreign keys on, a
 busy timeout, and ``BEGIN IMMEDIATE`` for every transaction (but for one on a connection
 from :func:`reading`), so that two writers queue on the timeout instead of failing
 half-way with "database is locked". A PostgreSQL URL (``postgresql://`` or

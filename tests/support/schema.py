@@ -13,7 +13,6 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from retrieval import sqlite_db
 from retrieval.database import SchemaHistory, schema_differences, sqlite_url, sync_engine, upgrade
 
 Rows = Sequence[tuple[str, tuple[object, ...]]]
@@ -41,7 +40,7 @@ def built_by_the_release_before(
     # What that release's runners did: each script in one transaction with its row in
     # schema_migrations, then its statements wrote the rows.
     if url.startswith("sqlite"):
-        conn = sqlite_db.connect(Path(sa.make_url(url).database or ""))
+        conn = _sqlite_as_the_release_before(Path(sa.make_url(url).database or ""))
         try:
             conn.execute(_MIGRATIONS_TABLE.replace("DOUBLE PRECISION", "REAL"))
             for version, script in enumerate(_listed(sqlite_script), start=1):
@@ -171,3 +170,13 @@ def difference_after_dropping(url: str, history: SchemaHistory, index: str) -> o
     finally:
         engine.dispose()
     return difference
+
+
+def _sqlite_as_the_release_before(path: Path) -> sqlite3.Connection:
+    """A connection as that release's runners opened the home's file: WAL, foreign keys on,
+    the driver's own transactions off (each script says BEGIN)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
