@@ -34,7 +34,12 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from bot.adapters.generation import WorkerGenerator
+from bot.adapters.inference_server import InferenceServerGenerator, client_session
+from bot.adapters.retrieval import KnowledgeRetriever
 from bot.adapters.scrubbing import PersonalDataScrubber
+from bot.adapters.swappable import SwappableGenerator
+from bot.core.engine import ConversationEngine
 from bot.core.ports import (
     AnswerCurator,
     ConversationStore,
@@ -44,11 +49,16 @@ from bot.core.ports import (
 )
 from bot.handoff import ServedHandoff
 from bot.ops import mount_dashboard
+from bot.replicas import announcing, new_replica_id, replicas_ctx
 from bot.settings import Settings
 from bot.slack.server import setup_slack
+from bot.store.conversations import ConversationDatabase
+from bot.store.health import StorageHealth
 from bot.web import ENGINE, build_web_app
 from bot.web.flood import FlagBudget
 from bot.web.keys import METRICS, STORAGE_STATUS
+from finetune.registry import ModelRegistry
+from finetune.serving_policy import adapter_status
 
 if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
     from bot.adapters.swappable import SwappableGenerator
@@ -115,8 +125,6 @@ def create_app(
     app.cleanup_ctx.append(partial(_generator_ctx, given=generator))
     app.cleanup_ctx.append(partial(_engine_ctx, retriever=retriever))
     if settings.storage.postgres_url is not None and retriever is None:
-        from bot.replicas import new_replica_id, replicas_ctx
-
         # Replicas sharing PostgreSQL serve each other's corrections within a second or so.
         app[REPLICA] = new_replica_id()
         app.cleanup_ctx.append(
@@ -169,7 +177,6 @@ async def _store_ctx(
         _report_storage(app, given)
         yield
         return
-    from bot.store.conversations import ConversationDatabase
 
     settings = app[SETTINGS]
     paths = settings.paths.ensure()
@@ -188,7 +195,6 @@ async def _store_ctx(
 
 def _report_storage(app: web.Application, store: ConversationStore) -> None:
     """Let /healthz and /metrics say when the store cannot write (a full disk)."""
-    from bot.store.health import StorageHealth
 
     health = getattr(store, "health", None)
     if isinstance(health, StorageHealth):
@@ -281,7 +287,6 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
         async for _ in _inference_server_ctx(app):
             yield
         return
-    from bot.adapters.swappable import SwappableGenerator
     from finetune.pipeline import NoLiveAdapterError
 
     holder = SwappableGenerator()
@@ -302,7 +307,6 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
 async def _inference_server_ctx(app: web.Application) -> AsyncIterator[None]:
     """The generator as a client of an OpenAI-compatible inference server (no torch here);
     the server, not this process, loads the model and the adapter."""
-    from bot.adapters.inference_server import InferenceServerGenerator, client_session
 
     config = app[SETTINGS].generator
     session = client_session(config)
@@ -320,7 +324,6 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
 
     Raises NoLiveAdapterError when no adapter is live, unless the answer mode is
     'generate' (which serves the configured base as it is)."""
-    from bot.adapters.generation import WorkerGenerator
     from bot.components import generator_paths
     from finetune.pipeline import NoLiveAdapterError, load_live_generator
     from finetune.worker import GenerationWorker
@@ -358,7 +361,6 @@ async def _live_adapter_status(
 ) -> tuple[AdapterRecord | None, AdapterStatus | None]:
     """The live adapter and whether customers get its replies, logged in the words
     `supportbot train` printed and the dashboard's badge shows."""
-    from finetune.serving_policy import adapter_status
 
     live = await asyncio.to_thread(_live_adapter, paths)
     if live is None:
@@ -407,7 +409,6 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
 
 
 def _live_adapter(paths: GeneratorPaths) -> AdapterRecord | None:
-    from finetune.registry import ModelRegistry
 
     registry = ModelRegistry.open(paths)
     try:
@@ -453,14 +454,12 @@ async def _engine_ctx(
     *,
     retriever: Retriever | None,
 ) -> AsyncIterator[None]:
-    from bot.core.engine import ConversationEngine
 
     settings = app[SETTINGS]
     config = settings.engine
     curator: AnswerCurator | None = None
     finder: QuestionFinder | None = None
     if retriever is None:
-        from bot.adapters.retrieval import KnowledgeRetriever
         from bot.components import format_served, served_confidence
 
         knowledge = app[KNOWLEDGE]
@@ -477,8 +476,6 @@ async def _engine_ctx(
     elif hasattr(retriever, "add_curated"):
         curator = cast(AnswerCurator, retriever)
     if curator is not None and REPLICA in app:
-        from bot.replicas import announcing
-
         curator = announcing(curator, app[STORE], app[REPLICA])
     if finder is None and hasattr(retriever, "similar_questions"):
         finder = cast(QuestionFinder, retriever)

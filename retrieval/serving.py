@@ -20,6 +20,7 @@ from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.index import IndexParams, VectorIndex
 from retrieval.store import IndexVersion, KnowledgeStore
+from retrieval.tuning_data import normalise_reply
 from retrieval.vectors import EntryVectors
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,6 @@ class LiveIndex:
     ) -> AnswerClassifier | None:
         """An answer classifier fitted on the questions of ``entry_ids`` (see
         retrieval.answer_classifier); None when fewer than two answers are frequent enough."""
-        from retrieval.tuning_data import normalise_reply
 
         stored = self.store.entries_by_id(entry_ids)
         ids = [i for i in entry_ids if i in stored]

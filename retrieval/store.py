@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from retrieval import tables
 from retrieval.database import database_url, insert, lock_key, migrated_engine, reading
+from retrieval.entries import entries_of
 from retrieval.folders import found, recorded
 from retrieval.records import Conversation, ExchangeEntry, LogMessage
 
@@ -432,7 +433,6 @@ def _insert_conversation(
     conn: sa.Connection, conversation: Conversation, digest: str, now: float
 ) -> int:
     """Insert the conversation and its entries; return how many entries."""
-    from retrieval.entries import entries_of
 
     conn.execute(
         tables.log_conversations.insert().values(

@@ -28,7 +28,7 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.ops import actions, auth, curated, handoff, metrics, topics, views
-from bot.ops.auth import OpsError, is_api
+from bot.ops.auth import OpsError, is_api, storage_full_error
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
 from bot.ops.handoff import HANDOFF, HandoffTargets
@@ -187,7 +187,7 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
     except InvalidMessage as exc:
         return await _error(request, OpsError(422, "Not possible", str(exc)))
     except StorageUnavailable:  # the store logged the cause once
-        return await _error(request, actions.storage_full_error())
+        return await _error(request, storage_full_error())
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -199,7 +199,7 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
     except Exception as exc:
         if out_of_space(exc):  # a write outside the stores (the curated answers' index)
             log.error("dashboard %s %s: the disk is full (%s)", request.method, request.path, exc)
-            return await _error(request, actions.storage_full_error())
+            return await _error(request, storage_full_error())
         log.exception("dashboard error on %s %s", request.method, request.path)
         return await _error(
             request, OpsError(500, "Something went wrong", "The action failed on our side.")

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.core.errors import InvalidMessage, StorageUnavailable
 from bot.core.types import FlagStatus, Turn
-from bot.ops.auth import OpsError
+from bot.ops.auth import STORAGE_FULL_TITLE, OpsError
 from bot.ops.keys import DATABASE, REVIEW_ENGINE, SESSION
 from bot.ops.queries import conversation_extras
 from bot.ops.render import with_query
@@ -30,23 +30,7 @@ from bot.ops.views import MAX_REJECT_REASON_CHARS, Draft, conversation_page, saf
 from bot.store.health import out_of_space
 from bot.web.errors import STORAGE_UNAVAILABLE_RETRY_SECONDS
 
-STORAGE_FULL_TITLE = "Storage unavailable"  # "storage_unavailable" under /ops/api/, as the API
-STORAGE_FULL_MESSAGE = (
-    "The disk is full, so nothing can be saved right now. Please try again in a few "
-    "minutes; nothing saved before is lost."
-)
-
 _T = TypeVar("_T")
-
-
-def storage_full_error() -> OpsError:
-    """The error page (or JSON) for a request refused because the disk is full."""
-    return OpsError(
-        503,
-        STORAGE_FULL_TITLE,
-        STORAGE_FULL_MESSAGE,
-        {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
-    )
 
 
 class _NotSaved(Exception):

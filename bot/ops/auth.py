@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.ops.keys import DATABASE, LOGIN_LIMITS, OPS_CONFIG, PREFIX, SESSION
 from bot.ops.render import render, with_query
+from bot.web.errors import STORAGE_UNAVAILABLE_RETRY_SECONDS
 from bot.web.keys import WEB_CONFIG
 from bot.web.middlewares import client_ip
 from bot.web.ratelimit import RateLimiter
@@ -52,6 +53,23 @@ class OpsError(Exception):
         self.title = title
         self.message = message
         self.headers = headers or {}
+
+
+STORAGE_FULL_TITLE = "Storage unavailable"  # "storage_unavailable" under /ops/api/, as the API
+STORAGE_FULL_MESSAGE = (
+    "The disk is full, so nothing can be saved right now. Please try again in a few "
+    "minutes; nothing saved before is lost."
+)
+
+
+def storage_full_error() -> OpsError:
+    """The error page (or JSON) for a request refused because the disk is full."""
+    return OpsError(
+        503,
+        STORAGE_FULL_TITLE,
+        STORAGE_FULL_MESSAGE,
+        {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
+    )
 
 
 def is_api(request: web.Request) -> bool:

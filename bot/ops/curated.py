@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.core.errors import CorrectionNotFound, InvalidMessage, StorageUnavailable
 from bot.core.types import Correction
-from bot.ops.auth import OpsError
+from bot.ops.auth import OpsError, storage_full_error
 from bot.ops.keys import DATABASE, OPS_CONFIG, REVIEW_ENGINE, SESSION
 from bot.ops.queries import CURATED_SHOWN, curated_answers
 from bot.ops.render import render, with_query
@@ -191,7 +191,6 @@ def _done(
 async def _saving(write: Awaitable[_T]) -> _T:
     """``await write``; a full disk (the stores' or the curated index's) is a 503 page
     that says nothing was saved: editing and withdrawing can simply be tried again."""
-    from bot.ops.actions import storage_full_error
 
     try:
         return await write
