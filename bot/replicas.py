@@ -149,13 +149,12 @@ def announcing(curator: AnswerCurator, store: object, replica: str) -> AnswerCur
 
     if not isinstance(store, ConversationDatabase) or store.engine.dialect.name != "postgresql":
         return curator
-    engine = store.engine
+    database = store.database
 
     async def notify(source_id: str) -> None:
         # PostgreSQL's NOTIFY, delivered to every listener when the transaction commits.
-        async with engine.begin() as conn:
-            payload = f"{replica} {source_id}"
-            await conn.execute(sa.select(sa.func.pg_notify(CURATED_CHANNEL, payload)))
+        notice = sa.select(sa.func.pg_notify(CURATED_CHANNEL, f"{replica} {source_id}"))
+        await database.write(lambda conn: conn.execute(notice))
 
     return AnnouncingCurator(curator, notify)
 

@@ -6,12 +6,11 @@ statements then run on the home's SQLite file and on the PostgreSQL database rep
 share. Several histories share one database: each has a version table of its own, and
 only its own tables are compared with its declaration (:func:`schema_differences`).
 
-An engine from :func:`async_engine` or :func:`sync_engine` opens SQLite as
-the house always has: WAL, ``synchronous=NORMAL``, foreign keys on, a
-busy timeout, and ``BEGIN IMMEDIATE`` for every transaction (but for one on a connection
-from :func:`reading`), so that two writers queue on the timeout instead of failing
-half-way with "database is locked". A PostgreSQL URL (``postgresql://`` or
-``postgres://``) gets psycopg 3, imported only then.
+An engine from :func:`sync_engine` opens SQLite as the house always has: WAL,
+``synchronous=NORMAL``, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+transaction (but for one on a connection from :func:`reading`), so that two writers queue
+on the timeout instead of failing half-way with "database is locked". A PostgreSQL URL
+(``postgresql://`` or ``postgres://``) gets psycopg 3, imported only then.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ import logging
 import threading
 import warnings
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
@@ -54,27 +51,19 @@ def database_url(database: Path, postgres_url: str | None) -> str:
     return postgres_url or sqlite_url(database)
 
 
-def async_engine(url: str, *, pool_size: int = 4) -> AsyncEngine:
-    """An engine for coroutines: aiosqlite (each connection in a thread of its own) or
-    psycopg's asyncio connections. Nothing is connected until first use."""
-    parsed = _parsed(url, sqlite_driver="sqlite+aiosqlite", postgres_driver="postgresql+psycopg")
-    engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=0)
-    if parsed.get_backend_name() == "sqlite":
-        _sqlite_like_the_house(engine.sync_engine)
-    return engine
-
-
 def sync_engine(url: str, *, pool_size: int | None = 4) -> sa.Engine:
-    """An engine for jobs and worker threads (sqlite3 or psycopg); ``pool_size`` None: a
-    connection for each use, closed after it."""
+    """An engine for jobs and worker threads (sqlite3 or psycopg; coroutines run
+    whole transactions in worker threads); ``pool_size`` None: a connection for
+    each use, closed after it."""
     parsed = _parsed(url, sqlite_driver="sqlite+pysqlite", postgres_driver="postgresql+psycopg")
     if pool_size is None:
         engine = sa.create_engine(parsed, poolclass=sa.NullPool)
     else:
         # A pooled connection the server dropped (a restart, a network cut) is replaced
         # before use instead of failing the statement: a serving replica's knowledge base
-        # lives as long as its process.
-        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+        # lives as long as its process. A SQLite file is never dropped: no ping.
+        ping = parsed.get_backend_name() != "sqlite"
+        engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=ping)
     if parsed.get_backend_name() == "sqlite":
         _sqlite_like_the_house(engine)
     return engine
@@ -85,13 +74,6 @@ def reading(engine: sa.Engine) -> sa.Connection:
     transactions begin deferred, as a WAL reader neither blocks the writer nor waits for
     it; in PostgreSQL they are read only."""
     return engine.connect().execution_options(**_READ_ONLY)
-
-
-@asynccontextmanager
-async def reading_async(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """:func:`reading` for an asyncio engine."""
-    async with engine.connect() as conn:
-        yield await conn.execution_options(**_READ_ONLY)
 
 
 _READ_ONLY = {"read_only": True, "postgresql_readonly": True}

@@ -83,9 +83,8 @@ def on_the_store(store: ConversationDatabase) -> RunOn:
     there holds for its writes), outside any transaction, in the thread that owns it."""
 
     async def run(work: Work) -> object:
-        async with store.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            return await conn.run_sync(lambda _: work(raw.dbapi_connection))  # type: ignore[arg-type]
+        # Nothing executed through SQLAlchemy: no transaction begins.
+        return await store.database.read(lambda conn: work(conn.connection.dbapi_connection))  # type: ignore[arg-type]
 
     return run
 

@@ -145,13 +145,13 @@ def test_a_full_sqlite_disk_is_storage_unavailable(tmp_path: Path) -> None:
         await state.open()
         page_count = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
         # Every connection of the state's pool may not grow the file by one page.
-        engine = state._engine  # the page limit is set per connection
+        engine = state.database.engine  # the page limit is set per connection
         sa.event.listen(
-            engine.sync_engine,
+            engine,
             "connect",
             lambda dbapi, _: dbapi.cursor().execute(f"PRAGMA max_page_count={page_count}"),
         )
-        await engine.dispose()
+        engine.dispose()
         with pytest.raises(StorageUnavailable):
             for n in range(10_000):
                 await state.remember_thread(Thread("C", f"{n}.0"), f"conv-{n}" + "x" * 500, None)

@@ -9,27 +9,25 @@ in PostgreSQL when several replicas share it.
 * which hand-off post in the operators' channel belongs to which conversation.
 
 The tables (:mod:`bot.slack.tables`) reference the conversation store's ids but not its
-tables. The same statements run on SQLite and PostgreSQL, through an asyncio engine: no
-query blocks the event loop.
+tables. The same statements run on SQLite and PostgreSQL, each in a worker thread
+(:mod:`bot.store.worker`): no query blocks the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Executable, Row, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.slack import tables
 from bot.store.health import StorageHealth
-from retrieval.database import async_engine, describe, insert, upgrade_database
+from bot.store.worker import DatabaseWorker
+from retrieval.database import insert
 
 _PURGE_EVERY_S = 60.0
 
@@ -73,57 +71,34 @@ class SlackState:
     def __init__(
         self, url: str, *, pool_size: int = 4, clock: Callable[[], float] = time.time
     ) -> None:
-        self._url = url
-        self._engine = async_engine(url, pool_size=pool_size)
+        self.database = DatabaseWorker(
+            url, tables.HISTORY, name="Slack state", pool_size=pool_size
+        )
         self._clock = clock
         self._purged_at = 0.0
-        self._migrated = False
-        self._migrating = asyncio.Lock()
-        self._closed = False
-        self.health = StorageHealth(f"Slack state {describe(url)}")
+
+    @property
+    def health(self) -> StorageHealth:
+        return self.database.health
 
     async def open(self) -> None:
         """Connect and migrate now, so that a bad database fails at start-up."""
-        async with self._migrating:
-            if self._migrated:
-                return
-            with self.health.refusing_when_full():
-                await asyncio.to_thread(upgrade_database, self._url, tables.HISTORY)
-            self._migrated = True
+        await self.database.open()
 
     async def aclose(self) -> None:
-        self._closed = True
-        await self._engine.dispose()
-
-    @asynccontextmanager
-    async def _transaction(self, *, writes: bool) -> AsyncIterator[AsyncConnection]:
-        """One transaction, committed when the block ends; ``writes`` says that it wrote,
-        so that its success tells :attr:`health` there is room again (a read succeeds on
-        a full disk and so tells nothing)."""
-        if self._closed:
-            raise RuntimeError("Slack state is closed")
-        if not self._migrated:
-            await self.open()
-        with self.health.refusing_when_full():
-            async with self._engine.begin() as conn:
-                yield conn
-        if writes:
-            self.health.wrote()
+        await self.database.aclose()
 
     async def _write(self, statement: Executable) -> int:
         """Run ``statement``; the number of rows it inserted, changed or deleted (kept for
         an INSERT too, which the psycopg dialect leaves at -1 otherwise)."""
-        async with self._transaction(writes=True) as conn:
-            result = await conn.execute(statement.execution_options(preserve_rowcount=True))
-            return result.rowcount
+        counted = statement.execution_options(preserve_rowcount=True)
+        return await self.database.write(lambda conn: conn.execute(counted).rowcount)
 
     async def _one(self, statement: Select[Any]) -> Row[Any] | None:
-        async with self._transaction(writes=False) as conn:
-            row: Row[Any] | None = (await conn.execute(statement.limit(1))).first()
-            return row
+        return await self.database.read(lambda conn: conn.execute(statement.limit(1)).first())
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        return insert(self._engine.dialect, table)
+        return insert(self.database.engine.dialect, table)
 
     # -- deduplication ---------------------------------------------------------------------------
     async def claim(self, key: str, ttl_s: float) -> bool:

@@ -1,27 +1,26 @@
 """The conversation store behind the ``ConversationStore`` port (:mod:`bot.core.ports`):
 in the home's SQLite file on one box, in PostgreSQL when several server replicas share it.
 
-The same statements run on both (:mod:`bot.store.tables`), through an asyncio engine, so
-no query blocks the event loop. Where two writers could race, the store holds what they
-race on: SQLite has one writer at a time (every transaction begins IMMEDIATE), PostgreSQL
-locks a conversation's row while a turn is numbered and a correction's while questions are
-attached to it, and the ``(channel, external_ref)`` key makes two replicas starting the
-same Slack thread at once find one conversation.
+The same statements run on both (:mod:`bot.store.tables`). Each method's transaction runs
+in a worker thread in one hop (:mod:`bot.store.worker`), so no query blocks the event loop;
+the statements of the calls every chat message makes are built once, with parameters.
+Where two writers could race, the store holds what they race on: SQLite has one writer at a
+time (every transaction begins IMMEDIATE), PostgreSQL locks a conversation's row while a
+turn is numbered and a correction's while questions are attached to it, and the
+``(channel, external_ref)`` key makes two replicas starting the same Slack thread at once
+find one conversation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.errors import (
     ConversationNotFound,
@@ -73,17 +72,48 @@ from bot.store.tables import (
     ratings,
     turns,
 )
-from retrieval.database import (
-    async_engine,
-    describe,
-    insert,
-    reading_async,
-    sqlite_url,
-    upgrade_database,
-)
+from bot.store.worker import DatabaseWorker
+from retrieval.database import insert, sqlite_url
 
 # A flag as the store returns it: its row and its conversation's channel.
 _FLAGS = sa.select(flags, conversations.c.channel).join_from(flags, conversations)
+
+# -- the statements of every chat message, built once --------------------------------------
+_c, _t = conversations.c, turns.c
+_CONVERSATION = sa.select(conversations).where(_c.id == sa.bindparam("conversation"))
+_BY_REF = sa.select(conversations).where(
+    _c.channel == sa.bindparam("channel_"), _c.external_ref == sa.bindparam("ref")
+)
+# The conversation held (PostgreSQL's row lock, SQLite's one writer): turns are numbered one
+# at a time even when replicas add them at once.
+_HELD = sa.select(_c.id).where(_c.id == sa.bindparam("conversation")).with_for_update()
+_LAST_POSITION = sa.select(sa.func.coalesce(sa.func.max(_t.position), 0)).where(
+    _t.conversation_id == sa.bindparam("conversation")
+)
+_NEW_TURN = turns.insert()
+_TOUCHED = (
+    conversations.update()
+    .where(_c.id == sa.bindparam("conversation"))
+    .values(updated_at=sa.bindparam("at"))
+)
+_TURN = sa.select(turns).where(_t.id == sa.bindparam("turn"))
+_TURNS = (
+    sa.select(turns).where(_t.conversation_id == sa.bindparam("conversation")).order_by(_t.position)
+)
+_TURN_KEY = sa.select(_t.id, _t.conversation_id).where(_t.id == sa.bindparam("turn"))
+_RATING = sa.select(ratings).where(ratings.c.turn_id == sa.bindparam("turn"))
+_k, _q = corrections.c, correction_questions.c
+_ASKING = (
+    sa.select(corrections)
+    .where(
+        _k.withdrawn_at.is_(None),
+        sa.or_(
+            _k.question == sa.bindparam("question"),
+            _k.id.in_(sa.select(_q.correction_id).where(_q.question == sa.bindparam("question"))),
+        ),
+    )
+    .order_by(_k.id)
+)
 
 
 class ConversationDatabase:
@@ -102,66 +132,47 @@ class ConversationDatabase:
         pool_size: int = 10,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.url = sqlite_url(database) if isinstance(database, Path) else database
-        sqlite = sa.make_url(self.url).get_backend_name() == "sqlite"
-        # SQLite: one connection, as it has one writer at a time anyway; coroutines queue
-        # for it, as they queued for the thread that held it before.
-        self.engine: AsyncEngine = async_engine(self.url, pool_size=1 if sqlite else pool_size)
+        url = sqlite_url(database) if isinstance(database, Path) else database
+        self.database = DatabaseWorker(url, HISTORY, name="conversation store", pool_size=pool_size)
+        self.url = url
+        self.engine = self.database.engine
         self._clock = clock
-        self._migrated = False
-        self._migrating = asyncio.Lock()
-        self._closed = False
-        self.health = StorageHealth(f"conversation store {describe(self.url)}")
+        dialect = self.engine.dialect
+        # Inserts that skip or replace a row already there, in the database's own words.
+        self._new_conversation = insert(dialect, conversations).on_conflict_do_nothing(
+            index_elements=["channel", "external_ref"]
+        )
+        self._new_flag = insert(dialect, flags).on_conflict_do_nothing(
+            index_elements=["turn_id", "reason"], index_where=OPEN_LITERALLY
+        )
+        rated = insert(dialect, ratings)
+        self._rated = rated.on_conflict_do_update(
+            index_elements=["turn_id"],
+            set_={c: rated.excluded[c] for c in ("value", "comment", "channel", "created_at")},
+        )
+
+    @property
+    def health(self) -> StorageHealth:
+        return self.database.health
 
     # -- lifetime ----------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect and migrate now, so that a bad database fails at start-up."""
-        async with self._migrating:
-            if self._migrated:
-                return
-            with self.health.refusing_when_full():
-                await asyncio.to_thread(upgrade_database, self.url, HISTORY)
-            self._migrated = True
+        await self.database.open()
 
     async def aclose(self) -> None:
         """Close the connections; idempotent."""
-        self._closed = True
-        await self.engine.dispose()
+        await self.database.aclose()
 
-    @asynccontextmanager
-    async def _transaction(self, *, writes: bool = False) -> AsyncIterator[AsyncConnection]:
-        """One transaction, committed when the block ends; ``writes`` says that it wrote,
-        so that its success tells :attr:`health` there is room again (a read succeeds on a
-        full disk and so tells nothing). Raises RuntimeError once closed."""
-        if self._closed:
-            raise RuntimeError("conversation store is closed")
-        if not self._migrated:
-            await self.open()
-        with self.health.refusing_when_full():
-            async with self.engine.begin() as conn:
-                yield conn
-        if writes:
-            self.health.wrote()
+    async def _one(self, statement: sa.Executable, **params: Any) -> RowMapping | None:
+        return await self.database.read(
+            lambda conn: conn.execute(statement, params).mappings().first()
+        )
 
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that only reads: its snapshot at once, behind no writer."""
-        if self._closed:
-            raise RuntimeError("conversation store is closed")
-        if not self._migrated:
-            await self.open()
-        async with reading_async(self.engine) as conn:
-            yield conn
-
-    async def _one(self, statement: sa.Select[Any]) -> RowMapping | None:
-        async with self._reading() as conn:
-            row: RowMapping | None = (await conn.execute(statement)).mappings().first()
-            return row
-
-    async def _all(self, statement: sa.Select[Any]) -> Sequence[RowMapping]:
-        async with self._reading() as conn:
-            rows: Sequence[RowMapping] = (await conn.execute(statement)).mappings().all()
-            return rows
+    async def _all(self, statement: sa.Executable, **params: Any) -> Sequence[RowMapping]:
+        return await self.database.read(
+            lambda conn: conn.execute(statement, params).mappings().all()
+        )
 
     # -- conversations -----------------------------------------------------------------------
     async def create_conversation(
@@ -169,33 +180,34 @@ class ConversationDatabase:
     ) -> Conversation:
         conversation_id = uuid.uuid4().hex
         now = self._clock()
-        new = insert(self.engine.dialect, conversations).values(
-            id=conversation_id,
-            channel=channel,
-            external_ref=external_ref,
-            state=ConversationState.BOT.value,
-            created_at=now,
-            updated_at=now,
-        )
-        async with self._transaction(writes=True) as conn:
+        row = {
+            "id": conversation_id,
+            "channel": channel,
+            "external_ref": external_ref,
+            "state": ConversationState.BOT.value,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        def create(conn: sa.Connection) -> Conversation:
             # Several processes may start the same external conversation (a Slack thread)
             # at once: one row wins and every one of them reads it back.
-            await conn.execute(
-                new.on_conflict_do_nothing(index_elements=["channel", "external_ref"])
-            )
+            conn.execute(self._new_conversation, row)
             if external_ref is None:
                 return Conversation(conversation_id, channel, ConversationState.BOT, now)
-            row = (await conn.execute(_by_ref(channel, external_ref))).mappings().one()
-        return conversation_of(row)
+            found = conn.execute(_BY_REF, {"channel_": channel, "ref": external_ref})
+            return conversation_of(found.mappings().one())
+
+        return await self.database.write(create)
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
-        row = await self._one(_conversation(conversation_id))
+        row = await self._one(_CONVERSATION, conversation=conversation_id)
         if row is None:
             raise ConversationNotFound(conversation_id)
         return conversation_of(row)
 
     async def find_conversation(self, channel: str, external_ref: str) -> Conversation | None:
-        row = await self._one(_by_ref(channel, external_ref))
+        row = await self._one(_BY_REF, channel_=channel, ref=external_ref)
         return None if row is None else conversation_of(row)
 
     async def set_state(self, conversation_id: str, state: ConversationState) -> None:
@@ -204,9 +216,12 @@ class ConversationDatabase:
             .where(conversations.c.id == conversation_id)
             .values(state=ConversationState(state).value, updated_at=self._clock())
         )
-        async with self._transaction(writes=True) as conn:
-            if (await conn.execute(changed)).rowcount == 0:
+
+        def set_state(conn: sa.Connection) -> None:
+            if conn.execute(changed).rowcount == 0:
                 raise ConversationNotFound(conversation_id)
+
+        await self.database.write(set_state)
 
     # -- turns -------------------------------------------------------------------------------
     async def add_turn(
@@ -234,75 +249,64 @@ class ConversationDatabase:
             index_version=index_version,
             model_version=model_version,
         )
-        t = turns.c
-        last = sa.select(sa.func.coalesce(sa.func.max(t.position), 0)).where(
-            t.conversation_id == conversation_id
-        )
-        async with self._transaction(writes=True) as conn:
-            # The conversation held (PostgreSQL's row lock, SQLite's one writer): turns are
-            # numbered one at a time even when replicas add them at once.
-            locked = _conversation(conversation_id).with_for_update()
-            if (await conn.execute(locked)).first() is None:
+        held = {"conversation": conversation_id}
+
+        def add(conn: sa.Connection) -> Turn:
+            if conn.execute(_HELD, held).first() is None:
                 raise ConversationNotFound(conversation_id)
-            position = int(await conn.scalar(last) or 0) + 1
-            await conn.execute(turns.insert().values(position=position, **turn_values(turn)))
-            await conn.execute(
-                conversations.update()
-                .where(conversations.c.id == conversation_id)
-                .values(updated_at=turn.created_at)
-            )
-        return turn
+            position = int(conn.scalar(_LAST_POSITION, held) or 0) + 1
+            conn.execute(_NEW_TURN, {"position": position, **turn_values(turn)})
+            conn.execute(_TOUCHED, {**held, "at": turn.created_at})
+            return turn
+
+        return await self.database.write(add)
 
     async def get_turn(self, turn_id: str) -> Turn:
-        row = await self._one(sa.select(turns).where(turns.c.id == turn_id))
+        row = await self._one(_TURN, turn=turn_id)
         if row is None:
             raise TurnNotFound(turn_id)
         return turn_of(row)
 
     async def list_turns(self, conversation_id: str) -> list[Turn]:
-        t = turns.c
-        rows = await self._all(
-            sa.select(turns).where(t.conversation_id == conversation_id).order_by(t.position)
-        )
-        return [turn_of(row) for row in rows]
+        return [turn_of(row) for row in await self._all(_TURNS, conversation=conversation_id)]
 
     # -- ratings -----------------------------------------------------------------------------
     async def add_rating(self, rating: Rating) -> None:
         """Raises TurnNotFound; a second rating of a turn replaces the first."""
-        new = insert(self.engine.dialect, ratings).values(
-            turn_id=rating.turn_id,
-            value=rating.value,
-            comment=rating.comment,
-            channel=rating.channel,
-            created_at=self._clock(),
-        )
-        replaced = {c: new.excluded[c] for c in ("value", "comment", "channel", "created_at")}
-        async with self._transaction(writes=True) as conn:
-            await _require_turn(conn, rating.turn_id)
-            await conn.execute(new.on_conflict_do_update(index_elements=["turn_id"], set_=replaced))
+        row = {
+            "turn_id": rating.turn_id,
+            "value": rating.value,
+            "comment": rating.comment,
+            "channel": rating.channel,
+            "created_at": self._clock(),
+        }
+
+        def rate(conn: sa.Connection) -> None:
+            _require_turn(conn, rating.turn_id)
+            conn.execute(self._rated, row)
+
+        await self.database.write(rate)
 
     async def get_rating(self, turn_id: str) -> Rating | None:
-        row = await self._one(sa.select(ratings).where(ratings.c.turn_id == turn_id))
+        row = await self._one(_RATING, turn=turn_id)
         return None if row is None else rating_of(row)
 
     # -- flags -------------------------------------------------------------------------------
     async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
         """Queue a turn for review; the same open flag is not queued twice."""
-        async with self._transaction(writes=True) as conn:
-            turn = await _require_turn(conn, turn_id)
-            new = insert(self.engine.dialect, flags).values(
-                turn_id=turn_id,
-                conversation_id=turn["conversation_id"],
-                reason=FlagReason(reason).value,
-                detail=detail,
-                status=FlagStatus.OPEN.value,
-                created_at=self._clock(),
-            )
-            await conn.execute(
-                new.on_conflict_do_nothing(
-                    index_elements=["turn_id", "reason"], index_where=OPEN_LITERALLY
-                )
-            )
+        row = {
+            "turn_id": turn_id,
+            "reason": FlagReason(reason).value,
+            "detail": detail,
+            "status": FlagStatus.OPEN.value,
+            "created_at": self._clock(),
+        }
+
+        def flag(conn: sa.Connection) -> None:
+            turn = _require_turn(conn, turn_id)
+            conn.execute(self._new_flag, {**row, "conversation_id": turn["conversation_id"]})
+
+        await self.database.write(flag)
 
     async def list_flags(
         self,
@@ -348,11 +352,13 @@ class ConversationDatabase:
                 resolved_by=None if reopened else resolved_by,
             )
         )
-        async with self._transaction(writes=True) as conn:
-            if (await conn.execute(resolved)).rowcount == 0:
+
+        def resolve(conn: sa.Connection) -> Flag:
+            if conn.execute(resolved).rowcount == 0:
                 raise FlagNotFound(str(flag_id))
-            row = (await conn.execute(_FLAGS.where(flags.c.id == flag_id))).mappings().one()
-        return flag_of(row)
+            return flag_of(conn.execute(_FLAGS.where(flags.c.id == flag_id)).mappings().one())
+
+        return await self.database.write(resolve)
 
     async def resolve_turn_flags(self, turn_id: str, status: FlagStatus, resolved_by: str) -> int:
         status = FlagStatus(status)
@@ -363,8 +369,7 @@ class ConversationDatabase:
             .where(flags.c.turn_id == turn_id, OPEN)
             .values(status=status.value, resolved_at=self._clock(), resolved_by=resolved_by)
         )
-        async with self._transaction(writes=True) as conn:
-            return int((await conn.execute(resolved)).rowcount)
+        return await self.database.write(lambda conn: int(conn.execute(resolved).rowcount))
 
     # -- corrections -------------------------------------------------------------------------
     async def add_correction(
@@ -374,21 +379,25 @@ class ConversationDatabase:
         new = corrections.insert().values(
             turn_id=turn_id, question=question, answer=answer, created_by=created_by, created_at=now
         )
-        async with self._transaction(writes=True) as conn:
+
+        def add(conn: sa.Connection) -> Correction:
             if turn_id is not None:
-                await _require_turn(conn, turn_id)
-            correction_id = int((await conn.execute(new.returning(corrections.c.id))).scalar_one())
+                _require_turn(conn, turn_id)
+            correction_id = int(conn.execute(new.returning(corrections.c.id)).scalar_one())
             source_id = correction_source_id(correction_id)
-            await conn.execute(
+            conn.execute(
                 corrections.update()
                 .where(corrections.c.id == correction_id)
                 .values(source_id=source_id)
             )
-        return Correction(correction_id, source_id, question, answer, created_by, now, turn_id)
+            return Correction(correction_id, source_id, question, answer, created_by, now, turn_id)
+
+        return await self.database.write(add)
 
     async def get_correction(self, correction_id: int) -> Correction:
-        async with self._reading() as conn:
-            return correction_of(await _correction_row(conn, correction_id))
+        return await self.database.read(
+            lambda conn: correction_of(_correction_row(conn, correction_id))
+        )
 
     async def list_corrections(self, limit: int = 100, offset: int = 0) -> list[Correction]:
         """Newest first, withdrawn ones included."""
@@ -403,44 +412,51 @@ class ConversationDatabase:
         edited = _unwithdrawn(correction_id).values(
             question=question, answer=answer, edited_by=edited_by, edited_at=self._clock()
         )
-        async with self._transaction(writes=True) as conn:
-            changed = (await conn.execute(edited)).rowcount
-            row = await _correction_row(conn, correction_id)
+
+        def edit(conn: sa.Connection) -> Correction:
+            changed = conn.execute(edited).rowcount
+            row = _correction_row(conn, correction_id)
             if changed == 0:
                 raise InvalidMessage("the correction was withdrawn")
-        return correction_of(row)
+            return correction_of(row)
+
+        return await self.database.write(edit)
 
     async def withdraw_correction(self, correction_id: int, *, withdrawn_by: str) -> Correction:
         """Withdrawing one already withdrawn changes nothing. Raises CorrectionNotFound."""
         withdrawn = _unwithdrawn(correction_id).values(
             withdrawn_by=withdrawn_by, withdrawn_at=self._clock()
         )
-        async with self._transaction(writes=True) as conn:
-            await conn.execute(withdrawn)
-            return correction_of(await _correction_row(conn, correction_id))
+
+        def withdraw(conn: sa.Connection) -> Correction:
+            conn.execute(withdrawn)
+            return correction_of(_correction_row(conn, correction_id))
+
+        return await self.database.write(withdraw)
 
     async def attach_questions(
         self, correction_id: int, questions: Sequence[str], *, attached_by: str
     ) -> list[AttachedQuestion]:
         """Attach the questions not attached yet; return those. Raises
         CorrectionNotFound, and InvalidMessage once it was withdrawn."""
-        async with self._transaction(writes=True) as conn:
+        now = self._clock()
+
+        def attach(conn: sa.Connection) -> list[AttachedQuestion]:
             # Holds the correction: two operators attaching at once get distinct positions.
-            if correction_of(await _correction_row(conn, correction_id, lock=True)).withdrawn:
+            if correction_of(_correction_row(conn, correction_id, lock=True)).withdrawn:
                 raise InvalidMessage("the correction was withdrawn")
-            rows = (await conn.execute(_attached(correction_id))).mappings()
+            rows = conn.execute(_attached(correction_id)).mappings()
             attached = [attached_question_of(row) for row in rows]
             position = max((a.position for a in attached), default=0)
-            now = self._clock()
             added = [
                 AttachedQuestion(correction_id, position + n, question, attached_by, now)
                 for n, question in enumerate(new_questions(attached, questions), start=1)
             ]
             if added:
-                await conn.execute(
-                    correction_questions.insert(), [vars(question) for question in added]
-                )
-        return added
+                conn.execute(correction_questions.insert(), [vars(question) for question in added])
+            return added
+
+        return await self.database.write(attach)
 
     async def attached_questions(self, correction_id: int) -> list[AttachedQuestion]:
         return [attached_question_of(row) for row in await self._all(_attached(correction_id))]
@@ -448,14 +464,7 @@ class ConversationDatabase:
     async def corrections_asking(self, question: str) -> list[Correction]:
         """The corrections not withdrawn that answer ``question``, as their own question
         or as an attached one, oldest first."""
-        k, q = corrections.c, correction_questions.c
-        attached = sa.select(q.correction_id).where(q.question == question)
-        asking = (
-            sa.select(corrections)
-            .where(k.withdrawn_at.is_(None), sa.or_(k.question == question, k.id.in_(attached)))
-            .order_by(k.id)
-        )
-        return [correction_of(row) for row in await self._all(asking)]
+        return [correction_of(row) for row in await self._all(_ASKING, question=question)]
 
     async def questions_answered_with(self, reply: str, limit: int) -> list[str]:
         """What customers asked that the bot answered with ``reply``, newest first."""
@@ -487,33 +496,24 @@ class ConversationDatabase:
         """Replace each read text by its new text, in one transaction, where it was not
         changed since it was read; return how many were replaced."""
         text = TEXT_COLUMNS[column]
-        replaced = 0
-        async with self._transaction(writes=True) as conn:
-            for old, new in changes:
-                replaced += (await conn.execute(text.replace(old, new))).rowcount
-        return replaced
+        return await self.database.write(
+            lambda conn: sum(conn.execute(text.replace(old, new)).rowcount for old, new in changes)
+        )
 
     # -- metrics -----------------------------------------------------------------------------
     async def counts(self) -> StoreCounts:
         live = sa.select(sa.func.count()).where(corrections.c.withdrawn_at.is_(None))
-        async with self._reading() as conn:
+
+        def count(conn: sa.Connection) -> StoreCounts:
             groups = {
-                name: (await conn.execute(query)).all()
-                for name, (query, _) in COUNTED_GROUPS.items()
+                name: conn.execute(query).all() for name, (query, _) in COUNTED_GROUPS.items()
             }
-            return store_counts(groups, int(await conn.scalar(live) or 0))
+            return store_counts(groups, int(conn.scalar(live) or 0))
+
+        return await self.database.read(count)
 
 
 # -- queries ---------------------------------------------------------------------------------
-def _conversation(conversation_id: str) -> sa.Select[Any]:
-    return sa.select(conversations).where(conversations.c.id == conversation_id)
-
-
-def _by_ref(channel: str, external_ref: str) -> sa.Select[Any]:
-    c = conversations.c
-    return sa.select(conversations).where(c.channel == channel, c.external_ref == external_ref)
-
-
 def _attached(correction_id: int) -> sa.Select[Any]:
     q = correction_questions.c
     return (
@@ -527,20 +527,16 @@ def _unwithdrawn(correction_id: int) -> sa.Update:
     return corrections.update().where(k.id == correction_id, k.withdrawn_at.is_(None))
 
 
-async def _require_turn(conn: AsyncConnection, turn_id: str) -> RowMapping:
-    t = turns.c
-    query = sa.select(t.id, t.conversation_id).where(t.id == turn_id)
-    row = (await conn.execute(query)).mappings().first()
+def _require_turn(conn: sa.Connection, turn_id: str) -> RowMapping:
+    row = conn.execute(_TURN_KEY, {"turn": turn_id}).mappings().first()
     if row is None:
         raise TurnNotFound(turn_id)
     return row
 
 
-async def _correction_row(
-    conn: AsyncConnection, correction_id: int, *, lock: bool = False
-) -> RowMapping:
+def _correction_row(conn: sa.Connection, correction_id: int, *, lock: bool = False) -> RowMapping:
     query = sa.select(corrections).where(corrections.c.id == correction_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).mappings().first()
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise CorrectionNotFound(str(correction_id))
     return row
