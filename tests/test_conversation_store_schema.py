@@ -195,6 +195,15 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
             await store.edit_correction(1, "q", "a", edited_by="cy")
         turn = await store.add_turn("conv-1", "agent", "Sam here.")
         assert [t.id for t in await store.list_turns("conv-1")][-1] == turn.id
+        # conversations_0004 widened the outcome's CHECK, without losing what refers to turns.
+        thanks = await store.add_turn(
+            "conv-1", "bot", "You're welcome!", outcome=Outcome.SMALL_TALK
+        )
+        assert (await store.get_turn(thanks.id)).outcome is Outcome.SMALL_TALK
+        invented = sa.text("UPDATE bot_turns SET outcome = 'invented' WHERE id = :id")
+        with pytest.raises(sa.exc.IntegrityError):  # still a CHECK
+            await store.database.write(lambda conn: conn.execute(invented, {"id": thanks.id}))
+        assert await store.get_rating("turn-2") is not None
     finally:
         await store.aclose()
     # The tables now agree with the declaration; the old bookkeeping stays as it was.
@@ -208,7 +217,7 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
             )
     finally:
         engine.dispose()
-    assert revision == "conversations_0003" and legacy == version
+    assert revision == "conversations_0004" and legacy == version
 
 
 def test_migrate_db_carries_the_conversations_of_the_release_before(

@@ -23,7 +23,7 @@ from tests.support.fakes import source
 
 BACKENDS = ["sqlite", "postgres"]
 AnyConversationStore = ConversationDatabase
-HEAD = "conversations_0003"
+HEAD = "conversations_0004"
 
 
 class Clock:
@@ -396,7 +396,12 @@ async def test_counts_cover_every_state_role_outcome_and_reason(
     counts = await store.counts()
     assert counts.conversations_by_state == {"bot": 1, "human": 1, "closed": 0}
     assert counts.turns_by_role == {"customer": 1, "bot": 1, "agent": 0}
-    assert counts.replies_by_outcome == {"generated": 0, "copied": 0, "handoff": 1}
+    assert counts.replies_by_outcome == {
+        "generated": 0,
+        "copied": 0,
+        "handoff": 1,
+        "small_talk": 0,
+    }
     assert counts.open_flags_by_reason["low_confidence"] == 1
     assert set(counts.open_flags_by_reason) == {r.value for r in FlagReason}
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.small_talk import Pleasantry
 from retrieval.confidence import ConfidenceWeights
 
 # Engine settings that had a twin in another section, and where they live now: the
@@ -162,6 +163,33 @@ class EngineConfig(BaseModel):
         " bot hands off.",
     )
 
+    answer_small_talk: bool = Field(
+        True,
+        description="Answer a message that is only a greeting, thanks, an acknowledgement or a"
+        ' goodbye ("thanks!", "hi", "ok, bye") with the reply below instead of searching'
+        " the logs for it and handing it to a person.",
+    )
+    greeting_reply: str = Field(
+        "Hi! How can I help you today?",
+        min_length=1,
+        description='The answer to a message that only greets ("hi", "good morning").',
+    )
+    thanks_reply: str = Field(
+        "You're welcome! Is there anything else I can help you with?",
+        min_length=1,
+        description='The answer to a message that only thanks ("thanks!", "thank you so much").',
+    )
+    acknowledgement_reply: str = Field(
+        "Is there anything else I can help you with?",
+        min_length=1,
+        description='The answer to a message that only acknowledges ("ok", "got it").',
+    )
+    goodbye_reply: str = Field(
+        "Thanks for getting in touch. Have a great day!",
+        min_length=1,
+        description='The answer to a message that only says goodbye ("bye", "that\'s all").',
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _merged_twins(cls, data: Any) -> Any:
@@ -183,6 +211,14 @@ class EngineConfig(BaseModel):
             answer_probability=self.answer_probability_weight,
             question_typicality=self.question_typicality_weight,
         )
+
+    def small_talk_reply(self, kind: Pleasantry) -> str:
+        return {
+            Pleasantry.GREETING: self.greeting_reply,
+            Pleasantry.THANKS: self.thanks_reply,
+            Pleasantry.ACKNOWLEDGEMENT: self.acknowledgement_reply,
+            Pleasantry.GOODBYE: self.goodbye_reply,
+        }[kind]
 
     @property
     def effective_copy_threshold(self) -> float:

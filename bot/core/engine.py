@@ -34,6 +34,7 @@ from bot.core.ports import (
     Switchable,
     Versioned,
 )
+from bot.core.small_talk import pleasantry
 from bot.core.types import (
     AttachedQuestion,
     Conversation,
@@ -225,11 +226,19 @@ class ConversationEngine:
         history = await self._recent_history(conversation.id)
         await self.store.add_turn(conversation.id, "customer", scrubbed)
 
-        sources = await self._retrieve(history, scrubbed)
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
-        confidence = retrieval_confidence(sources, policy.weights)
+        small_talk = pleasantry(scrubbed) if self.config.answer_small_talk else None
+        sources: tuple[Source, ...] = ()
+        if small_talk is not None:
+            # Nothing to look up and nothing to be unsure of: the set reply, sure (1.0).
+            confidence = 1.0
+        else:
+            sources = await self._retrieve(history, scrubbed)
+            confidence = retrieval_confidence(sources, policy.weights)
         draft: _Draft | None = None
-        if not sources:
+        if small_talk is not None:
+            draft = _Draft(self.config.small_talk_reply(small_talk), Outcome.SMALL_TALK)
+        elif not sources:
             draft = self._handoff(
                 self.config.empty_retrieval_message,
                 FlagReason.LOW_CONFIDENCE,
@@ -413,7 +422,9 @@ class ConversationEngine:
             confidence=confidence,
             sources=draft.sources,
             latency_ms=latency_ms,
-            index_version=_version_of(self.retriever),
+            index_version=(
+                None if draft.outcome is Outcome.SMALL_TALK else _version_of(self.retriever)
+            ),
             model_version=(
                 _version_of(self.generator) if draft.outcome is Outcome.GENERATED else None
             ),
@@ -430,7 +441,11 @@ class ConversationEngine:
             confidence=confidence,
             sources=draft.sources,
             flags=tuple(reason for reason, _ in draft.flags),
-            certainty=(None if draft.hands_off else certainty_of(confidence, policy.threshold)),
+            certainty=(
+                None
+                if draft.hands_off or draft.outcome is Outcome.SMALL_TALK
+                else certainty_of(confidence, policy.threshold)
+            ),
         )
 
     # -- ratings, hand-offs, operators ---------------------------------------------------------

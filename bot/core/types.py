@@ -17,6 +17,8 @@ class Outcome(StrEnum):
     GENERATED = "generated"  # written by the generator and grounded in the evidence
     COPIED = "copied"  # the best retrieved answer, sent as it is
     HANDOFF = "handoff"  # the bot did not answer and handed the conversation to a human
+    # a greeting, thanks or goodbye answered with its set reply (bot.core.small_talk)
+    SMALL_TALK = "small_talk"
 
 
 class FlagReason(StrEnum):

@@ -271,7 +271,8 @@ def daily_metrics(conn: sa.Connection, *, days: int, now: float) -> MetricsSumma
         int(d): (int(total), int(handoffs))
         for d, total, handoffs in conn.execute(
             sa.select(_day(_t.created_at), sa.func.count(), _count_if(_t.outcome == "handoff"))
-            .where(*bot_since, _t.outcome.is_not(None))
+            # Replies to questions: a set reply to "thanks" is neither answered nor handed off.
+            .where(*bot_since, _t.outcome.is_not(None), _t.outcome != Outcome.SMALL_TALK.value)
             .group_by("d")
         )
     }

@@ -35,7 +35,12 @@ STATUS_LABELS = {
     "rejected": "Rejected",
     "resolved": "Resolved",
 }
-OUTCOME_LABELS = {"generated": "Generated", "copied": "Copied", "handoff": "Handed off"}
+OUTCOME_LABELS = {
+    "generated": "Generated",
+    "copied": "Copied",
+    "handoff": "Handed off",
+    "small_talk": "Small talk",
+}
 
 
 def make_environment() -> jinja2.Environment:

@@ -71,9 +71,7 @@ class SlackState:
     def __init__(
         self, url: str, *, pool_size: int = 4, clock: Callable[[], float] = time.time
     ) -> None:
-        self.database = DatabaseWorker(
-            url, tables.HISTORY, name="Slack state", pool_size=pool_size
-        )
+        self.database = DatabaseWorker(url, tables.HISTORY, name="Slack state", pool_size=pool_size)
         self._clock = clock
         self._purged_at = 0.0
 

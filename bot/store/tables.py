@@ -35,6 +35,9 @@ def _text_key(name: str) -> sa.Column[str]:
     return sa.Column(name, sa.Text, primary_key=True, info={"sqlite_key_may_be_null": True})
 
 
+# How a bot reply was produced (bot.core.types.Outcome); conversations_0004 added small talk.
+OUTCOMES = "outcome IN ('generated', 'copied', 'handoff', 'small_talk')"
+
 conversations = sa.Table(
     "bot_conversations",
     metadata,
@@ -65,7 +68,7 @@ turns = sa.Table(
     sa.Column("model_version", sa.Text),
     sa.Column("created_at", Double, nullable=False),
     sa.CheckConstraint("role IN ('customer', 'bot', 'agent')"),
-    sa.CheckConstraint("outcome IN ('generated', 'copied', 'handoff')"),
+    sa.CheckConstraint(OUTCOMES, name="bot_turns_outcome_check"),
     sa.UniqueConstraint("conversation_id", "position"),
 )
 

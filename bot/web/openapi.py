@@ -88,7 +88,8 @@ _SCHEMAS: dict[str, Any] = {
                 "enum": ["high", "medium", "low", None],
                 "description": "How sure the bot is of an answer, to show customers instead "
                 "of the number: the span from the server's hand-off threshold to 1 is cut in "
-                "thirds. `low` is worth offering a person for. Null for a hand-off.",
+                "thirds. `low` is worth offering a person for. Null for a hand-off, and for "
+                "the set reply to a greeting, thanks or a goodbye.",
             },
             "handoff": {
                 "type": "boolean",

@@ -1,0 +1,116 @@
+"""Greetings, thanks and goodbyes get their set reply instead of a hand-off."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.config import EngineConfig
+from bot.core.engine import ConversationEngine
+from bot.core.small_talk import Pleasantry, pleasantry
+from bot.core.types import ConversationState, IncomingMessage, Outcome
+from bot.store.conversations import ConversationDatabase
+from retrieval.pii import scrub
+from tests.support.fakes import FakeRetriever, source
+
+SHIPPING = source(
+    "c-ship#1", "When will my order arrive?", "Standard shipping takes 3-5 days (KB-SHP-01).", 0.9
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("thanks", Pleasantry.THANKS),
+        ("Thank you so much!!", Pleasantry.THANKS),
+        ("great, thanks for your help 🙏", Pleasantry.THANKS),
+        ("thanks [NAME]", Pleasantry.THANKS),  # a name the scrubber replaced
+        ("Cheers mate", Pleasantry.THANKS),
+        ("hi", Pleasantry.GREETING),
+        ("Hello there!", Pleasantry.GREETING),
+        ("Good morning, how are you?", Pleasantry.GREETING),
+        ("ok", Pleasantry.ACKNOWLEDGEMENT),
+        ("Got it.", Pleasantry.ACKNOWLEDGEMENT),
+        ("ok thanks bye", Pleasantry.GOODBYE),
+        ("No thanks, that's all. Have a great day!", Pleasantry.GOODBYE),
+    ],
+)
+def test_a_message_of_pleasantries_only_is_small_talk(text: str, kind: Pleasantry) -> None:
+    assert pleasantry(text) is kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks, but it still hasn't arrived",
+        "hi, where is my order?",
+        "Hello? Anyone there?",
+        "ok so how do I return it",
+        "yes",
+        "no",
+        "good",
+        "so much",
+        "",
+        "thanks " * 30,  # longer than small talk is
+    ],
+)
+def test_anything_else_is_a_question(text: str) -> None:
+    assert pleasantry(text) is None
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[ConversationDatabase]:
+    store = ConversationDatabase(tmp_path / "bot.db")
+    yield store
+    await store.aclose()
+
+
+def engine(
+    store: ConversationDatabase, retriever: FakeRetriever, **config: object
+) -> ConversationEngine:
+    scrub_text = lambda text: scrub(text).text  # noqa: E731
+    return ConversationEngine(retriever, None, store, EngineConfig(**config), scrub_text)  # type: ignore[arg-type]
+
+
+async def test_thanks_gets_its_reply_and_the_conversation_stays_with_the_bot(
+    store: ConversationDatabase,
+) -> None:
+    # Every message that is searched finds nothing near enough: it would be handed off.
+    retriever = FakeRetriever(answers=[SHIPPING])
+    bot = engine(store, retriever)
+    conversation = (await bot.start_conversation("web")).id
+    first = await bot.reply(IncomingMessage(conversation, "When will my order arrive?"))
+    assert first.outcome is Outcome.COPIED and len(retriever.calls) == 1
+
+    thanks = await bot.reply(IncomingMessage(conversation, "Thanks a lot!"))
+
+    assert thanks.text == EngineConfig().thanks_reply and thanks.outcome is Outcome.SMALL_TALK
+    assert not thanks.handoff and thanks.flags == () and thanks.sources == ()
+    assert thanks.certainty is None  # not an answer: nothing to say how sure of
+    assert len(retriever.calls) == 1  # nothing was looked up
+    assert await store.list_flags() == []
+    assert (await store.get_conversation(conversation)).state is ConversationState.BOT
+    stored = (await store.list_turns(conversation))[-1]
+    assert (stored.outcome, stored.index_version) == (Outcome.SMALL_TALK, None)
+    # The customer can go on asking, and is answered.
+    again = await bot.reply(IncomingMessage(conversation, "When will my order arrive?"))
+    assert again.outcome is Outcome.COPIED and len(retriever.calls) == 2
+    counts = await store.counts()
+    assert counts.replies_by_outcome["small_talk"] == 1
+
+
+async def test_the_set_replies_are_settings_and_can_be_turned_off(
+    store: ConversationDatabase,
+) -> None:
+    vague = [source("x#1", "q", "Our stores open at 9.", 0.05)]
+    bot = engine(store, FakeRetriever(answers=vague), goodbye_reply="Bye from the Juniper team!")
+    conversation = (await bot.start_conversation("web")).id
+    goodbye = await bot.reply(IncomingMessage(conversation, "that's all, bye"))
+    assert goodbye.text == "Bye from the Juniper team!"
+
+    off = engine(store, FakeRetriever(answers=vague), answer_small_talk=False)
+    conversation = (await off.start_conversation("web")).id
+    searched = await off.reply(IncomingMessage(conversation, "thanks"))
+    assert searched.outcome is Outcome.HANDOFF  # as before small talk was answered
