@@ -307,7 +307,8 @@ NOT_NAMES = frozenset(
     delivery package parcel item items product products regards best cheers sincerely warmly
     hiya heya howdy hallo hola yo hey hi hello ok okay lol omg thx pls plz ty mate buddy man
     dude bro babe hun honey love dear darling sweetie boss pal lads ladies gents someone
-    somebody anyone anybody nobody noone
+    somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
+    everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

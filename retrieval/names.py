@@ -46,6 +46,7 @@ from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _DASH_SIGNATURE,
     _HANDLE,
+    _HELLO,
     _LOWER_ADDRESSED,
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
@@ -121,7 +122,7 @@ class NameFinder:
         words = {
             word
             for name in names
-            for word in _NAME_WORD.findall(name)
+            for word in _NAME_WORD.findall(_person_part(name))
             if _is_learnable(word)
             and word.casefold() not in self._keep
             # With a lexicon, an English word is learned only when it is a name too.
@@ -278,8 +279,16 @@ class NameFinder:
         for match in _HANDLE.finditer(text):
             handle = match.group("name")
             if handle.casefold() not in NOT_NAMES | _HANDLES_OF_ALL | self._keep:
-                start, end = match.span("name")
-                spans.append(NameSpan(start, end, "mention"))
+                # The "@" goes with the name: "@[NAME]" would read as a broken mention.
+                start, end = match.span()
+                line_start = text.rfind("\n", 0, start) + 1
+                if not _GREETING_LEAD.fullmatch(text, line_start, start):
+                    spans.append(NameSpan(start, end, "mention"))
+                elif line_start == start:  # "@Priya I can check that": the mention goes
+                    spaces = regex.match(r"[ \t,:]*+", text[end:])
+                    spans.append(NameSpan(start, end + len(spaces.group()), "greeting"))
+                else:  # "Hi @Priya!" -> "Hi!", as "Hi Priya!"
+                    spans.append(NameSpan(start, end, "greeting"))
         return spans
 
     def _trim(
@@ -684,6 +693,11 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
 
 
 # Slack's and chats' handles for everyone at once.
+# What may stand before a Slack mention that greets: "Hi @Priya!", "hey there @sam,".
+_GREETING_LEAD = regex.compile(
+    rf"[ \t]*+(?i:(?:{_HELLO}|good[ \t]+(?:morning|afternoon|evening)|dear|thanks|thank[ \t]+"
+    r"you|thx)(?:[ \t]+there)?)?[ \t,]*+"
+)
 _HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "support", "admin"})
 # "Tom's replacement", "ask for Grace's number": a given name owning something is a person,
 # unless a capitalised word before it makes it a shop's or a product's ("Trader Joe's"), or
@@ -792,6 +806,20 @@ def _names_someone(run: str, lexicon: NameLexicon) -> bool:
         lexicon.is_name_first(w) or lexicon.is_surname(w) or lexicon.is_broad_given(w)
         for w in words
     )
+
+
+# What a display name adds to the person's: "Diego (Juniper Support)", "Keiko | Acme",
+# "Sam - Returns team".
+_BESIDE_THE_NAME = regex.compile(r"[(\[{].*|[ \t]+(?:[|@/·•]|[-–—][ \t]|at[ \t]).*", regex.DOTALL)
+
+
+def _person_part(name: str) -> str:
+    """The person's part of a name from the logs' metadata; empty when it names a team or
+    a company ("Juniper Support"): its words are the business's, not a person's."""
+    person = _BESIDE_THE_NAME.sub("", name)
+    if any(word.casefold() in _ORGANISATION_WORDS for word in person.split()):
+        return ""
+    return person
 
 
 def _is_learnable(word: str) -> bool:

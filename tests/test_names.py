@@ -119,6 +119,33 @@ def test_names_learned_from_the_logs_are_found_in_running_text() -> None:
     assert finder.known_names == {"Keiko", "Rowan"}
 
 
+def test_a_display_name_teaches_the_persons_name_not_the_business() -> None:
+    # A Slack export's agents: "Diego (Juniper Support)". Juniper is the shop: learned as a
+    # name, it became [NAME] in "Juniper gift cards never expire".
+    finder = NameFinder(recognizer=None)
+    learned = ["Diego (Juniper Support)", "Keiko | Juniper Outfitters", "Juniper Support", "Sam"]
+    assert finder.learn(learned) == 3
+    assert finder.known_names == {"Diego", "Keiko", "Sam"}
+    assert finder.scrub("Juniper gift cards never expire.") == (
+        "Juniper gift cards never expire.",
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Where a signature stands ("Keiko — Juniper Outfitters"), a word that is no name.
+        "Anytime — enjoy your time outdoors!",
+        "Here is the guide: https://help.example/articles/boot-fit-guide Anything else?",
+    ],
+)
+def test_words_like_anything_are_no_names_in_a_names_place(text: str) -> None:
+    finder = NameFinder(recognizer=None, lexicon=LEXICON)
+    assert finder.scrub(text) == (text, 0)
+    assert finder.learn_from([text]) == 0
+
+
 def test_scrub_reports_names_with_the_other_kinds_and_scrubbing_twice_changes_nothing() -> None:
     text = "Hi Julia,\nwrite to jane.roe@example.com. or call +1 415-555-0134.\nBest,\nKeiko"
 

@@ -83,7 +83,10 @@ def scrub(text: str) -> str:
             "Tom's replacement came but Jerry's didn't.",
             "[NAME]'s replacement came but [NAME]'s didn't.",
         ),
-        ("@sarah can you check ticket 4412?", "@[NAME] can you check ticket 4412?"),
+        # A Slack mention: one that greets goes as a greeting's name does.
+        ("@sarah can you check ticket 4412?", "can you check ticket 4412?"),
+        ("Hi @Priya! Sorry about this.", "Hi! Sorry about this."),
+        ("Please ask @Priya to call me back.", "Please ask [NAME] to call me back."),
         # Lower case in chat.
         ("pls tell tyler the game crashes", "pls tell [NAME] the game crashes"),
         ("hey is brianna there?", "hey is [NAME] there?"),
