@@ -816,7 +816,7 @@ _BESIDE_THE_NAME = regex.compile(r"[(\[{].*|[ \t]+(?:[|@/·•]|[-–—][ \t]|a
 def _person_part(name: str) -> str:
     """The person's part of a name from the logs' metadata; empty when it names a team or
     a company ("Juniper Support"): its words are the business's, not a person's."""
-    person = _BESIDE_THE_NAME.sub("", name)
+    person: str = _BESIDE_THE_NAME.sub("", name)
     if any(word.casefold() in _ORGANISATION_WORDS for word in person.split()):
         return ""
     return person
