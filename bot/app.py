@@ -39,6 +39,14 @@ from bot.adapters.inference_server import InferenceServerGenerator, client_sessi
 from bot.adapters.retrieval import KnowledgeRetriever
 from bot.adapters.scrubbing import PersonalDataScrubber
 from bot.adapters.swappable import SwappableGenerator
+from bot.components import (
+    format_served,
+    generator_paths,
+    open_knowledge_base,
+    pii_scrubber,
+    scheduled_cycle_command,
+    served_confidence,
+)
 from bot.core.engine import ConversationEngine
 from bot.core.ports import (
     AnswerCurator,
@@ -57,14 +65,11 @@ from bot.store.health import StorageHealth
 from bot.web import ENGINE, build_web_app
 from bot.web.flood import FlagBudget
 from bot.web.keys import METRICS, STORAGE_STATUS
-from finetune.registry import ModelRegistry
-from finetune.serving_policy import adapter_status
+from finetune.pipeline import GeneratorPaths, NoLiveAdapterError, load_live_generator
+from finetune.registry import AdapterRecord, ModelRegistry
+from finetune.serving_policy import AdapterStatus, adapter_status
 
-if TYPE_CHECKING:  # loads numpy and faiss; only the start-up below needs it
-    from bot.adapters.swappable import SwappableGenerator
-    from finetune.pipeline import GeneratorPaths
-    from finetune.registry import AdapterRecord
-    from finetune.serving_policy import AdapterStatus
+if TYPE_CHECKING:  # loads faiss; only the start-up below needs it
     from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -202,8 +207,6 @@ def _report_storage(app: web.Application, store: ConversationStore) -> None:
 
 
 async def _knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-    from bot.components import open_knowledge_base
-
     settings = app[SETTINGS]
     knowledge = await asyncio.to_thread(open_knowledge_base, settings)
     try:
@@ -278,8 +281,6 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
     if given is not None or settings.engine.answer_mode == "copy":
         app[GENERATOR] = given
         if given is None:
-            from bot.components import generator_paths
-
             await _live_adapter_status(settings, generator_paths(settings))
         yield
         return
@@ -287,8 +288,6 @@ async def _generator_ctx(app: web.Application, *, given: Generator | None) -> As
         async for _ in _inference_server_ctx(app):
             yield
         return
-    from finetune.pipeline import NoLiveAdapterError
-
     holder = SwappableGenerator()
     app[SWAPPABLE] = holder
     try:
@@ -324,9 +323,7 @@ async def _load_live_into(app: web.Application, holder: SwappableGenerator) -> N
 
     Raises NoLiveAdapterError when no adapter is live, unless the answer mode is
     'generate' (which serves the configured base as it is)."""
-    from bot.components import generator_paths
-    from finetune.pipeline import NoLiveAdapterError, load_live_generator
-    from finetune.worker import GenerationWorker
+    from finetune.worker import GenerationWorker  # lazy: torch
 
     settings = app[SETTINGS]
     config = settings.generator
@@ -393,8 +390,6 @@ async def _follow_ctx(app: web.Application, *, interval: float) -> AsyncIterator
 async def _follow_live_adapter(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, switch to the live adapter if a retraining cycle
     promoted another one (or an operator rolled back)."""
-    from bot.components import generator_paths
-
     holder = app[SWAPPABLE]
     paths = generator_paths(app[SETTINGS])
     while True:
@@ -409,7 +404,6 @@ async def _follow_live_adapter(app: web.Application, interval: float) -> None:
 
 
 def _live_adapter(paths: GeneratorPaths) -> AdapterRecord | None:
-
     registry = ModelRegistry.open(paths)
     try:
         return registry.live_adapter()
@@ -428,8 +422,6 @@ async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[
 async def _scheduled_cycles(app: web.Application, interval: float) -> None:
     """Every ``interval`` seconds, run ``supportbot retrain`` in a subprocess: training
     never shares the event loop (or the serving process's memory) with customers."""
-    from bot.components import scheduled_cycle_command
-
     argv, env = scheduled_cycle_command(app[SETTINGS])
     while True:
         await asyncio.sleep(interval)
@@ -454,14 +446,11 @@ async def _engine_ctx(
     *,
     retriever: Retriever | None,
 ) -> AsyncIterator[None]:
-
     settings = app[SETTINGS]
     config = settings.engine
     curator: AnswerCurator | None = None
     finder: QuestionFinder | None = None
     if retriever is None:
-        from bot.components import format_served, served_confidence
-
         knowledge = app[KNOWLEDGE]
         knowledge_retriever = KnowledgeRetriever(
             knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
@@ -523,17 +512,6 @@ def _flag_budget(app: web.Application, store: ConversationStore) -> FlagBudget:
         refused=app[METRICS].flags_refused,
         max_clients=config.max_tracked_clients,
     )
-
-
-def pii_scrubber(
-    settings: Settings, executor: ThreadPoolExecutor
-) -> PersonalDataScrubber | Callable[[str], str]:
-    """What the engine applies to customer text before storing or searching it."""
-    if not settings.retrieval.scrub_pii:
-        return lambda text: text
-    from bot.components import known_names_path, name_finder
-
-    return PersonalDataScrubber(name_finder(settings), executor, known_names_path(settings))
 
 
 async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:

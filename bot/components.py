@@ -8,17 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.adapters.scrubbing import PersonalDataScrubber
 from bot.core.config import EngineConfig
 from bot.ops import tables as ops_tables
 from bot.settings import Settings
 from bot.slack import tables as slack_tables
 from bot.store import tables as conversation_tables
 from finetune import tables as finetune_tables
+from finetune.pipeline import GeneratorPaths
 from retrieval import tables as knowledge_tables
 from retrieval.calibration import (
     calibration_of,
@@ -29,11 +32,10 @@ from retrieval.calibration import (
 )
 from retrieval.config import TuningConfig
 from retrieval.database import SchemaHistory
-from retrieval.knowledge import KnowledgeBase
 from retrieval.names import NameFinder, load_known_names
 
 if TYPE_CHECKING:
-    from finetune.pipeline import GeneratorPaths
+    from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The knowledge base of the home; its tables go to PostgreSQL when
     ``storage.database_url`` names it (replicas on several hosts), else to the home's
     SQLite file."""
+    from retrieval.knowledge import KnowledgeBase  # lazy: faiss
+
     paths = settings.paths.ensure()
     return KnowledgeBase.open(
         paths.database,
@@ -75,6 +79,16 @@ def name_finder(settings: Settings) -> NameFinder | None:
     )
 
 
+def pii_scrubber(
+    settings: Settings, executor: Executor
+) -> PersonalDataScrubber | Callable[[str], str]:
+    """What the engine applies to customer text before storing or searching it, the
+    server's and the command line's engine alike."""
+    if not settings.retrieval.scrub_pii:
+        return lambda text: text
+    return PersonalDataScrubber(name_finder(settings), executor, known_names_path(settings))
+
+
 def known_names_path(settings: Settings) -> Path:
     # Beside the index versions: replicas on several hosts share indexes/.
     return settings.paths.indexes / "known_names.json"
@@ -83,8 +97,6 @@ def known_names_path(settings: Settings) -> Path:
 def generator_paths(settings: Settings) -> GeneratorPaths:
     """The home folder's model locations, as the generator's jobs take them; the model
     registry and the cycle log go to PostgreSQL when ``storage.database_url`` names it."""
-    from finetune.pipeline import GeneratorPaths
-
     paths = settings.paths.ensure()
     return GeneratorPaths(
         paths.base_models, paths.adapters, paths.database, settings.storage.postgres_url

@@ -18,8 +18,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.components import CALIBRATED_SETTINGS, apply_calibration
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.ops.handoff import HandoffChange, HandoffRefused, HandoffView, TradeOffRow
+from retrieval.calibration import (
+    CALIBRATION_FILE,
+    NoTradeOffs,
+    UnknownTarget,
+    calibration_of,
+    calibration_path,
+    choose_target,
+    load_calibration,
+)
 
 _SAME = 1e-9
 
@@ -60,10 +70,6 @@ class ServedHandoff:
         return self._policy.threshold != before
 
     def _load(self, embedder_id: str | None) -> None:
-        # Imported here: retrieval.calibration loads FAISS, which start-up leaves to the engine.
-        from bot.components import apply_calibration
-        from retrieval.calibration import load_calibration
-
         payload = load_calibration(self._home)
         served = (
             self._config  # no embedder to fit for: the settings as they are
@@ -74,8 +80,6 @@ class ServedHandoff:
         self._policy = HandoffPolicy.of(served)
 
     def _file_stamps(self) -> tuple[tuple[int, int, int] | None, ...]:
-        from retrieval.calibration import CALIBRATION_FILE, calibration_path
-
         stamps: list[tuple[int, int, int] | None] = []
         for path in (calibration_path(self._home), self._home / CALIBRATION_FILE):
             try:
@@ -93,8 +97,6 @@ class ServedHandoff:
 
         Raises HandoffRefused when the settings fix the threshold, when no trade-off table
         was saved for the embedder served, or when it has no row for ``target``."""
-        from retrieval.calibration import NoTradeOffs, UnknownTarget, choose_target
-
         with self._lock:
             self._refresh(self._embedder_id)  # what the page showed may be out of date
             refusal = self._refusal()
@@ -158,8 +160,6 @@ class ServedHandoff:
 
     def _entry(self) -> dict[str, Any] | None:
         """The saved calibration fitted for the embedder served, if any."""
-        from retrieval.calibration import calibration_of
-
         if self._embedder_id is None:
             return None
         return calibration_of(self._payload, self._embedder_id)
@@ -180,8 +180,6 @@ class ServedHandoff:
 
     def _overridden(self) -> list[str]:
         """The confidence settings set explicitly, which the calibration does not change."""
-        from bot.components import CALIBRATED_SETTINGS  # with _load's imports
-
         # Set explicitly, they make the saved table's figures not what is served: the
         # threshold itself, or the weights its thresholds were computed with.
         fields = self._config.model_fields_set

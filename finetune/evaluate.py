@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rouge_score import rouge_scorer
-
 from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
@@ -76,6 +74,10 @@ def score_replies(
         raise ValueError(f"{len(replies)} replies for {len(cases)} cases")
     if not cases:
         return SystemScores(name, 0, 0.0, 0.0, 0.0)
+    # lazy: rouge_score loads nltk, and with it scikit-learn and scipy (about 1,400 modules,
+    # seconds): every command and the server import this module, only evaluation scores.
+    from rouge_score import rouge_scorer
+
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     rouge = [
         scorer.score(c.reference, r)["rougeL"].fmeasure for r, c in zip(replies, cases, strict=True)

@@ -15,14 +15,11 @@ import random
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from finetune.prompting import PromptRequest
 from retrieval.facts import GroundingEvidence, extract_facts, grounding_evidence, supported_facts
-from retrieval.records import Conversation, LogMessage, RetrievedExchange
-
-if TYPE_CHECKING:
-    from retrieval.knowledge import Query
+from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -129,8 +126,6 @@ def retrieve_for_turns(
     turns: Sequence[Turn], retriever: ExchangeRetriever, k: int, *, batch_size: int = 256
 ) -> list[list[RetrievedExchange]]:
     """Top-``k`` distinct past replies for each turn, never from the turn's own conversation."""
-    from retrieval.knowledge import Query  # imports faiss: only jobs get here
-
     results: list[list[RetrievedExchange]] = []
     for start in range(0, len(turns), batch_size):
         chunk = turns[start : start + batch_size]

@@ -158,9 +158,9 @@ def train_generator(
     """
     import torch
 
-    from finetune.generation import ReplyGenerator
-    from finetune.modeling import attach_lora, merged_adapter
-    from finetune.training import LoraSettings, publish_adapter, train_lora
+    from finetune.generation import ReplyGenerator  # lazy: torch
+    from finetune.modeling import attach_lora, merged_adapter  # lazy: torch
+    from finetune.training import LoraSettings, publish_adapter, train_lora  # lazy: torch
 
     start = time.monotonic()
     deadline = start + budget_minutes * 60.0
@@ -322,8 +322,8 @@ def load_live_generator(paths: GeneratorPaths, config: GeneratorConfig) -> Any:
     the configured base is served as it is (the server asks for that only in 'generate'
     answer mode). Raises BaseModelError when the base cannot be loaded.
     """
-    from finetune.generation import ReplyGenerator
-    from finetune.modeling import load_base
+    from finetune.generation import ReplyGenerator  # lazy: torch
+    from finetune.modeling import load_base  # lazy: torch
 
     registry = ModelRegistry.open(paths)
     try:
@@ -349,7 +349,7 @@ def load_registered_adapter(
     ``config`` now says; decoding settings stay ``config``'s. Raises BaseModelError."""
     import json
 
-    from finetune.modeling import load_adapter, load_base
+    from finetune.modeling import load_adapter, load_base  # lazy: torch
 
     registry = ModelRegistry.open(paths)
     try:
@@ -399,7 +399,7 @@ def configured_base(
 
     Raises BaseModelError when it cannot be loaded.
     """
-    from finetune.modeling import load_base
+    from finetune.modeling import load_base  # lazy: torch
 
     # A short name or .gguf is recorded as named, like a hub id; loading it again (serving,
     # retraining) finds its converted folder under paths.base_models.

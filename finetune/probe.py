@@ -30,7 +30,7 @@ def reply_losses(
     Replies are cut at ``config.max_new_tokens`` tokens, as training cuts its targets.
     Raises BaseModelError when the adapter's base cannot be loaded.
     """
-    from finetune.training import validation_loss
+    from finetune.training import validation_loss  # lazy: torch
 
     loaded, trained = load_registered_adapter(adapter, config, paths, merge=False)
     fmt = PromptFormat(
@@ -55,7 +55,7 @@ def adapter_replies(
 ) -> list[str]:
     """What ``adapter`` (merged into its base) writes for each request, decoded with
     ``config``'s settings as the server decodes. Raises BaseModelError."""
-    from finetune.generation import ReplyGenerator
+    from finetune.generation import ReplyGenerator  # lazy: torch
 
     loaded, trained = load_registered_adapter(adapter, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, trained)

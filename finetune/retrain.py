@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLog, CycleRecord, remove_old_temporaries
-from finetune.evaluate import EvalCase, copy_top_evidence
+from finetune.evaluate import EvalCase, copy_top_evidence, score_replies
 from finetune.examples import (
     ExchangeRetriever,
     TrainingExample,
@@ -36,7 +36,13 @@ from finetune.examples import (
     split_held_out,
     split_validation,
 )
-from finetune.pipeline import GeneratorPaths
+from finetune.pipeline import (
+    GeneratorPaths,
+    _examples,
+    configured_base,
+    eval_cases,
+    load_registered_adapter,
+)
 from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from retrieval.leftovers import WRITER_FILE, remove_dead_writers_folders
@@ -187,8 +193,6 @@ def assemble_training_set(
 
 def gate_set(data: TrainingSet, retriever: ExchangeRetriever, config: GeneratorConfig) -> GateSet:
     """Evaluation cases with the evidence the bot would retrieve for them."""
-    from finetune.pipeline import eval_cases
-
     return GateSet(
         held_out=eval_cases(data.held_out, retriever, config) if data.held_out else [],
         corrections=eval_cases(data.corrections, retriever, config) if data.corrections else [],
@@ -356,8 +360,6 @@ def training_examples(
     until they make up ``job.feedback_share`` of training (:func:`mix_feedback`). Raises
     ValueError when there is no reply to learn.
     """
-    from finetune.pipeline import _examples
-
     config = job.config
     logs = [c for c in job.data.train if not c.id.startswith(FEEDBACK_PREFIX)]
     feedback = [c for c in job.data.train if c.id.startswith(FEEDBACK_PREFIX)]
@@ -419,9 +421,8 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     """Train a new adapter (warm-started from ``job.live``), publish and register it."""
     import torch
 
-    from finetune.modeling import attach_lora, load_base, peft_wrapping
-    from finetune.pipeline import configured_base
-    from finetune.training import LoraSettings, publish_adapter, train_lora
+    from finetune.modeling import attach_lora, load_base, peft_wrapping  # lazy: torch
+    from finetune.training import LoraSettings, publish_adapter, train_lora  # lazy: torch
 
     config, paths = job.config, job.paths
     deadline = time.monotonic() + job.budget_minutes * 60.0
@@ -488,8 +489,7 @@ def evaluate_adapter(
     adapter: AdapterRecord, gate: GateSet, *, config: GeneratorConfig, paths: GeneratorPaths
 ) -> dict[str, float]:
     """Gate figures of ``adapter`` merged into its base, decoded as the server would."""
-    from finetune.generation import ReplyGenerator
-    from finetune.pipeline import load_registered_adapter
+    from finetune.generation import ReplyGenerator  # lazy: torch
 
     loaded, serving = load_registered_adapter(adapter, config, paths, merge=True)
     generator = ReplyGenerator.from_config(loaded, serving)
@@ -511,8 +511,6 @@ def gate_figures(
     and on the corrections the share of replies that state the corrected answer's facts.
     A fact-free reply to a question whose answer has facts is neither grounded nor right.
     """
-    from finetune.evaluate import score_replies
-
     figures: dict[str, float] = {}
     for name, cases in (("held_out", gate.held_out), ("corrections", gate.corrections)):
         if not cases:

@@ -10,16 +10,13 @@ import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from finetune.config import GeneratorConfig
 from finetune.examples import iter_turns
+from finetune.pipeline import GeneratorPaths, NoLiveAdapterError
 from finetune.registry import ModelRegistry
-from retrieval.records import Conversation, LogMessage, RetrievedExchange, query_text
-
-if TYPE_CHECKING:
-    from finetune.config import GeneratorConfig
-    from finetune.pipeline import GeneratorPaths
-    from retrieval.knowledge import Query
+from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange, query_text
 
 CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -344,9 +341,8 @@ def tiny_live_loader(
     """A stand-in for :func:`finetune.pipeline.load_live_generator` in server tests: one
     tiny gpt2 served under the name of the registry's live adapter (whose folder need hold
     no weights). Appends each name it loads to ``loads``."""
-    from finetune.generation import ReplyGenerator
-    from finetune.modeling import LoadedModel
-    from finetune.pipeline import NoLiveAdapterError
+    from finetune.generation import ReplyGenerator  # lazy: torch
+    from finetune.modeling import LoadedModel  # lazy: torch
 
     tokenizer = tiny_tokenizer([m.text for c in conversations for m in c.messages])
     model = tiny_model("gpt2", len(tokenizer), context=256)
@@ -372,7 +368,7 @@ def randomised_lora(base_folder: Path, config: GeneratorConfig, *, std: float = 
     (seeded): peft starts them at zero, an adapter that changes nothing a test could see."""
     import torch
 
-    from finetune.modeling import attach_lora, load_base
+    from finetune.modeling import attach_lora, load_base  # lazy: torch
 
     model = attach_lora(load_base(base_folder), config)
     generator = torch.Generator().manual_seed(7)
@@ -394,7 +390,7 @@ def publish_live_adapter(
 ) -> Path:
     """Publish a :func:`randomised_lora` adapter on ``base_folder``, register the base (as
     ``source``) and the adapter, and make it live; its folder."""
-    from finetune.training import publish_adapter
+    from finetune.training import publish_adapter  # lazy: torch
 
     folder = publish_adapter(
         randomised_lora(base_folder, config),

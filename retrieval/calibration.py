@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.artifacts import updating, write_json
 from retrieval.confidence import (
@@ -41,11 +41,13 @@ from retrieval.confidence import (
 from retrieval.config import WRONG_ANSWER_COST, TuningConfig
 from retrieval.entries import entries_of
 from retrieval.facts import extract_facts
-from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
-from retrieval.records import ParseIssue
+from retrieval.records import ParseIssue, Query
+
+if TYPE_CHECKING:  # loads faiss: the server reads a saved calibration without it
+    from retrieval.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from retrieval.curated import CuratedAnswers
 from retrieval.embedder import Embedder
 from retrieval.index import IndexParams
 from retrieval.publishing import Publisher, SyncReport
-from retrieval.records import Conversation, LogMessage, RetrievedExchange
-from retrieval.search import IndexSearch, Query
+from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange
+from retrieval.search import IndexSearch
 from retrieval.serving import IndexMismatch, LiveIndex
 from retrieval.store import IndexVersion, KnowledgeStore, StoredEntry
 from retrieval.vectors import EntryVectors

@@ -94,6 +94,16 @@ class RetrievedExchange:
     question_typicality: float | None = None
 
 
+@dataclass(frozen=True)
+class Query:
+    """What is searched for: the customer's message and the conversation before it.
+    Here with the records, not with the search: the jobs and the bot build queries without
+    importing FAISS."""
+
+    customer_text: str
+    context: tuple[LogMessage, ...] = ()
+
+
 def query_text(context: Sequence[LogMessage], customer_text: str) -> str:
     """The text embedded for a customer turn; used for stored entries and for queries alike.
 

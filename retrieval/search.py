@@ -6,13 +6,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from retrieval.embedder import Embedder
 from retrieval.ranking import fetch_size, rank
-from retrieval.records import LogMessage, RetrievedExchange, query_text
+from retrieval.records import LogMessage, Query, RetrievedExchange, query_text
 from retrieval.serving import LiveIndex, Serving
 from retrieval.store import StoredEntry
 
@@ -20,14 +19,6 @@ from retrieval.store import StoredEntry
 # few hundred live customer messages for every correction it shows, mostly the same ones
 # from one view to the next. About 1.5 KB each with MiniLM's 384 dimensions.
 _TEXT_VECTORS_KEPT = 4096
-
-
-@dataclass(frozen=True)
-class Query:
-    """What is searched for: the customer's message and the conversation before it."""
-
-    customer_text: str
-    context: tuple[LogMessage, ...] = ()
 
 
 class IndexSearch:

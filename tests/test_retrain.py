@@ -764,7 +764,7 @@ async def test_running_server_follows_promotion_and_rollback(
 ) -> None:
     import asyncio
 
-    import finetune.pipeline
+    import bot.app
     from bot.app import SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
@@ -773,7 +773,7 @@ async def test_running_server_follows_promotion_and_rollback(
 
     loads: list[str] = []
     fake_load = tiny_live_loader(LOGS, CONFIG, loads)
-    monkeypatch.setattr(finetune.pipeline, "load_live_generator", fake_load)
+    monkeypatch.setattr(bot.app, "load_live_generator", fake_load)
     settings = load_settings(home=tmp_path / "home", retrain={"poll_seconds": 0.05})
     paths = GeneratorPaths.under(settings.home)
     registry = ModelRegistry.open(paths)

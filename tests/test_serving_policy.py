@@ -73,7 +73,7 @@ def test_without_an_evaluation_there_is_no_verdict() -> None:
 async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copying(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer_mode: str
 ) -> None:
-    import finetune.pipeline
+    import bot.app
     from bot.app import GENERATOR, SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
@@ -82,7 +82,7 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
 
     loads: list[str] = []
     load = tiny_live_loader(LOGS, CONFIG, loads)
-    monkeypatch.setattr(finetune.pipeline, "load_live_generator", load)
+    monkeypatch.setattr(bot.app, "load_live_generator", load)
     settings = load_settings(
         home=tmp_path / "home", retrain={"poll_seconds": 0.05}, engine={"answer_mode": answer_mode}
     )
@@ -183,8 +183,8 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
 
     from typer.testing import CliRunner
 
+    import bot.app
     import finetune.learning
-    import finetune.pipeline
     from bot.app import create_app
     from bot.cli import app as cli_app
     from bot.settings import load_settings
@@ -221,9 +221,7 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     monkeypatch.setenv("SUPPORTBOT_GENERATOR__BASE_MODEL", str(base_folder))
     # train_from_logs (finetune.learning) runs the generator's half of `supportbot train`.
     monkeypatch.setattr(finetune.learning, "train_generator", train_generator)
-    monkeypatch.setattr(
-        finetune.pipeline, "load_live_generator", tiny_live_loader(LOGS, CONFIG, [])
-    )
+    monkeypatch.setattr(bot.app, "load_live_generator", tiny_live_loader(LOGS, CONFIG, []))
     home = tmp_path / "home"
     runner = CliRunner()
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)

@@ -29,7 +29,7 @@ class WorkerGenerator:
         return self._worker.version
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        from finetune.worker import GenerationQueueFullError, WorkerClosedError
+        from finetune.worker import GenerationQueueFullError, WorkerClosedError  # lazy: torch
 
         prompt = prompt_request(request)
         try:

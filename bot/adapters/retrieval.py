@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core.types import Message, Source, SuggestedQuestion
-from retrieval.records import LogMessage, RetrievedExchange
+from retrieval.records import LogMessage, Query, RetrievedExchange
 
 if TYPE_CHECKING:  # importing it loads numpy and faiss; only the app that builds one needs it
-    from retrieval.knowledge import KnowledgeBase, Query
+    from retrieval.knowledge import KnowledgeBase
 
 
 @dataclass(eq=False)
@@ -79,8 +79,6 @@ class KnowledgeRetriever:
     async def retrieve(
         self, history: Sequence[Message], customer_text: str, k: int
     ) -> list[Source]:
-        from retrieval.knowledge import Query
-
         loop = asyncio.get_running_loop()
         query = Query(customer_text, to_log_messages(history))
         found: asyncio.Future[list[RetrievedExchange]] = loop.create_future()
@@ -147,7 +145,7 @@ class KnowledgeRetriever:
         corrected_answer: str | None = None,
         answered_otherwise: Sequence[str] = (),
     ) -> list[SuggestedQuestion]:
-        from retrieval.suggestions import similar_questions
+        from retrieval.suggestions import similar_questions  # lazy: faiss
 
         find = functools.partial(
             similar_questions,

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.components import open_knowledge_base
 from bot.settings import Settings, SettingsError, load_settings
+from retrieval.questions import Question, read_questions
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
     from retrieval.knowledge import KnowledgeBase
-    from retrieval.questions import Question
 
 app = typer.Typer(
     help="supportbot: a self-hosted customer-service bot that learns from your support logs.",
@@ -44,9 +45,6 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def indexed_knowledge(settings: Settings) -> Iterator[KnowledgeBase]:
     """The home's knowledge base, loaded for the block and closed after it; fails the
     command when nothing is indexed yet (the jobs that train or calibrate on it)."""
-    # Imported here to keep FAISS out of the commands that do not search.
-    from bot.components import open_knowledge_base
-
     knowledge = open_knowledge_base(settings)
     try:
         if knowledge.store.live_index_version() is None:
@@ -102,8 +100,6 @@ def main_options(
 def load_question_file(path: Path) -> tuple[list[Question], int]:
     """The questions of a bulk JSONL file and how many malformed lines were reported and
     skipped."""
-    from retrieval.questions import read_questions
-
     if not path.is_file():
         raise fail(f"no such file: {path}")
     questions: list[Question] = []

@@ -5,14 +5,11 @@ from __future__ import annotations
 import typer
 
 from bot.cli.base import app
+from bot.settings_reference import render_reference
 
 
 @app.command()
 def settings() -> None:
     """Print the settings reference (markdown): every setting's key in supportbot.toml,
     environment variable, type, default and what it does."""
-    # Imported here: the reference names the calibrated settings from bot.components,
-    # which loads FAISS.
-    from bot.settings_reference import render_reference
-
     typer.echo(render_reference(), nl=False)

@@ -16,21 +16,21 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from bot.adapters.retrieval import KnowledgeRetriever
 from bot.cli.base import app, fail, settings_of
+from bot.components import open_knowledge_base, pii_scrubber
+from bot.core.engine import ConversationEngine
 from bot.core.errors import CorrectionNotFound, InvalidMessage
 from bot.core.ports import AnswerCurator
-from bot.core.types import SuggestedQuestion
+from bot.core.types import Correction, SuggestedQuestion
 from bot.ops.storage import DashboardStore, ReviewAction
+from bot.replicas import announcing
 from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.core.engine import ConversationEngine
-    from bot.core.types import Correction
-    from bot.ops.storage import ReviewAction
+from bot.store.conversations import ConversationDatabase
 
 curated_app = typer.Typer(
     help="Curated answers: the operators' corrections, served ahead of the logs.",
@@ -195,12 +195,6 @@ async def _run_with_engine(
 ) -> _T:
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.adapters.retrieval import KnowledgeRetriever
-    from bot.app import pii_scrubber
-    from bot.components import open_knowledge_base
-    from bot.core.engine import ConversationEngine
-    from bot.store.conversations import ConversationDatabase
-
     paths = settings.paths.ensure()
     store = ConversationDatabase(settings.storage.url_or_default(paths.database), pool_size=2)
     await store.open()
@@ -210,8 +204,6 @@ async def _run_with_engine(
         retriever = KnowledgeRetriever(knowledge, executor)
         curator: AnswerCurator | None = retriever if retrieval else None
         if curator is not None:
-            from bot.replicas import announcing
-
             # Running servers follow the change as they follow each other's.
             curator = announcing(curator, store, "cli")
         engine = ConversationEngine(

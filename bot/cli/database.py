@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from bot.cli.base import app, fail, settings_of
-
-if TYPE_CHECKING:
-    from bot.store.migrate import TableCount
+from bot.components import DECLARED_TABLES
+from bot.store.migrate import (
+    CountMismatch,
+    SourceNotFound,
+    TableCount,
+    migrate_sqlite_to_postgres,
+)
 
 
 @app.command("migrate-db")
@@ -40,9 +44,6 @@ def migrate_db(
     which adapter is live, the knowledge base's entries, embedding cache and index versions,
     and the dashboard's operators, sessions and review log are copied too.
     """
-    from bot.components import DECLARED_TABLES
-    from bot.store.migrate import CountMismatch, SourceNotFound, migrate_sqlite_to_postgres
-
     settings = settings_of(ctx)
     if not target.startswith(("postgresql://", "postgres://")):
         raise fail("--to must be a postgresql:// URL")

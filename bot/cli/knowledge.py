@@ -9,6 +9,24 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.base import app, fail, indexed_knowledge, load_question_file, settings_of
+from bot.components import (
+    format_served,
+    known_names_path,
+    name_finder,
+    open_knowledge_base,
+    served_confidence,
+    tuning_config,
+)
+from retrieval.calibration import (
+    calibration_path,
+    format_result,
+    format_trade_offs,
+    load_calibration,
+    run_calibration,
+)
+from retrieval.names import save_known_names
+from retrieval.parsers import ParseOptions, UnsupportedLogFormat
+from retrieval.records import Query
 
 
 @app.command()
@@ -26,10 +44,7 @@ def ingest(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Read support logs, scrub PII, store them and publish a new search index."""
-    from bot.components import known_names_path, name_finder, open_knowledge_base
-    from retrieval.ingest import ingest_paths
-    from retrieval.names import save_known_names
-    from retrieval.parsers import ParseOptions, UnsupportedLogFormat
+    from retrieval.ingest import ingest_paths  # lazy: faiss
 
     settings = settings_of(ctx)
     options = ParseOptions(
@@ -80,8 +95,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Show the past exchanges closest to a message, with scores and source ids."""
-    from bot.components import open_knowledge_base
-    from retrieval.knowledge import IndexMismatch
+    from retrieval.knowledge import IndexMismatch  # lazy: faiss
 
     if (query is None) == (in_path is None):
         raise fail("give either a QUERY or --in FILE (with --out FILE)")
@@ -133,8 +147,6 @@ def _clip(text: str, width: int = 160) -> str:
 def _bulk_search(knowledge: Any, in_path: Path, out_path: Path, k: int) -> None:
     from tqdm import tqdm
 
-    from retrieval.knowledge import Query
-
     questions, skipped = load_question_file(in_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -183,15 +195,6 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the confidence weights and hand-off threshold on a validation split."""
-    from bot.components import format_served, served_confidence, tuning_config
-    from retrieval.calibration import (
-        calibration_path,
-        format_result,
-        format_trade_offs,
-        load_calibration,
-        run_calibration,
-    )
-
     settings = settings_of(ctx)
     chosen_by = None if target_recall is None else "supportbot calibrate --target-recall"
     target = (

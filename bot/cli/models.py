@@ -10,13 +10,27 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.base import app, fail, indexed_knowledge, settings_of
-from finetune.serving_policy import adapter_status
+from bot.components import (
+    format_served,
+    generator_paths,
+    name_finder,
+    open_knowledge_base,
+    served_confidence,
+    tuning_config,
+)
+from bot.feedback import export_feedback
+from finetune.base_models import BaseModelError, gguf_file
+from finetune.cycles import CycleLockedError
+from finetune.registry import ModelRegistry
+from finetune.retrain import RetrainPolicy
+from finetune.retrain import rollback as rollback_adapter
+from finetune.serving_policy import AdapterStatus, adapter_status
+from retrieval.parsers import read_logs
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
     from bot.settings import Settings
     from finetune.learning import CyclePlan
-    from finetune.serving_policy import AdapterStatus
     from retrieval.training import RetrievalTrainingReport
 
 
@@ -64,18 +78,8 @@ def train(
     import time
     from dataclasses import asdict
 
-    from bot.components import (
-        format_served,
-        generator_paths,
-        name_finder,
-        served_confidence,
-        tuning_config,
-    )
-    from finetune.base_models import BaseModelError, gguf_file
-    from finetune.learning import GeneratorJob, train_from_logs
-    from finetune.registry import ModelRegistry
-    from retrieval.ingest import scrub_conversations
-    from retrieval.parsers import read_logs
+    from finetune.learning import GeneratorJob, train_from_logs  # lazy: faiss
+    from retrieval.ingest import scrub_conversations  # lazy: faiss
 
     started = time.monotonic()
     settings = settings_of(ctx)
@@ -204,11 +208,8 @@ def retrain(
     feedback, warm-started from the live one, and promote it only if it is not worse."""
     from dataclasses import asdict
 
-    from bot.feedback import export_feedback
-    from finetune.base_models import BaseModelError
-    from finetune.cycles import CycleLockedError
-    from finetune.learning import run_learning_cycle
-    from retrieval.embedder_retraining import format_step
+    from finetune.learning import run_learning_cycle  # lazy: faiss
+    from retrieval.embedder_retraining import format_step  # lazy: faiss
 
     settings = settings_of(ctx)
     plan = retrain_plan(settings, budget_minutes=budget_minutes, tune_embedder=tune_embedder)
@@ -248,11 +249,8 @@ def retrain_plan(
     """What a retraining cycle of this home does (``retrain.*``), as
     :func:`finetune.learning.run_learning_cycle` takes it; ``budget_minutes`` and
     ``tune_embedder`` override ``retrain.budget_minutes`` and ``retrain.tune_embedder``."""
-    # Imported here, as in every command, to keep FAISS out of the CLI's start-up.
-    from bot.components import generator_paths, tuning_config
-    from finetune.learning import CyclePlan, EmbedderStepPlan
-    from finetune.retrain import RetrainPolicy
-    from retrieval.embedder_retraining import EmbedderStepPolicy
+    from finetune.learning import CyclePlan, EmbedderStepPlan  # lazy: faiss
+    from retrieval.embedder_retraining import EmbedderStepPolicy  # lazy: faiss
 
     config = settings.retrain
     policy = RetrainPolicy(
@@ -296,12 +294,7 @@ def rollback(
     ] = False,
 ) -> None:
     """Make the previous adapter version live again; a running server follows it."""
-    from bot.components import generator_paths
-    from finetune.retrain import rollback as rollback_adapter
-
     if retrieval:
-        from bot.components import open_knowledge_base
-
         knowledge = open_knowledge_base(settings_of(ctx))
         try:
             version = knowledge.rollback(to)

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.base import app, fail, settings_of
+from bot.components import known_names_path, name_finder, open_knowledge_base
 from bot.settings import Settings
+from bot.store.conversations import ConversationDatabase
+from retrieval.names import save_known_names
 
 if TYPE_CHECKING:
     from bot.store.rescrub import StoreRescrub
@@ -25,9 +28,7 @@ def scrub(
 ) -> None:
     """Scrub personal data again from everything stored (logs, index entries, curated
     answers, conversations) with today's scrubber, and publish a new search index."""
-    from bot.components import known_names_path, name_finder, open_knowledge_base
-    from retrieval.names import save_known_names
-    from retrieval.rescrub import Rescrubber, rescrub_knowledge
+    from retrieval.rescrub import Rescrubber, rescrub_knowledge  # lazy: faiss
 
     settings = settings_of(ctx)
     names = name_finder(settings)
@@ -50,8 +51,7 @@ def scrub(
 
 
 async def _rescrub_store(settings: Settings, rescrubber: Rescrubber, dry_run: bool) -> StoreRescrub:
-    from bot.store.conversations import ConversationDatabase
-    from bot.store.rescrub import rescrub_conversation_store
+    from bot.store.rescrub import rescrub_conversation_store  # lazy: faiss
 
     store = ConversationDatabase(
         settings.storage.url_or_default(settings.paths.database), pool_size=2

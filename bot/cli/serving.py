@@ -12,7 +12,9 @@ from bot.cli.base import app, load_question_file, settings_of
 from bot.core.errors import SupportbotError
 from bot.core.types import IncomingMessage
 from bot.settings import Settings
+from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE
+from bot.web.connections import serve as serve_guarded
 from bot.web.payloads import reply_json
 
 
@@ -36,8 +38,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the chat API, the widget and its demo page (and Slack, when configured)."""
-    from bot.app import create_app
-    from bot.web.connections import serve as serve_guarded
+    from bot.app import create_app  # lazy: Slack (the server's 260 modules)
 
     settings = settings_of(ctx)
     serve_guarded(
@@ -96,8 +97,7 @@ async def _answer_file(
 
     from tqdm import tqdm
 
-    from bot.app import create_app, started
-    from bot.store.conversations import ConversationDatabase
+    from bot.app import create_app, started  # lazy: Slack (the server's 260 modules)
 
     questions, skipped = load_question_file(in_path)
     with tempfile.TemporaryDirectory(prefix="supportbot-answer-") as scratch:
@@ -137,7 +137,7 @@ async def _answer_chunk(web_app: Any, questions: list[Any], concurrency: int) ->
     """Answers (JSON records) or, for a question that failed, the reason as a string."""
     import asyncio
 
-    from bot.app import STORE
+    from bot.app import STORE  # lazy: Slack (the server's 260 modules)
 
     engine, store = web_app[ENGINE], web_app[STORE]
     gate = asyncio.Semaphore(concurrency)
