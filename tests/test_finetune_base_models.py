@@ -28,7 +28,7 @@ from finetune.modeling import load_base
 from finetune.pipeline import GeneratorPaths, load_live_generator, train_generator
 from finetune.prompting import PromptRequest
 from finetune.registry import ModelRegistry
-from finetune.testing import (
+from tests.support.finetune_fakes import (
     InMemoryRetriever,
     tiny_model,
     tiny_tokenizer,

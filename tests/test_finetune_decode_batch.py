@@ -6,7 +6,7 @@ import pytest
 
 from finetune.generation import DecodeBatch, DecodeSettings, ReplyGenerator
 from finetune.prompting import PromptFormat, PromptRequest
-from finetune.testing import tiny_model, tiny_tokenizer, toy_corpus_lines
+from tests.support.finetune_fakes import tiny_model, tiny_tokenizer, toy_corpus_lines
 
 QUESTIONS = (
     "hi",

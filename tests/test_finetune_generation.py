@@ -9,7 +9,7 @@ import torch
 
 from finetune.generation import DecodeSettings, ReplyGenerator, _banned_tokens
 from finetune.prompting import PromptFormat, PromptRequest
-from finetune.testing import (
+from tests.support.finetune_fakes import (
     InMemoryRetriever,
     tiny_model,
     tiny_tokenizer,

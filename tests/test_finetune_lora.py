@@ -12,13 +12,13 @@ from finetune.examples import TrainingExample, build_examples, iter_turns, retri
 from finetune.generation import ReplyGenerator
 from finetune.modeling import attach_lora, load_adapter, load_base, lora_target_modules
 from finetune.prompting import PromptFormat, PromptRequest
-from finetune.testing import (
+from finetune.training import LoraSettings, publish_adapter, train_lora, validation_loss
+from tests.support.finetune_fakes import (
     InMemoryRetriever,
     randomised_lora,
     save_tiny_base,
     toy_conversations,
 )
-from finetune.training import LoraSettings, publish_adapter, train_lora, validation_loss
 
 CONVERSATIONS = toy_conversations(repeats=2)
 RETRIEVER = InMemoryRetriever(CONVERSATIONS)

@@ -18,13 +18,13 @@ from finetune.pipeline import (
 )
 from finetune.prompting import PromptRequest
 from finetune.registry import ModelRegistry
-from finetune.testing import (
+from retrieval.artifacts import list_versions
+from tests.support.finetune_fakes import (
     InMemoryRetriever,
     publish_live_adapter,
     save_tiny_base,
     toy_conversations,
 )
-from retrieval.artifacts import list_versions
 
 CONVERSATIONS = toy_conversations(repeats=4)
 CONFIG = GeneratorConfig(

@@ -12,8 +12,13 @@ from finetune.examples import (
     split_validation,
 )
 from finetune.prompting import IGNORE_INDEX, PromptFormat, PromptRequest
-from finetune.testing import InMemoryRetriever, tiny_tokenizer, toy_conversations, toy_corpus_lines
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
+from tests.support.finetune_fakes import (
+    InMemoryRetriever,
+    tiny_tokenizer,
+    toy_conversations,
+    toy_corpus_lines,
+)
 
 HANDOFF = "Let me pass you to a colleague."
 

@@ -9,8 +9,8 @@ import pytest
 
 from finetune.generation import ReplyGenerator
 from finetune.prompting import PromptFormat, PromptRequest
-from finetune.testing import tiny_model, tiny_tokenizer, toy_corpus_lines
 from finetune.worker import GenerationQueueFullError, GenerationWorker, WorkerClosedError
+from tests.support.finetune_fakes import tiny_model, tiny_tokenizer, toy_corpus_lines
 
 QUESTIONS = [f"question {i}: where is order {i * 7}?" for i in range(8)]
 

@@ -44,7 +44,7 @@ RETRAIN_CHILD = textwrap.dedent(
     from finetune.pipeline import GeneratorPaths
     from finetune.registry import ModelRegistry
     from finetune.retrain import RetrainPolicy, run_cycle
-    from finetune.testing import InMemoryRetriever, toy_conversations
+    from tests.support.finetune_fakes import InMemoryRetriever, toy_conversations
 
     home, config, policy, point = (
         Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]

@@ -1,6 +1,6 @@
 """The learning loop end to end: hand-off, correction, retrieval at once, retraining.
 
-A tiny outdoor-gear shop (finetune.testing's toy logs) is ingested into a real knowledge
+A tiny outdoor-gear shop (tests.support.finetune_fakes's toy logs) is ingested into a real knowledge
 base with the real embedder, and a tiny generator (a GPT-2 shape built from a config,
 with a first adapter trained on the logs) is live in the same home. Customers ask through
 the real web API about topics the logs do not cover; the bot hands off. An operator logs
@@ -32,17 +32,17 @@ from bot.cli import app as cli_app
 from bot.settings import Settings, load_settings
 from finetune.registry import AdapterRecord, ModelRegistry
 from finetune.retrain import GATE_FIGURES
-from finetune.testing import (
+from retrieval.embedder import Embedder
+from retrieval.knowledge import KnowledgeBase
+from tests.support.corpus import write_jsonl
+from tests.support.dashboard import Site, add_operator, ask, logged_in, page, post, queue_turns
+from tests.support.finetune_fakes import (
     tiny_model,
     tiny_tokenizer,
     toy_conversations,
     train_tiny_model,
     transcript,
 )
-from retrieval.embedder import Embedder
-from retrieval.knowledge import KnowledgeBase
-from tests.support.corpus import write_jsonl
-from tests.support.dashboard import Site, add_operator, ask, logged_in, page, post, queue_turns
 
 Client = TestClient[web.Request, web.Application]
 

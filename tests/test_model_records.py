@@ -233,7 +233,7 @@ def test_a_cycle_marks_a_killed_one_and_removes_only_its_unrecorded_folder(
     candidate is promoted where every replica reads it."""
     from finetune.config import GeneratorConfig
     from finetune.retrain import RetrainPolicy, TrainJob, run_cycle
-    from finetune.testing import InMemoryRetriever, toy_conversations
+    from tests.support.finetune_fakes import InMemoryRetriever, toy_conversations
 
     registry = ModelRegistry.open(paths)
     try:

@@ -35,13 +35,13 @@ from finetune.retrain import (
     run_cycle,
     training_examples,
 )
-from finetune.testing import (
-    InMemoryRetriever,
-    toy_conversations,
-)
 from retrieval.facts import extract_facts
 from retrieval.processes import LockOwner
 from retrieval.records import Conversation, LogMessage, RetrievedExchange
+from tests.support.finetune_fakes import (
+    InMemoryRetriever,
+    toy_conversations,
+)
 from tests.support.retraining import CONFIG, CORRECTION, LOGS, POLICY, make_home
 
 
@@ -471,7 +471,7 @@ from pathlib import Path
 from finetune.config import GeneratorConfig
 from finetune.pipeline import GeneratorPaths
 from finetune.retrain import RetrainPolicy, run_cycle
-from finetune.testing import InMemoryRetriever, toy_conversations
+from tests.support.finetune_fakes import InMemoryRetriever, toy_conversations
 
 home, config, policy = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 logs = toy_conversations(repeats=2)
@@ -561,7 +561,7 @@ from finetune.config import GeneratorConfig
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from finetune.retrain import RetrainPolicy, run_cycle
-from finetune.testing import InMemoryRetriever, toy_conversations
+from tests.support.finetune_fakes import InMemoryRetriever, toy_conversations
 
 home, config, policy = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 logs = toy_conversations(repeats=2)
@@ -768,8 +768,8 @@ async def test_running_server_follows_promotion_and_rollback(
     from bot.app import SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
-    from finetune.testing import tiny_live_loader
     from tests.support.fakes import FakeRetriever
+    from tests.support.finetune_fakes import tiny_live_loader
 
     loads: list[str] = []
     fake_load = tiny_live_loader(LOGS, CONFIG, loads)

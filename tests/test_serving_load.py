@@ -26,9 +26,9 @@ from bot.settings import load_settings
 from bot.web import WebConfig
 from finetune.generation import ReplyGenerator
 from finetune.prompting import PromptFormat
-from finetune.testing import tiny_model, tiny_tokenizer, toy_corpus_lines
 from finetune.worker import GenerationWorker
 from tests.support.fakes import FakeRetriever, source
+from tests.support.finetune_fakes import tiny_model, tiny_tokenizer, toy_corpus_lines
 
 CONVERSATIONS = 40  # more than max_groups (4) x max_batch_size (8) rows decode at once
 DEADLINE_S = 90.0  # a stall fails the test instead of hanging CI

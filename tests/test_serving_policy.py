@@ -15,7 +15,7 @@ from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from finetune.retrain import rollback
 from finetune.serving_policy import COPY_SYSTEM, serving_verdict
-from finetune.testing import toy_conversations
+from tests.support.finetune_fakes import toy_conversations
 
 LOGS = toy_conversations(repeats=1)
 CONFIG = GeneratorConfig(max_new_tokens=8, max_prompt_tokens=200)
@@ -77,8 +77,8 @@ async def test_running_server_serves_only_adapters_that_evaluate_as_well_as_copy
     from bot.app import GENERATOR, SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
-    from finetune.testing import tiny_live_loader
     from tests.support.fakes import FakeRetriever
+    from tests.support.finetune_fakes import tiny_live_loader
 
     loads: list[str] = []
     load = tiny_live_loader(LOGS, CONFIG, loads)
@@ -138,8 +138,8 @@ async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
     from bot.app import GENERATOR, SWAPPABLE, create_app, started
     from bot.settings import load_settings
     from bot.web import ENGINE
-    from finetune.testing import save_tiny_base
     from tests.support.fakes import FakeRetriever
+    from tests.support.finetune_fakes import save_tiny_base
 
     base = save_tiny_base(tmp_path / "tiny-base", LOGS)
     settings = load_settings(
@@ -190,10 +190,10 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     from bot.settings import load_settings
     from finetune.evaluate import SystemScores
     from finetune.pipeline import TrainingReport
-    from finetune.testing import save_tiny_base, tiny_live_loader
     from tests.support.corpus import SMALL_LOGS, write_jsonl
     from tests.support.dashboard import Site, add_operator, logged_in, page
     from tests.support.fakes import FakeRetriever
+    from tests.support.finetune_fakes import save_tiny_base, tiny_live_loader
 
     base_folder = save_tiny_base(tmp_path / "b", LOGS)
     scores = [

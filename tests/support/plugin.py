@@ -89,7 +89,7 @@ def _no_packaged_base_model(
 ) -> None:
     """Converting and loading the packaged SmolLM2 (the default generator.base_model) takes
     most of a minute: tests that train or serve configure a tiny model folder instead
-    (finetune.testing.save_tiny_base). Only tests marked slow may load it."""
+    (tests.support.finetune_fakes.save_tiny_base). Only tests marked slow may load it."""
     if request.node.get_closest_marker("slow") is not None:
         return
     from finetune import base_models
@@ -101,7 +101,7 @@ def _no_packaged_base_model(
         if gguf.name in packaged:
             raise AssertionError(
                 f"this test loads the packaged base model {gguf.name}: set"
-                " generator.base_model to a folder from finetune.testing.save_tiny_base"
+                " generator.base_model to a folder from tests.support.finetune_fakes.save_tiny_base"
             )
         convert(gguf, out)
 

@@ -10,12 +10,12 @@ from finetune.retrain import (
     FeedbackRecord,
     RetrainPolicy,
 )
-from finetune.testing import (
+from tests.support.dashboard import ops  # noqa: F401  (the dashboard fixture)
+from tests.support.finetune_fakes import (
     publish_live_adapter,
     save_tiny_base,
     toy_conversations,
 )
-from tests.support.dashboard import ops  # noqa: F401  (the dashboard fixture)
 
 LOGS = toy_conversations(repeats=2)
 

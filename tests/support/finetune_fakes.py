@@ -1,6 +1,7 @@
-"""Small stand-ins for tests (here and in the engine's): an in-memory retriever, a toy
-support corpus, and tiny models of several architectures built from configs in seconds,
-saved as a base-model folder where a test configures ``generator.base_model``.
+"""Stand-ins for the generator's tests: an in-memory retriever, a toy support corpus, and
+tiny models of several architectures built from configs in seconds, saved as a base-model
+folder where a test configures ``generator.base_model``. Test code, so not shipped in
+``finetune``; torch is imported where a model is built, so that tests without one stay fast.
 """
 
 from __future__ import annotations
