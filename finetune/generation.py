@@ -8,8 +8,10 @@ trailing whitespace are held back, so joining the stream gives exactly ``generat
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,18 +123,47 @@ class ReplyGenerator:
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Replies for many requests, ``batch_size`` at a time (similar lengths together)."""
+        replies = self.generate_within(
+            requests, None, batch_size=batch_size, max_new_tokens=max_new_tokens
+        )
+        return [reply or "" for reply in replies]  # without a deadline, none is cut
+
+    def generate_within(
+        self,
+        requests: Sequence[PromptRequest],
+        deadline: float | None,
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[str | None]:
+        """:meth:`generate_batch` that stops at ``deadline`` (a ``clock()`` instant; None:
+        never). The clock is read before each batch is prefilled and after each decoding
+        step, so it returns at most a prefill and one step past the deadline, however many
+        tokens the batch had left to write. A reply that the deadline cut, or whose batch
+        never started, is None: it is not a reply, and must not be scored as one.
+        """
         prompts = [self.prompt_format.encode(r).input_ids for r in requests]
         settings = self.settings(max_new_tokens=max_new_tokens)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        replies = [""] * len(prompts)
+        replies: list[str | None] = [None] * len(prompts)
         for start in range(0, len(order), batch_size):
+            if deadline is not None and clock() >= deadline:
+                break
             chunk = order[start : start + batch_size]
             parts: list[list[str]] = [[] for _ in chunk]
-            for events in self.decode_batch([prompts[i] for i in chunk], [settings] * len(chunk)):
-                for event in events:
-                    parts[event.row].append(event.text)
+            finished = [False] * len(chunk)
+            steps = self.decode_batch([prompts[i] for i in chunk], [settings] * len(chunk))
+            with contextlib.closing(steps):  # a batch cut short frees its KV cache at once
+                for events in steps:
+                    for event in events:
+                        parts[event.row].append(event.text)
+                        finished[event.row] = finished[event.row] or event.finished
+                    if deadline is not None and clock() >= deadline:
+                        break
             for row, index in enumerate(chunk):
-                replies[index] = "".join(parts[row])
+                if finished[row]:
+                    replies[index] = "".join(parts[row])
         return replies
 
     def decode_batch(
@@ -141,7 +172,7 @@ class ReplyGenerator:
         settings: Sequence[DecodeSettings],
         *,
         is_cancelled: Callable[[int], bool] | None = None,
-    ) -> Iterator[list[DecodeEvent]]:
+    ) -> Generator[list[DecodeEvent], None, None]:
         """Decode the prompts together; yield, after each step, one event per row decoded.
 
         Every row gets exactly one ``finished`` event. ``is_cancelled(row)`` is asked each

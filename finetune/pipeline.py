@@ -19,6 +19,8 @@ from finetune.config import GeneratorConfig
 from finetune.evaluate import (
     BASE_MODEL_CASES,
     EvalCase,
+    Evaluation,
+    ReplyWriter,
     SystemScores,
     evaluate_systems,
     format_scores,
@@ -94,6 +96,8 @@ class TrainingReport:
     notes: list[str] = field(default_factory=list)
     # Seconds each step took, in order: where a budget went (issue 19).
     steps: dict[str, float] = field(default_factory=dict)
+    # Held-out cases, how many the figures were computed on, how many the budget cut.
+    evaluation: Evaluation | None = None
 
     def format_table(self, status: AdapterStatus | None = None) -> str:
         """The report as printed; ``status`` (the serving policy's word on this adapter
@@ -115,6 +119,7 @@ class TrainingReport:
                 if self.steps
                 else []
             ),
+            *(["evaluated:   " + self.evaluation.sentence()] if self.evaluation else []),
             "",
             format_scores(self.scores),
         ]
@@ -130,6 +135,7 @@ class TrainingReport:
             "scores": [s.as_dict() for s in self.scores],
             "seconds": round(self.seconds, 1),
             "steps": {k: round(v, 1) for k, v in self.steps.items()},
+            **({"evaluation": self.evaluation.as_dict()} if self.evaluation else {}),
         }
 
 
@@ -149,8 +155,9 @@ def train_generator(
 
     ``budget_minutes`` bounds loading the base, building examples, LoRA training and the
     evaluation: LoRA stops a fifth of the budget before its end, and the held-out replies
-    (at most ``config.eval_max_examples``) are written while the budget lasts, one batch
-    at least.
+    (at most ``config.eval_max_examples``) are written until the budget ends, the first
+    batch's too; only the replies written to the end are scored
+    (:func:`finetune.evaluate.evaluate_systems`).
     ``promote``: True makes the new adapter live, False never, None only when no adapter
     is live yet. An exception anywhere leaves the registry and the live adapter as they were.
     Raises ValueError when there is nothing to train on, BaseModelError when the base
@@ -220,7 +227,7 @@ def train_generator(
         )
         cases = eval_cases(eval_convs, retriever, config)
         with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
-            scores = evaluate_systems(
+            evaluation = evaluate_systems(
                 cases,
                 _counted(generator, config.max_batch_size, bar),
                 adapter_off=model.disable_adapter,
@@ -229,7 +236,12 @@ def train_generator(
                 deadline=deadline,
             )
         steps.done("evaluate")
-        metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
+        scores = evaluation.scores
+        metrics = {
+            "training": training,
+            "eval": [s.as_dict() for s in scores],
+            "evaluation": evaluation.as_dict(),
+        }
         previous = registry.live_adapter()
         folder = publish_adapter(
             model,
@@ -260,6 +272,7 @@ def train_generator(
         scores=scores,
         seconds=time.monotonic() - start,
         steps=steps.seconds,
+        evaluation=evaluation,
     )
 
 
@@ -286,12 +299,14 @@ def _progress_bar(cases: int, progress: bool) -> Any:
     return tqdm(total=total, desc="evaluate", unit="reply", disable=not progress)
 
 
-def _counted(generator: Any, batch_size: int, bar: Any) -> Callable[[Sequence[Any]], list[str]]:
-    """``generator.generate_batch`` that moves ``bar`` by the replies it writes."""
+def _counted(generator: Any, batch_size: int, bar: Any) -> ReplyWriter:
+    """``generator.generate_within`` that moves ``bar`` by the replies it finishes."""
 
-    def generate(requests: Sequence[Any]) -> list[str]:
-        replies: list[str] = generator.generate_batch(requests, batch_size=batch_size)
-        bar.update(len(replies))
+    def generate(requests: Sequence[PromptRequest], deadline: float | None) -> list[str | None]:
+        replies: list[str | None] = generator.generate_within(
+            requests, deadline, batch_size=batch_size
+        )
+        bar.update(sum(reply is not None for reply in replies))
         return replies
 
     return generate

@@ -80,6 +80,11 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
     assert "time:        load base " in table
     assert {s.name for s in first.scores} == {"adapter", "base model", "copy top retrieved"}
     assert len({s.examples for s in first.scores}) == 1 and 0 < first.scores[0].examples <= 4
+    # How much of the held-out set the figures cover, in the table and the recorded metrics.
+    counts = first.as_dict()["evaluation"]
+    assert counts["scored"] == first.scores[0].examples
+    assert counts["scored"] + counts["cut"] <= counts["held_out"] <= 4
+    assert f"evaluated:   {counts['scored']} of {counts['held_out']} held-out replies" in table
 
     def crash(step: int, loss: float) -> None:
         if step == 2:
