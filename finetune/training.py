@@ -100,7 +100,9 @@ def train_lora(
         for batch in _batches(encoded, settings.batch_size, pad, rng):
             if step >= planned_steps:
                 break
-            if time.monotonic() + val_s >= deadline:
+            # A step is started only if it should end in time, timed as the steps so far:
+            # on a busy machine one takes many seconds.
+            if time.monotonic() + (step_s or 0.0) + val_s >= deadline:
                 stopped = "budget"
                 break
             step_started = time.monotonic()

@@ -174,6 +174,36 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
     assert took < budget_s + 0.75, took
 
 
+def test_a_step_that_would_end_past_the_budget_is_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pass through the decoder costs 1 s of a fake clock (a step makes two: the
+    prompt as a cache, then the reply): with 9 s, four steps end at 8 s, and a fifth,
+    which would end at 10 s, is not started."""
+    from types import SimpleNamespace
+
+    import finetune.training
+
+    now = [0.0]
+    monkeypatch.setattr(finetune.training, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    folder = _base_folder(tmp_path, "llama", True)
+    model = attach_lora(load_base(folder), CONFIG)
+    model.get_base_model().model.register_forward_pre_hook(
+        lambda *_: now.__setitem__(0, now[0] + 1.0)
+    )
+    fmt = PromptFormat(
+        load_base(folder).tokenizer,
+        instructions="Answer.",
+        max_prompt_tokens=120,
+        max_target_tokens=24,
+    )
+    settings = LoraSettings(budget_s=9.0, learning_rate=1e-3, batch_size=4, max_epochs=50)
+    metrics = train_lora(model, fmt, _toy_examples() * 20, [], settings, progress=False)
+
+    assert metrics["stopped"] == "budget"
+    assert (metrics["steps"], now[0]) == (4, 8.0)
+
+
 @pytest.mark.parametrize("architecture", ["gpt2", "llama", "qwen2"])
 def test_reply_loss_is_the_models_own_loss(architecture: str, tmp_path: Path) -> None:
     """The output layer runs at reply positions only, and the prompt as a cache without a
