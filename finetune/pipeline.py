@@ -24,6 +24,7 @@ from finetune.evaluate import (
     SystemScores,
     evaluate_systems,
     format_scores,
+    unscored,
 )
 from finetune.examples import (
     ExchangeRetriever,
@@ -225,16 +226,21 @@ def train_generator(
             no_repeat_ngram_size=config.no_repeat_ngram_size,
             device=config.device,
         )
-        cases = eval_cases(eval_convs, retriever, config)
-        with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
-            evaluation = evaluate_systems(
-                cases,
-                _counted(generator, config.max_batch_size, bar),
-                adapter_off=model.disable_adapter,
-                handoff_reply=config.handoff_reply,
-                batch_size=config.max_batch_size,
-                deadline=deadline,
-            )
+        held_out = held_out_turns(eval_convs, config)
+        if time.monotonic() < deadline:
+            cases = eval_cases_for(held_out, retriever, config)
+            with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
+                evaluation = evaluate_systems(
+                    cases,
+                    _counted(generator, config.max_batch_size, bar),
+                    adapter_off=model.disable_adapter,
+                    handoff_reply=config.handoff_reply,
+                    batch_size=config.max_batch_size,
+                    deadline=deadline,
+                )
+        else:
+            # Retrieving the evidence and merging the adapter would only overrun the budget.
+            evaluation = unscored(len(held_out))
         steps.done("evaluate")
         scores = evaluation.scores
         metrics = {
@@ -316,8 +322,18 @@ def eval_cases(
     conversations: Sequence[Conversation], retriever: ExchangeRetriever, config: GeneratorConfig
 ) -> list[EvalCase]:
     """Held-out turns with the evidence the bot would retrieve (own conversation excluded)."""
+    return eval_cases_for(held_out_turns(conversations, config), retriever, config)
 
-    turns = [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
+
+def held_out_turns(conversations: Sequence[Conversation], config: GeneratorConfig) -> list[Turn]:
+    """The turns of ``conversations`` evaluated, at most ``config.eval_max_examples``."""
+    return [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
+
+
+def eval_cases_for(
+    turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig
+) -> list[EvalCase]:
+    """``turns`` with the evidence the bot would retrieve (own conversation excluded)."""
     retrieved = retrieve_for_turns(turns, retriever, config.retrieved_k) if turns else []
     return [
         EvalCase(

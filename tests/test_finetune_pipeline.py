@@ -147,3 +147,32 @@ def test_an_adapter_on_a_base_an_earlier_release_bootstrapped_still_serves(
         bare = load_base(folder).model(ids).logits
     torch.testing.assert_close(served, on_base)  # that base, with that adapter
     assert not torch.allclose(served, bare, atol=1e-3)
+
+
+def test_a_budget_spent_before_the_evaluation_scores_nothing_and_serves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A budget of a few milliseconds is spent before the evaluation (loading the base
+    alone takes longer): no held-out reply is written or scored, the report says so, and
+    'auto' answer mode would not serve the adapter on figures of nothing."""
+    from finetune.serving_policy import adapter_status
+
+    paths = GeneratorPaths.under(tmp_path / "home")
+    base = save_tiny_base(tmp_path / "tiny-base", CONVERSATIONS)
+    report = train_generator(
+        conversations=CONVERSATIONS,
+        retriever=InMemoryRetriever(CONVERSATIONS),
+        config=CONFIG.model_copy(update={"base_model": str(base)}),
+        paths=paths,
+        budget_minutes=1e-4,
+        progress=False,
+    )
+    held_out = report.as_dict()["evaluation"]["held_out"]
+    assert report.as_dict()["evaluation"] == {"held_out": held_out, "scored": 0, "cut": 0}
+    assert held_out > 0
+    assert f"0 of {held_out} held-out replies evaluated ({held_out} not reached)" in (
+        report.format_table()
+    )
+    metrics = {"eval": [s.as_dict() for s in report.scores]}
+    status = adapter_status(metrics, live=report.promoted, answer_mode="auto", tolerance=0.05)
+    assert not status.served and "evaluated on 0 held-out replies" in status.reason
