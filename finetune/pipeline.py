@@ -9,6 +9,7 @@ conversations, publishes the adapter as a new version and registers it.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MIN_LEARNING_SHARE = 0.6  # of the budget, for LoRA, however long loading and building took
+# Of the budget, for retrieving the evidence of training examples (validation's included,
+# the last fifth of it): a short budget trains on a few of them (five minutes on two busy
+# cores: one LoRA step, 8 examples), while building all of the sample's (1,531 and their
+# validation) took 81 s there.
+_BUILD_SHARE = 0.1
 # Of the budget, for writing held-out replies (2 cores: about 3 s a reply, batched).
 _EVAL_SHARE = 0.2
 
@@ -155,7 +161,9 @@ def train_generator(
     """Train and publish a new adapter; see the module docstring.
 
     ``budget_minutes`` bounds loading the base, building examples, LoRA training and the
-    evaluation: LoRA stops a fifth of the budget before its end, and the held-out replies
+    evaluation: examples are built from the turns whose evidence was retrieved within a
+    tenth of the budget (one batch of 64 at least), LoRA stops a fifth of the budget
+    before its end, and the held-out replies
     (at most ``config.eval_max_examples``) are written until the budget ends, the first
     batch's too; only the replies written to the end are scored
     (:func:`finetune.evaluate.evaluate_systems`).
@@ -188,11 +196,23 @@ def train_generator(
         # First: a base that cannot be found fails the job before any time is spent.
         base, base_record = configured_base(config, paths, registry)
         steps.done("load base")
-        examples = _examples(fit_turns, retriever, config, seed=config.seed)
+        build_s = _BUILD_SHARE * budget_minutes * 60.0
+        built = time.monotonic()
+        examples = _examples(
+            fit_turns, retriever, config, seed=config.seed, deadline=built + 0.8 * build_s
+        )
         validation = (
-            _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
+            _examples(val_turns, retriever, config, seed=config.seed + 1, deadline=built + build_s)
+            if val_turns
+            else []
         )
         steps.done("build examples")
+        notes = []
+        if len(examples) < len(fit_turns):
+            notes.append(
+                f"examples:    {len(examples)} of {len(fit_turns)} training turns got their"
+                f" evidence within the {_BUILD_SHARE:.0%} of the budget for building them"
+            )
         # Held-out replies are written within the budget too, as many as fit in this share.
         eval_reserve = _EVAL_SHARE * budget_minutes * 60.0
         model = attach_lora(base, config)
@@ -277,6 +297,7 @@ def train_generator(
         training=training,
         scores=scores,
         seconds=time.monotonic() - start,
+        notes=notes,
         steps=steps.seconds,
         evaluation=evaluation,
     )
@@ -409,9 +430,28 @@ def _split(
 
 
 def _examples(
-    turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig, *, seed: int
+    turns: Sequence[Turn],
+    retriever: ExchangeRetriever,
+    config: GeneratorConfig,
+    *,
+    seed: int,
+    deadline: float | None = None,
 ) -> list[TrainingExample]:
-    retrieved = retrieve_for_turns(turns, retriever, config.raft_pool)
+    """RAFT examples of ``turns``; with ``deadline`` (a ``time.monotonic()`` instant), of
+    those whose evidence was retrieved by then (the first batch's at least): the turns are
+    retrieved in a seeded random order, so that the ones reached are spread over the logs,
+    in batches small enough that the deadline stops it within seconds."""
+    if deadline is not None:
+        order = list(range(len(turns)))
+        random.Random(seed).shuffle(order)
+        hits = retrieve_for_turns(
+            [turns[i] for i in order], retriever, config.raft_pool, batch_size=64, deadline=deadline
+        )
+        reached = sorted(zip(order, hits, strict=False), key=lambda pair: pair[0])
+        turns = [turns[i] for i, _ in reached]
+        retrieved = [found for _, found in reached]
+    else:
+        retrieved = retrieve_for_turns(turns, retriever, config.raft_pool)
     return build_examples(
         turns,
         retrieved,

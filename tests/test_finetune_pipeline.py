@@ -176,3 +176,23 @@ def test_a_budget_spent_before_the_evaluation_scores_nothing_and_serves_nothing(
     metrics = {"eval": [s.as_dict() for s in report.scores]}
     status = adapter_status(metrics, live=report.promoted, answer_mode="auto", tolerance=0.05)
     assert not status.served and "evaluated on 0 held-out replies" in status.reason
+
+
+def test_examples_cut_by_their_deadline_are_spread_over_the_logs() -> None:
+    """The budget stopped the evidence retrieval after its first batch (64 turns): those
+    turns are drawn from all over the logs, not the first conversations, and keep the
+    logs' order."""
+    from finetune.examples import iter_turns
+    from finetune.pipeline import _examples
+
+    conversations = toy_conversations(repeats=20)
+    turns = [t for c in conversations for t in iter_turns(c)]
+    assert len(turns) > 2 * 64
+    retriever = InMemoryRetriever(conversations)
+    examples = _examples(turns, retriever, CONFIG, seed=1, deadline=0.0)
+
+    index = {(t.conversation_id, t.customer_text): i for i, t in enumerate(turns)}
+    reached = [index[(e.conversation_id, e.request.customer_text)] for e in examples]
+    assert len(reached) == 64 and reached == sorted(reached)
+    assert max(reached) > len(turns) * 0.9 and min(reached) < len(turns) * 0.1
+    assert len(_examples(turns, retriever, CONFIG, seed=1)) == len(turns)  # no deadline: all
