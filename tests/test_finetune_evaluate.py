@@ -145,12 +145,10 @@ def test_a_deadline_already_passed_writes_nothing_and_says_so(clock: Clock) -> N
     assert evaluation.sentence() == "0 of 10 held-out replies evaluated (10 not reached)"
 
 
-def test_a_tiny_model_stops_at_the_deadline_in_its_first_batch(clock: Clock) -> None:
-    """A tiny random Llama writes the replies of one batch, each pass through the model
-    costing 1 s of ``clock``. The deadline passes while the batch decodes: the evaluation
-    returns within one pass of it and scores only the replies that had ended by then
-    (the longest prompt fills the model's 128 positions after a few tokens), each exactly
-    as it is written without a deadline; copying is scored on those cases alone."""
+def _tiny_llama(clock: Clock) -> tuple[ReplyGenerator, list[EvalCase]]:
+    """A tiny random Llama whose every pass (a prompt's prefill, a decoding step) costs
+    1 s of ``clock``, and five held-out cases; the longest prompt fills the model's 128
+    positions after a few tokens, so its reply ends early."""
     conversations = toy_conversations(repeats=2)
     retriever = InMemoryRetriever(conversations)
     tokenizer = tiny_tokenizer([m.text for c in conversations for m in c.messages])
@@ -166,7 +164,22 @@ def test_a_tiny_model_stops_at_the_deadline_in_its_first_batch(clock: Clock) -> 
         for i, q in enumerate(questions)
     ]
     long = PromptRequest("my stove is broken " * 10, (), tuple(retriever.search((), "stove", 3)))
-    cases.append(EvalCase(long, REPLY, "held-long"))  # leaves a few positions to write in
+    return generator, [*cases, EvalCase(long, REPLY, "held-long")]
+
+
+def _within(generator: ReplyGenerator, clock: Clock) -> evaluate.ReplyWriter:
+    def write(requests: Sequence[PromptRequest], deadline: float | None) -> list[str | None]:
+        return generator.generate_within(requests, deadline, batch_size=8, clock=clock.monotonic)
+
+    return write
+
+
+def test_a_tiny_model_stops_at_the_deadline_in_its_first_batch(clock: Clock) -> None:
+    """The deadline passes while the tiny model's one batch decodes: the evaluation
+    returns within one pass of it and scores only the replies that had ended by then, each
+    exactly as it is written without a deadline; copying is scored on those cases alone."""
+    generator, cases = _tiny_llama(clock)
+    fmt = generator.prompt_format
     requests = [c.request for c in cases]
     unbounded = generator.generate_batch(requests)
     # When each reply ends, in passes: one prefills each prompt, then one a step after the
@@ -181,9 +194,7 @@ def test_a_tiny_model_stops_at_the_deadline_in_its_first_batch(clock: Clock) -> 
     in_time = {row for row, end in ends.items() if end <= deadline}
     assert 4 in in_time and len(in_time) < len(cases) and max(ends.values()) > deadline + 10
 
-    def write(requests: Sequence[PromptRequest], deadline: float | None) -> list[str | None]:
-        return generator.generate_within(requests, deadline, batch_size=8, clock=clock.monotonic)
-
+    write = _within(generator, clock)
     clock.now = 0.0
     evaluation = evaluate_systems(
         cases, write, adapter_off=None, handoff_reply="", batch_size=8, deadline=deadline
@@ -200,3 +211,20 @@ def test_a_tiny_model_stops_at_the_deadline_in_its_first_batch(clock: Clock) -> 
     ]
     clock.now = 0.0
     assert write(requests, deadline) == [unbounded[i] if i in in_time else None for i in range(5)]
+
+
+def test_a_tiny_model_stops_prefilling_its_first_batch_at_the_deadline(clock: Clock) -> None:
+    """On a CPU each prompt of a batch is prefilled alone, each running its whole prompt
+    through the model: the deadline passing after the second of five stops the batch
+    there, with no reply to score."""
+    generator, cases = _tiny_llama(clock)
+    evaluation = evaluate_systems(
+        cases,
+        _within(generator, clock),
+        adapter_off=None,
+        handoff_reply="",
+        batch_size=8,
+        deadline=2.0,
+    )
+    assert clock.now == 2.0  # two prompts prefilled; no third, and no decoding step
+    assert evaluation.as_dict() == {"held_out": 5, "scored": 0, "cut": 5}
