@@ -101,12 +101,6 @@ def serving_verdict(metrics: Mapping[str, Any], tolerance: float) -> ServingVerd
     if figures is None:
         return None
     adapter, copy = figures
-    if adapter.scored is not None and adapter.scored < MIN_SCORED_REPLIES:
-        return ServingVerdict(
-            False,
-            f"was evaluated on {adapter.scored} held-out replies, fewer than"
-            f" {MIN_SCORED_REPLIES}: too few to compare with copying the best retrieved answer",
-        )
     shortfalls = []
     if adapter.rouge_l < copy.rouge_l - tolerance:
         shortfalls.append(f"answer match (ROUGE-L) {adapter.rouge_l:.3f} vs {copy.rouge_l:.3f}")
@@ -116,6 +110,14 @@ def serving_verdict(metrics: Mapping[str, Any], tolerance: float) -> ServingVerd
         and adapter.facts_share < copy.facts_share - tolerance
     ):
         shortfalls.append(f"facts stated {adapter.facts_share:.1%} vs {copy.facts_share:.1%}")
+    if adapter.scored is not None and adapter.scored < MIN_SCORED_REPLIES:
+        below = f" (below it on those: {'; '.join(shortfalls)})" if shortfalls else ""
+        return ServingVerdict(
+            False,
+            f"was evaluated on {adapter.scored} held-out replies, fewer than"
+            f" {MIN_SCORED_REPLIES}: too few to compare with copying the best retrieved"
+            f" answer{below}",
+        )
     if shortfalls:
         return ServingVerdict(
             False,

@@ -67,6 +67,11 @@ def test_an_evaluation_the_budget_cut_to_a_few_replies_serves_nothing(scored: in
     )
     enough = {"eval": [{**row, "examples": MIN_SCORED_REPLIES} for row in AT_COPY["eval"]]}
     assert serving_verdict(enough, tolerance=0.05).serve  # type: ignore[union-attr]
+    # Far below copying on the few it scored: that is said too.
+    few_and_below = {"eval": [{**row, "examples": scored} for row in BELOW_COPY["eval"]]}
+    below = serving_verdict(few_and_below, tolerance=0.05)
+    assert below is not None and not below.serve
+    assert below.reason.endswith("(below it on those: answer match (ROUGE-L) 0.075 vs 0.490)")
 
 
 def test_the_retraining_gate_figures_are_newer_than_the_first_evaluation() -> None:
