@@ -5,7 +5,8 @@
 
 On the sample corpus, in a fresh home: ingest, then `train --budget-minutes N` as `make
 run` calls it (50 held-out replies, data/sample/eval.jsonl), timed from outside. Prints the
-wall time of each step from train's report and the total against the budget. The target
+wall time of each step from train's report and the total against the budget, and how many
+held-out replies the evaluation scored before the budget stopped it. The target
 is the total within 5% of the budget plus loading the base model (its first conversion
 from the packaged .gguf file included), which the table shows apart. A fresh home also
 pays for converting the base once; a second run in the same home (--home) does not.
@@ -83,6 +84,8 @@ def main() -> None:
         "steps_s": {k: round(v, 1) for k, v in steps.items()},
         "ingest_s": round(ingest_s, 1),
         "lora": {k: report["training"].get(k) for k in ("steps", "stopped", "tokens_per_s")},
+        "evaluation": report.get("evaluation"),  # held-out replies: scored, cut by the budget
+        "serving": report.get("serving"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
@@ -95,6 +98,12 @@ def main() -> None:
         f"budget {budget_s:.0f} s: {result['over_budget']:+.1%} in all,"
         f" {result['over_budget_after_loading']:+.1%} without loading the base"
         " (target: within +5% of the budget plus loading)"
+    )
+    counts = result["evaluation"] or {}
+    print(
+        f"evaluation: {counts.get('scored')} of {counts.get('held_out')} held-out replies"
+        f" scored, {counts.get('cut')} cut by the budget; LoRA {result['lora']['steps']} steps"
+        f" (stopped by {result['lora']['stopped']})"
     )
     print(f"wrote {out}")
 

@@ -132,69 +132,122 @@ def copy_top_evidence(requests: Sequence[PromptRequest]) -> list[str]:
     return [r.evidence[0].agent_reply if r.evidence else "" for r in requests]
 
 
+# Writes replies to requests, in order, stopping at a deadline (a ``time.monotonic()``
+# instant; None: none); a reply the deadline cut, or never began, is None.
+ReplyWriter = Callable[[Sequence[PromptRequest], float | None], list[str | None]]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The systems' scores, and how many held-out cases the adapter's replies covered."""
+
+    scores: list[SystemScores]
+    held_out: int  # cases there were
+    cut: int  # adapter replies the deadline stopped half-written: not scored
+
+    @property
+    def scored(self) -> int:
+        """Cases the adapter's figures (and copying's) are computed on."""
+        return self.scores[0].examples
+
+    def as_dict(self) -> dict[str, int]:
+        return {"held_out": self.held_out, "scored": self.scored, "cut": self.cut}
+
+    def sentence(self) -> str:
+        """How much of the held-out set was evaluated, as ``supportbot train`` prints it."""
+        left = self.held_out - self.scored - self.cut
+        notes = [f"{self.cut} cut short by the budget, not scored"] if self.cut else []
+        notes += [f"{left} not reached"] if left else []
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        return f"{self.scored} of {self.held_out} held-out replies evaluated{extra}"
+
+
 def evaluate_systems(
     cases: Sequence[EvalCase],
-    generate: Callable[[Sequence[PromptRequest]], list[str]],
+    generate: ReplyWriter,
     *,
     adapter_off: Callable[[], contextlib.AbstractContextManager[object]] | None,
     handoff_reply: str,
     base_model_cases: int = BASE_MODEL_CASES,
     batch_size: int = 8,
     deadline: float | None = None,
-) -> list[SystemScores]:
+) -> Evaluation:
     """Scores of the adapted model, the base model (``adapter_off`` context) and copying.
 
-    ``generate`` is called a batch (``batch_size`` requests) at a time. With ``deadline``
-    (a ``time.monotonic()`` instant), the adapter answers cases until the next batch would
-    overrun it, one batch at least, and copying is scored on the same cases: the
-    evaluation is part of a training budget, and on a CPU each held-out reply costs
-    seconds. The base model answers the first ``base_model_cases`` of those, while time
-    remains: it shows what the adapter adds and decides nothing (serving compares the
-    adapter with copying), while each of its replies costs as much as the adapter's.
+    ``generate`` is called a batch (``batch_size`` requests) at a time, with ``deadline``
+    (a ``time.monotonic()`` instant; None: every case is answered). The evaluation is part
+    of a training budget, and on a CPU each held-out reply costs seconds: a batch starts
+    only while it is expected to end before the deadline (timed as the slowest so far;
+    the first one starts whenever the deadline is ahead), and ``generate`` stops writing
+    at the deadline, even in the first batch. Only replies written to the end are scored,
+    and copying is scored on those same cases. A batch the deadline cut keeps the replies
+    that ended first, the shortest: too few of them tell nothing, which the serving policy
+    takes into account (:data:`finetune.serving_policy.MIN_SCORED_REPLIES`). The base
+    model answers the first ``base_model_cases`` of the scored cases, while time remains:
+    it shows what the adapter adds and decides nothing (serving compares the adapter with
+    copying), while each of its replies costs as much as the adapter's.
     """
-    adapter, batch_s = _generate_until(cases, generate, batch_size, deadline, at_least_one=True)
-    answered = cases[: len(adapter)]
+    written, batch_s = _generate_until(cases, generate, batch_size, deadline)
+    adapter, answered = _finished(written, cases)
     results = [score_replies("adapter", adapter, answered, handoff_reply=handoff_reply)]
-    if adapter_off is not None and base_model_cases > 0:
+    if adapter_off is not None and base_model_cases > 0 and answered:
+        glimpse = answered[:base_model_cases]
         with adapter_off():
-            glimpse = answered[:base_model_cases]
-            base, _ = _generate_until(
-                glimpse, generate, batch_size, deadline, at_least_one=False, batch_s=batch_s
+            base_written, _ = _generate_until(
+                glimpse, generate, batch_size, deadline, batch_s=batch_s
             )
+        base, base_cases = _finished(base_written, glimpse)
         if base:
-            glimpse = answered[: len(base)]
-            results.append(score_replies("base model", base, glimpse, handoff_reply=handoff_reply))
+            results.append(
+                score_replies("base model", base, base_cases, handoff_reply=handoff_reply)
+            )
     results.append(
         score_replies(
             COPY_SYSTEM, copy_top_retrieved(answered), answered, handoff_reply=handoff_reply
         )
     )
-    return results
+    cut = sum(reply is None for reply in written)
+    return Evaluation(results, len(cases), cut)
+
+
+def unscored(held_out: int) -> Evaluation:
+    """The evaluation of ``held_out`` cases that the deadline left no time to answer."""
+    empty: list[EvalCase] = []
+    scores = [score_replies(name, [], empty) for name in ("adapter", COPY_SYSTEM)]
+    return Evaluation(scores, held_out, 0)
 
 
 def _generate_until(
     cases: Sequence[EvalCase],
-    generate: Callable[[Sequence[PromptRequest]], list[str]],
+    generate: ReplyWriter,
     batch_size: int,
     deadline: float | None,
     *,
-    at_least_one: bool,
     batch_s: float = 0.0,
-) -> tuple[list[str], float]:
-    """Replies to ``cases`` in order, a batch at a time, while the next batch (timed as the
-    slowest so far, ``batch_s`` before the first) ends before ``deadline``;
-    ``at_least_one``: the first batch runs even when the deadline has passed. Also
+) -> tuple[list[str | None], float]:
+    """Replies to the first cases in order (None: cut by the deadline), a batch at a time,
+    while the next batch (timed as the slowest so far, ``batch_s`` before the first) is
+    expected to end before ``deadline``; the batches stop at the first cut reply. Also
     returns the slowest batch's seconds."""
-    replies: list[str] = []
+    replies: list[str | None] = []
     slowest = batch_s
     for start in range(0, len(cases), batch_size):
-        late = deadline is not None and time.monotonic() + slowest > deadline
-        if late and (replies or not at_least_one):
+        if deadline is not None and time.monotonic() + slowest >= deadline:
             break
         began = time.monotonic()
-        replies.extend(generate([c.request for c in cases[start : start + batch_size]]))
+        replies.extend(generate([c.request for c in cases[start : start + batch_size]], deadline))
         slowest = max(slowest, time.monotonic() - began)
+        if None in replies:
+            break
     return replies, slowest
+
+
+def _finished(
+    replies: Sequence[str | None], cases: Sequence[EvalCase]
+) -> tuple[list[str], list[EvalCase]]:
+    """The replies written to the end, and their cases."""
+    pairs = [(r, c) for r, c in zip(replies, cases, strict=False) if r is not None]
+    return [r for r, _ in pairs], [c for _, c in pairs]
 
 
 def format_scores(scores: Sequence[SystemScores]) -> str:

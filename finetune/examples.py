@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,11 +124,23 @@ def split_validation(
 
 
 def retrieve_for_turns(
-    turns: Sequence[Turn], retriever: ExchangeRetriever, k: int, *, batch_size: int = 256
+    turns: Sequence[Turn],
+    retriever: ExchangeRetriever,
+    k: int,
+    *,
+    batch_size: int = 256,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[list[RetrievedExchange]]:
-    """Top-``k`` distinct past replies for each turn, never from the turn's own conversation."""
+    """Top-``k`` distinct past replies for each turn, never from the turn's own conversation.
+
+    With ``deadline`` (a ``clock()`` instant), no batch starts after it but the first: the
+    hits of the first turns, as many as were reached.
+    """
     results: list[list[RetrievedExchange]] = []
     for start in range(0, len(turns), batch_size):
+        if start and deadline is not None and clock() >= deadline:
+            break
         chunk = turns[start : start + batch_size]
         hits = retriever.search_batch(
             [Query(t.customer_text, t.history) for t in chunk],

@@ -8,8 +8,10 @@ trailing whitespace are held back, so joining the stream gives exactly ``generat
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,18 +123,54 @@ class ReplyGenerator:
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Replies for many requests, ``batch_size`` at a time (similar lengths together)."""
+        replies = self.generate_within(
+            requests, None, batch_size=batch_size, max_new_tokens=max_new_tokens
+        )
+        return [reply or "" for reply in replies]  # without a deadline, none is cut
+
+    def generate_within(
+        self,
+        requests: Sequence[PromptRequest],
+        deadline: float | None,
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[str | None]:
+        """:meth:`generate_batch` that stops at ``deadline`` (a ``clock()`` instant; None:
+        never). The clock is read before each batch, between its prompts' prefills (on a
+        CPU, where they are prefilled one at a time) and after each decoding step, so it
+        returns at most a prompt's prefill or a step past the deadline, however many tokens
+        the batch had left to write. A reply that the deadline cut, or whose batch never
+        started, is None: it is not a reply, and must not be scored as one.
+        """
         prompts = [self.prompt_format.encode(r).input_ids for r in requests]
         settings = self.settings(max_new_tokens=max_new_tokens)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        replies = [""] * len(prompts)
+        replies: list[str | None] = [None] * len(prompts)
+
+        def expired() -> bool:
+            return deadline is not None and clock() >= deadline
+
         for start in range(0, len(order), batch_size):
+            if expired():
+                break
             chunk = order[start : start + batch_size]
             parts: list[list[str]] = [[] for _ in chunk]
-            for events in self.decode_batch([prompts[i] for i in chunk], [settings] * len(chunk)):
-                for event in events:
-                    parts[event.row].append(event.text)
+            finished = [False] * len(chunk)
+            steps = self.decode_batch(
+                [prompts[i] for i in chunk], [settings] * len(chunk), should_stop=expired
+            )
+            with contextlib.closing(steps):  # a batch cut short frees its KV cache at once
+                for events in steps:
+                    for event in events:
+                        parts[event.row].append(event.text)
+                        finished[event.row] = finished[event.row] or event.finished
+                    if expired():
+                        break
             for row, index in enumerate(chunk):
-                replies[index] = "".join(parts[row])
+                if finished[row]:
+                    replies[index] = "".join(parts[row])
         return replies
 
     def decode_batch(
@@ -141,14 +179,17 @@ class ReplyGenerator:
         settings: Sequence[DecodeSettings],
         *,
         is_cancelled: Callable[[int], bool] | None = None,
-    ) -> Iterator[list[DecodeEvent]]:
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Generator[list[DecodeEvent], None, None]:
         """Decode the prompts together; yield, after each step, one event per row decoded.
 
         Every row gets exactly one ``finished`` event. ``is_cancelled(row)`` is asked each
-        step, so a caller whose client went away frees its row.
+        step, so a caller whose client went away frees its row. ``should_stop()`` is asked
+        between prompts' prefills (see :meth:`DecodeBatch.admit`); the rows of prompts it
+        left out get no event.
         """
         batch = DecodeBatch(self)
-        batch.admit(prompts, settings, keys=range(len(prompts)))
+        batch.admit(prompts, settings, keys=range(len(prompts)), should_stop=should_stop)
         while batch:
             yield batch.step(is_cancelled)
 
@@ -242,11 +283,18 @@ class DecodeBatch:
         prompts: Sequence[list[int]],
         settings: Sequence[DecodeSettings],
         keys: Iterable[int],
-    ) -> None:
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int:
         """Prefill ``prompts`` and add them; their first tokens come at the next step. A
-        prompt that fails to prefill raises and leaves the running rows untouched."""
+        prompt that fails to prefill raises and leaves the running rows untouched.
+
+        ``should_stop()`` is asked between prompts where they are prefilled one at a time
+        (on a CPU): once it is true, the prompts not yet prefilled are left out. Returns
+        how many of ``prompts`` were added, the first ones.
+        """
         if not prompts:
-            return
+            return 0
         if self._rows and not self.joinable:
             raise ValueError("this model's KV cache cannot be joined; start another batch")
         generator = self._generator
@@ -256,7 +304,9 @@ class DecodeBatch:
         ]
         with torch.inference_mode():
             # Every prompt is prefilled before anything joins: a failure changes nothing.
-            logits, cache, attention, positions = _stack(self._prefill_parts(prompts))
+            parts = self._prefill_parts(prompts, should_stop)
+            logits, cache, attention, positions = _stack(parts)
+            rows = rows[: logits.shape[0]]
             if not self._rows:
                 self._logits, self._cache = logits, cache
                 self._attention, self._positions = attention, positions
@@ -269,15 +319,19 @@ class DecodeBatch:
                 self._logits = torch.cat([self._logits, logits])
                 self._positions = torch.cat([self._positions, positions])
         self._rows.extend(rows)
+        return len(rows)
 
-    def _prefill_parts(self, prompts: Sequence[list[int]]) -> list[_Prefilled]:
+    def _prefill_parts(
+        self, prompts: Sequence[list[int]], should_stop: Callable[[], bool] | None = None
+    ) -> list[_Prefilled]:
         """Prefill results that together hold ``prompts`` in order.
 
         On a CPU each prompt is prefilled alone and the caches joined: one left-padded
         batch computes every row to the longest prompt's length and costs more than the
         prompts one by one (32 prompts of 400-760 tokens on a small GPT-2 base: 495 ms
         as one batch, 215 ms one by one). Accelerators keep the batch, and so do caches
-        that cannot be joined.
+        that cannot be joined. One at a time, they stop at the first prompt after
+        ``should_stop()`` turns true (the first is always prefilled).
         """
         generator = self._generator
         if len(prompts) == 1 or generator.device.type != "cpu":
@@ -285,7 +339,12 @@ class DecodeBatch:
         first = generator._prefill(prompts[:1])
         if not _joinable(first[1]):
             return [generator._prefill(prompts)]  # once per batch, for unusual caches only
-        return [first, *(generator._prefill([p]) for p in prompts[1:])]
+        parts = [first]
+        for prompt in prompts[1:]:
+            if should_stop is not None and should_stop():
+                break
+            parts.append(generator._prefill([prompt]))
+        return parts
 
     def step(self, is_cancelled: Callable[[int], bool] | None = None) -> list[DecodeEvent]:
         """Decode one token for every row; one event per row (``finished`` once)."""

@@ -9,6 +9,7 @@ conversations, publishes the adapter as a new version and registers it.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from finetune.config import GeneratorConfig
 from finetune.evaluate import (
     BASE_MODEL_CASES,
     EvalCase,
+    Evaluation,
+    ReplyWriter,
     SystemScores,
     evaluate_systems,
     format_scores,
+    unscored,
 )
 from finetune.examples import (
     ExchangeRetriever,
@@ -45,6 +49,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MIN_LEARNING_SHARE = 0.6  # of the budget, for LoRA, however long loading and building took
+# Of the budget, for retrieving the evidence of training examples (validation's included,
+# the last fifth of it): a short budget trains on a few of them (five minutes on two busy
+# cores: one LoRA step, 8 examples), while building all of the sample's (1,531 and their
+# validation) took 81 s there.
+_BUILD_SHARE = 0.1
 # Of the budget, for writing held-out replies (2 cores: about 3 s a reply, batched).
 _EVAL_SHARE = 0.2
 
@@ -94,6 +103,8 @@ class TrainingReport:
     notes: list[str] = field(default_factory=list)
     # Seconds each step took, in order: where a budget went (issue 19).
     steps: dict[str, float] = field(default_factory=dict)
+    # Held-out cases, how many the figures were computed on, how many the budget cut.
+    evaluation: Evaluation | None = None
 
     def format_table(self, status: AdapterStatus | None = None) -> str:
         """The report as printed; ``status`` (the serving policy's word on this adapter
@@ -115,6 +126,7 @@ class TrainingReport:
                 if self.steps
                 else []
             ),
+            *(["evaluated:   " + self.evaluation.sentence()] if self.evaluation else []),
             "",
             format_scores(self.scores),
         ]
@@ -130,6 +142,7 @@ class TrainingReport:
             "scores": [s.as_dict() for s in self.scores],
             "seconds": round(self.seconds, 1),
             "steps": {k: round(v, 1) for k, v in self.steps.items()},
+            **({"evaluation": self.evaluation.as_dict()} if self.evaluation else {}),
         }
 
 
@@ -148,9 +161,12 @@ def train_generator(
     """Train and publish a new adapter; see the module docstring.
 
     ``budget_minutes`` bounds loading the base, building examples, LoRA training and the
-    evaluation: LoRA stops a fifth of the budget before its end, and the held-out replies
-    (at most ``config.eval_max_examples``) are written while the budget lasts, one batch
-    at least.
+    evaluation: examples are built from the turns whose evidence was retrieved within a
+    tenth of the budget (one batch of 64 at least), LoRA stops a fifth of the budget
+    before its end, and the held-out replies
+    (at most ``config.eval_max_examples``) are written until the budget ends, the first
+    batch's too; only the replies written to the end are scored
+    (:func:`finetune.evaluate.evaluate_systems`).
     ``promote``: True makes the new adapter live, False never, None only when no adapter
     is live yet. An exception anywhere leaves the registry and the live adapter as they were.
     Raises ValueError when there is nothing to train on, BaseModelError when the base
@@ -180,11 +196,23 @@ def train_generator(
         # First: a base that cannot be found fails the job before any time is spent.
         base, base_record = configured_base(config, paths, registry)
         steps.done("load base")
-        examples = _examples(fit_turns, retriever, config, seed=config.seed)
+        build_s = _BUILD_SHARE * budget_minutes * 60.0
+        built = time.monotonic()
+        examples = _examples(
+            fit_turns, retriever, config, seed=config.seed, deadline=built + 0.8 * build_s
+        )
         validation = (
-            _examples(val_turns, retriever, config, seed=config.seed + 1) if val_turns else []
+            _examples(val_turns, retriever, config, seed=config.seed + 1, deadline=built + build_s)
+            if val_turns
+            else []
         )
         steps.done("build examples")
+        notes = []
+        if len(examples) < len(fit_turns):
+            notes.append(
+                f"examples:    {len(examples)} of {len(fit_turns)} training turns got their"
+                f" evidence within the {_BUILD_SHARE:.0%} of the budget for building them"
+            )
         # Held-out replies are written within the budget too, as many as fit in this share.
         eval_reserve = _EVAL_SHARE * budget_minutes * 60.0
         model = attach_lora(base, config)
@@ -218,18 +246,28 @@ def train_generator(
             no_repeat_ngram_size=config.no_repeat_ngram_size,
             device=config.device,
         )
-        cases = eval_cases(eval_convs, retriever, config)
-        with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
-            scores = evaluate_systems(
-                cases,
-                _counted(generator, config.max_batch_size, bar),
-                adapter_off=model.disable_adapter,
-                handoff_reply=config.handoff_reply,
-                batch_size=config.max_batch_size,
-                deadline=deadline,
-            )
+        held_out = held_out_turns(eval_convs, config)
+        if time.monotonic() < deadline:
+            cases = eval_cases_for(held_out, retriever, config)
+            with merged_adapter(model), _progress_bar(len(cases), progress) as bar:
+                evaluation = evaluate_systems(
+                    cases,
+                    _counted(generator, config.max_batch_size, bar),
+                    adapter_off=model.disable_adapter,
+                    handoff_reply=config.handoff_reply,
+                    batch_size=config.max_batch_size,
+                    deadline=deadline,
+                )
+        else:
+            # Retrieving the evidence and merging the adapter would only overrun the budget.
+            evaluation = unscored(len(held_out))
         steps.done("evaluate")
-        metrics = {"training": training, "eval": [s.as_dict() for s in scores]}
+        scores = evaluation.scores
+        metrics = {
+            "training": training,
+            "eval": [s.as_dict() for s in scores],
+            "evaluation": evaluation.as_dict(),
+        }
         previous = registry.live_adapter()
         folder = publish_adapter(
             model,
@@ -259,7 +297,9 @@ def train_generator(
         training=training,
         scores=scores,
         seconds=time.monotonic() - start,
+        notes=notes,
         steps=steps.seconds,
+        evaluation=evaluation,
     )
 
 
@@ -286,12 +326,14 @@ def _progress_bar(cases: int, progress: bool) -> Any:
     return tqdm(total=total, desc="evaluate", unit="reply", disable=not progress)
 
 
-def _counted(generator: Any, batch_size: int, bar: Any) -> Callable[[Sequence[Any]], list[str]]:
-    """``generator.generate_batch`` that moves ``bar`` by the replies it writes."""
+def _counted(generator: Any, batch_size: int, bar: Any) -> ReplyWriter:
+    """``generator.generate_within`` that moves ``bar`` by the replies it finishes."""
 
-    def generate(requests: Sequence[Any]) -> list[str]:
-        replies: list[str] = generator.generate_batch(requests, batch_size=batch_size)
-        bar.update(len(replies))
+    def generate(requests: Sequence[PromptRequest], deadline: float | None) -> list[str | None]:
+        replies: list[str | None] = generator.generate_within(
+            requests, deadline, batch_size=batch_size
+        )
+        bar.update(sum(reply is not None for reply in replies))
         return replies
 
     return generate
@@ -301,8 +343,18 @@ def eval_cases(
     conversations: Sequence[Conversation], retriever: ExchangeRetriever, config: GeneratorConfig
 ) -> list[EvalCase]:
     """Held-out turns with the evidence the bot would retrieve (own conversation excluded)."""
+    return eval_cases_for(held_out_turns(conversations, config), retriever, config)
 
-    turns = [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
+
+def held_out_turns(conversations: Sequence[Conversation], config: GeneratorConfig) -> list[Turn]:
+    """The turns of ``conversations`` evaluated, at most ``config.eval_max_examples``."""
+    return [t for c in conversations for t in iter_turns(c)][: config.eval_max_examples]
+
+
+def eval_cases_for(
+    turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig
+) -> list[EvalCase]:
+    """``turns`` with the evidence the bot would retrieve (own conversation excluded)."""
     retrieved = retrieve_for_turns(turns, retriever, config.retrieved_k) if turns else []
     return [
         EvalCase(
@@ -378,9 +430,28 @@ def _split(
 
 
 def _examples(
-    turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig, *, seed: int
+    turns: Sequence[Turn],
+    retriever: ExchangeRetriever,
+    config: GeneratorConfig,
+    *,
+    seed: int,
+    deadline: float | None = None,
 ) -> list[TrainingExample]:
-    retrieved = retrieve_for_turns(turns, retriever, config.raft_pool)
+    """RAFT examples of ``turns``; with ``deadline`` (a ``time.monotonic()`` instant), of
+    those whose evidence was retrieved by then (the first batch's at least): the turns are
+    retrieved in a seeded random order, so that the ones reached are spread over the logs,
+    in batches small enough that the deadline stops it within seconds."""
+    if deadline is not None:
+        order = list(range(len(turns)))
+        random.Random(seed).shuffle(order)
+        hits = retrieve_for_turns(
+            [turns[i] for i in order], retriever, config.raft_pool, batch_size=64, deadline=deadline
+        )
+        reached = sorted(zip(order, hits, strict=False), key=lambda pair: pair[0])
+        turns = [turns[i] for i, _ in reached]
+        retrieved = [found for _, found in reached]
+    else:
+        retrieved = retrieve_for_turns(turns, retriever, config.raft_pool)
     return build_examples(
         turns,
         retrieved,

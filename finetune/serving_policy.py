@@ -6,8 +6,10 @@ A model trained for a few CPU minutes can write fluent-looking text that answers
 no fact to check. Every adapter is evaluated when it is made (by ``supportbot train`` on
 the held-out split, and by the retraining gate on its held-out set), beside the baseline
 that copies the top retrieved reply. In ``auto`` answer mode the server generates only with
-an adapter whose answer match and facts share are within a tolerance of that baseline's;
-otherwise it copies, as it does before any adapter exists.
+an adapter whose answer match and facts share are within a tolerance of that baseline's
+(``supportbot train``'s evaluation, which its budget may stop early, must also have scored
+at least :data:`MIN_SCORED_REPLIES` replies); otherwise it copies, as it does before any
+adapter exists.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ from dataclasses import dataclass
 from typing import Any
 
 COPY_SYSTEM = "copy top retrieved"  # the baseline's name in ``supportbot train``'s table
+# Fewest held-out replies ``supportbot train``'s evaluation must have scored for its figures
+# to serve an adapter: its budget may stop it after a handful (a busy machine, a short
+# budget), and a tolerance of 0.05 on a mean is finer than a handful of replies pins down.
+# Before the budget could stop a batch half-way, one whole batch (8 replies by default) was
+# always scored; this asks for two.
+MIN_SCORED_REPLIES = 16
 
 
 @dataclass(frozen=True)
 class SystemFigures:
     rouge_l: float
     facts_share: float | None  # None when no reference stated a fact
+    # Replies the figures were computed on, where a budget could have cut the evaluation
+    # (``supportbot train``'s); None: the whole evaluation set (the retraining gate's).
+    scored: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,14 @@ def serving_verdict(metrics: Mapping[str, Any], tolerance: float) -> ServingVerd
         and adapter.facts_share < copy.facts_share - tolerance
     ):
         shortfalls.append(f"facts stated {adapter.facts_share:.1%} vs {copy.facts_share:.1%}")
+    if adapter.scored is not None and adapter.scored < MIN_SCORED_REPLIES:
+        below = f" (below it on those: {'; '.join(shortfalls)})" if shortfalls else ""
+        return ServingVerdict(
+            False,
+            f"was evaluated on {adapter.scored} held-out replies, fewer than"
+            f" {MIN_SCORED_REPLIES}: too few to compare with copying the best retrieved"
+            f" answer{below}",
+        )
     if shortfalls:
         return ServingVerdict(
             False,
@@ -128,8 +147,10 @@ def _gate_figures(figures: Mapping[str, Any]) -> SystemFigures:
 
 
 def _eval_figures(row: Mapping[str, Any]) -> SystemFigures:
-    return _figures(row["rouge_l"], row.get("facts_share"))
+    scored = row.get("examples")
+    return _figures(row["rouge_l"], row.get("facts_share"), None if scored is None else int(scored))
 
 
-def _figures(rouge_l: Any, facts_share: Any) -> SystemFigures:
-    return SystemFigures(float(rouge_l), None if facts_share is None else float(facts_share))
+def _figures(rouge_l: Any, facts_share: Any, scored: int | None = None) -> SystemFigures:
+    share = None if facts_share is None else float(facts_share)
+    return SystemFigures(float(rouge_l), share, scored)

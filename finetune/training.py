@@ -100,7 +100,9 @@ def train_lora(
         for batch in _batches(encoded, settings.batch_size, pad, rng):
             if step >= planned_steps:
                 break
-            if time.monotonic() + val_s >= deadline:
+            # A step is started only if it should end in time, timed as the steps so far:
+            # on a busy machine one takes many seconds.
+            if time.monotonic() + (step_s or 0.0) + val_s >= deadline:
                 stopped = "budget"
                 break
             step_started = time.monotonic()
@@ -123,11 +125,14 @@ def train_lora(
             now = time.monotonic()
             took = now - step_started
             if step_s is None and val_encoded:
-                # A validation pass runs forward only (about a third of a step) over its
-                # examples: keep as many as make it cost a few per cent of the budget.
-                per_example = took / (3 * settings.batch_size)
+                # A validation example costs about what a training one does: both run the
+                # prompt forward, which is most of the work, and a step's backward covers
+                # only the reply (reply_loss). Keep as many as make a pass cost a few per
+                # cent of the budget; a budget that affords less than a batch validates
+                # nothing: one pass would cost a step, and early stopping needs several.
+                per_example = took / settings.batch_size
                 keep = int(_VALIDATION_SHARE * settings.budget_s / max(per_example, 1e-9))
-                val_encoded = val_encoded[: max(settings.batch_size, keep)]
+                val_encoded = val_encoded[:keep] if keep >= settings.batch_size else []
                 val_s = per_example * len(val_encoded)
             step_s = took if step_s is None else 0.8 * step_s + 0.2 * took
             bar.total = max(step, min(planned_steps, step + int((deadline - now - val_s) / step_s)))

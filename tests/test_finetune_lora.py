@@ -174,6 +174,57 @@ def test_training_ends_within_its_budget_validation_included(tmp_path: Path) -> 
     assert took < budget_s + 0.75, took
 
 
+@pytest.mark.parametrize(
+    "budget_s,steps,validation_examples",
+    [
+        # Four steps end at 8 s; a fifth would end at 10 s and is not started. A pass over
+        # one batch of validation would cost a step, far over its 3% of the budget: none.
+        (9.0, 4, 0),
+        # 3% of 200 s is 6 s, 12 examples (3 batches) at 0.5 s each: kept, and paid for.
+        (200.0, None, 12),
+    ],
+)
+def test_no_step_or_validation_pass_is_started_that_would_end_past_the_budget(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    budget_s: float,
+    steps: int | None,
+    validation_examples: int,
+) -> None:
+    """Each pass through the decoder costs 1 s of a fake clock (a step makes two: the
+    prompt as a cache, then the reply; so does a validation batch): training, its
+    validation passes included, ends within the budget whatever it affords."""
+    from types import SimpleNamespace
+
+    import finetune.training
+
+    now = [0.0]
+    monkeypatch.setattr(finetune.training, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    folder = _base_folder(tmp_path, "llama", True)
+    model = attach_lora(load_base(folder), CONFIG)
+    model.get_base_model().model.register_forward_pre_hook(
+        lambda *_: now.__setitem__(0, now[0] + 1.0)
+    )
+    fmt = PromptFormat(
+        load_base(folder).tokenizer,
+        instructions="Answer.",
+        max_prompt_tokens=120,
+        max_target_tokens=24,
+    )
+    examples = _toy_examples()
+    settings = LoraSettings(
+        budget_s=budget_s, learning_rate=1e-3, batch_size=4, max_epochs=50, early_stop_patience=0
+    )
+    metrics = train_lora(model, fmt, examples * 20, examples * 4, settings, progress=False)
+
+    assert metrics["stopped"] == "budget"
+    assert metrics["validation_examples"] == validation_examples
+    assert (metrics["best_val_loss"] is None) is (validation_examples == 0)
+    assert budget_s - 8.0 <= now[0] <= budget_s  # within a step and a validation pass
+    if steps is not None:
+        assert (metrics["steps"], now[0]) == (steps, 8.0)
+
+
 @pytest.mark.parametrize("architecture", ["gpt2", "llama", "qwen2"])
 def test_reply_loss_is_the_models_own_loss(architecture: str, tmp_path: Path) -> None:
     """The output layer runs at reply positions only, and the prompt as a cache without a

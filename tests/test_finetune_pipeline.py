@@ -80,6 +80,11 @@ def test_runs_publish_versions_and_a_crash_leaves_the_live_one(tmp_path: Path) -
     assert "time:        load base " in table
     assert {s.name for s in first.scores} == {"adapter", "base model", "copy top retrieved"}
     assert len({s.examples for s in first.scores}) == 1 and 0 < first.scores[0].examples <= 4
+    # How much of the held-out set the figures cover, in the table and the recorded metrics.
+    counts = first.as_dict()["evaluation"]
+    assert counts["scored"] == first.scores[0].examples
+    assert counts["scored"] + counts["cut"] <= counts["held_out"] <= 4
+    assert f"evaluated:   {counts['scored']} of {counts['held_out']} held-out replies" in table
 
     def crash(step: int, loss: float) -> None:
         if step == 2:
@@ -142,3 +147,52 @@ def test_an_adapter_on_a_base_an_earlier_release_bootstrapped_still_serves(
         bare = load_base(folder).model(ids).logits
     torch.testing.assert_close(served, on_base)  # that base, with that adapter
     assert not torch.allclose(served, bare, atol=1e-3)
+
+
+def test_a_budget_spent_before_the_evaluation_scores_nothing_and_serves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A budget of a few milliseconds is spent before the evaluation (loading the base
+    alone takes longer): no held-out reply is written or scored, the report says so, and
+    'auto' answer mode would not serve the adapter on figures of nothing."""
+    from finetune.serving_policy import adapter_status
+
+    paths = GeneratorPaths.under(tmp_path / "home")
+    base = save_tiny_base(tmp_path / "tiny-base", CONVERSATIONS)
+    report = train_generator(
+        conversations=CONVERSATIONS,
+        retriever=InMemoryRetriever(CONVERSATIONS),
+        config=CONFIG.model_copy(update={"base_model": str(base)}),
+        paths=paths,
+        budget_minutes=1e-4,
+        progress=False,
+    )
+    held_out = report.as_dict()["evaluation"]["held_out"]
+    assert report.as_dict()["evaluation"] == {"held_out": held_out, "scored": 0, "cut": 0}
+    assert held_out > 0
+    assert f"0 of {held_out} held-out replies evaluated ({held_out} not reached)" in (
+        report.format_table()
+    )
+    metrics = {"eval": [s.as_dict() for s in report.scores]}
+    status = adapter_status(metrics, live=report.promoted, answer_mode="auto", tolerance=0.05)
+    assert not status.served and "evaluated on 0 held-out replies" in status.reason
+
+
+def test_examples_cut_by_their_deadline_are_spread_over_the_logs() -> None:
+    """The budget stopped the evidence retrieval after its first batch (64 turns): those
+    turns are drawn from all over the logs, not the first conversations, and keep the
+    logs' order."""
+    from finetune.examples import iter_turns
+    from finetune.pipeline import _examples
+
+    conversations = toy_conversations(repeats=20)
+    turns = [t for c in conversations for t in iter_turns(c)]
+    assert len(turns) > 2 * 64
+    retriever = InMemoryRetriever(conversations)
+    examples = _examples(turns, retriever, CONFIG, seed=1, deadline=0.0)
+
+    index = {(t.conversation_id, t.customer_text): i for i, t in enumerate(turns)}
+    reached = [index[(e.conversation_id, e.request.customer_text)] for e in examples]
+    assert len(reached) == 64 and reached == sorted(reached)
+    assert max(reached) > len(turns) * 0.9 and min(reached) < len(turns) * 0.1
+    assert len(_examples(turns, retriever, CONFIG, seed=1)) == len(turns)  # no deadline: all

@@ -204,3 +204,18 @@ def test_validation_split_is_a_real_share_beside_the_held_out_set(repeats: int) 
 def test_too_few_conversations_all_train() -> None:
     few = toy_conversations(repeats=1)[:4]
     assert split_validation(few) == (few, [])
+
+
+def test_retrieval_for_examples_starts_no_batch_after_its_deadline() -> None:
+    conversations = toy_conversations()
+    retriever = InMemoryRetriever(conversations)
+    turns = [t for c in conversations for t in iter_turns(c)]
+    ticks = iter(range(100))  # a clock that moves 1 s each time it is read
+
+    hits = retrieve_for_turns(
+        turns, retriever, 4, batch_size=4, deadline=2.0, clock=lambda: float(next(ticks))
+    )
+    # Read before the 2nd (0 s), 3rd (1 s) and 4th batch (2 s: the deadline): three batches.
+    assert hits == retrieve_for_turns(turns, retriever, 4)[:12]
+    # Past its deadline, the first batch still runs: there is nothing to train on without it.
+    assert len(retrieve_for_turns(turns, retriever, 4, batch_size=4, deadline=-1.0)) == 4

@@ -220,11 +220,13 @@ def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
         if not e.conversation_id.startswith("feedback:")
     } == val_ids
 
-    # The cycle's training watched a validation loss (early stopping has something to use).
+    # The cycle's training watched a validation loss (early stopping has something to use),
+    # given a budget whose 3% pays for a validation batch (max_epochs=1 still ends it).
     report = _cycle(
         paths,
         logs=logs,
         evaluate=_scripted({"held_out_rouge_l": 0.5}, {"held_out_rouge_l": 0.5}),
+        budget_minutes=2.0,
     )
     assert report.candidate is not None
     assert report.candidate.metrics["training"]["best_val_loss"] is not None

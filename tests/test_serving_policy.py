@@ -14,7 +14,7 @@ from finetune.config import GeneratorConfig
 from finetune.pipeline import GeneratorPaths
 from finetune.registry import ModelRegistry
 from finetune.retrain import rollback
-from finetune.serving_policy import COPY_SYSTEM, serving_verdict
+from finetune.serving_policy import COPY_SYSTEM, MIN_SCORED_REPLIES, serving_verdict
 from tests.support.finetune_fakes import toy_conversations
 
 LOGS = toy_conversations(repeats=1)
@@ -53,6 +53,25 @@ def test_an_adapter_that_drops_the_facts_is_not_served() -> None:
     verdict = serving_verdict(_train_metrics(0.5, 0.49, adapter_facts=0.2), tolerance=0.05)
     assert verdict is not None and not verdict.serve
     assert "facts stated 20.0% vs 50.0%" in verdict.reason
+
+
+@pytest.mark.parametrize("scored", [0, 5, MIN_SCORED_REPLIES - 1])
+def test_an_evaluation_the_budget_cut_to_a_few_replies_serves_nothing(scored: int) -> None:
+    """A busy machine's budget stopped `supportbot train`'s evaluation after a few replies:
+    figures as good as copying's on them decide nothing."""
+    metrics = {"eval": [{**row, "examples": scored} for row in AT_COPY["eval"]]}
+    verdict = serving_verdict(metrics, tolerance=0.05)
+    assert verdict is not None and not verdict.serve
+    assert f"evaluated on {scored} held-out replies, fewer than {MIN_SCORED_REPLIES}" in (
+        verdict.reason
+    )
+    enough = {"eval": [{**row, "examples": MIN_SCORED_REPLIES} for row in AT_COPY["eval"]]}
+    assert serving_verdict(enough, tolerance=0.05).serve  # type: ignore[union-attr]
+    # Far below copying on the few it scored: that is said too.
+    few_and_below = {"eval": [{**row, "examples": scored} for row in BELOW_COPY["eval"]]}
+    below = serving_verdict(few_and_below, tolerance=0.05)
+    assert below is not None and not below.serve
+    assert below.reason.endswith("(below it on those: answer match (ROUGE-L) 0.075 vs 0.490)")
 
 
 def test_the_retraining_gate_figures_are_newer_than_the_first_evaluation() -> None:
@@ -159,11 +178,12 @@ async def test_before_any_adapter_only_generate_mode_serves_the_bare_base(
 
 
 @pytest.mark.parametrize(
-    "answer_mode,adapter_rouge,label",
+    "answer_mode,adapter_rouge,scored,label",
     [
-        ("auto", 0.075, "live, not served"),
-        ("auto", 0.47, "live, served"),
-        ("copy", 0.47, "live, not served"),
+        ("auto", 0.075, 50, "live, not served"),
+        ("auto", 0.47, 50, "live, served"),
+        ("auto", 0.47, 5, "live, not served"),  # the budget cut its evaluation short
+        ("copy", 0.47, 50, "live, not served"),
     ],
 )
 async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapter(
@@ -173,6 +193,7 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     aiohttp_client: Any,
     answer_mode: str,
     adapter_rouge: float,
+    scored: int,
     label: str,
 ) -> None:
     """What `supportbot train` prints of the adapter it made live, what the server logs
@@ -197,8 +218,8 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
 
     base_folder = save_tiny_base(tmp_path / "b", LOGS)
     scores = [
-        SystemScores("adapter", 4, adapter_rouge, 1.0, 0.0, 0.5),
-        SystemScores(COPY_SYSTEM, 4, 0.49, 1.0, 0.0, 0.5),
+        SystemScores("adapter", scored, adapter_rouge, 1.0, 0.0, 0.5),
+        SystemScores(COPY_SYSTEM, scored, 0.49, 1.0, 0.0, 0.5),
     ]
 
     def train_generator(*, paths: GeneratorPaths, **_: Any) -> TrainingReport:
@@ -235,6 +256,8 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     assert found, trained.stdout
     said = found[1]
     assert said.startswith(label + ":")
+    if scored < MIN_SCORED_REPLIES:
+        assert f"it was evaluated on {scored} held-out replies" in said
 
     caplog.set_level(logging.INFO, logger="bot.app")
     database = home / "supportbot.db"
