@@ -27,6 +27,11 @@ from retrieval.records import Conversation, ExchangeEntry, LogMessage
 _WRITE_LOCK = "retrieval:write"
 # Ids or hashes in one IN (...) list.
 _CHUNK = 500
+# Every search reads its hits' entries: the statement is built once (SQLAlchemy would build
+# and cache-key it again at each call, a millisecond of a chat message).
+_ENTRIES_BY_ID = sa.select(tables.entries).where(
+    tables.entries.c.id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 def text_hash(text: str) -> str:
@@ -184,13 +189,12 @@ class KnowledgeStore:
             return {int(i) for i in conn.execute(query).scalars()}
 
     def entries_by_id(self, ids: Iterable[int]) -> dict[int, StoredEntry]:
-        e = tables.entries
         wanted = list({int(i) for i in ids})
         stored: dict[int, StoredEntry] = {}
         with reading(self._engine) as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                for row in conn.execute(sa.select(e).where(e.c.id.in_(chunk))):
+                for row in conn.execute(_ENTRIES_BY_ID, {"ids": chunk}):
                     stored[int(row.id)] = _stored_entry(row)
         return stored
 
