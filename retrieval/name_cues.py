@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import regex
 
+from retrieval.lazy_regex import lazy_compile
 from retrieval.name_lexicon import NameLexicon
 from retrieval.name_patterns import (
     _NAME,
@@ -37,21 +38,21 @@ _RELATIONS = (
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:
 # "Austin, Texas", "Victoria, BC" are places.)
-_VOCATIVE = regex.compile(rf"(?m)^[ \t]*+(?P<name>{_WORD})[ \t]*+,(?=[ \t]*+(?:\p{{Ll}}|I[ \t'’]))")
+_VOCATIVE = lazy_compile(rf"(?m)^[ \t]*+(?P<name>{_WORD})[ \t]*+,(?=[ \t]*+(?:\p{{Ll}}|I[ \t'’]))")
 # "my son jack broke it", "ask my boss, mark", "aunty bisi".
-_LOWER_RELATION = regex.compile(
+_LOWER_RELATION = lazy_compile(
     rf"\b(?i:(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})|aunty|auntie|"
     rf"uncle)(?![\p{{L}}-])[ \t]*+,?[ \t]*+(?P<name>{_LOWER})(?P<next>[ \t]+\p{{Ll}}+)?"
 )
 # "the tech guy sanjay was great", "your engineer tamsin".
-_LOWER_ROLE = regex.compile(
+_LOWER_ROLE = lazy_compile(
     rf"\b(?:the|your|ur|our|a|an)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_ROLES})(?![\p{{L}}-])[ \t]*+,?"
     rf"[ \t]*+(?P<name>{_LOWER})"
 )
 # "mr henderson", "dear mr. obi".
-_LOWER_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|dr)\.?[ \t]+(?P<name>{_LOWER})")
+_LOWER_TITLED = lazy_compile(rf"\b(?i:mr|mrs|ms|miss|dr)\.?[ \t]+(?P<name>{_LOWER})")
 # "amber from your team", "raj said you'd know", "joão in billing".
-_LOWER_MEMBER = regex.compile(
+_LOWER_MEMBER = lazy_compile(
     # (Not "the app said": a determiner makes it a thing.)
     r"(?<!\b(?i:the|a|an|your|ur|my|our|this|that|their|his|her|its)[ \t]+)"
     rf"(?P<name>{_LOWER})[ \t]+(?=(?:from|in|at|on)[ \t]+(?:the|your|ur|"
@@ -60,18 +61,18 @@ _LOWER_MEMBER = regex.compile(
     r"mentioned)\b)"
 )
 # "hi grace, any update?", "hello dawn thank you for the call".
-_LOWER_GREETING = regex.compile(
+_LOWER_GREETING = lazy_compile(
     rf"(?m)^[ \t]*+(?i:hi+|he+y+|hel+o+|hiya|dear|morning|good[ \t]+(?:morning|afternoon|"
     rf"evening))[ \t]++(?P<name>{_LOWER})(?=[ \t]*+(?:[,!.?]|$|(?:thank|thanks|thx|ty|i|i['’]m|"
     r"im|just|quick|sorry|hope|can|could|please|pls|any)\b))"
 )
 # A lower-case name signing alone on the last line, or after a dash: "...\nbruno", "-matt".
-_LOWER_LAST_LINE = regex.compile(rf"\n[ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
-_LOWER_DASHED = regex.compile(rf"(?:^|(?<=[\s.!?]))[-–—~][ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
+_LOWER_LAST_LINE = lazy_compile(rf"\n[ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
+_LOWER_DASHED = lazy_compile(rf"(?:^|(?<=[\s.!?]))[-–—~][ \t]*+(?P<name>{_LOWER})[ \t]*+\Z")
 # A form's name field at the start of a line: "Name: Bongani Dlamini", "Account holder:
 # Eilidh MacLeod", "Cardholder name - T. Okafor". The label says a person follows ("Product
 # name:" and "Company name:" do not start with a person's label).
-_NAME_FIELD = regex.compile(
+_NAME_FIELD = lazy_compile(
     r"(?m)^[ \t]*+(?i:(?:full|first|last|given|customer|contact|billing|account|recipient|"
     r"your|my)[ \t]+)?(?i:name|account[ \t]*+holder(?:[ \t]+name)?|card[ \t]*+holder"
     r"(?:[ \t]+name)?|recipient|contact[ \t]+person|attn|attention)"
@@ -79,7 +80,7 @@ _NAME_FIELD = regex.compile(
 )
 # Someone thanked or praised at the end of a sentence, after a comma: "Thanks for the help,
 # Temitope.", "Great work on this, Olu!", "Cheers for sorting it, Yaw".
-_THANKED = regex.compile(
+_THANKED = lazy_compile(
     r"(?:(?m:^)|(?<=[.!?][ \t]))[ \t]*+(?i:thanks|thank[ \t]+you|thx|cheers|"
     r"(?:great|nice|good|brilliant|amazing)[ \t]+(?:work|job|one|stuff)|well[ \t]+done|"
     r"much[ \t]+appreciated|appreciate[ \t]+(?:it|that|this|the[ \t]+help))"
@@ -88,7 +89,7 @@ _THANKED = regex.compile(
 # Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
 # Field Ops" signs with a team.)
 _AND = r"[ \t]*+(?:and|&)[ \t]*+"
-_CAPITALS_RUN = regex.compile(
+_CAPITALS_RUN = lazy_compile(
     r"(?<![\p{L}\p{M}.])(?:\p{Lu}\.[ \t]+)?\p{Lu}{2,}+(?:['’-]\p{Lu}+)?"
     r"(?:[ \t]+\p{Lu}{2,}+(?:['’-]\p{Lu}+)?){0,3}(?![\p{L}\p{M}])"
 )

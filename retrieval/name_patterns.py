@@ -10,6 +10,8 @@ from typing import Literal
 
 import regex
 
+from retrieval.lazy_regex import lazy_compile
+
 SpanKind = Literal["greeting", "signoff", "mention"]
 
 # One word of a name: capitalised, letters with inner apostrophes or hyphens (O'Brien,
@@ -44,7 +46,7 @@ _ADDRESSED_END = (
 # Greeting words, stretched in chat ("heyyy", "hiii", "helloo").
 _HELLO = r"(?:h+i+|he+y+|hel+o+|hiya|heya|howdy|hallo|hola|yo)"
 
-_GREETING = regex.compile(
+_GREETING = lazy_compile(
     rf"(?m)^[ \t]*+(?P<lead>(?i:{_HELLO}(?:[ \t]+there)?|dear|greetings|good[ \t]+(?:morning|"
     rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
     rf"(?:[ \t]+back)?|kia[ \t]+ora)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_WITH_TITLE}){_END}"
@@ -62,9 +64,9 @@ _ADDRESS_LEAD = (
     rf"\b(?i:{_THANKS})(?<=(?:(?m:^)|[.!?…,;:)\p{{So}}][ \t]*+|\b(?i:{_INTERJECTION})[ \t,]*+)"
     rf"(?i:{_THANKS}))(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
 )
-_ADDRESSED = regex.compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
+_ADDRESSED = lazy_compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
 # ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
-_ADDRESSED_LAST = regex.compile(
+_ADDRESSED_LAST = lazy_compile(
     r",(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
     r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard)[ \t]*+,)"
     rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
@@ -73,13 +75,13 @@ _ADDRESSED_LAST = regex.compile(
     rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\?|\p{{So}}))"
 )
 # ... or first: "Sky, your hoodie is back", "Grace, hi".
-_ADDRESSED_FIRST = regex.compile(
+_ADDRESSED_FIRST = lazy_compile(
     rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?=(?i:you|your|you['’]\p{{Ll}}+|u|ur|hi|hey|"
     r"hello|thanks|thank[ \t]+you|good[ \t]+news|welcome|quick[ \t]+q|just[ \t]+(?:a|to|"
     r"checking|wanted))\b)"
 )
 # "Grace, hi —": the name first.
-_GREETING_AFTER = regex.compile(
+_GREETING_AFTER = lazy_compile(
     rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?i:hi|hello|hey|good[ \t]+(?:morning|"
     rf"afternoon|evening))\b"
 )
@@ -100,39 +102,39 @@ _CLOSING = (
     r"--|[—–]|ng[aā][ \t]+mihi|saludos|cordialement|groetjes|gr[uü](?:ss|ß)e|mvh|atenciosamente|"
     r"abrazos|un[ \t]+abrazo|ciao|namaste|peace|ttyl)"
 )
-_SIGNOFF_LINE = regex.compile(
+_SIGNOFF_LINE = lazy_compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
     # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
     rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
 )
 # "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
-_SIGNOFF_INLINE = regex.compile(
+_SIGNOFF_INLINE = lazy_compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+(?P<name>{_NAMES})"
     rf"{_TEAM_TAIL}[ \t]*+[.!]*+[ \t]*+$"
 )
 # "Tomás | Juniper Outfitters" or "Keiko — Acme Support" on one of the last lines.
-_SIGNATURE_LINE = regex.compile(
+_SIGNATURE_LINE = lazy_compile(
     rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+(?:[—–|]|-[ \t])[^\n]*+$(?=(?:\n[^\n]*+){{0,2}}\Z)"
 )
 # A name alone on the last line of a message of several lines: a signature.
-_LAST_LINE = regex.compile(
+_LAST_LINE = lazy_compile(
     rf"(?<=\n)[ \t]*+(?P<name>{_NAMES})[ \t]*+(?:\n[ \t]*+(?i:sent[ \t]+from[ \t]+my)[^\n]*+)?\Z"
 )
 # "- Marcus" or "— Anna-Lena" alone on the last line, or after the last sentence ("...
 # Take care! – Olu"), maybe with the team: "— Freya, Customer Relations", "– Rosa at PetNest",
 # "Naledi (Deliveries)".
-_DASH_SIGNATURE = regex.compile(
+_DASH_SIGNATURE = lazy_compile(
     rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~^/][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
     r"[ \t]*+\Z"
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
-_TRAILING_NAME = regex.compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
+_TRAILING_NAME = lazy_compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
 # ... with its team, a signature: "... Chase | Support Team".
-_TRAILING_SIGNATURE = regex.compile(
+_TRAILING_SIGNATURE = lazy_compile(
     rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+[ \t]*+\Z"
 )
-_INTRODUCTION = regex.compile(
+_INTRODUCTION = lazy_compile(
     rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
     rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
     rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
@@ -163,7 +165,7 @@ _ROLES = (
     r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|"
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
 )
-_ROLE_NAMED = regex.compile(
+_ROLE_NAMED = lazy_compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
     rf"(?:\b(?:{_ROLES})(?:[ \t]+(?:who[^,\n]{{1,30}}|is|was|will[ \t]+be|named|called))?"
     rf"|\bnamed|\bcalled|\bname[ \t]+(?:was|is))"
@@ -171,7 +173,7 @@ _ROLE_NAMED = regex.compile(
 )
 # At a sentence's start a role has its capital: "Engineer Sipho will call". (The sentence's
 # end is matched, not looked behind for: a pattern that starts with it is fast to scan.)
-_ROLE_FIRST = regex.compile(
+_ROLE_FIRST = lazy_compile(
     # (A capitalised word is looked for before the roles: "a.a@a.a@" is scanned fast.)
     r"(?:(?m:^)|[.!?:;])[ \t]*+(?=\p{Lu}\p{Ll}+[ \t,(])"
     # ... but "Customer Success", "Client Services" are teams.
@@ -180,7 +182,7 @@ _ROLE_FIRST = regex.compile(
 )
 # Weaker places, where a company or a place stands as often as a person ("a text from
 # Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
-_MENTION = regex.compile(
+_MENTION = lazy_compile(
     rf"(?:(?i:\bask(?:ed)?|\bcalled|\bemailed|\bcontact|"
     rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
     rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
@@ -194,7 +196,7 @@ _MENTION = regex.compile(
 # Places only a person fills: "I spoke to Summer and Autumn", "told by Yevgenia on the phone",
 # "Tell Hope I said thanks". A word there is a name when it is a given name or surname, even
 # an English word, or no English word at all (see _PERSON).
-_PERSON_MENTION = regex.compile(
+_PERSON_MENTION = lazy_compile(
     rf"(?:(?i:\bspoke[ \t]+(?:to|with)|\bspeaking[ \t]+(?:to|with)|"
     rf"\btalk(?:ed|ing)?[ \t]+(?:to|with)|\bchatt(?:ed|ing)[ \t]+(?:to|with)|"
     rf"\bask(?:ed|ing)?[ \t]+for|\bhanded[ \t]+(?:it[ \t]+)?to|"
@@ -207,28 +209,28 @@ _PERSON_MENTION = regex.compile(
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
 )
 # "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
-_ASKED = regex.compile(
+_ASKED = lazy_compile(
     rf"(?:\b(?i:ask|asked|tell|told|get|have|let)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to|know)\b)"
     rf"|\b(?i:can|could|will|would|did|does|has|should)[ \t]+(?P<name>{_NAME})[ \t]+"
     r"(?=(?i:please[ \t]+)?(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|"
     r"respond)\b))"
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
-_BOOKED_UNDER = regex.compile(
+_BOOKED_UNDER = lazy_compile(
     r"\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
     r"[ \t]+(?i:is[ \t]+|was[ \t]+)?(?i:under|for)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
     rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
 )
 # "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
 # or a dot stands before that one.)
-_HANDLE = regex.compile(r"(?<![\p{L}\p{N}._%+-])@(?P<name>\p{L}[\p{L}\p{N}_.-]{1,30}+)(?<![.-])")
+_HANDLE = lazy_compile(r"(?<![\p{L}\p{N}._%+-])@(?P<name>\p{L}[\p{L}\p{N}_.-]{1,30}+)(?<![.-])")
 # "is Chase working today?", "is Jade there?"
-_PRESENCE = regex.compile(
+_PRESENCE = lazy_compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
     r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today)\b)"
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
-_PRAISED = regex.compile(
+_PRAISED = lazy_compile(
     # (The capital first: a pattern that opens with lookbehinds is slow to scan.)
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)"
     rf"|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))(?P<name>{_NAMES})[ \t]++"
@@ -237,7 +239,7 @@ _PRAISED = regex.compile(
     r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b)"
 )
 # "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
-_REPORTED = regex.compile(
+_REPORTED = lazy_compile(
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
     rf"(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
@@ -245,7 +247,7 @@ _REPORTED = regex.compile(
     r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
-_TEAM_MEMBER = regex.compile(
+_TEAM_MEMBER = lazy_compile(
     rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
     r"(?:[\p{L}-]++[ \t]++){0,2}?(?i:team|department|dept|desk|billing|accounts|dispatch|"
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
@@ -254,18 +256,18 @@ _TEAM_MEMBER = regex.compile(
     r"onboarding|call[ \t]+cent(?:re|er)|phones?)\b"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
-_SELF_NAMED = regex.compile(
+_SELF_NAMED = lazy_compile(
     rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
     rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
 )
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
-_LOWER_INTRODUCTION = regex.compile(
+_LOWER_INTRODUCTION = lazy_compile(
     r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
 # a given name and no English word, which only the lexicon can tell.
-_LOWER_NAMED = regex.compile(
+_LOWER_NAMED = lazy_compile(
     r"(?i:\b(?:hi|hey|hello|hiya|yo|thanks|thx|ty|cheers|dear|im|i['’]m|i[ \t]+am|this[ \t]+is|"
     r"its|it['’]s|call[ \t]+me|calls[ \t]+me|name[ \t]+is|name['’]?s|(?:my|our)[ \t]+\p{Ll}+|"
     # "pls tell tyler", "ask dustin to check", "other than kevin", "it's me, rosa".
@@ -277,16 +279,16 @@ _LOWER_NAMED = regex.compile(
     r"(?![\p{L}\p{M}])"
 )
 # "is brianna there?"
-_LOWER_PRESENCE = regex.compile(
+_LOWER_PRESENCE = lazy_compile(
     r"\b(?i:is|was)[ \t]+(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)[ \t]+(?=(?i:working|there|"
     r"in[ \t]+today|on[ \t]+(?:shift|today|duty)|around|back)\b)"
 )
 # "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
-_LOWER_ADDRESSED = regex.compile(
+_LOWER_ADDRESSED = lazy_compile(
     rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
     rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
 )
-_TITLED = regex.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
+_TITLED = lazy_compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
 
 # Words that fill a name's slot in those places without being anybody's name.
 NOT_NAMES = frozenset(

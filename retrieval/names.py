@@ -41,6 +41,7 @@ from typing import Any, Literal
 import regex
 
 from retrieval.artifacts import write_json
+from retrieval.lazy_regex import lazy_compile
 from retrieval.name_cues import cue_spans, listed_with, titled_capitals
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
@@ -430,9 +431,9 @@ PEOPLE_FIELDS = (
 )
 
 
-_CAPITALS_WORD = regex.compile(r"\b\p{Lu}{2,}\b")
-_LETTER = regex.compile(r"\p{L}")
-_LINE = regex.compile(r"[^\n]+")
+_CAPITALS_WORD = lazy_compile(r"\b\p{Lu}{2,}\b")
+_LETTER = lazy_compile(r"\p{L}")
+_LINE = lazy_compile(r"[^\n]+")
 
 
 def unshouted(text: str) -> str:
@@ -490,7 +491,7 @@ def save_known_names(path: Path, names: Iterable[str]) -> None:
     write_json(path, {"names": sorted(set(names))})
 
 
-_SIGNATURE_SEPARATOR = regex.compile(r"[ \t]*+(?:[—–|]|-(?=[ \t]))[ \t]*+")
+_SIGNATURE_SEPARATOR = lazy_compile(r"[ \t]*+(?:[—–|]|-(?=[ \t]))[ \t]*+")
 
 
 def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
@@ -568,9 +569,9 @@ def spacy_person_recognizer(
     return recognize
 
 
-_INITIALS = regex.compile(r"(?:\p{Lu}\.)++")
-_NAME_WORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
-_CAPITALISED_RUN = regex.compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
+_INITIALS = lazy_compile(r"(?:\p{Lu}\.)++")
+_NAME_WORD = lazy_compile(rf"(?<![\p{{L}}\p{{M}}]){_WORD}(?![\p{{L}}\p{{M}}])")
+_CAPITALISED_RUN = lazy_compile(rf"{_WORD}(?:[ \t]+{_WORD})*+")
 
 
 def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
@@ -612,18 +613,18 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
     return spans
 
 
-_POSSESSIVE = regex.compile(r"['’]s?$")
+_POSSESSIVE = lazy_compile(r"['’]s?$")
 
 
 # What the recogniser takes for a person after these is a place: "in Chelsea", "São Paulo",
 # "the Isle of Skye".
-_PLACE_BEFORE = regex.compile(
+_PLACE_BEFORE = lazy_compile(
     r"(?:\b(?i:in|at|near|around|outside|via)|\bS(?:ão|an|anta|aint|t\.?)|\bIsle[ \t]+of|"
     r"\bLake|\bMount|\bFort|\bPort)[ \t]+\Z"
 )
 
 
-_PLACE_AFTER = regex.compile(
+_PLACE_AFTER = lazy_compile(
     r"[ \t]++(?i:branch|store|shop|hotel|station|road|street|st\b|avenue|lane|square|airport|"
     r"office|depot|warehouse|centre|center|mall|park|bridge|harbour|harbor|court|house|"
     r"building|tower|line|bank|clubs?|university|college|school|hospital)\b"
@@ -694,7 +695,7 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
 
 # Slack's and chats' handles for everyone at once.
 # What may stand before a Slack mention that greets: "Hi @Priya!", "hey there @sam,".
-_GREETING_LEAD = regex.compile(
+_GREETING_LEAD = lazy_compile(
     rf"[ \t]*+(?i:(?:{_HELLO}|good[ \t]+(?:morning|afternoon|evening)|dear|thanks|thank[ \t]+"
     r"you|thx)(?:[ \t]+there)?)?[ \t,]*+"
 )
@@ -703,7 +704,7 @@ _HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "supp
 # unless a capitalised word before it makes it a shop's or a product's ("Trader Joe's"), or
 # one after it a place's ("King's Road", "Bishop's Stortford"), or a day follows
 # ("Valentine's Day").
-_POSSESSIVE_NAME = regex.compile(
+_POSSESSIVE_NAME = lazy_compile(
     r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++)['’]s(?![\p{L}\p{M}])"
     r"(?![ \t]+(?:(?i:day|eve|night)\b|\p{Lu}))"
 )
@@ -764,7 +765,7 @@ _BEFORE_YOU = frozenset(
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # A brand's inner capital ("PeakFit", "SwiftCargo"); not a name's ("McDonald", "DeShawn").
-_BRAND_CASE = regex.compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
+_BRAND_CASE = lazy_compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
 
 
 def _person_like(run: str, lexicon: NameLexicon) -> bool:
@@ -810,7 +811,7 @@ def _names_someone(run: str, lexicon: NameLexicon) -> bool:
 
 # What a display name adds to the person's: "Diego (Juniper Support)", "Keiko | Acme",
 # "Sam - Returns team".
-_BESIDE_THE_NAME = regex.compile(r"[(\[{].*|[ \t]+(?:[|@/·•]|[-–—][ \t]|at[ \t]).*", regex.DOTALL)
+_BESIDE_THE_NAME = lazy_compile(r"[(\[{].*|[ \t]+(?:[|@/·•]|[-–—][ \t]|at[ \t]).*", regex.DOTALL)
 
 
 def _person_part(name: str) -> str:
