@@ -4,7 +4,7 @@ Customers end most conversations with "thanks!" and start many with "hi". Search
 logs like a question, such a message has no answer the bot is sure of, so it was handed to
 a person: the operators' queue filled with thank-yous, and the bot fell silent for the rest
 of a conversation that had gone well. The engine answers these with a set reply instead
-(``EngineConfig.small_talk``).
+(``EngineConfig.greeting_reply`` and its siblings; ``answer_small_talk`` turns it off).
 
 Only a message made entirely of such phrases counts: "thanks, but it still hasn't arrived"
 is a question like any other. The phrases are a closed list, so a miss costs what it cost

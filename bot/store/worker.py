@@ -34,7 +34,6 @@ class DatabaseWorker:
     """
 
     def __init__(self, url: str, history: SchemaHistory, *, name: str, pool_size: int) -> None:
-        self.url = url
         sqlite = sa.make_url(url).get_backend_name() == "sqlite"
         threads = 1 if sqlite else pool_size
         self.engine = sync_engine(url, pool_size=threads)
