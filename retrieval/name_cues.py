@@ -18,6 +18,7 @@ from retrieval.name_patterns import (
     _NAME,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
+    _RELATIONS,
     _ROLES,
     _TITLES,
     _WORD,
@@ -28,12 +29,6 @@ from retrieval.name_patterns import (
 Span = tuple[int, int, SpanKind]
 
 _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
-_RELATIONS = (
-    r"wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|dad|brother|"
-    r"sister|boss|manager|kid|child|aunt|aunty|auntie|uncle|grandma|grandpa|grandson|"
-    r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
-    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
-)
 
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:
@@ -59,6 +54,15 @@ _LOWER_MEMBER = lazy_compile(
     r"our)[ \t]+(?:\p{Ll}+[ \t]+)?(?:team|department|dept|desk|billing|support|office|store|"
     r"shop|warehouse|chat|phone|sales|returns|accounts)\b|(?:said|told|confirmed|promised|"
     r"mentioned)\b)"
+)
+# Places only a person fills, in lower case: "a lady called carol", "handed over to hope on
+# nights", "taking over from jack", "messaged rose on here", "carol can u check".
+_LOWER_PERSON = lazy_compile(
+    rf"(?:\b(?:lady|guy|man|woman|girl|bloke|chap|gentleman|fella|someone|somebody|agent|person)"
+    rf"[ \t]+(?:called|named)|\bmessag(?:ed|ing)|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over"
+    rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
+    rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
+    r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
 )
 # "hi grace, any update?", "hello dawn thank you for the call".
 _LOWER_GREETING = lazy_compile(
@@ -149,6 +153,9 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):
+            add(match)
+    for match in _LOWER_PERSON.finditer(text):
+        if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
             add(match)
     for match in _LOWER_GREETING.finditer(text):
         name = match.group("name")

@@ -62,7 +62,8 @@ _INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|
 # is slow to scan: 100 KB of digits took 0.1 s).
 _ADDRESS_LEAD = (
     rf"\b(?i:{_THANKS})(?<=(?:(?m:^)|[.!?…,;:)\p{{So}}][ \t]*+|\b(?i:{_INTERJECTION})[ \t,]*+)"
-    rf"(?i:{_THANKS}))(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again))?[ \t]*+,?[ \t]*+"
+    rf"(?i:{_THANKS}))(?:[ \t]+(?i:so[ \t]+much|a[ \t]+lot|again|for[ \t]+(?:nothing|"
+    r"everything|that|this|(?:all[ \t]+)?(?:the|your)[ \t]+help)))?[ \t]*+,?[ \t]*+"
 )
 _ADDRESSED = lazy_compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
 # ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
@@ -146,8 +147,18 @@ _INTRODUCTION = lazy_compile(
     rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
     rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
     rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
-    rf"team[ \t]+member|manager|supervisor|coworker|co-worker))"
-    rf"[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_WITH_TITLE})"
+    rf"team[ \t]+member|manager|supervisor|coworker|co-worker)|"
+    # "... is in my partner's name - Rhys ap Gwilym"
+    rf"(?:\b(?:my|his|her|their)|['’]s)[ \t]+name[ \t]*+[-–—:])"
+    # "my husband is Yerlan"
+    rf"(?:[ \t]+(?i:is|was)(?=[ \t]+\p{{Lu}}))?[ \t]*+,?[ \t]*+[\"“']?)(?P<name>{_WITH_TITLE})"
+)
+# The people a customer names by how they are related to them.
+_RELATIONS = (
+    r"wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|dad|brother|"
+    r"sister|boss|manager|kid|child|aunt|aunty|auntie|uncle|grandma|grandpa|grandson|"
+    r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
+    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
 )
 # A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
 # named Vusi", "her name was Destiny", "Previous agent (Moana)".
@@ -185,9 +196,9 @@ _ROLE_FIRST = lazy_compile(
 _MENTION = lazy_compile(
     rf"(?:(?i:\bask(?:ed)?|\bcalled|\bemailed|\bcontact|"
     rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
-    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|\bdelivered[ \t]+to|"
+    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|"
     rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
-    rf"\bthanks[ \t]+to|\bwith[ \t]+the[ \t]+help[ \t]+of|"
+    rf"\bwith[ \t]+the[ \t]+help[ \t]+of|\bdelivered[ \t]+to|"
     rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
     rf"\bpass(?:ed|ing)?[ \t]+(?:it[ \t]+|this[ \t]+)?(?:on[ \t]+)?to|"
     rf"\bescalat(?:e|ed|ing)[ \t]+(?:it[ \t]+)?to)"
@@ -205,7 +216,14 @@ _PERSON_MENTION = lazy_compile(
     rf"sorted|signed[ \t]+off|escalated|raised|logged|reviewed|requested|created|opened|"
     rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned)[ \t]+by|"
     rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
-    rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of)"
+    rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of|\bthanks[ \t]+to|"
+    # "messaged Rose on here", "taking over from Jack", "leave it with Kalani at no. 9",
+    # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
+    rf"\bmessag(?:ed|ing)|\bping(?:ed)?|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over[ \t]+"
+    rf"(?:from|to)|\b(?:leave|left|leaving)[ \t]+(?:it[ \t]+|them[ \t]+|the[ \t]+\p{{Ll}}+[ \t]+)?"
+    rf"with|\bforwarded[ \t]+from|\b(?:placed|ordered|bought|purchased|booked|collected)[ \t]+by"
+    # (Not a date: "booked by June".)
+    rf"(?![ \t]+(?:April|May|June|August)\b))"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
 )
 # "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
@@ -217,8 +235,11 @@ _ASKED = lazy_compile(
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
 _BOOKED_UNDER = lazy_compile(
-    r"\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
-    r"[ \t]+(?i:is[ \t]+|was[ \t]+)?(?i:under|for)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
+    r"(?:\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
+    r"(?:[ \t]+(?i:is|was)|['’]s)?[ \t]+(?i:under|for)[ \t]+"
+    r"(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
+    # "the account is in the name of Olusegun Adeyinka-Cole"
+    r"|\b(?i:in[ \t]+(?:the[ \t]+|my[ \t]+|his[ \t]+|her[ \t]+)?name[ \t]+of)[ \t]+)"
     rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
 )
 # "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
@@ -236,7 +257,34 @@ _PRAISED = lazy_compile(
     rf"|(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}++[ \t]+))(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:was|has[ \t]+been)[ \t]+(?:(?:so|really|super|very|extremely|incredibly|"
     r"absolutely)[ \t]+)?(?:helpful|great|amazing|lovely|kind|brilliant|fantastic|patient|rude|"
-    r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b)"
+    r"unhelpful|wonderful|awesome|excellent|a[ \t]+star|a[ \t]+lifesaver|the[ \t]+best)\b"
+    # ... "Mark did a fantastic job", "Iris is off today", "Ray is my husband", "Rose and I
+    # both have accounts", "Kirra Anderson is authorised on our account".
+    r"|did[ \t]+(?:a|an|such[ \t]+a)[ \t]+(?:\p{Ll}+[ \t]+)?job\b"
+    r"|is[ \t]+(?:off|away|out|on[ \t]+(?:leave|holiday|annual[ \t]+leave))[ \t]+"
+    r"(?:today|sick|this[ \t]+week|until|till|for)\b"
+    rf"|is[ \t]+my[ \t]+(?:{_RELATIONS})\b|and[ \t]+I(?=[ \t'’])"
+    r"|is[ \t]+(?:now[ \t]+)?(?:authori[sz]ed|allowed|permitted|the[ \t]+account[ \t]+holder)\b)"
+)
+# "Will said he'd call", "Grace said it was with the warehouse": a name that speaks, even one
+# that is an English word. (Companies say things too, "Evri says": their names are no
+# given names or surnames, which _PERSON asks for.)
+_SAID = lazy_compile(
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
+    rf"(?P<name>{_NAMES})[ \t]++"
+    r"(?=(?:said|told|promised|mentioned|assured|insisted|explained|reckons|reckoned|swore)\b)"
+)
+# Pronouns after a name: "Xiaoming Li (she/her)", "River (they/them)".
+_PRONOUNED = lazy_compile(
+    rf"(?P<name>{_NAME})[ \t]*+\((?i:she|he|they|ze|xe)[ \t]*+/[ \t]*+(?i:her|hers|him|his|them|"
+    r"theirs|zir|xem)\)"
+)
+# A message's header or a ticket's field that only a person fills: "From: Eun-ji Choi <...>",
+# "CC: Marguerite, Theo", "Customer: Haruto Sato", "Signed: Patrick O'Sullivan-Reyes".
+_PERSON_FIELD = lazy_compile(
+    r"(?m)^[ \t]*+(?i:from|to|cc|bcc|signed|customer|client|caller|agent|assignee|"
+    r"assigned[ \t]+to|(?:requested|reported|raised|submitted|approved)[ \t]+by|"
+    rf"preferred[ \t]+name|nickname)[ \t]*+:[ \t]*+(?P<name>{_NAME})(?![\p{{L}}\p{{M}}])"
 )
 # "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
 _REPORTED = lazy_compile(
@@ -311,6 +359,8 @@ NOT_NAMES = frozenset(
     dude bro babe hun honey love dear darling sweetie boss pal lads ladies gents someone
     somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
+    devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
+    alot heaps
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").
@@ -372,6 +422,9 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_PRAISED, "mention"),
     (_ASKED, "mention"),
     (_BOOKED_UNDER, "mention"),
+    (_SAID, "mention"),
+    (_PRONOUNED, "mention"),
+    (_PERSON_FIELD, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -394,5 +447,7 @@ _PERSON = frozenset(
         _ASKED,
         _BOOKED_UNDER,
         _TRAILING_SIGNATURE,
+        _SAID,
+        _PERSON_FIELD,
     }
 )

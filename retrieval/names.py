@@ -744,10 +744,22 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
             elif pattern is _LOWER_ADDRESSED:
-                taken = lexicon.is_name_first(name) or (
-                    bool(match.group("you"))
-                    and folded in lexicon.given
-                    and folded not in _BEFORE_YOU
+                taken = (
+                    lexicon.is_name_first(name)
+                    or lexicon.is_broad_given(name)  # "thanks babajide 👍"
+                    or (
+                        bool(match.group("you"))
+                        and folded in lexicon.given
+                        and folded not in _BEFORE_YOU
+                    )
+                    # "thanks bill, enjoy ur weekend", but not "thanks, will do": a given
+                    # name that is also a word, right after the thanks and before a stop.
+                    or (
+                        folded in lexicon.given
+                        and "," not in text[match.start() : match.start("name")]
+                        and regex.match(r"[ \t]*+(?:[,!.?…]|\p{So}|$)", text[match.end("name") :])
+                        is not None
+                    )
                 )
             else:
                 taken = lexicon.is_name_first(name)

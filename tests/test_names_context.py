@@ -171,6 +171,28 @@ def test_capitalised_words_in_those_places_that_name_nobody_are_kept(text: str) 
             "Thanks for the help, [NAME]. Much appreciated.",
         ),
         ("Great work on this, Femi!", "Great work on this, [NAME]!"),
+        # Speaking or acting as people do, even a name that is also a word.
+        ("Will said he'd call me back.", "[NAME] said he'd call me back."),
+        ("Summer and I tried to book it.", "[NAME] and I tried to book it."),
+        ("Yes, Marcus is my husband.", "Yes, [NAME] is my husband."),
+        ("My husband is Femi.", "My husband is [NAME]."),
+        ("Grace is off today, I'll cover her queue", "[NAME] is off today, I'll cover her queue"),
+        ("Mark did a fantastic job on the boiler.", "[NAME] did a fantastic job on the boiler."),
+        # A header's or a ticket's person, pronouns, the name an account is in.
+        ("From: Femi Rahman <fr@example.com>", "From: [NAME] <fr@example.com>"),
+        ("Customer: Shona Nakamura\nIssue: overheating", "Customer: [NAME]\nIssue: overheating"),
+        ("River (they/them) was great", "[NAME] (they/them) was great"),
+        (
+            "The account is in the name of Olamide Rahman.",
+            "The account is in the name of [NAME].",
+        ),
+        ("Order placed by Yevgenia Berg today", "Order placed by [NAME] today"),
+        # Lower case: thanked, called, handed over to, asked.
+        ("thanks mark, enjoy ur weekend", "thanks [NAME], enjoy ur weekend"),
+        ("thx for nothing tyler", "thx for nothing [NAME]"),
+        ("i spoke to a lady called hope", "i spoke to a lady called [NAME]"),
+        ("handed over to hope on nights", "handed over to [NAME] on nights"),
+        ("jade can u check the voucher?", "[NAME] can u check the voucher?"),
     ],
 )
 def test_names_that_only_their_place_gives_away_are_scrubbed(text: str, expected: str) -> None:
@@ -189,6 +211,13 @@ def test_names_that_only_their_place_gives_away_are_scrubbed(text: str, expected
         "Product name: Hoodie Classic\nCompany name: Acme Road Ltd",
         "Thanks for shopping with us, Grace Outfitters.",
         "Thanks for the update, Team.",
+        # A company speaks, a date is no one, "will" after thanks is a promise.
+        "Evri says the parcel is at the depot.",
+        "A decision will be made by April.",
+        "thanks, will do",
+        "thanks devs!",
+        "To: Customer Services",
+        "Ridgeway Homes said the appliances were covered.",
     ],
 )
 def test_words_in_those_places_that_name_nobody_are_kept(text: str) -> None:
