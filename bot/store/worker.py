@@ -11,12 +11,13 @@ thread per pooled connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from bot.store.compiled import CompiledStatement, Row
 from bot.store.health import StorageHealth
 from retrieval.database import SchemaHistory, describe, reading, sync_engine, upgrade
 
@@ -72,6 +73,16 @@ class DatabaseWorker:
         writer (a read succeeds on a full disk, so it tells :attr:`health` nothing)."""
         return await self._run(self._reading, work)
 
+    async def first(self, statement: CompiledStatement, params: Mapping[str, Any]) -> Row | None:
+        """The first row ``statement`` reads, read alone (see :meth:`rows`)."""
+        return await self._run(self._reading_alone, lambda conn: statement.first(conn, params))
+
+    async def rows(self, statement: CompiledStatement, params: Mapping[str, Any]) -> list[Row]:
+        """The rows ``statement`` reads, read alone: no transaction is begun around it.
+        SQLite reads one statement on a snapshot of its own, so it is spared a BEGIN and a
+        ROLLBACK; PostgreSQL's driver begins a read-only transaction all the same."""
+        return await self._run(self._reading_alone, lambda conn: statement.rows(conn, params))
+
     async def _run(self, transaction: Callable[[Work[_T]], _T], work: Work[_T]) -> _T:
         if self._closed:
             raise RuntimeError(f"{self._name} is closed")
@@ -88,5 +99,10 @@ class DatabaseWorker:
             return work(conn)
 
     def _reading(self, work: Work[_T]) -> _T:
+        # Begun whatever runs in it: a compiled statement alone would begin nothing.
+        with reading(self.engine) as conn, conn.begin():
+            return work(conn)
+
+    def _reading_alone(self, work: Work[_T]) -> _T:
         with reading(self.engine) as conn:
             return work(conn)
