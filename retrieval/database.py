@@ -73,10 +73,13 @@ def reading(engine: sa.Engine) -> sa.Connection:
     """A connection of ``engine`` for statements that only read: in SQLite its
     transactions begin deferred, as a WAL reader neither blocks the writer nor waits for
     it; in PostgreSQL they are read only."""
-    return engine.connect().execution_options(**_READ_ONLY)
+    return engine.connect().execution_options(**READ_ONLY)
 
 
-_READ_ONLY = {"read_only": True, "postgresql_readonly": True}
+# The execution options of a connection from reading(), and those that undo them on a
+# connection kept for writing too.
+READ_ONLY = {"read_only": True, "postgresql_readonly": True}
+WRITING = {"read_only": False, "postgresql_readonly": False}
 
 
 def sqlite_reader(path: Path) -> sa.Engine:
