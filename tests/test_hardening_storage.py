@@ -79,11 +79,11 @@ RunOn = Callable[[Work], Awaitable[object]]
 
 
 def on_the_store(store: ConversationDatabase) -> RunOn:
-    """Runs work on the conversation store's SQLite connection (its one: a pragma set
-    there holds for its writes), outside any transaction, in the thread that owns it."""
+    """Runs work on the conversation store's SQLite connection (its one, kept: a pragma
+    set there holds for its writes), in a read's deferred transaction, in the thread that
+    owns it."""
 
     async def run(work: Work) -> object:
-        # Nothing executed through SQLAlchemy: no transaction begins.
         return await store.database.read(lambda conn: work(conn.connection.dbapi_connection))  # type: ignore[arg-type]
 
     return run

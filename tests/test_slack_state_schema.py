@@ -144,14 +144,11 @@ def test_a_full_sqlite_disk_is_storage_unavailable(tmp_path: Path) -> None:
         state = SlackState(sqlite_url(path), clock=time.time)
         await state.open()
         page_count = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
-        # Every connection of the state's pool may not grow the file by one page.
-        engine = state.database.engine  # the page limit is set per connection
-        sa.event.listen(
-            engine,
-            "connect",
-            lambda dbapi, _: dbapi.cursor().execute(f"PRAGMA max_page_count={page_count}"),
+        # The state's one connection may not grow the file by one page (the limit is set
+        # per connection, and the worker thread keeps its connection).
+        await state.database.read(
+            lambda conn: conn.exec_driver_sql(f"PRAGMA max_page_count={page_count}")
         )
-        engine.dispose()
         with pytest.raises(StorageUnavailable):
             for n in range(10_000):
                 await state.remember_thread(Thread("C", f"{n}.0"), f"conv-{n}" + "x" * 500, None)

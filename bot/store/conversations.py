@@ -3,16 +3,19 @@ in the home's SQLite file on one box, in PostgreSQL when several server replicas
 
 The same statements run on both (:mod:`bot.store.tables`). Each method's transaction runs
 in a worker thread in one hop (:mod:`bot.store.worker`), so no query blocks the event loop;
-the statements of the calls every chat message makes are built once, with parameters.
-Where two writers could race, the store holds what they race on: SQLite has one writer at a
-time (every transaction begins IMMEDIATE), PostgreSQL locks a conversation's row while a
-turn is numbered and a correction's while questions are attached to it, and the
+the statements of the calls every chat message makes are built once, with parameters, and
+compiled once for the database (:mod:`bot.store.compiled`); those that read run alone,
+outside a transaction. Where two writers could race, the store holds what they race on:
+SQLite has one writer at a time (every transaction begins IMMEDIATE), PostgreSQL locks a
+conversation's row while a turn is numbered (the UPDATE touching it) and a correction's
+while questions are attached to it, and the
 ``(channel, external_ref)`` key makes two replicas starting the same Slack thread at once
 find one conversation.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -43,6 +46,7 @@ from bot.core.types import (
     StoreCounts,
     Turn,
 )
+from bot.store.compiled import CompiledStatement, Row
 from bot.store.health import StorageHealth
 from bot.store.records import (
     COUNTED_GROUPS,
@@ -78,29 +82,40 @@ from retrieval.database import insert, sqlite_url
 # A flag as the store returns it: its row and its conversation's channel.
 _FLAGS = sa.select(flags, conversations.c.channel).join_from(flags, conversations)
 
-# -- the statements of every chat message, built once --------------------------------------
+# -- the statements of every chat message, built once ---------------------------------------
+# Each is compiled once for the store's database and run on the driver's cursor
+# (:mod:`bot.store.compiled`).
 _c, _t = conversations.c, turns.c
 _CONVERSATION = sa.select(conversations).where(_c.id == sa.bindparam("conversation"))
 _BY_REF = sa.select(conversations).where(
     _c.channel == sa.bindparam("channel_"), _c.external_ref == sa.bindparam("ref")
 )
-# The conversation held (PostgreSQL's row lock, SQLite's one writer): turns are numbered one
-# at a time even when replicas add them at once.
-_HELD = sa.select(_c.id).where(_c.id == sa.bindparam("conversation")).with_for_update()
-_LAST_POSITION = sa.select(sa.func.coalesce(sa.func.max(_t.position), 0)).where(
-    _t.conversation_id == sa.bindparam("conversation")
-)
-_NEW_TURN = turns.insert()
+# Touching the conversation first holds it (PostgreSQL's row lock, SQLite's one writer), so
+# a turn takes the conversation's next position even when replicas add turns at once, and
+# finding no row to touch says the conversation does not exist.
 _TOUCHED = (
     conversations.update()
     .where(_c.id == sa.bindparam("conversation"))
     .values(updated_at=sa.bindparam("at"))
+)
+_NEXT_POSITION = (
+    sa.select(sa.func.coalesce(sa.func.max(_t.position), 0) + 1)
+    .where(_t.conversation_id == sa.bindparam("conversation"))
+    .scalar_subquery()
+)
+_NEW_TURN = turns.insert().values(position=_NEXT_POSITION)
+_NEW_TURN_COLUMNS = [column.name for column in turns.c if column.name != "position"]
+_STATE = (
+    conversations.update()
+    .where(_c.id == sa.bindparam("conversation"))
+    .values(state=sa.bindparam("state"), updated_at=sa.bindparam("at"))
 )
 _TURN = sa.select(turns).where(_t.id == sa.bindparam("turn"))
 _TURNS = (
     sa.select(turns).where(_t.conversation_id == sa.bindparam("conversation")).order_by(_t.position)
 )
 _TURN_KEY = sa.select(_t.id, _t.conversation_id).where(_t.id == sa.bindparam("turn"))
+_NEW_FLAG_COLUMNS = ["turn_id", "conversation_id", "reason", "detail", "status", "created_at"]
 _RATING = sa.select(ratings).where(ratings.c.turn_id == sa.bindparam("turn"))
 _k, _q = corrections.c, correction_questions.c
 _ASKING = (
@@ -150,6 +165,18 @@ class ConversationDatabase:
             index_elements=["turn_id"],
             set_={c: rated.excluded[c] for c in ("value", "comment", "channel", "created_at")},
         )
+        compiled = functools.partial(CompiledStatement, dialect=dialect)
+        self._sql_conversation = compiled(_CONVERSATION)
+        self._sql_by_ref = compiled(_BY_REF)
+        self._sql_new_conversation = compiled(self._new_conversation)
+        self._sql_touched = compiled(_TOUCHED)
+        self._sql_new_turn = compiled(_NEW_TURN, column_keys=_NEW_TURN_COLUMNS)
+        self._sql_state = compiled(_STATE)
+        self._sql_turn = compiled(_TURN)
+        self._sql_turns = compiled(_TURNS)
+        self._sql_turn_key = compiled(_TURN_KEY)
+        self._sql_rated = compiled(self._rated)
+        self._sql_new_flag = compiled(self._new_flag, column_keys=_NEW_FLAG_COLUMNS)
 
     @property
     def health(self) -> StorageHealth:
@@ -163,6 +190,12 @@ class ConversationDatabase:
     async def aclose(self) -> None:
         """Close the connections; idempotent."""
         await self.database.aclose()
+
+    def _require_turn(self, conn: sa.Connection, turn_id: str) -> Row:
+        row = self._sql_turn_key.first(conn, {"turn": turn_id})
+        if row is None:
+            raise TurnNotFound(turn_id)
+        return row
 
     async def _one(self, statement: sa.Executable, **params: Any) -> RowMapping | None:
         return await self.database.read(
@@ -192,33 +225,36 @@ class ConversationDatabase:
         def create(conn: sa.Connection) -> Conversation:
             # Several processes may start the same external conversation (a Slack thread)
             # at once: one row wins and every one of them reads it back.
-            conn.execute(self._new_conversation, row)
+            self._sql_new_conversation.execute(conn, row)
             if external_ref is None:
                 return Conversation(conversation_id, channel, ConversationState.BOT, now)
-            found = conn.execute(_BY_REF, {"channel_": channel, "ref": external_ref})
-            return conversation_of(found.mappings().one())
+            found = self._sql_by_ref.first(conn, {"channel_": channel, "ref": external_ref})
+            assert found is not None  # inserted, or there already
+            return conversation_of(found)
 
         return await self.database.write(create)
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
-        row = await self._one(_CONVERSATION, conversation=conversation_id)
+        row = await self.database.first(self._sql_conversation, {"conversation": conversation_id})
         if row is None:
             raise ConversationNotFound(conversation_id)
         return conversation_of(row)
 
     async def find_conversation(self, channel: str, external_ref: str) -> Conversation | None:
-        row = await self._one(_BY_REF, channel_=channel, ref=external_ref)
+        row = await self.database.first(
+            self._sql_by_ref, {"channel_": channel, "ref": external_ref}
+        )
         return None if row is None else conversation_of(row)
 
     async def set_state(self, conversation_id: str, state: ConversationState) -> None:
-        changed = (
-            conversations.update()
-            .where(conversations.c.id == conversation_id)
-            .values(state=ConversationState(state).value, updated_at=self._clock())
-        )
+        changed = {
+            "conversation": conversation_id,
+            "state": ConversationState(state).value,
+            "at": self._clock(),
+        }
 
         def set_state(conn: sa.Connection) -> None:
-            if conn.execute(changed).rowcount == 0:
+            if self._sql_state.execute(conn, changed).rowcount == 0:
                 raise ConversationNotFound(conversation_id)
 
         await self.database.write(set_state)
@@ -249,26 +285,26 @@ class ConversationDatabase:
             index_version=index_version,
             model_version=model_version,
         )
-        held = {"conversation": conversation_id}
+        touched = {"conversation": conversation_id, "at": turn.created_at}
+        row = {"conversation": conversation_id, **turn_values(turn)}
 
         def add(conn: sa.Connection) -> Turn:
-            if conn.execute(_HELD, held).first() is None:
+            if self._sql_touched.execute(conn, touched).rowcount == 0:
                 raise ConversationNotFound(conversation_id)
-            position = int(conn.scalar(_LAST_POSITION, held) or 0) + 1
-            conn.execute(_NEW_TURN, {"position": position, **turn_values(turn)})
-            conn.execute(_TOUCHED, {**held, "at": turn.created_at})
+            self._sql_new_turn.execute(conn, row)
             return turn
 
         return await self.database.write(add)
 
     async def get_turn(self, turn_id: str) -> Turn:
-        row = await self._one(_TURN, turn=turn_id)
+        row = await self.database.first(self._sql_turn, {"turn": turn_id})
         if row is None:
             raise TurnNotFound(turn_id)
         return turn_of(row)
 
     async def list_turns(self, conversation_id: str) -> list[Turn]:
-        return [turn_of(row) for row in await self._all(_TURNS, conversation=conversation_id)]
+        rows = await self.database.rows(self._sql_turns, {"conversation": conversation_id})
+        return [turn_of(row) for row in rows]
 
     # -- ratings -----------------------------------------------------------------------------
     async def add_rating(self, rating: Rating) -> None:
@@ -282,8 +318,8 @@ class ConversationDatabase:
         }
 
         def rate(conn: sa.Connection) -> None:
-            _require_turn(conn, rating.turn_id)
-            conn.execute(self._rated, row)
+            self._require_turn(conn, rating.turn_id)
+            self._sql_rated.execute(conn, row)
 
         await self.database.write(rate)
 
@@ -303,8 +339,8 @@ class ConversationDatabase:
         }
 
         def flag(conn: sa.Connection) -> None:
-            turn = _require_turn(conn, turn_id)
-            conn.execute(self._new_flag, {**row, "conversation_id": turn["conversation_id"]})
+            turn = self._require_turn(conn, turn_id)
+            self._sql_new_flag.execute(conn, {**row, "conversation_id": turn["conversation_id"]})
 
         await self.database.write(flag)
 
@@ -382,7 +418,7 @@ class ConversationDatabase:
 
         def add(conn: sa.Connection) -> Correction:
             if turn_id is not None:
-                _require_turn(conn, turn_id)
+                self._require_turn(conn, turn_id)
             correction_id = int(conn.execute(new.returning(corrections.c.id)).scalar_one())
             source_id = correction_source_id(correction_id)
             conn.execute(
@@ -525,13 +561,6 @@ def _unwithdrawn(correction_id: int) -> sa.Update:
     # A withdrawn correction is history: it is neither edited nor withdrawn again.
     k = corrections.c
     return corrections.update().where(k.id == correction_id, k.withdrawn_at.is_(None))
-
-
-def _require_turn(conn: sa.Connection, turn_id: str) -> RowMapping:
-    row = conn.execute(_TURN_KEY, {"turn": turn_id}).mappings().first()
-    if row is None:
-        raise TurnNotFound(turn_id)
-    return row
 
 
 def _correction_row(conn: sa.Connection, correction_id: int, *, lock: bool = False) -> RowMapping:

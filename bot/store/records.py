@@ -28,6 +28,9 @@ from bot.core.types import (
 )
 from bot.store.tables import OPEN, conversations, corrections, flags, ratings, turns
 
+# A row as read: SQLAlchemy's RowMapping, or a compiled statement's dict by column name.
+StoredRow = Mapping[Any, Any]
+
 
 @dataclass(frozen=True)
 class StoredText:
@@ -99,7 +102,7 @@ TEXT_COLUMNS: dict[str, TextColumn] = {
 }
 
 
-def stored_text_of(row: sa.RowMapping) -> StoredText:
+def stored_text_of(row: StoredRow) -> StoredText:
     return StoredText(row["key"], row["text"], row["conversation_id"])
 
 
@@ -134,7 +137,7 @@ def store_counts(groups: Mapping[str, Iterable[Sequence[Any]]], corrections: int
 
 
 # -- rows to records ---------------------------------------------------------------------------
-def conversation_of(row: sa.RowMapping) -> Conversation:
+def conversation_of(row: StoredRow) -> Conversation:
     return Conversation(
         id=row["id"],
         channel=row["channel"],
@@ -206,7 +209,7 @@ def turn_values(turn: Turn) -> dict[str, object]:
     }
 
 
-def turn_of(row: sa.RowMapping) -> Turn:
+def turn_of(row: StoredRow) -> Turn:
     return Turn(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -222,11 +225,11 @@ def turn_of(row: sa.RowMapping) -> Turn:
     )
 
 
-def rating_of(row: sa.RowMapping) -> Rating:
+def rating_of(row: StoredRow) -> Rating:
     return Rating(row["turn_id"], row["value"], row["comment"], row["channel"])
 
 
-def flag_of(row: sa.RowMapping) -> Flag:
+def flag_of(row: StoredRow) -> Flag:
     return Flag(
         id=row["id"],
         turn_id=row["turn_id"],
@@ -241,7 +244,7 @@ def flag_of(row: sa.RowMapping) -> Flag:
     )
 
 
-def correction_of(row: sa.RowMapping) -> Correction:
+def correction_of(row: StoredRow) -> Correction:
     return Correction(
         id=row["id"],
         source_id=row["source_id"],
@@ -257,7 +260,7 @@ def correction_of(row: sa.RowMapping) -> Correction:
     )
 
 
-def attached_question_of(row: sa.RowMapping) -> AttachedQuestion:
+def attached_question_of(row: StoredRow) -> AttachedQuestion:
     return AttachedQuestion(
         correction_id=row["correction_id"],
         position=row["position"],
