@@ -31,6 +31,11 @@ from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning
 
 log = logging.getLogger(__name__)
 
+# Of the step's budget, for measuring the served pair before tuning (after it, measuring
+# the tuned pair has what tuning and re-embedding left). Unbounded, it took 29-215 s of a
+# 120 s step on the sample corpus, depending on the load (issue 19).
+_MEASURE_SHARE = 0.25
+
 
 @dataclass
 class RetrievalTrainingReport:
@@ -45,6 +50,8 @@ class RetrievalTrainingReport:
     reembedded: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Seconds each part of the step took, in order: where its share went (issue 19).
+    steps: dict[str, float] = field(default_factory=dict)
 
     def format_table(self) -> str:
         lines = [
@@ -85,6 +92,18 @@ class RetrievalTrainingReport:
                     )
                 ]
                 lines.append(f"{name:24}" + "".join(cells) + _cell(row["wrong_answer_rate"], 8))
+            measured = [("before", self.before)]
+            if self.after is not None and self.after is not self.before:
+                measured.append(("after", self.after))
+            for name, figures in measured:
+                if figures.searched is not None and figures.searched.cut:
+                    lines.append(
+                        f"budget:      the '{name}' row and its fit: {figures.searched.sentence()}"
+                        " by the step's deadline"
+                    )
+        if self.steps:
+            parts = ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())
+            lines.append(f"time:        {parts}")
         lines += self.notes
         return "\n".join(lines)
 
@@ -100,6 +119,7 @@ class RetrievalTrainingReport:
             "tuning": self.tuning.as_dict() if self.tuning else None,
             "reembedded": self.reembedded,
             "seconds": round(self.seconds, 1),
+            "steps": {k: round(v, 1) for k, v in self.steps.items()},
         }
 
 
@@ -127,7 +147,7 @@ def train_retrieval(
     What the server then applies depends on its settings too, which only the bot knows
     (``bot.components.served_confidence``).
     """
-    start = time.monotonic()
+    start = last = time.monotonic()
     messages, split = tuning_split(knowledge, config)
     report = RetrievalTrainingReport(
         skipped=None,
@@ -138,11 +158,29 @@ def train_retrieval(
         before=None,
         after=None,
     )
+
+    def done(part: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        report.steps[part] = now - last
+        last = now
+
+    done("split")
     if not split.validation:
         report.skipped = "too few conversations to validate on"
         report.seconds = time.monotonic() - start
         return report
-    report.before = measure(knowledge, split, config)
+    # Measuring stops within the step's budget (the hand-off fit then uses the questions
+    # searched by then), within a share of it when tuning is to follow.
+    may_tune = tune and budget_allows_tuning(budget_s, config, len(messages))
+    report.before = measure(
+        knowledge,
+        split,
+        config,
+        deadline=start + budget_s * (_MEASURE_SHARE if may_tune else 1.0),
+        progress=progress,
+    )
+    done("measure")
     tuning_budget = budget_s - (time.monotonic() - start)
     if not tune:
         report.skipped = "switched off"
@@ -161,11 +199,20 @@ def train_retrieval(
             progress=progress,
             should_stop=should_stop,
         )
+        done("tune")
         if report.tuning.folder is not None:
             knowledge.reembed(knowledge.embedder_at(str(report.tuning.folder)), progress=progress)
             report.reembedded = True
-    report.after = measure(knowledge, split, config) if report.reembedded else report.before
+            done("re-embed")
+    if report.reembedded:
+        report.after = measure(
+            knowledge, split, config, deadline=start + budget_s, progress=progress
+        )
+        done("measure tuned")
+    else:
+        report.after = report.before
     report.notes.append(_calibrate_served(knowledge, report, home, config))
+    done("save calibration")
     report.seconds = time.monotonic() - start
     return report
 
