@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 StepStatus = Literal["promoted", "kept", "skipped"]
 # Share of the step's budget left for re-embedding and measuring after tuning.
 _AFTER_TUNING_SHARE = 0.2
+# Share of the step's budget for embedding the replies to cluster them (once per embedder:
+# the store caches their vectors; see retrieval.figures.tuning_split).
+_SPLIT_SHARE = 0.15
 # Fewest validation questions a gate that the budget cut must have compared the pairs on:
 # a top-1 difference within a tolerance of 0.01 means nothing on a handful (the adapter's
 # gate asks the same of held-out replies, finetune.serving_policy.MIN_SCORED_REPLIES).
@@ -241,7 +244,7 @@ def retrain_embedder(
         report.reason = skipped
         return _done(report, start)
 
-    messages, split = tuning_split(knowledge, config)
+    messages, split = tuning_split(knowledge, config, deadline=start + budget_s * _SPLIT_SHARE)
     probes = correction_probes(knowledge, feedback, policy.eval_corrections)
     report.data.update(
         messages=len(messages),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from retrieval.calibration import (
@@ -36,6 +37,7 @@ from retrieval.confidence import (
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.records import RetrievedExchange
+from retrieval.store import text_hash
 from retrieval.tuning_data import (
     LabelledMessage,
     TuningSplit,
@@ -126,15 +128,40 @@ def labelled_messages(knowledge: KnowledgeBase) -> list[LabelledMessage]:
     ]
 
 
+@dataclass
+class ReplyEncoding:
+    """How many of the distinct replies clustered got a vector (cached, or embedded by the
+    deadline); the others were merged only with identical ones."""
+
+    replies: int = 0
+    embedded: int = 0
+
+    @property
+    def cut(self) -> bool:
+        return self.embedded < self.replies
+
+
 def tuning_split(
-    knowledge: KnowledgeBase, config: TuningConfig
+    knowledge: KnowledgeBase,
+    config: TuningConfig,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    encoding: ReplyEncoding | None = None,
 ) -> tuple[list[LabelledMessage], TuningSplit]:
     """The live messages and their split for tuning: replies clustered by meaning (the
-    served embedder's), validation conversations and held-out topics set aside."""
+    served embedder's), validation conversations and held-out topics set aside.
+
+    The replies' vectors are cached in the store (the next job finds them); those missing
+    are embedded by ``deadline`` (a ``clock()`` instant; None: all), in chunks of
+    :data:`_ROUND` in a seeded order, and a reply left without one is merged only with
+    identical replies. ``encoding``, when given, receives the counts.
+    """
     messages = labelled_messages(knowledge)
+    counts = encoding if encoding is not None else ReplyEncoding()
     clusters = cluster_replies(
         [m.reply for m in messages],
-        knowledge.embedder.encode,
+        _reply_vectors(knowledge, config.seed, deadline, clock, counts),
         merge_similarity=config.reply_merge_similarity,
     )
     split = split_for_tuning(
@@ -145,6 +172,47 @@ def tuning_split(
         seed=config.seed,
     )
     return messages, split
+
+
+def _reply_vectors(
+    knowledge: KnowledgeBase,
+    seed: int,
+    deadline: float | None,
+    clock: Callable[[], float],
+    counts: ReplyEncoding,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """An ``encode`` for :func:`cluster_replies` (see :func:`tuning_split`): rows of zeros
+    for the texts it had no time for, which merge with nothing."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        embedder, store = knowledge.embedder, knowledge.store
+        hashes = [text_hash(text) for text in texts]
+        cached = store.cached_vectors(hashes, embedder.model_id)
+        todo = [i for i, digest in enumerate(hashes) if digest not in cached]
+        random.Random(seed).shuffle(todo)
+        slowest = 0.0
+        for start in range(0, len(todo), _ROUND):
+            if deadline is not None and clock() + slowest >= deadline:
+                break
+            began = clock()
+            chunk = todo[start : start + _ROUND]
+            vectors = embedder.encode([texts[i] for i in chunk])
+            pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
+            store.cache_vectors(pairs, embedder.model_id)
+            cached.update(pairs)
+            slowest = max(slowest, clock() - began)
+        vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        for i, digest in enumerate(hashes):
+            if digest in cached:
+                vectors[i] = cached[digest]
+        counts.replies, counts.embedded = len(texts), sum(h in cached for h in hashes)
+        if counts.cut:
+            log.info(
+                "clustering: %d of %d replies embedded by the deadline", counts.embedded, len(texts)
+            )
+        return vectors
+
+    return encode
 
 
 def measure(

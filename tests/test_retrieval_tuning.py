@@ -418,3 +418,25 @@ def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(
     assert report.before.searched.rounds == 1
     assert "the 'before' row and its fit: " in report.format_table()
     assert report.as_dict()["before"]["searched"]["validation"] == searched.validation
+
+
+def test_replies_left_unembedded_by_the_deadline_merge_only_when_identical_and_are_cached(
+    tuned_home: tuple[KnowledgeBase, Path],
+) -> None:
+    from retrieval.figures import ReplyEncoding, tuning_split
+
+    kb, _ = tuned_home
+    config = small_config()
+    late = ReplyEncoding()
+    _, cut = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=late)
+    assert late.cut and late.embedded < late.replies
+    whole = ReplyEncoding()
+    _, split = tuning_split(kb, config, encoding=whole)
+    assert not whole.cut and whole.replies == late.replies
+    # Without vectors, replies merge only when identical once normalised (the toy logs'
+    # wordings of one answer differ only by their greetings: the same answers either way).
+    assert cut.cluster_count >= split.cluster_count == len(TOPICS)
+    # The vectors are cached: the next job clusters by meaning whatever its deadline.
+    cached = ReplyEncoding()
+    _, again = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=cached)
+    assert not cached.cut and again.cluster_of == split.cluster_of
