@@ -72,8 +72,11 @@ def main() -> None:
         )
         report = json.loads(report_path.read_text())
 
-    steps = {"retrieval": float(report["retrieval"]["seconds"]), **report["steps"]}
+    retrieval = report["retrieval"]
+    steps = {"retrieval": float(retrieval["seconds"]), **report["steps"]}
     accounted = sum(steps.values())
+    # The retrieval step's parts (its share: retrieval.tuning.budget_share, 0.4 by default).
+    parts = {f"  {k}": float(v) for k, v in (retrieval.get("steps") or {}).items()}
     steps["start-up and the rest"] = train_s - accounted
     loading = steps.get("load base", 0.0)
     result: dict[str, Any] = {
@@ -82,6 +85,8 @@ def main() -> None:
         "over_budget": round(train_s / budget_s - 1.0, 4),
         "over_budget_after_loading": round((train_s - loading) / budget_s - 1.0, 4),
         "steps_s": {k: round(v, 1) for k, v in steps.items()},
+        "retrieval_parts_s": {k.strip(): round(v, 1) for k, v in parts.items()},
+        "retrieval_searched": (retrieval.get("before") or {}).get("searched"),
         "ingest_s": round(ingest_s, 1),
         "lora": {k: report["training"].get(k) for k in ("steps", "stopped", "tokens_per_s")},
         "evaluation": report.get("evaluation"),  # held-out replies: scored, cut by the budget
@@ -93,6 +98,9 @@ def main() -> None:
     print(f"{'step':28}{'seconds':>10}")
     for step, seconds in steps.items():
         print(f"{step:28}{seconds:>10.1f}")
+        if step == "retrieval":
+            for part, part_s in parts.items():
+                print(f"{part:28}{part_s:>10.1f}")
     print(f"{'total (wall, from outside)':28}{train_s:>10.1f}")
     print(
         f"budget {budget_s:.0f} s: {result['over_budget']:+.1%} in all,"
@@ -105,6 +113,13 @@ def main() -> None:
         f" scored, {counts.get('cut')} cut by the budget; LoRA {result['lora']['steps']} steps"
         f" (stopped by {result['lora']['stopped']})"
     )
+    searched = result["retrieval_searched"]
+    if searched:
+        print(
+            f"hand-off fit: {searched['validation']} of {searched['validation_questions']}"
+            f" validation and {searched['held_out']} of {searched['held_out_questions']}"
+            " held-out-topic questions searched"
+        )
     print(f"wrote {out}")
 
 

@@ -187,13 +187,13 @@ def evaluate_systems(
     it shows what the adapter adds and decides nothing (serving compares the adapter with
     copying), while each of its replies costs as much as the adapter's.
     """
-    written, batch_s = _generate_until(cases, generate, batch_size, deadline)
+    written, batch_s = generate_until(cases, generate, batch_size, deadline)
     adapter, answered = _finished(written, cases)
     results = [score_replies("adapter", adapter, answered, handoff_reply=handoff_reply)]
     if adapter_off is not None and base_model_cases > 0 and answered:
         glimpse = answered[:base_model_cases]
         with adapter_off():
-            base_written, _ = _generate_until(
+            base_written, _ = generate_until(
                 glimpse, generate, batch_size, deadline, batch_s=batch_s
             )
         base, base_cases = _finished(base_written, glimpse)
@@ -210,6 +210,18 @@ def evaluate_systems(
     return Evaluation(results, len(cases), cut)
 
 
+def counting(write: ReplyWriter, written: Callable[[int], object]) -> ReplyWriter:
+    """``write`` that also tells ``written`` how many replies each call finished (a progress
+    bar's ``update``)."""
+
+    def counted(requests: Sequence[PromptRequest], deadline: float | None) -> list[str | None]:
+        replies = write(requests, deadline)
+        written(sum(reply is not None for reply in replies))
+        return replies
+
+    return counted
+
+
 def unscored(held_out: int) -> Evaluation:
     """The evaluation of ``held_out`` cases that the deadline left no time to answer."""
     empty: list[EvalCase] = []
@@ -217,7 +229,7 @@ def unscored(held_out: int) -> Evaluation:
     return Evaluation(scores, held_out, 0)
 
 
-def _generate_until(
+def generate_until(
     cases: Sequence[EvalCase],
     generate: ReplyWriter,
     batch_size: int,

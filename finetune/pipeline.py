@@ -23,6 +23,7 @@ from finetune.evaluate import (
     Evaluation,
     ReplyWriter,
     SystemScores,
+    counting,
     evaluate_systems,
     format_scores,
     unscored,
@@ -333,10 +334,9 @@ def _counted(generator: Any, batch_size: int, bar: Any) -> ReplyWriter:
         replies: list[str | None] = generator.generate_within(
             requests, deadline, batch_size=batch_size
         )
-        bar.update(sum(reply is not None for reply in replies))
         return replies
 
-    return generate
+    return counting(generate, bar.update)
 
 
 def eval_cases(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from finetune.config import GeneratorConfig
 from finetune.cycles import CycleLock, CycleLog, CycleRecord, remove_old_temporaries
-from finetune.evaluate import EvalCase, copy_top_evidence, score_replies
+from finetune.evaluate import copy_top_evidence
 from finetune.examples import (
     ExchangeRetriever,
     TrainingExample,
@@ -35,6 +35,14 @@ from finetune.examples import (
     retrieve_for_turns,
     split_held_out,
     split_validation,
+)
+from finetune.gate import (
+    AdapterWriter,
+    GateSet,
+    adapter_writer,
+    judge,
+    part_figures,
+    too_few_compared,
 )
 from finetune.pipeline import (
     GeneratorPaths,
@@ -52,6 +60,10 @@ from retrieval.records import Conversation, LogMessage
 log = logging.getLogger(__name__)
 
 FeedbackKind = Literal["approved", "corrected", "rejected"]
+# Of the adapter's part of a cycle's budget, for the gate: loading the candidate and the
+# live adapter and writing both's replies to the gate set (train's evaluation has a fifth
+# for one adapter's; unbounded, the gate took what it took after training had used it all).
+GATE_SHARE = 0.3
 FEEDBACK_PREFIX = "feedback:"  # ids of the training conversations made from feedback
 # Gate figures: a candidate may not fall below the live adapter by more than the tolerance
 # on any of them that both were measured on (see gate_figures). The held-out share that
@@ -117,12 +129,6 @@ class TrainJob:
 
 
 @dataclass(frozen=True)
-class GateSet:
-    held_out: list[EvalCase]
-    corrections: list[EvalCase]
-
-
-@dataclass(frozen=True)
 class GateDecision:
     promote: bool
     reason: str
@@ -155,6 +161,9 @@ class CycleReport:
             f"live now:    {_name(self.live_after)}",
         ]
         figures = r.figures
+        evaluation = figures.get("evaluation")
+        if evaluation:
+            lines.append(f"gate:        {gate_sentence(evaluation)}")
         if figures:
             lines += ["", f"{'figure':<22} {'candidate':>10} {'live':>10}"]
             for name in GATE_FIGURES:
@@ -202,9 +211,14 @@ def gate_set(data: TrainingSet, retriever: ExchangeRetriever, config: GeneratorC
 def decide(
     candidate: dict[str, float], live: dict[str, float] | None, tolerance: float
 ) -> GateDecision:
-    """Promote unless a gate figure measured for both is worse by more than ``tolerance``."""
+    """Promote unless a gate figure measured for both is worse by more than ``tolerance``,
+    or the budget cut the comparison to too few held-out replies to judge on
+    (:func:`finetune.gate.too_few_compared`)."""
     if live is None:
         return GateDecision(True, "no live adapter to compare with")
+    too_few = too_few_compared(candidate)
+    if too_few is not None:
+        return GateDecision(False, too_few)
     shared = [k for k in GATE_FIGURES if k in candidate and k in live]
     if not shared:
         return GateDecision(False, "no gate figure was measured for both adapters")
@@ -227,6 +241,7 @@ def run_cycle(
     paths: GeneratorPaths,
     train: Trainer | None = None,
     evaluate: Evaluator | None = None,
+    write: AdapterWriter | None = None,
     budget_minutes: float | None = None,
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
@@ -234,8 +249,11 @@ def run_cycle(
 ) -> CycleReport:
     """Run one cycle under the lock; see the module docstring.
 
-    ``train`` and ``evaluate`` default to :func:`train_candidate` and
-    :func:`evaluate_adapter` (tests inject their own to control the figures).
+    The candidate trains in ``1 - GATE_SHARE`` of ``budget_minutes`` (counted from the end
+    of ``before_training``) and the gate judges it in the rest, the adapters loaded with
+    ``write`` (default :func:`finetune.gate.adapter_writer`; see :func:`finetune.gate.judge`).
+    ``train`` defaults to :func:`train_candidate`; ``evaluate`` replaces the gate's
+    comparison with fixed figures per adapter, without a deadline (tests).
     ``before_training`` runs a step of the caller's under this cycle's lock (the bot's
     embedder step); the figures it returns are added to the cycle's record. Raises
     CycleLockedError while another cycle runs, ValueError when there is nothing to train
@@ -246,7 +264,7 @@ def run_cycle(
     """
     start = time.monotonic()
     train = train or train_candidate
-    evaluate = evaluate or default_evaluator(config, paths)
+    budget_s = 60.0 * (budget_minutes if budget_minutes is not None else policy.budget_minutes)
     with CycleLock(paths.database, stale_after_s=policy.lock_stale_s) as lock:
         registry = ModelRegistry.open(paths)
         cycles = CycleLog.open(paths)
@@ -271,6 +289,7 @@ def run_cycle(
             try:
                 if before_training is not None:
                     cycles.add_figures(cycle_id, before_training(lock))
+                deadline = time.monotonic() + budget_s
                 candidate = train(
                     TrainJob(
                         data,
@@ -278,27 +297,44 @@ def run_cycle(
                         config,
                         paths,
                         live,
-                        budget_minutes if budget_minutes is not None else policy.budget_minutes,
+                        budget_s * (1.0 - GATE_SHARE) / 60.0,
                         progress,
                         on_step,
                         policy.feedback_share,
                     )
                 )
                 cycles.set_candidate(cycle_id, candidate.id)
+                # Seconds of searching: the counts it gives say what a cut gate left out.
                 gate = gate_set(data, retriever, config)
-                figures: dict[str, Any] = {
-                    "candidate": evaluate(candidate, gate),
-                    "live": evaluate(live, gate) if live is not None else None,
-                    "tolerance": policy.tolerance,
-                }
+                figures: dict[str, Any] = {"tolerance": policy.tolerance}
+                if evaluate is not None:
+                    figures["candidate"] = evaluate(candidate, gate)
+                    figures["live"] = evaluate(live, gate) if live is not None else None
+                    # The baseline the server compares an adapter with before serving it
+                    # (finetune.serving_policy): recorded before promotion, so a server
+                    # that picks the adapter up finds its figures.
+                    figures["copy"] = gate_figures(
+                        gate, copy_top_evidence, handoff_reply=config.handoff_reply
+                    )
+                else:
+                    judged = judge(
+                        candidate,
+                        live,
+                        gate,
+                        write or adapter_writer(config, paths),
+                        deadline=deadline,
+                        batch_size=config.max_batch_size,
+                        handoff_reply=config.handoff_reply,
+                        progress=progress,
+                    )
+                    figures.update(
+                        candidate=judged.candidate,
+                        live=judged.live,
+                        copy=judged.copy,
+                        evaluation=judged.as_dict(),
+                    )
                 decision = decide(figures["candidate"], figures["live"], policy.tolerance)
                 figures["worse"] = decision.worse
-                # The baseline the server compares an adapter with before serving it
-                # (finetune.serving_policy): recorded before promotion, so a server that
-                # picks the adapter up finds its figures.
-                figures["copy"] = gate_figures(
-                    gate, copy_top_evidence, handoff_reply=config.handoff_reply
-                )
                 registry.add_metrics(
                     candidate.id,
                     {"gate": {"candidate": figures["candidate"], "copy": figures["copy"]}},
@@ -513,23 +549,24 @@ def gate_figures(
     """
     figures: dict[str, float] = {}
     for name, cases in (("held_out", gate.held_out), ("corrections", gate.corrections)):
-        if not cases:
-            continue
-        replies = generate([c.request for c in cases])
-        scores = score_replies(name, replies, cases, handoff_reply=handoff_reply)
-        figures[f"{name}_rouge_l"] = round(scores.rouge_l, 4)
-        figures[f"{name}_grounded"] = round(scores.grounded_share, 4)
-        if scores.facts_share is not None:
-            figures[f"{name}_facts"] = round(scores.facts_share, 4)
-        figures[f"{name}_examples"] = scores.examples
+        if cases:
+            replies = generate([c.request for c in cases])
+            figures.update(part_figures(name, replies, cases, handoff_reply=handoff_reply))
     return figures
 
 
-def default_evaluator(config: GeneratorConfig, paths: GeneratorPaths) -> Evaluator:
-    def evaluate(adapter: AdapterRecord, gate: GateSet) -> dict[str, float]:
-        return evaluate_adapter(adapter, gate, config=config, paths=paths)
-
-    return evaluate
+def gate_sentence(evaluation: dict[str, int]) -> str:
+    """How much of the gate set the adapters were compared on, from
+    :meth:`finetune.gate.GateResult.as_dict`."""
+    held_out, scored, cut = evaluation["held_out"], evaluation["scored"], evaluation["cut"]
+    left = held_out - scored - cut
+    notes = [f"{cut} cut short by the budget" if cut else "", f"{left} not reached" if left else ""]
+    extra = "; ".join(n for n in notes if n)
+    return (
+        f"compared on {scored} of {held_out} held-out replies"
+        f" and {evaluation['corrections_scored']} of {evaluation['corrections']} corrections"
+        + (f" ({extra})" if extra else "")
+    )
 
 
 def _promote_if(

@@ -7,9 +7,9 @@ no fact to check. Every adapter is evaluated when it is made (by ``supportbot tr
 the held-out split, and by the retraining gate on its held-out set), beside the baseline
 that copies the top retrieved reply. In ``auto`` answer mode the server generates only with
 an adapter whose answer match and facts share are within a tolerance of that baseline's
-(``supportbot train``'s evaluation, which its budget may stop early, must also have scored
-at least :data:`MIN_SCORED_REPLIES` replies); otherwise it copies, as it does before any
-adapter exists.
+(an evaluation that its budget stopped early, ``supportbot train``'s or the retraining
+gate's, must also have scored at least :data:`MIN_SCORED_REPLIES` replies); otherwise it
+copies, as it does before any adapter exists.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ MIN_SCORED_REPLIES = 16
 class SystemFigures:
     rouge_l: float
     facts_share: float | None  # None when no reference stated a fact
-    # Replies the figures were computed on, where a budget could have cut the evaluation
-    # (``supportbot train``'s); None: the whole evaluation set (the retraining gate's).
+    # Replies the figures were computed on, where a budget cut the evaluation (always
+    # recorded for ``supportbot train``'s, for the retraining gate's when it was cut);
+    # None: the whole evaluation set.
     scored: int | None = None
 
 
@@ -143,7 +144,15 @@ def recorded_figures(metrics: Mapping[str, Any]) -> tuple[SystemFigures, SystemF
 
 
 def _gate_figures(figures: Mapping[str, Any]) -> SystemFigures:
-    return _figures(figures["held_out_rouge_l"], figures.get("held_out_facts"))
+    # A gate the budget cut counts the held-out replies it compared (finetune.gate).
+    cases, scored = figures.get("held_out_cases"), figures.get("held_out_examples", 0)
+    cut = cases is not None and int(scored) < int(cases)
+    return _figures(
+        # None compared: no figure at all, and 0 of them decides (not served).
+        figures.get("held_out_rouge_l", 0.0),
+        figures.get("held_out_facts"),
+        int(scored) if cut else None,
+    )
 
 
 def _eval_figures(row: Mapping[str, Any]) -> SystemFigures:

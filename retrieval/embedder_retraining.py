@@ -41,7 +41,7 @@ from retrieval.calibration import (
 )
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
-from retrieval.figures import RetrievalFigures, measure, tuning_split
+from retrieval.figures import RetrievalFigures, Searched, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.leftovers import (
     WRITER_FILE,
@@ -60,6 +60,13 @@ log = logging.getLogger(__name__)
 StepStatus = Literal["promoted", "kept", "skipped"]
 # Share of the step's budget left for re-embedding and measuring after tuning.
 _AFTER_TUNING_SHARE = 0.2
+# Share of the step's budget for embedding the replies to cluster them (once per embedder:
+# the store caches their vectors; see retrieval.figures.tuning_split).
+_SPLIT_SHARE = 0.15
+# Fewest validation questions a gate that the budget cut must have compared the pairs on:
+# a top-1 difference within a tolerance of 0.01 means nothing on a handful (the adapter's
+# gate asks the same of held-out replies, finetune.serving_policy.MIN_SCORED_REPLIES).
+MIN_COMPARED_QUESTIONS = 16
 
 
 class CorrectionRecord(Protocol):
@@ -121,6 +128,7 @@ class GateFigures:
             "corrections": self.corrections,
             "embedder": self.pair.embedder_id,
             "index_version": self.pair.index_version,
+            "searched": row["searched"],
         }
 
 
@@ -189,6 +197,9 @@ def format_step(payload: dict[str, Any]) -> str:
     """The step's lines for ``supportbot retrain``'s table, from :meth:`as_dict`."""
     lines = [f"embedder:    {payload['status']} ({payload['reason']})"]
     candidate, live = payload.get("candidate") or {}, payload.get("live") or {}
+    searched = candidate.get("searched")
+    if searched and Searched(**searched).cut:
+        lines.append(f"budget:      the pairs compared on {Searched(**searched).sentence()}")
     if candidate or live:
         lines.append(f"{'retrieval figure':<22} {'candidate':>10} {'live':>10}")
         for name, _ in GATE_FIGURES:
@@ -233,7 +244,7 @@ def retrain_embedder(
         report.reason = skipped
         return _done(report, start)
 
-    messages, split = tuning_split(knowledge, config)
+    messages, split = tuning_split(knowledge, config, deadline=start + budget_s * _SPLIT_SHARE)
     probes = correction_probes(knowledge, feedback, policy.eval_corrections)
     report.data.update(
         messages=len(messages),
@@ -271,11 +282,27 @@ def retrain_embedder(
     report.candidate_embedder = str(folder)
     promoted = False
     try:
-        live_figures = gate_figures(knowledge, split, probes, config)
+        # Both pairs within the step's budget, on the same questions: the live one in half
+        # of what is left, the candidate on as many rounds of questions at most.
+        end = start + budget_s
+        now = time.monotonic()
+        live_figures = gate_figures(
+            knowledge, split, probes, config, deadline=now + max(end - now, 0.0) / 2.0
+        )
         candidate_view = knowledge.serving(staged)
-        candidate_figures = gate_figures(candidate_view, split, probes, config)
+        candidate_figures = gate_figures(
+            candidate_view,
+            split,
+            probes,
+            config,
+            deadline=end,
+            max_rounds=live_figures.pair.searched.rounds if live_figures.pair.searched else None,
+        )
         report.live, report.candidate = live_figures.as_dict(), candidate_figures.as_dict()
         promote, reason, report.worse = decide(report.candidate, report.live, policy.tolerance)
+        too_few = too_few_compared(live_figures.pair.searched, candidate_figures.pair.searched)
+        if promote and too_few is not None:
+            promote, reason = False, too_few
         now_live = knowledge.store.live_index_version()
         if promote and (now_live.id if now_live else None) != report.live_index_version:
             # An ingest or a rollback published another version meanwhile: the candidate
@@ -340,9 +367,14 @@ def gate_figures(
     split: TuningSplit,
     probes: Sequence[CorrectionProbe],
     config: TuningConfig,
+    *,
+    deadline: float | None = None,
+    max_rounds: int | None = None,
 ) -> GateFigures:
-    """The pair ``knowledge`` serves, measured on the validation split and the probes."""
-    pair = measure(knowledge, split, config)
+    """The pair ``knowledge`` serves, measured on the validation split (by ``deadline``, on
+    at most ``max_rounds`` rounds of questions: :func:`retrieval.figures.measure`) and the
+    probes."""
+    pair = measure(knowledge, split, config, deadline=deadline, max_rounds=max_rounds)
     if not probes:
         return GateFigures(pair, None, 0)
     results = knowledge.search_batch([p.query for p in probes], 1)
@@ -351,6 +383,28 @@ def gate_figures(
         for p, hits in zip(probes, results, strict=True)
     )
     return GateFigures(pair, found / len(probes), len(probes))
+
+
+def too_few_compared(live: Searched | None, candidate: Searched | None) -> str | None:
+    """Why the pairs' figures decide nothing, or None when they may: the budget ended
+    before the candidate was searched on the live pair's questions, or cut both to fewer
+    than :data:`MIN_COMPARED_QUESTIONS` validation questions."""
+    if live is None or candidate is None:
+        return None
+    if candidate.rounds < live.rounds:
+        return (
+            "the step's budget ended before the candidate was searched on the live pair's"
+            f" questions ({candidate.sentence()}, against {live.validation} and {live.held_out})"
+        )
+    if candidate.cut and candidate.validation < min(
+        MIN_COMPARED_QUESTIONS, candidate.validation_questions
+    ):
+        return (
+            f"the budget cut the comparison to {candidate.validation} of"
+            f" {candidate.validation_questions} validation questions, fewer than"
+            f" {MIN_COMPARED_QUESTIONS}: too few to judge"
+        )
+    return None
 
 
 def discard_abandoned_candidates(knowledge: KnowledgeBase) -> int:

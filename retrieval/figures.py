@@ -11,9 +11,16 @@ by these figures.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
+from tqdm import tqdm
 
 from retrieval.calibration import (
     answers_match,
@@ -30,6 +37,7 @@ from retrieval.confidence import (
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.records import RetrievedExchange
+from retrieval.store import text_hash
 from retrieval.tuning_data import (
     LabelledMessage,
     TuningSplit,
@@ -38,7 +46,42 @@ from retrieval.tuning_data import (
     split_for_tuning,
 )
 
+log = logging.getLogger(__name__)
+
 _MAX_OUT_OF_SCOPE_QUERIES = 1000
+# Questions searched between two reads of the clock when a deadline bounds :func:`measure`:
+# seconds of work on two busy cores. Embedding is batched by length, so smaller rounds cost
+# more: the sample's 445 questions took 8-10 s at once, +60% in rounds of 64, +20% of 128,
+# +3% of 256 (issue 19).
+_ROUND = 256
+# Replies embedded between two reads of the clock when clustering has a deadline: about 5
+# times as long as a question (the sample's 1,363 took 74-128 s on two busy cores).
+_REPLY_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class Searched:
+    """How many questions of each kind :func:`measure` searched, of those there were: fewer
+    when its deadline stopped it, and its figures and fit are then those of the ones searched."""
+
+    validation: int
+    validation_questions: int
+    held_out: int  # messages of the held-out topics, standing in for out-of-scope questions
+    held_out_questions: int
+    rounds: int  # of searches (see measure): the same count searches the same questions
+
+    @property
+    def cut(self) -> bool:
+        return (self.validation, self.held_out) != (
+            self.validation_questions,
+            self.held_out_questions,
+        )
+
+    def sentence(self) -> str:
+        return (
+            f"{self.validation} of {self.validation_questions} validation and {self.held_out}"
+            f" of {self.held_out_questions} held-out-topic questions searched"
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +95,7 @@ class RetrievalFigures:
     index_version: int | None
     # What other hand-off targets give with the same weights (see trade_off_table).
     trade_offs: list[dict[str, Any]] = field(default_factory=list)
+    searched: Searched | None = None  # None: not recorded (every question was searched)
 
     def row(self) -> dict[str, Any]:
         result = self.calibration
@@ -69,6 +113,7 @@ class RetrievalFigures:
             "answered_accuracy": round(result.answered_accuracy, 4) if result else None,
             "wrong_answer_rate": round(result.wrong_answer_rate, 4) if result else None,
             "signals": signals_used(result.weights) if result else None,
+            "searched": asdict(self.searched) if self.searched else None,
         }
 
 
@@ -87,15 +132,40 @@ def labelled_messages(knowledge: KnowledgeBase) -> list[LabelledMessage]:
     ]
 
 
+@dataclass
+class ReplyEncoding:
+    """How many of the distinct replies clustered got a vector (cached, or embedded by the
+    deadline); the others were merged only with identical ones."""
+
+    replies: int = 0
+    embedded: int = 0
+
+    @property
+    def cut(self) -> bool:
+        return self.embedded < self.replies
+
+
 def tuning_split(
-    knowledge: KnowledgeBase, config: TuningConfig
+    knowledge: KnowledgeBase,
+    config: TuningConfig,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    encoding: ReplyEncoding | None = None,
 ) -> tuple[list[LabelledMessage], TuningSplit]:
     """The live messages and their split for tuning: replies clustered by meaning (the
-    served embedder's), validation conversations and held-out topics set aside."""
+    served embedder's), validation conversations and held-out topics set aside.
+
+    The replies' vectors are cached in the store (the next job finds them); those missing
+    are embedded by ``deadline`` (a ``clock()`` instant; None: all), in chunks of
+    :data:`_REPLY_CHUNK` in a seeded order, and a reply left without one is merged only with
+    identical replies. ``encoding``, when given, receives the counts.
+    """
     messages = labelled_messages(knowledge)
+    counts = encoding if encoding is not None else ReplyEncoding()
     clusters = cluster_replies(
         [m.reply for m in messages],
-        knowledge.embedder.encode,
+        _reply_vectors(knowledge, config.seed, deadline, clock, counts),
         merge_similarity=config.reply_merge_similarity,
     )
     split = split_for_tuning(
@@ -108,34 +178,78 @@ def tuning_split(
     return messages, split
 
 
-def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) -> RetrievalFigures:
-    """Search every validation message and held-out-topic message in the served index.
+def _reply_vectors(
+    knowledge: KnowledgeBase,
+    seed: int,
+    deadline: float | None,
+    clock: Callable[[], float],
+    counts: ReplyEncoding,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """An ``encode`` for :func:`cluster_replies` (see :func:`tuning_split`): rows of zeros
+    for the texts it had no time for, which merge with nothing."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        embedder, store = knowledge.embedder, knowledge.store
+        hashes = [text_hash(text) for text in texts]
+        cached = store.cached_vectors(hashes, embedder.model_id)
+        todo = [i for i, digest in enumerate(hashes) if digest not in cached]
+        random.Random(seed).shuffle(todo)
+        slowest = 0.0
+        for start in range(0, len(todo), _REPLY_CHUNK):
+            if deadline is not None and clock() + slowest >= deadline:
+                break
+            began = clock()
+            chunk = todo[start : start + _REPLY_CHUNK]
+            vectors = embedder.encode([texts[i] for i in chunk])
+            pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
+            store.cache_vectors(pairs, embedder.model_id)
+            cached.update(pairs)
+            slowest = max(slowest, clock() - began)
+        vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        for i, digest in enumerate(hashes):
+            if digest in cached:
+                vectors[i] = cached[digest]
+        counts.replies, counts.embedded = len(texts), sum(h in cached for h in hashes)
+        if counts.cut:
+            log.info(
+                "clustering: %d of %d replies embedded by the deadline", counts.embedded, len(texts)
+            )
+        return vectors
+
+    return encode
+
+
+def measure(
+    knowledge: KnowledgeBase,
+    split: TuningSplit,
+    config: TuningConfig,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    progress: bool = False,
+    max_rounds: int | None = None,
+) -> RetrievalFigures:
+    """Search the validation messages and held-out-topic messages in the served index, and
+    fit the hand-off trade-off on what they retrieved.
 
     The searches exclude those messages' conversations, and the answer classifier is
-    refitted without them: both must see these questions as new ones.
+    refitted without them: both must see these questions as new ones. With ``deadline``
+    (a ``clock()`` instant; None: none) the questions are searched in rounds of about
+    :data:`_ROUND` (each kind's share of a round in a seeded order, so that the questions
+    reached are spread over the topics, and a count of rounds always means the same
+    questions), and a round starts only while it is expected to end before the deadline
+    (timed as the slowest so far; the first one always runs); the figures and the fit are
+    then those of the questions searched, whose counts the result reports. ``max_rounds``
+    stops it after that many rounds (another pair measured on the same questions);
+    ``progress`` shows a bar over the questions.
     """
     rng = random.Random(config.seed)
     unseen = [m.entry_id for m in split.validation]
     unseen += [m.entry_id for members in split.held_out_topics.values() for m in members]
     served = knowledge
     knowledge = knowledge.classifier_excluding(unseen)
-    cluster_by_reply = {}
-    for message in (*split.train, *split.validation):
-        cluster_by_reply[normalise_reply(message.reply)] = split.cluster_of[message.entry_id]
-
-    def is_answer(message: LabelledMessage, hit: RetrievedExchange) -> bool:
-        wanted = split.cluster_of[message.entry_id]
-        found = cluster_by_reply.get(normalise_reply(hit.agent_reply))
-        if found is not None:
-            return found == wanted
-        return answers_match(message.reply, hit.agent_reply)
-
+    is_answer = _answer_judge(split)
     in_scope = split.validation[: config.max_validation_queries]
-    in_hits = knowledge.search_batch(
-        [Query(m.text) for m in in_scope],
-        5,
-        exclude_conversation_ids=[[m.conversation_id] for m in in_scope],
-    )
     out_of_scope: list[LabelledMessage] = []
     excluded: list[list[str]] = []
     for members in split.held_out_topics.values():
@@ -147,31 +261,35 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
         picked = sorted(rng.sample(range(len(out_of_scope)), _MAX_OUT_OF_SCOPE_QUERIES))
         out_of_scope = [out_of_scope[i] for i in picked]
         excluded = [excluded[i] for i in picked]
-    out_hits = (
-        knowledge.search_batch(
-            [Query(m.text) for m in out_of_scope], 5, exclude_conversation_ids=excluded
-        )
-        if out_of_scope
-        else []
+    # The generic questions are few (~150) and enter every fit: searched first.
+    generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
+    in_hits, out_hits, rounds = _search_in_rounds(
+        knowledge,
+        [(Query(m.text), [m.conversation_id]) for m in in_scope],
+        [(Query(m.text), ids) for m, ids in zip(out_of_scope, excluded, strict=True)],
+        seed=config.seed,
+        deadline=deadline,
+        clock=clock,
+        progress=progress,
+        max_rounds=max_rounds,
     )
 
     top1 = recall5 = 0
     cases = []
-    for message, hits in zip(in_scope, in_hits, strict=True):
-        right = [is_answer(message, h) for h in hits]
+    for i, hits in sorted(in_hits.items()):
+        right = [is_answer(in_scope[i], h) for h in hits]
         top1 += bool(right) and right[0]
         recall5 += any(right)
         features = retrieval_features(hits)
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=True, correct=bool(right and right[0])))
-    for hits in out_hits:
+    for _, hits in sorted(out_hits.items()):
         features = retrieval_features(hits)
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=False))
     result = None
     table: list[dict[str, Any]] = []
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):
-        generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
         target = config.target_handoff_recall
         result = calibrate(
             cases, target, wrong_answer_cost=config.wrong_answer_cost, generic=generic
@@ -180,10 +298,84 @@ def measure(knowledge: KnowledgeBase, split: TuningSplit, config: TuningConfig) 
         table = trade_off_table(cases, result.weights, target, generic)
     version = served.version
     return RetrievalFigures(
-        top1=top1 / len(in_scope),
-        recall_at_5=recall5 / len(in_scope),
+        top1=top1 / max(len(in_hits), 1),
+        recall_at_5=recall5 / max(len(in_hits), 1),
         calibration=result,
         embedder_id=served.embedder.model_id,
         index_version=version.id if version else None,
         trade_offs=table,
+        searched=Searched(len(in_hits), len(in_scope), len(out_hits), len(out_of_scope), rounds),
     )
+
+
+def _answer_judge(split: TuningSplit) -> Callable[[LabelledMessage, RetrievedExchange], bool]:
+    """Whether a hit answers a message: same reply cluster, or the same answer in words."""
+    cluster_by_reply = {}
+    for message in (*split.train, *split.validation):
+        cluster_by_reply[normalise_reply(message.reply)] = split.cluster_of[message.entry_id]
+
+    def is_answer(message: LabelledMessage, hit: RetrievedExchange) -> bool:
+        wanted = split.cluster_of[message.entry_id]
+        found = cluster_by_reply.get(normalise_reply(hit.agent_reply))
+        if found is not None:
+            return found == wanted
+        return answers_match(message.reply, hit.agent_reply)
+
+    return is_answer
+
+
+# (query, conversations its search leaves out)
+_Question = tuple[Query, list[str]]
+
+
+def _search_in_rounds(
+    knowledge: KnowledgeBase,
+    in_scope: Sequence[_Question],
+    out_of_scope: Sequence[_Question],
+    *,
+    seed: int,
+    deadline: float | None,
+    clock: Callable[[], float],
+    progress: bool,
+    max_rounds: int | None,
+) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int]:
+    """The hits (top 5) of the questions searched, by their index in each list, and the
+    rounds searched: each round takes the next share of both lists (in a seeded order), and
+    starts while the next round is expected to end before ``deadline``; see :func:`measure`."""
+    rounds = max(1, math.ceil((len(in_scope) + len(out_of_scope)) / _ROUND))
+    orders = []
+    for offset, questions in enumerate((in_scope, out_of_scope)):
+        order = list(range(len(questions)))
+        random.Random(seed + offset).shuffle(order)
+        orders.append((questions, order, math.ceil(len(questions) / rounds)))
+    found: tuple[dict[int, list[RetrievedExchange]], ...] = ({}, {})
+    slowest = 0.0
+    searched = 0
+    total = len(in_scope) + len(out_of_scope)
+    with tqdm(total=total, desc="hand-off fit", unit="question", disable=not progress) as bar:
+        for n in range(rounds if max_rounds is None else min(rounds, max_rounds)):
+            if n > 0 and deadline is not None and clock() + slowest >= deadline:
+                break
+            began = clock()
+            for hits_of, (questions, order, size) in zip(found, orders, strict=True):
+                picked = order[n * size : (n + 1) * size]
+                if picked:
+                    hits = knowledge.search_batch(
+                        [questions[i][0] for i in picked],
+                        5,
+                        exclude_conversation_ids=[questions[i][1] for i in picked],
+                    )
+                    hits_of.update(zip(picked, hits, strict=True))
+                    bar.update(len(picked))
+            slowest = max(slowest, clock() - began)
+            searched = n + 1
+    if len(found[0]) + len(found[1]) < total:
+        log.info(
+            "hand-off fit: %d of %d validation and %d of %d held-out-topic questions searched"
+            " by the deadline",
+            len(found[0]),
+            len(in_scope),
+            len(found[1]),
+            len(out_of_scope),
+        )
+    return found[0], found[1], searched

@@ -19,17 +19,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retrieval.calibration import Calibration, load_calibration, refit_on_files, save_calibration
 from retrieval.config import TuningConfig
-from retrieval.figures import RetrievalFigures, measure, tuning_split
+from retrieval.figures import ReplyEncoding, RetrievalFigures, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning
 
 log = logging.getLogger(__name__)
+
+# Of the step's budget, for splitting the logs and measuring the served pair when tuning
+# follows (after it, measuring the tuned pair has what tuning and re-embedding left); the
+# whole budget without tuning. Unbounded, they took 106-175 s of a 120 s step on the sample
+# corpus under load (issue 19).
+_BEFORE_TUNING_SHARE = 0.25
+# Of that, for embedding the replies to cluster them (74-128 s for the sample's 1,363
+# distinct replies on two busy cores, a few seconds once cached; measuring took 5-11 s).
+_SPLIT_SHARE = 0.6
 
 
 @dataclass
@@ -42,15 +51,24 @@ class RetrievalTrainingReport:
     before: RetrievalFigures | None
     after: RetrievalFigures | None
     tuning: TuningReport | None = None
+    replies: ReplyEncoding | None = None  # replies embedded to cluster them
     reembedded: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Seconds each part of the step took, in order: where its share went (issue 19).
+    steps: dict[str, float] = field(default_factory=dict)
 
     def format_table(self) -> str:
         lines = [
             f"retrieval:   {self.messages} customer messages, {self.clusters} answers,"
             f" {self.validation} validation messages, {self.held_out_topics} held-out topics",
         ]
+        if self.replies is not None and self.replies.cut:
+            lines.append(
+                f"answers:     {self.replies.embedded} of {self.replies.replies} distinct replies"
+                " embedded to cluster them by the step's deadline; the others merged only with"
+                " identical ones"
+            )
         if self.tuning is not None:
             t = self.tuning
             lines.append(
@@ -85,6 +103,18 @@ class RetrievalTrainingReport:
                     )
                 ]
                 lines.append(f"{name:24}" + "".join(cells) + _cell(row["wrong_answer_rate"], 8))
+            measured = [("before", self.before)]
+            if self.after is not None and self.after is not self.before:
+                measured.append(("after", self.after))
+            for name, figures in measured:
+                if figures.searched is not None and figures.searched.cut:
+                    lines.append(
+                        f"budget:      the '{name}' row and its fit: {figures.searched.sentence()}"
+                        " by the step's deadline"
+                    )
+        if self.steps:
+            parts = ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())
+            lines.append(f"time:        {parts}")
         lines += self.notes
         return "\n".join(lines)
 
@@ -99,7 +129,9 @@ class RetrievalTrainingReport:
             "after": self.after.row() if self.after else None,
             "tuning": self.tuning.as_dict() if self.tuning else None,
             "reembedded": self.reembedded,
+            "replies_embedded": asdict(self.replies) if self.replies else None,
             "seconds": round(self.seconds, 1),
+            "steps": {k: round(v, 1) for k, v in self.steps.items()},
         }
 
 
@@ -127,8 +159,19 @@ def train_retrieval(
     What the server then applies depends on its settings too, which only the bot knows
     (``bot.components.served_confidence``).
     """
-    start = time.monotonic()
-    messages, split = tuning_split(knowledge, config)
+    start = last = time.monotonic()
+    # Splitting and measuring stop within the step's budget (what they leave out is
+    # reported), within a share of it when tuning is to follow.
+    entries = len(knowledge.store.live_entry_ids())
+    may_tune = tune and budget_allows_tuning(budget_s, config, entries)
+    before_tuning = start + budget_s * (_BEFORE_TUNING_SHARE if may_tune else 1.0)
+    encoding = ReplyEncoding()
+    messages, split = tuning_split(
+        knowledge,
+        config,
+        deadline=start + (before_tuning - start) * _SPLIT_SHARE,
+        encoding=encoding,
+    )
     report = RetrievalTrainingReport(
         skipped=None,
         messages=len(messages),
@@ -137,12 +180,22 @@ def train_retrieval(
         held_out_topics=len(split.held_out_topics),
         before=None,
         after=None,
+        replies=encoding,
     )
+
+    def done(part: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        report.steps[part] = now - last
+        last = now
+
+    done("split")
     if not split.validation:
         report.skipped = "too few conversations to validate on"
         report.seconds = time.monotonic() - start
         return report
-    report.before = measure(knowledge, split, config)
+    report.before = measure(knowledge, split, config, deadline=before_tuning, progress=progress)
+    done("measure")
     tuning_budget = budget_s - (time.monotonic() - start)
     if not tune:
         report.skipped = "switched off"
@@ -161,11 +214,20 @@ def train_retrieval(
             progress=progress,
             should_stop=should_stop,
         )
+        done("tune")
         if report.tuning.folder is not None:
             knowledge.reembed(knowledge.embedder_at(str(report.tuning.folder)), progress=progress)
             report.reembedded = True
-    report.after = measure(knowledge, split, config) if report.reembedded else report.before
+            done("re-embed")
+    if report.reembedded:
+        report.after = measure(
+            knowledge, split, config, deadline=start + budget_s, progress=progress
+        )
+        done("measure tuned")
+    else:
+        report.after = report.before
     report.notes.append(_calibrate_served(knowledge, report, home, config))
+    done("save calibration")
     report.seconds = time.monotonic() - start
     return report
 

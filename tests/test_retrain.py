@@ -921,3 +921,87 @@ async def test_dashboard_lists_cycles_with_data_figures_and_decision(ops: Any) -
     assert "top1 worse by 0.100" in text
     # A figure a cycle did not measure is left out, not shown as zero.
     assert "hand-off recall" not in text and "wrong answers" not in text
+
+
+# -- the gate within its share of the budget -----------------------------------------------
+
+HALF_HELD_OUT = CONFIG.model_copy(update={"eval_percent": 50.0})  # a gate set of 3 log turns
+
+
+def _writer(cut_after: int | None, asked: dict[str, list[int]]) -> Any:
+    """Adapters that answer with the top evidence; the candidate (not v0001) stops after
+    ``cut_after`` replies as a deadline would stop it, the rest of its batch cut."""
+
+    def write_with(adapter: AdapterRecord) -> Any:
+        name = adapter.folder.name
+
+        def write(requests: list[PromptRequest], deadline: float | None) -> list[str | None]:
+            asked.setdefault(name, []).append(len(requests))
+            replies: list[str | None] = [
+                r.evidence[0].agent_reply if r.evidence else "" for r in requests
+            ]
+            if name != "v0001" and cut_after is not None:
+                done = sum(asked[name]) - len(requests)
+                keep = max(cut_after - done, 0)
+                replies[keep:] = [None] * (len(replies) - keep)
+            return replies
+
+        return write
+
+    return write_with
+
+
+@pytest.mark.parametrize("cut_after", [None, 1], ids=["whole gate", "cut after one reply"])
+def test_a_gate_the_budget_cut_to_too_few_replies_keeps_the_live_adapter_and_says_so(
+    paths: GeneratorPaths, cut_after: int | None
+) -> None:
+    from finetune.serving_policy import serving_verdict
+
+    asked: dict[str, list[int]] = {}
+    report = _cycle(paths, config=HALF_HELD_OUT, write=_writer(cut_after, asked))
+    record = report.record
+    evaluation = record.figures["evaluation"]
+    assert evaluation["held_out"] == 3 and evaluation["corrections"] == 1
+    gate = {"candidate": record.figures["candidate"], "copy": record.figures["copy"]}
+    if cut_after is None:
+        # Both wrote the same replies to every case: within the tolerance, promoted.
+        assert evaluation["scored"] == 3 and evaluation["corrections_scored"] == 1
+        assert record.status == "promoted", record.reason
+        assert asked["v0001"] == [4]  # the live adapter answered the whole gate set
+        verdict = serving_verdict({"gate": gate}, 0.05)
+        assert verdict is not None and verdict.serve
+        return
+    # The candidate finished one reply; the live adapter was asked only that case, and
+    # the figures of both (and copying's) are on it alone: too few to decide anything.
+    assert asked["v0001"] == [1]
+    assert evaluation["scored"] == 1 and evaluation["cut"] == 2
+    assert record.figures["candidate"]["held_out_examples"] == 1
+    assert record.figures["live"]["held_out_examples"] == 1
+    assert record.status == "kept" and _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
+    assert "the budget cut the gate: compared on 1 of 3 held-out replies" in record.reason
+    table = report.format_table()
+    assert "compared on 1 of 3 held-out replies and 0 of 1 corrections (2 cut short" in table
+    # The server would not send the candidate's replies either, were it made live.
+    verdict = serving_verdict({"gate": gate}, 0.05)
+    assert verdict is not None and not verdict.serve
+    assert "evaluated on 1 held-out replies" in verdict.reason
+
+
+def test_a_gate_whose_share_training_spent_loads_no_adapter_and_promotes_nothing(
+    paths: GeneratorPaths,
+) -> None:
+    asked: dict[str, list[int]] = {}
+    loaded: list[str] = []
+
+    def write_with(adapter: AdapterRecord) -> Any:
+        loaded.append(adapter.folder.name)
+        return _writer(None, asked)(adapter)
+
+    # A budget of 0.06 s: training (at least a second) ends past the gate's deadline.
+    policy = dataclasses.replace(POLICY, budget_minutes=0.001)
+    report = _cycle(paths, config=HALF_HELD_OUT, policy=policy, write=write_with)
+    assert loaded == []
+    record = report.record
+    assert record.status == "kept" and _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
+    assert "compared on 0 of 3 held-out replies" in record.reason
+    assert record.figures["evaluation"]["scored"] == 0

@@ -39,6 +39,7 @@ from retrieval.embedder_retraining import (
     decide,
     default_tuner,
     discard_abandoned_candidates,
+    format_step,
     retrain_embedder,
 )
 from retrieval.ingest import ingest_paths
@@ -144,6 +145,35 @@ def test_a_better_candidate_is_promoted_with_its_calibration(
     assert calibration is not None
     fitted = calibration["by_embedder"][served.embedder_id]
     assert fitted["result"]["threshold"] == pytest.approx(report.candidate["threshold"], abs=1e-4)
+
+
+def test_a_better_candidate_measured_on_too_few_questions_by_the_deadline_is_not_promoted(
+    knowledge: KnowledgeBase, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import figures
+
+    serve_pair(knowledge, models["noisy"])
+    live = knowledge.version
+    monkeypatch.setattr(figures, "_ROUND", 4)  # the toy logs' questions in several rounds
+    home = knowledge.store.path.parent
+    report = retrain_embedder(
+        knowledge,
+        [CORRECTION],
+        POLICY,
+        home=home,
+        embedders_root=home / "models" / "embedders",
+        budget_s=0.001,  # spent before the pairs are measured: one round each
+        # The candidate promoted in the test above.
+        tune=lambda embedder, split, root, budget_s: publish(models["minilm"], root),
+    )
+    assert report.status == "kept"
+    assert "the budget cut the comparison to" in report.reason
+    assert "too few to judge" in report.reason
+    searched = report.candidate["searched"]
+    assert searched == report.live["searched"] and searched["rounds"] == 1
+    assert searched["validation"] < searched["validation_questions"]
+    assert knowledge.version == live  # the live pair serves on
+    assert "the pairs compared on" in format_step(report.as_dict())
 
 
 def test_a_worse_candidate_is_refused_and_the_live_pair_is_untouched(

@@ -379,3 +379,64 @@ def test_a_threshold_fitted_on_labelled_files_is_not_replaced_by_held_out_topics
     assert kept["fitted_on"] == "files"
     assert kept["result"]["threshold"] == fitted["result"]["threshold"]
     assert any("labelled files" in note for note in report.notes)
+
+
+def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(
+    tuned_home: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import figures
+    from retrieval.training import train_retrieval
+
+    kb, home = tuned_home
+    config = small_config()
+    _, split = figures.tuning_split(kb, config)
+    monkeypatch.setattr(figures, "_ROUND", 4)  # the toy logs' questions in several rounds
+    whole = figures.measure(kb, split, config)
+    assert whole.searched is not None and not whole.searched.cut
+    assert whole.searched.rounds > 2 and whole.calibration is not None
+
+    ticks = iter(range(1000))  # a clock that moves one second each time it is read
+    cut = figures.measure(kb, split, config, deadline=0.0, clock=lambda: float(next(ticks)))
+    searched = cut.searched
+    assert searched is not None and searched.cut and searched.rounds == 1
+    # One round: its share of each kind, both kinds present, the fit made on them alone.
+    assert 0 < searched.validation < searched.validation_questions
+    assert 0 < searched.held_out < searched.held_out_questions
+    assert cut.calibration is not None
+    assert cut.calibration.in_scope + cut.calibration.out_of_scope <= (
+        searched.validation + searched.held_out
+    )
+    # A count of rounds is always the same questions: the same figures and the same fit.
+    again = figures.measure(kb, split, config, max_rounds=1)
+    assert again.row() == cut.row()
+
+    # train's retrieval step with its budget spent before measuring: it says so.
+    report = train_retrieval(
+        kb, config, home=home, embedders_root=home / "models" / "embedders", budget_s=0.001
+    )
+    assert report.before is not None and report.before.searched is not None
+    assert report.before.searched.rounds == 1
+    assert "the 'before' row and its fit: " in report.format_table()
+    assert report.as_dict()["before"]["searched"]["validation"] == searched.validation
+
+
+def test_replies_left_unembedded_by_the_deadline_merge_only_when_identical_and_are_cached(
+    tuned_home: tuple[KnowledgeBase, Path],
+) -> None:
+    from retrieval.figures import ReplyEncoding, tuning_split
+
+    kb, _ = tuned_home
+    config = small_config()
+    late = ReplyEncoding()
+    _, cut = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=late)
+    assert late.cut and late.embedded < late.replies
+    whole = ReplyEncoding()
+    _, split = tuning_split(kb, config, encoding=whole)
+    assert not whole.cut and whole.replies == late.replies
+    # Without vectors, replies merge only when identical once normalised (the toy logs'
+    # wordings of one answer differ only by their greetings: the same answers either way).
+    assert cut.cluster_count >= split.cluster_count == len(TOPICS)
+    # The vectors are cached: the next job clusters by meaning whatever its deadline.
+    cached = ReplyEncoding()
+    _, again = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=cached)
+    assert not cached.cut and again.cluster_of == split.cluster_of
