@@ -368,14 +368,11 @@ async def _live_adapter_status(
         answer_mode=settings.engine.answer_mode,
         tolerance=settings.engine.auto_tolerance,
     )
-    # A warning only where 'auto' declined it: in 'copy' mode that is what was asked for.
-    declined = not status.served and settings.engine.answer_mode == "auto"
-    log.log(
-        logging.WARNING if declined else logging.INFO,
-        "adapter %s: %s",
-        live.folder.name,
-        status.sentence(),
-    )
+    # Information, not a warning, even where 'auto' declined the adapter: that is auto mode
+    # doing its job (a first `make run` trains one too short to serve), and the sentence
+    # says why and what to do. A warning on every fresh start would teach operators to
+    # ignore warnings (issue 19: `make run` prints none from our code).
+    log.info("adapter %s: %s", live.folder.name, status.sentence())
     return live, status
 
 

@@ -266,6 +266,8 @@ async def test_train_the_server_and_the_dashboard_say_the_same_of_the_new_adapte
     client = await aiohttp_client(app)
     logged = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
     assert f"adapter v0001: {said}" in logged
+    # Served or not, it is information: a fresh `make run` prints no warning of ours.
+    assert not [r for r in caplog.records if r.name == "bot.app" and r.levelno >= logging.WARNING]
 
     ops = Site(client, app, database)
     await logged_in(ops)
