@@ -45,6 +45,7 @@ from finetune.gate import (
     too_few_compared,
 )
 from finetune.pipeline import (
+    _BUILD_SHARE,
     GeneratorPaths,
     _examples,
     configured_base,
@@ -383,7 +384,7 @@ def rollback(paths: GeneratorPaths, *, to: int | None = None) -> CycleRecord:
 
 
 def training_examples(
-    job: TrainJob,
+    job: TrainJob, *, deadline: float | None = None
 ) -> tuple[list[TrainingExample], list[TrainingExample], list[Conversation]]:
     """The cycle's training and validation examples, and the conversations trained on.
 
@@ -395,6 +396,13 @@ def training_examples(
     it (:func:`finetune.examples.correction_examples`). Feedback examples are then repeated
     until they make up ``job.feedback_share`` of training (:func:`mix_feedback`). Raises
     ValueError when there is no reply to learn.
+
+    With ``deadline`` (a ``time.monotonic()`` instant), the log turns' evidence is retrieved
+    in a seeded order until four fifths of the time left, and the validation's until the
+    deadline, as ``supportbot train`` builds its examples; the feedback, which the cycle
+    exists to learn and which is small, is always built whole. The conversations returned
+    as trained on are all those the logs' examples could come from: listing one too many
+    only keeps it out of a later gate's held-out set.
     """
     config = job.config
     logs = [c for c in job.data.train if not c.id.startswith(FEEDBACK_PREFIX)]
@@ -412,7 +420,8 @@ def training_examples(
     log_turns = [t for c in fit for t in iter_turns(c)]
     if not (log_turns or approved or corrected):
         raise ValueError("no conversation has an agent reply to learn from")
-    log_examples = _examples(log_turns, job.retriever, config, seed=config.seed)
+    logs_by = None if deadline is None else time.monotonic() + 0.8 * (deadline - time.monotonic())
+    log_examples = _examples(log_turns, job.retriever, config, seed=config.seed, deadline=logs_by)
     feedback_examples = _examples(approved, job.retriever, config, seed=config.seed + 2)
     corrections: list[TrainingExample] = []
     if corrected:
@@ -420,7 +429,9 @@ def training_examples(
         corrections = correction_examples(corrected, retrieved, k=config.retrieved_k)
         feedback_examples += corrections
     val_turns = [t for c in val for t in iter_turns(c)][:256]
-    validation = _examples(val_turns, job.retriever, config, seed=config.seed + 1)
+    validation = _examples(
+        val_turns, job.retriever, config, seed=config.seed + 1, deadline=deadline
+    )
     # The corrections validate too, in the share they train: a cycle exists to learn them,
     # and a validation of logs alone stopped it (and went back to the best weights) before
     # it had (296 steps of a 10-minute budget; the corrected answers' loss 5.38 against
@@ -463,7 +474,12 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     config, paths = job.config, job.paths
     deadline = time.monotonic() + job.budget_minutes * 60.0
     torch.manual_seed(config.seed)
-    examples, validation, fit = training_examples(job)
+    # Building the examples gets the share `supportbot train` gives it (issue 19: every
+    # step of a cycle within its share): retrieving evidence for every log turn of a large
+    # corpus took minutes, outside any bound.
+    examples, validation, fit = training_examples(
+        job, deadline=time.monotonic() + _BUILD_SHARE * job.budget_minutes * 60.0
+    )
     registry = ModelRegistry.open(paths)
     try:
         if job.live is not None:

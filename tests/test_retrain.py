@@ -187,6 +187,36 @@ def test_corrections_are_learnt_as_served_and_make_up_the_feedback_share(tmp_pat
     assert {c.id for c in trained_on} == {c.id for c in data.train} - validated
 
 
+def test_a_cycle_builds_its_log_examples_within_its_deadline_and_its_feedback_whole(
+    paths: GeneratorPaths,
+) -> None:
+    # 240 conversations: more log turns than one batch of evidence retrieval (64).
+    logs = toy_conversations(repeats=48)
+    data = assemble_training_set(logs, FEEDBACK, POLICY, CONFIG)
+    job = TrainJob(
+        data=data,
+        retriever=InMemoryRetriever(logs),
+        config=CONFIG,
+        paths=paths,
+        live=None,
+        budget_minutes=POLICY.budget_minutes,
+        feedback_share=0.0,
+    )
+    whole, whole_validation, trained_on = training_examples(job)
+    # A deadline already past: the first batch of log turns only, the feedback all the same.
+    cut, cut_validation, cut_trained_on = training_examples(job, deadline=time.monotonic() - 1)
+
+    def from_logs(examples: list[TrainingExample]) -> list[TrainingExample]:
+        return [e for e in examples if not e.conversation_id.startswith("feedback:")]
+
+    assert 0 < len(from_logs(cut)) <= 64 < len(from_logs(whole))
+    assert {e.target for e in cut} >= {CORRECTION.reply}
+    assert len(cut) - len(from_logs(cut)) == len(whole) - len(from_logs(whole))
+    assert 0 < len(cut_validation) <= len(whole_validation)
+    # Listed as trained on: every conversation the logs' examples could come from.
+    assert {c.id for c in cut_trained_on} == {c.id for c in trained_on}
+
+
 def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
     paths: GeneratorPaths,
 ) -> None:
