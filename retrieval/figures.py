@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,17 +194,13 @@ def _reply_vectors(
         cached = store.cached_vectors(hashes, embedder.model_id)
         todo = [i for i, digest in enumerate(hashes) if digest not in cached]
         random.Random(seed).shuffle(todo)
-        slowest = 0.0
-        for start in range(0, len(todo), _REPLY_CHUNK):
-            if deadline is not None and clock() + slowest >= deadline:
-                break
-            began = clock()
-            chunk = todo[start : start + _REPLY_CHUNK]
+        chunks = math.ceil(len(todo) / _REPLY_CHUNK)
+        for n in _while_time_allows(chunks, deadline, clock, first_always=False):
+            chunk = todo[n * _REPLY_CHUNK : (n + 1) * _REPLY_CHUNK]
             vectors = embedder.encode([texts[i] for i in chunk])
             pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
             store.cache_vectors(pairs, embedder.model_id)
             cached.update(pairs)
-            slowest = max(slowest, clock() - began)
         vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
         for i, digest in enumerate(hashes):
             if digest in cached:
@@ -349,14 +345,11 @@ def _search_in_rounds(
         random.Random(seed + offset).shuffle(order)
         orders.append((questions, order, math.ceil(len(questions) / rounds)))
     found: tuple[dict[int, list[RetrievedExchange]], ...] = ({}, {})
-    slowest = 0.0
     searched = 0
     total = len(in_scope) + len(out_of_scope)
+    allowed = rounds if max_rounds is None else min(rounds, max_rounds)
     with tqdm(total=total, desc="hand-off fit", unit="question", disable=not progress) as bar:
-        for n in range(rounds if max_rounds is None else min(rounds, max_rounds)):
-            if n > 0 and deadline is not None and clock() + slowest >= deadline:
-                break
-            began = clock()
+        for n in _while_time_allows(allowed, deadline, clock, first_always=True):
             for hits_of, (questions, order, size) in zip(found, orders, strict=True):
                 picked = order[n * size : (n + 1) * size]
                 if picked:
@@ -367,7 +360,6 @@ def _search_in_rounds(
                     )
                     hits_of.update(zip(picked, hits, strict=True))
                     bar.update(len(picked))
-            slowest = max(slowest, clock() - began)
             searched = n + 1
     if len(found[0]) + len(found[1]) < total:
         log.info(
@@ -379,3 +371,18 @@ def _search_in_rounds(
             len(out_of_scope),
         )
     return found[0], found[1], searched
+
+
+def _while_time_allows(
+    count: int, deadline: float | None, clock: Callable[[], float], *, first_always: bool
+) -> Iterator[int]:
+    """0 to ``count - 1``, each given only while its work is expected to end before
+    ``deadline`` (a ``clock()`` instant; None: all), timed as the slowest so far; the first
+    is given even after the deadline when ``first_always``."""
+    slowest = 0.0
+    for n in range(count):
+        if (n > 0 or not first_always) and deadline is not None and clock() + slowest >= deadline:
+            return
+        began = clock()
+        yield n
+        slowest = max(slowest, clock() - began)
