@@ -187,21 +187,26 @@ def test_corrections_are_learnt_as_served_and_make_up_the_feedback_share(tmp_pat
     assert {c.id for c in trained_on} == {c.id for c in data.train} - validated
 
 
+def _logs_job(
+    logs: list[Conversation], paths: GeneratorPaths, *, live: AdapterRecord | None
+) -> TrainJob:
+    """A cycle's job over ``logs`` and FEEDBACK, with no share reserved for the feedback."""
+    return TrainJob(
+        data=assemble_training_set(logs, FEEDBACK, POLICY, CONFIG),
+        retriever=InMemoryRetriever(logs),
+        config=CONFIG,
+        paths=paths,
+        live=live,
+        budget_minutes=POLICY.budget_minutes,
+        feedback_share=0.0,
+    )
+
+
 def test_a_cycle_builds_its_log_examples_within_its_deadline_and_its_feedback_whole(
     paths: GeneratorPaths,
 ) -> None:
     # 240 conversations: more log turns than one batch of evidence retrieval (64).
-    logs = toy_conversations(repeats=48)
-    data = assemble_training_set(logs, FEEDBACK, POLICY, CONFIG)
-    job = TrainJob(
-        data=data,
-        retriever=InMemoryRetriever(logs),
-        config=CONFIG,
-        paths=paths,
-        live=None,
-        budget_minutes=POLICY.budget_minutes,
-        feedback_share=0.0,
-    )
+    job = _logs_job(toy_conversations(repeats=48), paths, live=None)
     whole, whole_validation, trained_on = training_examples(job)
     # A deadline already past: the first batch of log turns only, the feedback all the same.
     cut, cut_validation, cut_trained_on = training_examples(job, deadline=time.monotonic() - 1)
@@ -222,16 +227,8 @@ def test_a_cycle_validates_on_a_share_it_neither_trains_on_nor_holds_out(
 ) -> None:
     # Twenty conversations: two held out at 20 %, and validation must still find some.
     logs = toy_conversations(repeats=4)
-    data = assemble_training_set(logs, FEEDBACK, POLICY, CONFIG)
-    job = TrainJob(
-        data=data,
-        retriever=InMemoryRetriever(logs),
-        config=CONFIG,
-        paths=paths,
-        live=_live(paths),
-        budget_minutes=POLICY.budget_minutes,
-        feedback_share=0.0,
-    )
+    job = _logs_job(logs, paths, live=_live(paths))
+    data = job.data
     examples, validation, trained_on = training_examples(job)
     # (The corrections validate as well as train: the test above; these are the logs.)
     val_ids = {e.conversation_id for e in validation} - {
