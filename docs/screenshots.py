@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         with Server(create_app(settings)) as server:
             take_screenshots(server.origin, args.out)
     for path in sorted(args.out.glob("*.png")):
-        log.info("%s: %d KB", path.relative_to(REPO), path.stat().st_size // 1024)
+        log.info("%s: %d KB", path, path.stat().st_size // 1024)
 
 
 if __name__ == "__main__":
