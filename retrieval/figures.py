@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from retrieval.confidence import (
 )
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.pacing import while_time_allows
 from retrieval.records import RetrievedExchange
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
@@ -195,7 +196,7 @@ def _reply_vectors(
         todo = [i for i, digest in enumerate(hashes) if digest not in cached]
         random.Random(seed).shuffle(todo)
         chunks = math.ceil(len(todo) / _REPLY_CHUNK)
-        for n in _while_time_allows(chunks, deadline, clock, first_always=False):
+        for n in while_time_allows(chunks, deadline, clock, first_always=False):
             chunk = todo[n * _REPLY_CHUNK : (n + 1) * _REPLY_CHUNK]
             vectors = embedder.encode([texts[i] for i in chunk])
             pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
@@ -349,7 +350,7 @@ def _search_in_rounds(
     total = len(in_scope) + len(out_of_scope)
     allowed = rounds if max_rounds is None else min(rounds, max_rounds)
     with tqdm(total=total, desc="hand-off fit", unit="question", disable=not progress) as bar:
-        for n in _while_time_allows(allowed, deadline, clock, first_always=True):
+        for n in while_time_allows(allowed, deadline, clock, first_always=True):
             for hits_of, (questions, order, size) in zip(found, orders, strict=True):
                 picked = order[n * size : (n + 1) * size]
                 if picked:
@@ -371,18 +372,3 @@ def _search_in_rounds(
             len(out_of_scope),
         )
     return found[0], found[1], searched
-
-
-def _while_time_allows(
-    count: int, deadline: float | None, clock: Callable[[], float], *, first_always: bool
-) -> Iterator[int]:
-    """0 to ``count - 1``, each given only while its work is expected to end before
-    ``deadline`` (a ``clock()`` instant; None: all), timed as the slowest so far; the first
-    is given even after the deadline when ``first_always``."""
-    slowest = 0.0
-    for n in range(count):
-        if (n > 0 or not first_always) and deadline is not None and clock() + slowest >= deadline:
-            return
-        began = clock()
-        yield n
-        slowest = max(slowest, clock() - began)
