@@ -36,7 +36,7 @@ from retrieval.confidence import (
 )
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
-from retrieval.pacing import while_time_allows
+from retrieval.pacing import Pace, while_time_allows
 from retrieval.records import RetrievedExchange
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
@@ -97,6 +97,11 @@ class RetrievalFigures:
     # What other hand-off targets give with the same weights (see trade_off_table).
     trade_offs: list[dict[str, Any]] = field(default_factory=list)
     searched: Searched | None = None  # None: not recorded (every question was searched)
+    # What measuring took: for a caller to keep that much time to measure another pair on
+    # the same questions, and to foresee embedding entries (a question is an entry's text,
+    # embedded and searched in its slowest round). Not figures: row() leaves them out.
+    seconds: float = 0.0
+    seconds_per_question: float = 0.0
 
     def row(self) -> dict[str, Any]:
         result = self.calibration
@@ -240,6 +245,7 @@ def measure(
     stops it after that many rounds (another pair measured on the same questions);
     ``progress`` shows a bar over the questions.
     """
+    began = clock()
     rng = random.Random(config.seed)
     unseen = [m.entry_id for m in split.validation]
     unseen += [m.entry_id for members in split.held_out_topics.values() for m in members]
@@ -260,7 +266,7 @@ def measure(
         excluded = [excluded[i] for i in picked]
     # The generic questions are few (~150) and enter every fit: searched first.
     generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
-    in_hits, out_hits, rounds = _search_in_rounds(
+    in_hits, out_hits, rounds, per_question = _search_in_rounds(
         knowledge,
         [(Query(m.text), [m.conversation_id]) for m in in_scope],
         [(Query(m.text), ids) for m, ids in zip(out_of_scope, excluded, strict=True)],
@@ -302,6 +308,8 @@ def measure(
         index_version=version.id if version else None,
         trade_offs=table,
         searched=Searched(len(in_hits), len(in_scope), len(out_hits), len(out_of_scope), rounds),
+        seconds=clock() - began,
+        seconds_per_question=per_question,
     )
 
 
@@ -335,10 +343,11 @@ def _search_in_rounds(
     clock: Callable[[], float],
     progress: bool,
     max_rounds: int | None,
-) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int]:
-    """The hits (top 5) of the questions searched, by their index in each list, and the
-    rounds searched: each round takes the next share of both lists (in a seeded order), and
-    starts while the next round is expected to end before ``deadline``; see :func:`measure`."""
+) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int, float]:
+    """The hits (top 5) of the questions searched, by their index in each list, the rounds
+    searched, and the seconds a question took in the slowest round: each round takes the
+    next share of both lists (in a seeded order), and starts while the next round is
+    expected to end before ``deadline``; see :func:`measure`."""
     rounds = max(1, math.ceil((len(in_scope) + len(out_of_scope)) / _ROUND))
     orders = []
     for offset, questions in enumerate((in_scope, out_of_scope)):
@@ -349,8 +358,9 @@ def _search_in_rounds(
     searched = 0
     total = len(in_scope) + len(out_of_scope)
     allowed = rounds if max_rounds is None else min(rounds, max_rounds)
+    pace = Pace(deadline, clock)
     with tqdm(total=total, desc="hand-off fit", unit="question", disable=not progress) as bar:
-        for n in while_time_allows(allowed, deadline, clock, first_always=True):
+        for n in pace.rounds(allowed, first_always=True):
             for hits_of, (questions, order, size) in zip(found, orders, strict=True):
                 picked = order[n * size : (n + 1) * size]
                 if picked:
@@ -371,4 +381,5 @@ def _search_in_rounds(
             len(found[1]),
             len(out_of_scope),
         )
-    return found[0], found[1], searched
+    per_round = sum(size for _, _, size in orders)
+    return found[0], found[1], searched, pace.slowest / max(per_round, 1)

@@ -9,7 +9,7 @@ publishing (which servers import) and the generator's evaluation can both use it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 
 class Pace:
@@ -52,3 +52,14 @@ def while_time_allows(
 ) -> Iterator[int]:
     """:meth:`Pace.rounds` of a fresh :class:`Pace` (no estimate before the first round)."""
     return Pace(deadline, clock).rounds(count, first_always=first_always)
+
+
+def format_times(steps: Mapping[str, float], shares: Mapping[str, float] | None = None) -> str:
+    """A report's line of where a job's time went: each step's seconds, and the seconds it
+    was given where it had a share ("tune 80 s of 95")."""
+    shares = shares or {}
+    parts = (
+        f"{step} {seconds:.0f} s" + (f" of {shares[step]:.0f}" if step in shares else "")
+        for step, seconds in steps.items()
+    )
+    return "time:        " + ", ".join(parts)
