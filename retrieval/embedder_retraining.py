@@ -338,7 +338,8 @@ def retrain_embedder(
         report.status = "kept"
         report.reason = (
             f"re-embedding the index with the candidate reached {cut.embedded} of"
-            f" {cut.texts} entries by the step's deadline; not judged, the live pair serves on"
+            f" {cut.texts} distinct entry texts by the step's deadline; not judged, the live"
+            " pair serves on"
         )
         return _done(report, start)
     except BaseException:

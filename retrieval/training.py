@@ -286,7 +286,7 @@ def _reembed(
         report.reembedding_cut = cut
         report.notes.append(
             f"embedder:    not published: re-embedding the index reached {cut.embedded} of"
-            f" {cut.texts} entries by the step's deadline; the served pair serves on"
+            f" {cut.texts} distinct entry texts by the step's deadline; the served pair serves on"
             " (a larger --budget-minutes leaves time for both)"
         )
         log.info("tuned embedder %s not published: %s", folder, cut)
