@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
 from retrieval.facts import extract_facts, supported_facts
+from retrieval.pacing import Pace
 
 
 class _NoDefaultTokenizerNotice(logging.Filter):
@@ -242,16 +244,13 @@ def generate_until(
     expected to end before ``deadline``; the batches stop at the first cut reply. Also
     returns the slowest batch's seconds."""
     replies: list[str | None] = []
-    slowest = batch_s
-    for start in range(0, len(cases), batch_size):
-        if deadline is not None and time.monotonic() + slowest >= deadline:
+    pace = Pace(deadline, time.monotonic, slowest=batch_s)
+    for n in pace.rounds(math.ceil(len(cases) / batch_size)):
+        if None in replies:  # checked here, so that the pace has timed the cut batch
             break
-        began = time.monotonic()
-        replies.extend(generate([c.request for c in cases[start : start + batch_size]], deadline))
-        slowest = max(slowest, time.monotonic() - began)
-        if None in replies:
-            break
-    return replies, slowest
+        batch = cases[n * batch_size : (n + 1) * batch_size]
+        replies.extend(generate([c.request for c in batch], deadline))
+    return replies, pace.slowest
 
 
 def _finished(

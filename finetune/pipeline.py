@@ -40,6 +40,7 @@ from finetune.examples import (
 )
 from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import ModelRegistry
+from retrieval.pacing import format_times
 from retrieval.records import Conversation
 
 if TYPE_CHECKING:
@@ -122,11 +123,7 @@ class TrainingReport:
             f" {self.training.get('epochs')} epochs,"
             f" stopped by {self.training.get('stopped')},"
             f" {self.training.get('tokens_per_s')} tokens/s, {self.seconds:.0f} s in total",
-            *(
-                ["time:        " + ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())]
-                if self.steps
-                else []
-            ),
+            *([format_times(self.steps)] if self.steps else []),
             *(["evaluated:   " + self.evaluation.sentence()] if self.evaluation else []),
             "",
             format_scores(self.scores),

@@ -48,6 +48,7 @@ from finetune.pipeline import (
     _BUILD_SHARE,
     GeneratorPaths,
     _examples,
+    _StepTimes,
     configured_base,
     eval_cases,
     load_registered_adapter,
@@ -55,6 +56,7 @@ from finetune.pipeline import (
 from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from retrieval.leftovers import WRITER_FILE, remove_dead_writers_folders
+from retrieval.pacing import format_times
 from retrieval.processes import writer_marker
 from retrieval.records import Conversation, LogMessage
 
@@ -173,6 +175,9 @@ class CycleReport:
                 if cand is None and live is None:
                     continue
                 lines.append(f"{name:<22} {_fmt(cand):>10} {_fmt(live):>10}")
+        budget = figures.get("budget")
+        if budget:
+            lines.append("\n" + format_times(dict(budget["steps_s"]), budget["shares_s"]))
         lines.append(f"\n{self.seconds:.0f} s in total")
         return "\n".join(lines)
 
@@ -291,6 +296,7 @@ def run_cycle(
                 if before_training is not None:
                     cycles.add_figures(cycle_id, before_training(lock))
                 deadline = time.monotonic() + budget_s
+                steps = _StepTimes(time.monotonic())
                 candidate = train(
                     TrainJob(
                         data,
@@ -304,6 +310,7 @@ def run_cycle(
                         policy.feedback_share,
                     )
                 )
+                steps.done("train candidate")
                 cycles.set_candidate(cycle_id, candidate.id)
                 # Seconds of searching: the counts it gives say what a cut gate left out.
                 gate = gate_set(data, retriever, config)
@@ -334,6 +341,10 @@ def run_cycle(
                         copy=judged.copy,
                         evaluation=judged.as_dict(),
                     )
+                steps.done("gate")
+                figures["budget"] = _budget_figures(
+                    budget_s, steps.seconds, dict(candidate.metrics.get("steps") or [])
+                )
                 decision = decide(figures["candidate"], figures["live"], policy.tolerance)
                 figures["worse"] = decision.worse
                 registry.add_metrics(
@@ -351,6 +362,27 @@ def run_cycle(
         finally:
             cycles.close()
             registry.close()
+
+
+def _budget_figures(
+    budget_s: float, steps: dict[str, float], training: dict[str, float]
+) -> dict[str, Any]:
+    """The adapter's half of a cycle against its budget (issue 19): each step's seconds and
+    the seconds it was given, the candidate's parts under it (loading the base, which the
+    budget's target leaves out, has no share of its own)."""
+    train_s = budget_s * (1.0 - GATE_SHARE)
+    parts = {"train candidate": steps.get("train candidate", 0.0), **training}
+    parts["gate"] = steps.get("gate", 0.0)
+    return {
+        "budget_s": round(budget_s, 1),
+        # Pairs, in order: the record's JSON comes back with its keys sorted.
+        "steps_s": [[k, round(v, 1)] for k, v in parts.items()],
+        "shares_s": {
+            "train candidate": round(train_s, 1),
+            "build examples": round(_BUILD_SHARE * train_s, 1),
+            "gate": round(budget_s * GATE_SHARE, 1),
+        },
+    }
 
 
 def rollback(paths: GeneratorPaths, *, to: int | None = None) -> CycleRecord:
@@ -473,6 +505,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
 
     config, paths = job.config, job.paths
     deadline = time.monotonic() + job.budget_minutes * 60.0
+    steps = _StepTimes(time.monotonic())
     torch.manual_seed(config.seed)
     # Building the examples gets the share `supportbot train` gives it (issue 19: every
     # step of a cycle within its share): retrieving evidence for every log turn of a large
@@ -480,6 +513,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
     examples, validation, fit = training_examples(
         job, deadline=time.monotonic() + _BUILD_SHARE * job.budget_minutes * 60.0
     )
+    steps.done("build examples")
     registry = ModelRegistry.open(paths)
     try:
         if job.live is not None:
@@ -497,6 +531,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
         else:
             base, base_record = configured_base(config, paths, registry)
             model = attach_lora(base, config)
+        steps.done("load base")
         fmt = PromptFormat.for_config(base.tokenizer, config)
         settings = LoraSettings(
             precision=config.train_precision,
@@ -511,8 +546,12 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
         training = train_lora(
             model, fmt, examples, validation, settings, progress=job.progress, on_step=job.on_step
         )
+        steps.done("LoRA")
         metrics = {
             "training": training,
+            # Where the candidate's share of the cycle went (publishing it follows), as
+            # pairs in order: the registry's JSON comes back with its keys sorted.
+            "steps": [[k, round(v, 1)] for k, v in steps.seconds.items()],
             "retrain": {
                 "warm_start_from": job.live.folder.name if job.live else None,
                 **job.data.counts,

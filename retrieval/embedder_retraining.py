@@ -4,11 +4,13 @@
    logs and the operators' corrections. A correction is a curated entry, so its question
    is paired with the messages that got the corrected answer (its reply cluster) and with
    that answer itself (retrieval/tuning_data.py). The result is a new embedder version.
-2. Re-embed the whole index with it as a candidate index version that nothing serves.
+2. Re-embed the whole index with it as a candidate index version that nothing serves. A
+   candidate the step's deadline leaves half-embedded is deleted unjudged.
 3. Measure the candidate pair and the live pair on the same validation split (top-1, and
    wrong answers at the target hand-off recall, held-out topics standing in for questions
    the logs do not cover) and on the recent corrections: each correction's question must
-   retrieve its curated answer first.
+   retrieve its curated answer first. The live pair is measured first, before tuning: the
+   step then knows how long measuring and re-embedding take, and keeps that time.
 4. Promote when no figure is worse than the live pair's by more than the tolerance: store
    the hand-off calibration fitted for the candidate, then make the candidate index
    version live (one SQLite transaction); servers switch to the pair at their next index
@@ -48,18 +50,22 @@ from retrieval.leftovers import (
     dead_writers_folders,
     remove_dead_writers_folders,
 )
+from retrieval.pacing import format_times
 from retrieval.pii import scrub
 from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
 from retrieval.store import IndexVersion
 from retrieval.tuning import EmbedderTuner
 from retrieval.tuning_data import TuningSplit
+from retrieval.vectors import EmbeddingCut
 
 log = logging.getLogger(__name__)
 
 StepStatus = Literal["promoted", "kept", "skipped"]
-# Share of the step's budget left for re-embedding and measuring after tuning.
-_AFTER_TUNING_SHARE = 0.2
+# Share of the step's budget for measuring the live pair, from the split's end (the
+# sample's 445 questions took 4-11 s on two busy cores; the candidate is then given as
+# long as the live pair took, and re-embedding is foreseen at the same pace).
+_MEASURE_SHARE = 0.1
 # Share of the step's budget for embedding the replies to cluster them (once per embedder:
 # the store caches their vectors; see retrieval.figures.tuning_split).
 _SPLIT_SHARE = 0.15
@@ -175,6 +181,16 @@ class EmbedderStepReport:
     tolerance: float = 0.0
     tuning_seconds: float = 0.0
     seconds: float = 0.0
+    budget_s: float = 0.0
+    # Seconds each part took, in order, and the seconds each was given (issue 19).
+    steps: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+
+    def done(self, part: str, since: float) -> float:
+        """Record that ``part`` ended now, begun at ``since``; return now."""
+        now = time.monotonic()
+        self.steps[part] = now - since
+        return now
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +205,10 @@ class EmbedderStepReport:
             "worse": self.worse,
             "tolerance": self.tolerance,
             "tuning_seconds": round(self.tuning_seconds, 1),
+            "budget_s": round(self.budget_s, 1),
+            # Pairs, in order: a record's JSON may come back with its keys sorted.
+            "steps": [[k, round(v, 1)] for k, v in self.steps.items()],
+            "shares": {k: round(v, 1) for k, v in self.shares.items()},
             "seconds": round(self.seconds, 1),
         }
 
@@ -200,6 +220,8 @@ def format_step(payload: dict[str, Any]) -> str:
     searched = candidate.get("searched")
     if searched and Searched(**searched).cut:
         lines.append(f"budget:      the pairs compared on {Searched(**searched).sentence()}")
+    if payload.get("steps"):
+        lines.append(format_times(dict(payload["steps"]), payload.get("shares") or {}))
     if candidate or live:
         lines.append(f"{'retrieval figure':<22} {'candidate':>10} {'live':>10}")
         for name, _ in GATE_FIGURES:
@@ -231,7 +253,11 @@ def retrain_embedder(
     config = policy.tuning
     live_version = knowledge.version
     report = EmbedderStepReport(
-        "skipped", "", live_version.id if live_version else None, tolerance=policy.tolerance
+        "skipped",
+        "",
+        live_version.id if live_version else None,
+        tolerance=policy.tolerance,
+        budget_s=budget_s,
     )
     removed = discard_abandoned_candidates(knowledge)
     if removed:
@@ -244,6 +270,7 @@ def retrain_embedder(
         report.reason = skipped
         return _done(report, start)
 
+    report.shares["split"] = budget_s * _SPLIT_SHARE
     messages, split = tuning_split(knowledge, config, deadline=start + budget_s * _SPLIT_SHARE)
     probes = correction_probes(knowledge, feedback, policy.eval_corrections)
     report.data.update(
@@ -254,15 +281,36 @@ def retrain_embedder(
         held_out_topics=len(split.held_out_topics),
         corrections_probed=len(probes),
     )
+    last = report.done("split", start)
     if not split.validation:
         report.reason = "too few conversations to validate on"
         return _done(report, start)
 
+    # The live pair is measured first, within its share: how long that took is kept for
+    # measuring the candidate on the same questions, and its pace (a question is an
+    # entry's text, embedded and searched) foresees re-embedding the index.
+    report.shares["measure live"] = budget_s * _MEASURE_SHARE
+    live_figures = gate_figures(
+        knowledge, split, probes, config, deadline=last + budget_s * _MEASURE_SHARE
+    )
+    last = report.done("measure live", last)
+    measuring = live_figures.pair.seconds
+    reembedding = len(knowledge.store.live_entry_ids()) * live_figures.pair.seconds_per_question
+    end = start + budget_s
     tune = tune or default_tuner(config, progress=progress)
-    tuning_budget = (budget_s - (time.monotonic() - start)) * (1.0 - _AFTER_TUNING_SHARE)
-    tuning_start = time.monotonic()
+    # A tenth of the time left is kept for what the foresight misses.
+    tuning_budget = (end - time.monotonic() - reembedding - measuring) * 0.9
+    if tuning_budget < config.min_budget_s:
+        report.reason = (
+            f"re-embedding the index (~{reembedding:.0f} s) and measuring the candidate"
+            f" (~{measuring:.0f} s) leave {max(tuning_budget, 0.0):.0f} s of the step to tune,"
+            f" less than {config.min_budget_s:.0f} s"
+        )
+        return _done(report, start)
+    report.shares["tune"] = tuning_budget
     folder = tune(knowledge.embedder, split, embedders_root, tuning_budget)
-    report.tuning_seconds = time.monotonic() - tuning_start
+    last = report.done("tune", last)
+    report.tuning_seconds = report.steps["tune"]
     if folder is None:
         report.reason = "tuning found nothing better on its validation split; nothing published"
         return _done(report, start)
@@ -271,24 +319,40 @@ def retrain_embedder(
     # records yet, which the marker lets the next cycle delete.
     write_json(folder / WRITER_FILE, writer_marker())
     candidate_embedder = knowledge.embedder_at(str(folder))
+    report.shares["re-embed"] = end - measuring - last
     try:
+        # By the time that leaves measuring the candidate as long as the live pair took.
         staged = knowledge.stage_reembedded(
-            candidate_embedder, progress=progress, extra_files={WRITER_FILE: writer_marker()}
+            candidate_embedder,
+            progress=progress,
+            extra_files={WRITER_FILE: writer_marker()},
+            deadline=end - measuring,
         )
+    except EmbeddingCut as cut:
+        # A candidate without its whole index cannot be judged nor served: it goes, with
+        # the vectors computed for it; the next cycle tunes afresh on what it then finds.
+        knowledge.store.drop_cached_vectors(candidate_embedder.model_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        report.done("re-embed", last)
+        report.live = live_figures.as_dict()
+        report.status = "kept"
+        report.reason = (
+            f"re-embedding the index with the candidate reached {cut.embedded} of"
+            f" {cut.texts} distinct entry texts by the step's deadline; not judged, the live"
+            " pair serves on"
+        )
+        return _done(report, start)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no version refers to it
         raise
     report.candidate_index_version = staged.id
     report.candidate_embedder = str(folder)
+    last = report.done("re-embed", last)
+    report.shares["measure candidate"] = end - last
     promoted = False
     try:
-        # Both pairs within the step's budget, on the same questions: the live one in half
-        # of what is left, the candidate on as many rounds of questions at most.
-        end = start + budget_s
-        now = time.monotonic()
-        live_figures = gate_figures(
-            knowledge, split, probes, config, deadline=now + max(end - now, 0.0) / 2.0
-        )
+        # The candidate by the step's end, on as many rounds of questions as the live pair
+        # at most: the same questions.
         candidate_view = knowledge.serving(staged)
         candidate_figures = gate_figures(
             candidate_view,
@@ -322,6 +386,7 @@ def retrain_embedder(
     finally:
         if not promoted:
             knowledge.discard(staged)
+        report.done("measure candidate", last)
     return _done(report, start)
 
 

@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from retrieval.confidence import (
 )
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
+from retrieval.pacing import Pace, while_time_allows
 from retrieval.records import RetrievedExchange
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
@@ -96,6 +97,11 @@ class RetrievalFigures:
     # What other hand-off targets give with the same weights (see trade_off_table).
     trade_offs: list[dict[str, Any]] = field(default_factory=list)
     searched: Searched | None = None  # None: not recorded (every question was searched)
+    # What measuring took: for a caller to keep that much time to measure another pair on
+    # the same questions, and to foresee embedding entries (a question is an entry's text,
+    # embedded and searched in its slowest round). Not figures: row() leaves them out.
+    seconds: float = 0.0
+    seconds_per_question: float = 0.0
 
     def row(self) -> dict[str, Any]:
         result = self.calibration
@@ -195,7 +201,7 @@ def _reply_vectors(
         todo = [i for i, digest in enumerate(hashes) if digest not in cached]
         random.Random(seed).shuffle(todo)
         chunks = math.ceil(len(todo) / _REPLY_CHUNK)
-        for n in _while_time_allows(chunks, deadline, clock, first_always=False):
+        for n in while_time_allows(chunks, deadline, clock, first_always=False):
             chunk = todo[n * _REPLY_CHUNK : (n + 1) * _REPLY_CHUNK]
             vectors = embedder.encode([texts[i] for i in chunk])
             pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
@@ -239,6 +245,7 @@ def measure(
     stops it after that many rounds (another pair measured on the same questions);
     ``progress`` shows a bar over the questions.
     """
+    began = clock()
     rng = random.Random(config.seed)
     unseen = [m.entry_id for m in split.validation]
     unseen += [m.entry_id for members in split.held_out_topics.values() for m in members]
@@ -259,7 +266,7 @@ def measure(
         excluded = [excluded[i] for i in picked]
     # The generic questions are few (~150) and enter every fit: searched first.
     generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
-    in_hits, out_hits, rounds = _search_in_rounds(
+    in_hits, out_hits, rounds, per_question = _search_in_rounds(
         knowledge,
         [(Query(m.text), [m.conversation_id]) for m in in_scope],
         [(Query(m.text), ids) for m, ids in zip(out_of_scope, excluded, strict=True)],
@@ -301,6 +308,8 @@ def measure(
         index_version=version.id if version else None,
         trade_offs=table,
         searched=Searched(len(in_hits), len(in_scope), len(out_hits), len(out_of_scope), rounds),
+        seconds=clock() - began,
+        seconds_per_question=per_question,
     )
 
 
@@ -334,10 +343,11 @@ def _search_in_rounds(
     clock: Callable[[], float],
     progress: bool,
     max_rounds: int | None,
-) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int]:
-    """The hits (top 5) of the questions searched, by their index in each list, and the
-    rounds searched: each round takes the next share of both lists (in a seeded order), and
-    starts while the next round is expected to end before ``deadline``; see :func:`measure`."""
+) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int, float]:
+    """The hits (top 5) of the questions searched, by their index in each list, the rounds
+    searched, and the seconds a question took in the slowest round: each round takes the
+    next share of both lists (in a seeded order), and starts while the next round is
+    expected to end before ``deadline``; see :func:`measure`."""
     rounds = max(1, math.ceil((len(in_scope) + len(out_of_scope)) / _ROUND))
     orders = []
     for offset, questions in enumerate((in_scope, out_of_scope)):
@@ -348,8 +358,9 @@ def _search_in_rounds(
     searched = 0
     total = len(in_scope) + len(out_of_scope)
     allowed = rounds if max_rounds is None else min(rounds, max_rounds)
+    pace = Pace(deadline, clock)
     with tqdm(total=total, desc="hand-off fit", unit="question", disable=not progress) as bar:
-        for n in _while_time_allows(allowed, deadline, clock, first_always=True):
+        for n in pace.rounds(allowed, first_always=True):
             for hits_of, (questions, order, size) in zip(found, orders, strict=True):
                 picked = order[n * size : (n + 1) * size]
                 if picked:
@@ -370,19 +381,5 @@ def _search_in_rounds(
             len(found[1]),
             len(out_of_scope),
         )
-    return found[0], found[1], searched
-
-
-def _while_time_allows(
-    count: int, deadline: float | None, clock: Callable[[], float], *, first_always: bool
-) -> Iterator[int]:
-    """0 to ``count - 1``, each given only while its work is expected to end before
-    ``deadline`` (a ``clock()`` instant; None: all), timed as the slowest so far; the first
-    is given even after the deadline when ``first_always``."""
-    slowest = 0.0
-    for n in range(count):
-        if (n > 0 or not first_always) and deadline is not None and clock() + slowest >= deadline:
-            return
-        began = clock()
-        yield n
-        slowest = max(slowest, clock() - began)
+    per_round = sum(size for _, _, size in orders)
+    return found[0], found[1], searched, pace.slowest / max(per_round, 1)

@@ -146,8 +146,10 @@ class KnowledgeBase:
     def sync_index(self, *, progress: bool = False) -> SyncReport:
         return self._publisher.sync_index(progress=progress)
 
-    def reembed(self, embedder: Embedder, *, progress: bool = False) -> SyncReport:
-        return self._publisher.reembed(embedder, progress=progress)
+    def reembed(
+        self, embedder: Embedder, *, progress: bool = False, deadline: float | None = None
+    ) -> SyncReport:
+        return self._publisher.reembed(embedder, progress=progress, deadline=deadline)
 
     def stage_reembedded(
         self,
@@ -155,9 +157,10 @@ class KnowledgeBase:
         *,
         progress: bool = False,
         extra_files: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> IndexVersion:
         return self._publisher.stage_reembedded(
-            embedder, progress=progress, extra_files=extra_files
+            embedder, progress=progress, extra_files=extra_files, deadline=deadline
         )
 
     def make_live(self, version_id: int) -> IndexVersion:

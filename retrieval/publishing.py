@@ -98,16 +98,22 @@ class Publisher:
                 version, added, removed, needs_rebuild, self._vectors.computed - before_embedded
             )
 
-    def reembed(self, embedder: Embedder, *, progress: bool = False) -> SyncReport:
+    def reembed(
+        self, embedder: Embedder, *, progress: bool = False, deadline: float | None = None
+    ) -> SyncReport:
         """Build the whole index with ``embedder`` (a tuned version of the configured one)
         and publish it as the new live version, served with that embedder from now on.
 
         The previous version stays on disk and in the store for :meth:`rollback`. A crash
-        before the version is recorded leaves the live one untouched.
+        before the version is recorded leaves the live one untouched, and so does
+        ``deadline`` (a ``time.monotonic()`` instant) coming before every entry is
+        embedded: :class:`retrieval.vectors.EmbeddingCut` is raised, nothing is published.
         """
         with self._live.write_lock:
             before_embedded = self._vectors.computed
-            serving, version = self._build_with(embedder, live=True, progress=progress)
+            serving, version = self._build_with(
+                embedder, live=True, progress=progress, deadline=deadline
+            )
             self._live.swap(serving, version)
             added = len(serving.index)
             return SyncReport(version, added, 0, True, self._vectors.computed - before_embedded)
@@ -118,13 +124,19 @@ class Publisher:
         *,
         progress: bool = False,
         extra_files: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> IndexVersion:
         """Build the whole index with ``embedder`` and record it as a candidate version that
         nothing serves until :meth:`make_live`; what this object serves is unchanged.
-        ``extra_files`` (name -> JSON payload) are written into the version folder."""
+        ``extra_files`` (name -> JSON payload) are written into the version folder;
+        ``deadline``: as :meth:`reembed`'s (nothing is recorded when it cuts)."""
         with self._live.write_lock:
             return self._build_with(
-                embedder, live=False, progress=progress, extra_files=extra_files
+                embedder,
+                live=False,
+                progress=progress,
+                extra_files=extra_files,
+                deadline=deadline,
             )[1]
 
     def _build_with(
@@ -134,12 +146,13 @@ class Publisher:
         live: bool,
         progress: bool,
         extra_files: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> tuple[Serving, IndexVersion]:
         remove_stale_temporaries(self.index_root)
         ids = sorted(self.store.live_entry_ids())
         index = VectorIndex.build(
             np.asarray(ids, dtype=np.int64),
-            self._vectors.of(ids, embedder, progress=progress),
+            self._vectors.of(ids, embedder, progress=progress, deadline=deadline),
             self.params,
             embedder.dimension,
         )

@@ -5,9 +5,11 @@
 2. Measure the served (embedder, index) pair: top-1 and recall@5 of validation messages,
    and the hand-off trade-off with held-out topics standing in for out-of-scope questions
    (retrieval/figures.py).
-3. Tune a copy of the embedder within its share of the budget (retrieval/tuning.py); if it
-   beats the served one on validation, re-embed the whole index with it as a new index
-   version, served together with the new embedder from then on.
+3. Tune a copy of the embedder within its share of the budget (retrieval/tuning.py),
+   keeping the time that re-embedding the index and measuring again are foreseen to take;
+   if it beats the served one on validation, re-embed the whole index with it as a new
+   index version, served together with the new embedder from then on. A re-embedding the
+   step's deadline cuts publishes nothing: the served pair stays, the tuned embedder goes.
 4. Fit the confidence weights and hand-off threshold on the same validation cases for the
    pair now served, and save them with the versions they were fitted for.
 
@@ -17,6 +19,7 @@ A crash anywhere before step 3 publishes its index version leaves what is served
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +30,9 @@ from retrieval.calibration import Calibration, load_calibration, refit_on_files,
 from retrieval.config import TuningConfig
 from retrieval.figures import ReplyEncoding, RetrievalFigures, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase
+from retrieval.pacing import format_times
 from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning
+from retrieval.vectors import EmbeddingCut
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class RetrievalTrainingReport:
     tuning: TuningReport | None = None
     replies: ReplyEncoding | None = None  # replies embedded to cluster them
     reembedded: bool = False
+    reembedding_cut: EmbeddingCut | None = None  # why a tuned embedder was not published
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     # Seconds each part of the step took, in order: where its share went (issue 19).
@@ -74,7 +80,13 @@ class RetrievalTrainingReport:
             lines.append(
                 f"embedder:    tuned {t.steps} steps ({t.epochs} epochs, {t.examples} examples,"
                 f" stopped by {t.stopped}) in {t.seconds:.0f} s"
-                + (f" -> {t.folder}" if t.folder else "; no better than before, not published")
+                + (
+                    "; not published (its index could not be re-embedded in time)"
+                    if self.reembedding_cut
+                    else f" -> {t.folder}"
+                    if t.folder
+                    else "; no better than before, not published"
+                )
             )
         if self.skipped:
             lines.append(f"embedder:    not tuned ({self.skipped})")
@@ -113,8 +125,7 @@ class RetrievalTrainingReport:
                         " by the step's deadline"
                     )
         if self.steps:
-            parts = ", ".join(f"{k} {v:.0f} s" for k, v in self.steps.items())
-            lines.append(f"time:        {parts}")
+            lines.append(format_times(self.steps))
         lines += self.notes
         return "\n".join(lines)
 
@@ -129,6 +140,11 @@ class RetrievalTrainingReport:
             "after": self.after.row() if self.after else None,
             "tuning": self.tuning.as_dict() if self.tuning else None,
             "reembedded": self.reembedded,
+            "reembedding_cut": (
+                {"embedded": self.reembedding_cut.embedded, "entries": self.reembedding_cut.texts}
+                if self.reembedding_cut
+                else None
+            ),
             "replies_embedded": asdict(self.replies) if self.replies else None,
             "seconds": round(self.seconds, 1),
             "steps": {k: round(v, 1) for k, v in self.steps.items()},
@@ -196,17 +212,27 @@ def train_retrieval(
         return report
     report.before = measure(knowledge, split, config, deadline=before_tuning, progress=progress)
     done("measure")
-    tuning_budget = budget_s - (time.monotonic() - start)
+    # After tuning: re-embedding every entry (foreseen at the pace the served embedder
+    # embedded and searched the validation questions, which are entries' texts) and
+    # measuring the tuned pair on the same questions (as long as measuring took now).
+    after_tuning = entries * report.before.seconds_per_question + report.before.seconds
+    tuning_budget = budget_s - (time.monotonic() - start) - after_tuning
     if not tune:
         report.skipped = "switched off"
     elif not budget_allows_tuning(tuning_budget, config, len(messages)):
         report.skipped = (
             f"needs {config.min_budget_s:.0f} s and {config.min_messages} messages,"
             f" has {max(tuning_budget, 0):.0f} s and {len(messages)}"
+            + (
+                f" (after keeping {after_tuning:.0f} s to re-embed {entries} entries and"
+                " measure the tuned pair)"
+                if after_tuning >= 1.0
+                else ""
+            )
         )
     else:
         tuner = EmbedderTuner(knowledge.embedder, config, seed=config.seed)
-        # Keep a tenth of the step for re-embedding and calibrating afterwards.
+        # A tenth of the time left is kept for what the foresight misses (calibrating).
         report.tuning = tuner.run(
             split,
             embedders_root,
@@ -216,8 +242,14 @@ def train_retrieval(
         )
         done("tune")
         if report.tuning.folder is not None:
-            knowledge.reembed(knowledge.embedder_at(str(report.tuning.folder)), progress=progress)
-            report.reembedded = True
+            report.reembedded = _reembed(
+                knowledge,
+                report,
+                report.tuning.folder,
+                # Measuring the tuned pair keeps as long as measuring the served one took.
+                deadline=start + budget_s - report.before.seconds,
+                progress=progress,
+            )
             done("re-embed")
     if report.reembedded:
         report.after = measure(
@@ -230,6 +262,36 @@ def train_retrieval(
     done("save calibration")
     report.seconds = time.monotonic() - start
     return report
+
+
+def _reembed(
+    knowledge: KnowledgeBase,
+    report: RetrievalTrainingReport,
+    folder: Path,
+    *,
+    deadline: float,
+    progress: bool,
+) -> bool:
+    """Serve the tuned embedder in ``folder`` with the index re-embedded by it, when every
+    entry is embedded by ``deadline``; True if it is served. Otherwise the pair served stays,
+    and the tuned embedder is deleted with the vectors computed for it: an embedder without
+    its index cannot be served, and the next job tunes afresh from the data it finds (a
+    half-embedded index would serve only the entries it had reached)."""
+    tuned = knowledge.embedder_at(str(folder))
+    try:
+        knowledge.reembed(tuned, progress=progress, deadline=deadline)
+    except EmbeddingCut as cut:
+        knowledge.store.drop_cached_vectors(tuned.model_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        report.reembedding_cut = cut
+        report.notes.append(
+            f"embedder:    not published: re-embedding the index reached {cut.embedded} of"
+            f" {cut.texts} distinct entry texts by the step's deadline; the served pair serves on"
+            " (a larger --budget-minutes leaves time for both)"
+        )
+        log.info("tuned embedder %s not published: %s", folder, cut)
+        return False
+    return True
 
 
 def _calibrate_served(

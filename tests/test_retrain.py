@@ -1032,3 +1032,21 @@ def test_a_gate_whose_share_training_spent_loads_no_adapter_and_promotes_nothing
     assert record.status == "kept" and _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
     assert "compared on 0 of 3 held-out replies" in record.reason
     assert record.figures["evaluation"]["scored"] == 0
+    # The record says where the budget went, step by step, against each step's share
+    # (benchmarks/retrain_budget.py reads it): here training ran past all of it.
+    budget = record.figures["budget"]
+    steps = dict(budget["steps_s"])
+    assert list(steps) == [
+        "train candidate",
+        "build examples",
+        "load base",
+        "LoRA",
+        "gate",
+    ]
+    assert budget["shares_s"] == {
+        "train candidate": round(0.06 * 0.7, 1),
+        "build examples": round(0.06 * 0.7 * 0.1, 1),
+        "gate": round(0.06 * 0.3, 1),
+    }
+    assert steps["train candidate"] > budget["shares_s"]["train candidate"]
+    assert "time:        train candidate " in report.format_table()

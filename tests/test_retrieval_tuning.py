@@ -440,3 +440,61 @@ def test_replies_left_unembedded_by_the_deadline_merge_only_when_identical_and_a
     cached = ReplyEncoding()
     _, again = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=cached)
     assert not cached.cut and again.cluster_of == split.cluster_of
+
+
+def test_a_tuned_embedder_whose_index_the_deadline_cut_is_not_published(
+    tuned_home: tuple[KnowledgeBase, Path],
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from retrieval import training
+    from retrieval.tuning import RetrievalScores, TuningReport
+    from tests.support.embedder_retraining import publish
+
+    kb, home = tuned_home
+    live = kb.version
+    model = tmp_path / "minilm"
+    embedder.load_model().save(str(model))
+    published: list[tuple[Path, str]] = []
+
+    class Tuned:
+        """Publishes MiniLM as the tuned embedder."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def run(self, split: Any, root: Path, *, budget_s: float, **kwargs: Any) -> TuningReport:
+            folder = publish(model, root)
+            published.append((folder, kb.embedder_at(str(folder)).model_id))
+            scores = RetrievalScores(0.5, 0.5, 4)
+            return TuningReport(folder, embedder.name, 8, 1, 0.5, 1.0, "budget", scores, scores)
+
+    monkeypatch.setattr(training, "EmbedderTuner", Tuned)
+    # The step's clock runs 1,000 s behind the one its parts read: its own sums leave time
+    # to tune, and every deadline it hands them (re-embedding's too) has passed.
+    real = time.monotonic
+    monkeypatch.setattr(
+        training, "time", SimpleNamespace(monotonic=lambda: real() - 1000.0, time=time.time)
+    )
+    report = training.train_retrieval(
+        kb, small_config(), home=home, embedders_root=home / "models" / "embedders", budget_s=600
+    )
+
+    assert report.tuning is not None and not report.reembedded
+    assert report.reembedding_cut is not None and report.reembedding_cut.embedded == 0
+    assert report.after is report.before  # the served pair's figures and fit stand
+    # The served pair serves on; nothing of the tuned embedder is left.
+    assert kb.version == live == kb.store.live_index_version()
+    assert kb.embedder is kb.configured_embedder
+    [(folder, model_id)] = published
+    assert not folder.exists() and kb.store.drop_cached_vectors(model_id) == 0
+    table = report.format_table()
+    assert "not published (its index could not be re-embedded in time)" in table
+    assert "re-embedding the index reached 0 of" in table
+    assert report.as_dict()["reembedding_cut"] == {
+        "embedded": 0,
+        "entries": report.reembedding_cut.texts,
+    }
