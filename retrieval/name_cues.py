@@ -28,6 +28,8 @@ from retrieval.name_patterns import (
 
 Span = tuple[int, int, SpanKind]
 
+_ROLE_WORD = lazy_compile(rf"(?:{_ROLES}|{_RELATIONS})")
+
 _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
 
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
@@ -148,7 +150,13 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             add(match)
     for pattern in (_LOWER_ROLE, _LOWER_MEMBER):
         for match in pattern.finditer(text, overlapped=True):
-            if _usable(match.group("name"), keep) and _first(match.group("name"), lexicon):
+            name = match.group("name")
+            # (Not "some lady in your shop said": a role is nobody's name.)
+            if (
+                _usable(name, keep)
+                and _first(name, lexicon)
+                and not _ROLE_WORD.fullmatch(name.casefold())
+            ):
                 add(match)
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")

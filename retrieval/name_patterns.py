@@ -73,7 +73,9 @@ _ADDRESSED_LAST = lazy_compile(
     rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
     # ... and after any words, when an exclamation or a question follows: "See you soon,
     # Marta!", "Can you help me, Will?".
-    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\?|\p{{So}}))"
+    # (After a word in lower case: "Phoenix, Arizona?" is a place.)
+    rf"|,(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}[\p{{L}}\p{{M}}'’]*[ \t]*,)[ \t]*+(?P<name>{_NAME})"
+    r"(?=[ \t]*+(?:!|\?|\p{So}))"
 )
 # ... or first: "Sky, your hoodie is back", "Grace, hi".
 _ADDRESSED_FIRST = lazy_compile(
@@ -360,7 +362,8 @@ NOT_NAMES = frozenset(
     somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
-    alot heaps
+    alot heaps mine yours hers ours theirs tue tues wed thu thur thurs fri where when what
+    which who whose why how
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

@@ -52,10 +52,15 @@ from retrieval.name_patterns import (
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
     _LOWER_PRESENCE,
+    _MENTION,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
     _PERSON,
+    _PRAISED,
+    _REPORTED,
     _RULES,
+    _SAID,
+    _TEAM_MEMBER,
     _TITLES,
     _WEAK,
     _WORD,
@@ -243,6 +248,13 @@ class NameFinder:
                 if start >= end:
                     continue
                 run = text[start:end]
+                # "Evri ParcelShop", "Noooo": a brand's inner capital, a word stretched in chat.
+                if _STRETCHED.search(run) or any(_BRAND_CASE.match(w) for w in run.split()):
+                    continue
+                # "a Harper three-seater in Sage from your Manchester store": a colour, a
+                # product or a place where a name would stand first.
+                if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
+                    continue
                 if pattern in _PERSON and lexicon is not None:
                     if (
                         _person_like(run, lexicon)
@@ -265,6 +277,16 @@ class NameFinder:
                         or any(w in self._known for w in _NAME_WORD.findall(run))
                         or _names_someone(run, lexicon)
                     )
+                ):
+                    continue
+                # "Ridgeway Homes said", "Cloud Backup says": a run that ends in an English
+                # word that is no name, before what it does, is a company's or a thing's.
+                # (After "asked", a run may go on past the name: "asked Giorgos last week".)
+                if (
+                    weak
+                    and pattern is not _MENTION
+                    and lexicon is not None
+                    and _ends_in_a_thing(run, lexicon)
                 ):
                     continue
                 if (
@@ -631,6 +653,12 @@ _PLACE_AFTER = lazy_compile(
 )
 
 
+# "Lindell & Co", "Clarke & Sons".
+_COMPANY_AFTER = lazy_compile(
+    r"[ \t]*+(?:&|and)[ \t]*+(?:Co|Sons|Partners|Daughters)\b|[ \t]++(?:Ltd|LLC|Inc|PLC|GmbH)\b"
+)
+
+
 def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | None) -> bool:
     """Whether a run that the recogniser or the lexicon alone takes for a name stands where
     places and products do: after "in", "São", "Isle of"; inside a word ("20000mAh Power");
@@ -648,7 +676,11 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
     ):
         return True
-    if _PLACE_AFTER.match(text, end):
+    if _PLACE_AFTER.match(text, end) or _COMPANY_AFTER.match(text, end):
+        return True
+    # "Harley Street", "Ashford Road": the run ends in a place's word.
+    last = regex.search(r"[ \t]\S+\Z", text[start:end])
+    if last and _PLACE_AFTER.fullmatch(last.group()):
         return True
     after = regex.match(rf"[ \t]+({_WORD})", text[end : end + 40])
     if lexicon is None or after is None:
@@ -690,7 +722,7 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
     folded = word.strip(".,").casefold()
     if folded in NOT_NAMES:
         return False
-    return folded in lexicon.surnames or folded not in lexicon.english
+    return folded in lexicon.surnames or not lexicon.is_english(folded)
 
 
 # Slack's and chats' handles for everyone at once.
@@ -776,6 +808,20 @@ _BEFORE_YOU = frozenset(
     appreciate mind assume believe told tell ask
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
+# A word stretched in chat: "Noooo", "Sooo".
+_STRETCHED = lazy_compile(r"(\p{L})\1\1")
+# What stands before a colour, a product or a place, not a person: "in Sage from", "the
+# Harper".
+_DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
+# The rules that find a name before what it does: a determiner before it makes it a thing.
+_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _PRAISED})
+
+
+def _ends_in_a_thing(run: str, lexicon: NameLexicon) -> bool:
+    words = _NAME_WORD.findall(run)
+    return bool(words) and lexicon.is_english(words[-1]) and not lexicon.is_name_word(words[-1])
+
+
 # A brand's inner capital ("PeakFit", "SwiftCargo"); not a name's ("McDonald", "DeShawn").
 _BRAND_CASE = lazy_compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
 

@@ -229,6 +229,8 @@ def test_english_words_are_cut_to_their_singular_only_at_a_plural_ending() -> No
     assert not LEXICON.is_english("Marcus")
     assert not LEXICON.is_english("Dolores")
     assert LEXICON.is_english("Accounts") and LEXICON.is_english("boxes")
+    # "Apologies" is "apology"'s; "Davies" is a surname, not "davy"'s.
+    assert SIXTH.is_english("Apologies") and not SIXTH.is_english("Davies")
 
 
 def test_the_lexicon_holds_mimesis_names_that_faker_lacks() -> None:
@@ -302,3 +304,55 @@ def test_a_cache_that_cannot_be_written_leaves_the_list_in_memory(
     assert "tevita" in names
     assert "could not cache the list of given names" in caplog.text
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+# The sixth labelled set's kinds of names in running text, and what stands beside them and
+# names nobody. "victor", "rose", "frank" are given names and English words; "taini",
+# "okoye", "deepika" only the broad list knows.
+SIXTH = NameLexicon(
+    given=LEXICON.given
+    | frozenset(
+        """
+        victor rose frank june cormac cheryl arizona phoenix sage slate harper lady thu harley
+        clarke lindell rain mine gene
+        """.split()  # noqa: SIM905
+    ),
+    surnames=LEXICON.surnames | frozenset({"ridgeway", "street", "harley", "clarke", "davies"}),
+    english=LEXICON.english
+    | frozenset(
+        """
+        victor rose frank june arizona phoenix sage slate harper lady home removal apology
+        street rain mine gene stock restock davy
+        """.split()  # noqa: SIM905
+    ),
+    common=LEXICON.common | frozenset({"frank", "rain", "mine"}),
+    broad=frozenset(LEXICON.broad) | frozenset({"taini", "okoye", "deepika", "jaket", "where"}),
+    describers=frozenset({"frank"}),
+)
+
+
+def scrub_sixth(text: str) -> str:
+    return NameFinder(recognizer=None, lexicon=SIXTH).scrub(text)[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sage and Slate are both out of stock on the Harper.",  # colours
+        "Can you ship to a PO Box in Phoenix, Arizona?",  # a place
+        "Ridgeway Homes said the appliances were covered by you.",  # a company
+        "I bought a Harper three-seater in Sage from your Manchester store.",  # a colour
+        "Apologies — the Mark II version is not compatible.",
+        "Can the cool box keep ice for 5 days? Mine's melted in one.",
+        "some lady in your shop said online would be cheaper",  # a role
+        "Estimated delivery: Tue 14 – Thu 16 May.",
+        "Clarke Removals dropped and scratched the dresser.",
+        "I work on Harley Street — can the courier leave it with reception?",
+        "Can I get a receipt with our company name (Lindell & Co) on it?",
+        "Traillhead has the same Stormline Rain Jaket for $30 less.",  # a product
+        "Where's the Gift Wrap option at checkout?",
+        "Hi, hope you're well. Victor and Victoria are the models we stock.",
+    ],
+)
+def test_words_in_running_text_that_name_nobody_are_kept(text: str) -> None:
+    assert scrub_sixth(text) == text
