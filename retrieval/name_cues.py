@@ -35,7 +35,14 @@ _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:
 # "Austin, Texas", "Victoria, BC" are places.)
-_VOCATIVE = lazy_compile(rf"(?m)^[ \t]*+(?P<name>{_WORD})[ \t]*+,(?=[ \t]*+(?:\p{{Ll}}|I[ \t'’]))")
+# ... or a sentence: "We'll be in touch. Bill, please check the quote."; or between commas
+# before what is said to them: "I'll be honest, Frank, this is the worst service".
+_VOCATIVE = lazy_compile(
+    rf"(?:(?m:^)|(?<=[.!?][ \t]{{1,3}}))[ \t]*+(?P<name>{_WORD})[ \t]*+,"
+    r"(?=[ \t]*+(?:\p{Ll}|I[ \t'’]))"
+    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–][ \t]*+"
+    r"(?=(?:this|that|you|your|please|pls|i|i['’]m|we|it|the[ \t]+refund)\b)"
+)
 # "my son jack broke it", "ask my boss, mark", "aunty bisi".
 _LOWER_RELATION = lazy_compile(
     rf"\b(?i:(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})|aunty|auntie|"
@@ -57,6 +64,12 @@ _LOWER_MEMBER = lazy_compile(
     r"shop|warehouse|chat|phone|sales|returns|accounts)\b|(?:said|told|confirmed|promised|"
     r"mentioned)\b)"
 )
+# ... "cheryl tells me to restart it", "francesco says it was delivered": a name first, no
+# English word ("dhl says" is a courier's, "the app says" a thing's).
+_LOWER_DOES = lazy_compile(
+    r"(?<!\b(?i:the|a|an|your|ur|my|our|this|that|their|his|her|its)[ \t]+)"
+    rf"(?P<name>{_LOWER})[ \t]+(?=(?:says|tells[ \t]+me|took[ \t]+my|gave[ \t]+me)\b)"
+)
 # Places only a person fills, in lower case: "a lady called carol", "handed over to hope on
 # nights", "taking over from jack", "messaged rose on here", "carol can u check".
 _LOWER_PERSON = lazy_compile(
@@ -65,6 +78,20 @@ _LOWER_PERSON = lazy_compile(
     rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
     rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
     r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
+)
+# "hi im grace, the app keeps crashing", "this is chidera btw", "im jack's mum": a
+# lower-case name given as one's own, before a stop or a relation.
+_LOWER_SELF = lazy_compile(
+    rf"\b(?i:i['’]?m|i[ \t]+am|this[ \t]+is|it['’]?s[ \t]+me)[ \t,]++"
+    rf"(?:(?P<name>{_LOWER})(?=[ \t]*+(?:[,.!]|btw\b|here\b|$))"
+    rf"|(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?=['’]s[ \t]+(?:{_RELATIONS}|mum|mom|dad)\b))"
+)
+# "ask grace she knows", "tell dawn at the depot": a lower-case name told or asked, that a
+# pronoun or a workplace follows.
+_LOWER_TOLD = lazy_compile(
+    rf"\b(?i:ask|tell|talked[ \t]+to|spoke[ \t]+to|speak[ \t]+to)[ \t]+(?P<name>{_LOWER})"
+    r"(?=[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
+    r"desk|warehouse|branch)\b)"
 )
 # "hi grace, any update?", "hello dawn thank you for the call".
 _LOWER_GREETING = lazy_compile(
@@ -94,7 +121,7 @@ _THANKED = lazy_compile(
 )
 # Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
 # Field Ops" signs with a team.)
-_AND = r"[ \t]*+(?:and|&)[ \t]*+"
+_AND = r"[ \t]++(?:and|&|or)[ \t]++|[ \t]*+&[ \t]*+"
 _CAPITALS_RUN = lazy_compile(
     r"(?<![\p{L}\p{M}.])(?:\p{Lu}\.[ \t]+)?\p{Lu}{2,}+(?:['’-]\p{Lu}+)?"
     r"(?:[ \t]+\p{Lu}{2,}+(?:['’-]\p{Lu}+)?){0,3}(?![\p{L}\p{M}])"
@@ -133,7 +160,14 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     for match in _VOCATIVE.finditer(text):
         name = match.group("name")
         folded = name.casefold()
-        if _usable(name, keep) and _given(name, lexicon) and folded not in lexicon.describers:
+        # ("Frankly, ..." opens a sentence; mid-sentence, "honest, Frank, this" has its
+        # capital for the name.)
+        opens = _line_start(text, match.start("name"))
+        if (
+            _usable(name, keep)
+            and _given(name, lexicon)
+            and (folded not in lexicon.describers or not opens)
+        ):
             add(match)
     for match in _LOWER_RELATION.finditer(text, overlapped=True):
         name = match.group("name")
@@ -158,6 +192,20 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
                 and not _ROLE_WORD.fullmatch(name.casefold())
             ):
                 add(match)
+    for match in _LOWER_DOES.finditer(text):
+        name = match.group("name")
+        if _usable(name, keep) and lexicon.is_name_first(name) and not lexicon.is_english(name):
+            add(match)
+    for match in _LOWER_SELF.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if _usable(name, keep) and (
+            _first(name, lexicon) or (folded in lexicon.given and folded not in lexicon.describers)
+        ):
+            add(match)
+    for match in _LOWER_TOLD.finditer(text):
+        if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
+            add(match)
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):
@@ -200,9 +248,12 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
 def listed_with(
     text: str, spans: Sequence[tuple[int, int]], lexicon: NameLexicon, keep: frozenset[str]
 ) -> list[tuple[int, int]]:
-    """Capitalised words listed beside a name found ("Habib and Nasrin", "Ayo & Tolu") that
-    are given names or surnames, or no English word."""
+    """Capitalised words listed beside a name found ("Habib and Nasrin", "Ayo & Tolu",
+    "Dawn or Drew", "Magnus, then Freya, then ...", "Cormac, Síle and a bot") that are given
+    names or surnames, or no English word; a list is followed along from each name found."""
     found: list[tuple[int, int]] = []
+    seen = set(spans)
+    todo = list(spans)
 
     def fits(word: str) -> bool:
         return _usable(word, keep) and (
@@ -211,14 +262,47 @@ def listed_with(
             or not lexicon.is_english(word)
         )
 
-    for start, end in spans:
-        after = regex.match(rf"{_AND}(?P<name>{_WORD})(?![\p{{L}}\p{{M}}])", text[end:])
-        if after and fits(after.group("name")):
-            found.append((end + after.start("name"), end + after.end("name")))
-        before = regex.search(rf"(?<![\p{{L}}\p{{M}}])(?P<name>{_WORD}){_AND}\Z", text[:start])
-        if before and fits(before.group("name")) and not _line_start(text, before.start("name")):
-            found.append(before.span("name"))
+    def take(span: tuple[int, int]) -> None:
+        if span not in seen:
+            seen.add(span)
+            found.append(span)
+            todo.append(span)
+
+    while todo:
+        start, end = todo.pop()
+        after = _LISTED_AFTER.match(text, end)
+        # After a comma alone, only an item of a list: not "-Kat, Field Ops" (a team) nor
+        # "Hi Sarah, Hope you're well".
+        if (
+            after
+            and fits(after.group("name"))
+            and (after.group("and") or _LIST_GOES_ON.match(text, after.end("name")))
+        ):
+            take(after.span("name"))
+        before = _LISTED_BEFORE.search(text, 0, start)
+        if (
+            before
+            and fits(before.group("name"))
+            and (
+                not _line_start(text, before.start("name"))
+                if before.group("and")
+                # Before a comma, a list's first item when the list goes on after the name
+                # found: "Li, Mateo and I".
+                else _LIST_GOES_ON_WITH_AND.match(text, end) is not None
+            )
+        ):
+            take(before.span("name"))
     return found
+
+
+_LISTED_AFTER = lazy_compile(
+    rf"(?:(?P<and>{_AND})|[ \t]*+,[ \t]*+(?:then[ \t]+)?)(?P<name>{_WORD})(?![\p{{L}}\p{{M}}])"
+)
+_LISTED_BEFORE = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}])(?P<name>{_WORD})(?:(?P<and>{_AND})|[ \t]*+,[ \t]*+)\Z"
+)
+_LIST_GOES_ON = lazy_compile(r"[ \t]*+(?:,|(?:and|&|or|then)\b|[.!?;)]|$)")
+_LIST_GOES_ON_WITH_AND = lazy_compile(r"[ \t]*+(?:and|&|or)\b")
 
 
 def _line_start(text: str, at: int) -> bool:

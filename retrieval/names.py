@@ -45,6 +45,8 @@ from retrieval.lazy_regex import lazy_compile
 from retrieval.name_cues import cue_spans, listed_with, titled_capitals
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
+    _ACTS,
+    _APPOSED,
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
@@ -62,6 +64,7 @@ from retrieval.name_patterns import (
     _SAID,
     _TEAM_MEMBER,
     _TITLES,
+    _TOGETHER,
     _WEAK,
     _WORD,
     NOT_NAMES,
@@ -234,6 +237,10 @@ class NameFinder:
         capitalised = _NAME_WORD.search(text) is not None
         for pattern, kind in _RULES:
             if not capitalised and pattern is not _LOWER_INTRODUCTION:
+                continue
+            # Without a lexicon these places would take any capitalised word ("Apple will
+            # call you"): they only say which given names that are words are names.
+            if lexicon is None and pattern in _NEEDS_LEXICON:
                 continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
@@ -408,6 +415,17 @@ class NameFinder:
             return False  # "Storm Grey Terra Trail Runners": a product
         if lexicon is None:
             return not all(w.casefold() in NOT_NAMES for w in words)
+        # "John Smith", "Arthur Bellamy": a given name and a surname, words of English too;
+        # not a colour's two words ("Pearl White", "Hazel Brown", "Matt Black").
+        first, last = (w.casefold() for w in words) if len(words) == 2 else ("", "")
+        if (
+            first in lexicon.given
+            and first not in NOT_NAMES
+            and last in lexicon.surnames
+            and first not in lexicon.describers
+            and last not in lexicon.describers
+        ):
+            return True
         return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
 
     def _lexicon_loaded(self) -> NameLexicon | None:
@@ -542,7 +560,8 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
                 signed = kept.rstrip("-–—~^/")
                 if signed != kept:  # "Closed. -Kat, Field Ops" -> "Closed. Field Ops"
                     pieces.append(signed.rstrip(" \t"))
-                    at = span.end + len(regex.match(r"[ \t]*+,?", text[span.end :]).group())
+                    # ... "Enjoy! — Sunny @ Support" -> "Enjoy! Support"
+                    at = span.end + len(regex.match(r"[ \t]*+[,@]?", text[span.end :]).group())
                     continue
                 pieces.append(kept)
             elif not rest.strip():
@@ -620,6 +639,16 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
                 lexicon.is_given_name(word)
                 or (lexicon.is_name_word(word) and lexicon.is_surname(after))
                 or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                # A full name that the broad list holds a word of, two capitalised words
+                # alone: "Summer Nakamura", "Bill Okoye", "Tahu Pōtiki" (not a product's
+                # longer run: "Stormline Rain Jaket").
+                or (
+                    len(words) == 2
+                    and (
+                        _full_name_of_broad(word, after, lexicon)
+                        or _full_name_of_broad(before, word, lexicon)
+                    )
+                )
             )
         i = 0
         while i < len(words):
@@ -636,6 +665,29 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
 
 
 _POSSESSIVE = lazy_compile(r"['’]s?$")
+
+
+def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
+    """Whether two capitalised words are a given name and a surname that the broad list of
+    given names tells: a given name before a word of the broad list that is no English word,
+    or such a word before one that is no English word either."""
+    words = (first.casefold(), second.casefold())
+    # (Not "Your Trustpilot", "St Albans", "Royal Canin", "Evri ParcelShop".)
+    if (
+        not first
+        or not second
+        or any(w in NOT_NAMES or w in _TITLES or w in _SAINTS for w in words)
+        or any(_BRAND_CASE.match(w) for w in (first, second))
+    ):
+        return False
+    return (
+        words[0] in lexicon.given
+        and words[0] not in lexicon.describers
+        and lexicon.is_broad_given(second)
+    ) or (lexicon.is_broad_given(first) and not lexicon.is_english(second))
+
+
+_SAINTS = frozenset({"st", "saint", "san", "santa", "sao", "são", "mount", "port", "fort", "lake"})
 
 
 # What the recogniser takes for a person after these is a place: "in Chelsea", "São Paulo",
@@ -737,7 +789,7 @@ _HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "supp
 # one after it a place's ("King's Road", "Bishop's Stortford"), or a day follows
 # ("Valentine's Day").
 _POSSESSIVE_NAME = lazy_compile(
-    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++)['’]s(?![\p{L}\p{M}])"
+    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++(?:-\p{L}[\p{Ll}\p{M}]++)?)['’]s(?![\p{L}\p{M}])"
     r"(?![ \t]+(?:(?i:day|eve|night)\b|\p{Lu}))"
 )
 
@@ -747,7 +799,12 @@ def _possessive_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     for match in _POSSESSIVE_NAME.finditer(text):
         name = match.group("name")
         folded = name.casefold()
-        if folded not in lexicon.given or folded in NOT_NAMES or folded in keep:
+        # (A name of the broad list too: "Jae-won's account", "Taini's signature".)
+        if (
+            (folded not in lexicon.given and not lexicon.is_broad_given(name))
+            or folded in NOT_NAMES
+            or folded in keep
+        ):
             continue
         before = regex.search(r"([\p{L}\p{M}.]+)[ \t]+\Z", text[: match.start()])
         if before and (
@@ -814,7 +871,8 @@ _STRETCHED = lazy_compile(r"(\p{L})\1\1")
 # Harper".
 _DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
 # The rules that find a name before what it does: a determiner before it makes it a thing.
-_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _PRAISED})
+_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
+_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
 
 
 def _ends_in_a_thing(run: str, lexicon: NameLexicon) -> bool:

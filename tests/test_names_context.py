@@ -336,6 +336,55 @@ def scrub_sixth(text: str) -> str:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A name doing what people do, even one that is an English word.
+        (
+            "Victor has the original receipt, I'll get it off him.",
+            "[NAME] has the original receipt, I'll get it off him.",
+        ),
+        ("Rose signed for the parcel.", "[NAME] signed for the parcel."),
+        ("June will be at the house from 9.", "[NAME] will be at the house from 9."),
+        ("Gene was the one I spoke to.", "[NAME] was the one I spoke to."),
+        # Beside what the person is to someone.
+        ("Frank, the installer, left a mess.", "[NAME], the installer, left a mess."),
+        ("Chase (my husband) will call you.", "[NAME] (my husband) will call you."),
+        # Together with another: both, twins, a list that goes on from a name found.
+        (
+            "Can Grace and Summer both be added as users?",
+            "Can [NAME] and [NAME] both be added as users?",
+        ),
+        (
+            "I've been bounced between Cormac, Síle and a bot.",
+            "I've been bounced between [NAME], [NAME] and a bot.",
+        ),
+        # Spoken to between commas, or after a sentence.
+        (
+            "I'll be honest, Frank, this is the worst service.",
+            "I'll be honest, [NAME], this is the worst service.",
+        ),
+        (
+            "We'll be in touch by Friday. Victor, please check the quote.",
+            "We'll be in touch by Friday. [NAME], please check the quote.",
+        ),
+        # Owning something, or a full name, that only the broad list knows.
+        ("We need Taini's signature on the form.", "We need [NAME]'s signature on the form."),
+        ("The account was set up by Summer Okoye.", "The account was set up by [NAME]."),
+        # Lower case: given as one's own, told or asked, reported.
+        ("hi im grace, the app keeps crashing", "hi im [NAME], the app keeps crashing"),
+        ("i'm deepika. my sister gave me the code", "i'm [NAME]. my sister gave me the code"),
+        ("ask grace she knows", "ask [NAME] she knows"),
+        ("i swear if cheryl tells me to restart it", "i swear if [NAME] tells me to restart it"),
+        # From next door, signing at a team, connected to.
+        ("luckily Sunny from next door took it in", "luckily [NAME] from next door took it in"),
+        ("Enjoy! — Sunny @ Support", "Enjoy! Support"),
+    ],
+)
+def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expected: str) -> None:
+    assert scrub_sixth(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Sage and Slate are both out of stock on the Harper.",  # colours
