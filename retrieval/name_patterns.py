@@ -55,7 +55,7 @@ _GREETING = lazy_compile(
 # thanks Sunny you're the best", "ok Victoria I'll try", "omg Wren you're a lifesaver".
 _THANKS = (
     rf"(?:thanks|thank[ \t]+(?:you|u)|thanku|thx|ty|tysm|cheers|{_HELLO}|ok|okay|omg|"
-    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+)"
+    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+|nice[ \t]+one|g['’]day|ta-ra)"
 )
 _INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|perfect|cool)"
 # The word first, then what stands before it (a pattern that starts with a lookbehind
@@ -177,7 +177,7 @@ _ROLES = (
     r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
     r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody|lead|mod|"
     r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
-    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|"
+    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|staff|"
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
 )
 _ROLE_NAMED = lazy_compile(
@@ -308,7 +308,7 @@ _REPORTED = lazy_compile(
 # of names, which _PERSON asks for.)
 _ACTS = lazy_compile(
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
-    rf"(?P<name>{_NAME})[ \t]++"
+    rf"(?P<name>{_NAME})[ \t]*+"
     r"(?=who\b"
     r"|(?:will|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|drop|"
     r"follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|be[ \t]+(?:home|in|at|"
@@ -317,7 +317,9 @@ _ACTS = lazy_compile(
     r"took[ \t]+(?:my|our|the)|gave[ \t]+(?:me|us|my|our)|tells[ \t]+me|told[ \t]+me|"
     r"says[ \t]+(?:he|she|they)|has[ \t]+the[ \t]+(?:original|receipt|keys?|parcel)|"
     r"had[ \t]+already|was[ \t]+(?:supposed|meant)[ \t]+to|was[ \t]+the[ \t]+one|"
-    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home)\b)"
+    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home)\b"
+    # ... or a pronoun picks it up: "I gave the key to Hope, she's home all day".
+    r"|,[ \t]*+(?:she|he)(?:['’](?:s|ll|d)|[ \t]+(?:is|was|will|has|had|said|says))\b)"
 )
 # A name beside what the person is to someone: "Frank, the installer, left a mess", "Sunny,
 # our nanny, will be home", "Chase (my husband) will call", "Grandad (Walter Hughes)", "I
@@ -328,6 +330,8 @@ _APPOSED = lazy_compile(
     rf"our|your|his|her|their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+\))"
     rf"|(?:\b(?i:{_RELATIONS}|grand(?:ad|dad|ma|pa|mother|father)|granny|nan|nana)|\bI)"
     rf"[ \t]*+\([ \t]*+(?P<name>{_NAME})[ \t]*+\)"
+    # ... "I'm Oyelaran's wife — Bisola — calling about ..."
+    rf"|\b(?i:{_RELATIONS})[ \t]*+[—–][ \t]*+(?P<name>{_NAME})[ \t]*+(?=[—–,])"
 )
 # Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
 # were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three

@@ -378,6 +378,17 @@ def scrub_sixth(text: str) -> str:
         # From next door, signing at a team, connected to.
         ("luckily Sunny from next door took it in", "luckily [NAME] from next door took it in"),
         ("Enjoy! — Sunny @ Support", "Enjoy! Support"),
+        # A pronoun picks the name up; a dash sets it beside a relation; staff; chat thanks.
+        (
+            "I gave the spare key to Hope, she's home all day.",
+            "I gave the spare key to [NAME], she's home all day.",
+        ),
+        (
+            "I'm Okoye's wife — Taini — calling about his order.",
+            "I'm [NAME]'s wife — [NAME] — calling about his order.",
+        ),
+        ("Your staff Taini promised me.", "Your staff [NAME] promised me."),
+        ("Nice one Taini, sorted", "Nice one [NAME], sorted"),
     ],
 )
 def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expected: str) -> None:
