@@ -245,6 +245,71 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     return found
 
 
+# A capitalised word alone in running text: "a surprise for Ananya so please ...".
+_LONE = lazy_compile(rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_WORD})(?![\p{{L}}\p{{M}}'’-])")
+# What stands before a place, a product or a brand ("in Busan", "my Samsung", "a Dyson").
+_BEFORE_A_THING = frozenset(
+    """
+    in at from to the a an my your our their his her its via near on of st into onto towards
+    around outside inside across through this that these those new old
+    """.split()  # noqa: SIM905
+)
+# What follows a place: "the Eton store".
+_PLACE_WORDS = frozenset(
+    "store shop branch office depot station road street hotel park centre center".split()  # noqa: SIM905
+)
+# Short words that WordNet also holds as nouns ("at", "as"): no noun after a name.
+_FUNCTION = frozenset("at as so is it or be by if on up to do go no we us".split())  # noqa: SIM905
+_WORD_BEFORE = lazy_compile(r"([\p{L}\p{M}.]+)[ \t,]*+(?:(?:and|&|or)[ \t]++)?\Z")
+_AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
+_WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
+
+
+def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[tuple[int, int]]:
+    """Given names that only the broad list knows, and no English word, standing alone in
+    running text: "a surprise for Ananya so", "Can I add Tamsin as an authorised user",
+    "please call Efua at 2pm". Not at a sentence's start, nor where a place, a product or a
+    brand stands: after "in/at/to/my/the ...", beside another capitalised word ("Slack, Jira",
+    "Windsor and Eton", "Google Drive"), or before a noun ("Uber driver", "Jira ticket") or
+    a place's word ("Eton store"). Festivals stay a risk ("Closed for Diwali?")."""
+    found = []
+    for match in _LONE.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if (
+            not lexicon.is_broad_given(name)
+            or not _usable(name, keep)
+            # The curated lists' names have their own rules.
+            or folded in lexicon.given
+            or folded in lexicon.surnames
+            or _line_start(text, match.start())
+        ):
+            continue
+        # (After a number, a model's name: "the Emberline 2.1 Sove", a typo for "Stove".)
+        if _AFTER_A_NUMBER.search(text, 0, match.start()):
+            continue
+        before = _WORD_BEFORE.search(text, 0, match.start())
+        if before and (
+            before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
+            or before.group(1)[:1].isupper()
+        ):
+            continue
+        after = _WORD_AFTER.match(text, match.end())
+        if after:
+            word = after.group(1)
+            folded_after = word.casefold()
+            if word[:1].isupper() or folded_after in _PLACE_WORDS:
+                continue
+            if (
+                lexicon.is_english(folded_after)
+                and folded_after not in lexicon.common
+                and folded_after not in _FUNCTION
+            ):
+                continue
+        found.append(match.span("name"))
+    return found
+
+
 def listed_with(
     text: str, spans: Sequence[tuple[int, int]], lexicon: NameLexicon, keep: frozenset[str]
 ) -> list[tuple[int, int]]:

@@ -42,7 +42,7 @@ import regex
 
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
-from retrieval.name_cues import cue_spans, listed_with, titled_capitals
+from retrieval.name_cues import alone_in_text, cue_spans, listed_with, titled_capitals
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _ACTS,
@@ -201,6 +201,9 @@ class NameFinder:
                 + _lexicon_spans(text, lexicon, self._keep)
                 + [NameSpan(s, e, kind) for s, e, kind in cue_spans(text, lexicon, self._keep)]
             )
+            # Names only the broad list knows, alone in running text: "for Ananya so".
+            alone = alone_in_text(text, lexicon, self._keep)
+            spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in beside])

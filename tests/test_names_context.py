@@ -322,11 +322,12 @@ SIXTH = NameLexicon(
     | frozenset(
         """
         victor rose frank june arizona phoenix sage slate harper lady home removal apology
-        street rain mine gene stock restock davy
+        street rain mine gene stock restock davy speaker
         """.split()  # noqa: SIM905
     ),
     common=LEXICON.common | frozenset({"frank", "rain", "mine"}),
-    broad=frozenset(LEXICON.broad) | frozenset({"taini", "okoye", "deepika", "jaket", "where"}),
+    broad=frozenset(LEXICON.broad)
+    | frozenset({"taini", "okoye", "deepika", "jaket", "where", "ive", "sove"}),
     describers=frozenset({"frank"}),
 )
 
@@ -389,6 +390,12 @@ def scrub_sixth(text: str) -> str:
         ),
         ("Your staff Taini promised me.", "Your staff [NAME] promised me."),
         ("Nice one Taini, sorted", "Nice one [NAME], sorted"),
+        # A name only the broad list knows, alone in running text.
+        (
+            "It was meant to be a surprise for Taini so please don't tell her.",
+            "It was meant to be a surprise for [NAME] so please don't tell her.",
+        ),
+        ("Please call Okoye at 2pm.", "Please call [NAME] at 2pm."),
     ],
 )
 def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expected: str) -> None:
@@ -412,6 +419,13 @@ def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expec
         "Traillhead has the same Stormline Rain Jaket for $30 less.",  # a product
         "Where's the Gift Wrap option at checkout?",
         "Hi, hope you're well. Victor and Victoria are the models we stock.",
+        # ... but not where places, products and brands stand.
+        "We use Slack, Taini and Drive for our files.",
+        "Is there a branch in Taini?",
+        "Can you send it to the Okoye store instead?",
+        "Does it work with Okoye speakers?",
+        "Can I return it if Ive tried it on?",  # typed without its apostrophe
+        "The Emberline 2.1 Sove inside is ruined.",  # a typo in a model's name
     ],
 )
 def test_words_in_running_text_that_name_nobody_are_kept(text: str) -> None:
