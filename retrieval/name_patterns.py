@@ -410,9 +410,8 @@ NOT_NAMES = frozenset(
     somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
-    alot heaps mine yours hers ours theirs tue tues wed thu thur thurs fri where when what
-    which who whose why how ive im id youre theyre dont cant wont isnt didnt doesnt wasnt
-    thats whats
+    alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
+    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

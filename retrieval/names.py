@@ -708,6 +708,7 @@ _PLACE_AFTER = lazy_compile(
 )
 
 
+_DAY_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun".split())  # noqa: SIM905
 # "Lindell & Co", "Clarke & Sons".
 _COMPANY_AFTER = lazy_compile(
     r"[ \t]*+(?:&|and)[ \t]*+(?:Co|Sons|Partners|Daughters)\b|[ \t]++(?:Ltd|LLC|Inc|PLC|GmbH)\b"
@@ -724,6 +725,9 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
     if regex.match(r"[\p{L}\p{N}_]|[-/.][\p{L}\p{N}]", text[end : end + 2]):
         return True
     if text[start:end].isupper():
+        return True
+    # "Tue 14 – Thu 16 May": a day, in running text (a greeting keeps "Hello Thu Trang,").
+    if text[start:end].casefold() in _DAY_ABBREVIATIONS:
         return True
     # "in Chelsea", "the Hilton", but "in June Ellison's name": a place is one word.
     one_word = not regex.search(r"[ \t]", text[start:end])

@@ -430,3 +430,15 @@ def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expec
 )
 def test_words_in_running_text_that_name_nobody_are_kept(text: str) -> None:
     assert scrub_sixth(text) == text
+
+
+def test_a_weekday_in_running_text_is_kept_and_a_name_like_it_in_a_greeting_is_not() -> None:
+    # "Thu" is a Vietnamese given name as well as Thursday: the greeting decides, with or
+    # without a lexicon.
+    assert scrub_sixth("Estimated delivery: Tue 14 – Thu 16 May.") == (
+        "Estimated delivery: Tue 14 – Thu 16 May."
+    )
+    for finder in (NameFinder(recognizer=None), NameFinder(recognizer=None, lexicon=SIXTH)):
+        assert finder.scrub("Hello Thu Trang,\nDo you sell batteries?")[0] == (
+            "Hello,\nDo you sell batteries?"
+        )
