@@ -52,7 +52,9 @@ Each set was written by someone who had read neither the detector nor the other 
   name only the broad list knows alone in running text ("a surprise for Ananya so"): 0.959,
   1.0% (2 more name-free messages scrubbed over all six sets, "says Busan.", "Closed for
   Diwali?", for 11 more names). First to fifth then 0.990, 0.989, 0.987, 0.953, 0.949
-  (0.8%, 0.7%, 0.7%, 1.0%, 1.2%). Tried and left: spaCy's person of a given name and a
+  (0.8%, 0.7%, 0.7%, 1.0%, 1.2%); three cues from the fifth set's misses then gave the
+  fifth 0.957 ("my cousin amber bought", "Jack and Jill Morton", "Summer on email"), the
+  others unchanged. Tried and left: spaCy's person of a given name and a
   surname that are English words took colours ("Pearl White", "Hazel Brown", "Matt
   Black": 1.8% on the first set) until adjectives were left out.
 

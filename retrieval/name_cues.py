@@ -177,7 +177,8 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             _first(name, lexicon)
             or (
                 name.casefold() in lexicon.given
-                and after.casefold() in lexicon.common
+                # ... or a verb in the past: "my flatmate grace took the parcel in".
+                and (after.casefold() in lexicon.common or _PAST.fullmatch(after.casefold()))
                 and after.casefold() not in NOT_NAMES
             )
         ):
@@ -261,6 +262,10 @@ _PLACE_WORDS = frozenset(
 # Short words that WordNet also holds as nouns ("at", "as"): no noun after a name.
 _FUNCTION = frozenset("at as so is it or be by if on up to do go no we us".split())  # noqa: SIM905
 _WORD_BEFORE = lazy_compile(r"([\p{L}\p{M}.]+)[ \t,]*+(?:(?:and|&|or)[ \t]++)?\Z")
+_PAST = lazy_compile(
+    r"\p{Ll}{2,}ed|took|bought|gave|said|came|got|sent|left|told|made|brought|rang|paid|"
+    r"put|set|sold|found|kept|lost|broke|forgot|thought|went"
+)
 _AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
 _WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
 
@@ -349,7 +354,8 @@ def listed_with(
             before
             and fits(before.group("name"))
             and (
-                not _line_start(text, before.start("name"))
+                # (At a line's start, only before a full name: "Jack and Jill Morton".)
+                (not _line_start(text, before.start("name")) or len(text[start:end].split()) > 1)
                 if before.group("and")
                 # Before a comma, a list's first item when the list goes on after the name
                 # found: "Li, Mateo and I".

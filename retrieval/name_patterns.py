@@ -351,7 +351,7 @@ _TEAM_MEMBER = lazy_compile(
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
-    r"onboarding|call[ \t]+cent(?:re|er)|phones?|depot|next[ \t]+door)\b"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
 _SELF_NAMED = lazy_compile(

@@ -396,6 +396,11 @@ def scrub_sixth(text: str) -> str:
             "It was meant to be a surprise for [NAME] so please don't tell her.",
         ),
         ("Please call Okoye at 2pm.", "Please call [NAME] at 2pm."),
+        # A relation before a lower-case name and a verb in the past; a list's first
+        # item before a full name; a rota.
+        ("my flatmate frank took the parcel in", "my flatmate [NAME] took the parcel in"),
+        ("Tom and Ruth Berg share this account.", "[NAME] and [NAME] share this account."),
+        ("Evening shift: Summer on email.", "Evening shift: [NAME] on email."),
     ],
 )
 def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expected: str) -> None:
