@@ -28,12 +28,21 @@ from retrieval.name_patterns import (
 
 Span = tuple[int, int, SpanKind]
 
+_ROLE_WORD = lazy_compile(rf"(?:{_ROLES}|{_RELATIONS})")
+
 _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
 
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:
 # "Austin, Texas", "Victoria, BC" are places.)
-_VOCATIVE = lazy_compile(rf"(?m)^[ \t]*+(?P<name>{_WORD})[ \t]*+,(?=[ \t]*+(?:\p{{Ll}}|I[ \t'’]))")
+# ... or a sentence: "We'll be in touch. Bill, please check the quote."; or between commas
+# before what is said to them: "I'll be honest, Frank, this is the worst service".
+_VOCATIVE = lazy_compile(
+    rf"(?:(?m:^)|(?<=[.!?][ \t]{{1,3}}))[ \t]*+(?P<name>{_WORD})[ \t]*+,"
+    r"(?=[ \t]*+(?:\p{Ll}|I[ \t'’]))"
+    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–][ \t]*+"
+    r"(?=(?:this|that|you|your|please|pls|i|i['’]m|we|it|the[ \t]+refund)\b)"
+)
 # "my son jack broke it", "ask my boss, mark", "aunty bisi".
 _LOWER_RELATION = lazy_compile(
     rf"\b(?i:(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})|aunty|auntie|"
@@ -55,6 +64,12 @@ _LOWER_MEMBER = lazy_compile(
     r"shop|warehouse|chat|phone|sales|returns|accounts)\b|(?:said|told|confirmed|promised|"
     r"mentioned)\b)"
 )
+# ... "cheryl tells me to restart it", "francesco says it was delivered": a name first, no
+# English word ("dhl says" is a courier's, "the app says" a thing's).
+_LOWER_DOES = lazy_compile(
+    r"(?<!\b(?i:the|a|an|your|ur|my|our|this|that|their|his|her|its)[ \t]+)"
+    rf"(?P<name>{_LOWER})[ \t]+(?=(?:says|tells[ \t]+me|took[ \t]+my|gave[ \t]+me)\b)"
+)
 # Places only a person fills, in lower case: "a lady called carol", "handed over to hope on
 # nights", "taking over from jack", "messaged rose on here", "carol can u check".
 _LOWER_PERSON = lazy_compile(
@@ -63,6 +78,20 @@ _LOWER_PERSON = lazy_compile(
     rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
     rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
     r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
+)
+# "hi im grace, the app keeps crashing", "this is chidera btw", "im jack's mum": a
+# lower-case name given as one's own, before a stop or a relation.
+_LOWER_SELF = lazy_compile(
+    rf"\b(?i:i['’]?m|i[ \t]+am|this[ \t]+is|it['’]?s[ \t]+me)[ \t,]++"
+    rf"(?:(?P<name>{_LOWER})(?=[ \t]*+(?:[,.!]|btw\b|here\b|$))"
+    rf"|(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?=['’]s[ \t]+(?:{_RELATIONS}|mum|mom|dad)\b))"
+)
+# "ask grace she knows", "tell dawn at the depot": a lower-case name told or asked, that a
+# pronoun or a workplace follows.
+_LOWER_TOLD = lazy_compile(
+    rf"\b(?i:ask|tell|talked[ \t]+to|spoke[ \t]+to|speak[ \t]+to)[ \t]+(?P<name>{_LOWER})"
+    r"(?=[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
+    r"desk|warehouse|branch)\b)"
 )
 # "hi grace, any update?", "hello dawn thank you for the call".
 _LOWER_GREETING = lazy_compile(
@@ -92,7 +121,7 @@ _THANKED = lazy_compile(
 )
 # Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
 # Field Ops" signs with a team.)
-_AND = r"[ \t]*+(?:and|&)[ \t]*+"
+_AND = r"[ \t]++(?:and|&|or)[ \t]++|[ \t]*+&[ \t]*+"
 _CAPITALS_RUN = lazy_compile(
     r"(?<![\p{L}\p{M}.])(?:\p{Lu}\.[ \t]+)?\p{Lu}{2,}+(?:['’-]\p{Lu}+)?"
     r"(?:[ \t]+\p{Lu}{2,}+(?:['’-]\p{Lu}+)?){0,3}(?![\p{L}\p{M}])"
@@ -131,7 +160,14 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     for match in _VOCATIVE.finditer(text):
         name = match.group("name")
         folded = name.casefold()
-        if _usable(name, keep) and _given(name, lexicon) and folded not in lexicon.describers:
+        # ("Frankly, ..." opens a sentence; mid-sentence, "honest, Frank, this" has its
+        # capital for the name.)
+        opens = _line_start(text, match.start("name"))
+        if (
+            _usable(name, keep)
+            and _given(name, lexicon)
+            and (folded not in lexicon.describers or not opens)
+        ):
             add(match)
     for match in _LOWER_RELATION.finditer(text, overlapped=True):
         name = match.group("name")
@@ -141,15 +177,36 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             _first(name, lexicon)
             or (
                 name.casefold() in lexicon.given
-                and after.casefold() in lexicon.common
+                # ... or a verb in the past: "my flatmate grace took the parcel in".
+                and (after.casefold() in lexicon.common or _PAST.fullmatch(after.casefold()))
                 and after.casefold() not in NOT_NAMES
             )
         ):
             add(match)
     for pattern in (_LOWER_ROLE, _LOWER_MEMBER):
         for match in pattern.finditer(text, overlapped=True):
-            if _usable(match.group("name"), keep) and _first(match.group("name"), lexicon):
+            name = match.group("name")
+            # (Not "some lady in your shop said": a role is nobody's name.)
+            if (
+                _usable(name, keep)
+                and _first(name, lexicon)
+                and not _ROLE_WORD.fullmatch(name.casefold())
+            ):
                 add(match)
+    for match in _LOWER_DOES.finditer(text):
+        name = match.group("name")
+        if _usable(name, keep) and lexicon.is_name_first(name) and not lexicon.is_english(name):
+            add(match)
+    for match in _LOWER_SELF.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if _usable(name, keep) and (
+            _first(name, lexicon) or (folded in lexicon.given and folded not in lexicon.describers)
+        ):
+            add(match)
+    for match in _LOWER_TOLD.finditer(text):
+        if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
+            add(match)
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):
@@ -189,12 +246,84 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     return found
 
 
+# A capitalised word alone in running text: "a surprise for Ananya so please ...".
+_LONE = lazy_compile(rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_WORD})(?![\p{{L}}\p{{M}}'’-])")
+# What stands before a place, a product or a brand ("in Busan", "my Samsung", "a Dyson").
+_BEFORE_A_THING = frozenset(
+    """
+    in at from to the a an my your our their his her its via near on of st into onto towards
+    around outside inside across through this that these those new old
+    """.split()  # noqa: SIM905
+)
+# What follows a place: "the Eton store".
+_PLACE_WORDS = frozenset(
+    "store shop branch office depot station road street hotel park centre center".split()  # noqa: SIM905
+)
+# Short words that WordNet also holds as nouns ("at", "as"): no noun after a name.
+_FUNCTION = frozenset("at as so is it or be by if on up to do go no we us".split())  # noqa: SIM905
+_WORD_BEFORE = lazy_compile(r"([\p{L}\p{M}.]+)[ \t,]*+(?:(?:and|&|or)[ \t]++)?\Z")
+_PAST = lazy_compile(
+    r"\p{Ll}{2,}ed|took|bought|gave|said|came|got|sent|left|told|made|brought|rang|paid|"
+    r"put|set|sold|found|kept|lost|broke|forgot|thought|went"
+)
+_AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
+_WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
+
+
+def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[tuple[int, int]]:
+    """Given names that only the broad list knows, and no English word, standing alone in
+    running text: "a surprise for Ananya so", "Can I add Tamsin as an authorised user",
+    "please call Efua at 2pm". Not at a sentence's start, nor where a place, a product or a
+    brand stands: after "in/at/to/my/the ...", beside another capitalised word ("Slack, Jira",
+    "Windsor and Eton", "Google Drive"), or before a noun ("Uber driver", "Jira ticket") or
+    a place's word ("Eton store"). Festivals stay a risk ("Closed for Diwali?")."""
+    found = []
+    for match in _LONE.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if (
+            not lexicon.is_broad_given(name)
+            or not _usable(name, keep)
+            # The curated lists' names have their own rules.
+            or folded in lexicon.given
+            or folded in lexicon.surnames
+            or _line_start(text, match.start())
+        ):
+            continue
+        # (After a number, a model's name: "the Emberline 2.1 Sove", a typo for "Stove".)
+        if _AFTER_A_NUMBER.search(text, 0, match.start()):
+            continue
+        before = _WORD_BEFORE.search(text, 0, match.start())
+        if before and (
+            before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
+            or before.group(1)[:1].isupper()
+        ):
+            continue
+        after = _WORD_AFTER.match(text, match.end())
+        if after:
+            word = after.group(1)
+            folded_after = word.casefold()
+            if word[:1].isupper() or folded_after in _PLACE_WORDS:
+                continue
+            if (
+                lexicon.is_english(folded_after)
+                and folded_after not in lexicon.common
+                and folded_after not in _FUNCTION
+            ):
+                continue
+        found.append(match.span("name"))
+    return found
+
+
 def listed_with(
     text: str, spans: Sequence[tuple[int, int]], lexicon: NameLexicon, keep: frozenset[str]
 ) -> list[tuple[int, int]]:
-    """Capitalised words listed beside a name found ("Habib and Nasrin", "Ayo & Tolu") that
-    are given names or surnames, or no English word."""
+    """Capitalised words listed beside a name found ("Habib and Nasrin", "Ayo & Tolu",
+    "Dawn or Drew", "Magnus, then Freya, then ...", "Cormac, Síle and a bot") that are given
+    names or surnames, or no English word; a list is followed along from each name found."""
     found: list[tuple[int, int]] = []
+    seen = set(spans)
+    todo = list(spans)
 
     def fits(word: str) -> bool:
         return _usable(word, keep) and (
@@ -203,14 +332,48 @@ def listed_with(
             or not lexicon.is_english(word)
         )
 
-    for start, end in spans:
-        after = regex.match(rf"{_AND}(?P<name>{_WORD})(?![\p{{L}}\p{{M}}])", text[end:])
-        if after and fits(after.group("name")):
-            found.append((end + after.start("name"), end + after.end("name")))
-        before = regex.search(rf"(?<![\p{{L}}\p{{M}}])(?P<name>{_WORD}){_AND}\Z", text[:start])
-        if before and fits(before.group("name")) and not _line_start(text, before.start("name")):
-            found.append(before.span("name"))
+    def take(span: tuple[int, int]) -> None:
+        if span not in seen:
+            seen.add(span)
+            found.append(span)
+            todo.append(span)
+
+    while todo:
+        start, end = todo.pop()
+        after = _LISTED_AFTER.match(text, end)
+        # After a comma alone, only an item of a list: not "-Kat, Field Ops" (a team) nor
+        # "Hi Sarah, Hope you're well".
+        if (
+            after
+            and fits(after.group("name"))
+            and (after.group("and") or _LIST_GOES_ON.match(text, after.end("name")))
+        ):
+            take(after.span("name"))
+        before = _LISTED_BEFORE.search(text, 0, start)
+        if (
+            before
+            and fits(before.group("name"))
+            and (
+                # (At a line's start, only before a full name: "Jack and Jill Morton".)
+                (not _line_start(text, before.start("name")) or len(text[start:end].split()) > 1)
+                if before.group("and")
+                # Before a comma, a list's first item when the list goes on after the name
+                # found: "Li, Mateo and I".
+                else _LIST_GOES_ON_WITH_AND.match(text, end) is not None
+            )
+        ):
+            take(before.span("name"))
     return found
+
+
+_LISTED_AFTER = lazy_compile(
+    rf"(?:(?P<and>{_AND})|[ \t]*+,[ \t]*+(?:then[ \t]+)?)(?P<name>{_WORD})(?![\p{{L}}\p{{M}}])"
+)
+_LISTED_BEFORE = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}])(?P<name>{_WORD})(?:(?P<and>{_AND})|[ \t]*+,[ \t]*+)\Z"
+)
+_LIST_GOES_ON = lazy_compile(r"[ \t]*+(?:,|(?:and|&|or|then)\b|[.!?;)]|$)")
+_LIST_GOES_ON_WITH_AND = lazy_compile(r"[ \t]*+(?:and|&|or)\b")
 
 
 def _line_start(text: str, at: int) -> bool:

@@ -59,15 +59,24 @@ class NameLexicon:
         """Whether the word, or its singular ("Accounts", "Bookings"), is an English word."""
         folded = word.casefold()
         # Only a plural's ending is cut: "Marcus" is no "marc", "Dolores" no "dolor".
-        return folded in self.english or (
-            (
-                folded.endswith("s")
-                and not folded.endswith(("us", "ss", "is"))
-                and folded[:-1] in self.english
-            )
+        return (
+            folded in self.english
             or (
-                folded.endswith(("ses", "xes", "zes", "ches", "shes"))
-                and folded[:-2] in self.english
+                (
+                    folded.endswith("s")
+                    and not folded.endswith(("us", "ss", "is"))
+                    and folded[:-1] in self.english
+                )
+                or (
+                    folded.endswith(("ses", "xes", "zes", "ches", "shes"))
+                    and folded[:-2] in self.english
+                )
+                # "Apologies", "Deliveries"; not "Davies"
+                or (
+                    folded.endswith("ies")
+                    and folded[:-3] + "y" in self.english
+                    and folded not in self.surnames
+                )
             )
         )
 

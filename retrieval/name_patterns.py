@@ -55,7 +55,7 @@ _GREETING = lazy_compile(
 # thanks Sunny you're the best", "ok Victoria I'll try", "omg Wren you're a lifesaver".
 _THANKS = (
     rf"(?:thanks|thank[ \t]+(?:you|u)|thanku|thx|ty|tysm|cheers|{_HELLO}|ok|okay|omg|"
-    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+)"
+    r"no[ \t]+worries|sorry|bye|lol|lmao|haha|wow|aw+|nice[ \t]+one|g['’]day|ta-ra)"
 )
 _INTERJECTION = r"(?:lol|lmao|omg|ok|okay|oh|ah|aw+|wow|haha|yes|yeah|yay|great|perfect|cool)"
 # The word first, then what stands before it (a pattern that starts with a lookbehind
@@ -73,7 +73,9 @@ _ADDRESSED_LAST = lazy_compile(
     rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
     # ... and after any words, when an exclamation or a question follows: "See you soon,
     # Marta!", "Can you help me, Will?".
-    rf"|,(?<=\p{{Ll}}[ \t]*+,)[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:!|\?|\p{{So}}))"
+    # (After a word in lower case: "Phoenix, Arizona?" is a place.)
+    rf"|,(?<=(?<![\p{{L}}\p{{M}}])\p{{Ll}}[\p{{L}}\p{{M}}'’]*[ \t]*,)[ \t]*+(?P<name>{_NAME})"
+    r"(?=[ \t]*+(?:!|\?|\p{So}))"
 )
 # ... or first: "Sky, your hoodie is back", "Grace, hi".
 _ADDRESSED_FIRST = lazy_compile(
@@ -88,7 +90,7 @@ _GREETING_AFTER = lazy_compile(
 )
 # What may follow a signing name: its team or company ("— Freya, Customer Relations",
 # "– Rosa at PetNest", "Naledi (Deliveries)").
-_TEAM_TAIL = r"(?:[ \t]*+(?:,|\bat\b|\||[—–])[ \t]*+[^\n]{1,60}+|[ \t]*+\([^)\n]{1,40}+\))?"
+_TEAM_TAIL = r"(?:[ \t]*+(?:,|\bat\b|\||[—–@])[ \t]*+[^\n]{1,60}+|[ \t]*+\([^)\n]{1,40}+\))?"
 # A closing formula alone on its line, then the name alone on the next one (or two) lines.
 _CLOSING = (
     r"(?i:best(?:[ \t]+(?:regards|wishes))?|all[ \t]+the[ \t]+best|kind(?:est)?[ \t]+regards|"
@@ -100,7 +102,8 @@ _CLOSING = (
     r"much[ \t]+appreciated|thanks[ \t]+for[ \t]+[^\n.!?]{1,40}|love|xx?x?|"
     r"(?:got[ \t]+it,?[ \t]+)?thank[ \t]+you!*(?:[ \t]+xx?x?)?|"
     # A signature's dash alone on its line, and closings of other languages.
-    r"--|[—–]|ng[aā][ \t]+mihi|saludos|cordialement|groetjes|gr[uü](?:ss|ß)e|mvh|atenciosamente|"
+    r"--|[—–]|ng[aā][ \t]+mihi(?:[ \t]+nui)?|saludos|cordialement|groetjes|gr[uü](?:ss|ß)e|mvh|"
+    r"atenciosamente|"
     r"abrazos|un[ \t]+abrazo|ciao|namaste|peace|ttyl)"
 )
 _SIGNOFF_LINE = lazy_compile(
@@ -139,6 +142,7 @@ _INTRODUCTION = lazy_compile(
     rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
     rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
     rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
+    rf"\bit['’]?s[ \t]+me[ \t]*+,|"
     rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
     rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
     rf"kids|children|sons|daughters|twins|grandkids|"
@@ -173,7 +177,7 @@ _ROLES = (
     r"buyer|seller|tenant|landlord|kids?|children|baby|toddler|grandparents|parents|twins|"
     r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody|lead|mod|"
     r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
-    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|"
+    r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|staff|"
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
 )
 _ROLE_NAMED = lazy_compile(
@@ -221,7 +225,9 @@ _PERSON_MENTION = lazy_compile(
     # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
     rf"\bmessag(?:ed|ing)|\bping(?:ed)?|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over[ \t]+"
     rf"(?:from|to)|\b(?:leave|left|leaving)[ \t]+(?:it[ \t]+|them[ \t]+|the[ \t]+\p{{Ll}}+[ \t]+)?"
-    rf"with|\bforwarded[ \t]+from|\b(?:placed|ordered|bought|purchased|booked|collected)[ \t]+by"
+    rf"with|\b(?:forwarded|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
+    # "You are now connected to Rosa", "Fwd from Joy:"
+    rf"\b(?:placed|ordered|bought|purchased|booked|collected)[ \t]+by"
     # (Not a date: "booked by June".)
     rf"(?![ \t]+(?:April|May|June|August)\b))"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
@@ -229,9 +235,11 @@ _PERSON_MENTION = lazy_compile(
 # "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
 _ASKED = lazy_compile(
     rf"(?:\b(?i:ask|asked|tell|told|get|have|let)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to|know)\b)"
-    rf"|\b(?i:can|could|will|would|did|does|has|should)[ \t]+(?P<name>{_NAME})[ \t]+"
-    r"(?=(?i:please[ \t]+)?(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|"
-    r"respond)\b))"
+    rf"|\b(?i:can|could|will|would|did|does|has|should|if)[ \t]+(?P<name>{_NAME})"
+    # ... "Can Dawn or Drew call me back?", "can Oisín be added as a named driver?"
+    rf"(?=(?:[ \t]+(?:or|and|&)[ \t]+{_NAME})?[ \t]+(?i:please[ \t]+|ever[ \t]+)?"
+    r"(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|respond|send|pick|collect|"
+    r"sign|be[ \t]+added|be[ \t]+named)\b))"
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
 _BOOKED_UNDER = lazy_compile(
@@ -294,6 +302,48 @@ _REPORTED = lazy_compile(
     r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
     r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
 )
+# "Victor has the original receipt", "Rose signed for the parcel", "Mele will call you",
+# "Mikey who did my measurements": a name doing what people do, even one that is an English
+# word. (Shops and brands do some of it too, "Evri will call": their names are in no list
+# of names, which _PERSON asks for.)
+_ACTS = lazy_compile(
+    rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
+    rf"(?P<name>{_NAME})[ \t]*+"
+    r"(?=who\b"
+    r"|(?:will|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|drop|"
+    r"follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|be[ \t]+(?:home|in|at|"
+    r"there|around|back|added))\b"
+    r"|(?:picked[ \t]+up|hung[ \t]+up|signed[ \t]+for|came[ \t]+(?:to|out|round|over|by)|"
+    r"took[ \t]+(?:my|our|the)|gave[ \t]+(?:me|us|my|our)|tells[ \t]+me|told[ \t]+me|"
+    r"says[ \t]+(?:he|she|they)|has[ \t]+the[ \t]+(?:original|receipt|keys?|parcel)|"
+    r"had[ \t]+already|was[ \t]+(?:supposed|meant)[ \t]+to|was[ \t]+the[ \t]+one|"
+    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home)\b"
+    # ... or a pronoun picks it up: "I gave the key to Hope, she's home all day".
+    r"|,[ \t]*+(?:she|he)(?:['’](?:s|ll|d)|[ \t]+(?:is|was|will|has|had|said|says))\b)"
+)
+# A name beside what the person is to someone: "Frank, the installer, left a mess", "Sunny,
+# our nanny, will be home", "Chase (my husband) will call", "Grandad (Walter Hughes)", "I
+# (Sana)".
+_APPOSED = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]*+(?=,[ \t]*+(?:my|our|your|his|her|"
+    rf"their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+,|\([ \t]*+(?:my|"
+    rf"our|your|his|her|their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+\))"
+    rf"|(?:\b(?i:{_RELATIONS}|grand(?:ad|dad|ma|pa|mother|father)|granny|nan|nana)|\bI)"
+    rf"[ \t]*+\([ \t]*+(?P<name>{_NAME})[ \t]*+\)"
+    # ... "I'm Oyelaran's wife — Bisola — calling about ..."
+    rf"|\b(?i:{_RELATIONS})[ \t]*+[—–][ \t]*+(?P<name>{_NAME})[ \t]*+(?=[—–,])"
+)
+# Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
+# were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three
+# girls"; the first is taken here, the others beside it (name_cues.listed_with).
+_TOGETHER = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})(?=(?:[ \t]*+,[ \t]*+{_NAME})*+[ \t]++"
+    rf"(?:and|&|or)[ \t]++{_NAME}[ \t]*+(?:(?:(?:are|were|will|to|can|could)[ \t]+)?"
+    # (Not "Sage and Slate are both out of stock": colours.)
+    r"(?:both|all|twins)\b(?![ \t]+(?:out|in[ \t]+stock|sold|available|back|discontinued))"
+    rf"|[—–(,][ \t]*+(?:my|our)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|"
+    r"girls|boys|kids|children|sons|daughters|twins)\b))"
+)
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = lazy_compile(
     rf"(?P<name>{_NAMES})[ \t]++(?:from|in|at|on|of)[ \t]++(?:(?:the|your|our)[ \t]++)?"
@@ -301,7 +351,7 @@ _TEAM_MEMBER = lazy_compile(
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
-    r"onboarding|call[ \t]+cent(?:re|er)|phones?)\b"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
 _SELF_NAMED = lazy_compile(
@@ -360,7 +410,8 @@ NOT_NAMES = frozenset(
     somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
-    alot heaps
+    alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
+    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").
@@ -425,6 +476,9 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SAID, "mention"),
     (_PRONOUNED, "mention"),
     (_PERSON_FIELD, "mention"),
+    (_ACTS, "mention"),
+    (_APPOSED, "mention"),
+    (_TOGETHER, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -449,5 +503,8 @@ _PERSON = frozenset(
         _TRAILING_SIGNATURE,
         _SAID,
         _PERSON_FIELD,
+        _ACTS,
+        _APPOSED,
+        _TOGETHER,
     }
 )

@@ -42,9 +42,11 @@ import regex
 
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
-from retrieval.name_cues import cue_spans, listed_with, titled_capitals
+from retrieval.name_cues import alone_in_text, cue_spans, listed_with, titled_capitals
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
+    _ACTS,
+    _APPOSED,
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
@@ -52,11 +54,17 @@ from retrieval.name_patterns import (
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
     _LOWER_PRESENCE,
+    _MENTION,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
     _PERSON,
+    _PRAISED,
+    _REPORTED,
     _RULES,
+    _SAID,
+    _TEAM_MEMBER,
     _TITLES,
+    _TOGETHER,
     _WEAK,
     _WORD,
     NOT_NAMES,
@@ -193,6 +201,9 @@ class NameFinder:
                 + _lexicon_spans(text, lexicon, self._keep)
                 + [NameSpan(s, e, kind) for s, e, kind in cue_spans(text, lexicon, self._keep)]
             )
+            # Names only the broad list knows, alone in running text: "for Ananya so".
+            alone = alone_in_text(text, lexicon, self._keep)
+            spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in beside])
@@ -230,6 +241,10 @@ class NameFinder:
         for pattern, kind in _RULES:
             if not capitalised and pattern is not _LOWER_INTRODUCTION:
                 continue
+            # Without a lexicon these places would take any capitalised word ("Apple will
+            # call you"): they only say which given names that are words are names.
+            if lexicon is None and pattern in _NEEDS_LEXICON:
+                continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
             for match in pattern.finditer(text, overlapped=True):
@@ -243,6 +258,13 @@ class NameFinder:
                 if start >= end:
                     continue
                 run = text[start:end]
+                # "Evri ParcelShop", "Noooo": a brand's inner capital, a word stretched in chat.
+                if _STRETCHED.search(run) or any(_BRAND_CASE.match(w) for w in run.split()):
+                    continue
+                # "a Harper three-seater in Sage from your Manchester store": a colour, a
+                # product or a place where a name would stand first.
+                if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
+                    continue
                 if pattern in _PERSON and lexicon is not None:
                     if (
                         _person_like(run, lexicon)
@@ -265,6 +287,16 @@ class NameFinder:
                         or any(w in self._known for w in _NAME_WORD.findall(run))
                         or _names_someone(run, lexicon)
                     )
+                ):
+                    continue
+                # "Ridgeway Homes said", "Cloud Backup says": a run that ends in an English
+                # word that is no name, before what it does, is a company's or a thing's.
+                # (After "asked", a run may go on past the name: "asked Giorgos last week".)
+                if (
+                    weak
+                    and pattern is not _MENTION
+                    and lexicon is not None
+                    and _ends_in_a_thing(run, lexicon)
                 ):
                     continue
                 if (
@@ -386,6 +418,17 @@ class NameFinder:
             return False  # "Storm Grey Terra Trail Runners": a product
         if lexicon is None:
             return not all(w.casefold() in NOT_NAMES for w in words)
+        # "John Smith", "Arthur Bellamy": a given name and a surname, words of English too;
+        # not a colour's two words ("Pearl White", "Hazel Brown", "Matt Black").
+        first, last = (w.casefold() for w in words) if len(words) == 2 else ("", "")
+        if (
+            first in lexicon.given
+            and first not in NOT_NAMES
+            and last in lexicon.surnames
+            and first not in lexicon.describers
+            and last not in lexicon.describers
+        ):
+            return True
         return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
 
     def _lexicon_loaded(self) -> NameLexicon | None:
@@ -520,7 +563,8 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
                 signed = kept.rstrip("-–—~^/")
                 if signed != kept:  # "Closed. -Kat, Field Ops" -> "Closed. Field Ops"
                     pieces.append(signed.rstrip(" \t"))
-                    at = span.end + len(regex.match(r"[ \t]*+,?", text[span.end :]).group())
+                    # ... "Enjoy! — Sunny @ Support" -> "Enjoy! Support"
+                    at = span.end + len(regex.match(r"[ \t]*+[,@]?", text[span.end :]).group())
                     continue
                 pieces.append(kept)
             elif not rest.strip():
@@ -598,6 +642,16 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
                 lexicon.is_given_name(word)
                 or (lexicon.is_name_word(word) and lexicon.is_surname(after))
                 or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                # A full name that the broad list holds a word of, two capitalised words
+                # alone: "Summer Nakamura", "Bill Okoye", "Tahu Pōtiki" (not a product's
+                # longer run: "Stormline Rain Jaket").
+                or (
+                    len(words) == 2
+                    and (
+                        _full_name_of_broad(word, after, lexicon)
+                        or _full_name_of_broad(before, word, lexicon)
+                    )
+                )
             )
         i = 0
         while i < len(words):
@@ -616,6 +670,29 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
 _POSSESSIVE = lazy_compile(r"['’]s?$")
 
 
+def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
+    """Whether two capitalised words are a given name and a surname that the broad list of
+    given names tells: a given name before a word of the broad list that is no English word,
+    or such a word before one that is no English word either."""
+    words = (first.casefold(), second.casefold())
+    # (Not "Your Trustpilot", "St Albans", "Royal Canin", "Evri ParcelShop".)
+    if (
+        not first
+        or not second
+        or any(w in NOT_NAMES or w in _TITLES or w in _SAINTS for w in words)
+        or any(_BRAND_CASE.match(w) for w in (first, second))
+    ):
+        return False
+    return (
+        words[0] in lexicon.given
+        and words[0] not in lexicon.describers
+        and lexicon.is_broad_given(second)
+    ) or (lexicon.is_broad_given(first) and not lexicon.is_english(second))
+
+
+_SAINTS = frozenset({"st", "saint", "san", "santa", "sao", "são", "mount", "port", "fort", "lake"})
+
+
 # What the recogniser takes for a person after these is a place: "in Chelsea", "São Paulo",
 # "the Isle of Skye".
 _PLACE_BEFORE = lazy_compile(
@@ -631,6 +708,13 @@ _PLACE_AFTER = lazy_compile(
 )
 
 
+_DAY_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun".split())  # noqa: SIM905
+# "Lindell & Co", "Clarke & Sons".
+_COMPANY_AFTER = lazy_compile(
+    r"[ \t]*+(?:&|and)[ \t]*+(?:Co|Sons|Partners|Daughters)\b|[ \t]++(?:Ltd|LLC|Inc|PLC|GmbH)\b"
+)
+
+
 def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | None) -> bool:
     """Whether a run that the recogniser or the lexicon alone takes for a name stands where
     places and products do: after "in", "São", "Isle of"; inside a word ("20000mAh Power");
@@ -642,13 +726,20 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         return True
     if text[start:end].isupper():
         return True
+    # "Tue 14 – Thu 16 May": a day, in running text (a greeting keeps "Hello Thu Trang,").
+    if text[start:end].casefold() in _DAY_ABBREVIATIONS:
+        return True
     # "in Chelsea", "the Hilton", but "in June Ellison's name": a place is one word.
     one_word = not regex.search(r"[ \t]", text[start:end])
     if one_word and (
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
     ):
         return True
-    if _PLACE_AFTER.match(text, end):
+    if _PLACE_AFTER.match(text, end) or _COMPANY_AFTER.match(text, end):
+        return True
+    # "Harley Street", "Ashford Road": the run ends in a place's word.
+    last = regex.search(r"[ \t]\S+\Z", text[start:end])
+    if last and _PLACE_AFTER.fullmatch(last.group()):
         return True
     after = regex.match(rf"[ \t]+({_WORD})", text[end : end + 40])
     if lexicon is None or after is None:
@@ -690,7 +781,7 @@ def _surname_like(word: str, lexicon: NameLexicon) -> bool:
     folded = word.strip(".,").casefold()
     if folded in NOT_NAMES:
         return False
-    return folded in lexicon.surnames or folded not in lexicon.english
+    return folded in lexicon.surnames or not lexicon.is_english(folded)
 
 
 # Slack's and chats' handles for everyone at once.
@@ -705,7 +796,7 @@ _HANDLES_OF_ALL = frozenset({"channel", "here", "everyone", "all", "team", "supp
 # one after it a place's ("King's Road", "Bishop's Stortford"), or a day follows
 # ("Valentine's Day").
 _POSSESSIVE_NAME = lazy_compile(
-    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++)['’]s(?![\p{L}\p{M}])"
+    r"(?<![\p{L}\p{M}])(?P<name>\p{Lu}[\p{Ll}\p{M}]++(?:-\p{L}[\p{Ll}\p{M}]++)?)['’]s(?![\p{L}\p{M}])"
     r"(?![ \t]+(?:(?i:day|eve|night)\b|\p{Lu}))"
 )
 
@@ -715,7 +806,12 @@ def _possessive_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     for match in _POSSESSIVE_NAME.finditer(text):
         name = match.group("name")
         folded = name.casefold()
-        if folded not in lexicon.given or folded in NOT_NAMES or folded in keep:
+        # (A name of the broad list too: "Jae-won's account", "Taini's signature".)
+        if (
+            (folded not in lexicon.given and not lexicon.is_broad_given(name))
+            or folded in NOT_NAMES
+            or folded in keep
+        ):
             continue
         before = regex.search(r"([\p{L}\p{M}.]+)[ \t]+\Z", text[: match.start()])
         if before and (
@@ -776,6 +872,21 @@ _BEFORE_YOU = frozenset(
     appreciate mind assume believe told tell ask
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
+# A word stretched in chat: "Noooo", "Sooo".
+_STRETCHED = lazy_compile(r"(\p{L})\1\1")
+# What stands before a colour, a product or a place, not a person: "in Sage from", "the
+# Harper".
+_DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
+# The rules that find a name before what it does: a determiner before it makes it a thing.
+_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
+_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
+
+
+def _ends_in_a_thing(run: str, lexicon: NameLexicon) -> bool:
+    words = _NAME_WORD.findall(run)
+    return bool(words) and lexicon.is_english(words[-1]) and not lexicon.is_name_word(words[-1])
+
+
 # A brand's inner capital ("PeakFit", "SwiftCargo"); not a name's ("McDonald", "DeShawn").
 _BRAND_CASE = lazy_compile(r"^(?!Mc|Mac|De|Le|La|Di|Du|Van|O['’])\p{Lu}\p{Ll}+\p{Lu}")
 

@@ -229,6 +229,8 @@ def test_english_words_are_cut_to_their_singular_only_at_a_plural_ending() -> No
     assert not LEXICON.is_english("Marcus")
     assert not LEXICON.is_english("Dolores")
     assert LEXICON.is_english("Accounts") and LEXICON.is_english("boxes")
+    # "Apologies" is "apology"'s; "Davies" is a surname, not "davy"'s.
+    assert SIXTH.is_english("Apologies") and not SIXTH.is_english("Davies")
 
 
 def test_the_lexicon_holds_mimesis_names_that_faker_lacks() -> None:
@@ -302,3 +304,146 @@ def test_a_cache_that_cannot_be_written_leaves_the_list_in_memory(
     assert "tevita" in names
     assert "could not cache the list of given names" in caplog.text
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+# The sixth labelled set's kinds of names in running text, and what stands beside them and
+# names nobody. "victor", "rose", "frank" are given names and English words; "taini",
+# "okoye", "deepika" only the broad list knows.
+SIXTH = NameLexicon(
+    given=LEXICON.given
+    | frozenset(
+        """
+        victor rose frank june cormac cheryl arizona phoenix sage slate harper lady thu harley
+        clarke lindell rain mine gene
+        """.split()  # noqa: SIM905
+    ),
+    surnames=LEXICON.surnames | frozenset({"ridgeway", "street", "harley", "clarke", "davies"}),
+    english=LEXICON.english
+    | frozenset(
+        """
+        victor rose frank june arizona phoenix sage slate harper lady home removal apology
+        street rain mine gene stock restock davy speaker
+        """.split()  # noqa: SIM905
+    ),
+    common=LEXICON.common | frozenset({"frank", "rain", "mine"}),
+    broad=frozenset(LEXICON.broad)
+    | frozenset({"taini", "okoye", "deepika", "jaket", "where", "ive", "sove"}),
+    describers=frozenset({"frank"}),
+)
+
+
+def scrub_sixth(text: str) -> str:
+    return NameFinder(recognizer=None, lexicon=SIXTH).scrub(text)[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A name doing what people do, even one that is an English word.
+        (
+            "Victor has the original receipt, I'll get it off him.",
+            "[NAME] has the original receipt, I'll get it off him.",
+        ),
+        ("Rose signed for the parcel.", "[NAME] signed for the parcel."),
+        ("June will be at the house from 9.", "[NAME] will be at the house from 9."),
+        ("Gene was the one I spoke to.", "[NAME] was the one I spoke to."),
+        # Beside what the person is to someone.
+        ("Frank, the installer, left a mess.", "[NAME], the installer, left a mess."),
+        ("Chase (my husband) will call you.", "[NAME] (my husband) will call you."),
+        # Together with another: both, twins, a list that goes on from a name found.
+        (
+            "Can Grace and Summer both be added as users?",
+            "Can [NAME] and [NAME] both be added as users?",
+        ),
+        (
+            "I've been bounced between Cormac, Síle and a bot.",
+            "I've been bounced between [NAME], [NAME] and a bot.",
+        ),
+        # Spoken to between commas, or after a sentence.
+        (
+            "I'll be honest, Frank, this is the worst service.",
+            "I'll be honest, [NAME], this is the worst service.",
+        ),
+        (
+            "We'll be in touch by Friday. Victor, please check the quote.",
+            "We'll be in touch by Friday. [NAME], please check the quote.",
+        ),
+        # Owning something, or a full name, that only the broad list knows.
+        ("We need Taini's signature on the form.", "We need [NAME]'s signature on the form."),
+        ("The account was set up by Summer Okoye.", "The account was set up by [NAME]."),
+        # Lower case: given as one's own, told or asked, reported.
+        ("hi im grace, the app keeps crashing", "hi im [NAME], the app keeps crashing"),
+        ("i'm deepika. my sister gave me the code", "i'm [NAME]. my sister gave me the code"),
+        ("ask grace she knows", "ask [NAME] she knows"),
+        ("i swear if cheryl tells me to restart it", "i swear if [NAME] tells me to restart it"),
+        # From next door, signing at a team, connected to.
+        ("luckily Sunny from next door took it in", "luckily [NAME] from next door took it in"),
+        ("Enjoy! — Sunny @ Support", "Enjoy! Support"),
+        # A pronoun picks the name up; a dash sets it beside a relation; staff; chat thanks.
+        (
+            "I gave the spare key to Hope, she's home all day.",
+            "I gave the spare key to [NAME], she's home all day.",
+        ),
+        (
+            "I'm Okoye's wife — Taini — calling about his order.",
+            "I'm [NAME]'s wife — [NAME] — calling about his order.",
+        ),
+        ("Your staff Taini promised me.", "Your staff [NAME] promised me."),
+        ("Nice one Taini, sorted", "Nice one [NAME], sorted"),
+        # A name only the broad list knows, alone in running text.
+        (
+            "It was meant to be a surprise for Taini so please don't tell her.",
+            "It was meant to be a surprise for [NAME] so please don't tell her.",
+        ),
+        ("Please call Okoye at 2pm.", "Please call [NAME] at 2pm."),
+        # A relation before a lower-case name and a verb in the past; a list's first
+        # item before a full name; a rota.
+        ("my flatmate frank took the parcel in", "my flatmate [NAME] took the parcel in"),
+        ("Tom and Ruth Berg share this account.", "[NAME] and [NAME] share this account."),
+        ("Evening shift: Summer on email.", "Evening shift: [NAME] on email."),
+    ],
+)
+def test_names_in_running_text_that_are_also_words_are_scrubbed(text: str, expected: str) -> None:
+    assert scrub_sixth(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sage and Slate are both out of stock on the Harper.",  # colours
+        "Can you ship to a PO Box in Phoenix, Arizona?",  # a place
+        "Ridgeway Homes said the appliances were covered by you.",  # a company
+        "I bought a Harper three-seater in Sage from your Manchester store.",  # a colour
+        "Apologies — the Mark II version is not compatible.",
+        "Can the cool box keep ice for 5 days? Mine's melted in one.",
+        "some lady in your shop said online would be cheaper",  # a role
+        "Estimated delivery: Tue 14 – Thu 16 May.",
+        "Clarke Removals dropped and scratched the dresser.",
+        "I work on Harley Street — can the courier leave it with reception?",
+        "Can I get a receipt with our company name (Lindell & Co) on it?",
+        "Traillhead has the same Stormline Rain Jaket for $30 less.",  # a product
+        "Where's the Gift Wrap option at checkout?",
+        "Hi, hope you're well. Victor and Victoria are the models we stock.",
+        # ... but not where places, products and brands stand.
+        "We use Slack, Taini and Drive for our files.",
+        "Is there a branch in Taini?",
+        "Can you send it to the Okoye store instead?",
+        "Does it work with Okoye speakers?",
+        "Can I return it if Ive tried it on?",  # typed without its apostrophe
+        "The Emberline 2.1 Sove inside is ruined.",  # a typo in a model's name
+    ],
+)
+def test_words_in_running_text_that_name_nobody_are_kept(text: str) -> None:
+    assert scrub_sixth(text) == text
+
+
+def test_a_weekday_in_running_text_is_kept_and_a_name_like_it_in_a_greeting_is_not() -> None:
+    # "Thu" is a Vietnamese given name as well as Thursday: the greeting decides, with or
+    # without a lexicon.
+    assert scrub_sixth("Estimated delivery: Tue 14 – Thu 16 May.") == (
+        "Estimated delivery: Tue 14 – Thu 16 May."
+    )
+    for finder in (NameFinder(recognizer=None), NameFinder(recognizer=None, lexicon=SIXTH)):
+        assert finder.scrub("Hello Thu Trang,\nDo you sell batteries?")[0] == (
+            "Hello,\nDo you sell batteries?"
+        )
