@@ -77,6 +77,49 @@ def test_the_classifier_prefers_the_answer_whose_questions_are_near() -> None:
     assert classifier.probability_of(probabilities, "h-never-indexed") is None
 
 
+def test_the_fit_runs_its_blas_on_one_thread_and_gives_the_same_classifier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On two busy cores OpenBLAS's threads made the fit 4-30x slower (a server beside a
+    # training job); one thread changes nothing but the order of sums.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from retrieval import answer_classifier
+
+    vectors = _clustered(3, 20)
+    replies = [r for r in ("refund", "shipping", "password") for _ in range(20)]
+    hashes = [f"h-{r}" for r in replies]
+    threads_seen: list[int] = []
+    fit_gaussians = QuestionGaussians.fit
+
+    def watched(fitted_vectors: np.ndarray, labels: np.ndarray) -> QuestionGaussians:
+        threads_seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return fit_gaussians(fitted_vectors, labels)
+
+    with threadpool_limits(2, user_api="blas"):
+        with monkeypatch.context() as patch:
+            patch.setattr(QuestionGaussians, "fit", watched)
+            limited = fit_answer_classifier(vectors, hashes, replies, embedder_id="e")
+        as_they_were = answer_classifier._fit(
+            vectors,
+            hashes,
+            replies,
+            embedder_id="e",
+            min_members=3,
+            max_answers=500,
+            max_questions=20_000,
+            seed=0,
+        )
+    assert threads_seen and set(threads_seen) == {1}
+    assert limited is not None and as_they_were is not None
+    assert limited.class_of == as_they_were.class_of
+    np.testing.assert_allclose(limited.weights, as_they_were.weights, atol=1e-4)
+    centre = _unit(vectors[20:40].mean(axis=0))[None, :]
+    np.testing.assert_allclose(
+        limited.probabilities(centre), as_they_were.probabilities(centre), atol=1e-4
+    )
+
+
 def test_two_answers_give_a_proper_softmax() -> None:
     vectors = _clustered(2, 15, seed=3)
     replies = [r for r in ("yes", "no") for _ in range(15)]
