@@ -22,23 +22,14 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.answer_banking77 import RESULTS, supportbot  # noqa: E402
-
-SAMPLE = REPO / "data" / "sample"
-
-
-def timed(home: Path, *args: str) -> float:
-    """Run one `supportbot` command; its wall time in seconds."""
-    started = time.perf_counter()
-    supportbot(home, *args)
-    return time.perf_counter() - started
+from benchmarks.answer_banking77 import RESULTS  # noqa: E402
+from benchmarks.train_budget import ingest_sample, timed  # noqa: E402
 
 
 def rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,13 +83,7 @@ def main() -> None:
         home = args.home or Path(tmp) / "home"
         ingest_s = None
         if not (home / "supportbot.db").exists():
-            ingest_s = timed(
-                home,
-                "ingest",
-                str(SAMPLE / "conversations.jsonl"),
-                str(SAMPLE / "faq.csv"),
-                str(SAMPLE / "slack_export"),
-            )
+            ingest_s = ingest_sample(home)
         report_path = Path(tmp) / "cycle.json"
         # As `make run` evaluates: 50 held-out replies, not 200.
         os.environ["SUPPORTBOT_GENERATOR__EVAL_MAX_EXAMPLES"] = "50"
