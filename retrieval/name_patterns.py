@@ -412,6 +412,8 @@ NOT_NAMES = frozenset(
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
     alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
     youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
+    christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
+    halloween passover hogmanay navratri
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

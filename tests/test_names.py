@@ -104,6 +104,25 @@ def test_the_recogniser_is_asked_and_implausible_persons_are_dropped() -> None:
     assert asked == [texts]  # one batch
 
 
+def test_festivals_the_recogniser_takes_for_persons_are_kept() -> None:
+    # spaCy's English pipeline tagged "Diwali" and "Eid" as persons (the sixth labelled set),
+    # and the broad list of given names holds both.
+    def recognizer(texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [
+            [(t.find(w), t.find(w) + len(w)) for w in ("Diwali", "Eid", "Noel") if w in t]
+            for t in texts
+        ]
+
+    finder = NameFinder(recognizer=recognizer)  # the product's lexicon: it knows both
+    texts = ["Are you closed for Diwali?", "Will it arrive before Eid?", "Ask Noel about Eid."]
+
+    assert finder.scrub_batch(texts) == [
+        ("Are you closed for Diwali?", 0),
+        ("Will it arrive before Eid?", 0),
+        ("Ask [NAME] about Eid.", 1),
+    ]
+
+
 def test_names_learned_from_the_logs_are_found_in_running_text() -> None:
     finder = NameFinder(recognizer=None)
     assert finder.scrub("Keiko will follow up tomorrow.") == ("Keiko will follow up tomorrow.", 0)
