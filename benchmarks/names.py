@@ -55,9 +55,10 @@ Each set was written by someone who had read neither the detector nor the other 
   (0.8%, 0.7%, 0.7%, 1.0%, 1.2%); three cues from the fifth set's misses then gave the
   fifth 0.957 ("my cousin amber bought", "Jack and Jill Morton", "Summer on email"), the
   others unchanged. Festivals spaCy took for persons ("Closed for Diwali?", "before Eid")
-  are no names since: the sixth 0.6% scrubbed, the others unchanged. Tried and left: spaCy's person of a given name and a
-  surname that are English words took colours ("Pearl White", "Hazel Brown", "Matt
-  Black": 1.8% on the first set) until adjectives were left out.
+  are no names since: the sixth 0.6% scrubbed, the others unchanged. Tried and left:
+  spaCy's person of a given name and a surname that are English words took colours
+  ("Pearl White", "Hazel Brown", "Matt Black": 1.8% on the first set) until adjectives
+  were left out.
 * ``seventh``: written (540 + 518 messages, 643 names, about four in five in running text,
   38% of the named messages holding a name that is also a word) by someone who had seen
   none of the code or the other sets; titles are left out of its labels ("Dr Okeke" is
