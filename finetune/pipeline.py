@@ -40,7 +40,7 @@ from finetune.examples import (
 )
 from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import ModelRegistry
-from retrieval.pacing import format_times
+from retrieval.pacing import StepTimes, format_times
 from retrieval.records import Conversation
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def train_generator(
 
     start = time.monotonic()
     deadline = start + budget_minutes * 60.0
-    steps = _StepTimes(start)
+    steps = StepTimes(start)
     torch.manual_seed(config.seed)
     train_convs, eval_convs = _split(list(conversations), eval_conversations, config)
     fit_convs, val_convs = split_validation(train_convs)
@@ -299,19 +299,6 @@ def train_generator(
         steps=steps.seconds,
         evaluation=evaluation,
     )
-
-
-class _StepTimes:
-    """How long each step of a job took, each counted from the end of the one before."""
-
-    def __init__(self, start: float) -> None:
-        self.seconds: dict[str, float] = {}
-        self._last = start
-
-    def done(self, step: str) -> None:
-        now = time.monotonic()
-        self.seconds[step] = now - self._last
-        self._last = now
 
 
 def _progress_bar(cases: int, progress: bool) -> Any:

@@ -48,7 +48,6 @@ from finetune.pipeline import (
     _BUILD_SHARE,
     GeneratorPaths,
     _examples,
-    _StepTimes,
     configured_base,
     eval_cases,
     load_registered_adapter,
@@ -56,7 +55,7 @@ from finetune.pipeline import (
 from finetune.prompting import PromptFormat, PromptRequest
 from finetune.registry import AdapterRecord, ModelRegistry
 from retrieval.leftovers import WRITER_FILE, remove_dead_writers_folders
-from retrieval.pacing import format_times
+from retrieval.pacing import StepTimes, format_times
 from retrieval.processes import writer_marker
 from retrieval.records import Conversation, LogMessage
 
@@ -296,7 +295,7 @@ def run_cycle(
                 if before_training is not None:
                     cycles.add_figures(cycle_id, before_training(lock))
                 deadline = time.monotonic() + budget_s
-                steps = _StepTimes(time.monotonic())
+                steps = StepTimes(time.monotonic())
                 candidate = train(
                     TrainJob(
                         data,
@@ -505,7 +504,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
 
     config, paths = job.config, job.paths
     deadline = time.monotonic() + job.budget_minutes * 60.0
-    steps = _StepTimes(time.monotonic())
+    steps = StepTimes(time.monotonic())
     torch.manual_seed(config.seed)
     # Building the examples gets the share `supportbot train` gives it (issue 19: every
     # step of a cycle within its share): retrieving evidence for every log turn of a large

@@ -50,7 +50,7 @@ from retrieval.leftovers import (
     dead_writers_folders,
     remove_dead_writers_folders,
 )
-from retrieval.pacing import format_times
+from retrieval.pacing import StepTimes, format_times
 from retrieval.pii import scrub
 from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
@@ -186,12 +186,6 @@ class EmbedderStepReport:
     steps: dict[str, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
 
-    def done(self, part: str, since: float) -> float:
-        """Record that ``part`` ended now, begun at ``since``; return now."""
-        now = time.monotonic()
-        self.steps[part] = now - since
-        return now
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -281,7 +275,9 @@ def retrain_embedder(
         held_out_topics=len(split.held_out_topics),
         corrections_probed=len(probes),
     )
-    last = report.done("split", start)
+    times = StepTimes(start)
+    report.steps = times.seconds
+    last = times.done("split")
     if not split.validation:
         report.reason = "too few conversations to validate on"
         return _done(report, start)
@@ -293,7 +289,7 @@ def retrain_embedder(
     live_figures = gate_figures(
         knowledge, split, probes, config, deadline=last + budget_s * _MEASURE_SHARE
     )
-    last = report.done("measure live", last)
+    last = times.done("measure live")
     measuring = live_figures.pair.seconds
     reembedding = len(knowledge.store.live_entry_ids()) * live_figures.pair.seconds_per_question
     end = start + budget_s
@@ -309,7 +305,7 @@ def retrain_embedder(
         return _done(report, start)
     report.shares["tune"] = tuning_budget
     folder = tune(knowledge.embedder, split, embedders_root, tuning_budget)
-    last = report.done("tune", last)
+    last = times.done("tune")
     report.tuning_seconds = report.steps["tune"]
     if folder is None:
         report.reason = "tuning found nothing better on its validation split; nothing published"
@@ -333,7 +329,7 @@ def retrain_embedder(
         # the vectors computed for it; the next cycle tunes afresh on what it then finds.
         knowledge.store.drop_cached_vectors(candidate_embedder.model_id)
         shutil.rmtree(folder, ignore_errors=True)
-        report.done("re-embed", last)
+        times.done("re-embed")
         report.live = live_figures.as_dict()
         report.status = "kept"
         report.reason = (
@@ -347,7 +343,7 @@ def retrain_embedder(
         raise
     report.candidate_index_version = staged.id
     report.candidate_embedder = str(folder)
-    last = report.done("re-embed", last)
+    last = times.done("re-embed")
     report.shares["measure candidate"] = end - last
     promoted = False
     try:
@@ -386,7 +382,7 @@ def retrain_embedder(
     finally:
         if not promoted:
             knowledge.discard(staged)
-        report.done("measure candidate", last)
+        times.done("measure candidate")
     return _done(report, start)
 
 

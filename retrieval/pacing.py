@@ -54,6 +54,22 @@ def while_time_allows(
     return Pace(deadline, clock).rounds(count, first_always=first_always)
 
 
+class StepTimes:
+    """How long each step of a job took, each counted from the end of the one before (the
+    first from ``start``, a ``time.monotonic()`` instant), in order."""
+
+    def __init__(self, start: float) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = start
+
+    def done(self, step: str) -> float:
+        """Record that ``step`` ended now; return now, when the next one begins."""
+        now = time.monotonic()
+        self.seconds[step] = now - self._last
+        self._last = now
+        return now
+
+
 def format_times(steps: Mapping[str, float], shares: Mapping[str, float] | None = None) -> str:
     """A report's line of where a job's time went: each step's seconds, and the seconds it
     was given where it had a share ("tune 80 s of 95")."""

@@ -30,7 +30,7 @@ from retrieval.calibration import Calibration, load_calibration, refit_on_files,
 from retrieval.config import TuningConfig
 from retrieval.figures import ReplyEncoding, RetrievalFigures, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase
-from retrieval.pacing import format_times
+from retrieval.pacing import StepTimes, format_times
 from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning
 from retrieval.vectors import EmbeddingCut
 
@@ -175,7 +175,7 @@ def train_retrieval(
     What the server then applies depends on its settings too, which only the bot knows
     (``bot.components.served_confidence``).
     """
-    start = last = time.monotonic()
+    start = time.monotonic()
     # Splitting and measuring stop within the step's budget (what they leave out is
     # reported), within a share of it when tuning is to follow.
     entries = len(knowledge.store.live_entry_ids())
@@ -199,11 +199,9 @@ def train_retrieval(
         replies=encoding,
     )
 
-    def done(part: str) -> None:
-        nonlocal last
-        now = time.monotonic()
-        report.steps[part] = now - last
-        last = now
+    steps = StepTimes(start)
+    report.steps = steps.seconds
+    done = steps.done
 
     done("split")
     if not split.validation:
