@@ -388,7 +388,10 @@ _LOWER_ADDRESSED = lazy_compile(
 )
 _TITLED = lazy_compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
 
-# Words that fill a name's slot in those places without being anybody's name.
+# Words that fill a name's slot in those places without being anybody's name; festivals
+# and voice assistants too, that lists of given names hold ("Diwali", "Siri", "Alexa"):
+# in running text they are the festival or the product, and a greeting still takes a given
+# name among them ("Hi Alexa,").
 NOT_NAMES = frozenset(
     """
     there all everyone everybody team folks guys gals people support sir madam sirs madams
@@ -414,6 +417,7 @@ NOT_NAMES = frozenset(
     youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
+    alexa siri cortana bixby
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

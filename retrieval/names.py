@@ -50,6 +50,7 @@ from retrieval.name_patterns import (
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
+    _LAST_LINE,
     _LOWER_ADDRESSED,
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
@@ -62,6 +63,9 @@ from retrieval.name_patterns import (
     _REPORTED,
     _RULES,
     _SAID,
+    _SIGNATURE_LINE,
+    _SIGNOFF_INLINE,
+    _SIGNOFF_LINE,
     _TEAM_MEMBER,
     _TITLES,
     _TOGETHER,
@@ -264,6 +268,17 @@ class NameFinder:
                 # "a Harper three-seater in Sage from your Manchester store": a colour, a
                 # product or a place where a name would stand first.
                 if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
+                    continue
+                # "Kind regards,\nDispatch\nMillbrook Depot": a signature of several words
+                # that ends in an English word naming no one signs for a company, unless it
+                # opens with a given name ("Amadou Sow", "Ted Whitman").
+                if (
+                    pattern in _SIGNING
+                    and lexicon is not None
+                    and len(run.split()) > 1
+                    and _ends_in_a_thing(run, lexicon)
+                    and not _given_first(run, lexicon)
+                ):
                     continue
                 if pattern in _PERSON and lexicon is not None:
                     if (
@@ -701,6 +716,18 @@ _PLACE_BEFORE = lazy_compile(
 )
 
 
+# What a customer owns ("my Arlo camera"), a thing before a one-word run.
+_OWNED = lazy_compile(r"\b(?i:my|your|ur|our|their)[ \t]+\Z")
+# Where a journey goes or comes from: "the flight to", "a ferry from", "flying into".
+_JOURNEY_BEFORE = lazy_compile(
+    # (Not "tickets from", "transfer to", "moved to": a ticket's customer, a payee, an agent.)
+    r"\b(?i:flights?|fly|flying|flew|trains?|ferry|ferries|bus|coach|cruise|trip|journey|"
+    r"route|shuttle|plane|travel(?:l?ing|l?ed)?|sail(?:ing|ed)?|relocat(?:e|ed|ing)|"
+    r"departing|arriving|holiday|visa)"
+    r"[ \t]+(?i:to|from|into|out[ \t]+of|via)[ \t]+\Z"
+)
+
+
 _PLACE_AFTER = lazy_compile(
     r"[ \t]++(?i:branch|store|shop|hotel|station|road|street|st\b|avenue|lane|square|airport|"
     r"office|depot|warehouse|centre|center|mall|park|bridge|harbour|harbor|court|house|"
@@ -717,8 +744,9 @@ _COMPANY_AFTER = lazy_compile(
 
 def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | None) -> bool:
     """Whether a run that the recogniser or the lexicon alone takes for a name stands where
-    places and products do: after "in", "São", "Isle of"; inside a word ("20000mAh Power");
-    or before capitalised English words, as in a product's name ("Terra Trail Runners")."""
+    places and products do: after "in", "São", "Isle of", "my", "the flight to"; inside a
+    word ("20000mAh Power"); or before capitalised English words, as in a product's name
+    ("Terra Trail Runners")."""
     if start and text[start - 1].isalnum():
         return True
     # Part of a code ("JO-690778") or an acronym ("UPS"): no name.
@@ -734,6 +762,18 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
     if one_word and (
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
     ):
+        return True
+    # "My Arlo security camera", "our Sonos": what a customer owns is a thing. (Not "her":
+    # "told her Wiremu at the desk would call" speaks to her; nor "a": "I don't know a
+    # Kayleigh".)
+    if one_word and _OWNED.search(text, 0, start):
+        return True
+    # "the flight to Kuala Lumpur", "the train from Paris Gare du Nord": where a journey goes,
+    # a place of any length; "St Helier", "Santa Cruz": a saint's town.
+    if _JOURNEY_BEFORE.search(text, 0, start):
+        return True
+    first_word = text[start:end].split(maxsplit=1)
+    if len(first_word) == 2 and first_word[0].rstrip(".").casefold() in _SAINTS:
         return True
     if _PLACE_AFTER.match(text, end) or _COMPANY_AFTER.match(text, end):
         return True
@@ -880,6 +920,15 @@ _DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
 # The rules that find a name before what it does: a determiner before it makes it a thing.
 _NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
 _NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
+# The rules that find a name where a message is signed.
+_SIGNING = frozenset({_SIGNOFF_LINE, _SIGNOFF_INLINE, _LAST_LINE, _SIGNATURE_LINE, _DASH_SIGNATURE})
+
+
+def _given_first(run: str, lexicon: NameLexicon) -> bool:
+    words = _NAME_WORD.findall(run)
+    return bool(words) and (
+        words[0].casefold() in lexicon.given or lexicon.is_broad_given(words[0])
+    )
 
 
 def _ends_in_a_thing(run: str, lexicon: NameLexicon) -> bool:
