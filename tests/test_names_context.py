@@ -453,15 +453,15 @@ def test_a_weekday_in_running_text_is_kept_and_a_name_like_it_in_a_greeting_is_n
 
 # The seventh labelled set's kinds of capitalised words that name nobody: what a customer
 # owns, where a journey goes, a saint's town, a company signing under its team, a voice
-# assistant. "arlo", "kuala", "siri", "alexa", "ted" are given names; "depot", "whitman"
-# English words.
+# assistant; and the places of its names. "arlo", "kuala", "siri", "alexa", "ted" are given
+# names; "depot", "whitman" English words; "sunny" an adjective.
 SEVENTH = NameLexicon(
     given=SIXTH.given | frozenset({"arlo", "kuala", "siri", "alexa", "ted", "helier"}),
     surnames=SIXTH.surnames,
     english=SIXTH.english | frozenset({"depot", "whitman", "security", "camera", "dispatch"}),
     common=SIXTH.common,
     broad=SIXTH.broad,
-    describers=SIXTH.describers,
+    describers=SIXTH.describers | {"sunny"},
 )
 
 
@@ -510,3 +510,69 @@ def test_things_places_and_companies_where_a_name_could_stand_are_kept(
 )
 def test_names_beside_those_cues_are_still_scrubbed(text: str, expected: str) -> None:
     assert NameFinder(recognizer=None, lexicon=SEVENTH).scrub(text)[0] == expected
+
+
+def found(text: str, lexicon: NameLexicon = SEVENTH) -> list[str]:
+    finder = NameFinder(recognizer=None, lexicon=lexicon)
+    return [text[s.start : s.end] for s in finder.find(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # What people are done by, go by, agree with; a phone registered to them.
+        ("The claim was handled by Rose last week.", ["Rose"]),
+        ("Our account was set up by Victor before he left.", ["Victor"]),
+        ("My name is Ruth and I never go by Grace.", ["Ruth", "Grace"]),
+        # What people would or can do, or cover.
+        ("Support said Victor would call me at 3.", ["Victor"]),
+        ("Rose can take the refunds today.", ["Rose"]),
+        ("Victor is on leave this week, so Rose is covering.", ["Victor", "Rose"]),
+        ("Can Rose confirm the new date?", ["Rose"]),
+        ("Is Victor still on shift?", ["Victor"]),
+        ("Is Rose still handling my case?", ["Rose"]),
+        # Greetings quoted in a message, and birthday wishes.
+        ("The app shows 'Welcome back, Victor' but that's not me.", ["Victor"]),
+        ("The card should say 'Happy birthday Rose, love from us'.", ["Rose"]),
+        ("thank you so much tevita x", ["tevita"]),
+        # A signature with its role in brackets; a field of people in the plural.
+        ("Regards,\nV. Rose (Leaseholder, Block C)", ["V. Rose"]),
+        ("Escalation:\n- Previous agents: Victor, Tevita", ["Victor", "Tevita"]),
+        # Roles beside the name.
+        ("The flight attendant, Victor, was amazing with my son.", ["Victor"]),
+        ("The caretaker, Rose, said the lift is fixed.", ["Rose"]),
+        ("The meter reader who came today, Victor, said it's faulty.", ["Victor"]),
+        # Spoken to after "over to you", or first before news or an apology.
+        ("The export is done. Over to you, Victor.", ["Victor"]),
+        ("Sunny, it's not good news I'm afraid.", ["Sunny"]),
+        # A surname given; a ticket reassigned; a report; a neighbour's flat.
+        ("My surname is Rose-Ward since the wedding.", ["Rose-Ward"]),
+        ("Ticket 4411 reassigned from Grace to the night team.", ["Grace"]),
+        ("Grace reports a leak from upstairs.", ["Grace"]),
+        ("Note: Grace in flat 3 has a newborn.", ["Grace"]),
+        # A rank before a surname; who someone is; thanks for something; a chat's speaker.
+        ("Captain Rose would like a callback.", ["Rose"]),
+        ("Sorry, who is Victor? I never authorised anyone.", ["Victor"]),
+        ("I'd like to thank Victor for sorting our car hire.", ["Victor"]),
+        ("Victor (Support): Sorry for the wait!", ["Victor"]),
+    ],
+)
+def test_the_seventh_sets_places_of_names_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I turn on Dark Mode in the desktop app?",  # "desk", a team's word, inside
+        "HOPE YOU'RE HAPPY WITH THIS, I'VE HAD ENOUGH",  # shouted, not spoken to
+        "Is Summer Sale still on?",
+        "Can Apple confirm the order?",
+        "Who is Amazon's courier here?",
+        "Sorry, who is the manager?",
+        "Thank You for the quick reply.",
+        "Summary (Support): refund issued.",
+    ],
+)
+def test_words_in_the_seventh_sets_places_that_name_nobody_are_kept(text: str) -> None:
+    assert found(text) == []
