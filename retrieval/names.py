@@ -58,6 +58,7 @@ from retrieval.name_patterns import (
     _MENTION,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
+    _PARTICLE,
     _PERSON,
     _PRAISED,
     _REPORTED,
@@ -211,7 +212,11 @@ class NameFinder:
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in beside])
-        return _merge(spans + _elsewhere_in(text, spans))
+        # Twice: a name found elsewhere may hold another word to look for ("Pat Green and
+        # Chris Green. Pat has ...": "Green" finds "Pat Green", which finds "Pat").
+        for _ in range(2):
+            spans = _merge(spans + _elsewhere_in(text, spans))
+        return _widened(text, spans)
 
     def learn_from(self, texts: Sequence[str]) -> int:
         """Learn the names that the rules find in greetings, sign-offs and introductions of
@@ -364,16 +369,26 @@ class NameFinder:
             if _INITIALS.fullmatch(word.group()):
                 kept.append(word)  # "A." is an initial, not the article
                 continue
+            # After a title, a capitalised word is the surname: "Ms Love from the claims team".
+            surname_after_title = (
+                title is not None
+                and not kept
+                and word.group()[:1].isupper()
+                and bare not in _TITLES
+            )
             if (
-                bare in self._keep
-                or (
-                    bare in NOT_NAMES
-                    # In a name's place, "Will" or "June" written with a capital is the name.
-                    and not (
-                        lexicon is not None
-                        and bare in lexicon.given
-                        and bare not in _NEVER_NAMES
-                        and word.group()[:1].isupper()
+                not surname_after_title
+                and (
+                    bare in self._keep
+                    or (
+                        bare in NOT_NAMES
+                        # In a name's place, "Will" or "June" written with a capital is the name.
+                        and not (
+                            lexicon is not None
+                            and bare in lexicon.given
+                            and bare not in _NEVER_NAMES
+                            and word.group()[:1].isupper()
+                        )
                     )
                 )
             ):
@@ -409,14 +424,17 @@ class NameFinder:
         self, text: str, persons: Sequence[tuple[int, int]], lexicon: NameLexicon | None
     ) -> list[NameSpan]:
         kept = []
-        for start, end in persons:
-            start, end = self._trim(text, start, end)
-            if (
-                start < end
-                and self._plausible(text[start:end], lexicon)
-                and not _place_or_product(text, start, end, lexicon)
-            ):
-                kept.append(NameSpan(start, end, "mention"))
+        for person_start, person_end in persons:
+            # A span across a line break ("Sørensen, Mette\nOrder 10492") holds two lines'
+            # words: each line's part is weighed alone.
+            for line in _LINE.finditer(text, person_start, person_end):
+                start, end = self._trim(text, line.start(), line.end())
+                if (
+                    start < end
+                    and self._plausible(text[start:end], lexicon)
+                    and not _place_or_product(text, start, end, lexicon)
+                ):
+                    kept.append(NameSpan(start, end, "mention"))
         return kept
 
     def _plausible(self, name: str, lexicon: NameLexicon | None) -> bool:
@@ -490,6 +508,8 @@ PEOPLE_FIELDS = (
 
 
 _CAPITALS_WORD = lazy_compile(r"\b\p{Lu}{2,}\b")
+# A double-barrelled surname's second half: "Nwosu-Harris".
+_BARREL = lazy_compile(r"(?:-\p{Lu}\p{Ll}[\p{L}\p{M}]*+)*+")
 _LETTER = lazy_compile(r"\p{L}")
 _LINE = lazy_compile(r"[^\n]+")
 
@@ -676,13 +696,22 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             j = i
             while j + 1 < len(words) and (flags[j + 1] or _surname_like(words[j + 1][2], lexicon)):
                 j += 1
-            if not _place_or_product(text, words[i][0], words[j][1], lexicon):
-                spans.append(NameSpan(words[i][0], words[j][1], "mention"))
+            end = words[j][1]
+            # A surname with its particles goes with the name: "Eveline de Vries".
+            if j + 1 == len(words):
+                particled = _PARTICLED_SURNAME.match(text, end)
+                end = particled.end() if particled else end
+            if not _place_or_product(text, words[i][0], end, lexicon):
+                spans.append(NameSpan(words[i][0], end, "mention"))
             i = j + 1
     return spans
 
 
 _POSSESSIVE = lazy_compile(r"['’]s?$")
+_PARTICLED_SURNAME = lazy_compile(
+    rf"(?:[ \t]+(?:{_PARTICLE})){{1,2}}[ \t]+\p{{Lu}}\p{{Ll}}[\p{{L}}\p{{M}}'’-]*+"
+    rf"(?![\p{{L}}\p{{M}}])"
+)
 
 
 def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
@@ -786,6 +815,24 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         return False
     word = after.group(1)
     return lexicon.is_english(word) and not lexicon.is_name_word(word)
+
+
+# An initial before a name: "J. Smith's order", "signing as 'D. Okoro'".
+_INITIAL_BEFORE = lazy_compile(r"(?<![\p{L}\p{M}.])\p{Lu}\.[ \t]?\Z")
+
+
+def _widened(text: str, spans: list[NameSpan]) -> list[NameSpan]:
+    """The names found in running text, each with the initial written before it ("J." of
+    "J. Smith") and a double-barrelled surname's second half after it ("Faith Nwosu-Harris",
+    where the recogniser or a name found elsewhere stops at the hyphen)."""
+    widened = []
+    for span in spans:
+        if span.kind == "mention":
+            initial = _INITIAL_BEFORE.search(text, max(0, span.start - 3), span.start)
+            start = initial.start() if initial else span.start
+            span = NameSpan(start, span.end + len(_BARREL.match(text, span.end).group()), "mention")
+        widened.append(span)
+    return _merge(widened)
 
 
 def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:

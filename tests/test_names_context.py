@@ -576,3 +576,46 @@ def test_the_seventh_sets_places_of_names_are_scrubbed(text: str, names: list[st
 )
 def test_words_in_the_seventh_sets_places_that_name_nobody_are_kept(text: str) -> None:
     assert found(text) == []
+
+
+# Where the names found are widened or cut: "eveline", "chris" are given names; "pat" and
+# "faith" given names and English words; "love" a surname too.
+WIDENED = NameLexicon(
+    given=SEVENTH.given | frozenset({"mette", "eveline", "chris", "pat", "faith"}),
+    surnames=SEVENTH.surnames | frozenset({"love"}),
+    english=SEVENTH.english | frozenset({"pat", "faith", "green", "order", "love"}),
+    common=SEVENTH.common | frozenset({"pat"}),
+    broad=SEVENTH.broad,
+    describers=SEVENTH.describers,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # The recogniser's span across a line break is weighed line by line.
+        ("Kind regards,\nSørensen, Mette\nOrder 10492", ("Mette\nOrder",), ["Mette"]),
+        # An initial before a name found goes with it, and so do a double-barrelled
+        # surname's second half and a surname's particles.
+        ("J. Nakamura's order was flagged by fraud checks.", ("Nakamura",), ["J. Nakamura"]),
+        (
+            "The booking was under 'Faith Nwosu' but we booked as Faith Nwosu-Harris.",
+            (),
+            ["Faith Nwosu", "Faith Nwosu-Harris"],
+        ),
+        ("Patients: Eveline de Vries (9:40).", (), ["Eveline de Vries"]),
+        # A name found elsewhere finds the words beside it in turn.
+        (
+            "It is in the names of Pat Green and Chris Green. Pat has passed away.",
+            ("Chris Green",),
+            ["Pat Green", "Chris Green", "Pat"],
+        ),
+        # After a title, a capitalised word is the surname, even one that is a word.
+        ("Ms Love from the claims team left me a voicemail.", (), ["Love"]),
+    ],
+)
+def test_names_found_are_widened_to_their_initials_and_surnames_and_cut_at_lines(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=WIDENED)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
