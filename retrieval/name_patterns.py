@@ -35,9 +35,11 @@ _NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
 _WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
 # The end of a name: punctuation, a line break, the end, or "I" ("Hi Karen I still ...").
-# (A closing quote too: "it shows 'Welcome back, Dave' but ...".)
+# (A closing quote too: "it shows 'Welcome back, Dave' but ..."; and "again": "Hi,
+# Marguerite again.")
 _END = (
-    r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|['’\"”](?![\p{L}\p{M}])|-\s|$|x{1,3}(?:\s|$)|I(?=[ \t'’])))"
+    r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|['’\"”](?![\p{L}\p{M}])|-\s|$|x{1,3}(?:\s|$)|I(?=[ \t'’])"
+    r"|again\b))"
 )
 # After a name someone is addressed by: an end, or the words that talk to them ("thanks
 # Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q", "thank you Anna for
@@ -158,6 +160,7 @@ _INTRODUCTION = lazy_compile(
     rf"\bit['’]?s[ \t]+me[ \t]*+,|"
     rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
     rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
+    rf"boy|girl|lad|lass|baby|"
     rf"kids|children|sons|daughters|twins|grandkids|"
     rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
     rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
@@ -173,7 +176,8 @@ _INTRODUCTION = lazy_compile(
 # The people a customer names by how they are related to them.
 _RELATIONS = (
     r"wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|dad|brother|"
-    r"sister|boss|manager|kid|child|aunt|aunty|auntie|uncle|grandma|grandpa|grandson|"
+    r"sister|boss|manager|kid|child|boy|girl|lad|lass|baby|aunt|aunty|auntie|uncle|grandma|"
+    r"grandpa|grandson|"
     r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
     r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
 )
@@ -193,6 +197,7 @@ _ROLES = (
     r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
     r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|staff|"
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker|"
+    r"accountant|lawyer|solicitor|"
     r"attendant|caretaker|lifeguard|warden|janitor|reader|owner"
 )
 _ROLE_NAMED = lazy_compile(
@@ -239,6 +244,7 @@ _PERSON_MENTION = lazy_compile(
     # "handled by Melody", "set up by Christian", "promised by Dean", "I never go by Bob".
     rf"handled|mentioned|promised|set[ \t]+up|arranged|recommended|referred|quoted|"
     rf"looked[ \t]+after|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
+    rf"\bsign(?:ing|ed|s)?[ \t]+as|"
     rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of|\bthanks[ \t]+to|"
     # "messaged Rose on here", "taking over from Jack", "leave it with Kalani at no. 9",
@@ -259,6 +265,9 @@ _ASKED = lazy_compile(
     # ... "Sorry, who is Victor?", "I'd like to thank Destiny for sorting it".
     rf"|\b(?i:who['’]s|who[ \t]+is|who[ \t]+was)[ \t]+(?P<name>{_NAME})(?=[ \t]*+\?)"
     rf"|\b(?i:thank|thanked|thanking)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:for)\b)"
+    # ... "Is it possible for Miles to use his air miles?", "ok for Ezra to attend".
+    rf"|\b(?i:for)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to[ \t]+(?:use|attend|collect|access|sign|"
+    r"join|log[ \t]+in|pick[ \t]+up|see|speak|call|have|be[ \t]+added))\b)"
     rf"|\b(?i:can|could|will|would|did|does|has|should|if)[ \t]+(?P<name>{_NAME})"
     # ... "Can Dawn or Drew call me back?", "can Oisín be added as a named driver?"
     rf"(?=(?:[ \t]+(?:or|and|&)[ \t]+{_NAME})?[ \t]+(?i:please[ \t]+|ever[ \t]+)?"
@@ -270,8 +279,10 @@ _BOOKED_UNDER = lazy_compile(
     r"(?:\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
     r"(?:[ \t]+(?i:is|was)|['’]s)?[ \t]+(?i:under|for)[ \t]+"
     r"(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
-    # "the account is in the name of Olusegun Adeyinka-Cole"
-    r"|\b(?i:in[ \t]+(?:the[ \t]+|my[ \t]+|his[ \t]+|her[ \t]+)?name[ \t]+of)[ \t]+)"
+    # "the account is in the name of Olusegun Adeyinka-Cole", "The booking for the restaurant
+    # is under Sterling"
+    r"|\b(?i:in[ \t]+(?:the[ \t]+|my[ \t]+|his[ \t]+|her[ \t]+)?name[ \t]+of)[ \t]+"
+    r"|\b(?i:is|was|it['’]s)[ \t]+(?i:under)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?)"
     rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
 )
 # "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
@@ -398,7 +409,9 @@ _SELF_NAMED = lazy_compile(
 )
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
 _LOWER_INTRODUCTION = lazy_compile(
-    r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
+    # (... "her names violet harper", "name on it is ryan o'connor".)
+    r"(?i:\bname[ \t]+is|\b(?:my|his|her|their)[ \t]+name['’]?s|\bname['’]s|"
+    r"\bname[ \t]+on[ \t]+(?:it|the[ \t]+\p{Ll}+)[ \t]+is)[ \t]++"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is

@@ -42,7 +42,13 @@ import regex
 
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
-from retrieval.name_cues import alone_in_text, cue_spans, listed_with, titled_capitals
+from retrieval.name_cues import (
+    alone_in_text,
+    cue_spans,
+    listed_with,
+    lower_surname_end,
+    titled_capitals,
+)
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _ACTS,
@@ -61,7 +67,9 @@ from retrieval.name_patterns import (
     _PARTICLE,
     _PERSON,
     _PRAISED,
+    _RELATIONS,
     _REPORTED,
+    _ROLES,
     _RULES,
     _SAID,
     _SIGNATURE_LINE,
@@ -922,7 +930,8 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
         for match in pattern.finditer(text, overlapped=True):
             name = match.group("name")
             folded = name.casefold()
-            if folded in NOT_NAMES or folded in keep:
+            # (Not "my little boy Rowan": a relation or a role is nobody's name.)
+            if folded in NOT_NAMES or folded in keep or _PEOPLE_WORD.fullmatch(folded):
                 continue
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
@@ -948,10 +957,14 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
                 taken = lexicon.is_name_first(name)
             if taken:
                 start, end = match.span("name")
+                # "my names mark jones", "i am rahul sharma": the surname goes with the name.
+                if pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED):
+                    end = lower_surname_end(text, end, lexicon, keep)
                 spans.append(NameSpan(start, end, "mention"))
     return spans
 
 
+_PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")
 # Words that come before "you" as often as a name: "Hi, hope you're well".
 _BEFORE_YOU = frozenset(
     """

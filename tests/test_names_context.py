@@ -619,3 +619,53 @@ def test_names_found_are_widened_to_their_initials_and_surnames_and_cut_at_lines
 ) -> None:
     finder = NameFinder(recognizer=persons_named(*recognised), lexicon=WIDENED)
     assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A lower-case name given after a greeting.
+        ("hey its mark, locked out of the app again", ["mark"]),
+        ("hi sunny here, wifi keeps dropping", ["sunny"]),
+        # After a relation: in brackets, or before what is said of a person.
+        ("my dad (frank) is 82 and got a scam call", ["frank"]),
+        ("ask for gran (ruth), she's deaf so knock loud", ["ruth"]),
+        ("my son mark is flying alone next week", ["mark"]),
+        ("Sorry I missed it, my little boy Victor was sick.", ["Victor"]),
+        # Denied, called, passed to, looped in.
+        ("i'm not tom. did you merge accounts?", ["tom"]),
+        ("i think she was called ruth", ["ruth"]),
+        ("please pass to grace she knows the whole story", ["grace"]),
+        ("pls loop in femi he set up the integration", ["femi"]),
+        # A lower-case surname goes with the given name.
+        ("send the invoice to my accountant femi nakamura pls", ["femi nakamura"]),
+        ("so gran (her names ruth nakamura) got a letter", ["ruth nakamura"]),
+        ("name on it is tom o'connor, flight tomorrow", ["tom o'connor"]),
+        # Listed with "and then"; "again" after a greeting's name; booked under a name; what
+        # a person may be allowed to do; signing as.
+        ("After speaking with Femi and then Grace, I still don't know.", ["Femi", "Grace"]),
+        ("Hi, Victor again. The boiler still isn't working.", ["Victor"]),
+        ("The booking for the restaurant is under Victor, party of 6.", ["Victor"]),
+        ("Is it possible for Victor to use his air miles?", ["Victor"]),
+        ("It was taken by someone signing as 'V. Rose', is that your staff?", ["V. Rose"]),
+    ],
+)
+def test_the_seventh_sets_lower_case_names_and_running_names_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, hope you're well.",
+        "hi its fine now",
+        "hi im new here",
+        "my son will call you back",
+        "The booking is under review.",
+        "Is it possible for Apple Pay to use my card?",
+    ],
+)
+def test_words_beside_the_seventh_sets_lower_case_cues_are_kept(text: str) -> None:
+    assert found(text) == []
