@@ -96,9 +96,20 @@ _LOWER_SELF = lazy_compile(
 # workplace follows.
 _LOWER_TOLD = lazy_compile(
     rf"\b(?i:ask|tell|talked[ \t]+to|spoke[ \t]+to|speak[ \t]+to|pass(?:ed)?[ \t]+(?:it[ \t]+|"
-    rf"this[ \t]+)?(?:on[ \t]+)?to|loop[ \t]+in|ring|call|cc)[ \t]+(?P<name>{_LOWER})"
-    r"(?=[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
-    r"desk|warehouse|branch)\b)"
+    rf"this[ \t]+)?(?:on[ \t]+)?to|loop[ \t]+in|ring|call|cc|transfer(?:red)?[ \t]+to|"
+    rf"sen[dt][ \t]+(?:it[ \t]+|money[ \t]+)?to)[ \t]+(?P<name>{_LOWER})"
+    r"(?P<then>[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
+    r"desk|warehouse|branch)\b)?"
+)
+# ... "switch my sessions from storm to another trainer": someone left for another of them.
+_LOWER_SWITCHED = lazy_compile(
+    rf"\bfrom[ \t]+(?P<name>{_LOWER})[ \t]+to[ \t]+(?:another|a[ \t]+different|a[ \t]+new)"
+    rf"[ \t]+(?:{_ROLES})\b"
+)
+# ... "the guy from ur depot, warren, said to email here": a name between commas, reporting.
+_LOWER_APPOSED = lazy_compile(
+    rf"\b(?:{_ROLES})\b[^,.!?\n]{{0,30}},[ \t]*+(?P<name>{_LOWER})[ \t]*+,[ \t]*+"
+    r"(?=(?:said|told|says|promised|confirmed|reckons|was|is)\b)"
 )
 # After a greeting, a lower-case name given as one's own: "hey its sky, locked out again",
 # "hi sunny here", "hi its ash from accounts", "hey it's rich in flat 1".
@@ -260,8 +271,19 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
         ):
             add(match, surname=True)
     for match in _LOWER_TOLD.finditer(text):
-        if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
+        name = match.group("name")
+        # A pronoun or a workplace after it, or a name more likely than a word: "ring kristof
+        # on arrival", "my transfer to andrzej didnt go through".
+        if _usable(name, keep) and (
+            (match.group("then") and name in lexicon.given)
+            or (len(name) > 2 and _first(name, lexicon))
+        ):
             add(match)
+    for pattern in (_LOWER_SWITCHED, _LOWER_APPOSED):
+        for match in pattern.finditer(text):
+            name = match.group("name")
+            if _usable(name, keep) and name in lexicon.given:
+                add(match)
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):

@@ -144,6 +144,8 @@ _LAST_LINE = lazy_compile(
 _DASH_SIGNATURE = lazy_compile(
     rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~^/][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
     r"[ \t]*+\Z"
+    # ... or a quoted message's end: 'Quoting your colleague: "... sorted — Clive."'.
+    rf"|(?<=[\p{{L}}.!?…][ \t]*+)[—–][ \t]*+(?P<name>{_NAME})[.!]?[\"”](?![\p{{L}}\p{{M}}])"
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
@@ -265,6 +267,9 @@ _ASKED = lazy_compile(
     # ... "Sorry, who is Victor?", "I'd like to thank Destiny for sorting it".
     rf"|\b(?i:who['’]s|who[ \t]+is|who[ \t]+was)[ \t]+(?P<name>{_NAME})(?=[ \t]*+\?)"
     rf"|\b(?i:thank|thanked|thanking)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:for)\b)"
+    # ... "switch my appointment from Penny to another vet".
+    rf"|\b(?i:from)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to[ \t]+(?:another|a[ \t]+different|"
+    rf"a[ \t]+new)[ \t]+(?:{_ROLES}))\b)"
     # ... "Is it possible for Miles to use his air miles?", "ok for Ezra to attend".
     rf"|\b(?i:for)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to[ \t]+(?:use|attend|collect|access|sign|"
     r"join|log[ \t]+in|pick[ \t]+up|see|speak|call|have|be[ \t]+added))\b)"

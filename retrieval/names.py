@@ -827,18 +827,24 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
 
 # An initial before a name: "J. Smith's order", "signing as 'D. Okoro'".
 _INITIAL_BEFORE = lazy_compile(r"(?<![\p{L}\p{M}.])\p{Lu}\.[ \t]?\Z")
+# ... and a surname's initial after one: "Driver name shows as 'Ricky B'", "Priya S." (not
+# the pronoun: "Grace I think").
+_INITIAL_AFTER = lazy_compile(r"[ \t](?!I\b)\p{Lu}\.?(?![\p{L}\p{M}\p{N}]|['’]s\b)")
 
 
 def _widened(text: str, spans: list[NameSpan]) -> list[NameSpan]:
     """The names found in running text, each with the initial written before it ("J." of
-    "J. Smith") and a double-barrelled surname's second half after it ("Faith Nwosu-Harris",
-    where the recogniser or a name found elsewhere stops at the hyphen)."""
+    "J. Smith") and a double-barrelled surname's second half ("Faith Nwosu-Harris", where the
+    recogniser or a name found elsewhere stops at the hyphen) or a surname's initial after it
+    ("Ricky B")."""
     widened = []
     for span in spans:
         if span.kind == "mention":
             initial = _INITIAL_BEFORE.search(text, max(0, span.start - 3), span.start)
             start = initial.start() if initial else span.start
-            span = NameSpan(start, span.end + len(_BARREL.match(text, span.end).group()), "mention")
+            end = span.end + len(_BARREL.match(text, span.end).group())
+            after = _INITIAL_AFTER.match(text, end)
+            span = NameSpan(start, after.end() if after else end, "mention")
         widened.append(span)
     return _merge(widened)
 

@@ -669,3 +669,35 @@ def test_the_seventh_sets_lower_case_names_and_running_names_are_scrubbed(
 )
 def test_words_beside_the_seventh_sets_lower_case_cues_are_kept(text: str) -> None:
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Rung, paid or sent to: a name more likely than a word needs nothing more.
+        ("can you ask the driver to ring femi on arrival", ["femi"]),
+        ("my transfer to femi didnt go through", ["femi"]),
+        # Left for another of them.
+        ("can i switch my sessions from grace to another trainer", ["grace"]),
+        ("Please switch my appointment from Rose to another vet.", ["Rose"]),
+        # Between commas after a role, reporting.
+        ("the guy from your depot, grace, said to email here", ["grace"]),
+        # A surname's initial after a name; a quoted message signed after a dash.
+        ("I spoke to Victor B about the refund.", ["Victor B"]),
+        ("He wrote: \"I'll make sure it's sorted — Victor.\" It wasn't.", ["Victor"]),
+    ],
+)
+def test_names_rung_left_and_signed_in_quotes_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("can you call me back tomorrow", []),
+        ("please ring back after 5", []),
+        ("I spoke to Victor I think, on Monday.", ["Victor"]),  # the pronoun is no initial
+    ],
+)
+def test_words_after_those_cues_are_kept(text: str, names: list[str]) -> None:
+    assert found(text) == names
