@@ -471,7 +471,7 @@ def titled_capitals(text: str, lexicon: NameLexicon) -> tuple[str, list[tuple[in
     are names wherever they stand. A run of capitals is a name when all of its words (two
     or more, or after an initial) are given names or surnames, or its one word of four
     letters or more is one that is no English word; acronyms ("UPS", "DHL") are in no list
-    of names."""
+    of names. A passenger's name as tickets write it ("PATEL/RAJESH MR") is a name too."""
     spans: list[tuple[int, int]] = []
 
     def title(match: regex.Match[str]) -> str:
@@ -493,7 +493,20 @@ def titled_capitals(text: str, lexicon: NameLexicon) -> tuple[str, list[tuple[in
             spans.append(match.span())
         return titled
 
+    # A passenger's name as tickets write it, surname first: "PATEL/RAJESH MR".
+    for match in _PASSENGER.finditer(text):
+        if all(
+            lexicon.is_name_word(w) or lexicon.is_broad_given(w)
+            for w in match.group("name").split("/")
+        ):
+            spans.append(match.span("name"))
     return str(_CAPITALS_RUN.sub(title, text)), spans
+
+
+_PASSENGER = lazy_compile(
+    r"(?<![\p{L}\p{M}/])(?P<name>\p{Lu}{3,}+/\p{Lu}{3,}+)(?![\p{L}\p{M}/])"
+    r"(?=[ \t]+(?:MRS|MR|MS|MISS|MSTR|DR)\b)"
+)
 
 
 def _lower(match: regex.Match[str]) -> str:

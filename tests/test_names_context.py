@@ -701,3 +701,15 @@ def test_names_rung_left_and_signed_in_quotes_are_scrubbed(text: str, names: lis
 )
 def test_words_after_those_cues_are_kept(text: str, names: list[str]) -> None:
     assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Ticket shows 'NAKAMURA/TEVITA MR' — is that right?", ["NAKAMURA/TEVITA"]),
+        ("Does it use TCP/UDP MR ports?", []),  # no name's words
+        ("Filed under NAKAMURA/TEVITA in the archive", []),  # no title: a folder's name
+    ],
+)
+def test_a_passengers_name_as_tickets_write_it_is_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
