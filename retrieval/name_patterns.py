@@ -298,7 +298,7 @@ _PRESENCE = lazy_compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
     r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today|still[ \t]+(?:handling|dealing|"
     r"looking[ \t]+after|working|on[ \t]+(?:shift|duty|leave|holiday)|there|around|in[ \t]+charge|"
-    r"with[ \t]+(?:you|the[ \t]+company)|my|our))\b)"
+    r"with[ \t]+(?:you|the[ \t]+company)))\b)"
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
 _PRAISED = lazy_compile(

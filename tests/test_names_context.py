@@ -567,6 +567,7 @@ def test_the_seventh_sets_places_of_names_are_scrubbed(text: str, names: list[st
         "How do I turn on Dark Mode in the desktop app?",  # "desk", a team's word, inside
         "HOPE YOU'RE HAPPY WITH THIS, I'VE HAD ENOUGH",  # shouted, not spoken to
         "Is Summer Sale still on?",
+        "Is Sky still my broadband provider?",  # a company, still someone's
         "Can Apple confirm the order?",
         "Who is Amazon's courier here?",
         "Sorry, who is the manager?",
