@@ -458,7 +458,7 @@ NOT_NAMES = frozenset(
     friend friends customer customers again both you y'all yall colleagues members care
     service services staff crew department desk help helpdesk center centre admin admins
     agent agents representative rep folks world guest guests member partner partners it this
-    that he she they we us i me my your our their his her its the a an and or but so am is
+    that he she they we us i me my your our their his her its them him the a an and or but so am is
     are was were be been being do does did have has had will would can could shall should
     may might must not no yes ok okay sure great good fine well thanks thank please just
     also still only very really now then here today tomorrow yesterday soon later morning
@@ -474,7 +474,8 @@ NOT_NAMES = frozenset(
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
     alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
-    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
+    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats these those other others
+    among else even ever hence less many nor per since thru via see seem made
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
     alexa siri cortana bixby
