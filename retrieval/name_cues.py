@@ -43,14 +43,18 @@ _VOCATIVE = lazy_compile(
     rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–][ \t]*+"
     r"(?=(?:this|that|you|your|please|pls|i|i['’]m|we|it|the[ \t]+refund)\b)"
 )
-# "my son jack broke it", "ask my boss, mark", "aunty bisi".
+# "my son jack broke it", "ask my boss, mark", "aunty bisi", "my dad (frank) is 82", "ask
+# for gran (edna)".
 _LOWER_RELATION = lazy_compile(
     rf"\b(?i:(?:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})|aunty|auntie|"
-    rf"uncle)(?![\p{{L}}-])[ \t]*+,?[ \t]*+(?P<name>{_LOWER})(?P<next>[ \t]+\p{{Ll}}+)?"
+    rf"uncle|gran|granny|grandad|granddad|nan|nana)(?![\p{{L}}-])[ \t]*+"
+    rf"(?:,[ \t]*+|(?P<bracket>\()[ \t]*+(?={_LOWER}[ \t]*+\)))?"
+    rf"(?P<name>{_LOWER})(?P<next>[ \t]+\p{{Ll}}+)?"
 )
-# "the tech guy sanjay was great", "your engineer tamsin".
+# "the tech guy sanjay was great", "your engineer tamsin", "my accountant chidi okonkwo".
 _LOWER_ROLE = lazy_compile(
-    rf"\b(?:the|your|ur|our|a|an)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_ROLES})(?![\p{{L}}-])[ \t]*+,?"
+    rf"\b(?:the|your|ur|our|a|an|my|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_ROLES})"
+    rf"(?![\p{{L}}-])[ \t]*+,?"
     rf"[ \t]*+(?P<name>{_LOWER})"
 )
 # "mr henderson", "dear mr. obi".
@@ -73,8 +77,9 @@ _LOWER_DOES = lazy_compile(
 # Places only a person fills, in lower case: "a lady called carol", "handed over to hope on
 # nights", "taking over from jack", "messaged rose on here", "carol can u check".
 _LOWER_PERSON = lazy_compile(
-    rf"(?:\b(?:lady|guy|man|woman|girl|bloke|chap|gentleman|fella|someone|somebody|agent|person)"
-    rf"[ \t]+(?:called|named)|\bmessag(?:ed|ing)|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over"
+    rf"(?:\b(?:lady|guy|man|woman|girl|bloke|chap|gentleman|fella|someone|somebody|agent|person|"
+    rf"(?:he|she|they)[ \t]+(?:was|is|were))[ \t]+(?:called|named)|\bmessag(?:ed|ing)|"
+    rf"\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over"
     rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
     rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
     r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
@@ -82,16 +87,37 @@ _LOWER_PERSON = lazy_compile(
 # "hi im grace, the app keeps crashing", "this is chidera btw", "im jack's mum": a
 # lower-case name given as one's own, before a stop or a relation.
 _LOWER_SELF = lazy_compile(
-    rf"\b(?i:i['’]?m|i[ \t]+am|this[ \t]+is|it['’]?s[ \t]+me)[ \t,]++"
+    rf"\b(?i:i['’]?m|i[ \t]+am|this[ \t]+is|it['’]?s[ \t]+me)[ \t,]++(?i:not[ \t]+)?"
     rf"(?:(?P<name>{_LOWER})(?=[ \t]*+(?:[,.!]|btw\b|here\b|$))"
     rf"|(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?=['’]s[ \t]+(?:{_RELATIONS}|mum|mom|dad)\b))"
 )
-# "ask grace she knows", "tell dawn at the depot": a lower-case name told or asked, that a
-# pronoun or a workplace follows.
+# "ask grace she knows", "tell dawn at the depot", "please pass to gemma she knows", "loop in
+# mikhail he set it up": a lower-case name told, asked or passed to, that a pronoun or a
+# workplace follows.
 _LOWER_TOLD = lazy_compile(
-    rf"\b(?i:ask|tell|talked[ \t]+to|spoke[ \t]+to|speak[ \t]+to)[ \t]+(?P<name>{_LOWER})"
-    r"(?=[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
-    r"desk|warehouse|branch)\b)"
+    rf"\b(?i:ask|tell|talked[ \t]+to|spoke[ \t]+to|speak[ \t]+to|pass(?:ed)?[ \t]+(?:it[ \t]+|"
+    rf"this[ \t]+)?(?:on[ \t]+)?to|loop[ \t]+in|ring|call|cc|transfer(?:red)?[ \t]+to|"
+    rf"sen[dt][ \t]+(?:it[ \t]+|money[ \t]+)?to)[ \t]+(?P<name>{_LOWER})"
+    r"(?P<then>[ \t]+(?:he|she)\b|[ \t]+(?:at|from|in)[ \t]+the[ \t]+(?:depot|shop|store|office|"
+    r"desk|warehouse|branch)\b)?"
+)
+# ... "switch my sessions from storm to another trainer": someone left for another of them.
+_LOWER_SWITCHED = lazy_compile(
+    rf"\bfrom[ \t]+(?P<name>{_LOWER})[ \t]+to[ \t]+(?:another|a[ \t]+different|a[ \t]+new)"
+    rf"[ \t]+(?:{_ROLES})\b"
+)
+# ... "the guy from ur depot, warren, said to email here": a name between commas, reporting.
+_LOWER_APPOSED = lazy_compile(
+    rf"\b(?:{_ROLES})\b[^,.!?\n]{{0,30}},[ \t]*+(?P<name>{_LOWER})[ \t]*+,[ \t]*+"
+    r"(?=(?:said|told|says|promised|confirmed|reckons|was|is)\b)"
+)
+# After a greeting, a lower-case name given as one's own: "hey its sky, locked out again",
+# "hi sunny here", "hi its ash from accounts", "hey it's rich in flat 1".
+_LOWER_GREETED_SELF = lazy_compile(
+    r"(?m)^[ \t]*+(?i:hi+|he+y+|hel+o+|hiya|heya|yo)[ \t,!]++"
+    r"(?:(?P<intro>(?i:it['’]?s|this[ \t]+is|i['’]?m|i[ \t]+am))[ \t,]++)?"
+    rf"(?P<name>{_LOWER})(?=[ \t]+(?:here|from|again|btw|in[ \t]+(?:flat|room|apartment|unit|"
+    r"number|no)\b)\b|(?(intro)[ \t]*+(?:[,.!]|$)|(?!)))"
 )
 # "hi grace, any update?", "hello dawn thank you for the call".
 _LOWER_GREETING = lazy_compile(
@@ -121,11 +147,42 @@ _THANKED = lazy_compile(
 )
 # Names listed together: "Habib and Nasrin", "Ayo & Tolu". (Not after a comma alone: "-Kat,
 # Field Ops" signs with a team.)
-_AND = r"[ \t]++(?:and|&|or)[ \t]++|[ \t]*+&[ \t]*+"
+# ("After speaking with Nnamdi and then Carol".)
+_AND = r"[ \t]++(?:and|&|or)(?:[ \t]++then)?[ \t]++|[ \t]*+&[ \t]*+"
 _CAPITALS_RUN = lazy_compile(
     r"(?<![\p{L}\p{M}.])(?:\p{Lu}\.[ \t]+)?\p{Lu}{2,}+(?:['’-]\p{Lu}+)?"
     r"(?:[ \t]+\p{Lu}{2,}+(?:['’-]\p{Lu}+)?){0,3}(?![\p{L}\p{M}])"
 )
+
+
+# A lower-case surname after a lower-case given name: "ryan o'connor", "chidi okonkwo".
+_LOWER_SURNAME = lazy_compile(
+    r"[ \t]++(?P<surname>\p{Ll}(?:['’]\p{Ll})?[\p{L}\p{M}]{1,20}+(?:-\p{Ll}[\p{L}\p{M}]++)?)"
+    r"(?![\p{L}\p{M}'’-])"
+)
+
+
+def lower_surname_end(text: str, end: int, lexicon: NameLexicon, keep: frozenset[str]) -> int:
+    """Where a lower-case name found on purpose ends: after the next word when that is a
+    surname that is no verb or adjective ("violet harper", "mark jones"), or a word of four
+    letters or more that is no English word ("chidi okonkwo", "ryan o'connor")."""
+    after = _LOWER_SURNAME.match(text, end)
+    if after is None:
+        return end
+    word = after.group("surname")
+    folded = word.casefold()
+    if not _usable(word, keep):
+        return end
+    # (WordNet holds lemmas: "deleted", "booking" are verbs too, though no word of it.)
+    if (folded in lexicon.surnames and folded not in lexicon.common) or (
+        len(folded) >= 4
+        and not lexicon.is_english(folded)
+        and folded not in lexicon.broad
+        and not _PAST.fullmatch(folded)
+        and not folded.endswith("ing")
+    ):
+        return int(after.end())
+    return end
 
 
 def _usable(word: str, keep: frozenset[str]) -> bool:
@@ -153,9 +210,10 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
     """The names these places give in ``text``, as (start, end, kind)."""
     found: list[Span] = []
 
-    def add(match: regex.Match[str], kind: SpanKind = "mention") -> None:
+    def add(match: regex.Match[str], kind: SpanKind = "mention", *, surname: bool = False) -> None:
         start, end = match.span("name")
-        found.append((start, end, kind))
+        # A name given on purpose may go on with its surname: "my accountant chidi okonkwo".
+        found.append((start, lower_surname_end(text, end, lexicon, keep) if surname else end, kind))
 
     for match in _VOCATIVE.finditer(text):
         name = match.group("name")
@@ -171,18 +229,26 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             add(match)
     for match in _LOWER_RELATION.finditer(text, overlapped=True):
         name = match.group("name")
-        after = (match.group("next") or "").strip()
-        # A given name that is also a verb ("jack", "hope") when a verb follows it.
+        after = (match.group("next") or "").strip().casefold()
+        # A given name that is also a verb ("jack", "hope") when a verb follows it, or
+        # alone in brackets ("my dad (frank)").
         if _usable(name, keep) and (
             _first(name, lexicon)
             or (
                 name.casefold() in lexicon.given
-                # ... or a verb in the past: "my flatmate grace took the parcel in".
-                and (after.casefold() in lexicon.common or _PAST.fullmatch(after.casefold()))
-                and after.casefold() not in NOT_NAMES
+                and (
+                    bool(match.group("bracket"))
+                    # ... or a verb in the past: "my flatmate grace took the parcel in", or
+                    # what is said of a person: "my son jack is flying alone".
+                    or after in _SAID_OF_A_PERSON
+                    or (
+                        (after in lexicon.common or _PAST.fullmatch(after))
+                        and after not in NOT_NAMES
+                    )
+                )
             )
         ):
-            add(match)
+            add(match, surname=True)
     for pattern in (_LOWER_ROLE, _LOWER_MEMBER):
         for match in pattern.finditer(text, overlapped=True):
             name = match.group("name")
@@ -192,7 +258,7 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
                 and _first(name, lexicon)
                 and not _ROLE_WORD.fullmatch(name.casefold())
             ):
-                add(match)
+                add(match, surname=pattern is _LOWER_ROLE)
     for match in _LOWER_DOES.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and lexicon.is_name_first(name) and not lexicon.is_english(name):
@@ -203,16 +269,31 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
         if _usable(name, keep) and (
             _first(name, lexicon) or (folded in lexicon.given and folded not in lexicon.describers)
         ):
-            add(match)
+            add(match, surname=True)
     for match in _LOWER_TOLD.finditer(text):
-        if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
+        name = match.group("name")
+        # A pronoun or a workplace after it, or a name more likely than a word: "ring kristof
+        # on arrival", "my transfer to andrzej didnt go through".
+        if _usable(name, keep) and (
+            (match.group("then") and name in lexicon.given)
+            or (len(name) > 2 and _first(name, lexicon))
+        ):
             add(match)
+    for pattern in (_LOWER_SWITCHED, _LOWER_APPOSED):
+        for match in pattern.finditer(text):
+            name = match.group("name")
+            if _usable(name, keep) and name in lexicon.given:
+                add(match)
     for match in _LOWER_TITLED.finditer(text):
         name = match.group("name")
         if _usable(name, keep) and (lexicon.is_name_word(name) or name.casefold() in lexicon.broad):
             add(match)
     for match in _LOWER_PERSON.finditer(text):
         if _usable(match.group("name"), keep) and match.group("name") in lexicon.given:
+            add(match)
+    for match in _LOWER_GREETED_SELF.finditer(text):
+        name = match.group("name")
+        if _usable(name, keep) and _given(name, lexicon):
             add(match)
     for match in _LOWER_GREETING.finditer(text):
         name = match.group("name")
@@ -267,6 +348,8 @@ _PAST = lazy_compile(
     r"put|set|sold|found|kept|lost|broke|forgot|thought|went"
 )
 _AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
+# What follows a relation's name and not the word it also is: "my son jack is flying".
+_SAID_OF_A_PERSON = frozenset("is was has had".split())  # noqa: SIM905
 _WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
 
 
@@ -388,7 +471,7 @@ def titled_capitals(text: str, lexicon: NameLexicon) -> tuple[str, list[tuple[in
     are names wherever they stand. A run of capitals is a name when all of its words (two
     or more, or after an initial) are given names or surnames, or its one word of four
     letters or more is one that is no English word; acronyms ("UPS", "DHL") are in no list
-    of names."""
+    of names. A passenger's name as tickets write it ("PATEL/RAJESH MR") is a name too."""
     spans: list[tuple[int, int]] = []
 
     def title(match: regex.Match[str]) -> str:
@@ -410,7 +493,20 @@ def titled_capitals(text: str, lexicon: NameLexicon) -> tuple[str, list[tuple[in
             spans.append(match.span())
         return titled
 
+    # A passenger's name as tickets write it, surname first: "PATEL/RAJESH MR".
+    for match in _PASSENGER.finditer(text):
+        if all(
+            lexicon.is_name_word(w) or lexicon.is_broad_given(w)
+            for w in match.group("name").split("/")
+        ):
+            spans.append(match.span("name"))
     return str(_CAPITALS_RUN.sub(title, text)), spans
+
+
+_PASSENGER = lazy_compile(
+    r"(?<![\p{L}\p{M}/])(?P<name>\p{Lu}{3,}+/\p{Lu}{3,}+)(?![\p{L}\p{M}/])"
+    r"(?=[ \t]+(?:MRS|MR|MS|MISS|MSTR|DR)\b)"
+)
 
 
 def _lower(match: regex.Match[str]) -> str:

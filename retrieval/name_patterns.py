@@ -35,21 +35,29 @@ _NAMES = rf"{_NAME}(?:[ \t]+(?:&|and)[ \t]+{_NAME})?"
 _TITLE = r"(?:(?i:mr|mrs|ms|miss|mx|dr|prof)\.?[ \t]+)"
 _WITH_TITLE = rf"(?:{_TITLE}{_TITLED_NAME}|{_NAMES})"
 # The end of a name: punctuation, a line break, the end, or "I" ("Hi Karen I still ...").
-_END = r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|-\s|$|x{1,3}(?:\s|$)|I(?=[ \t'’])))"
+# (A closing quote too: "it shows 'Welcome back, Dave' but ..."; and "again": "Hi,
+# Marguerite again.")
+_END = (
+    r"(?=[ \t]*(?:[,!.:;?…—–)\n\p{So}]|['’\"”](?![\p{L}\p{M}])|-\s|$|x{1,3}(?:\s|$)|I(?=[ \t'’])"
+    r"|again\b))"
+)
 # After a name someone is addressed by: an end, or the words that talk to them ("thanks
 # Yaw you've been great", "ok Victoria I'll try", "hey Dakota quick q", "thank you Anna for
 # your patience").
 _ADDRESSED_END = (
-    r"(?=[ \t]*+(?:[,!.:;?…—–)\n\p{So}]|$|(?i:you|you['’](?:re|ve|ll|d)|u|ur|your|i['’]ll|"
-    r"i['’]m|i|quick|for)\b))"
+    r"(?=[ \t]*+(?:[,!.:;?…—–)\n\p{So}]|$|x{1,3}(?:\s|$)|(?i:you|you['’](?:re|ve|ll|d)|u|ur|"
+    r"your|i['’]ll|i['’]m|i|quick|for)\b))"
 )
 # Greeting words, stretched in chat ("heyyy", "hiii", "helloo").
 _HELLO = r"(?:h+i+|he+y+|hel+o+|hiya|heya|howdy|hallo|hola|yo)"
 
+# (At a line's start, or quoted: "the email says 'Dear Mr Holly'", "it shows 'Welcome back,
+# Dave'", "the card should say 'Happy birthday Daisy, love from ...'".)
 _GREETING = lazy_compile(
-    rf"(?m)^[ \t]*+(?P<lead>(?i:{_HELLO}(?:[ \t]+there)?|dear|greetings|good[ \t]+(?:morning|"
-    rf"afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|welcome"
-    rf"(?:[ \t]+back)?|kia[ \t]+ora)\b)(?P<sep>[ \t]*+,?[ \t]*+)(?P<name>{_WITH_TITLE}){_END}"
+    rf"(?m)(?:^|['‘\"“])[ \t]*+(?P<lead>(?i:{_HELLO}(?:[ \t]+there)?|dear|greetings|good[ \t]+"
+    rf"(?:morning|afternoon|evening|day)|morning|afternoon|evening|thanks|thank[ \t]+you|thx|"
+    rf"welcome(?:[ \t]+back)?|happy[ \t]+birthday|kia[ \t]+ora)\b)(?P<sep>[ \t]*+,?[ \t]*+)"
+    rf"(?P<name>{_WITH_TITLE}){_END}"
 )
 # Someone addressed in the middle of a line, after a sentence or an interjection: "lol
 # thanks Sunny you're the best", "ok Victoria I'll try", "omg Wren you're a lifesaver".
@@ -69,7 +77,8 @@ _ADDRESSED = lazy_compile(rf"{_ADDRESS_LEAD}(?P<name>{_NAME}){_ADDRESSED_END}")
 # ... and after what is said to them: "Good news, River!", "Thanks so much, Hoang!".
 _ADDRESSED_LAST = lazy_compile(
     r",(?<=\b(?i:news|well|much|again|thanks|thank[ \t]+you|back|morning|afternoon|evening|"
-    r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard)[ \t]*+,)"
+    r"luck|congrats|congratulations|sorry|day|weekend|course|problem|thing|aboard|to[ \t]+you)"
+    r"[ \t]*+,)"
     rf"[ \t]*+(?P<name>{_NAME})(?=[ \t]*+(?:[!.?…]|\p{{So}}|$))"
     # ... and after any words, when an exclamation or a question follows: "See you soon,
     # Marta!", "Can you help me, Will?".
@@ -82,6 +91,10 @@ _ADDRESSED_FIRST = lazy_compile(
     rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+,[ \t]*+(?=(?i:you|your|you['’]\p{{Ll}}+|u|ur|hi|hey|"
     r"hello|thanks|thank[ \t]+you|good[ \t]+news|welcome|quick[ \t]+q|just[ \t]+(?:a|to|"
     r"checking|wanted))\b)"
+    # ... one word before news or an apology: "Sunny, it's not so sunny news", "Grace, sorry
+    # for the wait" (not a shouted line's "Hope You're Happy, I'm ...").
+    rf"|(?m:^)[ \t]*+(?P<name>{_WORD})[ \t]*+,[ \t]*+(?=(?i:it['’]s|i['’]m|i['’]ve|we['’](?:re|ve)|"
+    r"sorry|unfortunately|apologies)\b)"
 )
 # "Grace, hi —": the name first.
 _GREETING_AFTER = lazy_compile(
@@ -109,7 +122,8 @@ _CLOSING = (
 _SIGNOFF_LINE = lazy_compile(
     rf"(?m)(?:^|(?<=[.!?][ \t]))[ \t]*+{_CLOSING}[ \t]*+[,.!]*+[ \t]*+\n"
     # The name may go on with the business: "Keiko — Juniper Outfitters", "Sam | Acme".
-    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+)?$"
+    rf"(?P<name>[ \t]*+[-–—~]?[ \t]*+{_NAMES})[ \t]*+(?:[—–|][^\n]*+|-[ \t][^\n]*+|"
+    r"\([^)\n]{1,60}+\))?$"
 )
 # "Thanks, Carlos" / "Cheers Anna" closing a message on one line.
 _SIGNOFF_INLINE = lazy_compile(
@@ -130,6 +144,8 @@ _LAST_LINE = lazy_compile(
 _DASH_SIGNATURE = lazy_compile(
     rf"(?:(?m:^)|(?<=[.!?…)\p{{So}}][ \t]*+))[ \t]*+[-–—~^/][ \t]*+(?P<name>{_NAME}){_TEAM_TAIL}"
     r"[ \t]*+\Z"
+    # ... or a quoted message's end: 'Quoting your colleague: "... sorted — Clive."'.
+    rf"|(?<=[\p{{L}}.!?…][ \t]*+)[—–][ \t]*+(?P<name>{_NAME})[.!]?[\"”](?![\p{{L}}\p{{M}}])"
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
@@ -140,11 +156,13 @@ _TRAILING_SIGNATURE = lazy_compile(
 )
 _INTRODUCTION = lazy_compile(
     rf"(?:(?i:\bname[ \t]+is|\bmy[ \t]+name['’]s|\bname['’]s|\bthis[ \t]+is|"
+    rf"\b(?:sur|maiden[ \t]+|last[ \t]+|family[ \t]+)name[ \t]+(?:is|was|to)|"
     rf"\bi[ \t]+am|\bi['’]m|\bit['’]s|\bits|\bcall[ \t]+me|\bcalls[ \t]+me|\bsigned[ \t]*+,?|"
     rf"\bsigned[ \t]+for[ \t]+by|\bsigned[ \t]+by|\baddressed[ \t]+to|"
     rf"\bit['’]?s[ \t]+me[ \t]*+,|"
     rf"\b(?:my|our|his|her|their|['’]s)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:wife|husband|partner|son|"
     rf"daughter|colleague|friend|mother|father|mom|mum|dad|brother|sister|boss|manager|"
+    rf"boy|girl|lad|lass|baby|"
     rf"kids|children|sons|daughters|twins|grandkids|"
     rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
     rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
@@ -160,12 +178,14 @@ _INTRODUCTION = lazy_compile(
 # The people a customer names by how they are related to them.
 _RELATIONS = (
     r"wife|husband|partner|son|daughter|colleague|friend|mother|father|mom|mum|dad|brother|"
-    r"sister|boss|manager|kid|child|aunt|aunty|auntie|uncle|grandma|grandpa|grandson|"
+    r"sister|boss|manager|kid|child|boy|girl|lad|lass|baby|aunt|aunty|auntie|uncle|grandma|"
+    r"grandpa|grandson|"
     r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
     r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
 )
 # A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
-# named Vusi", "her name was Destiny", "Previous agent (Moana)".
+# named Vusi", "her name was Destiny", "Previous agent (Moana)", "The flight attendant,
+# Precious,", "Ticket owner was Grace".
 _ROLES = (
     r"driver|courier|rider|delivery[ \t]+(?:guy|man|woman|person)|postman|postwoman|"
     r"tech|technician|engineer|installer|fitter|plumber|electrician|mechanic|agent|rep|"
@@ -178,7 +198,9 @@ _ROLES = (
     r"colleague|intern|cashier|clerk|operator|dispatcher|caller|someone|somebody|lead|mod|"
     r"moderator|walker|handyman|builder|gardener|surveyor|locksmith|carpenter|painter|barista|"
     r"bartender|stylist|hairdresser|barber|physio|pharmacist|paramedic|midwife|babysitter|staff|"
-    r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker"
+    r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker|"
+    r"accountant|lawyer|solicitor|"
+    r"attendant|caretaker|lifeguard|warden|janitor|reader|owner"
 )
 _ROLE_NAMED = lazy_compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
@@ -196,11 +218,13 @@ _ROLE_FIRST = lazy_compile(
     rf"(?i:{_ROLES})[ \t]*+[,(]?[ \t]*+[\"“'‘]?(?P<name>{_WITH_TITLE})"
 )
 # Weaker places, where a company or a place stands as often as a person ("a text from
-# Royal Mail", "delivered to Birmingham"): a run there needs more evidence (see _WEAK).
+# Royal Mail", "delivered to Birmingham", "a request from Ridgeway Homes", "reassigned from
+# Billing"): a run there needs more evidence (see _WEAK).
 _MENTION = lazy_compile(
     rf"(?:(?i:\bask(?:ed)?|\bcalled|\bemailed|\bcontact|"
     rf"\bdeal(?:ing|t)?[ \t]+with|\bexperience[ \t]+with|"
-    rf"\b(?:e-?mail|message|call|letter|note|text|reply)[ \t]+from|"
+    rf"\b(?:e-?mail|message|call|letter|note|text|reply|request|complaint|enquiry|inquiry|"
+    rf"query|feedback|referral)[ \t]+from|\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?from|"
     rf"\b(?:gave|given|handed)[ \t]+(?:it|them|the[ \t]+\p{{Ll}}+)[ \t]+to|\bcc|"
     rf"\bwith[ \t]+the[ \t]+help[ \t]+of|\bdelivered[ \t]+to|"
     rf"\b(?:re)?assign(?:ed|ing)?[ \t]+(?:it[ \t]+)?to|\btransferr?(?:ed|ing)?[ \t]+to|"
@@ -218,7 +242,11 @@ _PERSON_MENTION = lazy_compile(
     rf"\btold[ \t]+by|\btell|\bspeak[ \t]+(?:to|with)|\bsay[ \t]+(?:hi|hello|thanks)[ \t]+to|"
     rf"\bshout[ \t-]?out[ \t]+to|\b(?:approved|authori[sz]ed|helped|served|seen|visited|"
     rf"sorted|signed[ \t]+off|escalated|raised|logged|reviewed|requested|created|opened|"
-    rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned)[ \t]+by|"
+    rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned|"
+    # "handled by Melody", "set up by Christian", "promised by Dean", "I never go by Bob".
+    rf"handled|mentioned|promised|set[ \t]+up|arranged|recommended|referred|quoted|"
+    rf"looked[ \t]+after|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
+    rf"\bsign(?:ing|ed|s)?[ \t]+as|"
     rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of|\bthanks[ \t]+to|"
     # "messaged Rose on here", "taking over from Jack", "leave it with Kalani at no. 9",
@@ -232,31 +260,45 @@ _PERSON_MENTION = lazy_compile(
     rf"(?![ \t]+(?:April|May|June|August)\b))"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
 )
-# "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?"
+# "Kindly ask Olamide to resend it", "let Hannelore know", "Can Oluwaseun call me back?",
+# "Can Ivy confirm ...?"
 _ASKED = lazy_compile(
     rf"(?:\b(?i:ask|asked|tell|told|get|have|let)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to|know)\b)"
+    # ... "Sorry, who is Victor?", "I'd like to thank Destiny for sorting it".
+    rf"|\b(?i:who['’]s|who[ \t]+is|who[ \t]+was)[ \t]+(?P<name>{_NAME})(?=[ \t]*+\?)"
+    rf"|\b(?i:thank|thanked|thanking)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:for)\b)"
+    # ... "switch my appointment from Penny to another vet".
+    rf"|\b(?i:from)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to[ \t]+(?:another|a[ \t]+different|"
+    rf"a[ \t]+new)[ \t]+(?:{_ROLES}))\b)"
+    # ... "Is it possible for Miles to use his air miles?", "ok for Ezra to attend".
+    rf"|\b(?i:for)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:to[ \t]+(?:use|attend|collect|access|sign|"
+    r"join|log[ \t]+in|pick[ \t]+up|see|speak|call|have|be[ \t]+added))\b)"
     rf"|\b(?i:can|could|will|would|did|does|has|should|if)[ \t]+(?P<name>{_NAME})"
     # ... "Can Dawn or Drew call me back?", "can Oisín be added as a named driver?"
     rf"(?=(?:[ \t]+(?:or|and|&)[ \t]+{_NAME})?[ \t]+(?i:please[ \t]+|ever[ \t]+)?"
     r"(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|respond|send|pick|collect|"
-    r"sign|be[ \t]+added|be[ \t]+named)\b))"
+    r"sign|be[ \t]+added|be[ \t]+named|confirm|check|explain|advise|approve)\b))"
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
 _BOOKED_UNDER = lazy_compile(
     r"(?:\b(?i:book(?:ed|ing)?|reserv(?:ed|ation)|register(?:ed)?|account|order|table|room)"
     r"(?:[ \t]+(?i:is|was)|['’]s)?[ \t]+(?i:under|for)[ \t]+"
     r"(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?"
-    # "the account is in the name of Olusegun Adeyinka-Cole"
-    r"|\b(?i:in[ \t]+(?:the[ \t]+|my[ \t]+|his[ \t]+|her[ \t]+)?name[ \t]+of)[ \t]+)"
+    # "the account is in the name of Olusegun Adeyinka-Cole", "The booking for the restaurant
+    # is under Sterling"
+    r"|\b(?i:in[ \t]+(?:the[ \t]+|my[ \t]+|his[ \t]+|her[ \t]+)?name[ \t]+of)[ \t]+"
+    r"|\b(?i:is|was|it['’]s)[ \t]+(?i:under)[ \t]+(?i:the[ \t]+name[ \t]+(?:of[ \t]+)?)?)"
     rf"['‘\"“]?(?P<name>{_WITH_TITLE})"
 )
 # "@sarah can you check?": a chat handle names its person. (Not an e-mail's "@": a letter
 # or a dot stands before that one.)
 _HANDLE = lazy_compile(r"(?<![\p{L}\p{N}._%+-])@(?P<name>\p{L}[\p{L}\p{N}_.-]{1,30}+)(?<![.-])")
-# "is Chase working today?", "is Jade there?"
+# "is Chase working today?", "is Jade there?", "Is Ivy still on shift?"
 _PRESENCE = lazy_compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
-    r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today)\b)"
+    r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today|still[ \t]+(?:handling|dealing|"
+    r"looking[ \t]+after|working|on[ \t]+(?:shift|duty|leave|holiday)|there|around|in[ \t]+charge|"
+    r"with[ \t]+(?:you|the[ \t]+company)))\b)"
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
 _PRAISED = lazy_compile(
@@ -288,11 +330,17 @@ _PRONOUNED = lazy_compile(
     r"theirs|zir|xem)\)"
 )
 # A message's header or a ticket's field that only a person fills: "From: Eun-ji Choi <...>",
-# "CC: Marguerite, Theo", "Customer: Haruto Sato", "Signed: Patrick O'Sullivan-Reyes".
+# "CC: Marguerite, Theo", "Customer: Haruto Sato", "Signed: Patrick O'Sullivan-Reyes", "-
+# Previous agents: Amos, Priya S.".
 _PERSON_FIELD = lazy_compile(
-    r"(?m)^[ \t]*+(?i:from|to|cc|bcc|signed|customer|client|caller|agent|assignee|"
+    r"(?m)^[ \t]*+(?:[-*•][ \t]*+)?(?i:(?:previous|current|new|original|other|assigned|lead)"
+    r"[ \t]+)?(?i:from|to|cc|bcc|signed|customers?|clients?|callers?|agents?|assignee|"
     r"assigned[ \t]+to|(?:requested|reported|raised|submitted|approved)[ \t]+by|"
     rf"preferred[ \t]+name|nickname)[ \t]*+:[ \t]*+(?P<name>{_NAME})(?![\p{{L}}\p{{M}}])"
+)
+# A chat transcript's speaker with a team: "Rich (Support): Sorry for the wait!".
+_SPEAKER = lazy_compile(
+    rf"(?m)^[ \t]*+(?P<name>{_NAME})[ \t]*+\([^)\n]{{1,30}}+\)[ \t]*+:(?=[ \t])"
 )
 # "Olumide said ...", "Nkechi confirmed ...": a name reporting or doing what people do.
 _REPORTED = lazy_compile(
@@ -300,7 +348,8 @@ _REPORTED = lazy_compile(
     rf"(?P<name>{_NAMES})[ \t]++"
     r"(?=(?:said|says|confirmed|told|promised|mentioned|e-?mailed|called|rang|wrote|explained|"
     r"agreed|answered|replied|thinks|thought|signed|approved|sent|messaged|texted|dealt|helped|"
-    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined)\b)"
+    r"offered|assured|insisted|advised|suggested|arranged|booked|processed|handled|joined|"
+    r"reports|reported|requests|requested|asks|wants|needs|complained|noticed)\b)"
 )
 # "Victor has the original receipt", "Rose signed for the parcel", "Mele will call you",
 # "Mikey who did my measurements": a name doing what people do, even one that is an English
@@ -310,9 +359,11 @@ _ACTS = lazy_compile(
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
     rf"(?P<name>{_NAME})[ \t]*+"
     r"(?=who\b"
-    r"|(?:will|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|drop|"
-    r"follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|be[ \t]+(?:home|in|at|"
-    r"there|around|back|added))\b"
+    r"|(?:will|would|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|"
+    r"drop|follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|take[ \t]+(?:the|"
+    r"over|it|them|care)|handle|cover|be[ \t]+(?:home|in|at|there|around|back|added))\b"
+    # ... "so Rose is covering", "Wade can take the refunds".
+    r"|(?:is|was|will[ \t]+be)[ \t]+covering\b"
     r"|(?:picked[ \t]+up|hung[ \t]+up|signed[ \t]+for|came[ \t]+(?:to|out|round|over|by)|"
     r"took[ \t]+(?:my|our|the)|gave[ \t]+(?:me|us|my|our)|tells[ \t]+me|told[ \t]+me|"
     r"says[ \t]+(?:he|she|they)|has[ \t]+the[ \t]+(?:original|receipt|keys?|parcel)|"
@@ -352,6 +403,9 @@ _TEAM_MEMBER = lazy_compile(
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
     r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
+    # ... where a neighbour or a tenant lives: "Lakshmi in flat 3", "Dawn from number 9".
+    rf"|(?P<name>{_NAMES})[ \t]++(?:from|in|at)[ \t]++(?i:flat|apartment|apt|number|room|unit|"
+    r"house)[ \t]+(?=\d)"
 )
 # "Tomás speaking" / "Sam here" / "Ahmed from the warehouse team".
 _SELF_NAMED = lazy_compile(
@@ -360,7 +414,9 @@ _SELF_NAMED = lazy_compile(
 )
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
 _LOWER_INTRODUCTION = lazy_compile(
-    r"(?i:\bname[ \t]+is|\bmy[ \t]+name['’]?s|\bname['’]s)[ \t]++"
+    # (... "her names violet harper", "name on it is ryan o'connor".)
+    r"(?i:\bname[ \t]+is|\b(?:my|his|her|their)[ \t]+name['’]?s|\bname['’]s|"
+    r"\bname[ \t]+on[ \t]+(?:it|the[ \t]+\p{Ll}+)[ \t]+is)[ \t]++"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
@@ -386,16 +442,23 @@ _LOWER_ADDRESSED = lazy_compile(
     rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
     rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
 )
-_TITLED = lazy_compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr)\.?[ \t]+(?P<name>{_TITLED_NAME})")
+_TITLED = lazy_compile(
+    rf"\b(?:(?i:mr|mrs|ms|miss|mx|dr)|Prof|Professor|Major|Captain|Capt|Colonel|Col|Sergeant|"
+    rf"Sgt|Lieutenant|Lt|Rev|Revd|Reverend|Father|Fr|Sister|Dame|Sir|Judge|Councillor|Cllr)"
+    rf"\.?[ \t]+(?P<name>{_TITLED_NAME})"
+)
 
-# Words that fill a name's slot in those places without being anybody's name.
+# Words that fill a name's slot in those places without being anybody's name; festivals
+# and voice assistants too, that lists of given names hold ("Diwali", "Siri", "Alexa"):
+# in running text they are the festival or the product, and a greeting still takes a given
+# name among them ("Hi Alexa,").
 NOT_NAMES = frozenset(
     """
     there all everyone everybody team folks guys gals people support sir madam sirs madams
     friend friends customer customers again both you y'all yall colleagues members care
     service services staff crew department desk help helpdesk center centre admin admins
     agent agents representative rep folks world guest guests member partner partners it this
-    that he she they we us i me my your our their his her its the a an and or but so am is
+    that he she they we us i me my your our their his her its them him the a an and or but so am is
     are was were be been being do does did have has had will would can could shall should
     may might must not no yes ok okay sure great good fine well thanks thank please just
     also still only very really now then here today tomorrow yesterday soon later morning
@@ -403,17 +466,19 @@ NOT_NAMES = frozenset(
     saturday sunday january february march july september october november december sorry
     happy glad excited afraid unable able going trying writing calling following looking
     wondering hoping waiting checking contacting reaching asking back home out in on at from
-    with about for over up down off away order orders account refund return returns shipping
+    with about for by over up down off away order orders account refund return returns shipping
     delivery package parcel item items product products regards best cheers sincerely warmly
-    hiya heya howdy hallo hola yo hey hi hello ok okay lol omg thx pls plz ty mate buddy man
+    hiya heya howdy hallo hola yo hey hi hello welcome ok okay lol omg thx pls plz ty mate buddy man
     dude bro babe hun honey love dear darling sweetie boss pal lads ladies gents someone
     somebody anyone anybody nobody noone anything anytime anywhere anyhow everything
     everywhere something somewhere somehow nothing nowhere whatever whenever wherever whoever
     devs peeps fam bruv bruh homie cuz fella fellas ppl legend legends champ chief tho btw
     alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
-    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats
+    youre theyre dont cant wont isnt didnt doesnt wasnt thats whats these those other others
+    among else even ever hence less many nor per since thru via see seem made
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
+    alexa siri cortana bixby
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").
@@ -478,6 +543,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SAID, "mention"),
     (_PRONOUNED, "mention"),
     (_PERSON_FIELD, "mention"),
+    (_SPEAKER, "mention"),
     (_ACTS, "mention"),
     (_APPOSED, "mention"),
     (_TOGETHER, "mention"),
@@ -505,6 +571,7 @@ _PERSON = frozenset(
         _TRAILING_SIGNATURE,
         _SAID,
         _PERSON_FIELD,
+        _SPEAKER,
         _ACTS,
         _APPOSED,
         _TOGETHER,

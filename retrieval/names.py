@@ -42,7 +42,13 @@ import regex
 
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
-from retrieval.name_cues import alone_in_text, cue_spans, listed_with, titled_capitals
+from retrieval.name_cues import (
+    alone_in_text,
+    cue_spans,
+    listed_with,
+    lower_surname_end,
+    titled_capitals,
+)
 from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _ACTS,
@@ -50,6 +56,7 @@ from retrieval.name_patterns import (
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
+    _LAST_LINE,
     _LOWER_ADDRESSED,
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
@@ -57,11 +64,17 @@ from retrieval.name_patterns import (
     _MENTION,
     _NEVER_NAMES,
     _ORGANISATION_WORDS,
+    _PARTICLE,
     _PERSON,
     _PRAISED,
+    _RELATIONS,
     _REPORTED,
+    _ROLES,
     _RULES,
     _SAID,
+    _SIGNATURE_LINE,
+    _SIGNOFF_INLINE,
+    _SIGNOFF_LINE,
     _TEAM_MEMBER,
     _TITLES,
     _TOGETHER,
@@ -207,7 +220,11 @@ class NameFinder:
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in beside])
-        return _merge(spans + _elsewhere_in(text, spans))
+        # Twice: a name found elsewhere may hold another word to look for ("Pat Green and
+        # Chris Green. Pat has ...": "Green" finds "Pat Green", which finds "Pat").
+        for _ in range(2):
+            spans = _merge(spans + _elsewhere_in(text, spans))
+        return _widened(text, spans)
 
     def learn_from(self, texts: Sequence[str]) -> int:
         """Learn the names that the rules find in greetings, sign-offs and introductions of
@@ -264,6 +281,17 @@ class NameFinder:
                 # "a Harper three-seater in Sage from your Manchester store": a colour, a
                 # product or a place where a name would stand first.
                 if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
+                    continue
+                # "Kind regards,\nDispatch\nMillbrook Depot": a signature of several words
+                # that ends in an English word naming no one signs for a company, unless it
+                # opens with a given name ("Amadou Sow", "Ted Whitman").
+                if (
+                    pattern in _SIGNING
+                    and lexicon is not None
+                    and len(run.split()) > 1
+                    and _ends_in_a_thing(run, lexicon)
+                    and not _given_first(run, lexicon)
+                ):
                     continue
                 if pattern in _PERSON and lexicon is not None:
                     if (
@@ -349,16 +377,26 @@ class NameFinder:
             if _INITIALS.fullmatch(word.group()):
                 kept.append(word)  # "A." is an initial, not the article
                 continue
+            # After a title, a capitalised word is the surname: "Ms Love from the claims team".
+            surname_after_title = (
+                title is not None
+                and not kept
+                and word.group()[:1].isupper()
+                and bare not in _TITLES
+            )
             if (
-                bare in self._keep
-                or (
-                    bare in NOT_NAMES
-                    # In a name's place, "Will" or "June" written with a capital is the name.
-                    and not (
-                        lexicon is not None
-                        and bare in lexicon.given
-                        and bare not in _NEVER_NAMES
-                        and word.group()[:1].isupper()
+                not surname_after_title
+                and (
+                    bare in self._keep
+                    or (
+                        bare in NOT_NAMES
+                        # In a name's place, "Will" or "June" written with a capital is the name.
+                        and not (
+                            lexicon is not None
+                            and bare in lexicon.given
+                            and bare not in _NEVER_NAMES
+                            and word.group()[:1].isupper()
+                        )
                     )
                 )
             ):
@@ -394,14 +432,17 @@ class NameFinder:
         self, text: str, persons: Sequence[tuple[int, int]], lexicon: NameLexicon | None
     ) -> list[NameSpan]:
         kept = []
-        for start, end in persons:
-            start, end = self._trim(text, start, end)
-            if (
-                start < end
-                and self._plausible(text[start:end], lexicon)
-                and not _place_or_product(text, start, end, lexicon)
-            ):
-                kept.append(NameSpan(start, end, "mention"))
+        for person_start, person_end in persons:
+            # A span across a line break ("Sørensen, Mette\nOrder 10492") holds two lines'
+            # words: each line's part is weighed alone.
+            for line in _LINE.finditer(text, person_start, person_end):
+                start, end = self._trim(text, line.start(), line.end())
+                if (
+                    start < end
+                    and self._plausible(text[start:end], lexicon)
+                    and not _place_or_product(text, start, end, lexicon)
+                ):
+                    kept.append(NameSpan(start, end, "mention"))
         return kept
 
     def _plausible(self, name: str, lexicon: NameLexicon | None) -> bool:
@@ -475,6 +516,8 @@ PEOPLE_FIELDS = (
 
 
 _CAPITALS_WORD = lazy_compile(r"\b\p{Lu}{2,}\b")
+# A double-barrelled surname's second half: "Nwosu-Harris".
+_BARREL = lazy_compile(r"(?:-\p{Lu}\p{Ll}[\p{L}\p{M}]*+)*+")
 _LETTER = lazy_compile(r"\p{L}")
 _LINE = lazy_compile(r"[^\n]+")
 
@@ -661,13 +704,22 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             j = i
             while j + 1 < len(words) and (flags[j + 1] or _surname_like(words[j + 1][2], lexicon)):
                 j += 1
-            if not _place_or_product(text, words[i][0], words[j][1], lexicon):
-                spans.append(NameSpan(words[i][0], words[j][1], "mention"))
+            end = words[j][1]
+            # A surname with its particles goes with the name: "Eveline de Vries".
+            if j + 1 == len(words):
+                particled = _PARTICLED_SURNAME.match(text, end)
+                end = particled.end() if particled else end
+            if not _place_or_product(text, words[i][0], end, lexicon):
+                spans.append(NameSpan(words[i][0], end, "mention"))
             i = j + 1
     return spans
 
 
 _POSSESSIVE = lazy_compile(r"['’]s?$")
+_PARTICLED_SURNAME = lazy_compile(
+    rf"(?:[ \t]+(?:{_PARTICLE})){{1,2}}[ \t]+\p{{Lu}}\p{{Ll}}[\p{{L}}\p{{M}}'’-]*+"
+    rf"(?![\p{{L}}\p{{M}}])"
+)
 
 
 def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
@@ -701,6 +753,18 @@ _PLACE_BEFORE = lazy_compile(
 )
 
 
+# What a customer owns ("my Arlo camera"), a thing before a one-word run.
+_OWNED = lazy_compile(r"\b(?i:my|your|ur|our|their)[ \t]+\Z")
+# Where a journey goes or comes from: "the flight to", "a ferry from", "flying into".
+_JOURNEY_BEFORE = lazy_compile(
+    # (Not "tickets from", "transfer to", "moved to": a ticket's customer, a payee, an agent.)
+    r"\b(?i:flights?|fly|flying|flew|trains?|ferry|ferries|bus|coach|cruise|trip|journey|"
+    r"route|shuttle|plane|travel(?:l?ing|l?ed)?|sail(?:ing|ed)?|relocat(?:e|ed|ing)|"
+    r"departing|arriving|holiday|visa)"
+    r"[ \t]+(?i:to|from|into|out[ \t]+of|via)[ \t]+\Z"
+)
+
+
 _PLACE_AFTER = lazy_compile(
     r"[ \t]++(?i:branch|store|shop|hotel|station|road|street|st\b|avenue|lane|square|airport|"
     r"office|depot|warehouse|centre|center|mall|park|bridge|harbour|harbor|court|house|"
@@ -717,8 +781,9 @@ _COMPANY_AFTER = lazy_compile(
 
 def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | None) -> bool:
     """Whether a run that the recogniser or the lexicon alone takes for a name stands where
-    places and products do: after "in", "São", "Isle of"; inside a word ("20000mAh Power");
-    or before capitalised English words, as in a product's name ("Terra Trail Runners")."""
+    places and products do: after "in", "São", "Isle of", "my", "the flight to"; inside a
+    word ("20000mAh Power"); or before capitalised English words, as in a product's name
+    ("Terra Trail Runners")."""
     if start and text[start - 1].isalnum():
         return True
     # Part of a code ("JO-690778") or an acronym ("UPS"): no name.
@@ -735,6 +800,18 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
     ):
         return True
+    # "My Arlo security camera", "our Sonos": what a customer owns is a thing. (Not "her":
+    # "told her Wiremu at the desk would call" speaks to her; nor "a": "I don't know a
+    # Kayleigh".)
+    if one_word and _OWNED.search(text, 0, start):
+        return True
+    # "the flight to Kuala Lumpur", "the train from Paris Gare du Nord": where a journey goes,
+    # a place of any length; "St Helier", "Santa Cruz": a saint's town.
+    if _JOURNEY_BEFORE.search(text, 0, start):
+        return True
+    first_word = text[start:end].split(maxsplit=1)
+    if len(first_word) == 2 and first_word[0].rstrip(".").casefold() in _SAINTS:
+        return True
     if _PLACE_AFTER.match(text, end) or _COMPANY_AFTER.match(text, end):
         return True
     # "Harley Street", "Ashford Road": the run ends in a place's word.
@@ -746,6 +823,30 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         return False
     word = after.group(1)
     return lexicon.is_english(word) and not lexicon.is_name_word(word)
+
+
+# An initial before a name: "J. Smith's order", "signing as 'D. Okoro'".
+_INITIAL_BEFORE = lazy_compile(r"(?<![\p{L}\p{M}.])\p{Lu}\.[ \t]?\Z")
+# ... and a surname's initial after one: "Driver name shows as 'Ricky B'", "Priya S." (not
+# the pronoun: "Grace I think").
+_INITIAL_AFTER = lazy_compile(r"[ \t](?!I\b)\p{Lu}\.?(?![\p{L}\p{M}\p{N}]|['’]s\b)")
+
+
+def _widened(text: str, spans: list[NameSpan]) -> list[NameSpan]:
+    """The names found in running text, each with the initial written before it ("J." of
+    "J. Smith") and a double-barrelled surname's second half ("Faith Nwosu-Harris", where the
+    recogniser or a name found elsewhere stops at the hyphen) or a surname's initial after it
+    ("Ricky B")."""
+    widened = []
+    for span in spans:
+        if span.kind == "mention":
+            initial = _INITIAL_BEFORE.search(text, max(0, span.start - 3), span.start)
+            start = initial.start() if initial else span.start
+            end = span.end + len(_BARREL.match(text, span.end).group())
+            after = _INITIAL_AFTER.match(text, end)
+            span = NameSpan(start, after.end() if after else end, "mention")
+        widened.append(span)
+    return _merge(widened)
 
 
 def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
@@ -835,7 +936,8 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
         for match in pattern.finditer(text, overlapped=True):
             name = match.group("name")
             folded = name.casefold()
-            if folded in NOT_NAMES or folded in keep:
+            # (Not "my little boy Rowan": a relation or a role is nobody's name.)
+            if folded in NOT_NAMES or folded in keep or _PEOPLE_WORD.fullmatch(folded):
                 continue
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
@@ -861,10 +963,14 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
                 taken = lexicon.is_name_first(name)
             if taken:
                 start, end = match.span("name")
+                # "my names mark jones", "i am rahul sharma": the surname goes with the name.
+                if pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED):
+                    end = lower_surname_end(text, end, lexicon, keep)
                 spans.append(NameSpan(start, end, "mention"))
     return spans
 
 
+_PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")
 # Words that come before "you" as often as a name: "Hi, hope you're well".
 _BEFORE_YOU = frozenset(
     """
@@ -880,6 +986,15 @@ _DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
 # The rules that find a name before what it does: a determiner before it makes it a thing.
 _NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
 _NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
+# The rules that find a name where a message is signed.
+_SIGNING = frozenset({_SIGNOFF_LINE, _SIGNOFF_INLINE, _LAST_LINE, _SIGNATURE_LINE, _DASH_SIGNATURE})
+
+
+def _given_first(run: str, lexicon: NameLexicon) -> bool:
+    words = _NAME_WORD.findall(run)
+    return bool(words) and (
+        words[0].casefold() in lexicon.given or lexicon.is_broad_given(words[0])
+    )
 
 
 def _ends_in_a_thing(run: str, lexicon: NameLexicon) -> bool:

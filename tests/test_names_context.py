@@ -4,8 +4,11 @@ nobody are kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -447,3 +450,276 @@ def test_a_weekday_in_running_text_is_kept_and_a_name_like_it_in_a_greeting_is_n
         assert finder.scrub("Hello Thu Trang,\nDo you sell batteries?")[0] == (
             "Hello,\nDo you sell batteries?"
         )
+
+
+# The seventh labelled set's kinds of capitalised words that name nobody: what a customer
+# owns, where a journey goes, a saint's town, a company signing under its team, a voice
+# assistant; and the places of its names. "arlo", "kuala", "siri", "alexa", "ted" are given
+# names; "depot", "whitman" English words; "sunny" an adjective.
+SEVENTH = NameLexicon(
+    given=SIXTH.given | frozenset({"arlo", "kuala", "siri", "alexa", "ted", "helier"}),
+    surnames=SIXTH.surnames,
+    english=SIXTH.english | frozenset({"depot", "whitman", "security", "camera", "dispatch"}),
+    common=SIXTH.common,
+    broad=SIXTH.broad,
+    describers=SIXTH.describers | {"sunny"},
+)
+
+
+def persons_named(*names: str) -> Callable[[Sequence[str]], list[list[tuple[int, int]]]]:
+    """A recogniser that calls every occurrence of ``names`` a person, as spaCy does with
+    places and brands."""
+
+    def recognize(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [
+            [m.span() for name in names for m in re.finditer(re.escape(name), text)]
+            for text in texts
+        ]
+
+    return recognize
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised"),
+    [
+        ("My Arlo security camera keeps going offline.", ()),
+        ("Can I change the flight to Kuala Lumpur?", ()),
+        ("We missed the ferry to St Helier.", ("St Helier",)),
+        ("Is St Helier covered by next-day delivery?", ("St Helier",)),
+        ("Kind regards,\nDispatch\nMillbrook Depot", ()),
+        ("Siri keeps reading out the wrong delivery time.", ()),
+        ("Does your app work with Google Assistant or Alexa?", ()),
+    ],
+)
+def test_things_places_and_companies_where_a_name_could_stand_are_kept(
+    text: str, recognised: tuple[str, ...]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=SEVENTH)
+    assert finder.scrub(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A signature that opens with a given name is a person's, even before an English word.
+        ("Thanks again,\nTed Whitman", "Thanks again,"),
+        # A greeting still takes a given name that is a voice assistant's too.
+        ("Hi Alexa, your order has shipped.", "Hi, your order has shipped."),
+        # ... and "her" before a name speaks to her.
+        ("I told her Arlo would call back.", "I told her [NAME] would call back."),
+    ],
+)
+def test_names_beside_those_cues_are_still_scrubbed(text: str, expected: str) -> None:
+    assert NameFinder(recognizer=None, lexicon=SEVENTH).scrub(text)[0] == expected
+
+
+def found(text: str, lexicon: NameLexicon = SEVENTH) -> list[str]:
+    finder = NameFinder(recognizer=None, lexicon=lexicon)
+    return [text[s.start : s.end] for s in finder.find(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # What people are done by, go by, agree with; a phone registered to them.
+        ("The claim was handled by Rose last week.", ["Rose"]),
+        ("Our account was set up by Victor before he left.", ["Victor"]),
+        ("My name is Ruth and I never go by Grace.", ["Ruth", "Grace"]),
+        # What people would or can do, or cover.
+        ("Support said Victor would call me at 3.", ["Victor"]),
+        ("Rose can take the refunds today.", ["Rose"]),
+        ("Victor is on leave this week, so Rose is covering.", ["Victor", "Rose"]),
+        ("Can Rose confirm the new date?", ["Rose"]),
+        ("Is Victor still on shift?", ["Victor"]),
+        ("Is Rose still handling my case?", ["Rose"]),
+        # Greetings quoted in a message, and birthday wishes.
+        ("The app shows 'Welcome back, Victor' but that's not me.", ["Victor"]),
+        ("The card should say 'Happy birthday Rose, love from us'.", ["Rose"]),
+        ("thank you so much tevita x", ["tevita"]),
+        # A signature with its role in brackets; a field of people in the plural.
+        ("Regards,\nV. Rose (Leaseholder, Block C)", ["V. Rose"]),
+        ("Escalation:\n- Previous agents: Victor, Tevita", ["Victor", "Tevita"]),
+        # Roles beside the name.
+        ("The flight attendant, Victor, was amazing with my son.", ["Victor"]),
+        ("The caretaker, Rose, said the lift is fixed.", ["Rose"]),
+        ("The meter reader who came today, Victor, said it's faulty.", ["Victor"]),
+        # Spoken to after "over to you", or first before news or an apology.
+        ("The export is done. Over to you, Victor.", ["Victor"]),
+        ("Sunny, it's not good news I'm afraid.", ["Sunny"]),
+        # A surname given; a ticket reassigned; a report; a neighbour's flat.
+        ("My surname is Rose-Ward since the wedding.", ["Rose-Ward"]),
+        ("Ticket 4411 reassigned from Grace to the night team.", ["Grace"]),
+        ("Grace reports a leak from upstairs.", ["Grace"]),
+        ("Note: Grace in flat 3 has a newborn.", ["Grace"]),
+        # A rank before a surname; who someone is; thanks for something; a chat's speaker.
+        ("Captain Rose would like a callback.", ["Rose"]),
+        ("Sorry, who is Victor? I never authorised anyone.", ["Victor"]),
+        ("I'd like to thank Victor for sorting our car hire.", ["Victor"]),
+        ("Victor (Support): Sorry for the wait!", ["Victor"]),
+    ],
+)
+def test_the_seventh_sets_places_of_names_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I turn on Dark Mode in the desktop app?",  # "desk", a team's word, inside
+        "HOPE YOU'RE HAPPY WITH THIS, I'VE HAD ENOUGH",  # shouted, not spoken to
+        "Is Summer Sale still on?",
+        "Is Sky still my broadband provider?",  # a company, still someone's
+        "Can Apple confirm the order?",
+        "Who is Amazon's courier here?",
+        "Sorry, who is the manager?",
+        "Thank You for the quick reply.",
+        "Summary (Support): refund issued.",
+    ],
+)
+def test_words_in_the_seventh_sets_places_that_name_nobody_are_kept(text: str) -> None:
+    assert found(text) == []
+
+
+# Where the names found are widened or cut: "eveline", "chris" are given names; "pat" and
+# "faith" given names and English words; "love" a surname too.
+WIDENED = NameLexicon(
+    given=SEVENTH.given | frozenset({"mette", "eveline", "chris", "pat", "faith"}),
+    surnames=SEVENTH.surnames | frozenset({"love"}),
+    english=SEVENTH.english | frozenset({"pat", "faith", "green", "order", "love"}),
+    common=SEVENTH.common | frozenset({"pat"}),
+    broad=SEVENTH.broad,
+    describers=SEVENTH.describers,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # The recogniser's span across a line break is weighed line by line.
+        ("Kind regards,\nSørensen, Mette\nOrder 10492", ("Mette\nOrder",), ["Mette"]),
+        # An initial before a name found goes with it, and so do a double-barrelled
+        # surname's second half and a surname's particles.
+        ("J. Nakamura's order was flagged by fraud checks.", ("Nakamura",), ["J. Nakamura"]),
+        (
+            "The booking was under 'Faith Nwosu' but we booked as Faith Nwosu-Harris.",
+            (),
+            ["Faith Nwosu", "Faith Nwosu-Harris"],
+        ),
+        ("Patients: Eveline de Vries (9:40).", (), ["Eveline de Vries"]),
+        # A name found elsewhere finds the words beside it in turn.
+        (
+            "It is in the names of Pat Green and Chris Green. Pat has passed away.",
+            ("Chris Green",),
+            ["Pat Green", "Chris Green", "Pat"],
+        ),
+        # After a title, a capitalised word is the surname, even one that is a word.
+        ("Ms Love from the claims team left me a voicemail.", (), ["Love"]),
+    ],
+)
+def test_names_found_are_widened_to_their_initials_and_surnames_and_cut_at_lines(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=WIDENED)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A lower-case name given after a greeting.
+        ("hey its mark, locked out of the app again", ["mark"]),
+        ("hi sunny here, wifi keeps dropping", ["sunny"]),
+        # After a relation: in brackets, or before what is said of a person.
+        ("my dad (frank) is 82 and got a scam call", ["frank"]),
+        ("ask for gran (ruth), she's deaf so knock loud", ["ruth"]),
+        ("my son mark is flying alone next week", ["mark"]),
+        ("Sorry I missed it, my little boy Victor was sick.", ["Victor"]),
+        # Denied, called, passed to, looped in.
+        ("i'm not tom. did you merge accounts?", ["tom"]),
+        ("i think she was called ruth", ["ruth"]),
+        ("please pass to grace she knows the whole story", ["grace"]),
+        ("pls loop in femi he set up the integration", ["femi"]),
+        # A lower-case surname goes with the given name.
+        ("send the invoice to my accountant femi nakamura pls", ["femi nakamura"]),
+        ("so gran (her names ruth nakamura) got a letter", ["ruth nakamura"]),
+        ("name on it is tom o'connor, flight tomorrow", ["tom o'connor"]),
+        # Listed with "and then"; "again" after a greeting's name; booked under a name; what
+        # a person may be allowed to do; signing as.
+        ("After speaking with Femi and then Grace, I still don't know.", ["Femi", "Grace"]),
+        ("Hi, Victor again. The boiler still isn't working.", ["Victor"]),
+        ("The booking for the restaurant is under Victor, party of 6.", ["Victor"]),
+        ("Is it possible for Victor to use his air miles?", ["Victor"]),
+        ("It was taken by someone signing as 'V. Rose', is that your staff?", ["V. Rose"]),
+    ],
+)
+def test_the_seventh_sets_lower_case_names_and_running_names_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, hope you're well.",
+        "hi its fine now",
+        "hi im new here",
+        "my son will call you back",
+        "The booking is under review.",
+        "Is it possible for Apple Pay to use my card?",
+    ],
+)
+def test_words_beside_the_seventh_sets_lower_case_cues_are_kept(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Rung, paid or sent to: a name more likely than a word needs nothing more.
+        ("can you ask the driver to ring femi on arrival", ["femi"]),
+        ("my transfer to femi didnt go through", ["femi"]),
+        # Left for another of them.
+        ("can i switch my sessions from grace to another trainer", ["grace"]),
+        ("Please switch my appointment from Rose to another vet.", ["Rose"]),
+        # Between commas after a role, reporting.
+        ("the guy from your depot, grace, said to email here", ["grace"]),
+        # A surname's initial after a name; a quoted message signed after a dash.
+        ("I spoke to Victor B about the refund.", ["Victor B"]),
+        ("He wrote: \"I'll make sure it's sorted — Victor.\" It wasn't.", ["Victor"]),
+    ],
+)
+def test_names_rung_left_and_signed_in_quotes_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("can you call me back tomorrow", []),
+        ("please ring back after 5", []),
+        ("I spoke to Victor I think, on Monday.", ["Victor"]),  # the pronoun is no initial
+    ],
+)
+def test_words_after_those_cues_are_kept(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Ticket shows 'NAKAMURA/TEVITA MR' — is that right?", ["NAKAMURA/TEVITA"]),
+        ("Does it use TCP/UDP MR ports?", []),  # no name's words
+        ("Filed under NAKAMURA/TEVITA in the archive", []),  # no title: a folder's name
+    ],
+)
+def test_a_passengers_name_as_tickets_write_it_is_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+def test_pronouns_and_determiners_that_lists_of_given_names_hold_are_kept() -> None:
+    # The lists hold "them" and "these" as given names, which are no English words in
+    # WordNet: after "ask" or "call" they looked like a name more likely than a word.
+    lexicon = dataclasses.replace(SEVENTH, given=SEVENTH.given | {"them", "these"})
+    for text in ("please ask them to check their spam folder", "can you call these numbers"):
+        assert found(text, lexicon) == []
