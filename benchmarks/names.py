@@ -93,7 +93,8 @@ Each set was written by someone who had read neither the detector nor the other 
   none of the code or the other sets. Its name-free half holds brands named after people
   ("Ted Baker", "John Lewis", "Sue Ryder"), places named after them ("Victoria Station",
   "John Lennon Airport") and festivals. Measured once before the seventh set's misses were
-  read: recall 0.876, 4.0% of non-name messages scrubbed.
+  read: recall 0.876, 4.0% of non-name messages scrubbed; once after: **0.885, 3.3%**.
+  Not read since.
 
 Each way of finding names is measured alone and combined:
 
