@@ -36,6 +36,21 @@ def test_every_command_has_help() -> None:
         assert code == 0 and "Usage" in text, name
 
 
+def test_help_reads_as_prose_and_shows_its_defaults() -> None:
+    """Rich help took "[default: ...]" for markup and dropped it (`serve --help` named no
+    port), and kept the docstrings' own line breaks in the command list."""
+    wide = {"COLUMNS": "300"}
+    serve = runner.invoke(app, ["serve", "--help"], env=wide).output
+    assert "Port to listen on [default: server.port, 8080]" in serve
+    assert "Interface to listen on [default: server.host, 127.0.0.1]" in serve
+    train = runner.invoke(app, ["train", "--help"], env=wide).output
+    assert "[default: retrieval.tuning.enabled]" in train
+    listing = runner.invoke(app, ["--help"], env=wide).output
+    assert "every setting's key in supportbot.toml, environment variable, type" in listing
+    migrate = runner.invoke(app, ["migrate-db", "--help"], env=wide).output
+    assert "still serves, stop that server, run it once more" in migrate
+
+
 def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)

@@ -64,7 +64,7 @@ def train(
         bool | None,
         typer.Option(
             "--tune-embedder/--no-tune-embedder",
-            help="Tune the embedder on the logs first [default: retrieval.tuning.enabled].",
+            help="Tune the embedder on the logs first \\[default: retrieval.tuning.enabled].",
         ),
     ] = None,
     retrieval_only: Annotated[
@@ -189,7 +189,7 @@ def retrain(
     ctx: typer.Context,
     budget_minutes: Annotated[
         float | None,
-        typer.Option(min=0.1, help="Training budget [default: retrain.budget_minutes]."),
+        typer.Option(min=0.1, help="Training budget \\[default: retrain.budget_minutes]."),
     ] = None,
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the cycle record as JSON here.")
@@ -282,7 +282,7 @@ def rollback(
         int | None,
         typer.Option(
             help="Adapter (or with --retrieval, index version) id to make live"
-            " [default: the one before the live one]."
+            " \\[default: the one before the live one]."
         ),
     ] = None,
     retrieval: Annotated[
