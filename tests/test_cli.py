@@ -51,6 +51,20 @@ def test_help_reads_as_prose_and_shows_its_defaults() -> None:
     assert "still serves, stop that server, run it once more" in migrate
 
 
+def test_the_advice_after_train_makes_the_longer_run_live(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make run` advised "Train longer (--budget-minutes)", and a longer `train` published
+    an adapter that was not made live: only the first one is, unless --promote."""
+    from bot.cli.models import _echo_advice
+    from finetune.serving_policy import AdapterStatus
+
+    reason = "it was evaluated on 0 held-out replies, fewer than 16"
+    _echo_advice(AdapterStatus(live=True, would_serve=False, reason=reason))
+    advice = capsys.readouterr().out
+    assert "supportbot train --budget-minutes 30 --promote" in advice
+
+
 def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)

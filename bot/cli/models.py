@@ -172,9 +172,12 @@ def _adapter_status(settings: Settings, metrics: dict[str, object], *, live: boo
 
 def _echo_advice(status: AdapterStatus) -> None:
     if status.live and not status.served and status.reason.startswith("it "):
+        # `--promote` named: a second train leaves the live adapter live without it, and
+        # `make run` trains only while none exists (--if-missing).
         typer.echo(
-            "\nTrain longer (--budget-minutes) for replies of its own, or set"
-            " engine.answer_mode = 'generate' to serve it anyway."
+            "\nTrain longer for replies of its own (supportbot train --budget-minutes 30"
+            " --promote; without --promote the new adapter is not made live while this one"
+            " is), or set engine.answer_mode = 'generate' to serve it anyway."
         )
 
 
