@@ -307,8 +307,10 @@ def _progress_bar(cases: int, progress: bool) -> Any:
     stops the evaluation."""
     from tqdm.auto import tqdm
 
-    total = cases + min(cases, BASE_MODEL_CASES)
-    return tqdm(total=total, desc="evaluate", unit="reply", disable=not progress)
+    # Both counts named: "evaluate 0/66" stood above "0 of 50 held-out replies evaluated".
+    glimpse = min(cases, BASE_MODEL_CASES)
+    desc = f"evaluate ({cases} held-out + {glimpse} by the base model)"
+    return tqdm(total=cases + glimpse, desc=desc, unit="reply", disable=not progress)
 
 
 def _counted(generator: Any, batch_size: int, bar: Any) -> ReplyWriter:

@@ -196,3 +196,13 @@ def test_examples_cut_by_their_deadline_are_spread_over_the_logs() -> None:
     assert len(reached) == 64 and reached == sorted(reached)
     assert max(reached) > len(turns) * 0.9 and min(reached) < len(turns) * 0.1
     assert len(_examples(turns, retriever, CONFIG, seed=1)) == len(turns)  # no deadline: all
+
+
+def test_the_evaluation_bar_names_what_it_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make run` showed "evaluate: 0/66" above "0 of 50 held-out replies evaluated": the
+    bar also counts the base model's replies."""
+    from finetune.pipeline import _progress_bar
+
+    with _progress_bar(50, progress=True) as bar:
+        assert bar.total == 66
+    assert "evaluate (50 held-out + 16 by the base model):   0%" in capsys.readouterr().err
