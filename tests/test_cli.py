@@ -233,3 +233,26 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
         ("cli:tess", "attach_questions", conversation_id, source_id),
         ("sam", "withdraw_correction", conversation_id, source_id),
     ]
+
+
+def test_log_lines_do_not_join_a_progress_bar() -> None:
+    """`make run`'s ingest printed "reading: 0conv [00:00, ?conv/s]2026-12-07 08:41:33,186
+    INFO retrieval.given_names: building the list of given names" on one line."""
+    import io
+    import logging
+
+    from tqdm import tqdm
+
+    from bot.cli.base import BarAwareHandler
+
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.cli.bars")
+    handler = BarAwareHandler(stream)
+    logger.addHandler(handler)
+    try:
+        with tqdm(unit="conv", desc="reading", file=stream):
+            logger.warning("building the list of given names")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().replace("\r", "\n").splitlines()
+    assert "building the list of given names" in lines
