@@ -195,6 +195,13 @@ def train_generator(
         base, base_record = configured_base(config, paths, registry)
         steps.done("load base")
         build_s = _BUILD_SHARE * budget_minutes * 60.0
+        # Retrieval for every turn, before the LoRA bar: half a minute that `make run`
+        # spent without a word after converting the base.
+        log.info(
+            "building examples: retrieving evidence for %d training turns, for at most %.0f s",
+            len(fit_turns),
+            build_s,
+        )
         built = time.monotonic()
         examples = _examples(
             fit_turns, retriever, config, seed=config.seed, deadline=built + 0.8 * build_s
