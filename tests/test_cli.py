@@ -73,6 +73,8 @@ def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     code, output = _run("--home", home, "ingest", str(logs), "--no-progress")
     assert code == 0, output
     assert "conversations read: 6 (added 6" in output
+    # Not "N added, M embedded", which read as if some entries had no vector.
+    assert "new texts embedded, repeated and cached ones reuse their vectors)" in output
     assert f"skipped {logs}:7" in output
 
     lines = _stdout("--home", home, "search", "do giftcards expire", "-k", "2").splitlines()
