@@ -238,7 +238,9 @@ async def _executor_ctx(
         # Waits for searches in flight before the knowledge base below is closed.
         await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
         if previous_threads is not None:
-            _set_torch_threads(previous_threads)
+            # Silently: "model computations use 2 thread(s) each" was the last line a
+            # stopping server printed, as if it were starting something.
+            _set_torch_threads(previous_threads, say=False)
 
 
 def _share_cores(computing_threads: int, torch_threads: int | None) -> int:
@@ -260,13 +262,14 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _set_torch_threads(threads: int) -> int:
+def _set_torch_threads(threads: int, *, say: bool = True) -> int:
     import torch
 
     previous = torch.get_num_threads()
     if threads != previous:
         torch.set_num_threads(threads)
-        log.info("model computations use %d thread(s) each", threads)
+        if say:
+            log.info("model computations use %d thread(s) each", threads)
     return previous
 
 

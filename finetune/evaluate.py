@@ -262,8 +262,13 @@ def _finished(
 
 
 def format_scores(scores: Sequence[SystemScores]) -> str:
+    """The table ``supportbot train`` prints. A system scored on no reply shows dashes: a
+    row of zeros ("adapter 0 0.000 0.0%") read as an adapter that got everything wrong."""
     lines = [f"{'system':<20} {'n':>5} {'ROUGE-L':>8} {'grounded':>9} {'facts':>7} {'hand-off':>9}"]
     for s in scores:
+        if not s.examples:
+            lines.append(f"{s.name:<20} {0:>5} {'—':>8} {'—':>9} {'—':>7} {'—':>9}")
+            continue
         facts = "—" if s.facts_share is None else f"{s.facts_share:.1%}"
         lines.append(
             f"{s.name:<20} {s.examples:>5} {s.rouge_l:>8.3f} {s.grounded_share:>9.1%}"

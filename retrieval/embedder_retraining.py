@@ -55,7 +55,7 @@ from retrieval.pii import scrub
 from retrieval.processes import writer_marker
 from retrieval.records import LogMessage
 from retrieval.store import IndexVersion
-from retrieval.tuning import EmbedderTuner
+from retrieval.tuning import EmbedderTuner, tuning_skipped
 from retrieval.tuning_data import TuningSplit
 from retrieval.vectors import EmbeddingCut
 
@@ -265,7 +265,9 @@ def retrain_embedder(
         return _done(report, start)
 
     report.shares["split"] = budget_s * _SPLIT_SHARE
-    messages, split = tuning_split(knowledge, config, deadline=start + budget_s * _SPLIT_SHARE)
+    messages, split = tuning_split(
+        knowledge, config, deadline=start + budget_s * _SPLIT_SHARE, progress=progress
+    )
     probes = correction_probes(knowledge, feedback, policy.eval_corrections)
     report.data.update(
         messages=len(messages),
@@ -528,8 +530,5 @@ def skip_reason(knowledge: KnowledgeBase, config: TuningConfig, budget_s: float)
     """Why the step would not tune with this budget, or None when it would."""
     entries = len(knowledge.store.live_entry_ids())
     if budget_s < config.min_budget_s or entries < config.min_messages:
-        return (
-            f"needs {config.min_budget_s:.0f} s and {config.min_messages} messages,"
-            f" has {max(budget_s, 0):.0f} s and {entries}"
-        )
+        return tuning_skipped(config, budget_s, entries, after_tuning=0.0, entries=entries)
     return None

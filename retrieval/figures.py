@@ -158,6 +158,7 @@ def tuning_split(
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     encoding: ReplyEncoding | None = None,
+    progress: bool = False,
 ) -> tuple[list[LabelledMessage], TuningSplit]:
     """The live messages and their split for tuning: replies clustered by meaning (the
     served embedder's), validation conversations and held-out topics set aside.
@@ -165,13 +166,14 @@ def tuning_split(
     The replies' vectors are cached in the store (the next job finds them); those missing
     are embedded by ``deadline`` (a ``clock()`` instant; None: all), in chunks of
     :data:`_REPLY_CHUNK` in a seeded order, and a reply left without one is merged only with
-    identical replies. ``encoding``, when given, receives the counts.
+    identical replies. ``encoding``, when given, receives the counts; ``progress`` shows a
+    bar over the replies embedded (on two cores, a minute for the sample's 1,400).
     """
     messages = labelled_messages(knowledge)
     counts = encoding if encoding is not None else ReplyEncoding()
     clusters = cluster_replies(
         [m.reply for m in messages],
-        _reply_vectors(knowledge, config.seed, deadline, clock, counts),
+        _reply_vectors(knowledge, config.seed, deadline, clock, counts, progress),
         merge_similarity=config.reply_merge_similarity,
     )
     split = split_for_tuning(
@@ -190,6 +192,7 @@ def _reply_vectors(
     deadline: float | None,
     clock: Callable[[], float],
     counts: ReplyEncoding,
+    progress: bool = False,
 ) -> Callable[[Sequence[str]], np.ndarray]:
     """An ``encode`` for :func:`cluster_replies` (see :func:`tuning_split`): rows of zeros
     for the texts it had no time for, which merge with nothing."""
@@ -201,12 +204,15 @@ def _reply_vectors(
         todo = [i for i, digest in enumerate(hashes) if digest not in cached]
         random.Random(seed).shuffle(todo)
         chunks = math.ceil(len(todo) / _REPLY_CHUNK)
-        for n in while_time_allows(chunks, deadline, clock, first_always=False):
-            chunk = todo[n * _REPLY_CHUNK : (n + 1) * _REPLY_CHUNK]
-            vectors = embedder.encode([texts[i] for i in chunk])
-            pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
-            store.cache_vectors(pairs, embedder.model_id)
-            cached.update(pairs)
+        bar = tqdm(total=len(todo), desc="embed replies", unit="reply", disable=not progress)
+        with bar:
+            for n in while_time_allows(chunks, deadline, clock, first_always=False):
+                chunk = todo[n * _REPLY_CHUNK : (n + 1) * _REPLY_CHUNK]
+                vectors = embedder.encode([texts[i] for i in chunk])
+                pairs = [(hashes[i], v) for i, v in zip(chunk, vectors, strict=True)]
+                store.cache_vectors(pairs, embedder.model_id)
+                cached.update(pairs)
+                bar.update(len(chunk))
         vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
         for i, digest in enumerate(hashes):
             if digest in cached:

@@ -56,7 +56,7 @@ class IngestReport:
             lines.append(
                 f"index: version {self.sync.version.id} ({self.sync.version.kind},"
                 f" {self.sync.version.entry_count} entries, {self.sync.added} added,"
-                f" {self.sync.removed} removed, {self.sync.embedded} embedded)"
+                f" {self.sync.removed} removed; {self.sync.embedded_words()})"
             )
         return lines
 

@@ -31,7 +31,7 @@ from retrieval.config import TuningConfig
 from retrieval.figures import ReplyEncoding, RetrievalFigures, measure, tuning_split
 from retrieval.knowledge import KnowledgeBase
 from retrieval.pacing import StepTimes, format_times
-from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning
+from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning, tuning_skipped
 from retrieval.vectors import EmbeddingCut
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,7 @@ def train_retrieval(
         config,
         deadline=start + (before_tuning - start) * _SPLIT_SHARE,
         encoding=encoding,
+        progress=progress,
     )
     report = RetrievalTrainingReport(
         skipped=None,
@@ -218,15 +219,8 @@ def train_retrieval(
     if not tune:
         report.skipped = "switched off"
     elif not budget_allows_tuning(tuning_budget, config, len(messages)):
-        report.skipped = (
-            f"needs {config.min_budget_s:.0f} s and {config.min_messages} messages,"
-            f" has {max(tuning_budget, 0):.0f} s and {len(messages)}"
-            + (
-                f" (after keeping {after_tuning:.0f} s to re-embed {entries} entries and"
-                " measure the tuned pair)"
-                if after_tuning >= 1.0
-                else ""
-            )
+        report.skipped = tuning_skipped(
+            config, tuning_budget, len(messages), after_tuning=after_tuning, entries=entries
         )
     else:
         tuner = EmbedderTuner(knowledge.embedder, config, seed=config.seed)

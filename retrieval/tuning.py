@@ -343,3 +343,22 @@ def _state_copy(model: Any) -> dict[str, Any]:
 def budget_allows_tuning(budget_s: float, config: TuningConfig, messages: int) -> bool:
     """Whether tuning is worth starting: enough time and enough messages."""
     return config.enabled and budget_s >= config.min_budget_s and messages >= config.min_messages
+
+
+def tuning_skipped(
+    config: TuningConfig, budget_s: float, messages: int, *, after_tuning: float, entries: int
+) -> str:
+    """Why tuning did not start, naming only what fell short: "has 0 s and 1592" read as
+    if 1592 messages were too few too."""
+    reasons = []
+    if budget_s < config.min_budget_s:
+        left = f"{max(budget_s, 0):.0f} s of the step's budget left"
+        if after_tuning >= 1.0:
+            left += (
+                f" after keeping {after_tuning:.0f} s to re-embed {entries} entries and"
+                " measure the tuned pair"
+            )
+        reasons.append(f"needs {config.min_budget_s:.0f} s, {left}")
+    if messages < config.min_messages:
+        reasons.append(f"needs {config.min_messages} customer messages, the logs have {messages}")
+    return "; ".join(reasons)

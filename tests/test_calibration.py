@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -165,9 +166,12 @@ def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, 
     return home, held_out, result
 
 
-def test_calibrate_command_fits_and_saves(tmp_path: Path) -> None:
-    home, _, result = _calibrate_with_command(tmp_path)
+def test_calibrate_command_fits_and_saves(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="retrieval.calibration"):
+        home, _, result = _calibrate_with_command(tmp_path)
     assert result.exit_code == 0, result.output
+    # What it does while it prints nothing: `make run` sat silent for 44 s here.
+    assert "calibration: searching the 5 questions of eval.jsonl and oos.jsonl" in caplog.text
     assert "hand-off recall (out of scope): 1.000" in result.stdout
     saved = json.loads(calibration_path(home).read_text())
     assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,48 @@ def test_every_command_has_help() -> None:
         assert code == 0 and "Usage" in text, name
 
 
+def test_help_reads_as_prose_and_shows_its_defaults() -> None:
+    """Rich help took "[default: ...]" for markup and dropped it (`serve --help` named no
+    port), and kept the docstrings' own line breaks in the command list."""
+    wide = {"COLUMNS": "300"}
+    serve = runner.invoke(app, ["serve", "--help"], env=wide).output
+    assert "Port to listen on [default: server.port, 8080]" in serve
+    assert "Interface to listen on [default: server.host, 127.0.0.1]" in serve
+    train = runner.invoke(app, ["train", "--help"], env=wide).output
+    assert "[default: retrieval.tuning.enabled]" in train
+    listing = runner.invoke(app, ["--help"], env=wide).output
+    assert "every setting's key in supportbot.toml, environment variable, type" in listing
+    migrate = runner.invoke(app, ["migrate-db", "--help"], env=wide).output
+    assert "still serves, stop that server, run it once more" in migrate
+    # Every option's brackets are escaped, so none is taken for markup (calibrate's two
+    # were missed once).
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = list(getattr(group, "commands", {}).values())
+    while any(hasattr(c, "commands") for c in commands):
+        commands = [s for c in commands for s in getattr(c, "commands", {c.name: c}).values()]
+    for command in commands:
+        for param in command.params:
+            text = getattr(param, "help", None) or ""
+            unescaped = re.findall(r"(?<!\\)\[[a-z]", text)
+            assert not unescaped, (command.name, param.name, text)
+
+
+def test_the_advice_after_train_makes_the_longer_run_live(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make run` advised "Train longer (--budget-minutes)", and a longer `train` published
+    an adapter that was not made live: only the first one is, unless --promote."""
+    from bot.cli.models import _echo_advice
+    from finetune.serving_policy import AdapterStatus
+
+    reason = "it was evaluated on 0 held-out replies, fewer than 16"
+    _echo_advice(AdapterStatus(live=True, would_serve=False, reason=reason))
+    advice = capsys.readouterr().out
+    assert "supportbot train --budget-minutes 30 --promote" in advice
+
+
 def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
@@ -44,6 +87,8 @@ def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     code, output = _run("--home", home, "ingest", str(logs), "--no-progress")
     assert code == 0, output
     assert "conversations read: 6 (added 6" in output
+    # Not "N added, M embedded", which read as if some entries had no vector.
+    assert "new texts embedded, repeated and cached ones reuse their vectors)" in output
     assert f"skipped {logs}:7" in output
 
     lines = _stdout("--home", home, "search", "do giftcards expire", "-k", "2").splitlines()
@@ -204,3 +249,26 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
         ("cli:tess", "attach_questions", conversation_id, source_id),
         ("sam", "withdraw_correction", conversation_id, source_id),
     ]
+
+
+def test_log_lines_do_not_join_a_progress_bar() -> None:
+    """`make run`'s ingest printed "reading: 0conv [00:00, ?conv/s]2026-12-07 08:41:33,186
+    INFO retrieval.given_names: building the list of given names" on one line."""
+    import io
+    import logging
+
+    from tqdm import tqdm
+
+    from bot.cli.base import BarAwareHandler
+
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.cli.bars")
+    handler = BarAwareHandler(stream)
+    logger.addHandler(handler)
+    try:
+        with tqdm(unit="conv", desc="reading", file=stream):
+            logger.warning("building the list of given names")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().replace("\r", "\n").splitlines()
+    assert "building the list of given names" in lines

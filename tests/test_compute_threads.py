@@ -3,6 +3,7 @@ and the generation worker) instead of letting each computation take all of them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,16 @@ from tests.support.fakes import FakeRetriever
 
 @pytest.mark.parametrize(("workers", "configured"), [(3, None), (1, 1), (2, 3)])
 async def test_model_threads_are_shared_out_and_restored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, configured: int | None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    workers: int,
+    configured: int | None,
 ) -> None:
     import bot.app
 
     monkeypatch.setattr(bot.app, "_cores", lambda: 16)
+    caplog.set_level(logging.INFO, logger="bot.app")
     before = torch.get_num_threads()
     settings = load_settings(
         home=tmp_path / "home",
@@ -31,6 +37,9 @@ async def test_model_threads_are_shared_out_and_restored(
         # Sixteen cores among three retrieval workers and the generation worker: four each.
         assert torch.get_num_threads() == (configured or 16 // (workers + 1))
     assert torch.get_num_threads() == before
+    # Said once, at start-up: a stopping server logged the restored count as its last line.
+    said = [r.getMessage() for r in caplog.records if "thread(s) each" in r.getMessage()]
+    assert len(said) <= 1 and all(f"use {before} thread" not in m for m in said), said
 
 
 async def test_a_process_that_runs_no_model_leaves_the_threads_alone(

@@ -148,6 +148,12 @@ def test_a_deadline_already_passed_writes_nothing_and_says_so(clock: Clock) -> N
     assert calls == [] and clock.now == 100.0
     assert [s.examples for s in evaluation.scores] == [0, 0]
     assert evaluation.sentence() == "0 of 10 held-out replies evaluated (10 not reached)"
+    # `supportbot train` printed "adapter 0 0.000 0.0% — 0.0%": scores of nothing as zeros.
+    rows = evaluate.format_scores(evaluation.scores).splitlines()[1:]
+    assert [row.split() for row in rows] == [
+        ["adapter", "0", "—", "—", "—", "—"],
+        ["copy", "top", "retrieved", "0", "—", "—", "—", "—"],
+    ]
 
 
 def _tiny_llama(clock: Clock) -> tuple[ReplyGenerator, list[EvalCase]]:

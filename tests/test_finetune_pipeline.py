@@ -3,6 +3,7 @@ serving; and an adapter on a base an earlier release bootstrapped still serves."
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +151,14 @@ def test_an_adapter_on_a_base_an_earlier_release_bootstrapped_still_serves(
 
 
 def test_a_budget_spent_before_the_evaluation_scores_nothing_and_serves_nothing(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A budget of a few milliseconds is spent before the evaluation (loading the base
     alone takes longer): no held-out reply is written or scored, the report says so, and
     'auto' answer mode would not serve the adapter on figures of nothing."""
     from finetune.serving_policy import adapter_status
 
+    caplog.set_level(logging.INFO, logger="finetune.pipeline")
     paths = GeneratorPaths.under(tmp_path / "home")
     base = save_tiny_base(tmp_path / "tiny-base", CONVERSATIONS)
     report = train_generator(
@@ -167,6 +169,8 @@ def test_a_budget_spent_before_the_evaluation_scores_nothing_and_serves_nothing(
         budget_minutes=1e-4,
         progress=False,
     )
+    # Said before the examples are built, which took half a minute of `make run` in silence.
+    assert "building examples: retrieving evidence for" in caplog.text
     held_out = report.as_dict()["evaluation"]["held_out"]
     assert report.as_dict()["evaluation"] == {"held_out": held_out, "scored": 0, "cut": 0}
     assert held_out > 0
@@ -196,3 +200,13 @@ def test_examples_cut_by_their_deadline_are_spread_over_the_logs() -> None:
     assert len(reached) == 64 and reached == sorted(reached)
     assert max(reached) > len(turns) * 0.9 and min(reached) < len(turns) * 0.1
     assert len(_examples(turns, retriever, CONFIG, seed=1)) == len(turns)  # no deadline: all
+
+
+def test_the_evaluation_bar_names_what_it_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make run` showed "evaluate: 0/66" above "0 of 50 held-out replies evaluated": the
+    bar also counts the base model's replies."""
+    from finetune.pipeline import _progress_bar
+
+    with _progress_bar(50, progress=True) as bar:
+        assert bar.total == 66
+    assert "evaluate (50 held-out + 16 by the base model):   0%" in capsys.readouterr().err

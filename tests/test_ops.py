@@ -411,6 +411,10 @@ async def test_the_conversation_view_shows_each_reply_with_its_evidence(ops: Ops
     handoff = await page(ops, f"/ops/conversations/{seeded.handoff[0]}")
     assert f'action="/ops/turns/{seeded.handoff[1]}/resolve"' in handoff
     assert "With an operator" in handoff and "Hand back to the bot" in handoff
+    # Why, in words: the flag's detail was shown as its code, "customer_request".
+    assert "The customer asked for a person" in handoff and "customer_request" not in handoff
+    queue = await page(ops, "/ops/?reason=handoff")
+    assert "The customer asked for a person" in queue and "customer_request" not in queue
     missing = await ops.client.get("/ops/conversations/nope")
     assert missing.status == 404 and "Not found" in await missing.text()
 
@@ -841,6 +845,12 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
                 ]
             },
         )
+        zeros = {"rouge_l": 0.0, "grounded_share": 0.0, "handoff_share": 0.0}
+        registry.register_adapter(  # one the budget left unevaluated, as `make run`'s can be
+            Path("/models/adapters/adapter-004"),
+            base_id=base.id,
+            metrics={"eval": [{"name": "adapter", "examples": 0, **zeros}]},
+        )
     finally:
         registry.close()
     text = await page(ops, "/ops/metrics?days=7")
@@ -854,6 +864,9 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
     assert "(ROUGE-L) 0.050 vs 0.331" in text
     assert "Replies copy the best retrieved answer: no live model" in text
     assert "4 replies · 67% helpful of 3 rated" in text
+    # Scored on no reply: dashes, not "adapter 0 0.000 0.0% 0.0%".
+    unevaluated = text.split("adapter-004", 1)[1].split("</table>", 1)[0]
+    assert '<th scope="row">adapter</th><td>0</td><td>—</td><td>—</td><td>—</td>' in unevaluated
 
 
 def test_percentiles_and_charts_are_drawn_from_numbers() -> None:

@@ -381,6 +381,27 @@ def test_a_threshold_fitted_on_labelled_files_is_not_replaced_by_held_out_topics
     assert any("labelled files" in note for note in report.notes)
 
 
+def test_why_tuning_was_skipped_names_only_what_fell_short() -> None:
+    """`make run`'s train printed "not tuned (needs 180 s and 50 messages, has 0 s and 1592
+    (after keeping 178 s ...))": 1592 of what, and were they too few?"""
+    from retrieval.tuning import tuning_skipped
+
+    config = small_config(min_budget_s=180.0, min_messages=50)
+    short_of_time = tuning_skipped(config, -3.0, 1592, after_tuning=178.0, entries=1592)
+    assert short_of_time == (
+        "needs 180 s, 0 s of the step's budget left after keeping 178 s to re-embed 1592"
+        " entries and measure the tuned pair"
+    )
+    assert "messages" not in short_of_time
+    assert tuning_skipped(config, 600.0, 12, after_tuning=0.0, entries=12) == (
+        "needs 50 customer messages, the logs have 12"
+    )
+    both = tuning_skipped(config, 10.0, 12, after_tuning=0.0, entries=12)
+    assert both == (
+        "needs 180 s, 10 s of the step's budget left; needs 50 customer messages, the logs have 12"
+    )
+
+
 def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(
     tuned_home: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -440,6 +461,21 @@ def test_replies_left_unembedded_by_the_deadline_merge_only_when_identical_and_a
     cached = ReplyEncoding()
     _, again = tuning_split(kb, config, deadline=0.0, clock=lambda: 1.0, encoding=cached)
     assert not cached.cut and again.cluster_of == split.cluster_of
+
+
+def test_embedding_the_replies_to_cluster_them_shows_a_bar(
+    tuned_home: tuple[KnowledgeBase, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run`'s train was silent for a minute after "loaded embedder": the step's split
+    embedded 1,363 replies with no bar."""
+    from retrieval.figures import ReplyEncoding, tuning_split
+
+    kb, _ = tuned_home
+    encoding = ReplyEncoding()
+    tuning_split(kb, small_config(), encoding=encoding, progress=True)
+    err = capsys.readouterr().err
+    assert encoding.embedded > 0
+    assert "embed replies: 100%|" in err and f"{encoding.embedded}/{encoding.embedded}" in err
 
 
 def test_a_tuned_embedder_whose_index_the_deadline_cut_is_not_published(

@@ -446,6 +446,9 @@ async def test_bad_messages_get_a_clear_status(
         client, f"/api/conversations/{conversation_id}/messages", body, content_type
     )
     assert got[0] == status and got[1]["error"] == code
+    if code == "invalid_message":  # a sentence, as the widget shows it to the customer
+        message = got[1]["message"]
+        assert message[0].isupper() and message.endswith("."), message
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ server with Slack: at the top, every command (`supportbot --help` included) woul
 
 from __future__ import annotations
 
+import inspect
 import os
 
 from bot.cli import (
@@ -34,6 +35,24 @@ _COMMAND_MODULES = (
     privacy,
     serving,
 )
+
+
+def _reflow_command_help() -> None:
+    """Give each command the help its docstring reads as prose, one line per paragraph.
+
+    Typer's rich help keeps a docstring's line breaks, in the command list and in a
+    command's later paragraphs, so `supportbot --help` showed our source's wrapping inside
+    its own ("...key in supportbot.toml," then "environment variable, ..." on a line of its
+    own). The terminal wraps paragraphs well enough by itself."""
+    groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
+    for command in [c for typer_app in [app, *groups] for c in typer_app.registered_commands]:
+        if command.help is None and command.callback is not None:
+            text = inspect.getdoc(command.callback) or ""
+            paragraphs = (" ".join(p.split()) for p in text.split("\n\n"))
+            command.help = "\n\n".join(paragraphs)
+
+
+_reflow_command_help()
 
 
 def main() -> None:

@@ -30,6 +30,20 @@ app = typer.Typer(
 log = logging.getLogger("supportbot")
 
 
+class BarAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log lines to the terminal through ``tqdm.write``, which clears the progress bars
+    first and draws them again below: written straight after a bar, a line joined it
+    ("reading: 0conv [00:00, ?conv/s]2026-12-07 08:41:33,186 INFO ... given names")."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:
+            self.handleError(record)
+
+
 def settings_of(ctx: typer.Context) -> Settings:
     settings = ctx.obj
     assert isinstance(settings, Settings)
@@ -75,7 +89,7 @@ def main_options(
         settings = load_settings(config_file=config, home=home)
     except SettingsError as exc:
         raise fail(str(exc)) from None
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [BarAwareHandler(sys.stderr)]
     log_file = settings.paths.logs / "supportbot.log"
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def migrate_db(
         str | None,
         typer.Option(
             "--from",
-            help="sqlite:///path of the store to copy [default: the home's supportbot.db]",
+            help="sqlite:///path of the store to copy \\[default: the home's supportbot.db]",
         ),
     ] = None,
 ) -> None:

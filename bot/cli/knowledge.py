@@ -181,7 +181,7 @@ def calibrate(
             min=0.0,
             max=1.0,
             help="Share of out-of-scope questions to hand off; kept for later fits, as a"
-            " target chosen on the dashboard is [default: the target chosen last, else"
+            " target chosen on the dashboard is \\[default: the target chosen last, else"
             " retrieval.tuning.target_handoff_recall]",
         ),
     ] = None,
@@ -190,7 +190,7 @@ def calibrate(
         typer.Option(
             min=0.0,
             help="How many right answers one wrong answer is worth giving up when the"
-            " confidence signals are chosen [default: retrieval.tuning.wrong_answer_cost]",
+            " confidence signals are chosen \\[default: retrieval.tuning.wrong_answer_cost]",
         ),
     ] = None,
 ) -> None:

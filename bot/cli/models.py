@@ -64,7 +64,7 @@ def train(
         bool | None,
         typer.Option(
             "--tune-embedder/--no-tune-embedder",
-            help="Tune the embedder on the logs first [default: retrieval.tuning.enabled].",
+            help="Tune the embedder on the logs first \\[default: retrieval.tuning.enabled].",
         ),
     ] = None,
     retrieval_only: Annotated[
@@ -172,9 +172,12 @@ def _adapter_status(settings: Settings, metrics: dict[str, object], *, live: boo
 
 def _echo_advice(status: AdapterStatus) -> None:
     if status.live and not status.served and status.reason.startswith("it "):
+        # `--promote` named: a second train leaves the live adapter live without it, and
+        # `make run` trains only while none exists (--if-missing).
         typer.echo(
-            "\nTrain longer (--budget-minutes) for replies of its own, or set"
-            " engine.answer_mode = 'generate' to serve it anyway."
+            "\nTrain longer for replies of its own (supportbot train --budget-minutes 30"
+            " --promote; without --promote the new adapter is not made live while this one"
+            " is), or set engine.answer_mode = 'generate' to serve it anyway."
         )
 
 
@@ -189,7 +192,7 @@ def retrain(
     ctx: typer.Context,
     budget_minutes: Annotated[
         float | None,
-        typer.Option(min=0.1, help="Training budget [default: retrain.budget_minutes]."),
+        typer.Option(min=0.1, help="Training budget \\[default: retrain.budget_minutes]."),
     ] = None,
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the cycle record as JSON here.")
@@ -282,7 +285,7 @@ def rollback(
         int | None,
         typer.Option(
             help="Adapter (or with --retrieval, index version) id to make live"
-            " [default: the one before the live one]."
+            " \\[default: the one before the live one]."
         ),
     ] = None,
     retrieval: Annotated[

@@ -92,6 +92,6 @@ def _report(knowledge: KnowledgeRescrub, store: StoreRescrub, rescrubber: Rescru
         published = "published" if sync.added or sync.removed or sync.rebuilt else "unchanged"
         lines.append(
             f"index: version {sync.version.id} {published} ({sync.version.entry_count} entries,"
-            f" {sync.added} added, {sync.embedded} embedded)"
+            f" {sync.added} added; {sync.embedded_words()})"
         )
     return lines

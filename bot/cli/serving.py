@@ -22,18 +22,18 @@ from bot.web.payloads import reply_json
 def serve(
     ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Interface to listen on [default: server.host, 127.0.0.1]")
+        str | None, typer.Option(help="Interface to listen on \\[default: server.host, 127.0.0.1]")
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(min=0, max=65535, help="Port to listen on [default: server.port, 8080]"),
+        typer.Option(min=0, max=65535, help="Port to listen on \\[default: server.port, 8080]"),
     ] = None,
     health_port: Annotated[
         int | None,
         typer.Option(
             min=0,
             max=65535,
-            help="Port serving only /healthz and /metrics [default: server.health_port, off]",
+            help="Port serving only /healthz and /metrics \\[default: server.health_port, off]",
         ),
     ] = None,
 ) -> None:

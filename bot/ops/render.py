@@ -35,6 +35,11 @@ STATUS_LABELS = {
     "rejected": "Rejected",
     "resolved": "Resolved",
 }
+# A flag's detail in words, where it is a code rather than a sentence: the hand-off a
+# customer asked for was shown as "customer_request".
+DETAIL_LABELS = {
+    "customer_request": "The customer asked for a person",
+}
 OUTCOME_LABELS = {
     "generated": "Generated",
     "copied": "Copied",
@@ -57,6 +62,7 @@ def make_environment() -> jinja2.Environment:
         pct=format_percent,
         ms=format_ms,
         score=format_score,
+        flag_detail=format_flag_detail,
     )
     env.globals.update(
         reason_labels=REASON_LABELS,
@@ -130,3 +136,8 @@ def format_ms(value: float | None) -> str:
 
 def format_score(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def format_flag_detail(detail: str) -> str:
+    """A flag's detail as an operator reads it (:data:`DETAIL_LABELS`)."""
+    return DETAIL_LABELS.get(detail, detail)

@@ -75,7 +75,9 @@ def from_domain(exc: SupportbotError) -> ApiError:
     if isinstance(exc, TurnNotFound):
         return ApiError(404, "turn_not_found", "No reply with this id.")
     if isinstance(exc, InvalidMessage):
-        return ApiError(422, "invalid_message", str(exc) or "This message cannot be answered.")
+        return ApiError(
+            422, "invalid_message", _sentence(str(exc)) or "This message cannot be answered."
+        )
     if isinstance(exc, ConversationHandedOff):
         return ApiError(409, "handed_off", HANDED_OFF_MESSAGE)
     if isinstance(exc, ModelUnavailable):
@@ -128,3 +130,12 @@ def from_http(exc: web.HTTPException) -> ApiError:
         message = exc.reason
     keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
     return ApiError(exc.status, code, message, keep)
+
+
+def _sentence(text: str) -> str:
+    """A domain error's text as the API's other messages read, and as the widget shows it
+    to a customer: "the message is empty" became "The message is empty."."""
+    text = text.strip()
+    if not text:
+        return ""
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
