@@ -1024,9 +1024,17 @@ def test_a_gate_whose_share_training_spent_loads_no_adapter_and_promotes_nothing
         loaded.append(adapter.folder.name)
         return _writer(None, asked)(adapter)
 
-    # A budget of 0.06 s: training (at least a second) ends past the gate's deadline.
+    # A budget of 0.06 s, and each training step made to take 0.1 s: training ends past the
+    # gate's deadline. (Without the pause a warm tiny model trained within the 0.06 s on a
+    # quiet machine, and the gate had time to load both adapters.)
     policy = dataclasses.replace(POLICY, budget_minutes=0.001)
-    report = _cycle(paths, config=HALF_HELD_OUT, policy=policy, write=write_with)
+    report = _cycle(
+        paths,
+        config=HALF_HELD_OUT,
+        policy=policy,
+        write=write_with,
+        on_step=lambda step, loss: time.sleep(0.1),
+    )
     assert loaded == []
     record = report.record
     assert record.status == "kept" and _live(paths).folder.name == "v0001"  # type: ignore[union-attr]
