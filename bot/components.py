@@ -137,6 +137,7 @@ CALIBRATED_SETTINGS = (
     "vote_share_weight",
     "answer_probability_weight",
     "question_typicality_weight",
+    "verifier_probability_weight",
 )
 
 
@@ -170,6 +171,7 @@ def apply_calibration(
         "vote_share_weight": max(weights.get("vote_share", 0.0), 0.0),
         "answer_probability_weight": max(weights.get("answer_probability", 0.0), 0.0),
         "question_typicality_weight": max(weights.get("question_typicality", 0.0), 0.0),
+        "verifier_probability_weight": max(weights.get("verifier_probability", 0.0), 0.0),
     }
     update = {k: v for k, v in fitted.items() if k not in config.model_fields_set}
     return config.model_copy(update=update)

@@ -61,13 +61,15 @@ class RankedAnswer(Protocol):
     def answer_probability(self) -> float | None: ...
     @property
     def question_typicality(self) -> float | None: ...
+    @property
+    def verifier_probability(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
 class ConfidenceWeights:
     """``confidence = sigmoid(bias + score*top + margin*margin + support*ln(support)
     + vote_share*vote_share + answer_probability*answer probability
-    + question_typicality*typicality)``."""
+    + question_typicality*typicality + verifier_probability*verifier probability)``."""
 
     bias: float
     score: float
@@ -76,6 +78,7 @@ class ConfidenceWeights:
     vote_share: float = 0.0
     answer_probability: float = 0.0
     question_typicality: float = 0.0
+    verifier_probability: float = 0.0
 
     def vector(self) -> tuple[float, ...]:
         """The weights in the order of :meth:`ConfidenceFeatures.vector`."""
@@ -87,6 +90,7 @@ class ConfidenceWeights:
             self.vote_share,
             self.answer_probability,
             self.question_typicality,
+            self.verifier_probability,
         )
 
 
@@ -98,6 +102,8 @@ class ConfidenceFeatures:
     vote_share: float = 1.0  # in [0, 1]
     answer_probability: float | None = None  # in [0, 1]; None: the classifier has no say
     question_typicality: float | None = None  # None: no classifier, counts as 0
+    # None: no verifier, counts as 0 (a column of zeros is never fitted: _varying_columns).
+    verifier_probability: float | None = None
 
     def vector(self) -> tuple[float, ...]:
         """The features as the logistic model sees them, constant term first."""
@@ -112,6 +118,7 @@ class ConfidenceFeatures:
             self.vote_share,
             probability,
             self.question_typicality or 0.0,
+            self.verifier_probability or 0.0,
         )
 
 
@@ -124,6 +131,7 @@ FEATURE_NAMES = (
     "vote_share",
     "answer_probability",
     "question_typicality",
+    "verifier_probability",
 )
 
 
@@ -155,6 +163,7 @@ def retrieval_features(sources: Sequence[RankedAnswer]) -> ConfidenceFeatures | 
         top.vote_share,
         probability,
         top.question_typicality,
+        top.verifier_probability,
     )
 
 
@@ -451,7 +460,7 @@ def select_features(
 
     # Every subset: backward elimination would miss the best one, because a feature
     # correlated with another can only show its worth once that other is gone (its weight
-    # comes out negative, so 0, beside it). At most 63 subsets of six features.
+    # comes out negative, so 0, beside it). At most 127 subsets of seven features.
     subsets = [
         [c for i, c in enumerate(varying) if mask >> i & 1] for mask in range(1, 1 << len(varying))
     ]

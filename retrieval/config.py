@@ -260,6 +260,27 @@ class RetrievalConfig(BaseModel):
         description="Questions an answer needs to get a class of its own.",
         json_schema_extra={"recipe": True},
     )
+    verifier: bool = Field(
+        True,
+        description=(
+            "Train a reply verifier on the logs at `supportbot calibrate`; its probability"
+            " that the top answer answers the message is a confidence feature, kept where"
+            " calibration finds it helps (see retrieval.verifier)."
+        ),
+    )
+    verifier_minutes: float = Field(
+        3.0,
+        gt=0.0,
+        le=600.0,
+        description="Longest the verifier's training may take at `supportbot calibrate`.",
+        json_schema_extra={"recipe": True},
+    )
+    verifier_questions: int = Field(
+        2000,
+        ge=10,
+        description="Logged customer turns the verifier learns from, at most.",
+        json_schema_extra={"recipe": True},
+    )
     csv_question_column: str = Field(
         "question", description="Column of a CSV log that holds the customer's question."
     )

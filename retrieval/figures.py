@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from retrieval.calibration import (
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
+    ConfidenceFeatures,
     calibrate,
     retrieval_features,
 )
@@ -271,7 +272,11 @@ def measure(
         out_of_scope = [out_of_scope[i] for i in picked]
         excluded = [excluded[i] for i in picked]
     # The generic questions are few (~150) and enter every fit: searched first.
-    generic = generic_off_topic_features(knowledge) if config.generic_off_topic else []
+    generic = (
+        [replace(f, verifier_probability=None) for f in generic_off_topic_features(knowledge)]
+        if config.generic_off_topic
+        else []
+    )
     in_hits, out_hits, rounds, per_question = _search_in_rounds(
         knowledge,
         [(Query(m.text), [m.conversation_id]) for m in in_scope],
@@ -289,11 +294,11 @@ def measure(
         right = [is_answer(in_scope[i], h) for h in hits]
         top1 += bool(right) and right[0]
         recall5 += any(right)
-        features = retrieval_features(hits)
+        features = _unverified(retrieval_features(hits))
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=True, correct=bool(right and right[0])))
     for _, hits in sorted(out_hits.items()):
-        features = retrieval_features(hits)
+        features = _unverified(retrieval_features(hits))
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=False))
     result = None
@@ -317,6 +322,15 @@ def measure(
         seconds=clock() - began,
         seconds_per_question=per_question,
     )
+
+
+def _unverified(features: ConfidenceFeatures | None) -> ConfidenceFeatures | None:
+    """``features`` without the reply verifier's say. The verifier learnt from every logged
+    turn, these validation questions and held-out topics included: it is surer of them than
+    of a customer's new message, and a weight fitted on that would trust it too much."""
+    if features is None:
+        return features
+    return replace(features, verifier_probability=None)
 
 
 def _answer_judge(split: TuningSplit) -> Callable[[LabelledMessage, RetrievedExchange], bool]:

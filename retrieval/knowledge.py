@@ -37,6 +37,7 @@ from retrieval.search import IndexSearch
 from retrieval.serving import IndexMismatch, LiveIndex
 from retrieval.store import IndexVersion, KnowledgeStore, StoredEntry
 from retrieval.vectors import EntryVectors
+from retrieval.verifier import verifier_folder
 
 # Defined with the part that uses them, imported from here as before.
 __all__ = ["IndexMismatch", "KnowledgeBase", "Query", "SyncReport"]
@@ -62,7 +63,14 @@ class KnowledgeBase:
             hnsw_ef_construction=config.hnsw_ef_construction,
             hnsw_ef_search=config.hnsw_ef_search,
         )
-        self._live = LiveIndex(store, embedder, config, self.params, EntryVectors(store))
+        self._live = LiveIndex(
+            store,
+            embedder,
+            config,
+            self.params,
+            EntryVectors(store),
+            verifier_folder(index_root) if config.verifier else None,
+        )
         self._publisher = Publisher(self._live, index_root)
         self._curated = CuratedAnswers(self._live)
         self._search = IndexSearch(self._live)
@@ -118,6 +126,9 @@ class KnowledgeBase:
 
     def follow_curated(self) -> tuple[int, int]:
         return self._live.follow_curated()
+
+    def follow_verifier(self) -> None:
+        self._live.follow_verifier()
 
     def fit_answer_classifier(
         self, entry_ids: Sequence[int], embedder: Embedder

@@ -92,6 +92,9 @@ class RetrievedExchange:
     # above 0, closer to some answer's questions than to questions at large). The same for
     # every hit of one search; None when the version has no classifier.
     question_typicality: float | None = None
+    # The reply verifier's probability that this reply answers the message searched (see
+    # retrieval.verifier); set on the first hit only, None without a verifier.
+    verifier_probability: float | None = None
 
 
 @dataclass(frozen=True)

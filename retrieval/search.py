@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class IndexSearch:
         if classifier is not None:
             probabilities = classifier.probabilities(query_vectors)
             typicality = classifier.typicality(query_vectors)
-        return [
+        ranked = [
             rank(
                 row_scores,
                 row_ids,
@@ -92,6 +93,15 @@ class IndexSearch:
             )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
+        if serving.verifier is not None:
+            # The first answer's only: it is the one the confidence judges.
+            rows = [n for n, hits in enumerate(ranked) if hits]
+            verified = serving.verifier.probabilities(
+                [queries[n].customer_text for n in rows], [ranked[n][0] for n in rows]
+            )
+            for n, probability in zip(rows, verified, strict=True):
+                ranked[n][0] = replace(ranked[n][0], verifier_probability=probability)
+        return ranked
 
     def nearest_entries(
         self, texts: Sequence[str], fetch: int

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from retrieval.index import IndexParams, VectorIndex
 from retrieval.store import IndexVersion, KnowledgeStore
 from retrieval.tuning_data import normalise_reply
 from retrieval.vectors import EntryVectors
+from retrieval.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,13 @@ class IndexMismatch(RuntimeError):
 @dataclass(frozen=True)
 class Serving:
     """The embedder, the index built with it and the answer classifier fitted on it:
-    swapped together, read together."""
+    swapped together, read together; and the reply verifier, which reads texts and fits any
+    of them."""
 
     embedder: Embedder
     index: VectorIndex
     classifier: AnswerClassifier | None = None
+    verifier: Verifier | None = None
 
 
 class LiveIndex:
@@ -53,8 +57,10 @@ class LiveIndex:
         config: RetrievalConfig,
         params: IndexParams,
         vectors: EntryVectors,
+        verifier_folder: Path | None = None,
     ) -> None:
         self.store = store
+        self.verifier_folder = verifier_folder  # None: no verifier is used
         self.configured_embedder = configured_embedder
         self.config = config
         self.params = params
@@ -64,6 +70,7 @@ class LiveIndex:
         self.version: IndexVersion | None = None
         self.loads = 0  # live index versions read from disk by load(): rebuilds, not edits
         self._curated_mark: tuple[int, int] | None = None  # see follow_curated
+        self._verifier: Verifier | None = None
 
     @property
     def current(self) -> Serving | None:
@@ -140,7 +147,9 @@ class LiveIndex:
                 index = VectorIndex.load(version.folder, self.params)
             mark = self.store.curated_mark()  # before: a change made meanwhile is followed later
             self._reconcile(index, embedder, include_logs=False)
-            self._serving = Serving(embedder, index, self.classifier_of(version, embedder))
+            self._serving = Serving(
+                embedder, index, self.classifier_of(version, embedder), self._published_verifier()
+            )
             self.version = version
             self._curated_mark = mark
 
@@ -164,7 +173,26 @@ class LiveIndex:
         if serving.classifier is not None:  # else the confidence here must not use one either
             kept = sorted(serving.index.ids() - set(entry_ids))
             classifier = self.fit_answer_classifier(kept, serving.embedder)
-        return Serving(serving.embedder, serving.index, classifier)
+        return Serving(serving.embedder, serving.index, classifier, serving.verifier)
+
+    def follow_verifier(self) -> None:
+        """Serve the verifier published since the index was loaded (``supportbot calibrate``
+        trains one and then calibrates with it)."""
+        with self.write_lock:
+            if self._serving is not None:
+                self._serving = replace(self._serving, verifier=self._published_verifier())
+
+    def _published_verifier(self) -> Verifier | None:
+        """The verifier published now, loaded; the one already loaded while it is the same."""
+        if self.verifier_folder is None:
+            return None
+        published = Verifier.published(self.verifier_folder)
+        if published is None:
+            self._verifier = None
+        elif self._verifier is None or self._verifier.stamp != published.stamp:
+            published.load()  # now, not in a customer's search
+            self._verifier = published
+        return self._verifier
 
     def fit_answer_classifier(
         self, entry_ids: Sequence[int], embedder: Embedder

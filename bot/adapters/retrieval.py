@@ -46,6 +46,7 @@ def to_source(hit: RetrievedExchange) -> Source:
         vote_share=hit.vote_share,
         answer_probability=hit.answer_probability,
         question_typicality=hit.question_typicality,
+        verifier_probability=hit.verifier_probability,
     )
 
 

@@ -26,7 +26,8 @@ class EngineConfig(BaseModel):
     # Confidence = sigmoid(bias + score_weight*top score + margin_weight*margin
     #                      + support_weight*ln(support) + vote_share_weight*vote share
     #                      + answer_probability_weight*answer probability
-    #                      + question_typicality_weight*question typicality);
+    #                      + question_typicality_weight*question typicality
+    #                      + verifier_probability_weight*verifier probability);
     # see retrieval.confidence.
     # Defaults from `calibrate()` on data/sample with all-MiniLM-L6-v2 (203 in-scope turns
     # of eval.jsonl, 42 questions of out_of_scope.jsonl). The fitted threshold is 0.215 for
@@ -78,6 +79,13 @@ class EngineConfig(BaseModel):
         ge=0.0,
         description="Confidence: weight of how typical the question is of the known answers'"
         " questions.",
+        json_schema_extra={"recipe": True},
+    )
+    verifier_probability_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Confidence: weight of the reply verifier's probability that the top"
+        " answer answers the message.",
         json_schema_extra={"recipe": True},
     )
     copy_threshold: float | None = Field(
@@ -210,6 +218,7 @@ class EngineConfig(BaseModel):
             vote_share=self.vote_share_weight,
             answer_probability=self.answer_probability_weight,
             question_typicality=self.question_typicality_weight,
+            verifier_probability=self.verifier_probability_weight,
         )
 
     def small_talk_reply(self, kind: Pleasantry) -> str:

@@ -60,6 +60,7 @@ class Source:
     vote_share: float = 1.0  # its share of the similarity-weighted vote of the nearest hits
     answer_probability: float | None = None  # the answer classifier's, None: not known
     question_typicality: float | None = None  # of the question searched; None: not known
+    verifier_probability: float | None = None  # the reply verifier's, None: no verifier
 
 
 @dataclass(frozen=True)

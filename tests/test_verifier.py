@@ -1,0 +1,223 @@
+"""The reply verifier (retrieval.verifier): trained on the logs, published whole, read by
+every search's first hit, and a confidence signal calibration may keep."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.components import calibrated_engine_config
+from bot.core.config import EngineConfig
+from retrieval import verifier as verifier_module
+from retrieval.calibration import Calibration, answers_match, calibration_path, save_calibration
+from retrieval.confidence import (
+    FEATURE_NAMES,
+    CalibrationCase,
+    CalibrationResult,
+    ConfidenceFeatures,
+    ConfidenceWeights,
+    calibrate,
+    retrieval_features,
+)
+from retrieval.embedder import resolve_embedder_location
+from retrieval.figures import _unverified
+from retrieval.ingest import ingest_paths
+from retrieval.knowledge import KnowledgeBase
+from retrieval.records import Query
+from retrieval.verifier import Verifier, train_verifier, verifier_folder
+from tests.support.corpus import exchange, write_jsonl
+
+# Four answers, each asked three ways in conversations of its own: every logged turn's
+# first hits hold its answer (the other two ways) and others, something to tell apart.
+TOPICS = {
+    "Standard shipping takes 3-5 business days (KB-SHP-01).": [
+        "When will my order arrive?",
+        "how long does delivery take",
+        "is shipping slow? need it by friday",
+    ],
+    "Use 'Forgot password' on the sign-in page (KB-ACC-02).": [
+        "I forgot my password",
+        "can't log in to my account",
+        "how do I reset my password?",
+    ],
+    "Gift cards never expire (KB-GFT-01).": [
+        "Do gift cards expire?",
+        "is there an expiry date on gift cards",
+        "my gift card is two years old, still valid?",
+    ],
+    "Unworn items can be returned within 30 days (KB-RET-01).": [
+        "How do I return boots that don't fit?",
+        "can I send back a jacket",
+        "what is your returns policy",
+    ],
+}
+
+
+@pytest.fixture
+def trained(
+    tmp_path: Path, make_knowledge: Callable[..., KnowledgeBase]
+) -> tuple[KnowledgeBase, Path]:
+    """A knowledge base with TOPICS ingested and a verifier trained on them, and its folder."""
+    logs = [
+        exchange(f"c{n}-{i}", question, reply)
+        for n, (reply, questions) in enumerate(TOPICS.items())
+        for i, question in enumerate(questions)
+    ]
+    knowledge = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], knowledge)
+    folder = verifier_folder(knowledge.index_root)
+    report = train_verifier(
+        knowledge,
+        folder,
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        deadline=None,
+        min_pairs=10,
+    )
+    assert report.published, report.note
+    assert report.questions == 12 and report.pairs >= 10
+    assert report.steps == report.planned_steps > 0
+    assert report.line().startswith("verifier:    trained on")
+    return knowledge, folder
+
+
+def test_a_trained_verifier_reads_every_search_s_first_hit(
+    trained: tuple[KnowledgeBase, Path], make_knowledge: Callable[..., KnowledgeBase]
+) -> None:
+    knowledge, folder = trained
+    verifier = Verifier.published(folder)
+    assert verifier is not None
+    probabilities = verifier.probabilities(
+        ["do gift cards expire?"],
+        knowledge.search_batch([Query("do gift cards expire?")], 2)[0][:1],
+    )
+    assert len(probabilities) == 1 and 0.0 < probabilities[0] < 1.0
+
+    knowledge.follow_verifier()
+    hits = knowledge.search_batch([Query("gift card expiry?"), Query("reset my password")], 3)
+    for row in hits:
+        assert row[0].verifier_probability is not None and 0.0 < row[0].verifier_probability < 1.0
+        # Only the first: the confidence judges it alone.
+        assert all(h.verifier_probability is None for h in row[1:])
+    features = retrieval_features(hits[0])
+    assert features is not None and features.verifier_probability == hits[0][0].verifier_probability
+
+    # A home whose settings turn it off, over the same files, never reads it.
+    off = KnowledgeBase(
+        knowledge.store,
+        knowledge.configured_embedder,
+        knowledge.index_root,
+        knowledge.config.model_copy(update={"verifier": False}),
+    )
+    off.load()
+    assert off.search_batch([Query("gift card expiry?")], 3)[0][0].verifier_probability is None
+
+
+def test_a_failed_training_leaves_the_published_verifier_as_it_was(
+    trained: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge, folder = trained
+    before = Verifier.published(folder)
+    assert before is not None
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("killed mid-training")
+
+    monkeypatch.setattr(verifier_module, "_train_steps", crash)
+    with pytest.raises(RuntimeError):
+        train_verifier(
+            knowledge,
+            folder,
+            resolve_embedder_location(knowledge.config.embedder),
+            answers_match,
+            deadline=None,
+            min_pairs=10,
+        )
+    after = Verifier.published(folder)
+    assert after is not None and after.stamp == before.stamp
+    assert sorted(p.name for p in folder.parent.iterdir()) == sorted(
+        p.name for p in folder.parent.iterdir() if not p.name.startswith("verifier.")
+    )
+
+
+def test_too_few_examples_publish_nothing(
+    tmp_path: Path, make_knowledge: Callable[..., KnowledgeBase]
+) -> None:
+    knowledge = make_knowledge()
+    logs = [exchange("a", "Do gift cards expire?", "Gift cards never expire (KB-GFT-01).")]
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], knowledge)
+    folder = verifier_folder(knowledge.index_root)
+    report = train_verifier(
+        knowledge,
+        folder,
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        deadline=None,
+    )
+    assert not report.published and not folder.exists()
+    assert report.line() == "verifier:    not trained: 0 hits to learn from, fewer than 50"
+
+
+def test_calibration_keeps_the_verifier_where_it_tells_right_from_wrong() -> None:
+    # Scores that say nothing (the same for right and wrong answers); the verifier does, and
+    # is surer still that the wrong answers are wrong than the off-topic questions.
+    cases = []
+    for n in range(60):
+        right = n % 2 == 0
+        verified = 0.9 if right else 0.02
+        cases.append(
+            CalibrationCase(
+                ConfidenceFeatures(0.7 + 0.001 * (n % 5), 0.05, 1, verifier_probability=verified),
+                in_scope=True,
+                correct=right,
+            )
+        )
+    for n in range(40):
+        cases.append(
+            CalibrationCase(
+                ConfidenceFeatures(0.7 + 0.001 * (n % 5), 0.05, 1, verifier_probability=0.1),
+                in_scope=False,
+            )
+        )
+    result = calibrate(cases, 0.9)
+    assert result.weights is not None and result.weights.verifier_probability > 0
+    assert result.wrong_answer_rate < 0.05
+    # Without a verifier the column is all zeros, which is never fitted.
+    unverified = [
+        replace(c, features=replace(c.features, verifier_probability=None)) for c in cases
+    ]
+    assert calibrate(unverified, 0.9).weights.verifier_probability == 0.0  # type: ignore[union-attr]
+
+
+def test_train_s_validation_split_never_uses_the_verifier() -> None:
+    # The verifier learnt from those logged turns: its word on them is too sure.
+    features = ConfidenceFeatures(0.8, 0.1, 2, verifier_probability=0.97)
+    assert _unverified(features) == replace(features, verifier_probability=None)
+    assert _unverified(None) is None
+
+
+def test_a_fitted_verifier_weight_applies(tmp_path: Path) -> None:
+    weights = ConfidenceWeights(-3.0, 2.0, 1.0, 0.0, verifier_probability=4.5)
+    result = CalibrationResult(0.3, 0.9, 0.8, 0.9, 0.05, 10, 5, weights=weights)
+    save_calibration(tmp_path, Calibration(result, 1, "emb@128", 0.0), 0.9)
+    assert calibration_path(tmp_path).is_file()
+    fitted = calibrated_engine_config(EngineConfig(), tmp_path, "emb@128")
+    assert fitted.verifier_probability_weight == 4.5
+    assert fitted.confidence_weights.verifier_probability == 4.5
+    assert "verifier_probability" in FEATURE_NAMES
+
+
+def test_a_verifier_folder_removed_by_hand_is_no_verifier(
+    trained: tuple[KnowledgeBase, Path],
+) -> None:
+    knowledge, folder = trained
+    shutil.rmtree(folder)
+    assert Verifier.published(folder) is None
+    knowledge.follow_verifier()
+    assert (
+        knowledge.search_batch([Query("gift card expiry?")], 3)[0][0].verifier_probability is None
+    )
