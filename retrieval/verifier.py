@@ -159,8 +159,7 @@ def train_verifier(
     model.train()
     batches = [pairs[start : start + _BATCH] for start in range(0, len(pairs), _BATCH)]
     report.planned_steps = len(batches)
-    with _faiss_threads(1):
-        _train_steps(model, tokenizer, optimiser, batches, deadline, report)
+    _train_steps(model, tokenizer, optimiser, batches, deadline, report)
     if report.steps == 0:
         report.note = "no training step fitted in the time left"
         return report
@@ -217,22 +216,6 @@ def _train_steps(
         optimiser.step()
         optimiser.zero_grad()
         report.steps += 1
-
-
-@contextmanager
-def _faiss_threads(threads: int) -> Iterator[None]:
-    """FAISS's OpenMP team, fresh from searching every logged turn, fights torch's for the
-    same two cores: training steps of 16 pairs took 1.0-7.5 s in the process that had just
-    searched, against 1.0-2.3 s with FAISS held to one thread (0.7 s in a process that had
-    searched nothing)."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(threads)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 class Verifier:
