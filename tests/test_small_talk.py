@@ -35,6 +35,10 @@ SHIPPING = source(
         ("Got it.", Pleasantry.ACKNOWLEDGEMENT),
         ("ok thanks bye", Pleasantry.GOODBYE),
         ("No thanks, that's all. Have a great day!", Pleasantry.GOODBYE),
+        ("are you a robot?", Pleasantry.IDENTITY),
+        ("Hi, is this a bot?", Pleasantry.IDENTITY),
+        ("Am I talking to a human??", Pleasantry.IDENTITY),
+        ("r u a real person", Pleasantry.IDENTITY),
     ],
 )
 def test_a_message_of_pleasantries_only_is_small_talk(text: str, kind: Pleasantry) -> None:
@@ -54,6 +58,8 @@ def test_a_message_of_pleasantries_only_is_small_talk(text: str, kind: Pleasantr
         "so much",
         "",
         "thanks " * 30,  # longer than small talk is
+        "are you a bot? my parcel is late",
+        "can I talk to a human?",  # a request for a person: the engine hands that off
     ],
 )
 def test_anything_else_is_a_question(text: str) -> None:
@@ -109,6 +115,10 @@ async def test_the_set_replies_are_settings_and_can_be_turned_off(
     conversation = (await bot.start_conversation("web")).id
     goodbye = await bot.reply(IncomingMessage(conversation, "that's all, bye"))
     assert goodbye.text == "Bye from the Juniper team!"
+
+    # "are you a robot?" was handed off and waited in the operators' queue.
+    asked = await bot.reply(IncomingMessage(conversation, "are you a robot?"))
+    assert asked.outcome is Outcome.SMALL_TALK and asked.text.startswith("I'm a virtual assistant")
 
     off = engine(store, FakeRetriever(answers=vague), answer_small_talk=False)
     conversation = (await off.start_conversation("web")).id

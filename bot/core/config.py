@@ -197,6 +197,14 @@ class EngineConfig(BaseModel):
         min_length=1,
         description='The answer to a message that only says goodbye ("bye", "that\'s all").',
     )
+    identity_reply: str = Field(
+        "I'm a virtual assistant: I answer from our support team's past answers, and when I'm"
+        " not sure I pass your question to a person on the team. Ask for one any time. How can"
+        " I help?",
+        min_length=1,
+        description='The answer to a message that only asks what it is talking to ("are you a'
+        ' bot?", "am I talking to a human?").',
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -227,6 +235,7 @@ class EngineConfig(BaseModel):
             Pleasantry.THANKS: self.thanks_reply,
             Pleasantry.ACKNOWLEDGEMENT: self.acknowledgement_reply,
             Pleasantry.GOODBYE: self.goodbye_reply,
+            Pleasantry.IDENTITY: self.identity_reply,
         }[kind]
 
     @property

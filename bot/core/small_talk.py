@@ -1,4 +1,5 @@
-"""Messages that are only a greeting, thanks, an acknowledgement or a goodbye.
+"""Messages that are only a greeting, thanks, an acknowledgement, a goodbye, or a question
+whether the customer is talking to a bot.
 
 Customers end most conversations with "thanks!" and start many with "hi". Searched in the
 logs like a question, such a message has no answer the bot is sure of, so it was handed to
@@ -22,6 +23,9 @@ class Pleasantry(StrEnum):
     THANKS = "thanks"
     ACKNOWLEDGEMENT = "acknowledgement"
     GOODBYE = "goodbye"
+    # "are you a robot?": asked by many customers before they trust an answer. Handed off
+    # as a question the logs do not answer, it waited in the operators' queue.
+    IDENTITY = "identity"
 
 
 _PHRASES: dict[Pleasantry, tuple[str, ...]] = {
@@ -103,6 +107,16 @@ _PHRASES: dict[Pleasantry, tuple[str, ...]] = {
         r"(?:i'm|i am) (?:good|all set|fine)",
         r"all (?:set|good)",
     ),
+    Pleasantry.IDENTITY: (
+        r"(?:are|r) (?:you|u) (?:a |an )?(?:real )?(?:bot|robot|ai|chatbot|machine|computer)",
+        r"is (?:this|that) (?:a |an )?(?:bot|robot|ai|chatbot|machine|automated)",
+        r"(?:am i )?(?:talking|speaking|chatting) (?:to|with) (?:a |an )?(?:bot|robot|ai|chatbot|"
+        r"machine)",
+        r"(?:are|r) (?:you|u) (?:a )?(?:real )?(?:human|person)",
+        r"am i (?:talking|speaking|chatting) (?:to|with) (?:a )?(?:real )?(?:human|person)",
+        r"who (?:are|r) (?:you|u)",
+        r"what are you",
+    ),
 }
 
 # Words that go with the phrases but say nothing on their own ("[NAME]" is a name the
@@ -130,6 +144,7 @@ _FILLERS = (
 
 # The order a mixed message is answered in: "ok thanks bye" is a goodbye, "hi, thanks" thanks.
 _PRECEDENCE = (
+    Pleasantry.IDENTITY,
     Pleasantry.GOODBYE,
     Pleasantry.THANKS,
     Pleasantry.ACKNOWLEDGEMENT,
