@@ -296,7 +296,8 @@ def rollback(
         ),
     ] = False,
 ) -> None:
-    """Make the previous adapter version live again; a running server follows it."""
+    """Make the previous adapter version (or, with --retrieval, index version) live again;
+    a running server follows it."""
     if retrieval:
         knowledge = open_knowledge_base(settings_of(ctx))
         try:

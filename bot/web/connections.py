@@ -284,7 +284,8 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-    log.info("%d objects from start-up left out of garbage collection", gc.get_freeze_count())
+    # Said at debug level: an operator starting the server has nothing to do with it.
+    log.debug("%d objects from start-up left out of garbage collection", gc.get_freeze_count())
 
 
 async def start_site(
