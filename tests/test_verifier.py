@@ -28,7 +28,7 @@ from retrieval.figures import _unverified
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.records import Query
-from retrieval.verifier import Verifier, train_verifier, verifier_folder
+from retrieval.verifier import Verifier, VerifierReport, train_verifier, verifier_folder
 from tests.support.corpus import exchange, write_jsonl
 
 # Four answers, each asked three ways in conversations of its own: every logged turn's
@@ -57,6 +57,18 @@ TOPICS = {
 }
 
 
+def _train(knowledge: KnowledgeBase, **options: int) -> VerifierReport:
+    """``train_verifier`` as `supportbot calibrate` calls it, without a deadline."""
+    return train_verifier(
+        knowledge,
+        verifier_folder(knowledge.index_root),
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        deadline=None,
+        **options,
+    )
+
+
 @pytest.fixture
 def trained(
     tmp_path: Path, make_knowledge: Callable[..., KnowledgeBase]
@@ -70,14 +82,7 @@ def trained(
     knowledge = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], knowledge)
     folder = verifier_folder(knowledge.index_root)
-    report = train_verifier(
-        knowledge,
-        folder,
-        resolve_embedder_location(knowledge.config.embedder),
-        answers_match,
-        deadline=None,
-        min_pairs=10,
-    )
+    report = _train(knowledge, min_pairs=10)
     assert report.published, report.note
     assert report.questions == 12 and report.pairs >= 10
     assert report.steps == report.planned_steps > 0
@@ -129,14 +134,7 @@ def test_a_failed_training_leaves_the_published_verifier_as_it_was(
 
     monkeypatch.setattr(verifier_module, "_train_steps", crash)
     with pytest.raises(RuntimeError):
-        train_verifier(
-            knowledge,
-            folder,
-            resolve_embedder_location(knowledge.config.embedder),
-            answers_match,
-            deadline=None,
-            min_pairs=10,
-        )
+        _train(knowledge, min_pairs=10)
     after = Verifier.published(folder)
     assert after is not None and after.stamp == before.stamp
     assert sorted(p.name for p in folder.parent.iterdir()) == sorted(
@@ -150,15 +148,8 @@ def test_too_few_examples_publish_nothing(
     knowledge = make_knowledge()
     logs = [exchange("a", "Do gift cards expire?", "Gift cards never expire (KB-GFT-01).")]
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], knowledge)
-    folder = verifier_folder(knowledge.index_root)
-    report = train_verifier(
-        knowledge,
-        folder,
-        resolve_embedder_location(knowledge.config.embedder),
-        answers_match,
-        deadline=None,
-    )
-    assert not report.published and not folder.exists()
+    report = _train(knowledge)
+    assert not report.published and not verifier_folder(knowledge.index_root).exists()
     assert report.line() == "verifier:    not trained: 0 hits to learn from, fewer than 50"
 
 
