@@ -28,6 +28,12 @@ from retrieval.verifier import Verifier
 log = logging.getLogger(__name__)
 
 
+# The verifier loaded from each folder. The views of one knowledge base (a candidate index
+# version judged before it is live, validation without some entries) serve the same one:
+# one copy of the model in memory, loaded once.
+_LOADED_VERIFIERS: dict[Path, Verifier] = {}
+
+
 class IndexMismatch(RuntimeError):
     """The live index was built with another embedder than the configured one."""
 
@@ -70,7 +76,6 @@ class LiveIndex:
         self.version: IndexVersion | None = None
         self.loads = 0  # live index versions read from disk by load(): rebuilds, not edits
         self._curated_mark: tuple[int, int] | None = None  # see follow_curated
-        self._verifier: Verifier | None = None
 
     @property
     def current(self) -> Serving | None:
@@ -188,11 +193,13 @@ class LiveIndex:
             return None
         published = Verifier.published(self.verifier_folder)
         if published is None:
-            self._verifier = None
-        elif self._verifier is None or self._verifier.stamp != published.stamp:
+            _LOADED_VERIFIERS.pop(self.verifier_folder, None)
+            return None
+        loaded = _LOADED_VERIFIERS.get(self.verifier_folder)
+        if loaded is None or loaded.stamp != published.stamp:
             published.load()  # now, not in a customer's search
-            self._verifier = published
-        return self._verifier
+            _LOADED_VERIFIERS[self.verifier_folder] = loaded = published
+        return loaded
 
     def fit_answer_classifier(
         self, entry_ids: Sequence[int], embedder: Embedder
