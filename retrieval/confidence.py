@@ -156,6 +156,14 @@ def retrieval_features(sources: Sequence[RankedAnswer]) -> ConfidenceFeatures | 
     probability = top.answer_probability
     if probability is None and top.kind == "curated":
         probability = curated_evidence(max(top.support, 1), margin)
+    verified = top.verifier_probability
+    if verified is not None and top.kind == "curated":
+        # The verifier learnt which logged replies answer what, never an operator's answer:
+        # it doubted corrections' paraphrases ("where do I download your app" for the app
+        # correction: 0.32), and 3 of 15 that reached their correction were handed off
+        # (benchmarks/learning_loop_topics.json on the sample). The operator's word is the
+        # floor.
+        verified = max(verified, curated_evidence(max(top.support, 1), margin))
     return ConfidenceFeatures(
         top.score,
         margin,
@@ -163,7 +171,7 @@ def retrieval_features(sources: Sequence[RankedAnswer]) -> ConfidenceFeatures | 
         top.vote_share,
         probability,
         top.question_typicality,
-        top.verifier_probability,
+        verified,
     )
 
 

@@ -21,13 +21,14 @@ from retrieval.confidence import (
     ConfidenceFeatures,
     ConfidenceWeights,
     calibrate,
+    curated_evidence,
     retrieval_features,
 )
 from retrieval.embedder import resolve_embedder_location
 from retrieval.figures import _unverified
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
-from retrieval.records import Query
+from retrieval.records import Query, RetrievedExchange
 from retrieval.verifier import Verifier, VerifierReport, train_verifier, verifier_folder
 from tests.support.corpus import exchange, write_jsonl
 
@@ -212,3 +213,18 @@ def test_a_verifier_folder_removed_by_hand_is_no_verifier(
     assert (
         knowledge.search_batch([Query("gift card expiry?")], 3)[0][0].verifier_probability is None
     )
+
+
+def test_an_operator_s_correction_is_no_less_sure_than_its_own_evidence() -> None:
+    # The verifier never learnt curated answers: it doubted corrections' paraphrases, and
+    # they were handed off. The operator's word is the floor; a logged answer has none.
+    def hits(kind: str) -> list[RetrievedExchange]:
+        top = RetrievedExchange(0.8, "s1", "where's your app", "Our app: ...", kind, support=2)  # type: ignore[arg-type]
+        other = RetrievedExchange(0.6, "s2", "q", "another answer", "log")
+        return [replace(top, verifier_probability=0.1), other]
+
+    curated = retrieval_features(hits("curated"))
+    logged = retrieval_features(hits("log"))
+    assert curated is not None and logged is not None
+    assert curated.verifier_probability == curated_evidence(2, 0.2) == 0.75
+    assert logged.verifier_probability == 0.1
