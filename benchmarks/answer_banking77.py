@@ -43,6 +43,7 @@ from benchmarks.banking77 import (  # noqa: E402
     write_logs,
 )
 from retrieval.calibration import calibration_path  # noqa: E402
+from retrieval.verifier import verifier_folder  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -126,6 +127,11 @@ def main() -> None:
         )
         (home / "indexes").mkdir(parents=True, exist_ok=True)
         shutil.copy(calibration_path(calib_home), calibration_path(home))
+        # The reply verifier `calibrate` trained is part of that calibration: its weight
+        # in calibration.json means nothing without it.
+        trained = verifier_folder(calib_home / "indexes")
+        if trained.is_dir():
+            shutil.copytree(trained, verifier_folder(home / "indexes"))
         if args.train_minutes > 0:
             supportbot(home, "train", "--budget-minutes", str(args.train_minutes), "--no-progress")
             # The generator's replies are measured, even where 'auto' answer mode would copy
