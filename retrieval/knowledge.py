@@ -220,12 +220,14 @@ class KnowledgeBase:
         *,
         exclude_conversation_ids: Sequence[Collection[str]] | None = None,
         query_vectors: np.ndarray | None = None,
+        verify: bool = True,
     ) -> list[list[RetrievedExchange]]:
         return self._search.search_batch(
             queries,
             k,
             exclude_conversation_ids=exclude_conversation_ids,
             query_vectors=query_vectors,
+            verify=verify,
         )
 
     def nearest_entries(

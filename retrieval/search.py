@@ -53,11 +53,13 @@ class IndexSearch:
         *,
         exclude_conversation_ids: Sequence[Collection[str]] | None = None,
         query_vectors: np.ndarray | None = None,
+        verify: bool = True,
     ) -> list[list[RetrievedExchange]]:
         """Search many queries at once (one embedding batch, one FAISS call).
 
         Hits with the same reply are merged into one whose ``support`` counts them, so the
         ``k`` results are ``k`` different answers. ``query_vectors`` skips embedding.
+        Without ``verify`` the verifier is not asked (its own training searches).
         """
 
         k = k or self.config.top_k
@@ -93,7 +95,7 @@ class IndexSearch:
             )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]
-        if serving.verifier is not None:
+        if verify and serving.verifier is not None:
             # The first answer's only: it is the one the confidence judges.
             rows = [n for n, hits in enumerate(ranked) if hits]
             verified = serving.verifier.probabilities(

@@ -228,3 +228,17 @@ def test_an_operator_s_correction_is_no_less_sure_than_its_own_evidence() -> Non
     assert curated is not None and logged is not None
     assert curated.verifier_probability == curated_evidence(2, 0.2) == 0.75
     assert logged.verifier_probability == 0.1
+
+
+def test_training_searches_do_not_ask_the_verifier_they_replace(
+    trained: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge, _ = trained
+    knowledge.follow_verifier()
+
+    def refuse(*args: object) -> list[float]:
+        raise AssertionError("the verifier read a training search's hits")
+
+    monkeypatch.setattr(Verifier, "probabilities", refuse)
+    questions, pairs = verifier_module.training_pairs(knowledge, answers_match, max_questions=50)
+    assert questions == 12 and pairs
