@@ -9,7 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
 from retrieval import verifier as verifier_module
@@ -242,3 +244,18 @@ def test_training_searches_do_not_ask_the_verifier_they_replace(
     monkeypatch.setattr(Verifier, "probabilities", refuse)
     questions, pairs = verifier_module.training_pairs(knowledge, answers_match, max_questions=50)
     assert questions == 12 and pairs
+
+
+def test_search_shows_the_verifier_s_say_on_the_first_hit(
+    trained: tuple[KnowledgeBase, Path],
+) -> None:
+    knowledge, _ = trained
+    home = knowledge.index_root.parent
+    result = CliRunner().invoke(
+        app, ["--home", str(home), "search", "gift card expiry?", "-k", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    said = [line for line in lines if line.strip().startswith("verifier:")]
+    assert len(said) == 1 and said[0].endswith("that this reply answers it")
+    assert lines.index(said[0]) < next(i for i, line in enumerate(lines) if line.startswith("2."))

@@ -123,12 +123,15 @@ def search(
 
 
 def _hit_json(hit: Any) -> dict[str, Any]:
-    return {
+    found = {
         "score": round(float(hit.score), 4),
         "source_id": hit.source_id,
         "customer_text": hit.customer_text,
         "agent_reply": hit.agent_reply,
     }
+    if hit.verifier_probability is not None:  # the first hit's, when a verifier is trained
+        found["verifier_probability"] = round(float(hit.verifier_probability), 4)
+    return found
 
 
 def _print_hits(query: str, hits: list[dict[str, Any]], as_json: bool) -> None:
@@ -141,6 +144,8 @@ def _print_hits(query: str, hits: list[dict[str, Any]], as_json: bool) -> None:
         typer.secho(f"{rank}. {hit['score']:.3f}  {hit['source_id']}", bold=True)
         typer.echo(f"   customer: {_clip(hit['customer_text'])}")
         typer.echo(f"   agent:    {_clip(hit['agent_reply'])}")
+        if "verifier_probability" in hit:
+            typer.echo(f"   verifier: {hit['verifier_probability']:.2f} that this reply answers it")
 
 
 def _clip(text: str, width: int = 160) -> str:
