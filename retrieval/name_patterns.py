@@ -451,7 +451,8 @@ _TITLED = lazy_compile(
 # Words that fill a name's slot in those places without being anybody's name; festivals
 # and voice assistants too, that lists of given names hold ("Diwali", "Siri", "Alexa"):
 # in running text they are the festival or the product, and a greeting still takes a given
-# name among them ("Hi Alexa,").
+# name among them ("Hi Alexa,"); thanks in other languages that the broad list holds
+# ("Merci, but ..."), and "Kia" of the Māori greeting "Kia ora" (and a car maker).
 NOT_NAMES = frozenset(
     """
     there all everyone everybody team folks guys gals people support sir madam sirs madams
@@ -479,6 +480,7 @@ NOT_NAMES = frozenset(
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
     alexa siri cortana bixby
+    merci gracias danke grazie obrigado obrigada kia
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").

@@ -723,3 +723,58 @@ def test_pronouns_and_determiners_that_lists_of_given_names_hold_are_kept() -> N
     lexicon = dataclasses.replace(SEVENTH, given=SEVENTH.given | {"them", "these"})
     for text in ("please ask them to check their spam folder", "can you call these numbers"):
         assert found(text, lexicon) == []
+
+
+# The eighth set's name-free half: places, companies and thanks that lists of names hold.
+EIGHTH = NameLexicon(
+    given=SEVENTH.given | frozenset({"preston", "louise", "alice", "carmen", "kia", "notting"}),
+    surnames=SEVENTH.surnames | frozenset({"preston", "hill"}),
+    english=SEVENTH.english
+    | frozenset({"deliveries", "delivery", "springs", "spring", "carnival", "hill", "declined"}),
+    common=SEVENTH.common,
+    broad=frozenset(SEVENTH.broad) | {"merci", "tevita"},
+    describers=SEVENTH.describers,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised"),
+    [
+        # Companies report things too, and the recogniser takes them for persons.
+        ("Klarna says all fine on their side.", ("Klarna",)),
+        # A lake's or a saint's town.
+        ("The campsite near Lake Louise says our booking is lost.", ()),
+        # A town's word after a name.
+        ("The confirmation says Alice Springs but we booked Adelaide.", ("Alice Springs",)),
+        # Between a determiner and a noun: what kind of thing it is.
+        ("All Preston deliveries are back on schedule.", ()),
+        ("The Notting Hill carnival weekend is no good.", ()),
+        # A place's word after a capitalised word and a contracted particle.
+        ("Can we switch to a hotel in Puerto del Carmen instead?", ()),
+        # Thanks and greetings in other languages.
+        ("Merci, but I still need the invoice in French.", ()),
+        ("Kia ora, does the Auckland store have it?", ()),
+    ],
+)
+def test_places_companies_and_greetings_that_lists_of_names_hold_are_kept(
+    text: str, recognised: tuple[str, ...]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=EIGHTH)
+    assert finder.scrub(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A name a list holds still reports things.
+        ("Tevita says the parcel is at the depot.", ("Tevita",), ["Tevita"]),
+        # ... is still a name spoken to, and owns what it owns.
+        ("I spoke to Preston about the deliveries.", (), ["Preston"]),
+        ("Please ask that Louise calls me back.", (), ["Louise"]),
+    ],
+)
+def test_names_beside_the_eighth_sets_cues_are_still_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=EIGHTH)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
