@@ -43,6 +43,7 @@ import regex
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
 from retrieval.name_cues import (
+    acting,
     alone_in_text,
     cue_spans,
     listed_with,
@@ -216,6 +217,7 @@ class NameFinder:
             )
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
+            alone += acting(text, lexicon, self._keep, persons)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)

@@ -778,3 +778,37 @@ def test_names_beside_the_eighth_sets_cues_are_still_scrubbed(
 ) -> None:
     finder = NameFinder(recognizer=persons_named(*recognised), lexicon=EIGHTH)
     assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+# "amir", "rebecca" are given names WordNet holds too (proper nouns there); "art",
+# "patience" given names that are English nouns; "tendai" only the broad list knows.
+ACTING = dataclasses.replace(
+    EIGHTH,
+    given=EIGHTH.given | {"amir", "rebecca", "art", "patience"},
+    english=EIGHTH.english | {"amir", "rebecca", "art", "patience", "print"},
+    broad=frozenset(EIGHTH.broad) | {"tendai", "promo"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A name only the broad list knows, doing what people do, first in its sentence.
+        ("Tendai is the account owner; I'm helping.", (), ["Tendai"]),
+        ("Tendai just told me the label expired.", (), ["Tendai"]),
+        # A given name WordNet holds too, where the recogniser calls it a person.
+        ("Amir asked if we can fit the shelving.", ("Amir",), ["Amir"]),
+        ("I see Rebecca already offered you a code.", ("Rebecca",), ["Rebecca"]),
+        # ... and not without it, nor an English noun's plural or a word after a place's.
+        ("Amir asked if we can fit the shelving.", (), []),
+        ("Patience is wearing thin.", (), []),
+        ("Art prints arrived bent.", ("Art",), []),
+        ("Promo codes can't be combined.", (), []),
+        ("The flight to Tendai was cancelled.", (), []),
+    ],
+)
+def test_names_doing_what_people_do_are_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=ACTING)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
