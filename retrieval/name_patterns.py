@@ -181,7 +181,10 @@ _RELATIONS = (
     r"sister|boss|manager|kid|child|boy|girl|lad|lass|baby|aunt|aunty|auntie|uncle|grandma|"
     r"grandpa|grandson|"
     r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
-    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
+    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter|"
+    # ... by marriage: "my mother-in-law Pilar", "my stepdad Clive".
+    r"(?:mother|father|sister|brother|son|daughter)-in-law|"
+    r"step(?:dad|mum|mom|father|mother|brother|sister)"
 )
 # A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
 # named Vusi", "her name was Destiny", "Previous agent (Moana)", "The flight attendant,
@@ -201,6 +204,12 @@ _ROLES = (
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker|"
     r"accountant|lawyer|solicitor|"
     r"attendant|caretaker|lifeguard|warden|janitor|reader|owner"
+)
+# A relation's name: "my stepdad Clive is", "my mother-in-law Pilar in Valencia", "our
+# nephew, Ollie," (in lower case, name_cues' _LOWER_RELATION).
+_RELATION_NAMED = lazy_compile(
+    rf"\b(?i:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})(?![\p{{L}}-])"
+    rf"[ \t]*+,?[ \t]*+(?P<name>{_NAME})"
 )
 _ROLE_NAMED = lazy_compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
@@ -255,7 +264,7 @@ _PERSON_MENTION = lazy_compile(
     rf"(?:from|to)|\b(?:leave|left|leaving)[ \t]+(?:it[ \t]+|them[ \t]+|the[ \t]+\p{{Ll}}+[ \t]+)?"
     rf"with|\b(?:forwarded|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
     # "You are now connected to Rosa", "Fwd from Joy:"
-    rf"\b(?:placed|ordered|bought|purchased|booked|collected)[ \t]+by"
+    rf"\b(?:placed|ordered|bought|purchased|booked|collected|issued)[ \t]+by"
     # (Not a date: "booked by June".)
     rf"(?![ \t]+(?:April|May|June|August)\b))"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
@@ -383,6 +392,10 @@ _APPOSED = lazy_compile(
     rf"[ \t]*+\([ \t]*+(?P<name>{_NAME})[ \t]*+\)"
     # ... "I'm Oyelaran's wife — Bisola — calling about ..."
     rf"|\b(?i:{_RELATIONS})[ \t]*+[—–][ \t]*+(?P<name>{_NAME})[ \t]*+(?=[—–,])"
+    # ... or its role after "the", without commas: "Jordan the agent booked me".
+    # (Not "Will the courier need ID?", "Hope the plumber can come": the role does something.)
+    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]++(?=the[ \t]++(?:{_ROLES})[ \t]++"
+    r"(?:\p{Ll}{3,}(?<!e)ed|is|was|has|had|said|told|took|gave|sent|left|came|did|kept|put)\b)"
 )
 # Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
 # were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three
@@ -444,7 +457,9 @@ _LOWER_ADDRESSED = lazy_compile(
 )
 _TITLED = lazy_compile(
     rf"\b(?:(?i:mr|mrs|ms|miss|mx|dr)|Prof|Professor|Major|Captain|Capt|Colonel|Col|Sergeant|"
-    rf"Sgt|Lieutenant|Lt|Rev|Revd|Reverend|Father|Fr|Sister|Dame|Sir|Judge|Councillor|Cllr)"
+    rf"Sgt|Lieutenant|Lt|Rev|Revd|Reverend|Father|Fr|Sister|Dame|Sir|Judge|Councillor|Cllr|"
+    # ... and a relation's, written as a title: "a present for Auntie Folake".
+    rf"Auntie|Aunty|Aunt|Uncle|Grandma|Grandpa|Granny|Nana)"
     rf"\.?[ \t]+(?P<name>{_TITLED_NAME})"
 )
 
@@ -549,6 +564,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_ACTS, "mention"),
     (_APPOSED, "mention"),
     (_TOGETHER, "mention"),
+    (_RELATION_NAMED, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -577,5 +593,6 @@ _PERSON = frozenset(
         _ACTS,
         _APPOSED,
         _TOGETHER,
+        _RELATION_NAMED,
     }
 )

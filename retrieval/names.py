@@ -77,6 +77,7 @@ from retrieval.name_patterns import (
     _SIGNOFF_INLINE,
     _SIGNOFF_LINE,
     _TEAM_MEMBER,
+    _TITLED,
     _TITLES,
     _TOGETHER,
     _WEAK,
@@ -346,6 +347,14 @@ class NameFinder:
                     lexicon is None
                     or (staff and kind != "mention")
                     or _may_name(run, lexicon)
+                    # After "Mr", "Ms", "Dr" a capitalised word is a surname, even one that
+                    # WordNet holds and no list does ("Mr MacLeod asked").
+                    # (Not a brand's: "The Mr Kipling cakes".)
+                    or (
+                        pattern is _TITLED
+                        and _PERSONAL_TITLE.match(text, match.start())
+                        and not _thing_named(text, match.start(), end, lexicon)
+                    )
                     or any(s < end and start < e for s, e in persons)
                 ):
                     spans.append(NameSpan(start, end, kind))
@@ -530,6 +539,8 @@ PEOPLE_FIELDS = (
 )
 
 
+_RELATION_TITLE = lazy_compile(r"Auntie|Aunty|Aunt|Uncle|Grandma|Grandpa|Granny|Nana")
+_PERSONAL_TITLE = lazy_compile(r"(?i:mr|mrs|ms|miss|mx|dr)\b")
 _CAPITALS_WORD = lazy_compile(r"\b\p{Lu}{2,}\b")
 # A double-barrelled surname's second half: "Nwosu-Harris".
 _BARREL = lazy_compile(r"(?:-\p{Lu}\p{Ll}[\p{L}\p{M}]*+)*+")
@@ -799,6 +810,15 @@ _LOWER_WORD_AFTER = lazy_compile(r"[ \t]+(\p{Ll}[\p{Ll}\p{M}]++)(?![\p{L}\p{M}'â
 _SHORT_WORDS = frozenset("at as so is it or be by if on up to do go no we us".split())  # noqa: SIM905
 
 
+def _thing_named(text: str, start: int, end: int, lexicon: NameLexicon) -> bool:
+    """Whether ``text[start:end]`` stands between a determiner and a noun: "the Notting
+    Hill carnival", "my John Lewis voucher"."""
+    if not _DETERMINER_BEFORE.search(text, 0, start):
+        return False
+    noun = _LOWER_WORD_AFTER.match(text, end)
+    return noun is not None and _thing_noun(noun.group(1), lexicon)
+
+
 def _thing_noun(word: str, lexicon: NameLexicon) -> bool:
     """Whether a lower-case word is a noun only (no verb, adjective or adverb) and no name."""
     folded = word.casefold()
@@ -856,10 +876,8 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
     # between a determiner and a noun says what kind of thing it is, as a place or a brand
     # does; a person's name stands there only as a possessive ("the Smith family" aside).
     # (Not "that": a conjunction too, "say that Quentin went above and beyond".)
-    if _DETERMINER_BEFORE.search(text, 0, start) and lexicon is not None:
-        noun = _LOWER_WORD_AFTER.match(text, end)
-        if noun and _thing_noun(noun.group(1), lexicon):
-            return True
+    if lexicon is not None and _thing_named(text, start, end, lexicon):
+        return True
     first_word = text[start:end].split(maxsplit=1)
     if len(first_word) == 2 and first_word[0].rstrip(".").casefold() in _SAINTS:
         return True
@@ -920,8 +938,12 @@ def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
     for match in pattern.finditer(text):
         start = match.start()
         before = match.group("before")
-        if before and (_sentence_initial(text, start) or before.strip().casefold() in NOT_NAMES):
-            start += len(before)  # "Hi Julia": the greeting stays
+        if before and (
+            _sentence_initial(text, start)
+            or before.strip().casefold() in NOT_NAMES
+            or _RELATION_TITLE.fullmatch(before.strip())
+        ):
+            start += len(before)  # "Hi Julia": the greeting stays; "Auntie Folake": the aunt
         found.append(NameSpan(start, match.end(), "mention"))
     return found
 

@@ -812,3 +812,37 @@ def test_names_doing_what_people_do_are_scrubbed(
 ) -> None:
     finder = NameFinder(recognizer=persons_named(*recognised), lexicon=ACTING)
     assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+# "clive", "jordan", "fatima" given names WordNet holds too; "macleod", "kipling" surnames
+# only WordNet holds; "folake" only the broad list knows.
+RELATED = dataclasses.replace(
+    EIGHTH,
+    given=EIGHTH.given | {"clive", "jordan", "fatima"},
+    english=EIGHTH.english | {"clive", "jordan", "fatima", "macleod", "kipling", "cake"},
+    broad=frozenset(EIGHTH.broad) | {"folake"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A relation by marriage, or a step-parent, before the name.
+        ("My stepdad Clive is the one who set it up.", ["Clive"]),
+        ("Send it to my mother-in-law Fatima in Valencia.", ["Fatima"]),
+        # A relation written as a title: the name goes, the aunt stays.
+        ("It was a present for Auntie Folake and it won't turn on.", ["Folake"]),
+        # After "Mr", a surname that only WordNet holds.
+        ("Mr MacLeod asked whether the surcharge can be waived.", ["MacLeod"]),
+        # A role after "the", without commas, that does something.
+        ("Jordan the agent booked me onto the wrong flight.", ["Jordan"]),
+        # Who issued something.
+        ("The refund was issued by Fatima on the 3rd.", ["Fatima"]),
+        # Not a question to the role, nor a brand between a determiner and a noun.
+        ("Will the courier need ID?", []),
+        ("Hope the plumber can come before the weekend.", []),
+        ("The Mr Kipling cakes were squashed.", []),
+    ],
+)
+def test_relations_titles_and_roles_beside_a_name_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text, RELATED) == names
