@@ -564,7 +564,8 @@ def acting(
         # (No verb in "s": "Promo codes", "Hunter boots" are plurals.)
         if verb not in _AUXILIARIES and not _PAST.fullmatch(verb):
             continue
-        before = _WORD_BEFORE.search(text, 0, start)
+        # (The word before another sentence's is none: "Noted. Yusra will be".)
+        before = None if _line_start(text, start) else _WORD_BEFORE.search(text, 0, start)
         if before:
             word = before.group(1).rstrip(".")
             if word.casefold() in _BEFORE_A_PLACE or (

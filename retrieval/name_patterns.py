@@ -367,7 +367,8 @@ _REPORTED = lazy_compile(
 _ACTS = lazy_compile(
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
     rf"(?P<name>{_NAME})[ \t]*+"
-    r"(?=who\b"
+    # ... or the person a clause tells of: "from Stephen, who has left the company".
+    r"(?=,?[ \t]*+who\b"
     r"|(?:will|would|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|"
     r"drop|follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|take[ \t]+(?:the|"
     r"over|it|them|care)|handle|cover|be[ \t]+(?:home|in|at|there|around|back|added))\b"

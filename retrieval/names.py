@@ -711,6 +711,8 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
                 lexicon.is_given_name(word)
                 or (lexicon.is_name_word(word) and lexicon.is_surname(after))
                 or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                # ... or after an initial: "the transactions to 'J. Okafor'".
+                or (lexicon.is_surname(word) and _INITIAL_BEFORE.search(text, 0, words[i][0]))
                 # A full name that the broad list holds a word of, two capitalised words
                 # alone: "Summer Nakamura", "Bill Okoye", "Tahu Pōtiki" (not a product's
                 # longer run: "Stormline Rain Jaket").

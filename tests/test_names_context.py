@@ -846,3 +846,29 @@ RELATED = dataclasses.replace(
 )
 def test_relations_titles_and_roles_beside_a_name_are_scrubbed(text: str, names: list[str]) -> None:
     assert found(text, RELATED) == names
+
+
+CLAUSES = dataclasses.replace(
+    RELATED,
+    given=RELATED.given | {"stephen"},
+    surnames=RELATED.surnames | {"okafor"},
+    english=RELATED.english | {"stephen"},
+    broad=frozenset(RELATED.broad) | {"yusra"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # The word ending the sentence before is no capitalised word beside the name.
+        ("Noted. Yusra will be the point of contact.", ["Yusra"]),
+        # A relative clause tells of a person.
+        ("Ivy took over the case from Stephen, who has left the company.", ["Stephen"]),
+        # A surname after an initial, the initial with it.
+        ('The transactions to "J. Okafor" aren\'t mine.', ["J. Okafor"]),
+    ],
+)
+def test_names_after_a_sentence_an_initial_or_before_a_clause_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, CLAUSES) == names
