@@ -262,7 +262,7 @@ _PERSON_MENTION = lazy_compile(
     # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
     rf"\bmessag(?:ed|ing)|\bping(?:ed)?|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over[ \t]+"
     rf"(?:from|to)|\b(?:leave|left|leaving)[ \t]+(?:it[ \t]+|them[ \t]+|the[ \t]+\p{{Ll}}+[ \t]+)?"
-    rf"with|\b(?:forwarded|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
+    rf"with|\b(?:forward(?:ed|ing)?|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
     # "You are now connected to Rosa", "Fwd from Joy:"
     rf"\b(?:placed|ordered|bought|purchased|booked|collected|issued)[ \t]+by"
     # (Not a date: "booked by June".)
@@ -407,7 +407,9 @@ _TOGETHER = lazy_compile(
     # (Not "Sage and Slate are both out of stock": colours.)
     r"(?:both|all|twins)\b(?![ \t]+(?:out|in[ \t]+stock|sold|available|back|discontinued))"
     rf"|[—–(,][ \t]*+(?:my|our)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|"
-    r"girls|boys|kids|children|sons|daughters|twins)\b))"
+    r"girls|boys|kids|children|sons|daughters|twins)\b)"
+    # ... or with their own relation: "Maia and her friend Ruby", "Tom and his wife".
+    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = lazy_compile(

@@ -872,3 +872,18 @@ def test_names_after_a_sentence_an_initial_or_before_a_clause_are_scrubbed(
     text: str, names: list[str]
 ) -> None:
     assert found(text, CLAUSES) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A name with its own relation beside it is a person's, even one that is a word.
+        ("Grace and her friend Jade are booked in the same room.", ["Grace", "Jade"]),
+        # Forwarding from someone.
+        ("Forwarding from Grace in the showroom: velvet, not linen.", ["Grace"]),
+    ],
+)
+def test_names_with_their_own_relation_or_forwarded_from_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text) == names
