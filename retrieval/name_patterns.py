@@ -307,7 +307,8 @@ _PRESENCE = lazy_compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
     r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today|still[ \t]+(?:handling|dealing|"
     r"looking[ \t]+after|working|on[ \t]+(?:shift|duty|leave|holiday)|there|around|in[ \t]+charge|"
-    r"with[ \t]+(?:you|the[ \t]+company)))\b)"
+    # ... "Is Mark still on the team?", "is Pat still off sick?"
+    r"with[ \t]+(?:you|the[ \t]+company)|on[ \t]+the[ \t]+team|off[ \t]+sick))\b)"
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
 _PRAISED = lazy_compile(
@@ -378,7 +379,9 @@ _ACTS = lazy_compile(
     r"took[ \t]+(?:my|our|the)|gave[ \t]+(?:me|us|my|our)|tells[ \t]+me|told[ \t]+me|"
     r"says[ \t]+(?:he|she|they)|has[ \t]+the[ \t]+(?:original|receipt|keys?|parcel)|"
     r"had[ \t]+already|was[ \t]+(?:supposed|meant)[ \t]+to|was[ \t]+the[ \t]+one|"
-    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home)\b"
+    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home|"
+    # ... away from work: "If Pat is still off sick", "as Sue is on leave".
+    r"(?:is|was)[ \t]+(?:still[ \t]+)?(?:off[ \t]+sick|on[ \t]+(?:sick[ \t]+|annual[ \t]+)?leave))\b"
     # ... or a pronoun picks it up: "I gave the key to Hope, she's home all day".
     r"|,[ \t]*+(?:she|he)(?:['’](?:s|ll|d)|[ \t]+(?:is|was|will|has|had|said|says))\b)"
 )
@@ -495,6 +498,7 @@ NOT_NAMES = frozenset(
     alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
     youre theyre dont cant wont isnt didnt doesnt wasnt thats whats these those other others
     among else even ever hence less many nor per since thru via see seem made
+    if unless because although though whether
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
     alexa siri cortana bixby

@@ -887,3 +887,16 @@ def test_names_with_their_own_relation_or_forwarded_from_are_scrubbed(
     text: str, names: list[str]
 ) -> None:
     assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Away from work, or still on a team: a person, even a name that is a verb.
+        ("Is Mark still on the team? He promised a refund.", ["Mark"]),
+        ("If Mark is still off sick, can someone else take it?", ["Mark"]),
+        ("The case moved because Mark is on sick leave.", ["Mark"]),
+    ],
+)
+def test_names_away_from_work_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
