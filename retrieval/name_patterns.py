@@ -381,7 +381,8 @@ _ACTS = lazy_compile(
     r"had[ \t]+already|was[ \t]+(?:supposed|meant)[ \t]+to|was[ \t]+the[ \t]+one|"
     r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home|"
     # ... away from work: "If Pat is still off sick", "as Sue is on leave".
-    r"(?:is|was)[ \t]+(?:still[ \t]+)?(?:off[ \t]+sick|on[ \t]+(?:sick[ \t]+|annual[ \t]+)?leave))\b"
+    r"(?:is|was)[ \t]+(?:still[ \t]+)?"
+    r"(?:off[ \t]+sick|on[ \t]+(?:sick[ \t]+|annual[ \t]+)?leave))\b"
     # ... or a pronoun picks it up: "I gave the key to Hope, she's home all day".
     r"|,[ \t]*+(?:she|he)(?:['’](?:s|ll|d)|[ \t]+(?:is|was|will|has|had|said|says))\b)"
 )
