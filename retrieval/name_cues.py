@@ -377,9 +377,14 @@ def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list
         if _AFTER_A_NUMBER.search(text, 0, match.start()):
             continue
         before = _WORD_BEFORE.search(text, 0, match.start())
-        if before and (
-            before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
-            or before.group(1)[:1].isupper()
+        if (
+            before
+            and (
+                before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
+                # (A verb opening the sentence is no capitalised word of a brand's or a
+                # place's: "Adding Hyun-woo to cc".)
+                or (before.group(1)[:1].isupper() and not _opening_verb(text, before.start(1)))
+            )
         ):
             continue
         after = _WORD_AFTER.match(text, match.end())
@@ -574,3 +579,9 @@ def acting(
                 continue
         found.append((start, end))
     return found
+
+
+def _opening_verb(text: str, at: int) -> bool:
+    """Whether the word at ``at`` opens its sentence as a verb in "-ing": "Adding", "Cc'ing"."""
+    word = regex.match(r"[\p{L}\p{M}]+", text[at:])
+    return _line_start(text, at) and word is not None and word.group().endswith("ing")

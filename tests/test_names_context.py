@@ -900,3 +900,8 @@ def test_names_with_their_own_relation_or_forwarded_from_are_scrubbed(
 )
 def test_names_away_from_work_are_scrubbed(text: str, names: list[str]) -> None:
     assert found(text) == names
+
+
+def test_a_name_after_a_verb_opening_the_sentence_is_scrubbed() -> None:
+    # "Adding" is no capitalised word of a brand's or a place's ("Google Drive").
+    assert found("Adding Hyun-woo to cc so he can see it.") == ["Hyun-woo"]
