@@ -93,8 +93,38 @@ Each set was written by someone who had read neither the detector nor the other 
   none of the code or the other sets. Its name-free half holds brands named after people
   ("Ted Baker", "John Lewis", "Sue Ryder"), places named after them ("Victoria Station",
   "John Lennon Airport") and festivals. Measured once before the seventh set's misses were
-  read: recall 0.876, 4.0% of non-name messages scrubbed; once after: **0.885, 3.3%**.
-  Not read since.
+  read: recall 0.876, 4.0% of non-name messages scrubbed; once after: **0.885, 3.3%**, the
+  honest figure. Its false scrubs and misses were read afterwards, so it is no longer
+  blind. First the false scrubs (17 of 520; 3 of them the writer's brands named after
+  people, "Ted Baker", "John Lewis", "Ben & Jerry's"): companies reporting things that the
+  recogniser calls persons ("Klarna says", "Ryanair says"), a lake's town ("near Lake
+  Louise says"), a town's word ("Alice Springs"), a run between a determiner and a noun
+  ("All Preston deliveries", "The Notting Hill carnival", "the Ted Baker wallet"), a place
+  after "del" ("Puerto del Carmen"), thanks and greetings the lists hold ("Merci,", "Kia
+  ora"): 0.885, 1.2% (the fifth 1.2% -> 0.7%). Then names at the head of their clause before
+  what a person does, a broad-list name ("Tendai is the account owner", "Nasrin just told
+  me") or a given name WordNet holds where the recogniser calls it a person ("Amir asked
+  if", "I see Rebecca already offered"): 0.903 (fourth 0.964, seventh 0.953); tried first
+  without the recogniser's word and with verbs in "s", it scrubbed 21 name-free messages
+  over the sets ("Patience is wearing thin", "Art prints", "Hunter boots", "June is
+  when"). Then relations by marriage and as titles, surnames after Mr/Ms/Dr, roles after
+  "the" ("my stepdad Clive", "Auntie Folake", "Mr MacLeod asked", "Jordan the agent
+  booked", "issued by Fatima"): 0.914; a name after another sentence's last word, a surname
+  after an initial, a name before ", who" ("Noted. Yusra will", "'J. Okafor'", "from
+  Stephen, who has left"): 0.919 (fourth 0.966, sixth 0.963); a name with its own relation
+  and "forwarding from" ("Maia and her friend Ruby"): 0.922; a name away from work or still
+  on a team ("If Pat is still off sick", "Is Mark still on the team?"), a broad-list name
+  after a verb opening the sentence ("Adding Hyun-woo to cc"): **0.926, 1.2%**. First to
+  seventh then 0.990, 0.989, 0.987, 0.966, 0.959, 0.963, 0.953 (0.8%, 0.7%, 0.7%, 0.7%,
+  0.7%, 0.6%, 0.8%), none losing a name or scrubbing another message; cost per message
+  unchanged (2.0 to 2.9 ms a message, as before, on a shared machine). Left scrubbed: "Ben &
+  Jerry's" (a judgement call), "Levi's", "Bill's in the post", "Freddie the Frog", "booking
+  for Corfu", "to Hong Kong". Left missed: names that are also words, or WordNet's, with no
+  cue or no recogniser's word ("Harvey put", "rang Oscar twice", "Ali and Zara are the two
+  travellers", "Grace and Hope round"), lines in capitals ("KAREN SAID"), lower-case names
+  in running text ("if nadia got", "talked to hope"), names no list knows ("Roimata is
+  picking up"), Vietnamese and Chinese full names ("Do Van Hai", "Xu Ming") and respellings
+  ("Mohammad Alrashid").
 * ``ninth``: written (540 + 520 messages, 589 names, 17% of them also English words, 27 in
   lower case, 14 in capitals, surname-first forms such as "Sørensen, Mette" and
   "KOWALSKI Jan") by someone who had read none of the code or the other sets; brands and

@@ -377,9 +377,14 @@ def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list
         if _AFTER_A_NUMBER.search(text, 0, match.start()):
             continue
         before = _WORD_BEFORE.search(text, 0, match.start())
-        if before and (
-            before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
-            or before.group(1)[:1].isupper()
+        if (
+            before
+            and (
+                before.group(1).casefold().rstrip(".") in _BEFORE_A_THING
+                # (A verb opening the sentence is no capitalised word of a brand's or a
+                # place's: "Adding Hyun-woo to cc".)
+                or (before.group(1)[:1].isupper() and not _opening_verb(text, before.start(1)))
+            )
         ):
             continue
         after = _WORD_AFTER.match(text, match.end())
@@ -511,3 +516,72 @@ _PASSENGER = lazy_compile(
 
 def _lower(match: regex.Match[str]) -> str:
     return str(match.group(0)).lower()
+
+
+# A name doing something, first in its clause: "Amir asked if ...", "Rebecca already
+# offered", "Tendai is the account owner", "Kalani prefers email", "Jae-min left the box".
+_ACTING = lazy_compile(
+    r"(?<![\p{L}\p{M}'’-])(?P<name>\p{Lu}[\p{Ll}\p{M}]++(?:-\p{L}[\p{Ll}\p{M}]++)?)"
+    r"[ \t]++(?:(?:just|already|also|never|still|then|actually|apparently|originally|"
+    r"kindly|recently|only)[ \t]++)?(?P<verb>\p{Ll}{2,}+)(?![\p{L}\p{M}'’-])"
+)
+# What a person does that a place or a thing rarely does, after the name: being, having,
+# being able; what it did ("asked", "phoned", "put"), or does ("prefers", "keeps").
+_AUXILIARIES = frozenset(
+    """
+    is was has had will would can could should did does didn't doesn't wasn't isn't hasn't
+    hadn't won't can't couldn't wouldn't shouldn't keeps kept wants wanted needs needed
+    prefers says said knows knew thinks thought handles deals asks
+    """.split()  # noqa: SIM905
+)
+# What stands before a place or a thing that then "is" or "has" ("in Jordan is", "the Iris
+# has", "Lake Louise"): not "that", a conjunction too ("noted that Kalani prefers").
+_BEFORE_A_PLACE = _BEFORE_A_THING - {"that", "this", "these", "those"}
+
+
+def acting(
+    text: str,
+    lexicon: NameLexicon,
+    keep: frozenset[str],
+    persons: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, int]]:
+    """Given names doing what people do, the subject of a verb in the past or of a person's
+    auxiliary: "Tendai is the account owner", "Jae-min left the box" (names only the broad
+    list knows), "Amir asked if", "I see Rebecca already offered" (given names that WordNet
+    holds too, where the recogniser calls them persons: "Patience is wearing thin", "Art
+    prints", "Ivy has grown" are not). Not after another capitalised word ("Notting Hill
+    is"), unless a relation's ("Aunty Bisi is coming"), nor where places and things stand
+    ("in Jordan is")."""
+    found = []
+    for match in _ACTING.finditer(text):
+        name = match.group("name")
+        verb = match.group("verb")
+        start, end = match.span("name")
+        if not _usable(name, keep) or not (
+            lexicon.is_broad_given(name)
+            or (
+                lexicon.is_name_first(name)
+                and name.casefold() not in lexicon.describers
+                and any(s <= start and end <= e for s, e in persons)
+            )
+        ):
+            continue
+        # (No verb in "s": "Promo codes", "Hunter boots" are plurals.)
+        if verb not in _AUXILIARIES and not _PAST.fullmatch(verb):
+            continue
+        # (The word before another sentence's is none: "Noted. Yusra will be".)
+        before = None if _line_start(text, start) else _WORD_BEFORE.search(text, 0, start)
+        if before:
+            word = before.group(1).rstrip(".")
+            if word.casefold() in _BEFORE_A_PLACE or (
+                word[:1].isupper() and not _ROLE_WORD.fullmatch(word.casefold())
+            ):
+                continue
+        found.append((start, end))
+    return found
+
+
+def _opening_verb(text: str, at: int) -> bool:
+    """Whether the word at ``at`` opens its sentence as a verb in "-ing": "Adding", "Cc'ing"."""
+    word = regex.match(r"[\p{L}\p{M}]+", text[at:])
+    return _line_start(text, at) and word is not None and word.group().endswith("ing")

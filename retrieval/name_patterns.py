@@ -181,7 +181,10 @@ _RELATIONS = (
     r"sister|boss|manager|kid|child|boy|girl|lad|lass|baby|aunt|aunty|auntie|uncle|grandma|"
     r"grandpa|grandson|"
     r"granddaughter|cousin|niece|nephew|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|"
-    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter"
+    r"housemate|neighbou?r|assistant|coworker|co-worker|stepson|stepdaughter|"
+    # ... by marriage: "my mother-in-law Pilar", "my stepdad Clive".
+    r"(?:mother|father|sister|brother|son|daughter)-in-law|"
+    r"step(?:dad|mum|mom|father|mother|brother|sister)"
 )
 # A person's role before the name: "our engineer Priyanka", "the courier, Baraka,", "a man
 # named Vusi", "her name was Destiny", "Previous agent (Moana)", "The flight attendant,
@@ -201,6 +204,12 @@ _ROLES = (
     r"nanny|carer|examiner|invigilator|auditor|caseworker|case[ \t]+worker|social[ \t]+worker|"
     r"accountant|lawyer|solicitor|"
     r"attendant|caretaker|lifeguard|warden|janitor|reader|owner"
+)
+# A relation's name: "my stepdad Clive is", "my mother-in-law Pilar in Valencia", "our
+# nephew, Ollie," (in lower case, name_cues' _LOWER_RELATION).
+_RELATION_NAMED = lazy_compile(
+    rf"\b(?i:my|our|his|her|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})(?![\p{{L}}-])"
+    rf"[ \t]*+,?[ \t]*+(?P<name>{_NAME})"
 )
 _ROLE_NAMED = lazy_compile(
     # Lower case only: "Customer Relations" is a team, "the customer, Ann" a person.
@@ -253,9 +262,9 @@ _PERSON_MENTION = lazy_compile(
     # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
     rf"\bmessag(?:ed|ing)|\bping(?:ed)?|\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over[ \t]+"
     rf"(?:from|to)|\b(?:leave|left|leaving)[ \t]+(?:it[ \t]+|them[ \t]+|the[ \t]+\p{{Ll}}+[ \t]+)?"
-    rf"with|\b(?:forwarded|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
+    rf"with|\b(?:forward(?:ed|ing)?|fwd)[ \t]+from|\bconnected[ \t]+(?:you[ \t]+)?(?:to|with)|"
     # "You are now connected to Rosa", "Fwd from Joy:"
-    rf"\b(?:placed|ordered|bought|purchased|booked|collected)[ \t]+by"
+    rf"\b(?:placed|ordered|bought|purchased|booked|collected|issued)[ \t]+by"
     # (Not a date: "booked by June".)
     rf"(?![ \t]+(?:April|May|June|August)\b))"
     rf"[ \t]*+,?[ \t]*+[\"“'‘]?)(?P<name>{_WITH_TITLE})"
@@ -298,7 +307,8 @@ _PRESENCE = lazy_compile(
     rf"\b(?i:is|was)[ \t]+(?P<name>{_NAME})[ \t]+(?=(?i:working|there|in[ \t]+today|"
     r"on[ \t]+(?:shift|today|duty)|around|back|off[ \t]+today|still[ \t]+(?:handling|dealing|"
     r"looking[ \t]+after|working|on[ \t]+(?:shift|duty|leave|holiday)|there|around|in[ \t]+charge|"
-    r"with[ \t]+(?:you|the[ \t]+company)))\b)"
+    # ... "Is Mark still on the team?", "is Pat still off sick?"
+    r"with[ \t]+(?:you|the[ \t]+company)|on[ \t]+the[ \t]+team|off[ \t]+sick))\b)"
 )
 # "Sky was super helpful", "Ji-hoon was the best agent".
 _PRAISED = lazy_compile(
@@ -358,7 +368,8 @@ _REPORTED = lazy_compile(
 _ACTS = lazy_compile(
     rf"(?=\p{{Lu}})(?:(?<=^|[.!?:;,—–(\"“][ \t]*+|\n[ \t]*+)|(?<=\p{{Ll}}[ \t]+))"
     rf"(?P<name>{_NAME})[ \t]*+"
-    r"(?=who\b"
+    # ... or the person a clause tells of: "from Stephen, who has left the company".
+    r"(?=,?[ \t]*+who\b"
     r"|(?:will|would|can|could|should)[ \t]+(?:please[ \t]+)?(?:call|ring|phone|collect|pick|"
     r"drop|follow[ \t]+up|sign|come|meet|bring|e-?mail|text|get[ \t]+back|take[ \t]+(?:the|"
     r"over|it|them|care)|handle|cover|be[ \t]+(?:home|in|at|there|around|back|added))\b"
@@ -368,7 +379,10 @@ _ACTS = lazy_compile(
     r"took[ \t]+(?:my|our|the)|gave[ \t]+(?:me|us|my|our)|tells[ \t]+me|told[ \t]+me|"
     r"says[ \t]+(?:he|she|they)|has[ \t]+the[ \t]+(?:original|receipt|keys?|parcel)|"
     r"had[ \t]+already|was[ \t]+(?:supposed|meant)[ \t]+to|was[ \t]+the[ \t]+one|"
-    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home)\b"
+    r"(?:is|was|wasn['’]t|isn['’]t)[ \t]+(?:not[ \t]+)?home|"
+    # ... away from work: "If Pat is still off sick", "as Sue is on leave".
+    r"(?:is|was)[ \t]+(?:still[ \t]+)?"
+    r"(?:off[ \t]+sick|on[ \t]+(?:sick[ \t]+|annual[ \t]+)?leave))\b"
     # ... or a pronoun picks it up: "I gave the key to Hope, she's home all day".
     r"|,[ \t]*+(?:she|he)(?:['’](?:s|ll|d)|[ \t]+(?:is|was|will|has|had|said|says))\b)"
 )
@@ -383,6 +397,10 @@ _APPOSED = lazy_compile(
     rf"[ \t]*+\([ \t]*+(?P<name>{_NAME})[ \t]*+\)"
     # ... "I'm Oyelaran's wife — Bisola — calling about ..."
     rf"|\b(?i:{_RELATIONS})[ \t]*+[—–][ \t]*+(?P<name>{_NAME})[ \t]*+(?=[—–,])"
+    # ... or its role after "the", without commas: "Jordan the agent booked me".
+    # (Not "Will the courier need ID?", "Hope the plumber can come": the role does something.)
+    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]++(?=the[ \t]++(?:{_ROLES})[ \t]++"
+    r"(?:\p{Ll}{3,}(?<!e)ed|is|was|has|had|said|told|took|gave|sent|left|came|did|kept|put)\b)"
 )
 # Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
 # were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three
@@ -393,7 +411,9 @@ _TOGETHER = lazy_compile(
     # (Not "Sage and Slate are both out of stock": colours.)
     r"(?:both|all|twins)\b(?![ \t]+(?:out|in[ \t]+stock|sold|available|back|discontinued))"
     rf"|[—–(,][ \t]*+(?:my|our)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|"
-    r"girls|boys|kids|children|sons|daughters|twins)\b))"
+    r"girls|boys|kids|children|sons|daughters|twins)\b)"
+    # ... or with their own relation: "Maia and her friend Ruby", "Tom and his wife".
+    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = lazy_compile(
@@ -444,14 +464,17 @@ _LOWER_ADDRESSED = lazy_compile(
 )
 _TITLED = lazy_compile(
     rf"\b(?:(?i:mr|mrs|ms|miss|mx|dr)|Prof|Professor|Major|Captain|Capt|Colonel|Col|Sergeant|"
-    rf"Sgt|Lieutenant|Lt|Rev|Revd|Reverend|Father|Fr|Sister|Dame|Sir|Judge|Councillor|Cllr)"
+    rf"Sgt|Lieutenant|Lt|Rev|Revd|Reverend|Father|Fr|Sister|Dame|Sir|Judge|Councillor|Cllr|"
+    # ... and a relation's, written as a title: "a present for Auntie Folake".
+    rf"Auntie|Aunty|Aunt|Uncle|Grandma|Grandpa|Granny|Nana)"
     rf"\.?[ \t]+(?P<name>{_TITLED_NAME})"
 )
 
 # Words that fill a name's slot in those places without being anybody's name; festivals
 # and voice assistants too, that lists of given names hold ("Diwali", "Siri", "Alexa"):
 # in running text they are the festival or the product, and a greeting still takes a given
-# name among them ("Hi Alexa,").
+# name among them ("Hi Alexa,"); thanks in other languages that the broad list holds
+# ("Merci, but ..."), and "Kia" of the Māori greeting "Kia ora" (and a car maker).
 NOT_NAMES = frozenset(
     """
     there all everyone everybody team folks guys gals people support sir madam sirs madams
@@ -476,9 +499,11 @@ NOT_NAMES = frozenset(
     alot heaps mine yours hers ours theirs where when what which who whose why how ive im id
     youre theyre dont cant wont isnt didnt doesnt wasnt thats whats these those other others
     among else even ever hence less many nor per since thru via see seem made
+    if unless because although though whether
     christmas xmas easter diwali deepavali eid hanukkah chanukah ramadan thanksgiving
     halloween passover hogmanay navratri
     alexa siri cortana bixby
+    merci gracias danke grazie obrigado obrigada kia
     """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 # Words that say a capitalised run is a company or a team, not a person ("Acme Support").
@@ -547,6 +572,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_ACTS, "mention"),
     (_APPOSED, "mention"),
     (_TOGETHER, "mention"),
+    (_RELATION_NAMED, "mention"),
 )
 # Places that companies, products and places fill as often as people: a run found there is
 # a name only when the lexicon knows a word of it as a given name that is no English word,
@@ -575,5 +601,6 @@ _PERSON = frozenset(
         _ACTS,
         _APPOSED,
         _TOGETHER,
+        _RELATION_NAMED,
     }
 )

@@ -43,6 +43,7 @@ import regex
 from retrieval.artifacts import write_json
 from retrieval.lazy_regex import lazy_compile
 from retrieval.name_cues import (
+    acting,
     alone_in_text,
     cue_spans,
     listed_with,
@@ -76,6 +77,7 @@ from retrieval.name_patterns import (
     _SIGNOFF_INLINE,
     _SIGNOFF_LINE,
     _TEAM_MEMBER,
+    _TITLED,
     _TITLES,
     _TOGETHER,
     _WEAK,
@@ -216,6 +218,7 @@ class NameFinder:
             )
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
+            alone += acting(text, lexicon, self._keep, persons)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
@@ -282,6 +285,13 @@ class NameFinder:
                 # product or a place where a name would stand first.
                 if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
                     continue
+                # "The campsite near Lake Louise says", "San Diego called": a saint's or a
+                # lake's town opens with a word no person's name does.
+                if kind == "mention" and (
+                    (len(run.split()) > 1 and run.split()[0].rstrip(".").casefold() in _SAINTS)
+                    or _SAINT_BEFORE.search(text, 0, start)
+                ):
+                    continue
                 # "Kind regards,\nDispatch\nMillbrook Depot": a signature of several words
                 # that ends in an English word naming no one signs for a company, unless it
                 # opens with a given name ("Amadou Sow", "Ted Whitman").
@@ -311,7 +321,13 @@ class NameFinder:
                     weak
                     and lexicon is not None
                     and not (
-                        any(s < end and start < e for s, e in persons)
+                        # "Klarna says all fine", "Ryanair says": companies report things
+                        # too, and the small model takes them for persons; after what is
+                        # reported, its word counts only for a run a list of names holds.
+                        (
+                            any(s < end and start < e for s, e in persons)
+                            and (pattern is not _REPORTED or _listed_name(run, lexicon))
+                        )
                         or any(w in self._known for w in _NAME_WORD.findall(run))
                         or _names_someone(run, lexicon)
                     )
@@ -331,6 +347,14 @@ class NameFinder:
                     lexicon is None
                     or (staff and kind != "mention")
                     or _may_name(run, lexicon)
+                    # After "Mr", "Ms", "Dr" a capitalised word is a surname, even one that
+                    # WordNet holds and no list does ("Mr MacLeod asked").
+                    # (Not a brand's: "The Mr Kipling cakes".)
+                    or (
+                        pattern is _TITLED
+                        and _PERSONAL_TITLE.match(text, match.start())
+                        and not _thing_named(text, match.start(), end, lexicon)
+                    )
                     or any(s < end and start < e for s, e in persons)
                 ):
                     spans.append(NameSpan(start, end, kind))
@@ -515,6 +539,8 @@ PEOPLE_FIELDS = (
 )
 
 
+_RELATION_TITLE = lazy_compile(r"Auntie|Aunty|Aunt|Uncle|Grandma|Grandpa|Granny|Nana")
+_PERSONAL_TITLE = lazy_compile(r"(?i:mr|mrs|ms|miss|mx|dr)\b")
 _CAPITALS_WORD = lazy_compile(r"\b\p{Lu}{2,}\b")
 # A double-barrelled surname's second half: "Nwosu-Harris".
 _BARREL = lazy_compile(r"(?:-\p{Lu}\p{Ll}[\p{L}\p{M}]*+)*+")
@@ -685,6 +711,8 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
                 lexicon.is_given_name(word)
                 or (lexicon.is_name_word(word) and lexicon.is_surname(after))
                 or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                # ... or after an initial: "the transactions to 'J. Okafor'".
+                or (lexicon.is_surname(word) and _INITIAL_BEFORE.search(text, 0, words[i][0]))
                 # A full name that the broad list holds a word of, two capitalised words
                 # alone: "Summer Nakamura", "Bill Okoye", "Tahu Pōtiki" (not a product's
                 # longer run: "Stormline Rain Jaket").
@@ -743,6 +771,7 @@ def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
 
 
 _SAINTS = frozenset({"st", "saint", "san", "santa", "sao", "são", "mount", "port", "fort", "lake"})
+_SAINT_BEFORE = lazy_compile(r"\b(?:St|Saint|San|Santa|São|Sao|Mount|Port|Fort|Lake)\.?[ \t]+\Z")
 
 
 # What the recogniser takes for a person after these is a place: "in Chelsea", "São Paulo",
@@ -768,8 +797,40 @@ _JOURNEY_BEFORE = lazy_compile(
 _PLACE_AFTER = lazy_compile(
     r"[ \t]++(?i:branch|store|shop|hotel|station|road|street|st\b|avenue|lane|square|airport|"
     r"office|depot|warehouse|centre|center|mall|park|bridge|harbour|harbor|court|house|"
-    r"building|tower|line|bank|clubs?|university|college|school|hospital)\b"
+    r"building|tower|line|bank|clubs?|university|college|school|hospital|"
+    # ... a town's or a landscape's: "Alice Springs", "Niagara Falls", "Byron Bay".
+    r"springs|falls|heights|beach|bay|valley|islands?)\b"
 )
+
+
+_PLACE_PARTICLE_BEFORE = lazy_compile(
+    r"(?<![\p{L}\p{M}])\p{Lu}[\p{Ll}\p{M}]++[ \t]+(?:del|della|dello|do|dos|das)[ \t]+\Z"
+)
+_DETERMINER_BEFORE = lazy_compile(r"(?<![\p{L}\p{M}])(?i:the|all|every|my|your|our|their)[ \t]+\Z")
+_LOWER_WORD_AFTER = lazy_compile(r"[ \t]+(\p{Ll}[\p{Ll}\p{M}]++)(?![\p{L}\p{M}'’-])")
+# Short words WordNet also holds as nouns ("at", "is"): no noun after a run.
+_SHORT_WORDS = frozenset("at as so is it or be by if on up to do go no we us".split())  # noqa: SIM905
+
+
+def _thing_named(text: str, start: int, end: int, lexicon: NameLexicon) -> bool:
+    """Whether ``text[start:end]`` stands between a determiner and a noun: "the Notting
+    Hill carnival", "my John Lewis voucher"."""
+    if not _DETERMINER_BEFORE.search(text, 0, start):
+        return False
+    noun = _LOWER_WORD_AFTER.match(text, end)
+    return noun is not None and _thing_noun(noun.group(1), lexicon)
+
+
+def _thing_noun(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a lower-case word is a noun only (no verb, adjective or adverb) and no name."""
+    folded = word.casefold()
+    return (
+        lexicon.is_english(folded)
+        and folded not in lexicon.common
+        and folded not in _SHORT_WORDS
+        and folded not in NOT_NAMES
+        and not lexicon.is_name_word(folded)
+    )
 
 
 _DAY_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun".split())  # noqa: SIM905
@@ -808,6 +869,16 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
     # "the flight to Kuala Lumpur", "the train from Paris Gare du Nord": where a journey goes,
     # a place of any length; "St Helier", "Santa Cruz": a saint's town.
     if _JOURNEY_BEFORE.search(text, 0, start):
+        return True
+    # "Puerto del Carmen", "Costa del Sol", "Rio das Ostras": a place's word after a
+    # capitalised word and a contracted particle (not a person's "de": "Eveline de Vries").
+    if _PLACE_PARTICLE_BEFORE.search(text, 0, start):
+        return True
+    # "The Notting Hill carnival", "All Preston deliveries", "my John Lewis voucher": a run
+    # between a determiner and a noun says what kind of thing it is, as a place or a brand
+    # does; a person's name stands there only as a possessive ("the Smith family" aside).
+    # (Not "that": a conjunction too, "say that Quentin went above and beyond".)
+    if lexicon is not None and _thing_named(text, start, end, lexicon):
         return True
     first_word = text[start:end].split(maxsplit=1)
     if len(first_word) == 2 and first_word[0].rstrip(".").casefold() in _SAINTS:
@@ -869,8 +940,12 @@ def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
     for match in pattern.finditer(text):
         start = match.start()
         before = match.group("before")
-        if before and (_sentence_initial(text, start) or before.strip().casefold() in NOT_NAMES):
-            start += len(before)  # "Hi Julia": the greeting stays
+        if before and (
+            _sentence_initial(text, start)
+            or before.strip().casefold() in NOT_NAMES
+            or _RELATION_TITLE.fullmatch(before.strip())
+        ):
+            start += len(before)  # "Hi Julia": the greeting stays; "Auntie Folake": the aunt
         found.append(NameSpan(start, match.end(), "mention"))
     return found
 
@@ -1034,6 +1109,13 @@ def _may_name(run: str, lexicon: NameLexicon) -> bool:
     Bible) needs the recogniser's word as well."""
     return any(
         lexicon.is_name_word(w) or not lexicon.is_english(w) for w in _NAME_WORD.findall(run)
+    )
+
+
+def _listed_name(run: str, lexicon: NameLexicon) -> bool:
+    """Whether a word of the run is in a list of given names or surnames, the broad one too."""
+    return any(
+        lexicon.is_name_word(w) or w.casefold() in lexicon.broad for w in _NAME_WORD.findall(run)
     )
 
 

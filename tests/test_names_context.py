@@ -723,3 +723,185 @@ def test_pronouns_and_determiners_that_lists_of_given_names_hold_are_kept() -> N
     lexicon = dataclasses.replace(SEVENTH, given=SEVENTH.given | {"them", "these"})
     for text in ("please ask them to check their spam folder", "can you call these numbers"):
         assert found(text, lexicon) == []
+
+
+# The eighth set's name-free half: places, companies and thanks that lists of names hold.
+EIGHTH = NameLexicon(
+    given=SEVENTH.given | frozenset({"preston", "louise", "alice", "carmen", "kia", "notting"}),
+    surnames=SEVENTH.surnames | frozenset({"preston", "hill"}),
+    english=SEVENTH.english
+    | frozenset({"deliveries", "delivery", "springs", "spring", "carnival", "hill", "declined"}),
+    common=SEVENTH.common,
+    broad=frozenset(SEVENTH.broad) | {"merci", "tevita"},
+    describers=SEVENTH.describers,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised"),
+    [
+        # Companies report things too, and the recogniser takes them for persons.
+        ("Klarna says all fine on their side.", ("Klarna",)),
+        # A lake's or a saint's town.
+        ("The campsite near Lake Louise says our booking is lost.", ()),
+        # A town's word after a name.
+        ("The confirmation says Alice Springs but we booked Adelaide.", ("Alice Springs",)),
+        # Between a determiner and a noun: what kind of thing it is.
+        ("All Preston deliveries are back on schedule.", ()),
+        ("The Notting Hill carnival weekend is no good.", ()),
+        # A place's word after a capitalised word and a contracted particle.
+        ("Can we switch to a hotel in Puerto del Carmen instead?", ()),
+        # Thanks and greetings in other languages.
+        ("Merci, but I still need the invoice in French.", ()),
+        ("Kia ora, does the Auckland store have it?", ()),
+    ],
+)
+def test_places_companies_and_greetings_that_lists_of_names_hold_are_kept(
+    text: str, recognised: tuple[str, ...]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=EIGHTH)
+    assert finder.scrub(text)[0] == text
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A name a list holds still reports things.
+        ("Tevita says the parcel is at the depot.", ("Tevita",), ["Tevita"]),
+        # ... is still a name spoken to, and owns what it owns.
+        ("I spoke to Preston about the deliveries.", (), ["Preston"]),
+        ("Please ask that Louise calls me back.", (), ["Louise"]),
+    ],
+)
+def test_names_beside_the_eighth_sets_cues_are_still_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=EIGHTH)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+# "amir", "rebecca" are given names WordNet holds too (proper nouns there); "art",
+# "patience" given names that are English nouns; "tendai" only the broad list knows.
+ACTING = dataclasses.replace(
+    EIGHTH,
+    given=EIGHTH.given | {"amir", "rebecca", "art", "patience"},
+    english=EIGHTH.english | {"amir", "rebecca", "art", "patience", "print"},
+    broad=frozenset(EIGHTH.broad) | {"tendai", "promo"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A name only the broad list knows, doing what people do, first in its sentence.
+        ("Tendai is the account owner; I'm helping.", (), ["Tendai"]),
+        ("Tendai just told me the label expired.", (), ["Tendai"]),
+        # A given name WordNet holds too, where the recogniser calls it a person.
+        ("Amir asked if we can fit the shelving.", ("Amir",), ["Amir"]),
+        ("I see Rebecca already offered you a code.", ("Rebecca",), ["Rebecca"]),
+        # ... and not without it, nor an English noun's plural or a word after a place's.
+        ("Amir asked if we can fit the shelving.", (), []),
+        ("Patience is wearing thin.", (), []),
+        ("Art prints arrived bent.", ("Art",), []),
+        ("Promo codes can't be combined.", (), []),
+        ("The flight to Tendai was cancelled.", (), []),
+    ],
+)
+def test_names_doing_what_people_do_are_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=ACTING)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+# "clive", "jordan", "fatima" given names WordNet holds too; "macleod", "kipling" surnames
+# only WordNet holds; "folake" only the broad list knows.
+RELATED = dataclasses.replace(
+    EIGHTH,
+    given=EIGHTH.given | {"clive", "jordan", "fatima"},
+    english=EIGHTH.english | {"clive", "jordan", "fatima", "macleod", "kipling", "cake"},
+    broad=frozenset(EIGHTH.broad) | {"folake"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A relation by marriage, or a step-parent, before the name.
+        ("My stepdad Clive is the one who set it up.", ["Clive"]),
+        ("Send it to my mother-in-law Fatima in Valencia.", ["Fatima"]),
+        # A relation written as a title: the name goes, the aunt stays.
+        ("It was a present for Auntie Folake and it won't turn on.", ["Folake"]),
+        # After "Mr", a surname that only WordNet holds.
+        ("Mr MacLeod asked whether the surcharge can be waived.", ["MacLeod"]),
+        # A role after "the", without commas, that does something.
+        ("Jordan the agent booked me onto the wrong flight.", ["Jordan"]),
+        # Who issued something.
+        ("The refund was issued by Fatima on the 3rd.", ["Fatima"]),
+        # Not a question to the role, nor a brand between a determiner and a noun.
+        ("Will the courier need ID?", []),
+        ("Hope the plumber can come before the weekend.", []),
+        ("The Mr Kipling cakes were squashed.", []),
+    ],
+)
+def test_relations_titles_and_roles_beside_a_name_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text, RELATED) == names
+
+
+CLAUSES = dataclasses.replace(
+    RELATED,
+    given=RELATED.given | {"stephen"},
+    surnames=RELATED.surnames | {"okafor"},
+    english=RELATED.english | {"stephen"},
+    broad=frozenset(RELATED.broad) | {"yusra"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # The word ending the sentence before is no capitalised word beside the name.
+        ("Noted. Yusra will be the point of contact.", ["Yusra"]),
+        # A relative clause tells of a person.
+        ("Ivy took over the case from Stephen, who has left the company.", ["Stephen"]),
+        # A surname after an initial, the initial with it.
+        ('The transactions to "J. Okafor" aren\'t mine.', ["J. Okafor"]),
+    ],
+)
+def test_names_after_a_sentence_an_initial_or_before_a_clause_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, CLAUSES) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A name with its own relation beside it is a person's, even one that is a word.
+        ("Grace and her friend Jade are booked in the same room.", ["Grace", "Jade"]),
+        # Forwarding from someone.
+        ("Forwarding from Grace in the showroom: velvet, not linen.", ["Grace"]),
+    ],
+)
+def test_names_with_their_own_relation_or_forwarded_from_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Away from work, or still on a team: a person, even a name that is a verb.
+        ("Is Mark still on the team? He promised a refund.", ["Mark"]),
+        ("If Mark is still off sick, can someone else take it?", ["Mark"]),
+        ("The case moved because Mark is on sick leave.", ["Mark"]),
+    ],
+)
+def test_names_away_from_work_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text) == names
+
+
+def test_a_name_after_a_verb_opening_the_sentence_is_scrubbed() -> None:
+    # "Adding" is no capitalised word of a brand's or a place's ("Google Drive").
+    assert found("Adding Hyun-woo to cc so he can see it.") == ["Hyun-woo"]
