@@ -131,7 +131,7 @@ Each set was written by someone who had read neither the detector nor the other 
   places named after a full person were kept out of its name-free half, surnames that
   name brands (Hilton, Sainsbury's) and places named after people (Charlotte, Darwin) are
   in it. Measured once before the eighth set's misses were read: recall 0.862, 4.2% of
-  non-name messages scrubbed.
+  non-name messages scrubbed; once after: **0.887, 3.8%**. Not read since.
 
 Each way of finding names is measured alone and combined:
 
