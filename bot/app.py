@@ -452,8 +452,12 @@ async def _engine_ctx(
     finder: QuestionFinder | None = None
     if retriever is None:
         knowledge = app[KNOWLEDGE]
+        handoff = app[HANDOFF]
         knowledge_retriever = KnowledgeRetriever(
-            knowledge, app[RETRIEVAL_EXECUTOR], max_in_flight=settings.web.retrieval_workers
+            knowledge,
+            app[RETRIEVAL_EXECUTOR],
+            max_in_flight=settings.web.retrieval_workers,
+            verify=lambda: handoff.current().weights.verifier_probability > 0,
         )
         retriever = curator = finder = knowledge_retriever
         embedder_id = knowledge.embedder.model_id

@@ -3,14 +3,17 @@ every search's first hit, and a confidence signal calibration may keep."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bot.adapters.retrieval import KnowledgeRetriever
 from bot.cli import app
 from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
@@ -259,3 +262,25 @@ def test_search_shows_the_verifier_s_say_on_the_first_hit(
     said = [line for line in lines if line.strip().startswith("verifier:")]
     assert len(said) == 1 and said[0].endswith("that this reply answers it")
     assert lines.index(said[0]) < next(i for i, line in enumerate(lines) if line.startswith("2."))
+
+
+def test_a_server_asks_the_verifier_only_while_the_confidence_reads_it(
+    trained: tuple[KnowledgeBase, Path],
+) -> None:
+    knowledge, _ = trained
+    knowledge.follow_verifier()
+    used = [False]
+    executor = ThreadPoolExecutor(max_workers=1)
+    retriever = KnowledgeRetriever(knowledge, executor, verify=lambda: used[0])
+
+    async def first_hit() -> float | None:
+        return (await retriever.retrieve([], "gift card expiry?", 3))[0].verifier_probability
+
+    try:
+        # Calibration left it out (weight 0): no model call for a say nobody reads.
+        assert asyncio.run(first_hit()) is None
+        used[0] = True
+        verified = asyncio.run(first_hit())
+        assert verified is not None and 0.0 < verified < 1.0
+    finally:
+        executor.shutdown()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,8 +63,12 @@ class KnowledgeRetriever:
         *,
         max_in_flight: int = 2,
         max_batch: int = 32,
+        verify: Callable[[], bool] = lambda: True,
     ) -> None:
         self.knowledge_base = knowledge_base
+        # Whether the confidence served reads the verifier's say: when calibration left it
+        # out (Banking77 does), asking it costs 15-170 ms a search for nothing.
+        self.verify = verify
         self.executor = executor
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
@@ -102,7 +106,9 @@ class KnowledgeRetriever:
         self._dispatch()
 
     async def _search(self, batch: list[_PendingSearch], k: int) -> None:
-        search = functools.partial(self.knowledge_base.search_batch, [p.query for p in batch], k)
+        search = functools.partial(
+            self.knowledge_base.search_batch, [p.query for p in batch], k, verify=self.verify()
+        )
         try:
             results = await asyncio.get_running_loop().run_in_executor(self.executor, search)
         except BaseException as exc:  # every caller of the batch sees the failure
