@@ -229,6 +229,9 @@ class LiveIndex:
         current = self.version.id if self.version else None
         if live is None or live.id == current:
             self.follow_curated()
+            # `supportbot calibrate` may have trained another verifier, and the server
+            # follows the calibration fitted with it at the same poll (one stat when not).
+            self.follow_verifier()
             return False
         self.load()
         log.info("switched to index version %s (%s)", live.id, live.folder)

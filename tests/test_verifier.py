@@ -284,3 +284,19 @@ def test_a_server_asks_the_verifier_only_while_the_confidence_reads_it(
         assert verified is not None and 0.0 < verified < 1.0
     finally:
         executor.shutdown()
+
+
+def test_a_server_s_poll_follows_a_verifier_trained_meanwhile(
+    trained: tuple[KnowledgeBase, Path],
+) -> None:
+    knowledge, folder = trained
+    knowledge.follow_verifier()
+    before = Verifier.published(folder)
+    assert before is not None
+    assert _train(knowledge, min_pairs=10).published  # `supportbot calibrate` again
+    after = Verifier.published(folder)
+    assert after is not None and after.stamp != before.stamp
+    assert not knowledge.refresh_if_stale()  # no new index version: the same index serves
+    served = knowledge._live.current
+    assert served is not None and served.verifier is not None
+    assert served.verifier.stamp == after.stamp
