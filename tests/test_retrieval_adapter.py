@@ -38,13 +38,15 @@ class RecordingKnowledgeBase:
         self.version = real.version
         self.fail: Exception | None = None
 
-    def search_batch(self, queries: Sequence[Query], k: int | None = None) -> list[Any]:
+    def search_batch(
+        self, queries: Sequence[Query], k: int | None = None, *, verify: bool = True
+    ) -> list[Any]:
         self.batches.append(len(queries))
         if self.gate is not None:
             self.gate.wait(timeout=30)
         if self.fail is not None:
             raise self.fail
-        return self.real.search_batch(queries, k)
+        return self.real.search_batch(queries, k, verify=verify)
 
 
 @pytest.fixture
