@@ -74,8 +74,11 @@ async def test_searches_arriving_together_go_in_one_batch_and_find_the_same(
     history = (Message("customer", "hello"), Message("bot", "Hi, how can I help?"))
 
     searches = [asyncio.create_task(retriever.retrieve(history, q, 3)) for q in QUESTIONS]
-    while not recording.batches:  # the first search started alone, at once
+    for _ in range(2000):  # the first search started alone, at once (10 s at most)
+        if recording.batches or all(s.done() for s in searches):
+            break
         await asyncio.sleep(0.005)
+    assert recording.batches, [s.exception() for s in searches if s.done()]
     gate.set()
     found = await asyncio.gather(*searches)
 
