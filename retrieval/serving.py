@@ -196,7 +196,7 @@ class LiveIndex:
             _LOADED_VERIFIERS.pop(self.verifier_folder, None)
             return None
         loaded = _LOADED_VERIFIERS.get(self.verifier_folder)
-        if loaded is None or loaded.stamp != published.stamp:
+        if loaded is None or loaded.folder != published.folder:
             published.load()  # now, not in a customer's search
             _LOADED_VERIFIERS[self.verifier_folder] = loaded = published
         return loaded
@@ -230,7 +230,8 @@ class LiveIndex:
         if live is None or live.id == current:
             self.follow_curated()
             # `supportbot calibrate` may have trained another verifier, and the server
-            # follows the calibration fitted with it at the same poll (one stat when not).
+            # follows the calibration fitted with it at the same poll (one listing of its
+            # folder when not).
             self.follow_verifier()
             return False
         self.load()

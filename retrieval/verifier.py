@@ -20,8 +20,9 @@ evaluation turns with 7.6% of all turns wrong, against 17.3% from score and marg
 Used to re-rank the first five hits instead, it chose worse than retrieval's order on the
 held-out logs (0.636 against 0.652 right), so it does not re-rank.
 
-Training writes a new folder and renames it into place, so a crash leaves the verifier
-served before (or none) as it was.
+Each training publishes a new version folder (``indexes/verifier/vNNNN``) through the
+project's staged versions (retrieval.artifacts), renamed into place whole, so a crash leaves
+the verifier served before (or none) as it was; the newest version is the one served.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrieval.artifacts import write_json
+from retrieval.artifacts import list_versions, remove_stale_temporaries, staged_version, write_json
 from retrieval.pacing import while_time_allows
 from retrieval.records import Query, RetrievedExchange
 
@@ -59,12 +60,15 @@ _LEARNING_RATE = 1e-4
 # The embeddings and first layers keep MiniLM's weights: what they know of words serves
 # as it is, and their gradients are a third of a step's time.
 _FROZEN_LAYERS = 2
+# Versions kept: the newest and the one before, which a server may still be loading.
+_KEPT_VERSIONS = 2
 
 Judge = Callable[[str, str], bool]
 
 
 def verifier_folder(index_root: Path) -> Path:
-    """Where the served verifier lives: beside the index versions, which replicas share."""
+    """Where the verifier's versions live: beside the index versions, which replicas
+    share."""
     return index_root / VERIFIER_FOLDER
 
 
@@ -133,7 +137,7 @@ def train_verifier(
     seed: int = 0,
 ) -> VerifierReport:
     """Train a verifier on ``knowledge``'s logs from the cross-encoder weights at
-    ``base_model`` (a folder) and publish it at ``folder``, replacing the one there; one
+    ``base_model`` (a folder) and publish it as the newest version under ``folder``; one
     epoch, or as many steps as end before ``deadline`` (a ``time.monotonic()`` instant).
     Publishes nothing when the logs give fewer than ``min_pairs`` pairs."""
     started = time.monotonic()
@@ -165,29 +169,25 @@ def train_verifier(
     if report.steps == 0:
         report.note = "no training step fitted in the time left"
         return report
-    staging = folder.with_name(folder.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    report.seconds = time.monotonic() - started
-    write_json(
-        staging / _MANIFEST,
-        {
-            "base_model": base_model,
-            "pairs": report.pairs,
-            "steps": report.steps,
-            "planned_steps": report.planned_steps,
-            "trained_at": time.time(),
-        },
-    )
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    staging.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    remove_stale_temporaries(folder)
+    with staged_version(folder) as staged:
+        model.save_pretrained(staged.path)
+        tokenizer.save_pretrained(staged.path)
+        report.seconds = time.monotonic() - started
+        write_json(
+            staged.path / _MANIFEST,
+            {
+                "base_model": base_model,
+                "pairs": report.pairs,
+                "steps": report.steps,
+                "planned_steps": report.planned_steps,
+                "trained_at": time.time(),
+            },
+        )
+    for older in list_versions(folder)[:-_KEPT_VERSIONS]:
+        shutil.rmtree(older, ignore_errors=True)
     report.published = True
-    log.info("verifier published at %s: %s", folder, report.line())
+    log.info("verifier published at %s: %s", staged.final, report.line())
     return report
 
 
@@ -203,14 +203,7 @@ def _train_steps(
 
     for step in while_time_allows(len(batches), deadline):
         batch = batches[step]
-        encoded = tokenizer(
-            [p[0] for p in batch],
-            [p[1] for p in batch],
-            truncation=True,
-            max_length=_MAX_TOKENS,
-            padding=True,
-            return_tensors="pt",
-        )
+        encoded = _encoded(tokenizer, [p[0] for p in batch], [p[1] for p in batch])
         logits = model(**encoded).logits.squeeze(-1)
         target = torch.tensor([p[2] for p in batch])
         loss: Any = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
@@ -224,19 +217,16 @@ class Verifier:
     """A trained verifier, loaded on first use. Thread-safe; call from workers."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.folder = folder  # its version folder: another publication has another one
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
-        try:  # which publication this is: another one at the folder has another stamp
-            self.stamp = (folder / _MANIFEST).stat().st_mtime_ns
-        except OSError:
-            self.stamp = 0
 
     @classmethod
     def published(cls, folder: Path) -> Verifier | None:
-        """The verifier published at ``folder``, or None when there is none."""
-        return cls(folder) if (folder / _MANIFEST).is_file() else None
+        """The newest verifier published under ``folder``, or None when there is none."""
+        versions = [v for v in list_versions(folder) if (v / _MANIFEST).is_file()]
+        return cls(versions[-1]) if versions else None
 
     def load(self) -> None:
         """Load the model now rather than in a customer's search."""
@@ -263,17 +253,17 @@ class Verifier:
 
         with self._lock:
             model = self._loaded()
-            encoded = self._tokenizer(
-                list(questions),
-                [pair_text(h) for h in hits],
-                truncation=True,
-                max_length=_MAX_TOKENS,
-                padding=True,
-                return_tensors="pt",
-            )
+            encoded = _encoded(self._tokenizer, list(questions), [pair_text(h) for h in hits])
             with torch.no_grad():
                 logits = model(**encoded).logits.squeeze(-1)
             return [float(p) for p in torch.sigmoid(logits).tolist()]
+
+
+def _encoded(tokenizer: Any, questions: list[str], hits: list[str]) -> Any:
+    """Message and hit pairs as the model reads them, in training and in serving alike."""
+    return tokenizer(
+        questions, hits, truncation=True, max_length=_MAX_TOKENS, padding=True, return_tensors="pt"
+    )
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from bot.cli import app
 from bot.components import calibrated_engine_config
 from bot.core.config import EngineConfig
 from retrieval import verifier as verifier_module
+from retrieval.artifacts import list_versions
 from retrieval.calibration import Calibration, answers_match, calibration_path, save_calibration
 from retrieval.confidence import (
     FEATURE_NAMES,
@@ -138,14 +139,16 @@ def test_a_failed_training_leaves_the_published_verifier_as_it_was(
     def crash(*args: object) -> None:
         raise RuntimeError("killed mid-training")
 
-    monkeypatch.setattr(verifier_module, "_train_steps", crash)
-    with pytest.raises(RuntimeError):
-        _train(knowledge, min_pairs=10)
-    after = Verifier.published(folder)
-    assert after is not None and after.stamp == before.stamp
-    assert sorted(p.name for p in folder.parent.iterdir()) == sorted(
-        p.name for p in folder.parent.iterdir() if not p.name.startswith("verifier.")
-    )
+    # Killed while training, and killed while writing the new version's files.
+    for where in ("_train_steps", "write_json"):
+        with monkeypatch.context() as patched:
+            patched.setattr(verifier_module, where, crash)
+            with pytest.raises(RuntimeError):
+                _train(knowledge, min_pairs=10)
+        after = Verifier.published(folder)
+        assert after is not None and after.folder == before.folder
+        # Nothing half-written is left beside it.
+        assert [p.name for p in folder.iterdir()] == [before.folder.name]
 
 
 def test_too_few_examples_publish_nothing(
@@ -295,8 +298,11 @@ def test_a_server_s_poll_follows_a_verifier_trained_meanwhile(
     assert before is not None
     assert _train(knowledge, min_pairs=10).published  # `supportbot calibrate` again
     after = Verifier.published(folder)
-    assert after is not None and after.stamp != before.stamp
+    assert after is not None and after.folder != before.folder
     assert not knowledge.refresh_if_stale()  # no new index version: the same index serves
     served = knowledge._live.current
     assert served is not None and served.verifier is not None
-    assert served.verifier.stamp == after.stamp
+    assert served.verifier.folder == after.folder
+    # A third training keeps the newest two versions: the served one and the one before.
+    assert _train(knowledge, min_pairs=10).published
+    assert [v.name for v in list_versions(folder)] == ["v0002", "v0003"]
