@@ -27,6 +27,7 @@ the verifier served before (or none) as it was; the newest version is the one se
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -85,9 +86,15 @@ class VerifierReport:
     planned_steps: int = 0
     seconds: float = 0.0
     published: bool = False
+    kept_version: int | None = None  # the index version of the verifier kept instead
     note: str = ""
 
     def line(self) -> str:
+        if self.kept_version is not None:
+            return (
+                f"verifier:    kept the one trained on index version {self.kept_version}, the"
+                " one served (the logs have not changed since)"
+            )
         if not self.published:
             return f"verifier:    not trained: {self.note}"
         cut = "" if self.steps == self.planned_steps else " (stopped by the time limit)"
@@ -135,13 +142,28 @@ def train_verifier(
     max_questions: int = 2000,
     min_pairs: int = 50,
     seed: int = 0,
+    again: bool = False,
 ) -> VerifierReport:
     """Train a verifier on ``knowledge``'s logs from the cross-encoder weights at
     ``base_model`` (a folder) and publish it as the newest version under ``folder``; one
     epoch, or as many steps as end before ``deadline`` (a ``time.monotonic()`` instant).
-    Publishes nothing when the logs give fewer than ``min_pairs`` pairs."""
+    Publishes nothing when the logs give fewer than ``min_pairs`` pairs, and, unless
+    ``again``, when the newest verifier was trained on the index version served now: the
+    same logs would teach it the same (`calibrate --target-recall` only moves the target).
+    """
     started = time.monotonic()
     report = VerifierReport()
+    served = knowledge.version.id if knowledge.version is not None else None
+    newest = Verifier.published(folder)
+    if (
+        not again
+        and served is not None
+        and newest is not None
+        and newest.manifest().get("index_version") == served
+    ):
+        report.kept_version = served
+        return report
+    log.info("reply verifier: training on the logs (searching each logged turn first)")
     report.questions, pairs = training_pairs(
         knowledge, judge, max_questions=max_questions, seed=seed
     )
@@ -181,6 +203,7 @@ def train_verifier(
                 "pairs": report.pairs,
                 "steps": report.steps,
                 "planned_steps": report.planned_steps,
+                "index_version": served,
                 "trained_at": time.time(),
             },
         )
@@ -227,6 +250,13 @@ class Verifier:
         """The newest verifier published under ``folder``, or None when there is none."""
         versions = [v for v in list_versions(folder) if (v / _MANIFEST).is_file()]
         return cls(versions[-1]) if versions else None
+
+    def manifest(self) -> dict[str, Any]:
+        """What training recorded of it (its pairs, steps and index version)."""
+        try:
+            return dict(json.loads((self.folder / _MANIFEST).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return {}
 
     def load(self) -> None:
         """Load the model now rather than in a customer's search."""

@@ -144,7 +144,7 @@ def test_a_failed_training_leaves_the_published_verifier_as_it_was(
         with monkeypatch.context() as patched:
             patched.setattr(verifier_module, where, crash)
             with pytest.raises(RuntimeError):
-                _train(knowledge, min_pairs=10)
+                _train(knowledge, min_pairs=10, again=True)
         after = Verifier.published(folder)
         assert after is not None and after.folder == before.folder
         # Nothing half-written is left beside it.
@@ -296,7 +296,7 @@ def test_a_server_s_poll_follows_a_verifier_trained_meanwhile(
     knowledge.follow_verifier()
     before = Verifier.published(folder)
     assert before is not None
-    assert _train(knowledge, min_pairs=10).published  # `supportbot calibrate` again
+    assert _train(knowledge, min_pairs=10, again=True).published  # on other logs, say
     after = Verifier.published(folder)
     assert after is not None and after.folder != before.folder
     assert not knowledge.refresh_if_stale()  # no new index version: the same index serves
@@ -304,5 +304,28 @@ def test_a_server_s_poll_follows_a_verifier_trained_meanwhile(
     assert served is not None and served.verifier is not None
     assert served.verifier.folder == after.folder
     # A third training keeps the newest two versions: the served one and the one before.
-    assert _train(knowledge, min_pairs=10).published
+    assert _train(knowledge, min_pairs=10, again=True).published
     assert [v.name for v in list_versions(folder)] == ["v0002", "v0003"]
+
+
+def test_the_same_logs_keep_the_verifier_trained_on_them(
+    trained: tuple[KnowledgeBase, Path], tmp_path: Path
+) -> None:
+    # `calibrate --target-recall R` to move the trade-off retrained it for 3 minutes on
+    # the same logs; it now keeps the one trained on the index version served.
+    knowledge, folder = trained
+    before = Verifier.published(folder)
+    assert before is not None and knowledge.version is not None
+    report = _train(knowledge, min_pairs=10)
+    assert not report.published and report.kept_version == knowledge.version.id
+    assert report.line().startswith(
+        f"verifier:    kept the one trained on index version {knowledge.version.id}"
+    )
+    after = Verifier.published(folder)
+    assert after is not None and after.folder == before.folder
+    # New logs publish a new index version, and the verifier is trained on them.
+    logs = [
+        exchange("new-1", "Do you sell gift wrap?", "Gift wrap is 3 EUR at checkout (KB-GFT-02).")
+    ]
+    ingest_paths([write_jsonl(tmp_path / "more.jsonl", logs)], knowledge)
+    assert _train(knowledge, min_pairs=10).published

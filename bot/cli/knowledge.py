@@ -215,7 +215,6 @@ def calibrate(
     try:
         with indexed_knowledge(settings) as knowledge:
             if settings.retrieval.verifier:
-                typer.echo("training the reply verifier on the logs ...")
                 report = train_verifier(
                     knowledge,
                     verifier_folder(knowledge.index_root),
