@@ -24,6 +24,7 @@ from finetune import tables as finetune_tables
 from finetune.pipeline import GeneratorPaths
 from retrieval import tables as knowledge_tables
 from retrieval.calibration import (
+    answers_match,
     calibration_of,
     calibration_path,
     chosen_target_recall,
@@ -32,7 +33,9 @@ from retrieval.calibration import (
 )
 from retrieval.config import TuningConfig
 from retrieval.database import SchemaHistory
+from retrieval.embedder import resolve_embedder_location
 from retrieval.names import NameFinder, load_known_names
+from retrieval.verifier import VerifierRecipe
 
 if TYPE_CHECKING:
     from retrieval.knowledge import KnowledgeBase
@@ -186,6 +189,21 @@ def tuning_config(settings: Settings) -> TuningConfig:
     if chosen is None:
         return tuning
     return tuning.model_copy(update={"target_handoff_recall": chosen})
+
+
+def verifier_recipe(settings: Settings) -> VerifierRecipe | None:
+    """How ``calibrate`` and ``train`` train the reply verifier; None when it is switched
+    off. It starts from the default embedder's weights, whatever embedder serves."""
+    retrieval = settings.retrieval
+    if not retrieval.verifier:
+        return None
+    return VerifierRecipe(
+        resolve_embedder_location(retrieval.embedder),
+        answers_match,
+        minutes=retrieval.verifier_minutes,
+        min_steps=retrieval.verifier_min_steps,
+        max_questions=retrieval.verifier_questions,
+    )
 
 
 @dataclass(frozen=True)

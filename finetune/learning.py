@@ -42,6 +42,7 @@ from retrieval.embedder_retraining import (
 from retrieval.knowledge import KnowledgeBase
 from retrieval.records import Conversation
 from retrieval.training import RetrievalTrainingReport, train_retrieval
+from retrieval.verifier import VerifierRecipe
 
 
 @dataclass(frozen=True)
@@ -185,9 +186,11 @@ def train_from_logs(
     progress: bool = True,
     started: float | None = None,
     retrieval_done: Callable[[RetrievalTrainingReport], None] | None = None,
+    verifier: VerifierRecipe | None = None,
 ) -> tuple[RetrievalTrainingReport, TrainingReport | None]:
-    """Tune retrieval on the logs of ``knowledge`` (loaded), then train a new adapter on
-    them with ``generator`` (None: retrieval only, on the whole budget).
+    """Tune retrieval on the logs of ``knowledge`` (loaded; with ``verifier``, training a
+    reply verifier first), then train a new adapter on them with ``generator`` (None:
+    retrieval only, on the whole budget).
 
     Retrieval gets ``tuning.budget_share`` of ``budget_minutes``, counted from ``started``
     (``time.monotonic()`` when the job began; default: now); ``retrieval_done`` sees its
@@ -204,6 +207,7 @@ def train_from_logs(
         budget_s=budget_s if generator is None else budget_s * tuning.budget_share,
         tune=tune_embedder,
         progress=progress,
+        verifier=verifier,
     )
     if retrieval_done is not None:
         retrieval_done(retrieval)

@@ -156,10 +156,13 @@ def generic_off_topic_questions() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def generic_off_topic_features(knowledge: KnowledgeBase) -> list[ConfidenceFeatures]:
+def generic_off_topic_features(
+    knowledge: KnowledgeBase, *, verify: bool = True
+) -> list[ConfidenceFeatures]:
     """The confidence features of each generic off-topic question in ``knowledge``, for the
     hand-off threshold to hand off the target share of them too."""
-    hits = knowledge.search_batch([Query(q) for q in generic_off_topic_questions()], 5)
+    questions = [Query(q) for q in generic_off_topic_questions()]
+    hits = knowledge.search_batch(questions, 5, verify=verify)
     return [f for f in map(retrieval_features, hits) if f is not None]
 
 

@@ -47,6 +47,7 @@ from retrieval.tuning_data import (
     normalise_reply,
     split_for_tuning,
 )
+from retrieval.verifier import HeldOut
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,9 @@ class RetrievalFigures:
     # embedded and searched in its slowest round). Not figures: row() leaves them out.
     seconds: float = 0.0
     seconds_per_question: float = 0.0
+    # Whether the reply verifier's say entered the fit: only one trained without these
+    # questions' conversations (None: no verifier was served).
+    verified: bool | None = None
 
     def row(self) -> dict[str, Any]:
         result = self.calibration
@@ -258,6 +262,10 @@ def measure(
     unseen += [m.entry_id for members in split.held_out_topics.values() for m in members]
     served = knowledge
     knowledge = knowledge.classifier_excluding(unseen)
+    verifier = knowledge.served_verifier()
+    # The verifier's say counts only when it learnt nothing of these questions.
+    verified = verifier is not None and verifier.learnt_nothing_of(held_out_of(split))
+    said = _as_found if verified else _unverified
     is_answer = _answer_judge(split)
     in_scope = split.validation[: config.max_validation_queries]
     out_of_scope: list[LabelledMessage] = []
@@ -273,7 +281,7 @@ def measure(
         excluded = [excluded[i] for i in picked]
     # The generic questions are few (~150) and enter every fit: searched first.
     generic = (
-        [replace(f, verifier_probability=None) for f in generic_off_topic_features(knowledge)]
+        [said(f) or f for f in generic_off_topic_features(knowledge, verify=verified)]
         if config.generic_off_topic
         else []
     )
@@ -286,6 +294,7 @@ def measure(
         clock=clock,
         progress=progress,
         max_rounds=max_rounds,
+        verify=verified,
     )
 
     top1 = recall5 = 0
@@ -294,11 +303,11 @@ def measure(
         right = [is_answer(in_scope[i], h) for h in hits]
         top1 += bool(right) and right[0]
         recall5 += any(right)
-        features = _unverified(retrieval_features(hits))
+        features = said(retrieval_features(hits))
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=True, correct=bool(right and right[0])))
     for _, hits in sorted(out_hits.items()):
-        features = _unverified(retrieval_features(hits))
+        features = said(retrieval_features(hits))
         if features is not None:
             cases.append(CalibrationCase(features, in_scope=False))
     result = None
@@ -321,13 +330,26 @@ def measure(
         searched=Searched(len(in_hits), len(in_scope), len(out_hits), len(out_of_scope), rounds),
         seconds=clock() - began,
         seconds_per_question=per_question,
+        verified=None if verifier is None else verified,
     )
 
 
+def held_out_of(split: TuningSplit) -> HeldOut:
+    """The conversations whose messages :func:`measure` asks: a verifier trained without
+    them (``supportbot train`` trains it so) may have its say in the figures."""
+    members = [*split.validation, *(m for ms in split.held_out_topics.values() for m in ms)]
+    return HeldOut.of({m.conversation_id for m in members})
+
+
+def _as_found(features: ConfidenceFeatures | None) -> ConfidenceFeatures | None:
+    return features
+
+
 def _unverified(features: ConfidenceFeatures | None) -> ConfidenceFeatures | None:
-    """``features`` without the reply verifier's say. The verifier learnt from every logged
-    turn, these validation questions and held-out topics included: it is surer of them than
-    of a customer's new message, and a weight fitted on that would trust it too much."""
+    """``features`` without the reply verifier's say. A verifier trained on every logged
+    turn (``supportbot calibrate``'s) learnt these validation questions and held-out topics
+    too: it is surer of them than of a customer's new message, and a weight fitted on that
+    would trust it too much."""
     if features is None:
         return features
     return replace(features, verifier_probability=None)
@@ -363,6 +385,7 @@ def _search_in_rounds(
     clock: Callable[[], float],
     progress: bool,
     max_rounds: int | None,
+    verify: bool,
 ) -> tuple[dict[int, list[RetrievedExchange]], dict[int, list[RetrievedExchange]], int, float]:
     """The hits (top 5) of the questions searched, by their index in each list, the rounds
     searched, and the seconds a question took in the slowest round: each round takes the
@@ -388,6 +411,8 @@ def _search_in_rounds(
                         [questions[i][0] for i in picked],
                         5,
                         exclude_conversation_ids=[questions[i][1] for i in picked],
+                        # 15 ms a question, for figures that would not use it.
+                        verify=verify,
                     )
                     hits_of.update(zip(picked, hits, strict=True))
                     bar.update(len(picked))

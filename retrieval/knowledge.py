@@ -37,7 +37,7 @@ from retrieval.search import IndexSearch
 from retrieval.serving import IndexMismatch, LiveIndex
 from retrieval.store import IndexVersion, KnowledgeStore, StoredEntry
 from retrieval.vectors import EntryVectors
-from retrieval.verifier import verifier_folder
+from retrieval.verifier import Verifier, verifier_folder
 
 # Defined with the part that uses them, imported from here as before.
 __all__ = ["IndexMismatch", "KnowledgeBase", "Query", "SyncReport"]
@@ -129,6 +129,10 @@ class KnowledgeBase:
 
     def follow_verifier(self) -> None:
         self._live.follow_verifier()
+
+    def served_verifier(self) -> Verifier | None:
+        """The reply verifier its searches ask (None: none is served)."""
+        return self._live.require().verifier
 
     def fit_answer_classifier(
         self, entry_ids: Sequence[int], embedder: Embedder

@@ -28,11 +28,18 @@ from typing import Any
 
 from retrieval.calibration import Calibration, load_calibration, refit_on_files, save_calibration
 from retrieval.config import TuningConfig
-from retrieval.figures import ReplyEncoding, RetrievalFigures, measure, tuning_split
+from retrieval.figures import (
+    ReplyEncoding,
+    RetrievalFigures,
+    held_out_of,
+    measure,
+    tuning_split,
+)
 from retrieval.knowledge import KnowledgeBase
 from retrieval.pacing import StepTimes, format_times
 from retrieval.tuning import EmbedderTuner, TuningReport, budget_allows_tuning, tuning_skipped
 from retrieval.vectors import EmbeddingCut
+from retrieval.verifier import VerifierRecipe, VerifierReport
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,9 @@ _BEFORE_TUNING_SHARE = 0.25
 # Of that, for embedding the replies to cluster them (74-128 s for the sample's 1,363
 # distinct replies on two busy cores, a few seconds once cached; measuring took 5-11 s).
 _SPLIT_SHARE = 0.6
+# Of the step's budget, at most, for training the reply verifier (besides its own
+# retrieval.verifier_minutes); the shares above are counted from when it ends.
+_VERIFIER_SHARE = 1 / 3
 
 
 @dataclass
@@ -59,6 +69,7 @@ class RetrievalTrainingReport:
     replies: ReplyEncoding | None = None  # replies embedded to cluster them
     reembedded: bool = False
     reembedding_cut: EmbeddingCut | None = None  # why a tuned embedder was not published
+    verifier: VerifierReport | None = None  # None: not asked to train one
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     # Seconds each part of the step took, in order: where its share went (issue 19).
@@ -74,6 +85,13 @@ class RetrievalTrainingReport:
                 f"answers:     {self.replies.embedded} of {self.replies.replies} distinct replies"
                 " embedded to cluster them by the step's deadline; the others merged only with"
                 " identical ones"
+            )
+        if self.verifier is not None:
+            lines.append(self.verifier.line())
+        if self.before is not None and self.before.verified is False:
+            lines.append(
+                "verifier:    left out of these figures: it learnt from every logged turn,"
+                " these questions included (`supportbot calibrate` fits with it)"
             )
         if self.tuning is not None:
             t = self.tuning
@@ -146,6 +164,7 @@ class RetrievalTrainingReport:
                 else None
             ),
             "replies_embedded": asdict(self.replies) if self.replies else None,
+            "verifier": asdict(self.verifier) if self.verifier else None,
             "seconds": round(self.seconds, 1),
             "steps": {k: round(v, 1) for k, v in self.steps.items()},
         }
@@ -168,8 +187,10 @@ def train_retrieval(
     tune: bool = True,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    verifier: VerifierRecipe | None = None,
 ) -> RetrievalTrainingReport:
-    """Tune the embedder (when ``tune`` and the budget allow), re-embed, and calibrate.
+    """Train the reply verifier (with ``verifier``), tune the embedder (when ``tune`` and
+    the budget allow), re-embed, and calibrate.
 
     ``knowledge`` must be loaded; it serves the new pair afterwards when tuning helped.
     What the server then applies depends on its settings too, which only the bot knows
@@ -209,6 +230,14 @@ def train_retrieval(
         report.skipped = "too few conversations to validate on"
         report.seconds = time.monotonic() - start
         return report
+    if verifier is not None:
+        # Trained without the conversations measured next, so that their figures and the
+        # fit may use it (a verifier `calibrate` trained on every turn is kept, unused).
+        report.verifier = verifier.train(
+            knowledge, within_s=budget_s * _VERIFIER_SHARE, held_out=held_out_of(split)
+        )
+        done("verifier")
+        before_tuning = min(start + budget_s, before_tuning + steps.seconds["verifier"])
     report.before = measure(knowledge, split, config, deadline=before_tuning, progress=progress)
     done("measure")
     # After tuning: re-embedding every entry (foreseen at the pace the served embedder

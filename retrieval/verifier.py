@@ -20,6 +20,15 @@ evaluation turns with 7.6% of all turns wrong, against 17.3% from score and marg
 Used to re-rank the first five hits instead, it chose worse than retrieval's order on the
 held-out logs (0.636 against 0.652 right), so it does not re-rank.
 
+Training ends within its time limit; a verifier that did not reach its floor of steps is
+not published. Measured on the sample: with 139-180 steps, wrong answers at the 0.90
+hand-off target fell from 34.3% to 24-28% of all questions; with 55 steps (a busy machine)
+calibration kept it and nothing was gained, for 15 ms more per search.
+
+``supportbot train`` trains one with its validation and held-out conversations left out of
+every pair (:class:`HeldOut`), so that its figures may use the verifier; one trained on all
+the logs (``supportbot calibrate``) is left out of those figures.
+
 Each training publishes a new version folder (``indexes/verifier/vNNNN``) through the
 project's staged versions (retrieval.artifacts), renamed into place whole, so a crash leaves
 the verifier served before (or none) as it was; the newest version is the one served.
@@ -27,13 +36,14 @@ the verifier served before (or none) as it was; the newest version is the one se
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +73,8 @@ _LEARNING_RATE = 1e-4
 _FROZEN_LAYERS = 2
 # Versions kept: the newest and the one before, which a server may still be loading.
 _KEPT_VERSIONS = 2
+# Steps timed before judging whether the floor can be reached in the time left.
+_PACE_STEPS = 5
 
 Judge = Callable[[str, str], bool]
 
@@ -78,12 +90,67 @@ def pair_text(hit: RetrievedExchange) -> str:
     return hit.customer_text + " [SEP] " + hit.agent_reply[:_REPLY_CHARS]
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """Conversations no training pair may come from, as question or as hit: those whose
+    messages a job measures the verifier on."""
+
+    conversation_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, conversation_ids: Collection[str]) -> HeldOut:
+        return cls(frozenset(conversation_ids))
+
+    def fingerprint(self) -> str:
+        """Names the set in a verifier's manifest, so a job can tell whether the verifier
+        served learnt nothing of its questions."""
+        digest = hashlib.sha256("\n".join(sorted(self.conversation_ids)).encode("utf-8"))
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class VerifierRecipe:
+    """How the jobs train a verifier (the ``retrieval.verifier_*`` settings, resolved)."""
+
+    base_model: str  # the folder of the cross-encoder's first weights
+    judge: Judge  # whether a hit's reply gives a logged reply's answer
+    minutes: float
+    min_steps: int
+    max_questions: int
+
+    def train(
+        self,
+        knowledge: KnowledgeBase,
+        *,
+        within_s: float | None = None,
+        held_out: HeldOut | None = None,
+        again: bool = False,
+    ) -> VerifierReport:
+        """:func:`train_verifier` for ``knowledge``'s index, within ``minutes`` (or
+        ``within_s`` seconds, when that is less), then served by ``knowledge``."""
+        allowed = 60.0 * self.minutes if within_s is None else min(60.0 * self.minutes, within_s)
+        report = train_verifier(
+            knowledge,
+            verifier_folder(knowledge.index_root),
+            self.base_model,
+            self.judge,
+            deadline=time.monotonic() + allowed,
+            max_questions=self.max_questions,
+            min_steps=self.min_steps,
+            held_out=held_out,
+            again=again,
+        )
+        knowledge.follow_verifier()
+        return report
+
+
 @dataclass
 class VerifierReport:
     questions: int = 0  # logged turns searched
     pairs: int = 0  # (message, hit) pairs with something to choose between
     steps: int = 0
     planned_steps: int = 0
+    floor: int = 0  # the steps it must reach to be published
     seconds: float = 0.0
     published: bool = False
     kept_version: int | None = None  # the index version of the verifier kept instead
@@ -105,13 +172,24 @@ class VerifierReport:
 
 
 def training_pairs(
-    knowledge: KnowledgeBase, judge: Judge, *, max_questions: int, seed: int = 0
+    knowledge: KnowledgeBase,
+    judge: Judge,
+    *,
+    max_questions: int,
+    seed: int = 0,
+    held_out: HeldOut | None = None,
 ) -> tuple[int, list[tuple[str, str, float]]]:
     """How many logged turns were searched, and the labelled (message, hit, is right) pairs
     of those whose first hits hold both right and wrong replies: a turn whose hits are all
-    right or all wrong teaches nothing about telling them apart."""
+    right or all wrong teaches nothing about telling them apart. Nothing of ``held_out``'s
+    conversations enters a pair."""
+    unseen = held_out.conversation_ids if held_out is not None else frozenset()
     stored = knowledge.store.entries_by_id(knowledge.store.live_entry_ids())
-    ids = [i for i in sorted(stored) if stored[i].entry.kind == "log"]
+    ids = [
+        i
+        for i in sorted(stored)
+        if stored[i].entry.kind == "log" and stored[i].entry.conversation_id not in unseen
+    ]
     random.Random(seed).shuffle(ids)
     ids = ids[:max_questions]
     entries = [stored[i].entry for i in ids]
@@ -123,7 +201,8 @@ def training_pairs(
         verify=False,
     )
     pairs: list[tuple[str, str, float]] = []
-    for entry, hits in zip(entries, results, strict=True):
+    for entry, found in zip(entries, results, strict=True):
+        hits = [h for h in found if h.conversation_id not in unseen]
         labels = [float(judge(entry.agent_reply, h.agent_reply)) for h in hits]
         if 0 < sum(labels) < len(labels):
             pairs += [
@@ -140,16 +219,21 @@ def train_verifier(
     *,
     deadline: float | None,
     max_questions: int = 2000,
+    min_steps: int = 0,
     min_pairs: int = 50,
     seed: int = 0,
     again: bool = False,
+    held_out: HeldOut | None = None,
 ) -> VerifierReport:
     """Train a verifier on ``knowledge``'s logs from the cross-encoder weights at
     ``base_model`` (a folder) and publish it as the newest version under ``folder``; one
     epoch, or as many steps as end before ``deadline`` (a ``time.monotonic()`` instant).
-    Publishes nothing when the logs give fewer than ``min_pairs`` pairs, and, unless
-    ``again``, when the newest verifier was trained on the index version served now: the
-    same logs would teach it the same (`calibrate --target-recall` only moves the target).
+    Publishes nothing when the logs give fewer than ``min_pairs`` pairs; when fewer than
+    ``min_steps`` steps (or the whole epoch, if shorter) fit before the deadline, stopping as
+    soon as its pace shows they cannot; and, unless ``again``, when the newest verifier was
+    trained on the index version served now: the same logs would teach it the same
+    (`calibrate --target-recall` only moves the target). ``held_out``: conversations left
+    out of every pair (:func:`training_pairs`), recorded in the manifest.
     """
     started = time.monotonic()
     report = VerifierReport()
@@ -165,7 +249,7 @@ def train_verifier(
         return report
     log.info("reply verifier: training on the logs (searching each logged turn first)")
     report.questions, pairs = training_pairs(
-        knowledge, judge, max_questions=max_questions, seed=seed
+        knowledge, judge, max_questions=max_questions, seed=seed, held_out=held_out
     )
     report.pairs = len(pairs)
     if len(pairs) < min_pairs:
@@ -187,9 +271,11 @@ def train_verifier(
     model.train()
     batches = [pairs[start : start + _BATCH] for start in range(0, len(pairs), _BATCH)]
     report.planned_steps = len(batches)
+    report.floor = min(min_steps, len(batches))
     _train_steps(model, tokenizer, optimiser, batches, deadline, report)
-    if report.steps == 0:
-        report.note = "no training step fitted in the time left"
+    if report.steps == 0 or report.steps < report.floor:
+        report.note = _short_of_floor(report, started, deadline)
+        log.info("reply verifier not published: %s", report.note)
         return report
     remove_stale_temporaries(folder)
     with staged_version(folder) as staged:
@@ -204,6 +290,7 @@ def train_verifier(
                 "steps": report.steps,
                 "planned_steps": report.planned_steps,
                 "index_version": served,
+                "held_out": held_out.fingerprint() if held_out is not None else None,
                 "trained_at": time.time(),
             },
         )
@@ -224,7 +311,14 @@ def _train_steps(
 ) -> None:
     import torch
 
+    began = time.monotonic()
     for step in while_time_allows(len(batches), deadline):
+        if deadline is not None and _PACE_STEPS <= report.steps < report.floor:
+            # Stop as soon as the pace shows the floor is out of reach: the rest of the
+            # time would be spent on a verifier that is not published.
+            per_step = (time.monotonic() - began) / report.steps
+            if time.monotonic() + per_step * (report.floor - report.steps) > deadline:
+                return
         batch = batches[step]
         encoded = _encoded(tokenizer, [p[0] for p in batch], [p[1] for p in batch])
         logits = model(**encoded).logits.squeeze(-1)
@@ -234,6 +328,19 @@ def _train_steps(
         optimiser.step()
         optimiser.zero_grad()
         report.steps += 1
+        report.seconds = time.monotonic() - began
+
+
+def _short_of_floor(report: VerifierReport, started: float, deadline: float | None) -> str:
+    if report.steps == 0:
+        return "no training step fitted in the time left"
+    allowed = "" if deadline is None else f" in the {(deadline - started) / 60:.1f} minutes allowed"
+    return (
+        f"at {report.seconds / report.steps:.1f} s a step, the {report.floor} steps it needs"
+        f" do not fit{allowed} ({report.steps} trained; a busy machine trains slower, and"
+        " retrieval.verifier_minutes gives it more time). Fewer steps measured no gain on the"
+        " sample and cost 15 ms a search; the verifier served before, if any, stays"
+    )
 
 
 class Verifier:
@@ -257,6 +364,11 @@ class Verifier:
             return dict(json.loads((self.folder / _MANIFEST).read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return {}
+
+    def learnt_nothing_of(self, held_out: HeldOut) -> bool:
+        """Whether it was trained with ``held_out``'s conversations left out of its pairs,
+        so that figures measured on them may use it."""
+        return self.manifest().get("held_out") == held_out.fingerprint()
 
     def load(self) -> None:
         """Load the model now rather than in a customer's search."""

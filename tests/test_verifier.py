@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -30,13 +32,23 @@ from retrieval.confidence import (
     curated_evidence,
     retrieval_features,
 )
-from retrieval.embedder import resolve_embedder_location
+from retrieval.config import RetrievalConfig
+from retrieval.embedder import Embedder, resolve_embedder_location
 from retrieval.figures import _unverified
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from retrieval.records import Query, RetrievedExchange
-from retrieval.verifier import Verifier, VerifierReport, train_verifier, verifier_folder
+from retrieval.training import RetrievalTrainingReport, train_retrieval
+from retrieval.verifier import (
+    HeldOut,
+    Verifier,
+    VerifierRecipe,
+    VerifierReport,
+    train_verifier,
+    verifier_folder,
+)
 from tests.support.corpus import exchange, write_jsonl
+from tests.support.tuning import small_config, tuning_logs
 
 # Four answers, each asked three ways in conversations of its own: every logged turn's
 # first hits hold its answer (the other two ways) and others, something to tell apart.
@@ -193,11 +205,118 @@ def test_calibration_keeps_the_verifier_where_it_tells_right_from_wrong() -> Non
     assert calibrate(unverified, 0.9).weights.verifier_probability == 0.0  # type: ignore[union-attr]
 
 
-def test_train_s_validation_split_never_uses_the_verifier() -> None:
-    # The verifier learnt from those logged turns: its word on them is too sure.
+def test_figures_leave_out_a_verifier_that_learnt_their_questions() -> None:
+    # `calibrate`'s verifier learnt from every logged turn: its word on them is too sure.
     features = ConfidenceFeatures(0.8, 0.1, 2, verifier_probability=0.97)
     assert _unverified(features) == replace(features, verifier_probability=None)
     assert _unverified(None) is None
+
+
+def test_held_out_conversations_enter_no_training_pair(
+    trained: tuple[KnowledgeBase, Path],
+) -> None:
+    knowledge, _ = trained
+    # Two of the shipping questions' conversations, and a returns one.
+    held_out = HeldOut.of({"c0-0", "c0-1", "c3-2"})
+    unseen_texts = {
+        "When will my order arrive?",
+        "how long does delivery take",
+        "what is your returns policy",
+    }
+    everything, all_pairs = verifier_module.training_pairs(
+        knowledge, answers_match, max_questions=50
+    )
+    asked, pairs = verifier_module.training_pairs(
+        knowledge, answers_match, max_questions=50, held_out=held_out
+    )
+    assert asked == everything - 3 and pairs and len(pairs) < len(all_pairs)
+    for question, hit, _ in pairs:
+        assert question not in unseen_texts
+        assert hit.split(" [SEP] ")[0] not in unseen_texts
+    # Without held-out conversations they were asked and read, so the check above can fail.
+    assert unseen_texts <= {q for q, _, _ in all_pairs}
+    assert HeldOut.of({"c0-1", "c3-2", "c0-0"}).fingerprint() == held_out.fingerprint()
+    assert HeldOut.of({"c0-0"}).fingerprint() != held_out.fingerprint()
+
+
+def test_train_trains_a_verifier_its_own_figures_may_use(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    home = tmp_path / "home"
+    knowledge = KnowledgeBase.open(
+        home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder
+    )
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", tuning_logs())], knowledge)
+    recipe = VerifierRecipe(
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        minutes=5.0,
+        min_steps=1,
+        max_questions=2000,
+    )
+
+    def train() -> RetrievalTrainingReport:
+        return train_retrieval(
+            knowledge,
+            small_config(),
+            home=home,
+            embedders_root=home / "models" / "embedders",
+            budget_s=300,
+            tune=False,
+            verifier=recipe,
+        )
+
+    # A home without a verifier (its own logs, no `calibrate`): train trains one without
+    # the validation and held-out topics' conversations, and its figures use it.
+    report = train()
+    assert report.verifier is not None and report.verifier.published, report.verifier
+    assert report.before is not None and report.before.verified is True
+    served = knowledge.served_verifier()
+    assert served is not None and served.manifest()["held_out"] is not None
+    assert "verifier:    trained on" in report.format_table()
+    assert "verifier" in report.steps
+
+    # A verifier trained on every logged turn for the index served (`calibrate`'s) is kept,
+    # and left out of the figures, which say so.
+    assert _train(knowledge, min_pairs=10, again=True).published
+    knowledge.follow_verifier()
+    report = train()
+    assert report.verifier is not None and report.verifier.kept_version is not None
+    assert report.before is not None and report.before.verified is False
+    assert "left out of these figures" in report.format_table()
+
+
+def test_a_verifier_short_of_its_floor_of_steps_is_not_published(
+    trained: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy machine: each reading of the clock is 20 s later, so that the pace of the
+    # first steps shows the floor cannot be reached in the time allowed.
+    knowledge, folder = trained
+    before = Verifier.published(folder)
+    clock = [time.monotonic()]
+
+    def busy() -> float:
+        clock[0] += 20.0
+        return clock[0]
+
+    monkeypatch.setattr(verifier_module, "time", SimpleNamespace(monotonic=busy, time=time.time))
+    monkeypatch.setattr(verifier_module, "_BATCH", 1)  # one step a pair: many steps
+    report = train_verifier(
+        knowledge,
+        folder,
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        deadline=busy() + 600.0,
+        min_pairs=10,
+        min_steps=1000,
+        again=True,
+    )
+    assert not report.published
+    # It stopped once the pace was known, not at the deadline.
+    assert report.floor == report.planned_steps and 5 <= report.steps < report.floor
+    assert "steps it needs do not fit" in report.line()
+    after = Verifier.published(folder)
+    assert after is not None and before is not None and after.folder == before.folder
 
 
 def test_a_fitted_verifier_weight_applies(tmp_path: Path) -> None:

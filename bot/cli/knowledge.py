@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,20 +16,18 @@ from bot.components import (
     open_knowledge_base,
     served_confidence,
     tuning_config,
+    verifier_recipe,
 )
 from retrieval.calibration import (
-    answers_match,
     calibration_path,
     format_result,
     format_trade_offs,
     load_calibration,
     run_calibration,
 )
-from retrieval.embedder import resolve_embedder_location
 from retrieval.names import save_known_names
 from retrieval.parsers import ParseOptions, UnsupportedLogFormat
 from retrieval.records import Query
-from retrieval.verifier import train_verifier, verifier_folder
 
 
 @app.command()
@@ -214,17 +211,9 @@ def calibrate(
             raise fail(f"no such file: {path}")
     try:
         with indexed_knowledge(settings) as knowledge:
-            if settings.retrieval.verifier:
-                report = train_verifier(
-                    knowledge,
-                    verifier_folder(knowledge.index_root),
-                    resolve_embedder_location(settings.retrieval.embedder),
-                    answers_match,
-                    deadline=time.monotonic() + 60 * settings.retrieval.verifier_minutes,
-                    max_questions=settings.retrieval.verifier_questions,
-                )
-                typer.echo(report.line())
-                knowledge.follow_verifier()
+            recipe = verifier_recipe(settings)
+            if recipe is not None:
+                typer.echo(recipe.train(knowledge).line())
             calibration, issues = run_calibration(
                 knowledge,
                 eval_path,

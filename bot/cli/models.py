@@ -17,6 +17,7 @@ from bot.components import (
     open_knowledge_base,
     served_confidence,
     tuning_config,
+    verifier_recipe,
 )
 from bot.feedback import export_feedback
 from finetune.base_models import BaseModelError, gguf_file
@@ -137,6 +138,7 @@ def train(
                 progress=progress,
                 started=started,
                 retrieval_done=show_retrieval,
+                verifier=verifier_recipe(settings),
             )
     except (ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
