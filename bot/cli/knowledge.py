@@ -37,7 +37,8 @@ from retrieval.verifier import train_verifier, verifier_folder
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="JSONL or CSV log files, or Slack export folders.")
+        list[Path],
+        typer.Argument(metavar="PATH...", help="JSONL or CSV log files, or Slack export folders."),
     ],
     question_column: Annotated[
         str | None, typer.Option(help="CSV column holding the customer's question.")
