@@ -869,6 +869,47 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
     assert '<th scope="row">adapter</th><td>0</td><td>—</td><td>—</td><td>—</td>' in unevaluated
 
 
+async def test_the_rating_card_and_the_version_rows_count_the_same_ratings(ops: Ops) -> None:
+    """On day one the card said "0 up · 2 down" while the index row said "of 1 rated": the
+    card also counted a thumbs-down on the bot's set reply to "thanks", a reply the index
+    did not serve. Neither counts small talk now, as "Bot replies" never did: a rating of
+    "You're welcome!" says nothing of how well the bot answers questions (a thumbs-down on
+    it still reaches the review queue)."""
+    from retrieval import tables as knowledge_tables
+    from retrieval.database import sqlite_url, upgrade_database
+
+    ops.retriever.version = "1"
+    ops.clock.now = time.time()
+    cid, answer = await ask(ops, "how do I return boots?")
+    _, thanks = await ask(ops, "thanks!", cid)
+    assert not answer["handoff"] and thanks["certainty"] is None  # a set reply, unmeasured
+    for reply in (answer, thanks):
+        rated = await ops.client.post(
+            f"/api/turns/{reply['turn_id']}/rating", json={"rating": "down"}
+        )
+        assert rated.status in (200, 204), await rated.text()
+    upgrade_database(sqlite_url(ops.database), knowledge_tables.HISTORY)
+    with sqlite3.connect(ops.database) as conn:
+        conn.execute(
+            "INSERT INTO index_versions (folder, embedder_id, kind, entry_count, max_entry_id,"
+            " created_at, is_live) VALUES ('indexes/v1', 'e', 'flat', 2, 2, ?, 1)",
+            (time.time(),),
+        )
+    await logged_in(ops)
+
+    text = await page(ops, "/ops/metrics")
+    card = re.search(r"<dt>Rated helpful</dt>.*?(\d+) up · (\d+) down", text, re.S)
+    row = re.search(
+        r"v1 <span[^>]*>Live</span>.*?(\d+) repl\w+ · \d+% helpful of (\d+) rated", text, re.S
+    )
+    assert card and row, text
+    assert card.groups() == ("0", "1")
+    assert row.groups() == ("1", "1")  # one reply served, rated once
+    data = await (await ops.client.get("/ops/api/metrics")).json()
+    assert data["ratings"] == {"up": 0, "down": 1} and data["days"][-1]["ratings"]["down"] == 1
+    assert thanks["turn_id"] in {row[0] for row in flag_rows(ops)}  # still for review
+
+
 def test_percentiles_and_charts_are_drawn_from_numbers() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
