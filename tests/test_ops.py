@@ -939,6 +939,71 @@ def test_percentiles_and_charts_are_drawn_from_numbers() -> None:
     assert "Helpful, Mar 7: 3" in bars
 
 
+VALUE_LABEL = re.compile(r'<text class="value-label"[^>]*>([^<]*)</text>')
+
+
+def test_a_value_alone_on_a_chart_is_written_beside_it() -> None:
+    """On day one each chart was a dot at its right edge with nothing to read it by: a
+    value with no neighbour to draw a line to is written out; a line needs no labels."""
+    days = [datetime(2025, 3, d, tzinfo=UTC).date() for d in range(1, 8)]
+    alone = line_chart(
+        "Hand-off rate",
+        days,
+        [Series("handoff", "Rate", [None] * 6 + [1 / 3])],
+        lambda v: f"{v:.0%}",
+        y_max=1.0,
+    )
+    assert VALUE_LABEL.findall(alone) == ["33%"]
+    assert 'r="5"' in alone  # and drawn larger than the dots of a line
+    latency = line_chart(
+        "Latency",
+        days,
+        [Series("p50", "p50", [None] * 6 + [120.0]), Series("p95", "p95", [None] * 6 + [300.0])],
+        lambda v: f"{v:.0f} ms",
+    )
+    assert VALUE_LABEL.findall(latency) == ["120 ms", "300 ms"]
+    joined = line_chart(
+        "Hand-off rate",
+        days,
+        [Series("handoff", "Rate", [None, 0.5, None, None, None, 0.1, 0.2])],
+        lambda v: f"{v:.0%}",
+        y_max=1.0,
+    )
+    assert VALUE_LABEL.findall(joined) == ["50%"]  # the day between two gaps, not the line
+    one_bar = stacked_bar_chart(
+        "Ratings",
+        days,
+        [Series("up", "Helpful", [0] * 6 + [2]), Series("down", "No", [0] * 6 + [1])],
+        lambda v: f"{v:.0f}",
+    )
+    assert VALUE_LABEL.findall(one_bar) == ["3"]  # the total over the stack
+    bars = stacked_bar_chart(
+        "Ratings",
+        days,
+        [Series("up", "Helpful", [0] * 5 + [1, 2]), Series("down", "No", [0] * 7)],
+        lambda v: f"{v:.0f}",
+    )
+    assert VALUE_LABEL.findall(bars) == []
+    # Nothing to plot: no scale either (latency's read "1 ms, 1 ms, 0 ms, 0 ms").
+    empty = line_chart("Latency", days, [Series("p50", "p50", [None] * 7)], lambda v: f"{v:.0f}")
+    assert 'class="y-label"' not in empty and 'class="x-label"' in empty
+
+
+async def test_the_metrics_page_says_when_its_charts_will_draw_lines(ops: Ops) -> None:
+    """A first day's charts are one point each: the page says the lines come with the
+    second day, and the point carries its value."""
+    ops.clock.now = time.time()
+    await ask(ops, "how do I return boots?")
+    await logged_in(ops)
+    text = await page(ops, "/ops/metrics?days=7")
+    assert "The replies of these 7 days are all from one day" in text
+    assert "draws lines from the second day" in text
+    assert VALUE_LABEL.findall(text)  # each lone point carries its value
+    ops.clock.now = time.time() - DAY
+    await ask(ops, "how do I return boots?")
+    assert "all from one day" not in await page(ops, "/ops/metrics?days=7")
+
+
 # -- the real knowledge base ------------------------------------------------------------------
 async def test_a_correction_is_searchable_through_real_retrieval_at_once(
     aiohttp_client: Any, tmp_path: Path, make_knowledge: Any

@@ -252,6 +252,10 @@ class MetricsSummary:
         return self.fallbacks / self.replies if self.replies else None
 
     @property
+    def days_with_replies(self) -> int:
+        return sum(1 for d in self.days if d.replies)
+
+    @property
     def satisfaction(self) -> float | None:
         rated = self.ratings_up + self.ratings_down
         return self.ratings_up / rated if rated else None
