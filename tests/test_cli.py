@@ -272,3 +272,37 @@ def test_log_lines_do_not_join_a_progress_bar() -> None:
         logger.removeHandler(handler)
     lines = stream.getvalue().replace("\r", "\n").splitlines()
     assert "building the list of given names" in lines
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command's words after `supportbot`, sub-commands of groups included."""
+    import typer.main
+
+    paths: list[list[str]] = []
+    pending: list[tuple[list[str], object]] = [([], typer.main.get_command(app))]
+    while pending:
+        path, command = pending.pop()
+        subcommands = getattr(command, "commands", {})
+        pending.extend(([*path, name], sub) for name, sub in subcommands.items())
+        if path:
+            paths.append(path)
+    return paths
+
+
+def test_help_names_arguments_as_the_readme_does() -> None:
+    """`supportbot operators add --help` showed "Usage: ... [OPTIONS] {name}" where the
+    README writes `supportbot operators add NAME`: the Typer we pin wraps a required
+    argument's name in braces, which reads as a choice or a template to fill in."""
+    wide = {"COLUMNS": "300"}
+    add = runner.invoke(app, ["operators", "add", "--help"], env=wide).output
+    assert re.search(r"Usage: \S+ operators add \[OPTIONS\] NAME *\n", add), add
+    assert re.search(r"\* +NAME +<str> +Login name", add), add
+    withdraw = runner.invoke(app, ["curated", "withdraw", "--help"], env=wide).output
+    assert re.search(r"withdraw \[OPTIONS\] ID *\n", withdraw), withdraw
+    paths = _command_paths()
+    assert ["operators", "add"] in paths and ["ingest"] in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env=wide)
+        assert result.exit_code == 0, (path, result.output)
+        braces = re.findall(r"\{[^}\s]*\}", result.output)
+        assert not braces, (path, braces, result.output)

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import load_settings
 from tests.support.browser import CHROMIUM, ServerThread
 from tests.support.dashboard import PASSWORD, add_operator
-from tests.support.fakes import FakeRetriever, source
+from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 from tests.support.hardening import UNLIMITED, record
 
 pytestmark = [
@@ -32,6 +33,9 @@ HOSTILE_ANSWER = (
     'Returns are easy <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'
     ' <a href="javascript:window.__xss = 3">click</a> <svg onload="window.__xss = 4"></svg>'
 )
+# The generated reply carries markup of its own, so that the source's excerpt (markup too)
+# adds to the reply and is listed: an excerpt the reply already says is not sent.
+HOSTILE_REPLY = 'Yes <img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script> easy.'
 HOSTILE_QUESTION = 'How do I return <iframe src="javascript:window.__xss = 5"></iframe> boots?'
 CUSTOMER_XSS = '<img src=x onerror="window.__xss = 6"> how do I return boots?'
 # Anything that would run or load if the text were parsed as HTML.
@@ -47,7 +51,12 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
         ]
     )
     settings = load_settings(home=tmp_path / "home", web=UNLIMITED)
-    with ServerThread(lambda: create_app(settings, retriever=retriever)) as running:
+    generator = FakeGenerator(pieces=split_words(HOSTILE_REPLY))
+
+    def make_app() -> web.Application:
+        return create_app(settings, retriever=retriever, generator=generator)
+
+    with ServerThread(make_app) as running:
         add_operator(tmp_path / "home" / "supportbot.db")
         yield running
 
@@ -67,8 +76,8 @@ def test_markup_in_replies_sources_and_messages_is_text_in_the_widget_and_dashbo
     box.fill(CUSTOMER_XSS)
     box.press("Enter")
     expect(dialog.locator(".sb-msg-customer .sb-text").last).to_have_text(CUSTOMER_XSS)
-    expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(HOSTILE_ANSWER)
-    dialog.get_by_text("Sources (1)").click()  # a copied reply has its one source
+    expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(HOSTILE_REPLY)
+    dialog.get_by_text("Sources (2)").click()  # the two answers the reply was written from
     # The source shows the start of the answer as text (a past customer's question never).
     expect(dialog.locator(".sb-sources li").first).to_contain_text("Returns are easy <img src=x")
     expect(dialog.get_by_text(HOSTILE_QUESTION)).to_have_count(0)
@@ -89,7 +98,9 @@ def test_markup_in_replies_sources_and_messages_is_text_in_the_widget_and_dashbo
     ops.get_by_label("Password").fill(PASSWORD)
     ops.get_by_role("button", name="Log in").click()
     main = ops.locator("main")
-    expect(main.get_by_text(HOSTILE_ANSWER).first).to_be_visible()
+    expect(main.get_by_text(HOSTILE_REPLY).first).to_be_visible()
+    main.get_by_text("Sources (").first.click()
+    expect(main.get_by_text(HOSTILE_ANSWER).first).to_be_visible()  # its source
     expect(main.get_by_text(CUSTOMER_XSS).first).to_be_visible()
     ops.goto(server.origin + "/ops/")
     expect(ops.locator("main").get_by_text(CUSTOMER_XSS).first).to_be_visible()

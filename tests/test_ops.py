@@ -869,6 +869,47 @@ async def test_metrics_show_daily_figures_and_model_versions(ops: Ops) -> None:
     assert '<th scope="row">adapter</th><td>0</td><td>—</td><td>—</td><td>—</td>' in unevaluated
 
 
+async def test_the_rating_card_and_the_version_rows_count_the_same_ratings(ops: Ops) -> None:
+    """On day one the card said "0 up · 2 down" while the index row said "of 1 rated": the
+    card also counted a thumbs-down on the bot's set reply to "thanks", a reply the index
+    did not serve. Neither counts small talk now, as "Bot replies" never did: a rating of
+    "You're welcome!" says nothing of how well the bot answers questions (a thumbs-down on
+    it still reaches the review queue)."""
+    from retrieval import tables as knowledge_tables
+    from retrieval.database import sqlite_url, upgrade_database
+
+    ops.retriever.version = "1"
+    ops.clock.now = time.time()
+    cid, answer = await ask(ops, "how do I return boots?")
+    _, thanks = await ask(ops, "thanks!", cid)
+    assert not answer["handoff"] and thanks["certainty"] is None  # a set reply, unmeasured
+    for reply in (answer, thanks):
+        rated = await ops.client.post(
+            f"/api/turns/{reply['turn_id']}/rating", json={"rating": "down"}
+        )
+        assert rated.status in (200, 204), await rated.text()
+    upgrade_database(sqlite_url(ops.database), knowledge_tables.HISTORY)
+    with sqlite3.connect(ops.database) as conn:
+        conn.execute(
+            "INSERT INTO index_versions (folder, embedder_id, kind, entry_count, max_entry_id,"
+            " created_at, is_live) VALUES ('indexes/v1', 'e', 'flat', 2, 2, ?, 1)",
+            (time.time(),),
+        )
+    await logged_in(ops)
+
+    text = await page(ops, "/ops/metrics")
+    card = re.search(r"<dt>Rated helpful</dt>.*?(\d+) up · (\d+) down", text, re.S)
+    row = re.search(
+        r"v1 <span[^>]*>Live</span>.*?(\d+) repl\w+ · \d+% helpful of (\d+) rated", text, re.S
+    )
+    assert card and row, text
+    assert card.groups() == ("0", "1")
+    assert row.groups() == ("1", "1")  # one reply served, rated once
+    data = await (await ops.client.get("/ops/api/metrics")).json()
+    assert data["ratings"] == {"up": 0, "down": 1} and data["days"][-1]["ratings"]["down"] == 1
+    assert thanks["turn_id"] in {row[0] for row in flag_rows(ops)}  # still for review
+
+
 def test_percentiles_and_charts_are_drawn_from_numbers() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
@@ -896,6 +937,71 @@ def test_percentiles_and_charts_are_drawn_from_numbers() -> None:
     )
     assert bars.count("<rect") == 4
     assert "Helpful, Mar 7: 3" in bars
+
+
+VALUE_LABEL = re.compile(r'<text class="value-label"[^>]*>([^<]*)</text>')
+
+
+def test_a_value_alone_on_a_chart_is_written_beside_it() -> None:
+    """On day one each chart was a dot at its right edge with nothing to read it by: a
+    value with no neighbour to draw a line to is written out; a line needs no labels."""
+    days = [datetime(2025, 3, d, tzinfo=UTC).date() for d in range(1, 8)]
+    alone = line_chart(
+        "Hand-off rate",
+        days,
+        [Series("handoff", "Rate", [None] * 6 + [1 / 3])],
+        lambda v: f"{v:.0%}",
+        y_max=1.0,
+    )
+    assert VALUE_LABEL.findall(alone) == ["33%"]
+    assert 'r="5"' in alone  # and drawn larger than the dots of a line
+    latency = line_chart(
+        "Latency",
+        days,
+        [Series("p50", "p50", [None] * 6 + [120.0]), Series("p95", "p95", [None] * 6 + [300.0])],
+        lambda v: f"{v:.0f} ms",
+    )
+    assert VALUE_LABEL.findall(latency) == ["120 ms", "300 ms"]
+    joined = line_chart(
+        "Hand-off rate",
+        days,
+        [Series("handoff", "Rate", [None, 0.5, None, None, None, 0.1, 0.2])],
+        lambda v: f"{v:.0%}",
+        y_max=1.0,
+    )
+    assert VALUE_LABEL.findall(joined) == ["50%"]  # the day between two gaps, not the line
+    one_bar = stacked_bar_chart(
+        "Ratings",
+        days,
+        [Series("up", "Helpful", [0] * 6 + [2]), Series("down", "No", [0] * 6 + [1])],
+        lambda v: f"{v:.0f}",
+    )
+    assert VALUE_LABEL.findall(one_bar) == ["3"]  # the total over the stack
+    bars = stacked_bar_chart(
+        "Ratings",
+        days,
+        [Series("up", "Helpful", [0] * 5 + [1, 2]), Series("down", "No", [0] * 7)],
+        lambda v: f"{v:.0f}",
+    )
+    assert VALUE_LABEL.findall(bars) == []
+    # Nothing to plot: no scale either (latency's read "1 ms, 1 ms, 0 ms, 0 ms").
+    empty = line_chart("Latency", days, [Series("p50", "p50", [None] * 7)], lambda v: f"{v:.0f}")
+    assert 'class="y-label"' not in empty and 'class="x-label"' in empty
+
+
+async def test_the_metrics_page_says_when_its_charts_will_draw_lines(ops: Ops) -> None:
+    """A first day's charts are one point each: the page says the lines come with the
+    second day, and the point carries its value."""
+    ops.clock.now = time.time()
+    await ask(ops, "how do I return boots?")
+    await logged_in(ops)
+    text = await page(ops, "/ops/metrics?days=7")
+    assert "The replies of these 7 days are all from one day" in text
+    assert "draws lines from the second day" in text
+    assert VALUE_LABEL.findall(text)  # each lone point carries its value
+    ops.clock.now = time.time() - DAY
+    await ask(ops, "how do I return boots?")
+    assert "all from one day" not in await page(ops, "/ops/metrics?days=7")
 
 
 # -- the real knowledge base ------------------------------------------------------------------

@@ -42,7 +42,13 @@ from bot.web.ratelimit import RateLimiter
 from finetune.config import GeneratorConfig
 from tests.support.corpus import REPO
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
-from tests.support.web import RETURNS_ANSWER, knowledge, make_settings, parse_sse
+from tests.support.web import (
+    RETURNS_ANSWER,
+    SHIPPING_ANSWER,
+    knowledge,
+    make_settings,
+    parse_sse,
+)
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -120,13 +126,13 @@ async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
     assert body["handoff"] is False
     assert 0.75 <= body["confidence"] <= 1
     assert body["certainty"] == "high"
+    # The past customer's question is never sent; the answer's excerpt is not either here,
+    # since the reply is that answer, copied: it would only repeat it.
     assert body["sources"][0] == {
         "source_id": "c-ret#1",
         "kind": "log",
         "score": 0.93,
         "links": ["https://shop.example.com/returns"],
-        # The business's answer; the past customer's question is never sent.
-        "excerpt": RETURNS_ANSWER,
     }
     turns = await store.list_turns(conversation_id)
     assert [(t.role, t.text) for t in turns] == [
@@ -135,6 +141,33 @@ async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
     ]
     assert turns[1].id == body["turn_id"]
     assert turns[1].outcome is Outcome.COPIED
+
+
+async def test_a_source_sends_its_answer_only_where_the_reply_does_not_say_it(
+    make_client: ClientFactory,
+) -> None:
+    """The widget's "Sources (1)" showed a reply's own text again: the copied answer's
+    excerpt, for a source with no link. An excerpt is sent where it adds to the reply."""
+    gift = "Hi Sam,\nGift cards never expire (KB-GFT-01)."
+    retriever = FakeRetriever(answers=[source("c-gift#1", "Do gift cards expire?", gift, 0.95)])
+    client = await make_client(retriever=retriever)
+    copied = await ask(client, await start(client), "Do gift cards expire?")
+    assert copied["reply"] == gift and copied["sources"] == [
+        {"source_id": "c-gift#1", "kind": "log", "score": 0.95, "links": []}
+    ]
+    # A generated reply that says the first answer in its own line breaks and case, but
+    # not the second: the second's excerpt is what the customer can read more of.
+    said = (
+        "Unworn items can be returned within 30 days, see\n"
+        "https://shop.example.com/returns (kb-ret-01)."
+    )
+    client = await make_client(generator=FakeGenerator(pieces=split_words(said)))
+    body = await ask(client, await start(client), "How can I return boots that are too small?")
+    assert body["reply"] == said
+    assert {s["source_id"]: s.get("excerpt") for s in body["sources"]} == {
+        "c-ret#1": None,
+        "c-ship#1": SHIPPING_ANSWER,
+    }
 
 
 async def test_source_text_can_be_kept_private(make_client: ClientFactory) -> None:

@@ -486,6 +486,37 @@ def test_a_copied_reply_streams_and_lists_each_source_link_readably(
     assert overflowing == 0
 
 
+GIFT_ANSWER = "Gift cards never expire (KB-GFT-01)."
+
+
+def test_a_copied_reply_lists_no_source_that_only_repeats_it(
+    tmp_path: Path, browser_context: Any
+) -> None:
+    """A first `make run` showed "Sources (1)" under a copied reply, and opened it listed
+    the reply's own text again: the past answer it copied, which has no link. A source is
+    listed for what it adds (a link, or an answer the reply does not say)."""
+    from playwright.sync_api import expect
+
+    retriever = FakeRetriever(
+        answers=[source("c-gift#1", "Do gift cards expire?", GIFT_ANSWER, 0.95)]
+    )
+    config = WebConfig(rate_per_minute=600, rate_burst=100)
+    settings = make_settings(tmp_path / "home", config)
+    with ServerThread(lambda: create_app(settings, retriever=retriever, generator=None)) as bot:
+        page = browser_context.new_page()
+        page.goto(bot.origin + "/")
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        box = dialog.get_by_role("textbox", name="Your message")
+        box.fill("Do gift cards expire?")
+        box.press("Enter")
+        reply = dialog.locator(".sb-msg-bot").last
+        expect(reply.locator(".sb-text")).to_have_text(GIFT_ANSWER)
+        expect(reply.get_by_role("button", name="Helpful", exact=True)).to_be_visible()
+        expect(reply.locator(".sb-sources")).to_have_count(0)
+        expect(dialog.get_by_text(GIFT_ANSWER)).to_have_count(1)
+
+
 def test_a_customer_gets_through_when_too_many_conversations_are_starting(
     tmp_path: Path, browser_context: Any
 ) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import inspect
 import os
 
+from typer.core import TyperCommand
+from typer.models import CommandInfo
+
 from bot.cli import (
     configuration,
     curated,
@@ -22,7 +25,7 @@ from bot.cli import (
     privacy,
     serving,
 )
-from bot.cli.base import app
+from bot.cli.base import ReadmeUsageCommand, app
 
 __all__ = ["app", "main"]
 _COMMAND_MODULES = (
@@ -37,6 +40,11 @@ _COMMAND_MODULES = (
 )
 
 
+def _registered_commands() -> list[CommandInfo]:
+    groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
+    return [c for typer_app in [app, *groups] for c in typer_app.registered_commands]
+
+
 def _reflow_command_help() -> None:
     """Give each command the help its docstring reads as prose, one line per paragraph.
 
@@ -44,15 +52,23 @@ def _reflow_command_help() -> None:
     command's later paragraphs, so `supportbot --help` showed our source's wrapping inside
     its own ("...key in supportbot.toml," then "environment variable, ..." on a line of its
     own). The terminal wraps paragraphs well enough by itself."""
-    groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
-    for command in [c for typer_app in [app, *groups] for c in typer_app.registered_commands]:
+    for command in _registered_commands():
         if command.help is None and command.callback is not None:
             text = inspect.getdoc(command.callback) or ""
             paragraphs = (" ".join(p.split()) for p in text.split("\n\n"))
             command.help = "\n\n".join(paragraphs)
 
 
+def _name_arguments_as_the_readme_does() -> None:
+    """Every command renders its arguments' names as `NAME` (ReadmeUsageCommand says why);
+    set here, once, so that a command added later cannot miss it."""
+    for command in _registered_commands():
+        if command.cls in (None, TyperCommand):  # Typer's default, not a class of our own
+            command.cls = ReadmeUsageCommand
+
+
 _reflow_command_help()
+_name_arguments_as_the_readme_does()
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterator
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from bot.components import open_knowledge_base
 from bot.settings import Settings, SettingsError, load_settings
@@ -18,6 +19,9 @@ from retrieval.questions import Question, read_questions
 from retrieval.records import ParseIssue
 
 if TYPE_CHECKING:
+    # The click that this Typer vendors: the type its commands' methods are declared with.
+    from typer._click import Context as ClickContext
+
     from retrieval.knowledge import KnowledgeBase
 
 app = typer.Typer(
@@ -28,6 +32,38 @@ app = typer.Typer(
 )
 
 log = logging.getLogger("supportbot")
+
+
+class ReadmeUsageCommand(TyperCommand):
+    """A command whose help names its arguments as the README does: `operators add NAME`,
+    `ingest PATH...`, an optional one in brackets.
+
+    The Typer we pin writes a required argument as ``{name}`` in the usage line and as
+    ``name`` in the Arguments panel, so `supportbot operators add --help` showed
+    "[OPTIONS] {name}": braces read as a choice, or a template to fill in, and the name
+    differed from the one the README and the error messages use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument) and param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+
+    def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                pieces.append(_argument_usage(param))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+def _argument_usage(argument: TyperArgument) -> str:
+    name = argument.metavar or (argument.name or "").upper()
+    if argument.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return name if argument.required else f"[{name}]"
 
 
 class BarAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]

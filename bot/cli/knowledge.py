@@ -34,7 +34,8 @@ from retrieval.records import Query
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="JSONL or CSV log files, or Slack export folders.")
+        list[Path],
+        typer.Argument(metavar="PATH...", help="JSONL or CSV log files, or Slack export folders."),
     ],
     question_column: Annotated[
         str | None, typer.Option(help="CSV column holding the customer's question.")

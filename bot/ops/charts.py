@@ -1,7 +1,8 @@
 """Daily charts as inline SVG, drawn on the server: no script, no external library.
 
 Each chart is an ``<svg role="img">`` with a label; every point or bar carries a
-``<title>`` (the browser's own tooltip) and the page shows the same numbers in a table.
+``<title>`` (the browser's own tooltip) and the page shows the same numbers in a table. A
+point or bar with no neighbour has its value written beside it.
 Colours come from CSS classes (``series-<key>``), so the stylesheet owns the palette.
 """
 
@@ -38,13 +39,16 @@ def line_chart(
 
     The axis fits the data, but never goes past ``y_max`` (1.0 for a rate).
     """
-    top = _scale(max((v for s in series for v in s.values if v is not None), default=0.0))
+    values = [v for s in series for v in s.values if v is not None]
+    top = _scale(max(values, default=0.0))
     if y_max is not None:
         top = min(top, y_max)
-    parts = [_frame(label, days, top, fmt)]
+    # With nothing to plot, a scale is noise: latency's read "1 ms, 1 ms, 0 ms, 0 ms".
+    parts = [_frame(label, days, top, fmt, y_labels=bool(values))]
     for s in series:
         path, dots = [], []
         pen_down = False
+        present = [v is not None for v in s.values]
         for i, value in enumerate(s.values):
             if value is None:
                 pen_down = False
@@ -53,10 +57,15 @@ def line_chart(
             path.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
             pen_down = True
             tip = f"{s.name}, {days[i]:%b %-d}: {fmt(value)}"
+            # A value with no neighbour draws no line (every chart on a first day): a bigger
+            # dot, with the value written beside it, so it reads without hovering.
+            alone = _alone(present, i)
             dots.append(
-                f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3">'
+                f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="{5 if alone else 3}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
+            if alone:
+                dots.append(_value_label(x, y, fmt(value)))
         parts.append(
             f'<g class="series series-{escape(s.key)}"><path class="line" d="{" ".join(path)}"/>'
             f"{''.join(dots)}</g>"
@@ -86,7 +95,26 @@ def stacked_bar_chart(
                 f' height="{max(y_bottom - y_top, 0.5):.1f}"><title>{escape(tip)}</title></rect>'
             )
         parts.append(f'<g class="series series-{escape(s.key)}">{"".join(rects)}</g>')
+    has_bar = [total > 0 for total in totals]
+    for i, total in enumerate(totals):
+        if _alone(has_bar, i):  # a lone bar (a first day's chart): its total over it
+            parts.append(_value_label(_x(i, len(days)), _y(total, top), fmt(total)))
     return _svg(label, parts)
+
+
+def _alone(present: Sequence[bool], i: int) -> bool:
+    """True when day ``i`` has a value and neither day beside it has one."""
+    before = i > 0 and present[i - 1]
+    after = i + 1 < len(present) and present[i + 1]
+    return present[i] and not before and not after
+
+
+def _value_label(x: float, y: float, text: str) -> str:
+    """``text`` over the point at (x, y), kept inside the plot; under it when the point is
+    at the top."""
+    x = min(max(x, LEFT + 24), WIDTH - RIGHT - 24)
+    y = y - 9 if y - 9 >= TOP + 10 else y + 18
+    return f'<text class="value-label" x="{x:.1f}" y="{y:.1f}">{escape(text)}</text>'
 
 
 def _svg(label: str, parts: Sequence[str]) -> Markup:
@@ -97,16 +125,25 @@ def _svg(label: str, parts: Sequence[str]) -> Markup:
     )
 
 
-def _frame(label: str, days: Sequence[date], top: float, fmt: Callable[[float], str]) -> str:
-    """Grid lines with y labels, and a few date labels along the bottom."""
+def _frame(
+    label: str,
+    days: Sequence[date],
+    top: float,
+    fmt: Callable[[float], str],
+    *,
+    y_labels: bool = True,
+) -> str:
+    """Grid lines with y labels (unless not ``y_labels``), and a few date labels along the
+    bottom."""
     out = ['<g class="grid" aria-hidden="true">']
     for k in range(5):
         value = top * k / 4
         y = _y(value, top)
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(
-            f'<text class="y-label" x="{LEFT - 6}" y="{y + 4:.1f}">{escape(fmt(value))}</text>'
-        )
+        if y_labels:
+            out.append(
+                f'<text class="y-label" x="{LEFT - 6}" y="{y + 4:.1f}">{escape(fmt(value))}</text>'
+            )
     n = len(days)
     step = max(1, math.ceil(n / 7))
     shown = sorted({*range(0, n, step), n - 1}) if n else []

@@ -252,9 +252,25 @@ class MetricsSummary:
         return self.fallbacks / self.replies if self.replies else None
 
     @property
+    def days_with_replies(self) -> int:
+        return sum(1 for d in self.days if d.replies)
+
+    @property
     def satisfaction(self) -> float | None:
         rated = self.ratings_up + self.ratings_down
         return self.ratings_up / rated if rated else None
+
+
+# The bot replies that the metrics count, ratings included, on the page's cards and charts
+# and in its version rows alike: replies to questions, answered or handed off. A set reply
+# to "thanks" is neither, and a rating of it says nothing of how well the bot answers (its
+# thumbs-down still reaches the review queue). The card once counted such a rating that the
+# index row did not ("0 up · 2 down" beside "of 1 rated").
+REPLY_TO_A_QUESTION = (
+    _t.role == "bot",
+    _t.outcome.is_not(None),
+    _t.outcome != Outcome.SMALL_TALK.value,
+)
 
 
 def daily_metrics(conn: sa.Connection, *, days: int, now: float) -> MetricsSummary:
@@ -271,8 +287,7 @@ def daily_metrics(conn: sa.Connection, *, days: int, now: float) -> MetricsSumma
         int(d): (int(total), int(handoffs))
         for d, total, handoffs in conn.execute(
             sa.select(_day(_t.created_at), sa.func.count(), _count_if(_t.outcome == "handoff"))
-            # Replies to questions: a set reply to "thanks" is neither answered nor handed off.
-            .where(*bot_since, _t.outcome.is_not(None), _t.outcome != Outcome.SMALL_TALK.value)
+            .where(*REPLY_TO_A_QUESTION, _t.created_at >= since)
             .group_by("d")
         )
     }
@@ -288,7 +303,10 @@ def daily_metrics(conn: sa.Connection, *, days: int, now: float) -> MetricsSumma
     rated = {
         int(d): (int(up), int(down))
         for d, up, down in conn.execute(
-            sa.select(_day(_r.created_at), *_UP_DOWN).where(_r.created_at >= since).group_by("d")
+            sa.select(_day(_r.created_at), *_UP_DOWN)
+            .join_from(ratings, turns)
+            .where(*REPLY_TO_A_QUESTION, _r.created_at >= since)
+            .group_by("d")
         )
     }
     latencies: dict[int, list[float]] = defaultdict(list)
@@ -503,7 +521,7 @@ def _served(conn: sa.Connection, version: sa.Column[Any]) -> dict[str, ServedSta
         for v, n, up, down in conn.execute(
             sa.select(version, sa.func.count(), *_UP_DOWN)
             .outerjoin_from(turns, ratings)
-            .where(_t.role == "bot", version.is_not(None))
+            .where(*REPLY_TO_A_QUESTION, version.is_not(None))
             .group_by(version)
         )
     }

@@ -313,9 +313,8 @@
       var down = rateButton(message, "down", "Not helpful", "downThumb");
       meta.appendChild(h("div", { class: "sb-rating", role: "group", "aria-label": "Was this reply helpful?" }, [up, down]));
     }
-    if (config.showSources && message.sources && message.sources.length) {
-      meta.appendChild(renderSources(message.sources));
-    }
+    var sources = config.showSources ? sourceItems(message.sources || []) : [];
+    if (sources.length) meta.appendChild(renderSources(sources));
     if (meta.childNodes.length) message.element.appendChild(meta);
     message.metaElement = meta;
   }
@@ -341,8 +340,7 @@
     return button;
   }
 
-  function renderSources(sources) {
-    var items = sourceItems(sources);
+  function renderSources(items) {
     var list = h("ul");
     items.forEach(function (item) {
       if (item.link) {
@@ -356,10 +354,15 @@
     return h("details", { class: "sb-sources" }, [h("summary", {}, "Sources (" + items.length + ")"), list]);
   }
 
-  /** One item per distinct link; a source without a link shows the start of its answer. */
+  /**
+   * One item per distinct link; a source without a link shows the start of its answer,
+   * which the server sends only where the reply does not already say it. A source with
+   * neither is not listed: "A past answer from our team", or the copied reply once more,
+   * told the customer nothing the reply and its certainty line had not.
+   */
   function sourceItems(sources) {
     var items = [];
-    var seen = {};
+    var seen = Object.create(null); // an excerpt may be any text, "constructor" too
     sources.forEach(function (source) {
       var links = (source.links || []).filter(isWebLink);
       links.forEach(function (link) {
@@ -367,9 +370,9 @@
         seen[link] = true;
         items.push({ link: link });
       });
-      if (!links.length) {
-        var fallback = source.kind === "curated" ? "Answer from our help team" : "A past answer from our team";
-        items.push({ text: source.excerpt || fallback });
+      if (!links.length && source.excerpt && !seen[source.excerpt]) {
+        seen[source.excerpt] = true;
+        items.push({ text: source.excerpt });
       }
     });
     return items;

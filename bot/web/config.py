@@ -115,7 +115,8 @@ class WebConfig(BaseModel):
     expose_source_text: bool = Field(
         True,
         description="Send the start of each source's answer (the business's words, never a "
-        "past customer's); off sends only ids, kinds, scores and links.",
+        "past customer's) where the reply does not already say it; off sends only ids, kinds, "
+        "scores and links.",
     )
     retrieval_workers: int = Field(
         2,

@@ -70,9 +70,10 @@ _SCHEMAS: dict[str, Any] = {
             "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
             "excerpt": {
                 "type": "string",
-                "description": "The start of the business's answer (absent when the server "
-                "is configured not to expose source text). A past customer's question is "
-                "never sent.",
+                "description": "The start of the business's answer; absent where the reply "
+                "already says it word for word (a copied answer) and when the server is "
+                "configured not to expose source text. A past customer's question is never "
+                "sent.",
             },
         },
     },

@@ -17,6 +17,7 @@ _URL = re.compile(r"https?://[^\s<>\"'`{}|\\^\[\]]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)"
 MAX_COMMENT_CHARS = 2000
 _EXCERPT_CHARS = 160
+_WORD = re.compile(r"\w+")
 _GREETING_LINE = re.compile(
     r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^.!?]{0,40}[,!.:]?$", re.I
 )
@@ -92,10 +93,11 @@ def links_in(text: str) -> list[str]:
     return links
 
 
-def source_json(source: Source, *, with_text: bool) -> dict[str, Any]:
+def source_json(source: Source, *, with_text: bool, reply: str = "") -> dict[str, Any]:
     """What a customer may see of a source: its links and, ``with_text``, the start of the
-    business's answer. Never the past customer's question: it is another customer's words
-    (their names, order numbers, what they bought), however well scrubbed."""
+    business's answer unless ``reply`` already says it. Never the past customer's question:
+    it is another customer's words (their names, order numbers, what they bought), however
+    well scrubbed."""
     data: dict[str, Any] = {
         "source_id": source.source_id,
         "kind": source.kind,
@@ -104,9 +106,23 @@ def source_json(source: Source, *, with_text: bool) -> dict[str, Any]:
     }
     if with_text:
         excerpt = answer_excerpt(source.agent_reply)
-        if excerpt:
+        if excerpt and not already_says(reply, excerpt):
             data["excerpt"] = excerpt
     return data
+
+
+def already_says(reply: str, excerpt: str) -> bool:
+    """True when ``reply`` says ``excerpt`` word for word (case, spacing and punctuation
+    aside). A copied reply is its source's answer: its excerpt under the reply only
+    repeated it ("Sources (1)" listing the reply's own text)."""
+    said, quoted = _words(reply), _words(excerpt.removesuffix("…"))
+    return bool(quoted) and any(
+        said[i : i + len(quoted)] == quoted for i in range(len(said) - len(quoted) + 1)
+    )
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
 
 
 def answer_excerpt(reply: str) -> str:
@@ -125,7 +141,9 @@ def answer_excerpt(reply: str) -> str:
 def reply_json(reply: Reply, *, with_source_text: bool = True) -> dict[str, Any]:
     return {
         "reply": reply.text,
-        "sources": [source_json(s, with_text=with_source_text) for s in reply.sources],
+        "sources": [
+            source_json(s, with_text=with_source_text, reply=reply.text) for s in reply.sources
+        ],
         "confidence": round(float(reply.confidence), 4),
         "handoff": reply.handoff,
         "turn_id": reply.turn_id,
