@@ -212,13 +212,13 @@ def test_figures_leave_out_a_verifier_that_learnt_their_questions() -> None:
     assert _unverified(None) is None
 
 
-def test_held_out_conversations_enter_no_training_pair(
+def test_no_question_of_a_held_out_conversation_is_asked_in_training(
     trained: tuple[KnowledgeBase, Path],
 ) -> None:
     knowledge, _ = trained
     # Two of the shipping questions' conversations, and a returns one.
     held_out = HeldOut.of({"c0-0", "c0-1", "c3-2"})
-    unseen_texts = {
+    unseen = {
         "When will my order arrive?",
         "how long does delivery take",
         "what is your returns policy",
@@ -229,12 +229,10 @@ def test_held_out_conversations_enter_no_training_pair(
     asked, pairs = verifier_module.training_pairs(
         knowledge, answers_match, max_questions=50, held_out=held_out
     )
-    assert asked == everything - 3 and pairs and len(pairs) < len(all_pairs)
-    for question, hit, _ in pairs:
-        assert question not in unseen_texts
-        assert hit.split(" [SEP] ")[0] not in unseen_texts
-    # Without held-out conversations they were asked and read, so the check above can fail.
-    assert unseen_texts <= {q for q, _, _ in all_pairs}
+    assert asked == everything - 3 and pairs
+    assert not unseen & {question for question, _, _ in pairs}
+    # Without held-out conversations they were asked, so the check above can fail.
+    assert unseen <= {question for question, _, _ in all_pairs}
     assert HeldOut.of({"c0-1", "c3-2", "c0-0"}).fingerprint() == held_out.fingerprint()
     assert HeldOut.of({"c0-0"}).fingerprint() != held_out.fingerprint()
 
