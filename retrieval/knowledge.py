@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer_classifier import AnswerClassifier
 from retrieval.config import RetrievalConfig
 from retrieval.curated import CuratedAnswers
 from retrieval.embedder import Embedder
@@ -129,11 +128,6 @@ class KnowledgeBase:
 
     def follow_verifier(self) -> None:
         self._live.follow_verifier()
-
-    def fit_answer_classifier(
-        self, entry_ids: Sequence[int], embedder: Embedder
-    ) -> AnswerClassifier | None:
-        return self._live.fit_answer_classifier(entry_ids, embedder)
 
     def serving(self, version: IndexVersion) -> KnowledgeBase:
         """A knowledge base over the same store that searches ``version`` (live or not)
