@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.core.errors import FlagNotFound
 from bot.core.types import Conversation, Flag, FlagReason, FlagStatus, Rating
 from bot.store.conversations import ConversationDatabase
 from bot.store.records import conversation_of, flag_of, rating_of
@@ -69,7 +68,7 @@ async def list_flags(
 async def resolve_flag(
     store: ConversationDatabase, flag_id: int, status: FlagStatus, resolved_by: str
 ) -> Flag:
-    """Set one flag's review outcome, as an operator's action would. Raises FlagNotFound."""
+    """Set one flag's review outcome, as an operator's action would. Raises LookupError."""
     resolved = (
         flags.update()
         .where(flags.c.id == flag_id)
@@ -80,7 +79,7 @@ async def resolve_flag(
 
     def resolve(conn: sa.Connection) -> Flag:
         if conn.execute(resolved).rowcount == 0:
-            raise FlagNotFound(str(flag_id))
+            raise LookupError(f"no flag {flag_id}")
         return flag_of(conn.execute(_FLAGS.where(flags.c.id == flag_id)).mappings().one())
 
     return await store.database.write(resolve)
