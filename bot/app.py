@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -89,8 +89,6 @@ REPLICA = web.AppKey("replica", str)
 
 # How long a replaced model worker may keep streaming the replies it started.
 _RETIRE_TIMEOUT_S = 120.0
-
-CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(

@@ -34,7 +34,6 @@ from finetune.retrain import (
 from retrieval.config import TuningConfig
 from retrieval.embedder_retraining import (
     CandidateTuner,
-    CorrectionRecord,
     EmbedderStepPolicy,
     retrain_embedder,
     skip_reason,
@@ -118,50 +117,26 @@ def _embedder_step(
     """The embedder step of a cycle and the minutes left to the adapter: all of them when
     the step's share is too short to tune in (it then only records why)."""
     budget_s = total_minutes * 60.0 * plan.budget_share
-    step = cycle_step(
-        knowledge,
-        feedback,
-        plan.policy,
-        home=plan.home,
-        embedders_root=plan.embedders_root,
-        budget_s=budget_s,
-        tune=tuner,
-        progress=progress,
-    )
-    if skip_reason(knowledge, plan.policy.tuning, budget_s) is not None:
-        return step, total_minutes
-    return step, total_minutes - budget_s / 60.0
-
-
-def cycle_step(
-    knowledge: KnowledgeBase,
-    feedback: Sequence[CorrectionRecord],
-    policy: EmbedderStepPolicy,
-    *,
-    home: Path,
-    embedders_root: Path,
-    budget_s: float,
-    tune: CandidateTuner | None = None,
-    progress: bool = False,
-) -> Callable[[CycleLock], dict[str, Any]]:
-    """The step as :func:`finetune.retrain.run_cycle` runs it, under the cycle's lock; its
-    report goes into the cycle's figures under ``"embedder"``."""
 
     def step(lock: CycleLock) -> dict[str, Any]:
+        # Run by finetune.retrain.run_cycle under the cycle's lock; the report goes into
+        # the cycle's figures under "embedder".
         report = retrain_embedder(
             knowledge,
             feedback,
-            policy,
-            home=home,
-            embedders_root=embedders_root,
+            plan.policy,
+            home=plan.home,
+            embedders_root=plan.embedders_root,
             budget_s=budget_s,
             may_promote=lambda: not lock.lost,
-            tune=tune,
+            tune=tuner,
             progress=progress,
         )
         return {"embedder": report.as_dict()}
 
-    return step
+    if skip_reason(knowledge, plan.policy.tuning, budget_s) is not None:
+        return step, total_minutes
+    return step, total_minutes - budget_s / 60.0
 
 
 @dataclass(frozen=True)

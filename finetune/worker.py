@@ -90,7 +90,6 @@ class GenerationHandle:
     _sink: Sink = field(repr=False)
     _items: queue.Queue[object] | None = field(default=None, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
-    submitted_at: float = field(default_factory=time.monotonic)
 
     def cancel(self) -> None:
         """Stop decoding this request at the next step (e.g. the client went away)."""

@@ -4,7 +4,7 @@ A component declares its tables once, as SQLAlchemy Core ``Table`` objects in on
 ``MetaData``, and keeps one Alembic history for them (:class:`SchemaHistory`); the same
 statements then run on the home's SQLite file and on the PostgreSQL database replicas
 share. Several histories share one database: each has a version table of its own, and
-only its own tables are compared with its declaration (:func:`schema_differences`).
+only its own tables are compared with its declaration.
 
 An engine from :func:`sync_engine` opens SQLite as the house always has: WAL,
 ``synchronous=NORMAL``, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,9 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -291,60 +288,6 @@ def _only_tables_of(history: SchemaHistory) -> Callable[..., bool]:
         return type_ != "table" or (name is not None and history.has_table(name))
 
     return include
-
-
-def schema_differences(connection: sa.Connection, history: SchemaHistory) -> list[Any]:
-    """What Alembic's autogenerate would change to make the database's tables of
-    ``history`` match its declaration (``alembic check``): empty when they agree."""
-    migration = MigrationContext.configure(
-        connection,
-        opts={
-            "version_table": history.version_table,
-            "include_name": _only_tables_of(history),
-            "include_object": _built_on(connection.dialect.name),
-            "compare_type": True,
-        },
-    )
-    with warnings.catch_warnings():
-        # Alembic warns that SQLite cannot reflect an expression index before it asks
-        # include_object, even of one declared for PostgreSQL only.
-        warnings.filterwarnings("ignore", "autogenerate skipping .* expression-based index")
-        differences = list(compare_metadata(migration, history.metadata))
-    if connection.dialect.name == "sqlite":
-        return [d for d in differences if not _sqlite_key_seen_nullable(d, history.metadata)]
-    return differences
-
-
-def _built_on(dialect: str) -> Callable[..., bool]:
-    """Alembic's include_object: leave out a declared index or constraint that
-    ``ddl_if(dialect=...)`` builds on another database only (Alembic ignores ddl_if), and
-    SQLite's own rowid."""
-
-    def include(item: object, name: object, type_: str, reflected: bool, _to: object) -> bool:
-        if type_ == "column" and name == _ROWID and dialect == "sqlite":
-            return False  # SQLite's own, never reflected
-        only = getattr(item, "_ddl_if", None)
-        if reflected or only is None or only.dialect is None:
-            return True
-        return dialect == only.dialect if isinstance(only.dialect, str) else dialect in only.dialect
-
-    return include
-
-
-def _sqlite_key_seen_nullable(difference: Any, metadata: sa.MetaData) -> bool:
-    """Whether ``difference`` only says that SQLite reports a primary-key column nullable
-    that was built without NOT NULL: a table's one INTEGER PRIMARY KEY, which is the rowid
-    and can hold no NULL, or a column whose ``info`` says ``sqlite_key_may_be_null`` (kept
-    as an earlier release built it, see :mod:`bot.store.tables`)."""
-    if not isinstance(difference, list) or len(difference) != 1:
-        return False
-    operation, _schema, table, column, *_ = difference[0]
-    if operation != "modify_nullable":
-        return False
-    (key, *others) = metadata.tables[table].primary_key.columns
-    declared = metadata.tables[table].c[column]
-    rowid = not others and key.name == column and isinstance(key.type, sa.Integer)
-    return rowid or (declared.primary_key and declared.info.get("sqlite_key_may_be_null", False))
 
 
 # -- copies ------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer_classifier import AnswerClassifier
 from retrieval.config import RetrievalConfig
 from retrieval.curated import CuratedAnswers
 from retrieval.embedder import Embedder
@@ -133,11 +132,6 @@ class KnowledgeBase:
     def served_verifier(self) -> Verifier | None:
         """The reply verifier its searches ask (None: none is served)."""
         return self._live.require().verifier
-
-    def fit_answer_classifier(
-        self, entry_ids: Sequence[int], embedder: Embedder
-    ) -> AnswerClassifier | None:
-        return self._live.fit_answer_classifier(entry_ids, embedder)
 
     def serving(self, version: IndexVersion) -> KnowledgeBase:
         """A knowledge base over the same store that searches ``version`` (live or not)

@@ -25,6 +25,7 @@ from bot.store.migrate import migrate_sqlite_to_postgres
 from retrieval.database import sqlite_url, sync_engine
 from tests.support.legacy_conversations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from tests.support.schema import built_by_the_release_before, upgraded
+from tests.support.store_reads import find_conversation, get_rating, list_flags, resolve_flag
 
 NOW = 1_700_000_000.0
 SOURCES = (
@@ -160,7 +161,7 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
     store = ConversationDatabase(database_url, clock=lambda: NOW + 10)
     try:
         await store.open()
-        conversation = await store.find_conversation("slack", "C1:1.5")
+        conversation = await find_conversation(store, "slack", "C1:1.5")
         assert conversation is not None and conversation.id == "conv-1"
         assert conversation.state is ConversationState.HUMAN
         turns = await store.list_turns("conv-1")
@@ -169,16 +170,16 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
             ("bot", "3-5 days."),
         ]
         assert turns[1].outcome is Outcome.GENERATED and turns[1].sources[0].source_id == "c1#1"
-        rating = await store.get_rating("turn-2")
+        rating = await get_rating(store, "turn-2")
         assert rating is not None and (rating.value, rating.comment) == ("down", "too slow")
-        (flag,) = await store.list_flags()
+        (flag,) = await list_flags(store)
         assert (flag.id, flag.reason, flag.channel) == (1, FlagReason.THUMBS_DOWN, "slack")
         # The same open flag is still not queued twice; new ids follow the old.
         await store.add_flag("turn-2", FlagReason.THUMBS_DOWN)
         await store.add_flag("turn-2", FlagReason.LOW_CONFIDENCE)
         # (PostgreSQL spent an id on the flag not queued twice.)
-        assert [f.id for f in await store.list_flags()] in ([1, 2], [1, 3])
-        await store.resolve_flag(1, FlagStatus.CORRECTED, "ana")
+        assert [f.id for f in await list_flags(store)] in ([1, 2], [1, 3])
+        await resolve_flag(store, 1, FlagStatus.CORRECTED, "ana")
         old = await store.get_correction(1)
         assert (old.source_id, old.answer, old.withdrawn) == (
             "correction:1",
@@ -203,7 +204,7 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
         invented = sa.text("UPDATE bot_turns SET outcome = 'invented' WHERE id = :id")
         with pytest.raises(sa.exc.IntegrityError):  # still a CHECK
             await store.database.write(lambda conn: conn.execute(invented, {"id": thanks.id}))
-        assert await store.get_rating("turn-2") is not None
+        assert await get_rating(store, "turn-2") is not None
     finally:
         await store.aclose()
     # The tables now agree with the declaration; the old bookkeeping stays as it was.
@@ -243,12 +244,12 @@ def test_migrate_db_carries_the_conversations_of_the_release_before(
         replica = ConversationDatabase(postgres_url, clock=lambda: NOW + 10)
         try:
             assert [t.id for t in await replica.list_turns("conv-1")] == ["turn-1", "turn-2"]
-            assert [f.detail for f in await replica.list_flags()] == ["too slow"]
+            assert [f.detail for f in await list_flags(replica)] == ["too slow"]
             assert (await replica.get_correction(1)).source_id == "correction:1"
             # New ids follow the copied ones.
             assert (await replica.add_correction("q", "a", created_by="cy")).id == 2
             await replica.add_flag("turn-1", FlagReason.HANDOFF)
-            assert [f.id for f in await replica.list_flags()] == [1, 2]
+            assert [f.id for f in await list_flags(replica)] == [1, 2]
         finally:
             await replica.aclose()
 

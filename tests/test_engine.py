@@ -43,6 +43,7 @@ from bot.core.types import (
 from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
+from tests.support.store_reads import get_rating, list_flags
 
 RETURNS = source(
     "c-ret#1",
@@ -152,7 +153,7 @@ async def test_a_confident_answer_is_generated_and_streamed(make_bot: MakeBot) -
     assert bot_turn.sources == reply.sources
     assert bot_turn.latency_ms is not None and bot_turn.latency_ms >= 0
     assert (bot_turn.index_version, bot_turn.model_version) == ("index-test", "model-test")
-    assert await bot.store.list_flags() == []
+    assert await list_flags(bot.store) == []
 
 
 async def test_an_answer_says_how_sure_it_is_relative_to_the_handoff_threshold(
@@ -256,7 +257,7 @@ async def test_an_invented_fact_is_never_released(make_bot: MakeBot, invented: s
     assert reply.sources == (RETURNS,)
     assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
     assert bot.generator is not None and bot.generator.closed_early  # generation stopped
-    (flag,) = await bot.store.list_flags()
+    (flag,) = await list_flags(bot.store)
     assert (flag.reason, flag.turn_id) == (FlagReason.GROUNDING_FALLBACK, reply.turn_id)
     assert "unsupported" in flag.detail
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
@@ -336,7 +337,7 @@ async def test_low_confidence_hands_off_and_the_bot_then_stays_quiet(make_bot: M
     assert reply.certainty is None  # no answer, so nothing to be sure of
     assert reply.flags == (FlagReason.LOW_CONFIDENCE,)
     assert bot.generator is not None and bot.generator.requests == []
-    (flag,) = await bot.store.list_flags()
+    (flag,) = await list_flags(bot.store)
     assert flag.reason is FlagReason.LOW_CONFIDENCE and "x#1" in flag.detail
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
 
@@ -375,7 +376,7 @@ async def test_the_generators_handoff_sentence_hands_off(
     assert deltas_after_last_retraction(events) == reply.text
     retracted = [e for e in events if isinstance(e, ReplyRetracted)]
     assert bool(retracted) is shown_first  # the sentence alone is never shown, even in part
-    (flag,) = await bot.store.list_flags()
+    (flag,) = await list_flags(bot.store)
     assert "handed off" in flag.detail
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
     bot_turn = (await bot.engine.history(conversation_id))[-1]
@@ -393,7 +394,7 @@ async def test_a_reply_that_only_starts_like_the_handoff_sentence_is_an_answer(
     assert reply.outcome is Outcome.GENERATED and reply.text == answer
     assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == answer
     assert not any(isinstance(e, ReplyRetracted) for e in events)
-    assert await bot.store.list_flags() == []
+    assert await list_flags(bot.store) == []
 
 
 async def test_empty_retrieval_hands_off_politely(make_bot: MakeBot) -> None:
@@ -419,7 +420,7 @@ async def test_customer_asks_for_a_person_and_an_operator_hands_back(make_bot: M
     conversation_id = await bot.start()
     reply = await bot.engine.request_handoff(conversation_id)
     assert (reply.outcome, reply.text) == (Outcome.HANDOFF, EngineConfig().handoff_message)
-    (flag,) = await bot.store.list_flags()
+    (flag,) = await list_flags(bot.store)
     assert (flag.reason, flag.detail) == (FlagReason.HANDOFF, "customer_request")
     with pytest.raises(ConversationHandedOff):
         await bot.engine.request_handoff(conversation_id)
@@ -591,13 +592,13 @@ async def test_ratings_are_stored_and_complaints_flagged(make_bot: MakeBot) -> N
     _, slack_reply = await bot.send(slack, "How do I return boots?")
 
     await bot.engine.rate(Rating(web_reply.turn_id, "up"))
-    assert await bot.store.list_flags() == []
+    assert await list_flags(bot.store) == []
     await bot.engine.rate(Rating(web_reply.turn_id, "down", "Mail me at jo@example.org"))
     await bot.engine.rate(Rating(slack_reply.turn_id, "down", channel="slack"))
 
-    stored = await bot.store.get_rating(web_reply.turn_id)
+    stored = await get_rating(bot.store, web_reply.turn_id)
     assert stored == Rating(web_reply.turn_id, "down", "Mail me at [EMAIL]", "web")
-    flags = await bot.store.list_flags()
+    flags = await list_flags(bot.store)
     assert [(f.turn_id, f.reason) for f in flags] == [
         (web_reply.turn_id, FlagReason.THUMBS_DOWN),
         (slack_reply.turn_id, FlagReason.NOT_HELPFUL),
@@ -631,8 +632,8 @@ async def test_a_correction_is_served_instead_of_the_logs(make_bot: MakeBot) -> 
     assert retriever.curated == [
         (correction.source_id, correction.question, "Yes, PayPal is accepted at checkout.", ())
     ]
-    assert await bot.store.list_flags() == []  # the complaint is resolved as corrected
-    (resolved,) = await bot.store.list_flags(FlagStatus.CORRECTED)
+    assert await list_flags(bot.store) == []  # the complaint is resolved as corrected
+    (resolved,) = await list_flags(bot.store, FlagStatus.CORRECTED)
     assert resolved.resolved_by == "ana"
 
     _, fixed = await bot.send(await bot.start(), "can I pay with paypal please")

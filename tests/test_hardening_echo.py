@@ -57,6 +57,7 @@ from retrieval.pii import scrub
 from retrieval.records import LogMessage, RetrievedExchange
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 from tests.support.hardening import CORPUS, UNLIMITED
+from tests.support.store_reads import list_flags
 from tests.support.web import parse_sse
 
 RETURNS = source(
@@ -143,7 +144,7 @@ async def test_an_echoed_customer_fact_is_never_sent(
         assert not customer_only_facts(shown, [customer_text], [RETURNS]), shown
     assert reply.outcome is Outcome.COPIED and reply.text == RETURNS.agent_reply
     assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
-    (flag,) = await bot.store.list_flags()
+    (flag,) = await list_flags(bot.store)
     # The check stops the model at the first such fact, and names it.
     assert any(fact in flag.detail for fact in invented), flag.detail
 

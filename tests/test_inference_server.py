@@ -30,6 +30,7 @@ from bot.web import WebConfig
 from tests.support.corpus import REPO
 from tests.support.fakes import FakeRetriever, source, split_words
 from tests.support.inference_server import FakeInferenceServer
+from tests.support.store_reads import list_flags
 from tests.support.web import RETURNS_ANSWER, SHIPPING_ANSWER, parse_sse
 
 API_KEY = "sk-test-4f1d9c2b7e"
@@ -293,7 +294,7 @@ async def test_the_grounding_check_applies_to_the_servers_replies(
     assert done["handoff"] is (outcome is Outcome.HANDOFF)
     turns = await store.list_turns(conversation_id)
     assert turns[-1].outcome is outcome
-    flags = await store.list_flags(FlagStatus.OPEN, reason=FlagReason.GROUNDING_FALLBACK)
+    flags = await list_flags(store, FlagStatus.OPEN, reason=FlagReason.GROUNDING_FALLBACK)
     assert [flag.turn_id for flag in flags] == [turns[-1].id]
 
 

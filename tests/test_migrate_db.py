@@ -28,6 +28,7 @@ from retrieval.knowledge import KnowledgeBase
 from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 from tests.support.dashboard import PASSWORD
 from tests.support.fakes import source
+from tests.support.store_reads import get_rating, list_flags, resolve_flag
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +57,7 @@ async def _seed(path: Path, conversations: int) -> None:
             await store.add_rating(Rating(reply.id, "up" if n % 3 else "down", "meh"))
             if n % 3 == 0:
                 await store.add_flag(reply.id, FlagReason.THUMBS_DOWN, f"flag {n}")
-        flagged = await store.list_flags()
+        flagged = await list_flags(store)
         gift = await store.add_correction("Do gift cards expire?", "Never.", created_by="ana")
         mistake = await store.add_correction(
             "question 0", "A better reply.", created_by="bo", turn_id=flagged[0].turn_id
@@ -78,13 +79,13 @@ async def _snapshot(
     """Everything a user of the store can read, in a comparable form."""
     await store.open()
     try:
-        flags = await store.list_flags(status=None, limit=10_000)
+        flags = await list_flags(store, status=None, limit=10_000)
         conversations = {}
         for flag in flags:
             turns = await store.list_turns(flag.conversation_id)
             conversations[flag.conversation_id] = (
                 turns,
-                [await store.get_rating(t.id) for t in turns],
+                [await get_rating(store, t.id) for t in turns],
             )
         return {
             "counts": await store.counts(),
@@ -133,8 +134,8 @@ def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
 
     async def keep_serving() -> None:  # the old server keeps working between the two runs
         store = ConversationDatabase(source_db)
-        flag = (await store.list_flags())[0]
-        await store.resolve_flag(flag.id, FlagStatus.APPROVED, "ana")
+        flag = (await list_flags(store))[0]
+        await resolve_flag(store, flag.id, FlagStatus.APPROVED, "ana")
         conversation = await store.create_conversation("web", "late")
         await store.add_turn(conversation.id, "customer", "one more question")
         await store.aclose()
@@ -154,7 +155,7 @@ def test_migrate_db_again_carries_changes_made_since_and_keeps_ids_unique(
         conversation = await store.create_conversation("web")
         turn = await store.add_turn(conversation.id, "bot", "x")
         await store.add_flag(turn.id, FlagReason.HANDOFF)
-        flag = (await store.list_flags(reason=FlagReason.HANDOFF))[0]
+        flag = (await list_flags(store, reason=FlagReason.HANDOFF))[0]
         await store.aclose()
         return correction.id, flag.id
 

@@ -31,6 +31,7 @@ from retrieval.database import sqlite_url, upgrade_database
 from tests.support.browser import CHROMIUM, ServerThread
 from tests.support.dashboard import KNOWLEDGE, PASSWORD, SHIPPING, add_operator
 from tests.support.fakes import FakeRetriever
+from tests.support.store_reads import list_flags, resolve_flag
 from tests.support.web import make_settings
 
 pytestmark = [
@@ -131,10 +132,10 @@ def seed_history(site: Dashboard, days: int = 14) -> None:
                 )
                 await store.add_flag(turn.id, FlagReason.LOW_CONFIDENCE, "confidence below 0.25")
         # Reviewed already, except the hand-offs and fallbacks of the last two days.
-        for flag in await store.list_flags(FlagStatus.OPEN, limit=1000):
+        for flag in await list_flags(store, FlagStatus.OPEN, limit=1000):
             recent = flag.created_at > now - 2.5 * DAY
             if not recent or flag.reason is FlagReason.THUMBS_DOWN:
-                await store.resolve_flag(flag.id, FlagStatus.APPROVED, "sam")
+                await resolve_flag(store, flag.id, FlagStatus.APPROVED, "sam")
 
     for day in range(days - 1, 0, -1):
         site.server.call(lambda app, day=day: one_day(app, day))

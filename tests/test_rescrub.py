@@ -28,6 +28,7 @@ from retrieval.names import NameFinder
 from retrieval.rescrub import Rescrubber, rescrub_knowledge
 from tests.support.corpus import REPO, SMALL_LOGS, write_jsonl
 from tests.support.fakes import source
+from tests.support.store_reads import get_rating
 
 MakeKB = Callable[..., KnowledgeBase]
 runner = CliRunner()
@@ -234,7 +235,7 @@ async def test_the_job_rescrubs_both_backends(
         assert "Julia" not in customer.text and "JO-482913" in customer.text
         assert reply.text == "Hi,\nIt ships tomorrow.\nBest,"
         assert reply.sources[0].agent_reply == "Hi,\nSoon."
-        assert (await store.get_rating(reply.id)).comment == "[NAME] was no help"  # type: ignore[union-attr]
+        assert (await get_rating(store, reply.id)).comment == "[NAME] was no help"  # type: ignore[union-attr]
         assert correction.answer == (
             f"Hi,\nOrder [REFERENCE] ships tomorrow; call {SHOP_PHONE}.\nBest,"
         )

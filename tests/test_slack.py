@@ -50,6 +50,7 @@ from tests.support.slack import (
     signed,
 )
 from tests.support.slack_api import BOT_USER_ID, FakeSlackApi
+from tests.support.store_reads import get_rating, list_flags
 
 
 def unsure() -> FakeRetriever:
@@ -216,9 +217,9 @@ async def test_a_button_click_stores_a_rating(start: Start, action_id: str, valu
     await bot.click(action_id, turn_id, reply)
     await bot.idle()
 
-    rating = await bot.store.get_rating(turn_id)
+    rating = await get_rating(bot.store, turn_id)
     assert rating is not None and (rating.value, rating.channel) == (value, "slack")
-    flags = await bot.store.list_flags(reason=FlagReason.NOT_HELPFUL)
+    flags = await list_flags(bot.store, reason=FlagReason.NOT_HELPFUL)
     assert [f.turn_id for f in flags] == ([turn_id] if value == "down" else [])
     thanked = bot.api.of("chat.update", ts=reply["ts"])[-1]
     assert thanked.action_ids() == [blocks.REQUEST_HANDOFF]  # rating buttons gave way to thanks
@@ -249,11 +250,11 @@ async def test_a_reaction_on_a_reply_stores_a_rating(
     await bot.send(reacted(asked["ts"], reaction))  # on the customer's own message: nothing
     await bot.send(reacted(reply["ts"], "tada"))  # not a rating
     await bot.idle()
-    assert await bot.store.get_rating(turn_id) is None
+    assert await get_rating(bot.store, turn_id) is None
 
     await bot.send(reacted(reply["ts"], reaction))
     await bot.idle()
-    rating = await bot.store.get_rating(turn_id)
+    rating = await get_rating(bot.store, turn_id)
     assert rating is not None and (rating.value, rating.channel) == (value, "slack")
 
 

@@ -14,6 +14,7 @@ from bot.core.types import ConversationState, IncomingMessage, Outcome
 from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
 from tests.support.fakes import FakeRetriever, source
+from tests.support.store_reads import list_flags
 
 SHIPPING = source(
     "c-ship#1", "When will my order arrive?", "Standard shipping takes 3-5 days (KB-SHP-01).", 0.9
@@ -96,7 +97,7 @@ async def test_thanks_gets_its_reply_and_the_conversation_stays_with_the_bot(
     assert not thanks.handoff and thanks.flags == () and thanks.sources == ()
     assert thanks.certainty is None  # not an answer: nothing to say how sure of
     assert len(retriever.calls) == 1  # nothing was looked up
-    assert await store.list_flags() == []
+    assert await list_flags(store) == []
     assert (await store.get_conversation(conversation)).state is ConversationState.BOT
     stored = (await store.list_turns(conversation))[-1]
     assert (stored.outcome, stored.index_version) == (Outcome.SMALL_TALK, None)

@@ -42,6 +42,7 @@ from bot.web.ratelimit import RateLimiter
 from finetune.config import GeneratorConfig
 from tests.support.corpus import REPO
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
+from tests.support.store_reads import get_rating, list_flags
 from tests.support.web import (
     RETURNS_ANSWER,
     SHIPPING_ANSWER,
@@ -304,16 +305,16 @@ async def test_a_rating_is_stored_and_a_second_one_replaces_it(
     response = await client.post(f"/api/turns/{turn_id}/rating", json={"rating": "up"})
     assert response.status == 200
     assert await response.json() == {"turn_id": turn_id, "rating": "up"}
-    stored = await store.get_rating(turn_id)
+    stored = await get_rating(store, turn_id)
     assert stored is not None and stored.value == "up" and stored.channel == "web"
 
     response = await client.post(
         f"/api/turns/{turn_id}/rating", json={"rating": "down", "comment": "too vague"}
     )
     assert response.status == 200
-    stored = await store.get_rating(turn_id)
+    stored = await get_rating(store, turn_id)
     assert stored is not None and (stored.value, stored.comment) == ("down", "too vague")
-    flags = await store.list_flags()
+    flags = await list_flags(store)
     assert [(f.turn_id, f.reason.value) for f in flags] == [(turn_id, "thumbs_down")]
 
 
@@ -327,7 +328,7 @@ async def test_a_handoff_is_stored_and_later_messages_wait_for_an_operator(
     body = await response.json()
     assert body["handoff"] is True and body["reply"]
     assert (await store.get_conversation(conversation_id)).state is ConversationState.HUMAN
-    assert [f.reason.value for f in await store.list_flags()] == ["handoff"]
+    assert [f.reason.value for f in await list_flags(store)] == ["handoff"]
 
     response = await client.post(
         f"/api/conversations/{conversation_id}/messages", json={"text": "Hello? Anyone there?"}

@@ -13,10 +13,6 @@ class TurnNotFound(SupportbotError):
     pass
 
 
-class FlagNotFound(SupportbotError):
-    pass
-
-
 class CorrectionNotFound(SupportbotError):
     pass
 

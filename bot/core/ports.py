@@ -15,7 +15,6 @@ from bot.core.types import (
     Conversation,
     ConversationState,
     Correction,
-    Flag,
     FlagReason,
     FlagStatus,
     GenerationRequest,
@@ -128,8 +127,6 @@ class ConversationStore(Protocol):
         """Raises ConversationNotFound."""
         ...
 
-    async def find_conversation(self, channel: str, external_ref: str) -> Conversation | None: ...
-
     async def set_state(self, conversation_id: str, state: ConversationState) -> None: ...
 
     async def add_turn(
@@ -161,23 +158,6 @@ class ConversationStore(Protocol):
     async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
         """Raises TurnNotFound. An open flag with the same reason on the turn is kept as it
         is rather than duplicated."""
-        ...
-
-    async def list_flags(
-        self,
-        status: FlagStatus | None = FlagStatus.OPEN,
-        *,
-        reason: FlagReason | None = None,
-        channel: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 100,
-    ) -> list[Flag]:
-        """Flags oldest first; None for ``status`` lists every status."""
-        ...
-
-    async def resolve_flag(self, flag_id: int, status: FlagStatus, resolved_by: str) -> Flag:
-        """Raises FlagNotFound."""
         ...
 
     async def resolve_turn_flags(self, turn_id: str, status: FlagStatus, resolved_by: str) -> int:

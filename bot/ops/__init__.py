@@ -22,7 +22,6 @@ from aiohttp import web
 from bot.core.errors import (
     ConversationNotFound,
     CorrectionNotFound,
-    FlagNotFound,
     InvalidMessage,
     StorageUnavailable,
     TurnNotFound,
@@ -180,7 +179,7 @@ async def _error_pages(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     except OpsError as exc:
         return await _error(request, exc)
-    except (ConversationNotFound, TurnNotFound, FlagNotFound, CorrectionNotFound):
+    except (ConversationNotFound, TurnNotFound, CorrectionNotFound):
         return await _error(
             request, OpsError(404, "Not found", "There is no such conversation or reply.")
         )

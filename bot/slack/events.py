@@ -36,7 +36,6 @@ class SlackMessage:
     text: str  # as written, mentions included
     thread_ts: str | None  # None for a message at the top level of a channel
     direct: bool  # a direct message with the bot
-    team: str | None = None
 
     @property
     def thread(self) -> Thread:
@@ -87,7 +86,6 @@ def written_message(event: dict[str, Any], bot_user_id: str | None) -> SlackMess
         text=str(event.get("text") or ""),
         thread_ts=thread_ts if isinstance(thread_ts, str) else None,
         direct=direct,
-        team=event.get("team") if isinstance(event.get("team"), str) else None,
     )
 
 

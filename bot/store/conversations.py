@@ -28,7 +28,6 @@ from sqlalchemy.engine import RowMapping
 from bot.core.errors import (
     ConversationNotFound,
     CorrectionNotFound,
-    FlagNotFound,
     InvalidMessage,
     TurnNotFound,
 )
@@ -37,7 +36,6 @@ from bot.core.types import (
     Conversation,
     ConversationState,
     Correction,
-    Flag,
     FlagReason,
     FlagStatus,
     Outcome,
@@ -56,10 +54,8 @@ from bot.store.records import (
     conversation_of,
     correction_of,
     correction_source_id,
-    flag_of,
     new_questions,
     new_turn,
-    rating_of,
     store_counts,
     stored_text_of,
     turn_of,
@@ -78,9 +74,6 @@ from bot.store.tables import (
 )
 from bot.store.worker import DatabaseWorker
 from retrieval.database import insert, sqlite_url
-
-# A flag as the store returns it: its row and its conversation's channel.
-_FLAGS = sa.select(flags, conversations.c.channel).join_from(flags, conversations)
 
 # -- the statements of every chat message, built once ---------------------------------------
 # Each is compiled once for the store's database and run on the driver's cursor
@@ -116,7 +109,6 @@ _TURNS = (
 )
 _TURN_KEY = sa.select(_t.id, _t.conversation_id).where(_t.id == sa.bindparam("turn"))
 _NEW_FLAG_COLUMNS = ["turn_id", "conversation_id", "reason", "detail", "status", "created_at"]
-_RATING = sa.select(ratings).where(ratings.c.turn_id == sa.bindparam("turn"))
 _k, _q = corrections.c, correction_questions.c
 _ASKING = (
     sa.select(corrections)
@@ -197,11 +189,6 @@ class ConversationDatabase:
             raise TurnNotFound(turn_id)
         return row
 
-    async def _one(self, statement: sa.Executable, **params: Any) -> RowMapping | None:
-        return await self.database.read(
-            lambda conn: conn.execute(statement, params).mappings().first()
-        )
-
     async def _all(self, statement: sa.Executable, **params: Any) -> Sequence[RowMapping]:
         return await self.database.read(
             lambda conn: conn.execute(statement, params).mappings().all()
@@ -239,12 +226,6 @@ class ConversationDatabase:
         if row is None:
             raise ConversationNotFound(conversation_id)
         return conversation_of(row)
-
-    async def find_conversation(self, channel: str, external_ref: str) -> Conversation | None:
-        row = await self.database.first(
-            self._sql_by_ref, {"channel_": channel, "ref": external_ref}
-        )
-        return None if row is None else conversation_of(row)
 
     async def set_state(self, conversation_id: str, state: ConversationState) -> None:
         changed = {
@@ -323,10 +304,6 @@ class ConversationDatabase:
 
         await self.database.write(rate)
 
-    async def get_rating(self, turn_id: str) -> Rating | None:
-        row = await self._one(_RATING, turn=turn_id)
-        return None if row is None else rating_of(row)
-
     # -- flags -------------------------------------------------------------------------------
     async def add_flag(self, turn_id: str, reason: FlagReason, detail: str = "") -> None:
         """Queue a turn for review; the same open flag is not queued twice."""
@@ -343,58 +320,6 @@ class ConversationDatabase:
             self._sql_new_flag.execute(conn, {**row, "conversation_id": turn["conversation_id"]})
 
         await self.database.write(flag)
-
-    async def list_flags(
-        self,
-        status: FlagStatus | None = FlagStatus.OPEN,
-        *,
-        reason: FlagReason | None = None,
-        channel: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 100,
-    ) -> list[Flag]:
-        """Flags oldest first, filtered; ``since`` inclusive, ``until`` exclusive."""
-        f = flags.c
-        query = _FLAGS.order_by(f.created_at, f.id).limit(limit)
-        if status is not None:
-            query = query.where(f.status == FlagStatus(status).value)
-        if reason is not None:
-            query = query.where(f.reason == FlagReason(reason).value)
-        if channel is not None:
-            query = query.where(conversations.c.channel == channel)
-        if since is not None:
-            query = query.where(f.created_at >= since)
-        if until is not None:
-            query = query.where(f.created_at < until)
-        return [flag_of(row) for row in await self._all(query)]
-
-    async def get_flag(self, flag_id: int) -> Flag:
-        row = await self._one(_FLAGS.where(flags.c.id == flag_id))
-        if row is None:
-            raise FlagNotFound(str(flag_id))
-        return flag_of(row)
-
-    async def resolve_flag(self, flag_id: int, status: FlagStatus, resolved_by: str) -> Flag:
-        """Set a flag's review outcome (any status; OPEN reopens it). Raises FlagNotFound."""
-        status = FlagStatus(status)
-        reopened = status is FlagStatus.OPEN
-        resolved = (
-            flags.update()
-            .where(flags.c.id == flag_id)
-            .values(
-                status=status.value,
-                resolved_at=None if reopened else self._clock(),
-                resolved_by=None if reopened else resolved_by,
-            )
-        )
-
-        def resolve(conn: sa.Connection) -> Flag:
-            if conn.execute(resolved).rowcount == 0:
-                raise FlagNotFound(str(flag_id))
-            return flag_of(conn.execute(_FLAGS.where(flags.c.id == flag_id)).mappings().one())
-
-        return await self.database.write(resolve)
 
     async def resolve_turn_flags(self, turn_id: str, status: FlagStatus, resolved_by: str) -> int:
         status = FlagStatus(status)

@@ -31,7 +31,7 @@ def _text_key(name: str) -> sa.Column[str]:
     hand-written schema did not say it; saying it now would rebuild the parents of every
     turn, flag and rating with their foreign keys switched off, which a migration inside a
     transaction cannot. No statement writes NULL there, so SQLite's tables stay as built
-    (:func:`retrieval.database.schema_differences` reads this mark)."""
+    (``schema_differences`` in tests/support/schema.py reads this mark)."""
     return sa.Column(name, sa.Text, primary_key=True, info={"sqlite_key_may_be_null": True})
 
 

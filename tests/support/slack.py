@@ -27,6 +27,7 @@ from bot.slack.server import SLACK_APP
 from bot.store.conversations import ConversationDatabase
 from tests.support.fakes import FakeGenerator, FakeRetriever, source, split_words
 from tests.support.slack_api import BOT_ID, BOT_USER_ID, TEAM_ID, ApiCall, FakeSlackApi
+from tests.support.store_reads import find_conversation
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -240,7 +241,7 @@ class SlackHarness:
         return update[-1]
 
     async def conversation_of(self, channel: str, thread_ts: str) -> str:
-        conversation = await self.store.find_conversation("slack", f"{channel}:{thread_ts}")
+        conversation = await find_conversation(self.store, "slack", f"{channel}:{thread_ts}")
         assert conversation is not None
         return conversation.id
 
