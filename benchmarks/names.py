@@ -169,6 +169,7 @@ SETS = {
     "seventh": ("seventh_names_labelled.jsonl", "seventh_non_names_labelled.jsonl"),
     "eighth": ("eighth_names_labelled.jsonl", "eighth_non_names_labelled.jsonl"),
     "ninth": ("ninth_names_labelled.jsonl", "ninth_non_names_labelled.jsonl"),
+    "tenth": ("tenth_names_labelled.jsonl", "tenth_non_names_labelled.jsonl"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 _CAPITALISED = regex.compile(r"\b\p{Lu}[\p{L}'’-]*")
