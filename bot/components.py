@@ -201,6 +201,7 @@ def verifier_recipe(settings: Settings) -> VerifierRecipe | None:
         resolve_embedder_location(retrieval.embedder),
         answers_match,
         minutes=retrieval.verifier_minutes,
+        steps=retrieval.verifier_steps,
         min_steps=retrieval.verifier_min_steps,
         max_questions=retrieval.verifier_questions,
     )

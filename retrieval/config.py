@@ -270,12 +270,21 @@ class RetrievalConfig(BaseModel):
         ),
     )
     verifier_minutes: float = Field(
-        3.0,
+        6.0,
         gt=0.0,
         le=600.0,
         description=(
             "Longest the verifier's training may take (at `supportbot train`, also at most a"
             " third of the retrieval step's budget)."
+        ),
+        json_schema_extra={"recipe": True},
+    )
+    verifier_steps: int = Field(
+        200,
+        ge=1,
+        description=(
+            "Training steps of the verifier (16 pairs each; fewer when the logs give fewer):"
+            " a count, not a time, so that a busy machine trains the same verifier, slower."
         ),
         json_schema_extra={"recipe": True},
     )

@@ -115,6 +115,7 @@ class VerifierRecipe:
     base_model: str  # the folder of the cross-encoder's first weights
     judge: Judge  # whether a hit's reply gives a logged reply's answer
     minutes: float
+    steps: int
     min_steps: int
     max_questions: int
 
@@ -136,6 +137,7 @@ class VerifierRecipe:
             self.judge,
             deadline=time.monotonic() + allowed,
             max_questions=self.max_questions,
+            max_steps=self.steps,
             min_steps=self.min_steps,
             held_out=held_out,
             again=again,
@@ -220,6 +222,7 @@ def train_verifier(
     *,
     deadline: float | None,
     max_questions: int = 2000,
+    max_steps: int | None = None,
     min_steps: int = 0,
     min_pairs: int = 50,
     seed: int = 0,
@@ -228,7 +231,8 @@ def train_verifier(
 ) -> VerifierReport:
     """Train a verifier on ``knowledge``'s logs from the cross-encoder weights at
     ``base_model`` (a folder) and publish it as the newest version under ``folder``; one
-    epoch, or as many steps as end before ``deadline`` (a ``time.monotonic()`` instant).
+    epoch (at most ``max_steps``), or as many steps as end before ``deadline`` (a
+    ``time.monotonic()`` instant).
     Publishes nothing when the logs give fewer than ``min_pairs`` pairs; when fewer than
     ``min_steps`` steps (or the whole epoch, if shorter) fit before the deadline, stopping as
     soon as its pace shows they cannot; and, unless ``again``, when the newest verifier was
@@ -271,6 +275,7 @@ def train_verifier(
     optimiser = torch.optim.AdamW(trained, lr=_LEARNING_RATE)
     model.train()
     batches = [pairs[start : start + _BATCH] for start in range(0, len(pairs), _BATCH)]
+    batches = batches[:max_steps]
     report.planned_steps = len(batches)
     report.floor = min(min_steps, len(batches))
     _train_steps(model, tokenizer, optimiser, batches, deadline, report)

@@ -249,6 +249,7 @@ def test_train_trains_a_verifier_its_own_figures_may_use(
         resolve_embedder_location(knowledge.config.embedder),
         answers_match,
         minutes=5.0,
+        steps=200,
         min_steps=1,
         max_questions=2000,
     )
