@@ -17,6 +17,7 @@ from retrieval.name_lexicon import NameLexicon
 from retrieval.name_patterns import (
     _NAME,
     _NEVER_NAMES,
+    _NO_CODE_AFTER,
     _ORGANISATION_WORDS,
     _RELATIONS,
     _ROLES,
@@ -30,7 +31,8 @@ Span = tuple[int, int, SpanKind]
 
 _ROLE_WORD = lazy_compile(rf"(?:{_ROLES}|{_RELATIONS})")
 
-_LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
+# (Not a code's prefix: "order jo/212655", "ref ab12".)
+_LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])" + _NO_CODE_AFTER
 
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:

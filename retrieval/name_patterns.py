@@ -432,12 +432,15 @@ _SELF_NAMED = lazy_compile(
     rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
     rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
 )
+# A lower-case word joined to digits is part of a code, not a name: "my order jo-212655",
+# "parcel sam/4471" (an order number's prefix was stored as "[NAME]-212655").
+_NO_CODE_AFTER = r"(?![-–/_.#]?\p{N})"
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
 _LOWER_INTRODUCTION = lazy_compile(
     # (... "her names violet harper", "name on it is ryan o'connor".)
     r"(?i:\bname[ \t]+is|\b(?:my|his|her|their)[ \t]+name['’]?s|\bname['’]s|"
     r"\bname[ \t]+on[ \t]+(?:it|the[ \t]+\p{Ll}+)[ \t]+is)[ \t]++"
-    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
+    rf"(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
 # a given name and no English word, which only the lexicon can tell.
@@ -450,7 +453,7 @@ _LOWER_NAMED = lazy_compile(
     r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
     r"[ \t]*+[,!.]*+[ \t]*+"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
-    r"(?![\p{L}\p{M}])"
+    rf"(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
 )
 # "is brianna there?"
 _LOWER_PRESENCE = lazy_compile(
@@ -459,7 +462,7 @@ _LOWER_PRESENCE = lazy_compile(
 )
 # "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
 _LOWER_ADDRESSED = lazy_compile(
-    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
+    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
     rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
 )
 _TITLED = lazy_compile(

@@ -1014,6 +1014,11 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
             # (Not "my little boy Rowan": a relation or a role is nobody's name.)
             if folded in NOT_NAMES or folded in keep or _PEOPLE_WORD.fullmatch(folded):
                 continue
+            # "my order jo 212655": after what a customer owns, a word before a number is
+            # the number's prefix ("my son jack 7" is rare; "my order", "my ref" are not).
+            if pattern is _LOWER_NAMED and _OWNED_CODE.search(text, 0, match.start("name")):
+                if _NUMBER_AFTER.match(text, match.end("name")):
+                    continue
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
             elif pattern is _LOWER_ADDRESSED:
@@ -1046,6 +1051,11 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
 
 
 _PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")
+# "my order ", "our ref ": what is owned before a lower-case word, no relation or role.
+_OWNED_CODE = lazy_compile(
+    rf"\b(?i:my|our|your|ur)[ \t]+(?!(?:{_RELATIONS}|{_ROLES})\b)\p{{Ll}}+[ \t]+\Z"
+)
+_NUMBER_AFTER = lazy_compile(r"[ \t]*+[#:]?[ \t]*+\p{N}{3,}")
 # Words that come before "you" as often as a name: "Hi, hope you're well".
 _BEFORE_YOU = frozenset(
     """
