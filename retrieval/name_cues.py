@@ -350,6 +350,7 @@ _PAST = lazy_compile(
     r"put|set|sold|found|kept|lost|broke|forgot|thought|went"
 )
 _AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
+_VERSION_AFTER = lazy_compile(r"[ \t]++v?\d++\.\d")
 # What follows a relation's name and not the word it also is: "my son jack is flying".
 _SAID_OF_A_PERSON = frozenset("is was has had".split())  # noqa: SIM905
 _WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
@@ -377,6 +378,9 @@ def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list
             continue
         # (After a number, a model's name: "the Emberline 2.1 Sove", a typo for "Stove".)
         if _AFTER_A_NUMBER.search(text, 0, match.start()):
+            continue
+        # (Before a version, a product's: "macOS Sonoma 14.4".)
+        if _VERSION_AFTER.match(text, match.end()):
             continue
         before = _WORD_BEFORE.search(text, 0, match.start())
         if (

@@ -281,6 +281,9 @@ class NameFinder:
                 # "Evri ParcelShop", "Noooo": a brand's inner capital, a word stretched in chat.
                 if _STRETCHED.search(run) or any(_BRAND_CASE.match(w) for w in run.split()):
                     continue
+                # "Lady Margaret Road": a street's or a station's name.
+                if kind == "mention" and _STREET_END.search(run):
+                    continue
                 # "a Harper three-seater in Sage from your Manchester store": a colour, a
                 # product or a place where a name would stand first.
                 if pattern in _NAME_FIRST and _DETERMINED.search(text, 0, start):
@@ -310,6 +313,17 @@ class NameFinder:
                         or any(w in self._known for w in _NAME_WORD.findall(run))
                     ):
                         spans.append(NameSpan(start, end, kind))
+                    continue
+                # "Paddington — is the Heathrow Express included?", "Easter Monday — are the
+                # pharmacies open?": a message's first line that asks a question after the
+                # dash names what it asks about; a signature follows a message and names a
+                # team. (A note's heading names its person: "Faith Oduya — upgrade request".)
+                if (
+                    pattern is _SIGNATURE_LINE
+                    and not text[:start].strip()
+                    and _HEADING.match(text, match.end("name"))
+                    and text[: match.end()].rstrip().endswith("?")
+                ):
                     continue
                 # A short word that is no verb or adjective signing after a dash: a
                 # nickname ("-Kat, Field Ops", "— Mo").
@@ -737,7 +751,11 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             if j + 1 == len(words):
                 particled = _PARTICLED_SURNAME.match(text, end)
                 end = particled.end() if particled else end
-            if not _place_or_product(text, words[i][0], end, lexicon):
+            # "flights from Stockholm Arlanda", "in Chipping Norton": where the run starts
+            # with words of no name, what stands before the run says what it is.
+            if not _place_or_product(text, words[i][0], end, lexicon) and not (
+                i and _place_or_product(text, words[0][0], end, lexicon)
+            ):
                 spans.append(NameSpan(words[i][0], end, "mention"))
             i = j + 1
     return spans
@@ -782,6 +800,11 @@ _PLACE_BEFORE = lazy_compile(
 )
 
 
+# (Not "in" of a verb: "let me loop in Nadia Rahman".)
+_PLACE_BEFORE_RUN = lazy_compile(
+    r"(?<!\b(?i:loop|looped|looping|bring|brought|copy|copied|cc|cc['’]?d|cc['’]?ing|fill|"
+    r"filled|keep|kept|let|put|sign(?:ed)?|log(?:ged)?)[ \t]+)\b(?i:in|at|near|outside)[ \t]+\Z"
+)
 # What a customer owns ("my Arlo camera"), a thing before a one-word run.
 _OWNED = lazy_compile(r"\b(?i:my|your|ur|our|their)[ \t]+\Z")
 # Where a journey goes or comes from: "the flight to", "a ferry from", "flying into".
@@ -859,6 +882,14 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
     one_word = not regex.search(r"[ \t]", text[start:end])
     if one_word and (
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
+    ):
+        return True
+    # "Broadband in Kuala Lumpur is terrible": after "in", "at" or "near" a run of several
+    # words is a place too, unless it owns something ("in June Ellison's name").
+    if (
+        not one_word
+        and _PLACE_BEFORE_RUN.search(text, 0, start)
+        and not regex.match(r"['’]s?(?![\p{L}\p{M}])", text[end : end + 2])
     ):
         return True
     # "My Arlo security camera", "our Sonos": what a customer owns is a thing. (Not "her":
@@ -1016,9 +1047,12 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
                 continue
             # "my order jo 212655": after what a customer owns, a word before a number is
             # the number's prefix ("my son jack 7" is rare; "my order", "my ref" are not).
-            if pattern is _LOWER_NAMED and _OWNED_CODE.search(text, 0, match.start("name")):
-                if _NUMBER_AFTER.match(text, match.end("name")):
-                    continue
+            if (
+                pattern is _LOWER_NAMED
+                and _OWNED_CODE.search(text, 0, match.start("name"))
+                and _NUMBER_AFTER.match(text, match.end("name"))
+            ):
+                continue
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
             elif pattern is _LOWER_ADDRESSED:
@@ -1050,6 +1084,10 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     return spans
 
 
+# (Not "Street": "Customer Norma Street called".)
+_STREET_END = lazy_compile(r"[ \t](?:Road|Avenue|Station|Airport)\Z")
+# A signature's separator before a clause in lower case: " — can I pre-book ...".
+_HEADING = lazy_compile(r"[ \t]*+(?:[—–|]|-[ \t])[ \t]*+\p{Ll}")
 _PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")
 # "my order ", "our ref ": what is owned before a lower-case word, no relation or role.
 _OWNED_CODE = lazy_compile(

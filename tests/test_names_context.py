@@ -905,3 +905,37 @@ def test_names_away_from_work_are_scrubbed(text: str, names: list[str]) -> None:
 def test_a_name_after_a_verb_opening_the_sentence_is_scrubbed() -> None:
     # "Adding" is no capitalised word of a brand's or a place's ("Google Drive").
     assert found("Adding Hyun-woo to cc so he can see it.") == ["Hyun-woo"]
+
+
+# The ninth set's name-free half: stations, airports and towns that lists of names hold.
+NINTH = dataclasses.replace(
+    CLAUSES,
+    given=CLAUSES.given | {"arlanda", "norton", "margaret", "faith", "nadia", "norma"},
+    surnames=CLAUSES.surnames | {"norton", "street", "oduya"},
+    english=CLAUSES.english
+    | {"stockholm", "chipping", "faith", "lady", "street", "road", "heathrow"},
+    broad=frozenset(CLAUSES.broad) | {"sonoma"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A first line asking about what its heading names, not a signature.
+        ("Paddington — is the Heathrow Express included in our rail package?", []),
+        ("Lady Margaret Road — can the parcel be left in the porch?", []),
+        # ... but a note's heading names its person.
+        ("Faith Oduya — upgrade request — approved by supervisor.", ["Faith Oduya"]),
+        # Where a run opens with a word of no name, what stands before the run counts.
+        ("Any direct flights from Stockholm Arlanda to Reykjavik?", []),
+        # After "in", a run of several words is a place, unless "in" is a verb's.
+        ("Broadband in Chipping Norton is terrible, any fibre coming?", []),
+        ("Let me loop in Nadia Rahman, she manages enterprise accounts.", ["Nadia Rahman"]),
+        # A surname that is a street's word stays a name.
+        ("Customer Norma Street called about her pet insurance claim.", ["Norma Street"]),
+        # Before a version, a product's name.
+        ("The VPN client keeps crashing on macOS Sonoma 14.4 for us.", []),
+    ],
+)
+def test_the_ninth_sets_places_and_headings_are_kept(text: str, names: list[str]) -> None:
+    assert found(text, NINTH) == names
