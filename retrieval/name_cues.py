@@ -42,8 +42,10 @@ _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
 _VOCATIVE = lazy_compile(
     rf"(?:(?m:^)|(?<=[.!?][ \t]{{1,3}}))[ \t]*+(?P<name>{_WORD})[ \t]*+,"
     r"(?=[ \t]*+(?:\p{Ll}|I[ \t'’]))"
-    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–][ \t]*+"
-    r"(?=(?:this|that|you|your|please|pls|i|i['’]m|we|it|the[ \t]+refund)\b)"
+    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–:][ \t]*+"
+    # ... "Just to confirm, Hunter: your excess is", "now, Dieter, and I've marked it".
+    r"(?=(?:this|that|you|your|please|pls|(?i:i|i['’](?:m|ve|ll|d))|we|we['’](?:ve|ll|re)|it|"
+    r"and[ \t]+(?:(?i:i)|we)|the[ \t]+refund)\b)"
 )
 # "my son jack broke it", "ask my boss, mark", "aunty bisi", "my dad (frank) is 82", "ask
 # for gran (edna)".

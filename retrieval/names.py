@@ -226,7 +226,7 @@ class NameFinder:
         # Twice: a name found elsewhere may hold another word to look for ("Pat Green and
         # Chris Green. Pat has ...": "Green" finds "Pat Green", which finds "Pat").
         for _ in range(2):
-            spans = _merge(spans + _elsewhere_in(text, spans))
+            spans = _merge(spans + _elsewhere_in(text, spans, lexicon))
         return _widened(text, spans)
 
     def learn_from(self, texts: Sequence[str]) -> int:
@@ -723,8 +723,8 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             before = words[i - 1][2] if i else ""
             flags.append(
                 lexicon.is_given_name(word)
-                or (lexicon.is_name_word(word) and lexicon.is_surname(after))
-                or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                or (lexicon.is_name_word(word) and _surname_of(after, lexicon))
+                or (_surname_of(word, lexicon) and lexicon.is_name_word(before))
                 # ... or after an initial: "the transactions to 'J. Okafor'".
                 or (lexicon.is_surname(word) and _INITIAL_BEFORE.search(text, 0, words[i][0]))
                 # A full name that the broad list holds a word of, two capitalised words
@@ -766,6 +766,21 @@ _PARTICLED_SURNAME = lazy_compile(
     rf"(?:[ \t]+(?:{_PARTICLE})){{1,2}}[ \t]+\p{{Lu}}\p{{Ll}}[\p{{L}}\p{{M}}'’-]*+"
     rf"(?![\p{{L}}\p{{M}}])"
 )
+
+
+def _surname_of(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a surname that is no English word, or a double-barrelled one whose
+    halves are names or no English words ("Adeyemi-Cole", "Lewis-Grant"; not
+    "Rolls-Royce")."""
+    if lexicon.is_surname(word):
+        return True
+    halves = word.split("-")
+    return (
+        len(halves) > 1
+        and all(h[:1].isupper() for h in halves)
+        and all(lexicon.is_name_word(h) or not lexicon.is_english(h) for h in halves)
+        and any(lexicon.is_name_word(h) for h in halves)
+    )
 
 
 def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
@@ -951,10 +966,13 @@ def _widened(text: str, spans: list[NameSpan]) -> list[NameSpan]:
     return _merge(widened)
 
 
-def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
+def _elsewhere_in(
+    text: str, spans: Sequence[NameSpan], lexicon: NameLexicon | None = None
+) -> list[NameSpan]:
     """The words of the names found, wherever else the text writes them: "Sophie Lambert
     ... Sofia Lambert", "gave it to Bill, but I don't know any Bill". A word next to such a
-    word, written with a capital, goes with it ("Sofia")."""
+    word, written with a capital, goes with it ("Sofia"); at a sentence's start only a given
+    name that is no verb or adjective ("Mhairi Campbell's claim", not "Ask Campbell")."""
     words = {
         w
         for span in spans
@@ -972,13 +990,26 @@ def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
         start = match.start()
         before = match.group("before")
         if before and (
-            _sentence_initial(text, start)
+            (_sentence_initial(text, start) and not _given_opening(before.strip(), lexicon))
             or before.strip().casefold() in NOT_NAMES
             or _RELATION_TITLE.fullmatch(before.strip())
         ):
             start += len(before)  # "Hi Julia": the greeting stays; "Auntie Folake": the aunt
         found.append(NameSpan(start, match.end(), "mention"))
     return found
+
+
+def _given_opening(word: str, lexicon: NameLexicon | None) -> bool:
+    """Whether a word opening a sentence before a name found is the given name of it."""
+    folded = word.casefold()
+    return (
+        lexicon is not None
+        and (folded in lexicon.given or lexicon.is_broad_given(word))
+        and folded not in lexicon.common
+        and folded not in NOT_NAMES
+        and folded not in _TITLES
+        and _RELATION_TITLE.fullmatch(word) is None
+    )
 
 
 def _surname_like(word: str, lexicon: NameLexicon) -> bool:

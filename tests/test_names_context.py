@@ -939,3 +939,33 @@ NINTH = dataclasses.replace(
 )
 def test_the_ninth_sets_places_and_headings_are_kept(text: str, names: list[str]) -> None:
     assert found(text, NINTH) == names
+
+
+FULL = dataclasses.replace(
+    NINTH,
+    given=NINTH.given | {"campbell", "dieter", "hunter", "ana"},
+    surnames=NINTH.surnames | {"campbell", "cole", "costa", "royce"},
+    english=NINTH.english | {"campbell", "cole", "dieter", "hunter", "costa", "rolls"},
+    broad=frozenset(NINTH.broad) | {"mhairi", "beatriz"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A given name opening the sentence before a surname found goes with it.
+        ("Mhairi Campbell's claim for storm damage has been settled.", ["Mhairi Campbell"]),
+        # ... not a verb: "Ask".
+        ("Ask Campbell's team about it.", ["Campbell"]),
+        # A given name before a double-barrelled surname whose halves are names.
+        ("Grace Adeyemi-Cole's booking was cancelled by the hotel.", ["Grace Adeyemi-Cole"]),
+        ("The Rolls-Royce parts are on back order.", []),
+        # Spoken to between a comma and a colon or another comma, before a clause.
+        ("Just to confirm, Hunter: your excess is £250.", ["Hunter"]),
+        ("It is with the assessor now, Dieter, and I've marked it priority.", ["Dieter"]),
+    ],
+)
+def test_full_names_and_names_spoken_to_mid_sentence_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, FULL) == names
