@@ -149,7 +149,10 @@ _DASH_SIGNATURE = lazy_compile(
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
-_TRAILING_NAME = lazy_compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
+# ... or after kisses: "thank you so much for sorting it x Gemma".
+_TRAILING_NAME = lazy_compile(
+    rf"(?<=(?:[.!?…\p{{So}}]|(?<![\p{{L}}\p{{M}}])x{{1,3}})[ \t]++)(?P<name>{_NAME})[ \t]*+\Z"
+)
 # ... with its team, a signature: "... Chase | Support Team".
 _TRAILING_SIGNATURE = lazy_compile(
     rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+[ \t]*+\Z"
@@ -254,9 +257,12 @@ _PERSON_MENTION = lazy_compile(
     rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned|"
     # "handled by Melody", "set up by Christian", "promised by Dean", "I never go by Bob".
     rf"handled|mentioned|promised|set[ \t]+up|arranged|recommended|referred|quoted|"
-    rf"looked[ \t]+after|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
+    rf"looked[ \t]+after|lodged|filed|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
     rf"\bsign(?:ing|ed|s)?[ \t]+as|"
-    rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    rf"\bcheck(?:ed)?[ \t]+with|\bconfirm(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    # "I'll forward this to Nkechi", "put him through to Beth".
+    rf"\bforward(?:ed|ing)?[ \t]+(?:it|this|that|these|them)[ \t]+to|"
+    rf"\bput[ \t]+(?:him|her|them|me|it)[ \t]+through[ \t]+to|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of|\bthanks[ \t]+to|"
     # "messaged Rose on here", "taking over from Jack", "leave it with Kalani at no. 9",
     # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
@@ -286,7 +292,10 @@ _ASKED = lazy_compile(
     # ... "Can Dawn or Drew call me back?", "can Oisín be added as a named driver?"
     rf"(?=(?:[ \t]+(?:or|and|&)[ \t]+{_NAME})?[ \t]+(?i:please[ \t]+|ever[ \t]+)?"
     r"(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|respond|send|pick|collect|"
-    r"sign|be[ \t]+added|be[ \t]+named|confirm|check|explain|advise|approve)\b))"
+    r"sign|be[ \t]+added|be[ \t]+named|confirm|check|explain|advise|approve|"
+    # ... "Can Summer get the same discount as me?"
+    r"get[ \t]+(?:the|a|an|my|her|his|their)|have[ \t]+(?:the|a|an|my|her|his|their)|"
+    r"use[ \t]+(?:my|our|the|her|his|their))\b))"
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
 _BOOKED_UNDER = lazy_compile(
@@ -413,7 +422,11 @@ _TOGETHER = lazy_compile(
     rf"|[—–(,][ \t]*+(?:my|our)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|"
     r"girls|boys|kids|children|sons|daughters|twins)\b)"
     # ... or with their own relation: "Maia and her friend Ruby", "Tom and his wife".
-    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b)"
+    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b"
+    # ... or with the writer or the writer's people: "the flights for Will and me",
+    # "Lorraine and the kids sat on the hard shoulder".
+    r"|[ \t]++(?:and|&)[ \t]++(?:me|myself|(?:the|my|our)[ \t]+(?:kids|children|boys|girls|"
+    r"twins|baby|family))\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = lazy_compile(
@@ -423,6 +436,8 @@ _TEAM_MEMBER = lazy_compile(
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
     r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
+    # ... "Ashok from the vendor side" (not "Jack on the side of the speaker").
+    rf"|(?P<name>{_NAMES})[ \t]++from[ \t]++(?:the|your|our|their)[ \t]++\p{{Ll}}++[ \t]++side\b"
     # ... where a neighbour or a tenant lives: "Lakshmi in flat 3", "Dawn from number 9".
     rf"|(?P<name>{_NAMES})[ \t]++(?:from|in|at)[ \t]++(?i:flat|apartment|apt|number|room|unit|"
     r"house)[ \t]+(?=\d)"

@@ -969,3 +969,35 @@ def test_full_names_and_names_spoken_to_mid_sentence_are_scrubbed(
     text: str, names: list[str]
 ) -> None:
     assert found(text, FULL) == names
+
+
+PLACED = dataclasses.replace(
+    FULL,
+    given=FULL.given | {"gemma", "beth", "sam", "reed", "lorraine", "jack"},
+    surnames=FULL.surnames | {"reed"},
+    english=FULL.english | {"gemma", "reed", "jack", "side", "speaker"},
+    broad=frozenset(FULL.broad) | {"nkechi", "ashok"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A name signing after kisses.
+        ("lovely, thank you so much for sorting the refund so fast x Gemma", ["Gemma"]),
+        # Together with the writer or the writer's people.
+        ("Could you check that the flights for Will and me are both confirmed?", ["Will"]),
+        ("Lorraine and the kids sat on the hard shoulder for four hours.", ["Lorraine"]),
+        # Confirmed with, forwarded to, put through to, lodged by.
+        ("Confirmed with Sam that the order was sent to the right address.", ["Sam"]),
+        ("I'll forward this to Nkechi as she handles our telecoms.", ["Nkechi"]),
+        ("If Ashok from the vendor side calls, put him through to Beth.", ["Ashok", "Beth"]),
+        ("The claim for the hail damage was lodged by Reed last Thursday.", ["Reed"]),
+        # Asked whether they can have what someone has.
+        ("Can Summer get the same discount as me? She's on my account.", ["Summer"]),
+        # ... not a thing's side.
+        ("Jack on the side of the speaker is loose, the sound cuts out.", []),
+    ],
+)
+def test_names_with_the_writer_or_passed_to_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text, PLACED) == names
