@@ -85,7 +85,8 @@ _LOWER_PERSON = lazy_compile(
     rf"(?:he|she|they)[ \t]+(?:was|is|were))[ \t]+(?:called|named)|\bmessag(?:ed|ing)|"
     rf"\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over"
     rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
-    rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
+    # ... "reza — can you take the ticket".
+    rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+[,—–])?[ \t]++"
     r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
 )
 # "hi im grace, the app keeps crashing", "this is chidera btw", "im jack's mum": a
@@ -95,6 +96,8 @@ _LOWER_SELF = lazy_compile(
     rf"(?:(?P<name>{_LOWER})(?=[ \t]*+(?:[,.!]|btw\b|here\b|$))"
     rf"|(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?=['’]s[ \t]+(?:{_RELATIONS}|mum|mom|dad)\b))"
 )
+# ... "sorry to bother you again, it's amaka, did the refund go through?"
+_LOWER_ITS = lazy_compile(rf"\b(?i:it['’]s|its)[ \t]++(?P<name>{_LOWER})(?=[ \t]*+,)")
 # "ask grace she knows", "tell dawn at the depot", "please pass to gemma she knows", "loop in
 # mikhail he set it up": a lower-case name told, asked or passed to, that a pronoun or a
 # workplace follows.
@@ -189,6 +192,11 @@ def lower_surname_end(text: str, end: int, lexicon: NameLexicon, keep: frozenset
     return end
 
 
+def _verb_s(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a verb's present in "s": "my nan joy keeps getting texts"."""
+    return len(word) > 3 and word.endswith("s") and word[:-1] in lexicon.common
+
+
 def _usable(word: str, keep: frozenset[str]) -> bool:
     folded = word.casefold()
     return (
@@ -246,7 +254,11 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
                     # what is said of a person: "my son jack is flying alone".
                     or after in _SAID_OF_A_PERSON
                     or (
-                        (after in lexicon.common or _PAST.fullmatch(after))
+                        (
+                            after in lexicon.common
+                            or _PAST.fullmatch(after)
+                            or _verb_s(after, lexicon)
+                        )
                         and after not in NOT_NAMES
                     )
                 )
@@ -273,6 +285,11 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
         if _usable(name, keep) and (
             _first(name, lexicon) or (folded in lexicon.given and folded not in lexicon.describers)
         ):
+            add(match, surname=True)
+    for match in _LOWER_ITS.finditer(text):
+        # (A name more likely than a word: not "it's fine," nor "it's grace,".)
+        name = match.group("name")
+        if _usable(name, keep) and _first(name, lexicon):
             add(match, surname=True)
     for match in _LOWER_TOLD.finditer(text):
         name = match.group("name")
@@ -542,6 +559,11 @@ _AUXILIARIES = frozenset(
     prefers says said knows knew thinks thought handles deals asks
     """.split()  # noqa: SIM905
 )
+_CONJUNCTION_BEFORE = lazy_compile(
+    r"(?<![\p{L}\p{M}'’])(?:so|and|but|because|cos|until|till|while|when|then)[ \t]++\Z"
+)
+_HAD = frozenset({"had", "has"})
+_MONTHS = frozenset({"april", "may", "june", "august"})
 # What stands before a place or a thing that then "is" or "has" ("in Jordan is", "the Iris
 # has", "Lake Louise"): not "that", a conjunction too ("noted that Kalani prefers").
 _BEFORE_A_PLACE = _BEFORE_A_THING - {"that", "this", "these", "those"}
@@ -565,8 +587,17 @@ def acting(
         name = match.group("name")
         verb = match.group("verb")
         start, end = match.span("name")
+        # A given name that is also a word, capitalised after a conjunction, did something:
+        # "so Blessing dropped off the groceries", "and Amber pulled over", "so Bill paid".
+        conjoined = (
+            name.casefold() in lexicon.given
+            and name.casefold() not in _MONTHS
+            and (_PAST.fullmatch(verb) is not None or verb in _HAD)
+            and _CONJUNCTION_BEFORE.search(text, 0, start) is not None
+        )
         if not _usable(name, keep) or not (
             lexicon.is_broad_given(name)
+            or conjoined
             or (
                 lexicon.is_name_first(name)
                 and name.casefold() not in lexicon.describers
@@ -578,7 +609,10 @@ def acting(
         if verb not in _AUXILIARIES and not _PAST.fullmatch(verb):
             continue
         # (The word before another sentence's is none: "Noted. Yusra will be".)
-        before = None if _line_start(text, start) else _WORD_BEFORE.search(text, 0, start)
+        # (A conjunction opens a clause: "came on and Amber pulled over".)
+        before = (
+            None if _line_start(text, start) or conjoined else _WORD_BEFORE.search(text, 0, start)
+        )
         if before:
             word = before.group(1).rstrip(".")
             if word.casefold() in _BEFORE_A_PLACE or (

@@ -1001,3 +1001,36 @@ PLACED = dataclasses.replace(
 )
 def test_names_with_the_writer_or_passed_to_are_scrubbed(text: str, names: list[str]) -> None:
     assert found(text, PLACED) == names
+
+
+LOWERED = dataclasses.replace(
+    PLACED,
+    given=PLACED.given | {"reza", "joy", "blessing", "amber", "bill", "patience"},
+    english=PLACED.english | {"joy", "blessing", "amber", "bill", "patience", "keep", "fine"},
+    common=PLACED.common | {"joy", "amber", "bill", "keep"},
+    broad=frozenset(PLACED.broad) | {"amaka"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Lower case: a name giving itself after "it's", spoken to before a dash, or a
+        # relation's before a verb in "s".
+        ("sorry to bother you again, it's amaka, did the refund go through?", ["amaka"]),
+        ("it's fine, the refund came through", []),
+        ("reza — can you take the ticket from the lady on hold?", ["reza"]),
+        ("my nan joy keeps getting texts saying she owes money", ["joy"]),
+        # A given name that is also a word, capitalised after a conjunction, did something.
+        ("Okay so Blessing dropped off the groceries but half were swapped.", ["Blessing"]),
+        ("The light came on and Amber pulled over immediately.", ["Amber"]),
+        ("The invoice was wrong, so Bill paid the difference and wants it back.", ["Bill"]),
+        # ... not a month, nor the word being what it is.
+        ("The order was placed in May and June was when it shipped.", []),
+        ("We waited and Patience is wearing thin.", []),
+    ],
+)
+def test_lower_case_names_and_names_after_a_conjunction_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, LOWERED) == names
