@@ -144,6 +144,14 @@ _NAME_FIELD = lazy_compile(
     r"(?:[ \t]+name)?|recipient|contact[ \t]+person|attn|attention)"
     rf"[ \t]*+[:–—-][ \t]*+(?P<name>{_NAME})(?![\p{{L}}\p{{M}}])"
 )
+# A surname before its given name, as lists and forms write them, at a line's start or
+# after a field's label: "Account holder: Sørensen, Mette.", "Patel, Hemant (acct 1193):",
+# "Haugland, Kari reported damage". (Not a list that goes on: "Leeds, Derby, York".)
+_SURNAME_FIRST = lazy_compile(
+    r"(?:(?m:^)|(?<=:[ \t]{0,3}))[ \t]*+"
+    rf"(?P<name>(?P<surname>{_WORD})[ \t]*+,[ \t]*+(?P<given>{_WORD}))(?![\p{{L}}\p{{M}}])"
+    r"(?=[ \t]*+(?:[.(:;\n—–]|-[ \t]|$|\p{Ll}))"
+)
 # Someone thanked or praised at the end of a sentence, after a comma: "Thanks for the help,
 # Temitope.", "Great work on this, Olu!", "Cheers for sorting it, Yaw".
 _THANKED = lazy_compile(
@@ -335,6 +343,21 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             all(_usable(w, keep) for w in words)
             and _given(words[0], lexicon)
             and all(lexicon.is_surname(w) or not lexicon.is_english(w) for w in words[1:])
+        ):
+            add(match)
+    for match in _SURNAME_FIRST.finditer(text):
+        surname, given = match.group("surname"), match.group("given")
+        folded = surname.casefold()
+        if (
+            _usable(surname, keep)
+            and _usable(given, keep)
+            # (A given name that is no English word: not "Austin, Texas".)
+            and (lexicon.is_given_name(given) or lexicon.is_broad_given(given))
+            and (
+                lexicon.is_surname(surname)
+                or (folded in lexicon.surnames and folded not in lexicon.common)
+                or not lexicon.is_english(surname)
+            )
         ):
             add(match)
     for pattern in (_LOWER_LAST_LINE, _LOWER_DASHED):

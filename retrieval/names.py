@@ -322,8 +322,15 @@ class NameFinder:
                     pattern is _SIGNATURE_LINE
                     and not text[:start].strip()
                     and _HEADING.match(text, match.end("name"))
-                    and text[: match.end()].rstrip().endswith("?")
+                    and (
+                        text[: match.end()].rstrip().endswith("?")
+                        # ... or a note's status: "Escalating — customer's been without".
+                        or (lexicon is not None and _verb_in_ing(run, lexicon))
+                    )
                 ):
+                    continue
+                # "escalated to Tier 2": before a number, a level's or a product's word.
+                if weak and " " not in run and _NUMBER_NEXT.match(text, end):
                     continue
                 # A short word that is no verb or adjective signing after a dash: a
                 # nickname ("-Kat, Field Ops", "— Mo").
@@ -999,6 +1006,19 @@ def _elsewhere_in(
     return found
 
 
+def _verb_in_ing(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a verb's form in "-ing": "Escalating", "Closing", "Chasing"."""
+    folded = word.casefold()
+    if not folded.endswith("ing") or lexicon.is_name_word(folded):
+        return False
+    stem = folded[:-3]
+    return any(
+        form in lexicon.common
+        for form in (stem, stem + "e", stem[:-1] if stem[-2:-1] == stem[-1:] else "")
+        if form
+    )
+
+
 def _given_opening(word: str, lexicon: NameLexicon | None) -> bool:
     """Whether a word opening a sentence before a name found is the given name of it."""
     folded = word.casefold()
@@ -1117,6 +1137,7 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
 
 # (Not "Street": "Customer Norma Street called".)
 _STREET_END = lazy_compile(r"[ \t](?:Road|Avenue|Station|Airport)\Z")
+_NUMBER_NEXT = lazy_compile(r"[ \t]++\d++(?![\p{L}\p{N}:.])")
 # A signature's separator before a clause in lower case: " — can I pre-book ...".
 _HEADING = lazy_compile(r"[ \t]*+(?:[—–|]|-[ \t])[ \t]*+\p{Ll}")
 _PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")

@@ -595,8 +595,13 @@ WIDENED = NameLexicon(
 @pytest.mark.parametrize(
     ("text", "recognised", "names"),
     [
-        # The recogniser's span across a line break is weighed line by line.
-        ("Kind regards,\nSørensen, Mette\nOrder 10492", ("Mette\nOrder",), ["Mette"]),
+        # The recogniser's span across a line break is weighed line by line (and the
+        # surname written before the given name goes with it).
+        (
+            "Kind regards,\nSørensen, Mette\nOrder 10492",
+            ("Mette\nOrder",),
+            ["Sørensen, Mette"],
+        ),
         # An initial before a name found goes with it, and so do a double-barrelled
         # surname's second half and a surname's particles.
         ("J. Nakamura's order was flagged by fraud checks.", ("Nakamura",), ["J. Nakamura"]),
@@ -1034,3 +1039,34 @@ def test_lower_case_names_and_names_after_a_conjunction_are_scrubbed(
     text: str, names: list[str]
 ) -> None:
     assert found(text, LOWERED) == names
+
+
+SURNAME_FIRST = dataclasses.replace(
+    LOWERED,
+    given=LOWERED.given | {"mette", "kari", "austin", "texas"},
+    surnames=LOWERED.surnames | {"sørensen", "haugland", "patel", "austin"},
+    english=LOWERED.english | {"austin", "texas", "tier", "escalate"},
+    common=LOWERED.common | {"escalate"},
+    broad=frozenset(LOWERED.broad) | {"hemant"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A surname before its given name, as lists and forms write them.
+        ("Account holder: Sørensen, Mette. Please add her husband.", (), ["Sørensen, Mette"]),
+        ("Patel, Hemant (acct 11930477): disputes early termination fee", (), ["Patel, Hemant"]),
+        ("Haugland, Kari reported damage to the rental car.", (), ["Haugland, Kari"]),
+        # ... not a town and its state.
+        ("Austin, Texas to Denver — any direct flights on Monday?", (), []),
+        # A note's status, and a level before its number, are no names.
+        ("Escalating — customer's been without broadband for 11 days.", (), []),
+        ("Ticket #45521 escalated to Tier 2 this morning.", ("Tier 2",), []),
+    ],
+)
+def test_surnames_first_are_scrubbed_and_statuses_and_levels_kept(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=SURNAME_FIRST)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
