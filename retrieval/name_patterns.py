@@ -169,6 +169,8 @@ _INTRODUCTION = lazy_compile(
     rf"kids|children|sons|daughters|twins|grandkids|"
     rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
     rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
+    # ... "the booking is under my nickname Wale".
+    rf"nickname|"
     rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
     rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
     rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
@@ -399,7 +401,14 @@ _ACTS = lazy_compile(
 # our nanny, will be home", "Chase (my husband) will call", "Grandad (Walter Hughes)", "I
 # (Sana)".
 _APPOSED = lazy_compile(
-    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]*+(?=,[ \t]*+(?:my|our|your|his|her|"
+    # "Bex (Rebecca) said she'd sort it": a short name and the full one, both names (not
+    # a relation's: "Mum (Bridget)", below).
+    # (The capital first, the bracket next: lookbehinds at every place are slow to scan.)
+    rf"(?=\p{{Lu}}[\p{{L}}\p{{M}}'’-]*+[ \t]*+\()(?<![\p{{L}}\p{{M}}'’-])"
+    rf"(?!(?i:{_RELATIONS}|{_ROLES}|grand\p{{Ll}}+|granny|nan|nana)\b)"
+    rf"(?P<name>{_WORD})(?=[ \t]*+\([ \t]*+{_WORD}[ \t]*+\))"
+    rf"|(?=\p{{Lu}})(?<=\p{{Lu}}[\p{{Ll}}\p{{M}}'’-]*[ \t]*\([ \t]*)(?P<name>{_WORD})(?=[ \t]*+\))"
+    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]*+(?=,[ \t]*+(?:my|our|your|his|her|"
     rf"their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+,|\([ \t]*+(?:my|"
     rf"our|your|his|her|their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+\))"
     rf"|(?:\b(?i:{_RELATIONS}|grand(?:ad|dad|ma|pa|mother|father)|granny|nan|nana)|\bI)"
@@ -435,9 +444,9 @@ _TEAM_MEMBER = lazy_compile(
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
-    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door|"
     # ... "Ashok from the vendor side" (not "Jack on the side of the speaker").
-    rf"|(?P<name>{_NAMES})[ \t]++from[ \t]++(?:the|your|our|their)[ \t]++\p{{Ll}}++[ \t]++side\b"
+    r"(?<=\bfrom[ \t]+(?:the|your|our|their)[ \t]+\p{Ll}+[ \t]+)side)\b"
     # ... where a neighbour or a tenant lives: "Lakshmi in flat 3", "Dawn from number 9".
     rf"|(?P<name>{_NAMES})[ \t]++(?:from|in|at)[ \t]++(?i:flat|apartment|apt|number|room|unit|"
     r"house)[ \t]+(?=\d)"

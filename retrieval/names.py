@@ -32,6 +32,7 @@ import functools
 import json
 import logging
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -515,6 +516,17 @@ class NameFinder:
             and last not in lexicon.describers
         ):
             return True
+        # ... "Tāne Walker": a given name (its accents aside) and a surname that is no verb
+        # or adjective. (Not "Top Rated Seller": a verb's past is no given name.)
+        first, last = _unmarked(first), _unmarked(last)
+        if (
+            (first in lexicon.given or lexicon.is_broad_given(first))
+            and first not in NOT_NAMES
+            and first not in lexicon.describers
+            and not _past_form(first, lexicon)
+            and _surname_not_word(last, lexicon)
+        ):
+            return True
         return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
 
     def _lexicon_loaded(self) -> NameLexicon | None:
@@ -790,6 +802,28 @@ def _surname_of(word: str, lexicon: NameLexicon) -> bool:
     )
 
 
+def _unmarked(word: str) -> str:
+    """The word without its accents: "tāne" is "tane" in the lists."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _past_form(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is an English verb's past in "-ed": "rated", "listed"."""
+    return word.endswith("ed") and any(
+        stem in lexicon.common for stem in (word[:-2], word[:-1]) if len(stem) > 2
+    )
+
+
+def _surname_not_word(word: str, lexicon: NameLexicon) -> bool:
+    """A surname that is no verb or adjective, though WordNet may hold it ("Chen")."""
+    return (
+        word in lexicon.surnames
+        and word not in lexicon.common
+        and word not in NOT_NAMES
+        and word not in _TITLES
+    )
+
+
 def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
     """Whether two capitalised words are a given name and a surname that the broad list of
     given names tells: a given name before a word of the broad list that is no English word,
@@ -804,10 +838,18 @@ def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
     ):
         return False
     return (
-        words[0] in lexicon.given
-        and words[0] not in lexicon.describers
-        and lexicon.is_broad_given(second)
-    ) or (lexicon.is_broad_given(first) and not lexicon.is_english(second))
+        (
+            words[0] in lexicon.given
+            and words[0] not in lexicon.describers
+            and lexicon.is_broad_given(second)
+        )
+        or (
+            # ... or a surname beside it, either way round: "Jiahui Chen", "Chen Jiahui".
+            lexicon.is_broad_given(first)
+            and (not lexicon.is_english(second) or _surname_not_word(words[1], lexicon))
+        )
+        or (lexicon.is_broad_given(second) and _surname_not_word(words[0], lexicon))
+    )
 
 
 _SAINTS = frozenset({"st", "saint", "san", "santa", "sao", "são", "mount", "port", "fort", "lake"})

@@ -1070,3 +1070,39 @@ def test_surnames_first_are_scrubbed_and_statuses_and_levels_kept(
 ) -> None:
     finder = NameFinder(recognizer=persons_named(*recognised), lexicon=SURNAME_FIRST)
     assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+PAIRED = dataclasses.replace(
+    SURNAME_FIRST,
+    given=SURNAME_FIRST.given | {"wale", "rebecca", "tane", "bridget"},
+    surnames=SURNAME_FIRST.surnames | {"walker", "chen", "seller"},
+    english=SURNAME_FIRST.english | {"wale", "rebecca", "walker", "chen", "seller", "rate"},
+    common=SURNAME_FIRST.common | {"rate"},
+    broad=frozenset(SURNAME_FIRST.broad) | {"bex", "jiahui", "rated"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A nickname, and a short name beside the full one in brackets.
+        ("The booking is under my nickname Wale.", (), ["Wale"]),
+        ("Bex (Rebecca) said she'd sort it but I'm still waiting.", (), ["Bex", "Rebecca"]),
+        ("Mum (Bridget) ordered the recliner.", (), ["Bridget"]),
+        # The recogniser's full name: a given name, accents aside, and a surname WordNet
+        # holds; not a verb's past and a surname.
+        ("Tāne Walker asked if the food suits working dogs.", ("Tāne Walker",), ["Tāne Walker"]),
+        ("Top Rated Seller badge disappeared.", ("Rated Seller",), []),
+        # A name only the broad list knows beside a surname, either way round.
+        (
+            "Chen Jiahui (passport) vs Jiahui Chen on the booking?",
+            (),
+            ["Chen Jiahui", "Jiahui Chen"],
+        ),
+    ],
+)
+def test_nicknames_and_full_names_beside_a_surname_are_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=PAIRED)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
