@@ -646,6 +646,31 @@ def acting(
     return found
 
 
+# What only a customer does, after a name opening its sentence: "Heather bought the
+# fleece", "Ivy has asked for", "Faith used her points". (Not "is", "was", a plural:
+# "Patience is wearing thin", "Art prints arrived".)
+_CUSTOMER_DOES = lazy_compile(
+    r"(?:(?m:^)|(?<=[.!?:;][ \t]{1,3}))[ \t]*+(?P<name>\p{Lu}[\p{Ll}\p{M}]++)[ \t]++"
+    r"(?:(?:has|had|just|already|also)[ \t]++)?"
+    r"(?:asked|ordered|bought|booked|phoned|rang|e-?mailed|texted|messaged|"
+    r"used[ \t]+(?:her|his|their))\b"
+)
+
+
+def customers_acting(
+    text: str, lexicon: NameLexicon, keep: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Given names, even English words, opening a sentence before what a customer does:
+    "Heather bought the purple fleece", "Rich has asked for the bill to be split"."""
+    found = []
+    for match in _CUSTOMER_DOES.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if _usable(name, keep) and folded in lexicon.given and folded not in _MONTHS:
+            found.append(match.span("name"))
+    return found
+
+
 def _opening_verb(text: str, at: int) -> bool:
     """Whether the word at ``at`` opens its sentence as a verb in "-ing": "Adding", "Cc'ing"."""
     word = regex.match(r"[\p{L}\p{M}]+", text[at:])

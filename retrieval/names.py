@@ -47,6 +47,7 @@ from retrieval.name_cues import (
     acting,
     alone_in_text,
     cue_spans,
+    customers_acting,
     listed_with,
     lower_surname_end,
     titled_capitals,
@@ -220,6 +221,7 @@ class NameFinder:
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
             alone += acting(text, lexicon, self._keep, persons)
+            alone += customers_acting(text, lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)

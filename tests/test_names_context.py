@@ -804,8 +804,11 @@ ACTING = dataclasses.replace(
         # A given name WordNet holds too, where the recogniser calls it a person.
         ("Amir asked if we can fit the shelving.", ("Amir",), ["Amir"]),
         ("I see Rebecca already offered you a code.", ("Rebecca",), ["Rebecca"]),
-        # ... and not without it, nor an English noun's plural or a word after a place's.
-        ("Amir asked if we can fit the shelving.", (), []),
+        # ... and not without it (unless it does what a customer does, opening its
+        # sentence: "Amir asked", "Heather bought"), nor an English noun's plural or a word
+        # after a place's.
+        ("Amir fitted the shelving last week.", (), []),
+        ("Amir asked if we can fit the shelving.", (), ["Amir"]),
         ("Patience is wearing thin.", (), []),
         ("Art prints arrived bent.", ("Art",), []),
         ("Promo codes can't be combined.", (), []),
@@ -1106,3 +1109,31 @@ def test_nicknames_and_full_names_beside_a_surname_are_scrubbed(
 ) -> None:
     finder = NameFinder(recognizer=persons_named(*recognised), lexicon=PAIRED)
     assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+CUSTOMERS = dataclasses.replace(
+    PAIRED,
+    given=PAIRED.given | {"heather", "rich", "chase", "art"},
+    english=PAIRED.english | {"heather", "rich", "art", "print"},
+    common=PAIRED.common | {"rich", "print"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A given name, even an English word, opening its sentence before what a customer
+        # does.
+        ("Heather bought the purple fleece and wants to swap it.", ["Heather"]),
+        ("Rich has asked for the bill to be split between the two flats.", ["Rich"]),
+        ("Faith used her loyalty points but nothing was deducted.", ["Faith"]),
+        # ... not being, nor a plural noun, nor a month.
+        ("Patience is wearing thin.", []),
+        ("Art prints arrived bent.", []),
+        ("June ordered stock runs late every year.", []),
+    ],
+)
+def test_names_opening_a_sentence_before_what_a_customer_does_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, CUSTOMERS) == names
