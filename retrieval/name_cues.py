@@ -148,7 +148,7 @@ _NAME_FIELD = lazy_compile(
 # after a field's label: "Account holder: Sørensen, Mette.", "Patel, Hemant (acct 1193):",
 # "Haugland, Kari reported damage". (Not a list that goes on: "Leeds, Derby, York".)
 _SURNAME_FIRST = lazy_compile(
-    r"(?:(?m:^)|(?<=:[ \t]{0,3}))[ \t]*+"
+    r"(?=\p{Lu})(?<=^[ \t]*|\n[ \t]*|:[ \t]{0,3})"
     rf"(?P<name>(?P<surname>{_WORD})[ \t]*+,[ \t]*+(?P<given>{_WORD}))(?![\p{{L}}\p{{M}}])"
     r"(?=[ \t]*+(?:[.(:;\n—–]|-[ \t]|$|\p{Ll}))"
 )
@@ -650,7 +650,8 @@ def acting(
 # fleece", "Ivy has asked for", "Faith used her points". (Not "is", "was", a plural:
 # "Patience is wearing thin", "Art prints arrived".)
 _CUSTOMER_DOES = lazy_compile(
-    r"(?:(?m:^)|(?<=[.!?:;][ \t]{1,3}))[ \t]*+(?P<name>\p{Lu}[\p{Ll}\p{M}]++)[ \t]++"
+    # (The capital first: a pattern that opens with lookbehinds is slow to scan.)
+    r"(?=\p{Lu})(?<=^[ \t]*|\n[ \t]*|[.!?:;][ \t]{1,3})(?P<name>\p{Lu}[\p{Ll}\p{M}]++)[ \t]++"
     r"(?:(?:has|had|just|already|also)[ \t]++)?"
     r"(?:asked|ordered|bought|booked|phoned|rang|e-?mailed|texted|messaged|"
     r"used[ \t]+(?:her|his|their))\b"

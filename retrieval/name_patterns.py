@@ -401,14 +401,7 @@ _ACTS = lazy_compile(
 # our nanny, will be home", "Chase (my husband) will call", "Grandad (Walter Hughes)", "I
 # (Sana)".
 _APPOSED = lazy_compile(
-    # "Bex (Rebecca) said she'd sort it": a short name and the full one, both names (not
-    # a relation's: "Mum (Bridget)", below).
-    # (The capital first, the bracket next: lookbehinds at every place are slow to scan.)
-    rf"(?=\p{{Lu}}[\p{{L}}\p{{M}}'’-]*+[ \t]*+\()(?<![\p{{L}}\p{{M}}'’-])"
-    rf"(?!(?i:{_RELATIONS}|{_ROLES}|grand\p{{Ll}}+|granny|nan|nana)\b)"
-    rf"(?P<name>{_WORD})(?=[ \t]*+\([ \t]*+{_WORD}[ \t]*+\))"
-    rf"|(?=\p{{Lu}})(?<=\p{{Lu}}[\p{{Ll}}\p{{M}}'’-]*[ \t]*\([ \t]*)(?P<name>{_WORD})(?=[ \t]*+\))"
-    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]*+(?=,[ \t]*+(?:my|our|your|his|her|"
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]*+(?=,[ \t]*+(?:my|our|your|his|her|"
     rf"their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+,|\([ \t]*+(?:my|"
     rf"our|your|his|her|their|the)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|{_ROLES})[ \t]*+\))"
     rf"|(?:\b(?i:{_RELATIONS}|grand(?:ad|dad|ma|pa|mother|father)|granny|nan|nana)|\bI)"
@@ -419,6 +412,14 @@ _APPOSED = lazy_compile(
     # (Not "Will the courier need ID?", "Hope the plumber can come": the role does something.)
     rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]++(?=the[ \t]++(?:{_ROLES})[ \t]++"
     r"(?:\p{Ll}{3,}(?<!e)ed|is|was|has|had|said|told|took|gave|sent|left|came|did|kept|put)\b)"
+)
+# "Bex (Rebecca) said she'd sort it": a short name and the full one, both names (not a
+# relation's: "Mum (Bridget)", _APPOSED). Scanned only in a text with a bracket.
+_BRACKETED = lazy_compile(
+    rf"(?=\p{{Lu}}[\p{{L}}\p{{M}}'’-]*+[ \t]*+\()(?<![\p{{L}}\p{{M}}'’-])"
+    rf"(?!(?i:{_RELATIONS}|{_ROLES}|grand\p{{Ll}}+|granny|nan|nana)\b)"
+    rf"(?P<name>{_WORD})(?=[ \t]*+\([ \t]*+{_WORD}[ \t]*+\))"
+    rf"|(?=\p{{Lu}})(?<=\p{{Lu}}[\p{{Ll}}\p{{M}}'’-]*[ \t]*\([ \t]*)(?P<name>{_WORD})(?=[ \t]*+\))"
 )
 # Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
 # were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three
@@ -598,6 +599,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SPEAKER, "mention"),
     (_ACTS, "mention"),
     (_APPOSED, "mention"),
+    (_BRACKETED, "mention"),
     (_TOGETHER, "mention"),
     (_RELATION_NAMED, "mention"),
 )
@@ -627,6 +629,7 @@ _PERSON = frozenset(
         _SPEAKER,
         _ACTS,
         _APPOSED,
+        _BRACKETED,
         _TOGETHER,
         _RELATION_NAMED,
     }

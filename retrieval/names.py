@@ -56,6 +56,7 @@ from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _ACTS,
     _APPOSED,
+    _BRACKETED,
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
@@ -267,6 +268,8 @@ class NameFinder:
             # Without a lexicon these places would take any capitalised word ("Apple will
             # call you"): they only say which given names that are words are names.
             if lexicon is None and pattern in _NEEDS_LEXICON:
+                continue
+            if pattern is _BRACKETED and "(" not in text:
                 continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
@@ -868,8 +871,9 @@ _PLACE_BEFORE = lazy_compile(
 
 # (Not "in" of a verb: "let me loop in Nadia Rahman".)
 _PLACE_BEFORE_RUN = lazy_compile(
+    r"\b(?i:in|at|near|outside)"
     r"(?<!\b(?i:loop|looped|looping|bring|brought|copy|copied|cc|cc['’]?d|cc['’]?ing|fill|"
-    r"filled|keep|kept|let|put|sign(?:ed)?|log(?:ged)?)[ \t]+)\b(?i:in|at|near|outside)[ \t]+\Z"
+    r"filled|keep|kept|let|put|sign(?:ed)?|log(?:ged)?)[ \t]+(?i:in|at|near|outside))[ \t]+\Z"
 )
 # What a customer owns ("my Arlo camera"), a thing before a one-word run.
 _OWNED = lazy_compile(r"\b(?i:my|your|ur|our|their)[ \t]+\Z")
@@ -1203,8 +1207,10 @@ _STRETCHED = lazy_compile(r"(\p{L})\1\1")
 # Harper".
 _DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
 # The rules that find a name before what it does: a determiner before it makes it a thing.
-_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
-_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
+_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _BRACKETED, _TOGETHER})
+_NAME_FIRST = frozenset(
+    {_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _BRACKETED, _TOGETHER}
+)
 # The rules that find a name where a message is signed.
 _SIGNING = frozenset({_SIGNOFF_LINE, _SIGNOFF_INLINE, _LAST_LINE, _SIGNATURE_LINE, _DASH_SIGNATURE})
 
