@@ -17,6 +17,7 @@ from retrieval.name_lexicon import NameLexicon
 from retrieval.name_patterns import (
     _NAME,
     _NEVER_NAMES,
+    _NO_CODE_AFTER,
     _ORGANISATION_WORDS,
     _RELATIONS,
     _ROLES,
@@ -30,7 +31,8 @@ Span = tuple[int, int, SpanKind]
 
 _ROLE_WORD = lazy_compile(rf"(?:{_ROLES}|{_RELATIONS})")
 
-_LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
+# (Not a code's prefix: "order jo/212655", "ref ab12".)
+_LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])" + _NO_CODE_AFTER
 
 # "Mark, can you mark this as urgent?": a given name opening a line before a comma and a
 # clause is spoken to, even one that is an English word. (Not before a capitalised word:
@@ -40,8 +42,10 @@ _LOWER = r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{L}\p{M}]{1,20}+(?![\p{L}\p{M}'’-])"
 _VOCATIVE = lazy_compile(
     rf"(?:(?m:^)|(?<=[.!?][ \t]{{1,3}}))[ \t]*+(?P<name>{_WORD})[ \t]*+,"
     r"(?=[ \t]*+(?:\p{Ll}|I[ \t'’]))"
-    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–][ \t]*+"
-    r"(?=(?:this|that|you|your|please|pls|i|i['’]m|we|it|the[ \t]+refund)\b)"
+    rf"|(?<=\p{{Ll}}[ \t]*,[ \t]*)(?P<name>{_WORD})[ \t]*+[,—–:][ \t]*+"
+    # ... "Just to confirm, Hunter: your excess is", "now, Dieter, and I've marked it".
+    r"(?=(?:this|that|you|your|please|pls|(?i:i|i['’](?:m|ve|ll|d))|we|we['’](?:ve|ll|re)|it|"
+    r"and[ \t]+(?:(?i:i)|we)|the[ \t]+refund)\b)"
 )
 # "my son jack broke it", "ask my boss, mark", "aunty bisi", "my dad (frank) is 82", "ask
 # for gran (edna)".
@@ -81,7 +85,8 @@ _LOWER_PERSON = lazy_compile(
     rf"(?:he|she|they)[ \t]+(?:was|is|were))[ \t]+(?:called|named)|\bmessag(?:ed|ing)|"
     rf"\b(?:tak(?:e|ing)|took|hand(?:ed|ing)?)[ \t]+over"
     rf"[ \t]+(?:from|to)|\bthanks[ \t]+to)[ \t]+(?P<name>{_LOWER})"
-    rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+,)?[ \t]++"
+    # ... "reza — can you take the ticket".
+    rf"|(?m:^)[ \t]*+(?P<name>{_LOWER})(?:[ \t]*+[,—–])?[ \t]++"
     r"(?=(?:can|could|would|did|are|have)[ \t]+(?:u|you)\b)"
 )
 # "hi im grace, the app keeps crashing", "this is chidera btw", "im jack's mum": a
@@ -91,6 +96,8 @@ _LOWER_SELF = lazy_compile(
     rf"(?:(?P<name>{_LOWER})(?=[ \t]*+(?:[,.!]|btw\b|here\b|$))"
     rf"|(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?=['’]s[ \t]+(?:{_RELATIONS}|mum|mom|dad)\b))"
 )
+# ... "sorry to bother you again, it's amaka, did the refund go through?"
+_LOWER_ITS = lazy_compile(rf"\b(?i:it['’]s|its)[ \t]++(?P<name>{_LOWER})(?=[ \t]*+,)")
 # "ask grace she knows", "tell dawn at the depot", "please pass to gemma she knows", "loop in
 # mikhail he set it up": a lower-case name told, asked or passed to, that a pronoun or a
 # workplace follows.
@@ -136,6 +143,14 @@ _NAME_FIELD = lazy_compile(
     r"your|my)[ \t]+)?(?i:name|account[ \t]*+holder(?:[ \t]+name)?|card[ \t]*+holder"
     r"(?:[ \t]+name)?|recipient|contact[ \t]+person|attn|attention)"
     rf"[ \t]*+[:–—-][ \t]*+(?P<name>{_NAME})(?![\p{{L}}\p{{M}}])"
+)
+# A surname before its given name, as lists and forms write them, at a line's start or
+# after a field's label: "Account holder: Sørensen, Mette.", "Patel, Hemant (acct 1193):",
+# "Haugland, Kari reported damage". (Not a list that goes on: "Leeds, Derby, York".)
+_SURNAME_FIRST = lazy_compile(
+    r"(?=\p{Lu})(?<=^[ \t]*|\n[ \t]*|:[ \t]{0,3})"
+    rf"(?P<name>(?P<surname>{_WORD})[ \t]*+,[ \t]*+(?P<given>{_WORD}))(?![\p{{L}}\p{{M}}])"
+    r"(?=[ \t]*+(?:[.(:;\n—–]|-[ \t]|$|\p{Ll}))"
 )
 # Someone thanked or praised at the end of a sentence, after a comma: "Thanks for the help,
 # Temitope.", "Great work on this, Olu!", "Cheers for sorting it, Yaw".
@@ -183,6 +198,11 @@ def lower_surname_end(text: str, end: int, lexicon: NameLexicon, keep: frozenset
     ):
         return int(after.end())
     return end
+
+
+def _verb_s(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a verb's present in "s": "my nan joy keeps getting texts"."""
+    return len(word) > 3 and word.endswith("s") and word[:-1] in lexicon.common
 
 
 def _usable(word: str, keep: frozenset[str]) -> bool:
@@ -242,7 +262,11 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
                     # what is said of a person: "my son jack is flying alone".
                     or after in _SAID_OF_A_PERSON
                     or (
-                        (after in lexicon.common or _PAST.fullmatch(after))
+                        (
+                            after in lexicon.common
+                            or _PAST.fullmatch(after)
+                            or _verb_s(after, lexicon)
+                        )
                         and after not in NOT_NAMES
                     )
                 )
@@ -269,6 +293,11 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
         if _usable(name, keep) and (
             _first(name, lexicon) or (folded in lexicon.given and folded not in lexicon.describers)
         ):
+            add(match, surname=True)
+    for match in _LOWER_ITS.finditer(text):
+        # (A name more likely than a word: not "it's fine," nor "it's grace,".)
+        name = match.group("name")
+        if _usable(name, keep) and _first(name, lexicon):
             add(match, surname=True)
     for match in _LOWER_TOLD.finditer(text):
         name = match.group("name")
@@ -316,6 +345,21 @@ def cue_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[Spa
             and all(lexicon.is_surname(w) or not lexicon.is_english(w) for w in words[1:])
         ):
             add(match)
+    for match in _SURNAME_FIRST.finditer(text):
+        surname, given = match.group("surname"), match.group("given")
+        folded = surname.casefold()
+        if (
+            _usable(surname, keep)
+            and _usable(given, keep)
+            # (A given name that is no English word: not "Austin, Texas".)
+            and (lexicon.is_given_name(given) or lexicon.is_broad_given(given))
+            and (
+                lexicon.is_surname(surname)
+                or (folded in lexicon.surnames and folded not in lexicon.common)
+                or not lexicon.is_english(surname)
+            )
+        ):
+            add(match)
     for pattern in (_LOWER_LAST_LINE, _LOWER_DASHED):
         for match in pattern.finditer(text):
             name = match.group("name")
@@ -348,6 +392,7 @@ _PAST = lazy_compile(
     r"put|set|sold|found|kept|lost|broke|forgot|thought|went"
 )
 _AFTER_A_NUMBER = lazy_compile(r"\d[ \t]*+\Z")
+_VERSION_AFTER = lazy_compile(r"[ \t]++v?\d++\.\d")
 # What follows a relation's name and not the word it also is: "my son jack is flying".
 _SAID_OF_A_PERSON = frozenset("is was has had".split())  # noqa: SIM905
 _WORD_AFTER = lazy_compile(r"[ \t]+([\p{L}\p{M}'’-]+)")
@@ -375,6 +420,9 @@ def alone_in_text(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list
             continue
         # (After a number, a model's name: "the Emberline 2.1 Sove", a typo for "Stove".)
         if _AFTER_A_NUMBER.search(text, 0, match.start()):
+            continue
+        # (Before a version, a product's: "macOS Sonoma 14.4".)
+        if _VERSION_AFTER.match(text, match.end()):
             continue
         before = _WORD_BEFORE.search(text, 0, match.start())
         if (
@@ -534,6 +582,11 @@ _AUXILIARIES = frozenset(
     prefers says said knows knew thinks thought handles deals asks
     """.split()  # noqa: SIM905
 )
+_CONJUNCTION_BEFORE = lazy_compile(
+    r"(?<![\p{L}\p{M}'’])(?:so|and|but|because|cos|until|till|while|when|then)[ \t]++\Z"
+)
+_HAD = frozenset({"had", "has"})
+_MONTHS = frozenset({"april", "may", "june", "august"})
 # What stands before a place or a thing that then "is" or "has" ("in Jordan is", "the Iris
 # has", "Lake Louise"): not "that", a conjunction too ("noted that Kalani prefers").
 _BEFORE_A_PLACE = _BEFORE_A_THING - {"that", "this", "these", "those"}
@@ -557,8 +610,17 @@ def acting(
         name = match.group("name")
         verb = match.group("verb")
         start, end = match.span("name")
+        # A given name that is also a word, capitalised after a conjunction, did something:
+        # "so Blessing dropped off the groceries", "and Amber pulled over", "so Bill paid".
+        conjoined = (
+            name.casefold() in lexicon.given
+            and name.casefold() not in _MONTHS
+            and (_PAST.fullmatch(verb) is not None or verb in _HAD)
+            and _CONJUNCTION_BEFORE.search(text, 0, start) is not None
+        )
         if not _usable(name, keep) or not (
             lexicon.is_broad_given(name)
+            or conjoined
             or (
                 lexicon.is_name_first(name)
                 and name.casefold() not in lexicon.describers
@@ -570,7 +632,10 @@ def acting(
         if verb not in _AUXILIARIES and not _PAST.fullmatch(verb):
             continue
         # (The word before another sentence's is none: "Noted. Yusra will be".)
-        before = None if _line_start(text, start) else _WORD_BEFORE.search(text, 0, start)
+        # (A conjunction opens a clause: "came on and Amber pulled over".)
+        before = (
+            None if _line_start(text, start) or conjoined else _WORD_BEFORE.search(text, 0, start)
+        )
         if before:
             word = before.group(1).rstrip(".")
             if word.casefold() in _BEFORE_A_PLACE or (
@@ -578,6 +643,32 @@ def acting(
             ):
                 continue
         found.append((start, end))
+    return found
+
+
+# What only a customer does, after a name opening its sentence: "Heather bought the
+# fleece", "Ivy has asked for", "Faith used her points". (Not "is", "was", a plural:
+# "Patience is wearing thin", "Art prints arrived".)
+_CUSTOMER_DOES = lazy_compile(
+    # (The capital first: a pattern that opens with lookbehinds is slow to scan.)
+    r"(?=\p{Lu})(?<=^[ \t]*|\n[ \t]*|[.!?:;][ \t]{1,3})(?P<name>\p{Lu}[\p{Ll}\p{M}]++)[ \t]++"
+    r"(?:(?:has|had|just|already|also)[ \t]++)?"
+    r"(?:asked|ordered|bought|booked|phoned|rang|e-?mailed|texted|messaged|"
+    r"used[ \t]+(?:her|his|their))\b"
+)
+
+
+def customers_acting(
+    text: str, lexicon: NameLexicon, keep: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Given names, even English words, opening a sentence before what a customer does:
+    "Heather bought the purple fleece", "Rich has asked for the bill to be split"."""
+    found = []
+    for match in _CUSTOMER_DOES.finditer(text):
+        name = match.group("name")
+        folded = name.casefold()
+        if _usable(name, keep) and folded in lexicon.given and folded not in _MONTHS:
+            found.append(match.span("name"))
     return found
 
 

@@ -149,7 +149,10 @@ _DASH_SIGNATURE = lazy_compile(
 )
 # The last words of a message, after its last sentence: "Safe travels! Ines", "... Chase |
 # Support Team".
-_TRAILING_NAME = lazy_compile(rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+\Z")
+# ... or after kisses: "thank you so much for sorting it x Gemma".
+_TRAILING_NAME = lazy_compile(
+    rf"(?<=(?:[.!?…\p{{So}}]|(?<![\p{{L}}\p{{M}}])x{{1,3}})[ \t]++)(?P<name>{_NAME})[ \t]*+\Z"
+)
 # ... with its team, a signature: "... Chase | Support Team".
 _TRAILING_SIGNATURE = lazy_compile(
     rf"(?<=[.!?…\p{{So}}][ \t]++)(?P<name>{_NAME})[ \t]*+(?:\||[—–])[ \t]*+[^\n]{{1,60}}+[ \t]*+\Z"
@@ -166,6 +169,8 @@ _INTRODUCTION = lazy_compile(
     rf"kids|children|sons|daughters|twins|grandkids|"
     rf"neighbou?r|assistant|girlfriend|boyfriend|fianc[eé]e?|roommate|flatmate|housemate|"
     rf"team[ \t]+lead|supervisor|kid|child|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
+    # ... "the booking is under my nickname Wale".
+    rf"nickname|"
     rf"grandson|granddaughter|cousin|niece|nephew|nanny|carer|cleaner|accountant|lawyer|"
     rf"landlord|landlady|tenant|coworker|co-worker|stepson|stepdaughter|in-laws?)|"
     rf"\byour[ \t]+(?:colleague|agent|rep|representative|driver|courier|technician|"
@@ -254,9 +259,12 @@ _PERSON_MENTION = lazy_compile(
     rf"closed|resolved|reported|submitted|refunded|cancell?ed|updated|assigned|"
     # "handled by Melody", "set up by Christian", "promised by Dean", "I never go by Bob".
     rf"handled|mentioned|promised|set[ \t]+up|arranged|recommended|referred|quoted|"
-    rf"looked[ \t]+after|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
+    rf"looked[ \t]+after|lodged|filed|go(?:es)?)[ \t]+by|\bagreed[ \t]+with|\bregistered[ \t]+to|"
     rf"\bsign(?:ing|ed|s)?[ \t]+as|"
-    rf"\bcheck(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    rf"\bcheck(?:ed)?[ \t]+with|\bconfirm(?:ed)?[ \t]+with|\bre-?booked[ \t]+(?:w/|with)|"
+    # "I'll forward this to Nkechi", "put him through to Beth".
+    rf"\bforward(?:ed|ing)?[ \t]+(?:it|this|that|these|them)[ \t]+to|"
+    rf"\bput[ \t]+(?:him|her|them|me|it)[ \t]+through[ \t]+to|"
     rf"\bexplained[ \t]+(?:\p{{Ll}}+[ \t]+)?to|\bthan|\bon[ \t]+behalf[ \t]+of|\bthanks[ \t]+to|"
     # "messaged Rose on here", "taking over from Jack", "leave it with Kalani at no. 9",
     # "Forwarded from Lucy:", "Order placed by Ibrahim Sow".
@@ -286,7 +294,10 @@ _ASKED = lazy_compile(
     # ... "Can Dawn or Drew call me back?", "can Oisín be added as a named driver?"
     rf"(?=(?:[ \t]+(?:or|and|&)[ \t]+{_NAME})?[ \t]+(?i:please[ \t]+|ever[ \t]+)?"
     r"(?i:call|ring|phone|e-?mail|text|message|get[ \t]+back|reply|respond|send|pick|collect|"
-    r"sign|be[ \t]+added|be[ \t]+named|confirm|check|explain|advise|approve)\b))"
+    r"sign|be[ \t]+added|be[ \t]+named|confirm|check|explain|advise|approve|"
+    # ... "Can Summer get the same discount as me?"
+    r"get[ \t]+(?:the|a|an|my|her|his|their)|have[ \t]+(?:the|a|an|my|her|his|their)|"
+    r"use[ \t]+(?:my|our|the|her|his|their))\b))"
 )
 # "Booked under Nakamura", "a table under the name of Okafor".
 _BOOKED_UNDER = lazy_compile(
@@ -402,6 +413,14 @@ _APPOSED = lazy_compile(
     rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<name>{_NAME})[ \t]++(?=the[ \t]++(?:{_ROLES})[ \t]++"
     r"(?:\p{Ll}{3,}(?<!e)ed|is|was|has|had|said|told|took|gave|sent|left|came|did|kept|put)\b)"
 )
+# "Bex (Rebecca) said she'd sort it": a short name and the full one, both names (not a
+# relation's: "Mum (Bridget)", _APPOSED). Scanned only in a text with a bracket.
+_BRACKETED = lazy_compile(
+    rf"(?=\p{{Lu}}[\p{{L}}\p{{M}}'’-]*+[ \t]*+\()(?<![\p{{L}}\p{{M}}'’-])"
+    rf"(?!(?i:{_RELATIONS}|{_ROLES}|grand\p{{Ll}}+|granny|nan|nana)\b)"
+    rf"(?P<name>{_WORD})(?=[ \t]*+\([ \t]*+{_WORD}[ \t]*+\))"
+    rf"|(?=\p{{Lu}})(?<=\p{{Lu}}[\p{{Ll}}\p{{M}}'’-]*[ \t]*\([ \t]*)(?P<name>{_WORD})(?=[ \t]*+\))"
+)
 # Names together that only people are: "Grace and Will both", "Ruby Chen and Victor Ramos
 # were both on the call", "Victor and Victoria are twins", "Rose, Lily and Daisy — my three
 # girls"; the first is taken here, the others beside it (name_cues.listed_with).
@@ -413,7 +432,11 @@ _TOGETHER = lazy_compile(
     rf"|[—–(,][ \t]*+(?:my|our)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS}|"
     r"girls|boys|kids|children|sons|daughters|twins)\b)"
     # ... or with their own relation: "Maia and her friend Ruby", "Tom and his wife".
-    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b)"
+    rf"|[ \t]++(?:and|&)[ \t]++(?:her|his|their)[ \t]+(?:\p{{Ll}}+[ \t]+)?(?:{_RELATIONS})\b"
+    # ... or with the writer or the writer's people: "the flights for Will and me",
+    # "Lorraine and the kids sat on the hard shoulder".
+    r"|[ \t]++(?:and|&)[ \t]++(?:me|myself|(?:the|my|our)[ \t]+(?:kids|children|boys|girls|"
+    r"twins|baby|family))\b)"
 )
 # "Maria in your returns department", "Dawn from your team", "Zhou Min at the front desk".
 _TEAM_MEMBER = lazy_compile(
@@ -422,7 +445,9 @@ _TEAM_MEMBER = lazy_compile(
     r"returns|support|service|warehouse|store|shop|office|chat|live[ \t]+chat|phone|sales|"
     r"repairs|reception|shift|branch|counter|helpdesk|care|pop-up[ \t]+store|front[ \t]+desk|"
     r"payments|escalations|collections|claims|complaints|renewals|bookings|reservations|finance|"
-    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door)\b"
+    r"onboarding|call[ \t]+cent(?:re|er)|phones?|e-?mails?|depot|next[ \t]+door|"
+    # ... "Ashok from the vendor side" (not "Jack on the side of the speaker").
+    r"(?<=\bfrom[ \t]+(?:the|your|our|their)[ \t]+\p{Ll}+[ \t]+)side)\b"
     # ... where a neighbour or a tenant lives: "Lakshmi in flat 3", "Dawn from number 9".
     rf"|(?P<name>{_NAMES})[ \t]++(?:from|in|at)[ \t]++(?i:flat|apartment|apt|number|room|unit|"
     r"house)[ \t]+(?=\d)"
@@ -432,12 +457,15 @@ _SELF_NAMED = lazy_compile(
     rf"(?:(?<=[,.!?:;—–-][ \t]*+)|(?m:^)[ \t]*+)(?P<name>{_NAME})[ \t]++"
     rf"(?=(?i:speaking|here\b)|(?i:from[ \t]+)(?:(?i:the|our|support|customer)\b|\p{{Lu}}))"
 )
+# A lower-case word joined to digits is part of a code, not a name: "my order jo-212655",
+# "parcel sam/4471" (an order number's prefix was stored as "[NAME]-212655").
+_NO_CODE_AFTER = r"(?![-–/_.#]?\p{N})"
 # A lower-case name given on purpose in chat: "my name is sam", "name's priya".
 _LOWER_INTRODUCTION = lazy_compile(
     # (... "her names violet harper", "name on it is ryan o'connor".)
     r"(?i:\bname[ \t]+is|\b(?:my|his|her|their)[ \t]+name['’]?s|\bname['’]s|"
     r"\bname[ \t]+on[ \t]+(?:it|the[ \t]+\p{Ll}+)[ \t]+is)[ \t]++"
-    r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?![\p{L}\p{M}])"
+    rf"(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
 )
 # A name typed in lower case in chat ("hi im sam", "hey priya"): taken only when the word is
 # a given name and no English word, which only the lexicon can tell.
@@ -450,7 +478,7 @@ _LOWER_NAMED = lazy_compile(
     r"|(?:thanks|thx|ty|cheers|thank[ \t]+you)[^\n\p{L}]*+(?:a[ \t]+lot|so[ \t]+much)?[!.,]*+\n)"
     r"[ \t]*+[,!.]*+[ \t]*+"
     r"(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)"
-    r"(?![\p{L}\p{M}])"
+    rf"(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
 )
 # "is brianna there?"
 _LOWER_PRESENCE = lazy_compile(
@@ -459,7 +487,7 @@ _LOWER_PRESENCE = lazy_compile(
 )
 # "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
 _LOWER_ADDRESSED = lazy_compile(
-    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}])"
+    rf"{_ADDRESS_LEAD}(?P<name>\p{{Ll}}[\p{{L}}\p{{M}}]{{1,20}}+)(?![\p{{L}}\p{{M}}]){_NO_CODE_AFTER}"
     rf"(?=[ \t]*+(?P<you>(?i:you|you['’](?:re|ve|ll|d)|u|ur|your)\b)?){_ADDRESSED_END}"
 )
 _TITLED = lazy_compile(
@@ -571,6 +599,7 @@ _RULES: tuple[tuple[regex.Pattern[str], SpanKind], ...] = (
     (_SPEAKER, "mention"),
     (_ACTS, "mention"),
     (_APPOSED, "mention"),
+    (_BRACKETED, "mention"),
     (_TOGETHER, "mention"),
     (_RELATION_NAMED, "mention"),
 )
@@ -600,6 +629,7 @@ _PERSON = frozenset(
         _SPEAKER,
         _ACTS,
         _APPOSED,
+        _BRACKETED,
         _TOGETHER,
         _RELATION_NAMED,
     }

@@ -32,6 +32,7 @@ import functools
 import json
 import logging
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from retrieval.name_cues import (
     acting,
     alone_in_text,
     cue_spans,
+    customers_acting,
     listed_with,
     lower_surname_end,
     titled_capitals,
@@ -54,6 +56,7 @@ from retrieval.name_lexicon import SPACY_PIPELINE, NameLexicon, load_lexicon
 from retrieval.name_patterns import (
     _ACTS,
     _APPOSED,
+    _BRACKETED,
     _DASH_SIGNATURE,
     _HANDLE,
     _HELLO,
@@ -219,6 +222,7 @@ class NameFinder:
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
             alone += acting(text, lexicon, self._keep, persons)
+            alone += customers_acting(text, lexicon, self._keep)
             spans = _merge(spans + [NameSpan(s, e, "mention") for s, e in alone])
             # Names listed beside those found: "Habib and Nasrin".
             beside = listed_with(text, [(s.start, s.end) for s in spans], lexicon, self._keep)
@@ -226,7 +230,7 @@ class NameFinder:
         # Twice: a name found elsewhere may hold another word to look for ("Pat Green and
         # Chris Green. Pat has ...": "Green" finds "Pat Green", which finds "Pat").
         for _ in range(2):
-            spans = _merge(spans + _elsewhere_in(text, spans))
+            spans = _merge(spans + _elsewhere_in(text, spans, lexicon))
         return _widened(text, spans)
 
     def learn_from(self, texts: Sequence[str]) -> int:
@@ -265,6 +269,8 @@ class NameFinder:
             # call you"): they only say which given names that are words are names.
             if lexicon is None and pattern in _NEEDS_LEXICON:
                 continue
+            if pattern is _BRACKETED and "(" not in text:
+                continue
             weak = pattern in _WEAK
             # Overlapped: "I'm Hannah's husband, Tom" holds two names in two places.
             for match in pattern.finditer(text, overlapped=True):
@@ -280,6 +286,9 @@ class NameFinder:
                 run = text[start:end]
                 # "Evri ParcelShop", "Noooo": a brand's inner capital, a word stretched in chat.
                 if _STRETCHED.search(run) or any(_BRAND_CASE.match(w) for w in run.split()):
+                    continue
+                # "Lady Margaret Road": a street's or a station's name.
+                if kind == "mention" and _STREET_END.search(run):
                     continue
                 # "a Harper three-seater in Sage from your Manchester store": a colour, a
                 # product or a place where a name would stand first.
@@ -310,6 +319,24 @@ class NameFinder:
                         or any(w in self._known for w in _NAME_WORD.findall(run))
                     ):
                         spans.append(NameSpan(start, end, kind))
+                    continue
+                # "Paddington — is the Heathrow Express included?", "Easter Monday — are the
+                # pharmacies open?": a message's first line that asks a question after the
+                # dash names what it asks about; a signature follows a message and names a
+                # team. (A note's heading names its person: "Faith Oduya — upgrade request".)
+                if (
+                    pattern is _SIGNATURE_LINE
+                    and not text[:start].strip()
+                    and _HEADING.match(text, match.end("name"))
+                    and (
+                        text[: match.end()].rstrip().endswith("?")
+                        # ... or a note's status: "Escalating — customer's been without".
+                        or (lexicon is not None and _verb_in_ing(run, lexicon))
+                    )
+                ):
+                    continue
+                # "escalated to Tier 2": before a number, a level's or a product's word.
+                if weak and " " not in run and _NUMBER_NEXT.match(text, end):
                     continue
                 # A short word that is no verb or adjective signing after a dash: a
                 # nickname ("-Kat, Field Ops", "— Mo").
@@ -492,6 +519,17 @@ class NameFinder:
             and last in lexicon.surnames
             and first not in lexicon.describers
             and last not in lexicon.describers
+        ):
+            return True
+        # ... "Tāne Walker": a given name (its accents aside) and a surname that is no verb
+        # or adjective. (Not "Top Rated Seller": a verb's past is no given name.)
+        first, last = _unmarked(first), _unmarked(last)
+        if (
+            (first in lexicon.given or lexicon.is_broad_given(first))
+            and first not in NOT_NAMES
+            and first not in lexicon.describers
+            and not _past_form(first, lexicon)
+            and _surname_not_word(last, lexicon)
         ):
             return True
         return any(lexicon.is_given_name(w) or lexicon.is_surname(w) for w in words)
@@ -709,8 +747,8 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             before = words[i - 1][2] if i else ""
             flags.append(
                 lexicon.is_given_name(word)
-                or (lexicon.is_name_word(word) and lexicon.is_surname(after))
-                or (lexicon.is_surname(word) and lexicon.is_name_word(before))
+                or (lexicon.is_name_word(word) and _surname_of(after, lexicon))
+                or (_surname_of(word, lexicon) and lexicon.is_name_word(before))
                 # ... or after an initial: "the transactions to 'J. Okafor'".
                 or (lexicon.is_surname(word) and _INITIAL_BEFORE.search(text, 0, words[i][0]))
                 # A full name that the broad list holds a word of, two capitalised words
@@ -737,7 +775,11 @@ def _lexicon_spans(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> lis
             if j + 1 == len(words):
                 particled = _PARTICLED_SURNAME.match(text, end)
                 end = particled.end() if particled else end
-            if not _place_or_product(text, words[i][0], end, lexicon):
+            # "flights from Stockholm Arlanda", "in Chipping Norton": where the run starts
+            # with words of no name, what stands before the run says what it is.
+            if not _place_or_product(text, words[i][0], end, lexicon) and not (
+                i and _place_or_product(text, words[0][0], end, lexicon)
+            ):
                 spans.append(NameSpan(words[i][0], end, "mention"))
             i = j + 1
     return spans
@@ -748,6 +790,43 @@ _PARTICLED_SURNAME = lazy_compile(
     rf"(?:[ \t]+(?:{_PARTICLE})){{1,2}}[ \t]+\p{{Lu}}\p{{Ll}}[\p{{L}}\p{{M}}'’-]*+"
     rf"(?![\p{{L}}\p{{M}}])"
 )
+
+
+def _surname_of(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a surname that is no English word, or a double-barrelled one whose
+    halves are names or no English words ("Adeyemi-Cole", "Lewis-Grant"; not
+    "Rolls-Royce")."""
+    if lexicon.is_surname(word):
+        return True
+    halves = word.split("-")
+    return (
+        len(halves) > 1
+        and all(h[:1].isupper() for h in halves)
+        and all(lexicon.is_name_word(h) or not lexicon.is_english(h) for h in halves)
+        and any(lexicon.is_name_word(h) for h in halves)
+    )
+
+
+def _unmarked(word: str) -> str:
+    """The word without its accents: "tāne" is "tane" in the lists."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _past_form(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is an English verb's past in "-ed": "rated", "listed"."""
+    return word.endswith("ed") and any(
+        stem in lexicon.common for stem in (word[:-2], word[:-1]) if len(stem) > 2
+    )
+
+
+def _surname_not_word(word: str, lexicon: NameLexicon) -> bool:
+    """A surname that is no verb or adjective, though WordNet may hold it ("Chen")."""
+    return (
+        word in lexicon.surnames
+        and word not in lexicon.common
+        and word not in NOT_NAMES
+        and word not in _TITLES
+    )
 
 
 def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
@@ -764,10 +843,18 @@ def _full_name_of_broad(first: str, second: str, lexicon: NameLexicon) -> bool:
     ):
         return False
     return (
-        words[0] in lexicon.given
-        and words[0] not in lexicon.describers
-        and lexicon.is_broad_given(second)
-    ) or (lexicon.is_broad_given(first) and not lexicon.is_english(second))
+        (
+            words[0] in lexicon.given
+            and words[0] not in lexicon.describers
+            and lexicon.is_broad_given(second)
+        )
+        or (
+            # ... or a surname beside it, either way round: "Jiahui Chen", "Chen Jiahui".
+            lexicon.is_broad_given(first)
+            and (not lexicon.is_english(second) or _surname_not_word(words[1], lexicon))
+        )
+        or (lexicon.is_broad_given(second) and _surname_not_word(words[0], lexicon))
+    )
 
 
 _SAINTS = frozenset({"st", "saint", "san", "santa", "sao", "são", "mount", "port", "fort", "lake"})
@@ -782,6 +869,12 @@ _PLACE_BEFORE = lazy_compile(
 )
 
 
+# (Not "in" of a verb: "let me loop in Nadia Rahman".)
+_PLACE_BEFORE_RUN = lazy_compile(
+    r"\b(?i:in|at|near|outside)"
+    r"(?<!\b(?i:loop|looped|looping|bring|brought|copy|copied|cc|cc['’]?d|cc['’]?ing|fill|"
+    r"filled|keep|kept|let|put|sign(?:ed)?|log(?:ged)?)[ \t]+(?i:in|at|near|outside))[ \t]+\Z"
+)
 # What a customer owns ("my Arlo camera"), a thing before a one-word run.
 _OWNED = lazy_compile(r"\b(?i:my|your|ur|our|their)[ \t]+\Z")
 # Where a journey goes or comes from: "the flight to", "a ferry from", "flying into".
@@ -861,6 +954,14 @@ def _place_or_product(text: str, start: int, end: int, lexicon: NameLexicon | No
         _PLACE_BEFORE.search(text, 0, start) or regex.search(r"\b(?i:the)[ \t]+\Z", text[:start])
     ):
         return True
+    # "Broadband in Kuala Lumpur is terrible": after "in", "at" or "near" a run of several
+    # words is a place too, unless it owns something ("in June Ellison's name").
+    if (
+        not one_word
+        and _PLACE_BEFORE_RUN.search(text, 0, start)
+        and not regex.match(r"['’]s?(?![\p{L}\p{M}])", text[end : end + 2])
+    ):
+        return True
     # "My Arlo security camera", "our Sonos": what a customer owns is a thing. (Not "her":
     # "told her Wiremu at the desk would call" speaks to her; nor "a": "I don't know a
     # Kayleigh".)
@@ -920,10 +1021,13 @@ def _widened(text: str, spans: list[NameSpan]) -> list[NameSpan]:
     return _merge(widened)
 
 
-def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
+def _elsewhere_in(
+    text: str, spans: Sequence[NameSpan], lexicon: NameLexicon | None = None
+) -> list[NameSpan]:
     """The words of the names found, wherever else the text writes them: "Sophie Lambert
     ... Sofia Lambert", "gave it to Bill, but I don't know any Bill". A word next to such a
-    word, written with a capital, goes with it ("Sofia")."""
+    word, written with a capital, goes with it ("Sofia"); at a sentence's start only a given
+    name that is no verb or adjective ("Mhairi Campbell's claim", not "Ask Campbell")."""
     words = {
         w
         for span in spans
@@ -941,13 +1045,39 @@ def _elsewhere_in(text: str, spans: Sequence[NameSpan]) -> list[NameSpan]:
         start = match.start()
         before = match.group("before")
         if before and (
-            _sentence_initial(text, start)
+            (_sentence_initial(text, start) and not _given_opening(before.strip(), lexicon))
             or before.strip().casefold() in NOT_NAMES
             or _RELATION_TITLE.fullmatch(before.strip())
         ):
             start += len(before)  # "Hi Julia": the greeting stays; "Auntie Folake": the aunt
         found.append(NameSpan(start, match.end(), "mention"))
     return found
+
+
+def _verb_in_ing(word: str, lexicon: NameLexicon) -> bool:
+    """Whether a word is a verb's form in "-ing": "Escalating", "Closing", "Chasing"."""
+    folded = word.casefold()
+    if not folded.endswith("ing") or lexicon.is_name_word(folded):
+        return False
+    stem = folded[:-3]
+    return any(
+        form in lexicon.common
+        for form in (stem, stem + "e", stem[:-1] if stem[-2:-1] == stem[-1:] else "")
+        if form
+    )
+
+
+def _given_opening(word: str, lexicon: NameLexicon | None) -> bool:
+    """Whether a word opening a sentence before a name found is the given name of it."""
+    folded = word.casefold()
+    return (
+        lexicon is not None
+        and (folded in lexicon.given or lexicon.is_broad_given(word))
+        and folded not in lexicon.common
+        and folded not in NOT_NAMES
+        and folded not in _TITLES
+        and _RELATION_TITLE.fullmatch(word) is None
+    )
 
 
 def _surname_like(word: str, lexicon: NameLexicon) -> bool:
@@ -1014,6 +1144,14 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
             # (Not "my little boy Rowan": a relation or a role is nobody's name.)
             if folded in NOT_NAMES or folded in keep or _PEOPLE_WORD.fullmatch(folded):
                 continue
+            # "my order jo 212655": after what a customer owns, a word before a number is
+            # the number's prefix ("my son jack 7" is rare; "my order", "my ref" are not).
+            if (
+                pattern is _LOWER_NAMED
+                and _OWNED_CODE.search(text, 0, match.start("name"))
+                and _NUMBER_AFTER.match(text, match.end("name"))
+            ):
+                continue
             if pattern is _LOWER_INTRODUCTION:
                 taken = lexicon.is_name_word(name) or not lexicon.is_english(name)
             elif pattern is _LOWER_ADDRESSED:
@@ -1045,7 +1183,17 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     return spans
 
 
+# (Not "Street": "Customer Norma Street called".)
+_STREET_END = lazy_compile(r"[ \t](?:Road|Avenue|Station|Airport)\Z")
+_NUMBER_NEXT = lazy_compile(r"[ \t]++\d++(?![\p{L}\p{N}:.])")
+# A signature's separator before a clause in lower case: " — can I pre-book ...".
+_HEADING = lazy_compile(r"[ \t]*+(?:[—–|]|-[ \t])[ \t]*+\p{Ll}")
 _PEOPLE_WORD = lazy_compile(rf"(?:{_RELATIONS}|{_ROLES})")
+# "my order ", "our ref ": what is owned before a lower-case word, no relation or role.
+_OWNED_CODE = lazy_compile(
+    rf"\b(?i:my|our|your|ur)[ \t]+(?!(?:{_RELATIONS}|{_ROLES})\b)\p{{Ll}}+[ \t]+\Z"
+)
+_NUMBER_AFTER = lazy_compile(r"[ \t]*+[#:]?[ \t]*+\p{N}{3,}")
 # Words that come before "you" as often as a name: "Hi, hope you're well".
 _BEFORE_YOU = frozenset(
     """
@@ -1059,8 +1207,10 @@ _STRETCHED = lazy_compile(r"(\p{L})\1\1")
 # Harper".
 _DETERMINED = lazy_compile(r"\b(?i:in|the|a|an|at|on|via)[ \t]+\Z")
 # The rules that find a name before what it does: a determiner before it makes it a thing.
-_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _TOGETHER})
-_NAME_FIRST = frozenset({_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _TOGETHER})
+_NEEDS_LEXICON = frozenset({_ACTS, _APPOSED, _BRACKETED, _TOGETHER})
+_NAME_FIRST = frozenset(
+    {_TEAM_MEMBER, _REPORTED, _SAID, _ACTS, _PRAISED, _APPOSED, _BRACKETED, _TOGETHER}
+)
 # The rules that find a name where a message is signed.
 _SIGNING = frozenset({_SIGNOFF_LINE, _SIGNOFF_INLINE, _LAST_LINE, _SIGNATURE_LINE, _DASH_SIGNATURE})
 

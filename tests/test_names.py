@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -81,6 +82,30 @@ def test_the_lexicon_finds_given_names_that_are_no_english_word_anywhere() -> No
     assert finder.scrub("Best,\nAccounts Payable") == ("Best,\nAccounts Payable", 0)
     # Chat in lower case: only with the lexicon's word that it is a given name.
     assert finder.scrub("hi im sam, where is my parcel")[0] == "hi im [NAME], where is my parcel"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The product's sample data: "My order jo-212655" was stored as "[NAME]-212655".
+        "My order jo-212655 hasn't arrived yet.",
+        "my order jo212655 is late",
+        "my order jo 212655 is late",
+        "hi, my parcel sam/4471 never came",
+    ],
+)
+def test_a_lower_case_prefix_of_an_order_number_is_no_name(text: str) -> None:
+    # "jo" and "sam" are given names, and "my order ..." is where a lower-case name may
+    # stand ("my son jack"), but a word joined to digits is part of a code.
+    lexicon = dataclasses.replace(LEXICON, given=LEXICON.given | {"jo"})
+    assert NameFinder(recognizer=None, lexicon=lexicon).scrub(text) == (text, 0)
+
+
+def test_a_lower_case_name_beside_its_order_number_is_still_scrubbed() -> None:
+    finder = NameFinder(recognizer=None, lexicon=LEXICON)
+    assert finder.scrub("hi im sam, order jo-212655 is late")[0] == (
+        "hi im [NAME], order jo-212655 is late"
+    )
 
 
 def test_the_recogniser_is_asked_and_implausible_persons_are_dropped() -> None:

@@ -595,8 +595,13 @@ WIDENED = NameLexicon(
 @pytest.mark.parametrize(
     ("text", "recognised", "names"),
     [
-        # The recogniser's span across a line break is weighed line by line.
-        ("Kind regards,\nSørensen, Mette\nOrder 10492", ("Mette\nOrder",), ["Mette"]),
+        # The recogniser's span across a line break is weighed line by line (and the
+        # surname written before the given name goes with it).
+        (
+            "Kind regards,\nSørensen, Mette\nOrder 10492",
+            ("Mette\nOrder",),
+            ["Sørensen, Mette"],
+        ),
         # An initial before a name found goes with it, and so do a double-barrelled
         # surname's second half and a surname's particles.
         ("J. Nakamura's order was flagged by fraud checks.", ("Nakamura",), ["J. Nakamura"]),
@@ -799,8 +804,11 @@ ACTING = dataclasses.replace(
         # A given name WordNet holds too, where the recogniser calls it a person.
         ("Amir asked if we can fit the shelving.", ("Amir",), ["Amir"]),
         ("I see Rebecca already offered you a code.", ("Rebecca",), ["Rebecca"]),
-        # ... and not without it, nor an English noun's plural or a word after a place's.
-        ("Amir asked if we can fit the shelving.", (), []),
+        # ... and not without it (unless it does what a customer does, opening its
+        # sentence: "Amir asked", "Heather bought"), nor an English noun's plural or a word
+        # after a place's.
+        ("Amir fitted the shelving last week.", (), []),
+        ("Amir asked if we can fit the shelving.", (), ["Amir"]),
         ("Patience is wearing thin.", (), []),
         ("Art prints arrived bent.", ("Art",), []),
         ("Promo codes can't be combined.", (), []),
@@ -905,3 +913,227 @@ def test_names_away_from_work_are_scrubbed(text: str, names: list[str]) -> None:
 def test_a_name_after_a_verb_opening_the_sentence_is_scrubbed() -> None:
     # "Adding" is no capitalised word of a brand's or a place's ("Google Drive").
     assert found("Adding Hyun-woo to cc so he can see it.") == ["Hyun-woo"]
+
+
+# The ninth set's name-free half: stations, airports and towns that lists of names hold.
+NINTH = dataclasses.replace(
+    CLAUSES,
+    given=CLAUSES.given | {"arlanda", "norton", "margaret", "faith", "nadia", "norma"},
+    surnames=CLAUSES.surnames | {"norton", "street", "oduya"},
+    english=CLAUSES.english
+    | {"stockholm", "chipping", "faith", "lady", "street", "road", "heathrow"},
+    broad=frozenset(CLAUSES.broad) | {"sonoma"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A first line asking about what its heading names, not a signature.
+        ("Paddington — is the Heathrow Express included in our rail package?", []),
+        ("Lady Margaret Road — can the parcel be left in the porch?", []),
+        # ... but a note's heading names its person.
+        ("Faith Oduya — upgrade request — approved by supervisor.", ["Faith Oduya"]),
+        # Where a run opens with a word of no name, what stands before the run counts.
+        ("Any direct flights from Stockholm Arlanda to Reykjavik?", []),
+        # After "in", a run of several words is a place, unless "in" is a verb's.
+        ("Broadband in Chipping Norton is terrible, any fibre coming?", []),
+        ("Let me loop in Nadia Rahman, she manages enterprise accounts.", ["Nadia Rahman"]),
+        # A surname that is a street's word stays a name.
+        ("Customer Norma Street called about her pet insurance claim.", ["Norma Street"]),
+        # Before a version, a product's name.
+        ("The VPN client keeps crashing on macOS Sonoma 14.4 for us.", []),
+    ],
+)
+def test_the_ninth_sets_places_and_headings_are_kept(text: str, names: list[str]) -> None:
+    assert found(text, NINTH) == names
+
+
+FULL = dataclasses.replace(
+    NINTH,
+    given=NINTH.given | {"campbell", "dieter", "hunter", "ana"},
+    surnames=NINTH.surnames | {"campbell", "cole", "costa", "royce"},
+    english=NINTH.english | {"campbell", "cole", "dieter", "hunter", "costa", "rolls"},
+    broad=frozenset(NINTH.broad) | {"mhairi", "beatriz"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A given name opening the sentence before a surname found goes with it.
+        ("Mhairi Campbell's claim for storm damage has been settled.", ["Mhairi Campbell"]),
+        # ... not a verb: "Ask".
+        ("Ask Campbell's team about it.", ["Campbell"]),
+        # A given name before a double-barrelled surname whose halves are names.
+        ("Grace Adeyemi-Cole's booking was cancelled by the hotel.", ["Grace Adeyemi-Cole"]),
+        ("The Rolls-Royce parts are on back order.", []),
+        # Spoken to between a comma and a colon or another comma, before a clause.
+        ("Just to confirm, Hunter: your excess is £250.", ["Hunter"]),
+        ("It is with the assessor now, Dieter, and I've marked it priority.", ["Dieter"]),
+    ],
+)
+def test_full_names_and_names_spoken_to_mid_sentence_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, FULL) == names
+
+
+PLACED = dataclasses.replace(
+    FULL,
+    given=FULL.given | {"gemma", "beth", "sam", "reed", "lorraine", "jack"},
+    surnames=FULL.surnames | {"reed"},
+    english=FULL.english | {"gemma", "reed", "jack", "side", "speaker"},
+    broad=frozenset(FULL.broad) | {"nkechi", "ashok"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A name signing after kisses.
+        ("lovely, thank you so much for sorting the refund so fast x Gemma", ["Gemma"]),
+        # Together with the writer or the writer's people.
+        ("Could you check that the flights for Will and me are both confirmed?", ["Will"]),
+        ("Lorraine and the kids sat on the hard shoulder for four hours.", ["Lorraine"]),
+        # Confirmed with, forwarded to, put through to, lodged by.
+        ("Confirmed with Sam that the order was sent to the right address.", ["Sam"]),
+        ("I'll forward this to Nkechi as she handles our telecoms.", ["Nkechi"]),
+        ("If Ashok from the vendor side calls, put him through to Beth.", ["Ashok", "Beth"]),
+        ("The claim for the hail damage was lodged by Reed last Thursday.", ["Reed"]),
+        # Asked whether they can have what someone has.
+        ("Can Summer get the same discount as me? She's on my account.", ["Summer"]),
+        # ... not a thing's side.
+        ("Jack on the side of the speaker is loose, the sound cuts out.", []),
+    ],
+)
+def test_names_with_the_writer_or_passed_to_are_scrubbed(text: str, names: list[str]) -> None:
+    assert found(text, PLACED) == names
+
+
+LOWERED = dataclasses.replace(
+    PLACED,
+    given=PLACED.given | {"reza", "joy", "blessing", "amber", "bill", "patience"},
+    english=PLACED.english | {"joy", "blessing", "amber", "bill", "patience", "keep", "fine"},
+    common=PLACED.common | {"joy", "amber", "bill", "keep"},
+    broad=frozenset(PLACED.broad) | {"amaka"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # Lower case: a name giving itself after "it's", spoken to before a dash, or a
+        # relation's before a verb in "s".
+        ("sorry to bother you again, it's amaka, did the refund go through?", ["amaka"]),
+        ("it's fine, the refund came through", []),
+        ("reza — can you take the ticket from the lady on hold?", ["reza"]),
+        ("my nan joy keeps getting texts saying she owes money", ["joy"]),
+        # A given name that is also a word, capitalised after a conjunction, did something.
+        ("Okay so Blessing dropped off the groceries but half were swapped.", ["Blessing"]),
+        ("The light came on and Amber pulled over immediately.", ["Amber"]),
+        ("The invoice was wrong, so Bill paid the difference and wants it back.", ["Bill"]),
+        # ... not a month, nor the word being what it is.
+        ("The order was placed in May and June was when it shipped.", []),
+        ("We waited and Patience is wearing thin.", []),
+    ],
+)
+def test_lower_case_names_and_names_after_a_conjunction_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, LOWERED) == names
+
+
+SURNAME_FIRST = dataclasses.replace(
+    LOWERED,
+    given=LOWERED.given | {"mette", "kari", "austin", "texas"},
+    surnames=LOWERED.surnames | {"sørensen", "haugland", "patel", "austin"},
+    english=LOWERED.english | {"austin", "texas", "tier", "escalate"},
+    common=LOWERED.common | {"escalate"},
+    broad=frozenset(LOWERED.broad) | {"hemant"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A surname before its given name, as lists and forms write them.
+        ("Account holder: Sørensen, Mette. Please add her husband.", (), ["Sørensen, Mette"]),
+        ("Patel, Hemant (acct 11930477): disputes early termination fee", (), ["Patel, Hemant"]),
+        ("Haugland, Kari reported damage to the rental car.", (), ["Haugland, Kari"]),
+        # ... not a town and its state.
+        ("Austin, Texas to Denver — any direct flights on Monday?", (), []),
+        # A note's status, and a level before its number, are no names.
+        ("Escalating — customer's been without broadband for 11 days.", (), []),
+        ("Ticket #45521 escalated to Tier 2 this morning.", ("Tier 2",), []),
+    ],
+)
+def test_surnames_first_are_scrubbed_and_statuses_and_levels_kept(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=SURNAME_FIRST)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+PAIRED = dataclasses.replace(
+    SURNAME_FIRST,
+    given=SURNAME_FIRST.given | {"wale", "rebecca", "tane", "bridget"},
+    surnames=SURNAME_FIRST.surnames | {"walker", "chen", "seller"},
+    english=SURNAME_FIRST.english | {"wale", "rebecca", "walker", "chen", "seller", "rate"},
+    common=SURNAME_FIRST.common | {"rate"},
+    broad=frozenset(SURNAME_FIRST.broad) | {"bex", "jiahui", "rated"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "recognised", "names"),
+    [
+        # A nickname, and a short name beside the full one in brackets.
+        ("The booking is under my nickname Wale.", (), ["Wale"]),
+        ("Bex (Rebecca) said she'd sort it but I'm still waiting.", (), ["Bex", "Rebecca"]),
+        ("Mum (Bridget) ordered the recliner.", (), ["Bridget"]),
+        # The recogniser's full name: a given name, accents aside, and a surname WordNet
+        # holds; not a verb's past and a surname.
+        ("Tāne Walker asked if the food suits working dogs.", ("Tāne Walker",), ["Tāne Walker"]),
+        ("Top Rated Seller badge disappeared.", ("Rated Seller",), []),
+        # A name only the broad list knows beside a surname, either way round.
+        (
+            "Chen Jiahui (passport) vs Jiahui Chen on the booking?",
+            (),
+            ["Chen Jiahui", "Jiahui Chen"],
+        ),
+    ],
+)
+def test_nicknames_and_full_names_beside_a_surname_are_scrubbed(
+    text: str, recognised: tuple[str, ...], names: list[str]
+) -> None:
+    finder = NameFinder(recognizer=persons_named(*recognised), lexicon=PAIRED)
+    assert [text[s.start : s.end] for s in finder.find(text)] == names
+
+
+CUSTOMERS = dataclasses.replace(
+    PAIRED,
+    given=PAIRED.given | {"heather", "rich", "chase", "art"},
+    english=PAIRED.english | {"heather", "rich", "art", "print"},
+    common=PAIRED.common | {"rich", "print"},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # A given name, even an English word, opening its sentence before what a customer
+        # does.
+        ("Heather bought the purple fleece and wants to swap it.", ["Heather"]),
+        ("Rich has asked for the bill to be split between the two flats.", ["Rich"]),
+        ("Faith used her loyalty points but nothing was deducted.", ["Faith"]),
+        # ... not being, nor a plural noun, nor a month.
+        ("Patience is wearing thin.", []),
+        ("Art prints arrived bent.", []),
+        ("June ordered stock runs late every year.", []),
+    ],
+)
+def test_names_opening_a_sentence_before_what_a_customer_does_are_scrubbed(
+    text: str, names: list[str]
+) -> None:
+    assert found(text, CUSTOMERS) == names
