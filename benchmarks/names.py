@@ -173,6 +173,15 @@ Each set was written by someone who had read neither the detector nor the other 
   surnames spoken to ("released, Anderson — banks"), names no list knows ("Fetu"), Irish
   and Welsh particles ("Ó Súilleabháin", "Dylan ap Rhys"), "Precious is our new delivery
   partner", a shouted possessive ("FOR LACHLAN'S BIRTHDAY").
+* ``tenth``: written (540 + 520 messages, 683 names; 82% in running text, 18% also English
+  words, 42 in lower case, 20 in capitals, 17 family name first) by someone who had read
+  none of the code or the other sets, from 287 + 324 sentence frames each filled about
+  twice by a seeded script, so frames repeat; brands and places named after people are in
+  its name-free half (Ted Baker, Victoria Station, "Jackson, Mississippi"), and titles are
+  not part of a label. Measured once before the ninth set's misses were read: recall
+  0.885, 4.4% of non-name messages scrubbed; once after: **0.889, 4.4%**, the honest
+  figure. Reading the ninth set lifted it by 0.004 where it lifted the ninth by 0.068: the
+  rules read from each set carry little to the next one.
 
 Each way of finding names is measured alone and combined:
 
