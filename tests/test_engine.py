@@ -232,6 +232,51 @@ async def test_without_generation_the_best_answer_is_copied(
     assert bot.generator is None or bot.generator.requests == []
 
 
+CANCELLED = "It hadn't been packed yet, so I've cancelled it for you. No charge was made."
+
+
+async def test_a_copied_answer_that_claims_an_action_goes_to_a_person(make_bot: MakeBot) -> None:
+    # Copied, it would tell this customer their order was cancelled: nobody cancelled it.
+    bot = make_bot(answers=[source("log#7", "cancel my order", CANCELLED)], answer_mode="copy")
+    conversation_id = await bot.start()
+    _, reply = await bot.send(conversation_id, "Can you cancel my order please?")
+    assert reply.outcome is Outcome.HANDOFF and reply.handoff
+    assert reply.text == EngineConfig().action_handoff_message
+    assert "cancelled" not in reply.text
+    (flag,) = await list_flags(bot.store)
+    assert flag.reason is FlagReason.HANDOFF
+    assert "I've cancelled it for you" in flag.detail and "log#7" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+
+@pytest.mark.parametrize(
+    ("kind", "config"),
+    [("curated", {}), ("log", {"hand_off_claimed_actions": False})],
+    ids=["an operator's correction", "switched off"],
+)
+async def test_a_claimed_action_is_copied_where_the_operator_says_so(
+    make_bot: MakeBot, kind: str, config: dict[str, bool]
+) -> None:
+    answer = source("a#1", "cancel my order", CANCELLED, kind=kind)
+    bot = make_bot(answers=[answer], answer_mode="copy", **config)
+    _, reply = await bot.send(await bot.start(), "Can you cancel my order please?")
+    assert reply.outcome is Outcome.COPIED and reply.text == CANCELLED
+
+
+async def test_a_copied_promise_to_send_an_article_names_the_article_instead(
+    make_bot: MakeBot,
+) -> None:
+    promised = source(
+        "log#9",
+        "do points expire",
+        "Points expire after 12 months. I'm sending you a link to article KB-LOY-01 right now.",
+    )
+    bot = make_bot(answers=[promised], answer_mode="copy")
+    _, reply = await bot.send(await bot.start(), "Do my points expire?")
+    assert reply.outcome is Outcome.COPIED
+    assert reply.text == "Points expire after 12 months. See KB-LOY-01."
+
+
 # -- grounding --------------------------------------------------------------------------------
 
 

@@ -116,6 +116,14 @@ class EngineConfig(BaseModel):
         " served in 'auto' mode (ROUGE-L and facts share).",
         json_schema_extra={"recipe": True},
     )
+    hand_off_claimed_actions: bool = Field(
+        True,
+        description=(
+            "A copied past reply that says its agent acted on the order or account (\"I've"
+            ' cancelled it for you") goes to a person instead, who can do it; a promise to'
+            " send a link or an article becomes the references it names (bot.core.claims)."
+        ),
+    )
     curated_verbatim: bool = Field(
         True,
         description="When the best answer is an operator's correction, send it as it is"
@@ -162,6 +170,15 @@ class EngineConfig(BaseModel):
         " member of our support team. They'll reply here as soon as they can.",
         min_length=1,
         description="Sent when the bot is not sure enough of an answer and hands off.",
+    )
+    action_handoff_message: str = Field(
+        "That needs a member of our support team to do it for you, so I've passed your"
+        " conversation to them. They'll reply here as soon as they can.",
+        min_length=1,
+        description=(
+            "Sent when the best answer is an action only a person can take (see"
+            " engine.hand_off_claimed_actions)."
+        ),
     )
     empty_retrieval_message: str = Field(
         "I don't have an answer to that yet, so I've passed your question to a member of"

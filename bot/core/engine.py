@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
+from bot.core.claims import copyable
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
@@ -255,7 +256,7 @@ class ConversationEngine:
             or self.config.answer_mode == "copy"
             or (self.config.curated_verbatim and sources[0].kind == "curated")
         ):
-            draft = _copy(sources)
+            draft = self._copy(sources)
         else:
             async for event in self._generate(history, scrubbed, sources, confidence, policy):
                 if isinstance(event, _Draft):
@@ -293,6 +294,22 @@ class ConversationEngine:
 
     def _handoff(self, text: str, reason: FlagReason, detail: str) -> _Draft:
         return _Draft(text, Outcome.HANDOFF, flags=[(reason, detail)])
+
+    def _copy(self, sources: Sequence[Source]) -> _Draft:
+        """The best answer copied, unless it tells of an action only a person can take."""
+        best = sources[0]
+        # An operator's correction says what they meant the bot to say.
+        if not self.config.hand_off_claimed_actions or best.kind == "curated":
+            return _Draft(best.agent_reply, Outcome.COPIED, (best,))
+        reply = copyable(best.agent_reply)
+        if reply.claimed_action is not None:
+            return self._handoff(
+                self.config.action_handoff_message,
+                FlagReason.HANDOFF,
+                f'the best answer is an action a person must take ("{reply.claimed_action}");'
+                f" best: {_describe(sources)}",
+            )
+        return _Draft(reply.text, Outcome.COPIED, (best,))
 
     # -- generation --------------------------------------------------------------------------
     async def _generate(
@@ -371,7 +388,7 @@ class ConversationEngine:
             log.warning("generation failed (%s); copying the best retrieved answer", failure)
             if shown:
                 yield ReplyRetracted(reason=None)
-            yield _copy(sources)
+            yield self._copy(sources)
             return
         if not step.grounded:
             facts = ", ".join(sorted(step.unsupported))
@@ -379,7 +396,7 @@ class ConversationEngine:
             if shown:
                 yield ReplyRetracted(FlagReason.GROUNDING_FALLBACK)
             if confidence >= policy.copy_threshold:
-                draft = _copy(sources)
+                draft = self._copy(sources)
             else:
                 draft = _Draft(self.config.low_confidence_message, Outcome.HANDOFF)
             draft.flags.append((FlagReason.GROUNDING_FALLBACK, f"unsupported facts: {facts}"))
@@ -771,11 +788,6 @@ class _PlainScrubber:
 def word_pieces(text: str) -> list[str]:
     """``text`` cut after each word's trailing whitespace; the pieces join to ``text``."""
     return _WORD_PIECE.findall(text) or [text]
-
-
-def _copy(sources: Sequence[Source]) -> _Draft:
-    best = sources[0]
-    return _Draft(best.agent_reply, Outcome.COPIED, (best,))
 
 
 def _describe(sources: Sequence[Source]) -> str:
