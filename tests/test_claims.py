@@ -19,6 +19,11 @@ from bot.core.claims import copyable
         "Send me the order number and I'll refund the difference.",
         "We've refunded the shipping fee to your card.",
         "I HAVE UPDATED the shipping address.",
+        "Hi Marisol,\n\nI've started the return for order OC-771245. Unworn items can go back.",
+        "I've deleted the card details from your account.",
+        "Hi,\n\nDone — you've been unsubscribed from marketing emails. It can take 48 hours.",
+        "Good news: your refund has now been issued to the original card.",
+        "It's been cancelled, so no charge will show.",
     ],
 )
 def test_an_action_on_the_order_or_account_is_claimed(reply: str) -> None:
@@ -65,6 +70,8 @@ def test_a_promise_to_send_what_the_reply_can_carry_becomes_its_references(
         "I understand. Standard shipping takes 3-5 business days (KB-SHP-01).",
         "I'll explain: returns are free within 30 days.",
         "We have a 30-day returns policy, and exchanges are free.",
+        "Once your return has been received, the refund takes 5 business days.",
+        "If your order has been shipped, it can no longer be cancelled.",
     ],
 )
 def test_policies_and_explanations_are_sent_as_they_are(reply: str) -> None:

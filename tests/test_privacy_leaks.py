@@ -285,9 +285,12 @@ def test_no_canary_shows_in_the_widget(
     dialog = page.get_by_role("dialog")
     box = dialog.get_by_role("textbox")
     asked = [
-        "I want to return my jacket, it's too big.",
+        "How do I return boots that don't fit?",
         "My parcel never arrived, what now?",
         "A pole of my tent snapped, can I get a new one?",
+        # Last: its nearest log is Marisol's, whose reply says a return was started, so
+        # the conversation goes to a person and the bot answers no more in it.
+        "I want to return my jacket, it's too big.",
     ]
     for n, probe in enumerate(asked, 1):
         box.fill(probe)

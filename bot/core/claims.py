@@ -14,8 +14,9 @@ something happened that did not: they wait for a refund nobody issued. 228 of th
   the sentence is replaced by the references it names ("See KB-ORD-05."), or dropped when
   it names none, and the rest of the answer is sent.
 
-First person only ("I", "we" with a perfect: "we've refunded"): "we refund within 5 days"
-states a policy, not something done.
+First person ("I", "we" with a perfect: "we've refunded"), or done to the customer or
+their order ("you've been unsubscribed", "your refund has been issued"): "we refund within
+5 days" and "once your return has been received" state a policy, not something done.
 """
 
 from __future__ import annotations
@@ -37,12 +38,25 @@ _ACTIONS = (
     "resend|resending|resent|reset|resetting|restore|restored|schedule|scheduled|"
     "scheduling|send|sending|sent|ship|shipped|shipping|unlock|unlocked|unlocking|"
     "unsubscribe|unsubscribed|update|updated|updating|upgrade|upgraded|upgrading|void|"
-    "voided|waive|waived|waiving|create|created|creating|dispatch|dispatched|dispatching"
+    "voided|waive|waived|waiving|create|created|creating|dispatch|dispatched|dispatching|"
+    "start|started|starting|initiate|initiated|initiating|submit|submitted|submitting|"
+    "file|filed|filing|approve|approved|approving|authori[sz]e|authori[sz]ed|activate|"
+    "activated|deactivate|deactivated|delete|deleted|deleting|close|closed|closing|"
+    "organi[sz]e|organi[sz]ed|set up|setting up"
 )
 _CLAIM = re.compile(
     r"\b(?:I(?:['’]ve| have| am|['’]m|['’]ll| will)|we(?:['’]ve| have))"
     r"(?:\s+(?:just|now|already|also|personally|manually|gone ahead and|going to))*"
     rf"\s+(?:{_ACTIONS})\b",
+    re.IGNORECASE,
+)
+# Done, said of the customer or their order: "you've been unsubscribed", "it's been
+# cancelled", "your refund has now been issued"; not a condition ("once your return has
+# been received, ...").
+_DONE = re.compile(
+    r"^(?:(?!\b(?:once|when|after|if|until|before|unless)\b).)*?"
+    r"\b(?:you(?:['’]ve| have)|it(?:['’]s| has)|your(?: [\w-]+){1,2}(?:['’]s| has| have))"
+    rf"(?:\s+(?:now|already|just|also))*\s+been\s+(?:{_ACTIONS})\b",
     re.IGNORECASE,
 )
 # A promise whose object the reply itself can carry: a link, an article, a guide.
@@ -74,7 +88,7 @@ def copyable(reply: str) -> CopyableReply:
     kept: list[str] = []
     for match in _SENTENCE.finditer(reply):
         sentence = match.group(0)
-        if not sentence or not _CLAIM.search(sentence):
+        if not sentence or not (_CLAIM.search(sentence) or _DONE.search(sentence)):
             kept.append(sentence)
             continue
         if not _SENDS_INFORMATION.search(sentence):
