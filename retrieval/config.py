@@ -274,8 +274,8 @@ class RetrievalConfig(BaseModel):
         gt=0.0,
         le=600.0,
         description=(
-            "Longest the verifier's training may take (at `supportbot train`, also at most a"
-            " third of the retrieval step's budget)."
+            "Longest the verifier's training may take (at `supportbot train`, also at most"
+            " half of the retrieval step's budget)."
         ),
         json_schema_extra={"recipe": True},
     )
