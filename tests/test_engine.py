@@ -277,6 +277,28 @@ async def test_a_copied_promise_to_send_an_article_names_the_article_instead(
     assert reply.text == "Points expire after 12 months. See KB-LOY-01."
 
 
+async def test_a_generated_reply_that_claims_an_action_goes_to_a_person(
+    make_bot: MakeBot,
+) -> None:
+    claimed = "Good news, I've cancelled your order for you, see KB-RET-01."
+    bot = make_bot(pieces=split_words(claimed))
+    events, reply = await bot.send(await bot.start(), "Can you cancel my order please?")
+    assert reply.outcome is Outcome.HANDOFF
+    assert reply.text == EngineConfig().action_handoff_message
+    # Whatever went out before the end is withdrawn: the final text has no claim.
+    assert "cancelled" not in deltas_after_last_retraction(events)
+    assert reply.flags == (FlagReason.HANDOFF,)
+
+
+async def test_a_generated_promise_to_send_an_article_names_it_instead(make_bot: MakeBot) -> None:
+    promised = "Unworn boots go back within 30 days. I'll email you the article KB-RET-01."
+    bot = make_bot(pieces=split_words(promised))
+    events, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert reply.outcome is Outcome.GENERATED
+    assert reply.text == "Unworn boots go back within 30 days. See KB-RET-01."
+    assert deltas_after_last_retraction(events) == reply.text
+
+
 # -- grounding --------------------------------------------------------------------------------
 
 

@@ -418,6 +418,25 @@ class ConversationEngine:
                 f"{_describe(sources)}",
             )
             return
+        if self.config.hand_off_claimed_actions:
+            # A model trained on agents' replies writes their "I've cancelled it for you" too.
+            reply = copyable(check.text)
+            if reply.claimed_action is not None:
+                log.info("the generated reply claims an action; the conversation goes to a person")
+                if shown:
+                    yield ReplyRetracted(FlagReason.HANDOFF)
+                yield self._handoff(
+                    self.config.action_handoff_message,
+                    FlagReason.HANDOFF,
+                    f'the generated reply claims an action a person must take ("'
+                    f'{reply.claimed_action}"); best: {_describe(sources)}',
+                )
+                return
+            if reply.text != check.text.strip():
+                if shown:
+                    yield ReplyRetracted(reason=None)
+                yield _Draft(reply.text, Outcome.GENERATED, evidence)
+                return
         if holding and check.text:  # a short reply that only began like the sentence
             yield ReplyDelta(check.text)
         yield _Draft(check.text, Outcome.GENERATED, evidence, streamed=True)
