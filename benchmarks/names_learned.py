@@ -30,43 +30,60 @@ knowledge before the tenth set was measured, not read from it): such brands are 
 calls. The ninth is in-sample for today's rules (its misses were read), so its rows
 flatter the product and anything that keeps its spans.
 
-Measured (recall / name-free messages touched / the same without the brand messages,
-ninth: 0 brand messages of 520, tenth: 21 of 520). Each tenth row was measured once, with
-its thresholds fixed on the ninth; every tenth measurement made is here. Two models, the
-same recipe (0.9 epoch, 185 steps of 32, lr 1e-4 body / 1e-3 head and casing, word-piece
-table frozen) and seeds 0 and 1: 520 s and 75 s of training (the machine's other load).
+Measured (recall / name-free messages touched / the same without the 21 brand messages of
+the tenth's 520; the ninth has none). Each tenth row was measured once, its thresholds
+fixed on the ninth beforehand; every tenth measurement made is here. Four models, the same
+recipe but for length (lr 1e-4 body, 1e-3 head and casing, word-piece table frozen, batches
+of 32): "short" 0.9 epoch (185 steps; 520 s and 75 s on two threads, the machine's other
+load varying), "long" 2 epochs (412 steps; 269 s and 268 s on one thread), seeds 0 and 1.
+The long models were trained after the short ones' tenth figures were seen, because the
+short ones' recall alone stopped at 0.72 on the ninth at any threshold.
 
-| detector | ninth, seed 0 | tenth, seed 0 | ninth, seed 1 | tenth, seed 1 |
-|---|---|---|---|---|
-| today's detector | 0.955 / 1.7% | 0.889 / 4.4% / 2.2% | (same) | (same) |
-| model alone | 0.668 / 1.7% | 0.749 / 3.3% / 2.6% | 0.670 / 1.7% | 0.744 / 4.0% / 2.8% |
-| product OR model | 0.971 / 1.7% | 0.937 / 5.2% / 2.8% | 0.975 / 1.9% | 0.934 / 5.2% / 2.8% |
-| re-scored | 0.980 / 1.7% | **0.946 / 4.0% / 1.8%** | 0.983 / 1.9% | 0.959 / 5.6% / 3.2% |
+| detector | ninth (validation) | tenth (blind) | thresholds (from the ninth) |
+|---|---|---|---|
+| today's detector | 0.955 / 1.7% | 0.889 / 4.4% / 2.2% | |
+| model alone, short, seed 0 | 0.668 / 1.7% | 0.749 / 3.3% / 2.6% | add 0.8 |
+| model alone, short, seed 1 | 0.670 / 1.7% | 0.744 / 4.0% / 2.8% | add 0.7 |
+| model alone, long, seed 0 | 0.695 / 1.5% | 0.762 / 3.1% / 2.2% | add 0.85 |
+| model alone, long, seed 1 | 0.699 / 1.9% | 0.768 / 2.7% / 1.8% | add 0.8 |
+| product OR model, short, seed 0 | 0.971 / 1.7% | 0.937 / 5.2% / 2.8% | add 0.97 |
+| product OR model, short, seed 1 | 0.975 / 1.9% | 0.934 / 5.2% / 2.8% | add 0.97 |
+| product OR model, long, seed 0 | 0.985 / 1.9% | 0.952 / 5.8% / 3.4% | add 0.98 |
+| product OR model, long, seed 1 | 0.963 / 1.7% | 0.904 / 4.4% / 2.2% | add 0.999 |
+| re-scored, short, seed 0 | 0.980 / 1.7% | 0.946 / 4.0% / 1.8% | keep 0.01, add 0.95 |
+| re-scored, short, seed 1 | 0.983 / 1.9% | 0.959 / 5.6% / 3.2% | keep 0.01, add 0.8 |
+| re-scored, long, seed 0 | 0.985 / 1.3% | **0.952 / 2.7% / 1.6%** | keep 0.03, add 0.98 |
+| re-scored, long, seed 1 | 0.980 / 1.7% | **0.955 / 3.8% / 1.8%** | keep 0.003, add 0.97 |
 
-Thresholds chosen on the ninth: seed 0, model alone add 0.8, OR add 0.97, re-scored keep
-0.01 add 0.95; seed 1: 0.7, 0.97, keep 0.01 add 0.8.
+In counts on the tenth (684 names, 499 brand-free messages): today's detector 608 names, 11
+brand-free and 12 brand messages touched; re-scored long seed 0: 651, 8 and 6; seed 1:
+653, 9 and 11.
 
 The learned tagger lifts recall on the blind set far more than reading the ninth set did
-(0.889 -> 0.934-0.959, where rules read from the ninth gave +0.004), and its veto of the
-product's spans the model scores under 1% removes a few false scrubs (seed 0: 11 -> 9
-brand-free messages of 499). But no candidate meets both bounds: seed 0's re-scorer stops
-at 0.946 with 1.8% brand-free (4.0% with the brands), seed 1's reaches 0.959 at 3.2%. The
-thresholds swing between seeds because the ninth leaves room for one or two more false
-scrubs over the product's 1.7% (it is in-sample for the rules), so the "add" threshold is
-chosen on a handful of messages. The model alone reaches only 0.72 recall at any
-threshold on the ninth (0.9 epoch; a longer run could not finish on the shared machine).
+(0.889 -> 0.946-0.959 re-scored, where the rules read from the ninth gave +0.004), and its
+veto of the product's spans it scores low removes false scrubs rather than adding them.
+Trained two epochs, the re-scorer meets both bounds on the tenth for both seeds when brands
+named after people are counted apart (0.952 / 1.6%, 0.955 / 1.8%), but only narrowly: a
+recall's standard error here is about 0.008, 2% of 499 is 10 messages against 8 and 9, and
+with the brands it touches 2.7% and 3.8%. The thresholds swing between seeds because the
+ninth, in-sample for the rules, leaves room for one or two more false scrubs over the
+product's 1.7%, so they are chosen on a handful of messages. The model alone stays far
+below (0.74-0.77), and "OR" only adds false scrubs.
 
 Cost (ninth's 1060 messages): today's detector 2.6 ms a message in batches, 4.5 one at a
-time. The model with one thread: about 10 ms a message, batched or not; with two threads
+time. The model with one thread: 9-10 ms a message batched, 10-14 alone; with two threads
 on the two shared cores it ran 4.6 ms batched and 9 ms alone when the machine was quiet,
 but 21-33 ms and 110-155 ms when another job loaded it, so one thread is the choice. The
-re-scorer runs both: about 13-15 ms a message, three to four times today's cost.
+re-scorer runs both: about 13-18 ms a message, three to four times today's cost.
 
-So the product is unchanged. What a learned re-scorer needs before it is worth wiring in:
-a validation set that is blind to the rules too (the ninth is not), so its thresholds
-are not picked on one or two messages; longer training, or several seeds averaged; brands
-named after people kept by a list rather than by the model; and a new blind set to
-measure it on, since the tenth has now been measured once for each candidate here.
+Not wired into the product: the margins above are within noise, and the tenth has now been
+measured for every candidate here. A proposal, for a next blind set to confirm: the
+tagger (MiniLM's weights fine-tuned, 87 MB in float32, the casing table and head a few KB)
+trained by this script on all nine read sets and shipped beside the lexicon's data
+(``retrieval/data/``, or built on first use like the lexicon's cache), loaded lazily under
+``NameFinder``'s lock like the spaCy pipeline, torch on one thread; ``NameFinder._spans``
+would drop a span whose words all score under ``keep`` and add words over ``add``; brands
+named after people kept by a list rather than left to the model.
 """
 
 from __future__ import annotations
