@@ -467,7 +467,7 @@ def train(epochs: float, seed: int) -> None:
         for i, (r, offs) in enumerate(zip(chunk, offsets, strict=True)):
             labels[i] = torch.tensor(labels_for(r["text"], r["names"], offs))
         logits = tagger.logits(enc, cases)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1))
+        loss: Any = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(
             [p for m in tagger.modules() for p in m.parameters() if p.requires_grad], 1.0
@@ -558,7 +558,9 @@ GRID_ADD = [
 GRID_KEEP = [0.0, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
 
 
-def evaluate(name: str, tagger: Tagger, thresholds: dict[str, dict[str, float]] | None) -> dict:
+def evaluate(
+    name: str, tagger: Tagger, thresholds: dict[str, dict[str, float]] | None
+) -> dict[str, Any]:
     named, plain = named_set(name)
     spans, product_ms = product_spans(name)
     words, model_ms = model_words(name, tagger)
