@@ -123,6 +123,8 @@ class EngineConfig(BaseModel):
             ' cancelled it for you") goes to a person instead, who can do it; a promise to'
             " send a link or an article becomes the references it names (bot.core.claims)."
         ),
+        # A safeguard few will switch off: the one-page reference keeps the everyday ones.
+        json_schema_extra={"recipe": True},
     )
     curated_verbatim: bool = Field(
         True,
