@@ -71,6 +71,23 @@ _NUMBER_WORDS = {
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
+def links_and_codes(text: str) -> list[str]:
+    """The links and the article or order codes ``text`` names, as written (a link without
+    its trailing punctuation), in order, each once: what :func:`extract_facts` takes for
+    them, before normalising."""
+    found: list[tuple[int, str]] = []
+
+    def _link(match: re.Match[str]) -> str:
+        found.append((match.start(), match.group(0).rstrip(_TRAILING_PUNCT)))
+        return " " * len(match.group(0))  # keeps the positions; its digits are no code
+
+    rest = _URL_RE.sub(_link, text)
+    found += [
+        (m.start(), m.group(0)) for m in _CODE_RE.finditer(rest) if _normalise_code(m.group(0))
+    ]
+    return list(dict.fromkeys(reference for _, reference in sorted(found)))
+
+
 def extract_facts(text: str) -> set[str]:
     """The normalised facts stated in ``text``.
 

@@ -6,6 +6,7 @@ import pytest
 
 from retrieval.facts import (
     extract_facts,
+    links_and_codes,
     named_references,
     supported_facts,
     unsupported_facts,
@@ -99,3 +100,18 @@ def test_only_mentions_as_an_order_are_blanked() -> None:
     assert extract_facts(without_named_references(text, {"REF-77777"})) == {"REF-77777"}
     assert extract_facts(without_named_references(text, set())) == {"REF-77777"}
     assert "REF-77777" not in without_named_references("order REF-77777", {"REF-77777"})
+
+
+def test_links_and_codes_are_named_as_written_in_order_once() -> None:
+    text = (
+        "See KB-RET-01, then https://shop.example/returns/KB-RET-09. A follow-up e-mail"
+        " names KB-RET-01 again and kb-ord-5."
+    )
+    # The link loses its full stop, not its scheme; the code inside it is no code of its
+    # own; "follow-up" and "e-mail" carry no digit.
+    assert links_and_codes(text) == [
+        "KB-RET-01",
+        "https://shop.example/returns/KB-RET-09",
+        "kb-ord-5",
+    ]
+    assert links_and_codes("Returns are free.") == []

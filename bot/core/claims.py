@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from retrieval.facts import links_and_codes
+
 # Verbs of what an agent does to an order, an account or a case, in every form the
 # first-person phrases below take them.
 _ACTIONS = (
@@ -65,8 +67,6 @@ _SENDS_INFORMATION = re.compile(
     r"\b(?:link|article|guide|instructions|details|information|info|page|faq)\b",
     re.IGNORECASE,
 )
-# References a reply cites: help-article codes and links, kept when their sentence goes.
-_REFERENCE = re.compile(r"\b[A-Z]{2,}(?:-[A-Z0-9]+)+\b|https?://\S+[^\s.,;:!?)]")
 # A sentence ends at its stop before a space (not inside a link) or at a line's end; its
 # trailing spaces stay with it, so that the sentences join back to the reply.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?]+(?=\s|$)[ \t]*|\n|$)")
@@ -93,10 +93,11 @@ def copyable(reply: str) -> CopyableReply:
             continue
         if not _SENDS_INFORMATION.search(sentence):
             return CopyableReply(reply, claimed_action=sentence.strip())
-        references = list(dict.fromkeys(_REFERENCE.findall(sentence)))
-        if references:
+        # The links and codes it names are kept, read as the grounding check reads facts.
+        named = links_and_codes(sentence)
+        if named:
             lead = sentence[: len(sentence) - len(sentence.lstrip())]
             tail = sentence[len(sentence.rstrip()) :]
-            kept.append(f"{lead}See {', '.join(references)}.{tail}")
+            kept.append(f"{lead}See {', '.join(named)}.{tail}")
     text = "".join(kept).strip()
     return CopyableReply(text or reply)
