@@ -281,7 +281,7 @@ def measure(
         excluded = [excluded[i] for i in picked]
     # The generic questions are few (~150) and enter every fit: searched first.
     generic = (
-        [said(f) or f for f in generic_off_topic_features(knowledge, verify=verified)]
+        [f for f in map(said, generic_off_topic_features(knowledge, verify=verified)) if f]
         if config.generic_off_topic
         else []
     )

@@ -59,7 +59,8 @@ class IndexSearch:
 
         Hits with the same reply are merged into one whose ``support`` counts them, so the
         ``k`` results are ``k`` different answers. ``query_vectors`` skips embedding.
-        Without ``verify`` the verifier is not asked (its own training searches).
+        Without ``verify`` the verifier is not asked (its own training searches, and
+        figures that leave its say out).
         """
 
         k = k or self.config.top_k

@@ -239,8 +239,8 @@ def train_verifier(
     ``min_steps`` steps (or the whole epoch, if shorter) fit before the deadline, stopping as
     soon as its pace shows they cannot; and, unless ``again``, when the newest verifier was
     trained on the index version served now: the same logs would teach it the same
-    (`calibrate --target-recall` only moves the target). ``held_out``: conversations left
-    out of every pair (:func:`training_pairs`), recorded in the manifest.
+    (`calibrate --target-recall` only moves the target). ``held_out``: conversations whose
+    questions are never asked (:func:`training_pairs`), recorded in the manifest.
     """
     started = time.monotonic()
     report = VerifierReport()
@@ -377,8 +377,8 @@ class Verifier:
             return {}
 
     def learnt_nothing_of(self, held_out: HeldOut) -> bool:
-        """Whether it was trained with ``held_out``'s conversations left out of its pairs,
-        so that figures measured on them may use it."""
+        """Whether it was trained without asking any of ``held_out``'s conversations'
+        questions, so that figures measured on them may use it."""
         return self.manifest().get("held_out") == held_out.fingerprint()
 
     def load(self) -> None:
