@@ -40,16 +40,31 @@ class WordScorer(Protocol):
 
 
 def rescored(
-    spans: Sequence[tuple[int, int]], words: Sequence[WordScore], rescoring: Rescoring
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    words: Sequence[WordScore],
+    rescoring: Rescoring,
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """The rules' ``spans`` the tagger keeps, and the words it adds on its own."""
+    """The rules' ``spans`` of ``text`` the tagger keeps, and the words it adds on its own:
+    not the letters of a code ("JO-482913", "AB12"), which the references' masking reads
+    whole."""
     kept = []
     for start, end in spans:
         inside = [p for s, e, p in words if s < end and e > start]
         if not inside or max(inside) >= rescoring.keep:
             kept.append((start, end))
-    added = [(s, e) for s, e, p in words if p >= rescoring.add]
+    added = [
+        (s, e)
+        for s, e, p in words
+        if p >= rescoring.add
+        and not _DIGIT_BEFORE.search(text, 0, s)
+        and not _DIGIT_AFTER.match(text, e)
+    ]
     return kept, added
+
+
+_DIGIT_BEFORE = regex.compile(r"\d[-_/.#]?\Z")
+_DIGIT_AFTER = regex.compile(r"[-_/.#]?\d")
 
 
 # Brands, shops and products named after a person, written from general knowledge (not read

@@ -217,8 +217,8 @@ class NameFinder:
         rescoring = self._tagger.rescoring if self._tagger is not None else None
         if scores is not None and rescoring is not None:
             found = [
-                _with_scores(spans, words, rescoring)
-                for spans, words in zip(found, scores, strict=True)
+                _with_scores(text, spans, words, rescoring)
+                for text, spans, words in zip(written, found, scores, strict=True)
             ]
         return [
             [spans[i] for i in outside_brands(text, [(s.start, s.end) for s in spans])]
@@ -1331,10 +1331,10 @@ def _sentence_initial(text: str, start: int) -> bool:
 
 
 def _with_scores(
-    spans: list[NameSpan], words: Sequence[WordScore], rescoring: Rescoring
+    text: str, spans: list[NameSpan], words: Sequence[WordScore], rescoring: Rescoring
 ) -> list[NameSpan]:
     """The rules' spans the tagger keeps and the words it adds (as mentions), merged."""
-    kept, added = rescored([(s.start, s.end) for s in spans], words, rescoring)
+    kept, added = rescored(text, [(s.start, s.end) for s in spans], words, rescoring)
     by_place = {(s.start, s.end): s for s in spans}
     return _merge(
         [by_place[place] for place in kept] + [NameSpan(s, e, "mention") for s, e in added]
