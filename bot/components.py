@@ -5,6 +5,7 @@ Nothing here loads a model: the objects load lazily, in whichever worker first u
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -34,6 +35,7 @@ from retrieval.calibration import (
 from retrieval.config import TuningConfig
 from retrieval.database import SchemaHistory
 from retrieval.embedder import resolve_embedder_location
+from retrieval.name_tagger import NameTagger
 from retrieval.names import NameFinder, load_known_names
 from retrieval.verifier import VerifierRecipe
 
@@ -79,7 +81,15 @@ def name_finder(settings: Settings) -> NameFinder | None:
         keep_words=config.keep_words,
         recognizer="spacy" if config.name_recognizer == "spacy" else None,
         cache=settings.paths.cache,
+        tagger=name_tagger() if config.name_tagger else None,
     )
+
+
+@functools.cache
+def name_tagger() -> NameTagger:
+    """The package's learned name tagger, one per process (it loads on first use): the
+    server's scrubber and an ingest in the same process share its weights."""
+    return NameTagger()
 
 
 def pii_scrubber(

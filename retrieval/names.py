@@ -88,6 +88,13 @@ from retrieval.name_patterns import (
     NOT_NAMES,
     SpanKind,
 )
+from retrieval.name_rescoring import (
+    Rescoring,
+    WordScore,
+    WordScorer,
+    outside_brands,
+    rescored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,10 @@ class NameFinder:
     Thread-safe: the spaCy pipeline and the lexicon are loaded once, on first use, under a
     lock, and known names are only ever added. ``recognizer`` replaces spaCy (tests, or
     ``None`` for the rules and known names alone, with ``lexicon`` if one is given).
-    ``cache``: a folder where the lexicon keeps what it builds on first use.
+    ``cache``: a folder where the lexicon keeps what it builds on first use. ``tagger``:
+    a learned scorer of words (:class:`retrieval.name_tagger.NameTagger`) that vetoes the
+    rules' spans it scores low and adds the words it scores high; without one, or when it
+    cannot load, the rules' spans stand. Brands named after people are never found.
     """
 
     def __init__(
@@ -125,8 +135,10 @@ class NameFinder:
         recognizer: Recognizer | Literal["spacy"] | None = "spacy",
         lexicon: NameLexicon | None = None,
         cache: Path | None = None,
+        tagger: WordScorer | None = None,
     ) -> None:
         self._cache = cache
+        self._tagger = tagger
         self._keep = frozenset(w.casefold() for w in keep_words)
         self._known: set[str] = set()
         self._known_pattern: regex.Pattern[str] | None = None
@@ -182,6 +194,7 @@ class NameFinder:
         # Shouted text hides names among capitals: it is read in title case (same length,
         # so the spans found apply to the text as written).
         lexicon = self._lexicon_loaded()
+        written = list(texts)
         texts = [unshouted(t) for t in texts]
         # Names in capitals in ordinary lines are read in title case too; runs of several
         # such words are names wherever they stand.
@@ -192,11 +205,24 @@ class NameFinder:
                 in_capitals[i] = [NameSpan(start, end, "mention") for start, end in runs]
         persons = self._persons(texts)
         by_staff = [staff] * len(texts) if isinstance(staff, bool) else list(staff)
-        return [
+        found = [
             self._spans(text, lexicon, raw, written_by_staff, capitals)
             for text, raw, written_by_staff, capitals in zip(
                 texts, persons, by_staff, in_capitals, strict=True
             )
+        ]
+        # The tagger reads the texts as written: it learned from their capitals. (The rules'
+        # rewritten texts keep every character's place, so the spans apply to both.)
+        scores = self._tagger.word_scores(written) if self._tagger is not None else None
+        rescoring = self._tagger.rescoring if self._tagger is not None else None
+        if scores is not None and rescoring is not None:
+            found = [
+                _with_scores(text, spans, words, rescoring)
+                for text, spans, words in zip(written, found, scores, strict=True)
+            ]
+        return [
+            [spans[i] for i in outside_brands(text, [(s.start, s.end) for s in spans])]
+            for text, spans in zip(written, found, strict=True)
         ]
 
     def _spans(
@@ -1302,6 +1328,17 @@ def _is_learnable(word: str) -> bool:
 def _sentence_initial(text: str, start: int) -> bool:
     before = text[:start].rstrip(" \t\"'“(")
     return not before or before[-1] in ".!?\n:;"
+
+
+def _with_scores(
+    text: str, spans: list[NameSpan], words: Sequence[WordScore], rescoring: Rescoring
+) -> list[NameSpan]:
+    """The rules' spans the tagger keeps and the words it adds (as mentions), merged."""
+    kept, added = rescored(text, [(s.start, s.end) for s in spans], words, rescoring)
+    by_place = {(s.start, s.end): s for s in spans}
+    return _merge(
+        [by_place[place] for place in kept] + [NameSpan(s, e, "mention") for s, e in added]
+    )
 
 
 def _merge(spans: list[NameSpan]) -> list[NameSpan]:

@@ -333,7 +333,8 @@ def test_any_message_is_answered_or_refused_and_stored_exactly_as_cleaned(
         assert turns["turns"][0]["text"] == expected
         assert turns["turns"][1]["turn_id"] == response.json()["turn_id"]
         if text in SQL_LOOKING:
-            assert turns["turns"][0]["text"] == text
+            # Verbatim but for a person's name, which the learned tagger finds: "Robert');".
+            assert turns["turns"][0]["text"] == text.replace("Robert", "[NAME]")
     else:
         assert response.status_code == 422
         assert turns["turns"] == []
