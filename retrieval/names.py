@@ -221,8 +221,7 @@ class NameFinder:
                 for text, spans, words in zip(written, found, scores, strict=True)
             ]
         return [
-            [spans[i] for i in outside_brands(text, [(s.start, s.end) for s in spans])]
-            for text, spans in zip(written, found, strict=True)
+            _brands_passed_over(text, spans) for text, spans in zip(written, found, strict=True)
         ]
 
     def _spans(
@@ -1339,6 +1338,14 @@ def _with_scores(
     return _merge(
         [by_place[place] for place in kept] + [NameSpan(s, e, "mention") for s, e in added]
     )
+
+
+def _brands_passed_over(text: str, spans: list[NameSpan]) -> list[NameSpan]:
+    """``spans`` without the mentions that only name a brand named after a person. A brand
+    is passed over where it is mentioned, never where someone is greeted or signs: "Hi Ted
+    Baker," and "Thanks, Ted Baker" name a person."""
+    kept = set(outside_brands(text, [(s.start, s.end) for s in spans]))
+    return [span for n, span in enumerate(spans) if span.kind != "mention" or n in kept]
 
 
 def _merge(spans: list[NameSpan]) -> list[NameSpan]:

@@ -125,6 +125,16 @@ def test_a_brand_named_after_a_person_is_kept_and_the_person_is_not() -> None:
     assert scrubbed == "[NAME] said my Ted Baker coat arrived torn." and count == 1
 
 
+def test_a_brand_name_that_greets_or_signs_is_a_person() -> None:
+    # Greetings and sign-offs lose the name whole (see retrieval.names.scrub_spans).
+    finder = NameFinder(recognizer=None)
+    assert finder.scrub("Hi Ted Baker, your parcel is on its way.") == (
+        "Hi, your parcel is on its way.",
+        1,
+    )
+    assert finder.scrub("Thanks for your help!\n\nTed Baker") == ("Thanks for your help!", 1)
+
+
 def test_the_letters_of_an_order_code_stay_with_its_digits(shipped: NameFinder) -> None:
     # The tagger scores "JO" of "JO-482913" as a name (0.98): an added word glued to digits
     # is part of a code, which the references' masking must find whole.
