@@ -195,8 +195,16 @@ Each set was written by someone who had read neither the detector nor the other 
   (544 of 584 names), 0 of 500 name-free messages touched**, the honest figure; the same
   finder without the tagger 0.860, 1.2% (6 messages; 2.2% before the brands list). The
   tagger finds 42 more names and scrubs no name-free message the rules did, but names'
-  messages that lose a word of no name rise from 10.2% to 11.0% (Since then, not measured
-  here again: a word the tagger adds is left alone when glued to digits, "JO-482913".)
+  messages that lose a word of no name rise from 10.2% to 11.0%. Measured once more after
+  two changes that can only scrub more (a word the tagger adds is left alone only when
+  glued to digits, "JO-482913"; brands are passed over only where mentioned, and the list
+  lost those that are ordinary full names): **0.932, 1 of 500 (0.2%)**.
+* ``twelfth``: written like the eleventh (500 + 500 messages, 560 names, every message
+  typed by hand by someone who had read none of the code or the other sets; e-mail
+  addresses never labelled, standalone handles labelled, "FARHAN/ISLAM" two names; ten
+  places and brands named after people in its name-free half). **Kept unread**: the
+  eleventh has now been measured on the product, so whatever is changed next is judged on
+  the twelfth, once.
 
 Each way of finding names is measured alone and combined:
 
@@ -237,7 +245,10 @@ SETS = {
     "ninth": ("ninth_names_labelled.jsonl", "ninth_non_names_labelled.jsonl"),
     "tenth": ("tenth_names_labelled.jsonl", "tenth_non_names_labelled.jsonl"),
     "eleventh": ("eleventh_names_labelled.jsonl", "eleventh_non_names_labelled.jsonl"),
+    "twelfth": ("twelfth_names_labelled.jsonl", "twelfth_non_names_labelled.jsonl"),
 }
+# Blind sets kept unread for the next change to be judged on, once: run only when named.
+RESERVED = {"twelfth"}
 RESULTS = Path(__file__).resolve().parent / "results"
 PRODUCT = "rules + lexicon + spaCy + learned tagger (product)"
 _CAPITALISED = regex.compile(r"\b\p{Lu}[\p{L}'’-]*")
@@ -321,7 +332,12 @@ def measure(finder: NameFinder, named: list[dict[str, Any]], plain: list[dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sets", nargs="*", metavar="SET", help=f"some of {list(SETS)} (all)")
+    parser.add_argument(
+        "sets",
+        nargs="*",
+        metavar="SET",
+        help=f"some of {list(SETS)} (all but the reserved {sorted(RESERVED)}: name them)",
+    )
     parser.add_argument(
         "--data", type=Path, help=f"a folder to look in for the sets' files before {DATA}"
     )
@@ -361,8 +377,9 @@ def main() -> None:
         " | capitalised non-names scrubbed | ms/message |"
     )
     print("|---|---|---|---|---|---|---|")
+    chosen = args.sets or [name for name in SETS if name not in RESERVED]
     for name, (named_file, plain_file) in SETS.items():
-        if args.sets and name not in args.sets:
+        if name not in chosen:
             continue
         named_path, plain_path = locate(named_file, folders), locate(plain_file, folders)
         if named_path is None or plain_path is None:
