@@ -167,6 +167,18 @@ class RetrainConfig(BaseModel):
         description="Share of the cycle's budget given to the embedder.",
         json_schema_extra={"recipe": True},
     )
+    # A fifth of the default 30 minutes is the verifier's own limit (retrieval.verifier_minutes):
+    # its floor of 120 steps took 2-4 minutes on two quiet cores, and it cut wrong answers on
+    # the sample by a quarter, which a cycle that re-fits the hand-off without it gives up.
+    verifier_budget_share: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the cycle's budget for training a new reply verifier when the "
+        "embedder step promotes a pair whose hand-off fit cannot weigh the one served; what "
+        "it leaves unused goes to the adapter.",
+        json_schema_extra={"recipe": True},
+    )
     embedder_tolerance: float = Field(
         0.01,
         ge=0.0,
@@ -176,6 +188,16 @@ class RetrainConfig(BaseModel):
         "worse than the live pair's by more than this.",
         json_schema_extra={"recipe": True},
     )
+
+    @model_validator(mode="after")
+    def _shares_leave_the_adapter_time(self) -> RetrainConfig:
+        if self.embedder_budget_share + self.verifier_budget_share >= 1.0:
+            raise ValueError(
+                f"retrain.embedder_budget_share ({self.embedder_budget_share}) and"
+                f" retrain.verifier_budget_share ({self.verifier_budget_share}) leave no time"
+                " to train the adapter: together they must be below 1"
+            )
+        return self
 
 
 class Settings(BaseSettings):

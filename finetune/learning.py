@@ -4,8 +4,9 @@ retraining cycle (``supportbot retrain``).
 :func:`train_from_logs` tunes retrieval on the logs (retrieval/training.py), then trains a
 new adapter on them (finetune/pipeline.py) in what is left of the budget.
 :func:`run_learning_cycle` runs one retraining cycle: under the cluster-wide lock, the
-embedder step (retrieval/embedder_retraining.py) on its share of the budget, then the
-adapter's cycle (finetune/retrain.py) on the rest, with the retrieval now served.
+embedder step (retrieval/embedder_retraining.py) on its share of the budget, the reply
+verifier's (retrieval/verifier_retraining.py) on its own when that promoted a pair, then
+the adapter's cycle (finetune/retrain.py) on the rest, with the retrieval now served.
 
 Both take a loaded knowledge base and plain data: the bot builds the plans from its
 settings and exports the operators' feedback as records; nothing here reads the bot's
@@ -42,6 +43,7 @@ from retrieval.knowledge import KnowledgeBase
 from retrieval.records import Conversation
 from retrieval.training import RetrievalTrainingReport, train_retrieval
 from retrieval.verifier import VerifierRecipe
+from retrieval.verifier_retraining import refresh_verifier
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,16 @@ class EmbedderStepPlan:
 
 
 @dataclass(frozen=True)
+class VerifierStepPlan:
+    """The reply verifier's step of a cycle (retrieval/verifier_retraining.py), run when the
+    embedder step promotes a pair: how to train one, and its share of the cycle's budget,
+    which goes to the adapter when the step does not run or ends early."""
+
+    recipe: VerifierRecipe
+    budget_share: float
+
+
+@dataclass(frozen=True)
 class CyclePlan:
     """What one retraining cycle is to do, as plain data."""
 
@@ -63,6 +75,7 @@ class CyclePlan:
     paths: GeneratorPaths
     policy: RetrainPolicy  # its budget_minutes is the whole cycle's, embedder step included
     embedder: EmbedderStepPlan | None  # None: the cycle trains the adapter only
+    verifier: VerifierStepPlan | None = None  # None: no verifier (retrieval.verifier off)
 
 
 def run_learning_cycle(
@@ -86,10 +99,17 @@ def run_learning_cycle(
     """
     with retrain_lock(plan.paths.postgres_url):
         budget_minutes = plan.policy.budget_minutes
-        embedder_step = None
+        retrieval_step = None
+        spared: Callable[[], float] | None = None
         if plan.embedder is not None:
-            embedder_step, budget_minutes = _embedder_step(
-                knowledge, feedback, plan.embedder, budget_minutes, embedder_tuner, progress
+            retrieval_step, budget_minutes, spared = _retrieval_steps(
+                knowledge,
+                feedback,
+                plan.embedder,
+                plan.verifier,
+                budget_minutes,
+                embedder_tuner,
+                progress,
             )
         return run_cycle(
             logs=list(knowledge.iter_conversations()),
@@ -102,25 +122,31 @@ def run_learning_cycle(
             evaluate=evaluate,
             budget_minutes=budget_minutes,
             progress=progress,
-            before_training=embedder_step,
+            before_training=retrieval_step,
+            spared_s=spared,
         )
 
 
-def _embedder_step(
+def _retrieval_steps(
     knowledge: KnowledgeBase,
     feedback: Sequence[FeedbackRecord],
     plan: EmbedderStepPlan,
+    verifier: VerifierStepPlan | None,
     total_minutes: float,
     tuner: CandidateTuner | None,
     progress: bool,
-) -> tuple[Callable[[CycleLock], dict[str, Any]], float]:
-    """The embedder step of a cycle and the minutes left to the adapter: all of them when
-    the step's share is too short to tune in (it then only records why)."""
+) -> tuple[Callable[[CycleLock], dict[str, Any]], float, Callable[[], float]]:
+    """The embedder step of a cycle, followed by the verifier's when it promotes a pair; the
+    minutes left to the adapter (all of them when the embedder step's share is too short to
+    tune in: it then only records why); and the seconds of the verifier's share the steps
+    left unused, which the adapter gets too."""
     budget_s = total_minutes * 60.0 * plan.budget_share
+    verifier_s = total_minutes * 60.0 * verifier.budget_share if verifier is not None else 0.0
+    used = [0.0]  # seconds of the verifier's share spent
 
-    def step(lock: CycleLock) -> dict[str, Any]:
-        # Run by finetune.retrain.run_cycle under the cycle's lock; the report goes into
-        # the cycle's figures under "embedder".
+    def steps(lock: CycleLock) -> dict[str, Any]:
+        # Run by finetune.retrain.run_cycle under the cycle's lock; the reports go into
+        # the cycle's figures under "embedder" and "verifier".
         report = retrain_embedder(
             knowledge,
             feedback,
@@ -132,11 +158,30 @@ def _embedder_step(
             tune=tuner,
             progress=progress,
         )
-        return {"embedder": report.as_dict()}
+        figures: dict[str, Any] = {"embedder": report.as_dict()}
+        if verifier is None or report.split is None or report.promoted is None:
+            return figures  # the live pair, its fit and the verifier weighed in it stay
+        started = time.monotonic()
+        refreshed = refresh_verifier(
+            knowledge,
+            verifier.recipe,
+            report.split,
+            report.promoted,
+            plan.policy.tuning,
+            home=plan.home,
+            budget_s=verifier_s,
+            may_publish=lambda: not lock.lost,
+        )
+        used[0] = time.monotonic() - started
+        figures["verifier"] = refreshed.as_dict()
+        return figures
+
+    def spared() -> float:
+        return max(verifier_s - used[0], 0.0)
 
     if skip_reason(knowledge, plan.policy.tuning, budget_s) is not None:
-        return step, total_minutes
-    return step, total_minutes - budget_s / 60.0
+        return steps, total_minutes, lambda: 0.0
+    return steps, total_minutes - (budget_s + verifier_s) / 60.0, spared
 
 
 @dataclass(frozen=True)

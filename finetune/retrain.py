@@ -251,6 +251,7 @@ def run_cycle(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
     before_training: Callable[[CycleLock], dict[str, Any]] | None = None,
+    spared_s: Callable[[], float] | None = None,
 ) -> CycleReport:
     """Run one cycle under the lock; see the module docstring.
 
@@ -260,7 +261,9 @@ def run_cycle(
     ``train`` defaults to :func:`train_candidate`; ``evaluate`` replaces the gate's
     comparison with fixed figures per adapter, without a deadline (tests).
     ``before_training`` runs a step of the caller's under this cycle's lock (the bot's
-    embedder step); the figures it returns are added to the cycle's record. Raises
+    embedder step); the figures it returns are added to the cycle's record, and ``spared_s``
+    (asked after it) the seconds of its share it left, which the candidate's budget gets
+    besides ``budget_minutes``. Raises
     CycleLockedError while another cycle runs, ValueError when there is nothing to train
     on; any failure is recorded on the cycle and re-raised, with the live adapter unchanged.
     With the registry in PostgreSQL (``paths.postgres_url``) the caller holds the
@@ -294,6 +297,8 @@ def run_cycle(
             try:
                 if before_training is not None:
                     cycles.add_figures(cycle_id, before_training(lock))
+                if spared_s is not None:
+                    budget_s += spared_s()
                 deadline = time.monotonic() + budget_s
                 steps = StepTimes(time.monotonic())
                 candidate = train(

@@ -34,16 +34,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from retrieval.artifacts import write_json
-from retrieval.calibration import (
-    Calibration,
-    answers_match,
-    load_calibration,
-    refit_on_files,
-    save_calibration,
-)
+from retrieval.calibration import answers_match, load_calibration, refit_on_files
 from retrieval.config import TuningConfig
 from retrieval.embedder import Embedder
-from retrieval.figures import RetrievalFigures, Searched, measure, tuning_split
+from retrieval.figures import RetrievalFigures, Searched, measure, save_fit, tuning_split
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.leftovers import (
     WRITER_FILE,
@@ -73,6 +67,8 @@ _SPLIT_SHARE = 0.15
 # a top-1 difference within a tolerance of 0.01 means nothing on a handful (the adapter's
 # gate asks the same of held-out replies, finetune.serving_policy.MIN_SCORED_REPLIES).
 MIN_COMPARED_QUESTIONS = 16
+# What a calibration a cycle fitted on the logs says it was fitted on.
+RETRAIN_FIT = "validation split with held-out topics (supportbot retrain)"
 
 
 class CorrectionRecord(Protocol):
@@ -185,6 +181,10 @@ class EmbedderStepReport:
     # Seconds each part took, in order, and the seconds each was given (issue 19).
     steps: dict[str, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
+    # Not in the record: for the verifier's step of the cycle (retrieval/verifier_retraining.py),
+    # the split the pairs were judged on and, once promoted, the figures its fit was saved from.
+    split: TuningSplit | None = field(default=None, repr=False)
+    promoted: RetrievalFigures | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -377,6 +377,7 @@ def retrain_embedder(
             _store_calibration(candidate_view, candidate_figures, home, config)
             knowledge.make_live(staged.id)
             promoted = True
+            report.split, report.promoted = split, candidate_figures.pair
             report.status = "promoted"
             log.info("promoted embedder %s with index version %s", folder, staged.id)
         else:
@@ -507,23 +508,8 @@ def _store_calibration(
     previous = load_calibration(home) or {}
     if refit_on_files(candidate, home, previous, config) is not None:
         return
-    result = figures.pair.calibration
-    if result is None:
+    if not save_fit(figures.pair, home, config, RETRAIN_FIT):
         log.warning("no topic could be held out: the promoted embedder has no fitted threshold")
-        return
-    save_calibration(
-        home,
-        Calibration(
-            result=result,
-            index_version=figures.pair.index_version,
-            embedder_id=figures.pair.embedder_id,
-            created_at=time.time(),
-        ),
-        config.target_handoff_recall,
-        wrong_answer_cost=config.wrong_answer_cost,
-        fitted_on="validation split with held-out topics (supportbot retrain)",
-        trade_offs=figures.pair.trade_offs,
-    )
 
 
 def skip_reason(knowledge: KnowledgeBase, config: TuningConfig, budget_s: float) -> str | None:

@@ -17,14 +17,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from retrieval.calibration import (
+    Calibration,
     answers_match,
     generic_off_topic_features,
+    save_calibration,
     signals_used,
     trade_off_table,
 )
@@ -332,6 +335,28 @@ def measure(
         seconds_per_question=per_question,
         verified=None if verifier is None else verified,
     )
+
+
+def save_fit(figures: RetrievalFigures, home: Path, config: TuningConfig, fitted_on: str) -> bool:
+    """Save the hand-off calibration fitted in ``figures`` (weights and threshold, for
+    their pair) under ``home`` for servers to apply; False when they hold none (no topic
+    could be held out)."""
+    if figures.calibration is None:
+        return False
+    save_calibration(
+        home,
+        Calibration(
+            result=figures.calibration,
+            index_version=figures.index_version,
+            embedder_id=figures.embedder_id,
+            created_at=time.time(),
+        ),
+        config.target_handoff_recall,
+        wrong_answer_cost=config.wrong_answer_cost,
+        fitted_on=fitted_on,
+        trade_offs=figures.trade_offs,
+    )
+    return True
 
 
 def held_out_of(split: TuningSplit) -> HeldOut:

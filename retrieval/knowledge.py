@@ -21,6 +21,7 @@ composes, each over the same store and the same write lock:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,15 @@ class KnowledgeBase:
         classifier fitted on a question is surer of it than of a new one. Searches
         should exclude those entries' conversations too. Shares this one's store."""
         serving = self._live.excluding(entry_ids)
+        view = KnowledgeBase(self.store, self.configured_embedder, self.index_root, self.config)
+        view._live.swap(serving, self._live.version)
+        return view
+
+    def verified_by(self, verifier: Verifier) -> KnowledgeBase:
+        """A view of what this one serves whose searches ask ``verifier`` instead of the
+        one published, for judging a candidate verifier before it is. Shares this one's
+        store."""
+        serving = replace(self._live.require(), verifier=verifier)
         view = KnowledgeBase(self.store, self.configured_embedder, self.index_root, self.config)
         view._live.swap(serving, self._live.version)
         return view

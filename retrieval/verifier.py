@@ -49,7 +49,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrieval.artifacts import list_versions, remove_stale_temporaries, staged_version, write_json
+from retrieval.artifacts import (
+    list_versions,
+    publish_folder,
+    remove_stale_temporaries,
+    staged_version,
+    write_json,
+)
 from retrieval.pacing import while_time_allows
 from retrieval.records import Query, RetrievedExchange
 
@@ -85,6 +91,25 @@ def verifier_folder(index_root: Path) -> Path:
     """Where the verifier's versions live: beside the index versions, which replicas
     share."""
     return index_root / VERIFIER_FOLDER
+
+
+def candidate_folder(index_root: Path) -> Path:
+    """Where a retraining cycle trains a verifier it has not judged yet: beside the served
+    ones, on the same file system, so that publishing it is a rename."""
+    return index_root / f"{VERIFIER_FOLDER}-candidate"
+
+
+def publish_candidate(candidate: Verifier, index_root: Path) -> Verifier:
+    """Publish ``candidate`` (:meth:`VerifierRecipe.train_candidate`) as the newest verifier
+    under ``index_root``, renamed into place whole, and return it as published."""
+    folder = verifier_folder(index_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    published = publish_folder(candidate.folder, folder)
+    shutil.rmtree(candidate.folder.parent, ignore_errors=True)
+    for older in list_versions(folder)[:-_KEPT_VERSIONS]:
+        shutil.rmtree(older, ignore_errors=True)
+    log.info("verifier published at %s", published)
+    return Verifier(published)
 
 
 def pair_text(hit: RetrievedExchange) -> str:
@@ -146,6 +171,33 @@ class VerifierRecipe:
         )
         knowledge.follow_verifier()
         return report
+
+    def train_candidate(
+        self, knowledge: KnowledgeBase, *, within_s: float, held_out: HeldOut
+    ) -> tuple[VerifierReport, Verifier | None]:
+        """:func:`train_verifier` for ``knowledge``'s index within ``within_s`` seconds (and
+        ``minutes``), kept apart as a candidate that nothing serves (under
+        :func:`candidate_folder`) until :func:`publish_candidate` publishes it; returns the
+        report and the candidate, None when it was not trained. Candidates left by a job
+        killed before publishing are deleted first: the caller holds the retraining lock."""
+        root = candidate_folder(knowledge.index_root)
+        shutil.rmtree(root, ignore_errors=True)
+        report = train_verifier(
+            knowledge,
+            root,
+            self.base_model,
+            self.judge,
+            deadline=time.monotonic() + min(60.0 * self.minutes, within_s),
+            max_questions=self.max_questions,
+            max_steps=self.steps,
+            min_steps=self.min_steps,
+            held_out=held_out,
+            again=True,  # the candidates' folder holds no verifier to keep
+        )
+        candidate = Verifier.published(root) if report.published else None
+        if candidate is None:
+            shutil.rmtree(root, ignore_errors=True)
+        return report, candidate
 
 
 @dataclass

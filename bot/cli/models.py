@@ -209,12 +209,14 @@ def retrain(
     ] = None,
 ) -> None:
     """Run one retraining cycle: tune the embedder and re-embed the index (promoted only if
-    retrieval is not worse), then train a new adapter from the logs and the operators'
+    retrieval is not worse; a reply verifier trained for the promoted pair when its hand-off
+    fit could not weigh the one served), then train a new adapter from the logs and the operators'
     feedback, warm-started from the live one, and promote it only if it is not worse."""
     from dataclasses import asdict
 
     from finetune.learning import run_learning_cycle  # lazy: faiss
     from retrieval.embedder_retraining import format_step  # lazy: faiss
+    from retrieval.verifier_retraining import format_verifier_step  # lazy: faiss
 
     settings = settings_of(ctx)
     plan = retrain_plan(settings, budget_minutes=budget_minutes, tune_embedder=tune_embedder)
@@ -229,6 +231,9 @@ def retrain(
     embedder_step = report.record.figures.get("embedder")
     if embedder_step:
         typer.echo(format_step(embedder_step) + "\n")
+    verifier_step = report.record.figures.get("verifier")
+    if verifier_step:
+        typer.echo(format_verifier_step(verifier_step) + "\n")
     typer.echo(report.format_table())
     figures = report.record.figures
     if report.record.status == "promoted" and figures.get("candidate") and figures.get("copy"):
@@ -254,7 +259,7 @@ def retrain_plan(
     """What a retraining cycle of this home does (``retrain.*``), as
     :func:`finetune.learning.run_learning_cycle` takes it; ``budget_minutes`` and
     ``tune_embedder`` override ``retrain.budget_minutes`` and ``retrain.tune_embedder``."""
-    from finetune.learning import CyclePlan, EmbedderStepPlan  # lazy: faiss
+    from finetune.learning import CyclePlan, EmbedderStepPlan, VerifierStepPlan  # lazy: faiss
     from retrieval.embedder_retraining import EmbedderStepPolicy  # lazy: faiss
 
     config = settings.retrain
@@ -277,7 +282,11 @@ def retrain_plan(
             home=settings.home,
             embedders_root=settings.paths.embedders,
         )
-    return CyclePlan(settings.generator, generator_paths(settings), policy, embedder)
+    recipe = verifier_recipe(settings)
+    verifier = None
+    if embedder is not None and recipe is not None and config.verifier_budget_share > 0:
+        verifier = VerifierStepPlan(recipe, config.verifier_budget_share)
+    return CyclePlan(settings.generator, generator_paths(settings), policy, embedder, verifier)
 
 
 @app.command()
