@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.calibration import Calibration, load_calibration, refit_on_files, save_calibration
+from retrieval.calibration import load_calibration, refit_on_files
 from retrieval.config import TuningConfig
 from retrieval.figures import (
     ReplyEncoding,
     RetrievalFigures,
     held_out_of,
     measure,
+    save_fit,
     tuning_split,
 )
 from retrieval.knowledge import KnowledgeBase
@@ -337,20 +338,9 @@ def _calibrate_served(
             "hand-off:    kept the threshold `supportbot calibrate` fitted on labelled files,"
             " not the validation split's above"
         )
-    if served is not None and served.calibration is not None:
-        save_calibration(
-            home,
-            Calibration(
-                result=served.calibration,
-                index_version=served.index_version,
-                embedder_id=served.embedder_id,
-                created_at=time.time(),
-            ),
-            config.target_handoff_recall,
-            wrong_answer_cost=config.wrong_answer_cost,
-            fitted_on="validation split with held-out topics (supportbot train)",
-            trade_offs=served.trade_offs,
-        )
+    if served is not None and save_fit(
+        served, home, config, "validation split with held-out topics (supportbot train)"
+    ):
         row = "after" if report.reembedded else "before"
         return f"hand-off:    refitted on the validation split (the '{row}' row above)"
     return (
