@@ -359,10 +359,11 @@ from bot.settings import load_settings
 from tests.support.fakes import FakeRetriever
 
 async def main():
-    # Names found by the rules alone: spaCy's recogniser is a model too (thinc imports torch).
+    # Names found by the rules alone: spaCy's recogniser and the learned name tagger are
+    # models too (thinc and the tagger import torch).
     settings = load_settings(home={str(tmp_path / "home")!r}, generator=dict(
         backend="openai", endpoint="http://127.0.0.1:9/v1", remote_model="m"),
-        retrieval=dict(name_recognizer="rules"))
+        retrieval=dict(name_recognizer="rules", name_tagger=False))
     async with started(create_app(settings, retriever=FakeRetriever(answers=[]))) as app:
         assert isinstance(app[GENERATOR], InferenceServerGenerator)
     assert "torch" not in sys.modules, "torch imported"
