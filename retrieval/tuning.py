@@ -224,7 +224,7 @@ class EmbedderTuner:
                 group["lr"] = lr
             model.train()
             features = [
-                _to_device(model.tokenize([getattr(e, column) for e in batch]), model.device)
+                _to_device(_model_inputs(model, [getattr(e, column) for e in batch]), model.device)
                 for column in ("anchor", "positive", "negative")
             ]
             loss = loss_fn(features, torch.empty(0))
@@ -330,6 +330,14 @@ def _endless_batches(examples: Sequence[Any], batch_size: int, seed: int) -> Ite
     while True:
         yield from batches_without_shared_clusters(examples, batch_size, seed + epoch)
         epoch += 1
+
+
+def _model_inputs(model: Any, texts: list[str]) -> Any:
+    """The model's tokenised inputs for ``texts``: ``preprocess`` from sentence-transformers
+    6 on, where ``tokenize`` only warns that it is deprecated and calls it; ``tokenize``
+    before (the lower bound is 3.0)."""
+    preprocess = getattr(model, "preprocess", None)
+    return preprocess(inputs=texts) if preprocess is not None else model.tokenize(texts)
 
 
 def _to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:
