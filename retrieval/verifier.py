@@ -106,10 +106,16 @@ def publish_candidate(candidate: Verifier, index_root: Path) -> Verifier:
     folder.mkdir(parents=True, exist_ok=True)
     published = publish_folder(candidate.folder, folder)
     shutil.rmtree(candidate.folder.parent, ignore_errors=True)
-    for older in list_versions(folder)[:-_KEPT_VERSIONS]:
-        shutil.rmtree(older, ignore_errors=True)
+    _drop_older_versions(folder)
     log.info("verifier published at %s", published)
     return Verifier(published)
+
+
+def _drop_older_versions(folder: Path) -> None:
+    """Keep the newest :data:`_KEPT_VERSIONS` verifiers under ``folder``: a server still
+    reading the one before a publish finds it until its next poll."""
+    for older in list_versions(folder)[:-_KEPT_VERSIONS]:
+        shutil.rmtree(older, ignore_errors=True)
 
 
 def pair_text(hit: RetrievedExchange) -> str:
@@ -354,8 +360,7 @@ def train_verifier(
                 "trained_at": time.time(),
             },
         )
-    for older in list_versions(folder)[:-_KEPT_VERSIONS]:
-        shutil.rmtree(older, ignore_errors=True)
+    _drop_older_versions(folder)
     report.published = True
     log.info("verifier published at %s: %s", staged.final, report.line())
     return report

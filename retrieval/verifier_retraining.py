@@ -111,9 +111,10 @@ def _fmt(value: Any) -> str:
 
 
 def fit_score(result: CalibrationResult, wrong_answer_cost: float) -> float:
-    """Right answers minus ``wrong_answer_cost`` times wrong ones, over all questions: what
-    calibration chooses its signals by (retrieval.confidence.select_features), here for one
-    fit on its own questions."""
+    """Right answers minus ``wrong_answer_cost`` times wrong ones, over all questions, for
+    one fit on its own questions. Like the score calibration chooses its signals by
+    (retrieval.confidence.select_features), except that out-of-scope questions answered are
+    charged too: both fits compared answer about as many of them, at the same target."""
     total = result.in_scope + result.out_of_scope
     right = result.answered_rate * result.in_scope * result.answered_accuracy
     return (right - wrong_answer_cost * result.wrong_answer_rate * total) / max(total, 1)

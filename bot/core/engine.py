@@ -303,13 +303,17 @@ class ConversationEngine:
             return _Draft(best.agent_reply, Outcome.COPIED, (best,))
         reply = copyable(best.agent_reply)
         if reply.claimed_action is not None:
-            return self._handoff(
-                self.config.action_handoff_message,
-                FlagReason.HANDOFF,
-                f'the best answer is an action a person must take ("{reply.claimed_action}");'
-                f" best: {_describe(sources)}",
-            )
+            return self._action_handoff("the best answer is", reply.claimed_action, sources)
         return _Draft(reply.text, Outcome.COPIED, (best,))
+
+    def _action_handoff(self, lead: str, claim: str, sources: Sequence[Source]) -> _Draft:
+        """A person takes over: the reply (``lead`` says which, copied or generated) claims
+        an action only a person can take."""
+        return self._handoff(
+            self.config.action_handoff_message,
+            FlagReason.HANDOFF,
+            f'{lead} an action a person must take ("{claim}"); best: {_describe(sources)}',
+        )
 
     # -- generation --------------------------------------------------------------------------
     async def _generate(
@@ -425,11 +429,8 @@ class ConversationEngine:
                 log.info("the generated reply claims an action; the conversation goes to a person")
                 if shown:
                     yield ReplyRetracted(FlagReason.HANDOFF)
-                yield self._handoff(
-                    self.config.action_handoff_message,
-                    FlagReason.HANDOFF,
-                    f'the generated reply claims an action a person must take ("'
-                    f'{reply.claimed_action}"); best: {_describe(sources)}',
+                yield self._action_handoff(
+                    "the generated reply claims", reply.claimed_action, sources
                 )
                 return
             if reply.text != check.text.strip():
