@@ -11,7 +11,6 @@ its tuner port, published as embedder versions exactly as EmbedderTuner publishe
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import shutil
@@ -48,7 +47,14 @@ from retrieval.knowledge import KnowledgeBase
 from retrieval.tuning import MANIFEST
 from retrieval.tuning_data import TuningSplit
 from tests.support.corpus import write_jsonl
-from tests.support.embedder_retraining import ANSWER, CORRECTION, POLICY, QUESTION, publish
+from tests.support.embedder_retraining import (
+    ANSWER,
+    CORRECTION,
+    POLICY,
+    QUESTION,
+    publish,
+    saved_models,
+)
 from tests.support.tuning import small_config, tuning_logs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,19 +63,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Path]:
     """Saved sentence-transformers folders: "minilm" as shipped, "noisy" made worse."""
-    import torch
-
-    root = tmp_path_factory.mktemp("models")
-    base = embedder.load_model()
-    base.save(str(root / "minilm"))
-    noisy = copy.deepcopy(base)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, weights in noisy.named_parameters():
-            if weights.dim() == 2 and "word_embeddings" not in name:
-                weights.add_(torch.randn(weights.shape, generator=generator) * 0.04)
-    noisy.save(str(root / "noisy"))
-    return {"minilm": root / "minilm", "noisy": root / "noisy"}
+    return saved_models(tmp_path_factory.mktemp("models"), embedder)
 
 
 def publishing(model: Path) -> tuple[CandidateTuner, list[str]]:

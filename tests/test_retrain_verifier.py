@@ -12,7 +12,6 @@ weights, the candidate MiniLM itself, which the gate promotes.
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from retrieval.tuning_data import TuningSplit
 from retrieval.verifier import Verifier, VerifierRecipe, verifier_folder
 from retrieval.verifier_retraining import format_verifier_step
 from tests.support.corpus import exchange, write_jsonl
-from tests.support.embedder_retraining import ANSWER, CORRECTION, QUESTION, publish
+from tests.support.embedder_retraining import ANSWER, CORRECTION, QUESTION, publish, saved_models
 from tests.support.retraining import make_home
 from tests.support.tuning import TOPICS, small_config, tuning_logs
 
@@ -45,19 +44,7 @@ BUDGET_MINUTES = 60.0  # limits, not durations: the scripted parts end in second
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Path]:
     """Saved sentence-transformers folders: "minilm" as shipped, "noisy" made worse."""
-    import torch
-
-    root = tmp_path_factory.mktemp("models")
-    base = embedder.load_model()
-    base.save(str(root / "minilm"))
-    noisy = copy.deepcopy(base)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, weights in noisy.named_parameters():
-            if weights.dim() == 2 and "word_embeddings" not in name:
-                weights.add_(torch.randn(weights.shape, generator=generator) * 0.04)
-    noisy.save(str(root / "noisy"))
-    return {"minilm": root / "minilm", "noisy": root / "noisy"}
+    return saved_models(tmp_path_factory.mktemp("models"), embedder)
 
 
 @pytest.fixture
