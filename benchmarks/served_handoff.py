@@ -26,15 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SAMPLE = REPO / "data" / "sample"
-EVAL = SAMPLE / "eval.jsonl"
-OUT_OF_SCOPE = SAMPLE / "out_of_scope.jsonl"
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.handoff_from_logs import EVAL, OUT_OF_SCOPE, RESULTS, applied  # noqa: E402
 
 
 def measure(home: Path) -> dict[str, Any]:
     """The served hand-off of ``home`` applied to the labelled files."""
-    from benchmarks.handoff_from_logs import applied
     from bot.components import calibrated_engine_config, open_knowledge_base
     from bot.settings import load_settings
     from retrieval.calibration import build_cases, load_calibration, signals_used
