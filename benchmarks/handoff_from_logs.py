@@ -130,7 +130,7 @@ def run(home: Path, seeds: list[int]) -> dict[str, Any]:
 
     knowledge = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig())
     knowledge.load()
-    cases, _ = build_cases(knowledge, EVAL, OUT_OF_SCOPE)
+    cases = build_cases(knowledge, EVAL, OUT_OF_SCOPE).cases
     generic = generic_off_topic_features(knowledge)
     own = calibrate(cases, 0.9, generic=generic)
     assert own.weights is not None

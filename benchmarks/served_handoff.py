@@ -42,7 +42,7 @@ def measure(home: Path) -> dict[str, Any]:
         embedder_id = knowledge.embedder.model_id
         served = calibrated_engine_config(settings.engine, home, embedder_id)
         weights = served.confidence_weights
-        cases, _ = build_cases(knowledge, EVAL, OUT_OF_SCOPE)
+        cases = build_cases(knowledge, EVAL, OUT_OF_SCOPE).cases
         result = applied(cases, weights, served.confidence_threshold)
         verifier = knowledge.served_verifier()
         manifest = verifier.manifest() if verifier is not None else {}

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from retrieval.artifacts import updating, write_json
 from retrieval.confidence import (
@@ -45,6 +45,7 @@ from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
 from retrieval.records import ParseIssue, Query
+from retrieval.small_talk import pleasantry
 
 if TYPE_CHECKING:  # loads faiss: the server reads a saved calibration without it
     from retrieval.knowledge import KnowledgeBase
@@ -107,19 +108,35 @@ def _word_f1(a: str, b: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+class LabelledCases(NamedTuple):
+    cases: list[CalibrationCase]
+    issues: list[ParseIssue]
+    small_talk: int  # in-scope turns left out: the engine answers them with its set replies
+
+
 def build_cases(
     knowledge: KnowledgeBase, eval_path: Path, out_of_scope_path: Path
-) -> tuple[list[CalibrationCase], list[ParseIssue]]:
-    """Retrieve for every validation question and label the result."""
+) -> LabelledCases:
+    """Retrieve for every validation question and label the result.
+
+    Turns that are only small talk ("awesome, appreciate it") are left out: the engine
+    answers them with its set replies and never searches the logs for them, so counting
+    another agent's "You're welcome!" as a wrong answer to them understated what customers
+    get and taught the fit that a perfect match can be wrong (retrieval.small_talk)."""
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
+    small_talk = 0
     for record in read_logs(eval_path):
         if isinstance(record, ParseIssue):
             issues.append(record)
             continue
         for entry in entries_of(record):
-            queries.append(Query(_clean(entry.customer_text), entry.context))
+            text = _clean(entry.customer_text)
+            if pleasantry(text) is not None:
+                small_talk += 1
+                continue
+            queries.append(Query(text, entry.context))
             expected.append(entry.agent_reply)
     for question in read_questions(out_of_scope_path):
         if isinstance(question, ParseIssue):
@@ -130,10 +147,11 @@ def build_cases(
     # The search takes half a minute on two cores for the sample's 239 questions, and
     # `supportbot calibrate` printed nothing meanwhile.
     log.info(
-        "calibration: searching the %d questions of %s and %s",
+        "calibration: searching the %d questions of %s and %s (%d small-talk turns left out)",
         len(queries),
         eval_path.name,
         out_of_scope_path.name,
+        small_talk,
     )
     results = knowledge.search_batch(queries, 5) if queries else []
     cases = []
@@ -144,7 +162,7 @@ def build_cases(
         in_scope = reference is not None
         correct = in_scope and bool(hits) and answers_match(reference or "", hits[0].agent_reply)
         cases.append(CalibrationCase(features, in_scope=in_scope, correct=correct))
-    return cases, issues
+    return LabelledCases(cases, issues, small_talk)
 
 
 def generic_off_topic_questions() -> list[str]:
@@ -184,7 +202,7 @@ def run_calibration(
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
-    cases, issues = build_cases(knowledge, eval_path, out_of_scope_path)
+    cases, issues, small_talk = build_cases(knowledge, eval_path, out_of_scope_path)
     generic = generic_off_topic_features(knowledge) if generic_off_topic else []
     result = calibrate(
         cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost, generic=generic
@@ -210,6 +228,7 @@ def run_calibration(
         ),
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
+        small_talk_left_out=small_talk,
         trade_offs=trade_off_table(cases, result.weights, target_handoff_recall, generic),
     )
     return calibration, issues
@@ -379,9 +398,15 @@ def _clean(text: str) -> str:
     return scrub(text).text
 
 
-def format_result(result: CalibrationResult, target: float) -> Sequence[str]:
+def format_result(result: CalibrationResult, target: float, small_talk: int = 0) -> Sequence[str]:
     return [
-        f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions",
+        f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions"
+        + (
+            f" ({small_talk} small-talk turn{'s' if small_talk != 1 else ''} left out: the bot"
+            " answers small talk with its set replies)"
+            if small_talk
+            else ""
+        ),
         f"threshold: {result.threshold:.3f} (target hand-off recall {target:.2f})",
         f"hand-off recall (out of scope): {result.handoff_recall:.3f}",
         *(

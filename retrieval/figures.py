@@ -42,6 +42,7 @@ from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.pacing import Pace, while_time_allows
 from retrieval.records import RetrievedExchange
+from retrieval.small_talk import pleasantry
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
     LabelledMessage,
@@ -270,7 +271,9 @@ def measure(
     verified = verifier is not None and verifier.learnt_nothing_of(held_out_of(split))
     said = _as_found if verified else _unverified
     is_answer = _answer_judge(split)
-    in_scope = split.validation[: config.max_validation_queries]
+    # Small talk is answered with set replies, never from the logs (retrieval.small_talk).
+    questions = [m for m in split.validation if pleasantry(m.text) is None]
+    in_scope = questions[: config.max_validation_queries]
     out_of_scope: list[LabelledMessage] = []
     excluded: list[list[str]] = []
     for members in split.held_out_topics.values():

@@ -402,6 +402,25 @@ def test_why_tuning_was_skipped_names_only_what_fell_short() -> None:
     )
 
 
+def test_the_hand_off_fit_leaves_small_talk_out(tuned_home: tuple[KnowledgeBase, Path]) -> None:
+    """A logged "awesome, appreciate it" is answered by the engine's set reply, never from
+    the logs: judged against another agent's "You're welcome!" it counted as a wrong answer
+    at a perfect score."""
+    from dataclasses import replace
+
+    from retrieval import figures
+
+    kb, _ = tuned_home
+    config = small_config()
+    _, split = figures.tuning_split(kb, config)
+    before = figures.measure(kb, split, config)
+    split.validation.append(replace(split.validation[0], text="awesome, appreciate it"))
+    after = figures.measure(kb, split, config)
+    assert before.searched is not None and after.searched is not None
+    assert after.searched.validation_questions == before.searched.validation_questions
+    assert after.row() == before.row()
+
+
 def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(
     tuned_home: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
-from bot.core.small_talk import Pleasantry, pleasantry
 from bot.core.types import ConversationState, IncomingMessage, Outcome
 from bot.store.conversations import ConversationDatabase
 from retrieval.pii import scrub
+from retrieval.small_talk import Pleasantry, pleasantry
 from tests.support.fakes import FakeRetriever, source
 from tests.support.store_reads import list_flags
 

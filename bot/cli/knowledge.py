@@ -232,9 +232,10 @@ def calibrate(
         raise fail(str(exc)) from None
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
-    for line in format_result(calibration.result, target):
+    saved = load_calibration(settings.home) or {}
+    for line in format_result(calibration.result, target, saved.get("small_talk_left_out", 0)):
         typer.echo(line)
-    for line in format_trade_offs(load_calibration(settings.home) or {}):
+    for line in format_trade_offs(saved):
         typer.echo(line)
     typer.echo(f"saved to {calibration_path(settings.home)}")
     # What the server will apply, read back as it reads it: the settings may override.

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.core.small_talk import Pleasantry
 from retrieval.confidence import ConfidenceWeights
+from retrieval.small_talk import Pleasantry
 
 # Engine settings that had a twin in another section, and where they live now: the
 # generator reads as many past exchanges, and writes as many tokens, as it was trained

@@ -35,7 +35,6 @@ from bot.core.ports import (
     Switchable,
     Versioned,
 )
-from bot.core.small_talk import pleasantry
 from bot.core.types import (
     AttachedQuestion,
     Conversation,
@@ -59,6 +58,7 @@ from bot.core.types import (
 )
 from retrieval.confidence import retrieval_confidence
 from retrieval.pii import mask_references, references_in
+from retrieval.small_talk import pleasantry
 
 log = logging.getLogger(__name__)
 

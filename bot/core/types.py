@@ -17,7 +17,7 @@ class Outcome(StrEnum):
     GENERATED = "generated"  # written by the generator and grounded in the evidence
     COPIED = "copied"  # the best retrieved answer, sent as it is
     HANDOFF = "handoff"  # the bot did not answer and handed the conversation to a human
-    # a greeting, thanks or goodbye answered with its set reply (bot.core.small_talk)
+    # a greeting, thanks or goodbye answered with its set reply (retrieval.small_talk)
     SMALL_TALK = "small_talk"
 
 

@@ -1,4 +1,4 @@
-"""Replies to small talk: a turn's outcome may be ``small_talk`` (bot.core.small_talk).
+"""Replies to small talk: a turn's outcome may be ``small_talk`` (retrieval.small_talk).
 
 Revision ID: conversations_0004
 Revises: conversations_0003

@@ -7,6 +7,11 @@ a person: the operators' queue filled with thank-yous, and the bot fell silent f
 of a conversation that had gone well. The engine answers these with a set reply instead
 (``EngineConfig.greeting_reply`` and its siblings; ``answer_small_talk`` turns it off).
 
+Calibration leaves such turns out of the questions it fits the hand-off on
+(retrieval.calibration, retrieval.figures): the engine never searches the logs for them, and
+a logged "awesome, appreciate it" judged against another agent's "You're welcome!" only
+taught the fit that a perfect match can be wrong.
+
 Only a message made entirely of such phrases counts: "thanks, but it still hasn't arrived"
 is a question like any other. The phrases are a closed list, so a miss costs what it cost
 before (a hand-off), never a wrong answer.
