@@ -9,7 +9,7 @@ retrieval step splits the logs into validation conversations and held-out topics
 the confidence weights and the hand-off threshold on them (retrieval/figures.py
 `tuning_split`, `measure`). Here that fit (one per split seed) is applied, not refitted,
 to the sample's labelled files: data/sample/eval.jsonl (in-scope conversations, judged by
-calibration.answers_match) and data/sample/out_of_scope.jsonl. Beside it, the fit
+calibration.ReplyJudge) and data/sample/out_of_scope.jsonl. Beside it, the fit
 `supportbot calibrate` makes on those files themselves, at its own threshold and at the
 threshold that hands off as many out-of-scope questions as the logs' fit (the wrong-answer
 share there is what the logs' fit should not exceed), and at the one that answers as many

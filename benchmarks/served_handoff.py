@@ -6,7 +6,7 @@ the confidence served after `supportbot retrain` still use the reply verifier?)
 The server's decision is read as the server reads it (bot.components.calibrated_engine_config:
 the calibration saved in the home for the embedder that serves, the settings' engine section
 otherwise), and applied, not refitted, to data/sample/eval.jsonl (in-scope conversations,
-judged by calibration.answers_match) and data/sample/out_of_scope.jsonl, searched in the
+judged by calibration.ReplyJudge) and data/sample/out_of_scope.jsonl, searched in the
 home's live index with the verifier it serves. The home must hold the sample's logs only
 (never its labelled files). Prints one row (in-scope answered, answered right, wrong
 answers of all questions, out-of-scope handed off), the signals weighed and the verifier

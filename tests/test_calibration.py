@@ -17,6 +17,7 @@ from bot.core.config import EngineConfig
 from retrieval.calibration import (
     CALIBRATION_FILE,
     NoTradeOffs,
+    ReplyJudge,
     UnknownTarget,
     answers_match,
     calibration_path,
@@ -52,6 +53,32 @@ from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 )
 def test_answers_match(expected: str, candidate: str, match: bool) -> None:
     assert answers_match(expected, candidate) is match
+
+
+def test_the_reply_judge_reads_the_same_answer_in_other_words(embedder: Embedder) -> None:
+    judge = ReplyJudge(embedder)
+    escalated = (
+        "I hear you. I've passed this to my team lead with all the details; you'll get an"
+        " email from them within 1 business day."
+    )
+    in_other_words = (
+        "I understand, and I'm sorry. I've escalated your case to a senior member of our team,"
+        " who will follow up by email within 1 business day."
+    )
+    canisters = (
+        "Fuel canisters are restricted to standard ground shipping within the contiguous US,"
+        " so they can't go to Canada or the EU, sorry. Stoves are fine."
+    )
+    # Few words in common: the word judge alone called these different.
+    assert not answers_match(escalated, in_other_words)
+    assert judge(escalated, in_other_words)
+    assert not judge(escalated, canisters)
+    assert judge(canisters, canisters)
+    # Replies that cite different articles give different answers, however alike they read.
+    assert not judge(
+        "Exchanges go through our returns page, see KB-RET-02.",
+        "Returns go through our returns page, see KB-RET-01.",
+    )
 
 
 def _calibration(home: Path, embedder_id: str) -> None:
