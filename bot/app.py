@@ -39,6 +39,7 @@ from bot.adapters.inference_server import InferenceServerGenerator, client_sessi
 from bot.adapters.retrieval import KnowledgeRetriever
 from bot.adapters.scrubbing import PersonalDataScrubber
 from bot.adapters.swappable import SwappableGenerator
+from bot.background import running
 from bot.components import (
     format_served,
     generator_paths,
@@ -378,11 +379,8 @@ async def _live_adapter_status(
 
 
 async def _follow_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_follow_live_adapter(app, interval), name="generator-follow")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(_follow_live_adapter(app, interval), name="generator-follow"):
+        yield
 
 
 async def _follow_live_adapter(app: web.Application, interval: float) -> None:
@@ -410,11 +408,8 @@ def _live_adapter(paths: GeneratorPaths) -> AdapterRecord | None:
 
 
 async def _schedule_ctx(app: web.Application, *, hours: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_scheduled_cycles(app, hours * 3600.0), name="retrain-schedule")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(_scheduled_cycles(app, hours * 3600.0), name="retrain-schedule"):
+        yield
 
 
 async def _scheduled_cycles(app: web.Application, interval: float) -> None:
@@ -517,11 +512,8 @@ def _flag_budget(app: web.Application, store: ConversationStore) -> FlagBudget:
 
 
 async def _refresh_ctx(app: web.Application, *, interval: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_refresh_knowledge(app, interval), name="knowledge-refresh")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(_refresh_knowledge(app, interval), name="knowledge-refresh"):
+        yield
 
 
 async def _refresh_knowledge(app: web.Application, interval: float) -> None:

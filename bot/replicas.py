@@ -22,7 +22,6 @@ its own in-memory copy of the index. So:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.background import running
 from bot.core.ports import AnswerCurator
 from bot.core.types import Message
 from bot.store.conversations import ConversationDatabase
@@ -175,8 +175,5 @@ async def replicas_ctx(
     """
     follower = CuratedFollower(knowledge(), executor())
     app[CURATED_FOLLOWER] = follower
-    task = asyncio.create_task(follow_curated_answers(url, replica, follower), name="replicas")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(follow_curated_answers(url, replica, follower), name="replicas"):
+        yield

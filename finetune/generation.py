@@ -178,20 +178,18 @@ class ReplyGenerator:
         prompts: Sequence[list[int]],
         settings: Sequence[DecodeSettings],
         *,
-        is_cancelled: Callable[[int], bool] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Generator[list[DecodeEvent], None, None]:
         """Decode the prompts together; yield, after each step, one event per row decoded.
 
-        Every row gets exactly one ``finished`` event. ``is_cancelled(row)`` is asked each
-        step, so a caller whose client went away frees its row. ``should_stop()`` is asked
-        between prompts' prefills (see :meth:`DecodeBatch.admit`); the rows of prompts it
-        left out get no event.
+        Every row gets exactly one ``finished`` event. ``should_stop()`` is asked between
+        prompts' prefills (see :meth:`DecodeBatch.admit`); the rows of prompts it left out
+        get no event. (The worker, whose clients may go away, steps a DecodeBatch itself.)
         """
         batch = DecodeBatch(self)
         batch.admit(prompts, settings, keys=range(len(prompts)), should_stop=should_stop)
         while batch:
-            yield batch.step(is_cancelled)
+            yield batch.step()
 
     def _prefill(
         self, prompts: Sequence[list[int]]

@@ -222,9 +222,8 @@ def train_generator(
         eval_reserve = _EVAL_SHARE * budget_minutes * 60.0
         model = attach_lora(base, config)
         fmt = PromptFormat.for_config(base.tokenizer, config)
-        settings = LoraSettings(
-            precision=config.train_precision,
-            device=config.device,
+        settings = LoraSettings.for_config(
+            config,
             # Converting the base on first use and building examples (which retrieves for
             # every turn) can eat the whole budget on a busy machine, and an adapter
             # trained for 0 s has learnt nothing: LoRA keeps at least this share of the
@@ -233,11 +232,6 @@ def train_generator(
                 deadline - eval_reserve - time.monotonic(),
                 _MIN_LEARNING_SHARE * budget_minutes * 60.0,
             ),
-            learning_rate=config.learning_rate,
-            batch_size=config.train_batch_size,
-            max_epochs=config.max_epochs,
-            early_stop_patience=config.early_stop_patience,
-            seed=config.seed,
         )
         training = train_lora(
             model, fmt, examples, validation, settings, progress=progress, on_step=on_step

@@ -537,16 +537,7 @@ def train_candidate(job: TrainJob) -> AdapterRecord:
             model = attach_lora(base, config)
         steps.done("load base")
         fmt = PromptFormat.for_config(base.tokenizer, config)
-        settings = LoraSettings(
-            precision=config.train_precision,
-            device=config.device,
-            budget_s=max(1.0, deadline - time.monotonic()),
-            learning_rate=config.learning_rate,
-            batch_size=config.train_batch_size,
-            max_epochs=config.max_epochs,
-            early_stop_patience=config.early_stop_patience,
-            seed=config.seed,
-        )
+        settings = LoraSettings.for_config(config, budget_s=max(1.0, deadline - time.monotonic()))
         training = train_lora(
             model, fmt, examples, validation, settings, progress=job.progress, on_step=job.on_step
         )

@@ -49,6 +49,20 @@ class LoraSettings:
     warmup_fraction: float = 0.05
     seed: int = 1234
 
+    @classmethod
+    def for_config(cls, config: GeneratorConfig, *, budget_s: float) -> LoraSettings:
+        """The generator settings' training knobs, for a run of ``budget_s`` seconds."""
+        return cls(
+            budget_s=budget_s,
+            learning_rate=config.learning_rate,
+            precision=config.train_precision,
+            device=config.device,
+            batch_size=config.train_batch_size,
+            max_epochs=config.max_epochs,
+            early_stop_patience=config.early_stop_patience,
+            seed=config.seed,
+        )
+
 
 def train_lora(
     model: Any,

@@ -65,10 +65,6 @@ class ExchangeEntry:
     def embed_text(self) -> str:
         return query_text(self.context, self.customer_text)
 
-    def content_hash(self) -> str:
-        payload = json.dumps([self.kind, self.embed_text, self.agent_reply], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
 
 @dataclass(frozen=True)
 class RetrievedExchange:

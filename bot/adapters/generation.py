@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.adapters.retrieval import to_log_messages
 from bot.core.errors import ModelUnavailable
-from bot.core.types import GenerationRequest, Message
+from bot.core.types import GenerationRequest
 from finetune.prompting import PromptRequest
-from retrieval.records import LogMessage, RetrievedExchange
+from retrieval.records import RetrievedExchange
 
 if TYPE_CHECKING:  # imports torch; only the server's start-up creates a worker
     from finetune.worker import GenerationWorker
@@ -43,7 +44,8 @@ def prompt_request(request: GenerationRequest) -> PromptRequest:
     """The engine's request in the records the prompt is built from (any generator)."""
     return PromptRequest(
         customer_text=request.customer_text,
-        history=tuple(_log_message(m) for m in request.history),
+        # The model was trained on logs where bot and operator replies are both "agent".
+        history=to_log_messages(request.history),
         evidence=tuple(
             RetrievedExchange(
                 score=s.score,
@@ -56,8 +58,3 @@ def prompt_request(request: GenerationRequest) -> PromptRequest:
             for s in request.evidence
         ),
     )
-
-
-def _log_message(message: Message) -> LogMessage:
-    # The model was trained on logs where bot and human agent replies are both "agent".
-    return LogMessage("customer" if message.role == "customer" else "agent", message.text)

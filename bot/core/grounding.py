@@ -83,10 +83,6 @@ class StreamingGroundingCheck:
         """Everything released so far."""
         return self._released
 
-    @property
-    def unsupported(self) -> frozenset[str]:
-        return self._unsupported
-
     def feed(self, piece: str) -> GroundingStep:
         """Take the next generated piece; return what may be released now."""
         if self._unsupported or self._finished:

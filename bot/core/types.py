@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -240,7 +240,6 @@ class ReplyRetracted:
 @dataclass(frozen=True)
 class ReplyDone:
     reply: Reply
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 ReplyEvent = ReplyDelta | ReplyRetracted | ReplyDone

@@ -51,9 +51,6 @@ class SlackMessage:
         """Identifies the message whichever event reports it (``message`` or ``app_mention``)."""
         return f"msg:{self.channel}:{self.ts}"
 
-    def mentions(self, user_id: str | None) -> bool:
-        return user_id is not None and user_id in _MENTION.findall(self.text)
-
     def text_without_mention(self, user_id: str | None) -> str:
         """The text with the bot's mentions removed (other people's stay)."""
         if user_id is None:
