@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import shutil
 import threading
@@ -83,6 +84,10 @@ _KEPT_VERSIONS = 2
 # 5, a busy machine's first steps (3.0 s each) gave up on a floor the run would have
 # reached at its later pace.
 _PACE_STEPS = 15
+# Seconds a step takes at the very least: about a second on two quiet cores of the machines
+# measured. A deadline that cannot hold the floor even at half that is not tried: `make
+# run`'s 5-minute train gave its verifier 1 minute for 120 steps, and spent it all.
+_FASTEST_STEP_S = 0.5
 
 Judge = Callable[[str, str], bool]
 
@@ -319,6 +324,17 @@ def train_verifier(
     report.pairs = len(pairs)
     if len(pairs) < min_pairs:
         report.note = f"{len(pairs)} hits to learn from, fewer than {min_pairs}"
+        return report
+    steps = math.ceil(len(pairs) / _BATCH)
+    floor = min(min_steps, steps if max_steps is None else min(steps, max_steps))
+    if deadline is not None and time.monotonic() + floor * _FASTEST_STEP_S > deadline:
+        left = max(deadline - time.monotonic(), 0.0)
+        report.note = (
+            f"the {floor} steps it needs take at least {floor * _FASTEST_STEP_S / 60:.1f}"
+            f" minutes, and {left / 60:.1f} are left (retrieval.verifier_minutes gives it more"
+            " time); the verifier served before, if any, stays"
+        )
+        log.info("reply verifier not trained: %s", report.note)
         return report
     import torch
 

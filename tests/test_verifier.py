@@ -318,6 +318,31 @@ def test_a_verifier_short_of_its_floor_of_steps_is_not_published(
     assert after is not None and before is not None and after.folder == before.folder
 
 
+def test_a_deadline_too_short_for_the_floor_at_any_pace_is_not_tried(
+    trained: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run`'s 5-minute train gave the verifier one minute for its 120 steps: no
+    machine trains that fast, and the minute was spent on a verifier never published."""
+    knowledge, folder = trained
+    before = Verifier.published(folder)
+    monkeypatch.setattr(verifier_module, "_BATCH", 1)  # one step a pair: many steps
+    report = train_verifier(
+        knowledge,
+        folder,
+        resolve_embedder_location(knowledge.config.embedder),
+        answers_match,
+        deadline=time.monotonic() + 10.0,
+        min_pairs=10,
+        min_steps=1000,
+        again=True,
+    )
+    assert report.pairs >= 40  # a floor of 40 steps or more: 20 s at the least
+    assert not report.published and report.steps == 0
+    assert "steps it needs take at least" in report.line()
+    after = Verifier.published(folder)
+    assert after is not None and before is not None and after.folder == before.folder
+
+
 def test_a_fitted_verifier_weight_applies(tmp_path: Path) -> None:
     weights = ConfidenceWeights(-3.0, 2.0, 1.0, 0.0, verifier_probability=4.5)
     result = CalibrationResult(0.3, 0.9, 0.8, 0.9, 0.05, 10, 5, weights=weights)
