@@ -122,9 +122,17 @@ async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
     client = await make_client()
     conversation_id = await start(client)
     body = await ask(client, conversation_id, "How can I return boots that are too small?")
-    assert set(body) == {"reply", "sources", "confidence", "handoff", "turn_id", "certainty"}
+    assert set(body) == {
+        "reply",
+        "sources",
+        "confidence",
+        "handoff",
+        "outcome",
+        "turn_id",
+        "certainty",
+    }
     assert body["reply"] == RETURNS_ANSWER  # no generator: the best answer is copied
-    assert body["handoff"] is False
+    assert body["handoff"] is False and body["outcome"] == "copied"
     assert 0.75 <= body["confidence"] <= 1
     assert body["certainty"] == "high"
     # The past customer's question is never sent; the answer's excerpt is not either here,
@@ -198,7 +206,15 @@ async def test_the_reply_streams_as_server_sent_events(make_client: ClientFactor
     streamed = "".join(data["text"] for name, data in events if name == "delta")
     done = events[-1][1]
     assert streamed == done["reply"] == RETURNS_ANSWER
-    assert set(done) == {"reply", "sources", "confidence", "handoff", "turn_id", "certainty"}
+    assert set(done) == {
+        "reply",
+        "sources",
+        "confidence",
+        "handoff",
+        "outcome",
+        "turn_id",
+        "certainty",
+    }
 
 
 @pytest.mark.parametrize("mode", ["no generator", "copy mode"])
@@ -228,6 +244,7 @@ async def test_a_handoff_says_nothing_of_certainty(make_client: ClientFactory) -
     conversation_id = await start(client)
     body = await ask(client, conversation_id, "Can I bring my dog?")
     assert body["handoff"] is True and body["certainty"] is None
+    assert body["outcome"] == "handoff"
     response = await client.post(f"/api/conversations/{await start(client)}/handoff")
     assert (await response.json())["certainty"] is None
 
@@ -913,6 +930,7 @@ async def test_a_scripted_reply_streams_through(
             "sources": [],
             "confidence": 0.9,
             "handoff": False,
+            "outcome": "generated",
             "turn_id": "t1",
             "certainty": "medium",
         },
@@ -1052,7 +1070,15 @@ def test_answer_command_answers_in_bulk_through_the_engine(
     answers = [json.loads(line) for line in out.read_text().splitlines()]
     assert [a["id"] for a in answers] == ["q1", "q2", "q3"]
     for answer in answers:
-        assert set(answer) == {"id", "reply", "sources", "confidence", "handoff", "certainty"}
+        assert set(answer) == {
+            "id",
+            "reply",
+            "sources",
+            "confidence",
+            "handoff",
+            "outcome",
+            "certainty",
+        }
     assert "never expire" in answers[0]["reply"] and not answers[0]["handoff"]
     assert "5-7 business days" in answers[1]["reply"]
     assert answers[2]["handoff"] is True

@@ -79,7 +79,15 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Reply": {
         "type": "object",
-        "required": ["reply", "sources", "confidence", "handoff", "turn_id", "certainty"],
+        "required": [
+            "reply",
+            "sources",
+            "confidence",
+            "handoff",
+            "outcome",
+            "turn_id",
+            "certainty",
+        ],
         "properties": {
             "reply": {"type": "string"},
             "sources": {"type": "array", "items": _ref("Source")},
@@ -95,6 +103,13 @@ _SCHEMAS: dict[str, Any] = {
             "handoff": {
                 "type": "boolean",
                 "description": "True when the conversation was passed to a human.",
+            },
+            "outcome": {
+                "type": "string",
+                "enum": ["generated", "copied", "handoff", "small_talk"],
+                "description": "How the reply was made: written by the model from the "
+                "evidence, the best past answer sent as it is, a hand-off to a person, or the "
+                "set reply to a greeting, thanks or a goodbye.",
             },
             "turn_id": {"type": "string", "description": "Rate this reply with it."},
         },

@@ -146,6 +146,8 @@ def reply_json(reply: Reply, *, with_source_text: bool = True) -> dict[str, Any]
         ],
         "confidence": round(float(reply.confidence), 4),
         "handoff": reply.handoff,
+        # The README promised it and the API left it out: how the reply was made.
+        "outcome": reply.outcome.value,
         "turn_id": reply.turn_id,
         # Clients show this, not the number: the step boundaries follow the server's
         # calibrated hand-off threshold, which a client cannot know.
