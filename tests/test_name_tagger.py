@@ -165,3 +165,23 @@ def test_the_words_of_one_name_are_joined(text: str, words: list[str], expected:
         spans.append((start, start + len(word)))
         at = start + len(word)
     assert [text[s:e] for s, e in joined(text, spans)] == expected
+
+
+def test_a_name_the_tagger_reads_word_by_word_is_one_placeholder(
+    rules: NameFinder, shipped: NameFinder
+) -> None:
+    # Surname first, as booking systems write it: the rules find only the given name.
+    text = "Reservation under NAKAMURA, Hiroshi, 2 adults, 1 night."
+    assert "NAKAMURA" in rules.scrub(text)[0]
+    assert shipped.scrub(text) == ("Reservation under [NAME], 2 adults, 1 night.", 1)
+
+
+def test_names_listed_beside_a_name_the_tagger_adds_are_names(
+    rules: NameFinder, shipped: NameFinder
+) -> None:
+    # "Hope" alone scores far below the tagger's threshold; beside "Faith" and "Gbemisola",
+    # which it adds, it is one of a list of people.
+    text = "Hope, Faith and Gbemisola started today."
+    assert rules.scrub(text) == (text, 0)
+    scrubbed, _ = shipped.scrub(text)
+    assert not any(name in scrubbed for name in ("Hope", "Faith", "Gbemisola"))
