@@ -227,7 +227,9 @@ Each set was written by someone who had read neither the detector nor the other 
   places and brands named after people in its name-free half). **Kept unread** to judge the
   second export of the learned tagger (trained with the eleventh, thresholds from the
   tenth) and the finder's joining and listing of the tagger's words, once, everything
-  fixed beforehand (not yet measured).
+  fixed beforehand: **0.975 (548 of 562 names), 6 of 500 name-free messages touched
+  (1.2%)**, the honest figure (18.0% of named messages lose a word that is no name); the
+  same finder without the tagger 0.925 (520), 9 of 500 (1.8%; 17.4%).
 
 Each way of finding names is measured alone and combined:
 
