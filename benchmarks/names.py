@@ -198,13 +198,38 @@ Each set was written by someone who had read neither the detector nor the other 
   messages that lose a word of no name rise from 10.2% to 11.0%. Measured once more after
   two changes that can only scrub more (a word the tagger adds is left alone only when
   glued to digits, "JO-482913"; brands are passed over only where mentioned, and the list
-  lost those that are ordinary full names): **0.932, 1 of 500 (0.2%)**.
+  lost those that are ordinary full names): **0.932, 1 of 500 (0.2%)**. Its misses and its
+  one touched message were read afterwards, so it is no longer blind, and the tagger now
+  trains on it. The touched message: "Do you price match John Lewis?" (a brand left off the
+  product's list on purpose: it is an ordinary full name). The 40 misses: 9 names whose
+  every word was scrubbed but one by one, leaving the spaces, commas or an initial between
+  them, or a handle's initial ("Ivy Bennett", "Seán Ó Murchú", "SMITH-JONES, ALAN", "S J
+  ANDERSSON", "Hollis, Grant", "hamid.r"): the finder scrubbed the letters, the count here
+  asks for the whole name; 3 more full names with one word under the tagger's threshold
+  ("Nguyen Van An", "KHAN M", "Okafor, Chidi"); 3 names the rules found and the tagger
+  vetoed ("@rob", "To: Summer", "Bill's invoice"); 5 surnames naming an account, booking or
+  family ("the Kowalski account", "the Alvarez family"); 16 names that are also words with
+  no cue the rules know ("Holly I think", "River has taken over", "Chase says", "Hope is
+  fine with", "Summer, Autumn and Crystal are the new starters"); 4 lower-case names opening
+  a chat line ("jenny is it ok", "sky pls check", "bill im logging off", "esp. gaz"). None
+  was a tokenisation fault or a name the tagger could not see; none was glued to
+  punctuation but the handles. Fixed in general, not row by row: the tagger's words of one
+  name joined into one span and a handle's initial kept, names listed beside a word the
+  tagger adds (``retrieval.names``), and the tagger trained again with the eleventh
+  (``benchmarks/names_learned.py``). The first export with the two finder changes: 0.949,
+  1 of 500; the second export (in-sample): **0.986 (576 of 584), 1 of 500** (John Lewis still).
+  Left missed in-sample: "the Johansson booking", "the Morrison claim", "Chase says", "Can
+  Faith take over", "jenny is it ok", "sky pls check", "bill im logging off", "go to
+  Wren.".
 * ``twelfth``: written like the eleventh (500 + 500 messages, 560 names, every message
   typed by hand by someone who had read none of the code or the other sets; e-mail
   addresses never labelled, standalone handles labelled, "FARHAN/ISLAM" two names; ten
-  places and brands named after people in its name-free half). **Kept unread**: the
-  eleventh has now been measured on the product, so whatever is changed next is judged on
-  the twelfth, once.
+  places and brands named after people in its name-free half). **Kept unread** to judge the
+  second export of the learned tagger (trained with the eleventh, thresholds from the
+  tenth) and the finder's joining and listing of the tagger's words, once, everything
+  fixed beforehand: **0.975 (548 of 562 names), 6 of 500 name-free messages touched
+  (1.2%)**, the honest figure (18.0% of named messages lose a word that is no name); the
+  same finder without the tagger 0.925 (520), 9 of 500 (1.8%; 17.4%).
 
 Each way of finding names is measured alone and combined:
 

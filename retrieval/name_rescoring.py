@@ -63,6 +63,42 @@ def rescored(
     return kept, added
 
 
+def joined(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlaps merged, and the words of one name made one span: the
+    tagger scores word by word, so "Ivy Bennett", "DUBOIS, Camille" and "S. J. Andersson"
+    come as separate words that would read "[NAME] [NAME]" and leave their spaces, commas
+    and initials' stops in place. Joined across the spaces of one line, a comma and its
+    space (surname first), and an initial's stop. A lower-case handle takes its initial
+    ("hamid.r", "grace_o")."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and (
+            start <= out[-1][1]
+            or (_JOINS.fullmatch(text, out[-1][1], start) and _joinable(text, *out[-1]))
+        ):
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return [(s, e + _handle_initial(text, s, e)) for s, e in out]
+
+
+def _joinable(text: str, start: int, end: int) -> bool:
+    # A stop joins only after an initial: "Ana. Bob will call" is two sentences.
+    return text[end : end + 1] != "." or _INITIAL_LAST.search(text, start, end) is not None
+
+
+def _handle_initial(text: str, start: int, end: int) -> int:
+    """How many characters of a handle's initial follow a lower-case name ("hamid.r"): not
+    an e-mail's ("hamid.r@...") nor a domain's ("hamid.co.uk")."""
+    if not text[start:end].islower():
+        return 0
+    m = _HANDLE_INITIAL.match(text, end)
+    return len(m.group()) if m else 0
+
+
+_INITIAL_LAST = regex.compile(r"(?<![\p{L}\p{M}])\p{L}\Z")
+_JOINS = regex.compile(r"[ \t]+|,[ \t]+|\.[ \t]*")
+_HANDLE_INITIAL = regex.compile(r"[._]\p{Ll}{1,2}(?![\p{L}\p{N}@_]|\.[\p{L}\p{N}])")
 _DIGIT_BEFORE = regex.compile(r"\d[-_/.#]?\Z")
 _DIGIT_AFTER = regex.compile(r"[-_/.#]?\d")
 

@@ -92,6 +92,7 @@ from retrieval.name_rescoring import (
     Rescoring,
     WordScore,
     WordScorer,
+    joined,
     outside_brands,
     rescored,
 )
@@ -217,7 +218,7 @@ class NameFinder:
         rescoring = self._tagger.rescoring if self._tagger is not None else None
         if scores is not None and rescoring is not None:
             found = [
-                _with_scores(text, spans, words, rescoring)
+                _with_scores(text, spans, words, rescoring, lexicon, self._keep)
                 for text, spans, words in zip(written, found, scores, strict=True)
             ]
         return [
@@ -1330,13 +1331,28 @@ def _sentence_initial(text: str, start: int) -> bool:
 
 
 def _with_scores(
-    text: str, spans: list[NameSpan], words: Sequence[WordScore], rescoring: Rescoring
+    text: str,
+    spans: list[NameSpan],
+    words: Sequence[WordScore],
+    rescoring: Rescoring,
+    lexicon: NameLexicon | None,
+    keep: frozenset[str],
 ) -> list[NameSpan]:
-    """The rules' spans the tagger keeps and the words it adds (as mentions), merged."""
+    """The rules' spans the tagger keeps and the words it adds (as mentions), merged; the
+    names listed beside a word the tagger added ("Summer, Autumn and Crystal"), as the
+    rules list them beside their own; the mentions that are words of one name joined
+    (:func:`retrieval.name_rescoring.joined`)."""
     kept, added = rescored(text, [(s.start, s.end) for s in spans], words, rescoring)
+    if lexicon is not None:
+        added += listed_with(text, added, lexicon, keep)
     by_place = {(s.start, s.end): s for s in spans}
-    return _merge(
+    merged = _merge(
         [by_place[place] for place in kept] + [NameSpan(s, e, "mention") for s, e in added]
+    )
+    mentions = [(s.start, s.end) for s in merged if s.kind == "mention"]
+    return _merge(
+        [s for s in merged if s.kind != "mention"]
+        + [NameSpan(s, e, "mention") for s, e in joined(text, mentions)]
     )
 
 

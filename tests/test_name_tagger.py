@@ -13,6 +13,7 @@ import pytest
 
 from bot.components import name_finder
 from bot.settings import load_settings
+from retrieval.name_rescoring import joined
 from retrieval.name_tagger import SETTINGS_FILE, SHIPPED, NameTagger
 from retrieval.names import NameFinder, NameSpan
 
@@ -140,3 +141,47 @@ def test_the_letters_of_an_order_code_stay_with_its_digits(shipped: NameFinder) 
     # is part of a code, which the references' masking must find whole.
     scrubbed, _ = shipped.scrub("Hi, I'm Julia Roe. Order JO-482913 never came.")
     assert "Order JO-482913 never came." in scrubbed and "Julia" not in scrubbed
+
+
+# (text, the words the tagger scores as names, the spans they are scrubbed as)
+JOINS = [
+    ("Ivy Bennett called", ["Ivy", "Bennett"], ["Ivy Bennett"]),
+    ("Reservation under DUBOIS, Camille, 2 adults", ["DUBOIS", "Camille"], ["DUBOIS, Camille"]),
+    ("Name on card: S. J. Andersson", ["S", "J", "Andersson"], ["S. J. Andersson"]),
+    ("Ticket owner: hamid.r → reassigned to grace_o", ["hamid", "grace"], ["hamid.r", "grace_o"]),
+    # Two sentences, two lines, and an e-mail's or a domain's letters stay apart.
+    ("Thanks Ana. Bob will call back", ["Ana", "Bob"], ["Ana", "Bob"]),
+    ("From: Hunter\nTo: Sky", ["Hunter", "Sky"], ["Hunter", "Sky"]),
+    ("write to hamid.r@example.com or hamid.co.uk", ["hamid"], ["hamid"]),
+    ("Holly and Ivy Bennett", ["Holly", "Ivy", "Bennett"], ["Holly", "Ivy Bennett"]),
+]
+
+
+@pytest.mark.parametrize(("text", "words", "expected"), JOINS)
+def test_the_words_of_one_name_are_joined(text: str, words: list[str], expected: list[str]) -> None:
+    spans, at = [], 0
+    for word in words:
+        start = text.index(word, at)
+        spans.append((start, start + len(word)))
+        at = start + len(word)
+    assert [text[s:e] for s, e in joined(text, spans)] == expected
+
+
+def test_a_name_the_tagger_reads_word_by_word_is_one_placeholder(
+    rules: NameFinder, shipped: NameFinder
+) -> None:
+    # Surname first, as booking systems write it: the rules find only the given name.
+    text = "Reservation under NAKAMURA, Hiroshi, 2 adults, 1 night."
+    assert "NAKAMURA" in rules.scrub(text)[0]
+    assert shipped.scrub(text) == ("Reservation under [NAME], 2 adults, 1 night.", 1)
+
+
+def test_names_listed_beside_a_name_the_tagger_adds_are_names(
+    rules: NameFinder, shipped: NameFinder
+) -> None:
+    # "Hope" alone scores far below the tagger's threshold; beside "Faith" and "Gbemisola",
+    # which it adds, it is one of a list of people.
+    text = "Hope, Faith and Gbemisola started today."
+    assert rules.scrub(text) == (text, 0)
+    scrubbed, _ = shipped.scrub(text)
+    assert not any(name in scrubbed for name in ("Hope", "Faith", "Gbemisola"))
