@@ -277,6 +277,49 @@ async def test_a_copied_promise_to_send_an_article_names_the_article_instead(
     assert reply.text == "Points expire after 12 months. See KB-LOY-01."
 
 
+# A past agent's e-mail as the logs hold it once scrubbed: its agent's name went from the
+# sign-off, leaving "All the best," with nobody signing.
+EMAILED = source(
+    "log#11",
+    "where is my order",
+    "Hi,\n\nCould you send me the order number? It starts with JO- (KB-ORD-01).\n\n"
+    "If you have any other questions, just reply to this email.\n\nAll the best,",
+)
+ASKS_ORDER = "Could you send me the order number? It starts with JO- (KB-ORD-01)."
+
+
+async def test_a_copied_email_reads_as_a_chat_reply(make_bot: MakeBot) -> None:
+    bot = make_bot(answers=[EMAILED, SHIPPING], answer_mode="copy")
+    conversation_id = await bot.start()
+    events, first = await bot.send(conversation_id, "Where is my order?")
+    # No dangling sign-off, no "reply to this email" in a chat; the greeting opens it.
+    assert first.outcome is Outcome.COPIED
+    assert first.text == f"Hi,\n\n{ASKS_ORDER}"
+    assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == first.text
+    assert first.sources == (EMAILED,)  # the source as the logs hold it, for the operator
+    _, later = await bot.send(conversation_id, "It was a tent, ordered last week")
+    assert later.text == ASKS_ORDER  # mid-conversation: no fresh "Hi,"
+    stored = [t.text for t in await bot.engine.history(conversation_id) if t.role == "bot"]
+    assert stored == [first.text, later.text]
+
+
+async def test_a_grounding_fallback_copies_the_reply_chat_ready(make_bot: MakeBot) -> None:
+    # The generated reply invents a number: the check stops it and the copy goes instead,
+    # checked, flagged and sourced as before, without the e-mail's sign-off.
+    bot = make_bot(
+        answers=[EMAILED, SHIPPING], pieces=split_words("Your order ships in 45 days, sorry.")
+    )
+    conversation_id = await bot.start()
+    _, small_talk = await bot.send(conversation_id, "hi")
+    assert small_talk.outcome is Outcome.SMALL_TALK  # the bot has greeted already
+    events, reply = await bot.send(conversation_id, "Where is my order?")
+    assert reply.outcome is Outcome.COPIED
+    assert reply.text == ASKS_ORDER == deltas_after_last_retraction(events)
+    assert "45" not in "".join(e.text for e in events if isinstance(e, ReplyDelta))
+    assert reply.sources == (EMAILED,)
+    assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
+
+
 async def test_a_generated_reply_that_claims_an_action_goes_to_a_person(
     make_bot: MakeBot,
 ) -> None:
@@ -972,21 +1015,28 @@ async def test_a_withdrawn_correction_leaves_the_knowledge_base_and_stays_out_af
         await store.aclose()
 
 
+@pytest.mark.parametrize(
+    "gift_answer",
+    [
+        "Gift cards never expire (KB-GFT-01).",
+        # An e-mail: sent without its sign-off, so the turns hold other text than the logs.
+        "Hi Maria,\n\nGift cards never expire (KB-GFT-01).\n\nAll the best,\nKeiko",
+    ],
+    ids=["chat", "e-mail"],
+)
 async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_ones(
     tmp_path: Path,
     make_knowledge: Callable[..., Any],
     executor: ThreadPoolExecutor,
+    gift_answer: str,
 ) -> None:
     from retrieval.ingest import ingest_paths
     from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
 
     logs = [
-        *SMALL_LOGS,
-        exchange(
-            "c-gift2",
-            "Is there an expiry date on gift cards?",
-            "Gift cards never expire (KB-GFT-01).",
-        ),
+        *(log for log in SMALL_LOGS if log["id"] != "c-gift"),
+        exchange("c-gift", "Do gift cards expire?", gift_answer),
+        exchange("c-gift2", "Is there an expiry date on gift cards?", gift_answer),
     ]
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)  # type: ignore[arg-type]
@@ -1010,6 +1060,7 @@ async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_on
         first = await ask("Do gift cards expire?")
         earlier = await ask("do giftcards ever expire")
         assert earlier.text == first.text  # a live customer who got the same answer
+        assert "KB-GFT-01" in first.text and not first.text.endswith(",")
         better = "Gift cards expire after 5 years; the date is on the back (KB-GFT-02)."
         correction = await engine.correct(first.turn_id, better, created_by="ana")
 

@@ -152,16 +152,27 @@ async def test_a_message_gets_the_reply_as_json_and_both_turns_are_stored(
     assert turns[1].outcome is Outcome.COPIED
 
 
+@pytest.mark.parametrize(
+    ("gift", "sent"),
+    [
+        ("Hi Sam,\nGift cards never expire (KB-GFT-01).",) * 2,
+        # Copied without the sign-off its scrubbed agent's name left dangling: the excerpt
+        # is read the same way, so it still repeats the reply and is not sent.
+        (
+            "Hi,\n\nGift cards never expire (KB-GFT-01).\n\nAll the best,",
+            "Hi,\n\nGift cards never expire (KB-GFT-01).",
+        ),
+    ],
+)
 async def test_a_source_sends_its_answer_only_where_the_reply_does_not_say_it(
-    make_client: ClientFactory,
+    make_client: ClientFactory, gift: str, sent: str
 ) -> None:
     """The widget's "Sources (1)" showed a reply's own text again: the copied answer's
     excerpt, for a source with no link. An excerpt is sent where it adds to the reply."""
-    gift = "Hi Sam,\nGift cards never expire (KB-GFT-01)."
     retriever = FakeRetriever(answers=[source("c-gift#1", "Do gift cards expire?", gift, 0.95)])
     client = await make_client(retriever=retriever)
     copied = await ask(client, await start(client), "Do gift cards expire?")
-    assert copied["reply"] == gift and copied["sources"] == [
+    assert copied["reply"] == sent and copied["sources"] == [
         {"source_id": "c-gift#1", "kind": "log", "score": 0.95, "links": []}
     ]
     # A generated reply that says the first answer in its own line breaks and case, but

@@ -18,7 +18,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
-from bot.core.claims import copyable
+from bot.core.chat_ready import chat_ready
+from bot.core.claims import CopyableReply, copyable
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
@@ -224,7 +225,10 @@ class ConversationEngine:
         if conversation.state is ConversationState.CLOSED:
             # A customer writing again reopens the conversation rather than losing the message.
             await self.store.set_state(conversation.id, ConversationState.BOT)
-        history = await self._recent_history(conversation.id)
+        earlier = await self.store.list_turns(conversation.id)
+        history = self._recent_history(earlier)
+        # The bot or an operator has written already: a copied reply does not greet again.
+        mid_conversation = any(t.role != "customer" for t in earlier)
         await self.store.add_turn(conversation.id, "customer", scrubbed)
 
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
@@ -256,9 +260,11 @@ class ConversationEngine:
             or self.config.answer_mode == "copy"
             or (self.config.curated_verbatim and sources[0].kind == "curated")
         ):
-            draft = self._copy(sources)
+            draft = self._copy(sources, mid_conversation=mid_conversation)
         else:
-            async for event in self._generate(history, scrubbed, sources, confidence, policy):
+            async for event in self._generate(
+                history, scrubbed, sources, confidence, policy, mid_conversation=mid_conversation
+            ):
                 if isinstance(event, _Draft):
                     draft = event
                 else:
@@ -273,11 +279,10 @@ class ConversationEngine:
                 yield ReplyDelta(piece)
         yield ReplyDone(reply)
 
-    async def _recent_history(self, conversation_id: str) -> tuple[Message, ...]:
+    def _recent_history(self, turns: Sequence[Turn]) -> tuple[Message, ...]:
         limit = self.config.max_history_messages
         if limit == 0:
             return ()
-        turns = await self.store.list_turns(conversation_id)
         # Hand-off notices are boilerplate: they would only dilute the search and the prompt.
         messages = [Message(t.role, t.text) for t in turns if t.outcome is not Outcome.HANDOFF]
         return tuple(messages[-limit:])
@@ -295,16 +300,35 @@ class ConversationEngine:
     def _handoff(self, text: str, reason: FlagReason, detail: str) -> _Draft:
         return _Draft(text, Outcome.HANDOFF, flags=[(reason, detail)])
 
-    def _copy(self, sources: Sequence[Source]) -> _Draft:
-        """The best answer copied, unless it tells of an action only a person can take."""
+    def _copy(self, sources: Sequence[Source], *, mid_conversation: bool) -> _Draft:
+        """The best answer copied as a chat reply, unless it tells of an action only a
+        person can take."""
         best = sources[0]
-        # An operator's correction says what they meant the bot to say.
-        if not self.config.hand_off_claimed_actions or best.kind == "curated":
-            return _Draft(best.agent_reply, Outcome.COPIED, (best,))
-        reply = copyable(best.agent_reply)
+        reply = self._as_copied(best, mid_conversation=mid_conversation)
         if reply.claimed_action is not None:
             return self._action_handoff("the best answer is", reply.claimed_action, sources)
         return _Draft(reply.text, Outcome.COPIED, (best,))
+
+    def _as_copied(self, source: Source, *, mid_conversation: bool) -> CopyableReply:
+        """``source``'s answer as the bot sends it copied: a past agent's reply without
+        what it says its agent would send and without its e-mail forms (``chat_ready``)."""
+        # An operator's correction says what they meant the bot to say.
+        if source.kind == "curated":
+            return CopyableReply(source.agent_reply)
+        text = source.agent_reply
+        if self.config.hand_off_claimed_actions:
+            reply = copyable(text)
+            if reply.claimed_action is not None:
+                return reply
+            text = reply.text
+        return CopyableReply(chat_ready(text, mid_conversation=mid_conversation))
+
+    def _sent_as(self, source: Source) -> list[str]:
+        """Every text a turn that copied ``source`` may hold: as sent first in a
+        conversation and later, and as logged (turns stored before replies were made
+        chat-ready, and generated replies that say it word for word)."""
+        sent = [self._as_copied(source, mid_conversation=later).text for later in (False, True)]
+        return list(dict.fromkeys([source.agent_reply, *sent]))
 
     def _action_handoff(self, lead: str, claim: str, sources: Sequence[Source]) -> _Draft:
         """A person takes over: the reply (``lead`` says which, copied or generated) claims
@@ -323,6 +347,8 @@ class ConversationEngine:
         sources: tuple[Source, ...],
         confidence: float,
         policy: HandoffPolicy,
+        *,
+        mid_conversation: bool,
     ) -> AsyncIterator[ReplyDelta | ReplyRetracted | _Draft]:
         """Stream a grounded generated reply; the last item is the decided ``_Draft``."""
         assert self.generator is not None
@@ -392,7 +418,7 @@ class ConversationEngine:
             log.warning("generation failed (%s); copying the best retrieved answer", failure)
             if shown:
                 yield ReplyRetracted(reason=None)
-            yield self._copy(sources)
+            yield self._copy(sources, mid_conversation=mid_conversation)
             return
         if not step.grounded:
             facts = ", ".join(sorted(step.unsupported))
@@ -400,7 +426,7 @@ class ConversationEngine:
             if shown:
                 yield ReplyRetracted(FlagReason.GROUNDING_FALLBACK)
             if confidence >= policy.copy_threshold:
-                draft = self._copy(sources)
+                draft = self._copy(sources, mid_conversation=mid_conversation)
             else:
                 draft = _Draft(self.config.low_confidence_message, Outcome.HANDOFF)
             draft.flags.append((FlagReason.GROUNDING_FALLBACK, f"unsupported facts: {facts}"))
@@ -683,14 +709,19 @@ class ConversationEngine:
             except TurnNotFound:
                 turn = None
             if turn is not None and turn.outcome is not Outcome.HANDOFF:
-                wrong_answer = turn.text
+                wrong_answer, sent = turn.text, [turn.text]
+                if turn.outcome is Outcome.COPIED and turn.sources:
+                    # Sent chat-ready (first in a conversation or later), held as logged.
+                    wrong_answer = turn.sources[0].agent_reply
+                    sent = self._sent_as(turn.sources[0])
                 # The questions the wrong answer was given for in the logs: their
                 # neighbours are the customers who get it too.
-                gave = [s for s in turn.sources if s.agent_reply == turn.text] or [
+                gave = [s for s in turn.sources if s.agent_reply == wrong_answer] or [
                     *turn.sources[:1]
                 ]
                 queries += [s.customer_text for s in gave if s.customer_text]
-                live = await self.store.questions_answered_with(turn.text, 4 * limit)
+                for text in sent:
+                    live += await self.store.questions_answered_with(text, 4 * limit)
         # Customers of the same topic got whichever of the answers it is confused with came
         # first for their wording, not always the one corrected (on Banking77 most of a
         # missing topic's customers got other answers): the answers the corrected question
@@ -698,7 +729,8 @@ class ConversationEngine:
         for found_now in await self._retrieve((), correction.question):
             other = found_now.agent_reply
             if other not in (wrong_answer, correction.answer):
-                otherwise += await self.store.questions_answered_with(other, 2 * limit)
+                for text in self._sent_as(found_now):
+                    otherwise += await self.store.questions_answered_with(text, 2 * limit)
         attached = {a.question for a in await self.store.attached_questions(correction_id)}
         found = await self.question_finder.similar_questions(
             list(dict.fromkeys(queries)),

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.core.chat_ready import chat_ready
 from bot.core.types import Reply, Source, Turn
 from bot.web.errors import ApiError
 
@@ -105,7 +106,12 @@ def source_json(source: Source, *, with_text: bool, reply: str = "") -> dict[str
         "links": links_in(source.agent_reply),
     }
     if with_text:
-        excerpt = answer_excerpt(source.agent_reply)
+        # A past agent's reply reads as the engine copies it, without its e-mail forms: the
+        # excerpt then ends where the copied reply does, and is seen to repeat it.
+        answer = source.agent_reply
+        if source.kind == "log":
+            answer = chat_ready(answer, mid_conversation=True)
+        excerpt = answer_excerpt(answer)
         if excerpt and not already_says(reply, excerpt):
             data["excerpt"] = excerpt
     return data
