@@ -1343,6 +1343,8 @@ def _with_scores(
     rules list them beside their own; the mentions that are words of one name joined
     (:func:`retrieval.name_rescoring.joined`)."""
     kept, added = rescored(text, [(s.start, s.end) for s in spans], words, rescoring)
+    # retrieval.keep_words are never names, whoever finds them.
+    added = [(s, e) for s, e in added if text[s:e].casefold() not in keep]
     if lexicon is not None:
         added += listed_with(text, added, lexicon, keep)
     by_place = {(s.start, s.end): s for s in spans}

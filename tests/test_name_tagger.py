@@ -143,6 +143,37 @@ def test_the_letters_of_an_order_code_stay_with_its_digits(shipped: NameFinder) 
     assert "Order JO-482913 never came." in scrubbed and "Julia" not in scrubbed
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Could you share the order number (it starts with JO-)?",
+        "It starts with JO- and you'll find it in your confirmation email.",
+    ],
+)
+def test_a_code_s_prefix_written_alone_is_no_name(shipped: NameFinder, text: str) -> None:
+    # 35 of the sample's agent replies told customers "it starts with [NAME]-".
+    assert shipped.scrub(text)[0] == text
+
+
+def test_keep_words_are_never_names_the_tagger_adds(rules: NameFinder) -> None:
+    text = "Holly marked it as delivered but nothing came."
+    kept = NameFinder(
+        recognizer=rules._load_recognizer(),
+        lexicon=rules._lexicon_loaded(),
+        tagger=NameTagger(),
+        keep_words=["holly"],
+    )
+    assert kept.scrub(text)[0] == text
+    assert (
+        "Holly"
+        not in NameFinder(
+            recognizer=rules._load_recognizer(),
+            lexicon=rules._lexicon_loaded(),
+            tagger=NameTagger(),
+        ).scrub(text)[0]
+    )
+
+
 # (text, the words the tagger scores as names, the spans they are scrubbed as)
 JOINS = [
     ("Ivy Bennett called", ["Ivy", "Bennett"], ["Ivy Bennett"]),
