@@ -267,7 +267,7 @@ class SlackSupport:
                 conversation.id,
                 thread,
                 customer=message.user,
-                reason=blocks.handoff_reason(reply.flags),
+                reason=blocks.handoff_reason(reply),
                 direct=message.direct,
             )
 
@@ -359,7 +359,7 @@ class SlackSupport:
             conversation_id,
             click.thread,
             customer=click.user,
-            reason=blocks.handoff_reason(reply.flags),
+            reason=blocks.handoff_reason(reply),
             direct=click.channel.startswith("D"),
         )
 
