@@ -305,6 +305,43 @@ async def test_handoff_goes_to_the_operators_and_silences_the_bot_until_handed_b
     await bot.api.wait_for("chat.postMessage", 3, channel=SUPPORT, thread_ts=asked["ts"])
 
 
+async def test_asking_for_a_person_in_words_hands_off_as_the_button_does(start: Start) -> None:
+    bot = await start()  # would answer anything it searched for confidently
+    asked = message("can I talk to a human please?", channel=DM)
+    await bot.send(asked)
+
+    notice = await bot.final_reply(asked["ts"], channel=DM)
+    assert notice["text"] == blocks.escape(EngineConfig().handoff_message)
+    assert notice.action_ids() == []  # a person is coming: no buttons
+    post = (await bot.api.wait_for("chat.postMessage", channel=OPS))[0]
+    await bot.idle()
+    assert "the customer asked for a person" in json.dumps(post.blocks)
+    conversation_id = post.button_value(blocks.HAND_BACK)
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+    (flag,) = await list_flags(bot.store)
+    assert (flag.reason, flag.detail) == (FlagReason.HANDOFF, "customer_request")
+
+
+async def test_an_answer_only_a_person_can_act_on_is_not_posted_as_the_customers_request(
+    start: Start,
+) -> None:
+    cancelled = "I've cancelled your order for you; the refund takes 5-7 business days."
+    bot = await start(
+        retriever=FakeRetriever(answers=[source("c-can#1", "Cancel my order", cancelled, 0.95)]),
+        engine=EngineConfig(answer_mode="copy"),
+    )
+    asked = message("Please cancel my order", channel=DM)
+    await bot.send(asked)
+
+    notice = await bot.final_reply(asked["ts"], channel=DM)
+    assert notice["text"] == blocks.escape(EngineConfig().action_handoff_message)
+    post = (await bot.api.wait_for("chat.postMessage", channel=OPS))[0]
+    await bot.idle()
+    # It said "the customer asked for a person", who had asked for a cancellation.
+    assert "needs a person to act on the order" in json.dumps(post.blocks)
+    assert "asked for a person" not in json.dumps(post.blocks)
+
+
 async def test_an_operator_answers_a_direct_message_from_the_operators_channel(
     start: Start,
 ) -> None:

@@ -60,7 +60,7 @@ def test_a_message_of_pleasantries_only_is_small_talk(text: str, kind: Pleasantr
         "",
         "thanks " * 30,  # longer than small talk is
         "are you a bot? my parcel is late",
-        "can I talk to a human?",  # a request for a person: the engine hands that off
+        "can I talk to a human?",  # a request for a person (retrieval.person_request)
     ],
 )
 def test_anything_else_is_a_question(text: str) -> None:

@@ -371,6 +371,41 @@ async def test_a_handoff_is_stored_and_later_messages_wait_for_an_operator(
     assert again.status == 409
 
 
+async def test_asking_for_a_person_in_words_is_the_button_pressed(
+    make_client: ClientFactory, store: ConversationDatabase
+) -> None:
+    client = await make_client()
+    typed = await start(client)
+    asked = await ask(client, typed, "I want to talk to a real person")
+    clicked = await start(client)
+    response = await client.post(f"/api/conversations/{clicked}/handoff")
+    assert response.status == 200
+    pressed = await response.json()
+
+    # Not "I'm not sure I have the right answer to that": the button's "Of course. ...".
+    assert asked["reply"] == pressed["reply"] == EngineConfig().handoff_message
+    assert {k: v for k, v in asked.items() if k != "turn_id"} == {
+        k: v for k, v in pressed.items() if k != "turn_id"
+    }
+    assert asked["handoff"] is True and asked["certainty"] is None
+    for conversation_id in (typed, clicked):
+        assert (await store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+    flags = await list_flags(store)
+    # The operators' queue says "The customer asked for a person" for both, not "Low confidence".
+    assert {(f.conversation_id, f.reason.value, f.detail) for f in flags} == {
+        (typed, "handoff", "customer_request"),
+        (clicked, "handoff", "customer_request"),
+    }
+    metrics = await (await client.get("/metrics")).text()
+    assert 'supportbot_handoffs_total{trigger="customer"} 2.0' in metrics
+    assert 'supportbot_handoffs_total{trigger="bot"}' not in metrics
+    # The conversation waits for an operator, as after the button.
+    response = await client.post(
+        f"/api/conversations/{typed}/messages", json={"text": "Hello? Anyone there?"}
+    )
+    assert response.status == 409 and (await response.json())["error"] == "handed_off"
+
+
 async def test_the_transcript_lists_every_turn(make_client: ClientFactory) -> None:
     client = await make_client()
     conversation_id = await start(client)

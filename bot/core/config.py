@@ -165,7 +165,7 @@ class EngineConfig(BaseModel):
         "Of course. I've asked a member of our support team to take over; they'll reply"
         " here as soon as they can.",
         min_length=1,
-        description="Sent when the customer asks for a person.",
+        description="Sent when the customer asks for a person (the button, or in words).",
     )
     low_confidence_message: str = Field(
         "I'm not sure I have the right answer to that, so I've passed your question to a"
@@ -194,7 +194,9 @@ class EngineConfig(BaseModel):
         True,
         description="Answer a message that is only a greeting, thanks, an acknowledgement or a"
         ' goodbye ("thanks!", "hi", "ok, bye") with the reply below instead of searching'
-        " the logs for it and handing it to a person.",
+        " the logs for it and handing it to a person; and hand a message that asks for a"
+        ' person ("can I talk to a human?", "agent") to one as the "Talk to a human" button'
+        " does, with handoff_message.",
     )
     greeting_reply: str = Field(
         "Hi! How can I help you today?",

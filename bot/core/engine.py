@@ -37,6 +37,7 @@ from bot.core.ports import (
     Versioned,
 )
 from bot.core.types import (
+    CUSTOMER_REQUEST,
     AttachedQuestion,
     Conversation,
     ConversationState,
@@ -58,6 +59,7 @@ from bot.core.types import (
     Turn,
 )
 from retrieval.confidence import retrieval_confidence
+from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
 from retrieval.small_talk import pleasantry
 
@@ -103,6 +105,7 @@ class _Draft:
     sources: tuple[Source, ...] = ()
     flags: list[tuple[FlagReason, str]] = field(default_factory=list)
     streamed: bool = False  # the text already went out as deltas
+    asked_for_person: bool = False  # the customer asked for the hand-off
 
     @property
     def hands_off(self) -> bool:
@@ -232,16 +235,24 @@ class ConversationEngine:
         await self.store.add_turn(conversation.id, "customer", scrubbed)
 
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
-        small_talk = pleasantry(scrubbed) if self.config.answer_small_talk else None
+        set_phrases = self.config.answer_small_talk
+        # "Can I talk to a human?" is the widget's button in words: searched like a question,
+        # it was handed off as one the bot was unsure of.
+        asked_for_person = set_phrases and asks_for_person(scrubbed)
+        small_talk = pleasantry(scrubbed) if set_phrases and not asked_for_person else None
         sources: tuple[Source, ...] = ()
-        if small_talk is not None:
+        if asked_for_person:
+            confidence = 0.0  # nothing was retrieved, as for the button
+        elif small_talk is not None:
             # Nothing to look up and nothing to be unsure of: the set reply, sure (1.0).
             confidence = 1.0
         else:
             sources = await self._retrieve(history, scrubbed)
             confidence = retrieval_confidence(sources, policy.weights)
         draft: _Draft | None = None
-        if small_talk is not None:
+        if asked_for_person:
+            draft = self._requested_handoff()
+        elif small_talk is not None:
             draft = _Draft(self.config.small_talk_reply(small_talk), Outcome.SMALL_TALK)
         elif not sources:
             draft = self._handoff(
@@ -299,6 +310,13 @@ class ConversationEngine:
 
     def _handoff(self, text: str, reason: FlagReason, detail: str) -> _Draft:
         return _Draft(text, Outcome.HANDOFF, flags=[(reason, detail)])
+
+    def _requested_handoff(self, detail: str = CUSTOMER_REQUEST) -> _Draft:
+        """The hand-off the customer asked for, by a button or in words: one notice, one
+        flag, whichever way they asked."""
+        draft = self._handoff(self.config.handoff_message, FlagReason.HANDOFF, detail)
+        draft.asked_for_person = True
+        return draft
 
     def _copy(self, sources: Sequence[Source], *, mid_conversation: bool) -> _Draft:
         """The best answer copied as a chat reply, unless it tells of an action only a
@@ -509,6 +527,7 @@ class ConversationEngine:
                 if draft.hands_off or draft.outcome is Outcome.SMALL_TALK
                 else certainty_of(confidence, policy.threshold)
             ),
+            asked_for_person=draft.asked_for_person,
         )
 
     # -- ratings, hand-offs, operators ---------------------------------------------------------
@@ -540,21 +559,20 @@ class ConversationEngine:
         if self._flag_gate is None or await self._flag_gate.admit(reason):
             await self.store.add_flag(turn_id, reason, detail)
 
-    async def request_handoff(
-        self, conversation_id: str, reason: str = "customer_request"
-    ) -> Reply:
-        """Hand the conversation to a person at the customer's request.
+    async def request_handoff(self, conversation_id: str, reason: str = CUSTOMER_REQUEST) -> Reply:
+        """Hand the conversation to a person at the customer's request (a button; asked in
+        words, :meth:`handle_message` does the same).
 
         Stores the polite hand-off message as a bot turn (confidence 0: nothing was
-        retrieved) and flags it HANDOFF. Raises ConversationNotFound, and
-        ConversationHandedOff when an operator already has it.
+        retrieved) and flags it HANDOFF with ``reason`` as its detail. Raises
+        ConversationNotFound, and ConversationHandedOff when an operator already has it.
         """
         conversation = await self.store.get_conversation(conversation_id)
         if conversation.state is ConversationState.HUMAN:
             raise ConversationHandedOff(
                 f"conversation {conversation_id} is already with an operator"
             )
-        draft = self._handoff(self.config.handoff_message, FlagReason.HANDOFF, reason)
+        draft = self._requested_handoff(reason)
         return await self._store_reply(conversation, draft, 0.0, 0.0, self.handoff_policy())
 
     async def hand_back(self, conversation_id: str) -> None:

@@ -31,6 +31,11 @@ class FlagReason(StrEnum):
     NOT_HELPFUL = "not_helpful"
 
 
+# The detail of the HANDOFF flag when the customer asked for a person, by the widget's or
+# Slack's button or in words ("can I talk to a human?"); the dashboard shows it in words.
+CUSTOMER_REQUEST = "customer_request"
+
+
 class FlagStatus(StrEnum):
     """Where a flag is in the operators' review: open until someone decides."""
 
@@ -117,6 +122,8 @@ class Reply:
     flags: tuple[FlagReason, ...] = ()
     # What a customer may be told of the confidence; None for a hand-off (no answer).
     certainty: Certainty | None = None
+    # A hand-off the customer asked for (button or words), not one the bot decided on.
+    asked_for_person: bool = False
 
     @property
     def handoff(self) -> bool:

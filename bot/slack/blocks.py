@@ -138,11 +138,16 @@ def without_handoff_button(blocks: Sequence[Block]) -> list[Block]:
     return updated
 
 
-def handoff_reason(flags: Sequence[FlagReason]) -> str:
-    if FlagReason.HANDOFF in flags:
+def handoff_reason(reply: Reply) -> str:
+    """Why ``reply`` handed off, for the operators' post."""
+    if reply.asked_for_person:
         return "the customer asked for a person"
-    if FlagReason.GROUNDING_FALLBACK in flags:
+    if FlagReason.GROUNDING_FALLBACK in reply.flags:
         return "the bot's answer was not supported by past answers"
+    # The bot's other HANDOFF flag: the answer was an action only a person can take
+    # ("I've cancelled it for you"). Its post said "the customer asked for a person".
+    if FlagReason.HANDOFF in reply.flags:
+        return "the answer needs a person to act on the order or account"
     return "the bot was not confident it had the right answer"
 
 

@@ -24,6 +24,7 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.core.types import (
+    CUSTOMER_REQUEST,
     Conversation,
     ConversationState,
     IncomingMessage,
@@ -53,7 +54,6 @@ from bot.web.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 CHANNEL = "slack"
-HANDOFF_REASON = "customer_request"
 _SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
 _CANNOT_STORE = (
     "Sorry, we can't save new messages right now, so I can't take this one. Please send it "
@@ -267,7 +267,7 @@ class SlackSupport:
                 conversation.id,
                 thread,
                 customer=message.user,
-                reason=blocks.handoff_reason(reply.flags),
+                reason=blocks.handoff_reason(reply),
                 direct=message.direct,
             )
 
@@ -334,7 +334,7 @@ class SlackSupport:
         known = await self.state.known_thread(click.thread)
         conversation_id = known.conversation_id if known is not None else click.value
         try:
-            reply = await self.engine.request_handoff(conversation_id, HANDOFF_REASON)
+            reply = await self.engine.request_handoff(conversation_id, CUSTOMER_REQUEST)
         except ConversationHandedOff:
             await self.poster.tell(click, _ALREADY_WITH_A_PERSON)
             return
@@ -359,7 +359,7 @@ class SlackSupport:
             conversation_id,
             click.thread,
             customer=click.user,
-            reason=blocks.handoff_reason(reply.flags),
+            reason=blocks.handoff_reason(reply),
             direct=click.channel.startswith("D"),
         )
 

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.core.errors import SupportbotError
 from bot.core.types import (
+    CUSTOMER_REQUEST,
     IncomingMessage,
     Rating,
     Reply,
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 _DISCONNECT_CHECK_S = 0.5
-HANDOFF_REASON = "customer_request"  # the flag's detail; free text from clients is not kept
 _T = TypeVar("_T")
 
 
@@ -80,8 +80,9 @@ async def post_message(request: web.Request) -> web.StreamResponse:
 
 async def request_handoff(request: web.Request) -> web.Response:
     await read_json_object(request, required=False)  # no fields yet; still validated
+    # The flag's detail is ours: free text from clients is not kept.
     reply = await request.app[ENGINE].request_handoff(
-        request.match_info["conversation_id"], HANDOFF_REASON
+        request.match_info["conversation_id"], CUSTOMER_REQUEST
     )
     request.app[METRICS].handoffs.labels(trigger="customer").inc()
     return json_response(_reply_body(request, reply))

@@ -96,7 +96,8 @@ class WebMetrics:
     def observe_reply(self, reply: Reply) -> None:
         self.replies.labels(outcome=reply.outcome.value).inc()
         if reply.handoff:
-            self.handoffs.labels(trigger="bot").inc()
+            # "can I talk to a human?" typed is the customer's hand-off as much as the button.
+            self.handoffs.labels(trigger="customer" if reply.asked_for_person else "bot").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
