@@ -48,7 +48,7 @@ from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
 from retrieval.records import ParseIssue, Query
-from retrieval.small_talk import pleasantry
+from retrieval.small_talk import answered_with_set_reply
 from retrieval.tuning_data import normalise_reply
 
 if TYPE_CHECKING:  # loads faiss: the server reads a saved calibration without it
@@ -167,7 +167,7 @@ def _word_f1(a: str, b: str) -> float:
 class LabelledCases(NamedTuple):
     cases: list[CalibrationCase]
     issues: list[ParseIssue]
-    small_talk: int  # in-scope turns left out: the engine answers them with its set replies
+    small_talk: int  # in-scope turns left out: answered with the engine's set replies
 
 
 def build_cases(
@@ -175,10 +175,10 @@ def build_cases(
 ) -> LabelledCases:
     """Retrieve for every validation question and label the result.
 
-    Turns that are only small talk ("awesome, appreciate it") are left out: the engine
-    answers them with its set replies and never searches the logs for them, so counting
-    another agent's "You're welcome!" as a wrong answer to them understated what customers
-    get and taught the fit that a perfect match can be wrong (retrieval.small_talk)."""
+    Turns that are only small talk ("awesome, appreciate it") or ask for a person are left
+    out: the engine answers them with its set replies and never searches the logs for them,
+    so counting another agent's "You're welcome!" as a wrong answer to them understated what
+    customers get and taught the fit that a perfect match can be wrong."""
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
@@ -189,7 +189,7 @@ def build_cases(
             continue
         for entry in entries_of(record):
             text = _clean(entry.customer_text)
-            if pleasantry(text) is not None:
+            if answered_with_set_reply(text):
                 small_talk += 1
                 continue
             queries.append(Query(text, entry.context))
@@ -203,7 +203,8 @@ def build_cases(
     # The search takes half a minute on two cores for the sample's 239 questions, and
     # `supportbot calibrate` printed nothing meanwhile.
     log.info(
-        "calibration: searching the %d questions of %s and %s (%d small-talk turns left out)",
+        "calibration: searching the %d questions of %s and %s (%d turns answered with set"
+        " replies left out)",
         len(queries),
         eval_path.name,
         out_of_scope_path.name,
@@ -288,7 +289,7 @@ def run_calibration(
         ),
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
-        small_talk_left_out=small_talk,
+        set_replies_left_out=small_talk,
         trade_offs=trade_off_table(cases, result.weights, target_handoff_recall, generic),
     )
     return calibration, issues
@@ -462,8 +463,8 @@ def format_result(result: CalibrationResult, target: float, small_talk: int = 0)
     return [
         f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions"
         + (
-            f" ({small_talk} small-talk turn{'s' if small_talk != 1 else ''} left out: the bot"
-            " answers small talk with its set replies)"
+            f" ({small_talk} turn{'s' if small_talk != 1 else ''} left out: small talk and"
+            " requests for a person get the bot's set replies)"
             if small_talk
             else ""
         ),

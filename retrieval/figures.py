@@ -42,7 +42,7 @@ from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.pacing import Pace, while_time_allows
 from retrieval.records import RetrievedExchange
-from retrieval.small_talk import pleasantry
+from retrieval.small_talk import answered_with_set_reply
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
     LabelledMessage,
@@ -271,8 +271,8 @@ def measure(
     verified = verifier is not None and verifier.learnt_nothing_of(held_out_of(split))
     said = _as_found if verified else _unverified
     is_answer = _answer_judge(split)
-    # Small talk is answered with set replies, never from the logs (retrieval.small_talk).
-    questions = [m for m in split.validation if pleasantry(m.text) is None]
+    # Small talk and requests for a person get set replies, never the logs' answers.
+    questions = [m for m in split.validation if not answered_with_set_reply(m.text)]
     in_scope = questions[: config.max_validation_queries]
     out_of_scope: list[LabelledMessage] = []
     excluded: list[list[str]] = []

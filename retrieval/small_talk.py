@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from retrieval.person_request import asks_for_person
+
 
 class Pleasantry(StrEnum):
     GREETING = "greeting"
@@ -180,3 +182,10 @@ def pleasantry(text: str) -> Pleasantry | None:
     if _ONLY_PHRASES.fullmatch(normal) is None:
         return None
     return next((kind for kind in _PRECEDENCE if _KIND[kind].search(normal)), None)
+
+
+def answered_with_set_reply(text: str) -> bool:
+    """Whether the engine answers ``text`` with one of its set replies and never from the
+    logs: small talk, or a request for a person (:mod:`retrieval.person_request`), which it
+    hands off as the widget's button does. Calibration leaves such turns out."""
+    return pleasantry(text) is not None or asks_for_person(text)

@@ -233,7 +233,7 @@ def calibrate(
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     saved = load_calibration(settings.home) or {}
-    for line in format_result(calibration.result, target, saved.get("small_talk_left_out", 0)):
+    for line in format_result(calibration.result, target, saved.get("set_replies_left_out", 0)):
         typer.echo(line)
     for line in format_trade_offs(saved):
         typer.echo(line)
