@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import os
+import secrets
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,10 +22,12 @@ from retrieval.names import NameFinder, people_in_metadata, without_people
 from retrieval.parsers import ParseOptions, read_logs
 from retrieval.pii import mask_references, references_in, scrub_batch
 from retrieval.records import Conversation, LogMessage, ParseIssue
+from retrieval.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
 _STORE_BATCH = 256
+RAW_HASH_KEY = "raw_hash.key"
 
 
 @dataclass
@@ -70,6 +78,8 @@ def scrub_conversations(
     greetings, sign-offs and introductions anywhere in the batch, are learned by ``names``
     first, so an agent greeted by name in one message is found in running text in another;
     metadata fields that name people are dropped."""
+    if not conversations:
+        return []  # a name finder loads its word lists and models on first use
     texts = [m.text for c in conversations for m in c.messages]
     if names is not None:
         names.learn(n for c in conversations for n in people_in_metadata(c.metadata))
@@ -125,16 +135,28 @@ def ingest_paths(
     unknown kind. A run killed half-way leaves the live index as it was; the conversations
     it stored are indexed by the next run. ``names`` finds people's names (without it, the
     rules alone do) and learns the names it meets; the caller saves them.
+
+    A conversation read before, whose scrubbed text is still stored, is counted unchanged
+    without being scrubbed again (scrubbing is most of an ingest's time): a stronger
+    scrubber reaches what is stored through ``supportbot scrub``
+    (:mod:`retrieval.rescrub`), not through a re-ingest.
     """
     options = options or ParseOptions()
     # read_logs checks each path when called, so a bad path fails before anything is stored.
     readers = [read_logs(path, options) for path in paths]
     report = IngestReport(files=[str(p) for p in paths])
+    # Unscrubbed text is stored as read, so there is nothing to skip and nothing to hash.
+    key = raw_hash_key(knowledge.index_root) if scrub_pii else None
     started = time.perf_counter()
     bar = tqdm(unit="conv", desc="reading", disable=not progress)
     for batch in _batches(_records(readers, report), _STORE_BATCH):
-        clean = scrub_conversations(batch, report.pii_replaced, names) if scrub_pii else batch
-        added = knowledge.store.add_conversations(clean)
+        if key is None:
+            new, raw_hashes = batch, None
+        else:
+            new, raw_hashes = _not_known(batch, key, knowledge.store)
+            report.conversations_unchanged += len(batch) - len(new)
+        clean = scrub_conversations(new, report.pii_replaced, names) if scrub_pii else new
+        added = knowledge.store.add_conversations(clean, raw_hashes)
         report.conversations_added += added.conversations_added
         report.conversations_updated += added.conversations_updated
         report.conversations_unchanged += added.conversations_unchanged
@@ -144,6 +166,54 @@ def ingest_paths(
     report.sync = knowledge.sync_index(progress=progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def raw_hash(conversation: Conversation, key: bytes) -> str:
+    """A keyed hash of what scrubbing reads of a conversation as read from its log: its
+    messages and its metadata (which may name people). Like the scrubbed content hash, it
+    leaves out the id: the same conversation under another id is stored once."""
+    payload = json.dumps(
+        [[[m.role, m.text] for m in conversation.messages], conversation.metadata],
+        ensure_ascii=False,
+        sort_keys=True,
+        default=str,
+    )
+    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def raw_hash_key(folder: Path) -> bytes:
+    """The home's key for :func:`raw_hash`, made at random by the first ingest and kept in
+    ``folder`` (the index versions' folder, which replicas share), never in the database:
+    the scrubbed text is stored beside the hash, so whoever read the database could
+    otherwise test guesses of what was scrubbed out (an e-mail address, a name) against
+    an unkeyed hash. A lost key costs one slow ingest: no hash matches, every conversation
+    is scrubbed again, found unchanged and hashed with the new key."""
+    path = folder / RAW_HASH_KEY
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, made = tempfile.mkstemp(dir=folder, prefix=f".{RAW_HASH_KEY}.")  # mode 0600
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(secrets.token_bytes(32))
+            # A link never replaces a key another ingest made meanwhile, and is never seen
+            # half-written.
+            os.link(made, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(made)
+    return path.read_bytes()
+
+
+def _not_known(
+    batch: Sequence[Conversation], key: bytes, store: KnowledgeStore
+) -> tuple[list[Conversation], list[str]]:
+    """The conversations of ``batch`` not read before (or whose scrubbed text is no longer
+    stored), with their raw hashes."""
+    hashes = [raw_hash(c, key) for c in batch]
+    known = store.known_raw_hashes(hashes)
+    new = [(c, h) for c, h in zip(batch, hashes, strict=True) if h not in known]
+    return [c for c, _ in new], [h for _, h in new]
 
 
 def _records(

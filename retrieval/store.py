@@ -97,36 +97,62 @@ class KnowledgeStore:
             yield conn
 
     # -- conversations and entries ------------------------------------------------------
-    def add_conversations(self, conversations: Sequence[Conversation]) -> AddResult:
+    def add_conversations(
+        self, conversations: Sequence[Conversation], raw_hashes: Sequence[str] | None = None
+    ) -> AddResult:
         """Store scrubbed conversations and their entries in one transaction.
 
         A conversation whose content was seen before adds nothing; one whose id exists with
-        other content (the log grew) replaces its entries.
+        other content (the log grew) replaces its entries. ``raw_hashes``, one for each
+        conversation, name them as they were read (before scrubbing): such a hash is
+        :meth:`known_raw_hashes` while what its conversation scrubbed to stays stored.
         """
         c = tables.log_conversations.c
         result = AddResult()
         now = time.time()
+        hashes: Sequence[str | None] = [None] * len(conversations)
+        if raw_hashes is not None:
+            hashes = raw_hashes
         with self._writing() as conn:
-            for conversation in conversations:
+            for conversation, raw_hash in zip(conversations, hashes, strict=True):
                 digest = conversation.content_hash()
                 if _exists(conn, c.content_hash == digest):
                     result.conversations_unchanged += 1
-                    continue
-                if _exists(conn, c.id == conversation.id):
-                    _forget_conversation(conn, conversation.id, now)
-                    result.conversations_updated += 1
                 else:
-                    result.conversations_added += 1
-                result.entries_added += _insert_conversation(conn, conversation, digest, now)
+                    if _exists(conn, c.id == conversation.id):
+                        _forget_conversation(conn, conversation.id, now)
+                        result.conversations_updated += 1
+                    else:
+                        result.conversations_added += 1
+                    result.entries_added += _insert_conversation(conn, conversation, digest, now)
+                if raw_hash is not None:
+                    _remember_raw_hash(conn, raw_hash, digest)
         return result
+
+    def known_raw_hashes(self, raw_hashes: Sequence[str]) -> set[str]:
+        """Those of ``raw_hashes`` (see :meth:`add_conversations`) whose conversation's
+        scrubbed content is stored: reading them again would add nothing."""
+        r, t = tables.raw_conversations, tables.log_conversations
+        known: set[str] = set()
+        unique = list(dict.fromkeys(raw_hashes))
+        with reading(self._engine) as conn:
+            for start in range(0, len(unique), _CHUNK):
+                query = (
+                    sa.select(r.c.raw_hash)
+                    .join(t, t.c.content_hash == r.c.content_hash)
+                    .where(r.c.raw_hash.in_(unique[start : start + _CHUNK]))
+                )
+                known.update(conn.execute(query).scalars())
+        return known
 
     def replace_conversations(self, conversations: Sequence[Conversation]) -> int:
         """Store rewritten versions of stored conversations (re-scrubbed) in one
         transaction: each one's live entries are marked deleted and rebuilt from the new
         text, or only its metadata is updated when the text is the same. A conversation
         whose new text is already stored under another id is dropped with its entries, as
-        ingest would have skipped it; returns how many were."""
-        t = tables.log_conversations
+        ingest would have skipped it; returns how many were. The logs the old text was read
+        from are still known by their raw hashes: ingest finds them unchanged."""
+        t, r = tables.log_conversations, tables.raw_conversations
         now = time.time()
         dropped = 0
         with self._writing() as conn:
@@ -135,6 +161,12 @@ class KnowledgeStore:
                 same_text = t.update().where(t.c.id == conversation.id, t.c.content_hash == digest)
                 if conn.execute(same_text.values(metadata=_metadata_json(conversation))).rowcount:
                     continue
+                old = sa.select(t.c.content_hash).where(t.c.id == conversation.id)
+                conn.execute(
+                    r.update()
+                    .where(r.c.content_hash == old.scalar_subquery())
+                    .values(content_hash=digest)
+                )
                 _forget_conversation(conn, conversation.id, now)
                 if _exists(conn, t.c.content_hash == digest):
                     dropped += 1
@@ -417,11 +449,26 @@ def _exists(conn: sa.Connection, where: sa.ColumnElement[bool]) -> bool:
 
 
 def _forget_conversation(conn: sa.Connection, conversation_id: str, now: float) -> None:
-    """Delete a stored conversation; its log entries are marked deleted."""
-    e, t = tables.entries, tables.log_conversations
+    """Delete a stored conversation and the raw hashes of what was read as it; its log
+    entries are marked deleted."""
+    e, t, r = tables.entries, tables.log_conversations, tables.raw_conversations
     ingested = (e.c.conversation_id == conversation_id) & (e.c.kind == "log")
     _delete_live_entries(conn, ingested, now)
+    stored = sa.select(t.c.content_hash).where(t.c.id == conversation_id)
+    conn.execute(r.delete().where(r.c.content_hash == stored.scalar_subquery()))
     conn.execute(t.delete().where(t.c.id == conversation_id))
+
+
+def _remember_raw_hash(conn: sa.Connection, raw_hash: str, content_hash: str) -> None:
+    """Record what a conversation read as ``raw_hash`` scrubbed to (today's scrubber may
+    make other text of it than the one that read it before)."""
+    r = tables.raw_conversations
+    statement = insert(conn.dialect, r).values(raw_hash=raw_hash, content_hash=content_hash)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[r.c.raw_hash], set_={"content_hash": content_hash}
+        )
+    )
 
 
 def _delete_live_entries(

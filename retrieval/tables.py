@@ -30,6 +30,18 @@ log_conversations = sa.Table(
     sa.Column("rowid", Id, sa.Identity(), nullable=False),
 )
 
+# The conversations ingest read, by a keyed hash of what it read (never the text: that is
+# unscrubbed; the key is kept outside the database, see retrieval.ingest.raw_hash_key), and
+# the content hash of what scrubbing made of them. A conversation read again whose scrubbed
+# content is still stored is known without scrubbing it again.
+raw_conversations = sa.Table(
+    "raw_conversations",
+    metadata,
+    sa.Column("raw_hash", sa.Text, primary_key=True),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Index("raw_conversations_content", "content_hash"),
+)
+
 # What is retrieved: an exchange of a conversation, or a curated answer. An entry's id is
 # its id in every FAISS index built with it, so entries are never deleted, only marked:
 # older index versions still hold them. One live entry per source id.

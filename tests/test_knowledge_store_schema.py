@@ -213,8 +213,9 @@ def test_the_history_builds_what_the_release_before_built(
 ) -> None:
     """Column types, nullability, defaults, keys, unique and check constraints
     (PostgreSQL names them) and indexes with their WHERE clause, in a new database and in
-    one of the release before once upgraded. The history changed one thing only: SQLite's
-    conversation id may no longer be NULL."""
+    one of the release before once upgraded. The history changed two things: SQLite's
+    conversation id may no longer be NULL, and ingest keeps the raw hashes of what it read
+    in a new table."""
     if kind == "sqlite":
         new, legacy = sqlite_url(tmp_path / "new.db"), sqlite_url(tmp_path / "legacy.db")
     else:
@@ -222,10 +223,11 @@ def test_the_history_builds_what_the_release_before_built(
         new, legacy = server.create_database(), server.create_database()
     _built_by_the_release_before(legacy, version=3)
     names = sorted(tables.metadata.tables)
-    before = table_shapes(legacy, names)
+    before = table_shapes(legacy, [n for n in names if n != "raw_conversations"])
     assert upgraded(new, tables.HISTORY) == [] and upgraded(legacy, tables.HISTORY) == []
     after = table_shapes(legacy, names)
     assert table_shapes(new, names) == after
+    del after["raw_conversations"]  # new in knowledge_0006, the same in both (above)
     if kind == "sqlite":
         conversation_id = before["log_conversations"][0][0]  # type: ignore[index]
         assert conversation_id == ("id", "TEXT", True, None)
@@ -271,6 +273,10 @@ def test_a_database_of_the_release_before_upgrades_in_place(
         grown = Conversation("c-a", (LogMessage("customer", "again?"),), source="logs.jsonl")
         assert store.add_conversations([grown]).conversations_updated == 1
         assert [c.id for c in store.iter_conversations()] == ["c-b", "c-c", "c-a"]
+        # No raw hash was kept before: ingest scrubs what it reads once more, then knows it.
+        assert store.known_raw_hashes(["raw-a"]) == set()
+        assert store.add_conversations([grown], ["raw-a"]).conversations_unchanged == 1
+        assert store.known_raw_hashes(["raw-a", "raw-b"]) == {"raw-a"}
         assert store.add_entry(_curated("correction:2")) == 7
         version = store.record_index_version(home / "indexes" / "v0003", "model-1", "flat", 4, 7)
         assert version.id == 3 and store.index_versions()[-1].folder == version.folder
@@ -286,7 +292,7 @@ def test_a_database_of_the_release_before_upgrades_in_place(
                 sa.text("SELECT component, MAX(version) FROM schema_migrations GROUP BY component")
             )
             recorded = conn.scalars(sa.text("SELECT folder FROM index_versions ORDER BY id"))
-            assert (revision, legacy.all()) == ("knowledge_0005", [("retrieval", legacy_version)])
+            assert (revision, legacy.all()) == ("knowledge_0006", [("retrieval", legacy_version)])
             assert recorded.all() == ["indexes/v0001", "indexes/v0002", "indexes/v0003"]
     finally:
         engine.dispose()
