@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import EngineConfig
-from bot.core.engine import ConversationEngine
 from bot.core.types import (
     CUSTOMER_REQUEST,
     ConversationState,
@@ -19,9 +18,8 @@ from bot.core.types import (
 )
 from bot.store.conversations import ConversationDatabase
 from retrieval.person_request import asks_for_person
-from retrieval.pii import scrub
 from retrieval.small_talk import pleasantry
-from tests.support.fakes import FakeRetriever, source
+from tests.support.fakes import FakeRetriever, copying_engine, source
 from tests.support.store_reads import list_flags
 
 RETURNS = source(
@@ -147,13 +145,6 @@ async def store(tmp_path: Path) -> AsyncIterator[ConversationDatabase]:
     await store.aclose()
 
 
-def engine(
-    store: ConversationDatabase, retriever: FakeRetriever, **config: object
-) -> ConversationEngine:
-    scrub_text = lambda text: scrub(text).text  # noqa: E731
-    return ConversationEngine(retriever, None, store, EngineConfig(**config), scrub_text)  # type: ignore[arg-type]
-
-
 def what_the_customer_sees(reply: Reply) -> tuple[object, ...]:
     return (
         reply.text,
@@ -171,7 +162,7 @@ async def test_asking_in_words_hands_off_exactly_as_the_button_does(
 ) -> None:
     # A confident answer would be found for anything searched: the hand-off is the request's.
     retriever = FakeRetriever(answers=[RETURNS])
-    bot = engine(store, retriever)
+    bot = copying_engine(store, retriever)
     typed = (await bot.start_conversation("web")).id
     clicked = (await bot.start_conversation("web")).id
 
@@ -201,7 +192,7 @@ async def test_a_mention_of_a_person_is_answered_as_a_question(
     store: ConversationDatabase,
 ) -> None:
     retriever = FakeRetriever(answers=[RETURNS])
-    bot = engine(store, retriever)
+    bot = copying_engine(store, retriever)
     conversation = (await bot.start_conversation("web")).id
     reply = await bot.reply(IncomingMessage(conversation, "the agent told me to return it"))
     assert reply.outcome is Outcome.COPIED and not reply.asked_for_person
@@ -211,7 +202,7 @@ async def test_a_mention_of_a_person_is_answered_as_a_question(
 
 
 async def test_the_bots_own_hand_offs_are_not_the_customers(store: ConversationDatabase) -> None:
-    bot = engine(store, FakeRetriever(answers=[]))
+    bot = copying_engine(store, FakeRetriever(answers=[]))
     conversation = (await bot.start_conversation("web")).id
     unsure = await bot.reply(IncomingMessage(conversation, "Can you fix my bike?"))
     assert unsure.handoff and not unsure.asked_for_person
@@ -222,7 +213,9 @@ async def test_answer_small_talk_off_searches_a_request_like_any_question(
     store: ConversationDatabase,
 ) -> None:
     retriever = FakeRetriever(answers=[source("x#1", "q", "Our stores open at 9.", 0.05)])
-    bot = engine(store, retriever, answer_small_talk=False, handoff_message="A person is coming.")
+    bot = copying_engine(
+        store, retriever, answer_small_talk=False, handoff_message="A person is coming."
+    )
     conversation = (await bot.start_conversation("web")).id
     reply = await bot.reply(IncomingMessage(conversation, "agent please"))
     assert len(retriever.calls) == 1
@@ -235,7 +228,9 @@ async def test_answer_small_talk_off_searches_a_request_like_any_question(
 async def test_the_reply_to_a_request_is_the_handoff_message_setting(
     store: ConversationDatabase,
 ) -> None:
-    bot = engine(store, FakeRetriever(answers=[RETURNS]), handoff_message="A person is coming.")
+    bot = copying_engine(
+        store, FakeRetriever(answers=[RETURNS]), handoff_message="A person is coming."
+    )
     conversation = (await bot.start_conversation("web")).id
     reply = await bot.reply(IncomingMessage(conversation, "I want to talk to a real person"))
     assert reply.text == "A person is coming."

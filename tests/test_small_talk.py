@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import EngineConfig
-from bot.core.engine import ConversationEngine
 from bot.core.types import ConversationState, IncomingMessage, Outcome
 from bot.store.conversations import ConversationDatabase
-from retrieval.pii import scrub
 from retrieval.small_talk import Pleasantry, pleasantry
-from tests.support.fakes import FakeRetriever, source
+from tests.support.fakes import FakeRetriever, copying_engine, source
 from tests.support.store_reads import list_flags
 
 SHIPPING = source(
@@ -74,19 +72,12 @@ async def store(tmp_path: Path) -> AsyncIterator[ConversationDatabase]:
     await store.aclose()
 
 
-def engine(
-    store: ConversationDatabase, retriever: FakeRetriever, **config: object
-) -> ConversationEngine:
-    scrub_text = lambda text: scrub(text).text  # noqa: E731
-    return ConversationEngine(retriever, None, store, EngineConfig(**config), scrub_text)  # type: ignore[arg-type]
-
-
 async def test_thanks_gets_its_reply_and_the_conversation_stays_with_the_bot(
     store: ConversationDatabase,
 ) -> None:
     # Every message that is searched finds nothing near enough: it would be handed off.
     retriever = FakeRetriever(answers=[SHIPPING])
-    bot = engine(store, retriever)
+    bot = copying_engine(store, retriever)
     conversation = (await bot.start_conversation("web")).id
     first = await bot.reply(IncomingMessage(conversation, "When will my order arrive?"))
     assert first.outcome is Outcome.COPIED and len(retriever.calls) == 1
@@ -112,7 +103,9 @@ async def test_the_set_replies_are_settings_and_can_be_turned_off(
     store: ConversationDatabase,
 ) -> None:
     vague = [source("x#1", "q", "Our stores open at 9.", 0.05)]
-    bot = engine(store, FakeRetriever(answers=vague), goodbye_reply="Bye from the Juniper team!")
+    bot = copying_engine(
+        store, FakeRetriever(answers=vague), goodbye_reply="Bye from the Juniper team!"
+    )
     conversation = (await bot.start_conversation("web")).id
     goodbye = await bot.reply(IncomingMessage(conversation, "that's all, bye"))
     assert goodbye.text == "Bye from the Juniper team!"
@@ -121,7 +114,7 @@ async def test_the_set_replies_are_settings_and_can_be_turned_off(
     asked = await bot.reply(IncomingMessage(conversation, "are you a robot?"))
     assert asked.outcome is Outcome.SMALL_TALK and asked.text.startswith("I'm a virtual assistant")
 
-    off = engine(store, FakeRetriever(answers=vague), answer_small_talk=False)
+    off = copying_engine(store, FakeRetriever(answers=vague), answer_small_talk=False)
     conversation = (await off.start_conversation("web")).id
     searched = await off.reply(IncomingMessage(conversation, "thanks"))
     assert searched.outcome is Outcome.HANDOFF  # as before small talk was answered

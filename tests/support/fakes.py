@@ -11,7 +11,10 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.core.config import EngineConfig
+from bot.core.engine import ConversationEngine
 from bot.core.errors import ModelUnavailable
+from bot.core.ports import ConversationStore
 from bot.core.types import GenerationRequest, Message, Source, SuggestedQuestion
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -171,3 +174,13 @@ class FakeGenerator:
 def split_words(text: str) -> list[str]:
     """``text`` as a model would stream it: a word (with its leading space) per piece."""
     return re.findall(r"\s*\S+", text)
+
+
+def copying_engine(
+    store: ConversationStore, retriever: FakeRetriever, **config: object
+) -> ConversationEngine:
+    """An engine without a generator over ``retriever``, scrubbing as the product does."""
+    from retrieval.pii import scrub
+
+    scrub_text = lambda text: scrub(text).text  # noqa: E731
+    return ConversationEngine(retriever, None, store, EngineConfig(**config), scrub_text)  # type: ignore[arg-type]
