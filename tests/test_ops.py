@@ -486,12 +486,29 @@ async def test_edit_and_approve_serves_the_correction_at_once(ops: Ops) -> None:
     assert ops.retriever.curated[-1][:3] == (source_id, question, better)
     assert query(ops.database, "SELECT action, note FROM ops_actions") == [("correct", source_id)]
 
+    assert "notice=corrected&" in saved.headers["Location"]  # nothing of it was scrubbed
+
     # The next customer who asks gets the correction, without any retraining.
     _, reply = await ask(ops, "When will my order arrive?")
     assert reply["reply"] == better
     view = await page(ops, f"/ops/conversations/{cid}")
     assert "Correction by alice" in view and better in view
     assert turn_id not in queue_turns(await page(ops, "/ops/"))
+
+
+async def test_an_operator_is_told_when_scrubbing_changed_a_correction(ops: Ops) -> None:
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    _, turn_id = seeded.thumbs_down
+    typed = "Hi Julia, orders arrive in 3-5 business days (KB-SHP-01)."
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=typed)
+    assert saved.status == 303 and "notice=corrected_scrubbed" in saved.headers["Location"]
+    ((stored,),) = query(
+        ops.database, "SELECT answer FROM bot_corrections WHERE turn_id = ?", turn_id
+    )
+    assert "Julia" not in stored
+    shown = await page(ops, saved.headers["Location"])
+    assert "with the personal data in it replaced first" in shown and stored in shown
 
 
 async def attach(ops: Ops, correction_id: int, token: str, *questions: str) -> Any:

@@ -181,9 +181,21 @@ async def correct(request: web.Request) -> web.Response:
     logged = await _log_turn(request, act, ReviewAction.CORRECT, correction.source_id)
     # Straight on to the customers who ask the same thing differently (issue 20).
     location = questions_url(
-        request, correction, notice="corrected", back=act.back, unlogged="" if logged else "1"
+        request,
+        correction,
+        notice="corrected_scrubbed" if scrubbed_away(answer, correction.answer) else "corrected",
+        back=act.back,
+        unlogged="" if logged else "1",
     )
     return web.Response(status=303, headers={"Location": location})
+
+
+def scrubbed_away(typed: str, stored: str) -> bool:
+    """Whether scrubbing changed what the operator typed (a colleague's name, the name in
+    a greeting, the customer's order number): the correction is served as stored, and the
+    operator was only told "Correction saved." while "Maria at our Boulder store" went out
+    as "[NAME] at our Boulder store". Spacing aside, which the engine tidies."""
+    return " ".join(typed.split()) != " ".join(stored.split())
 
 
 async def _corrections_of(request: web.Request, turn: Turn) -> int:

@@ -33,6 +33,10 @@ MAX_REJECT_REASON_CHARS = 500
 NOTICES = {
     "approved": "Reply approved.",
     "corrected": "Correction saved. It is served to customers from now on.",
+    "corrected_scrubbed": "Correction saved. It is served to customers from now on, with the"
+    " personal data in it replaced first (names, e-mail addresses, phone and order numbers"
+    " become [NAME], [EMAIL], [PHONE], [REFERENCE]): read the answer below as customers get"
+    " it. Words of your business that look like names belong in retrieval.keep_words.",
     "rejected": "Reply rejected.",
     "resolved": "Hand-off resolved: the bot answers this conversation again.",
     "handed_back": "The bot answers this conversation again.",
