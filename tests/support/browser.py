@@ -87,7 +87,7 @@ class ServerThread:
 
 @pytest.fixture
 def browser_context(tmp_path: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -98,6 +98,10 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
             viewport={"width": 1200, "height": 800},
         )
         context.set_default_timeout(15_000)
+        # What a test expects to see may wait for the process's first reply, which builds
+        # the list of given names and loads the name model: 15 s measured with the CPUs
+        # shared, against expect's default of 5 s.
+        expect.set_options(timeout=30_000)
         try:
             yield context
         finally:
