@@ -107,15 +107,20 @@ def wait_for_rows(database: Path, sql: str, *args: Any, timeout: float = 10) -> 
         time.sleep(0.1)
 
 
-# Snapshots of the newest bot reply's text, taken by a MutationObserver in the page.
+# Snapshots of the newest bot reply's text, and every link it has shown at any moment,
+# taken by a MutationObserver in the page.
 WATCH_STREAM = """() => {
   const root = document.querySelector('[data-supportbot]').shadowRoot;
   window.__snapshots = [];
+  window.__hrefs = [];
   new MutationObserver(() => {
     const texts = root.querySelectorAll('.sb-msg-bot .sb-text');
     const last = texts[texts.length - 1];
     if (last && last.textContent && window.__snapshots.at(-1) !== last.textContent) {
       window.__snapshots.push(last.textContent);
+    }
+    for (const link of last ? last.querySelectorAll('a') : []) {
+      if (!window.__hrefs.includes(link.href)) window.__hrefs.push(link.href);
     }
   }).observe(root, {subtree: true, childList: true, characterData: true});
 }"""
@@ -162,6 +167,11 @@ def test_chat_on_the_demo_page_streams_rates_and_survives_a_reload(
     assert len(snapshots) >= 3, snapshots  # it grew piece by piece
     assert all(RETURNS_ANSWER.startswith(s) for s in snapshots)
     assert snapshots[-1] == RETURNS_ANSWER
+    # The address is a link once it is whole, and only then.
+    assert page.evaluate("window.__hrefs") == ["https://shop.example.com/returns"]
+    expect(replies.last.get_by_role("link")).to_have_attribute(
+        "href", "https://shop.example.com/returns"
+    )
     expect(dialog.locator(".sb-msg-bot .sb-certainty")).to_have_text(
         "Confident: our team has answered this before"
     )
@@ -273,17 +283,16 @@ def test_the_widget_works_embedded_in_another_origin(
 
     # An operator answers (from Slack or the dashboard); the widget shows it.
     ((conversation_id,),) = query(servers.database, "SELECT id FROM bot_conversations")
-    servers.bot.call(
-        lambda app: cast(Any, app[ENGINE]).add_agent_turn(
-            conversation_id, "Hi, Sam here. Happy to arrange an exchange for you."
-        )
-    )
+    sam = "Hi, Sam here. Pick the new size at https://shop.example.com/exchanges, I'll do the rest."
+    servers.bot.call(lambda app: cast(Any, app[ENGINE]).add_agent_turn(conversation_id, sam))
     page.reload()  # opening the chat checks for operator replies at once
     dialog = page.get_by_role("dialog", name="Trail Shoes help")
     agent = dialog.locator(".sb-msg-agent")
     expect(agent).to_contain_text("Support team")
-    expect(agent.locator(".sb-text")).to_have_text(
-        "Hi, Sam here. Happy to arrange an exchange for you."
+    expect(agent.locator(".sb-text")).to_have_text(sam)
+    # An operator's address is a link too, without the comma after it.
+    expect(agent.get_by_role("link")).to_have_attribute(
+        "href", "https://shop.example.com/exchanges"
     )
     assert failed == []
 
@@ -560,3 +569,156 @@ def test_a_customer_gets_through_when_too_many_conversations_are_starting(
         )
         expect(dialog.get_by_role("status")).to_have_text("")
         expect(dialog.locator(".sb-msg-customer")).to_have_count(1)
+
+
+HELP_PAGE = (
+    "https://help.juniperoutfitters.example/articles/"
+    "360001234-returning-boots-that-do-not-fit-and-printing-a-label"
+)
+LABEL_PAGE = "https://help.juniperoutfitters.example/labels"
+HELP_ANSWER = (
+    "Send them back within 30 days, unworn. Our help center has a step-by-step guide: "
+    f"{HELP_PAGE}. Print a free label ({LABEL_PAGE}) and drop the parcel at any post office."
+)
+NEW_TAB = {"target": "_blank", "rel": "noopener noreferrer nofollow"}
+ACTIVE_TAG = "() => document.querySelector('[data-supportbot]').shadowRoot.activeElement?.tagName"
+
+
+def test_addresses_in_a_copied_reply_are_links_a_keyboard_reaches(
+    tmp_path: Path, browser_context: Any
+) -> None:
+    """A first `make run` showed the help-centre address at the end of a reply as plain text
+    that wrapped mid-hostname. It is a link now, without the full stop after it, and the
+    one in parentheses without the bracket; the customer's own address stays text."""
+    from playwright.sync_api import expect
+
+    retriever = FakeRetriever(
+        answers=[source("c-ret#1", "How do I return boots?", HELP_ANSWER, 0.95)]
+    )
+    settings = make_settings(tmp_path / "home", WebConfig(rate_per_minute=600, rate_burst=100))
+    with ServerThread(lambda: create_app(settings, retriever=retriever, generator=None)) as bot:
+        page = browser_context.new_page()
+        page.set_viewport_size({"width": 400, "height": 700})
+        page.goto(bot.origin + "/")
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        box = dialog.get_by_role("textbox", name="Your message")
+        box.fill("How do I return boots? I found https://shop.example.com/returns.")
+        box.press("Enter")
+
+        reply = dialog.locator(".sb-msg-bot .sb-text").last
+        expect(reply).to_have_text(HELP_ANSWER)
+        links = reply.get_by_role("link")
+        expect(links).to_have_text([HELP_PAGE, LABEL_PAGE])
+        for index, url in enumerate([HELP_PAGE, LABEL_PAGE]):
+            expect(links.nth(index)).to_have_attribute("href", url)
+            for name, value in NEW_TAB.items():
+                expect(links.nth(index)).to_have_attribute(name, value)
+        expect(dialog.locator(".sb-msg-customer").get_by_role("link")).to_have_count(0)
+        # The link wraps at its seams and stays inside the bubble.
+        breaks = page.evaluate(LINE_BREAKS)
+        assert breaks, "the reply fits one line: the test shows nothing"
+        for before, after in breaks:
+            assert before in " /-" or after in " .?#&=", breaks
+        assert reply.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+
+        # From the conversation, Tab reaches the links in order.
+        dialog.locator(".sb-log").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate(ACTIVE_TAG) == "A"
+        assert page.evaluate(ACTIVE_TAG.replace("tagName", "href")) == HELP_PAGE
+        page.keyboard.press("Tab")
+        assert page.evaluate(ACTIVE_TAG.replace("tagName", "href")) == LABEL_PAGE
+
+        # A reload rebuilds the reply from the stored text, links included.
+        page.reload()
+        reply = page.get_by_role("dialog").locator(".sb-msg-bot .sb-text").last
+        expect(reply.get_by_role("link")).to_have_text([HELP_PAGE, LABEL_PAGE])
+
+
+TRICKY_REPLY = (
+    "Only javascript:window.__xss=1 and data:text/html,hi and ftp://files.example/a stay text, "
+    '<img src=x onerror="window.__xss = 2"> too; '
+    "this is a link (https://shop.example.com/returns)! So is "
+    "https://shop.example.com/wiki/Boot_(footwear), brackets of its own kept. And "
+    "<a href=https://evil.example/x>this</a> is text around one: https://evil.example/x"
+)
+
+
+def model_pieces(text: str) -> list[str]:
+    """``text`` cut as any SSE client may get it: word by word, a long word (an address)
+    in pieces of at most 10 characters, so the page sees " (https://" before the rest.
+    (This server's engine sends whole words; the API promises no such thing.)"""
+    return [word[i : i + 10] for word in split_words(text) for i in range(0, len(word), 10)]
+
+
+def slow_stream(pieces: list[str], final: dict[str, Any]) -> web.Application:
+    """Answers any POST with ``pieces`` as SSE deltas 30 ms apart, then ``done``."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(f"event: delta\ndata: {json.dumps({'text': piece})}\n\n".encode())
+            await asyncio.sleep(0.03)
+        await response.write(f"event: done\ndata: {json.dumps(final)}\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return app
+
+
+def test_only_web_addresses_in_a_reply_become_links_and_markup_stays_text(
+    copying_bot: ServerThread, browser_context: Any
+) -> None:
+    """A reply streams text from a past answer or a model, which may carry any scheme and
+    any markup (a poisoned log): only http(s) addresses become links, built as elements,
+    nothing is parsed as HTML, and an address cut short mid-stream is never a link."""
+    from playwright.sync_api import expect
+
+    final = {"reply": TRICKY_REPLY, "sources": [], "handoff": False, "turn_id": "t-1"}
+    pieces = model_pieces(TRICKY_REPLY)
+    with ServerThread(lambda: slow_stream(pieces, final)) as stream:
+        page = browser_context.new_page()
+        page.goto(copying_bot.origin + "/")
+        # The reply comes from the slow stream, as the browser's own request's answer.
+        page.route(
+            "**/api/conversations/*/messages",
+            lambda route: route.continue_(url=stream.origin + "/stream"),
+        )
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        page.evaluate(WATCH_STREAM)
+        box = dialog.get_by_role("textbox", name="Your message")
+        box.fill("Anything odd?")
+        box.press("Enter")
+
+        reply = dialog.locator(".sb-msg-bot .sb-text").last
+        expect(reply).to_have_text(TRICKY_REPLY)
+    expect(dialog.get_by_role("button", name="Helpful", exact=True)).to_be_visible()
+    # The address inside the markup is a link as well: an https one, built as an element.
+    addresses = [
+        "https://shop.example.com/returns",
+        "https://shop.example.com/wiki/Boot_(footwear)",
+        "https://evil.example/x",
+        "https://evil.example/x",
+    ]
+    links = reply.locator("a")
+    expect(links).to_have_text(addresses)
+    hrefs = links.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs == addresses
+    assert reply.locator("img, b, [onerror], [href^='javascript'], [href^='data']").count() == 0
+    assert page.evaluate("window.__xss") is None
+    # Addresses were on screen cut short ("(https://" before "shop.examp...") but never
+    # linked so: every link ever shown went to a whole address.
+    snapshots: list[str] = page.evaluate("window.__snapshots")
+    cut_short = [
+        shown
+        for shown in snapshots
+        if len(shown) < len(TRICKY_REPLY)
+        and "https://" in shown.split()[-1]
+        and not TRICKY_REPLY[len(shown)].isspace()
+    ]
+    assert cut_short, snapshots
+    assert set(page.evaluate("window.__hrefs")) == set(addresses)

@@ -2,7 +2,8 @@
  *   <script src="https://bot.example.com/widget.js" data-title="Help" data-color="#0f766e" defer></script>
  * Options (data-*): title, color, api (defaults to this script's origin), sources ("off" hides
  * the sources of replies), greeting, subtitle.
- * No dependencies. Styles live in a shadow root; every message is rendered with textContent.
+ * No dependencies. Styles live in a shadow root; every message is rendered as text nodes
+ * (and, for web addresses in replies, <a> elements built node by node), never as HTML.
  */
 (function () {
   "use strict";
@@ -49,9 +50,15 @@
     medium: { bars: 2, text: "Fairly sure: based on similar questions our team answered" },
     low: { bars: 1, text: "Not completely sure: a person can check" },
   };
-  // Links in text: broken only at the places a reader expects (after a slash, before a dot
-  // or a query), never mid-word; see setText.
-  var URL_PATTERN = /https?:\/\/[^\s<>"']+/g;
+  // Addresses in text: broken only at the places a reader expects (after a slash, before a
+  // dot or a query), never mid-word, and made links in what the bot and operators say; see
+  // setText. Only http(s): a "javascript:" or "data:" address stays text.
+  var URL_PATTERN = /https?:\/\/[^\s<>"']+/gi;
+  // Punctuation that ends a sentence around an address rather than the address itself.
+  var TRAILING_PUNCTUATION = ".,:;!?)]}";
+  // Who may hand the customer a link: the bot, its greeting and operators. The customer's
+  // own words stay as typed.
+  var LINKED_ROLES = { bot: true, greeting: true, agent: true };
 
   var state = loadState();
   var busy = false;
@@ -261,27 +268,75 @@
       text.hidden = true;
       element.appendChild(typingIndicator());
     } else {
-      setText(text, message.text);
+      setText(text, message.text, linksFor(message));
     }
     if (message.role === "bot" && message.turnId && !message.pending) renderMeta(message);
     return element;
   }
 
-  /** ``text`` as text nodes, with a line-break opportunity (<wbr>) at the seams of links. */
-  function setText(element, text) {
+  /**
+   * How ``setText`` may make links of a message's addresses: not at all for the customer's
+   * own words; while a reply still streams in, not for an address that reaches the end of
+   * what is shown, which may be cut short ("https://help.example/artic"): a link to that
+   * would go nowhere if clicked before the next words come.
+   */
+  function linksFor(message) {
+    if (!LINKED_ROLES[message.role]) return "none";
+    return message.pending ? "complete" : "all";
+  }
+
+  /**
+   * ``text`` as text nodes, with a line-break opportunity (<wbr>) at the seams of addresses;
+   * ``links`` ("all", "complete" or "none", see linksFor) says which addresses become <a>
+   * elements. Built node by node, never parsed as HTML: the text may come from anywhere.
+   * Called again on each streamed step, so it rebuilds the whole bubble from the text.
+   */
+  function setText(element, text, links) {
     clear(element);
     var at = 0;
     var match;
     URL_PATTERN.lastIndex = 0;
     while ((match = URL_PATTERN.exec(text))) {
+      var address = withoutTrailingPunctuation(match[0]);
+      var end = match.index + address.length;
       element.appendChild(document.createTextNode(text.slice(at, match.index)));
-      urlParts(match[0]).forEach(function (part, index) {
-        if (index) element.appendChild(document.createElement("wbr"));
-        element.appendChild(document.createTextNode(part));
+      var linked = links === "all" || (links === "complete" && match.index + match[0].length < text.length);
+      var parent = linked && isWebLink(address) ? element.appendChild(linkTo(address)) : element;
+      urlParts(address).forEach(function (part, index) {
+        if (index) parent.appendChild(document.createElement("wbr"));
+        parent.appendChild(document.createTextNode(part));
       });
-      at = match.index + match[0].length;
+      at = end;
+      URL_PATTERN.lastIndex = end; // the punctuation left out is read as text again
     }
     element.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  function linkTo(address) {
+    // nofollow: a reply is not the business vouching for a page to search engines.
+    return h("a", { href: address, target: "_blank", rel: "noopener noreferrer nofollow" });
+  }
+
+  /**
+   * "https://example.com/a." is "https://example.com/a" and a full stop; a closing bracket
+   * is the address's own only where it closes one the address opened, so both
+   * "(see https://example.com/a)" and "https://en.wikipedia.org/wiki/Boot_(footwear)" read
+   * right.
+   */
+  function withoutTrailingPunctuation(address) {
+    var closers = { ")": "(", "]": "[", "}": "{" };
+    while (address.length) {
+      var last = address.charAt(address.length - 1);
+      if (TRAILING_PUNCTUATION.indexOf(last) < 0) break;
+      var opener = closers[last];
+      if (opener && count(address, opener) >= count(address, last)) break;
+      address = address.slice(0, -1);
+    }
+    return address;
+  }
+
+  function count(text, character) {
+    return text.split(character).length - 1;
   }
 
   /** A link cut after "//" and "/", before ".", "?", "#", "&" and "=": where a broken
@@ -397,7 +452,7 @@
     if (text) {
       if (typing) typing.parentNode.removeChild(typing);
       message.textElement.hidden = false;
-      setText(message.textElement, text);
+      setText(message.textElement, text, linksFor(message));
     } else {
       message.textElement.hidden = true;
       if (!typing) message.element.appendChild(typingIndicator());
