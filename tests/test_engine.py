@@ -478,6 +478,18 @@ async def test_an_invented_fact_is_never_released(make_bot: MakeBot, invented: s
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
 
 
+async def test_a_grounding_fallback_sent_while_unsure_is_flagged_once(make_bot: MakeBot) -> None:
+    # The fallback is in the queue already: a second flag would list the turn twice.
+    invented = split_words("You can send unworn boots back within 45 days, see KB-RET-01.")
+    sure_bot = make_bot(pieces=invented)
+    _, sure = await sure_bot.send(await sure_bot.start(), "How do I return boots?")
+    bot = make_bot(pieces=invented, confidence_threshold=threshold_for(sure.confidence, "low"))
+    _, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert (reply.outcome, reply.certainty) == (Outcome.COPIED, "low")
+    assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
+    assert [f.reason for f in await list_flags(bot.store)] == [FlagReason.GROUNDING_FALLBACK]
+
+
 async def test_an_invented_fact_in_the_first_words_needs_no_retraction(make_bot: MakeBot) -> None:
     bot = make_bot(pieces=split_words("555-0199 is our returns line, call us."))
     events, reply = await bot.send(await bot.start(), "How do I return boots?")
@@ -1005,6 +1017,25 @@ async def test_an_operators_correction_is_sent_as_written_not_regenerated(
     else:  # the model's fact-free text would have been sent instead
         assert reply.outcome is Outcome.GENERATED
         assert reply.text == "Hi hi hi"
+
+
+async def test_a_correction_sent_while_unsure_is_reviewed_too(make_bot: MakeBot) -> None:
+    # An operator's answer matched weakly may not answer this question: worth a look.
+    corrected = source(
+        "correction:1",
+        "do you gift wrap",
+        "Yes, gift wrapping costs 4 EUR (KB-9001).",
+        kind="curated",
+    )
+    question = "can you wrap my gift"
+    sure_bot = make_bot([corrected])
+    _, sure = await sure_bot.send(await sure_bot.start(), question)
+    bot = make_bot([corrected], confidence_threshold=threshold_for(sure.confidence, "low"))
+    _, reply = await bot.send(await bot.start(), question)
+    assert (reply.outcome, reply.text) == (Outcome.COPIED, corrected.agent_reply)
+    assert reply.certainty == "low"
+    [flag] = await list_flags(bot.store)
+    assert flag.reason is FlagReason.UNSURE and "correction:1" in flag.detail
 
 
 # -- with the real knowledge base -----------------------------------------------------------------
