@@ -407,6 +407,23 @@ async def test_a_reply_sent_while_unsure_waits_behind_hand_offs_and_can_be_corre
     assert reply["reply"] == better
 
 
+async def test_unsure_replies_stay_behind_the_others_across_pages(ops: Ops) -> None:
+    ops.clock.now = T0
+    _, unsure = await ask(ops, UNSURE_QUESTION)
+    cid, _ = await ask(ops, "When will my order arrive?")
+    later = []
+    for n in range(25):
+        ops.clock.now = T0 + 1 + n
+        _, answer = await ask(ops, "When will my order arrive?", cid)
+        await ops.store.add_flag(answer["turn_id"], FlagReason.LOW_CONFIDENCE, f"case {n}")
+        later.append(answer["turn_id"])
+    await logged_in(ops)
+    first = await page(ops, "/ops/")
+    assert queue_turns(first) == later
+    assert "26 flags" in first and "page 1 of 2" in first
+    assert queue_turns(await page(ops, "/ops/?page=2")) == [unsure["turn_id"]]
+
+
 async def test_the_queue_is_paged(ops: Ops) -> None:
     cid, _ = await ask(ops, "When will my order arrive?")
     turn_ids = []
