@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import create_app
+from bot.core.types import FlagReason
 from bot.store.conversations import ConversationDatabase
 from bot.web import WebConfig, health
 from bot.web.connections import (
@@ -33,6 +34,7 @@ from bot.web.connections import (
     start_health_listener,
     start_site,
 )
+from bot.web.flood import CURRENT_CLIENT, FlagBudget
 from tests.support.web import knowledge, make_settings
 
 
@@ -392,6 +394,29 @@ async def test_flags_are_capped_per_client_and_in_all(serve: ServerFactory) -> N
             metrics = await response.text()
     assert 'supportbot_flags_refused_total{why="client"} 4.0' in metrics
     assert 'supportbot_flags_refused_total{why="queue_full"} 7.0' in metrics
+
+
+async def test_unsure_replies_cannot_take_the_places_of_hand_offs() -> None:
+    """A customer given many unsure answers still gets a person when asking for one."""
+    open_flags = 0
+
+    async def count() -> int:
+        return open_flags
+
+    budget = FlagBudget(max_open=6, per_client_per_hour=2, open_flags=count)
+    token = CURRENT_CLIENT.set("203.0.113.7")
+    try:
+        unsure = [await budget.admit(FlagReason.UNSURE) for _ in range(3)]
+        handoffs = [await budget.admit(FlagReason.HANDOFF) for _ in range(3)]
+    finally:
+        CURRENT_CLIENT.reset(token)
+    assert unsure == [True, True, False]  # their own share of the client's hour
+    assert handoffs == [True, True, False]  # the hand-offs' share is whole
+
+    # Many clients: unsure replies fill half the queue, hand-offs the rest.
+    fresh = FlagBudget(max_open=6, per_client_per_hour=100, open_flags=count)
+    assert [await fresh.admit(FlagReason.UNSURE) for _ in range(5)] == [True] * 3 + [False] * 2
+    assert [await fresh.admit(FlagReason.HANDOFF) for _ in range(4)] == [True] * 3 + [False]
 
 
 @pytest.mark.parametrize("text", ["\u200b", "\u200b\u200c\u200d\u2060\ufeff", " \u200e\n\u200b "])

@@ -25,6 +25,7 @@ from bot.core.errors import (
     TurnNotFound,
 )
 from bot.core.grounding import StreamingGroundingCheck
+from bot.core.ports import FlagGate
 from bot.core.types import (
     ConversationState,
     FlagReason,
@@ -96,6 +97,7 @@ async def make_bot(tmp_path: Path) -> AsyncIterator[MakeBot]:
         retriever: FakeRetriever | None = None,
         generator: FakeGenerator | str | None = "default",
         generator_handoff_reply: str | None = None,
+        flag_gate: FlagGate | None = None,
         **config: Any,
     ) -> Bot:
         store = ConversationDatabase(tmp_path / f"bot{len(stores)}.db")
@@ -115,6 +117,7 @@ async def make_bot(tmp_path: Path) -> AsyncIterator[MakeBot]:
             curator=retriever,
             generator_handoff_reply=generator_handoff_reply,
             question_finder=retriever,
+            flag_gate=flag_gate,
         )
         return Bot(engine, retriever, generator, store)
 
@@ -170,6 +173,108 @@ async def test_an_answer_says_how_sure_it_is_relative_to_the_handoff_threshold(
     assert barely.outcome is Outcome.GENERATED
     assert barely.confidence == pytest.approx(reply.confidence)
     assert barely.certainty == "low"
+
+
+RETURNS_QUESTION = "How can I return boots that are too small?"
+
+
+def threshold_for(confidence: float, step: str) -> float:
+    """A hand-off threshold below ``confidence`` that puts it in ``step``'s third."""
+    # confidence = t + share * (1 - t): the middle of the step's third of the span above t.
+    share = {"low": 1 / 6, "medium": 1 / 2, "high": 5 / 6}[step]
+    return (confidence - share) / (1 - share)
+
+
+async def confidence_of_returns(make_bot: MakeBot) -> float:
+    bot = make_bot()
+    _, reply = await bot.send(await bot.start(), RETURNS_QUESTION)
+    return reply.confidence
+
+
+class RefusingGate:
+    """A flag gate whose caps are full: it refuses every flag and remembers which."""
+
+    def __init__(self) -> None:
+        self.asked: list[FlagReason] = []
+
+    async def admit(self, reason: FlagReason) -> bool:
+        self.asked.append(reason)
+        return False
+
+
+@pytest.mark.parametrize("answer_mode", ["auto", "copy"])
+async def test_a_reply_sent_with_low_certainty_waits_for_an_operator(
+    make_bot: MakeBot, answer_mode: str
+) -> None:
+    sure = make_bot(answer_mode=answer_mode)
+    _, sure_reply = await sure.send(await sure.start(), RETURNS_QUESTION)
+    confidence = sure_reply.confidence
+    threshold = threshold_for(confidence, "low")
+    bot = make_bot(confidence_threshold=threshold, answer_mode=answer_mode)
+    _, reply = await bot.send(await bot.start(), RETURNS_QUESTION)
+
+    # Sent to the customer as it is with more certainty, and in the queue.
+    assert reply.outcome is (Outcome.GENERATED if answer_mode == "auto" else Outcome.COPIED)
+    assert (reply.text, reply.outcome) == (sure_reply.text, sure_reply.outcome)
+    assert reply.certainty == "low"
+    assert reply.flags == (FlagReason.UNSURE,)
+    [flag] = await list_flags(bot.store)
+    assert (flag.turn_id, flag.reason) == (reply.turn_id, FlagReason.UNSURE)
+    assert f"confidence {confidence:.3f}" in flag.detail
+    assert f"threshold {threshold:.3f}" in flag.detail
+    assert "c-ret#1" in flag.detail
+
+
+@pytest.mark.parametrize("step", ["medium", "high"])
+async def test_a_reply_sent_with_more_certainty_is_not_flagged(
+    make_bot: MakeBot, step: str
+) -> None:
+    confidence = await confidence_of_returns(make_bot)
+    bot = make_bot(confidence_threshold=threshold_for(confidence, step))
+    _, reply = await bot.send(await bot.start(), RETURNS_QUESTION)
+    assert reply.certainty == step
+    assert reply.flags == ()
+    assert await list_flags(bot.store) == []
+
+
+async def test_a_handoff_is_flagged_as_a_handoff_not_as_unsure(make_bot: MakeBot) -> None:
+    confidence = await confidence_of_returns(make_bot)
+    bot = make_bot(confidence_threshold=min(confidence + 0.05, 1.0))
+    _, reply = await bot.send(await bot.start(), RETURNS_QUESTION)
+    assert reply.handoff
+    assert [f.reason for f in await list_flags(bot.store)] == [FlagReason.LOW_CONFIDENCE]
+
+
+async def test_reviewing_unsure_replies_can_be_turned_off(make_bot: MakeBot) -> None:
+    confidence = await confidence_of_returns(make_bot)
+    bot = make_bot(
+        confidence_threshold=threshold_for(confidence, "low"), review_unsure_replies=False
+    )
+    _, reply = await bot.send(await bot.start(), RETURNS_QUESTION)
+    assert (reply.text, reply.certainty, reply.flags) == (GROUNDED, "low", ())
+    assert await list_flags(bot.store) == []
+
+
+async def test_a_refused_unsure_flag_leaves_the_reply_as_it_was(make_bot: MakeBot) -> None:
+    confidence = await confidence_of_returns(make_bot)
+    threshold = threshold_for(confidence, "low")
+    admitted = make_bot(confidence_threshold=threshold)
+    _, expected = await admitted.send(await admitted.start(), RETURNS_QUESTION)
+
+    gate = RefusingGate()
+    refused = make_bot(confidence_threshold=threshold, flag_gate=gate)
+    conversation_id = await refused.start()
+    _, reply = await refused.send(conversation_id, RETURNS_QUESTION)
+    assert gate.asked == [FlagReason.UNSURE]
+    assert (reply.text, reply.outcome, reply.certainty) == (
+        expected.text,
+        expected.outcome,
+        expected.certainty,
+    )
+    assert await list_flags(refused.store) == []
+    # The conversation stays with the bot: the next message is answered.
+    _, following = await refused.send(conversation_id, RETURNS_QUESTION)
+    assert following.text == GROUNDED
 
 
 @pytest.mark.parametrize(
@@ -371,6 +476,18 @@ async def test_an_invented_fact_is_never_released(make_bot: MakeBot, invented: s
     assert (flag.reason, flag.turn_id) == (FlagReason.GROUNDING_FALLBACK, reply.turn_id)
     assert "unsupported" in flag.detail
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+
+
+async def test_a_grounding_fallback_sent_while_unsure_is_flagged_once(make_bot: MakeBot) -> None:
+    # The fallback is in the queue already: a second flag would list the turn twice.
+    invented = split_words("You can send unworn boots back within 45 days, see KB-RET-01.")
+    sure_bot = make_bot(pieces=invented)
+    _, sure = await sure_bot.send(await sure_bot.start(), "How do I return boots?")
+    bot = make_bot(pieces=invented, confidence_threshold=threshold_for(sure.confidence, "low"))
+    _, reply = await bot.send(await bot.start(), "How do I return boots?")
+    assert (reply.outcome, reply.certainty) == (Outcome.COPIED, "low")
+    assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
+    assert [f.reason for f in await list_flags(bot.store)] == [FlagReason.GROUNDING_FALLBACK]
 
 
 async def test_an_invented_fact_in_the_first_words_needs_no_retraction(make_bot: MakeBot) -> None:
@@ -900,6 +1017,25 @@ async def test_an_operators_correction_is_sent_as_written_not_regenerated(
     else:  # the model's fact-free text would have been sent instead
         assert reply.outcome is Outcome.GENERATED
         assert reply.text == "Hi hi hi"
+
+
+async def test_a_correction_sent_while_unsure_is_reviewed_too(make_bot: MakeBot) -> None:
+    # An operator's answer matched weakly may not answer this question: worth a look.
+    corrected = source(
+        "correction:1",
+        "do you gift wrap",
+        "Yes, gift wrapping costs 4 EUR (KB-9001).",
+        kind="curated",
+    )
+    question = "can you wrap my gift"
+    sure_bot = make_bot([corrected])
+    _, sure = await sure_bot.send(await sure_bot.start(), question)
+    bot = make_bot([corrected], confidence_threshold=threshold_for(sure.confidence, "low"))
+    _, reply = await bot.send(await bot.start(), question)
+    assert (reply.outcome, reply.text) == (Outcome.COPIED, corrected.agent_reply)
+    assert reply.certainty == "low"
+    [flag] = await list_flags(bot.store)
+    assert flag.reason is FlagReason.UNSURE and "correction:1" in flag.detail
 
 
 # -- with the real knowledge base -----------------------------------------------------------------

@@ -361,6 +361,69 @@ async def test_the_queue_lists_flags_oldest_first_and_filters_them(ops: Ops) -> 
     assert (await ops.client.get("/ops/?page=0")).status == 400
 
 
+# A question the fake knowledge answers in the lowest third above the hand-off threshold.
+UNSURE_QUESTION = "order arrive"
+
+
+async def test_a_reply_sent_while_unsure_waits_behind_hand_offs_and_can_be_corrected(
+    ops: Ops,
+) -> None:
+    ops.clock.now = T0
+    unsure_cid, unsure = await ask(ops, UNSURE_QUESTION)
+    assert unsure["certainty"] == "low" and unsure["handoff"] is False
+    ops.clock.now = T0 + DAY
+    handoff_cid, _ = await ask(ops, "Do gift cards expire?")
+    requested = await ops.client.post(f"/api/conversations/{handoff_cid}/handoff")
+    assert requested.status in (200, 201), await requested.text()
+    ((handoff_turn,),) = query(
+        ops.database,
+        "SELECT turn_id FROM bot_flags WHERE reason = 'handoff' AND conversation_id = ?",
+        handoff_cid,
+    )
+
+    token = await logged_in(ops)
+    queue = await page(ops, "/ops/")
+    # The older unsure reply comes after the hand-off a customer is waiting on.
+    assert queue_turns(queue) == [handoff_turn, unsure["turn_id"]]
+    assert "2 flags" in queue and "Sent, not sure" in queue
+    only = await page(ops, "/ops/?reason=unsure")
+    assert queue_turns(only) == [unsure["turn_id"]]
+    assert '<option value="unsure" selected>Sent, not sure</option>' in only
+
+    metrics = await page(ops, "/ops/metrics")
+    assert "1 sent while not sure" in metrics  # of the open flags
+
+    view = await page(ops, f"/ops/conversations/{unsure_cid}")
+    assert "Sent, not sure" in view and "Needs review" in view and "Edit &amp; approve" in view
+    better = "Orders arrive in 3-5 business days after they ship (KB-SHP-01)."
+    saved = await post(ops, f"/ops/turns/{unsure['turn_id']}/correct", token, answer=better)
+    assert saved.status == 303 and "notice=corrected" in saved.headers["Location"]
+    assert query(
+        ops.database, "SELECT reason, status FROM bot_flags WHERE turn_id = ?", unsure["turn_id"]
+    ) == [("unsure", "corrected")]
+    assert queue_turns(await page(ops, "/ops/")) == [handoff_turn]
+    # The next customer asking the same gets the correction, sure of it.
+    _, reply = await ask(ops, UNSURE_QUESTION)
+    assert reply["reply"] == better
+
+
+async def test_unsure_replies_stay_behind_the_others_across_pages(ops: Ops) -> None:
+    ops.clock.now = T0
+    _, unsure = await ask(ops, UNSURE_QUESTION)
+    cid, _ = await ask(ops, "When will my order arrive?")
+    later = []
+    for n in range(25):
+        ops.clock.now = T0 + 1 + n
+        _, answer = await ask(ops, "When will my order arrive?", cid)
+        await ops.store.add_flag(answer["turn_id"], FlagReason.LOW_CONFIDENCE, f"case {n}")
+        later.append(answer["turn_id"])
+    await logged_in(ops)
+    first = await page(ops, "/ops/")
+    assert queue_turns(first) == later
+    assert "26 flags" in first and "page 1 of 2" in first
+    assert queue_turns(await page(ops, "/ops/?page=2")) == [unsure["turn_id"]]
+
+
 async def test_the_queue_is_paged(ops: Ops) -> None:
     cid, _ = await ask(ops, "When will my order arrive?")
     turn_ids = []

@@ -131,6 +131,14 @@ class EngineConfig(BaseModel):
         description="When the best answer is an operator's correction, send it as it is"
         " instead of generating: the operator already wrote the right reply.",
     )
+    review_unsure_replies: bool = Field(
+        True,
+        description="Put a reply the bot sent with 'low' certainty (shown to the customer as"
+        " not completely sure) in the operators' review queue as 'Sent, not sure', after"
+        " the hand-offs, so an operator can approve or correct it.",
+        # On by default and rarely switched off: the one-page reference keeps the everyday ones.
+        json_schema_extra={"recipe": True},
+    )
     max_history_messages: int = Field(
         6,
         ge=0,

@@ -510,6 +510,23 @@ class ConversationEngine:
                 _version_of(self.generator) if draft.outcome is Outcome.GENERATED else None
             ),
         )
+        certainty = (
+            None
+            if draft.hands_off or draft.outcome is Outcome.SMALL_TALK
+            else certainty_of(confidence, policy.threshold)
+        )
+        if certainty == "low" and self.config.review_unsure_replies and not draft.flags:
+            # The customer was told a person can check: without a flag no operator would
+            # see the reply unless the customer thumbed it down. A curated answer sent at
+            # low certainty is flagged too: it may not answer this question. A grounding
+            # fallback is in the queue already, under its own reason.
+            draft.flags.append(
+                (
+                    FlagReason.UNSURE,
+                    f"confidence {confidence:.3f}, hand-off threshold {policy.threshold:.3f};"
+                    f" best: {_describe(draft.sources)}",
+                )
+            )
         for reason, detail in draft.flags:
             await self._flag(turn.id, reason, detail)
         if draft.hands_off:
@@ -522,11 +539,7 @@ class ConversationEngine:
             confidence=confidence,
             sources=draft.sources,
             flags=tuple(reason for reason, _ in draft.flags),
-            certainty=(
-                None
-                if draft.hands_off or draft.outcome is Outcome.SMALL_TALK
-                else certainty_of(confidence, policy.threshold)
-            ),
+            certainty=certainty,
             asked_for_person=draft.asked_for_person,
         )
 

@@ -29,6 +29,9 @@ class FlagReason(StrEnum):
     HANDOFF = "handoff"
     THUMBS_DOWN = "thumbs_down"
     NOT_HELPFUL = "not_helpful"
+    # Sent, with "low" certainty (bot.core.certainty): the customer was told a person can
+    # check, so a person should; it waits behind the others in the queue.
+    UNSURE = "unsure"
 
 
 # The detail of the HANDOFF flag when the customer asked for a person, by the widget's or

@@ -75,7 +75,8 @@ class Page(Generic[T]):
 def review_queue(
     conn: sa.Connection, filters: QueueFilters, *, page: int = 1, page_size: int = 25
 ) -> Page[QueueItem]:
-    """One page of flags, oldest first, with the reply and the question it answered."""
+    """One page of flags, oldest first but open unsure replies last, with the reply and the
+    question it answered."""
     where = _queue_where(filters)
     total = _count(conn, flags.join(conversations), *where)
     q = turns.alias("q")
@@ -90,8 +91,14 @@ def review_queue(
     reviewed = _FLAGS.join(turns, _t.id == _f.turn_id).add_columns(
         _t.text.label("reply"), _t.outcome, _t.confidence, question.label("question")
     )
+    # Open unsure replies after the other flags: a customer waits on a hand-off, while an
+    # unsure reply was sent and only asks to be checked; each group stays oldest first.
+    behind = sa.case(
+        (sa.and_(_f.reason == FlagReason.UNSURE.value, _f.status == FlagStatus.OPEN.value), 1),
+        else_=0,
+    )
     rows = conn.execute(
-        _page(reviewed.where(*where).order_by(_f.created_at, _f.id), page, page_size)
+        _page(reviewed.where(*where).order_by(behind, _f.created_at, _f.id), page, page_size)
     ).mappings()
     items = [
         QueueItem(

@@ -27,6 +27,7 @@ REASON_LABELS = {
     "handoff": "Hand-off",
     "thumbs_down": "Thumbs down",
     "not_helpful": "Not helpful (Slack)",
+    "unsure": "Sent, not sure",
 }
 STATUS_LABELS = {
     "open": "Open",

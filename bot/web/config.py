@@ -100,7 +100,8 @@ class WebConfig(BaseModel):
         ge=1,
         le=10_000_000,
         description="Open flags the review queue may hold; beyond it new flags are not "
-        "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue.",
+        "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue."
+        " Replies sent while unsure may fill only half of it.",
         json_schema_extra={"recipe": True},
     )
     flags_per_client_per_hour: int = Field(
@@ -109,7 +110,8 @@ class WebConfig(BaseModel):
         ge=1,
         le=100_000,
         description="Flags (hand-offs, thumbs down, unanswered questions) one web client may "
-        "add to the review queue per hour; the rest are not stored.",
+        "add to the review queue per hour; the rest are not stored. Replies sent while unsure"
+        " have as many again of their own, so they cannot use up a customer's hand-offs.",
         json_schema_extra={"recipe": True},
     )
     expose_source_text: bool = Field(

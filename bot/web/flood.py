@@ -50,6 +50,10 @@ class FlagBudget:
     flag adds one. Requests of no web client (Slack, the dashboard) meet only the cap.
     Replicas keep separate counts, so with N replicas the queue can pass the cap by up to
     N - 1 recount periods' worth of flags.
+
+    Replies sent while unsure (``FlagReason.UNSURE``) are many, and no customer waits on
+    them: they have their own hourly share per client, and may fill only half the cap, so
+    they never take the places of the hand-offs and thumbs-down that follow them.
     """
 
     def __init__(
@@ -67,6 +71,9 @@ class FlagBudget:
         self._per_client = RateLimiter(
             per_client_per_hour / 60.0, per_client_per_hour, max_keys=max_clients, clock=clock
         )
+        self._unsure_per_client = RateLimiter(
+            per_client_per_hour / 60.0, per_client_per_hour, max_keys=max_clients, clock=clock
+        )
         self._open_flags = open_flags
         self._refused = refused
         self._recount_s = recount_s
@@ -82,11 +89,15 @@ class FlagBudget:
             if self._open is None or now - self._counted_at >= self._recount_s:
                 self._open = await self._open_flags()
                 self._counted_at = now
-            if self._open >= self.max_open:
-                self._refuse("queue_full", f"the review queue holds {self._open} open flags")
+            unsure = reason is FlagReason.UNSURE
+            cap = self.max_open // 2 if unsure else self.max_open
+            if self._open >= cap:
+                why = "unsure_half_full" if unsure else "queue_full"
+                self._refuse(why, f"the review queue holds {self._open} open flags")
                 return False
             client = CURRENT_CLIENT.get()
-            if client is not None and self._per_client.acquire(client) > 0:
+            share = self._unsure_per_client if unsure else self._per_client
+            if client is not None and share.acquire(client) > 0:
                 self._refuse("client", "a client raised more flags than its hourly share")
                 return False
             self._open += 1
