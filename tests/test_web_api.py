@@ -345,6 +345,16 @@ async def test_a_rating_is_stored_and_a_second_one_replaces_it(
     flags = await list_flags(store)
     assert [(f.turn_id, f.reason.value) for f in flags] == [(turn_id, "thumbs_down")]
 
+    # A comment with nothing to read is no comment; the rating stands (the schema fuzzer
+    # sent "\x8c" and the whole rating was refused as an empty comment).
+    for unreadable in ("\x8c", " \x00\u200b "):
+        response = await client.post(
+            f"/api/turns/{turn_id}/rating", json={"rating": "up", "comment": unreadable}
+        )
+        assert response.status == 200
+        stored = await get_rating(store, turn_id)
+        assert stored is not None and (stored.value, stored.comment) == ("up", None)
+
 
 async def test_a_handoff_is_stored_and_later_messages_wait_for_an_operator(
     make_client: ClientFactory, store: ConversationDatabase

@@ -558,7 +558,9 @@ class ConversationEngine:
         if turn.role != "bot":
             raise InvalidMessage("only the bot's replies can be rated")
         comment = None
-        if rating.comment is not None and rating.comment.strip():
+        # A comment with nothing to read (spaces, control characters) is no comment: the
+        # rating stands. Only .strip() was asked, so "\x8c" was refused with the rating.
+        if rating.comment is not None and _visible(_CONTROL_CHARS.sub("", rating.comment)):
             comment = await self.scrubber.scrub(
                 clean_text(rating.comment, self.config.max_message_chars, what="comment")
             )
