@@ -65,8 +65,9 @@ class WebMetrics:
         )
         self.flags_refused = Counter(
             "supportbot_flags_refused",
-            "Flags not stored: the review queue was at its cap (queue_full) or the client "
-            "had raised its hourly share (client).",
+            "Flags not stored: the review queue was at its cap (queue_full), half full for"
+            " a reply sent while unsure (unsure_half_full), or the client had raised its"
+            " hourly share (client).",
             ("why",),
             registry=self.registry,
         )
