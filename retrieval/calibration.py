@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -126,29 +126,50 @@ class ReplyJudge:
     it in time, I have updated the address") can pass, as one of the 86 different pairs
     above did. The default embedder's shipped weights judge
     whatever embedder serves, so that a tuned embedder cannot move the bar; vectors are
-    computed once per reply, in batches (:meth:`prepare`)."""
+    computed once per reply, in batches (:meth:`judged`)."""
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self._embedder = embedder or Embedder(DEFAULT_EMBEDDER)
         self._vectors: dict[str, np.ndarray] = {}
 
-    def prepare(self, replies: Iterable[str]) -> None:
-        """Encode, in batches, the replies not encoded yet."""
-        missing = sorted({normalise_reply(r) for r in replies} - self._vectors.keys())
-        if missing:
-            vectors = self._embedder.encode(missing)
-            self._vectors.update(zip(missing, vectors, strict=True))
+    @classmethod
+    def beside(cls, served: Embedder) -> ReplyJudge:
+        """A judge that shares ``served`` when it is the judge's own model read alike (the
+        default embedder, untuned), so calibrate loads MiniLM once, not twice."""
+        own = Embedder(DEFAULT_EMBEDDER)
+        alike = served.name == own.name and served.max_seq_length == own.max_seq_length
+        return cls(served if alike else own)
 
     def __call__(self, expected: str, candidate: str) -> bool:
-        if answers_match(expected, candidate):
-            return True
-        if _citations(expected) and _citations(candidate):
-            return False
-        self.prepare((expected, candidate))
-        similarity = float(
-            self._vectors[normalise_reply(expected)] @ self._vectors[normalise_reply(candidate)]
+        return self.judged([(expected, candidate)])[0]
+
+    def judged(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """Each (expected, candidate) pair judged; only the pairs that words and citations
+        leave undecided are encoded, in one batch, each reply once."""
+        verdicts = [_by_words(expected, candidate) for expected, candidate in pairs]
+        undecided = [pair for pair, v in zip(pairs, verdicts, strict=True) if v is None]
+        missing = sorted(
+            {normalise_reply(r) for pair in undecided for r in pair} - self._vectors.keys()
         )
-        return similarity >= SAME_MEANING_AT
+        if missing:
+            self._vectors.update(zip(missing, self._embedder.encode(missing), strict=True))
+        return [
+            v
+            if v is not None
+            else float(self._vectors[normalise_reply(e)] @ self._vectors[normalise_reply(c)])
+            >= SAME_MEANING_AT
+            for (e, c), v in zip(pairs, verdicts, strict=True)
+        ]
+
+
+def _by_words(expected: str, candidate: str) -> bool | None:
+    """:func:`answers_match`'s yes, a no where both replies cite and share nothing, else
+    undecided (None): words alone say no to the same answer in other words."""
+    if answers_match(expected, candidate):
+        return True
+    if _citations(expected) and _citations(candidate):
+        return False
+    return None
 
 
 def _citations(text: str) -> set[str]:
@@ -167,7 +188,7 @@ def _word_f1(a: str, b: str) -> float:
 class LabelledCases(NamedTuple):
     cases: list[CalibrationCase]
     issues: list[ParseIssue]
-    small_talk: int  # in-scope turns left out: answered with the engine's set replies
+    set_replies: int  # in-scope turns left out: answered with the engine's set replies
 
 
 def build_cases(
@@ -182,7 +203,7 @@ def build_cases(
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
-    small_talk = 0
+    set_replies = 0
     for record in read_logs(eval_path):
         if isinstance(record, ParseIssue):
             issues.append(record)
@@ -190,7 +211,7 @@ def build_cases(
         for entry in entries_of(record):
             text = _clean(entry.customer_text)
             if answered_with_set_reply(text):
-                small_talk += 1
+                set_replies += 1
                 continue
             queries.append(Query(text, entry.context))
             expected.append(entry.agent_reply)
@@ -208,22 +229,24 @@ def build_cases(
         len(queries),
         eval_path.name,
         out_of_scope_path.name,
-        small_talk,
+        set_replies,
     )
     results = knowledge.search_batch(queries, 5) if queries else []
-    judge = ReplyJudge()
-    judge.prepare(
-        [r for r in expected if r is not None] + [hits[0].agent_reply for hits in results if hits]
-    )
+    answered = [
+        (reference, hits[0].agent_reply)
+        for hits, reference in zip(results, expected, strict=True)
+        if reference is not None and hits
+    ]
+    right = iter(ReplyJudge.beside(knowledge.embedder).judged(answered))
     cases = []
     for hits, reference in zip(results, expected, strict=True):
         features = retrieval_features(hits)
+        # In the order of ``answered``: every in-scope question with a hit takes its verdict.
+        correct = reference is not None and bool(hits) and next(right)
         if features is None:
             continue
-        in_scope = reference is not None
-        correct = in_scope and bool(hits) and judge(reference or "", hits[0].agent_reply)
-        cases.append(CalibrationCase(features, in_scope=in_scope, correct=correct))
-    return LabelledCases(cases, issues, small_talk)
+        cases.append(CalibrationCase(features, in_scope=reference is not None, correct=correct))
+    return LabelledCases(cases, issues, set_replies)
 
 
 def generic_off_topic_questions() -> list[str]:
@@ -263,7 +286,7 @@ def run_calibration(
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
-    cases, issues, small_talk = build_cases(knowledge, eval_path, out_of_scope_path)
+    cases, issues, set_replies = build_cases(knowledge, eval_path, out_of_scope_path)
     generic = generic_off_topic_features(knowledge) if generic_off_topic else []
     result = calibrate(
         cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost, generic=generic
@@ -289,7 +312,7 @@ def run_calibration(
         ),
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
-        set_replies_left_out=small_talk,
+        set_replies_left_out=set_replies,
         trade_offs=trade_off_table(cases, result.weights, target_handoff_recall, generic),
     )
     return calibration, issues
@@ -459,13 +482,13 @@ def _clean(text: str) -> str:
     return scrub(text).text
 
 
-def format_result(result: CalibrationResult, target: float, small_talk: int = 0) -> Sequence[str]:
+def format_result(result: CalibrationResult, target: float, set_replies: int = 0) -> Sequence[str]:
     return [
         f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions"
         + (
-            f" ({small_talk} turn{'s' if small_talk != 1 else ''} left out: small talk and"
+            f" ({set_replies} turn{'s' if set_replies != 1 else ''} left out: small talk and"
             " requests for a person get the bot's set replies)"
-            if small_talk
+            if set_replies
             else ""
         ),
         f"threshold: {result.threshold:.3f} (target hand-off recall {target:.2f})",
