@@ -76,7 +76,7 @@ def clean_text(text: str, max_chars: int, *, what: str = "message") -> str:
 
     Raises InvalidMessage when nothing is left or it is longer than ``max_chars``.
     """
-    cleaned = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    cleaned = _cleaned(text)
     if not _visible(cleaned):
         raise InvalidMessage(f"the {what} is empty")
     if len(cleaned) > max_chars:
@@ -84,6 +84,10 @@ def clean_text(text: str, max_chars: int, *, what: str = "message") -> str:
             f"the {what} is {len(cleaned)} characters long; the limit is {max_chars}"
         )
     return cleaned
+
+
+def _cleaned(text: str) -> str:
+    return _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 def _visible(text: str) -> bool:
@@ -560,7 +564,7 @@ class ConversationEngine:
         comment = None
         # A comment with nothing to read (spaces, control characters) is no comment: the
         # rating stands. Only .strip() was asked, so "\x8c" was refused with the rating.
-        if rating.comment is not None and _visible(_CONTROL_CHARS.sub("", rating.comment)):
+        if rating.comment is not None and _visible(_cleaned(rating.comment)):
             comment = await self.scrubber.scrub(
                 clean_text(rating.comment, self.config.max_message_chars, what="comment")
             )
