@@ -110,7 +110,8 @@ judge agreed with the labels on 0.909 of those pairs, against 0.871 for
 pairs different ("I've passed this to my team lead ... within 1 business day" against
 "I've escalated your case to a senior member of our team ... within 1 business day") and
 10 of the 86 different-answer pairs the same (all of them citing one help article); the
-judge gets 11 and 11 wrong."""
+judge gets 11 and 11 wrong (`python benchmarks/reply_judge.py`, on the labelled pairs in
+benchmarks/data/reply_judge_pairs.jsonl)."""
 
 
 class ReplyJudge:
