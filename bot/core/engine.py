@@ -213,8 +213,9 @@ class ConversationEngine:
 
         * InvalidMessage (empty, too long) before anything is stored;
         * ConversationNotFound;
-        * ConversationHandedOff when an operator has the conversation: the message is
-          stored as a turn for the operator, and the bot does not answer.
+        * ConversationHandedOff when the conversation is with the team: the message is
+          stored as a turn for the operator, and the bot does not answer (the error says
+          whether an operator has taken it over yet).
 
         The ``ReplyDelta`` texts after the last ``ReplyRetracted`` join to the final
         reply's text, whatever the outcome. A consumer that stops early abandons the
