@@ -413,6 +413,13 @@ async def test_a_customer_writing_after_an_automatic_handoff_is_not_told_someone
     button = await client.post(f"/api/conversations/{conversation_id}/handoff")
     assert "has taken over" in (await button.json())["message"]
 
+    # Handed back, then handed off by the bot again: Sam's earlier turn is not a person
+    # taking over this time.
+    await engine.hand_back(conversation_id)
+    assert (await ask(client, conversation_id, "And my helmet?"))["handoff"] is True
+    again = await write("Hello again?")
+    assert again["message"] == waiting["message"]
+
 
 async def test_asking_for_a_person_in_words_is_the_button_pressed(
     make_client: ClientFactory, store: ConversationDatabase
