@@ -148,13 +148,19 @@ def ingest_paths(
     # Unscrubbed text is stored as read, so there is nothing to skip and nothing to hash.
     key = raw_hash_key(knowledge.index_root) if scrub_pii else None
     started = time.perf_counter()
-    bar = tqdm(unit="conv", desc="reading", disable=not progress)
+    # Started once the name models are loaded: started before, it stood at "reading: 0conv"
+    # for the minute they took, and a new user took the job for hung.
+    bar: tqdm[None] | None = None
     for batch in _batches(_records(readers, report), _STORE_BATCH):
         if key is None:
             new, raw_hashes = batch, None
         else:
             new, raw_hashes = _not_known(batch, key, knowledge.store)
             report.conversations_unchanged += len(batch) - len(new)
+        if scrub_pii and new and names is not None:
+            _load_name_models(names)
+        if bar is None:
+            bar = tqdm(unit="conv", desc="reading", disable=not progress)
         clean = scrub_conversations(new, report.pii_replaced, names) if scrub_pii else new
         added = knowledge.store.add_conversations(clean, raw_hashes)
         report.conversations_added += added.conversations_added
@@ -162,10 +168,24 @@ def ingest_paths(
         report.conversations_unchanged += added.conversations_unchanged
         report.entries_added += added.entries_added
         bar.update(len(batch))
-    bar.close()
+    if bar is not None:
+        bar.close()
     report.sync = knowledge.sync_index(progress=progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _load_name_models(names: NameFinder) -> None:
+    """Load what finds names, saying so first: they load on first use, inside the first
+    scrub, and take a minute or more on a first run (the given-name lists are built once)."""
+    pending = names.models_to_load()
+    if not pending:
+        return
+    what = ", ".join(pending[:-1]) + (" and " if len(pending) > 1 else "") + pending[-1]
+    log.info("loading %s to scrub names; reading starts when they are loaded", what)
+    started = time.perf_counter()
+    names.load()
+    log.info("name models loaded in %.0f s", time.perf_counter() - started)
 
 
 def raw_hash(conversation: Conversation, key: bytes) -> str:

@@ -148,7 +148,31 @@ class NameFinder:
         self._recognizer: Recognizer | None = recognizer if callable(recognizer) else None
         self._lexicon: NameLexicon | None = lexicon
         self._load_lexicon = lexicon is None and recognizer == "spacy"
+        self._tagger_asked = False  # the tagger loads on its first question
         self.learn(known_names)
+
+    # -- models ------------------------------------------------------------------------------
+    def models_to_load(self) -> list[str]:
+        """What the first scrub (or :meth:`load`) still has to load, in words a person
+        waiting for it understands; empty once everything is loaded or nothing needs to be."""
+        pending = []
+        if self._load_lexicon and self._lexicon is None:
+            pending.append("the lists of given names")
+        if self._recognizer_choice == "spacy" and self._recognizer is None:
+            pending.append("spaCy's name recogniser")
+        if self._tagger is not None and not self._tagger_asked:
+            pending.append("the learned name tagger")
+        return pending
+
+    def load(self) -> None:
+        """Load every model now rather than on the first scrub, so that a job can say it is
+        loading them (a minute on a first run) instead of looking hung. A model that cannot
+        load is reported by its loader, and the rules stand in for it, as on first use."""
+        self._lexicon_loaded()
+        self._load_recognizer()
+        if self._tagger is not None:
+            self._tagger_asked = True
+            self._tagger.rescoring  # noqa: B018 - asking for it loads the weights
 
     # -- known names ------------------------------------------------------------------------
     @property
@@ -214,6 +238,7 @@ class NameFinder:
         ]
         # The tagger reads the texts as written: it learned from their capitals. (The rules'
         # rewritten texts keep every character's place, so the spans apply to both.)
+        self._tagger_asked = self._tagger is not None
         scores = self._tagger.word_scores(written) if self._tagger is not None else None
         rescoring = self._tagger.rescoring if self._tagger is not None else None
         if scores is not None and rescoring is not None:

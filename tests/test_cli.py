@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.support.corpus import SMALL_LOGS, write_jsonl
+from tests.support.corpus import REPO, SMALL_LOGS, write_jsonl
 
 runner = CliRunner()
 
@@ -110,6 +113,32 @@ def test_ingest_and_search_from_the_command_line(tmp_path: Path) -> None:
     assert hit["source_id"] == "c-cancel#1"
     assert set(hit) == {"score", "source_id", "customer_text", "agent_reply"}
     assert f"skipped {questions}:2" in output
+
+
+def test_ingest_says_it_is_loading_the_name_models_before_the_bar_starts(tmp_path: Path) -> None:
+    """`supportbot ingest` showed "reading: 0conv [00:00, ?conv/s]" for about 70 s while the
+    name models loaded inside the first scrub, and a new user took the job for hung. Run
+    as a user runs it (a process of its own, its log on the terminal), with the rules and
+    the learned tagger: one real model, loaded in seconds, where spaCy and the given-name
+    lists take a minute."""
+    logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
+    env = os.environ | {
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "SUPPORTBOT_RETRIEVAL__NAME_RECOGNIZER": "rules",
+        "SUPPORTBOT_RETRIEVAL__NAME_TAGGER": "true",
+    }
+    command = [sys.executable, "-m", "bot.cli", "--home", str(tmp_path / "home"), "ingest"]
+    run = subprocess.run(
+        [*command, str(logs)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    terminal = run.stderr
+    loading = terminal.find("loading the learned name tagger to scrub names")
+    loaded = terminal.find("name models loaded in")
+    reading = terminal.find("reading:")
+    assert 0 <= loading < loaded < reading, terminal
+    assert "conversations read: 6 (added 6" in run.stdout
 
 
 def test_search_before_ingest_explains_what_to_do(tmp_path: Path) -> None:

@@ -305,6 +305,34 @@ async def test_handoff_goes_to_the_operators_and_silences_the_bot_until_handed_b
     await bot.api.wait_for("chat.postMessage", 3, channel=SUPPORT, thread_ts=asked["ts"])
 
 
+async def test_the_handoff_button_pressed_again_says_whether_a_person_has_taken_over(
+    start: Start,
+) -> None:
+    bot = await start()
+    asked = mention("How do I return boots?")
+    await bot.send(asked)
+    answered = await bot.final_reply(asked["ts"])
+    conversation_id = answered.button_value(blocks.REQUEST_HANDOFF)
+    bot.retriever.answers = []  # the next question is one no log covers
+    await bot.send(message("Can you fix my bike?", thread_ts=asked["ts"]))
+    await bot.api.wait_for("chat.postMessage", channel=OPS)  # handed off by the bot itself
+    await bot.idle()
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+    # The first answer's button, pressed now: nobody has written, nobody has it yet.
+    await bot.click(blocks.REQUEST_HANDOFF, conversation_id, answered)
+    (waiting,) = await bot.api.wait_for("chat.postEphemeral", user=CUSTOMER)
+    assert waiting["text"] == (
+        "Our support team already has your request; a person will answer in this thread."
+    )
+
+    await bot.send(message("Hi, Sam here. Which bike?", thread_ts=asked["ts"], user=OPERATOR))
+    await bot.idle()
+    await bot.click(blocks.REQUEST_HANDOFF, conversation_id, answered)
+    taken = (await bot.api.wait_for("chat.postEphemeral", 2, user=CUSTOMER))[-1]
+    assert taken["text"] == "A member of our support team already has this conversation."
+
+
 async def test_asking_for_a_person_in_words_hands_off_as_the_button_does(start: Start) -> None:
     bot = await start()  # would answer anything it searched for confidently
     asked = message("can I talk to a human please?", channel=DM)

@@ -381,6 +381,46 @@ async def test_a_handoff_is_stored_and_later_messages_wait_for_an_operator(
     assert again.status == 409
 
 
+async def test_a_customer_writing_after_an_automatic_handoff_is_not_told_someone_took_over(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(retriever=FakeRetriever(answers=[]))
+    conversation_id = await start(client)
+    assert (await ask(client, conversation_id, "Can you fix my bike?"))["handoff"] is True
+
+    async def write(text: str) -> dict[str, Any]:
+        response = await client.post(
+            f"/api/conversations/{conversation_id}/messages", json={"text": text}
+        )
+        assert response.status == 409
+        body: dict[str, Any] = await response.json()
+        assert body["error"] == "handed_off"
+        return body
+
+    # No operator has written yet: the team was asked, nobody has taken over.
+    waiting = await write("Hello? Anyone there?")
+    assert waiting["message"] == (
+        "Your message was passed on to our team; a person will answer here."
+    )
+    button = await client.post(f"/api/conversations/{conversation_id}/handoff")
+    assert button.status == 409
+    assert "taken over" not in (await button.json())["message"]
+
+    engine = cast(Any, client.app[ENGINE])
+    await engine.add_agent_turn(conversation_id, "Hi, Sam here. Which bike?")
+    taken = await write("A red one.")
+    assert "a member of our team has taken over this conversation" in taken["message"]
+    button = await client.post(f"/api/conversations/{conversation_id}/handoff")
+    assert "has taken over" in (await button.json())["message"]
+
+    # Handed back, then handed off by the bot again: Sam's earlier turn is not a person
+    # taking over this time.
+    await engine.hand_back(conversation_id)
+    assert (await ask(client, conversation_id, "And my helmet?"))["handoff"] is True
+    again = await write("Hello again?")
+    assert again["message"] == waiting["message"]
+
+
 async def test_asking_for_a_person_in_words_is_the_button_pressed(
     make_client: ClientFactory, store: ConversationDatabase
 ) -> None:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.core.types import GenerationRequest
+from bot.settings import load_settings
 from bot.web import ENGINE, WebConfig
 from tests.support.browser import CHROMIUM, ServerThread
 from tests.support.fakes import FakeRetriever, source, split_words
@@ -722,3 +723,103 @@ def test_only_web_addresses_in_a_reply_become_links_and_markup_stays_text(
     ]
     assert cut_short, snapshots
     assert set(page.evaluate("window.__hrefs")) == set(addresses)
+
+
+COUNTER_ANNOUNCER = ".sb-visually-hidden[aria-live='polite']"
+
+
+def test_a_message_near_the_servers_limit_is_counted_and_one_over_it_is_kept_whole(
+    tmp_path: Path, browser_context: Any
+) -> None:
+    """The widget cut pasted text at 2,000 characters without a word (its own maxlength):
+    a customer who pasted a long error log lost its end unknowingly. The limit is the
+    server's setting (120 here), the counter shows from 80% of it, and text over it stays
+    in the box, with the send refused and the reason said, until the customer shortens it."""
+    from playwright.sync_api import expect
+
+    limit = 120
+    settings = load_settings(
+        home=tmp_path / "home",
+        web=WebConfig(rate_per_minute=600, rate_burst=100),
+        engine={"max_message_chars": limit},
+    )
+    retriever = FakeRetriever(
+        answers=[source("c-ret#1", "How do I return boots?", RETURNS_ANSWER, 0.93)]
+    )
+    with ServerThread(lambda: create_app(settings, retriever=retriever)) as bot:
+        page = browser_context.new_page()
+        page.goto(bot.origin + "/")
+        page.get_by_role("button", name=re.compile("^Open chat")).click()
+        dialog = page.get_by_role("dialog")
+        box = dialog.get_by_role("textbox", name="Your message")
+        counter = dialog.locator(".sb-counter")
+        announcer = dialog.locator(COUNTER_ANNOUNCER)
+        status = dialog.get_by_role("status")
+
+        box.fill("x" * 95)  # under 80% of 120: nothing to count yet
+        expect(counter).to_be_hidden()
+        box.fill("x" * 96)
+        expect(counter).to_be_visible()
+        expect(counter).to_have_text("24 characters left")
+        expect(announcer).to_have_text("24 characters left.")
+        box.press("End")
+        box.press_sequentially("xyz")
+        expect(counter).to_have_text("21 characters left")
+        # Said once on coming near the limit, not at every key.
+        expect(announcer).to_have_text("24 characters left.")
+
+        pasted = "Traceback (most recent call last):\n" + "  at checkout.pay()\n" * 8 + "END"
+        box.fill("")
+        box.focus()
+        page.keyboard.insert_text(pasted)  # as a paste arrives
+        expect(box).to_have_value(pasted)  # whole: nothing cut
+        over = len(pasted) - limit
+        expect(counter).to_have_text(
+            f"{over} characters over the limit of {limit}. Please shorten your message to send it."
+        )
+        expect(box).to_have_attribute("aria-invalid", "true")
+        expect(announcer).to_have_text(f"Your message is over the limit of {limit} characters.")
+
+        box.press("Enter")
+        expect(status).to_have_text(
+            f"This message is {over} characters too long to send (the limit is {limit})."
+            " Please shorten it."
+        )
+        dialog.get_by_role("button", name="Send message").click()
+        expect(box).to_have_value(pasted)
+        expect(dialog.locator(".sb-msg-customer")).to_have_count(0)
+
+        box.fill("How do I return boots? " + "x" * 90)  # back under the limit, near it
+        expect(status).to_have_text("")
+        expect(box).not_to_have_attribute("aria-invalid", "true")
+        expect(announcer).to_contain_text("Your message fits again")
+        box.fill("How do I return boots?")
+        expect(counter).to_be_hidden()
+        box.press("Enter")
+        expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(
+            RETURNS_ANSWER, timeout=30_000
+        )
+        expect(counter).to_be_hidden()
+
+
+def test_a_paste_longer_than_the_default_limit_is_not_cut(
+    servers: Servers, browser_context: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.goto(servers.bot.origin + "/")
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog")
+    box = dialog.get_by_role("textbox", name="Your message")
+    log_lines = "".join(
+        f"2026-12-07 10:{i // 60:02}:{i % 60:02} ERROR payment refused\n" for i in range(60)
+    )
+    pasted = log_lines + "the last line, which used to be lost"
+    assert len(pasted) > 2000
+    box.focus()
+    page.keyboard.insert_text(pasted)
+    expect(box).to_have_value(pasted)
+    expect(dialog.locator(".sb-counter")).to_contain_text(
+        f"{len(pasted) - 2000} characters over the limit of 2000"
+    )

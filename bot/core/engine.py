@@ -213,8 +213,9 @@ class ConversationEngine:
 
         * InvalidMessage (empty, too long) before anything is stored;
         * ConversationNotFound;
-        * ConversationHandedOff when an operator has the conversation: the message is
-          stored as a turn for the operator, and the bot does not answer.
+        * ConversationHandedOff when the conversation is with the team: the message is
+          stored as a turn for the operator, and the bot does not answer (the error says
+          whether an operator has taken it over yet).
 
         The ``ReplyDelta`` texts after the last ``ReplyRetracted`` join to the final
         reply's text, whatever the outcome. A consumer that stops early abandons the
@@ -225,9 +226,12 @@ class ConversationEngine:
         conversation = await self.store.get_conversation(msg.conversation_id)
         scrubbed = await self.scrubber.scrub(text)
         if conversation.state is ConversationState.HUMAN:
+            taken_over = _operator_has_written(await self.store.list_turns(conversation.id))
             await self.store.add_turn(conversation.id, "customer", scrubbed)
             raise ConversationHandedOff(
-                f"conversation {conversation.id} is with an operator; the bot does not answer"
+                f"conversation {conversation.id} is with an operator; the bot does not answer",
+                taken_over=taken_over,
+                message_kept=True,
             )
         if conversation.state is ConversationState.CLOSED:
             # A customer writing again reopens the conversation rather than losing the message.
@@ -589,7 +593,9 @@ class ConversationEngine:
         conversation = await self.store.get_conversation(conversation_id)
         if conversation.state is ConversationState.HUMAN:
             raise ConversationHandedOff(
-                f"conversation {conversation_id} is already with an operator"
+                f"conversation {conversation_id} is already with an operator",
+                taken_over=_operator_has_written(await self.store.list_turns(conversation_id)),
+                message_kept=False,
             )
         draft = self._requested_handoff(reason)
         return await self._store_reply(conversation, draft, 0.0, 0.0, self.handoff_policy())
@@ -885,6 +891,18 @@ def _describe(sources: Sequence[Source]) -> str:
 
 def _index_of(turns: Sequence[Turn], turn_id: str) -> int:
     return next(i for i, t in enumerate(turns) if t.id == turn_id)
+
+
+def _operator_has_written(turns: Sequence[Turn]) -> bool:
+    """Whether an operator has written since the bot last spoke: the hand-off (or the last
+    answer before an operator stepped in) is the bot's last turn, so an operator's turn
+    after it means a person has taken the conversation over, not only been asked to."""
+    for turn in reversed(turns):
+        if turn.role == "agent":
+            return True
+        if turn.role == "bot":
+            return False
+    return False
 
 
 def _version_of(component: object) -> str | None:

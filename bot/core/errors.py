@@ -22,7 +22,18 @@ class InvalidMessage(SupportbotError):
 
 
 class ConversationHandedOff(SupportbotError):
-    """The conversation is with a human; the bot must not answer."""
+    """The conversation is with a human; the bot must not answer.
+
+    ``taken_over`` says whether an operator has written in it since it was handed off: an
+    automatic hand-off only waits for one, and the customer must not be told that someone
+    has already taken over. ``message_kept`` says whether the customer's message was
+    stored for the operator (a message, not a second press of the hand-off button).
+    """
+
+    def __init__(self, detail: str, *, taken_over: bool, message_kept: bool) -> None:
+        super().__init__(detail)
+        self.taken_over = taken_over
+        self.message_kept = message_kept
 
 
 class ModelUnavailable(SupportbotError):

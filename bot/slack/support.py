@@ -60,7 +60,10 @@ _CANNOT_STORE = (
     "again in a few minutes; nothing you sent before is lost."
 )
 _HELLO = "Hi! Ask me your question here and I'll answer in this thread."
-_ALREADY_WITH_A_PERSON = "A member of our support team already has this conversation."
+# The hand-off button pressed again: only once an operator has written has someone
+# taken the conversation over; after an automatic hand-off one has only been asked.
+_ALREADY_TAKEN_OVER = "A member of our support team already has this conversation."
+_ALREADY_WAITING = "Our support team already has your request; a person will answer in this thread."
 _MAX_NOTICED_USERS = 10_000
 
 
@@ -335,8 +338,10 @@ class SlackSupport:
         conversation_id = known.conversation_id if known is not None else click.value
         try:
             reply = await self.engine.request_handoff(conversation_id, CUSTOMER_REQUEST)
-        except ConversationHandedOff:
-            await self.poster.tell(click, _ALREADY_WITH_A_PERSON)
+        except ConversationHandedOff as exc:
+            await self.poster.tell(
+                click, _ALREADY_TAKEN_OVER if exc.taken_over else _ALREADY_WAITING
+            )
             return
         except ConversationNotFound:
             log.warning("hand-off requested for unknown conversation %s", conversation_id)

@@ -40,7 +40,16 @@
   };
   var STORAGE_KEY = "supportbot:v1:" + config.api;
   var MAX_STORED_MESSAGES = 200;
-  var MAX_CHARS = 2000;
+  // The longest message the server takes, learned from it (GET /api/limits) when the chat
+  // first opens: an operator may change it. Until it is known the server's own refusal
+  // (422) is what the customer sees.
+  var maxChars = 0;
+  var limitsRequested = false;
+  // The counter shows from this share of the limit on; below it, it would only distract.
+  var COUNTER_FROM = 0.8;
+  // What the counter last announced: "", "near" or "over". It speaks when this changes,
+  // not at every key, so a screen reader is not interrupted while the customer types.
+  var counterLevel = "";
   var POLL_MS = 10000;
   var REVEAL_MS = 30;
   // What the server's certainty of an answer means to a customer; the first word carries
@@ -154,13 +163,17 @@
     );
     var log = h("div", { class: "sb-log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
     var status = h("div", { class: "sb-status", role: "status", "aria-live": "assertive" });
+    // No maxlength: it cut pasted text at the limit without a word, and a customer who
+    // pasted a long error log lost its end unknowingly. The counter says what is over.
     var input = h("textarea", {
       class: "sb-input",
       rows: "1",
-      maxlength: String(MAX_CHARS),
       placeholder: "Type your message…",
       "aria-label": "Your message",
+      "aria-describedby": "sb-counter",
     });
+    var counter = h("p", { class: "sb-counter", id: "sb-counter", hidden: "" });
+    var counterAnnouncer = h("p", { class: "sb-visually-hidden", "aria-live": "polite" });
     var send = h("button", { class: "sb-send", type: "submit", "aria-label": "Send message" }, [icon("send")]);
     var form = h("form", { class: "sb-composer", novalidate: "" }, [input, send]);
     var human = h("button", { class: "sb-human", type: "button" }, [icon("person"), h("span", {}, "Talk to a human")]);
@@ -179,6 +192,8 @@
         log,
         status,
         form,
+        counter,
+        counterAnnouncer,
         h("div", { class: "sb-footer" }, [human, h("span", { class: "sb-footer-note" }, "Powered by supportbot")]),
       ]
     );
@@ -189,7 +204,7 @@
     shadow.appendChild(root);
     document.body.appendChild(host);
 
-    ui = { host: host, shadow: shadow, root: root, launcher: launcher, panel: panel, log: log, status: status, input: input, send: send, human: human };
+    ui = { host: host, shadow: shadow, root: root, launcher: launcher, panel: panel, log: log, status: status, input: input, send: send, human: human, counter: counter, counterAnnouncer: counterAnnouncer };
 
     launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
     closeButton.addEventListener("click", function () { setOpen(false, true); });
@@ -206,7 +221,10 @@
         submit();
       }
     });
-    input.addEventListener("input", autosize);
+    input.addEventListener("input", function () {
+      autosize();
+      updateCounter();
+    });
     log.addEventListener("scroll", trackLogScroll, { passive: true });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -227,6 +245,7 @@
     state.open = open;
     saveState();
     if (open) {
+      loadLimits();
       scrollToEnd(true);
       if (moveFocus) ui.input.focus();
       pollAgentReplies();
@@ -481,8 +500,11 @@
     addMessage({ role: "note", text: text });
   }
 
-  function setStatus(text) {
+  function setStatus(text, reason) {
     ui.status.textContent = text || "";
+    // Why the status speaks, where it must be cleared when that ends (a message shortened).
+    if (reason) ui.status.dataset.reason = reason;
+    else delete ui.status.dataset.reason;
   }
 
   function setBusy(value) {
@@ -508,13 +530,80 @@
     ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
   }
 
+  // -- the message's length against the server's limit -----------------------------------
+  async function loadLimits() {
+    if (limitsRequested) return;
+    limitsRequested = true;
+    try {
+      var response = await api("GET", "/api/limits");
+      var limits = response.ok ? await response.json() : null;
+      var limit = limits && limits.max_message_chars;
+      if (typeof limit === "number" && limit > 0) {
+        maxChars = limit;
+        updateCounter();
+        return;
+      }
+    } catch (e) {
+      /* offline or an older server: its 422 still explains a message that is too long */
+    }
+    limitsRequested = false; // try again the next time the chat opens
+  }
+
+  /** Characters as the server counts them: code points, without surrounding whitespace
+   * (an emoji is one, not the two UTF-16 units of .length). */
+  function charactersOf(text) {
+    return Array.from(text.trim()).length;
+  }
+
+  function charactersOver() {
+    return maxChars ? charactersOf(ui.input.value) - maxChars : -Infinity;
+  }
+
+  function plural(count, word) {
+    return count + " " + word + (count === 1 ? "" : "s");
+  }
+
+  function updateCounter() {
+    var counter = ui.counter;
+    var used = charactersOf(ui.input.value);
+    var level = "";
+    if (maxChars && used > maxChars) level = "over";
+    else if (maxChars && used >= maxChars * COUNTER_FROM) level = "near";
+    counter.hidden = level === "";
+    counter.classList.toggle("sb-counter-over", level === "over");
+    if (level === "over") {
+      ui.input.setAttribute("aria-invalid", "true");
+      counter.textContent = plural(used - maxChars, "character") + " over the limit of " + maxChars + ". Please shorten your message to send it.";
+    } else {
+      ui.input.removeAttribute("aria-invalid");
+      counter.textContent = level === "near" ? plural(maxChars - used, "character") + " left" : "";
+    }
+    if (level !== counterLevel) {
+      // Said once on reaching a level (polite: after what is being read), then quiet;
+      // the counter itself stays readable through the box's description.
+      if (level === "over") ui.counterAnnouncer.textContent = "Your message is over the limit of " + maxChars + " characters.";
+      else if (level === "near") ui.counterAnnouncer.textContent = counterLevel === "over" ? "Your message fits again: " + counter.textContent + "." : counter.textContent + ".";
+      else ui.counterAnnouncer.textContent = "";
+      counterLevel = level;
+    }
+    if (level !== "over" && ui.status.dataset.reason === "too-long") setStatus("");
+  }
+
   // -- talking to the server -----------------------------------------------------------------
   function submit() {
     if (busy) return;
     var text = ui.input.value.trim();
     if (!text) return;
+    var over = charactersOver();
+    if (over > 0) {
+      // Nothing is cut: the customer chooses what to leave out.
+      setStatus("This message is " + plural(over, "character") + " too long to send (the limit is " + maxChars + "). Please shorten it.", "too-long");
+      ui.input.focus();
+      return;
+    }
     ui.input.value = "";
     autosize();
+    updateCounter();
     sendMessage(text);
   }
 
@@ -725,7 +814,8 @@
   async function handleFailure(response, customer, text) {
     var failure = await failureOf(response);
     if (response.status === 409) {
-      // The message was stored: an operator has the conversation and will answer.
+      // The message was stored for the team; the server's text says whether a person has
+      // taken the conversation over or one is still to be found.
       addNote(failure.message);
       setHandedOff(true);
       return;
@@ -769,6 +859,7 @@
   function restoreInput(text) {
     if (!ui.input.value) ui.input.value = text;
     autosize();
+    updateCounter();
     ui.input.focus();
   }
 

@@ -27,10 +27,17 @@ from bot.web.ratelimit import RateLimiter
 __all__ = ["ENGINE", "METRICS", "WEB_CONFIG", "ChatEngine", "WebConfig", "build_web_app"]
 
 _OPENAPI = web.AppKey("openapi", dict)
+_LIMITS = web.AppKey("limits", dict)
 
 
 async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[_OPENAPI])
+
+
+async def _limits(request: web.Request) -> web.Response:
+    # The widget counts what is left of a message against the server's own limit, which
+    # an operator may change, rather than a number of its own.
+    return json_response(request.app[_LIMITS])
 
 
 def build_web_app(
@@ -38,7 +45,8 @@ def build_web_app(
 ) -> web.Application:
     """An application with every route, middleware and metric of the web adapter.
 
-    ``max_message_chars`` (the engine's limit) is what the OpenAPI document promises.
+    ``max_message_chars`` (the engine's limit) is what the OpenAPI document promises and
+    ``/api/limits`` tells the widget.
 
     The caller puts a :class:`ChatEngine` under ``app[ENGINE]`` (from a ``cleanup_ctx``)
     before requests arrive; until then ``/healthz`` answers 503.
@@ -53,6 +61,7 @@ def build_web_app(
         config.new_conversations_per_minute, config.new_conversations_burst
     )
     app[_OPENAPI] = openapi_document(max_message_chars)
+    app[_LIMITS] = {"max_message_chars": max_message_chars}
     app.on_response_prepare.append(add_response_headers)
     app.router.add_routes(
         [
@@ -62,6 +71,7 @@ def build_web_app(
             web.get("/healthz", handlers.healthz, name="healthz"),
             web.get("/metrics", handlers.metrics, name="metrics"),
             web.get("/api/openapi.json", _openapi, name="openapi"),
+            web.get("/api/limits", _limits, name="limits"),
             web.post("/api/conversations", handlers.create_conversation, name="conversations"),
             web.post(
                 "/api/conversations/{conversation_id}/messages",

@@ -22,9 +22,17 @@ from bot.core.errors import (
     TurnNotFound,
 )
 
-HANDED_OFF_MESSAGE = (
+# What the customer is told when writing to a handed-off conversation: only once an
+# operator has written is it true that someone has taken it over.
+PASSED_ON_MESSAGE = "Your message was passed on to our team; a person will answer here."
+TAKEN_OVER_MESSAGE = (
     "Your message was passed on: a member of our team has taken over this conversation "
     "and will answer here."
+)
+# ... and when asking for a person a second time (the button of an older page).
+ALREADY_WAITING_MESSAGE = "Our team already has your request; a person will answer here."
+ALREADY_TAKEN_OVER_MESSAGE = (
+    "A member of our team has taken over this conversation and will answer here."
 )
 MODEL_UNAVAILABLE_RETRY_SECONDS = 10
 STORAGE_UNAVAILABLE_MESSAGE = (
@@ -79,7 +87,7 @@ def from_domain(exc: SupportbotError) -> ApiError:
             422, "invalid_message", _sentence(str(exc)) or "This message cannot be answered."
         )
     if isinstance(exc, ConversationHandedOff):
-        return ApiError(409, "handed_off", HANDED_OFF_MESSAGE)
+        return ApiError(409, "handed_off", _handed_off_message(exc))
     if isinstance(exc, ModelUnavailable):
         return ApiError(
             503,
@@ -97,6 +105,12 @@ def from_domain(exc: SupportbotError) -> ApiError:
             {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
         )
     return ApiError(400, "request_failed", "The request could not be completed.")
+
+
+def _handed_off_message(exc: ConversationHandedOff) -> str:
+    if exc.message_kept:
+        return TAKEN_OVER_MESSAGE if exc.taken_over else PASSED_ON_MESSAGE
+    return ALREADY_TAKEN_OVER_MESSAGE if exc.taken_over else ALREADY_WAITING_MESSAGE
 
 
 _HTTP_CODES = {

@@ -265,6 +265,32 @@ def _paths() -> dict[str, Any]:
                 "responses": _responses({"200": _json({"type": "object"}, "OpenAPI 3.1 document")}),
             }
         },
+        "/api/limits": {
+            "get": {
+                "operationId": "limits",
+                "summary": "The limits a client checks before sending (the widget's counter)",
+                "tags": ["chat"],
+                "responses": _responses(
+                    {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["max_message_chars"],
+                                "properties": {
+                                    "max_message_chars": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "description": "The most characters a message may "
+                                        "have, once surrounding whitespace is removed",
+                                    }
+                                },
+                            },
+                            "The server's limits",
+                        )
+                    }
+                ),
+            }
+        },
         "/api/conversations": {
             "post": {
                 "operationId": "startConversation",
