@@ -1,5 +1,5 @@
 """A copied past reply reads as a chat reply, not as the end of someone else's e-mail
-(bot.core.chat_ready): a sign-off whose name was scrubbed, an invitation to answer by
+(retrieval.chat_ready): a sign-off whose name was scrubbed, an invitation to answer by
 e-mail and, mid-conversation, a fresh salutation are dropped; everything that says
 something stays as it was."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.chat_ready import chat_ready
+from retrieval.chat_ready import chat_ready
 
 ASK = "Could you send me the order number? It starts with JO- (see KB-ORD-01)."
 

@@ -23,6 +23,10 @@ links, codes, numbers and every sentence that says something are sent as they we
   on the same line, goes; the first reply of a conversation keeps it.
 
 Nothing is dropped when nothing would be left.
+
+It lives here, beside the logs' text, because both the engine (copying a reply) and the
+generator's training (the replies it learns to write, :mod:`finetune.examples`) use it,
+and neither the retrieval nor the generator package may import the bot.
 """
 
 from __future__ import annotations
