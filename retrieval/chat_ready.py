@@ -26,12 +26,14 @@ Nothing is dropped when nothing would be left.
 
 :func:`generator_ready` goes further, for the replies the generator learns to write and
 writes: nothing it writes may greet, speak to or introduce someone by the name
-placeholder, which it would otherwise learn from the logs ("Hi [NAME],", "[NAME], that
-qualifies.", "this is [NAME]": 181 of the 183 of the sample's 1,771 logged agent
-messages that hold the placeholder, 179 of them call-centre openings). The conversation
-it is shown is scrubbed as the logs are, so it never knows a customer's name and greets
-neutrally. A placeholder in running text ("my colleague [NAME]", or a product the
-scrubber took for a name) stays: dropping it would change what the sentence says.
+placeholder ("Hi [NAME],", "[NAME], that qualifies.", "this is [NAME]"), which reads as
+a broken template. The conversation it is shown is scrubbed as the logs are, so it never
+knows a customer's name and greets neutrally. (In the sample, 183 of the 1,771 logged
+agent messages hold the placeholder, 179 of them call-centre openings written before the
+customer's first message, which are no reply to learn; of the 1,592 replies learnt, 4
+hold it, 2 as an address.) A placeholder in running text ("my colleague [NAME]", or a
+product the scrubber took for a name) stays: dropping it would change what the sentence
+says.
 
 It lives here, beside the logs' text, because both the engine (copying a reply) and the
 generator's training (the replies it learns to write, :mod:`finetune.examples`) use it,
