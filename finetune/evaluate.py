@@ -1,6 +1,10 @@
 """Evaluation on held-out conversations: answer match and grounding, against baselines.
 
-Answer match is ROUGE-L F1 against the agent's real reply. Grounded share is the share of
+Answer match is ROUGE-L F1 against the agent's real reply, in the form the generator learns
+to write it (:func:`finetune.examples.reply_target`: no e-mail sign-off, no placeholder
+greeting), and copying is scored as the engine copies (:func:`retrieval.chat_ready.chat_ready`):
+against the logs as they are, copying's sign-offs matched the reference's, and a generator
+taught to leave them out lost answer match to copying for it. Grounded share is the share of
 replies whose facts (codes, URLs, numbers, amounts) are all backed by what the model was
 shown, by the engine's rule (the replies of the retrieved exchanges and of the
 conversation; of the customer's words only their order or ticket number named as such:
@@ -21,9 +25,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from finetune.examples import reply_evidence
+from finetune.examples import follows_a_reply, reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
+from retrieval.chat_ready import chat_ready
 from retrieval.facts import extract_facts, supported_facts
 from retrieval.pacing import Pace
 
@@ -125,13 +130,24 @@ def states_reference_facts(reply: str, case: EvalCase) -> bool:
 
 
 def copy_top_retrieved(cases: Sequence[EvalCase]) -> list[str]:
-    """The baseline that answers with the best-matching past reply, unchanged."""
+    """The baseline that answers with the best-matching past reply, copied as the engine
+    copies it."""
     return copy_top_evidence([c.request for c in cases])
 
 
 def copy_top_evidence(requests: Sequence[PromptRequest]) -> list[str]:
-    """The copy baseline as a ``generate`` function: each request's first evidence reply."""
-    return [r.evidence[0].agent_reply if r.evidence else "" for r in requests]
+    """The copy baseline as a ``generate`` function: each request's first evidence reply,
+    as the engine sends it copied (an operator's correction as written)."""
+    return [_as_copied(r) for r in requests]
+
+
+def _as_copied(request: PromptRequest) -> str:
+    if not request.evidence:
+        return ""
+    top = request.evidence[0]
+    if top.kind == "curated":
+        return top.agent_reply
+    return chat_ready(top.agent_reply, mid_conversation=follows_a_reply(request.history))
 
 
 # Writes replies to requests, in order, stopping at a deadline (a ``time.monotonic()``

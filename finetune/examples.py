@@ -6,6 +6,12 @@ rest show distractors only, so the model has to read the
 evidence instead of memorising answers. When the shown evidence does not back the facts of
 the reference reply, the target becomes the hand-off reply: the model is taught never to
 state a fact it was not given.
+
+A target is the logged reply as the bot would send it (:func:`reply_target`): a chat
+reply, not someone else's e-mail (no dangling "All the best,", no "just reply to this
+email", no fresh "Hi," in the middle of a conversation) that greets no one by the name
+placeholder the scrubber left ("Hi [NAME]," -> "Hi,"). The evidence is shown as logged:
+the model learns to carry its facts over, not its letter forms.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from finetune.prompting import PromptRequest
+from retrieval.chat_ready import generator_ready
 from retrieval.facts import GroundingEvidence, extract_facts, grounding_evidence, supported_facts
 from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange
 
@@ -183,7 +190,7 @@ def build_examples(
             rng.shuffle(evidence)
         else:
             evidence.sort(key=lambda h: rank[id(h)])
-        target = turn.reply
+        target = reply_target(turn)
         if not with_reference and not is_grounded(turn, evidence):
             target = handoff_reply
         examples.append(
@@ -233,12 +240,26 @@ def correction_examples(
         examples.append(
             TrainingExample(
                 request=PromptRequest(turn.customer_text, turn.history, evidence),
-                target=turn.reply,
+                target=reply_target(turn),
                 conversation_id=turn.conversation_id,
                 has_reference=bool(evidence),
             )
         )
     return examples
+
+
+def reply_target(turn: Turn) -> str:
+    """The reply the generator learns (and is scored against) for ``turn``: the logged
+    reply as :func:`retrieval.chat_ready.generator_ready` makes it, its salutation dropped
+    when an agent has written before in the conversation, as the engine drops a copied
+    reply's. Trained on the logs as they are, a generated reply ended on "All the best,"
+    and greeted "Hi [NAME],"."""
+    return generator_ready(turn.reply, mid_conversation=follows_a_reply(turn.history))
+
+
+def follows_a_reply(history: Sequence[LogMessage]) -> bool:
+    """Whether an agent (or the bot, in exported feedback) has written before."""
+    return any(message.role == "agent" for message in history)
 
 
 def backs(candidate: str, target: str) -> bool:

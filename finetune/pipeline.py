@@ -34,6 +34,7 @@ from finetune.examples import (
     Turn,
     build_examples,
     iter_turns,
+    reply_target,
     retrieve_for_turns,
     split_held_out,
     split_validation,
@@ -341,12 +342,13 @@ def held_out_turns(conversations: Sequence[Conversation], config: GeneratorConfi
 def eval_cases_for(
     turns: Sequence[Turn], retriever: ExchangeRetriever, config: GeneratorConfig
 ) -> list[EvalCase]:
-    """``turns`` with the evidence the bot would retrieve (own conversation excluded)."""
+    """``turns`` with the evidence the bot would retrieve (own conversation excluded), and
+    the reply the generator learns for each as the reference (:func:`reply_target`)."""
     retrieved = retrieve_for_turns(turns, retriever, config.retrieved_k) if turns else []
     return [
         EvalCase(
             PromptRequest(t.customer_text, t.history, tuple(hits[: config.retrieved_k])),
-            t.reply,
+            reply_target(t),
             t.conversation_id,
         )
         for t, hits in zip(turns, retrieved, strict=True)

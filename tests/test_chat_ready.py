@@ -1,5 +1,5 @@
 """A copied past reply reads as a chat reply, not as the end of someone else's e-mail
-(bot.core.chat_ready): a sign-off whose name was scrubbed, an invitation to answer by
+(retrieval.chat_ready): a sign-off whose name was scrubbed, an invitation to answer by
 e-mail and, mid-conversation, a fresh salutation are dropped; everything that says
 something stays as it was."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.chat_ready import chat_ready
+from retrieval.chat_ready import chat_ready, generator_ready
 
 ASK = "Could you send me the order number? It starts with JO- (see KB-ORD-01)."
 
@@ -150,3 +150,59 @@ def test_an_email_reply_becomes_a_chat_reply_with_its_facts_intact() -> None:
     )
     assert chat_ready(reply, mid_conversation=False) == f"Hello,\n\n{body}"
     assert chat_ready(reply, mid_conversation=True) == body
+
+
+@pytest.mark.parametrize(
+    ("reply", "first", "later"),
+    [
+        # A greeting of the placeholder greets no one; mid-conversation it goes, as any.
+        (f"Hi [NAME],\n\n{ASK}\n\nAll the best,\n[NAME]", f"Hi,\n\n{ASK}", ASK),
+        (f"Dear [NAME],\n\n{ASK}", f"Dear customer,\n\n{ASK}", ASK),
+        (f"Hello [NAME]! {ASK}", f"Hello! {ASK}", ASK),
+        ("Hi [NAME]!", "Hi!", None),  # a greeting alone stays a greeting
+        # The placeholder spoken to.
+        ("[NAME], that qualifies. See KB-PM-01.", "That qualifies. See KB-PM-01.", None),
+        ("Thanks so much, [NAME]! See KB-PM-01.", "Thanks so much! See KB-PM-01.", None),
+        # An agent introducing themself: the bot has no name to give.
+        (
+            "Thank you for calling Juniper Outfitters, this is [NAME]. How can I help you today?",
+            "Thank you for calling Juniper Outfitters. How can I help you today?",
+            None,
+        ),
+        (
+            "Hi, thanks for calling Juniper Outfitters. My name's [NAME], what can I do for you?",
+            "Hi, thanks for calling Juniper Outfitters. What can I do for you?",
+            None,
+        ),
+        (
+            "Juniper Outfitters customer care, [NAME] speaking — how can I help?",
+            "Juniper Outfitters customer care — how can I help?",
+            None,
+        ),
+        (f"Hello! This is [NAME]. {ASK}", f"Hello! {ASK}", ASK),
+    ],
+)
+def test_a_generated_reply_addresses_and_introduces_no_one_by_the_placeholder(
+    reply: str, first: str, later: str | None
+) -> None:
+    assert generator_ready(reply, mid_conversation=False) == first
+    assert generator_ready(reply, mid_conversation=True) == (later or first)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # A person mentioned: without them the sentence would say something else.
+        "My colleague [NAME] from the returns team will call you tomorrow (KB-RET-02).",
+        "Hi, I'm [NAME] from the returns team. The label is on its way.",
+        # A product the scrubber took for a name: its words stay as the copy sends them.
+        "The Ridgeline Hiking [NAME] and [NAME] Mid GTX Boots run about half a size small.",
+    ],
+)
+def test_a_placeholder_that_is_no_address_stays_in_a_generated_reply(reply: str) -> None:
+    assert generator_ready(reply, mid_conversation=False) == reply
+
+
+def test_a_copied_reply_keeps_its_placeholder_greeting_as_before() -> None:
+    # Only the generator's replies (and what it learns) lose it; the copy path is unchanged.
+    assert chat_ready(f"Hi [NAME],\n\n{ASK}", mid_conversation=False) == f"Hi [NAME],\n\n{ASK}"

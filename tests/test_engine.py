@@ -425,6 +425,28 @@ async def test_a_grounding_fallback_copies_the_reply_chat_ready(make_bot: MakeBo
     assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
 
 
+@pytest.mark.parametrize("mid_conversation", [False, True], ids=["first-reply", "mid-conversation"])
+async def test_a_generated_email_is_sent_as_the_chat_reply_the_generator_learns(
+    make_bot: MakeBot, mid_conversation: bool
+) -> None:
+    # What an adapter trained on the logs as they were writes: a greeting and a signature
+    # of the name placeholder, and the e-mail's closing lines. It goes out as the reply the
+    # generator now learns to write (finetune.examples.reply_target).
+    written = (
+        f"Hi [NAME],\n\n{ASKS_ORDER}\n\n"
+        "If you have any other questions, just reply to this email.\n\nAll the best,\n[NAME]"
+    )
+    bot = make_bot(answers=[EMAILED, SHIPPING], pieces=split_words(written))
+    conversation_id = await bot.start()
+    if mid_conversation:
+        await bot.send(conversation_id, "hi")  # the bot has greeted already
+    events, reply = await bot.send(conversation_id, "Where is my order?")
+    assert reply.outcome is Outcome.GENERATED
+    assert reply.text == (ASKS_ORDER if mid_conversation else f"Hi,\n\n{ASKS_ORDER}")
+    assert deltas_after_last_retraction(events) == reply.text
+    assert "[NAME]" not in reply.text
+
+
 async def test_a_generated_reply_that_claims_an_action_goes_to_a_person(
     make_bot: MakeBot,
 ) -> None:

@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 import finetune.evaluate as evaluate
+from finetune.config import GeneratorConfig
 from finetune.evaluate import EvalCase, Evaluation, evaluate_systems
+from finetune.examples import iter_turns
 from finetune.generation import ReplyGenerator
+from finetune.pipeline import eval_cases_for
 from finetune.prompting import PromptFormat, PromptRequest
-from retrieval.records import RetrievedExchange
+from retrieval.records import Conversation, LogMessage, RetrievedExchange
 from tests.support.finetune_fakes import (
     InMemoryRetriever,
     tiny_model,
@@ -239,3 +242,27 @@ def test_a_tiny_model_stops_prefilling_its_first_batch_at_the_deadline(clock: Cl
     )
     assert clock.now == 2.0  # two prompts prefilled; no third, and no decoding step
     assert evaluation.as_dict() == {"held_out": 5, "scored": 0, "cut": 5}
+
+
+def _asked(cid: str, reply: str, earlier: tuple[LogMessage, ...] = ()) -> Conversation:
+    question = LogMessage("customer", "where is my order?")
+    return Conversation(cid, (*earlier, question, LogMessage("agent", reply)))
+
+
+def test_copying_and_the_reference_are_scored_as_the_bot_sends_them() -> None:
+    # A held-out e-mail reply, and its twin from another conversation as the top evidence.
+    # Scored as logged, copying matched the reference's sign-off and e-mail lines, which a
+    # generator is taught to leave out (finetune.examples.reply_target).
+    email = (
+        "Hi,\n\nTrack it at shop.com/track (KB-SHP-02).\n\n"
+        "If you have any other questions, just reply to this email.\n\nAll the best,\n[NAME]"
+    )
+    greeted = (LogMessage("customer", "hi"), LogMessage("agent", "Hi! How can I help?"))
+    held_out = [_asked("c-first", email), _asked("c-later", email, greeted)]
+    turns = [t for c in held_out for t in iter_turns(c) if t.reply == email]
+    retriever = InMemoryRetriever([_asked("c-logged", email)])
+    first, later = eval_cases_for(turns, retriever, GeneratorConfig(retrieved_k=1))
+    sent_first = "Hi,\n\nTrack it at shop.com/track (KB-SHP-02)."
+    sent_later = "Track it at shop.com/track (KB-SHP-02)."  # no fresh "Hi," mid-conversation
+    assert (first.reference, later.reference) == (sent_first, sent_later)
+    assert evaluate.copy_top_retrieved([first, later]) == [sent_first, sent_later]

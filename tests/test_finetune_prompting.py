@@ -6,6 +6,7 @@ import pytest
 
 from finetune.examples import (
     build_examples,
+    correction_examples,
     iter_turns,
     retrieve_for_turns,
     split_held_out,
@@ -158,6 +159,48 @@ def test_raft_mix_of_reference_and_distractor_prompts(shuffle: bool) -> None:
             assert ranks == sorted(ranks)  # the retriever's order, as when serving
     if shuffle:
         assert len(positions) > 1  # the backing reply is not always in the same slot
+
+
+# A logged e-mail reply, scrubbed: the customer's name in the greeting and the agent's in
+# the signature became the placeholder.
+_EMAIL_REPLY = (
+    "Hi [NAME],\n\nReturns are free within 30 days: print the label from KB-RET-01."
+    "\n\nIf you have any other questions, just reply to this email.\n\nAll the best,\n[NAME]"
+)
+_ANSWER = "Returns are free within 30 days: print the label from KB-RET-01."
+
+
+@pytest.mark.parametrize(
+    ("history", "target"),
+    [
+        ((), f"Hi,\n\n{_ANSWER}"),  # the first reply greets, neutrally
+        ((LogMessage("customer", "hello"), LogMessage("agent", "Hi! How can I help?")), _ANSWER),
+    ],
+    ids=["first-reply", "mid-conversation"],
+)
+def test_training_targets_are_chat_replies_that_name_no_one(
+    history: tuple[LogMessage, ...], target: str
+) -> None:
+    conversation = Conversation(
+        "c-return",
+        (
+            *history,
+            LogMessage("customer", "how do I return boots?"),
+            LogMessage("agent", _EMAIL_REPLY),
+        ),
+    )
+    (turn,) = [t for t in iter_turns(conversation) if t.reply == _EMAIL_REPLY]
+    backing = _hit("can I send boots back?", _EMAIL_REPLY)
+    distractor = _hit("where is my parcel?", "Orders ship in 2 days. KB-SHP-02.")
+    (with_reference,) = build_examples(
+        [turn], [[backing, distractor]], k=2, reference_rate=1.0, handoff_reply=HANDOFF, seed=0
+    )
+    (corrected,) = correction_examples([turn], [[distractor]], k=2)
+    for example in (with_reference, corrected):
+        assert example.target == target
+    # The evidence is shown as logged: only the reply to learn is made a chat reply.
+    assert _EMAIL_REPLY in [h.agent_reply for h in with_reference.request.evidence]
+    assert corrected.request.evidence[0].agent_reply == _EMAIL_REPLY
 
 
 def test_turns_and_held_out_split_are_deterministic() -> None:

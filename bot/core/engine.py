@@ -18,7 +18,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
-from bot.core.chat_ready import chat_ready
 from bot.core.claims import CopyableReply, copyable
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
@@ -58,6 +57,7 @@ from bot.core.types import (
     SuggestedQuestion,
     Turn,
 )
+from retrieval.chat_ready import chat_ready, generator_ready
 from retrieval.confidence import retrieval_confidence
 from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
@@ -474,9 +474,10 @@ class ConversationEngine:
                 f"{_describe(sources)}",
             )
             return
+        text = check.text
         if self.config.hand_off_claimed_actions:
             # A model trained on agents' replies writes their "I've cancelled it for you" too.
-            reply = copyable(check.text)
+            reply = copyable(text)
             if reply.claimed_action is not None:
                 log.info("the generated reply claims an action; the conversation goes to a person")
                 if shown:
@@ -485,11 +486,16 @@ class ConversationEngine:
                     "the generated reply claims", reply.claimed_action, sources
                 )
                 return
-            if reply.text != check.text.strip():
-                if shown:
-                    yield ReplyRetracted(reason=None)
-                yield _Draft(reply.text, Outcome.GENERATED, evidence)
-                return
+            text = reply.text
+        # The form the generator is trained to write (finetune.examples.reply_target): what
+        # it still writes of the logs' letter forms, an adapter trained before they were
+        # left out of its targets above all, is not sent ("Hi [NAME],", "All the best,").
+        text = generator_ready(text, mid_conversation=mid_conversation)
+        if text != check.text.strip():
+            if shown:
+                yield ReplyRetracted(reason=None)
+            yield _Draft(text, Outcome.GENERATED, evidence)
+            return
         if holding and check.text:  # a short reply that only began like the sentence
             yield ReplyDelta(check.text)
         yield _Draft(check.text, Outcome.GENERATED, evidence, streamed=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.core.chat_ready import chat_ready
 from bot.core.types import Reply, Source, Turn
 from bot.web.errors import ApiError
+from retrieval.chat_ready import chat_ready
 
 _JSON_TYPES = ("application/json",)
 _URL = re.compile(r"https?://[^\s<>\"'`{}|\\^\[\]]+", re.IGNORECASE)

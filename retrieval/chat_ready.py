@@ -23,6 +23,21 @@ links, codes, numbers and every sentence that says something are sent as they we
   on the same line, goes; the first reply of a conversation keeps it.
 
 Nothing is dropped when nothing would be left.
+
+:func:`generator_ready` goes further, for the replies the generator learns to write and
+writes: nothing it writes may greet, speak to or introduce someone by the name
+placeholder ("Hi [NAME],", "[NAME], that qualifies.", "this is [NAME]"), which reads as
+a broken template. The conversation it is shown is scrubbed as the logs are, so it never
+knows a customer's name and greets neutrally. (In the sample, 183 of the 1,771 logged
+agent messages hold the placeholder, 179 of them call-centre openings written before the
+customer's first message, which are no reply to learn; of the 1,592 replies learnt, 4
+hold it, 2 as an address.) A placeholder in running text ("my colleague [NAME]", or a
+product the scrubber took for a name) stays: dropping it would change what the sentence
+says.
+
+It lives here, beside the logs' text, because both the engine (copying a reply) and the
+generator's training (the replies it learns to write, :mod:`finetune.examples`) use it,
+and neither the retrieval nor the generator package may import the bot.
 """
 
 from __future__ import annotations
@@ -79,6 +94,33 @@ _SALUTATION_SENTENCE = re.compile(
     r"(?=[A-Z0-9\"'“‘])"
 )
 _CONTENT = re.compile(r"\w")
+_NAMES = rf"{_NAME}(?:[ \t]+{_NAME})*"
+# A salutation that greets the placeholder: "Hi [NAME],", "Dear [NAME] [NAME]:".
+_PLACEHOLDER_SALUTATION = re.compile(
+    rf"\A(\s*)(?i:({_GREETING_WORDS})|dear)(?:[ \t]+(?i:there|again))?[ \t]+{_NAMES}"
+    r"(?=[ \t]*(?:[,!.:]|\n|\Z))"
+)
+# Where a sentence starts, captured: the spacing after the sentence before it, if any.
+_SENTENCE_START = r"(\A|(?<=[.!?])[ \t]+|(?<=\n))"
+_INTRODUCING = r"(?i:this is|I'm|I am|my name(?:'s| is))"
+# An agent introducing themself in a sentence of its own: "This is [NAME]." goes whole ...
+_INTRODUCTION_SENTENCE = re.compile(
+    rf"{_SENTENCE_START}{_INTRODUCING}[ \t]+{_NAMES}[ \t]*[.!](?:[ \t]+|(?=\n)|\Z)"
+)
+# ... at the start of one that goes on: "My name's [NAME], what can I do?" -> "What can I
+# do?" ...
+_INTRODUCTION_OPENING = re.compile(
+    rf"{_SENTENCE_START}{_INTRODUCING}[ \t]+{_NAMES}[ \t]*,[ \t]*([a-z])"
+)
+# ... or as a clause that ends there: "Thanks for calling, this is [NAME]." -> "Thanks
+# for calling."; ", [NAME] speaking —" -> " —".
+_INTRODUCTION_CLAUSE = re.compile(
+    rf",[ \t]+(?:{_INTRODUCING}[ \t]+{_NAMES}|{_NAMES}[ \t]+(?i:speaking|here))"
+    r"(?=[ \t]*[.!,;—–-]|[ \t]*\Z)"
+)
+# The placeholder as the one spoken to: "[NAME], that qualifies." / "Thanks so much, [NAME]!"
+_VOCATIVE_FIRST = re.compile(rf"{_SENTENCE_START}{_NAMES}[ \t]*,[ \t]*(\w)")
+_VOCATIVE_LAST = re.compile(rf",[ \t]*{_NAMES}(?=[ \t]*(?:[.!?]|\n|\Z))")
 
 
 def chat_ready(reply: str, *, mid_conversation: bool) -> str:
@@ -92,6 +134,35 @@ def chat_ready(reply: str, *, mid_conversation: bool) -> str:
     if mid_conversation:
         text = without_salutation(text)
     return text if _CONTENT.search(text) else reply.strip()
+
+
+def generator_ready(reply: str, *, mid_conversation: bool) -> str:
+    """``reply`` as the generator is taught to write it and as its replies are sent:
+    :func:`chat_ready`, and addressing no one by the name placeholder
+    (:func:`without_placeholder_address`)."""
+    return chat_ready(without_placeholder_address(reply.strip()), mid_conversation=mid_conversation)
+
+
+def without_placeholder_address(text: str) -> str:
+    """``text`` greeting, speaking to and introducing no one by the name placeholder: "Hi
+    [NAME]," becomes "Hi," ("Dear [NAME]," "Dear customer,", as the scrubber writes it);
+    "[NAME], that qualifies." "That qualifies."; "Thank you for calling, this is [NAME].
+    How can I help?" "Thank you for calling. How can I help?"; "My name's [NAME], what
+    can I do for you?" "What can I do for you?". Other placeholders stay."""
+    if PLACEHOLDER not in text:
+        return text
+    kept = _PLACEHOLDER_SALUTATION.sub(lambda m: m.group(1) + (m.group(2) or "Dear customer"), text)
+    kept = _INTRODUCTION_SENTENCE.sub(lambda m: m.group(1), kept)
+    kept = _INTRODUCTION_OPENING.sub(_recased, kept)
+    kept = _INTRODUCTION_CLAUSE.sub("", kept)
+    kept = _VOCATIVE_FIRST.sub(_recased, kept)
+    kept = _VOCATIVE_LAST.sub("", kept)
+    return kept if _CONTENT.search(kept) else text
+
+
+def _recased(match: re.Match[str]) -> str:
+    # What came before the sentence, then the word that now starts it, in capitals.
+    return match.group(1) + match.group(2).upper()
 
 
 def without_dangling_valediction(text: str) -> str:
