@@ -253,7 +253,8 @@ _VERB = (
     r"keep an eye (?:out|on)|watch (?:for|out for)|look forward to|"
     r"contact|call|ring|email|message|reach out to|get in touch with|speak to|talk to|"
     r"do (?:that|it|this|so|the same)|go ahead(?: with)?|go with|use|reset|restart|update|"
-    r"change|register|download|install|fill (?:in|out)|order|reorder|return|sign up(?: for)?|"
+    r"change|register|download|install|fill (?:in|out)|order|reorder|place|return|"
+    r"sign up(?: for)?|"
     r"log in(?:to)?|refresh|clear|visit|head (?:over )?to|pop (?:in|into|by)|drop by|stop by|"
     r"be patient|sit tight|hang (?:on|tight)|hold on|let you know|get back to you|"
     r"come back|figure it out|sort it(?: out)?|manage|book|pick (?:it|them) up|keep)"
@@ -285,7 +286,7 @@ _NOT_NOUN = (
     # a past tense or participle starts a report: "someone hacked into", "card declined"
     r"[a-z]+ed|"
     r"you|your|i|i'm|im|i've|ive|i'd|id|we|we're|they|they're|he|she|it's|there|is|are|"
-    r"was|were|be|been|am|has|have|had|do|does|did|got|get|and|"
+    r"was|were|be|been|am|has|have|had|do|does|did|got|get|and|to|"
     # where the remark's thanks or goodbye begins: "I'll check the guide thanks"
     r"thanks|thank|thx|ty|tysm|cheers|much|many|appreciate|appreciated|bye|goodbye|ok|"
     r"okay|great|perfect|cool|awesome|nice|brilliant|lovely|excellent|fantastic|"
@@ -296,8 +297,9 @@ _NOUN_PHRASE = rf"(?:{_PRONOUN}|(?:{_DETERMINER} )?{_NOUN}(?: {_NOUN})?)"
 _OBJECT = rf"(?: {_NOUN_PHRASE})?(?: {_PREPOSITION} {_NOUN_PHRASE})?(?: {_WHEN}){{0,2}}"
 _ACTION = rf"(?:{_ADVERB} ){{0,3}}{_VERB}{_OBJECT}"
 # "I'll check the guide and let you know": at most one more action joined by "and".
-# Atomic groups: a statement is read once, never re-split, so time stays linear.
-_STATEMENT = re.compile(rf"(?<![a-z'])(?>{_SUBJECT} {_ACTION}(?: and {_ACTION})?)(?= |$)")
+# Atomic groups: a statement is read once, never re-split, so time stays linear. The end of
+# a word is checked inside: outside, "pop in" would be kept of "pop into" and then fail.
+_STATEMENT = re.compile(rf"(?<![a-z'])(?>{_SUBJECT} {_ACTION}(?: and {_ACTION})?(?= |$))")
 # A statement ends with its sentence or clause: "I'll check the guide. My card broke."
 _CLAUSE_END = re.compile(r"[.,;:!\n]+|\s[-–—]+\s")
 _MOST_STATEMENTS = 2

@@ -38,6 +38,8 @@ CLOSING_REMARKS = [
     ("ok thank you, will try again tomorrow", THANKS),
     ("appreciate it, I'll read through the article", THANKS),
     ("thanks I'll call my bank", THANKS),
+    ("Lovely, thanks. I'll pop into the store on Saturday", THANKS),  # "pop in" is a verb too
+    ("Ok, I'll go ahead and place a new order. Thanks!", THANKS),
     ("Thank you, I'll sit tight", THANKS),
     ("awesome thanks, I'll order the bigger size", THANKS),
     ("that worked, thanks!", THANKS),
