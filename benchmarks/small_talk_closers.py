@@ -19,11 +19,12 @@ positives and worst-case time of retrieval.small_talk (issue 19).
   holes while the reader was written (a statement read across a full stop, "I can" as a
   subject, "to" as a preposition), mended since: its 0 is a figure on the set the reader
   was mended on, not a held-out one.
-* The messages customers wrote that issue 19 quotes: how many are recognised.
+* The messages customers wrote that issue 19 quotes, and 40 closing remarks written after
+  the reader (WRITTEN_AFTER): how many are recognised, and the ones missed.
 * Time: adversarial and random messages of 2,000 characters through the closing-remark
   reader without its length cap, and through the phrase reader, beside the single regex
-  ``phrase( phrase)*`` it replaced; the slowest of each. Times are wall-clock on whatever
-  machine runs it.
+  ``phrase( phrase)*`` it replaced; the slowest of each (each input's best of three runs).
+  Times are wall-clock on whatever machine runs it.
 
 Writes benchmarks/results/small_talk_closers.json. Not run in CI.
 """
@@ -56,6 +57,52 @@ QUOTED = [
     "ok thanks I'll wait for the email",
     "cool, will do. thanks!",
     "no that's everything, bye",
+]
+
+# Closing remarks written after the reader, to measure its reach on remarks it was not
+# written from: 32 of these 40 were recognised on the first run; the atomic-group fix ("pop
+# into") and "place" came from them, so the figure now is 34 on a set no longer held out.
+WRITTEN_AFTER = [
+    "Ok great, I'll have a look at the tracking link",
+    "thanks a lot, I'll wait for the refund then",
+    "Perfect, thank you! I'll reset my password now.",
+    "ok cool I'll try it later",
+    "Got it, thanks. I'll keep an eye out for the email.",
+    "thank you so much I will call the courier tomorrow",
+    "Alright thanks, will check my spam folder",
+    "ok brilliant, I'll order the size up",
+    "Great, that answers my question. Thanks!",
+    "Thanks, I'll give that a go",
+    "ok thank you I'll just wait then",
+    "Awesome, I'll check it out. Cheers!",
+    "Okay, I'll follow the instructions in the article, thanks",
+    "thanks!! will do",
+    "ok perfect, I'm going to try that now",
+    "Thanks for the info, I'll check the help center",
+    "ty, I'll wait a few more days",
+    "Lovely, thanks. I'll pop into the store on Saturday",
+    "ok I'll contact my bank then, thanks for your help",
+    "Super, I'll fill in the form. Thanks",
+    "Thanks, I'll look out for the label",
+    "great thanks i'll try again",
+    "ok that makes sense, I'll wait for the delivery",
+    "cheers, I'll register it on the website",
+    "Okay thanks, I will return it this week",
+    "thanks, let me check my email",
+    "perfect, I'll use the link you sent",
+    "Great, I'll download the app and try again. Thanks",
+    "Thank you, I'll read the guide first",
+    "ok thanks I'll sort it out",
+    "Ok, I'll go ahead and place a new order. Thanks!",
+    "thank you, I'll check back later",
+    "thanks so much, that fixed it",
+    "alright, I'll be patient. thanks",
+    "ok great, I'll let you know if I need anything else",
+    "noted, I'll check the return policy",
+    "Thanks! Have a great weekend, I'll wait for the parcel",
+    "fab, thanks, I'll try that",
+    "ok thanks, I'll update the app",
+    "Thanks, I'll have a read of that",
 ]
 
 ADVERSARIAL = [
@@ -151,9 +198,11 @@ def near_miss_figures() -> dict[str, object]:
 def slowest(read: Callable[[str], object], texts: list[str]) -> tuple[float, str]:
     worst, which = 0.0, ""
     for text in texts:
-        began = time.perf_counter()
-        read(text)
-        took = time.perf_counter() - began
+        took = float("inf")
+        for _ in range(3):  # the best of three: a machine shared with other work is noisy
+            began = time.perf_counter()
+            read(text)
+            took = min(took, time.perf_counter() - began)
         if took > worst:
             worst, which = took, text[:30]
     return worst * 1000.0, which
@@ -172,6 +221,9 @@ def time_figures() -> dict[str, object]:
         ),
         "pleasantry(after_answer=True), 2,000 chars": slowest(
             lambda t: pleasantry(t, after_answer=True), texts
+        ),
+        "pleasantry(after_answer=True), cut to 100 chars": slowest(
+            lambda t: pleasantry(t, after_answer=True), [t[:100] for t in texts]
         ),
         "phrase reader, 2,000 chars": slowest(
             lambda t: small_talk._only_phrases(t, small_talk._CLOSING_PHRASE), normal
@@ -197,6 +249,8 @@ def main() -> None:
     near_misses = near_miss_figures()
     quoted = {text: str(pleasantry(text, after_answer=True)) for text in QUOTED}
     quoted_before = sum(pleasantry(text) is not None for text in QUOTED)
+    written = {text: str(pleasantry(text, after_answer=True)) for text in WRITTEN_AFTER}
+    missed = [text for text, kind in written.items() if kind == "None"]
     timing = time_figures()
 
     print("sample corpus: customer turns that are closing remarks and were not small talk")
@@ -227,6 +281,11 @@ def main() -> None:
         f" of {len(quoted)} ({quoted_before} were small talk before)"
     )
     print("  " + "; ".join(f"{t!r} -> {k}" for t, k in quoted.items()))
+    print(
+        f"closing remarks written after the reader: {len(written) - len(missed)} of {len(written)}"
+    )
+    for text in missed:
+        print(f"  missed: {text!r}")
     print(f"worst time over {timing['inputs']} inputs (up to {timing['longest_chars']} chars):")
     for name, ms in timing["slowest_ms"].items():  # type: ignore[attr-defined]
         print(f"  {name:<58} {ms:>9.3f} ms")
@@ -240,6 +299,7 @@ def main() -> None:
                 "banking77": banking,
                 "near_misses": near_misses,
                 "quoted": quoted,
+                "written_after": written,
                 "time": timing,
             },
             indent=2,
