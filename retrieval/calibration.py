@@ -211,7 +211,8 @@ def build_cases(
             continue
         for entry in entries_of(record):
             text = _clean(entry.customer_text)
-            if answered_with_set_reply(text):
+            after_answer = any(m.role == "agent" for m in entry.context)
+            if answered_with_set_reply(text, after_answer=after_answer):
                 set_replies += 1
                 continue
             queries.append(Query(text, entry.context))

@@ -142,6 +142,7 @@ def labelled_messages(knowledge: KnowledgeBase) -> list[LabelledMessage]:
             text=item.entry.embed_text,
             reply=item.entry.agent_reply,
             kind=item.entry.kind,
+            after_answer=any(m.role == "agent" for m in item.entry.context),
         )
         for entry_id, item in sorted(stored.items())
     ]
@@ -272,7 +273,11 @@ def measure(
     said = _as_found if verified else _unverified
     is_answer = _answer_judge(split)
     # Small talk and requests for a person get set replies, never the logs' answers.
-    questions = [m for m in split.validation if not answered_with_set_reply(m.text)]
+    questions = [
+        m
+        for m in split.validation
+        if not answered_with_set_reply(m.text, after_answer=m.after_answer)
+    ]
     in_scope = questions[: config.max_validation_queries]
     out_of_scope: list[LabelledMessage] = []
     excluded: list[list[str]] = []

@@ -41,6 +41,9 @@ class LabelledMessage:
     text: str  # what the index embeds for this entry
     reply: str
     kind: str = "log"  # "curated": an operator's correction
+    # An agent had answered earlier in the conversation: only then is "ok I'll check the
+    # guide, thanks" a closing remark (retrieval.small_talk) rather than a question.
+    after_answer: bool = False
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,8 @@ def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:
 
 def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, Result]:
     """A home with SMALL_LOGS ingested, calibrated by `supportbot calibrate` on three
-    held-out exchanges and two out-of-scope questions: (home, eval file, the run)."""
+    held-out exchanges (one closed with "ok I will check the guide, thanks") and two
+    out-of-scope questions: (home, eval file, the run)."""
     runner = CliRunner()
     home = tmp_path / "home"
     logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
@@ -160,11 +161,19 @@ def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, 
                 "I can't log in, forgot my password",
                 "Use 'Forgot password' on the sign-in page (KB-ACC-02).",
             ),
-            exchange(
-                "e3",
-                "how long until my order gets here",
-                "Standard shipping takes 3-5 business days (KB-SHP-01).",
-            ),
+            {
+                "id": "e3",
+                "messages": [
+                    {"role": "customer", "text": "how long until my order gets here"},
+                    {
+                        "role": "agent",
+                        "text": "Standard shipping takes 3-5 business days (KB-SHP-01).",
+                    },
+                    # A closing remark after the answer gets a set reply too.
+                    {"role": "customer", "text": "ok I will check the guide, thanks"},
+                    {"role": "agent", "text": "You're welcome!"},
+                ],
+            },
             # Small talk and a request for a person get set replies: the fit leaves them out.
             exchange("e4", "awesome, appreciate it", "Glad I could help. Happy trails!"),
             exchange("e5", "can I talk to a human please?", "Sure, I'm here. What's up?"),
@@ -203,14 +212,14 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path, caplog: pytest.LogCapt
     # What it does while it prints nothing: `make run` sat silent for 44 s here.
     assert (
         "calibration: searching the 5 questions of eval.jsonl and oos.jsonl"
-        " (2 turns answered with set replies left out)" in caplog.text
+        " (3 turns answered with set replies left out)" in caplog.text
     )
     assert "hand-off recall (out of scope): 1.000" in result.stdout
     saved = json.loads(calibration_path(home).read_text())
     # "awesome, appreciate it" is no question the logs answer: not an in-scope case.
     assert saved["result"]["in_scope"] == 3 and saved["result"]["out_of_scope"] == 2
-    assert saved["set_replies_left_out"] == 2
-    assert "(2 turns left out: small talk and requests for a person" in result.stdout
+    assert saved["set_replies_left_out"] == 3
+    assert "(3 turns left out: small talk and requests for a person" in result.stdout
     assert saved["result"]["handoff_recall"] == 1.0
     # The generic off-topic questions shipped are handed off at the target too (1.0 here).
     generic = len(generic_off_topic_questions())

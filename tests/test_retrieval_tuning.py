@@ -415,10 +415,20 @@ def test_the_hand_off_fit_leaves_small_talk_out(tuned_home: tuple[KnowledgeBase,
     _, split = figures.tuning_split(kb, config)
     before = figures.measure(kb, split, config)
     split.validation.append(replace(split.validation[0], text="awesome, appreciate it"))
+    # A closing remark after an answer gets the set reply as well.
+    closing = replace(
+        split.validation[0], text="ok I will check the guide, thanks", after_answer=True
+    )
+    split.validation.append(closing)
     after = figures.measure(kb, split, config)
     assert before.searched is not None and after.searched is not None
     assert after.searched.validation_questions == before.searched.validation_questions
     assert after.row() == before.row()
+    # Opening a conversation, the same words are searched as a question.
+    split.validation.append(replace(closing, after_answer=False))
+    opening = figures.measure(kb, split, config)
+    assert opening.searched is not None
+    assert opening.searched.validation_questions == before.searched.validation_questions + 1
 
 
 def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(

@@ -201,10 +201,11 @@ class EngineConfig(BaseModel):
     answer_small_talk: bool = Field(
         True,
         description="Answer a message that is only a greeting, thanks, an acknowledgement or a"
-        ' goodbye ("thanks!", "hi", "ok, bye") with the reply below instead of searching'
-        " the logs for it and handing it to a person; and hand a message that asks for a"
-        ' person ("can I talk to a human?", "agent") to one as the "Talk to a human" button'
-        " does, with handoff_message.",
+        ' goodbye ("thanks!", "hi", "ok, bye"), or after an answer a closing remark ("ok I'
+        ' will check the guide, thanks") with the reply below instead of searching the logs'
+        " for it and handing it to a person; and hand a message that asks for a person"
+        ' ("can I talk to a human?", "agent") to one as the "Talk to a human" button does,'
+        " with handoff_message.",
     )
     greeting_reply: str = Field(
         "Hi! How can I help you today?",

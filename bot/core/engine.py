@@ -240,6 +240,10 @@ class ConversationEngine:
         history = self._recent_history(earlier)
         # The bot or an operator has written already: a copied reply does not greet again.
         mid_conversation = any(t.role != "customer" for t in earlier)
+        # Only after an answer is "ok I'll check the guide, thanks" a closing remark.
+        answered = any(
+            t.role != "customer" and t.outcome is not Outcome.SMALL_TALK for t in earlier
+        )
         await self.store.add_turn(conversation.id, "customer", scrubbed)
 
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
@@ -247,7 +251,11 @@ class ConversationEngine:
         # "Can I talk to a human?" is the widget's button in words: searched like a question,
         # it was handed off as one the bot was unsure of.
         asked_for_person = set_phrases and asks_for_person(scrubbed)
-        small_talk = pleasantry(scrubbed) if set_phrases and not asked_for_person else None
+        small_talk = (
+            pleasantry(scrubbed, after_answer=answered)
+            if set_phrases and not asked_for_person
+            else None
+        )
         sources: tuple[Source, ...] = ()
         if asked_for_person:
             confidence = 0.0  # nothing was retrieved, as for the button
