@@ -66,7 +66,14 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "source_id": {"type": "string"},
             "kind": {"type": "string", "enum": ["log", "curated"]},
-            "score": {"type": "number"},
+            "score": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "How closely the source matches the message, from 0 to 1 (its "
+                "question's similarity; a curated answer's is raised a little, up to 1). "
+                "Sources come best first.",
+            },
             "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
             "excerpt": {
                 "type": "string",
