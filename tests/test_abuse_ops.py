@@ -3,6 +3,9 @@ bad query parameters, CR/LF in ``next=``, and weak passwords."""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
+from bot.ops.login_log import LINES_PER_MINUTE, LoginLog
 from bot.ops.passwords import WeakPassword, check_password_policy
 from bot.ops.storage import DashboardStore
 from bot.store.conversations import ConversationDatabase
@@ -78,6 +82,97 @@ async def test_one_address_guessing_one_name_is_limited(site: Site) -> None:
     # Even from a known address, guesses are limited per (address, name).
     attempts = [await login_from(site, desk, "guess guess guess") for _ in range(6)]
     assert attempts[-1] == 429
+
+
+def login_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot.ops.login_log"]
+
+
+async def test_failed_and_refused_logins_are_logged_with_the_address(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.ops.login_log")
+    desk = "203.0.113.7"
+    attempts = [await login_from(site, desk, "guess guess guess", name="ALICE") for _ in range(8)]
+    assert attempts == [401] * 5 + [429] * 3
+    lines = login_lines(caplog)
+    # Each failure has its line; the refusals one for the minute, not one each.
+    assert lines[:5] == ["failed login for operator 'alice' from 203.0.113.7"] * 5
+    assert lines[5:] == [
+        "login refused by the attempt limits for operator 'alice' from 203.0.113.7 (retry in 12 s)"
+    ]
+
+
+async def test_a_name_that_is_no_operators_is_not_written_to_the_log(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It may be a password typed into the wrong box, or text made to forge log lines."""
+    caplog.set_level(logging.INFO, logger="bot.ops.login_log")
+    forged = "x\n2026-12-07 INFO bot.ops.auth operator mallory logged in"
+    for name in ("hunter2-is-my-password", forged, "\u202etxt.exe"):
+        assert await login_from(site, "198.51.100.4", "guess guess guess", name=name) == 401
+    assert login_lines(caplog) == [
+        "failed login for a name that is no operator's (22 characters) from 198.51.100.4",
+        f"failed login for a name that is no operator's ({len(forged)} characters) "
+        "from 198.51.100.4",
+        "failed login for a name that is no operator's (8 characters) from 198.51.100.4",
+    ]
+
+
+async def test_a_login_flood_from_rotating_addresses_writes_a_bounded_log(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.ops")
+    started = time.monotonic()
+    statuses = [
+        await login_from(site, f"198.51.{n // 250}.{n % 250}", "guess guess guess")
+        for n in range(300)
+    ]
+    assert statuses.count(401) == 5 and statuses.count(429) == 295
+    lines = [r for r in caplog.records if r.name.startswith("bot.ops")]
+    # Not 300: the lines of a minute, and those the minute's budget regained meanwhile.
+    regained = math.ceil((time.monotonic() - started) * LINES_PER_MINUTE / 60)
+    assert LINES_PER_MINUTE <= len(lines) <= LINES_PER_MINUTE + regained
+    assert all(r.getMessage().count("\n") == 0 and len(r.getMessage()) < 200 for r in lines)
+    written, flood_ended = len(lines), time.monotonic()
+    # A script posting the form without fetching it is refused, and no more lines follow.
+    for n in range(50):
+        response = await site.client.post(
+            "/ops/login",
+            data={"name": "alice", "password": "guess guess guess"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}"},
+            allow_redirects=False,
+        )
+        assert response.status == 403
+    lines = [r for r in caplog.records if r.name.startswith("bot.ops")]
+    # The flood used up the budget: only what time regained since, not a line a request.
+    regained = math.ceil((time.monotonic() - flood_ended) * LINES_PER_MINUTE / 60)
+    assert len(lines) - written <= 1 + regained
+
+
+def test_the_log_says_how_many_login_lines_it_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    login_log = LoginLog(lines_per_minute=2, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="bot.ops.login_log")
+    for n in range(5):
+        if login_log.will_log_failure():
+            login_log.failed(f"198.51.100.{n}", "alice", "alice")
+    for _ in range(3):  # one address refused again and again
+        if login_log.will_log_refusal("198.51.100.9"):
+            login_log.refused("198.51.100.9", "alice", "alice", 30.0)
+    now[0] = 61.0
+    if login_log.will_log_refusal("198.51.100.9"):
+        login_log.refused("198.51.100.9", "bob", None, 30.0)
+    login_log.stale_form("not an address\x1b[31m")
+    assert login_lines(caplog) == [
+        "failed login for operator 'alice' from 198.51.100.0",
+        "failed login for operator 'alice' from 198.51.100.1",
+        "login refused by the attempt limits for a name that is no operator's (3 characters)"
+        " from 198.51.100.9 (retry in 30 s); 6 more login lines left out before this one",
+        "refused a login form from another site or an expired page from 'not an address\\x1b[31m'",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,16 @@ class Source:
     question_typicality: float | None = None  # of the question searched; None: not known
     verifier_probability: float | None = None  # the reply verifier's, None: no verifier
 
+    @property
+    def shown_score(self) -> float:
+        """``score`` as customers and operators see it: a closeness from 0 to 1.
+
+        ``score`` ranks: it adds the operator's bonus to a curated answer (1.05 for the
+        corrected question itself) and can be a negative similarity; sources are listed
+        in its order, and only the figure shown is held within [0, 1].
+        """
+        return float(min(1.0, max(0.0, self.score)))
+
 
 @dataclass(frozen=True)
 class Message:

@@ -34,6 +34,7 @@ from bot.ops.handoff import HANDOFF, HandoffTargets
 from bot.ops.keys import (
     DATABASE,
     LOGIN_LIMITS,
+    LOGIN_LOG,
     OPS_CONFIG,
     PREFIX,
     REVIEW_ENGINE,
@@ -41,6 +42,7 @@ from bot.ops.keys import (
     ReviewEngine,
 )
 from bot.ops.login_limits import LoginLimits
+from bot.ops.login_log import LoginLog
 from bot.ops.render import make_environment, render
 from bot.store.health import out_of_space
 from bot.web.errors import json_response
@@ -98,6 +100,7 @@ def build_dashboard(config: OpsConfig) -> web.Application:
         config.login_burst,
         max_known=config.known_login_addresses,
     )
+    dashboard[LOGIN_LOG] = LoginLog()
     dashboard.on_response_prepare.append(_security_headers)
     dashboard.router.add_routes(
         [

@@ -8,6 +8,8 @@
   short-lived cookie set with the form (double submit).
 * Login attempts are rate-limited per client IP, per (IP, name) pair, and per name for
   failures from addresses that never logged in as it (:mod:`bot.ops.login_limits`).
+* Failed and refused logins are logged with the client's address, in lines a guessing
+  flood cannot multiply (:mod:`bot.ops.login_log`).
 * Without a session, a page answers 303 to the login page, the JSON API and any POST 401.
 """
 
@@ -21,7 +23,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.ops.keys import DATABASE, LOGIN_LIMITS, OPS_CONFIG, PREFIX, SESSION
+from bot.ops.database import DashboardDatabase
+from bot.ops.keys import DATABASE, LOGIN_LIMITS, LOGIN_LOG, OPS_CONFIG, PREFIX, SESSION
 from bot.ops.render import render, with_query
 from bot.web.errors import STORAGE_UNAVAILABLE_RETRY_SECONDS
 from bot.web.keys import WEB_CONFIG
@@ -223,7 +226,7 @@ async def login_submit(request: web.Request) -> web.Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     supplied = str(form.get(CSRF_FIELD, ""))
     if not (same_site(request) and expected and tokens_match(supplied, expected)):
-        log.warning("refused a login form from another site or an expired page")
+        request.app[LOGIN_LOG].stale_form(client_ip_of(request))
         return await login_form(
             request,
             target,
@@ -234,7 +237,12 @@ async def login_submit(request: web.Request) -> web.Response:
     limits = request.app[LOGIN_LIMITS]
     address = client_ip_of(request)
     wait = limits.wait(address, name)
+    login_log = request.app[LOGIN_LOG]
+    database = request.app[DATABASE]
     if wait > 0:
+        if login_log.will_log_refusal(address):
+            operator_name = await _operator_name(database, name)
+            login_log.refused(address, name, operator_name, wait)
         retry = RateLimiter.retry_after_header(wait)
         return await login_form(
             request,
@@ -244,11 +252,11 @@ async def login_submit(request: web.Request) -> web.Response:
             status=429,
             headers={"Retry-After": retry},
         )
-    database = request.app[DATABASE]
     operator = await database.run(lambda store: store.authenticate(name, password))
     if operator is None:
         limits.failed(address, name)
-        log.info("failed login for an operator name of %d characters", len(name))
+        if login_log.will_log_failure():
+            login_log.failed(address, name, await _operator_name(database, name))
         return await login_form(
             request, target, error="Wrong name or password.", name=name, status=401
         )
@@ -268,6 +276,14 @@ async def login_submit(request: web.Request) -> web.Response:
     )
     response.del_cookie(LOGIN_COOKIE, path=login_path(request))
     return response
+
+
+async def _operator_name(database: DashboardDatabase, name: str) -> str | None:
+    """The stored name of the operator ``name`` names, for the log; None when none does."""
+    if not name:
+        return None
+    operator = await database.run(lambda store: store.operator_named(name))
+    return None if operator is None else operator.name
 
 
 async def logout(request: web.Request) -> web.Response:

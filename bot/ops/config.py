@@ -40,5 +40,10 @@ class OpsConfig(BaseModel):
     )
     page_size: int = Field(25, ge=5, le=500, description="Flags per page of the review queue.")
     metrics_days: int = Field(
-        30, ge=1, le=365, description="Days shown on the metrics page unless another is chosen."
+        30,
+        ge=1,
+        le=365,
+        description="Days shown on the metrics page unless another is chosen.",
+        # The page has its own chooser: this is only where it starts.
+        json_schema_extra={"recipe": True},
     )

@@ -14,6 +14,7 @@ from bot.core.types import AttachedQuestion, Correction, SuggestedQuestion, Turn
 from bot.ops.config import OpsConfig
 from bot.ops.database import DashboardDatabase
 from bot.ops.login_limits import LoginLimits
+from bot.ops.login_log import LoginLog
 from bot.ops.storage import Session
 
 
@@ -57,6 +58,7 @@ PREFIX = "/ops"  # where the dashboard is mounted; its session cookie is scoped 
 OPS_CONFIG = web.AppKey("ops_config", OpsConfig)
 TEMPLATES = web.AppKey("ops_templates", jinja2.Environment)
 LOGIN_LIMITS = web.AppKey("ops_login_limits", LoginLimits)
+LOGIN_LOG = web.AppKey("ops_login_log", LoginLog)
 # Set by the start-up context once the engine exists.
 DATABASE = web.AppKey("ops_database", DashboardDatabase)
 REVIEW_ENGINE = web.AppKey("ops_engine", ReviewEngine)

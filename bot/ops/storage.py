@@ -167,6 +167,11 @@ class DashboardStore:
         rows = self._rows(sa.select(*_ACCOUNT).order_by(sa.func.lower(o.name), o.name))
         return [_operator(row) for row in rows]
 
+    def operator_named(self, name: str) -> Operator | None:
+        """The operator whose name is ``name`` whatever its case; None when none is."""
+        rows = self._rows(sa.select(*_ACCOUNT).where(_named(name)))
+        return _operator(rows[0]) if rows else None
+
     def remove_operator(self, name: str) -> None:
         """Delete the operator and end their sessions. Raises UnknownOperator."""
         if self._write(operators.delete().where(_named(name))):

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 _ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+# A bearer token guessed over the network must be out of reach: 16 characters of a random
+# token (openssl rand -hex 16 gives 32) at the least.
+MIN_METRICS_TOKEN_CHARS = 16
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+_BEARER_TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 
 
 class WebConfig(BaseModel):
@@ -54,6 +59,13 @@ class WebConfig(BaseModel):
         description="Header holding the client IP set by a reverse proxy you run in front "
         "(e.g. 'X-Forwarded-For'; its last entry is used). Off by default: a client could "
         "otherwise forge it to dodge rate limits.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scraper sends (scrape config `authorization`)"
+        " to read /metrics on the main port, at least 16 characters. Unset: the main port "
+        "answers /metrics to loopback clients only (404 to others). The health port "
+        "(`server.health_port`) serves /metrics without it.",
     )
     request_read_timeout_s: float = Field(
         10.0,
@@ -162,6 +174,23 @@ class WebConfig(BaseModel):
         if value is not None and not _HEADER_NAME.match(value):
             raise ValueError(f"trusted_proxy_header {value!r} is not a header name")
         return value or None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
+            raise ValueError(
+                f"metrics_token must have at least {MIN_METRICS_TOKEN_CHARS} characters "
+                "(e.g. `openssl rand -hex 16`)"
+            )
+        if not _BEARER_TOKEN.match(value.get_secret_value()):
+            raise ValueError(
+                "metrics_token may hold only letters, digits and - . _ ~ + / (then = signs),"
+                " as a bearer token in an Authorization header"
+            )
+        return value
 
     @property
     def any_origin(self) -> bool:

@@ -30,6 +30,7 @@ from bot.web.errors import ApiError, from_domain, json_response
 from bot.web.flood import refuse_when_too_many_conversations
 from bot.web.keys import ENGINE, METRICS, NEW_CONVERSATIONS, STORAGE_STATUS, WEB_CONFIG
 from bot.web.metrics import WebMetrics
+from bot.web.metrics_access import check_metrics_access
 from bot.web.payloads import (
     MAX_COMMENT_CHARS,
     read_json_object,
@@ -142,6 +143,9 @@ def health_response(app: web.Application) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """The main port's /metrics: for the scraper's token or this machine only
+    (:mod:`bot.web.metrics_access`); the health port's answers without asking."""
+    check_metrics_access(request, request.config_dict[WEB_CONFIG])
     return metrics_response(request.app)
 
 

@@ -66,7 +66,14 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "source_id": {"type": "string"},
             "kind": {"type": "string", "enum": ["log", "curated"]},
-            "score": {"type": "number"},
+            "score": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "How closely the source matches the message, from 0 to 1 (its "
+                "question's similarity; a curated answer's is raised a little, up to 1). "
+                "Sources come best first.",
+            },
             "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
             "excerpt": {
                 "type": "string",
@@ -248,12 +255,30 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "metrics",
                 "summary": "Prometheus metrics",
+                "description": "Not public: with `web.metrics_token` set, only a request "
+                "with `Authorization: Bearer <token>` is answered (401 otherwise); without "
+                "one, only a client on the server's own machine (404 to others, as for an "
+                "unknown path). The health port (`server.health_port`) answers without "
+                "either.",
                 "tags": ["operations"],
+                "security": [{"metricsToken": []}, {}],
                 "responses": {
                     "200": {
                         "description": "Prometheus text exposition format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "401": {
+                        **_json(_ref("Error"), "A token is set and the request lacks it."),
+                        "headers": {
+                            "WWW-Authenticate": {
+                                "description": 'Bearer realm="metrics"',
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    },
+                    "404": _json(
+                        _ref("Error"), "No token is set and the client is not on this machine."
+                    ),
                 },
             }
         },
@@ -453,5 +478,12 @@ def openapi_document(max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> dict
         "components": {
             "schemas": _SCHEMAS | {"MessageIn": _message_in(max_message_chars)},
             "responses": responses,
+            "securitySchemes": {
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "`web.metrics_token`, for GET /metrics on the main port.",
+                }
+            },
         },
     }

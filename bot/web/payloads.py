@@ -102,7 +102,7 @@ def source_json(source: Source, *, with_text: bool, reply: str = "") -> dict[str
     data: dict[str, Any] = {
         "source_id": source.source_id,
         "kind": source.kind,
-        "score": round(float(source.score), 4),
+        "score": round(source.shown_score, 4),
         "links": links_in(source.agent_reply),
     }
     if with_text:
