@@ -241,7 +241,7 @@ def test_curated_answers_are_listed_edited_and_withdrawn_from_the_command_line(
 
     # Another wording is attached: served the same answer, under its own entry.
     suggested = _stdout(*base, "suggest", str(correction_id)).splitlines()
-    assert suggested[0].split("\t") == ["SIMILARITY", "FROM", "GOT IT", "QUESTION"]
+    assert suggested[0].split("\t") == ["SIMILARITY", "FROM", "GOT IT", "LIKELY", "QUESTION"]
     hire = "is there stove hire for camping trips"
     code, output = _run(*base, "attach", str(correction_id), hire)
     assert code == 0 and f"attached 1 question(s) to curated answer {correction_id}" in output

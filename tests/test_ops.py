@@ -8,6 +8,7 @@ the public API (hand-offs, thumbs down) and the engine (Slack's "not helpful").
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sqlite3
@@ -604,7 +605,11 @@ async def test_a_correction_offers_the_customers_who_asked_the_same_and_covers_t
     # The customer who got the same reply is offered, escaped, with a checkbox.
     assert 'value="when does my &lt;b&gt;order&lt;/b&gt; arrive"' in offered
     assert "<b>order</b>" not in offered
-    assert "Got the corrected reply" in offered and "Select all" in offered
+    assert "Got the corrected reply" in offered
+    # Alike enough for the "likely the same question" group, the only one selectable at once.
+    likely = offered[offered.index('id="likely-group"') : offered.index("</fieldset>")]
+    assert 'value="when does my &lt;b&gt;order&lt;/b&gt; arrive"' in likely
+    assert "Select the 1 likely" in likely and "Select all" not in offered
 
     nothing = await attach(ops, correction_id, token)
     assert nothing.status == 303 and "notice=none_chosen" in nothing.headers["Location"]
@@ -1126,6 +1131,76 @@ async def test_a_correction_is_searchable_through_real_retrieval_at_once(
         metrics = await page(ops, "/ops/metrics")
         assert "v1" in metrics and "Live" in metrics
         assert "1 correction in use · 1 reply from corrections" in metrics
+    finally:
+        await client.close()
+        pool.shutdown(wait=True)
+
+
+def suggestion_groups(text: str) -> dict[str, list[str]]:
+    """The questions offered in each group of a correction's page, by group id."""
+    groups = re.findall(
+        r'<fieldset class="suggestion-group" id="([a-z-]+)">(.*?)</fieldset>', text, re.S
+    )
+    return {
+        group: [html.unescape(v) for v in re.findall(r'name="question" value="([^"]*)"', body)]
+        for group, body in groups
+    }
+
+
+async def test_a_correction_groups_the_likely_same_questions_apart_from_a_nearby_topic(
+    aiohttp_client: Any, tmp_path: Path, make_knowledge: Any
+) -> None:
+    """The trap an outside tester found: a correction about shipping to Canada offered "Do
+    you ship on weekends?" too (it got the same shipping reply), and "Select all" attached
+    it. Over the real embedder and store it is offered apart, among the less alike, and the
+    one-click button selects only the likely group."""
+    from bot.adapters.retrieval import KnowledgeRetriever
+    from bot.core.config import EngineConfig
+    from bot.settings import load_settings
+    from retrieval.ingest import ingest_paths
+    from tests.support.corpus import SMALL_LOGS, exchange, write_jsonl
+
+    shipping = [
+        "How long does delivery take?",
+        "when does my package arrive",
+        "How many days until my parcel gets here?",
+    ]
+    logs = [*SMALL_LOGS, *(exchange(f"s{n}", q, SHIPPING) for n, q in enumerate(shipping))]
+    knowledge = make_knowledge("home")
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], knowledge)
+    pool = ThreadPoolExecutor(max_workers=1)
+    retriever = KnowledgeRetriever(knowledge, pool)
+    config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
+    # Hand-off off, as in the benchmark: every customer gets the nearest logged answer.
+    settings = load_settings(
+        home=tmp_path / "home", web=config, engine=EngineConfig(confidence_threshold=0.0)
+    )
+    app = create_app(settings, retriever=retriever)
+    client: Client = await aiohttp_client(app)
+    database = tmp_path / "home" / "supportbot.db"
+    add_operator(database)
+    ops = Site(client, app, database)
+    canada = ["Can you deliver to Canada?", "do you ship orders to canada", "Shipping to Canada?"]
+    weekend = "Do you ship on weekends?"
+    try:
+        _, first = await ask(ops, "Do you ship to Canada?")
+        assert first["reply"] == SHIPPING
+        for text in [*canada, weekend]:
+            _, other = await ask(ops, text)
+            assert other["reply"] == SHIPPING  # the shipping time, wrong for all but one
+        token = await logged_in(ops)
+        answer = "Yes, we ship to Canada: 7-10 business days, duties included (KB-SHP-CA)."
+        saved = await post(ops, f"/ops/turns/{first['turn_id']}/correct", token, answer=answer)
+        assert saved.status == 303
+        shown = await page(ops, saved.headers["Location"])
+        groups = suggestion_groups(shown)
+        assert set(canada) <= set(groups["likely-group"]), groups
+        assert weekend in groups["other-group"], groups
+        assert weekend not in groups["likely-group"]
+        likely = len(groups["likely-group"])
+        assert f"Select the {likely} likely" in shown and "Select all" not in shown
+        # Without JavaScript the button stays hidden: each box is ticked by hand and posted.
+        assert '<div class="select-all" hidden>' in shown
     finally:
         await client.close()
         pool.shutdown(wait=True)

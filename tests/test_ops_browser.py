@@ -21,8 +21,10 @@ import pytest
 from aiohttp import web
 
 from bot.app import create_app
+from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating, Source
+from bot.settings import load_settings
 from bot.store.conversations import ConversationDatabase
 from bot.web import ENGINE, WebConfig
 from finetune import tables as finetune_tables
@@ -392,6 +394,11 @@ GIFT_LOGS = [
     "my gift card is old, can I still use it?",
     "is a gift card good forever",
 ]
+SHIPPING_LOGS = [
+    "How long does delivery take?",
+    "when does my package arrive",
+    "Do you deliver on Saturdays?",
+]
 
 
 @pytest.fixture
@@ -404,16 +411,23 @@ def topic_dashboard(tmp_path: Path, make_knowledge: Any) -> Iterator[Dashboard]:
 
     home = tmp_path / "home"
     database = home / "supportbot.db"
-    logs = [*SMALL_LOGS, *(exchange(f"g{n}", q, OLD_GIFT) for n, q in enumerate(GIFT_LOGS))]
+    logs = [
+        *SMALL_LOGS,
+        *(exchange(f"g{n}", q, OLD_GIFT) for n, q in enumerate(GIFT_LOGS)),
+        *(exchange(f"s{n}", q, SHIPPING) for n, q in enumerate(SHIPPING_LOGS)),
+    ]
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", logs)], kb)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrieval")
     retriever = KnowledgeRetriever(kb, executor)
     store = ConversationDatabase(database, clock=(clock := SeedClock()))
     config = WebConfig(rate_per_minute=100_000, rate_burst=100_000)
+    # Hand-off off, as in the benchmark: every customer gets the nearest logged answer, so
+    # the customers a correction should cover are among those it can offer.
+    settings = load_settings(home=home, web=config, engine=EngineConfig(confidence_threshold=0))
 
     def make_app() -> web.Application:
-        return create_app(make_settings(home, config), retriever=retriever, store=store)
+        return create_app(settings, retriever=retriever, store=store)
 
     try:
         with ServerThread(make_app) as server:
@@ -443,6 +457,24 @@ def ask_api(origin: str, text: str) -> str:
     return str(post(f"/api/conversations/{conversation}/messages", {"text": text})["reply"])
 
 
+def correct_in_dashboard(page: Any, origin: str, conversation_id: str, answer: str) -> None:
+    """Log in as alice and correct the conversation's rated reply with ``answer``."""
+    from playwright.sync_api import expect
+
+    page.goto(origin + "/ops/login")
+    page.get_by_label("Name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{origin}/ops/conversations/{conversation_id}")
+    page.get_by_text("Edit & approve").click()
+    # Opening the form moves the cursor to the end of the old answer; filling before that
+    # happened could type after the old answer instead of replacing it.
+    expect(page.get_by_label("Corrected answer")).to_be_focused()
+    page.get_by_label("Corrected answer").fill(answer)
+    expect(page.get_by_label("Corrected answer")).to_have_value(answer)
+    page.get_by_role("button", name="Save correction & approve").click()
+
+
 def test_an_operator_corrects_one_reply_and_covers_the_questions_like_it(
     topic_dashboard: Dashboard, browser_context: Any
 ) -> None:
@@ -464,18 +496,7 @@ def test_an_operator_corrects_one_reply_and_covers_the_questions_like_it(
     page = browser_context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.goto(origin + "/ops/login")
-    page.get_by_label("Name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.goto(f"{origin}/ops/conversations/{conversation_id}")
-    page.get_by_text("Edit & approve").click()
-    # Opening the form moves the cursor to the end of the old answer; filling before that
-    # happened could type after the old answer instead of replacing it.
-    expect(page.get_by_label("Corrected answer")).to_be_focused()
-    page.get_by_label("Corrected answer").fill(NEW_GIFT)
-    expect(page.get_by_label("Corrected answer")).to_have_value(NEW_GIFT)
-    page.get_by_role("button", name="Save correction & approve").click()
+    correct_in_dashboard(page, origin, conversation_id, NEW_GIFT)
 
     # The dashboard offers the customers' other wordings, logged and live, each unticked.
     expect(page.get_by_role("heading", name="Questions it answers")).to_be_visible()
@@ -491,11 +512,13 @@ def test_an_operator_corrects_one_reply_and_covers_the_questions_like_it(
     expect(offered.filter(has_text="until when is my gift card valid")).to_contain_text(
         "Live conversation"
     )
-    boxes = page.locator("input[name=question]")
-    page.get_by_role("button", name="Select all").click()
-    assert all(boxes.nth(n).is_checked() for n in range(boxes.count()))
-    page.get_by_role("button", name="Select none").click()
-    assert not any(boxes.nth(n).is_checked() for n in range(boxes.count()))
+    # The logs answered the whole topic with the old answer, so each wording lies as near
+    # a logged question answered otherwise as to the corrected one: none is grouped as
+    # likely, and no button selects them; the operator reads and ticks each.
+    likely = page.get_by_role("group", name=re.compile("^Likely the same question"))
+    expect(likely).to_have_count(0)
+    expect(page.get_by_role("group", name=re.compile(r"^Less alike \(\d+\)"))).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Select"))).to_have_count(0)
     chosen = [*GIFT_LOGS[:4], "until when is my gift card valid"]
     for question in chosen:
         page.get_by_label(question, exact=True).check()
@@ -513,4 +536,61 @@ def test_an_operator_corrects_one_reply_and_covers_the_questions_like_it(
     # The next customer who asks in yet another way gets the corrected answer.
     assert ask_api(origin, "gift card validity period?") == NEW_GIFT
     assert ask_api(origin, "until when is my gift card valid") == NEW_GIFT
+    assert problems == []
+
+
+def test_one_click_attaches_only_the_likely_same_questions_not_a_nearby_topic(
+    topic_dashboard: Dashboard, browser_context: Any
+) -> None:
+    """An outside tester's trap: "Select all" attached "Do you ship on weekends?" to a
+    correction about shipping to Canada, and its next askers got the Canada answer."""
+    from playwright.sync_api import expect
+
+    origin = topic_dashboard.server.origin
+    canada = ["Can you deliver to Canada?", "do you ship orders to canada", "Shipping to Canada?"]
+    weekend = "Do you ship on weekends?"
+
+    async def complaint(app: web.Application) -> str:
+        engine = cast(ConversationEngine, app[ENGINE])
+        chat = await engine.start_conversation("web")
+        reply = await engine.reply(IncomingMessage(chat.id, "Do you ship to Canada?"))
+        await engine.rate(Rating(reply.turn_id, "down", "That's not what I asked"))
+        return chat.id
+
+    conversation_id = topic_dashboard.server.call(complaint)
+    for question in [*canada, weekend]:  # all got the shipping time
+        assert ask_api(origin, question) == SHIPPING
+
+    page = browser_context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    to_canada = "Yes, we ship to Canada: 7-10 business days, duties included (KB-SHP-CA)."
+    correct_in_dashboard(page, origin, conversation_id, to_canada)
+
+    likely = page.get_by_role("group", name=re.compile(r"^Likely the same question \(3\)"))
+    others = page.get_by_role("group", name=re.compile(r"^Others, less alike"))
+    for question in canada:
+        expect(likely.get_by_label(question, exact=True)).not_to_be_checked()  # none preselected
+    expect(others.get_by_label(weekend, exact=True)).not_to_be_checked()
+    expect(page.get_by_role("button", name="Select all")).to_have_count(0)
+    page.get_by_role("button", name="Select the 3 likely").click()
+    for question in canada:
+        expect(likely.get_by_label(question, exact=True)).to_be_checked()
+    expect(others.get_by_label(weekend, exact=True)).not_to_be_checked()
+    page.screenshot(path="/tmp/ops-topic-groups.png", full_page=True)
+    page.get_by_role("button", name="Select none").click()
+    expect(likely.get_by_label(canada[0], exact=True)).not_to_be_checked()
+    page.get_by_role("button", name="Select the 3 likely").click()
+    page.get_by_role("button", name="Attach selected questions").click()
+
+    expect(page.get_by_role("status")).to_have_text(
+        "Questions attached. Customers who ask them get this answer from now on."
+    )
+    served = page.get_by_role("list", name="Questions served this answer")
+    for question in canada:
+        expect(served).to_contain_text(question)
+    expect(served).not_to_contain_text(weekend)
+    # The next customers: the Canada askers get the correction, the weekend one does not.
+    assert ask_api(origin, "do you ship orders to canada") == to_canada
+    assert ask_api(origin, weekend) == SHIPPING
     assert problems == []

@@ -165,4 +165,7 @@ class KnowledgeRetriever:
             answered_otherwise=answered_otherwise,
         )
         found = await asyncio.get_running_loop().run_in_executor(self.executor, find)
-        return [SuggestedQuestion(q.text, q.score, q.origin, q.got_wrong_answer) for q in found]
+        return [
+            SuggestedQuestion(q.text, q.score, q.origin, q.got_wrong_answer, q.likely_same)
+            for q in found
+        ]

@@ -146,10 +146,12 @@ def curated_suggest(
         found = _with_engine(settings_of(ctx), work)
     except CorrectionNotFound as exc:
         raise fail(_why(correction_id, exc)) from None
-    typer.echo("SIMILARITY\tFROM\tGOT IT\tQUESTION")
+    # LIKELY: in the dashboard's "likely the same question" group (still read each).
+    typer.echo("SIMILARITY\tFROM\tGOT IT\tLIKELY\tQUESTION")
     for q in found:
         got = "yes" if q.got_wrong_answer else ""
-        typer.echo(f"{q.score:.2f}\t{q.origin}\t{got}\t{q.text}")
+        likely = "yes" if q.likely_same else ""
+        typer.echo(f"{q.score:.2f}\t{q.origin}\t{got}\t{likely}\t{q.text}")
 
 
 @curated_app.command("attach")

@@ -214,6 +214,9 @@ class SuggestedQuestion:
     score: float  # cosine similarity to the corrected question (lists rank by fit, not this)
     origin: str  # "log" (an ingested exchange) or "conversation" (a live customer turn)
     got_wrong_answer: bool  # it retrieves, or was answered with, the corrected reply
+    # Alike enough to be shown as "likely the same question", the group an operator may
+    # select in one click (the rule and its measured precision: retrieval/suggestions.py).
+    likely_same: bool = False
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ async def _page(
             "c": correction,
             "attached": attached,
             "suggestions": suggestions,
+            "likely": [q for q in suggestions if q.likely_same],
+            "others": [q for q in suggestions if not q.likely_same],
             "chosen": chosen or set(),
             "conversation_id": conversation_id,
             "notice": notice,

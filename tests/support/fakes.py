@@ -129,7 +129,12 @@ class FakeRetriever:
             if c not in candidates
         ]
         asked = set(queries)
-        kept = [q for q in found if q.score > 0 and q.text not in asked]
+        # Half the words shared stands in for retrieval's "likely the same question" rule.
+        kept = [
+            replace(q, likely_same=q.score >= 0.5)
+            for q in found
+            if q.score > 0 and q.text not in asked
+        ]
         return sorted(kept, key=lambda q: q.score, reverse=True)[:limit]
 
 

@@ -35,15 +35,18 @@
     });
   });
 
-  // "Select all / none" for the questions offered after a correction (hidden without this).
+  // "Select the N likely / none" for the questions offered after a correction (hidden
+  // without this). Only the "likely the same question" group can be selected at once: the
+  // less alike ones are often another topic's, and each ticked gets the corrected answer.
   document.querySelectorAll(".select-all").forEach(function (bar) {
     var form = bar.closest("form");
     bar.hidden = false;
     bar.querySelectorAll("button[data-select]").forEach(function (button) {
       button.addEventListener("click", function () {
-        var on = button.getAttribute("data-select") === "all";
-        form.querySelectorAll("input[type=checkbox][name=question]").forEach(function (box) {
-          box.checked = on;
+        var group = button.getAttribute("data-select");
+        var scope = group === "none" ? form : document.getElementById(group);
+        scope.querySelectorAll("input[type=checkbox][name=question]").forEach(function (box) {
+          box.checked = group !== "none";
         });
       });
     });
