@@ -77,3 +77,74 @@ def test_a_promise_to_send_what_the_reply_can_carry_becomes_its_references(
 def test_policies_and_explanations_are_sent_as_they_are(reply: str) -> None:
     found = copyable(reply)
     assert found.claimed_action is None and found.text == reply
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Something the customer sent outside the chat, acknowledged as received.
+        "Got them, thank you! The correct item is going out by express shipping.",
+        "Thanks, I've got the photos. Your label is emailed within 1 business day.",
+        "Thanks for sending the photos over. Returns are free for damaged items.",
+        "We've received your return and the refund takes 5-7 business days.",
+        # Their order looked up, or noted on.
+        "Absolutely. I've looked into it. Orders ship within 1 business day.",
+        "Alright, I've got it here. Carriers do run behind sometimes.",
+        "Yes, we refund the express fee when a parcel is late. I've noted that on your order.",
+        # Their order, refund or item under way.
+        "The correct item is going out by express shipping (1-2 business days).",
+        "The difference is on its way to your original payment method.",
+        "Your replacement is being prepared in our warehouse.",
+        # What has become of their order.
+        "I'm sorry — this order has already been packed, so it can no longer be cancelled.",
+        "Unfortunately the order has already shipped, so we can't change the address.",
+        "We can change an address only until the order is packed — and yours had already"
+        " gone out, sorry.",
+        "Unfortunately it's already been packed, and packed orders can't be cancelled.",
+        "The order wasn't packed yet, so the cancellation went through.",
+        "You'll get the express fee back, since the parcel missed the express window.",
+        "Your refund was processed yesterday.",
+        # A verdict on their case, or a bare "Done!".
+        "Perfect, that qualifies. Price matches are refunded within 5-7 business days.",
+        "The recall only covers serials starting EL2-25, so yours isn't affected.",
+        "Only serials starting EL2-25 are affected, so your stove isn't part of the recall.",
+        "Hello Liam! Done! Cards are only charged when an order is packed.",
+        "You're all set.",
+    ],
+)
+def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is not None and found.claimed_action in reply
+    assert found.text == reply
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The process, in the present or the future: true for whoever it reaches.
+        "Orders can't be cancelled once packed.",
+        "Refunds take 5-7 business days.",
+        "Send me the link; the difference is refunded to your original payment method"
+        " within 5-7 business days.",
+        "We'll email you a prepaid return label within 1 business day.",
+        "Your card is only charged when the item is packed.",
+        "Your order is packed within 1 hour of ordering.",
+        "We ship the replacement once the carrier scans your return.",
+        # Any order, or a condition.
+        "Codes also can't be applied to an order that's already been placed.",
+        "Once an order has been packed we can't change the shipping speed.",
+        "If the order was already packed, you get the money back through a return instead.",
+        "Refunds take 5-7 business days, and we email you as soon as it's processed.",
+        "If it qualifies, we refund the difference.",
+        "Our repair service handles damage that isn't eligible for the warranty.",
+        "Items marked 'Final sale' aren't eligible for return.",
+        # The message itself acknowledged, or apologised for.
+        "Got it, thanks. Our rental program covers tents, backpacks and sleeping bags.",
+        "Thank you for your email. Returns are free within 30 days.",
+        "We've got a 30-day returns window, and exchanges are free.",
+        "I'm really sorry your Firefly Mini Stove arrived damaged. Please send a photo.",
+    ],
+)
+def test_what_the_process_does_for_anyone_is_sent_as_it_is(reply: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is None and found.text == reply
