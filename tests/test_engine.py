@@ -355,6 +355,40 @@ async def test_a_copied_answer_that_claims_an_action_goes_to_a_person(make_bot: 
 
 
 @pytest.mark.parametrize(
+    ("question", "asked", "answer"),
+    [
+        (
+            "ok thanks, I'll email them the photos tonight",
+            "I've emailed the photos",
+            "Got them, thank you! The correct item is going out by express shipping (1-2"
+            " business days), and the prepaid return label will reach your inbox within 1"
+            " business day.",
+        ),
+        (
+            "I was charged twice for the same order, can you refund one?",
+            "can I cancel my order",
+            "I'm sorry — this order has already been packed, so it can no longer be"
+            " cancelled. You can return it once it arrives.",
+        ),
+    ],
+    ids=["something received", "this order's state"],
+)
+async def test_a_copied_answer_that_tells_what_became_of_the_order_goes_to_a_person(
+    make_bot: MakeBot, question: str, asked: str, answer: str
+) -> None:
+    # An outside tester's widget cases: nothing was received or shipped, nobody looked
+    # at this customer's order.
+    bot = make_bot(answers=[source("log#11", asked, answer)], answer_mode="copy")
+    conversation_id = await bot.start()
+    _, reply = await bot.send(conversation_id, question)
+    assert reply.outcome is Outcome.HANDOFF and reply.handoff
+    assert reply.text == EngineConfig().action_handoff_message
+    (flag,) = await list_flags(bot.store)
+    assert answer.split(". ")[0].split("! ")[0] in flag.detail and "log#11" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+
+@pytest.mark.parametrize(
     ("kind", "config"),
     [("curated", {}), ("log", {"hand_off_claimed_actions": False})],
     ids=["an operator's correction", "switched off"],
