@@ -88,8 +88,8 @@ def test_policies_and_explanations_are_sent_as_they_are(reply: str) -> None:
         "Thanks for sending the photos over. Returns are free for damaged items.",
         "We've received your return and the refund takes 5-7 business days.",
         # Their order looked up, or noted on.
-        "Absolutely. I've looked into it. Orders ship within 1 business day.",
-        "Alright, I've got it here. Carriers do run behind sometimes.",
+        "I've looked into it: your order shipped yesterday.",
+        "I've looked into it.",
         "Yes, we refund the express fee when a parcel is late. I've noted that on your order.",
         # Their order, refund or item under way.
         "The correct item is going out by express shipping (1-2 business days).",
@@ -141,6 +141,7 @@ def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
         # The message itself acknowledged, or apologised for.
         "Got it, thanks. Our rental program covers tents, backpacks and sleeping bags.",
         "Thank you for your email. Returns are free within 30 days.",
+        "I've noted order ORD-2024-77; unworn items can be returned within 30 days.",
         "We've got a 30-day returns window, and exchanges are free.",
         "I'm really sorry your Firefly Mini Stove arrived damaged. Please send a photo.",
     ],
@@ -148,3 +149,22 @@ def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
 def test_what_the_process_does_for_anyone_is_sent_as_it_is(reply: str) -> None:
     found = copyable(reply)
     assert found.claimed_action is None and found.text == reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "sent"),
+    [
+        (
+            "Absolutely. I've looked into it. Orders ship within 1 business day.",
+            "Absolutely. Orders ship within 1 business day.",
+        ),
+        (
+            "Alright, I've got it here. Carriers do run behind sometimes.",
+            "Carriers do run behind sometimes.",
+        ),
+    ],
+)
+def test_a_look_up_that_says_nothing_found_is_dropped(reply: str, sent: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is None
+    assert found.text == sent

@@ -26,8 +26,10 @@ already shipped"): "we refund within 5 days", "the difference is refunded within
 business days" (a present: the process), "an order that's already been placed" (any
 order), "once your return has been received" (a condition) and "we'll email you a prepaid
 label" (what the process does next, true for whoever it reaches) state a policy, not
-something done. Of the sample's 1,670 agent replies (data/sample/conversations.jsonl) 216
-are withheld so, and 110 more are sent without a promise to send.
+something done. A sentence that only says the order was looked up ("I've looked into it.")
+is dropped and the rest sent. Of the sample's 1,670 agent replies
+(data/sample/conversations.jsonl) 198 are withheld so, and 128 more are sent without a
+promise to send or a look-up.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ _ACTIONS = (
     "activated|deactivate|deactivated|delete|deleted|deleting|close|closed|closing|"
     "organi[sz]e|organi[sz]ed|set up|setting up|"
     # Looking the order up, or noting on it, is done in a system the bot cannot see:
-    # "I've looked into it.", "I've noted that on your order."
+    # "I've looked into it.", "I've noted that on your order." ("I've noted order
+    # ORD-77" only repeats what the customer wrote).
     "check|checked|checking|look into|looked into|looking into|pull up|pulled up|"
-    "note|noted|noting|receive|received|receiving"
+    "not(?:e|ed|ing)(?: (?:that|it|this|down))? (?:on|in|against|to) (?:your|the)|"
+    "receive|received|receiving"
 )
 _CLAIM = re.compile(
     r"\b(?:I(?:['’]ve| have| am|['’]m|['’]ll| will)|we(?:['’]ve| have))"
@@ -135,6 +139,16 @@ _CLAUSE = re.compile(r"\s[—–-]\s|;|:|,\s*(?=(?:and|but|so|which)\b)")
 _CONDITION = re.compile(
     r"\b(?:once|when|after|if|until|before|unless|as long as|as soon as)\b", re.IGNORECASE
 )
+# A sentence that only says the order was looked up, and nothing of what was found: "I've
+# looked into it.", "Alright, I've got it here.". Dropped, the rest of the answer is the
+# process, true for anyone; what was found ("I've checked: it shipped") is still claimed.
+_LOOKED_UP_ONLY = re.compile(
+    r"(?:(?:alright|all right|ok(?:ay)?|sure|absolutely|right|great|thanks)[,.!]?\s+)*"
+    r"(?:I(?:['’]ve| have)|we(?:['’]ve| have))(?:\s+(?:just|now))?\s+"
+    r"(?:looked into (?:it|this|that)|checked(?: (?:it|on it|that|this))?|got it here|"
+    r"got your order (?:up|here)|pulled (?:it|your order) up|pulled up your order)[.!]?",
+    re.IGNORECASE,
+)
 # A promise whose object the reply itself can carry: a link, an article, a guide.
 _SENDS_INFORMATION = re.compile(
     r"\b(?:send|sending|sent|email|emailing|emailed|forward|forwarding)\b[^.!?]*"
@@ -158,11 +172,15 @@ class CopyableReply:
 
 def copyable(reply: str) -> CopyableReply:
     """``reply`` without what its agent said they would send (replaced by the references
-    it names), or the first action on the account or order it claims, or what it says of
-    this customer's order that nobody checked."""
+    it names) or that they looked the order up, or the first action on the account or
+    order it claims, or what it says of this customer's order that nobody checked."""
     kept: list[str] = []
+    looked_up = None
     for match in _SENTENCE.finditer(reply):
         sentence = match.group(0)
+        if _LOOKED_UP_ONLY.fullmatch(sentence.strip()):
+            looked_up = sentence.strip()
+            continue
         if sentence and _says_done(sentence):
             return CopyableReply(reply, claimed_action=sentence.strip())
         if not sentence or not (_CLAIM.search(sentence) or _DONE.search(sentence)):
@@ -177,6 +195,9 @@ def copyable(reply: str) -> CopyableReply:
             tail = sentence[len(sentence.rstrip()) :]
             kept.append(f"{lead}See {', '.join(named)}.{tail}")
     text = "".join(kept).strip()
+    if not text and looked_up is not None:
+        # Nothing but the look-up: sent, it would say the order was looked at.
+        return CopyableReply(reply, claimed_action=looked_up)
     return CopyableReply(text or reply)
 
 
