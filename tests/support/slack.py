@@ -229,14 +229,18 @@ class SlackHarness:
 
     async def final_reply(self, thread_ts: str, channel: str = SUPPORT) -> ApiCall:
         """The finished reply (with its buttons, or a hand-off note) in a thread."""
+        # 30 s, as the browser tests wait: a test process's first reply loads the name
+        # models (about 15 s with the CPUs shared), and the first test of this file run
+        # alone under load missed 10 s on the unchanged tree too.
         posted = await self.api.wait_for(
-            "chat.postMessage", channel=channel, thread_ts=thread_ts, where=_delivered
+            "chat.postMessage", channel=channel, thread_ts=thread_ts, where=_delivered, timeout=30.0
         )
         update = await self.api.wait_for(
             "chat.update",
             channel=channel,
             ts=posted[0]["_ts"],
             where=lambda c: _delivered(c) and _is_final(c),
+            timeout=30.0,
         )
         return update[-1]
 
