@@ -503,7 +503,7 @@ async def test_approve_and_reject_are_recorded_with_who_and_when(ops: Ops) -> No
     again = await post(ops, f"/ops/turns/{turn_id}/approve", token)
     assert "notice=already_reviewed" in again.headers["Location"]
 
-    cid, turn_id = seeded.low_confidence
+    cid, turn_id = seeded.fallback
     empty = await post(ops, f"/ops/turns/{turn_id}/reject", token, reason="   ")
     assert empty.status == 422
     assert "Give a reason" in await empty.text()
@@ -752,6 +752,55 @@ async def test_resolving_a_handoff_gives_the_conversation_back_to_the_bot(ops: O
     ) == [("resolved", "alice")]
     _, reply = await ask(ops, "Do gift cards expire?", cid)  # the bot answers again
     assert reply["handoff"] is False
+
+
+def flag_statuses(ops: Ops, turn_id: str) -> list[str]:
+    return [
+        s for (s,) in query(ops.database, "SELECT status FROM bot_flags WHERE turn_id = ?", turn_id)
+    ]
+
+
+async def test_a_customer_waiting_for_a_person_stays_in_the_queue_until_answered_or_resolved(
+    ops: Ops,
+) -> None:
+    """An outside tester's trap: "Edit & approve" (or "Approve") on the hand-off closed its
+    flag, and the customer left the open queue with no answer, still "With an operator"."""
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, turn_id = seeded.low_confidence  # handed off: the bot was unsure
+    answer = "We only ship to Earth, sorry (KB-SHP-01)."
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=answer)
+    assert saved.status == 303 and "notice=corrected_handoff" in saved.headers["Location"]
+    told = await page(ops, saved.headers["Location"])
+    assert "This customer has not received it and is still waiting" in told
+    # The correction teaches the next customers; this one still waits, in the open queue.
+    assert query(ops.database, "SELECT answer FROM bot_corrections WHERE turn_id = ?", turn_id) == [
+        (answer,)
+    ]
+    assert flag_statuses(ops, turn_id) == ["open"]
+    assert turn_id in queue_turns(await page(ops, "/ops/"))
+    # Approving or rejecting "I'll pass you to a person" would close the wait: refused.
+    for action, form in (("approve", {}), ("reject", {"reason": "should have answered"})):
+        refused = await post(ops, f"/ops/turns/{turn_id}/{action}", token, **form)
+        assert refused.status == 422, action
+        assert "the customer is waiting for a person" in await refused.text()
+    assert flag_statuses(ops, turn_id) == ["open"]
+    view = await page(ops, f"/ops/conversations/{cid}")
+    assert "Waiting for a person" in view and "It does not reach this customer" in view
+    assert f'action="/ops/turns/{turn_id}/resolve"' in view
+    assert f'action="/ops/turns/{turn_id}/approve"' not in view
+    assert f'action="/ops/turns/{turn_id}/reject"' not in view
+    turns = await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    assert answer not in turns  # nothing reached the customer yet
+
+    # Answered by an operator: no longer waiting, but open until the hand-off is resolved.
+    sent = await post(ops, f"/ops/conversations/{cid}/reply", token, text=answer)
+    assert sent.status == 303
+    assert answer in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    assert turn_id in queue_turns(await page(ops, "/ops/"))
+    resolved = await post(ops, f"/ops/turns/{turn_id}/resolve", token)
+    assert resolved.status == 303 and flag_statuses(ops, turn_id) == ["resolved"]
+    assert turn_id not in queue_turns(await page(ops, "/ops/"))
 
 
 async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> None:

@@ -37,6 +37,9 @@ NOTICES = {
     " personal data in it replaced first (names, e-mail addresses, phone and order numbers"
     " become [NAME], [EMAIL], [PHONE], [REFERENCE]): read the answer below as customers get"
     " it. Words of your business that look like names belong in retrieval.keep_words.",
+    "corrected_handoff": "Correction saved: the next customers who ask this get it. This"
+    " customer has not received it and is still waiting: answer them with “Reply to the"
+    " customer” in the conversation, then resolve the hand-off.",
     "rejected": "Reply rejected.",
     "resolved": "Hand-off resolved: the bot answers this conversation again.",
     "handed_back": "The bot answers this conversation again.",
