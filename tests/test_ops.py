@@ -779,6 +779,7 @@ async def test_a_customer_waiting_for_a_person_stays_in_the_queue_until_answered
     ]
     assert flag_statuses(ops, turn_id) == ["open"]
     assert turn_id in queue_turns(await page(ops, "/ops/"))
+    assert turn_id in queue_turns(await page(ops, "/ops/?reason=waiting"))
     # Approving or rejecting "I'll pass you to a person" would close the wait: refused.
     for action, form in (("approve", {}), ("reject", {"reason": "should have answered"})):
         refused = await post(ops, f"/ops/turns/{turn_id}/{action}", token, **form)
@@ -797,10 +798,44 @@ async def test_a_customer_waiting_for_a_person_stays_in_the_queue_until_answered
     sent = await post(ops, f"/ops/conversations/{cid}/reply", token, text=answer)
     assert sent.status == 303
     assert answer in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    assert turn_id not in queue_turns(await page(ops, "/ops/?reason=waiting"))
     assert turn_id in queue_turns(await page(ops, "/ops/"))
     resolved = await post(ops, f"/ops/turns/{turn_id}/resolve", token)
     assert resolved.status == 303 and flag_statuses(ops, turn_id) == ["resolved"]
     assert turn_id not in queue_turns(await page(ops, "/ops/"))
+
+
+async def test_the_waiting_filter_lists_every_customer_waiting_for_a_person(ops: Ops) -> None:
+    """ "Hand-off" held only the hand-offs asked for; most waiting customers were handed off
+    because the bot was unsure, filed under "Low confidence"."""
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    waiting = await page(ops, "/ops/?reason=waiting")
+    assert queue_turns(waiting) == [seeded.low_confidence[1], seeded.handoff[1]]
+    assert "2 flags" in waiting
+    assert '<option value="waiting" selected>Waiting for a person (any reason)</option>' in waiting
+    assert "Low confidence (the bot handed off)" in waiting
+    assert queue_turns(await page(ops, "/ops/?reason=handoff")) == [seeded.handoff[1]]
+    # The filters combine as the others do.
+    assert queue_turns(await page(ops, "/ops/?reason=waiting&from=2025-03-05")) == [
+        seeded.handoff[1]
+    ]
+    assert queue_turns(await page(ops, "/ops/?reason=waiting&channel=slack")) == []
+    # A customer who writes again after an operator's answer waits again.
+    cid, turn_id = seeded.handoff
+    assert (
+        await post(ops, f"/ops/conversations/{cid}/reply", token, text="Checking.")
+    ).status == 303
+    assert turn_id not in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    again = await ops.client.post(f"/api/conversations/{cid}/messages", json={"text": "Any news?"})
+    assert (
+        again.status < 500
+        and "Any news?" in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    )
+    assert turn_id in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    # Handed back to the bot: the customer no longer waits for a person.
+    assert (await post(ops, f"/ops/conversations/{cid}/hand-back", token)).status == 303
+    assert queue_turns(await page(ops, "/ops/?reason=waiting")) == [seeded.low_confidence[1]]
 
 
 async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> None:

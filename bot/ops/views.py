@@ -46,6 +46,18 @@ NOTICES = {
     "replied": "Your message was added to the conversation.",
     "already_reviewed": "Someone already reviewed this reply; nothing was changed.",
 }
+# The reason filter's choices, saying what each holds: "Hand-off" listed 2 of 11 customers
+# waiting for a person, the others being under "Low confidence" (an outside tester).
+WAITING = "waiting"
+REASON_FILTERS = {
+    WAITING: "Waiting for a person (any reason)",
+    FlagReason.LOW_CONFIDENCE.value: "Low confidence (the bot handed off)",
+    FlagReason.HANDOFF.value: "Hand-off asked for, or an action only a person can take",
+    FlagReason.GROUNDING_FALLBACK.value: "Grounding fallback",
+    FlagReason.THUMBS_DOWN.value: "Thumbs down",
+    FlagReason.NOT_HELPFUL.value: "Not helpful (Slack)",
+    FlagReason.UNSURE.value: "Sent, not sure",
+}
 UNLOGGED = "The disk is full: this was done, but the review log could not record who did it."
 
 
@@ -65,7 +77,7 @@ async def queue(request: web.Request) -> web.Response:
             "result": result,
             "chosen": chosen,
             "channels": await database.read(channels),
-            "reasons": list(FlagReason),
+            "reasons": REASON_FILTERS,
             "statuses": list(FlagStatus),
             "back": request.path_qs,
         },
@@ -83,9 +95,10 @@ def queue_filters(request: web.Request) -> tuple[QueueFilters, dict[str, str]]:
     }
     if not chosen["status"]:
         chosen["status"] = FlagStatus.OPEN.value
+    waiting = chosen["reason"] == WAITING
     try:
         status = None if chosen["status"] == "all" else FlagStatus(chosen["status"])
-        reason = FlagReason(chosen["reason"]) if chosen["reason"] else None
+        reason = FlagReason(chosen["reason"]) if chosen["reason"] and not waiting else None
         since = _day(chosen["from"])
         until = _day(chosen["to"])
         # "to" names the last day shown, so the bound is the start of the next day.
@@ -98,6 +111,7 @@ def queue_filters(request: web.Request) -> tuple[QueueFilters, dict[str, str]]:
         QueueFilters(
             status=status,
             reason=reason,
+            waiting=waiting,
             channel=chosen["channel"] or None,
             since=None if since is None else utc_day_start(since),
             until=end,
