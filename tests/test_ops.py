@@ -635,7 +635,7 @@ async def test_a_correction_offers_the_customers_who_asked_the_same_and_covers_t
     assert f"curated answer {other.source_id}" in await refused.text()
 
     # Withdrawn, the correction stops answering the attached question too.
-    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert withdrawn.status == 303
     assert {source_id, f"{source_id}:1"} <= set(ops.retriever.removed)
     _, after = await ask(ops, question)
@@ -680,12 +680,23 @@ async def test_curated_answers_are_listed_edited_and_withdrawn_with_who_did_it(o
     assert reply["reply"] == better
     assert "Curated answer saved" in await page(ops, "/ops/curated?notice=edited")
 
-    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    # Withdrawing cannot be undone: the list sends the operator to the answer's page, whose
+    # form needs its box ticked; one click withdrew it before (an outside tester).
+    assert f'action="/ops/curated/{correction_id}/withdraw"' not in listed
+    assert f'href="/ops/curated/{correction_id}?back=%2Fops%2Fcurated#withdraw-title"' in listed
+    detail = await page(ops, f"/ops/curated/{correction_id}")
+    assert 'name="confirm" type="checkbox" value="yes" required' in detail
+    unconfirmed = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    assert unconfirmed.status == 422
+    assert "Nothing was withdrawn: tick the box to confirm" in await unconfirmed.text()
+    _, reply = await ask(ops, question)
+    assert reply["reply"] == better and ops.retriever.removed == []
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert withdrawn.status == 303 and "notice=withdrawn" in withdrawn.headers["Location"]
     _, reply = await ask(ops, question)
     assert reply["reply"] != better and all(s["kind"] != "curated" for s in reply["sources"])
     assert ops.retriever.removed == [source_id]
-    again = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    again = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert "notice=already_withdrawn" in again.headers["Location"]
 
     listed = await page(ops, "/ops/curated")
@@ -730,7 +741,9 @@ async def test_curated_answers_are_paged_and_bad_addresses_are_refused(ops: Ops)
             response = await post(ops, f"/ops/curated/{bad}/{action}", token, answer="x")
             assert response.status == 404, (action, bad)
     # A form may only send the operator back to the curated list.
-    withdrawn = await post(ops, f"/ops/curated/{ids[0]}/withdraw", token, back="//evil.example")
+    withdrawn = await post(
+        ops, f"/ops/curated/{ids[0]}/withdraw", token, back="//evil.example", confirm="yes"
+    )
     assert withdrawn.headers["Location"].startswith("/ops/curated?notice=withdrawn")
     assert query(ops.database, "SELECT COUNT(*) FROM ops_actions") == [(1,)]
 

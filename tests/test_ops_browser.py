@@ -341,7 +341,14 @@ def test_an_operator_reviews_the_queue_and_reads_the_metrics(
     expect(curated).to_have_count(1)
     expect(curated).to_contain_text(BETTER)
     expect(curated.get_by_text("Served")).to_be_visible()
-    curated.get_by_role("button", name=re.compile("^Withdraw")).click()
+    # Withdrawing cannot be undone: confirmed on the answer's page, by a ticked box.
+    curated.get_by_role("link", name=re.compile("^Withdraw")).click()
+    withdraw = page.get_by_role("button", name="Withdraw curated answer")
+    withdraw.click()  # the box is not ticked: the browser keeps the form, nothing is sent
+    expect(page.get_by_role("heading", name="Withdraw", exact=True)).to_be_visible()
+    assert dashboard.server.call(ask_again) == BETTER
+    page.get_by_label("Yes, stop serving this answer for good").check()
+    withdraw.click()
     expect(page.get_by_role("status").first).to_have_text(
         "Curated answer withdrawn. It is no longer served, nor learned from."
     )
