@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from bot.app import SETTINGS, create_app
 from bot.cli import app as cli_app
-from bot.core.types import FlagReason, IncomingMessage, Outcome, Rating
+from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating
 from bot.ops.auth import LOGIN_COOKIE, SESSION_COOKIE
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.queries import percentile
@@ -846,9 +846,19 @@ async def test_the_waiting_filter_lists_every_customer_waiting_for_a_person(ops:
         and "Any news?" in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
     )
     assert turn_id in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    # A customer whose hand-off a review closed (as approving one did) still waits: the
+    # page says so and links to every status.
+    _, low_turn = seeded.low_confidence
+    await ops.store.resolve_turn_flags(low_turn, FlagStatus.APPROVED, "bo")
+    closed = await page(ops, "/ops/?reason=waiting")
+    assert queue_turns(closed) == [turn_id]
+    assert "Also waiting for a person: 1 customer whose hand-off a review closed" in closed
+    assert 'href="/ops/?status=all&amp;reason=waiting">Show every status' in closed
+    every = await page(ops, "/ops/?status=all&reason=waiting")
+    assert queue_turns(every) == [low_turn, turn_id] and "Also waiting" not in every
     # Handed back to the bot: the customer no longer waits for a person.
     assert (await post(ops, f"/ops/conversations/{cid}/hand-back", token)).status == 303
-    assert queue_turns(await page(ops, "/ops/?reason=waiting")) == [seeded.low_confidence[1]]
+    assert queue_turns(await page(ops, "/ops/?status=all&reason=waiting")) == [low_turn]
 
 
 async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> None:
