@@ -161,6 +161,11 @@ async def test_corrections_answer_paraphrases_at_once_and_retraining_learns_them
         for turn_id, (_, _, answer) in zip(handed_off, TOPICS, strict=True):
             saved = await post(site, f"/ops/turns/{turn_id}/correct", token, answer=answer)
             assert saved.status == 303 and "notice=corrected" in saved.headers["Location"]
+        # The corrections teach the next customers; these ones still wait for a person
+        # until the operator resolves their hand-offs.
+        assert set(handed_off) <= set(queue_turns(await page(site, "/ops/")))
+        for turn_id in handed_off:
+            assert (await post(site, f"/ops/turns/{turn_id}/resolve", token)).status == 303
         assert not set(handed_off) & set(queue_turns(await page(site, "/ops/")))
 
         # 3. At once, customers asking in other words get the corrected answer, found by

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from bot.app import SETTINGS, create_app
 from bot.cli import app as cli_app
-from bot.core.types import FlagReason, IncomingMessage, Outcome, Rating
+from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating
 from bot.ops.auth import LOGIN_COOKIE, SESSION_COOKIE
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.queries import percentile
@@ -503,7 +503,7 @@ async def test_approve_and_reject_are_recorded_with_who_and_when(ops: Ops) -> No
     again = await post(ops, f"/ops/turns/{turn_id}/approve", token)
     assert "notice=already_reviewed" in again.headers["Location"]
 
-    cid, turn_id = seeded.low_confidence
+    cid, turn_id = seeded.fallback
     empty = await post(ops, f"/ops/turns/{turn_id}/reject", token, reason="   ")
     assert empty.status == 422
     assert "Give a reason" in await empty.text()
@@ -635,7 +635,7 @@ async def test_a_correction_offers_the_customers_who_asked_the_same_and_covers_t
     assert f"curated answer {other.source_id}" in await refused.text()
 
     # Withdrawn, the correction stops answering the attached question too.
-    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert withdrawn.status == 303
     assert {source_id, f"{source_id}:1"} <= set(ops.retriever.removed)
     _, after = await ask(ops, question)
@@ -680,12 +680,23 @@ async def test_curated_answers_are_listed_edited_and_withdrawn_with_who_did_it(o
     assert reply["reply"] == better
     assert "Curated answer saved" in await page(ops, "/ops/curated?notice=edited")
 
-    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    # Withdrawing cannot be undone: the list sends the operator to the answer's page, whose
+    # form needs its box ticked; one click withdrew it before (an outside tester).
+    assert f'action="/ops/curated/{correction_id}/withdraw"' not in listed
+    assert f'href="/ops/curated/{correction_id}?back=%2Fops%2Fcurated#withdraw-title"' in listed
+    detail = await page(ops, f"/ops/curated/{correction_id}")
+    assert 'name="confirm" type="checkbox" value="yes" required' in detail
+    unconfirmed = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    assert unconfirmed.status == 422
+    assert "Nothing was withdrawn: tick the box to confirm" in await unconfirmed.text()
+    _, reply = await ask(ops, question)
+    assert reply["reply"] == better and ops.retriever.removed == []
+    withdrawn = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert withdrawn.status == 303 and "notice=withdrawn" in withdrawn.headers["Location"]
     _, reply = await ask(ops, question)
     assert reply["reply"] != better and all(s["kind"] != "curated" for s in reply["sources"])
     assert ops.retriever.removed == [source_id]
-    again = await post(ops, f"/ops/curated/{correction_id}/withdraw", token)
+    again = await post(ops, f"/ops/curated/{correction_id}/withdraw", token, confirm="yes")
     assert "notice=already_withdrawn" in again.headers["Location"]
 
     listed = await page(ops, "/ops/curated")
@@ -730,7 +741,9 @@ async def test_curated_answers_are_paged_and_bad_addresses_are_refused(ops: Ops)
             response = await post(ops, f"/ops/curated/{bad}/{action}", token, answer="x")
             assert response.status == 404, (action, bad)
     # A form may only send the operator back to the curated list.
-    withdrawn = await post(ops, f"/ops/curated/{ids[0]}/withdraw", token, back="//evil.example")
+    withdrawn = await post(
+        ops, f"/ops/curated/{ids[0]}/withdraw", token, back="//evil.example", confirm="yes"
+    )
     assert withdrawn.headers["Location"].startswith("/ops/curated?notice=withdrawn")
     assert query(ops.database, "SELECT COUNT(*) FROM ops_actions") == [(1,)]
 
@@ -752,6 +765,100 @@ async def test_resolving_a_handoff_gives_the_conversation_back_to_the_bot(ops: O
     ) == [("resolved", "alice")]
     _, reply = await ask(ops, "Do gift cards expire?", cid)  # the bot answers again
     assert reply["handoff"] is False
+
+
+def flag_statuses(ops: Ops, turn_id: str) -> list[str]:
+    return [
+        s for (s,) in query(ops.database, "SELECT status FROM bot_flags WHERE turn_id = ?", turn_id)
+    ]
+
+
+async def test_a_customer_waiting_for_a_person_stays_in_the_queue_until_answered_or_resolved(
+    ops: Ops,
+) -> None:
+    """An outside tester's trap: "Edit & approve" (or "Approve") on the hand-off closed its
+    flag, and the customer left the open queue with no answer, still "With an operator"."""
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    cid, turn_id = seeded.low_confidence  # handed off: the bot was unsure
+    answer = "We only ship to Earth, sorry (KB-SHP-01)."
+    saved = await post(ops, f"/ops/turns/{turn_id}/correct", token, answer=answer)
+    assert saved.status == 303 and "notice=corrected_handoff" in saved.headers["Location"]
+    told = await page(ops, saved.headers["Location"])
+    assert "This customer has not received it and is still waiting" in told
+    # The correction teaches the next customers; this one still waits, in the open queue.
+    assert query(ops.database, "SELECT answer FROM bot_corrections WHERE turn_id = ?", turn_id) == [
+        (answer,)
+    ]
+    assert flag_statuses(ops, turn_id) == ["open"]
+    assert turn_id in queue_turns(await page(ops, "/ops/"))
+    assert turn_id in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    # Approving or rejecting "I'll pass you to a person" would close the wait: refused.
+    for action, form in (("approve", {}), ("reject", {"reason": "should have answered"})):
+        refused = await post(ops, f"/ops/turns/{turn_id}/{action}", token, **form)
+        assert refused.status == 422, action
+        assert "the customer is waiting for a person" in await refused.text()
+    assert flag_statuses(ops, turn_id) == ["open"]
+    view = await page(ops, f"/ops/conversations/{cid}")
+    assert "Waiting for a person" in view and "It does not reach this customer" in view
+    assert f'action="/ops/turns/{turn_id}/resolve"' in view
+    assert f'action="/ops/turns/{turn_id}/approve"' not in view
+    assert f'action="/ops/turns/{turn_id}/reject"' not in view
+    turns = await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    assert answer not in turns  # nothing reached the customer yet
+
+    # Answered by an operator: no longer waiting, but open until the hand-off is resolved.
+    sent = await post(ops, f"/ops/conversations/{cid}/reply", token, text=answer)
+    assert sent.status == 303
+    assert answer in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    assert turn_id not in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    assert turn_id in queue_turns(await page(ops, "/ops/"))
+    resolved = await post(ops, f"/ops/turns/{turn_id}/resolve", token)
+    assert resolved.status == 303 and flag_statuses(ops, turn_id) == ["resolved"]
+    assert turn_id not in queue_turns(await page(ops, "/ops/"))
+
+
+async def test_the_waiting_filter_lists_every_customer_waiting_for_a_person(ops: Ops) -> None:
+    """ "Hand-off" held only the hand-offs asked for; most waiting customers were handed off
+    because the bot was unsure, filed under "Low confidence"."""
+    seeded = await seed(ops)
+    token = await logged_in(ops)
+    waiting = await page(ops, "/ops/?reason=waiting")
+    assert queue_turns(waiting) == [seeded.low_confidence[1], seeded.handoff[1]]
+    assert "2 flags" in waiting
+    assert '<option value="waiting" selected>Waiting for a person (any reason)</option>' in waiting
+    assert "Low confidence (the bot handed off)" in waiting
+    assert queue_turns(await page(ops, "/ops/?reason=handoff")) == [seeded.handoff[1]]
+    # The filters combine as the others do.
+    assert queue_turns(await page(ops, "/ops/?reason=waiting&from=2025-03-05")) == [
+        seeded.handoff[1]
+    ]
+    assert queue_turns(await page(ops, "/ops/?reason=waiting&channel=slack")) == []
+    # A customer who writes again after an operator's answer waits again.
+    cid, turn_id = seeded.handoff
+    assert (
+        await post(ops, f"/ops/conversations/{cid}/reply", token, text="Checking.")
+    ).status == 303
+    assert turn_id not in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    again = await ops.client.post(f"/api/conversations/{cid}/messages", json={"text": "Any news?"})
+    assert (
+        again.status < 500
+        and "Any news?" in await (await ops.client.get(f"/api/conversations/{cid}/turns")).text()
+    )
+    assert turn_id in queue_turns(await page(ops, "/ops/?reason=waiting"))
+    # A customer whose hand-off a review closed (as approving one did) still waits: the
+    # page says so and links to every status.
+    _, low_turn = seeded.low_confidence
+    await ops.store.resolve_turn_flags(low_turn, FlagStatus.APPROVED, "bo")
+    closed = await page(ops, "/ops/?reason=waiting")
+    assert queue_turns(closed) == [turn_id]
+    assert "Also waiting for a person: 1 customer whose hand-off a review closed" in closed
+    assert 'href="/ops/?status=all&amp;reason=waiting">Show every status' in closed
+    every = await page(ops, "/ops/?status=all&reason=waiting")
+    assert queue_turns(every) == [low_turn, turn_id] and "Also waiting" not in every
+    # Handed back to the bot: the customer no longer waits for a person.
+    assert (await post(ops, f"/ops/conversations/{cid}/hand-back", token)).status == 303
+    assert queue_turns(await page(ops, "/ops/?status=all&reason=waiting")) == [low_turn]
 
 
 async def test_an_operator_replies_and_hands_the_conversation_back(ops: Ops) -> None:

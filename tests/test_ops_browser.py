@@ -257,6 +257,21 @@ def test_an_operator_reviews_the_queue_and_reads_the_metrics(
     )
     page.screenshot(path="/tmp/ops-queue.png", full_page=True)
 
+    # Everyone waiting for a person, whatever the reason the bot handed them off: one
+    # unsure hand-off and one asked for. On the hand-off, nothing closes the wait but
+    # resolving it (issue 19).
+    page.get_by_label("Reason").select_option(label="Waiting for a person (any reason)")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"reason=waiting"))
+    expect(rows).to_have_count(2)
+    rows.first.get_by_role("link", name=re.compile("^Review")).click()
+    expect(page.get_by_role("heading", name="Waiting for a person")).to_be_visible()
+    expect(page.get_by_role("button", name="Resolve hand-off")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(page.get_by_text("Teach the bot an answer for next time")).to_be_visible()
+    page.get_by_role("link", name="← Back to the queue").click()
+    page.get_by_role("link", name="Reset").click()
+
     # Filter by reason and channel, with the keyboard-usable form.
     page.get_by_label("Reason").select_option(label="Thumbs down")
     page.get_by_label("Channel").select_option("web")
@@ -326,7 +341,14 @@ def test_an_operator_reviews_the_queue_and_reads_the_metrics(
     expect(curated).to_have_count(1)
     expect(curated).to_contain_text(BETTER)
     expect(curated.get_by_text("Served")).to_be_visible()
-    curated.get_by_role("button", name=re.compile("^Withdraw")).click()
+    # Withdrawing cannot be undone: confirmed on the answer's page, by a ticked box.
+    curated.get_by_role("link", name=re.compile("^Withdraw")).click()
+    withdraw = page.get_by_role("button", name="Withdraw curated answer")
+    withdraw.click()  # the box is not ticked: the browser keeps the form, nothing is sent
+    expect(page.get_by_role("heading", name="Withdraw", exact=True)).to_be_visible()
+    assert dashboard.server.call(ask_again) == BETTER
+    page.get_by_label("Yes, stop serving this answer for good").check()
+    withdraw.click()
     expect(page.get_by_role("status").first).to_have_text(
         "Curated answer withdrawn. It is no longer served, nor learned from."
     )

@@ -26,7 +26,7 @@ from bot.web.config import WebConfig
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase
 from tests.support.corpus import SMALL_LOGS, write_jsonl
-from tests.support.dashboard import PASSWORD, Site, add_operator, csrf_of, login
+from tests.support.dashboard import PASSWORD, Site, add_operator, csrf_of, login, queue_turns
 from tests.support.models import two_adapters
 from tests.support.web import knowledge
 
@@ -58,6 +58,24 @@ async def test_a_login_on_one_replica_is_valid_on_the_other(
     queue = await b.client.get("/ops/", headers=session, allow_redirects=False)
     assert queue.status == 200
     assert "alice" in await queue.text()
+
+    # A customer handed to a person through A waits in B's queue (the waiting filter's
+    # query on PostgreSQL), until an operator answers.
+    conversation = (await (await a.client.post("/api/conversations")).json())["conversation_id"]
+    handoff = await a.client.post(f"/api/conversations/{conversation}/handoff")
+    waiting_turn = (await handoff.json())["turn_id"]
+    waiting = await b.client.get("/ops/?reason=waiting", headers=session)
+    assert queue_turns(await waiting.text()) == [waiting_turn]
+    token = csrf_of(await queue.text())
+    answered = await b.client.post(
+        f"/ops/conversations/{conversation}/reply",
+        data={"csrf_token": token, "text": "Hello, Sam here."},
+        headers=session | {"Origin": b.origin},
+        allow_redirects=False,
+    )
+    assert answered.status == 303
+    waiting = await b.client.get("/ops/?reason=waiting", headers=session)
+    assert queue_turns(await waiting.text()) == []
 
     # A form of B's, posted to B with the session A started: logs out everywhere.
     token = csrf_of(await queue.text())

@@ -646,9 +646,11 @@ class ConversationEngine:
 
         ``question`` defaults to the customer message the turn answered. The correction is
         handed to the curator (retrieval prefers curated answers over the logs) and the
-        turn's open flags are resolved as CORRECTED. ``also_questions`` are attached to it
-        at once (see :meth:`attach_questions`). Raises TurnNotFound, InvalidMessage
-        (QuestionTaken included, before anything is stored).
+        turn's open flags are resolved as CORRECTED, except a hand-off's: they stand for a
+        customer waiting for a person, whom the correction does not reach (it answers the
+        next customers), so they stay open until the hand-off is resolved. ``also_questions``
+        are attached to it at once (see :meth:`attach_questions`). Raises TurnNotFound,
+        InvalidMessage (QuestionTaken included, before anything is stored).
         """
         turn = await self.store.get_turn(turn_id)
         if turn.role != "bot":
@@ -677,7 +679,8 @@ class ConversationEngine:
             await self.curator.add_curated(correction.source_id, question, answer, context)
         if also:
             await self._attach(correction, also, created_by)
-        await self.store.resolve_turn_flags(turn_id, FlagStatus.CORRECTED, created_by)
+        if turn.outcome is not Outcome.HANDOFF:
+            await self.store.resolve_turn_flags(turn_id, FlagStatus.CORRECTED, created_by)
         return correction
 
     async def edit_correction(

@@ -19,7 +19,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from bot.core.errors import InvalidMessage, StorageUnavailable
-from bot.core.types import FlagStatus, Turn
+from bot.core.types import FlagStatus, Outcome, Turn
 from bot.ops.auth import STORAGE_FULL_TITLE, OpsError
 from bot.ops.keys import DATABASE, REVIEW_ENGINE, SESSION
 from bot.ops.queries import conversation_extras
@@ -135,8 +135,23 @@ async def _log_turn(
     return await _log(request, turn.conversation_id, act.operator, action, turn.id, note)
 
 
+def _refuse_on_a_handoff(act: _Action, what: str) -> None:
+    """A hand-off's flags stand for a customer waiting for a person: approving or rejecting
+    "I'll pass you to a person" closed them, and the customer dropped out of the open queue
+    unanswered (an outside tester, issue 19). Only resolving the hand-off closes them.
+    Raises OpsError (422)."""
+    if act.turn.outcome is Outcome.HANDOFF:
+        raise OpsError(
+            422,
+            "Not possible on a hand-off",
+            f"A hand-off is not {what}: the customer is waiting for a person. Answer them with"
+            " “Reply to the customer”, then resolve the hand-off.",
+        )
+
+
 async def approve(request: web.Request) -> web.Response:
     act = await _turn_action(request)
+    _refuse_on_a_handoff(act, "approved")
     try:
         resolved = await _saving(_resolve(request, act, FlagStatus.APPROVED))
     except _NotSaved:
@@ -147,7 +162,8 @@ async def approve(request: web.Request) -> web.Response:
 
 
 async def correct(request: web.Request) -> web.Response:
-    """Edit & approve: the operator's answer becomes a curated answer at once."""
+    """Edit & approve: the operator's answer becomes a curated answer at once. On a
+    hand-off it teaches the next customers only: this one still waits (see engine.correct)."""
     act = await _turn_action(request)
     answer = act.form.get("answer", "")
     engine = request.app[REVIEW_ENGINE]
@@ -179,11 +195,17 @@ async def correct(request: web.Request) -> web.Response:
             {"Retry-After": str(STORAGE_UNAVAILABLE_RETRY_SECONDS)},
         ) from None
     logged = await _log_turn(request, act, ReviewAction.CORRECT, correction.source_id)
+    if act.turn.outcome is Outcome.HANDOFF:
+        notice = "corrected_handoff"  # the customer still waits: said before all else
+    elif scrubbed_away(answer, correction.answer):
+        notice = "corrected_scrubbed"
+    else:
+        notice = "corrected"
     # Straight on to the customers who ask the same thing differently (issue 20).
     location = questions_url(
         request,
         correction,
-        notice="corrected_scrubbed" if scrubbed_away(answer, correction.answer) else "corrected",
+        notice=notice,
         back=act.back,
         unlogged="" if logged else "1",
     )
@@ -207,6 +229,7 @@ async def _corrections_of(request: web.Request, turn: Turn) -> int:
 
 async def reject(request: web.Request) -> web.Response:
     act = await _turn_action(request)
+    _refuse_on_a_handoff(act, "rejected")
     reason = " ".join(act.form.get("reason", "").split())
     problem = None
     if not reason:

@@ -4,6 +4,8 @@ A correction is served by retrieval as a curated answer until it is withdrawn. E
 withdrawing go through the engine (``edit_correction``, ``withdraw_correction``), which
 changes what retrieval serves at once; each is a POST answered with a redirect (303), and
 recorded in the review log with the operator's name and the answer's source id as note.
+A withdrawn answer cannot be served again, so withdrawing asks for a ticked box on the
+answer's own page (a plain form field: no JavaScript needed).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ async def withdraw(request: web.Request) -> web.Response:
     back = _back(request, form.get("back"))
     if correction.withdrawn:  # a second click, or another operator was first
         return _done(request, back, "already_withdrawn", correction)
+    if form.get("confirm") != "yes":
+        # One click withdrew it, and a withdrawn answer cannot be restored (an outside
+        # tester): the form's box must be ticked, which needs no JavaScript.
+        return await _edit_page(
+            request,
+            correction,
+            back=back,
+            error="Nothing was withdrawn: tick the box to confirm. A withdrawn answer cannot"
+            " be restored.",
+            status=422,
+        )
     engine = request.app[REVIEW_ENGINE]
     withdrawn = await _saving(
         engine.withdraw_correction(correction.id, withdrawn_by=_operator(request))

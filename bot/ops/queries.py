@@ -20,7 +20,15 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from bot.core.types import Correction, Flag, FlagReason, FlagStatus, Outcome, Rating
+from bot.core.types import (
+    ConversationState,
+    Correction,
+    Flag,
+    FlagReason,
+    FlagStatus,
+    Outcome,
+    Rating,
+)
 from bot.store.records import correction_of, flag_of, rating_of
 from bot.store.tables import OPEN, conversations, corrections, flags, ratings, turns
 from finetune.serving_policy import AdapterStatus, adapter_status
@@ -44,6 +52,9 @@ class QueueFilters:
 
     status: FlagStatus | None = FlagStatus.OPEN
     reason: FlagReason | None = None
+    # Only hand-offs whose customer waits for a person, whatever the reason the bot handed
+    # off: most are LOW_CONFIDENCE, not HANDOFF, so the reason filter alone missed them.
+    waiting: bool = False
     channel: str | None = None
     since: float | None = None
     until: float | None = None
@@ -78,7 +89,7 @@ def review_queue(
     """One page of flags, oldest first but open unsure replies last, with the reply and the
     question it answered."""
     where = _queue_where(filters)
-    total = _count(conn, flags.join(conversations), *where)
+    total = _count(conn, flags.join(conversations).join(turns, _t.id == _f.turn_id), *where)
     q = turns.alias("q")
     question = (
         sa.select(q.c.text)
@@ -119,6 +130,8 @@ def _queue_where(filters: QueueFilters) -> list[sa.ColumnElement[bool]]:
         where.append(_f.status == FlagStatus(filters.status).value)
     if filters.reason is not None:
         where.append(_f.reason == FlagReason(filters.reason).value)
+    if filters.waiting:
+        where.extend(_WAITING)
     if filters.channel is not None:
         where.append(_c.channel == filters.channel)
     if filters.since is not None:
@@ -126,6 +139,32 @@ def _queue_where(filters: QueueFilters) -> list[sa.ColumnElement[bool]]:
     if filters.until is not None:
         where.append(_f.created_at < filters.until)
     return where
+
+
+def _waiting_for_a_person() -> tuple[sa.ColumnElement[bool], ...]:
+    """A flagged hand-off whose conversation is with the team and whose customer has not
+    been answered by an operator since they last wrote."""
+    customer, agent = turns.alias("w_customer"), turns.alias("w_agent")
+    # -1 for a customer who pressed "talk to a person" before writing anything.
+    last_customer = (
+        sa.select(sa.func.coalesce(sa.func.max(customer.c.position), -1))
+        .where(customer.c.conversation_id == _f.conversation_id, customer.c.role == "customer")
+        .scalar_subquery()
+    )
+    answered = (
+        sa.select(agent.c.id)
+        .where(agent.c.conversation_id == _f.conversation_id, agent.c.role == "agent")
+        .where(agent.c.position > last_customer)
+        .exists()
+    )
+    return (
+        _t.outcome == Outcome.HANDOFF.value,
+        _c.state == ConversationState.HUMAN.value,
+        ~answered,
+    )
+
+
+_WAITING = _waiting_for_a_person()
 
 
 def _count(conn: sa.Connection, rows: sa.FromClause, *where: sa.ColumnElement[bool]) -> int:
