@@ -35,6 +35,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -247,7 +248,8 @@ class NameFinder:
                 for text, spans, words in zip(written, found, scores, strict=True)
             ]
         return [
-            _brands_passed_over(text, spans) for text, spans in zip(written, found, strict=True)
+            _edges_trimmed(text, _brands_passed_over(text, spans), lexicon, self._known)
+            for text, spans in zip(written, found, strict=True)
         ]
 
     def _spans(
@@ -707,11 +709,16 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             pieces += [before, PLACEHOLDER]
         elif span.kind == "greeting":
             # "Hi Julia," -> "Hi,"; "Dear Mr. Okafor," -> "Dear customer,".
-            before = before.rstrip(" \t")
+            before = _TITLE_BEFORE.sub("", before).rstrip(" \t")
             if before.casefold().endswith("dear"):
                 before += " customer"
             pieces.append(before)
         else:  # a sign-off: the name's whole line goes, or "Thanks, Carlos" -> "Thanks"
+            # ... with its title: "Many thanks, Mr Menon" -> "Many thanks".
+            title = _TITLE_BEFORE.search(text, at, span.start)
+            if title:
+                span = NameSpan(title.start(), span.end, span.kind)
+                before = text[at : span.start]
             line_start = text.rfind("\n", 0, span.start) + 1
             line_end = text.find("\n", span.end)
             rest = text[span.end : line_end if line_end >= 0 else len(text)]
@@ -1380,6 +1387,80 @@ def _with_scores(
     return _merge(
         [s for s in merged if s.kind != "mention"]
         + [NameSpan(s, e, "mention") for s, e in joined(text, mentions)]
+    )
+
+
+# Words that stand before a name and are no part of it: "Mrs Petrova", "Dr. Park",
+# "Professor Ashworth", "Nurse Adwoa", "Aunty Abena". A greeting or a sign-off still drops
+# them with the name (:func:`scrub_spans`): "Dear Mr Henderson," -> "Dear customer,".
+_TITLE_WORDS = _TITLES | frozenset(
+    "professor nurse coach sister brother father auntie aunty aunt uncle hon".split()  # noqa: SIM905
+)
+# Words WordNet leaves out, that run into a name in shouted lines ("I SPOKE TO EOIN").
+_FUNCTION_WORDS = frozenset(
+    "to of for from with at in on by about into onto via per fyi re cc".split()  # noqa: SIM905
+)
+_SPAN_WORD = lazy_compile(r"[^ \t\n]+")
+_TITLE_BEFORE = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}])(?i:{'|'.join(sorted(_TITLE_WORDS, key=len, reverse=True))})\.?[ \t]+\Z"
+)
+
+
+def _edges_trimmed(
+    text: str, spans: list[NameSpan], lexicon: NameLexicon | None, known: AbstractSet[str]
+) -> list[NameSpan]:
+    """``spans`` without the words at their edges that are no part of a name: a title
+    ("Mrs Antonopoulos"), and, where the recogniser or the tagger ran a name into the
+    words beside it, a verb, adverb or small word that no list of names holds
+    ("Apparently Toby", "Asked Zanele", "I SPOKE TO EOIN", "Honestly Frank,"). A span
+    keeps at least one word."""
+    trimmed = []
+    for span in spans:
+        words = list(_SPAN_WORD.finditer(text, span.start, span.end))
+        first, last = 0, len(words) - 1
+        while first < last and _not_of_the_name(
+            words[first].group(), lexicon, known, True, opening_two=last - first == 1
+        ):
+            first += 1
+        while last > first and _not_of_the_name(words[last].group(), lexicon, known, False):
+            last -= 1
+        if not words or (first == 0 and last == len(words) - 1):
+            trimmed.append(span)
+            continue
+        trimmed.append(NameSpan(words[first].start(), words[last].end(), span.kind))
+    return trimmed
+
+
+def _not_of_the_name(
+    word: str,
+    lexicon: NameLexicon | None,
+    known: AbstractSet[str],
+    leading: bool,
+    opening_two: bool = False,
+) -> bool:
+    """Whether a word at a span's edge is no part of the name (``leading``: its first
+    word; ``opening_two``: the first of two)."""
+    bare = word.strip(".,:;!?")
+    folded = bare.casefold()
+    if leading and folded in _TITLE_WORDS:
+        return True
+    # Initials, handles and anything not made of letters stay as they are.
+    if lexicon is None or len(bare) < 2 or not bare.isalpha() or bare in known:
+        return False
+    # "Nguyen Van An": small words that are given names too stay; a run of three words or
+    # more opening with one is read as a name ("Do Van Hai").
+    if lexicon.is_name_word(folded) or (leading and not opening_two):
+        return False
+    if folded in _NEVER_NAMES or folded in _FUNCTION_WORDS or folded in NOT_NAMES:
+        return True
+    # A verb's past ends a run as often as it opens one ("MY SON NIKAU ORDERED THIS",
+    # "Asked Zanele to"). A verb or an adverb opens a run of two words ("Apparently Toby",
+    # "Honestly Frank"), unless the broad list holds it ("Mere Tāwhiri", "Gift Moyo"):
+    # WordNet holds many surnames ("Whitman", "Sow", "Yamamoto") that end a full name.
+    return _past_form(folded, lexicon) or (
+        leading
+        and folded not in lexicon.broad
+        and (folded in lexicon.common or _verb_in_ing(bare, lexicon))
     )
 
 

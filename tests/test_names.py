@@ -222,3 +222,49 @@ def test_the_product_finder_meets_its_floor_on_the_labelled_set() -> None:
 
     assert hits / total >= 0.95
     assert scrubbed_plain / len(plain) <= 0.02
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Mentioned: the title is no one's name and keeps the sentence readable.
+        (
+            "Could I please be put through to Mrs Okafor in claims?",
+            "Could I please be put through to Mrs [NAME] in claims?",
+        ),
+        # Greeted or signing: the title goes with the name, as before.
+        ("Dear Mr Okafor,\nYour card is on its way.", "Dear customer,\nYour card is on its way."),
+        ("Hi Ms Okafor, your refund is done.", "Hi, your refund is done."),
+        ("It arrived today. Many thanks, Mr Okafor", "It arrived today. Many thanks"),
+    ],
+)
+def test_a_title_is_kept_out_of_the_name_it_stands_before(text: str, expected: str) -> None:
+    # The twelfth labelled set: 68 of the 94 words of no name scrubbed in its named
+    # messages were "Mr", "Ms", "Mrs", "Dr" before the name.
+    finder = NameFinder(recognizer=None, lexicon=LEXICON)
+    assert finder.scrub(text)[0] == expected
+    spans = finder.find(text)
+    assert [text[s.start : s.end] for s in spans] == ["Okafor"]
+
+
+def test_words_the_recogniser_runs_into_a_name_are_kept() -> None:
+    # spaCy's small model takes "Apparently Siobhan" and "Asked Emeka" for one person.
+    runs = ("Apparently Siobhan", "Asked Emeka", "Grace Okafor")
+
+    def recognizer(texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [[(t.find(r), t.find(r) + len(r)) for r in runs if r in t] for t in texts]
+
+    lexicon = dataclasses.replace(LEXICON, common=frozenset({"apparently", "ask"}))
+    finder = NameFinder(recognizer=recognizer, lexicon=lexicon)
+
+    assert finder.scrub_batch(
+        [
+            "Apparently Siobhan from your Leeds store sold it to me.",
+            "Asked Emeka to call the customer back.",
+            "Grace Okafor rang twice.",
+        ]
+    ) == [
+        ("Apparently [NAME] from your Leeds store sold it to me.", 1),
+        ("Asked [NAME] to call the customer back.", 1),
+        ("[NAME] rang twice.", 1),  # a given name that is a word, before a surname: kept whole
+    ]
