@@ -272,6 +272,8 @@ class NameFinder:
                 + _lexicon_spans(text, lexicon, self._keep)
                 + [NameSpan(s, e, kind) for s, e, kind in cue_spans(text, lexicon, self._keep)]
             )
+            # A family's name for what it holds: "the Kowalski account", "the Alvarez family".
+            spans = _merge(spans + _surnames_holding(text, lexicon, self._keep))
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
             alone += acting(text, lexicon, self._keep, persons)
@@ -1462,6 +1464,34 @@ def _not_of_the_name(
         and folded not in lexicon.broad
         and (folded in lexicon.common or _verb_in_ing(bare, lexicon))
     )
+
+
+_SURNAME_HOLDING = lazy_compile(
+    r"(?<![\p{L}\p{M}])(?i:the)[ \t]+(?P<name>\p{Lu}\p{Ll}[\p{Ll}\p{M}]++(?:-\p{Lu}\p{Ll}++)?)"
+    r"[ \t]+(?:family|household|account|booking|claim|reservation|wedding)(?![\p{L}\p{M}])"
+)
+
+
+def _surnames_holding(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    """Surnames naming what a family holds: "the Kowalski account", "the Johansson
+    booking", "the Morrison claim". Only a surname that is no English word: "the Premier
+    account", "the Family booking" name no one. (Brands named after people, "the Hilton
+    booking", are passed over at the end like any mention of them.)"""
+    spans = []
+    for match in _SURNAME_HOLDING.finditer(text):
+        name = match.group("name")
+        words = [w.casefold() for w in name.split("-")]
+        if all(
+            w in lexicon.surnames
+            and not lexicon.is_english(w)
+            and w not in keep
+            and w not in NOT_NAMES
+            and w not in _SAINTS
+            for w in words
+        ):
+            start, end = match.span("name")
+            spans.append(NameSpan(start, end, "mention"))
+    return spans
 
 
 def _brands_passed_over(text: str, spans: list[NameSpan]) -> list[NameSpan]:

@@ -268,3 +268,18 @@ def test_words_the_recogniser_runs_into_a_name_are_kept() -> None:
         ("Asked [NAME] to call the customer back.", 1),
         ("[NAME] rang twice.", 1),  # a given name that is a word, before a surname: kept whole
     ]
+
+
+def test_a_surname_naming_what_a_family_holds_is_scrubbed() -> None:
+    # "June" a surname too: what makes it no name here is that it is an English word.
+    lexicon = dataclasses.replace(LEXICON, surnames=LEXICON.surnames | {"june"})
+    finder = NameFinder(recognizer=None, lexicon=lexicon)
+    assert finder.scrub("Can you check the duplicate charge on the Okafor account?")[0] == (
+        "Can you check the duplicate charge on the [NAME] account?"
+    )
+    assert finder.scrub("so the Ellison claim will have to wait")[0] == (
+        "so the [NAME] claim will have to wait"
+    )
+    # English words in the same place name no one.
+    for text in ("Is the Premier account free?", "The June booking is confirmed."):
+        assert finder.scrub(text) == (text, 0)
