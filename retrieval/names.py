@@ -65,6 +65,7 @@ from retrieval.name_patterns import (
     _LOWER_ADDRESSED,
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
+    _LOWER_OPENING,
     _LOWER_PRESENCE,
     _MENTION,
     _NEVER_NAMES,
@@ -1197,7 +1198,13 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     name that is no verb or adjective ("pls tell tyler"), or any given name spoken to ("lol
     thanks mark you're a legend")."""
     spans = []
-    for pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED, _LOWER_PRESENCE, _LOWER_ADDRESSED):
+    for pattern in (
+        _LOWER_INTRODUCTION,
+        _LOWER_NAMED,
+        _LOWER_PRESENCE,
+        _LOWER_ADDRESSED,
+        _LOWER_OPENING,
+    ):
         for match in pattern.finditer(text, overlapped=True):
             name = match.group("name")
             folded = name.casefold()

@@ -283,3 +283,20 @@ def test_a_surname_naming_what_a_family_holds_is_scrubbed() -> None:
     # English words in the same place name no one.
     for text in ("Is the Premier account free?", "The June booking is confirmed."):
         assert finder.scrub(text) == (text, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("siobhan is it ok to send a code?", "[NAME] is it ok to send a code?"),
+        ("emeka, pls check ur DMs", "[NAME], pls check ur DMs"),
+        ("is siobhan available for a callback?", "is [NAME] available for a callback?"),
+        # A word that is no given name, or one that is an English word first, stays.
+        ("sorry im late", "sorry im late"),
+        ("grace pls check my order", "grace pls check my order"),
+    ],
+)
+def test_a_lower_case_colleague_opening_a_chat_line_is_scrubbed(text: str, expected: str) -> None:
+    # The eleventh set's staff chat: "jenny is it ok to give the customer a 10% code".
+    lexicon = dataclasses.replace(LEXICON, common=frozenset({"grace"}))
+    assert NameFinder(recognizer=None, lexicon=lexicon).scrub(text)[0] == expected
