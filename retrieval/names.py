@@ -1456,17 +1456,23 @@ def _not_of_the_name(
     # Initials, handles and anything not made of letters stay as they are.
     if lexicon is None or len(bare) < 2 or not bare.isalpha() or bare in known:
         return False
-    # "Nguyen Van An": small words that are given names too stay; a run of three words or
-    # more opening with one is read as a name ("Do Van Hai").
-    if lexicon.is_name_word(folded) or (leading and not opening_two):
+    # "Nguyen Van An": small words that are given names too stay.
+    if lexicon.is_name_word(folded):
+        return False
+    # A verb's past ends a run as often as it opens one ("MY SON NIKAU ORDERED THIS",
+    # "I HAVE ASKED YUI THREE TIMES").
+    if _past_form(folded, lexicon):
+        return True
+    # Any other word opening a run of three words or more is read as part of the name
+    # ("Do Van Hai").
+    if leading and not opening_two:
         return False
     if folded in _NEVER_NAMES or folded in _FUNCTION_WORDS or folded in NOT_NAMES:
         return True
-    # A verb's past ends a run as often as it opens one ("MY SON NIKAU ORDERED THIS",
-    # "Asked Zanele to"). A verb or an adverb opens a run of two words ("Apparently Toby",
-    # "Honestly Frank"), unless the broad list holds it ("Mere Tāwhiri", "Gift Moyo"):
+    # A verb or an adverb opens a run of two words ("Apparently Toby", "Honestly Frank"),
+    # unless the broad list holds it ("Mere Tāwhiri", "Gift Moyo"); it never ends one:
     # WordNet holds many surnames ("Whitman", "Sow", "Yamamoto") that end a full name.
-    return _past_form(folded, lexicon) or (
+    return (
         leading
         and folded not in lexicon.broad
         and (folded in lexicon.common or _verb_in_ing(bare, lexicon))
