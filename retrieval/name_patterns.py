@@ -483,7 +483,13 @@ _LOWER_NAMED = lazy_compile(
 # "is brianna there?"
 _LOWER_PRESENCE = lazy_compile(
     r"\b(?i:is|was)[ \t]+(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)[ \t]+(?=(?i:working|there|"
-    r"in[ \t]+today|on[ \t]+(?:shift|today|duty)|around|back)\b)"
+    r"in[ \t]+today|on[ \t]+(?:shift|today|duty)|around|back|available|free)\b)"
+)
+# A colleague spoken to at the start of a chat line: "jenny is it ok to", "sky pls check".
+_LOWER_OPENING = lazy_compile(
+    r"(?m:^)[ \t]*+(?P<name>\p{Ll}[\p{L}\p{M}]{1,20}+)(?:,[ \t]*+|[ \t]++)"
+    r"(?=(?i:is[ \t]+it[ \t]+ok|pls|plz|please|r[ \t]+u|im|i['’]m|"
+    r"(?:can|could|are|did|have)[ \t]+(?:you|u))\b)"
 )
 # "lol thanks mark you're a legend", "no worries jess", "thank u dolores ❤️".
 _LOWER_ADDRESSED = lazy_compile(

@@ -35,6 +35,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -64,6 +65,7 @@ from retrieval.name_patterns import (
     _LOWER_ADDRESSED,
     _LOWER_INTRODUCTION,
     _LOWER_NAMED,
+    _LOWER_OPENING,
     _LOWER_PRESENCE,
     _MENTION,
     _NEVER_NAMES,
@@ -247,7 +249,8 @@ class NameFinder:
                 for text, spans, words in zip(written, found, scores, strict=True)
             ]
         return [
-            _brands_passed_over(text, spans) for text, spans in zip(written, found, strict=True)
+            _edges_trimmed(text, _brands_passed_over(text, spans), lexicon, self._known)
+            for text, spans in zip(written, found, strict=True)
         ]
 
     def _spans(
@@ -270,6 +273,8 @@ class NameFinder:
                 + _lexicon_spans(text, lexicon, self._keep)
                 + [NameSpan(s, e, kind) for s, e, kind in cue_spans(text, lexicon, self._keep)]
             )
+            # A family's name for what it holds: "the Kowalski account", "the Alvarez family".
+            spans = _merge(spans + _surnames_holding(text, lexicon, self._keep))
             # Names only the broad list knows, alone in running text: "for Ananya so".
             alone = alone_in_text(text, lexicon, self._keep)
             alone += acting(text, lexicon, self._keep, persons)
@@ -707,11 +712,16 @@ def scrub_spans(text: str, spans: Sequence[NameSpan]) -> tuple[str, int]:
             pieces += [before, PLACEHOLDER]
         elif span.kind == "greeting":
             # "Hi Julia," -> "Hi,"; "Dear Mr. Okafor," -> "Dear customer,".
-            before = before.rstrip(" \t")
+            before = _TITLE_BEFORE.sub("", before).rstrip(" \t")
             if before.casefold().endswith("dear"):
                 before += " customer"
             pieces.append(before)
         else:  # a sign-off: the name's whole line goes, or "Thanks, Carlos" -> "Thanks"
+            # ... with its title: "Many thanks, Mr Menon" -> "Many thanks".
+            title = _TITLE_BEFORE.search(text, at, span.start)
+            if title:
+                span = NameSpan(title.start(), span.end, span.kind)
+                before = text[at : span.start]
             line_start = text.rfind("\n", 0, span.start) + 1
             line_end = text.find("\n", span.end)
             rest = text[span.end : line_end if line_end >= 0 else len(text)]
@@ -1188,7 +1198,13 @@ def _lower_case_names(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> 
     name that is no verb or adjective ("pls tell tyler"), or any given name spoken to ("lol
     thanks mark you're a legend")."""
     spans = []
-    for pattern in (_LOWER_INTRODUCTION, _LOWER_NAMED, _LOWER_PRESENCE, _LOWER_ADDRESSED):
+    for pattern in (
+        _LOWER_INTRODUCTION,
+        _LOWER_NAMED,
+        _LOWER_PRESENCE,
+        _LOWER_ADDRESSED,
+        _LOWER_OPENING,
+    ):
         for match in pattern.finditer(text, overlapped=True):
             name = match.group("name")
             folded = name.casefold()
@@ -1381,6 +1397,114 @@ def _with_scores(
         [s for s in merged if s.kind != "mention"]
         + [NameSpan(s, e, "mention") for s, e in joined(text, mentions)]
     )
+
+
+# Words that stand before a name and are no part of it: "Mrs Petrova", "Dr. Park",
+# "Professor Ashworth", "Nurse Adwoa", "Aunty Abena". A greeting or a sign-off still drops
+# them with the name (:func:`scrub_spans`): "Dear Mr Henderson," -> "Dear customer,".
+_TITLE_WORDS = _TITLES | frozenset(
+    "professor nurse coach sister brother father auntie aunty aunt uncle hon".split()  # noqa: SIM905
+)
+# Words WordNet leaves out, that run into a name in shouted lines ("I SPOKE TO EOIN").
+_FUNCTION_WORDS = frozenset(
+    "to of for from with at in on by about into onto via per fyi re cc".split()  # noqa: SIM905
+)
+_SPAN_WORD = lazy_compile(r"[^ \t\n]+")
+_TITLE_BEFORE = lazy_compile(
+    rf"(?<![\p{{L}}\p{{M}}])(?i:{'|'.join(sorted(_TITLE_WORDS, key=len, reverse=True))})\.?[ \t]+\Z"
+)
+
+
+def _edges_trimmed(
+    text: str, spans: list[NameSpan], lexicon: NameLexicon | None, known: AbstractSet[str]
+) -> list[NameSpan]:
+    """``spans`` without the words at their edges that are no part of a name: a title
+    ("Mrs Antonopoulos"), and, where the recogniser or the tagger ran a name into the
+    words beside it, a verb, adverb or small word that no list of names holds
+    ("Apparently Toby", "Asked Zanele", "I SPOKE TO EOIN", "Honestly Frank,"). A span
+    keeps at least one word."""
+    trimmed = []
+    for span in spans:
+        words = list(_SPAN_WORD.finditer(text, span.start, span.end))
+        first, last = 0, len(words) - 1
+        while first < last and _not_of_the_name(
+            words[first].group(), lexicon, known, True, opening_two=last - first == 1
+        ):
+            first += 1
+        while last > first and _not_of_the_name(words[last].group(), lexicon, known, False):
+            last -= 1
+        if not words or (first == 0 and last == len(words) - 1):
+            trimmed.append(span)
+            continue
+        trimmed.append(NameSpan(words[first].start(), words[last].end(), span.kind))
+    return trimmed
+
+
+def _not_of_the_name(
+    word: str,
+    lexicon: NameLexicon | None,
+    known: AbstractSet[str],
+    leading: bool,
+    opening_two: bool = False,
+) -> bool:
+    """Whether a word at a span's edge is no part of the name (``leading``: its first
+    word; ``opening_two``: the first of two)."""
+    bare = word.strip(".,:;!?")
+    folded = bare.casefold()
+    if leading and folded in _TITLE_WORDS:
+        return True
+    # Initials, handles and anything not made of letters stay as they are.
+    if lexicon is None or len(bare) < 2 or not bare.isalpha() or bare in known:
+        return False
+    # "Nguyen Van An": small words that are given names too stay.
+    if lexicon.is_name_word(folded):
+        return False
+    # A verb's past ends a run as often as it opens one ("MY SON NIKAU ORDERED THIS",
+    # "I HAVE ASKED YUI THREE TIMES").
+    if _past_form(folded, lexicon):
+        return True
+    # Any other word opening a run of three words or more is read as part of the name
+    # ("Do Van Hai").
+    if leading and not opening_two:
+        return False
+    if folded in _NEVER_NAMES or folded in _FUNCTION_WORDS or folded in NOT_NAMES:
+        return True
+    # A verb or an adverb opens a run of two words ("Apparently Toby", "Honestly Frank"),
+    # unless the broad list holds it ("Mere Tāwhiri", "Gift Moyo"); it never ends one:
+    # WordNet holds many surnames ("Whitman", "Sow", "Yamamoto") that end a full name.
+    return (
+        leading
+        and folded not in lexicon.broad
+        and (folded in lexicon.common or _verb_in_ing(bare, lexicon))
+    )
+
+
+_SURNAME_HOLDING = lazy_compile(
+    r"(?<![\p{L}\p{M}])(?i:the)[ \t]+(?P<name>\p{Lu}\p{Ll}[\p{Ll}\p{M}]++(?:-\p{Lu}\p{Ll}++)?)"
+    r"[ \t]+(?:family|household|account|booking|claim|reservation|wedding)(?![\p{L}\p{M}])"
+)
+
+
+def _surnames_holding(text: str, lexicon: NameLexicon, keep: frozenset[str]) -> list[NameSpan]:
+    """Surnames naming what a family holds: "the Kowalski account", "the Johansson
+    booking", "the Morrison claim". Only a surname that is no English word: "the Premier
+    account", "the Family booking" name no one. (Brands named after people, "the Hilton
+    booking", are passed over at the end like any mention of them.)"""
+    spans = []
+    for match in _SURNAME_HOLDING.finditer(text):
+        name = match.group("name")
+        words = [w.casefold() for w in name.split("-")]
+        if all(
+            w in lexicon.surnames
+            and not lexicon.is_english(w)
+            and w not in keep
+            and w not in NOT_NAMES
+            and w not in _SAINTS
+            for w in words
+        ):
+            start, end = match.span("name")
+            spans.append(NameSpan(start, end, "mention"))
+    return spans
 
 
 def _brands_passed_over(text: str, spans: list[NameSpan]) -> list[NameSpan]:
