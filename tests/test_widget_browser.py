@@ -726,6 +726,13 @@ def test_only_web_addresses_in_a_reply_become_links_and_markup_stays_text(
 
 
 COUNTER_ANNOUNCER = ".sb-visually-hidden[aria-live='polite']"
+# How the send button looks: its pointer and its background as #rrggbb.
+SEND_LOOK = """button => {
+  const style = getComputedStyle(button);
+  const hex = style.backgroundColor.match(/\\d+/g).slice(0, 3)
+    .map(n => Number(n).toString(16).padStart(2, '0')).join('');
+  return {cursor: style.cursor, background: '#' + hex};
+}"""
 
 
 def test_a_message_near_the_servers_limit_is_counted_and_one_over_it_is_kept_whole(
@@ -780,18 +787,29 @@ def test_a_message_near_the_servers_limit_is_counted_and_one_over_it_is_kept_who
         expect(box).to_have_attribute("aria-invalid", "true")
         expect(announcer).to_have_text(f"Your message is over the limit of {limit} characters.")
 
+        # The send button is off, and says why through the counter, until it fits again.
+        send = dialog.get_by_role("button", name="Send message")
+        expect(send).to_have_attribute("aria-disabled", "true")
+        expect(send).to_be_disabled()  # as assistive technology reads it
+        expect(send).to_have_accessible_description(re.compile(f"^{over} characters over"))
+        assert send.evaluate(SEND_LOOK) == {"cursor": "not-allowed", "background": "#e5e7eb"}
+
         box.press("Enter")
-        expect(status).to_have_text(
-            f"This message is {over} characters too long to send (the limit is {limit})."
-            " Please shorten it."
-        )
-        dialog.get_by_role("button", name="Send message").click()
+        send.click(force=True)  # clicked all the same: nothing is sent
         expect(box).to_have_value(pasted)
         expect(dialog.locator(".sb-msg-customer")).to_have_count(0)
+        expect(announcer).to_have_text(f"Your message is over the limit of {limit} characters.")
+        # One red line says it: the status line said the same again after a refused send.
+        expect(status).to_have_text("")
+        on_screen = dialog.locator(f":not({COUNTER_ANNOUNCER})").filter(visible=True)
+        said = dialog.get_by_text(re.compile("over the limit|too long")).and_(on_screen)
+        expect(said).to_have_count(1)
 
         box.fill("How do I return boots? " + "x" * 90)  # back under the limit, near it
-        expect(status).to_have_text("")
         expect(box).not_to_have_attribute("aria-invalid", "true")
+        expect(send).to_be_enabled()
+        expect(send).to_have_accessible_description("")
+        assert send.evaluate(SEND_LOOK) == {"cursor": "pointer", "background": "#0f766e"}
         expect(announcer).to_contain_text("Your message fits again")
         box.fill("How do I return boots?")
         expect(counter).to_be_hidden()

@@ -71,6 +71,8 @@
 
   var state = loadState();
   var busy = false;
+  // The text in the box is over the server's limit: sending is refused until it is shortened.
+  var overLimit = false;
   var pollTimer = null;
   var followLog = true;
   var ui = null;
@@ -500,16 +502,31 @@
     addMessage({ role: "note", text: text });
   }
 
-  function setStatus(text, reason) {
+  function setStatus(text) {
     ui.status.textContent = text || "";
-    // Why the status speaks, where it must be cleared when that ends (a message shortened).
-    if (reason) ui.status.dataset.reason = reason;
-    else delete ui.status.dataset.reason;
   }
 
   function setBusy(value) {
     busy = value;
-    ui.send.setAttribute("aria-disabled", String(value));
+    updateSendButton();
+  }
+
+  /**
+   * The send button is unavailable while a reply comes in and while the message is over the
+   * limit. aria-disabled rather than disabled: the button stays reachable with Tab, and over
+   * the limit it is described by the counter, so a customer who reaches it hears why.
+   */
+  function updateSendButton() {
+    var send = ui.send;
+    send.setAttribute("aria-disabled", String(busy || overLimit));
+    send.classList.toggle("sb-send-over", overLimit);
+    if (overLimit) {
+      send.setAttribute("aria-describedby", "sb-counter");
+      send.title = "Shorten your message to send it";
+    } else {
+      send.removeAttribute("aria-describedby");
+      send.removeAttribute("title");
+    }
   }
 
   /** Follow new text, unless the visitor has scrolled up to read something earlier. */
@@ -581,12 +598,19 @@
     if (level !== counterLevel) {
       // Said once on reaching a level (polite: after what is being read), then quiet;
       // the counter itself stays readable through the box's description.
-      if (level === "over") ui.counterAnnouncer.textContent = "Your message is over the limit of " + maxChars + " characters.";
+      if (level === "over") announceOverLimit();
       else if (level === "near") ui.counterAnnouncer.textContent = counterLevel === "over" ? "Your message fits again: " + counter.textContent + "." : counter.textContent + ".";
       else ui.counterAnnouncer.textContent = "";
       counterLevel = level;
     }
-    if (level !== "over" && ui.status.dataset.reason === "too-long") setStatus("");
+    if (overLimit !== (level === "over")) {
+      overLimit = level === "over";
+      updateSendButton();
+    }
+  }
+
+  function announceOverLimit() {
+    ui.counterAnnouncer.textContent = "Your message is over the limit of " + maxChars + " characters.";
   }
 
   // -- talking to the server -----------------------------------------------------------------
@@ -594,10 +618,13 @@
     if (busy) return;
     var text = ui.input.value.trim();
     if (!text) return;
-    var over = charactersOver();
-    if (over > 0) {
-      // Nothing is cut: the customer chooses what to leave out.
-      setStatus("This message is " + plural(over, "character") + " too long to send (the limit is " + maxChars + "). Please shorten it.", "too-long");
+    if (charactersOver() > 0) {
+      // Nothing is cut: the customer chooses what to leave out. The counter under the box
+      // already says by how much; a second red line saying it again (the status) only
+      // crowded the panel. A screen reader hears it once more, as a send was tried: emptied
+      // first and refilled a moment later, as the same text set again is not read again.
+      ui.counterAnnouncer.textContent = "";
+      setTimeout(function () { if (overLimit) announceOverLimit(); }, 50);
       ui.input.focus();
       return;
     }
