@@ -298,6 +298,45 @@ def test_the_widget_works_embedded_in_another_origin(
     assert failed == []
 
 
+def test_the_header_says_a_person_will_reply_until_the_conversation_is_handed_back(
+    servers: Servers, browser_context: Any
+) -> None:
+    """After a hand-off the header still said "We usually answer right away". While a person
+    has the conversation it says one will reply; the widget's poll for operator replies
+    learns that an operator handed it back, and the header says the usual again."""
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.clock.install()  # the poll's ten seconds, fast-forwarded below
+    page.goto(servers.bot.origin + "/")
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog", name="Juniper Outfitters support")
+    header = dialog.locator(".sb-subtitle")
+    expect(header).to_have_text("We usually answer right away")
+
+    dialog.get_by_role("button", name="Talk to a human").click()
+    expect(dialog.get_by_role("button", name="A person will reply here")).to_be_visible()
+    expect(header).to_have_text("A person from our team will reply here")
+    page.reload()  # the widget remembers who has the conversation
+    expect(header).to_have_text("A person from our team will reply here")
+
+    ((conversation_id,),) = query(servers.database, "SELECT id FROM bot_conversations")
+    sam = "Hi, Sam here. The bot can take it from here."
+    servers.bot.call(lambda app: cast(Any, app[ENGINE]).add_agent_turn(conversation_id, sam))
+    servers.bot.call(lambda app: cast(Any, app[ENGINE]).hand_back(conversation_id))
+    page.clock.fast_forward(11_000)  # past the next poll
+    expect(dialog.locator(".sb-msg-agent .sb-text")).to_have_text(sam)
+    expect(header).to_have_text("We usually answer right away")
+    expect(dialog.get_by_role("button", name="Talk to a human")).to_be_visible()
+
+    # The bot answers again.
+    box = dialog.get_by_role("textbox", name="Your message")
+    box.fill("How do I return boots that don't fit?")
+    box.press("Enter")
+    expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS_ANSWER)
+    expect(dialog.locator(".sb-msg-note")).to_have_count(0)
+
+
 def test_the_widget_explains_when_the_server_cannot_answer(
     servers: Servers, browser_context: Any
 ) -> None:
