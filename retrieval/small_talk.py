@@ -1,5 +1,5 @@
-"""Messages that are only a greeting, thanks, an acknowledgement, a goodbye, or a question
-whether the customer is talking to a bot.
+"""Messages that are only a greeting, a "how are you", thanks, an acknowledgement, a goodbye,
+or a question whether the customer is talking to a bot.
 
 Customers end most conversations with "thanks!" and start many with "hi". Searched in the
 logs like a question, such a message has no answer the bot is sure of, so it was handed to
@@ -29,6 +29,9 @@ from retrieval.person_request import asks_for_person
 
 class Pleasantry(StrEnum):
     GREETING = "greeting"
+    # "how are you today?": answered with the greeting's "Hi! How can I help you today?", it
+    # read as if the bot had not listened.
+    WELLBEING = "wellbeing"
     THANKS = "thanks"
     ACKNOWLEDGEMENT = "acknowledgement"
     GOODBYE = "goodbye"
@@ -48,9 +51,17 @@ _PHRASES: dict[Pleasantry, tuple[str, ...]] = {
         r"good (?:morning|afternoon|evening|day)",
         r"morning",
         r"(?:hi|hello|hey) there",
-        r"how are you(?: doing)?(?: today)?",
-        r"how's it going",
         r"hope you(?: are|'re) (?:well|doing well)",
+    ),
+    # How the bot itself is, asked in so many words; "how is it going with my refund?" is a
+    # question, as a message counts only when it is phrases and nothing else.
+    Pleasantry.WELLBEING: (
+        r"how (?:are|r) (?:you|u)(?: doing)?(?: today)?",
+        r"how(?:'s| is|s) it going(?: today)?",
+        r"how(?:'s| is|s) your day(?: going)?",
+        r"how have you been",
+        r"how are things",
+        r"how you doing",
     ),
     Pleasantry.THANKS: (
         r"thanks?",
@@ -151,11 +162,13 @@ _FILLERS = (
     r"name",
 )
 
-# The order a mixed message is answered in: "ok thanks bye" is a goodbye, "hi, thanks" thanks.
+# The order a mixed message is answered in: "ok thanks bye" is a goodbye, "hi, thanks" thanks,
+# "hi, how are you?" a "how are you".
 _PRECEDENCE = (
     Pleasantry.IDENTITY,
     Pleasantry.GOODBYE,
     Pleasantry.THANKS,
+    Pleasantry.WELLBEING,
     Pleasantry.ACKNOWLEDGEMENT,
     Pleasantry.GREETING,
 )

@@ -10,7 +10,7 @@ import pytest
 from bot.core.config import EngineConfig
 from bot.core.types import ConversationState, IncomingMessage, Outcome
 from bot.store.conversations import ConversationDatabase
-from retrieval.small_talk import Pleasantry, pleasantry
+from retrieval.small_talk import Pleasantry, answered_with_set_reply, pleasantry
 from tests.support.fakes import FakeRetriever, copying_engine, source
 from tests.support.store_reads import list_flags
 
@@ -29,7 +29,14 @@ SHIPPING = source(
         ("Cheers mate", Pleasantry.THANKS),
         ("hi", Pleasantry.GREETING),
         ("Hello there!", Pleasantry.GREETING),
-        ("Good morning, how are you?", Pleasantry.GREETING),
+        ("Good morning!", Pleasantry.GREETING),
+        ("hope you're well", Pleasantry.GREETING),
+        ("how are you today?", Pleasantry.WELLBEING),
+        ("Good morning, how are you?", Pleasantry.WELLBEING),
+        ("hey how r u", Pleasantry.WELLBEING),
+        ("Hi! How's it going?", Pleasantry.WELLBEING),
+        ("how have you been", Pleasantry.WELLBEING),
+        ("thanks, how are you?", Pleasantry.THANKS),
         ("ok", Pleasantry.ACKNOWLEDGEMENT),
         ("Got it.", Pleasantry.ACKNOWLEDGEMENT),
         ("ok thanks bye", Pleasantry.GOODBYE),
@@ -58,6 +65,9 @@ def test_a_message_of_pleasantries_only_is_small_talk(text: str, kind: Pleasantr
         "",
         "thanks " * 30,  # longer than small talk is
         "are you a bot? my parcel is late",
+        "how is it going with my refund?",
+        "how are you shipping my order?",
+        "How are you today? Where is my order?",
         "can I talk to a human?",  # a request for a person (retrieval.person_request)
     ],
 )
@@ -97,6 +107,23 @@ async def test_thanks_gets_its_reply_and_the_conversation_stays_with_the_bot(
     assert again.outcome is Outcome.COPIED and len(retriever.calls) == 2
     counts = await store.counts()
     assert counts.replies_by_outcome["small_talk"] == 1
+
+
+async def test_how_are_you_is_answered_not_greeted_again(store: ConversationDatabase) -> None:
+    """ "how are you today?" got the greeting's "Hi! How can I help you today?" again, which
+    read as if the bot had not listened."""
+    retriever = FakeRetriever(answers=[SHIPPING])
+    bot = copying_engine(store, retriever)
+    conversation = (await bot.start_conversation("web")).id
+    hi = await bot.reply(IncomingMessage(conversation, "hi"))
+    asked = await bot.reply(IncomingMessage(conversation, "how are you today?"))
+
+    assert hi.text == "Hi! How can I help you today?"
+    assert asked.text == "I'm doing well, thanks for asking! How can I help you today?"
+    assert asked.outcome is Outcome.SMALL_TALK and not asked.handoff
+    assert retriever.calls == []  # nothing was looked up
+    # Calibration leaves out what the engine answers with a set reply: the same list.
+    assert answered_with_set_reply("how are you today?", after_answer=False)
 
 
 async def test_the_set_replies_are_settings_and_can_be_turned_off(

@@ -471,6 +471,24 @@ async def test_the_transcript_lists_every_turn(make_client: ClientFactory) -> No
     assert data["turns"][1]["turn_id"] == body["turn_id"]
 
 
+async def test_the_turns_say_who_answers_next(make_client: ClientFactory) -> None:
+    """The widget polls the turns while a person has the conversation: ``state`` is how it
+    learns that an operator handed the conversation back to the bot."""
+    client = await make_client(retriever=FakeRetriever(answers=[]))
+    conversation_id = await start(client)
+
+    async def state() -> str:
+        response = await client.get(f"/api/conversations/{conversation_id}/turns")
+        assert response.status == 200
+        return cast(str, (await response.json())["state"])
+
+    assert await state() == "bot"
+    assert (await ask(client, conversation_id, "Can you fix my bike?"))["handoff"] is True
+    assert await state() == "human"
+    await cast(Any, client.app[ENGINE]).hand_back(conversation_id)
+    assert await state() == "bot"
+
+
 async def test_low_confidence_hands_off_and_is_counted(make_client: ClientFactory) -> None:
     client = await make_client(retriever=FakeRetriever(answers=[]))
     body = await ask(client, await start(client), "Can you fix my bike?")
@@ -906,6 +924,9 @@ class ScriptedEngine:
 
     async def request_handoff(self, conversation_id: str, reason: str) -> Reply:
         raise ModelUnavailable("worker stopped")
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        return Conversation(conversation_id, "web", ConversationState.BOT, 0.0)
 
     async def history(self, conversation_id: str) -> list[Turn]:
         return []

@@ -298,6 +298,45 @@ def test_the_widget_works_embedded_in_another_origin(
     assert failed == []
 
 
+def test_the_header_says_a_person_will_reply_until_the_conversation_is_handed_back(
+    servers: Servers, browser_context: Any
+) -> None:
+    """After a hand-off the header still said "We usually answer right away". While a person
+    has the conversation it says one will reply; the widget's poll for operator replies
+    learns that an operator handed it back, and the header says the usual again."""
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    page.clock.install()  # the poll's ten seconds, fast-forwarded below
+    page.goto(servers.bot.origin + "/")
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    dialog = page.get_by_role("dialog", name="Juniper Outfitters support")
+    header = dialog.locator(".sb-subtitle")
+    expect(header).to_have_text("We usually answer right away")
+
+    dialog.get_by_role("button", name="Talk to a human").click()
+    expect(dialog.get_by_role("button", name="A person will reply here")).to_be_visible()
+    expect(header).to_have_text("A person from our team will reply here")
+    page.reload()  # the widget remembers who has the conversation
+    expect(header).to_have_text("A person from our team will reply here")
+
+    ((conversation_id,),) = query(servers.database, "SELECT id FROM bot_conversations")
+    sam = "Hi, Sam here. The bot can take it from here."
+    servers.bot.call(lambda app: cast(Any, app[ENGINE]).add_agent_turn(conversation_id, sam))
+    servers.bot.call(lambda app: cast(Any, app[ENGINE]).hand_back(conversation_id))
+    page.clock.fast_forward(11_000)  # past the next poll
+    expect(dialog.locator(".sb-msg-agent .sb-text")).to_have_text(sam)
+    expect(header).to_have_text("We usually answer right away")
+    expect(dialog.get_by_role("button", name="Talk to a human")).to_be_visible()
+
+    # The bot answers again.
+    box = dialog.get_by_role("textbox", name="Your message")
+    box.fill("How do I return boots that don't fit?")
+    box.press("Enter")
+    expect(dialog.locator(".sb-msg-bot .sb-text").last).to_have_text(RETURNS_ANSWER)
+    expect(dialog.locator(".sb-msg-note")).to_have_count(0)
+
+
 def test_the_widget_explains_when_the_server_cannot_answer(
     servers: Servers, browser_context: Any
 ) -> None:
@@ -726,6 +765,13 @@ def test_only_web_addresses_in_a_reply_become_links_and_markup_stays_text(
 
 
 COUNTER_ANNOUNCER = ".sb-visually-hidden[aria-live='polite']"
+# How the send button looks: its pointer and its background as #rrggbb.
+SEND_LOOK = """button => {
+  const style = getComputedStyle(button);
+  const hex = style.backgroundColor.match(/\\d+/g).slice(0, 3)
+    .map(n => Number(n).toString(16).padStart(2, '0')).join('');
+  return {cursor: style.cursor, background: '#' + hex};
+}"""
 
 
 def test_a_message_near_the_servers_limit_is_counted_and_one_over_it_is_kept_whole(
@@ -780,18 +826,29 @@ def test_a_message_near_the_servers_limit_is_counted_and_one_over_it_is_kept_who
         expect(box).to_have_attribute("aria-invalid", "true")
         expect(announcer).to_have_text(f"Your message is over the limit of {limit} characters.")
 
+        # The send button is off, and says why through the counter, until it fits again.
+        send = dialog.get_by_role("button", name="Send message")
+        expect(send).to_have_attribute("aria-disabled", "true")
+        expect(send).to_be_disabled()  # as assistive technology reads it
+        expect(send).to_have_accessible_description(re.compile(f"^{over} characters over"))
+        assert send.evaluate(SEND_LOOK) == {"cursor": "not-allowed", "background": "#e5e7eb"}
+
         box.press("Enter")
-        expect(status).to_have_text(
-            f"This message is {over} characters too long to send (the limit is {limit})."
-            " Please shorten it."
-        )
-        dialog.get_by_role("button", name="Send message").click()
+        send.click(force=True)  # clicked all the same: nothing is sent
         expect(box).to_have_value(pasted)
         expect(dialog.locator(".sb-msg-customer")).to_have_count(0)
+        expect(announcer).to_have_text(f"Your message is over the limit of {limit} characters.")
+        # One red line says it: the status line said the same again after a refused send.
+        expect(status).to_have_text("")
+        on_screen = dialog.locator(f":not({COUNTER_ANNOUNCER})").filter(visible=True)
+        said = dialog.get_by_text(re.compile("over the limit|too long")).and_(on_screen)
+        expect(said).to_have_count(1)
 
         box.fill("How do I return boots? " + "x" * 90)  # back under the limit, near it
-        expect(status).to_have_text("")
         expect(box).not_to_have_attribute("aria-invalid", "true")
+        expect(send).to_be_enabled()
+        expect(send).to_have_accessible_description("")
+        assert send.evaluate(SEND_LOOK) == {"cursor": "pointer", "background": "#0f766e"}
         expect(announcer).to_contain_text("Your message fits again")
         box.fill("How do I return boots?")
         expect(counter).to_be_hidden()

@@ -212,6 +212,15 @@ class EngineConfig(BaseModel):
         min_length=1,
         description='The answer to a message that only greets ("hi", "good morning").',
     )
+    wellbeing_reply: str = Field(
+        "I'm doing well, thanks for asking! How can I help you today?",
+        min_length=1,
+        description='The answer to a message that only asks how the bot is ("how are you'
+        ' today?", "hi, how\'s it going?").',
+        # A recipe only because the everyday page is full (60, tests/test_settings.py): it
+        # is the greeting's sibling, and moves to the everyday table when one leaves it.
+        json_schema_extra={"recipe": True},
+    )
     thanks_reply: str = Field(
         "You're welcome! Is there anything else I can help you with?",
         min_length=1,
@@ -262,6 +271,7 @@ class EngineConfig(BaseModel):
     def small_talk_reply(self, kind: Pleasantry) -> str:
         return {
             Pleasantry.GREETING: self.greeting_reply,
+            Pleasantry.WELLBEING: self.wellbeing_reply,
             Pleasantry.THANKS: self.thanks_reply,
             Pleasantry.ACKNOWLEDGEMENT: self.acknowledgement_reply,
             Pleasantry.GOODBYE: self.goodbye_reply,

@@ -192,6 +192,11 @@ class ConversationEngine:
             raise InvalidMessage("the channel is empty")
         return await self.store.create_conversation(channel, external_ref)
 
+    async def conversation(self, conversation_id: str) -> Conversation:
+        """The conversation, with its state: whether the bot or a person answers it now.
+        Raises ConversationNotFound."""
+        return await self.store.get_conversation(conversation_id)
+
     async def history(self, conversation_id: str) -> list[Turn]:
         """Every turn of the conversation, oldest first. Raises ConversationNotFound."""
         await self.store.get_conversation(conversation_id)

@@ -1,7 +1,8 @@
 /*! supportbot chat widget. One tag on any page:
  *   <script src="https://bot.example.com/widget.js" data-title="Help" data-color="#0f766e" defer></script>
  * Options (data-*): title, color, api (defaults to this script's origin), sources ("off" hides
- * the sources of replies), greeting, subtitle.
+ * the sources of replies), greeting, subtitle, handoff-subtitle (the header's line while a
+ * person has the conversation).
  * No dependencies. Styles live in a shadow root; every message is rendered as text nodes
  * (and, for web addresses in replies, <a> elements built node by node), never as HTML.
  */
@@ -32,6 +33,7 @@
     api: trimSlash(script.dataset.api || scriptUrl.origin),
     title: script.dataset.title || "Support",
     subtitle: script.dataset.subtitle || "We usually answer right away",
+    handoffSubtitle: script.dataset.handoffSubtitle || "A person from our team will reply here",
     color: script.dataset.color || "#2563eb",
     showSources: !/^(off|false|no|0)$/i.test(script.dataset.sources || "on"),
     greeting:
@@ -71,6 +73,8 @@
 
   var state = loadState();
   var busy = false;
+  // The text in the box is over the server's limit: sending is refused until it is shortened.
+  var overLimit = false;
   var pollTimer = null;
   var followLog = true;
   var ui = null;
@@ -177,6 +181,7 @@
     var send = h("button", { class: "sb-send", type: "submit", "aria-label": "Send message" }, [icon("send")]);
     var form = h("form", { class: "sb-composer", novalidate: "" }, [input, send]);
     var human = h("button", { class: "sb-human", type: "button" }, [icon("person"), h("span", {}, "Talk to a human")]);
+    var subtitle = h("p", { class: "sb-subtitle" }, config.subtitle);
     var panel = h(
       "section",
       { class: "sb-panel", id: "sb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": titleId, hidden: "" },
@@ -184,7 +189,7 @@
         h("header", { class: "sb-header" }, [
           h("div", { class: "sb-header-text" }, [
             h("h2", { class: "sb-title", id: titleId }, config.title),
-            h("p", { class: "sb-subtitle" }, config.subtitle),
+            subtitle,
           ]),
           restartButton,
           closeButton,
@@ -204,7 +209,7 @@
     shadow.appendChild(root);
     document.body.appendChild(host);
 
-    ui = { host: host, shadow: shadow, root: root, launcher: launcher, panel: panel, log: log, status: status, input: input, send: send, human: human, counter: counter, counterAnnouncer: counterAnnouncer };
+    ui = { host: host, shadow: shadow, root: root, launcher: launcher, panel: panel, log: log, status: status, input: input, send: send, human: human, subtitle: subtitle, counter: counter, counterAnnouncer: counterAnnouncer };
 
     launcher.addEventListener("click", function () { setOpen(panel.hidden, true); });
     closeButton.addEventListener("click", function () { setOpen(false, true); });
@@ -234,7 +239,7 @@
     document.addEventListener("visibilitychange", schedulePoll);
 
     renderAll();
-    updateHumanButton();
+    showWhoAnswers();
     if (state.open) setOpen(true, false);
   }
 
@@ -262,7 +267,7 @@
     saveState();
     setStatus("");
     renderAll();
-    updateHumanButton();
+    showWhoAnswers();
     ui.input.focus();
   }
 
@@ -500,16 +505,31 @@
     addMessage({ role: "note", text: text });
   }
 
-  function setStatus(text, reason) {
+  function setStatus(text) {
     ui.status.textContent = text || "";
-    // Why the status speaks, where it must be cleared when that ends (a message shortened).
-    if (reason) ui.status.dataset.reason = reason;
-    else delete ui.status.dataset.reason;
   }
 
   function setBusy(value) {
     busy = value;
-    ui.send.setAttribute("aria-disabled", String(value));
+    updateSendButton();
+  }
+
+  /**
+   * The send button is unavailable while a reply comes in and while the message is over the
+   * limit. aria-disabled rather than disabled: the button stays reachable with Tab, and over
+   * the limit it is described by the counter, so a customer who reaches it hears why.
+   */
+  function updateSendButton() {
+    var send = ui.send;
+    send.setAttribute("aria-disabled", String(busy || overLimit));
+    send.classList.toggle("sb-send-over", overLimit);
+    if (overLimit) {
+      send.setAttribute("aria-describedby", "sb-counter");
+      send.title = "Shorten your message to send it";
+    } else {
+      send.removeAttribute("aria-describedby");
+      send.removeAttribute("title");
+    }
   }
 
   /** Follow new text, unless the visitor has scrolled up to read something earlier. */
@@ -581,12 +601,19 @@
     if (level !== counterLevel) {
       // Said once on reaching a level (polite: after what is being read), then quiet;
       // the counter itself stays readable through the box's description.
-      if (level === "over") ui.counterAnnouncer.textContent = "Your message is over the limit of " + maxChars + " characters.";
+      if (level === "over") announceOverLimit();
       else if (level === "near") ui.counterAnnouncer.textContent = counterLevel === "over" ? "Your message fits again: " + counter.textContent + "." : counter.textContent + ".";
       else ui.counterAnnouncer.textContent = "";
       counterLevel = level;
     }
-    if (level !== "over" && ui.status.dataset.reason === "too-long") setStatus("");
+    if (overLimit !== (level === "over")) {
+      overLimit = level === "over";
+      updateSendButton();
+    }
+  }
+
+  function announceOverLimit() {
+    ui.counterAnnouncer.textContent = "Your message is over the limit of " + maxChars + " characters.";
   }
 
   // -- talking to the server -----------------------------------------------------------------
@@ -594,10 +621,13 @@
     if (busy) return;
     var text = ui.input.value.trim();
     if (!text) return;
-    var over = charactersOver();
-    if (over > 0) {
-      // Nothing is cut: the customer chooses what to leave out.
-      setStatus("This message is " + plural(over, "character") + " too long to send (the limit is " + maxChars + "). Please shorten it.", "too-long");
+    if (charactersOver() > 0) {
+      // Nothing is cut: the customer chooses what to leave out. The counter under the box
+      // already says by how much; a second red line saying it again (the status) only
+      // crowded the panel. A screen reader hears it once more, as a send was tried: emptied
+      // first and refilled a moment later, as the same text set again is not read again.
+      ui.counterAnnouncer.textContent = "";
+      setTimeout(function () { if (overLimit) announceOverLimit(); }, 50);
       ui.input.focus();
       return;
     }
@@ -924,14 +954,17 @@
 
   function setHandedOff(value) {
     state.handedOff = value;
-    updateHumanButton();
+    showWhoAnswers();
     saveState();
     schedulePoll();
   }
 
-  function updateHumanButton() {
+  /** The header's line and the hand-off button say who answers next: while a person has the
+   * conversation, "We usually answer right away" was not true. */
+  function showWhoAnswers() {
     ui.human.setAttribute("aria-disabled", String(!!state.handedOff));
     ui.human.lastChild.textContent = state.handedOff ? "A person will reply here" : "Talk to a human";
+    ui.subtitle.textContent = state.handedOff ? config.handoffSubtitle : config.subtitle;
   }
 
   // -- operator replies, after a hand-off ------------------------------------------------------
@@ -951,16 +984,21 @@
 
   async function pollAgentReplies() {
     if (!state.handedOff || !state.conversationId) return;
+    var conversationId = state.conversationId;
     try {
-      var response = await api("GET", "/api/conversations/" + encodeURIComponent(state.conversationId) + "/turns");
+      var response = await api("GET", "/api/conversations/" + encodeURIComponent(conversationId) + "/turns");
       if (!response.ok) return;
       var data = await response.json();
+      if (state.conversationId !== conversationId) return; // a new conversation was started meanwhile
       (data.turns || []).forEach(function (turn) {
         if (turn.role !== "agent" || state.seenAgentTurns.indexOf(turn.turn_id) >= 0) return;
         state.seenAgentTurns.push(turn.turn_id);
         addMessage({ role: "agent", text: String(turn.text || "") });
       });
       saveState();
+      // An operator handed the conversation back (or closed it): the bot answers the next
+      // message, and the header and the button say so without waiting for one.
+      if (state.handedOff && (data.state === "bot" || data.state === "closed")) setHandedOff(false);
     } catch (e) {
       /* offline for a moment; the next poll tries again */
     }

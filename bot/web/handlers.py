@@ -90,10 +90,18 @@ async def request_handoff(request: web.Request) -> web.Response:
 
 
 async def conversation_turns(request: web.Request) -> web.Response:
+    """The turns so far and who answers next: the widget polls this after a hand-off, and
+    learns from ``state`` that an operator handed the conversation back to the bot."""
     conversation_id = request.match_info["conversation_id"]
-    turns = await request.app[ENGINE].history(conversation_id)
+    engine = request.app[ENGINE]
+    conversation = await engine.conversation(conversation_id)
+    turns = await engine.history(conversation_id)
     return json_response(
-        {"conversation_id": conversation_id, "turns": [turn_json(t) for t in turns]}
+        {
+            "conversation_id": conversation_id,
+            "state": conversation.state.value,
+            "turns": [turn_json(t) for t in turns],
+        }
     )
 
 

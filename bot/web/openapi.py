@@ -408,9 +408,16 @@ def _paths() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["conversation_id", "turns"],
+                                "required": ["conversation_id", "state", "turns"],
                                 "properties": {
                                     "conversation_id": {"type": "string"},
+                                    "state": {
+                                        "enum": ["bot", "human", "closed"],
+                                        "description": "Who answers the next message: the"
+                                        " bot; a person (handed off: the bot stays quiet until"
+                                        " an operator hands it back); or, closed, the bot"
+                                        " again, reopening the conversation.",
+                                    },
                                     "turns": {"type": "array", "items": _ref("Turn")},
                                 },
                             },
