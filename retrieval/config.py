@@ -320,6 +320,9 @@ class RetrievalConfig(BaseModel):
         description="How people's names are found: 'spacy' adds spaCy's English pipeline"
         " and a lexicon of given names to the greeting, sign-off and introduction rules;"
         " 'rules' is the rules and the names learned from the logs alone.",
+        # A recipe, as name_tagger is: which detectors find names is measured
+        # (benchmarks/names.py), not an everyday choice; the everyday page is full at 60.
+        json_schema_extra={"recipe": True},
     )
     name_tagger: bool = Field(
         True,

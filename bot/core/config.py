@@ -217,9 +217,6 @@ class EngineConfig(BaseModel):
         min_length=1,
         description='The answer to a message that only asks how the bot is ("how are you'
         ' today?", "hi, how\'s it going?").',
-        # A recipe only because the everyday page is full (60, tests/test_settings.py): it
-        # is the greeting's sibling, and moves to the everyday table when one leaves it.
-        json_schema_extra={"recipe": True},
     )
     thanks_reply: str = Field(
         "You're welcome! Is there anything else I can help you with?",
