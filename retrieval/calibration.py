@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from retrieval.artifacts import updating, write_json
+from retrieval.claims import copyable
 from retrieval.confidence import (
     FEATURE_NAMES,
     TRADE_OFF_TARGETS,
@@ -193,14 +194,24 @@ class LabelledCases(NamedTuple):
 
 
 def build_cases(
-    knowledge: KnowledgeBase, eval_path: Path, out_of_scope_path: Path
+    knowledge: KnowledgeBase,
+    eval_path: Path,
+    out_of_scope_path: Path,
+    *,
+    withhold_claims: bool = True,
 ) -> LabelledCases:
     """Retrieve for every validation question and label the result.
 
     Turns that are only small talk ("awesome, appreciate it") or ask for a person are left
     out: the engine answers them with its set replies and never searches the logs for them,
     so counting another agent's "You're welcome!" as a wrong answer to them understated what
-    customers get and taught the fit that a perfect match can be wrong."""
+    customers get and taught the fit that a perfect match can be wrong.
+
+    With ``withhold_claims`` (the engine's ``hand_off_claimed_actions``), a question whose
+    best answer is a logged reply that claims an action or states that customer's case
+    (:mod:`retrieval.claims`) is marked withheld: the engine hands it off whatever its
+    confidence. Counted as answered, "Done! the cancellation went through" was an answer
+    the judge read as right, though no customer is ever sent it."""
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
@@ -247,7 +258,16 @@ def build_cases(
         correct = reference is not None and bool(hits) and next(right)
         if features is None:
             continue
-        cases.append(CalibrationCase(features, in_scope=reference is not None, correct=correct))
+        withheld = (
+            withhold_claims
+            and hits[0].kind == "log"
+            and copyable(hits[0].agent_reply).claimed_action is not None
+        )
+        cases.append(
+            CalibrationCase(
+                features, in_scope=reference is not None, correct=correct, withheld=withheld
+            )
+        )
     return LabelledCases(cases, issues, set_replies)
 
 
@@ -280,6 +300,7 @@ def run_calibration(
     wrong_answer_cost: float = WRONG_ANSWER_COST,
     chosen_by: str | None = None,
     generic_off_topic: bool = True,
+    withhold_claims: bool = True,
 ) -> tuple[Calibration, list[ParseIssue]]:
     """Fit on the validation files, save them (:func:`calibration_path`), and return it.
     With ``chosen_by``, ``target_handoff_recall`` is recorded as chosen by them, for later
@@ -288,7 +309,9 @@ def run_calibration(
 
     Raises ValueError when the files hold no answerable or no out-of-scope case.
     """
-    cases, issues, set_replies = build_cases(knowledge, eval_path, out_of_scope_path)
+    cases, issues, set_replies = build_cases(
+        knowledge, eval_path, out_of_scope_path, withhold_claims=withhold_claims
+    )
     generic = generic_off_topic_features(knowledge) if generic_off_topic else []
     result = calibrate(
         cases, target_handoff_recall, wrong_answer_cost=wrong_answer_cost, generic=generic
@@ -315,6 +338,7 @@ def run_calibration(
         eval_path=str(eval_path.resolve()),
         out_of_scope_path=str(out_of_scope_path.resolve()),
         set_replies_left_out=set_replies,
+        withheld_in_scope=sum(1 for c in cases if c.in_scope and c.withheld),
         trade_offs=trade_off_table(cases, result.weights, target_handoff_recall, generic),
     )
     return calibration, issues
@@ -484,7 +508,9 @@ def _clean(text: str) -> str:
     return scrub(text).text
 
 
-def format_result(result: CalibrationResult, target: float, set_replies: int = 0) -> Sequence[str]:
+def format_result(
+    result: CalibrationResult, target: float, set_replies: int = 0, withheld: int = 0
+) -> Sequence[str]:
     return [
         f"validation: {result.in_scope} in-scope, {result.out_of_scope} out-of-scope questions"
         + (
@@ -503,7 +529,13 @@ def format_result(result: CalibrationResult, target: float, set_replies: int = 0
             if result.generic_handoff_recall is not None
             else []
         ),
-        f"in-scope answered: {result.answered_rate:.3f}",
+        f"in-scope answered: {result.answered_rate:.3f}"
+        + (
+            f" ({withheld} whose best answer claims an action or states the customer's case"
+            " go to a person whatever their confidence)"
+            if withheld
+            else ""
+        ),
         f"answered correctly: {result.answered_accuracy:.3f}",
         f"wrong answers (all questions): {result.wrong_answer_rate:.3f}",
         f"signals used: {', '.join(signals_used(result.weights)) or 'none'}",

@@ -219,6 +219,9 @@ class CalibrationCase:
     features: ConfidenceFeatures
     in_scope: bool
     correct: bool = True
+    # The top answer claims an action or states this customer's case (retrieval.claims):
+    # the engine hands the message off whatever its confidence, so it is never answered.
+    withheld: bool = False
 
     @property
     def answerable(self) -> bool:
@@ -259,10 +262,17 @@ def fit_threshold(
     *,
     in_scope_correct: Sequence[bool] | None = None,
     generic_scores: Sequence[float] = (),
+    in_scope_withheld: Sequence[bool] | None = None,
+    out_of_scope_withheld: Sequence[bool] | None = None,
 ) -> CalibrationResult:
     """The lowest threshold that hands off at least ``target_handoff_recall`` of the
     out-of-scope questions (a message is handed off when its confidence is below it), and
     as much of the generic off-topic questions (``generic_scores``), if any.
+
+    ``in_scope_withheld`` and ``out_of_scope_withheld`` mark the questions whose top answer
+    the engine never copies (:class:`CalibrationCase` ``withheld``): they count as handed
+    off in the figures. The threshold does not count on them: it is fitted as if every
+    answer could be sent, so that a setting that sends them does not hand off less.
 
     The lowest such threshold answers as many in-scope questions as the recall target
     allows. It is placed half-way to the next observed score so that it does not sit on a
@@ -289,7 +299,14 @@ def fit_threshold(
         if scores
     )
     correct = list(in_scope_correct) if in_scope_correct is not None else None
-    result = _evaluate(threshold, in_scope_scores, out_of_scope_scores, correct)
+    result = _evaluate(
+        threshold,
+        in_scope_scores,
+        out_of_scope_scores,
+        correct,
+        in_scope_withheld=in_scope_withheld,
+        out_of_scope_withheld=out_of_scope_withheld,
+    )
     if not generic_scores:
         return result
     handed_off = sum(1 for s in generic_scores if s < threshold)
@@ -336,9 +353,24 @@ def trade_offs(
     generic_scores = [confidence_of(f, weights) for f in generic]
     correct = [c.correct for c in in_scope]
     return [
-        fit_threshold(inside, outside, t, in_scope_correct=correct, generic_scores=generic_scores)
+        fit_threshold(
+            inside,
+            outside,
+            t,
+            in_scope_correct=correct,
+            generic_scores=generic_scores,
+            **_withheld(cases),
+        )
         for t in targets
     ]
+
+
+def _withheld(cases: Sequence[CalibrationCase]) -> dict[str, list[bool]]:
+    """fit_threshold's withheld marks of ``cases``, in scope and out of it."""
+    return {
+        "in_scope_withheld": [c.withheld for c in cases if c.in_scope],
+        "out_of_scope_withheld": [c.withheld for c in cases if not c.in_scope],
+    }
 
 
 def _evaluate(
@@ -346,10 +378,23 @@ def _evaluate(
     in_scope_scores: Sequence[float],
     out_of_scope_scores: Sequence[float],
     in_scope_correct: Sequence[bool] | None,
+    *,
+    in_scope_withheld: Sequence[bool] | None = None,
+    out_of_scope_withheld: Sequence[bool] | None = None,
 ) -> CalibrationResult:
     correct = in_scope_correct or [True] * len(in_scope_scores)
-    answered = [ok for s, ok in zip(in_scope_scores, correct, strict=True) if s >= threshold]
-    oos_answered = sum(1 for s in out_of_scope_scores if s >= threshold)
+    held = in_scope_withheld or [False] * len(in_scope_scores)
+    held_out = out_of_scope_withheld or [False] * len(out_of_scope_scores)
+    answered = [
+        ok
+        for s, ok, withheld in zip(in_scope_scores, correct, held, strict=True)
+        if s >= threshold and not withheld
+    ]
+    oos_answered = sum(
+        1
+        for s, withheld in zip(out_of_scope_scores, held_out, strict=True)
+        if s >= threshold and not withheld
+    )
     total = len(in_scope_scores) + len(out_of_scope_scores)
     wrong = oos_answered + sum(1 for ok in answered if not ok)
     return CalibrationResult(
@@ -410,6 +455,7 @@ def calibrate(
         target_handoff_recall,
         in_scope_correct=[c.correct for c in in_scope],
         generic_scores=[confidence_of(f, weights) for f in generic],
+        **_withheld(cases),
     )
     return replace(result, weights=weights)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -141,13 +142,19 @@ def test_calibration_for_another_embedder_is_ignored(tmp_path: Path) -> None:
     assert calibrated_engine_config(EngineConfig(), tmp_path / "none", "emb@128") == EngineConfig()
 
 
-def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, Result]:
-    """A home with SMALL_LOGS ingested, calibrated by `supportbot calibrate` on three
-    held-out exchanges (one closed with "ok I will check the guide, thanks") and two
-    out-of-scope questions: (home, eval file, the run)."""
+def _calibrate_with_command(
+    tmp_path: Path,
+    *options: str,
+    extra_logs: Sequence[dict[str, object]] = (),
+    extra_eval: Sequence[dict[str, object]] = (),
+) -> tuple[Path, Path, Result]:
+    """A home with SMALL_LOGS (and ``extra_logs``) ingested, calibrated by `supportbot
+    calibrate` on three held-out exchanges (one closed with "ok I will check the guide,
+    thanks", and ``extra_eval``) and two out-of-scope questions: (home, eval file, the
+    run)."""
     runner = CliRunner()
     home = tmp_path / "home"
-    logs = write_jsonl(tmp_path / "logs.jsonl", SMALL_LOGS)
+    logs = write_jsonl(tmp_path / "logs.jsonl", [*SMALL_LOGS, *extra_logs])
     assert (
         runner.invoke(app, ["--home", str(home), "ingest", str(logs), "--no-progress"]).exit_code
         == 0
@@ -177,6 +184,7 @@ def _calibrate_with_command(tmp_path: Path, *options: str) -> tuple[Path, Path, 
             # Small talk and a request for a person get set replies: the fit leaves them out.
             exchange("e4", "awesome, appreciate it", "Glad I could help. Happy trails!"),
             exchange("e5", "can I talk to a human please?", "Sure, I'm here. What's up?"),
+            *extra_eval,
         ],
     )
     out_of_scope = tmp_path / "oos.jsonl"
@@ -239,6 +247,47 @@ def test_calibrate_command_fits_and_saves(tmp_path: Path, caplog: pytest.LogCapt
     assert used and set(used) == {
         name for name, weight in saved["result"]["weights"].items() if weight > 0 and name != "bias"
     }
+
+
+def test_calibrate_counts_a_best_answer_the_engine_withholds_as_handed_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its best answer tells of a cancellation nobody made: the engine hands the message to
+    # a person (retrieval.claims), so calibrate does not count it answered, right or wrong.
+    home, held_out, result = _calibrate_with_command(
+        tmp_path,
+        extra_logs=[
+            exchange(
+                "c-cancel",
+                "please cancel my order, I ordered the wrong size",
+                "Done! I've cancelled it for you and the refund is on its way.",
+            )
+        ],
+        extra_eval=[
+            exchange(
+                "e6",
+                "can you cancel my order? wrong size",
+                "Done! I've cancelled it for you and the refund is on its way.",
+            )
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads(calibration_path(home).read_text())
+    assert saved["result"]["in_scope"] == 4 and saved["withheld_in_scope"] == 1
+    assert "(1 whose best answer claims an action" in result.stdout
+    assert saved["result"]["answered_rate"] <= 0.75  # never the withheld one
+    # With the engine set to copy such replies, calibrate counts them like any other.
+    monkeypatch.setenv("SUPPORTBOT_ENGINE__HAND_OFF_CLAIMED_ACTIONS", "false")
+    rerun = CliRunner().invoke(
+        app,
+        [
+            *("--home", str(home), "calibrate", "--eval", str(held_out)),
+            *("--out-of-scope", str(tmp_path / "oos.jsonl"), "--target-recall", "1.0"),
+        ],
+    )
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(calibration_path(home).read_text())["withheld_in_scope"] == 0
+    assert "claims an action" not in rerun.stdout
 
 
 def test_a_pair_that_changes_is_refitted_on_the_files_with_their_recall_and_price(

@@ -1,11 +1,11 @@
 """A copied past reply never tells a customer that something was done for them
-(bot.core.claims, the engine's copy path)."""
+(retrieval.claims, the engine's copy path)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.core.claims import copyable
+from retrieval.claims import copyable
 
 
 @pytest.mark.parametrize(

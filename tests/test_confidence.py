@@ -160,6 +160,25 @@ def test_calibration_metrics_on_a_worked_example() -> None:
     assert (result.in_scope, result.out_of_scope) == (4, 4)
 
 
+def test_questions_whose_answer_is_withheld_count_as_handed_off() -> None:
+    # The worked example above, with the engine withholding the wrongly answered 0.8's
+    # reply and the out-of-scope 0.6's (each claims an action: retrieval.claims).
+    result = fit_threshold(
+        [0.9, 0.8, 0.7, 0.3],
+        [0.1, 0.2, 0.6, 0.35],
+        0.75,
+        in_scope_correct=[True, False, True, True],
+        in_scope_withheld=[False, True, False, False],
+        out_of_scope_withheld=[False, False, True, False],
+    )
+    # Fitted as if every answer could be sent: the same threshold.
+    assert result.threshold == pytest.approx((0.35 + 0.6) / 2)
+    assert result.handoff_recall == 1.0  # the 0.6 goes to a person whatever its confidence
+    assert result.answered_rate == 0.5  # 0.9 and 0.7
+    assert result.answered_accuracy == 1.0
+    assert result.wrong_answer_rate == 0.0
+
+
 def test_generic_off_topic_questions_must_meet_the_target_too() -> None:
     in_scope, held_out_topics = [0.9, 0.8, 0.7, 0.3], [0.1, 0.2, 0.6, 0.35]
     alone = fit_threshold(in_scope, held_out_topics, 0.75)

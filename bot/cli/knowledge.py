@@ -227,13 +227,19 @@ def calibrate(
                     if wrong_answer_cost is None
                     else wrong_answer_cost
                 ),
+                withhold_claims=settings.engine.hand_off_claimed_actions,
             )
     except ValueError as exc:
         raise fail(str(exc)) from None
     for issue in issues:
         typer.secho(f"  skipped {issue}", fg=typer.colors.YELLOW, err=True)
     saved = load_calibration(settings.home) or {}
-    for line in format_result(calibration.result, target, saved.get("set_replies_left_out", 0)):
+    for line in format_result(
+        calibration.result,
+        target,
+        saved.get("set_replies_left_out", 0),
+        saved.get("withheld_in_scope", 0),
+    ):
         typer.echo(line)
     for line in format_trade_offs(saved):
         typer.echo(line)

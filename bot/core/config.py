@@ -121,7 +121,7 @@ class EngineConfig(BaseModel):
         description=(
             "A copied past reply that says its agent acted on the order or account (\"I've"
             ' cancelled it for you") goes to a person instead, who can do it; a promise to'
-            " send a link or an article becomes the references it names (bot.core.claims)."
+            " send a link or an article becomes the references it names (retrieval.claims)."
         ),
         # A safeguard few will switch off: the one-page reference keeps the everyday ones.
         json_schema_extra={"recipe": True},

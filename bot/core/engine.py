@@ -18,7 +18,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core.certainty import certainty_of
-from bot.core.claims import CopyableReply, copyable
 from bot.core.config import EngineConfig, HandoffPolicy
 from bot.core.errors import ConversationHandedOff, InvalidMessage, QuestionTaken, TurnNotFound
 from bot.core.grounding import GroundingStep, StreamingGroundingCheck, grounding_evidence
@@ -58,6 +57,7 @@ from bot.core.types import (
     Turn,
 )
 from retrieval.chat_ready import chat_ready, generator_ready
+from retrieval.claims import CopyableReply, copyable
 from retrieval.confidence import retrieval_confidence
 from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
