@@ -110,6 +110,10 @@ def test_policies_and_explanations_are_sent_as_they_are(reply: str) -> None:
         "Only serials starting EL2-25 are affected, so your stove isn't part of the recall.",
         "Hello Liam! Done! Cards are only charged when an order is packed.",
         "You're all set.",
+        # Having it done promised, whatever the condition: the bot can have nothing shipped.
+        "Send me a quick photo of the item and the packing slip and I'll have the correct one"
+        " shipped by express (1-2 business days), free of charge.",
+        "We'll get your replacement sent out within 2 days.",
     ],
 )
 def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
@@ -144,6 +148,8 @@ def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
         "I've noted order ORD-2024-77; unworn items can be returned within 30 days.",
         "We've got a 30-day returns window, and exchanges are free.",
         "I'm really sorry your Firefly Mini Stove arrived damaged. Please send a photo.",
+        "I'll have a look at the guide with you: returns are free within 30 days.",
+        "You'll have it shipped the same day if you order before noon.",
     ],
 )
 def test_what_the_process_does_for_anyone_is_sent_as_it_is(reply: str) -> None:
