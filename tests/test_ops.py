@@ -628,6 +628,13 @@ async def test_a_correction_offers_the_customers_who_asked_the_same_and_covers_t
         ("attach_questions", source_id),
     ]
 
+    # The list of curated answers says how far each reaches, and links to its questions.
+    listed = await page(ops, "/ops/curated")
+    assert (
+        f'<a href="/ops/curated/{correction_id}/questions">and 1 other question attached</a>'
+        in listed
+    )
+
     # A question another curated answer already answers differently is refused, named.
     other = await ops.engine.store.add_correction("Can I pay by PayPal?", "Yes.", created_by="bo")
     refused = await attach(ops, correction_id, token, "Can I pay by PayPal?")

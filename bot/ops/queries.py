@@ -30,7 +30,15 @@ from bot.core.types import (
     Rating,
 )
 from bot.store.records import correction_of, flag_of, rating_of
-from bot.store.tables import OPEN, conversations, corrections, flags, ratings, turns
+from bot.store.tables import (
+    OPEN,
+    conversations,
+    correction_questions,
+    corrections,
+    flags,
+    ratings,
+    turns,
+)
 from finetune.serving_policy import AdapterStatus, adapter_status
 from finetune.tables import adapters, base_models, live
 from finetune.tables import retrain_cycles as cycles
@@ -191,6 +199,9 @@ CURATED_SHOWN = ("all", "served", "withdrawn")  # the curated page's filter
 class CuratedItem:
     correction: Correction
     conversation_id: str | None  # of the turn it corrected; None when it corrected none
+    # Other customers' questions attached to it: without it on the list, an operator had to
+    # open each answer's "Questions it answers" to see how far it reaches.
+    attached: int = 0
 
 
 def curated_answers(
@@ -202,10 +213,19 @@ def curated_answers(
         "served": _k.withdrawn_at.is_(None),
         "withdrawn": _k.withdrawn_at.is_not(None),
     }[shown]
-    newest = sa.select(corrections, _t.conversation_id).outerjoin_from(corrections, turns)
+    attached = (
+        sa.select(sa.func.count())
+        .where(correction_questions.c.correction_id == _k.id)
+        .scalar_subquery()
+        .label("attached")
+    )
+    newest = sa.select(corrections, _t.conversation_id, attached)
+    newest = newest.outerjoin_from(corrections, turns)
     newest = newest.where(where).order_by(_k.created_at.desc(), _k.id.desc())
     rows = conn.execute(_page(newest, page, page_size)).mappings()
-    items = [CuratedItem(correction_of(row), row["conversation_id"]) for row in rows]
+    items = [
+        CuratedItem(correction_of(row), row["conversation_id"], row["attached"]) for row in rows
+    ]
     return Page(items, _count(conn, corrections, where), max(page, 1), page_size)
 
 
