@@ -774,6 +774,26 @@ async def test_resolving_a_handoff_gives_the_conversation_back_to_the_bot(ops: O
     assert reply["handoff"] is False
 
 
+async def test_correcting_a_hand_off_offers_the_other_customers_handed_off_asking_the_same(
+    ops: Ops,
+) -> None:
+    token = await logged_in(ops)
+    _, asked = await ask(ops, "Do you rent kayaks for the weekend?")
+    assert asked["handoff"] is True
+    _, other = await ask(ops, "can I rent a kayak this weekend")
+    _, unrelated = await ask(ops, "Is the Portland store open on Sundays?")
+    assert other["handoff"] is True and unrelated["handoff"] is True
+    answer = "We don't rent kayaks, sorry: only tents and packs (KB-RNT-01)."
+    saved = await post(ops, f"/ops/turns/{asked['turn_id']}/correct", token, answer=answer)
+    assert saved.status == 303
+    offered = await page(ops, saved.headers["Location"])
+    # The other kayak renter, handed off with the same words, is offered, first; not as
+    # having got the corrected reply (a hand-off is no answer to them).
+    kayak = offered.find('value="can I rent a kayak this weekend"')
+    assert kayak >= 0 and kayak < offered.find('value="Is the Portland store open on Sundays?"')
+    assert "Got the corrected reply" not in offered
+
+
 def flag_statuses(ops: Ops, turn_id: str) -> list[str]:
     return [
         s for (s,) in query(ops.database, "SELECT status FROM bot_flags WHERE turn_id = ?", turn_id)

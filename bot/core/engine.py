@@ -787,6 +787,11 @@ class ConversationEngine:
                 queries += [s.customer_text for s in gave if s.customer_text]
                 for text in sent:
                     live += await self.store.questions_answered_with(text, 4 * limit)
+            elif turn is not None:
+                # A hand-off corrected: a topic the logs lack, whose other customers were
+                # handed off too, with the same words. Offered for how close they ask, never
+                # as having got the corrected reply (an outside tester found them missing).
+                otherwise += await self.store.questions_answered_with(turn.text, 4 * limit)
         # Customers of the same topic got whichever of the answers it is confused with came
         # first for their wording, not always the one corrected (on Banking77 most of a
         # missing topic's customers got other answers): the answers the corrected question
