@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from retrieval.artifacts import updating, write_json
-from retrieval.claims import copyable
+from retrieval.claims import withheld_best
 from retrieval.confidence import (
     FEATURE_NAMES,
     TRADE_OFF_TARGETS,
@@ -258,14 +258,12 @@ def build_cases(
         correct = reference is not None and bool(hits) and next(right)
         if features is None:
             continue
-        withheld = (
-            withhold_claims
-            and hits[0].kind == "log"
-            and copyable(hits[0].agent_reply).claimed_action is not None
-        )
         cases.append(
             CalibrationCase(
-                features, in_scope=reference is not None, correct=correct, withheld=withheld
+                features,
+                in_scope=reference is not None,
+                correct=correct,
+                withheld=withhold_claims and withheld_best(hits),
             )
         )
     return LabelledCases(cases, issues, set_replies)

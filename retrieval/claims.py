@@ -36,9 +36,11 @@ promise to send or a look-up.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.facts import links_and_codes
+from retrieval.records import RetrievedExchange
 
 # Verbs of what an agent does to an order, an account or a case, in every form the
 # first-person phrases below take them.
@@ -178,6 +180,17 @@ class CopyableReply:
     # The sentence claiming an action only a person can take (None: none): the bot must
     # not send the reply, and a person should take the conversation.
     claimed_action: str | None = None
+
+
+def withheld_best(hits: Sequence[RetrievedExchange]) -> bool:
+    """Whether the engine, copying the best of ``hits``, would hand the message to a person
+    instead (with ``engine.hand_off_claimed_actions``): a logged reply that claims an action
+    or states that customer's case. An operator's correction is sent as written."""
+    return (
+        bool(hits)
+        and hits[0].kind == "log"
+        and copyable(hits[0].agent_reply).claimed_action is not None
+    )
 
 
 def copyable(reply: str) -> CopyableReply:

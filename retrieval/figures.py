@@ -31,6 +31,7 @@ from retrieval.calibration import (
     signals_used,
     trade_off_table,
 )
+from retrieval.claims import withheld_best
 from retrieval.confidence import (
     CalibrationCase,
     CalibrationResult,
@@ -315,12 +316,21 @@ def measure(
         top1 += bool(right) and right[0]
         recall5 += any(right)
         features = said(retrieval_features(hits))
+        # A best answer the engine withholds is handed off, as `supportbot calibrate`
+        # counts it (retrieval.claims; the engine's default hand_off_claimed_actions).
         if features is not None:
-            cases.append(CalibrationCase(features, in_scope=True, correct=bool(right and right[0])))
+            cases.append(
+                CalibrationCase(
+                    features,
+                    in_scope=True,
+                    correct=bool(right and right[0]),
+                    withheld=withheld_best(hits),
+                )
+            )
     for _, hits in sorted(out_hits.items()):
         features = said(retrieval_features(hits))
         if features is not None:
-            cases.append(CalibrationCase(features, in_scope=False))
+            cases.append(CalibrationCase(features, in_scope=False, withheld=withheld_best(hits)))
     result = None
     table: list[dict[str, Any]] = []
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):

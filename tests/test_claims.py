@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
-from retrieval.claims import copyable
+from retrieval.claims import copyable, withheld_best
+from retrieval.records import RetrievedExchange
 
 
 @pytest.mark.parametrize(
@@ -174,3 +177,14 @@ def test_a_look_up_that_says_nothing_found_is_dropped(reply: str, sent: str) -> 
     found = copyable(reply)
     assert found.claimed_action is None
     assert found.text == sent
+
+
+def test_the_best_hit_is_withheld_when_it_is_a_logged_reply_that_claims() -> None:
+    def hit(reply: str, kind: Literal["log", "curated"] = "log") -> RetrievedExchange:
+        return RetrievedExchange(0.9, "c#1", "cancel my order", reply, kind)
+
+    claims = "Done! I've cancelled it for you."
+    assert withheld_best([hit(claims), hit("Refunds take 5-7 business days.")])
+    assert not withheld_best([hit("Refunds take 5-7 business days."), hit(claims)])
+    assert not withheld_best([hit(claims, kind="curated")])  # an operator's, sent as written
+    assert not withheld_best([])

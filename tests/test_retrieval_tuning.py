@@ -431,6 +431,25 @@ def test_the_hand_off_fit_leaves_small_talk_out(tuned_home: tuple[KnowledgeBase,
     assert opening.searched.validation_questions == before.searched.validation_questions + 1
 
 
+def test_the_hand_off_fit_counts_answers_the_engine_withholds_as_handed_off(
+    tuned_home: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `supportbot calibrate` does: a best answer that claims an action is never sent."""
+    from retrieval import figures
+
+    kb, _ = tuned_home
+    config = small_config()
+    _, split = figures.tuning_split(kb, config)
+    before = figures.measure(kb, split, config)
+    assert before.calibration is not None and before.calibration.answered_rate > 0
+    # Every best answer withheld (as if each said "Done! I've cancelled it for you"):
+    monkeypatch.setattr(figures, "withheld_best", lambda hits: True)
+    after = figures.measure(kb, split, config)
+    assert after.calibration is not None
+    assert after.calibration.answered_rate == 0.0 and after.calibration.handoff_recall == 1.0
+    assert after.calibration.threshold == before.calibration.threshold  # fitted as before
+
+
 def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(
     tuned_home: tuple[KnowledgeBase, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
