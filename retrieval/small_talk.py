@@ -255,7 +255,8 @@ _SUBJECT = (
     r"i am going to|i'm gonna|im gonna|gonna|going to|will|i'll have to|i will have to|"
     r"i'd better)"
 )
-_ADVERB = r"(?:just|now|definitely|then|first|probably|go ahead and|have to)"
+# "go" before the verb: "I'll go print the label", "I'll go check my inbox".
+_ADVERB = r"(?:just|now|definitely|then|first|probably|go ahead and|have to|go and|go)"
 # What the customer will do on their own: reading, trying, waiting, contacting someone else.
 # Not sending the team something ("I'll send you the photos"): a person has to act on that.
 _VERB = (
@@ -267,7 +268,7 @@ _VERB = (
     r"contact|call|ring|email|message|reach out to|get in touch with|speak to|talk to|"
     r"do (?:that|it|this|so|the same)|go ahead(?: with)?|go with|use|reset|restart|update|"
     r"change|register|download|install|fill (?:in|out)|order|reorder|place|return|"
-    r"sign up(?: for)?|"
+    r"sign up(?: for)?|print(?: out)?|"
     r"log in(?:to)?|refresh|clear|visit|head (?:over )?to|pop (?:in|into|by)|drop by|stop by|"
     r"be patient|sit tight|hang (?:on|tight)|hold on|let you know|get back to you|"
     r"come back|figure it out|sort it(?: out)?|manage|book|pick (?:it|them) up|keep)"

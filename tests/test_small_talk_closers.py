@@ -20,6 +20,9 @@ THANKS, ACK, BYE = Pleasantry.THANKS, Pleasantry.ACKNOWLEDGEMENT, Pleasantry.GOO
 CLOSING_REMARKS = [
     # what the outside tester wrote, and what other customers write
     ("ok I will check the guide, thanks", THANKS),
+    # a second tester's, going to do it: "go" before the verb
+    ("alright, I'll go print the label then. thank you", THANKS),
+    ("ok I'll go check my inbox, thanks", THANKS),
     ("great, I'll try that now", ACK),
     ("perfect that's all I needed", BYE),
     ("ok thanks I'll wait for the email", THANKS),
@@ -65,6 +68,8 @@ CLOSING_REMARKS = [
 ]
 
 NOT_CLOSING = [
+    "thanks, I'll go print it but the printer says error",
+    "ok I'll go, but where do I print the label?",
     # near misses: thanks or an acknowledgement with a problem, a question or a request
     "thanks but it still doesn't work",
     "ok I will check the guide, but where is it?",
