@@ -25,12 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from finetune.examples import follows_a_reply, reply_evidence
+from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
 from retrieval.chat_ready import chat_ready
 from retrieval.facts import extract_facts, supported_facts
 from retrieval.pacing import Pace
+from retrieval.records import follows_a_reply
 
 
 class _NoDefaultTokenizerNotice(logging.Filter):

@@ -27,7 +27,7 @@ from typing import Protocol
 from finetune.prompting import PromptRequest
 from retrieval.chat_ready import generator_ready
 from retrieval.facts import GroundingEvidence, extract_facts, grounding_evidence, supported_facts
-from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange
+from retrieval.records import Conversation, LogMessage, Query, RetrievedExchange, follows_a_reply
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -255,11 +255,6 @@ def reply_target(turn: Turn) -> str:
     reply's. Trained on the logs as they are, a generated reply ended on "All the best,"
     and greeted "Hi [NAME],"."""
     return generator_ready(turn.reply, mid_conversation=follows_a_reply(turn.history))
-
-
-def follows_a_reply(history: Sequence[LogMessage]) -> bool:
-    """Whether an agent (or the bot, in exported feedback) has written before."""
-    return any(message.role == "agent" for message in history)
 
 
 def backs(candidate: str, target: str) -> bool:

@@ -48,7 +48,7 @@ from retrieval.facts import extract_facts
 from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
-from retrieval.records import ParseIssue, Query
+from retrieval.records import ParseIssue, Query, follows_a_reply
 from retrieval.small_talk import answered_with_set_reply
 from retrieval.tuning_data import normalise_reply
 
@@ -222,8 +222,7 @@ def build_cases(
             continue
         for entry in entries_of(record):
             text = _clean(entry.customer_text)
-            after_answer = any(m.role == "agent" for m in entry.context)
-            if answered_with_set_reply(text, after_answer=after_answer):
+            if answered_with_set_reply(text, after_answer=follows_a_reply(entry.context)):
                 set_replies += 1
                 continue
             queries.append(Query(text, entry.context))

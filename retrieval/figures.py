@@ -42,7 +42,7 @@ from retrieval.confidence import (
 from retrieval.config import TuningConfig
 from retrieval.knowledge import KnowledgeBase, Query
 from retrieval.pacing import Pace, while_time_allows
-from retrieval.records import RetrievedExchange
+from retrieval.records import RetrievedExchange, follows_a_reply
 from retrieval.small_talk import answered_with_set_reply
 from retrieval.store import text_hash
 from retrieval.tuning_data import (
@@ -143,7 +143,7 @@ def labelled_messages(knowledge: KnowledgeBase) -> list[LabelledMessage]:
             text=item.entry.embed_text,
             reply=item.entry.agent_reply,
             kind=item.entry.kind,
-            after_answer=any(m.role == "agent" for m in item.entry.context),
+            after_answer=follows_a_reply(item.entry.context),
         )
         for entry_id, item in sorted(stored.items())
     ]

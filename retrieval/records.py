@@ -17,6 +17,13 @@ class LogMessage:
     text: str
 
 
+def follows_a_reply(history: Sequence[LogMessage]) -> bool:
+    """Whether an agent (or the bot, in exported feedback) has written before in the
+    conversation: then a copied or generated reply greets no one again, and "ok I'll check
+    the guide, thanks" is a closing remark rather than a question."""
+    return any(message.role == "agent" for message in history)
+
+
 @dataclass(frozen=True)
 class Conversation:
     """One historical support conversation as read from a log file (PII not yet scrubbed)."""
