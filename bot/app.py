@@ -16,7 +16,9 @@ order (closed in reverse):
 7. a background task that switches the generator to a newly promoted (or rolled back)
    adapter: replies in flight finish on the old worker, which then closes;
 8. when ``retrain.interval_hours`` is set, scheduled ``supportbot retrain`` subprocesses;
-9. the Slack adapter, when configured (:mod:`bot.slack.server`).
+9. the Slack adapter, when configured (:mod:`bot.slack.server`);
+10. a background task that deletes the customers' details kept for operators once
+    ``ops.customer_details_days`` have passed (all of them when it is 0).
 
 Nothing is loaded at import: importing this module does not import torch.
 """
@@ -90,6 +92,9 @@ REPLICA = web.AppKey("replica", str)
 
 # How long a replaced model worker may keep streaming the replies it started.
 _RETIRE_TIMEOUT_S = 120.0
+# How often details kept past ops.customer_details_days are looked for: they go within an
+# hour of their time.
+_FORGET_EVERY_S = 3600.0
 
 
 def create_app(
@@ -110,6 +115,7 @@ def create_app(
     app[SETTINGS] = settings
     app[HANDOFF] = ServedHandoff(settings.engine, settings.home)
     app.cleanup_ctx.append(partial(_store_ctx, given=store))
+    app.cleanup_ctx.append(partial(_forget_ctx, days=settings.ops.customer_details_days))
     if retriever is None:
         app.cleanup_ctx.append(_knowledge_ctx)
     # This process runs models with torch: the embedder of its knowledge base, or the
@@ -195,6 +201,32 @@ async def _store_ctx(
         yield
     finally:
         await opened.aclose()  # waits for queued writes
+
+
+async def _forget_ctx(app: web.Application, *, days: float) -> AsyncIterator[None]:
+    store = app[STORE]
+    # Awaited at start-up: a home that set the days to 0 shows none from its first page on.
+    await _forget_customer_details(store, days)
+    async with running(_forget_every_hour(store, days), name="forget-details"):
+        yield
+
+
+async def _forget_every_hour(store: ConversationStore, days: float) -> None:
+    while True:
+        await asyncio.sleep(_FORGET_EVERY_S)
+        await _forget_customer_details(store, days)
+
+
+async def _forget_customer_details(store: ConversationStore, days: float) -> None:
+    """Delete the customers' details kept longer than ``days`` (0: every one, as a home
+    that stopped keeping them asks)."""
+    try:
+        forgotten = await store.forget_customer_details(days * 86_400.0)
+    except Exception:
+        log.exception("deleting expired customer details failed; trying again later")
+        return
+    if forgotten:
+        log.info("deleted %d customer details kept past %g days", forgotten, days)
 
 
 def _report_storage(app: web.Application, store: ConversationStore) -> None:
@@ -485,6 +517,7 @@ async def _engine_ctx(
         handoff_policy=app[HANDOFF],
         retrieval_k=settings.retrieval.top_k,
         evidence_k=settings.generator.retrieved_k,
+        keep_customer_details=settings.ops.customer_details_days > 0,
     )
     if not engine.generating:
         log.info("no generator: replies copy the best retrieved answer")

@@ -28,10 +28,14 @@ _RULES_ONLY = NameFinder(recognizer=None)
 
 @dataclass(frozen=True)
 class ScrubResult:
-    """The scrubbed text and how many of each kind were replaced (every kind is present)."""
+    """The scrubbed text, how many of each kind were replaced (every kind is present), and
+    what was taken out: ``(kind, the text as written)``, kind by kind in :data:`KINDS`
+    order, each kind's in the order they appear (a name dropped from a greeting or a
+    sign-off included, though it leaves no placeholder)."""
 
     text: str
     counts: Mapping[str, int]
+    found: tuple[tuple[str, str], ...] = ()
 
     @property
     def total(self) -> int:
@@ -60,15 +64,19 @@ def scrub_batch(
     partial = []
     for text in texts:
         counts = dict.fromkeys(KINDS, 0)
+        removed: list[tuple[str, str]] = []
         for kind in KINDS[:-1]:
-            text, counts[kind] = _SCRUBBERS[kind](text)
-        partial.append((text, counts))
+            taken: list[str] = []
+            text, counts[kind] = _SCRUBBERS[kind](text, taken)
+            removed += [(kind, value) for value in taken]
+        partial.append((text, counts, removed))
     finder = names or _RULES_ONLY
     results = []
-    found = finder.find_batch([t for t, _ in partial], staff=staff or False)
-    for (text, counts), spans in zip(partial, found, strict=True):
+    found = finder.find_batch([t for t, _, _ in partial], staff=staff or False)
+    for (text, counts, removed), spans in zip(partial, found, strict=True):
+        removed += [("name", text[span.start : span.end]) for span in spans]
         text, counts["name"] = scrub_spans(text, spans)
-        results.append(ScrubResult(text, counts))
+        results.append(ScrubResult(text, counts, tuple(removed)))
     return results
 
 
@@ -118,8 +126,13 @@ _EMAIL = re.compile(
 )
 
 
-def _scrub_emails(text: str) -> tuple[str, int]:
-    return _EMAIL.subn(PLACEHOLDERS["email"], text)
+def _email_replacement(match: re.Match[str], taken: list[str]) -> str:
+    taken.append(match.group())
+    return PLACEHOLDERS["email"]
+
+
+def _scrub_emails(text: str, taken: list[str]) -> tuple[str, int]:
+    return _count_changes(_EMAIL, _email_replacement, text, taken)
 
 
 # --- IBAN -------------------------------------------------------------------------------
@@ -156,18 +169,19 @@ def is_valid_iban(compact: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-def _iban_replacement(match: re.Match[str]) -> str:
+def _iban_replacement(match: re.Match[str], taken: list[str]) -> str:
     # The match can run on into the next word ("BE68 5390 0754 7034 THEN"), so try every
     # prefix that ends between groups, longest first.
     candidate = match.group()
     for end in _group_ends(candidate):
         if is_valid_iban(candidate[:end].replace(" ", "")):
+            taken.append(candidate[:end])
             return PLACEHOLDERS["iban"] + candidate[end:]
     return candidate
 
 
-def _scrub_ibans(text: str) -> tuple[str, int]:
-    return _count_changes(_IBAN, _iban_replacement, text)
+def _scrub_ibans(text: str, taken: list[str]) -> tuple[str, int]:
+    return _count_changes(_IBAN, _iban_replacement, text, taken)
 
 
 # --- payment cards ----------------------------------------------------------------------
@@ -190,16 +204,16 @@ def passes_luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_replacement(match: re.Match[str]) -> str:
+def _card_replacement(match: re.Match[str], taken: list[str]) -> str:
     run = match.group()
     if _DECIMAL_TAIL.match(match.string, match.end()):
         return run  # the integer part of a decimal number, not a card
     if _follows_iban_head(match):
         return run  # the rest of an IBAN that failed its check: an account, not a card
-    return _replace_cards_in_run(run)
+    return _replace_cards_in_run(run, taken)
 
 
-def _replace_cards_in_run(run: str) -> str:
+def _replace_cards_in_run(run: str, taken: list[str]) -> str:
     """Replace cards at either end of ``run``, then look again in what is left between
     them: two cards written one after the other must both go, so that scrubbing the result
     again changes nothing. Iterative, so a hostile run of many cards cannot recurse deep."""
@@ -218,6 +232,7 @@ def _replace_cards_in_run(run: str) -> str:
         if found is None:
             break
         start, end = found
+        taken.append(middle[start:end])
         if start == 0:  # a card at the head: keep looking in what follows it
             after = middle[end:]
             rest = after.lstrip(" -")
@@ -253,8 +268,8 @@ def _digits_through(groups: list[re.Match[str]], index: int) -> int:
     return sum(len(m.group()) for m in groups[: index + 1])
 
 
-def _scrub_cards(text: str) -> tuple[str, int]:
-    return _count_changes(_DIGIT_RUN, _card_replacement, text)
+def _scrub_cards(text: str, taken: list[str]) -> tuple[str, int]:
+    return _count_changes(_DIGIT_RUN, _card_replacement, text, taken)
 
 
 # --- phone numbers ----------------------------------------------------------------------
@@ -278,18 +293,19 @@ _PHONE_DIGITS = range(7, 16)
 _DATE_SHAPES = frozenset({(2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4), (4, 2, 2), (2, 2, 2)})
 
 
-def _phone_replacement(match: re.Match[str]) -> str:
+def _phone_replacement(match: re.Match[str], taken: list[str]) -> str:
     candidate = match.group()
     if _follows_iban_head(match):
         return candidate
     groups = tuple(len(g) for g in re.findall(r"[0-9]+", candidate))
     if sum(groups) not in _PHONE_DIGITS or groups in _DATE_SHAPES:
         return candidate  # too short or long for a phone, or a date such as 01.03.2026
+    taken.append(candidate)
     return PLACEHOLDERS["phone"]
 
 
-def _scrub_phones(text: str) -> tuple[str, int]:
-    return _count_changes(_PHONE, _phone_replacement, text)
+def _scrub_phones(text: str, taken: list[str]) -> tuple[str, int]:
+    return _count_changes(_PHONE, _phone_replacement, text, taken)
 
 
 # --- shared -----------------------------------------------------------------------------
@@ -308,21 +324,25 @@ def _follows_iban_head(match: re.Match[str]) -> bool:
 
 
 def _count_changes(
-    pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str
+    pattern: re.Pattern[str],
+    replace: Callable[[re.Match[str], list[str]], str],
+    text: str,
+    taken: list[str],
 ) -> tuple[str, int]:
-    """``pattern.sub`` with a replacement that may decline; counts the matches replaced."""
+    """``pattern.sub`` with a replacement that may decline; counts the matches replaced.
+    ``replace`` adds to ``taken`` the text it takes out."""
     changed = 0
 
     def counted(match: re.Match[str]) -> str:
         nonlocal changed
-        replacement = replace(match)
+        replacement = replace(match, taken)
         changed += replacement != match.group()
         return replacement
 
     return pattern.sub(counted, text), changed
 
 
-_SCRUBBERS: Mapping[str, Callable[[str], tuple[str, int]]] = {
+_SCRUBBERS: Mapping[str, Callable[[str, list[str]], tuple[str, int]]] = {
     "email": _scrub_emails,
     "iban": _scrub_ibans,
     "card": _scrub_cards,

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from bot.components import DECLARED_TABLES
 from bot.core.errors import InvalidMessage
-from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome
+from bot.core.types import ConversationState, CustomerDetail, FlagReason, FlagStatus, Outcome
+from bot.ops.queries import conversation_extras
 from bot.store import tables
 from bot.store.conversations import ConversationDatabase
 from bot.store.migrate import migrate_sqlite_to_postgres
@@ -218,7 +219,7 @@ async def test_a_database_of_the_release_before_upgrades_in_place(
             )
     finally:
         engine.dispose()
-    assert revision == "conversations_0004" and legacy == version
+    assert revision == "conversations_0005" and legacy == version
 
 
 def test_migrate_db_carries_the_conversations_of_the_release_before(
@@ -238,6 +239,7 @@ def test_migrate_db_carries_the_conversations_of_the_release_before(
         "bot_flags": 1,
         "bot_corrections": 1,
         "bot_correction_questions": 0,
+        "bot_customer_details": 0,
     }
 
     async def on_the_replica() -> None:
@@ -254,3 +256,45 @@ def test_migrate_db_carries_the_conversations_of_the_release_before(
             await replica.aclose()
 
     asyncio.run(on_the_replica())
+
+
+def _built_by_the_tree_before(url: str) -> None:
+    """The tables as the tree before this table was added built them (Alembic, up to
+    conversations_0004), holding ROWS."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sync_engine(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(tables.HISTORY.folder))
+            config.attributes["connection"] = conn
+            config.attributes["history"] = tables.HISTORY
+            command.upgrade(config, "conversations_0004")
+            assert not sa.inspect(conn).has_table("bot_customer_details")
+            for sql, params in ROWS:
+                conn.exec_driver_sql(sql.replace("?", "%s" if "postgres" in url else "?"), params)
+    finally:
+        engine.dispose()
+
+
+async def test_a_database_of_the_tree_before_gains_the_customer_details_in_place(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(_built_by_the_tree_before, database_url)
+    store = ConversationDatabase(database_url, clock=lambda: NOW + 10)
+    try:
+        await store.open()
+        assert [t.text for t in await store.list_turns("conv-1")] == [
+            "Où est ma commande ?",
+            "3-5 days.",
+        ]
+        kept = [CustomerDetail("email", "ana@example.com")]
+        turn = await store.add_turn("conv-1", "customer", "c'est [EMAIL]", details=kept)
+        shown = await store.database.read(lambda conn: conversation_extras(conn, "conv-1"))
+        assert shown.details == {turn.id: kept}
+        assert shown.ratings["turn-2"].comment == "too slow"
+    finally:
+        await store.aclose()
+    assert await asyncio.to_thread(_upgraded, database_url) == []

@@ -191,6 +191,22 @@ def test_mixed_message_counts_each_kind_and_keeps_the_text_around() -> None:
     )
     assert result.counts == {"email": 2, "card": 1, "iban": 1, "phone": 2, "name": 0}
     assert result.total == 6
+    # What was taken out, kind by kind, as written (an operator's page shows some of it).
+    assert result.found == (
+        ("email", "dana@example.com"),
+        ("email", "dana+shop@example.org"),
+        ("iban", "DE89 3704 0044 0532 0130 00"),
+        ("card", "4111 1111 1111 1111"),
+        ("phone", "+1 415-555-0134"),
+        ("phone", "(212) 555-0199"),
+    )
+
+
+def test_names_taken_out_are_reported_even_where_they_leave_no_placeholder() -> None:
+    result = scrub("Hi, I'm Henrike Vossberg, my card is on file.\nThanks, Marisol")
+
+    assert "Henrike" not in result.text and "Marisol" not in result.text
+    assert result.found == (("name", "Henrike Vossberg"), ("name", "Marisol"))
 
 
 def test_scrubbing_twice_changes_nothing_more() -> None:

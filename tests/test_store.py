@@ -16,14 +16,22 @@ from bot.core.errors import (
     InvalidMessage,
     TurnNotFound,
 )
-from bot.core.types import ConversationState, FlagReason, FlagStatus, Outcome, Rating
+from bot.core.types import (
+    ConversationState,
+    CustomerDetail,
+    FlagReason,
+    FlagStatus,
+    Outcome,
+    Rating,
+)
+from bot.ops.queries import conversation_extras
 from bot.store.conversations import ConversationDatabase
 from tests.support.fakes import source
 from tests.support.store_reads import find_conversation, get_rating, list_flags
 
 BACKENDS = ["sqlite", "postgres"]
 AnyConversationStore = ConversationDatabase
-HEAD = "conversations_0004"
+HEAD = "conversations_0005"
 
 
 class Clock:
@@ -403,6 +411,44 @@ async def test_concurrent_writes_from_many_coroutines(store: AnyConversationStor
     counts = await store.counts()
     assert counts.turns_by_role == {"customer": 200, "bot": 0, "agent": 50}
     assert counts.open_flags_by_reason["low_confidence"] == 200
+
+
+async def test_customer_details_are_kept_apart_per_turn_until_forgotten(
+    make_store: StoreFactory,
+) -> None:
+    clock = Clock(1_000.0)
+    store = await make_store(clock)
+    conversation = await store.create_conversation("web")
+    other = await store.create_conversation("web")
+    written = (CustomerDetail("email", "ana@example.com"), CustomerDetail("name", "Ana Ruiz"))
+    old = await store.add_turn(conversation.id, "customer", "I'm [NAME]: [EMAIL]", details=written)
+    clock.now += 10 * 86_400.0
+    new = await store.add_turn(
+        conversation.id, "customer", "or [PHONE]", details=[CustomerDetail("phone", "555-0100")]
+    )
+    await store.add_turn(
+        other.id, "customer", "[EMAIL]", details=[CustomerDetail("email", "x@y.z")]
+    )
+
+    async def details(conversation_id: str) -> dict[str, list[CustomerDetail]]:
+        return await store.database.read(
+            lambda conn: conversation_extras(conn, conversation_id).details
+        )
+
+    # The turn itself keeps only the placeholders; each conversation reads its own.
+    assert [t.text for t in await store.list_turns(conversation.id)] == [
+        "I'm [NAME]: [EMAIL]",
+        "or [PHONE]",
+    ]
+    assert await details(conversation.id) == {
+        old.id: list(written),
+        new.id: [CustomerDetail("phone", "555-0100")],
+    }
+    # Five days: the ten-day-old ones go, the others stay.
+    assert await store.forget_customer_details(5 * 86_400.0) == 2
+    assert await details(conversation.id) == {new.id: [CustomerDetail("phone", "555-0100")]}
+    assert await store.forget_customer_details(0) == 2  # 0 days: none is kept
+    assert await details(conversation.id) == {} and await details(other.id) == {}
 
 
 async def test_a_closed_store_refuses_work(make_store: StoreFactory) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
+from bot.core.types import CustomerDetail, ScrubbedMessage
 from retrieval.names import NameFinder, load_known_names
 from retrieval.pii import scrub
 
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 
 # How often the names learned by an ingest on this or another host are picked up.
 _KNOWN_NAMES_CHECK_S = 10.0
+# What an operator needs to find the customer's account. Card numbers and IBANs are
+# scrubbed too, but never kept: a support tool is no place for them (PCI DSS forbids
+# storing a card number in the clear).
+_FOR_OPERATORS = frozenset({"email", "phone", "name"})
 
 
 class PersonalDataScrubber:
@@ -39,6 +44,10 @@ class PersonalDataScrubber:
     async def scrub_names(self, text: str) -> str:
         return await self._run(self._scrub_names, text)
 
+    async def scrub_message(self, text: str) -> ScrubbedMessage:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._scrub_message, text)
+
     def warm(self) -> None:
         """Load the name recogniser now, so the first customer does not wait for it."""
         self._scrub("Hi Sam, warm-up.")
@@ -49,6 +58,12 @@ class PersonalDataScrubber:
     def _scrub(self, text: str) -> str:
         self._follow_known_names()
         return scrub(text, self.names).text
+
+    def _scrub_message(self, text: str) -> ScrubbedMessage:
+        self._follow_known_names()
+        result = scrub(text, self.names)
+        kept = (CustomerDetail(k, v) for k, v in result.found if k in _FOR_OPERATORS)
+        return ScrubbedMessage(result.text, tuple(kept))
 
     def _scrub_names(self, text: str) -> str:
         self._follow_known_names()

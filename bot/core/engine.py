@@ -52,6 +52,7 @@ from bot.core.types import (
     ReplyDone,
     ReplyEvent,
     ReplyRetracted,
+    ScrubbedMessage,
     Source,
     SuggestedQuestion,
     Turn,
@@ -132,6 +133,8 @@ class ConversationEngine:
     how sure the engine must be to answer; without one, ``config`` says it. It retrieves
     ``retrieval_k`` answers (retrieval.top_k) and gives the generator the best
     ``evidence_k`` (generator.retrieved_k: as many as the model was trained to read).
+    With ``keep_customer_details``, the e-mails, phone numbers and names scrubbed from a
+    customer's own message are stored apart from it, for that conversation's operators.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class ConversationEngine:
         handoff_policy: HandoffPolicySource | None = None,
         retrieval_k: int = 5,
         evidence_k: int = 3,
+        keep_customer_details: bool = False,
     ) -> None:
         if retrieval_k < 2:
             raise ValueError(f"retrieval_k ({retrieval_k}) must be two at least, for the margin")
@@ -170,6 +174,7 @@ class ConversationEngine:
         self._flag_gate = flag_gate
         self.question_finder = question_finder
         self._handoff_policy = handoff_policy
+        self.keep_customer_details = keep_customer_details
 
     @property
     def generating(self) -> bool:
@@ -229,10 +234,13 @@ class ConversationEngine:
         started = self._clock()
         text = clean_text(msg.text, self.config.max_message_chars)
         conversation = await self.store.get_conversation(msg.conversation_id)
-        scrubbed = await self.scrubber.scrub(text)
+        message = await self._scrub_customer(text)
+        scrubbed = message.text
         if conversation.state is ConversationState.HUMAN:
             taken_over = _operator_has_written(await self.store.list_turns(conversation.id))
-            await self.store.add_turn(conversation.id, "customer", scrubbed)
+            await self.store.add_turn(
+                conversation.id, "customer", scrubbed, details=message.details
+            )
             raise ConversationHandedOff(
                 f"conversation {conversation.id} is with an operator; the bot does not answer",
                 taken_over=taken_over,
@@ -249,7 +257,7 @@ class ConversationEngine:
         answered = any(
             t.role != "customer" and t.outcome is not Outcome.SMALL_TALK for t in earlier
         )
-        await self.store.add_turn(conversation.id, "customer", scrubbed)
+        await self.store.add_turn(conversation.id, "customer", scrubbed, details=message.details)
 
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
         set_phrases = self.config.answer_small_talk
@@ -310,6 +318,11 @@ class ConversationEngine:
             for piece in word_pieces(reply.text):
                 yield ReplyDelta(piece)
         yield ReplyDone(reply)
+
+    async def _scrub_customer(self, text: str) -> ScrubbedMessage:
+        if self.keep_customer_details:
+            return await self.scrubber.scrub_message(text)
+        return ScrubbedMessage(await self.scrubber.scrub(text))
 
     def _recent_history(self, turns: Sequence[Turn]) -> tuple[Message, ...]:
         limit = self.config.max_history_messages
@@ -905,6 +918,9 @@ class _PlainScrubber:
 
     async def scrub_names(self, text: str) -> str:
         return self._scrub(text)
+
+    async def scrub_message(self, text: str) -> ScrubbedMessage:
+        return ScrubbedMessage(self._scrub(text))  # what it took out is not known
 
 
 def word_pieces(text: str) -> list[str]:

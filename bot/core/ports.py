@@ -15,12 +15,14 @@ from bot.core.types import (
     Conversation,
     ConversationState,
     Correction,
+    CustomerDetail,
     FlagReason,
     FlagStatus,
     GenerationRequest,
     Message,
     Outcome,
     Rating,
+    ScrubbedMessage,
     Source,
     StoreCounts,
     SuggestedQuestion,
@@ -38,6 +40,12 @@ class Scrubber(Protocol):
     async def scrub_names(self, text: str) -> str:
         """``text`` without people's names only: an operator's answer may rightly hold the
         shop's own phone number or address."""
+        ...
+
+    async def scrub_message(self, text: str) -> ScrubbedMessage:
+        """A customer's own message scrubbed as :meth:`scrub` does, with the e-mails, phone
+        numbers and names taken out (never card numbers or IBANs: a support tool should not
+        keep them)."""
         ...
 
 
@@ -141,8 +149,10 @@ class ConversationStore(Protocol):
         latency_ms: float | None = None,
         index_version: str | None = None,
         model_version: str | None = None,
+        details: Sequence[CustomerDetail] = (),
     ) -> Turn:
-        """Append a turn; raises ConversationNotFound."""
+        """Append a turn, with the ``details`` scrubbed from it kept apart for operators;
+        raises ConversationNotFound."""
         ...
 
     async def get_turn(self, turn_id: str) -> Turn:
@@ -209,6 +219,11 @@ class ConversationStore(Protocol):
 
     async def questions_answered_with(self, reply: str, limit: int) -> list[str]:
         """The customer messages the bot answered with exactly ``reply``, newest first."""
+        ...
+
+    async def forget_customer_details(self, older_than_s: float) -> int:
+        """Delete the customer details kept longer than ``older_than_s`` seconds (0: all);
+        return how many."""
         ...
 
     async def counts(self) -> StoreCounts: ...

@@ -115,6 +115,24 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class CustomerDetail:
+    """A piece of personal data scrubbed from a customer's own message (``kind``: email,
+    phone or name), as written. Kept apart from the turn, for that conversation's
+    operators only, so that a person taking over can find the customer's account."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ScrubbedMessage:
+    """A customer's message as stored, and the details scrubbed from it for operators."""
+
+    text: str
+    details: tuple[CustomerDetail, ...] = ()
+
+
+@dataclass(frozen=True)
 class IncomingMessage:
     """A customer's message arriving through any channel."""
 

@@ -1,4 +1,5 @@
-"""Settings of the operators' dashboard: sessions, login limits, page sizes.
+"""Settings of the operators' dashboard: sessions, login limits, page sizes, how long
+customers' details are kept for operators.
 
 Meant to sit in the application settings as ``ops`` (``SUPPORTBOT_OPS__SESSION_HOURS``,
 ``[ops]`` in the TOML file); nothing in :mod:`bot.ops` reads the environment.
@@ -45,5 +46,15 @@ class OpsConfig(BaseModel):
         le=365,
         description="Days shown on the metrics page unless another is chosen.",
         # The page has its own chooser: this is only where it starts.
+        json_schema_extra={"recipe": True},
+    )
+    customer_details_days: float = Field(
+        30,
+        ge=0,
+        le=3650,
+        description="Days the e-mails, phone numbers and names scrubbed from a customer's "
+        "own messages are kept for the operators of that conversation (shown on its page "
+        "only), then deleted; 0 keeps none.",
+        # A retention period a privacy policy states once: the everyday page is full.
         json_schema_extra={"recipe": True},
     )

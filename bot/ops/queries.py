@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from bot.core.types import (
     ConversationState,
     Correction,
+    CustomerDetail,
     Flag,
     FlagReason,
     FlagStatus,
@@ -35,6 +36,7 @@ from bot.store.tables import (
     conversations,
     correction_questions,
     corrections,
+    customer_details,
     flags,
     ratings,
     turns,
@@ -252,12 +254,14 @@ def curated_replies(conn: sa.Connection) -> int:
 
 @dataclass(frozen=True)
 class ConversationExtras:
-    """What the dashboard shows beside each turn: its rating, flags and corrections."""
+    """What the dashboard shows beside each turn: its rating, flags and corrections, and
+    the details scrubbed from a customer's message (for this conversation's page only)."""
 
     ratings: dict[str, Rating] = field(default_factory=dict)
     rated_at: dict[str, float] = field(default_factory=dict)
     flags: dict[str, list[Flag]] = field(default_factory=dict)
     corrections: dict[str, list[Correction]] = field(default_factory=dict)
+    details: dict[str, list[CustomerDetail]] = field(default_factory=dict)
 
 
 def conversation_extras(conn: sa.Connection, conversation_id: str) -> ConversationExtras:
@@ -272,6 +276,11 @@ def conversation_extras(conn: sa.Connection, conversation_id: str) -> Conversati
     corrected = sa.select(corrections).join_from(corrections, turns).where(in_it)
     for row in conn.execute(corrected.order_by(_k.created_at, _k.id)).mappings():
         extras.corrections.setdefault(row["turn_id"], []).append(correction_of(row))
+    d = customer_details.c
+    kept = sa.select(customer_details).where(d.conversation_id == conversation_id)
+    for row in conn.execute(kept.order_by(d.turn_id, d.position)).mappings():
+        detail = CustomerDetail(row["kind"], row["value"])
+        extras.details.setdefault(row["turn_id"], []).append(detail)
     return extras
 
 

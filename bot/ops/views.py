@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.core.types import (
     Correction,
+    CustomerDetail,
     Flag,
     FlagReason,
     FlagStatus,
@@ -158,6 +159,7 @@ class TurnView:
     flags: list[Flag]
     corrections: list[Correction]
     log: list[LoggedAction]
+    details: list[CustomerDetail]  # scrubbed from a customer's message, for operators only
 
     @property
     def open_flags(self) -> list[Flag]:
@@ -220,6 +222,7 @@ async def conversation_page(
                 flags=extras.flags.get(turn.id, []),
                 corrections=extras.corrections.get(turn.id, []),
                 log=[entry for entry in review_log if entry.turn_id == turn.id],
+                details=extras.details.get(turn.id, []),
             )
         )
     return await render(
@@ -234,6 +237,7 @@ async def conversation_page(
             "draft": draft,
             "back": back,
             "max_chars": MAX_REJECT_REASON_CHARS,
+            "details_days": request.app[OPS_CONFIG].customer_details_days,
         },
         status=status,
         headers=headers,

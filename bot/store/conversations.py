@@ -36,6 +36,7 @@ from bot.core.types import (
     Conversation,
     ConversationState,
     Correction,
+    CustomerDetail,
     FlagReason,
     FlagStatus,
     Outcome,
@@ -68,6 +69,7 @@ from bot.store.tables import (
     conversations,
     correction_questions,
     corrections,
+    customer_details,
     flags,
     ratings,
     turns,
@@ -253,6 +255,7 @@ class ConversationDatabase:
         latency_ms: float | None = None,
         index_version: str | None = None,
         model_version: str | None = None,
+        details: Sequence[CustomerDetail] = (),
     ) -> Turn:
         turn = new_turn(
             conversation_id,
@@ -268,11 +271,24 @@ class ConversationDatabase:
         )
         touched = {"conversation": conversation_id, "at": turn.created_at}
         row = {"conversation": conversation_id, **turn_values(turn)}
+        kept = [
+            {
+                "turn_id": turn.id,
+                "position": position,
+                "conversation_id": conversation_id,
+                "kind": detail.kind,
+                "value": detail.value,
+                "created_at": turn.created_at,
+            }
+            for position, detail in enumerate(details, start=1)
+        ]
 
         def add(conn: sa.Connection) -> Turn:
             if self._sql_touched.execute(conn, touched).rowcount == 0:
                 raise ConversationNotFound(conversation_id)
             self._sql_new_turn.execute(conn, row)
+            if kept:
+                conn.execute(customer_details.insert(), kept)
             return turn
 
         return await self.database.write(add)
@@ -286,6 +302,16 @@ class ConversationDatabase:
     async def list_turns(self, conversation_id: str) -> list[Turn]:
         rows = await self.database.rows(self._sql_turns, {"conversation": conversation_id})
         return [turn_of(row) for row in rows]
+
+    async def forget_customer_details(self, older_than_s: float) -> int:
+        """Delete the customer details kept longer than ``older_than_s`` seconds (0: all);
+        return how many."""
+        forgotten = customer_details.delete()
+        if older_than_s > 0:
+            forgotten = forgotten.where(
+                customer_details.c.created_at < self._clock() - older_than_s
+            )
+        return await self.database.write(lambda conn: int(conn.execute(forgotten).rowcount))
 
     # -- ratings -----------------------------------------------------------------------------
     async def add_rating(self, rating: Rating) -> None:

@@ -1,5 +1,6 @@
-"""The conversation store's tables (conversations, turns, ratings, flags, corrections and
-the questions attached to them), declared once for SQLite and PostgreSQL, and their history.
+"""The conversation store's tables (conversations, turns, ratings, flags, corrections, the
+questions attached to them and the details scrubbed from customers' messages), declared
+once for SQLite and PostgreSQL, and their history.
 
 ``migrations/`` builds them (Alembic, version table ``alembic_version_conversations``); a
 database built by the hand-written migrations before (``schema_migrations``, component
@@ -154,6 +155,23 @@ correction_questions = sa.Table(
     sa.Column("attached_at", Double, nullable=False),
     sa.UniqueConstraint("correction_id", "question"),
     sa.Index("bot_correction_questions_text", "question"),
+)
+
+# What was scrubbed from a customer's own message (bot.core.types.CustomerDetail), kept
+# apart from the turn for that conversation's operators only, and deleted after
+# ops.customer_details_days; ``position`` is its order among the turn's.
+customer_details = sa.Table(
+    "bot_customer_details",
+    metadata,
+    sa.Column("turn_id", sa.Text, sa.ForeignKey("bot_turns.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("conversation_id", sa.Text, sa.ForeignKey("bot_conversations.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", Double, nullable=False),
+    sa.CheckConstraint("kind IN ('email', 'phone', 'name')"),
+    sa.Index("bot_customer_details_conversation", "conversation_id"),
+    sa.Index("bot_customer_details_age", "created_at"),
 )
 
 HISTORY = SchemaHistory(
