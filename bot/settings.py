@@ -28,7 +28,7 @@ from bot.core.config import EngineConfig
 from bot.ops.config import OpsConfig
 from bot.slack.config import SlackConfig, SlackEnvironmentSource
 from bot.web.config import WebConfig
-from retrieval.config import RetrievalConfig
+from retrieval.config import RetrievalConfig, recipe
 
 DEFAULT_HOME = Path(".supportbot")
 
@@ -93,36 +93,32 @@ class RetrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tolerance: float = Field(
+    tolerance: float = recipe(
         0.02,
         ge=0.0,
         le=1.0,
         description="A new adapter is promoted unless a gate figure (ROUGE-L, grounded "
         "share) is worse than the live adapter's by more than this.",
-        json_schema_extra={"recipe": True},
     )
-    approved_weight: int = Field(
+    approved_weight: int = recipe(
         2,
         ge=0,
         le=20,
         description="Times an operator-approved reply is repeated in training.",
-        json_schema_extra={"recipe": True},
     )
-    corrected_weight: int = Field(
+    corrected_weight: int = recipe(
         3,
         ge=0,
         le=20,
         description="Times an operator's corrected answer is repeated.",
-        json_schema_extra={"recipe": True},
     )
-    feedback_share: float = Field(
+    feedback_share: float = recipe(
         0.3,
         ge=0.0,
         lt=1.0,
         description="Approved and corrected replies (in their weights' proportions) are "
         "repeated until they make up at least this share of a cycle's training examples, so "
         "that a cycle its budget stops within an epoch still learns every correction.",
-        json_schema_extra={"recipe": True},
     )
     interval_hours: float | None = Field(
         None,
@@ -132,24 +128,21 @@ class RetrainConfig(BaseModel):
     budget_minutes: float = Field(
         30.0, gt=0.0, description="Training budget of one cycle, in minutes."
     )
-    lock_stale_minutes: float = Field(
+    lock_stale_minutes: float = recipe(
         360.0,
         gt=0.0,
         description="A cycle lock whose owner sent no heartbeat for this long is taken over "
         "(a dead owner on this host is taken over at once).",
-        json_schema_extra={"recipe": True},
     )
-    eval_corrections: int = Field(
+    eval_corrections: int = recipe(
         50,
         ge=0,
         description="Most recent corrections added to the held-out gate set.",
-        json_schema_extra={"recipe": True},
     )
-    poll_seconds: float = Field(
+    poll_seconds: float = recipe(
         30.0,
         gt=0.0,
         description="How often the server checks for a newly promoted (or rolled back) adapter.",
-        json_schema_extra={"recipe": True},
     )
     # On by default, as in `supportbot train`: retrieval is the largest lever on answers,
     # the step spends a share of the same budget (not more time), it is skipped when that
@@ -160,33 +153,30 @@ class RetrainConfig(BaseModel):
         description="Tune the embedder in each cycle too (a new embedder and index version, "
         "promoted through its own gate).",
     )
-    embedder_budget_share: float = Field(
+    embedder_budget_share: float = recipe(
         0.3,
         gt=0.0,
         lt=1.0,
         description="Share of the cycle's budget given to the embedder.",
-        json_schema_extra={"recipe": True},
     )
     # A fifth of the default 30 minutes is the verifier's own limit (retrieval.verifier_minutes):
     # its floor of 120 steps took 2-4 minutes on two quiet cores, and it cut wrong answers on
     # the sample by a quarter, which a cycle that re-fits the hand-off without it gives up.
-    verifier_budget_share: float = Field(
+    verifier_budget_share: float = recipe(
         0.2,
         ge=0.0,
         lt=1.0,
         description="Share of the cycle's budget for training a new reply verifier when the "
         "embedder step promotes a pair whose hand-off fit cannot weigh the one served; what "
         "it leaves unused goes to the adapter.",
-        json_schema_extra={"recipe": True},
     )
-    embedder_tolerance: float = Field(
+    embedder_tolerance: float = recipe(
         0.01,
         ge=0.0,
         le=1.0,
         description="A tuned embedder is promoted unless validation top-1, the wrong-answer "
         "rate at the target hand-off recall or the share of corrections retrieved first is "
         "worse than the live pair's by more than this.",
-        json_schema_extra={"recipe": True},
     )
 
     @model_validator(mode="after")

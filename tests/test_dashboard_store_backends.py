@@ -111,5 +111,5 @@ async def test_a_page_being_read_makes_no_customer_wait(database: str) -> None:
         assert await dashboard.read(page) == ["web"]
         assert await dashboard.read(channels) == ["slack", "web"]
     finally:
-        await asyncio.to_thread(dashboard.close)
+        await dashboard.aclose()
         await store.aclose()

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from finetune.config import GeneratorConfig
+from retrieval.config import recipe
 
 _BASE_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
@@ -47,47 +48,41 @@ class GeneratorSettings(GeneratorConfig):
     api_key: SecretStr | None = Field(
         None, description="Sent as 'Authorization: Bearer ...'; never logged."
     )
-    temperature: float = Field(
+    temperature: float = recipe(
         0.0,
         ge=0.0,
         le=2.0,
         description="Sampling temperature (0: greedy, as the local model).",
-        json_schema_extra={"recipe": True},
     )
-    connect_timeout_s: float = Field(
+    connect_timeout_s: float = recipe(
         5.0,
         gt=0.0,
         description="Longest wait to connect to the inference server.",
-        json_schema_extra={"recipe": True},
     )
-    read_timeout_s: float = Field(
+    read_timeout_s: float = recipe(
         20.0,
         gt=0.0,
         description="Longest silence of the server (before the first token or between two); "
         "keep it below engine.generation_timeout_s.",
-        json_schema_extra={"recipe": True},
     )
-    max_retries: int = Field(
+    max_retries: int = recipe(
         2,
         ge=0,
         le=10,
         description="Further attempts after a connection error or a 429/5xx answer, only "
         "before the first token (text already streamed is never repeated).",
-        json_schema_extra={"recipe": True},
     )
-    retry_backoff_s: float = Field(
+    retry_backoff_s: float = recipe(
         0.5,
         ge=0.0,
         le=30.0,
         description="First wait before a retry; doubles each time.",
-        json_schema_extra={"recipe": True},
     )
-    max_connections: int = Field(
+    max_connections: int = recipe(
         64,
         ge=1,
         le=4096,
         description="Concurrent requests to the inference server.",
-        json_schema_extra={"recipe": True},
     )
 
     @field_validator("endpoint")

@@ -15,7 +15,8 @@ import os
 from typer.core import TyperCommand
 from typer.models import CommandInfo
 
-from bot.cli import (
+# Imported for what importing them does: each registers its commands on the app.
+from bot.cli import (  # noqa: F401
     configuration,
     curated,
     database,
@@ -28,16 +29,6 @@ from bot.cli import (
 from bot.cli.base import ReadmeUsageCommand, app
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (
-    configuration,
-    curated,
-    database,
-    knowledge,
-    models,
-    operators,
-    privacy,
-    serving,
-)
 
 
 def _registered_commands() -> list[CommandInfo]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrieval.confidence import ConfidenceWeights
+from retrieval.config import recipe
 from retrieval.small_talk import Pleasantry
 
 # Engine settings that had a twin in another section, and where they live now: the
@@ -36,59 +37,51 @@ class EngineConfig(BaseModel):
     confidence_threshold: float = Field(
         0.25, ge=0.0, le=1.0, description="Below this confidence the bot hands off."
     )
-    confidence_bias: float = Field(
+    confidence_bias: float = recipe(
         -8.58,
         description="Confidence: the constant term of the weighted sum.",
-        json_schema_extra={"recipe": True},
     )
-    score_weight: float = Field(
+    score_weight: float = recipe(
         12.17,
         ge=0.0,
         description="Confidence: weight of the best answer's similarity score.",
-        json_schema_extra={"recipe": True},
     )
-    margin_weight: float = Field(
+    margin_weight: float = recipe(
         8.27,
         ge=0.0,
         description="Confidence: weight of the margin to the next different answer.",
-        json_schema_extra={"recipe": True},
     )
-    support_weight: float = Field(
+    support_weight: float = recipe(
         0.19,
         ge=0.0,
         description="Confidence: weight of ln(past exchanges that gave the top answer).",
-        json_schema_extra={"recipe": True},
     )
     # 0 until `supportbot calibrate` or `train` fits it: the defaults above were fitted
     # without the vote share.
-    vote_share_weight: float = Field(
+    vote_share_weight: float = recipe(
         0.0,
         ge=0.0,
         description="Confidence: weight of the top answer's share of the nearest hits' vote.",
-        json_schema_extra={"recipe": True},
     )
     # 0 until calibration fits it, like the vote share's.
-    answer_probability_weight: float = Field(
+    answer_probability_weight: float = recipe(
         0.0,
         ge=0.0,
         description="Confidence: weight of the answer classifier's probability for the top answer.",
-        json_schema_extra={"recipe": True},
     )
-    question_typicality_weight: float = Field(
+    question_typicality_weight: float = recipe(
         0.0,
         ge=0.0,
         description="Confidence: weight of how typical the question is of the known answers'"
         " questions.",
-        json_schema_extra={"recipe": True},
     )
-    verifier_probability_weight: float = Field(
+    verifier_probability_weight: float = recipe(
         0.0,
         ge=0.0,
         description="Confidence: weight of the reply verifier's probability that the top"
         " answer answers the message.",
-        json_schema_extra={"recipe": True},
     )
-    copy_threshold: float | None = Field(
+    copy_threshold: float | None = recipe(
         None,
         ge=0.0,
         le=1.0,
@@ -96,7 +89,6 @@ class EngineConfig(BaseModel):
             "Minimum confidence to copy the best answer when a generated reply fails the"
             " grounding check (below it the bot hands off); unset: confidence_threshold."
         ),
-        json_schema_extra={"recipe": True},
     )
 
     answer_mode: Literal["auto", "generate", "copy"] = Field(
@@ -108,15 +100,14 @@ class EngineConfig(BaseModel):
             " sends the best retrieved answer as it is."
         ),
     )
-    auto_tolerance: float = Field(
+    auto_tolerance: float = recipe(
         0.05,
         ge=0.0,
         le=1.0,
         description="How far below the copy baseline an adapter may evaluate and still be"
         " served in 'auto' mode (ROUGE-L and facts share).",
-        json_schema_extra={"recipe": True},
     )
-    hand_off_claimed_actions: bool = Field(
+    hand_off_claimed_actions: bool = recipe(
         True,
         description=(
             "A copied past reply that says its agent acted on the order or account (\"I've"
@@ -124,27 +115,24 @@ class EngineConfig(BaseModel):
             " send a link or an article becomes the references it names (retrieval.claims)."
         ),
         # A safeguard few will switch off: the one-page reference keeps the everyday ones.
-        json_schema_extra={"recipe": True},
     )
     curated_verbatim: bool = Field(
         True,
         description="When the best answer is an operator's correction, send it as it is"
         " instead of generating: the operator already wrote the right reply.",
     )
-    review_unsure_replies: bool = Field(
+    review_unsure_replies: bool = recipe(
         True,
         description="Put a reply the bot sent with 'low' certainty (shown to the customer as"
         " not completely sure) in the operators' review queue as 'Sent, not sure', after"
         " the hand-offs, so an operator can approve or correct it.",
         # On by default and rarely switched off: the one-page reference keeps the everyday ones.
-        json_schema_extra={"recipe": True},
     )
-    max_history_messages: int = Field(
+    max_history_messages: int = recipe(
         6,
         ge=0,
         le=50,
         description="Earlier messages passed to retrieval and generation.",
-        json_schema_extra={"recipe": True},
     )
     max_message_chars: int = Field(
         2000,
@@ -152,13 +140,12 @@ class EngineConfig(BaseModel):
         le=100_000,
         description="Longest customer message accepted, in characters; a longer one is refused.",
     )
-    generation_timeout_s: float = Field(
+    generation_timeout_s: float = recipe(
         30.0,
         gt=0.0,
         description="Longest wait for the next generated piece before copying.",
-        json_schema_extra={"recipe": True},
     )
-    stream_holdback_words: int = Field(
+    stream_holdback_words: int = recipe(
         0,
         ge=0,
         le=20,
@@ -166,7 +153,6 @@ class EngineConfig(BaseModel):
             "Complete words held back (besides the incomplete one) before streaming, for"
             " facts that span several words."
         ),
-        json_schema_extra={"recipe": True},
     )
 
     handoff_message: str = Field(

@@ -158,7 +158,7 @@ async def _dashboard_ctx(
         dashboard[REVIEW_ENGINE] = engine
         yield
     finally:
-        await asyncio.to_thread(opened.close)
+        await opened.aclose()
 
 
 async def _to_dashboard(request: web.Request) -> web.Response:

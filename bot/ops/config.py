@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from retrieval.config import recipe
+
 
 class OpsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -16,37 +18,33 @@ class OpsConfig(BaseModel):
     session_hours: float = Field(
         12.0, gt=0, le=24 * 30, description="How long a login lasts before asking again."
     )
-    login_attempts_per_minute: float = Field(
+    login_attempts_per_minute: float = recipe(
         5.0,
         gt=0,
         le=1000,
         description="Login attempts allowed per minute per client IP and per (IP, name); "
         "failures per name from addresses that never logged in as it are limited alike.",
-        json_schema_extra={"recipe": True},
     )
-    known_login_addresses: int = Field(
+    known_login_addresses: int = recipe(
         10_000,
         ge=10,
         le=1_000_000,
         description="(address, name) pairs of successful logins remembered (most recent "
         "kept): their attempts are not held back by others' failures against the name.",
-        json_schema_extra={"recipe": True},
     )
-    login_burst: int = Field(
+    login_burst: int = recipe(
         5,
         ge=1,
         le=1000,
         description="Login attempts allowed at once before the rate applies.",
-        json_schema_extra={"recipe": True},
     )
     page_size: int = Field(25, ge=5, le=500, description="Flags per page of the review queue.")
-    metrics_days: int = Field(
+    metrics_days: int = recipe(
         30,
         ge=1,
         le=365,
         description="Days shown on the metrics page unless another is chosen.",
         # The page has its own chooser: this is only where it starts.
-        json_schema_extra={"recipe": True},
     )
     customer_details_days: float = Field(
         30,

@@ -15,10 +15,11 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -107,10 +108,21 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class DashboardStore:
-    """Operators, sessions and the review log over the engine it is given (and closes)."""
+class Connections(Protocol):
+    """Where the store's statements run: an engine, or the server's database worker
+    (:class:`bot.store.worker.DatabaseWorker`, from its own thread)."""
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], float] = time.time) -> None:
+    def begin(self) -> AbstractContextManager[sa.Connection]: ...
+
+    def connect(self) -> AbstractContextManager[sa.Connection]: ...
+
+
+class DashboardStore:
+    """Operators, sessions and the review log over the connections it is given: an engine
+    (which :meth:`close` disposes of) or the server's database worker (which closes its own).
+    """
+
+    def __init__(self, engine: Connections, *, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._clock = clock
         self.writes = 0  # statements that changed rows: a caller tells a write from a read
@@ -128,7 +140,8 @@ class DashboardStore:
         return cls(migrated_engine(postgres_url or sqlite_url(database), HISTORY), clock=clock)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if isinstance(self.engine, sa.Engine):
+            self.engine.dispose()
 
     def _write(self, statement: sa.Executable) -> int:
         with self.engine.begin() as conn:

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from retrieval.config import recipe
+
 Mode = Literal["http", "socket", "off"]
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -56,10 +58,9 @@ class SlackConfig(BaseModel):
         None,
         description="App-level token with connections:write (xapp-...), for Socket Mode.",
     )
-    slack_api_url: str = Field(
+    slack_api_url: str = recipe(
         "https://slack.com/api/",
         description="Base URL of the Slack Web API; tests and staging point it at a fake.",
-        json_schema_extra={"recipe": True},
     )
     operators_channel: str | None = Field(
         None,
@@ -69,20 +70,18 @@ class SlackConfig(BaseModel):
     operator_user_ids: tuple[str, ...] = Field(
         (), description="Further user ids (U...) treated as operators."
     )
-    operators_cache_s: float = Field(
+    operators_cache_s: float = recipe(
         300.0,
         ge=0,
         le=86_400,
         description="How long the operators' channel members are cached.",
-        json_schema_extra={"recipe": True},
     )
-    progress_interval_s: float = Field(
+    progress_interval_s: float = recipe(
         1.0,
         ge=0.05,
         le=60,
         description="Least time between two progress updates of a reply being written "
         "(chat.update is rate limited per workspace).",
-        json_schema_extra={"recipe": True},
     )
     placeholder_text: str = Field(
         "…thinking",
@@ -90,19 +89,17 @@ class SlackConfig(BaseModel):
         max_length=200,
         description="Shown in Slack while a reply is being written.",
     )
-    user_rate_per_minute: float = Field(
+    user_rate_per_minute: float = recipe(
         12.0,
         gt=0,
         le=10_000,
         description="Sustained messages per minute per Slack user.",
-        json_schema_extra={"recipe": True},
     )
-    user_rate_burst: int = Field(
+    user_rate_burst: int = recipe(
         5,
         ge=1,
         le=1_000,
         description="Messages a user may send at once before the rate applies.",
-        json_schema_extra={"recipe": True},
     )
     rate_limited_message: str = Field(
         "You're sending messages faster than I can answer. Please wait {seconds} seconds and "
@@ -110,51 +107,45 @@ class SlackConfig(BaseModel):
         min_length=1,
         description="Sent to a Slack user over the rate limit; {seconds} becomes the wait.",
     )
-    dedup_ttl_s: float = Field(
+    dedup_ttl_s: float = recipe(
         3600.0,
         ge=600,
         le=7 * 86_400,
         description="How long event ids are remembered; Slack retries for about 5 minutes.",
-        json_schema_extra={"recipe": True},
     )
-    api_timeout_s: float = Field(
+    api_timeout_s: float = recipe(
         10.0,
         gt=0,
         le=120,
         description="Timeout of one Web API call.",
-        json_schema_extra={"recipe": True},
     )
-    api_max_retries: int = Field(
+    api_max_retries: int = recipe(
         3,
         ge=0,
         le=10,
         description="Retries of a Web API call that is rate limited or fails "
         "with 500/503 (Retry-After is honoured).",
-        json_schema_extra={"recipe": True},
     )
-    final_delivery_attempts: int = Field(
+    final_delivery_attempts: int = recipe(
         3,
         ge=1,
         le=20,
         description="Attempts to deliver a finished reply, each after the "
         "client's own retries, before it is reported as undelivered.",
-        json_schema_extra={"recipe": True},
     )
-    final_retry_backoff_s: float = Field(
+    final_retry_backoff_s: float = recipe(
         2.0,
         ge=0,
         le=300,
         description="First wait between two delivery attempts (doubles).",
-        json_schema_extra={"recipe": True},
     )
-    thread_context_chars: int = Field(
+    thread_context_chars: int = recipe(
         600,
         ge=0,
         le=10_000,
         description="When the bot is mentioned inside a thread it has not seen, this much of "
         "the earlier thread text is prepended to the question (0: none). It counts towards "
         "the engine's max_message_chars.",
-        json_schema_extra={"recipe": True},
     )
 
     @field_validator("slack_api_url")

@@ -11,8 +11,9 @@ PostgreSQL gets a thread per pooled connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from retrieval.database import (
 )
 
 _T = TypeVar("_T")
+_C = TypeVar("_C")
 
 Work = Callable[[sa.Connection], _T]
 
@@ -64,7 +66,7 @@ class DatabaseWorker:
             if self._migrated:
                 return
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._writing, self._upgrade)
+            await loop.run_in_executor(self._executor, _within, self._writing, self._upgrade)
             self._migrated = True
 
     async def aclose(self) -> None:
@@ -89,55 +91,77 @@ class DatabaseWorker:
 
     async def first(self, statement: CompiledStatement, params: Mapping[str, Any]) -> Row | None:
         """The first row ``statement`` reads, read alone (see :meth:`rows`)."""
-        return await self._run(self._reading_alone, lambda conn: statement.first(conn, params))
+        return await self._run(self.connect, lambda conn: statement.first(conn, params))
 
     async def rows(self, statement: CompiledStatement, params: Mapping[str, Any]) -> list[Row]:
         """The rows ``statement`` reads, read alone: no transaction is begun around it.
         SQLite reads one statement on a snapshot of its own, so it is spared a BEGIN and a
         ROLLBACK; PostgreSQL's driver begins a read-only transaction all the same."""
-        return await self._run(self._reading_alone, lambda conn: statement.rows(conn, params))
+        return await self._run(self.connect, lambda conn: statement.rows(conn, params))
 
-    async def _run(self, transaction: Callable[[Work[_T]], _T], work: Work[_T]) -> _T:
+    async def call(self, work: Callable[[], _T]) -> _T:
+        """``work()`` in the worker thread, where it may use :meth:`begin` and :meth:`connect`
+        as an engine's (a store written for an engine, run by coroutines)."""
+        return await self._run(nullcontext, lambda _: work())
+
+    async def _run(
+        self, connection: Callable[[], AbstractContextManager[_C]], work: Callable[[_C], _T]
+    ) -> _T:
         if self._closed:
             raise RuntimeError(f"{self._name} is closed")
         if not self._migrated:
             await self.open()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, transaction, work)
+        return await loop.run_in_executor(self._executor, _within, connection, work)
 
     def _upgrade(self, conn: sa.Connection) -> None:
         upgrade(conn, self._history)
 
-    def _writing(self, work: Work[_T]) -> _T:
+    # The connections below are for the worker thread only.
+    @contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        with self.health.refusing_when_full(), self.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A transaction, committed when the block ends."""
         if self._keeps:
             conn = self._connection()
-            with self.health.refusing_when_full(), conn.begin():
-                return work(conn)
-        with self.health.refusing_when_full(), self.engine.begin() as conn:
-            return work(conn)
+            with conn.begin():
+                yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
 
-    def _reading(self, work: Work[_T]) -> _T:
+    @contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
         # Begun whatever runs in it: a compiled statement alone would begin nothing.
         if self._keeps:
             conn = self._connection().execution_options(**READ_ONLY)
             try:
                 with conn.begin():
-                    return work(conn)
+                    yield conn
             finally:
                 conn.execution_options(**WRITING)
-        with reading(self.engine) as conn, conn.begin():
-            return work(conn)
+        else:
+            with reading(self.engine) as conn, conn.begin():
+                yield conn
 
-    def _reading_alone(self, work: Work[_T]) -> _T:
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection for statements that only read (read only in PostgreSQL), begun by
+        none: what a statement begins through SQLAlchemy is rolled back at the end."""
         if self._keeps:
             conn = self._connection()
             try:
-                return work(conn)
+                yield conn
             finally:
                 if conn.in_transaction():  # begun by a statement that went through SQLAlchemy
                     conn.rollback()
-        with reading(self.engine) as conn:
-            return work(conn)
+        else:
+            with reading(self.engine) as conn:
+                yield conn
 
     def _connection(self) -> sa.Connection:
         """The kept connection (SQLite), connected again if it was lost."""
@@ -152,3 +176,8 @@ class DatabaseWorker:
         if self._kept is not None:
             self._kept.close()
             self._kept = None
+
+
+def _within(connection: Callable[[], AbstractContextManager[_C]], work: Callable[[_C], _T]) -> _T:
+    with connection() as conn:
+        return work(conn)

@@ -10,6 +10,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from retrieval.config import recipe
+
 _ORIGIN = re.compile(r"^https?://[^\s/?#]+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 # A bearer token guessed over the network must be out of reach: 16 characters of a random
@@ -38,21 +40,19 @@ class WebConfig(BaseModel):
         le=100_000,
         description="API requests a client may make at once before the per-minute rate applies.",
     )
-    max_tracked_clients: int = Field(
+    max_tracked_clients: int = recipe(
         50_000,
         ge=100,
         description="Client IPs remembered by the rate limiter (oldest first "
         "forgotten), so a flood of addresses cannot exhaust memory.",
-        json_schema_extra={"recipe": True},
     )
-    max_body_bytes: int = Field(
+    max_body_bytes: int = recipe(
         # Slack's button payloads carry the whole message with its blocks: a long reply
         # makes a click of 20 KB and more. Customer messages are capped by the engine.
         65_536,
         ge=256,
         le=10_000_000,
         description="Largest request body accepted (413 above).",
-        json_schema_extra={"recipe": True},
     )
     trusted_proxy_header: str | None = Field(
         None,
@@ -67,56 +67,50 @@ class WebConfig(BaseModel):
         "answers /metrics to loopback clients only (404 to others). The health port "
         "(`server.health_port`) serves /metrics without it.",
     )
-    request_read_timeout_s: float = Field(
+    request_read_timeout_s: float = recipe(
         10.0,
         gt=0,
         le=300,
         description="Seconds a client has to send a whole request (headers and body) from "
         "its first byte, or from connecting; a slower one is closed even while it trickles.",
-        json_schema_extra={"recipe": True},
     )
-    max_connections: int = Field(
+    max_connections: int = recipe(
         2048,
         ge=16,
         le=1_000_000,
         description="Open connections in all. At the cap, a new connection closes the oldest"
         " one still sending its request, or is closed at once; the start-up lowers the cap "
         "to what the open-file limit allows.",
-        json_schema_extra={"recipe": True},
     )
-    max_connections_per_ip: int = Field(
+    max_connections_per_ip: int = recipe(
         128,
         ge=1,
         le=1_000_000,
         description="Open connections per client address; more are closed at once. Not "
         "applied behind a trusted proxy, whose own address every connection has.",
-        json_schema_extra={"recipe": True},
     )
-    new_conversations_per_minute: float = Field(
+    new_conversations_per_minute: float = recipe(
         600.0,
         gt=0,
         le=1_000_000,
         description="Conversations started per minute by all web clients together (on top "
         "of the per-IP rate), so rotating addresses cannot flood the database.",
-        json_schema_extra={"recipe": True},
     )
-    new_conversations_burst: int = Field(
+    new_conversations_burst: int = recipe(
         300,
         ge=1,
         le=1_000_000,
         description="Conversations that may start at once in all.",
-        json_schema_extra={"recipe": True},
     )
-    max_open_flags: int = Field(
+    max_open_flags: int = recipe(
         1000,
         ge=1,
         le=10_000_000,
         description="Open flags the review queue may hold; beyond it new flags are not "
         "stored (and counted in supportbot_flags_refused), so a flood cannot bury the queue."
         " Replies sent while unsure may fill only half of it.",
-        json_schema_extra={"recipe": True},
     )
-    flags_per_client_per_hour: int = Field(
+    flags_per_client_per_hour: int = recipe(
         # One customer causes a hand-off or two; an office behind one NAT address a few more.
         20,
         ge=1,
@@ -124,7 +118,6 @@ class WebConfig(BaseModel):
         description="Flags (hand-offs, thumbs down, unanswered questions) one web client may "
         "add to the review queue per hour; the rest are not stored. Replies sent while unsure"
         " have as many again of their own, so they cannot use up a customer's hand-offs.",
-        json_schema_extra={"recipe": True},
     )
     expose_source_text: bool = Field(
         True,
@@ -132,27 +125,24 @@ class WebConfig(BaseModel):
         "past customer's) where the reply does not already say it; off sends only ids, kinds, "
         "scores and links.",
     )
-    retrieval_workers: int = Field(
+    retrieval_workers: int = recipe(
         2,
         ge=1,
         le=64,
         description="Threads searching the knowledge base (bounded pool).",
-        json_schema_extra={"recipe": True},
     )
-    torch_threads: int | None = Field(
+    torch_threads: int | None = recipe(
         None,
         ge=1,
         le=256,
         description="Threads each model computation may use (torch intra-op). Unset: the"
         " CPU cores shared out among the retrieval workers and the generation worker.",
-        json_schema_extra={"recipe": True},
     )
-    index_refresh_seconds: float = Field(
+    index_refresh_seconds: float = recipe(
         5.0,
         gt=0,
         le=3600,
         description="How often the server checks for a newer index version.",
-        json_schema_extra={"recipe": True},
     )
 
     @field_validator("allowed_origins")
