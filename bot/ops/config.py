@@ -46,7 +46,7 @@ class OpsConfig(BaseModel):
         description="Days shown on the metrics page unless another is chosen.",
         # The page has its own chooser: this is only where it starts.
     )
-    customer_details_days: float = Field(
+    customer_details_days: float = recipe(
         30,
         ge=0,
         le=3650,
@@ -54,5 +54,4 @@ class OpsConfig(BaseModel):
         "own messages are kept for the operators of that conversation (shown on its page "
         "only), then deleted; 0 keeps none.",
         # A retention period a privacy policy states once: the everyday page is full.
-        json_schema_extra={"recipe": True},
     )
