@@ -303,25 +303,30 @@ def without_dangling_valediction(text: str) -> str:
 
 
 def without_signature(text: str) -> str:
-    """``text`` without the line that ends it naming only who signs (the business, its
-    team), when a valediction or a closing wish comes before it, perhaps with the name
-    placeholder between: "Best,\\n[NAME]\\nJuniper Outfitters Customer Care" leaves
-    "Best,\\n[NAME]" (a dangling valediction), "Happy trails!\\nJuniper Outfitters" leaves
-    "Happy trails!". A last line after anything else ("Our pick:\\nStormline Rain Jacket")
-    is what the reply says, and stays."""
-    *body, last = text.rstrip().split("\n")
-    if not body or not _SIGNATURE_LINE.fullmatch(last.strip()):
+    """``text`` without the lines that end it naming only who signs (the business or its
+    team, perhaps after the agent's name or its placeholder), when a valediction or a
+    closing wish comes before them: "Best,\\n[NAME]\\nJuniper Outfitters Customer Care"
+    and "Best,\\nJonas\\nJuniper Outfitters Customer Care" leave "Best," (a dangling
+    valediction), "Happy trails!\\nJuniper Outfitters" leaves "Happy trails!". A last line
+    after anything else ("Our pick:\\nStormline Rain Jacket") is what the reply says, and
+    stays."""
+    lines = text.rstrip().split("\n")
+    if not _SIGNATURE_LINE.fullmatch(lines[-1].strip()):
         return text
-    closing = len(body) - 1
-    if closing > 0 and body[closing].strip() == PLACEHOLDER:
-        closing -= 1
-    line = body[closing].strip()
+    signed = len(lines) - 1
+    if signed > 1 and (
+        lines[signed - 1].strip() == PLACEHOLDER
+        or _SIGNATURE_LINE.fullmatch(lines[signed - 1].strip())
+    ):
+        signed -= 1
+    if signed < 2:
+        return text
+    line = lines[signed - 1].strip()
     if not (_VALEDICTION_LINE.fullmatch(line) or _WISH_LINE.fullmatch(line)):
         return text
-    before = "\n".join(body[:closing])
-    if not _CONTENT.search(before):
+    if not _CONTENT.search("\n".join(lines[: signed - 1])):
         return text
-    return "\n".join(body).rstrip()
+    return "\n".join(lines[:signed]).rstrip()
 
 
 def without_closing_offer(text: str) -> str:

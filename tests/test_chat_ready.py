@@ -152,6 +152,7 @@ def test_what_is_not_a_bare_salutation_stays_mid_conversation(reply: str) -> Non
         # With the agent's name as the placeholder, or missed by the scrubber.
         (f"{ASK}\n\nBest,\n[NAME]\nJuniper Outfitters Customer Care", ASK),
         (f"{ASK}\n\nThanks,\n[NAME] — Juniper Outfitters Support", ASK),
+        (f"{ASK}\n\nBest,\nJonas\nJuniper Outfitters Customer Care", ASK),
         (f"{ASK}\n\nHappy trails!\nKeiko | Juniper Outfitters", f"{ASK}\n\nHappy trails!"),
         (f"{ASK}\n\nKind regards,\nThe Support Team", ASK),
         (f"{ASK}\n\nTake care!\nCustomer Care", f"{ASK}\n\nTake care!"),
