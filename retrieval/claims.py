@@ -39,6 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from retrieval.chat_ready import chat_ready
 from retrieval.facts import links_and_codes
 from retrieval.records import RetrievedExchange
 
@@ -191,6 +192,27 @@ def withheld_best(hits: Sequence[RetrievedExchange]) -> bool:
         and hits[0].kind == "log"
         and copyable(hits[0].agent_reply).claimed_action is not None
     )
+
+
+def as_copied(
+    reply: str, kind: str, *, mid_conversation: bool, withhold_claims: bool = True
+) -> CopyableReply:
+    """``reply`` (a hit's ``agent_reply``, of ``kind``) as the engine sends it copied, so
+    that what judges a copied answer (``supportbot calibrate``) reads what customers read:
+    an operator's correction (``kind`` "curated") as written; a past agent's reply, with
+    ``withhold_claims`` (the engine's ``hand_off_claimed_actions``), as :func:`copyable`
+    leaves it (one that claims an action comes back as it is, with the claim: it is not
+    sent), and without its e-mail forms (:func:`retrieval.chat_ready.chat_ready`;
+    ``mid_conversation``: someone has answered in the conversation already)."""
+    if kind == "curated":
+        return CopyableReply(reply)
+    text = reply
+    if withhold_claims:
+        found = copyable(text)
+        if found.claimed_action is not None:
+            return found
+        text = found.text
+    return CopyableReply(chat_ready(text, mid_conversation=mid_conversation))
 
 
 def copyable(reply: str) -> CopyableReply:
