@@ -449,13 +449,19 @@ def _choice(target: float, chosen_by: str) -> dict[str, Any]:
 
 
 def refit_on_files(
-    knowledge: KnowledgeBase, home: Path, previous: dict[str, Any], config: TuningConfig
+    knowledge: KnowledgeBase,
+    home: Path,
+    previous: dict[str, Any],
+    config: TuningConfig,
+    *,
+    withhold_claims: bool = True,
 ) -> Path | None:
     """When ``previous`` (a loaded calibration) was fitted on labelled files that still
     exist, fit again on them for the pair ``knowledge`` serves, with the target recall and
     the price of a wrong answer it was fitted with; labelled files beat held-out topics.
     An operator's chosen target (:func:`chosen_target_recall`) beats the one it was fitted
-    with. Returns the eval file refitted on, or None when there is nothing to refit on."""
+    with. ``withhold_claims``: the engine's ``hand_off_claimed_actions`` (:func:`build_cases`).
+    Returns the eval file refitted on, or None when there is nothing to refit on."""
     if previous.get("fitted_on") != "files":
         return None
     eval_path = Path(previous.get("eval_path", ""))
@@ -471,6 +477,7 @@ def refit_on_files(
         or float(previous.get("target_handoff_recall", config.target_handoff_recall)),
         wrong_answer_cost=float(previous.get("wrong_answer_cost", config.wrong_answer_cost)),
         generic_off_topic=config.generic_off_topic,
+        withhold_claims=withhold_claims,
     )
     return eval_path
 
