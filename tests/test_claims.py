@@ -7,7 +7,20 @@ from typing import Literal
 
 import pytest
 
-from retrieval.claims import CopyableReply, as_copied, copyable, withheld_best
+from retrieval.claims import (
+    ACTION,
+    CASE,
+    DONE_ALONE,
+    HAVE_DONE,
+    LOOK_UP,
+    LOOKED_UP,
+    PROMISE_TO_SEND,
+    RECEIVED,
+    CopyableReply,
+    as_copied,
+    copyable,
+    withheld_best,
+)
 from retrieval.records import RetrievedExchange
 
 
@@ -205,3 +218,30 @@ def test_a_reply_is_judged_as_the_engine_sends_it_copied() -> None:
     )
     # An operator's correction is sent as written.
     assert as_copied(letter, "curated", mid_conversation=True) == CopyableReply(letter)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("I've cancelled it for you. Refunds take 5-7 business days.", ACTION),
+        ("Send me a photo and I'll have the correct one shipped.", HAVE_DONE),
+        ("Got them, thank you! Refunds take 5-7 business days.", RECEIVED),
+        ("Done!", DONE_ALONE),
+        ("Perfect, that qualifies. See KB-PM-01.", CASE),
+        ("I've looked into it.", LOOKED_UP),
+    ],
+)
+def test_a_withheld_reply_tells_what_it_claims(reply: str, kind: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is not None and found.claim_kind == kind
+
+
+def test_a_shortened_reply_tells_what_it_goes_without() -> None:
+    found = copyable(
+        "I've looked into it. I'm sending you a link to article KB-ORD-05 right now."
+        " Addresses can be changed until the order is packed."
+    )
+    assert found.claimed_action is None
+    assert found.text == "See KB-ORD-05. Addresses can be changed until the order is packed."
+    assert found.shortened == (PROMISE_TO_SEND, LOOK_UP)
+    assert copyable("Refunds take 5-7 business days.").shortened == ()
