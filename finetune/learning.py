@@ -171,6 +171,7 @@ def _retrieval_steps(
             home=plan.home,
             budget_s=verifier_s,
             may_publish=lambda: not lock.lost,
+            withhold_claims=plan.policy.withhold_claims,
         )
         used[0] = time.monotonic() - started
         figures["verifier"] = refreshed.as_dict()
@@ -207,6 +208,7 @@ def train_from_logs(
     started: float | None = None,
     retrieval_done: Callable[[RetrievalTrainingReport], None] | None = None,
     verifier: VerifierRecipe | None = None,
+    withhold_claims: bool = True,
 ) -> tuple[RetrievalTrainingReport, TrainingReport | None]:
     """Tune retrieval on the logs of ``knowledge`` (loaded; with ``verifier``, training a
     reply verifier first), then train a new adapter on them with ``generator`` (None:
@@ -214,7 +216,9 @@ def train_from_logs(
 
     Retrieval gets ``tuning.budget_share`` of ``budget_minutes``, counted from ``started``
     (``time.monotonic()`` when the job began; default: now); ``retrieval_done`` sees its
-    report before the generator starts. Raises ValueError when there is nothing to train
+    report before the generator starts. ``withhold_claims``: the engine's
+    ``hand_off_claimed_actions``, which the hand-off figures and fit count with
+    (:func:`retrieval.figures.measure`). Raises ValueError when there is nothing to train
     on, BaseModelError when the base model cannot be loaded.
     """
     started = time.monotonic() if started is None else started
@@ -228,6 +232,7 @@ def train_from_logs(
         tune=tune_embedder,
         progress=progress,
         verifier=verifier,
+        withhold_claims=withhold_claims,
     )
     if retrieval_done is not None:
         retrieval_done(retrieval)

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from retrieval.artifacts import updating, write_json
-from retrieval.claims import withheld_best
+from retrieval.chat_ready import chat_ready
+from retrieval.claims import as_copied, withheld_best
 from retrieval.confidence import (
     FEATURE_NAMES,
     TRADE_OFF_TARGETS,
@@ -48,7 +49,7 @@ from retrieval.facts import extract_facts
 from retrieval.parsers import read_logs
 from retrieval.pii import scrub
 from retrieval.questions import read_questions
-from retrieval.records import ParseIssue, Query, follows_a_reply
+from retrieval.records import ParseIssue, Query, RetrievedExchange, follows_a_reply
 from retrieval.small_talk import answered_with_set_reply
 from retrieval.tuning_data import normalise_reply
 
@@ -211,7 +212,8 @@ def build_cases(
     best answer is a logged reply that claims an action or states that customer's case
     (:mod:`retrieval.claims`) is marked withheld: the engine hands it off whatever its
     confidence. Counted as answered, "Done! the cancellation went through" was an answer
-    the judge read as right, though no customer is ever sent it."""
+    the judge read as right, though no customer is ever sent it. The best answer is judged
+    in the form the engine sends it (:func:`_as_judged`)."""
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
@@ -245,8 +247,8 @@ def build_cases(
     )
     results = knowledge.search_batch(queries, 5) if queries else []
     answered = [
-        (reference, hits[0].agent_reply)
-        for hits, reference in zip(results, expected, strict=True)
+        _as_judged(reference, hits[0], follows_a_reply(query.context), withhold_claims)
+        for query, hits, reference in zip(queries, results, expected, strict=True)
         if reference is not None and hits
     ]
     right = iter(ReplyJudge.beside(knowledge.embedder).judged(answered))
@@ -266,6 +268,24 @@ def build_cases(
             )
         )
     return LabelledCases(cases, issues, set_replies)
+
+
+def _as_judged(
+    reference: str, best: RetrievedExchange, mid_conversation: bool, withhold_claims: bool
+) -> tuple[str, str]:
+    """The logged reply and the best hit's, as the judge compares them: the hit's as the
+    engine sends it copied (:func:`retrieval.claims.as_copied`: chat-ready, without what
+    its agent said they would send), the logged one in the same chat form. Read as logged,
+    two different answers that shared an e-mail's "If you have any other questions, just
+    reply to this email. Best, ... Customer Care" agreed in a dozen words no customer is
+    sent, and an answer's words were judged beside a signature it does not carry."""
+    sent = as_copied(
+        best.agent_reply,
+        best.kind,
+        mid_conversation=mid_conversation,
+        withhold_claims=withhold_claims,
+    )
+    return chat_ready(reference, mid_conversation=mid_conversation), sent.text
 
 
 def generic_off_topic_questions() -> list[str]:
@@ -429,13 +449,19 @@ def _choice(target: float, chosen_by: str) -> dict[str, Any]:
 
 
 def refit_on_files(
-    knowledge: KnowledgeBase, home: Path, previous: dict[str, Any], config: TuningConfig
+    knowledge: KnowledgeBase,
+    home: Path,
+    previous: dict[str, Any],
+    config: TuningConfig,
+    *,
+    withhold_claims: bool = True,
 ) -> Path | None:
     """When ``previous`` (a loaded calibration) was fitted on labelled files that still
     exist, fit again on them for the pair ``knowledge`` serves, with the target recall and
     the price of a wrong answer it was fitted with; labelled files beat held-out topics.
     An operator's chosen target (:func:`chosen_target_recall`) beats the one it was fitted
-    with. Returns the eval file refitted on, or None when there is nothing to refit on."""
+    with. ``withhold_claims``: the engine's ``hand_off_claimed_actions`` (:func:`build_cases`).
+    Returns the eval file refitted on, or None when there is nothing to refit on."""
     if previous.get("fitted_on") != "files":
         return None
     eval_path = Path(previous.get("eval_path", ""))
@@ -451,6 +477,7 @@ def refit_on_files(
         or float(previous.get("target_handoff_recall", config.target_handoff_recall)),
         wrong_answer_cost=float(previous.get("wrong_answer_cost", config.wrong_answer_cost)),
         generic_off_topic=config.generic_off_topic,
+        withhold_claims=withhold_claims,
     )
     return eval_path
 

@@ -30,7 +30,7 @@ something done. A sentence that only says the order was looked up ("I've looked 
 is dropped and the rest sent. A promise to have it done ("Send me a photo and I'll have
 the correct one shipped") is withheld too. Of the sample's 1,670 agent replies
 (data/sample/conversations.jsonl) 206 are withheld so, and 124 more are sent without a
-promise to send or a look-up.
+promise to send or a look-up (``python benchmarks/claims.py``, by kind of claim).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from retrieval.chat_ready import chat_ready
 from retrieval.facts import links_and_codes
 from retrieval.records import RetrievedExchange
 
@@ -172,6 +173,21 @@ _SENDS_INFORMATION = re.compile(
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?]+(?=\s|$)[ \t]*|\n|$)")
 
 
+ACTION = "an action on the account or order"
+HAVE_DONE = "a promise to have it done"
+RECEIVED = "what the customer sent, received"
+DONE_ALONE = "done, said alone"
+CASE = "this customer's order or case"
+LOOKED_UP = "only that the order was looked up"
+CLAIM_KINDS = (ACTION, HAVE_DONE, RECEIVED, DONE_ALONE, CASE, LOOKED_UP)
+"""What a withheld reply claims, as :attr:`CopyableReply.claim_kind` names it."""
+
+PROMISE_TO_SEND = "a promise to send a link or article"
+LOOK_UP = "a sentence that only says the order was looked up"
+SHORTENINGS = (PROMISE_TO_SEND, LOOK_UP)
+"""What a reply sent shortened goes without, as :attr:`CopyableReply.shortened` names it."""
+
+
 @dataclass(frozen=True)
 class CopyableReply:
     """A past reply as the bot may send it."""
@@ -180,6 +196,10 @@ class CopyableReply:
     # The sentence claiming an action only a person can take (None: none): the bot must
     # not send the reply, and a person should take the conversation.
     claimed_action: str | None = None
+    # Of CLAIM_KINDS, what that sentence claims (None with no claim).
+    claim_kind: str | None = None
+    # Of SHORTENINGS, what the text sent goes without (each once).
+    shortened: tuple[str, ...] = ()
 
 
 def withheld_best(hits: Sequence[RetrievedExchange]) -> bool:
@@ -193,24 +213,49 @@ def withheld_best(hits: Sequence[RetrievedExchange]) -> bool:
     )
 
 
+def as_copied(
+    reply: str, kind: str, *, mid_conversation: bool, withhold_claims: bool = True
+) -> CopyableReply:
+    """``reply`` (a hit's ``agent_reply``, of ``kind``) as the engine sends it copied, so
+    that what judges a copied answer (``supportbot calibrate``) reads what customers read:
+    an operator's correction (``kind`` "curated") as written; a past agent's reply, with
+    ``withhold_claims`` (the engine's ``hand_off_claimed_actions``), as :func:`copyable`
+    leaves it (one that claims an action comes back as it is, with the claim: it is not
+    sent), and without its e-mail forms (:func:`retrieval.chat_ready.chat_ready`;
+    ``mid_conversation``: someone has answered in the conversation already)."""
+    if kind == "curated":
+        return CopyableReply(reply)
+    text = reply
+    if withhold_claims:
+        found = copyable(text)
+        if found.claimed_action is not None:
+            return found
+        text = found.text
+    return CopyableReply(chat_ready(text, mid_conversation=mid_conversation))
+
+
 def copyable(reply: str) -> CopyableReply:
     """``reply`` without what its agent said they would send (replaced by the references
     it names) or that they looked the order up, or the first action on the account or
     order it claims, or what it says of this customer's order that nobody checked."""
     kept: list[str] = []
     looked_up = None
+    shortened: list[str] = []
     for match in _SENTENCE.finditer(reply):
         sentence = match.group(0)
         if _LOOKED_UP_ONLY.fullmatch(sentence.strip()):
             looked_up = sentence.strip()
+            shortened.append(LOOK_UP)
             continue
-        if sentence and _says_done(sentence):
-            return CopyableReply(reply, claimed_action=sentence.strip())
+        said = _says_done(sentence) if sentence else None
+        if said is not None:
+            return CopyableReply(reply, claimed_action=sentence.strip(), claim_kind=said)
         if not sentence or not (_CLAIM.search(sentence) or _DONE.search(sentence)):
             kept.append(sentence)
             continue
         if not _SENDS_INFORMATION.search(sentence):
-            return CopyableReply(reply, claimed_action=sentence.strip())
+            return CopyableReply(reply, claimed_action=sentence.strip(), claim_kind=ACTION)
+        shortened.append(PROMISE_TO_SEND)
         # The links and codes it names are kept, read as the grounding check reads facts.
         named = links_and_codes(sentence)
         if named:
@@ -220,17 +265,22 @@ def copyable(reply: str) -> CopyableReply:
     text = "".join(kept).strip()
     if not text and looked_up is not None:
         # Nothing but the look-up: sent, it would say the order was looked at.
-        return CopyableReply(reply, claimed_action=looked_up)
-    return CopyableReply(text or reply)
+        return CopyableReply(reply, claimed_action=looked_up, claim_kind=LOOKED_UP)
+    if not text:
+        return CopyableReply(reply)
+    return CopyableReply(text, shortened=tuple(k for k in SHORTENINGS if k in shortened))
 
 
-def _says_done(sentence: str) -> bool:
-    """Whether ``sentence`` acknowledges what the customer sent outside the chat, says
-    alone that it is done, promises to have it done, or tells what is happening or has
-    become of their order."""
-    if _RECEIVED.search(sentence) or _DONE_ALONE.search(sentence) or _HAVE_DONE.search(sentence):
-        return True
-    return any(
+def _says_done(sentence: str) -> str | None:
+    """What ``sentence`` claims, of :data:`CLAIM_KINDS`, when it acknowledges what the
+    customer sent outside the chat, says alone that it is done, promises to have it done,
+    or tells what is happening or has become of their order; else None."""
+    for kind, said in ((RECEIVED, _RECEIVED), (DONE_ALONE, _DONE_ALONE), (HAVE_DONE, _HAVE_DONE)):
+        if said.search(sentence):
+            return kind
+    if any(
         not _CONDITION.search(clause) and _STATE.search(clause)
         for clause in _CLAUSE.split(sentence)
-    )
+    ):
+        return CASE
+    return None

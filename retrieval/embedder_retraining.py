@@ -106,6 +106,9 @@ class EmbedderStepPolicy:
     tuning: TuningConfig
     tolerance: float
     eval_corrections: int
+    # engine.hand_off_claimed_actions: a best answer that claims an action counts as
+    # handed off in the figures and the fit (retrieval.figures.measure).
+    withhold_claims: bool = True
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,12 @@ def retrain_embedder(
     # entry's text, embedded and searched) foresees re-embedding the index.
     report.shares["measure live"] = budget_s * _MEASURE_SHARE
     live_figures = gate_figures(
-        knowledge, split, probes, config, deadline=last + budget_s * _MEASURE_SHARE
+        knowledge,
+        split,
+        probes,
+        config,
+        deadline=last + budget_s * _MEASURE_SHARE,
+        withhold_claims=policy.withhold_claims,
     )
     last = times.done("measure live")
     measuring = live_figures.pair.seconds
@@ -359,6 +367,7 @@ def retrain_embedder(
             config,
             deadline=end,
             max_rounds=live_figures.pair.searched.rounds if live_figures.pair.searched else None,
+            withhold_claims=policy.withhold_claims,
         )
         report.live, report.candidate = live_figures.as_dict(), candidate_figures.as_dict()
         promote, reason, report.worse = decide(report.candidate, report.live, policy.tolerance)
@@ -374,7 +383,13 @@ def retrain_embedder(
             promote, reason = False, "the cycle lost its lock; not promoting"
         report.reason = reason
         if promote:
-            _store_calibration(candidate_view, candidate_figures, home, config)
+            _store_calibration(
+                candidate_view,
+                candidate_figures,
+                home,
+                config,
+                withhold_claims=policy.withhold_claims,
+            )
             knowledge.make_live(staged.id)
             promoted = True
             report.split, report.promoted = split, candidate_figures.pair
@@ -434,11 +449,19 @@ def gate_figures(
     *,
     deadline: float | None = None,
     max_rounds: int | None = None,
+    withhold_claims: bool = True,
 ) -> GateFigures:
     """The pair ``knowledge`` serves, measured on the validation split (by ``deadline``, on
     at most ``max_rounds`` rounds of questions: :func:`retrieval.figures.measure`) and the
     probes."""
-    pair = measure(knowledge, split, config, deadline=deadline, max_rounds=max_rounds)
+    pair = measure(
+        knowledge,
+        split,
+        config,
+        deadline=deadline,
+        max_rounds=max_rounds,
+        withhold_claims=withhold_claims,
+    )
     if not probes:
         return GateFigures(pair, None, 0)
     results = knowledge.search_batch([p.query for p in probes], 1)
@@ -500,13 +523,21 @@ def remove_unrecorded_candidates(knowledge: KnowledgeBase, embedders_root: Path)
 
 
 def _store_calibration(
-    candidate: KnowledgeBase, figures: GateFigures, home: Path, config: TuningConfig
+    candidate: KnowledgeBase,
+    figures: GateFigures,
+    home: Path,
+    config: TuningConfig,
+    *,
+    withhold_claims: bool,
 ) -> None:
     """Save the hand-off calibration for the candidate pair before it goes live, so that a
     server switching to it finds its threshold: refitted on the labelled files when the
     live one was fitted on them (`supportbot calibrate`), else the validation split's."""
     previous = load_calibration(home) or {}
-    if refit_on_files(candidate, home, previous, config) is not None:
+    if (
+        refit_on_files(candidate, home, previous, config, withhold_claims=withhold_claims)
+        is not None
+    ):
         return
     if not save_fit(figures.pair, home, config, RETRAIN_FIT):
         log.warning("no topic could be held out: the promoted embedder has no fitted threshold")

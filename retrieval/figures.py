@@ -247,9 +247,16 @@ def measure(
     clock: Callable[[], float] = time.monotonic,
     progress: bool = False,
     max_rounds: int | None = None,
+    withhold_claims: bool = True,
 ) -> RetrievalFigures:
     """Search the validation messages and held-out-topic messages in the served index, and
     fit the hand-off trade-off on what they retrieved.
+
+    With ``withhold_claims`` (the engine's ``hand_off_claimed_actions``, which the caller
+    passes), a question whose best answer is a logged reply that claims an action or states
+    that customer's case counts as handed off, as the engine hands it off
+    (:func:`retrieval.claims.withheld_best`); without it, the engine copies that reply, and
+    it counts as answered.
 
     The searches exclude those messages' conversations, and the answer classifier is
     refitted without them: both must see these questions as new ones. With ``deadline``
@@ -317,20 +324,21 @@ def measure(
         recall5 += any(right)
         features = said(retrieval_features(hits))
         # A best answer the engine withholds is handed off, as `supportbot calibrate`
-        # counts it (retrieval.claims; the engine's default hand_off_claimed_actions).
+        # counts it (retrieval.claims), when the engine is set to withhold it.
         if features is not None:
             cases.append(
                 CalibrationCase(
                     features,
                     in_scope=True,
                     correct=bool(right and right[0]),
-                    withheld=withheld_best(hits),
+                    withheld=withhold_claims and withheld_best(hits),
                 )
             )
     for _, hits in sorted(out_hits.items()):
         features = said(retrieval_features(hits))
         if features is not None:
-            cases.append(CalibrationCase(features, in_scope=False, withheld=withheld_best(hits)))
+            withheld = withhold_claims and withheld_best(hits)
+            cases.append(CalibrationCase(features, in_scope=False, withheld=withheld))
     result = None
     table: list[dict[str, Any]] = []
     if any(not c.in_scope for c in cases) and any(c.answerable for c in cases):

@@ -192,13 +192,16 @@ def train_retrieval(
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
     verifier: VerifierRecipe | None = None,
+    withhold_claims: bool = True,
 ) -> RetrievalTrainingReport:
     """Train the reply verifier (with ``verifier``), tune the embedder (when ``tune`` and
     the budget allow), re-embed, and calibrate.
 
     ``knowledge`` must be loaded; it serves the new pair afterwards when tuning helped.
     What the server then applies depends on its settings too, which only the bot knows
-    (``bot.components.served_confidence``).
+    (``bot.components.served_confidence``), and so does ``withhold_claims``: the engine's
+    ``hand_off_claimed_actions``, which the figures and the fit count with
+    (:func:`retrieval.figures.measure`).
     """
     start = time.monotonic()
     # Splitting and measuring stop within the step's budget (what they leave out is
@@ -242,7 +245,14 @@ def train_retrieval(
         )
         done("verifier")
         before_tuning = min(start + budget_s, before_tuning + steps.seconds["verifier"])
-    report.before = measure(knowledge, split, config, deadline=before_tuning, progress=progress)
+    report.before = measure(
+        knowledge,
+        split,
+        config,
+        deadline=before_tuning,
+        progress=progress,
+        withhold_claims=withhold_claims,
+    )
     done("measure")
     # After tuning: re-embedding every entry (foreseen at the pace the served embedder
     # embedded and searched the validation questions, which are entries' texts) and
@@ -278,12 +288,19 @@ def train_retrieval(
             done("re-embed")
     if report.reembedded:
         report.after = measure(
-            knowledge, split, config, deadline=start + budget_s, progress=progress
+            knowledge,
+            split,
+            config,
+            deadline=start + budget_s,
+            progress=progress,
+            withhold_claims=withhold_claims,
         )
         done("measure tuned")
     else:
         report.after = report.before
-    report.notes.append(_calibrate_served(knowledge, report, home, config))
+    report.notes.append(
+        _calibrate_served(knowledge, report, home, config, withhold_claims=withhold_claims)
+    )
     done("save calibration")
     report.seconds = time.monotonic() - start
     return report
@@ -320,13 +337,20 @@ def _reembed(
 
 
 def _calibrate_served(
-    knowledge: KnowledgeBase, report: RetrievalTrainingReport, home: Path, config: TuningConfig
+    knowledge: KnowledgeBase,
+    report: RetrievalTrainingReport,
+    home: Path,
+    config: TuningConfig,
+    *,
+    withhold_claims: bool,
 ) -> str:
     """Fit (or keep) the hand-off calibration of the pair now served; say which it did."""
     served = report.after
     previous = load_calibration(home) or {}
     if report.reembedded:
-        refitted = refit_on_files(knowledge, home, previous, config)
+        refitted = refit_on_files(
+            knowledge, home, previous, config, withhold_claims=withhold_claims
+        )
         if refitted is not None:
             return (
                 f"hand-off:    refitted for the tuned embedder on {refitted.name}, the labelled"

@@ -130,11 +130,13 @@ def refresh_verifier(
     home: Path,
     budget_s: float,
     may_publish: Callable[[], bool] = lambda: True,
+    withhold_claims: bool = True,
 ) -> VerifierStepReport:
     """Run the step (see the module docstring) after the embedder step promoted the pair
     ``knowledge`` now serves, whose fit ``fitted`` (measured on ``split``) it saved under
     ``home``; within ``budget_s`` seconds. ``may_publish`` is asked last (the cycle's lock
-    still held)."""
+    still held). ``withhold_claims``: the engine's ``hand_off_claimed_actions``, as the
+    pair's figures were measured with (:func:`retrieval.figures.measure`)."""
     start = time.monotonic()
     report = VerifierStepReport("kept", "", budget_s=budget_s)
     served = calibration_of(load_calibration(home), knowledge.embedder.model_id) or {}
@@ -181,6 +183,7 @@ def refresh_verifier(
             config,
             deadline=start + budget_s,
             max_rounds=rounds,
+            withhold_claims=withhold_claims,
         )
         report.with_candidate = verified.row()
         report.status, report.reason = _decide(fitted, verified, rounds, config, knowledge)

@@ -21,6 +21,7 @@ from retrieval.calibration import (
     ReplyJudge,
     UnknownTarget,
     answers_match,
+    build_cases,
     calibration_path,
     choose_target,
     chosen_target_recall,
@@ -288,6 +289,60 @@ def test_calibrate_counts_a_best_answer_the_engine_withholds_as_handed_off(
     assert rerun.exit_code == 0, rerun.output
     assert json.loads(calibration_path(home).read_text())["withheld_in_scope"] == 0
     assert "claims an action" not in rerun.stdout
+
+
+def _letter(body: str) -> str:
+    """``body`` as the sample's e-mails wrap an answer."""
+    return (
+        f"Hello,\n\nThank you for your message. {body}\n\nIf you have any other questions,"
+        " just reply to this email.\n\nAll the best,\nJuniper Outfitters Customer Care"
+    )
+
+
+def test_calibrate_judges_the_best_answer_in_the_form_the_engine_sends_it(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Read as logged, two different answers in the same e-mail's wrapping agreed in the
+    words of the wrapping, which no customer is sent (retrieval.chat_ready), and calibrate
+    counted the store's opening hours a right answer to a question about renting a tent."""
+    home = tmp_path / "home"
+    logs = write_jsonl(
+        tmp_path / "logs.jsonl",
+        [
+            *SMALL_LOGS,
+            exchange(
+                "c-rent",
+                "can I rent a tent for a weekend trip?",
+                _letter("Our Portland store is open Mon-Sat from 10 am to 7 pm."),
+            ),
+        ],
+    )
+    ingest = ["--home", str(home), "ingest", str(logs), "--no-progress"]
+    assert CliRunner().invoke(app, ingest).exit_code == 0
+    held_out = write_jsonl(
+        tmp_path / "eval.jsonl",
+        [
+            exchange(
+                "e1",
+                "can I rent a tent for a weekend trip?",
+                _letter("Yes: tents rent from $35 for 3 days, delivered before your trip."),
+            ),
+            exchange("e2", "do gift cards ever expire?", _letter("Gift cards never expire.")),
+        ],
+    )
+    out_of_scope = write_jsonl(
+        tmp_path / "oos.jsonl",
+        [{"id": "o1", "messages": [{"role": "customer", "text": "what's the capital of Peru?"}]}],
+    )
+    kb = KnowledgeBase.open(home / "supportbot.db", home / "indexes", RetrievalConfig(), embedder)
+    try:
+        kb.load()
+        cases = build_cases(kb, held_out, out_of_scope).cases
+    finally:
+        kb.close()
+    # The opening hours, sent as "Our Portland store is open ...", answer nothing asked;
+    # "Gift cards never expire (KB-GFT-01)." is the answer.
+    assert [case.correct for case in cases if case.in_scope] == [False, True]
 
 
 def test_a_pair_that_changes_is_refitted_on_the_files_with_their_recall_and_price(

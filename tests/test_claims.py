@@ -7,7 +7,20 @@ from typing import Literal
 
 import pytest
 
-from retrieval.claims import copyable, withheld_best
+from retrieval.claims import (
+    ACTION,
+    CASE,
+    DONE_ALONE,
+    HAVE_DONE,
+    LOOK_UP,
+    LOOKED_UP,
+    PROMISE_TO_SEND,
+    RECEIVED,
+    CopyableReply,
+    as_copied,
+    copyable,
+    withheld_best,
+)
 from retrieval.records import RetrievedExchange
 
 
@@ -188,3 +201,47 @@ def test_the_best_hit_is_withheld_when_it_is_a_logged_reply_that_claims() -> Non
     assert not withheld_best([hit("Refunds take 5-7 business days."), hit(claims)])
     assert not withheld_best([hit(claims, kind="curated")])  # an operator's, sent as written
     assert not withheld_best([])
+
+
+def test_a_reply_is_judged_as_the_engine_sends_it_copied() -> None:
+    letter = "Hi,\n\nDone! I've cancelled it for you.\n\nBest,\nJuniper Outfitters Customer Care"
+    withheld = as_copied(letter, "log", mid_conversation=True)
+    assert withheld.claimed_action == "Done!"
+    # With engine.hand_off_claimed_actions off, the engine sends it, as a chat reply.
+    sent = as_copied(letter, "log", mid_conversation=True, withhold_claims=False)
+    assert sent == CopyableReply("Done! I've cancelled it for you.")
+    promise = (
+        "Hi,\n\nI'll also email you the help article for this, it's KB-ORD-03. Refunds take 5 days."
+    )
+    assert as_copied(promise, "log", mid_conversation=False).text == (
+        "Hi,\n\nSee KB-ORD-03. Refunds take 5 days."
+    )
+    # An operator's correction is sent as written.
+    assert as_copied(letter, "curated", mid_conversation=True) == CopyableReply(letter)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("I've cancelled it for you. Refunds take 5-7 business days.", ACTION),
+        ("Send me a photo and I'll have the correct one shipped.", HAVE_DONE),
+        ("Got them, thank you! Refunds take 5-7 business days.", RECEIVED),
+        ("Done!", DONE_ALONE),
+        ("Perfect, that qualifies. See KB-PM-01.", CASE),
+        ("I've looked into it.", LOOKED_UP),
+    ],
+)
+def test_a_withheld_reply_tells_what_it_claims(reply: str, kind: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is not None and found.claim_kind == kind
+
+
+def test_a_shortened_reply_tells_what_it_goes_without() -> None:
+    found = copyable(
+        "I've looked into it. I'm sending you a link to article KB-ORD-05 right now."
+        " Addresses can be changed until the order is packed."
+    )
+    assert found.claimed_action is None
+    assert found.text == "See KB-ORD-05. Addresses can be changed until the order is packed."
+    assert found.shortened == (PROMISE_TO_SEND, LOOK_UP)
+    assert copyable("Refunds take 5-7 business days.").shortened == ()

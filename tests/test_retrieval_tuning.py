@@ -436,6 +436,7 @@ def test_the_hand_off_fit_counts_answers_the_engine_withholds_as_handed_off(
 ) -> None:
     """As `supportbot calibrate` does: a best answer that claims an action is never sent."""
     from retrieval import figures
+    from retrieval.embedder_retraining import gate_figures
 
     kb, _ = tuned_home
     config = small_config()
@@ -448,6 +449,55 @@ def test_the_hand_off_fit_counts_answers_the_engine_withholds_as_handed_off(
     assert after.calibration is not None
     assert after.calibration.answered_rate == 0.0 and after.calibration.handoff_recall == 1.0
     assert after.calibration.threshold == before.calibration.threshold  # fitted as before
+    # With engine.hand_off_claimed_actions off, the engine sends them: answered as before.
+    sent = figures.measure(kb, split, config, withhold_claims=False)
+    assert sent.calibration is not None
+    assert sent.calibration.answered_rate == before.calibration.answered_rate
+    # And so in retrain's gate (retrieval.embedder_retraining), which its policy sets.
+    gated = gate_figures(kb, split, [], config, withhold_claims=False).pair.calibration
+    assert gated is not None and gated.answered_rate == before.calibration.answered_rate
+
+
+@pytest.mark.parametrize("hand_off_claimed_actions", [True, False])
+def test_train_and_retrain_fit_the_hand_off_as_the_engine_is_set_to_withhold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hand_off_claimed_actions: bool
+) -> None:
+    """A user who turns engine.hand_off_claimed_actions off is sent the replies that claim
+    an action; train's figures and saved fit, and retrain's plan, count them answered."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.cli.models import retrain_plan
+    from bot.settings import load_settings
+    from retrieval import figures
+    from retrieval.calibration import load_calibration
+
+    home = tmp_path / "home"
+    logs = write_jsonl(tmp_path / "logs.jsonl", tuning_logs())
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["--home", str(home), "ingest", str(logs), "--no-progress"]).exit_code
+        == 0
+    )
+    monkeypatch.setenv("SUPPORTBOT_ENGINE__HAND_OFF_CLAIMED_ACTIONS", str(hand_off_claimed_actions))
+    monkeypatch.setenv("SUPPORTBOT_RETRIEVAL__VERIFIER", "false")
+    # Every best answer claims an action (as if each said "Done! I've cancelled it").
+    monkeypatch.setattr(figures, "withheld_best", lambda hits: True)
+    trained = runner.invoke(
+        app,
+        [
+            *("--home", str(home), "train", "--retrieval-only", "--no-tune-embedder"),
+            *("--budget-minutes", "0.5", "--no-progress"),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    saved = load_calibration(home)
+    assert saved is not None and saved["fitted_on"].startswith("validation split")
+    answered = saved["result"]["answered_rate"]
+    assert (answered > 0) is not hand_off_claimed_actions
+    plan = retrain_plan(load_settings(home=home), tune_embedder=True)
+    assert plan.embedder is not None
+    assert plan.embedder.policy.withhold_claims is hand_off_claimed_actions
 
 
 def test_a_deadline_stops_the_hand_off_fit_on_the_questions_searched_by_then(

@@ -139,6 +139,7 @@ def train(
                 started=started,
                 retrieval_done=show_retrieval,
                 verifier=verifier_recipe(settings),
+                withhold_claims=settings.engine.hand_off_claimed_actions,
             )
     except (ValueError, BaseModelError) as exc:
         raise fail(str(exc)) from None
@@ -276,7 +277,10 @@ def retrain_plan(
     if config.tune_embedder if tune_embedder is None else tune_embedder:
         embedder = EmbedderStepPlan(
             EmbedderStepPolicy(
-                tuning_config(settings), config.embedder_tolerance, config.eval_corrections
+                tuning_config(settings),
+                config.embedder_tolerance,
+                config.eval_corrections,
+                withhold_claims=settings.engine.hand_off_claimed_actions,
             ),
             budget_share=config.embedder_budget_share,
             home=settings.home,

@@ -57,8 +57,8 @@ from bot.core.types import (
     SuggestedQuestion,
     Turn,
 )
-from retrieval.chat_ready import chat_ready, generator_ready
-from retrieval.claims import CopyableReply, copyable
+from retrieval.chat_ready import generator_ready
+from retrieval.claims import CopyableReply, as_copied, copyable
 from retrieval.confidence import retrieval_confidence
 from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
@@ -363,17 +363,15 @@ class ConversationEngine:
 
     def _as_copied(self, source: Source, *, mid_conversation: bool) -> CopyableReply:
         """``source``'s answer as the bot sends it copied: a past agent's reply without
-        what it says its agent would send and without its e-mail forms (``chat_ready``)."""
-        # An operator's correction says what they meant the bot to say.
-        if source.kind == "curated":
-            return CopyableReply(source.agent_reply)
-        text = source.agent_reply
-        if self.config.hand_off_claimed_actions:
-            reply = copyable(text)
-            if reply.claimed_action is not None:
-                return reply
-            text = reply.text
-        return CopyableReply(chat_ready(text, mid_conversation=mid_conversation))
+        what it says its agent would send and without its e-mail forms; an operator's
+        correction as written (:func:`retrieval.claims.as_copied`, which calibrate's judge
+        reads too)."""
+        return as_copied(
+            source.agent_reply,
+            source.kind,
+            mid_conversation=mid_conversation,
+            withhold_claims=self.config.hand_off_claimed_actions,
+        )
 
     def _sent_as(self, source: Source) -> list[str]:
         """Every text a turn that copied ``source`` may hold: as sent first in a
