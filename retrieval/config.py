@@ -246,6 +246,16 @@ class RetrievalConfig(BaseModel):
         " message as the best other answer (at most 0.1 in all).",
         json_schema_extra={"recipe": True},
     )
+    intent_words_weight: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Score added to a hit for the share of the message's intent words (words"
+        " whose past questions were answered alike, learned from the logs) its question"
+        " shares, so that a product name does not outweigh what is asked; 0: off (see"
+        " retrieval.intent_words).",
+        json_schema_extra={"recipe": True},
+    )
     answer_classifier: bool = Field(
         True,
         description=(

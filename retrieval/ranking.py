@@ -1,9 +1,11 @@
 """Ranking a query's hits into distinct answers: pure functions over the hits FAISS
 returned, the stored entries they point to and the retrieval settings.
 
-Hits with the same reply are merged into one answer whose ``support`` counts them;
-curated answers get the operator's bonus; each answer's share of the vote among the first
-hits and the answer classifier's probability go with it as confidence features.
+Hits with the same reply are merged into one answer whose ``support`` counts them; each
+hit gains for the intent words its question shares with the message
+(retrieval.intent_words); curated answers get the operator's bonus; each answer's share of
+the vote among the first hits and the answer classifier's probability go with it as
+confidence features.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from retrieval.answer_classifier import AnswerClassifier
 from retrieval.config import RetrievalConfig
+from retrieval.intent_words import IntentWords
 from retrieval.records import RetrievedExchange
 from retrieval.store import StoredEntry
 
@@ -52,14 +55,20 @@ def rank(
     probabilities: np.ndarray | None,  # the classifier's row for this query
     typicality: float | None,  # of this query, the same for all its hits
     config: RetrievalConfig,
+    customer_text: str,
+    intent_words: IntentWords | None,  # None: the index version is served without
 ) -> list[RetrievedExchange]:
     """The ``k`` best distinct answers among one query's hits (``scores`` and ``ids``
-    nearest first), best first."""
+    nearest first), best first. With ``intent_words``, each hit's score gains
+    ``config.intent_words_weight`` times the share of ``customer_text``'s intent words its
+    question shares, and the hits are taken in that order."""
     best: dict[str, tuple[float, StoredEntry]] = {}
     support: dict[str, int] = {}
     votes: dict[str, float] = {}
     hits = _accepted_hits(scores, ids, stored, excluded, fetch_size(k, 0))
-    # Each answer's best score before any bonus, and its curated hits' scores.
+    if intent_words is not None and config.intent_words_weight > 0.0:
+        hits = _with_intent(hits, customer_text, intent_words, config.intent_words_weight)
+    # Each answer's best score before the curated bonus, and its curated hits' scores.
     nearest: dict[str, float] = {}
     curated_scores: dict[str, list[float]] = {}
     for score, item in hits:
@@ -141,6 +150,22 @@ def _accepted_hits(
             break
         hits.append((float(score), item))
     return hits
+
+
+def _with_intent(
+    hits: list[tuple[float, StoredEntry]],
+    customer_text: str,
+    intent_words: IntentWords,
+    weight: float,
+) -> list[tuple[float, StoredEntry]]:
+    """``hits`` with their intent-word gain added, best first. Only the fetched hits are
+    re-scored: the past question that asks the same thing about another product is among
+    them, and searching the whole index by words would cost a second index."""
+    gained = [
+        (score + weight * intent_words.match(customer_text, item.entry.customer_text), item)
+        for score, item in hits
+    ]
+    return sorted(gained, key=lambda hit: hit[0], reverse=True)
 
 
 def _corroboration(
