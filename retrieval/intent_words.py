@@ -13,10 +13,11 @@ in few questions; its weight is how far that agreement exceeds twice the random 
 agents answered, so they follow any corpus.
 
 Ranking adds ``intent_words_weight`` times :meth:`IntentWords.match` (the share of the
-message's intent weight that a past question shares) to each hit's similarity
-(retrieval.ranking). Measured with ``python benchmarks/intent_words_sample.py`` (top
-answer's topic, first turns of data/sample/eval.jsonl and benchmarks/data/intent_probes.jsonl)
-and Banking77's full test set (top-1, 10,003 train questions):
+message's intent weight that a past question shares) to each hit's similarity to order the
+hits and answers (retrieval.ranking); the score an answer is given leaves the gain out.
+Measured with ``python benchmarks/intent_words_sample.py`` (top answer's topic, first turns
+of data/sample/eval.jsonl and benchmarks/data/intent_probes.jsonl) and Banking77's full
+test set (top-1, 10,003 train questions):
 
     weight   sample eval   probes   Banking77
     0        75 of 98      11 of 18   0.9075

@@ -74,3 +74,18 @@ def test_the_answer_to_what_is_asked_beats_the_answer_about_the_product_named(
     without = make_knowledge("without", intent_words_weight=0.0)
     ingest_paths([logs], without)
     assert without.search((), question, 3)[0].agent_reply != answer
+
+
+def test_the_score_is_how_near_the_question_is_without_the_intent_words_gain(
+    tmp_path: Path, make_knowledge: MakeKB
+) -> None:
+    # The confidence reads the score as how near the nearest past question is: a message
+    # about something never answered ("is there a student discount?") shares intent
+    # words with some past question, and a gain in the score would make it look answered.
+    kb = make_knowledge()
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", PRODUCT_LOGS)], kb)
+    question = "How long do I have to return a rain jacket?"
+    top = kb.search((), question, 3)[0]
+    assert top.agent_reply == RETURN
+    query, past = kb.embedder.encode([question, top.customer_text])
+    assert top.score == pytest.approx(float(query @ past), abs=1e-5)
