@@ -76,16 +76,19 @@ def test_the_answer_to_what_is_asked_beats_the_answer_about_the_product_named(
     assert without.search((), question, 3)[0].agent_reply != answer
 
 
-def test_the_score_is_how_near_the_question_is_without_the_intent_words_gain(
+def test_the_top_score_is_how_near_its_question_is_and_the_scores_keep_the_order(
     tmp_path: Path, make_knowledge: MakeKB
 ) -> None:
     # The confidence reads the score as how near the nearest past question is: a message
     # about something never answered ("is there a student discount?") shares intent
     # words with some past question, and a gain in the score would make it look answered.
+    # The engine lists sources in the order of their scores.
     kb = make_knowledge()
     ingest_paths([write_jsonl(tmp_path / "logs.jsonl", PRODUCT_LOGS)], kb)
     question = "How long do I have to return a rain jacket?"
-    top = kb.search((), question, 3)[0]
+    hits = kb.search((), question, 3)
+    top = hits[0]
     assert top.agent_reply == RETURN
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     query, past = kb.embedder.encode([question, top.customer_text])
     assert top.score == pytest.approx(float(query @ past), abs=1e-5)
