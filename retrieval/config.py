@@ -226,6 +226,15 @@ class RetrievalConfig(BaseModel):
         " corrected one and those attached to it) that lies about as near to the customer's"
         " message as the best other answer (at most 0.1 in all).",
     )
+    intent_words_weight: float = recipe(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Score added to a hit for the share of the message's intent words (words"
+        " whose past questions were answered alike, learned from the logs) its question"
+        " shares, so that a product name does not outweigh what is asked; 0: off (see"
+        " retrieval.intent_words).",
+    )
     answer_classifier: bool = recipe(
         True,
         description=(

@@ -95,7 +95,17 @@ class Publisher:
             unchanged = not (added or removed or needs_rebuild)
             if unchanged and self._live.version is not None and embedder is self._live.embedder:
                 version = self._live.version  # nothing new: keep serving the same version
-                serving = Serving(embedder, index, self._live.classifier_of(version, embedder))
+                current = self._live.current
+                serving = Serving(
+                    embedder,
+                    index,
+                    self._live.classifier_of(version, embedder),
+                    intent_words=(
+                        current.intent_words
+                        if current is not None and current.index is index
+                        else self._live.fit_intent_words(sorted(index.ids()))
+                    ),
+                )
             else:
                 serving, version = self._publish(index, embedder, max(wanted, default=0))
             self._live.swap(serving, version)
@@ -262,4 +272,5 @@ class Publisher:
             base_embedder=self.configured_embedder.name,
             live=live,
         )
-        return Serving(embedder, index, classifier), version
+        intent_words = self._live.fit_intent_words(sorted(index.ids()))
+        return Serving(embedder, index, classifier, intent_words=intent_words), version

@@ -93,6 +93,8 @@ class IndexSearch:
                 None if probabilities is None else probabilities[n],
                 None if typicality is None else float(typicality[n]),
                 self.config,
+                queries[n].customer_text,
+                serving.intent_words,
             )
             for n, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True))
         ]

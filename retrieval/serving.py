@@ -20,6 +20,7 @@ from retrieval.answer_classifier import AnswerClassifier, fit_answer_classifier
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.index import IndexParams, VectorIndex
+from retrieval.intent_words import IntentWords, fit_intent_words
 from retrieval.store import IndexVersion, KnowledgeStore
 from retrieval.tuning_data import normalise_reply
 from retrieval.vectors import EntryVectors
@@ -48,6 +49,8 @@ class Serving:
     index: VectorIndex
     classifier: AnswerClassifier | None = None
     verifier: Verifier | None = None
+    # Fitted on the entries' texts (see retrieval.intent_words); None: not used.
+    intent_words: IntentWords | None = None
 
 
 class LiveIndex:
@@ -153,7 +156,11 @@ class LiveIndex:
             mark = self.store.curated_mark()  # before: a change made meanwhile is followed later
             self._reconcile(index, embedder, include_logs=False)
             self._serving = Serving(
-                embedder, index, self.classifier_of(version, embedder), self._published_verifier()
+                embedder,
+                index,
+                self.classifier_of(version, embedder),
+                self._published_verifier(),
+                self.fit_intent_words(sorted(index.ids())),
             )
             self.version = version
             self._curated_mark = mark
@@ -172,13 +179,15 @@ class LiveIndex:
     def excluding(self, entry_ids: Collection[int]) -> Serving:
         """What this serves with an answer classifier fitted without the entries
         ``entry_ids``, for validating on questions that are in the index: a classifier
-        fitted on a question is surer of it than of a new one."""
+        fitted on a question is surer of it than of a new one. The intent words are
+        fitted without them too: their replies would vouch for their own words."""
         serving = self.require()
+        kept = sorted(serving.index.ids() - set(entry_ids))
         classifier = None
         if serving.classifier is not None:  # else the confidence here must not use one either
-            kept = sorted(serving.index.ids() - set(entry_ids))
             classifier = self.fit_answer_classifier(kept, serving.embedder)
-        return Serving(serving.embedder, serving.index, classifier, serving.verifier)
+        intent_words = None if serving.intent_words is None else self.fit_intent_words(kept)
+        return Serving(serving.embedder, serving.index, classifier, serving.verifier, intent_words)
 
     def follow_verifier(self) -> None:
         """Serve the verifier published since the index was loaded (``supportbot calibrate``
@@ -217,6 +226,18 @@ class LiveIndex:
             [normalise_reply(stored[i].entry.agent_reply) for i in ids],
             embedder_id=embedder.model_id,
             min_members=self.config.answer_classifier_min_questions,
+        )
+
+    def fit_intent_words(self, entry_ids: Sequence[int]) -> IntentWords | None:
+        """The intent words of the questions of ``entry_ids`` and their replies (see
+        retrieval.intent_words); None when the settings use none or too few entries are
+        stored. Curated answers added later are ranked with these until the next load."""
+        if self.config.intent_words_weight <= 0.0:
+            return None
+        stored = self.store.entries_by_id(entry_ids)
+        entries = [stored[i].entry for i in entry_ids if i in stored]
+        return fit_intent_words(
+            [e.customer_text for e in entries], [e.agent_reply for e in entries]
         )
 
     def refresh_if_stale(self) -> bool:
