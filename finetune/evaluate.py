@@ -2,7 +2,7 @@
 
 Answer match is ROUGE-L F1 against the agent's real reply, in the form the generator learns
 to write it (:func:`finetune.examples.reply_target`: no e-mail sign-off, no placeholder
-greeting), and copying is scored as the engine copies (:func:`retrieval.chat_ready.chat_ready`):
+greeting), and copying is scored as the engine copies (:func:`retrieval.claims.as_copied`):
 against the logs as they are, copying's sign-offs matched the reference's, and a generator
 taught to leave them out lost answer match to copying for it. Grounded share is the share of
 replies whose facts (codes, URLs, numbers, amounts) are all backed by what the model was
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from finetune.examples import reply_evidence
 from finetune.prompting import PromptRequest
 from finetune.serving_policy import COPY_SYSTEM
-from retrieval.chat_ready import chat_ready
+from retrieval.claims import as_copied
 from retrieval.facts import extract_facts, supported_facts
 from retrieval.pacing import Pace
 from retrieval.records import follows_a_reply
@@ -146,9 +146,12 @@ def _as_copied(request: PromptRequest) -> str:
     if not request.evidence:
         return ""
     top = request.evidence[0]
-    if top.kind == "curated":
-        return top.agent_reply
-    return chat_ready(top.agent_reply, mid_conversation=follows_a_reply(request.history))
+    # The engine's own reading (the one calibrate's judge reads too): without the link its
+    # agent promised to send or the "I've looked it up", and without the e-mail forms. A
+    # reply that claims an action is scored as written, though the engine hands it to a
+    # person: the generator's replies are not held to that rule here either.
+    mid_conversation = follows_a_reply(request.history)
+    return as_copied(top.agent_reply, top.kind, mid_conversation=mid_conversation).text
 
 
 # Writes replies to requests, in order, stopping at a deadline (a ``time.monotonic()``

@@ -266,3 +266,21 @@ def test_copying_and_the_reference_are_scored_as_the_bot_sends_them() -> None:
     sent_later = "Track it at shop.com/track (KB-SHP-02)."  # no fresh "Hi," mid-conversation
     assert (first.reference, later.reference) == (sent_first, sent_later)
     assert evaluate.copy_top_retrieved([first, later]) == [sent_first, sent_later]
+
+
+def test_copying_is_scored_without_what_its_agent_promised_to_send() -> None:
+    # The engine sends "See KB-RET-01." in place of a promise to e-mail the guide, and
+    # drops "I've looked into it.": the copy baseline is what a customer reads.
+    promised = (
+        "Returns are free within 30 days. I'll send you the returns guide (KB-RET-01) by email."
+    )
+    looked_up = "I've looked into it. Returns are free within 30 days (KB-RET-01)."
+    cases = []
+    for cid, reply in (("c-promised", promised), ("c-looked", looked_up)):
+        retriever = InMemoryRetriever([_asked(f"{cid}-logged", reply)])
+        asked = [t for t in iter_turns(_asked(cid, reply)) if t.reply == reply]
+        cases += eval_cases_for(asked, retriever, GeneratorConfig(retrieved_k=1))
+    assert evaluate.copy_top_retrieved(cases) == [
+        "Returns are free within 30 days. See KB-RET-01.",
+        "Returns are free within 30 days (KB-RET-01).",
+    ]
