@@ -418,7 +418,8 @@ async def test_a_copied_answer_that_asks_for_details_goes_to_a_person(
     assert reply.text == EngineConfig().action_handoff_message
     (flag,) = await list_flags(bot.store)
     assert flag.reason is FlagReason.HANDOFF
-    assert ("order number" in flag.detail or "photos" in flag.detail) and "log#12" in flag.detail
+    assert "asks for details" in flag.detail and "log#12" in flag.detail
+    assert "order number" in flag.detail or "photos" in flag.detail
     assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
 
 
