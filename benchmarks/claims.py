@@ -5,8 +5,8 @@
 
 * Claims (retrieval.claims.copyable) over every agent message of the logs as written (the
   sample: 1,670, 179 of them call-centre openings that answer no one): withheld (the engine
-  hands the conversation to a person), by what the reply claims; sent shortened, by what
-  it goes without; sent whole.
+  hands the conversation to a person), by what the reply claims or asks for (details a
+  person must act on); sent shortened, by what it goes without; sent whole.
 * The same over the replies an index holds: one per customer turn an agent answered,
   scrubbed as ingest scrubs them, with the rules alone (no spaCy recogniser: a name it
   would find changes none of the forms counted here).
@@ -112,7 +112,7 @@ def _table(title: str, rows: Sequence[tuple[str, int]], total: int) -> list[str]
 def _claims_table(title: str, counts: dict[str, Any]) -> list[str]:
     rows = [
         ("withheld (a person takes over)", counts["withheld"]),
-        *((f"  claims {kind}", n) for kind, n in counts["withheld_by_claim"].items()),
+        *((f"  {kind}", n) for kind, n in counts["withheld_by_claim"].items()),
         ("sent shortened", counts["sent_shortened"]),
         *((f"  without {kind}", n) for kind, n in counts["shortened_by"].items()),
         ("sent whole", counts["sent_whole"]),

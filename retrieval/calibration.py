@@ -209,11 +209,12 @@ def build_cases(
     customers get and taught the fit that a perfect match can be wrong.
 
     With ``withhold_claims`` (the engine's ``hand_off_claimed_actions``), a question whose
-    best answer is a logged reply that claims an action or states that customer's case
-    (:mod:`retrieval.claims`) is marked withheld: the engine hands it off whatever its
-    confidence. Counted as answered, "Done! the cancellation went through" was an answer
-    the judge read as right, though no customer is ever sent it. The best answer is judged
-    in the form the engine sends it (:func:`_as_judged`)."""
+    best answer is a logged reply that claims an action, states that customer's case or
+    asks for details a person must act on (:mod:`retrieval.claims`) is marked withheld: the
+    engine hands it off whatever its confidence. Counted as answered, "Done! the
+    cancellation went through" was an answer the judge read as right, though no customer is
+    ever sent it. The best answer is judged in the form the engine sends it
+    (:func:`_as_judged`)."""
     issues: list[ParseIssue] = []
     queries: list[Query] = []
     expected: list[str | None] = []
@@ -555,8 +556,8 @@ def format_result(
         ),
         f"in-scope answered: {result.answered_rate:.3f}"
         + (
-            f" ({withheld} whose best answer claims an action or states the customer's case"
-            " go to a person whatever their confidence)"
+            f" ({withheld} whose best answer claims an action, states the customer's case or"
+            " asks for details go to a person whatever their confidence)"
             if withheld
             else ""
         ),

@@ -3,7 +3,7 @@
 An agent's reply often reports an action on the customer's order or account: "I've
 cancelled it for you", "I've resent it to the recipient's email address", "I've escalated
 your case to a senior member of our team". Copied to the next customer, it tells them
-something happened that did not: they wait for a refund nobody issued. Three kinds:
+something happened that did not: they wait for a refund nobody issued. Four kinds:
 
 * an action on the account or the order (cancel, refund, resend, update, escalate, open a
   claim, remove from a list, look it up, note on it): only a person can do it, so the
@@ -15,6 +15,16 @@ something happened that did not: they wait for a refund nobody issued. Three kin
   going out by express shipping", "the cancellation went through", "this order has
   already been packed, so it can no longer be cancelled"), a verdict on their case
   ("Perfect, that qualifies.", "so yours isn't affected"), or a bare "Done!";
+* a request for details that an agent would act on ("Could you send me the order number
+  so I can take a look?", "Please reply with a couple of photos of the damage", "Send us
+  the link and your order number, and the difference goes back to your original payment
+  method"): the bot looks nothing up and nobody reads what is sent to it (the widget takes
+  text alone), so the customer would answer and wait on work nobody does. It goes to a
+  person too, even where the rest of the reply is policy: in the sample the request is
+  either the whole reply or the one way to what the policy offers (the label, the
+  replacement, the price match), so the reply without it would promise what nobody starts.
+  A request the customer acts on alone is sent ("file a claim at https://... with your
+  order number and photos", "bring your order number", "reply STOP");
 * a promise to send what the reply itself can carry ("I'm sending you a link to article
   KB-ORD-05 right now.", "I'll also email you the help article for this, it's KB-ORD-03."):
   the sentence is replaced by the references it names ("See KB-ORD-05."), or dropped when
@@ -29,8 +39,9 @@ label" (what the process does next, true for whoever it reaches) state a policy,
 something done. A sentence that only says the order was looked up ("I've looked into it.")
 is dropped and the rest sent. A promise to have it done ("Send me a photo and I'll have
 the correct one shipped") is withheld too. Of the sample's 1,670 agent replies
-(data/sample/conversations.jsonl) 206 are withheld so, and 124 more are sent without a
-promise to send or a look-up (``python benchmarks/claims.py``, by kind of claim).
+(data/sample/conversations.jsonl) 354 are withheld so (148 of them for a request for
+details), and 112 more are sent without a promise to send or a look-up (``python
+benchmarks/claims.py``, by kind of claim).
 """
 
 from __future__ import annotations
@@ -146,6 +157,38 @@ _STATE = re.compile(
     rf"(?:\s+(?:also|still|not|even))*\s+(?:{_VERDICT})\b",
     re.IGNORECASE,
 )
+# A request that the customer send details to the agent, who would act on them: "Could you
+# send me the order number so I can take a look?", "What's your order number?", "Please
+# reply with a couple of photos of the damage and the shipping box.", "Send me the link plus
+# your order number; the difference is refunded ...", "Send us what the courier sent you and
+# we'll take care of it.". The bot can look nothing up and nobody reads what is sent to it
+# (the widget takes text alone), so the customer would wait on work nobody does. What the
+# customer does alone is no such request: "file a claim at https://... with your order
+# number and photos", "Bring your order number", "reply STOP", "send them to
+# returns@example.com".
+_DETAILS = (
+    r"(?:order (?:number|no\.?|#|id)|e-?mail(?: address)?|photos?|pictures?|pics?|images?|"
+    r"screenshots?|serial(?: number)?|receipt|packing slip|link|tracking number|account)"
+)
+_TO_THE_AGENT = (
+    r"(?:send|share|give|tell|provide|forward|confirm|reply with|let (?:me|us) (?:know|have))"
+)
+_ASKS = re.compile(
+    # A question: "Could you share the order number?", "Can I get your order number?",
+    # "What's the order number?".
+    rf"\b(?:could|can|would|will) you(?: please| just)?(?: also)? {_TO_THE_AGENT}\b"
+    rf"[^.!?]*\b{_DETAILS}\b"
+    rf"|\b(?:can|could|may) (?:I|we) (?:get|have|grab|take)\b[^.!?]*\b{_DETAILS}\b"
+    rf"|\bwhat(?:['’]s| is| was) (?:your|the)(?: \w+)? {_DETAILS}\b"
+    # An imperative, where a sentence or clause starts: "Please reply with a photo",
+    # "Send us photos of the quilt", "If you can send a photo of the item".
+    rf"|(?:^|[,;:—–]\s*|\b(?:please|just|simply|then|and|if you (?:can|could))\s+)"
+    rf"(?:send|share|give|tell|provide|forward|reply with)(?: (?:me|us))?\b"
+    rf"(?:[^.!?]*\b{_DETAILS}\b|[^.!?]*\b(?:and|so)(?: that)? (?:I|we)(?:['’]ll| will| can)\b)",
+    re.IGNORECASE,
+)
+# Where the customer sends it themselves: a form or an address named in the request.
+_SENT_ELSEWHERE = re.compile(r"\b(?:at|to|via|on|through)\s+(?:https?://|www\.|\S+@\S+\.\w)")
 # A clause that sets a condition states the policy ("once your return has been received",
 # "until the order is packed"); the claim is looked for in the clauses that do not.
 _CLAUSE = re.compile(r"\s[—–-]\s|;|:|,\s*(?=(?:and|but|so|which)\b)")
@@ -179,7 +222,8 @@ RECEIVED = "what the customer sent, received"
 DONE_ALONE = "done, said alone"
 CASE = "this customer's order or case"
 LOOKED_UP = "only that the order was looked up"
-CLAIM_KINDS = (ACTION, HAVE_DONE, RECEIVED, DONE_ALONE, CASE, LOOKED_UP)
+ASKS_FOR_DETAILS = "asks for details a person must act on"
+CLAIM_KINDS = (ACTION, HAVE_DONE, RECEIVED, DONE_ALONE, CASE, LOOKED_UP, ASKS_FOR_DETAILS)
 """What a withheld reply claims, as :attr:`CopyableReply.claim_kind` names it."""
 
 PROMISE_TO_SEND = "a promise to send a link or article"
@@ -193,8 +237,9 @@ class CopyableReply:
     """A past reply as the bot may send it."""
 
     text: str
-    # The sentence claiming an action only a person can take (None: none): the bot must
-    # not send the reply, and a person should take the conversation.
+    # The sentence claiming an action only a person can take, or asking for details only a
+    # person would act on (None: none): the bot must not send the reply, and a person
+    # should take the conversation.
     claimed_action: str | None = None
     # Of CLAIM_KINDS, what that sentence claims (None with no claim).
     claim_kind: str | None = None
@@ -204,8 +249,9 @@ class CopyableReply:
 
 def withheld_best(hits: Sequence[RetrievedExchange]) -> bool:
     """Whether the engine, copying the best of ``hits``, would hand the message to a person
-    instead (with ``engine.hand_off_claimed_actions``): a logged reply that claims an action
-    or states that customer's case. An operator's correction is sent as written."""
+    instead (with ``engine.hand_off_claimed_actions``): a logged reply that claims an action,
+    states that customer's case or asks for details a person must act on. An operator's
+    correction is sent as written."""
     return (
         bool(hits)
         and hits[0].kind == "log"
@@ -237,7 +283,8 @@ def as_copied(
 def copyable(reply: str) -> CopyableReply:
     """``reply`` without what its agent said they would send (replaced by the references
     it names) or that they looked the order up, or the first action on the account or
-    order it claims, or what it says of this customer's order that nobody checked."""
+    order it claims, what it says of this customer's order that nobody checked, or the
+    details it asks for that only a person would act on."""
     kept: list[str] = []
     looked_up = None
     shortened: list[str] = []
@@ -250,11 +297,18 @@ def copyable(reply: str) -> CopyableReply:
         said = _says_done(sentence) if sentence else None
         if said is not None:
             return CopyableReply(reply, claimed_action=sentence.strip(), claim_kind=said)
-        if not sentence or not (_CLAIM.search(sentence) or _DONE.search(sentence)):
+        claims = bool(sentence) and bool(_CLAIM.search(sentence) or _DONE.search(sentence))
+        if claims and not _SENDS_INFORMATION.search(sentence):
+            return CopyableReply(reply, claimed_action=sentence.strip(), claim_kind=ACTION)
+        if sentence and _asks_for_details(sentence):
+            # "Send me the order number and I'll email you the details": the request stands
+            # without the promise, and is withheld for it.
+            return CopyableReply(
+                reply, claimed_action=sentence.strip(), claim_kind=ASKS_FOR_DETAILS
+            )
+        if not claims:
             kept.append(sentence)
             continue
-        if not _SENDS_INFORMATION.search(sentence):
-            return CopyableReply(reply, claimed_action=sentence.strip(), claim_kind=ACTION)
         shortened.append(PROMISE_TO_SEND)
         # The links and codes it names are kept, read as the grounding check reads facts.
         named = links_and_codes(sentence)
@@ -284,3 +338,10 @@ def _says_done(sentence: str) -> str | None:
     ):
         return CASE
     return None
+
+
+def _asks_for_details(sentence: str) -> bool:
+    """Whether ``sentence`` asks the customer to send the agent details (the order number,
+    the account's e-mail, photos) for the agent to act on, rather than to send them where
+    the customer can alone (a form, an address)."""
+    return bool(_ASKS.search(sentence)) and not _SENT_ELSEWHERE.search(sentence)

@@ -219,8 +219,9 @@ class CalibrationCase:
     features: ConfidenceFeatures
     in_scope: bool
     correct: bool = True
-    # The top answer claims an action or states this customer's case (retrieval.claims):
-    # the engine hands the message off whatever its confidence, so it is never answered.
+    # The top answer claims an action, states this customer's case or asks for details a
+    # person must act on (retrieval.claims): the engine hands the message off whatever its
+    # confidence, so it is never answered.
     withheld: bool = False
 
     @property

@@ -9,6 +9,7 @@ import pytest
 
 from retrieval.claims import (
     ACTION,
+    ASKS_FOR_DETAILS,
     CASE,
     DONE_ALONE,
     HAVE_DONE,
@@ -144,8 +145,7 @@ def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
         # The process, in the present or the future: true for whoever it reaches.
         "Orders can't be cancelled once packed.",
         "Refunds take 5-7 business days.",
-        "Send me the link; the difference is refunded to your original payment method"
-        " within 5-7 business days.",
+        "The difference is refunded to your original payment method within 5-7 business days.",
         "We'll email you a prepaid return label within 1 business day.",
         "Your card is only charged when the item is packed.",
         "Your order is packed within 1 hour of ordering.",
@@ -163,7 +163,7 @@ def test_what_is_said_of_this_customers_order_is_claimed(reply: str) -> None:
         "Thank you for your email. Returns are free within 30 days.",
         "I've noted order ORD-2024-77; unworn items can be returned within 30 days.",
         "We've got a 30-day returns window, and exchanges are free.",
-        "I'm really sorry your Firefly Mini Stove arrived damaged. Please send a photo.",
+        "I'm really sorry your Firefly Mini Stove arrived damaged. Returns are free.",
         "I'll have a look at the guide with you: returns are free within 30 days.",
         "You'll have it shipped the same day if you order before noon.",
     ],
@@ -229,6 +229,7 @@ def test_a_reply_is_judged_as_the_engine_sends_it_copied() -> None:
         ("Done!", DONE_ALONE),
         ("Perfect, that qualifies. See KB-PM-01.", CASE),
         ("I've looked into it.", LOOKED_UP),
+        ("Could you send me the order number so I can take a look?", ASKS_FOR_DETAILS),
     ],
 )
 def test_a_withheld_reply_tells_what_it_claims(reply: str, kind: str) -> None:
@@ -245,3 +246,75 @@ def test_a_shortened_reply_tells_what_it_goes_without() -> None:
     assert found.text == "See KB-ORD-05. Addresses can be changed until the order is packed."
     assert found.shortened == (PROMISE_TO_SEND, LOOK_UP)
     assert copyable("Refunds take 5-7 business days.").shortened == ()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The sample's replies (data/sample/conversations.jsonl) that ask for what only an
+        # agent reads: copied, the customer answers and nobody looks at it.
+        "Hi,\n\nSorry to hear that. Could you send me the order number so I can take a look?",
+        "Sure — could you share the order number (it starts with JO-)?",
+        "I can check that for you. What's your order number?",
+        "Let me pull that up. What's the order number?",
+        "Of course. Could you give me the order number, or the email address on the account?",
+        "Sure, can I get your order number, please?",
+        "Happy to look into this! Could you send me your order number? It starts with JO- and"
+        " you'll find it in your confirmation email.",
+        # Policy whose next step is what the customer sends the agent: the label, the
+        # replacement, the refund wait on someone who reads it.
+        "I'm really sorry your Ridgeback 3P Tent arrived damaged. Please reply with a couple"
+        " of photos of the damage and the shipping box. Since it was damaged in transit, we'll"
+        " email you a free return label, and you can choose a replacement or a full refund.",
+        "Oh no, sorry about that! Send us photos of the Nightjar Down Quilt and the box it came"
+        " in, and we'll email a free return label straight away.",
+        "Apologies for the mix-up. If you can send a photo of the item and the packing slip,"
+        " we'll get the right item out to you free of charge by express shipping.",
+        "Yes, we price match within 14 days of your purchase. Send us the link and your order"
+        " number, and the difference goes back to your original payment method within 5-7"
+        " business days.",
+        "Send me the link; the difference is refunded to your original payment method within"
+        " 5-7 business days.",
+        "Good news there: if our price dropped within 14 days of your purchase, we refund the"
+        " difference. Just reply with your order number.",
+        "Don't pay anything; your duties and taxes were collected at checkout. Send us what the"
+        " courier sent you and we'll take care of it.",
+        "Please stop using the stove. Could you tell me the serial number under its base?",
+    ],
+)
+def test_a_request_for_details_an_agent_must_act_on_is_withheld(reply: str) -> None:
+    found = copyable(reply)
+    assert found.claim_kind == ASKS_FOR_DETAILS
+    assert found.claimed_action is not None and found.claimed_action in reply
+    assert found.text == reply
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # What the customer does alone: a form, the store, a text, the parcel, an address.
+        "Please file a claim at https://www.juniperoutfitters.example/warranty with your order"
+        " number and a few photos. We review claims within 3 business days.",
+        "Submit a claim at https://www.juniperoutfitters.example/warranty with the order number"
+        " and photos; we review it within 3 business days and repair, replace or refund it.",
+        "Bring your order number and a photo ID; someone else can collect it if you forward"
+        " them the email and they bring their own ID.",
+        "Absolutely — bring it to our flagship store at 418 Alder Lane in Portland with your"
+        " order number. In-store returns have no label fee.",
+        "Register at https://www.juniperoutfitters.example/recall for a free replacement. No"
+        " receipt needed.",
+        "Reply STOP to any of our texts to unsubscribe.",
+        "Include your order number in the return package.",
+        "Send the photos to returns@juniperoutfitters.example with your order number.",
+        # What the details are, said, not asked for.
+        "No problem — if you bought it in store or don't have the order number, a photo of the"
+        " receipt or the email address used at checkout works too.",
+        "Please make sure you're using the email address the account was created with — the"
+        " reset email only goes there.",
+        "Lost physical cards can be replaced with the card number or the receipt.",
+        "We review claims within 3 business days of receiving your photos.",
+    ],
+)
+def test_a_request_the_customer_acts_on_alone_is_sent(reply: str) -> None:
+    found = copyable(reply)
+    assert found.claimed_action is None and found.text == reply

@@ -389,6 +389,41 @@ async def test_a_copied_answer_that_tells_what_became_of_the_order_goes_to_a_per
 
 
 @pytest.mark.parametrize(
+    ("question", "asked", "answer"),
+    [
+        (
+            "what's the weather on Mt Hood this weekend?",
+            "my tent pole snapped",
+            "Hi,\n\nSorry to hear that. Could you send me the order number so I can take a look?",
+        ),
+        (
+            "the Cascade 2 tent has a torn fly, what do I do?",
+            "my tent arrived damaged",
+            "I'm really sorry your Ridgeback 3P Tent arrived damaged. Please reply with a"
+            " couple of photos of the damage and the shipping box. Since it was damaged in"
+            " transit, we'll email you a free return label.",
+        ),
+    ],
+    ids=["the order number", "photos"],
+)
+async def test_a_copied_answer_that_asks_for_details_goes_to_a_person(
+    make_bot: MakeBot, question: str, asked: str, answer: str
+) -> None:
+    # An outside tester's widget cases: the customer sends the number or the photos, and
+    # nobody looks at them (the bot looks nothing up; the widget takes text alone).
+    bot = make_bot(answers=[source("log#12", asked, answer)], answer_mode="copy")
+    conversation_id = await bot.start()
+    _, reply = await bot.send(conversation_id, question)
+    assert reply.outcome is Outcome.HANDOFF and reply.handoff
+    assert reply.text == EngineConfig().action_handoff_message
+    (flag,) = await list_flags(bot.store)
+    assert flag.reason is FlagReason.HANDOFF
+    assert "asks for details" in flag.detail and "log#12" in flag.detail
+    assert "order number" in flag.detail or "photos" in flag.detail
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+
+@pytest.mark.parametrize(
     ("kind", "config"),
     [("curated", {}), ("log", {"hand_off_claimed_actions": False})],
     ids=["an operator's correction", "switched off"],
@@ -421,10 +456,15 @@ async def test_a_copied_promise_to_send_an_article_names_the_article_instead(
 EMAILED = source(
     "log#11",
     "where is my order",
-    "Hi,\n\nCould you send me the order number? It starts with JO- (KB-ORD-01).\n\n"
+    "Hi,\n\nOrders ship within 1 business day, and the tracking link is in your confirmation"
+    " email (KB-ORD-01).\n\n"
     "If you have any other questions, just reply to this email.\n\nAll the best,",
 )
-ASKS_ORDER = "Could you send me the order number? It starts with JO- (KB-ORD-01)."
+# (Not "Could you send me the order number?": the engine hands that to a person.)
+TRACKING = (
+    "Orders ship within 1 business day, and the tracking link is in your confirmation email"
+    " (KB-ORD-01)."
+)
 
 
 async def test_a_copied_email_reads_as_a_chat_reply(make_bot: MakeBot) -> None:
@@ -433,11 +473,11 @@ async def test_a_copied_email_reads_as_a_chat_reply(make_bot: MakeBot) -> None:
     events, first = await bot.send(conversation_id, "Where is my order?")
     # No dangling sign-off, no "reply to this email" in a chat; the greeting opens it.
     assert first.outcome is Outcome.COPIED
-    assert first.text == f"Hi,\n\n{ASKS_ORDER}"
+    assert first.text == f"Hi,\n\n{TRACKING}"
     assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == first.text
     assert first.sources == (EMAILED,)  # the source as the logs hold it, for the operator
     _, later = await bot.send(conversation_id, "It was a tent, ordered last week")
-    assert later.text == ASKS_ORDER  # mid-conversation: no fresh "Hi,"
+    assert later.text == TRACKING  # mid-conversation: no fresh "Hi,"
     stored = [t.text for t in await bot.engine.history(conversation_id) if t.role == "bot"]
     assert stored == [first.text, later.text]
 
@@ -453,7 +493,7 @@ async def test_a_grounding_fallback_copies_the_reply_chat_ready(make_bot: MakeBo
     assert small_talk.outcome is Outcome.SMALL_TALK  # the bot has greeted already
     events, reply = await bot.send(conversation_id, "Where is my order?")
     assert reply.outcome is Outcome.COPIED
-    assert reply.text == ASKS_ORDER == deltas_after_last_retraction(events)
+    assert reply.text == TRACKING == deltas_after_last_retraction(events)
     assert "45" not in "".join(e.text for e in events if isinstance(e, ReplyDelta))
     assert reply.sources == (EMAILED,)
     assert reply.flags == (FlagReason.GROUNDING_FALLBACK,)
@@ -467,7 +507,7 @@ async def test_a_generated_email_is_sent_as_the_chat_reply_the_generator_learns(
     # of the name placeholder, and the e-mail's closing lines. It goes out as the reply the
     # generator now learns to write (finetune.examples.reply_target).
     written = (
-        f"Hi [NAME],\n\n{ASKS_ORDER}\n\n"
+        f"Hi [NAME],\n\n{TRACKING}\n\n"
         "If you have any other questions, just reply to this email.\n\nAll the best,\n[NAME]"
     )
     bot = make_bot(answers=[EMAILED, SHIPPING], pieces=split_words(written))
@@ -476,7 +516,7 @@ async def test_a_generated_email_is_sent_as_the_chat_reply_the_generator_learns(
         await bot.send(conversation_id, "hi")  # the bot has greeted already
     events, reply = await bot.send(conversation_id, "Where is my order?")
     assert reply.outcome is Outcome.GENERATED
-    assert reply.text == (ASKS_ORDER if mid_conversation else f"Hi,\n\n{ASKS_ORDER}")
+    assert reply.text == (TRACKING if mid_conversation else f"Hi,\n\n{TRACKING}")
     assert deltas_after_last_retraction(events) == reply.text
     assert "[NAME]" not in reply.text
 

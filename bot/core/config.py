@@ -111,8 +111,10 @@ class EngineConfig(BaseModel):
         True,
         description=(
             "A copied past reply that says its agent acted on the order or account (\"I've"
-            ' cancelled it for you") goes to a person instead, who can do it; a promise to'
-            " send a link or an article becomes the references it names (retrieval.claims)."
+            ' cancelled it for you") or asks the customer for details for them to act on'
+            ' ("Could you send me the order number?") goes to a person instead, who can do'
+            " it; a promise to send a link or an article becomes the references it names"
+            " (retrieval.claims)."
         ),
         # A safeguard few will switch off: the one-page reference keeps the everyday ones.
     )

@@ -58,7 +58,7 @@ from bot.core.types import (
     Turn,
 )
 from retrieval.chat_ready import generator_ready
-from retrieval.claims import CopyableReply, as_copied, copyable
+from retrieval.claims import ASKS_FOR_DETAILS, CopyableReply, as_copied, copyable
 from retrieval.confidence import retrieval_confidence
 from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
@@ -358,7 +358,7 @@ class ConversationEngine:
         best = sources[0]
         reply = self._as_copied(best, mid_conversation=mid_conversation)
         if reply.claimed_action is not None:
-            return self._action_handoff("the best answer is", reply.claimed_action, sources)
+            return self._action_handoff("the best answer", reply, sources)
         return _Draft(reply.text, Outcome.COPIED, (best,))
 
     def _as_copied(self, source: Source, *, mid_conversation: bool) -> CopyableReply:
@@ -380,13 +380,19 @@ class ConversationEngine:
         sent = [self._as_copied(source, mid_conversation=later).text for later in (False, True)]
         return list(dict.fromkeys([source.agent_reply, *sent]))
 
-    def _action_handoff(self, lead: str, claim: str, sources: Sequence[Source]) -> _Draft:
+    def _action_handoff(self, lead: str, reply: CopyableReply, sources: Sequence[Source]) -> _Draft:
         """A person takes over: the reply (``lead`` says which, copied or generated) claims
-        an action only a person can take."""
+        an action only a person can take, or asks for details only a person would act on
+        (the operator reads which in the flag)."""
+        what = (
+            "asks for details a person must act on"
+            if reply.claim_kind == ASKS_FOR_DETAILS
+            else "claims an action a person must take"
+        )
         return self._handoff(
             self.config.action_handoff_message,
             FlagReason.HANDOFF,
-            f'{lead} an action a person must take ("{claim}"); best: {_describe(sources)}',
+            f'{lead} {what} ("{reply.claimed_action}"); best: {_describe(sources)}',
         )
 
     # -- generation --------------------------------------------------------------------------
@@ -506,9 +512,7 @@ class ConversationEngine:
                 log.info("the generated reply claims an action; the conversation goes to a person")
                 if shown:
                     yield ReplyRetracted(FlagReason.HANDOFF)
-                yield self._action_handoff(
-                    "the generated reply claims", reply.claimed_action, sources
-                )
+                yield self._action_handoff("the generated reply", reply, sources)
                 return
             text = reply.text
         # The form the generator is trained to write (finetune.examples.reply_target): what
