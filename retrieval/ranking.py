@@ -84,6 +84,9 @@ def rank(
     for key, extra in corroborated.items():
         value, item = best[key]
         best[key] = (value + extra, item)
+    nearer = {
+        key: _nearer_questions(key, scores, nearest) for key, scores in curated_scores.items()
+    }
     ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
     total_votes = sum(votes.values())
     return [
@@ -103,9 +106,18 @@ def rank(
                 else classifier.probability_of(probabilities, key)
             ),
             question_typicality=typicality,
+            nearer_questions=nearer.get(key) if item.entry.kind == "curated" else None,
         )
         for key, (value, item) in ranked
     ]
+
+
+def _nearer_questions(key: str, scores: list[float], nearest: Mapping[str, float]) -> int:
+    """How many of a curated answer's questions (their ``scores``) lie at least as near the
+    query as the nearest question of any other answer: its own evidence for the query
+    (retrieval.confidence.curated_evidence), by similarity alone, before any bonus."""
+    rival = max((score for other, score in nearest.items() if other != key), default=None)
+    return len(scores) if rival is None else sum(score >= rival for score in scores)
 
 
 def _accepted_hits(

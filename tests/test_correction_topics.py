@@ -15,7 +15,9 @@ from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
 from bot.store.conversations import ConversationDatabase
+from retrieval.confidence import ConfidenceWeights, retrieval_confidence
 from retrieval.pii import scrub
+from retrieval.records import RetrievedExchange
 from tests.support.corpus import exchange, write_jsonl
 
 ARRIVAL_ANSWER = (
@@ -169,3 +171,35 @@ def test_a_corrections_bonus_is_shared_by_its_questions_near_the_message(
         kb.add_curated(f"correction:1:{n}", attached, EXPRESS_ANSWER)
     score, question = curated_hit()
     assert score == pytest.approx(closeness(question) + 0.02, abs=1e-5)
+
+
+def test_a_correction_that_wins_a_message_only_by_its_bonus_is_not_sure_of_it(
+    tmp_path: Path, make_knowledge: Callable[..., Any]
+) -> None:
+    from retrieval.ingest import ingest_paths
+
+    kb = make_knowledge()  # the default bonus and corroboration
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
+    kb.add_curated("correction:1", "Can I get my card delivered faster?", EXPRESS_ANSWER)
+    for n, question in enumerate(ATTACHED, start=1):
+        kb.add_curated(f"correction:1:{n}", question, EXPRESS_ANSWER)
+    # Weights as calibration fits them where the answer classifier has a say, which the
+    # curated answer's own evidence takes for a correction.
+    weights = ConfidenceWeights(
+        bias=-5.0, score=6.0, margin=4.0, support=0.0, answer_probability=3.0
+    )
+
+    def served(text: str) -> tuple[str, float, RetrievedExchange]:
+        hits = kb.search((), text, 3)
+        return hits[0].agent_reply, retrieval_confidence(hits, weights), hits[0]
+
+    # Amid the questions the operator attached: several lie nearer than any logged one.
+    reply, amid, top = served("Can I pay to get my card quicker?")
+    assert reply == EXPRESS_ANSWER and amid > 0.5
+    # Between them and the arrival topic: a logged arrival question lies nearer than any
+    # of them, and the bonus still serves the correction. It is not sure of it: the
+    # bonus is the operator's word for the topic, not evidence that this message is in it.
+    reply, between, near_top = served("I'd like to get my card by tomorrow?")
+    assert reply == EXPRESS_ANSWER and between < 0.5
+    assert near_top.nearer_questions == 0
+    assert top.nearer_questions is not None and top.nearer_questions >= 3
