@@ -186,13 +186,16 @@ def curated_evidence(nearer_questions: int) -> float:
     other answer, by similarity alone: each halves the doubt. A message amid the questions
     the operator vouched for has several; one that sits between them and the neighbouring
     topic's logged questions has one or none (it won by the operator's bonus alone), and
-    is as likely that topic's. Measured on Banking77
-    (benchmarks/correction_topics_banking77.py, the curated answer served first): this
-    tells the topic's customers from the neighbouring topic's with an AUC of 0.81 (full
-    logs; 0.85 --quick), where counting every one of its questions among the nearest hits,
-    with any lead the bonus gave, did 0.65 (0.71).
+    is then no surer than the operator's word for one question, 0.5: the bonus is there
+    to reach a lone correction's paraphrases, and the sample's learning loop
+    (benchmarks/learning_loop.py) handed off 3 of its 15 paraphrases, not 1, when that
+    case counted 0.
+    Measured on Banking77 (benchmarks/correction_topics_banking77.py, the curated answer
+    served first): this tells the topic's customers from the neighbouring topic's with an
+    AUC of 0.77 (full logs; 0.81 --quick), where counting every one of its questions among
+    the nearest hits, with any lead the bonus gave, did 0.65 (0.71).
     """
-    return 1.0 - 0.5 ** max(nearer_questions, 0)
+    return 1.0 - 0.5 ** max(nearer_questions, 1)
 
 
 def _nearer_questions(top: RankedAnswer, margin: float) -> int:

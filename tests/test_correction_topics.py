@@ -15,7 +15,7 @@ from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
 from bot.store.conversations import ConversationDatabase
-from retrieval.confidence import ConfidenceWeights, retrieval_confidence
+from retrieval.confidence import ConfidenceWeights, retrieval_confidence, retrieval_features
 from retrieval.pii import scrub
 from retrieval.records import RetrievedExchange
 from tests.support.corpus import exchange, write_jsonl
@@ -189,17 +189,22 @@ def test_a_correction_that_wins_a_message_only_by_its_bonus_is_not_sure_of_it(
         bias=-5.0, score=6.0, margin=4.0, support=0.0, answer_probability=3.0
     )
 
-    def served(text: str) -> tuple[str, float, RetrievedExchange]:
+    def served(text: str) -> tuple[str, float, float | None, RetrievedExchange]:
         hits = kb.search((), text, 3)
-        return hits[0].agent_reply, retrieval_confidence(hits, weights), hits[0]
+        features = retrieval_features(hits)
+        assert features is not None
+        confidence = retrieval_confidence(hits, weights)
+        return hits[0].agent_reply, confidence, features.answer_probability, hits[0]
 
     # Amid the questions the operator attached: several lie nearer than any logged one.
-    reply, amid, top = served("Can I pay to get my card quicker?")
-    assert reply == EXPRESS_ANSWER and amid > 0.5
+    reply, amid, amid_evidence, top = served("Can I pay to get my card quicker?")
+    assert reply == EXPRESS_ANSWER and amid_evidence is not None and amid_evidence > 0.8
     # Between them and the arrival topic: a logged arrival question lies nearer than any
-    # of them, and the bonus still serves the correction. It is not sure of it: the
-    # bonus is the operator's word for the topic, not evidence that this message is in it.
-    reply, between, near_top = served("I'd like to get my card by tomorrow?")
-    assert reply == EXPRESS_ANSWER and between < 0.5
+    # of them, and the bonus still serves the correction. It is no surer of it than of one
+    # question: the bonus is the operator's word for the topic, not evidence that this
+    # message is in it.
+    reply, between, between_evidence, near_top = served("I'd like to get my card by tomorrow?")
+    assert (reply, between_evidence) == (EXPRESS_ANSWER, 0.5)
+    assert between < amid - 0.1
     assert near_top.nearer_questions == 0
     assert top.nearer_questions is not None and top.nearer_questions >= 3
