@@ -22,9 +22,12 @@ the corrected answer (target >= 80%), the share answered with the neighbour's an
 (target <= 5%), and each neighbour's own test accuracy before and after (target: within
 1 point). Replies are the engine's copied answers with hand-off turned off (threshold 0)
 and no scrubbing (Banking77 holds no personal data): what retrieval answers is measured.
-For comparison it also reports what retrieval answers when the logs do cover the 10
-intents (all their train rows logged, nothing corrected): the most a correction could hope
-for with the same embedder.
+Where a correction was served, its own evidence (retrieval.confidence.curated_evidence, what
+stands in for the answer classifier's probability in its confidence) is kept, and the
+benchmark reports how well it tells the topic's customers it reached from the neighbour's
+customers it took (AUC). For comparison it also reports what retrieval answers when the
+logs do cover the 10 intents (all their train rows logged, nothing corrected): the most a
+correction could hope for with the same embedder.
 
 The issue's second case: with ``--attach none`` the operator attaches nothing (figures
 reported, no target at once); ``--retrain-minutes M`` then runs the embedder step of one
@@ -47,7 +50,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage
 from bot.ops.topics import SUGGESTIONS_SHOWN
 from bot.store.conversations import ConversationDatabase
+from retrieval.confidence import retrieval_features
 from retrieval.config import RetrievalConfig
 from retrieval.ingest import ingest_paths
 from retrieval.knowledge import KnowledgeBase, Query
@@ -128,27 +132,56 @@ class Bench:
     """The engine the benchmark asks through, and what it needs to score replies."""
 
     engine: ConversationEngine
+    knowledge: KnowledgeBase  # the engine's
     tests: dict[str, list[Row]]
     answers: dict[str, str]
+    # The corrections' evidence where they were served: to their topic's later customers,
+    # and to the neighbouring topic's test questions.
+    topics_evidence: list[float] = field(default_factory=list)
+    neighbours_evidence: list[float] = field(default_factory=list)
 
     async def ask(self, text: str) -> tuple[str, str]:
         chat = await self.engine.start_conversation("bench")
         reply = await self.engine.reply(IncomingMessage(chat.id, text))
         return reply.turn_id, reply.text
 
-    async def accuracy(self, category: str) -> float:
+    async def accuracy(self, category: str, corrected: str | None = None) -> float:
+        """The share of ``category``'s test questions answered with its answer; each one
+        answered with the ``corrected`` intent's answer has its evidence kept."""
         rows = self.tests[category]
-        got = [await self.ask(r.text) for r in rows]
-        return sum(code_of(category, self.answers) in t for _, t in got) / len(rows)
+        got = [(await self.ask(r.text))[1] for r in rows]
+        if corrected is not None:
+            self.keep_evidence([r.text for r in rows], got, corrected, self.neighbours_evidence)
+        return sum(code_of(category, self.answers) in t for t in got) / len(rows)
+
+    def keep_evidence(
+        self, questions: list[str], replies: list[str], corrected: str, into: list[float]
+    ) -> None:
+        """The curated answer's own evidence (retrieval.confidence.curated_evidence) for
+        each question whose reply gave the ``corrected`` intent's answer from its
+        correction, as the engine's search found it (turns keep no confidence features)."""
+        served = [
+            q
+            for q, text in zip(questions, replies, strict=True)
+            if code_of(corrected, self.answers) in text
+        ]
+        for hits in self.knowledge.search_batch([Query(q) for q in served]):
+            features = retrieval_features(hits)
+            if hits and hits[0].kind == "curated" and features is not None:
+                assert features.answer_probability is not None  # no classifier: the evidence
+                into.append(features.answer_probability)
 
     async def figures(
         self, per_intent: list[dict[str, Any]], neighbours_before: dict[str, float]
     ) -> dict[str, Any]:
         """Ask each held-out intent's later questions and the neighbours' test questions."""
+        self.topics_evidence.clear()
+        self.neighbours_evidence.clear()
         rows = []
         for item in per_intent:
             held, neighbour = item["intent"], item["neighbour"]
             replies = [(await self.ask(q))[1] for q in item["later"]]
+            self.keep_evidence(item["later"], replies, held, self.topics_evidence)
             rows.append(
                 {
                     "intent": held,
@@ -162,7 +195,7 @@ class Bench:
                     "corrected_answer": _share(code_of(held, self.answers), replies),
                     "neighbours_answer": _share(code_of(neighbour, self.answers), replies),
                     "neighbour_accuracy_before": neighbours_before[neighbour],
-                    "neighbour_accuracy_after": await self.accuracy(neighbour),
+                    "neighbour_accuracy_after": await self.accuracy(neighbour, held),
                 }
             )
         asked = sum(r["asked"] for r in rows)
@@ -177,8 +210,14 @@ class Bench:
         def total(key: str) -> int:
             return sum(r[key] for r in rows)
 
+        ours, theirs = self.topics_evidence, self.neighbours_evidence
         return {
             "per_intent": rows,
+            # How well the correction's own evidence tells the topic's customers it reached
+            # from the neighbour's customers it took: what a confidence built on it can do.
+            "evidence_auc": _auc(ours, theirs),
+            "evidence_mean_topic": sum(ours) / max(1, len(ours)),
+            "evidence_mean_neighbours": sum(theirs) / max(1, len(theirs)),
             "attached": total("attached"),
             "attached_of_other_intents": total("attached_of_other_intents"),
             # The "likely the same question" group: how much of it is of the intent, and how
@@ -191,6 +230,15 @@ class Bench:
             "neighbour_accuracy_before": neighbours("neighbour_accuracy_before"),
             "neighbour_accuracy_after": neighbours("neighbour_accuracy_after"),
         }
+
+
+def _auc(positive: list[float], negative: list[float]) -> float | None:
+    """The chance that a positive outscores a negative (ties count half); None without
+    both."""
+    if not positive or not negative:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
 
 
 def _share(code: str, replies: list[str]) -> float:
@@ -225,7 +273,7 @@ async def run(
         curator=retriever,
         question_finder=retriever,
     )
-    bench = Bench(engine, tests, answers)
+    bench = Bench(engine, kb, tests, answers)
     report: dict[str, Any] = {}
     try:
         neighbours_before = {n: await bench.accuracy(n) for _, n in pairs}
@@ -323,6 +371,13 @@ def print_table(report: dict[str, Any], title: str) -> None:
         f"\nneighbours' accuracy: {report['neighbour_accuracy_before']:.1%} ->"
         f" {report['neighbour_accuracy_after']:.1%} (target: within 1 point)"
     )
+    if report["evidence_auc"] is not None:
+        print(
+            "the correction's own evidence where it was served: mean"
+            f" {report['evidence_mean_topic']:.2f} to its topic's customers,"
+            f" {report['evidence_mean_neighbours']:.2f} to the neighbour's;"
+            f" AUC {report['evidence_auc']:.3f}"
+        )
 
 
 def main() -> None:

@@ -98,6 +98,10 @@ class RetrievedExchange:
     # The reply verifier's probability that this reply answers the message searched (see
     # retrieval.verifier); set on the first hit only, None without a verifier.
     verifier_probability: float | None = None
+    # A curated answer's own evidence for this message: how many of its questions (the
+    # corrected one and those attached) lie at least as near it as the nearest question of
+    # any other answer, by similarity alone (no bonus); None for a logged answer.
+    nearer_questions: int | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,19 @@ def test_a_curated_answer_is_as_sure_as_the_questions_the_operator_attached() ->
     assert confidence(6, 0.2, logged_score=0.8) == pytest.approx(
         confidence(1, 0.2, logged_score=0.8)
     )
+
+    # What the search says of its questions decides: those nearer the message than any
+    # other answer's, by similarity alone. None of them: it won by the operator's bonus,
+    # and is no surer than one question.
+    def evidence(nearer: int | None) -> float | None:
+        top = Source("correction:1", 0.8, "curated", "q", "Cards expire.", 6, 0.2, None, None)
+        logged = Source("log-1", 0.6, "log", "q2", "Cards never expire.", 9, 0.8)
+        features = retrieval_features([replace(top, nearer_questions=nearer), logged])
+        assert features is not None
+        return features.answer_probability
+
+    assert evidence(None) == 1.0 - 0.5**6  # not known: its questions among the hits
+    assert (evidence(0), evidence(1), evidence(3)) == (0.5, 0.5, 0.875)
     # A logged answer the classifier does not know still uses its vote share.
     log = [Source("log-1", 0.8, "log", "q", "x", 1, 0.2), Source("log-2", 0.6, "log", "q", "y")]
     features = retrieval_features(log)

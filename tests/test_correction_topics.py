@@ -15,7 +15,9 @@ from bot.core.config import EngineConfig
 from bot.core.engine import ConversationEngine
 from bot.core.types import IncomingMessage, Reply
 from bot.store.conversations import ConversationDatabase
+from retrieval.confidence import ConfidenceWeights, retrieval_confidence, retrieval_features
 from retrieval.pii import scrub
+from retrieval.records import RetrievedExchange
 from tests.support.corpus import exchange, write_jsonl
 
 ARRIVAL_ANSWER = (
@@ -169,3 +171,40 @@ def test_a_corrections_bonus_is_shared_by_its_questions_near_the_message(
         kb.add_curated(f"correction:1:{n}", attached, EXPRESS_ANSWER)
     score, question = curated_hit()
     assert score == pytest.approx(closeness(question) + 0.02, abs=1e-5)
+
+
+def test_a_correction_that_wins_a_message_only_by_its_bonus_is_not_sure_of_it(
+    tmp_path: Path, make_knowledge: Callable[..., Any]
+) -> None:
+    from retrieval.ingest import ingest_paths
+
+    kb = make_knowledge()  # the default bonus and corroboration
+    ingest_paths([write_jsonl(tmp_path / "logs.jsonl", LOGS)], kb)
+    kb.add_curated("correction:1", "Can I get my card delivered faster?", EXPRESS_ANSWER)
+    for n, question in enumerate(ATTACHED, start=1):
+        kb.add_curated(f"correction:1:{n}", question, EXPRESS_ANSWER)
+    # Weights as calibration fits them where the answer classifier has a say, which the
+    # curated answer's own evidence takes for a correction.
+    weights = ConfidenceWeights(
+        bias=-5.0, score=6.0, margin=4.0, support=0.0, answer_probability=3.0
+    )
+
+    def served(text: str) -> tuple[str, float, float | None, RetrievedExchange]:
+        hits = kb.search((), text, 3)
+        features = retrieval_features(hits)
+        assert features is not None
+        confidence = retrieval_confidence(hits, weights)
+        return hits[0].agent_reply, confidence, features.answer_probability, hits[0]
+
+    # Amid the questions the operator attached: several lie nearer than any logged one.
+    reply, amid, amid_evidence, top = served("Can I pay to get my card quicker?")
+    assert reply == EXPRESS_ANSWER and amid_evidence is not None and amid_evidence > 0.8
+    # Between them and the arrival topic: a logged arrival question lies nearer than any
+    # of them, and the bonus still serves the correction. It is no surer of it than of one
+    # question: the bonus is the operator's word for the topic, not evidence that this
+    # message is in it.
+    reply, between, between_evidence, near_top = served("I'd like to get my card by tomorrow?")
+    assert (reply, between_evidence) == (EXPRESS_ANSWER, 0.5)
+    assert between < amid - 0.1
+    assert near_top.nearer_questions == 0
+    assert top.nearer_questions is not None and top.nearer_questions >= 3

@@ -377,7 +377,7 @@ def test_an_operator_s_correction_is_no_less_sure_than_its_own_evidence() -> Non
     curated = retrieval_features(hits("curated"))
     logged = retrieval_features(hits("log"))
     assert curated is not None and logged is not None
-    assert curated.verifier_probability == curated_evidence(2, 0.2) == 0.75
+    assert curated.verifier_probability == curated_evidence(2) == 0.75
     assert logged.verifier_probability == 0.1
 
 

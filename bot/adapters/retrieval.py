@@ -47,6 +47,7 @@ def to_source(hit: RetrievedExchange) -> Source:
         answer_probability=hit.answer_probability,
         question_typicality=hit.question_typicality,
         verifier_probability=hit.verifier_probability,
+        nearer_questions=hit.nearer_questions,
     )
 
 

@@ -69,6 +69,9 @@ class Source:
     answer_probability: float | None = None  # the answer classifier's, None: not known
     question_typicality: float | None = None  # of the question searched; None: not known
     verifier_probability: float | None = None  # the reply verifier's, None: no verifier
+    # A curated answer's questions at least as near as any other answer's (by similarity,
+    # no bonus); None: a logged answer, or a turn's source read back from the store.
+    nearer_questions: int | None = None
 
     @property
     def shown_score(self) -> float:
