@@ -149,7 +149,8 @@ def rank(
 def _nearer_questions(key: str, scores: list[float], nearest: Mapping[str, float]) -> int:
     """How many of a curated answer's questions (their ``scores``) lie at least as near the
     query as the nearest question of any other answer: its own evidence for the query
-    (retrieval.confidence.curated_evidence), by similarity alone, before any bonus."""
+    (retrieval.confidence.curated_evidence), by similarity with the intent words' gain,
+    before the curated bonus."""
     rival = max((score for other, score in nearest.items() if other != key), default=None)
     return len(scores) if rival is None else sum(score >= rival for score in scores)
 
