@@ -845,6 +845,32 @@ async def test_a_customer_waiting_for_a_person_stays_in_the_queue_until_answered
     assert turn_id not in queue_turns(await page(ops, "/ops/"))
 
 
+async def test_the_queue_shows_what_a_waiting_customer_wrote_since(ops: Ops) -> None:
+    """A tester's customer asked four more questions while waiting; the queue's row showed
+    only the one the bot had handed off, and an operator had to open each conversation."""
+    seeded = await seed(ops)
+    await logged_in(ops)
+    cid, turn_id = seeded.handoff
+    before = await page(ops, "/ops/?reason=waiting")
+    assert turn_id in queue_turns(before) and "more since" not in before
+    for text in ("Hello? Anyone there?", "Also, can I change my delivery address?"):
+        sent = await ops.client.post(f"/api/conversations/{cid}/messages", json={"text": text})
+        assert sent.status < 500
+    waiting = await page(ops, "/ops/?reason=waiting")
+    assert turn_id in queue_turns(waiting)
+    row = next(r for r in waiting.split('<tr class="queue-row"')[1:] if f"#turn-{turn_id}" in r)
+    assert "Wrote 2 more since, last: “Also, can I change my delivery address?”" in html.unescape(
+        row
+    )
+    # The other waiting customer wrote nothing more: her row says nothing of it.
+    other = next(
+        r
+        for r in waiting.split('<tr class="queue-row"')[1:]
+        if f"#turn-{seeded.low_confidence[1]}" in r
+    )
+    assert "more since" not in other
+
+
 async def test_the_waiting_filter_lists_every_customer_waiting_for_a_person(ops: Ops) -> None:
     """ "Hand-off" held only the hand-offs asked for; most waiting customers were handed off
     because the bot was unsure, filed under "Low confidence"."""

@@ -77,6 +77,11 @@ class QueueItem:
     outcome: Outcome | None
     confidence: float | None
     question: str | None  # the customer message the reply answered
+    # What the customer wrote after the reply: how many messages, and the last one. A
+    # customer handed off keeps writing while she waits, and an operator choosing whom to
+    # answer first should not have to open each conversation to see it.
+    written_since: int = 0
+    last_written: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,27 @@ def review_queue(
         .limit(1)
         .scalar_subquery()
     )
+    later = turns.alias("later")
+    after_reply = (
+        later.c.conversation_id == _t.conversation_id,
+        later.c.position > _t.position,
+        later.c.role == "customer",
+    )
+    written_since = sa.select(sa.func.count()).where(*after_reply).scalar_subquery()
+    last_written = (
+        sa.select(later.c.text)
+        .where(*after_reply)
+        .order_by(later.c.position.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     reviewed = _FLAGS.join(turns, _t.id == _f.turn_id).add_columns(
-        _t.text.label("reply"), _t.outcome, _t.confidence, question.label("question")
+        _t.text.label("reply"),
+        _t.outcome,
+        _t.confidence,
+        question.label("question"),
+        written_since.label("written_since"),
+        last_written.label("last_written"),
     )
     # Open unsure replies after the other flags: a customer waits on a hand-off, while an
     # unsure reply was sent and only asks to be checked; each group stays oldest first.
@@ -128,6 +152,8 @@ def review_queue(
             outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
             confidence=row["confidence"],
             question=row["question"],
+            written_since=int(row["written_since"] or 0),
+            last_written=row["last_written"],
         )
         for row in rows
     ]
