@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bot.store.tables import HISTORY, corrections, flags, turns
 from finetune.retrain import FeedbackKind, FeedbackRecord
 from retrieval.database import database_url, migrated_engine, reading
+from retrieval.pii import scrub
 from retrieval.records import LogMessage, Role
 
 
@@ -85,6 +86,15 @@ def _corrections(conn: sa.Connection) -> list[FeedbackRecord]:
     return records
 
 
+def _trainable(role: str, text: str) -> str:
+    """A turn's text as training may read it. An operator's message is stored as typed (it
+    may rightly give the shop's own phone number), and it greets and answers the customer
+    by name ("Hi Dana, ..."): scrubbed here, by the rules (greetings, sign-offs, e-mails,
+    phones, cards), so that no customer's name or number is trained on. Customers' and the
+    bot's turns were scrubbed when stored."""
+    return scrub(text).text if role == "agent" else text
+
+
 def _exchange(conn: sa.Connection, turn_id: str) -> tuple[tuple[LogMessage, ...], str, str] | None:
     """(history before the customer's message, that message, the reply) for a bot turn."""
     turn = conn.execute(
@@ -102,6 +112,6 @@ def _exchange(conn: sa.Connection, turn_id: str) -> tuple[tuple[LogMessage, ...]
         start -= 1
     if start == len(earlier):
         return None  # the bot spoke first: no question to learn from
-    history = tuple(LogMessage(_ROLE[r.role], r.text) for r in earlier[:start])
+    history = tuple(LogMessage(_ROLE[r.role], _trainable(r.role, r.text)) for r in earlier[:start])
     question = "\n".join(r.text for r in earlier[start:])
     return history, question, str(turn.text)

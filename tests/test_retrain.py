@@ -743,6 +743,39 @@ async def test_feedback_export_reads_reviews_and_corrections(tmp_path: Path) -> 
     assert corrected.history[-1] == LogMessage("agent", "Yes, $5.")  # what came before
 
 
+async def test_feedback_export_scrubs_what_an_operator_wrote_to_a_customer(tmp_path: Path) -> None:
+    # Stored as typed (it may give the shop's own number), an operator's message greets
+    # the customer by name and repeats her details: none of it is trained on.
+    from bot.core.types import FlagReason, FlagStatus
+    from bot.feedback import export_feedback
+    from bot.store.conversations import ConversationDatabase
+
+    database = tmp_path / "supportbot.db"
+    store = ConversationDatabase(database)
+    await store.open()
+    try:
+        conv = await store.create_conversation("web")
+        await store.add_turn(conv.id, "customer", "I was charged twice")
+        await store.add_turn(
+            conv.id,
+            "agent",
+            "Hi Dana, refunded. I'll mail dana.roe@example.com or call 0161 496 0000.",
+        )
+        await store.add_turn(conv.id, "customer", "how long until I see it?")
+        answered = await store.add_turn(conv.id, "bot", "Refunds take 5-7 business days.")
+        await store.add_flag(answered.id, FlagReason.LOW_CONFIDENCE)
+        await store.resolve_turn_flags(answered.id, FlagStatus.APPROVED, "ann")
+    finally:
+        await store.aclose()
+
+    (record,) = export_feedback(database)
+    operator = record.history[-1]
+    assert operator.role == "agent" and "refunded" in operator.text
+    for detail in ("Dana", "dana.roe@example.com", "0161 496 0000"):
+        assert detail not in operator.text
+    assert record.history[0] == LogMessage("customer", "I was charged twice")
+
+
 class _GatedGenerator:
     """Streams "<version>:" then "done" once ``gate`` is set."""
 
