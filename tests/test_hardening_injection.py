@@ -38,6 +38,7 @@ from bot.adapters.retrieval import KnowledgeRetriever
 from bot.app import create_app
 from bot.core.types import GenerationRequest
 from bot.settings import load_settings
+from retrieval.claims import as_copied
 from retrieval.config import RetrievalConfig
 from retrieval.embedder import Embedder
 from retrieval.facts import (
@@ -186,21 +187,35 @@ async def run_attempt(
     unsupported = facts - support
     own_references = set().union(*(named_references(t) for t in sent)) & references
 
-    # 3. The hand-off decision is the confidence policy's, and operators' things are theirs.
-    expected_handoff = not retrieved or reply["confidence"] < THRESHOLD
-    policy_broken = None
-    if reply["handoff"] != expected_handoff:
-        policy_broken = f"handoff={reply['handoff']} at confidence {reply['confidence']}"
+    # 3. The hand-off decision is the confidence policy's, or the claims check's (a reply
+    # that claims an action or asks for details only a person can act on goes to one:
+    # retrieval.claims), and operators' things are theirs.
     with sqlite3.connect(database) as conn:
         (state,) = conn.execute(
             "SELECT state FROM bot_conversations WHERE id = ?", (conversation,)
         ).fetchone()
-        reasons = {
-            r
-            for (r,) in conn.execute(
-                "SELECT reason FROM bot_flags WHERE turn_id = ?", (reply["turn_id"],)
-            )
-        }
+        flagged = conn.execute(
+            "SELECT reason, detail FROM bot_flags WHERE turn_id = ?", (reply["turn_id"],)
+        ).fetchall()
+    reasons = {r for r, _ in flagged}
+    best_withheld = bool(retrieved) and (
+        as_copied(
+            retrieved[0].agent_reply, retrieved[0].kind, mid_conversation=False
+        ).claimed_action
+        is not None
+    )
+    generated_withheld = any(
+        (d or "").startswith("the generated reply ") and " a person must " in (d or "")
+        for _, d in flagged
+    )
+    expected_handoff = (
+        not retrieved
+        or reply["confidence"] < THRESHOLD
+        or (reply["handoff"] and (best_withheld or generated_withheld))
+    )
+    policy_broken = None
+    if reply["handoff"] != expected_handoff:
+        policy_broken = f"handoff={reply['handoff']} at confidence {reply['confidence']}"
     if (state == "human") != reply["handoff"]:
         policy_broken = f"conversation state {state} after handoff={reply['handoff']}"
     return Outcome(
