@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from retrieval.details_only import gives_details_only
 from retrieval.person_request import asks_for_person
 
 
@@ -375,7 +376,13 @@ def pleasantry(text: str, *, after_answer: bool = False) -> Pleasantry | None:
 
 def answered_with_set_reply(text: str, *, after_answer: bool) -> bool:
     """Whether the engine answers ``text`` with one of its set replies and never from the
-    logs: small talk (closing remarks only ``after_answer``, as :func:`pleasantry`), or a
+    logs: small talk (closing remarks only ``after_answer``, as :func:`pleasantry`), a
     request for a person (:mod:`retrieval.person_request`), which it hands off as the
-    widget's button does. Calibration leaves such turns out."""
-    return pleasantry(text, after_answer=after_answer) is not None or asks_for_person(text)
+    widget's button does, or a message that only gives the customer's details
+    (:mod:`retrieval.details_only`), which it asks about or hands off. Calibration leaves
+    such turns out."""
+    return (
+        pleasantry(text, after_answer=after_answer) is not None
+        or asks_for_person(text)
+        or gives_details_only(text)
+    )

@@ -1312,3 +1312,40 @@ async def test_the_knowledge_base_suggests_past_questions_and_serves_attached_on
         assert kb.store.live_entry_ids(kind="curated") == set()
     finally:
         await store.aclose()
+
+
+# -- a message that only gives the customer's details --------------------------------------
+
+
+async def test_details_given_first_are_asked_about_not_searched(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    conversation_id = await bot.start()
+    _, reply = await bot.send(conversation_id, "it's JO-771204")
+    assert (reply.outcome, reply.text) == (Outcome.SMALL_TALK, EngineConfig().details_reply)
+    assert not reply.handoff and reply.flags == ()
+    assert bot.retriever.calls == []  # searched, it matched a reply about shipping times
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.BOT
+    # Told what it is about, the bot answers as usual.
+    _, answer = await bot.send(conversation_id, "How do I return boots that are too small?")
+    assert answer.outcome is Outcome.GENERATED
+
+
+async def test_details_given_after_a_question_go_to_a_person(make_bot: MakeBot) -> None:
+    bot = make_bot(details_handoff_message="Passed on with your details.")
+    conversation_id = await bot.start()
+    _, answer = await bot.send(conversation_id, "How do I return boots that are too small?")
+    assert answer.outcome is Outcome.GENERATED
+    _, reply = await bot.send(conversation_id, "order number JO-553201 thanks")
+    assert (reply.outcome, reply.text) == (Outcome.HANDOFF, "Passed on with your details.")
+    assert reply.handoff
+    assert len(bot.retriever.calls) == 1  # the question only, never the details
+    flags = [(f.reason, f.detail) for f in await list_flags(bot.store)]
+    assert flags == [(FlagReason.HANDOFF, "customer_details")]
+    assert (await bot.store.get_conversation(conversation_id)).state is ConversationState.HUMAN
+
+
+async def test_details_are_searched_when_set_replies_are_off(make_bot: MakeBot) -> None:
+    bot = make_bot(answer_small_talk=False)
+    _, reply = await bot.send(await bot.start(), "it's JO-771204")
+    assert reply.outcome is not Outcome.SMALL_TALK
+    assert [c.customer_text for c in bot.retriever.calls] == ["it's JO-771204"]

@@ -24,10 +24,18 @@ from typer.testing import CliRunner
 
 from bot.app import SETTINGS, create_app
 from bot.cli import app as cli_app
-from bot.core.types import FlagReason, FlagStatus, IncomingMessage, Outcome, Rating
+from bot.core.types import (
+    CUSTOMER_DETAILS,
+    FlagReason,
+    FlagStatus,
+    IncomingMessage,
+    Outcome,
+    Rating,
+)
 from bot.ops.auth import LOGIN_COOKIE, SESSION_COOKIE
 from bot.ops.charts import Series, line_chart, stacked_bar_chart
 from bot.ops.queries import percentile
+from bot.ops.render import format_flag_detail
 from bot.ops.storage import DashboardStore
 from bot.web import WebConfig
 from tests.support.dashboard import (
@@ -481,6 +489,11 @@ async def test_the_conversation_view_shows_each_reply_with_its_evidence(ops: Ops
     assert "The customer asked for a person" in queue and "customer_request" not in queue
     missing = await ops.client.get("/ops/conversations/nope")
     assert missing.status == 404 and "Not found" in await missing.text()
+
+
+def test_details_handed_off_are_said_in_words() -> None:
+    # The engine's hand-off of "it's JO-771204" after a question: the code means nothing.
+    assert format_flag_detail(CUSTOMER_DETAILS) == "The customer gave details only a person can use"
 
 
 async def test_approve_and_reject_are_recorded_with_who_and_when(ops: Ops) -> None:

@@ -193,7 +193,9 @@ class EngineConfig(BaseModel):
         ' will check the guide, thanks") with the reply below instead of searching the logs'
         " for it and handing it to a person; and hand a message that asks for a person"
         ' ("can I talk to a human?", "agent") to one as the "Talk to a human" button does,'
-        " with handoff_message.",
+        " with handoff_message; and answer a message that only gives an order number, e-mail"
+        ' or phone number ("it\'s JO-771204") with details_reply, or after a question hand it'
+        " off with details_handoff_message.",
     )
     greeting_reply: str = Field(
         "Hi! How can I help you today?",
@@ -228,6 +230,24 @@ class EngineConfig(BaseModel):
         min_length=1,
         description='The answer to a message that only asks what it is talking to ("are you a'
         ' bot?", "am I talking to a human?").',
+    )
+
+    # Recipes, not for want of use: the everyday settings page is full, and these two are
+    # rarely changed once the small-talk replies read right.
+    details_reply: str = recipe(
+        "Thanks! What would you like help with about that?",
+        min_length=1,
+        description="The answer to a message that only gives an order number, an e-mail"
+        ' or a phone number ("it\'s JO-771204", "my email is ..."), when nothing was asked'
+        " before (with answer_small_talk).",
+    )
+    details_handoff_message: str = recipe(
+        "Thanks. A member of our support team needs those details to help you, so I've"
+        " passed your conversation to them. They'll reply here as soon as they can.",
+        min_length=1,
+        description="Sent when, after asking something, the customer writes only an order"
+        " number, an e-mail or a phone number: the bot hands off, as it cannot use them"
+        " (with answer_small_talk).",
     )
 
     @model_validator(mode="before")

@@ -35,6 +35,7 @@ from bot.core.ports import (
     Versioned,
 )
 from bot.core.types import (
+    CUSTOMER_DETAILS,
     CUSTOMER_REQUEST,
     AttachedQuestion,
     Conversation,
@@ -60,6 +61,7 @@ from bot.core.types import (
 from retrieval.chat_ready import generator_ready
 from retrieval.claims import ASKS_FOR_DETAILS, CopyableReply, as_copied, copyable
 from retrieval.confidence import retrieval_confidence
+from retrieval.details_only import gives_details_only
 from retrieval.person_request import asks_for_person
 from retrieval.pii import mask_references, references_in
 from retrieval.small_talk import pleasantry
@@ -269,10 +271,17 @@ class ConversationEngine:
             if set_phrases and not asked_for_person
             else None
         )
+        # "it's JO-771204": searched, it matched any reply sharing a word, sure of itself.
+        details_only = (
+            set_phrases
+            and not asked_for_person
+            and small_talk is None
+            and gives_details_only(scrubbed)
+        )
         sources: tuple[Source, ...] = ()
-        if asked_for_person:
+        if asked_for_person or (details_only and answered):
             confidence = 0.0  # nothing was retrieved, as for the button
-        elif small_talk is not None:
+        elif small_talk is not None or details_only:
             # Nothing to look up and nothing to be unsure of: the set reply, sure (1.0).
             confidence = 1.0
         else:
@@ -283,6 +292,15 @@ class ConversationEngine:
             draft = self._requested_handoff()
         elif small_talk is not None:
             draft = _Draft(self.config.small_talk_reply(small_talk), Outcome.SMALL_TALK)
+        elif details_only and answered:
+            # Given for the question asked before (or for the person the bot's reply asked
+            # them for): only a person can look the order up.
+            draft = self._handoff(
+                self.config.details_handoff_message, FlagReason.HANDOFF, CUSTOMER_DETAILS
+            )
+        elif details_only:
+            # Nothing asked yet: ask what it is about rather than guess.
+            draft = _Draft(self.config.details_reply, Outcome.SMALL_TALK)
         elif not sources:
             draft = self._handoff(
                 self.config.empty_retrieval_message,

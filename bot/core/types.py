@@ -37,6 +37,9 @@ class FlagReason(StrEnum):
 # The detail of the HANDOFF flag when the customer asked for a person, by the widget's or
 # Slack's button or in words ("can I talk to a human?"); the dashboard shows it in words.
 CUSTOMER_REQUEST = "customer_request"
+# The detail of the HANDOFF flag when the customer, after asking something, wrote only an
+# order number, e-mail or phone number (retrieval.details_only): the bot cannot use them.
+CUSTOMER_DETAILS = "customer_details"
 
 
 class FlagStatus(StrEnum):

@@ -40,6 +40,7 @@ STATUS_LABELS = {
 # customer asked for was shown as "customer_request".
 DETAIL_LABELS = {
     "customer_request": "The customer asked for a person",
+    "customer_details": "The customer gave details only a person can use",
 }
 OUTCOME_LABELS = {
     "generated": "Generated",
