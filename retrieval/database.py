@@ -114,11 +114,14 @@ def _sqlite_like_the_house(engine: sa.Engine) -> None:
         # The driver's own transaction handling off: the "begin" hook below says BEGIN.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching to WAL takes a lock, and with the timeout set
+        # after it a replica starting while another one migrated the same file failed on
+        # it ("database is locked", once in CI: test_replicas_starting_at_once_migrate_once).
         for pragma in (
+            f"busy_timeout={int(_SQLITE_TIMEOUT_S * 1000)}",
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            f"busy_timeout={int(_SQLITE_TIMEOUT_S * 1000)}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
