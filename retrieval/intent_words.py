@@ -81,12 +81,19 @@ class IntentWords:
     def match(self, query: str, question: str) -> float:
         """The share (0 to 1) of ``query``'s intent weight in words ``question`` shares;
         0 when ``query`` has no word of any weight."""
-        wanted = {w: self.weights.get(w, 0.0) for w in words_of(query)}
+        return self.matches(query, [question])[0]
+
+    def matches(self, query: str, questions: Sequence[str]) -> list[float]:
+        """:meth:`match` of ``query`` with each of ``questions``, the query's words weighed
+        once: ranking asks it of every hit of a search."""
+        wanted = {w: weight for w in words_of(query) if (weight := self.weights.get(w, 0.0))}
         total = sum(wanted.values())
         if total <= 0.0:
-            return 0.0
-        shared = words_of(question)
-        return sum(weight for word, weight in wanted.items() if word in shared) / total
+            return [0.0] * len(questions)
+        return [
+            sum(weight for word, weight in wanted.items() if word in shared) / total
+            for shared in map(words_of, questions)
+        ]
 
 
 def fit_intent_words(questions: Sequence[str], replies: Sequence[str]) -> IntentWords | None:

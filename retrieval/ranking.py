@@ -200,9 +200,9 @@ def _with_intent(
     source id. Only the fetched hits are re-scored: the past question that asks the same
     thing about another product is among them, and searching the whole index by words
     would cost a second index."""
+    shares = intent_words.matches(customer_text, [item.entry.customer_text for _, item in hits])
     gain = {
-        item.entry.source_id: weight * intent_words.match(customer_text, item.entry.customer_text)
-        for _, item in hits
+        item.entry.source_id: weight * share for (_, item), share in zip(hits, shares, strict=True)
     }
     gained = [(score + gain[item.entry.source_id], item) for score, item in hits]
     return sorted(gained, key=lambda hit: hit[0], reverse=True), gain
