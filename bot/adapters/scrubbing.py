@@ -10,12 +10,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import TypeVar
 
 from bot.core.types import CustomerDetail, ScrubbedMessage
 from retrieval.names import NameFinder, load_known_names
 from retrieval.pii import scrub
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # How often the names learned by an ingest on this or another host are picked up.
 _KNOWN_NAMES_CHECK_S = 10.0
@@ -45,14 +48,13 @@ class PersonalDataScrubber:
         return await self._run(self._scrub_names, text)
 
     async def scrub_message(self, text: str) -> ScrubbedMessage:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._scrub_message, text)
+        return await self._run(self._scrub_message, text)
 
     def warm(self) -> None:
         """Load the name recogniser now, so the first customer does not wait for it."""
         self._scrub("Hi Sam, warm-up.")
 
-    async def _run(self, work: Callable[[str], str], text: str) -> str:
+    async def _run(self, work: Callable[[str], _T], text: str) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, work, text)
 
     def _scrub(self, text: str) -> str:

@@ -236,13 +236,12 @@ class ConversationEngine:
         started = self._clock()
         text = clean_text(msg.text, self.config.max_message_chars)
         conversation = await self.store.get_conversation(msg.conversation_id)
-        message = await self._scrub_customer(text)
+        message = await self.scrubber.scrub_message(text)
         scrubbed = message.text
+        details = message.details if self.keep_customer_details else ()
         if conversation.state is ConversationState.HUMAN:
             taken_over = _operator_has_written(await self.store.list_turns(conversation.id))
-            await self.store.add_turn(
-                conversation.id, "customer", scrubbed, details=message.details
-            )
+            await self.store.add_turn(conversation.id, "customer", scrubbed, details=details)
             raise ConversationHandedOff(
                 f"conversation {conversation.id} is with an operator; the bot does not answer",
                 taken_over=taken_over,
@@ -259,7 +258,7 @@ class ConversationEngine:
         answered = any(
             t.role != "customer" and t.outcome is not Outcome.SMALL_TALK for t in earlier
         )
-        await self.store.add_turn(conversation.id, "customer", scrubbed, details=message.details)
+        await self.store.add_turn(conversation.id, "customer", scrubbed, details=details)
 
         policy = self.handoff_policy()  # once: an operator may move it meanwhile
         set_phrases = self.config.answer_small_talk
@@ -336,11 +335,6 @@ class ConversationEngine:
             for piece in word_pieces(reply.text):
                 yield ReplyDelta(piece)
         yield ReplyDone(reply)
-
-    async def _scrub_customer(self, text: str) -> ScrubbedMessage:
-        if self.keep_customer_details:
-            return await self.scrubber.scrub_message(text)
-        return ScrubbedMessage(await self.scrubber.scrub(text))
 
     def _recent_history(self, turns: Sequence[Turn]) -> tuple[Message, ...]:
         limit = self.config.max_history_messages
