@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.pii import PLACEHOLDERS, mask_references, references_in
+from retrieval.pii import PLACEHOLDERS, REFERENCE_PLACEHOLDER, mask_references, references_in
 
 # What a customer's details look like once the scrubber has been over them: e-mail
 # addresses and phone numbers replaced, order and ticket numbers kept as written and
@@ -31,7 +31,7 @@ from retrieval.pii import PLACEHOLDERS, mask_references, references_in
 _DETAIL_PLACEHOLDERS = (
     PLACEHOLDERS["email"],
     PLACEHOLDERS["phone"],
-    "[REFERENCE]",
+    REFERENCE_PLACEHOLDER,
 )
 _DETAIL = re.compile("|".join(re.escape(p) for p in _DETAIL_PLACEHOLDERS))
 # A short order number is one only when named: "order no. 4417", "ticket #812"; a bare
@@ -63,7 +63,7 @@ _LONGEST_S = 120  # characters: details with a few words around them are short
 
 def _masked(text: str) -> str:
     """``text`` with its order and ticket numbers as ``[REFERENCE]``."""
-    named = _NAMED_SHORT_NUMBER.sub(r"\g<name>\g<between>[REFERENCE]", text)
+    named = _NAMED_SHORT_NUMBER.sub(rf"\g<name>\g<between>{REFERENCE_PLACEHOLDER}", text)
     return mask_references(named, references_in([named]))
 
 
